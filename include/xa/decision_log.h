@@ -1,0 +1,130 @@
+// xa::DecisionLog: the durable write-ahead log of commit decisions.
+//
+// Presumed abort: only decisions to commit are logged; a transaction with no commit decision in
+// the log is rolled back by recovery. So a commit decision must be durable (fdatasync'd) before
+// any phase-2 call, and Append() returns only once it is.
+//
+// The on-disk format is defined and documented in recovery-log/log_format.h and
+// recovery-log/log_format.md.
+//
+// Thread safety: a DecisionLog is thread-safe; many threads may Append() at once, and their
+// records share fdatasyncs (group commit).
+
+#ifndef XA_DECISION_LOG_H_
+#define XA_DECISION_LOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "xa/protocol.h"
+#include "xa/status.h"
+#include "xa/xid.h"
+
+namespace xa {
+
+class Env;
+
+// Record types. Persisted: fixed numbers, never reordered or reused. Bit 7 (0x80) marks a type
+// that a reader which does not know it may skip (forward compatibility).
+enum class RecordType : uint8_t {
+  kCommitDecision = 1,  // 2PC/3PC: every branch voted commit; the transaction commits
+  kPreCommit = 2,       // 3PC: the coordinator entered PreCommit
+  kEnd = 3,             // every branch of the transaction is finished; forget it
+  kHeuristic = 4,       // a heuristic outcome, or an operator's forced decision, with a reason
+  kHeuristicCleared = 5,  // an operator acknowledged a heuristic outcome
+  kCheckpoint = 6,      // segment header: the transactions still open when the segment began
+};
+constexpr uint8_t kRecordTypeIgnorableBit = 0x80;
+
+// One branch of a global transaction: which resource manager, and the branch's own Xid.
+struct Participant {
+  std::string rm_name;
+  Xid branch;
+  friend bool operator==(const Participant&, const Participant&) = default;
+};
+
+// A logical log record. Which fields matter depends on `type`:
+//   kCommitDecision, kPreCommit: xid, protocol, participants
+//   kEnd:                        xid
+//   kHeuristic:                  xid, participants (the branches concerned), outcome, reason
+//   kHeuristicCleared:           xid, reason
+//   kCheckpoint:                 written by the log itself; not passed to Append()
+struct LogRecord {
+  RecordType type = RecordType::kCommitDecision;
+  Xid xid;  // the global transaction (empty bqual)
+  Protocol protocol = Protocol::kTwoPhase;
+  std::vector<Participant> participants;
+  Outcome outcome = Outcome::kUnknown;
+  std::string reason;
+  int64_t timestamp_us = 0;  // wall clock at append, microseconds since the epoch; set by the log
+  uint64_t lsn = 0;          // set by the log
+  friend bool operator==(const LogRecord&, const LogRecord&) = default;
+};
+
+// What a replay of the log says about the transactions that are not finished.
+struct LogState {
+  // Commit decisions (and 3PC pre-commits) without an end record, by global Xid.
+  std::map<Xid, LogRecord> open_decisions;
+  // Heuristic outcomes that no operator has cleared yet, by global Xid.
+  std::map<Xid, LogRecord> open_heuristics;
+  uint64_t last_lsn = 0;
+  // True when replay met damage it had to tolerate or stop at; recovery may then not presume
+  // abort (see LogRecoveryMode).
+  bool damaged = false;
+  std::string damage_report;
+};
+
+// How replay treats damage. Use case comments as in the options of a database.
+enum class LogRecoveryMode : uint8_t {
+  // A torn or half-written record at the very end of the newest segment is what a crash during
+  // an append leaves behind: it was never acknowledged, so it is truncated and reported, and the
+  // log opens. Damage anywhere else (a bad record followed by valid ones) is refused.
+  // Use case: the default, for the transaction manager and for `xa-recover resolve`.
+  kTolerateCorruptedTail = 1,
+  // Any damage, even a torn tail, is refused; nothing is truncated.
+  // Use case: `xa-log verify` and forensic inspection of a log copied from a failed machine.
+  kAbsoluteConsistency = 2,
+};
+
+struct LogOptions {
+  std::string dir;         // created 0700 if missing; refused if others can write it
+  uint32_t node_id = 0;    // written into the file header; a log of another node is refused
+  LogRecoveryMode recovery_mode = LogRecoveryMode::kTolerateCorruptedTail;
+  // Rotate to a new segment once the current one is larger than this.
+  uint64_t segment_size_bytes = 64ull << 20;
+  // Group commit waits at most this long for more appenders before an fdatasync. 0 (default):
+  // no artificial delay; appends that arrive while an fdatasync runs share the next one.
+  uint32_t group_commit_max_delay_us = 0;
+  // Env for all file I/O; nullptr means Env::Default().
+  Env* env = nullptr;
+};
+
+class DecisionLog {
+ public:
+  virtual ~DecisionLog() = default;
+
+  // Opens (creating if needed) the log in options.dir, takes its exclusive lock, replays it
+  // according to options.recovery_mode and leaves it ready for appends.
+  static Result<std::unique_ptr<DecisionLog>> Open(const LogOptions& options);
+
+  // Appends and makes durable. Returns the record's LSN once it is on stable storage. After any
+  // failed write or fdatasync every later Append fails with XA_LOGFAILED: the log never retries
+  // an fsync, and the process must restart and recover.
+  virtual Result<uint64_t> Append(const LogRecord& record) = 0;
+
+  // The state found by replay at Open(), updated by every Append() since.
+  virtual LogState State() const = 0;
+
+  // Calls `visit` for every live record in LSN order (as read from disk, not cached).
+  virtual Status Scan(const std::function<void(const LogRecord&)>& visit) const = 0;
+
+  virtual const LogOptions& options() const noexcept = 0;
+};
+
+}  // namespace xa
+
+#endif  // XA_DECISION_LOG_H_
