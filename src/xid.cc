@@ -1,6 +1,7 @@
 #include "xa/xid.h"
 
 #include <charconv>
+#include <chrono>
 #include <random>
 #include <tuple>
 
@@ -139,9 +140,15 @@ bool TakeHexLiteral(std::string_view* text, std::string* bytes) {
   return true;
 }
 
-uint64_t RandomNonce() {
+uint32_t RandomNonce() {
   std::random_device device;
-  return (static_cast<uint64_t>(device()) << 32) ^ device();
+  return static_cast<uint32_t>(device());
+}
+
+uint64_t ReadBigEndian(std::string_view bytes) {
+  uint64_t value = 0;
+  for (unsigned char c : bytes) value = (value << 8) | c;
+  return value;
 }
 
 void PutBigEndian(std::string* out, uint64_t value, int bytes) {
@@ -292,9 +299,12 @@ bool Xid::IsGeneratedByXa() const noexcept {
 
 std::optional<uint32_t> Xid::NodeId() const noexcept {
   if (!IsGeneratedByXa()) return std::nullopt;
-  uint32_t node = 0;
-  for (int i = 1; i <= 4; ++i) node = (node << 8) | static_cast<unsigned char>(gtrid_[i]);
-  return node;
+  return static_cast<uint32_t>(ReadBigEndian(std::string_view(gtrid_).substr(1, 4)));
+}
+
+std::optional<int64_t> Xid::BeginTimeMicros() const noexcept {
+  if (!IsGeneratedByXa()) return std::nullopt;
+  return static_cast<int64_t>(ReadBigEndian(std::string_view(gtrid_).substr(5, 8)));
 }
 
 bool operator<(const Xid& a, const Xid& b) noexcept {
@@ -309,16 +319,20 @@ size_t XidHash::operator()(const Xid& xid) const noexcept {
 
 XidGenerator::XidGenerator(uint32_t node_id) : XidGenerator(node_id, RandomNonce()) {}
 
-XidGenerator::XidGenerator(uint32_t node_id, uint64_t nonce) : node_id_(node_id), nonce_(nonce) {}
+XidGenerator::XidGenerator(uint32_t node_id, uint32_t nonce) : node_id_(node_id), nonce_(nonce) {}
 
 Xid XidGenerator::Next() {
-  uint64_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed) + 1;
+  uint32_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed) + 1;
+  auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
   std::string gtrid;
   gtrid.reserve(kGtridSize);
   gtrid.push_back(static_cast<char>(kGtridLayoutVersion));
   PutBigEndian(&gtrid, node_id_, 4);
-  PutBigEndian(&gtrid, nonce_, 8);
-  PutBigEndian(&gtrid, sequence, 8);
+  PutBigEndian(&gtrid, static_cast<uint64_t>(now), 8);
+  PutBigEndian(&gtrid, nonce_, 4);
+  PutBigEndian(&gtrid, sequence, 4);
   return Xid::Make(Xid::kFormatId, gtrid, "").value();
 }
 

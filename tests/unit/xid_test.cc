@@ -1,5 +1,6 @@
 #include "xa/xid.h"
 
+#include <chrono>
 #include <set>
 #include <string>
 
@@ -133,6 +134,22 @@ TEST(XidTest, GeneratedXidsCarryFormatAndNodeAndAreUnique) {
   // Two generators on the same node (a restart) never collide.
   XidGenerator after_restart(0xA1B2C3D4u);
   EXPECT_EQ(seen.count(after_restart.Next()), 0u);
+}
+
+TEST(XidTest, GeneratedXidsCarryTheirBeginTime) {
+  auto now = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  int64_t before = now();
+  Xid xid = XidGenerator(3).Next();
+  int64_t after = now();
+  ASSERT_TRUE(xid.BeginTimeMicros().has_value());
+  EXPECT_GE(*xid.BeginTimeMicros(), before);
+  EXPECT_LE(*xid.BeginTimeMicros(), after);
+  EXPECT_EQ(xid.WithBranch(2).BeginTimeMicros(), xid.BeginTimeMicros());
+  EXPECT_EQ(Xid::Make(1, "x", "").value().BeginTimeMicros(), std::nullopt);
 }
 
 TEST(XidTest, BranchesShareTheGtridAndDiffer) {
