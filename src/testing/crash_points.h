@@ -1,0 +1,72 @@
+// Named crash points: places where a test build can kill its own process with SIGKILL, to prove
+// that recovery brings every transaction to one outcome whatever the moment of the crash.
+//
+//   XA_CRASH_POINT(kAfterDecisionSync);
+//
+// The names are constants, so a typo fails to compile. Points exist only in builds configured
+// with -DXA_ENABLE_TEST_HOOKS=ON; in other builds the macro compiles to nothing.
+//
+// Arming, from the environment of the process to kill:
+//   XA_CRASH_POINT=<name>   e.g. XA_CRASH_POINT=after-decision-sync
+//   XA_CRASH_COUNT=<k>      die at the k-th hit of that point (default 1)
+// The process sends itself SIGKILL: no destructor, no flush, no atexit handler runs, as in a
+// power cut of the process (the kernel keeps what was written, like a process crash).
+//
+// Where the crash-matrix rows of shared/reference/faults-quirks-security.md §1 are:
+//   C1 kAfterStart, kAfterEnd          C2 kAfterPrepare          C3 kAfterFirstPrepare
+//   C4 kAfterAllPrepared               C5 kAfterDecisionWrite    C6 kAfterDecisionSync
+//   C7 kAfterFirstCommit               C8 kAfterAllCommitted     C9 kRecovery*
+//   C10 kRotate*
+
+#ifndef XA_SRC_TESTING_CRASH_POINTS_H_
+#define XA_SRC_TESTING_CRASH_POINTS_H_
+
+#include <span>
+#include <string_view>
+
+namespace xa::crash {
+
+struct Point {
+  std::string_view name;
+};
+
+// Coordinator (2PC).
+inline constexpr Point kAfterStart{"after-start"};             // a branch started
+inline constexpr Point kAfterEnd{"after-end"};                 // a branch ended, not prepared
+inline constexpr Point kAfterPrepare{"after-prepare"};         // a branch prepared (any)
+inline constexpr Point kAfterFirstPrepare{"after-first-prepare"};  // one branch prepared
+inline constexpr Point kAfterAllPrepared{"after-all-prepared"};    // before the decision
+inline constexpr Point kAfterDecisionWrite{"after-decision-write"};  // written, not synced
+inline constexpr Point kAfterDecisionSync{"after-decision-sync"};    // durable, no commit yet
+inline constexpr Point kAfterFirstCommit{"after-first-commit"};      // one branch committed
+inline constexpr Point kAfterAllCommitted{"after-all-committed"};    // before the end record
+inline constexpr Point kAfterEndRecord{"after-end-record"};
+
+// Recovery.
+inline constexpr Point kRecoveryAfterScan{"recovery-after-scan"};
+inline constexpr Point kRecoveryAfterFirstAction{"recovery-after-first-action"};
+inline constexpr Point kRecoveryAfterAction{"recovery-after-action"};  // after every action
+inline constexpr Point kRecoveryBeforeEndRecord{"recovery-before-end-record"};
+
+// Decision-log segment rotation and deletion.
+inline constexpr Point kRotateBeforeWrite{"rotate-before-write"};
+inline constexpr Point kRotateBeforeSync{"rotate-before-sync"};
+inline constexpr Point kRotateAfterSync{"rotate-after-sync"};
+inline constexpr Point kRotateAfterRename{"rotate-after-rename"};
+inline constexpr Point kBeforeSegmentDelete{"before-segment-delete"};
+
+// Every point, for tests that iterate over them and for `--list`.
+std::span<const Point> AllPoints() noexcept;
+
+// Counts a hit and kills the process if this point is armed and the count is reached.
+void Hit(const Point& point) noexcept;
+
+}  // namespace xa::crash
+
+#if defined(XA_ENABLE_TEST_HOOKS)
+#define XA_CRASH_POINT(point) ::xa::crash::Hit(::xa::crash::point)
+#else
+#define XA_CRASH_POINT(point) static_cast<void>(::xa::crash::point)
+#endif
+
+#endif  // XA_SRC_TESTING_CRASH_POINTS_H_
