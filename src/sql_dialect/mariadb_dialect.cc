@@ -1,0 +1,265 @@
+#include "src/sql_dialect/mariadb_dialect.h"
+
+#include <charconv>
+
+namespace xa::internal::mariadb {
+namespace {
+
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+std::string XaVerb(std::string_view verb, const Xid& xid) {
+  std::string sql;
+  sql.reserve(verb.size() + 280);
+  sql.append(verb);
+  sql.push_back(' ');
+  sql.append(xid.ToMySqlLiteral());
+  return sql;
+}
+
+// Parses a non-negative decimal at the front of `text`, advancing past it.
+bool TakeNumber(std::string_view* text, int* value) {
+  const char* begin = text->data();
+  const char* end = begin + text->size();
+  auto [ptr, ec] = std::from_chars(begin, end, *value);
+  if (ec != std::errc() || ptr == begin || *value < 0) return false;
+  text->remove_prefix(static_cast<size_t>(ptr - begin));
+  return true;
+}
+
+std::string_view AdviceFor(Code code, int error_number) {
+  switch (code) {
+    case Code::kNoTa:
+      return "the server has no branch with this xid (never started, already completed, or "
+             "completed by someone else); during recovery this means the branch is finished";
+    case Code::kInval:
+      return "the server refused the arguments of the XA statement; this is a bug in the caller "
+             "or in xa";
+    case Code::kRmFail:
+      if (error_number == 1399) {
+        return "the statement is not allowed in the branch's current state (XA END must come "
+               "before XA PREPARE, no other statement may run while a branch is IDLE or "
+               "PREPARED); the branch is unchanged";
+      }
+      return "the connection is gone or unusable: the branch is IN DOUBT, not gone; reopen the "
+             "resource manager and retry the same call";
+    case Code::kOutside:
+      return "the session has a local transaction open: commit or roll it back before starting "
+             "a branch";
+    case Code::kRmError:
+      return "the server reported an error inside the resource manager; the branch may be gone";
+    case Code::kDupId:
+      return "a branch with this xid already exists on the server (active, prepared, or left by "
+             "another transaction manager): never reuse an xid";
+    case Code::kRbRollback:
+      return "the server has rolled the branch back (a read-only branch prepared in another "
+             "session ends this way too)";
+    case Code::kRbTimeout:
+      if (error_number == 1205) {
+        return "a lock wait timed out; the server rolled back the statement and the branch "
+               "must now be rolled back";
+      }
+      return "the branch timed out and has been rolled back";
+    case Code::kRbDeadlock:
+      return "the server broke a deadlock by rolling the branch back; retry the whole "
+             "transaction";
+    case Code::kConfig:
+      return "check the account, its password and its grants on the database";
+    default:
+      return "see the server's error";
+  }
+}
+
+}  // namespace
+
+std::string EscapeForMessage(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text.substr(0, 300)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHexDigits[c >> 4]);
+      out.push_back(kHexDigits[c & 0xf]);
+    }
+  }
+  if (text.size() > 300) out += "...";
+  return out;
+}
+
+std::string XaStartSql(const Xid& xid, StartFlag flag) {
+  std::string sql = XaVerb("XA START", xid);
+  if (flag == StartFlag::kJoin) sql += " JOIN";
+  if (flag == StartFlag::kResume) sql += " RESUME";
+  return sql;
+}
+
+std::string XaEndSql(const Xid& xid, EndFlag flag) {
+  std::string sql = XaVerb("XA END", xid);
+  if (flag == EndFlag::kSuspend) sql += " SUSPEND";
+  return sql;
+}
+
+std::string XaPrepareSql(const Xid& xid) { return XaVerb("XA PREPARE", xid); }
+
+std::string XaCommitSql(const Xid& xid, CommitMode mode) {
+  std::string sql = XaVerb("XA COMMIT", xid);
+  if (mode == CommitMode::kOnePhase) sql += " ONE PHASE";
+  return sql;
+}
+
+std::string XaRollbackSql(const Xid& xid) { return XaVerb("XA ROLLBACK", xid); }
+
+std::string_view IsolationName(Isolation isolation) noexcept {
+  switch (isolation) {
+    case Isolation::kRepeatableRead:
+      return "REPEATABLE READ";
+    case Isolation::kSerializable:
+      return "SERIALIZABLE";
+  }
+  return "REPEATABLE READ";
+}
+
+std::string SetIsolationSql(Isolation isolation) {
+  return "SET SESSION TRANSACTION ISOLATION LEVEL " + std::string(IsolationName(isolation));
+}
+
+RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows) {
+  RecoverScan scan;
+  for (const RecoverRow& row : rows) {
+    Result<Xid> xid =
+        Xid::FromMySqlRecoverRow(row.format_id, row.gtrid_length, row.bqual_length, row.data);
+    if (xid.ok()) {
+      scan.prepared.push_back(std::move(xid).value());
+      continue;
+    }
+    UnparsedBranch entry;
+    entry.raw = "formatID=" + std::to_string(row.format_id) +
+                " gtrid_length=" + std::to_string(row.gtrid_length) +
+                " bqual_length=" + std::to_string(row.bqual_length) + " data=" +
+                EscapeForMessage(row.data);
+    entry.reason = xid.status().message();
+    scan.unparsed.push_back(std::move(entry));
+  }
+  return scan;
+}
+
+Result<ServerVersion> ParseServerVersion(std::string_view version_text) {
+  ServerVersion version;
+  version.text.assign(version_text);
+  std::string_view rest = version_text;
+  // MariaDB 10.x may announce itself with the replication-compatibility prefix "5.5.5-".
+  constexpr std::string_view kCompatPrefix = "5.5.5-";
+  bool mariadb = version_text.find("MariaDB") != std::string_view::npos;
+  if (mariadb && rest.substr(0, kCompatPrefix.size()) == kCompatPrefix) {
+    rest.remove_prefix(kCompatPrefix.size());
+  }
+  auto dot = [&rest]() {
+    if (rest.empty() || rest[0] != '.') return false;
+    rest.remove_prefix(1);
+    return true;
+  };
+  if (!TakeNumber(&rest, &version.major) || !dot() || !TakeNumber(&rest, &version.minor) ||
+      !dot() || !TakeNumber(&rest, &version.patch)) {
+    return Status(Code::kInval, "server version '" + EscapeForMessage(version_text) +
+                                    "' is not <major>.<minor>.<patch>");
+  }
+  version.product = mariadb ? "MariaDB" : "MySQL";
+  return version;
+}
+
+bool PreparedBranchSurvivesDisconnect(const ServerVersion& v) noexcept {
+  auto at_least = [&v](int major, int minor, int patch) {
+    if (v.major != major) return v.major > major;
+    if (v.minor != minor) return v.minor > minor;
+    return v.patch >= patch;
+  };
+  return v.product == "MariaDB" ? at_least(10, 5, 0) : at_least(5, 7, 7);
+}
+
+Status CheckServerVersion(const ServerVersion& version, std::string_view rm_name) {
+  if (PreparedBranchSurvivesDisconnect(version)) return Status::Ok();
+  std::string minimum = version.product == "MariaDB" ? "10.5" : "5.7.7";
+  return Status(Code::kConfig,
+                "resource manager '" + std::string(rm_name) + "': server " + version.product +
+                    " " + EscapeForMessage(version.text) +
+                    " rolls back a prepared XA branch when its session disconnects or the "
+                    "server shuts down, which breaks two-phase commit; upgrade the server to " +
+                    version.product + " " + minimum + " or later");
+}
+
+bool IsConnectionLost(int error_number) noexcept {
+  switch (error_number) {
+    case 1053:  // ER_SERVER_SHUTDOWN
+    case 1152:  // ER_ABORTING_CONNECTION
+    case 1153:  // ER_NET_PACKET_TOO_LARGE
+    case 1158:  // ER_NET_READ_ERROR
+    case 1159:  // ER_NET_READ_INTERRUPTED
+    case 1160:  // ER_NET_ERROR_ON_WRITE
+    case 1161:  // ER_NET_WRITE_INTERRUPTED
+    case 1927:  // ER_CONNECTION_KILLED
+    case 2002:  // CR_CONNECTION_ERROR (socket)
+    case 2003:  // CR_CONN_HOST_ERROR
+    case 2005:  // CR_UNKNOWN_HOST
+    case 2006:  // CR_SERVER_GONE_ERROR
+    case 2013:  // CR_SERVER_LOST
+    case 2014:  // CR_COMMANDS_OUT_OF_SYNC
+    case 2026:  // CR_SSL_CONNECTION_ERROR
+    case 2055:  // CR_SERVER_LOST_EXTENDED
+      return true;
+    default:
+      return false;
+  }
+}
+
+Code CodeForMariaDbError(int error_number) noexcept {
+  switch (error_number) {
+    case 1397:
+      return Code::kNoTa;
+    case 1398:
+      return Code::kInval;
+    case 1399:
+      return Code::kRmFail;
+    case 1400:
+      return Code::kOutside;
+    case 1401:
+      return Code::kRmError;
+    case 1402:
+      return Code::kRbRollback;
+    case 1440:
+      return Code::kDupId;
+    case 1613:
+    case 1205:
+      return Code::kRbTimeout;
+    case 1614:
+    case 1213:
+      return Code::kRbDeadlock;
+    case 1044:  // ER_DBACCESS_DENIED_ERROR
+    case 1045:  // ER_ACCESS_DENIED_ERROR
+    case 1049:  // ER_BAD_DB_ERROR
+    case 1698:  // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+      return Code::kConfig;
+    case 0:
+      return Code::kRmFail;
+    default:
+      return IsConnectionLost(error_number) ? Code::kRmFail : Code::kRmError;
+  }
+}
+
+Status MapMariaDbError(int error_number, std::string_view sqlstate, std::string_view text,
+                       std::string_view rm_name, const Xid* xid, std::string_view operation) {
+  Code code = CodeForMariaDbError(error_number);
+  std::string message = "resource manager '" + std::string(rm_name) + "': " +
+                        std::string(operation);
+  if (xid != nullptr) message += " of xid " + xid->ToString();
+  message += " failed: ";
+  if (error_number == 0) {
+    message += "driver error without a server answer";
+  } else {
+    message += "server error " + std::to_string(error_number);
+  }
+  if (!sqlstate.empty()) message += " (SQLSTATE " + EscapeForMessage(sqlstate) + ")";
+  message += ": " + EscapeForMessage(text) + " -- " + std::string(AdviceFor(code, error_number));
+  return Status(code, std::move(message));
+}
+
+}  // namespace xa::internal::mariadb

@@ -1,0 +1,151 @@
+// The MariaDB/MySQL XA dialect: statement text, XA RECOVER rows, version checks and the mapping
+// of server error numbers to XA codes. Shared by the Connector/C++ driver (drivers/mysql) and the
+// MariaDB dialect of the ODBC driver (drivers/odbc).
+//
+// Pure text and value handling: no driver headers, no I/O. A driver runs the statements, catches
+// its own exceptions or SQLRETURNs at its edge and hands (errno, SQLSTATE, text) to
+// MapMariaDbError().
+//
+// Statements (every Xid is written as hex literals by Xid::ToMySqlLiteral(), never as raw bytes,
+// so no Xid can inject SQL):
+//   XA START <xid> [JOIN|RESUME]      XA END <xid> [SUSPEND]      XA PREPARE <xid>
+//   XA COMMIT <xid> [ONE PHASE]       XA ROLLBACK <xid>           XA RECOVER FORMAT='SQL'
+//
+// Server facts this dialect relies on (MariaDB 10.11, checked against the local server):
+//   - A prepared branch survives its session's disconnect only on MariaDB >= 10.5 and
+//     MySQL >= 5.7.7; older servers roll it back, so CheckServerVersion() refuses them.
+//   - XA START while a local transaction is open fails with 1400 (XAER_OUTSIDE).
+//   - Any statement other than XA END/XA ROLLBACK on an ACTIVE, IDLE or PREPARED branch fails with
+//     1399 (XAER_RMFAIL, "...in the ACTIVE/IDLE/PREPARED state"): that 1399 is a protocol misuse,
+//     the session is fine, the branch is unchanged.
+//   - A deadlock (1213) rolls the whole branch back and marks it rollback-only: the next XA END or
+//     XA PREPARE fails with 1614 (XA_RBDEADLOCK) and XA ROLLBACK ends it.
+//   - A lock wait timeout (1205) rolls back only the statement (unless innodb_rollback_on_timeout
+//     is ON); the branch stays ACTIVE. We still classify it as XA_RBTIMEOUT: the caller must roll
+//     the branch back, and the Connector/C++ driver enforces that (see MySqlResourceManager).
+//   - A read-only or empty branch can be prepared and is listed by XA RECOVER, but XA COMMIT from
+//     another session fails with 1402 (XA_RBROLLBACK). Drivers must use the read-only
+//     optimisation (ReadOnlyProbeSql) so such branches are never left prepared.
+//
+// Thread safety: free functions over values; all are thread-safe.
+
+#ifndef XA_SRC_SQL_DIALECT_MARIADB_DIALECT_H_
+#define XA_SRC_SQL_DIALECT_MARIADB_DIALECT_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xa/resource_manager.h"
+#include "xa/status.h"
+#include "xa/xid.h"
+
+namespace xa::internal::mariadb {
+
+// ---- Statement text ------------------------------------------------------------------------
+
+std::string XaStartSql(const Xid& xid, StartFlag flag);
+// TMFAIL is sent as a plain XA END: MariaDB has no "fail" clause. The driver itself must remember
+// that the branch is rollback-only (and roll it back at Prepare/one-phase Commit).
+std::string XaEndSql(const Xid& xid, EndFlag flag);
+std::string XaPrepareSql(const Xid& xid);
+std::string XaCommitSql(const Xid& xid, CommitMode mode);
+std::string XaRollbackSql(const Xid& xid);
+// Columns: formatID, gtrid_length, bqual_length, data (data = the Xid as SQL text).
+inline constexpr std::string_view kXaRecoverSql = "XA RECOVER FORMAT='SQL'";
+
+// Isolation level of the session that runs branches. MariaDB XA needs at least REPEATABLE READ.
+// With REPEATABLE READ, shared and gap locks are released at XA PREPARE (MDEV-26682), so a
+// prepared branch no longer protects what it only read; SERIALIZABLE keeps them until commit at
+// the price of more lock waits and deadlocks.
+enum class Isolation : uint8_t { kRepeatableRead = 1, kSerializable = 2 };
+std::string SetIsolationSql(Isolation isolation);  // SET SESSION TRANSACTION ISOLATION LEVEL ...
+std::string_view IsolationName(Isolation isolation) noexcept;  // "REPEATABLE READ", ...
+
+// The capability probe, one row: VERSION(), the XA column of information_schema.ENGINES for
+// InnoDB (NULL when InnoDB is missing or disabled), @@autocommit.
+inline constexpr std::string_view kProbeSql =
+    "SELECT VERSION(), (SELECT XA FROM information_schema.ENGINES WHERE ENGINE='InnoDB' AND "
+    "SUPPORT IN ('YES','DEFAULT')), @@autocommit";
+
+// ---- Read-only detection -------------------------------------------------------------------
+//
+// One row, one BIGINT column: the session's count of row writes (Handler_write + Handler_update +
+// Handler_delete). The counters only grow during a session, and MariaDB counts writes to its own
+// internal temporary tables separately (Handler_tmp_*), so the probe does not move them itself.
+// A branch whose counter did not move between a reading taken before XA START (any earlier
+// reading of the same session will do: it can only make the difference larger) and one taken
+// before XA END wrote nothing: it is read-only. A write that failed (duplicate key) still counts:
+// the error is always on the safe side, "wrote something", never the other way round.
+inline constexpr std::string_view kReadOnlyProbeSql =
+    "SELECT CAST(SUM(VARIABLE_VALUE) AS SIGNED) FROM information_schema.SESSION_STATUS WHERE "
+    "VARIABLE_NAME IN ('HANDLER_WRITE','HANDLER_UPDATE','HANDLER_DELETE')";
+// True when the counter proves that nothing was written. A counter that went backwards (FLUSH
+// STATUS, reconnect) proves nothing: false.
+constexpr bool CounterProvesReadOnly(int64_t before, int64_t after) noexcept {
+  return before >= 0 && after == before;
+}
+
+// ---- XA RECOVER ----------------------------------------------------------------------------
+
+// One row of XA RECOVER FORMAT='SQL', as the driver read it.
+struct RecoverRow {
+  int64_t format_id = 0;
+  int64_t gtrid_length = 0;
+  int64_t bqual_length = 0;
+  std::string data;  // raw bytes of the data column
+};
+
+// Every row becomes either a well-formed Xid in `prepared` (ours and foreign alike: use
+// RecoverScan::OwnedBy) or an entry in `unparsed` with the escaped row and the reason. Never fails:
+// a hostile row can never stop recovery.
+RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows);
+
+// ---- Server version ------------------------------------------------------------------------
+
+struct ServerVersion {
+  std::string product;  // "MariaDB" or "MySQL"
+  std::string text;     // as reported by VERSION()
+  int major = 0, minor = 0, patch = 0;
+};
+
+// Parses VERSION(): "10.11.19-MariaDB", "5.5.5-10.11.6-MariaDB-log", "8.0.36", "8.0.36-log".
+// XAER_INVAL when it is not <int>.<int>.<int>[suffix].
+Result<ServerVersion> ParseServerVersion(std::string_view version_text);
+// True for MariaDB >= 10.5 and MySQL >= 5.7.7: a prepared branch survives its session.
+bool PreparedBranchSurvivesDisconnect(const ServerVersion& version) noexcept;
+// XA_CONFIG, with how to fix it, when the server cannot keep a prepared branch past a disconnect.
+Status CheckServerVersion(const ServerVersion& version, std::string_view rm_name);
+
+// ---- Errors --------------------------------------------------------------------------------
+
+// Client-side (libmariadb/libmysqlclient) errors that mean the connection is gone or unusable:
+// 2002 2003 2005 2006 2013 2014 2026 2055, and the server's 1927 (connection killed), 1053
+// (shutdown in progress), 1152/1153/1158-1161 (network read/write). After any of them the session
+// must be reopened, and a branch it was driving is in doubt.
+bool IsConnectionLost(int error_number) noexcept;
+
+// Server error → XA code:
+//   1397 XAER_NOTA  1398 XAER_INVAL  1399 XAER_RMFAIL  1400 XAER_OUTSIDE  1401 XAER_RMERR
+//   1402 XA_RBROLLBACK  1440 XAER_DUPID  1613 XA_RBTIMEOUT  1614 XA_RBDEADLOCK
+//   1213 (deadlock) XA_RBDEADLOCK  1205 (lock wait timeout) XA_RBTIMEOUT
+//   connection lost (IsConnectionLost) and error number 0 (a driver error with no server
+//   answer: we cannot know what the server did) XAER_RMFAIL, "in doubt, retry";
+//   1045/1044/1049/1698 (access denied, unknown database) XA_CONFIG;
+//   any other error XAER_RMERR.
+Code CodeForMariaDbError(int error_number) noexcept;
+
+// The Status for a failed statement. The message names the RM, the operation, the Xid (when
+// there is one) and the server's error (number, SQLSTATE, text, escaped), then what to do.
+// `operation` is e.g. "XA PREPARE". Never contains a password: the caller must not pass one.
+Status MapMariaDbError(int error_number, std::string_view sqlstate, std::string_view text,
+                       std::string_view rm_name, const Xid* xid, std::string_view operation);
+
+// Escapes untrusted text for a message: printable ASCII kept, everything else \xNN, at most
+// 300 bytes.
+std::string EscapeForMessage(std::string_view text);
+
+}  // namespace xa::internal::mariadb
+
+#endif  // XA_SRC_SQL_DIALECT_MARIADB_DIALECT_H_
