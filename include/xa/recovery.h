@@ -1,0 +1,131 @@
+// xa::RecoveryEngine: brings every transaction of this node to one outcome after a crash.
+//
+// A pass:
+//   1. Scan every configured resource manager for its prepared branches (xa_recover).
+//   2. Read the decision log's state (after the scans, so a decision written during the scan is
+//      seen).
+//   3. For each commit decision without an end record: commit each of its branches that is still
+//      prepared; a branch no longer prepared on a reachable RM is already committed. Once every
+//      branch is done, append an end record. An unreachable RM leaves the decision open for the
+//      next pass; nothing is presumed.
+//   4. For each prepared branch of OUR node (our format ID and node id in the gtrid) with no
+//      commit decision: presumed abort, roll it back, but only when the log is undamaged, the
+//      transaction is not in flight in this process, and it is older than `orphan_min_age` or
+//      was already seen by an earlier pass of this engine. Otherwise leave it, with the reason.
+//   5. Never touch a branch that is not ours (other format ID, other node, unparsable entry):
+//      report it as foreign.
+// Every branch looked at is reported with what was done or why nothing was done. A second pass
+// over the same state does nothing (idempotent): committing or rolling back a branch the RM no
+// longer knows (XAER_NOTA) counts as done.
+//
+// Thread safety: one pass at a time per engine (Run() serialises). The ResourceManager sessions
+// given to the engine must not be used by anyone else while a pass runs; the engine drives each
+// RM from its own thread, so RMs are worked on in parallel.
+
+#ifndef XA_RECOVERY_H_
+#define XA_RECOVERY_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "xa/decision_log.h"
+#include "xa/resource_manager.h"
+#include "xa/status.h"
+#include "xa/xid.h"
+
+namespace xa {
+
+struct RecoveryOptions {
+  uint32_t node_id = 0;
+  // A prepared branch of ours with no decision is rolled back only once it is this old (by the
+  // begin time in its gtrid) or was seen by an earlier pass. Use the transaction timeout.
+  std::chrono::milliseconds orphan_min_age{60'000};
+  // True for `plan`: decide and report, change nothing (no RM call but the scans, no log write).
+  bool dry_run = false;
+  // Global Xids of transactions still running in this process; recovery never touches them.
+  std::function<bool(const Xid& global)> in_flight;
+  // Called after each action, for progress on long runs (done, total).
+  std::function<void(size_t done, size_t total)> progress;
+};
+
+// What recovery did, or would do, to one branch.
+enum class RecoveryAction : uint8_t {
+  kCommit = 1,         // commit decision in the log, branch prepared: commit it
+  kRollback = 2,       // ours, no decision, old enough: presumed abort
+  kAlreadyDone = 3,    // decision in the log, branch no longer prepared: nothing to do
+  kLeaveAlone = 4,     // see reason: foreign, in flight, too young, log damaged, RM unreachable
+  kReportHeuristic = 5,  // a heuristic outcome awaits an operator
+};
+std::string_view RecoveryActionName(RecoveryAction action) noexcept;
+
+struct BranchReport {
+  std::string rm_name;
+  Xid branch;               // empty for unparsed entries (see `raw`)
+  std::string raw;          // the RM's own rendering for entries that are no Xid of ours
+  std::string log_state;    // "commit decision (lsn 12)", "no decision", "heuristic ..."
+  std::string rm_state;     // "prepared", "not prepared", "unreachable: ..."
+  RecoveryAction action = RecoveryAction::kLeaveAlone;
+  std::string reason;
+  Status result;            // of the action; OK when nothing was attempted
+};
+
+struct RecoveryReport {
+  std::vector<BranchReport> branches;
+  size_t committed = 0, rolled_back = 0, already_done = 0, failed = 0;
+  size_t foreign = 0;            // branches of other TMs or nodes, and unparsable entries
+  size_t in_flight = 0;          // ours, still running in this process
+  size_t orphans_deferred = 0;   // ours, no decision, not old enough yet or log damaged
+  size_t heuristics_open = 0;    // heuristic outcomes awaiting an operator
+  size_t end_records_written = 0;
+  size_t decisions_still_open = 0;  // need another pass (an RM unreachable, a call failed)
+  bool log_damaged = false;         // presumed abort was refused for this pass
+  std::vector<std::string> unreachable_rms;
+  bool dry_run = false;
+  // True when nothing of ours is left to do (heuristics awaiting an operator aside).
+  bool Converged() const noexcept {
+    return decisions_still_open == 0 && failed == 0 && unreachable_rms.empty() &&
+           orphans_deferred == 0;
+  }
+};
+
+class RecoveryEngine {
+ public:
+  // `log` and every RM must outlive the engine. RMs are matched to the decision log's
+  // participants by ResourceManager::name(); they are opened by Run() if needed.
+  RecoveryEngine(DecisionLog& log, std::vector<ResourceManager*> rms, RecoveryOptions options);
+
+  // One pass. Fails only when it cannot even start (e.g. no RM configured, log failed); the
+  // failures of single branches are in the report.
+  Result<RecoveryReport> Run();
+
+  // An operator's decision on a stuck branch: writes a heuristic record with `reason` to the
+  // log (the audit trail), then commits or rolls back every prepared branch of `global` on the
+  // configured RMs, and writes an end record when that succeeded everywhere. `reason` must not be
+  // empty.
+  Result<RecoveryReport> Force(const Xid& global, bool commit, const std::string& reason);
+
+  const RecoveryOptions& options() const noexcept { return options_; }
+
+ private:
+  DecisionLog& log_;
+  std::vector<ResourceManager*> rms_;
+  RecoveryOptions options_;
+  std::mutex mu_;
+  std::set<Xid> seen_orphans_;  // branches seen without decision by an earlier pass
+};
+
+// Renders a report for people: one line a branch, then the counts.
+std::string FormatRecoveryReport(const RecoveryReport& report);
+// The same as a JSON document (for `xa-recover plan --json`).
+std::string RecoveryReportToJson(const RecoveryReport& report);
+
+}  // namespace xa
+
+#endif  // XA_RECOVERY_H_
