@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that xa's build, tests and demo need. Does nothing (and runs no
+# apt at all) when every package is already installed; otherwise needs root and the Debian
+# archive: `apt-get update`, then `apt-get install --no-install-recommends` of what is missing.
+#
+# Usage: scripts/install-deps.sh [--check]
+#   --check   only report what is missing; exit 1 when something is.
+set -euo pipefail
+
+readonly PACKAGES=(
+  # Build
+  build-essential g++ cmake ninja-build pkg-config git
+  # clang + its runtime for the libFuzzer targets; GCC's sanitizer runtimes for ASan/UBSan/TSan
+  clang libclang-rt-14-dev libasan8 libubsan1 libtsan2
+  # Libraries
+  libboost-log-dev libmysqlcppconn-dev unixodbc unixodbc-dev odbc-mariadb odbc-postgresql
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # Local test servers (scripts/servers.sh); PostgreSQL 15 exactly: its binaries' path is fixed
+  mariadb-server mariadb-client postgresql-15 postgresql-client-15
+  # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum
+  procps util-linux coreutils
+)
+
+installed() {
+  local status
+  status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" || return 1
+  [[ "$status" == ii* ]]
+}
+
+main() {
+  local check_only=0
+  case "${1:-}" in
+    --check) check_only=1 ;;
+    "") ;;
+    -h | --help) sed -n '2,7{s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$1'" >&2; exit 2 ;;
+  esac
+
+  local -a missing=()
+  local package
+  for package in "${PACKAGES[@]}"; do
+    installed "$package" || missing+=("$package")
+  done
+  if ((${#missing[@]} == 0)); then
+    echo "install-deps.sh: all ${#PACKAGES[@]} packages are installed"
+    return 0
+  fi
+  echo "install-deps.sh: missing: ${missing[*]}"
+  if ((check_only)); then
+    return 1
+  fi
+  if [[ "$(id -u)" != 0 ]]; then
+    echo "install-deps.sh: run as root to install them (apt-get)" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # Wait for a concurrent apt/dpkg (e.g. unattended-upgrades) instead of failing at once.
+  local -a apt_options=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+  apt-get "${apt_options[@]}" update
+  apt-get "${apt_options[@]}" install -y --no-install-recommends "${missing[@]}" </dev/null
+
+  local -a still_missing=()
+  for package in "${missing[@]}"; do
+    installed "$package" || still_missing+=("$package")
+  done
+  if ((${#still_missing[@]} > 0)); then
+    echo "install-deps.sh: still missing after apt-get: ${still_missing[*]}" >&2
+    return 1
+  fi
+  echo "install-deps.sh: installed ${#missing[@]} packages"
+}
+
+main "$@"
