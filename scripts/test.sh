@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): from a fresh Debian 12 machine, as root.
+#
+#   1. scripts/install-deps.sh (no apt at all when everything is installed)
+#   2. build/        RelWithDebInfo, -DXA_WERROR=ON -DXA_ENABLE_TEST_HOOKS=ON, tests + benches
+#   3. scripts/servers.sh start (MariaDB 13306, PostgreSQL 15432 and 15433 on 127.0.0.1)
+#   4. ctest in build/ (every test, the database tests against the real servers)
+#   5. cmake --install build --prefix build/install, then examples/find_package_consumer
+#      configured, built and run against it
+#   6. build-asan/   Debug, ASan+UBSan (-DXA_SANITIZE=address, no benches): the same ctest
+#   7. build-tsan/   Debug, TSan (-DXA_SANITIZE=thread): ctest -L concurrent
+#
+# The last line is `tests: N passed, N failed`, summed over every ctest run. Exits non-zero when a
+# step fails, a test fails, or a ctest run (other than the TSan one, while no test is labelled
+# `concurrent`) ran no test at all. The servers stay up afterwards (scripts/servers.sh stop).
+#
+# Environment (all optional; CI sets none of them):
+#   XA_TEST_QUICK=1        skip steps 6 and 7 (sanitizer builds) for a quick local run
+#   XA_TEST_TIMEOUT=<s>    per-test timeout for ctest (default 300; sanitizer runs get twice it)
+#   XA_TEST_JOBS=<n>       build parallelism (default 2)
+#   XA_TEST_CTEST_ARGS     extra ctest arguments for every run, e.g. "-R Mysql"
+#   XA_TEST_STOP_SERVERS=1 stop the servers at the end
+#   XA_SERVERS_DIR         where the servers keep their data (default build/servers)
+set -euo pipefail
+exec </dev/null
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+readonly REPO_ROOT="$(pwd)"
+readonly JOBS="${XA_TEST_JOBS:-2}"
+readonly TIMEOUT="${XA_TEST_TIMEOUT:-300}"
+read -r -a EXTRA_CTEST_ARGS <<<"${XA_TEST_CTEST_ARGS:-}"
+
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+FAILURES=()
+TIMINGS=()
+
+say() { printf '\n==== test.sh: %s\n' "$*"; }
+fail() {
+  printf 'test.sh: FAILED: %s\n' "$*" >&2
+  FAILURES+=("$*")
+}
+
+# Runs "$@" as a named, timed phase. Returns the command's status.
+phase() {
+  local name="$1" start rc=0
+  shift
+  say "$name"
+  start=$SECONDS
+  "$@" || rc=$?
+  TIMINGS+=("$(printf '%-34s %5ds  %s' "$name" $((SECONDS - start)) "$([[ $rc == 0 ]] && echo ok || echo "FAILED ($rc)")")")
+  return "$rc"
+}
+
+finish() {
+  say "summary"
+  local line
+  for line in "${TIMINGS[@]}"; do
+    echo "  $line"
+  done
+  for line in "${FAILURES[@]}"; do
+    echo "  FAILED: $line"
+  done
+  if [[ "${XA_TEST_STOP_SERVERS:-0}" == 1 ]]; then
+    bash scripts/servers.sh stop || true
+  fi
+  # Must stay the very last line of output: CI and humans read it.
+  echo "tests: $TOTAL_PASSED passed, $TOTAL_FAILED failed"
+  if ((${#FAILURES[@]} > 0 || TOTAL_FAILED > 0)); then
+    exit 1
+  fi
+  exit 0
+}
+
+configure_and_build() {
+  local dir="$1"
+  shift
+  cmake -S "$REPO_ROOT" -B "$dir" -G Ninja -DXA_WERROR=ON -DXA_ENABLE_TEST_HOOKS=ON "$@" &&
+    cmake --build "$dir" -j "$JOBS"
+}
+
+# run_ctest <label for the summary> <build dir> <allow zero tests: 0|1> [ctest args...]
+# Adds the run's counts to the totals; a run with no test is a failure unless allowed.
+run_ctest() {
+  local name="$1" dir="$2" allow_empty="$3" log rc=0
+  shift 3
+  log="$dir/ctest-output.log"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=ignore "$@" ${EXTRA_CTEST_ARGS[@]+"${EXTRA_CTEST_ARGS[@]}"} 2>&1 |
+    tee "$log" || rc=$?
+  local summary failed total
+  summary="$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)"
+  if [[ -z "$summary" ]]; then
+    if grep -q 'No tests were found' "$log" && ((allow_empty)); then
+      echo "test.sh: $name: no tests matched; nothing to run"
+      return 0
+    fi
+    fail "$name: ctest ran no test (exit $rc)"
+    return 1
+  fi
+  failed="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")"
+  total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$summary")"
+  TOTAL_PASSED=$((TOTAL_PASSED + total - failed))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  if ((total == 0)); then
+    fail "$name: ctest ran no test"
+    return 1
+  fi
+  if ((failed > 0 || rc != 0)); then
+    fail "$name: $failed of $total tests failed"
+    return 1
+  fi
+  echo "test.sh: $name: all $total tests passed"
+}
+
+consumer_check() {
+  local prefix="$REPO_ROOT/build/install" dir="$REPO_ROOT/build/consumer" require=()
+  rm -rf "$prefix" "$dir"
+  cmake --install build --prefix "$prefix" >build/install.log || {
+    cat build/install.log
+    return 1
+  }
+  # A driver whose sources are in the tree must be in the installed package too.
+  [[ -f drivers/mysql/CMakeLists.txt ]] && require+=(mysql)
+  [[ -f drivers/odbc/CMakeLists.txt ]] && require+=(odbc)
+  local IFS=';'
+  cmake -S examples/find_package_consumer -B "$dir" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+    -DXA_CONSUMER_REQUIRE="${require[*]}" &&
+    cmake --build "$dir" -j "$JOBS" &&
+    "$dir/xa_consumer"
+}
+
+start_servers() {
+  bash scripts/servers.sh start || return 1
+  local env_file="${XA_SERVERS_DIR:-$REPO_ROOT/build/servers}/env.sh"
+  # shellcheck source=/dev/null
+  . "$env_file"
+}
+
+main() {
+  local start_all=$SECONDS
+  phase "install dependencies" bash scripts/install-deps.sh || { fail "install-deps.sh"; finish; }
+  phase "build (build/)" configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
+    { fail "build of build/"; finish; }
+  phase "start servers" start_servers || { fail "scripts/servers.sh start"; finish; }
+  phase "tests (build/)" run_ctest "tests" build 0 --timeout "$TIMEOUT" -j 1 || true
+  phase "install + find_package consumer" consumer_check || fail "find_package consumer"
+
+  if [[ "${XA_TEST_QUICK:-0}" == 1 ]]; then
+    say "XA_TEST_QUICK=1: skipping the ASan+UBSan and TSan builds"
+    TIMINGS+=("sanitizer builds                   skipped (XA_TEST_QUICK=1)")
+  else
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    if phase "build ASan+UBSan (build-asan/)" configure_and_build build-asan \
+      -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=address -DXA_BUILD_BENCH=OFF; then
+      phase "tests ASan+UBSan (build-asan/)" run_ctest "asan tests" build-asan 0 \
+        --timeout $((TIMEOUT * 2)) -j 1 || true
+    else
+      fail "build of build-asan/"
+    fi
+
+    local concurrent
+    concurrent="$(ctest --test-dir build -N -L concurrent 2>/dev/null | sed -n 's/^Total Tests: //p')"
+    if [[ "${concurrent:-0}" == 0 ]]; then
+      say "TSan: NO test is labelled 'concurrent' yet, so there is nothing to run under TSan; skipping build-tsan/"
+      TIMINGS+=("TSan                               skipped: no test labelled 'concurrent'")
+    else
+      export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+      if phase "build TSan (build-tsan/)" configure_and_build build-tsan \
+        -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=thread -DXA_BUILD_BENCH=OFF; then
+        phase "tests TSan, -L concurrent (build-tsan/)" run_ctest "tsan tests" build-tsan 1 \
+          -L concurrent --timeout $((TIMEOUT * 2)) -j 1 || true
+      else
+        fail "build of build-tsan/"
+      fi
+    fi
+  fi
+  TIMINGS+=("$(printf '%-34s %5ds' total $((SECONDS - start_all)))")
+  finish
+}
+
+main "$@"
