@@ -69,6 +69,61 @@ std::string_view AdviceFor(Code code, int error_number) {
   }
 }
 
+// MariaDB renders an Xid whose bytes are all in [A-Za-z0-9 _-] as quoted text instead of hex
+// (sql/xa.cc get_sql_xid): 'gtrid'[,'bqual'[,<format id>]], the bqual part present when the bqual
+// is non-empty or the format ID is not 1, the format ID when it is not 1. Only that exact shape is
+// accepted.
+bool IsPlainXidByte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' ||
+         c == '_' || c == '-';
+}
+
+bool TakeQuoted(std::string_view* text, std::string* out) {
+  if (text->empty() || (*text)[0] != '\'') return false;
+  size_t close = text->find('\'', 1);
+  if (close == std::string_view::npos) return false;
+  std::string_view body = text->substr(1, close - 1);
+  for (char c : body) {
+    if (!IsPlainXidByte(c)) return false;
+  }
+  out->assign(body);
+  text->remove_prefix(close + 1);
+  return true;
+}
+
+Result<Xid> FromQuotedRecoverRow(const RecoverRow& row) {
+  Status bad(Code::kInval, "not a quoted xid");
+  std::string_view rest = row.data;
+  std::string gtrid, bqual;
+  int64_t format_id = 1;
+  if (!TakeQuoted(&rest, &gtrid)) return bad;
+  bool has_bqual_part = false;
+  if (!rest.empty()) {
+    if (rest[0] != ',') return bad;
+    rest.remove_prefix(1);
+    if (!TakeQuoted(&rest, &bqual)) return bad;
+    has_bqual_part = true;
+    if (!rest.empty()) {
+      if (rest[0] != ',') return bad;
+      rest.remove_prefix(1);
+      int value = 0;
+      if (rest.empty() || (rest.size() > 1 && rest[0] == '0') || !TakeNumber(&rest, &value) ||
+          !rest.empty()) {
+        return bad;
+      }
+      format_id = value;
+      if (format_id == 1) return bad;  // the server never writes a format ID of 1
+    }
+  }
+  // The server writes the bqual part exactly when it is needed.
+  if (has_bqual_part != (!bqual.empty() || format_id != 1)) return bad;
+  if (format_id != row.format_id || static_cast<int64_t>(gtrid.size()) != row.gtrid_length ||
+      static_cast<int64_t>(bqual.size()) != row.bqual_length) {
+    return bad;
+  }
+  return Xid::Make(format_id, gtrid, bqual);
+}
+
 }  // namespace
 
 std::string EscapeForMessage(std::string_view text) {
@@ -128,6 +183,10 @@ RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows) {
   for (const RecoverRow& row : rows) {
     Result<Xid> xid =
         Xid::FromMySqlRecoverRow(row.format_id, row.gtrid_length, row.bqual_length, row.data);
+    if (!xid.ok() && !row.data.empty() && row.data[0] == '\'') {
+      Result<Xid> quoted = FromQuotedRecoverRow(row);
+      if (quoted.ok()) xid = std::move(quoted);
+    }
     if (xid.ok()) {
       scan.prepared.push_back(std::move(xid).value());
       continue;

@@ -15,9 +15,11 @@
 //   - A prepared branch survives its session's disconnect only on MariaDB >= 10.5 and
 //     MySQL >= 5.7.7; older servers roll it back, so CheckServerVersion() refuses them.
 //   - XA START while a local transaction is open fails with 1400 (XAER_OUTSIDE).
-//   - Any statement other than XA END/XA ROLLBACK on an ACTIVE, IDLE or PREPARED branch fails with
-//     1399 (XAER_RMFAIL, "...in the ACTIVE/IDLE/PREPARED state"): that 1399 is a protocol misuse,
-//     the session is fine, the branch is unchanged.
+//   - A statement the branch's state does not allow fails with 1399 (XAER_RMFAIL, "...when
+//     global transaction is in the ACTIVE/IDLE/PREPARED state"), e.g. XA PREPARE before XA END,
+//     XA ROLLBACK of an ACTIVE branch, or ANY statement (even SELECT 1, XA START, XA RECOVER) in
+//     a session whose branch is PREPARED, until that branch is committed or rolled back. The
+//     session is fine and the branch is unchanged. (The read-only probe below does run in IDLE.)
 //   - A deadlock (1213) rolls the whole branch back and marks it rollback-only: the next XA END or
 //     XA PREPARE fails with 1614 (XA_RBDEADLOCK) and XA ROLLBACK ends it.
 //   - A lock wait timeout (1205) rolls back only the statement (unless innodb_rollback_on_timeout
@@ -64,10 +66,10 @@ std::string SetIsolationSql(Isolation isolation);  // SET SESSION TRANSACTION IS
 std::string_view IsolationName(Isolation isolation) noexcept;  // "REPEATABLE READ", ...
 
 // The capability probe, one row: VERSION(), the XA column of information_schema.ENGINES for
-// InnoDB (NULL when InnoDB is missing or disabled), @@autocommit.
+// InnoDB ('YES'; NULL when InnoDB is missing or disabled), @@autocommit, CONNECTION_ID().
 inline constexpr std::string_view kProbeSql =
     "SELECT VERSION(), (SELECT XA FROM information_schema.ENGINES WHERE ENGINE='InnoDB' AND "
-    "SUPPORT IN ('YES','DEFAULT')), @@autocommit";
+    "SUPPORT IN ('YES','DEFAULT')), @@autocommit, CONNECTION_ID()";
 
 // ---- Read-only detection -------------------------------------------------------------------
 //
@@ -97,7 +99,9 @@ struct RecoverRow {
   std::string data;  // raw bytes of the data column
 };
 
-// Every row becomes either a well-formed Xid in `prepared` (ours and foreign alike: use
+// Accepts the two renderings MariaDB writes: hex, X'<gtrid>'[,X'<bqual>'[,<format id>]] (any Xid
+// with a byte outside [A-Za-z0-9 _-]), and quoted text, '<gtrid>'[,'<bqual>'[,<format id>]] (all
+// bytes in that set). Every row becomes either a well-formed Xid in `prepared` (ours and foreign alike: use
 // RecoverScan::OwnedBy) or an entry in `unparsed` with the escaped row and the reason. Never fails:
 // a hostile row can never stop recovery.
 RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows);

@@ -1,0 +1,158 @@
+// xa::mysql::MySqlResourceManager: an XA resource manager over one MySQL Connector/C++ 1.1
+// (JDBC-like API) session with MariaDB >= 10.5 or MySQL >= 5.7.7.
+//
+//   xa::mysql::MySqlOptions options;
+//   options.rm_name = "accounts";
+//   options.host = "127.0.0.1"; options.port = 3306;
+//   options.user = "xa_tm"; options.password = ReadSecret(...); options.database = "bank";
+//   auto rm = xa::mysql::MySqlResourceManager::Create(std::move(options));  // connects + probes
+//   if (!rm.ok()) return rm.status();
+//   XA_RETURN_IF_ERROR((*rm)->Start(xid, xa::StartFlag::kNoFlags));
+//   try {
+//     std::unique_ptr<sql::Statement> st((*rm)->connection().createStatement());
+//     st->executeUpdate("UPDATE account SET balance = balance - 10 WHERE id = 1");
+//   } catch (const sql::SQLException& e) {
+//     xa::Status failed = (*rm)->StatusFromException(e);   // marks the branch rollback-only
+//     ...
+//   }
+//   XA_RETURN_IF_ERROR((*rm)->End(xid, xa::EndFlag::kSuccess));
+//   xa::Status vote = (*rm)->Prepare(xid);   // XA_OK, XA_RDONLY (already finished) or XA_RB*
+//
+// Session rules:
+//   - The session runs with autocommit on; a branch is what groups statements. Do not call
+//     setAutoCommit(false), BEGIN, COMMIT or ROLLBACK on connection() while a branch is
+//     associated: MariaDB refuses them (1399) or, before Start, makes Start fail with
+//     XAER_OUTSIDE (1400) until the local transaction is ended. Start never ends it for you.
+//   - Isolation is set once per session (MySqlOptions::isolation).
+//   - MariaDB supports one branch per session at a time, no TMJOIN and no TMSUSPEND (both give
+//     XAER_INVAL); TMRESUME of this session's ended branch works.
+//   - After a lost connection (errors 2006, 2013, 2055, a killed session, a driver error with no
+//     server answer) the call returns XAER_RMFAIL: the branch is IN DOUBT, never "gone". The next
+//     call (or Open()) reconnects; a prepared branch survives and phase 2 is retried from the new
+//     session. An ACTIVE or IDLE branch does not survive: the server rolled it back.
+//
+// Read-only optimisation (MySqlOptions::read_only_optimization, on by default): Prepare reads the
+// session's row-write counters (Handler_write + Handler_update + Handler_delete, one extra round
+// trip) and, when nothing was written since the last reading, finishes the branch with
+// XA COMMIT ... ONE PHASE and returns XA_RDONLY. MariaDB would otherwise list an empty prepared
+// branch in XA RECOVER that no other session can commit (it answers 1402). A failed write still
+// counts as a write: the detection errs only towards a normal prepare.
+//
+// TMFAIL: End(kFail) ends the association and marks the branch rollback-only in this object;
+// Prepare and a one-phase Commit then roll it back and return XA_RBROLLBACK. The same happens
+// after StatusFromException() classified a statement error as XA_RB* (deadlock, lock wait
+// timeout): MariaDB rolls back only the statement after a lock wait timeout, so the driver makes
+// sure the whole branch is rolled back.
+//
+// Secrets: the password is used only to connect. It is never logged and is removed from any
+// message before it reaches a Status.
+//
+// Thread safety: one thread at a time per object (see xa/resource_manager.h). Different objects
+// may be used from different threads.
+
+#ifndef XA_MYSQL_MYSQL_RESOURCE_MANAGER_H_
+#define XA_MYSQL_MYSQL_RESOURCE_MANAGER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "xa/resource_manager.h"
+#include "xa/status.h"
+#include "xa/xid.h"
+
+namespace sql {
+class Connection;
+class SQLException;
+}  // namespace sql
+
+namespace xa::mysql {
+
+enum class IsolationLevel : uint8_t {
+  // The default. The minimum MariaDB XA needs. Shared and gap locks are released at XA PREPARE
+  // (MDEV-26682): what a prepared branch only read is no longer protected until commit.
+  kRepeatableRead = 1,
+  // Keeps shared locks past XA PREPARE. Use it when a branch's reads must stay valid until the
+  // global commit (e.g. check-then-write across databases); costs more lock waits and deadlocks.
+  kSerializable = 2,
+};
+
+struct MySqlOptions {
+  // Stable name of this resource, persisted in the decision log ("accounts-mariadb"). Required.
+  std::string rm_name;
+
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  // When non-empty, connect through this unix socket instead of host:port.
+  std::string unix_socket;
+  std::string user;
+  // Used only to connect; never logged, never part of a message.
+  std::string password;
+  // Default schema of the session (may be empty).
+  std::string database;
+
+  // libmariadb applies each read/write timeout per network operation and retries a read once
+  // more, so a silent server is noticed after up to about twice read_timeout.
+  std::chrono::seconds connect_timeout{5};
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds write_timeout{30};
+
+  IsolationLevel isolation = IsolationLevel::kRepeatableRead;
+
+  // See the file comment. Turn off only to measure its cost.
+  bool read_only_optimization = true;
+};
+
+class MySqlResourceManager final : public ResourceManager {
+ public:
+  // Validates the options (XAER_INVAL naming the field), connects and runs the capability probe
+  // (see Open()).
+  static Result<std::unique_ptr<MySqlResourceManager>> Create(MySqlOptions options);
+
+  ~MySqlResourceManager() override;
+  MySqlResourceManager(const MySqlResourceManager&) = delete;
+  MySqlResourceManager& operator=(const MySqlResourceManager&) = delete;
+
+  const std::string& name() const noexcept override;
+
+  // Connects (again, when the previous session is gone) and probes: server version (MariaDB
+  // >= 10.5 or MySQL >= 5.7.7, else XA_CONFIG), InnoDB with XA, whether XA RECOVER is allowed
+  // for our user, and the session settings. A no-op on a live session.
+  Status Open() override;
+  Status Close() override;
+  const ServerInfo& server_info() const noexcept override;
+
+  Status Start(const Xid& xid, StartFlag flag) override;
+  Status End(const Xid& xid, EndFlag flag) override;
+  Status Prepare(const Xid& xid) override;
+  Status Commit(const Xid& xid, CommitMode mode) override;
+  Status Rollback(const Xid& xid) override;
+  Result<RecoverScan> Recover() override;
+  // XAER_NOTA: MariaDB and MySQL keep no heuristic state.
+  Status Forget(const Xid& xid) override;
+
+  // The session to run the branch's SQL on, between Start() and End(). Valid until the next
+  // call of Open(), Close() or any call that reported a lost connection; check connected() first.
+  // Only for one thread at a time, like this object.
+  sql::Connection& connection();
+  bool connected() const noexcept;
+  // The server's id of the current session (CONNECTION_ID()), 0 when not connected.
+  uint64_t connection_id() const noexcept;
+
+  // The Status for an error of a statement the application ran on connection(), with the RM,
+  // the associated Xid and the server's error in the message. A deadlock or lock wait timeout
+  // (XA_RB*) marks the associated branch rollback-only; a lost connection marks the session for
+  // reconnection.
+  Status StatusFromException(const sql::SQLException& error);
+
+ private:
+  class Impl;
+  explicit MySqlResourceManager(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xa::mysql
+
+#endif  // XA_MYSQL_MYSQL_RESOURCE_MANAGER_H_

@@ -1,0 +1,587 @@
+#include "xa/mysql/mysql_resource_manager.h"
+
+#include <cppconn/connection.h>
+#include <cppconn/driver.h>
+#include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+
+#include <cassert>
+#include <exception>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "src/logging.h"
+#include "src/sql_dialect/mariadb_dialect.h"
+
+namespace xa::mysql {
+namespace {
+
+namespace dialect = ::xa::internal::mariadb;
+
+// get_driver_instance() and the client library's first connect are not thread-safe in
+// Connector/C++ 1.1: connections are made under this lock (they are rare).
+std::mutex& ConnectMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// A failure of a statement, as the driver reported it.
+struct SqlFailure {
+  int error_number = 0;
+  std::string sqlstate;
+  std::string text;
+};
+
+SqlFailure FailureFrom(const sql::SQLException& e) {
+  return SqlFailure{e.getErrorCode(), e.getSQLState(), e.what()};
+}
+
+// Runs `body`, turning every exception into a SqlFailure. Nothing escapes.
+template <typename F>
+std::optional<SqlFailure> Catch(F&& body) noexcept {
+  try {
+    body();
+    return std::nullopt;
+  } catch (const sql::SQLException& e) {
+    try {
+      return FailureFrom(e);
+    } catch (...) {
+      return SqlFailure{0, "", "driver exception (its text could not be copied)"};
+    }
+  } catch (const std::exception& e) {
+    try {
+      return SqlFailure{0, "", std::string("driver exception: ") + e.what()};
+    } catch (...) {
+      return SqlFailure{0, "", "driver exception"};
+    }
+  } catch (...) {
+    return SqlFailure{0, "", "unknown driver exception"};
+  }
+}
+
+dialect::Isolation ToDialect(IsolationLevel level) {
+  return level == IsolationLevel::kSerializable ? dialect::Isolation::kSerializable
+                                                 : dialect::Isolation::kRepeatableRead;
+}
+
+Status InvalidOption(std::string_view what) {
+  return Status(Code::kInval, "MySqlOptions: " + std::string(what));
+}
+
+}  // namespace
+
+class MySqlResourceManager::Impl {
+ public:
+  explicit Impl(MySqlOptions options)
+      : options_(std::move(options)), log_component_("mysql:" + options_.rm_name) {}
+
+  ~Impl() { CloseQuietly(); }
+
+  const std::string& name() const noexcept { return options_.rm_name; }
+  const ServerInfo& server_info() const noexcept { return info_; }
+  bool connected() const noexcept { return connection_ != nullptr && !broken_; }
+  uint64_t connection_id() const noexcept { return connected() ? connection_id_ : 0; }
+
+  sql::Connection& connection() {
+    assert(connection_ != nullptr && "MySqlResourceManager::connection() before Open()");
+    return *connection_;
+  }
+
+  Status Open();
+  Status Close();
+  Status Start(const Xid& xid, StartFlag flag);
+  Status End(const Xid& xid, EndFlag flag);
+  Status Prepare(const Xid& xid);
+  Status Commit(const Xid& xid, CommitMode mode);
+  Status Rollback(const Xid& xid);
+  Result<RecoverScan> Recover();
+  Status StatusFromException(const sql::SQLException& error);
+
+ private:
+  enum class BranchState { kActive, kIdle };
+  // The branch associated with this session (MariaDB allows one at a time), from Start until
+  // it is prepared or finished.
+  struct Branch {
+    Xid xid;
+    BranchState state = BranchState::kActive;
+    int64_t write_counter_at_start = -1;  // -1: unknown, no read-only optimisation
+    Code rollback_only = Code::kOk;        // XA_RB* the branch must end with, or kOk
+    std::string rollback_reason;
+  };
+
+  bool IsOurBranch(const Xid& xid) const { return branch_.has_value() && branch_->xid == xid; }
+
+  Status Connect();
+  Status Probe();
+  // Reconnects when the session is gone; a no-op on a live session.
+  Status EnsureOpen() { return connected() ? Status::Ok() : Open(); }
+
+  // Runs one statement that returns no rows.
+  Status Execute(const Xid* xid, std::string_view operation, const std::string& sql);
+  Result<int64_t> ReadWriteCounter(const Xid* xid);
+  // Ends a rollback-only branch: XA ROLLBACK, then the branch's XA_RB* code.
+  Status FinishRollbackOnly(const Xid& xid);
+
+  // The Status of a failure; marks the session broken when the connection is gone.
+  Status Fail(const Xid* xid, std::string_view operation, SqlFailure failure);
+  std::string Redact(std::string text) const;
+  void MarkBroken() noexcept;
+  void CloseQuietly() noexcept;
+
+  MySqlOptions options_;
+  std::string log_component_;
+  std::unique_ptr<sql::Connection> connection_;
+  std::unique_ptr<sql::Statement> statement_;  // ours, for the XA statements
+  bool broken_ = false;
+  ServerInfo info_;
+  uint64_t connection_id_ = 0;
+  bool read_only_probe_works_ = false;
+  int64_t last_write_counter_ = -1;  // the session's last counter reading, -1 when unknown
+  std::optional<Branch> branch_;
+};
+
+// ---- Errors --------------------------------------------------------------------------------
+
+std::string MySqlResourceManager::Impl::Redact(std::string text) const {
+  const std::string& secret = options_.password;
+  if (secret.empty()) return text;
+  for (size_t at = text.find(secret); at != std::string::npos;
+       at = text.find(secret, at + 10)) {
+    text.replace(at, secret.size(), "<redacted>");
+  }
+  return text;
+}
+
+Status MySqlResourceManager::Impl::Fail(const Xid* xid, std::string_view operation,
+                                        SqlFailure failure) {
+  Status status = dialect::MapMariaDbError(failure.error_number, failure.sqlstate,
+                                           Redact(std::move(failure.text)), options_.rm_name, xid,
+                                           operation);
+  if (failure.error_number == 0 || dialect::IsConnectionLost(failure.error_number)) MarkBroken();
+  if (xid != nullptr) {
+    XA_LOG_XID(kWarning, log_component_, *xid) << status.ToString();
+  } else {
+    XA_LOG(kWarning, log_component_) << status.ToString();
+  }
+  return status;
+}
+
+void MySqlResourceManager::Impl::MarkBroken() noexcept {
+  // The server rolls back an ACTIVE or IDLE branch when its session ends; a prepared one is
+  // detached and survives. Either way this session no longer drives a branch. The connection
+  // object is kept until the next Open() so that a reference from connection() stays valid.
+  broken_ = true;
+  branch_.reset();
+  last_write_counter_ = -1;
+}
+
+void MySqlResourceManager::Impl::CloseQuietly() noexcept {
+  branch_.reset();
+  last_write_counter_ = -1;
+  std::optional<SqlFailure> ignored = Catch([&] {
+    statement_.reset();
+    if (connection_ != nullptr && !connection_->isClosed()) connection_->close();
+  });
+  (void)ignored;  // closing a session that is already gone cannot fail in a way that matters
+  Catch([&] { connection_.reset(); }).reset();
+  statement_.reset();
+  connection_.reset();
+}
+
+Status MySqlResourceManager::StatusFromException(const sql::SQLException& error) {
+  return impl_->StatusFromException(error);
+}
+
+Status MySqlResourceManager::Impl::StatusFromException(const sql::SQLException& error) {
+  SqlFailure failure;
+  std::optional<SqlFailure> copy_failed = Catch([&] { failure = FailureFrom(error); });
+  if (copy_failed) failure = *copy_failed;
+  std::optional<Xid> xid;
+  if (branch_) xid = branch_->xid;
+  Status status = Fail(xid ? &*xid : nullptr, "statement", std::move(failure));
+  if (status.IsRollback() && branch_) {
+    branch_->rollback_only = status.code();
+    branch_->rollback_reason = "a statement failed with " + status.message();
+  }
+  return status;
+}
+
+// ---- Session -------------------------------------------------------------------------------
+
+Status MySqlResourceManager::Impl::Connect() {
+  CloseQuietly();
+  broken_ = false;
+  std::string where = options_.unix_socket.empty()
+                          ? options_.host + ":" + std::to_string(options_.port)
+                          : "socket " + options_.unix_socket;
+  std::string operation = "connect to " + where + " as '" + options_.user + "'";
+  std::optional<SqlFailure> failure = Catch([&] {
+    sql::ConnectOptionsMap map;
+    if (options_.unix_socket.empty()) {
+      map["hostName"] = sql::SQLString(options_.host);
+      map["port"] = options_.port;
+    } else {
+      map["hostName"] = sql::SQLString("unix://" + options_.unix_socket);
+    }
+    map["userName"] = sql::SQLString(options_.user);
+    map["password"] = sql::SQLString(options_.password);
+    if (!options_.database.empty()) map["schema"] = sql::SQLString(options_.database);
+    map["OPT_CONNECT_TIMEOUT"] = static_cast<int>(options_.connect_timeout.count());
+    map["OPT_READ_TIMEOUT"] = static_cast<int>(options_.read_timeout.count());
+    map["OPT_WRITE_TIMEOUT"] = static_cast<int>(options_.write_timeout.count());
+    // A silent reconnect would lose the branch's association and run the next statement
+    // outside it: never.
+    map["OPT_RECONNECT"] = false;
+    map["CLIENT_MULTI_STATEMENTS"] = false;
+    std::lock_guard<std::mutex> lock(ConnectMutex());
+    sql::Driver* driver = get_driver_instance();
+    connection_.reset(driver->connect(map));
+  });
+  if (failure) {
+    connection_.reset();
+    Status status = Fail(nullptr, operation, std::move(*failure));
+    broken_ = true;
+    return status;
+  }
+  failure = Catch([&] { statement_.reset(connection_->createStatement()); });
+  if (failure) return Fail(nullptr, "create a statement", std::move(*failure));
+  return Status::Ok();
+}
+
+Status MySqlResourceManager::Impl::Probe() {
+  XA_RETURN_IF_ERROR(
+      Execute(nullptr, "set the isolation level", dialect::SetIsolationSql(ToDialect(options_.isolation))));
+  std::string version_text, xa_column;
+  bool xa_column_null = true;
+  int autocommit = 1;
+  std::optional<SqlFailure> failure = Catch([&] {
+    std::unique_ptr<sql::ResultSet> rows(
+        statement_->executeQuery(sql::SQLString(std::string(dialect::kProbeSql))));
+    if (!rows->next()) throw sql::SQLException("the capability probe returned no row");
+    version_text = rows->getString(1);
+    xa_column_null = rows->isNull(2);
+    if (!xa_column_null) xa_column = rows->getString(2);
+    autocommit = rows->getInt(3);
+    connection_id_ = rows->getUInt64(4);
+  });
+  if (failure) return Fail(nullptr, "capability probe", std::move(*failure));
+
+  Result<dialect::ServerVersion> version = dialect::ParseServerVersion(version_text);
+  if (!version.ok()) {
+    return Status(Code::kConfig, "resource manager '" + options_.rm_name +
+                                     "': " + version.status().message() +
+                                     "; xa needs MariaDB >= 10.5 or MySQL >= 5.7.7");
+  }
+  info_ = ServerInfo();
+  info_.product = version->product;
+  info_.version = version->text;
+  info_.major = version->major;
+  info_.minor = version->minor;
+  info_.patch = version->patch;
+  info_.prepared_survive_disconnect = dialect::PreparedBranchSurvivesDisconnect(*version);
+  info_.xa_supported = !xa_column_null && xa_column == "YES";
+  XA_RETURN_IF_ERROR(dialect::CheckServerVersion(*version, options_.rm_name));
+  if (!info_.xa_supported) {
+    return Status(Code::kConfig,
+                  "resource manager '" + options_.rm_name + "': server " + info_.version +
+                      " has no InnoDB engine with XA support (information_schema.ENGINES); "
+                      "start the server with InnoDB enabled and make the tables InnoDB");
+  }
+  if (autocommit == 0) {
+    // Branches need a session without a local transaction; with autocommit off every
+    // statement outside a branch would open one and make the next XA START fail (1400).
+    failure = Catch([&] { connection_->setAutoCommit(true); });
+    if (failure) return Fail(nullptr, "set autocommit", std::move(*failure));
+  }
+
+  failure = Catch([&] {
+    std::unique_ptr<sql::ResultSet> rows(
+        statement_->executeQuery(sql::SQLString(std::string(dialect::kXaRecoverSql))));
+    while (rows->next()) {
+    }
+  });
+  info_.may_recover = !failure.has_value();
+  if (failure) {
+    if (failure->error_number == 0 || dialect::IsConnectionLost(failure->error_number)) {
+      return Fail(nullptr, "XA RECOVER (capability probe)", std::move(*failure));
+    }
+    return Status(Code::kConfig,
+                  "resource manager '" + options_.rm_name + "': user '" + options_.user +
+                      "' may not run XA RECOVER (server error " +
+                      std::to_string(failure->error_number) + ": " +
+                      dialect::EscapeForMessage(Redact(failure->text)) +
+                      "), so prepared branches could not be recovered after a crash; on MySQL 8 "
+                      "GRANT XA_RECOVER_ADMIN ON *.* TO the user");
+  }
+
+  read_only_probe_works_ = false;
+  if (options_.read_only_optimization) {
+    Result<int64_t> counter = ReadWriteCounter(nullptr);
+    if (counter.ok()) {
+      read_only_probe_works_ = true;
+      last_write_counter_ = *counter;
+    } else if (!connected()) {
+      return counter.status();
+    } else {
+      XA_LOG(kWarning, log_component_)
+          << "read-only optimisation disabled, the write counters cannot be read: "
+          << counter.status().ToString()
+          << "; read-only branches will be prepared and, on MariaDB, cannot be committed from "
+             "another session (1402)";
+    }
+  }
+  XA_LOG(kInfo, log_component_) << "connected to " << info_.product << " " << info_.version
+                                << " as '" << options_.user << "', connection id "
+                                << connection_id_ << ", isolation "
+                                << dialect::IsolationName(ToDialect(options_.isolation));
+  return Status::Ok();
+}
+
+Status MySqlResourceManager::Impl::Open() {
+  if (connected()) return Status::Ok();
+  XA_RETURN_IF_ERROR(Connect());
+  Status probed = Probe();
+  if (!probed.ok()) {
+    CloseQuietly();
+    broken_ = true;
+  }
+  return probed;
+}
+
+Status MySqlResourceManager::Impl::Close() {
+  CloseQuietly();
+  broken_ = false;
+  return Status::Ok();
+}
+
+Status MySqlResourceManager::Impl::Execute(const Xid* xid, std::string_view operation,
+                                           const std::string& sql) {
+  if (!connected()) {
+    return Fail(xid, operation, SqlFailure{2006, "HY000", "not connected"});
+  }
+  std::optional<SqlFailure> failure =
+      Catch([&] { statement_->execute(sql::SQLString(sql)); });
+  if (failure) return Fail(xid, operation, std::move(*failure));
+  return Status::Ok();
+}
+
+Result<int64_t> MySqlResourceManager::Impl::ReadWriteCounter(const Xid* xid) {
+  int64_t value = -1;
+  std::optional<SqlFailure> failure = Catch([&] {
+    std::unique_ptr<sql::ResultSet> rows(
+        statement_->executeQuery(sql::SQLString(std::string(dialect::kReadOnlyProbeSql))));
+    if (rows->next() && !rows->isNull(1)) value = rows->getInt64(1);
+  });
+  if (failure) return Fail(xid, "read the session's write counters", std::move(*failure));
+  if (value < 0) {
+    return Status(Code::kRmError, "resource manager '" + options_.rm_name +
+                                      "': the session's write counters are missing");
+  }
+  return value;
+}
+
+// ---- XA verbs ------------------------------------------------------------------------------
+
+Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  XA_RETURN_IF_ERROR(Execute(&xid, "XA START", dialect::XaStartSql(xid, flag)));
+  if (flag != StartFlag::kNoFlags && IsOurBranch(xid)) {
+    branch_->state = BranchState::kActive;
+    return Status::Ok();
+  }
+  Branch branch;
+  branch.xid = xid;
+  // Any earlier reading will do: the counters only grow, so an older baseline can only make a
+  // branch look as if it wrote (safe), never as if it did not.
+  branch.write_counter_at_start = read_only_probe_works_ ? last_write_counter_ : -1;
+  branch_ = std::move(branch);
+  return Status::Ok();
+}
+
+Status MySqlResourceManager::Impl::End(const Xid& xid, EndFlag flag) {
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  EndFlag sent = flag == EndFlag::kFail ? EndFlag::kSuccess : flag;
+  Status status = Execute(&xid, "XA END", dialect::XaEndSql(xid, sent));
+  if (!IsOurBranch(xid)) return status;
+  if (status.ok()) {
+    branch_->state = BranchState::kIdle;
+    if (flag == EndFlag::kFail && branch_->rollback_only == Code::kOk) {
+      branch_->rollback_only = Code::kRbRollback;
+      branch_->rollback_reason = "the branch was ended with TMFAIL";
+    }
+  } else if (status.IsRollback()) {
+    // The server rolled the branch back (deadlock): it waits in ROLLBACK ONLY for XA ROLLBACK.
+    branch_->state = BranchState::kIdle;
+    branch_->rollback_only = status.code();
+    branch_->rollback_reason = status.message();
+  }
+  return status;
+}
+
+Status MySqlResourceManager::Impl::FinishRollbackOnly(const Xid& xid) {
+  Code code = branch_->rollback_only;
+  std::string reason = branch_->rollback_reason;
+  Status rolled_back = Execute(&xid, "XA ROLLBACK", dialect::XaRollbackSql(xid));
+  if (!rolled_back.ok() && rolled_back.code() != Code::kNoTa && !rolled_back.IsRollback()) {
+    return rolled_back;
+  }
+  branch_.reset();
+  return Status(code, "resource manager '" + options_.rm_name + "': branch " + xid.ToString() +
+                          " has been rolled back instead of prepared or committed: " + reason);
+}
+
+Status MySqlResourceManager::Impl::Prepare(const Xid& xid) {
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  if (IsOurBranch(xid) && branch_->rollback_only != Code::kOk) return FinishRollbackOnly(xid);
+
+  if (IsOurBranch(xid) && branch_->state == BranchState::kIdle &&
+      branch_->write_counter_at_start >= 0) {
+    Result<int64_t> counter = ReadWriteCounter(&xid);
+    if (!counter.ok()) return counter.status();
+    last_write_counter_ = *counter;
+    if (dialect::CounterProvesReadOnly(branch_->write_counter_at_start, *counter)) {
+      Status committed = Execute(&xid, "XA COMMIT ONE PHASE (read-only branch)",
+                                 dialect::XaCommitSql(xid, CommitMode::kOnePhase));
+      if (committed.ok()) {
+        branch_.reset();
+        return Status(Code::kReadOnly, "resource manager '" + options_.rm_name + "': branch " +
+                                           xid.ToString() +
+                                           " wrote nothing and has been finished");
+      }
+      if (committed.IsRollback() || committed.code() == Code::kNoTa) branch_.reset();
+      return committed;
+    }
+  }
+
+  Status prepared = Execute(&xid, "XA PREPARE", dialect::XaPrepareSql(xid));
+  if (prepared.ok()) {
+    // The session is now bound to the prepared branch until it is committed or rolled back;
+    // the driver no longer tracks it (phase 2 may come from any session).
+    if (IsOurBranch(xid)) branch_.reset();
+    return prepared;
+  }
+  if (prepared.IsRollback() && IsOurBranch(xid)) {
+    // The server did not prepare; make sure nothing of the branch is left in this session.
+    Execute(&xid, "XA ROLLBACK (after a failed prepare)", dialect::XaRollbackSql(xid))
+        .IgnoreError();
+    branch_.reset();
+  }
+  return prepared;
+}
+
+Status MySqlResourceManager::Impl::Commit(const Xid& xid, CommitMode mode) {
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  if (mode == CommitMode::kOnePhase && IsOurBranch(xid) && branch_->rollback_only != Code::kOk) {
+    return FinishRollbackOnly(xid);
+  }
+  Status committed = Execute(&xid, mode == CommitMode::kOnePhase ? "XA COMMIT ONE PHASE"
+                                                                 : "XA COMMIT",
+                             dialect::XaCommitSql(xid, mode));
+  if (IsOurBranch(xid) && (committed.ok() || committed.IsRollback() ||
+                           committed.code() == Code::kNoTa)) {
+    if (committed.IsRollback()) {
+      Execute(&xid, "XA ROLLBACK (after a failed commit)", dialect::XaRollbackSql(xid))
+          .IgnoreError();
+    }
+    branch_.reset();
+  }
+  return committed;
+}
+
+Status MySqlResourceManager::Impl::Rollback(const Xid& xid) {
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  if (IsOurBranch(xid) && branch_->state == BranchState::kActive) {
+    // XA ROLLBACK refuses an ACTIVE branch (1399); a deadlock victim answers XA END with
+    // XA_RB*, which is what we are about to do anyway.
+    Status ended = Execute(&xid, "XA END (before rollback)", dialect::XaEndSql(xid, EndFlag::kSuccess));
+    if (!ended.ok() && !ended.IsRollback()) return ended;
+    if (IsOurBranch(xid)) branch_->state = BranchState::kIdle;
+  }
+  Status rolled_back = Execute(&xid, "XA ROLLBACK", dialect::XaRollbackSql(xid));
+  if (rolled_back.IsRollback()) {
+    // Asked to roll back and the server says it is rolled back: that is success.
+    rolled_back = Status::Ok();
+  }
+  if (IsOurBranch(xid) && (rolled_back.ok() || rolled_back.code() == Code::kNoTa)) {
+    branch_.reset();
+  }
+  return rolled_back;
+}
+
+Result<RecoverScan> MySqlResourceManager::Impl::Recover() {
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  std::vector<dialect::RecoverRow> rows;
+  std::optional<SqlFailure> failure = Catch([&] {
+    std::unique_ptr<sql::ResultSet> result(
+        statement_->executeQuery(sql::SQLString(std::string(dialect::kXaRecoverSql))));
+    while (result->next()) {
+      dialect::RecoverRow row;
+      row.format_id = result->getInt64(1);
+      row.gtrid_length = result->getInt64(2);
+      row.bqual_length = result->getInt64(3);
+      row.data = result->getString(4);
+      rows.push_back(std::move(row));
+    }
+  });
+  if (failure) return Fail(nullptr, "XA RECOVER", std::move(*failure));
+  RecoverScan scan = dialect::ParseRecoverRows(rows);
+  for (const UnparsedBranch& entry : scan.unparsed) {
+    XA_LOG(kWarning, log_component_) << "XA RECOVER lists a branch that is no xid we could "
+                                     << "have written, left alone: " << entry.raw << " ("
+                                     << entry.reason << ")";
+  }
+  return scan;
+}
+
+// ---- Public wrappers -----------------------------------------------------------------------
+
+Result<std::unique_ptr<MySqlResourceManager>> MySqlResourceManager::Create(MySqlOptions options) {
+  if (options.rm_name.empty()) return InvalidOption("rm_name is empty: name the resource");
+  if (options.user.empty()) return InvalidOption("user is empty");
+  if (options.unix_socket.empty() && options.host.empty()) {
+    return InvalidOption("neither host nor unix_socket is set");
+  }
+  if (options.unix_socket.empty() && (options.port <= 0 || options.port > 65535)) {
+    return InvalidOption("port " + std::to_string(options.port) + " is not in 1..65535");
+  }
+  if (options.connect_timeout.count() <= 0 || options.read_timeout.count() <= 0 ||
+      options.write_timeout.count() <= 0) {
+    return InvalidOption("timeouts must be at least one second");
+  }
+  std::unique_ptr<MySqlResourceManager> rm(
+      new MySqlResourceManager(std::make_unique<Impl>(std::move(options))));
+  XA_RETURN_IF_ERROR(rm->Open());
+  return rm;
+}
+
+MySqlResourceManager::MySqlResourceManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MySqlResourceManager::~MySqlResourceManager() = default;
+
+const std::string& MySqlResourceManager::name() const noexcept { return impl_->name(); }
+Status MySqlResourceManager::Open() { return impl_->Open(); }
+Status MySqlResourceManager::Close() { return impl_->Close(); }
+const ServerInfo& MySqlResourceManager::server_info() const noexcept {
+  return impl_->server_info();
+}
+Status MySqlResourceManager::Start(const Xid& xid, StartFlag flag) {
+  return impl_->Start(xid, flag);
+}
+Status MySqlResourceManager::End(const Xid& xid, EndFlag flag) { return impl_->End(xid, flag); }
+Status MySqlResourceManager::Prepare(const Xid& xid) { return impl_->Prepare(xid); }
+Status MySqlResourceManager::Commit(const Xid& xid, CommitMode mode) {
+  return impl_->Commit(xid, mode);
+}
+Status MySqlResourceManager::Rollback(const Xid& xid) { return impl_->Rollback(xid); }
+Result<RecoverScan> MySqlResourceManager::Recover() { return impl_->Recover(); }
+Status MySqlResourceManager::Forget(const Xid& xid) {
+  return Status(Code::kNoTa, "resource manager '" + impl_->name() + "': xid " + xid.ToString() +
+                                 ": MariaDB and MySQL keep no heuristically completed branches, "
+                                 "there is nothing to forget");
+}
+sql::Connection& MySqlResourceManager::connection() { return impl_->connection(); }
+bool MySqlResourceManager::connected() const noexcept { return impl_->connected(); }
+uint64_t MySqlResourceManager::connection_id() const noexcept { return impl_->connection_id(); }
+
+}  // namespace xa::mysql
