@@ -8,10 +8,15 @@
 //   XA_TEST_PG_HOST, _PORT, _USER, _PASSWORD_FILE, _DATABASE         the 'xa_tm' role (TCP, scram)
 //   XA_TEST_PG_ADMIN_USER                                             'postgres', trusted on TCP
 //   XA_TEST_PG_DISABLED_PORT    a second PostgreSQL port whose max_prepared_transactions = 0
-//                               (optional until servers.sh provides it; tests that need it fail)
+//                               (same role, password and database as XA_TEST_PG_*)
 //   ODBCSYSINI, ODBCINI         project-local unixODBC configuration with DSNs
 //   XA_TEST_ODBC_MARIADB_DSN, XA_TEST_ODBC_PG_DSN                     DSN names in ODBCINI
-//   XA_TEST_SERVERS_SCRIPT      absolute path of scripts/servers.sh (for restart/kill tests)
+//   XA_TEST_ODBC_PG_DISABLED_DSN  DSN of the max_prepared_transactions = 0 instance
+//   XA_TEST_SERVERS_SCRIPT      absolute path of scripts/servers.sh (for restart/kill tests):
+//                               `start` (idempotent), `kill-mariadb`, `kill-pg` (SIGKILL, a crash;
+//                               `start` brings the server back with its prepared transactions)
+//   XA_TEST_SERVERS_DIR, XA_SERVERS_DIR   the servers' directory; XA_SERVERS_DIR makes the
+//                               script act on these very servers when a test runs it
 
 #ifndef XA_TESTS_TESTUTIL_DB_ENV_H_
 #define XA_TESTS_TESTUTIL_DB_ENV_H_
