@@ -155,6 +155,13 @@ port_in_use() {
   timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 
+# What listens on <port>, for the error message.
+port_owner() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -ltnpH "sport = :$1" 2>/dev/null | head -n 3 || true
+  fi
+}
+
 # True when <pid> is alive and its command line contains <needle>.
 pid_matches() {
   local pid="$1" needle="$2" cmdline
@@ -234,6 +241,7 @@ mariadb_start() {
     log "mariadb: pid $pid is alive but not answering yet; waiting"
   else
     if port_in_use "$MARIADB_PORT"; then
+      port_owner "$MARIADB_PORT" >&2
       die "mariadb: port $MARIADB_PORT on 127.0.0.1 is used by another process, not by the server of $SERVERS_DIR. Stop that server (its own scripts/servers.sh stop) or choose other ports with XA_SERVERS_MARIADB_PORT/XA_SERVERS_PG_PORT/XA_SERVERS_PG_DISABLED_PORT."
     fi
     # A crash (kill -9) leaves the pid file and socket behind; the process is gone, remove them.
@@ -393,6 +401,7 @@ pg_start_instance() {
   pid="$(pg_postmaster_pid "$dir")"
   if [[ -z "$pid" ]]; then
     if port_in_use "$port"; then
+      port_owner "$port" >&2
       die "$name: port $port on 127.0.0.1 is used by another process, not by the server of $dir. Stop that server (its own scripts/servers.sh stop) or choose other ports with XA_SERVERS_PG_PORT/XA_SERVERS_PG_DISABLED_PORT."
     fi
     if [[ ! -f "$dir/data/PG_VERSION" ]]; then
