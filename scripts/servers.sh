@@ -5,7 +5,7 @@
 #   PostgreSQL 15    127.0.0.1:15432   max_prepared_transactions = 100
 #   PostgreSQL 15    127.0.0.1:15433   max_prepared_transactions = 0  (the "disabled" instance)
 #
-# Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg [--help]
+# Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg|stop-mariadb|stop-pg
 #
 #   start         initialise (first time) and start all three; already running is fine, and stale
 #                 pid/socket files left by a crash are cleaned up. Writes <dir>/env.sh.
@@ -14,6 +14,7 @@
 #   env           print the environment file (source it, or eval "$(scripts/servers.sh env)").
 #   kill-mariadb  SIGKILL mariadbd (a crash, for crash tests); `start` brings it back with its data.
 #   kill-pg       SIGKILL the PostgreSQL postmaster of port 15432 and all its backends.
+#   stop-mariadb, stop-pg   clean shutdown of that one server; `start` brings it back.
 #
 # Where data lives: XA_SERVERS_DIR (default <repo>/build/servers). PostgreSQL runs as the
 # `postgres` OS user (initdb refuses root); when that user cannot reach the servers dir, its data
@@ -672,6 +673,15 @@ main() {
       take_lock
       resolve_pg_root
       pg_kill_instance pg
+      ;;
+    stop-mariadb)
+      take_lock
+      mariadb_stop
+      ;;
+    stop-pg)
+      take_lock
+      resolve_pg_root
+      pg_stop_instance pg
       ;;
     *)
       usage >&2
