@@ -165,7 +165,7 @@ main() {
       say "TSan: NO test is labelled 'concurrent' yet, so there is nothing to run under TSan; skipping build-tsan/"
       TIMINGS+=("TSan                               skipped: no test labelled 'concurrent'")
     else
-      export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+      export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$REPO_ROOT/scripts/sanitizers/tsan.supp"
       if phase "build TSan (build-tsan/)" configure_and_build build-tsan \
         -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=thread -DXA_BUILD_BENCH=OFF; then
         phase "tests TSan, -L concurrent (build-tsan/)" run_ctest "tsan tests" build-tsan 1 \
