@@ -123,6 +123,12 @@ class MySqlResourceManager::Impl {
   Result<int64_t> ReadWriteCounter(const Xid* xid);
   // Ends a rollback-only branch: XA ROLLBACK, then the branch's XA_RB* code.
   Status FinishRollbackOnly(const Xid& xid);
+  // XAER_NOTA for End/Prepare of a branch this session is not driving.
+  Status NotOurs(const Xid& xid, std::string_view operation) const;
+  // MariaDB answers XA COMMIT/ROLLBACK from another session with 1397 (XAER_NOTA) while the
+  // session that prepared the branch is still connected. That NOTA is false: when XA RECOVER
+  // still lists the xid, the branch is busy, and the caller must retry (XAER_RMFAIL).
+  Status CheckFalseNota(const Xid& xid, Status nota);
 
   // The Status of a failure; marks the session broken when the connection is gone.
   Status Fail(const Xid* xid, std::string_view operation, SqlFailure failure);
@@ -138,7 +144,8 @@ class MySqlResourceManager::Impl {
   ServerInfo info_;
   uint64_t connection_id_ = 0;
   bool read_only_probe_works_ = false;
-  int64_t last_write_counter_ = -1;  // the session's last counter reading, -1 when unknown
+  int64_t last_write_counter_ = -1;
+  int last_error_number_ = 0;  // of the last failure, for the callers that must tell 1399 apart  // the session's last counter reading, -1 when unknown
   std::optional<Branch> branch_;
 };
 
@@ -156,6 +163,7 @@ std::string MySqlResourceManager::Impl::Redact(std::string text) const {
 
 Status MySqlResourceManager::Impl::Fail(const Xid* xid, std::string_view operation,
                                         SqlFailure failure) {
+  last_error_number_ = failure.error_number;
   Status status = dialect::MapMariaDbError(failure.error_number, failure.sqlstate,
                                            Redact(std::move(failure.text)), options_.rm_name, xid,
                                            operation);
@@ -384,6 +392,32 @@ Result<int64_t> MySqlResourceManager::Impl::ReadWriteCounter(const Xid* xid) {
 
 // ---- XA verbs ------------------------------------------------------------------------------
 
+Status MySqlResourceManager::Impl::NotOurs(const Xid& xid, std::string_view operation) const {
+  return Status(Code::kNoTa,
+                "resource manager '" + options_.rm_name + "': " + std::string(operation) +
+                    " of xid " + xid.ToString() +
+                    ": this session drives no such branch (MariaDB ends and prepares a branch only "
+                    "in the session that started it; a branch whose connection was lost before "
+                    "XA PREPARE has been rolled back by the server)");
+}
+
+Status MySqlResourceManager::Impl::CheckFalseNota(const Xid& xid, Status nota) {
+  Result<RecoverScan> scan = Recover();
+  if (!scan.ok()) return nota;
+  for (const Xid& prepared : scan->prepared) {
+    if (prepared == xid) {
+      Status busy(Code::kRmFail,
+                  "resource manager '" + options_.rm_name + "': branch " + xid.ToString() +
+                      " is prepared but still attached to the session that prepared it (that "
+                      "session is connected, or the server is still cleaning it up); the server "
+                      "answered XAER_NOTA, which is not true: retry later, or end that session");
+      XA_LOG_XID(kWarning, log_component_, xid) << busy.ToString();
+      return busy;
+    }
+  }
+  return nota;
+}
+
 Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
   XA_RETURN_IF_ERROR(EnsureOpen());
   XA_RETURN_IF_ERROR(Execute(&xid, "XA START", dialect::XaStartSql(xid, flag)));
@@ -402,9 +436,24 @@ Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
 
 Status MySqlResourceManager::Impl::End(const Xid& xid, EndFlag flag) {
   XA_RETURN_IF_ERROR(EnsureOpen());
+  if (!IsOurBranch(xid)) return NotOurs(xid, "XA END");
+  bool was_active = branch_->state == BranchState::kActive;
   EndFlag sent = flag == EndFlag::kFail ? EndFlag::kSuccess : flag;
   Status status = Execute(&xid, "XA END", dialect::XaEndSql(xid, sent));
-  if (!IsOurBranch(xid)) return status;
+  if (!IsOurBranch(xid)) return status;  // the connection is gone, and the branch with it
+  if (!status.ok() && was_active && last_error_number_ == 1399) {
+    // XA END refuses an ACTIVE branch only when the server has already rolled it back and
+    // holds it ROLLBACK ONLY (a deadlock: 1213 on a statement).
+    if (branch_->rollback_only == Code::kOk) {
+      branch_->rollback_only = Code::kRbRollback;
+      branch_->rollback_reason = "the server rolled it back: " + status.message();
+    }
+    branch_->state = BranchState::kIdle;
+    return Status(branch_->rollback_only,
+                  "resource manager '" + options_.rm_name + "': branch " + xid.ToString() +
+                      " has been rolled back by the server (" + branch_->rollback_reason +
+                      "); roll it back to release it");
+  }
   if (status.ok()) {
     branch_->state = BranchState::kIdle;
     if (flag == EndFlag::kFail && branch_->rollback_only == Code::kOk) {
@@ -434,7 +483,8 @@ Status MySqlResourceManager::Impl::FinishRollbackOnly(const Xid& xid) {
 
 Status MySqlResourceManager::Impl::Prepare(const Xid& xid) {
   XA_RETURN_IF_ERROR(EnsureOpen());
-  if (IsOurBranch(xid) && branch_->rollback_only != Code::kOk) return FinishRollbackOnly(xid);
+  if (!IsOurBranch(xid)) return NotOurs(xid, "XA PREPARE");
+  if (branch_->rollback_only != Code::kOk) return FinishRollbackOnly(xid);
 
   if (IsOurBranch(xid) && branch_->state == BranchState::kIdle &&
       branch_->write_counter_at_start >= 0) {
@@ -479,6 +529,9 @@ Status MySqlResourceManager::Impl::Commit(const Xid& xid, CommitMode mode) {
   Status committed = Execute(&xid, mode == CommitMode::kOnePhase ? "XA COMMIT ONE PHASE"
                                                                  : "XA COMMIT",
                              dialect::XaCommitSql(xid, mode));
+  if (committed.code() == Code::kNoTa && !IsOurBranch(xid)) {
+    committed = CheckFalseNota(xid, std::move(committed));
+  }
   if (IsOurBranch(xid) && (committed.ok() || committed.IsRollback() ||
                            committed.code() == Code::kNoTa)) {
     if (committed.IsRollback()) {
@@ -495,11 +548,16 @@ Status MySqlResourceManager::Impl::Rollback(const Xid& xid) {
   if (IsOurBranch(xid) && branch_->state == BranchState::kActive) {
     // XA ROLLBACK refuses an ACTIVE branch (1399); a deadlock victim answers XA END with
     // XA_RB*, which is what we are about to do anyway.
-    Status ended = Execute(&xid, "XA END (before rollback)", dialect::XaEndSql(xid, EndFlag::kSuccess));
-    if (!ended.ok() && !ended.IsRollback()) return ended;
+    Status ended = Execute(&xid, "XA END (before rollback)",
+                           dialect::XaEndSql(xid, EndFlag::kSuccess));
+    bool rollback_only_on_server = connected() && last_error_number_ == 1399;
+    if (!ended.ok() && !ended.IsRollback() && !rollback_only_on_server) return ended;
     if (IsOurBranch(xid)) branch_->state = BranchState::kIdle;
   }
   Status rolled_back = Execute(&xid, "XA ROLLBACK", dialect::XaRollbackSql(xid));
+  if (rolled_back.code() == Code::kNoTa && !IsOurBranch(xid)) {
+    rolled_back = CheckFalseNota(xid, std::move(rolled_back));
+  }
   if (rolled_back.IsRollback()) {
     // Asked to roll back and the server says it is rolled back: that is success.
     rolled_back = Status::Ok();

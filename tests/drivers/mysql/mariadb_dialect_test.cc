@@ -1,0 +1,162 @@
+// Unit tests of the MariaDB/MySQL XA dialect (src/sql_dialect/mariadb_dialect.h): pure text and
+// value handling, no server.
+
+#include "src/sql_dialect/mariadb_dialect.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace xa::internal::mariadb {
+namespace {
+
+Xid MakeXid(int64_t format, std::string_view gtrid, std::string_view bqual) {
+  Result<Xid> xid = Xid::Make(format, gtrid, bqual);
+  EXPECT_TRUE(xid.ok()) << xid.status().ToString();
+  return xid.ok() ? *xid : Xid();
+}
+
+TEST(MariaDbDialect, StatementsCarryTheXidAsHexOnly) {
+  Xid xid = MakeXid(7, std::string("a'\\\0b", 5), "c");
+  EXPECT_EQ(XaStartSql(xid, StartFlag::kNoFlags), "XA START X'61275c0062',X'63',7");
+  EXPECT_EQ(XaStartSql(xid, StartFlag::kJoin), "XA START X'61275c0062',X'63',7 JOIN");
+  EXPECT_EQ(XaStartSql(xid, StartFlag::kResume), "XA START X'61275c0062',X'63',7 RESUME");
+  EXPECT_EQ(XaEndSql(xid, EndFlag::kSuccess), "XA END X'61275c0062',X'63',7");
+  EXPECT_EQ(XaEndSql(xid, EndFlag::kFail), "XA END X'61275c0062',X'63',7");
+  EXPECT_EQ(XaEndSql(xid, EndFlag::kSuspend), "XA END X'61275c0062',X'63',7 SUSPEND");
+  EXPECT_EQ(XaPrepareSql(xid), "XA PREPARE X'61275c0062',X'63',7");
+  EXPECT_EQ(XaCommitSql(xid, CommitMode::kTwoPhase), "XA COMMIT X'61275c0062',X'63',7");
+  EXPECT_EQ(XaCommitSql(xid, CommitMode::kOnePhase), "XA COMMIT X'61275c0062',X'63',7 ONE PHASE");
+  EXPECT_EQ(XaRollbackSql(xid), "XA ROLLBACK X'61275c0062',X'63',7");
+}
+
+TEST(MariaDbDialect, IsolationStatements) {
+  EXPECT_EQ(SetIsolationSql(Isolation::kRepeatableRead),
+            "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  EXPECT_EQ(SetIsolationSql(Isolation::kSerializable),
+            "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+}
+
+TEST(MariaDbDialect, RecoverRowsInHexAndQuotedFormsParse) {
+  std::vector<RecoverRow> rows = {
+      {0x58414d31, 3, 2, "X'010203',X'0a0b',1480674609"},
+      {1, 1, 0, "'c'"},                               // format 1, empty bqual: both omitted
+      {1, 13, 1, "'foreign-gtrid','b'"},              // format 1: omitted
+      {0, 4, 0, "'ab c',''"},                         // format 0... see below
+      {5, 2, 3, "'a_','b-c',5"},
+  };
+  RecoverScan scan = ParseRecoverRows(rows);
+  ASSERT_EQ(scan.unparsed.size(), 1u) << (scan.unparsed.empty() ? "" : scan.unparsed[0].reason);
+  // The server writes ",<format>" whenever the format is not 1: "'ab c',''" with format 0 is
+  // not what it would write, so it is refused.
+  EXPECT_NE(scan.unparsed[0].raw.find("'ab c'"), std::string::npos);
+  ASSERT_EQ(scan.prepared.size(), 4u);
+  EXPECT_EQ(scan.prepared[0], MakeXid(0x58414d31, "\x01\x02\x03", "\x0a\x0b"));
+  EXPECT_EQ(scan.prepared[1], MakeXid(1, "c", ""));
+  EXPECT_EQ(scan.prepared[2], MakeXid(1, "foreign-gtrid", "b"));
+  EXPECT_EQ(scan.prepared[3], MakeXid(5, "a_", "b-c"));
+}
+
+TEST(MariaDbDialect, HostileRecoverRowsAreReportedNotFatal) {
+  std::vector<RecoverRow> rows = {
+      {1, 3, 0, "'a'"},                                // length mismatch
+      {1, 2, 0, "'a'');DROP TABLE t;--'"},             // quote inside: not a server rendering
+      {1, 2, 0, "X'zz'"},                              // not hex
+      {-1, 0, 0, ""},                                  // null xid
+      {1, 65, 0, "X'" + std::string(130, 'a') + "'"},  // too long
+      {3, 1, 0, "'a',3"},                              // bqual part missing before the format
+      {1, 1, 0, std::string("'\xff'", 3)},             // byte the server would hex-encode
+  };
+  RecoverScan scan = ParseRecoverRows(rows);
+  EXPECT_TRUE(scan.prepared.empty());
+  ASSERT_EQ(scan.unparsed.size(), rows.size());
+  for (const UnparsedBranch& entry : scan.unparsed) {
+    EXPECT_FALSE(entry.reason.empty());
+    for (char c : entry.raw) {
+      EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "raw text must be escaped: " << entry.raw;
+    }
+  }
+}
+
+TEST(MariaDbDialect, ParsesServerVersions) {
+  Result<ServerVersion> mariadb = ParseServerVersion("10.11.19-MariaDB-0+deb12u1");
+  ASSERT_TRUE(mariadb.ok());
+  EXPECT_EQ(mariadb->product, "MariaDB");
+  EXPECT_EQ(mariadb->major, 10);
+  EXPECT_EQ(mariadb->minor, 11);
+  EXPECT_EQ(mariadb->patch, 19);
+  EXPECT_TRUE(PreparedBranchSurvivesDisconnect(*mariadb));
+  EXPECT_TRUE(CheckServerVersion(*mariadb, "rm").ok());
+
+  Result<ServerVersion> compat = ParseServerVersion("5.5.5-10.4.31-MariaDB-log");
+  ASSERT_TRUE(compat.ok());
+  EXPECT_EQ(compat->major, 10);
+  EXPECT_EQ(compat->minor, 4);
+  EXPECT_FALSE(PreparedBranchSurvivesDisconnect(*compat));
+  Status refused = CheckServerVersion(*compat, "accounts");
+  EXPECT_EQ(refused.code(), Code::kConfig);
+  EXPECT_NE(refused.message().find("upgrade the server to MariaDB 10.5"), std::string::npos);
+  EXPECT_NE(refused.message().find("accounts"), std::string::npos);
+
+  Result<ServerVersion> mysql = ParseServerVersion("8.0.36");
+  ASSERT_TRUE(mysql.ok());
+  EXPECT_EQ(mysql->product, "MySQL");
+  EXPECT_TRUE(PreparedBranchSurvivesDisconnect(*mysql));
+  Result<ServerVersion> old_mysql = ParseServerVersion("5.7.6-log");
+  ASSERT_TRUE(old_mysql.ok());
+  EXPECT_FALSE(PreparedBranchSurvivesDisconnect(*old_mysql));
+  EXPECT_TRUE(PreparedBranchSurvivesDisconnect(*ParseServerVersion("5.7.7")));
+
+  EXPECT_EQ(ParseServerVersion("garbage").status().code(), Code::kInval);
+  EXPECT_EQ(ParseServerVersion("10.-1.2").status().code(), Code::kInval);
+}
+
+TEST(MariaDbDialect, MapsServerErrorsToXaCodes) {
+  EXPECT_EQ(CodeForMariaDbError(1397), Code::kNoTa);
+  EXPECT_EQ(CodeForMariaDbError(1398), Code::kInval);
+  EXPECT_EQ(CodeForMariaDbError(1399), Code::kRmFail);
+  EXPECT_EQ(CodeForMariaDbError(1400), Code::kOutside);
+  EXPECT_EQ(CodeForMariaDbError(1401), Code::kRmError);
+  EXPECT_EQ(CodeForMariaDbError(1402), Code::kRbRollback);
+  EXPECT_EQ(CodeForMariaDbError(1440), Code::kDupId);
+  EXPECT_EQ(CodeForMariaDbError(1613), Code::kRbTimeout);
+  EXPECT_EQ(CodeForMariaDbError(1614), Code::kRbDeadlock);
+  EXPECT_EQ(CodeForMariaDbError(1205), Code::kRbTimeout);
+  EXPECT_EQ(CodeForMariaDbError(1213), Code::kRbDeadlock);
+  for (int lost : {2006, 2013, 2055, 1927, 0}) {
+    EXPECT_EQ(CodeForMariaDbError(lost), Code::kRmFail) << lost;
+  }
+  EXPECT_EQ(CodeForMariaDbError(1045), Code::kConfig);
+  EXPECT_EQ(CodeForMariaDbError(1064), Code::kRmError);
+  EXPECT_TRUE(IsConnectionLost(2013));
+  EXPECT_FALSE(IsConnectionLost(1399));
+}
+
+TEST(MariaDbDialect, ErrorMessageNamesRmXidAndServerError) {
+  Xid xid = MakeXid(1, "g", "b");
+  Status s = MapMariaDbError(1397, "XAE04", "XAER_NOTA: Unknown XID", "accounts", &xid,
+                             "XA COMMIT");
+  EXPECT_EQ(s.code(), Code::kNoTa);
+  EXPECT_NE(s.message().find("'accounts'"), std::string::npos);
+  EXPECT_NE(s.message().find("XA COMMIT"), std::string::npos);
+  EXPECT_NE(s.message().find(xid.ToString()), std::string::npos);
+  EXPECT_NE(s.message().find("1397"), std::string::npos);
+  EXPECT_NE(s.message().find("XAE04"), std::string::npos);
+  EXPECT_NE(s.message().find("Unknown XID"), std::string::npos);
+
+  Status lost = MapMariaDbError(2013, "HY000", "Lost connection\n\x01", "accounts", &xid,
+                                "XA COMMIT");
+  EXPECT_EQ(lost.code(), Code::kRmFail);
+  EXPECT_NE(lost.message().find("IN DOUBT"), std::string::npos);
+  EXPECT_NE(lost.message().find("\\x0a\\x01"), std::string::npos) << "text must be escaped";
+}
+
+TEST(MariaDbDialect, ReadOnlyOnlyWhenTheCounterDidNotMove) {
+  EXPECT_TRUE(CounterProvesReadOnly(10, 10));
+  EXPECT_FALSE(CounterProvesReadOnly(10, 11));
+  EXPECT_FALSE(CounterProvesReadOnly(10, 3));  // FLUSH STATUS or another session: no proof
+  EXPECT_FALSE(CounterProvesReadOnly(-1, -1));
+}
+
+}  // namespace
+}  // namespace xa::internal::mariadb

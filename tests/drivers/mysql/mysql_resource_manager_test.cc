@@ -1,0 +1,882 @@
+// Integration tests of xa::mysql::MySqlResourceManager against the real local MariaDB
+// (scripts/servers.sh start; source build/servers/env.sh). A missing server fails the tests.
+//
+// The server is shared with other tests: rows live in our own table (mysqldrv_accounts) under
+// keys unique to this process, and every Xid comes from a generator with a random node id, so a
+// recover scan is filtered to this process's branches (RecoverScan::OwnedBy).
+
+#include <cppconn/connection.h>
+#include <cppconn/driver.h>
+#include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "testutil/db_env.h"
+#include "xa/mysql/mysql_resource_manager.h"
+
+namespace xa::mysql {
+namespace {
+
+constexpr char kTable[] = "mysqldrv_accounts";
+
+uint32_t RandomU32() {
+  static std::mt19937 rng(std::random_device{}());
+  return static_cast<uint32_t>(rng());
+}
+
+// Random per test process (gtest_discover_tests runs each test in its own process).
+uint32_t NodeId() {
+  static const uint32_t node = RandomU32() | 0x80000000u;
+  return node;
+}
+
+XidGenerator& Generator() {
+  static XidGenerator generator(NodeId());
+  return generator;
+}
+
+Xid NewXid() { return Generator().Next().WithBranch(1); }
+
+MySqlOptions Options(const std::string& rm_name = "mysqldrv-test") {
+  test::ServerAccount account = test::MariaDbAccount();
+  MySqlOptions options;
+  options.rm_name = rm_name;
+  options.host = account.host;
+  options.port = account.port;
+  options.user = account.user;
+  options.password = account.password;
+  options.database = account.database;
+  options.read_timeout = std::chrono::seconds(20);
+  return options;
+}
+
+std::unique_ptr<MySqlResourceManager> OpenRm(MySqlOptions options = Options()) {
+  Result<std::unique_ptr<MySqlResourceManager>> rm = MySqlResourceManager::Create(options);
+  EXPECT_TRUE(rm.ok()) << rm.status().ToString();
+  if (!rm.ok()) return nullptr;
+  return std::move(rm).value();
+}
+
+// A plain session: the tm account over TCP, or root over the unix socket.
+std::unique_ptr<sql::Connection> Connect(bool admin) {
+  test::ServerAccount account = test::MariaDbAccount();
+  sql::ConnectOptionsMap map;
+  if (admin) {
+    map["hostName"] = sql::SQLString("unix://" + test::MariaDbSocket());
+    map["userName"] = sql::SQLString(test::MariaDbAdminUser());
+    map["password"] = sql::SQLString("");
+  } else {
+    map["hostName"] = sql::SQLString(account.host);
+    map["port"] = account.port;
+    map["userName"] = sql::SQLString(account.user);
+    map["password"] = sql::SQLString(account.password);
+  }
+  map["schema"] = sql::SQLString(account.database);
+  map["OPT_RECONNECT"] = false;
+  try {
+    return std::unique_ptr<sql::Connection>(get_driver_instance()->connect(map));
+  } catch (const sql::SQLException& e) {
+    ADD_FAILURE() << "cannot connect (" << (admin ? "admin" : "tm") << "): " << e.getErrorCode()
+                  << " " << e.what();
+    return nullptr;
+  }
+}
+
+// Runs a statement; returns the server's error number (0 on success).
+int RunSql(sql::Connection& connection, const std::string& sql) {
+  try {
+    std::unique_ptr<sql::Statement> statement(connection.createStatement());
+    statement->execute(sql::SQLString(sql));
+    return 0;
+  } catch (const sql::SQLException& e) {
+    return e.getErrorCode() == 0 ? -1 : e.getErrorCode();
+  }
+}
+
+void MustRun(sql::Connection& connection, const std::string& sql) {
+  try {
+    std::unique_ptr<sql::Statement> statement(connection.createStatement());
+    statement->execute(sql::SQLString(sql));
+  } catch (const sql::SQLException& e) {
+    ADD_FAILURE() << sql << " failed: " << e.getErrorCode() << " " << e.what();
+  }
+}
+
+std::optional<int64_t> QueryInt(sql::Connection& connection, const std::string& sql) {
+  try {
+    std::unique_ptr<sql::Statement> statement(connection.createStatement());
+    std::unique_ptr<sql::ResultSet> rows(statement->executeQuery(sql::SQLString(sql)));
+    if (!rows->next() || rows->isNull(1)) return std::nullopt;
+    return rows->getInt64(1);
+  } catch (const sql::SQLException& e) {
+    ADD_FAILURE() << sql << " failed: " << e.getErrorCode() << " " << e.what();
+    return std::nullopt;
+  }
+}
+
+// Phase 2 from another session right after the preparer disconnected may find the branch still
+// attached to the dying session: XAER_RMFAIL, retry (the contract of XAER_RMFAIL).
+template <typename F>
+Status RetryWhileRmFail(F&& call) {
+  Status status;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    status = call();
+    if (status.code() != Code::kRmFail) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return status;
+}
+
+class MysqlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    verifier_ = Connect(false);
+    ASSERT_NE(verifier_, nullptr);
+    MustRun(*verifier_, std::string("CREATE TABLE IF NOT EXISTS ") + kTable +
+                            " (k VARCHAR(64) PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB");
+  }
+
+  void TearDown() override {
+    if (verifier_ == nullptr) return;
+    // Leave nothing of ours behind, even when a test failed half-way.
+    if (std::unique_ptr<MySqlResourceManager> rm = OpenRm()) {
+      Result<RecoverScan> scan = rm->Recover();
+      if (scan.ok()) {
+        for (const Xid& xid : scan->OwnedBy(NodeId())) rm->Rollback(xid).IgnoreError();
+      }
+    }
+    for (const std::string& key : keys_) {
+      RunSql(*verifier_, std::string("DELETE FROM ") + kTable + " WHERE k = '" + key + "'");
+    }
+  }
+
+  // A row key unique to this process.
+  std::string NewKey() {
+    keys_.push_back("n" + std::to_string(NodeId()) + "-" + std::to_string(keys_.size()));
+    return keys_.back();
+  }
+
+  std::optional<int64_t> ValueOf(const std::string& key) {
+    return QueryInt(*verifier_, std::string("SELECT v FROM ") + kTable + " WHERE k = '" + key +
+                                    "'");
+  }
+
+  // Runs the statement on the RM's session; returns the error number (0 on success) and, when it
+  // failed, the RM's Status for it.
+  int RunOnRm(MySqlResourceManager& rm, const std::string& sql, Status* status = nullptr) {
+    try {
+      std::unique_ptr<sql::Statement> statement(rm.connection().createStatement());
+      if (statement->execute(sql::SQLString(sql))) {
+        // Read the rows: a pending result set would put the session out of sync (2014).
+        std::unique_ptr<sql::ResultSet> rows(statement->getResultSet());
+        while (rows->next()) {
+        }
+      }
+      return 0;
+    } catch (const sql::SQLException& e) {
+      Status mapped = rm.StatusFromException(e);
+      if (status != nullptr) *status = mapped;
+      return e.getErrorCode() == 0 ? -1 : e.getErrorCode();
+    }
+  }
+
+  void Insert(MySqlResourceManager& rm, const std::string& key, int64_t value) {
+    EXPECT_EQ(RunOnRm(rm, std::string("INSERT INTO ") + kTable + " VALUES ('" + key + "', " +
+                              std::to_string(value) + ")"),
+              0);
+  }
+
+  void SeedRow(const std::string& key, int64_t value) {
+    MustRun(*verifier_, std::string("INSERT INTO ") + kTable + " VALUES ('" + key + "', " +
+                            std::to_string(value) + ")");
+  }
+
+  // Start, insert (key, value), end, prepare.
+  void PrepareInsert(MySqlResourceManager& rm, const Xid& xid, const std::string& key,
+                     int64_t value) {
+    ASSERT_TRUE(rm.Start(xid, StartFlag::kNoFlags).ok());
+    Insert(rm, key, value);
+    ASSERT_TRUE(rm.End(xid, EndFlag::kSuccess).ok());
+    Status prepared = rm.Prepare(xid);
+    ASSERT_TRUE(prepared.ok()) << prepared.ToString();
+  }
+
+  std::vector<Xid> OurPrepared(MySqlResourceManager& rm) {
+    Result<RecoverScan> scan = rm.Recover();
+    EXPECT_TRUE(scan.ok()) << scan.status().ToString();
+    if (!scan.ok()) return {};
+    std::vector<Xid> ours = scan->OwnedBy(NodeId());
+    std::sort(ours.begin(), ours.end());
+    return ours;
+  }
+
+  std::unique_ptr<sql::Connection> verifier_;
+  std::vector<std::string> keys_;
+};
+
+// ---- Capability probe ----------------------------------------------------------------------
+
+TEST_F(MysqlTest, ProbeFillsServerInfo) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  const ServerInfo& info = rm->server_info();
+  std::optional<int64_t> id = QueryInt(rm->connection(), "SELECT CONNECTION_ID()");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(rm->connection_id(), static_cast<uint64_t>(*id));
+  EXPECT_EQ(info.product, "MariaDB");
+  EXPECT_NE(info.version.find("MariaDB"), std::string::npos);
+  EXPECT_GE(info.major * 100 + info.minor, 1005);
+  EXPECT_EQ(info.version.rfind(std::to_string(info.major) + "." + std::to_string(info.minor) +
+                                   "." + std::to_string(info.patch),
+                               0),
+            0u);
+  EXPECT_TRUE(info.xa_supported);
+  EXPECT_TRUE(info.prepared_survive_disconnect);
+  EXPECT_TRUE(info.may_recover);
+  EXPECT_EQ(info.max_prepared_transactions, -1);
+  EXPECT_EQ(rm->name(), "mysqldrv-test");
+}
+
+TEST_F(MysqlTest, SessionRunsWithTheConfiguredIsolationAndAutocommit) {
+  MySqlOptions options = Options();
+  options.isolation = IsolationLevel::kSerializable;
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm(options);
+  ASSERT_NE(rm, nullptr);
+  std::unique_ptr<sql::Statement> statement(rm->connection().createStatement());
+  std::unique_ptr<sql::ResultSet> rows(
+      statement->executeQuery("SELECT @@session.tx_isolation, @@autocommit"));
+  ASSERT_TRUE(rows->next());
+  EXPECT_EQ(std::string(rows->getString(1)), "SERIALIZABLE");
+  EXPECT_EQ(rows->getInt(2), 1);
+}
+
+TEST_F(MysqlTest, WrongPasswordIsAConfigErrorThatNeverShowsThePassword) {
+  MySqlOptions options = Options();
+  options.password = "Wr0ng-Pa55word-xyzzy";
+  Result<std::unique_ptr<MySqlResourceManager>> rm = MySqlResourceManager::Create(options);
+  ASSERT_FALSE(rm.ok());
+  EXPECT_EQ(rm.status().code(), Code::kConfig) << rm.status().ToString();
+  EXPECT_EQ(rm.status().message().find("Wr0ng-Pa55word-xyzzy"), std::string::npos);
+  EXPECT_NE(rm.status().message().find("1045"), std::string::npos) << rm.status().ToString();
+  EXPECT_NE(rm.status().message().find("'" + options.user + "'"), std::string::npos);
+  EXPECT_NE(rm.status().message().find("mysqldrv-test"), std::string::npos);
+}
+
+TEST_F(MysqlTest, UnreachableServerIsRmFail) {
+  MySqlOptions options = Options();
+  options.port = 1;  // nothing listens there
+  options.connect_timeout = std::chrono::seconds(2);
+  Result<std::unique_ptr<MySqlResourceManager>> rm = MySqlResourceManager::Create(options);
+  ASSERT_FALSE(rm.ok());
+  EXPECT_EQ(rm.status().code(), Code::kRmFail) << rm.status().ToString();
+  EXPECT_EQ(rm.status().message().find(options.password), std::string::npos);
+}
+
+TEST_F(MysqlTest, InvalidOptionsAreRefusedBeforeConnecting) {
+  MySqlOptions options = Options();
+  options.rm_name.clear();
+  EXPECT_EQ(MySqlResourceManager::Create(options).status().code(), Code::kInval);
+  options = Options();
+  options.port = 70000;
+  EXPECT_EQ(MySqlResourceManager::Create(options).status().code(), Code::kInval);
+}
+
+TEST_F(MysqlTest, ConnectsThroughTheUnixSocket) {
+  MySqlOptions options = Options();
+  options.unix_socket = test::MariaDbSocket();
+  // The tm account exists for 'localhost' (socket) as well as for 127.0.0.1.
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm(options);
+  ASSERT_NE(rm, nullptr);
+  EXPECT_TRUE(rm->server_info().xa_supported);
+}
+
+// ---- Lifecycle -----------------------------------------------------------------------------
+
+TEST_F(MysqlTest, CommittedBranchWritesBecomeVisibleOnlyAtCommit) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*rm, xid, key, 42);
+  EXPECT_EQ(ValueOf(key), std::nullopt) << "a prepared branch must not be visible";
+  Status committed = rm->Commit(xid, CommitMode::kTwoPhase);
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(ValueOf(key), 42);
+  EXPECT_TRUE(OurPrepared(*rm).empty());
+}
+
+TEST_F(MysqlTest, RolledBackPreparedBranchLeavesNoTrace) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*rm, xid, key, 7);
+  Status rolled_back = rm->Rollback(xid);
+  ASSERT_TRUE(rolled_back.ok()) << rolled_back.ToString();
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+  EXPECT_TRUE(OurPrepared(*rm).empty());
+  EXPECT_EQ(rm->Commit(xid, CommitMode::kTwoPhase).code(), Code::kNoTa);
+}
+
+TEST_F(MysqlTest, RollbackOfActiveBranchEndsItFirst) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  Insert(*rm, key, 1);
+  Status rolled_back = rm->Rollback(xid);
+  ASSERT_TRUE(rolled_back.ok()) << rolled_back.ToString();
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+  // The session is free for the next branch.
+  Xid next = NewXid();
+  ASSERT_TRUE(rm->Start(next, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->Rollback(next).ok());
+}
+
+TEST_F(MysqlTest, OnePhaseCommitOfEndedBranch) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  Insert(*rm, key, 5);
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  Status committed = rm->Commit(xid, CommitMode::kOnePhase);
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(ValueOf(key), 5);
+  EXPECT_TRUE(OurPrepared(*rm).empty());
+}
+
+TEST_F(MysqlTest, ManyBranchesInSequenceOnOneSession) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  std::string key = NewKey();
+  SeedRow(key, 0);
+  for (int i = 0; i < 5; ++i) {
+    Xid xid = NewXid();
+    ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+    EXPECT_EQ(RunOnRm(*rm, std::string("UPDATE ") + kTable + " SET v = v + 1 WHERE k = '" +
+                               key + "'"),
+              0);
+    ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+    ASSERT_TRUE(rm->Prepare(xid).ok());
+    ASSERT_TRUE(rm->Commit(xid, CommitMode::kTwoPhase).ok());
+  }
+  EXPECT_EQ(ValueOf(key), 5);
+}
+
+TEST_F(MysqlTest, EndWithFailMakesThePrepareRollBack) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  Insert(*rm, key, 9);
+  ASSERT_TRUE(rm->End(xid, EndFlag::kFail).ok());
+  Status prepared = rm->Prepare(xid);
+  EXPECT_EQ(prepared.code(), Code::kRbRollback) << prepared.ToString();
+  EXPECT_NE(prepared.message().find("TMFAIL"), std::string::npos);
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+  EXPECT_TRUE(OurPrepared(*rm).empty());
+  EXPECT_EQ(rm->Commit(xid, CommitMode::kTwoPhase).code(), Code::kNoTa);
+}
+
+TEST_F(MysqlTest, ForgetIsNota) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  EXPECT_EQ(rm->Forget(NewXid()).code(), Code::kNoTa);
+}
+
+TEST_F(MysqlTest, PreCommitIsNotSupported) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  EXPECT_EQ(rm->PreCommit(NewXid()).code(), Code::kNotSupported);
+}
+
+// ---- Disconnect and reconnect --------------------------------------------------------------
+
+TEST_F(MysqlTest, PreparedBranchSurvivesDisconnectAndCommitsFromNewSession) {
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  {
+    std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+    ASSERT_NE(rm, nullptr);
+    PrepareInsert(*rm, xid, key, 11);
+  }  // destroyed: the session is closed
+  std::unique_ptr<MySqlResourceManager> fresh = OpenRm();
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_EQ(OurPrepared(*fresh), std::vector<Xid>{xid});
+  Status committed = fresh->Commit(xid, CommitMode::kTwoPhase);
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(ValueOf(key), 11);
+  EXPECT_EQ(fresh->Commit(xid, CommitMode::kTwoPhase).code(), Code::kNoTa)
+      << "a second commit finds nothing: that is how recovery knows it is done";
+}
+
+TEST_F(MysqlTest, PreparedBranchSurvivesCloseAndRollsBackAfterReopen) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*rm, xid, key, 12);
+  ASSERT_TRUE(rm->Close().ok());
+  EXPECT_FALSE(rm->connected());
+  ASSERT_TRUE(rm->Open().ok());
+  EXPECT_EQ(OurPrepared(*rm), std::vector<Xid>{xid});
+  Status rolled_back = rm->Rollback(xid);
+  ASSERT_TRUE(rolled_back.ok()) << rolled_back.ToString();
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+  EXPECT_TRUE(OurPrepared(*rm).empty());
+}
+
+TEST_F(MysqlTest, KilledSessionIsRmFailAndThePreparedBranchIsCommittedAfterReconnect) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  ASSERT_NE(admin, nullptr);
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*rm, xid, key, 13);
+  uint64_t killed_id = rm->connection_id();
+  MustRun(*admin, "KILL " + std::to_string(killed_id));
+
+  Status first = rm->Commit(xid, CommitMode::kTwoPhase);
+  EXPECT_EQ(first.code(), Code::kRmFail) << first.ToString();
+  EXPECT_NE(first.message().find("IN DOUBT"), std::string::npos) << first.ToString();
+  EXPECT_NE(first.message().find(xid.ToString()), std::string::npos);
+  EXPECT_FALSE(rm->connected());
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+
+  // The retry reconnects. The server may still be detaching the branch from the killed session
+  // for a moment, which is again XAER_RMFAIL: retry, as the contract says.
+  Status retried = RetryWhileRmFail([&] { return rm->Commit(xid, CommitMode::kTwoPhase); });
+  ASSERT_TRUE(retried.ok()) << retried.ToString();
+  EXPECT_NE(rm->connection_id(), killed_id);
+  EXPECT_EQ(ValueOf(key), 13);
+}
+
+TEST_F(MysqlTest, KilledSessionDuringActiveBranchLosesTheBranch) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  ASSERT_NE(admin, nullptr);
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  Insert(*rm, key, 14);
+  MustRun(*admin, "KILL " + std::to_string(rm->connection_id()));
+  Status ended = rm->End(xid, EndFlag::kSuccess);
+  EXPECT_EQ(ended.code(), Code::kRmFail) << ended.ToString();
+  // After reconnecting, the server has rolled the unprepared branch back.
+  Status prepared = rm->Prepare(xid);
+  EXPECT_EQ(prepared.code(), Code::kNoTa) << prepared.ToString();
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+}
+
+// ---- Recover scan --------------------------------------------------------------------------
+
+TEST_F(MysqlTest, RecoverListsExactlyOurPreparedBranchesAndLeavesForeignOnesAlone) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  ASSERT_NE(admin, nullptr);
+  // Foreign branches: another TM's (format 1, printable gtrid: MariaDB renders it quoted) and
+  // one with format 0 and a binary gtrid. Each writes a row so that it is really prepared.
+  std::string suffix = std::to_string(NodeId());
+  std::string foreign_gtrid = "foreign-gtrid-" + suffix;
+  std::string foreign_key_1 = NewKey();
+  std::string foreign_key_2 = NewKey();
+  std::string binary_gtrid_hex = "00ff27225c" + [&] {
+    char buf[9];
+    snprintf(buf, sizeof buf, "%08x", NodeId());
+    return std::string(buf);
+  }();
+  std::vector<std::string> foreign_sql = {
+      "'" + foreign_gtrid + "','b',1",
+      "X'" + binary_gtrid_hex + "',X'',0",
+  };
+  std::vector<std::unique_ptr<sql::Connection>> foreign_sessions;
+  for (size_t i = 0; i < foreign_sql.size(); ++i) {
+    std::unique_ptr<sql::Connection> session = Connect(false);
+    ASSERT_NE(session, nullptr);
+    MustRun(*session, "XA START " + foreign_sql[i]);
+    MustRun(*session, std::string("INSERT INTO ") + kTable + " VALUES ('" +
+                          (i == 0 ? foreign_key_1 : foreign_key_2) + "', 1)");
+    MustRun(*session, "XA END " + foreign_sql[i]);
+    MustRun(*session, "XA PREPARE " + foreign_sql[i]);
+    foreign_sessions.push_back(std::move(session));
+  }
+  foreign_sessions.clear();  // disconnect: the prepared branches stay
+
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  std::vector<Xid> ours;
+  for (int i = 0; i < 3; ++i) {
+    Xid xid = NewXid();
+    PrepareInsert(*rm, xid, NewKey(), i);
+    ours.push_back(xid);
+    // A prepared branch keeps its session busy until phase 2: use a new session each time.
+    ASSERT_TRUE(rm->Close().ok());
+    ASSERT_TRUE(rm->Open().ok());
+  }
+  std::sort(ours.begin(), ours.end());
+
+  Result<RecoverScan> scan = rm->Recover();
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  std::vector<Xid> owned = scan->OwnedBy(NodeId());
+  std::sort(owned.begin(), owned.end());
+  EXPECT_EQ(owned, ours);
+  Xid foreign_1 = *Xid::Make(1, foreign_gtrid, "b");
+  std::string binary_gtrid = {'\x00', '\xff', '\x27', '\x22', '\x5c'};
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    binary_gtrid.push_back(static_cast<char>((NodeId() >> shift) & 0xff));
+  }
+  Xid foreign_2 = *Xid::Make(0, binary_gtrid, "");
+  std::vector<Xid> not_owned = scan->NotOwnedBy(NodeId());
+  EXPECT_NE(std::find(not_owned.begin(), not_owned.end(), foreign_1), not_owned.end());
+  EXPECT_NE(std::find(not_owned.begin(), not_owned.end(), foreign_2), not_owned.end());
+  EXPECT_FALSE(foreign_1.IsOwnedBy(NodeId()));
+  EXPECT_FALSE(foreign_2.IsOwnedBy(NodeId()));
+
+  // Our cleanup touches only our branches.
+  for (const Xid& xid : owned) ASSERT_TRUE(rm->Rollback(xid).ok());
+  Result<RecoverScan> after = rm->Recover();
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->OwnedBy(NodeId()).empty());
+  std::vector<Xid> still = after->NotOwnedBy(NodeId());
+  EXPECT_NE(std::find(still.begin(), still.end(), foreign_1), still.end());
+  EXPECT_NE(std::find(still.begin(), still.end(), foreign_2), still.end());
+
+  // Clean the foreign ones up by hand, as their owner would.
+  for (const std::string& literal : foreign_sql) MustRun(*admin, "XA ROLLBACK " + literal);
+  EXPECT_EQ(ValueOf(foreign_key_1), std::nullopt);
+  EXPECT_EQ(ValueOf(foreign_key_2), std::nullopt);
+}
+
+TEST_F(MysqlTest, HostileXidBytesRoundTripWithoutInjectingSql) {
+  std::string gtrid = "'); DROP TABLE mysqldrv_accounts; --";
+  gtrid += std::string("\0\\\"'\xff\xfe`;", 9);
+  std::string node = std::to_string(NodeId());
+  gtrid += node;  // unique to this process
+  gtrid.resize(Xid::kMaxGtridSize, '\xff');
+  std::string bqual(Xid::kMaxBqualSize, '\'');
+  bqual[0] = '\0';
+  bqual[1] = '\\';
+  bqual[63] = '\xff';
+  Result<Xid> hostile = Xid::Make(Xid::kMaxFormatId, gtrid, bqual);
+  ASSERT_TRUE(hostile.ok());
+  // All bytes printable-safe: MariaDB renders this one quoted instead of in hex.
+  Result<Xid> plain = Xid::Make(Xid::kMaxFormatId, std::string(58, 'a') + "-" + node.substr(0, 5),
+                                std::string(64, 'Z'));
+  ASSERT_TRUE(plain.ok());
+
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  std::string key_1 = NewKey(), key_2 = NewKey();
+  PrepareInsert(*rm, *hostile, key_1, 1);
+  ASSERT_TRUE(rm->Close().ok());
+  ASSERT_TRUE(rm->Open().ok());
+  PrepareInsert(*rm, *plain, key_2, 2);
+  ASSERT_TRUE(rm->Close().ok());
+  ASSERT_TRUE(rm->Open().ok());
+
+  EXPECT_EQ(QueryInt(*verifier_,
+                     "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                     "DATABASE() AND TABLE_NAME = 'mysqldrv_accounts'"),
+            1)
+      << "the table must still exist";
+  Result<RecoverScan> scan = rm->Recover();
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  EXPECT_NE(std::find(scan->prepared.begin(), scan->prepared.end(), *hostile),
+            scan->prepared.end())
+      << "the scan must return exactly the bytes we prepared";
+  EXPECT_NE(std::find(scan->prepared.begin(), scan->prepared.end(), *plain), scan->prepared.end());
+  for (const UnparsedBranch& entry : scan->unparsed) {
+    EXPECT_EQ(entry.raw.find(node), std::string::npos) << "ours went unparsed: " << entry.raw;
+  }
+  ASSERT_TRUE(rm->Commit(*hostile, CommitMode::kTwoPhase).ok());
+  ASSERT_TRUE(rm->Commit(*plain, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(ValueOf(key_1), 1);
+  EXPECT_EQ(ValueOf(key_2), 2);
+}
+
+// ---- Mapped errors, provoked for real ------------------------------------------------------
+
+TEST_F(MysqlTest, CommitOfNeverPreparedXidIsNota) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  Status committed = rm->Commit(xid, CommitMode::kTwoPhase);
+  EXPECT_EQ(committed.code(), Code::kNoTa) << committed.ToString();
+  EXPECT_NE(committed.message().find("mysqldrv-test"), std::string::npos);
+  EXPECT_NE(committed.message().find(xid.ToString()), std::string::npos);
+  EXPECT_NE(committed.message().find("1397"), std::string::npos);
+  EXPECT_NE(committed.message().find("XAE04"), std::string::npos);
+  EXPECT_TRUE(rm->connected()) << "an unknown xid does not break the session";
+  EXPECT_EQ(rm->Rollback(xid).code(), Code::kNoTa);
+}
+
+TEST_F(MysqlTest, StartOfAnXidThatIsPreparedIsDupId) {
+  std::unique_ptr<MySqlResourceManager> first = OpenRm();
+  std::unique_ptr<MySqlResourceManager> second = OpenRm();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  Xid xid = NewXid();
+  PrepareInsert(*first, xid, NewKey(), 1);
+  Status started = second->Start(xid, StartFlag::kNoFlags);
+  EXPECT_EQ(started.code(), Code::kDupId) << started.ToString();
+  EXPECT_NE(started.message().find("1440"), std::string::npos);
+  ASSERT_TRUE(first->Rollback(xid).ok());
+}
+
+TEST_F(MysqlTest, StartInsideALocalTransactionIsOutside) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  std::string key = NewKey();
+  ASSERT_EQ(RunOnRm(*rm, "BEGIN"), 0);
+  Insert(*rm, key, 3);
+  Xid xid = NewXid();
+  Status started = rm->Start(xid, StartFlag::kNoFlags);
+  EXPECT_EQ(started.code(), Code::kOutside) << started.ToString();
+  EXPECT_NE(started.message().find("1400"), std::string::npos);
+  // The local transaction is the application's: Start did not end it.
+  ASSERT_EQ(RunOnRm(*rm, "ROLLBACK"), 0);
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->Rollback(xid).ok());
+}
+
+TEST_F(MysqlTest, PrepareOfAnActiveBranchIsRmFailAndChangesNothing) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  Insert(*rm, key, 4);
+  Status prepared = rm->Prepare(xid);
+  EXPECT_EQ(prepared.code(), Code::kRmFail) << prepared.ToString();
+  EXPECT_NE(prepared.message().find("1399"), std::string::npos);
+  EXPECT_NE(prepared.message().find("ACTIVE"), std::string::npos);
+  EXPECT_TRUE(rm->connected()) << "a state error does not break the session";
+  // The branch is still active and can go on normally.
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(rm->Prepare(xid).ok());
+  ASSERT_TRUE(rm->Commit(xid, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(ValueOf(key), 4);
+}
+
+TEST_F(MysqlTest, SuspendAndJoinAreInvalidOnMariaDb) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  EXPECT_EQ(rm->End(xid, EndFlag::kSuspend).code(), Code::kInval);
+  ASSERT_TRUE(rm->Rollback(xid).ok());
+  EXPECT_EQ(rm->Start(xid, StartFlag::kJoin).code(), Code::kInval);
+}
+
+TEST_F(MysqlTest, DeadlockRollsBackOneBranchAndTheOtherCommits) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  std::unique_ptr<MySqlResourceManager> rm_a = OpenRm();
+  std::unique_ptr<MySqlResourceManager> rm_b = OpenRm();
+  ASSERT_NE(admin, nullptr);
+  ASSERT_NE(rm_a, nullptr);
+  ASSERT_NE(rm_b, nullptr);
+  std::string row_1 = NewKey(), row_2 = NewKey();
+  SeedRow(row_1, 100);
+  SeedRow(row_2, 200);
+  auto update = [&](const std::string& key, int delta) {
+    return std::string("UPDATE ") + kTable + " SET v = v + " + std::to_string(delta) +
+           " WHERE k = '" + key + "'";
+  };
+  Xid xid_a = NewXid(), xid_b = NewXid();
+  ASSERT_TRUE(rm_a->Start(xid_a, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm_b->Start(xid_b, StartFlag::kNoFlags).ok());
+  ASSERT_EQ(RunOnRm(*rm_a, update(row_1, 1)), 0);
+  ASSERT_EQ(RunOnRm(*rm_b, update(row_2, 10)), 0);
+
+  // A waits for B's row in another thread; once the server shows A waiting, B asks for A's row.
+  Status status_a, status_b;
+  int error_a = 0;
+  std::thread waiter([&] { error_a = RunOnRm(*rm_a, update(row_2, 1), &status_a); });
+  std::string waiting_sql =
+      "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND "
+      "trx_mysql_thread_id = " +
+      std::to_string(rm_a->connection_id());
+  for (int i = 0; i < 200 && QueryInt(*admin, waiting_sql) != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  int error_b = RunOnRm(*rm_b, update(row_1, 10), &status_b);
+  waiter.join();
+
+  ASSERT_TRUE((error_a == 1213) != (error_b == 1213))
+      << "exactly one deadlock victim, got A=" << error_a << " B=" << error_b;
+  bool a_is_victim = error_a == 1213;
+  MySqlResourceManager& victim = a_is_victim ? *rm_a : *rm_b;
+  MySqlResourceManager& winner = a_is_victim ? *rm_b : *rm_a;
+  const Xid& victim_xid = a_is_victim ? xid_a : xid_b;
+  const Xid& winner_xid = a_is_victim ? xid_b : xid_a;
+  Status victim_status = a_is_victim ? status_a : status_b;
+  EXPECT_EQ(victim_status.code(), Code::kRbDeadlock) << victim_status.ToString();
+  EXPECT_NE(victim_status.message().find(victim_xid.ToString()), std::string::npos);
+
+  Status victim_end = victim.End(victim_xid, EndFlag::kSuccess);
+  EXPECT_EQ(victim_end.code(), Code::kRbDeadlock) << victim_end.ToString();
+  Status victim_prepare = victim.Prepare(victim_xid);
+  EXPECT_EQ(victim_prepare.code(), Code::kRbDeadlock) << victim_prepare.ToString();
+
+  ASSERT_TRUE(winner.End(winner_xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(winner.Prepare(winner_xid).ok());
+  ASSERT_TRUE(winner.Commit(winner_xid, CommitMode::kTwoPhase).ok());
+  // Only the winner's two updates are there.
+  int delta = a_is_victim ? 10 : 1;
+  EXPECT_EQ(ValueOf(row_1), 100 + delta);
+  EXPECT_EQ(ValueOf(row_2), 200 + delta);
+  EXPECT_TRUE(OurPrepared(winner).empty());
+}
+
+TEST_F(MysqlTest, LockWaitTimeoutMakesTheWholeBranchRollBack) {
+  std::unique_ptr<MySqlResourceManager> holder = OpenRm();
+  std::unique_ptr<MySqlResourceManager> waiter = OpenRm();
+  ASSERT_NE(holder, nullptr);
+  ASSERT_NE(waiter, nullptr);
+  std::string locked = NewKey(), other = NewKey();
+  SeedRow(locked, 1);
+  Xid holder_xid = NewXid(), waiter_xid = NewXid();
+  ASSERT_EQ(RunOnRm(*waiter, "SET SESSION innodb_lock_wait_timeout = 1"), 0);
+  ASSERT_TRUE(holder->Start(holder_xid, StartFlag::kNoFlags).ok());
+  ASSERT_EQ(RunOnRm(*holder, std::string("UPDATE ") + kTable + " SET v = 2 WHERE k = '" +
+                                 locked + "'"),
+            0);
+  ASSERT_TRUE(waiter->Start(waiter_xid, StartFlag::kNoFlags).ok());
+  Insert(*waiter, other, 5);  // work done before the timeout
+  Status timed_out;
+  EXPECT_EQ(RunOnRm(*waiter, std::string("UPDATE ") + kTable + " SET v = 3 WHERE k = '" +
+                                 locked + "'",
+                    &timed_out),
+            1205);
+  EXPECT_EQ(timed_out.code(), Code::kRbTimeout) << timed_out.ToString();
+  // MariaDB rolled back only the statement and left the branch ACTIVE; the driver rolls back
+  // the whole branch at prepare.
+  ASSERT_TRUE(waiter->End(waiter_xid, EndFlag::kSuccess).ok());
+  Status prepared = waiter->Prepare(waiter_xid);
+  EXPECT_EQ(prepared.code(), Code::kRbTimeout) << prepared.ToString();
+  EXPECT_EQ(ValueOf(other), std::nullopt) << "the work before the timeout is rolled back too";
+  ASSERT_TRUE(holder->Rollback(holder_xid).ok());
+  EXPECT_EQ(ValueOf(locked), 1);
+  EXPECT_TRUE(OurPrepared(*holder).empty());
+}
+
+// ---- Read-only optimisation ----------------------------------------------------------------
+
+TEST_F(MysqlTest, ReadOnlyBranchIsFinishedAtPrepareAndNeverListed) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  std::string key = NewKey();
+  SeedRow(key, 50);
+  // A branch that only reads (with locks), one whose UPDATE matches no row, and an empty one:
+  // all three are read-only for InnoDB. (An UPDATE that sets a row to the value it has is a
+  // write for InnoDB and for the counters alike: it is prepared, and commits from any session.)
+  std::vector<std::string> bodies = {
+      std::string("SELECT * FROM ") + kTable + " WHERE k = '" + key + "' FOR UPDATE",
+      std::string("UPDATE ") + kTable + " SET v = 1 WHERE k = '" + key + "-missing'",
+      "",
+  };
+  for (const std::string& body : bodies) {
+    Xid xid = NewXid();
+    ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+    if (!body.empty()) {
+      ASSERT_EQ(RunOnRm(*rm, body), 0);
+    }
+    ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+    Status prepared = rm->Prepare(xid);
+    EXPECT_EQ(prepared.code(), Code::kReadOnly) << body << ": " << prepared.ToString();
+    EXPECT_TRUE(OurPrepared(*rm).empty()) << body;
+    EXPECT_EQ(rm->Commit(xid, CommitMode::kTwoPhase).code(), Code::kNoTa) << body;
+  }
+  // A writing branch after them is still prepared normally.
+  Xid writer = NewXid();
+  ASSERT_TRUE(rm->Start(writer, StartFlag::kNoFlags).ok());
+  ASSERT_EQ(RunOnRm(*rm, std::string("UPDATE ") + kTable + " SET v = 51 WHERE k = '" + key +
+                             "'"),
+            0);
+  ASSERT_TRUE(rm->End(writer, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(rm->Prepare(writer).ok());
+  EXPECT_EQ(OurPrepared(*rm), std::vector<Xid>{writer});
+  ASSERT_TRUE(rm->Commit(writer, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(ValueOf(key), 51);
+}
+
+TEST_F(MysqlTest, WriteOutsideABranchNeverMakesTheNextBranchLookReadOnly) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  std::string outside = NewKey(), inside = NewKey();
+  Insert(*rm, outside, 1);  // autocommit, between branches
+  Xid xid = NewXid();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  Insert(*rm, inside, 2);
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(rm->Prepare(xid).ok());
+  ASSERT_TRUE(rm->Commit(xid, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(ValueOf(inside), 2);
+}
+
+TEST_F(MysqlTest, WithoutTheOptimisationAReadOnlyBranchIsLeftPreparedAndUncommittable) {
+  MySqlOptions options = Options();
+  options.read_only_optimization = false;
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm(options);
+  std::unique_ptr<MySqlResourceManager> other = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  ASSERT_NE(other, nullptr);
+  Xid xid = NewXid();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(rm->Prepare(xid).ok());
+  EXPECT_EQ(OurPrepared(*other), std::vector<Xid>{xid}) << "the quirk: listed as prepared";
+  // While the preparing session lives, the server answers another session with 1397, a false
+  // XAER_NOTA: the driver sees the xid still listed and reports XAER_RMFAIL (busy, retry).
+  Status busy = other->Commit(xid, CommitMode::kTwoPhase);
+  EXPECT_EQ(busy.code(), Code::kRmFail) << busy.ToString();
+  EXPECT_NE(busy.message().find("attached"), std::string::npos) << busy.ToString();
+  // Once it is gone, another session cannot commit the read-only branch: 1402, and it is gone.
+  ASSERT_TRUE(rm->Close().ok());
+  Status committed =
+      RetryWhileRmFail([&] { return other->Commit(xid, CommitMode::kTwoPhase); });
+  EXPECT_EQ(committed.code(), Code::kRbRollback) << committed.ToString();
+  EXPECT_NE(committed.message().find("1402"), std::string::npos);
+  EXPECT_TRUE(OurPrepared(*other).empty());
+}
+
+TEST_F(MysqlTest, PhaseTwoFromAnotherSessionWhileThePreparerLivesIsRmFailNotNota) {
+  std::unique_ptr<MySqlResourceManager> preparer = OpenRm();
+  std::unique_ptr<MySqlResourceManager> other = OpenRm();
+  ASSERT_NE(preparer, nullptr);
+  ASSERT_NE(other, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*preparer, xid, key, 21);
+  Status busy = other->Rollback(xid);
+  EXPECT_EQ(busy.code(), Code::kRmFail) << busy.ToString();
+  busy = other->Commit(xid, CommitMode::kTwoPhase);
+  EXPECT_EQ(busy.code(), Code::kRmFail) << busy.ToString();
+  ASSERT_TRUE(preparer->Close().ok());
+  Status committed =
+      RetryWhileRmFail([&] { return other->Commit(xid, CommitMode::kTwoPhase); });
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(ValueOf(key), 21);
+}
+
+}  // namespace
+}  // namespace xa::mysql
