@@ -88,6 +88,7 @@ struct RecoveryReport {
   bool log_damaged = false;         // presumed abort was refused for this pass
   std::vector<std::string> unreachable_rms;
   bool dry_run = false;
+  bool log_read_only = false;       // damaged log: end and heuristic records were not written
   // True when nothing of ours is left to do (heuristics awaiting an operator aside).
   bool Converged() const noexcept {
     return decisions_still_open == 0 && failed == 0 && unreachable_rms.empty() &&
@@ -100,6 +101,11 @@ class RecoveryEngine {
   // `log` and every RM must outlive the engine. RMs are matched to the decision log's
   // participants by ResourceManager::name(); they are opened by Run() if needed.
   RecoveryEngine(DecisionLog& log, std::vector<ResourceManager*> rms, RecoveryOptions options);
+  // For a log that cannot be opened for appends because it is damaged in the middle: works from
+  // the state read up to the damage (DecisionLog::ReadState), commits the decisions found there,
+  // never presumes abort, and writes nothing (no end or heuristic records; the report says so).
+  RecoveryEngine(LogState damaged_state, std::vector<ResourceManager*> rms,
+                 RecoveryOptions options);
 
   // One pass. Fails only when it cannot even start (e.g. no RM configured, log failed); the
   // failures of single branches are in the report.
@@ -114,7 +120,11 @@ class RecoveryEngine {
   const RecoveryOptions& options() const noexcept { return options_; }
 
  private:
-  DecisionLog& log_;
+  // Appends a record, or does nothing when the log is read-only (damaged).
+  Status AppendRecord(const LogRecord& record);
+
+  DecisionLog* log_;  // nullptr: working from fixed_state_, read-only
+  LogState fixed_state_;
   std::vector<ResourceManager*> rms_;
   RecoveryOptions options_;
   std::mutex mu_;

@@ -106,7 +106,24 @@ std::string_view RecoveryActionName(RecoveryAction action) noexcept {
 
 RecoveryEngine::RecoveryEngine(DecisionLog& log, std::vector<ResourceManager*> rms,
                                RecoveryOptions options)
-    : log_(log), rms_(std::move(rms)), options_(std::move(options)) {}
+    : log_(&log), rms_(std::move(rms)), options_(std::move(options)) {}
+
+RecoveryEngine::RecoveryEngine(LogState damaged_state, std::vector<ResourceManager*> rms,
+                               RecoveryOptions options)
+    : log_(nullptr),
+      fixed_state_(std::move(damaged_state)),
+      rms_(std::move(rms)),
+      options_(std::move(options)) {
+  // Whatever the state says, a log we cannot append to is treated as damaged.
+  fixed_state_.damaged = true;
+  if (fixed_state_.damage_report.empty()) fixed_state_.damage_report = "log opened read-only";
+}
+
+Status RecoveryEngine::AppendRecord(const LogRecord& record) {
+  if (log_ == nullptr) return Status::Ok();
+  Result<uint64_t> appended = log_->Append(record);
+  return appended.ok() ? Status::Ok() : appended.status();
+}
 
 Result<RecoveryReport> RecoveryEngine::Run() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -116,12 +133,13 @@ Result<RecoveryReport> RecoveryEngine::Run() {
   }
   RecoveryReport report;
   report.dry_run = options_.dry_run;
+  report.log_read_only = log_ == nullptr;
 
   // 1. Scan first, then read the log: a decision appended while we scan is then seen, so a
   //    branch that is being committed right now is never mistaken for an orphan.
   std::vector<RmScan> scans = ScanAll(rms_);
   XA_CRASH_POINT(kRecoveryAfterScan);
-  LogState state = log_.State();
+  LogState state = log_ != nullptr ? log_->State() : fixed_state_;
   report.log_damaged = state.damaged;
 
   std::unordered_map<std::string, RmScan*> by_name;
@@ -309,10 +327,10 @@ Result<RecoveryReport> RecoveryEngine::Run() {
         if (finished && call.commit) --pending_branches[call.global];
       }
       if (heuristic) {
-        Result<uint64_t> appended = log_.Append(*heuristic);
+        Status appended = AppendRecord(*heuristic);
         if (!appended.ok()) {
           XA_LOG_XID(kError, kComponent, xid)
-              << "cannot record heuristic outcome: " << appended.status().ToString();
+              << "cannot record heuristic outcome: " << appended.ToString();
         }
       }
       size_t n = done.fetch_add(1) + 1;
@@ -334,16 +352,17 @@ Result<RecoveryReport> RecoveryEngine::Run() {
       ++report.decisions_still_open;
       continue;
     }
+    if (log_ == nullptr) continue;  // finished on every RM; the damaged log keeps its record
     XA_CRASH_POINT(kRecoveryBeforeEndRecord);
     LogRecord end;
     end.type = RecordType::kEnd;
     end.xid = global;
-    Result<uint64_t> appended = log_.Append(end);
+    Status appended = AppendRecord(end);
     if (!appended.ok()) {
       ++report.decisions_still_open;
       ++report.failed;
       XA_LOG_XID(kError, kComponent, global)
-          << "cannot write end record: " << appended.status().ToString();
+          << "cannot write end record: " << appended.ToString();
       continue;
     }
     ++report.end_records_written;
@@ -359,11 +378,16 @@ Result<RecoveryReport> RecoveryEngine::Force(const Xid& global_or_branch, bool c
                                 "the decision log as the audit trail");
   }
   const Xid global = global_or_branch.Global();
+  if (log_ == nullptr) {
+    return Status(Code::kLogFailed,
+                  "the decision log is open read-only because it is damaged: a forced decision "
+                  "must be recorded, so repair or move the log first (see xa-log verify)");
+  }
   if (options_.in_flight && options_.in_flight(global)) {
     return Status(Code::kProto, "transaction " + global.ToString() +
                                     " is still running in this process; it cannot be forced");
   }
-  LogState state = log_.State();
+  LogState state = log_->State();
   auto decision = state.open_decisions.find(global);
   if (!commit && decision != state.open_decisions.end()) {
     return Status(Code::kProto,
@@ -400,8 +424,8 @@ Result<RecoveryReport> RecoveryEngine::Force(const Xid& global_or_branch, bool c
   audit.participants = targets;
   audit.outcome = commit ? Outcome::kHeuristicCommit : Outcome::kHeuristicRollback;
   audit.reason = "operator forced " + std::string(commit ? "commit" : "rollback") + ": " + reason;
-  Result<uint64_t> written = log_.Append(audit);
-  if (!written.ok()) return written.status().WithContext("cannot record the forced decision");
+  Status written = AppendRecord(audit);
+  if (!written.ok()) return written.WithContext("cannot record the forced decision");
 
   bool all_done = true;
   for (const Participant& target : targets) {
@@ -431,8 +455,7 @@ Result<RecoveryReport> RecoveryEngine::Force(const Xid& global_or_branch, bool c
     LogRecord end;
     end.type = RecordType::kEnd;
     end.xid = global;
-    Result<uint64_t> appended = log_.Append(end);
-    if (appended.ok()) ++report.end_records_written;
+    if (AppendRecord(end).ok()) ++report.end_records_written;
   }
   return report;
 }
@@ -454,6 +477,7 @@ std::string FormatRecoveryReport(const RecoveryReport& report) {
       << report.end_records_written << " end records, " << report.decisions_still_open
       << " decisions still open";
   if (report.log_damaged) out << "; LOG DAMAGED: presumed abort refused";
+  if (report.log_read_only) out << "; log read-only: no end records written";
   for (const std::string& rm : report.unreachable_rms) out << "; unreachable: " << rm;
   out << '\n';
   return out.str();
