@@ -72,10 +72,23 @@ struct LogState {
   // Heuristic outcomes that no operator has cleared yet, by global Xid.
   std::map<Xid, LogRecord> open_heuristics;
   uint64_t last_lsn = 0;
-  // True when replay met damage it had to tolerate or stop at; recovery may then not presume
-  // abort (see LogRecoveryMode).
+  // True when replay met damage in the middle of the log and stopped there: records after it
+  // (perhaps commit decisions) are unknown, so recovery must not presume abort. A torn tail
+  // truncated under kTolerateCorruptedTail does not set it (that record was never acknowledged)
+  // but is described in damage_report.
   bool damaged = false;
   std::string damage_report;
+};
+
+// Told about every damaged region that replay meets, whatever the recovery mode (as leveldb's
+// log::Reader::Reporter): the caller decides what to do with the report (log it, print it,
+// alert). `file` is the segment's path, `offset` where the damage starts, `bytes` how many bytes
+// are affected up to the end of the file.
+class LogReporter {
+ public:
+  virtual ~LogReporter() = default;
+  virtual void Corruption(const std::string& file, uint64_t offset, uint64_t bytes,
+                          const Status& reason) = 0;
 };
 
 // How replay treats damage. Use case comments as in the options of a database.
@@ -99,8 +112,13 @@ struct LogOptions {
   // Group commit waits at most this long for more appenders before an fdatasync. 0 (default):
   // no artificial delay; appends that arrive while an fdatasync runs share the next one.
   uint32_t group_commit_max_delay_us = 0;
+  // At most this many records share one fdatasync; 0 (default): no limit. 1 gives one
+  // fdatasync per record, which is never faster: it is there to measure what group commit buys.
+  uint32_t group_commit_max_records = 0;
   // Env for all file I/O; nullptr means Env::Default().
   Env* env = nullptr;
+  // Receives damage reports during replay; nullptr: they are written to the xa log (warning).
+  LogReporter* reporter = nullptr;
 };
 
 class DecisionLog {
@@ -110,6 +128,14 @@ class DecisionLog {
   // Opens (creating if needed) the log in options.dir, takes its exclusive lock, replays it
   // according to options.recovery_mode and leaves it ready for appends.
   static Result<std::unique_ptr<DecisionLog>> Open(const LogOptions& options);
+
+  // Replays the log in options.dir read-only: takes no lock, truncates and deletes nothing, so
+  // it may run while another process owns the log (it then sees the records made durable so
+  // far; an append in flight may show as a torn tail). Damage in the middle of the log is not an
+  // error here: the state read up to it is returned with damaged = true and the report, so that
+  // recovery can finish the decisions it knows and refuse to presume abort for the rest. Errors:
+  // the directory cannot be read, or it belongs to another node.
+  static Result<LogState> ReadState(const LogOptions& options);
 
   // Appends and makes durable. Returns the record's LSN once it is on stable storage. After any
   // failed write or fdatasync every later Append fails with XA_LOGFAILED: the log never retries

@@ -53,5 +53,6 @@ std::string MariaDbAdminUser() { return RequireEnv("XA_TEST_MARIADB_ADMIN_USER")
 std::string PostgresAdminUser() { return RequireEnv("XA_TEST_PG_ADMIN_USER"); }
 std::string OdbcMariaDbDsn() { return RequireEnv("XA_TEST_ODBC_MARIADB_DSN"); }
 std::string OdbcPostgresDsn() { return RequireEnv("XA_TEST_ODBC_PG_DSN"); }
+std::string OdbcPostgresDisabledDsn() { return RequireEnv("XA_TEST_ODBC_PG_DISABLED_DSN"); }
 
 }  // namespace xa::test

@@ -43,6 +43,8 @@ std::string MariaDbAdminUser();
 std::string PostgresAdminUser();
 std::string OdbcMariaDbDsn();
 std::string OdbcPostgresDsn();
+// XA_TEST_ODBC_PG_DISABLED_DSN: the PostgreSQL whose max_prepared_transactions = 0.
+std::string OdbcPostgresDisabledDsn();
 
 // Reads a whole file, without a trailing newline. Fails the test when it cannot.
 std::string ReadSecretFile(const std::string& path);

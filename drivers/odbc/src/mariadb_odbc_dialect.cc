@@ -1,0 +1,256 @@
+// The MariaDB dialect of the ODBC resource manager (MariaDB Connector/ODBC, libmaodbc). Statement
+// text, XA RECOVER parsing, version checks, read-only detection and the error-number mapping are
+// src/sql_dialect/mariadb_dialect.h, shared with the Connector/C++ driver; this file drives
+// libmaodbc:
+//
+//   - The session stays in autocommit mode; XA START .. XA END groups the branch's statements.
+//   - XA END is deferred to Prepare / one-phase Commit / Rollback (End is local), so TMJOIN,
+//     TMSUSPEND and TMRESUME of this session's branch need no server support.
+//   - Read-only detection: the session's row-write counter, read at Prepare, compared with the
+//     previous reading of the same session (at Open or the previous Prepare).
+//   - MariaDB keeps a prepared branch attached to the session that prepared it: that session
+//     can start no other branch (1399) and finish no other prepared branch (1400) until it
+//     commits or rolls back that one, or disconnects (the branch then detaches and survives, as
+//     a prepared branch does). So a session that still holds a prepared branch is replaced by a
+//     new one before it starts or finishes another branch; the usual prepare-then-commit on the
+//     same object never pays for it.
+//   - XA RECOVER runs on a second connection with the multi-statement option, as the second
+//     statement of "SELECT 1;XA RECOVER FORMAT='SQL'" (see the header for why).
+
+#include <sqlext.h>
+
+#include <cstdlib>
+#include <optional>
+
+#include "drivers/odbc/src/odbc_dialect.h"
+#include "src/logging.h"
+#include "src/sql_dialect/mariadb_dialect.h"
+
+namespace xa::odbc::internal {
+namespace {
+
+namespace mdb = ::xa::internal::mariadb;
+
+// MariaDB Connector/ODBC's OPTION bit for multi-statement batches (MADB_OPT_FLAG_MULTI_STATEMENTS).
+constexpr std::string_view kMultiStatementAttributes = ";OPTION=67108864";
+// XA RECOVER as the second statement of a batch: libmaodbc then reads its rows.
+constexpr std::string_view kRecoverBatchSql = "SELECT 1;XA RECOVER FORMAT='SQL'";
+
+int64_t ToInt(const std::optional<std::string>& text, int64_t if_null) {
+  if (!text.has_value()) return if_null;
+  return std::strtoll(text->c_str(), nullptr, 10);
+}
+
+class MariaDbDialect final : public OdbcDialect {
+ public:
+  MariaDbDialect(OdbcSession* session, const DialectContext* context)
+      : session_(session), context_(context) {}
+
+  Status Probe(ServerInfo* info) override {
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(mdb::kProbeSql, &rows, &diag)) return Fail(diag, nullptr, "capability probe");
+    if (rows.size() != 1 || rows[0].size() < 3) {
+      return Status(Code::kRmError, "resource manager '" + context_->rm_name +
+                                        "': the capability probe returned " +
+                                        std::to_string(rows.size()) + " rows of " +
+                                        std::to_string(rows.empty() ? 0 : rows[0].size()) +
+                                        " columns, expected 1 of at least 3");
+    }
+    Result<mdb::ServerVersion> version = mdb::ParseServerVersion(rows[0][0].value_or(""));
+    if (!version.ok()) return version.status().WithContext("resource manager '" + context_->rm_name + "'");
+    info->product = version->product;
+    info->version = version->text;
+    info->major = version->major;
+    info->minor = version->minor;
+    info->patch = version->patch;
+    info->prepared_survive_disconnect = mdb::PreparedBranchSurvivesDisconnect(*version);
+    info->max_prepared_transactions = -1;
+    // MariaDB 10.x has no privilege for XA RECOVER; MySQL 8 needs XA_RECOVER_ADMIN (a scan then
+    // fails with its own message).
+    info->may_recover = true;
+    XA_RETURN_IF_ERROR(mdb::CheckServerVersion(*version, context_->rm_name));
+    std::string xa_column = rows[0][1].value_or("");
+    info->xa_supported = xa_column == "YES";
+    if (!info->xa_supported) {
+      return Status(Code::kConfig, "resource manager '" + context_->rm_name + "': server " +
+                                       mdb::EscapeForMessage(version->text) +
+                                       " has no InnoDB engine with XA support; enable InnoDB "
+                                       "(the default engine) and keep innodb_support_xa on");
+    }
+    if (ToInt(rows[0][2], 0) != 1) {
+      return Status(Code::kConfig, "resource manager '" + context_->rm_name +
+                                       "': the session runs with autocommit = 0, so every "
+                                       "statement opens a local transaction and XA START fails "
+                                       "with 1400: remove autocommit=0 from the server's "
+                                       "init_connect and the data source");
+    }
+    return ReadWriteCounter(&write_counter_);
+  }
+
+  Status Begin(const Xid& xid) override {
+    XA_RETURN_IF_ERROR(ReleaseHeldBranch(nullptr));
+    return Run(mdb::XaStartSql(xid, StartFlag::kNoFlags), &xid, "XA START");
+  }
+
+  Status Prepare(const Xid& xid) override {
+    bool read_only = false;
+    if (context_->read_only_optimization) {
+      int64_t now = -1;
+      Status probed = ReadWriteCounter(&now);
+      if (!probed.ok()) {
+        RollbackBestEffort(xid, /*ended=*/false);
+        return probed;
+      }
+      read_only = mdb::CounterProvesReadOnly(write_counter_, now);
+      write_counter_ = now;
+    }
+    Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
+    if (!ended.ok()) {
+      // XA_RB* here (1614 deadlock, 1613 timeout): the branch is rollback-only; end it.
+      RollbackBestEffort(xid, /*ended=*/true);
+      return ended;
+    }
+    if (read_only) {
+      XA_RETURN_IF_ERROR(Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid,
+                             "XA COMMIT ONE PHASE (read-only branch)"));
+      return Status(Code::kReadOnly, "resource manager '" + context_->rm_name + "': branch " +
+                                         xid.ToString() +
+                                         " wrote nothing and has been committed without XA PREPARE");
+    }
+    Status prepared = Run(mdb::XaPrepareSql(xid), &xid, "XA PREPARE");
+    if (prepared.ok()) held_ = xid;
+    if (!prepared.ok() && prepared.code() != Code::kRmFail) RollbackBestEffort(xid, true);
+    return prepared;
+  }
+
+  Status CommitOnePhase(const Xid& xid) override {
+    Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
+    if (!ended.ok()) {
+      RollbackBestEffort(xid, true);
+      return ended;
+    }
+    return Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid, "XA COMMIT ONE PHASE");
+  }
+
+  Status RollbackActive(const Xid& xid) override {
+    // XA END of a rollback-only branch fails with its XA_RB* code; XA ROLLBACK still ends it.
+    Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
+    if (ended.code() == Code::kRmFail && session_->lost()) return ended;
+    return Run(mdb::XaRollbackSql(xid), &xid, "XA ROLLBACK");
+  }
+
+  Status CommitPrepared(const Xid& xid) override {
+    XA_RETURN_IF_ERROR(ReleaseHeldBranch(&xid));
+    Status committed = Run(mdb::XaCommitSql(xid, CommitMode::kTwoPhase), &xid, "XA COMMIT");
+    if (held_.has_value() && *held_ == xid) held_.reset();
+    return committed;
+  }
+
+  Status RollbackPrepared(const Xid& xid) override {
+    XA_RETURN_IF_ERROR(ReleaseHeldBranch(&xid));
+    Status rolled_back = Run(mdb::XaRollbackSql(xid), &xid, "XA ROLLBACK");
+    if (held_.has_value() && *held_ == xid) held_.reset();
+    return rolled_back;
+  }
+
+  Result<RecoverScan> Recover() override {
+    Diagnostics diag;
+    if (!recover_session_.connected() || recover_session_.lost()) {
+      if (!context_->connect_extra(kMultiStatementAttributes, &recover_session_, &diag)) {
+        return Fail(diag, nullptr, "connect for XA RECOVER");
+      }
+    }
+    std::vector<Row> rows;
+    if (!recover_session_.Query(kRecoverBatchSql, &rows, &diag, /*result_index=*/1)) {
+      bool lost = diag.connection_dead || mdb::IsConnectionLost(diag.primary().native_error);
+      if (lost) recover_session_.Disconnect();
+      Status failed = mdb::MapMariaDbError(diag.primary().native_error, diag.primary().sqlstate,
+                                           diag.Describe(), context_->rm_name, nullptr,
+                                           "XA RECOVER");
+      return lost ? Status(Code::kRmFail, failed.message()) : failed;
+    }
+    std::vector<mdb::RecoverRow> parsed;
+    parsed.reserve(rows.size());
+    for (const Row& row : rows) {
+      if (row.size() != 4) continue;
+      parsed.push_back({ToInt(row[0], -1), ToInt(row[1], -1), ToInt(row[2], -1),
+                        row[3].value_or("")});
+    }
+    return mdb::ParseRecoverRows(parsed);
+  }
+
+  Status WorkError(const Diagnostics& diag, const Xid* xid) override {
+    return Fail(diag, xid, "branch statement");
+  }
+
+  void OnDisconnect() override {
+    recover_session_.Disconnect();
+    write_counter_ = -1;
+    held_.reset();
+  }
+
+ private:
+  // Replaces the session when it still holds a prepared branch other than `next` (see the file
+  // comment). The held branch survives: a disconnect detaches it.
+  Status ReleaseHeldBranch(const Xid* next) {
+    if (!held_.has_value() || (next != nullptr && *held_ == *next)) return Status::Ok();
+    XA_LOG_XID(kDebug, context_->log_component, *held_)
+        << "the session holds this prepared branch; reconnecting to detach it";
+    held_.reset();
+    return context_->reopen();
+  }
+
+  Status ReadWriteCounter(int64_t* counter) {
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(mdb::kReadOnlyProbeSql, &rows, &diag)) {
+      return Fail(diag, nullptr, "read-only probe");
+    }
+    *counter = rows.size() == 1 && rows[0].size() == 1 ? ToInt(rows[0][0], -1) : -1;
+    return Status::Ok();
+  }
+
+  Status Run(const std::string& sql, const Xid* xid, std::string_view operation) {
+    Diagnostics diag;
+    if (!session_->Execute(sql, &diag)) return Fail(diag, xid, operation);
+    return Status::Ok();
+  }
+
+  void RollbackBestEffort(const Xid& xid, bool ended) {
+    if (session_->lost()) return;
+    Diagnostics ignored;
+    if (!ended) session_->Execute(mdb::XaEndSql(xid, EndFlag::kSuccess), &ignored);
+    session_->Execute(mdb::XaRollbackSql(xid), &ignored);
+  }
+
+  Status Fail(const Diagnostics& diag, const Xid* xid, std::string_view operation) {
+    const DiagRecord& primary = diag.primary();
+    // Native error 0 is a driver error without a server answer: nothing tells what the server
+    // did, so the session is not trusted any more either.
+    bool lost = diag.connection_dead || mdb::IsConnectionLost(primary.native_error) ||
+                primary.native_error == 0 || primary.sqlstate.rfind("08", 0) == 0;
+    if (lost) session_->MarkLost();
+    Status status = mdb::MapMariaDbError(primary.native_error, primary.sqlstate, diag.Describe(),
+                                         context_->rm_name, xid, operation);
+    if (lost && status.code() != Code::kRmFail) {
+      return Status(Code::kRmFail, status.message() + " (the connection is gone: in doubt)");
+    }
+    return status;
+  }
+
+  OdbcSession* session_;
+  const DialectContext* context_;
+  OdbcSession recover_session_;
+  int64_t write_counter_ = -1;
+  std::optional<Xid> held_;  // prepared by this session and not finished by it
+};
+
+}  // namespace
+
+std::unique_ptr<OdbcDialect> NewMariaDbDialect(OdbcSession* session,
+                                               const DialectContext* context) {
+  return std::make_unique<MariaDbDialect>(session, context);
+}
+
+}  // namespace xa::odbc::internal

@@ -1,0 +1,69 @@
+// The per-database half of the ODBC resource manager: what to send for each XA verb and what the
+// answers mean. The branch state machine (which verb is legal when) lives in the resource
+// manager; a dialect only talks to the server.
+//
+// Contract of every method: on return the session has no open transaction of the branch, except
+// after Begin() succeeded (the branch is open) and after a lost connection (the server ends it).
+// A lost connection is reported as XAER_RMFAIL and recorded with session->MarkLost().
+//
+// Thread safety: none; owned by one resource manager.
+
+#ifndef XA_DRIVERS_ODBC_SRC_ODBC_DIALECT_H_
+#define XA_DRIVERS_ODBC_SRC_ODBC_DIALECT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "drivers/odbc/src/odbc_session.h"
+#include "xa/odbc/odbc_resource_manager.h"
+#include "xa/resource_manager.h"
+#include "xa/status.h"
+#include "xa/xid.h"
+
+namespace xa::odbc::internal {
+
+// What a dialect needs from the resource manager.
+struct DialectContext {
+  std::string rm_name;
+  std::string log_component;  // "odbc:<rm name>"
+  bool read_only_optimization = true;
+  // Connects a second session on the same data source, with `extra_attributes` appended to the
+  // connection string (MariaDB's recover scans). Returns the Diagnostics of a failure.
+  std::function<bool(std::string_view extra_attributes, OdbcSession* session, Diagnostics* diag)>
+      connect_extra;
+  // Replaces the main session by a new one (connect + probe). MariaDB keeps a prepared branch
+  // attached to the session that prepared it, which can then start no other branch.
+  std::function<Status()> reopen;
+};
+
+class OdbcDialect {
+ public:
+  virtual ~OdbcDialect() = default;
+
+  // Runs the capability probe right after connecting; fills `info`. XA_CONFIG refuses the server.
+  virtual Status Probe(ServerInfo* info) = 0;
+  // Opens the branch.
+  virtual Status Begin(const Xid& xid) = 0;
+  // Phase 1 of an ended branch: XA_OK (prepared), XA_RDONLY (committed, nothing to do), XA_RB* or
+  // another error (rolled back), XAER_RMFAIL (in doubt).
+  virtual Status Prepare(const Xid& xid) = 0;
+  virtual Status CommitOnePhase(const Xid& xid) = 0;
+  // Rolls back this session's unprepared branch.
+  virtual Status RollbackActive(const Xid& xid) = 0;
+  virtual Status CommitPrepared(const Xid& xid) = 0;
+  virtual Status RollbackPrepared(const Xid& xid) = 0;
+  virtual Result<RecoverScan> Recover() = 0;
+  // The meaning of a failed statement of the application (`xid` may be null).
+  virtual Status WorkError(const Diagnostics& diag, const Xid* xid) = 0;
+  // The session was closed or lost: drop whatever the dialect keeps per session.
+  virtual void OnDisconnect() {}
+};
+
+std::unique_ptr<OdbcDialect> NewPostgresDialect(OdbcSession* session, const DialectContext* context);
+std::unique_ptr<OdbcDialect> NewMariaDbDialect(OdbcSession* session, const DialectContext* context);
+
+}  // namespace xa::odbc::internal
+
+#endif  // XA_DRIVERS_ODBC_SRC_ODBC_DIALECT_H_

@@ -1,0 +1,308 @@
+#include "drivers/odbc/src/odbc_session.h"
+
+#include <sqlext.h>
+
+#include <cstring>
+
+namespace xa::odbc::internal {
+namespace {
+
+// SQLPOINTER is how ODBC passes small integers to attribute setters.
+SQLPOINTER IntegerAttribute(SQLULEN value) {
+  return reinterpret_cast<SQLPOINTER>(value);
+}
+
+bool Succeeded(SQLRETURN rc) { return rc == SQL_SUCCESS || rc == SQL_SUCCESS_WITH_INFO; }
+
+// A statement handle that is always freed.
+class Statement {
+ public:
+  explicit Statement(SQLHDBC dbc) {
+    if (!Succeeded(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &stmt_))) stmt_ = SQL_NULL_HSTMT;
+  }
+  ~Statement() {
+    if (stmt_ != SQL_NULL_HSTMT) SQLFreeHandle(SQL_HANDLE_STMT, stmt_);
+  }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  SQLHSTMT get() const { return stmt_; }
+
+ private:
+  SQLHSTMT stmt_ = SQL_NULL_HSTMT;
+};
+
+bool ReadColumn(SQLHSTMT stmt, SQLUSMALLINT column, std::optional<std::string>* value) {
+  std::string text;
+  char buffer[512];
+  for (;;) {
+    SQLLEN indicator = 0;
+    SQLRETURN rc = SQLGetData(stmt, column, SQL_C_CHAR, buffer, sizeof buffer, &indicator);
+    if (rc == SQL_NO_DATA) break;
+    if (!Succeeded(rc)) return false;
+    if (indicator == SQL_NULL_DATA) {
+      value->reset();
+      return true;
+    }
+    // With SQL_SUCCESS_WITH_INFO (01004, truncated) the buffer is full minus the terminator.
+    size_t chunk = (indicator == SQL_NO_TOTAL || indicator >= static_cast<SQLLEN>(sizeof buffer))
+                       ? sizeof buffer - 1
+                       : static_cast<size_t>(indicator);
+    text.append(buffer, chunk);
+    if (rc == SQL_SUCCESS) break;
+  }
+  *value = std::move(text);
+  return true;
+}
+
+}  // namespace
+
+const DiagRecord& Diagnostics::primary() const {
+  static const DiagRecord kEmpty;
+  if (records.empty()) return kEmpty;
+  for (const DiagRecord& record : records) {
+    if (record.sqlstate.rfind("08", 0) == 0 || record.sqlstate.rfind("57P", 0) == 0) return record;
+  }
+  return records.front();
+}
+
+std::string Diagnostics::Describe() const {
+  if (records.empty()) return "the driver reported no diagnostic record";
+  std::string out;
+  for (size_t i = 0; i < records.size() && i < 4; ++i) {
+    if (i > 0) out += "; ";
+    out += records[i].text + " (SQLSTATE " + records[i].sqlstate + ", native error " +
+           std::to_string(records[i].native_error) + ")";
+  }
+  return out;
+}
+
+OdbcSession::~OdbcSession() { Disconnect(); }
+
+std::string ConnectionStringValue(std::string_view value) {
+  bool plain = !value.empty() && value.front() != ' ' && value.back() != ' ';
+  for (char c : value) plain = plain && c != ';' && c != '{' && c != '}' && c != '=';
+  if (plain) return std::string(value);
+  std::string out = "{";
+  for (char c : value) {
+    out.push_back(c);
+    if (c == '}') out.push_back('}');
+  }
+  out.push_back('}');
+  return out;
+}
+
+bool OdbcSession::Connect(const std::string& connection_string,
+                          std::chrono::seconds login_timeout, Diagnostics* diag) {
+  Disconnect();
+  lost_ = false;
+  if (!Succeeded(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env_))) {
+    env_ = SQL_NULL_HENV;
+    diag->records.push_back({"HY001", 0, "cannot allocate an ODBC environment handle"});
+    return false;
+  }
+  if (!Succeeded(SQLSetEnvAttr(env_, SQL_ATTR_ODBC_VERSION, IntegerAttribute(SQL_OV_ODBC3), 0))) {
+    *diag = Collect(SQL_HANDLE_ENV, env_);
+    Disconnect();
+    return false;
+  }
+  if (!Succeeded(SQLAllocHandle(SQL_HANDLE_DBC, env_, &dbc_))) {
+    *diag = Collect(SQL_HANDLE_ENV, env_);
+    dbc_ = SQL_NULL_HDBC;
+    Disconnect();
+    return false;
+  }
+  SQLSetConnectAttr(dbc_, SQL_ATTR_LOGIN_TIMEOUT,
+                    IntegerAttribute(static_cast<SQLULEN>(login_timeout.count())), 0);
+  // The connection string is handed over as is and not kept: it holds the password.
+  SQLRETURN rc = SQLDriverConnect(
+      dbc_, nullptr,
+      reinterpret_cast<SQLCHAR*>(const_cast<char*>(connection_string.data())),
+      static_cast<SQLSMALLINT>(connection_string.size()), nullptr, 0, nullptr,
+      SQL_DRIVER_NOPROMPT);
+  if (!Succeeded(rc)) {
+    diag->records.clear();
+    Diagnostics collected = Collect(SQL_HANDLE_DBC, dbc_);
+    diag->records = std::move(collected.records);
+    SQLFreeHandle(SQL_HANDLE_DBC, dbc_);
+    dbc_ = SQL_NULL_HDBC;
+    Disconnect();
+    return false;
+  }
+  return true;
+}
+
+void OdbcSession::Disconnect() noexcept {
+  if (dbc_ != SQL_NULL_HDBC) {
+    // A branch that is not prepared dies with the session; say so to the server rather than
+    // leaving it to notice the closed socket.
+    SQLEndTran(SQL_HANDLE_DBC, dbc_, SQL_ROLLBACK);
+    SQLDisconnect(dbc_);
+    SQLFreeHandle(SQL_HANDLE_DBC, dbc_);
+    dbc_ = SQL_NULL_HDBC;
+  }
+  if (env_ != SQL_NULL_HENV) {
+    SQLFreeHandle(SQL_HANDLE_ENV, env_);
+    env_ = SQL_NULL_HENV;
+  }
+}
+
+Diagnostics OdbcSession::Collect(SQLSMALLINT handle_type, SQLHANDLE handle) {
+  Diagnostics diag;
+  for (SQLSMALLINT i = 1; i <= 8; ++i) {
+    SQLCHAR state[6] = {0};
+    SQLINTEGER native = 0;
+    SQLCHAR text[1024] = {0};
+    SQLSMALLINT length = 0;
+    SQLRETURN rc = SQLGetDiagRec(handle_type, handle, i, state, &native, text, sizeof text, &length);
+    if (!Succeeded(rc)) break;
+    size_t text_size = strnlen(reinterpret_cast<const char*>(text), sizeof text);
+    diag.records.push_back({std::string(reinterpret_cast<const char*>(state)),
+                            static_cast<int32_t>(native),
+                            std::string(reinterpret_cast<const char*>(text), text_size)});
+  }
+  if (dbc_ != SQL_NULL_HDBC) {
+    SQLUINTEGER dead = SQL_CD_FALSE;
+    if (Succeeded(SQLGetConnectAttr(dbc_, SQL_ATTR_CONNECTION_DEAD, &dead, 0, nullptr)) &&
+        dead == SQL_CD_TRUE) {
+      diag.connection_dead = true;
+    }
+  }
+  return diag;
+}
+
+bool OdbcSession::FailStatement(SQLHSTMT stmt, Diagnostics* diag) {
+  *diag = Collect(SQL_HANDLE_STMT, stmt);
+  if (diag->records.empty()) diag->connection_dead = true;
+  if (diag->connection_dead) lost_ = true;
+  return false;
+}
+
+bool OdbcSession::Execute(std::string_view sql, Diagnostics* diag, int64_t* rows_changed) {
+  if (dbc_ == SQL_NULL_HDBC) {
+    diag->records.push_back({"08003", 0, "not connected"});
+    diag->connection_dead = true;
+    return false;
+  }
+  Statement stmt(dbc_);
+  if (stmt.get() == SQL_NULL_HSTMT) {
+    *diag = Collect(SQL_HANDLE_DBC, dbc_);
+    if (diag->records.empty()) diag->connection_dead = true;
+    if (diag->connection_dead) lost_ = true;
+    return false;
+  }
+  if (statement_timeout_.count() > 0) {
+    SQLSetStmtAttr(stmt.get(), SQL_ATTR_QUERY_TIMEOUT,
+                   IntegerAttribute(static_cast<SQLULEN>(statement_timeout_.count())), 0);
+  }
+  SQLRETURN rc = SQLExecDirect(stmt.get(), reinterpret_cast<SQLCHAR*>(const_cast<char*>(sql.data())),
+                               static_cast<SQLINTEGER>(sql.size()));
+  // SQL_NO_DATA: a searched UPDATE or DELETE that changed no row.
+  if (rc == SQL_NO_DATA) {
+    if (rows_changed != nullptr) *rows_changed = 0;
+    return true;
+  }
+  if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+  if (rows_changed != nullptr) {
+    SQLLEN count = 0;
+    *rows_changed = Succeeded(SQLRowCount(stmt.get(), &count)) ? count : 0;
+  }
+  return true;
+}
+
+bool OdbcSession::Query(std::string_view sql, std::vector<Row>* rows, Diagnostics* diag,
+                        int result_index) {
+  rows->clear();
+  if (dbc_ == SQL_NULL_HDBC) {
+    diag->records.push_back({"08003", 0, "not connected"});
+    diag->connection_dead = true;
+    return false;
+  }
+  Statement stmt(dbc_);
+  if (stmt.get() == SQL_NULL_HSTMT) {
+    *diag = Collect(SQL_HANDLE_DBC, dbc_);
+    if (diag->records.empty()) diag->connection_dead = true;
+    if (diag->connection_dead) lost_ = true;
+    return false;
+  }
+  if (statement_timeout_.count() > 0) {
+    SQLSetStmtAttr(stmt.get(), SQL_ATTR_QUERY_TIMEOUT,
+                   IntegerAttribute(static_cast<SQLULEN>(statement_timeout_.count())), 0);
+  }
+  SQLRETURN rc = SQLExecDirect(stmt.get(), reinterpret_cast<SQLCHAR*>(const_cast<char*>(sql.data())),
+                               static_cast<SQLINTEGER>(sql.size()));
+  if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+  for (int skipped = 0; skipped < result_index; ++skipped) {
+    rc = SQLMoreResults(stmt.get());
+    if (rc == SQL_NO_DATA) {
+      diag->records.push_back({"HY000", 0,
+                               "the batch returned fewer result sets than expected (" +
+                                   std::to_string(skipped + 1) + ")"});
+      return false;
+    }
+    if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+  }
+  SQLSMALLINT columns = 0;
+  if (!Succeeded(SQLNumResultCols(stmt.get(), &columns))) return FailStatement(stmt.get(), diag);
+  if (columns <= 0) {
+    diag->records.push_back({"HY000", 0, "the statement returned no result set"});
+    return false;
+  }
+  for (;;) {
+    rc = SQLFetch(stmt.get());
+    if (rc == SQL_NO_DATA) break;
+    if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+    Row row(static_cast<size_t>(columns));
+    for (SQLSMALLINT c = 1; c <= columns; ++c) {
+      if (!ReadColumn(stmt.get(), static_cast<SQLUSMALLINT>(c), &row[static_cast<size_t>(c - 1)])) {
+        return FailStatement(stmt.get(), diag);
+      }
+    }
+    rows->push_back(std::move(row));
+  }
+  // Drain any further result sets so that nothing stays pending on the connection.
+  while (Succeeded(SQLMoreResults(stmt.get()))) {
+  }
+  return true;
+}
+
+bool OdbcSession::SetAutocommit(bool on, Diagnostics* diag) {
+  if (dbc_ == SQL_NULL_HDBC) {
+    diag->records.push_back({"08003", 0, "not connected"});
+    diag->connection_dead = true;
+    return false;
+  }
+  SQLRETURN rc = SQLSetConnectAttr(
+      dbc_, SQL_ATTR_AUTOCOMMIT, IntegerAttribute(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF), 0);
+  if (Succeeded(rc)) return true;
+  *diag = Collect(SQL_HANDLE_DBC, dbc_);
+  if (diag->connection_dead) lost_ = true;
+  return false;
+}
+
+bool OdbcSession::EndTransaction(bool commit, Diagnostics* diag) {
+  if (dbc_ == SQL_NULL_HDBC) {
+    diag->records.push_back({"08003", 0, "not connected"});
+    diag->connection_dead = true;
+    return false;
+  }
+  SQLRETURN rc = SQLEndTran(SQL_HANDLE_DBC, dbc_, commit ? SQL_COMMIT : SQL_ROLLBACK);
+  if (Succeeded(rc)) return true;
+  *diag = Collect(SQL_HANDLE_DBC, dbc_);
+  if (diag->records.empty()) diag->connection_dead = true;
+  if (diag->connection_dead) lost_ = true;
+  return false;
+}
+
+bool OdbcSession::GetInfoText(SQLUSMALLINT info_type, std::string* value, Diagnostics* diag) {
+  char buffer[256] = {0};
+  SQLSMALLINT length = 0;
+  SQLRETURN rc = SQLGetInfo(dbc_, info_type, buffer, sizeof buffer, &length);
+  if (!Succeeded(rc)) {
+    *diag = Collect(SQL_HANDLE_DBC, dbc_);
+    return false;
+  }
+  value->assign(buffer, strnlen(buffer, sizeof buffer));
+  return true;
+}
+
+}  // namespace xa::odbc::internal

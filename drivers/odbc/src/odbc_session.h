@@ -1,0 +1,95 @@
+// One unixODBC connection and the few calls the resource manager makes on it: connect, run a
+// statement, read rows as text, switch autocommit, end a transaction, and collect the diagnostic
+// records of a failure. No XA knowledge here; the dialects give the records their meaning.
+//
+// Every statement gets a fresh statement handle, freed before the call returns: no cursor or
+// result set of ours is ever left pending on the connection the application uses.
+//
+// Thread safety: none; owned by one resource manager.
+
+#ifndef XA_DRIVERS_ODBC_SRC_ODBC_SESSION_H_
+#define XA_DRIVERS_ODBC_SRC_ODBC_SESSION_H_
+
+#include <sql.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace xa::odbc::internal {
+
+// One record of SQLGetDiagRec.
+struct DiagRecord {
+  std::string sqlstate;
+  int32_t native_error = 0;
+  std::string text;
+};
+
+struct Diagnostics {
+  std::vector<DiagRecord> records;
+  // SQL_ATTR_CONNECTION_DEAD said so after the failure, or the driver reported no record at all
+  // for a failed call (we cannot know what the server did).
+  bool connection_dead = false;
+
+  // The record to classify: the first one whose SQLSTATE says the connection is gone, else the
+  // first one. An empty record when there is none.
+  const DiagRecord& primary() const;
+  // "text (SQLSTATE 42704, native error 1); ..." for messages; raw server text: escape it.
+  std::string Describe() const;
+};
+
+using Row = std::vector<std::optional<std::string>>;
+
+class OdbcSession {
+ public:
+  OdbcSession() = default;
+  ~OdbcSession();
+  OdbcSession(const OdbcSession&) = delete;
+  OdbcSession& operator=(const OdbcSession&) = delete;
+
+  // SQLDriverConnect without prompting. `connection_string` carries the password: it is used for
+  // this call only and never kept.
+  bool Connect(const std::string& connection_string, std::chrono::seconds login_timeout,
+               Diagnostics* diag);
+  void Disconnect() noexcept;
+  bool connected() const noexcept { return dbc_ != SQL_NULL_HDBC; }
+  SQLHDBC dbc() const noexcept { return dbc_; }
+
+  // A lost connection, once noticed, stays lost until Disconnect()/Connect().
+  void MarkLost() noexcept { lost_ = true; }
+  bool lost() const noexcept { return lost_; }
+
+  void set_statement_timeout(std::chrono::seconds timeout) { statement_timeout_ = timeout; }
+
+  // Runs one statement; `rows_changed` (optional) gets SQLRowCount.
+  bool Execute(std::string_view sql, Diagnostics* diag, int64_t* rows_changed = nullptr);
+  // Runs a statement (or a batch) and returns the rows of its result set number `result_index`
+  // (0 = the first), every column as text (nullopt for NULL).
+  bool Query(std::string_view sql, std::vector<Row>* rows, Diagnostics* diag,
+             int result_index = 0);
+
+  bool SetAutocommit(bool on, Diagnostics* diag);
+  bool EndTransaction(bool commit, Diagnostics* diag);
+  bool GetInfoText(SQLUSMALLINT info_type, std::string* value, Diagnostics* diag);
+
+  // Diagnostics of a failed call on `handle`, plus SQL_ATTR_CONNECTION_DEAD of this session.
+  Diagnostics Collect(SQLSMALLINT handle_type, SQLHANDLE handle);
+
+ private:
+  bool FailStatement(SQLHSTMT stmt, Diagnostics* diag);
+
+  SQLHENV env_ = SQL_NULL_HENV;
+  SQLHDBC dbc_ = SQL_NULL_HDBC;
+  bool lost_ = false;
+  std::chrono::seconds statement_timeout_{0};
+};
+
+// Quotes a connection-string attribute value when it needs it: {value} with '}' doubled.
+std::string ConnectionStringValue(std::string_view value);
+
+}  // namespace xa::odbc::internal
+
+#endif  // XA_DRIVERS_ODBC_SRC_ODBC_SESSION_H_

@@ -1,0 +1,207 @@
+// The PostgreSQL dialect of the ODBC resource manager (psqlODBC). Statement text, probe checks and
+// the SQLSTATE mapping come from src/sql_dialect/postgres_dialect.h; this file drives psqlODBC:
+//
+//   - A branch runs in manual-commit mode (SQL_AUTOCOMMIT_OFF). psqlODBC then opens the
+//     transaction block itself, with the first statement: an explicit BEGIN would only earn a
+//     25001 warning. Switching the mode costs no round trip.
+//   - PREPARE TRANSACTION runs in that transaction block; afterwards the session is idle and goes
+//     back to autocommit, where COMMIT PREPARED / ROLLBACK PREPARED must run (they refuse a
+//     transaction block with 25001).
+//   - Whatever psqlODBC's "level of rollback on errors" (Protocol=7.4-0/1/2 in the DSN), the probe
+//     before PREPARE proves that the transaction block is alive: with level 0 an error aborts it,
+//     and PREPARE TRANSACTION in an aborted block reports success after rolling back.
+
+#include <sqlext.h>
+
+#include <cstdlib>
+
+#include "drivers/odbc/src/odbc_dialect.h"
+#include "src/logging.h"
+#include "src/sql_dialect/postgres_dialect.h"
+
+namespace xa::odbc::internal {
+namespace {
+
+namespace pg = ::xa::internal::postgres;
+
+int64_t ToInt(const std::optional<std::string>& text) {
+  if (!text.has_value()) return 0;
+  return std::strtoll(text->c_str(), nullptr, 10);
+}
+
+class PostgresDialect final : public OdbcDialect {
+ public:
+  PostgresDialect(OdbcSession* session, const DialectContext* context)
+      : session_(session), context_(context) {}
+
+  Status Probe(ServerInfo* info) override {
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(pg::kProbeSql, &rows, &diag)) return Fail(pg::Step::kProbe, diag, nullptr);
+    if (rows.size() != 1 || rows[0].size() != 8) {
+      return Status(Code::kRmError, "PostgreSQL resource manager '" + context_->rm_name +
+                                        "': the capability probe returned an unexpected result");
+    }
+    const Row& row = rows[0];
+    pg::ProbeRow probe;
+    probe.version_text = row[0].value_or("");
+    probe.version_num = ToInt(row[1]);
+    probe.max_prepared_transactions = ToInt(row[2]);
+    probe.max_connections = ToInt(row[3]);
+    probe.superuser = ToInt(row[4]) == 1;
+    probe.may_read_prepared = ToInt(row[5]) == 1;
+    probe.user = row[6].value_or("");
+    probe.database = row[7].value_or("");
+    XA_RETURN_IF_ERROR(pg::CheckProbe(probe, context_->rm_name, info));
+    std::string warning = pg::ProbeWarning(probe);
+    if (!warning.empty()) {
+      XA_LOG(kWarning, context_->log_component) << warning;
+    }
+    version_num_ = probe.version_num;
+    superuser_ = probe.superuser;
+    return Status::Ok();
+  }
+
+  Status Begin(const Xid& xid) override {
+    Diagnostics diag;
+    if (!session_->SetAutocommit(false, &diag)) return Fail(pg::Step::kWork, diag, &xid);
+    return Status::Ok();
+  }
+
+  Status Prepare(const Xid& xid) override {
+    Result<std::string> prepare_sql = pg::PrepareTransactionSql(xid);
+    if (!prepare_sql.ok()) {
+      Abort();
+      return prepare_sql.status();
+    }
+    Result<bool> read_only = ProbeReadOnly(xid);
+    if (!read_only.ok()) return read_only.status();
+    if (*read_only && context_->read_only_optimization) {
+      XA_RETURN_IF_ERROR(CommitOpenTransaction(xid));
+      return Status(Code::kReadOnly, "PostgreSQL resource manager '" + context_->rm_name +
+                                         "': branch " + xid.ToString() +
+                                         " wrote nothing and has been committed without "
+                                         "PREPARE TRANSACTION");
+    }
+    Diagnostics diag;
+    if (!session_->Execute(*prepare_sql, &diag)) {
+      Status failed = Fail(pg::Step::kPrepare, diag, &xid);
+      Abort();
+      return failed;
+    }
+    // The session is idle now: back to autocommit for phase 2 (no round trip).
+    if (!session_->SetAutocommit(true, &diag)) return Fail(pg::Step::kPrepare, diag, &xid);
+    return Status::Ok();
+  }
+
+  Status CommitOnePhase(const Xid& xid) override {
+    Result<bool> read_only = ProbeReadOnly(xid);
+    if (!read_only.ok()) return read_only.status();
+    return CommitOpenTransaction(xid);
+  }
+
+  Status RollbackActive(const Xid& xid) override {
+    Diagnostics diag;
+    bool rolled_back = session_->EndTransaction(false, &diag);
+    Diagnostics mode_diag;
+    bool autocommit = session_->SetAutocommit(true, &mode_diag);
+    if (!rolled_back) return Fail(pg::Step::kRollback, diag, &xid);
+    if (!autocommit) return Fail(pg::Step::kRollback, mode_diag, &xid);
+    return Status::Ok();
+  }
+
+  Status CommitPrepared(const Xid& xid) override {
+    return RunPhaseTwo(pg::CommitPreparedSql(xid), pg::Step::kCommitPrepared, xid);
+  }
+
+  Status RollbackPrepared(const Xid& xid) override {
+    return RunPhaseTwo(pg::RollbackPreparedSql(xid), pg::Step::kRollbackPrepared, xid);
+  }
+
+  Result<RecoverScan> Recover() override {
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(pg::kRecoverSql, &rows, &diag)) return Fail(pg::Step::kRecover, diag, nullptr);
+    std::vector<pg::RecoverRow> parsed;
+    parsed.reserve(rows.size());
+    for (const Row& row : rows) {
+      if (row.size() != 3) continue;
+      parsed.push_back({row[0].value_or(""), row[1].value_or(""), ToInt(row[2]) == 1});
+    }
+    std::vector<std::string> untouchable;
+    RecoverScan scan = pg::ParseRecoverRows(parsed, superuser_, &untouchable);
+    for (const std::string& line : untouchable) {
+      XA_LOG(kWarning, context_->log_component) << line;
+    }
+    return scan;
+  }
+
+  Status WorkError(const Diagnostics& diag, const Xid* xid) override {
+    return Fail(pg::Step::kWork, diag, xid);
+  }
+
+ private:
+  // True when the open transaction has no transaction id. Rolls back and fails when the
+  // transaction is aborted or the probe fails.
+  Result<bool> ProbeReadOnly(const Xid& xid) {
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(pg::ReadOnlyProbeSql(version_num_), &rows, &diag)) {
+      Status failed = Fail(pg::Step::kReadOnlyProbe, diag, &xid);
+      Abort();
+      return failed;
+    }
+    return rows.size() == 1 && rows[0].size() == 1 && ToInt(rows[0][0]) == 1;
+  }
+
+  Status CommitOpenTransaction(const Xid& xid) {
+    Diagnostics diag;
+    if (!session_->EndTransaction(true, &diag)) {
+      Status failed = Fail(pg::Step::kCommitOnePhase, diag, &xid);
+      Abort();
+      return failed;
+    }
+    if (!session_->SetAutocommit(true, &diag)) return Fail(pg::Step::kCommitOnePhase, diag, &xid);
+    return Status::Ok();
+  }
+
+  Status RunPhaseTwo(const Result<std::string>& sql, pg::Step step, const Xid& xid) {
+    if (!sql.ok()) return sql.status();
+    Diagnostics diag;
+    if (!session_->Execute(*sql, &diag)) return Fail(step, diag, &xid);
+    return Status::Ok();
+  }
+
+  // Ends whatever is open, best effort: after a failed PREPARE the server already rolled back.
+  void Abort() {
+    Diagnostics ignored;
+    session_->EndTransaction(false, &ignored);
+    session_->SetAutocommit(true, &ignored);
+  }
+
+  Status Fail(pg::Step step, const Diagnostics& diag, const Xid* xid) {
+    const DiagRecord& primary = diag.primary();
+    bool lost = diag.connection_dead || pg::IsConnectionLost(primary.sqlstate);
+    if (lost) session_->MarkLost();
+    Status status = pg::MapPostgresError(step, primary.sqlstate, diag.Describe(),
+                                         context_->rm_name, xid);
+    if (lost && status.code() != Code::kRmFail) {
+      return Status(Code::kRmFail, status.message() + " (the connection is gone: in doubt)");
+    }
+    return status;
+  }
+
+  OdbcSession* session_;
+  const DialectContext* context_;
+  int64_t version_num_ = 0;
+  bool superuser_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<OdbcDialect> NewPostgresDialect(OdbcSession* session,
+                                                const DialectContext* context) {
+  return std::make_unique<PostgresDialect>(session, context);
+}
+
+}  // namespace xa::odbc::internal

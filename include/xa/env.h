@@ -1,0 +1,132 @@
+// xa::Env: the seam through which the decision log does all of its file I/O.
+//
+// Env::Default() is the POSIX implementation. Tests wrap it (EnvWrapper) to inject faults: drop
+// data that was never synced (power loss), fail an fsync, fail a write with ENOSPC, tear a write
+// (tests/testutil/fault_injection_env.h).
+//
+// Security: every file is opened with O_NOFOLLOW (a symlink planted in the log directory is
+// refused) and O_CLOEXEC; new files are created with O_CREAT|O_EXCL and mode 0600, directories
+// with mode 0700. Whether an existing directory or file is safe to use (owner, mode) is the
+// caller's decision, from Stat().
+//
+// Errors are Code::kIoError with the path, the operation and strerror(errno) in the message,
+// except Lock(), which returns Code::kBusy when another process holds the lock.
+//
+// Thread safety: Env methods may be called from any thread. A WritableFile is used by one
+// thread at a time.
+
+#ifndef XA_ENV_H_
+#define XA_ENV_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xa/status.h"
+
+namespace xa {
+
+// A file being written sequentially. Append() buffers nothing in user space: the bytes are
+// handed to the kernel (write(2)) before it returns, so Sync() is what makes them durable.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  WritableFile() = default;
+  WritableFile(const WritableFile&) = delete;
+  WritableFile& operator=(const WritableFile&) = delete;
+
+  // Writes all of `data` at the end of the file. On failure part of `data` may have been
+  // written; the file must then be treated as having a torn tail.
+  virtual Status Append(std::string_view data) = 0;
+  // fdatasync(2): the data appended so far, and the file size, are on stable storage. A failed
+  // Sync() must never be retried (the kernel may have dropped the dirty pages and cleared the
+  // error): the caller gives up on the file.
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+};
+
+// Holds an exclusive lock until destroyed.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+struct FileInfo {
+  bool exists = false;
+  bool is_directory = false;
+  bool is_symlink = false;  // lstat(2): a symlink is reported as such, never followed
+  uint32_t mode = 0;        // permission bits (st_mode & 07777)
+  uint32_t owner_uid = 0;
+  uint64_t size = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // The POSIX Env. Never destroyed; thread-safe.
+  static Env* Default();
+
+  // Creates a new file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) for writing. Fails if it exists.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  // Reads the whole file (O_RDONLY|O_NOFOLLOW) into *contents, replacing what it held.
+  virtual Status ReadFile(const std::string& path, std::string* contents) = 0;
+  // Shortens a file to `size` bytes and fsyncs it (used to cut a torn tail).
+  virtual Status Truncate(const std::string& path, uint64_t size) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status Delete(const std::string& path) = 0;
+  // lstat(2). A missing path is not an error: FileInfo::exists is false.
+  virtual Result<FileInfo> Stat(const std::string& path) = 0;
+  // Names of the entries of a directory, without "." and "..", in no particular order.
+  virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
+  // mkdir(dir, 0700). Fails if it exists.
+  virtual Status CreateDir(const std::string& dir) = 0;
+  // fsyncs a directory, making creations, renames and deletions in it durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  // Takes an exclusive, non-blocking flock(2) on `path` (created 0600 if missing) and writes
+  // this process's pid into it. If another process (or another open of this process) holds it:
+  // Code::kBusy, naming the holder's pid as written in the file.
+  virtual Result<std::unique_ptr<FileLock>> Lock(const std::string& path) = 0;
+  // Wall clock, microseconds since the Unix epoch.
+  virtual int64_t NowMicros() = 0;
+};
+
+// Forwards every call to another Env; tests override what they need.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const noexcept { return target_; }
+
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return target_->NewWritableFile(path);
+  }
+  Status ReadFile(const std::string& path, std::string* contents) override {
+    return target_->ReadFile(path, contents);
+  }
+  Status Truncate(const std::string& path, uint64_t size) override {
+    return target_->Truncate(path, size);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return target_->Rename(from, to);
+  }
+  Status Delete(const std::string& path) override { return target_->Delete(path); }
+  Result<FileInfo> Stat(const std::string& path) override { return target_->Stat(path); }
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    return target_->ListDir(dir);
+  }
+  Status CreateDir(const std::string& dir) override { return target_->CreateDir(dir); }
+  Status SyncDir(const std::string& dir) override { return target_->SyncDir(dir); }
+  Result<std::unique_ptr<FileLock>> Lock(const std::string& path) override {
+    return target_->Lock(path);
+  }
+  int64_t NowMicros() override { return target_->NowMicros(); }
+
+ private:
+  Env* target_;
+};
+
+}  // namespace xa
+
+#endif  // XA_ENV_H_

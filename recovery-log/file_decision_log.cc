@@ -1,0 +1,562 @@
+// The file-backed DecisionLog: segments in a directory (format in log_format.h), group commit,
+// rotation with checkpoints, and the crash-safe steps between them.
+//
+// Group commit. Appenders encode their payload on their own thread, then queue under mu_. The
+// first appender to find no leader becomes the leader: it takes every queued record (up to
+// group_commit_max_records), releases mu_, assigns LSNs, writes the batch with one write() and
+// makes it durable with one fdatasync(). Meanwhile new appenders queue behind it without
+// waiting for mu_ longer than it takes to link a node. When the batch is durable the leader
+// applies it to the state, hands leadership to the first queued appender (waking it first, so
+// the next fdatasync starts as early as possible) and then wakes its followers, each on its own
+// semaphore (no thundering herd on a shared condition variable). Only the active leader
+// touches the file, next_lsn_ and write_buf_; leadership passes under mu_.
+//
+// Failure. If a write or an fdatasync fails, the log is failed for good: the batch's appenders
+// and every later Append() get kLogFailed. The fdatasync is never retried (on Linux a failed
+// fsync may have dropped the dirty pages and cleared the error, so a retry can "succeed"
+// without the data). The failed batch may or may not be on disk: the process must restart and
+// let recovery read the log.
+//
+// Rotation. After a batch, once the current segment holds more than segment_size_bytes of
+// records beyond its checkpoint, the leader starts segment n+1: it writes the header and a
+// checkpoint (the open decisions and heuristics) to segment-<n+1>.xalog.tmp, fdatasyncs it,
+// renames it into place and fsyncs the directory. Only then does it switch to the new file and
+// delete the older segments that no open transaction needs (the segment of each open
+// transaction's first record is kept until its end record). A crash at any step leaves either
+// the old segments alone (the .tmp is deleted at the next open) or the old segments plus a
+// complete new one.
+//
+// Open. Replays every segment, truncates a torn tail of the newest one (kTolerateCorruptedTail)
+// and starts a new segment with a checkpoint, so a log that was open is never appended to
+// again; the epoch in the new segment's header counts the opens.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <semaphore>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "recovery-log/log_format.h"
+#include "recovery-log/log_reader.h"
+#include "recovery-log/record_codec.h"
+#include "src/logging.h"
+#include "xa/decision_log.h"
+#include "xa/env.h"
+
+namespace xa {
+namespace internal {
+namespace {
+
+constexpr uint64_t kMinSegmentSize = 1024;
+
+class LoggingReporter final : public LogReporter {
+ public:
+  void Corruption(const std::string& file, uint64_t offset, uint64_t bytes,
+                  const Status& reason) override {
+    XA_LOG(kWarning, "log") << "damage in " << file << " at offset " << offset << " (" << bytes
+                            << " bytes to the end of the file): " << reason.ToString();
+  }
+};
+
+std::string ParentDir(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  size_t slash = d.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return d.substr(0, slash);
+}
+
+std::string ModeString(uint32_t mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%04o", mode);
+  return buf;
+}
+
+// The log holds the only durable trace of commit decisions: refuse a directory or file that
+// someone else could replace or rewrite.
+Status CheckOwnedAndPrivate(const std::string& path, const FileInfo& info, bool want_dir) {
+  if (info.is_symlink) {
+    return Status(Code::kConfig, path + " is a symbolic link; the decision log refuses to follow "
+                                        "links (point LogOptions::dir at the real directory)");
+  }
+  if (info.is_directory != want_dir) {
+    return Status(Code::kConfig,
+                  path + (want_dir ? " is not a directory" : " is not a regular file"));
+  }
+  if (info.owner_uid != static_cast<uint32_t>(::geteuid())) {
+    return Status(Code::kConfig, path + " is owned by uid " + std::to_string(info.owner_uid) +
+                                     ", not by this process (uid " +
+                                     std::to_string(::geteuid()) +
+                                     "); run the transaction manager as the log's owner");
+  }
+  if ((info.mode & 022) != 0) {
+    return Status(Code::kConfig,
+                  path + " is writable by group or others (mode " + ModeString(info.mode) +
+                      "); the decision log must be private: chmod " + (want_dir ? "700 " : "600 ") +
+                      path);
+  }
+  return Status::Ok();
+}
+
+Status PrepareDir(Env* env, const std::string& dir) {
+  Result<FileInfo> info = env->Stat(dir);
+  if (!info.ok()) return info.status();
+  if (!info->exists) {
+    XA_RETURN_IF_ERROR(env->CreateDir(dir));
+    return env->SyncDir(ParentDir(dir));
+  }
+  return CheckOwnedAndPrivate(dir, *info, /*want_dir=*/true);
+}
+
+class FileDecisionLog final : public DecisionLog {
+ public:
+  FileDecisionLog(const LogOptions& options, Env* env, std::unique_ptr<FileLock> lock)
+      : options_(options), env_(env), lock_(std::move(lock)) {
+    options_.env = env;
+  }
+
+  ~FileDecisionLog() override {
+    // The caller guarantees no Append() is running (see DecisionLog). Everything acknowledged is
+    // durable already; closing only releases the descriptor.
+    if (file_) file_->Close().IgnoreError();
+  }
+
+  // Adopts the replayed state and starts a fresh segment.
+  Status Start(ReplayResult replay, const std::vector<uint64_t>& existing_segments) {
+    for (auto& [xid, rec] : replay.state.open_decisions) decisions_.emplace(xid, std::move(rec));
+    for (auto& [xid, rec] : replay.state.open_heuristics) heuristics_.emplace(xid, std::move(rec));
+    for (uint64_t number : existing_segments) segment_refs_[number] = 0;
+    decision_origin_ = std::move(replay.decision_origin);
+    heuristic_origin_ = std::move(replay.heuristic_origin);
+    for (const auto& [xid, seg] : decision_origin_) ++segment_refs_[seg];
+    for (const auto& [xid, seg] : heuristic_origin_) ++segment_refs_[seg];
+    last_lsn_ = replay.state.last_lsn;
+    next_lsn_ = last_lsn_ + 1;
+    epoch_ = replay.max_epoch + 1;
+    damage_report_ = replay.state.damage_report;
+    uint64_t number = existing_segments.empty() ? 1 : existing_segments.back() + 1;
+    return StartSegment(number);
+  }
+
+  Result<uint64_t> Append(const LogRecord& record) override {
+    switch (record.type) {
+      case RecordType::kCommitDecision:
+      case RecordType::kPreCommit:
+      case RecordType::kEnd:
+      case RecordType::kHeuristic:
+      case RecordType::kHeuristicCleared:
+        break;
+      default:
+        return Status(Code::kInval, "Append: record type " +
+                                        std::to_string(static_cast<int>(record.type)) +
+                                        " cannot be appended");
+    }
+    Waiter w;
+    w.record = record;
+    w.record.timestamp_us = env_->NowMicros();
+    // A per-thread buffer: no allocation per append once it has grown.
+    thread_local std::string payload;
+    payload.clear();
+    XA_RETURN_IF_ERROR(EncodePayload(w.record, &payload));
+    w.payload = &payload;
+
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failed_.ok()) return failed_;
+      if (queue_tail_ != nullptr) {
+        queue_tail_->next = &w;
+      } else {
+        queue_head_ = &w;
+      }
+      queue_tail_ = &w;
+      if (!leader_active_) {
+        leader_active_ = true;
+        w.lead = true;
+      }
+    }
+    if (!w.lead) w.wake.acquire();
+    // Woken either with the record done (by a leader) or with the leadership handed over; a
+    // leader's own record is always in the batch it writes.
+    if (!w.done) LeadBatch();
+    assert(w.done);
+    if (!w.status.ok()) return w.status;
+    return w.lsn;
+  }
+
+  LogState State() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    LogState s;
+    for (const auto& [xid, rec] : decisions_) s.open_decisions.emplace(xid, rec);
+    for (const auto& [xid, rec] : heuristics_) s.open_heuristics.emplace(xid, rec);
+    s.last_lsn = last_lsn_;
+    s.damage_report = damage_report_;
+    return s;
+  }
+
+  Status Scan(const std::function<void(const LogRecord&)>& visit) const override {
+    ReplayOptions ro;
+    ro.mode = LogRecoveryMode::kTolerateCorruptedTail;  // an append in flight looks torn
+    ro.expected_node_id = options_.node_id;
+    ro.visit = [&](const ReplayEvent& e) {
+      if (e.record.type != RecordType::kCheckpoint && !e.ignorable_skipped) visit(e.record);
+    };
+    std::vector<std::string> storage;
+    ReplayResult r = ReplayDir(env_, options_.dir, ro, &storage);
+    return r.status;
+  }
+
+  const LogOptions& options() const noexcept override { return options_; }
+
+ private:
+  struct Waiter {
+    LogRecord record;                  // applied to the state once durable
+    const std::string* payload = nullptr;
+    uint64_t lsn = 0;
+    Status status;
+    bool lead = false;  // leadership handed to this appender
+    bool done = false;  // record durable (status ok) or failed
+    std::binary_semaphore wake{0};
+    Waiter* next = nullptr;
+  };
+
+  // Runs one batch as the leader; the caller's own record is the first of it.
+  void LeadBatch() {
+    if (options_.group_commit_max_delay_us > 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(options_.group_commit_max_delay_us));
+    }
+    thread_local std::vector<Waiter*> batch;
+    batch.clear();
+    Status failed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      size_t limit = options_.group_commit_max_records == 0 ? SIZE_MAX
+                                                            : options_.group_commit_max_records;
+      while (queue_head_ != nullptr && batch.size() < limit) {
+        batch.push_back(queue_head_);
+        queue_head_ = queue_head_->next;
+      }
+      if (queue_head_ == nullptr) queue_tail_ = nullptr;
+      failed = failed_;
+    }
+
+    Status s = failed;
+    if (s.ok()) {
+      write_buf_.clear();
+      for (Waiter* w : batch) {
+        w->lsn = next_lsn_++;
+        AppendPhysicalRecord(&write_buf_, static_cast<uint8_t>(w->record.type), w->lsn,
+                             *w->payload);
+      }
+      s = file_->Append(write_buf_);
+      if (s.ok()) s = file_->Sync();
+      if (!s.ok()) {
+        s = Status(Code::kLogFailed,
+                   "decision log " + options_.dir + " failed writing " +
+                       SegmentFileName(current_segment_) + " and refuses all further appends: " +
+                       s.ToString() +
+                       ". The records being written may or may not be durable; the fdatasync is "
+                       "never retried. Restart the process and let recovery read the log");
+      }
+    }
+
+    bool rotate = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (s.ok()) {
+        for (Waiter* w : batch) {
+          w->record.lsn = w->lsn;
+          ApplyLocked(std::move(w->record));
+        }
+        last_lsn_ = batch.back()->lsn;
+        bytes_since_checkpoint_ += write_buf_.size();
+        rotate = bytes_since_checkpoint_ > options_.segment_size_bytes;
+      } else if (failed_.ok()) {
+        failed_ = s;
+        XA_LOG(kError, "log") << s.message();
+      }
+      for (Waiter* w : batch) {
+        w->status = s;
+        w->done = true;
+      }
+    }
+    Waiter* self = batch.front();
+    if (!rotate) HandOff();
+    for (Waiter* w : batch) {
+      if (w != self) w->wake.release();  // w may be gone once released: not touched again
+    }
+    if (rotate) {
+      Rotate();
+      HandOff();
+    }
+  }
+
+  // Passes the leadership to the first queued appender, or gives it up.
+  void HandOff() {
+    Waiter* next = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      next = queue_head_;
+      if (next != nullptr) {
+        next->lead = true;
+      } else {
+        leader_active_ = false;
+      }
+    }
+    if (next != nullptr) next->wake.release();
+  }
+
+  void ApplyLocked(LogRecord&& rec) {
+    switch (rec.type) {
+      case RecordType::kCommitDecision:
+      case RecordType::kPreCommit:
+        if (decision_origin_.try_emplace(rec.xid, current_segment_).second) {
+          ++segment_refs_[current_segment_];
+        }
+        decisions_.insert_or_assign(rec.xid, std::move(rec));
+        break;
+      case RecordType::kEnd:
+        decisions_.erase(rec.xid);
+        Unref(&decision_origin_, rec.xid);
+        break;
+      case RecordType::kHeuristic:
+        if (heuristic_origin_.try_emplace(rec.xid, current_segment_).second) {
+          ++segment_refs_[current_segment_];
+        }
+        heuristics_.insert_or_assign(rec.xid, std::move(rec));
+        break;
+      case RecordType::kHeuristicCleared:
+        heuristics_.erase(rec.xid);
+        Unref(&heuristic_origin_, rec.xid);
+        break;
+      case RecordType::kCheckpoint:
+        break;
+    }
+  }
+
+  void Unref(std::unordered_map<Xid, uint64_t>* origins, const Xid& xid) {
+    auto it = origins->find(xid);
+    if (it == origins->end()) return;
+    auto seg = segment_refs_.find(it->second);
+    if (seg != segment_refs_.end() && seg->second > 0) --seg->second;
+    origins->erase(it);
+  }
+
+  // Leader only (or Open): writes segment `number` with its checkpoint, crash-safely, and makes
+  // it the current segment.
+  Status StartSegment(uint64_t number) {
+    std::string contents;
+    SegmentHeader h;
+    h.node_id = options_.node_id;
+    h.epoch = epoch_;
+    h.segment_number = number;
+    h.first_lsn = next_lsn_;
+    EncodeSegmentHeader(h, &contents);
+
+    // The checkpoint: every open decision and heuristic as originally logged, in parts.
+    std::vector<std::pair<RecordType, LogRecord>> open;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open.reserve(decisions_.size() + heuristics_.size());
+      for (const auto& [xid, rec] : decisions_) open.emplace_back(rec.type, rec);
+      for (const auto& [xid, rec] : heuristics_) open.emplace_back(rec.type, rec);
+    }
+    std::sort(open.begin(), open.end(),
+              [](const auto& a, const auto& b) { return a.second.lsn < b.second.lsn; });
+    std::vector<std::string> bodies(open.size());
+    for (size_t i = 0; i < open.size(); ++i) {
+      XA_RETURN_IF_ERROR(EncodePayload(open[i].second, &bodies[i]));
+    }
+    int64_t now = env_->NowMicros();
+    size_t i = 0;
+    do {
+      std::vector<CheckpointEntry> part;
+      size_t part_bytes = 0;
+      while (i < open.size() && (part.empty() || part_bytes + bodies[i].size() + 32 <=
+                                                     kCheckpointPartSize)) {
+        part.push_back(CheckpointEntry{open[i].first, open[i].second.lsn, bodies[i]});
+        part_bytes += bodies[i].size() + 32;
+        ++i;
+      }
+      std::string payload;
+      EncodeCheckpointPayload(now, i == open.size(), part, &payload);
+      AppendPhysicalRecord(&contents, static_cast<uint8_t>(RecordType::kCheckpoint), next_lsn_++,
+                           payload);
+    } while (i < open.size());
+
+    std::string path = JoinPath(options_.dir, SegmentFileName(number));
+    std::string tmp = path + std::string(kTempSuffix);
+    Result<std::unique_ptr<WritableFile>> file = env_->NewWritableFile(tmp);
+    if (!file.ok()) return file.status();
+    XA_RETURN_IF_ERROR((*file)->Append(contents));
+    XA_RETURN_IF_ERROR((*file)->Sync());
+    XA_RETURN_IF_ERROR(env_->Rename(tmp, path));
+    XA_RETURN_IF_ERROR(env_->SyncDir(options_.dir));
+
+    // The new segment is durable and complete: switch to it.
+    if (file_) {
+      Status s = file_->Close();
+      if (!s.ok()) {
+        XA_LOG(kWarning, "log") << "closing the previous segment: " << s.ToString();
+      }
+    }
+    file_ = std::move(file).value();
+    std::vector<uint64_t> obsolete;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_lsn_ = next_lsn_ - 1;
+      current_segment_ = number;
+      segment_refs_[number] += 0;
+      bytes_since_checkpoint_ = 0;
+      for (auto it = segment_refs_.begin(); it != segment_refs_.end();) {
+        if (it->first != number && it->second == 0) {
+          obsolete.push_back(it->first);
+          it = segment_refs_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    // Every transaction of an obsolete segment has ended, or is carried by a checkpoint and
+    // first written in a segment we keep: deleting it loses nothing, even if a crash
+    // interrupts the deletions.
+    for (uint64_t old : obsolete) {
+      Status s = env_->Delete(JoinPath(options_.dir, SegmentFileName(old)));
+      if (!s.ok()) {
+        XA_LOG(kWarning, "log") << "deleting an obsolete segment: " << s.ToString();
+      }
+    }
+    if (!obsolete.empty()) {
+      Status s = env_->SyncDir(options_.dir);
+      if (!s.ok()) {
+        XA_LOG(kWarning, "log") << "after deleting segments: " << s.ToString();
+      }
+    }
+    return Status::Ok();
+  }
+
+  void Rotate() {
+    Status s = StartSegment(current_segment_ + 1);
+    if (s.ok()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failed_.ok()) {
+      failed_ = Status(Code::kLogFailed,
+                       "decision log " + options_.dir +
+                           " failed to start a new segment and refuses all further appends: " +
+                           s.ToString() + ". Restart the process and let recovery read the log");
+      XA_LOG(kError, "log") << failed_.message();
+    }
+  }
+
+  LogOptions options_;
+  Env* const env_;
+  std::unique_ptr<FileLock> lock_;
+
+  // Owned by the active leader (handed over under mu_).
+  std::unique_ptr<WritableFile> file_;
+  std::string write_buf_;
+  uint64_t next_lsn_ = 1;
+  uint64_t epoch_ = 1;
+
+  mutable std::mutex mu_;
+  Waiter* queue_head_ = nullptr;  // appenders not yet taken by a leader, in arrival order
+  Waiter* queue_tail_ = nullptr;
+  bool leader_active_ = false;
+  Status failed_;
+  std::unordered_map<Xid, LogRecord> decisions_, heuristics_;
+  std::unordered_map<Xid, uint64_t> decision_origin_, heuristic_origin_;
+  std::map<uint64_t, uint64_t> segment_refs_;  // retained segment -> open transactions it holds
+  uint64_t current_segment_ = 0;
+  uint64_t last_lsn_ = 0;
+  uint64_t bytes_since_checkpoint_ = 0;
+  std::string damage_report_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<DecisionLog>> OpenFileDecisionLog(const LogOptions& options) {
+  if (options.dir.empty()) return Status(Code::kConfig, "LogOptions::dir is empty");
+  if (options.segment_size_bytes < kMinSegmentSize) {
+    return Status(Code::kConfig, "LogOptions::segment_size_bytes must be at least " +
+                                     std::to_string(kMinSegmentSize));
+  }
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  XA_RETURN_IF_ERROR(PrepareDir(env, options.dir));
+  std::string lock_path = JoinPath(options.dir, kLockFileName);
+  Result<FileInfo> lock_info = env->Stat(lock_path);
+  if (!lock_info.ok()) return lock_info.status();
+  if (lock_info->exists) {
+    XA_RETURN_IF_ERROR(CheckOwnedAndPrivate(lock_path, *lock_info, /*want_dir=*/false));
+  }
+  Result<std::unique_ptr<FileLock>> lock = env->Lock(lock_path);
+  if (!lock.ok()) return lock.status();
+
+  Result<DirListing> listing = ListLogDir(env, options.dir);
+  if (!listing.ok()) return listing.status();
+  for (const std::string& name : listing->temp_files) {
+    // A segment whose creation a crash interrupted: it was never renamed into place.
+    XA_LOG(kInfo, "log") << "deleting the unfinished segment " << name;
+    XA_RETURN_IF_ERROR(env->Delete(JoinPath(options.dir, name)));
+  }
+  if (!listing->temp_files.empty()) XA_RETURN_IF_ERROR(env->SyncDir(options.dir));
+  for (uint64_t number : listing->segments) {
+    std::string path = JoinPath(options.dir, SegmentFileName(number));
+    Result<FileInfo> info = env->Stat(path);
+    if (!info.ok()) return info.status();
+    XA_RETURN_IF_ERROR(CheckOwnedAndPrivate(path, *info, /*want_dir=*/false));
+  }
+
+  LoggingReporter logging_reporter;
+  ReplayOptions ro;
+  ro.mode = options.recovery_mode;
+  ro.expected_node_id = options.node_id;
+  ro.reporter = options.reporter != nullptr ? options.reporter : &logging_reporter;
+  std::vector<std::string> storage;
+  ReplayResult replay = ReplayDir(env, options.dir, ro, &storage);
+  if (!replay.status.ok()) return replay.status;
+  storage.clear();
+  if (!replay.segments.empty() && replay.segments.back().torn_tail) {
+    const SegmentSummary& last = replay.segments.back();
+    XA_LOG(kWarning, "log") << "truncating " << last.name << " from " << last.file_size
+                            << " to " << last.valid_size << " bytes (torn tail)";
+    XA_RETURN_IF_ERROR(env->Truncate(last.name, last.valid_size));
+  }
+  std::vector<uint64_t> segments;
+  for (const SegmentSummary& s : replay.segments) segments.push_back(s.number);
+
+  auto log = std::make_unique<FileDecisionLog>(options, env, std::move(lock).value());
+  XA_RETURN_IF_ERROR(log->Start(std::move(replay), segments));
+  return std::unique_ptr<DecisionLog>(std::move(log));
+}
+
+Result<LogState> ReadLogState(const LogOptions& options) {
+  if (options.dir.empty()) return Status(Code::kConfig, "LogOptions::dir is empty");
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  LoggingReporter logging_reporter;
+  ReplayOptions ro;
+  ro.mode = options.recovery_mode;
+  ro.expected_node_id = options.node_id;
+  ro.reporter = options.reporter != nullptr ? options.reporter : &logging_reporter;
+  std::vector<std::string> storage;
+  ReplayResult replay = ReplayDir(env, options.dir, ro, &storage);
+  if (!replay.status.ok() && !replay.state.damaged) return replay.status;
+  return std::move(replay.state);
+}
+
+}  // namespace internal
+
+Result<std::unique_ptr<DecisionLog>> DecisionLog::Open(const LogOptions& options) {
+  return internal::OpenFileDecisionLog(options);
+}
+
+Result<LogState> DecisionLog::ReadState(const LogOptions& options) {
+  return internal::ReadLogState(options);
+}
+
+}  // namespace xa

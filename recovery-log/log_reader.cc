@@ -1,0 +1,339 @@
+#include "recovery-log/log_reader.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "recovery-log/record_codec.h"
+
+namespace xa::internal {
+namespace {
+
+std::string Where(std::string_view file, uint64_t offset) {
+  std::string s(file);
+  s += " at offset ";
+  s += std::to_string(offset);
+  return s;
+}
+
+class Replayer {
+ public:
+  Replayer(const std::vector<SegmentInput>& segments, const ReplayOptions& options)
+      : segments_(segments), options_(options) {}
+
+  ReplayResult Run() {
+    for (size_t i = 0; i < segments_.size() && result_.status.ok(); ++i) {
+      ReplaySegment(segments_[i], i + 1 == segments_.size());
+    }
+    result_.state.last_lsn = last_lsn_;
+    for (auto& [xid, rec] : decisions_) result_.state.open_decisions.emplace(xid, std::move(rec));
+    for (auto& [xid, rec] : heuristics_) result_.state.open_heuristics.emplace(xid, std::move(rec));
+    return std::move(result_);
+  }
+
+ private:
+  void Report(const SegmentInput& seg, uint64_t offset, const Status& reason) {
+    if (options_.reporter != nullptr) {
+      uint64_t bytes = seg.contents.size() > offset ? seg.contents.size() - offset : 0;
+      options_.reporter->Corruption(seg.name, offset, bytes, reason);
+    }
+  }
+
+  // Damage that replay cannot step over: stop, and mark the state damaged.
+  void Fail(const SegmentInput& seg, uint64_t offset, Code code, const std::string& what) {
+    Status s(code, "decision log damaged in " + Where(seg.name, offset) + ": " + what +
+                       ". Replay stopped there; the records after it are unknown, so recovery "
+                       "must not presume abort. Inspect with `xa-log verify`, restore the log "
+                       "from a copy or resolve the in-doubt transactions by hand");
+    Report(seg, offset, s);
+    result_.status = s;
+    result_.state.damaged = true;
+    result_.state.damage_report = s.message();
+  }
+
+  void ReplaySegment(const SegmentInput& seg, bool newest) {
+    SegmentSummary sum;
+    sum.name = seg.name;
+    sum.number = seg.number;
+    sum.file_size = seg.contents.size();
+    SegmentReader reader(seg.contents);
+    Status hs = reader.ReadHeader(&sum.header);
+    if (!hs.ok()) {
+      Fail(seg, 0, hs.code(), "file header: " + hs.message());
+      result_.segments.push_back(std::move(sum));
+      return;
+    }
+    const SegmentHeader& h = sum.header;
+    if (h.segment_number != seg.number) {
+      Fail(seg, 0, Code::kCorruption,
+           "header says segment " + std::to_string(h.segment_number) + " but the file name says " +
+               std::to_string(seg.number));
+    } else if (options_.expected_node_id && h.node_id != *options_.expected_node_id) {
+      result_.status =
+          Status(Code::kConfig, "decision log segment " + seg.name + " belongs to node " +
+                                    std::to_string(h.node_id) + ", not to node " +
+                                    std::to_string(*options_.expected_node_id) +
+                                    ": check LogOptions::dir and node_id (a log is never shared)");
+    } else if (node_id_ && *node_id_ != h.node_id) {
+      Fail(seg, 0, Code::kCorruption,
+           "segment of node " + std::to_string(h.node_id) + " among segments of node " +
+               std::to_string(*node_id_));
+    } else if (h.first_lsn <= last_lsn_ || h.first_lsn == 0) {
+      Fail(seg, 0, Code::kCorruption,
+           "segment starts at LSN " + std::to_string(h.first_lsn) +
+               ", not after the previous segment's last LSN " + std::to_string(last_lsn_));
+    }
+    if (!result_.status.ok()) {
+      result_.segments.push_back(std::move(sum));
+      return;
+    }
+    node_id_ = h.node_id;
+    result_.max_epoch = std::max(result_.max_epoch, h.epoch);
+
+    uint64_t expected_lsn = h.first_lsn;
+    bool checkpoint_started = false, checkpoint_done = false;
+    PhysicalRecord pr;
+    for (;;) {
+      SegmentReader::Outcome outcome = reader.Next(&pr);
+      if (outcome == SegmentReader::Outcome::kEnd) break;
+      if (outcome == SegmentReader::Outcome::kBad) {
+        uint64_t at = reader.bad_offset();
+        bool tail = newest && checkpoint_done && !reader.ValidRecordAfter(at, last_lsn_);
+        if (!tail) {
+          std::string why = reader.reason();
+          why += newest ? (checkpoint_done ? ", and a valid record follows it"
+                                           : ", inside the segment's checkpoint")
+                        : ", in a segment that newer segments follow";
+          Fail(seg, at, Code::kCorruption, why);
+        } else if (options_.mode == LogRecoveryMode::kAbsoluteConsistency) {
+          Fail(seg, at, Code::kCorruption,
+               "torn tail (" + reader.reason() +
+                   "), refused because the recovery mode is kAbsoluteConsistency");
+        } else {
+          Status s(Code::kCorruption, "torn tail in " + Where(seg.name, at) + " (" +
+                                          reader.reason() + "), " +
+                                          std::to_string(seg.contents.size() - at) +
+                                          " bytes: an append that never completed; dropped");
+          Report(seg, at, s);
+          sum.torn_tail = true;
+          result_.state.damage_report = s.message();
+        }
+        break;
+      }
+      if (pr.lsn != expected_lsn) {
+        Fail(seg, pr.offset, Code::kCorruption,
+             "record has LSN " + std::to_string(pr.lsn) + ", expected " +
+                 std::to_string(expected_lsn));
+        break;
+      }
+      ++expected_lsn;
+      if (!ApplyRecord(seg, pr, &checkpoint_started, &checkpoint_done)) break;
+      last_lsn_ = pr.lsn;
+      if (sum.records == 0) sum.first_lsn = pr.lsn;
+      sum.last_lsn = pr.lsn;
+      ++sum.records;
+      ++result_.records;
+    }
+    sum.valid_size = reader.position();
+    if (result_.status.ok() && !checkpoint_done) {
+      Fail(seg, sum.valid_size, Code::kCorruption,
+           "the segment ends before its checkpoint is complete");
+    }
+    result_.segments.push_back(std::move(sum));
+  }
+
+  // Returns false when replay must stop (status set).
+  bool ApplyRecord(const SegmentInput& seg, const PhysicalRecord& pr, bool* checkpoint_started,
+                   bool* checkpoint_done) {
+    if (!IsKnownRecordType(pr.type)) {
+      if ((pr.type & kRecordTypeIgnorableBit) != 0 && *checkpoint_done) {
+        ++result_.ignorable_skipped;
+        if (options_.visit) {
+          scratch_ = LogRecord();
+          scratch_.lsn = pr.lsn;
+          options_.visit(ReplayEvent{scratch_, seg.name, pr.offset, pr.size, nullptr, true});
+        }
+        return true;
+      }
+      Fail(seg, pr.offset, Code::kNotSupported,
+           "record of unknown type " + std::to_string(pr.type) +
+               " (written by a newer xa?); it may change the state, so replay cannot skip it");
+      return false;
+    }
+    auto type = static_cast<RecordType>(pr.type);
+    if (type == RecordType::kCheckpoint) {
+      if (*checkpoint_done) {
+        Fail(seg, pr.offset, Code::kCorruption, "checkpoint record after the segment's start");
+        return false;
+      }
+      return ApplyCheckpoint(seg, pr, checkpoint_started, checkpoint_done);
+    }
+    if (!*checkpoint_done) {
+      Fail(seg, pr.offset, Code::kCorruption, "the segment does not start with a checkpoint");
+      return false;
+    }
+    Status s = DecodePayload(type, pr.payload, &scratch_);
+    if (!s.ok()) {
+      Fail(seg, pr.offset, Code::kCorruption,
+           "record with a valid checksum does not parse: " + s.message());
+      return false;
+    }
+    scratch_.lsn = pr.lsn;
+    ++result_.records_by_type[pr.type];
+    if (options_.visit) {
+      options_.visit(ReplayEvent{scratch_, seg.name, pr.offset, pr.size, nullptr, false});
+    }
+    switch (type) {
+      case RecordType::kCommitDecision:
+      case RecordType::kPreCommit:
+        result_.decision_origin.try_emplace(scratch_.xid, seg.number);
+        decisions_.insert_or_assign(scratch_.xid, scratch_);
+        break;
+      case RecordType::kEnd:
+        decisions_.erase(scratch_.xid);
+        result_.decision_origin.erase(scratch_.xid);
+        break;
+      case RecordType::kHeuristic:
+        result_.heuristic_origin.try_emplace(scratch_.xid, seg.number);
+        heuristics_.insert_or_assign(scratch_.xid, scratch_);
+        break;
+      case RecordType::kHeuristicCleared:
+        heuristics_.erase(scratch_.xid);
+        result_.heuristic_origin.erase(scratch_.xid);
+        break;
+      case RecordType::kCheckpoint:
+        break;
+    }
+    return true;
+  }
+
+  bool ApplyCheckpoint(const SegmentInput& seg, const PhysicalRecord& pr, bool* started,
+                       bool* done) {
+    int64_t ts;
+    bool last;
+    Status s = DecodeCheckpointPayload(pr.payload, &ts, &last, &entries_);
+    if (!s.ok()) {
+      Fail(seg, pr.offset, Code::kCorruption, "checkpoint does not parse: " + s.message());
+      return false;
+    }
+    ++result_.records_by_type[pr.type];
+    if (!*started) {
+      // The checkpoint is the whole truth as of the segment's start: what older segments said
+      // is replaced (they may be partly deleted already).
+      decisions_.clear();
+      heuristics_.clear();
+      *started = true;
+    }
+    checkpoint_records_.clear();
+    for (const CheckpointEntry& e : entries_) {
+      LogRecord rec;
+      s = DecodePayload(e.type, e.payload, &rec);
+      if (!s.ok() || e.lsn >= pr.lsn) {
+        Fail(seg, pr.offset, Code::kCorruption,
+             "checkpoint entry does not parse: " +
+                 (s.ok() ? "LSN " + std::to_string(e.lsn) + " not before the checkpoint"
+                         : s.message()));
+        return false;
+      }
+      rec.lsn = e.lsn;
+      if (e.type == RecordType::kHeuristic) {
+        result_.heuristic_origin.try_emplace(rec.xid, seg.number);
+        if (options_.visit) checkpoint_records_.push_back(rec);
+        heuristics_.insert_or_assign(rec.xid, std::move(rec));
+      } else {
+        result_.decision_origin.try_emplace(rec.xid, seg.number);
+        if (options_.visit) checkpoint_records_.push_back(rec);
+        decisions_.insert_or_assign(rec.xid, std::move(rec));
+      }
+    }
+    if (options_.visit) {
+      LogRecord cp;
+      cp.type = RecordType::kCheckpoint;
+      cp.lsn = pr.lsn;
+      cp.timestamp_us = ts;
+      options_.visit(ReplayEvent{cp, seg.name, pr.offset, pr.size, &checkpoint_records_, false});
+    }
+    if (last) {
+      *done = true;
+      std::erase_if(result_.decision_origin,
+                    [&](const auto& kv) { return !decisions_.contains(kv.first); });
+      std::erase_if(result_.heuristic_origin,
+                    [&](const auto& kv) { return !heuristics_.contains(kv.first); });
+    }
+    return true;
+  }
+
+  const std::vector<SegmentInput>& segments_;
+  const ReplayOptions& options_;
+  ReplayResult result_;
+  uint64_t last_lsn_ = 0;
+  std::optional<uint32_t> node_id_;
+  std::unordered_map<Xid, LogRecord> decisions_, heuristics_;
+  LogRecord scratch_;
+  std::vector<CheckpointEntry> entries_;
+  std::vector<LogRecord> checkpoint_records_;
+};
+
+}  // namespace
+
+std::string JoinPath(const std::string& dir, std::string_view name) {
+  std::string path = dir;
+  if (!path.empty() && path.back() != '/') path += '/';
+  path += name;
+  return path;
+}
+
+ReplayResult ReplaySegments(const std::vector<SegmentInput>& segments,
+                            const ReplayOptions& options) {
+  return Replayer(segments, options).Run();
+}
+
+Result<DirListing> ListLogDir(Env* env, const std::string& dir) {
+  Result<std::vector<std::string>> names = env->ListDir(dir);
+  if (!names.ok()) return names.status();
+  DirListing listing;
+  for (const std::string& name : *names) {
+    uint64_t number;
+    if (ParseSegmentFileName(name, &number)) {
+      listing.segments.push_back(number);
+    } else if (name.size() > kTempSuffix.size() &&
+               name.compare(name.size() - kTempSuffix.size(), kTempSuffix.size(), kTempSuffix) ==
+                   0 &&
+               ParseSegmentFileName(name.substr(0, name.size() - kTempSuffix.size()), &number)) {
+      listing.temp_files.push_back(name);
+    } else if (name == kLockFileName) {
+      listing.has_lock_file = true;
+    }
+  }
+  std::sort(listing.segments.begin(), listing.segments.end());
+  return listing;
+}
+
+ReplayResult ReplayDir(Env* env, const std::string& dir, const ReplayOptions& options,
+                       std::vector<std::string>* storage) {
+  Result<DirListing> listing = ListLogDir(env, dir);
+  if (!listing.ok()) {
+    ReplayResult r;
+    r.status = listing.status();
+    return r;
+  }
+  storage->clear();
+  storage->reserve(listing->segments.size());
+  std::vector<SegmentInput> inputs;
+  for (uint64_t number : listing->segments) {
+    std::string path = JoinPath(dir, SegmentFileName(number));
+    std::string contents;
+    Status s = env->ReadFile(path, &contents);
+    if (!s.ok()) {
+      Result<FileInfo> info = env->Stat(path);
+      if (info.ok() && !info->exists) continue;  // deleted by a rotation since the listing
+      ReplayResult r;
+      r.status = s;
+      return r;
+    }
+    storage->push_back(std::move(contents));
+    inputs.push_back(SegmentInput{path, number, storage->back()});
+  }
+  return ReplaySegments(inputs, options);
+}
+
+}  // namespace xa::internal

@@ -1,0 +1,412 @@
+#include "recovery-log/log_tool.h"
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string_view>
+#include <vector>
+
+#include "recovery-log/log_format.h"
+#include "recovery-log/log_reader.h"
+
+namespace xa::internal {
+namespace {
+
+std::string_view TypeName(RecordType t) {
+  switch (t) {
+    case RecordType::kCommitDecision: return "commit-decision";
+    case RecordType::kPreCommit: return "pre-commit";
+    case RecordType::kEnd: return "end";
+    case RecordType::kHeuristic: return "heuristic";
+    case RecordType::kHeuristicCleared: return "heuristic-cleared";
+    case RecordType::kCheckpoint: return "checkpoint";
+  }
+  return "unknown";
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u >= 0x7f) {
+      // Reasons are operator text; anything outside printable ASCII is escaped byte by byte so
+      // that the output is valid JSON whatever the bytes are.
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// Printable text for the human-readable dump: control characters escaped.
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void PrintRecordText(const LogRecord& r, std::ostream& out) {
+  out << "lsn=" << r.lsn << " type=" << TypeName(r.type) << " ts_us=" << r.timestamp_us;
+  if (r.type == RecordType::kCheckpoint) return;
+  out << " xid=" << r.xid.ToString();
+  if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
+    out << " protocol=" << ProtocolName(r.protocol);
+  }
+  if (r.type == RecordType::kHeuristic) out << " outcome=" << OutcomeName(r.outcome);
+  if (!r.participants.empty()) {
+    out << " participants=[";
+    for (size_t i = 0; i < r.participants.size(); ++i) {
+      if (i > 0) out << ", ";
+      out << Printable(r.participants[i].rm_name) << ":" << r.participants[i].branch.ToString();
+    }
+    out << "]";
+  }
+  if (r.type == RecordType::kHeuristic || r.type == RecordType::kHeuristicCleared) {
+    out << " reason=\"" << Printable(r.reason) << "\"";
+  }
+}
+
+void PrintRecordJson(const LogRecord& r, std::ostream& out) {
+  out << "{\"lsn\":" << r.lsn << ",\"type\":" << JsonString(TypeName(r.type))
+      << ",\"type_code\":" << static_cast<int>(r.type) << ",\"timestamp_us\":" << r.timestamp_us;
+  if (r.type != RecordType::kCheckpoint) {
+    out << ",\"xid\":" << JsonString(r.xid.ToString());
+    if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
+      out << ",\"protocol\":" << JsonString(ProtocolName(r.protocol));
+    }
+    if (r.type == RecordType::kHeuristic) {
+      out << ",\"outcome\":" << JsonString(OutcomeName(r.outcome));
+    }
+    if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit ||
+        r.type == RecordType::kHeuristic) {
+      out << ",\"participants\":[";
+      for (size_t i = 0; i < r.participants.size(); ++i) {
+        if (i > 0) out << ",";
+        out << "{\"rm\":" << JsonString(r.participants[i].rm_name)
+            << ",\"branch\":" << JsonString(r.participants[i].branch.ToString()) << "}";
+      }
+      out << "]";
+    }
+    if (r.type == RecordType::kHeuristic || r.type == RecordType::kHeuristicCleared) {
+      out << ",\"reason\":" << JsonString(r.reason);
+    }
+  }
+}
+
+class CollectingReporter final : public LogReporter {
+ public:
+  void Corruption(const std::string& file, uint64_t offset, uint64_t bytes,
+                  const Status& reason) override {
+    reports.push_back(file + " offset " + std::to_string(offset) + " (" + std::to_string(bytes) +
+                      " bytes): " + reason.ToString());
+  }
+  std::vector<std::string> reports;
+};
+
+// "in use by process 1234" when the LOCK file names a live process; empty otherwise. Looks
+// only: the lock is never taken, so a running transaction manager is never disturbed.
+std::string LockHolderNote(Env* env, const std::string& dir) {
+  std::string contents;
+  if (!env->ReadFile(JoinPath(dir, kLockFileName), &contents).ok()) return "";
+  long pid = std::strtol(contents.c_str(), nullptr, 10);  // NOLINT(runtime/int)
+  if (pid <= 0) return "";
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return "";
+  return "the log is in use by process " + std::to_string(pid) +
+         ": reading a snapshot without taking its lock (an append in flight may show as a torn "
+         "tail)";
+}
+
+int ExitFor(const ReplayResult& r) {
+  if (r.status.ok()) return r.segments.empty() ? kExitUnreadable : kExitOk;
+  return r.state.damaged ? kExitDamaged : kExitUnreadable;
+}
+
+struct Run {
+  ReplayResult result;
+  std::vector<std::string> storage;
+  CollectingReporter reporter;
+};
+
+void Replay(Env* env, const std::string& dir, const ToolOptions& options,
+            std::function<void(const ReplayEvent&)> visit, Run* run) {
+  ReplayOptions ro;
+  ro.mode = options.mode;
+  ro.reporter = &run->reporter;
+  ro.visit = std::move(visit);
+  run->result = ReplayDir(env, dir, ro, &run->storage);
+}
+
+void PrintProblems(const Run& run, std::ostream& err) {
+  for (const std::string& r : run.reporter.reports) err << "xa-log: damage: " << r << "\n";
+  if (!run.result.status.ok() && !run.result.state.damaged) {
+    err << "xa-log: " << run.result.status.ToString() << "\n";
+  } else if (run.result.status.ok() && run.result.segments.empty()) {
+    err << "xa-log: no log segment found: not a decision log directory, or an empty one\n";
+  }
+}
+
+}  // namespace
+
+int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::ostream& out,
+            std::ostream& err) {
+  std::string note = LockHolderNote(env, dir);
+  if (!note.empty()) err << "xa-log: note: " << note << "\n";
+  Run run;
+  bool first = true;
+  std::string current_segment;
+  if (options.json) out << "{\"log\":" << JsonString(dir) << ",\"records\":[";
+  Replay(
+      env, dir, options,
+      [&](const ReplayEvent& e) {
+        if (options.json) {
+          out << (first ? "\n" : ",\n");
+          first = false;
+          if (e.ignorable_skipped) {
+            out << "{\"lsn\":" << e.record.lsn << ",\"type\":\"unknown-ignorable\"";
+          } else {
+            PrintRecordJson(e.record, out);
+          }
+          out << ",\"segment\":" << JsonString(e.segment) << ",\"offset\":" << e.offset;
+          if (e.checkpoint_entries != nullptr) {
+            out << ",\"entries\":[";
+            for (size_t i = 0; i < e.checkpoint_entries->size(); ++i) {
+              if (i > 0) out << ",";
+              PrintRecordJson((*e.checkpoint_entries)[i], out);
+              out << "}";
+            }
+            out << "]";
+          }
+          out << "}";
+          return;
+        }
+        if (e.segment != current_segment) {
+          current_segment = std::string(e.segment);
+          out << "# segment " << current_segment << "\n";
+        }
+        out << "@" << e.offset << " ";
+        if (e.ignorable_skipped) {
+          out << "lsn=" << e.record.lsn << " type=unknown (ignorable, skipped)\n";
+          return;
+        }
+        PrintRecordText(e.record, out);
+        out << "\n";
+        if (e.checkpoint_entries != nullptr) {
+          for (const LogRecord& r : *e.checkpoint_entries) {
+            out << "    open: ";
+            PrintRecordText(r, out);
+            out << "\n";
+          }
+        }
+      },
+      &run);
+  const LogState& st = run.result.state;
+  if (options.json) {
+    out << "\n],\"last_lsn\":" << st.last_lsn << ",\"open_decisions\":" << st.open_decisions.size()
+        << ",\"open_heuristics\":" << st.open_heuristics.size()
+        << ",\"damaged\":" << (st.damaged ? "true" : "false")
+        << ",\"report\":" << JsonString(st.damage_report) << ",\"error\":"
+        << JsonString(run.result.status.ok() ? "" : run.result.status.ToString()) << "}\n";
+  } else {
+    out << "# last_lsn=" << st.last_lsn << " open_decisions=" << st.open_decisions.size()
+        << " open_heuristics=" << st.open_heuristics.size() << "\n";
+  }
+  PrintProblems(run, err);
+  return ExitFor(run.result);
+}
+
+int VerifyLog(Env* env, const std::string& dir, const ToolOptions& options, std::ostream& out,
+              std::ostream& err) {
+  std::string note = LockHolderNote(env, dir);
+  if (!note.empty()) err << "xa-log: note: " << note << "\n";
+  Run run;
+  Replay(env, dir, options, nullptr, &run);
+  PrintProblems(run, err);
+  int code = ExitFor(run.result);
+  if (code == kExitOk) {
+    out << "ok: " << run.result.segments.size() << " segment(s), " << run.result.records
+        << " record(s), last LSN " << run.result.state.last_lsn;
+    bool torn = !run.result.segments.empty() && run.result.segments.back().torn_tail;
+    if (torn) out << " (torn tail tolerated: " << run.result.state.damage_report << ")";
+    out << "\n";
+  } else if (code == kExitDamaged) {
+    out << "DAMAGED: " << run.result.status.message() << "\n";
+  }
+  return code;
+}
+
+int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::ostream& out,
+             std::ostream& err) {
+  std::string note = LockHolderNote(env, dir);
+  Run run;
+  Replay(env, dir, options, nullptr, &run);
+  PrintProblems(run, err);
+  const ReplayResult& r = run.result;
+  uint64_t bytes = 0;
+  for (const SegmentSummary& s : r.segments) bytes += s.file_size;
+  const RecordType kTypes[] = {RecordType::kCommitDecision, RecordType::kPreCommit,
+                               RecordType::kEnd, RecordType::kHeuristic,
+                               RecordType::kHeuristicCleared, RecordType::kCheckpoint};
+  if (options.json) {
+    out << "{\"log\":" << JsonString(dir) << ",\"segments\":[";
+    for (size_t i = 0; i < r.segments.size(); ++i) {
+      const SegmentSummary& s = r.segments[i];
+      out << (i ? "," : "") << "{\"file\":" << JsonString(s.name) << ",\"number\":" << s.number
+          << ",\"epoch\":" << s.header.epoch << ",\"node_id\":" << s.header.node_id
+          << ",\"bytes\":" << s.file_size << ",\"records\":" << s.records
+          << ",\"first_lsn\":" << s.first_lsn << ",\"last_lsn\":" << s.last_lsn
+          << ",\"torn_tail\":" << (s.torn_tail ? "true" : "false") << "}";
+    }
+    out << "],\"bytes\":" << bytes << ",\"records\":" << r.records << ",\"by_type\":{";
+    for (size_t i = 0; i < std::size(kTypes); ++i) {
+      out << (i ? "," : "") << JsonString(TypeName(kTypes[i])) << ":"
+          << r.records_by_type[static_cast<int>(kTypes[i])];
+    }
+    out << "},\"ignorable_skipped\":" << r.ignorable_skipped
+        << ",\"open_decisions\":" << r.state.open_decisions.size()
+        << ",\"open_heuristics\":" << r.state.open_heuristics.size()
+        << ",\"last_lsn\":" << r.state.last_lsn
+        << ",\"damaged\":" << (r.state.damaged ? "true" : "false")
+        << ",\"in_use\":" << JsonString(note) << "}\n";
+  } else {
+    if (!note.empty()) out << "note: " << note << "\n";
+    out << "segments: " << r.segments.size() << " (" << bytes << " bytes)\n";
+    for (const SegmentSummary& s : r.segments) {
+      out << "  " << s.name << ": epoch " << s.header.epoch << ", node " << s.header.node_id
+          << ", " << s.file_size << " bytes, " << s.records << " records, LSN " << s.first_lsn
+          << ".." << s.last_lsn << (s.torn_tail ? ", torn tail" : "") << "\n";
+    }
+    out << "records: " << r.records << "\n";
+    for (RecordType t : kTypes) {
+      out << "  " << TypeName(t) << ": " << r.records_by_type[static_cast<int>(t)] << "\n";
+    }
+    if (r.ignorable_skipped) out << "  unknown (ignorable): " << r.ignorable_skipped << "\n";
+    out << "open decisions: " << r.state.open_decisions.size() << "\n";
+    out << "open heuristics: " << r.state.open_heuristics.size() << "\n";
+    out << "last LSN: " << r.state.last_lsn << "\n";
+    if (r.state.damaged) out << "DAMAGED: " << r.state.damage_report << "\n";
+  }
+  return ExitFor(r);
+}
+
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: xa-log <command> [options] <log-dir>\n"
+    "\n"
+    "Inspects an xa decision log, read-only: never takes the log's lock, never writes.\n"
+    "It may run while a transaction manager owns the log (it then says so).\n"
+    "\n"
+    "commands:\n"
+    "  dump    print every record (--json for JSON)\n"
+    "  verify  check every record; exit 1 on damage, naming file and offset\n"
+    "  stats   segments, records by type, open transactions (--json for JSON)\n"
+    "\n"
+    "`xa-log <command> --help` describes a command.\n"
+    "\n"
+    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable (missing, not a log,\n"
+    "            permission denied)\n";
+
+constexpr std::string_view kDumpHelp =
+    "usage: xa-log dump [--json] [--absolute] <log-dir>\n"
+    "\n"
+    "Prints every record of every segment in LSN order, with its segment and offset; a\n"
+    "checkpoint is followed by the open transactions it carries. A torn tail (an append that\n"
+    "never completed) is reported on stderr and tolerated, unless --absolute is given.\n"
+    "  --json      one JSON document: {\"records\":[...], \"last_lsn\":..., \"damaged\":...}\n"
+    "  --absolute  refuse a torn tail too (LogRecoveryMode::kAbsoluteConsistency)\n"
+    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable\n";
+
+constexpr std::string_view kVerifyHelp =
+    "usage: xa-log verify [--tolerate-tail] <log-dir>\n"
+    "\n"
+    "Checks every file header and record (checksum, length, LSN order, checkpoints). By\n"
+    "default any damage fails, even a torn tail (kAbsoluteConsistency): use it on a log copied\n"
+    "from a failed machine. --tolerate-tail accepts a torn tail at the end of the newest\n"
+    "segment, as the transaction manager does at open (kTolerateCorruptedTail). On a live log an\n"
+    "append in flight can look like a torn tail: run it again.\n"
+    "exit codes: 0 intact, 1 damage found (the message names file and offset), 2 bad usage,\n"
+    "            3 log unreadable\n";
+
+constexpr std::string_view kStatsHelp =
+    "usage: xa-log stats [--json] <log-dir>\n"
+    "\n"
+    "Prints the segments (epoch, node, size, LSN range), the number of records of each type,\n"
+    "and the number of open decisions and open heuristics.\n"
+    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable\n";
+
+}  // namespace
+
+int RunXaLogTool(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  if (argc < 2) {
+    err << kUsage;
+    return kExitUsage;
+  }
+  std::string_view command = argv[1];
+  if (command == "--help" || command == "-h" || command == "help") {
+    out << kUsage;
+    return kExitOk;
+  }
+  std::string_view help;
+  if (command == "dump") {
+    help = kDumpHelp;
+  } else if (command == "verify") {
+    help = kVerifyHelp;
+  } else if (command == "stats") {
+    help = kStatsHelp;
+  } else {
+    err << "xa-log: unknown command '" << Printable(command) << "'\n" << kUsage;
+    return kExitUsage;
+  }
+  ToolOptions options;
+  if (command == "verify") options.mode = LogRecoveryMode::kAbsoluteConsistency;
+  std::string dir;
+  for (int i = 2; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      out << help;
+      return kExitOk;
+    } else if (arg == "--json" && command != "verify") {
+      options.json = true;
+    } else if (arg == "--absolute" && command == "dump") {
+      options.mode = LogRecoveryMode::kAbsoluteConsistency;
+    } else if (arg == "--tolerate-tail" && command == "verify") {
+      options.mode = LogRecoveryMode::kTolerateCorruptedTail;
+    } else if (!arg.empty() && arg[0] == '-') {
+      err << "xa-log " << command << ": unknown option '" << Printable(arg) << "'\n" << help;
+      return kExitUsage;
+    } else if (dir.empty()) {
+      dir = std::string(arg);
+    } else {
+      err << "xa-log " << command << ": one log directory only\n" << help;
+      return kExitUsage;
+    }
+  }
+  if (dir.empty()) {
+    err << "xa-log " << command << ": missing <log-dir>\n" << help;
+    return kExitUsage;
+  }
+  Env* env = Env::Default();
+  if (command == "dump") return DumpLog(env, dir, options, out, err);
+  if (command == "verify") return VerifyLog(env, dir, options, out, err);
+  return LogStats(env, dir, options, out, err);
+}
+
+}  // namespace xa::internal

@@ -1,0 +1,359 @@
+#include "recovery-log/record_codec.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "recovery-log/coding.h"
+#include "recovery-log/crc32c.h"
+
+namespace xa::internal {
+namespace {
+
+Status Corrupt(std::string what) { return Status(Code::kCorruption, std::move(what)); }
+
+void PutXid(std::string* dst, const Xid& xid) {
+  PutFixed32(dst, static_cast<uint32_t>(xid.format_id()));
+  dst->push_back(static_cast<char>(xid.gtrid().size()));
+  dst->append(xid.gtrid());
+  dst->push_back(static_cast<char>(xid.bqual().size()));
+  dst->append(xid.bqual());
+}
+
+bool GetXid(Decoder* in, Xid* xid) {
+  uint32_t format_id;
+  uint8_t gtrid_len, bqual_len;
+  std::string_view gtrid, bqual;
+  if (!in->GetFixed32(&format_id) || !in->GetU8(&gtrid_len) || !in->GetBytes(gtrid_len, &gtrid) ||
+      !in->GetU8(&bqual_len) || !in->GetBytes(bqual_len, &bqual)) {
+    return false;
+  }
+  Result<Xid> made = Xid::Make(format_id, gtrid, bqual);
+  if (!made.ok()) return false;
+  *xid = std::move(made).value();
+  return true;
+}
+
+Status CheckParticipants(const LogRecord& r) {
+  if (r.participants.size() > kMaxParticipants) {
+    return Status(Code::kInval, "a log record holds at most " + std::to_string(kMaxParticipants) +
+                                    " participants, not " + std::to_string(r.participants.size()));
+  }
+  for (const Participant& p : r.participants) {
+    if (p.rm_name.size() > kMaxRmNameSize) {
+      return Status(Code::kInval, "resource manager name longer than " +
+                                      std::to_string(kMaxRmNameSize) + " bytes");
+    }
+    if (p.branch.empty()) {
+      return Status(Code::kInval, "participant " + p.rm_name + " has an empty branch Xid");
+    }
+  }
+  return Status::Ok();
+}
+
+void PutParticipants(std::string* dst, const std::vector<Participant>& participants) {
+  PutVarint64(dst, participants.size());
+  for (const Participant& p : participants) {
+    PutLengthPrefixed(dst, p.rm_name);
+    PutXid(dst, p.branch);
+  }
+}
+
+bool GetParticipants(Decoder* in, std::vector<Participant>* participants) {
+  uint64_t n;
+  if (!in->GetVarint64(&n) || n > kMaxParticipants) return false;
+  participants->resize(static_cast<size_t>(n));
+  for (Participant& p : *participants) {
+    std::string_view name;
+    if (!in->GetLengthPrefixed(&name, kMaxRmNameSize)) return false;
+    p.rm_name.assign(name);
+    if (!GetXid(in, &p.branch)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void EncodeSegmentHeader(const SegmentHeader& h, std::string* dst) {
+  size_t start = dst->size();
+  dst->append(kMagic, kMagicSize);
+  PutFixed32(dst, h.format_version);
+  PutFixed32(dst, h.node_id);
+  PutFixed64(dst, h.epoch);
+  PutFixed64(dst, h.segment_number);
+  PutFixed64(dst, h.first_lsn);
+  PutFixed32(dst, crc32c::Mask(crc32c::Value(dst->data() + start, dst->size() - start)));
+}
+
+Status DecodeSegmentHeader(std::string_view in, SegmentHeader* h) {
+  if (in.size() < kFileHeaderSize) {
+    return Corrupt("file header truncated: " + std::to_string(in.size()) + " of " +
+                   std::to_string(kFileHeaderSize) + " bytes");
+  }
+  if (std::memcmp(in.data(), kMagic, kMagicSize) != 0) {
+    return Corrupt("not a decision log segment (bad magic)");
+  }
+  uint32_t stored = DecodeFixed32(in.data() + kFileHeaderSize - 4);
+  if (crc32c::Unmask(stored) != crc32c::Value(in.data(), kFileHeaderSize - 4)) {
+    return Corrupt("file header checksum mismatch");
+  }
+  h->format_version = DecodeFixed32(in.data() + 8);
+  h->node_id = DecodeFixed32(in.data() + 12);
+  h->epoch = DecodeFixed64(in.data() + 16);
+  h->segment_number = DecodeFixed64(in.data() + 24);
+  h->first_lsn = DecodeFixed64(in.data() + 32);
+  if (h->format_version != kFormatVersion) {
+    return Status(Code::kNotSupported,
+                  "segment format version " + std::to_string(h->format_version) +
+                      " is not supported by this build (it reads version " +
+                      std::to_string(kFormatVersion) + "); use the xa release that wrote it");
+  }
+  return Status::Ok();
+}
+
+std::string SegmentFileName(uint64_t number) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "segment-%016llx.xalog",
+                static_cast<unsigned long long>(number));  // NOLINT(runtime/int)
+  return buf;
+}
+
+bool ParseSegmentFileName(std::string_view name, uint64_t* number) {
+  constexpr std::string_view kPrefix = "segment-";
+  constexpr std::string_view kSuffix = ".xalog";
+  if (name.size() != kPrefix.size() + 16 + kSuffix.size()) return false;
+  if (name.substr(0, kPrefix.size()) != kPrefix) return false;
+  if (name.substr(name.size() - kSuffix.size()) != kSuffix) return false;
+  uint64_t v = 0;
+  for (char c : name.substr(kPrefix.size(), 16)) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else {
+      return false;
+    }
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  *number = v;
+  return true;
+}
+
+Status EncodePayload(const LogRecord& r, std::string* dst) {
+  if (r.xid.empty()) return Status(Code::kInval, "a log record needs a non-empty Xid");
+  if (r.reason.size() > kMaxReasonSize) {
+    return Status(Code::kInval,
+                  "reason longer than " + std::to_string(kMaxReasonSize) + " bytes");
+  }
+  PutFixed64(dst, static_cast<uint64_t>(r.timestamp_us));
+  switch (r.type) {
+    case RecordType::kCommitDecision:
+    case RecordType::kPreCommit:
+      XA_RETURN_IF_ERROR(CheckParticipants(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(r.protocol));
+      PutParticipants(dst, r.participants);
+      return Status::Ok();
+    case RecordType::kEnd:
+      PutXid(dst, r.xid);
+      return Status::Ok();
+    case RecordType::kHeuristic:
+      XA_RETURN_IF_ERROR(CheckParticipants(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(r.outcome));
+      PutParticipants(dst, r.participants);
+      PutLengthPrefixed(dst, r.reason);
+      return Status::Ok();
+    case RecordType::kHeuristicCleared:
+      PutXid(dst, r.xid);
+      PutLengthPrefixed(dst, r.reason);
+      return Status::Ok();
+    case RecordType::kCheckpoint:
+      break;
+  }
+  return Status(Code::kInval, "record type " + std::to_string(static_cast<int>(r.type)) +
+                                  " cannot be appended (checkpoints are written by the log)");
+}
+
+Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
+  Decoder in(payload);
+  uint64_t ts;
+  if (!in.GetFixed64(&ts)) return Corrupt("record payload too short for its timestamp");
+  r->type = type;
+  r->timestamp_us = static_cast<int64_t>(ts);
+  r->protocol = Protocol::kTwoPhase;
+  r->outcome = Outcome::kUnknown;
+  r->participants.clear();
+  r->reason.clear();
+  if (!GetXid(&in, &r->xid)) return Corrupt("record Xid does not parse");
+  switch (type) {
+    case RecordType::kCommitDecision:
+    case RecordType::kPreCommit: {
+      uint8_t protocol;
+      if (!in.GetU8(&protocol) || protocol < 1 || protocol > 3) {
+        return Corrupt("decision record has an invalid protocol");
+      }
+      r->protocol = static_cast<Protocol>(protocol);
+      if (!GetParticipants(&in, &r->participants)) {
+        return Corrupt("decision record participants do not parse");
+      }
+      break;
+    }
+    case RecordType::kEnd:
+      break;
+    case RecordType::kHeuristic: {
+      uint8_t outcome;
+      if (!in.GetU8(&outcome) || outcome < 1 || outcome > 8) {
+        return Corrupt("heuristic record has an invalid outcome");
+      }
+      r->outcome = static_cast<Outcome>(outcome);
+      std::string_view reason;
+      if (!GetParticipants(&in, &r->participants) ||
+          !in.GetLengthPrefixed(&reason, kMaxReasonSize)) {
+        return Corrupt("heuristic record does not parse");
+      }
+      r->reason.assign(reason);
+      break;
+    }
+    case RecordType::kHeuristicCleared: {
+      std::string_view reason;
+      if (!in.GetLengthPrefixed(&reason, kMaxReasonSize)) {
+        return Corrupt("heuristic-cleared record does not parse");
+      }
+      r->reason.assign(reason);
+      break;
+    }
+    case RecordType::kCheckpoint:
+      return Corrupt("checkpoint payload given to the logical record decoder");
+  }
+  if (!in.empty()) return Corrupt("record payload has trailing bytes");
+  return Status::Ok();
+}
+
+void EncodeCheckpointPayload(int64_t timestamp_us, bool last_part,
+                             const std::vector<CheckpointEntry>& entries, std::string* dst) {
+  PutFixed64(dst, static_cast<uint64_t>(timestamp_us));
+  dst->push_back(static_cast<char>(last_part ? kCheckpointLastPart : 0));
+  PutVarint64(dst, entries.size());
+  for (const CheckpointEntry& e : entries) {
+    dst->push_back(static_cast<char>(e.type));
+    PutFixed64(dst, e.lsn);
+    PutLengthPrefixed(dst, e.payload);
+  }
+}
+
+Status DecodeCheckpointPayload(std::string_view payload, int64_t* timestamp_us, bool* last_part,
+                               std::vector<CheckpointEntry>* entries) {
+  Decoder in(payload);
+  uint64_t ts, n;
+  uint8_t flags;
+  if (!in.GetFixed64(&ts) || !in.GetU8(&flags) || (flags & ~kCheckpointLastPart) != 0 ||
+      !in.GetVarint64(&n)) {
+    return Corrupt("checkpoint header does not parse");
+  }
+  // Each entry takes at least 10 bytes: refuse a count the payload cannot hold before reserving.
+  if (n > in.remaining() / 10) return Corrupt("checkpoint entry count exceeds its payload");
+  *timestamp_us = static_cast<int64_t>(ts);
+  *last_part = (flags & kCheckpointLastPart) != 0;
+  entries->clear();
+  entries->reserve(static_cast<size_t>(n));
+  for (uint64_t i = 0; i < n; ++i) {
+    uint8_t type;
+    uint64_t lsn;
+    std::string_view body;
+    if (!in.GetU8(&type) || !in.GetFixed64(&lsn) || !in.GetLengthPrefixed(&body, kMaxPayloadSize)) {
+      return Corrupt("checkpoint entry does not parse");
+    }
+    auto t = static_cast<RecordType>(type);
+    if (t != RecordType::kCommitDecision && t != RecordType::kPreCommit &&
+        t != RecordType::kHeuristic) {
+      return Corrupt("checkpoint entry has type " + std::to_string(type) +
+                     ", not a decision or a heuristic");
+    }
+    entries->push_back(CheckpointEntry{t, lsn, body});
+  }
+  if (!in.empty()) return Corrupt("checkpoint payload has trailing bytes");
+  return Status::Ok();
+}
+
+void AppendPhysicalRecord(std::string* dst, uint8_t type, uint64_t lsn, std::string_view payload) {
+  char header[kRecordHeaderSize];
+  EncodeFixed32(header + 4, static_cast<uint32_t>(payload.size()));
+  header[8] = static_cast<char>(type);
+  EncodeFixed64(header + 9, lsn);
+  uint32_t crc = crc32c::Value(header + 4, kRecordHeaderSize - 4);
+  crc = crc32c::Extend(crc, payload.data(), payload.size());
+  EncodeFixed32(header, crc32c::Mask(crc));
+  dst->append(header, kRecordHeaderSize);
+  dst->append(payload.data(), payload.size());
+}
+
+Status SegmentReader::ReadHeader(SegmentHeader* header) {
+  XA_RETURN_IF_ERROR(DecodeSegmentHeader(contents_, header));
+  pos_ = kFileHeaderSize;
+  return Status::Ok();
+}
+
+bool SegmentReader::CheckRecordAt(uint64_t offset, PhysicalRecord* record,
+                                  std::string* why) const {
+  size_t left = contents_.size() - offset;
+  const char* p = contents_.data() + offset;
+  if (left < kRecordHeaderSize) {
+    if (why) *why = "record header truncated (" + std::to_string(left) + " bytes)";
+    return false;
+  }
+  uint32_t length = DecodeFixed32(p + 4);
+  if (length > kMaxPayloadSize) {
+    if (why) *why = "record length " + std::to_string(length) + " exceeds the maximum";
+    return false;
+  }
+  if (left - kRecordHeaderSize < length) {
+    if (why) {
+      *why = "record truncated: header announces " + std::to_string(length) +
+             " payload bytes, " + std::to_string(left - kRecordHeaderSize) + " remain";
+    }
+    return false;
+  }
+  uint32_t crc = crc32c::Value(p + 4, kRecordHeaderSize - 4 + length);
+  if (crc32c::Mask(crc) != DecodeFixed32(p)) {
+    if (why) *why = "record checksum mismatch";
+    return false;
+  }
+  uint8_t type = static_cast<uint8_t>(p[8]);
+  if (type == kZeroType) {
+    if (why) *why = "record of type 0";
+    return false;
+  }
+  record->type = type;
+  record->lsn = DecodeFixed64(p + 9);
+  record->payload = std::string_view(p + kRecordHeaderSize, length);
+  record->offset = offset;
+  record->size = kRecordHeaderSize + length;
+  return true;
+}
+
+SegmentReader::Outcome SegmentReader::Next(PhysicalRecord* record) {
+  if (pos_ >= contents_.size()) return Outcome::kEnd;
+  if (CheckRecordAt(pos_, record, &reason_)) {
+    pos_ += record->size;
+    return Outcome::kRecord;
+  }
+  // Zero fill to the end is unused (preallocated) space, not damage.
+  std::string_view rest = contents_.substr(pos_);
+  if (rest.find_first_not_of('\0') == std::string_view::npos) return Outcome::kEnd;
+  bad_offset_ = pos_;
+  return Outcome::kBad;
+}
+
+bool SegmentReader::ValidRecordAfter(uint64_t offset, uint64_t min_lsn) const {
+  PhysicalRecord r;
+  for (uint64_t at = offset + 1; at + kRecordHeaderSize <= contents_.size(); ++at) {
+    // Cheap filters first: a plausible type and length before computing a checksum.
+    uint8_t type = static_cast<uint8_t>(contents_[at + 8]);
+    if (!IsKnownRecordType(type) && (type & kRecordTypeIgnorableBit) == 0) continue;
+    if (CheckRecordAt(at, &r, nullptr) && r.lsn > min_lsn) return true;
+  }
+  return false;
+}
+
+}  // namespace xa::internal

@@ -1,0 +1,659 @@
+// The ODBC resource manager against the real local servers (scripts/servers.sh start), through
+// MariaDB Connector/ODBC and psqlODBC. Every test runs for both dialects.
+//
+// The servers are shared with other test programs: tables are prefixed odbcdrv_, each test process
+// uses a random node id, and recover-scan assertions look only at this process's Xids.
+
+#include <sql.h>
+#include <sqlext.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "drivers/odbc/src/odbc_session.h"
+#include "src/sql_dialect/postgres_dialect.h"
+#include "testutil/db_env.h"
+#include "xa/odbc/odbc_resource_manager.h"
+#include "xa/xid.h"
+
+namespace xa::odbc {
+namespace {
+
+using internal::Diagnostics;
+using internal::OdbcSession;
+using internal::Row;
+
+uint32_t RandomNodeId() {
+  std::random_device device;
+  return device() | 0x40000000u;  // never 0, never another test's fixed id
+}
+
+uint32_t NodeId() {
+  static const uint32_t node = RandomNodeId();
+  return node;
+}
+
+XidGenerator& Generator() {
+  static XidGenerator generator(NodeId());
+  return generator;
+}
+
+std::string RandomSuffix() {
+  std::random_device device;
+  return std::to_string(device() % 100000000u);
+}
+
+struct Server {
+  Dialect dialect;
+  std::string dsn;
+  test::ServerAccount account;
+};
+
+Server ServerFor(Dialect dialect) {
+  if (dialect == Dialect::kPostgres) {
+    return {dialect, test::OdbcPostgresDsn(), test::PostgresAccount()};
+  }
+  return {dialect, test::OdbcMariaDbDsn(), test::MariaDbAccount()};
+}
+
+OdbcOptions OptionsFor(const Server& server, std::string rm_name = "odbc-test") {
+  OdbcOptions options;
+  options.rm_name = std::move(rm_name);
+  options.dsn = server.dsn;
+  options.user = server.account.user;
+  options.password = server.account.password;
+  options.dialect = server.dialect;
+  return options;
+}
+
+std::string ConnectionString(const Server& server, std::string_view extra = "") {
+  return "DSN=" + server.dsn + ";UID=" + server.account.user + ";PWD=" + server.account.password +
+         std::string(extra);
+}
+
+// A plain connection of the test itself: checks data from outside the branch, seeds foreign
+// branches, kills sessions.
+class Admin {
+ public:
+  explicit Admin(const Server& server, std::string_view extra = "") {
+    Diagnostics diag;
+    connected_ = session_.Connect(ConnectionString(server, extra), std::chrono::seconds(10), &diag);
+    EXPECT_TRUE(connected_) << diag.Describe();
+  }
+  bool Exec(const std::string& sql) {
+    Diagnostics diag;
+    bool ok = session_.Execute(sql, &diag);
+    last_ = diag;
+    return ok;
+  }
+  void MustExec(const std::string& sql) { ASSERT_TRUE(Exec(sql)) << sql << ": " << last_.Describe(); }
+  int64_t QueryInt(const std::string& sql) {
+    std::vector<Row> rows;
+    Diagnostics diag;
+    bool ok = session_.Query(sql, &rows, &diag);
+    EXPECT_TRUE(ok) << sql << ": " << diag.Describe();
+    if (!ok || rows.empty() || rows[0].empty() || !rows[0][0].has_value()) return -1;
+    return std::strtoll(rows[0][0]->c_str(), nullptr, 10);
+  }
+  bool SetAutocommit(bool on) {
+    Diagnostics diag;
+    return session_.SetAutocommit(on, &diag);
+  }
+  const Diagnostics& last() const { return last_; }
+  OdbcSession& session() { return session_; }
+
+ private:
+  OdbcSession session_;
+  bool connected_ = false;
+  Diagnostics last_;
+};
+
+// One row of the connection's own server session id: PostgreSQL backend pid, MariaDB
+// CONNECTION_ID().
+int64_t SessionId(OdbcResourceManager& rm) {
+  SQLHSTMT stmt;
+  EXPECT_TRUE(SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, rm.connection(), &stmt)));
+  std::string sql = rm.dialect() == Dialect::kPostgres ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()";
+  int64_t id = -1;
+  if (SQL_SUCCEEDED(SQLExecDirect(stmt, reinterpret_cast<SQLCHAR*>(sql.data()), SQL_NTS)) &&
+      SQL_SUCCEEDED(SQLFetch(stmt))) {
+    SQLBIGINT value = 0;
+    SQLLEN indicator = 0;
+    if (SQL_SUCCEEDED(SQLGetData(stmt, 1, SQL_C_SBIGINT, &value, sizeof value, &indicator))) {
+      id = value;
+    }
+  }
+  SQLFreeHandle(SQL_HANDLE_STMT, stmt);
+  return id;
+}
+
+class OdbcDriverTest : public ::testing::TestWithParam<Dialect> {
+ protected:
+  void SetUp() override {
+    server_ = ServerFor(GetParam());
+    admin_ = std::make_unique<Admin>(server_);
+    const char* create =
+        "CREATE TABLE IF NOT EXISTS odbcdrv_items (id BIGINT PRIMARY KEY, note VARCHAR(200))";
+    if (!admin_->Exec(create)) {
+      // Two test processes creating the table at once: one of them loses the race.
+      ASSERT_TRUE(admin_->Exec(create)) << admin_->last().Describe();
+    }
+  }
+
+  std::unique_ptr<OdbcResourceManager> NewRm(std::string name = "odbc-test") {
+    auto rm = OdbcResourceManager::Create(OptionsFor(server_, std::move(name)));
+    EXPECT_TRUE(rm.ok()) << rm.status().ToString();
+    if (!rm.ok()) return nullptr;
+    EXPECT_EQ((*rm)->dialect(), GetParam());
+    return std::move(rm).value();
+  }
+
+  int64_t NewId() {
+    static std::mt19937_64 random{std::random_device{}()};
+    return static_cast<int64_t>(random() >> 2);
+  }
+
+  std::string Insert(int64_t id, std::string_view note = "x") {
+    return "INSERT INTO odbcdrv_items (id, note) VALUES (" + std::to_string(id) + ", '" +
+           std::string(note) + "')";
+  }
+
+  int64_t CountRows(int64_t id) {
+    return admin_->QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE id = " + std::to_string(id));
+  }
+
+  // Start, one insert, End(TMSUCCESS).
+  void WorkBranch(OdbcResourceManager& rm, const Xid& xid, int64_t id) {
+    ASSERT_TRUE(rm.Start(xid, StartFlag::kNoFlags).ok());
+    auto inserted = rm.Execute(Insert(id));
+    ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+    EXPECT_EQ(*inserted, 1);
+    ASSERT_TRUE(rm.End(xid, EndFlag::kSuccess).ok());
+  }
+
+  std::vector<Xid> OurPreparedXids(OdbcResourceManager& rm) {
+    auto scan = rm.Recover();
+    EXPECT_TRUE(scan.ok()) << scan.status().ToString();
+    if (!scan.ok()) return {};
+    return scan->OwnedBy(NodeId());
+  }
+
+  Server server_;
+  std::unique_ptr<Admin> admin_;
+};
+
+bool Contains(const std::vector<Xid>& xids, const Xid& xid) {
+  for (const Xid& x : xids) {
+    if (x == xid) return true;
+  }
+  return false;
+}
+
+TEST_P(OdbcDriverTest, ProbeFillsServerInfo) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  const ServerInfo& info = rm->server_info();
+  EXPECT_TRUE(info.xa_supported);
+  EXPECT_TRUE(info.prepared_survive_disconnect);
+  EXPECT_TRUE(info.may_recover);
+  if (GetParam() == Dialect::kPostgres) {
+    EXPECT_EQ(info.product, "PostgreSQL");
+    EXPECT_GE(info.major, 10);
+    EXPECT_GT(info.max_prepared_transactions, 0);
+  } else {
+    EXPECT_EQ(info.product, "MariaDB");
+    EXPECT_TRUE(info.major > 10 || (info.major == 10 && info.minor >= 5));
+  }
+}
+
+TEST_P(OdbcDriverTest, PreparedBranchCommitsAndIsVisibleOnlyAfterCommit) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(*rm, xid, id);
+  ASSERT_TRUE(rm->Prepare(xid).ok());
+  EXPECT_EQ(CountRows(id), 0) << "a prepared branch must not be visible";
+  EXPECT_TRUE(Contains(OurPreparedXids(*rm), xid));
+  Status committed = rm->Commit(xid, CommitMode::kTwoPhase);
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(CountRows(id), 1);
+  EXPECT_FALSE(Contains(OurPreparedXids(*rm), xid));
+}
+
+TEST_P(OdbcDriverTest, PreparedBranchRollsBack) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(*rm, xid, id);
+  ASSERT_TRUE(rm->Prepare(xid).ok());
+  Status rolled_back = rm->Rollback(xid);
+  ASSERT_TRUE(rolled_back.ok()) << rolled_back.ToString();
+  EXPECT_EQ(CountRows(id), 0);
+  EXPECT_FALSE(Contains(OurPreparedXids(*rm), xid));
+}
+
+TEST_P(OdbcDriverTest, OnePhaseCommitAndActiveRollback) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid committed_xid = Generator().Next().WithBranch(1);
+  int64_t committed_id = NewId();
+  WorkBranch(*rm, committed_xid, committed_id);
+  Status committed = rm->Commit(committed_xid, CommitMode::kOnePhase);
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(CountRows(committed_id), 1);
+
+  Xid rolled_back_xid = Generator().Next().WithBranch(1);
+  int64_t rolled_back_id = NewId();
+  WorkBranch(*rm, rolled_back_xid, rolled_back_id);
+  ASSERT_TRUE(rm->Rollback(rolled_back_xid).ok());
+  EXPECT_EQ(CountRows(rolled_back_id), 0);
+
+  // TMFAIL: rolled back at End, Prepare reports it.
+  Xid failed_xid = Generator().Next().WithBranch(1);
+  int64_t failed_id = NewId();
+  ASSERT_TRUE(rm->Start(failed_xid, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->Execute(Insert(failed_id)).ok());
+  ASSERT_TRUE(rm->End(failed_xid, EndFlag::kFail).ok());
+  EXPECT_EQ(rm->Prepare(failed_xid).code(), Code::kRbRollback);
+  EXPECT_TRUE(rm->Rollback(failed_xid).ok());
+  EXPECT_EQ(CountRows(failed_id), 0);
+}
+
+TEST_P(OdbcDriverTest, SuspendResumeAndJoinKeepOneBranch) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t first = NewId(), second = NewId();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->Execute(Insert(first)).ok());
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuspend).ok());
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kResume).ok());
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kJoin).ok());
+  ASSERT_TRUE(rm->Execute(Insert(second)).ok());
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(rm->Prepare(xid).ok());
+  ASSERT_TRUE(rm->Commit(xid, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(CountRows(first), 1);
+  EXPECT_EQ(CountRows(second), 1);
+}
+
+TEST_P(OdbcDriverTest, PreparedBranchSurvivesDisconnectAndCommitsFromNewConnection) {
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  {
+    auto rm = NewRm();
+    ASSERT_NE(rm, nullptr);
+    WorkBranch(*rm, xid, id);
+    ASSERT_TRUE(rm->Prepare(xid).ok());
+  }  // the connection is gone
+  auto fresh = NewRm();
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_TRUE(Contains(OurPreparedXids(*fresh), xid));
+  EXPECT_EQ(CountRows(id), 0);
+  Status committed = fresh->Commit(xid, CommitMode::kTwoPhase);
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(CountRows(id), 1);
+  // A second commit finds nothing: XAER_NOTA, which recovery reads as "already done".
+  EXPECT_EQ(fresh->Commit(xid, CommitMode::kTwoPhase).code(), Code::kNoTa);
+}
+
+TEST_P(OdbcDriverTest, PreparedBranchSurvivesDisconnectAndRollsBackFromNewConnection) {
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  {
+    auto rm = NewRm();
+    ASSERT_NE(rm, nullptr);
+    WorkBranch(*rm, xid, id);
+    ASSERT_TRUE(rm->Prepare(xid).ok());
+  }
+  auto fresh = NewRm();
+  ASSERT_NE(fresh, nullptr);
+  ASSERT_TRUE(fresh->Rollback(xid).ok());
+  EXPECT_EQ(CountRows(id), 0);
+  EXPECT_FALSE(Contains(OurPreparedXids(*fresh), xid));
+  EXPECT_EQ(fresh->Rollback(xid).code(), Code::kNoTa);
+}
+
+TEST_P(OdbcDriverTest, RecoverListsExactlyOurBranchesAndLeavesForeignOnesAlone) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid mine1 = Generator().Next().WithBranch(1);
+  Xid mine2 = Generator().Next().WithBranch(2);
+  WorkBranch(*rm, mine1, NewId());
+  ASSERT_TRUE(rm->Prepare(mine1).ok());
+  WorkBranch(*rm, mine2, NewId());
+  ASSERT_TRUE(rm->Prepare(mine2).ok());
+
+  // Foreign branches, prepared by the test's own connection.
+  std::string suffix = RandomSuffix();
+  Xid foreign_format = Xid::Make(7, "foreign-" + suffix, "b").value();
+  Xid other_node = XidGenerator(NodeId() ^ 0x1u).Next().WithBranch(1);
+  std::vector<std::string> foreign_gids;
+  if (GetParam() == Dialect::kPostgres) {
+    std::string canonical = mine1.ToPostgresGid();
+    foreign_gids = {"foreign-app-42-" + suffix,
+                    // Almost ours: upper-case hex in the format ID is not what we write.
+                    "xa1.58414D31." + canonical.substr(13) + suffix.substr(0, 1),
+                    other_node.ToPostgresGid(), foreign_format.ToPostgresGid()};
+    Admin seeder(server_);
+    for (const std::string& gid : foreign_gids) {
+      ASSERT_TRUE(seeder.SetAutocommit(false));
+      seeder.MustExec(Insert(NewId(), "foreign"));
+      seeder.MustExec("PREPARE TRANSACTION '" + gid + "'");
+      ASSERT_TRUE(seeder.SetAutocommit(true));
+    }
+  } else {
+    for (const Xid& xid : {foreign_format, other_node}) {
+      // MariaDB keeps a prepared branch attached to its session until the session ends.
+      Admin seeder(server_);
+      seeder.MustExec("XA START " + xid.ToMySqlLiteral());
+      seeder.MustExec(Insert(NewId(), "foreign"));
+      seeder.MustExec("XA END " + xid.ToMySqlLiteral());
+      seeder.MustExec("XA PREPARE " + xid.ToMySqlLiteral());
+    }
+  }
+
+  auto scan = rm->Recover();
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  std::vector<Xid> ours = scan->OwnedBy(NodeId());
+  ASSERT_EQ(ours.size(), 2u);
+  EXPECT_TRUE(Contains(ours, mine1));
+  EXPECT_TRUE(Contains(ours, mine2));
+  std::vector<Xid> others = scan->NotOwnedBy(NodeId());
+  EXPECT_TRUE(Contains(others, other_node));
+  EXPECT_TRUE(Contains(others, foreign_format));
+  if (GetParam() == Dialect::kPostgres) {
+    int found = 0;
+    for (const UnparsedBranch& entry : scan->unparsed) {
+      if (entry.raw.find(foreign_gids[0]) != std::string::npos) ++found;
+      if (entry.raw.find(foreign_gids[1]) != std::string::npos) ++found;
+    }
+    EXPECT_EQ(found, 2) << "foreign and almost-canonical GIDs must be reported as unparsed";
+  }
+
+  // Recovery of our node: commit ours, touch nothing else.
+  for (const Xid& xid : ours) ASSERT_TRUE(rm->Commit(xid, CommitMode::kTwoPhase).ok());
+  auto after = rm->Recover();
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->OwnedBy(NodeId()).empty());
+  EXPECT_TRUE(Contains(after->NotOwnedBy(NodeId()), other_node));
+  EXPECT_TRUE(Contains(after->NotOwnedBy(NodeId()), foreign_format));
+
+  // Clean up the foreign branches.
+  if (GetParam() == Dialect::kPostgres) {
+    for (const std::string& gid : foreign_gids) admin_->MustExec("ROLLBACK PREPARED '" + gid + "'");
+  } else {
+    admin_->MustExec("XA ROLLBACK " + foreign_format.ToMySqlLiteral());
+    admin_->MustExec("XA ROLLBACK " + other_node.ToMySqlLiteral());
+  }
+  auto cleaned = rm->Recover();
+  ASSERT_TRUE(cleaned.ok());
+  EXPECT_FALSE(Contains(cleaned->prepared, other_node));
+}
+
+TEST_P(OdbcDriverTest, UnknownXidIsNota) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid unknown = Generator().Next().WithBranch(9);
+  Status committed = rm->Commit(unknown, CommitMode::kTwoPhase);
+  EXPECT_EQ(committed.code(), Code::kNoTa) << committed.ToString();
+  EXPECT_NE(committed.message().find(unknown.ToString()), std::string::npos);
+  EXPECT_EQ(rm->Rollback(unknown).code(), Code::kNoTa);
+  EXPECT_EQ(rm->Forget(unknown).code(), Code::kNoTa);
+}
+
+TEST_P(OdbcDriverTest, DuplicateXidIsDupIdAndLeavesTheFirstBranchAlone) {
+  auto first = NewRm("odbc-first");
+  auto second = NewRm("odbc-second");
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t first_id = NewId(), second_id = NewId();
+  WorkBranch(*first, xid, first_id);
+  ASSERT_TRUE(first->Prepare(xid).ok());
+
+  Status duplicate;
+  if (GetParam() == Dialect::kPostgres) {
+    // PostgreSQL finds the clash only at PREPARE TRANSACTION, and rolls the new branch back.
+    WorkBranch(*second, xid, second_id);
+    duplicate = second->Prepare(xid);
+    // The failed branch is finished on this session: a rollback must not reach the other one.
+    EXPECT_TRUE(second->Rollback(xid).ok());
+  } else {
+    duplicate = second->Start(xid, StartFlag::kNoFlags);
+  }
+  EXPECT_EQ(duplicate.code(), Code::kDupId) << duplicate.ToString();
+  EXPECT_TRUE(Contains(OurPreparedXids(*second), xid)) << "the first branch must survive";
+  ASSERT_TRUE(first->Commit(xid, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(CountRows(first_id), 1);
+  EXPECT_EQ(CountRows(second_id), 0);
+}
+
+TEST_P(OdbcDriverTest, DeadlockRollsBackTheVictimBranch) {
+  int64_t a = NewId(), b = NewId();
+  admin_->MustExec(Insert(a, "a"));
+  admin_->MustExec(Insert(b, "b"));
+  auto rm1 = NewRm("odbc-deadlock-1");
+  auto rm2 = NewRm("odbc-deadlock-2");
+  ASSERT_NE(rm1, nullptr);
+  ASSERT_NE(rm2, nullptr);
+  Xid x1 = Generator().Next().WithBranch(1);
+  Xid x2 = Generator().Next().WithBranch(1);
+  auto update = [](int64_t id) {
+    return "UPDATE odbcdrv_items SET note = 'locked' WHERE id = " + std::to_string(id);
+  };
+  ASSERT_TRUE(rm1->Start(x1, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm2->Start(x2, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm1->Execute(update(a)).ok());
+  ASSERT_TRUE(rm2->Execute(update(b)).ok());
+  Result<int64_t> first = int64_t{0};
+  std::thread blocked([&] { first = rm1->Execute(update(b)); });  // waits for rm2
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Result<int64_t> second = rm2->Execute(update(a));  // closes the cycle
+  blocked.join();
+
+  ASSERT_NE(first.ok(), second.ok()) << "exactly one branch is the deadlock victim: "
+                                     << (first.ok() ? "" : first.status().ToString()) << " / "
+                                     << (second.ok() ? "" : second.status().ToString());
+  OdbcResourceManager& victim = first.ok() ? *rm2 : *rm1;
+  OdbcResourceManager& survivor = first.ok() ? *rm1 : *rm2;
+  const Xid& victim_xid = first.ok() ? x2 : x1;
+  const Xid& survivor_xid = first.ok() ? x1 : x2;
+  Status failure = first.ok() ? second.status() : first.status();
+  EXPECT_EQ(failure.code(), Code::kRbDeadlock) << failure.ToString();
+  EXPECT_EQ(victim.End(victim_xid, EndFlag::kSuccess).code(), Code::kRbDeadlock);
+  EXPECT_EQ(victim.Prepare(victim_xid).code(), Code::kRbDeadlock);
+  ASSERT_TRUE(survivor.End(survivor_xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(survivor.Prepare(survivor_xid).ok());
+  ASSERT_TRUE(survivor.Commit(survivor_xid, CommitMode::kTwoPhase).ok());
+  EXPECT_FALSE(Contains(OurPreparedXids(survivor), victim_xid));
+}
+
+TEST_P(OdbcDriverTest, KilledSessionWhilePreparedIsRmFailAndTheBranchSurvives) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(*rm, xid, id);
+  ASSERT_TRUE(rm->Prepare(xid).ok());
+  int64_t session = SessionId(*rm);
+  ASSERT_GT(session, 0);
+  if (GetParam() == Dialect::kPostgres) {
+    EXPECT_EQ(admin_->QueryInt("SELECT pg_terminate_backend(" + std::to_string(session) + ")::int"), 1);
+    // pg_terminate_backend only signals: wait until the backend is gone.
+    for (int i = 0; i < 100 && admin_->QueryInt("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = " +
+                                                    std::to_string(session)) != 0;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  } else {
+    admin_->MustExec("KILL " + std::to_string(session));
+  }
+  Status first_try = rm->Commit(xid, CommitMode::kTwoPhase);
+  EXPECT_EQ(first_try.code(), Code::kRmFail) << first_try.ToString();
+  EXPECT_EQ(CountRows(id), 0);
+  // The branch survives the killed session; the same object reconnects for phase 2.
+  EXPECT_TRUE(Contains(OurPreparedXids(*rm), xid));
+  Status retried = rm->Commit(xid, CommitMode::kTwoPhase);
+  ASSERT_TRUE(retried.ok()) << retried.ToString();
+  EXPECT_EQ(CountRows(id), 1);
+}
+
+TEST_P(OdbcDriverTest, KilledSessionBeforePrepareLosesTheBranch) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(*rm, xid, id);
+  int64_t session = SessionId(*rm);
+  ASSERT_GT(session, 0);
+  if (GetParam() == Dialect::kPostgres) {
+    admin_->QueryInt("SELECT pg_terminate_backend(" + std::to_string(session) + ")::int");
+    for (int i = 0; i < 100 && admin_->QueryInt("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = " +
+                                                    std::to_string(session)) != 0;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  } else {
+    admin_->MustExec("KILL " + std::to_string(session));
+  }
+  Status prepared = rm->Prepare(xid);
+  EXPECT_EQ(prepared.code(), Code::kRmFail) << prepared.ToString();
+  EXPECT_FALSE(Contains(OurPreparedXids(*rm), xid));
+  EXPECT_EQ(CountRows(id), 0);
+}
+
+TEST_P(OdbcDriverTest, ReadOnlyBranchIsCommittedAtPrepare) {
+  int64_t id = NewId();
+  admin_->MustExec(Insert(id, "read me"));
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->Execute("SELECT note FROM odbcdrv_items WHERE id = " + std::to_string(id)).ok());
+  ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  Status vote = rm->Prepare(xid);
+  EXPECT_EQ(vote.code(), Code::kReadOnly) << vote.ToString();
+  EXPECT_FALSE(Contains(OurPreparedXids(*rm), xid));
+  EXPECT_EQ(rm->Commit(xid, CommitMode::kTwoPhase).code(), Code::kNoTa);
+
+  // The next branch of the same session that writes is prepared normally.
+  Xid writer = Generator().Next().WithBranch(1);
+  int64_t written = NewId();
+  WorkBranch(*rm, writer, written);
+  ASSERT_TRUE(rm->Prepare(writer).ok());
+  EXPECT_TRUE(Contains(OurPreparedXids(*rm), writer));
+  ASSERT_TRUE(rm->Commit(writer, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(CountRows(written), 1);
+}
+
+TEST_P(OdbcDriverTest, HostileXidsRoundTripWithoutInjectingSql) {
+  const std::string table_guard = "odbcdrv_guard_" + RandomSuffix();
+  admin_->MustExec("CREATE TABLE " + table_guard + " (id INT)");
+  std::vector<Xid> hostile = {
+      Xid::Make(1, "'); DROP TABLE " + table_guard + "; --", "'\\\"").value(),
+      Xid::Make(0x7fffffff, std::string("a\0b'c\\", 6), std::string("\xff\xfe\x00'", 4)).value(),
+      Xid::Make(0, std::string(64, '\''), std::string(64, '\xff')).value(),
+      Xid::Make(42, std::string("\x00", 1), "").value(),
+  };
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  for (const Xid& xid : hostile) {
+    SCOPED_TRACE(xid.ToString());
+    int64_t id = NewId();
+    WorkBranch(*rm, xid, id);
+    Status prepared = rm->Prepare(xid);
+    ASSERT_TRUE(prepared.ok()) << prepared.ToString();
+    auto scan = rm->Recover();
+    ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+    EXPECT_TRUE(Contains(scan->prepared, xid)) << "the scan must find the branch";
+    Status committed = rm->Commit(xid, CommitMode::kTwoPhase);
+    ASSERT_TRUE(committed.ok()) << committed.ToString();
+    EXPECT_EQ(CountRows(id), 1);
+  }
+  EXPECT_EQ(admin_->QueryInt("SELECT COUNT(*) FROM " + table_guard), 0) << "the table must still exist";
+  admin_->MustExec("DROP TABLE " + table_guard);
+}
+
+TEST_P(OdbcDriverTest, ProtocolMisuseIsRefusedWithoutTouchingTheServer) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  Xid other = Generator().Next().WithBranch(1);
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  EXPECT_EQ(rm->Start(other, StartFlag::kNoFlags).code(), Code::kProto);
+  EXPECT_EQ(rm->Prepare(xid).code(), Code::kProto);  // still active
+  EXPECT_EQ(rm->Commit(xid, CommitMode::kTwoPhase).code(), Code::kProto);
+  EXPECT_EQ(rm->Recover().status().code(), Code::kProto);
+  EXPECT_EQ(rm->Commit(other, CommitMode::kTwoPhase).code(), Code::kProto);
+  ASSERT_TRUE(rm->Rollback(xid).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(BothServers, OdbcDriverTest,
+                         ::testing::Values(Dialect::kMariaDb, Dialect::kPostgres),
+                         [](const ::testing::TestParamInfo<Dialect>& param) {
+                           return param.param == Dialect::kPostgres ? std::string("Postgres")
+                                                                   : std::string("MariaDb");
+                         });
+
+TEST(OdbcPostgresDisabled, OpenIsRefusedWithTheFix) {
+  Server server{Dialect::kPostgres, test::OdbcPostgresDisabledDsn(), test::PostgresAccount()};
+  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-disabled"));
+  ASSERT_FALSE(rm.ok());
+  EXPECT_EQ(rm.status().code(), Code::kConfig) << rm.status().ToString();
+  const std::string& message = rm.status().message();
+  EXPECT_NE(message.find("max_prepared_transactions = 0"), std::string::npos) << message;
+  EXPECT_NE(message.find("postgresql.conf"), std::string::npos) << message;
+  EXPECT_NE(message.find("max_connections"), std::string::npos) << message;
+  EXPECT_NE(message.find("restart"), std::string::npos) << message;
+  EXPECT_EQ(message.find(server.account.password), std::string::npos);
+}
+
+TEST(OdbcPostgresDisabled, PrepareThereMapsToConfig) {
+  Server server{Dialect::kPostgres, test::OdbcPostgresDisabledDsn(), test::PostgresAccount()};
+  Admin admin(server);
+  ASSERT_TRUE(admin.SetAutocommit(false));
+  ASSERT_TRUE(admin.Exec("SELECT 1"));
+  ASSERT_FALSE(admin.Exec("PREPARE TRANSACTION 'odbcdrv-disabled'"));
+  const internal::DiagRecord& error = admin.last().primary();
+  Status mapped = ::xa::internal::postgres::MapPostgresError(
+      ::xa::internal::postgres::Step::kPrepare, error.sqlstate, error.text, "pg-disabled", nullptr);
+  EXPECT_EQ(error.sqlstate, "55000");
+  EXPECT_EQ(mapped.code(), Code::kConfig) << mapped.ToString();
+  EXPECT_NE(mapped.message().find("max_prepared_transactions"), std::string::npos);
+}
+
+TEST(OdbcOptionsValidation, RefusesCredentialsInTheConnectionString) {
+  OdbcOptions options;
+  options.rm_name = "bad";
+  options.connection_string = "Driver=PostgreSQL Unicode;Servername=127.0.0.1;PWD=secret";
+  auto rm = OdbcResourceManager::Create(options);
+  ASSERT_FALSE(rm.ok());
+  EXPECT_EQ(rm.status().code(), Code::kInval);
+  EXPECT_EQ(rm.status().message().find("secret"), std::string::npos);
+  options.connection_string.clear();
+  EXPECT_EQ(OdbcResourceManager::Create(options).status().code(), Code::kInval);  // no source
+}
+
+TEST(OdbcOptionsValidation, WrongPasswordIsConfigAndNeverEchoed) {
+  Server server = ServerFor(Dialect::kPostgres);
+  OdbcOptions options = OptionsFor(server, "odbc-wrong-password");
+  options.password = "not-the-password-" + RandomSuffix();
+  auto rm = OdbcResourceManager::Create(options);
+  ASSERT_FALSE(rm.ok());
+  EXPECT_EQ(rm.status().code(), Code::kConfig) << rm.status().ToString();
+  EXPECT_EQ(rm.status().message().find(options.password), std::string::npos);
+}
+
+}  // namespace
+}  // namespace xa::odbc

@@ -1,0 +1,151 @@
+#include "src/sql_dialect/postgres_dialect.h"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace xa::internal::postgres {
+namespace {
+
+const std::string kHostile = std::string("'); DROP TABLE t; --\\\"\0\n\xff", 25);
+
+TEST(PostgresDialect, GidLiteralIsQuotedRestrictedAlphabet) {
+  for (const Xid& xid : {Xid::Make(0x7fffffff, std::string(64, '\xff'), std::string(64, '\'')).value(),
+                         Xid::Make(1, kHostile, kHostile).value(),
+                         Xid::Make(0, std::string("\0", 1), "").value()}) {
+    Result<std::string> literal = GidLiteral(xid);
+    ASSERT_TRUE(literal.ok());
+    ASSERT_GE(literal->size(), 2u);
+    EXPECT_EQ(literal->front(), '\'');
+    EXPECT_EQ(literal->back(), '\'');
+    std::string inner = literal->substr(1, literal->size() - 2);
+    EXPECT_LE(inner.size(), kMaxGidSize);
+    EXPECT_EQ(inner.find_first_not_of(
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"),
+              std::string::npos)
+        << inner;
+    EXPECT_EQ(Xid::FromPostgresGid(inner).value(), xid);
+  }
+  Xid xid = Xid::Make(7, "g", "b").value();
+  EXPECT_EQ(PrepareTransactionSql(xid).value(), "PREPARE TRANSACTION " + GidLiteral(xid).value());
+  EXPECT_EQ(CommitPreparedSql(xid).value(), "COMMIT PREPARED " + GidLiteral(xid).value());
+  EXPECT_EQ(RollbackPreparedSql(xid).value(), "ROLLBACK PREPARED " + GidLiteral(xid).value());
+}
+
+TEST(PostgresDialect, MapsEverySqlStateTheBriefNames) {
+  struct Case {
+    Step step;
+    const char* sqlstate;
+    const char* text;
+    Code code;
+  };
+  const std::vector<Case> cases = {
+      {Step::kCommitPrepared, "42704", "prepared transaction with identifier \"x\" does not exist", Code::kNoTa},
+      {Step::kRollbackPrepared, "42704", "does not exist", Code::kNoTa},
+      {Step::kPrepare, "42710", "transaction identifier \"x\" is already in use", Code::kDupId},
+      {Step::kPrepare, "22023", "transaction identifier \"x\" is too long", Code::kInval},
+      {Step::kPrepare, "55000", "prepared transactions are disabled", Code::kConfig},
+      {Step::kCommitPrepared, "55000", "prepared transaction with identifier \"x\" is busy", Code::kRetry},
+      {Step::kPrepare, "53200", "maximum number of prepared transactions reached", Code::kRmError},
+      {Step::kWork, "40P01", "deadlock detected", Code::kRbDeadlock},
+      {Step::kPrepare, "40001", "could not serialize access", Code::kRbTransient},
+      {Step::kCommitPrepared, "57P01", "terminating connection due to administrator command", Code::kRmFail},
+      {Step::kPrepare, "57P02", "crash shutdown", Code::kRmFail},
+      {Step::kCommitPrepared, "57P03", "the database system is starting up", Code::kRmFail},
+      {Step::kCommitPrepared, "57P04", "database dropped", Code::kRmFail},
+      {Step::kCommitPrepared, "57P05", "idle session timeout", Code::kRmFail},
+      {Step::kPrepare, "25P03", "idle-in-transaction timeout", Code::kRmFail},
+      {Step::kCommitPrepared, "08006", "connection failure", Code::kRmFail},
+      {Step::kPrepare, "08S01", "communication link failure", Code::kRmFail},
+      {Step::kCommitPrepared, "57014", "canceling statement due to statement timeout", Code::kRmFail},
+      {Step::kWork, "57014", "canceling statement due to statement timeout", Code::kRbTimeout},
+      {Step::kCommitPrepared, "42501", "permission denied to finish prepared transaction", Code::kConfig},
+      {Step::kCommitPrepared, "0A000", "prepared transaction belongs to another database", Code::kConfig},
+      {Step::kReadOnlyProbe, "25P02", "current transaction is aborted", Code::kRbRollback},
+      {Step::kCommitPrepared, "25001", "cannot run inside a transaction block", Code::kInternal},
+      {Step::kPrepare, "0A000", "cannot PREPARE a transaction that has operated on temporary objects", Code::kRbRollback},
+      {Step::kCommitOnePhase, "23505", "duplicate key value violates unique constraint", Code::kRbIntegrity},
+      {Step::kConnect, "28P01", "password authentication failed", Code::kConfig},
+      {Step::kWork, "42P01", "relation does not exist", Code::kRmError},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(CodeForPostgresError(c.step, c.sqlstate, c.text), c.code)
+        << StepName(c.step) << " " << c.sqlstate << " " << c.text;
+  }
+}
+
+TEST(PostgresDialect, MessagesSayWhatToDoAndEscapeServerText) {
+  Xid xid = Xid::Make(1, "g", "").value();
+  Status terminated = MapPostgresError(Step::kCommitPrepared, "57P01",
+                                       "FATAL: terminating connection\n\x01", "ledger", &xid);
+  EXPECT_EQ(terminated.code(), Code::kRmFail);
+  EXPECT_NE(terminated.message().find("IN DOUBT"), std::string::npos);
+  EXPECT_NE(terminated.message().find("ledger"), std::string::npos);
+  EXPECT_NE(terminated.message().find(xid.ToString()), std::string::npos);
+  EXPECT_NE(terminated.message().find("\\x0a"), std::string::npos);
+  EXPECT_EQ(terminated.message().find('\n'), std::string::npos);
+  Status slots = MapPostgresError(Step::kPrepare, "53200", "maximum number of prepared transactions reached",
+                                  "ledger", &xid);
+  EXPECT_NE(slots.message().find("ALERT"), std::string::npos);
+}
+
+TEST(PostgresDialect, ProbeRefusesDisabledPreparedTransactionsWithTheFix) {
+  ProbeRow probe;
+  probe.version_text = "15.18";
+  probe.version_num = 150018;
+  probe.max_prepared_transactions = 0;
+  probe.max_connections = 20;
+  probe.may_read_prepared = true;
+  ServerInfo info;
+  Status refused = CheckProbe(probe, "ledger", &info);
+  EXPECT_EQ(refused.code(), Code::kConfig);
+  EXPECT_NE(refused.message().find("max_prepared_transactions in postgresql.conf"), std::string::npos);
+  EXPECT_NE(refused.message().find("max_connections (currently 20)"), std::string::npos);
+  EXPECT_NE(refused.message().find("restart"), std::string::npos);
+  EXPECT_FALSE(info.xa_supported);
+
+  probe.max_prepared_transactions = 100;
+  probe.max_connections = 100;
+  ServerInfo accepted;
+  EXPECT_TRUE(CheckProbe(probe, "ledger", &accepted).ok());
+  EXPECT_EQ(accepted.major, 15);
+  EXPECT_EQ(accepted.minor, 18);
+  EXPECT_TRUE(accepted.xa_supported);
+  EXPECT_TRUE(ProbeWarning(probe).empty());
+  probe.max_connections = 200;
+  EXPECT_NE(ProbeWarning(probe).find("53200"), std::string::npos);
+
+  probe.version_num = 90624;
+  EXPECT_EQ(CheckProbe(probe, "ledger", &info).code(), Code::kConfig);
+}
+
+TEST(PostgresDialect, RecoverRowsSplitOursForeignAndUntouchable) {
+  Xid ours = Xid::Make(Xid::kFormatId, "gtrid", "b").value();
+  Xid others = Xid::Make(9, "other-owner", "").value();
+  std::string almost = ours.ToPostgresGid() + "=";
+  std::vector<RecoverRow> rows = {
+      {ours.ToPostgresGid(), "xa_tm", true},
+      {"foreign-app-42", "app", false},
+      {almost, "xa_tm", true},
+      {others.ToPostgresGid(), "someone", false},
+      {std::string("xa1.\xff'\0", 7), "evil", false},
+  };
+  std::vector<std::string> untouchable;
+  RecoverScan scan = ParseRecoverRows(rows, /*superuser=*/false, &untouchable);
+  ASSERT_EQ(scan.prepared.size(), 2u);
+  EXPECT_EQ(scan.prepared[0], ours);
+  EXPECT_EQ(scan.prepared[1], others);
+  ASSERT_EQ(scan.unparsed.size(), 3u);
+  EXPECT_NE(scan.unparsed[0].raw.find("foreign-app-42"), std::string::npos);
+  EXPECT_NE(scan.unparsed[2].raw.find("\\xff"), std::string::npos);
+  ASSERT_EQ(untouchable.size(), 1u);
+  EXPECT_NE(untouchable[0].find("someone"), std::string::npos);
+
+  untouchable.clear();
+  ParseRecoverRows(rows, /*superuser=*/true, &untouchable);
+  EXPECT_TRUE(untouchable.empty());
+}
+
+}  // namespace
+}  // namespace xa::internal::postgres

@@ -1,0 +1,311 @@
+// Replay: torn tails are truncated and reported, damage in the middle is refused with the file
+// and offset, every flipped bit is caught, unknown types follow the ignorable bit.
+
+#include "recovery-log/log_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "log_test_util.h"
+#include "recovery-log/coding.h"
+#include "recovery-log/record_codec.h"
+#include "xa/env.h"
+
+namespace xa::internal {
+namespace {
+
+using test::CollectingReporter;
+using test::Decision;
+using test::End;
+using test::ScratchDir;
+
+struct Seen {
+  uint64_t offset, size;
+  LogRecord record;
+};
+
+// A closed log with three decisions and the end of the first, all in one segment.
+class SmallLog : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LogOptions o;
+    o.dir = dir_.log_dir();
+    o.node_id = 7;
+    {
+      auto log = DecisionLog::Open(o);
+      ASSERT_TRUE(log.ok()) << log.status().ToString();
+      for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE((*log)->Append(Decision(i)).ok());
+      ASSERT_TRUE((*log)->Append(End(1)).ok());
+    }
+    Result<DirListing> listing = ListLogDir(Env::Default(), o.dir);
+    ASSERT_TRUE(listing.ok());
+    ASSERT_EQ(listing->segments.size(), 1u);
+    path_ = JoinPath(o.dir, SegmentFileName(listing->segments[0]));
+    number_ = listing->segments[0];
+    ASSERT_TRUE(Env::Default()->ReadFile(path_, &contents_).ok());
+    ReplayOptions ro;
+    ro.visit = [&](const ReplayEvent& e) { seen_.push_back(Seen{e.offset, e.size, e.record}); };
+    ReplayResult r = Replay(contents_, ro);
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    ASSERT_EQ(seen_.size(), 5u);  // checkpoint, 3 decisions, end
+  }
+
+  ReplayResult Replay(std::string_view contents, const ReplayOptions& ro) {
+    return ReplaySegments({SegmentInput{path_, number_, contents}}, ro);
+  }
+
+  ScratchDir dir_;
+  std::string path_;
+  uint64_t number_ = 0;
+  std::string contents_;
+  std::vector<Seen> seen_;
+};
+
+TEST_F(SmallLog, TornTailAtEveryByteOfTheLastRecordIsTruncatedAndReported) {
+  const Seen& last = seen_.back();
+  ASSERT_EQ(last.offset + last.size, contents_.size());
+  for (uint64_t cut = last.offset; cut < contents_.size(); ++cut) {
+    CollectingReporter reporter;
+    ReplayOptions ro;
+    ro.reporter = &reporter;
+    ReplayResult r = Replay(std::string_view(contents_).substr(0, cut), ro);
+    ASSERT_TRUE(r.status.ok()) << "cut at " << cut << ": " << r.status.ToString();
+    EXPECT_FALSE(r.state.damaged);
+    EXPECT_EQ(r.state.last_lsn, last.record.lsn - 1) << cut;
+    EXPECT_EQ(r.state.open_decisions.size(), 3u) << cut;  // the end of decision 1 is lost
+    EXPECT_EQ(r.segments.back().valid_size, last.offset);
+    if (cut == last.offset) {
+      EXPECT_FALSE(r.segments.back().torn_tail);  // a clean end, nothing to report
+      EXPECT_TRUE(reporter.reports.empty());
+    } else {
+      EXPECT_TRUE(r.segments.back().torn_tail) << cut;
+      ASSERT_EQ(reporter.reports.size(), 1u) << cut;
+      EXPECT_EQ(reporter.reports[0].offset, last.offset);
+      EXPECT_EQ(reporter.reports[0].file, path_);
+      EXPECT_NE(r.state.damage_report.find("torn tail"), std::string::npos);
+    }
+    // kAbsoluteConsistency refuses the same tail.
+    ro.mode = LogRecoveryMode::kAbsoluteConsistency;
+    ReplayResult strict = Replay(std::string_view(contents_).substr(0, cut), ro);
+    if (cut > last.offset) {
+      EXPECT_EQ(strict.status.code(), Code::kCorruption) << cut;
+      EXPECT_TRUE(strict.state.damaged);
+    } else {
+      EXPECT_TRUE(strict.status.ok());
+    }
+  }
+}
+
+TEST_F(SmallLog, OpenTruncatesATornTailOnDiskAndKeepsAppending) {
+  const Seen& last = seen_.back();
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << contents_.substr(0, last.offset + 5);
+  }
+  CollectingReporter reporter;
+  LogOptions o;
+  o.dir = dir_.log_dir();
+  o.node_id = 7;
+  o.reporter = &reporter;
+  {
+    auto log = DecisionLog::Open(o);
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    ASSERT_EQ(reporter.reports.size(), 1u);
+    EXPECT_EQ(reporter.reports[0].offset, last.offset);
+    LogState s = (*log)->State();
+    EXPECT_EQ(s.open_decisions.size(), 3u);
+    EXPECT_FALSE(s.damaged);
+    ASSERT_TRUE((*log)->Append(End(2)).ok());
+  }
+  Result<FileInfo> info = Env::Default()->Stat(path_);
+  ASSERT_TRUE(info.ok());
+  if (info->exists) {
+    EXPECT_EQ(info->size, last.offset);  // kept: it holds open decisions
+  }
+  reporter.reports.clear();
+  auto log = DecisionLog::Open(o);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  EXPECT_TRUE(reporter.reports.empty()) << reporter.reports[0].reason.ToString();
+  LogState s = (*log)->State();
+  EXPECT_EQ(s.open_decisions.size(), 2u);
+  EXPECT_TRUE(s.open_decisions.count(test::TestXid(1)));
+  EXPECT_TRUE(s.open_decisions.count(test::TestXid(3)));
+}
+
+TEST_F(SmallLog, EveryFlippedBitIsRefusedOrTruncatedNeverAccepted) {
+  size_t refused = 0, truncated = 0;
+  for (size_t byte = 0; byte < contents_.size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string damaged = contents_;
+      damaged[byte] = static_cast<char>(damaged[byte] ^ (1 << bit));
+      std::vector<LogRecord> records;
+      ReplayOptions ro;
+      ro.visit = [&](const ReplayEvent& e) { records.push_back(e.record); };
+      ReplayResult r = Replay(damaged, ro);
+      if (!r.status.ok()) {
+        ++refused;
+        EXPECT_TRUE(r.state.damaged || r.status.code() == Code::kConfig) << byte;
+        continue;
+      }
+      ASSERT_TRUE(r.segments.back().torn_tail)
+          << "a flipped bit at byte " << byte << " bit " << bit << " was accepted silently";
+      ++truncated;
+      // Only the damaged last record may go; what was read is exactly the original prefix.
+      ASSERT_GE(byte, seen_.back().offset);
+      ASSERT_EQ(records.size(), seen_.size() - 1);
+      for (size_t i = 0; i < records.size(); ++i) {
+        if (records[i].type != RecordType::kCheckpoint) {
+          EXPECT_EQ(records[i], seen_[i].record) << byte;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(truncated, seen_.back().size * 8);
+  EXPECT_EQ(refused, (contents_.size() - seen_.back().size) * 8);
+}
+
+TEST_F(SmallLog, MidLogDamageStopsReplayNamingFileAndOffset) {
+  const Seen& second = seen_[2];  // decision 2
+  std::string damaged = contents_;
+  damaged[second.offset + kRecordHeaderSize + 3] ^= 0x10;
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << damaged;
+  }
+  LogOptions o;
+  o.dir = dir_.log_dir();
+  o.node_id = 7;
+  CollectingReporter reporter;
+  o.reporter = &reporter;
+  auto log = DecisionLog::Open(o);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), Code::kCorruption);
+  EXPECT_NE(log.status().message().find(path_), std::string::npos) << log.status().ToString();
+  EXPECT_NE(log.status().message().find("offset " + std::to_string(second.offset)),
+            std::string::npos)
+      << log.status().ToString();
+  EXPECT_NE(log.status().message().find("must not presume abort"), std::string::npos);
+  ASSERT_FALSE(reporter.reports.empty());
+  EXPECT_EQ(reporter.reports[0].offset, second.offset);
+
+  // Read-only inspection returns what was read before the damage, marked damaged.
+  Result<LogState> state = DecisionLog::ReadState(o);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_TRUE(state->damaged);
+  EXPECT_EQ(state->open_decisions.size(), 1u);
+  EXPECT_TRUE(state->open_decisions.count(test::TestXid(1)));
+  EXPECT_NE(state->damage_report.find(path_), std::string::npos);
+}
+
+TEST_F(SmallLog, DamageInAnOlderSegmentIsNeverATornTail) {
+  // A second segment after this one: the damaged tail of the first is now mid-log.
+  std::string damaged = contents_.substr(0, seen_.back().offset + 3);
+  SegmentHeader h;
+  h.node_id = 7;
+  h.epoch = 9;
+  h.segment_number = number_ + 1;
+  h.first_lsn = seen_.back().record.lsn + 1;
+  std::string next;
+  EncodeSegmentHeader(h, &next);
+  std::string cp;
+  EncodeCheckpointPayload(0, true, {}, &cp);
+  AppendPhysicalRecord(&next, static_cast<uint8_t>(RecordType::kCheckpoint), h.first_lsn, cp);
+  ReplayResult r = ReplaySegments(
+      {SegmentInput{path_, number_, damaged}, SegmentInput{"next", number_ + 1, next}}, {});
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_TRUE(r.state.damaged);
+  EXPECT_NE(r.status.message().find("newer segments follow"), std::string::npos);
+}
+
+TEST_F(SmallLog, LsnOutOfSequenceIsRefused) {
+  // Re-encode the last record with a skipped LSN: its checksum is valid, its place is not.
+  const Seen& last = seen_.back();
+  std::string payload;
+  ASSERT_TRUE(EncodePayload(last.record, &payload).ok());
+  std::string bad = contents_.substr(0, last.offset);
+  AppendPhysicalRecord(&bad, static_cast<uint8_t>(RecordType::kEnd), last.record.lsn + 1,
+                       payload);
+  ReplayResult r = Replay(bad, {});
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_NE(r.status.message().find("LSN"), std::string::npos);
+}
+
+std::string SegmentWith(const std::vector<std::pair<uint8_t, std::string>>& records) {
+  SegmentHeader h;
+  h.node_id = 1;
+  h.segment_number = 1;
+  h.first_lsn = 1;
+  std::string s;
+  EncodeSegmentHeader(h, &s);
+  std::string cp;
+  EncodeCheckpointPayload(0, true, {}, &cp);
+  uint64_t lsn = 1;
+  AppendPhysicalRecord(&s, static_cast<uint8_t>(RecordType::kCheckpoint), lsn++, cp);
+  for (const auto& [type, payload] : records) AppendPhysicalRecord(&s, type, lsn++, payload);
+  return s;
+}
+
+TEST(Replay, SkipsAnUnknownTypeWithTheIgnorableBit) {
+  std::string decision;
+  ASSERT_TRUE(EncodePayload(Decision(1), &decision).ok());
+  std::string seg = SegmentWith({{0x80 | 0x21, "future metadata"}, {1, decision}});
+  ReplayResult r = ReplaySegments({SegmentInput{"s", 1, seg}}, {});
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.ignorable_skipped, 1u);
+  EXPECT_EQ(r.state.open_decisions.size(), 1u);
+  EXPECT_EQ(r.state.last_lsn, 3u);
+}
+
+TEST(Replay, StopsAtAnUnknownTypeWithoutTheIgnorableBit) {
+  std::string decision;
+  ASSERT_TRUE(EncodePayload(Decision(1), &decision).ok());
+  std::string seg = SegmentWith({{0x21, "future state change"}, {1, decision}});
+  ReplayResult r = ReplaySegments({SegmentInput{"s", 1, seg}}, {});
+  EXPECT_EQ(r.status.code(), Code::kNotSupported);
+  EXPECT_TRUE(r.state.damaged);
+  EXPECT_NE(r.status.message().find("unknown type 33"), std::string::npos);
+}
+
+TEST(Replay, ZeroFilledTailIsUnusedSpaceNotDamage) {
+  std::string decision;
+  ASSERT_TRUE(EncodePayload(Decision(1), &decision).ok());
+  std::string seg = SegmentWith({{1, decision}}) + std::string(4096, '\0');
+  CollectingReporter reporter;
+  ReplayOptions ro;
+  ro.reporter = &reporter;
+  ro.mode = LogRecoveryMode::kAbsoluteConsistency;
+  ReplayResult r = ReplaySegments({SegmentInput{"s", 1, seg}}, ro);
+  EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_TRUE(reporter.reports.empty());
+  EXPECT_EQ(r.state.open_decisions.size(), 1u);
+}
+
+TEST(Replay, SegmentWithoutCheckpointIsRefused) {
+  SegmentHeader h;
+  h.segment_number = 1;
+  h.first_lsn = 1;
+  std::string s;
+  EncodeSegmentHeader(h, &s);
+  ReplayResult r = ReplaySegments({SegmentInput{"s", 1, s}}, {});
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  std::string decision;
+  ASSERT_TRUE(EncodePayload(Decision(1), &decision).ok());
+  AppendPhysicalRecord(&s, 1, 1, decision);
+  r = ReplaySegments({SegmentInput{"s", 1, s}}, {});
+  EXPECT_EQ(r.status.code(), Code::kCorruption);
+  EXPECT_NE(r.status.message().find("checkpoint"), std::string::npos);
+}
+
+TEST(Replay, RefusesALogOfAnotherNode) {
+  std::string seg = SegmentWith({});
+  ReplayOptions ro;
+  ro.expected_node_id = 2;
+  ReplayResult r = ReplaySegments({SegmentInput{"s", 1, seg}}, ro);
+  EXPECT_EQ(r.status.code(), Code::kConfig);
+  EXPECT_NE(r.status.message().find("belongs to node 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace xa::internal

@@ -1,0 +1,125 @@
+// Helpers shared by the decision-log tests: a private temporary directory, records of every
+// kind, and a reporter that collects what replay reports.
+
+#ifndef XA_TESTS_LOG_LOG_TEST_UTIL_H_
+#define XA_TESTS_LOG_LOG_TEST_UTIL_H_
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "xa/decision_log.h"
+#include "xa/env.h"
+#include "xa/xid.h"
+
+namespace xa::test {
+
+// A fresh directory under the test temp dir, removed with everything in it at destruction.
+// path() is the parent of the log: the log directory itself is log_dir(), created by Open.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string tmpl = ::testing::TempDir() + "xa-log-test-XXXXXX";
+    char* made = ::mkdtemp(tmpl.data());
+    EXPECT_NE(made, nullptr);
+    path_ = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string log_dir() const { return path_ + "/log"; }
+
+ private:
+  std::string path_;
+};
+
+inline Xid TestXid(uint64_t i) {
+  std::string gtrid = "gtrid-" + std::to_string(i);
+  return Xid::Make(Xid::kFormatId, gtrid, "").value();
+}
+
+inline LogRecord Decision(uint64_t i, Protocol protocol = Protocol::kTwoPhase) {
+  LogRecord r;
+  r.type = RecordType::kCommitDecision;
+  r.xid = TestXid(i);
+  r.protocol = protocol;
+  r.participants = {
+      Participant{"mariadb-accounts", Xid::Make(Xid::kFormatId, r.xid.gtrid(), "b1").value()},
+      Participant{"pg-ledger", Xid::Make(Xid::kFormatId, r.xid.gtrid(), "b2").value()}};
+  return r;
+}
+
+inline LogRecord End(uint64_t i) {
+  LogRecord r;
+  r.type = RecordType::kEnd;
+  r.xid = TestXid(i);
+  return r;
+}
+
+inline LogRecord Heuristic(uint64_t i, std::string reason = "operator rolled back pg-ledger") {
+  LogRecord r = Decision(i);
+  r.type = RecordType::kHeuristic;
+  r.outcome = Outcome::kHeuristicMixed;
+  r.participants.resize(1);
+  r.reason = std::move(reason);
+  return r;
+}
+
+inline LogRecord HeuristicCleared(uint64_t i) {
+  LogRecord r;
+  r.type = RecordType::kHeuristicCleared;
+  r.xid = TestXid(i);
+  r.reason = "ticket OPS-42: reconciled by hand";
+  return r;
+}
+
+class CollectingReporter : public LogReporter {
+ public:
+  struct Report {
+    std::string file;
+    uint64_t offset;
+    uint64_t bytes;
+    Status reason;
+  };
+  void Corruption(const std::string& file, uint64_t offset, uint64_t bytes,
+                  const Status& reason) override {
+    reports.push_back(Report{file, offset, bytes, reason});
+  }
+  std::vector<Report> reports;
+};
+
+// Sync and SyncDir do nothing: for tests that append many records and do not test durability
+// (or that model it in a FaultInjectionEnv above this one).
+class NoSyncEnv : public EnvWrapper {
+ public:
+  NoSyncEnv() : EnvWrapper(Env::Default()) {}
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    auto f = target()->NewWritableFile(path);
+    if (!f.ok()) return f;
+    return std::unique_ptr<WritableFile>(new File(std::move(f).value()));
+  }
+  Status SyncDir(const std::string&) override { return Status::Ok(); }
+
+ private:
+  class File : public WritableFile {
+   public:
+    explicit File(std::unique_ptr<WritableFile> f) : f_(std::move(f)) {}
+    Status Append(std::string_view d) override { return f_->Append(d); }
+    Status Sync() override { return Status::Ok(); }
+    Status Close() override { return f_->Close(); }
+
+   private:
+    std::unique_ptr<WritableFile> f_;
+  };
+};
+
+}  // namespace xa::test
+
+#endif  // XA_TESTS_LOG_LOG_TEST_UTIL_H_

@@ -1,0 +1,223 @@
+// The xa-log tool, run as a real second process: read-only on a live log, exit codes, --help.
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "log_test_util.h"
+#include "recovery-log/log_reader.h"
+#include "xa/decision_log.h"
+#include "xa/env.h"
+
+namespace xa {
+namespace {
+
+using test::Decision;
+using test::End;
+using test::Heuristic;
+using test::ScratchDir;
+using test::TestXid;
+
+struct ToolRun {
+  int exit_code;
+  std::string out, err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ToolRun RunTool(const ScratchDir& scratch, const std::string& args) {
+  std::string out = scratch.path() + "/tool.out", err = scratch.path() + "/tool.err";
+  std::string cmd = std::string(XA_LOG_TOOL) + " " + args + " >" + out + " 2>" + err;
+  int rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc)) << cmd;
+  return ToolRun{WEXITSTATUS(rc), Slurp(out), Slurp(err)};
+}
+
+LogOptions Options(const ScratchDir& dir) {
+  LogOptions o;
+  o.dir = dir.log_dir();
+  o.node_id = 5;
+  return o;
+}
+
+TEST(XaLogTool, ReadsALiveLogWithoutTakingItsLock) {
+  ScratchDir dir;
+  auto log = DecisionLog::Open(Options(dir));
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_TRUE((*log)->Append(Decision(1)).ok());
+  ASSERT_TRUE((*log)->Append(Heuristic(2)).ok());
+  ASSERT_TRUE((*log)->Append(Decision(3)).ok());
+  ASSERT_TRUE((*log)->Append(End(3)).ok());
+
+  ToolRun dump = RunTool(dir, "dump " + dir.log_dir());
+  EXPECT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_NE(dump.out.find("type=commit-decision"), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("xid=" + TestXid(1).ToString()), std::string::npos);
+  EXPECT_NE(dump.out.find("participants=[mariadb-accounts:"), std::string::npos);
+  EXPECT_NE(dump.out.find("reason=\"operator rolled back pg-ledger\""), std::string::npos);
+  EXPECT_NE(dump.out.find("open_decisions=1 open_heuristics=1"), std::string::npos) << dump.out;
+  EXPECT_NE(dump.err.find("in use by process " + std::to_string(::getpid())), std::string::npos)
+      << dump.err;
+
+  // The owner keeps its lock and its log.
+  EXPECT_EQ(DecisionLog::Open(Options(dir)).status().code(), Code::kBusy);
+  EXPECT_TRUE((*log)->Append(End(1)).ok());
+  std::string lock_contents;
+  ASSERT_TRUE(Env::Default()->ReadFile(dir.log_dir() + "/LOCK", &lock_contents).ok());
+  EXPECT_EQ(lock_contents, std::to_string(::getpid()) + "\n");
+}
+
+TEST(XaLogTool, DumpJsonDescribesEveryRecord) {
+  ScratchDir dir;
+  {
+    auto log = DecisionLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(Decision(1)).ok());
+    ASSERT_TRUE((*log)->Append(Heuristic(2, "quote \" and backslash \\ and \x01")).ok());
+  }
+  ToolRun dump = RunTool(dir, "dump --json " + dir.log_dir());
+  EXPECT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_EQ(dump.out.rfind("{\"log\":", 0), 0u) << dump.out;
+  EXPECT_NE(dump.out.find("\"type\":\"commit-decision\""), std::string::npos);
+  EXPECT_NE(dump.out.find("\"rm\":\"pg-ledger\""), std::string::npos);
+  EXPECT_NE(dump.out.find("quote \\\" and backslash \\\\ and \\u0001"), std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("\"damaged\":false"), std::string::npos);
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < dump.out.size(); ++i) {
+    char c = dump.out[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+      ASSERT_GE(depth, 0);
+    }
+  }
+  EXPECT_EQ(depth, 0);
+  EXPECT_FALSE(in_string);
+}
+
+TEST(XaLogTool, VerifyFailsOnDamageNamingFileAndOffset) {
+  ScratchDir dir;
+  uint64_t second_lsn;
+  {
+    auto log = DecisionLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(Decision(1)).ok());
+    second_lsn = *(*log)->Append(Decision(2));
+    ASSERT_TRUE((*log)->Append(Decision(3)).ok());
+  }
+  EXPECT_EQ(RunTool(dir, "verify " + dir.log_dir()).exit_code, 0);
+  auto listing = internal::ListLogDir(Env::Default(), dir.log_dir());
+  ASSERT_TRUE(listing.ok());
+  std::string path = internal::JoinPath(
+      dir.log_dir(), internal::SegmentFileName(listing->segments.back()));
+  std::string contents;
+  ASSERT_TRUE(Env::Default()->ReadFile(path, &contents).ok());
+  // Find decision 2's record through a replay, then damage it.
+  uint64_t offset = 0;
+  internal::ReplayOptions ro;
+  ro.visit = [&](const internal::ReplayEvent& e) {
+    if (e.record.lsn == second_lsn) offset = e.offset;
+  };
+  std::vector<std::string> storage;
+  ASSERT_TRUE(internal::ReplayDir(Env::Default(), dir.log_dir(), ro, &storage).status.ok());
+  ASSERT_GT(offset, 0u);
+  contents[offset + 20] ^= 0x40;
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << contents;
+  }
+  ToolRun verify = RunTool(dir, "verify " + dir.log_dir());
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_NE(verify.out.find(path + " at offset " + std::to_string(offset)), std::string::npos)
+      << verify.out;
+  ToolRun dump = RunTool(dir, "dump " + dir.log_dir());
+  EXPECT_EQ(dump.exit_code, 1);
+  EXPECT_NE(dump.err.find("offset " + std::to_string(offset)), std::string::npos) << dump.err;
+  ToolRun stats = RunTool(dir, "stats " + dir.log_dir());
+  EXPECT_EQ(stats.exit_code, 1);
+  EXPECT_NE(stats.out.find("DAMAGED"), std::string::npos);
+}
+
+TEST(XaLogTool, VerifyRefusesATornTailUnlessTold) {
+  ScratchDir dir;
+  {
+    auto log = DecisionLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(Decision(1)).ok());
+  }
+  auto listing = internal::ListLogDir(Env::Default(), dir.log_dir());
+  ASSERT_TRUE(listing.ok());
+  std::string path = internal::JoinPath(
+      dir.log_dir(), internal::SegmentFileName(listing->segments.back()));
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::app);
+    out << std::string("\x12\x34\x56", 3);  // the start of a record header
+  }
+  EXPECT_EQ(RunTool(dir, "verify " + dir.log_dir()).exit_code, 1);
+  ToolRun tolerant = RunTool(dir, "verify --tolerate-tail " + dir.log_dir());
+  EXPECT_EQ(tolerant.exit_code, 0) << tolerant.err;
+  EXPECT_NE(tolerant.out.find("torn tail"), std::string::npos);
+  Result<FileInfo> info = Env::Default()->Stat(path);
+  ASSERT_TRUE(info.ok());
+  std::string after;
+  ASSERT_TRUE(Env::Default()->ReadFile(path, &after).ok());
+  EXPECT_EQ(after.substr(after.size() - 3), std::string("\x12\x34\x56", 3))
+      << "the tool wrote to the log";
+}
+
+TEST(XaLogTool, StatsCountsRecordsAndOpenTransactions) {
+  ScratchDir dir;
+  {
+    auto log = DecisionLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok());
+    for (uint64_t i = 1; i <= 5; ++i) ASSERT_TRUE((*log)->Append(Decision(i)).ok());
+    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE((*log)->Append(End(i)).ok());
+  }
+  ToolRun stats = RunTool(dir, "stats " + dir.log_dir());
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("commit-decision: 5"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("end: 3"), std::string::npos);
+  EXPECT_NE(stats.out.find("open decisions: 2"), std::string::npos);
+  ToolRun json = RunTool(dir, "stats --json " + dir.log_dir());
+  EXPECT_EQ(json.exit_code, 0);
+  EXPECT_NE(json.out.find("\"open_decisions\":2"), std::string::npos) << json.out;
+}
+
+TEST(XaLogTool, EveryCommandHasHelpAndUsageErrorsExitTwo) {
+  ScratchDir dir;
+  for (std::string cmd : {"dump", "verify", "stats"}) {
+    ToolRun help = RunTool(dir, cmd + " --help");
+    EXPECT_EQ(help.exit_code, 0) << cmd;
+    EXPECT_NE(help.out.find("usage: xa-log " + cmd), std::string::npos) << help.out;
+    EXPECT_NE(help.out.find("exit codes"), std::string::npos);
+    EXPECT_EQ(RunTool(dir, cmd).exit_code, 2) << cmd;
+    EXPECT_EQ(RunTool(dir, cmd + " --bogus " + dir.path()).exit_code, 2) << cmd;
+  }
+  EXPECT_EQ(RunTool(dir, "--help").exit_code, 0);
+  EXPECT_EQ(RunTool(dir, "frobnicate x").exit_code, 2);
+  EXPECT_EQ(RunTool(dir, "").exit_code, 2);
+  ToolRun missing = RunTool(dir, "verify " + dir.path() + "/no-such-log");
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_NE(missing.err.find("no-such-log"), std::string::npos) << missing.err;
+  EXPECT_EQ(RunTool(dir, "verify " + dir.path()).exit_code, 3);  // a directory, but no log
+}
+
+}  // namespace
+}  // namespace xa
