@@ -144,14 +144,14 @@ class MariaDbDialect final : public OdbcDialect {
     XA_RETURN_IF_ERROR(ReleaseHeldBranch(&xid));
     Status committed = Run(mdb::XaCommitSql(xid, CommitMode::kTwoPhase), &xid, "XA COMMIT");
     if (held_.has_value() && *held_ == xid) held_.reset();
-    return committed;
+    return CheckFalseNota(xid, std::move(committed));
   }
 
   Status RollbackPrepared(const Xid& xid) override {
     XA_RETURN_IF_ERROR(ReleaseHeldBranch(&xid));
     Status rolled_back = Run(mdb::XaRollbackSql(xid), &xid, "XA ROLLBACK");
     if (held_.has_value() && *held_ == xid) held_.reset();
-    return rolled_back;
+    return CheckFalseNota(xid, std::move(rolled_back));
   }
 
   Result<RecoverScan> Recover() override {
@@ -199,6 +199,30 @@ class MariaDbDialect final : public OdbcDialect {
         << "the session holds this prepared branch; reconnecting to detach it";
     held_.reset();
     return context_->reopen();
+  }
+
+  // MariaDB answers XA COMMIT/ROLLBACK of a branch that another session prepared and still holds
+  // (it is connected, or the server is still cleaning it up after a disconnect or KILL) with 1397,
+  // XAER_NOTA. That NOTA is false, and recovery would take it for "already finished": when the
+  // recover scan still lists the xid, the answer is XAER_RMFAIL, retry later.
+  Status CheckFalseNota(const Xid& xid, Status status) {
+    if (status.code() != Code::kNoTa) return status;
+    Result<RecoverScan> scan = Recover();
+    if (!scan.ok()) {
+      return Status(Code::kRmFail, status.message() + "; the recover scan that would confirm it "
+                                                      "failed (" + scan.status().ToString() +
+                                                      "): in doubt, retry later");
+    }
+    for (const Xid& prepared : scan->prepared) {
+      if (prepared == xid) {
+        return Status(Code::kRmFail,
+                      "resource manager '" + context_->rm_name + "': branch " + xid.ToString() +
+                          " is prepared but still attached to the session that prepared it (that "
+                          "session is connected, or the server is still cleaning it up); the "
+                          "server's XAER_NOTA is not true: retry later, or end that session");
+      }
+    }
+    return status;
   }
 
   Status ReadWriteCounter(int64_t* counter) {

@@ -60,6 +60,14 @@
 // multi-statement option, which the resource manager does not impose on connection(): the scan
 // runs on a second connection, opened on the first scan with OPTION=67108864 (multi statements).
 //
+// MariaDB attaches a prepared branch to the session that prepared it until that session commits
+// or rolls it back or ends: the session can start no other branch, and other sessions get a
+// false XAER_NOTA (1397) for it. So (1) a session that still holds a prepared branch is replaced
+// by a new connection before it starts or finishes another branch (the held branch detaches and
+// survives; prepare-then-commit on the same object never pays for this), and (2) XAER_NOTA from
+// XA COMMIT/ROLLBACK is confirmed with a recover scan: a branch that is still listed gives
+// XAER_RMFAIL (retry), never a false "already finished".
+//
 // PostgreSQL owners: only the role that prepared a transaction, or a superuser, may finish it.
 // Recover() lists every prepared branch of the database; those of other roles are logged as a
 // warning, and finishing them fails with XA_CONFIG naming the role to use.
