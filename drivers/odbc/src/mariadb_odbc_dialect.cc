@@ -90,6 +90,11 @@ class MariaDbDialect final : public OdbcDialect {
 
   Status Begin(const Xid& xid) override {
     XA_RETURN_IF_ERROR(ReleaseHeldBranch(nullptr));
+    // The baseline of the read-only detection: the reading taken at the previous Prepare, or a
+    // new one when the session has written since (a rollback, a one-phase commit, a reconnect).
+    if (context_->read_only_optimization && write_counter_ < 0) {
+      XA_RETURN_IF_ERROR(ReadWriteCounter(&write_counter_));
+    }
     return Run(mdb::XaStartSql(xid, StartFlag::kNoFlags), &xid, "XA START");
   }
 
@@ -103,7 +108,7 @@ class MariaDbDialect final : public OdbcDialect {
         return probed;
       }
       read_only = mdb::CounterProvesReadOnly(write_counter_, now);
-      write_counter_ = now;
+      write_counter_ = now;  // the next branch's baseline
     }
     Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
     if (!ended.ok()) {
@@ -125,6 +130,7 @@ class MariaDbDialect final : public OdbcDialect {
   }
 
   Status CommitOnePhase(const Xid& xid) override {
+    write_counter_ = -1;
     Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
     if (!ended.ok()) {
       RollbackBestEffort(xid, true);
@@ -134,6 +140,7 @@ class MariaDbDialect final : public OdbcDialect {
   }
 
   Status RollbackActive(const Xid& xid) override {
+    write_counter_ = -1;
     // XA END of a rollback-only branch fails with its XA_RB* code; XA ROLLBACK still ends it.
     Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
     if (ended.code() == Code::kRmFail && session_->lost()) return ended;
