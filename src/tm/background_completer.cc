@@ -1,0 +1,220 @@
+#include "src/tm/background_completer.h"
+
+#include <algorithm>
+
+#include "src/logging.h"
+#include "src/tm/services.h"
+
+namespace xa::internal {
+
+BackgroundCompleter::BackgroundCompleter(const Services* services) : services_(services) {}
+
+BackgroundCompleter::~BackgroundCompleter() { Stop(); }
+
+void BackgroundCompleter::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void BackgroundCompleter::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const CompletionJob& job : jobs_) {
+    XA_LOG_XID(kWarning, "tm", job.xid)
+        << "manager stopping with " << (job.commit ? "commit" : "rollback")
+        << " still pending; " << (job.decision_logged ? "the decision is open in the log and "
+                                                         "recovery will finish it"
+                                                       : "recovery will roll it back");
+  }
+  idle_.notify_all();
+}
+
+void BackgroundCompleter::Submit(CompletionJob job) {
+  services_->in_flight->Add(job.xid);  // no-op when the coordinator registered it
+  services_->in_flight->MarkBackground(job.xid);
+  services_->in_flight->MarkPrepareStarted(job.xid, SteadyClock::now());
+  MetricsRegistry::Add(services_->metrics->handed_to_background);
+  services_->metrics->background_pending.fetch_add(1, std::memory_order_relaxed);
+  XA_LOG_XID(kInfo, "tm", job.xid)
+      << "background completion of " << (job.commit ? "commit" : "rollback") << " ("
+      << job.origin << ") for "
+      << std::count_if(job.branches.begin(), job.branches.end(),
+                       [](const CompletionBranch& b) { return b.end == BranchEnd::kPending; })
+      << " branch(es)";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+Status BackgroundCompleter::WaitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  bool idle = idle_.wait_for(lock, timeout, [&] {
+    return (jobs_.empty() && working_ == 0) || stopping_;
+  });
+  if (idle && jobs_.empty() && working_ == 0) return Status::Ok();
+  return Status(Code::kTimeout, std::to_string(jobs_.size() + working_) +
+                                    " transaction(s) still waiting for background completion "
+                                    "(an RM is unreachable?)");
+}
+
+size_t BackgroundCompleter::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return jobs_.size() + working_;
+}
+
+ResourceManager* BackgroundCompleter::Session(const std::string& rm_name, Status* error) {
+  auto it = sessions_.find(rm_name);
+  if (it != sessions_.end()) return it->second.get();
+  Result<std::unique_ptr<ResourceManager>> session = services_->OpenSession(rm_name);
+  if (!session.ok()) {
+    *error = session.status();
+    return nullptr;
+  }
+  ResourceManager* raw = session->get();
+  sessions_.emplace(rm_name, std::move(*session));
+  return raw;
+}
+
+void BackgroundCompleter::Attempt(const CompletionJob& job, CompletionBranch& branch) {
+  Status error;
+  ResourceManager* session = Session(branch.rm_name, &error);
+  Status s;
+  if (session == nullptr) {
+    s = error;
+  } else {
+    s = job.commit ? session->Commit(branch.xid, CommitMode::kTwoPhase)
+                   : session->Rollback(branch.xid);
+    XA_LOG_XID(kDebug, "tm", branch.xid)
+        << "background " << (job.commit ? "commit" : "rollback") << " on '" << branch.rm_name
+        << "': " << CodeName(s.code());
+  }
+  Classified c;
+  if (session == nullptr) {
+    c = {BranchEnd::kPending, false};  // no session: try again later
+  } else if (job.commit) {
+    c = ClassifyCommit(s, branch.maybe_applied);
+  } else {
+    c = ClassifyRollback(s, branch.maybe_prepared);
+  }
+  branch.last = s;
+  if (c.end != BranchEnd::kPending) {
+    branch.end = c.end;
+    branch.forget = c.forget;
+    return;
+  }
+  if (s.code() == Code::kRmFail) {
+    branch.maybe_applied = true;
+    sessions_.erase(branch.rm_name);  // the connection is gone; the next attempt reconnects
+  }
+  ++branch.attempts;
+  MetricsRegistry::Add(services_->metrics->phase2_retries);
+  std::chrono::microseconds backoff =
+      services_->options->background_retry.BackoffBefore(branch.attempts);
+  branch.next_attempt = SteadyClock::now() + backoff;
+  XA_LOG_XID(kWarning, "tm", branch.xid)
+      << "background " << (job.commit ? "commit" : "rollback") << " on '" << branch.rm_name
+      << "' failed (attempt " << branch.attempts << ", next in " << backoff.count() / 1000
+      << " ms): " << s.ToString();
+}
+
+void BackgroundCompleter::Finish(CompletionJob& job) {
+  std::vector<BranchEnd> ends;
+  std::vector<Participant> heuristic_branches;
+  std::string reason;
+  bool new_heuristic = false;
+  for (const CompletionBranch& b : job.branches) {
+    ends.push_back(b.end);
+    if (IsHeuristic(b.end)) {
+      heuristic_branches.push_back(Participant{b.rm_name, b.xid});
+      if (!b.persisted) {
+        new_heuristic = true;
+        if (reason.empty()) reason = "branch on '" + b.rm_name + "': " + b.last.ToString();
+      }
+    }
+  }
+  Outcome outcome = Aggregate(job.commit, ends);
+  if (new_heuristic) {
+    services_->PersistHeuristic(job.xid, job.protocol, std::move(heuristic_branches), outcome,
+                                reason);
+  }
+  for (const CompletionBranch& b : job.branches) {
+    if (!b.forget) continue;
+    Status error;
+    if (ResourceManager* session = Session(b.rm_name, &error)) {
+      Status s = session->Forget(b.xid);
+      if (!s.ok() && s.code() != Code::kNoTa) {
+        XA_LOG_XID(kWarning, "tm", b.xid) << "forget on '" << b.rm_name << "': " << s.ToString();
+      }
+    }
+  }
+  if (job.decision_logged) services_->WriteEnd(job.xid, job.protocol);
+  MetricsRegistry::Add(services_->metrics->background_completed);
+  services_->metrics->background_pending.fetch_sub(1, std::memory_order_relaxed);
+  services_->in_flight->Remove(job.xid);
+  if (outcome == Outcome::kCommitted || outcome == Outcome::kRolledBack) {
+    XA_LOG_XID(kInfo, "tm", job.xid)
+        << "background completion finished (" << job.origin << "): " << OutcomeName(outcome);
+  } else {
+    XA_LOG_XID(kError, "tm", job.xid)
+        << "background completion finished (" << job.origin << "): " << OutcomeName(outcome);
+  }
+}
+
+void BackgroundCompleter::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (jobs_.empty()) {
+      idle_.notify_all();
+      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      continue;
+    }
+    SteadyClock::time_point now = SteadyClock::now();
+    SteadyClock::time_point earliest = SteadyClock::time_point::max();
+    auto due = jobs_.end();
+    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
+      for (const CompletionBranch& b : it->branches) {
+        if (b.end != BranchEnd::kPending) continue;
+        if (b.next_attempt < earliest) {
+          earliest = b.next_attempt;
+          due = it;
+        }
+      }
+    }
+    if (due == jobs_.end()) {  // a job with nothing pending: finish it
+      due = jobs_.begin();
+    } else if (earliest > now) {
+      wake_.wait_until(lock, earliest);
+      continue;
+    }
+    CompletionJob job = std::move(*due);
+    jobs_.erase(due);
+    ++working_;
+    lock.unlock();
+
+    now = SteadyClock::now();
+    bool done = true;
+    for (CompletionBranch& b : job.branches) {
+      if (b.end != BranchEnd::kPending) continue;
+      if (b.next_attempt <= now) Attempt(job, b);
+      if (b.end == BranchEnd::kPending) done = false;
+    }
+    if (done) Finish(job);
+
+    lock.lock();
+    --working_;
+    if (!done) jobs_.push_back(std::move(job));
+  }
+  lock.unlock();
+  sessions_.clear();
+}
+
+}  // namespace xa::internal

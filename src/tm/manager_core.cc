@@ -1,0 +1,231 @@
+#include "src/tm/manager_core.h"
+
+#include <chrono>
+
+#include "src/logging.h"
+#include "src/tm/recovery_hook.h"
+#include "src/tm/two_phase_coordinator.h"
+
+namespace xa::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Status NotActive(const TxnContext& txn, const char* what) {
+  return Status(Code::kProto, std::string("cannot ") + what + " transaction " + txn.xid.ToString() +
+                                  ": it is " +
+                                  std::string(TransactionStateName(txn.state)));
+}
+
+}  // namespace
+
+ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
+    : options_(std::move(options)), log_(log), xids_(options_.node_id) {
+  executor_ = std::make_unique<PhaseExecutor>(options_.phase_threads);
+  services_.options = &options_;
+  services_.log = &log_;
+  services_.executor = executor_.get();
+  services_.metrics = &metrics_;
+  services_.in_flight = &in_flight_;
+  completer_ = std::make_unique<BackgroundCompleter>(&services_);
+  services_.completer = completer_.get();
+  two_phase_ = std::make_unique<TwoPhaseCoordinator>(&services_);
+}
+
+ManagerCore::~ManagerCore() {
+  completer_->Stop();
+  int64_t open = in_flight_.size() - static_cast<int64_t>(completer_->pending());
+  if (open > 0) {
+    XA_LOG(kError, "tm") << "transaction manager destroyed with " << open
+                         << " transaction(s) still open: every Transaction must be destroyed "
+                            "before its manager";
+  }
+}
+
+Status ManagerCore::Start() {
+  if (log_.options().node_id != options_.node_id) {
+    return Status(Code::kConfig, "the decision log belongs to node " +
+                                     std::to_string(log_.options().node_id) +
+                                     " but the manager is node " +
+                                     std::to_string(options_.node_id) +
+                                     ": use the same node_id in LogOptions and "
+                                     "TransactionManagerOptions");
+  }
+  for (const auto& [name, factory] : options_.resource_managers) {
+    if (name.empty() || !factory) {
+      return Status(Code::kConfig, "resource-manager factory '" + name +
+                                       "' is empty: every registered name needs a factory");
+    }
+  }
+  completer_->Start();
+  XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
+                      << options_.resource_managers.size() << " resource manager(s), "
+                      << options_.phase_threads << " phase thread(s)";
+  if (options_.recover_on_open) XA_RETURN_IF_ERROR(RecoverOnOpen(services_));
+  return Status::Ok();
+}
+
+Coordinator* ManagerCore::CoordinatorFor(Protocol protocol) noexcept {
+  switch (protocol) {
+    case Protocol::kOnePhase:  // a 2PC transaction restricted to one branch
+    case Protocol::kTwoPhase:
+      return two_phase_.get();
+    case Protocol::kThreePhase:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+Result<Transaction> ManagerCore::Begin(const TransactionOptions& options) {
+  if (CoordinatorFor(options.protocol) == nullptr) {
+    return Status(Code::kNotSupported,
+                  std::string(ProtocolName(options.protocol)) +
+                      " is not available in this manager: three-phase commit needs participant "
+                      "agents; use Protocol::kTwoPhase");
+  }
+  auto txn = std::make_unique<TxnContext>();
+  txn->xid = xids_.Next();
+  txn->protocol = options.protocol;
+  txn->begun_at = Clock::now();
+  std::chrono::milliseconds timeout =
+      options.timeout.count() > 0 ? options.timeout : options_.transaction_timeout;
+  txn->deadline = timeout.count() > 0 ? txn->begun_at + timeout : Clock::time_point::max();
+  in_flight_.Add(txn->xid);
+  MetricsRegistry::Add(metrics_.begun);
+  XA_LOG_XID(kDebug, "tm", txn->xid) << "begin " << ProtocolName(options.protocol);
+  return Transaction(this, std::move(txn));
+}
+
+bool ManagerCore::TimedOut(const TxnContext& txn) const noexcept {
+  return txn.deadline != Clock::time_point::max() && Clock::now() > txn.deadline;
+}
+
+Outcome ManagerCore::RollBackTimedOut(TxnContext& txn) {
+  MetricsRegistry::Add(metrics_.timeouts);
+  auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - txn.begun_at);
+  Status reason(Code::kRbTimeout, "transaction " + txn.xid.ToString() + " ran for " +
+                                      std::to_string(age.count()) +
+                                      " ms, past its timeout: rolled back");
+  XA_LOG_XID(kInfo, "tm", txn.xid) << reason.message();
+  return CoordinatorFor(txn.protocol)->Rollback(txn, reason);
+}
+
+Status ManagerCore::Enlist(TxnContext& txn, ResourceManager& rm) {
+  if (txn.state != TransactionState::kActive) return NotActive(txn, "enlist in");
+  if (TimedOut(txn)) {
+    Outcome outcome = RollBackTimedOut(txn);
+    Status reason = txn.last_status;
+    Finish(txn, outcome);
+    return reason;
+  }
+  const std::string& name = rm.name();
+  if (options_.resource_managers.count(name) == 0) {
+    return Status(Code::kConfig,
+                  "resource manager '" + name +
+                      "' has no factory in TransactionManagerOptions::resource_managers: a "
+                      "branch on it could not be completed after a crash, so it is not enlisted");
+  }
+  for (const BranchContext& b : txn.branches) {
+    if (b.rm == &rm) {
+      return Status(Code::kProto, "session of '" + name + "' is already enlisted in " +
+                                      txn.xid.ToString() + " (one branch per session)");
+    }
+  }
+  if (txn.protocol == Protocol::kOnePhase && !txn.branches.empty()) {
+    return Status(Code::kProto, "a one-phase transaction has a single branch; begin it with "
+                                "Protocol::kTwoPhase to enlist '" + name + "' too");
+  }
+  if (txn.branches.size() >= 0xffff) {
+    return Status(Code::kProto, "too many branches in " + txn.xid.ToString());
+  }
+  BranchContext branch;
+  branch.rm = &rm;
+  branch.rm_name = name;
+  branch.xid = txn.xid.WithBranch(static_cast<uint16_t>(txn.branches.size()));
+  Status s = rm.Start(branch.xid, StartFlag::kNoFlags);
+  XA_LOG_XID(kDebug, "tm", branch.xid) << "start(TMNOFLAGS) on '" << name << "': "
+                                       << CodeName(s.code());
+  if (!s.ok()) return s.WithContext("XA START of a branch on '" + name + "'");
+  txn.branches.push_back(std::move(branch));
+  return Status::Ok();
+}
+
+Result<Outcome> ManagerCore::Commit(TxnContext& txn) {
+  if (txn.state != TransactionState::kActive) return NotActive(txn, "commit");
+  Clock::time_point start = Clock::now();
+  Outcome outcome = TimedOut(txn) ? RollBackTimedOut(txn) : CoordinatorFor(txn.protocol)->Commit(txn);
+  metrics_.total_commit.Record(Clock::now() - start);
+  Finish(txn, outcome);
+  return outcome;
+}
+
+Status ManagerCore::Rollback(TxnContext& txn) {
+  if (txn.state != TransactionState::kActive) return NotActive(txn, "roll back");
+  Outcome outcome = CoordinatorFor(txn.protocol)->Rollback(txn, Status::Ok());
+  Finish(txn, outcome);
+  if (outcome == Outcome::kRolledBack) return Status::Ok();
+  return txn.last_status;
+}
+
+void ManagerCore::RollbackOnDestroy(TxnContext& txn) noexcept {
+  if (txn.state != TransactionState::kActive) return;
+  XA_LOG_XID(kInfo, "tm", txn.xid) << "transaction handle destroyed while active: rolling back";
+  Outcome outcome = CoordinatorFor(txn.protocol)->Rollback(
+      txn, Status(Code::kRbRollback, "the Transaction handle was destroyed before Commit()"));
+  Finish(txn, outcome);
+}
+
+void ManagerCore::Finish(TxnContext& txn, Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kCommitted:
+    case Outcome::kCommittedCompletionPending:
+      txn.state = TransactionState::kCommitted;
+      break;
+    case Outcome::kRolledBack:
+      txn.state = TransactionState::kRolledBack;
+      break;
+    default:
+      txn.state = TransactionState::kHeuristic;
+      break;
+  }
+  metrics_.CountOutcome(outcome);
+  if (!txn.handed_off) in_flight_.Remove(txn.xid);
+  if (outcome != Outcome::kCommitted) {
+    XA_LOG_XID(kInfo, "tm", txn.xid) << OutcomeName(outcome)
+                                     << (txn.last_status.ok() ? "" : ": ")
+                                     << (txn.last_status.ok() ? "" : txn.last_status.ToString());
+  } else {
+    XA_LOG_XID(kDebug, "tm", txn.xid) << "committed";
+  }
+}
+
+Status ManagerCore::ClearHeuristic(const Xid& global_xid, std::string reason) {
+  Xid global = global_xid.Global();
+  LogState state = log_.State();
+  if (state.open_heuristics.count(global) == 0) {
+    return Status(Code::kNoTa, "the decision log holds no uncleared heuristic outcome for " +
+                                   global.ToString());
+  }
+  LogRecord record;
+  record.type = RecordType::kHeuristicCleared;
+  record.xid = global;
+  record.reason = std::move(reason);
+  Result<uint64_t> lsn = log_.Append(record);
+  if (!lsn.ok()) return lsn.status().WithContext("clearing heuristic of " + global.ToString());
+  XA_LOG_XID(kWarning, "tm", global) << "heuristic outcome cleared by operator: "
+                                     << record.reason;
+  return Status::Ok();
+}
+
+TransactionMetrics ManagerCore::Metrics() const {
+  TransactionMetrics m = metrics_.Snapshot();
+  m.in_flight = in_flight_.size();
+  m.oldest_prepared_age_seconds = in_flight_.OldestPreparedAgeSeconds(Clock::now());
+  return m;
+}
+
+std::string ManagerCore::PrometheusText() const {
+  return RenderPrometheus(Metrics(), metrics_);
+}
+
+}  // namespace xa::internal

@@ -1,0 +1,71 @@
+// ManagerCore: the implementation behind TransactionManager and Transaction (internal).
+//
+// Owns, in construction order: the options, the metrics, the in-flight registry, the phase
+// thread pool, the background completer and one coordinator per protocol. Transactions call
+// back into it through their handle.
+//
+// Thread safety: thread-safe; each TxnContext is used by one thread at a time.
+
+#ifndef XA_SRC_TM_MANAGER_CORE_H_
+#define XA_SRC_TM_MANAGER_CORE_H_
+
+#include <memory>
+
+#include "src/tm/background_completer.h"
+#include "src/tm/coordinator.h"
+#include "src/tm/in_flight.h"
+#include "src/tm/metrics_registry.h"
+#include "src/tm/phase_executor.h"
+#include "src/tm/services.h"
+#include "src/tm/txn_context.h"
+#include "xa/transaction.h"
+#include "xa/transaction_manager.h"
+
+namespace xa::internal {
+
+class ManagerCore {
+ public:
+  ManagerCore(TransactionManagerOptions options, DecisionLog& log);
+  ~ManagerCore();
+  ManagerCore(const ManagerCore&) = delete;
+  ManagerCore& operator=(const ManagerCore&) = delete;
+
+  // Validates the options against the log, starts the threads and runs recovery on open.
+  Status Start();
+
+  Result<Transaction> Begin(const TransactionOptions& options);
+  Status Enlist(TxnContext& txn, ResourceManager& rm);
+  Result<Outcome> Commit(TxnContext& txn);
+  Status Rollback(TxnContext& txn);
+  void RollbackOnDestroy(TxnContext& txn) noexcept;
+
+  Status ClearHeuristic(const Xid& global_xid, std::string reason);
+  TransactionMetrics Metrics() const;
+  std::string PrometheusText() const;
+
+  const TransactionManagerOptions& options() const noexcept { return options_; }
+  DecisionLog& log() const noexcept { return log_; }
+  const Services& services() const noexcept { return services_; }
+  InFlightRegistry& in_flight() noexcept { return in_flight_; }
+  BackgroundCompleter& completer() noexcept { return *completer_; }
+
+ private:
+  Coordinator* CoordinatorFor(Protocol protocol) noexcept;
+  bool TimedOut(const TxnContext& txn) const noexcept;
+  Outcome RollBackTimedOut(TxnContext& txn);
+  void Finish(TxnContext& txn, Outcome outcome);
+
+  const TransactionManagerOptions options_;
+  DecisionLog& log_;
+  XidGenerator xids_;
+  MetricsRegistry metrics_;
+  InFlightRegistry in_flight_;
+  std::unique_ptr<PhaseExecutor> executor_;
+  std::unique_ptr<BackgroundCompleter> completer_;
+  Services services_;
+  std::unique_ptr<Coordinator> two_phase_;
+};
+
+}  // namespace xa::internal
+
+#endif  // XA_SRC_TM_MANAGER_CORE_H_

@@ -1,0 +1,50 @@
+// PhaseExecutor: runs the calls of one protocol phase on the branches of one transaction in
+// parallel, on a fixed pool of threads owned by the manager (no thread is created per
+// transaction).
+//
+// RunAll(n, fn) calls fn(0..n-1) and returns when every call has returned. The calling thread
+// takes part: it claims indices itself until none is left, and pool threads claim the others
+// when they are free. So a saturated pool degrades to sequential calls on the caller's thread,
+// never to a deadlock or to waiting in a queue for work the caller could have done.
+//
+// Thread safety: RunAll() may be called from many threads at once. fn(i) runs on exactly one
+// thread, so each branch's session is used by one thread at a time.
+
+#ifndef XA_SRC_TM_PHASE_EXECUTOR_H_
+#define XA_SRC_TM_PHASE_EXECUTOR_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace xa::internal {
+
+class PhaseExecutor {
+ public:
+  explicit PhaseExecutor(size_t threads);
+  ~PhaseExecutor();  // joins the threads; no RunAll() may be running
+  PhaseExecutor(const PhaseExecutor&) = delete;
+  PhaseExecutor& operator=(const PhaseExecutor&) = delete;
+
+  void RunAll(size_t n, const std::function<void(size_t)>& fn);
+
+ private:
+  struct Batch;
+  void WorkerLoop();
+  static void Drain(Batch& batch);
+
+  std::mutex mu_;
+  std::condition_variable work_available_;
+  std::deque<std::shared_ptr<Batch>> queue_;  // one entry per index a pool thread may take
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace xa::internal
+
+#endif  // XA_SRC_TM_PHASE_EXECUTOR_H_

@@ -1,0 +1,61 @@
+#include "src/tm/services.h"
+
+#include "src/logging.h"
+
+namespace xa::internal {
+
+Result<std::unique_ptr<ResourceManager>> Services::OpenSession(const std::string& rm_name) const {
+  auto it = options->resource_managers.find(rm_name);
+  if (it == options->resource_managers.end() || !it->second) {
+    return Status(Code::kConfig, "no resource-manager factory registered for '" + rm_name +
+                                     "': add it to TransactionManagerOptions::resource_managers");
+  }
+  Result<std::unique_ptr<ResourceManager>> session = it->second();
+  if (!session.ok()) {
+    return session.status().WithContext("opening a fresh session with '" + rm_name + "'");
+  }
+  if (*session == nullptr) {
+    return Status(Code::kInternal,
+                  "the factory of resource manager '" + rm_name + "' returned no session");
+  }
+  return session;
+}
+
+void Services::PersistHeuristic(const Xid& global_xid, Protocol protocol,
+                                std::vector<Participant> branches, Outcome outcome,
+                                const std::string& reason) const {
+  LogRecord record;
+  record.type = RecordType::kHeuristic;
+  record.xid = global_xid;
+  record.protocol = protocol;
+  record.participants = std::move(branches);
+  record.outcome = outcome;
+  record.reason = reason;
+  Result<uint64_t> lsn = log->Append(record);
+  MetricsRegistry::Add(metrics->heuristic_records);
+  if (lsn.ok()) {
+    XA_LOG_XID(kError, "tm", global_xid)
+        << "heuristic outcome " << OutcomeName(outcome) << " recorded at lsn " << *lsn
+        << " until an operator clears it: " << reason;
+  } else {
+    XA_LOG_XID(kError, "tm", global_xid)
+        << "heuristic outcome " << OutcomeName(outcome)
+        << " could NOT be recorded in the decision log (" << lsn.status().ToString()
+        << "); check the branches by hand: " << reason;
+  }
+}
+
+void Services::WriteEnd(const Xid& global_xid, Protocol protocol) const {
+  LogRecord record;
+  record.type = RecordType::kEnd;
+  record.xid = global_xid;
+  record.protocol = protocol;
+  Result<uint64_t> lsn = log->Append(record);
+  if (!lsn.ok()) {
+    XA_LOG_XID(kWarning, "tm", global_xid)
+        << "could not write the end record (" << lsn.status().ToString()
+        << "); recovery will repeat phase 2, which finds the branches done";
+  }
+}
+
+}  // namespace xa::internal

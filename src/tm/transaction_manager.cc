@@ -1,0 +1,67 @@
+#include "xa/transaction_manager.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "src/tm/manager_core.h"
+
+namespace xa {
+
+std::chrono::microseconds RetryPolicy::BackoffBefore(uint32_t attempt) const noexcept {
+  if (attempt == 0) attempt = 1;
+  double factor = std::pow(multiplier < 1.0 ? 1.0 : multiplier, static_cast<double>(attempt - 1));
+  double wait = static_cast<double>(initial_backoff.count()) * factor;
+  double cap = static_cast<double>(max_backoff.count());
+  if (!(wait < cap)) wait = cap;  // also catches overflow to infinity
+  return std::chrono::microseconds(static_cast<int64_t>(wait));
+}
+
+Result<std::unique_ptr<TransactionManager>> TransactionManager::Open(
+    TransactionManagerOptions options, DecisionLog& log) {
+  auto core = std::make_unique<internal::ManagerCore>(std::move(options), log);
+  XA_RETURN_IF_ERROR(core->Start());
+  return std::unique_ptr<TransactionManager>(new TransactionManager(std::move(core)));
+}
+
+TransactionManager::TransactionManager(std::unique_ptr<internal::ManagerCore> core)
+    : core_(std::move(core)) {}
+
+TransactionManager::~TransactionManager() = default;
+
+Result<Transaction> TransactionManager::Begin(const TransactionOptions& options) {
+  return core_->Begin(options);
+}
+
+Result<Transaction> TransactionManager::Begin(Protocol protocol) {
+  TransactionOptions options;
+  options.protocol = protocol;
+  return core_->Begin(options);
+}
+
+Status TransactionManager::ClearHeuristic(const Xid& global_xid, std::string reason) {
+  return core_->ClearHeuristic(global_xid, std::move(reason));
+}
+
+std::vector<Xid> TransactionManager::InFlightTransactions() const {
+  return core_->in_flight().List();
+}
+
+bool TransactionManager::IsInFlight(const Xid& global_xid) const {
+  return core_->in_flight().Contains(global_xid.Global());
+}
+
+Status TransactionManager::WaitForBackgroundCompletion(std::chrono::milliseconds timeout) {
+  return core_->completer().WaitIdle(timeout);
+}
+
+TransactionMetrics TransactionManager::Metrics() const { return core_->Metrics(); }
+
+std::string TransactionManager::PrometheusText() const { return core_->PrometheusText(); }
+
+const TransactionManagerOptions& TransactionManager::options() const noexcept {
+  return core_->options();
+}
+
+DecisionLog& TransactionManager::decision_log() const noexcept { return core_->log(); }
+
+}  // namespace xa

@@ -1,0 +1,411 @@
+#include "src/tm/two_phase_coordinator.h"
+
+#include <chrono>
+#include <thread>
+
+#include "src/logging.h"
+#include "src/tm/background_completer.h"
+
+namespace xa::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string On(const BranchContext& b) { return "branch on '" + b.rm_name + "'"; }
+
+Code CodeOf(Outcome o) {
+  switch (o) {
+    case Outcome::kHeuristicCommit: return Code::kHeuristicCommit;
+    case Outcome::kHeuristicRollback: return Code::kHeuristicRollback;
+    case Outcome::kHeuristicMixed: return Code::kHeuristicMixed;
+    case Outcome::kHeuristicHazard: return Code::kHeuristicHazard;
+    default: return Code::kRmFail;
+  }
+}
+
+uint32_t Attempts(const RetryPolicy& policy) {
+  return policy.max_attempts == 0 ? 1 : policy.max_attempts;
+}
+
+}  // namespace
+
+LogRecord TwoPhaseCoordinator::DecisionRecord(const TxnContext& txn,
+                                              const std::vector<size_t>& committers) const {
+  LogRecord record;
+  record.type = RecordType::kCommitDecision;
+  record.xid = txn.xid;
+  record.protocol = Protocol::kTwoPhase;
+  for (size_t i : committers) {
+    record.participants.push_back(Participant{txn.branches[i].rm_name, txn.branches[i].xid});
+  }
+  return record;
+}
+
+Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
+  std::vector<BranchContext>& branches = txn.branches;
+  if (branches.empty()) {
+    txn.last_status = Status::Ok();
+    return Outcome::kCommitted;
+  }
+  if (branches.size() == 1) return CommitOnePhase(txn, branches[0]);
+
+  // Phase 1.
+  Clock::time_point phase1_start = Clock::now();
+  services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
+  services_->executor->RunAll(branches.size(),
+                              [&](size_t i) { PrepareBranch(txn, branches[i]); });
+  services_->metrics->prepare.Record(Clock::now() - phase1_start);
+
+  std::vector<size_t> committers;
+  const BranchContext* failed = nullptr;
+  for (size_t i = 0; i < branches.size(); ++i) {
+    const BranchContext& b = branches[i];
+    if (b.vote == Vote::kCommit) {
+      committers.push_back(i);
+    } else if (b.vote != Vote::kReadOnly && failed == nullptr) {
+      failed = &b;  // a rollback vote, or no vote at all
+    }
+  }
+  if (failed != nullptr) {
+    Status reason = failed->failure.WithContext("phase 1, " + On(*failed));
+    XA_LOG_XID(kInfo, "tm", txn.xid) << "rolling back: " << reason.ToString();
+    return Rollback(txn, reason);
+  }
+  if (committers.empty()) {
+    MetricsRegistry::Add(services_->metrics->read_only_commits);
+    XA_LOG_XID(kDebug, "tm", txn.xid) << "all branches read-only: committed, nothing logged";
+    txn.last_status = Status::Ok();
+    return Outcome::kCommitted;
+  }
+
+  // The decision. A single commit vote needs no record (see the protocol comment).
+  bool decision_logged = false;
+  if (committers.size() > 1) {
+    Clock::time_point write_start = Clock::now();
+    Result<uint64_t> lsn = services_->log->Append(DecisionRecord(txn, committers));
+    services_->metrics->decision_write.Record(Clock::now() - write_start);
+    if (!lsn.ok()) {
+      MetricsRegistry::Add(services_->metrics->decision_write_failures);
+      XA_LOG_XID(kError, "tm", txn.xid)
+          << "commit decision could not be made durable, rolling back: "
+          << lsn.status().ToString();
+      return Rollback(txn, lsn.status().WithContext(
+                               "the commit decision could not be made durable, so the "
+                               "transaction was rolled back"));
+    }
+    MetricsRegistry::Add(services_->metrics->decision_records);
+    decision_logged = true;
+    XA_LOG_XID(kDebug, "tm", txn.xid) << "commit decision durable at lsn " << *lsn;
+  }
+  return PhaseTwo(txn, committers, decision_logged);
+}
+
+void TwoPhaseCoordinator::PrepareBranch(TxnContext& txn, BranchContext& b) {
+  (void)txn;
+  b.end_sent = true;
+  Status s = b.rm->End(b.xid, EndFlag::kSuccess);
+  XA_LOG_XID(kDebug, "tm", b.xid) << "end(TMSUCCESS) on '" << b.rm_name << "': "
+                                  << CodeName(s.code());
+  if (!s.ok()) {
+    b.failure = s.WithContext("End(TMSUCCESS)");
+    // XA_RB*: the RM rolled the branch back; NOTA: it does not know it. Nothing left to do.
+    if (s.IsRollback() || s.code() == Code::kNoTa) {
+      b.finished = true;
+      b.end = BranchEnd::kRolledBack;
+    }
+    return;
+  }
+  b.ended = true;
+  b.prepare_sent = true;
+  s = b.rm->Prepare(b.xid);
+  XA_LOG_XID(kDebug, "tm", b.xid) << "prepare on '" << b.rm_name << "': " << CodeName(s.code());
+  std::optional<Vote> vote = VoteFromStatus(s);
+  if (vote.has_value()) {
+    b.vote = *vote;
+    if (*vote == Vote::kReadOnly) {
+      b.finished = true;
+      b.end = BranchEnd::kCommitted;
+    } else if (*vote == Vote::kRollback) {
+      b.finished = true;
+      b.end = BranchEnd::kRolledBack;
+      b.failure = s.WithContext("Prepare voted rollback");
+    }
+    return;
+  }
+  b.failure = s.WithContext("Prepare");
+  if (s.code() == Code::kNoTa) {
+    b.finished = true;
+    b.end = BranchEnd::kRolledBack;
+  }
+}
+
+Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
+  Clock::time_point start = Clock::now();
+  b.end_sent = true;
+  Status s = b.rm->End(b.xid, EndFlag::kSuccess);
+  XA_LOG_XID(kDebug, "tm", b.xid) << "end(TMSUCCESS) on '" << b.rm_name << "': "
+                                  << CodeName(s.code());
+  if (!s.ok()) {
+    b.failure = s.WithContext("End(TMSUCCESS)");
+    if (s.IsRollback() || s.code() == Code::kNoTa) {
+      b.finished = true;
+      b.end = BranchEnd::kRolledBack;
+    }
+    return Rollback(txn, b.failure.WithContext(On(b)));
+  }
+  b.ended = true;
+
+  const RetryPolicy& policy = services_->options->inline_retry;
+  for (uint32_t attempt = 1;; ++attempt) {
+    s = b.rm->Commit(b.xid, CommitMode::kOnePhase);
+    XA_LOG_XID(kDebug, "tm", b.xid) << "commit(TMONEPHASE) on '" << b.rm_name << "': "
+                                    << CodeName(s.code());
+    if (s.code() != Code::kRetry || attempt >= Attempts(policy)) break;
+    MetricsRegistry::Add(services_->metrics->phase2_retries);
+    XA_LOG_XID(kWarning, "tm", b.xid) << "one-phase commit on '" << b.rm_name
+                                      << "' asked for a retry (attempt " << attempt << ")";
+    std::this_thread::sleep_for(policy.BackoffBefore(attempt));
+  }
+  services_->metrics->commit_phase.Record(Clock::now() - start);
+  b.phase2_status = s;
+
+  switch (s.code()) {
+    case Code::kOk:
+      MetricsRegistry::Add(services_->metrics->one_phase_commits);
+      b.finished = true;
+      b.end = BranchEnd::kCommitted;
+      txn.last_status = Status::Ok();
+      return Outcome::kCommitted;
+    case Code::kHeuristicCommit:
+    case Code::kHeuristicRollback:
+    case Code::kHeuristicMixed:
+    case Code::kHeuristicHazard: {
+      Classified c = ClassifyCommit(s, false);
+      b.end = c.end;
+      b.forget = c.forget;
+      if (c.end == BranchEnd::kCommitted) MetricsRegistry::Add(services_->metrics->one_phase_commits);
+      return Conclude(txn, {0}, /*commit=*/true, /*decision_logged=*/false, Status::Ok());
+    }
+    case Code::kRmFail:
+      // Nothing was prepared, so nobody can tell later whether the commit happened before the
+      // connection broke: the outcome is unknown (Narayana: a 1PC crash is a heuristic hazard).
+      b.end = BranchEnd::kHeuristicHazard;
+      return Conclude(txn, {0}, /*commit=*/true, /*decision_logged=*/false, Status::Ok());
+    case Code::kNoTa:
+    case Code::kRmError:
+      // NOTA: the RM no longer has the branch (it rolled it back, e.g. on a lost session).
+      // RMERR from a one-phase commit: "the branch's work has been rolled back".
+      b.finished = true;
+      b.end = BranchEnd::kRolledBack;
+      txn.last_status = s.WithContext("one-phase commit, " + On(b));
+      return Outcome::kRolledBack;
+    default:
+      break;
+  }
+  if (s.IsRollback()) {
+    b.finished = true;
+    b.end = BranchEnd::kRolledBack;
+    txn.last_status = s.WithContext("one-phase commit, " + On(b));
+    return Outcome::kRolledBack;
+  }
+  // XA_RETRY exhausted, XAER_PROTO, ...: the branch is ended and not prepared; roll it back.
+  return Rollback(txn, s.WithContext("one-phase commit, " + On(b)));
+}
+
+Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>& committers,
+                                      bool decision_logged) {
+  Clock::time_point start = Clock::now();
+  services_->executor->RunAll(committers.size(), [&](size_t k) {
+    FinishBranchInline(txn.branches[committers[k]], /*commit=*/true);
+  });
+  services_->metrics->commit_phase.Record(Clock::now() - start);
+  return Conclude(txn, committers, /*commit=*/true, decision_logged, Status::Ok());
+}
+
+void TwoPhaseCoordinator::FinishBranchInline(BranchContext& b, bool commit) {
+  const RetryPolicy& policy = services_->options->inline_retry;
+  ResourceManager* rm = b.rm;
+  std::unique_ptr<ResourceManager> fresh;
+  Status s;
+  for (uint32_t attempt = 1;; ++attempt) {
+    Classified c{BranchEnd::kPending, false};
+    if (rm != nullptr) {
+      s = commit ? rm->Commit(b.xid, CommitMode::kTwoPhase) : rm->Rollback(b.xid);
+      XA_LOG_XID(kDebug, "tm", b.xid) << (commit ? "commit" : "rollback") << " on '"
+                                      << b.rm_name << "': " << CodeName(s.code());
+      c = commit ? ClassifyCommit(s, b.maybe_applied) : ClassifyRollback(s, b.prepare_sent);
+    }
+    b.phase2_status = s;
+    if (c.end != BranchEnd::kPending) {
+      b.end = c.end;
+      b.forget = c.forget;
+      b.finished = true;
+      if (c.end == BranchEnd::kRolledBack && !s.ok() && s.code() != Code::kNoTa && !commit) {
+        XA_LOG_XID(kDebug, "tm", b.xid) << "rollback on '" << b.rm_name
+                                        << "' counted as done: " << s.ToString();
+      }
+      return;
+    }
+    if (s.code() == Code::kRmFail) b.maybe_applied = true;
+    if (attempt >= Attempts(policy)) break;
+    MetricsRegistry::Add(services_->metrics->phase2_retries);
+    XA_LOG_XID(kWarning, "tm", b.xid) << (commit ? "commit" : "rollback") << " on '"
+                                      << b.rm_name << "' failed (attempt " << attempt
+                                      << "), retrying: " << s.ToString();
+    std::this_thread::sleep_for(policy.BackoffBefore(attempt));
+    if (rm == nullptr || s.code() == Code::kRmFail) {
+      // The application's session is probably dead: continue on a fresh one.
+      rm = nullptr;
+      fresh.reset();
+      Result<std::unique_ptr<ResourceManager>> session = services_->OpenSession(b.rm_name);
+      if (session.ok()) {
+        fresh = std::move(*session);
+        rm = fresh.get();
+      } else {
+        s = session.status();
+      }
+    }
+  }
+  b.end = BranchEnd::kPending;
+}
+
+void TwoPhaseCoordinator::RollbackBranch(BranchContext& b) {
+  // A branch still active is ended with TMFAIL first (MariaDB refuses XA ROLLBACK in the ACTIVE
+  // state). After a failed End(TMSUCCESS) the association is in an unknown state: go straight
+  // to the rollback.
+  if (!b.end_sent) {
+    b.end_sent = true;
+    Status s = b.rm->End(b.xid, EndFlag::kFail);
+    XA_LOG_XID(kDebug, "tm", b.xid) << "end(TMFAIL) on '" << b.rm_name << "': "
+                                    << CodeName(s.code());
+    if (s.ok()) {
+      b.ended = true;
+    } else if (s.IsRollback() || s.code() == Code::kNoTa) {
+      b.finished = true;
+      b.end = BranchEnd::kRolledBack;
+      b.phase2_status = s;
+      return;
+    }
+    // Any other End() failure: still ask for the rollback.
+  }
+  FinishBranchInline(b, /*commit=*/false);
+}
+
+Outcome TwoPhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < txn.branches.size(); ++i) {
+    if (!txn.branches[i].finished) todo.push_back(i);
+  }
+  services_->executor->RunAll(todo.size(),
+                              [&](size_t k) { RollbackBranch(txn.branches[todo[k]]); });
+  return Conclude(txn, todo, /*commit=*/false, /*decision_logged=*/false, reason);
+}
+
+Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>& phase2,
+                                      bool commit, bool decision_logged, const Status& reason) {
+  std::vector<BranchEnd> ends;
+  std::vector<Participant> heuristic_branches;
+  const BranchContext* first_heuristic = nullptr;
+  const BranchContext* first_pending = nullptr;
+  for (size_t i : phase2) {
+    const BranchContext& b = txn.branches[i];
+    ends.push_back(b.end);
+    if (IsHeuristic(b.end)) {
+      heuristic_branches.push_back(Participant{b.rm_name, b.xid});
+      if (first_heuristic == nullptr) first_heuristic = &b;
+    } else if (b.end == BranchEnd::kPending && first_pending == nullptr) {
+      first_pending = &b;
+    }
+  }
+  Outcome outcome = Aggregate(commit, ends);
+  bool decision_lost = false;
+
+  if (commit && first_pending != nullptr && !decision_logged) {
+    // The single-committer optimisation skipped the decision record, but the caller is about to
+    // hear "committed, completion pending": from now on a crash must lead to commit, not to
+    // presumed abort, so the decision becomes durable before we return.
+    Result<uint64_t> lsn = services_->log->Append(DecisionRecord(txn, phase2));
+    if (lsn.ok()) {
+      MetricsRegistry::Add(services_->metrics->decision_records);
+      decision_logged = true;
+    } else {
+      MetricsRegistry::Add(services_->metrics->decision_write_failures);
+      decision_lost = true;
+      XA_LOG_XID(kError, "tm", txn.xid)
+          << "the commit of the only prepared branch is pending and its decision could not be "
+             "logged: the background thread keeps committing it, but a crash now would roll it "
+             "back: "
+          << lsn.status().ToString();
+    }
+  }
+
+  if (!heuristic_branches.empty()) {
+    Protocol used = txn.branches.size() == 1 ? Protocol::kOnePhase : Protocol::kTwoPhase;
+    services_->PersistHeuristic(
+        txn.xid, used, heuristic_branches, outcome,
+        On(*first_heuristic) + ": " + first_heuristic->phase2_status.ToString());
+  }
+  for (size_t i : phase2) {
+    BranchContext& b = txn.branches[i];
+    if (!b.forget) continue;
+    Status s = b.rm->Forget(b.xid);
+    XA_LOG_XID(kDebug, "tm", b.xid) << "forget on '" << b.rm_name << "': " << CodeName(s.code());
+  }
+
+  if (first_pending != nullptr) {
+    CompletionJob job;
+    job.xid = txn.xid;
+    job.protocol = Protocol::kTwoPhase;
+    job.commit = commit;
+    job.decision_logged = decision_logged;
+    job.origin = commit ? "commit" : "rollback";
+    for (size_t i : phase2) {
+      const BranchContext& b = txn.branches[i];
+      CompletionBranch cb;
+      cb.rm_name = b.rm_name;
+      cb.xid = b.xid;
+      cb.maybe_applied = b.maybe_applied;
+      cb.maybe_prepared = b.prepare_sent;
+      cb.end = b.end;
+      cb.persisted = IsHeuristic(b.end);
+      cb.last = b.phase2_status;
+      cb.next_attempt = Clock::now() + services_->options->background_retry.BackoffBefore(1);
+      job.branches.push_back(std::move(cb));
+    }
+    txn.handed_off = true;
+    services_->completer->Submit(std::move(job));
+  } else if (decision_logged) {
+    services_->WriteEnd(txn.xid, Protocol::kTwoPhase);
+  }
+
+  if (decision_lost) outcome = Outcome::kUnknown;
+  switch (outcome) {
+    case Outcome::kCommitted:
+      txn.last_status = Status::Ok();
+      break;
+    case Outcome::kRolledBack:
+      txn.last_status = reason;
+      break;
+    case Outcome::kCommittedCompletionPending:
+      txn.last_status = first_pending->phase2_status.WithContext(
+          "committed (decision durable); " + On(*first_pending) +
+          " unreachable, completing in the background");
+      XA_LOG_XID(kInfo, "tm", txn.xid) << txn.last_status.ToString();
+      break;
+    case Outcome::kUnknown:
+      txn.last_status = Status(Code::kLogFailed,
+                               "commit of the only prepared branch pending and its decision "
+                               "could not be logged: outcome unknown if the process crashes");
+      break;
+    default: {
+      const BranchContext& b = first_heuristic != nullptr ? *first_heuristic : txn.branches[phase2[0]];
+      std::string message = On(b) + ": " + b.phase2_status.ToString();
+      if (!reason.ok()) message += " (while rolling back because: " + reason.ToString() + ")";
+      txn.last_status = Status(CodeOf(outcome), message);
+      break;
+    }
+  }
+  return outcome;
+}
+
+}  // namespace xa::internal

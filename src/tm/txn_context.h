@@ -1,0 +1,51 @@
+// The state of one global transaction as the coordinators see it (internal).
+
+#ifndef XA_SRC_TM_TXN_CONTEXT_H_
+#define XA_SRC_TM_TXN_CONTEXT_H_
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/tm/branch_outcome.h"
+#include "xa/protocol.h"
+#include "xa/resource_manager.h"
+#include "xa/status.h"
+#include "xa/transaction.h"
+#include "xa/xid.h"
+
+namespace xa::internal {
+
+// One branch: the application's session with one RM and what has happened on it.
+struct BranchContext {
+  ResourceManager* rm = nullptr;  // the application's session; never used after Commit returns
+  std::string rm_name;
+  Xid xid;                      // global.WithBranch(index)
+
+  bool end_sent = false;        // End(TMSUCCESS) was called (whatever it answered)
+  bool ended = false;           // End() succeeded
+  bool prepare_sent = false;    // Prepare() was called: the branch may be prepared from now on
+  std::optional<Vote> vote;     // set when Prepare() returned a vote
+  Status failure;               // the first non-OK result of End()/Prepare() that is no vote
+  bool finished = false;        // nothing left to do on this branch (read-only, rolled back...)
+  BranchEnd end = BranchEnd::kPending;  // set by phase 2 / rollback
+  bool maybe_applied = false;   // a phase-2 call failed with XAER_RMFAIL: it may have landed
+  Status phase2_status;         // the last phase-2 result
+  bool forget = false;          // the RM reported XA_HEUR*: Forget() once persisted
+};
+
+struct TxnContext {
+  Xid xid;  // global (empty bqual)
+  Protocol protocol = Protocol::kTwoPhase;
+  TransactionState state = TransactionState::kActive;
+  std::chrono::steady_clock::time_point begun_at;
+  std::chrono::steady_clock::time_point deadline;  // time_point::max(): no timeout
+  std::vector<BranchContext> branches;
+  Status last_status;
+  bool handed_off = false;  // phase 2 continues in the background thread, which owns the Xid now
+};
+
+}  // namespace xa::internal
+
+#endif  // XA_SRC_TM_TXN_CONTEXT_H_

@@ -1,0 +1,62 @@
+// MemoryDecisionLog: an in-memory DecisionLog for unit tests of the coordinator, with injectable
+// append failures.
+//
+// It follows the contract of the real log (include/xa/decision_log.h): Append() assigns LSNs and
+// timestamps, State() replays the appended records (open decisions, open heuristics), and after
+// a failed append every later append fails with XA_LOGFAILED, like a log whose write or fsync
+// failed. Records() returns what was appended, for tests that assert the log's contents.
+//
+//   MemoryDecisionLog log(/*node_id=*/1);
+//   log.FailAppends(RecordType::kCommitDecision, Status(Code::kIoError, "fsync: EIO"));
+//
+// Thread safety: all methods are thread-safe.
+
+#ifndef XA_TESTS_TESTUTIL_MEMORY_DECISION_LOG_H_
+#define XA_TESTS_TESTUTIL_MEMORY_DECISION_LOG_H_
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "xa/decision_log.h"
+
+namespace xa::test {
+
+class MemoryDecisionLog : public DecisionLog {
+ public:
+  explicit MemoryDecisionLog(uint32_t node_id = 1);
+
+  // The next append of a record of `type` fails with `error`; the log then refuses every later
+  // append (XA_LOGFAILED), as the real log does after a failed write or fsync.
+  void FailAppends(RecordType type, Status error);
+  // Arbitrary hook, run before each append (outside the lock). A non-OK result fails that append
+  // without poisoning the log.
+  void SetAppendHook(std::function<Status(const LogRecord&)> hook);
+  // Preloads records as if found by replay at open (for recovery tests).
+  void Preload(std::vector<LogRecord> records);
+
+  std::vector<LogRecord> Records() const;
+  std::vector<LogRecord> RecordsOfType(RecordType type) const;
+  bool failed() const;
+
+  // DecisionLog.
+  Result<uint64_t> Append(const LogRecord& record) override;
+  LogState State() const override;
+  Status Scan(const std::function<void(const LogRecord&)>& visit) const override;
+  const LogOptions& options() const noexcept override { return options_; }
+
+ private:
+  mutable std::mutex mu_;
+  LogOptions options_;
+  std::vector<LogRecord> records_;
+  uint64_t next_lsn_ = 1;
+  std::optional<RecordType> fail_type_;
+  Status fail_status_;
+  bool failed_ = false;
+  std::function<Status(const LogRecord&)> hook_;
+};
+
+}  // namespace xa::test
+
+#endif  // XA_TESTS_TESTUTIL_MEMORY_DECISION_LOG_H_
