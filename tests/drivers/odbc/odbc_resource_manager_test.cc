@@ -678,6 +678,72 @@ TEST(OdbcPostgresDisabled, PrepareThereMapsToConfig) {
   EXPECT_NE(mapped.message().find("max_prepared_transactions"), std::string::npos);
 }
 
+// A connection of the test to the main PostgreSQL with other credentials or database.
+class PgSession {
+ public:
+  explicit PgSession(const std::string& connection_string) {
+    Diagnostics diag;
+    connected_ = session_.Connect(connection_string, std::chrono::seconds(10), &diag);
+    EXPECT_TRUE(connected_) << diag.Describe();
+  }
+  void MustExec(const std::string& sql) {
+    Diagnostics diag;
+    ASSERT_TRUE(session_.Execute(sql, &diag)) << sql << ": " << diag.Describe();
+  }
+  void PrepareReadOnly(const std::string& gid) {
+    Diagnostics diag;
+    ASSERT_TRUE(session_.SetAutocommit(false, &diag));
+    MustExec("SELECT 1");
+    MustExec("PREPARE TRANSACTION '" + gid + "'");
+    ASSERT_TRUE(session_.SetAutocommit(true, &diag));
+  }
+
+ private:
+  OdbcSession session_;
+  bool connected_ = false;
+};
+
+TEST(OdbcPostgresOwners, BranchOfAnotherRoleIsListedAndFinishingItNamesTheRole) {
+  Server server = ServerFor(Dialect::kPostgres);
+  // The admin role is trusted on 127.0.0.1 (scripts/servers.sh).
+  PgSession admin("DSN=" + server.dsn + ";UID=" + test::PostgresAdminUser());
+  Xid xid = Generator().Next().WithBranch(3);
+  admin.PrepareReadOnly(xid.ToPostgresGid());
+
+  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-owner"));
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  auto scan = (*rm)->Recover();
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  // Listed (hiding it would let recovery take it for finished), but this role may not touch it.
+  EXPECT_TRUE(Contains(scan->OwnedBy(NodeId()), xid));
+  Status committed = (*rm)->Commit(xid, CommitMode::kTwoPhase);
+  EXPECT_EQ(committed.code(), Code::kConfig) << committed.ToString();
+  EXPECT_NE(committed.message().find("42501"), std::string::npos) << committed.message();
+  EXPECT_NE(committed.message().find("superuser"), std::string::npos) << committed.message();
+  auto again = (*rm)->Recover();
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(Contains(again->prepared, xid)) << "a refused commit must leave the branch alone";
+  admin.MustExec("ROLLBACK PREPARED '" + xid.ToPostgresGid() + "'");
+}
+
+TEST(OdbcPostgresOwners, BranchOfAnotherDatabaseIsNotListedAndFinishingItSaysWhere) {
+  Server server = ServerFor(Dialect::kPostgres);
+  // Same role, database 'postgres' (CONNECT is granted to PUBLIC there).
+  PgSession elsewhere(ConnectionString(server, ";Database=postgres"));
+  Xid xid = Generator().Next().WithBranch(4);
+  elsewhere.PrepareReadOnly(xid.ToPostgresGid());
+
+  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-other-db"));
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  auto scan = (*rm)->Recover();
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  EXPECT_FALSE(Contains(scan->prepared, xid)) << "only this database's branches are listed";
+  Status committed = (*rm)->Commit(xid, CommitMode::kTwoPhase);
+  EXPECT_EQ(committed.code(), Code::kConfig) << committed.ToString();
+  EXPECT_NE(committed.message().find("another database"), std::string::npos) << committed.message();
+  elsewhere.MustExec("ROLLBACK PREPARED '" + xid.ToPostgresGid() + "'");
+}
+
 TEST(OdbcOptionsValidation, RefusesCredentialsInTheConnectionString) {
   OdbcOptions options;
   options.rm_name = "bad";
