@@ -1,0 +1,126 @@
+// Writes seed inputs for the log fuzzers from real logs:
+//   make_seeds <record-seed-dir> <replay-seed-dir>
+// A log with every record kind, a rotation and a checkpoint carrying open transactions is
+// written through DecisionLog; its segments (alone, truncated, bit-flipped, and the last two
+// joined by the replay fuzzer's separator) become replay seeds, and its record payloads
+// become record seeds.
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "recovery-log/log_reader.h"
+#include "recovery-log/record_codec.h"
+#include "xa/decision_log.h"
+#include "xa/env.h"
+
+namespace {
+
+void WriteSeed(const std::string& dir, const std::string& name, const std::string& bytes) {
+  std::ofstream out(dir + "/" + name, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+xa::LogRecord Decision(uint64_t i) {
+  std::string g = "seed-" + std::to_string(i);
+  xa::LogRecord r;
+  r.type = xa::RecordType::kCommitDecision;
+  r.xid = xa::Xid::Make(xa::Xid::kFormatId, g, "").value();
+  r.participants = {{"mariadb", xa::Xid::Make(xa::Xid::kFormatId, g, "b1").value()},
+                    {"postgres", xa::Xid::Make(xa::Xid::kFormatId, g, "b2").value()}};
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s <record-seed-dir> <replay-seed-dir>\n", argv[0]);
+    return 2;
+  }
+  std::string record_dir = argv[1], replay_dir = argv[2];
+  std::filesystem::create_directories(record_dir);
+  std::filesystem::create_directories(replay_dir);
+  std::string log_dir = replay_dir + "/.log-under-construction";
+  std::filesystem::remove_all(log_dir);
+
+  xa::LogOptions o;
+  o.dir = log_dir;
+  o.node_id = 4;
+  o.segment_size_bytes = 1024;
+  {
+    auto log = xa::DecisionLog::Open(o);
+    if (!log.ok()) {
+      std::fprintf(stderr, "%s\n", log.status().ToString().c_str());
+      return 1;
+    }
+    for (uint64_t i = 0; i < 12; ++i) {
+      xa::LogRecord d = Decision(i);
+      if (i % 4 == 1) d.type = xa::RecordType::kPreCommit, d.protocol = xa::Protocol::kThreePhase;
+      (*log)->Append(d).status().IgnoreError();
+      if (i % 3 == 0) {
+        xa::LogRecord h = d;
+        h.type = xa::RecordType::kHeuristic;
+        h.outcome = xa::Outcome::kHeuristicHazard;
+        h.reason = "operator: branch b2 rolled back by hand";
+        (*log)->Append(h).status().IgnoreError();
+        xa::LogRecord c;
+        c.type = xa::RecordType::kHeuristicCleared;
+        c.xid = d.xid;
+        c.reason = "reconciled";
+        if (i % 2 == 0) (*log)->Append(c).status().IgnoreError();
+      }
+      if (i % 2 == 0) {
+        xa::LogRecord e;
+        e.type = xa::RecordType::kEnd;
+        e.xid = d.xid;
+        (*log)->Append(e).status().IgnoreError();
+      }
+    }
+  }
+  auto listing = xa::internal::ListLogDir(xa::Env::Default(), log_dir);
+  if (!listing.ok()) return 1;
+  std::vector<std::string> segments;
+  for (uint64_t n : listing->segments) {
+    std::string contents;
+    if (!xa::Env::Default()
+             ->ReadFile(xa::internal::JoinPath(log_dir, xa::internal::SegmentFileName(n)),
+                        &contents)
+             .ok()) {
+      return 1;
+    }
+    segments.push_back(contents);
+  }
+  int seeds = 0;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const std::string& s = segments[i];
+    WriteSeed(replay_dir, "segment-" + std::to_string(i), s);
+    WriteSeed(replay_dir, "truncated-" + std::to_string(i), s.substr(0, s.size() * 2 / 3));
+    std::string flipped = s;
+    flipped[flipped.size() / 2] ^= 0x04;
+    WriteSeed(replay_dir, "flipped-" + std::to_string(i), flipped);
+    seeds += 3;
+    if (i + 1 < segments.size()) {
+      WriteSeed(replay_dir, "pair-" + std::to_string(i),
+                s + "\n--segment--\n" + segments[i + 1]);
+      ++seeds;
+    }
+    // Record seeds: the selector byte (type - 1) followed by each record's payload.
+    xa::internal::SegmentReader reader(s);
+    xa::internal::SegmentHeader h;
+    if (!reader.ReadHeader(&h).ok()) continue;
+    xa::internal::PhysicalRecord pr;
+    int k = 0;
+    while (reader.Next(&pr) == xa::internal::SegmentReader::Outcome::kRecord) {
+      std::string seed(1, static_cast<char>(pr.type - 1));
+      seed += pr.payload;
+      WriteSeed(record_dir, "record-" + std::to_string(i) + "-" + std::to_string(k++), seed);
+      ++seeds;
+    }
+  }
+  std::filesystem::remove_all(log_dir);
+  std::printf("wrote %d seeds from %zu segments\n", seeds, segments.size());
+  return 0;
+}
