@@ -127,11 +127,23 @@ class OdbcResourceManager::Impl {
   Status Open() {
     if (connected() && dialect_impl_ != nullptr) return Status::Ok();
     Disconnect();
+    // The dialect is known before connecting when the options name it or an earlier Open found
+    // it; otherwise the first connection asks, and a PostgreSQL one is made again with the
+    // attributes the dialect needs.
+    Dialect expected = options_.dialect != Dialect::kAuto ? options_.dialect : dialect_;
     Diagnostics diag;
-    if (!session_.Connect(ConnectionString(""), options_.login_timeout, &diag)) {
+    if (!session_.Connect(ConnectionString(DialectAttributes(expected)), options_.login_timeout,
+                          &diag)) {
       return ConnectFailure(diag);
     }
     Status probed = ResolveDialect();
+    if (probed.ok() && DialectAttributes(dialect_) != DialectAttributes(expected)) {
+      session_.Disconnect();
+      if (!session_.Connect(ConnectionString(DialectAttributes(dialect_)), options_.login_timeout,
+                            &diag)) {
+        return ConnectFailure(diag);
+      }
+    }
     if (probed.ok()) probed = dialect_impl_->Probe(&info_);
     if (!probed.ok()) {
       Disconnect();
@@ -475,6 +487,16 @@ class OdbcResourceManager::Impl {
   void Disconnect() {
     if (dialect_impl_ != nullptr) dialect_impl_->OnDisconnect();
     session_.Disconnect();
+  }
+
+  // Connection attributes a dialect imposes. PostgreSQL: psqlODBC's level of rollback on errors
+  // (see PostgresErrorRollback); never level 1, where the driver itself rolls the whole
+  // transaction back and the next statement silently opens a new one.
+  std::string DialectAttributes(Dialect dialect) const {
+    if (dialect != Dialect::kPostgres) return "";
+    return options_.postgres_error_rollback == PostgresErrorRollback::kTransaction
+               ? ";Protocol=7.4-0"
+               : ";Protocol=7.4-2";
   }
 
   std::string ConnectionString(std::string_view extra) const {

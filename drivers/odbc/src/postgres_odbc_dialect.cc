@@ -7,9 +7,11 @@
 //   - PREPARE TRANSACTION runs in that transaction block; afterwards the session is idle and goes
 //     back to autocommit, where COMMIT PREPARED / ROLLBACK PREPARED must run (they refuse a
 //     transaction block with 25001).
-//   - Whatever psqlODBC's "level of rollback on errors" (Protocol=7.4-0/1/2 in the DSN), the probe
-//     before PREPARE proves that the transaction block is alive: with level 0 an error aborts it,
-//     and PREPARE TRANSACTION in an aborted block reports success after rolling back.
+//   - psqlODBC's "level of rollback on errors" is set by the resource manager (Protocol=7.4-2,
+//     statement, or 7.4-0, transaction; see PostgresErrorRollback). With level 0 an error aborts
+//     the transaction block, and PREPARE TRANSACTION in an aborted block reports success after
+//     rolling back: the probe before PREPARE fails there (25P02) and the branch votes
+//     XA_RBROLLBACK instead.
 
 #include <sqlext.h>
 

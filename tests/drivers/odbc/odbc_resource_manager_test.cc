@@ -744,6 +744,68 @@ TEST(OdbcPostgresOwners, BranchOfAnotherDatabaseIsNotListedAndFinishingItSaysWhe
   elsewhere.MustExec("ROLLBACK PREPARED '" + xid.ToPostgresGid() + "'");
 }
 
+TEST(OdbcPostgresErrors, AbortedTransactionVotesRollbackInsteadOfAnEmptyPrepare) {
+  Server server = ServerFor(Dialect::kPostgres);
+  OdbcOptions options = OptionsFor(server, "odbc-aborted");
+  options.postgres_error_rollback = PostgresErrorRollback::kTransaction;
+  auto rm = OdbcResourceManager::Create(options);
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  Admin admin(server);
+  Xid xid = Generator().Next().WithBranch(1);
+  std::mt19937_64 random{std::random_device{}()};
+  int64_t id = static_cast<int64_t>(random() >> 2);
+  ASSERT_TRUE((*rm)->Start(xid, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE((*rm)->Execute("INSERT INTO odbcdrv_items (id, note) VALUES (" + std::to_string(id) +
+                             ", 'lost')").ok());
+  Result<int64_t> failed = (*rm)->Execute("SELECT 1/0");
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Code::kRmError) << failed.status().ToString();
+  ASSERT_TRUE((*rm)->End(xid, EndFlag::kSuccess).ok());
+  Status vote = (*rm)->Prepare(xid);
+  EXPECT_EQ(vote.code(), Code::kRbRollback) << vote.ToString();
+  EXPECT_NE(vote.message().find("25P02"), std::string::npos) << vote.message();
+  auto scan = (*rm)->Recover();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_FALSE(Contains(scan->prepared, xid));
+  EXPECT_EQ(admin.QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE id = " + std::to_string(id)), 0);
+}
+
+TEST(OdbcPostgresErrors, StatementLevelRollbackKeepsTheBranchUsable) {
+  Server server = ServerFor(Dialect::kPostgres);
+  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-statement"));
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  Admin admin(server);
+  Xid xid = Generator().Next().WithBranch(1);
+  std::mt19937_64 random{std::random_device{}()};
+  int64_t id = static_cast<int64_t>(random() >> 2);
+  ASSERT_TRUE((*rm)->Start(xid, StartFlag::kNoFlags).ok());
+  ASSERT_FALSE((*rm)->Execute("SELECT 1/0").ok());
+  ASSERT_TRUE((*rm)->Execute("INSERT INTO odbcdrv_items (id, note) VALUES (" + std::to_string(id) +
+                             ", 'kept')").ok());
+  ASSERT_TRUE((*rm)->End(xid, EndFlag::kSuccess).ok());
+  ASSERT_TRUE((*rm)->Prepare(xid).ok());
+  ASSERT_TRUE((*rm)->Commit(xid, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(admin.QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE id = " + std::to_string(id)), 1);
+}
+
+TEST(OdbcDialectDetection, AutoFindsBothServers) {
+  for (Dialect dialect : {Dialect::kMariaDb, Dialect::kPostgres}) {
+    OdbcOptions options = OptionsFor(ServerFor(dialect), "odbc-auto");
+    options.dialect = Dialect::kAuto;
+    auto rm = OdbcResourceManager::Create(options);
+    ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+    EXPECT_EQ((*rm)->dialect(), dialect);
+    Xid xid = Generator().Next().WithBranch(1);
+    ASSERT_TRUE((*rm)->Start(xid, StartFlag::kNoFlags).ok());
+    ASSERT_TRUE((*rm)->End(xid, EndFlag::kSuccess).ok());
+    EXPECT_EQ((*rm)->Prepare(xid).code(), Code::kReadOnly);
+  }
+  // An explicit dialect that does not match the server is refused.
+  OdbcOptions wrong = OptionsFor(ServerFor(Dialect::kPostgres), "odbc-wrong-dialect");
+  wrong.dialect = Dialect::kMariaDb;
+  EXPECT_EQ(OdbcResourceManager::Create(wrong).status().code(), Code::kConfig);
+}
+
 TEST(OdbcOptionsValidation, RefusesCredentialsInTheConnectionString) {
   OdbcOptions options;
   options.rm_name = "bad";

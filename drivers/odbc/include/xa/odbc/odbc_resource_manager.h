@@ -102,6 +102,19 @@ enum class Dialect : uint8_t {
 };
 std::string_view DialectName(Dialect dialect) noexcept;  // "auto", "MariaDB", "PostgreSQL"
 
+// What a failed statement of a PostgreSQL branch does (psqlODBC's "level of rollback on errors",
+// set by the resource manager in the connection string: Protocol=7.4-2 or 7.4-0; whatever the
+// data source says is overridden, because psqlODBC's third level, "roll back the whole
+// transaction and carry on in a new one", would let a branch be prepared without its work).
+enum class PostgresErrorRollback : uint8_t {
+  // psqlODBC's default: each statement runs under a savepoint, and a failed statement is undone
+  // alone; the branch stays usable (as on MariaDB for most errors).
+  kStatement = 0,
+  // PostgreSQL's own behaviour, no savepoints: any error aborts the branch, whose Prepare then
+  // returns XA_RBROLLBACK. Saves the savepoint traffic of every statement.
+  kTransaction = 1,
+};
+
 struct OdbcOptions {
   // Stable name of this resource, persisted in the decision log ("ledger-pg"). Required.
   std::string rm_name;
@@ -126,6 +139,10 @@ struct OdbcOptions {
 
   // See the file comment. Turn off only to measure its cost.
   bool read_only_optimization = true;
+
+  // PostgreSQL only; see PostgresErrorRollback. With kAuto, Open() connects twice to a
+  // PostgreSQL server (once to learn the dialect); name the dialect to avoid it.
+  PostgresErrorRollback postgres_error_rollback = PostgresErrorRollback::kStatement;
 };
 
 class OdbcResourceManager final : public ResourceManager {
