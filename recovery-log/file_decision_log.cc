@@ -46,6 +46,7 @@
 #include "recovery-log/log_reader.h"
 #include "recovery-log/record_codec.h"
 #include "src/logging.h"
+#include "src/testing/crash_points.h"
 #include "xa/decision_log.h"
 #include "xa/env.h"
 
@@ -255,7 +256,15 @@ class FileDecisionLog final : public DecisionLog {
                              *w->payload);
       }
       s = file_->Append(write_buf_);
-      if (s.ok()) s = file_->Sync();
+      if (s.ok()) {
+        for (Waiter* w : batch) {
+          if (w->record.type == RecordType::kCommitDecision) {
+            XA_CRASH_POINT(kAfterDecisionWrite);  // C5: written, not yet fdatasync'd
+            break;
+          }
+        }
+        s = file_->Sync();
+      }
       if (!s.ok()) {
         s = Status(Code::kLogFailed,
                    "decision log " + options_.dir + " failed writing " +
@@ -394,10 +403,14 @@ class FileDecisionLog final : public DecisionLog {
     std::string tmp = path + std::string(kTempSuffix);
     Result<std::unique_ptr<WritableFile>> file = env_->NewWritableFile(tmp);
     if (!file.ok()) return file.status();
+    XA_CRASH_POINT(kRotateBeforeWrite);
     XA_RETURN_IF_ERROR((*file)->Append(contents));
+    XA_CRASH_POINT(kRotateBeforeSync);
     XA_RETURN_IF_ERROR((*file)->Sync());
+    XA_CRASH_POINT(kRotateAfterSync);
     XA_RETURN_IF_ERROR(env_->Rename(tmp, path));
     XA_RETURN_IF_ERROR(env_->SyncDir(options_.dir));
+    XA_CRASH_POINT(kRotateAfterRename);
 
     // The new segment is durable and complete: switch to it.
     if (file_) {
@@ -427,6 +440,7 @@ class FileDecisionLog final : public DecisionLog {
     // first written in a segment we keep: deleting it loses nothing, even if a crash
     // interrupts the deletions.
     for (uint64_t old : obsolete) {
+      XA_CRASH_POINT(kBeforeSegmentDelete);
       Status s = env_->Delete(JoinPath(options_.dir, SegmentFileName(old)));
       if (!s.ok()) {
         XA_LOG(kWarning, "log") << "deleting an obsolete segment: " << s.ToString();

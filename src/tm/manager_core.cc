@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "src/logging.h"
+#include "src/testing/crash_points.h"
 #include "src/tm/recovery_hook.h"
 #include "src/tm/two_phase_coordinator.h"
 
@@ -146,6 +147,7 @@ Status ManagerCore::Enlist(TxnContext& txn, ResourceManager& rm) {
   XA_LOG_XID(kDebug, "tm", branch.xid) << "start(TMNOFLAGS) on '" << name << "': "
                                        << CodeName(s.code());
   if (!s.ok()) return s.WithContext("XA START of a branch on '" + name + "'");
+  XA_CRASH_POINT(kAfterStart);
   txn.branches.push_back(std::move(branch));
   return Status::Ok();
 }

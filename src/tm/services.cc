@@ -1,6 +1,7 @@
 #include "src/tm/services.h"
 
 #include "src/logging.h"
+#include "src/testing/crash_points.h"
 
 namespace xa::internal {
 
@@ -51,6 +52,7 @@ void Services::WriteEnd(const Xid& global_xid, Protocol protocol) const {
   record.xid = global_xid;
   record.protocol = protocol;
   Result<uint64_t> lsn = log->Append(record);
+  XA_CRASH_POINT(kAfterEndRecord);
   if (!lsn.ok()) {
     XA_LOG_XID(kWarning, "tm", global_xid)
         << "could not write the end record (" << lsn.status().ToString()

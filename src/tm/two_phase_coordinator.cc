@@ -3,7 +3,10 @@
 #include <chrono>
 #include <thread>
 
+#include <atomic>
+
 #include "src/logging.h"
+#include "src/testing/crash_points.h"
 #include "src/tm/background_completer.h"
 
 namespace xa::internal {
@@ -52,8 +55,13 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   // Phase 1.
   Clock::time_point phase1_start = Clock::now();
   services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
-  services_->executor->RunAll(branches.size(),
-                              [&](size_t i) { PrepareBranch(txn, branches[i]); });
+  std::atomic<size_t> prepared{0};
+  services_->executor->RunAll(branches.size(), [&](size_t i) {
+    PrepareBranch(txn, branches[i]);
+    if (branches[i].vote == Vote::kCommit && prepared.fetch_add(1) == 0) {
+      XA_CRASH_POINT(kAfterFirstPrepare);  // C3: one branch prepared, the other perhaps not
+    }
+  });
   services_->metrics->prepare.Record(Clock::now() - phase1_start);
 
   std::vector<size_t> committers;
@@ -81,6 +89,7 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   // The decision. A single commit vote needs no record (see the protocol comment).
   bool decision_logged = false;
   if (committers.size() > 1) {
+    XA_CRASH_POINT(kAfterAllPrepared);  // C4: all prepared, no decision
     Clock::time_point write_start = Clock::now();
     Result<uint64_t> lsn = services_->log->Append(DecisionRecord(txn, committers));
     services_->metrics->decision_write.Record(Clock::now() - write_start);
@@ -95,6 +104,7 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
     }
     MetricsRegistry::Add(services_->metrics->decision_records);
     decision_logged = true;
+    XA_CRASH_POINT(kAfterDecisionSync);  // C6: decision durable, no branch committed
     XA_LOG_XID(kDebug, "tm", txn.xid) << "commit decision durable at lsn " << *lsn;
   }
   return PhaseTwo(txn, committers, decision_logged);
@@ -116,8 +126,10 @@ void TwoPhaseCoordinator::PrepareBranch(TxnContext& txn, BranchContext& b) {
     return;
   }
   b.ended = true;
+  XA_CRASH_POINT(kAfterEnd);  // C1
   b.prepare_sent = true;
   s = b.rm->Prepare(b.xid);
+  XA_CRASH_POINT(kAfterPrepare);  // C2: prepared, the reply never processed
   XA_LOG_XID(kDebug, "tm", b.xid) << "prepare on '" << b.rm_name << "': " << CodeName(s.code());
   std::optional<Vote> vote = VoteFromStatus(s);
   if (vote.has_value()) {
@@ -215,9 +227,12 @@ Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
 Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>& committers,
                                       bool decision_logged) {
   Clock::time_point start = Clock::now();
+  std::atomic<size_t> committed{0};
   services_->executor->RunAll(committers.size(), [&](size_t k) {
     FinishBranchInline(txn.branches[committers[k]], /*commit=*/true);
+    if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // C7
   });
+  XA_CRASH_POINT(kAfterAllCommitted);  // C8: all committed, no end record
   services_->metrics->commit_phase.Record(Clock::now() - start);
   return Conclude(txn, committers, /*commit=*/true, decision_logged, Status::Ok());
 }

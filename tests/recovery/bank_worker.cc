@@ -1,0 +1,146 @@
+// bank_worker: a process that moves money between MariaDB and PostgreSQL through the
+// transaction manager until it is killed (by a crash point or by its parent's SIGKILL), so the
+// crash tests can check what recovery makes of whatever it left behind.
+//
+//   bank_worker --log-dir DIR --node-id N --ack-file FILE [--transfers K] [--threads T]
+//               [--prefix P] [--seed S] [--recover-on-open] [--segment-size BYTES]
+//
+// Database settings come from the environment of scripts/servers.sh (see examples/bank).
+// Every transfer whose Commit() reported it committed is appended to the ack file, fdatasync'd,
+// before the next one starts: what the application has acknowledged to its own client.
+// Exit codes: 0 done, 1 set-up failed, 2 usage.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "examples/bank/bank.h"
+#include "xa/decision_log.h"
+#include "xa/transaction_manager.h"
+
+int main(int argc, char** argv) {
+  std::string log_dir, ack_file, prefix = "crash";
+  uint32_t node_id = 0;
+  long transfers = 1000000, threads = 1, seed = 1;
+  uint64_t segment_size = 0;
+  bool recover_on_open = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "bank_worker: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--log-dir") log_dir = next();
+    else if (a == "--ack-file") ack_file = next();
+    else if (a == "--node-id") node_id = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--transfers") transfers = std::stol(next());
+    else if (a == "--threads") threads = std::stol(next());
+    else if (a == "--prefix") prefix = next();
+    else if (a == "--seed") seed = std::stol(next());
+    else if (a == "--segment-size") segment_size = std::stoull(next());
+    else if (a == "--recover-on-open") recover_on_open = true;
+    else {
+      std::cerr << "bank_worker: unknown argument " << a << "\n";
+      return 2;
+    }
+  }
+  if (log_dir.empty() || ack_file.empty() || node_id == 0) {
+    std::cerr << "bank_worker: --log-dir, --ack-file and --node-id are required\n";
+    return 2;
+  }
+  auto settings = xa::bank::SettingsFromEnvironment();
+  if (!settings.ok()) {
+    std::cerr << "bank_worker: " << settings.status().ToString() << "\n";
+    return 1;
+  }
+  settings->table_prefix = prefix;
+  auto bank = xa::bank::Bank::Connect(*settings);
+  if (!bank.ok()) {
+    std::cerr << "bank_worker: " << bank.status().ToString() << "\n";
+    return 1;
+  }
+  xa::LogOptions log_options;
+  log_options.dir = log_dir;
+  log_options.node_id = node_id;
+  if (segment_size > 0) log_options.segment_size_bytes = segment_size;
+  auto log = xa::DecisionLog::Open(log_options);
+  if (!log.ok()) {
+    std::cerr << "bank_worker: " << log.status().ToString() << "\n";
+    return 1;
+  }
+  xa::TransactionManagerOptions options;
+  options.node_id = node_id;
+  options.recover_on_open = recover_on_open;
+  options.transaction_timeout = std::chrono::seconds(30);
+  (*bank)->RegisterFactories(options);
+  auto manager = xa::TransactionManager::Open(options, **log);
+  if (!manager.ok()) {
+    std::cerr << "bank_worker: " << manager.status().ToString() << "\n";
+    return 1;
+  }
+  int ack_fd = ::open(ack_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (ack_fd < 0) {
+    std::cerr << "bank_worker: cannot open " << ack_file << ": " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  std::mutex ack_mu;
+  std::atomic<long> remaining{transfers}, committed{0}, rolled_back{0}, failed{0};
+  auto work = [&](long id) {
+    auto teller = (*bank)->NewTeller();
+    if (!teller.ok()) {
+      std::cerr << "bank_worker: " << teller.status().ToString() << "\n";
+      ++failed;
+      return;
+    }
+    std::mt19937_64 random(static_cast<uint64_t>(seed) * 1000 + id);
+    std::uniform_int_distribution<int> account(1, settings->accounts);
+    std::uniform_int_distribution<int> amount(1, 60);
+    while (remaining.fetch_sub(1) > 0) {
+      int64_t value = amount(random) * (random() % 2 ? 1 : -1);
+      xa::Xid xid;
+      auto outcome = (*bank)->Transfer(**manager, *teller, account(random), account(random),
+                                       value, &xid);
+      if (!outcome.ok()) {
+        ++failed;
+        // A lost session: make the teller reconnect on its next use.
+        xa::Status(teller->mariadb->Open()).IgnoreError();
+        xa::Status(teller->postgres->Open()).IgnoreError();
+        continue;
+      }
+      if (*outcome == xa::Outcome::kCommitted ||
+          *outcome == xa::Outcome::kCommittedCompletionPending) {
+        std::string line = xa::bank::GtridHex(xid) + "\n";
+        std::lock_guard<std::mutex> lock(ack_mu);
+        if (::write(ack_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+            ::fdatasync(ack_fd) != 0) {
+          std::cerr << "bank_worker: cannot write the ack file\n";
+          std::_Exit(1);
+        }
+        ++committed;
+      } else {
+        ++rolled_back;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (long t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& t : pool) t.join();
+  xa::Status((*manager)->WaitForBackgroundCompletion(std::chrono::seconds(30))).IgnoreError();
+  std::cout << "bank_worker: " << committed << " committed, " << rolled_back << " rolled back, "
+            << failed << " failed\n";
+  return 0;
+}

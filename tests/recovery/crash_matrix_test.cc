@@ -1,0 +1,187 @@
+// The crash matrix (shared/reference/faults-quirks-security.md §1, rows C1-C9, R2) on the real
+// servers: a bank_worker process moves money between MariaDB and PostgreSQL and is killed with
+// SIGKILL at a named crash point; `xa-recover resolve` then runs, and the bank invariants must
+// hold: every transfer on both databases or on neither (I1), total unchanged (I2), no negative
+// balance (I3), every acknowledged transfer present (I4), no prepared branch of ours left and
+// the seeded foreign branches untouched (I5), and a second recovery changes nothing (I6).
+
+#include <signal.h>
+
+#include <memory>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "examples/bank/bank.h"
+#include "tests/recovery/crash_harness.h"
+#include "testutil/db_env.h"
+
+namespace xa::test {
+namespace {
+
+constexpr char kPrefix[] = "crash";
+
+class CrashRecoveryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    node_id_ = RandomNodeId();
+    log_dir_ = scratch_.File("log");
+    ack_file_ = scratch_.File("acks");
+    config_ = WriteBankRecoverConfig(scratch_, log_dir_, node_id_, /*orphan_min_age_ms=*/0);
+    auto settings = bank::SettingsFromEnvironment();
+    ASSERT_TRUE(settings.ok()) << settings.status().ToString();
+    settings->table_prefix = kPrefix;
+    auto bank = bank::Bank::Connect(*settings);
+    ASSERT_TRUE(bank.ok()) << bank.status().ToString();
+    bank_ = std::move(bank).value();
+    ASSERT_TRUE(bank_->Reset().ok());
+    SeedForeignBranches(kPrefix);
+  }
+
+  void TearDown() override { RemoveForeignBranches(kPrefix); }
+
+  ProcessResult RunWorker(const std::string& crash_point, int count, int threads,
+                          int transfers) {
+    std::map<std::string, std::string> env;
+    if (!crash_point.empty()) {
+      env["XA_CRASH_POINT"] = crash_point;
+      env["XA_CRASH_COUNT"] = std::to_string(count);
+    }
+    return RunProcess({BankWorkerPath(), "--log-dir", log_dir_, "--node-id", std::to_string(node_id_),
+                "--ack-file", ack_file_, "--threads", std::to_string(threads), "--transfers",
+                std::to_string(transfers), "--prefix", kPrefix},
+               env);
+  }
+
+  ProcessResult Recover(const std::string& command,
+                        const std::map<std::string, std::string>& env = {}) {
+    return RunProcess({XaRecoverPath(), "--config", config_, command, "--json"}, env);
+  }
+
+  // Recovery has run: check every invariant, then that a second recovery changes nothing.
+  void ExpectConvergedAndIdempotent() {
+    auto snapshot = bank_->Snapshot(node_id_);
+    ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+    std::set<std::string> acked = ReadAcknowledged(ack_file_);
+    Status invariants = bank_->CheckInvariants(*snapshot, acked);
+    EXPECT_TRUE(invariants.ok()) << invariants.ToString();
+    EXPECT_EQ(CountForeignSeeds(), 2) << "a foreign prepared branch was touched";
+
+    ProcessResult again = Recover("resolve");
+    EXPECT_TRUE(again.Exited(0)) << again.Describe();
+    EXPECT_NE(again.output.find("\"committed\":0,"), std::string::npos) << again.output;
+    EXPECT_NE(again.output.find("\"rolled_back\":0,"), std::string::npos) << again.output;
+    auto after = bank_->Snapshot(node_id_);
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->mariadb_transfers, snapshot->mariadb_transfers);
+    EXPECT_EQ(after->total(), snapshot->total());
+  }
+
+  ScratchDir scratch_;
+  uint32_t node_id_ = 0;
+  std::string log_dir_, ack_file_, config_;
+  std::unique_ptr<bank::Bank> bank_;
+};
+
+struct CrashCase {
+  const char* row;
+  const char* point;
+  int count;
+};
+
+class CrashMatrixTest : public CrashRecoveryTest,
+                        public ::testing::WithParamInterface<CrashCase> {};
+
+TEST_P(CrashMatrixTest, KilledAtCrashPointRecoversToOneOutcomeEverywhere) {
+  const CrashCase& c = GetParam();
+  ProcessResult worker = RunWorker(c.point, c.count, /*threads=*/2, /*transfers=*/40);
+  ASSERT_TRUE(worker.KilledBy(SIGKILL))
+      << c.row << ": the worker was expected to die at " << c.point << "; " << worker.Describe();
+
+  ProcessResult plan = Recover("plan");
+  EXPECT_TRUE(plan.Exited(0) || plan.Exited(1)) << plan.Describe();
+  ProcessResult resolved = Recover("resolve");
+  ASSERT_TRUE(resolved.Exited(0)) << c.row << ": " << resolved.Describe();
+  ExpectConvergedAndIdempotent();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Matrix, CrashMatrixTest,
+    ::testing::Values(CrashCase{"C1", "after-start", 3}, CrashCase{"C1", "after-end", 3},
+                      CrashCase{"C2", "after-prepare", 5},
+                      CrashCase{"C3", "after-first-prepare", 3},
+                      CrashCase{"C4", "after-all-prepared", 3},
+                      CrashCase{"C5", "after-decision-write", 3},
+                      CrashCase{"C6", "after-decision-sync", 3},
+                      CrashCase{"C7", "after-first-commit", 3},
+                      CrashCase{"C8", "after-all-committed", 3},
+                      CrashCase{"C8", "after-end-record", 3}),
+    [](const ::testing::TestParamInfo<CrashCase>& param) {
+      std::string name = std::string(param.param.row) + "_" + param.param.point;
+      for (char& ch : name) {
+        if (ch == '-') ch = '_';
+      }
+      return name;
+    });
+
+// C9: recovery itself is killed at each of its steps, repeatedly; the next run converges.
+class RecoveryCrashTest : public CrashRecoveryTest,
+                          public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(RecoveryCrashTest, RecoveryKilledAtEachStepConvergesOnTheNextRun) {
+  // Leave several commit decisions open: four threads, killed right after a decision is durable.
+  ProcessResult worker = RunWorker("after-decision-sync", 6, /*threads=*/4, /*transfers=*/60);
+  ASSERT_TRUE(worker.KilledBy(SIGKILL)) << worker.Describe();
+  int kills = 0;
+  for (int k = 1; k <= 3; ++k) {
+    ProcessResult crashed =
+        Recover("resolve", {{"XA_CRASH_POINT", GetParam()}, {"XA_CRASH_COUNT", std::to_string(k)}});
+    if (crashed.KilledBy(SIGKILL)) {
+      ++kills;
+    } else {
+      // Fewer steps of that kind than k were left to do: recovery finished.
+      EXPECT_TRUE(crashed.Exited(0)) << crashed.Describe();
+    }
+  }
+  EXPECT_GE(kills, 1) << "recovery never reached crash point " << GetParam();
+  ProcessResult resolved = Recover("resolve");
+  ASSERT_TRUE(resolved.Exited(0)) << resolved.Describe();
+  ExpectConvergedAndIdempotent();
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, RecoveryCrashTest,
+                         ::testing::Values("recovery-after-scan", "recovery-after-first-action",
+                                           "recovery-after-action",
+                                           "recovery-before-end-record"),
+                         [](const ::testing::TestParamInfo<const char*>& param) {
+                           std::string name = param.param;
+                           for (char& ch : name) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return name;
+                         });
+
+// R2: a database server is killed (kill -9) while branches are prepared, then restarted.
+TEST_F(CrashRecoveryTest, DatabaseKilledAfterPrepareRecoversAfterRestart) {
+  for (const char* server : {"kill-mariadb", "kill-pg"}) {
+    ProcessResult worker = RunWorker("after-decision-sync", 3, /*threads=*/2, /*transfers=*/40);
+    ASSERT_TRUE(worker.KilledBy(SIGKILL)) << worker.Describe();
+    std::string script = RequireEnv("XA_TEST_SERVERS_SCRIPT");
+    ProcessResult killed = RunProcess({"/bin/bash", script, server}, {});
+    ASSERT_TRUE(killed.Exited(0)) << killed.Describe();
+    ProcessResult while_down = Recover("resolve");
+    EXPECT_TRUE(while_down.Exited(1) || while_down.Exited(0)) << while_down.Describe();
+    ProcessResult started = RunProcess({"/bin/bash", script, "start"}, {});
+    ASSERT_TRUE(started.Exited(0)) << started.Describe();
+    // The bank's own sessions were cut by the restart: reconnect them.
+    auto bank = bank::Bank::Connect(bank_->settings());
+    ASSERT_TRUE(bank.ok()) << bank.status().ToString();
+    bank_ = std::move(bank).value();
+    ProcessResult resolved = Recover("resolve");
+    ASSERT_TRUE(resolved.Exited(0)) << server << ": " << resolved.Describe();
+    ExpectConvergedAndIdempotent();
+  }
+}
+
+}  // namespace
+}  // namespace xa::test

@@ -1,0 +1,299 @@
+// xa-recover: the operator's recovery tool. A thin main over xa::RecoveryEngine.
+//
+// Exit codes (also in --help):
+//   0  done: nothing of ours is left in doubt (plan: nothing to do)
+//   1  not finished: a resource manager is unreachable, a call failed, or an orphan is too young
+//      to be rolled back yet; run again later (plan: there is work to do)
+//   2  usage error
+//   3  configuration error (file, credentials, a resource manager refused the connection setup)
+//   4  the decision log cannot be used (locked by a running transaction manager, unreadable,
+//      another node's); damage in the middle of the log is NOT this: see 6
+//   5  finished, but heuristic outcomes await an operator (see `xa-log dump`)
+//   6  the decision log is damaged: decisions found were committed, presumed abort was refused
+//      for everything else; run `xa-log verify` and escalate
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tools/xa_recover/config.h"
+#include "xa/decision_log.h"
+#include "xa/mysql/mysql_resource_manager.h"
+#include "xa/odbc/odbc_resource_manager.h"
+#include "xa/recovery.h"
+
+namespace {
+
+constexpr int kExitDone = 0;
+constexpr int kExitNotFinished = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitConfig = 3;
+constexpr int kExitLog = 4;
+constexpr int kExitHeuristics = 5;
+constexpr int kExitDamaged = 6;
+
+constexpr char kUsage[] =
+    "usage: xa-recover [--config FILE] <command> [options]\n"
+    "\n"
+    "Brings every transaction of this node to one outcome after a crash: commits the branches\n"
+    "whose commit decision is in the decision log, rolls back our prepared branches that have\n"
+    "no decision (presumed abort, once older than orphan_min_age_ms or seen by two passes), and\n"
+    "never touches a branch of another transaction manager or node.\n"
+    "\n"
+    "commands:\n"
+    "  plan [--json]            show, for each branch, its log state, its RM state and the\n"
+    "                           action resolve would take, with the reason; changes nothing\n"
+    "  resolve [--json] [--second-pass-ms N]\n"
+    "                           do it; when an orphan was too young for the first pass, a second\n"
+    "                           pass runs N ms later (default 1000; 0: no second pass)\n"
+    "  force commit|rollback XID --reason TEXT\n"
+    "                           an operator's decision on a stuck transaction (XID as printed by\n"
+    "                           plan: <format>:<gtrid hex>:<bqual hex>; an empty bqual means every\n"
+    "                           branch); written to the decision log as a heuristic record\n"
+    "  --help                   this text (also after any command)\n"
+    "\n"
+    "options:\n"
+    "  --config FILE            the configuration (default: $XA_RECOVER_CONFIG); its format is\n"
+    "                           documented in tools/xa_recover/config.h. Credentials come from\n"
+    "                           0600 files or the environment, never from the command line.\n"
+    "\n"
+    "exit codes:\n"
+    "  0 done (plan: nothing to do)      1 not finished, run again later (plan: work to do)\n"
+    "  2 usage                            3 configuration\n"
+    "  4 decision log unusable (locked by a running manager, unreadable, another node's)\n"
+    "  5 done, heuristic outcomes await an operator\n"
+    "  6 decision log damaged: known decisions committed, presumed abort refused\n";
+
+xa::Result<std::unique_ptr<xa::ResourceManager>> MakeRm(const xa::recover_tool::RmConfig& rm) {
+  auto as_rm = [](auto result) -> xa::Result<std::unique_ptr<xa::ResourceManager>> {
+    if (!result.ok()) return result.status();
+    return std::unique_ptr<xa::ResourceManager>(std::move(result).value());
+  };
+  auto seconds = [&](const std::string& key, int fallback) {
+    std::string v = rm.Get(key);
+    return std::chrono::seconds(v.empty() ? fallback : std::atoi(v.c_str()));
+  };
+  if (rm.driver == "mysql") {
+    xa::mysql::MySqlOptions options;
+    options.rm_name = rm.name;
+    if (!rm.Get("host").empty()) options.host = rm.Get("host");
+    if (!rm.Get("port").empty()) options.port = std::atoi(rm.Get("port").c_str());
+    options.unix_socket = rm.Get("socket");
+    options.user = rm.Get("user");
+    options.password = rm.password;
+    options.database = rm.Get("database");
+    options.connect_timeout = seconds("connect_timeout_s", 5);
+    return as_rm(xa::mysql::MySqlResourceManager::Create(std::move(options)));
+  }
+  xa::odbc::OdbcOptions options;
+  options.rm_name = rm.name;
+  options.dsn = rm.Get("dsn");
+  options.user = rm.Get("user");
+  options.password = rm.password;
+  options.login_timeout = seconds("connect_timeout_s", 10);
+  std::string dialect = rm.Get("dialect");
+  if (dialect == "postgres" || dialect == "postgresql") {
+    options.dialect = xa::odbc::Dialect::kPostgres;
+  } else if (dialect == "mariadb" || dialect == "mysql") {
+    options.dialect = xa::odbc::Dialect::kMariaDb;
+  } else if (!dialect.empty()) {
+    return xa::Status(xa::Code::kConfig, "[rm " + rm.name + "] dialect must be postgres or "
+                                         "mariadb, not '" + dialect + "'");
+  }
+  return as_rm(xa::odbc::OdbcResourceManager::Create(std::move(options)));
+}
+
+int ExitFor(const xa::RecoveryReport& report) {
+  if (report.log_damaged) return kExitDamaged;
+  if (report.dry_run) {
+    bool work = report.decisions_still_open > 0 || report.orphans_deferred > 0 ||
+                !report.unreachable_rms.empty();
+    for (const auto& b : report.branches) {
+      if (b.action == xa::RecoveryAction::kCommit || b.action == xa::RecoveryAction::kRollback) {
+        work = true;
+      }
+    }
+    return work ? kExitNotFinished : kExitDone;
+  }
+  if (!report.Converged()) return kExitNotFinished;
+  return report.heuristics_open > 0 ? kExitHeuristics : kExitDone;
+}
+
+void Print(const xa::RecoveryReport& report, bool json) {
+  if (json) {
+    std::cout << xa::RecoveryReportToJson(report) << "\n";
+  } else {
+    std::cout << xa::FormatRecoveryReport(report);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string config_path;
+  if (const char* env = std::getenv("XA_RECOVER_CONFIG")) config_path = env;
+  std::string command, force_what, force_xid, reason;
+  bool json = false;
+  long second_pass_ms = 1000;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto next = [&](const char* what) -> std::string {
+      if (i + 1 >= args.size()) {
+        std::cerr << "xa-recover: " << a << " needs " << what << "\n";
+        std::exit(kExitUsage);
+      }
+      return args[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return kExitDone;
+    } else if (a == "--config") {
+      config_path = next("a file");
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--second-pass-ms") {
+      second_pass_ms = std::atol(next("a number of milliseconds").c_str());
+    } else if (a == "--reason") {
+      reason = next("a text");
+    } else if (a == "--password" || a.rfind("--password=", 0) == 0) {
+      std::cerr << "xa-recover: passwords are never taken from the command line (other users "
+                   "see it in ps): use password_file or password_env in the configuration\n";
+      return kExitUsage;
+    } else if (command.empty() && (a == "plan" || a == "resolve" || a == "force")) {
+      command = a;
+    } else if (command == "force" && force_what.empty()) {
+      force_what = a;
+    } else if (command == "force" && force_xid.empty()) {
+      force_xid = a;
+    } else {
+      std::cerr << "xa-recover: unexpected argument '" << a << "'\n\n" << kUsage;
+      return kExitUsage;
+    }
+  }
+  if (command.empty()) {
+    std::cerr << kUsage;
+    return kExitUsage;
+  }
+  if (config_path.empty()) {
+    std::cerr << "xa-recover: no configuration: pass --config FILE or set XA_RECOVER_CONFIG\n";
+    return kExitUsage;
+  }
+  std::optional<xa::Xid> forced;
+  if (command == "force") {
+    if (force_what != "commit" && force_what != "rollback") {
+      std::cerr << "xa-recover: force takes 'commit' or 'rollback', then the XID\n";
+      return kExitUsage;
+    }
+    auto xid = xa::Xid::Parse(force_xid);
+    if (!xid.ok()) {
+      std::cerr << "xa-recover: " << xid.status().ToString() << "\n";
+      return kExitUsage;
+    }
+    if (reason.empty()) {
+      std::cerr << "xa-recover: force needs --reason TEXT (it is written to the decision log)\n";
+      return kExitUsage;
+    }
+    forced = *xid;
+  }
+
+  auto config = xa::recover_tool::LoadConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "xa-recover: " << config.status().ToString() << "\n";
+    return kExitConfig;
+  }
+  std::vector<std::unique_ptr<xa::ResourceManager>> owned;
+  std::vector<xa::ResourceManager*> rms;
+  for (const auto& rm : config->rms) {
+    auto made = MakeRm(rm);
+    if (!made.ok()) {
+      // An RM that cannot be reached now is not a configuration error: recovery reports it as
+      // unreachable and leaves its branches for a later run. A refused setup is.
+      if (made.status().code() == xa::Code::kConfig || made.status().code() == xa::Code::kInval) {
+        std::cerr << "xa-recover: resource manager '" << rm.name
+                  << "': " << made.status().ToString() << "\n";
+        return kExitConfig;
+      }
+      std::cerr << "xa-recover: warning: resource manager '" << rm.name
+                << "' is unreachable now: " << made.status().ToString() << "\n";
+      std::cerr << "xa-recover: its branches stay in doubt; run again once it is back\n";
+      return kExitNotFinished;
+    }
+    rms.push_back(made->get());
+    owned.push_back(std::move(made).value());
+  }
+
+  xa::LogOptions log_options;
+  log_options.dir = config->log_dir;
+  log_options.node_id = config->node_id;
+  xa::RecoveryOptions options;
+  options.node_id = config->node_id;
+  options.orphan_min_age = config->orphan_min_age;
+  options.dry_run = command == "plan";
+  auto last_progress = std::chrono::steady_clock::now();
+  options.progress = [&](size_t done, size_t total) {
+    auto now = std::chrono::steady_clock::now();
+    if (done == total || now - last_progress > std::chrono::seconds(1)) {
+      std::cerr << "xa-recover: " << done << "/" << total << " branches resolved\n";
+      last_progress = now;
+    }
+  };
+
+  std::unique_ptr<xa::DecisionLog> log;
+  std::unique_ptr<xa::RecoveryEngine> engine;
+  auto opened = xa::DecisionLog::Open(log_options);
+  if (opened.ok()) {
+    log = std::move(opened).value();
+    engine = std::make_unique<xa::RecoveryEngine>(*log, rms, options);
+  } else if (opened.status().code() == xa::Code::kCorruption && !forced) {
+    auto state = xa::DecisionLog::ReadState(log_options);
+    if (!state.ok()) {
+      std::cerr << "xa-recover: " << state.status().ToString() << "\n";
+      return kExitLog;
+    }
+    std::cerr << "xa-recover: the decision log is damaged: " << opened.status().ToString()
+              << "\nxa-recover: committing the decisions read before the damage; presumed "
+                 "abort is refused\n";
+    engine = std::make_unique<xa::RecoveryEngine>(std::move(state).value(), rms, options);
+  } else {
+    std::cerr << "xa-recover: " << opened.status().ToString() << "\n";
+    return kExitLog;
+  }
+
+  if (forced) {
+    auto report = engine->Force(*forced, force_what == "commit", reason);
+    if (!report.ok()) {
+      std::cerr << "xa-recover: " << report.status().ToString() << "\n";
+      return report.status().code() == xa::Code::kLogFailed ? kExitLog : kExitNotFinished;
+    }
+    Print(*report, json);
+    return report->failed == 0 ? kExitDone : kExitNotFinished;
+  }
+  auto report = engine->Run();
+  if (!report.ok()) {
+    std::cerr << "xa-recover: " << report.status().ToString() << "\n";
+    return kExitConfig;
+  }
+  if (command == "resolve" && report->orphans_deferred > 0 && !report->log_damaged &&
+      second_pass_ms > 0) {
+    std::cerr << "xa-recover: " << report->orphans_deferred
+              << " orphan(s) too young for presumed abort; second pass in " << second_pass_ms
+              << " ms\n";
+    Print(*report, json);
+    std::this_thread::sleep_for(std::chrono::milliseconds(second_pass_ms));
+    report = engine->Run();
+    if (!report.ok()) {
+      std::cerr << "xa-recover: " << report.status().ToString() << "\n";
+      return kExitConfig;
+    }
+  }
+  Print(*report, json);
+  return ExitFor(*report);
+}
