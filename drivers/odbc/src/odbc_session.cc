@@ -234,7 +234,8 @@ bool OdbcSession::Query(std::string_view sql, std::vector<Row>* rows, Diagnostic
   for (int skipped = 0; skipped < result_index; ++skipped) {
     rc = SQLMoreResults(stmt.get());
     if (rc == SQL_NO_DATA) {
-      diag->records.push_back({"HY000", 0,
+      // Native error -1: an answer of ours, not the server's, and the connection is fine.
+      diag->records.push_back({"HY000", -1,
                                "the batch returned fewer result sets than expected (" +
                                    std::to_string(skipped + 1) + ")"});
       return false;
@@ -244,7 +245,7 @@ bool OdbcSession::Query(std::string_view sql, std::vector<Row>* rows, Diagnostic
   SQLSMALLINT columns = 0;
   if (!Succeeded(SQLNumResultCols(stmt.get(), &columns))) return FailStatement(stmt.get(), diag);
   if (columns <= 0) {
-    diag->records.push_back({"HY000", 0, "the statement returned no result set"});
+    diag->records.push_back({"HY000", -1, "the statement returned no result set"});
     return false;
   }
   for (;;) {

@@ -42,7 +42,8 @@ bool Check(const xa::Status& s, const char* what) {
   return false;
 }
 
-int Run(xa::odbc::Dialect dialect, int branches) {
+int Run(xa::odbc::Dialect dialect, int branches,
+        xa::odbc::PostgresErrorRollback pg_rollback = xa::odbc::PostgresErrorRollback::kStatement) {
   xa::odbc::OdbcOptions options;
   options.rm_name = "odbc-latency";
   xa::test::ServerAccount account =
@@ -52,6 +53,7 @@ int Run(xa::odbc::Dialect dialect, int branches) {
   options.user = account.user;
   options.password = account.password;
   options.dialect = dialect;
+  options.postgres_error_rollback = pg_rollback;
   auto rm = xa::odbc::OdbcResourceManager::Create(options);
   if (!rm.ok()) {
     std::fprintf(stderr, "open: %s\n", rm.status().ToString().c_str());
@@ -120,8 +122,12 @@ int Run(xa::odbc::Dialect dialect, int branches) {
       return 1;
     }
   }
-  std::printf("%-10s branches=%d  (microseconds)      p50      p99\n",
-              std::string(xa::odbc::DialectName(dialect)).c_str(), branches);
+  std::string label(xa::odbc::DialectName(dialect));
+  if (dialect == xa::odbc::Dialect::kPostgres) {
+    label += pg_rollback == xa::odbc::PostgresErrorRollback::kStatement ? " (statement rollback)"
+                                                                       : " (transaction rollback)";
+  }
+  std::printf("%-34s branches=%d  (microseconds)      p50      p99\n", label.c_str(), branches);
   auto line = [](const char* name, Samples& s) {
     std::printf("  %-34s %8.0f %8.0f\n", name, s.Percentile(0.5), s.Percentile(0.99));
   };
@@ -142,5 +148,6 @@ int main(int argc, char** argv) {
   int branches = argc > 1 ? std::atoi(argv[1]) : 500;
   int rc = Run(xa::odbc::Dialect::kMariaDb, branches);
   rc |= Run(xa::odbc::Dialect::kPostgres, branches);
+  rc |= Run(xa::odbc::Dialect::kPostgres, branches, xa::odbc::PostgresErrorRollback::kTransaction);
   return rc;
 }

