@@ -117,8 +117,12 @@ class MariaDbDialect final : public OdbcDialect {
       return ended;
     }
     if (read_only) {
-      XA_RETURN_IF_ERROR(Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid,
-                             "XA COMMIT ONE PHASE (read-only branch)"));
+      Status committed = Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid,
+                             "XA COMMIT ONE PHASE (read-only branch)");
+      if (!committed.ok()) {
+        RollbackBestEffort(xid, true);
+        return committed;
+      }
       return Status(Code::kReadOnly, "resource manager '" + context_->rm_name + "': branch " +
                                          xid.ToString() +
                                          " wrote nothing and has been committed without XA PREPARE");
@@ -136,7 +140,10 @@ class MariaDbDialect final : public OdbcDialect {
       RollbackBestEffort(xid, true);
       return ended;
     }
-    return Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid, "XA COMMIT ONE PHASE");
+    Status committed = Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid, "XA COMMIT ONE PHASE");
+    // A refused one-phase commit must not leave the branch IDLE on the session.
+    if (!committed.ok()) RollbackBestEffort(xid, true);
+    return committed;
   }
 
   Status RollbackActive(const Xid& xid) override {

@@ -91,8 +91,9 @@ class PostgresDialect final : public OdbcDialect {
       Abort();
       return failed;
     }
-    // The session is idle now: back to autocommit for phase 2 (no round trip).
-    if (!session_->SetAutocommit(true, &diag)) return Fail(pg::Step::kPrepare, diag, &xid);
+    // The session is idle now: back to autocommit for phase 2 (no round trip). The branch is
+    // prepared whatever happens here; a session that cannot switch is replaced by the next call.
+    if (!session_->SetAutocommit(true, &diag)) session_->MarkLost();
     return Status::Ok();
   }
 
@@ -163,7 +164,8 @@ class PostgresDialect final : public OdbcDialect {
       Abort();
       return failed;
     }
-    if (!session_->SetAutocommit(true, &diag)) return Fail(pg::Step::kCommitOnePhase, diag, &xid);
+    // Committed whatever happens here; a session that cannot switch is replaced by the next call.
+    if (!session_->SetAutocommit(true, &diag)) session_->MarkLost();
     return Status::Ok();
   }
 
