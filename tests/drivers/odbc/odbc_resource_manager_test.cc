@@ -635,6 +635,26 @@ TEST_P(OdbcDriverTest, HostileXidsRoundTripWithoutInjectingSql) {
   admin_->MustExec("DROP TABLE " + table_guard);
 }
 
+TEST_P(OdbcDriverTest, CloseRollsBackAnOpenBranchAndOpenReconnects) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->Execute(Insert(id)).ok());
+  ASSERT_TRUE(rm->Close().ok());
+  EXPECT_FALSE(rm->connected());
+  EXPECT_EQ(rm->connection(), nullptr);
+  EXPECT_EQ(CountRows(id), 0);
+  ASSERT_TRUE(rm->Open().ok());
+  ASSERT_TRUE(rm->Open().ok());  // idempotent
+  Xid next = Generator().Next().WithBranch(1);
+  int64_t next_id = NewId();
+  WorkBranch(*rm, next, next_id);
+  ASSERT_TRUE(rm->Commit(next, CommitMode::kOnePhase).ok());
+  EXPECT_EQ(CountRows(next_id), 1);
+}
+
 TEST_P(OdbcDriverTest, ProtocolMisuseIsRefusedWithoutTouchingTheServer) {
   auto rm = NewRm();
   ASSERT_NE(rm, nullptr);
