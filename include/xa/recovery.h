@@ -107,6 +107,10 @@ class RecoveryEngine {
   RecoveryEngine(LogState damaged_state, std::vector<ResourceManager*> rms,
                  RecoveryOptions options);
 
+  // Replaces the sessions used by the next passes (a manager opens fresh ones for each pass).
+  // What earlier passes saw is kept.
+  void SetResourceManagers(std::vector<ResourceManager*> rms);
+
   // One pass. Fails only when it cannot even start (e.g. no RM configured, log failed); the
   // failures of single branches are in the report.
   Result<RecoveryReport> Run();

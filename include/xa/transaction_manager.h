@@ -36,6 +36,7 @@
 #include "xa/decision_log.h"
 #include "xa/metrics.h"
 #include "xa/protocol.h"
+#include "xa/recovery.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/transaction.h"
@@ -96,6 +97,15 @@ struct TransactionManagerOptions {
   // the log are completed (in the background thread), and the recovery engine resolves in-doubt
   // branches of this node. Turn off only for tools that inspect a log without acting on it.
   bool recover_on_open = true;
+
+  // How often the manager runs a recovery pass in the background (xa::RecoveryEngine over
+  // fresh sessions from the factories, skipping its own in-flight transactions): it rolls back
+  // orphans of this node that an earlier pass saw or that are older than transaction_timeout,
+  // and finishes decisions left open. The first pass after Open() runs after
+  // `recovery_first_pass_delay`, so that orphans found at Open() are rolled back after two
+  // scans. 0 disables the periodic passes.
+  std::chrono::milliseconds recovery_interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds recovery_first_pass_delay{std::chrono::seconds(2)};
 };
 
 class TransactionManager {
@@ -127,6 +137,10 @@ class TransactionManager {
   // Waits until the background thread has nothing left to complete, or `timeout` passes
   // (XA_TIMEOUT). For graceful shutdown and tests.
   [[nodiscard]] Status WaitForBackgroundCompletion(std::chrono::milliseconds timeout);
+
+  // Runs one recovery pass now (see TransactionManagerOptions::recovery_interval) and returns
+  // its report. Thread-safe; serialised with the background passes.
+  Result<RecoveryReport> RunRecovery();
 
   TransactionMetrics Metrics() const;
   // Prometheus text exposition format, version 0.0.4.

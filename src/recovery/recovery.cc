@@ -119,6 +119,11 @@ RecoveryEngine::RecoveryEngine(LogState damaged_state, std::vector<ResourceManag
   if (fixed_state_.damage_report.empty()) fixed_state_.damage_report = "log opened read-only";
 }
 
+void RecoveryEngine::SetResourceManagers(std::vector<ResourceManager*> rms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rms_ = std::move(rms);
+}
+
 Status RecoveryEngine::AppendRecord(const LogRecord& record) {
   if (log_ == nullptr) return Status::Ok();
   Result<uint64_t> appended = log_->Append(record);

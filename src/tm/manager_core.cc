@@ -31,9 +31,13 @@ ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
   completer_ = std::make_unique<BackgroundCompleter>(&services_);
   services_.completer = completer_.get();
   two_phase_ = std::make_unique<TwoPhaseCoordinator>(&services_);
+  recovery_ = std::make_unique<RecoveryRunner>(&services_);
 }
 
+Result<RecoveryReport> ManagerCore::RunRecovery() { return recovery_->RunOnce(); }
+
 ManagerCore::~ManagerCore() {
+  recovery_->Stop();
   completer_->Stop();
   int64_t open = in_flight_.size() - static_cast<int64_t>(completer_->pending());
   if (open > 0) {
@@ -62,7 +66,10 @@ Status ManagerCore::Start() {
   XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
                       << options_.resource_managers.size() << " resource manager(s), "
                       << options_.phase_threads << " phase thread(s)";
-  if (options_.recover_on_open) XA_RETURN_IF_ERROR(RecoverOnOpen(services_));
+  if (options_.recover_on_open) {
+    XA_RETURN_IF_ERROR(recovery_->RecoverOnOpen());
+    recovery_->StartPeriodic(options_.recovery_first_pass_delay, options_.recovery_interval);
+  }
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 #include "src/tm/in_flight.h"
 #include "src/tm/metrics_registry.h"
 #include "src/tm/phase_executor.h"
+#include "src/tm/recovery_hook.h"
 #include "src/tm/services.h"
 #include "src/tm/txn_context.h"
 #include "xa/transaction.h"
@@ -40,6 +41,7 @@ class ManagerCore {
   void RollbackOnDestroy(TxnContext& txn) noexcept;
 
   Status ClearHeuristic(const Xid& global_xid, std::string reason);
+  Result<RecoveryReport> RunRecovery();
   TransactionMetrics Metrics() const;
   std::string PrometheusText() const;
 
@@ -64,6 +66,7 @@ class ManagerCore {
   std::unique_ptr<BackgroundCompleter> completer_;
   Services services_;
   std::unique_ptr<Coordinator> two_phase_;
+  std::unique_ptr<RecoveryRunner> recovery_;  // last: stopped first
 };
 
 }  // namespace xa::internal

@@ -1,15 +1,93 @@
 #include "src/tm/recovery_hook.h"
 
+#include <string>
+#include <vector>
+
 #include "src/logging.h"
 #include "src/tm/background_completer.h"
 
 namespace xa::internal {
+namespace {
 
-Status RecoverOnOpen(const Services& services) {
-  LogState state = services.log->State();
+// Stands in for an RM whose factory failed, so that the engine reports it as unreachable (with
+// the factory's error) and leaves its branches for a later pass.
+class UnreachableResourceManager final : public ResourceManager {
+ public:
+  UnreachableResourceManager(std::string name, Status why)
+      : name_(std::move(name)), why_(std::move(why)) {}
+  const std::string& name() const noexcept override { return name_; }
+  Status Open() override { return why_; }
+  Status Close() override { return Status::Ok(); }
+  const ServerInfo& server_info() const noexcept override { return info_; }
+  Status Start(const Xid&, StartFlag) override { return why_; }
+  Status End(const Xid&, EndFlag) override { return why_; }
+  Status Prepare(const Xid&) override { return why_; }
+  Status Commit(const Xid&, CommitMode) override { return why_; }
+  Status Rollback(const Xid&) override { return why_; }
+  Result<RecoverScan> Recover() override { return why_; }
+  Status Forget(const Xid&) override { return why_; }
+
+ private:
+  std::string name_;
+  Status why_;
+  ServerInfo info_;
+};
+
+RecoveryOptions EngineOptions(const Services* services) {
+  RecoveryOptions options;
+  options.node_id = services->options->node_id;
+  auto timeout = services->options->transaction_timeout;
+  options.orphan_min_age = timeout.count() > 0 ? timeout : std::chrono::milliseconds(60'000);
+  InFlightRegistry* in_flight = services->in_flight;
+  options.in_flight = [in_flight](const Xid& global) { return in_flight->Contains(global); };
+  return options;
+}
+
+}  // namespace
+
+RecoveryRunner::RecoveryRunner(const Services* services)
+    : services_(services), engine_(*services->log, {}, EngineOptions(services)) {}
+
+RecoveryRunner::~RecoveryRunner() { Stop(); }
+
+Result<RecoveryReport> RecoveryRunner::RunOnce() {
+  std::vector<std::unique_ptr<ResourceManager>> sessions;
+  std::vector<ResourceManager*> rms;
+  for (const auto& [name, factory] : services_->options->resource_managers) {
+    Result<std::unique_ptr<ResourceManager>> session = services_->OpenSession(name);
+    if (session.ok()) {
+      sessions.push_back(std::move(session).value());
+    } else {
+      sessions.push_back(std::make_unique<UnreachableResourceManager>(name, session.status()));
+    }
+    rms.push_back(sessions.back().get());
+  }
+  if (rms.empty()) {
+    return Status(Code::kConfig, "no resource-manager factory is registered: recovery has "
+                                 "nothing to scan");
+  }
+  engine_.SetResourceManagers(rms);
+  Result<RecoveryReport> report = engine_.Run();
+  engine_.SetResourceManagers({});
+  if (report.ok()) {
+    bool acted = report->committed + report->rolled_back + report->end_records_written > 0;
+    if (acted) {
+      XA_LOG(kInfo, "recovery")
+          << "pass: " << report->committed << " committed, " << report->rolled_back
+          << " rolled back, " << report->end_records_written << " ended, "
+          << report->decisions_still_open << " decisions still open, "
+          << report->orphans_deferred << " orphans deferred, " << report->foreign
+          << " foreign left alone";
+    }
+  }
+  return report;
+}
+
+Status RecoveryRunner::RecoverOnOpen() {
+  LogState state = services_->log->State();
   for (const auto& [xid, record] : state.open_decisions) {
     for (const Participant& p : record.participants) {
-      if (services.options->resource_managers.count(p.rm_name) == 0) {
+      if (services_->options->resource_managers.count(p.rm_name) == 0) {
         return Status(Code::kConfig,
                       "the decision log holds an open commit decision for " + xid.ToString() +
                           " with a branch on resource manager '" + p.rm_name +
@@ -19,14 +97,25 @@ Status RecoverOnOpen(const Services& services) {
       }
     }
   }
-  for (const auto& [xid, record] : state.open_decisions) {
+  for (const auto& [xid, record] : state.open_heuristics) {
+    XA_LOG_XID(kWarning, "recovery", xid)
+        << "heuristic outcome " << OutcomeName(record.outcome)
+        << " not yet cleared by an operator: " << record.reason;
+  }
+  if (services_->options->resource_managers.empty()) return Status::Ok();
+  Result<RecoveryReport> report = RunOnce();
+  if (!report.ok()) return report.status();
+
+  // Decisions the pass could not finish (an RM unreachable, a call failed): the background
+  // completer retries them forever.
+  for (const auto& [xid, record] : services_->log->State().open_decisions) {
     if (record.type != RecordType::kCommitDecision) {
-      // 3PC pre-commit records belong to the 3PC recovery rules (not implemented yet).
       XA_LOG_XID(kWarning, "recovery", xid) << "open record of type "
                                             << static_cast<int>(record.type)
                                             << " left for the 3PC recovery rules";
       continue;
     }
+    if (services_->in_flight->Contains(xid)) continue;
     CompletionJob job;
     job.xid = xid;
     job.protocol = record.protocol;
@@ -37,21 +126,46 @@ Status RecoverOnOpen(const Services& services) {
       CompletionBranch branch;
       branch.rm_name = p.rm_name;
       branch.xid = p.branch;
-      // The previous run may have committed this branch already: NOTA means done.
-      branch.maybe_applied = true;
+      branch.maybe_applied = true;  // an earlier run may have committed it: NOTA means done
       job.branches.push_back(std::move(branch));
     }
     XA_LOG_XID(kInfo, "recovery", xid) << "open commit decision (lsn " << record.lsn
-                                       << "): completing " << job.branches.size()
-                                       << " branch(es)";
-    services.completer->Submit(std::move(job));
-  }
-  for (const auto& [xid, record] : state.open_heuristics) {
-    XA_LOG_XID(kWarning, "recovery", xid)
-        << "heuristic outcome " << OutcomeName(record.outcome)
-        << " not yet cleared by an operator: " << record.reason;
+                                       << ") left for the background: "
+                                       << job.branches.size() << " branch(es)";
+    services_->completer->Submit(std::move(job));
   }
   return Status::Ok();
+}
+
+void RecoveryRunner::StartPeriodic(std::chrono::milliseconds first_delay,
+                                   std::chrono::milliseconds interval) {
+  if (interval.count() <= 0 || services_->options->resource_managers.empty()) return;
+  thread_ = std::thread([this, first_delay, interval] { Loop(first_delay, interval); });
+}
+
+void RecoveryRunner::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RecoveryRunner::Loop(std::chrono::milliseconds first_delay,
+                          std::chrono::milliseconds interval) {
+  std::chrono::milliseconds wait = first_delay;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (wake_.wait_for(lock, wait, [this] { return stopping_; })) return;
+    }
+    Result<RecoveryReport> report = RunOnce();
+    if (!report.ok()) {
+      XA_LOG(kWarning, "recovery") << "background pass failed: " << report.status().ToString();
+    }
+    wait = interval;
+  }
 }
 
 }  // namespace xa::internal

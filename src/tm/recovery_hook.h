@@ -1,29 +1,61 @@
-// The seam where crash recovery plugs into TransactionManager::Open() (internal).
+// RecoveryRunner: crash recovery inside a TransactionManager (internal).
 //
-// Open() calls RecoverOnOpen() once, after the manager's threads run and before it returns the
-// manager, when TransactionManagerOptions::recover_on_open is true. What exists today is the
-// part of recovery that needs only the log: every commit decision found open (no end record) is
-// handed to the background completer, which commits its branches through fresh sessions
-// (XAER_NOTA meaning "already done") and writes the end record; open heuristics are reported.
+// At Open() (TransactionManagerOptions::recover_on_open) the manager runs one pass of the
+// recovery engine (xa/recovery.h) over fresh sessions from its factories: commit decisions
+// found open in the log are committed on every reachable RM and ended; prepared branches of
+// this node with no decision are rolled back once older than the transaction timeout. What the
+// pass could not finish because an RM is unreachable is handed to the background completer,
+// which retries forever. Orphans too young for the first pass are rolled back by the next one,
+// which runs `recovery_first_pass_delay` after Open() on the runner's own thread and then every
+// `recovery_interval`: a branch seen by two passes and still without a decision belongs to no
+// running transaction, because every pass skips the Xids that the in-flight registry holds (the
+// manager's own transactions, from Begin() until their end record, including background jobs).
 //
-// The recovery engine (issue 5) extends this function: pass 1 combines each factory's
-// Recover() scan with the log, pass 2 (after a backoff) rolls back this node's prepared branches
-// with no decision (presumed abort) and skips every Xid that services.in_flight still holds, so
-// it never resolves a transaction under its owner. It resolves through the same
-// BackgroundCompleter::Submit() (commit or rollback jobs), so the rules that read phase-2
-// results live in one place (branch_outcome.h).
+// Thread safety: RunOnce() is thread-safe (the engine serialises passes).
 
 #ifndef XA_SRC_TM_RECOVERY_HOOK_H_
 #define XA_SRC_TM_RECOVERY_HOOK_H_
 
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
 #include "src/tm/services.h"
+#include "xa/recovery.h"
 #include "xa/status.h"
 
 namespace xa::internal {
 
-// XA_CONFIG when the log holds an open decision on an RM that has no factory (it could never
-// be completed: register the RM and reopen).
-Status RecoverOnOpen(const Services& services);
+class RecoveryRunner {
+ public:
+  explicit RecoveryRunner(const Services* services);
+  ~RecoveryRunner();  // Stop()
+  RecoveryRunner(const RecoveryRunner&) = delete;
+  RecoveryRunner& operator=(const RecoveryRunner&) = delete;
+
+  // The pass at Open(). XA_CONFIG when the log holds an open decision on an RM that has no
+  // factory (it could never be completed: register the RM and reopen).
+  Status RecoverOnOpen();
+
+  // One pass now, over fresh sessions.
+  Result<RecoveryReport> RunOnce();
+
+  // Starts the periodic passes (no-op for a zero interval). Stop() ends them.
+  void StartPeriodic(std::chrono::milliseconds first_delay, std::chrono::milliseconds interval);
+  void Stop();
+
+ private:
+  void Loop(std::chrono::milliseconds first_delay, std::chrono::milliseconds interval);
+
+  const Services* services_;
+  RecoveryEngine engine_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 }  // namespace xa::internal
 

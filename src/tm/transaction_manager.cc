@@ -54,6 +54,8 @@ Status TransactionManager::WaitForBackgroundCompletion(std::chrono::milliseconds
   return core_->completer().WaitIdle(timeout);
 }
 
+Result<RecoveryReport> TransactionManager::RunRecovery() { return core_->RunRecovery(); }
+
 TransactionMetrics TransactionManager::Metrics() const { return core_->Metrics(); }
 
 std::string TransactionManager::PrometheusText() const { return core_->PrometheusText(); }

@@ -7,7 +7,9 @@
 namespace xa::test {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
+using ::testing::Not;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
@@ -39,32 +41,85 @@ TEST_F(ManagerTest, OpenRefusesAnEmptyFactory) {
   EXPECT_EQ(TransactionManager::Open(options, log_).status().code(), Code::kConfig);
 }
 
+// Prepares `branch` on another session of `rm`, as the crashed process did.
+void PrepareOnServer(ScriptedResourceManager& rm, const Xid& branch) {
+  std::unique_ptr<ScriptedResourceManager> session = rm.NewSession();
+  ASSERT_TRUE(session->Start(branch, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(session->End(branch, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(session->Prepare(branch).ok());
+}
+
 TEST_F(ManagerTest, RecoveryOnOpenCompletesOpenDecisionsThroughFreshSessions) {
   XidGenerator xids(kNode, 42);
   Xid global = xids.Next();
-  // The previous run committed a's branch before crashing: a answers NOTA, which means done.
-  a_.Script(Verb::kCommit, {Step::Return(Code::kNoTa)});
+  // The previous run prepared both branches, logged the decision and crashed.
+  PrepareOnServer(a_, global.WithBranch(0));
+  PrepareOnServer(b_, global.WithBranch(1));
   log_.Preload({OpenDecision(global, {"a", "b"})});
-  OpenManager();
+  TransactionManagerOptions options = Options();
+  options.recover_on_open = true;
+  OpenManager(std::move(options));
   WaitForBackground();
-  EXPECT_THAT(a_.Trace(-1), ElementsAre("commit(TMNOFLAGS)"));
-  EXPECT_THAT(b_.Trace(-1), ElementsAre("commit(TMNOFLAGS)"));
-  EXPECT_EQ(a_.Calls()[0].xid, global.WithBranch(0));
-  EXPECT_EQ(b_.Calls()[0].xid, global.WithBranch(1));
+  EXPECT_THAT(a_.Trace(-1), Contains("commit(TMNOFLAGS)"));
+  EXPECT_THAT(b_.Trace(-1), Contains("commit(TMNOFLAGS)"));
+  EXPECT_THAT(a_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(b_.PreparedXids(), IsEmpty());
   EXPECT_THAT(Types(log_.Records()), ElementsAre(RecordType::kCommitDecision, RecordType::kEnd));
   EXPECT_THAT(log_.State().open_decisions, IsEmpty());
   EXPECT_THAT(log_.RecordsOfType(RecordType::kHeuristic), IsEmpty());
 }
 
+TEST_F(ManagerTest, RecoveryOnOpenTreatsABranchNoLongerPreparedAsCommitted) {
+  XidGenerator xids(kNode, 42);
+  Xid global = xids.Next();
+  // a's branch was committed before the crash: the recover scan no longer lists it.
+  PrepareOnServer(b_, global.WithBranch(1));
+  log_.Preload({OpenDecision(global, {"a", "b"})});
+  TransactionManagerOptions options = Options();
+  options.recover_on_open = true;
+  OpenManager(std::move(options));
+  WaitForBackground();
+  EXPECT_THAT(a_.Trace(-1), Not(Contains("commit(TMNOFLAGS)")));
+  EXPECT_THAT(b_.Trace(-1), Contains("commit(TMNOFLAGS)"));
+  EXPECT_THAT(log_.State().open_decisions, IsEmpty());
+}
+
+TEST_F(ManagerTest, RecoveryOnOpenRollsBackOldOrphansAndLeavesYoungOnesForTheNextPass) {
+  XidGenerator xids(kNode, 42);
+  Xid young = xids.Next();
+  PrepareOnServer(a_, young.WithBranch(0));
+  // Another node's branch and a foreign one are never touched.
+  Xid foreign = Xid::Make(77, "other-tm", "b").value();
+  PrepareOnServer(a_, foreign);
+  Xid other_node = XidGenerator(kNode + 1, 1).Next().WithBranch(0);
+  PrepareOnServer(a_, other_node);
+  TransactionManagerOptions options = Options();
+  options.recover_on_open = true;
+  options.transaction_timeout = std::chrono::hours(1);
+  options.recovery_interval = std::chrono::milliseconds(0);  // passes only on demand
+  OpenManager(std::move(options));
+  EXPECT_THAT(a_.PreparedXids(), Contains(young.WithBranch(0))) << "too young for one pass";
+  Result<RecoveryReport> second = manager_->RunRecovery();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->rolled_back, 1u);
+  EXPECT_EQ(second->foreign, 2u);
+  EXPECT_THAT(a_.PreparedXids(), UnorderedElementsAre(foreign, other_node));
+}
+
 TEST_F(ManagerTest, RecoveryOnOpenKeepsRetryingAnUnreachableRm) {
   XidGenerator xids(kNode, 42);
   Xid global = xids.Next();
+  PrepareOnServer(a_, global.WithBranch(0));
+  PrepareOnServer(b_, global.WithBranch(1));
   log_.Preload({OpenDecision(global, {"a", "b"})});
   b_.FailNextSessions(3);
-  OpenManager();
+  TransactionManagerOptions options = Options();
+  options.recover_on_open = true;
+  OpenManager(std::move(options));
   EXPECT_TRUE(manager_->IsInFlight(global)) << "recovery must not race its own completion";
   WaitForBackground();
-  EXPECT_THAT(b_.Trace(-1), ElementsAre("commit(TMNOFLAGS)"));
+  EXPECT_THAT(b_.Trace(-1), Contains("commit(TMNOFLAGS)"));
+  EXPECT_THAT(b_.PreparedXids(), IsEmpty());
   EXPECT_THAT(log_.State().open_decisions, IsEmpty());
   EXPECT_FALSE(manager_->IsInFlight(global));
 }
@@ -72,7 +127,9 @@ TEST_F(ManagerTest, RecoveryOnOpenKeepsRetryingAnUnreachableRm) {
 TEST_F(ManagerTest, RecoveryOnOpenRefusesADecisionOnAnUnregisteredRm) {
   XidGenerator xids(kNode, 42);
   log_.Preload({OpenDecision(xids.Next(), {"a", "gone"})});
-  Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(Options(), log_);
+  TransactionManagerOptions options = Options();
+  options.recover_on_open = true;
+  Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, log_);
   EXPECT_EQ(manager.status().code(), Code::kConfig);
   EXPECT_THAT(manager.status().message(), HasSubstr("gone"));
 }
