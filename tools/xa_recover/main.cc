@@ -25,6 +25,7 @@
 
 #include "tools/xa_recover/config.h"
 #include "xa/decision_log.h"
+#include "xa/logging.h"
 #include "xa/mysql/mysql_resource_manager.h"
 #include "xa/odbc/odbc_resource_manager.h"
 #include "xa/recovery.h"
@@ -137,6 +138,8 @@ void Print(const xa::RecoveryReport& report, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The report is the output; the library's info lines (connections) only on request.
+  if (std::getenv("XA_LOG_LEVEL") == nullptr) xa::SetLogLevel(xa::LogLevel::kWarning);
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string config_path;
   if (const char* env = std::getenv("XA_RECOVER_CONFIG")) config_path = env;
