@@ -202,6 +202,10 @@ bool OdbcSession::Execute(std::string_view sql, Diagnostics* diag, int64_t* rows
     return true;
   }
   if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+  if (rc == SQL_SUCCESS_WITH_INFO) {
+    // Warnings: the caller may need them (PostgreSQL says "no transaction in progress" as one).
+    diag->records = Collect(SQL_HANDLE_STMT, stmt.get()).records;
+  }
   if (rows_changed != nullptr) {
     SQLLEN count = 0;
     *rows_changed = Succeeded(SQLRowCount(stmt.get(), &count)) ? count : 0;
@@ -278,6 +282,13 @@ bool OdbcSession::SetAutocommit(bool on, Diagnostics* diag) {
   *diag = Collect(SQL_HANDLE_DBC, dbc_);
   if (diag->connection_dead) lost_ = true;
   return false;
+}
+
+bool OdbcSession::AutocommitIsOn() {
+  if (dbc_ == SQL_NULL_HDBC) return false;
+  SQLULEN value = SQL_AUTOCOMMIT_OFF;
+  if (!Succeeded(SQLGetConnectAttr(dbc_, SQL_ATTR_AUTOCOMMIT, &value, 0, nullptr))) return false;
+  return value == SQL_AUTOCOMMIT_ON;
 }
 
 bool OdbcSession::EndTransaction(bool commit, Diagnostics* diag) {

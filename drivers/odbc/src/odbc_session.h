@@ -64,7 +64,8 @@ class OdbcSession {
 
   void set_statement_timeout(std::chrono::seconds timeout) { statement_timeout_ = timeout; }
 
-  // Runs one statement; `rows_changed` (optional) gets SQLRowCount.
+  // Runs one statement; `rows_changed` (optional) gets SQLRowCount. On SQL_SUCCESS_WITH_INFO the
+  // warnings are left in `diag` (and true is returned).
   bool Execute(std::string_view sql, Diagnostics* diag, int64_t* rows_changed = nullptr);
   // Runs a statement (or a batch) and returns the rows of its result set number `result_index`
   // (0 = the first), every column as text (nullopt for NULL).
@@ -72,6 +73,8 @@ class OdbcSession {
              int result_index = 0);
 
   bool SetAutocommit(bool on, Diagnostics* diag);
+  // SQL_ATTR_AUTOCOMMIT as the driver has it (no round trip); false when it cannot tell.
+  bool AutocommitIsOn();
   bool EndTransaction(bool commit, Diagnostics* diag);
   bool GetInfoText(SQLUSMALLINT info_type, std::string* value, Diagnostics* diag);
 

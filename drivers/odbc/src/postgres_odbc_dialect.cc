@@ -91,6 +91,19 @@ class PostgresDialect final : public OdbcDialect {
       Abort();
       return failed;
     }
+    for (const DiagRecord& warning : diag.records) {
+      // 25P01 "there is no transaction in progress": PREPARE TRANSACTION ran outside a block
+      // (someone switched the connection to autocommit) and prepared nothing.
+      if (warning.sqlstate == "25P01") {
+        Abort();
+        return Status(Code::kRbRollback,
+                      "PostgreSQL resource manager '" + context_->rm_name + "': PREPARE TRANSACTION of xid " +
+                          xid.ToString() +
+                          " found no transaction (SQLSTATE 25P01): the branch's work was already "
+                          "committed or rolled back outside the resource manager (autocommit "
+                          "switched on, SQLEndTran or COMMIT on connection()?); nothing was prepared");
+      }
+    }
     // The session is idle now: back to autocommit for phase 2 (no round trip). The branch is
     // prepared whatever happens here; a session that cannot switch is replaced by the next call.
     if (!session_->SetAutocommit(true, &diag)) session_->MarkLost();
@@ -145,8 +158,19 @@ class PostgresDialect final : public OdbcDialect {
 
  private:
   // True when the open transaction has no transaction id. Rolls back and fails when the
-  // transaction is aborted or the probe fails.
+  // transaction is aborted or the probe fails, or when the connection left manual-commit mode
+  // during the branch (its statements were committed one by one: nothing left to prepare).
   Result<bool> ProbeReadOnly(const Xid& xid) {
+    if (session_->AutocommitIsOn()) {
+      Abort();
+      return Status(Code::kRmError,
+                    "PostgreSQL resource manager '" + context_->rm_name + "': branch " +
+                        xid.ToString() +
+                        " ran with autocommit switched on (SQL_ATTR_AUTOCOMMIT changed on "
+                        "connection() during the branch), so its statements are committed "
+                        "already and cannot take part in two-phase commit; vote rollback and "
+                        "check the data: never change autocommit on connection()");
+    }
     std::vector<Row> rows;
     Diagnostics diag;
     if (!session_->Query(pg::ReadOnlyProbeSql(version_num_), &rows, &diag)) {

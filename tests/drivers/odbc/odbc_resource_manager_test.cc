@@ -819,6 +819,24 @@ TEST(OdbcPostgresErrors, StatementLevelRollbackKeepsTheBranchUsable) {
   EXPECT_EQ(admin.QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE id = " + std::to_string(id)), 1);
 }
 
+TEST(OdbcPostgresErrors, AutocommitSwitchedOnDuringTheBranchIsReportedNotPrepared) {
+  Server server = ServerFor(Dialect::kPostgres);
+  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-autocommit"));
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  Xid xid = Generator().Next().WithBranch(1);
+  ASSERT_TRUE((*rm)->Start(xid, StartFlag::kNoFlags).ok());
+  // The misuse the header forbids: the application changes the connection's commit mode.
+  ASSERT_TRUE(SQL_SUCCEEDED(SQLSetConnectAttr((*rm)->connection(), SQL_ATTR_AUTOCOMMIT,
+                                              reinterpret_cast<SQLPOINTER>(SQL_AUTOCOMMIT_ON), 0)));
+  ASSERT_TRUE((*rm)->End(xid, EndFlag::kSuccess).ok());
+  Status vote = (*rm)->Prepare(xid);
+  EXPECT_EQ(vote.code(), Code::kRmError) << vote.ToString();
+  EXPECT_NE(vote.message().find("autocommit"), std::string::npos);
+  auto scan = (*rm)->Recover();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_FALSE(Contains(scan->prepared, xid));
+}
+
 TEST(OdbcDialectDetection, AutoFindsBothServers) {
   for (Dialect dialect : {Dialect::kMariaDb, Dialect::kPostgres}) {
     OdbcOptions options = OptionsFor(ServerFor(dialect), "odbc-auto");
