@@ -19,7 +19,6 @@
 
 #include <sqlext.h>
 
-#include <cstdlib>
 #include <optional>
 
 #include "drivers/odbc/src/odbc_dialect.h"
@@ -37,8 +36,7 @@ constexpr std::string_view kMultiStatementAttributes = ";OPTION=67108864";
 constexpr std::string_view kRecoverBatchSql = "SELECT 1;XA RECOVER FORMAT='SQL'";
 
 int64_t ToInt(const std::optional<std::string>& text, int64_t if_null) {
-  if (!text.has_value()) return if_null;
-  return std::strtoll(text->c_str(), nullptr, 10);
+  return IntColumn(text, if_null);
 }
 
 class MariaDbDialect final : public OdbcDialect {

@@ -8,6 +8,7 @@
 #include "drivers/odbc/src/odbc_dialect.h"
 #include "drivers/odbc/src/odbc_session.h"
 #include "src/logging.h"
+#include "src/sql_dialect/mariadb_dialect.h"  // EscapeForMessage
 
 namespace xa::odbc {
 
@@ -521,26 +522,17 @@ class OdbcResourceManager::Impl {
                   primary.native_error == 1698 ||
                   ContainsIgnoringCase(primary.text, "authentication failed") ||
                   ContainsIgnoringCase(primary.text, "does not exist");
-    std::string source = options_.dsn.empty() ? "the connection string" : "data source '" + options_.dsn + "'";
+    std::string source = options_.dsn.empty() ? "the connection string" : "data source '" + ::xa::internal::mariadb::EscapeForMessage(options_.dsn) + "'";
     return Status(config ? Code::kConfig : Code::kRmFail,
                   "resource manager '" + options_.rm_name + "': cannot connect to " + source +
-                      " as '" + options_.user + "': " + EscapeDiag(diag) +
+                      " as '" + ::xa::internal::mariadb::EscapeForMessage(options_.user) + "': " + EscapeDiag(diag) +
                       (config ? ". Check the data source (ODBCINI/ODBCSYSINI), the user, its password "
                                 "and the database"
                               : ". The server may be down or unreachable: retry later"));
   }
 
   static std::string EscapeDiag(const Diagnostics& diag) {
-    std::string text = diag.Describe();
-    std::string out;
-    for (unsigned char c : text.substr(0, 600)) {
-      if (c >= 0x20 && c < 0x7f) {
-        out.push_back(static_cast<char>(c));
-      } else {
-        out.push_back(' ');
-      }
-    }
-    return out;
+    return ::xa::internal::mariadb::EscapeForMessage(diag.Describe());
   }
 
   Status ResolveDialect() {
@@ -556,10 +548,8 @@ class OdbcResourceManager::Impl {
       detected = Dialect::kMariaDb;
     }
     if (detected == Dialect::kAuto) {
-      std::string printable;
-      for (unsigned char c : dbms.substr(0, 64)) printable.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
       return Status(Code::kConfig, "resource manager '" + options_.rm_name + "': the server is '" +
-                                       printable +
+                                       ::xa::internal::mariadb::EscapeForMessage(dbms.substr(0, 64)) +
                                        "'; the ODBC driver supports MariaDB/MySQL and PostgreSQL");
     }
     if (options_.dialect != Dialect::kAuto && options_.dialect != detected) {

@@ -2,6 +2,7 @@
 
 #include <sqlext.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace xa::odbc::internal {
@@ -55,6 +56,13 @@ bool ReadColumn(SQLHSTMT stmt, SQLUSMALLINT column, std::optional<std::string>* 
 }
 
 }  // namespace
+
+int64_t IntColumn(const std::optional<std::string>& text, int64_t if_null) {
+  if (!text.has_value() || text->empty()) return if_null;
+  char* end = nullptr;
+  long long value = std::strtoll(text->c_str(), &end, 10);
+  return end != nullptr && *end == '\0' ? static_cast<int64_t>(value) : if_null;
+}
 
 const DiagRecord& Diagnostics::primary() const {
   static const DiagRecord kEmpty;

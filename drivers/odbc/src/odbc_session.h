@@ -43,6 +43,9 @@ struct Diagnostics {
 
 using Row = std::vector<std::optional<std::string>>;
 
+// A column read as text, as an integer; `if_null` for NULL or text that is no number.
+int64_t IntColumn(const std::optional<std::string>& text, int64_t if_null);
+
 class OdbcSession {
  public:
   OdbcSession() = default;

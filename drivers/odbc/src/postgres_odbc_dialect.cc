@@ -15,8 +15,6 @@
 
 #include <sqlext.h>
 
-#include <cstdlib>
-
 #include "drivers/odbc/src/odbc_dialect.h"
 #include "src/logging.h"
 #include "src/sql_dialect/postgres_dialect.h"
@@ -26,10 +24,7 @@ namespace {
 
 namespace pg = ::xa::internal::postgres;
 
-int64_t ToInt(const std::optional<std::string>& text) {
-  if (!text.has_value()) return 0;
-  return std::strtoll(text->c_str(), nullptr, 10);
-}
+int64_t ToInt(const std::optional<std::string>& text) { return IntColumn(text, 0); }
 
 class PostgresDialect final : public OdbcDialect {
  public:
