@@ -661,6 +661,25 @@ TEST_P(OdbcDriverTest, CloseRollsBackAnOpenBranchAndOpenReconnects) {
   EXPECT_EQ(CountRows(next_id), 1);
 }
 
+TEST_P(OdbcDriverTest, StatementTimeoutKeepsEveryVerbWorking) {
+  OdbcOptions options = OptionsFor(server_, "odbc-timeout");
+  options.statement_timeout = std::chrono::seconds(30);
+  auto created = OdbcResourceManager::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  OdbcResourceManager& rm = **created;
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(rm, xid, id);
+  ASSERT_TRUE(rm.Prepare(xid).ok());
+  EXPECT_TRUE(Contains(OurPreparedXids(rm), xid));
+  ASSERT_TRUE(rm.Commit(xid, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(CountRows(id), 1);
+  Xid read_only = Generator().Next().WithBranch(1);
+  ASSERT_TRUE(rm.Start(read_only, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm.End(read_only, EndFlag::kSuccess).ok());
+  EXPECT_EQ(rm.Prepare(read_only).code(), Code::kReadOnly);
+}
+
 TEST_P(OdbcDriverTest, ProtocolMisuseIsRefusedWithoutTouchingTheServer) {
   auto rm = NewRm();
   ASSERT_NE(rm, nullptr);
