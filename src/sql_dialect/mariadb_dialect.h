@@ -20,8 +20,13 @@
 //     XA ROLLBACK of an ACTIVE branch, or ANY statement (even SELECT 1, XA START, XA RECOVER) in
 //     a session whose branch is PREPARED, until that branch is committed or rolled back. The
 //     session is fine and the branch is unchanged. (The read-only probe below does run in IDLE.)
-//   - A deadlock (1213) rolls the whole branch back and marks it rollback-only: the next XA END or
-//     XA PREPARE fails with 1614 (XA_RBDEADLOCK) and XA ROLLBACK ends it.
+//   - A deadlock (1213) rolls the whole branch back and leaves it ROLLBACK ONLY: the next XA END
+//     fails with 1399 ("...in the ROLLBACK ONLY state", not 1614) and XA ROLLBACK ends it.
+//   - While the session that prepared a branch is still connected (or for a few milliseconds
+//     after it disconnected, while the server cleans it up), XA COMMIT / XA ROLLBACK of that
+//     branch from ANOTHER session fail with 1397 (XAER_NOTA) although XA RECOVER lists it. That
+//     NOTA is false: a driver must check XA RECOVER before believing a NOTA from phase 2 and
+//     report XAER_RMFAIL (busy, retry) when the xid is still listed.
 //   - A lock wait timeout (1205) rolls back only the statement (unless innodb_rollback_on_timeout
 //     is ON); the branch stays ACTIVE. We still classify it as XA_RBTIMEOUT: the caller must roll
 //     the branch back, and the Connector/C++ driver enforces that (see MySqlResourceManager).
