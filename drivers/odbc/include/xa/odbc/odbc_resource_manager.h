@@ -24,9 +24,12 @@
 //               Commit: COMMIT PREPARED 'gid' (two-phase) / probe + COMMIT (one-phase)
 //               Rollback: ROLLBACK PREPARED 'gid' / ROLLBACK (a branch of this session)
 //               Recover: SELECT gid, owner FROM pg_prepared_xacts WHERE database = current_database()
-//   MariaDB     Start: XA START; Prepare: write-counter probe + XA END + XA PREPARE (or XA COMMIT
-//               ... ONE PHASE when read-only); Commit: XA COMMIT [ONE PHASE]; Rollback: XA ROLLBACK;
+//   MariaDB     Start: XA START (after a rollback or one-phase commit also a write-counter
+//               reading); Prepare: write-counter probe + XA END + XA PREPARE (or XA COMMIT ... ONE
+//               PHASE when read-only); Commit: XA COMMIT / XA END + XA COMMIT ... ONE PHASE;
+//               Rollback: XA ROLLBACK (XA END first for a branch of this session);
 //               Recover: XA RECOVER FORMAT='SQL' on a second connection of its own (see below)
+// Measured costs: drivers/odbc/README.md.
 //
 // Session rules:
 //   - Between Start() and End() run the branch's SQL on connection() only. Do not call
