@@ -168,6 +168,7 @@ class FileDecisionLog final : public DecisionLog {
     XA_RETURN_IF_ERROR(EncodePayload(w.record, &payload));
     w.payload = &payload;
 
+    bool leader = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!failed_.ok()) return failed_;
@@ -179,10 +180,12 @@ class FileDecisionLog final : public DecisionLog {
       queue_tail_ = &w;
       if (!leader_active_) {
         leader_active_ = true;
-        w.lead = true;
+        leader = true;
       }
     }
-    if (!w.lead) w.wake.acquire();
+    // Once queued, w belongs to the leaders until its semaphore is released: only then are
+    // w.done read here. Woken with done == false, it has been handed the leadership.
+    if (!leader) w.wake.acquire();
     // Woken either with the record done (by a leader) or with the leadership handed over; a
     // leader's own record is always in the batch it writes.
     if (!w.done) LeadBatch();
@@ -221,7 +224,6 @@ class FileDecisionLog final : public DecisionLog {
     const std::string* payload = nullptr;
     uint64_t lsn = 0;
     Status status;
-    bool lead = false;  // leadership handed to this appender
     bool done = false;  // record durable (status ok) or failed
     std::binary_semaphore wake{0};
     Waiter* next = nullptr;
@@ -311,12 +313,8 @@ class FileDecisionLog final : public DecisionLog {
     Waiter* next = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      next = queue_head_;
-      if (next != nullptr) {
-        next->lead = true;
-      } else {
-        leader_active_ = false;
-      }
+      next = queue_head_;  // woken with done == false: it leads the next batch
+      if (next == nullptr) leader_active_ = false;
     }
     if (next != nullptr) next->wake.release();
   }

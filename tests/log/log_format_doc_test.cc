@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 
@@ -22,15 +21,31 @@ std::string ReadSourceFile(const std::string& relative) {
   return ss.str();
 }
 
-// Rows "| kName | 123 | ..." of every table.
+std::string Trim(std::string s) {
+  size_t b = s.find_first_not_of(' ');
+  size_t e = s.find_last_not_of(' ');
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+// Rows "| kName | 123 | ..." of every table. (Parsed by hand: std::regex trips GCC 12's
+// -Wmaybe-uninitialized under ASan.)
 std::map<std::string, uint64_t> TableConstants(const std::string& md) {
   std::map<std::string, uint64_t> out;
-  std::regex row(R"(^\|\s*(k[A-Za-z0-9]+)\s*\|\s*([0-9]+)\s*\|)");
   std::istringstream lines(md);
   std::string line;
   while (std::getline(lines, line)) {
-    std::smatch m;
-    if (std::regex_search(line, m, row)) out[m[1]] = std::stoull(m[2]);
+    if (line.empty() || line[0] != '|') continue;
+    size_t second = line.find('|', 1);
+    if (second == std::string::npos) continue;
+    size_t third = line.find('|', second + 1);
+    if (third == std::string::npos) continue;
+    std::string name = Trim(line.substr(1, second - 1));
+    std::string value = Trim(line.substr(second + 1, third - second - 1));
+    if (name.size() < 2 || name[0] != 'k' || value.empty() ||
+        value.find_first_not_of("0123456789") != std::string::npos) {
+      continue;
+    }
+    out[name] = std::stoull(value);
   }
   return out;
 }
