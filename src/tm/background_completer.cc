@@ -15,7 +15,42 @@ void BackgroundCompleter::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
+  ends_stopping_ = false;
   thread_ = std::thread([this] { Loop(); });
+  end_thread_ = std::thread([this] { EndLoop(); });
+}
+
+void BackgroundCompleter::SubmitEnd(const Xid& global_xid, Protocol protocol) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (end_thread_.joinable() && !ends_stopping_) {
+      ends_.emplace_back(global_xid, protocol);
+      ends_wake_.notify_one();
+      return;
+    }
+  }
+  // Not running (never started, or stopping): write it here.
+  services_->WriteEnd(global_xid, protocol);
+  services_->in_flight->Remove(global_xid);
+}
+
+void BackgroundCompleter::EndLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    ends_wake_.wait(lock, [&] { return ends_stopping_ || !ends_.empty(); });
+    if (ends_.empty()) return;  // stopping, and everything written
+    std::vector<std::pair<Xid, Protocol>> batch;
+    batch.swap(ends_);
+    ends_writing_ = batch.size();
+    lock.unlock();
+    for (const auto& [xid, protocol] : batch) {
+      services_->WriteEnd(xid, protocol);
+      services_->in_flight->Remove(xid);
+    }
+    lock.lock();
+    ends_writing_ = 0;
+    idle_.notify_all();
+  }
 }
 
 void BackgroundCompleter::Stop() {
@@ -25,6 +60,12 @@ void BackgroundCompleter::Stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ends_stopping_ = true;
+  }
+  ends_wake_.notify_all();
+  if (end_thread_.joinable()) end_thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   for (const CompletionJob& job : jobs_) {
     XA_LOG_XID(kWarning, "tm", job.xid)
@@ -57,10 +98,11 @@ void BackgroundCompleter::Submit(CompletionJob job) {
 
 Status BackgroundCompleter::WaitIdle(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  bool idle = idle_.wait_for(lock, timeout, [&] {
-    return (jobs_.empty() && working_ == 0) || stopping_;
-  });
-  if (idle && jobs_.empty() && working_ == 0) return Status::Ok();
+  auto nothing_left = [&] {
+    return jobs_.empty() && working_ == 0 && ends_.empty() && ends_writing_ == 0;
+  };
+  bool idle = idle_.wait_for(lock, timeout, [&] { return nothing_left() || stopping_; });
+  if (idle && nothing_left()) return Status::Ok();
   return Status(Code::kTimeout, std::to_string(jobs_.size() + working_) +
                                     " transaction(s) still waiting for background completion "
                                     "(an RM is unreachable?)");

@@ -14,6 +14,12 @@
 // A call to an unreachable RM blocks this thread for as long as the driver's connect timeout;
 // the other jobs wait meanwhile. Acceptable for a path that only runs when something is down.
 //
+// End records. A second thread appends the end records of transactions whose phase 2 finished
+// on the caller's thread (SubmitEnd), so that the caller does not wait for a second durable
+// append: a lost end record only makes recovery repeat phase 2, where XAER_NOTA means done.
+// Until its end record is written the transaction stays in the in-flight registry, so recovery
+// leaves it alone. Stop() writes the end records still queued.
+//
 // Thread safety: Submit(), WaitIdle() and pending() are thread-safe. Sessions are only used by
 // the completion thread.
 
@@ -81,12 +87,15 @@ class BackgroundCompleter {
 
   // Takes over `job` (and its Xid in the in-flight registry, adding it if absent).
   void Submit(CompletionJob job);
+  // Queues the end record of a finished, logged decision; takes over its in-flight entry.
+  void SubmitEnd(const Xid& global_xid, Protocol protocol);
   // XA_TIMEOUT if jobs remain after `timeout`.
   Status WaitIdle(std::chrono::milliseconds timeout);
   size_t pending() const;
 
  private:
   void Loop();
+  void EndLoop();
   void Attempt(const CompletionJob& job, CompletionBranch& branch);
   void Finish(CompletionJob& job);
   ResourceManager* Session(const std::string& rm_name, Status* error);
@@ -99,6 +108,11 @@ class BackgroundCompleter {
   size_t working_ = 0;             // jobs taken out of jobs_ by the thread; guarded by mu_
   bool stopping_ = false;          // guarded by mu_
   std::thread thread_;
+  std::vector<std::pair<Xid, Protocol>> ends_;  // guarded by mu_
+  size_t ends_writing_ = 0;                     // guarded by mu_
+  bool ends_stopping_ = false;                  // guarded by mu_
+  std::condition_variable ends_wake_;
+  std::thread end_thread_;
   // One cached session per RM name, dropped after XAER_RMFAIL. Completion thread only.
   std::map<std::string, std::unique_ptr<ResourceManager>> sessions_;
 };

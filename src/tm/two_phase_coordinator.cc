@@ -390,7 +390,9 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
     txn.handed_off = true;
     services_->completer->Submit(std::move(job));
   } else if (decision_logged) {
-    services_->WriteEnd(txn.xid, Protocol::kTwoPhase);
+    // The caller does not wait for the end record (see BackgroundCompleter::SubmitEnd).
+    txn.handed_off = true;
+    services_->completer->SubmitEnd(txn.xid, Protocol::kTwoPhase);
   }
 
   if (decision_lost) outcome = Outcome::kUnknown;

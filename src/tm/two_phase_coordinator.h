@@ -25,8 +25,10 @@
 //       appenders: group commit). NO phase-2 call is made before that.
 //
 //   Phase 2, in parallel across the commit-voting branches: Commit(xid_i, TMNOFLAGS). When every
-//   branch is finished a kEnd record is appended (not waited for by anything: a lost end record
-//   only makes recovery repeat phase 2, where XAER_NOTA means done).
+//   branch is finished a kEnd record is appended by a background thread; the caller does not
+//   wait for it: a lost end record only makes recovery repeat phase 2, where XAER_NOTA means
+//   done, and until it is written the transaction stays "in flight" so recovery leaves it
+//   alone.
 //
 //   One-phase: a transaction with a single branch is committed with End(TMSUCCESS) and
 //   Commit(xid, TMONEPHASE). No decision record, no end record: the RM alone decides.

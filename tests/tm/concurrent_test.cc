@@ -124,7 +124,9 @@ TEST_F(ConcurrentTest, ManagerWithoutPhaseThreadsRunsPhasesOnTheCaller) {
   }
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(committed.load(), 400);
+  WaitForBackground();  // end records are appended in the background
   EXPECT_THAT(log_.State().open_decisions, IsEmpty());
+  EXPECT_EQ(log_.RecordsOfType(RecordType::kEnd).size(), 400u);
 }
 
 }  // namespace

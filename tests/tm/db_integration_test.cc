@@ -104,6 +104,8 @@ TEST_F(TmDbTest, CommitMovesMoneyAcrossMariaDbAndPostgres) {
   auto outcome = Transfer(*manager_, teller_, kTable, 1, 2, 300, &xid);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(*outcome, Outcome::kCommitted);
+  // The end record is written in the background.
+  ASSERT_TRUE(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)).ok());
   EXPECT_EQ(MariaDb(1), kBalance - 300);
   EXPECT_EQ(Postgres(2), kBalance + 300);
   ExpectTotalAndNoPreparedBranch();

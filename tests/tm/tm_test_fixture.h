@@ -76,6 +76,9 @@ class TmTest : public ::testing::Test {
     Result<Outcome> outcome = txn.Commit();
     EXPECT_TRUE(outcome.ok()) << outcome.status().ToString();
     if (last_status != nullptr) *last_status = txn.last_status();
+    // End records are written by a background thread: wait for them, so that tests see the
+    // log as it will stay (a pending completion is waited for by the test itself).
+    if (outcome.ok() && *outcome != Outcome::kCommittedCompletionPending) WaitForBackground();
     return outcome.ok() ? *outcome : Outcome::kUnknown;
   }
 

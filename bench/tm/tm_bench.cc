@@ -1,0 +1,324 @@
+// xa_tm_bench: what the transaction manager costs, or saves, against hand-written XA.
+//
+// The same transfer (one UPDATE in MariaDB, one in PostgreSQL, atomically) is done
+//   (a) by hand: sequential XA statements on plain connections, no decision log:
+//         MariaDB   XA START / UPDATE / XA END / XA PREPARE          (Connector/C++)
+//         Postgres  BEGIN;UPDATE (one round trip) / PREPARE TRANSACTION   (psqlODBC)
+//         then      XA COMMIT / COMMIT PREPARED
+//   (b) through xa::TransactionManager with the file decision log (fdatasync'd decisions):
+//         Begin, Enlist(xa::mysql), Enlist(xa::odbc), the two UPDATEs, Commit.
+// at 1, 4 and 16 clients (threads, each with its own sessions and its own accounts, so no
+// transfer waits for another's row locks). Google Benchmark runs each case; every transfer's
+// latency is recorded, and a table at the end gives throughput, p50 and p99 of both and the
+// ratios b/a (throughput: higher is better; p50: lower is better).
+//
+// Needs scripts/servers.sh start and its environment (. build/servers/env.sh). Options:
+// XA_TM_BENCH_SECONDS (minimum seconds per case, default 2). Google Benchmark flags pass
+// through (e.g. --benchmark_filter=Manager).
+
+#include <benchmark/benchmark.h>
+#include <sql.h>
+#include <sqlext.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/statement.h>
+
+#include "tests/testutil/db_env.h"
+#include "tests/tm/tm_db_util.h"
+#include "xa/decision_log.h"
+#include "xa/logging.h"
+#include "xa/transaction_manager.h"
+
+namespace xa::bench {
+namespace {
+
+constexpr const char* kTable = "tm_bench_accounts";
+constexpr int kAccounts = 64;
+constexpr int64_t kBalance = 1'000'000'000;
+const int kClients[] = {1, 4, 16};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "xa_tm_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// ---- (a) hand-written XA on plain connections ---------------------------------------------
+
+// A plain psqlODBC connection in autocommit mode: explicit BEGIN and PREPARE TRANSACTION.
+class PlainPostgres {
+ public:
+  PlainPostgres() {
+    test::ServerAccount account = test::PostgresAccount();
+    std::string dsn = test::OdbcPostgresDsn();
+    SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env_);
+    SQLSetEnvAttr(env_, SQL_ATTR_ODBC_VERSION, reinterpret_cast<SQLPOINTER>(SQL_OV_ODBC3), 0);
+    SQLAllocHandle(SQL_HANDLE_DBC, env_, &dbc_);
+    std::string connect = "DSN=" + dsn + ";UID=" + account.user + ";PWD=" + account.password;
+    SQLCHAR out[1024];
+    SQLSMALLINT out_length = 0;
+    SQLRETURN rc = SQLDriverConnect(dbc_, nullptr, reinterpret_cast<SQLCHAR*>(connect.data()),
+                                    SQL_NTS, out, sizeof out, &out_length, SQL_DRIVER_NOPROMPT);
+    if (!SQL_SUCCEEDED(rc)) Die("cannot connect to PostgreSQL through DSN " + dsn);
+    SQLAllocHandle(SQL_HANDLE_STMT, dbc_, &stmt_);
+  }
+  ~PlainPostgres() {
+    SQLFreeHandle(SQL_HANDLE_STMT, stmt_);
+    SQLDisconnect(dbc_);
+    SQLFreeHandle(SQL_HANDLE_DBC, dbc_);
+    SQLFreeHandle(SQL_HANDLE_ENV, env_);
+  }
+  void Run(std::string sql) {
+    SQLRETURN rc = SQLExecDirect(stmt_, reinterpret_cast<SQLCHAR*>(sql.data()), SQL_NTS);
+    if (!SQL_SUCCEEDED(rc) && rc != SQL_NO_DATA) Die("PostgreSQL statement failed: " + sql);
+    SQLFreeStmt(stmt_, SQL_CLOSE);
+  }
+
+ private:
+  SQLHENV env_ = SQL_NULL_HENV;
+  SQLHDBC dbc_ = SQL_NULL_HDBC;
+  SQLHSTMT stmt_ = SQL_NULL_HSTMT;
+};
+
+struct HandSession {
+  // The MariaDB connection of an xa::mysql session, used as a plain connection: the bench
+  // sends its own XA statements and never calls the resource manager's verbs.
+  std::unique_ptr<mysql::MySqlResourceManager> mariadb;
+  std::unique_ptr<sql::Statement> mariadb_statement;
+  std::unique_ptr<PlainPostgres> postgres;
+};
+
+// ---- shared state ---------------------------------------------------------------------------
+
+struct CaseResult {
+  double items_per_second = 0;
+  std::vector<double> latencies_us;
+};
+
+std::mutex g_mu;
+std::map<std::string, CaseResult> g_results;  // by "hand/4", "manager/16"
+std::vector<std::unique_ptr<HandSession>> g_hand_sessions;   // by thread index
+std::vector<std::unique_ptr<test::DbTeller>> g_tellers;     // by thread index
+std::unique_ptr<DecisionLog> g_log;
+std::unique_ptr<TransactionManager> g_manager;
+uint32_t g_node = 0;
+std::atomic<uint64_t> g_sequence{0};
+
+std::string Key(const char* mode, int clients) { return std::string(mode) + "/" + std::to_string(clients); }
+
+HandSession& HandSessionFor(int index) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_hand_sessions.size() <= static_cast<size_t>(index)) g_hand_sessions.resize(index + 1);
+  auto& slot = g_hand_sessions[index];
+  if (slot == nullptr) {
+    slot = std::make_unique<HandSession>();
+    auto rm = test::OpenMariaDb();
+    if (!rm.ok()) Die(rm.status().ToString());
+    slot->mariadb = std::move(*rm);
+    slot->mariadb_statement.reset(slot->mariadb->connection().createStatement());
+    slot->postgres = std::make_unique<PlainPostgres>();
+  }
+  return *slot;
+}
+
+test::DbTeller& TellerFor(int index) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_tellers.size() <= static_cast<size_t>(index)) g_tellers.resize(index + 1);
+  auto& slot = g_tellers[index];
+  if (slot == nullptr) {
+    auto teller = test::OpenTeller();
+    if (!teller.ok()) Die(teller.status().ToString());
+    slot = std::make_unique<test::DbTeller>(std::move(*teller));
+  }
+  return *slot;
+}
+
+void Publish(benchmark::State& state, const char* mode, std::vector<double>& local) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto& result = g_results[Key(mode, state.threads())];
+  result.latencies_us.insert(result.latencies_us.end(), local.begin(), local.end());
+}
+
+void StartCase(benchmark::State& state, const char* mode) {
+  if (state.thread_index() != 0) return;
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_results[Key(mode, state.threads())].latencies_us.clear();  // keep the last run only
+}
+
+std::string Update(int account, int64_t delta) {
+  return "UPDATE " + std::string(kTable) + " SET balance = balance + (" + std::to_string(delta) +
+         ") WHERE id = " + std::to_string(account);
+}
+
+void BM_HandWrittenXa(benchmark::State& state) {
+  StartCase(state, "hand");
+  HandSession& s = HandSessionFor(state.thread_index());
+  const int account = state.thread_index() + 1;
+  XidGenerator xids(g_node, 0xa0000000u + static_cast<uint64_t>(state.thread_index()));
+  std::vector<double> latencies;
+  int64_t delta = 1;
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    Xid global = xids.Next();
+    std::string my_xid = global.WithBranch(0).ToMySqlLiteral();
+    std::string pg_gid = global.WithBranch(1).ToPostgresGid();
+    try {
+      s.mariadb_statement->execute("XA START " + my_xid);
+      s.mariadb_statement->executeUpdate(Update(account, -delta));
+      s.mariadb_statement->execute("XA END " + my_xid);
+      s.mariadb_statement->execute("XA PREPARE " + my_xid);
+      s.postgres->Run("BEGIN;" + Update(account, delta));
+      s.postgres->Run("PREPARE TRANSACTION '" + pg_gid + "'");
+      s.mariadb_statement->execute("XA COMMIT " + my_xid);
+      s.postgres->Run("COMMIT PREPARED '" + pg_gid + "'");
+    } catch (const sql::SQLException& e) {
+      Die(std::string("MariaDB statement failed: ") + e.what());
+    }
+    latencies.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
+    delta = -delta;
+  }
+  state.SetItemsProcessed(state.iterations());
+  Publish(state, "hand", latencies);
+}
+
+void BM_Manager(benchmark::State& state) {
+  StartCase(state, "manager");
+  test::DbTeller& teller = TellerFor(state.thread_index());
+  const int account = state.thread_index() + 1;
+  std::vector<double> latencies;
+  int64_t delta = 1;
+  for (auto _ : state) {
+    auto start = std::chrono::steady_clock::now();
+    Result<Outcome> outcome = test::Transfer(*g_manager, teller, kTable, account, account, delta);
+    if (!outcome.ok() || *outcome != Outcome::kCommitted) {
+      Die("transfer through the manager: " +
+          (outcome.ok() ? std::string(OutcomeName(*outcome)) : outcome.status().ToString()));
+    }
+    latencies.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
+    delta = -delta;
+  }
+  state.SetItemsProcessed(state.iterations());
+  Publish(state, "manager", latencies);
+}
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t index = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(index, v.size() - 1)];
+}
+
+// Captures items_per_second of each run while printing as usual.
+class CapturingReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.run_type != Run::RT_Iteration) continue;
+      auto it = run.counters.find("items_per_second");
+      if (it == run.counters.end()) continue;
+      std::string name = run.run_name.function_name;  // BM_HandWrittenXa / BM_Manager
+      const char* mode = name.find("Manager") != std::string::npos ? "manager" : "hand";
+      std::lock_guard<std::mutex> lock(g_mu);
+      g_results[Key(mode, static_cast<int>(run.threads))].items_per_second = it->second.value;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+}  // namespace
+}  // namespace xa::bench
+
+int main(int argc, char** argv) {
+  using namespace xa::bench;  // NOLINT: a main() of its own
+  xa::SetLogLevel(xa::LogLevel::kWarning);
+  double seconds = 2.0;
+  if (const char* v = std::getenv("XA_TM_BENCH_SECONDS")) seconds = std::atof(v);
+  for (const char* name : {"XA_TEST_MARIADB_HOST", "XA_TEST_PG_HOST", "XA_TEST_ODBC_PG_DSN"}) {
+    if (std::getenv(name) == nullptr) {
+      Die(std::string(name) + " is not set: run scripts/servers.sh start and source "
+                              "build/servers/env.sh");
+    }
+  }
+
+  // Accounts: client i uses account i+1 in both databases.
+  {
+    auto admin = xa::test::OpenTeller();
+    if (!admin.ok()) Die(admin.status().ToString());
+    xa::Status reset = xa::test::ResetAccounts(*admin, kTable, kAccounts, kBalance);
+    if (!reset.ok()) Die(reset.ToString());
+  }
+  g_node = 0x42000000u | (std::random_device()() & 0xffffffu);
+  std::string dir = xa::test::TempLogDir("tm-bench");
+  xa::LogOptions log_options;
+  log_options.dir = dir;
+  log_options.node_id = g_node;
+  auto log = xa::DecisionLog::Open(log_options);
+  if (!log.ok()) Die(log.status().ToString());
+  g_log = std::move(*log);
+  xa::TransactionManagerOptions options;
+  options.node_id = g_node;
+  xa::test::RegisterDbFactories(options);
+  auto manager = xa::TransactionManager::Open(options, *g_log);
+  if (!manager.ok()) Die(manager.status().ToString());
+  g_manager = std::move(*manager);
+
+  for (int clients : kClients) {
+    benchmark::RegisterBenchmark("BM_HandWrittenXa", BM_HandWrittenXa)
+        ->Threads(clients)->UseRealTime()->MinTime(seconds)->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("BM_Manager", BM_Manager)
+        ->Threads(clients)->UseRealTime()->MinTime(seconds)->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  CapturingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+
+  std::printf("\nSame transfer (UPDATE in MariaDB + UPDATE in PostgreSQL), %s\n",
+              "(a) hand-written sequential XA, no log; (b) xa::TransactionManager, durable log");
+  std::printf("%7s | %10s %9s %9s | %10s %9s %9s | %9s %9s\n", "clients", "(a) tx/s",
+              "p50 us", "p99 us", "(b) tx/s", "p50 us", "p99 us", "tx/s b/a", "p50 b/a");
+  bool targets_met = true;
+  for (int clients : kClients) {
+    CaseResult a = g_results[Key("hand", clients)];
+    CaseResult b = g_results[Key("manager", clients)];
+    if (a.latencies_us.empty() || b.latencies_us.empty()) continue;
+    double a50 = Percentile(a.latencies_us, 0.50), a99 = Percentile(a.latencies_us, 0.99);
+    double b50 = Percentile(b.latencies_us, 0.50), b99 = Percentile(b.latencies_us, 0.99);
+    double throughput_ratio = a.items_per_second > 0 ? b.items_per_second / a.items_per_second : 0;
+    double p50_ratio = a50 > 0 ? b50 / a50 : 0;
+    std::printf("%7d | %10.0f %9.0f %9.0f | %10.0f %9.0f %9.0f | %9.2f %9.2f\n", clients,
+                a.items_per_second, a50, a99, b.items_per_second, b50, b99, throughput_ratio,
+                p50_ratio);
+    if (throughput_ratio < 1.0) targets_met = false;
+    if (clients == 1 && p50_ratio > 0.9) targets_met = false;
+  }
+  xa::TransactionMetrics m = g_manager->Metrics();
+  std::printf("\nmanager phases (all cases): prepare p50 %.0f us, decision write p50 %.0f us "
+              "p99 %.0f us, commit phase p50 %.0f us; %llu decisions logged\n",
+              m.prepare.p50_us, m.decision_write.p50_us, m.decision_write.p99_us,
+              m.commit_phase.p50_us, static_cast<unsigned long long>(m.decision_records));
+  std::printf("targets (b/a >= 1.0 at every concurrency, single-client p50 b/a <= 0.9): %s\n",
+              targets_met ? "met" : "NOT met");
+  g_tellers.clear();
+  g_hand_sessions.clear();
+  g_manager.reset();
+  g_log.reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
