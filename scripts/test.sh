@@ -151,6 +151,7 @@ main() {
   else
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    export LSAN_OPTIONS="suppressions=$REPO_ROOT/scripts/sanitizers/lsan.supp:print_suppressions=0"
     if phase "build ASan+UBSan (build-asan/)" configure_and_build build-asan \
       -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=address -DXA_BUILD_BENCH=OFF; then
       phase "tests ASan+UBSan (build-asan/)" run_ctest "asan tests" build-asan 0 \
