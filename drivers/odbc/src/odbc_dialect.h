@@ -17,7 +17,6 @@
 #include <string_view>
 
 #include "drivers/odbc/src/odbc_session.h"
-#include "xa/odbc/odbc_resource_manager.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
