@@ -35,6 +35,7 @@
 
 #include <cppconn/connection.h>
 #include <cppconn/exception.h>
+#include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 
 #include "tests/testutil/db_env.h"
@@ -106,7 +107,22 @@ struct HandSession {
 struct CaseResult {
   double items_per_second = 0;
   std::vector<double> latencies_us;
+  int64_t mariadb_statements = 0;  // sent on the clients' MariaDB sessions
+  int64_t transfers = 0;
 };
+
+// Statements the server counted on this session so far ("Questions"; the query counts itself).
+int64_t SessionStatements(sql::Connection& connection) {
+  try {
+    std::unique_ptr<sql::Statement> st(connection.createStatement());
+    std::unique_ptr<sql::ResultSet> rows(
+        st->executeQuery("SHOW SESSION STATUS LIKE 'Questions'"));
+    if (rows->next()) return static_cast<int64_t>(rows->getInt64(2));
+  } catch (const sql::SQLException& e) {
+    Die(std::string("SHOW SESSION STATUS: ") + e.what());
+  }
+  return 0;
+}
 
 std::mutex g_mu;
 std::map<std::string, CaseResult> g_results;  // by "hand/4", "manager/16"
@@ -146,16 +162,22 @@ test::DbTeller& TellerFor(int index) {
   return *slot;
 }
 
-void Publish(benchmark::State& state, const char* mode, std::vector<double>& local) {
+void Publish(benchmark::State& state, const char* mode, std::vector<double>& local,
+             int64_t mariadb_statements) {
   std::lock_guard<std::mutex> lock(g_mu);
   auto& result = g_results[Key(mode, state.threads())];
   result.latencies_us.insert(result.latencies_us.end(), local.begin(), local.end());
+  result.mariadb_statements += mariadb_statements;
+  result.transfers += static_cast<int64_t>(local.size());
 }
 
 void StartCase(benchmark::State& state, const char* mode) {
   if (state.thread_index() != 0) return;
   std::lock_guard<std::mutex> lock(g_mu);
-  g_results[Key(mode, state.threads())].latencies_us.clear();  // keep the last run only
+  CaseResult& result = g_results[Key(mode, state.threads())];  // keep the last run only
+  result.latencies_us.clear();
+  result.mariadb_statements = 0;
+  result.transfers = 0;
 }
 
 std::string Update(int account, int64_t delta) {
@@ -170,6 +192,7 @@ void BM_HandWrittenXa(benchmark::State& state) {
   XidGenerator xids(g_node, 0xa0000000u + static_cast<uint64_t>(state.thread_index()));
   std::vector<double> latencies;
   int64_t delta = 1;
+  const int64_t statements_before = SessionStatements(s.mariadb->connection());
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
     Xid global = xids.Next();
@@ -193,7 +216,8 @@ void BM_HandWrittenXa(benchmark::State& state) {
     delta = -delta;
   }
   state.SetItemsProcessed(state.iterations());
-  Publish(state, "hand", latencies);
+  Publish(state, "hand", latencies,
+          SessionStatements(s.mariadb->connection()) - statements_before - 1);
 }
 
 void BM_Manager(benchmark::State& state) {
@@ -202,6 +226,7 @@ void BM_Manager(benchmark::State& state) {
   const int account = state.thread_index() + 1;
   std::vector<double> latencies;
   int64_t delta = 1;
+  const int64_t statements_before = SessionStatements(teller.mariadb->connection());
   for (auto _ : state) {
     auto start = std::chrono::steady_clock::now();
     Result<Outcome> outcome = test::Transfer(*g_manager, teller, kTable, account, account, delta);
@@ -215,7 +240,8 @@ void BM_Manager(benchmark::State& state) {
     delta = -delta;
   }
   state.SetItemsProcessed(state.iterations());
-  Publish(state, "manager", latencies);
+  Publish(state, "manager", latencies,
+          SessionStatements(teller.mariadb->connection()) - statements_before - 1);
 }
 
 double Percentile(std::vector<double> v, double q) {
@@ -305,6 +331,9 @@ int main(int argc, char** argv) {
     std::printf("%7d | %10.0f %9.0f %9.0f | %10.0f %9.0f %9.0f | %9.2f %9.2f\n", clients,
                 a.items_per_second, a50, a99, b.items_per_second, b50, b99, throughput_ratio,
                 p50_ratio);
+    std::printf("%7s   MariaDB statements per transfer: (a) %.1f, (b) %.1f\n", "",
+                static_cast<double>(a.mariadb_statements) / static_cast<double>(a.transfers),
+                static_cast<double>(b.mariadb_statements) / static_cast<double>(b.transfers));
     if (throughput_ratio < 1.0) targets_met = false;
     if (clients == 1 && p50_ratio > 0.9) targets_met = false;
   }

@@ -17,13 +17,13 @@ void BackgroundCompleter::Start() {
   stopping_ = false;
   ends_stopping_ = false;
   thread_ = std::thread([this] { Loop(); });
-  end_thread_ = std::thread([this] { EndLoop(); });
+  for (int i = 0; i < kEndWriters; ++i) end_threads_.emplace_back([this] { EndLoop(); });
 }
 
 void BackgroundCompleter::SubmitEnd(const Xid& global_xid, Protocol protocol) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (end_thread_.joinable() && !ends_stopping_) {
+    if (!end_threads_.empty() && !ends_stopping_) {
       ends_.emplace_back(global_xid, protocol);
       ends_wake_.notify_one();
       return;
@@ -39,17 +39,16 @@ void BackgroundCompleter::EndLoop() {
   for (;;) {
     ends_wake_.wait(lock, [&] { return ends_stopping_ || !ends_.empty(); });
     if (ends_.empty()) return;  // stopping, and everything written
-    std::vector<std::pair<Xid, Protocol>> batch;
-    batch.swap(ends_);
-    ends_writing_ = batch.size();
+    // One record at a time: the writers' appends overlap and share fdatasyncs.
+    std::pair<Xid, Protocol> end = std::move(ends_.back());
+    ends_.pop_back();
+    ++ends_writing_;
     lock.unlock();
-    for (const auto& [xid, protocol] : batch) {
-      services_->WriteEnd(xid, protocol);
-      services_->in_flight->Remove(xid);
-    }
+    services_->WriteEnd(end.first, end.second);
+    services_->in_flight->Remove(end.first);
     lock.lock();
-    ends_writing_ = 0;
-    idle_.notify_all();
+    --ends_writing_;
+    if (ends_.empty() && ends_writing_ == 0) idle_.notify_all();
   }
 }
 
@@ -65,7 +64,8 @@ void BackgroundCompleter::Stop() {
     ends_stopping_ = true;
   }
   ends_wake_.notify_all();
-  if (end_thread_.joinable()) end_thread_.join();
+  for (std::thread& t : end_threads_) t.join();
+  end_threads_.clear();
   std::lock_guard<std::mutex> lock(mu_);
   for (const CompletionJob& job : jobs_) {
     XA_LOG_XID(kWarning, "tm", job.xid)

@@ -18,7 +18,9 @@
 // on the caller's thread (SubmitEnd), so that the caller does not wait for a second durable
 // append: a lost end record only makes recovery repeat phase 2, where XAER_NOTA means done.
 // Until its end record is written the transaction stays in the in-flight registry, so recovery
-// leaves it alone. Stop() writes the end records still queued.
+// leaves it alone. Several writer threads append at once, so that the log's group commit shares
+// one fdatasync among their records (and with concurrent decisions). Stop() writes the end
+// records still queued.
 //
 // Thread safety: Submit(), WaitIdle() and pending() are thread-safe. Sessions are only used by
 // the completion thread.
@@ -112,7 +114,8 @@ class BackgroundCompleter {
   size_t ends_writing_ = 0;                     // guarded by mu_
   bool ends_stopping_ = false;                  // guarded by mu_
   std::condition_variable ends_wake_;
-  std::thread end_thread_;
+  static constexpr int kEndWriters = 4;
+  std::vector<std::thread> end_threads_;
   // One cached session per RM name, dropped after XAER_RMFAIL. Completion thread only.
   std::map<std::string, std::unique_ptr<ResourceManager>> sessions_;
 };
