@@ -2,7 +2,7 @@
 # Throwaway local database servers for xa's tests and demo, all bound to 127.0.0.1:
 #
 #   MariaDB 10.11    127.0.0.1:13306   (+ a unix socket in the servers dir, root via unix_socket)
-#   PostgreSQL 15    127.0.0.1:15432   max_prepared_transactions = 100
+#   PostgreSQL 15    127.0.0.1:15432   max_prepared_transactions = 6000
 #   PostgreSQL 15    127.0.0.1:15433   max_prepared_transactions = 0  (the "disabled" instance)
 #
 # Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg|stop-mariadb|stop-pg
@@ -361,7 +361,8 @@ pg_postmaster_pid() {
 pg_write_config() {
   local name="$1" dir="$2" port="$3" conf
   if [[ "$name" == pg ]]; then
-    conf="max_prepared_transactions = 100
+    conf="# 6000: the recovery bench leaves 5,000 transactions in doubt at once.
+max_prepared_transactions = 6000
 max_connections = 100"
   else
     conf="# PREPARE TRANSACTION fails here with 55000 'prepared transactions are disabled'.

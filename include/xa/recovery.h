@@ -20,7 +20,9 @@
 //
 // Thread safety: one pass at a time per engine (Run() serialises). The ResourceManager sessions
 // given to the engine must not be used by anyone else while a pass runs; the engine drives each
-// RM from its own thread, so RMs are worked on in parallel.
+// session from its own thread, so RMs are worked on in parallel. Several sessions with the same
+// name() form a pool for that RM: it is scanned once, and its commits and rollbacks are spread
+// over all of them (recovering thousands of branches is bound by the RM's round trips).
 
 #ifndef XA_RECOVERY_H_
 #define XA_RECOVERY_H_
@@ -134,6 +136,11 @@ class RecoveryEngine {
   std::mutex mu_;
   std::set<Xid> seen_orphans_;  // branches seen without decision by an earlier pass
 };
+
+// A stand-in for a resource manager that cannot be connected to: every call answers `why`, so
+// a recovery pass reports it as unreachable (with that error) and leaves its branches for a
+// later pass while it resolves what the other RMs hold.
+std::unique_ptr<ResourceManager> MakeUnreachableResourceManager(std::string name, Status why);
 
 // Renders a report for people: one line a branch, then the counts.
 std::string FormatRecoveryReport(const RecoveryReport& report);

@@ -91,7 +91,34 @@ std::string EscapeJson(std::string_view text) {
   return out;
 }
 
+class UnreachableResourceManager final : public ResourceManager {
+ public:
+  UnreachableResourceManager(std::string name, Status why)
+      : name_(std::move(name)), why_(std::move(why)) {}
+  const std::string& name() const noexcept override { return name_; }
+  Status Open() override { return why_; }
+  Status Close() override { return Status::Ok(); }
+  const ServerInfo& server_info() const noexcept override { return info_; }
+  Status Start(const Xid&, StartFlag) override { return why_; }
+  Status End(const Xid&, EndFlag) override { return why_; }
+  Status Prepare(const Xid&) override { return why_; }
+  Status Commit(const Xid&, CommitMode) override { return why_; }
+  Status Rollback(const Xid&) override { return why_; }
+  Result<RecoverScan> Recover() override { return why_; }
+  Status Forget(const Xid&) override { return why_; }
+
+ private:
+  std::string name_;
+  Status why_;
+  ServerInfo info_;
+};
+
 }  // namespace
+
+std::unique_ptr<ResourceManager> MakeUnreachableResourceManager(std::string name, Status why) {
+  if (why.ok()) why = Status(Code::kRmFail, "resource manager '" + name + "' is unreachable");
+  return std::make_unique<UnreachableResourceManager>(std::move(name), std::move(why));
+}
 
 std::string_view RecoveryActionName(RecoveryAction action) noexcept {
   switch (action) {
@@ -142,7 +169,14 @@ Result<RecoveryReport> RecoveryEngine::Run() {
 
   // 1. Scan first, then read the log: a decision appended while we scan is then seen, so a
   //    branch that is being committed right now is never mistaken for an orphan.
-  std::vector<RmScan> scans = ScanAll(rms_);
+  // Sessions with the same name are one RM: scan it once, through its first session.
+  std::vector<ResourceManager*> distinct;
+  for (ResourceManager* rm : rms_) {
+    bool seen = std::any_of(distinct.begin(), distinct.end(),
+                            [&](ResourceManager* d) { return d->name() == rm->name(); });
+    if (!seen) distinct.push_back(rm);
+  }
+  std::vector<RmScan> scans = ScanAll(distinct);
   XA_CRASH_POINT(kRecoveryAfterScan);
   LogState state = log_ != nullptr ? log_->State() : fixed_state_;
   report.log_damaged = state.damaged;
@@ -290,6 +324,11 @@ Result<RecoveryReport> RecoveryEngine::Run() {
   std::atomic<bool> first_action{true};
   std::mutex report_mu;  // guards report and pending_branches below
   auto run_calls = [&](ResourceManager* rm, std::vector<PlannedCall>& list) {
+    if (!list.empty()) {
+      // A pool session other than the scanned one may not be connected yet; a failure shows
+      // in the calls below.
+      rm->Open().IgnoreError();
+    }
     for (PlannedCall& call : list) {
       const Xid& xid = report.branches[call.report_index].branch;  // stable: no more push_back
       Status s = call.commit ? rm->Commit(xid, CommitMode::kTwoPhase) : rm->Rollback(xid);
@@ -342,13 +381,24 @@ Result<RecoveryReport> RecoveryEngine::Run() {
       if (options_.progress) options_.progress(n, total_calls);
     }
   };
-  std::vector<std::thread> threads;
-  std::vector<std::pair<ResourceManager*, std::vector<PlannedCall>*>> work;
-  for (auto& [rm, list] : calls) work.emplace_back(rm, &list);
-  for (size_t i = 1; i < work.size(); ++i) {
-    threads.emplace_back(run_calls, work[i].first, std::ref(*work[i].second));
+  // Spread each RM's calls over all its sessions, each session on its own thread.
+  std::vector<std::pair<ResourceManager*, std::vector<PlannedCall>>> work;
+  for (auto& [scanned, list] : calls) {
+    std::vector<ResourceManager*> pool;
+    for (ResourceManager* rm : rms_) {
+      if (rm->name() == scanned->name()) pool.push_back(rm);
+    }
+    size_t first = work.size();
+    for (ResourceManager* rm : pool) work.emplace_back(rm, std::vector<PlannedCall>());
+    for (size_t i = 0; i < list.size(); ++i) {
+      work[first + i % pool.size()].second.push_back(list[i]);
+    }
   }
-  if (!work.empty()) run_calls(work[0].first, *work[0].second);
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < work.size(); ++i) {
+    threads.emplace_back(run_calls, work[i].first, std::ref(work[i].second));
+  }
+  if (!work.empty()) run_calls(work[0].first, work[0].second);
   for (auto& t : threads) t.join();
 
   // 5. End records for every decision whose branches are all finished.

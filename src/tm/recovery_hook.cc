@@ -9,30 +9,6 @@
 namespace xa::internal {
 namespace {
 
-// Stands in for an RM whose factory failed, so that the engine reports it as unreachable (with
-// the factory's error) and leaves its branches for a later pass.
-class UnreachableResourceManager final : public ResourceManager {
- public:
-  UnreachableResourceManager(std::string name, Status why)
-      : name_(std::move(name)), why_(std::move(why)) {}
-  const std::string& name() const noexcept override { return name_; }
-  Status Open() override { return why_; }
-  Status Close() override { return Status::Ok(); }
-  const ServerInfo& server_info() const noexcept override { return info_; }
-  Status Start(const Xid&, StartFlag) override { return why_; }
-  Status End(const Xid&, EndFlag) override { return why_; }
-  Status Prepare(const Xid&) override { return why_; }
-  Status Commit(const Xid&, CommitMode) override { return why_; }
-  Status Rollback(const Xid&) override { return why_; }
-  Result<RecoverScan> Recover() override { return why_; }
-  Status Forget(const Xid&) override { return why_; }
-
- private:
-  std::string name_;
-  Status why_;
-  ServerInfo info_;
-};
-
 RecoveryOptions EngineOptions(const Services* services) {
   RecoveryOptions options;
   options.node_id = services->options->node_id;
@@ -58,7 +34,7 @@ Result<RecoveryReport> RecoveryRunner::RunOnce() {
     if (session.ok()) {
       sessions.push_back(std::move(session).value());
     } else {
-      sessions.push_back(std::make_unique<UnreachableResourceManager>(name, session.status()));
+      sessions.push_back(MakeUnreachableResourceManager(name, session.status()));
     }
     rms.push_back(sessions.back().get());
   }

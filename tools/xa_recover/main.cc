@@ -61,6 +61,8 @@ constexpr char kUsage[] =
     "  --help                   this text (also after any command)\n"
     "\n"
     "options:\n"
+    "  --sessions N             sessions per resource manager that resolve branches in\n"
+    "                           parallel (default 4; the scan uses one)\n"
     "  --config FILE            the configuration (default: $XA_RECOVER_CONFIG); its format is\n"
     "                           documented in tools/xa_recover/config.h. Credentials come from\n"
     "                           0600 files or the environment, never from the command line.\n"
@@ -146,6 +148,7 @@ int main(int argc, char** argv) {
   std::string command, force_what, force_xid, reason;
   bool json = false;
   long second_pass_ms = 1000;
+  long sessions = 4;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto next = [&](const char* what) -> std::string {
@@ -164,6 +167,12 @@ int main(int argc, char** argv) {
       json = true;
     } else if (a == "--second-pass-ms") {
       second_pass_ms = std::atol(next("a number of milliseconds").c_str());
+    } else if (a == "--sessions") {
+      sessions = std::atol(next("a number").c_str());
+      if (sessions < 1 || sessions > 64) {
+        std::cerr << "xa-recover: --sessions takes a number from 1 to 64\n";
+        return kExitUsage;
+      }
     } else if (a == "--reason") {
       reason = next("a text");
     } else if (a == "--password" || a.rfind("--password=", 0) == 0) {
@@ -214,23 +223,30 @@ int main(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<xa::ResourceManager>> owned;
   std::vector<xa::ResourceManager*> rms;
+  // resolve spreads each RM's work over `sessions` sessions; plan and force need one.
+  const long per_rm = command == "resolve" ? sessions : 1;
   for (const auto& rm : config->rms) {
-    auto made = MakeRm(rm);
-    if (!made.ok()) {
-      // An RM that cannot be reached now is not a configuration error: recovery reports it as
-      // unreachable and leaves its branches for a later run. A refused setup is.
-      if (made.status().code() == xa::Code::kConfig || made.status().code() == xa::Code::kInval) {
+    for (long session = 0; session < per_rm; ++session) {
+      auto made = MakeRm(rm);
+      if (!made.ok()) {
+        // An RM that cannot be reached now is not a configuration error: recovery resolves
+        // what the others hold and reports its branches as in doubt. A refused setup is.
+        if (made.status().code() == xa::Code::kConfig ||
+            made.status().code() == xa::Code::kInval) {
+          std::cerr << "xa-recover: resource manager '" << rm.name
+                    << "': " << made.status().ToString() << "\n";
+          return kExitConfig;
+        }
         std::cerr << "xa-recover: resource manager '" << rm.name
-                  << "': " << made.status().ToString() << "\n";
-        return kExitConfig;
+                  << "' is unreachable now: " << made.status().ToString() << "\n"
+                  << "xa-recover: its branches stay in doubt; run again once it is back\n";
+        owned.push_back(xa::MakeUnreachableResourceManager(rm.name, made.status()));
+        rms.push_back(owned.back().get());
+        break;
       }
-      std::cerr << "xa-recover: warning: resource manager '" << rm.name
-                << "' is unreachable now: " << made.status().ToString() << "\n";
-      std::cerr << "xa-recover: its branches stay in doubt; run again once it is back\n";
-      return kExitNotFinished;
+      rms.push_back(made->get());
+      owned.push_back(std::move(made).value());
     }
-    rms.push_back(made->get());
-    owned.push_back(std::move(made).value());
   }
 
   xa::LogOptions log_options;
