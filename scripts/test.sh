@@ -72,11 +72,30 @@ finish() {
   exit 0
 }
 
+# configure_and_build <dir> [cmake -D options...] [-- cmake --build options...]
 configure_and_build() {
   local dir="$1"
   shift
-  cmake -S "$REPO_ROOT" -B "$dir" -G Ninja -DXA_WERROR=ON -DXA_ENABLE_TEST_HOOKS=ON "$@" &&
-    cmake --build "$dir" -j "$JOBS"
+  local -a configure=() build=()
+  while (($# > 0)) && [[ "$1" != "--" ]]; do
+    configure+=("$1")
+    shift
+  done
+  if (($# > 0)); then
+    shift
+    build=("$@")
+  fi
+  cmake -S "$REPO_ROOT" -B "$dir" -G Ninja -DXA_WERROR=ON -DXA_ENABLE_TEST_HOOKS=ON \
+    ${configure[@]+"${configure[@]}"} &&
+    cmake --build "$dir" -j "$JOBS" ${build[@]+"${build[@]}"}
+}
+
+# The names of the test programs (= their CMake targets) that hold tests labelled `concurrent`
+# in build/, one a line.
+concurrent_test_programs() {
+  ctest --test-dir build -N -L concurrent --show-only=json-v1 2>/dev/null |
+    awk '/"command" :/ { getline; getline; sub(/^[ \t]*"/, ""); sub(/",?[ \t]*$/, ""); print }' |
+    while IFS= read -r program; do basename "$program"; done | sort -u
 }
 
 # run_ctest <label for the summary> <build dir> <allow zero tests: 0|1> [ctest args...]
@@ -160,15 +179,18 @@ main() {
       fail "build of build-asan/"
     fi
 
-    local concurrent
-    concurrent="$(ctest --test-dir build -N -L concurrent 2>/dev/null | sed -n 's/^Total Tests: //p')"
-    if [[ "${concurrent:-0}" == 0 ]]; then
+    local -a concurrent=()
+    mapfile -t concurrent < <(concurrent_test_programs)
+    if ((${#concurrent[@]} == 0)); then
       say "TSan: NO test is labelled 'concurrent' yet, so there is nothing to run under TSan; skipping build-tsan/"
       TIMINGS+=("TSan                               skipped: no test labelled 'concurrent'")
     else
       export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$REPO_ROOT/scripts/sanitizers/tsan.supp"
+      # Only the programs that hold `concurrent` tests: the other programs' tests stay out of
+      # this run anyway (ctest lists an unbuilt program as one unlabelled *_NOT_BUILT test).
       if phase "build TSan (build-tsan/)" configure_and_build build-tsan \
-        -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=thread -DXA_BUILD_BENCH=OFF; then
+        -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=thread -DXA_BUILD_BENCH=OFF \
+        -- --target "${concurrent[@]}"; then
         phase "tests TSan, -L concurrent (build-tsan/)" run_ctest "tsan tests" build-tsan 1 \
           -L concurrent --timeout $((TIMEOUT * 2)) -j 1 || true
       else
