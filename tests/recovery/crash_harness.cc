@@ -159,8 +159,6 @@ std::set<std::string> ReadAcknowledged(const std::string& ack_file) {
   return acked;
 }
 
-namespace {
-
 ProcessResult MariaDbAdmin(const std::string& sql) {
   return RunProcess({"/usr/bin/mariadb", "--no-defaults", "-S", MariaDbSocket(), "-u",
               MariaDbAdminUser(), RequireEnv("XA_TEST_MARIADB_DATABASE"), "-N", "-e", sql},
@@ -173,6 +171,8 @@ ProcessResult PostgresAdmin(const std::string& sql) {
               RequireEnv("XA_TEST_PG_DATABASE"), "-v", "ON_ERROR_STOP=1", "-c", sql},
              {});
 }
+
+namespace {
 
 constexpr char kForeignMariaDbXid[] = "'foreign-tm-gtrid','branch-1',77";
 constexpr char kForeignPostgresGid[] = "foreign-app-42";

@@ -59,6 +59,11 @@ void SeedForeignBranches(const std::string& prefix);
 int CountForeignSeeds();
 void RemoveForeignBranches(const std::string& prefix);
 
+// Runs SQL as the servers' administrators (root over MariaDB's socket, postgres over TCP), with
+// the command-line clients.
+ProcessResult MariaDbAdmin(const std::string& sql);
+ProcessResult PostgresAdmin(const std::string& sql);
+
 // A node id for this test process: random, never 0.
 uint32_t RandomNodeId();
 

@@ -1,4 +1,4 @@
-// The crash matrix (shared/reference/faults-quirks-security.md §1, rows C1-C9, R2) on the real
+// The crash matrix (shared/reference/faults-quirks-security.md §1, rows C1-C10, R2) on the real
 // servers: a bank_worker process moves money between MariaDB and PostgreSQL and is killed with
 // SIGKILL at a named crash point; `xa-recover resolve` then runs, and the bank invariants must
 // hold: every transfer on both databases or on neither (I1), total unchanged (I2), no negative
@@ -41,16 +41,21 @@ class CrashRecoveryTest : public ::testing::Test {
   void TearDown() override { RemoveForeignBranches(kPrefix); }
 
   ProcessResult RunWorker(const std::string& crash_point, int count, int threads,
-                          int transfers) {
+                          int transfers, uint64_t segment_size = 0) {
     std::map<std::string, std::string> env;
     if (!crash_point.empty()) {
       env["XA_CRASH_POINT"] = crash_point;
       env["XA_CRASH_COUNT"] = std::to_string(count);
     }
-    return RunProcess({BankWorkerPath(), "--log-dir", log_dir_, "--node-id", std::to_string(node_id_),
-                "--ack-file", ack_file_, "--threads", std::to_string(threads), "--transfers",
-                std::to_string(transfers), "--prefix", kPrefix},
-               env);
+    std::vector<std::string> args = {BankWorkerPath(), "--log-dir", log_dir_, "--node-id",
+                                     std::to_string(node_id_), "--ack-file", ack_file_,
+                                     "--threads", std::to_string(threads), "--transfers",
+                                     std::to_string(transfers), "--prefix", kPrefix};
+    if (segment_size > 0) {
+      args.push_back("--segment-size");
+      args.push_back(std::to_string(segment_size));
+    }
+    return RunProcess(args, env);
   }
 
   ProcessResult Recover(const std::string& command,
@@ -87,6 +92,7 @@ struct CrashCase {
   const char* row;
   const char* point;
   int count;
+  uint64_t segment_size = 0;  // small segments make the log rotate every few records (C10)
 };
 
 class CrashMatrixTest : public CrashRecoveryTest,
@@ -94,7 +100,8 @@ class CrashMatrixTest : public CrashRecoveryTest,
 
 TEST_P(CrashMatrixTest, KilledAtCrashPointRecoversToOneOutcomeEverywhere) {
   const CrashCase& c = GetParam();
-  ProcessResult worker = RunWorker(c.point, c.count, /*threads=*/2, /*transfers=*/40);
+  ProcessResult worker =
+      RunWorker(c.point, c.count, /*threads=*/2, /*transfers=*/40, c.segment_size);
   ASSERT_TRUE(worker.KilledBy(SIGKILL))
       << c.row << ": the worker was expected to die at " << c.point << "; " << worker.Describe();
 
@@ -115,7 +122,12 @@ INSTANTIATE_TEST_SUITE_P(
                       CrashCase{"C6", "after-decision-sync", 3},
                       CrashCase{"C7", "after-first-commit", 3},
                       CrashCase{"C8", "after-all-committed", 3},
-                      CrashCase{"C8", "after-end-record", 3}),
+                      CrashCase{"C8", "after-end-record", 3},
+                      CrashCase{"C10", "rotate-before-write", 2, 2048},
+                      CrashCase{"C10", "rotate-before-sync", 2, 2048},
+                      CrashCase{"C10", "rotate-after-sync", 2, 2048},
+                      CrashCase{"C10", "rotate-after-rename", 2, 2048},
+                      CrashCase{"C10", "before-segment-delete", 2, 2048}),
     [](const ::testing::TestParamInfo<CrashCase>& param) {
       std::string name = std::string(param.param.row) + "_" + param.param.point;
       for (char& ch : name) {
