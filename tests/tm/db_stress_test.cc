@@ -2,7 +2,7 @@
 // decision log: the total balance is unchanged and no branch of our node is left prepared.
 // Labels db and concurrent (runs under TSan).
 //
-// Size: XA_TM_STRESS_TRANSFERS transfers in all (default 10,000; 800 under TSan, where every
+// Size: XA_TM_STRESS_TRANSFERS transfers in all (default 10,000; 2,000 under TSan, where every
 // call is about ten times slower, to keep the run within the per-test timeout), over
 // XA_TM_STRESS_THREADS threads (default 8).
 
@@ -27,7 +27,7 @@ namespace {
 using ::testing::IsEmpty;
 
 #if defined(__SANITIZE_THREAD__)
-constexpr int kDefaultTransfers = 800;
+constexpr int kDefaultTransfers = 2000;
 #else
 constexpr int kDefaultTransfers = 10000;
 #endif
