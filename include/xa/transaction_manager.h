@@ -10,9 +10,11 @@
 //   auto txn = (*manager)->Begin();   // see xa/transaction.h
 //
 // The manager owns a small pool of threads that run the phase calls of one transaction on its
-// branches in parallel (the caller's thread runs one of them itself), and one background thread
+// branches in parallel (the caller's thread runs one of them itself); one background thread
 // that finishes phase 2 of branches that could not be reached (fresh sessions from the factories,
-// capped exponential backoff, forever) and writes their end records.
+// capped exponential backoff, forever); a few threads that append end records, so that Commit()
+// waits for one durable append (the decision) only; and, with recover_on_open, the periodic
+// recovery pass.
 //
 // The protocol (presumed abort, read-only and one-phase optimisations, failure handling) is
 // documented on the coordinator: src/tm/two_phase_coordinator.h.
