@@ -56,6 +56,12 @@ class PosixWritableFile final : public WritableFile {
     return Status::Ok();
   }
 
+  Status Preallocate(uint64_t size) override {
+    int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    if (err == 0 || err == EOPNOTSUPP || err == EINVAL) return Status::Ok();
+    return IoError("fallocate", path_, err);
+  }
+
   Status Close() override {
     if (fd_ < 0) return Status::Ok();
     int rc = ::close(fd_);

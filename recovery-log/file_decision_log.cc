@@ -55,6 +55,7 @@ namespace internal {
 namespace {
 
 constexpr uint64_t kMinSegmentSize = 1024;
+constexpr uint64_t kMaxPreallocation = 64ull << 20;
 
 class LoggingReporter final : public LogReporter {
  public:
@@ -403,6 +404,15 @@ class FileDecisionLog final : public DecisionLog {
     if (!file.ok()) return file.status();
     XA_CRASH_POINT(kRotateBeforeWrite);
     XA_RETURN_IF_ERROR((*file)->Append(contents));
+    if (options_.preallocate_segments) {
+      uint64_t size = contents.size() + std::min<uint64_t>(options_.segment_size_bytes,
+                                                           kMaxPreallocation);
+      Status s = (*file)->Preallocate(size);
+      if (!s.ok()) {
+        // Not fatal: appends extend the file as they would without it.
+        XA_LOG(kWarning, "log") << "preallocating " << size << " bytes: " << s.ToString();
+      }
+    }
     XA_CRASH_POINT(kRotateBeforeSync);
     XA_RETURN_IF_ERROR((*file)->Sync());
     XA_CRASH_POINT(kRotateAfterSync);

@@ -109,12 +109,18 @@ struct LogOptions {
   LogRecoveryMode recovery_mode = LogRecoveryMode::kTolerateCorruptedTail;
   // Rotate to a new segment once the current one is larger than this.
   uint64_t segment_size_bytes = 64ull << 20;
-  // Group commit waits at most this long for more appenders before an fdatasync. 0 (default):
-  // no artificial delay; appends that arrive while an fdatasync runs share the next one.
+  // The group-commit leader waits this long before it writes its batch, so that more appenders
+  // join it (fewer fdatasyncs, each append that much slower). 0 (default): no artificial delay;
+  // appends that arrive while an fdatasync runs share the next one.
   uint32_t group_commit_max_delay_us = 0;
   // At most this many records share one fdatasync; 0 (default): no limit. 1 gives one
   // fdatasync per record, which is never faster: it is there to measure what group commit buys.
   uint32_t group_commit_max_records = 0;
+  // Allocate each new segment's space up front (fallocate, up to segment_size_bytes, at most
+  // 64 MiB), so that appends overwrite allocated blocks: an fdatasync that need not commit a
+  // new file size is cheaper (about 90 us instead of 115 us on ext4 here). The unused tail of
+  // a segment then reads as zeros, which replay knows as unused space.
+  bool preallocate_segments = true;
   // Env for all file I/O; nullptr means Env::Default().
   Env* env = nullptr;
   // Receives damage reports during replay; nullptr: they are written to the xa log (warning).

@@ -45,6 +45,14 @@ class WritableFile {
   // error): the caller gives up on the file.
   virtual Status Sync() = 0;
   virtual Status Close() = 0;
+  // Allocates the file's blocks up to `size` bytes (fallocate(2); the file reads as zeros
+  // beyond what was appended), so that later appends overwrite allocated space and their
+  // fdatasync need not also commit a new file size. Optional: the default does nothing, and a
+  // file system without fallocate is not an error.
+  virtual Status Preallocate(uint64_t size) {
+    (void)size;
+    return Status::Ok();
+  }
 };
 
 // Holds an exclusive lock until destroyed.

@@ -319,6 +319,30 @@ TEST(DecisionLog, TornWriteIsTruncatedAtReopenAndAcknowledgedRecordsStay) {
   EXPECT_EQ(reporter.reports[0].bytes, 9u);
 }
 
+TEST(DecisionLog, PreallocatedSpaceIsUnusedSpaceNotDamage) {
+  ScratchDir dir;
+  LogOptions o = Options(dir);
+  o.segment_size_bytes = 64 << 10;
+  {
+    auto log = OpenOrDie(o);
+    ASSERT_NE(log, nullptr);
+    for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(log->Append(Decision(i)).ok());
+  }
+  uint64_t biggest = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.log_dir())) {
+    if (entry.path().extension() == ".xalog") {
+      biggest = std::max<uint64_t>(biggest, entry.file_size());
+    }
+  }
+  EXPECT_GE(biggest, 64u << 10) << "segments are preallocated";
+  CollectingReporter reporter;
+  o.reporter = &reporter;
+  auto log = OpenOrDie(o);
+  ASSERT_NE(log, nullptr);
+  EXPECT_TRUE(reporter.reports.empty()) << reporter.reports[0].reason.ToString();
+  EXPECT_EQ(log->State().open_decisions.size(), 3u);
+}
+
 TEST(DecisionLog, RotationAndDeletionKeepTheLogBoundedUnderSteadyLoad) {
   ScratchDir dir;
   NoSyncEnv env;
