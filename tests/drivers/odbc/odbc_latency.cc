@@ -43,7 +43,8 @@ bool Check(const xa::Status& s, const char* what) {
 }
 
 int Run(xa::odbc::Dialect dialect, int branches,
-        xa::odbc::PostgresErrorRollback pg_rollback = xa::odbc::PostgresErrorRollback::kStatement) {
+        xa::odbc::PostgresErrorRollback pg_rollback = xa::odbc::PostgresErrorRollback::kStatement,
+        bool read_only_optimization = true) {
   xa::odbc::OdbcOptions options;
   options.rm_name = "odbc-latency";
   xa::test::ServerAccount account =
@@ -54,6 +55,7 @@ int Run(xa::odbc::Dialect dialect, int branches,
   options.password = account.password;
   options.dialect = dialect;
   options.postgres_error_rollback = pg_rollback;
+  options.read_only_optimization = read_only_optimization;
   auto rm = xa::odbc::OdbcResourceManager::Create(options);
   if (!rm.ok()) {
     std::fprintf(stderr, "open: %s\n", rm.status().ToString().c_str());
@@ -117,12 +119,19 @@ int Run(xa::odbc::Dialect dialect, int branches,
     auto t = Clock::now();
     xa::Status vote = (*rm)->Prepare(xid);
     ro_prepare.Add(t);
+    if (!read_only_optimization) {
+      if (!Check(vote, "prepare") || !Check((*rm)->Commit(xid, xa::CommitMode::kTwoPhase), "commit")) {
+        return 1;
+      }
+      continue;
+    }
     if (vote.code() != xa::Code::kReadOnly) {
       std::fprintf(stderr, "read-only branch voted %s\n", vote.ToString().c_str());
       return 1;
     }
   }
   std::string label(xa::odbc::DialectName(dialect));
+  if (!read_only_optimization) label += " (no read-only opt.)";
   if (dialect == xa::odbc::Dialect::kPostgres) {
     label += pg_rollback == xa::odbc::PostgresErrorRollback::kStatement ? " (statement rollback)"
                                                                        : " (transaction rollback)";
@@ -137,7 +146,7 @@ int Run(xa::odbc::Dialect dialect, int branches,
   line("Prepare (probe + PREPARE)", prepare);
   line("Commit two-phase", commit);
   line("whole branch", total);
-  line("Prepare of a read-only branch", ro_prepare);
+  line(read_only_optimization ? "Prepare of a read-only branch" : "Prepare of a read-only branch (prepared)", ro_prepare);
   line("read-only probe alone", probe);
   return 0;
 }
@@ -149,5 +158,7 @@ int main(int argc, char** argv) {
   int rc = Run(xa::odbc::Dialect::kMariaDb, branches);
   rc |= Run(xa::odbc::Dialect::kPostgres, branches);
   rc |= Run(xa::odbc::Dialect::kPostgres, branches, xa::odbc::PostgresErrorRollback::kTransaction);
+  rc |= Run(xa::odbc::Dialect::kMariaDb, branches, xa::odbc::PostgresErrorRollback::kStatement,
+            /*read_only_optimization=*/false);
   return rc;
 }
