@@ -250,6 +250,8 @@ bool IsConnectionLost(std::string_view sqlstate) noexcept {
 Code CodeForPostgresError(Step step, std::string_view sqlstate, std::string_view text) noexcept {
   if (IsConnectionLost(sqlstate) || sqlstate == "40003") return Code::kRmFail;
   if (sqlstate == "57014") return step == Step::kWork ? Code::kRbTimeout : Code::kRmFail;
+  // lock_timeout: like MariaDB's lock wait timeout (1205), the branch must be rolled back.
+  if (sqlstate == "55P03" && step == Step::kWork) return Code::kRbTimeout;
   if (step == Step::kConnect) {
     if (StartsWith(sqlstate, "28") || sqlstate == "3D000") return Code::kConfig;
     if (sqlstate == "53300") return Code::kRmFail;  // too many connections: try again later

@@ -159,7 +159,8 @@ bool IsConnectionLost(std::string_view sqlstate) noexcept;
 //   40P01 deadlock → XA_RBDEADLOCK; 40001 serialization failure → XA_RBTRANSIENT (retrying the
 //     whole transaction may succeed); 40002 and class 23 (deferred constraints fire at PREPARE
 //     and COMMIT) → XA_RBINTEGRITY, except in kWork (XAER_RMERR: the statement failed, the
-//     application decides); 57014 in kWork → XA_RBTIMEOUT (statement_timeout);
+//     application decides); 57014 (statement_timeout) and 55P03 (lock_timeout) in kWork →
+//     XA_RBTIMEOUT, as MariaDB's lock wait timeout (1205);
 //   25P02 (transaction aborted by an earlier error) → XA_RBROLLBACK;
 //   42501 (not the owner; no access to pg_prepared_xacts), 0A000 "another database",
 //     28xxx (authentication), 3D000 (no such database) → XA_CONFIG, saying what to change;

@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -535,6 +536,37 @@ TEST_P(OdbcDriverTest, DeadlockRollsBackTheVictimBranch) {
   EXPECT_FALSE(Contains(OurPreparedXids(survivor), victim_xid));
 }
 
+TEST_P(OdbcDriverTest, LockWaitTimeoutRollsTheBranchBack) {
+  int64_t id = NewId();
+  admin_->MustExec(Insert(id, "contended"));
+  auto holder = NewRm("odbc-lock-holder");
+  auto waiter = NewRm("odbc-lock-waiter");
+  ASSERT_NE(holder, nullptr);
+  ASSERT_NE(waiter, nullptr);
+  // Session settings, outside any branch.
+  ASSERT_TRUE(waiter->Execute(GetParam() == Dialect::kPostgres ? "SET lock_timeout = '1s'"
+                                                                : "SET SESSION innodb_lock_wait_timeout = 1")
+                  .ok());
+  std::string update = "UPDATE odbcdrv_items SET note = 'mine' WHERE id = " + std::to_string(id);
+  Xid held = Generator().Next().WithBranch(1);
+  Xid waiting = Generator().Next().WithBranch(1);
+  ASSERT_TRUE(holder->Start(held, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(holder->Execute(update).ok());
+  ASSERT_TRUE(waiter->Start(waiting, StartFlag::kNoFlags).ok());
+  int64_t other = NewId();
+  ASSERT_TRUE(waiter->Execute(Insert(other)).ok());
+  Result<int64_t> timed_out = waiter->Execute(update);
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.status().code(), Code::kRbTimeout) << timed_out.status().ToString();
+  // The whole branch is rolled back, not only the statement, and its locks are gone.
+  EXPECT_EQ(waiter->End(waiting, EndFlag::kSuccess).code(), Code::kRbTimeout);
+  EXPECT_EQ(waiter->Prepare(waiting).code(), Code::kRbTimeout);
+  EXPECT_TRUE(waiter->Rollback(waiting).ok());
+  EXPECT_EQ(CountRows(other), 0);
+  ASSERT_TRUE(holder->End(held, EndFlag::kSuccess).ok());
+  ASSERT_TRUE(holder->Commit(held, CommitMode::kOnePhase).ok());
+}
+
 TEST_P(OdbcDriverTest, KilledSessionWhilePreparedIsRmFailAndTheBranchSurvives) {
   auto rm = NewRm();
   ASSERT_NE(rm, nullptr);
@@ -854,6 +886,40 @@ TEST(OdbcPostgresErrors, AutocommitSwitchedOnDuringTheBranchIsReportedNotPrepare
   auto scan = (*rm)->Recover();
   ASSERT_TRUE(scan.ok());
   EXPECT_FALSE(Contains(scan->prepared, xid));
+}
+
+TEST(OdbcPostgresErrors, SerializationFailureAtPrepareIsRbTransient) {
+  Server server = ServerFor(Dialect::kPostgres);
+  Admin admin(server);
+  std::mt19937_64 random{std::random_device{}()};
+  int64_t a = static_cast<int64_t>(random() >> 2), b = static_cast<int64_t>(random() >> 2);
+  admin.MustExec("INSERT INTO odbcdrv_items (id, note) VALUES (" + std::to_string(a) + ", 'on'), (" +
+                 std::to_string(b) + ", 'on')");
+  auto rm1 = OdbcResourceManager::Create(OptionsFor(server, "odbc-ssi-1"));
+  auto rm2 = OdbcResourceManager::Create(OptionsFor(server, "odbc-ssi-2"));
+  ASSERT_TRUE(rm1.ok() && rm2.ok());
+  Xid x1 = Generator().Next().WithBranch(1), x2 = Generator().Next().WithBranch(1);
+  std::string both = "SELECT COUNT(*) FROM odbcdrv_items WHERE note = 'on' AND id IN (" +
+                     std::to_string(a) + ", " + std::to_string(b) + ")";
+  // Write skew: each branch reads both rows and switches off a different one.
+  for (auto [rm, xid, id] : {std::tuple{rm1->get(), x1, a}, std::tuple{rm2->get(), x2, b}}) {
+    ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+    ASSERT_TRUE(rm->Execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").ok());
+    ASSERT_TRUE(rm->Execute(both).ok());
+  }
+  for (auto [rm, xid, id] : {std::tuple{rm1->get(), x1, a}, std::tuple{rm2->get(), x2, b}}) {
+    ASSERT_TRUE(rm->Execute("UPDATE odbcdrv_items SET note = 'off' WHERE id = " + std::to_string(id)).ok());
+    ASSERT_TRUE(rm->End(xid, EndFlag::kSuccess).ok());
+  }
+  Status first = (*rm1)->Prepare(x1);
+  Status second = (*rm2)->Prepare(x2);
+  ASSERT_TRUE(first.ok()) << first.ToString();
+  EXPECT_EQ(second.code(), Code::kRbTransient) << second.ToString();
+  EXPECT_NE(second.message().find("40001"), std::string::npos);
+  ASSERT_TRUE((*rm1)->Commit(x1, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(admin.QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE note = 'off' AND id IN (" +
+                           std::to_string(a) + ", " + std::to_string(b) + ")"),
+            1);
 }
 
 TEST(OdbcDialectDetection, AutoFindsBothServers) {

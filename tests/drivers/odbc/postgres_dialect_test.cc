@@ -60,6 +60,7 @@ TEST(PostgresDialect, MapsEverySqlStateTheBriefNames) {
       {Step::kPrepare, "08S01", "communication link failure", Code::kRmFail},
       {Step::kCommitPrepared, "57014", "canceling statement due to statement timeout", Code::kRmFail},
       {Step::kWork, "57014", "canceling statement due to statement timeout", Code::kRbTimeout},
+      {Step::kWork, "55P03", "canceling statement due to lock timeout", Code::kRbTimeout},
       {Step::kCommitPrepared, "42501", "permission denied to finish prepared transaction", Code::kConfig},
       {Step::kCommitPrepared, "0A000", "prepared transaction belongs to another database", Code::kConfig},
       {Step::kReadOnlyProbe, "25P02", "current transaction is aborted", Code::kRbRollback},
