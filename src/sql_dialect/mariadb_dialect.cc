@@ -46,7 +46,11 @@ std::string_view AdviceFor(Code code, int error_number) {
       return "the session has a local transaction open: commit or roll it back before starting "
              "a branch";
     case Code::kRmError:
-      return "the server reported an error inside the resource manager; the branch may be gone";
+      if (error_number == 1401) {
+        return "the server reported an error inside the resource manager; the branch may be gone";
+      }
+      return "the statement failed; the server rolled back that statement only, the branch "
+             "goes on unless the caller decides to roll it back";
     case Code::kDupId:
       return "a branch with this xid already exists on the server (active, prepared, or left by "
              "another transaction manager): never reuse an xid";

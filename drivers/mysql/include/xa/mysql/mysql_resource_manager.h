@@ -36,7 +36,9 @@
 // trip) and, when nothing was written since the last reading, finishes the branch with
 // XA COMMIT ... ONE PHASE and returns XA_RDONLY. MariaDB would otherwise list an empty prepared
 // branch in XA RECOVER that no other session can commit (it answers 1402). A failed write still
-// counts as a write: the detection errs only towards a normal prepare.
+// counts as a write: the detection errs only towards a normal prepare. The baseline is the
+// reading taken at Open() or at the previous Prepare, so a branch that follows writes made on
+// connection() outside any branch is prepared normally.
 //
 // TMFAIL: End(kFail) ends the association and marks the branch rollback-only in this object;
 // Prepare and a one-phase Commit then roll it back and return XA_RBROLLBACK. The same happens
