@@ -712,6 +712,27 @@ TEST_P(OdbcDriverTest, StatementTimeoutKeepsEveryVerbWorking) {
   EXPECT_EQ(rm.Prepare(read_only).code(), Code::kReadOnly);
 }
 
+TEST_P(OdbcDriverTest, ConnectionStringWithoutDataSourceWorks) {
+  OdbcOptions options = OptionsFor(server_, "odbc-connection-string");
+  options.dsn.clear();
+  const test::ServerAccount& account = server_.account;
+  // Driver names of the project-local odbcinst.ini (scripts/servers.sh).
+  options.connection_string =
+      GetParam() == Dialect::kPostgres
+          ? "Driver={PostgreSQL Unicode};Servername=" + account.host +
+                ";Port=" + std::to_string(account.port) + ";Database=" + account.database
+          : "Driver={MariaDB};Server=" + account.host + ";Port=" + std::to_string(account.port) +
+                ";Database=" + account.database;
+  auto rm = OdbcResourceManager::Create(options);
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(**rm, xid, id);
+  ASSERT_TRUE((*rm)->Prepare(xid).ok());
+  ASSERT_TRUE((*rm)->Commit(xid, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(CountRows(id), 1);
+}
+
 TEST_P(OdbcDriverTest, ProtocolMisuseIsRefusedWithoutTouchingTheServer) {
   auto rm = NewRm();
   ASSERT_NE(rm, nullptr);

@@ -1,5 +1,7 @@
 #include "src/sql_dialect/postgres_dialect.h"
 
+#include <cstddef>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -146,6 +148,44 @@ TEST(PostgresDialect, RecoverRowsSplitOursForeignAndUntouchable) {
   untouchable.clear();
   ParseRecoverRows(rows, /*superuser=*/true, &untouchable);
   EXPECT_TRUE(untouchable.empty());
+}
+
+TEST(PostgresDialect, RandomGidsNeverParseAsSomethingElse) {
+  std::mt19937 random(20261124);
+  Xid model = Xid::Make(Xid::kFormatId, "gtrid-bytes", "b").value();
+  std::string canonical = model.ToPostgresGid();
+  for (int i = 0; i < 20000; ++i) {
+    std::string gid;
+    if (i % 2 == 0) {
+      // Random bytes of random length.
+      gid.resize(random() % 220);
+      for (char& c : gid) c = static_cast<char>(random() & 0xff);
+    } else {
+      // One byte of a canonical GID changed, inserted or removed.
+      gid = canonical;
+      size_t at = random() % gid.size();
+      switch (random() % 3) {
+        case 0:
+          gid[at] = static_cast<char>(random() & 0xff);
+          break;
+        case 1:
+          gid.insert(gid.begin() + static_cast<std::ptrdiff_t>(at), static_cast<char>(random() & 0xff));
+          break;
+        default:
+          gid.erase(at, 1);
+      }
+    }
+    RecoverScan scan = ParseRecoverRows({{gid, "owner", true}}, false, nullptr);
+    ASSERT_EQ(scan.prepared.size() + scan.unparsed.size(), 1u);
+    if (!scan.prepared.empty()) {
+      // Whatever parses must render back to exactly the same GID: one encoding per Xid.
+      EXPECT_EQ(scan.prepared[0].ToPostgresGid(), gid);
+    } else {
+      for (char c : scan.unparsed[0].raw) {
+        EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "unparsed entries are escaped";
+      }
+    }
+  }
 }
 
 }  // namespace
