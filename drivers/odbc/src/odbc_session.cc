@@ -15,23 +15,6 @@ SQLPOINTER IntegerAttribute(SQLULEN value) {
 
 bool Succeeded(SQLRETURN rc) { return rc == SQL_SUCCESS || rc == SQL_SUCCESS_WITH_INFO; }
 
-// A statement handle that is always freed.
-class Statement {
- public:
-  explicit Statement(SQLHDBC dbc) {
-    if (!Succeeded(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &stmt_))) stmt_ = SQL_NULL_HSTMT;
-  }
-  ~Statement() {
-    if (stmt_ != SQL_NULL_HSTMT) SQLFreeHandle(SQL_HANDLE_STMT, stmt_);
-  }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  SQLHSTMT get() const { return stmt_; }
-
- private:
-  SQLHSTMT stmt_ = SQL_NULL_HSTMT;
-};
-
 bool ReadColumn(SQLHSTMT stmt, SQLUSMALLINT column, std::optional<std::string>* value) {
   std::string text;
   char buffer[512];
@@ -56,6 +39,23 @@ bool ReadColumn(SQLHSTMT stmt, SQLUSMALLINT column, std::optional<std::string>* 
 }
 
 }  // namespace
+
+// A statement handle that is always freed.
+class OdbcSession::Statement {
+ public:
+  explicit Statement(SQLHDBC dbc) {
+    if (!Succeeded(SQLAllocHandle(SQL_HANDLE_STMT, dbc, &stmt_))) stmt_ = SQL_NULL_HSTMT;
+  }
+  ~Statement() {
+    if (stmt_ != SQL_NULL_HSTMT) SQLFreeHandle(SQL_HANDLE_STMT, stmt_);
+  }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  SQLHSTMT get() const { return stmt_; }
+
+ private:
+  SQLHSTMT stmt_ = SQL_NULL_HSTMT;
+};
 
 int64_t IntColumn(const std::optional<std::string>& text, int64_t if_null) {
   if (!text.has_value() || text->empty()) return if_null;
@@ -185,13 +185,13 @@ bool OdbcSession::FailStatement(SQLHSTMT stmt, Diagnostics* diag) {
   return false;
 }
 
-bool OdbcSession::Execute(std::string_view sql, Diagnostics* diag, int64_t* rows_changed) {
+bool OdbcSession::ExecDirect(Statement& stmt, std::string_view sql, Diagnostics* diag,
+                             SQLRETURN* rc) {
   if (dbc_ == SQL_NULL_HDBC) {
     diag->records.push_back({"08003", 0, "not connected"});
     diag->connection_dead = true;
     return false;
   }
-  Statement stmt(dbc_);
   if (stmt.get() == SQL_NULL_HSTMT) {
     *diag = Collect(SQL_HANDLE_DBC, dbc_);
     if (diag->records.empty()) diag->connection_dead = true;
@@ -202,21 +202,24 @@ bool OdbcSession::Execute(std::string_view sql, Diagnostics* diag, int64_t* rows
     SQLSetStmtAttr(stmt.get(), SQL_ATTR_QUERY_TIMEOUT,
                    IntegerAttribute(static_cast<SQLULEN>(statement_timeout_.count())), 0);
   }
-  SQLRETURN rc = SQLExecDirect(stmt.get(), reinterpret_cast<SQLCHAR*>(const_cast<char*>(sql.data())),
-                               static_cast<SQLINTEGER>(sql.size()));
+  *rc = SQLExecDirect(stmt.get(), reinterpret_cast<SQLCHAR*>(const_cast<char*>(sql.data())),
+                      static_cast<SQLINTEGER>(sql.size()));
   // SQL_NO_DATA: a searched UPDATE or DELETE that changed no row.
-  if (rc == SQL_NO_DATA) {
-    if (rows_changed != nullptr) *rows_changed = 0;
-    return true;
-  }
-  if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+  if (*rc == SQL_NO_DATA || Succeeded(*rc)) return true;
+  return FailStatement(stmt.get(), diag);
+}
+
+bool OdbcSession::Execute(std::string_view sql, Diagnostics* diag, int64_t* rows_changed) {
+  Statement stmt(dbc_);
+  SQLRETURN rc = SQL_ERROR;
+  if (!ExecDirect(stmt, sql, diag, &rc)) return false;
   if (rc == SQL_SUCCESS_WITH_INFO) {
     // Warnings: the caller may need them (PostgreSQL says "no transaction in progress" as one).
     diag->records = Collect(SQL_HANDLE_STMT, stmt.get()).records;
   }
   if (rows_changed != nullptr) {
     SQLLEN count = 0;
-    *rows_changed = Succeeded(SQLRowCount(stmt.get(), &count)) ? count : 0;
+    *rows_changed = rc != SQL_NO_DATA && Succeeded(SQLRowCount(stmt.get(), &count)) ? count : 0;
   }
   return true;
 }
@@ -224,25 +227,9 @@ bool OdbcSession::Execute(std::string_view sql, Diagnostics* diag, int64_t* rows
 bool OdbcSession::Query(std::string_view sql, std::vector<Row>* rows, Diagnostics* diag,
                         int result_index) {
   rows->clear();
-  if (dbc_ == SQL_NULL_HDBC) {
-    diag->records.push_back({"08003", 0, "not connected"});
-    diag->connection_dead = true;
-    return false;
-  }
   Statement stmt(dbc_);
-  if (stmt.get() == SQL_NULL_HSTMT) {
-    *diag = Collect(SQL_HANDLE_DBC, dbc_);
-    if (diag->records.empty()) diag->connection_dead = true;
-    if (diag->connection_dead) lost_ = true;
-    return false;
-  }
-  if (statement_timeout_.count() > 0) {
-    SQLSetStmtAttr(stmt.get(), SQL_ATTR_QUERY_TIMEOUT,
-                   IntegerAttribute(static_cast<SQLULEN>(statement_timeout_.count())), 0);
-  }
-  SQLRETURN rc = SQLExecDirect(stmt.get(), reinterpret_cast<SQLCHAR*>(const_cast<char*>(sql.data())),
-                               static_cast<SQLINTEGER>(sql.size()));
-  if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+  SQLRETURN rc = SQL_ERROR;
+  if (!ExecDirect(stmt, sql, diag, &rc)) return false;
   for (int skipped = 0; skipped < result_index; ++skipped) {
     rc = SQLMoreResults(stmt.get());
     if (rc == SQL_NO_DATA) {

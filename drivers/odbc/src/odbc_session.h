@@ -85,6 +85,9 @@ class OdbcSession {
   Diagnostics Collect(SQLSMALLINT handle_type, SQLHANDLE handle);
 
  private:
+  class Statement;
+  // Runs `sql` on `stmt` (allocated by the caller); false, with `diag`, when that fails.
+  bool ExecDirect(Statement& stmt, std::string_view sql, Diagnostics* diag, SQLRETURN* rc);
   bool FailStatement(SQLHSTMT stmt, Diagnostics* diag);
 
   SQLHENV env_ = SQL_NULL_HENV;
