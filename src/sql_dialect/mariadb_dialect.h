@@ -113,9 +113,9 @@ struct RecoverRow {
 
 // Accepts the two renderings MariaDB writes: hex, X'<gtrid>'[,X'<bqual>'[,<format id>]] (any Xid
 // with a byte outside [A-Za-z0-9 _-]), and quoted text, '<gtrid>'[,'<bqual>'[,<format id>]] (all
-// bytes in that set). Every row becomes either a well-formed Xid in `prepared` (ours and foreign alike: use
-// RecoverScan::OwnedBy) or an entry in `unparsed` with the escaped row and the reason. Never fails:
-// a hostile row can never stop recovery.
+// bytes in that set). Every row becomes either a well-formed Xid in `prepared` (ours and foreign
+// alike: use RecoverScan::OwnedBy) or an entry in `unparsed` with the escaped row and the reason.
+// Never fails: a hostile row can never stop recovery.
 RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows);
 
 // ---- Server version ------------------------------------------------------------------------

@@ -144,8 +144,8 @@ class MySqlResourceManager::Impl {
   ServerInfo info_;
   uint64_t connection_id_ = 0;
   bool read_only_probe_works_ = false;
-  int64_t last_write_counter_ = -1;
-  int last_error_number_ = 0;  // of the last failure, for the callers that must tell 1399 apart  // the session's last counter reading, -1 when unknown
+  int64_t last_write_counter_ = -1;  // the session's last counter reading, -1 when unknown
+  int last_error_number_ = 0;  // of the last failure, for the callers that must tell 1399 apart
   std::optional<Branch> branch_;
 };
 
@@ -259,8 +259,8 @@ Status MySqlResourceManager::Impl::Connect() {
 }
 
 Status MySqlResourceManager::Impl::Probe() {
-  XA_RETURN_IF_ERROR(
-      Execute(nullptr, "set the isolation level", dialect::SetIsolationSql(ToDialect(options_.isolation))));
+  XA_RETURN_IF_ERROR(Execute(nullptr, "set the isolation level",
+                             dialect::SetIsolationSql(ToDialect(options_.isolation))));
   std::string version_text, xa_column;
   bool xa_column_null = true;
   int autocommit = 1;
@@ -489,9 +489,11 @@ Status MySqlResourceManager::Impl::Prepare(const Xid& xid) {
   if (IsOurBranch(xid) && branch_->state == BranchState::kIdle &&
       branch_->write_counter_at_start >= 0) {
     Result<int64_t> counter = ReadWriteCounter(&xid);
-    if (!counter.ok()) return counter.status();
-    last_write_counter_ = *counter;
-    if (dialect::CounterProvesReadOnly(branch_->write_counter_at_start, *counter)) {
+    if (!counter.ok() && !connected()) return counter.status();  // the branch went with it
+    // Any other failure of the probe only costs the optimisation: prepare normally.
+    if (counter.ok()) last_write_counter_ = *counter;
+    if (counter.ok() &&
+        dialect::CounterProvesReadOnly(branch_->write_counter_at_start, *counter)) {
       Status committed = Execute(&xid, "XA COMMIT ONE PHASE (read-only branch)",
                                  dialect::XaCommitSql(xid, CommitMode::kOnePhase));
       if (committed.ok()) {
