@@ -13,7 +13,8 @@
 // ratios b/a (throughput: higher is better; p50: lower is better).
 //
 // Needs scripts/servers.sh start and its environment (. build/servers/env.sh). Options:
-// XA_TM_BENCH_SECONDS (minimum seconds per case, default 2). Google Benchmark flags pass
+// XA_TM_BENCH_SECONDS (minimum seconds per case, default 2), XA_TM_BENCH_PHASE_THREADS (the
+// manager's phase_threads; 0 runs every phase call on the client's thread). Google Benchmark flags pass
 // through (e.g. --benchmark_filter=Manager).
 
 #include <benchmark/benchmark.h>
@@ -300,6 +301,9 @@ int main(int argc, char** argv) {
   g_log = std::move(*log);
   xa::TransactionManagerOptions options;
   options.node_id = g_node;
+  if (const char* v = std::getenv("XA_TM_BENCH_PHASE_THREADS")) {
+    options.phase_threads = static_cast<size_t>(std::atoi(v));
+  }
   xa::test::RegisterDbFactories(options);
   auto manager = xa::TransactionManager::Open(options, *g_log);
   if (!manager.ok()) Die(manager.status().ToString());
