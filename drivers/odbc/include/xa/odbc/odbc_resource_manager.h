@@ -41,8 +41,10 @@
 //   - A failed statement of the branch: pass its handle to StatusFromDiagnostics(). A deadlock,
 //     serialization failure or timeout (XA_RB*) rolls the branch back at once, releasing its
 //     locks; Prepare then reports that XA_RB* code. Other errors leave the branch as the driver
-//     left it; on PostgreSQL, if the error aborted the transaction, Prepare finds out (SQLSTATE
-//     25P02) and reports XA_RBROLLBACK instead of preparing an empty branch.
+//     left it: the failed statement undone alone (MariaDB; PostgreSQL with the default
+//     PostgresErrorRollback::kStatement), or the whole transaction aborted (PostgreSQL with
+//     kTransaction), which Prepare finds out (SQLSTATE 25P02) and reports as XA_RBROLLBACK
+//     instead of preparing an empty branch.
 //   - After a lost connection (class 08, 57P01 terminated backend, MariaDB 2006/2013, ...) the
 //     call returns XAER_RMFAIL: the branch is IN DOUBT, never "gone". Phase-2 calls and Recover()
 //     reconnect on their own (also Open()); prepared branches survive the lost session and are
@@ -73,7 +75,8 @@
 //
 // PostgreSQL owners: only the role that prepared a transaction, or a superuser, may finish it.
 // Recover() lists every prepared branch of the database; those of other roles are logged as a
-// warning, and finishing them fails with XA_CONFIG naming the role to use.
+// warning naming the owner, and finishing them fails with XA_CONFIG (42501) saying to use that
+// role or a superuser. Branches of other databases are not listed (0A000 if finished here).
 //
 // Secrets: the password goes into the connection string at connect time only. Neither the
 // password nor the connection string is ever logged or put in a message.
