@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <string_view>
 #include <vector>
 
@@ -63,8 +64,21 @@ std::string Printable(std::string_view s) {
   return out;
 }
 
+// "2026-11-24T07:16:21.958927Z": operators read UTC wall-clock times, not microseconds.
+std::string UtcTime(int64_t us) {
+  std::time_t secs = static_cast<std::time_t>(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
+  int64_t frac = us - static_cast<int64_t>(secs) * 1000000;
+  std::tm tm{};
+  if (::gmtime_r(&secs, &tm) == nullptr) return "?";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(frac));  // NOLINT(runtime/int)
+  return buf;
+}
+
 void PrintRecordText(const LogRecord& r, std::ostream& out) {
-  out << "lsn=" << r.lsn << " type=" << TypeName(r.type) << " ts_us=" << r.timestamp_us;
+  out << "lsn=" << r.lsn << " type=" << TypeName(r.type) << " time=" << UtcTime(r.timestamp_us);
   if (r.type == RecordType::kCheckpoint) return;
   out << " xid=" << r.xid.ToString();
   if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
@@ -86,7 +100,8 @@ void PrintRecordText(const LogRecord& r, std::ostream& out) {
 
 void PrintRecordJson(const LogRecord& r, std::ostream& out) {
   out << "{\"lsn\":" << r.lsn << ",\"type\":" << JsonString(TypeName(r.type))
-      << ",\"type_code\":" << static_cast<int>(r.type) << ",\"timestamp_us\":" << r.timestamp_us;
+      << ",\"type_code\":" << static_cast<int>(r.type) << ",\"timestamp_us\":" << r.timestamp_us
+      << ",\"time\":" << JsonString(UtcTime(r.timestamp_us));
   if (r.type != RecordType::kCheckpoint) {
     out << ",\"xid\":" << JsonString(r.xid.ToString());
     if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
