@@ -347,11 +347,16 @@ SegmentReader::Outcome SegmentReader::Next(PhysicalRecord* record) {
 
 bool SegmentReader::ValidRecordAfter(uint64_t offset, uint64_t min_lsn) const {
   PhysicalRecord r;
+  // A record after `offset` has an LSN above min_lsn, and at most one LSN per
+  // kRecordHeaderSize bytes can follow: cheap filters (type, LSN range) before a checksum, so
+  // that the scan stays linear on any input.
+  const uint64_t max_lsn = min_lsn + (contents_.size() - offset) / kRecordHeaderSize + 1;
   for (uint64_t at = offset + 1; at + kRecordHeaderSize <= contents_.size(); ++at) {
-    // Cheap filters first: a plausible type and length before computing a checksum.
     uint8_t type = static_cast<uint8_t>(contents_[at + 8]);
     if (!IsKnownRecordType(type) && (type & kRecordTypeIgnorableBit) == 0) continue;
-    if (CheckRecordAt(at, &r, nullptr) && r.lsn > min_lsn) return true;
+    uint64_t lsn = DecodeFixed64(contents_.data() + at + 9);
+    if (lsn <= min_lsn || lsn > max_lsn) continue;
+    if (CheckRecordAt(at, &r, nullptr)) return true;
   }
   return false;
 }
