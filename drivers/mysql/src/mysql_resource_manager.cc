@@ -123,6 +123,8 @@ class MySqlResourceManager::Impl {
   Result<int64_t> ReadWriteCounter(const Xid* xid);
   // Ends a rollback-only branch: XA ROLLBACK, then the branch's XA_RB* code.
   Status FinishRollbackOnly(const Xid& xid);
+  // XAER_PROTO instead of the server's 1399 when the session is bound to a prepared branch.
+  Status BoundToPrepared(std::string_view operation, Status refused) const;
   // XAER_NOTA for End/Prepare of a branch this session is not driving.
   Status NotOurs(const Xid& xid, std::string_view operation) const;
   // MariaDB answers XA COMMIT/ROLLBACK from another session with 1397 (XAER_NOTA) while the
@@ -147,6 +149,10 @@ class MySqlResourceManager::Impl {
   int64_t last_write_counter_ = -1;  // the session's last counter reading, -1 when unknown
   int last_error_number_ = 0;  // of the last failure, for the callers that must tell 1399 apart
   std::optional<Branch> branch_;
+  // A branch this session prepared and has not finished: MariaDB keeps the session bound to it
+  // (every other statement fails with 1399) until it is committed or rolled back here, or the
+  // session ends.
+  std::optional<Xid> bound_prepared_;
 };
 
 // ---- Errors --------------------------------------------------------------------------------
@@ -182,11 +188,13 @@ void MySqlResourceManager::Impl::MarkBroken() noexcept {
   // object is kept until the next Open() so that a reference from connection() stays valid.
   broken_ = true;
   branch_.reset();
+  bound_prepared_.reset();
   last_write_counter_ = -1;
 }
 
 void MySqlResourceManager::Impl::CloseQuietly() noexcept {
   branch_.reset();
+  bound_prepared_.reset();
   last_write_counter_ = -1;
   std::optional<SqlFailure> ignored = Catch([&] {
     statement_.reset();
@@ -418,9 +426,20 @@ Status MySqlResourceManager::Impl::CheckFalseNota(const Xid& xid, Status nota) {
   return nota;
 }
 
+Status MySqlResourceManager::Impl::BoundToPrepared(std::string_view operation,
+                                                   Status refused) const {
+  if (!bound_prepared_ || !connected() || last_error_number_ != 1399) return refused;
+  return Status(Code::kProto,
+                "resource manager '" + options_.rm_name + "': " + std::string(operation) +
+                    " refused: this session still holds branch " + bound_prepared_->ToString() +
+                    ", which it prepared; commit or roll it back first, or Close() the session "
+                    "to leave it prepared for another session (" + refused.message() + ")");
+}
+
 Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
   XA_RETURN_IF_ERROR(EnsureOpen());
-  XA_RETURN_IF_ERROR(Execute(&xid, "XA START", dialect::XaStartSql(xid, flag)));
+  Status started = Execute(&xid, "XA START", dialect::XaStartSql(xid, flag));
+  if (!started.ok()) return BoundToPrepared("XA START", std::move(started));
   if (flag != StartFlag::kNoFlags && IsOurBranch(xid)) {
     branch_->state = BranchState::kActive;
     return Status::Ok();
@@ -509,9 +528,10 @@ Status MySqlResourceManager::Impl::Prepare(const Xid& xid) {
 
   Status prepared = Execute(&xid, "XA PREPARE", dialect::XaPrepareSql(xid));
   if (prepared.ok()) {
-    // The session is now bound to the prepared branch until it is committed or rolled back;
-    // the driver no longer tracks it (phase 2 may come from any session).
+    // The session is now bound to the prepared branch until it is committed or rolled back
+    // here or the session ends; phase 2 may also come from another session after that.
     if (IsOurBranch(xid)) branch_.reset();
+    bound_prepared_ = xid;
     return prepared;
   }
   if (prepared.IsRollback() && IsOurBranch(xid)) {
@@ -533,6 +553,11 @@ Status MySqlResourceManager::Impl::Commit(const Xid& xid, CommitMode mode) {
                              dialect::XaCommitSql(xid, mode));
   if (committed.code() == Code::kNoTa && !IsOurBranch(xid)) {
     committed = CheckFalseNota(xid, std::move(committed));
+  }
+  bool final_answer = committed.ok() || committed.IsRollback() || committed.code() == Code::kNoTa;
+  if (final_answer && bound_prepared_ == xid) bound_prepared_.reset();
+  if (!committed.ok() && !final_answer) {
+    committed = BoundToPrepared("XA COMMIT", std::move(committed));
   }
   if (IsOurBranch(xid) && (committed.ok() || committed.IsRollback() ||
                            committed.code() == Code::kNoTa)) {
@@ -564,6 +589,12 @@ Status MySqlResourceManager::Impl::Rollback(const Xid& xid) {
     // Asked to roll back and the server says it is rolled back: that is success.
     rolled_back = Status::Ok();
   }
+  if ((rolled_back.ok() || rolled_back.code() == Code::kNoTa) && bound_prepared_ == xid) {
+    bound_prepared_.reset();
+  }
+  if (!rolled_back.ok() && rolled_back.code() != Code::kNoTa) {
+    rolled_back = BoundToPrepared("XA ROLLBACK", std::move(rolled_back));
+  }
   if (IsOurBranch(xid) && (rolled_back.ok() || rolled_back.code() == Code::kNoTa)) {
     branch_.reset();
   }
@@ -585,7 +616,7 @@ Result<RecoverScan> MySqlResourceManager::Impl::Recover() {
       rows.push_back(std::move(row));
     }
   });
-  if (failure) return Fail(nullptr, "XA RECOVER", std::move(*failure));
+  if (failure) return BoundToPrepared("XA RECOVER", Fail(nullptr, "XA RECOVER", std::move(*failure)));
   RecoverScan scan = dialect::ParseRecoverRows(rows);
   for (const UnparsedBranch& entry : scan.unparsed) {
     XA_LOG(kWarning, log_component_) << "XA RECOVER lists a branch that is no xid we could "

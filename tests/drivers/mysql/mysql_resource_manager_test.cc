@@ -280,6 +280,47 @@ TEST_F(MysqlTest, KilledSessionDuringActiveBranchLosesTheBranch) {
   EXPECT_EQ(ValueOf(key), std::nullopt);
 }
 
+TEST_F(MysqlTest, SessionHoldingAPreparedBranchRefusesOtherWorkWithProto) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid held = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*rm, held, key, 31);
+  Xid next = NewXid();
+  Status started = rm->Start(next, StartFlag::kNoFlags);
+  EXPECT_EQ(started.code(), Code::kProto) << started.ToString();
+  EXPECT_NE(started.message().find(held.ToString()), std::string::npos) << started.ToString();
+  EXPECT_NE(started.message().find("1399"), std::string::npos) << started.ToString();
+  EXPECT_TRUE(rm->connected());
+  EXPECT_EQ(OurPrepared(*rm), std::vector<Xid>{held}) << "XA RECOVER is allowed in that state";
+  // Finishing the held branch frees the session.
+  ASSERT_TRUE(rm->Commit(held, CommitMode::kTwoPhase).ok());
+  ASSERT_TRUE(rm->Start(next, StartFlag::kNoFlags).ok());
+  ASSERT_TRUE(rm->Rollback(next).ok());
+  EXPECT_EQ(ValueOf(key), 31);
+}
+
+TEST_F(MysqlTest, LostConnectionDuringApplicationSqlIsRmFailAndTheBranchIsGone) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  ASSERT_NE(admin, nullptr);
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  ASSERT_TRUE(rm->Start(xid, StartFlag::kNoFlags).ok());
+  MustRun(*admin, "KILL " + std::to_string(rm->connection_id()));
+  Status lost;
+  EXPECT_NE(RunOnRm(*rm, std::string("INSERT INTO ") + kTable + " VALUES ('" + key + "', 1)",
+                    &lost),
+            0);
+  EXPECT_EQ(lost.code(), Code::kRmFail) << lost.ToString();
+  EXPECT_NE(lost.message().find(xid.ToString()), std::string::npos) << lost.ToString();
+  EXPECT_FALSE(rm->connected());
+  EXPECT_EQ(rm->End(xid, EndFlag::kSuccess).code(), Code::kNoTa);
+  EXPECT_TRUE(rm->connected()) << "the next call reconnected";
+  EXPECT_EQ(ValueOf(key), std::nullopt);
+}
+
 // ---- Recover scan --------------------------------------------------------------------------
 
 TEST_F(MysqlTest, RecoverListsExactlyOurPreparedBranchesAndLeavesForeignOnesAlone) {
