@@ -26,6 +26,12 @@
 //   - Isolation is set once per session (MySqlOptions::isolation).
 //   - MariaDB supports one branch per session at a time, no TMJOIN and no TMSUSPEND (both give
 //     XAER_INVAL); TMRESUME of this session's ended branch works.
+//   - After Prepare voted XA_OK, MariaDB keeps the session bound to that branch: other work on
+//     this object (Start, one-phase work) returns XAER_PROTO naming it, until it is committed or
+//     rolled back here, or the session is closed (Close(): the branch stays prepared). Phase 2
+//     from ANOTHER session is refused by the server while the preparing session lives, and for
+//     a few milliseconds after it ended; the server then claims XAER_NOTA, which the driver
+//     checks against XA RECOVER and reports as XAER_RMFAIL (busy: retry), never as NOTA.
 //   - After a lost connection (errors 2006, 2013, 2055, a killed session, a driver error with no
 //     server answer) the call returns XAER_RMFAIL: the branch is IN DOUBT, never "gone". The next
 //     call (or Open()) reconnects; a prepared branch survives and phase 2 is retried from the new
