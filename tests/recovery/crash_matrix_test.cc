@@ -15,6 +15,7 @@
 #include "examples/bank/bank.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "xa/decision_log.h"
 
 namespace xa::test {
 namespace {
@@ -172,6 +173,49 @@ INSTANTIATE_TEST_SUITE_P(Steps, RecoveryCrashTest,
                            }
                            return name;
                          });
+
+// The operator's forced decision: orphans of a crash (all prepared, no decision) are committed
+// by `xa-recover force commit` instead of being presumed aborted; the decision is audited in
+// the log as a heuristic record, and the transfer lands on both databases.
+TEST_F(CrashRecoveryTest, OperatorForcesACommitThroughTheTool) {
+  ProcessResult worker = RunWorker("after-all-prepared", 3, /*threads=*/1, /*transfers=*/10);
+  ASSERT_TRUE(worker.KilledBy(SIGKILL)) << worker.Describe();
+  ProcessResult plan = Recover("plan");
+  ASSERT_TRUE(plan.Exited(1)) << "plan must report work to do; " << plan.Describe();
+  // The first branch of ours that plan would roll back: "xid":"<format>:<gtrid>:<bqual>".
+  size_t action = plan.output.find("\"action\":\"rollback\"");
+  ASSERT_NE(action, std::string::npos) << plan.output;
+  size_t xid_at = plan.output.rfind("\"xid\":\"", action);
+  ASSERT_NE(xid_at, std::string::npos);
+  std::string branch = plan.output.substr(xid_at + 7, plan.output.find('"', xid_at + 7) - xid_at - 7);
+  std::string global = branch.substr(0, branch.rfind(':') + 1);  // empty bqual: every branch
+
+  ProcessResult no_reason = RunProcess({XaRecoverPath(), "--config", config_, "force", "commit",
+                                        global}, {});
+  EXPECT_TRUE(no_reason.Exited(2)) << no_reason.Describe();
+  ProcessResult forced = RunProcess({XaRecoverPath(), "--config", config_, "force", "commit",
+                                     global, "--reason", "ticket OPS-42: customer confirmed"}, {});
+  ASSERT_TRUE(forced.Exited(0)) << forced.Describe();
+  EXPECT_NE(forced.output.find("2 committed"), std::string::npos) << forced.output;
+
+  LogOptions options;
+  options.dir = log_dir_;
+  options.node_id = node_id_;
+  auto state = DecisionLog::ReadState(options);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  auto parsed = Xid::Parse(global);
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(state->open_heuristics.count(*parsed), 1u);
+  EXPECT_NE(state->open_heuristics[*parsed].reason.find("ticket OPS-42"), std::string::npos);
+
+  ProcessResult resolved = Recover("resolve");
+  ASSERT_TRUE(resolved.Exited(5)) << "heuristics await the operator: " << resolved.Describe();
+  auto snapshot = bank_->Snapshot(node_id_);
+  ASSERT_TRUE(snapshot.ok());
+  Status invariants = bank_->CheckInvariants(*snapshot, ReadAcknowledged(ack_file_));
+  EXPECT_TRUE(invariants.ok()) << invariants.ToString();
+  EXPECT_EQ(snapshot->mariadb_transfers.count(bank::GtridHex(*parsed)), 1u);
+}
 
 // R2: a database server is killed (kill -9) while branches are prepared, then restarted.
 TEST_F(CrashRecoveryTest, DatabaseKilledAfterPrepareRecoversAfterRestart) {
