@@ -184,11 +184,10 @@ class FileDecisionLog final : public DecisionLog {
         leader = true;
       }
     }
-    // Once queued, w belongs to the leaders until its semaphore is released: only then are
-    // w.done read here. Woken with done == false, it has been handed the leadership.
-    if (!leader) w.wake.acquire();
-    // Woken either with the record done (by a leader) or with the leadership handed over; a
+    // Once queued, w belongs to the leaders until its semaphore is released; only then is
+    // w.done read here. Woken with done == false, it has been handed the leadership, and a
     // leader's own record is always in the batch it writes.
+    if (!leader) w.wake.acquire();
     if (!w.done) LeadBatch();
     assert(w.done);
     if (!w.status.ok()) return w.status;
