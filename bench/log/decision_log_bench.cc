@@ -15,6 +15,7 @@
 // transaction manager does, so the state stays small.
 
 #include <fcntl.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
@@ -258,10 +259,23 @@ double Percentile(std::vector<uint32_t> v, double p) {
   return v[k] / 1000.0;
 }
 
+std::string FileSystemOf(const std::string& dir) {
+  struct statfs fs;
+  if (::statfs(dir.c_str(), &fs) != 0) return "unknown file system";
+  switch (static_cast<unsigned long>(fs.f_type)) {  // NOLINT(runtime/int)
+    case 0xEF53: return "ext2/3/4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x01021994: return "tmpfs: NOT A DISK, the figures mean nothing";
+    default: return "file system type " + std::to_string(fs.f_type);
+  }
+}
+
 void PrintSummary() {
   double sync_p50 = Percentile(fdatasync_ns, 0.5);
-  std::printf("\nDecision log on %s (ext4? check `df -T`), records of %s\n", BenchDir().c_str(),
-              "~150 bytes (2 participants)");
+  std::string dir = BenchDir();
+  std::printf("\nDecision log in %s (%s), records of ~150 bytes (2 participants)\n", dir.c_str(),
+              FileSystemOf(dir).c_str());
   std::printf("one write()+fdatasync(): p50 %.1f us, p99 %.1f us (%zu samples)\n\n", sync_p50,
               Percentile(fdatasync_ns, 0.99), fdatasync_ns.size());
   std::printf("%-26s %9s %12s %10s %10s %12s\n", "mode", "appenders", "appends/s", "p50 us",
