@@ -83,7 +83,7 @@ Status InPostgresBranch(odbc::OdbcResourceManager& rm, Work&& work) {
 
 }  // namespace
 
-mysql::MySqlOptions MariaDbOptions() {
+mysql::MySqlOptions MariaDbOptions(bool read_only_optimization) {
   ServerAccount account = MariaDbAccount();
   mysql::MySqlOptions options;
   options.rm_name = kMariaDbRm;
@@ -92,10 +92,11 @@ mysql::MySqlOptions MariaDbOptions() {
   options.user = account.user;
   options.password = account.password;
   options.database = account.database;
+  options.read_only_optimization = read_only_optimization;
   return options;
 }
 
-odbc::OdbcOptions PostgresOptions() {
+odbc::OdbcOptions PostgresOptions(bool read_only_optimization) {
   ServerAccount account = PostgresAccount();
   odbc::OdbcOptions options;
   options.rm_name = kPostgresRm;
@@ -103,20 +104,21 @@ odbc::OdbcOptions PostgresOptions() {
   options.user = account.user;
   options.password = account.password;
   options.dialect = odbc::Dialect::kPostgres;
+  options.read_only_optimization = read_only_optimization;
   return options;
 }
 
-Result<std::unique_ptr<mysql::MySqlResourceManager>> OpenMariaDb() {
-  return mysql::MySqlResourceManager::Create(MariaDbOptions());
+Result<std::unique_ptr<mysql::MySqlResourceManager>> OpenMariaDb(bool read_only_optimization) {
+  return mysql::MySqlResourceManager::Create(MariaDbOptions(read_only_optimization));
 }
 
-Result<std::unique_ptr<odbc::OdbcResourceManager>> OpenPostgres() {
-  return odbc::OdbcResourceManager::Create(PostgresOptions());
+Result<std::unique_ptr<odbc::OdbcResourceManager>> OpenPostgres(bool read_only_optimization) {
+  return odbc::OdbcResourceManager::Create(PostgresOptions(read_only_optimization));
 }
 
-void RegisterDbFactories(TransactionManagerOptions& options) {
-  mysql::MySqlOptions my = MariaDbOptions();
-  odbc::OdbcOptions pg = PostgresOptions();
+void RegisterDbFactories(TransactionManagerOptions& options, bool read_only_optimization) {
+  mysql::MySqlOptions my = MariaDbOptions(read_only_optimization);
+  odbc::OdbcOptions pg = PostgresOptions(read_only_optimization);
   options.resource_managers[kMariaDbRm] = [my]() -> Result<std::unique_ptr<ResourceManager>> {
     auto rm = mysql::MySqlResourceManager::Create(my);
     if (!rm.ok()) return rm.status();
@@ -129,11 +131,11 @@ void RegisterDbFactories(TransactionManagerOptions& options) {
   };
 }
 
-Result<DbTeller> OpenTeller() {
+Result<DbTeller> OpenTeller(bool read_only_optimization) {
   DbTeller teller;
-  auto my = OpenMariaDb();
+  auto my = OpenMariaDb(read_only_optimization);
   if (!my.ok()) return my.status();
-  auto pg = OpenPostgres();
+  auto pg = OpenPostgres(read_only_optimization);
   if (!pg.ok()) return pg.status();
   teller.mariadb = std::move(*my);
   teller.postgres = std::move(*pg);

@@ -27,20 +27,25 @@ namespace xa::test {
 inline constexpr const char* kMariaDbRm = "tm-accounts-mariadb";
 inline constexpr const char* kPostgresRm = "tm-accounts-postgres";
 
-mysql::MySqlOptions MariaDbOptions();
-odbc::OdbcOptions PostgresOptions();
-Result<std::unique_ptr<mysql::MySqlResourceManager>> OpenMariaDb();
-Result<std::unique_ptr<odbc::OdbcResourceManager>> OpenPostgres();
+// `read_only_optimization`: the drivers' probe at Prepare that finishes a branch which wrote
+// nothing without preparing it (see the drivers' headers). Worth it when branches may be
+// read-only; a workload whose branches always write (a transfer) saves a round trip without it.
+mysql::MySqlOptions MariaDbOptions(bool read_only_optimization = true);
+odbc::OdbcOptions PostgresOptions(bool read_only_optimization = true);
+Result<std::unique_ptr<mysql::MySqlResourceManager>> OpenMariaDb(
+    bool read_only_optimization = true);
+Result<std::unique_ptr<odbc::OdbcResourceManager>> OpenPostgres(
+    bool read_only_optimization = true);
 
 // Registers factories for both RMs (fresh sessions for background completion and recovery).
-void RegisterDbFactories(TransactionManagerOptions& options);
+void RegisterDbFactories(TransactionManagerOptions& options, bool read_only_optimization = true);
 
 // Two sessions, one per database, for one thread.
 struct DbTeller {
   std::unique_ptr<mysql::MySqlResourceManager> mariadb;
   std::unique_ptr<odbc::OdbcResourceManager> postgres;
 };
-Result<DbTeller> OpenTeller();
+Result<DbTeller> OpenTeller(bool read_only_optimization = true);
 
 // (Re)creates `table` (id, balance >= 0) in both databases with `accounts` rows each holding
 // `balance`. Uses plain autocommit statements on MariaDB and a one-phase branch on PostgreSQL.
