@@ -121,6 +121,17 @@ class Admin {
   Diagnostics last_;
 };
 
+// The table the tests write to. OdbcDriverTest creates it in SetUp; the tests outside that
+// fixture create it too, since on a fresh database (CI) they may run first.
+void EnsureItemsTable(Admin& admin) {
+  const std::string create =
+      "CREATE TABLE IF NOT EXISTS odbcdrv_items (id BIGINT PRIMARY KEY, note VARCHAR(200))";
+  if (!admin.Exec(create)) {
+    // Two test processes creating the table at once: one of them loses the race.
+    ASSERT_TRUE(admin.Exec(create)) << admin.last().Describe();
+  }
+}
+
 // One row of the connection's own server session id: PostgreSQL backend pid, MariaDB
 // CONNECTION_ID().
 int64_t SessionId(OdbcResourceManager& rm) {
@@ -854,6 +865,7 @@ TEST(OdbcPostgresErrors, AbortedTransactionVotesRollbackInsteadOfAnEmptyPrepare)
   auto rm = OdbcResourceManager::Create(options);
   ASSERT_TRUE(rm.ok()) << rm.status().ToString();
   Admin admin(server);
+  EnsureItemsTable(admin);
   Xid xid = Generator().Next().WithBranch(1);
   std::mt19937_64 random{std::random_device{}()};
   int64_t id = static_cast<int64_t>(random() >> 2);
@@ -878,6 +890,7 @@ TEST(OdbcPostgresErrors, StatementLevelRollbackKeepsTheBranchUsable) {
   auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-statement"));
   ASSERT_TRUE(rm.ok()) << rm.status().ToString();
   Admin admin(server);
+  EnsureItemsTable(admin);
   Xid xid = Generator().Next().WithBranch(1);
   std::mt19937_64 random{std::random_device{}()};
   int64_t id = static_cast<int64_t>(random() >> 2);
@@ -912,6 +925,7 @@ TEST(OdbcPostgresErrors, AutocommitSwitchedOnDuringTheBranchIsReportedNotPrepare
 TEST(OdbcPostgresErrors, SerializationFailureAtPrepareIsRbTransient) {
   Server server = ServerFor(Dialect::kPostgres);
   Admin admin(server);
+  EnsureItemsTable(admin);
   std::mt19937_64 random{std::random_device{}()};
   int64_t a = static_cast<int64_t>(random() >> 2), b = static_cast<int64_t>(random() >> 2);
   admin.MustExec("INSERT INTO odbcdrv_items (id, note) VALUES (" + std::to_string(a) + ", 'on'), (" +
