@@ -83,6 +83,15 @@ class Transaction {
   // it is.
   [[nodiscard]] Result<Outcome> Commit();
 
+  // Marks the transaction rollback-only: Commit() then rolls it back and returns kRolledBack with
+  // `reason` in last_status() (XA_RBROLLBACK when `reason` is OK). For work that failed in a
+  // way the resource manager did not turn into a rollback: a constraint violation, for one, rolls
+  // back only the failed statement on MariaDB and, through psqlODBC's statement-level rollback,
+  // on PostgreSQL, so committing anyway would commit the rest of the work. XAER_PROTO when the
+  // transaction is not active.
+  [[nodiscard]] Status SetRollbackOnly(Status reason);
+  bool rollback_only() const noexcept;
+
   // Rolls every branch back. OK once every branch is rolled back or handed to the background
   // (a prepared branch whose RM is unreachable); a heuristic result of a branch is reported as
   // an error with that XA_HEUR* code (and persisted).

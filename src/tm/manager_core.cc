@@ -162,7 +162,16 @@ Status ManagerCore::Enlist(TxnContext& txn, ResourceManager& rm) {
 Result<Outcome> ManagerCore::Commit(TxnContext& txn) {
   if (txn.state != TransactionState::kActive) return NotActive(txn, "commit");
   Clock::time_point start = Clock::now();
-  Outcome outcome = TimedOut(txn) ? RollBackTimedOut(txn) : CoordinatorFor(txn.protocol)->Commit(txn);
+  Outcome outcome;
+  if (TimedOut(txn)) {
+    outcome = RollBackTimedOut(txn);
+  } else if (!txn.rollback_only.ok()) {
+    XA_LOG_XID(kInfo, "tm", txn.xid) << "rollback-only at commit: "
+                                     << txn.rollback_only.ToString();
+    outcome = CoordinatorFor(txn.protocol)->Rollback(txn, txn.rollback_only);
+  } else {
+    outcome = CoordinatorFor(txn.protocol)->Commit(txn);
+  }
   metrics_.total_commit.Record(Clock::now() - start);
   Finish(txn, outcome);
   return outcome;

@@ -64,6 +64,24 @@ Result<Outcome> Transaction::Commit() {
   return core_->Commit(*context_);
 }
 
+Status Transaction::SetRollbackOnly(Status reason) {
+  if (!valid()) return NoTransaction();
+  if (context_->state != TransactionState::kActive) {
+    return Status(Code::kProto, "cannot mark transaction " + context_->xid.ToString() +
+                                    " rollback-only: it is " +
+                                    std::string(TransactionStateName(context_->state)));
+  }
+  if (reason.ok()) {
+    reason = Status(Code::kRbRollback, "the application marked the transaction rollback-only");
+  }
+  if (context_->rollback_only.ok()) context_->rollback_only = std::move(reason);
+  return Status::Ok();
+}
+
+bool Transaction::rollback_only() const noexcept {
+  return valid() && !context_->rollback_only.ok();
+}
+
 Status Transaction::Rollback() {
   if (!valid()) return NoTransaction();
   return core_->Rollback(*context_);

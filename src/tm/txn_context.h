@@ -43,6 +43,7 @@ struct TxnContext {
   std::chrono::steady_clock::time_point deadline;  // time_point::max(): no timeout
   std::vector<BranchContext> branches;
   Status last_status;
+  Status rollback_only;     // non-OK: Transaction::SetRollbackOnly() was called, with this reason
   bool handed_off = false;  // phase 2 continues in the background thread, which owns the Xid now
 };
 

@@ -398,6 +398,23 @@ TEST_F(FailureTest, FinishedOrEmptyTransactionRefusesFurtherCalls) {
   EXPECT_EQ(empty.state(), TransactionState::kNone);
 }
 
+TEST_F(FailureTest, RollbackOnlyTransactionIsRolledBackAtCommit) {
+  OpenManager();
+  Transaction txn = BeginWith({&a_, &b_});
+  ASSERT_TRUE(txn.SetRollbackOnly(Status(Code::kRbIntegrity, "CHECK failed on b")).ok());
+  ASSERT_TRUE(txn.SetRollbackOnly(Status::Ok()).ok()) << "a second mark keeps the first reason";
+  EXPECT_TRUE(txn.rollback_only());
+  Result<Outcome> outcome = txn.Commit();
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(*outcome, Outcome::kRolledBack);
+  EXPECT_EQ(txn.last_status().code(), Code::kRbIntegrity);
+  for (ScriptedResourceManager* rm : {&a_, &b_}) {
+    EXPECT_THAT(rm->Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMFAIL)", "rollback"));
+  }
+  EXPECT_THAT(log_.Records(), IsEmpty());
+  EXPECT_EQ(txn.SetRollbackOnly(Status::Ok()).code(), Code::kProto);
+}
+
 TEST_F(FailureTest, ThreePhaseIsRefusedUntilParticipantAgentsExist) {
   OpenManager();
   EXPECT_EQ(manager_->Begin(Protocol::kThreePhase).status().code(), Code::kNotSupported);

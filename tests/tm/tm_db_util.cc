@@ -229,11 +229,9 @@ Result<Outcome> Transfer(TransactionManager& manager, DbTeller& teller, const st
   XA_RETURN_IF_ERROR(txn->Enlist(*teller.mariadb));
   XA_RETURN_IF_ERROR(txn->Enlist(*teller.postgres));
   Status work = TransferWork(teller, table, mariadb_account, pg_account, amount);
-  if (!work.ok()) {
-    Status rolled_back = txn->Rollback();
-    if (!rolled_back.ok()) return rolled_back;
-    return Outcome::kRolledBack;
-  }
+  // A failed statement (a CHECK violation) rolls back only itself: the transaction must not
+  // commit the rest.
+  if (!work.ok()) XA_RETURN_IF_ERROR(txn->SetRollbackOnly(work));
   return txn->Commit();
 }
 
