@@ -15,7 +15,13 @@
 namespace xa::mysql {
 namespace {
 
-TEST_F(MysqlTest, DeadlockRollsBackOneBranchAndTheOtherCommits) {
+// How the application ends the deadlock victim's branch.
+enum class VictimEnding { kEndThenPrepare, kEndThenRollback, kRollbackAtOnce };
+
+class MysqlDeadlockTest : public MysqlTest,
+                          public ::testing::WithParamInterface<VictimEnding> {};
+
+TEST_P(MysqlDeadlockTest, DeadlockRollsBackOneBranchAndTheOtherCommits) {
   std::unique_ptr<sql::Connection> admin = Connect(true);
   std::unique_ptr<MySqlResourceManager> rm_a = OpenRm();
   std::unique_ptr<MySqlResourceManager> rm_b = OpenRm();
@@ -60,10 +66,21 @@ TEST_F(MysqlTest, DeadlockRollsBackOneBranchAndTheOtherCommits) {
   EXPECT_EQ(victim_status.code(), Code::kRbDeadlock) << victim_status.ToString();
   EXPECT_NE(victim_status.message().find(victim_xid.ToString()), std::string::npos);
 
-  Status victim_end = victim.End(victim_xid, EndFlag::kSuccess);
-  EXPECT_EQ(victim_end.code(), Code::kRbDeadlock) << victim_end.ToString();
-  Status victim_prepare = victim.Prepare(victim_xid);
-  EXPECT_EQ(victim_prepare.code(), Code::kRbDeadlock) << victim_prepare.ToString();
+  if (GetParam() != VictimEnding::kRollbackAtOnce) {
+    Status victim_end = victim.End(victim_xid, EndFlag::kSuccess);
+    EXPECT_EQ(victim_end.code(), Code::kRbDeadlock) << victim_end.ToString();
+  }
+  if (GetParam() == VictimEnding::kEndThenPrepare) {
+    Status victim_prepare = victim.Prepare(victim_xid);
+    EXPECT_EQ(victim_prepare.code(), Code::kRbDeadlock) << victim_prepare.ToString();
+  } else {
+    Status victim_rollback = victim.Rollback(victim_xid);
+    EXPECT_TRUE(victim_rollback.ok()) << victim_rollback.ToString();
+  }
+  // Either way the victim's session is free again.
+  Xid next = NewXid();
+  EXPECT_TRUE(victim.Start(next, StartFlag::kNoFlags).ok());
+  EXPECT_TRUE(victim.Rollback(next).ok());
 
   ASSERT_TRUE(winner.End(winner_xid, EndFlag::kSuccess).ok());
   ASSERT_TRUE(winner.Prepare(winner_xid).ok());
@@ -74,6 +91,22 @@ TEST_F(MysqlTest, DeadlockRollsBackOneBranchAndTheOtherCommits) {
   EXPECT_EQ(ValueOf(row_2), 200 + delta);
   EXPECT_TRUE(OurPrepared(winner).empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(VictimEndings, MysqlDeadlockTest,
+                         ::testing::Values(VictimEnding::kEndThenPrepare,
+                                           VictimEnding::kEndThenRollback,
+                                           VictimEnding::kRollbackAtOnce),
+                         [](const ::testing::TestParamInfo<VictimEnding>& param_info) {
+                           switch (param_info.param) {
+                             case VictimEnding::kEndThenPrepare:
+                               return std::string("EndThenPrepare");
+                             case VictimEnding::kEndThenRollback:
+                               return std::string("EndThenRollback");
+                             case VictimEnding::kRollbackAtOnce:
+                               return std::string("RollbackAtOnce");
+                           }
+                           return std::string("Unknown");
+                         });
 
 TEST_F(MysqlTest, ParallelSessionsRunBranchesIndependently) {
   constexpr int kThreads = 4;
