@@ -551,8 +551,15 @@ Result<std::unique_ptr<DecisionLog>> OpenFileDecisionLog(const LogOptions& optio
   std::vector<uint64_t> segments;
   for (const SegmentSummary& s : replay.segments) segments.push_back(s.number);
 
+  uint64_t records = replay.records;
   auto log = std::make_unique<FileDecisionLog>(options, env, std::move(lock).value());
   XA_RETURN_IF_ERROR(log->Start(std::move(replay), segments));
+  LogState state = log->State();
+  XA_LOG(kInfo, "log") << "opened decision log " << options.dir << ": replayed " << records
+                       << " records from " << segments.size() << " segment(s); "
+                       << state.open_decisions.size() << " open decision(s), "
+                       << state.open_heuristics.size() << " open heuristic(s), last LSN "
+                       << state.last_lsn;
   return std::unique_ptr<DecisionLog>(std::move(log));
 }
 
