@@ -168,12 +168,7 @@ class OdbcDriverTest : public ::testing::TestWithParam<Dialect> {
   void SetUp() override {
     server_ = ServerFor(GetParam());
     admin_ = std::make_unique<Admin>(server_);
-    const char* create =
-        "CREATE TABLE IF NOT EXISTS odbcdrv_items (id BIGINT PRIMARY KEY, note VARCHAR(200))";
-    if (!admin_->Exec(create)) {
-      // Two test processes creating the table at once: one of them loses the race.
-      ASSERT_TRUE(admin_->Exec(create)) << admin_->last().Describe();
-    }
+    EnsureItemsTable(*admin_);
   }
 
   std::unique_ptr<OdbcResourceManager> NewRm(std::string name = "odbc-test") {
