@@ -128,14 +128,25 @@ void ScriptedResourceManager::FailNextSessions(int n) {
   shared_->failing_sessions += n;
 }
 
+void ScriptedResourceManager::RefuseSessions() {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  shared_->refusing_sessions = true;
+}
+
+void ScriptedResourceManager::AllowSessions() {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  shared_->refusing_sessions = false;
+  shared_->failing_sessions = 0;
+}
+
 ResourceManagerFactory ScriptedResourceManager::Factory() {
   std::shared_ptr<Shared> shared = shared_;
   return [shared]() -> Result<std::unique_ptr<ResourceManager>> {
     int session;
     {
       std::lock_guard<std::mutex> lock(shared->mu);
-      if (shared->failing_sessions > 0) {
-        --shared->failing_sessions;
+      if (shared->refusing_sessions || shared->failing_sessions > 0) {
+        if (shared->failing_sessions > 0) --shared->failing_sessions;
         return Status(Code::kRmFail, "scripted: cannot connect to '" + shared->name + "'");
       }
       session = ++shared->sessions;

@@ -98,6 +98,9 @@ class ScriptedResourceManager : public ResourceManager {
   int sessions_opened() const;
   // Makes Factory() fail (XAER_RMFAIL) `n` more times: "the RM is down".
   void FailNextSessions(int n);
+  // Makes Factory() fail until AllowSessions(): the RM is down for as long as the test says.
+  void RefuseSessions();
+  void AllowSessions();
 
   ResourceManagerFactory Factory();
 
@@ -126,6 +129,7 @@ class ScriptedResourceManager : public ResourceManager {
     std::map<Xid, Verb> branch_state;  // last successful Start/End/Prepare per Xid
     int sessions = 0;
     int failing_sessions = 0;
+    bool refusing_sessions = false;
   };
   ScriptedResourceManager(std::shared_ptr<Shared> shared, int session);
   Status Do(Verb verb, const Xid& xid, uint32_t flags);

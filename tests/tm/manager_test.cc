@@ -112,11 +112,13 @@ TEST_F(ManagerTest, RecoveryOnOpenKeepsRetryingAnUnreachableRm) {
   PrepareOnServer(a_, global.WithBranch(0));
   PrepareOnServer(b_, global.WithBranch(1));
   log_.Preload({OpenDecision(global, {"a", "b"})});
-  b_.FailNextSessions(3);
+  b_.RefuseSessions();  // b is down until the test brings it back
   TransactionManagerOptions options = Options();
   options.recover_on_open = true;
   OpenManager(std::move(options));
   EXPECT_TRUE(manager_->IsInFlight(global)) << "recovery must not race its own completion";
+  EXPECT_EQ(log_.State().open_decisions.count(global), 1u) << "nothing is presumed while b is down";
+  b_.AllowSessions();
   WaitForBackground();
   EXPECT_THAT(b_.Trace(-1), Contains("commit(TMNOFLAGS)"));
   EXPECT_THAT(b_.PreparedXids(), IsEmpty());
