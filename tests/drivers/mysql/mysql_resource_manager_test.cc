@@ -213,7 +213,7 @@ TEST_F(MysqlTest, PreparedBranchSurvivesDisconnectAndCommitsFromNewSession) {
   std::unique_ptr<MySqlResourceManager> fresh = OpenRm();
   ASSERT_NE(fresh, nullptr);
   EXPECT_EQ(OurPrepared(*fresh), std::vector<Xid>{xid});
-  Status committed = fresh->Commit(xid, CommitMode::kTwoPhase);
+  Status committed = RetryWhileRmFail([&] { return fresh->Commit(xid, CommitMode::kTwoPhase); });
   ASSERT_TRUE(committed.ok()) << committed.ToString();
   EXPECT_EQ(ValueOf(key), 11);
   EXPECT_EQ(fresh->Commit(xid, CommitMode::kTwoPhase).code(), Code::kNoTa)
@@ -230,7 +230,7 @@ TEST_F(MysqlTest, PreparedBranchSurvivesCloseAndRollsBackAfterReopen) {
   EXPECT_FALSE(rm->connected());
   ASSERT_TRUE(rm->Open().ok());
   EXPECT_EQ(OurPrepared(*rm), std::vector<Xid>{xid});
-  Status rolled_back = rm->Rollback(xid);
+  Status rolled_back = RetryWhileRmFail([&] { return rm->Rollback(xid); });
   ASSERT_TRUE(rolled_back.ok()) << rolled_back.ToString();
   EXPECT_EQ(ValueOf(key), std::nullopt);
   EXPECT_TRUE(OurPrepared(*rm).empty());
@@ -341,6 +341,14 @@ TEST_F(MysqlTest, RecoverListsExactlyOurPreparedBranchesAndLeavesForeignOnesAlon
       "'" + foreign_gtrid + "','b',1",
       "X'" + binary_gtrid_hex + "',X'',0",
   };
+  Xid foreign_1 = *Xid::Make(1, foreign_gtrid, "b");
+  std::string binary_gtrid = {'\x00', '\xff', '\x27', '\x22', '\x5c'};
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    binary_gtrid.push_back(static_cast<char>((NodeId() >> shift) & 0xff));
+  }
+  Xid foreign_2 = *Xid::Make(0, binary_gtrid, "");
+  CleanUpIfLeft(foreign_1);
+  CleanUpIfLeft(foreign_2);
   std::vector<std::unique_ptr<sql::Connection>> foreign_sessions;
   for (size_t i = 0; i < foreign_sql.size(); ++i) {
     std::unique_ptr<sql::Connection> session = Connect(false);
@@ -372,12 +380,6 @@ TEST_F(MysqlTest, RecoverListsExactlyOurPreparedBranchesAndLeavesForeignOnesAlon
   std::vector<Xid> owned = scan->OwnedBy(NodeId());
   std::sort(owned.begin(), owned.end());
   EXPECT_EQ(owned, ours);
-  Xid foreign_1 = *Xid::Make(1, foreign_gtrid, "b");
-  std::string binary_gtrid = {'\x00', '\xff', '\x27', '\x22', '\x5c'};
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    binary_gtrid.push_back(static_cast<char>((NodeId() >> shift) & 0xff));
-  }
-  Xid foreign_2 = *Xid::Make(0, binary_gtrid, "");
   std::vector<Xid> not_owned = scan->NotOwnedBy(NodeId());
   EXPECT_NE(std::find(not_owned.begin(), not_owned.end(), foreign_1), not_owned.end());
   EXPECT_NE(std::find(not_owned.begin(), not_owned.end(), foreign_2), not_owned.end());
@@ -385,7 +387,9 @@ TEST_F(MysqlTest, RecoverListsExactlyOurPreparedBranchesAndLeavesForeignOnesAlon
   EXPECT_FALSE(foreign_2.IsOwnedBy(NodeId()));
 
   // Our cleanup touches only our branches.
-  for (const Xid& xid : owned) ASSERT_TRUE(rm->Rollback(xid).ok());
+  for (const Xid& xid : owned) {
+    ASSERT_TRUE(RetryWhileRmFail([&] { return rm->Rollback(xid); }).ok());
+  }
   Result<RecoverScan> after = rm->Recover();
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->OwnedBy(NodeId()).empty());
@@ -416,6 +420,8 @@ TEST_F(MysqlTest, HostileXidBytesRoundTripWithoutInjectingSql) {
                                 std::string(64, 'Z'));
   ASSERT_TRUE(plain.ok());
 
+  CleanUpIfLeft(*hostile);
+  CleanUpIfLeft(*plain);
   std::unique_ptr<MySqlResourceManager> rm = OpenRm();
   ASSERT_NE(rm, nullptr);
   std::string key_1 = NewKey(), key_2 = NewKey();
@@ -440,8 +446,9 @@ TEST_F(MysqlTest, HostileXidBytesRoundTripWithoutInjectingSql) {
   for (const UnparsedBranch& entry : scan->unparsed) {
     EXPECT_EQ(entry.raw.find(node), std::string::npos) << "ours went unparsed: " << entry.raw;
   }
-  ASSERT_TRUE(rm->Commit(*hostile, CommitMode::kTwoPhase).ok());
-  ASSERT_TRUE(rm->Commit(*plain, CommitMode::kTwoPhase).ok());
+  // The plain branch's preparing session has just ended: the server may hold it for a moment.
+  ASSERT_TRUE(RetryWhileRmFail([&] { return rm->Commit(*hostile, CommitMode::kTwoPhase); }).ok());
+  ASSERT_TRUE(RetryWhileRmFail([&] { return rm->Commit(*plain, CommitMode::kTwoPhase); }).ok());
   EXPECT_EQ(ValueOf(key_1), 1);
   EXPECT_EQ(ValueOf(key_2), 2);
 }
