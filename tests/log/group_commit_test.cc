@@ -28,8 +28,8 @@ using test::TestXid;
 // as they would behind a slow disk.
 class CountingEnv : public EnvWrapper {
  public:
-  explicit CountingEnv(std::chrono::microseconds sync_delay)
-      : EnvWrapper(Env::Default()), delay_(sync_delay) {}
+  explicit CountingEnv(std::chrono::microseconds sync_delay, Env* target = Env::Default())
+      : EnvWrapper(target), delay_(sync_delay) {}
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     auto f = target()->NewWritableFile(path);
     if (!f.ok()) return f;
@@ -125,6 +125,28 @@ TEST(GroupCommit, BatchLimitOfOneGivesOneFdatasyncPerRecord) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(env.syncs() - syncs_at_open, 100u);
   EXPECT_EQ((*log)->State().open_decisions.size(), 100u);
+}
+
+TEST(GroupCommit, OptionalDelayGathersMoreAppendsPerFdatasync) {
+  ScratchDir dir;
+  test::NoSyncEnv free_sync;  // fdatasync costs nothing: batches form only through the delay
+  CountingEnv env(std::chrono::microseconds(0), &free_sync);
+  LogOptions o = Options(dir, &env);
+  o.group_commit_max_delay_us = 2000;
+  auto log = DecisionLog::Open(o);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  uint64_t syncs_at_open = env.syncs();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t i = 0; i < 20; ++i) {
+        EXPECT_TRUE((*log)->Append(Decision(static_cast<uint64_t>(t) * 100 + i)).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ((*log)->State().open_decisions.size(), 160u);
+  EXPECT_LT(env.syncs() - syncs_at_open, 160u / 4);
 }
 
 TEST(GroupCommit, PowerLossNeverLosesAnAcknowledgedAppend) {

@@ -135,6 +135,27 @@ TEST_F(SmallLog, OpenTruncatesATornTailOnDiskAndKeepsAppending) {
   EXPECT_TRUE(s.open_decisions.count(test::TestXid(3)));
 }
 
+TEST_F(SmallLog, AbsoluteConsistencyOpenRefusesATornTailAndLeavesTheFileAlone) {
+  const Seen& last = seen_.back();
+  std::string torn = contents_.substr(0, last.offset + 5);
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << torn;
+  }
+  LogOptions o;
+  o.dir = dir_.log_dir();
+  o.node_id = 7;
+  o.recovery_mode = LogRecoveryMode::kAbsoluteConsistency;
+  auto log = DecisionLog::Open(o);
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().code(), Code::kCorruption);
+  EXPECT_NE(log.status().message().find("offset " + std::to_string(last.offset)),
+            std::string::npos);
+  std::string after;
+  ASSERT_TRUE(Env::Default()->ReadFile(path_, &after).ok());
+  EXPECT_EQ(after, torn) << "a refused log was modified";
+}
+
 TEST_F(SmallLog, EveryFlippedBitIsRefusedOrTruncatedNeverAccepted) {
   size_t refused = 0, truncated = 0;
   for (size_t byte = 0; byte < contents_.size(); ++byte) {
