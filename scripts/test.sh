@@ -48,7 +48,7 @@ phase() {
   say "$name"
   start=$SECONDS
   "$@" || rc=$?
-  TIMINGS+=("$(printf '%-34s %5ds  %s' "$name" $((SECONDS - start)) "$([[ $rc == 0 ]] && echo ok || echo "FAILED ($rc)")")")
+  TIMINGS+=("$(printf '%-42s %5ds  %s' "$name" $((SECONDS - start)) "$([[ $rc == 0 ]] && echo ok || echo "FAILED ($rc)")")")
   return "$rc"
 }
 
@@ -166,7 +166,7 @@ main() {
 
   if [[ "${XA_TEST_QUICK:-0}" == 1 ]]; then
     say "XA_TEST_QUICK=1: skipping the ASan+UBSan and TSan builds"
-    TIMINGS+=("sanitizer builds                   skipped (XA_TEST_QUICK=1)")
+    TIMINGS+=("sanitizer builds                           skipped (XA_TEST_QUICK=1)")
   else
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -183,7 +183,7 @@ main() {
     mapfile -t concurrent < <(concurrent_test_programs)
     if ((${#concurrent[@]} == 0)); then
       say "TSan: NO test is labelled 'concurrent' yet, so there is nothing to run under TSan; skipping build-tsan/"
-      TIMINGS+=("TSan                               skipped: no test labelled 'concurrent'")
+      TIMINGS+=("TSan                                       skipped: no test labelled 'concurrent'")
     else
       export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$REPO_ROOT/scripts/sanitizers/tsan.supp"
       # Only the programs that hold `concurrent` tests: the other programs' tests stay out of
@@ -198,7 +198,7 @@ main() {
       fi
     fi
   fi
-  TIMINGS+=("$(printf '%-34s %5ds' total $((SECONDS - start_all)))")
+  TIMINGS+=("$(printf '%-42s %5ds' total $((SECONDS - start_all)))")
   finish
 }
 
