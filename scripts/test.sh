@@ -7,15 +7,19 @@
 #   4. ctest in build/ (every test, the database tests against the real servers)
 #   5. cmake --install build --prefix build/install, then examples/find_package_consumer
 #      configured, built and run against it
-#   6. build-asan/   Debug, ASan+UBSan (-DXA_SANITIZE=address, no benches): the same ctest
+#   6. build-asan/   Debug, ASan+UBSan (-DXA_SANITIZE=address, no benches): the same ctest but
+#                    the kill soak (label soak)
 #   7. build-tsan/   Debug, TSan (-DXA_SANITIZE=thread): ctest -L concurrent
+#   8. scripts/fuzz-log.sh: the decision log's libFuzzer targets, XA_FUZZ_SECONDS in all (60)
 #
 # The last line is `tests: N passed, N failed`, summed over every ctest run. Exits non-zero when a
 # step fails, a test fails, or a ctest run (other than the TSan one, while no test is labelled
 # `concurrent`) ran no test at all. The servers stay up afterwards (scripts/servers.sh stop).
 #
 # Environment (all optional; CI sets none of them):
-#   XA_TEST_QUICK=1        skip steps 6 and 7 (sanitizer builds) for a quick local run
+#   XA_TEST_QUICK=1        skip steps 6 to 8 (sanitizer builds, fuzzing) for a quick local run
+#   XA_FUZZ_SECONDS=<s>    total fuzzing time of step 8 (default 60)
+#   XA_SOAK_KILLS, XA_SOAK_SECONDS, XA_SOAK_MIN_KILLS  size of the kill soak (120, 300, 100)
 #   XA_TEST_TIMEOUT=<s>    per-test timeout for ctest (default 300; sanitizer runs get twice it)
 #   XA_TEST_JOBS=<n>       build parallelism (default 2)
 #   XA_TEST_CTEST_ARGS     extra ctest arguments for every run, e.g. "-R Mysql"
@@ -173,8 +177,10 @@ main() {
     export LSAN_OPTIONS="suppressions=$REPO_ROOT/scripts/sanitizers/lsan.supp:print_suppressions=0"
     if phase "build ASan+UBSan (build-asan/)" configure_and_build build-asan \
       -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=address -DXA_BUILD_BENCH=OFF; then
+      # The kill soak (label soak) runs in build/ only: under ASan it would take most of the
+      # CI budget, and the crash matrix already runs its processes under ASan.
       phase "tests ASan+UBSan (build-asan/)" run_ctest "asan tests" build-asan 0 \
-        --timeout $((TIMEOUT * 2)) -j 1 || true
+        --timeout $((TIMEOUT * 2)) -j 1 -LE soak || true
     else
       fail "build of build-asan/"
     fi
@@ -197,6 +203,9 @@ main() {
         fail "build of build-tsan/"
       fi
     fi
+    # The decision log's record decoder and replay under libFuzzer (clang, ASan+UBSan).
+    phase "fuzz the decision log (${XA_FUZZ_SECONDS:-60} s)" \
+      bash scripts/fuzz-log.sh "${XA_FUZZ_SECONDS:-60}" || fail "fuzzing the decision log"
   fi
   TIMINGS+=("$(printf '%-42s %5ds' total $((SECONDS - start_all)))")
   finish
