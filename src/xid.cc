@@ -5,6 +5,8 @@
 #include <random>
 #include <tuple>
 
+#include "src/escape.h"
+
 namespace xa {
 namespace {
 
@@ -110,21 +112,7 @@ bool ParseDecimal(std::string_view text, int64_t* value) {
   return ec == std::errc() && ptr == text.data() + text.size();
 }
 
-// Renders untrusted text for a message: printable ASCII kept, the rest as \xNN; at most 300 bytes.
-std::string Escape(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text.substr(0, 300)) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += "\\x";
-      out.push_back(kHexDigits[c >> 4]);
-      out.push_back(kHexDigits[c & 0xf]);
-    }
-  }
-  if (text.size() > 300) out += "...";
-  return out;
-}
+using internal::EscapeForMessage;
 
 Status Invalid(std::string message) { return Status(Code::kInval, std::move(message)); }
 
@@ -185,17 +173,17 @@ Result<Xid> Xid::Parse(std::string_view text) {
   size_t first = text.find(':');
   size_t second = first == std::string_view::npos ? first : text.find(':', first + 1);
   if (second == std::string_view::npos || text.find(':', second + 1) != std::string_view::npos) {
-    return Invalid("'" + Escape(text) +
+    return Invalid("'" + EscapeForMessage(text) +
                    "' is not an xid: expected <format id>:<gtrid hex>:<bqual hex>");
   }
   int64_t format_id = 0;
   if (!ParseDecimal(text.substr(0, first), &format_id)) {
-    return Invalid("'" + Escape(text) + "' is not an xid: the format ID is not a decimal number");
+    return Invalid("'" + EscapeForMessage(text) + "' is not an xid: the format ID is not a decimal number");
   }
   std::string gtrid, bqual;
   if (!Unhex(text.substr(first + 1, second - first - 1), &gtrid) ||
       !Unhex(text.substr(second + 1), &bqual)) {
-    return Invalid("'" + Escape(text) + "' is not an xid: gtrid and bqual must be even-length hex");
+    return Invalid("'" + EscapeForMessage(text) + "' is not an xid: gtrid and bqual must be even-length hex");
   }
   return Make(format_id, gtrid, bqual);
 }
@@ -210,7 +198,7 @@ Result<Xid> Xid::FromMySqlRecoverRow(int64_t format_id, int64_t gtrid_length,
     return Invalid("XA RECOVER row (formatID=" + std::to_string(format_id) +
                    ", gtrid_length=" + std::to_string(gtrid_length) +
                    ", bqual_length=" + std::to_string(bqual_length) + ", data='" +
-                   Escape(data) + "') is not a valid xid: " + std::string(why));
+                   EscapeForMessage(data) + "') is not a valid xid: " + std::string(why));
   };
   if (gtrid_length < 1 || gtrid_length > 64 || bqual_length < 0 || bqual_length > 64) {
     return bad("lengths out of range");
@@ -250,7 +238,7 @@ std::string Xid::ToPostgresGid() const {
 
 Result<Xid> Xid::FromPostgresGid(std::string_view gid) {
   auto bad = [&](std::string_view why) {
-    return Invalid("prepared transaction gid '" + Escape(gid) + "' is not an xa gid: " +
+    return Invalid("prepared transaction gid '" + EscapeForMessage(gid) + "' is not an xa gid: " +
                    std::string(why));
   };
   if (gid.size() > kMaxPostgresGidSize) return bad("too long");

@@ -130,21 +130,6 @@ Result<Xid> FromQuotedRecoverRow(const RecoverRow& row) {
 
 }  // namespace
 
-std::string EscapeForMessage(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text.substr(0, 300)) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += "\\x";
-      out.push_back(kHexDigits[c >> 4]);
-      out.push_back(kHexDigits[c & 0xf]);
-    }
-  }
-  if (text.size() > 300) out += "...";
-  return out;
-}
-
 std::string XaStartSql(const Xid& xid, StartFlag flag) {
   std::string sql = XaVerb("XA START", xid);
   if (flag == StartFlag::kJoin) sql += " JOIN";

@@ -45,6 +45,7 @@
 #include <string_view>
 #include <vector>
 
+#include "src/escape.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -159,9 +160,8 @@ Code CodeForMariaDbError(int error_number) noexcept;
 Status MapMariaDbError(int error_number, std::string_view sqlstate, std::string_view text,
                        std::string_view rm_name, const Xid* xid, std::string_view operation);
 
-// Escapes untrusted text for a message: printable ASCII kept, everything else \xNN, at most
-// 300 bytes.
-std::string EscapeForMessage(std::string_view text);
+// Escapes untrusted text for a message (src/escape.h).
+using ::xa::internal::EscapeForMessage;
 
 }  // namespace xa::internal::mariadb
 
