@@ -11,6 +11,13 @@
 // semaphore (no thundering herd on a shared condition variable). Only the active leader
 // touches the file, next_lsn_ and write_buf_; leadership passes under mu_.
 //
+// Lazy records (kEnd only, see DecisionLog::AppendLazy) never wait. They apply to the state at
+// once and join a list of pending lazies under mu_. With no leader active, the lazy appender
+// takes the leadership and writes them itself, without an fdatasync; otherwise the active
+// leader writes them, in its next batch or, when nobody else is queued, before it gives up the
+// leadership. The next durable batch's fdatasync makes them durable, and so does rotation or
+// closing the log.
+//
 // Failure. If a write or an fdatasync fails, the log is failed for good: the batch's appenders
 // and every later Append() get kLogFailed. The fdatasync is never retried (on Linux a failed
 // fsync may have dropped the dirty pages and cleared the error, so a retry can "succeed"
@@ -125,9 +132,22 @@ class FileDecisionLog final : public DecisionLog {
   }
 
   ~FileDecisionLog() override {
-    // The caller guarantees no Append() is running (see DecisionLog). Everything acknowledged is
-    // durable already; closing only releases the descriptor.
-    if (file_) file_->Close().IgnoreError();
+    // The caller guarantees no Append() is running (see DecisionLog). Everything acknowledged as
+    // durable is; lazy records written since the last fdatasync are made durable here.
+    if (file_) {
+      if (failed_.ok() && !pending_lazy_.empty()) {
+        write_buf_.clear();
+        AppendPendingLazy(&write_buf_);
+        if (file_->Append(write_buf_).ok()) unsynced_ = true;
+      }
+      if (unsynced_ && failed_.ok()) {
+        Status s = file_->Sync();
+        if (!s.ok()) {
+          XA_LOG(kWarning, "log") << "syncing lazy records at close: " << s.ToString();
+        }
+      }
+      file_->Close().IgnoreError();
+    }
   }
 
   // Adopts the replayed state and starts a fresh segment.
@@ -145,6 +165,32 @@ class FileDecisionLog final : public DecisionLog {
     damage_report_ = replay.state.damage_report;
     uint64_t number = existing_segments.empty() ? 1 : existing_segments.back() + 1;
     return StartSegment(number);
+  }
+
+  using DecisionLog::Append;
+
+  Status AppendLazy(const LogRecord& record) override {
+    if (record.type != RecordType::kEnd) {
+      return Status(Code::kInval, "AppendLazy: only end records may be appended lazily; a record "
+                                  "of type " + std::to_string(static_cast<int>(record.type)) +
+                                  " must be durable before Append returns");
+    }
+    LazyRecord lazy;
+    lazy.type = record.type;
+    LogRecord stamped = record;
+    stamped.timestamp_us = env_->NowMicros();
+    XA_RETURN_IF_ERROR(EncodePayload(stamped, &lazy.payload));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failed_.ok()) return failed_;
+      ApplyLocked(std::move(stamped));
+      pending_lazy_.push_back(std::move(lazy));
+      if (leader_active_) return Status::Ok();  // the active leader writes it
+      leader_active_ = true;
+    }
+    WritePendingLazy();
+    HandOff();
+    return Status::Ok();
   }
 
   Result<uint64_t> Append(const LogRecord& record) override {
@@ -247,11 +293,12 @@ class FileDecisionLog final : public DecisionLog {
       }
       if (queue_head_ == nullptr) queue_tail_ = nullptr;
       failed = failed_;
+      write_buf_.clear();
+      if (failed.ok()) AppendPendingLazy(&write_buf_);  // written before the batch's records
     }
 
     Status s = failed;
     if (s.ok()) {
-      write_buf_.clear();
       for (Waiter* w : batch) {
         w->lsn = next_lsn_++;
         AppendPhysicalRecord(&write_buf_, static_cast<uint8_t>(w->record.type), w->lsn,
@@ -266,6 +313,7 @@ class FileDecisionLog final : public DecisionLog {
           }
         }
         s = file_->Sync();
+        if (s.ok()) unsynced_ = false;
       }
       if (!s.ok()) {
         s = Status(Code::kLogFailed,
@@ -298,25 +346,88 @@ class FileDecisionLog final : public DecisionLog {
       }
     }
     Waiter* self = batch.front();
-    if (!rotate) HandOff();
+    // The next leader first, so that its fdatasync starts early; lazy records only after the
+    // followers are awake, since nobody waits for them.
+    bool passed = !rotate && PassLeadership();
     for (Waiter* w : batch) {
       if (w != self) w->wake.release();  // w may be gone once released: not touched again
     }
-    if (rotate) {
-      Rotate();
-      HandOff();
-    }
+    if (rotate) Rotate();
+    if (!passed) HandOff();
   }
 
-  // Passes the leadership to the first queued appender, or gives it up.
-  void HandOff() {
+  // Wakes the first queued appender to lead the next batch, or gives the leadership up when
+  // nothing waits at all. False: no appender is queued but lazy records are pending, and the
+  // caller is still the leader.
+  bool PassLeadership() {
     Waiter* next = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      next = queue_head_;  // woken with done == false: it leads the next batch
-      if (next == nullptr) leader_active_ = false;
+      next = queue_head_;
+      if (next == nullptr) {
+        if (!pending_lazy_.empty() && failed_.ok()) return false;
+        leader_active_ = false;
+        return true;
+      }
     }
-    if (next != nullptr) next->wake.release();
+    next->wake.release();
+    return true;
+  }
+
+  // Passes the leadership to the first queued appender. With nobody queued it writes the lazy
+  // records that arrived meanwhile (two rounds at most, so that a stream of lazy appends cannot
+  // hold this thread: what arrives later is written by the next append), then gives it up.
+  void HandOff() {
+    for (int round = 0;; ++round) {
+      if (PassLeadership()) return;
+      if (round == 2) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (queue_head_ == nullptr) {
+          leader_active_ = false;
+          return;
+        }
+        continue;  // someone queued meanwhile: PassLeadership wakes it
+      }
+      WritePendingLazy();
+    }
+  }
+
+  // Leader only: writes the pending lazy records without an fdatasync (rotating if the segment
+  // is full).
+  void WritePendingLazy() {
+    write_buf_.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_.ok()) AppendPendingLazy(&write_buf_);
+    }
+    if (write_buf_.empty()) return;
+    Status s = file_->Append(write_buf_);
+    bool rotate = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (s.ok()) {
+        unsynced_ = true;
+        last_lsn_ = next_lsn_ - 1;
+        bytes_since_checkpoint_ += write_buf_.size();
+        rotate = bytes_since_checkpoint_ > options_.segment_size_bytes;
+      } else if (failed_.ok()) {
+        failed_ = Status(Code::kLogFailed,
+                         "decision log " + options_.dir + " failed writing " +
+                             SegmentFileName(current_segment_) +
+                             " and refuses all further appends: " + s.ToString() +
+                             ". Restart the process and let recovery read the log");
+        XA_LOG(kError, "log") << failed_.message();
+      }
+    }
+    if (rotate) Rotate();
+  }
+
+  // Leader only, under mu_: encodes the pending lazy records into `out` with the next LSNs.
+  void AppendPendingLazy(std::string* out) {
+    for (const LazyRecord& lazy : pending_lazy_) {
+      AppendPhysicalRecord(out, static_cast<uint8_t>(lazy.type), next_lsn_++, lazy.payload);
+    }
+    pending_lazy_.clear();
   }
 
   void ApplyLocked(LogRecord&& rec) {
@@ -463,7 +574,13 @@ class FileDecisionLog final : public DecisionLog {
   }
 
   void Rotate() {
-    Status s = StartSegment(current_segment_ + 1);
+    // Lazy records at the end of the segment must be durable before a newer segment exists:
+    // replay truncates a torn tail only in the newest segment.
+    Status s = unsynced_ ? file_->Sync() : Status::Ok();
+    if (s.ok()) {
+      unsynced_ = false;
+      s = StartSegment(current_segment_ + 1);
+    }
     if (s.ok()) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (failed_.ok()) {
@@ -482,6 +599,13 @@ class FileDecisionLog final : public DecisionLog {
   // Owned by the active leader (handed over under mu_).
   std::unique_ptr<WritableFile> file_;
   std::string write_buf_;
+  // Lazy records have been written since the last fdatasync. Leader (or destructor) only.
+  bool unsynced_ = false;
+  struct LazyRecord {
+    RecordType type = RecordType::kEnd;
+    std::string payload;
+  };
+  std::vector<LazyRecord> pending_lazy_;  // applied to the state, not yet written; guarded by mu_
   uint64_t next_lsn_ = 1;
   uint64_t epoch_ = 1;
 

@@ -148,6 +148,16 @@ class DecisionLog {
   // an fsync, and the process must restart and recover.
   virtual Result<uint64_t> Append(const LogRecord& record) = 0;
 
+  // Appends without waiting, for records whose loss is harmless: only kEnd (a lost end record
+  // makes recovery repeat phase 2, where the branches are found finished); other types are
+  // refused with XAER_INVAL. The record applies to State() at once. It is written (no fdatasync
+  // of its own) by this call when no append is in progress, else by the append in progress when
+  // its batch is done; it becomes durable with the next durable Append, which syncs the whole
+  // file, before the log moves to a new segment, or when the log is destroyed. So a lazy
+  // record is durable once any Append that started after AppendLazy returned has returned. A
+  // crash before then may lose it, or leave it torn at the tail, which replay truncates.
+  virtual Status AppendLazy(const LogRecord& record) = 0;
+
   // The state found by replay at Open(), updated by every Append() since.
   virtual LogState State() const = 0;
 

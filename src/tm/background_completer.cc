@@ -15,41 +15,13 @@ void BackgroundCompleter::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
-  ends_stopping_ = false;
   thread_ = std::thread([this] { Loop(); });
-  for (int i = 0; i < kEndWriters; ++i) end_threads_.emplace_back([this] { EndLoop(); });
 }
 
 void BackgroundCompleter::SubmitEnd(const Xid& global_xid, Protocol protocol) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!end_threads_.empty() && !ends_stopping_) {
-      ends_.emplace_back(global_xid, protocol);
-      ends_wake_.notify_one();
-      return;
-    }
-  }
-  // Not running (never started, or stopping): write it here.
+  // AppendLazy never waits for the log: written here, or by the log batch in progress.
   services_->WriteEnd(global_xid, protocol);
   services_->in_flight->Remove(global_xid);
-}
-
-void BackgroundCompleter::EndLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  for (;;) {
-    ends_wake_.wait(lock, [&] { return ends_stopping_ || !ends_.empty(); });
-    if (ends_.empty()) return;  // stopping, and everything written
-    // One record at a time: the writers' appends overlap and share fdatasyncs.
-    std::pair<Xid, Protocol> end = std::move(ends_.back());
-    ends_.pop_back();
-    ++ends_writing_;
-    lock.unlock();
-    services_->WriteEnd(end.first, end.second);
-    services_->in_flight->Remove(end.first);
-    lock.lock();
-    --ends_writing_;
-    if (ends_.empty() && ends_writing_ == 0) idle_.notify_all();
-  }
 }
 
 void BackgroundCompleter::Stop() {
@@ -59,13 +31,6 @@ void BackgroundCompleter::Stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ends_stopping_ = true;
-  }
-  ends_wake_.notify_all();
-  for (std::thread& t : end_threads_) t.join();
-  end_threads_.clear();
   std::lock_guard<std::mutex> lock(mu_);
   for (const CompletionJob& job : jobs_) {
     XA_LOG_XID(kWarning, "tm", job.xid)
@@ -99,7 +64,7 @@ void BackgroundCompleter::Submit(CompletionJob job) {
 Status BackgroundCompleter::WaitIdle(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   auto nothing_left = [&] {
-    return jobs_.empty() && working_ == 0 && ends_.empty() && ends_writing_ == 0;
+    return jobs_.empty() && working_ == 0;
   };
   bool idle = idle_.wait_for(lock, timeout, [&] { return nothing_left() || stopping_; });
   if (idle && nothing_left()) return Status::Ok();

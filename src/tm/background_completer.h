@@ -14,13 +14,10 @@
 // A call to an unreachable RM blocks this thread for as long as the driver's connect timeout;
 // the other jobs wait meanwhile. Acceptable for a path that only runs when something is down.
 //
-// End records. A second thread appends the end records of transactions whose phase 2 finished
-// on the caller's thread (SubmitEnd), so that the caller does not wait for a second durable
-// append: a lost end record only makes recovery repeat phase 2, where XAER_NOTA means done.
-// Until its end record is written the transaction stays in the in-flight registry, so recovery
-// leaves it alone. Several writer threads append at once, so that the log's group commit shares
-// one fdatasync among their records (and with concurrent decisions). Stop() writes the end
-// records still queued.
+// End records. SubmitEnd appends the end record of a transaction whose phase 2 finished on the
+// caller's thread lazily (DecisionLog::AppendLazy): no fdatasync of its own and no waiting, since
+// a lost end record only makes recovery repeat phase 2, where XAER_NOTA means done. Until then
+// the transaction stays in the in-flight registry, so recovery leaves it alone.
 //
 // Thread safety: Submit(), WaitIdle() and pending() are thread-safe. Sessions are only used by
 // the completion thread.
@@ -89,7 +86,8 @@ class BackgroundCompleter {
 
   // Takes over `job` (and its Xid in the in-flight registry, adding it if absent).
   void Submit(CompletionJob job);
-  // Queues the end record of a finished, logged decision; takes over its in-flight entry.
+  // Appends (lazily) the end record of a finished, logged decision and drops its in-flight
+  // entry; does not wait for the log.
   void SubmitEnd(const Xid& global_xid, Protocol protocol);
   // XA_TIMEOUT if jobs remain after `timeout`.
   Status WaitIdle(std::chrono::milliseconds timeout);
@@ -97,7 +95,6 @@ class BackgroundCompleter {
 
  private:
   void Loop();
-  void EndLoop();
   void Attempt(const CompletionJob& job, CompletionBranch& branch);
   void Finish(CompletionJob& job);
   ResourceManager* Session(const std::string& rm_name, Status* error);
@@ -110,12 +107,6 @@ class BackgroundCompleter {
   size_t working_ = 0;             // jobs taken out of jobs_ by the thread; guarded by mu_
   bool stopping_ = false;          // guarded by mu_
   std::thread thread_;
-  std::vector<std::pair<Xid, Protocol>> ends_;  // guarded by mu_
-  size_t ends_writing_ = 0;                     // guarded by mu_
-  bool ends_stopping_ = false;                  // guarded by mu_
-  std::condition_variable ends_wake_;
-  static constexpr int kEndWriters = 4;
-  std::vector<std::thread> end_threads_;
   // One cached session per RM name, dropped after XAER_RMFAIL. Completion thread only.
   std::map<std::string, std::unique_ptr<ResourceManager>> sessions_;
 };

@@ -51,11 +51,12 @@ void Services::WriteEnd(const Xid& global_xid, Protocol protocol) const {
   record.type = RecordType::kEnd;
   record.xid = global_xid;
   record.protocol = protocol;
-  Result<uint64_t> lsn = log->Append(record);
+  // Lazy: no fdatasync of its own, and no waiting (see services.h).
+  Status appended = log->AppendLazy(record);
   XA_CRASH_POINT(kAfterEndRecord);
-  if (!lsn.ok()) {
+  if (!appended.ok()) {
     XA_LOG_XID(kWarning, "tm", global_xid)
-        << "could not write the end record (" << lsn.status().ToString()
+        << "could not write the end record (" << appended.ToString()
         << "); recovery will repeat phase 2, which finds the branches done";
   }
 }

@@ -36,8 +36,10 @@ struct Services {
                         std::vector<Participant> branches, Outcome outcome,
                         const std::string& reason) const;
 
-  // Appends the kEnd record of a logged decision whose branches are all finished. A failure is
-  // only logged: recovery repeats phase 2 of an open decision, and NOTA then means "done".
+  // Appends the kEnd record of a logged decision whose branches are all finished, lazily: it
+  // rides on the next decision's fdatasync instead of paying for one of its own. Losing it in a
+  // crash, like failing to write it (only logged), makes recovery repeat phase 2 of the
+  // decision, where NOTA means "done".
   void WriteEnd(const Xid& global_xid, Protocol protocol) const;
 };
 

@@ -25,6 +25,7 @@ void MemoryDecisionLog::Preload(std::vector<LogRecord> records) {
   for (LogRecord& r : records) {
     r.lsn = next_lsn_++;
     records_.push_back(std::move(r));
+    lazy_.push_back(false);
   }
 }
 
@@ -45,6 +46,22 @@ std::vector<LogRecord> MemoryDecisionLog::RecordsOfType(RecordType type) const {
 bool MemoryDecisionLog::failed() const {
   std::lock_guard<std::mutex> lock(mu_);
   return failed_;
+}
+
+std::vector<bool> MemoryDecisionLog::Lazy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lazy_;
+}
+
+Status MemoryDecisionLog::AppendLazy(const LogRecord& record) {
+  if (record.type != RecordType::kEnd) {
+    return Status(Code::kInval, "memory log: only end records may be appended lazily");
+  }
+  Result<uint64_t> appended = Append(record);
+  if (!appended.ok()) return appended.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  lazy_.back() = true;
+  return Status::Ok();
 }
 
 Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
@@ -72,6 +89,7 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   records_.push_back(std::move(copy));
+  lazy_.push_back(false);
   return records_.back().lsn;
 }
 

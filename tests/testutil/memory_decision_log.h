@@ -42,6 +42,9 @@ class MemoryDecisionLog : public DecisionLog {
 
   // DecisionLog.
   Result<uint64_t> Append(const LogRecord& record) override;
+  Status AppendLazy(const LogRecord& record) override;
+  // Whether each record was appended lazily, in order (parallel to Records()).
+  std::vector<bool> Lazy() const;
   LogState State() const override;
   Status Scan(const std::function<void(const LogRecord&)>& visit) const override;
   const LogOptions& options() const noexcept override { return options_; }
@@ -50,6 +53,7 @@ class MemoryDecisionLog : public DecisionLog {
   mutable std::mutex mu_;
   LogOptions options_;
   std::vector<LogRecord> records_;
+  std::vector<bool> lazy_;
   uint64_t next_lsn_ = 1;
   std::optional<RecordType> fail_type_;
   Status fail_status_;

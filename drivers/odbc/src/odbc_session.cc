@@ -265,6 +265,44 @@ bool OdbcSession::Query(std::string_view sql, std::vector<Row>* rows, Diagnostic
   return true;
 }
 
+bool OdbcSession::QueryBatch(std::string_view sql, std::vector<Row>* first_rows,
+                             Diagnostics* diag) {
+  first_rows->clear();
+  Statement stmt(dbc_);
+  SQLRETURN rc = SQL_ERROR;
+  if (!ExecDirect(stmt, sql, diag, &rc)) return false;
+  std::vector<DiagRecord> warnings;
+  auto keep_warnings = [&] {
+    if (rc != SQL_SUCCESS_WITH_INFO) return;
+    for (DiagRecord& r : Collect(SQL_HANDLE_STMT, stmt.get()).records) {
+      warnings.push_back(std::move(r));
+    }
+  };
+  keep_warnings();
+  SQLSMALLINT columns = 0;
+  if (!Succeeded(SQLNumResultCols(stmt.get(), &columns))) return FailStatement(stmt.get(), diag);
+  while (columns > 0) {
+    SQLRETURN fetched = SQLFetch(stmt.get());
+    if (fetched == SQL_NO_DATA) break;
+    if (!Succeeded(fetched)) return FailStatement(stmt.get(), diag);
+    Row row(static_cast<size_t>(columns));
+    for (SQLSMALLINT c = 1; c <= columns; ++c) {
+      if (!ReadColumn(stmt.get(), static_cast<SQLUSMALLINT>(c), &row[static_cast<size_t>(c - 1)])) {
+        return FailStatement(stmt.get(), diag);
+      }
+    }
+    first_rows->push_back(std::move(row));
+  }
+  for (;;) {
+    rc = SQLMoreResults(stmt.get());
+    if (rc == SQL_NO_DATA) break;
+    if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
+    keep_warnings();
+  }
+  diag->records = std::move(warnings);
+  return true;
+}
+
 bool OdbcSession::SetAutocommit(bool on, Diagnostics* diag) {
   if (dbc_ == SQL_NULL_HDBC) {
     diag->records.push_back({"08003", 0, "not connected"});

@@ -74,6 +74,10 @@ class OdbcSession {
   // (0 = the first), every column as text (nullopt for NULL).
   bool Query(std::string_view sql, std::vector<Row>* rows, Diagnostics* diag,
              int result_index = 0);
+  // Runs a batch in one round trip and returns the rows of its first result set; true only when
+  // every statement of the batch succeeded. Warnings of any statement are left in `diag`. On a
+  // failure the server ran none of the statements after the failed one.
+  bool QueryBatch(std::string_view sql, std::vector<Row>* first_rows, Diagnostics* diag);
 
   bool SetAutocommit(bool on, Diagnostics* diag);
   // SQL_ATTR_AUTOCOMMIT as the driver has it (no round trip); false when it cannot tell.

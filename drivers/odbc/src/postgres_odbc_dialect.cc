@@ -71,20 +71,36 @@ class PostgresDialect final : public OdbcDialect {
       Abort();
       return prepare_sql.status();
     }
-    Result<bool> read_only = ProbeReadOnly(xid);
-    if (!read_only.ok()) return read_only.status();
-    if (*read_only && context_->read_only_optimization) {
-      XA_RETURN_IF_ERROR(CommitOpenTransaction(xid));
-      return Status(Code::kReadOnly, "PostgreSQL resource manager '" + context_->rm_name +
-                                         "': branch " + xid.ToString() +
-                                         " wrote nothing and has been committed without "
-                                         "PREPARE TRANSACTION");
-    }
     Diagnostics diag;
-    if (!session_->Execute(*prepare_sql, &diag)) {
-      Status failed = Fail(pg::Step::kPrepare, diag, &xid);
-      Abort();
-      return failed;
+    if (context_->read_only_optimization) {
+      // The probe's answer decides between COMMIT and PREPARE TRANSACTION: two round trips.
+      Result<bool> read_only = ProbeReadOnly(xid);
+      if (!read_only.ok()) return read_only.status();
+      if (*read_only) {
+        XA_RETURN_IF_ERROR(CommitOpenTransaction(xid));
+        return Status(Code::kReadOnly, "PostgreSQL resource manager '" + context_->rm_name +
+                                           "': branch " + xid.ToString() +
+                                           " wrote nothing and has been committed without "
+                                           "PREPARE TRANSACTION");
+      }
+      if (!session_->Execute(*prepare_sql, &diag)) {
+        Status failed = Fail(pg::Step::kPrepare, diag, &xid);
+        Abort();
+        return failed;
+      }
+    } else {
+      // One round trip: the probe still runs first in the same batch, so that an aborted
+      // transaction block fails it (25P02) and PREPARE TRANSACTION is never reached; the server
+      // skips the rest of a batch after an error. Any failure is mapped as PREPARE's: a lost
+      // connection leaves the branch in doubt either way.
+      XA_RETURN_IF_ERROR(CheckManualCommit(xid));
+      std::vector<Row> probe_rows;
+      std::string batch = std::string(pg::ReadOnlyProbeSql(version_num_)) + ";" + *prepare_sql;
+      if (!session_->QueryBatch(batch, &probe_rows, &diag)) {
+        Status failed = Fail(pg::Step::kPrepare, diag, &xid);
+        Abort();
+        return failed;
+      }
     }
     for (const DiagRecord& warning : diag.records) {
       // 25P01 "there is no transaction in progress": PREPARE TRANSACTION ran outside a block
@@ -155,17 +171,22 @@ class PostgresDialect final : public OdbcDialect {
   // True when the open transaction has no transaction id. Rolls back and fails when the
   // transaction is aborted or the probe fails, or when the connection left manual-commit mode
   // during the branch (its statements were committed one by one: nothing left to prepare).
+  // Fails (and rolls back what is open) when the connection left manual-commit mode during the
+  // branch: its statements were committed one by one and nothing is left to prepare.
+  Status CheckManualCommit(const Xid& xid) {
+    if (!session_->AutocommitIsOn()) return Status::Ok();
+    Abort();
+    return Status(Code::kRmError,
+                  "PostgreSQL resource manager '" + context_->rm_name + "': branch " +
+                      xid.ToString() +
+                      " ran with autocommit switched on (SQL_ATTR_AUTOCOMMIT changed on "
+                      "connection() during the branch), so its statements are committed "
+                      "already and cannot take part in two-phase commit; vote rollback and "
+                      "check the data: never change autocommit on connection()");
+  }
+
   Result<bool> ProbeReadOnly(const Xid& xid) {
-    if (session_->AutocommitIsOn()) {
-      Abort();
-      return Status(Code::kRmError,
-                    "PostgreSQL resource manager '" + context_->rm_name + "': branch " +
-                        xid.ToString() +
-                        " ran with autocommit switched on (SQL_ATTR_AUTOCOMMIT changed on "
-                        "connection() during the branch), so its statements are committed "
-                        "already and cannot take part in two-phase commit; vote rollback and "
-                        "check the data: never change autocommit on connection()");
-    }
+    XA_RETURN_IF_ERROR(CheckManualCommit(xid));
     std::vector<Row> rows;
     Diagnostics diag;
     if (!session_->Query(pg::ReadOnlyProbeSql(version_num_), &rows, &diag)) {

@@ -163,19 +163,36 @@ Status FinishWithRetry(OdbcResourceManager& rm, const Xid& xid, bool commit) {
   return status;
 }
 
-class OdbcDriverTest : public ::testing::TestWithParam<Dialect> {
+// The suite runs on both servers, with the read-only optimisation on (the default: Prepare
+// probes first, then commits or prepares) and off (PostgreSQL sends the probe and PREPARE
+// TRANSACTION in one round trip).
+struct DriverCase {
+  Dialect dialect;
+  bool read_only_optimization;
+};
+
+class OdbcDriverTest : public ::testing::TestWithParam<DriverCase> {
  protected:
+  Dialect dialect() const { return GetParam().dialect; }
+  bool read_only_optimization() const { return GetParam().read_only_optimization; }
+
+  OdbcOptions Options(std::string rm_name = "odbc-test") {
+    OdbcOptions options = OptionsFor(server_, std::move(rm_name));
+    options.read_only_optimization = read_only_optimization();
+    return options;
+  }
+
   void SetUp() override {
-    server_ = ServerFor(GetParam());
+    server_ = ServerFor(dialect());
     admin_ = std::make_unique<Admin>(server_);
     EnsureItemsTable(*admin_);
   }
 
   std::unique_ptr<OdbcResourceManager> NewRm(std::string name = "odbc-test") {
-    auto rm = OdbcResourceManager::Create(OptionsFor(server_, std::move(name)));
+    auto rm = OdbcResourceManager::Create(Options(std::move(name)));
     EXPECT_TRUE(rm.ok()) << rm.status().ToString();
     if (!rm.ok()) return nullptr;
-    EXPECT_EQ((*rm)->dialect(), GetParam());
+    EXPECT_EQ((*rm)->dialect(), dialect());
     return std::move(rm).value();
   }
 
@@ -227,7 +244,7 @@ TEST_P(OdbcDriverTest, ProbeFillsServerInfo) {
   EXPECT_TRUE(info.xa_supported);
   EXPECT_TRUE(info.prepared_survive_disconnect);
   EXPECT_TRUE(info.may_recover);
-  if (GetParam() == Dialect::kPostgres) {
+  if (dialect() == Dialect::kPostgres) {
     EXPECT_EQ(info.product, "PostgreSQL");
     EXPECT_GE(info.major, 10);
     EXPECT_GT(info.max_prepared_transactions, 0);
@@ -359,7 +376,7 @@ TEST_P(OdbcDriverTest, CommitFromAnotherSessionWhileThePreparerIsConnectedIsNeve
   WorkBranch(*preparer, xid, id);
   ASSERT_TRUE(preparer->Prepare(xid).ok());
   Status committed = other->Commit(xid, CommitMode::kTwoPhase);
-  if (GetParam() == Dialect::kMariaDb) {
+  if (dialect() == Dialect::kMariaDb) {
     // MariaDB answers 1397 while the preparing session holds the branch: that is no NOTA.
     EXPECT_EQ(committed.code(), Code::kRmFail) << committed.ToString();
     EXPECT_EQ(CountRows(id), 0);
@@ -402,7 +419,7 @@ TEST_P(OdbcDriverTest, RecoverListsExactlyOurBranchesAndLeavesForeignOnesAlone) 
   Xid foreign_format = Xid::Make(7, "foreign-" + suffix, "b").value();
   Xid other_node = XidGenerator(NodeId() ^ 0x1u).Next().WithBranch(1);
   std::vector<std::string> foreign_gids;
-  if (GetParam() == Dialect::kPostgres) {
+  if (dialect() == Dialect::kPostgres) {
     std::string canonical = mine1.ToPostgresGid();
     foreign_gids = {"foreign-app-42-" + suffix,
                     // Almost ours: upper-case hex in the format ID is not what we write.
@@ -435,7 +452,7 @@ TEST_P(OdbcDriverTest, RecoverListsExactlyOurBranchesAndLeavesForeignOnesAlone) 
   std::vector<Xid> others = scan->NotOwnedBy(NodeId());
   EXPECT_TRUE(Contains(others, other_node));
   EXPECT_TRUE(Contains(others, foreign_format));
-  if (GetParam() == Dialect::kPostgres) {
+  if (dialect() == Dialect::kPostgres) {
     int found = 0;
     for (const UnparsedBranch& entry : scan->unparsed) {
       if (entry.raw.find(foreign_gids[0]) != std::string::npos) ++found;
@@ -453,7 +470,7 @@ TEST_P(OdbcDriverTest, RecoverListsExactlyOurBranchesAndLeavesForeignOnesAlone) 
   EXPECT_TRUE(Contains(after->NotOwnedBy(NodeId()), foreign_format));
 
   // Clean up the foreign branches.
-  if (GetParam() == Dialect::kPostgres) {
+  if (dialect() == Dialect::kPostgres) {
     for (const std::string& gid : foreign_gids) admin_->MustExec("ROLLBACK PREPARED '" + gid + "'");
   } else {
     admin_->MustExec("XA ROLLBACK " + foreign_format.ToMySqlLiteral());
@@ -486,7 +503,7 @@ TEST_P(OdbcDriverTest, DuplicateXidIsDupIdAndLeavesTheFirstBranchAlone) {
   ASSERT_TRUE(first->Prepare(xid).ok());
 
   Status duplicate;
-  if (GetParam() == Dialect::kPostgres) {
+  if (dialect() == Dialect::kPostgres) {
     // PostgreSQL finds the clash only at PREPARE TRANSACTION, and rolls the new branch back.
     WorkBranch(*second, xid, second_id);
     duplicate = second->Prepare(xid);
@@ -550,7 +567,7 @@ TEST_P(OdbcDriverTest, LockWaitTimeoutRollsTheBranchBack) {
   ASSERT_NE(holder, nullptr);
   ASSERT_NE(waiter, nullptr);
   // Session settings, outside any branch.
-  ASSERT_TRUE(waiter->Execute(GetParam() == Dialect::kPostgres ? "SET lock_timeout = '1s'"
+  ASSERT_TRUE(waiter->Execute(dialect() == Dialect::kPostgres ? "SET lock_timeout = '1s'"
                                                                 : "SET SESSION innodb_lock_wait_timeout = 1")
                   .ok());
   std::string update = "UPDATE odbcdrv_items SET note = 'mine' WHERE id = " + std::to_string(id);
@@ -582,7 +599,7 @@ TEST_P(OdbcDriverTest, KilledSessionWhilePreparedIsRmFailAndTheBranchSurvives) {
   ASSERT_TRUE(rm->Prepare(xid).ok());
   int64_t session = SessionId(*rm);
   ASSERT_GT(session, 0);
-  if (GetParam() == Dialect::kPostgres) {
+  if (dialect() == Dialect::kPostgres) {
     EXPECT_EQ(admin_->QueryInt("SELECT pg_terminate_backend(" + std::to_string(session) + ")::int"), 1);
     // pg_terminate_backend only signals: wait until the backend is gone.
     for (int i = 0; i < 100 && admin_->QueryInt("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = " +
@@ -611,7 +628,7 @@ TEST_P(OdbcDriverTest, KilledSessionBeforePrepareLosesTheBranch) {
   WorkBranch(*rm, xid, id);
   int64_t session = SessionId(*rm);
   ASSERT_GT(session, 0);
-  if (GetParam() == Dialect::kPostgres) {
+  if (dialect() == Dialect::kPostgres) {
     admin_->QueryInt("SELECT pg_terminate_backend(" + std::to_string(session) + ")::int");
     for (int i = 0; i < 100 && admin_->QueryInt("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = " +
                                                     std::to_string(session)) != 0;
@@ -628,6 +645,7 @@ TEST_P(OdbcDriverTest, KilledSessionBeforePrepareLosesTheBranch) {
 }
 
 TEST_P(OdbcDriverTest, ReadOnlyBranchIsCommittedAtPrepare) {
+  if (!read_only_optimization()) GTEST_SKIP() << "the read-only optimisation is off";
   int64_t id = NewId();
   admin_->MustExec(Insert(id, "read me"));
   auto rm = NewRm();
@@ -700,7 +718,7 @@ TEST_P(OdbcDriverTest, CloseRollsBackAnOpenBranchAndOpenReconnects) {
 }
 
 TEST_P(OdbcDriverTest, StatementTimeoutKeepsEveryVerbWorking) {
-  OdbcOptions options = OptionsFor(server_, "odbc-timeout");
+  OdbcOptions options = Options("odbc-timeout");
   options.statement_timeout = std::chrono::seconds(30);
   auto created = OdbcResourceManager::Create(options);
   ASSERT_TRUE(created.ok()) << created.status().ToString();
@@ -715,16 +733,21 @@ TEST_P(OdbcDriverTest, StatementTimeoutKeepsEveryVerbWorking) {
   Xid read_only = Generator().Next().WithBranch(1);
   ASSERT_TRUE(rm.Start(read_only, StartFlag::kNoFlags).ok());
   ASSERT_TRUE(rm.End(read_only, EndFlag::kSuccess).ok());
-  EXPECT_EQ(rm.Prepare(read_only).code(), Code::kReadOnly);
+  if (read_only_optimization()) {
+    EXPECT_EQ(rm.Prepare(read_only).code(), Code::kReadOnly);
+  } else {
+    ASSERT_TRUE(rm.Prepare(read_only).ok());
+    EXPECT_TRUE(rm.Rollback(read_only).ok());
+  }
 }
 
 TEST_P(OdbcDriverTest, ConnectionStringWithoutDataSourceWorks) {
-  OdbcOptions options = OptionsFor(server_, "odbc-connection-string");
+  OdbcOptions options = Options("odbc-connection-string");
   options.dsn.clear();
   const test::ServerAccount& account = server_.account;
   // Driver names of the project-local odbcinst.ini (scripts/servers.sh).
   options.connection_string =
-      GetParam() == Dialect::kPostgres
+      dialect() == Dialect::kPostgres
           ? "Driver={PostgreSQL Unicode};Servername=" + account.host +
                 ";Port=" + std::to_string(account.port) + ";Database=" + account.database
           : "Driver={MariaDB};Server=" + account.host + ";Port=" + std::to_string(account.port) +
@@ -754,10 +777,16 @@ TEST_P(OdbcDriverTest, ProtocolMisuseIsRefusedWithoutTouchingTheServer) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothServers, OdbcDriverTest,
-                         ::testing::Values(Dialect::kMariaDb, Dialect::kPostgres),
-                         [](const ::testing::TestParamInfo<Dialect>& param) {
-                           return param.param == Dialect::kPostgres ? std::string("Postgres")
-                                                                   : std::string("MariaDb");
+                         ::testing::Values(DriverCase{Dialect::kMariaDb, true},
+                                           DriverCase{Dialect::kPostgres, true},
+                                           DriverCase{Dialect::kMariaDb, false},
+                                           DriverCase{Dialect::kPostgres, false}),
+                         [](const ::testing::TestParamInfo<DriverCase>& param) {
+                           std::string name = param.param.dialect == Dialect::kPostgres
+                                                  ? "Postgres"
+                                                  : "MariaDb";
+                           return param.param.read_only_optimization ? name
+                                                                     : name + "NoReadOnlyProbe";
                          });
 
 TEST(OdbcPostgresDisabled, OpenIsRefusedWithTheFix) {
@@ -853,10 +882,13 @@ TEST(OdbcPostgresOwners, BranchOfAnotherDatabaseIsNotListedAndFinishingItSaysWhe
   elsewhere.MustExec("ROLLBACK PREPARED '" + xid.ToPostgresGid() + "'");
 }
 
-TEST(OdbcPostgresErrors, AbortedTransactionVotesRollbackInsteadOfAnEmptyPrepare) {
+// With the read-only optimisation off, the probe and PREPARE TRANSACTION go in one batch: the
+// probe must still fail in the aborted block and keep PREPARE from running.
+void ExpectAbortedTransactionVotesRollback(bool read_only_optimization) {
   Server server = ServerFor(Dialect::kPostgres);
   OdbcOptions options = OptionsFor(server, "odbc-aborted");
   options.postgres_error_rollback = PostgresErrorRollback::kTransaction;
+  options.read_only_optimization = read_only_optimization;
   auto rm = OdbcResourceManager::Create(options);
   ASSERT_TRUE(rm.ok()) << rm.status().ToString();
   Admin admin(server);
@@ -878,6 +910,14 @@ TEST(OdbcPostgresErrors, AbortedTransactionVotesRollbackInsteadOfAnEmptyPrepare)
   ASSERT_TRUE(scan.ok());
   EXPECT_FALSE(Contains(scan->prepared, xid));
   EXPECT_EQ(admin.QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE id = " + std::to_string(id)), 0);
+}
+
+TEST(OdbcPostgresErrors, AbortedTransactionVotesRollbackInsteadOfAnEmptyPrepare) {
+  ExpectAbortedTransactionVotesRollback(/*read_only_optimization=*/true);
+}
+
+TEST(OdbcPostgresErrors, AbortedTransactionVotesRollbackAlsoWhenProbeAndPrepareAreBatched) {
+  ExpectAbortedTransactionVotesRollback(/*read_only_optimization=*/false);
 }
 
 TEST(OdbcPostgresErrors, StatementLevelRollbackKeepsTheBranchUsable) {
