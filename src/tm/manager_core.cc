@@ -28,6 +28,8 @@ ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
   services_.executor = executor_.get();
   services_.metrics = &metrics_;
   services_.in_flight = &in_flight_;
+  for (const auto& [name, factory] : options_.resource_managers) latencies_[name];
+  services_.latencies = &latencies_;
   completer_ = std::make_unique<BackgroundCompleter>(&services_);
   services_.completer = completer_.get();
   two_phase_ = std::make_unique<TwoPhaseCoordinator>(&services_);
@@ -150,6 +152,7 @@ Status ManagerCore::Enlist(TxnContext& txn, ResourceManager& rm) {
   branch.rm = &rm;
   branch.rm_name = name;
   branch.xid = txn.xid.WithBranch(static_cast<uint16_t>(txn.branches.size()));
+  branch.latency = services_.LatencyOf(name);
   Status s = rm.Start(branch.xid, StartFlag::kNoFlags);
   XA_LOG_XID(kDebug, "tm", branch.xid) << "start(TMNOFLAGS) on '" << name << "': "
                                        << CodeName(s.code());

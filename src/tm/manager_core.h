@@ -64,6 +64,7 @@ class ManagerCore {
   InFlightRegistry in_flight_;
   std::unique_ptr<PhaseExecutor> executor_;
   std::unique_ptr<BackgroundCompleter> completer_;
+  std::map<std::string, RmLatency> latencies_;  // keys fixed at construction
   Services services_;
   std::unique_ptr<Coordinator> two_phase_;
   std::unique_ptr<RecoveryRunner> recovery_;  // last: stopped first

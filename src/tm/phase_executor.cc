@@ -6,7 +6,8 @@ namespace xa::internal {
 
 struct PhaseExecutor::Batch {
   const std::function<void(size_t)>* fn = nullptr;  // valid until `finished` reaches n
-  size_t n = 0;
+  std::vector<size_t> order;  // the indices left for claiming (all but the caller's first)
+  size_t n = 0;               // order.size()
   std::atomic<size_t> next{0};
   std::mutex mu;
   std::condition_variable done;
@@ -32,30 +33,37 @@ void PhaseExecutor::Drain(Batch& batch) {
   for (;;) {
     size_t i = batch.next.fetch_add(1, std::memory_order_relaxed);
     if (i >= batch.n) return;
-    (*batch.fn)(i);
+    (*batch.fn)(batch.order[i]);
     std::lock_guard<std::mutex> lock(batch.mu);
     if (++batch.finished == batch.n) batch.done.notify_all();
   }
 }
 
-void PhaseExecutor::RunAll(size_t n, const std::function<void(size_t)>& fn) {
+void PhaseExecutor::RunAll(size_t n, const std::function<void(size_t)>& fn,
+                           size_t caller_first) {
   if (n == 0) return;
+  if (caller_first >= n) caller_first = 0;
   if (n == 1 || threads_.empty()) {
-    for (size_t i = 0; i < n; ++i) fn(i);
+    for (size_t i = 0; i < n; ++i) fn(i);  // sequential: the order of the branches
     return;
   }
   auto batch = std::make_shared<Batch>();
   batch->fn = &fn;
-  batch->n = n;
+  batch->order.reserve(n - 1);
+  for (size_t i = 0; i < n; ++i) {
+    if (i != caller_first) batch->order.push_back(i);
+  }
+  batch->n = n - 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 1; i < n; ++i) queue_.push_back(batch);
+    for (size_t i = 0; i < batch->n; ++i) queue_.push_back(batch);
   }
-  if (n == 2) {
+  if (batch->n == 1) {
     work_available_.notify_one();
   } else {
     work_available_.notify_all();
   }
+  fn(caller_first);
   Drain(*batch);
   std::unique_lock<std::mutex> lock(batch->mu);
   batch->done.wait(lock, [&] { return batch->finished == batch->n; });

@@ -2,10 +2,14 @@
 // parallel, on a fixed pool of threads owned by the manager (no thread is created per
 // transaction).
 //
-// RunAll(n, fn) calls fn(0..n-1) and returns when every call has returned. The calling thread
-// takes part: it claims indices itself until none is left, and pool threads claim the others
-// when they are free. So a saturated pool degrades to sequential calls on the caller's thread,
-// never to a deadlock or to waiting in a queue for work the caller could have done.
+// RunAll(n, fn, caller_first) calls fn(0..n-1) and returns when every call has returned. The
+// calling thread takes part: it runs fn(caller_first) itself, then claims further indices until
+// none is left, while pool threads claim the others when they are free (without pool threads
+// the calls run in index order). So a saturated pool
+// degrades to sequential calls on the caller's thread, never to a deadlock or to waiting in a
+// queue for work the caller could have done. Give the caller the call expected to take
+// longest: a pool thread starts its call only after a wake-up, and the caller then waits on
+// nobody (no second wake-up) when the pool's calls were the shorter ones.
 //
 // Thread safety: RunAll() may be called from many threads at once. fn(i) runs on exactly one
 // thread, so each branch's session is used by one thread at a time.
@@ -31,7 +35,7 @@ class PhaseExecutor {
   PhaseExecutor(const PhaseExecutor&) = delete;
   PhaseExecutor& operator=(const PhaseExecutor&) = delete;
 
-  void RunAll(size_t n, const std::function<void(size_t)>& fn);
+  void RunAll(size_t n, const std::function<void(size_t)>& fn, size_t caller_first = 0);
 
  private:
   struct Batch;

@@ -4,6 +4,10 @@
 #ifndef XA_SRC_TM_SERVICES_H_
 #define XA_SRC_TM_SERVICES_H_
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +23,20 @@ namespace xa::internal {
 
 class BackgroundCompleter;
 
+// How long an RM's phase calls took lately (an exponentially weighted mean), so that a phase
+// gives the caller's thread its slowest branch (see PhaseExecutor::RunAll). Approximate by
+// design: concurrent updates may lose one another.
+struct RmLatency {
+  std::atomic<uint64_t> prepare_ns{0};
+  std::atomic<uint64_t> commit_ns{0};
+
+  static void Record(std::atomic<uint64_t>& mean_ns, std::chrono::nanoseconds sample) {
+    uint64_t value = static_cast<uint64_t>(std::max<int64_t>(sample.count(), 0));
+    uint64_t old = mean_ns.load(std::memory_order_relaxed);
+    mean_ns.store(old == 0 ? value : old - old / 8 + value / 8, std::memory_order_relaxed);
+  }
+};
+
 struct Services {
   const TransactionManagerOptions* options = nullptr;
   DecisionLog* log = nullptr;
@@ -26,6 +44,14 @@ struct Services {
   BackgroundCompleter* completer = nullptr;
   MetricsRegistry* metrics = nullptr;
   InFlightRegistry* in_flight = nullptr;
+  // One entry per registered resource-manager name, fixed at Open (read without a lock).
+  std::map<std::string, RmLatency>* latencies = nullptr;
+
+  RmLatency* LatencyOf(const std::string& rm_name) const {
+    if (latencies == nullptr) return nullptr;
+    auto it = latencies->find(rm_name);
+    return it == latencies->end() ? nullptr : &it->second;
+  }
 
   // A fresh, open session from the factory registered for `rm_name`.
   Result<std::unique_ptr<ResourceManager>> OpenSession(const std::string& rm_name) const;

@@ -30,6 +30,29 @@ uint32_t Attempts(const RetryPolicy& policy) {
   return policy.max_attempts == 0 ? 1 : policy.max_attempts;
 }
 
+uint64_t MeanOf(const BranchContext& b, bool commit) {
+  if (b.latency == nullptr) return 0;
+  return (commit ? b.latency->commit_ns : b.latency->prepare_ns).load(std::memory_order_relaxed);
+}
+const BranchContext& Deref(const BranchContext& b) { return b; }
+const BranchContext& Deref(const BranchContext* b) { return *b; }
+
+// The index of the branch whose RM took longest in this phase lately: the caller's thread runs
+// it (see PhaseExecutor::RunAll).
+template <typename Branches>
+size_t SlowestBranch(const Branches& branches, bool commit) {
+  size_t slowest = 0;
+  uint64_t longest = 0;
+  for (size_t i = 0; i < branches.size(); ++i) {
+    uint64_t mean = MeanOf(Deref(branches[i]), commit);
+    if (mean > longest) {
+      longest = mean;
+      slowest = i;
+    }
+  }
+  return slowest;
+}
+
 }  // namespace
 
 LogRecord TwoPhaseCoordinator::DecisionRecord(const TxnContext& txn,
@@ -56,12 +79,19 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   Clock::time_point phase1_start = Clock::now();
   services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
   std::atomic<size_t> prepared{0};
-  services_->executor->RunAll(branches.size(), [&](size_t i) {
-    PrepareBranch(txn, branches[i]);
-    if (branches[i].vote == Vote::kCommit && prepared.fetch_add(1) == 0) {
-      XA_CRASH_POINT(kAfterFirstPrepare);  // C3: one branch prepared, the other perhaps not
-    }
-  });
+  services_->executor->RunAll(
+      branches.size(),
+      [&](size_t i) {
+        Clock::time_point call_start = Clock::now();
+        PrepareBranch(txn, branches[i]);
+        if (branches[i].latency != nullptr) {
+          RmLatency::Record(branches[i].latency->prepare_ns, Clock::now() - call_start);
+        }
+        if (branches[i].vote == Vote::kCommit && prepared.fetch_add(1) == 0) {
+          XA_CRASH_POINT(kAfterFirstPrepare);  // C3: one branch prepared, the other perhaps not
+        }
+      },
+      SlowestBranch(branches, /*commit=*/false));
   services_->metrics->prepare.Record(Clock::now() - phase1_start);
 
   std::vector<size_t> committers;
@@ -228,10 +258,20 @@ Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>
                                       bool decision_logged) {
   Clock::time_point start = Clock::now();
   std::atomic<size_t> committed{0};
-  services_->executor->RunAll(committers.size(), [&](size_t k) {
-    FinishBranchInline(txn.branches[committers[k]], /*commit=*/true);
-    if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // C7
-  });
+  std::vector<BranchContext*> committing;
+  committing.reserve(committers.size());
+  for (size_t i : committers) committing.push_back(&txn.branches[i]);
+  services_->executor->RunAll(
+      committers.size(),
+      [&](size_t k) {
+        Clock::time_point call_start = Clock::now();
+        FinishBranchInline(*committing[k], /*commit=*/true);
+        if (committing[k]->latency != nullptr) {
+          RmLatency::Record(committing[k]->latency->commit_ns, Clock::now() - call_start);
+        }
+        if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // C7
+      },
+      SlowestBranch(committing, /*commit=*/true));
   XA_CRASH_POINT(kAfterAllCommitted);  // C8: all committed, no end record
   services_->metrics->commit_phase.Record(Clock::now() - start);
   return Conclude(txn, committers, /*commit=*/true, decision_logged, Status::Ok());

@@ -17,11 +17,14 @@
 
 namespace xa::internal {
 
+struct RmLatency;
+
 // One branch: the application's session with one RM and what has happened on it.
 struct BranchContext {
   ResourceManager* rm = nullptr;  // the application's session; never used after Commit returns
   std::string rm_name;
   Xid xid;                      // global.WithBranch(index)
+  RmLatency* latency = nullptr;  // the manager's running phase latencies of this RM
 
   bool end_sent = false;        // End(TMSUCCESS) was called (whatever it answered)
   bool ended = false;           // End() succeeded

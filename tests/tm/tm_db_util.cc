@@ -93,6 +93,9 @@ mysql::MySqlOptions MariaDbOptions(bool read_only_optimization) {
   options.password = account.password;
   options.database = account.database;
   options.read_only_optimization = read_only_optimization;
+  // Without the probe, XA END can travel with XA PREPARE (the configuration for workloads whose
+  // branches always write, as the bench and the stress test run).
+  options.batch_xa_end = !read_only_optimization;
   return options;
 }
 

@@ -107,6 +107,9 @@ class MySqlResourceManager::Impl {
     Xid xid;
     BranchState state = BranchState::kActive;
     int64_t write_counter_at_start = -1;  // -1: unknown, no read-only optimisation
+    // End(TMSUCCESS) was noted but XA END not sent (MySqlOptions::batch_xa_end): the branch is
+    // IDLE here and still ACTIVE on the server.
+    bool end_deferred = false;
     Code rollback_only = Code::kOk;        // XA_RB* the branch must end with, or kOk
     std::string rollback_reason;
   };
@@ -120,6 +123,16 @@ class MySqlResourceManager::Impl {
 
   // Runs one statement that returns no rows.
   Status Execute(const Xid* xid, std::string_view operation, const std::string& sql);
+  // Sends the deferred XA END and `next` in one round trip. `end_status` gets the XA END's
+  // result; the return value is `next`'s (not run when the XA END failed).
+  Status ExecuteAfterDeferredEnd(const Xid& xid, std::string_view operation,
+                                 const std::string& next, Status* end_status);
+  // Applies a failed XA END of an ACTIVE branch to the branch state, as End() does.
+  Status AfterFailedEnd(const Xid& xid, Status status);
+  // Sends a deferred XA END on its own (before a verb that cannot carry it).
+  Status FlushDeferredEnd(const Xid& xid);
+  // Prepare/one-phase Commit of a branch whose XA END is deferred: both in one round trip.
+  Status FinishWithDeferredEnd(const Xid& xid, CommitMode mode);
   Result<int64_t> ReadWriteCounter(const Xid* xid);
   // Ends a rollback-only branch: XA ROLLBACK, then the branch's XA_RB* code.
   Status FinishRollbackOnly(const Xid& xid);
@@ -250,7 +263,7 @@ Status MySqlResourceManager::Impl::Connect() {
     // A silent reconnect would lose the branch's association and run the next statement
     // outside it: never.
     map["OPT_RECONNECT"] = false;
-    map["CLIENT_MULTI_STATEMENTS"] = false;
+    map["CLIENT_MULTI_STATEMENTS"] = options_.batch_xa_end;
     std::lock_guard<std::mutex> lock(ConnectMutex());
     sql::Driver* driver = get_driver_instance();
     connection_.reset(driver->connect(map));
@@ -438,6 +451,16 @@ Status MySqlResourceManager::Impl::BoundToPrepared(std::string_view operation,
 
 Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
   XA_RETURN_IF_ERROR(EnsureOpen());
+  if (branch_.has_value() && branch_->end_deferred) {
+    if (flag == StartFlag::kResume && IsOurBranch(xid)) {
+      // The XA END was never sent: the branch is still ACTIVE on the server.
+      branch_->end_deferred = false;
+      branch_->state = BranchState::kActive;
+      return Status::Ok();
+    }
+    Xid ended = branch_->xid;
+    XA_RETURN_IF_ERROR(FlushDeferredEnd(ended));
+  }
   Status started = Execute(&xid, "XA START", dialect::XaStartSql(xid, flag));
   if (!started.ok()) return BoundToPrepared("XA START", std::move(started));
   if (flag != StartFlag::kNoFlags && IsOurBranch(xid)) {
@@ -456,23 +479,21 @@ Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
 Status MySqlResourceManager::Impl::End(const Xid& xid, EndFlag flag) {
   XA_RETURN_IF_ERROR(EnsureOpen());
   if (!IsOurBranch(xid)) return NotOurs(xid, "XA END");
+  if (branch_->end_deferred) {
+    return Status(Code::kProto, "resource manager '" + options_.rm_name + "': branch " +
+                                    xid.ToString() + " is already ended");
+  }
   bool was_active = branch_->state == BranchState::kActive;
+  if (options_.batch_xa_end && flag == EndFlag::kSuccess && was_active &&
+      branch_->rollback_only == Code::kOk) {
+    branch_->state = BranchState::kIdle;
+    branch_->end_deferred = true;  // sent with the next verb
+    return Status::Ok();
+  }
   EndFlag sent = flag == EndFlag::kFail ? EndFlag::kSuccess : flag;
   Status status = Execute(&xid, "XA END", dialect::XaEndSql(xid, sent));
   if (!IsOurBranch(xid)) return status;  // the connection is gone, and the branch with it
-  if (!status.ok() && was_active && last_error_number_ == 1399) {
-    // XA END refuses an ACTIVE branch only when the server has already rolled it back and
-    // holds it ROLLBACK ONLY (a deadlock: 1213 on a statement).
-    if (branch_->rollback_only == Code::kOk) {
-      branch_->rollback_only = Code::kRbRollback;
-      branch_->rollback_reason = "the server rolled it back: " + status.message();
-    }
-    branch_->state = BranchState::kIdle;
-    return Status(branch_->rollback_only,
-                  "resource manager '" + options_.rm_name + "': branch " + xid.ToString() +
-                      " has been rolled back by the server (" + branch_->rollback_reason +
-                      "); roll it back to release it");
-  }
+  if (!status.ok() && was_active) return AfterFailedEnd(xid, std::move(status));
   if (status.ok()) {
     branch_->state = BranchState::kIdle;
     if (flag == EndFlag::kFail && branch_->rollback_only == Code::kOk) {
@@ -486,6 +507,103 @@ Status MySqlResourceManager::Impl::End(const Xid& xid, EndFlag flag) {
     branch_->rollback_reason = status.message();
   }
   return status;
+}
+
+Status MySqlResourceManager::Impl::AfterFailedEnd(const Xid& xid, Status status) {
+  if (!IsOurBranch(xid)) return status;  // the connection is gone, and the branch with it
+  if (last_error_number_ == 1399) {
+    // XA END refuses an ACTIVE branch only when the server has already rolled it back and
+    // holds it ROLLBACK ONLY (a deadlock: 1213 on a statement).
+    if (branch_->rollback_only == Code::kOk) {
+      branch_->rollback_only = Code::kRbRollback;
+      branch_->rollback_reason = "the server rolled it back: " + status.message();
+    }
+    branch_->state = BranchState::kIdle;
+    return Status(branch_->rollback_only,
+                  "resource manager '" + options_.rm_name + "': branch " + xid.ToString() +
+                      " has been rolled back by the server (" + branch_->rollback_reason +
+                      "); roll it back to release it");
+  }
+  if (status.IsRollback()) {
+    // The server rolled the branch back (deadlock): it waits in ROLLBACK ONLY for XA ROLLBACK.
+    branch_->state = BranchState::kIdle;
+    branch_->rollback_only = status.code();
+    branch_->rollback_reason = status.message();
+  }
+  return status;
+}
+
+Status MySqlResourceManager::Impl::ExecuteAfterDeferredEnd(const Xid& xid,
+                                                           std::string_view operation,
+                                                           const std::string& next,
+                                                           Status* end_status) {
+  branch_->end_deferred = false;
+  *end_status = Status::Ok();
+  if (!connected()) {
+    *end_status = Fail(&xid, "XA END", SqlFailure{2006, "HY000", "not connected"});
+    return *end_status;
+  }
+  const std::string batch =
+      dialect::XaEndSql(xid, EndFlag::kSuccess) + ";" + next;
+  bool end_done = false;
+  std::optional<SqlFailure> failure = Catch([&] {
+    statement_->execute(sql::SQLString(batch));
+    end_done = true;
+    // The second statement's error surfaces here; the loop also consumes every result.
+    // Connector/C++ reports "no further result" as an update count of all ones.
+    constexpr uint64_t kNoMoreResults = ~uint64_t{0};
+    while (statement_->getMoreResults() || statement_->getUpdateCount() != kNoMoreResults) {
+    }
+  });
+  if (!failure) return Status::Ok();
+  if (!end_done) {
+    *end_status = Fail(&xid, "XA END", std::move(*failure));
+    return *end_status;
+  }
+  return Fail(&xid, operation, std::move(*failure));
+}
+
+Status MySqlResourceManager::Impl::FlushDeferredEnd(const Xid& xid) {
+  if (!IsOurBranch(xid) || !branch_->end_deferred) return Status::Ok();
+  branch_->end_deferred = false;
+  branch_->state = BranchState::kActive;
+  return End(xid, EndFlag::kSuccess);  // batch_xa_end applies only to an ended branch: sent now
+}
+
+Status MySqlResourceManager::Impl::FinishWithDeferredEnd(const Xid& xid, CommitMode mode) {
+  const bool one_phase = mode == CommitMode::kOnePhase;
+  const char* operation = one_phase ? "XA COMMIT ONE PHASE" : "XA PREPARE";
+  Status ended;
+  Status finished = ExecuteAfterDeferredEnd(
+      xid, operation,
+      one_phase ? dialect::XaCommitSql(xid, CommitMode::kOnePhase) : dialect::XaPrepareSql(xid),
+      &ended);
+  if (!ended.ok()) {
+    // As if End() had failed: the branch is gone with the session, or rolled back by the
+    // server (then roll it back here and report why, as Prepare does for a rollback-only one).
+    ended = AfterFailedEnd(xid, std::move(ended));
+    if (IsOurBranch(xid) && branch_->rollback_only != Code::kOk) return FinishRollbackOnly(xid);
+    return ended;
+  }
+  if (finished.ok()) {
+    if (!one_phase) {
+      // The session is now bound to the prepared branch (see Prepare).
+      if (IsOurBranch(xid)) branch_.reset();
+      bound_prepared_ = xid;
+    } else if (IsOurBranch(xid)) {
+      branch_.reset();
+    }
+    return finished;
+  }
+  if (finished.IsRollback() && IsOurBranch(xid)) {
+    // The server did not prepare or commit; make sure nothing of the branch is left here.
+    Execute(&xid, "XA ROLLBACK (after a failed batch)", dialect::XaRollbackSql(xid))
+        .IgnoreError();
+    branch_.reset();
+  } else if (one_phase && finished.code() == Code::kNoTa && IsOurBranch(xid)) {
+    branch_.reset();
+  }
+  return finished;
 }
 
 Status MySqlResourceManager::Impl::FinishRollbackOnly(const Xid& xid) {
@@ -504,6 +622,15 @@ Status MySqlResourceManager::Impl::Prepare(const Xid& xid) {
   XA_RETURN_IF_ERROR(EnsureOpen());
   if (!IsOurBranch(xid)) return NotOurs(xid, "XA PREPARE");
   if (branch_->rollback_only != Code::kOk) return FinishRollbackOnly(xid);
+  if (branch_->end_deferred) {
+    if (branch_->write_counter_at_start < 0) return FinishWithDeferredEnd(xid, CommitMode::kTwoPhase);
+    // The read-only probe runs between the two statements: send the XA END now.
+    Status ended = FlushDeferredEnd(xid);
+    if (!ended.ok()) {
+      if (IsOurBranch(xid) && branch_->rollback_only != Code::kOk) return FinishRollbackOnly(xid);
+      return ended;
+    }
+  }
 
   if (IsOurBranch(xid) && branch_->state == BranchState::kIdle &&
       branch_->write_counter_at_start >= 0) {
@@ -548,6 +675,9 @@ Status MySqlResourceManager::Impl::Commit(const Xid& xid, CommitMode mode) {
   if (mode == CommitMode::kOnePhase && IsOurBranch(xid) && branch_->rollback_only != Code::kOk) {
     return FinishRollbackOnly(xid);
   }
+  if (mode == CommitMode::kOnePhase && IsOurBranch(xid) && branch_->end_deferred) {
+    return FinishWithDeferredEnd(xid, CommitMode::kOnePhase);
+  }
   Status committed = Execute(&xid, mode == CommitMode::kOnePhase ? "XA COMMIT ONE PHASE"
                                                                  : "XA COMMIT",
                              dialect::XaCommitSql(xid, mode));
@@ -572,6 +702,10 @@ Status MySqlResourceManager::Impl::Commit(const Xid& xid, CommitMode mode) {
 
 Status MySqlResourceManager::Impl::Rollback(const Xid& xid) {
   XA_RETURN_IF_ERROR(EnsureOpen());
+  if (IsOurBranch(xid) && branch_->end_deferred) {
+    branch_->end_deferred = false;  // still ACTIVE on the server: the XA END is sent below
+    branch_->state = BranchState::kActive;
+  }
   if (IsOurBranch(xid) && branch_->state == BranchState::kActive) {
     // XA ROLLBACK refuses an ACTIVE branch (1399); a deadlock victim answers XA END with
     // XA_RB*, which is what we are about to do anyway.
@@ -603,6 +737,10 @@ Status MySqlResourceManager::Impl::Rollback(const Xid& xid) {
 
 Result<RecoverScan> MySqlResourceManager::Impl::Recover() {
   XA_RETURN_IF_ERROR(EnsureOpen());
+  if (branch_.has_value() && branch_->end_deferred) {
+    Xid ended = branch_->xid;
+    XA_RETURN_IF_ERROR(FlushDeferredEnd(ended));
+  }
   std::vector<dialect::RecoverRow> rows;
   std::optional<SqlFailure> failure = Catch([&] {
     std::unique_ptr<sql::ResultSet> result(

@@ -47,6 +47,14 @@ inline XidGenerator& Generator() {
 
 inline Xid NewXid() { return Generator().Next().WithBranch(1); }
 
+// Built twice: XA_TEST_BATCH_XA_END=1 runs every test with MySqlOptions::batch_xa_end on and
+// the read-only optimisation off (so that Prepare sends XA END and XA PREPARE together).
+#ifdef XA_TEST_BATCH_XA_END
+inline constexpr bool kBatchedEnd = true;
+#else
+inline constexpr bool kBatchedEnd = false;
+#endif
+
 inline MySqlOptions Options(const std::string& rm_name = "mysqldrv-test") {
   test::ServerAccount account = test::MariaDbAccount();
   MySqlOptions options;
@@ -57,6 +65,10 @@ inline MySqlOptions Options(const std::string& rm_name = "mysqldrv-test") {
   options.password = account.password;
   options.database = account.database;
   options.read_timeout = std::chrono::seconds(20);
+  if (kBatchedEnd) {
+    options.batch_xa_end = true;
+    options.read_only_optimization = false;
+  }
   return options;
 }
 
