@@ -315,14 +315,7 @@ class FileDecisionLog final : public DecisionLog {
         s = file_->Sync();
         if (s.ok()) unsynced_ = false;
       }
-      if (!s.ok()) {
-        s = Status(Code::kLogFailed,
-                   "decision log " + options_.dir + " failed writing " +
-                       SegmentFileName(current_segment_) + " and refuses all further appends: " +
-                       s.ToString() +
-                       ". The records being written may or may not be durable; the fdatasync is "
-                       "never retried. Restart the process and let recovery read the log");
-      }
+      if (!s.ok()) s = WriteFailed(s);
     }
 
     bool rotate = false;
@@ -411,15 +404,21 @@ class FileDecisionLog final : public DecisionLog {
         bytes_since_checkpoint_ += write_buf_.size();
         rotate = bytes_since_checkpoint_ > options_.segment_size_bytes;
       } else if (failed_.ok()) {
-        failed_ = Status(Code::kLogFailed,
-                         "decision log " + options_.dir + " failed writing " +
-                             SegmentFileName(current_segment_) +
-                             " and refuses all further appends: " + s.ToString() +
-                             ". Restart the process and let recovery read the log");
+        failed_ = WriteFailed(s);
         XA_LOG(kError, "log") << failed_.message();
       }
     }
     if (rotate) Rotate();
+  }
+
+  // The error that fails the log for good after a failed write or fdatasync of a batch.
+  Status WriteFailed(const Status& cause) const {
+    return Status(Code::kLogFailed,
+                  "decision log " + options_.dir + " failed writing " +
+                      SegmentFileName(current_segment_) + " and refuses all further appends: " +
+                      cause.ToString() +
+                      ". The records being written may or may not be durable; the fdatasync is "
+                      "never retried. Restart the process and let recovery read the log");
   }
 
   // Leader only, under mu_: encodes the pending lazy records into `out` with the next LSNs.
