@@ -30,24 +30,33 @@ uint32_t Attempts(const RetryPolicy& policy) {
   return policy.max_attempts == 0 ? 1 : policy.max_attempts;
 }
 
-uint64_t MeanOf(const BranchContext& b, bool commit) {
-  if (b.latency == nullptr) return 0;
-  return (commit ? b.latency->commit_ns : b.latency->prepare_ns).load(std::memory_order_relaxed);
+std::atomic<uint64_t>* MeanOf(const BranchContext& b, bool commit) {
+  if (b.latency == nullptr) return nullptr;
+  return commit ? &b.latency->commit_ns : &b.latency->prepare_ns;
 }
-const BranchContext& Deref(const BranchContext& b) { return b; }
-const BranchContext& Deref(const BranchContext* b) { return *b; }
 
-// The index of the branch whose RM took longest in this phase lately: the caller's thread runs
-// it (see PhaseExecutor::RunAll).
-template <typename Branches>
-size_t SlowestBranch(const Branches& branches, bool commit) {
+// Runs one phase call on `b` and adds its duration to the RM's running mean.
+template <typename Call>
+void TimedCall(BranchContext& b, bool commit, Call&& call) {
+  Clock::time_point start = Clock::now();
+  call();
+  if (std::atomic<uint64_t>* mean = MeanOf(b, commit)) {
+    RmLatency::Record(*mean, Clock::now() - start);
+  }
+}
+
+// The position, among `n` branches picked by `branch_at`, of the one whose RM took longest in
+// this phase lately: the caller's thread runs it (see PhaseExecutor::RunAll).
+template <typename BranchAt>
+size_t SlowestBranch(size_t n, BranchAt&& branch_at, bool commit) {
   size_t slowest = 0;
   uint64_t longest = 0;
-  for (size_t i = 0; i < branches.size(); ++i) {
-    uint64_t mean = MeanOf(Deref(branches[i]), commit);
-    if (mean > longest) {
-      longest = mean;
-      slowest = i;
+  for (size_t k = 0; k < n; ++k) {
+    std::atomic<uint64_t>* mean = MeanOf(branch_at(k), commit);
+    uint64_t value = mean == nullptr ? 0 : mean->load(std::memory_order_relaxed);
+    if (value > longest) {
+      longest = value;
+      slowest = k;
     }
   }
   return slowest;
@@ -82,16 +91,14 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   services_->executor->RunAll(
       branches.size(),
       [&](size_t i) {
-        Clock::time_point call_start = Clock::now();
-        PrepareBranch(txn, branches[i]);
-        if (branches[i].latency != nullptr) {
-          RmLatency::Record(branches[i].latency->prepare_ns, Clock::now() - call_start);
-        }
+        TimedCall(branches[i], /*commit=*/false, [&] { PrepareBranch(txn, branches[i]); });
         if (branches[i].vote == Vote::kCommit && prepared.fetch_add(1) == 0) {
           XA_CRASH_POINT(kAfterFirstPrepare);  // C3: one branch prepared, the other perhaps not
         }
       },
-      SlowestBranch(branches, /*commit=*/false));
+      SlowestBranch(
+          branches.size(), [&](size_t i) -> const BranchContext& { return branches[i]; },
+          /*commit=*/false));
   services_->metrics->prepare.Record(Clock::now() - phase1_start);
 
   std::vector<size_t> committers;
@@ -258,20 +265,17 @@ Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>
                                       bool decision_logged) {
   Clock::time_point start = Clock::now();
   std::atomic<size_t> committed{0};
-  std::vector<BranchContext*> committing;
-  committing.reserve(committers.size());
-  for (size_t i : committers) committing.push_back(&txn.branches[i]);
   services_->executor->RunAll(
       committers.size(),
       [&](size_t k) {
-        Clock::time_point call_start = Clock::now();
-        FinishBranchInline(*committing[k], /*commit=*/true);
-        if (committing[k]->latency != nullptr) {
-          RmLatency::Record(committing[k]->latency->commit_ns, Clock::now() - call_start);
-        }
+        BranchContext& b = txn.branches[committers[k]];
+        TimedCall(b, /*commit=*/true, [&] { FinishBranchInline(b, /*commit=*/true); });
         if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // C7
       },
-      SlowestBranch(committing, /*commit=*/true));
+      SlowestBranch(
+          committers.size(),
+          [&](size_t k) -> const BranchContext& { return txn.branches[committers[k]]; },
+          /*commit=*/true));
   XA_CRASH_POINT(kAfterAllCommitted);  // C8: all committed, no end record
   services_->metrics->commit_phase.Record(Clock::now() - start);
   return Conclude(txn, committers, /*commit=*/true, decision_logged, Status::Ok());
