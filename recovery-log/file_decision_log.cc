@@ -8,8 +8,8 @@
 // waiting for mu_ longer than it takes to link a node. When the batch is durable the leader
 // applies it to the state, hands leadership to the first queued appender (waking it first, so
 // the next fdatasync starts as early as possible) and then wakes its followers, each on its own
-// semaphore (no thundering herd on a shared condition variable). Only the active leader
-// touches the file, next_lsn_ and write_buf_; leadership passes under mu_.
+// wake event (src/wake_event.h: no spinning, no thundering herd on a shared condition variable).
+// Only the active leader touches the file, next_lsn_ and write_buf_; leadership passes under mu_.
 //
 // Lazy records (kEnd only, see DecisionLog::AppendLazy) never wait. They apply to the state at
 // once and join a list of pending lazies under mu_. With no leader active, the lazy appender
@@ -43,7 +43,6 @@
 #include <chrono>
 #include <map>
 #include <mutex>
-#include <semaphore>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -54,6 +53,7 @@
 #include "recovery-log/record_codec.h"
 #include "src/logging.h"
 #include "src/testing/crash_points.h"
+#include "src/wake_event.h"
 #include "xa/decision_log.h"
 #include "xa/env.h"
 
@@ -230,10 +230,10 @@ class FileDecisionLog final : public DecisionLog {
         leader = true;
       }
     }
-    // Once queued, w belongs to the leaders until its semaphore is released; only then is
+    // Once queued, w belongs to the leaders until its wake event is signalled; only then is
     // w.done read here. Woken with done == false, it has been handed the leadership, and a
     // leader's own record is always in the batch it writes.
-    if (!leader) w.wake.acquire();
+    if (!leader) w.wake.Wait();
     if (!w.done) LeadBatch();
     assert(w.done);
     if (!w.status.ok()) return w.status;
@@ -271,7 +271,7 @@ class FileDecisionLog final : public DecisionLog {
     uint64_t lsn = 0;
     Status status;
     bool done = false;  // record durable (status ok) or failed
-    std::binary_semaphore wake{0};
+    WakeEvent wake;  // no spinning: see wake_event.h
     Waiter* next = nullptr;
   };
 
@@ -343,7 +343,7 @@ class FileDecisionLog final : public DecisionLog {
     // followers are awake, since nobody waits for them.
     bool passed = !rotate && PassLeadership();
     for (Waiter* w : batch) {
-      if (w != self) w->wake.release();  // w may be gone once released: not touched again
+      if (w != self) w->wake.Signal();  // w may be gone once released: not touched again
     }
     if (rotate) Rotate();
     if (!passed) HandOff();
@@ -363,7 +363,7 @@ class FileDecisionLog final : public DecisionLog {
         return true;
       }
     }
-    next->wake.release();
+    next->wake.Signal();
     return true;
   }
 

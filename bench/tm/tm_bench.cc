@@ -10,9 +10,9 @@
 //       Both branches always write, so the sessions run without the drivers' read-only probe
 //       (read_only_optimization = false: on MariaDB the probe materialises SESSION_STATUS, about
 //       250 us of server CPU per branch). Without it MariaDB sends XA END with XA PREPARE
-//       (MySqlOptions::batch_xa_end) and psqlODBC sends its abort check with PREPARE
-//       TRANSACTION, one round trip each. XA_TM_BENCH_READ_ONLY_PROBE=1 keeps the probe on (and
-//       the separate round trips).
+//       (MySqlOptions::batch_xa_end), and PREPARE TRANSACTION goes alone (psqlODBC's
+//       statement-level rollback cannot leave the block aborted, so no probe guards it).
+//       XA_TM_BENCH_READ_ONLY_PROBE=1 keeps the probes on (and their round trips).
 // at 1, 4 and 16 clients (threads, each with its own sessions and its own accounts, so no
 // transfer waits for another's row locks). Google Benchmark runs each case; every transfer's
 // latency is recorded, and a table at the end gives throughput, p50 and p99 of both and the

@@ -28,6 +28,11 @@ struct DialectContext {
   std::string rm_name;
   std::string log_component;  // "odbc:<rm name>"
   bool read_only_optimization = true;
+  // PostgreSQL: an error can leave the transaction block aborted (PostgresErrorRollback::
+  // kTransaction). With psqlODBC's statement-level rollback it cannot: every statement after the
+  // first runs under a savepoint and a failed first statement ends the block, so the guard
+  // before PREPARE TRANSACTION is not needed there.
+  bool error_aborts_transaction = false;
   // Connects a second session on the same data source, with `extra_attributes` appended to the
   // connection string (MariaDB's recover scans). Returns the Diagnostics of a failure.
   std::function<bool(std::string_view extra_attributes, OdbcSession* session, Diagnostics* diag)>

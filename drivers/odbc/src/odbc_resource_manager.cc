@@ -105,6 +105,8 @@ class OdbcResourceManager::Impl {
     context_.rm_name = options_.rm_name;
     context_.log_component = "odbc:" + options_.rm_name;
     context_.read_only_optimization = options_.read_only_optimization;
+    context_.error_aborts_transaction =
+        options_.postgres_error_rollback == PostgresErrorRollback::kTransaction;
     context_.connect_extra = [this](std::string_view extra, OdbcSession* session,
                                     Diagnostics* diag) {
       session->set_statement_timeout(options_.statement_timeout);

@@ -11,7 +11,8 @@
 //     statement, or 7.4-0, transaction; see PostgresErrorRollback). With level 0 an error aborts
 //     the transaction block, and PREPARE TRANSACTION in an aborted block reports success after
 //     rolling back: the probe before PREPARE fails there (25P02) and the branch votes
-//     XA_RBROLLBACK instead.
+//     XA_RBROLLBACK instead. With level 2 the block cannot be aborted, and without the read-only
+//     optimisation PREPARE TRANSACTION is sent alone.
 
 #include <sqlext.h>
 
@@ -89,14 +90,22 @@ class PostgresDialect final : public OdbcDialect {
         return failed;
       }
     } else {
-      // One round trip: the probe still runs first in the same batch, so that an aborted
-      // transaction block fails it (25P02) and PREPARE TRANSACTION is never reached; the server
-      // skips the rest of a batch after an error. Any failure is mapped as PREPARE's: a lost
-      // connection leaves the branch in doubt either way.
       XA_RETURN_IF_ERROR(CheckManualCommit(xid));
-      std::vector<Row> probe_rows;
-      std::string batch = std::string(pg::ReadOnlyProbeSql(version_num_)) + ";" + *prepare_sql;
-      if (!session_->QueryBatch(batch, &probe_rows, &diag)) {
+      bool prepared = false;
+      if (context_->error_aborts_transaction) {
+        // One round trip: the probe still runs first in the same batch, so that an aborted
+        // transaction block fails it (25P02) and PREPARE TRANSACTION is never reached; the
+        // server skips the rest of a batch after an error. Any failure is mapped as PREPARE's:
+        // a lost connection leaves the branch in doubt either way.
+        std::vector<Row> probe_rows;
+        std::string batch = std::string(pg::ReadOnlyProbeSql(version_num_)) + ";" + *prepare_sql;
+        prepared = session_->QueryBatch(batch, &probe_rows, &diag);
+      } else {
+        // Statement-level rollback: the block cannot be aborted (see DialectContext), so
+        // PREPARE TRANSACTION goes alone, without the probe's statement and result set.
+        prepared = session_->Execute(*prepare_sql, &diag);
+      }
+      if (!prepared) {
         Status failed = Fail(pg::Step::kPrepare, diag, &xid);
         Abort();
         return failed;

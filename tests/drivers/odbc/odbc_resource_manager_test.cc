@@ -920,23 +920,48 @@ TEST(OdbcPostgresErrors, AbortedTransactionVotesRollbackAlsoWhenProbeAndPrepareA
   ExpectAbortedTransactionVotesRollback(/*read_only_optimization=*/false);
 }
 
-TEST(OdbcPostgresErrors, StatementLevelRollbackKeepsTheBranchUsable) {
+// psqlODBC's statement-level rollback (the default) undoes a failed statement alone, first or
+// later in the branch, so the block is never left aborted: without the read-only optimisation
+// PREPARE TRANSACTION then goes alone, with no probe in front, and must prepare the work that
+// succeeded, all of it.
+void ExpectStatementLevelRollbackKeepsTheBranchUsable(bool read_only_optimization) {
   Server server = ServerFor(Dialect::kPostgres);
-  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-statement"));
+  OdbcOptions options = OptionsFor(server, "odbc-statement");
+  options.read_only_optimization = read_only_optimization;
+  auto rm = OdbcResourceManager::Create(options);
   ASSERT_TRUE(rm.ok()) << rm.status().ToString();
   Admin admin(server);
   EnsureItemsTable(admin);
   Xid xid = Generator().Next().WithBranch(1);
   std::mt19937_64 random{std::random_device{}()};
-  int64_t id = static_cast<int64_t>(random() >> 2);
+  int64_t first = static_cast<int64_t>(random() >> 2), second = first + 1;
+  auto insert = [&](int64_t id) {
+    return (*rm)->Execute("INSERT INTO odbcdrv_items (id, note) VALUES (" + std::to_string(id) +
+                          ", 'kept')");
+  };
   ASSERT_TRUE((*rm)->Start(xid, StartFlag::kNoFlags).ok());
-  ASSERT_FALSE((*rm)->Execute("SELECT 1/0").ok());
-  ASSERT_TRUE((*rm)->Execute("INSERT INTO odbcdrv_items (id, note) VALUES (" + std::to_string(id) +
-                             ", 'kept')").ok());
+  ASSERT_FALSE((*rm)->Execute("SELECT 1/0").ok());  // the first statement of the block
+  ASSERT_TRUE(insert(first).ok());
+  ASSERT_FALSE((*rm)->Execute("SELECT 1/0").ok());  // under psqlODBC's savepoint
+  ASSERT_TRUE(insert(second).ok());
   ASSERT_TRUE((*rm)->End(xid, EndFlag::kSuccess).ok());
-  ASSERT_TRUE((*rm)->Prepare(xid).ok());
+  Status vote = (*rm)->Prepare(xid);
+  ASSERT_TRUE(vote.ok()) << vote.ToString();
+  auto scan = (*rm)->Recover();
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  EXPECT_TRUE(Contains(scan->prepared, xid)) << "the branch must really be prepared";
   ASSERT_TRUE((*rm)->Commit(xid, CommitMode::kTwoPhase).ok());
-  EXPECT_EQ(admin.QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE id = " + std::to_string(id)), 1);
+  EXPECT_EQ(admin.QueryInt("SELECT COUNT(*) FROM odbcdrv_items WHERE id IN (" +
+                           std::to_string(first) + ", " + std::to_string(second) + ")"),
+            2);
+}
+
+TEST(OdbcPostgresErrors, StatementLevelRollbackKeepsTheBranchUsable) {
+  ExpectStatementLevelRollbackKeepsTheBranchUsable(/*read_only_optimization=*/true);
+}
+
+TEST(OdbcPostgresErrors, StatementLevelRollbackKeepsTheBranchUsableWhenPrepareGoesAlone) {
+  ExpectStatementLevelRollbackKeepsTheBranchUsable(/*read_only_optimization=*/false);
 }
 
 TEST(OdbcPostgresErrors, AutocommitSwitchedOnDuringTheBranchIsReportedNotPrepared) {

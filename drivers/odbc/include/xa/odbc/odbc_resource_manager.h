@@ -56,8 +56,10 @@
 // no prepared-transaction slot, no fsync, nothing left for recovery. PostgreSQL: the branch has
 // no transaction id (pg_current_xact_id_if_assigned() IS NULL). MariaDB: the session's row-write
 // counters did not move (see src/sql_dialect/mariadb_dialect.h). Both err only towards a normal
-// prepare. On PostgreSQL the probe stays even when the optimisation is off: it is what tells an
-// aborted transaction (which PREPARE TRANSACTION would silently roll back) from a healthy one.
+// prepare. On PostgreSQL with PostgresErrorRollback::kTransaction the probe stays even when the
+// optimisation is off (in one batch with PREPARE TRANSACTION): it is what tells an aborted
+// transaction (which PREPARE TRANSACTION would silently roll back) from a healthy one. With
+// kStatement the block cannot be aborted, and PREPARE TRANSACTION goes alone.
 //
 // Recover scans on MariaDB: MariaDB Connector/ODBC 3.1 decides from a statement's first word
 // whether it returns rows and drops the rows of XA RECOVER (the connection then crashes the
