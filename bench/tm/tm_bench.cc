@@ -21,10 +21,18 @@
 // Needs scripts/servers.sh start and its environment (. build/servers/env.sh). Options:
 // XA_TM_BENCH_SECONDS (minimum seconds per case, default 2), XA_TM_BENCH_REPETITIONS (default
 // 3, interleaved, median throughput reported), XA_TM_BENCH_PHASE_THREADS (the
-// manager's phase_threads; 0 runs every phase call on the client's thread). Google Benchmark flags pass
-// through (e.g. --benchmark_filter=Manager).
+// manager's phase_threads; 0 runs every phase call on the client's thread),
+// XA_TM_BENCH_GROUP_COMMIT_DELAY_US (LogOptions::group_commit_max_delay_us, default 0). Google
+// Benchmark flags pass through (e.g. --benchmark_filter=Manager).
+//
+// A second table gives the CPU time per transfer of the bench process ("app": the clients, and
+// in (b) the manager and its log), of MariaDB and of PostgreSQL (found through the pid files
+// under XA_TEST_SERVERS_DIR), and how busy the whole machine was. Where the machine is busy,
+// throughput is cores / (CPU per transfer), whatever the phases overlap.
 
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sql.h>
 #include <sqlext.h>
 
@@ -34,6 +42,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -112,11 +122,87 @@ struct HandSession {
 
 // ---- shared state ---------------------------------------------------------------------------
 
+// CPU seconds of the bench process and of each database server, and the machine's busy and
+// total time (from /proc/stat), at one instant. The servers are found through their pid files
+// under XA_TEST_SERVERS_DIR; PostgreSQL's time is the postmaster's, its exited children's and
+// its live children's (the backends).
+struct CpuSample {
+  double client = 0, mariadb = 0, postgres = 0;
+  double machine_busy = 0, machine_total = 0;
+};
+
+struct CpuUse {  // the difference of two samples, summed over the runs of a case
+  double client = 0, mariadb = 0, postgres = 0, machine_busy = 0, machine_total = 0;
+  void Add(const CpuSample& from, const CpuSample& to) {
+    client += to.client - from.client;
+    mariadb += to.mariadb - from.mariadb;
+    postgres += to.postgres - from.postgres;
+    machine_busy += to.machine_busy - from.machine_busy;
+    machine_total += to.machine_total - from.machine_total;
+  }
+};
+
+int g_mariadb_pid = 0;
+int g_postgres_pid = 0;
+
+int ReadPid(const std::string& path) {
+  std::ifstream in(path);
+  int pid = 0;
+  in >> pid;
+  return pid;
+}
+
+// utime+stime (and cutime+cstime when `children`) of /proc/<pid>/stat, in seconds; `ppid` out.
+double ProcessCpu(int pid, bool children, int* ppid = nullptr) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);  // one line
+  size_t close = text.rfind(')');  // the command name may contain spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  std::vector<std::string> f;
+  while (fields >> field) f.push_back(field);
+  if (f.size() < 15) return 0;
+  if (ppid != nullptr) *ppid = std::atoi(f[1].c_str());
+  double ticks = std::atof(f[11].c_str()) + std::atof(f[12].c_str());  // utime, stime
+  if (children) ticks += std::atof(f[13].c_str()) + std::atof(f[14].c_str());
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+CpuSample SampleCpu() {
+  CpuSample s;
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  s.client = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+             static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+  if (g_mariadb_pid > 0) s.mariadb = ProcessCpu(g_mariadb_pid, false);
+  if (g_postgres_pid > 0) {
+    s.postgres = ProcessCpu(g_postgres_pid, true);
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      int ppid = 0;
+      double cpu = ProcessCpu(std::atoi(name.c_str()), false, &ppid);
+      if (ppid == g_postgres_pid) s.postgres += cpu;
+    }
+  }
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  s.machine_busy = (user + nice + system + irq + softirq + steal) / tick;
+  s.machine_total = s.machine_busy + (idle + iowait) / tick;
+  return s;
+}
+
 struct CaseResult {
   double items_per_second = 0;
   std::vector<double> latencies_us;
   int64_t mariadb_statements = 0;  // sent on the clients' MariaDB sessions
   int64_t transfers = 0;
+  CpuUse cpu;
 };
 
 // Statements the server counted on this session so far ("Questions"; the query counts itself).
@@ -176,9 +262,12 @@ test::DbTeller& TellerFor(int index) {
 }
 
 void Publish(benchmark::State& state, const char* mode, std::vector<double>& local,
-             int64_t mariadb_statements) {
+             int64_t mariadb_statements, const CpuSample* cpu_from) {
+  CpuSample cpu_to;
+  if (cpu_from != nullptr) cpu_to = SampleCpu();  // thread 0, after every thread's loop
   std::lock_guard<std::mutex> lock(g_mu);
   auto& result = g_results[Key(mode, state.threads(), state.range(0))];
+  if (cpu_from != nullptr) result.cpu.Add(*cpu_from, cpu_to);
   result.latencies_us.insert(result.latencies_us.end(), local.begin(), local.end());
   result.mariadb_statements += mariadb_statements;
   result.transfers += static_cast<int64_t>(local.size());
@@ -192,6 +281,7 @@ void StartCase(benchmark::State& state, const char* mode) {
   result.latencies_us.clear();
   result.mariadb_statements = 0;
   result.transfers = 0;
+  result.cpu = CpuUse{};
 }
 
 std::string Update(int account, int64_t delta) {
@@ -207,7 +297,11 @@ void BM_HandWrittenXa(benchmark::State& state) {
   std::vector<double> latencies;
   int64_t delta = 1;
   const int64_t statements_before = SessionStatements(s.mariadb->connection());
+  CpuSample cpu_from;
+  bool sampled = false;
   for (auto _ : state) {
+    if (!sampled && state.thread_index() == 0) cpu_from = SampleCpu();  // after the start barrier
+    sampled = true;
     auto start = std::chrono::steady_clock::now();
     Xid global = xids.Next();
     std::string my_xid = global.WithBranch(0).ToMySqlLiteral();
@@ -231,7 +325,8 @@ void BM_HandWrittenXa(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   Publish(state, "hand", latencies,
-          SessionStatements(s.mariadb->connection()) - statements_before - 1);
+          SessionStatements(s.mariadb->connection()) - statements_before - 1,
+          state.thread_index() == 0 && sampled ? &cpu_from : nullptr);
 }
 
 void BM_Manager(benchmark::State& state) {
@@ -241,7 +336,11 @@ void BM_Manager(benchmark::State& state) {
   std::vector<double> latencies;
   int64_t delta = 1;
   const int64_t statements_before = SessionStatements(teller.mariadb->connection());
+  CpuSample cpu_from;
+  bool sampled = false;
   for (auto _ : state) {
+    if (!sampled && state.thread_index() == 0) cpu_from = SampleCpu();  // after the start barrier
+    sampled = true;
     auto start = std::chrono::steady_clock::now();
     Result<Outcome> outcome = test::Transfer(*g_manager, teller, kTable, account, account, delta);
     if (!outcome.ok() || *outcome != Outcome::kCommitted) {
@@ -255,7 +354,8 @@ void BM_Manager(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
   Publish(state, "manager", latencies,
-          SessionStatements(teller.mariadb->connection()) - statements_before - 1);
+          SessionStatements(teller.mariadb->connection()) - statements_before - 1,
+          state.thread_index() == 0 && sampled ? &cpu_from : nullptr);
 }
 
 double Percentile(std::vector<double> v, double q) {
@@ -301,6 +401,10 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (const char* dir = std::getenv("XA_TEST_SERVERS_DIR")) {
+    g_mariadb_pid = ReadPid(std::string(dir) + "/mariadb/mariadbd.pid");
+    g_postgres_pid = ReadPid(std::string(dir) + "/pg/data/postmaster.pid");
+  }
   // Accounts: client i uses account i+1 in both databases.
   {
     auto admin = xa::test::OpenTeller();
@@ -313,6 +417,9 @@ int main(int argc, char** argv) {
   xa::LogOptions log_options;
   log_options.dir = dir;
   log_options.node_id = g_node;
+  if (const char* v = std::getenv("XA_TM_BENCH_GROUP_COMMIT_DELAY_US")) {
+    log_options.group_commit_max_delay_us = static_cast<uint32_t>(std::atoi(v));
+  }
   auto log = xa::DecisionLog::Open(log_options);
   if (!log.ok()) Die(log.status().ToString());
   g_log = std::move(*log);
@@ -362,6 +469,11 @@ int main(int argc, char** argv) {
                               one.latencies_us.end());
       out.mariadb_statements += one.mariadb_statements;
       out.transfers += one.transfers;
+      out.cpu.client += one.cpu.client;
+      out.cpu.mariadb += one.cpu.mariadb;
+      out.cpu.postgres += one.cpu.postgres;
+      out.cpu.machine_busy += one.cpu.machine_busy;
+      out.cpu.machine_total += one.cpu.machine_total;
     }
     out.items_per_second = Percentile(throughputs, 0.5);
     return out;
@@ -385,6 +497,31 @@ int main(int argc, char** argv) {
                 static_cast<double>(b.mariadb_statements) / static_cast<double>(b.transfers));
     if (throughput_ratio < 1.0) targets_met = false;
     if (clients == 1 && p50_ratio > 0.9) targets_met = false;
+  }
+  // Where the CPU goes. Once the machine is busy (every core running the bench or a server),
+  // throughput is cores / (CPU per transfer): parallel phases can only shorten the waits, and
+  // the ratio of the totals below bounds b/a.
+  std::printf("\nCPU per transfer (us: bench process / MariaDB / PostgreSQL / total) and machine "
+              "busy share, %ld cores\n", sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("%7s | %8s %8s %8s %8s %6s | %8s %8s %8s %8s %6s | %11s\n", "clients", "(a) app",
+              "MariaDB", "Postgres", "total", "busy", "(b) app", "MariaDB", "Postgres", "total",
+              "busy", "total a/b");
+  for (int clients : kClients) {
+    CaseResult a = pooled("hand", clients);
+    CaseResult b = pooled("manager", clients);
+    if (a.transfers == 0 || b.transfers == 0) continue;
+    auto per = [](double cpu_seconds, const CaseResult& r) {
+      return cpu_seconds * 1e6 / static_cast<double>(r.transfers);
+    };
+    auto busy = [](const CpuUse& c) {
+      return c.machine_total > 0 ? 100.0 * c.machine_busy / c.machine_total : 0.0;
+    };
+    double a_total = per(a.cpu.client + a.cpu.mariadb + a.cpu.postgres, a);
+    double b_total = per(b.cpu.client + b.cpu.mariadb + b.cpu.postgres, b);
+    std::printf("%7d | %8.0f %8.0f %8.0f %8.0f %5.0f%% | %8.0f %8.0f %8.0f %8.0f %5.0f%% | %11.2f\n",
+                clients, per(a.cpu.client, a), per(a.cpu.mariadb, a), per(a.cpu.postgres, a),
+                a_total, busy(a.cpu), per(b.cpu.client, b), per(b.cpu.mariadb, b),
+                per(b.cpu.postgres, b), b_total, busy(b.cpu), b_total > 0 ? a_total / b_total : 0);
   }
   xa::TransactionMetrics m = g_manager->Metrics();
   std::printf("\nmanager phases (all cases, histogram estimates): Commit() p50 %.0f us "
