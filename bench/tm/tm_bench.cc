@@ -22,6 +22,7 @@
 // XA_TM_BENCH_SECONDS (minimum seconds per case, default 2), XA_TM_BENCH_REPETITIONS (default
 // 3, interleaved, median throughput reported), XA_TM_BENCH_PHASE_THREADS (the
 // manager's phase_threads; 0 runs every phase call on the client's thread),
+// XA_TM_BENCH_SEQUENTIAL_CPU_PERCENT (the manager's sequential_phases_at_cpu_percent),
 // XA_TM_BENCH_GROUP_COMMIT_DELAY_US (LogOptions::group_commit_max_delay_us, default 0). Google
 // Benchmark flags pass through (e.g. --benchmark_filter=Manager).
 //
@@ -428,6 +429,9 @@ int main(int argc, char** argv) {
   if (const char* v = std::getenv("XA_TM_BENCH_PHASE_THREADS")) {
     options.phase_threads = static_cast<size_t>(std::atoi(v));
   }
+  if (const char* v = std::getenv("XA_TM_BENCH_SEQUENTIAL_CPU_PERCENT")) {
+    options.sequential_phases_at_cpu_percent = static_cast<uint32_t>(std::atoi(v));
+  }
   if (const char* v = std::getenv("XA_TM_BENCH_READ_ONLY_PROBE")) g_read_only_probe = *v == '1';
   xa::test::RegisterDbFactories(options, g_read_only_probe);
   auto manager = xa::TransactionManager::Open(options, *g_log);
@@ -526,10 +530,11 @@ int main(int argc, char** argv) {
   xa::TransactionMetrics m = g_manager->Metrics();
   std::printf("\nmanager phases (all cases, histogram estimates): Commit() p50 %.0f us "
               "[prepare p50 %.0f us, decision write p50 %.0f us p99 %.0f us, commit phase p50 "
-              "%.0f us]; %llu decisions logged\n",
+              "%.0f us]; %llu decisions logged; %llu phases sequential (CPUs busy)\n",
               m.total_commit.p50_us, m.prepare.p50_us, m.decision_write.p50_us,
               m.decision_write.p99_us, m.commit_phase.p50_us,
-              static_cast<unsigned long long>(m.decision_records));
+              static_cast<unsigned long long>(m.decision_records),
+              static_cast<unsigned long long>(m.phases_sequential_cpu_busy));
   std::printf("targets (b/a >= 1.0 at every concurrency, single-client p50 b/a <= 0.9): %s\n",
               targets_met ? "met" : "NOT met");
   g_tellers.clear();

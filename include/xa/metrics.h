@@ -40,6 +40,9 @@ struct TransactionMetrics {
   uint64_t decision_records = 0;       // commit decisions appended to the log
   uint64_t decision_write_failures = 0;
   uint64_t phase2_retries = 0;         // phase-2 calls repeated after XA_RETRY / XAER_RMFAIL
+  // Phases of several branches run on the caller's thread alone because the CPUs were saturated
+  // (TransactionManagerOptions::sequential_phases_at_cpu_percent).
+  uint64_t phases_sequential_cpu_busy = 0;
   uint64_t handed_to_background = 0;   // transactions whose phase 2 was finished in background
   uint64_t background_completed = 0;   // ... of which the background finished
   uint64_t heuristic_records = 0;      // heuristic outcomes persisted

@@ -90,6 +90,14 @@ struct TransactionManagerOptions {
   // up to C * (N - 1) threads to be fully parallel.
   size_t phase_threads = 16;
 
+  // While at least this share (percent) of the machine's CPU time is busy, over the last 100 ms
+  // of /proc/stat, phase calls run one after the other on the caller's thread instead of on the
+  // phase threads: a hand-off costs a thread wake-up and two context switches, and when no core
+  // is idle the other transactions' work already fills the waits, so the hand-offs only slow the
+  // machine down. Counted in TransactionMetrics::phases_sequential_cpu_busy. 0 or > 100: always
+  // parallel.
+  uint32_t sequential_phases_at_cpu_percent = 90;
+
   // One factory per resource-manager name (ResourceManager::name()). Enlist() refuses a session
   // whose name has no factory: a branch that could not be completed after a crash is never
   // created.

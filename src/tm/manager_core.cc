@@ -22,7 +22,14 @@ Status NotActive(const TxnContext& txn, const char* what) {
 
 ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
     : options_(std::move(options)), log_(log), xids_(options_.node_id) {
-  executor_ = std::make_unique<PhaseExecutor>(options_.phase_threads);
+  std::unique_ptr<CpuLoadGauge> cpu_load;
+  if (options_.sequential_phases_at_cpu_percent > 0 &&
+      options_.sequential_phases_at_cpu_percent <= 100) {
+    cpu_load = std::make_unique<CpuLoadGauge>(options_.sequential_phases_at_cpu_percent,
+                                              std::chrono::milliseconds(100),
+                                              &CpuLoadGauge::ReadProcStat);
+  }
+  executor_ = std::make_unique<PhaseExecutor>(options_.phase_threads, std::move(cpu_load));
   services_.options = &options_;
   services_.log = &log_;
   services_.executor = executor_.get();
@@ -67,7 +74,13 @@ Status ManagerCore::Start() {
   completer_->Start();
   XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
                       << options_.resource_managers.size() << " resource manager(s), "
-                      << options_.phase_threads << " phase thread(s)";
+                      << options_.phase_threads << " phase thread(s)"
+                      << (options_.sequential_phases_at_cpu_percent == 0 ||
+                                  options_.sequential_phases_at_cpu_percent > 100
+                              ? std::string()
+                              : ", sequential phases while the CPUs are >= " +
+                                    std::to_string(options_.sequential_phases_at_cpu_percent) +
+                                    "% busy");
   if (options_.recover_on_open) {
     XA_RETURN_IF_ERROR(recovery_->RecoverOnOpen());
     recovery_->StartPeriodic(options_.recovery_first_pass_delay, options_.recovery_interval);

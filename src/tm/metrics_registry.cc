@@ -17,6 +17,7 @@ TransactionMetrics MetricsRegistry::Snapshot() const {
   m.decision_records = get(decision_records);
   m.decision_write_failures = get(decision_write_failures);
   m.phase2_retries = get(phase2_retries);
+  m.phases_sequential_cpu_busy = get(phases_sequential_cpu_busy);
   m.handed_to_background = get(handed_to_background);
   m.background_completed = get(background_completed);
   m.heuristic_records = get(heuristic_records);
@@ -81,6 +82,10 @@ std::string RenderPrometheus(const TransactionMetrics& m, const MetricsRegistry&
        m.decision_write_failures},
       {"xa_phase2_retries_total", "Phase-2 calls repeated after XA_RETRY or XAER_RMFAIL.",
        m.phase2_retries},
+      {"xa_phases_sequential_cpu_busy_total",
+       "Phases of several branches run on the caller's thread alone because the CPUs were "
+       "saturated.",
+       m.phases_sequential_cpu_busy},
       {"xa_background_handoffs_total",
        "Transactions whose phase 2 was handed to the background completion thread.",
        m.handed_to_background},

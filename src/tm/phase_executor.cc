@@ -1,6 +1,7 @@
 #include "src/tm/phase_executor.h"
 
 #include <atomic>
+#include <utility>
 
 namespace xa::internal {
 
@@ -14,7 +15,8 @@ struct PhaseExecutor::Batch {
   size_t finished = 0;  // guarded by mu
 };
 
-PhaseExecutor::PhaseExecutor(size_t threads) {
+PhaseExecutor::PhaseExecutor(size_t threads, std::unique_ptr<CpuLoadGauge> cpu_load)
+    : cpu_load_(std::move(cpu_load)) {
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
 }
@@ -39,14 +41,19 @@ void PhaseExecutor::Drain(Batch& batch) {
   }
 }
 
-void PhaseExecutor::RunAll(size_t n, const std::function<void(size_t)>& fn,
-                           size_t caller_first) {
-  if (n == 0) return;
-  if (caller_first >= n) caller_first = 0;
-  if (n == 1 || threads_.empty()) {
-    for (size_t i = 0; i < n; ++i) fn(i);  // sequential: the order of the branches
-    return;
+PhaseExecutor::Ran PhaseExecutor::RunAll(size_t n, const std::function<void(size_t)>& fn,
+                                         size_t caller_first) {
+  Ran ran = Ran::kInParallel;
+  if (n <= 1 || threads_.empty()) {
+    ran = Ran::kAlone;
+  } else if (cpu_load_ != nullptr && cpu_load_->Busy()) {
+    ran = Ran::kCpuBusy;
   }
+  if (ran != Ran::kInParallel) {
+    for (size_t i = 0; i < n; ++i) fn(i);  // sequential: the order of the branches
+    return ran;
+  }
+  if (caller_first >= n) caller_first = 0;
   auto batch = std::make_shared<Batch>();
   batch->fn = &fn;
   batch->order.reserve(n - 1);
@@ -68,6 +75,7 @@ void PhaseExecutor::RunAll(size_t n, const std::function<void(size_t)>& fn,
   std::unique_lock<std::mutex> lock(batch->mu);
   batch->done.wait(lock, [&] { return batch->finished == batch->n; });
   // Queue entries of this batch that no worker has popped yet find nothing left to claim.
+  return ran;
 }
 
 void PhaseExecutor::WorkerLoop() {

@@ -11,6 +11,10 @@
 // longest: a pool thread starts its call only after a wake-up, and the caller then waits on
 // nobody (no second wake-up) when the pool's calls were the shorter ones.
 //
+// When the machine's CPUs are saturated (the CpuLoadGauge given at construction says so), RunAll
+// runs every call on the caller's thread, in index order, and wakes nobody: a hand-off then
+// costs CPU that the other transactions need and saves no time (see cpu_load.h).
+//
 // Thread safety: RunAll() may be called from many threads at once. fn(i) runs on exactly one
 // thread, so each branch's session is used by one thread at a time.
 
@@ -19,6 +23,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -26,16 +31,25 @@
 #include <thread>
 #include <vector>
 
+#include "src/tm/cpu_load.h"
+
 namespace xa::internal {
 
 class PhaseExecutor {
  public:
-  explicit PhaseExecutor(size_t threads);
+  // `cpu_load` may be null: the pool is then used whatever the load.
+  PhaseExecutor(size_t threads, std::unique_ptr<CpuLoadGauge> cpu_load);
   ~PhaseExecutor();  // joins the threads; no RunAll() may be running
   PhaseExecutor(const PhaseExecutor&) = delete;
   PhaseExecutor& operator=(const PhaseExecutor&) = delete;
 
-  void RunAll(size_t n, const std::function<void(size_t)>& fn, size_t caller_first = 0);
+  // How RunAll ran the calls.
+  enum class Ran : uint8_t {
+    kAlone,         // n <= 1, or no pool threads
+    kInParallel,    // offered to the pool threads
+    kCpuBusy,       // sequentially on the caller's thread because the CPUs were saturated
+  };
+  Ran RunAll(size_t n, const std::function<void(size_t)>& fn, size_t caller_first = 0);
 
  private:
   struct Batch;
@@ -47,6 +61,7 @@ class PhaseExecutor {
   std::deque<std::shared_ptr<Batch>> queue_;  // one entry per index a pool thread may take
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  std::unique_ptr<CpuLoadGauge> cpu_load_;
 };
 
 }  // namespace xa::internal
