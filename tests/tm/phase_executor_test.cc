@@ -115,14 +115,14 @@ TEST(PhaseExecutor, RunsTheCallsInParallelWhileACoreIsFree) {
   Rendezvous all(3);
   std::mutex mu;
   std::vector<std::thread::id> threads;
-  std::vector<bool> overlapped(3, false);
+  std::vector<int> overlapped(3, 0);  // not vector<bool>: each thread writes its own element
   PhaseExecutor::Ran ran = executor.RunAll(3, [&](size_t i) {
     overlapped[i] = all.ArriveAndWait();
     std::lock_guard<std::mutex> lock(mu);
     threads.push_back(std::this_thread::get_id());
   });
   EXPECT_EQ(ran, PhaseExecutor::Ran::kInParallel);
-  EXPECT_EQ(overlapped, std::vector<bool>(3, true)) << "the three calls must run at once";
+  EXPECT_EQ(overlapped, std::vector<int>(3, 1)) << "the three calls must run at once";
   std::sort(threads.begin(), threads.end());
   EXPECT_EQ(std::unique(threads.begin(), threads.end()) - threads.begin(), 3);
 }
@@ -147,11 +147,11 @@ TEST(PhaseExecutor, RunsEveryCallOnTheCallersThreadInOrderWhileTheCpusAreSaturat
 TEST(PhaseExecutor, WithoutAGaugeUsesThePoolWhateverTheLoad) {
   PhaseExecutor executor(1, nullptr);
   Rendezvous both(2);
-  std::vector<bool> overlapped(2, false);
+  std::vector<int> overlapped(2, 0);
   PhaseExecutor::Ran ran =
       executor.RunAll(2, [&](size_t i) { overlapped[i] = both.ArriveAndWait(); });
   EXPECT_EQ(ran, PhaseExecutor::Ran::kInParallel);
-  EXPECT_EQ(overlapped, std::vector<bool>(2, true));
+  EXPECT_EQ(overlapped, std::vector<int>(2, 1));
 }
 
 TEST(PhaseExecutor, ASingleCallOrNoPoolRunsAlone) {
