@@ -290,20 +290,37 @@ std::string Update(int account, int64_t delta) {
          ") WHERE id = " + std::to_string(account);
 }
 
+// The timed loop both modes share: `transfer(delta)` moves `delta` once; every transfer's
+// latency is recorded, and thread 0 samples the CPU after the start barrier and after the loop.
+template <typename Transfer>
+void RunCase(benchmark::State& state, const char* mode, sql::Connection& mariadb,
+             Transfer&& transfer) {
+  std::vector<double> latencies;
+  int64_t delta = 1;
+  const int64_t statements_before = SessionStatements(mariadb);
+  CpuSample cpu_from;
+  bool sampled = false;
+  for (auto _ : state) {
+    if (!sampled && state.thread_index() == 0) cpu_from = SampleCpu();
+    sampled = true;
+    auto start = std::chrono::steady_clock::now();
+    transfer(delta);
+    latencies.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
+    delta = -delta;
+  }
+  state.SetItemsProcessed(state.iterations());
+  Publish(state, mode, latencies, SessionStatements(mariadb) - statements_before - 1,
+          state.thread_index() == 0 && sampled ? &cpu_from : nullptr);
+}
+
 void BM_HandWrittenXa(benchmark::State& state) {
   StartCase(state, "hand");
   HandSession& s = HandSessionFor(state.thread_index());
   const int account = state.thread_index() + 1;
   XidGenerator xids(g_node, 0xa0000000u + static_cast<uint64_t>(state.thread_index()));
-  std::vector<double> latencies;
-  int64_t delta = 1;
-  const int64_t statements_before = SessionStatements(s.mariadb->connection());
-  CpuSample cpu_from;
-  bool sampled = false;
-  for (auto _ : state) {
-    if (!sampled && state.thread_index() == 0) cpu_from = SampleCpu();  // after the start barrier
-    sampled = true;
-    auto start = std::chrono::steady_clock::now();
+  RunCase(state, "hand", s.mariadb->connection(), [&](int64_t delta) {
     Xid global = xids.Next();
     std::string my_xid = global.WithBranch(0).ToMySqlLiteral();
     std::string pg_gid = global.WithBranch(1).ToPostgresGid();
@@ -319,44 +336,20 @@ void BM_HandWrittenXa(benchmark::State& state) {
     } catch (const sql::SQLException& e) {
       Die(std::string("MariaDB statement failed: ") + e.what());
     }
-    latencies.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-            .count());
-    delta = -delta;
-  }
-  state.SetItemsProcessed(state.iterations());
-  Publish(state, "hand", latencies,
-          SessionStatements(s.mariadb->connection()) - statements_before - 1,
-          state.thread_index() == 0 && sampled ? &cpu_from : nullptr);
+  });
 }
 
 void BM_Manager(benchmark::State& state) {
   StartCase(state, "manager");
   test::DbTeller& teller = TellerFor(state.thread_index());
   const int account = state.thread_index() + 1;
-  std::vector<double> latencies;
-  int64_t delta = 1;
-  const int64_t statements_before = SessionStatements(teller.mariadb->connection());
-  CpuSample cpu_from;
-  bool sampled = false;
-  for (auto _ : state) {
-    if (!sampled && state.thread_index() == 0) cpu_from = SampleCpu();  // after the start barrier
-    sampled = true;
-    auto start = std::chrono::steady_clock::now();
+  RunCase(state, "manager", teller.mariadb->connection(), [&](int64_t delta) {
     Result<Outcome> outcome = test::Transfer(*g_manager, teller, kTable, account, account, delta);
     if (!outcome.ok() || *outcome != Outcome::kCommitted) {
       Die("transfer through the manager: " +
           (outcome.ok() ? std::string(OutcomeName(*outcome)) : outcome.status().ToString()));
     }
-    latencies.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-            .count());
-    delta = -delta;
-  }
-  state.SetItemsProcessed(state.iterations());
-  Publish(state, "manager", latencies,
-          SessionStatements(teller.mariadb->connection()) - statements_before - 1,
-          state.thread_index() == 0 && sampled ? &cpu_from : nullptr);
+  });
 }
 
 double Percentile(std::vector<double> v, double q) {
