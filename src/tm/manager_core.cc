@@ -29,7 +29,8 @@ ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
                                               std::chrono::milliseconds(100),
                                               &CpuLoadGauge::ReadProcStat);
   }
-  executor_ = std::make_unique<PhaseExecutor>(options_.phase_threads, std::move(cpu_load));
+  executor_ = std::make_unique<PhaseExecutor>(options_.phase_threads, std::move(cpu_load),
+                                              &metrics_.phases_sequential_cpu_busy);
   services_.options = &options_;
   services_.log = &log_;
   services_.executor = executor_.get();

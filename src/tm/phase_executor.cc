@@ -15,8 +15,9 @@ struct PhaseExecutor::Batch {
   size_t finished = 0;  // guarded by mu
 };
 
-PhaseExecutor::PhaseExecutor(size_t threads, std::unique_ptr<CpuLoadGauge> cpu_load)
-    : cpu_load_(std::move(cpu_load)) {
+PhaseExecutor::PhaseExecutor(size_t threads, std::unique_ptr<CpuLoadGauge> cpu_load,
+                             std::atomic<uint64_t>* cpu_busy_runs)
+    : cpu_load_(std::move(cpu_load)), cpu_busy_runs_(cpu_busy_runs) {
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
 }
@@ -48,6 +49,7 @@ PhaseExecutor::Ran PhaseExecutor::RunAll(size_t n, const std::function<void(size
     ran = Ran::kAlone;
   } else if (cpu_load_ != nullptr && cpu_load_->Busy()) {
     ran = Ran::kCpuBusy;
+    if (cpu_busy_runs_ != nullptr) cpu_busy_runs_->fetch_add(1, std::memory_order_relaxed);
   }
   if (ran != Ran::kInParallel) {
     for (size_t i = 0; i < n; ++i) fn(i);  // sequential: the order of the branches

@@ -21,6 +21,7 @@
 #ifndef XA_SRC_TM_PHASE_EXECUTOR_H_
 #define XA_SRC_TM_PHASE_EXECUTOR_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -37,8 +38,10 @@ namespace xa::internal {
 
 class PhaseExecutor {
  public:
-  // `cpu_load` may be null: the pool is then used whatever the load.
-  PhaseExecutor(size_t threads, std::unique_ptr<CpuLoadGauge> cpu_load);
+  // `cpu_load` may be null: the pool is then used whatever the load. `cpu_busy_runs` (may be
+  // null) counts the RunAll calls that went sequential because the CPUs were saturated.
+  PhaseExecutor(size_t threads, std::unique_ptr<CpuLoadGauge> cpu_load,
+                std::atomic<uint64_t>* cpu_busy_runs = nullptr);
   ~PhaseExecutor();  // joins the threads; no RunAll() may be running
   PhaseExecutor(const PhaseExecutor&) = delete;
   PhaseExecutor& operator=(const PhaseExecutor&) = delete;
@@ -62,6 +65,7 @@ class PhaseExecutor {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   std::unique_ptr<CpuLoadGauge> cpu_load_;
+  std::atomic<uint64_t>* cpu_busy_runs_;
 };
 
 }  // namespace xa::internal

@@ -76,12 +76,6 @@ LogRecord TwoPhaseCoordinator::DecisionRecord(const TxnContext& txn,
   return record;
 }
 
-void TwoPhaseCoordinator::CountSequential(PhaseExecutor::Ran ran) {
-  if (ran == PhaseExecutor::Ran::kCpuBusy) {
-    MetricsRegistry::Add(services_->metrics->phases_sequential_cpu_busy);
-  }
-}
-
 Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   std::vector<BranchContext>& branches = txn.branches;
   if (branches.empty()) {
@@ -94,7 +88,7 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   Clock::time_point phase1_start = Clock::now();
   services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
   std::atomic<size_t> prepared{0};
-  PhaseExecutor::Ran ran = services_->executor->RunAll(
+  services_->executor->RunAll(
       branches.size(),
       [&](size_t i) {
         TimedCall(branches[i], /*commit=*/false, [&] { PrepareBranch(txn, branches[i]); });
@@ -106,7 +100,6 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
           branches.size(), [&](size_t i) -> const BranchContext& { return branches[i]; },
           /*commit=*/false));
   services_->metrics->prepare.Record(Clock::now() - phase1_start);
-  CountSequential(ran);
 
   std::vector<size_t> committers;
   const BranchContext* failed = nullptr;
@@ -272,7 +265,7 @@ Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>
                                       bool decision_logged) {
   Clock::time_point start = Clock::now();
   std::atomic<size_t> committed{0};
-  PhaseExecutor::Ran ran = services_->executor->RunAll(
+  services_->executor->RunAll(
       committers.size(),
       [&](size_t k) {
         BranchContext& b = txn.branches[committers[k]];
@@ -285,7 +278,6 @@ Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>
           /*commit=*/true));
   XA_CRASH_POINT(kAfterAllCommitted);  // C8: all committed, no end record
   services_->metrics->commit_phase.Record(Clock::now() - start);
-  CountSequential(ran);
   return Conclude(txn, committers, /*commit=*/true, decision_logged, Status::Ok());
 }
 
@@ -363,8 +355,8 @@ Outcome TwoPhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
   for (size_t i = 0; i < txn.branches.size(); ++i) {
     if (!txn.branches[i].finished) todo.push_back(i);
   }
-  CountSequential(services_->executor->RunAll(
-      todo.size(), [&](size_t k) { RollbackBranch(txn.branches[todo[k]]); }));
+  services_->executor->RunAll(todo.size(),
+                              [&](size_t k) { RollbackBranch(txn.branches[todo[k]]); });
   return Conclude(txn, todo, /*commit=*/false, /*decision_logged=*/false, reason);
 }
 

@@ -96,8 +96,6 @@ class TwoPhaseCoordinator : public Coordinator {
   Outcome Rollback(TxnContext& txn, const Status& reason) override;
 
  private:
-  // Counts a phase that ran sequentially because the CPUs were saturated.
-  void CountSequential(PhaseExecutor::Ran ran);
   Outcome CommitOnePhase(TxnContext& txn, BranchContext& branch);
   void PrepareBranch(TxnContext& txn, BranchContext& branch);
   Outcome PhaseTwo(TxnContext& txn, const std::vector<size_t>& committers, bool decision_logged);

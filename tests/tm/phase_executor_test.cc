@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -111,7 +112,8 @@ class Rendezvous {
 
 TEST(PhaseExecutor, RunsTheCallsInParallelWhileACoreIsFree) {
   ScriptedCpu cpu;
-  PhaseExecutor executor(2, GaugeSaying(/*busy=*/false, cpu));
+  std::atomic<uint64_t> cpu_busy_runs{0};
+  PhaseExecutor executor(2, GaugeSaying(/*busy=*/false, cpu), &cpu_busy_runs);
   Rendezvous all(3);
   std::mutex mu;
   std::vector<std::thread::id> threads;
@@ -125,11 +127,13 @@ TEST(PhaseExecutor, RunsTheCallsInParallelWhileACoreIsFree) {
   EXPECT_EQ(overlapped, std::vector<int>(3, 1)) << "the three calls must run at once";
   std::sort(threads.begin(), threads.end());
   EXPECT_EQ(std::unique(threads.begin(), threads.end()) - threads.begin(), 3);
+  EXPECT_EQ(cpu_busy_runs.load(), 0u);
 }
 
 TEST(PhaseExecutor, RunsEveryCallOnTheCallersThreadInOrderWhileTheCpusAreSaturated) {
   ScriptedCpu cpu;
-  PhaseExecutor executor(4, GaugeSaying(/*busy=*/true, cpu));
+  std::atomic<uint64_t> cpu_busy_runs{0};
+  PhaseExecutor executor(4, GaugeSaying(/*busy=*/true, cpu), &cpu_busy_runs);
   std::vector<size_t> order;
   std::vector<std::thread::id> threads;
   PhaseExecutor::Ran ran = executor.RunAll(
@@ -142,6 +146,7 @@ TEST(PhaseExecutor, RunsEveryCallOnTheCallersThreadInOrderWhileTheCpusAreSaturat
   EXPECT_EQ(ran, PhaseExecutor::Ran::kCpuBusy);
   EXPECT_EQ(order, (std::vector<size_t>{0, 1, 2}));
   EXPECT_EQ(threads, std::vector<std::thread::id>(3, std::this_thread::get_id()));
+  EXPECT_EQ(cpu_busy_runs.load(), 1u);
 }
 
 TEST(PhaseExecutor, WithoutAGaugeUsesThePoolWhateverTheLoad) {

@@ -224,6 +224,22 @@ bool OdbcSession::Execute(std::string_view sql, Diagnostics* diag, int64_t* rows
   return true;
 }
 
+bool OdbcSession::FetchRows(SQLHSTMT stmt, SQLSMALLINT columns, std::vector<Row>* rows,
+                            Diagnostics* diag) {
+  for (;;) {
+    SQLRETURN rc = SQLFetch(stmt);
+    if (rc == SQL_NO_DATA) return true;
+    if (!Succeeded(rc)) return FailStatement(stmt, diag);
+    Row row(static_cast<size_t>(columns));
+    for (SQLSMALLINT c = 1; c <= columns; ++c) {
+      if (!ReadColumn(stmt, static_cast<SQLUSMALLINT>(c), &row[static_cast<size_t>(c - 1)])) {
+        return FailStatement(stmt, diag);
+      }
+    }
+    rows->push_back(std::move(row));
+  }
+}
+
 bool OdbcSession::Query(std::string_view sql, std::vector<Row>* rows, Diagnostics* diag,
                         int result_index) {
   rows->clear();
@@ -247,18 +263,7 @@ bool OdbcSession::Query(std::string_view sql, std::vector<Row>* rows, Diagnostic
     diag->records.push_back({"HY000", -1, "the statement returned no result set"});
     return false;
   }
-  for (;;) {
-    rc = SQLFetch(stmt.get());
-    if (rc == SQL_NO_DATA) break;
-    if (!Succeeded(rc)) return FailStatement(stmt.get(), diag);
-    Row row(static_cast<size_t>(columns));
-    for (SQLSMALLINT c = 1; c <= columns; ++c) {
-      if (!ReadColumn(stmt.get(), static_cast<SQLUSMALLINT>(c), &row[static_cast<size_t>(c - 1)])) {
-        return FailStatement(stmt.get(), diag);
-      }
-    }
-    rows->push_back(std::move(row));
-  }
+  if (!FetchRows(stmt.get(), columns, rows, diag)) return false;
   // Drain any further result sets so that nothing stays pending on the connection.
   while (Succeeded(SQLMoreResults(stmt.get()))) {
   }
@@ -281,18 +286,7 @@ bool OdbcSession::QueryBatch(std::string_view sql, std::vector<Row>* first_rows,
   keep_warnings();
   SQLSMALLINT columns = 0;
   if (!Succeeded(SQLNumResultCols(stmt.get(), &columns))) return FailStatement(stmt.get(), diag);
-  while (columns > 0) {
-    SQLRETURN fetched = SQLFetch(stmt.get());
-    if (fetched == SQL_NO_DATA) break;
-    if (!Succeeded(fetched)) return FailStatement(stmt.get(), diag);
-    Row row(static_cast<size_t>(columns));
-    for (SQLSMALLINT c = 1; c <= columns; ++c) {
-      if (!ReadColumn(stmt.get(), static_cast<SQLUSMALLINT>(c), &row[static_cast<size_t>(c - 1)])) {
-        return FailStatement(stmt.get(), diag);
-      }
-    }
-    first_rows->push_back(std::move(row));
-  }
+  if (columns > 0 && !FetchRows(stmt.get(), columns, first_rows, diag)) return false;
   for (;;) {
     rc = SQLMoreResults(stmt.get());
     if (rc == SQL_NO_DATA) break;

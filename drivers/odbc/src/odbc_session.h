@@ -93,6 +93,8 @@ class OdbcSession {
   // Runs `sql` on `stmt` (allocated by the caller); false, with `diag`, when that fails.
   bool ExecDirect(Statement& stmt, std::string_view sql, Diagnostics* diag, SQLRETURN* rc);
   bool FailStatement(SQLHSTMT stmt, Diagnostics* diag);
+  // Appends every row of the current result set of `stmt` (`columns` > 0 columns), as text.
+  bool FetchRows(SQLHSTMT stmt, SQLSMALLINT columns, std::vector<Row>* rows, Diagnostics* diag);
 
   SQLHENV env_ = SQL_NULL_HENV;
   SQLHDBC dbc_ = SQL_NULL_HDBC;
