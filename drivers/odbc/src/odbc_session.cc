@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 namespace xa::odbc::internal {
 namespace {
@@ -14,6 +15,17 @@ SQLPOINTER IntegerAttribute(SQLULEN value) {
 }
 
 bool Succeeded(SQLRETURN rc) { return rc == SQL_SUCCESS || rc == SQL_SUCCESS_WITH_INFO; }
+
+// psqlODBC sets the process-wide LC_CTYPE locale while it connects (it derives the client
+// encoding from it), and keeps the name setlocale returned. Two of its connects at once can then
+// use a locale name the other has just freed (ThreadSanitizer sees it in the concurrent tests), so
+// every connect this library makes waits for the one in progress. Connects are rare (sessions
+// stay open), and a server that does not answer holds the others back at most for its login
+// timeout.
+std::mutex& ConnectMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
 
 bool ReadColumn(SQLHSTMT stmt, SQLUSMALLINT column, std::optional<std::string>* value) {
   std::string text;
@@ -122,11 +134,13 @@ bool OdbcSession::Connect(const std::string& connection_string,
   SQLSetConnectAttr(dbc_, SQL_ATTR_LOGIN_TIMEOUT,
                     IntegerAttribute(static_cast<SQLULEN>(login_timeout.count())), 0);
   // The connection string is handed over as is and not kept: it holds the password.
+  std::unique_lock connecting(ConnectMutex());
   SQLRETURN rc = SQLDriverConnect(
       dbc_, nullptr,
       reinterpret_cast<SQLCHAR*>(const_cast<char*>(connection_string.data())),
       static_cast<SQLSMALLINT>(connection_string.size()), nullptr, 0, nullptr,
       SQL_DRIVER_NOPROMPT);
+  connecting.unlock();
   if (!Succeeded(rc)) {
     diag->records.clear();
     Diagnostics collected = Collect(SQL_HANDLE_DBC, dbc_);
