@@ -139,7 +139,10 @@ struct OdbcOptions {
   // kAuto asks the connection; an explicit value overrides it (and must match the server).
   Dialect dialect = Dialect::kAuto;
 
-  // SQL_ATTR_LOGIN_TIMEOUT of every connect.
+  // SQL_ATTR_LOGIN_TIMEOUT of every connect. Connects made through this driver run one at a time
+  // in the process (psqlODBC changes the process locale while it connects), so a server that does
+  // not answer delays other resource managers' connects by up to this much. Code of your own that
+  // connects through psqlODBC on other threads at the same time has the same race.
   std::chrono::seconds login_timeout{10};
   // SQL_ATTR_QUERY_TIMEOUT of the resource manager's own statements; zero means none. A
   // statement cancelled by it during PREPARE or phase 2 leaves the branch in doubt (XAER_RMFAIL).
