@@ -18,13 +18,18 @@ Status NotActive(const TxnContext& txn, const char* what) {
                                   std::string(TransactionStateName(txn.state)));
 }
 
+// 0 or more than 100 turn the CPU gauge off (see TransactionManagerOptions).
+bool SequentialPhasesWhenBusy(const TransactionManagerOptions& options) {
+  return options.sequential_phases_at_cpu_percent > 0 &&
+         options.sequential_phases_at_cpu_percent <= 100;
+}
+
 }  // namespace
 
 ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
     : options_(std::move(options)), log_(log), xids_(options_.node_id) {
   std::unique_ptr<CpuLoadGauge> cpu_load;
-  if (options_.sequential_phases_at_cpu_percent > 0 &&
-      options_.sequential_phases_at_cpu_percent <= 100) {
+  if (SequentialPhasesWhenBusy(options_)) {
     cpu_load = std::make_unique<CpuLoadGauge>(options_.sequential_phases_at_cpu_percent,
                                               std::chrono::milliseconds(100),
                                               &CpuLoadGauge::ReadProcStat);
@@ -76,12 +81,11 @@ Status ManagerCore::Start() {
   XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
                       << options_.resource_managers.size() << " resource manager(s), "
                       << options_.phase_threads << " phase thread(s)"
-                      << (options_.sequential_phases_at_cpu_percent == 0 ||
-                                  options_.sequential_phases_at_cpu_percent > 100
-                              ? std::string()
-                              : ", sequential phases while the CPUs are >= " +
+                      << (SequentialPhasesWhenBusy(options_)
+                              ? ", sequential phases while the CPUs are >= " +
                                     std::to_string(options_.sequential_phases_at_cpu_percent) +
-                                    "% busy");
+                                    "% busy"
+                              : std::string());
   if (options_.recover_on_open) {
     XA_RETURN_IF_ERROR(recovery_->RecoverOnOpen());
     recovery_->StartPeriodic(options_.recovery_first_pass_delay, options_.recovery_interval);

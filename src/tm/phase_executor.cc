@@ -6,9 +6,8 @@
 namespace xa::internal {
 
 struct PhaseExecutor::Batch {
-  const std::function<void(size_t)>* fn = nullptr;  // valid until `finished` reaches n
+  const std::function<void(size_t)>* fn = nullptr;  // valid until `finished` reaches order.size()
   std::vector<size_t> order;  // the indices left for claiming (all but the caller's first)
-  size_t n = 0;               // order.size()
   std::atomic<size_t> next{0};
   std::mutex mu;
   std::condition_variable done;
@@ -35,10 +34,10 @@ PhaseExecutor::~PhaseExecutor() {
 void PhaseExecutor::Drain(Batch& batch) {
   for (;;) {
     size_t i = batch.next.fetch_add(1, std::memory_order_relaxed);
-    if (i >= batch.n) return;
+    if (i >= batch.order.size()) return;
     (*batch.fn)(batch.order[i]);
     std::lock_guard<std::mutex> lock(batch.mu);
-    if (++batch.finished == batch.n) batch.done.notify_all();
+    if (++batch.finished == batch.order.size()) batch.done.notify_all();
   }
 }
 
@@ -62,12 +61,11 @@ PhaseExecutor::Ran PhaseExecutor::RunAll(size_t n, const std::function<void(size
   for (size_t i = 0; i < n; ++i) {
     if (i != caller_first) batch->order.push_back(i);
   }
-  batch->n = n - 1;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (size_t i = 0; i < batch->n; ++i) queue_.push_back(batch);
+    for (size_t i = 0; i < batch->order.size(); ++i) queue_.push_back(batch);
   }
-  if (batch->n == 1) {
+  if (batch->order.size() == 1) {
     work_available_.notify_one();
   } else {
     work_available_.notify_all();
@@ -75,7 +73,7 @@ PhaseExecutor::Ran PhaseExecutor::RunAll(size_t n, const std::function<void(size
   fn(caller_first);
   Drain(*batch);
   std::unique_lock<std::mutex> lock(batch->mu);
-  batch->done.wait(lock, [&] { return batch->finished == batch->n; });
+  batch->done.wait(lock, [&] { return batch->finished == batch->order.size(); });
   // Queue entries of this batch that no worker has popped yet find nothing left to claim.
   return ran;
 }
