@@ -7,6 +7,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "src/completion/branch_outcome.h"
 #include "src/logging.h"
 #include "src/testing/crash_points.h"
 
@@ -32,7 +33,7 @@ struct RmScan {
 struct PlannedCall {
   size_t report_index;  // into RecoveryReport::branches
   Xid global;
-  bool commit;          // commit, or roll back
+  internal::Decision decision;
 };
 
 // Scans every RM, each from its own thread.
@@ -58,15 +59,6 @@ std::vector<RmScan> ScanAll(const std::vector<ResourceManager*>& rms) {
   if (!rms.empty()) scan_one(0);
   for (auto& t : threads) t.join();
   return scans;
-}
-
-Outcome HeuristicOutcomeOf(Code code) {
-  switch (code) {
-    case Code::kHeuristicCommit: return Outcome::kHeuristicCommit;
-    case Code::kHeuristicRollback: return Outcome::kHeuristicRollback;
-    case Code::kHeuristicMixed: return Outcome::kHeuristicMixed;
-    default: return Outcome::kHeuristicHazard;
-  }
 }
 
 std::string EscapeJson(std::string_view text) {
@@ -240,7 +232,7 @@ Result<RecoveryReport> RecoveryEngine::Run() {
         branch.reason = "the log holds a commit decision";
         ++pending;
         size_t index = add(std::move(branch));
-        calls[found->second->rm].push_back({index, global, true});
+        calls[found->second->rm].push_back({index, global, internal::Decision::kCommit});
         continue;
       } else {
         branch.rm_state = "not prepared";
@@ -271,6 +263,15 @@ Result<RecoveryReport> RecoveryEngine::Run() {
       } else if (in_flight(global)) {
         branch.reason = "in flight: its transaction is still running in this process";
         ++report.in_flight;
+      } else if (auto heuristic = state.open_heuristics.find(global);
+                 heuristic != state.open_heuristics.end()) {
+        // Its fate was reported as a heuristic (e.g. a commit answered XAER_RMERR): presuming
+        // abort now could undo a commit decision behind the operator's back.
+        branch.log_state = "heuristic " + std::string(OutcomeName(heuristic->second.outcome)) +
+                           " (lsn " + std::to_string(heuristic->second.lsn) + ")";
+        branch.reason = "awaiting an operator: the transaction has an open heuristic record; "
+                        "finish it with `force` and clear the heuristic";
+        ++report.orphans_deferred;
       } else if (state.damaged) {
         branch.reason = "log damaged: refusing to presume abort (" + state.damage_report + ")";
         ++report.orphans_deferred;
@@ -284,7 +285,7 @@ Result<RecoveryReport> RecoveryEngine::Run() {
                               ? "presumed abort: no commit decision, older than the timeout"
                               : "presumed abort: no commit decision, seen by an earlier pass";
           size_t index = add(std::move(branch));
-          calls[scan.rm].push_back({index, global, false});
+          calls[scan.rm].push_back({index, global, internal::Decision::kRollback});
           continue;
         }
         branch.reason = "no decision yet, " + std::to_string(age_us / 1000) +
@@ -334,50 +335,61 @@ Result<RecoveryReport> RecoveryEngine::Run() {
     }
     for (PlannedCall& call : list) {
       const Xid& xid = report.branches[call.report_index].branch;  // stable: no more push_back
-      Status s = call.commit ? rm->Commit(xid, CommitMode::kTwoPhase) : rm->Rollback(xid);
+      const bool commit = call.decision == internal::Decision::kCommit;
+      Status s = commit ? rm->Commit(xid, CommitMode::kTwoPhase) : rm->Rollback(xid);
       if (first_action.exchange(false)) XA_CRASH_POINT(kRecoveryAfterFirstAction);
       XA_CRASH_POINT(kRecoveryAfterAction);
+      // A commit comes from a decision in the log, which the crashed process may have begun to
+      // carry out; every branch acted on was found prepared by the scan.
+      internal::BranchReading reading = internal::ReadFinishResult(
+          internal::FinishCallFor(call.decision), s,
+          {/*maybe_applied=*/commit, /*maybe_prepared=*/true});
       std::optional<LogRecord> heuristic;
       {
         std::lock_guard<std::mutex> guard(report_mu);
         BranchReport& branch = report.branches[call.report_index];
         branch.result = s;
-        bool finished = false;
-        if (s.ok() || (!call.commit && s.IsRollback())) {
-          finished = true;
-          ++(call.commit ? report.committed : report.rolled_back);
-          XA_LOG_XID(kInfo, kComponent, xid)
-              << (call.commit ? "committed" : "rolled back") << " on " << rm->name() << ": "
-              << branch.reason;
-        } else if (s.code() == Code::kNoTa) {
-          // The RM no longer knows it: a commit or rollback of an earlier pass, or of the
-          // crashed process, landed after the scan. Done.
-          finished = true;
-          branch.action = RecoveryAction::kAlreadyDone;
-          ++report.already_done;
-        } else if (s.IsHeuristic() || (call.commit && s.IsRollback())) {
-          finished = true;
-          Outcome outcome = call.commit && s.IsRollback() ? Outcome::kHeuristicRollback
-                                                          : HeuristicOutcomeOf(s.code());
+        if (reading.end == internal::BranchEnd::kPending) {
+          ++report.failed;
+          XA_LOG_XID(kWarning, kComponent, xid)
+              << internal::DecisionName(call.decision) << " on " << rm->name()
+              << " failed, will retry on the next pass: " << s.ToString();
+        } else if (internal::IsHeuristic(reading.end)) {
+          Outcome outcome = internal::Aggregate(call.decision, {reading.end});
           heuristic = LogRecord{RecordType::kHeuristic, call.global, Protocol::kTwoPhase,
                                 {Participant{rm->name(), xid}}, outcome,
                                 "recovery: " + s.ToString(), 0, 0};
           ++report.failed;
           XA_LOG_XID(kError, kComponent, xid)
               << "heuristic outcome on " << rm->name() << ": " << s.ToString();
+        } else if (s.code() == Code::kNoTa) {
+          // The RM no longer knows it: a commit or rollback of an earlier pass, or of the
+          // crashed process, landed after the scan. Done.
+          branch.action = RecoveryAction::kAlreadyDone;
+          ++report.already_done;
         } else {
-          ++report.failed;
-          XA_LOG_XID(kWarning, kComponent, xid)
-              << (call.commit ? "commit" : "rollback") << " on " << rm->name()
-              << " failed, will retry on the next pass: " << s.ToString();
+          ++(commit ? report.committed : report.rolled_back);
+          XA_LOG_XID(kInfo, kComponent, xid)
+              << (commit ? "committed" : "rolled back") << " on " << rm->name() << ": "
+              << branch.reason;
         }
-        if (finished && call.commit) --pending_branches[call.global];
+        if (commit && internal::IsFinished(reading.end)) --pending_branches[call.global];
       }
       if (heuristic) {
         Status appended = AppendRecord(*heuristic);
         if (!appended.ok()) {
           XA_LOG_XID(kError, kComponent, xid)
               << "cannot record heuristic outcome: " << appended.ToString();
+          // Without the record no operator would hear of it: the RM keeps its heuristic state
+          // (no Forget) so that the next pass meets it again.
+          reading.forget = false;
+        }
+      }
+      if (reading.forget) {
+        Status forgotten = rm->Forget(xid);
+        if (!forgotten.ok() && forgotten.code() != Code::kNoTa) {
+          XA_LOG_XID(kWarning, kComponent, xid)
+              << "forget on " << rm->name() << ": " << forgotten.ToString();
         }
       }
       size_t n = done.fetch_add(1) + 1;
@@ -498,12 +510,23 @@ Result<RecoveryReport> RecoveryEngine::Force(const Xid& global_or_branch, bool c
                                                                : "no decision",
                         "prepared", commit ? RecoveryAction::kCommit : RecoveryAction::kRollback,
                         audit.reason, s};
-    if (s.ok() || s.code() == Code::kNoTa) {
+    // The scan found the branch prepared, and the audit record already names the outcome as
+    // the operator's: a NOTA means it was finished between the scan and this call, by a call
+    // of this decision only if the log holds one (the manager or recovery committing it).
+    const internal::Decision forced =
+        commit ? internal::Decision::kCommit : internal::Decision::kRollback;
+    internal::BranchReading reading = internal::ReadFinishResult(
+        internal::FinishCallFor(forced), s,
+        {/*maybe_applied=*/decision != state.open_decisions.end(), /*maybe_prepared=*/true});
+    bool went_forced_way =
+        reading.end == (commit ? internal::BranchEnd::kCommitted : internal::BranchEnd::kRolledBack);
+    if (went_forced_way) {
       ++(commit ? report.committed : report.rolled_back);
     } else {
       ++report.failed;
       all_done = false;
     }
+    if (reading.forget) rm->Forget(target.branch).IgnoreError();
     XA_LOG_XID(kWarning, kComponent, target.branch)
         << "operator forced " << (commit ? "commit" : "rollback") << " on " << target.rm_name
         << ": " << s.ToString();

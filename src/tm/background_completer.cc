@@ -34,7 +34,7 @@ void BackgroundCompleter::Stop() {
   std::lock_guard<std::mutex> lock(mu_);
   for (const CompletionJob& job : jobs_) {
     XA_LOG_XID(kWarning, "tm", job.xid)
-        << "manager stopping with " << (job.commit ? "commit" : "rollback")
+        << "manager stopping with " << DecisionName(job.decision)
         << " still pending; " << (job.decision_logged ? "the decision is open in the log and "
                                                          "recovery will finish it"
                                                        : "recovery will roll it back");
@@ -49,7 +49,7 @@ void BackgroundCompleter::Submit(CompletionJob job) {
   MetricsRegistry::Add(services_->metrics->handed_to_background);
   services_->metrics->background_pending.fetch_add(1, std::memory_order_relaxed);
   XA_LOG_XID(kInfo, "tm", job.xid)
-      << "background completion of " << (job.commit ? "commit" : "rollback") << " ("
+      << "background completion of " << DecisionName(job.decision) << " ("
       << job.origin << ") for "
       << std::count_if(job.branches.begin(), job.branches.end(),
                        [](const CompletionBranch& b) { return b.end == BranchEnd::kPending; })
@@ -94,28 +94,22 @@ ResourceManager* BackgroundCompleter::Session(const std::string& rm_name, Status
 void BackgroundCompleter::Attempt(const CompletionJob& job, CompletionBranch& branch) {
   Status error;
   ResourceManager* session = Session(branch.rm_name, &error);
+  const FinishCall call = FinishCallFor(job.decision);
   Status s;
+  BranchReading reading{BranchEnd::kPending, false};  // no session: try again later
   if (session == nullptr) {
     s = error;
   } else {
-    s = job.commit ? session->Commit(branch.xid, CommitMode::kTwoPhase)
-                   : session->Rollback(branch.xid);
-    XA_LOG_XID(kDebug, "tm", branch.xid)
-        << "background " << (job.commit ? "commit" : "rollback") << " on '" << branch.rm_name
-        << "': " << CodeName(s.code());
-  }
-  Classified c;
-  if (session == nullptr) {
-    c = {BranchEnd::kPending, false};  // no session: try again later
-  } else if (job.commit) {
-    c = ClassifyCommit(s, branch.maybe_applied);
-  } else {
-    c = ClassifyRollback(s, branch.maybe_prepared);
+    s = job.decision == Decision::kCommit ? session->Commit(branch.xid, CommitMode::kTwoPhase)
+                                          : session->Rollback(branch.xid);
+    XA_LOG_XID(kDebug, "tm", branch.xid) << "background " << FinishCallName(call) << " on '"
+                                         << branch.rm_name << "': " << CodeName(s.code());
+    reading = ReadFinishResult(call, s, {branch.maybe_applied, branch.maybe_prepared});
   }
   branch.last = s;
-  if (c.end != BranchEnd::kPending) {
-    branch.end = c.end;
-    branch.forget = c.forget;
+  if (IsFinished(reading.end)) {
+    branch.end = reading.end;
+    branch.forget = reading.forget;
     return;
   }
   if (s.code() == Code::kRmFail) {
@@ -128,7 +122,7 @@ void BackgroundCompleter::Attempt(const CompletionJob& job, CompletionBranch& br
       services_->options->background_retry.BackoffBefore(branch.attempts);
   branch.next_attempt = SteadyClock::now() + backoff;
   XA_LOG_XID(kWarning, "tm", branch.xid)
-      << "background " << (job.commit ? "commit" : "rollback") << " on '" << branch.rm_name
+      << "background " << FinishCallName(call) << " on '" << branch.rm_name
       << "' failed (attempt " << branch.attempts << ", next in " << backoff.count() / 1000
       << " ms): " << s.ToString();
 }
@@ -148,7 +142,7 @@ void BackgroundCompleter::Finish(CompletionJob& job) {
       }
     }
   }
-  Outcome outcome = Aggregate(job.commit, ends);
+  Outcome outcome = Aggregate(job.decision, ends);
   if (new_heuristic) {
     services_->PersistHeuristic(job.xid, job.protocol, std::move(heuristic_branches), outcome,
                                 reason);

@@ -8,8 +8,9 @@
 // every branch of a job is finished, the job's heuristic outcome (if any) is persisted, Forget()
 // is sent where the RM reported XA_HEUR*, and, for a logged decision, the end record is written.
 //
-// Recovery (issue 5) hands its resolutions to Submit() too, so the rules for reading phase-2
-// results (branch_outcome.h) are applied in exactly one place for both.
+// Recovery hands the decisions it could not finish to Submit() too. Every phase-2 result is read
+// by the phase-2 rules (src/completion/branch_outcome.h), the table the coordinator and the
+// recovery engine use as well.
 //
 // A call to an unreachable RM blocks this thread for as long as the driver's connect timeout;
 // the other jobs wait meanwhile. Acceptable for a path that only runs when something is down.
@@ -36,7 +37,7 @@
 #include <thread>
 #include <vector>
 
-#include "src/tm/branch_outcome.h"
+#include "src/completion/branch_outcome.h"
 #include "src/tm/in_flight.h"
 #include "xa/protocol.h"
 #include "xa/resource_manager.h"
@@ -66,7 +67,7 @@ struct CompletionBranch {
 struct CompletionJob {
   Xid xid;  // global
   Protocol protocol = Protocol::kTwoPhase;
-  bool commit = true;           // the decision
+  Decision decision = Decision::kCommit;
   bool decision_logged = true;  // write the end record when done
   std::vector<CompletionBranch> branches;
   const char* origin = "commit";  // "commit", "rollback" or "recovery", for the log lines

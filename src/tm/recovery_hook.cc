@@ -95,7 +95,7 @@ Status RecoveryRunner::RecoverOnOpen() {
     CompletionJob job;
     job.xid = xid;
     job.protocol = record.protocol;
-    job.commit = true;
+    job.decision = Decision::kCommit;
     job.decision_logged = true;
     job.origin = "recovery";
     for (const Participant& p : record.participants) {

@@ -30,17 +30,20 @@ uint32_t Attempts(const RetryPolicy& policy) {
   return policy.max_attempts == 0 ? 1 : policy.max_attempts;
 }
 
-std::atomic<uint64_t>* MeanOf(const BranchContext& b, bool commit) {
+// The phase a timed call belongs to: each RM keeps one running mean per phase.
+enum class Phase : uint8_t { kPrepare, kFinish };
+
+std::atomic<uint64_t>* MeanOf(const BranchContext& b, Phase phase) {
   if (b.latency == nullptr) return nullptr;
-  return commit ? &b.latency->commit_ns : &b.latency->prepare_ns;
+  return phase == Phase::kFinish ? &b.latency->commit_ns : &b.latency->prepare_ns;
 }
 
 // Runs one phase call on `b` and adds its duration to the RM's running mean.
 template <typename Call>
-void TimedCall(BranchContext& b, bool commit, Call&& call) {
+void TimedCall(BranchContext& b, Phase phase, Call&& call) {
   Clock::time_point start = Clock::now();
   call();
-  if (std::atomic<uint64_t>* mean = MeanOf(b, commit)) {
+  if (std::atomic<uint64_t>* mean = MeanOf(b, phase)) {
     RmLatency::Record(*mean, Clock::now() - start);
   }
 }
@@ -48,11 +51,11 @@ void TimedCall(BranchContext& b, bool commit, Call&& call) {
 // The position, among `n` branches picked by `branch_at`, of the one whose RM took longest in
 // this phase lately: the caller's thread runs it (see PhaseExecutor::RunAll).
 template <typename BranchAt>
-size_t SlowestBranch(size_t n, BranchAt&& branch_at, bool commit) {
+size_t SlowestBranch(size_t n, BranchAt&& branch_at, Phase phase) {
   size_t slowest = 0;
   uint64_t longest = 0;
   for (size_t k = 0; k < n; ++k) {
-    std::atomic<uint64_t>* mean = MeanOf(branch_at(k), commit);
+    std::atomic<uint64_t>* mean = MeanOf(branch_at(k), phase);
     uint64_t value = mean == nullptr ? 0 : mean->load(std::memory_order_relaxed);
     if (value > longest) {
       longest = value;
@@ -91,14 +94,14 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   services_->executor->RunAll(
       branches.size(),
       [&](size_t i) {
-        TimedCall(branches[i], /*commit=*/false, [&] { PrepareBranch(txn, branches[i]); });
+        TimedCall(branches[i], Phase::kPrepare, [&] { PrepareBranch(txn, branches[i]); });
         if (branches[i].vote == Vote::kCommit && prepared.fetch_add(1) == 0) {
           XA_CRASH_POINT(kAfterFirstPrepare);  // C3: one branch prepared, the other perhaps not
         }
       },
       SlowestBranch(
           branches.size(), [&](size_t i) -> const BranchContext& { return branches[i]; },
-          /*commit=*/false));
+          Phase::kPrepare));
   services_->metrics->prepare.Record(Clock::now() - phase1_start);
 
   std::vector<size_t> committers;
@@ -154,12 +157,9 @@ void TwoPhaseCoordinator::PrepareBranch(TxnContext& txn, BranchContext& b) {
   XA_LOG_XID(kDebug, "tm", b.xid) << "end(TMSUCCESS) on '" << b.rm_name << "': "
                                   << CodeName(s.code());
   if (!s.ok()) {
+    // The branch is not finished, whatever End answered: the rollback that follows still calls
+    // Rollback() on it (see branch_outcome.h, "Ending a branch").
     b.failure = s.WithContext("End(TMSUCCESS)");
-    // XA_RB*: the RM rolled the branch back; NOTA: it does not know it. Nothing left to do.
-    if (s.IsRollback() || s.code() == Code::kNoTa) {
-      b.finished = true;
-      b.end = BranchEnd::kRolledBack;
-    }
     return;
   }
   b.ended = true;
@@ -181,11 +181,8 @@ void TwoPhaseCoordinator::PrepareBranch(TxnContext& txn, BranchContext& b) {
     }
     return;
   }
+  // No vote (XAER_NOTA, XAER_RMFAIL, ...): the rollback that follows reads what Rollback() says.
   b.failure = s.WithContext("Prepare");
-  if (s.code() == Code::kNoTa) {
-    b.finished = true;
-    b.end = BranchEnd::kRolledBack;
-  }
 }
 
 Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
@@ -196,10 +193,6 @@ Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
                                   << CodeName(s.code());
   if (!s.ok()) {
     b.failure = s.WithContext("End(TMSUCCESS)");
-    if (s.IsRollback() || s.code() == Code::kNoTa) {
-      b.finished = true;
-      b.end = BranchEnd::kRolledBack;
-    }
     return Rollback(txn, b.failure.WithContext(On(b)));
   }
   b.ended = true;
@@ -218,44 +211,27 @@ Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
   services_->metrics->commit_phase.Record(Clock::now() - start);
   b.phase2_status = s;
 
-  switch (s.code()) {
-    case Code::kOk:
-      MetricsRegistry::Add(services_->metrics->one_phase_commits);
+  BranchReading reading = ReadFinishResult(FinishCall::kCommitOnePhase, s, {});
+  if (reading.end == BranchEnd::kCommitted) {
+    MetricsRegistry::Add(services_->metrics->one_phase_commits);
+    if (!reading.forget) {
       b.finished = true;
       b.end = BranchEnd::kCommitted;
       txn.last_status = Status::Ok();
       return Outcome::kCommitted;
-    case Code::kHeuristicCommit:
-    case Code::kHeuristicRollback:
-    case Code::kHeuristicMixed:
-    case Code::kHeuristicHazard: {
-      Classified c = ClassifyCommit(s, false);
-      b.end = c.end;
-      b.forget = c.forget;
-      if (c.end == BranchEnd::kCommitted) MetricsRegistry::Add(services_->metrics->one_phase_commits);
-      return Conclude(txn, {0}, /*commit=*/true, /*decision_logged=*/false, Status::Ok());
     }
-    case Code::kRmFail:
-      // Nothing was prepared, so nobody can tell later whether the commit happened before the
-      // connection broke: the outcome is unknown (Narayana: a 1PC crash is a heuristic hazard).
-      b.end = BranchEnd::kHeuristicHazard;
-      return Conclude(txn, {0}, /*commit=*/true, /*decision_logged=*/false, Status::Ok());
-    case Code::kNoTa:
-    case Code::kRmError:
-      // NOTA: the RM no longer has the branch (it rolled it back, e.g. on a lost session).
-      // RMERR from a one-phase commit: "the branch's work has been rolled back".
-      b.finished = true;
-      b.end = BranchEnd::kRolledBack;
-      txn.last_status = s.WithContext("one-phase commit, " + On(b));
-      return Outcome::kRolledBack;
-    default:
-      break;
   }
-  if (s.IsRollback()) {
+  if (reading.end == BranchEnd::kRolledBack) {
     b.finished = true;
     b.end = BranchEnd::kRolledBack;
     txn.last_status = s.WithContext("one-phase commit, " + On(b));
     return Outcome::kRolledBack;
+  }
+  if (reading.end != BranchEnd::kPending) {
+    b.finished = true;
+    b.end = reading.end;
+    b.forget = reading.forget;
+    return Conclude(txn, {0}, Decision::kCommit, /*decision_logged=*/false, Status::Ok());
   }
   // XA_RETRY exhausted, XAER_PROTO, ...: the branch is ended and not prepared; roll it back.
   return Rollback(txn, s.WithContext("one-phase commit, " + On(b)));
@@ -269,37 +245,40 @@ Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>
       committers.size(),
       [&](size_t k) {
         BranchContext& b = txn.branches[committers[k]];
-        TimedCall(b, /*commit=*/true, [&] { FinishBranchInline(b, /*commit=*/true); });
+        TimedCall(b, Phase::kFinish, [&] { FinishBranchInline(b, Decision::kCommit); });
         if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // C7
       },
       SlowestBranch(
           committers.size(),
           [&](size_t k) -> const BranchContext& { return txn.branches[committers[k]]; },
-          /*commit=*/true));
+          Phase::kFinish));
   XA_CRASH_POINT(kAfterAllCommitted);  // C8: all committed, no end record
   services_->metrics->commit_phase.Record(Clock::now() - start);
-  return Conclude(txn, committers, /*commit=*/true, decision_logged, Status::Ok());
+  return Conclude(txn, committers, Decision::kCommit, decision_logged, Status::Ok());
 }
 
-void TwoPhaseCoordinator::FinishBranchInline(BranchContext& b, bool commit) {
+void TwoPhaseCoordinator::FinishBranchInline(BranchContext& b, Decision decision) {
   const RetryPolicy& policy = services_->options->inline_retry;
+  const FinishCall call = FinishCallFor(decision);
   ResourceManager* rm = b.rm;
   std::unique_ptr<ResourceManager> fresh;
   Status s;
   for (uint32_t attempt = 1;; ++attempt) {
-    Classified c{BranchEnd::kPending, false};
+    BranchReading reading{BranchEnd::kPending, false};
     if (rm != nullptr) {
-      s = commit ? rm->Commit(b.xid, CommitMode::kTwoPhase) : rm->Rollback(b.xid);
-      XA_LOG_XID(kDebug, "tm", b.xid) << (commit ? "commit" : "rollback") << " on '"
-                                      << b.rm_name << "': " << CodeName(s.code());
-      c = commit ? ClassifyCommit(s, b.maybe_applied) : ClassifyRollback(s, b.prepare_sent);
+      s = decision == Decision::kCommit ? rm->Commit(b.xid, CommitMode::kTwoPhase)
+                                        : rm->Rollback(b.xid);
+      XA_LOG_XID(kDebug, "tm", b.xid) << FinishCallName(call) << " on '" << b.rm_name
+                                      << "': " << CodeName(s.code());
+      reading = ReadFinishResult(call, s, {b.maybe_applied, b.prepare_sent});
     }
     b.phase2_status = s;
-    if (c.end != BranchEnd::kPending) {
-      b.end = c.end;
-      b.forget = c.forget;
+    if (IsFinished(reading.end)) {
+      b.end = reading.end;
+      b.forget = reading.forget;
       b.finished = true;
-      if (c.end == BranchEnd::kRolledBack && !s.ok() && s.code() != Code::kNoTa && !commit) {
+      if (reading.end == BranchEnd::kRolledBack && !s.ok() && s.code() != Code::kNoTa &&
+          decision == Decision::kRollback) {
         XA_LOG_XID(kDebug, "tm", b.xid) << "rollback on '" << b.rm_name
                                         << "' counted as done: " << s.ToString();
       }
@@ -308,7 +287,7 @@ void TwoPhaseCoordinator::FinishBranchInline(BranchContext& b, bool commit) {
     if (s.code() == Code::kRmFail) b.maybe_applied = true;
     if (attempt >= Attempts(policy)) break;
     MetricsRegistry::Add(services_->metrics->phase2_retries);
-    XA_LOG_XID(kWarning, "tm", b.xid) << (commit ? "commit" : "rollback") << " on '"
+    XA_LOG_XID(kWarning, "tm", b.xid) << FinishCallName(call) << " on '"
                                       << b.rm_name << "' failed (attempt " << attempt
                                       << "), retrying: " << s.ToString();
     std::this_thread::sleep_for(policy.BackoffBefore(attempt));
@@ -330,24 +309,17 @@ void TwoPhaseCoordinator::FinishBranchInline(BranchContext& b, bool commit) {
 
 void TwoPhaseCoordinator::RollbackBranch(BranchContext& b) {
   // A branch still active is ended with TMFAIL first (MariaDB refuses XA ROLLBACK in the ACTIVE
-  // state). After a failed End(TMSUCCESS) the association is in an unknown state: go straight
-  // to the rollback.
+  // state). Whatever End answers, Rollback() follows (branch_outcome.h, "Ending a branch"): after
+  // XA_RB* or XAER_NOTA it answers the same and the table reads "rolled back", and an RM that
+  // keeps the session bound to a rolled-back branch releases it only then.
   if (!b.end_sent) {
     b.end_sent = true;
     Status s = b.rm->End(b.xid, EndFlag::kFail);
     XA_LOG_XID(kDebug, "tm", b.xid) << "end(TMFAIL) on '" << b.rm_name << "': "
                                     << CodeName(s.code());
-    if (s.ok()) {
-      b.ended = true;
-    } else if (s.IsRollback() || s.code() == Code::kNoTa) {
-      b.finished = true;
-      b.end = BranchEnd::kRolledBack;
-      b.phase2_status = s;
-      return;
-    }
-    // Any other End() failure: still ask for the rollback.
+    if (s.ok()) b.ended = true;
   }
-  FinishBranchInline(b, /*commit=*/false);
+  FinishBranchInline(b, Decision::kRollback);
 }
 
 Outcome TwoPhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
@@ -357,11 +329,12 @@ Outcome TwoPhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
   }
   services_->executor->RunAll(todo.size(),
                               [&](size_t k) { RollbackBranch(txn.branches[todo[k]]); });
-  return Conclude(txn, todo, /*commit=*/false, /*decision_logged=*/false, reason);
+  return Conclude(txn, todo, Decision::kRollback, /*decision_logged=*/false, reason);
 }
 
 Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>& phase2,
-                                      bool commit, bool decision_logged, const Status& reason) {
+                                      Decision decision, bool decision_logged,
+                                      const Status& reason) {
   std::vector<BranchEnd> ends;
   std::vector<Participant> heuristic_branches;
   const BranchContext* first_heuristic = nullptr;
@@ -376,7 +349,8 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
       first_pending = &b;
     }
   }
-  Outcome outcome = Aggregate(commit, ends);
+  const bool commit = decision == Decision::kCommit;
+  Outcome outcome = Aggregate(decision, ends);
   bool decision_lost = false;
 
   if (commit && first_pending != nullptr && !decision_logged) {
@@ -415,7 +389,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
     CompletionJob job;
     job.xid = txn.xid;
     job.protocol = Protocol::kTwoPhase;
-    job.commit = commit;
+    job.decision = decision;
     job.decision_logged = decision_logged;
     job.origin = commit ? "commit" : "rollback";
     for (size_t i : phase2) {

@@ -40,12 +40,13 @@
 //
 // Failure cases:
 //
-//   - End() fails: XA_RB* / XAER_NOTA mean the branch is already rolled back (or gone);
-//     anything else: the branch is rolled back. Either way the transaction rolls back.
+//   - End() fails, whatever the code: the transaction rolls back, and the branch is rolled back
+//     like any other (Rollback() is still sent: an RM may keep the session bound to the failed
+//     branch until then).
 //   - A rollback vote (XA_RB*), XAER_NOTA, or an error (XAER_RMFAIL, XAER_RMERR, ...) from
 //     Prepare(): the transaction rolls back. Every branch not finished is rolled back, the
-//     failed one too (its Prepare may have landed and its reply been lost) unless it answered
-//     XA_RB* or XAER_NOTA. A rollback that fails with XAER_RMFAIL on a branch that may be
+//     failed one too (its Prepare may have landed and its reply been lost) unless it voted
+//     XA_RB*. A rollback that fails with XAER_RMFAIL on a branch that may be
 //     prepared goes to the background thread (fresh sessions, retried forever); on a branch never
 //     prepared it is done, since an unprepared branch does not survive its session.
 //   - The decision append fails (I/O error, fsync error, log refusing appends): the transaction
@@ -53,22 +54,22 @@
 //     fsync succeeding; if recovery ever reads it, it re-commits branches that we rolled back and
 //     gets XAER_NOTA, which it reads as done: nothing changes in the databases. The log itself
 //     refuses every later append (XA_LOGFAILED), so no further decision is taken on it.
-//   - Phase 2, per branch:
-//       XA_OK, XA_HEURCOM: committed (Forget() after XA_HEURCOM).
-//       XA_RETRY, XAER_RMFAIL: the decision stands. The call is repeated inline with backoff
-//         (options.inline_retry; after XAER_RMFAIL on a fresh session from the factory), then the
-//         branch is handed to the background thread, which retries forever and writes the end
-//         record. The caller gets kCommittedCompletionPending.
-//       XAER_NOTA: after an earlier XAER_RMFAIL, our earlier commit landed and its reply was
-//         lost: done. On a first attempt, somebody completed our prepared branch behind our
-//         back: heuristic hazard.
-//       XA_HEURRB, XA_HEURMIX, XA_HEURHAZ, XA_RB*, XAER_RMERR/PROTO/...: a heuristic outcome.
+//   - Phase 2, per branch: every result is read by the phase-2 rules
+//     (src/completion/branch_outcome.h), the same table the background completer and recovery
+//     use. In short: XA_OK, XA_HEURCOM: committed (Forget() after XA_HEURCOM). XA_RETRY,
+//     XAER_RMFAIL: the decision stands; the call is repeated inline with backoff
+//     (options.inline_retry; after XAER_RMFAIL on a fresh session from the factory), then the
+//     branch is handed to the background thread, which retries forever and writes the end
+//     record; the caller gets kCommittedCompletionPending. XAER_NOTA: after an earlier
+//     XAER_RMFAIL, our earlier commit landed and its reply was lost: done; on a first attempt,
+//     somebody completed our prepared branch behind our back: heuristic hazard. XA_HEURRB,
+//     XA_HEURMIX, XA_HEURHAZ, XA_RB*, XAER_RMERR/PROTO/...: a heuristic outcome.
 //   - Heuristics (either decision): the global outcome is derived from all branches (mixed when
 //     some went each way, else hazard, else heuristic commit/rollback), persisted as a
 //     kHeuristic record (branches, outcome, reason) that stays open until an operator calls
 //     TransactionManager::ClearHeuristic(), and only then is Forget() sent to the RMs that
 //     reported XA_HEUR*. The end record follows.
-//   - One-phase commit: XA_RB* or XAER_NOTA: rolled back. XA_RETRY: repeated inline, then rolled
+//   - One-phase commit (the same table): XA_RB*, XAER_NOTA or XAER_RMERR: rolled back. XA_RETRY: repeated inline, then rolled
 //     back. XAER_RMFAIL: the commit may or may not have happened and no one can tell later
 //     (nothing was prepared): heuristic hazard, persisted.
 //   - Crash at any point: no decision record = abort (recovery rolls back our node's prepared
@@ -100,14 +101,14 @@ class TwoPhaseCoordinator : public Coordinator {
   void PrepareBranch(TxnContext& txn, BranchContext& branch);
   Outcome PhaseTwo(TxnContext& txn, const std::vector<size_t>& committers, bool decision_logged);
   // Commits (or rolls back) one branch on the caller's side, with the inline retry policy.
-  void FinishBranchInline(BranchContext& branch, bool commit);
+  void FinishBranchInline(BranchContext& branch, Decision decision);
   void RollbackBranch(BranchContext& branch);
   // Derives the outcome from the branches that took part in phase 2 (or the rollback),
   // persists heuristics, sends Forget(), hands pending branches to the background, writes the
   // end record of a finished logged decision, and sets txn.last_status (`reason` for a plain
   // rollback).
-  Outcome Conclude(TxnContext& txn, const std::vector<size_t>& phase2_branches, bool commit,
-                   bool decision_logged, const Status& reason);
+  Outcome Conclude(TxnContext& txn, const std::vector<size_t>& phase2_branches,
+                   Decision decision, bool decision_logged, const Status& reason);
   LogRecord DecisionRecord(const TxnContext& txn, const std::vector<size_t>& committers) const;
 
   const Services* services_;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "src/tm/branch_outcome.h"
+#include "src/completion/branch_outcome.h"
 #include "xa/protocol.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"

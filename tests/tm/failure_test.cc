@@ -25,24 +25,32 @@ TEST_F(FailureTest, FailedEndRollsBackEveryBranchWithoutPreparingTheFailedOne) {
   EXPECT_THAT(log_.Records(), IsEmpty());
 }
 
-TEST_F(FailureTest, EndAnsweringRollbackNeedsNoRollbackCall) {
+// A failed End never finishes a branch: Rollback() follows, and its XA_RB* reads as rolled back.
+TEST_F(FailureTest, EndAnsweringRollbackIsFollowedByARollbackCall) {
   OpenManager();
   a_.Script(Verb::kEnd, {Step::Return(Code::kRbIntegrity)});
+  a_.Script(Verb::kRollback, {Step::Return(Code::kRbIntegrity)});
   Status last;
   EXPECT_EQ(CommitWith({&a_, &b_}, nullptr, &last), Outcome::kRolledBack);
   EXPECT_EQ(last.code(), Code::kRbIntegrity);
-  EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)"));
+  EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "rollback"));
   EXPECT_THAT(b_.Trace(),
               ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare", "rollback"));
+  EXPECT_EQ(manager_->Metrics().background_pending, 0);
 }
 
-TEST_F(FailureTest, PrepareNotaNeedsNoRollbackCall) {
+// Prepare's XAER_NOTA is no vote: the branch is rolled back like any other, and the rollback's
+// own XAER_NOTA reads as rolled back (nothing is handed to the background).
+TEST_F(FailureTest, PrepareNotaIsFollowedByARollbackCallWhoseNotaIsDone) {
   OpenManager();
   a_.Script(Verb::kPrepare, {Step::Return(Code::kNoTa)});
+  a_.Script(Verb::kRollback, {Step::Return(Code::kNoTa)});
   EXPECT_EQ(CommitWith({&a_, &b_}), Outcome::kRolledBack);
-  EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare"));
+  EXPECT_THAT(a_.Trace(),
+              ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare", "rollback"));
   EXPECT_THAT(b_.Trace(),
               ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare", "rollback"));
+  EXPECT_EQ(manager_->Metrics().background_pending, 0);
 }
 
 TEST_F(FailureTest, PrepareReplyLostIsRolledBackFromAFreshSessionInTheBackground) {

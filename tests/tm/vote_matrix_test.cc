@@ -194,11 +194,15 @@ TEST_F(TmTest, OnePhaseEndFailureRollsBackWithoutCommit) {
   EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "rollback"));
 }
 
-TEST_F(TmTest, OnePhaseEndRollbackResultNeedsNoFurtherCall) {
+// A failed End never finishes a branch: Rollback() follows, so that an RM which keeps the
+// session bound to a rolled-back branch (MariaDB after a deadlock) releases it.
+TEST_F(TmTest, OnePhaseEndRollbackResultIsFollowedByARollbackCall) {
   OpenManager();
   a_.Script(Verb::kEnd, {Step::Return(Code::kRbTimeout)});
+  a_.Script(Verb::kRollback, {Step::Return(Code::kRbTimeout)});
   EXPECT_EQ(CommitWith({&a_}), Outcome::kRolledBack);
-  EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)"));
+  EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "rollback"));
+  EXPECT_EQ(manager_->Metrics().background_pending, 0);
 }
 
 }  // namespace
