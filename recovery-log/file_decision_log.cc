@@ -50,6 +50,7 @@
 
 #include "recovery-log/log_format.h"
 #include "recovery-log/log_reader.h"
+#include "recovery-log/log_state.h"
 #include "recovery-log/record_codec.h"
 #include "src/logging.h"
 #include "src/testing/crash_points.h"
@@ -152,17 +153,14 @@ class FileDecisionLog final : public DecisionLog {
 
   // Adopts the replayed state and starts a fresh segment.
   Status Start(ReplayResult replay, const std::vector<uint64_t>& existing_segments) {
-    for (auto& [xid, rec] : replay.state.open_decisions) decisions_.emplace(xid, std::move(rec));
-    for (auto& [xid, rec] : replay.state.open_heuristics) heuristics_.emplace(xid, std::move(rec));
+    state_ = std::move(replay.state);
     for (uint64_t number : existing_segments) segment_refs_[number] = 0;
     decision_origin_ = std::move(replay.decision_origin);
     heuristic_origin_ = std::move(replay.heuristic_origin);
     for (const auto& [xid, seg] : decision_origin_) ++segment_refs_[seg];
     for (const auto& [xid, seg] : heuristic_origin_) ++segment_refs_[seg];
-    last_lsn_ = replay.state.last_lsn;
-    next_lsn_ = last_lsn_ + 1;
+    next_lsn_ = state_.last_lsn + 1;
     epoch_ = replay.max_epoch + 1;
-    damage_report_ = replay.state.damage_report;
     uint64_t number = existing_segments.empty() ? 1 : existing_segments.back() + 1;
     return StartSegment(number);
   }
@@ -180,6 +178,7 @@ class FileDecisionLog final : public DecisionLog {
     LogRecord stamped = record;
     stamped.timestamp_us = env_->NowMicros();
     XA_RETURN_IF_ERROR(EncodePayload(stamped, &lazy.payload));
+    XA_RETURN_IF_ERROR(DecodePayload(stamped.type, lazy.payload, &stamped));  // as replay reads it
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!failed_.ok()) return failed_;
@@ -213,6 +212,10 @@ class FileDecisionLog final : public DecisionLog {
     thread_local std::string payload;
     payload.clear();
     XA_RETURN_IF_ERROR(EncodePayload(w.record, &payload));
+    // The state holds each record as replay will read it back, so that it is the same before
+    // and after a restart: fields that the record's type does not persist (a heuristic's
+    // protocol, a decision's reason) are reset.
+    XA_RETURN_IF_ERROR(DecodePayload(w.record.type, payload, &w.record));
     w.payload = &payload;
 
     bool leader = false;
@@ -242,12 +245,7 @@ class FileDecisionLog final : public DecisionLog {
 
   LogState State() const override {
     std::lock_guard<std::mutex> lock(mu_);
-    LogState s;
-    for (const auto& [xid, rec] : decisions_) s.open_decisions.emplace(xid, rec);
-    for (const auto& [xid, rec] : heuristics_) s.open_heuristics.emplace(xid, rec);
-    s.last_lsn = last_lsn_;
-    s.damage_report = damage_report_;
-    return s;
+    return state_;
   }
 
   Status Scan(const std::function<void(const LogRecord&)>& visit) const override {
@@ -326,7 +324,7 @@ class FileDecisionLog final : public DecisionLog {
           w->record.lsn = w->lsn;
           ApplyLocked(std::move(w->record));
         }
-        last_lsn_ = batch.back()->lsn;
+        state_.last_lsn = batch.back()->lsn;
         bytes_since_checkpoint_ += write_buf_.size();
         rotate = bytes_since_checkpoint_ > options_.segment_size_bytes;
       } else if (failed_.ok()) {
@@ -400,7 +398,7 @@ class FileDecisionLog final : public DecisionLog {
       std::lock_guard<std::mutex> lock(mu_);
       if (s.ok()) {
         unsynced_ = true;
-        last_lsn_ = next_lsn_ - 1;
+        state_.last_lsn = next_lsn_ - 1;
         bytes_since_checkpoint_ += write_buf_.size();
         rotate = bytes_since_checkpoint_ > options_.segment_size_bytes;
       } else if (failed_.ok()) {
@@ -429,32 +427,26 @@ class FileDecisionLog final : public DecisionLog {
     pending_lazy_.clear();
   }
 
+  // Under mu_: applies a record to the state and keeps the segment of each open transaction's
+  // first record referenced until the transaction ends.
   void ApplyLocked(LogRecord&& rec) {
-    switch (rec.type) {
-      case RecordType::kCommitDecision:
-      case RecordType::kPreCommit:
-        if (decision_origin_.try_emplace(rec.xid, current_segment_).second) {
-          ++segment_refs_[current_segment_];
-        }
-        decisions_.insert_or_assign(rec.xid, std::move(rec));
+    Xid xid = rec.xid;
+    LogStateChange change = ApplyRecord(std::move(rec), &state_);
+    std::unordered_map<Xid, uint64_t>* origins = nullptr;
+    switch (change.set) {
+      case LogStateChange::Set::kNone:
+        return;
+      case LogStateChange::Set::kOpenDecisions:
+        origins = &decision_origin_;
         break;
-      case RecordType::kEnd:
-        decisions_.erase(rec.xid);
-        Unref(&decision_origin_, rec.xid);
-        break;
-      case RecordType::kHeuristic:
-        if (heuristic_origin_.try_emplace(rec.xid, current_segment_).second) {
-          ++segment_refs_[current_segment_];
-        }
-        heuristics_.insert_or_assign(rec.xid, std::move(rec));
-        break;
-      case RecordType::kHeuristicCleared:
-        heuristics_.erase(rec.xid);
-        Unref(&heuristic_origin_, rec.xid);
-        break;
-      case RecordType::kCheckpoint:
+      case LogStateChange::Set::kOpenHeuristics:
+        origins = &heuristic_origin_;
         break;
     }
+    if (change.opened && origins->try_emplace(xid, current_segment_).second) {
+      ++segment_refs_[current_segment_];
+    }
+    if (change.closed) Unref(origins, xid);
   }
 
   void Unref(std::unordered_map<Xid, uint64_t>* origins, const Xid& xid) {
@@ -480,9 +472,9 @@ class FileDecisionLog final : public DecisionLog {
     std::vector<std::pair<RecordType, LogRecord>> open;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      open.reserve(decisions_.size() + heuristics_.size());
-      for (const auto& [xid, rec] : decisions_) open.emplace_back(rec.type, rec);
-      for (const auto& [xid, rec] : heuristics_) open.emplace_back(rec.type, rec);
+      open.reserve(state_.open_decisions.size() + state_.open_heuristics.size());
+      for (const auto& [xid, rec] : state_.open_decisions) open.emplace_back(rec.type, rec);
+      for (const auto& [xid, rec] : state_.open_heuristics) open.emplace_back(rec.type, rec);
     }
     std::sort(open.begin(), open.end(),
               [](const auto& a, const auto& b) { return a.second.lsn < b.second.lsn; });
@@ -540,7 +532,7 @@ class FileDecisionLog final : public DecisionLog {
     std::vector<uint64_t> obsolete;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      last_lsn_ = next_lsn_ - 1;
+      state_.last_lsn = next_lsn_ - 1;
       current_segment_ = number;
       segment_refs_[number] += 0;
       bytes_since_checkpoint_ = 0;
@@ -613,13 +605,13 @@ class FileDecisionLog final : public DecisionLog {
   Waiter* queue_tail_ = nullptr;
   bool leader_active_ = false;
   Status failed_;
-  std::unordered_map<Xid, LogRecord> decisions_, heuristics_;
+  // Open decisions and heuristics, last_lsn (the last record written) and the torn-tail report
+  // of the replay at open (a damaged log never opens).
+  LogState state_;
   std::unordered_map<Xid, uint64_t> decision_origin_, heuristic_origin_;
   std::map<uint64_t, uint64_t> segment_refs_;  // retained segment -> open transactions it holds
   uint64_t current_segment_ = 0;
-  uint64_t last_lsn_ = 0;
   uint64_t bytes_since_checkpoint_ = 0;
-  std::string damage_report_;
 };
 
 }  // namespace

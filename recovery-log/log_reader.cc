@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "recovery-log/log_state.h"
 #include "recovery-log/record_codec.h"
 
 namespace xa::internal {
@@ -25,8 +26,6 @@ class Replayer {
       ReplaySegment(segments_[i], i + 1 == segments_.size());
     }
     result_.state.last_lsn = last_lsn_;
-    for (auto& [xid, rec] : decisions_) result_.state.open_decisions.emplace(xid, std::move(rec));
-    for (auto& [xid, rec] : heuristics_) result_.state.open_heuristics.emplace(xid, std::move(rec));
     return std::move(result_);
   }
 
@@ -126,7 +125,7 @@ class Replayer {
         break;
       }
       ++expected_lsn;
-      if (!ApplyRecord(seg, pr, &checkpoint_started, &checkpoint_done)) break;
+      if (!ReplayRecord(seg, pr, &checkpoint_started, &checkpoint_done)) break;
       last_lsn_ = pr.lsn;
       if (sum.records == 0) sum.first_lsn = pr.lsn;
       sum.last_lsn = pr.lsn;
@@ -142,7 +141,7 @@ class Replayer {
   }
 
   // Returns false when replay must stop (status set).
-  bool ApplyRecord(const SegmentInput& seg, const PhysicalRecord& pr, bool* checkpoint_started,
+  bool ReplayRecord(const SegmentInput& seg, const PhysicalRecord& pr, bool* checkpoint_started,
                    bool* checkpoint_done) {
     if (!IsKnownRecordType(pr.type)) {
       if ((pr.type & kRecordTypeIgnorableBit) != 0 && *checkpoint_done) {
@@ -182,28 +181,27 @@ class Replayer {
     if (options_.visit) {
       options_.visit(ReplayEvent{scratch_, seg.name, pr.offset, pr.size, nullptr, false});
     }
-    switch (type) {
-      case RecordType::kCommitDecision:
-      case RecordType::kPreCommit:
-        result_.decision_origin.try_emplace(scratch_.xid, seg.number);
-        decisions_.insert_or_assign(scratch_.xid, scratch_);
+    Apply(scratch_, seg.number);
+    return true;
+  }
+
+  // Applies a record to the state and keeps the segment of each open transaction's first record.
+  void Apply(const LogRecord& record, uint64_t segment) {
+    LogStateChange change = ApplyRecord(record, &result_.state);
+    std::unordered_map<Xid, uint64_t>* origins = nullptr;
+    switch (change.set) {
+      case LogStateChange::Set::kNone:
+        return;
+      case LogStateChange::Set::kOpenDecisions:
+        origins = &result_.decision_origin;
         break;
-      case RecordType::kEnd:
-        decisions_.erase(scratch_.xid);
-        result_.decision_origin.erase(scratch_.xid);
-        break;
-      case RecordType::kHeuristic:
-        result_.heuristic_origin.try_emplace(scratch_.xid, seg.number);
-        heuristics_.insert_or_assign(scratch_.xid, scratch_);
-        break;
-      case RecordType::kHeuristicCleared:
-        heuristics_.erase(scratch_.xid);
-        result_.heuristic_origin.erase(scratch_.xid);
-        break;
-      case RecordType::kCheckpoint:
+      case LogStateChange::Set::kOpenHeuristics:
+        origins = &result_.heuristic_origin;
         break;
     }
-    return true;
+    // A transaction carried by a checkpoint keeps the older segment it was first written in.
+    if (change.opened) origins->try_emplace(record.xid, segment);
+    if (change.closed) origins->erase(record.xid);
   }
 
   bool ApplyCheckpoint(const SegmentInput& seg, const PhysicalRecord& pr, bool* started,
@@ -219,8 +217,8 @@ class Replayer {
     if (!*started) {
       // The checkpoint is the whole truth as of the segment's start: what older segments said
       // is replaced (they may be partly deleted already).
-      decisions_.clear();
-      heuristics_.clear();
+      result_.state.open_decisions.clear();
+      result_.state.open_heuristics.clear();
       *started = true;
     }
     checkpoint_records_.clear();
@@ -235,15 +233,9 @@ class Replayer {
         return false;
       }
       rec.lsn = e.lsn;
-      if (e.type == RecordType::kHeuristic) {
-        result_.heuristic_origin.try_emplace(rec.xid, seg.number);
-        if (options_.visit) checkpoint_records_.push_back(rec);
-        heuristics_.insert_or_assign(rec.xid, std::move(rec));
-      } else {
-        result_.decision_origin.try_emplace(rec.xid, seg.number);
-        if (options_.visit) checkpoint_records_.push_back(rec);
-        decisions_.insert_or_assign(rec.xid, std::move(rec));
-      }
+      // An entry is the record it carries, as first logged: it applies as that record.
+      Apply(rec, seg.number);
+      if (options_.visit) checkpoint_records_.push_back(std::move(rec));
     }
     if (options_.visit) {
       LogRecord cp;
@@ -254,10 +246,11 @@ class Replayer {
     }
     if (last) {
       *done = true;
+      const LogState& state = result_.state;
       std::erase_if(result_.decision_origin,
-                    [&](const auto& kv) { return !decisions_.contains(kv.first); });
+                    [&](const auto& kv) { return !state.open_decisions.contains(kv.first); });
       std::erase_if(result_.heuristic_origin,
-                    [&](const auto& kv) { return !heuristics_.contains(kv.first); });
+                    [&](const auto& kv) { return !state.open_heuristics.contains(kv.first); });
     }
     return true;
   }
@@ -267,7 +260,6 @@ class Replayer {
   ReplayResult result_;
   uint64_t last_lsn_ = 0;
   std::optional<uint32_t> node_id_;
-  std::unordered_map<Xid, LogRecord> decisions_, heuristics_;
   LogRecord scratch_;
   std::vector<CheckpointEntry> entries_;
   std::vector<LogRecord> checkpoint_records_;

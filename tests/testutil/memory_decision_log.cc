@@ -1,8 +1,27 @@
 #include "tests/testutil/memory_decision_log.h"
 
 #include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "recovery-log/log_state.h"
+#include "recovery-log/record_codec.h"
 
 namespace xa::test {
+namespace {
+
+// Through the real log's codec, as the real log does before it queues a record: refuses what the
+// real log refuses (a checkpoint, an empty Xid, a record beyond the format's limits) and gives
+// the record as replay reads it back (fields its type does not persist are reset).
+Status ReadBack(const LogRecord& record, LogRecord* read_back) {
+  std::string payload;
+  XA_RETURN_IF_ERROR(internal::EncodePayload(record, &payload));
+  *read_back = record;
+  return internal::DecodePayload(record.type, payload, read_back);
+}
+
+}  // namespace
 
 MemoryDecisionLog::MemoryDecisionLog(uint32_t node_id) {
   options_.dir = "<memory>";
@@ -24,6 +43,14 @@ void MemoryDecisionLog::Preload(std::vector<LogRecord> records) {
   std::lock_guard<std::mutex> lock(mu_);
   for (LogRecord& r : records) {
     r.lsn = next_lsn_++;
+    LogRecord read_back;
+    Status s = ReadBack(r, &read_back);
+    if (!s.ok()) {
+      ADD_FAILURE() << "MemoryDecisionLog::Preload: replay could never find this record: "
+                    << s.ToString();
+      read_back = r;
+    }
+    read_back_.push_back(std::move(read_back));
     records_.push_back(std::move(r));
     lazy_.push_back(false);
   }
@@ -74,6 +101,13 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
     Status s = hook(record);
     if (!s.ok()) return s;
   }
+  LogRecord copy = record;
+  copy.timestamp_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  LogRecord read_back;
+  XA_RETURN_IF_ERROR(ReadBack(copy, &read_back));
+
   std::lock_guard<std::mutex> lock(mu_);
   if (failed_) {
     return Status(Code::kLogFailed, "memory log: refusing appends after an earlier failure");
@@ -83,11 +117,9 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
     fail_type_.reset();
     return fail_status_;
   }
-  LogRecord copy = record;
   copy.lsn = next_lsn_++;
-  copy.timestamp_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  read_back.lsn = copy.lsn;
+  read_back_.push_back(std::move(read_back));
   records_.push_back(std::move(copy));
   lazy_.push_back(false);
   return records_.back().lsn;
@@ -96,31 +128,20 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
 LogState MemoryDecisionLog::State() const {
   std::lock_guard<std::mutex> lock(mu_);
   LogState state;
-  for (const LogRecord& r : records_) {
-    switch (r.type) {
-      case RecordType::kCommitDecision:
-      case RecordType::kPreCommit:
-        state.open_decisions[r.xid] = r;
-        break;
-      case RecordType::kEnd:
-        state.open_decisions.erase(r.xid);
-        break;
-      case RecordType::kHeuristic:
-        state.open_heuristics[r.xid] = r;
-        break;
-      case RecordType::kHeuristicCleared:
-        state.open_heuristics.erase(r.xid);
-        break;
-      case RecordType::kCheckpoint:
-        break;
-    }
+  for (const LogRecord& r : read_back_) {
+    internal::ApplyRecord(r, &state);
     state.last_lsn = r.lsn;
   }
   return state;
 }
 
 Status MemoryDecisionLog::Scan(const std::function<void(const LogRecord&)>& visit) const {
-  for (const LogRecord& r : Records()) visit(r);
+  std::vector<LogRecord> read_back;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    read_back = read_back_;
+  }
+  for (const LogRecord& r : read_back) visit(r);
   return Status::Ok();
 }
 

@@ -2,9 +2,12 @@
 // append failures.
 //
 // It follows the contract of the real log (include/xa/decision_log.h): Append() assigns LSNs and
-// timestamps, State() replays the appended records (open decisions, open heuristics), and after
-// a failed append every later append fails with XA_LOGFAILED, like a log whose write or fsync
-// failed. Records() returns what was appended, for tests that assert the log's contents.
+// timestamps and refuses what the real log's codec refuses; State() and Scan() see each record
+// as the real log's replay reads it back, and State() applies them with the real log's apply
+// function (recovery-log/log_state.h); after a failed append every later append fails with
+// XA_LOGFAILED, like a log whose write or fsync failed. Records() returns the records exactly
+// as the caller appended them (with LSN and timestamp), for tests that assert what a caller
+// wrote, including fields the record's type does not persist.
 //
 //   MemoryDecisionLog log(/*node_id=*/1);
 //   log.FailAppends(RecordType::kCommitDecision, Status(Code::kIoError, "fsync: EIO"));
@@ -33,7 +36,8 @@ class MemoryDecisionLog : public DecisionLog {
   // Arbitrary hook, run before each append (outside the lock). A non-OK result fails that append
   // without poisoning the log.
   void SetAppendHook(std::function<Status(const LogRecord&)> hook);
-  // Preloads records as if found by replay at open (for recovery tests).
+  // Preloads records as if found by replay at open (for recovery tests); a record that the real
+  // log would refuse is a test failure.
   void Preload(std::vector<LogRecord> records);
 
   std::vector<LogRecord> Records() const;
@@ -52,7 +56,8 @@ class MemoryDecisionLog : public DecisionLog {
  private:
   mutable std::mutex mu_;
   LogOptions options_;
-  std::vector<LogRecord> records_;
+  std::vector<LogRecord> records_;    // as appended
+  std::vector<LogRecord> read_back_;  // parallel: as the real log's replay reads them back
   std::vector<bool> lazy_;
   uint64_t next_lsn_ = 1;
   std::optional<RecordType> fail_type_;

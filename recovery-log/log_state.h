@@ -1,0 +1,46 @@
+// How a record changes the log's state (LogState, include/xa/decision_log.h). This is the one
+// place that says so: replay (log_reader.cc), the file log's in-memory state
+// (file_decision_log.cc) and the in-memory test double all apply records through ApplyRecord,
+// so a new record type is taught to all of them at once (the switch has no default case, and
+// -Wswitch makes every reader of the type list fail to compile until it is handled here).
+
+#ifndef XA_RECOVERY_LOG_LOG_STATE_H_
+#define XA_RECOVERY_LOG_LOG_STATE_H_
+
+#include <cstdint>
+
+#include "xa/decision_log.h"
+
+namespace xa::internal {
+
+// What ApplyRecord changed, for callers that keep more per open transaction than LogState
+// holds (the file log and replay keep the segment of each open transaction's first record,
+// which must not be deleted before the transaction ends).
+struct LogStateChange {
+  enum class Set : uint8_t {
+    kNone,            // the record changes no open set
+    kOpenDecisions,   // LogState::open_decisions
+    kOpenHeuristics,  // LogState::open_heuristics
+  };
+  Set set = Set::kNone;
+  bool opened = false;  // the record's Xid was not in `set` and now is
+  bool closed = false;  // the record's Xid was in `set` and now is not
+  friend bool operator==(const LogStateChange&, const LogStateChange&) = default;
+};
+
+// Applies `record` to the open sets of *state:
+//   kCommitDecision, kPreCommit: open the decision of record.xid, or replace it (a 3PC
+//                                decision after its pre-commit; the newest record is kept)
+//   kEnd:                        close the decision of record.xid; its heuristic stays open
+//   kHeuristic:                  open the heuristic of record.xid, or replace it
+//   kHeuristicCleared:           close the heuristic of record.xid; its decision stays open
+//   kCheckpoint:                 nothing: replay applies a checkpoint's entries one by one, each
+//                                as the record it carries
+// Closing an Xid that is not open changes nothing. last_lsn, damaged and damage_report are left
+// alone: they are the reader's position and findings, which move on records that change no open
+// set (checkpoints, skipped records), and a lazy end record is applied before it has an LSN.
+LogStateChange ApplyRecord(LogRecord record, LogState* state);
+
+}  // namespace xa::internal
+
+#endif  // XA_RECOVERY_LOG_LOG_STATE_H_

@@ -1,0 +1,407 @@
+// The one function that applies a record to a LogState (recovery-log/log_state.h): every record
+// type on every prior state, as a table; and the three users of it (replay, the file log's live
+// state, the in-memory test double) ending with the same state for the same records.
+
+#include "recovery-log/log_state.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "log_test_util.h"
+#include "recovery-log/log_reader.h"
+#include "testutil/memory_decision_log.h"
+#include "xa/decision_log.h"
+
+namespace xa {
+namespace {
+
+using internal::ApplyRecord;
+using internal::LogStateChange;
+using Set = LogStateChange::Set;
+using test::Decision;
+using test::End;
+using test::Heuristic;
+using test::HeuristicCleared;
+using test::MemoryDecisionLog;
+using test::NoSyncEnv;
+using test::ScratchDir;
+using test::TestXid;
+
+// Without the shared matchers: a Status or Result that is not OK fails with its message.
+::testing::AssertionResult Ok(const Status& s) {
+  if (s.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << s.ToString();
+}
+template <typename T>
+::testing::AssertionResult Ok(const Result<T>& r) {
+  return Ok(r.ok() ? Status::Ok() : r.status());
+}
+template <typename T>
+Code CodeOf(const Result<T>& r) {
+  return r.ok() ? Code::kOk : r.status().code();
+}
+
+// Two transactions: X, which the records of the table are about, and Y, which they must leave
+// alone.
+constexpr uint64_t kX = 1;
+constexpr uint64_t kY = 2;
+
+LogRecord WithLsn(LogRecord r, uint64_t lsn) {
+  r.lsn = lsn;
+  r.timestamp_us = static_cast<int64_t>(lsn) * 1000;
+  return r;
+}
+
+LogRecord PreCommit(uint64_t i) {
+  LogRecord r = Decision(i, Protocol::kThreePhase);
+  r.type = RecordType::kPreCommit;
+  return r;
+}
+
+// The records a prior state may hold, each with its own LSN so that the table can say which
+// record an open set holds afterwards.
+enum Prior : uint64_t {
+  kDecisionX = 1,
+  kPreCommitX = 2,
+  kHeuristicX = 3,
+  kDecisionY = 4,
+  kHeuristicY = 5,
+};
+constexpr uint64_t kApplied = 10;  // the LSN of the record under test
+
+LogRecord PriorRecord(Prior p) {
+  switch (p) {
+    case kDecisionX:
+      return WithLsn(Decision(kX), p);
+    case kPreCommitX:
+      return WithLsn(PreCommit(kX), p);
+    case kHeuristicX:
+      return WithLsn(Heuristic(kX), p);
+    case kDecisionY:
+      return WithLsn(Decision(kY), p);
+    case kHeuristicY:
+      return WithLsn(Heuristic(kY), p);
+  }
+  return LogRecord();
+}
+
+LogRecord Checkpoint() {
+  LogRecord r;
+  r.type = RecordType::kCheckpoint;
+  return r;
+}
+
+struct ApplyCase {
+  std::string name;
+  std::vector<Prior> prior;  // the open records before
+  LogRecord record;          // applied with LSN kApplied
+  // Afterwards, by transaction: the LSN of the record each open set holds.
+  std::map<uint64_t, uint64_t> decisions_after, heuristics_after;
+  LogStateChange change;
+};
+
+void PrintTo(const ApplyCase& c, std::ostream* os) { *os << c.name; }
+
+const LogStateChange kNoChange{};
+const LogStateChange kOpensDecision{Set::kOpenDecisions, true, false};
+const LogStateChange kReplacesDecision{Set::kOpenDecisions, false, false};
+const LogStateChange kClosesDecision{Set::kOpenDecisions, false, true};
+const LogStateChange kNoDecisionToClose{Set::kOpenDecisions, false, false};
+const LogStateChange kOpensHeuristic{Set::kOpenHeuristics, true, false};
+const LogStateChange kReplacesHeuristic{Set::kOpenHeuristics, false, false};
+const LogStateChange kClosesHeuristic{Set::kOpenHeuristics, false, true};
+const LogStateChange kNoHeuristicToClose{Set::kOpenHeuristics, false, false};
+
+std::vector<ApplyCase> ApplyCases() {
+  const std::vector<Prior> empty;
+  const std::vector<Prior> decided = {kDecisionX, kDecisionY, kHeuristicY};
+  const std::vector<Prior> pre_committed = {kPreCommitX, kDecisionY, kHeuristicY};
+  const std::vector<Prior> heuristic = {kHeuristicX, kDecisionY, kHeuristicY};
+  const std::vector<Prior> decided_and_heuristic = {kDecisionX, kHeuristicX, kDecisionY,
+                                                    kHeuristicY};
+  const std::map<uint64_t, uint64_t> only_y_decision = {{kY, kDecisionY}};
+  const std::map<uint64_t, uint64_t> only_y_heuristic = {{kY, kHeuristicY}};
+  const std::map<uint64_t, uint64_t> none;
+  auto with_x = [](std::map<uint64_t, uint64_t> m, uint64_t lsn) {
+    m[kX] = lsn;
+    return m;
+  };
+  return {
+      // kCommitDecision: opens, or replaces whatever decision record X had.
+      {"DecisionOnEmpty", empty, Decision(kX), {{kX, kApplied}}, none, kOpensDecision},
+      {"DecisionOnDecided", decided, Decision(kX), with_x(only_y_decision, kApplied),
+       only_y_heuristic, kReplacesDecision},
+      {"DecisionOnPreCommitted", pre_committed, Decision(kX), with_x(only_y_decision, kApplied),
+       only_y_heuristic, kReplacesDecision},
+      {"DecisionOnHeuristic", heuristic, Decision(kX), with_x(only_y_decision, kApplied),
+       with_x(only_y_heuristic, kHeuristicX), kOpensDecision},
+      // kPreCommit: a decision record like kCommitDecision.
+      {"PreCommitOnEmpty", empty, PreCommit(kX), {{kX, kApplied}}, none, kOpensDecision},
+      {"PreCommitOnDecided", decided, PreCommit(kX), with_x(only_y_decision, kApplied),
+       only_y_heuristic, kReplacesDecision},
+      {"PreCommitOnHeuristic", heuristic, PreCommit(kX), with_x(only_y_decision, kApplied),
+       with_x(only_y_heuristic, kHeuristicX), kOpensDecision},
+      // kEnd: closes X's decision only; X's heuristic stays until an operator clears it.
+      {"EndOnEmpty", empty, End(kX), none, none, kNoDecisionToClose},
+      {"EndOnDecided", decided, End(kX), only_y_decision, only_y_heuristic, kClosesDecision},
+      {"EndOnPreCommitted", pre_committed, End(kX), only_y_decision, only_y_heuristic,
+       kClosesDecision},
+      {"EndOnHeuristic", heuristic, End(kX), only_y_decision,
+       with_x(only_y_heuristic, kHeuristicX), kNoDecisionToClose},
+      {"EndOnDecidedAndHeuristic", decided_and_heuristic, End(kX), only_y_decision,
+       with_x(only_y_heuristic, kHeuristicX), kClosesDecision},
+      // kHeuristic: opens, or replaces X's heuristic; X's decision stays.
+      {"HeuristicOnEmpty", empty, Heuristic(kX), none, {{kX, kApplied}}, kOpensHeuristic},
+      {"HeuristicOnDecided", decided, Heuristic(kX), with_x(only_y_decision, kDecisionX),
+       with_x(only_y_heuristic, kApplied), kOpensHeuristic},
+      {"HeuristicOnHeuristic", heuristic, Heuristic(kX), only_y_decision,
+       with_x(only_y_heuristic, kApplied), kReplacesHeuristic},
+      {"HeuristicOnDecidedAndHeuristic", decided_and_heuristic, Heuristic(kX),
+       with_x(only_y_decision, kDecisionX), with_x(only_y_heuristic, kApplied),
+       kReplacesHeuristic},
+      // kHeuristicCleared: closes X's heuristic only.
+      {"HeuristicClearedOnEmpty", empty, HeuristicCleared(kX), none, none, kNoHeuristicToClose},
+      {"HeuristicClearedOnDecided", decided, HeuristicCleared(kX),
+       with_x(only_y_decision, kDecisionX), only_y_heuristic, kNoHeuristicToClose},
+      {"HeuristicClearedOnHeuristic", heuristic, HeuristicCleared(kX), only_y_decision,
+       only_y_heuristic, kClosesHeuristic},
+      {"HeuristicClearedOnDecidedAndHeuristic", decided_and_heuristic, HeuristicCleared(kX),
+       with_x(only_y_decision, kDecisionX), only_y_heuristic, kClosesHeuristic},
+      // kCheckpoint: nothing (replay applies its entries, each as the record it carries).
+      {"CheckpointOnEmpty", empty, Checkpoint(), none, none, kNoChange},
+      {"CheckpointOnDecidedAndHeuristic", decided_and_heuristic, Checkpoint(),
+       with_x(only_y_decision, kDecisionX), with_x(only_y_heuristic, kHeuristicX), kNoChange},
+  };
+}
+
+class ApplyRecordTable : public ::testing::TestWithParam<ApplyCase> {};
+
+TEST_P(ApplyRecordTable, ChangesOnlyTheOpenSetItsTypeNames) {
+  const ApplyCase& c = GetParam();
+  LogState state;
+  for (Prior p : c.prior) {
+    LogRecord r = PriorRecord(p);
+    auto& open = r.type == RecordType::kHeuristic ? state.open_heuristics : state.open_decisions;
+    open[r.xid] = r;
+  }
+  state.last_lsn = 7;
+  state.damage_report = "torn tail dropped";
+  LogRecord applied = WithLsn(c.record, kApplied);
+
+  EXPECT_EQ(ApplyRecord(applied, &state), c.change);
+
+  auto lsns = [](const std::map<Xid, LogRecord>& open) {
+    std::map<uint64_t, uint64_t> out;
+    for (const auto& [xid, rec] : open) {
+      EXPECT_EQ(xid, rec.xid);
+      out[xid == TestXid(kX) ? kX : kY] = rec.lsn;
+    }
+    return out;
+  };
+  EXPECT_EQ(lsns(state.open_decisions), c.decisions_after);
+  EXPECT_EQ(lsns(state.open_heuristics), c.heuristics_after);
+  // The record an open set holds is the applied record, whole.
+  for (const auto* open : {&state.open_decisions, &state.open_heuristics}) {
+    auto it = open->find(TestXid(kX));
+    if (it != open->end() && it->second.lsn == kApplied) {
+      EXPECT_EQ(it->second, applied);
+    }
+  }
+  // The reader's position and findings are the caller's.
+  EXPECT_EQ(state.last_lsn, 7u);
+  EXPECT_FALSE(state.damaged);
+  EXPECT_EQ(state.damage_report, "torn tail dropped");
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryTypeOnEveryPriorState, ApplyRecordTable,
+                         ::testing::ValuesIn(ApplyCases()),
+                         [](const auto& test_case) { return test_case.param.name; });
+
+TEST(ApplyRecord, EveryRecordTypeIsInTheTable) {
+  std::set<RecordType> covered;
+  for (const ApplyCase& c : ApplyCases()) covered.insert(c.record.type);
+  for (uint8_t t = 1; internal::IsKnownRecordType(t); ++t) {
+    EXPECT_TRUE(covered.contains(static_cast<RecordType>(t))) << "record type " << int{t};
+  }
+}
+
+TEST(ApplyRecord, TypeThisVersionDoesNotKnowChangesNothing) {
+  LogState state;
+  state.open_decisions[TestXid(kX)] = WithLsn(Decision(kX), 1);
+  LogRecord unknown = WithLsn(End(kX), 2);
+  unknown.type = static_cast<RecordType>(kRecordTypeIgnorableBit | 0x05);
+  EXPECT_EQ(ApplyRecord(unknown, &state), kNoChange);
+  EXPECT_EQ(state.open_decisions.size(), 1u);
+}
+
+// --- The three users agree -----------------------------------------------------------------
+
+// What a state says about transactions, without where its records lie (LSNs and timestamps are
+// the log's own: the file log numbers its checkpoints too, and each log stamps its own clock).
+std::map<Xid, LogRecord> Unplaced(const std::map<Xid, LogRecord>& open) {
+  std::map<Xid, LogRecord> out = open;
+  for (auto& [xid, rec] : out) {
+    rec.lsn = 0;
+    rec.timestamp_us = 0;
+  }
+  return out;
+}
+
+// A history that uses every record type, replaces decisions (3PC pre-commit, then commit),
+// ends and clears Xids that are not open, appends ends lazily, and sets fields that a record's
+// type does not persist (a heuristic's protocol, a decision's reason), which every user must
+// drop alike.
+std::vector<std::pair<LogRecord, bool /*lazy*/>> History(uint64_t transactions) {
+  std::vector<std::pair<LogRecord, bool>> out;
+  for (uint64_t i = 1; i <= transactions; ++i) {
+    if (i % 3 == 0) out.emplace_back(PreCommit(i), false);
+    LogRecord decision = Decision(i, i % 3 == 0 ? Protocol::kThreePhase : Protocol::kTwoPhase);
+    decision.reason = "not persisted for a decision";
+    out.emplace_back(decision, false);
+    if (i % 4 == 0) {
+      LogRecord heuristic = Heuristic(i);
+      heuristic.protocol = Protocol::kOnePhase;  // not persisted for a heuristic
+      out.emplace_back(heuristic, false);
+    }
+    if (i % 8 == 0) out.emplace_back(HeuristicCleared(i), false);
+    if (i % 5 != 0) out.emplace_back(End(i), i % 2 == 0);
+    if (i % 7 == 0) out.emplace_back(End(transactions + i), false);  // never decided
+    if (i % 11 == 0) out.emplace_back(HeuristicCleared(transactions + i), false);
+  }
+  return out;
+}
+
+TEST(LogStateUsers, FileLogReplayAndMemoryDoubleEndWithTheSameState) {
+  ScratchDir dir;
+  NoSyncEnv env;
+  LogOptions o;
+  o.dir = dir.log_dir();
+  o.node_id = 5;
+  o.env = &env;
+  o.segment_size_bytes = 1024;  // many rotations: the state crosses checkpoints
+  o.preallocate_segments = false;
+  MemoryDecisionLog memory(o.node_id);
+
+  LogState live;
+  {
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(o);
+    ASSERT_TRUE(Ok(log));
+    for (const auto& [record, lazy] : History(120)) {
+      if (lazy) {
+        ASSERT_TRUE(Ok((*log)->AppendLazy(record)));
+        ASSERT_TRUE(Ok(memory.AppendLazy(record)));
+      } else {
+        ASSERT_TRUE(Ok((*log)->Append(record)));
+        ASSERT_TRUE(Ok(memory.Append(record)));
+      }
+    }
+    live = (*log)->State();
+    Result<internal::DirListing> listing = internal::ListLogDir(&env, o.dir);
+    ASSERT_TRUE(Ok(listing));
+    ASSERT_GT(listing->segments.back(), 3u) << "the history must cross several rotations";
+  }
+  Result<std::unique_ptr<DecisionLog>> reopened = DecisionLog::Open(o);
+  ASSERT_TRUE(Ok(reopened));
+  LogState after_reopen = (*reopened)->State();
+  Result<LogState> read = DecisionLog::ReadState(o);
+  ASSERT_TRUE(Ok(read));
+  LogState in_memory = memory.State();
+
+  // Not a vacuous comparison: both sets hold transactions, and each user dropped the fields
+  // that are not persisted.
+  ASSERT_FALSE(after_reopen.open_decisions.empty());
+  ASSERT_FALSE(after_reopen.open_heuristics.empty());
+  for (const LogState* s : {&live, &after_reopen, &*read, &in_memory}) {
+    for (const auto& [xid, rec] : s->open_decisions) EXPECT_EQ(rec.reason, "") << xid.ToString();
+    for (const auto& [xid, rec] : s->open_heuristics) {
+      EXPECT_EQ(rec.protocol, Protocol::kTwoPhase) << xid.ToString();
+    }
+  }
+
+  // The file log: the same records, LSNs and timestamps before and after a restart, and the
+  // same as a read-only replay of its directory.
+  EXPECT_EQ(live.open_decisions, after_reopen.open_decisions);
+  EXPECT_EQ(live.open_heuristics, after_reopen.open_heuristics);
+  EXPECT_EQ(read->open_decisions, after_reopen.open_decisions);
+  EXPECT_EQ(read->open_heuristics, after_reopen.open_heuristics);
+  EXPECT_EQ(read->last_lsn, after_reopen.last_lsn);
+  EXPECT_FALSE(read->damaged);
+  // The memory double: the same transactions with the same records.
+  EXPECT_EQ(Unplaced(in_memory.open_decisions), Unplaced(after_reopen.open_decisions));
+  EXPECT_EQ(Unplaced(in_memory.open_heuristics), Unplaced(after_reopen.open_heuristics));
+}
+
+// The file log's live state used to keep fields that its records do not persist, and the
+// memory double kept them too, so a heuristic's protocol read differently before and after a
+// restart. The state is what recovery sees after a crash: each user now holds the record as
+// replay reads it back.
+TEST(LogStateUsers, StateBeforeARestartIsTheStateAfterIt) {
+  ScratchDir dir;
+  LogOptions o;
+  o.dir = dir.log_dir();
+  o.node_id = 5;
+  LogRecord heuristic = Heuristic(kX);
+  heuristic.protocol = Protocol::kOnePhase;
+  LogRecord decision = Decision(kY);
+  decision.reason = "a decision has no reason on disk";
+  decision.outcome = Outcome::kCommitted;
+  MemoryDecisionLog memory(o.node_id);
+  LogState live;
+  {
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(o);
+    ASSERT_TRUE(Ok(log));
+    ASSERT_TRUE(Ok((*log)->Append(heuristic)));
+    ASSERT_TRUE(Ok((*log)->Append(decision)));
+    live = (*log)->State();
+  }
+  ASSERT_TRUE(Ok(memory.Append(heuristic)));
+  ASSERT_TRUE(Ok(memory.Append(decision)));
+  Result<std::unique_ptr<DecisionLog>> reopened = DecisionLog::Open(o);
+  ASSERT_TRUE(Ok(reopened));
+  LogState after = (*reopened)->State();
+
+  ASSERT_EQ(after.open_heuristics.count(TestXid(kX)), 1u);
+  ASSERT_EQ(after.open_decisions.count(TestXid(kY)), 1u);
+  EXPECT_EQ(after.open_heuristics.at(TestXid(kX)).protocol, Protocol::kTwoPhase);
+  EXPECT_EQ(after.open_decisions.at(TestXid(kY)).reason, "");
+  EXPECT_EQ(after.open_decisions.at(TestXid(kY)).outcome, Outcome::kUnknown);
+  EXPECT_EQ(live.open_heuristics, after.open_heuristics);
+  EXPECT_EQ(live.open_decisions, after.open_decisions);
+  LogState in_memory = memory.State();
+  EXPECT_EQ(Unplaced(in_memory.open_heuristics), Unplaced(after.open_heuristics));
+  EXPECT_EQ(Unplaced(in_memory.open_decisions), Unplaced(after.open_decisions));
+  // The double still tells a test what the caller wrote.
+  EXPECT_EQ(memory.Records().front().protocol, Protocol::kOnePhase);
+}
+
+// The memory double used to accept a checkpoint (and any record the real log's codec refuses)
+// and to move its last LSN for it; the real log refuses them.
+TEST(LogStateUsers, MemoryDoubleRefusesWhatTheFileLogRefuses) {
+  ScratchDir dir;
+  LogOptions o;
+  o.dir = dir.log_dir();
+  o.node_id = 5;
+  Result<std::unique_ptr<DecisionLog>> file = DecisionLog::Open(o);
+  ASSERT_TRUE(Ok(file));
+  MemoryDecisionLog memory(o.node_id);
+  LogRecord checkpoint = Decision(kX);
+  checkpoint.type = RecordType::kCheckpoint;
+  LogRecord no_xid = Decision(kX);
+  no_xid.xid = Xid();
+  LogRecord long_reason = Heuristic(kX, std::string(internal::kMaxReasonSize + 1, 'r'));
+  for (const LogRecord& refused : {checkpoint, no_xid, long_reason}) {
+    EXPECT_EQ(CodeOf((*file)->Append(refused)), Code::kInval);
+    EXPECT_EQ(CodeOf(memory.Append(refused)), Code::kInval);
+  }
+  EXPECT_TRUE(memory.Records().empty());
+  EXPECT_EQ(memory.State().last_lsn, 0u);
+  EXPECT_FALSE(memory.failed());
+}
+
+}  // namespace
+}  // namespace xa
