@@ -4,10 +4,16 @@
 #include <set>
 #include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "testutil/status_matchers.h"
 
 namespace xa {
 namespace {
+
+using ::testing::HasSubstr;
+using test::StatusIs;
 
 const std::string kHostile = std::string("'); DROP TABLE t; --\\\"\0\n\xff", 25);
 
@@ -15,19 +21,15 @@ TEST(XidTest, MakeValidatesEveryField) {
   EXPECT_TRUE(Xid::Make(0, "g", "").ok());
   EXPECT_TRUE(Xid::Make(0x7fffffff, std::string(64, 'g'), std::string(64, 'b')).ok());
   auto negative = Xid::Make(-1, "g", "b");
-  ASSERT_FALSE(negative.ok());
-  EXPECT_EQ(negative.status().code(), Code::kInval);
-  EXPECT_NE(negative.status().message().find("format ID"), std::string::npos);
+  ASSERT_THAT(negative, StatusIs(Code::kInval, HasSubstr("format ID")));
   auto big_format = Xid::Make(0x80000000LL, "g", "b");
   EXPECT_EQ(big_format.status().code(), Code::kInval);
   auto empty_gtrid = Xid::Make(1, "", "b");
-  ASSERT_FALSE(empty_gtrid.ok());
-  EXPECT_NE(empty_gtrid.status().message().find("gtrid"), std::string::npos);
+  ASSERT_THAT(empty_gtrid, StatusIs(Code::kInval, HasSubstr("gtrid")));
   auto long_gtrid = Xid::Make(1, std::string(65, 'g'), "b");
   EXPECT_NE(long_gtrid.status().message().find("65 bytes"), std::string::npos);
   auto long_bqual = Xid::Make(1, "g", std::string(65, 'b'));
-  ASSERT_FALSE(long_bqual.ok());
-  EXPECT_NE(long_bqual.status().message().find("bqual"), std::string::npos);
+  ASSERT_THAT(long_bqual, StatusIs(Code::kInval, HasSubstr("bqual")));
 }
 
 TEST(XidTest, ToStringParsesBack) {
@@ -40,8 +42,7 @@ TEST(XidTest, ParseRefusesMalformedText) {
   for (const char* text : {"", "1", "1:61", "1:61:62:63", "x:61:62", "-1:61:62", "01:61:62",
                            "1:6:62", "1:zz:62", "1::62", "1:61:6"}) {
     auto parsed = Xid::Parse(text);
-    EXPECT_FALSE(parsed.ok()) << text;
-    EXPECT_EQ(parsed.status().code(), Code::kInval) << text;
+    EXPECT_THAT(parsed, StatusIs(Code::kInval)) << text;
   }
 }
 
@@ -83,8 +84,7 @@ TEST(XidTest, MySqlRecoverRowsThatDisagreeAreRefused) {
            {1, 65, 0, "X'00'"},            // length out of range
        }) {
     auto parsed = Xid::FromMySqlRecoverRow(row.format, row.glen, row.blen, row.data);
-    EXPECT_FALSE(parsed.ok()) << row.data;
-    EXPECT_EQ(parsed.status().code(), Code::kInval);
+    EXPECT_THAT(parsed, StatusIs(Code::kInval)) << row.data;
   }
 }
 
@@ -114,8 +114,7 @@ TEST(XidTest, ForeignOrNonCanonicalGidsAreRefused) {
                           "xa1.00000001.YWI.Yw.", "xa1.00000001.YWI=.Yw", "xa1.00000001..Yw",
                           "xa1.00000001.Y.Yw", "xa1.80000000.YWI.Yw", "XA1.00000001.YWI.Yw"}) {
     auto parsed = Xid::FromPostgresGid(gid);
-    EXPECT_FALSE(parsed.ok()) << gid;
-    EXPECT_EQ(parsed.status().code(), Code::kInval) << gid;
+    EXPECT_THAT(parsed, StatusIs(Code::kInval)) << gid;
   }
 }
 
