@@ -4,16 +4,21 @@
 //   1. Scan every configured resource manager for its prepared branches (xa_recover).
 //   2. Read the decision log's state (after the scans, so a decision written during the scan is
 //      seen).
-//   3. For each commit decision without an end record: commit each of its branches that is still
-//      prepared; a branch no longer prepared on a reachable RM is already committed. Once every
-//      branch is done, append an end record. An unreachable RM leaves the decision open for the
-//      next pass; nothing is presumed.
-//   4. For each prepared branch of OUR node (our format ID and node id in the gtrid) with no
-//      commit decision: presumed abort, roll it back, but only when the log is undamaged, the
-//      transaction is not in flight in this process, and it is older than `orphan_min_age` or
-//      was already seen by an earlier pass of this engine. Otherwise leave it, with the reason.
-//   5. Never touch a branch that is not ours (other format ID, other node, unparsable entry):
-//      report it as foreign.
+//   3. Each protocol's recovery module plans what to do from the state and the scans (a pure
+//      step: `xa-recover plan` shows it), then carries its plan out. For two-phase commit:
+//      - each commit decision without an end record: commit each of its branches that is still
+//        prepared; a branch no longer prepared on a reachable RM is already committed. Once
+//        every branch is done, append an end record. An unreachable RM leaves the decision open
+//        for the next pass; nothing is presumed.
+//      - each prepared branch of OUR node (our format ID and node id in the gtrid) with no
+//        commit decision: presumed abort, roll it back, but only when the log is undamaged, the
+//        transaction is not in flight in this process, has no open heuristic record, and is
+//        older than `orphan_min_age` or was already seen by an earlier pass of this engine.
+//        Otherwise leave it, with the reason.
+//      - never touch a branch that is not ours (other format ID, other node, unparsable entry):
+//        report it as foreign.
+//   Every result of a commit or rollback is read by the same phase-2 rules as the transaction
+//   manager's (a heuristic result is recorded in the log before Forget()).
 // Every branch looked at is reported with what was done or why nothing was done. A second pass
 // over the same state does nothing (idempotent): committing or rolling back a branch the RM no
 // longer knows (XAER_NOTA) counts as done.
@@ -43,6 +48,10 @@
 #include "xa/xid.h"
 
 namespace xa {
+
+namespace internal {
+class RecoveryModule;
+}  // namespace internal
 
 struct RecoveryOptions {
   uint32_t node_id = 0;
@@ -108,6 +117,9 @@ class RecoveryEngine {
   // never presumes abort, and writes nothing (no end or heuristic records; the report says so).
   RecoveryEngine(LogState damaged_state, std::vector<ResourceManager*> rms,
                  RecoveryOptions options);
+  ~RecoveryEngine();
+  RecoveryEngine(const RecoveryEngine&) = delete;
+  RecoveryEngine& operator=(const RecoveryEngine&) = delete;
 
   // Replaces the sessions used by the next passes (a manager opens fresh ones for each pass).
   // What earlier passes saw is kept.
@@ -134,7 +146,9 @@ class RecoveryEngine {
   std::vector<ResourceManager*> rms_;
   RecoveryOptions options_;
   std::mutex mu_;
-  std::set<Xid> seen_orphans_;  // branches seen without decision by an earlier pass
+  // One module per protocol (plan and execute; see src/recovery/recovery_module.h). They keep
+  // what later passes need, e.g. the orphans an earlier pass saw.
+  std::vector<std::unique_ptr<internal::RecoveryModule>> modules_;
 };
 
 // A stand-in for a resource manager that cannot be connected to: every call answers `why`, so

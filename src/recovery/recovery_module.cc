@@ -1,0 +1,43 @@
+#include "src/recovery/recovery_module.h"
+
+#include <iterator>
+#include <utility>
+
+namespace xa::internal {
+
+const ScannedRm* PassInputs::Scan(const std::string& rm_name) const {
+  for (const ScannedRm& scan : scans) {
+    if (scan.name == rm_name) return &scan;
+  }
+  return nullptr;
+}
+
+bool PassInputs::InFlight(const Xid& global) const {
+  return options->in_flight && options->in_flight(global);
+}
+
+void MergeReport(RecoveryReport& into, RecoveryReport&& from) {
+  into.branches.insert(into.branches.end(), std::make_move_iterator(from.branches.begin()),
+                       std::make_move_iterator(from.branches.end()));
+  into.committed += from.committed;
+  into.rolled_back += from.rolled_back;
+  into.already_done += from.already_done;
+  into.failed += from.failed;
+  into.foreign += from.foreign;
+  into.in_flight += from.in_flight;
+  into.orphans_deferred += from.orphans_deferred;
+  into.heuristics_open += from.heuristics_open;
+  into.end_records_written += from.end_records_written;
+  into.decisions_still_open += from.decisions_still_open;
+}
+
+Status AppendRecoveryRecord(DecisionLog* log, const LogRecord& record) {
+  if (log == nullptr) return Status::Ok();
+  // An end record may be lost harmlessly (the next pass repeats phase 2 and finds the branches
+  // done), so it rides on the next durable append, or on closing the log.
+  if (record.type == RecordType::kEnd) return log->AppendLazy(record);
+  Result<uint64_t> appended = log->Append(record);
+  return appended.ok() ? Status::Ok() : appended.status();
+}
+
+}  // namespace xa::internal

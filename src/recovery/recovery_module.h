@@ -1,0 +1,108 @@
+// RecoveryModule: the recovery of one commit protocol, as a pure plan and an execute step
+// (internal).
+//
+// A recovery pass (RecoveryEngine::Run) scans every resource manager once, then reads the log's
+// state, then asks each registered module, in order, for its plan and executes the plans:
+//
+//   inputs (log state x recover scans)  --Plan-->  RecoveryPlan  --Execute-->  RecoveryReport
+//
+// Plan() is pure: it reads the inputs and the module's memory of earlier passes and makes no
+// call to a resource manager or the log, so every rule of a protocol is tested without one, and
+// `xa-recover plan` shows exactly what `resolve` would do. Execute() makes the planned calls and
+// reads every result through the phase-2 rules (src/completion/branch_outcome.h).
+//
+// Ownership of records and branches. A module owns the log record types of its protocol's band
+// (recovery-log/log_format.h) and the prepared branches those records name. It claims every
+// global Xid it plans for (RecoveryPlan::claimed), and a later module leaves claimed
+// transactions alone. The two-phase module comes last: it owns the commit decisions of 2PC and
+// the branches of our node that no record claims, which presumed abort rolls back.
+//
+// Thread safety: a module is used by one pass at a time (the engine serialises passes).
+
+#ifndef XA_SRC_RECOVERY_RECOVERY_MODULE_H_
+#define XA_SRC_RECOVERY_RECOVERY_MODULE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/completion/branch_outcome.h"
+#include "xa/decision_log.h"
+#include "xa/recovery.h"
+#include "xa/resource_manager.h"
+#include "xa/status.h"
+#include "xa/xid.h"
+
+namespace xa::internal {
+
+// One resource manager as the pass's scan found it.
+struct ScannedRm {
+  std::string name;
+  Status status;             // of Open + Recover; not OK: unreachable
+  std::set<Xid> prepared;    // well-formed Xids, ours and foreign alike
+  std::vector<UnparsedBranch> unparsed;
+};
+
+// What every module's plan reads.
+struct PassInputs {
+  const LogState* state = nullptr;  // read after the scans
+  std::vector<ScannedRm> scans;     // one per distinct RM name, in configuration order
+  const RecoveryOptions* options = nullptr;
+  int64_t now_micros = 0;           // wall clock, as in the Xids' begin times
+
+  const ScannedRm* Scan(const std::string& rm_name) const;
+  bool InFlight(const Xid& global) const;
+};
+
+// One call that a plan makes.
+struct PlannedCall {
+  size_t report_index;  // into RecoveryPlan::report.branches
+  std::string rm_name;
+  Xid global;
+  Decision decision;
+};
+
+struct RecoveryPlan {
+  RecoveryReport report;           // every branch looked at, with the action and reason
+  std::vector<PlannedCall> calls;  // the commits and rollbacks to make
+  // Logged decisions this pass may end: global Xid -> branches not known finished yet. An end
+  // record is written for each one that reaches zero.
+  std::map<Xid, int> unfinished_decisions;
+  std::set<Xid> claimed;           // global Xids this plan took charge of
+};
+
+// What Execute() works with.
+struct PassContext {
+  std::vector<ResourceManager*> sessions;  // every configured session; same name = one RM's pool
+  DecisionLog* log = nullptr;              // nullptr: the log is read-only (damaged)
+  const RecoveryOptions* options = nullptr;
+};
+
+class RecoveryModule {
+ public:
+  virtual ~RecoveryModule() = default;
+  virtual std::string_view name() const noexcept = 0;
+
+  // Decides what to do with the transactions and branches this module owns that no earlier
+  // module claimed (`claimed`), and remembers what a later pass needs (e.g. orphans seen once).
+  virtual RecoveryPlan Plan(const PassInputs& inputs, const std::set<Xid>& claimed) = 0;
+
+  // Makes the plan's calls; updates its report with each result, and writes the records the
+  // results call for (heuristics, end records).
+  virtual void Execute(RecoveryPlan& plan, const PassContext& context) = 0;
+};
+
+// Adds `from` (one module's report) to `into` (the pass's report).
+void MergeReport(RecoveryReport& into, RecoveryReport&& from);
+
+// Appends a record that recovery writes (a heuristic outcome, an end record); does nothing when
+// `log` is nullptr (read-only: damaged).
+Status AppendRecoveryRecord(DecisionLog* log, const LogRecord& record);
+
+}  // namespace xa::internal
+
+#endif  // XA_SRC_RECOVERY_RECOVERY_MODULE_H_

@@ -1,0 +1,270 @@
+#include "src/recovery/two_phase_recovery.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "src/logging.h"
+#include "src/testing/crash_points.h"
+
+namespace xa::internal {
+namespace {
+
+constexpr std::string_view kComponent = "recovery";
+
+std::string LogStateOf(const LogRecord& record) {
+  return std::string(record.type == RecordType::kPreCommit ? "3PC pre-commit (lsn "
+                                                           : "commit decision (lsn ") +
+         std::to_string(record.lsn) + ")";
+}
+
+}  // namespace
+
+RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& claimed) {
+  RecoveryPlan plan;
+  RecoveryReport& report = plan.report;
+  const LogState& state = *in.state;
+  auto add = [&](BranchReport branch) {
+    report.branches.push_back(std::move(branch));
+    return report.branches.size() - 1;
+  };
+
+  // Commit decisions without an end record.
+  for (const auto& [global, record] : state.open_decisions) {
+    if (claimed.count(global) != 0) continue;
+    plan.claimed.insert(global);
+    int& unfinished = plan.unfinished_decisions[global];
+    for (const Participant& p : record.participants) {
+      BranchReport branch{p.rm_name, p.branch, "", LogStateOf(record), "",
+                          RecoveryAction::kLeaveAlone, "", Status()};
+      const ScannedRm* scan = in.Scan(p.rm_name);
+      if (in.InFlight(global)) {
+        branch.rm_state = "not scanned";
+        branch.reason = "in flight: its transaction manager is still completing it";
+        ++report.in_flight;
+        ++unfinished;
+      } else if (scan == nullptr) {
+        branch.rm_state = "unknown resource manager";
+        branch.reason = "resource manager '" + p.rm_name +
+                        "' is not configured: add it to the configuration so this committed "
+                        "transaction can be finished";
+        ++unfinished;
+      } else if (!scan->status.ok()) {
+        branch.rm_state = "unreachable: " + scan->status.ToString();
+        branch.reason = "retry when the resource manager is reachable again";
+        ++unfinished;
+      } else if (scan->prepared.count(p.branch) != 0) {
+        branch.rm_state = "prepared";
+        branch.action = RecoveryAction::kCommit;
+        branch.reason = "the log holds a commit decision";
+        ++unfinished;
+        size_t index = add(std::move(branch));
+        plan.calls.push_back({index, p.rm_name, global, Decision::kCommit});
+        continue;
+      } else {
+        branch.rm_state = "not prepared";
+        branch.action = RecoveryAction::kAlreadyDone;
+        branch.reason = "committed before the crash (the RM no longer holds it)";
+        ++report.already_done;
+      }
+      add(std::move(branch));
+    }
+  }
+
+  // Prepared branches with no decision: ours are presumed aborted, others are not ours.
+  const uint32_t node_id = in.options->node_id;
+  const auto min_age_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(in.options->orphan_min_age).count();
+  std::set<Xid> still_young;
+  for (const ScannedRm& scan : in.scans) {
+    if (!scan.status.ok()) continue;
+    for (const Xid& xid : scan.prepared) {
+      Xid global = xid.Global();
+      if (state.open_decisions.count(global) != 0 || claimed.count(global) != 0) continue;
+      BranchReport branch{scan.name, xid, "", "no decision", "prepared",
+                          RecoveryAction::kLeaveAlone, "", Status()};
+      if (!xid.IsOwnedBy(node_id)) {
+        branch.reason = xid.IsGeneratedByXa()
+                            ? "foreign: made by xa node " + std::to_string(*xid.NodeId())
+                            : "foreign: format ID " + std::to_string(xid.format_id()) +
+                                  " is not an xa transaction of this node";
+        ++report.foreign;
+      } else if (in.InFlight(global)) {
+        branch.reason = "in flight: its transaction is still running in this process";
+        ++report.in_flight;
+      } else if (auto heuristic = state.open_heuristics.find(global);
+                 heuristic != state.open_heuristics.end()) {
+        // Its fate was reported as a heuristic (e.g. a commit answered XAER_RMERR): presuming
+        // abort now could undo a commit decision behind the operator's back.
+        branch.log_state = "heuristic " + std::string(OutcomeName(heuristic->second.outcome)) +
+                           " (lsn " + std::to_string(heuristic->second.lsn) + ")";
+        branch.reason = "awaiting an operator: the transaction has an open heuristic record; "
+                        "finish it with `force` and clear the heuristic";
+        ++report.orphans_deferred;
+      } else if (state.damaged) {
+        branch.reason = "log damaged: refusing to presume abort (" + state.damage_report + ")";
+        ++report.orphans_deferred;
+      } else {
+        int64_t age_us = in.now_micros - xid.BeginTimeMicros().value_or(in.now_micros);
+        if (age_us >= min_age_us || seen_orphans_.count(xid) != 0) {
+          branch.action = RecoveryAction::kRollback;
+          branch.reason = age_us >= min_age_us
+                              ? "presumed abort: no commit decision, older than the timeout"
+                              : "presumed abort: no commit decision, seen by an earlier pass";
+          size_t index = add(std::move(branch));
+          plan.calls.push_back({index, scan.name, global, Decision::kRollback});
+          continue;
+        }
+        branch.reason = "no decision yet, " + std::to_string(age_us / 1000) +
+                        " ms old: rolled back by a later pass unless it commits";
+        still_young.insert(xid);
+        ++report.orphans_deferred;
+      }
+      add(std::move(branch));
+    }
+    for (const UnparsedBranch& entry : scan.unparsed) {
+      add(BranchReport{scan.name, Xid(), entry.raw, "no decision", "prepared",
+                       RecoveryAction::kLeaveAlone, "foreign: " + entry.reason, Status()});
+      ++report.foreign;
+    }
+  }
+  for (const auto& [global, record] : state.open_heuristics) {
+    std::string rm = record.participants.empty() ? "" : record.participants.front().rm_name;
+    Xid branch = record.participants.empty() ? global : record.participants.front().branch;
+    add(BranchReport{rm, branch, "", std::string("heuristic ") +
+                     std::string(OutcomeName(record.outcome)) + " (lsn " +
+                     std::to_string(record.lsn) + ")", "",
+                     RecoveryAction::kReportHeuristic,
+                     "awaiting an operator: " + record.reason, Status()});
+    ++report.heuristics_open;
+  }
+  // Only branches seen in this pass stay remembered, so the set stays bounded.
+  seen_orphans_ = std::move(still_young);
+  return plan;
+}
+
+void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
+  RecoveryReport& report = plan.report;
+  const RecoveryOptions& options = *context.options;
+  const size_t total_calls = plan.calls.size();
+
+  // Spread each RM's calls over all its sessions, each session on its own thread.
+  std::map<std::string, std::vector<const PlannedCall*>> calls_by_rm;
+  for (const PlannedCall& call : plan.calls) calls_by_rm[call.rm_name].push_back(&call);
+  std::vector<std::pair<ResourceManager*, std::vector<const PlannedCall*>>> work;
+  for (const auto& [rm_name, list] : calls_by_rm) {
+    std::vector<ResourceManager*> pool;
+    for (ResourceManager* rm : context.sessions) {
+      if (rm->name() == rm_name) pool.push_back(rm);
+    }
+    if (pool.empty()) continue;  // planned from a scan, so configured: cannot happen
+    size_t first = work.size();
+    for (ResourceManager* rm : pool) work.emplace_back(rm, std::vector<const PlannedCall*>());
+    for (size_t i = 0; i < list.size(); ++i) work[first + i % pool.size()].second.push_back(list[i]);
+  }
+
+  std::atomic<size_t> done{0};
+  std::atomic<bool> first_action{true};
+  std::mutex report_mu;  // guards report and plan.unfinished_decisions below
+  auto run_calls = [&](ResourceManager* rm, const std::vector<const PlannedCall*>& list) {
+    if (!list.empty()) {
+      // A pool session other than the scanned one may not be connected yet; a failure shows
+      // in the calls below.
+      rm->Open().IgnoreError();
+    }
+    for (const PlannedCall* call : list) {
+      const Xid& xid = report.branches[call->report_index].branch;  // stable: no more push_back
+      const bool commit = call->decision == Decision::kCommit;
+      Status s = commit ? rm->Commit(xid, CommitMode::kTwoPhase) : rm->Rollback(xid);
+      if (first_action.exchange(false)) XA_CRASH_POINT(kRecoveryAfterFirstAction);
+      XA_CRASH_POINT(kRecoveryAfterAction);
+      // A commit comes from a decision in the log, which the crashed process may have begun to
+      // carry out; every branch acted on was found prepared by the scan.
+      BranchReading reading = ReadFinishResult(FinishCallFor(call->decision), s,
+                                               {/*maybe_applied=*/commit, /*maybe_prepared=*/true});
+      std::optional<LogRecord> heuristic;
+      {
+        std::lock_guard<std::mutex> guard(report_mu);
+        BranchReport& branch = report.branches[call->report_index];
+        branch.result = s;
+        if (reading.end == BranchEnd::kPending) {
+          ++report.failed;
+          XA_LOG_XID(kWarning, kComponent, xid)
+              << DecisionName(call->decision) << " on " << rm->name()
+              << " failed, will retry on the next pass: " << s.ToString();
+        } else if (IsHeuristic(reading.end)) {
+          Outcome outcome = Aggregate(call->decision, {reading.end});
+          heuristic = LogRecord{RecordType::kHeuristic, call->global, Protocol::kTwoPhase,
+                                {Participant{rm->name(), xid}}, outcome,
+                                "recovery: " + s.ToString(), 0, 0};
+          ++report.failed;
+          XA_LOG_XID(kError, kComponent, xid)
+              << "heuristic outcome on " << rm->name() << ": " << s.ToString();
+        } else if (s.code() == Code::kNoTa) {
+          // The RM no longer knows it: a commit or rollback of an earlier pass, or of the
+          // crashed process, landed after the scan. Done.
+          branch.action = RecoveryAction::kAlreadyDone;
+          ++report.already_done;
+        } else {
+          ++(commit ? report.committed : report.rolled_back);
+          XA_LOG_XID(kInfo, kComponent, xid)
+              << (commit ? "committed" : "rolled back") << " on " << rm->name() << ": "
+              << branch.reason;
+        }
+        if (commit && IsFinished(reading.end)) --plan.unfinished_decisions[call->global];
+      }
+      if (heuristic) {
+        Status appended = AppendRecoveryRecord(context.log, *heuristic);
+        if (!appended.ok()) {
+          XA_LOG_XID(kError, kComponent, xid)
+              << "cannot record heuristic outcome: " << appended.ToString();
+          // Without the record no operator would hear of it: the RM keeps its heuristic state
+          // (no Forget) so that the next pass meets it again.
+          reading.forget = false;
+        }
+      }
+      if (reading.forget) {
+        Status forgotten = rm->Forget(xid);
+        if (!forgotten.ok() && forgotten.code() != Code::kNoTa) {
+          XA_LOG_XID(kWarning, kComponent, xid)
+              << "forget on " << rm->name() << ": " << forgotten.ToString();
+        }
+      }
+      size_t n = done.fetch_add(1) + 1;
+      if (options.progress) options.progress(n, total_calls);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < work.size(); ++i) {
+    threads.emplace_back(run_calls, work[i].first, std::cref(work[i].second));
+  }
+  if (!work.empty()) run_calls(work[0].first, work[0].second);
+  for (auto& t : threads) t.join();
+
+  // End records for every decision whose branches are all finished.
+  for (const auto& [global, unfinished] : plan.unfinished_decisions) {
+    if (unfinished > 0) {
+      ++report.decisions_still_open;
+      continue;
+    }
+    if (context.log == nullptr) continue;  // finished on every RM; the damaged log keeps it
+    XA_CRASH_POINT(kRecoveryBeforeEndRecord);
+    LogRecord end;
+    end.type = RecordType::kEnd;
+    end.xid = global;
+    Status appended = AppendRecoveryRecord(context.log, end);
+    if (!appended.ok()) {
+      ++report.decisions_still_open;
+      ++report.failed;
+      XA_LOG_XID(kError, kComponent, global)
+          << "cannot write end record: " << appended.ToString();
+      continue;
+    }
+    ++report.end_records_written;
+  }
+}
+
+}  // namespace xa::internal

@@ -1,0 +1,42 @@
+// TwoPhaseRecovery: the recovery module of two-phase commit with presumed abort (internal).
+//
+// Plan, for the transactions no earlier module claimed:
+//   - Each commit decision of the log without an end record (a 3PC pre-commit counts as a
+//     decision to commit: every participant voted yes before it was written): commit each of
+//     its branches that is still prepared; a branch no longer prepared on a reachable RM is
+//     already committed. A branch whose RM is unreachable or not configured, or whose
+//     transaction is in flight in this process, keeps the decision open; nothing is presumed.
+//   - Each prepared branch of OUR node (our format ID and node id in the gtrid) with no commit
+//     decision: presumed abort, roll it back, but only when the log is undamaged, the
+//     transaction is not in flight, has no open heuristic record (an operator decides those),
+//     and is older than `orphan_min_age` or was seen by an earlier pass. Otherwise leave it,
+//     with the reason.
+//   - Never touch a branch that is not ours (other format ID, other node, unparsable entry).
+//   - Report each heuristic outcome that awaits an operator.
+// Execute: the commits and rollbacks, each RM's calls spread over its sessions, each session on
+// its own thread; every result read by the phase-2 rules. A heuristic result is recorded
+// (kHeuristic) before Forget(). An end record follows for each decision whose branches are all
+// finished.
+
+#ifndef XA_SRC_RECOVERY_TWO_PHASE_RECOVERY_H_
+#define XA_SRC_RECOVERY_TWO_PHASE_RECOVERY_H_
+
+#include <set>
+
+#include "src/recovery/recovery_module.h"
+
+namespace xa::internal {
+
+class TwoPhaseRecovery final : public RecoveryModule {
+ public:
+  std::string_view name() const noexcept override { return "2PC"; }
+  RecoveryPlan Plan(const PassInputs& inputs, const std::set<Xid>& claimed) override;
+  void Execute(RecoveryPlan& plan, const PassContext& context) override;
+
+ private:
+  std::set<Xid> seen_orphans_;  // branches seen without a decision by the previous pass
+};
+
+}  // namespace xa::internal
+
+#endif  // XA_SRC_RECOVERY_TWO_PHASE_RECOVERY_H_

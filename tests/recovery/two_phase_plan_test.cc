@@ -1,0 +1,182 @@
+// The two-phase recovery module's plan as a pure function: log states and recover scans in,
+// actions with reasons out, and no resource manager anywhere (the plan must not need one).
+
+#include "src/recovery/two_phase_recovery.h"
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace xa::internal {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr uint32_t kNode = 5;
+constexpr int64_t kMinute = 60'000'000;
+
+LogRecord DecisionFor(const Xid& global, std::vector<std::string> rms) {
+  LogRecord record;
+  record.type = RecordType::kCommitDecision;
+  record.xid = global;
+  record.lsn = 9;
+  for (size_t i = 0; i < rms.size(); ++i) {
+    record.participants.push_back({rms[i], global.WithBranch(static_cast<uint32_t>(i))});
+  }
+  return record;
+}
+
+ScannedRm Scanned(std::string name, std::vector<Xid> prepared) {
+  ScannedRm scan;
+  scan.name = std::move(name);
+  scan.prepared.insert(prepared.begin(), prepared.end());
+  return scan;
+}
+
+ScannedRm Unreachable(std::string name) {
+  ScannedRm scan;
+  scan.name = std::move(name);
+  scan.status = Status(Code::kRmFail, "connect refused");
+  return scan;
+}
+
+std::vector<std::string> Actions(const RecoveryPlan& plan) {
+  std::vector<std::string> out;
+  for (const BranchReport& b : plan.report.branches) {
+    out.push_back(b.rm_name + ":" + std::string(RecoveryActionName(b.action)));
+  }
+  return out;
+}
+
+std::vector<std::string> Calls(const RecoveryPlan& plan) {
+  std::vector<std::string> out;
+  for (const PlannedCall& call : plan.calls) {
+    out.push_back(call.rm_name + ":" + std::string(DecisionName(call.decision)));
+  }
+  return out;
+}
+
+class TwoPhasePlanTest : public ::testing::Test {
+ protected:
+  TwoPhasePlanTest() : xids_(kNode, 1) {
+    options_.node_id = kNode;
+    options_.orphan_min_age = std::chrono::milliseconds(1000);
+  }
+
+  // A global Xid of ours (its gtrid holds its begin time).
+  Xid Ours() { return xids_.Next(); }
+
+  RecoveryPlan PlanNow(std::vector<ScannedRm> scans, int64_t now_micros,
+                       const std::set<Xid>& claimed = {}) {
+    PassInputs inputs;
+    inputs.state = &state_;
+    inputs.scans = std::move(scans);
+    inputs.options = &options_;
+    inputs.now_micros = now_micros;
+    return module_.Plan(inputs, claimed);
+  }
+
+  int64_t BornAt(const Xid& xid) { return xid.BeginTimeMicros().value_or(0); }
+
+  XidGenerator xids_;
+  RecoveryOptions options_;
+  LogState state_;
+  TwoPhaseRecovery module_;
+};
+
+TEST_F(TwoPhasePlanTest, DecisionCommitsPreparedBranchesAndCountsTheOthersDone) {
+  Xid global = Ours();
+  state_.open_decisions[global] = DecisionFor(global, {"a", "b"});
+  RecoveryPlan plan =
+      PlanNow({Scanned("a", {global.WithBranch(0)}), Scanned("b", {})}, BornAt(global));
+  EXPECT_THAT(Actions(plan), ElementsAre("a:commit", "b:already-done"));
+  EXPECT_THAT(Calls(plan), ElementsAre("a:commit"));
+  EXPECT_EQ(plan.unfinished_decisions.at(global), 1);
+  EXPECT_EQ(plan.report.already_done, 1u);
+  EXPECT_THAT(plan.claimed, ElementsAre(global));
+}
+
+TEST_F(TwoPhasePlanTest, DecisionOnAnUnreachableOrUnknownRmStaysOpenWithoutACall) {
+  Xid global = Ours();
+  state_.open_decisions[global] = DecisionFor(global, {"a", "gone"});
+  RecoveryPlan plan = PlanNow({Unreachable("a")}, BornAt(global));
+  EXPECT_THAT(Actions(plan), ElementsAre("a:leave-alone", "gone:leave-alone"));
+  EXPECT_THAT(plan.calls, IsEmpty());
+  EXPECT_EQ(plan.unfinished_decisions.at(global), 2);
+  EXPECT_THAT(plan.report.branches[1].reason, HasSubstr("not configured"));
+}
+
+TEST_F(TwoPhasePlanTest, OrphanIsRolledBackOnceOldEnoughOrSeenByTheLastPass) {
+  Xid orphan = Ours();
+  std::vector<ScannedRm> scans = {Scanned("a", {orphan.WithBranch(0)})};
+  // Younger than orphan_min_age (1 s): perhaps a transaction between prepare and decision.
+  RecoveryPlan first = PlanNow(scans, BornAt(orphan) + 999'999);
+  EXPECT_THAT(first.calls, IsEmpty());
+  EXPECT_EQ(first.report.orphans_deferred, 1u);
+  // The next pass rolls it back: it was seen without a decision by the one before.
+  RecoveryPlan second = PlanNow(scans, BornAt(orphan) + 999'999);
+  EXPECT_THAT(Calls(second), ElementsAre("a:rollback"));
+  EXPECT_THAT(second.report.branches[0].reason, HasSubstr("seen by an earlier pass"));
+
+  Xid old_orphan = Ours();
+  RecoveryPlan old = PlanNow({Scanned("a", {old_orphan.WithBranch(0)})},
+                             BornAt(old_orphan) + 1'000'000);
+  EXPECT_THAT(Calls(old), ElementsAre("a:rollback"));
+  EXPECT_THAT(old.report.branches[0].reason, HasSubstr("older than the timeout"));
+}
+
+TEST_F(TwoPhasePlanTest, ForeignBranchesAreNeverTouched) {
+  XidGenerator other_node(kNode + 1, 2);
+  Xid theirs = other_node.Next();
+  Result<Xid> other_tm = Xid::Make(0x1234, "gtrid-of-someone-else", "b");
+  ASSERT_TRUE(other_tm.ok());
+  ScannedRm scan = Scanned("a", {theirs.WithBranch(0), *other_tm});
+  scan.unparsed.push_back(UnparsedBranch{"raw-entry", "no Xid of ours"});
+  RecoveryPlan plan = PlanNow({scan}, BornAt(theirs) + kMinute);
+  EXPECT_THAT(plan.calls, IsEmpty());
+  EXPECT_EQ(plan.report.foreign, 3u);
+}
+
+TEST_F(TwoPhasePlanTest, DamagedLogOrOpenHeuristicOrInFlightRefusesPresumedAbort) {
+  Xid damaged_orphan = Ours();
+  Xid heuristic_orphan = Ours();
+  Xid running = Ours();
+  LogRecord heuristic;
+  heuristic.type = RecordType::kHeuristic;
+  heuristic.xid = heuristic_orphan;
+  heuristic.outcome = Outcome::kHeuristicHazard;
+  state_.open_heuristics[heuristic_orphan] = heuristic;
+  options_.in_flight = [&](const Xid& global) { return global == running; };
+  std::vector<ScannedRm> scans = {Scanned(
+      "a", {damaged_orphan.WithBranch(0), heuristic_orphan.WithBranch(0), running.WithBranch(0)})};
+
+  RecoveryPlan undamaged = PlanNow(scans, BornAt(running) + kMinute);
+  EXPECT_THAT(Calls(undamaged), ElementsAre("a:rollback"));  // only the plain orphan
+  EXPECT_EQ(undamaged.report.in_flight, 1u);
+  EXPECT_EQ(undamaged.report.heuristics_open, 1u);
+
+  state_.damaged = true;
+  state_.damage_report = "bad checksum at offset 4096";
+  RecoveryPlan damaged = PlanNow(scans, BornAt(running) + kMinute);
+  EXPECT_THAT(damaged.calls, IsEmpty());
+}
+
+TEST_F(TwoPhasePlanTest, TransactionsClaimedByAnEarlierModuleAreLeftToIt) {
+  Xid decided = Ours();
+  Xid orphan = Ours();
+  state_.open_decisions[decided] = DecisionFor(decided, {"a"});
+  std::vector<ScannedRm> scans = {Scanned("a", {decided.WithBranch(0), orphan.WithBranch(0)})};
+  RecoveryPlan plan = PlanNow(scans, BornAt(orphan) + kMinute, {decided, orphan});
+  EXPECT_THAT(plan.report.branches, IsEmpty());
+  EXPECT_THAT(plan.calls, IsEmpty());
+  EXPECT_THAT(plan.claimed, IsEmpty());
+}
+
+}  // namespace
+}  // namespace xa::internal
