@@ -7,7 +7,7 @@
 // decision log (recovery commits them), half without (presumed abort: recovery rolls them back).
 // Then it times what an operator's `xa-recover resolve` does after a crash: open and replay the
 // log, scan both RMs, resolve every branch, write the end records. It prints one line per N.
-// Target (issue 5): 10,000 in-doubt branches in <= 10 s on this 2-core machine.
+// Target: 10,000 in-doubt branches in <= 10 s on this 2-core machine.
 //
 // Needs the local servers (source build/servers/env.sh) and PostgreSQL's
 // max_prepared_transactions >= N/2 (scripts/servers.sh sets 6000).

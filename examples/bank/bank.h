@@ -2,8 +2,7 @@
 // and accounts in PostgreSQL (through unixODBC and psqlODBC). Every transfer moves money from an
 // account in one database to an account in the other inside one global transaction, and writes
 // a marker row with its gtrid in both databases, so anyone can check afterwards that each
-// transfer is on both sides or on neither (the Jepsen bank invariants of
-// shared/reference/faults-quirks-security.md §4).
+// transfer is on both sides or on neither (the bank invariants I1..I6 of docs/promises.md).
 //
 // Used by the main-job demo (examples/bank_transfer) and by the crash tests (tests/recovery).
 //

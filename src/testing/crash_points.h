@@ -12,11 +12,8 @@
 // The process sends itself SIGKILL: no destructor, no flush, no atexit handler runs, as in a
 // power cut of the process (the kernel keeps what was written, like a process crash).
 //
-// Where the crash-matrix rows of shared/reference/faults-quirks-security.md §1 are:
-//   C1 kAfterStart, kAfterEnd          C2 kAfterPrepare          C3 kAfterFirstPrepare
-//   C4 kAfterAllPrepared               C5 kAfterDecisionWrite    C6 kAfterDecisionSync
-//   C7 kAfterFirstCommit               C8 kAfterAllCommitted     C9 kRecovery*
-//   C10 kRotate*
+// Which row of the crash matrix each point realises, and the tests that arm it:
+// docs/crash-matrix.md.
 
 #ifndef XA_SRC_TESTING_CRASH_POINTS_H_
 #define XA_SRC_TESTING_CRASH_POINTS_H_

@@ -4,9 +4,10 @@
 // One thread, owned by the manager. Each branch is retried with fresh sessions from the
 // resource-manager factories (the application's session may be dead), with capped exponential
 // backoff (TransactionManagerOptions::background_retry), forever: a durable commit decision is
-// never abandoned and never turned into a heuristic because an RM stays down (promise 3). When
-// every branch of a job is finished, the job's heuristic outcome (if any) is persisted, Forget()
-// is sent where the RM reported XA_HEUR*, and, for a logged decision, the end record is written.
+// never abandoned and never turned into a heuristic because an RM stays down (docs/promises.md,
+// P3). When every branch of a job is finished, the job's heuristic outcome (if any) is persisted,
+// Forget() is sent where the RM reported XA_HEUR*, and, for a logged decision, the end record is
+// written.
 //
 // Recovery hands the decisions it could not finish to Submit() too. Every phase-2 result is read
 // by the phase-2 rules (src/completion/branch_outcome.h), the table the coordinator and the

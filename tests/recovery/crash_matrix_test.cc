@@ -1,4 +1,4 @@
-// The crash matrix (shared/reference/faults-quirks-security.md §1, rows C1-C10, R2) on the real
+// The crash matrix (docs/crash-matrix.md, rows C1-C10 and R2) on the real
 // servers: a bank_worker process moves money between MariaDB and PostgreSQL and is killed with
 // SIGKILL at a named crash point; `xa-recover resolve` then runs, and the bank invariants must
 // hold: every transfer on both databases or on neither (I1), total unchanged (I2), no negative

@@ -1,5 +1,5 @@
-// Database faults under the transaction manager, on the real servers (shared/reference/
-// faults-quirks-security.md §1):
+// Database faults under the transaction manager, on the real servers (rows of
+// docs/crash-matrix.md):
 //   R4  the session of a prepared branch is killed (MariaDB KILL, PostgreSQL
 //       pg_terminate_backend) just before phase 2: the branch is in doubt (XAER_RMFAIL), the
 //       manager retries from a fresh session, and the transfer commits on both databases;
