@@ -35,7 +35,7 @@ TEST(PostgresDialect, GidLiteralIsQuotedRestrictedAlphabet) {
   EXPECT_EQ(RollbackPreparedSql(xid).value(), "ROLLBACK PREPARED " + GidLiteral(xid).value());
 }
 
-TEST(PostgresDialect, MapsEverySqlStateTheBriefNames) {
+TEST(PostgresDialect, MapsEachSqlStateAndStepToItsXaCode) {
   struct Case {
     Step step;
     const char* sqlstate;
