@@ -17,19 +17,24 @@
 #include "recovery-log/log_format.h"
 #include "recovery-log/log_reader.h"
 #include "testutil/fault_injection_env.h"
+#include "testutil/status_matchers.h"
 #include "xa/env.h"
 
 namespace xa {
 namespace {
 
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 using test::CollectingReporter;
 using test::Decision;
 using test::End;
 using test::FaultInjectionEnv;
 using test::Heuristic;
 using test::HeuristicCleared;
+using test::IsOk;
 using test::NoSyncEnv;
 using test::ScratchDir;
+using test::StatusIs;
 using test::TestXid;
 
 LogOptions Options(const ScratchDir& dir, Env* env = nullptr) {
@@ -42,7 +47,7 @@ LogOptions Options(const ScratchDir& dir, Env* env = nullptr) {
 
 std::unique_ptr<DecisionLog> OpenOrDie(const LogOptions& o) {
   auto log = DecisionLog::Open(o);
-  EXPECT_TRUE(log.ok()) << log.status().ToString();
+  EXPECT_THAT(log, IsOk());
   return log.ok() ? std::move(log).value() : nullptr;
 }
 
@@ -71,7 +76,7 @@ TEST(DecisionLog, EveryRecordKindSurvivesReopenWithItsContent) {
     for (const LogRecord& r : {Decision(1), pre, Heuristic(3), Heuristic(4), HeuristicCleared(4),
                                Decision(5), End(5)}) {
       Result<uint64_t> lsn = log->Append(r);
-      ASSERT_TRUE(lsn.ok()) << lsn.status().ToString();
+      ASSERT_THAT(lsn, IsOk());
       EXPECT_GT(*lsn, previous);
       previous = *lsn;
       appended.push_back(r);
@@ -162,10 +167,7 @@ TEST(DecisionLog, RefusesADirectoryOthersCanWrite) {
     ASSERT_EQ(::mkdir(dir.log_dir().c_str(), 0700), 0);
     ASSERT_EQ(::chmod(dir.log_dir().c_str(), mode), 0);
     auto log = DecisionLog::Open(Options(dir));
-    ASSERT_FALSE(log.ok()) << std::oct << mode;
-    EXPECT_EQ(log.status().code(), Code::kConfig);
-    EXPECT_NE(log.status().message().find("chmod 700"), std::string::npos)
-        << log.status().ToString();
+    ASSERT_THAT(log, StatusIs(Code::kConfig, HasSubstr("chmod 700"))) << std::oct << mode;
   }
 }
 
@@ -176,9 +178,7 @@ TEST(DecisionLog, RefusesASegmentOthersCanWrite) {
     if (entry.path().extension() == ".xalog") ::chmod(entry.path().c_str(), 0660);
   }
   auto log = DecisionLog::Open(Options(dir));
-  ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), Code::kConfig);
-  EXPECT_NE(log.status().message().find("chmod 600"), std::string::npos);
+  ASSERT_THAT(log, StatusIs(Code::kConfig, HasSubstr("chmod 600")));
 }
 
 TEST(DecisionLog, RefusesSymbolicLinks) {
@@ -187,9 +187,7 @@ TEST(DecisionLog, RefusesSymbolicLinks) {
   ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
   ASSERT_EQ(::symlink(real.c_str(), dir.log_dir().c_str()), 0);
   auto log = DecisionLog::Open(Options(dir));
-  ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), Code::kConfig);
-  EXPECT_NE(log.status().message().find("symbolic link"), std::string::npos);
+  ASSERT_THAT(log, StatusIs(Code::kConfig, HasSubstr("symbolic link")));
 
   // A segment replaced by a link to a file elsewhere.
   ScratchDir dir2;
@@ -202,8 +200,7 @@ TEST(DecisionLog, RefusesSymbolicLinks) {
     }
   }
   log = DecisionLog::Open(Options(dir2));
-  ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), Code::kConfig);
+  ASSERT_THAT(log, StatusIs(Code::kConfig));
 }
 
 TEST(DecisionLog, RefusesTheLogOfAnotherNode) {
@@ -212,9 +209,7 @@ TEST(DecisionLog, RefusesTheLogOfAnotherNode) {
   LogOptions o = Options(dir);
   o.node_id = 12;
   auto log = DecisionLog::Open(o);
-  ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), Code::kConfig);
-  EXPECT_NE(log.status().message().find("belongs to node 11"), std::string::npos);
+  ASSERT_THAT(log, StatusIs(Code::kConfig, HasSubstr("belongs to node 11")));
 }
 
 TEST(DecisionLog, SecondProcessIsRefusedTheLockWithTheHoldersPid) {
@@ -254,8 +249,7 @@ TEST(DecisionLog, SecondOpenInTheSameProcessIsRefused) {
   auto log = OpenOrDie(Options(dir));
   ASSERT_NE(log, nullptr);
   auto again = DecisionLog::Open(Options(dir));
-  ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.status().code(), Code::kBusy);
+  ASSERT_THAT(again, StatusIs(Code::kBusy));
 }
 
 TEST(DecisionLog, FailedFsyncRefusesEveryLaterAppendAndIsNeverRetried) {
@@ -266,10 +260,8 @@ TEST(DecisionLog, FailedFsyncRefusesEveryLaterAppendAndIsNeverRetried) {
   ASSERT_TRUE(log->Append(Decision(1)).ok());
   env.FailSync(true);
   Result<uint64_t> r = log->Append(Decision(2));
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kLogFailed);
-  EXPECT_NE(r.status().message().find("fdatasync"), std::string::npos) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("never retried"), std::string::npos);
+  ASSERT_THAT(r, StatusIs(Code::kLogFailed,
+                          AllOf(HasSubstr("fdatasync"), HasSubstr("never retried"))));
   env.FailSync(false);  // the disk "recovers": the log must not
   uint64_t ops = env.mutating_ops();
   Result<uint64_t> later = log->Append(Decision(3));
@@ -286,9 +278,7 @@ TEST(DecisionLog, NoSpaceRefusesEveryLaterAppend) {
   ASSERT_TRUE(log->Append(Decision(1)).ok());
   env.FailWritesWithNoSpace(true);
   Result<uint64_t> r = log->Append(Decision(2));
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kLogFailed);
-  EXPECT_NE(r.status().message().find("No space left on device"), std::string::npos);
+  ASSERT_THAT(r, StatusIs(Code::kLogFailed, HasSubstr("No space left on device")));
   env.FailWritesWithNoSpace(false);
   EXPECT_EQ(log->Append(End(1)).status().code(), Code::kLogFailed);
   log.reset();

@@ -11,15 +11,20 @@
 #include "log_test_util.h"
 #include "recovery-log/coding.h"
 #include "recovery-log/record_codec.h"
+#include "testutil/status_matchers.h"
 #include "xa/env.h"
 
 namespace xa::internal {
 namespace {
 
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 using test::CollectingReporter;
 using test::Decision;
 using test::End;
+using test::IsOk;
 using test::ScratchDir;
+using test::StatusIs;
 
 struct Seen {
   uint64_t offset, size;
@@ -36,7 +41,7 @@ class SmallLog : public ::testing::Test {
     o.preallocate_segments = false;  // the file ends where the last record ends
     {
       auto log = DecisionLog::Open(o);
-      ASSERT_TRUE(log.ok()) << log.status().ToString();
+      ASSERT_THAT(log, IsOk());
       for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE((*log)->Append(Decision(i)).ok());
       ASSERT_TRUE((*log)->Append(End(1)).ok());
     }
@@ -112,7 +117,7 @@ TEST_F(SmallLog, OpenTruncatesATornTailOnDiskAndKeepsAppending) {
   o.reporter = &reporter;
   {
     auto log = DecisionLog::Open(o);
-    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    ASSERT_THAT(log, IsOk());
     ASSERT_EQ(reporter.reports.size(), 1u);
     EXPECT_EQ(reporter.reports[0].offset, last.offset);
     LogState s = (*log)->State();
@@ -127,7 +132,7 @@ TEST_F(SmallLog, OpenTruncatesATornTailOnDiskAndKeepsAppending) {
   }
   reporter.reports.clear();
   auto log = DecisionLog::Open(o);
-  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_THAT(log, IsOk());
   EXPECT_TRUE(reporter.reports.empty()) << reporter.reports[0].reason.ToString();
   LogState s = (*log)->State();
   EXPECT_EQ(s.open_decisions.size(), 2u);
@@ -147,10 +152,8 @@ TEST_F(SmallLog, AbsoluteConsistencyOpenRefusesATornTailAndLeavesTheFileAlone) {
   o.node_id = 7;
   o.recovery_mode = LogRecoveryMode::kAbsoluteConsistency;
   auto log = DecisionLog::Open(o);
-  ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), Code::kCorruption);
-  EXPECT_NE(log.status().message().find("offset " + std::to_string(last.offset)),
-            std::string::npos);
+  ASSERT_THAT(log,
+              StatusIs(Code::kCorruption, HasSubstr("offset " + std::to_string(last.offset))));
   std::string after;
   ASSERT_TRUE(Env::Default()->ReadFile(path_, &after).ok());
   EXPECT_EQ(after, torn) << "a refused log was modified";
@@ -202,19 +205,16 @@ TEST_F(SmallLog, MidLogDamageStopsReplayNamingFileAndOffset) {
   CollectingReporter reporter;
   o.reporter = &reporter;
   auto log = DecisionLog::Open(o);
-  ASSERT_FALSE(log.ok());
-  EXPECT_EQ(log.status().code(), Code::kCorruption);
-  EXPECT_NE(log.status().message().find(path_), std::string::npos) << log.status().ToString();
-  EXPECT_NE(log.status().message().find("offset " + std::to_string(second.offset)),
-            std::string::npos)
-      << log.status().ToString();
-  EXPECT_NE(log.status().message().find("must not presume abort"), std::string::npos);
+  ASSERT_THAT(log, StatusIs(Code::kCorruption,
+                            AllOf(HasSubstr(path_),
+                                  HasSubstr("offset " + std::to_string(second.offset)),
+                                  HasSubstr("must not presume abort"))));
   ASSERT_FALSE(reporter.reports.empty());
   EXPECT_EQ(reporter.reports[0].offset, second.offset);
 
   // Read-only inspection returns what was read before the damage, marked damaged.
   Result<LogState> state = DecisionLog::ReadState(o);
-  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  ASSERT_THAT(state, IsOk());
   EXPECT_TRUE(state->damaged);
   EXPECT_EQ(state->open_decisions.size(), 1u);
   EXPECT_TRUE(state->open_decisions.count(test::TestXid(1)));

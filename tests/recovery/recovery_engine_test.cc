@@ -13,6 +13,7 @@
 
 #include "testutil/memory_decision_log.h"
 #include "testutil/scripted_rm.h"
+#include "testutil/status_matchers.h"
 
 namespace xa::test {
 namespace {
@@ -78,7 +79,7 @@ class RecoveryEngineTest : public ::testing::Test {
 
   RecoveryReport RunPass(RecoveryEngine& engine) {
     Result<RecoveryReport> report = engine.Run();
-    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_THAT(report, IsOk());
     return report.ok() ? *report : RecoveryReport();
   }
 
@@ -241,7 +242,7 @@ TEST_F(RecoveryEngineTest, ForcedCommitIsAuditedInTheLog) {
   Xid global = InDoubt(/*decided=*/false);
   RecoveryEngine engine(log_, {&a_, &b_}, Options());
   Result<RecoveryReport> forced = engine.Force(global, /*commit=*/true, "ticket OPS-17");
-  ASSERT_TRUE(forced.ok()) << forced.status().ToString();
+  ASSERT_THAT(forced, IsOk());
   EXPECT_EQ(forced->committed, 2u);
   std::vector<LogRecord> audit = log_.RecordsOfType(RecordType::kHeuristic);
   ASSERT_EQ(audit.size(), 1u);
@@ -255,9 +256,7 @@ TEST_F(RecoveryEngineTest, ForcedRollbackOfALoggedCommitIsRefused) {
   Xid global = InDoubt(/*decided=*/true);
   RecoveryEngine engine(log_, {&a_, &b_}, Options());
   Result<RecoveryReport> forced = engine.Force(global, /*commit=*/false, "impatient");
-  ASSERT_FALSE(forced.ok());
-  EXPECT_EQ(forced.status().code(), Code::kProto);
-  EXPECT_THAT(forced.status().message(), HasSubstr("commit decision"));
+  ASSERT_THAT(forced, StatusIs(Code::kProto, HasSubstr("commit decision")));
   EXPECT_THAT(Actions(a_), IsEmpty());
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 
+#include "tests/testutil/status_matchers.h"
 #include "tests/tm/tm_db_util.h"
 #include "xa/decision_log.h"
 #include "xa/transaction_manager.h"
@@ -30,7 +31,7 @@ uint32_t UniqueNode() {
 std::vector<RecordType> LoggedTypes(DecisionLog& log) {
   std::vector<RecordType> out;
   Status s = log.Scan([&](const LogRecord& r) { out.push_back(r.type); });
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_THAT(s, IsOk());
   return out;
 }
 
@@ -39,10 +40,10 @@ class TmDbTest : public ::testing::Test {
   void SetUp() override {
     node_ = UniqueNode();
     auto admin = OpenTeller();
-    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+    ASSERT_THAT(admin, IsOk());
     admin_ = std::move(*admin);
     Status reset = ResetAccounts(admin_, kTable, kAccounts, kBalance);
-    ASSERT_TRUE(reset.ok()) << reset.ToString();
+    ASSERT_THAT(reset, IsOk());
 
     log_dir_ = TempLogDir("tm-it");
     ASSERT_FALSE(log_dir_.empty());
@@ -50,18 +51,18 @@ class TmDbTest : public ::testing::Test {
     log_options.dir = log_dir_;
     log_options.node_id = node_;
     auto log = DecisionLog::Open(log_options);
-    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    ASSERT_THAT(log, IsOk());
     log_ = std::move(*log);
 
     TransactionManagerOptions options;
     options.node_id = node_;
     RegisterDbFactories(options);
     auto manager = TransactionManager::Open(options, *log_);
-    ASSERT_TRUE(manager.ok()) << manager.status().ToString();
+    ASSERT_THAT(manager, IsOk());
     manager_ = std::move(*manager);
 
     auto teller = OpenTeller();
-    ASSERT_TRUE(teller.ok()) << teller.status().ToString();
+    ASSERT_THAT(teller, IsOk());
     teller_ = std::move(*teller);
   }
 
@@ -73,22 +74,22 @@ class TmDbTest : public ::testing::Test {
 
   int64_t MariaDb(int id) {
     auto v = MariaDbBalance(admin_, kTable, id);
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_THAT(v, IsOk());
     return v.ok() ? *v : -1;
   }
   int64_t Postgres(int id) {
     auto v = PostgresBalance(admin_, kTable, id);
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_THAT(v, IsOk());
     return v.ok() ? *v : -1;
   }
   void ExpectTotalAndNoPreparedBranch() {
     auto my = MariaDbTotal(admin_, kTable);
     auto pg = PostgresTotal(admin_, kTable);
-    ASSERT_TRUE(my.ok()) << my.status().ToString();
-    ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+    ASSERT_THAT(my, IsOk());
+    ASSERT_THAT(pg, IsOk());
     EXPECT_EQ(*my + *pg, 2 * kAccounts * kBalance);
     auto prepared = PreparedBranchesOf(admin_, node_);
-    ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+    ASSERT_THAT(prepared, IsOk());
     EXPECT_THAT(*prepared, IsEmpty());
   }
 
@@ -102,7 +103,7 @@ class TmDbTest : public ::testing::Test {
 TEST_F(TmDbTest, CommitMovesMoneyAcrossMariaDbAndPostgres) {
   Xid xid;
   auto outcome = Transfer(*manager_, teller_, kTable, 1, 2, 300, &xid);
-  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_THAT(outcome, IsOk());
   EXPECT_EQ(*outcome, Outcome::kCommitted);
   // The end record is written in the background.
   ASSERT_TRUE(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)).ok());
@@ -122,7 +123,7 @@ TEST_F(TmDbTest, RollbackUndoesBothBranches) {
   ASSERT_TRUE(txn->Enlist(*teller_.postgres).ok());
   ASSERT_TRUE(TransferWork(teller_, kTable, 1, 1, 250).ok());
   Status s = txn->Rollback();
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_THAT(s, IsOk());
   EXPECT_EQ(MariaDb(1), kBalance);
   EXPECT_EQ(Postgres(1), kBalance);
   ExpectTotalAndNoPreparedBranch();
@@ -154,7 +155,7 @@ TEST_F(TmDbTest, PostgresBranchFailingAtPrepareRollsBackTheMariaDbBranch) {
           "CREATE TABLE tm_it_deferred (k INT, CONSTRAINT tm_it_deferred_k UNIQUE (k) "
           "DEFERRABLE INITIALLY DEFERRED)"}) {
       auto done = teller_.postgres->Execute(statement);
-      ASSERT_TRUE(done.ok()) << done.status().ToString();
+      ASSERT_THAT(done, IsOk());
     }
     ASSERT_EQ(*setup->Commit(), Outcome::kCommitted);
   }
@@ -165,9 +166,10 @@ TEST_F(TmDbTest, PostgresBranchFailingAtPrepareRollsBackTheMariaDbBranch) {
   ASSERT_TRUE(TransferWork(teller_, kTable, 1, 1, 300).ok());
   ASSERT_TRUE(teller_.postgres->Execute("INSERT INTO tm_it_deferred VALUES (1), (1)").ok());
   auto outcome = txn->Commit();
-  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_THAT(outcome, IsOk());
   EXPECT_EQ(*outcome, Outcome::kRolledBack);
-  EXPECT_FALSE(txn->last_status().ok());
+  // The PostgreSQL branch's vote: PREPARE TRANSACTION found the deferred unique violation.
+  EXPECT_THAT(txn->last_status(), StatusIs(Code::kRbIntegrity, ::testing::HasSubstr("23505")));
   EXPECT_EQ(MariaDb(1), kBalance);
   EXPECT_EQ(Postgres(1), kBalance);
   ExpectTotalAndNoPreparedBranch();
@@ -179,10 +181,10 @@ TEST_F(TmDbTest, FailedStatementIsRolledBackOnBothDatabases) {
   // rollback), so the application rolls back the transaction when its work fails, as Transfer()
   // does. MariaDB's CHECK refuses the debit after PostgreSQL was credited.
   auto outcome = Transfer(*manager_, teller_, kTable, 4, 4, kBalance + 1);
-  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_THAT(outcome, IsOk());
   EXPECT_EQ(*outcome, Outcome::kRolledBack);
   auto reverse = Transfer(*manager_, teller_, kTable, 3, 3, -(kBalance + 1));
-  ASSERT_TRUE(reverse.ok()) << reverse.status().ToString();
+  ASSERT_THAT(reverse, IsOk());
   EXPECT_EQ(*reverse, Outcome::kRolledBack);
   for (int id : {3, 4}) {
     EXPECT_EQ(MariaDb(id), kBalance);

@@ -5,6 +5,7 @@
 #include <string>
 #include <tuple>
 
+#include "tests/testutil/status_matchers.h"
 #include "tests/tm/tm_test_fixture.h"
 
 namespace xa::test {
@@ -47,9 +48,14 @@ TEST_P(VoteMatrixTest, OutcomeCallsAndLogFollowTheVotes) {
 
   size_t committers = 0;
   bool abort = false;
+  Code first_failure = Code::kOk;  // the transaction reports the first branch that failed
   for (PrepareResult v : votes) {
     committers += v == PrepareResult::kCommit;
-    abort |= v == PrepareResult::kRollbackVote || v == PrepareResult::kError;
+    bool failed = v == PrepareResult::kRollbackVote || v == PrepareResult::kError;
+    if (failed && !abort) {
+      first_failure = v == PrepareResult::kError ? Code::kRmError : Code::kRbDeadlock;
+    }
+    abort |= failed;
   }
 
   Xid xid;
@@ -59,7 +65,7 @@ TEST_P(VoteMatrixTest, OutcomeCallsAndLogFollowTheVotes) {
   const std::vector<std::string> phase1 = {"start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare"};
   if (abort) {
     EXPECT_EQ(outcome, Outcome::kRolledBack);
-    EXPECT_FALSE(last.ok());
+    EXPECT_THAT(last, StatusIs(first_failure));
     EXPECT_THAT(log_.Records(), IsEmpty()) << "an abort writes nothing";
     for (size_t i = 0; i < votes.size(); ++i) {
       std::vector<std::string> expected = phase1;
@@ -72,7 +78,7 @@ TEST_P(VoteMatrixTest, OutcomeCallsAndLogFollowTheVotes) {
     }
   } else {
     EXPECT_EQ(outcome, Outcome::kCommitted);
-    EXPECT_TRUE(last.ok()) << last.ToString();
+    EXPECT_THAT(last, IsOk());
     for (size_t i = 0; i < votes.size(); ++i) {
       std::vector<std::string> expected = phase1;
       if (votes[i] == PrepareResult::kCommit) expected.push_back("commit(TMNOFLAGS)");
