@@ -190,9 +190,7 @@ Result<RecoveryReport> RecoveryEngine::Run() {
   for (size_t i = 0; i < modules_.size(); ++i) {
     internal::RecoveryPlan& plan = plans[i];
     if (options_.dry_run) {
-      for (const auto& [global, unfinished] : plan.unfinished_decisions) {
-        if (unfinished > 0) ++plan.report.decisions_still_open;
-      }
+      plan.report.decisions_still_open += plan.OpenDecisions();
     } else {
       modules_[i]->Execute(plan, context);
     }

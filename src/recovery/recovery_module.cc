@@ -1,5 +1,6 @@
 #include "src/recovery/recovery_module.h"
 
+#include <algorithm>
 #include <iterator>
 #include <utility>
 
@@ -14,6 +15,23 @@ const ScannedRm* PassInputs::Scan(const std::string& rm_name) const {
 
 bool PassInputs::InFlight(const Xid& global) const {
   return options->in_flight && options->in_flight(global);
+}
+
+size_t RecoveryPlan::AddBranch(BranchReport branch) {
+  report.branches.push_back(std::move(branch));
+  ends.push_back(BranchEnd::kPending);
+  return report.branches.size() - 1;
+}
+
+size_t RecoveryPlan::OpenDecisions() const {
+  size_t open = 0;
+  for (const auto& [global, transaction] : transactions) {
+    if (!transaction.logged_decision) continue;
+    bool finished = std::all_of(transaction.branches.begin(), transaction.branches.end(),
+                                [&](size_t i) { return IsFinished(ends[i]); });
+    if (!finished) ++open;
+  }
+  return open;
 }
 
 void MergeReport(RecoveryReport& into, RecoveryReport&& from) {

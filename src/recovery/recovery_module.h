@@ -64,15 +64,30 @@ struct PlannedCall {
   std::string rm_name;
   Xid global;
   Decision decision;
+  bool forget = false;  // set by Execute: the RM reported XA_HEUR*
+};
+
+// A transaction the plan acts on or waits for, concluded (src/completion/conclude.h) once its
+// calls are made.
+struct PlannedTransaction {
+  Decision decision = Decision::kCommit;
+  bool logged_decision = false;  // a decision record without an end record: end it when finished
+  std::vector<size_t> branches;  // indices into RecoveryPlan::report.branches
 };
 
 struct RecoveryPlan {
   RecoveryReport report;           // every branch looked at, with the action and reason
+  // Where each branch of report.branches stands: kPending until its call succeeds (or for
+  // branches the plan cannot finish in this pass), kCommitted for one already done.
+  std::vector<BranchEnd> ends;
   std::vector<PlannedCall> calls;  // the commits and rollbacks to make
-  // Logged decisions this pass may end: global Xid -> branches not known finished yet. An end
-  // record is written for each one that reaches zero.
-  std::map<Xid, int> unfinished_decisions;
+  std::map<Xid, PlannedTransaction> transactions;
   std::set<Xid> claimed;           // global Xids this plan took charge of
+
+  // Adds a branch to the report (its end is pending) and returns its index.
+  size_t AddBranch(BranchReport branch);
+  // Logged decisions not finished by this plan (all, before Execute).
+  size_t OpenDecisions() const;
 };
 
 // What Execute() works with.

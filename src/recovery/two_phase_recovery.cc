@@ -7,6 +7,7 @@
 #include <thread>
 #include <utility>
 
+#include "src/completion/conclude.h"
 #include "src/logging.h"
 #include "src/testing/crash_points.h"
 
@@ -27,16 +28,15 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
   RecoveryPlan plan;
   RecoveryReport& report = plan.report;
   const LogState& state = *in.state;
-  auto add = [&](BranchReport branch) {
-    report.branches.push_back(std::move(branch));
-    return report.branches.size() - 1;
-  };
+  auto add = [&](BranchReport branch) { return plan.AddBranch(std::move(branch)); };
 
   // Commit decisions without an end record.
   for (const auto& [global, record] : state.open_decisions) {
     if (claimed.count(global) != 0) continue;
     plan.claimed.insert(global);
-    int& unfinished = plan.unfinished_decisions[global];
+    PlannedTransaction& transaction = plan.transactions[global];
+    transaction.decision = Decision::kCommit;
+    transaction.logged_decision = true;
     for (const Participant& p : record.participants) {
       BranchReport branch{p.rm_name, p.branch, "", LogStateOf(record), "",
                           RecoveryAction::kLeaveAlone, "", Status()};
@@ -45,32 +45,33 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
         branch.rm_state = "not scanned";
         branch.reason = "in flight: its transaction manager is still completing it";
         ++report.in_flight;
-        ++unfinished;
       } else if (scan == nullptr) {
         branch.rm_state = "unknown resource manager";
         branch.reason = "resource manager '" + p.rm_name +
                         "' is not configured: add it to the configuration so this committed "
                         "transaction can be finished";
-        ++unfinished;
       } else if (!scan->status.ok()) {
         branch.rm_state = "unreachable: " + scan->status.ToString();
         branch.reason = "retry when the resource manager is reachable again";
-        ++unfinished;
       } else if (scan->prepared.count(p.branch) != 0) {
         branch.rm_state = "prepared";
         branch.action = RecoveryAction::kCommit;
         branch.reason = "the log holds a commit decision";
-        ++unfinished;
         size_t index = add(std::move(branch));
         plan.calls.push_back({index, p.rm_name, global, Decision::kCommit});
+        transaction.branches.push_back(index);
         continue;
       } else {
         branch.rm_state = "not prepared";
         branch.action = RecoveryAction::kAlreadyDone;
         branch.reason = "committed before the crash (the RM no longer holds it)";
         ++report.already_done;
+        size_t index = add(std::move(branch));
+        plan.ends[index] = BranchEnd::kCommitted;
+        transaction.branches.push_back(index);
+        continue;
       }
-      add(std::move(branch));
+      transaction.branches.push_back(add(std::move(branch)));  // pending: not this pass
     }
   }
 
@@ -116,6 +117,9 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
                               : "presumed abort: no commit decision, seen by an earlier pass";
           size_t index = add(std::move(branch));
           plan.calls.push_back({index, scan.name, global, Decision::kRollback});
+          PlannedTransaction& transaction = plan.transactions[global];
+          transaction.decision = Decision::kRollback;
+          transaction.branches.push_back(index);
           continue;
         }
         branch.reason = "no decision yet, " + std::to_string(age_us / 1000) +
@@ -152,30 +156,29 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
   const size_t total_calls = plan.calls.size();
 
   // Spread each RM's calls over all its sessions, each session on its own thread.
-  std::map<std::string, std::vector<const PlannedCall*>> calls_by_rm;
-  for (const PlannedCall& call : plan.calls) calls_by_rm[call.rm_name].push_back(&call);
-  std::vector<std::pair<ResourceManager*, std::vector<const PlannedCall*>>> work;
+  std::map<std::string, std::vector<ResourceManager*>> pools;
+  for (ResourceManager* rm : context.sessions) pools[rm->name()].push_back(rm);
+  std::map<std::string, std::vector<PlannedCall*>> calls_by_rm;
+  for (PlannedCall& call : plan.calls) calls_by_rm[call.rm_name].push_back(&call);
+  std::vector<std::pair<ResourceManager*, std::vector<PlannedCall*>>> work;
   for (const auto& [rm_name, list] : calls_by_rm) {
-    std::vector<ResourceManager*> pool;
-    for (ResourceManager* rm : context.sessions) {
-      if (rm->name() == rm_name) pool.push_back(rm);
-    }
+    const std::vector<ResourceManager*>& pool = pools[rm_name];
     if (pool.empty()) continue;  // planned from a scan, so configured: cannot happen
     size_t first = work.size();
-    for (ResourceManager* rm : pool) work.emplace_back(rm, std::vector<const PlannedCall*>());
+    for (ResourceManager* rm : pool) work.emplace_back(rm, std::vector<PlannedCall*>());
     for (size_t i = 0; i < list.size(); ++i) work[first + i % pool.size()].second.push_back(list[i]);
   }
 
   std::atomic<size_t> done{0};
   std::atomic<bool> first_action{true};
-  std::mutex report_mu;  // guards report and plan.unfinished_decisions below
-  auto run_calls = [&](ResourceManager* rm, const std::vector<const PlannedCall*>& list) {
+  std::mutex report_mu;  // guards report and plan.ends below
+  auto run_calls = [&](ResourceManager* rm, const std::vector<PlannedCall*>& list) {
     if (!list.empty()) {
       // A pool session other than the scanned one may not be connected yet; a failure shows
       // in the calls below.
       rm->Open().IgnoreError();
     }
-    for (const PlannedCall* call : list) {
+    for (PlannedCall* call : list) {
       const Xid& xid = report.branches[call->report_index].branch;  // stable: no more push_back
       const bool commit = call->decision == Decision::kCommit;
       Status s = commit ? rm->Commit(xid, CommitMode::kTwoPhase) : rm->Rollback(xid);
@@ -185,53 +188,30 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
       // carry out; every branch acted on was found prepared by the scan.
       BranchReading reading = ReadFinishResult(FinishCallFor(call->decision), s,
                                                {/*maybe_applied=*/commit, /*maybe_prepared=*/true});
-      std::optional<LogRecord> heuristic;
-      {
-        std::lock_guard<std::mutex> guard(report_mu);
-        BranchReport& branch = report.branches[call->report_index];
-        branch.result = s;
-        if (reading.end == BranchEnd::kPending) {
-          ++report.failed;
-          XA_LOG_XID(kWarning, kComponent, xid)
-              << DecisionName(call->decision) << " on " << rm->name()
-              << " failed, will retry on the next pass: " << s.ToString();
-        } else if (IsHeuristic(reading.end)) {
-          Outcome outcome = Aggregate(call->decision, {reading.end});
-          heuristic = LogRecord{RecordType::kHeuristic, call->global, Protocol::kTwoPhase,
-                                {Participant{rm->name(), xid}}, outcome,
-                                "recovery: " + s.ToString(), 0, 0};
-          ++report.failed;
-          XA_LOG_XID(kError, kComponent, xid)
-              << "heuristic outcome on " << rm->name() << ": " << s.ToString();
-        } else if (s.code() == Code::kNoTa) {
-          // The RM no longer knows it: a commit or rollback of an earlier pass, or of the
-          // crashed process, landed after the scan. Done.
-          branch.action = RecoveryAction::kAlreadyDone;
-          ++report.already_done;
-        } else {
-          ++(commit ? report.committed : report.rolled_back);
-          XA_LOG_XID(kInfo, kComponent, xid)
-              << (commit ? "committed" : "rolled back") << " on " << rm->name() << ": "
-              << branch.reason;
-        }
-        if (commit && IsFinished(reading.end)) --plan.unfinished_decisions[call->global];
-      }
-      if (heuristic) {
-        Status appended = AppendRecoveryRecord(context.log, *heuristic);
-        if (!appended.ok()) {
-          XA_LOG_XID(kError, kComponent, xid)
-              << "cannot record heuristic outcome: " << appended.ToString();
-          // Without the record no operator would hear of it: the RM keeps its heuristic state
-          // (no Forget) so that the next pass meets it again.
-          reading.forget = false;
-        }
-      }
-      if (reading.forget) {
-        Status forgotten = rm->Forget(xid);
-        if (!forgotten.ok() && forgotten.code() != Code::kNoTa) {
-          XA_LOG_XID(kWarning, kComponent, xid)
-              << "forget on " << rm->name() << ": " << forgotten.ToString();
-        }
+      call->forget = reading.forget;
+      std::lock_guard<std::mutex> guard(report_mu);
+      plan.ends[call->report_index] = reading.end;
+      BranchReport& branch = report.branches[call->report_index];
+      branch.result = s;
+      if (reading.end == BranchEnd::kPending) {
+        ++report.failed;
+        XA_LOG_XID(kWarning, kComponent, xid)
+            << DecisionName(call->decision) << " on " << rm->name()
+            << " failed, will retry on the next pass: " << s.ToString();
+      } else if (IsHeuristic(reading.end)) {
+        ++report.failed;
+        XA_LOG_XID(kError, kComponent, xid)
+            << "heuristic outcome on " << rm->name() << ": " << s.ToString();
+      } else if (s.code() == Code::kNoTa) {
+        // The RM no longer knows it: a commit or rollback of an earlier pass, or of the
+        // crashed process, landed after the scan. Done.
+        branch.action = RecoveryAction::kAlreadyDone;
+        ++report.already_done;
+      } else {
+        ++(commit ? report.committed : report.rolled_back);
+        XA_LOG_XID(kInfo, kComponent, xid)
+            << (commit ? "committed" : "rolled back") << " on " << rm->name() << ": "
+            << branch.reason;
       }
       size_t n = done.fetch_add(1) + 1;
       if (options.progress) options.progress(n, total_calls);
@@ -244,9 +224,41 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
   if (!work.empty()) run_calls(work[0].first, work[0].second);
   for (auto& t : threads) t.join();
 
-  // End records for every decision whose branches are all finished.
-  for (const auto& [global, unfinished] : plan.unfinished_decisions) {
-    if (unfinished > 0) {
+  // Conclude each transaction: heuristic record, then Forget(), then the end record.
+  std::map<Xid, std::vector<const PlannedCall*>> calls_of;
+  for (const PlannedCall& call : plan.calls) calls_of[call.global].push_back(&call);
+  for (const auto& [global, transaction] : plan.transactions) {
+    std::vector<BranchAtConclusion> at_conclusion;
+    for (size_t i : transaction.branches) {
+      const BranchReport& b = report.branches[i];
+      at_conclusion.push_back({&b.rm_name, &b.branch, plan.ends[i], false, &b.result});
+    }
+    Conclusion conclusion = Conclude(transaction.decision, at_conclusion);
+    bool may_forget = true;
+    if (conclusion.record_heuristic) {
+      Status appended =
+          AppendRecoveryRecord(context.log, HeuristicRecord(global, Protocol::kTwoPhase, conclusion));
+      if (!appended.ok()) {
+        // Without the record no operator would hear of it: the RMs keep their heuristic state
+        // (no Forget) so that the next pass meets it again.
+        may_forget = false;
+        XA_LOG_XID(kError, kComponent, global)
+            << "cannot record heuristic outcome " << OutcomeName(conclusion.outcome) << ": "
+            << appended.ToString();
+      }
+    }
+    for (const PlannedCall* call : calls_of[global]) {
+      if (!call->forget || !may_forget) continue;
+      ResourceManager* rm = pools[call->rm_name].front();
+      const Xid& xid = report.branches[call->report_index].branch;
+      Status forgotten = rm->Forget(xid);
+      if (!forgotten.ok() && forgotten.code() != Code::kNoTa) {
+        XA_LOG_XID(kWarning, kComponent, xid)
+            << "forget on " << rm->name() << ": " << forgotten.ToString();
+      }
+    }
+    if (!transaction.logged_decision) continue;
+    if (!conclusion.finished) {
       ++report.decisions_still_open;
       continue;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "src/completion/conclude.h"
 #include "src/logging.h"
 #include "src/tm/services.h"
 
@@ -128,27 +129,19 @@ void BackgroundCompleter::Attempt(const CompletionJob& job, CompletionBranch& br
 }
 
 void BackgroundCompleter::Finish(CompletionJob& job) {
-  std::vector<BranchEnd> ends;
-  std::vector<Participant> heuristic_branches;
-  std::string reason;
-  bool new_heuristic = false;
+  std::vector<BranchAtConclusion> at_conclusion;
+  at_conclusion.reserve(job.branches.size());
   for (const CompletionBranch& b : job.branches) {
-    ends.push_back(b.end);
-    if (IsHeuristic(b.end)) {
-      heuristic_branches.push_back(Participant{b.rm_name, b.xid});
-      if (!b.persisted) {
-        new_heuristic = true;
-        if (reason.empty()) reason = "branch on '" + b.rm_name + "': " + b.last.ToString();
-      }
-    }
+    at_conclusion.push_back({&b.rm_name, &b.xid, b.end, b.persisted, &b.last});
   }
-  Outcome outcome = Aggregate(job.decision, ends);
-  if (new_heuristic) {
-    services_->PersistHeuristic(job.xid, job.protocol, std::move(heuristic_branches), outcome,
-                                reason);
+  Conclusion conclusion = Conclude(job.decision, at_conclusion);
+  const Outcome outcome = conclusion.outcome;
+  bool may_forget = true;
+  if (conclusion.record_heuristic) {
+    may_forget = services_->PersistHeuristic(job.xid, job.protocol, conclusion);
   }
   for (const CompletionBranch& b : job.branches) {
-    if (!b.forget) continue;
+    if (!b.forget || !may_forget) continue;
     Status error;
     if (ResourceManager* session = Session(b.rm_name, &error)) {
       Status s = session->Forget(b.xid);

@@ -22,28 +22,22 @@ Result<std::unique_ptr<ResourceManager>> Services::OpenSession(const std::string
   return session;
 }
 
-void Services::PersistHeuristic(const Xid& global_xid, Protocol protocol,
-                                std::vector<Participant> branches, Outcome outcome,
-                                const std::string& reason) const {
-  LogRecord record;
-  record.type = RecordType::kHeuristic;
-  record.xid = global_xid;
-  record.protocol = protocol;
-  record.participants = std::move(branches);
-  record.outcome = outcome;
-  record.reason = reason;
-  Result<uint64_t> lsn = log->Append(record);
+bool Services::PersistHeuristic(const Xid& global_xid, Protocol protocol,
+                                const Conclusion& conclusion) const {
+  Result<uint64_t> lsn = log->Append(HeuristicRecord(global_xid, protocol, conclusion));
   MetricsRegistry::Add(metrics->heuristic_records);
   if (lsn.ok()) {
     XA_LOG_XID(kError, "tm", global_xid)
-        << "heuristic outcome " << OutcomeName(outcome) << " recorded at lsn " << *lsn
-        << " until an operator clears it: " << reason;
-  } else {
-    XA_LOG_XID(kError, "tm", global_xid)
-        << "heuristic outcome " << OutcomeName(outcome)
-        << " could NOT be recorded in the decision log (" << lsn.status().ToString()
-        << "); check the branches by hand: " << reason;
+        << "heuristic outcome " << OutcomeName(conclusion.outcome) << " recorded at lsn " << *lsn
+        << " until an operator clears it: " << conclusion.reason;
+    return true;
   }
+  XA_LOG_XID(kError, "tm", global_xid)
+      << "heuristic outcome " << OutcomeName(conclusion.outcome)
+      << " could NOT be recorded in the decision log (" << lsn.status().ToString()
+      << "); check the branches by hand (their RMs are not told to forget them): "
+      << conclusion.reason;
+  return false;
 }
 
 void Services::WriteEnd(const Xid& global_xid, Protocol protocol) const {

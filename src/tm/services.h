@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "src/completion/conclude.h"
 #include "src/tm/in_flight.h"
 #include "src/tm/metrics_registry.h"
 #include "src/tm/phase_executor.h"
@@ -56,11 +57,11 @@ struct Services {
   // A fresh, open session from the factory registered for `rm_name`.
   Result<std::unique_ptr<ResourceManager>> OpenSession(const std::string& rm_name) const;
 
-  // Appends a kHeuristic record (and says so at error level). A failed append is logged: the
-  // outcome is still reported to the caller, and the log's own failure stops later decisions.
-  void PersistHeuristic(const Xid& global_xid, Protocol protocol,
-                        std::vector<Participant> branches, Outcome outcome,
-                        const std::string& reason) const;
+  // Appends the kHeuristic record of `conclusion` (src/completion/conclude.h) and says so at
+  // error level. False when the append failed (logged): the outcome is still reported to the
+  // caller, the log's own failure stops later decisions, and the caller sends no Forget().
+  bool PersistHeuristic(const Xid& global_xid, Protocol protocol,
+                        const Conclusion& conclusion) const;
 
   // Appends the kEnd record of a logged decision whose branches are all finished, lazily: it
   // rides on the next decision's fdatasync instead of paying for one of its own. Losing it in a

@@ -7,6 +7,7 @@
 
 #include "src/logging.h"
 #include "src/testing/crash_points.h"
+#include "src/completion/conclude.h"
 #include "src/tm/background_completer.h"
 
 namespace xa::internal {
@@ -335,22 +336,19 @@ Outcome TwoPhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
 Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>& phase2,
                                       Decision decision, bool decision_logged,
                                       const Status& reason) {
-  std::vector<BranchEnd> ends;
-  std::vector<Participant> heuristic_branches;
-  const BranchContext* first_heuristic = nullptr;
-  const BranchContext* first_pending = nullptr;
+  std::vector<BranchAtConclusion> at_conclusion;
+  at_conclusion.reserve(phase2.size());
   for (size_t i : phase2) {
     const BranchContext& b = txn.branches[i];
-    ends.push_back(b.end);
-    if (IsHeuristic(b.end)) {
-      heuristic_branches.push_back(Participant{b.rm_name, b.xid});
-      if (first_heuristic == nullptr) first_heuristic = &b;
-    } else if (b.end == BranchEnd::kPending && first_pending == nullptr) {
-      first_pending = &b;
-    }
+    at_conclusion.push_back({&b.rm_name, &b.xid, b.end, false, &b.phase2_status});
   }
+  Conclusion conclusion = internal::Conclude(decision, at_conclusion);
+  const BranchContext* first_heuristic =
+      conclusion.first_heuristic < 0 ? nullptr : &txn.branches[phase2[conclusion.first_heuristic]];
+  const BranchContext* first_pending =
+      conclusion.first_pending < 0 ? nullptr : &txn.branches[phase2[conclusion.first_pending]];
   const bool commit = decision == Decision::kCommit;
-  Outcome outcome = Aggregate(decision, ends);
+  Outcome outcome = conclusion.outcome;
   bool decision_lost = false;
 
   if (commit && first_pending != nullptr && !decision_logged) {
@@ -372,13 +370,13 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
     }
   }
 
-  if (!heuristic_branches.empty()) {
+  bool may_forget = true;
+  if (conclusion.record_heuristic) {
     Protocol used = txn.branches.size() == 1 ? Protocol::kOnePhase : Protocol::kTwoPhase;
-    services_->PersistHeuristic(
-        txn.xid, used, heuristic_branches, outcome,
-        On(*first_heuristic) + ": " + first_heuristic->phase2_status.ToString());
+    may_forget = services_->PersistHeuristic(txn.xid, used, conclusion);
   }
   for (size_t i : phase2) {
+    if (!may_forget) break;
     BranchContext& b = txn.branches[i];
     if (!b.forget) continue;
     Status s = b.rm->Forget(b.xid);

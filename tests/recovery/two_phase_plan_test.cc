@@ -97,7 +97,10 @@ TEST_F(TwoPhasePlanTest, DecisionCommitsPreparedBranchesAndCountsTheOthersDone) 
       PlanNow({Scanned("a", {global.WithBranch(0)}), Scanned("b", {})}, BornAt(global));
   EXPECT_THAT(Actions(plan), ElementsAre("a:commit", "b:already-done"));
   EXPECT_THAT(Calls(plan), ElementsAre("a:commit"));
-  EXPECT_EQ(plan.unfinished_decisions.at(global), 1);
+  // b is done; a waits for its commit.
+  EXPECT_THAT(plan.ends, ElementsAre(BranchEnd::kPending, BranchEnd::kCommitted));
+  EXPECT_EQ(plan.transactions.at(global).branches.size(), 2u);
+  EXPECT_EQ(plan.OpenDecisions(), 1u);
   EXPECT_EQ(plan.report.already_done, 1u);
   EXPECT_THAT(plan.claimed, ElementsAre(global));
 }
@@ -108,7 +111,8 @@ TEST_F(TwoPhasePlanTest, DecisionOnAnUnreachableOrUnknownRmStaysOpenWithoutACall
   RecoveryPlan plan = PlanNow({Unreachable("a")}, BornAt(global));
   EXPECT_THAT(Actions(plan), ElementsAre("a:leave-alone", "gone:leave-alone"));
   EXPECT_THAT(plan.calls, IsEmpty());
-  EXPECT_EQ(plan.unfinished_decisions.at(global), 2);
+  EXPECT_THAT(plan.ends, ElementsAre(BranchEnd::kPending, BranchEnd::kPending));
+  EXPECT_EQ(plan.OpenDecisions(), 1u);
   EXPECT_THAT(plan.report.branches[1].reason, HasSubstr("not configured"));
 }
 

@@ -131,6 +131,8 @@ class MySqlResourceManager::Impl {
   Status AfterFailedEnd(const Xid& xid, Status status);
   // Sends a deferred XA END on its own (before a verb that cannot carry it).
   Status FlushDeferredEnd(const Xid& xid);
+  // Sends XA END for End() and FlushDeferredEnd() and reads its result.
+  Status SendEnd(const Xid& xid, EndFlag flag);
   // Prepare/one-phase Commit of a branch whose XA END is deferred: both in one round trip.
   Status FinishWithDeferredEnd(const Xid& xid, CommitMode mode);
   Result<int64_t> ReadWriteCounter(const Xid* xid);
@@ -483,13 +485,17 @@ Status MySqlResourceManager::Impl::End(const Xid& xid, EndFlag flag) {
     return Status(Code::kProto, "resource manager '" + options_.rm_name + "': branch " +
                                     xid.ToString() + " is already ended");
   }
-  bool was_active = branch_->state == BranchState::kActive;
-  if (options_.batch_xa_end && flag == EndFlag::kSuccess && was_active &&
-      branch_->rollback_only == Code::kOk) {
+  if (options_.batch_xa_end && flag == EndFlag::kSuccess &&
+      branch_->state == BranchState::kActive && branch_->rollback_only == Code::kOk) {
     branch_->state = BranchState::kIdle;
     branch_->end_deferred = true;  // sent with the next verb
     return Status::Ok();
   }
+  return SendEnd(xid, flag);
+}
+
+Status MySqlResourceManager::Impl::SendEnd(const Xid& xid, EndFlag flag) {
+  bool was_active = branch_->state == BranchState::kActive;
   EndFlag sent = flag == EndFlag::kFail ? EndFlag::kSuccess : flag;
   Status status = Execute(&xid, "XA END", dialect::XaEndSql(xid, sent));
   if (!IsOurBranch(xid)) return status;  // the connection is gone, and the branch with it
@@ -566,8 +572,9 @@ Status MySqlResourceManager::Impl::ExecuteAfterDeferredEnd(const Xid& xid,
 Status MySqlResourceManager::Impl::FlushDeferredEnd(const Xid& xid) {
   if (!IsOurBranch(xid) || !branch_->end_deferred) return Status::Ok();
   branch_->end_deferred = false;
-  branch_->state = BranchState::kActive;
-  return End(xid, EndFlag::kSuccess);  // batch_xa_end applies only to an ended branch: sent now
+  branch_->state = BranchState::kActive;  // on the server it still is
+  // Not through End(), which would defer it again.
+  return SendEnd(xid, EndFlag::kSuccess);
 }
 
 Status MySqlResourceManager::Impl::FinishWithDeferredEnd(const Xid& xid, CommitMode mode) {
