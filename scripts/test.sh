@@ -14,7 +14,9 @@
 #
 # The last line is `tests: N passed, N failed`, summed over every ctest run. Exits non-zero when a
 # step fails, a test fails, or a ctest run (other than the TSan one, while no test is labelled
-# `concurrent`) ran no test at all. The servers stay up afterwards (scripts/servers.sh stop).
+# `concurrent`) ran no test at all. A test that did not run (GTEST_SKIP, a DISABLED_ test) counts
+# as failed, and so does any GTEST_SKIP or DISABLED_ test in tests/ (checked before the build):
+# a skip passes silently. The servers stay up afterwards (scripts/servers.sh stop).
 #
 # Environment (all optional; CI sets none of them):
 #   XA_TEST_QUICK=1        skip steps 6 to 8 (sanitizer builds, fuzzing) for a quick local run
@@ -102,8 +104,35 @@ concurrent_test_programs() {
     while IFS= read -r program; do basename "$program"; done | sort -u
 }
 
+# Fails on every GTEST_SKIP and every DISABLED_ test in tests/, naming file and line: a test that
+# does not apply somewhere is not instantiated there, and one that is broken is fixed. Cheap, so
+# it runs before the build; run_ctest also fails each test that did not run.
+no_skipped_tests_in_sources() {
+  local found rc=0
+  found="$(grep -rnE --include='*.cc' --include='*.h' 'GTEST_SKIP|\bDISABLED_' tests)" || rc=$?
+  if ((rc > 1)); then
+    echo "test.sh: cannot search tests/ for skipped tests (grep exit $rc)"
+    return 1
+  fi
+  ((rc == 1)) && return 0  # nothing found
+  while IFS= read -r line; do
+    echo "test.sh: a test that can be skipped passes silently; make it run, or do not instantiate it where it does not apply: $line"
+  done <<<"$found"
+  return 1
+}
+
+# The tests a ctest log lists under "The following tests did not run:" (GTEST_SKIP: ctest's
+# SKIP_REGULAR_EXPRESSION, set by gtest_discover_tests; DISABLED_ tests), one a line:
+# "<name> (Skipped)" or "<name> (Disabled)".
+tests_that_did_not_run() {
+  awk '/^The following tests did not run:/ { listing = 1; next }
+       listing && /^[ \t]*[0-9]+ - / { sub(/^[ \t]*[0-9]+ - /, ""); print; next }
+       listing { listing = 0 }' "$1"
+}
+
 # run_ctest <label for the summary> <build dir> <allow zero tests: 0|1> [ctest args...]
-# Adds the run's counts to the totals; a run with no test is a failure unless allowed.
+# Adds the run's counts to the totals; a run with no test is a failure unless allowed, and a test
+# that did not run (skipped or disabled) is counted as failed.
 run_ctest() {
   local name="$1" dir="$2" allow_empty="$3" log rc=0
   shift 3
@@ -122,14 +151,22 @@ run_ctest() {
   fi
   failed="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")"
   total="$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$summary")"
-  TOTAL_PASSED=$((TOTAL_PASSED + total - failed))
-  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  # ctest counts a skipped test as passed (and leaves a disabled one out of the total).
+  local -a not_run=()
+  mapfile -t not_run < <(tests_that_did_not_run "$log")
+  local skipped=0 test
+  for test in ${not_run[@]+"${not_run[@]}"}; do
+    [[ "$test" == *"(Skipped)" ]] && skipped=$((skipped + 1))
+    fail "$name: test did not run, counted as failed (a skip passes silently; make it run, or do not instantiate it where it does not apply): $test"
+  done
+  TOTAL_PASSED=$((TOTAL_PASSED + total - failed - skipped))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed + ${#not_run[@]}))
   if ((total == 0)); then
     fail "$name: ctest ran no test"
     return 1
   fi
-  if ((failed > 0 || rc != 0)); then
-    fail "$name: $failed of $total tests failed"
+  if ((failed > 0 || rc != 0 || ${#not_run[@]} > 0)); then
+    fail "$name: $failed of $total tests failed, ${#not_run[@]} did not run"
     return 1
   fi
   echo "test.sh: $name: all $total tests passed"
@@ -162,6 +199,8 @@ start_servers() {
 main() {
   local start_all=$SECONDS
   phase "install dependencies" bash scripts/install-deps.sh || { fail "install-deps.sh"; finish; }
+  phase "no skipped test in tests/" no_skipped_tests_in_sources ||
+    fail "tests/ holds a GTEST_SKIP or a DISABLED_ test (listed above)"
   phase "build (build/)" configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
     { fail "build of build/"; finish; }
   phase "start servers" start_servers || { fail "scripts/servers.sh start"; finish; }
