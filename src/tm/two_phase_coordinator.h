@@ -67,8 +67,8 @@
 //   - Heuristics (either decision): the global outcome is derived from all branches (mixed when
 //     some went each way, else hazard, else heuristic commit/rollback), persisted as a
 //     kHeuristic record (branches, outcome, reason) that stays open until an operator calls
-//     TransactionManager::ClearHeuristic(), and only then is Forget() sent to the RMs that
-//     reported XA_HEUR*. The end record follows.
+//     TransactionManager::ClearHeuristic(). Only once that record is durable is Forget() sent
+//     to the RMs that reported XA_HEUR* (src/completion/conclude.h). The end record follows.
 //   - One-phase commit (the same table): XA_RB*, XAER_NOTA or XAER_RMERR: rolled back. XA_RETRY: repeated inline, then rolled
 //     back. XAER_RMFAIL: the commit may or may not have happened and no one can tell later
 //     (nothing was prepared): heuristic hazard, persisted.
