@@ -38,7 +38,8 @@
 //   length    payload bytes, at most kMaxPayloadSize
 //   type      RecordType (include/xa/decision_log.h); bit 7 (kRecordTypeIgnorableBit) set means
 //             a reader that does not know the type may skip the record; an unknown type without
-//             it stops replay (a newer writer's record that changes the state)
+//             it stops replay (a newer writer's record that changes the state); the numbers
+//             are divided in bands, one per owner (RecordTypeBand below)
 //   LSN       log sequence number: +1 for each record, across segments; never reused for an
 //             acknowledged record
 //
@@ -124,6 +125,72 @@ constexpr std::string_view kLockFileName = "LOCK";
 
 // True for the types this version knows.
 constexpr bool IsKnownRecordType(uint8_t t) noexcept { return t >= 1 && t <= 6; }
+
+// Record-type bands: the number space of record types, divided among their owners before any
+// owner needs it, so that protocols written at the same time never take the same number. A
+// type's band is decided by its low 7 bits (bit 7 is kRecordTypeIgnorableBit, which any type may
+// carry). The shared band holds the log's own records (kCheckpoint) and those of the
+// presumed-abort commit family that 2PC writes today and 3PC shares (decision, pre-commit, end,
+// heuristic, heuristic cleared): the log owns them. Each other band belongs to one protocol's
+// recovery module, which alone writes the types of its band; how it owns them is in
+// log_format.md ("Record-type bands"). Numbers from kFirstUnassignedRecordType up are not
+// assigned to anyone yet. Bands only grow into unassigned numbers: a persisted type is never
+// renumbered.
+struct RecordTypeBand {
+  std::string_view name;  // as in the table of log_format.md
+  uint8_t first;          // inclusive, without the ignorable bit
+  uint8_t last;           // inclusive
+};
+constexpr RecordTypeBand kSharedRecordTypes{"kSharedRecordTypes", 1, 15};
+constexpr RecordTypeBand kTwoPhaseRecordTypes{"kTwoPhaseRecordTypes", 16, 31};
+constexpr RecordTypeBand kThreePhaseRecordTypes{"kThreePhaseRecordTypes", 32, 47};
+constexpr RecordTypeBand kTccRecordTypes{"kTccRecordTypes", 48, 63};
+constexpr RecordTypeBand kMessageRecordTypes{"kMessageRecordTypes", 64, 79};
+constexpr uint8_t kFirstUnassignedRecordType = 80;  // up to 127
+constexpr RecordTypeBand kRecordTypeBands[] = {kSharedRecordTypes, kTwoPhaseRecordTypes,
+                                               kThreePhaseRecordTypes, kTccRecordTypes,
+                                               kMessageRecordTypes};
+
+constexpr bool InRecordTypeBand(uint8_t type, const RecordTypeBand& band) noexcept {
+  uint8_t number = static_cast<uint8_t>(type & ~kRecordTypeIgnorableBit);
+  return number >= band.first && number <= band.last;
+}
+constexpr bool InRecordTypeBand(RecordType type, const RecordTypeBand& band) noexcept {
+  return InRecordTypeBand(static_cast<uint8_t>(type), band);
+}
+
+// The bands leave out kZeroType, follow each other without overlap, and end below the
+// unassigned numbers, which end below the ignorable bit.
+constexpr bool RecordTypeBandsAreOrdered() noexcept {
+  uint8_t next = kZeroType + 1;
+  for (const RecordTypeBand& band : kRecordTypeBands) {
+    if (band.first < next || band.last < band.first) return false;
+    next = static_cast<uint8_t>(band.last + 1);
+  }
+  return next <= kFirstUnassignedRecordType &&
+         kFirstUnassignedRecordType < kRecordTypeIgnorableBit;
+}
+static_assert(RecordTypeBandsAreOrdered());
+// Every type this version knows lies in a band.
+constexpr bool EveryKnownRecordTypeIsInABand() noexcept {
+  for (unsigned t = 0; t <= 0xff; ++t) {
+    if (!IsKnownRecordType(static_cast<uint8_t>(t))) continue;
+    bool banded = false;
+    for (const RecordTypeBand& band : kRecordTypeBands) {
+      banded = banded || InRecordTypeBand(static_cast<uint8_t>(t), band);
+    }
+    if (!banded) return false;
+  }
+  return true;
+}
+static_assert(EveryKnownRecordTypeIsInABand());
+// The types on disk today are the shared band's; no protocol's band is used yet.
+static_assert(InRecordTypeBand(RecordType::kCommitDecision, kSharedRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kPreCommit, kSharedRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kEnd, kSharedRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kHeuristic, kSharedRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kHeuristicCleared, kSharedRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kCheckpoint, kSharedRecordTypes));
 
 }  // namespace xa::internal
 

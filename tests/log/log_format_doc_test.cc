@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "recovery-log/log_format.h"
 
@@ -27,25 +28,42 @@ std::string Trim(std::string s) {
   return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-// Rows "| kName | 123 | ..." of every table. (Parsed by hand: std::regex trips GCC 12's
-// -Wmaybe-uninitialized under ASan.)
-std::map<std::string, uint64_t> TableConstants(const std::string& md) {
-  std::map<std::string, uint64_t> out;
+bool IsNumber(const std::string& s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// Rows "| kName | 123 | ..." of every table, as the trimmed cells after the name, by name.
+// (Parsed by hand: std::regex trips GCC 12's -Wmaybe-uninitialized under ASan.)
+std::map<std::string, std::vector<std::string>> TableRows(const std::string& md) {
+  std::map<std::string, std::vector<std::string>> out;
   std::istringstream lines(md);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.empty() || line[0] != '|') continue;
-    size_t second = line.find('|', 1);
-    if (second == std::string::npos) continue;
-    size_t third = line.find('|', second + 1);
-    if (third == std::string::npos) continue;
-    std::string name = Trim(line.substr(1, second - 1));
-    std::string value = Trim(line.substr(second + 1, third - second - 1));
-    if (name.size() < 2 || name[0] != 'k' || value.empty() ||
-        value.find_first_not_of("0123456789") != std::string::npos) {
+    std::vector<std::string> cells;
+    for (size_t at = 1, bar; (bar = line.find('|', at)) != std::string::npos; at = bar + 1) {
+      cells.push_back(Trim(line.substr(at, bar - at)));
+    }
+    if (cells.size() < 2 || cells[0].size() < 2 || cells[0][0] != 'k' || !IsNumber(cells[1])) {
       continue;
     }
-    out[name] = std::stoull(value);
+    out[cells[0]].assign(cells.begin() + 1, cells.end());
+  }
+  return out;
+}
+
+bool IsBandName(const std::string& name) {
+  for (const RecordTypeBand& band : kRecordTypeBands) {
+    if (band.name == name) return true;
+  }
+  return false;
+}
+
+// Rows "| kName | 123 | ..." that name a constant (not a band), with their value.
+std::map<std::string, uint64_t> TableConstants(const std::string& md) {
+  std::map<std::string, uint64_t> out;
+  for (const auto& [name, cells] : TableRows(md)) {
+    if (!IsBandName(name)) out[name] = std::stoull(cells[0]);
   }
   return out;
 }
@@ -68,6 +86,7 @@ const std::map<std::string, uint64_t>& HeaderConstants() {
       {"kHeuristic", static_cast<uint64_t>(RecordType::kHeuristic)},
       {"kHeuristicCleared", static_cast<uint64_t>(RecordType::kHeuristicCleared)},
       {"kCheckpoint", static_cast<uint64_t>(RecordType::kCheckpoint)},
+      {"kFirstUnassignedRecordType", kFirstUnassignedRecordType},
   };
   return *m;
 }
@@ -90,6 +109,53 @@ TEST(LogFormatDoc, EveryConstantAndRecordTypeMatchesTheHeader) {
     EXPECT_TRUE(HeaderConstants().count(name))
         << "log_format.md documents " << name << " = " << value << ", which the test (and "
         << "perhaps the header) does not know";
+  }
+}
+
+TEST(LogFormatDoc, EveryRecordTypeBandMatchesTheHeader) {
+  std::map<std::string, std::vector<std::string>> rows =
+      TableRows(ReadSourceFile("recovery-log/log_format.md"));
+  for (const RecordTypeBand& band : kRecordTypeBands) {
+    std::string name(band.name);
+    auto it = rows.find(name);
+    ASSERT_NE(it, rows.end()) << "band " << name << " is not documented in log_format.md";
+    const std::vector<std::string>& cells = it->second;
+    ASSERT_GE(cells.size(), 3u) << name << ": expected | band | first | last | owner |";
+    EXPECT_EQ(cells[0], std::to_string(band.first)) << name << ": first type";
+    EXPECT_EQ(cells[1], std::to_string(band.last)) << name << ": last type";
+    EXPECT_FALSE(cells[2].empty()) << name << ": a band without an owner";
+  }
+  // The unassigned numbers: from kFirstUnassignedRecordType to the last one below the
+  // ignorable bit.
+  auto unassigned = rows.find("kFirstUnassignedRecordType");
+  ASSERT_NE(unassigned, rows.end());
+  ASSERT_GE(unassigned->second.size(), 2u);
+  EXPECT_EQ(unassigned->second[1], std::to_string(kRecordTypeIgnorableBit - 1));
+  for (const auto& [name, cells] : rows) {
+    if (name.ends_with("RecordTypes")) {
+      EXPECT_TRUE(IsBandName(name)) << "log_format.md documents the band " << name
+                                    << ", which log_format.h does not declare";
+    }
+  }
+}
+
+// Every number from 1 to the unassigned ones is in exactly one band, with or without the
+// ignorable bit; kZeroType and the unassigned numbers are in none (the static_asserts of
+// log_format.h, checked once more at run time so that a failure names the number).
+TEST(LogFormatDoc, EveryRecordTypeNumberIsInAtMostOneBand) {
+  for (unsigned t = 0; t < kRecordTypeIgnorableBit; ++t) {
+    int bands = 0;
+    for (const RecordTypeBand& band : kRecordTypeBands) {
+      if (InRecordTypeBand(static_cast<uint8_t>(t), band)) ++bands;
+      // The ignorable variant of a type is in the same band.
+      EXPECT_EQ(InRecordTypeBand(static_cast<uint8_t>(t), band),
+                InRecordTypeBand(static_cast<uint8_t>(t | kRecordTypeIgnorableBit), band));
+    }
+    if (t == kZeroType || t >= kFirstUnassignedRecordType) {
+      EXPECT_EQ(bands, 0) << "type " << t;
+    } else {
+      EXPECT_EQ(bands, 1) << "type " << t;
+    }
   }
 }
 
