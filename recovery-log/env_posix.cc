@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "xa/env.h"
 
@@ -85,6 +86,24 @@ class PosixFileLock final : public FileLock {
 
  private:
   int fd_;
+};
+
+// The real clocks; condition-variable waits with the deadline on steady_clock.
+class RealClock final : public Clock {
+ public:
+  SteadyTime SteadyNow() override { return std::chrono::steady_clock::now(); }
+  WallTime WallNow() override { return std::chrono::system_clock::now(); }
+  void SleepFor(std::chrono::microseconds duration) override {
+    if (duration.count() > 0) std::this_thread::sleep_for(duration);
+  }
+  std::cv_status WaitOnce(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                          SteadyTime deadline) override {
+    if (deadline == kNoDeadline) {
+      cv.wait(lock);
+      return std::cv_status::no_timeout;
+    }
+    return cv.wait_until(lock, deadline);
+  }
 };
 
 class PosixEnv final : public Env {
@@ -231,11 +250,10 @@ class PosixEnv final : public Env {
     return std::unique_ptr<FileLock>(new PosixFileLock(fd));
   }
 
-  int64_t NowMicros() override {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  Clock* clock() override { return &clock_; }
+
+ private:
+  RealClock clock_;
 };
 
 }  // namespace

@@ -1,6 +1,6 @@
-// xa::Env: the seam through which the decision log does all of its file I/O.
+// xa::Env: the seam through which xa does all of its file I/O and reads time.
 //
-// Env::Default() is the POSIX implementation. Tests wrap it (EnvWrapper) to inject faults: drop
+// Env::Default() is the POSIX implementation, with the real clocks. Tests wrap it (EnvWrapper) to inject faults: drop
 // data that was never synced (power loss), fail an fsync, fail a write with ENOSPC, tear a write
 // (tests/testutil/fault_injection_env.h).
 //
@@ -12,14 +12,21 @@
 // Errors are Code::kIoError with the path, the operation and strerror(errno) in the message,
 // except Lock(), which returns Code::kBusy when another process holds the lock.
 //
-// Thread safety: Env methods may be called from any thread. A WritableFile is used by one
-// thread at a time.
+// Time. Env::clock() is the one place components read time from, so that a test can drive it
+// by hand (tests/testutil/fake_clock.h): a retry schedule, a timeout or an orphan's age then
+// happens when the test says, not when a sleep_for guesses.
+//
+// Thread safety: Env and Clock methods may be called from any thread. A WritableFile is used by
+// one thread at a time.
 
 #ifndef XA_ENV_H_
 #define XA_ENV_H_
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +77,82 @@ struct FileInfo {
   uint64_t size = 0;
 };
 
+// Two clocks, for two jobs:
+//  - steady time (SteadyNow, a std::chrono::steady_clock time point) never jumps: latencies,
+//    timeouts, deadlines and retry schedules of this process;
+//  - wall time (WallNow, WallMicros) is what outlives the process or crosses to another one: the
+//    begin time in an Xid, log timestamps, the age of an orphaned branch found by recovery. It
+//    can jump (an NTP step, an operator): never measure a duration of this process with it.
+//
+// Waiting. WaitUntil is std::condition_variable::wait_until with the deadline read on this
+// clock: the waiter wakes when `cv` is notified and `pred` holds, or when this clock reaches
+// `deadline`. A fake clock wakes it when the test advances time past the deadline.
+//
+//   std::unique_lock<std::mutex> lock(mu_);
+//   clock->WaitUntil(lock, wake_, next_retry, [&] { return stopping_ || new_work_; });
+class Clock {
+ public:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+  using WallTime = std::chrono::system_clock::time_point;
+  // As a deadline: none, wait until notified.
+  static constexpr SteadyTime kNoDeadline = SteadyTime::max();
+
+  virtual ~Clock() = default;
+  Clock() = default;
+  Clock(const Clock&) = delete;
+  Clock& operator=(const Clock&) = delete;
+
+  virtual SteadyTime SteadyNow() = 0;
+  virtual WallTime WallNow() = 0;
+  // WallNow() in microseconds since the Unix epoch: the unit of Xid begin times and log
+  // timestamps.
+  int64_t WallMicros() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(WallNow().time_since_epoch())
+        .count();
+  }
+
+  // Blocks the calling thread until this clock has advanced by `duration` (at once if <= 0).
+  virtual void SleepFor(std::chrono::microseconds duration) = 0;
+
+  // SteadyNow() + timeout, saturating at kNoDeadline (so a huge timeout cannot overflow).
+  SteadyTime DeadlineAfter(std::chrono::microseconds timeout) {
+    return AddSaturating(SteadyNow(), timeout);
+  }
+  // t + d, or kNoDeadline when that would not fit (d >= 0).
+  static SteadyTime AddSaturating(SteadyTime t, std::chrono::microseconds d) {
+    // Compared in microseconds: microseconds::max() does not fit in the clock's nanoseconds.
+    if (d >= std::chrono::duration_cast<std::chrono::microseconds>(kNoDeadline - t)) {
+      return kNoDeadline;
+    }
+    return t + d;
+  }
+
+  // Waits, with `lock` (which holds `cv`'s mutex) held on entry and on return, until `pred()`
+  // is true or this clock reaches `deadline`; returns `pred()`, as
+  // std::condition_variable::wait_until does. kNoDeadline waits for `pred` alone.
+  template <typename Predicate>
+  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                 SteadyTime deadline, Predicate pred) {
+    while (!pred()) {
+      if (WaitOnce(lock, cv, deadline) == std::cv_status::timeout) return pred();
+    }
+    return true;
+  }
+  template <typename Predicate>
+  bool WaitFor(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+               std::chrono::microseconds timeout, Predicate pred) {
+    return WaitUntil(lock, cv, DeadlineAfter(timeout), std::move(pred));
+  }
+
+  // One wait, the primitive under WaitUntil: returns cv_status::timeout once this clock has
+  // reached `deadline`, or no_timeout when `cv` was notified (or spuriously, as any condition
+  // variable may). `lock` holds `cv`'s mutex on entry and on return, but may have been released
+  // in between. For a loop that re-reads its state anyway (wait for the earliest retry or until
+  // woken); otherwise prefer WaitUntil.
+  virtual std::cv_status WaitOnce(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                                  SteadyTime deadline) = 0;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -97,8 +180,11 @@ class Env {
   // this process's pid into it. If another process (or another open of this process) holds it:
   // Code::kBusy, naming the holder's pid as written in the file.
   virtual Result<std::unique_ptr<FileLock>> Lock(const std::string& path) = 0;
-  // Wall clock, microseconds since the Unix epoch.
-  virtual int64_t NowMicros() = 0;
+
+  // The clock of everything that uses this Env. Never null; lives as long as the Env.
+  virtual Clock* clock() = 0;
+  // Wall clock, microseconds since the Unix epoch: clock()->WallMicros().
+  int64_t NowMicros() { return clock()->WallMicros(); }
 };
 
 // Forwards every call to another Env; tests override what they need.
@@ -129,7 +215,7 @@ class EnvWrapper : public Env {
   Result<std::unique_ptr<FileLock>> Lock(const std::string& path) override {
     return target_->Lock(path);
   }
-  int64_t NowMicros() override { return target_->NowMicros(); }
+  Clock* clock() override { return target_->clock(); }
 
  private:
   Env* target_;
