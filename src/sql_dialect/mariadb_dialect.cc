@@ -191,6 +191,39 @@ RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows) {
   return scan;
 }
 
+Status ReadPhaseTwoNota(const Status& nota, NotaScan scan, const Status& scan_error,
+                        std::string_view rm_name, const Xid& xid) {
+  switch (scan) {
+    case NotaScan::kNotListed:
+      return nota;
+    case NotaScan::kListed:
+      return Status(Code::kRmFail,
+                    "resource manager '" + std::string(rm_name) + "': branch " + xid.ToString() +
+                        " is prepared but still held by the session that prepared it (that "
+                        "session is connected, or the server has not yet cleaned it up); the "
+                        "server's XAER_NOTA is not true: retry later, or end that session");
+    case NotaScan::kFailed:
+      break;
+  }
+  return Status(Code::kRmFail, nota.message() + "; the XA RECOVER that would confirm it failed (" +
+                                   scan_error.ToString() + "): in doubt, retry later");
+}
+
+std::string SessionPresentSql(uint64_t connection_id) {
+  return "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " +
+         std::to_string(connection_id);
+}
+
+Status EndedSessionStillPresent(std::string_view rm_name, const Xid& xid,
+                                uint64_t connection_id) {
+  return Status(Code::kRmFail,
+                "resource manager '" + std::string(rm_name) + "': branch " + xid.ToString() +
+                    " may still be held by session " + std::to_string(connection_id) +
+                    ", which held it prepared and was ended, and is still on the server; "
+                    "finishing it now could be answered OK without effect (see "
+                    "src/sql_dialect/mariadb_dialect.h): retry later");
+}
+
 Result<ServerVersion> ParseServerVersion(std::string_view version_text) {
   ServerVersion version;
   version.text.assign(version_text);

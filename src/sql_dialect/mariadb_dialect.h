@@ -23,11 +23,28 @@
 //     unchanged. (The read-only probe below does run in IDLE.)
 //   - A deadlock (1213) rolls the whole branch back and leaves it ROLLBACK ONLY: the next XA END
 //     fails with 1399 ("...in the ROLLBACK ONLY state", not 1614) and XA ROLLBACK ends it.
-//   - While the session that prepared a branch is still connected (or for a few milliseconds
-//     after it disconnected, while the server cleans it up), XA COMMIT / XA ROLLBACK of that
-//     branch from ANOTHER session fail with 1397 (XAER_NOTA) although XA RECOVER lists it. That
-//     NOTA is false: a driver must check XA RECOVER before believing a NOTA from phase 2 and
-//     report XAER_RMFAIL (busy, retry) when the xid is still listed.
+//   - While the session that prepared a branch is still connected (or has not yet reached its
+//     cleanup after a disconnect or KILL), XA COMMIT / XA ROLLBACK of that branch from ANOTHER
+//     session fail with 1397 (XAER_NOTA) although XA RECOVER lists it. That NOTA is false:
+//     ReadPhaseTwoNota() below decides what a 1397 means.
+//   - The detach window (MariaDB 10.11, measured: tests/drivers, "DetachWindow"): a session that
+//     ends while it holds a prepared branch first hands the branch over in the server's XA list
+//     (XA RECOVER lists it, any session may finish it) and only a moment later detaches it from
+//     its InnoDB transaction. An XA COMMIT or XA ROLLBACK from another session in between
+//     answers OK and does NOTHING: InnoDB does not find the branch, the server ignores that,
+//     and drops the xid from its list. The branch stays prepared in InnoDB, holding its locks,
+//     invisible to XA RECOVER until the server restarts, when it is listed again. A commit
+//     reported but not applied: on a busy machine about 1 in 150 phase-2 calls made right after
+//     the preparer disconnected. The server removes the ending session from the process list
+//     after the hand-over and a few instructions before the detach, so a driver that ended a
+//     session holding a prepared branch must not finish that branch from another session until
+//     the ended session is gone from the process list (SessionPresentSql). A driver cannot see
+//     the window of a session it did not end (another process's crash, a KILL by an operator):
+//     finishing a branch in the same instant as its preparer's disconnect stays unsafe, which
+//     is why recovery runs after the crash, not during it.
+//     A 1397 with the xid NOT listed never came up in that window (the xid stays in the list
+//     from XA START until a completion removes it), so the confirming scan below is sound; a
+//     second scan adds nothing.
 //   - A lock wait timeout (1205) rolls back only the statement (unless innodb_rollback_on_timeout
 //     is ON); the branch stays ACTIVE. We still classify it as XA_RBTIMEOUT: the caller must roll
 //     the branch back, and the Connector/C++ driver enforces that (see MySqlResourceManager).
@@ -119,6 +136,35 @@ struct RecoverRow {
 // alike: use RecoverScan::OwnedBy) or an entry in `unparsed` with the escaped row and the reason.
 // Never fails: a hostile row can never stop recovery.
 RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows);
+
+// ---- Phase 2: a 1397 from XA COMMIT / XA ROLLBACK, and ended sessions -----------------------
+
+// What the driver knows, after XA COMMIT or XA ROLLBACK of a branch answered 1397 (XAER_NOTA),
+// from the XA RECOVER it ran after that answer.
+enum class NotaScan : uint8_t {
+  kNotListed,  // the scan succeeded and does not list the xid
+  kListed,     // the scan lists the xid: the branch is prepared and held by another session
+  kFailed,     // the scan itself failed: nothing is known
+};
+
+// The one rule both MariaDB drivers apply to a 1397 from phase 2. XAER_NOTA tells the
+// transaction manager and recovery "already finished", so it is returned only when proven: the
+// scan, run after the 1397, does not list the xid. A listed xid means another session still
+// holds the branch (XAER_RMFAIL: busy, retry later); a failed scan proves nothing (XAER_RMFAIL:
+// in doubt, retry). `nota` is the driver's Status for the 1397; `scan_error` the scan's failure
+// when `scan` is kFailed.
+Status ReadPhaseTwoNota(const Status& nota, NotaScan scan, const Status& scan_error,
+                        std::string_view rm_name, const Xid& xid);
+
+// One row, one column: 1 while a session with this CONNECTION_ID() is in the process list, 0
+// once the server has let it go. A user sees its own sessions without the PROCESS privilege.
+std::string SessionPresentSql(uint64_t connection_id);
+// How long a driver waits for a session it ended while it held a prepared branch to leave the
+// process list before it finishes that branch from another session, and how often it looks.
+inline constexpr int kEndedSessionWaitMs = 5000;
+inline constexpr int kEndedSessionPollMs = 1;
+// XAER_RMFAIL for phase 2 of a branch whose ended session is still on the server.
+Status EndedSessionStillPresent(std::string_view rm_name, const Xid& xid, uint64_t connection_id);
 
 // ---- Server version ------------------------------------------------------------------------
 

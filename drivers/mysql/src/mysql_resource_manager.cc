@@ -6,9 +6,12 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 
+#include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <exception>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -77,7 +80,7 @@ class MySqlResourceManager::Impl {
   explicit Impl(MySqlOptions options)
       : options_(std::move(options)), log_component_("mysql:" + options_.rm_name) {}
 
-  ~Impl() { CloseQuietly(); }
+  ~Impl() { Close().IgnoreError(); }
 
   const std::string& name() const noexcept { return options_.rm_name; }
   const ServerInfo& server_info() const noexcept { return info_; }
@@ -143,9 +146,15 @@ class MySqlResourceManager::Impl {
   // XAER_NOTA for End/Prepare of a branch this session is not driving.
   Status NotOurs(const Xid& xid, std::string_view operation) const;
   // MariaDB answers XA COMMIT/ROLLBACK from another session with 1397 (XAER_NOTA) while the
-  // session that prepared the branch is still connected. That NOTA is false: when XA RECOVER
-  // still lists the xid, the branch is busy, and the caller must retry (XAER_RMFAIL).
+  // session that prepared the branch is still connected: dialect::ReadPhaseTwoNota decides,
+  // from an XA RECOVER run now, what the 1397 means.
   Status CheckFalseNota(const Xid& xid, Status nota);
+  // Remembers the session about to end when it holds a prepared branch (see ended_holder_).
+  void NoteEndingHolder() noexcept;
+  // Phase 2 of `xid` from this session must wait while the session that held it prepared and
+  // that this object ended is still on the server (the detach window, mariadb_dialect.h):
+  // polls the process list; XAER_RMFAIL when that session is still there after the wait.
+  Status AwaitEndedHolder(const Xid& xid);
 
   // The Status of a failure; marks the session broken when the connection is gone.
   Status Fail(const Xid* xid, std::string_view operation, SqlFailure failure);
@@ -168,6 +177,14 @@ class MySqlResourceManager::Impl {
   // (every other statement fails with 1399) until it is committed or rolled back here, or the
   // session ends.
   std::optional<Xid> bound_prepared_;
+  // A session of this object that ended while it held a prepared branch, until the server is
+  // seen to have let it go: finishing that branch from another session before then may be
+  // answered OK without effect.
+  struct EndedHolder {
+    uint64_t connection_id = 0;
+    Xid xid;
+  };
+  std::optional<EndedHolder> ended_holder_;
 };
 
 // ---- Errors --------------------------------------------------------------------------------
@@ -197,10 +214,17 @@ Status MySqlResourceManager::Impl::Fail(const Xid* xid, std::string_view operati
   return status;
 }
 
+void MySqlResourceManager::Impl::NoteEndingHolder() noexcept {
+  if (bound_prepared_.has_value() && connection_id_ != 0 && !broken_) {
+    ended_holder_ = EndedHolder{connection_id_, *bound_prepared_};
+  }
+}
+
 void MySqlResourceManager::Impl::MarkBroken() noexcept {
   // The server rolls back an ACTIVE or IDLE branch when its session ends; a prepared one is
   // detached and survives. Either way this session no longer drives a branch. The connection
   // object is kept until the next Open() so that a reference from connection() stays valid.
+  NoteEndingHolder();
   broken_ = true;
   branch_.reset();
   bound_prepared_.reset();
@@ -208,6 +232,7 @@ void MySqlResourceManager::Impl::MarkBroken() noexcept {
 }
 
 void MySqlResourceManager::Impl::CloseQuietly() noexcept {
+  NoteEndingHolder();
   branch_.reset();
   bound_prepared_.reset();
   last_write_counter_ = -1;
@@ -384,6 +409,18 @@ Status MySqlResourceManager::Impl::Open() {
 Status MySqlResourceManager::Impl::Close() {
   CloseQuietly();
   broken_ = false;
+  if (!ended_holder_.has_value()) return Status::Ok();
+  // The session held a prepared branch: return only once the server has let it go, so that any
+  // session may finish the branch as soon as Close() returns. A helper session looks.
+  Xid held = ended_holder_->xid;
+  Status waited = Connect();
+  if (waited.ok()) waited = AwaitEndedHolder(held);
+  CloseQuietly();
+  broken_ = false;
+  if (!waited.ok()) {
+    XA_LOG_XID(kWarning, log_component_, held)
+        << "closed, but could not see the server let the session go: " << waited.ToString();
+  }
   return Status::Ok();
 }
 
@@ -426,19 +463,41 @@ Status MySqlResourceManager::Impl::NotOurs(const Xid& xid, std::string_view oper
 
 Status MySqlResourceManager::Impl::CheckFalseNota(const Xid& xid, Status nota) {
   Result<RecoverScan> scan = Recover();
-  if (!scan.ok()) return nota;
-  for (const Xid& prepared : scan->prepared) {
-    if (prepared == xid) {
-      Status busy(Code::kRmFail,
-                  "resource manager '" + options_.rm_name + "': branch " + xid.ToString() +
-                      " is prepared but still attached to the session that prepared it (that "
-                      "session is connected, or the server is still cleaning it up); the server "
-                      "answered XAER_NOTA, which is not true: retry later, or end that session");
-      XA_LOG_XID(kWarning, log_component_, xid) << busy.ToString();
-      return busy;
-    }
+  dialect::NotaScan seen = dialect::NotaScan::kFailed;
+  if (scan.ok()) {
+    bool listed = std::find(scan->prepared.begin(), scan->prepared.end(), xid) !=
+                  scan->prepared.end();
+    seen = listed ? dialect::NotaScan::kListed : dialect::NotaScan::kNotListed;
   }
-  return nota;
+  Status read = dialect::ReadPhaseTwoNota(nota, seen, scan.status(), options_.rm_name, xid);
+  if (read.code() != Code::kNoTa) {
+    XA_LOG_XID(kWarning, log_component_, xid) << read.ToString();
+  }
+  return read;
+}
+
+Status MySqlResourceManager::Impl::AwaitEndedHolder(const Xid& xid) {
+  if (!ended_holder_.has_value() || ended_holder_->xid != xid) return Status::Ok();
+  const uint64_t holder = ended_holder_->connection_id;
+  const std::string sql = dialect::SessionPresentSql(holder);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(dialect::kEndedSessionWaitMs);
+  for (;;) {
+    int64_t present = -1;
+    std::optional<SqlFailure> failure = Catch([&] {
+      std::unique_ptr<sql::ResultSet> rows(statement_->executeQuery(sql::SQLString(sql)));
+      if (rows->next()) present = rows->getInt64(1);
+    });
+    if (failure) return Fail(&xid, "look for the ended session in the process list", *failure);
+    if (present == 0) {
+      ended_holder_.reset();
+      return Status::Ok();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return dialect::EndedSessionStillPresent(options_.rm_name, xid, holder);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(dialect::kEndedSessionPollMs));
+  }
 }
 
 Status MySqlResourceManager::Impl::BoundToPrepared(std::string_view operation,
@@ -685,6 +744,9 @@ Status MySqlResourceManager::Impl::Commit(const Xid& xid, CommitMode mode) {
   if (mode == CommitMode::kOnePhase && IsOurBranch(xid) && branch_->end_deferred) {
     return FinishWithDeferredEnd(xid, CommitMode::kOnePhase);
   }
+  if (mode == CommitMode::kTwoPhase && !IsOurBranch(xid) && bound_prepared_ != xid) {
+    XA_RETURN_IF_ERROR(AwaitEndedHolder(xid));
+  }
   Status committed = Execute(&xid, mode == CommitMode::kOnePhase ? "XA COMMIT ONE PHASE"
                                                                  : "XA COMMIT",
                              dialect::XaCommitSql(xid, mode));
@@ -722,6 +784,7 @@ Status MySqlResourceManager::Impl::Rollback(const Xid& xid) {
     if (!ended.ok() && !ended.IsRollback() && !rollback_only_on_server) return ended;
     if (IsOurBranch(xid)) branch_->state = BranchState::kIdle;
   }
+  if (!IsOurBranch(xid) && bound_prepared_ != xid) XA_RETURN_IF_ERROR(AwaitEndedHolder(xid));
   Status rolled_back = Execute(&xid, "XA ROLLBACK", dialect::XaRollbackSql(xid));
   if (rolled_back.code() == Code::kNoTa && !IsOurBranch(xid)) {
     rolled_back = CheckFalseNota(xid, std::move(rolled_back));

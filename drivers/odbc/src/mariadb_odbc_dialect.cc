@@ -16,10 +16,19 @@
 //     same object never pays for it.
 //   - XA RECOVER runs on a second connection with the multi-statement option, as the second
 //     statement of "SELECT 1;XA RECOVER FORMAT='SQL'" (see the header for why).
+//   - A session closed or lost while it holds a prepared branch is not done with it at once: the
+//     server hands the branch over before it detaches it from InnoDB, and a phase-2 call from
+//     another session in between answers OK without effect (the detach window,
+//     src/sql_dialect/mariadb_dialect.h). So the dialect waits, on its second connection, until
+//     the ended session has left the process list: at the close or reconnect that ended it, and
+//     again before phase 2 of that branch here if it was still there (XAER_RMFAIL meanwhile).
 
 #include <sqlext.h>
 
+#include <algorithm>
+#include <chrono>
 #include <optional>
+#include <thread>
 
 #include "drivers/odbc/src/odbc_dialect.h"
 #include "src/logging.h"
@@ -63,6 +72,7 @@ class MariaDbDialect final : public OdbcDialect {
     info->minor = version->minor;
     info->patch = version->patch;
     info->prepared_survive_disconnect = mdb::PreparedBranchSurvivesDisconnect(*version);
+    connection_id_ = rows[0].size() > 3 ? ToInt(rows[0][3], 0) : 0;
     info->max_prepared_transactions = -1;
     // MariaDB 10.x has no privilege for XA RECOVER; MySQL 8 needs XA_RECOVER_ADMIN (a scan then
     // fails with its own message).
@@ -154,6 +164,7 @@ class MariaDbDialect final : public OdbcDialect {
 
   Status CommitPrepared(const Xid& xid) override {
     XA_RETURN_IF_ERROR(ReleaseHeldBranch(&xid));
+    XA_RETURN_IF_ERROR(AwaitEndedHolder(xid));
     Status committed = Run(mdb::XaCommitSql(xid, CommitMode::kTwoPhase), &xid, "XA COMMIT");
     if (held_.has_value() && *held_ == xid) held_.reset();
     return CheckFalseNota(xid, std::move(committed));
@@ -161,6 +172,7 @@ class MariaDbDialect final : public OdbcDialect {
 
   Status RollbackPrepared(const Xid& xid) override {
     XA_RETURN_IF_ERROR(ReleaseHeldBranch(&xid));
+    XA_RETURN_IF_ERROR(AwaitEndedHolder(xid));
     Status rolled_back = Run(mdb::XaRollbackSql(xid), &xid, "XA ROLLBACK");
     if (held_.has_value() && *held_ == xid) held_.reset();
     return CheckFalseNota(xid, std::move(rolled_back));
@@ -198,8 +210,22 @@ class MariaDbDialect final : public OdbcDialect {
 
   void OnDisconnect() override {
     recover_session_.Disconnect();
+    if (held_.has_value() && connection_id_ > 0) ended_holder_ = EndedHolder{connection_id_, *held_};
+    connection_id_ = 0;
     write_counter_ = -1;
     held_.reset();
+  }
+
+  void AfterDisconnect() override {
+    if (!ended_holder_.has_value()) return;
+    Xid held = ended_holder_->xid;
+    Status waited = AwaitEndedHolder(held);
+    if (!waited.ok()) {
+      XA_LOG_XID(kWarning, context_->log_component, held)
+          << "the session that held this prepared branch is closed, but the server was not seen "
+             "to let it go; phase 2 of the branch here waits for it: "
+          << waited.ToString();
+    }
   }
 
  private:
@@ -214,27 +240,56 @@ class MariaDbDialect final : public OdbcDialect {
   }
 
   // MariaDB answers XA COMMIT/ROLLBACK of a branch that another session prepared and still holds
-  // (it is connected, or the server is still cleaning it up after a disconnect or KILL) with 1397,
-  // XAER_NOTA. That NOTA is false, and recovery would take it for "already finished": when the
-  // recover scan still lists the xid, the answer is XAER_RMFAIL, retry later.
+  // with 1397, XAER_NOTA; mdb::ReadPhaseTwoNota decides, from a recover scan run now, what it
+  // means.
   Status CheckFalseNota(const Xid& xid, Status status) {
     if (status.code() != Code::kNoTa) return status;
     Result<RecoverScan> scan = Recover();
-    if (!scan.ok()) {
-      return Status(Code::kRmFail, status.message() + "; the recover scan that would confirm it "
-                                                      "failed (" + scan.status().ToString() +
-                                                      "): in doubt, retry later");
+    mdb::NotaScan seen = mdb::NotaScan::kFailed;
+    if (scan.ok()) {
+      bool listed = std::find(scan->prepared.begin(), scan->prepared.end(), xid) !=
+                    scan->prepared.end();
+      seen = listed ? mdb::NotaScan::kListed : mdb::NotaScan::kNotListed;
     }
-    for (const Xid& prepared : scan->prepared) {
-      if (prepared == xid) {
-        return Status(Code::kRmFail,
-                      "resource manager '" + context_->rm_name + "': branch " + xid.ToString() +
-                          " is prepared but still attached to the session that prepared it (that "
-                          "session is connected, or the server is still cleaning it up); the "
-                          "server's XAER_NOTA is not true: retry later, or end that session");
+    return mdb::ReadPhaseTwoNota(status, seen, scan.status(), context_->rm_name, xid);
+  }
+
+  // Waits, on a connection of its own, until the session that held `xid` prepared and was ended
+  // here has left the server's process list (see the file comment). XAER_RMFAIL when it is still
+  // there after mdb::kEndedSessionWaitMs or the process list cannot be read.
+  Status AwaitEndedHolder(const Xid& xid) {
+    if (!ended_holder_.has_value() || ended_holder_->xid != xid) return Status::Ok();
+    const int64_t holder = ended_holder_->connection_id;
+    const std::string sql = mdb::SessionPresentSql(static_cast<uint64_t>(holder));
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(mdb::kEndedSessionWaitMs);
+    OdbcSession looker;
+    Diagnostics diag;
+    if (!context_->connect_extra("", &looker, &diag)) {
+      return ProcessListFailure(diag, xid, "connect to read the process list");
+    }
+    for (;;) {
+      std::vector<Row> rows;
+      if (!looker.Query(sql, &rows, &diag)) {
+        return ProcessListFailure(diag, xid, "read the process list");
       }
+      if (rows.size() == 1 && !rows[0].empty() && ToInt(rows[0][0], -1) == 0) {
+        ended_holder_.reset();
+        return Status::Ok();
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return mdb::EndedSessionStillPresent(context_->rm_name, xid,
+                                             static_cast<uint64_t>(holder));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(mdb::kEndedSessionPollMs));
     }
-    return status;
+  }
+
+  // XAER_RMFAIL: without the process list, phase 2 of the branch is not known to be safe yet.
+  Status ProcessListFailure(const Diagnostics& diag, const Xid& xid, std::string_view operation) {
+    Status failed = mdb::MapMariaDbError(diag.primary().native_error, diag.primary().sqlstate,
+                                         diag.Describe(), context_->rm_name, &xid, operation);
+    return Status(Code::kRmFail, failed.message() + " (retry later)");
   }
 
   Status ReadWriteCounter(int64_t* counter) {
@@ -280,6 +335,14 @@ class MariaDbDialect final : public OdbcDialect {
   OdbcSession recover_session_;
   int64_t write_counter_ = -1;
   std::optional<Xid> held_;  // prepared by this session and not finished by it
+  int64_t connection_id_ = 0;  // CONNECTION_ID() of the session, 0 when unknown
+  // A session of this object that ended while it held a prepared branch, until the server is
+  // seen to have let it go.
+  struct EndedHolder {
+    int64_t connection_id = 0;
+    Xid xid;
+  };
+  std::optional<EndedHolder> ended_holder_;
 };
 
 }  // namespace

@@ -61,8 +61,10 @@ class OdbcDialect {
   virtual Result<RecoverScan> Recover() = 0;
   // The meaning of a failed statement of the application (`xid` may be null).
   virtual Status WorkError(const Diagnostics& diag, const Xid* xid) = 0;
-  // The session was closed or lost: drop whatever the dialect keeps per session.
+  // The session is about to be closed, or was lost: drop whatever the dialect keeps per session.
   virtual void OnDisconnect() {}
+  // The session has been closed: a dialect may wait here until the server has let it go.
+  virtual void AfterDisconnect() {}
 };
 
 std::unique_ptr<OdbcDialect> NewPostgresDialect(OdbcSession* session, const DialectContext* context);

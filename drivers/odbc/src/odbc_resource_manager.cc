@@ -490,6 +490,7 @@ class OdbcResourceManager::Impl {
   void Disconnect() {
     if (dialect_impl_ != nullptr) dialect_impl_->OnDisconnect();
     session_.Disconnect();
+    if (dialect_impl_ != nullptr) dialect_impl_->AfterDisconnect();
   }
 
   // Connection attributes a dialect imposes. PostgreSQL: psqlODBC's level of rollback on errors

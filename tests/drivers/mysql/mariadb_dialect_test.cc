@@ -158,5 +158,47 @@ TEST(MariaDbDialect, ReadOnlyOnlyWhenTheCounterDidNotMove) {
   EXPECT_FALSE(CounterProvesReadOnly(-1, -1));
 }
 
+// The one reading of a 1397 from XA COMMIT / XA ROLLBACK, as a table: XAER_NOTA ("already
+// finished") only when the scan run after it proves the xid is gone.
+TEST(MariaDbDialect, PhaseTwoNotaIsNotaOnlyWhenTheScanProvesTheBranchIsGone) {
+  Xid xid = MakeXid(1, "g", "b");
+  Status nota = MapMariaDbError(1397, "XAE04", "XAER_NOTA: Unknown XID", "accounts", &xid,
+                                "XA COMMIT");
+  Status scan_failed = MapMariaDbError(2013, "HY000", "Lost connection", "accounts", nullptr,
+                                       "XA RECOVER");
+  struct Row {
+    NotaScan scan;
+    Code expected;
+    std::string_view says;
+  };
+  const Row table[] = {
+      {NotaScan::kNotListed, Code::kNoTa, "Unknown XID"},
+      {NotaScan::kListed, Code::kRmFail, "still held by the session that prepared it"},
+      {NotaScan::kFailed, Code::kRmFail, "the XA RECOVER that would confirm it failed"},
+  };
+  for (const Row& row : table) {
+    Status read = ReadPhaseTwoNota(nota, row.scan, row.scan == NotaScan::kFailed ? scan_failed
+                                                                                 : Status::Ok(),
+                                   "accounts", xid);
+    EXPECT_EQ(read.code(), row.expected) << static_cast<int>(row.scan) << ": " << read.ToString();
+    EXPECT_NE(read.message().find(row.says), std::string::npos) << read.ToString();
+    EXPECT_NE(read.message().find(xid.ToString()), std::string::npos) << read.ToString();
+  }
+  // A failed scan names its own failure, so the operator sees why the NOTA was not believed.
+  Status in_doubt = ReadPhaseTwoNota(nota, NotaScan::kFailed, scan_failed, "accounts", xid);
+  EXPECT_NE(in_doubt.message().find("Lost connection"), std::string::npos) << in_doubt.ToString();
+}
+
+TEST(MariaDbDialect, EndedSessionChecksNameTheSessionAndSayRetry) {
+  EXPECT_EQ(SessionPresentSql(42),
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = 42");
+  Xid xid = MakeXid(1, "g", "b");
+  Status busy = EndedSessionStillPresent("accounts", xid, 42);
+  EXPECT_EQ(busy.code(), Code::kRmFail);
+  EXPECT_NE(busy.message().find("session 42"), std::string::npos) << busy.ToString();
+  EXPECT_NE(busy.message().find("retry later"), std::string::npos) << busy.ToString();
+  EXPECT_NE(busy.message().find(xid.ToString()), std::string::npos) << busy.ToString();
+}
+
 }  // namespace
 }  // namespace xa::internal::mariadb

@@ -740,5 +740,37 @@ TEST_F(MysqlTest, PhaseTwoFromAnotherSessionWhileThePreparerLivesIsRmFailNotNota
   EXPECT_EQ(ValueOf(key), 21);
 }
 
+// The detach window: MariaDB hands a prepared branch of an ending session over before it
+// detaches it from InnoDB, and a phase-2 call from another session in between answers OK without
+// effect (src/sql_dialect/mariadb_dialect.h). The preparer's session carries many user variables,
+// which the server frees inside that window, so that the window is wide. Closing the preparer
+// must return only once the server has let its session go: then every commit from another
+// session made at once is applied, and the branch is no longer listed.
+TEST_F(MysqlTest, CommitAtOnceAfterThePreparerClosedIsAlwaysApplied) {
+  std::unique_ptr<MySqlResourceManager> other = OpenRm();
+  ASSERT_NE(other, nullptr);
+  std::string many_variables = "SET @v0 = 0";
+  for (int v = 1; v < 5000; ++v) {
+    many_variables += ", @v" + std::to_string(v) + " = " + std::to_string(v);
+  }
+  constexpr int kIterations = 60;
+  for (int i = 0; i < kIterations; ++i) {
+    Xid xid = NewXid();
+    std::string key = NewKey();
+    {
+      std::unique_ptr<MySqlResourceManager> preparer = OpenRm();
+      ASSERT_NE(preparer, nullptr);
+      ASSERT_EQ(RunSql(preparer->connection(), many_variables), 0);
+      PrepareInsert(*preparer, xid, key, 30 + i);
+    }  // destroyed: its session is closed
+    Status committed =
+        RetryWhileRmFail([&] { return other->Commit(xid, CommitMode::kTwoPhase); });
+    ASSERT_THAT(committed, IsOk()) << "iteration " << i;
+    EXPECT_EQ(OurPrepared(*other), std::vector<Xid>{}) << "iteration " << i;
+    ASSERT_EQ(ValueOf(key), 30 + i) << "iteration " << i
+                                    << ": the commit was answered OK but not applied";
+  }
+}
+
 }  // namespace
 }  // namespace xa::mysql
