@@ -199,7 +199,7 @@ Status ReadPhaseTwoNota(const Status& nota, NotaScan scan, const Status& scan_er
     case NotaScan::kListed:
       return Status(Code::kRmFail,
                     "resource manager '" + std::string(rm_name) + "': branch " + xid.ToString() +
-                        " is prepared but still held by the session that prepared it (that "
+                        " is prepared but still attached to the session that prepared it (that "
                         "session is connected, or the server has not yet cleaned it up); the "
                         "server's XAER_NOTA is not true: retry later, or end that session");
     case NotaScan::kFailed:

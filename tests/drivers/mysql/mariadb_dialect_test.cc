@@ -173,7 +173,7 @@ TEST(MariaDbDialect, PhaseTwoNotaIsNotaOnlyWhenTheScanProvesTheBranchIsGone) {
   };
   const Row table[] = {
       {NotaScan::kNotListed, Code::kNoTa, "Unknown XID"},
-      {NotaScan::kListed, Code::kRmFail, "still held by the session that prepared it"},
+      {NotaScan::kListed, Code::kRmFail, "still attached to the session that prepared it"},
       {NotaScan::kFailed, Code::kRmFail, "the XA RECOVER that would confirm it failed"},
   };
   for (const Row& row : table) {
