@@ -29,9 +29,19 @@
 //   - After Prepare voted XA_OK, MariaDB keeps the session bound to that branch: other work on
 //     this object (Start, one-phase work) returns XAER_PROTO naming it, until it is committed or
 //     rolled back here, or the session is closed (Close(): the branch stays prepared). Phase 2
-//     from ANOTHER session is refused by the server while the preparing session lives, and for
-//     a few milliseconds after it ended; the server then claims XAER_NOTA, which the driver
-//     checks against XA RECOVER and reports as XAER_RMFAIL (busy: retry), never as NOTA.
+//     from ANOTHER session is refused by the server while the preparing session lives; the
+//     server then claims XAER_NOTA, which the driver checks against XA RECOVER and reports as
+//     XAER_RMFAIL (busy: retry), never as NOTA (one rule, ReadPhaseTwoNota in
+//     src/sql_dialect/mariadb_dialect.h; a failed check is XAER_RMFAIL too).
+//   - Just after a session that holds a prepared branch ends, MariaDB 10.11 answers a phase-2
+//     call for that branch from another session with OK and does nothing (the detach window,
+//     src/sql_dialect/mariadb_dialect.h): the branch stays prepared, unlisted, until the server
+//     restarts. So Close() (and the destructor) of a session holding a prepared branch returns
+//     only once the server has let that session go (a helper session watches the process list,
+//     up to 5 s), and after a lost connection phase 2 of that branch from the new session waits
+//     the same way (XAER_RMFAIL while the old session is still there). A session this object
+//     did not end (another process, an operator's KILL) cannot be watched: do not finish a
+//     branch in the same instant as its preparer's end.
 //   - After a lost connection (errors 2006, 2013, 2055, a killed session, a driver error with no
 //     server answer) the call returns XAER_RMFAIL: the branch is IN DOUBT, never "gone". The next
 //     call (or Open()) reconnects; a prepared branch survives and phase 2 is retried from the new
