@@ -161,6 +161,8 @@ Status ReadPhaseTwoNota(const Status& nota, NotaScan scan, const Status& scan_er
 std::string SessionPresentSql(uint64_t connection_id);
 // How long a driver waits for a session it ended while it held a prepared branch to leave the
 // process list before it finishes that branch from another session, and how often it looks.
+// One full wait, then the driver stops watching: by then the id belongs to the holder still
+// alive (the false 1397 then says busy) or to a new session after a server restart.
 inline constexpr int kEndedSessionWaitMs = 5000;
 inline constexpr int kEndedSessionPollMs = 1;
 // XAER_RMFAIL for phase 2 of a branch whose ended session is still on the server.

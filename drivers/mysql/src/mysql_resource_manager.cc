@@ -494,6 +494,10 @@ Status MySqlResourceManager::Impl::AwaitEndedHolder(const Xid& xid) {
       return Status::Ok();
     }
     if (std::chrono::steady_clock::now() >= deadline) {
+      // Watched once, in full: the window after a session's end is long over, so the id is now
+      // either the holder still alive (phase 2 then gets the false 1397, read as busy) or a new
+      // session that reuses the id after a server restart. The next call goes ahead.
+      ended_holder_.reset();
       return dialect::EndedSessionStillPresent(options_.rm_name, xid, holder);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(dialect::kEndedSessionPollMs));

@@ -278,6 +278,10 @@ class MariaDbDialect final : public OdbcDialect {
         return Status::Ok();
       }
       if (std::chrono::steady_clock::now() >= deadline) {
+        // Watched once, in full: the window after a session's end is long over, so the id is
+        // now either the holder still alive (phase 2 then gets the false 1397, read as busy) or
+        // a new session that reuses the id after a server restart. The next call goes ahead.
+        ended_holder_.reset();
         return mdb::EndedSessionStillPresent(context_->rm_name, xid,
                                              static_cast<uint64_t>(holder));
       }
