@@ -192,6 +192,17 @@ Status CheckServerVersion(const ServerVersion& version, std::string_view rm_name
 // must be reopened, and a branch it was driving is in doubt.
 bool IsConnectionLost(int error_number) noexcept;
 
+// Whether XA END of the session's own ACTIVE branch, refused with `error_number`, means that the
+// branch is no longer active on the server. MariaDB refuses it with 1399 (XAER_RMFAIL) when it
+// has already rolled the branch back and holds it ROLLBACK ONLY (the victim of a deadlock) or
+// has no branch on the session any more. Then XA ROLLBACK, and nothing else (not XA START, not
+// a new Open() of a live session), finishes the branch and frees the session; it answers
+// XAER_NOTA when the branch was already gone. The branch must then be reported rolled back.
+// (An XA_RB* answer, 1613 or 1614, says the same by its code.)
+constexpr bool EndRefusedBecauseRolledBack(int error_number) noexcept {
+  return error_number == 1399;
+}
+
 // Server error → XA code:
 //   1397 XAER_NOTA  1398 XAER_INVAL  1399 XAER_RMFAIL  1400 XAER_OUTSIDE  1401 XAER_RMERR
 //   1402 XA_RBROLLBACK  1440 XAER_DUPID  1613 XA_RBTIMEOUT  1614 XA_RBDEADLOCK

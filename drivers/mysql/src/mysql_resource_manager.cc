@@ -143,6 +143,9 @@ class MySqlResourceManager::Impl {
   Status FinishRollbackOnly(const Xid& xid);
   // XAER_PROTO instead of the server's 1399 when the session is bound to a prepared branch.
   Status BoundToPrepared(std::string_view operation, Status refused) const;
+  // XAER_PROTO instead of the server's 1399 when XA START is refused because branch_, another
+  // branch, is not finished (a deadlock victim whose End failed and that was never rolled back).
+  Status HoldsUnfinishedBranch(Status refused) const;
   // XAER_NOTA for End/Prepare of a branch this session is not driving.
   Status NotOurs(const Xid& xid, std::string_view operation) const;
   // MariaDB answers XA COMMIT/ROLLBACK from another session with 1397 (XAER_NOTA) while the
@@ -514,6 +517,23 @@ Status MySqlResourceManager::Impl::BoundToPrepared(std::string_view operation,
                     "to leave it prepared for another session (" + refused.message() + ")");
 }
 
+Status MySqlResourceManager::Impl::HoldsUnfinishedBranch(Status refused) const {
+  std::string held = "resource manager '" + options_.rm_name +
+                     "': XA START refused: this session still holds branch " +
+                     branch_->xid.ToString();
+  if (branch_->rollback_only != Code::kOk) {
+    held += ", which has been rolled back (" + branch_->rollback_reason +
+            ") but not released: call Rollback() with that xid first (only XA ROLLBACK or the "
+            "end of the session releases it; Open() of a live session does not)";
+  } else {
+    held += std::string(", which is ") +
+            (branch_->state == BranchState::kIdle ? "ended" : "active") +
+            " but not finished: prepare and commit it, or roll it back, first (MariaDB drives "
+            "one branch per session)";
+  }
+  return Status(Code::kProto, held + " (" + refused.message() + ")");
+}
+
 Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
   XA_RETURN_IF_ERROR(EnsureOpen());
   if (branch_.has_value() && branch_->end_deferred) {
@@ -527,6 +547,9 @@ Status MySqlResourceManager::Impl::Start(const Xid& xid, StartFlag flag) {
     XA_RETURN_IF_ERROR(FlushDeferredEnd(ended));
   }
   Status started = Execute(&xid, "XA START", dialect::XaStartSql(xid, flag));
+  if (!started.ok() && branch_.has_value() && !IsOurBranch(xid) && last_error_number_ == 1399) {
+    return HoldsUnfinishedBranch(std::move(started));
+  }
   if (!started.ok()) return BoundToPrepared("XA START", std::move(started));
   if (flag != StartFlag::kNoFlags && IsOurBranch(xid)) {
     branch_->state = BranchState::kActive;
@@ -580,9 +603,9 @@ Status MySqlResourceManager::Impl::SendEnd(const Xid& xid, EndFlag flag) {
 
 Status MySqlResourceManager::Impl::AfterFailedEnd(const Xid& xid, Status status) {
   if (!IsOurBranch(xid)) return status;  // the connection is gone, and the branch with it
-  if (last_error_number_ == 1399) {
-    // XA END refuses an ACTIVE branch only when the server has already rolled it back and
-    // holds it ROLLBACK ONLY (a deadlock: 1213 on a statement).
+  if (dialect::EndRefusedBecauseRolledBack(last_error_number_)) {
+    // The server has already rolled the branch back (a deadlock: 1213 on a statement) and holds
+    // it ROLLBACK ONLY: the session stays bound to it until Rollback() sends XA ROLLBACK.
     if (branch_->rollback_only == Code::kOk) {
       branch_->rollback_only = Code::kRbRollback;
       branch_->rollback_reason = "the server rolled it back: " + status.message();
@@ -780,13 +803,11 @@ Status MySqlResourceManager::Impl::Rollback(const Xid& xid) {
     branch_->state = BranchState::kActive;
   }
   if (IsOurBranch(xid) && branch_->state == BranchState::kActive) {
-    // XA ROLLBACK refuses an ACTIVE branch (1399); a deadlock victim answers XA END with
-    // XA_RB*, which is what we are about to do anyway.
-    Status ended = Execute(&xid, "XA END (before rollback)",
-                           dialect::XaEndSql(xid, EndFlag::kSuccess));
-    bool rollback_only_on_server = connected() && last_error_number_ == 1399;
-    if (!ended.ok() && !ended.IsRollback() && !rollback_only_on_server) return ended;
-    if (IsOurBranch(xid)) branch_->state = BranchState::kIdle;
+    // XA ROLLBACK refuses an ACTIVE branch (1399): end it first. A branch the server has already
+    // rolled back (a deadlock victim) fails that XA END with XA_RB*, and XA ROLLBACK is then what
+    // releases the session, as after a failed End().
+    Status ended = End(xid, EndFlag::kFail);
+    if (!ended.ok() && !ended.IsRollback()) return ended;
   }
   if (!IsOurBranch(xid) && bound_prepared_ != xid) XA_RETURN_IF_ERROR(AwaitEndedHolder(xid));
   Status rolled_back = Execute(&xid, "XA ROLLBACK", dialect::XaRollbackSql(xid));

@@ -119,11 +119,7 @@ class MariaDbDialect final : public OdbcDialect {
       write_counter_ = now;  // the next branch's baseline
     }
     Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
-    if (!ended.ok()) {
-      // XA_RB* here (1614 deadlock, 1613 timeout): the branch is rollback-only; end it.
-      RollbackBestEffort(xid, /*ended=*/true);
-      return ended;
-    }
+    if (!ended.ok()) return AfterFailedEnd(xid, std::move(ended));
     if (read_only) {
       Status committed = Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid,
                              "XA COMMIT ONE PHASE (read-only branch)");
@@ -144,10 +140,7 @@ class MariaDbDialect final : public OdbcDialect {
   Status CommitOnePhase(const Xid& xid) override {
     write_counter_ = -1;
     Status ended = Run(mdb::XaEndSql(xid, EndFlag::kSuccess), &xid, "XA END");
-    if (!ended.ok()) {
-      RollbackBestEffort(xid, true);
-      return ended;
-    }
+    if (!ended.ok()) return AfterFailedEnd(xid, std::move(ended));
     Status committed = Run(mdb::XaCommitSql(xid, CommitMode::kOnePhase), &xid, "XA COMMIT ONE PHASE");
     // A refused one-phase commit must not leave the branch IDLE on the session.
     if (!committed.ok()) RollbackBestEffort(xid, true);
@@ -194,6 +187,11 @@ class MariaDbDialect final : public OdbcDialect {
                                            "XA RECOVER");
       return lost ? Status(Code::kRmFail, failed.message()) : failed;
     }
+    // Closed at once, on the thread that ran the batch: libmaodbc 3.1.15 keeps holding the
+    // connection's lock after a multi-statement batch, so the next call on that connection from
+    // another thread (a recovery scan runs on a thread of its own; the close comes later, on
+    // the owner's) waits forever. A scan costs one connect more.
+    recover_session_.Disconnect();
     std::vector<mdb::RecoverRow> parsed;
     parsed.reserve(rows.size());
     for (const Row& row : rows) {
@@ -312,6 +310,24 @@ class MariaDbDialect final : public OdbcDialect {
     return Status::Ok();
   }
 
+  // XA END of the branch failed before Prepare or a one-phase commit, so the branch is neither
+  // prepared nor committed. A server that had already rolled it back (a deadlock victim held
+  // ROLLBACK ONLY) keeps the session bound to it until XA ROLLBACK: send it, and report the
+  // branch rolled back (XA_RBROLLBACK), never in doubt. Any other failure is reported as it came
+  // (XA_RB* from the server, in doubt after a lost connection), after a best-effort rollback.
+  Status AfterFailedEnd(const Xid& xid, Status end_failure) {
+    if (session_->lost() || !mdb::EndRefusedBecauseRolledBack(last_error_number_)) {
+      RollbackBestEffort(xid, /*ended=*/true);
+      return end_failure;
+    }
+    Status rolled_back = Run(mdb::XaRollbackSql(xid), &xid, "XA ROLLBACK");
+    if (!rolled_back.ok() && rolled_back.code() != Code::kNoTa) return rolled_back;
+    return Status(Code::kRbRollback,
+                  "resource manager '" + context_->rm_name + "': branch " + xid.ToString() +
+                      " had already been rolled back by the server (the victim of a deadlock), "
+                      "and XA ROLLBACK has released the session (" + end_failure.message() + ")");
+  }
+
   void RollbackBestEffort(const Xid& xid, bool ended) {
     if (session_->lost()) return;
     Diagnostics ignored;
@@ -321,6 +337,7 @@ class MariaDbDialect final : public OdbcDialect {
 
   Status Fail(const Diagnostics& diag, const Xid* xid, std::string_view operation) {
     const DiagRecord& primary = diag.primary();
+    last_error_number_ = primary.native_error;
     // Native error 0 is a driver error without a server answer: nothing tells what the server
     // did, so the session is not trusted any more either.
     bool lost = diag.connection_dead || mdb::IsConnectionLost(primary.native_error) ||
@@ -338,6 +355,7 @@ class MariaDbDialect final : public OdbcDialect {
   const DialectContext* context_;
   OdbcSession recover_session_;
   int64_t write_counter_ = -1;
+  int last_error_number_ = 0;  // the server's error number of the last failure (Fail)
   std::optional<Xid> held_;  // prepared by this session and not finished by it
   int64_t connection_id_ = 0;  // CONNECTION_ID() of the session, 0 when unknown
   // A session of this object that ended while it held a prepared branch, until the server is

@@ -132,6 +132,14 @@ TEST(MariaDbDialect, MapsServerErrorsToXaCodes) {
   EXPECT_FALSE(IsConnectionLost(1399));
 }
 
+TEST(MariaDbDialect, OnlyAStateRefusalOfXaEndMeansTheServerRolledTheBranchBack) {
+  EXPECT_TRUE(EndRefusedBecauseRolledBack(1399));
+  // A lost connection leaves the branch in doubt; other refusals say nothing about its state.
+  for (int other : {0, 2006, 2013, 1397, 1398, 1400, 1213, 1205, 1064}) {
+    EXPECT_FALSE(EndRefusedBecauseRolledBack(other)) << other;
+  }
+}
+
 TEST(MariaDbDialect, ErrorMessageNamesRmXidAndServerError) {
   Xid xid = MakeXid(1, "g", "b");
   Status s = MapMariaDbError(1397, "XAE04", "XAER_NOTA: Unknown XID", "accounts", &xid,

@@ -15,98 +15,242 @@
 namespace xa::mysql {
 namespace {
 
-// How the application ends the deadlock victim's branch.
-enum class VictimEnding { kEndThenPrepare, kEndThenRollback, kRollbackAtOnce };
+// A real deadlock between two branches on two sessions, and what is left of each.
+struct Deadlock {
+  MySqlResourceManager* victim = nullptr;
+  MySqlResourceManager* winner = nullptr;
+  Xid victim_xid, winner_xid;
+  Status victim_status;  // StatusFromException's answer, when the application reported it
+  int winner_delta = 0;  // what the winner added to both rows
+};
 
-class MysqlDeadlockTest : public MysqlTest,
-                          public ::testing::WithParamInterface<VictimEnding> {};
+// Whether the application handed the victim's statement error to the driver.
+enum class Report { kStatusFromException, kUnreported };
 
-TEST_P(MysqlDeadlockTest, DeadlockRollsBackOneBranchAndTheOtherCommits) {
-  std::unique_ptr<sql::Connection> admin = Connect(true);
-  std::unique_ptr<MySqlResourceManager> rm_a = OpenRm();
-  std::unique_ptr<MySqlResourceManager> rm_b = OpenRm();
-  ASSERT_NE(admin, nullptr);
-  ASSERT_NE(rm_a, nullptr);
-  ASSERT_NE(rm_b, nullptr);
-  std::string row_1 = NewKey(), row_2 = NewKey();
-  SeedRow(row_1, 100);
-  SeedRow(row_2, 200);
-  auto update = [&](const std::string& key, int delta) {
+class MysqlDeadlockFixture : public MysqlTest {
+ protected:
+  std::string Update(const std::string& key, int delta) {
     return std::string("UPDATE ") + kTable + " SET v = v + " + std::to_string(delta) +
            " WHERE k = '" + key + "'";
-  };
-  Xid xid_a = NewXid(), xid_b = NewXid();
-  ASSERT_TRUE(rm_a->Start(xid_a, StartFlag::kNoFlags).ok());
-  ASSERT_TRUE(rm_b->Start(xid_b, StartFlag::kNoFlags).ok());
-  ASSERT_EQ(RunOnRm(*rm_a, update(row_1, 1)), 0);
-  ASSERT_EQ(RunOnRm(*rm_b, update(row_2, 10)), 0);
-
-  // A waits for B's row in another thread; once the server shows A waiting, B asks for A's row.
-  Status status_a, status_b;
-  int error_a = 0;
-  std::thread waiter([&] { error_a = RunOnRm(*rm_a, update(row_2, 1), &status_a); });
-  std::string waiting_sql =
-      "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND "
-      "trx_mysql_thread_id = " +
-      std::to_string(rm_a->connection_id());
-  for (int i = 0; i < 200 && QueryInt(*admin, waiting_sql) != 1; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  int error_b = RunOnRm(*rm_b, update(row_1, 10), &status_b);
-  waiter.join();
 
-  ASSERT_TRUE((error_a == 1213) != (error_b == 1213))
-      << "exactly one deadlock victim, got A=" << error_a << " B=" << error_b;
-  bool a_is_victim = error_a == 1213;
-  MySqlResourceManager& victim = a_is_victim ? *rm_a : *rm_b;
-  MySqlResourceManager& winner = a_is_victim ? *rm_b : *rm_a;
-  const Xid& victim_xid = a_is_victim ? xid_a : xid_b;
-  const Xid& winner_xid = a_is_victim ? xid_b : xid_a;
-  Status victim_status = a_is_victim ? status_a : status_b;
-  EXPECT_EQ(victim_status.code(), Code::kRbDeadlock) << victim_status.ToString();
-  EXPECT_NE(victim_status.message().find(victim_xid.ToString()), std::string::npos);
-
-  if (GetParam() != VictimEnding::kRollbackAtOnce) {
-    Status victim_end = victim.End(victim_xid, EndFlag::kSuccess);
-    EXPECT_EQ(victim_end.code(), Code::kRbDeadlock) << victim_end.ToString();
+  // A statement on the RM's session; the server's error number (0 on success). With
+  // Report::kUnreported the error never reaches the driver, as in an application that handles
+  // sql::SQLException itself.
+  int RunReported(MySqlResourceManager& rm, const std::string& sql, Report report,
+                  Status* status) {
+    if (report == Report::kStatusFromException) return RunOnRm(rm, sql, status);
+    return RunSql(rm.connection(), sql);
   }
-  if (GetParam() == VictimEnding::kEndThenPrepare) {
-    Status victim_prepare = victim.Prepare(victim_xid);
-    EXPECT_EQ(victim_prepare.code(), Code::kRbDeadlock) << victim_prepare.ToString();
-  } else {
-    Status victim_rollback = victim.Rollback(victim_xid);
-    EXPECT_TRUE(victim_rollback.ok()) << victim_rollback.ToString();
-  }
-  // Either way the victim's session is free again.
-  Xid next = NewXid();
-  EXPECT_TRUE(victim.Start(next, StartFlag::kNoFlags).ok());
-  EXPECT_TRUE(victim.Rollback(next).ok());
 
-  ASSERT_TRUE(winner.End(winner_xid, EndFlag::kSuccess).ok());
-  ASSERT_TRUE(winner.Prepare(winner_xid).ok());
-  ASSERT_TRUE(winner.Commit(winner_xid, CommitMode::kTwoPhase).ok());
-  // Only the winner's two updates are there.
-  int delta = a_is_victim ? 10 : 1;
-  EXPECT_EQ(ValueOf(row_1), 100 + delta);
-  EXPECT_EQ(ValueOf(row_2), 200 + delta);
-  EXPECT_TRUE(OurPrepared(winner).empty());
+  // Branches on `rm_a` and `rm_b` update rows 1 and 2 in opposite orders; MariaDB rolls one of
+  // them back (1213). Rows start at 100 and 200; A adds 1, B adds 10.
+  void MakeDeadlock(MySqlResourceManager& rm_a, MySqlResourceManager& rm_b, Report report,
+                    Deadlock* out) {
+    std::unique_ptr<sql::Connection> admin = Connect(true);
+    ASSERT_NE(admin, nullptr);
+    row_1_ = NewKey();
+    row_2_ = NewKey();
+    SeedRow(row_1_, 100);
+    SeedRow(row_2_, 200);
+    Xid xid_a = NewXid(), xid_b = NewXid();
+    ASSERT_TRUE(rm_a.Start(xid_a, StartFlag::kNoFlags).ok());
+    ASSERT_TRUE(rm_b.Start(xid_b, StartFlag::kNoFlags).ok());
+    ASSERT_EQ(RunOnRm(rm_a, Update(row_1_, 1)), 0);
+    ASSERT_EQ(RunOnRm(rm_b, Update(row_2_, 10)), 0);
+
+    // A waits for B's row in another thread; once the server runs A's update (it can only wait),
+    // B asks for A's row. The process list is read live; INNODB_TRX is a cache that often shows
+    // the wait late.
+    Status status_a, status_b;
+    int error_a = 0;
+    std::thread waiter([&] { error_a = RunReported(rm_a, Update(row_2_, 1), report, &status_a); });
+    std::string waiting_sql =
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'UPDATE%' AND ID = " +
+        std::to_string(rm_a.connection_id());
+    for (int i = 0; i < 200 && QueryInt(*admin, waiting_sql) != 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    int error_b = RunReported(rm_b, Update(row_1_, 10), report, &status_b);
+    waiter.join();
+
+    ASSERT_TRUE((error_a == 1213) != (error_b == 1213))
+        << "exactly one deadlock victim, got A=" << error_a << " B=" << error_b;
+    bool a_is_victim = error_a == 1213;
+    out->victim = a_is_victim ? &rm_a : &rm_b;
+    out->winner = a_is_victim ? &rm_b : &rm_a;
+    out->victim_xid = a_is_victim ? xid_a : xid_b;
+    out->winner_xid = a_is_victim ? xid_b : xid_a;
+    out->victim_status = a_is_victim ? status_a : status_b;
+    out->winner_delta = a_is_victim ? 10 : 1;
+  }
+
+  // The winner commits; only its two updates are in the rows.
+  void CommitWinnerAndCheckRows(const Deadlock& deadlock) {
+    ASSERT_TRUE(deadlock.winner->End(deadlock.winner_xid, EndFlag::kSuccess).ok());
+    ASSERT_TRUE(deadlock.winner->Prepare(deadlock.winner_xid).ok());
+    ASSERT_TRUE(deadlock.winner->Commit(deadlock.winner_xid, CommitMode::kTwoPhase).ok());
+    EXPECT_EQ(ValueOf(row_1_), 100 + deadlock.winner_delta);
+    EXPECT_EQ(ValueOf(row_2_), 200 + deadlock.winner_delta);
+    EXPECT_TRUE(OurPrepared(*deadlock.winner).empty());
+  }
+
+  // A whole two-phase transaction on `rm`, committed and visible: the session is usable.
+  void RunNextTransaction(MySqlResourceManager& rm) {
+    Xid next = NewXid();
+    std::string key = NewKey();
+    Status started = rm.Start(next, StartFlag::kNoFlags);
+    ASSERT_TRUE(started.ok()) << started.ToString();
+    Insert(rm, key, 77);
+    ASSERT_TRUE(rm.End(next, EndFlag::kSuccess).ok());
+    Status prepared = rm.Prepare(next);
+    ASSERT_TRUE(prepared.ok()) << prepared.ToString();
+    Status committed = rm.Commit(next, CommitMode::kTwoPhase);
+    ASSERT_TRUE(committed.ok()) << committed.ToString();
+    EXPECT_EQ(ValueOf(key), 77);
+  }
+
+  MySqlOptions DeadlockOptions(bool batched) {
+    MySqlOptions options = Options("mysqldrv-deadlock");
+    options.batch_xa_end = batched;
+    if (batched) options.read_only_optimization = false;  // so that Prepare batches too
+    return options;
+  }
+
+  std::string row_1_, row_2_;
+};
+
+// How the application (or the transaction manager) ends the deadlock victim's branch.
+enum class VictimEnding {
+  kEndThenPrepare,          // commit as if nothing happened: Prepare votes rollback
+  kEndThenRollback,         // End(TMSUCCESS) fails, then Rollback
+  kEndFailThenRollback,     // the manager's rollback: End(TMFAIL) fails, then Rollback
+  kRollbackAtOnce,          // Rollback of the ACTIVE branch
+};
+
+struct DeadlockCase {
+  Report report;
+  VictimEnding ending;
+  bool batched_end;  // MySqlOptions::batch_xa_end
+};
+
+std::string CaseName(const ::testing::TestParamInfo<DeadlockCase>& info) {
+  std::string name = info.param.report == Report::kStatusFromException ? "Reported" : "Unreported";
+  switch (info.param.ending) {
+    case VictimEnding::kEndThenPrepare: name += "EndThenPrepare"; break;
+    case VictimEnding::kEndThenRollback: name += "EndThenRollback"; break;
+    case VictimEnding::kEndFailThenRollback: name += "EndFailThenRollback"; break;
+    case VictimEnding::kRollbackAtOnce: name += "RollbackAtOnce"; break;
+  }
+  return name + (info.param.batched_end ? "BatchedEnd" : "");
 }
 
-INSTANTIATE_TEST_SUITE_P(VictimEndings, MysqlDeadlockTest,
-                         ::testing::Values(VictimEnding::kEndThenPrepare,
-                                           VictimEnding::kEndThenRollback,
-                                           VictimEnding::kRollbackAtOnce),
-                         [](const ::testing::TestParamInfo<VictimEnding>& param_info) {
-                           switch (param_info.param) {
-                             case VictimEnding::kEndThenPrepare:
-                               return std::string("EndThenPrepare");
-                             case VictimEnding::kEndThenRollback:
-                               return std::string("EndThenRollback");
-                             case VictimEnding::kRollbackAtOnce:
-                               return std::string("RollbackAtOnce");
-                           }
-                           return std::string("Unknown");
-                         });
+class MysqlDeadlockTest : public MysqlDeadlockFixture,
+                          public ::testing::WithParamInterface<DeadlockCase> {};
+
+TEST_P(MysqlDeadlockTest, VictimIsRolledBackTheWinnerCommitsAndTheVictimSessionRunsTheNextOne) {
+  const DeadlockCase& param = GetParam();
+  std::unique_ptr<MySqlResourceManager> rm_a = OpenRm(DeadlockOptions(param.batched_end));
+  std::unique_ptr<MySqlResourceManager> rm_b = OpenRm(DeadlockOptions(param.batched_end));
+  ASSERT_NE(rm_a, nullptr);
+  ASSERT_NE(rm_b, nullptr);
+  Deadlock deadlock;
+  ASSERT_NO_FATAL_FAILURE(MakeDeadlock(*rm_a, *rm_b, param.report, &deadlock));
+  MySqlResourceManager& victim = *deadlock.victim;
+  const Xid& victim_xid = deadlock.victim_xid;
+  // What the driver knows of the cause decides the XA_RB* code it reports.
+  const Code expected_rb = param.report == Report::kStatusFromException ? Code::kRbDeadlock
+                                                                        : Code::kRbRollback;
+  // End(TMSUCCESS) only notes the end of a batched branch the driver does not know is lost.
+  const bool deferred_end = param.batched_end && param.report == Report::kUnreported;
+  if (param.report == Report::kStatusFromException) {
+    EXPECT_EQ(deadlock.victim_status.code(), Code::kRbDeadlock)
+        << deadlock.victim_status.ToString();
+    EXPECT_NE(deadlock.victim_status.message().find(victim_xid.ToString()), std::string::npos);
+  }
+
+  switch (param.ending) {
+    case VictimEnding::kEndThenPrepare: {
+      Status ended = victim.End(victim_xid, EndFlag::kSuccess);
+      if (deferred_end) {
+        // XA END travels with XA PREPARE: its refusal is Prepare's answer.
+        EXPECT_TRUE(ended.ok()) << ended.ToString();
+      } else {
+        EXPECT_EQ(ended.code(), expected_rb) << ended.ToString();
+      }
+      Status prepared = victim.Prepare(victim_xid);
+      EXPECT_EQ(prepared.code(), expected_rb) << prepared.ToString();
+      break;
+    }
+    case VictimEnding::kEndThenRollback:
+    case VictimEnding::kEndFailThenRollback: {
+      EndFlag flag =
+          param.ending == VictimEnding::kEndThenRollback ? EndFlag::kSuccess : EndFlag::kFail;
+      Status ended = victim.End(victim_xid, flag);
+      if (deferred_end && flag == EndFlag::kSuccess) {
+        EXPECT_TRUE(ended.ok()) << ended.ToString();  // noted only; Rollback sends it
+      } else {
+        EXPECT_EQ(ended.code(), expected_rb) << ended.ToString();
+      }
+      Status rolled_back = victim.Rollback(victim_xid);
+      EXPECT_TRUE(rolled_back.ok()) << rolled_back.ToString();
+      break;
+    }
+    case VictimEnding::kRollbackAtOnce: {
+      Status rolled_back = victim.Rollback(victim_xid);
+      EXPECT_TRUE(rolled_back.ok()) << rolled_back.ToString();
+      break;
+    }
+  }
+  EXPECT_TRUE(victim.connected());
+  ASSERT_NO_FATAL_FAILURE(RunNextTransaction(victim));
+  ASSERT_NO_FATAL_FAILURE(CommitWinnerAndCheckRows(deadlock));
+}
+
+std::vector<DeadlockCase> AllDeadlockCases() {
+  std::vector<DeadlockCase> cases;
+  for (Report report : {Report::kStatusFromException, Report::kUnreported}) {
+    for (VictimEnding ending : {VictimEnding::kEndThenPrepare, VictimEnding::kEndThenRollback,
+                                VictimEnding::kEndFailThenRollback,
+                                VictimEnding::kRollbackAtOnce}) {
+      for (bool batched : {false, true}) cases.push_back(DeadlockCase{report, ending, batched});
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(VictimEndings, MysqlDeadlockTest, ::testing::ValuesIn(AllDeadlockCases()),
+                         CaseName);
+
+// A victim whose failed End is never followed by Rollback keeps the session bound to the
+// rolled-back branch: Start says which branch and what releases it, Open() of the live session
+// changes nothing, and Rollback of that xid frees the session.
+TEST_F(MysqlDeadlockFixture, UnreleasedVictimRefusesStartWithProtoUntilItIsRolledBack) {
+  std::unique_ptr<MySqlResourceManager> rm_a = OpenRm(DeadlockOptions(false));
+  std::unique_ptr<MySqlResourceManager> rm_b = OpenRm(DeadlockOptions(false));
+  ASSERT_NE(rm_a, nullptr);
+  ASSERT_NE(rm_b, nullptr);
+  Deadlock deadlock;
+  ASSERT_NO_FATAL_FAILURE(MakeDeadlock(*rm_a, *rm_b, Report::kUnreported, &deadlock));
+  MySqlResourceManager& victim = *deadlock.victim;
+  EXPECT_EQ(victim.End(deadlock.victim_xid, EndFlag::kFail).code(), Code::kRbRollback);
+
+  Xid next = NewXid();
+  Status refused = victim.Start(next, StartFlag::kNoFlags);
+  EXPECT_EQ(refused.code(), Code::kProto) << refused.ToString();
+  EXPECT_NE(refused.message().find(deadlock.victim_xid.ToString()), std::string::npos)
+      << refused.ToString();
+  EXPECT_NE(refused.message().find("Rollback()"), std::string::npos) << refused.ToString();
+  EXPECT_NE(refused.message().find("1399"), std::string::npos) << refused.ToString();
+  ASSERT_TRUE(victim.Open().ok());
+  EXPECT_EQ(victim.Start(next, StartFlag::kNoFlags).code(), Code::kProto)
+      << "Open() of a live session does not release the branch";
+
+  Status rolled_back = victim.Rollback(deadlock.victim_xid);
+  EXPECT_TRUE(rolled_back.ok()) << rolled_back.ToString();
+  ASSERT_NO_FATAL_FAILURE(RunNextTransaction(victim));
+  ASSERT_NO_FATAL_FAILURE(CommitWinnerAndCheckRows(deadlock));
+}
 
 TEST_F(MysqlTest, ParallelSessionsRunBranchesIndependently) {
   constexpr int kThreads = 4;

@@ -62,6 +62,13 @@
 // timeout): MariaDB rolls back only the statement after a lock wait timeout, so the driver makes
 // sure the whole branch is rolled back.
 //
+// Deadlock victim: MariaDB rolls the whole branch back and holds it ROLLBACK ONLY. XA END is then
+// refused, so End() (with either flag) returns XA_RB* (XA_RBDEADLOCK when StatusFromException saw
+// the deadlock, else XA_RBROLLBACK), and the session stays bound to that branch until
+// Rollback(xid) sends XA ROLLBACK; Prepare and a one-phase Commit do that themselves. Until
+// then Start refuses with XAER_PROTO naming the branch; Open() of a live session does not
+// release it (Close() does: the server drops an unprepared branch with its session).
+//
 // Secrets: the password is used only to connect. It is never logged and is removed from any
 // message before it reaches a Status.
 //

@@ -44,7 +44,10 @@
 //     left it: the failed statement undone alone (MariaDB; PostgreSQL with the default
 //     PostgresErrorRollback::kStatement), or the whole transaction aborted (PostgreSQL with
 //     kTransaction), which Prepare finds out (SQLSTATE 25P02) and reports as XA_RBROLLBACK
-//     instead of preparing an empty branch.
+//     instead of preparing an empty branch. A MariaDB deadlock whose statement error was not
+//     passed there is found by Prepare or a one-phase Commit (the server has rolled the branch
+//     back and refuses XA END): they send XA ROLLBACK, which frees the session, and return
+//     XA_RBROLLBACK.
 //   - After a lost connection (class 08, 57P01 terminated backend, MariaDB 2006/2013, ...) the
 //     call returns XAER_RMFAIL: the branch is IN DOUBT, never "gone". Phase-2 calls and Recover()
 //     reconnect on their own (also Open()); prepared branches survive the lost session and are
@@ -65,7 +68,9 @@
 // whether it returns rows and drops the rows of XA RECOVER (the connection then crashes the
 // driver), unless XA RECOVER is the second statement of a batch. Batches need the
 // multi-statement option, which the resource manager does not impose on connection(): the scan
-// runs on a second connection, opened on the first scan with OPTION=67108864 (multi statements).
+// runs on a second connection with OPTION=67108864 (multi statements), opened for each scan and
+// closed by it on the scanning thread (after such a batch libmaodbc 3.1.15 keeps holding the
+// connection's lock on that thread, and a call from any other thread would wait forever).
 //
 // MariaDB attaches a prepared branch to the session that prepared it until that session commits
 // or rolls it back or ends: the session can start no other branch, and other sessions get a
