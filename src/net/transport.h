@@ -88,6 +88,7 @@ class Transport {
 
   // `address` is "<IPv4 literal>:<port>" or "[<IPv6 literal>]:<port>"; port 0 picks a free one.
   virtual Result<std::unique_ptr<Listener>> Listen(const std::string& address) = 0;
+  // A deadline that has already passed fails with XA_TIMEOUT without trying.
   virtual Result<std::unique_ptr<Connection>> Connect(const std::string& address,
                                                       Clock::SteadyTime deadline) = 0;
   // The clock on which this transport reads deadlines.
