@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "xa/decision_log.h"
+#include "xa/env.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -64,6 +65,8 @@ struct RecoveryOptions {
   std::function<bool(const Xid& global)> in_flight;
   // Called after each action, for progress on long runs (done, total).
   std::function<void(size_t done, size_t total)> progress;
+  // Where a pass reads the wall clock to age orphans (Env::clock()). nullptr: Env::Default().
+  Env* env = nullptr;
 };
 
 // What recovery did, or would do, to one branch.

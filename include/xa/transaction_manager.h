@@ -116,6 +116,12 @@ struct TransactionManagerOptions {
   // scans. 0 disables the periodic passes.
   std::chrono::milliseconds recovery_interval{std::chrono::seconds(30)};
   std::chrono::milliseconds recovery_first_pass_delay{std::chrono::seconds(2)};
+
+  // Where the manager reads time and waits: transaction timeouts, retry backoffs, latencies,
+  // the recovery passes' schedule and the age of orphans (Env::clock()). nullptr: Env::Default(),
+  // the real clocks. Tests hand in an Env whose clock they move by hand. Must outlive the
+  // manager.
+  Env* env = nullptr;
 };
 
 class TransactionManager {

@@ -18,12 +18,6 @@ namespace {
 
 constexpr std::string_view kComponent = "recovery";
 
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Scans every RM, each from its own thread.
 std::vector<internal::ScannedRm> ScanAll(const std::vector<ResourceManager*>& rms) {
   std::vector<internal::ScannedRm> scans(rms.size());
@@ -166,7 +160,7 @@ Result<RecoveryReport> RecoveryEngine::Run() {
   LogState state = log_ != nullptr ? log_->State() : fixed_state_;
   inputs.state = &state;
   inputs.options = &options_;
-  inputs.now_micros = NowMicros();
+  inputs.now_micros = (options_.env != nullptr ? options_.env : Env::Default())->NowMicros();
 
   RecoveryReport report;
   report.dry_run = options_.dry_run;

@@ -46,7 +46,7 @@ void BackgroundCompleter::Stop() {
 void BackgroundCompleter::Submit(CompletionJob job) {
   services_->in_flight->Add(job.xid);  // no-op when the coordinator registered it
   services_->in_flight->MarkBackground(job.xid);
-  services_->in_flight->MarkPrepareStarted(job.xid, SteadyClock::now());
+  services_->in_flight->MarkPrepareStarted(job.xid, services_->clock->SteadyNow());
   MetricsRegistry::Add(services_->metrics->handed_to_background);
   services_->metrics->background_pending.fetch_add(1, std::memory_order_relaxed);
   XA_LOG_XID(kInfo, "tm", job.xid)
@@ -67,7 +67,8 @@ Status BackgroundCompleter::WaitIdle(std::chrono::milliseconds timeout) {
   auto nothing_left = [&] {
     return jobs_.empty() && working_ == 0;
   };
-  bool idle = idle_.wait_for(lock, timeout, [&] { return nothing_left() || stopping_; });
+  bool idle = services_->clock->WaitFor(lock, idle_, timeout,
+                                        [&] { return nothing_left() || stopping_; });
   if (idle && nothing_left()) return Status::Ok();
   return Status(Code::kTimeout, std::to_string(jobs_.size() + working_) +
                                     " transaction(s) still waiting for background completion "
@@ -121,7 +122,7 @@ void BackgroundCompleter::Attempt(const CompletionJob& job, CompletionBranch& br
   MetricsRegistry::Add(services_->metrics->phase2_retries);
   std::chrono::microseconds backoff =
       services_->options->background_retry.BackoffBefore(branch.attempts);
-  branch.next_attempt = SteadyClock::now() + backoff;
+  branch.next_attempt = services_->clock->SteadyNow() + backoff;
   XA_LOG_XID(kWarning, "tm", branch.xid)
       << "background " << FinishCallName(call) << " on '" << branch.rm_name
       << "' failed (attempt " << branch.attempts << ", next in " << backoff.count() / 1000
@@ -168,11 +169,12 @@ void BackgroundCompleter::Loop() {
   while (!stopping_) {
     if (jobs_.empty()) {
       idle_.notify_all();
-      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      services_->clock->WaitUntil(lock, wake_, Clock::kNoDeadline,
+                                  [&] { return stopping_ || !jobs_.empty(); });
       continue;
     }
-    SteadyClock::time_point now = SteadyClock::now();
-    SteadyClock::time_point earliest = SteadyClock::time_point::max();
+    Clock::SteadyTime now = services_->clock->SteadyNow();
+    Clock::SteadyTime earliest = Clock::SteadyTime::max();
     auto due = jobs_.end();
     for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
       for (const CompletionBranch& b : it->branches) {
@@ -186,7 +188,7 @@ void BackgroundCompleter::Loop() {
     if (due == jobs_.end()) {  // a job with nothing pending: finish it
       due = jobs_.begin();
     } else if (earliest > now) {
-      wake_.wait_until(lock, earliest);
+      services_->clock->WaitOnce(lock, wake_, earliest);
       continue;
     }
     CompletionJob job = std::move(*due);
@@ -194,7 +196,7 @@ void BackgroundCompleter::Loop() {
     ++working_;
     lock.unlock();
 
-    now = SteadyClock::now();
+    now = services_->clock->SteadyNow();
     bool done = true;
     for (CompletionBranch& b : job.branches) {
       if (b.end != BranchEnd::kPending) continue;

@@ -10,7 +10,7 @@
 namespace xa::internal {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyTime = Clock::SteadyTime;
 
 Status NotActive(const TxnContext& txn, const char* what) {
   return Status(Code::kProto, std::string("cannot ") + what + " transaction " + txn.xid.ToString() +
@@ -37,6 +37,7 @@ ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
   executor_ = std::make_unique<PhaseExecutor>(options_.phase_threads, std::move(cpu_load),
                                               &metrics_.phases_sequential_cpu_busy);
   services_.options = &options_;
+  services_.clock = (options_.env != nullptr ? options_.env : Env::Default())->clock();
   services_.log = &log_;
   services_.executor = executor_.get();
   services_.metrics = &metrics_;
@@ -114,10 +115,10 @@ Result<Transaction> ManagerCore::Begin(const TransactionOptions& options) {
   auto txn = std::make_unique<TxnContext>();
   txn->xid = xids_.Next();
   txn->protocol = options.protocol;
-  txn->begun_at = Clock::now();
+  txn->begun_at = services_.clock->SteadyNow();
   std::chrono::milliseconds timeout =
       options.timeout.count() > 0 ? options.timeout : options_.transaction_timeout;
-  txn->deadline = timeout.count() > 0 ? txn->begun_at + timeout : Clock::time_point::max();
+  txn->deadline = timeout.count() > 0 ? txn->begun_at + timeout : SteadyTime::max();
   in_flight_.Add(txn->xid);
   MetricsRegistry::Add(metrics_.begun);
   XA_LOG_XID(kDebug, "tm", txn->xid) << "begin " << ProtocolName(options.protocol);
@@ -125,12 +126,12 @@ Result<Transaction> ManagerCore::Begin(const TransactionOptions& options) {
 }
 
 bool ManagerCore::TimedOut(const TxnContext& txn) const noexcept {
-  return txn.deadline != Clock::time_point::max() && Clock::now() > txn.deadline;
+  return txn.deadline != SteadyTime::max() && services_.clock->SteadyNow() > txn.deadline;
 }
 
 Outcome ManagerCore::RollBackTimedOut(TxnContext& txn) {
   MetricsRegistry::Add(metrics_.timeouts);
-  auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - txn.begun_at);
+  auto age = std::chrono::duration_cast<std::chrono::milliseconds>(services_.clock->SteadyNow() - txn.begun_at);
   Status reason(Code::kRbTimeout, "transaction " + txn.xid.ToString() + " ran for " +
                                       std::to_string(age.count()) +
                                       " ms, past its timeout: rolled back");
@@ -182,7 +183,7 @@ Status ManagerCore::Enlist(TxnContext& txn, ResourceManager& rm) {
 
 Result<Outcome> ManagerCore::Commit(TxnContext& txn) {
   if (txn.state != TransactionState::kActive) return NotActive(txn, "commit");
-  Clock::time_point start = Clock::now();
+  SteadyTime start = services_.clock->SteadyNow();
   Outcome outcome;
   if (TimedOut(txn)) {
     outcome = RollBackTimedOut(txn);
@@ -193,7 +194,7 @@ Result<Outcome> ManagerCore::Commit(TxnContext& txn) {
   } else {
     outcome = CoordinatorFor(txn.protocol)->Commit(txn);
   }
-  metrics_.total_commit.Record(Clock::now() - start);
+  metrics_.total_commit.Record(services_.clock->SteadyNow() - start);
   Finish(txn, outcome);
   return outcome;
 }
@@ -259,7 +260,7 @@ Status ManagerCore::ClearHeuristic(const Xid& global_xid, std::string reason) {
 TransactionMetrics ManagerCore::Metrics() const {
   TransactionMetrics m = metrics_.Snapshot();
   m.in_flight = in_flight_.size();
-  m.oldest_prepared_age_seconds = in_flight_.OldestPreparedAgeSeconds(Clock::now());
+  m.oldest_prepared_age_seconds = in_flight_.OldestPreparedAgeSeconds(services_.clock->SteadyNow());
   return m;
 }
 

@@ -14,6 +14,7 @@ RecoveryOptions EngineOptions(const Services* services) {
   options.node_id = services->options->node_id;
   auto timeout = services->options->transaction_timeout;
   options.orphan_min_age = timeout.count() > 0 ? timeout : std::chrono::milliseconds(60'000);
+  options.env = services->options->env;
   InFlightRegistry* in_flight = services->in_flight;
   options.in_flight = [in_flight](const Xid& global) { return in_flight->Contains(global); };
   return options;
@@ -134,7 +135,7 @@ void RecoveryRunner::Loop(std::chrono::milliseconds first_delay,
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (wake_.wait_for(lock, wait, [this] { return stopping_; })) return;
+      if (services_->clock->WaitFor(lock, wake_, wait, [this] { return stopping_; })) return;
     }
     Result<RecoveryReport> report = RunOnce();
     if (!report.ok()) {

@@ -17,6 +17,7 @@
 #include "src/tm/metrics_registry.h"
 #include "src/tm/phase_executor.h"
 #include "xa/decision_log.h"
+#include "xa/env.h"
 #include "xa/resource_manager.h"
 #include "xa/transaction_manager.h"
 
@@ -40,6 +41,7 @@ struct RmLatency {
 
 struct Services {
   const TransactionManagerOptions* options = nullptr;
+  Clock* clock = nullptr;  // options->env's clock (never null once the manager is open)
   DecisionLog* log = nullptr;
   PhaseExecutor* executor = nullptr;
   BackgroundCompleter* completer = nullptr;

@@ -13,7 +13,6 @@
 namespace xa::internal {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 std::string On(const BranchContext& b) { return "branch on '" + b.rm_name + "'"; }
 
@@ -41,11 +40,11 @@ std::atomic<uint64_t>* MeanOf(const BranchContext& b, Phase phase) {
 
 // Runs one phase call on `b` and adds its duration to the RM's running mean.
 template <typename Call>
-void TimedCall(BranchContext& b, Phase phase, Call&& call) {
-  Clock::time_point start = Clock::now();
+void TimedCall(Clock& clock, BranchContext& b, Phase phase, Call&& call) {
+  Clock::SteadyTime start = clock.SteadyNow();
   call();
   if (std::atomic<uint64_t>* mean = MeanOf(b, phase)) {
-    RmLatency::Record(*mean, Clock::now() - start);
+    RmLatency::Record(*mean, clock.SteadyNow() - start);
   }
 }
 
@@ -89,13 +88,13 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   if (branches.size() == 1) return CommitOnePhase(txn, branches[0]);
 
   // Phase 1.
-  Clock::time_point phase1_start = Clock::now();
+  Clock::SteadyTime phase1_start = services_->clock->SteadyNow();
   services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
   std::atomic<size_t> prepared{0};
   services_->executor->RunAll(
       branches.size(),
       [&](size_t i) {
-        TimedCall(branches[i], Phase::kPrepare, [&] { PrepareBranch(txn, branches[i]); });
+        TimedCall(*services_->clock, branches[i], Phase::kPrepare, [&] { PrepareBranch(txn, branches[i]); });
         if (branches[i].vote == Vote::kCommit && prepared.fetch_add(1) == 0) {
           XA_CRASH_POINT(kAfterFirstPrepare);  // C3: one branch prepared, the other perhaps not
         }
@@ -103,7 +102,7 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
       SlowestBranch(
           branches.size(), [&](size_t i) -> const BranchContext& { return branches[i]; },
           Phase::kPrepare));
-  services_->metrics->prepare.Record(Clock::now() - phase1_start);
+  services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
 
   std::vector<size_t> committers;
   const BranchContext* failed = nullptr;
@@ -131,9 +130,9 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   bool decision_logged = false;
   if (committers.size() > 1) {
     XA_CRASH_POINT(kAfterAllPrepared);  // C4: all prepared, no decision
-    Clock::time_point write_start = Clock::now();
+    Clock::SteadyTime write_start = services_->clock->SteadyNow();
     Result<uint64_t> lsn = services_->log->Append(DecisionRecord(txn, committers));
-    services_->metrics->decision_write.Record(Clock::now() - write_start);
+    services_->metrics->decision_write.Record(services_->clock->SteadyNow() - write_start);
     if (!lsn.ok()) {
       MetricsRegistry::Add(services_->metrics->decision_write_failures);
       XA_LOG_XID(kError, "tm", txn.xid)
@@ -187,7 +186,7 @@ void TwoPhaseCoordinator::PrepareBranch(TxnContext& txn, BranchContext& b) {
 }
 
 Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
-  Clock::time_point start = Clock::now();
+  Clock::SteadyTime start = services_->clock->SteadyNow();
   b.end_sent = true;
   Status s = b.rm->End(b.xid, EndFlag::kSuccess);
   XA_LOG_XID(kDebug, "tm", b.xid) << "end(TMSUCCESS) on '" << b.rm_name << "': "
@@ -207,9 +206,9 @@ Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
     MetricsRegistry::Add(services_->metrics->phase2_retries);
     XA_LOG_XID(kWarning, "tm", b.xid) << "one-phase commit on '" << b.rm_name
                                       << "' asked for a retry (attempt " << attempt << ")";
-    std::this_thread::sleep_for(policy.BackoffBefore(attempt));
+    services_->clock->SleepFor(policy.BackoffBefore(attempt));
   }
-  services_->metrics->commit_phase.Record(Clock::now() - start);
+  services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
   b.phase2_status = s;
 
   BranchReading reading = ReadFinishResult(FinishCall::kCommitOnePhase, s, {});
@@ -240,13 +239,13 @@ Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
 
 Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>& committers,
                                       bool decision_logged) {
-  Clock::time_point start = Clock::now();
+  Clock::SteadyTime start = services_->clock->SteadyNow();
   std::atomic<size_t> committed{0};
   services_->executor->RunAll(
       committers.size(),
       [&](size_t k) {
         BranchContext& b = txn.branches[committers[k]];
-        TimedCall(b, Phase::kFinish, [&] { FinishBranchInline(b, Decision::kCommit); });
+        TimedCall(*services_->clock, b, Phase::kFinish, [&] { FinishBranchInline(b, Decision::kCommit); });
         if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // C7
       },
       SlowestBranch(
@@ -254,7 +253,7 @@ Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>
           [&](size_t k) -> const BranchContext& { return txn.branches[committers[k]]; },
           Phase::kFinish));
   XA_CRASH_POINT(kAfterAllCommitted);  // C8: all committed, no end record
-  services_->metrics->commit_phase.Record(Clock::now() - start);
+  services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
   return Conclude(txn, committers, Decision::kCommit, decision_logged, Status::Ok());
 }
 
@@ -291,7 +290,7 @@ void TwoPhaseCoordinator::FinishBranchInline(BranchContext& b, Decision decision
     XA_LOG_XID(kWarning, "tm", b.xid) << FinishCallName(call) << " on '"
                                       << b.rm_name << "' failed (attempt " << attempt
                                       << "), retrying: " << s.ToString();
-    std::this_thread::sleep_for(policy.BackoffBefore(attempt));
+    services_->clock->SleepFor(policy.BackoffBefore(attempt));
     if (rm == nullptr || s.code() == Code::kRmFail) {
       // The application's session is probably dead: continue on a fresh one.
       rm = nullptr;
@@ -400,7 +399,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
       cb.end = b.end;
       cb.persisted = IsHeuristic(b.end);
       cb.last = b.phase2_status;
-      cb.next_attempt = Clock::now() + services_->options->background_retry.BackoffBefore(1);
+      cb.next_attempt = services_->clock->SteadyNow() + services_->options->background_retry.BackoffBefore(1);
       job.branches.push_back(std::move(cb));
     }
     txn.handed_off = true;

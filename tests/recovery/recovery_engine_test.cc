@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testutil/fake_clock.h"
 #include "testutil/memory_decision_log.h"
 #include "testutil/scripted_rm.h"
 #include "testutil/status_matchers.h"
@@ -135,6 +136,24 @@ TEST_F(RecoveryEngineTest, YoungOrphanIsRolledBackOnlyByTheSecondPass) {
   RecoveryReport second = RunPass(engine);
   EXPECT_EQ(second.rolled_back, 2u);
   EXPECT_TRUE(second.Converged());
+}
+
+// The age of an orphan is read on RecoveryOptions::env's wall clock: a jump of that clock past
+// orphan_min_age makes the first pass roll it back.
+TEST_F(RecoveryEngineTest, OrphanAgeIsReadOnTheEnvWallClock) {
+  Xid global = InDoubt(/*decided=*/false);
+  FakeClock clock(FakeClock::kSteadyStart,
+                  FakeClock::WallTime(std::chrono::microseconds(*global.BeginTimeMicros())));
+  EnvWithClock env(Env::Default(), &clock);
+  RecoveryOptions options = Options();
+  options.orphan_min_age = std::chrono::hours(1);
+  options.env = &env;
+  clock.StepWall(std::chrono::hours(1));
+  RecoveryEngine engine(log_, {&a_, &b_}, options);
+  RecoveryReport report = RunPass(engine);
+  EXPECT_EQ(report.rolled_back, 2u);
+  EXPECT_EQ(report.orphans_deferred, 0u);
+  EXPECT_THAT(report.branches[0].reason, HasSubstr("older than the timeout"));
 }
 
 TEST_F(RecoveryEngineTest, InFlightTransactionsAreNeverTouched) {

@@ -345,38 +345,7 @@ TEST_F(FailureTest, HeuristicInBackgroundCompletionIsPersisted) {
 
 // --- Timeout and misuse ----------------------------------------------------------------------
 
-TEST_F(FailureTest, TimedOutTransactionIsRolledBackAtEnlist) {
-  TransactionManagerOptions options = Options();
-  options.transaction_timeout = std::chrono::milliseconds(1);
-  OpenManager(std::move(options));
-  Transaction txn = BeginWith({&a_});
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // well past the timeout
-  Status s = txn.Enlist(b_);
-  EXPECT_EQ(s.code(), Code::kRbTimeout);
-  EXPECT_EQ(txn.state(), TransactionState::kRolledBack);
-  EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMFAIL)", "rollback"));
-  EXPECT_THAT(b_.Calls(), IsEmpty());
-  EXPECT_EQ(manager_->Metrics().timeouts, 1u);
-}
-
-TEST_F(FailureTest, TimedOutTransactionIsRolledBackAtCommit) {
-  OpenManager();
-  TransactionOptions topts;
-  topts.timeout = std::chrono::milliseconds(1);
-  Result<Transaction> txn = manager_->Begin(topts);
-  ASSERT_TRUE(txn.ok());
-  ASSERT_TRUE(txn->Enlist(a_).ok());
-  ASSERT_TRUE(txn->Enlist(b_).ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  Result<Outcome> outcome = txn->Commit();
-  ASSERT_TRUE(outcome.ok());
-  EXPECT_EQ(*outcome, Outcome::kRolledBack);
-  EXPECT_EQ(txn->last_status().code(), Code::kRbTimeout);
-  for (ScriptedResourceManager* rm : {&a_, &b_}) {
-    EXPECT_THAT(rm->Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMFAIL)", "rollback"));
-  }
-  EXPECT_THAT(log_.Records(), IsEmpty());
-}
+// Transaction timeouts: tests/tm/clock_test.cc, on a clock the test moves.
 
 TEST_F(FailureTest, EnlistOfAnUnregisteredRmIsRefusedBeforeAnyCall) {
   OpenManager();
