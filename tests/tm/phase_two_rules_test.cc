@@ -390,6 +390,33 @@ INSTANTIATE_TEST_SUITE_P(Table, RecoveryEngineRulesTest,
                          })),
                          TestName);
 
+// Forget() follows a durable heuristic record, never a failed one: the RM would otherwise forget
+// what no operator has heard of. The same in the coordinator and in recovery.
+TEST_F(TmTest, ForgetIsWithheldWhenTheHeuristicRecordCannotBeWritten) {
+  OpenManager();
+  log_.FailAppends(RecordType::kHeuristic, Status(Code::kIoError, "fsync: EIO"));
+  b_.Script(Verb::kCommit, {Step::Return(Code::kHeuristicRollback)});
+  EXPECT_EQ(CommitWith({&a_, &b_}), Outcome::kHeuristicMixed);
+  EXPECT_EQ(CallsOf(b_, Verb::kForget), 0);
+
+  XidGenerator xids(kNode, 5);
+  Xid global = xids.Next();
+  std::unique_ptr<ScriptedResourceManager> session = c_.NewSession();
+  Xid branch = global.WithBranch(0);
+  ASSERT_THAT(session->Start(branch, StartFlag::kNoFlags), IsOk());
+  ASSERT_THAT(session->End(branch, EndFlag::kSuccess), IsOk());
+  ASSERT_THAT(session->Prepare(branch), IsOk());
+  c_.Script(Verb::kRollback, {Step::Return(Code::kHeuristicCommit)});
+  RecoveryOptions options;
+  options.node_id = kNode;
+  options.orphan_min_age = std::chrono::milliseconds(0);
+  RecoveryEngine engine(log_, {&c_}, options);
+  Result<RecoveryReport> report = engine.Run();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->failed, 1u);
+  EXPECT_EQ(CallsOf(c_, Verb::kForget), 0);
+}
+
 // Recovery never presumes abort for a branch whose transaction has an open heuristic record:
 // a commit answered XAER_RMERR may have left it prepared, and rolling it back would undo the
 // commit decision behind the operator's back.
