@@ -493,6 +493,7 @@ Status MySqlResourceManager::Impl::AwaitEndedHolder(const Xid& xid) {
     });
     if (failure) return Fail(&xid, "look for the ended session in the process list", *failure);
     if (present == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(dialect::kEndedSessionGraceMs));
       ended_holder_.reset();
       return Status::Ok();
     }

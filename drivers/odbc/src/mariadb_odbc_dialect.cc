@@ -272,6 +272,7 @@ class MariaDbDialect final : public OdbcDialect {
         return ProcessListFailure(diag, xid, "read the process list");
       }
       if (rows.size() == 1 && !rows[0].empty() && ToInt(rows[0][0], -1) == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(mdb::kEndedSessionGraceMs));
         ended_holder_.reset();
         return Status::Ok();
       }
