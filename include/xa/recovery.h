@@ -136,7 +136,8 @@ class RecoveryEngine {
   // log (the audit trail), then commits or rolls back every prepared branch of `global` on the
   // configured RMs, and writes an end record when that succeeded everywhere. `reason` must not be
   // empty.
-  Result<RecoveryReport> Force(const Xid& global, bool commit, const std::string& reason);
+  enum class Forced : uint8_t { kCommit, kRollback };
+  Result<RecoveryReport> Force(const Xid& global, Forced decision, const std::string& reason);
 
   const RecoveryOptions& options() const noexcept { return options_; }
 

@@ -193,8 +193,9 @@ Result<RecoveryReport> RecoveryEngine::Run() {
   return report;
 }
 
-Result<RecoveryReport> RecoveryEngine::Force(const Xid& global_or_branch, bool commit,
+Result<RecoveryReport> RecoveryEngine::Force(const Xid& global_or_branch, Forced forced_decision,
                                              const std::string& reason) {
+  const bool commit = forced_decision == Forced::kCommit;
   std::lock_guard<std::mutex> lock(mu_);
   if (reason.empty()) {
     return Status(Code::kInval, "a forced decision needs a reason (--reason): it is written to "

@@ -264,7 +264,7 @@ TEST_F(RecoveryEngineTest, HeuristicResultsArePersistedForTheOperator) {
 TEST_F(RecoveryEngineTest, ForcedCommitIsAuditedInTheLog) {
   Xid global = InDoubt(/*decided=*/false);
   RecoveryEngine engine(log_, {&a_, &b_}, Options());
-  Result<RecoveryReport> forced = engine.Force(global, /*commit=*/true, "ticket OPS-17");
+  Result<RecoveryReport> forced = engine.Force(global, RecoveryEngine::Forced::kCommit, "ticket OPS-17");
   ASSERT_THAT(forced, IsOk());
   EXPECT_EQ(forced->committed, 2u);
   std::vector<LogRecord> audit = log_.RecordsOfType(RecordType::kHeuristic);
@@ -278,7 +278,7 @@ TEST_F(RecoveryEngineTest, ForcedCommitIsAuditedInTheLog) {
 TEST_F(RecoveryEngineTest, ForcedRollbackOfALoggedCommitIsRefused) {
   Xid global = InDoubt(/*decided=*/true);
   RecoveryEngine engine(log_, {&a_, &b_}, Options());
-  Result<RecoveryReport> forced = engine.Force(global, /*commit=*/false, "impatient");
+  Result<RecoveryReport> forced = engine.Force(global, RecoveryEngine::Forced::kRollback, "impatient");
   ASSERT_THAT(forced, StatusIs(Code::kProto, HasSubstr("commit decision")));
   EXPECT_THAT(Actions(a_), IsEmpty());
 }
@@ -286,8 +286,8 @@ TEST_F(RecoveryEngineTest, ForcedRollbackOfALoggedCommitIsRefused) {
 TEST_F(RecoveryEngineTest, ForceNeedsAReasonAndAPreparedBranch) {
   Xid global = InDoubt(/*decided=*/false);
   RecoveryEngine engine(log_, {&a_, &b_}, Options());
-  EXPECT_EQ(engine.Force(global, true, "").status().code(), Code::kInval);
-  EXPECT_EQ(engine.Force(xids_.Next(), true, "why").status().code(), Code::kNoTa);
+  EXPECT_EQ(engine.Force(global, RecoveryEngine::Forced::kCommit, "").status().code(), Code::kInval);
+  EXPECT_EQ(engine.Force(xids_.Next(), RecoveryEngine::Forced::kCommit, "why").status().code(), Code::kNoTa);
   EXPECT_THAT(log_.Records(), IsEmpty());
 }
 

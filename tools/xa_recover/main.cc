@@ -287,7 +287,10 @@ int main(int argc, char** argv) {
   }
 
   if (forced) {
-    auto report = engine->Force(*forced, force_what == "commit", reason);
+    auto report = engine->Force(*forced,
+                                force_what == "commit" ? xa::RecoveryEngine::Forced::kCommit
+                                                       : xa::RecoveryEngine::Forced::kRollback,
+                                reason);
     if (!report.ok()) {
       std::cerr << "xa-recover: " << report.status().ToString() << "\n";
       return report.status().code() == xa::Code::kLogFailed ? kExitLog : kExitNotFinished;
