@@ -33,8 +33,11 @@ cmake -S "$REPO_ROOT" -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXA_W
 }
 
 target=""
+# The list is read whole first: `ninja ... | grep -q` under pipefail fails when grep stops reading
+# at its match and ninja, still writing a long list, dies of SIGPIPE.
+all_targets=$(ninja -C build -t targets all 2>/dev/null)
 for candidate in "${DEMO_TARGETS[@]}"; do
-  if ninja -C build -t targets all 2>/dev/null | grep -q "^${candidate}: phony"; then
+  if grep -q "^${candidate}: phony" <<<"$all_targets"; then
     target="$candidate"
     break
   fi
