@@ -8,7 +8,7 @@
 // waiting for mu_ longer than it takes to link a node. When the batch is durable the leader
 // applies it to the state, hands leadership to the first queued appender (waking it first, so
 // the next fdatasync starts as early as possible) and then wakes its followers, each on its own
-// wake event (src/wake_event.h: no spinning, no thundering herd on a shared condition variable).
+// wake event (src/base/wake_event.h: no spinning, no thundering herd on a shared condition variable).
 // Only the active leader touches the file, next_lsn_ and write_buf_; leadership passes under mu_.
 //
 // Lazy records (kEnd only, see DecisionLog::AppendLazy) never wait. They apply to the state at
@@ -52,9 +52,9 @@
 #include "recovery-log/log_reader.h"
 #include "recovery-log/log_state.h"
 #include "recovery-log/record_codec.h"
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/testing/crash_points.h"
-#include "src/wake_event.h"
+#include "src/base/wake_event.h"
 #include "xa/decision_log.h"
 #include "xa/env.h"
 

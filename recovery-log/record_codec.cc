@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "recovery-log/coding.h"
-#include "recovery-log/crc32c.h"
+#include "src/base/coding.h"
+#include "src/base/crc32c.h"
 
 namespace xa::internal {
 namespace {

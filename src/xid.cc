@@ -5,7 +5,7 @@
 #include <random>
 #include <tuple>
 
-#include "src/escape.h"
+#include "src/base/escape.h"
 
 namespace xa {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <cstdio>
 
-#include "recovery-log/coding.h"
-#include "recovery-log/crc32c.h"
+#include "src/base/coding.h"
+#include "src/base/crc32c.h"
 
 namespace xa::net {
 namespace {

@@ -18,8 +18,7 @@
 // What the payload means is the business of the protocol that sends it; a frame only promises
 // that the bytes arrive whole and unchanged, or not at all.
 //
-// The CRC is the decision log's (recovery-log/crc32c.h), which lives in the log's folder until
-// base utilities get one of their own.
+// The CRC is the decision log's (src/base/crc32c.h): one checksum for every record and frame.
 
 #ifndef XA_SRC_NET_FRAME_H_
 #define XA_SRC_NET_FRAME_H_

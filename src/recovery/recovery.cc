@@ -8,7 +8,7 @@
 #include <unordered_map>
 
 #include "src/completion/branch_outcome.h"
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/recovery/recovery_module.h"
 #include "src/recovery/two_phase_recovery.h"
 #include "src/testing/crash_points.h"

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "src/completion/conclude.h"
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/testing/crash_points.h"
 
 namespace xa::internal {

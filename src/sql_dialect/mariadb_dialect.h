@@ -62,7 +62,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/escape.h"
+#include "src/base/escape.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -224,7 +224,7 @@ Code CodeForMariaDbError(int error_number) noexcept;
 Status MapMariaDbError(int error_number, std::string_view sqlstate, std::string_view text,
                        std::string_view rm_name, const Xid* xid, std::string_view operation);
 
-// Escapes untrusted text for a message (src/escape.h).
+// Escapes untrusted text for a message (src/base/escape.h).
 using ::xa::internal::EscapeForMessage;
 
 }  // namespace xa::internal::mariadb

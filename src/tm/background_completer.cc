@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "src/completion/conclude.h"
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/tm/services.h"
 
 namespace xa::internal {

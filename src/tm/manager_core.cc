@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/testing/crash_points.h"
 #include "src/tm/recovery_hook.h"
 #include "src/tm/two_phase_coordinator.h"

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/tm/background_completer.h"
 
 namespace xa::internal {

@@ -1,6 +1,6 @@
 #include "src/tm/services.h"
 
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/testing/crash_points.h"
 
 namespace xa::internal {

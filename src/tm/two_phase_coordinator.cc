@@ -5,7 +5,7 @@
 
 #include <atomic>
 
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/testing/crash_points.h"
 #include "src/completion/conclude.h"
 #include "src/tm/background_completer.h"

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "log_test_util.h"
-#include "recovery-log/coding.h"
+#include "src/base/coding.h"
 #include "recovery-log/record_codec.h"
 #include "testutil/status_matchers.h"
 #include "xa/env.h"

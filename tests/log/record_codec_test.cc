@@ -8,8 +8,8 @@
 #include <string>
 
 #include "log_test_util.h"
-#include "recovery-log/coding.h"
-#include "recovery-log/crc32c.h"
+#include "src/base/coding.h"
+#include "src/base/crc32c.h"
 
 namespace xa::internal {
 namespace {

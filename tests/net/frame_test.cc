@@ -10,8 +10,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "recovery-log/coding.h"
-#include "recovery-log/crc32c.h"
+#include "src/base/coding.h"
+#include "src/base/crc32c.h"
 #include "testutil/status_matchers.h"
 
 namespace xa::net {

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/sql_dialect/mariadb_dialect.h"
 
 namespace xa::mysql {

@@ -31,7 +31,7 @@
 #include <thread>
 
 #include "drivers/odbc/src/odbc_dialect.h"
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/sql_dialect/mariadb_dialect.h"
 
 namespace xa::odbc::internal {

@@ -7,7 +7,7 @@
 
 #include "drivers/odbc/src/odbc_dialect.h"
 #include "drivers/odbc/src/odbc_session.h"
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/sql_dialect/mariadb_dialect.h"  // EscapeForMessage
 
 namespace xa::odbc {

@@ -17,7 +17,7 @@
 #include <sqlext.h>
 
 #include "drivers/odbc/src/odbc_dialect.h"
-#include "src/logging.h"
+#include "src/base/logging.h"
 #include "src/sql_dialect/postgres_dialect.h"
 
 namespace xa::odbc::internal {

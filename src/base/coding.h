@@ -2,8 +2,8 @@
 // length-prefixed strings. Bytes are assembled one by one, so the encoding is the same on every
 // host; no struct is ever copied to disk.
 
-#ifndef XA_RECOVERY_LOG_CODING_H_
-#define XA_RECOVERY_LOG_CODING_H_
+#ifndef XA_SRC_BASE_CODING_H_
+#define XA_SRC_BASE_CODING_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -115,4 +115,4 @@ class Decoder {
 
 }  // namespace xa::internal
 
-#endif  // XA_RECOVERY_LOG_CODING_H_
+#endif  // XA_SRC_BASE_CODING_H_

@@ -5,8 +5,8 @@
 //
 // The stream is built only when the level is enabled.
 
-#ifndef XA_SRC_LOGGING_H_
-#define XA_SRC_LOGGING_H_
+#ifndef XA_SRC_BASE_LOGGING_H_
+#define XA_SRC_BASE_LOGGING_H_
 
 #include <sstream>
 #include <string_view>
@@ -49,4 +49,4 @@ class LogStream {
   } else                                                            \
     ::xa::internal::LogStream(::xa::LogLevel::level, (component), &(xid))
 
-#endif  // XA_SRC_LOGGING_H_
+#endif  // XA_SRC_BASE_LOGGING_H_

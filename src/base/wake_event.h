@@ -12,8 +12,8 @@
 // reused) is harmless with private futexes: at worst a spurious wake-up, which every waiter
 // handles by re-checking its word. Signal() touches no member after the store but the address.
 
-#ifndef XA_SRC_WAKE_EVENT_H_
-#define XA_SRC_WAKE_EVENT_H_
+#ifndef XA_SRC_BASE_WAKE_EVENT_H_
+#define XA_SRC_BASE_WAKE_EVENT_H_
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -54,4 +54,4 @@ class WakeEvent {
 
 }  // namespace xa::internal
 
-#endif  // XA_SRC_WAKE_EVENT_H_
+#endif  // XA_SRC_BASE_WAKE_EVENT_H_

@@ -3,8 +3,8 @@
 // Uses the SSE4.2 crc32 instruction when the CPU has it (checked once at run time), a
 // slicing-by-8 table otherwise; both give the same values.
 
-#ifndef XA_RECOVERY_LOG_CRC32C_H_
-#define XA_RECOVERY_LOG_CRC32C_H_
+#ifndef XA_SRC_BASE_CRC32C_H_
+#define XA_SRC_BASE_CRC32C_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -34,4 +34,4 @@ uint32_t ExtendPortable(uint32_t init_crc, const char* data, size_t n) noexcept;
 
 }  // namespace xa::internal::crc32c
 
-#endif  // XA_RECOVERY_LOG_CRC32C_H_
+#endif  // XA_SRC_BASE_CRC32C_H_

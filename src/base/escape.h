@@ -1,8 +1,8 @@
 // Escaping of untrusted text (server messages, recover-scan entries, GIDs) before it goes into a
 // Status message or a log line (internal).
 
-#ifndef XA_SRC_ESCAPE_H_
-#define XA_SRC_ESCAPE_H_
+#ifndef XA_SRC_BASE_ESCAPE_H_
+#define XA_SRC_BASE_ESCAPE_H_
 
 #include <string>
 #include <string_view>
@@ -15,4 +15,4 @@ std::string EscapeForMessage(std::string_view text);
 
 }  // namespace xa::internal
 
-#endif  // XA_SRC_ESCAPE_H_
+#endif  // XA_SRC_BASE_ESCAPE_H_

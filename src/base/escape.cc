@@ -1,4 +1,4 @@
-#include "src/escape.h"
+#include "src/base/escape.h"
 
 namespace xa::internal {
 

@@ -1,4 +1,4 @@
-#include "recovery-log/crc32c.h"
+#include "src/base/crc32c.h"
 
 #include <array>
 #include <cstring>
