@@ -96,9 +96,12 @@ Status CheckOwnedAndPrivate(const std::string& path, const FileInfo& info, bool 
     return Status(Code::kConfig, path + " is a symbolic link; the decision log refuses to follow "
                                         "links (point LogOptions::dir at the real directory)");
   }
-  if (info.is_directory != want_dir) {
+  if (want_dir ? !info.is_directory : !info.is_regular) {
     return Status(Code::kConfig,
-                  path + (want_dir ? " is not a directory" : " is not a regular file"));
+                  path + (want_dir ? " is not a directory"
+                                   : " is not a regular file (a FIFO, socket, device or "
+                                     "directory under a log file's name); move it out of the log "
+                                     "directory"));
   }
   if (info.owner_uid != static_cast<uint32_t>(::geteuid())) {
     return Status(Code::kConfig, path + " is owned by uid " + std::to_string(info.owner_uid) +
@@ -115,15 +118,81 @@ Status CheckOwnedAndPrivate(const std::string& path, const FileInfo& info, bool 
   return Status::Ok();
 }
 
-Status PrepareDir(Env* env, const std::string& dir) {
+// Whether `dir` holds a log: a directory with at least one segment. Reads the listing only.
+Status CheckLogExists(Env* env, const std::string& dir) {
   Result<FileInfo> info = env->Stat(dir);
   if (!info.ok()) return info.status();
-  if (!info->exists) {
-    XA_RETURN_IF_ERROR(env->CreateDir(dir));
-    return env->SyncDir(ParentDir(dir));
+  const std::string hint =
+      ": check the path (log_dir, LogOptions::dir). A log is created only by a process that "
+      "asks for it (LogOptions::create_if_missing, as TransactionManager::Open does); recovery "
+      "and inspection never create one, since an empty log would presume abort for every "
+      "prepared branch of the node";
+  if (!info->exists) return Status(Code::kConfig, "no decision log at " + dir + ": no such directory" + hint);
+  if (info->is_symlink) {
+    return Status(Code::kConfig, dir + " is a symbolic link; the decision log refuses to follow "
+                                       "links (use the real directory)");
   }
-  return CheckOwnedAndPrivate(dir, *info, /*want_dir=*/true);
+  if (!info->is_directory) {
+    return Status(Code::kConfig, "no decision log at " + dir + ": not a directory" + hint);
+  }
+  Result<DirListing> listing = ListLogDir(env, dir);
+  if (!listing.ok()) return listing.status();
+  if (listing->segments.empty()) {
+    return Status(Code::kConfig, "no decision log at " + dir +
+                                     ": the directory holds no segment (segment-*.xalog)" + hint);
+  }
+  return Status::Ok();
 }
+
+Status PrepareDir(Env* env, const LogOptions& options) {
+  Result<FileInfo> info = env->Stat(options.dir);
+  if (!info.ok()) return info.status();
+  if (!info->exists && options.create_if_missing) {
+    XA_RETURN_IF_ERROR(env->CreateDir(options.dir));
+    return env->SyncDir(ParentDir(options.dir));
+  }
+  if (!options.create_if_missing) XA_RETURN_IF_ERROR(CheckLogExists(env, options.dir));
+  return CheckOwnedAndPrivate(options.dir, *info, /*want_dir=*/true);
+}
+
+// Scan() of both the writer and the read-only view: the records as on disk, read without a lock.
+Status ScanLogDir(Env* env, const LogOptions& options,
+                  const std::function<void(const LogRecord&)>& visit) {
+  ReplayOptions ro;
+  ro.mode = LogRecoveryMode::kTolerateCorruptedTail;  // an append in flight looks torn
+  ro.expected_node_id = options.node_id;
+  ro.visit = [&](const ReplayEvent& e) {
+    if (e.record.type != RecordType::kCheckpoint && !e.ignorable_skipped) visit(e.record);
+  };
+  std::vector<std::string> storage;
+  return ReplayDir(env, options.dir, ro, &storage).status;
+}
+
+// DecisionLog::OpenReadOnly: a replayed state, and no way to write.
+class ReadOnlyDecisionLog final : public DecisionLog {
+ public:
+  ReadOnlyDecisionLog(const LogOptions& options, Env* env, LogState state)
+      : options_(options), env_(env), state_(std::move(state)) {
+    options_.env = env;
+  }
+  Result<uint64_t> Append(const LogRecord&) override { return ReadOnly(); }
+  Status AppendLazy(const LogRecord&) override { return ReadOnly(); }
+  LogState State() const override { return state_; }
+  Status Scan(const std::function<void(const LogRecord&)>& visit) const override {
+    return ScanLogDir(env_, options_, visit);
+  }
+  const LogOptions& options() const noexcept override { return options_; }
+
+ private:
+  Status ReadOnly() const {
+    return Status(Code::kNotSupported, "decision log " + options_.dir +
+                                           " is open read-only (DecisionLog::OpenReadOnly): "
+                                           "appends need DecisionLog::Open");
+  }
+  LogOptions options_;
+  Env* const env_;
+  const LogState state_;
+};
 
 class FileDecisionLog final : public DecisionLog {
  public:
@@ -249,15 +318,7 @@ class FileDecisionLog final : public DecisionLog {
   }
 
   Status Scan(const std::function<void(const LogRecord&)>& visit) const override {
-    ReplayOptions ro;
-    ro.mode = LogRecoveryMode::kTolerateCorruptedTail;  // an append in flight looks torn
-    ro.expected_node_id = options_.node_id;
-    ro.visit = [&](const ReplayEvent& e) {
-      if (e.record.type != RecordType::kCheckpoint && !e.ignorable_skipped) visit(e.record);
-    };
-    std::vector<std::string> storage;
-    ReplayResult r = ReplayDir(env_, options_.dir, ro, &storage);
-    return r.status;
+    return ScanLogDir(env_, options_, visit);
   }
 
   const LogOptions& options() const noexcept override { return options_; }
@@ -564,10 +625,30 @@ class FileDecisionLog final : public DecisionLog {
     return Status::Ok();
   }
 
+  // Before a new segment: the newest segment in the directory is still ours. The directory
+  // lock keeps a second owner out; this catches what a lock cannot (the directory replaced or
+  // emptied under us, a log copied in by hand): any other writer starts a segment above the
+  // newest it found, and a segment above ours means our epoch is no longer the newest.
+  Status CheckStillOwner() {
+    Result<DirListing> listing = ListLogDir(env_, options_.dir);
+    if (!listing.ok()) return listing.status();
+    uint64_t newest = listing->segments.empty() ? 0 : listing->segments.back();
+    if (newest != current_segment_) {
+      return Status(Code::kBusy,
+                    "decision log " + options_.dir + ": the newest segment is " +
+                        (newest == 0 ? std::string("missing") : SegmentFileName(newest)) +
+                        ", not this process's " + SegmentFileName(current_segment_) +
+                        " (epoch " + std::to_string(epoch_) +
+                        "): another process has written or removed segments of this log");
+    }
+    return Status::Ok();
+  }
+
   void Rotate() {
     // Lazy records at the end of the segment must be durable before a newer segment exists:
     // replay truncates a torn tail only in the newest segment.
     Status s = unsynced_ ? file_->Sync() : Status::Ok();
+    if (s.ok()) s = CheckStillOwner();
     if (s.ok()) {
       unsynced_ = false;
       s = StartSegment(current_segment_ + 1);
@@ -622,15 +703,22 @@ Result<std::unique_ptr<DecisionLog>> OpenFileDecisionLog(const LogOptions& optio
     return Status(Code::kConfig, "LogOptions::segment_size_bytes must be at least " +
                                      std::to_string(kMinSegmentSize));
   }
+  if (options.segment_size_bytes > kMaxSegmentSizeBytes) {
+    return Status(Code::kConfig, "LogOptions::segment_size_bytes must be at most " +
+                                     std::to_string(kMaxSegmentSizeBytes) +
+                                     " (readers refuse segment files above " +
+                                     std::to_string(kMaxSegmentFileSize) + " bytes)");
+  }
   Env* env = options.env != nullptr ? options.env : Env::Default();
-  XA_RETURN_IF_ERROR(PrepareDir(env, options.dir));
+  XA_RETURN_IF_ERROR(PrepareDir(env, options));
   std::string lock_path = JoinPath(options.dir, kLockFileName);
   Result<FileInfo> lock_info = env->Stat(lock_path);
   if (!lock_info.ok()) return lock_info.status();
   if (lock_info->exists) {
     XA_RETURN_IF_ERROR(CheckOwnedAndPrivate(lock_path, *lock_info, /*want_dir=*/false));
   }
-  Result<std::unique_ptr<FileLock>> lock = env->Lock(lock_path);
+  // The lock is the directory's own: LOCK only names the owner, and deleting it frees nothing.
+  Result<std::unique_ptr<FileLock>> lock = env->LockDir(options.dir, lock_path);
   if (!lock.ok()) return lock.status();
 
   Result<DirListing> listing = ListLogDir(env, options.dir);
@@ -678,9 +766,15 @@ Result<std::unique_ptr<DecisionLog>> OpenFileDecisionLog(const LogOptions& optio
   return std::unique_ptr<DecisionLog>(std::move(log));
 }
 
+Status CheckLogExists(const LogOptions& options) {
+  if (options.dir.empty()) return Status(Code::kConfig, "LogOptions::dir is empty");
+  return CheckLogExists(options.env != nullptr ? options.env : Env::Default(), options.dir);
+}
+
 Result<LogState> ReadLogState(const LogOptions& options) {
   if (options.dir.empty()) return Status(Code::kConfig, "LogOptions::dir is empty");
   Env* env = options.env != nullptr ? options.env : Env::Default();
+  XA_RETURN_IF_ERROR(CheckLogExists(env, options.dir));
   LoggingReporter logging_reporter;
   ReplayOptions ro;
   ro.mode = options.recovery_mode;
@@ -700,6 +794,18 @@ Result<std::unique_ptr<DecisionLog>> DecisionLog::Open(const LogOptions& options
 
 Result<LogState> DecisionLog::ReadState(const LogOptions& options) {
   return internal::ReadLogState(options);
+}
+
+Result<std::unique_ptr<DecisionLog>> DecisionLog::OpenReadOnly(const LogOptions& options) {
+  Result<LogState> state = internal::ReadLogState(options);
+  if (!state.ok()) return state.status();
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  return std::unique_ptr<DecisionLog>(
+      new internal::ReadOnlyDecisionLog(options, env, std::move(state).value()));
+}
+
+Status DecisionLog::CheckExists(const LogOptions& options) {
+  return internal::CheckLogExists(options);
 }
 
 }  // namespace xa

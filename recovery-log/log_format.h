@@ -89,6 +89,11 @@ constexpr size_t kMaxParticipants = 1024;
 constexpr size_t kMaxRmNameSize = 255;
 constexpr size_t kMaxReasonSize = 4096;
 constexpr uint8_t kZeroType = 0;  // never written: unused (zero-filled) space
+// Readers refuse a segment file larger than this before reading any of it (a file extended by
+// hand must not exhaust memory); the writer stays far below it: LogOptions::segment_size_bytes
+// is at most kMaxSegmentSizeBytes, and a segment ends after the batch that crosses it.
+constexpr uint64_t kMaxSegmentFileSize = 1ull << 30;
+constexpr uint64_t kMaxSegmentSizeBytes = 256ull << 20;
 
 static_assert(static_cast<uint8_t>(RecordType::kCommitDecision) == 1);
 static_assert(static_cast<uint8_t>(RecordType::kPreCommit) == 2);

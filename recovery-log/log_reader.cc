@@ -97,19 +97,30 @@ class Replayer {
       if (outcome == SegmentReader::Outcome::kBad) {
         uint64_t at = reader.bad_offset();
         bool tail = newest && checkpoint_done && !reader.ValidRecordAfter(at, last_lsn_);
+        std::string evidence;
         if (!tail) {
           std::string why = reader.reason();
           why += newest ? (checkpoint_done ? ", and a valid record follows it"
                                            : ", inside the segment's checkpoint")
                         : ", in a segment that newer segments follow";
           Fail(seg, at, Code::kCorruption, why);
+        } else if (!reader.WriteStoppedAt(at, expected_lsn, &evidence)) {
+          // Written whole, so its fdatasync may have completed and the append been
+          // acknowledged: dropping it could lose a commit decision. Under every mode.
+          Fail(seg, at, Code::kCorruption,
+               "the last record fails its checks (" + reader.reason() + ") but " + evidence +
+                   ": not a torn write, and it may have been acknowledged, so it is neither "
+                   "dropped nor truncated. If this host lost power during an append and you "
+                   "know the record was never acknowledged, keep a copy of the segment and cut "
+                   "it at offset " + std::to_string(at) + " (truncate -s " + std::to_string(at) +
+                   "); otherwise restore the segment from a copy");
         } else if (options_.mode == LogRecoveryMode::kAbsoluteConsistency) {
           Fail(seg, at, Code::kCorruption,
-               "torn tail (" + reader.reason() +
+               "torn tail (" + reader.reason() + "; " + evidence +
                    "), refused because the recovery mode is kAbsoluteConsistency");
         } else {
           Status s(Code::kCorruption, "torn tail in " + Where(seg.name, at) + " (" +
-                                          reader.reason() + "), " +
+                                          reader.reason() + "; " + evidence + "), " +
                                           std::to_string(seg.contents.size() - at) +
                                           " bytes: an append that never completed; dropped");
           Report(seg, at, s);
@@ -314,7 +325,7 @@ ReplayResult ReplayDir(Env* env, const std::string& dir, const ReplayOptions& op
   for (uint64_t number : listing->segments) {
     std::string path = JoinPath(dir, SegmentFileName(number));
     std::string contents;
-    Status s = env->ReadFile(path, &contents);
+    Status s = env->ReadFile(path, &contents, kMaxSegmentFileSize);
     if (!s.ok()) {
       Result<FileInfo> info = env->Stat(path);
       if (info.ok() && !info->exists) continue;  // deleted by a rotation since the listing

@@ -4,8 +4,11 @@
 //
 // Damage policy (see LogRecoveryMode in include/xa/decision_log.h):
 //   - a record that does not check out at the very end of the newest segment, with no valid
-//     record after it, is a torn tail: an append that never completed, so never acknowledged.
-//     kTolerateCorruptedTail reports it and replay ends before it; kAbsoluteConsistency refuses.
+//     record after it, and whose bytes show a write that stopped part-way
+//     (SegmentReader::WriteStoppedAt), is a torn tail: an append that never completed, so never
+//     acknowledged. kTolerateCorruptedTail reports it and replay ends before it;
+//     kAbsoluteConsistency refuses. Such a record that is complete in length was written whole
+//     and may have been acknowledged: it is damage, under every mode.
 //   - anything else (bad record followed by a valid one, damage in an older segment, a bad file
 //     header, an LSN out of order, a segment without its checkpoint) is damage in the middle of
 //     the log: replay stops with kCorruption naming the file and offset, and the state is marked

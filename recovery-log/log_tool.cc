@@ -64,12 +64,21 @@ std::string Printable(std::string_view s) {
   return out;
 }
 
-// "2026-11-24T07:16:21.958927Z": operators read UTC wall-clock times, not microseconds.
-std::string UtcTime(int64_t us) {
-  std::time_t secs = static_cast<std::time_t>(us >= 0 ? us / 1000000 : (us - 999999) / 1000000);
-  int64_t frac = us - static_cast<int64_t>(secs) * 1000000;
+// The last microsecond of year 9999: every time the writer can have stamped (a wall clock
+// from 1970 on) lies in [0, kMaxRenderedTimeUs].
+constexpr int64_t kMaxRenderedTimeUs = 253402300799999999;
+
+}  // namespace
+
+// "2026-11-24T07:16:21.958927Z": operators read UTC wall-clock times, not microseconds. The time
+// comes from the file: one outside [1970, 9999] (damage the checksum missed, or a forged record)
+// is shown as such, never converted (no overflow, no year 292277026596).
+std::string RenderUtcTime(int64_t us) {
+  if (us < 0 || us > kMaxRenderedTimeUs) return "out-of-range(" + std::to_string(us) + ")";
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  int64_t frac = us % 1000000;
   std::tm tm{};
-  if (::gmtime_r(&secs, &tm) == nullptr) return "?";
+  if (::gmtime_r(&secs, &tm) == nullptr) return "out-of-range(" + std::to_string(us) + ")";
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
@@ -77,8 +86,8 @@ std::string UtcTime(int64_t us) {
   return buf;
 }
 
-void PrintRecordText(const LogRecord& r, std::ostream& out) {
-  out << "lsn=" << r.lsn << " type=" << TypeName(r.type) << " time=" << UtcTime(r.timestamp_us);
+void RenderRecordText(const LogRecord& r, std::ostream& out) {
+  out << "lsn=" << r.lsn << " type=" << TypeName(r.type) << " time=" << RenderUtcTime(r.timestamp_us);
   if (r.type == RecordType::kCheckpoint) return;
   out << " xid=" << r.xid.ToString();
   if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
@@ -98,10 +107,10 @@ void PrintRecordText(const LogRecord& r, std::ostream& out) {
   }
 }
 
-void PrintRecordJson(const LogRecord& r, std::ostream& out) {
+void RenderRecordJson(const LogRecord& r, std::ostream& out) {
   out << "{\"lsn\":" << r.lsn << ",\"type\":" << JsonString(TypeName(r.type))
       << ",\"type_code\":" << static_cast<int>(r.type) << ",\"timestamp_us\":" << r.timestamp_us
-      << ",\"time\":" << JsonString(UtcTime(r.timestamp_us));
+      << ",\"time\":" << JsonString(RenderUtcTime(r.timestamp_us));
   if (r.type != RecordType::kCheckpoint) {
     out << ",\"xid\":" << JsonString(r.xid.ToString());
     if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
@@ -126,6 +135,8 @@ void PrintRecordJson(const LogRecord& r, std::ostream& out) {
   }
 }
 
+namespace {
+
 class CollectingReporter final : public LogReporter {
  public:
   void Corruption(const std::string& file, uint64_t offset, uint64_t bytes,
@@ -140,13 +151,26 @@ class CollectingReporter final : public LogReporter {
 // only: the lock is never taken, so a running transaction manager is never disturbed.
 std::string LockHolderNote(Env* env, const std::string& dir) {
   std::string contents;
-  if (!env->ReadFile(JoinPath(dir, kLockFileName), &contents).ok()) return "";
+  // A pid and a newline; anything longer (or not a regular file) is not a note worth reading.
+  if (!env->ReadFile(JoinPath(dir, kLockFileName), &contents, 32).ok()) return "";
   long pid = std::strtol(contents.c_str(), nullptr, 10);  // NOLINT(runtime/int)
   if (pid <= 0) return "";
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return "";
   return "the log is in use by process " + std::to_string(pid) +
          ": reading a snapshot without taking its lock (an append in flight may show as a torn "
          "tail)";
+}
+
+// The directory must hold a log before anything is read from it: a mistyped path is "no log
+// here" (kExitNoLog), never an empty log.
+bool NoLogThere(Env* env, const std::string& dir, std::ostream& err) {
+  LogOptions probe;
+  probe.dir = dir;
+  probe.env = env;
+  Status s = DecisionLog::CheckExists(probe);
+  if (s.ok()) return false;
+  err << "xa-log: " << s.ToString() << "\n";
+  return true;
 }
 
 int ExitFor(const ReplayResult& r) {
@@ -182,6 +206,7 @@ void PrintProblems(const Run& run, std::ostream& err) {
 
 int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::ostream& out,
             std::ostream& err) {
+  if (NoLogThere(env, dir, err)) return kExitNoLog;
   std::string note = LockHolderNote(env, dir);
   if (!note.empty()) err << "xa-log: note: " << note << "\n";
   Run run;
@@ -197,14 +222,14 @@ int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::o
           if (e.ignorable_skipped) {
             out << "{\"lsn\":" << e.record.lsn << ",\"type\":\"unknown-ignorable\"";
           } else {
-            PrintRecordJson(e.record, out);
+            RenderRecordJson(e.record, out);
           }
           out << ",\"segment\":" << JsonString(e.segment) << ",\"offset\":" << e.offset;
           if (e.checkpoint_entries != nullptr) {
             out << ",\"entries\":[";
             for (size_t i = 0; i < e.checkpoint_entries->size(); ++i) {
               if (i > 0) out << ",";
-              PrintRecordJson((*e.checkpoint_entries)[i], out);
+              RenderRecordJson((*e.checkpoint_entries)[i], out);
               out << "}";
             }
             out << "]";
@@ -221,12 +246,12 @@ int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::o
           out << "lsn=" << e.record.lsn << " type=unknown (ignorable, skipped)\n";
           return;
         }
-        PrintRecordText(e.record, out);
+        RenderRecordText(e.record, out);
         out << "\n";
         if (e.checkpoint_entries != nullptr) {
           for (const LogRecord& r : *e.checkpoint_entries) {
             out << "    open: ";
-            PrintRecordText(r, out);
+            RenderRecordText(r, out);
             out << "\n";
           }
         }
@@ -249,6 +274,7 @@ int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::o
 
 int VerifyLog(Env* env, const std::string& dir, const ToolOptions& options, std::ostream& out,
               std::ostream& err) {
+  if (NoLogThere(env, dir, err)) return kExitNoLog;
   std::string note = LockHolderNote(env, dir);
   if (!note.empty()) err << "xa-log: note: " << note << "\n";
   Run run;
@@ -269,6 +295,7 @@ int VerifyLog(Env* env, const std::string& dir, const ToolOptions& options, std:
 
 int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::ostream& out,
              std::ostream& err) {
+  if (NoLogThere(env, dir, err)) return kExitNoLog;
   std::string note = LockHolderNote(env, dir);
   Run run;
   Replay(env, dir, options, nullptr, &run);
@@ -336,8 +363,9 @@ constexpr std::string_view kUsage =
     "\n"
     "`xa-log <command> --help` describes a command.\n"
     "\n"
-    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable (missing, not a log,\n"
-    "            permission denied)\n";
+    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable (permission denied,\n"
+    "            another node's, a segment that is not a regular file or is too large),\n"
+    "            4 no log there (no such directory, or no segment in it)\n";
 
 constexpr std::string_view kDumpHelp =
     "usage: xa-log dump [--json] [--absolute] <log-dir>\n"
@@ -347,7 +375,7 @@ constexpr std::string_view kDumpHelp =
     "never completed) is reported on stderr and tolerated, unless --absolute is given.\n"
     "  --json      one JSON document: {\"records\":[...], \"last_lsn\":..., \"damaged\":...}\n"
     "  --absolute  refuse a torn tail too (LogRecoveryMode::kAbsoluteConsistency)\n"
-    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable\n";
+    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable, 4 no log there\n";
 
 constexpr std::string_view kVerifyHelp =
     "usage: xa-log verify [--tolerate-tail] <log-dir>\n"
@@ -358,14 +386,14 @@ constexpr std::string_view kVerifyHelp =
     "segment, as the transaction manager does at open (kTolerateCorruptedTail). On a live log an\n"
     "append in flight can look like a torn tail: run it again.\n"
     "exit codes: 0 intact, 1 damage found (the message names file and offset), 2 bad usage,\n"
-    "            3 log unreadable\n";
+    "            3 log unreadable, 4 no log there\n";
 
 constexpr std::string_view kStatsHelp =
     "usage: xa-log stats [--json] <log-dir>\n"
     "\n"
     "Prints the segments (epoch, node, size, LSN range), the number of records of each type,\n"
     "and the number of open decisions and open heuristics.\n"
-    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable\n";
+    "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable, 4 no log there\n";
 
 }  // namespace
 

@@ -361,4 +361,56 @@ bool SegmentReader::ValidRecordAfter(uint64_t offset, uint64_t min_lsn) const {
   return false;
 }
 
+bool SegmentReader::WriteStoppedAt(uint64_t offset, uint64_t expected_lsn,
+                                   std::string* evidence) const {
+  std::string_view rest = contents_.substr(offset);
+  // Where the written data ends: the end of the file, or the start of the zero fill (unwritten
+  // space of a preallocated segment) that runs to it.
+  size_t last = rest.find_last_not_of('\0');
+  const uint64_t data = last == std::string_view::npos ? 0 : last + 1;  // bytes from `offset`
+  if (data < kRecordHeaderSize) {
+    *evidence = "the data stops " + std::to_string(data) + " bytes into the record header";
+    return true;
+  }
+  const char* p = rest.data();
+  uint32_t length = DecodeFixed32(p + 4);
+  uint8_t type = static_cast<uint8_t>(p[8]);
+  uint64_t lsn = DecodeFixed64(p + 9);
+  if (length > kMaxPayloadSize || (!IsKnownRecordType(type) &&
+                                   (type & kRecordTypeIgnorableBit) == 0) ||
+      lsn != expected_lsn) {
+    // Unwritten bytes read as zeros, which never raise a length, make an unknown type or a
+    // wrong LSN out of a header written whole: this header was damaged after it was written.
+    *evidence = "its header was written whole but is damaged (type " + std::to_string(type) +
+                ", LSN " + std::to_string(lsn) + " where " + std::to_string(expected_lsn) +
+                " was due, length " + std::to_string(length) + ")";
+    return false;
+  }
+  const uint64_t size = kRecordHeaderSize + static_cast<uint64_t>(length);
+  if (data >= size) {
+    *evidence = "it is complete in length (" + std::to_string(size) + " bytes, all written)";
+    return false;
+  }
+  // Incomplete as its length says. A flipped bit in the length itself would say so of a record
+  // written whole: that record checks out with the bit flipped back.
+  for (int bit = 0; bit < 32; ++bit) {
+    uint32_t other = length ^ (1u << bit);
+    if (other > kMaxPayloadSize || kRecordHeaderSize + static_cast<uint64_t>(other) > rest.size()) {
+      continue;
+    }
+    std::string header(p, kRecordHeaderSize);
+    EncodeFixed32(header.data() + 4, other);
+    uint32_t crc = crc32c::Extend(crc32c::Value(header.data() + 4, kRecordHeaderSize - 4),
+                                  p + kRecordHeaderSize, other);
+    if (crc32c::Mask(crc) == DecodeFixed32(p)) {
+      *evidence = "it is complete in length but its length field is damaged (bit " +
+                  std::to_string(bit) + " flipped)";
+      return false;
+    }
+  }
+  *evidence = "the data stops " + std::to_string(data) + " bytes into a record of " +
+              std::to_string(size) + " bytes";
+  return true;
+}
+
 }  // namespace xa::internal

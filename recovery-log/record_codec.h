@@ -75,6 +75,15 @@ class SegmentReader {
   // after `offset`: the damage at `offset` is then in the middle of the log, not a torn tail.
   bool ValidRecordAfter(uint64_t offset, uint64_t min_lsn) const;
 
+  // For a bad record at `offset` with nothing valid after it: true when its bytes show a write
+  // that stopped part-way (the rule of log_format.md, "Torn tail or damage"): the file, or the
+  // data before the zero fill that ends it, stops inside the record's header or before the end
+  // its header announces, and the header that was written is the one the writer would have
+  // written there (a known type, LSN `expected_lsn`), and no single flipped bit of the length
+  // field makes the record check out. False: the record is complete in length (or its header
+  // is damaged), so it was written whole and may have been acknowledged. *evidence says which.
+  bool WriteStoppedAt(uint64_t offset, uint64_t expected_lsn, std::string* evidence) const;
+
  private:
   // Checks a record header and payload at `offset`; fills *record when valid.
   bool CheckRecordAt(uint64_t offset, PhysicalRecord* record, std::string* why) const;

@@ -104,7 +104,14 @@ enum class LogRecoveryMode : uint8_t {
 };
 
 struct LogOptions {
-  std::string dir;         // created 0700 if missing; refused if others can write it
+  std::string dir;         // refused if others can write it; see create_if_missing
+  // What Open() does when `dir` is missing or holds no log (no segment): true (default) creates
+  // the log (the directory 0700 if missing, and a first segment): this is how a new node starts,
+  // and how TransactionManager::Open starts one. false refuses (Code::kConfig, naming the
+  // directory) and creates nothing: for a process that must find an existing log, such as the
+  // recovery tool, where a mistyped path would otherwise look like an empty log and presume abort
+  // for every prepared branch. ReadState() and the tools never create.
+  bool create_if_missing = true;
   uint32_t node_id = 0;    // written into the file header; a log of another node is refused
   LogRecoveryMode recovery_mode = LogRecoveryMode::kTolerateCorruptedTail;
   // Rotate to a new segment once the current one is larger than this.
@@ -131,17 +138,37 @@ class DecisionLog {
  public:
   virtual ~DecisionLog() = default;
 
-  // Opens (creating if needed) the log in options.dir, takes its exclusive lock, replays it
-  // according to options.recovery_mode and leaves it ready for appends.
+  // Opens the log in options.dir (creating it only under options.create_if_missing), takes its
+  // exclusive lock, replays it according to options.recovery_mode and leaves it ready for
+  // appends. The lock is an flock(2) on the directory itself, so deleting the LOCK file (which
+  // only names the owner's pid) cannot let a second owner in: a second Open fails with
+  // Code::kBusy for as long as the first owner lives. A damaged final record that is complete
+  // in length may have been acknowledged: Open refuses it (Code::kCorruption, naming the
+  // segment and offset) and truncates nothing; only a torn tail, an append whose write visibly
+  // stopped part-way, is cut (recovery-log/log_format.md, "Torn tail or damage").
   static Result<std::unique_ptr<DecisionLog>> Open(const LogOptions& options);
 
-  // Replays the log in options.dir read-only: takes no lock, truncates and deletes nothing, so
-  // it may run while another process owns the log (it then sees the records made durable so
-  // far; an append in flight may show as a torn tail). Damage in the middle of the log is not an
+  // Replays the log in options.dir read-only: takes no lock, creates, truncates and deletes
+  // nothing, writes no byte, so it may run while another process owns the log (it then sees the
+  // records made durable so far; an append in flight may show as a torn tail). Damage in the
+  // middle of the log, or a damaged final record that may have been acknowledged, is not an
   // error here: the state read up to it is returned with damaged = true and the report, so that
   // recovery can finish the decisions it knows and refuse to presume abort for the rest. Errors:
-  // the directory cannot be read, or it belongs to another node.
+  // no log there (CheckExists), the directory or a segment cannot be read, or the log belongs
+  // to another node.
   static Result<LogState> ReadState(const LogOptions& options);
+
+  // The read-only view of ReadState as a DecisionLog, for code that takes one (the recovery
+  // engine's dry run): State() is the replayed state (damaged = true when replay met damage),
+  // Scan() reads the files again, and Append() and AppendLazy() fail with Code::kNotSupported.
+  // Takes no lock, creates, truncates, deletes and writes nothing. Errors as ReadState.
+  static Result<std::unique_ptr<DecisionLog>> OpenReadOnly(const LogOptions& options);
+
+  // Ok when options.dir is a directory holding at least one segment; otherwise Code::kConfig
+  // saying what is there instead (no such directory, not a directory, no segment) and what to
+  // check. Reads the directory listing only. Open() without create_if_missing and ReadState()
+  // apply this check; a tool calls it first to tell "no log at this path" from other errors.
+  static Status CheckExists(const LogOptions& options);
 
   // Appends and makes durable. Returns the record's LSN once it is on stable storage. After any
   // failed write or fdatasync every later Append fails with XA_LOGFAILED: the log never retries

@@ -6,11 +6,13 @@
 //
 // Security: every file is opened with O_NOFOLLOW (a symlink planted in the log directory is
 // refused) and O_CLOEXEC; new files are created with O_CREAT|O_EXCL and mode 0600, directories
-// with mode 0700. Whether an existing directory or file is safe to use (owner, mode) is the
-// caller's decision, from Stat().
+// with mode 0700. An existing file is opened with O_NONBLOCK and refused unless fstat(2) says
+// it is a regular file, so a FIFO or a device planted under a log file's name can never block
+// the caller; the flag is cleared before any read or write. Whether an existing directory or
+// file is safe to use (owner, mode) is the caller's decision, from Stat().
 //
 // Errors are Code::kIoError with the path, the operation and strerror(errno) in the message,
-// except Lock(), which returns Code::kBusy when another process holds the lock.
+// except LockDir(), which returns Code::kBusy when another process holds the lock.
 //
 // Time. Env::clock() is the one place components read time from, so that a test can drive it
 // by hand (tests/testutil/fake_clock.h): a retry schedule, a timeout or an orphan's age then
@@ -72,6 +74,7 @@ struct FileInfo {
   bool exists = false;
   bool is_directory = false;
   bool is_symlink = false;  // lstat(2): a symlink is reported as such, never followed
+  bool is_regular = false;  // a regular file (not a FIFO, socket, device, directory or link)
   uint32_t mode = 0;        // permission bits (st_mode & 07777)
   uint32_t owner_uid = 0;
   uint64_t size = 0;
@@ -162,8 +165,12 @@ class Env {
 
   // Creates a new file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) for writing. Fails if it exists.
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
-  // Reads the whole file (O_RDONLY|O_NOFOLLOW) into *contents, replacing what it held.
-  virtual Status ReadFile(const std::string& path, std::string* contents) = 0;
+  // Reads the whole file (O_RDONLY|O_NOFOLLOW) into *contents, replacing what it held. Refuses
+  // (Code::kIoError, naming the path) anything but a regular file, and a file larger than
+  // `max_size` bytes before reading any of it: a file someone extended to 100 GiB is an error,
+  // not an allocation that aborts the process. A file that grows past `max_size` while it is
+  // read is refused too.
+  virtual Status ReadFile(const std::string& path, std::string* contents, uint64_t max_size) = 0;
   // Shortens a file to `size` bytes and fsyncs it (used to cut a torn tail).
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
@@ -176,10 +183,14 @@ class Env {
   virtual Status CreateDir(const std::string& dir) = 0;
   // fsyncs a directory, making creations, renames and deletions in it durable.
   virtual Status SyncDir(const std::string& dir) = 0;
-  // Takes an exclusive, non-blocking flock(2) on `path` (created 0600 if missing) and writes
-  // this process's pid into it. If another process (or another open of this process) holds it:
-  // Code::kBusy, naming the holder's pid as written in the file.
-  virtual Result<std::unique_ptr<FileLock>> Lock(const std::string& path) = 0;
+  // Takes an exclusive, non-blocking flock(2) on the directory `dir` itself, then writes this
+  // process's pid into `pid_file` (created 0600 if missing; refused unless a regular file) for
+  // operators and tools to read. The lock is the directory's, not the pid file's: deleting or
+  // replacing the pid file cannot release it, and it is released only when the holder closes it
+  // (FileLock destroyed, or the process exits, whatever the signal). If another process (or
+  // another lock of this process) holds it: Code::kBusy, naming the pid found in `pid_file`.
+  virtual Result<std::unique_ptr<FileLock>> LockDir(const std::string& dir,
+                                                    const std::string& pid_file) = 0;
 
   // The clock of everything that uses this Env. Never null; lives as long as the Env.
   virtual Clock* clock() = 0;
@@ -196,8 +207,8 @@ class EnvWrapper : public Env {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
     return target_->NewWritableFile(path);
   }
-  Status ReadFile(const std::string& path, std::string* contents) override {
-    return target_->ReadFile(path, contents);
+  Status ReadFile(const std::string& path, std::string* contents, uint64_t max_size) override {
+    return target_->ReadFile(path, contents, max_size);
   }
   Status Truncate(const std::string& path, uint64_t size) override {
     return target_->Truncate(path, size);
@@ -212,8 +223,9 @@ class EnvWrapper : public Env {
   }
   Status CreateDir(const std::string& dir) override { return target_->CreateDir(dir); }
   Status SyncDir(const std::string& dir) override { return target_->SyncDir(dir); }
-  Result<std::unique_ptr<FileLock>> Lock(const std::string& path) override {
-    return target_->Lock(path);
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string& dir,
+                                            const std::string& pid_file) override {
+    return target_->LockDir(dir, pid_file);
   }
   Clock* clock() override { return target_->clock(); }
 

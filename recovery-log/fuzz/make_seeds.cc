@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     std::string contents;
     if (!xa::Env::Default()
              ->ReadFile(xa::internal::JoinPath(log_dir, xa::internal::SegmentFileName(n)),
-                        &contents)
+                        &contents, xa::internal::kMaxSegmentFileSize)
              .ok()) {
       return 1;
     }

@@ -50,7 +50,7 @@ class SmallLog : public ::testing::Test {
     ASSERT_EQ(listing->segments.size(), 1u);
     path_ = JoinPath(o.dir, SegmentFileName(listing->segments[0]));
     number_ = listing->segments[0];
-    ASSERT_TRUE(Env::Default()->ReadFile(path_, &contents_).ok());
+    ASSERT_TRUE(Env::Default()->ReadFile(path_, &contents_, kMaxSegmentFileSize).ok());
     ReplayOptions ro;
     ro.visit = [&](const ReplayEvent& e) { seen_.push_back(Seen{e.offset, e.size, e.record}); };
     ReplayResult r = Replay(contents_, ro);
@@ -155,10 +155,15 @@ TEST_F(SmallLog, AbsoluteConsistencyOpenRefusesATornTailAndLeavesTheFileAlone) {
   ASSERT_THAT(log,
               StatusIs(Code::kCorruption, HasSubstr("offset " + std::to_string(last.offset))));
   std::string after;
-  ASSERT_TRUE(Env::Default()->ReadFile(path_, &after).ok());
+  ASSERT_TRUE(Env::Default()->ReadFile(path_, &after, kMaxSegmentFileSize).ok());
   EXPECT_EQ(after, torn) << "a refused log was modified";
 }
 
+// The last record here is an end record, whose final byte is zero (the empty bqual of a global
+// Xid): a flip elsewhere in it cannot be told from a write that stopped before that byte, so it
+// may be dropped as a torn tail (harmless: end records are never promised durable). Every flip
+// before it is refused. A final commit decision is never dropped:
+// LogDirSafety.EveryFlippedBitOfAFinalDecisionIsRefusedNeverDropped.
 TEST_F(SmallLog, EveryFlippedBitIsRefusedOrTruncatedNeverAccepted) {
   size_t refused = 0, truncated = 0;
   for (size_t byte = 0; byte < contents_.size(); ++byte) {
@@ -177,7 +182,7 @@ TEST_F(SmallLog, EveryFlippedBitIsRefusedOrTruncatedNeverAccepted) {
       ASSERT_TRUE(r.segments.back().torn_tail)
           << "a flipped bit at byte " << byte << " bit " << bit << " was accepted silently";
       ++truncated;
-      // Only the damaged last record may go; what was read is exactly the original prefix.
+      // Only the damaged last record may go.
       ASSERT_GE(byte, seen_.back().offset);
       ASSERT_EQ(records.size(), seen_.size() - 1);
       for (size_t i = 0; i < records.size(); ++i) {
@@ -187,8 +192,8 @@ TEST_F(SmallLog, EveryFlippedBitIsRefusedOrTruncatedNeverAccepted) {
       }
     }
   }
-  EXPECT_EQ(truncated, seen_.back().size * 8);
-  EXPECT_EQ(refused, (contents_.size() - seen_.back().size) * 8);
+  EXPECT_EQ(refused + truncated, contents_.size() * 8);
+  EXPECT_GE(refused, (contents_.size() - seen_.back().size) * 8);
 }
 
 TEST_F(SmallLog, MidLogDamageStopsReplayNamingFileAndOffset) {

@@ -11,6 +11,8 @@
 //   5  finished, but heuristic outcomes await an operator (see `xa-log dump`)
 //   6  the decision log is damaged: decisions found were committed, presumed abort was refused
 //      for everything else; run `xa-log verify` and escalate
+//   7  no decision log at log_dir (no such directory, or no segment in it): the tool never
+//      creates one; check log_dir
 
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "src/base/escape.h"
 #include "tools/xa_recover/config.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
@@ -39,6 +42,7 @@ constexpr int kExitConfig = 3;
 constexpr int kExitLog = 4;
 constexpr int kExitHeuristics = 5;
 constexpr int kExitDamaged = 6;
+constexpr int kExitNoLog = 7;
 
 constexpr char kUsage[] =
     "usage: xa-recover [--config FILE] <command> [options]\n"
@@ -72,27 +76,30 @@ constexpr char kUsage[] =
     "  2 usage                            3 configuration\n"
     "  4 decision log unusable (locked by a running manager, unreadable, another node's)\n"
     "  5 done, heuristic outcomes await an operator\n"
-    "  6 decision log damaged: known decisions committed, presumed abort refused\n";
+    "  6 decision log damaged: known decisions committed, presumed abort refused\n"
+    "  7 no decision log at log_dir (missing, or no segment in it); never created here\n"
+    "\n"
+    "plan reads the log without its lock and writes nothing, so it may run beside a running\n"
+    "transaction manager. resolve and force take the log's lock (an flock on log_dir itself;\n"
+    "LOCK only names the holder's pid): exit 4 naming a pid means that process owns the log.\n"
+    "A LOCK file that looks stale is harmless: the lock dies with its process, so never\n"
+    "delete LOCK to get in; if no process holds the directory, the next open simply succeeds.\n";
 
 xa::Result<std::unique_ptr<xa::ResourceManager>> MakeRm(const xa::recover_tool::RmConfig& rm) {
   auto as_rm = [](auto result) -> xa::Result<std::unique_ptr<xa::ResourceManager>> {
     if (!result.ok()) return result.status();
     return std::unique_ptr<xa::ResourceManager>(std::move(result).value());
   };
-  auto seconds = [&](const std::string& key, int fallback) {
-    std::string v = rm.Get(key);
-    return std::chrono::seconds(v.empty() ? fallback : std::atoi(v.c_str()));
-  };
   if (rm.driver == "mysql") {
     xa::mysql::MySqlOptions options;
     options.rm_name = rm.name;
     if (!rm.Get("host").empty()) options.host = rm.Get("host");
-    if (!rm.Get("port").empty()) options.port = std::atoi(rm.Get("port").c_str());
+    if (rm.port) options.port = *rm.port;
     options.unix_socket = rm.Get("socket");
     options.user = rm.Get("user");
     options.password = rm.password;
     options.database = rm.Get("database");
-    options.connect_timeout = seconds("connect_timeout_s", 5);
+    if (rm.connect_timeout) options.connect_timeout = *rm.connect_timeout;
     return as_rm(xa::mysql::MySqlResourceManager::Create(std::move(options)));
   }
   xa::odbc::OdbcOptions options;
@@ -100,15 +107,16 @@ xa::Result<std::unique_ptr<xa::ResourceManager>> MakeRm(const xa::recover_tool::
   options.dsn = rm.Get("dsn");
   options.user = rm.Get("user");
   options.password = rm.password;
-  options.login_timeout = seconds("connect_timeout_s", 10);
+  if (rm.connect_timeout) options.login_timeout = *rm.connect_timeout;
   std::string dialect = rm.Get("dialect");
   if (dialect == "postgres" || dialect == "postgresql") {
     options.dialect = xa::odbc::Dialect::kPostgres;
   } else if (dialect == "mariadb" || dialect == "mysql") {
     options.dialect = xa::odbc::Dialect::kMariaDb;
   } else if (!dialect.empty()) {
-    return xa::Status(xa::Code::kConfig, "[rm " + rm.name + "] dialect must be postgres or "
-                                         "mariadb, not '" + dialect + "'");
+    return xa::Status(xa::Code::kConfig, "[rm " + xa::internal::EscapeForMessage(rm.name) +
+                                             "] dialect must be postgres or mariadb, not '" +
+                                             xa::internal::EscapeForMessage(dialect) + "'");
   }
   return as_rm(xa::odbc::OdbcResourceManager::Create(std::move(options)));
 }
@@ -129,18 +137,34 @@ int ExitFor(const xa::RecoveryReport& report) {
   return report.heuristics_open > 0 ? kExitHeuristics : kExitDone;
 }
 
+// Flushed at once: stdout to a pipe or a file is fully buffered, and whatever happens after the
+// report (a driver's destructor that blocks, a kill) must not take the report with it.
 void Print(const xa::RecoveryReport& report, bool json) {
   if (json) {
     std::cout << xa::RecoveryReportToJson(report) << "\n";
   } else {
     std::cout << xa::FormatRecoveryReport(report);
   }
+  std::cout.flush();
+}
+
+// A number on the command line, by the configuration's rule; exits with kExitUsage otherwise.
+long CommandLineNumber(const xa::recover_tool::IntegerSetting& setting, const std::string& text) {
+  auto value = xa::recover_tool::ParseInteger(setting, text);
+  if (!value.ok()) {
+    std::cerr << "xa-recover: " << value.status().message() << "\n";
+    std::exit(kExitUsage);
+  }
+  return static_cast<long>(*value);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The report is the output; the library's info lines (connections) only on request.
+  // The report is the output, on stdout; the library's lines go to stderr (Boost.Log's default
+  // sink would print them on stdout, into the middle of `plan --json`), info lines (connections)
+  // only on request.
+  xa::LogToStderr();
   if (std::getenv("XA_LOG_LEVEL") == nullptr) xa::SetLogLevel(xa::LogLevel::kWarning);
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string config_path;
@@ -153,26 +177,24 @@ int main(int argc, char** argv) {
     const std::string& a = args[i];
     auto next = [&](const char* what) -> std::string {
       if (i + 1 >= args.size()) {
-        std::cerr << "xa-recover: " << a << " needs " << what << "\n";
+        std::cerr << "xa-recover: " << xa::internal::EscapeForMessage(a) << " needs " << what
+                  << "\n";
         std::exit(kExitUsage);
       }
       return args[++i];
     };
     if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
+      std::cout << kUsage << std::flush;
       return kExitDone;
     } else if (a == "--config") {
       config_path = next("a file");
     } else if (a == "--json") {
       json = true;
     } else if (a == "--second-pass-ms") {
-      second_pass_ms = std::atol(next("a number of milliseconds").c_str());
+      second_pass_ms =
+          CommandLineNumber(xa::recover_tool::kSecondPassMs, next("a number of milliseconds"));
     } else if (a == "--sessions") {
-      sessions = std::atol(next("a number").c_str());
-      if (sessions < 1 || sessions > 64) {
-        std::cerr << "xa-recover: --sessions takes a number from 1 to 64\n";
-        return kExitUsage;
-      }
+      sessions = CommandLineNumber(xa::recover_tool::kSessions, next("a number"));
     } else if (a == "--reason") {
       reason = next("a text");
     } else if (a == "--password" || a.rfind("--password=", 0) == 0) {
@@ -186,7 +208,8 @@ int main(int argc, char** argv) {
     } else if (command == "force" && force_xid.empty()) {
       force_xid = a;
     } else {
-      std::cerr << "xa-recover: unexpected argument '" << a << "'\n\n" << kUsage;
+      std::cerr << "xa-recover: unexpected argument '" << xa::internal::EscapeForMessage(a)
+                << "'\n\n" << kUsage;
       return kExitUsage;
     }
   }
@@ -233,11 +256,11 @@ int main(int argc, char** argv) {
         // what the others hold and reports its branches as in doubt. A refused setup is.
         if (made.status().code() == xa::Code::kConfig ||
             made.status().code() == xa::Code::kInval) {
-          std::cerr << "xa-recover: resource manager '" << rm.name
+          std::cerr << "xa-recover: resource manager '" << xa::internal::EscapeForMessage(rm.name)
                     << "': " << made.status().ToString() << "\n";
           return kExitConfig;
         }
-        std::cerr << "xa-recover: resource manager '" << rm.name
+        std::cerr << "xa-recover: resource manager '" << xa::internal::EscapeForMessage(rm.name)
                   << "' is unreachable now: " << made.status().ToString() << "\n"
                   << "xa-recover: its branches stay in doubt; run again once it is back\n";
         owned.push_back(xa::MakeUnreachableResourceManager(rm.name, made.status()));
@@ -265,21 +288,30 @@ int main(int argc, char** argv) {
     }
   };
 
+  // The tool never creates a log (a mistyped log_dir must not look like an empty log) and
+  // plan never writes to one: it reads the directory without the writer's lock.
+  log_options.create_if_missing = false;
+  if (auto exists = xa::DecisionLog::CheckExists(log_options); !exists.ok()) {
+    std::cerr << "xa-recover: " << exists.ToString() << "\n";
+    return kExitNoLog;
+  }
   std::unique_ptr<xa::DecisionLog> log;
   std::unique_ptr<xa::RecoveryEngine> engine;
-  auto opened = xa::DecisionLog::Open(log_options);
-  if (opened.ok()) {
+  auto opened = command == "plan" ? xa::DecisionLog::OpenReadOnly(log_options)
+                                  : xa::DecisionLog::Open(log_options);
+  if (opened.ok() && !(*opened)->State().damaged) {
     log = std::move(opened).value();
     engine = std::make_unique<xa::RecoveryEngine>(*log, rms, options);
-  } else if (opened.status().code() == xa::Code::kCorruption && !forced) {
-    auto state = xa::DecisionLog::ReadState(log_options);
+  } else if ((opened.ok() || opened.status().code() == xa::Code::kCorruption) && !forced) {
+    auto state = opened.ok() ? xa::Result<xa::LogState>((*opened)->State())
+                             : xa::DecisionLog::ReadState(log_options);
     if (!state.ok()) {
       std::cerr << "xa-recover: " << state.status().ToString() << "\n";
       return kExitLog;
     }
-    std::cerr << "xa-recover: the decision log is damaged: " << opened.status().ToString()
-              << "\nxa-recover: committing the decisions read before the damage; presumed "
-                 "abort is refused\n";
+    std::cerr << "xa-recover: the decision log is damaged: " << state->damage_report
+              << "\nxa-recover: " << (command == "plan" ? "resolve would commit" : "committing")
+              << " the decisions read before the damage; presumed abort is refused\n";
     engine = std::make_unique<xa::RecoveryEngine>(std::move(state).value(), rms, options);
   } else {
     std::cerr << "xa-recover: " << opened.status().ToString() << "\n";
