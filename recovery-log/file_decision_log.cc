@@ -33,8 +33,9 @@
 // the old segments alone (the .tmp is deleted at the next open) or the old segments plus a
 // complete new one.
 //
-// Open. Replays every segment, truncates a torn tail of the newest one (kTolerateCorruptedTail)
-// and starts a new segment with a checkpoint, so a log that was open is never appended to
+// Open. Locks the directory, replays every segment, truncates a torn tail of the newest one
+// (kTolerateCorruptedTail; never a damaged record complete in length, which may have been
+// acknowledged) and starts a new segment with a checkpoint, so a log that was open is never appended to
 // again; the epoch in the new segment's header counts the opens.
 
 #include <unistd.h>

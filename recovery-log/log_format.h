@@ -4,7 +4,8 @@
 //
 // A log is a directory:
 //
-//   <dir>/LOCK                         flock(2)ed by the owning process, holds its pid
+//   <dir>/                             the directory itself is flock(2)ed by the owning process
+//   <dir>/LOCK                         the owner's pid, for operators (deleting it frees nothing)
 //   <dir>/segment-<16 hex digits>.xalog   segments, numbered upwards; replayed in number order
 //   <dir>/segment-<...>.xalog.tmp      a segment being created; never replayed, deleted at open
 //

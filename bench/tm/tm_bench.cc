@@ -58,6 +58,8 @@
 #include <cppconn/statement.h>
 
 #include "tests/testutil/db_env.h"
+#include "src/sql_dialect/mariadb_dialect.h"
+#include "src/sql_dialect/postgres_dialect.h"
 #include "tests/tm/tm_db_util.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
@@ -322,8 +324,8 @@ void BM_HandWrittenXa(benchmark::State& state) {
   XidGenerator xids(g_node, 0xa0000000u + static_cast<uint64_t>(state.thread_index()));
   RunCase(state, "hand", s.mariadb->connection(), [&](int64_t delta) {
     Xid global = xids.Next();
-    std::string my_xid = global.WithBranch(0).ToMySqlLiteral();
-    std::string pg_gid = global.WithBranch(1).ToPostgresGid();
+    std::string my_xid = internal::mariadb::XidLiteral(global.WithBranch(0));
+    std::string pg_gid = internal::postgres::XidToGid(global.WithBranch(1));
     try {
       s.mariadb_statement->execute("XA START " + my_xid);
       s.mariadb_statement->executeUpdate(Update(account, -delta));

@@ -37,13 +37,10 @@ void Check(bool ok, const char* what) {
 int main() {
   xa::XidGenerator generator(/*node_id=*/42);
   xa::Xid xid = generator.Next().WithBranch(1);
-  std::string gid = xid.ToPostgresGid();
   std::printf("xid %s\n", xid.ToString().c_str());
-  std::printf("PostgreSQL GID %s\n", gid.c_str());
-  std::printf("MariaDB literal %s\n", xid.ToMySqlLiteral().c_str());
 
-  xa::Result<xa::Xid> parsed = xa::Xid::FromPostgresGid(gid);
-  Check(parsed.ok() && parsed.value() == xid, "the GID parses back to the same Xid");
+  xa::Result<xa::Xid> parsed = xa::Xid::Parse(xid.ToString());
+  Check(parsed.ok() && parsed.value() == xid, "the Xid's text parses back to the same Xid");
   Check(xid.IsOwnedBy(42), "the Xid carries our node id");
 
   // A decision log and a transaction manager without resource managers: a transaction with no

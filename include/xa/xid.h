@@ -1,12 +1,10 @@
-// xa::Xid: the X/Open transaction branch identifier, and the ways it is written to and read back
-// from the databases.
+// xa::Xid: the X/Open transaction branch identifier, and the Xids that xa generates.
 //
 // An Xid is (format ID, gtrid, bqual): format ID in [0, 2^31), gtrid 1..64 bytes, bqual 0..64
-// bytes, all arbitrary bytes. It never reaches SQL as raw bytes:
-//   - MariaDB/MySQL: hex literals, `X'<gtrid hex>',X'<bqual hex>',<format id>`;
-//   - PostgreSQL: a GID of at most 186 bytes drawn from [A-Za-z0-9_.-]:
-//       "xa1." <format id, 8 lower-case hex digits> "." <base64url(gtrid)> "." <base64url(bqual)>
-//     (base64url without padding; PostgreSQL limits a GID to 199 bytes).
+// bytes, all arbitrary bytes. It never reaches SQL or a wire as raw bytes: each resource manager
+// dialect has its own encoding (MariaDB/MySQL hex literals, PostgreSQL GIDs of [A-Za-z0-9_.-]),
+// kept with the dialect inside the drivers, and ToString() is the one for people and logs.
+//
 // Parsing is strict: anything that is not exactly what we would have written is refused, so a
 // foreign or hostile entry in a recover scan is reported, never misread as ours.
 //
@@ -31,6 +29,8 @@
 
 namespace xa {
 
+class Clock;  // xa/env.h
+
 class Xid {
  public:
   static constexpr size_t kMaxGtridSize = 64;
@@ -39,8 +39,6 @@ class Xid {
   // The format ID of Xids that xa generates: "XAM1" in ASCII. Fits in 4 bytes, as MariaDB's
   // binlog requires.
   static constexpr int32_t kFormatId = 0x58414d31;
-  // Longest GID that ToPostgresGid() can produce.
-  static constexpr size_t kMaxPostgresGidSize = 4 + 8 + 1 + 86 + 1 + 86;
 
   // Validates and builds. Errors (XAER_INVAL) name the field and the limit.
   static Result<Xid> Make(int64_t format_id, std::string_view gtrid, std::string_view bqual);
@@ -56,18 +54,6 @@ class Xid {
   // Safe to log: hex only.
   std::string ToString() const;
   static Result<Xid> Parse(std::string_view text);
-
-  // MariaDB/MySQL: X'..',X'..',<format id>. Contains no quote other than the literal delimiters.
-  std::string ToMySqlLiteral() const;
-  // Parses one row of `XA RECOVER FORMAT='SQL'`: the three numeric columns and the `data`
-  // column (the server's SQL rendering, which omits an empty bqual and a format ID of 1).
-  // Refuses, with XAER_INVAL, anything inconsistent or malformed.
-  static Result<Xid> FromMySqlRecoverRow(int64_t format_id, int64_t gtrid_length,
-                                         int64_t bqual_length, std::string_view data);
-
-  // PostgreSQL GID, see the file comment.
-  std::string ToPostgresGid() const;
-  static Result<Xid> FromPostgresGid(std::string_view gid);
 
   // The Xid of this global transaction's branch number `branch` (bqual = layout version, branch
   // number big-endian). Keeps format ID and gtrid.
@@ -108,9 +94,12 @@ class Xid {
 class XidGenerator {
  public:
   static constexpr size_t kGtridSize = 21;
-  explicit XidGenerator(uint32_t node_id);
+  // Begin times come from `clock` (by default the real one, Env::Default()->clock()), so a test
+  // that drives time by hand also decides how old a branch looks to recovery. `clock` must
+  // outlive the generator.
+  explicit XidGenerator(uint32_t node_id, Clock* clock = nullptr);
   // For tests: a fixed nonce.
-  XidGenerator(uint32_t node_id, uint32_t nonce);
+  XidGenerator(uint32_t node_id, uint32_t nonce, Clock* clock = nullptr);
 
   Xid Next();
   uint32_t node_id() const noexcept { return node_id_; }
@@ -118,6 +107,7 @@ class XidGenerator {
  private:
   uint32_t node_id_;
   uint32_t nonce_;
+  Clock* clock_;
   std::atomic<uint32_t> sequence_{0};
 };
 

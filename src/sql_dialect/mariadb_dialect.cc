@@ -2,17 +2,17 @@
 
 #include <charconv>
 
+#include "src/base/byte_text.h"
+
 namespace xa::internal::mariadb {
 namespace {
-
-constexpr char kHexDigits[] = "0123456789abcdef";
 
 std::string XaVerb(std::string_view verb, const Xid& xid) {
   std::string sql;
   sql.reserve(verb.size() + 280);
   sql.append(verb);
   sql.push_back(' ');
-  sql.append(xid.ToMySqlLiteral());
+  sql.append(XidLiteral(xid));
   return sql;
 }
 
@@ -128,7 +128,60 @@ Result<Xid> FromQuotedRecoverRow(const RecoverRow& row) {
   return Xid::Make(format_id, gtrid, bqual);
 }
 
+// Parses one X'<hex>' literal at the front of `text` and advances past it.
+bool TakeHexLiteral(std::string_view* text, std::string* bytes) {
+  if (text->size() < 3 || ((*text)[0] != 'X' && (*text)[0] != 'x') || (*text)[1] != '\'') {
+    return false;
+  }
+  size_t close = text->find('\'', 2);
+  if (close == std::string_view::npos) return false;
+  if (!ParseHex(text->substr(2, close - 2), bytes)) return false;
+  text->remove_prefix(close + 1);
+  return true;
+}
+
 }  // namespace
+
+std::string XidLiteral(const Xid& xid) {
+  return "X'" + LowerHex(xid.gtrid()) + "',X'" + LowerHex(xid.bqual()) + "'," +
+         std::to_string(xid.format_id());
+}
+
+Result<Xid> XidFromRecoverRow(int64_t format_id, int64_t gtrid_length, int64_t bqual_length,
+                              std::string_view data) {
+  auto bad = [&](std::string_view why) {
+    return Status(Code::kInval, "XA RECOVER row (formatID=" + std::to_string(format_id) +
+                                    ", gtrid_length=" + std::to_string(gtrid_length) +
+                                    ", bqual_length=" + std::to_string(bqual_length) + ", data='" +
+                                    EscapeForMessage(data) +
+                                    "') is not a valid xid: " + std::string(why));
+  };
+  if (gtrid_length < 1 || gtrid_length > 64 || bqual_length < 0 || bqual_length > 64) {
+    return bad("lengths out of range");
+  }
+  std::string_view rest = data;
+  std::string gtrid, bqual;
+  if (!TakeHexLiteral(&rest, &gtrid)) return bad("data does not start with X'<hex>'");
+  int64_t rendered_format = 1;  // the server omits a format ID of 1
+  if (!rest.empty()) {
+    if (rest[0] != ',') return bad("unexpected text after the gtrid");
+    rest.remove_prefix(1);
+    if (!TakeHexLiteral(&rest, &bqual)) return bad("second part is not X'<hex>'");
+    if (!rest.empty()) {
+      if (rest[0] != ',') return bad("unexpected text after the bqual");
+      rest.remove_prefix(1);
+      if (!ParseCanonicalDecimal(rest, &rendered_format)) {
+        return bad("format ID is not a decimal number");
+      }
+    }
+  }
+  if (static_cast<int64_t>(gtrid.size()) != gtrid_length ||
+      static_cast<int64_t>(bqual.size()) != bqual_length) {
+    return bad("data does not match the length columns");
+  }
+  if (rendered_format != format_id) return bad("data does not match the formatID column");
+  return Xid::Make(format_id, gtrid, bqual);
+}
 
 std::string XaStartSql(const Xid& xid, StartFlag flag) {
   std::string sql = XaVerb("XA START", xid);
@@ -171,7 +224,7 @@ RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows) {
   RecoverScan scan;
   for (const RecoverRow& row : rows) {
     Result<Xid> xid =
-        Xid::FromMySqlRecoverRow(row.format_id, row.gtrid_length, row.bqual_length, row.data);
+        XidFromRecoverRow(row.format_id, row.gtrid_length, row.bqual_length, row.data);
     if (!xid.ok() && !row.data.empty() && row.data[0] == '\'') {
       Result<Xid> quoted = FromQuotedRecoverRow(row);
       if (quoted.ok()) xid = std::move(quoted);

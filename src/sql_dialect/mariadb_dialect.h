@@ -6,8 +6,8 @@
 // its own exceptions or SQLRETURNs at its edge and hands (errno, SQLSTATE, text) to
 // MapMariaDbError().
 //
-// Statements (every Xid is written as hex literals by Xid::ToMySqlLiteral(), never as raw bytes,
-// so no Xid can inject SQL):
+// Statements (every Xid is written as hex literals by XidLiteral(), never as raw bytes, so no Xid
+// can inject SQL):
 //   XA START <xid> [JOIN|RESUME]      XA END <xid> [SUSPEND]      XA PREPARE <xid>
 //   XA COMMIT <xid> [ONE PHASE]       XA ROLLBACK <xid>           XA RECOVER FORMAT='SQL'
 //
@@ -68,6 +68,18 @@
 #include "xa/xid.h"
 
 namespace xa::internal::mariadb {
+
+// ---- The Xid on MariaDB/MySQL --------------------------------------------------------------
+
+// X'<gtrid hex>',X'<bqual hex>',<format id>: hex only, so it contains no quote but the literal
+// delimiters.
+std::string XidLiteral(const Xid& xid);
+// Parses one row of `XA RECOVER FORMAT='SQL'` in its hex form: the three numeric columns and the
+// `data` column (the server's rendering, which omits an empty bqual and a format ID of 1).
+// Refuses, with XAER_INVAL, anything inconsistent or malformed. (ParseRecoverRows below also
+// reads the quoted form the server uses for printable Xids.)
+Result<Xid> XidFromRecoverRow(int64_t format_id, int64_t gtrid_length, int64_t bqual_length,
+                              std::string_view data);
 
 // ---- Statement text ------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 #include "src/sql_dialect/postgres_dialect.h"
 
-#include "src/sql_dialect/mariadb_dialect.h"  // EscapeForMessage: one escaping rule for all dialects
+#include "src/base/byte_text.h"
+#include "src/base/escape.h"
 
 namespace xa::internal::postgres {
 namespace {
 
-using mariadb::EscapeForMessage;
+using internal::EscapeForMessage;
 
 bool IsGidCharacter(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -103,10 +104,55 @@ std::string_view AdviceFor(Code code, Step step, std::string_view sqlstate) {
   }
 }
 
+constexpr std::string_view kXaGidPrefix = "xa1.";
+
 }  // namespace
 
+std::string XidToGid(const Xid& xid) {
+  constexpr char kHexDigits[] = "0123456789abcdef";
+  char format[9];
+  uint32_t f = static_cast<uint32_t>(xid.format_id());
+  for (int i = 7; i >= 0; --i) {
+    format[i] = kHexDigits[f & 0xf];
+    f >>= 4;
+  }
+  format[8] = '\0';
+  return std::string(kXaGidPrefix) + format + "." + Base64Url(xid.gtrid()) + "." +
+         Base64Url(xid.bqual());
+}
+
+Result<Xid> XidFromGid(std::string_view gid) {
+  auto bad = [&](std::string_view why) {
+    return Status(Code::kInval, "prepared transaction gid '" + EscapeForMessage(gid) +
+                                    "' is not an xa gid: " + std::string(why));
+  };
+  if (gid.size() > kMaxXaGidSize) return bad("too long");
+  if (gid.substr(0, kXaGidPrefix.size()) != kXaGidPrefix) return bad("no 'xa1.' prefix");
+  std::string_view rest = gid.substr(kXaGidPrefix.size());
+  size_t dot1 = rest.find('.');
+  size_t dot2 = dot1 == std::string_view::npos ? dot1 : rest.find('.', dot1 + 1);
+  if (dot1 != 8 || dot2 == std::string_view::npos ||
+      rest.find('.', dot2 + 1) != std::string_view::npos) {
+    return bad("expected xa1.<8 hex>.<base64url>.<base64url>");
+  }
+  int64_t format_id = 0;
+  for (char c : rest.substr(0, 8)) {
+    int v = HexDigitValue(c);
+    if (v < 0 || (c >= 'A' && c <= 'F')) return bad("format ID is not 8 lower-case hex digits");
+    format_id = (format_id << 4) | v;
+  }
+  std::string gtrid, bqual;
+  if (!ParseBase64Url(rest.substr(dot1 + 1, dot2 - dot1 - 1), &gtrid) ||
+      !ParseBase64Url(rest.substr(dot2 + 1), &bqual)) {
+    return bad("gtrid or bqual is not canonical base64url");
+  }
+  auto xid = Xid::Make(format_id, gtrid, bqual);
+  if (!xid.ok()) return bad(xid.status().message());
+  return xid;
+}
+
 Result<std::string> GidLiteral(const Xid& xid) {
-  std::string gid = xid.ToPostgresGid();
+  std::string gid = XidToGid(xid);
   bool valid = !gid.empty() && gid.size() <= kMaxGidSize;
   for (char c : gid) valid = valid && IsGidCharacter(c);
   if (!valid) {
@@ -195,7 +241,7 @@ RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows, bool superuser
                              std::vector<std::string>* untouchable) {
   RecoverScan scan;
   for (const RecoverRow& row : rows) {
-    Result<Xid> xid = Xid::FromPostgresGid(row.gid);
+    Result<Xid> xid = XidFromGid(row.gid);
     if (!xid.ok()) {
       UnparsedBranch entry;
       entry.raw = "gid=" + EscapeForMessage(row.gid) + " owner=" + EscapeForMessage(row.owner);

@@ -12,8 +12,8 @@
 //                             earlier statement aborted the transaction
 //   PREPARE TRANSACTION 'g'  PrepareTransactionSql()
 //   COMMIT PREPARED 'g' / ROLLBACK PREPARED 'g'   outside any transaction block (autocommit)
-// The GID is Xid::ToPostgresGid(): "xa1.<format hex>.<base64url gtrid>.<base64url bqual>", at most
-// 186 bytes of [A-Za-z0-9._-]. These statements take no bind parameters, so the GID is pasted as a
+// The GID is XidToGid(): "xa1.<format hex, 8 lower-case digits>.<base64url gtrid>.<base64url bqual>"
+// (base64url without padding), at most 186 bytes of [A-Za-z0-9._-]. These statements take no bind parameters, so the GID is pasted as a
 // literal: GidLiteral() re-checks the alphabet and the length before it quotes it, so even a bug
 // in the renderer cannot become SQL.
 //
@@ -51,10 +51,22 @@ namespace xa::internal::postgres {
 // PostgreSQL's own limit: a GID is shorter than 200 bytes (GIDSIZE).
 inline constexpr size_t kMaxGidSize = 199;
 
+// ---- The Xid on PostgreSQL -----------------------------------------------------------------
+
+// Longest GID that XidToGid() makes: "xa1." + 8 hex digits + "." + 86 + "." + 86.
+inline constexpr size_t kMaxXaGidSize = 4 + 8 + 1 + 86 + 1 + 86;
+static_assert(kMaxXaGidSize <= kMaxGidSize);
+
+// The GID of `xid`: see the file comment.
+std::string XidToGid(const Xid& xid);
+// Strict: anything that XidToGid() would not have written is refused (XAER_INVAL), so a foreign
+// prepared transaction is reported, never misread as ours.
+Result<Xid> XidFromGid(std::string_view gid);
+
 // ---- Statement text ------------------------------------------------------------------------
 
 // The GID of `xid` as a quoted SQL literal: 'xa1.58414d31.AQID.AQAB'. XA_INTERNAL if the rendered
-// GID is not what Xid::ToPostgresGid() promises (longer than 199 bytes or outside
+// GID is not what XidToGid() promises (longer than 199 bytes or outside
 // [A-Za-z0-9._-]); it is never quoted then.
 Result<std::string> GidLiteral(const Xid& xid);
 Result<std::string> PrepareTransactionSql(const Xid& xid);

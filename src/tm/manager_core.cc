@@ -27,7 +27,9 @@ bool SequentialPhasesWhenBusy(const TransactionManagerOptions& options) {
 }  // namespace
 
 ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
-    : options_(std::move(options)), log_(log), xids_(options_.node_id) {
+    : options_(std::move(options)),
+      log_(log),
+      xids_(options_.node_id, (options_.env != nullptr ? options_.env : Env::Default())->clock()) {
   std::unique_ptr<CpuLoadGauge> cpu_load;
   if (SequentialPhasesWhenBusy(options_)) {
     cpu_load = std::make_unique<CpuLoadGauge>(options_.sequential_phases_at_cpu_percent,

@@ -79,6 +79,8 @@ const std::map<std::string, uint64_t>& HeaderConstants() {
       {"kMaxRmNameSize", kMaxRmNameSize},
       {"kMaxReasonSize", kMaxReasonSize},
       {"kRecordTypeIgnorableBit", kRecordTypeIgnorableBit},
+      {"kMaxSegmentFileSize", kMaxSegmentFileSize},
+      {"kMaxSegmentSizeBytes", kMaxSegmentSizeBytes},
       {"kZeroType", kZeroType},
       {"kCommitDecision", static_cast<uint64_t>(RecordType::kCommitDecision)},
       {"kPreCommit", static_cast<uint64_t>(RecordType::kPreCommit)},

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "examples/bank/bank.h"
+#include "src/sql_dialect/postgres_dialect.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "xa/decision_log.h"
@@ -189,7 +190,7 @@ TEST_F(DbFaultTest, R5BranchRolledBackBehindOurBackIsAHeuristicOutcome) {
   postgres.before_commit = [&] {
     // The operator's ROLLBACK PREPARED, from another session, between prepare and commit.
     ProcessResult rolled = PostgresAdmin("ROLLBACK PREPARED '" +
-                                         xid.WithBranch(1).ToPostgresGid() + "'");
+                                         internal::postgres::XidToGid(xid.WithBranch(1)) + "'");
     ASSERT_TRUE(rolled.Exited(0)) << rolled.Describe();
   };
   auto outcome = Transfer(mariadb, postgres, &xid);

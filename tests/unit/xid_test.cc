@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testutil/fake_clock.h"
 #include "testutil/status_matchers.h"
 
 namespace xa {
@@ -46,78 +47,6 @@ TEST(XidTest, ParseRefusesMalformedText) {
   }
 }
 
-TEST(XidTest, MySqlLiteralIsHexOnly) {
-  Xid xid = Xid::Make(7, kHostile, kHostile.substr(0, 3)).value();
-  std::string literal = xid.ToMySqlLiteral();
-  EXPECT_EQ(literal.rfind("X'", 0), 0u);
-  // Exactly the four delimiting quotes; no backslash, semicolon or NUL.
-  EXPECT_EQ(std::count(literal.begin(), literal.end(), '\''), 4);
-  EXPECT_EQ(literal.find_first_of(";\\\"\n", 0), std::string::npos);
-  EXPECT_EQ(literal.find('\0'), std::string::npos);
-  EXPECT_EQ(Xid::Make(1, "ab", "c").value().ToMySqlLiteral(), "X'6162',X'63',1");
-}
-
-TEST(XidTest, MySqlRecoverRowsParseInEveryServerShape) {
-  Xid full = Xid::FromMySqlRecoverRow(7, 2, 1, "X'6162',X'63',7").value();
-  EXPECT_EQ(full, Xid::Make(7, "ab", "c").value());
-  // The server leaves out a format ID of 1 and an empty bqual.
-  EXPECT_EQ(Xid::FromMySqlRecoverRow(1, 2, 1, "X'6162',X'63'").value(),
-            Xid::Make(1, "ab", "c").value());
-  EXPECT_EQ(Xid::FromMySqlRecoverRow(1, 2, 0, "X'6162'").value(), Xid::Make(1, "ab", "").value());
-  EXPECT_EQ(Xid::FromMySqlRecoverRow(9, 2, 0, "X'6162',X'',9").value(),
-            Xid::Make(9, "ab", "").value());
-}
-
-TEST(XidTest, MySqlRecoverRowsThatDisagreeAreRefused) {
-  struct Row {
-    int64_t format, glen, blen;
-    const char* data;
-  };
-  for (const Row& row : std::initializer_list<Row>{
-           {7, 3, 1, "X'6162',X'63',7"},   // gtrid length mismatch
-           {7, 2, 0, "X'6162',X'63',7"},   // bqual length mismatch
-           {8, 2, 1, "X'6162',X'63',7"},   // format mismatch
-           {7, 2, 1, "X'6162',X'63',7 "},  // trailing text
-           {7, 2, 1, "'ab','c',7"},        // not hex
-           {7, 2, 1, "X'616',X'63',7"},    // odd hex
-           {1, 0, 0, "X''"},               // empty gtrid
-           {1, 65, 0, "X'00'"},            // length out of range
-       }) {
-    auto parsed = Xid::FromMySqlRecoverRow(row.format, row.glen, row.blen, row.data);
-    EXPECT_THAT(parsed, StatusIs(Code::kInval)) << row.data;
-  }
-}
-
-TEST(XidTest, PostgresGidRoundTripsAtEveryLength) {
-  for (size_t glen = 1; glen <= 64; ++glen) {
-    for (size_t blen : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, glen, size_t{64}}) {
-      std::string gtrid, bqual;
-      for (size_t i = 0; i < glen; ++i) gtrid.push_back(static_cast<char>(i * 37 + glen));
-      for (size_t i = 0; i < blen; ++i) bqual.push_back(static_cast<char>(255 - i));
-      Xid xid = Xid::Make(0x7fffffff, gtrid, bqual).value();
-      std::string gid = xid.ToPostgresGid();
-      ASSERT_LT(gid.size(), 200u);
-      ASSERT_LE(gid.size(), Xid::kMaxPostgresGidSize);
-      ASSERT_EQ(gid.find_first_not_of(
-                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."),
-                std::string::npos);
-      ASSERT_EQ(Xid::FromPostgresGid(gid).value(), xid) << gid;
-    }
-  }
-}
-
-TEST(XidTest, ForeignOrNonCanonicalGidsAreRefused) {
-  std::string good = Xid::Make(1, "ab", "c").value().ToPostgresGid();
-  EXPECT_EQ(good, "xa1.00000001.YWI.Yw");
-  for (const char* gid : {"", "foreign-tx-1", "xa1.", "xa1.00000001.YWI", "xa1.0000001.YWI.Yw",
-                          "xa1.0000000G.YWI.Yw", "xa1.0000000A.YWI.Yw", "xa1.00000001.YWJ.Yw",
-                          "xa1.00000001.YWI.Yw.", "xa1.00000001.YWI=.Yw", "xa1.00000001..Yw",
-                          "xa1.00000001.Y.Yw", "xa1.80000000.YWI.Yw", "XA1.00000001.YWI.Yw"}) {
-    auto parsed = Xid::FromPostgresGid(gid);
-    EXPECT_THAT(parsed, StatusIs(Code::kInval)) << gid;
-  }
-}
-
 TEST(XidTest, GeneratedXidsCarryFormatAndNodeAndAreUnique) {
   XidGenerator generator(0xA1B2C3D4u);
   std::set<Xid> seen;
@@ -149,6 +78,14 @@ TEST(XidTest, GeneratedXidsCarryTheirBeginTime) {
   EXPECT_LE(*xid.BeginTimeMicros(), after);
   EXPECT_EQ(xid.WithBranch(2).BeginTimeMicros(), xid.BeginTimeMicros());
   EXPECT_EQ(Xid::Make(1, "x", "").value().BeginTimeMicros(), std::nullopt);
+}
+
+TEST(XidTest, GeneratedBeginTimeComesFromTheGivenClock) {
+  test::FakeClock clock;
+  XidGenerator generator(3, &clock);
+  EXPECT_EQ(generator.Next().BeginTimeMicros(), clock.WallMicros());
+  clock.StepWall(std::chrono::hours(-24));  // a wall clock set back: the gtrid says so
+  EXPECT_EQ(generator.Next().BeginTimeMicros(), clock.WallMicros());
 }
 
 TEST(XidTest, BranchesShareTheGtridAndDiffer) {

@@ -3,9 +3,14 @@
 
 #include "src/sql_dialect/mariadb_dialect.h"
 
+#include <algorithm>
+#include <initializer_list>
 #include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "testutil/status_matchers.h"
 
 namespace xa::internal::mariadb {
 namespace {
@@ -14,6 +19,52 @@ Xid MakeXid(int64_t format, std::string_view gtrid, std::string_view bqual) {
   Result<Xid> xid = Xid::Make(format, gtrid, bqual);
   EXPECT_TRUE(xid.ok()) << xid.status().ToString();
   return xid.ok() ? *xid : Xid();
+}
+
+using test::StatusIs;
+
+const std::string kHostile = std::string("'); DROP TABLE t; --\\\"\0\n\xff", 25);
+
+TEST(MariaDbDialect, XidLiteralIsHexOnly) {
+  Xid xid = Xid::Make(7, kHostile, kHostile.substr(0, 3)).value();
+  std::string literal = XidLiteral(xid);
+  EXPECT_EQ(literal.rfind("X'", 0), 0u);
+  // Exactly the four delimiting quotes; no backslash, semicolon or NUL.
+  EXPECT_EQ(std::count(literal.begin(), literal.end(), '\''), 4);
+  EXPECT_EQ(literal.find_first_of(";\\\"\n", 0), std::string::npos);
+  EXPECT_EQ(literal.find('\0'), std::string::npos);
+  EXPECT_EQ(XidLiteral(Xid::Make(1, "ab", "c").value()), "X'6162',X'63',1");
+}
+
+TEST(MariaDbDialect, XidRecoverRowsParseInEveryServerShape) {
+  Xid full = XidFromRecoverRow(7, 2, 1, "X'6162',X'63',7").value();
+  EXPECT_EQ(full, Xid::Make(7, "ab", "c").value());
+  // The server leaves out a format ID of 1 and an empty bqual.
+  EXPECT_EQ(XidFromRecoverRow(1, 2, 1, "X'6162',X'63'").value(),
+            Xid::Make(1, "ab", "c").value());
+  EXPECT_EQ(XidFromRecoverRow(1, 2, 0, "X'6162'").value(), Xid::Make(1, "ab", "").value());
+  EXPECT_EQ(XidFromRecoverRow(9, 2, 0, "X'6162',X'',9").value(),
+            Xid::Make(9, "ab", "").value());
+}
+
+TEST(MariaDbDialect, XidRecoverRowsThatDisagreeAreRefused) {
+  struct Row {
+    int64_t format, glen, blen;
+    const char* data;
+  };
+  for (const Row& row : std::initializer_list<Row>{
+           {7, 3, 1, "X'6162',X'63',7"},   // gtrid length mismatch
+           {7, 2, 0, "X'6162',X'63',7"},   // bqual length mismatch
+           {8, 2, 1, "X'6162',X'63',7"},   // format mismatch
+           {7, 2, 1, "X'6162',X'63',7 "},  // trailing text
+           {7, 2, 1, "'ab','c',7"},        // not hex
+           {7, 2, 1, "X'616',X'63',7"},    // odd hex
+           {1, 0, 0, "X''"},               // empty gtrid
+           {1, 65, 0, "X'00'"},            // length out of range
+       }) {
+    auto parsed = XidFromRecoverRow(row.format, row.glen, row.blen, row.data);
+    EXPECT_THAT(parsed, StatusIs(Code::kInval)) << row.data;
+  }
 }
 
 TEST(MariaDbDialect, StatementsCarryTheXidAsHexOnly) {

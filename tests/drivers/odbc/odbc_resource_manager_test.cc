@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "drivers/odbc/src/odbc_session.h"
+#include "src/sql_dialect/mariadb_dialect.h"
 #include "src/sql_dialect/postgres_dialect.h"
 #include "testutil/db_env.h"
 #include "testutil/finish.h"
@@ -461,11 +462,12 @@ TEST_P(OdbcDriverTest, RecoverListsExactlyOurBranchesAndLeavesForeignOnesAlone) 
   Xid other_node = XidGenerator(NodeId() ^ 0x1u).Next().WithBranch(1);
   std::vector<std::string> foreign_gids;
   if (dialect() == Dialect::kPostgres) {
-    std::string canonical = mine1.ToPostgresGid();
+    std::string canonical = ::xa::internal::postgres::XidToGid(mine1);
     foreign_gids = {"foreign-app-42-" + suffix,
                     // Almost ours: upper-case hex in the format ID is not what we write.
                     "xa1.58414D31." + canonical.substr(13) + suffix.substr(0, 1),
-                    other_node.ToPostgresGid(), foreign_format.ToPostgresGid()};
+                    ::xa::internal::postgres::XidToGid(other_node),
+                    ::xa::internal::postgres::XidToGid(foreign_format)};
     Admin seeder(server_);
     for (const std::string& gid : foreign_gids) {
       ASSERT_TRUE(seeder.SetAutocommit(false));
@@ -477,10 +479,10 @@ TEST_P(OdbcDriverTest, RecoverListsExactlyOurBranchesAndLeavesForeignOnesAlone) 
     for (const Xid& xid : {foreign_format, other_node}) {
       // MariaDB keeps a prepared branch attached to its session until the session ends.
       Admin seeder(server_);
-      seeder.MustExec("XA START " + xid.ToMySqlLiteral());
+      seeder.MustExec("XA START " + ::xa::internal::mariadb::XidLiteral(xid));
       seeder.MustExec(Insert(NewId(), "foreign"));
-      seeder.MustExec("XA END " + xid.ToMySqlLiteral());
-      seeder.MustExec("XA PREPARE " + xid.ToMySqlLiteral());
+      seeder.MustExec("XA END " + ::xa::internal::mariadb::XidLiteral(xid));
+      seeder.MustExec("XA PREPARE " + ::xa::internal::mariadb::XidLiteral(xid));
     }
   }
 
@@ -516,8 +518,8 @@ TEST_P(OdbcDriverTest, RecoverListsExactlyOurBranchesAndLeavesForeignOnesAlone) 
   if (dialect() == Dialect::kPostgres) {
     for (const std::string& gid : foreign_gids) admin_->MustExec("ROLLBACK PREPARED '" + gid + "'");
   } else {
-    admin_->MustExec("XA ROLLBACK " + foreign_format.ToMySqlLiteral());
-    admin_->MustExec("XA ROLLBACK " + other_node.ToMySqlLiteral());
+    admin_->MustExec("XA ROLLBACK " + ::xa::internal::mariadb::XidLiteral(foreign_format));
+    admin_->MustExec("XA ROLLBACK " + ::xa::internal::mariadb::XidLiteral(other_node));
   }
   auto cleaned = rm->Recover();
   ASSERT_TRUE(cleaned.ok());
@@ -894,7 +896,7 @@ TEST(OdbcPostgresOwners, BranchOfAnotherRoleIsListedAndFinishingItNamesTheRole) 
   // The admin role is trusted on 127.0.0.1 (scripts/servers.sh).
   PgSession admin("DSN=" + server.dsn + ";UID=" + test::PostgresAdminUser());
   Xid xid = Generator().Next().WithBranch(3);
-  admin.PrepareReadOnly(xid.ToPostgresGid());
+  admin.PrepareReadOnly(::xa::internal::postgres::XidToGid(xid));
 
   auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-owner"));
   ASSERT_THAT(rm, test::IsOk());
@@ -909,7 +911,7 @@ TEST(OdbcPostgresOwners, BranchOfAnotherRoleIsListedAndFinishingItNamesTheRole) 
   auto again = (*rm)->Recover();
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(Contains(again->prepared, xid)) << "a refused commit must leave the branch alone";
-  admin.MustExec("ROLLBACK PREPARED '" + xid.ToPostgresGid() + "'");
+  admin.MustExec("ROLLBACK PREPARED '" + ::xa::internal::postgres::XidToGid(xid) + "'");
 }
 
 TEST(OdbcPostgresOwners, BranchOfAnotherDatabaseIsNotListedAndFinishingItSaysWhere) {
@@ -917,7 +919,7 @@ TEST(OdbcPostgresOwners, BranchOfAnotherDatabaseIsNotListedAndFinishingItSaysWhe
   // Same role, database 'postgres' (CONNECT is granted to PUBLIC there).
   PgSession elsewhere(ConnectionString(server, ";Database=postgres"));
   Xid xid = Generator().Next().WithBranch(4);
-  elsewhere.PrepareReadOnly(xid.ToPostgresGid());
+  elsewhere.PrepareReadOnly(::xa::internal::postgres::XidToGid(xid));
 
   auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-other-db"));
   ASSERT_THAT(rm, test::IsOk());
@@ -927,7 +929,7 @@ TEST(OdbcPostgresOwners, BranchOfAnotherDatabaseIsNotListedAndFinishingItSaysWhe
   Status committed = (*rm)->Commit(xid, CommitMode::kTwoPhase);
   EXPECT_EQ(committed.code(), Code::kConfig) << committed.ToString();
   EXPECT_NE(committed.message().find("another database"), std::string::npos) << committed.message();
-  elsewhere.MustExec("ROLLBACK PREPARED '" + xid.ToPostgresGid() + "'");
+  elsewhere.MustExec("ROLLBACK PREPARED '" + ::xa::internal::postgres::XidToGid(xid) + "'");
 }
 
 // With the read-only optimisation off, the probe and PREPARE TRANSACTION go in one batch: the

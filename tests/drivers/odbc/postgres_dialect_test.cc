@@ -5,12 +5,47 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "testutil/status_matchers.h"
 
 namespace xa::internal::postgres {
 namespace {
 
 const std::string kHostile = std::string("'); DROP TABLE t; --\\\"\0\n\xff", 25);
+
+using test::StatusIs;
+
+TEST(PostgresDialect, XidGidRoundTripsAtEveryLength) {
+  for (size_t glen = 1; glen <= 64; ++glen) {
+    for (size_t blen : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, glen, size_t{64}}) {
+      std::string gtrid, bqual;
+      for (size_t i = 0; i < glen; ++i) gtrid.push_back(static_cast<char>(i * 37 + glen));
+      for (size_t i = 0; i < blen; ++i) bqual.push_back(static_cast<char>(255 - i));
+      Xid xid = Xid::Make(0x7fffffff, gtrid, bqual).value();
+      std::string gid = XidToGid(xid);
+      ASSERT_LT(gid.size(), 200u);
+      ASSERT_LE(gid.size(), kMaxXaGidSize);
+      ASSERT_EQ(gid.find_first_not_of(
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."),
+                std::string::npos);
+      ASSERT_EQ(XidFromGid(gid).value(), xid) << gid;
+    }
+  }
+}
+
+TEST(PostgresDialect, ForeignOrNonCanonicalGidsAreRefused) {
+  std::string good = XidToGid(Xid::Make(1, "ab", "c").value());
+  EXPECT_EQ(good, "xa1.00000001.YWI.Yw");
+  for (const char* gid : {"", "foreign-tx-1", "xa1.", "xa1.00000001.YWI", "xa1.0000001.YWI.Yw",
+                          "xa1.0000000G.YWI.Yw", "xa1.0000000A.YWI.Yw", "xa1.00000001.YWJ.Yw",
+                          "xa1.00000001.YWI.Yw.", "xa1.00000001.YWI=.Yw", "xa1.00000001..Yw",
+                          "xa1.00000001.Y.Yw", "xa1.80000000.YWI.Yw", "XA1.00000001.YWI.Yw"}) {
+    auto parsed = XidFromGid(gid);
+    EXPECT_THAT(parsed, StatusIs(Code::kInval)) << gid;
+  }
+}
 
 TEST(PostgresDialect, GidLiteralIsQuotedRestrictedAlphabet) {
   for (const Xid& xid : {Xid::Make(0x7fffffff, std::string(64, '\xff'), std::string(64, '\'')).value(),
@@ -27,7 +62,7 @@ TEST(PostgresDialect, GidLiteralIsQuotedRestrictedAlphabet) {
                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"),
               std::string::npos)
         << inner;
-    EXPECT_EQ(Xid::FromPostgresGid(inner).value(), xid);
+    EXPECT_EQ(XidFromGid(inner).value(), xid);
   }
   Xid xid = Xid::Make(7, "g", "b").value();
   EXPECT_EQ(PrepareTransactionSql(xid).value(), "PREPARE TRANSACTION " + GidLiteral(xid).value());
@@ -126,12 +161,12 @@ TEST(PostgresDialect, ProbeRefusesDisabledPreparedTransactionsWithTheFix) {
 TEST(PostgresDialect, RecoverRowsSplitOursForeignAndUntouchable) {
   Xid ours = Xid::Make(Xid::kFormatId, "gtrid", "b").value();
   Xid others = Xid::Make(9, "other-owner", "").value();
-  std::string almost = ours.ToPostgresGid() + "=";
+  std::string almost = XidToGid(ours) + "=";
   std::vector<RecoverRow> rows = {
-      {ours.ToPostgresGid(), "xa_tm", true},
+      {XidToGid(ours), "xa_tm", true},
       {"foreign-app-42", "app", false},
       {almost, "xa_tm", true},
-      {others.ToPostgresGid(), "someone", false},
+      {XidToGid(others), "someone", false},
       {std::string("xa1.\xff'\0", 7), "evil", false},
   };
   std::vector<std::string> untouchable;
@@ -153,7 +188,7 @@ TEST(PostgresDialect, RecoverRowsSplitOursForeignAndUntouchable) {
 TEST(PostgresDialect, RandomGidsNeverParseAsSomethingElse) {
   std::mt19937 random(20261124);
   Xid model = Xid::Make(Xid::kFormatId, "gtrid-bytes", "b").value();
-  std::string canonical = model.ToPostgresGid();
+  std::string canonical = XidToGid(model);
   for (int i = 0; i < 20000; ++i) {
     std::string gid;
     if (i % 2 == 0) {
@@ -179,7 +214,7 @@ TEST(PostgresDialect, RandomGidsNeverParseAsSomethingElse) {
     ASSERT_EQ(scan.prepared.size() + scan.unparsed.size(), 1u);
     if (!scan.prepared.empty()) {
       // Whatever parses must render back to exactly the same GID: one encoding per Xid.
-      EXPECT_EQ(scan.prepared[0].ToPostgresGid(), gid);
+      EXPECT_EQ(XidToGid(scan.prepared[0]), gid);
     } else {
       for (char c : scan.unparsed[0].raw) {
         EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "unparsed entries are escaped";

@@ -1,0 +1,82 @@
+# Each folder includes only the layers below it. Run as
+#   cmake -DROOT=<source root> -P layering_check.cmake
+# and fails (with every offending line listed) when a file includes a project header from a layer
+# it must not reach. The rules, lowest layer first:
+#   include/xa      the public API: only itself
+#   src/testing     crash and sync points: only itself
+#   src/base        logging, escaping, wake event, CRC32C, coding: the public API
+#   recovery-log    the decision log: base, testing hooks
+#   src/net         the network seam: base, testing hooks
+#   src/completion  phase-2 rules and the conclude step: base
+#   src/recovery    recovery modules: completion, base, testing hooks
+#   src/tm          the transaction manager: completion, recovery, base, testing hooks
+#   src/sql_dialect the SQL dialects: base
+#   drivers/<name>  a driver: the dialects, base, and its own folder; never the core's internals
+#                   and never another driver
+# Everything may include the public API (xa/...), and a folder its own files.
+
+cmake_policy(VERSION 3.25)
+
+# "<folder>|<allowed prefix>,<allowed prefix>...": commas, since a CMake list is split at ';'.
+set(rules
+  "include/xa|"
+  "src/testing|"
+  "src/base|"
+  "recovery-log|src/base/,src/testing/"
+  "src/net|src/base/,src/testing/"
+  "src/completion|src/base/"
+  "src/recovery|src/completion/,src/base/,src/testing/"
+  "src/tm|src/completion/,src/recovery/,src/base/,src/testing/"
+  "src/sql_dialect|src/base/"
+  "drivers/mysql|src/sql_dialect/,src/base/"
+  "drivers/odbc|src/sql_dialect/,src/base/")
+
+# Project-relative include paths name a project folder; anything else (xa/..., system headers)
+# is not a project layer.
+set(project_prefixes "src/" "recovery-log/" "drivers/" "tools/" "tests/" "examples/" "bench/")
+
+set(violations "")
+foreach(rule IN LISTS rules)
+  string(FIND "${rule}" "|" bar)
+  string(SUBSTRING "${rule}" 0 ${bar} folder)
+  math(EXPR after "${bar} + 1")
+  string(SUBSTRING "${rule}" ${after} -1 extra)
+  string(REPLACE "," ";" extra "${extra}")
+  set(allowed "${folder}/" ${extra})
+  file(GLOB_RECURSE files "${ROOT}/${folder}/*.h" "${ROOT}/${folder}/*.cc")
+  foreach(file IN LISTS files)
+    file(STRINGS "${file}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
+    foreach(line IN LISTS lines)
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]*)\".*" "\\1" header "${line}")
+      set(is_project FALSE)
+      foreach(prefix IN LISTS project_prefixes)
+        string(FIND "${header}" "${prefix}" at)
+        if(at EQUAL 0)
+          set(is_project TRUE)
+        endif()
+      endforeach()
+      if(NOT is_project)
+        continue()
+      endif()
+      set(ok FALSE)
+      foreach(prefix IN LISTS allowed)
+        string(FIND "${header}" "${prefix}" at)
+        if(at EQUAL 0)
+          set(ok TRUE)
+        endif()
+      endforeach()
+      if(NOT ok)
+        string(REPLACE ";" ", " allowed_text "${allowed}")
+        file(RELATIVE_PATH relative "${ROOT}" "${file}")
+        string(APPEND violations "  ${relative}: includes \"${header}\" (${folder} may include only ${allowed_text})\n")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+
+if(NOT violations STREQUAL "")
+  message(FATAL_ERROR "layering: these includes reach a layer they must not:\n${violations}"
+    "Move the shared code down to a layer both may use (src/base for utilities), or go through "
+    "the public API.")
+endif()
+message(STATUS "layering: every folder includes only the layers below it")
