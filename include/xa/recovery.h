@@ -160,9 +160,11 @@ class RecoveryEngine {
 // later pass while it resolves what the other RMs hold.
 std::unique_ptr<ResourceManager> MakeUnreachableResourceManager(std::string name, Status why);
 
-// Renders a report for people: one line a branch, then the counts.
+// Renders a report for people: one line a branch, then the counts, led by the outcome: "plan:"
+// (dry run), "done:" (converged) or "not finished:". Names and raw entries are escaped.
 std::string FormatRecoveryReport(const RecoveryReport& report);
-// The same as a JSON document (for `xa-recover plan --json`).
+// The same as a JSON document (for `xa-recover plan --json`): always valid JSON, every text
+// escaped, well-formed UTF-8 kept and any other byte as U+FFFD.
 std::string RecoveryReportToJson(const RecoveryReport& report);
 
 }  // namespace xa

@@ -13,6 +13,12 @@ namespace xa::internal {
 // "...".
 std::string EscapeForMessage(std::string_view text);
 
+// The inside of a JSON string (RFC 8259) holding `text`, always valid JSON and valid UTF-8:
+// well-formed UTF-8 is kept as it is (so names in any script stay readable); '"' and '\\' are
+// escaped; control characters (C0, DEL and C1, which terminals may act on) become \u00XX; each
+// byte that is not part of well-formed UTF-8 becomes U+FFFD. No length limit.
+std::string EscapeJsonString(std::string_view text);
+
 }  // namespace xa::internal
 
 #endif  // XA_SRC_BASE_ESCAPE_H_

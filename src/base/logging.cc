@@ -5,7 +5,16 @@
 #include <cstring>
 #include <string>
 
+#include <iostream>
+#include <mutex>
+
+#include <boost/core/null_deleter.hpp>
 #include <boost/log/attributes/constant.hpp>
+#include <boost/log/core.hpp>
+#include <boost/log/expressions/message.hpp>
+#include <boost/log/sinks/sync_frontend.hpp>
+#include <boost/log/sinks/text_ostream_backend.hpp>
+#include <boost/log/utility/formatting_ostream.hpp>
 #include <boost/log/sources/record_ostream.hpp>
 #include <boost/log/sources/severity_channel_logger.hpp>
 #include <boost/log/trivial.hpp>
@@ -44,6 +53,24 @@ Logger& TheLogger() {
 void SetLogLevel(LogLevel level) noexcept { Level().store(static_cast<int>(level)); }
 
 LogLevel GetLogLevel() noexcept { return static_cast<LogLevel>(Level().load()); }
+
+void LogToStderr() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    using Backend = boost::log::sinks::text_ostream_backend;
+    auto backend = boost::make_shared<Backend>();
+    backend->add_stream(boost::shared_ptr<std::ostream>(&std::cerr, boost::null_deleter()));
+    backend->auto_flush(true);
+    auto sink = boost::make_shared<boost::log::sinks::synchronous_sink<Backend>>(backend);
+    sink->set_formatter([](const boost::log::record_view& record,
+                           boost::log::formatting_ostream& out) {
+      out << "xa: ";
+      if (auto severity = record[boost::log::trivial::severity]) out << *severity << ": ";
+      out << record[boost::log::expressions::smessage];
+    });
+    boost::log::core::get()->add_sink(sink);
+  });
+}
 
 void LogLine(LogLevel level, std::string_view component, const Xid* xid,
              std::string_view message) noexcept {

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "src/completion/branch_outcome.h"
+#include "src/base/escape.h"
 #include "src/base/logging.h"
 #include "src/recovery/recovery_module.h"
 #include "src/recovery/two_phase_recovery.h"
@@ -41,28 +42,6 @@ std::vector<internal::ScannedRm> ScanAll(const std::vector<ResourceManager*>& rm
   if (!rms.empty()) scan_one(0);
   for (auto& t : threads) t.join();
   return scans;
-}
-
-std::string EscapeJson(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x7f) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out;
 }
 
 class UnreachableResourceManager final : public ResourceManager {
@@ -298,13 +277,17 @@ Result<RecoveryReport> RecoveryEngine::Force(const Xid& global_or_branch, Forced
 std::string FormatRecoveryReport(const RecoveryReport& report) {
   std::ostringstream out;
   for (const BranchReport& b : report.branches) {
-    out << (b.branch.empty() ? "raw:" + b.raw : b.branch.ToString()) << "  rm=" << b.rm_name
+    // Names come from the configuration and raw entries from a server: escaped for terminals.
+    out << (b.branch.empty() ? "raw:" + internal::EscapeForMessage(b.raw) : b.branch.ToString())
+        << "  rm=" << internal::EscapeForMessage(b.rm_name)
         << "  log=" << b.log_state << "  rm-state=" << b.rm_state
         << "  action=" << RecoveryActionName(b.action) << "  reason=" << b.reason;
     if (!b.result.ok()) out << "  result=" << b.result.ToString();
     out << '\n';
   }
-  out << (report.dry_run ? "plan: " : "done: ") << report.committed << " committed, "
+  // The first word is the outcome, as the tool's exit status is: "done" only when converged.
+  out << (report.dry_run ? "plan: " : report.Converged() ? "done: " : "not finished: ")
+      << report.committed << " committed, "
       << report.rolled_back << " rolled back, " << report.already_done << " already done, "
       << report.failed << " failed, " << report.foreign << " foreign left alone, "
       << report.in_flight << " in flight, " << report.orphans_deferred << " deferred, "
@@ -313,12 +296,15 @@ std::string FormatRecoveryReport(const RecoveryReport& report) {
       << " decisions still open";
   if (report.log_damaged) out << "; LOG DAMAGED: presumed abort refused";
   if (report.log_read_only) out << "; log read-only: no end records written";
-  for (const std::string& rm : report.unreachable_rms) out << "; unreachable: " << rm;
+  for (const std::string& rm : report.unreachable_rms) {
+    out << "; unreachable: " << internal::EscapeForMessage(rm);
+  }
   out << '\n';
   return out.str();
 }
 
 std::string RecoveryReportToJson(const RecoveryReport& report) {
+  const auto Json = [](std::string_view text) { return internal::EscapeJsonString(text); };
   std::ostringstream out;
   out << "{\"dry_run\":" << (report.dry_run ? "true" : "false")
       << ",\"log_damaged\":" << (report.log_damaged ? "true" : "false")
@@ -331,17 +317,17 @@ std::string RecoveryReportToJson(const RecoveryReport& report) {
       << ",\"end_records_written\":" << report.end_records_written
       << ",\"decisions_still_open\":" << report.decisions_still_open << ",\"unreachable_rms\":[";
   for (size_t i = 0; i < report.unreachable_rms.size(); ++i) {
-    out << (i ? "," : "") << '"' << EscapeJson(report.unreachable_rms[i]) << '"';
+    out << (i ? "," : "") << '"' << Json(report.unreachable_rms[i]) << '"';
   }
   out << "],\"branches\":[";
   for (size_t i = 0; i < report.branches.size(); ++i) {
     const BranchReport& b = report.branches[i];
-    out << (i ? "," : "") << "{\"rm\":\"" << EscapeJson(b.rm_name) << "\",\"xid\":\""
-        << (b.branch.empty() ? "" : b.branch.ToString()) << "\",\"raw\":\"" << EscapeJson(b.raw)
-        << "\",\"log_state\":\"" << EscapeJson(b.log_state) << "\",\"rm_state\":\""
-        << EscapeJson(b.rm_state) << "\",\"action\":\"" << RecoveryActionName(b.action)
-        << "\",\"reason\":\"" << EscapeJson(b.reason) << "\",\"result\":\""
-        << EscapeJson(b.result.ToString()) << "\"}";
+    out << (i ? "," : "") << "{\"rm\":\"" << Json(b.rm_name) << "\",\"xid\":\""
+        << (b.branch.empty() ? "" : b.branch.ToString()) << "\",\"raw\":\"" << Json(b.raw)
+        << "\",\"log_state\":\"" << Json(b.log_state) << "\",\"rm_state\":\""
+        << Json(b.rm_state) << "\",\"action\":\"" << RecoveryActionName(b.action)
+        << "\",\"reason\":\"" << Json(b.reason) << "\",\"result\":\""
+        << Json(b.result.ToString()) << "\"}";
   }
   out << "]}";
   return out.str();

@@ -24,6 +24,22 @@ std::string LogStateOf(const LogRecord& record) {
 
 }  // namespace
 
+OrphanAge AgeOfOrphan(std::optional<int64_t> begin_micros, int64_t now_micros,
+                      std::chrono::milliseconds min_age) {
+  OrphanAge result;
+  if (!begin_micros || *begin_micros < 0) return result;
+  int64_t age = 0;
+  if (__builtin_sub_overflow(now_micros, *begin_micros, &age) || age < 0) age = 0;
+  result.age_micros = age;
+  int64_t min_age_micros = 0;
+  if (min_age.count() > 0 &&
+      __builtin_mul_overflow(min_age.count(), int64_t{1000}, &min_age_micros)) {
+    return result;  // longer than any age can be
+  }
+  result.old_enough = age >= min_age_micros;
+  return result;
+}
+
 RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& claimed) {
   RecoveryPlan plan;
   RecoveryReport& report = plan.report;
@@ -77,8 +93,6 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
 
   // Prepared branches with no decision: ours are presumed aborted, others are not ours.
   const uint32_t node_id = in.options->node_id;
-  const auto min_age_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(in.options->orphan_min_age).count();
   std::set<Xid> still_young;
   for (const ScannedRm& scan : in.scans) {
     if (!scan.status.ok()) continue;
@@ -109,10 +123,11 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
         branch.reason = "log damaged: refusing to presume abort (" + state.damage_report + ")";
         ++report.orphans_deferred;
       } else {
-        int64_t age_us = in.now_micros - xid.BeginTimeMicros().value_or(in.now_micros);
-        if (age_us >= min_age_us || seen_orphans_.count(xid) != 0) {
+        const OrphanAge age =
+            AgeOfOrphan(xid.BeginTimeMicros(), in.now_micros, in.options->orphan_min_age);
+        if (age.old_enough || seen_orphans_.count(xid) != 0) {
           branch.action = RecoveryAction::kRollback;
-          branch.reason = age_us >= min_age_us
+          branch.reason = age.old_enough
                               ? "presumed abort: no commit decision, older than the timeout"
                               : "presumed abort: no commit decision, seen by an earlier pass";
           size_t index = add(std::move(branch));
@@ -122,8 +137,10 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
           transaction.branches.push_back(index);
           continue;
         }
-        branch.reason = "no decision yet, " + std::to_string(age_us / 1000) +
-                        " ms old: rolled back by a later pass unless it commits";
+        branch.reason = "no decision yet, " +
+                        (age.age_micros ? std::to_string(*age.age_micros / 1000) + " ms old"
+                                        : std::string("age unknown (no plausible begin time)")) +
+                        ": rolled back by a later pass unless it commits";
         still_young.insert(xid);
         ++report.orphans_deferred;
       }

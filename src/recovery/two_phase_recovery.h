@@ -21,11 +21,27 @@
 #ifndef XA_SRC_RECOVERY_TWO_PHASE_RECOVERY_H_
 #define XA_SRC_RECOVERY_TWO_PHASE_RECOVERY_H_
 
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <set>
 
 #include "src/recovery/recovery_module.h"
 
 namespace xa::internal {
+
+// How old an orphan is by the begin time in its Xid, and whether presumed abort may roll it back
+// for its age alone. The one place that does this arithmetic: the begin time comes from a
+// server's recover scan (any 8 bytes a forged Xid of our node may carry) and min_age from a
+// configuration, so nothing here may overflow.
+struct OrphanAge {
+  std::optional<int64_t> age_micros;  // nullopt: no begin time, or one before 1970 (not real)
+  bool old_enough = false;            // age >= min_age; never for an unknown age
+};
+// A begin time after `now_micros` (the wall clock stepped back) is age 0. A negative min_age
+// counts as 0, one beyond the range of microseconds as "never old enough".
+OrphanAge AgeOfOrphan(std::optional<int64_t> begin_micros, int64_t now_micros,
+                      std::chrono::milliseconds min_age);
 
 class TwoPhaseRecovery final : public RecoveryModule {
  public:

@@ -1,25 +1,32 @@
 #include "tools/xa_recover/config.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "testutil/status_matchers.h"
+#include "xa/decision_log.h"
 
 namespace xa::recover_tool {
 namespace {
 
+using test::IsOk;
+using test::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using test::IsOk;
-using test::StatusIs;
 
 class ConfigTest : public ::testing::Test {
  protected:
@@ -37,8 +44,38 @@ class ConfigTest : public ::testing::Test {
     return path;
   }
 
+  // A configuration that is valid but for what a test puts in `extra` (appended).
+  static std::string Valid(const std::string& extra = "") {
+    return "log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n" + extra;
+  }
+
+  // Runs `load` on its own thread and fails the test if it has not returned within 10 s; then
+  // opens `fifo` for writing once, which lets a reader blocked in open() go, so that the test
+  // ends either way.
+  Result<Config> WithinTenSeconds(const std::string& fifo, std::function<Result<Config>()> load) {
+    std::packaged_task<Result<Config>()> task(std::move(load));
+    std::future<Result<Config>> done = task.get_future();
+    std::thread runner(std::move(task));
+    bool in_time = done.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    if (!in_time) {
+      ADD_FAILURE() << "still blocked after 10 s on the FIFO " << fifo;
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+    runner.join();
+    return done.get();
+  }
+
   std::string dir_;
 };
+
+// A message that holds text from the file must not carry a terminal control sequence through.
+MATCHER(HasNoControlBytes, "has no control character or byte >= 0x7f") {
+  for (unsigned char c : arg) {
+    if (c < 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
 
 TEST_F(ConfigTest, ParsesAValidConfigurationWithPasswordsFromFileAndEnvironment) {
   std::string pw = WriteFile("pw", "s3cret\n", 0600);
@@ -46,9 +83,11 @@ TEST_F(ConfigTest, ParsesAValidConfigurationWithPasswordsFromFileAndEnvironment)
   auto config = ParseConfig(
       "# comment\nlog_dir = /var/lib/x\nnode_id = 42\norphan_min_age_ms = 1500\n\n"
       "[rm accounts]\ndriver = mysql\nhost = 127.0.0.1\nport = 13306\nuser = tm\n"
-      "password_file = " + pw + "\n"
-      "[rm ledger]\ndriver = odbc\ndsn = xa_pg  # trailing comment\ndialect = postgres\n"
-      "password_env = XA_CONFIG_TEST_PW\n",
+      "password_file = " +
+          pw +
+          "\n"
+          "[rm ledger]\ndriver = odbc\ndsn = xa_pg  # trailing comment\ndialect = postgres\n"
+          "password_env = XA_CONFIG_TEST_PW\n",
       "test.conf");
   ASSERT_THAT(config, IsOk());
   EXPECT_EQ(config->log_dir, "/var/lib/x");
@@ -56,7 +95,7 @@ TEST_F(ConfigTest, ParsesAValidConfigurationWithPasswordsFromFileAndEnvironment)
   EXPECT_EQ(config->orphan_min_age.count(), 1500);
   ASSERT_EQ(config->rms.size(), 2u);
   EXPECT_EQ(config->rms[0].name, "accounts");
-  EXPECT_EQ(config->rms[0].Get("port"), "13306");
+  EXPECT_EQ(config->rms[0].port, 13306);
   EXPECT_EQ(config->rms[0].password, "s3cret");
   EXPECT_EQ(config->rms[1].Get("dsn"), "xa_pg");
   EXPECT_EQ(config->rms[1].password, "from-env");
@@ -65,14 +104,16 @@ TEST_F(ConfigTest, ParsesAValidConfigurationWithPasswordsFromFileAndEnvironment)
 TEST_F(ConfigTest, RefusesAPasswordFileOthersCanRead) {
   std::string pw = WriteFile("pw", "s3cret", 0644);
   auto config = ParseConfig("log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n"
-                            "password_file=" + pw + "\n", "c.conf");
+                            "password_file=" +
+                                pw + "\n",
+                            "c.conf");
   ASSERT_THAT(config,
               StatusIs(Code::kConfig, AllOf(HasSubstr("chmod 600"), Not(HasSubstr("s3cret")))));
 }
 
 TEST_F(ConfigTest, RefusesInlinePasswordsAndNamesTheLine) {
-  auto config = ParseConfig("log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\npassword=hunter2\n",
-                            "c.conf");
+  auto config =
+      ParseConfig("log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\npassword=hunter2\n", "c.conf");
   ASSERT_THAT(config,
               StatusIs(Code::kConfig, AllOf(HasSubstr("c.conf:5"), Not(HasSubstr("hunter2")))));
 }
@@ -105,13 +146,199 @@ TEST_F(ConfigTest, ReportsEveryKindOfMistakeClearly) {
 }
 
 TEST_F(ConfigTest, RefusesAConfigurationFileOthersCanWrite) {
-  std::string path = WriteFile("c.conf", "log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n",
-                               0666);
+  std::string path =
+      WriteFile("c.conf", "log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n", 0666);
   chmod(path.c_str(), 0666);
   auto config = LoadConfig(path);
   ASSERT_THAT(config, StatusIs(Code::kConfig, HasSubstr("chmod go-w")));
   chmod(path.c_str(), 0600);
   EXPECT_TRUE(LoadConfig(path).ok());
+}
+
+TEST_F(ConfigTest, RefusesAFifoAsTheConfigurationOrThePasswordFileWithoutBlocking) {
+  std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto config = WithinTenSeconds(fifo, [&] { return LoadConfig(fifo); });
+  EXPECT_THAT(config,
+              StatusIs(Code::kConfig, AllOf(HasSubstr("FIFO"), HasSubstr("not a regular file"))));
+  auto with_password = WithinTenSeconds(fifo, [&] {
+    return ParseConfig(Valid("password_file = " + fifo + "\n"), "c.conf");
+  });
+  EXPECT_THAT(with_password,
+              StatusIs(Code::kConfig, AllOf(HasSubstr("c.conf:6"), HasSubstr("password_file"),
+                                            HasSubstr("FIFO"))));
+}
+
+TEST_F(ConfigTest, RefusesADirectoryOrADeviceAsTheConfigurationOrThePasswordFile) {
+  EXPECT_THAT(LoadConfig(dir_), StatusIs(Code::kConfig, HasSubstr("a directory")));
+  EXPECT_THAT(ParseConfig(Valid("password_file = /dev/zero\n"), "c.conf"),
+              StatusIs(Code::kConfig, HasSubstr("a device")));
+}
+
+TEST_F(ConfigTest, RefusesAHugeConfigurationOrPasswordFileUnread) {
+  // Sparse files: 100 GiB costs no disk, and reading it whole would exhaust the memory.
+  for (off_t size : {off_t{kMaxConfigBytes} + 1, off_t{100} << 30}) {
+    std::string config_path = WriteFile("big.conf", Valid(), 0600);
+    ASSERT_EQ(::truncate(config_path.c_str(), size), 0);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_THAT(LoadConfig(config_path),
+                StatusIs(Code::kConfig,
+                         AllOf(HasSubstr("larger than 1048576 bytes"), HasSubstr("big.conf"))))
+        << size;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << size;
+  }
+  for (off_t size : {off_t{kMaxPasswordFileBytes} + 1, off_t{100} << 30}) {
+    std::string pw = WriteFile("big.pw", "s3cret\n", 0600);
+    ASSERT_EQ(::truncate(pw.c_str(), size), 0);
+    EXPECT_THAT(ParseConfig(Valid("password_file = " + pw + "\n"), "c.conf"),
+                StatusIs(Code::kConfig,
+                         AllOf(HasSubstr("c.conf:6"), HasSubstr("larger than 4096 bytes"))))
+        << size;
+  }
+}
+
+TEST_F(ConfigTest, RefusesDurationsAndNumbersOutsideTheirRangeNamingKeyAndRange) {
+  struct Case {
+    std::string text;
+    const char* expected;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"orphan_min_age_ms = 9223372036854775807\n" + Valid(),
+            "orphan_min_age_ms must be a whole number from 0 to 604800000, not "
+            "'9223372036854775807'"},
+           {"orphan_min_age_ms = 10000000000000000\n" + Valid(),
+            "orphan_min_age_ms must be a whole number from 0 to 604800000"},
+           {"orphan_min_age_ms = 99999999999999999999999\n" + Valid(),
+            "orphan_min_age_ms must be a whole number from 0 to 604800000"},
+           {"orphan_min_age_ms = -1\n" + Valid(), "orphan_min_age_ms must be"},
+           {Valid("connect_timeout_s = 0\n"),
+            "connect_timeout_s must be a whole number from 1 to 3600"},
+           {Valid("connect_timeout_s = 100000\n"), "connect_timeout_s must be"},
+           {Valid("port = 0\n"), "port must be a whole number from 1 to 65535"},
+           {Valid("port = 65536\n"), "port must be"},
+       }) {
+    EXPECT_THAT(ParseConfig(c.text, "c.conf"), StatusIs(Code::kConfig, HasSubstr(c.expected)))
+        << c.text;
+  }
+  auto longest = ParseConfig("orphan_min_age_ms = 604800000\n" + Valid(), "c.conf");
+  ASSERT_THAT(longest, IsOk());
+  EXPECT_EQ(longest->orphan_min_age, std::chrono::hours(24 * 7));
+}
+
+TEST_F(ConfigTest, ParseIntegerAcceptsOnlyAWholeDecimalInRange) {
+  for (const char* bad :
+       {"", "abc", "12abc", "13306abc", " 1", "1 ", "+1", "0x10", "1.5", "1e3", "--1", "65"}) {
+    EXPECT_THAT(ParseInteger(kSessions, bad), StatusIs(Code::kConfig, HasSubstr("--sessions")))
+        << bad;
+  }
+  EXPECT_EQ(*ParseInteger(kSessions, "64"), 64);
+  EXPECT_EQ(*ParseInteger(kSecondPassMs, "0"), 0);
+  EXPECT_EQ(*ParseInteger(kNodeId, "4294967295"), 4294967295);
+}
+
+TEST_F(ConfigTest, RefusesNumbersWithTrailingText) {
+  for (const std::string& text :
+       {Valid("port = 13306abc\n"), Valid("connect_timeout_s = abc\n"),
+        Valid("connect_timeout_s = 5s\n"),
+        std::string("log_dir=/x\nnode_id=7x\n[rm a]\ndriver=mysql\nhost=h\n"),
+        "orphan_min_age_ms = 1000ms\n" + Valid()}) {
+    EXPECT_THAT(ParseConfig(text, "c.conf"),
+                StatusIs(Code::kConfig, HasSubstr("must be a whole number")))
+        << text;
+  }
+  auto typed = ParseConfig(Valid("port = 13306\nconnect_timeout_s = 7\n"), "c.conf");
+  ASSERT_THAT(typed, IsOk());
+  EXPECT_EQ(typed->rms[0].port, 13306);
+  EXPECT_EQ(typed->rms[0].connect_timeout, std::chrono::seconds(7));
+}
+
+TEST_F(ConfigTest, RefusesADuplicateKeyNamingItAndBothLines) {
+  EXPECT_THAT(ParseConfig("log_dir = /real\nnode_id = 1\nlog_dir = /typo\n[rm a]\n"
+                          "driver=mysql\nhost=h\n",
+                          "c.conf"),
+              StatusIs(Code::kConfig, AllOf(HasSubstr("c.conf:3"), HasSubstr("'log_dir'"),
+                                            HasSubstr("lines 1 and 3"))));
+  EXPECT_THAT(ParseConfig(Valid("host = other\n"), "c.conf"),
+              StatusIs(Code::kConfig, AllOf(HasSubstr("'host' is set twice in [rm a]"),
+                                            HasSubstr("lines 5 and 6"))));
+  setenv("XA_CONFIG_TEST_PW", "from-env", 1);
+  std::string pw = WriteFile("pw", "s3cret\n", 0600);
+  EXPECT_THAT(ParseConfig(Valid("password_file = " + pw + "\npassword_env = XA_CONFIG_TEST_PW\n"),
+                          "c.conf"),
+              StatusIs(Code::kConfig, AllOf(HasSubstr("password_file and password_env"),
+                                            HasSubstr("lines 6 and 7"))));
+  // The same key in two sections is no duplicate.
+  EXPECT_THAT(ParseConfig(Valid("[rm b]\ndriver=mysql\nhost=h\n"), "c.conf"), IsOk());
+}
+
+TEST_F(ConfigTest, EscapesTextFromTheFileInEveryMessage) {
+  // ESC [ 2 J clears the screen; 0x9b is the one-byte CSI of 8-bit terminals.
+  for (const std::string& text :
+       {Valid("ho\x9b"
+              "2Jst = h\n"),
+        std::string("log_dir=/x\nnode_id=1\n[rm a]\ndriver = my\x9bsql\n"),
+        std::string("log_dir=/x\nnode_id=1\n[rm a\x9b"
+                    "2J]\nhost=h\n"),
+        Valid("dialect = \xc2\x9b"
+              "2J\n"),
+        Valid("host = a\x1b[2J\n"), Valid("password_env = NO_SUCH\x9bVAR\n")}) {
+    auto config = ParseConfig(text, "c\x1b[2J.conf");
+    ASSERT_THAT(config, StatusIs(Code::kConfig)) << text;
+    EXPECT_THAT(config.status().message(), HasNoControlBytes()) << config.status().message();
+  }
+  EXPECT_THAT(ParseConfig(Valid("host = a\x1b[2J\n"), "c.conf"),
+              StatusIs(Code::kConfig,
+                       AllOf(HasSubstr("c.conf:6"), HasSubstr("control character 0x1b"))));
+}
+
+TEST_F(ConfigTest, RefusesAConfigurationOwnedByAnotherUser) {
+  // CI runs as root (scripts/test.sh installs packages), which may give a file away.
+  ASSERT_EQ(::geteuid(), 0u) << "this test gives a file to another user: run it as root";
+  std::string path = WriteFile("c.conf", Valid(), 0644);
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  EXPECT_THAT(LoadConfig(path),
+              StatusIs(Code::kConfig, AllOf(HasSubstr("owned by another user (uid 65534)"),
+                                            HasSubstr("or to root"))));
+  ASSERT_EQ(::chown(path.c_str(), 0, 0), 0);
+  EXPECT_THAT(LoadConfig(path), IsOk());
+  // Writable by its group alone is refused too.
+  ASSERT_EQ(::chmod(path.c_str(), 0620), 0);
+  EXPECT_THAT(LoadConfig(path), StatusIs(Code::kConfig, HasSubstr("chmod go-w")));
+}
+
+TEST_F(ConfigTest, LogDirThroughASymlinkWithATrailingSlashIsStillRefusedByTheLog) {
+  std::string real = dir_ + "/real-log";
+  std::string link = dir_ + "/link";
+  {
+    LogOptions create;
+    create.dir = real;
+    create.node_id = 1;
+    ASSERT_THAT(DecisionLog::Open(create), IsOk());
+  }
+  ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
+  for (const std::string& written : {link + "/", link + "//"}) {
+    std::string path =
+        WriteFile("c.conf", "log_dir = " + written + "\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n",
+                  0600);
+    auto config = LoadConfig(path);
+    ASSERT_THAT(config, IsOk());
+    EXPECT_EQ(config->log_dir, link);
+    LogOptions options;
+    options.dir = config->log_dir;
+    options.node_id = 1;
+    EXPECT_THAT(DecisionLog::ReadState(options),
+                StatusIs(Code::kConfig, HasSubstr("symbolic link")))
+        << written;
+  }
+  for (const std::string& written : {link + "/.", link + "/./", real + "/.."}) {
+    EXPECT_THAT(ParseConfig("log_dir = " + written + "\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n",
+                            "c.conf"),
+                StatusIs(Code::kConfig, HasSubstr("not end in '.' or '..'")))
+        << written;
+  }
+  EXPECT_EQ(ParseConfig(Valid(), "c.conf")->log_dir, "/x");
+  EXPECT_EQ(ParseConfig("log_dir=/\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n", "c.conf")->log_dir,
+            "/");
 }
 
 }  // namespace

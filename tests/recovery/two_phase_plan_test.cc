@@ -4,6 +4,8 @@
 #include "src/recovery/two_phase_recovery.h"
 
 #include <chrono>
+#include <limits>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -180,6 +182,74 @@ TEST_F(TwoPhasePlanTest, TransactionsClaimedByAnEarlierModuleAreLeftToIt) {
   EXPECT_THAT(plan.report.branches, IsEmpty());
   EXPECT_THAT(plan.calls, IsEmpty());
   EXPECT_THAT(plan.claimed, IsEmpty());
+}
+
+// The age arithmetic takes a begin time from a server's recover scan (any 8 bytes a forged Xid
+// of our node carries) and a minimum age from a configuration: none of it may overflow.
+TEST(AgeOfOrphanTest, SaturatesInsteadOfOverflowingAndDistrustsImpossibleBeginTimes) {
+  using std::chrono::milliseconds;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  const int64_t now = 1'764'560'000'000'000;  // December 2025, in microseconds
+  struct Case {
+    std::optional<int64_t> begin;
+    int64_t now;
+    milliseconds min_age;
+    std::optional<int64_t> age;
+    bool old_enough;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {now - 2'000'000, now, milliseconds(2000), 2'000'000, true},
+           {now - 1'999'999, now, milliseconds(2000), 1'999'999, false},
+           // No begin time, or one before 1970: unknown, never old enough by age.
+           {std::nullopt, now, milliseconds(0), std::nullopt, false},
+           {kMin, now, milliseconds(0), std::nullopt, false},
+           {-1, now, milliseconds(0), std::nullopt, false},
+           // In the future (the wall clock stepped back): age 0.
+           {now + 5'000'000, now, milliseconds(1), 0, false},
+           {kMax, kMin, milliseconds(1), 0, false},
+           // A minimum age beyond the range of microseconds is never reached.
+           {0, kMax, milliseconds(kMax), kMax, false},
+           {now - 8'000, now, milliseconds(kMax), 8'000, false},
+           {now - 8'000, now, milliseconds(10'000'000'000'000'000), 8'000, false},
+           {0, kMax, milliseconds(kMax / 1000), kMax, true},
+           // A negative minimum age is no minimum.
+           {now, now, milliseconds(-5), 0, true},
+           {now, now, milliseconds(kMin), 0, true},
+       }) {
+    OrphanAge age = AgeOfOrphan(c.begin, c.now, c.min_age);
+    EXPECT_EQ(age.age_micros, c.age) << c.begin.value_or(-42) << " " << c.now << " "
+                                     << c.min_age.count();
+    EXPECT_EQ(age.old_enough, c.old_enough) << c.begin.value_or(-42) << " " << c.now << " "
+                                            << c.min_age.count();
+  }
+}
+
+TEST_F(TwoPhasePlanTest, HugeOrphanMinAgeNeverMakesAYoungOrphanOld) {
+  options_.orphan_min_age = std::chrono::milliseconds(std::numeric_limits<int64_t>::max());
+  Xid orphan = Ours();
+  RecoveryPlan plan = PlanNow({Scanned("a", {orphan.WithBranch(0)})}, BornAt(orphan) + 8'000);
+  EXPECT_THAT(plan.calls, IsEmpty());
+  EXPECT_EQ(plan.report.orphans_deferred, 1u);
+  EXPECT_THAT(plan.report.branches[0].reason, HasSubstr("no decision yet, 8 ms old"));
+}
+
+TEST_F(TwoPhasePlanTest, ForgedBeginTimeOfOurNodeIsAnUnknownAgeNotAnOverflow) {
+  // Our format ID, layout and node id, and INT64_MIN as the begin time (bytes 5..12 of the
+  // gtrid, big-endian).
+  std::string gtrid = Ours().gtrid();
+  gtrid.replace(5, 8, std::string("\x80\0\0\0\0\0\0\0", 8));
+  Xid forged = Xid::Make(Xid::kFormatId, gtrid, "").value();
+  ASSERT_EQ(forged.BeginTimeMicros(), std::numeric_limits<int64_t>::min());
+  ASSERT_TRUE(forged.IsOwnedBy(kNode));
+  std::vector<ScannedRm> scans = {Scanned("a", {forged.WithBranch(0)})};
+  RecoveryPlan first = PlanNow(scans, 1'764'560'000'000'000);
+  EXPECT_THAT(first.calls, IsEmpty());
+  EXPECT_EQ(first.report.orphans_deferred, 1u);
+  EXPECT_THAT(first.report.branches[0].reason, HasSubstr("age unknown"));
+  // Like any orphan without a usable age, the next pass rolls it back.
+  RecoveryPlan second = PlanNow(scans, 1'764'560'000'000'000);
+  EXPECT_THAT(Calls(second), ElementsAre("a:rollback"));
 }
 
 }  // namespace

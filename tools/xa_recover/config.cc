@@ -5,14 +5,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "src/base/escape.h"
+
 namespace xa::recover_tool {
 namespace {
+
+using internal::EscapeForMessage;
 
 std::string Trim(const std::string& s) {
   size_t begin = s.find_first_not_of(" \t\r");
@@ -21,49 +25,149 @@ std::string Trim(const std::string& s) {
   return s.substr(begin, end - begin + 1);
 }
 
+// Text from the configuration, quoted and escaped for a message.
+std::string Quoted(const std::string& text) { return "'" + EscapeForMessage(text) + "'"; }
+
 Status ConfigError(const std::string& path, int line, const std::string& what) {
-  return Status(Code::kConfig,
-                path + (line > 0 ? ":" + std::to_string(line) : std::string()) + ": " + what);
+  return Status(Code::kConfig, EscapeForMessage(path) +
+                                   (line > 0 ? ":" + std::to_string(line) : std::string()) + ": " +
+                                   what);
 }
 
-// Reads a secret file, refusing one that anybody but its owner may read or that is not ours.
-Result<std::string> ReadPasswordFile(const std::string& file, const std::string& config_path,
-                                     int line) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+std::string ModeString(mode_t mode) {
+  return std::to_string((mode >> 6) & 7) + std::to_string((mode >> 3) & 7) +
+         std::to_string(mode & 7);
+}
+
+// Who may own a file we read, and who else may touch it.
+struct FileRules {
+  const char* what;          // "the configuration file", "password_file"
+  bool follow_symlink;       // the configuration may be a link; a password file never
+  bool root_may_own;         // a configuration installed by root is as trusted as our own
+  mode_t forbidden_mode;     // 022: nobody else writes it; 077: nobody else reads it either
+  const char* chmod_advice;  // "go-w", "600"
+  size_t max_bytes;
+};
+
+// Reads a whole file that must be a regular file we trust by `rules`. Opened with O_NONBLOCK
+// so that a FIFO (or a device) in its place is refused instead of blocking for ever; the flag is
+// cleared once fstat has shown a regular file. Never reads more than rules.max_bytes + 1.
+Result<std::string> ReadTrustedFile(const std::string& file, const FileRules& rules,
+                                    const std::string& config_path, int line) {
+  // The configuration's own path already starts the message.
+  const std::string name = file == config_path
+                               ? std::string(rules.what)
+                               : std::string(rules.what) + " " + EscapeForMessage(file);
+  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (rules.follow_symlink ? 0 : O_NOFOLLOW);
+  int fd = ::open(file.c_str(), flags);
   if (fd < 0) {
     return ConfigError(config_path, line,
-                       "cannot open password_file " + file + ": " + std::strerror(errno));
+                       "cannot open " + name + ": " + std::strerror(errno) +
+                           (errno == ELOOP && !rules.follow_symlink
+                                ? " (a symbolic link is refused: name the file itself)"
+                                : ""));
   }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return ConfigError(config_path, line, "password_file " + file + " is not a regular file");
+  if (::fstat(fd, &st) != 0) {
+    return ConfigError(config_path, line, "cannot stat " + name + ": " + std::strerror(errno));
   }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISFIFO(st.st_mode)                         ? "a FIFO"
+                       : S_ISDIR(st.st_mode)                        ? "a directory"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                       : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                                    : "not a file";
     return ConfigError(config_path, line,
-                       "password_file " + file + " may be read by others (mode " +
-                           std::to_string((st.st_mode >> 6) & 7) +
-                           std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) +
-                           "): run `chmod 600 " + file + "`");
+                       name + " is " + kind + ", not a regular file: name a regular file");
   }
-  if (st.st_uid != ::geteuid()) {
-    ::close(fd);
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && !(rules.root_may_own && st.st_uid == 0)) {
     return ConfigError(config_path, line,
-                       "password_file " + file + " is owned by another user (uid " +
-                           std::to_string(st.st_uid) + "): it must belong to the user running "
-                           "xa-recover");
+                       name + " is owned by another user (uid " + std::to_string(st.st_uid) +
+                           "): it must belong to the user running xa-recover (uid " +
+                           std::to_string(me) + ")" + (rules.root_may_own ? " or to root" : ""));
   }
-  std::string secret;
-  char buffer[512];
-  ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) secret.append(buffer, n);
-  ::close(fd);
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  return secret;
+  if ((st.st_mode & rules.forbidden_mode) != 0) {
+    return ConfigError(config_path, line,
+                       name +
+                           ((rules.forbidden_mode & 044) != 0 ? " may be read by others"
+                                                              : " may be written by others") +
+                           " (mode " + ModeString(st.st_mode) + "): run `chmod " +
+                           rules.chmod_advice + " " + EscapeForMessage(file) + "`");
+  }
+  const std::string too_large = name + " is larger than " + std::to_string(rules.max_bytes) +
+                                " bytes, the most " + rules.what + " may hold: check the path";
+  if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > rules.max_bytes) {
+    return ConfigError(config_path, line, too_large);
+  }
+  // A regular file: reads do not block, but clear the flag as promised for what follows.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::string contents;
+  char buffer[4096];
+  while (contents.size() <= rules.max_bytes) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return ConfigError(config_path, line, "cannot read " + name + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+  // The file grew after fstat.
+  if (contents.size() > rules.max_bytes) return ConfigError(config_path, line, too_large);
+  return contents;
+}
+
+Result<std::string> ReadPasswordFile(const std::string& file, const std::string& config_path,
+                                     int line) {
+  static constexpr FileRules kRules{"password_file",      false, false, 077, "600",
+                                    kMaxPasswordFileBytes};
+  auto secret = ReadTrustedFile(file, kRules, config_path, line);
+  if (!secret.ok()) return secret;
+  std::string text = std::move(secret).value();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+// The first control character of a line (tab aside), or -1.
+int ControlCharacterIn(const std::string& line) {
+  for (unsigned char c : line) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return c;
+  }
+  return -1;
+}
+
+// log_dir without trailing slashes, so that the log's own symlink check (lstat) sees the
+// directory entry itself: lstat("link/") follows the link. "" when it ends in "." or "..", which
+// would do the same.
+std::string LogDirWithoutTrailingSlashes(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  size_t slash = dir.rfind('/');
+  std::string last = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  if (last == "." || last == "..") return "";
+  return dir;
 }
 
 }  // namespace
+
+Result<int64_t> ParseInteger(const IntegerSetting& setting, const std::string& text) {
+  int64_t value = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  // from_chars takes no '+', no blanks and no base prefix; the whole text must be the number.
+  auto [stop, error] = std::from_chars(begin, end, value, 10);
+  if (text.empty() || error != std::errc() || stop != end || value < setting.min ||
+      value > setting.max) {
+    return Status(Code::kConfig, std::string(setting.key) + " must be a whole number from " +
+                                     std::to_string(setting.min) + " to " +
+                                     std::to_string(setting.max) + ", not " + Quoted(text));
+  }
+  return value;
+}
 
 std::string RmConfig::Get(const std::string& key) const {
   auto it = settings.find(key);
@@ -78,9 +182,23 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
   int line_no = 0;
   RmConfig* current = nullptr;
   std::set<std::string> names;
+  // Where each key of the current section was set, to refuse a second setting.
+  std::map<std::string, int> seen;
   bool have_log_dir = false, have_node = false;
+  auto number = [&](const IntegerSetting& setting, const std::string& value) -> Result<int64_t> {
+    auto parsed = ParseInteger(setting, value);
+    if (!parsed.ok()) return ConfigError(path, line_no, parsed.status().message());
+    return parsed;
+  };
   while (std::getline(in, raw)) {
     ++line_no;
+    if (!raw.empty() && raw.back() == '\r') raw.pop_back();
+    if (int c = ControlCharacterIn(raw); c >= 0) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      return ConfigError(path, line_no,
+                         std::string("control character 0x") + kHex[c >> 4] + kHex[c & 0xf] +
+                             " in the line: a configuration is plain text");
+    }
     size_t hash = raw.find('#');
     std::string line = Trim(hash == std::string::npos ? raw : raw.substr(0, hash));
     if (line.empty()) continue;
@@ -93,10 +211,11 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
         return ConfigError(path, line_no, "a resource manager name must be one word");
       }
       if (!names.insert(name).second) {
-        return ConfigError(path, line_no, "resource manager '" + name + "' is defined twice");
+        return ConfigError(path, line_no, "resource manager " + Quoted(name) + " is defined twice");
       }
-      config.rms.push_back(RmConfig{name, "", {}, "", line_no});
+      config.rms.push_back(RmConfig{name, "", {}, std::nullopt, std::nullopt, "", line_no});
       current = &config.rms.back();
+      seen.clear();
       continue;
     }
     size_t eq = line.find('=');
@@ -110,35 +229,45 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
                          "passwords are not accepted in the configuration file: use "
                          "password_file (mode 0600) or password_env");
     }
+    // Two password sources are a duplicate too: which one wins would be a guess.
+    const std::string slot = key == "password_env" ? "password_file" : key;
+    if (auto [it, first] = seen.emplace(slot, line_no); !first) {
+      const std::string section =
+          current == nullptr ? "" : " in [rm " + EscapeForMessage(current->name) + "]";
+      return ConfigError(path, line_no,
+                         (slot == key ? Quoted(key) + " is set twice" + section
+                                      : "password_file and password_env are both set" + section) +
+                             " (lines " + std::to_string(it->second) + " and " +
+                             std::to_string(line_no) + "): keep one");
+    }
     if (current == nullptr) {
       if (key == "log_dir") {
-        config.log_dir = value;
-        have_log_dir = !value.empty();
-      } else if (key == "node_id") {
-        char* end = nullptr;
-        errno = 0;
-        unsigned long long node = std::strtoull(value.c_str(), &end, 10);
-        if (value.empty() || *end != '\0' || errno != 0 || node > 0xffffffffull) {
-          return ConfigError(path, line_no, "node_id must be a number from 0 to 4294967295");
+        config.log_dir = LogDirWithoutTrailingSlashes(value);
+        if (!value.empty() && config.log_dir.empty()) {
+          return ConfigError(path, line_no,
+                             "log_dir must name the log's directory itself, not end in '.' or "
+                             "'..'");
         }
-        config.node_id = static_cast<uint32_t>(node);
+        have_log_dir = !config.log_dir.empty();
+      } else if (key == "node_id") {
+        auto node = number(kNodeId, value);
+        if (!node.ok()) return node.status();
+        config.node_id = static_cast<uint32_t>(*node);
         have_node = true;
       } else if (key == "orphan_min_age_ms") {
-        char* end = nullptr;
-        long long ms = std::strtoll(value.c_str(), &end, 10);
-        if (value.empty() || *end != '\0' || ms < 0) {
-          return ConfigError(path, line_no, "orphan_min_age_ms must be a number >= 0");
-        }
-        config.orphan_min_age = std::chrono::milliseconds(ms);
+        auto ms = number(kOrphanMinAgeMs, value);
+        if (!ms.ok()) return ms.status();
+        config.orphan_min_age = std::chrono::milliseconds(*ms);
       } else {
-        return ConfigError(path, line_no, "unknown setting '" + key +
-                                              "' (known: log_dir, node_id, orphan_min_age_ms)");
+        return ConfigError(path, line_no,
+                           "unknown setting " + Quoted(key) +
+                               " (known: log_dir, node_id, orphan_min_age_ms)");
       }
       continue;
     }
     if (key == "driver") {
       if (value != "mysql" && value != "odbc") {
-        return ConfigError(path, line_no, "driver must be 'mysql' or 'odbc', not '" + value + "'");
+        return ConfigError(path, line_no, "driver must be 'mysql' or 'odbc', not " + Quoted(value));
       }
       current->driver = value;
     } else if (key == "password_file") {
@@ -148,15 +277,30 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
     } else if (key == "password_env") {
       const char* secret = std::getenv(value.c_str());
       if (secret == nullptr) {
-        return ConfigError(path, line_no, "environment variable " + value + " is not set");
+        return ConfigError(path, line_no,
+                           "environment variable " + EscapeForMessage(value) + " is not set");
       }
       current->password = secret;
+    } else if (key == "port") {
+      auto port = number(kPort, value);
+      if (!port.ok()) return port.status();
+      current->port = static_cast<int>(*port);
+    } else if (key == "connect_timeout_s") {
+      auto seconds = number(kConnectTimeoutS, value);
+      if (!seconds.ok()) return seconds.status();
+      current->connect_timeout = std::chrono::seconds(*seconds);
+    } else if (key == "dialect") {
+      if (value != "postgres" && value != "postgresql" && value != "mariadb" && value != "mysql") {
+        return ConfigError(path, line_no,
+                           "dialect must be 'postgres' or 'mariadb', not " + Quoted(value));
+      }
+      current->settings[key] = value;
     } else {
-      static const std::set<std::string> kKnown = {"host", "port", "user", "database", "socket",
-                                                   "dsn", "dialect", "connect_timeout_s"};
+      static const std::set<std::string> kKnown = {"host", "user", "database", "socket", "dsn"};
       if (kKnown.count(key) == 0) {
         return ConfigError(path, line_no,
-                           "unknown setting '" + key + "' in [rm " + current->name +
+                           "unknown setting " + Quoted(key) + " in [rm " +
+                               EscapeForMessage(current->name) +
                                "] (known: driver, host, port, user, database, socket, dsn, "
                                "dialect, connect_timeout_s, password_file, password_env)");
       }
@@ -169,34 +313,26 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
     return ConfigError(path, 0, "no resource manager: add a section '[rm <name>]' for each");
   }
   for (const RmConfig& rm : config.rms) {
+    const std::string section = "[rm " + EscapeForMessage(rm.name) + "]";
     if (rm.driver.empty()) {
-      return ConfigError(path, rm.line, "[rm " + rm.name + "] needs 'driver = mysql|odbc'");
+      return ConfigError(path, rm.line, section + " needs 'driver = mysql|odbc'");
     }
     if (rm.driver == "odbc" && rm.Get("dsn").empty()) {
-      return ConfigError(path, rm.line, "[rm " + rm.name + "] needs 'dsn = <ODBC DSN>'");
+      return ConfigError(path, rm.line, section + " needs 'dsn = <ODBC DSN>'");
     }
     if (rm.driver == "mysql" && rm.Get("host").empty() && rm.Get("socket").empty()) {
-      return ConfigError(path, rm.line, "[rm " + rm.name + "] needs 'host' or 'socket'");
+      return ConfigError(path, rm.line, section + " needs 'host' or 'socket'");
     }
   }
   return config;
 }
 
 Result<Config> LoadConfig(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return ConfigError(path, 0, std::string("cannot read the configuration: ") +
-                                    std::strerror(errno));
-  }
-  if ((st.st_mode & 022) != 0) {
-    return ConfigError(path, 0, "the configuration may be written by others: run `chmod go-w " +
-                                    path + "`");
-  }
-  std::ifstream in(path);
-  if (!in) return ConfigError(path, 0, "cannot read the configuration");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return ParseConfig(buffer.str(), path);
+  static constexpr FileRules kRules{"the configuration file", true, true, 022, "go-w",
+                                    kMaxConfigBytes};
+  auto text = ReadTrustedFile(path, kRules, path, 0);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
 }
 
 }  // namespace xa::recover_tool

@@ -26,6 +26,19 @@
 // Credentials never come from the command line (argv is visible to every user through ps) and
 // are never logged or printed. A password file that others may read is refused, as libpq does
 // with a .pgpass that is not 0600.
+//
+// Strictness, because an operator's typo must not turn into a different recovery:
+//   - a key set twice in one section is refused (naming both lines), as are password_file and
+//     password_env together;
+//   - numbers are whole decimal numbers within the range of their setting (kIntegerSettings),
+//     nothing after the digits;
+//   - a control character anywhere in the file is refused (a configuration is plain text);
+//   - the file itself must be a regular file of at most kMaxConfigBytes, owned by the user
+//     running xa-recover or by root, and not writable by group or others: whoever may write it
+//     chooses the host our password is sent to;
+//   - log_dir is used without trailing slashes ("link/" would make the log's symlink check look
+//     through the link), and may not end in "." or "..".
+// Text from the file (names, keys, values) is escaped in every message.
 
 #ifndef XA_TOOLS_XA_RECOVER_CONFIG_H_
 #define XA_TOOLS_XA_RECOVER_CONFIG_H_
@@ -33,6 +46,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,13 +54,40 @@
 
 namespace xa::recover_tool {
 
+// A setting that is a whole number, and the values it may take.
+struct IntegerSetting {
+  const char* key;
+  int64_t min;
+  int64_t max;
+};
+inline constexpr IntegerSetting kNodeId{"node_id", 0, 4'294'967'295};
+// A week: longer than any transaction timeout; beyond it a value is a typo, and near INT64_MAX
+// the age arithmetic would overflow.
+inline constexpr IntegerSetting kOrphanMinAgeMs{"orphan_min_age_ms", 0, 604'800'000};
+inline constexpr IntegerSetting kPort{"port", 1, 65'535};
+inline constexpr IntegerSetting kConnectTimeoutS{"connect_timeout_s", 1, 3'600};
+// Command-line options, read by the same rule.
+inline constexpr IntegerSetting kSecondPassMs{"--second-pass-ms", 0, 3'600'000};
+inline constexpr IntegerSetting kSessions{"--sessions", 1, 64};
+
+// The one rule for every number read from the configuration or the command line: decimal
+// digits only (a leading '-' for a negative value), nothing before or after them, within
+// [setting.min, setting.max]. The error (XA_CONFIG) names the setting and its range.
+Result<int64_t> ParseInteger(const IntegerSetting& setting, const std::string& text);
+
+// The largest configuration and password file read; a larger one is refused unread.
+inline constexpr size_t kMaxConfigBytes = 1 << 20;
+inline constexpr size_t kMaxPasswordFileBytes = 4096;
+
 struct RmConfig {
   std::string name;
-  std::string driver;  // "mysql" or "odbc"
-  std::map<std::string, std::string> settings;  // everything but the password
-  std::string password;                          // resolved from password_file / password_env
-  int line = 0;                                  // of the section header, for messages
-  // A setting, or "" when absent.
+  std::string driver;                           // "mysql" or "odbc"
+  std::map<std::string, std::string> settings;  // the text settings but the password
+  std::optional<int> port;                      // absent: the driver's default
+  std::optional<std::chrono::seconds> connect_timeout;
+  std::string password;  // resolved from password_file / password_env
+  int line = 0;          // of the section header, for messages
+  // A text setting, or "" when absent.
   std::string Get(const std::string& key) const;
 };
 
@@ -59,10 +100,11 @@ struct Config {
 };
 
 // Parses `text` (from `path`, used in messages). Resolves passwords: password_file must be a
-// regular file of mode 0600 or 0400 owned by the running user; password_env must be set.
-// Errors are XA_CONFIG and name the file, the line and what to change.
+// regular file (never a symlink, a FIFO or a device) of mode 0600 or 0400, owned by the running
+// user, of at most kMaxPasswordFileBytes; password_env must be set. Errors are XA_CONFIG and
+// name the file, the line and what to change.
 Result<Config> ParseConfig(const std::string& text, const std::string& path);
-// Reads and parses a file. Refuses a config file that group or others may write.
+// Reads and parses a file: see the rules on the file above. Never blocks on a FIFO.
 Result<Config> LoadConfig(const std::string& path);
 
 }  // namespace xa::recover_tool

@@ -14,8 +14,9 @@
 //     a prepared branch does). So a session that still holds a prepared branch is replaced by a
 //     new one before it starts or finishes another branch; the usual prepare-then-commit on the
 //     same object never pays for it.
-//   - XA RECOVER runs on a second connection with the multi-statement option, as the second
-//     statement of "SELECT 1;XA RECOVER FORMAT='SQL'" (see the header for why).
+//   - XA RECOVER runs as the second statement of "SELECT 1;XA RECOVER FORMAT='SQL'", on a
+//     connection with the multi-statement option that each scan opens and closes itself (see
+//     the header for why; RunRecoverBatch for the lock libmaodbc keeps).
 //   - A session closed or lost while it holds a prepared branch is not done with it at once: the
 //     server hands the branch over before it detaches it from InnoDB, and a phase-2 call from
 //     another session in between answers OK without effect (the detach window,
@@ -172,26 +173,8 @@ class MariaDbDialect final : public OdbcDialect {
   }
 
   Result<RecoverScan> Recover() override {
-    Diagnostics diag;
-    if (!recover_session_.connected() || recover_session_.lost()) {
-      if (!context_->connect_extra(kMultiStatementAttributes, &recover_session_, &diag)) {
-        return Fail(diag, nullptr, "connect for XA RECOVER");
-      }
-    }
     std::vector<Row> rows;
-    if (!recover_session_.Query(kRecoverBatchSql, &rows, &diag, /*result_index=*/1)) {
-      bool lost = diag.connection_dead || mdb::IsConnectionLost(diag.primary().native_error);
-      if (lost) recover_session_.Disconnect();
-      Status failed = mdb::MapMariaDbError(diag.primary().native_error, diag.primary().sqlstate,
-                                           diag.Describe(), context_->rm_name, nullptr,
-                                           "XA RECOVER");
-      return lost ? Status(Code::kRmFail, failed.message()) : failed;
-    }
-    // Closed at once, on the thread that ran the batch: libmaodbc 3.1.15 keeps holding the
-    // connection's lock after a multi-statement batch, so the next call on that connection from
-    // another thread (a recovery scan runs on a thread of its own; the close comes later, on
-    // the owner's) waits forever. A scan costs one connect more.
-    recover_session_.Disconnect();
+    XA_RETURN_IF_ERROR(RunRecoverBatch(&rows));
     std::vector<mdb::RecoverRow> parsed;
     parsed.reserve(rows.size());
     for (const Row& row : rows) {
@@ -207,7 +190,6 @@ class MariaDbDialect final : public OdbcDialect {
   }
 
   void OnDisconnect() override {
-    recover_session_.Disconnect();
     if (held_.has_value() && connection_id_ > 0) ended_holder_ = EndedHolder{connection_id_, *held_};
     connection_id_ = 0;
     write_counter_ = -1;
@@ -235,6 +217,26 @@ class MariaDbDialect final : public OdbcDialect {
         << "the session holds this prepared branch; reconnecting to detach it";
     held_.reset();
     return context_->reopen();
+  }
+
+  // Runs the scan's batch on a connection of its own, opened and closed here on every path, on
+  // the calling thread. libmaodbc 3.1.15 leaves its connection lock (a recursive mutex) taken
+  // once by every multi-statement batch run through SQLExecDirect, successful or not; fixed from
+  // 3.1.17 on. Whichever thread ran the batch keeps getting in; any other thread that touches
+  // that connection afterwards, even to close it, waits forever. A connection that lives only
+  // for the length of this call is never touched by another thread. A scan costs one connect
+  // more.
+  Status RunRecoverBatch(std::vector<Row>* rows) {
+    OdbcSession scan;
+    Diagnostics diag;
+    if (!context_->connect_extra(kMultiStatementAttributes, &scan, &diag)) {
+      return Fail(diag, nullptr, "connect for XA RECOVER");
+    }
+    if (scan.Query(kRecoverBatchSql, rows, &diag, /*result_index=*/1)) return Status::Ok();
+    bool lost = diag.connection_dead || mdb::IsConnectionLost(diag.primary().native_error);
+    Status failed = mdb::MapMariaDbError(diag.primary().native_error, diag.primary().sqlstate,
+                                         diag.Describe(), context_->rm_name, nullptr, "XA RECOVER");
+    return lost ? Status(Code::kRmFail, failed.message()) : failed;
   }
 
   // MariaDB answers XA COMMIT/ROLLBACK of a branch that another session prepared and still holds
@@ -354,7 +356,6 @@ class MariaDbDialect final : public OdbcDialect {
 
   OdbcSession* session_;
   const DialectContext* context_;
-  OdbcSession recover_session_;
   int64_t write_counter_ = -1;
   int last_error_number_ = 0;  // the server's error number of the last failure (Fail)
   std::optional<Xid> held_;  // prepared by this session and not finished by it

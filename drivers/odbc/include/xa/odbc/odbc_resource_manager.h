@@ -66,11 +66,15 @@
 //
 // Recover scans on MariaDB: MariaDB Connector/ODBC 3.1 decides from a statement's first word
 // whether it returns rows and drops the rows of XA RECOVER (the connection then crashes the
-// driver), unless XA RECOVER is the second statement of a batch. Batches need the
-// multi-statement option, which the resource manager does not impose on connection(): the scan
-// runs on a second connection with OPTION=67108864 (multi statements), opened for each scan and
-// closed by it on the scanning thread (after such a batch libmaodbc 3.1.15 keeps holding the
-// connection's lock on that thread, and a call from any other thread would wait forever).
+// driver), unless XA RECOVER is the second statement of a batch. No single statement will do:
+// a statement the driver knows to return rows goes through the prepared-statement protocol,
+// where the server refuses XA RECOVER (and EXECUTE of a prepared XA RECOVER) with 1295; only a
+// batch is read over the text protocol. Batches need the multi-statement option, which the
+// resource manager does not impose on connection(): the scan runs on a second connection with
+// OPTION=67108864 (multi statements), opened by each scan and closed by it, on every path, on
+// the scanning thread. After such a batch libmaodbc 3.1.15 keeps the connection's lock on the
+// thread that ran it (fixed in Connector/ODBC 3.1.17), so any other thread that touched that
+// connection, even to close it, would wait forever.
 //
 // MariaDB attaches a prepared branch to the session that prepared it until that session commits
 // or rolls it back or ends: the session can start no other branch, and other sessions get a
