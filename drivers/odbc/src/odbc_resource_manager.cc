@@ -91,6 +91,24 @@ Status ValidateOptions(const OdbcOptions& options) {
                      std::string(key) + "); put them in OdbcOptions::user and password");
     }
   }
+  // A user name psqlODBC cannot take as UID goes through its pqopt attribute, which MariaDB
+  // Connector/ODBC cannot parse: so the dialect must be known before connecting, and pqopt must
+  // not be set by the connection string as well.
+  if (!options.user.empty() && !internal::PsqlOdbcTakesAsUid(options.user)) {
+    if (options.dialect == Dialect::kAuto) {
+      return invalid("resource manager '" + options.rm_name +
+                     "': OdbcOptions::user has a ';', a leading '{' or a blank at either end: set "
+                     "OdbcOptions::dialect (psqlODBC reads such a name only through pqopt, "
+                     "MariaDB Connector/ODBC only in braces)");
+    }
+    if (options.dialect == Dialect::kPostgres &&
+        ContainsIgnoringCase(options.connection_string, "PQOPT=")) {
+      return invalid("resource manager '" + options.rm_name +
+                     "': OdbcOptions::user has a ';', a leading '{' or a blank at either end, so "
+                     "it goes to psqlODBC through pqopt; remove pqopt from "
+                     "OdbcOptions::connection_string");
+    }
+  }
   if (options.login_timeout.count() < 0 || options.statement_timeout.count() < 0) {
     return invalid("resource manager '" + options.rm_name + "': timeouts must not be negative");
   }
@@ -110,7 +128,7 @@ class OdbcResourceManager::Impl {
     context_.connect_extra = [this](std::string_view extra, OdbcSession* session,
                                     Diagnostics* diag) {
       session->set_statement_timeout(options_.statement_timeout);
-      return session->Connect(ConnectionString(extra), options_.login_timeout, diag);
+      return session->Connect(ConnectionString(dialect_, extra), options_.login_timeout, diag);
     };
     context_.reopen = [this]() {
       Disconnect();
@@ -135,14 +153,17 @@ class OdbcResourceManager::Impl {
     // attributes the dialect needs.
     Dialect expected = options_.dialect != Dialect::kAuto ? options_.dialect : dialect_;
     Diagnostics diag;
-    if (!session_.Connect(ConnectionString(DialectAttributes(expected)), options_.login_timeout,
+    if (!session_.Connect(ConnectionString(expected, DialectAttributes(expected)),
+                          options_.login_timeout,
                           &diag)) {
       return ConnectFailure(diag);
     }
     Status probed = ResolveDialect();
-    if (probed.ok() && DialectAttributes(dialect_) != DialectAttributes(expected)) {
+    if (probed.ok() && ConnectionString(dialect_, DialectAttributes(dialect_)) !=
+                           ConnectionString(expected, DialectAttributes(expected))) {
       session_.Disconnect();
-      if (!session_.Connect(ConnectionString(DialectAttributes(dialect_)), options_.login_timeout,
+      if (!session_.Connect(ConnectionString(dialect_, DialectAttributes(dialect_)),
+                            options_.login_timeout,
                             &diag)) {
         return ConnectFailure(diag);
       }
@@ -503,13 +524,27 @@ class OdbcResourceManager::Impl {
                : ";Protocol=7.4-2";
   }
 
-  std::string ConnectionString(std::string_view extra) const {
+  // The credentials written so that the driver reads back exactly their bytes. A user name
+  // without ';', a leading '{' or a blank at either end goes unbraced, which both drivers read
+  // verbatim ('=', '{' and '}' inside included). Any other name: MariaDB Connector/ODBC reads a
+  // braced value out of its braces ('}}' for '}'), but psqlODBC keeps the braces of a braced
+  // UID, so there the name goes to libpq through pqopt (ValidateOptions makes sure that the
+  // dialect is known then and that the connection string sets no pqopt). psqlODBC URL-decodes
+  // an unbraced PWD, so the password is always braced.
+  std::string ConnectionString(Dialect dialect, std::string_view extra) const {
     std::string out = options_.dsn.empty()
                           ? options_.connection_string
                           : "DSN=" + internal::ConnectionStringValue(options_.dsn);
-    if (!options_.user.empty()) out += ";UID=" + internal::ConnectionStringValue(options_.user);
+    if (internal::PsqlOdbcTakesAsUid(options_.user)) {
+      out += ";UID=" + options_.user;  // unbraced: both drivers read it verbatim
+    } else if (!options_.user.empty() && dialect == Dialect::kPostgres) {
+      out += ";pqopt=" +
+             internal::BracedConnectionStringValue(internal::PsqlOdbcPqoptUser(options_.user));
+    } else if (!options_.user.empty()) {
+      out += ";UID=" + internal::BracedConnectionStringValue(options_.user);
+    }
     if (!options_.password.empty()) {
-      out += ";PWD=" + internal::ConnectionStringValue(options_.password);
+      out += ";PWD=" + internal::BracedConnectionStringValue(options_.password);
     }
     out.append(extra);
     return out;

@@ -102,12 +102,31 @@ std::string ConnectionStringValue(std::string_view value) {
   bool plain = !value.empty() && value.front() != ' ' && value.back() != ' ';
   for (char c : value) plain = plain && c != ';' && c != '{' && c != '}' && c != '=';
   if (plain) return std::string(value);
+  return BracedConnectionStringValue(value);
+}
+
+std::string BracedConnectionStringValue(std::string_view value) {
   std::string out = "{";
   for (char c : value) {
     out.push_back(c);
     if (c == '}') out.push_back('}');
   }
   out.push_back('}');
+  return out;
+}
+
+bool PsqlOdbcTakesAsUid(std::string_view user) {
+  return !user.empty() && user.find(';') == std::string_view::npos && user.front() != '{' &&
+         user.front() != ' ' && user.back() != ' ';
+}
+
+std::string PsqlOdbcPqoptUser(std::string_view user) {
+  std::string out = "user='";
+  for (char c : user) {
+    if (c == '\\' || c == '\'') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('\'');
   return out;
 }
 

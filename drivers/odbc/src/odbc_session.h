@@ -104,6 +104,15 @@ class OdbcSession {
 
 // Quotes a connection-string attribute value when it needs it: {value} with '}' doubled.
 std::string ConnectionStringValue(std::string_view value);
+// {value} with '}' doubled, always. psqlODBC reads a value in braces back verbatim only for PWD
+// (and pqopt): an unbraced PWD is URL-decoded there ('+' becomes a blank, "%41" an 'A').
+std::string BracedConnectionStringValue(std::string_view value);
+// Whether psqlODBC reads `user` back verbatim as an unbraced UID: it keeps the braces of a
+// braced UID, so a name with ';', a leading '{' or a blank at either end cannot go as UID.
+bool PsqlOdbcTakesAsUid(std::string_view user);
+// The user name in libpq's conninfo syntax for psqlODBC's pqopt attribute, which psqlODBC reads
+// out of its braces and hands to libpq: user='...' with ' and \ escaped by a backslash.
+std::string PsqlOdbcPqoptUser(std::string_view user);
 
 }  // namespace xa::odbc::internal
 

@@ -141,6 +141,10 @@ struct OdbcOptions {
   // PWD ("Driver=PostgreSQL Unicode;Servername=db1;Port=5432;Database=ledger").
   std::string dsn;
   std::string connection_string;
+  // Any characters: both are written into the connection string so that the driver reads back
+  // exactly these bytes (braced; for psqlODBC a user name with ';', a leading '{' or a blank at
+  // either end goes to libpq through pqopt, replacing a pqopt of the data source, and needs
+  // `dialect` named).
   std::string user;
   // Used only to connect; never logged, never part of a message.
   std::string password;
