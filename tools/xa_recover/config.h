@@ -5,12 +5,14 @@
 //
 //   log_dir = /var/lib/myservice/xa-log        # required: the decision log's directory
 //   node_id = 7                                # required: the node whose branches are ours
-//   orphan_min_age_ms = 60000                  # optional: the transaction timeout (default 60 s)
+//   orphan_min_age_ms = 60000                  # optional: the transaction timeout (default 60 s;
+//                                              # 0 to 604800000, a week)
 //
 //   [rm accounts]                              # one section a resource manager; the name must
 //   driver = mysql                             # be the RM name the application uses
 //   host = 127.0.0.1
-//   port = 13306
+//   port = 13306                               # 1 to 65535
+//   connect_timeout_s = 5                      # optional, 1 to 3600
 //   user = xa_tm
 //   database = bank
 //   password_file = /etc/myservice/mariadb.pw  # a file of mode 0600 or stricter, or
