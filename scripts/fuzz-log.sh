@@ -2,7 +2,7 @@
 # Builds the decision-log fuzzers with clang (libFuzzer + ASan + UBSan) in build-fuzz/ and runs
 # each for its share of the given time, seeded with real logs.
 #
-#   scripts/fuzz-log.sh [total-seconds]     (default 60: 30 s per target)
+#   scripts/fuzz-log.sh [total-seconds]     (default 60: an equal share per target)
 #
 # Exit status: 0 when no target found anything; 1 on a finding (the crashing input is kept in
 # build-fuzz/fuzz-artifacts/, reproduce with `build-fuzz/recovery-log/fuzz/<target> <file>`);
@@ -11,13 +11,13 @@
 set -euo pipefail
 
 total=${1:-60}
-if ! [[ "$total" =~ ^[0-9]+$ ]] || (( total < 2 )); then
-  echo "usage: $0 [total-seconds >= 2]" >&2
+if ! [[ "$total" =~ ^[0-9]+$ ]] || (( total < 3 )); then
+  echo "usage: $0 [total-seconds >= 3]" >&2
   exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${XA_FUZZ_BUILD_DIR:-$root/build-fuzz}
-targets=(log_record_fuzzer log_replay_fuzzer)
+targets=(log_record_fuzzer log_replay_fuzzer log_dump_fuzzer)
 per_target=$(( total / ${#targets[@]} ))
 
 if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
@@ -42,11 +42,14 @@ for target in "${targets[@]}"; do
   kind=${target#log_}
   kind=${kind%_fuzzer}
   corpus=$build/fuzz-corpus/$kind
+  seed_kind=$kind
+  # The dump renderer reads what the record decoder accepts: the record seeds.
+  if [[ $kind == dump ]]; then seed_kind=record; fi
   mkdir -p "$corpus"
   echo "fuzz-log: running $target for ${per_target}s"
   if ! "$fuzz_dir/$target" -max_total_time="$per_target" -print_final_stats=1 \
         -artifact_prefix="$build/fuzz-artifacts/$target-" -max_len=65536 \
-        "$corpus" "$seeds/$kind" >"$build/$target.log" 2>&1; then
+        "$corpus" "$seeds/$seed_kind" >"$build/$target.log" 2>&1; then
     echo "fuzz-log: $target FOUND A PROBLEM; see $build/$target.log" >&2
     grep -E "ERROR|SUMMARY|Test unit written" "$build/$target.log" >&2 || tail -30 "$build/$target.log" >&2
     status=1
