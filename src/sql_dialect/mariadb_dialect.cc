@@ -26,7 +26,7 @@ bool TakeNumber(std::string_view* text, int* value) {
   return true;
 }
 
-std::string_view AdviceFor(Code code, int error_number) {
+std::string_view AdviceFor(Code code, int error_number, std::string_view operation) {
   switch (code) {
     case Code::kNoTa:
       return "the server has no branch with this xid (never started, already completed, or "
@@ -39,6 +39,11 @@ std::string_view AdviceFor(Code code, int error_number) {
         return "the statement is not allowed in the branch's current state (XA END must come "
                "before XA PREPARE, no other statement may run while a branch is IDLE or "
                "PREPARED); the branch is unchanged";
+      }
+      if (!LostConnectionLeavesBranchInDoubt(operation)) {
+        return "the connection is gone or unusable; no branch of this call was prepared (the "
+               "server rolls back an unprepared branch with its session): reopen the resource "
+               "manager and start again";
       }
       return "the connection is gone or unusable: the branch is IN DOUBT, not gone; reopen the "
              "resource manager and retry the same call";
@@ -379,6 +384,13 @@ Code CodeForMariaDbError(int error_number) noexcept {
   }
 }
 
+bool LostConnectionLeavesBranchInDoubt(std::string_view operation) noexcept {
+  for (std::string_view verb : {"XA PREPARE", "XA COMMIT", "XA ROLLBACK"}) {
+    if (operation.substr(0, verb.size()) == verb) return true;
+  }
+  return false;
+}
+
 Status MapMariaDbError(int error_number, std::string_view sqlstate, std::string_view text,
                        std::string_view rm_name, const Xid* xid, std::string_view operation) {
   Code code = CodeForMariaDbError(error_number);
@@ -392,7 +404,8 @@ Status MapMariaDbError(int error_number, std::string_view sqlstate, std::string_
     message += "server error " + std::to_string(error_number);
   }
   if (!sqlstate.empty()) message += " (SQLSTATE " + EscapeForMessage(sqlstate) + ")";
-  message += ": " + EscapeForMessage(text) + " -- " + std::string(AdviceFor(code, error_number));
+  message += ": " + EscapeForMessage(text) + " -- " +
+             std::string(AdviceFor(code, error_number, operation));
   return Status(code, std::move(message));
 }
 

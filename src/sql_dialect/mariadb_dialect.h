@@ -209,6 +209,13 @@ Status CheckServerVersion(const ServerVersion& version, std::string_view rm_name
 // must be reopened, and a branch it was driving is in doubt.
 bool IsConnectionLost(int error_number) noexcept;
 
+// Whether a connection lost during `operation` (the XA verb the drivers name their calls by)
+// can leave its branch in doubt: only XA PREPARE, XA COMMIT and XA ROLLBACK may have reached the
+// server and changed a prepared branch. Before them (connecting, XA START, the branch's
+// statements, XA END, the read-only probe) no branch of this call is prepared, and the server
+// rolls back an unprepared one with its session: nothing is in doubt.
+bool LostConnectionLeavesBranchInDoubt(std::string_view operation) noexcept;
+
 // Whether XA END of the session's own ACTIVE branch, refused with `error_number`, means that the
 // branch is no longer active on the server. MariaDB refuses it with 1399 (XAER_RMFAIL) when it
 // has already rolled the branch back and holds it ROLLBACK ONLY (the victim of a deadlock) or

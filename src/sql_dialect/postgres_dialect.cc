@@ -37,6 +37,11 @@ bool IsPhaseTwo(Step step) { return step == Step::kCommitPrepared || step == Ste
 std::string_view AdviceFor(Code code, Step step, std::string_view sqlstate) {
   switch (code) {
     case Code::kRmFail:
+      if (!LostConnectionLeavesBranchInDoubt(step)) {
+        return "the connection is gone or the statement's outcome is unknown; no prepared "
+               "transaction of this call exists (PostgreSQL rolls back an unprepared one with "
+               "its session): reopen the resource manager and start again";
+      }
       return "the connection is gone or the statement's outcome is unknown: the branch is IN "
              "DOUBT, not gone (a prepared transaction survives its session); reopen the resource "
              "manager and retry the same call";
@@ -261,12 +266,18 @@ RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows, bool superuser
   return scan;
 }
 
+bool LostConnectionLeavesBranchInDoubt(Step step) noexcept {
+  return step == Step::kPrepare || step == Step::kCommitOnePhase || IsPhaseTwo(step);
+}
+
 std::string_view StepName(Step step) noexcept {
   switch (step) {
     case Step::kConnect:
       return "connect";
     case Step::kProbe:
       return "capability probe";
+    case Step::kBegin:
+      return "BEGIN (manual-commit mode)";
     case Step::kWork:
       return "branch statement";
     case Step::kReadOnlyProbe:

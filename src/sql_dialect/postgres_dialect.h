@@ -144,6 +144,7 @@ RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows, bool superuser
 enum class Step : uint8_t {
   kConnect,
   kProbe,
+  kBegin,           // manual-commit mode, where psqlODBC sends BEGIN (PostgreSQL has no XA START)
   kWork,            // the application's statements on the branch's connection
   kReadOnlyProbe,   // ReadOnlyProbeSql() before PREPARE or one-phase COMMIT
   kPrepare,         // PREPARE TRANSACTION
@@ -154,6 +155,11 @@ enum class Step : uint8_t {
   kRecover,
 };
 std::string_view StepName(Step step) noexcept;  // "PREPARE TRANSACTION", ...
+// Whether a connection lost during `step` can leave the branch in doubt: only PREPARE
+// TRANSACTION, a one-phase COMMIT and COMMIT/ROLLBACK PREPARED may have changed it on the
+// server. Before them no prepared transaction of this call exists, and PostgreSQL rolls back an
+// unprepared one with its session.
+bool LostConnectionLeavesBranchInDoubt(Step step) noexcept;
 
 // SQLSTATEs after which the session is gone and whatever it was doing is in doubt: class 08
 // (including ODBC's 08S01), 57P01-57P05 (terminated, crash, shutting down, database dropped, idle

@@ -177,7 +177,9 @@ Status ManagerCore::Enlist(TxnContext& txn, ResourceManager& rm) {
   Status s = rm.Start(branch.xid, StartFlag::kNoFlags);
   XA_LOG_XID(kDebug, "tm", branch.xid) << "start(TMNOFLAGS) on '" << name << "': "
                                        << CodeName(s.code());
-  if (!s.ok()) return s.WithContext("XA START of a branch on '" + name + "'");
+  // Named by what it is for every resource manager: PostgreSQL has no XA START (its branch
+  // begins with the first statement), and the resource manager's message says what failed.
+  if (!s.ok()) return s.WithContext("enlisting a branch on '" + name + "'");
   XA_CRASH_POINT(kAfterStart);
   txn.branches.push_back(std::move(branch));
   return Status::Ok();

@@ -160,7 +160,12 @@ class MySqlResourceManager::Impl {
   Status AwaitEndedHolder(const Xid& xid);
 
   // The Status of a failure; marks the session broken when the connection is gone.
-  Status Fail(const Xid* xid, std::string_view operation, SqlFailure failure);
+  // Whose statement failed: a failure of the application's own SQL (a CHECK constraint, a
+  // duplicate key) is the application's business, returned to it and logged at debug level
+  // only, unless it lost the connection.
+  enum class Statement : uint8_t { kOurs, kApplication };
+  Status Fail(const Xid* xid, std::string_view operation, SqlFailure failure,
+              Statement statement = Statement::kOurs);
   std::string Redact(std::string text) const;
   void MarkBroken() noexcept;
   void CloseQuietly() noexcept;
@@ -203,16 +208,17 @@ std::string MySqlResourceManager::Impl::Redact(std::string text) const {
 }
 
 Status MySqlResourceManager::Impl::Fail(const Xid* xid, std::string_view operation,
-                                        SqlFailure failure) {
+                                        SqlFailure failure, Statement statement) {
   last_error_number_ = failure.error_number;
   Status status = dialect::MapMariaDbError(failure.error_number, failure.sqlstate,
                                            Redact(std::move(failure.text)), options_.rm_name, xid,
                                            operation);
-  if (failure.error_number == 0 || dialect::IsConnectionLost(failure.error_number)) MarkBroken();
-  if (xid != nullptr) {
-    XA_LOG_XID(kWarning, log_component_, *xid) << status.ToString();
-  } else {
-    XA_LOG(kWarning, log_component_) << status.ToString();
+  const bool lost = failure.error_number == 0 || dialect::IsConnectionLost(failure.error_number);
+  if (lost) MarkBroken();
+  const LogLevel level =
+      statement == Statement::kApplication && !lost ? LogLevel::kDebug : LogLevel::kWarning;
+  if (level >= GetLogLevel()) {
+    ::xa::internal::LogStream(level, log_component_, xid) << status.ToString();
   }
   return status;
 }
@@ -259,7 +265,8 @@ Status MySqlResourceManager::Impl::StatusFromException(const sql::SQLException& 
   if (copy_failed) failure = *copy_failed;
   std::optional<Xid> xid;
   if (branch_) xid = branch_->xid;
-  Status status = Fail(xid ? &*xid : nullptr, "statement", std::move(failure));
+  Status status = Fail(xid ? &*xid : nullptr, "statement", std::move(failure),
+                       Statement::kApplication);
   if (status.IsRollback() && branch_) {
     branch_->rollback_only = status.code();
     branch_->rollback_reason = "a statement failed with " + status.message();

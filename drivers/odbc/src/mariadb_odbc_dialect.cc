@@ -349,7 +349,10 @@ class MariaDbDialect final : public OdbcDialect {
     Status status = mdb::MapMariaDbError(primary.native_error, primary.sqlstate, diag.Describe(),
                                          context_->rm_name, xid, operation);
     if (lost && status.code() != Code::kRmFail) {
-      return Status(Code::kRmFail, status.message() + " (the connection is gone: in doubt)");
+      return Status(Code::kRmFail, status.message() +
+                                       (mdb::LostConnectionLeavesBranchInDoubt(operation)
+                                            ? " (the connection is gone: in doubt)"
+                                            : " (the connection is gone)"));
     }
     return status;
   }

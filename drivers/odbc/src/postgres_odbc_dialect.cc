@@ -62,7 +62,7 @@ class PostgresDialect final : public OdbcDialect {
 
   Status Begin(const Xid& xid) override {
     Diagnostics diag;
-    if (!session_->SetAutocommit(false, &diag)) return Fail(pg::Step::kWork, diag, &xid);
+    if (!session_->SetAutocommit(false, &diag)) return Fail(pg::Step::kBegin, diag, &xid);
     return Status::Ok();
   }
 
@@ -239,7 +239,9 @@ class PostgresDialect final : public OdbcDialect {
     Status status = pg::MapPostgresError(step, primary.sqlstate, diag.Describe(),
                                          context_->rm_name, xid);
     if (lost && status.code() != Code::kRmFail) {
-      return Status(Code::kRmFail, status.message() + " (the connection is gone: in doubt)");
+      return Status(Code::kRmFail, status.message() + (pg::LostConnectionLeavesBranchInDoubt(step)
+                                                           ? " (the connection is gone: in doubt)"
+                                                           : " (the connection is gone)"));
     }
     return status;
   }

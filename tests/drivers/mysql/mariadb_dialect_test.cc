@@ -210,6 +210,33 @@ TEST(MariaDbDialect, ErrorMessageNamesRmXidAndServerError) {
   EXPECT_NE(lost.message().find("\\x0a\\x01"), std::string::npos) << "text must be escaped";
 }
 
+// A lost connection leaves a branch in doubt only after XA PREPARE, XA COMMIT or XA ROLLBACK
+// may have reached the server; a failed connect, XA START, statement or XA END names no doubt.
+TEST(MariaDbDialect, LostConnectionIsInDoubtOnlyFromPrepareOn) {
+  Xid xid = MakeXid(1, "g", "b");
+  for (std::string_view operation :
+       {"XA PREPARE", "XA COMMIT", "XA COMMIT ONE PHASE", "XA COMMIT ONE PHASE (read-only branch)",
+        "XA ROLLBACK", "XA ROLLBACK (after a failed prepare)"}) {
+    SCOPED_TRACE(std::string(operation));
+    EXPECT_TRUE(LostConnectionLeavesBranchInDoubt(operation));
+    Status lost = MapMariaDbError(2013, "HY000", "Lost connection", "accounts", &xid, operation);
+    EXPECT_EQ(lost.code(), Code::kRmFail);
+    EXPECT_NE(lost.message().find("IN DOUBT"), std::string::npos) << lost.ToString();
+  }
+  for (std::string_view operation :
+       {"XA START", "XA END", "statement", "branch statement", "capability probe",
+        "connect to 127.0.0.1:1 as 'xa_tm'", "read the session's write counters", "XA RECOVER"}) {
+    SCOPED_TRACE(std::string(operation));
+    EXPECT_FALSE(LostConnectionLeavesBranchInDoubt(operation));
+    for (const Xid* with : {static_cast<const Xid*>(&xid), static_cast<const Xid*>(nullptr)}) {
+      Status lost = MapMariaDbError(2006, "HY000", "gone away", "accounts", with, operation);
+      EXPECT_EQ(lost.code(), Code::kRmFail);
+      EXPECT_EQ(lost.message().find("IN DOUBT"), std::string::npos) << lost.ToString();
+      EXPECT_EQ(lost.message().find("in doubt"), std::string::npos) << lost.ToString();
+    }
+  }
+}
+
 TEST(MariaDbDialect, ReadOnlyOnlyWhenTheCounterDidNotMove) {
   EXPECT_TRUE(CounterProvesReadOnly(10, 10));
   EXPECT_FALSE(CounterProvesReadOnly(10, 11));

@@ -5,8 +5,14 @@
 // keys unique to this process, and every Xid comes from a generator with a random node id, so a
 // recover scan is filtered to this process's branches (RecoverScan::OwnedBy).
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +24,7 @@
 
 #include "tests/drivers/mysql/mysql_test_util.h"
 #include "tests/testutil/status_matchers.h"
+#include "xa/logging.h"
 
 namespace xa::mysql {
 namespace {
@@ -79,7 +86,10 @@ TEST_F(MysqlTest, UnreachableServerIsRmFail) {
   options.port = 1;  // nothing listens there
   options.connect_timeout = std::chrono::seconds(2);
   Result<std::unique_ptr<MySqlResourceManager>> rm = MySqlResourceManager::Create(options);
-  ASSERT_THAT(rm, StatusIs(Code::kRmFail, Not(HasSubstr(options.password))));
+  // No branch exists when the connect fails: nothing may be called in doubt.
+  ASSERT_THAT(rm, StatusIs(Code::kRmFail, AllOf(Not(HasSubstr(options.password)),
+                                                Not(HasSubstr("IN DOUBT")),
+                                                Not(HasSubstr("in doubt")))));
 }
 
 TEST_F(MysqlTest, InvalidOptionsAreRefusedBeforeConnecting) {
@@ -397,6 +407,65 @@ TEST_F(MysqlTest, LostConnectionDuringApplicationSqlIsRmFailAndTheBranchIsGone) 
   EXPECT_EQ(rm->End(xid, EndFlag::kSuccess).code(), Code::kNoTa);
   EXPECT_TRUE(rm->connected()) << "the next call reconnected";
   EXPECT_EQ(ValueOf(key), std::nullopt);
+}
+
+TEST_F(MysqlTest, XaStartOnALostSessionIsRmFailAndCallsNothingInDoubt) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  ASSERT_NE(admin, nullptr);
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  MustRun(*admin, "KILL " + std::to_string(rm->connection_id()));
+  Xid xid = NewXid();
+  Status started = rm->Start(xid, StartFlag::kNoFlags);
+  // The branch was never started: the failure says so, and the next Start works.
+  EXPECT_THAT(started, StatusIs(Code::kRmFail, AllOf(HasSubstr("XA START"),
+                                                     Not(HasSubstr("IN DOUBT")),
+                                                     Not(HasSubstr("in doubt")))));
+  Xid next = NewXid();
+  ASSERT_THAT(rm->Start(next, StartFlag::kNoFlags), IsOk());
+  EXPECT_THAT(rm->Rollback(next), IsOk());
+}
+
+// Everything the library writes to stderr (its log sink) while `work` runs.
+template <typename Work>
+std::string StderrDuring(Work work) {
+  LogToStderr();
+  std::fflush(stderr);
+  char path[] = "/tmp/xa-mysql-log-XXXXXX";
+  int capture = mkstemp(path);
+  EXPECT_GE(capture, 0);
+  int saved = dup(STDERR_FILENO);
+  dup2(capture, STDERR_FILENO);
+  work();
+  std::fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(capture);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::remove(path);
+  return text.str();
+}
+
+TEST_F(MysqlTest, CheckViolationOfTheApplicationsStatementIsLoggedAtDebugLevelOnly) {
+  MustRun(*verifier_, "CREATE TABLE IF NOT EXISTS mysqldrv_checked (v INT, CHECK (v >= 0))");
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid xid = NewXid();
+  ASSERT_THAT(rm->Start(xid, StartFlag::kNoFlags), IsOk());
+  const LogLevel level = GetLogLevel();
+  SetLogLevel(LogLevel::kDebug);
+  Status refused;
+  std::string logged = StderrDuring(
+      [&] { RunOnRm(*rm, "INSERT INTO mysqldrv_checked VALUES (-1)", &refused); });
+  SetLogLevel(level);
+  // The application gets the server's error; the log has it at debug level, never as a warning.
+  EXPECT_THAT(refused, StatusIs(Code::kRmError, HasSubstr("4025")));
+  EXPECT_THAT(logged, HasSubstr("xa: debug: "));
+  EXPECT_THAT(logged, HasSubstr("4025"));
+  EXPECT_THAT(logged, Not(HasSubstr("xa: warning: ")));
+  EXPECT_THAT(rm->Rollback(xid), IsOk());
 }
 
 // ---- Recover scan --------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <sqlext.h>
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,7 +17,11 @@
 
 #include "drivers/odbc/src/odbc_session.h"
 #include "testutil/db_env.h"
+#include "xa/decision_log.h"
 #include "xa/odbc/odbc_resource_manager.h"
+#include "xa/transaction.h"
+#include "xa/transaction_manager.h"
+#include "xa/xid.h"
 
 namespace xa::odbc {
 namespace {
@@ -175,6 +180,89 @@ TEST_P(OdbcCredentialsTest, DialectMustBeNamedForAUserNameOnlyPqoptCarries) {
   EXPECT_NE(rm.status().message().find("OdbcOptions::dialect"), std::string::npos);
 }
 
+// A failed enlist names what failed: the connect (the session's password was changed), never
+// XA START (PostgreSQL has none), and calls nothing in doubt: no branch exists yet.
+TEST_P(OdbcCredentialsTest, FailedEnlistNamesWhatFailedAndNoDoubt) {
+  const std::string user = "enlist" + Suffix();
+  CreateUser(user);
+  char pattern[] = "/tmp/xa-enlist-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  std::mt19937 random{std::random_device{}()};
+  LogOptions log_options;
+  log_options.dir = dir + "/log";
+  log_options.node_id = (random() & 0x0fffffffu) | 0x50000000u;
+  auto log = DecisionLog::Open(log_options);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  TransactionManagerOptions options;
+  options.node_id = log_options.node_id;
+  options.recover_on_open = false;
+  OdbcOptions rm_options = Options(user, kPassword);
+  options.resource_managers[rm_options.rm_name] = [rm_options]()
+      -> Result<std::unique_ptr<ResourceManager>> {
+    auto rm = OdbcResourceManager::Create(rm_options);
+    if (!rm.ok()) return rm.status();
+    return std::unique_ptr<ResourceManager>(std::move(rm).value());
+  };
+  auto manager = TransactionManager::Open(options, **log);
+  ASSERT_TRUE(manager.ok()) << manager.status().ToString();
+  auto rm = OdbcResourceManager::Create(rm_options);
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  ASSERT_TRUE((*rm)->Close().ok());
+  Diagnostics diag;
+  ASSERT_TRUE(admin_.Execute(mariadb() ? "ALTER USER " + SqlLiteral(user, true) +
+                                             "@'%' IDENTIFIED BY 'changed-" + Suffix() + "'"
+                                       : "ALTER ROLE " + PgIdentifier(user) +
+                                             " PASSWORD 'changed-" + Suffix() + "'",
+                             &diag))
+      << diag.Describe();
+  auto txn = (*manager)->Begin();
+  ASSERT_TRUE(txn.ok()) << txn.status().ToString();
+  Status enlisted = txn->Enlist(**rm);
+  EXPECT_EQ(enlisted.code(), Code::kConfig) << enlisted.ToString();
+  EXPECT_NE(enlisted.message().find("enlisting a branch on"), std::string::npos)
+      << enlisted.ToString();
+  EXPECT_NE(enlisted.message().find("cannot connect"), std::string::npos) << enlisted.ToString();
+  EXPECT_EQ(enlisted.message().find("XA START"), std::string::npos) << enlisted.ToString();
+  EXPECT_EQ(enlisted.message().find("IN DOUBT"), std::string::npos) << enlisted.ToString();
+  EXPECT_EQ(enlisted.message().find("in doubt"), std::string::npos) << enlisted.ToString();
+  txn->Rollback().IgnoreError();
+  manager->reset();
+  log->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// XA START on a session the server has killed: XAER_RMFAIL naming XA START, and no doubt, since
+// no branch was started; PostgreSQL's Start sends nothing, so its branch dies with the first
+// statement instead (covered by the driver tests).
+class OdbcMariaDbMessagesTest : public OdbcCredentialsTest {};
+
+TEST_P(OdbcMariaDbMessagesTest, XaStartOnAKilledSessionCallsNothingInDoubt) {
+  const test::ServerAccount account = test::MariaDbAccount();
+  auto rm = OdbcResourceManager::Create(Options(account.user, account.password));
+  ASSERT_TRUE(rm.ok()) << rm.status().ToString();
+  Diagnostics diag;
+  std::vector<Row> rows;
+  OdbcSession killer;
+  ASSERT_TRUE(killer.Connect("DSN=" + test::OdbcMariaDbDsn() + ";UID=" + account.user +
+                                 ";PWD=" + internal::BracedConnectionStringValue(account.password),
+                             std::chrono::seconds(10), &diag))
+      << diag.Describe();
+  // The resource manager's session is the newest of the user's other than the killer's.
+  ASSERT_TRUE(killer.Query("SELECT MAX(ID) FROM information_schema.PROCESSLIST WHERE USER = " +
+                               SqlLiteral(account.user, true) + " AND ID <> CONNECTION_ID()",
+                           &rows, &diag))
+      << diag.Describe();
+  ASSERT_EQ(rows.size(), 1u);
+  ASSERT_TRUE(killer.Execute("KILL " + rows[0][0].value_or("0"), &diag)) << diag.Describe();
+  XidGenerator generator((std::random_device{}() & 0x0fffffffu) | 0x60000000u);
+  Status started = (*rm)->Start(generator.Next().WithBranch(1), StartFlag::kNoFlags);
+  EXPECT_EQ(started.code(), Code::kRmFail) << started.ToString();
+  EXPECT_NE(started.message().find("XA START"), std::string::npos) << started.ToString();
+  EXPECT_EQ(started.message().find("IN DOUBT"), std::string::npos) << started.ToString();
+  EXPECT_EQ(started.message().find("in doubt"), std::string::npos) << started.ToString();
+}
+
 INSTANTIATE_TEST_SUITE_P(Dialects, OdbcCredentialsTest,
                          ::testing::Values(Dialect::kMariaDb, Dialect::kPostgres),
                          [](const ::testing::TestParamInfo<Dialect>& dialect_info) {
@@ -182,6 +270,8 @@ INSTANTIATE_TEST_SUITE_P(Dialects, OdbcCredentialsTest,
                                                   ? "Postgres"
                                                   : "MariaDb");
                          });
+
+INSTANTIATE_TEST_SUITE_P(MariaDb, OdbcMariaDbMessagesTest, ::testing::Values(Dialect::kMariaDb));
 
 }  // namespace
 }  // namespace xa::odbc

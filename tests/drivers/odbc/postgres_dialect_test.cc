@@ -128,6 +128,33 @@ TEST(PostgresDialect, MessagesSayWhatToDoAndEscapeServerText) {
   EXPECT_NE(slots.message().find("ALERT"), std::string::npos);
 }
 
+// A lost connection leaves a branch in doubt only where a prepared transaction may have been
+// made or finished; a failed connect, BEGIN or statement names no doubt, and no step is named by
+// a verb PostgreSQL does not have.
+TEST(PostgresDialect, LostConnectionIsInDoubtOnlyFromPrepareOn) {
+  Xid xid = Xid::Make(1, "g", "").value();
+  struct Row {
+    Step step;
+    bool in_doubt;
+  };
+  const Row table[] = {
+      {Step::kConnect, false},        {Step::kProbe, false},         {Step::kBegin, false},
+      {Step::kWork, false},           {Step::kReadOnlyProbe, false}, {Step::kRollback, false},
+      {Step::kRecover, false},        {Step::kPrepare, true},        {Step::kCommitOnePhase, true},
+      {Step::kCommitPrepared, true},  {Step::kRollbackPrepared, true},
+  };
+  for (const Row& row : table) {
+    SCOPED_TRACE(std::string(StepName(row.step)));
+    EXPECT_EQ(LostConnectionLeavesBranchInDoubt(row.step), row.in_doubt);
+    Status lost = MapPostgresError(row.step, "08006", "connection lost", "ledger", &xid);
+    EXPECT_EQ(lost.code(), Code::kRmFail);
+    EXPECT_EQ(lost.message().find("IN DOUBT") != std::string::npos, row.in_doubt)
+        << lost.ToString();
+    EXPECT_EQ(lost.message().find("XA START"), std::string::npos) << lost.ToString();
+  }
+  EXPECT_EQ(StepName(Step::kBegin), "BEGIN (manual-commit mode)");
+}
+
 TEST(PostgresDialect, ProbeRefusesDisabledPreparedTransactionsWithTheFix) {
   ProbeRow probe;
   probe.version_text = "15.18";
