@@ -35,8 +35,8 @@
 //
 // Open. Locks the directory, replays every segment, truncates a torn tail of the newest one
 // (kTolerateCorruptedTail; never a damaged record complete in length, which may have been
-// acknowledged) and starts a new segment with a checkpoint, so a log that was open is never appended to
-// again; the epoch in the new segment's header counts the opens.
+// acknowledged) and starts a new segment with a checkpoint, so a log that was open is never
+// appended to again; the epoch in the new segment's header counts the opens.
 
 #include <unistd.h>
 
@@ -125,10 +125,12 @@ Status CheckLogExists(Env* env, const std::string& dir) {
   if (!info.ok()) return info.status();
   const std::string hint =
       ": check the path (log_dir, LogOptions::dir). A log is created only by a process that "
-      "asks for it (LogOptions::create_if_missing, as TransactionManager::Open does); recovery "
+      "asks for it (LogOptions::create_if_missing, the default of DecisionLog::Open); recovery "
       "and inspection never create one, since an empty log would presume abort for every "
       "prepared branch of the node";
-  if (!info->exists) return Status(Code::kConfig, "no decision log at " + dir + ": no such directory" + hint);
+  if (!info->exists) {
+    return Status(Code::kConfig, "no decision log at " + dir + ": no such directory" + hint);
+  }
   if (info->is_symlink) {
     return Status(Code::kConfig, dir + " is a symbolic link; the decision log refuses to follow "
                                        "links (use the real directory)");

@@ -87,7 +87,8 @@ std::string RenderUtcTime(int64_t us) {
 }
 
 void RenderRecordText(const LogRecord& r, std::ostream& out) {
-  out << "lsn=" << r.lsn << " type=" << TypeName(r.type) << " time=" << RenderUtcTime(r.timestamp_us);
+  out << "lsn=" << r.lsn << " type=" << TypeName(r.type)
+      << " time=" << RenderUtcTime(r.timestamp_us);
   if (r.type == RecordType::kCheckpoint) return;
   out << " xid=" << r.xid.ToString();
   if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {

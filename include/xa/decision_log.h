@@ -106,8 +106,9 @@ enum class LogRecoveryMode : uint8_t {
 struct LogOptions {
   std::string dir;         // refused if others can write it; see create_if_missing
   // What Open() does when `dir` is missing or holds no log (no segment): true (default) creates
-  // the log (the directory 0700 if missing, and a first segment): this is how a new node starts,
-  // and how TransactionManager::Open starts one. false refuses (Code::kConfig, naming the
+  // the log (the directory 0700 if missing, and a first segment): this is how a new node starts
+  // (the application opens its log before TransactionManager::Open; an application that knows
+  // its log must exist sets false). false refuses (Code::kConfig, naming the
   // directory) and creates nothing: for a process that must find an existing log, such as the
   // recovery tool, where a mistyped path would otherwise look like an empty log and presume abort
   // for every prepared branch. ReadState() and the tools never create.

@@ -26,14 +26,14 @@
 namespace xa::internal {
 namespace {
 
-using ::testing::AllOf;
-using ::testing::HasSubstr;
 using test::Decision;
 using test::End;
 using test::IsOk;
 using test::ScratchDir;
 using test::StatusIs;
 using test::TestXid;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 
 LogOptions Options(const ScratchDir& dir) {
   LogOptions o;
@@ -121,7 +121,8 @@ TEST(LogDirSafety, FifoNamedLockIsRefusedWithoutBlocking) {
 TEST(LogDirSafety, HugeSparseSegmentIsRefusedNotAllocated) {
   ScratchDir dir;
   std::string segment = MakeLog(dir, 1);
-  ASSERT_EQ(::truncate(segment.c_str(), 100ll << 30), 0) << "the file system must allow sparse files";
+  ASSERT_EQ(::truncate(segment.c_str(), 100ll << 30), 0)
+      << "the file system must allow sparse files";
   EXPECT_THAT(DecisionLog::Open(Options(dir)),
               StatusIs(Code::kIoError, AllOf(HasSubstr(segment), HasSubstr("107374182400 bytes"))));
   EXPECT_THAT(DecisionLog::ReadState(Options(dir)), StatusIs(Code::kIoError));

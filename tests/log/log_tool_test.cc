@@ -73,8 +73,10 @@ TEST(XaLogTool, ReadsALiveLogWithoutTakingItsLock) {
   EXPECT_EQ(DecisionLog::Open(Options(dir)).status().code(), Code::kBusy);
   EXPECT_TRUE((*log)->Append(End(1)).ok());
   std::string lock_contents;
-  ASSERT_TRUE(
-      Env::Default()->ReadFile(dir.log_dir() + "/LOCK", &lock_contents, internal::kMaxSegmentFileSize).ok());
+  ASSERT_TRUE(Env::Default()
+                  ->ReadFile(dir.log_dir() + "/LOCK", &lock_contents,
+                             internal::kMaxSegmentFileSize)
+                  .ok());
   EXPECT_EQ(lock_contents, std::to_string(::getpid()) + "\n");
 }
 

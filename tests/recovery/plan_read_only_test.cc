@@ -48,9 +48,8 @@ std::map<std::string, std::string> Checksums(const std::string& dir) {
     struct stat st;
     EXPECT_EQ(::lstat(entry.path().c_str(), &st), 0);
     std::string bytes = S_ISREG(st.st_mode) ? Slurp(entry.path()) : std::string();
-    sums[entry.path().filename()] = std::to_string(st.st_size) + " " +
-                                    std::to_string(st.st_mode) + " " +
-                                    std::to_string(internal::crc32c::Value(bytes));
+    sums[entry.path().filename()] = std::to_string(st.st_size) + " " + std::to_string(st.st_mode) +
+                                    " " + std::to_string(internal::crc32c::Value(bytes));
   }
   return sums;
 }
@@ -79,8 +78,8 @@ class PlanReadOnly : public ::testing::Test {
 
   int Plan(std::string* err) {
     std::string out_path = scratch_.path() + "/plan.out", err_path = scratch_.path() + "/plan.err";
-    std::string cmd = std::string(XA_RECOVER_PATH) + " --config " + config_ + " plan >" +
-                      out_path + " 2>" + err_path;
+    std::string cmd = std::string(XA_RECOVER_PATH) + " --config " + config_ + " plan >" + out_path +
+                      " 2>" + err_path;
     int rc = std::system(cmd.c_str());
     *err = Slurp(err_path);
     EXPECT_TRUE(WIFEXITED(rc)) << cmd;
@@ -119,8 +118,8 @@ TEST_F(PlanReadOnly, PlanOnALogWithAFlippedBitInItsLastDecisionChangesNoByte) {
   uint64_t last = 0;
   internal::ReplayOptions ro;
   ro.visit = [&](const internal::ReplayEvent& e) { last = e.offset; };
-  ASSERT_TRUE(internal::ReplaySegments({internal::SegmentInput{segment, 1, contents}}, ro)
-                  .status.ok());
+  ASSERT_TRUE(
+      internal::ReplaySegments({internal::SegmentInput{segment, 1, contents}}, ro).status.ok());
   contents[last + internal::kRecordHeaderSize + 12] ^= 0x01;
   {
     std::ofstream out(segment, std::ios::binary | std::ios::trunc);
