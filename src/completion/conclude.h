@@ -22,21 +22,13 @@
 #include <vector>
 
 #include "src/completion/branch_outcome.h"
+#include "src/completion/branch_state.h"
 #include "xa/decision_log.h"
 #include "xa/protocol.h"
 #include "xa/status.h"
 #include "xa/xid.h"
 
 namespace xa::internal {
-
-// One branch as its finisher last saw it.
-struct BranchAtConclusion {
-  const std::string* rm_name;
-  const Xid* xid;
-  BranchEnd end;
-  bool heuristic_recorded;  // a heuristic record already names this branch's end
-  const Status* last;       // the result that gave `end`, for the record's reason
-};
 
 struct Conclusion {
   Outcome outcome = Outcome::kUnknown;
@@ -48,7 +40,9 @@ struct Conclusion {
   std::string reason;                        // for the record: the first new heuristic
 };
 
-Conclusion Conclude(Decision decision, std::span<const BranchAtConclusion> branches);
+// Concludes over the branches that took part in the finishing calls, as their finisher last saw
+// them (read-only branches take no part); the indices in the Conclusion are into `branches`.
+Conclusion Conclude(Decision decision, std::span<const BranchState* const> branches);
 
 // The kHeuristic record of `conclusion` for the transaction `global`.
 LogRecord HeuristicRecord(const Xid& global, Protocol protocol, const Conclusion& conclusion);

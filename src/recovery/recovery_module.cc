@@ -18,8 +18,11 @@ bool PassInputs::InFlight(const Xid& global) const {
 }
 
 size_t RecoveryPlan::AddBranch(BranchReport branch) {
+  BranchState state;
+  state.rm_name = branch.rm_name;
+  state.xid = branch.branch;
+  states.push_back(std::move(state));
   report.branches.push_back(std::move(branch));
-  ends.push_back(BranchEnd::kPending);
   return report.branches.size() - 1;
 }
 
@@ -28,7 +31,7 @@ size_t RecoveryPlan::OpenDecisions() const {
   for (const auto& [global, transaction] : transactions) {
     if (!transaction.logged_decision) continue;
     bool finished = std::all_of(transaction.branches.begin(), transaction.branches.end(),
-                                [&](size_t i) { return IsFinished(ends[i]); });
+                                [&](size_t i) { return IsFinished(states[i].end); });
     if (!finished) ++open;
   }
   return open;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "src/completion/branch_outcome.h"
+#include "src/completion/branch_state.h"
 #include "xa/decision_log.h"
 #include "xa/recovery.h"
 #include "xa/resource_manager.h"
@@ -60,11 +61,10 @@ struct PassInputs {
 
 // One call that a plan makes.
 struct PlannedCall {
-  size_t report_index;  // into RecoveryPlan::report.branches
+  size_t report_index;  // into RecoveryPlan::report.branches (and states)
   std::string rm_name;
   Xid global;
   Decision decision;
-  bool forget = false;  // set by Execute: the RM reported XA_HEUR*
 };
 
 // A transaction the plan acts on or waits for, concluded (src/completion/conclude.h) once its
@@ -72,14 +72,19 @@ struct PlannedCall {
 struct PlannedTransaction {
   Decision decision = Decision::kCommit;
   bool logged_decision = false;  // a decision record without an end record: end it when finished
-  std::vector<size_t> branches;  // indices into RecoveryPlan::report.branches
+  std::vector<size_t> branches;  // indices into RecoveryPlan::report.branches (and states)
 };
 
 struct RecoveryPlan {
   RecoveryReport report;           // every branch looked at, with the action and reason
-  // Where each branch of report.branches stands: kPending until its call succeeds (or for
-  // branches the plan cannot finish in this pass), kCommitted for one already done.
-  std::vector<BranchEnd> ends;
+  // The finishers' branch state (src/completion/branch_state.h) of each branch of
+  // report.branches, at the same index: what Execute's calls and the conclude step work with.
+  // Its end is kPending until its call succeeds (or for branches the plan cannot finish in this
+  // pass), kCommitted for one already done. Two types because BranchReport is the public report
+  // an operator reads (what the log and the RM said, the action and its reason) and BranchState
+  // the internal state every finisher shares; AddBranch makes the state from the report, and
+  // Execute records each call's result in both.
+  std::vector<BranchState> states;
   std::vector<PlannedCall> calls;  // the commits and rollbacks to make
   std::map<Xid, PlannedTransaction> transactions;
   std::set<Xid> claimed;           // global Xids this plan took charge of

@@ -83,7 +83,7 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
         branch.reason = "committed before the crash (the RM no longer holds it)";
         ++report.already_done;
         size_t index = add(std::move(branch));
-        plan.ends[index] = BranchEnd::kCommitted;
+        plan.states[index].end = BranchEnd::kCommitted;
         transaction.branches.push_back(index);
         continue;
       }
@@ -188,7 +188,7 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
 
   std::atomic<size_t> done{0};
   std::atomic<bool> first_action{true};
-  std::mutex report_mu;  // guards report and plan.ends below
+  std::mutex report_mu;  // guards report and plan.states below
   auto run_calls = [&](ResourceManager* rm, const std::vector<PlannedCall*>& list) {
     if (!list.empty()) {
       // A pool session other than the scanned one may not be connected yet; a failure shows
@@ -201,13 +201,12 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
       Status s = commit ? rm->Commit(xid, CommitMode::kTwoPhase) : rm->Rollback(xid);
       if (first_action.exchange(false)) XA_CRASH_POINT(kRecoveryAfterFirstAction);
       XA_CRASH_POINT(kRecoveryAfterAction);
+      std::lock_guard<std::mutex> guard(report_mu);
+      BranchState& state = plan.states[call->report_index];
       // A commit comes from a decision in the log, which the crashed process may have begun to
       // carry out; every branch acted on was found prepared by the scan.
-      BranchReading reading = ReadFinishResult(FinishCallFor(call->decision), s,
-                                               {/*maybe_applied=*/commit, /*maybe_prepared=*/true});
-      call->forget = reading.forget;
-      std::lock_guard<std::mutex> guard(report_mu);
-      plan.ends[call->report_index] = reading.end;
+      state.history = {/*maybe_applied=*/commit, /*maybe_prepared=*/true};
+      BranchReading reading = state.Apply(FinishCallFor(call->decision), s);
       BranchReport& branch = report.branches[call->report_index];
       branch.result = s;
       if (reading.end == BranchEnd::kPending) {
@@ -245,11 +244,8 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
   std::map<Xid, std::vector<const PlannedCall*>> calls_of;
   for (const PlannedCall& call : plan.calls) calls_of[call.global].push_back(&call);
   for (const auto& [global, transaction] : plan.transactions) {
-    std::vector<BranchAtConclusion> at_conclusion;
-    for (size_t i : transaction.branches) {
-      const BranchReport& b = report.branches[i];
-      at_conclusion.push_back({&b.rm_name, &b.branch, plan.ends[i], false, &b.result});
-    }
+    std::vector<const BranchState*> at_conclusion;
+    for (size_t i : transaction.branches) at_conclusion.push_back(&plan.states[i]);
     Conclusion conclusion = Conclude(transaction.decision, at_conclusion);
     bool may_forget = true;
     if (conclusion.record_heuristic) {
@@ -265,9 +261,9 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
       }
     }
     for (const PlannedCall* call : calls_of[global]) {
-      if (!call->forget || !may_forget) continue;
+      if (!plan.states[call->report_index].forget || !may_forget) continue;
       ResourceManager* rm = pools[call->rm_name].front();
-      const Xid& xid = report.branches[call->report_index].branch;
+      const Xid& xid = plan.states[call->report_index].xid;
       Status forgotten = rm->Forget(xid);
       if (!forgotten.ok() && forgotten.code() != Code::kNoTa) {
         XA_LOG_XID(kWarning, kComponent, xid)

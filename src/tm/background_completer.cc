@@ -2,21 +2,38 @@
 
 #include <algorithm>
 
-#include "src/completion/conclude.h"
 #include "src/base/logging.h"
+#include "src/completion/conclude.h"
 #include "src/tm/services.h"
 
 namespace xa::internal {
+namespace {
 
-BackgroundCompleter::BackgroundCompleter(const Services* services) : services_(services) {}
+// The schedule of every completion job: background_retry's backoff, and never a give-up (see
+// the header: P3).
+RetrySchedule CompletionSchedule(const RetryPolicy& policy) {
+  RetrySchedule schedule;
+  schedule.initial_delay = policy.initial_backoff;
+  schedule.multiplier = policy.multiplier;
+  schedule.max_delay = policy.max_backoff;
+  schedule.jitter = 0.0;
+  schedule.max_attempts = 0;
+  schedule.give_up_after = std::chrono::microseconds::zero();
+  return schedule;
+}
+
+}  // namespace
+
+BackgroundCompleter::BackgroundCompleter(const Services* services)
+    : services_(services), retrier_(RetrierOptions{services->clock, "tm", 0}) {}
 
 BackgroundCompleter::~BackgroundCompleter() { Stop(); }
 
-void BackgroundCompleter::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { Loop(); });
+void BackgroundCompleter::Start() { retrier_.Start(); }
+
+void BackgroundCompleter::Stop() {
+  retrier_.Stop();  // dropped jobs are logged by Dropped(), on this thread
+  sessions_.clear();
 }
 
 void BackgroundCompleter::SubmitEnd(const Xid& global_xid, Protocol protocol) {
@@ -25,25 +42,7 @@ void BackgroundCompleter::SubmitEnd(const Xid& global_xid, Protocol protocol) {
   services_->in_flight->Remove(global_xid);
 }
 
-void BackgroundCompleter::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const CompletionJob& job : jobs_) {
-    XA_LOG_XID(kWarning, "tm", job.xid)
-        << "manager stopping with " << DecisionName(job.decision)
-        << " still pending; " << (job.decision_logged ? "the decision is open in the log and "
-                                                         "recovery will finish it"
-                                                       : "recovery will roll it back");
-  }
-  idle_.notify_all();
-}
-
-void BackgroundCompleter::Submit(CompletionJob job) {
+void BackgroundCompleter::Submit(CompletionJob job, FirstAttempt first) {
   services_->in_flight->Add(job.xid);  // no-op when the coordinator registered it
   services_->in_flight->MarkBackground(job.xid);
   services_->in_flight->MarkPrepareStarted(job.xid, services_->clock->SteadyNow());
@@ -53,32 +52,41 @@ void BackgroundCompleter::Submit(CompletionJob job) {
       << "background completion of " << DecisionName(job.decision) << " ("
       << job.origin << ") for "
       << std::count_if(job.branches.begin(), job.branches.end(),
-                       [](const CompletionBranch& b) { return b.end == BranchEnd::kPending; })
+                       [](const BranchState& b) { return !IsFinished(b.end); })
       << " branch(es)";
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
-  }
-  wake_.notify_one();
+
+  const RetryPolicy& policy = services_->options->background_retry;
+  RetryJob retry;
+  retry.name = "background " + std::string(DecisionName(job.decision)) + " of " +
+               job.xid.ToString() + " (" + job.origin + ")";
+  retry.schedule = CompletionSchedule(policy);
+  // std::function needs a copyable callable: the job is shared by its attempt and its end.
+  auto shared = std::make_shared<CompletionJob>(std::move(job));
+  retry.attempt = [this, shared] { return Attempt(*shared); };
+  retry.on_end = [this, shared](JobEnd end, const Status& last) {
+    if (end == JobEnd::kDone) {
+      Finish(*shared);
+      return;
+    }
+    if (end == JobEnd::kGaveUp) {  // not by this schedule and these attempts: a defect
+      XA_LOG_XID(kError, "tm", shared->xid)
+          << "background completion gave up, which it never should: " << last.ToString();
+    }
+    Dropped(*shared);
+  };
+  retrier_.Submit(std::move(retry), first == FirstAttempt::kNow
+                                        ? std::chrono::microseconds::zero()
+                                        : policy.BackoffBefore(1));
 }
 
 Status BackgroundCompleter::WaitIdle(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto nothing_left = [&] {
-    return jobs_.empty() && working_ == 0;
-  };
-  bool idle = services_->clock->WaitFor(lock, idle_, timeout,
-                                        [&] { return nothing_left() || stopping_; });
-  if (idle && nothing_left()) return Status::Ok();
-  return Status(Code::kTimeout, std::to_string(jobs_.size() + working_) +
+  if (retrier_.WaitIdle(timeout)) return Status::Ok();
+  return Status(Code::kTimeout, std::to_string(retrier_.pending()) +
                                     " transaction(s) still waiting for background completion "
                                     "(an RM is unreachable?)");
 }
 
-size_t BackgroundCompleter::pending() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return jobs_.size() + working_;
-}
+size_t BackgroundCompleter::pending() const { return retrier_.pending(); }
 
 ResourceManager* BackgroundCompleter::Session(const std::string& rm_name, Status* error) {
   auto it = sessions_.find(rm_name);
@@ -93,55 +101,52 @@ ResourceManager* BackgroundCompleter::Session(const std::string& rm_name, Status
   return raw;
 }
 
-void BackgroundCompleter::Attempt(const CompletionJob& job, CompletionBranch& branch) {
+JobOutcome BackgroundCompleter::Attempt(CompletionJob& job) {
+  size_t failed = 0;
+  Status first_failure;
+  for (BranchState& b : job.branches) {
+    if (IsFinished(b.end)) continue;
+    AttemptBranch(job, b);
+    if (IsFinished(b.end)) continue;
+    if (failed++ == 0) first_failure = b.last.WithContext("branch on '" + b.rm_name + "'");
+  }
+  if (failed == 0) return JobOutcome::Done();
+  if (failed > 1) {
+    first_failure = first_failure.WithContext(std::to_string(failed) + " branches pending");
+  }
+  return JobOutcome::RetryLater(first_failure);
+}
+
+void BackgroundCompleter::AttemptBranch(const CompletionJob& job, BranchState& branch) {
   Status error;
   ResourceManager* session = Session(branch.rm_name, &error);
   const FinishCall call = FinishCallFor(job.decision);
-  Status s;
-  BranchReading reading{BranchEnd::kPending, false};  // no session: try again later
   if (session == nullptr) {
-    s = error;
+    branch.NoCall(error);  // try again later
   } else {
-    s = job.decision == Decision::kCommit ? session->Commit(branch.xid, CommitMode::kTwoPhase)
-                                          : session->Rollback(branch.xid);
+    Status s = job.decision == Decision::kCommit
+                   ? session->Commit(branch.xid, CommitMode::kTwoPhase)
+                   : session->Rollback(branch.xid);
     XA_LOG_XID(kDebug, "tm", branch.xid) << "background " << FinishCallName(call) << " on '"
                                          << branch.rm_name << "': " << CodeName(s.code());
-    reading = ReadFinishResult(call, s, {branch.maybe_applied, branch.maybe_prepared});
+    branch.Apply(call, s);
+    // The connection is gone: the next attempt reconnects.
+    if (!IsFinished(branch.end) && s.code() == Code::kRmFail) sessions_.erase(branch.rm_name);
   }
-  branch.last = s;
-  if (IsFinished(reading.end)) {
-    branch.end = reading.end;
-    branch.forget = reading.forget;
-    return;
-  }
-  if (s.code() == Code::kRmFail) {
-    branch.maybe_applied = true;
-    sessions_.erase(branch.rm_name);  // the connection is gone; the next attempt reconnects
-  }
-  ++branch.attempts;
-  MetricsRegistry::Add(services_->metrics->phase2_retries);
-  std::chrono::microseconds backoff =
-      services_->options->background_retry.BackoffBefore(branch.attempts);
-  branch.next_attempt = services_->clock->SteadyNow() + backoff;
-  XA_LOG_XID(kWarning, "tm", branch.xid)
-      << "background " << FinishCallName(call) << " on '" << branch.rm_name
-      << "' failed (attempt " << branch.attempts << ", next in " << backoff.count() / 1000
-      << " ms): " << s.ToString();
+  if (!IsFinished(branch.end)) MetricsRegistry::Add(services_->metrics->phase2_retries);
 }
 
 void BackgroundCompleter::Finish(CompletionJob& job) {
-  std::vector<BranchAtConclusion> at_conclusion;
+  std::vector<const BranchState*> at_conclusion;
   at_conclusion.reserve(job.branches.size());
-  for (const CompletionBranch& b : job.branches) {
-    at_conclusion.push_back({&b.rm_name, &b.xid, b.end, b.persisted, &b.last});
-  }
+  for (const BranchState& b : job.branches) at_conclusion.push_back(&b);
   Conclusion conclusion = Conclude(job.decision, at_conclusion);
   const Outcome outcome = conclusion.outcome;
   bool may_forget = true;
   if (conclusion.record_heuristic) {
     may_forget = services_->PersistHeuristic(job.xid, job.protocol, conclusion);
   }
-  for (const CompletionBranch& b : job.branches) {
+  for (const BranchState& b : job.branches) {
     if (!b.forget || !may_forget) continue;
     Status error;
     if (ResourceManager* session = Session(b.rm_name, &error)) {
@@ -164,53 +169,13 @@ void BackgroundCompleter::Finish(CompletionJob& job) {
   }
 }
 
-void BackgroundCompleter::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    if (jobs_.empty()) {
-      idle_.notify_all();
-      services_->clock->WaitUntil(lock, wake_, Clock::kNoDeadline,
-                                  [&] { return stopping_ || !jobs_.empty(); });
-      continue;
-    }
-    Clock::SteadyTime now = services_->clock->SteadyNow();
-    Clock::SteadyTime earliest = Clock::SteadyTime::max();
-    auto due = jobs_.end();
-    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
-      for (const CompletionBranch& b : it->branches) {
-        if (b.end != BranchEnd::kPending) continue;
-        if (b.next_attempt < earliest) {
-          earliest = b.next_attempt;
-          due = it;
-        }
-      }
-    }
-    if (due == jobs_.end()) {  // a job with nothing pending: finish it
-      due = jobs_.begin();
-    } else if (earliest > now) {
-      services_->clock->WaitOnce(lock, wake_, earliest);
-      continue;
-    }
-    CompletionJob job = std::move(*due);
-    jobs_.erase(due);
-    ++working_;
-    lock.unlock();
-
-    now = services_->clock->SteadyNow();
-    bool done = true;
-    for (CompletionBranch& b : job.branches) {
-      if (b.end != BranchEnd::kPending) continue;
-      if (b.next_attempt <= now) Attempt(job, b);
-      if (b.end == BranchEnd::kPending) done = false;
-    }
-    if (done) Finish(job);
-
-    lock.lock();
-    --working_;
-    if (!done) jobs_.push_back(std::move(job));
-  }
-  lock.unlock();
-  sessions_.clear();
+void BackgroundCompleter::Dropped(const CompletionJob& job) {
+  XA_LOG_XID(kWarning, "tm", job.xid)
+      << "manager stopping with " << DecisionName(job.decision) << " still pending; "
+      << (job.decision_logged ? "the decision is open in the log and recovery will finish it"
+                              : "recovery will roll it back");
+  services_->metrics->background_pending.fetch_sub(1, std::memory_order_relaxed);
+  services_->in_flight->Remove(job.xid);
 }
 
 }  // namespace xa::internal

@@ -100,16 +100,17 @@ Status RecoveryRunner::RecoverOnOpen() {
     job.decision_logged = true;
     job.origin = "recovery";
     for (const Participant& p : record.participants) {
-      CompletionBranch branch;
+      BranchState branch;
       branch.rm_name = p.rm_name;
       branch.xid = p.branch;
-      branch.maybe_applied = true;  // an earlier run may have committed it: NOTA means done
+      // An earlier run may have committed it (NOTA means done); a decided branch was prepared.
+      branch.history = {/*maybe_applied=*/true, /*maybe_prepared=*/true};
       job.branches.push_back(std::move(branch));
     }
     XA_LOG_XID(kInfo, "recovery", xid) << "open commit decision (lsn " << record.lsn
                                        << ") left for the background: "
                                        << job.branches.size() << " branch(es)";
-    services_->completer->Submit(std::move(job));
+    services_->completer->Submit(std::move(job), FirstAttempt::kNow);
   }
   return Status::Ok();
 }

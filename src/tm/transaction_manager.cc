@@ -1,19 +1,12 @@
 #include "xa/transaction_manager.h"
 
-#include <algorithm>
-#include <cmath>
-
+#include "src/base/retrier.h"
 #include "src/tm/manager_core.h"
 
 namespace xa {
 
 std::chrono::microseconds RetryPolicy::BackoffBefore(uint32_t attempt) const noexcept {
-  if (attempt == 0) attempt = 1;
-  double factor = std::pow(multiplier < 1.0 ? 1.0 : multiplier, static_cast<double>(attempt - 1));
-  double wait = static_cast<double>(initial_backoff.count()) * factor;
-  double cap = static_cast<double>(max_backoff.count());
-  if (!(wait < cap)) wait = cap;  // also catches overflow to infinity
-  return std::chrono::microseconds(static_cast<int64_t>(wait));
+  return internal::BackoffDelay(initial_backoff, multiplier, max_backoff, attempt);
 }
 
 Result<std::unique_ptr<TransactionManager>> TransactionManager::Open(

@@ -164,7 +164,7 @@ void TwoPhaseCoordinator::PrepareBranch(TxnContext& txn, BranchContext& b) {
   }
   b.ended = true;
   XA_CRASH_POINT(kAfterEnd);  // C1
-  b.prepare_sent = true;
+  b.history.maybe_prepared = true;  // from now on the branch may be prepared
   s = b.rm->Prepare(b.xid);
   XA_CRASH_POINT(kAfterPrepare);  // C2: prepared, the reply never processed
   XA_LOG_XID(kDebug, "tm", b.xid) << "prepare on '" << b.rm_name << "': " << CodeName(s.code());
@@ -172,10 +172,8 @@ void TwoPhaseCoordinator::PrepareBranch(TxnContext& txn, BranchContext& b) {
   if (vote.has_value()) {
     b.vote = *vote;
     if (*vote == Vote::kReadOnly) {
-      b.finished = true;
       b.end = BranchEnd::kCommitted;
     } else if (*vote == Vote::kRollback) {
-      b.finished = true;
       b.end = BranchEnd::kRolledBack;
       b.failure = s.WithContext("Prepare voted rollback");
     }
@@ -209,28 +207,20 @@ Outcome TwoPhaseCoordinator::CommitOnePhase(TxnContext& txn, BranchContext& b) {
     services_->clock->SleepFor(policy.BackoffBefore(attempt));
   }
   services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
-  b.phase2_status = s;
 
-  BranchReading reading = ReadFinishResult(FinishCall::kCommitOnePhase, s, {});
+  BranchReading reading = b.Apply(FinishCall::kCommitOnePhase, s);
   if (reading.end == BranchEnd::kCommitted) {
     MetricsRegistry::Add(services_->metrics->one_phase_commits);
     if (!reading.forget) {
-      b.finished = true;
-      b.end = BranchEnd::kCommitted;
       txn.last_status = Status::Ok();
       return Outcome::kCommitted;
     }
   }
   if (reading.end == BranchEnd::kRolledBack) {
-    b.finished = true;
-    b.end = BranchEnd::kRolledBack;
     txn.last_status = s.WithContext("one-phase commit, " + On(b));
     return Outcome::kRolledBack;
   }
   if (reading.end != BranchEnd::kPending) {
-    b.finished = true;
-    b.end = reading.end;
-    b.forget = reading.forget;
     return Conclude(txn, {0}, Decision::kCommit, /*decision_logged=*/false, Status::Ok());
   }
   // XA_RETRY exhausted, XAER_PROTO, ...: the branch is ended and not prepared; roll it back.
@@ -264,27 +254,23 @@ void TwoPhaseCoordinator::FinishBranchInline(BranchContext& b, Decision decision
   std::unique_ptr<ResourceManager> fresh;
   Status s;
   for (uint32_t attempt = 1;; ++attempt) {
-    BranchReading reading{BranchEnd::kPending, false};
     if (rm != nullptr) {
       s = decision == Decision::kCommit ? rm->Commit(b.xid, CommitMode::kTwoPhase)
                                         : rm->Rollback(b.xid);
       XA_LOG_XID(kDebug, "tm", b.xid) << FinishCallName(call) << " on '" << b.rm_name
                                       << "': " << CodeName(s.code());
-      reading = ReadFinishResult(call, s, {b.maybe_applied, b.prepare_sent});
+      b.Apply(call, s);
+    } else {
+      b.NoCall(s);  // s: why no fresh session could be opened
     }
-    b.phase2_status = s;
-    if (IsFinished(reading.end)) {
-      b.end = reading.end;
-      b.forget = reading.forget;
-      b.finished = true;
-      if (reading.end == BranchEnd::kRolledBack && !s.ok() && s.code() != Code::kNoTa &&
+    if (IsFinished(b.end)) {
+      if (b.end == BranchEnd::kRolledBack && !s.ok() && s.code() != Code::kNoTa &&
           decision == Decision::kRollback) {
         XA_LOG_XID(kDebug, "tm", b.xid) << "rollback on '" << b.rm_name
                                         << "' counted as done: " << s.ToString();
       }
       return;
     }
-    if (s.code() == Code::kRmFail) b.maybe_applied = true;
     if (attempt >= Attempts(policy)) break;
     MetricsRegistry::Add(services_->metrics->phase2_retries);
     XA_LOG_XID(kWarning, "tm", b.xid) << FinishCallName(call) << " on '"
@@ -325,7 +311,7 @@ void TwoPhaseCoordinator::RollbackBranch(BranchContext& b) {
 Outcome TwoPhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
   std::vector<size_t> todo;
   for (size_t i = 0; i < txn.branches.size(); ++i) {
-    if (!txn.branches[i].finished) todo.push_back(i);
+    if (!IsFinished(txn.branches[i].end)) todo.push_back(i);
   }
   services_->executor->RunAll(todo.size(),
                               [&](size_t k) { RollbackBranch(txn.branches[todo[k]]); });
@@ -335,12 +321,9 @@ Outcome TwoPhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
 Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>& phase2,
                                       Decision decision, bool decision_logged,
                                       const Status& reason) {
-  std::vector<BranchAtConclusion> at_conclusion;
+  std::vector<const BranchState*> at_conclusion;
   at_conclusion.reserve(phase2.size());
-  for (size_t i : phase2) {
-    const BranchContext& b = txn.branches[i];
-    at_conclusion.push_back({&b.rm_name, &b.xid, b.end, false, &b.phase2_status});
-  }
+  for (size_t i : phase2) at_conclusion.push_back(&txn.branches[i]);
   Conclusion conclusion = internal::Conclude(decision, at_conclusion);
   const BranchContext* first_heuristic =
       conclusion.first_heuristic < 0 ? nullptr : &txn.branches[phase2[conclusion.first_heuristic]];
@@ -390,20 +373,16 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
     job.decision_logged = decision_logged;
     job.origin = commit ? "commit" : "rollback";
     for (size_t i : phase2) {
-      const BranchContext& b = txn.branches[i];
-      CompletionBranch cb;
-      cb.rm_name = b.rm_name;
-      cb.xid = b.xid;
-      cb.maybe_applied = b.maybe_applied;
-      cb.maybe_prepared = b.prepare_sent;
-      cb.end = b.end;
-      cb.persisted = IsHeuristic(b.end);
-      cb.last = b.phase2_status;
-      cb.next_attempt = services_->clock->SteadyNow() + services_->options->background_retry.BackoffBefore(1);
-      job.branches.push_back(std::move(cb));
+      BranchState handed = txn.branches[i];  // the shared part of the branch, not the session
+      // The heuristic ends so far were recorded above, and their Forget() sent (or withheld for
+      // good): the completer concludes over them without doing either again.
+      handed.heuristic_recorded = IsHeuristic(handed.end);
+      handed.forget = false;
+      job.branches.push_back(std::move(handed));
     }
     txn.handed_off = true;
-    services_->completer->Submit(std::move(job));
+    // The inline attempts just failed: the first background attempt waits one backoff.
+    services_->completer->Submit(std::move(job), FirstAttempt::kAfterBackoff);
   } else if (decision_logged) {
     // The caller does not wait for the end record (see BackgroundCompleter::SubmitEnd).
     txn.handed_off = true;
@@ -419,7 +398,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
       txn.last_status = reason;
       break;
     case Outcome::kCommittedCompletionPending:
-      txn.last_status = first_pending->phase2_status.WithContext(
+      txn.last_status = first_pending->last.WithContext(
           "committed (decision durable); " + On(*first_pending) +
           " unreachable, completing in the background");
       XA_LOG_XID(kInfo, "tm", txn.xid) << txn.last_status.ToString();
@@ -431,7 +410,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
       break;
     default: {
       const BranchContext& b = first_heuristic != nullptr ? *first_heuristic : txn.branches[phase2[0]];
-      std::string message = On(b) + ": " + b.phase2_status.ToString();
+      std::string message = On(b) + ": " + b.last.ToString();
       if (!reason.ok()) message += " (while rolling back because: " + reason.ToString() + ")";
       txn.last_status = Status(CodeOf(outcome), message);
       break;

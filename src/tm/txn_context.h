@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "src/completion/branch_outcome.h"
+#include "src/completion/branch_state.h"
 #include "xa/protocol.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
@@ -19,23 +20,19 @@ namespace xa::internal {
 
 struct RmLatency;
 
-// One branch: the application's session with one RM and what has happened on it.
-struct BranchContext {
+// One branch: the application's session with one RM, what phase 1 did on it, and its state
+// through phase 2 (BranchState, the type every finisher shares: rm_name, xid, history, end,
+// forget, last). history.maybe_prepared starts false and is set once Prepare() is sent.
+struct BranchContext : BranchState {
+  BranchContext() { history.maybe_prepared = false; }
+
   ResourceManager* rm = nullptr;  // the application's session; never used after Commit returns
-  std::string rm_name;
-  Xid xid;                      // global.WithBranch(index)
   RmLatency* latency = nullptr;  // the manager's running phase latencies of this RM
 
   bool end_sent = false;        // End(TMSUCCESS) was called (whatever it answered)
   bool ended = false;           // End() succeeded
-  bool prepare_sent = false;    // Prepare() was called: the branch may be prepared from now on
   std::optional<Vote> vote;     // set when Prepare() returned a vote
   Status failure;               // the first non-OK result of End()/Prepare() that is no vote
-  bool finished = false;        // nothing left to do on this branch (read-only, rolled back...)
-  BranchEnd end = BranchEnd::kPending;  // set by phase 2 / rollback
-  bool maybe_applied = false;   // a phase-2 call failed with XAER_RMFAIL: it may have landed
-  Status phase2_status;         // the last phase-2 result
-  bool forget = false;          // the RM reported XA_HEUR*: Forget() once persisted
 };
 
 struct TxnContext {

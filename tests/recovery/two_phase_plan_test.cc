@@ -56,6 +56,13 @@ std::vector<std::string> Actions(const RecoveryPlan& plan) {
   return out;
 }
 
+// Where each branch of the plan stands, in report order.
+std::vector<BranchEnd> Ends(const RecoveryPlan& plan) {
+  std::vector<BranchEnd> out;
+  for (const BranchState& state : plan.states) out.push_back(state.end);
+  return out;
+}
+
 std::vector<std::string> Calls(const RecoveryPlan& plan) {
   std::vector<std::string> out;
   for (const PlannedCall& call : plan.calls) {
@@ -100,7 +107,7 @@ TEST_F(TwoPhasePlanTest, DecisionCommitsPreparedBranchesAndCountsTheOthersDone) 
   EXPECT_THAT(Actions(plan), ElementsAre("a:commit", "b:already-done"));
   EXPECT_THAT(Calls(plan), ElementsAre("a:commit"));
   // b is done; a waits for its commit.
-  EXPECT_THAT(plan.ends, ElementsAre(BranchEnd::kPending, BranchEnd::kCommitted));
+  EXPECT_THAT(Ends(plan), ElementsAre(BranchEnd::kPending, BranchEnd::kCommitted));
   EXPECT_EQ(plan.transactions.at(global).branches.size(), 2u);
   EXPECT_EQ(plan.OpenDecisions(), 1u);
   EXPECT_EQ(plan.report.already_done, 1u);
@@ -113,7 +120,7 @@ TEST_F(TwoPhasePlanTest, DecisionOnAnUnreachableOrUnknownRmStaysOpenWithoutACall
   RecoveryPlan plan = PlanNow({Unreachable("a")}, BornAt(global));
   EXPECT_THAT(Actions(plan), ElementsAre("a:leave-alone", "gone:leave-alone"));
   EXPECT_THAT(plan.calls, IsEmpty());
-  EXPECT_THAT(plan.ends, ElementsAre(BranchEnd::kPending, BranchEnd::kPending));
+  EXPECT_THAT(Ends(plan), ElementsAre(BranchEnd::kPending, BranchEnd::kPending));
   EXPECT_EQ(plan.OpenDecisions(), 1u);
   EXPECT_THAT(plan.report.branches[1].reason, HasSubstr("not configured"));
 }

@@ -7,6 +7,7 @@
 // Forget(), and the outcome it reports.
 
 #include "src/completion/branch_outcome.h"
+#include "src/completion/branch_state.h"
 
 #include <algorithm>
 #include <cctype>
@@ -226,6 +227,44 @@ TEST_P(PhaseTwoRulesTest, RulesFunctionMatchesTheTable) {
       {row().maybe_applied, row().maybe_prepared});
   EXPECT_EQ(BranchEndName(reading.end), BranchEndName(row().end));
   EXPECT_EQ(reading.forget, row().forget);
+}
+
+// BranchState::Apply, which every caller reads its results through, records the row as the
+// table says.
+TEST_P(PhaseTwoRulesTest, BranchStateRecordsTheRowsEnd) {
+  const Status result = row().code == Code::kOk ? Status::Ok() : Status(row().code, "scripted");
+  internal::BranchState state;
+  state.history = {row().maybe_applied, row().maybe_prepared};
+  internal::BranchReading reading = state.Apply(row().call, result);
+  EXPECT_EQ(BranchEndName(reading.end), BranchEndName(row().end));
+  EXPECT_EQ(BranchEndName(state.end), BranchEndName(row().end));
+  EXPECT_EQ(state.forget, row().forget);
+  EXPECT_EQ(state.last.code(), row().code);
+  // Only a commit or rollback still pending after XAER_RMFAIL may have landed unseen.
+  const bool may_have_landed = row().maybe_applied || (row().code == Code::kRmFail &&
+                                                       state.end == BranchEnd::kPending);
+  EXPECT_EQ(state.history.maybe_applied, may_have_landed);
+}
+
+TEST(BranchStateTest, ACommitLostWithTheConnectionMakesALaterNotaDone) {
+  internal::BranchState state;
+  state.history = {/*maybe_applied=*/false, /*maybe_prepared=*/true};
+  state.Apply(FinishCall::kCommit, Status(Code::kRmFail, "connection lost"));
+  EXPECT_EQ(state.end, BranchEnd::kPending);
+  state.Apply(FinishCall::kCommit, Status(Code::kNoTa, "unknown xid"));
+  EXPECT_EQ(BranchEndName(state.end), BranchEndName(BranchEnd::kCommitted));
+}
+
+TEST(BranchStateTest, NoCallLeavesTheBranchPendingAndNothingMayHaveLanded) {
+  // No session could be opened: nothing was sent, so a later NOTA is still somebody else's doing.
+  internal::BranchState state;
+  state.history = {/*maybe_applied=*/false, /*maybe_prepared=*/true};
+  state.NoCall(Status(Code::kRmFail, "connect refused"));
+  EXPECT_EQ(state.end, BranchEnd::kPending);
+  EXPECT_FALSE(state.history.maybe_applied);
+  EXPECT_THAT(state.last, StatusIs(Code::kRmFail, "connect refused"));
+  state.Apply(FinishCall::kCommit, Status(Code::kNoTa, "unknown xid"));
+  EXPECT_EQ(BranchEndName(state.end), BranchEndName(BranchEnd::kHeuristicHazard));
 }
 
 // The coordinator, on the caller's thread: phase 2 of a two-branch commit, the rollback of a
