@@ -18,7 +18,11 @@ fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${XA_FUZZ_BUILD_DIR:-$root/build-fuzz}
 targets=(log_record_fuzzer log_replay_fuzzer log_dump_fuzzer)
+# The xa-recover configuration parser (tools/xa_recover/fuzz), built into the same folder.
+targets+=(xa_recover_config_fuzzer)
 per_target=$(( total / ${#targets[@]} ))
+# -max_total_time=0 would mean no limit at all.
+(( per_target >= 1 )) || per_target=1
 
 if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DXA_BUILD_FUZZERS=ON -DXA_SANITIZE=address \
@@ -35,6 +39,7 @@ fuzz_dir=$build/recovery-log/fuzz
 seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 "$fuzz_dir/log_fuzz_seeds" "$seeds/record" "$seeds/replay"
+cp -r "$root/tools/xa_recover/fuzz/seeds" "$seeds/xa_recover_config"
 mkdir -p "$build/fuzz-artifacts"
 
 status=0

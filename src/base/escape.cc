@@ -18,11 +18,8 @@ std::string EscapeForMessage(std::string_view text) {
   return out;
 }
 
-namespace {
-
-// The length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no overlong
-// form, no surrogate, nothing above U+10FFFF), or 0.
 size_t Utf8SequenceLength(std::string_view s) {
+  if (s.empty()) return 0;
   auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
   auto continuation = [&](size_t i) { return i < s.size() && (byte(i) & 0xc0) == 0x80; };
   unsigned char lead = byte(0);
@@ -42,8 +39,6 @@ size_t Utf8SequenceLength(std::string_view s) {
   }
   return 0;
 }
-
-}  // namespace
 
 std::string EscapeJsonString(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";

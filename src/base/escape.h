@@ -13,6 +13,10 @@ namespace xa::internal {
 // "...".
 std::string EscapeForMessage(std::string_view text);
 
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong form, no surrogate,
+// nothing above U+10FFFF) at the start of `text`, or 0 when it starts with none (or is empty).
+size_t Utf8SequenceLength(std::string_view text);
+
 // The inside of a JSON string (RFC 8259) holding `text`, always valid JSON and valid UTF-8:
 // well-formed UTF-8 is kept as it is (so names in any script stay readable); '"' and '\\' are
 // escaped; control characters (C0, DEL and C1, which terminals may act on) become \u00XX; each

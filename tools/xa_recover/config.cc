@@ -133,12 +133,23 @@ Result<std::string> ReadPasswordFile(const std::string& file, const std::string&
   return text;
 }
 
-// The first control character of a line (tab aside), or -1.
-int ControlCharacterIn(const std::string& line) {
-  for (unsigned char c : line) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return c;
+// What makes a line other than plain text, or "": a control character (C0 but tab, DEL, or a
+// C1 control, which terminals may act on) or bytes that are not well-formed UTF-8. Refusing them
+// keeps every name and value printable wherever it is echoed later (driver messages included).
+std::string NotPlainText(const std::string& line) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto hex = [](unsigned char c) { return std::string("0x") + kHex[c >> 4] + kHex[c & 0xf]; };
+  for (size_t i = 0; i < line.size();) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    const size_t length = internal::Utf8SequenceLength(std::string_view(line).substr(i));
+    if (length == 0) return "bytes that are not UTF-8 (" + hex(c) + ")";
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return "control character " + hex(c);
+    if (c == 0xc2 && static_cast<unsigned char>(line[i + 1]) < 0xa0) {
+      return "control character U+00" + hex(static_cast<unsigned char>(line[i + 1])).substr(2);
+    }
+    i += length;
   }
-  return -1;
+  return "";
 }
 
 // log_dir without trailing slashes, so that the log's own symlink check (lstat) sees the
@@ -193,11 +204,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
   while (std::getline(in, raw)) {
     ++line_no;
     if (!raw.empty() && raw.back() == '\r') raw.pop_back();
-    if (int c = ControlCharacterIn(raw); c >= 0) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      return ConfigError(path, line_no,
-                         std::string("control character 0x") + kHex[c >> 4] + kHex[c & 0xf] +
-                             " in the line: a configuration is plain text");
+    if (std::string what = NotPlainText(raw); !what.empty()) {
+      return ConfigError(path, line_no, what + " in the line: a configuration is plain UTF-8 text");
     }
     size_t hash = raw.find('#');
     std::string line = Trim(hash == std::string::npos ? raw : raw.substr(0, hash));

@@ -34,7 +34,8 @@
 //     password_env together;
 //   - numbers are whole decimal numbers within the range of their setting (kIntegerSettings),
 //     nothing after the digits;
-//   - a control character anywhere in the file is refused (a configuration is plain text);
+//   - a control character (C0, DEL, C1) or bytes that are not UTF-8 anywhere in the file are
+//     refused (a configuration is plain UTF-8 text);
 //   - the file itself must be a regular file of at most kMaxConfigBytes, owned by the user
 //     running xa-recover or by root, and not writable by group or others: whoever may write it
 //     chooses the host our password is sent to;
