@@ -159,7 +159,9 @@ TEST_P(OdbcCredentialsTest, HostileUserNameReachesTheServerWholeAndLogsInNobody)
   const test::ServerAccount account = mariadb() ? test::MariaDbAccount() : test::PostgresAccount();
   for (const std::string& user :
        {account.user + ";Database=" + account.database, "{" + account.user + "};Port=1",
-        "x' user='" + account.user, account.user + "};UID=" + account.user}) {
+        "x' user='" + account.user, account.user + "};UID=" + account.user,
+        // ';' sends it through psqlODBC's pqopt, where the quote would end libpq's value.
+        "a;b' user='" + account.user + "' x='", "a;b\\' user=" + account.user}) {
     SCOPED_TRACE(user);
     auto rm = OdbcResourceManager::Create(Options(user, account.password));
     ASSERT_FALSE(rm.ok()) << "logged in with the hostile user name";
