@@ -90,7 +90,8 @@ size_t Retrier::pending() const {
 
 std::chrono::microseconds Retrier::Jittered(std::chrono::microseconds wait, double jitter) {
   jitter = std::clamp(jitter, 0.0, 1.0);
-  if (jitter == 0.0 || wait.count() <= 0) return wait;
+  if (wait.count() <= 0) return std::chrono::microseconds::zero();  // a negative delay: none
+  if (jitter == 0.0) return wait;
   const auto spread = static_cast<int64_t>(static_cast<double>(wait.count()) * jitter);
   std::uniform_int_distribution<int64_t> draw(0, spread);
   return wait - std::chrono::microseconds(draw(random_));
