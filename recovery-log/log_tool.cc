@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <ctime>
 #include <string_view>
@@ -155,7 +156,9 @@ std::string LockHolderNote(Env* env, const std::string& dir) {
   // A pid and a newline; anything longer (or not a regular file) is not a note worth reading.
   if (!env->ReadFile(JoinPath(dir, kLockFileName), &contents, 32).ok()) return "";
   long pid = std::strtol(contents.c_str(), nullptr, 10);  // NOLINT(runtime/int)
-  if (pid <= 0) return "";
+  // A pid_t is an int: a larger number is not a pid, and cast down it could name another
+  // process (or -1, every process).
+  if (pid <= 0 || pid > INT_MAX) return "";
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return "";
   return "the log is in use by process " + std::to_string(pid) +
          ": reading a snapshot without taking its lock (an append in flight may show as a torn "
