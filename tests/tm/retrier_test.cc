@@ -57,20 +57,19 @@ class ScriptedJob {
     job.attempt = [this] {
       Step step;
       {
+        // Notified under the lock: the test may destroy this job as soon as it sees the change.
         std::lock_guard<std::mutex> lock(mu_);
         step = script_[std::min(attempts_.size(), script_.size() - 1)];
         attempts_.push_back(clock_->SteadyNow());
+        changed_.notify_all();
       }
-      changed_.notify_all();
       return step();
     };
     job.on_end = [this](JobEnd end, const Status& last) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ends_.push_back(end);
-        last_ = last;
-        end_thread_ = std::this_thread::get_id();
-      }
+      std::lock_guard<std::mutex> lock(mu_);
+      ends_.push_back(end);
+      last_ = last;
+      end_thread_ = std::this_thread::get_id();
       changed_.notify_all();
     };
     return job;
@@ -136,8 +135,16 @@ RetrySchedule Schedule(milliseconds initial, double multiplier, milliseconds max
 
 class RetrierTest : public ::testing::Test {
  protected:
-  RetrierTest() : retrier_(RetrierOptions{&clock_, "test", 42}) { retrier_.Start(); }
+  RetrierTest() : retrier_(RetrierOptions{&clock_, "test", 42}) {}
   ~RetrierTest() override { retrier_.Stop(); }
+
+  // Submits, then starts the retrier if it is not running yet. Started after its first job, the
+  // retrier's first wait on the clock is already the one for that job, so that NextWait() cannot
+  // read an earlier wait for work that has not yet seen the job.
+  void Submit(RetryJob job, microseconds first_delay = {}) {
+    retrier_.Submit(std::move(job), first_delay);
+    retrier_.Start();
+  }
 
   // After an attempt has started, the retrier's next wait on the clock begins; returns its
   // length, or nullopt when the retrier waits with no deadline (nothing pending).
@@ -161,7 +168,7 @@ class RetrierTest : public ::testing::Test {
   // Submits `job` and moves the clock through its first `attempts` attempts, each at its due
   // time; then waits for the job's end.
   void SubmitAndRun(ScriptedJob& job, const RetrySchedule& schedule, size_t attempts) {
-    retrier_.Submit(job.Make(schedule));
+    Submit(job.Make(schedule));
     ASSERT_TRUE(job.AwaitAttempts(1));
     RunAttempts(job, attempts - 1);
     ASSERT_TRUE(job.AwaitEnd());
@@ -198,7 +205,7 @@ TEST(BackoffDelayTest, IsTheFormulaOfTheManagersRetryPolicy) {
 
 TEST_F(RetrierTest, WaitsTheBackoffSequenceOnTheClockAndStopsAtTheMaximumDelay) {
   ScriptedJob job(&clock_, "backoff", {Down, Down, Down, Down, Down, Down, Done});
-  retrier_.Submit(job.Make(Schedule(milliseconds(10), 2.0, milliseconds(50))));
+  Submit(job.Make(Schedule(milliseconds(10), 2.0, milliseconds(50))));
   ASSERT_TRUE(job.AwaitAttempts(1));
   // Before each attempt the retrier waits exactly the schedule's delay, and not a tick less.
   for (microseconds expected : std::vector<microseconds>{milliseconds(10), milliseconds(20),
@@ -224,7 +231,7 @@ TEST_F(RetrierTest, WaitsTheBackoffSequenceOnTheClockAndStopsAtTheMaximumDelay) 
 
 TEST_F(RetrierTest, FirstAttemptWaitsTheSubmittedDelay) {
   ScriptedJob job(&clock_, "later", {Done});
-  retrier_.Submit(job.Make(Schedule(milliseconds(10), 2.0, milliseconds(50))), seconds(3));
+  Submit(job.Make(Schedule(milliseconds(10), 2.0, milliseconds(50))), seconds(3));
   EXPECT_EQ(NextWait(), seconds(3));
   EXPECT_EQ(job.attempts(), 0u);
   EXPECT_EQ(retrier_.pending(), 1u);
@@ -263,7 +270,7 @@ TEST_F(RetrierTest, AJobThatGivesUpEndsAtOnceWithItsReason) {
   ScriptedJob job(&clock_, "hopeless", {[] {
                     return JobOutcome::GiveUp(Status(Code::kInval, "malformed message"));
                   }});
-  retrier_.Submit(job.Make(RetrySchedule{}));
+  Submit(job.Make(RetrySchedule{}));
   ASSERT_TRUE(job.AwaitEnd());
   EXPECT_EQ(job.attempts(), 1u);
   EXPECT_THAT(job.ends(), ElementsAre(JobEnd::kGaveUp));
@@ -288,10 +295,10 @@ TEST_F(RetrierTest, AnAttemptThatThrowsIsRetriedAndItsMessageKept) {
 
 TEST_F(RetrierTest, ANewJobDueSoonerWakesTheWaitForALaterOne) {
   ScriptedJob later(&clock_, "later", {Done});
-  retrier_.Submit(later.Make(RetrySchedule{}), seconds(10));
+  Submit(later.Make(RetrySchedule{}), seconds(10));
   EXPECT_EQ(NextWait(), seconds(10));
   ScriptedJob now(&clock_, "now", {Done});
-  retrier_.Submit(now.Make(RetrySchedule{}));
+  Submit(now.Make(RetrySchedule{}));
   // Runs without the clock moving; the later job still waits for its time.
   ASSERT_TRUE(now.AwaitEnd());
   EXPECT_THAT(now.ends(), ElementsAre(JobEnd::kDone));
@@ -316,7 +323,7 @@ TEST_F(RetrierTest, ManyJobsRunInTheOrderTheyFallDueAndAllFinish) {
     };
     jobs.push_back(std::make_unique<ScriptedJob>(
         &clock_, "job " + std::to_string(i), std::vector<ScriptedJob::Step>{Down, record}));
-    retrier_.Submit(jobs.back()->Make(Schedule(seconds(1), 1.0, seconds(1))),
+    Submit(jobs.back()->Make(Schedule(seconds(1), 1.0, seconds(1))),
                     milliseconds((kJobs - i) / 2));
   }
   // Every first attempt, then every second attempt a second later.
@@ -353,8 +360,8 @@ TEST_F(RetrierTest, StopEndsTheAttemptInProgressThenDropsEveryPendingJob) {
                         return Down();
                       }});
   ScriptedJob waiting(&clock_, "waiting", {Done});
-  retrier_.Submit(waiting.Make(RetrySchedule{}), seconds(60));
-  retrier_.Submit(running.Make(RetrySchedule{}));
+  Submit(waiting.Make(RetrySchedule{}), seconds(60));
+  Submit(running.Make(RetrySchedule{}));
   ASSERT_TRUE(running.AwaitAttempts(1));
   EXPECT_EQ(retrier_.pending(), 2u);
 
@@ -398,7 +405,7 @@ TEST_F(RetrierTest, JitterDrawsEachWaitWithinItsSpreadAndNeverAboveTheMaximum) {
 
 TEST_F(RetrierTest, WaitIdleTimesOutOnTheClockWhileAJobIsPending) {
   ScriptedJob job(&clock_, "far", {Done});
-  retrier_.Submit(job.Make(RetrySchedule{}), seconds(3600));
+  Submit(job.Make(RetrySchedule{}), seconds(3600));
   ASSERT_EQ(NextWait(), seconds(3600));
   bool idle = true;
   std::thread waiter([&] { idle = retrier_.WaitIdle(seconds(5)); });
