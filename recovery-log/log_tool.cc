@@ -12,6 +12,7 @@
 
 #include "recovery-log/log_format.h"
 #include "recovery-log/log_reader.h"
+#include "src/base/escape.h"
 
 namespace xa::internal {
 namespace {
@@ -28,26 +29,9 @@ std::string_view TypeName(RecordType t) {
   return "unknown";
 }
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u >= 0x7f) {
-      // Reasons are operator text; anything outside printable ASCII is escaped byte by byte so
-      // that the output is valid JSON whatever the bytes are.
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
+// One JSON rule for every tool (src/base/escape.h): UTF-8 text (operator reasons, RM names)
+// stays readable, control characters and broken bytes are escaped, the output is always valid.
+std::string JsonString(std::string_view s) { return "\"" + EscapeJsonString(s) + "\""; }
 
 // Printable text for the human-readable dump: control characters escaped.
 std::string Printable(std::string_view s) {

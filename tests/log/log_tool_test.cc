@@ -11,6 +11,7 @@
 #include "log_test_util.h"
 #include "recovery-log/log_reader.h"
 #include "recovery-log/log_tool.h"
+#include "testutil/json_validator.h"
 #include "xa/decision_log.h"
 #include "xa/env.h"
 
@@ -78,6 +79,25 @@ TEST(XaLogTool, ReadsALiveLogWithoutTakingItsLock) {
                              internal::kMaxSegmentFileSize)
                   .ok());
   EXPECT_EQ(lock_contents, std::to_string(::getpid()) + "\n");
+}
+
+TEST(XaLogTool, DumpJsonKeepsUtf8TextAndIsValidWhateverTheBytes) {
+  ScratchDir dir;
+  {
+    auto log = DecisionLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(Heuristic(1, "Zahlung f\xc3\xbcr M\xc3\xbcller \xe2\x82\xac 5")).ok());
+    ASSERT_TRUE((*log)->Append(Heuristic(2, "broken \xff\xc3 and C1 \xc2\x9b[31m")).ok());
+  }
+  ToolRun dump = RunTool(dir, "dump --json " + dir.log_dir());
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_EQ(test::JsonValidator::Check(dump.out), "") << dump.out;
+  // UTF-8 stays text, not one escape a byte.
+  EXPECT_NE(dump.out.find("Zahlung f\xc3\xbcr M\xc3\xbcller \xe2\x82\xac 5"), std::string::npos)
+      << dump.out;
+  // Broken bytes become U+FFFD; the terminal's C1 control is escaped, never sent raw.
+  EXPECT_NE(dump.out.find("broken \\ufffd\\ufffd and C1 \\u009b[31m"), std::string::npos)
+      << dump.out;
 }
 
 TEST(XaLogTool, DumpJsonDescribesEveryRecord) {
