@@ -791,15 +791,28 @@ Result<LogState> ReadLogState(const LogOptions& options) {
 
 }  // namespace internal
 
+namespace {
+
+// "link/" and "link" name the same directory, but lstat("link/") follows the link: every entry
+// point drops trailing slashes first, so the symlink check sees what the path names.
+LogOptions WithCanonicalDir(const LogOptions& options) {
+  LogOptions canonical = options;
+  while (canonical.dir.size() > 1 && canonical.dir.back() == '/') canonical.dir.pop_back();
+  return canonical;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DecisionLog>> DecisionLog::Open(const LogOptions& options) {
-  return internal::OpenFileDecisionLog(options);
+  return internal::OpenFileDecisionLog(WithCanonicalDir(options));
 }
 
 Result<LogState> DecisionLog::ReadState(const LogOptions& options) {
-  return internal::ReadLogState(options);
+  return internal::ReadLogState(WithCanonicalDir(options));
 }
 
-Result<std::unique_ptr<DecisionLog>> DecisionLog::OpenReadOnly(const LogOptions& options) {
+Result<std::unique_ptr<DecisionLog>> DecisionLog::OpenReadOnly(const LogOptions& raw_options) {
+  LogOptions options = WithCanonicalDir(raw_options);
   Result<LogState> state = internal::ReadLogState(options);
   if (!state.ok()) return state.status();
   Env* env = options.env != nullptr ? options.env : Env::Default();
@@ -808,7 +821,7 @@ Result<std::unique_ptr<DecisionLog>> DecisionLog::OpenReadOnly(const LogOptions&
 }
 
 Status DecisionLog::CheckExists(const LogOptions& options) {
-  return internal::CheckLogExists(options);
+  return internal::CheckLogExists(WithCanonicalDir(options));
 }
 
 }  // namespace xa

@@ -4,7 +4,9 @@
 #include <iostream>
 
 #include "recovery-log/log_tool.h"
+#include "xa/logging.h"
 
 int main(int argc, char** argv) {
+  xa::LogToStderr();  // the library's warnings never mix into a report on stdout
   return xa::internal::RunXaLogTool(argc, argv, std::cout, std::cerr);
 }

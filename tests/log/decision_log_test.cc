@@ -188,6 +188,16 @@ TEST(DecisionLog, RefusesSymbolicLinks) {
   ASSERT_EQ(::symlink(real.c_str(), dir.log_dir().c_str()), 0);
   auto log = DecisionLog::Open(Options(dir));
   ASSERT_THAT(log, StatusIs(Code::kConfig, HasSubstr("symbolic link")));
+  // Written with trailing slashes, the link is still a link (lstat of "link/" would follow it),
+  // for the writer, the reader and the existence check alike.
+  LogOptions slashed = Options(dir);
+  slashed.dir += "//";
+  EXPECT_THAT(DecisionLog::Open(slashed), StatusIs(Code::kConfig, HasSubstr("symbolic link")));
+  EXPECT_THAT(DecisionLog::OpenReadOnly(slashed),
+              StatusIs(Code::kConfig, HasSubstr("symbolic link")));
+  EXPECT_THAT(DecisionLog::CheckExists(slashed),
+              StatusIs(Code::kConfig, HasSubstr("symbolic link")));
+  EXPECT_EQ(::access((real + "/LOCK").c_str(), F_OK), -1) << "nothing was created behind the link";
 
   // A segment replaced by a link to a file elsewhere.
   ScratchDir dir2;
