@@ -55,6 +55,7 @@
 #include "recovery-log/record_codec.h"
 #include "src/base/logging.h"
 #include "src/testing/crash_points.h"
+#include "src/testing/sync_points.h"
 #include "src/base/wake_event.h"
 #include "xa/decision_log.h"
 #include "xa/env.h"
@@ -305,6 +306,7 @@ class FileDecisionLog final : public DecisionLog {
         leader = true;
       }
     }
+    XA_TEST_SYNC_POINT(kLogAppendQueued);
     // Once queued, w belongs to the leaders until its wake event is signalled; only then is
     // w.done read here. Woken with done == false, it has been handed the leadership, and a
     // leader's own record is always in the batch it writes.
@@ -340,7 +342,8 @@ class FileDecisionLog final : public DecisionLog {
   // Runs one batch as the leader; the caller's own record is the first of it.
   void LeadBatch() {
     if (options_.group_commit_max_delay_us > 0) {
-      std::this_thread::sleep_for(std::chrono::microseconds(options_.group_commit_max_delay_us));
+      // On the Env's clock, so a test decides who arrives within the delay.
+      env_->clock()->SleepFor(std::chrono::microseconds(options_.group_commit_max_delay_us));
     }
     thread_local std::vector<Waiter*> batch;
     batch.clear();

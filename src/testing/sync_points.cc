@@ -9,6 +9,7 @@ constexpr std::array kAll = {
     kNetConnectionAccepted,
     kNetMessageQueued,
     kNetConnectionClosedByPeer,
+    kLogAppendQueued,
 };
 
 }  // namespace

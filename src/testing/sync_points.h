@@ -55,6 +55,8 @@ inline constexpr Point kNetConnectionAccepted{"net-connection-accepted"};  // li
 inline constexpr Point kNetMessageQueued{"net-message-queued"};  // a frame reached the inbox
 inline constexpr Point kNetConnectionClosedByPeer{"net-connection-closed-by-peer"};  // EOF read
 
+// Decision log (recovery-log).
+inline constexpr Point kLogAppendQueued{"log-append-queued"};  // an append joined the batch queue
 // Every point, for tests that iterate over them.
 std::span<const Point> AllPoints() noexcept;
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "log_test_util.h"
+#include "src/testing/sync_points.h"
+#include "testutil/fake_clock.h"
 #include "testutil/fault_injection_env.h"
 #include "xa/decision_log.h"
 #include "xa/env.h"
@@ -129,26 +132,64 @@ TEST(GroupCommit, BatchLimitOfOneGivesOneFdatasyncPerRecord) {
   EXPECT_EQ((*log)->State().open_decisions.size(), 100u);
 }
 
-TEST(GroupCommit, OptionalDelayGathersMoreAppendsPerFdatasync) {
+// The leader waits group_commit_max_delay_us on the Env's clock before it writes: every append
+// that joins the queue meanwhile shares its one fdatasync. The fake clock holds the leader until
+// all eight appends of a round are queued (a sync point counts them), so the batch size does not
+// depend on how the machine schedules threads.
+TEST(GroupCommit, OptionalDelayGathersEveryAppendQueuedWithinItIntoOneFdatasync) {
   ScratchDir dir;
   test::NoSyncEnv free_sync;  // fdatasync costs nothing: batches form only through the delay
-  CountingEnv env(std::chrono::microseconds(0), &free_sync);
+  test::FakeClock clock;
+  test::EnvWithClock timed(&free_sync, &clock);
+  CountingEnv env(std::chrono::microseconds(0), &timed);
   LogOptions o = Options(dir, &env);
   o.group_commit_max_delay_us = 2000;
   auto log = DecisionLog::Open(o);
   ASSERT_TRUE(log.ok()) << log.status().ToString();
-  uint64_t syncs_at_open = env.syncs();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&, t] {
-      for (uint64_t i = 0; i < 20; ++i) {
-        EXPECT_TRUE((*log)->Append(Decision(static_cast<uint64_t>(t) * 100 + i)).ok());
-      }
-    });
+  const uint64_t syncs_at_open = env.syncs();
+
+  std::mutex mu;
+  std::condition_variable queued_cv;
+  int queued = 0;
+  auto& sync_points = sync::SyncPoints::Instance();
+  sync_points.SetCallback(sync::kLogAppendQueued, [&](void*) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++queued;
+    queued_cv.notify_all();
+  });
+  sync_points.EnableProcessing();
+
+  constexpr int kRounds = 3;
+  constexpr int kAppenders = 8;
+  for (int round = 0; round < kRounds; ++round) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queued = 0;
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kAppenders; ++t) {
+      threads.emplace_back([&, t] {
+        EXPECT_TRUE((*log)->Append(Decision(static_cast<uint64_t>(round * 100 + t))).ok());
+      });
+    }
+    bool all_queued;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      all_queued = queued_cv.wait_for(lock, std::chrono::seconds(30),
+                                      [&] { return queued == kAppenders; });
+    }
+    // The leader sleeps on the fake clock; release it (also when the round failed, so that
+    // the threads can be joined).
+    EXPECT_TRUE(clock.WaitForBlocked(1)) << "round " << round << ": the leader never waited";
+    clock.Advance(std::chrono::microseconds(o.group_commit_max_delay_us));
+    for (auto& th : threads) th.join();
+    EXPECT_TRUE(all_queued) << "round " << round << ": only " << queued << " appends queued";
+    EXPECT_EQ(env.syncs() - syncs_at_open, static_cast<uint64_t>(round + 1))
+        << "round " << round << ": the " << kAppenders << " appends did not share one fdatasync";
   }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ((*log)->State().open_decisions.size(), 160u);
-  EXPECT_LT(env.syncs() - syncs_at_open, 160u / 4);
+  sync_points.DisableProcessing();
+  sync_points.ClearAll();
+  EXPECT_EQ((*log)->State().open_decisions.size(), static_cast<size_t>(kRounds * kAppenders));
 }
 
 // Eight appenders log decisions and end every other one, until the power goes. No acknowledged
