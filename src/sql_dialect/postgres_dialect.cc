@@ -114,16 +114,11 @@ constexpr std::string_view kXaGidPrefix = "xa1.";
 }  // namespace
 
 std::string XidToGid(const Xid& xid) {
-  constexpr char kHexDigits[] = "0123456789abcdef";
-  char format[9];
-  uint32_t f = static_cast<uint32_t>(xid.format_id());
-  for (int i = 7; i >= 0; --i) {
-    format[i] = kHexDigits[f & 0xf];
-    f >>= 4;
-  }
-  format[8] = '\0';
-  return std::string(kXaGidPrefix) + format + "." + Base64Url(xid.gtrid()) + "." +
-         Base64Url(xid.bqual());
+  const uint32_t f = static_cast<uint32_t>(xid.format_id());
+  const char format_be[4] = {static_cast<char>(f >> 24), static_cast<char>(f >> 16),
+                             static_cast<char>(f >> 8), static_cast<char>(f)};
+  return std::string(kXaGidPrefix) + LowerHex(std::string_view(format_be, 4)) + "." +
+         Base64Url(xid.gtrid()) + "." + Base64Url(xid.bqual());
 }
 
 Result<Xid> XidFromGid(std::string_view gid) {
