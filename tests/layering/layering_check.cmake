@@ -8,8 +8,10 @@
 #   recovery-log    the decision log: base, testing hooks
 #   src/net         the network seam: base, testing hooks
 #   src/completion  phase-2 rules and the conclude step: base
-#   src/recovery    recovery modules: completion, base, testing hooks
-#   src/tm          the transaction manager: completion, recovery, base, testing hooks
+#   src/three_phase 3PC participant rules and agent messages: net, completion, base, testing hooks
+#   src/recovery    recovery modules: three_phase, net, completion, base, testing hooks
+#   src/tm          the transaction manager: three_phase, net, completion, recovery, base,
+#                   testing hooks
 #   src/sql_dialect the SQL dialects: base
 #   drivers/<name>  a driver: the dialects, base, and its own folder; never the core's internals
 #                   and never another driver
@@ -25,8 +27,9 @@ set(rules
   "recovery-log|src/base/,src/testing/"
   "src/net|src/base/,src/testing/"
   "src/completion|src/base/"
-  "src/recovery|src/completion/,src/base/,src/testing/"
-  "src/tm|src/completion/,src/recovery/,src/base/,src/testing/"
+  "src/three_phase|src/net/,src/completion/,src/base/,src/testing/"
+  "src/recovery|src/three_phase/,src/net/,src/completion/,src/base/,src/testing/"
+  "src/tm|src/three_phase/,src/net/,src/completion/,src/recovery/,src/base/,src/testing/"
   "src/sql_dialect|src/base/"
   "drivers/mysql|src/sql_dialect/,src/base/"
   "drivers/odbc|src/sql_dialect/,src/base/")
