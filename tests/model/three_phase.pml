@@ -1,0 +1,494 @@
+/*
+ * Three-phase commit through participant agents: the rules of docs/three-phase-commit.md as a
+ * Promela model, checked by spin for agreement, validity and progress with three participants
+ * and a crash (with restart) of every process at any step.
+ *
+ * How to read it
+ * - Every handler of the design is one `atomic { guard -> effect }` step: an agent handles one
+ *   message at a time, atomically with the state queries (rule d). Between two steps anything
+ *   else may happen, including a crash of any process.
+ * - Durable state (survives a crash): an agent's participant state `ast[i]`, the coordinator's
+ *   pre-commit and commit records `cpre`, `ccommit`. Everything else is in memory and lost in a
+ *   crash (the coordinator's phase and tallies, an agent's `asked` flag and its termination round).
+ * - Messages from the coordinator to agent i: the slot `msg[i]` (one message at a time is all
+ *   the protocol ever has in flight to one agent). A message to a down agent is lost, and a
+ *   crash drops the messages in flight to the crashed agent (its connections close); messages a
+ *   coordinator sent before crashing may still arrive. Replies (votes, acks) are delivered with
+ *   the handler that sends them into the coordinator's in-memory tallies; a coordinator that is
+ *   down or has moved on drops them, which is what a lost reply does.
+ * - Decisions travel by visibility: an undecided agent adopts a decision of any peer that is
+ *   up, or of the coordinator while it is up and decided. This stands for DoCommit/Abort from
+ *   the coordinator or a backup, and for rule a's questions; adopting only copies a decision
+ *   that exists, so allowing it at any moment adds behaviours without hiding any.
+ * - Messages among agents (StateQuery, MoveToPre) are the backup's round steps: each step asks
+ *   one agent, atomically at that agent, so a PreCommit or another round's query can fall
+ *   between two of them.
+ *
+ * Time (the abstraction of timeouts; "every timeout is longer than any message delay")
+ * - The coordinator's vote or ack timeout for agent i fires only when no reply from i has
+ *   arrived and no message to i is in flight: the request was lost (i crashed) or i refused it,
+ *   so the reply can never come. It never fires while a reply is still possible.
+ * - An agent's termination timeout fires whenever no coordinator message to it is in flight,
+ *   whether the coordinator is down, slow, or alive and stuck (the case the fence is for). This
+ *   loses no behaviour of a real timer: a message still in flight when the timer fires could as
+ *   well have been sent after it, and sending commutes with the agent's step.
+ *
+ * Bounds: each process crashes at most once (MAX_CRASHES in all, 4 by default = every process);
+ * agents always restart (rule c waits for every participant to be up; an agent that never
+ * returns blocks its restarted peers, as the design accepts); the coordinator may restart or stay
+ * down for good (the agents must finish without it).
+ *
+ * Properties
+ * - agreement: no process ever decides COMMIT while another (coordinator included) decides
+ *   ABORT; ghost flags record every decision ever taken, so a decision lost in a crash still
+ *   counts; checked by assert at every decision.
+ * - validity: COMMIT only if every participant voted yes (assert at every COMMIT).
+ * - progress: `ltl progress`: eventually for ever every agent is up and none is undecided
+ *   (WAIT or PRE), and the coordinator is up and decided or gone for good. The model has no
+ *   cycles (every step changes durable state, consumes a message, advances a round, or uses up
+ *   a crash; waiting is a blocked guard, never a loop), so every run is finite and the formula
+ *   says: every run ends with everybody decided; no fairness assumption is needed.
+ *
+ * Broken variants (compile with -D<NAME>; each must make spin report a violation):
+ *   TEXTBOOK_TIMEOUTS        an undecided agent decides on its timeout: WAIT aborts, PRE commits
+ *   COMMIT_ON_ACK_TIMEOUT    the coordinator commits when a PreCommit acknowledgement times out
+ *   RESTARTED_DECIDES_ALONE  a restarted agent runs the round at once over whoever it can reach
+ *   NO_PROMOTION             the round commits on a PRE without moving WAIT agents to PRE
+ *   NO_BACKUP                every undecided agent runs the round at once (no single backup)
+ *   COUNT_RESTARTED          rule b also asks, and counts, restarted participants
+ */
+
+#define NA 3                /* participants P0, P1, P2; the lower the number, the earlier backup */
+
+#ifndef MAX_CRASHES
+#define MAX_CRASHES 4       /* crashes in all; each process at most once */
+#endif
+
+/* Participant states (durable at the agent). */
+#define INIT   0            /* nothing recorded: the agent may not know the transaction */
+#define WAIT   1            /* voted yes */
+#define PRE    2            /* pre-committed */
+#define COMMIT 3
+#define ABORT  4
+#define undecided(s) ((s) == WAIT || (s) == PRE)
+#define decided(s)   ((s) >= COMMIT)
+
+/* Coordinator-to-agent messages in flight. */
+#define NONE      0
+#define CANCOMMIT 1
+#define PRECOMMIT 2
+
+/* Coordinator phases (in memory). */
+#define C_CANCOMMIT 0       /* sending CanCommit, agent by agent */
+#define C_VOTES     1       /* waiting for votes */
+#define C_PRECOMMIT 2       /* pre-commit record durable; sending PreCommit, agent by agent */
+#define C_ACKS      3       /* waiting for every PRE acknowledgement */
+#define C_PENDING   4       /* an ack timed out: decided nothing, learns the outcome from agents */
+#define C_RECOVER   5       /* restarted with a pre-commit record and no commit record */
+#define C_COMMIT    6
+#define C_ABORT     7
+#define C_OFF       8       /* down */
+
+/* Coordinator process status. */
+#define UP   0
+#define DOWN 1              /* crashed, will restart */
+#define DEAD 2              /* crashed, never returns */
+
+/* Votes as the coordinator collected them. */
+#define V_NONE 0
+#define V_YES  1
+#define V_NO   2
+
+byte ast[NA];               /* durable participant state */
+bool adown[NA];             /* agent is down */
+bool acrashed[NA];          /* agent has used its crash */
+bool restarted[NA];         /* recovered this participant from its log after a crash */
+bool asked[NA];             /* a backup asked it: it ignores PreCommit from now on */
+byte msg[NA];               /* coordinator -> agent message in flight */
+
+byte cst = UP;              /* coordinator status */
+byte cphase = C_CANCOMMIT;
+byte cidx;                  /* next agent to send to */
+byte cvote[NA];             /* votes received (in memory) */
+bool cack[NA];              /* PRE acks received (in memory) */
+bool cpre;                  /* durable pre-commit record */
+bool ccommit;               /* durable commit record */
+bool ccrashed;              /* coordinator has used its crash */
+byte crashes;               /* crashes so far, all processes */
+
+/* Ghosts: every decision ever taken by anyone, every yes vote. */
+bool ever_commit;
+bool ever_abort;
+byte yes_votes;             /* bit i: participant i voted yes */
+
+#define ALL_YES (yes_votes == 7)
+
+inline decide_commit() {
+  assert(ALL_YES);                       /* validity */
+  ever_commit = true;
+  assert(!(ever_commit && ever_abort))   /* agreement */
+}
+
+inline decide_abort() {
+  ever_abort = true;
+  assert(!(ever_commit && ever_abort))   /* agreement */
+}
+
+/* A decision agent i can see: a peer that is up and decided, or the coordinator up and decided
+ * (rule a; also DoCommit/Abort from the coordinator or a backup). */
+#define peer_sees(i, j, s) ((i) != (j) && !adown[j] && ast[j] == (s))
+#define sees_commit(i) (peer_sees(i, 0, COMMIT) || peer_sees(i, 1, COMMIT) || \
+                        peer_sees(i, 2, COMMIT) || (cst == UP && cphase == C_COMMIT))
+#define sees_abort(i)  (peer_sees(i, 0, ABORT) || peer_sees(i, 1, ABORT) || \
+                        peer_sees(i, 2, ABORT) || (cst == UP && cphase == C_ABORT))
+#define sees_decision(i) (sees_commit(i) || sees_abort(i))
+
+/* Rule b: agent i is the backup when every lower-numbered participant is unreachable (down),
+ * restarted, or does not know the transaction (INIT; asking it makes it record ABORT, see
+ * start_round). */
+#define not_candidate(j) (adown[j] || restarted[j] || ast[j] == INIT)
+#define is_backup(i) (((i) < 1 || not_candidate(0)) && ((i) < 2 || not_candidate(1)))
+#ifdef NO_BACKUP
+#define backup_may_run(i) true        /* BROKEN: every undecided agent runs the round */
+#else
+#define backup_may_run(i) is_backup(i)
+#endif
+
+/* Rule c: a restarted participant may run the round over all participants only when every one
+ * is up and none is undecided and never restarted (such a one can still decide itself). */
+#define fresh_undecided(j) (undecided(ast[j]) && !restarted[j])
+#define rule_c_ready (!adown[0] && !adown[1] && !adown[2] && \
+                      !fresh_undecided(0) && !fresh_undecided(1) && !fresh_undecided(2))
+#ifdef RESTARTED_DECIDES_ALONE
+#define restarted_may_run true        /* BROKEN: a restarted participant does not wait */
+#else
+#define restarted_may_run rule_c_ready
+#endif
+
+/* The agent's termination timeout may fire: up, undecided, no coordinator message in flight
+ * to it, and no decision to adopt (rule a comes first). */
+#define timed_out(i) (!adown[i] && undecided(ast[i]) && msg[i] == NONE && !sees_decision(i))
+
+/* An agent's round steps, asked by agent i's process (rule b, or rule c when `all`). */
+#define R_IDLE    0
+#define R_QUERY   1         /* StateQuery to participant ridx */
+#define R_PROMOTE 2         /* MoveToPre to participant ridx */
+
+/* Whom a round asks: rule b asks the reachable participants that have not restarted; rule c
+ * asks all and waits for each answer. */
+#ifdef COUNT_RESTARTED
+#define counted(j, all) (!adown[j])
+#else
+#define counted(j, all) (!adown[j] && ((all) || !restarted[j]))
+#endif
+
+inline agent_decides(i, d) {
+  ast[i] = d;
+  if
+  :: d == COMMIT -> decide_commit()
+  :: else -> decide_abort()
+  fi
+}
+
+inline end_round() {
+  rph = R_IDLE; ridx = 0; seen = 0; rall = false
+}
+
+/* The backup's StateQuery for the transaction reaches a participant: it sets asked (no
+ * PreCommit from now on) and answers its state. A participant with no record (INIT) records
+ * ABORT first (presumed abort: nobody can be PRE without its yes, and a late CanCommit will be
+ * answered no) and answers ABORT. */
+inline ask(j) {
+  asked[j] = true;
+  if
+  :: ast[j] == INIT -> ast[j] = ABORT; decide_abort()
+  :: else -> skip
+  fi;
+  seen = seen | (1 << ast[j])
+}
+
+proctype Agent(byte i) {
+  byte rph = R_IDLE;        /* round phase (in memory) */
+  byte ridx = 0;            /* participant the round asks next */
+  byte seen = 0;            /* states the round has seen, as bits 1 << state */
+  bool rall = false;        /* rule c round: asks all participants, waits for each */
+  byte vote;
+
+end_loop:
+  do
+  /* CanCommit: vote. A yes is WAIT, durable before the Vote leaves; a no is ABORT. An agent
+   * that already recorded ABORT (asked before the CanCommit came) answers no. */
+  :: atomic {
+       !adown[i] && msg[i] == CANCOMMIT ->
+       if
+       :: ast[i] == INIT ->
+          if
+          :: ast[i] = WAIT; yes_votes = yes_votes | (1 << i); vote = V_YES
+          :: ast[i] = ABORT; decide_abort(); vote = V_NO
+          fi
+       :: else -> vote = V_NO
+       fi;
+       if
+       :: cst == UP && cphase == C_VOTES -> cvote[i] = vote
+       :: else -> skip
+       fi;
+       vote = 0;
+       msg[i] = NONE
+     }
+
+  /* PreCommit: only an agent in WAIT that is neither asked nor restarted records PRE and
+   * acknowledges; any other answers its state, which the coordinator does not count. */
+  :: atomic {
+       !adown[i] && msg[i] == PRECOMMIT ->
+       if
+       :: ast[i] == WAIT && !asked[i] && !restarted[i] ->
+          ast[i] = PRE;
+          if
+          :: cst == UP && cphase == C_ACKS -> cack[i] = true
+          :: else -> skip
+          fi
+       :: else -> skip
+       fi;
+       msg[i] = NONE
+     }
+
+  /* Rule a: adopt a decision it can see (DoCommit/Abort, or an answer to its questions). */
+  :: atomic {
+       !adown[i] && rph == R_IDLE && undecided(ast[i]) && sees_commit(i) ->
+       agent_decides(i, COMMIT)
+     }
+  :: atomic {
+       !adown[i] && rph == R_IDLE && undecided(ast[i]) && sees_abort(i) && !sees_commit(i) ->
+       agent_decides(i, ABORT)
+     }
+
+#ifdef TEXTBOOK_TIMEOUTS
+  /* BROKEN: the textbook timeouts: WAIT aborts, PRE commits, asking nobody. */
+  :: atomic { rph == R_IDLE && timed_out(i) && ast[i] == WAIT -> agent_decides(i, ABORT) }
+  :: atomic { rph == R_IDLE && timed_out(i) && ast[i] == PRE -> agent_decides(i, COMMIT) }
+#else
+  /* Rule b: the backup starts the round. Asking the lower-numbered participants to find out
+   * who is the backup is itself a StateQuery: one with no record records ABORT. */
+  :: atomic {
+       rph == R_IDLE && timed_out(i) && !restarted[i] && backup_may_run(i) ->
+       seen = 0;
+       if
+       :: i > 0 && !adown[0] && !restarted[0] && ast[0] == INIT -> ask(0)
+       :: else -> skip
+       fi;
+       if
+       :: i > 1 && !adown[1] && !restarted[1] && ast[1] == INIT -> ask(1)
+       :: else -> skip
+       fi;
+       asked[i] = true;      /* the backup stops taking PreCommit itself */
+       rph = R_QUERY; ridx = 0; rall = false
+     }
+
+  /* Rule c: a restarted participant runs the round over all participants, once all are up
+   * and none is undecided and never restarted. */
+  :: atomic {
+       rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run ->
+       seen = 0;
+#ifndef RESTARTED_DECIDES_ALONE
+       /* Finding out whether rule c may run asks every participant; one with no record
+        * records ABORT (as in ask), so that it cannot vote yes and become an undecided
+        * never-restarted participant while this round runs. */
+       if
+       :: ast[0] == INIT -> ask(0)
+       :: else -> skip
+       fi;
+       if
+       :: ast[1] == INIT -> ask(1)
+       :: else -> skip
+       fi;
+       if
+       :: ast[2] == INIT -> ask(2)
+       :: else -> skip
+       fi;
+#endif
+       asked[i] = true;
+       rph = R_QUERY; ridx = 0;
+#ifdef RESTARTED_DECIDES_ALONE
+       rall = false          /* BROKEN: decides at once over whoever is reachable now */
+#else
+       rall = true
+#endif
+     }
+#endif
+
+  /* The round's StateQuery to participant ridx (atomic at that participant). Rule b skips an
+   * unreachable or restarted participant; rule c waits until the participant is up. */
+  :: atomic {
+       rph == R_QUERY && ridx < NA && (!rall || !adown[ridx]) ->
+       if
+#ifdef RESTARTED_DECIDES_ALONE
+       :: restarted[i] && !adown[ridx] -> ask(ridx)
+#endif
+       :: counted(ridx, rall) -> ask(ridx)
+       :: else -> skip
+       fi;
+       ridx++
+     }
+
+  /* All answers in: any COMMIT -> commit; any ABORT -> abort; any PRE -> promote, then commit;
+   * otherwise abort. */
+  :: atomic {
+       rph == R_QUERY && ridx == NA ->
+       if
+       :: (seen & (1 << COMMIT)) != 0 -> agent_decides(i, COMMIT); end_round()
+       :: (seen & (1 << COMMIT)) == 0 && (seen & (1 << ABORT)) != 0 ->
+          agent_decides(i, ABORT); end_round()
+       :: (seen & ((1 << COMMIT) | (1 << ABORT))) == 0 && (seen & (1 << PRE)) != 0 ->
+#ifdef NO_PROMOTION
+          agent_decides(i, COMMIT); end_round()   /* BROKEN: commits without promoting */
+#else
+          rph = R_PROMOTE; ridx = 0
+#endif
+       :: (seen & ((1 << COMMIT) | (1 << ABORT) | (1 << PRE))) == 0 ->
+          agent_decides(i, ABORT); end_round()
+       fi
+     }
+
+  /* MoveToPre to every reachable participant in WAIT (durable there before its ack). */
+  :: atomic {
+       rph == R_PROMOTE && ridx < NA ->
+       if
+       :: !adown[ridx] && ast[ridx] == WAIT -> ast[ridx] = PRE
+       :: else -> skip
+       fi;
+       ridx++
+     }
+  :: atomic { rph == R_PROMOTE && ridx == NA -> agent_decides(i, COMMIT); end_round() }
+
+  /* Crash: the in-memory state and the messages in flight to it are gone; a participant with
+   * a record is restarted from now on. */
+  :: atomic {
+       !adown[i] && !acrashed[i] && crashes < MAX_CRASHES ->
+       adown[i] = true; acrashed[i] = true; crashes++;
+       restarted[i] = (ast[i] != INIT);
+       asked[i] = false;
+       msg[i] = NONE;
+       end_round()
+     }
+  /* Restart from the log: the durable state is back. */
+  :: atomic { adown[i] -> adown[i] = false }
+  od
+}
+
+/* Coordinator's ack (or vote) timeout for agent j: nothing from j and nothing in flight to j. */
+#define no_reply_coming(j, got) (!(got) && msg[j] == NONE)
+
+proctype Coordinator() {
+end_loop:
+  do
+  /* CanCommit to each agent in turn (lost if the agent is down). */
+  :: atomic {
+       cst == UP && cphase == C_CANCOMMIT ->
+       if
+       :: !adown[cidx] -> msg[cidx] = CANCOMMIT
+       :: else -> skip
+       fi;
+       cidx++;
+       if
+       :: cidx == NA -> cidx = 0; cphase = C_VOTES
+       :: else -> skip
+       fi
+     }
+  /* Every vote yes: the pre-commit record is durable before any PreCommit leaves. */
+  :: atomic {
+       cst == UP && cphase == C_VOTES &&
+       cvote[0] == V_YES && cvote[1] == V_YES && cvote[2] == V_YES ->
+       cpre = true; cphase = C_PRECOMMIT; cidx = 0
+     }
+  /* Any no, or a vote timeout: abort (presumed abort, nothing logged). */
+  :: atomic {
+       cst == UP && cphase == C_VOTES &&
+       (cvote[0] == V_NO || cvote[1] == V_NO || cvote[2] == V_NO ||
+        no_reply_coming(0, cvote[0] != V_NONE) || no_reply_coming(1, cvote[1] != V_NONE) ||
+        no_reply_coming(2, cvote[2] != V_NONE)) ->
+       cphase = C_ABORT; decide_abort()
+     }
+  /* PreCommit to each agent in turn. */
+  :: atomic {
+       cst == UP && cphase == C_PRECOMMIT ->
+       if
+       :: !adown[cidx] -> msg[cidx] = PRECOMMIT
+       :: else -> skip
+       fi;
+       cidx++;
+       if
+       :: cidx == NA -> cidx = 0; cphase = C_ACKS
+       :: else -> skip
+       fi
+     }
+  /* Every agent acknowledged PRE: the commit record, then DoCommit (by visibility). */
+  :: atomic {
+       cst == UP && cphase == C_ACKS && cack[0] && cack[1] && cack[2] ->
+       ccommit = true; cphase = C_COMMIT; decide_commit()
+     }
+  /* An ack timeout: decide nothing; the outcome is left to the agents. */
+  :: atomic {
+       cst == UP && cphase == C_ACKS &&
+       (no_reply_coming(0, cack[0]) || no_reply_coming(1, cack[1]) ||
+        no_reply_coming(2, cack[2])) ->
+#ifdef COMMIT_ON_ACK_TIMEOUT
+       ccommit = true; cphase = C_COMMIT; decide_commit()   /* BROKEN: commits on a guess */
+#else
+       cphase = C_PENDING
+#endif
+     }
+  /* Pending, or restarted with a pre-commit record (rule c, as the coordinator's recovery
+   * does it): adopt an agent's decision, otherwise wait; it never decides alone. */
+  :: atomic {
+       cst == UP && (cphase == C_PENDING || cphase == C_RECOVER) &&
+       ((!adown[0] && ast[0] == COMMIT) || (!adown[1] && ast[1] == COMMIT) ||
+        (!adown[2] && ast[2] == COMMIT)) ->
+       cphase = C_COMMIT; decide_commit()
+     }
+  :: atomic {
+       cst == UP && (cphase == C_PENDING || cphase == C_RECOVER) &&
+       ((!adown[0] && ast[0] == ABORT) || (!adown[1] && ast[1] == ABORT) ||
+        (!adown[2] && ast[2] == ABORT)) ->
+       cphase = C_ABORT; decide_abort()
+     }
+  /* Crash: phase and tallies are gone; it restarts later, or never. */
+  :: atomic {
+       cst == UP && !ccrashed && crashes < MAX_CRASHES ->
+       ccrashed = true; crashes++;
+       cphase = C_OFF; cidx = 0;
+       cvote[0] = V_NONE; cvote[1] = V_NONE; cvote[2] = V_NONE;
+       cack[0] = false; cack[1] = false; cack[2] = false;
+       if
+       :: cst = DOWN
+       :: cst = DEAD
+       fi
+     }
+  /* Restart from the decision log: commit record -> commit; pre-commit record -> recover by
+   * rule c; neither -> presumed abort (no agent can be PRE without a pre-commit record). */
+  :: atomic {
+       cst == DOWN ->
+       cst = UP;
+       if
+       :: ccommit -> cphase = C_COMMIT
+       :: !ccommit && cpre -> cphase = C_RECOVER
+       :: !ccommit && !cpre -> cphase = C_ABORT; decide_abort()
+       fi
+     }
+  od
+}
+
+init {
+  atomic {
+    run Coordinator();
+    run Agent(0);
+    run Agent(1);
+    run Agent(2)
+  }
+}
+
+/* Progress: every run ends with every agent up and decided or never involved (INIT), and the
+ * coordinator up and decided, or gone for good. */
+#define settled(j) (!adown[j] && !undecided(ast[j]))
+#define all_settled (settled(0) && settled(1) && settled(2) && \
+                     (cst == DEAD || (cst == UP && (cphase == C_COMMIT || cphase == C_ABORT))))
+ltl progress { <> [] all_settled }
