@@ -1,0 +1,332 @@
+// ParticipantMachine: the 3PC participant rules for one branch of one transaction at an agent,
+// as a pure, deterministic state machine. The design and the reasons behind every rule are in
+// docs/three-phase-commit.md ("States of a participant", "The protocol", "Partitions"); this
+// header says what each input does in each state.
+//
+// No I/O, no threads, no clock. Every input is a method call; each returns the ordered list of
+// effects the agent must carry out, in order:
+//   RecordState   write the state durably (kParticipantWait, kParticipantPreCommit,
+//                 kParticipantDecision). Always the LAST effect of its list: the machine then
+//                 waits for OnRecorded(), which returns the effects that depend on the record
+//                 (the vote, the acknowledgement, the sends of a decision, the fence). Inputs that
+//                 arrive meanwhile are queued inside the machine and handled, in arrival order,
+//                 after the record is durable: a StateQuery never sees a state that is not yet
+//                 durable, and never interleaves with a PreCommit (rule d).
+//   Send          a message to the coordinator or to a participant number.
+//   FinishBranch  fence and finish the branch: KILL the application's MariaDB session (the fence
+//                 session id from CanCommit), then XA COMMIT / XA ROLLBACK (COMMIT PREPARED /
+//                 ROLLBACK PREPARED) through the phase-2 rules. Call OnBranchFinished() once done.
+//   ArmTimer      (re)start the termination timer (the agent's termination timeout);
+//   CancelTimer   stop it.
+//   ReportHeuristicMixed  a peer holds the other outcome (a partition healed): record
+//                 kHeuristic, count it, log it.
+//   RecordDone    write kParticipantDone (lazily): the branch is finished and every peer holds
+//                 the same outcome; the agent may forget the participant.
+//
+// The machine is single-threaded by construction: the agent must serialise all calls for one
+// transaction (one strand per transaction), including OnRecorded() and the timer.
+//
+// What each input does (own state → behaviour):
+//   CanCommit   INIT → record WAIT, then Vote(yes) and arm the timer (a yes is durable first).
+//               INIT and asked by a backup → record ABORT, then Vote(no) (the backup counted
+//               this participant as INIT). WAIT, PRE, COMMIT → Vote(yes) again; ABORT → Vote(no).
+//   PreCommit   WAIT, neither asked nor restarted → record PRE, then Ack(PRE) to the
+//               coordinator and re-arm the timer. Otherwise → Ack(own state), nothing changes:
+//               the coordinator then cannot collect a full set of PRE acknowledgements.
+//   DoCommit    WAIT/PRE → record COMMIT, then fence-and-finish (unless branch_done), Ack(COMMIT).
+//               COMMIT → Ack(COMMIT). INIT → Ack(INIT), nothing changes (it never voted).
+//               ABORT → ReportHeuristicMixed, Ack(ABORT).
+//   Abort       INIT/WAIT/PRE → record ABORT, then fence-and-finish (unless branch_done or INIT,
+//               which holds no branch of its own), Ack(ABORT). ABORT → Ack(ABORT).
+//               COMMIT → ReportHeuristicMixed, Ack(COMMIT).
+//   StateQuery  any state → StateReply(state, restarted, undecided-and-never-restarted); a
+//               backup round's query (from a participant that has not restarted) sets *asked*.
+//   MoveToPre   WAIT → record PRE, then Ack(PRE). Otherwise → Ack(own state).
+//   Timer       INIT: nothing. Decided: send the decision again to every peer that has not
+//               confirmed it, re-arm. Undecided, between rounds: start a probe (a StateQuery
+//               to every peer, not a backup round). During a round: peers that did not answer
+//               count as unreachable and the round is evaluated.
+//   StateReply / Ack / PeerUnreachable  collected by the running round; a decision in any of
+//               them is adopted at once (rule a). A decided participant reads them as
+//               confirmations (same outcome) or as a split (ReportHeuristicMixed).
+//   Termination, after a probe with no decision seen:
+//     not restarted, elected backup (termination.h IsBackup) → backup round: set own *asked*,
+//       StateQuery(backup round) to every peer, then rule b over its own state and the answers
+//       of peers that have not restarted (DecideTermination): commit, abort, or promote (record
+//       PRE itself if WAIT, MoveToPre every counted WAIT peer, wait for their acks or for them
+//       to become unreachable, then commit). It records the decision, then tells every peer.
+//     not restarted, not the backup → wait for the next timeout (the backup may crash).
+//     restarted → rule c: only when every peer answered and none is undecided and never
+//       restarted (RestartedMayDecide), rule b over all participants; otherwise wait.
+//   Decided: the outcome is kept, and sent to peers, until every peer confirmed it (an Ack,
+//     a StateReply, or its own DoCommit/Abort carrying the same outcome); a peer holding the
+//     other outcome is reported once as heuristic-mixed and is not asked again. Duplicates and
+//     late messages (PreCommit after a decision, a second DoCommit, a StateQuery after done)
+//     are answered with the current state and change nothing.
+//
+// Who hears a decision: a participant that decided by its own termination round tells every
+// peer at once; one that adopted a decision (from the coordinator or a peer) sends it to its
+// peers at its next timeout, off the commit's latency path.
+
+#ifndef XA_SRC_THREE_PHASE_PARTICIPANT_H_
+#define XA_SRC_THREE_PHASE_PARTICIPANT_H_
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "src/three_phase/participant_state.h"
+#include "src/three_phase/termination.h"
+
+namespace xa::three_phase {
+
+// The coordinator, or a participant by its number.
+struct Endpoint {
+  bool coordinator = false;
+  uint32_t number = 0;  // a participant's number; unused for the coordinator
+
+  static Endpoint Coordinator() { return Endpoint{true, 0}; }
+  static Endpoint Participant(uint32_t number) { return Endpoint{false, number}; }
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+std::string ToString(Endpoint endpoint);
+
+// The messages as the machine reads and writes them: the fields the rules use, no bytes (the
+// agent maps them to and from the wire format of agent_messages.h). request_id pairs a reply
+// with its request.
+struct CanCommit {
+  uint64_t request_id = 0;
+  uint32_t participant_count = 0;  // the size of the transaction's participant list
+};
+struct Vote {
+  uint64_t request_id = 0;
+  bool yes = false;
+};
+struct PreCommit {
+  uint64_t request_id = 0;
+};
+struct DoCommit {
+  uint64_t request_id = 0;
+  bool branch_done = false;  // the sender already committed this branch in its database
+};
+struct Abort {
+  uint64_t request_id = 0;
+  bool branch_done = false;  // the sender already rolled this branch back in its database
+};
+struct StateQuery {
+  uint64_t request_id = 0;
+  bool asker_restarted = false;
+  bool backup_round = false;
+};
+struct StateReply {
+  uint64_t request_id = 0;
+  ParticipantState state = ParticipantState::kInit;
+  bool restarted = false;
+  bool undecided_never_restarted = false;
+};
+struct MoveToPre {
+  uint64_t request_id = 0;
+};
+struct Ack {
+  uint64_t request_id = 0;
+  ParticipantState state = ParticipantState::kInit;  // the sender's state after the message
+};
+// What the machine sends.
+using OutMessage = std::variant<Vote, Ack, StateQuery, StateReply, MoveToPre, DoCommit, Abort>;
+std::string ToString(const OutMessage& message);
+
+// Effects (see the header comment).
+struct RecordState {
+  ParticipantState state = ParticipantState::kInit;
+};
+struct Send {
+  Endpoint to;
+  OutMessage message;
+};
+struct FinishBranch {
+  bool commit = false;  // false: roll back
+};
+struct ArmTimer {};
+struct CancelTimer {};
+struct ReportHeuristicMixed {
+  Endpoint peer;
+  ParticipantState own = ParticipantState::kInit;
+  ParticipantState peer_state = ParticipantState::kInit;
+};
+struct RecordDone {};
+using Effect = std::variant<RecordState, Send, FinishBranch, ArmTimer, CancelTimer,
+                            ReportHeuristicMixed, RecordDone>;
+using Effects = std::vector<Effect>;
+std::string ToString(const Effect& effect);
+
+// Test-only: each value breaks one rule the design says must never be broken, so that the
+// simulation test can prove it catches the mistake. Never set outside tests.
+enum class BrokenRuleForTesting {
+  kNone,
+  kTextbookTimeouts,          // on timeout WAIT aborts and PRE commits, without asking anyone
+  kNoPromotionBeforeCommit,   // the backup commits on a PRE without moving WAIT peers to PRE
+  kRestartedDecidesAlone,     // a restarted participant applies rule b without rule c's wait
+  kEveryoneTerminates,        // every undecided participant runs a backup round (no election)
+  kCountRestartedStates,      // the backup counts restarted participants' states in rule b
+};
+
+struct ParticipantOptions {
+  BrokenRuleForTesting broken = BrokenRuleForTesting::kNone;
+};
+
+// A participant as the agent's log holds it after a restart.
+struct RecoveredParticipant {
+  uint32_t number = 0;
+  uint32_t participant_count = 0;
+  ParticipantState state = ParticipantState::kWait;  // WAIT, PRE, COMMIT or ABORT
+  // False for a decision recorded without WAIT (an Abort heard before any CanCommit): there is
+  // no branch of this participant to finish.
+  bool has_branch = true;
+};
+
+class ParticipantMachine {
+ public:
+  // A participant the agent has no record of (INIT): made for a CanCommit, or to answer a
+  // StateQuery or a decision for a transaction it does not know.
+  explicit ParticipantMachine(uint32_t number, ParticipantOptions options = {});
+  // A participant recovered from the agent's log after a crash: *restarted*. Call OnRestart()
+  // for its first effects.
+  static ParticipantMachine Recovered(const RecoveredParticipant& recovered,
+                                      ParticipantOptions options = {});
+
+  Effects OnRestart();
+  Effects OnCanCommit(const CanCommit& message);
+  Effects OnPreCommit(const PreCommit& message);
+  Effects OnDoCommit(Endpoint from, const DoCommit& message);
+  Effects OnAbort(Endpoint from, const Abort& message);
+  Effects OnStateQuery(Endpoint from, const StateQuery& message);
+  Effects OnStateReply(uint32_t peer, const StateReply& message);
+  Effects OnMoveToPre(uint32_t peer, const MoveToPre& message);
+  Effects OnAck(Endpoint from, const Ack& message);
+  Effects OnTimer();
+  // The agent could not reach `peer` (connection refused or lost) for the running round.
+  Effects OnPeerUnreachable(uint32_t peer);
+  // The RecordState last returned is durable.
+  Effects OnRecorded();
+  // The FinishBranch last returned succeeded (or the branch was already finished).
+  Effects OnBranchFinished();
+
+  uint32_t number() const { return number_; }
+  // The state last recorded durably: what the participant answers with.
+  ParticipantState state() const { return state_; }
+  bool awaiting_record() const { return recording_.has_value(); }
+  bool asked() const { return asked_; }
+  bool restarted() const { return restarted_; }
+  bool done() const { return done_emitted_; }
+
+ private:
+  // An input kept while a record is in flight (rule d), handled after OnRecorded().
+  struct TimerFired {};
+  struct PeerUnreachable {
+    uint32_t peer = 0;
+  };
+  struct BranchFinished {};
+  struct DoCommitFrom {
+    Endpoint from;
+    DoCommit message;
+  };
+  struct AbortFrom {
+    Endpoint from;
+    Abort message;
+  };
+  struct StateQueryFrom {
+    Endpoint from;
+    StateQuery message;
+  };
+  struct StateReplyFrom {
+    uint32_t peer = 0;
+    StateReply message;
+  };
+  struct MoveToPreFrom {
+    uint32_t peer = 0;
+    MoveToPre message;
+  };
+  struct AckFrom {
+    Endpoint from;
+    Ack message;
+  };
+  using QueuedInput =
+      std::variant<CanCommit, PreCommit, DoCommitFrom, AbortFrom, StateQueryFrom, StateReplyFrom,
+                   MoveToPreFrom, AckFrom, TimerFired, PeerUnreachable, BranchFinished>;
+  // What the machine does once the state it is recording is durable.
+  struct AfterRecord {
+    enum class Kind { kVoteYes, kAckPre, kStartPromotion, kDecided } kind = Kind::kDecided;
+    std::optional<Endpoint> reply_to;  // gets Ack(state) (kAckPre, kDecided) or the Vote
+    uint64_t request_id = 0;
+    bool vote_no = false;         // kDecided: an asked INIT participant's answer to CanCommit
+    bool tell_peers_now = false;  // kDecided: this participant decided by its own round
+    bool branch_done = false;     // kDecided: the sender of the decision finished the branch
+  };
+  // Per-peer knowledge: the running round's answer, and whether the peer holds our decision.
+  struct PeerView {
+    bool answered = false;     // the running round has its answer (or it is unreachable)
+    bool reachable = false;    // answered with a StateReply or an Ack
+    ParticipantState state = ParticipantState::kInit;
+    bool restarted = false;
+    bool promotion_target = false;  // awaiting its Ack(PRE)
+    bool settled = false;  // confirmed our decision, or reported as heuristic-mixed
+  };
+  enum class Phase { kIdle, kProbing, kBackupRound, kPromoting };
+
+  Effects Handle(QueuedInput input);
+  Effects Dispatch(const QueuedInput& input);
+  void HandleCanCommit(const CanCommit& message, Effects& out);
+  void HandlePreCommit(const PreCommit& message, Effects& out);
+  void HandleDecisionMessage(Endpoint from, ParticipantState decision, uint64_t request_id,
+                             bool branch_done, Effects& out);
+  void HandleStateQuery(Endpoint from, const StateQuery& message, Effects& out);
+  void HandleStateReply(uint32_t peer, const StateReply& message, Effects& out);
+  void HandleMoveToPre(uint32_t peer, const MoveToPre& message, Effects& out);
+  void HandleAck(Endpoint from, const Ack& message, Effects& out);
+  void HandleTimer(Effects& out);
+  void HandlePeerUnreachable(uint32_t peer, Effects& out);
+  void HandleRecorded(Effects& out);
+  void HandleBranchFinished(Effects& out);
+
+  void SetParticipantCount(uint32_t count);
+  void Record(ParticipantState state, AfterRecord after, Effects& out);
+  void StartRound(Phase phase, Effects& out);
+  bool RoundComplete() const;
+  void EvaluateRound(Effects& out);
+  void EvaluateProbe(Effects& out);
+  void EvaluateBackupRound(Effects& out);
+  void ApplyTermination(std::span<const PeerAnswer> counted, Effects& out);
+  void StartPromotion(Effects& out);
+  void MaybeFinishPromotion(Effects& out);
+  void Decide(ParticipantState decision, AfterRecord after, Effects& out);
+  void SendDecisionToUnsettledPeers(Effects& out);
+  void NotePeerOutcome(Endpoint peer, ParticipantState peer_state, Effects& out);
+  void MaybeDone(Effects& out);
+  void FinishDecidedStep(Effects& out);
+  std::vector<PeerAnswer> Answers(bool include_restarted) const;
+  bool Broken(BrokenRuleForTesting rule) const { return options_.broken == rule; }
+
+  uint32_t number_;
+  ParticipantOptions options_;
+  uint32_t participant_count_ = 0;  // 0 until CanCommit (an INIT participant knows no list)
+  ParticipantState state_ = ParticipantState::kInit;
+  std::optional<ParticipantState> recording_;
+  AfterRecord after_record_;
+  std::deque<QueuedInput> queued_;
+  bool asked_ = false;
+  bool restarted_ = false;
+  bool has_branch_ = false;      // WAIT was recorded: a prepared branch belongs to this machine
+  bool branch_finished_ = true;  // no FinishBranch is outstanding (none without a branch)
+  bool done_emitted_ = false;
+  Phase phase_ = Phase::kIdle;
+  uint64_t round_id_ = 0;  // request id of the running round's queries and MoveToPre
+  std::vector<PeerView> peers_;
+  bool coordinator_heuristic_reported_ = false;
+};
+
+}  // namespace xa::three_phase
+
+#endif  // XA_SRC_THREE_PHASE_PARTICIPANT_H_
