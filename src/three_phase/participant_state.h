@@ -20,6 +20,10 @@ enum class ParticipantState : std::uint8_t {
   kAbort = 5,   // decided abort
 };
 
+// True for a number that names a state (1..5): decoders of the wire and the log check a byte with
+// it before they cast it.
+constexpr bool IsParticipantState(std::uint8_t value) { return value >= 1 && value <= 5; }
+
 // The state's name as the design and the logs write it ("INIT", "WAIT", ...); "UNKNOWN" for a
 // number outside the enum (a damaged or newer record).
 constexpr std::string_view ParticipantStateName(ParticipantState state) {
