@@ -56,6 +56,12 @@
  *   NO_PROMOTION             the round commits on a PRE without moving WAIT agents to PRE
  *   NO_BACKUP                every undecided agent runs the round at once (no single backup)
  *   COUNT_RESTARTED          rule b also asks, and counts, restarted participants
+ * Two more, for what the design must say about a participant with no record (INIT):
+ *   RULE_C_IGNORES_INIT      rule c's readiness check neither waits for nor fences a
+ *                            participant with no record (breaks agreement: it may vote yes and
+ *                            run rule b beside the restarted participant's round)
+ *   UNINFORMED_BACKUP        a participant with no record counts as the backup (breaks
+ *                            progress: it never runs the round, so its peers wait for ever)
  */
 
 #define NA 3                /* participants P0, P1, P2; the lower the number, the earlier backup */
@@ -146,7 +152,11 @@ inline decide_abort() {
 /* Rule b: agent i is the backup when every lower-numbered participant is unreachable (down),
  * restarted, or does not know the transaction (INIT; asking it makes it record ABORT, see
  * start_round). */
+#ifdef UNINFORMED_BACKUP
+#define not_candidate(j) (adown[j] || restarted[j])   /* BROKEN: INIT may be the backup */
+#else
 #define not_candidate(j) (adown[j] || restarted[j] || ast[j] == INIT)
+#endif
 #define is_backup(i) (((i) < 1 || not_candidate(0)) && ((i) < 2 || not_candidate(1)))
 #ifdef NO_BACKUP
 #define backup_may_run(i) true        /* BROKEN: every undecided agent runs the round */
@@ -289,7 +299,7 @@ end_loop:
   :: atomic {
        rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run ->
        seen = 0;
-#ifndef RESTARTED_DECIDES_ALONE
+#if !defined(RESTARTED_DECIDES_ALONE) && !defined(RULE_C_IGNORES_INIT)
        /* Finding out whether rule c may run asks every participant; one with no record
         * records ABORT (as in ask), so that it cannot vote yes and become an undecided
         * never-restarted participant while this round runs. */
@@ -319,21 +329,23 @@ end_loop:
   /* The round's StateQuery to participant ridx (atomic at that participant). Rule b skips an
    * unreachable or restarted participant; rule c waits until the participant is up. */
   :: atomic {
-       rph == R_QUERY && ridx < NA && (!rall || !adown[ridx]) ->
+       rph == R_QUERY && ridx < NA && (ridx == i || !rall || !adown[ridx]) ->
        if
+       :: ridx == i -> skip        /* its own state is read when it decides */
 #ifdef RESTARTED_DECIDES_ALONE
-       :: restarted[i] && !adown[ridx] -> ask(ridx)
+       :: ridx != i && restarted[i] && !adown[ridx] -> ask(ridx)
 #endif
-       :: counted(ridx, rall) -> ask(ridx)
+       :: ridx != i && counted(ridx, rall) -> ask(ridx)
        :: else -> skip
        fi;
        ridx++
      }
 
-  /* All answers in: any COMMIT -> commit; any ABORT -> abort; any PRE -> promote, then commit;
-   * otherwise abort. */
+  /* All answers in: over them and its own state now, any COMMIT -> commit; any ABORT ->
+   * abort; any PRE -> promote, then commit; otherwise abort. */
   :: atomic {
        rph == R_QUERY && ridx == NA ->
+       seen = seen | (1 << ast[i]);
        if
        :: (seen & (1 << COMMIT)) != 0 -> agent_decides(i, COMMIT); end_round()
        :: (seen & (1 << COMMIT)) == 0 && (seen & (1 << ABORT)) != 0 ->
