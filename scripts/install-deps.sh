@@ -19,6 +19,8 @@ readonly PACKAGES=(
   mariadb-server mariadb-client postgresql-15 postgresql-client-15
   # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum
   procps util-linux coreutils
+  # The model checker of the three-phase commit model (tests/model)
+  spin
 )
 
 installed() {
