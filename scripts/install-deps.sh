@@ -15,6 +15,8 @@ readonly PACKAGES=(
   # Libraries
   libboost-log-dev libmysqlcppconn-dev unixodbc unixodbc-dev odbc-mariadb odbc-postgresql
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  # libcrypto (OpenSSL): HMAC-SHA256 and random nonces of the peer handshake
+  libssl-dev
   # Local test servers (scripts/servers.sh); PostgreSQL 15 exactly: its binaries' path is fixed
   mariadb-server mariadb-client postgresql-15 postgresql-client-15
   # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum
