@@ -56,6 +56,9 @@
  *   NO_PROMOTION             the round commits on a PRE without moving WAIT agents to PRE
  *   NO_BACKUP                every undecided agent runs the round at once (no single backup)
  *   COUNT_RESTARTED          rule b also asks, and counts, restarted participants
+ * An option that must keep every property (the design's rule c names the coordinator too):
+ *   COORDINATOR_RUNS_RULE_C  a restarted coordinator with a pre-commit record may also apply
+ *                            rule b over all participants, not only adopt their decision
  * Two more, for what the design must say about a participant with no record (INIT):
  *   RULE_C_IGNORES_INIT      rule c's readiness check neither waits for nor fences a
  *                            participant with no record (breaks agreement: it may vote yes and
@@ -391,6 +394,9 @@ end_loop:
 #define no_reply_coming(j, got) (!(got) && msg[j] == NONE)
 
 proctype Coordinator() {
+  byte rph = R_IDLE;        /* rule c round of a restarted coordinator (COORDINATOR_RUNS_RULE_C) */
+  byte ridx = 0;
+  byte seen = 0;
 end_loop:
   do
   /* CanCommit to each agent in turn (lost if the agent is down). */
@@ -452,21 +458,73 @@ end_loop:
   /* Pending, or restarted with a pre-commit record (rule c, as the coordinator's recovery
    * does it): adopt an agent's decision, otherwise wait; it never decides alone. */
   :: atomic {
-       cst == UP && (cphase == C_PENDING || cphase == C_RECOVER) &&
+       cst == UP && (cphase == C_PENDING || cphase == C_RECOVER) && rph == R_IDLE &&
        ((!adown[0] && ast[0] == COMMIT) || (!adown[1] && ast[1] == COMMIT) ||
         (!adown[2] && ast[2] == COMMIT)) ->
        cphase = C_COMMIT; decide_commit()
      }
   :: atomic {
-       cst == UP && (cphase == C_PENDING || cphase == C_RECOVER) &&
+       cst == UP && (cphase == C_PENDING || cphase == C_RECOVER) && rph == R_IDLE &&
        ((!adown[0] && ast[0] == ABORT) || (!adown[1] && ast[1] == ABORT) ||
         (!adown[2] && ast[2] == ABORT)) ->
        cphase = C_ABORT; decide_abort()
      }
+#ifdef COORDINATOR_RUNS_RULE_C
+  /* Rule c read as the coordinator may also apply rule b over all participants once every
+   * one is up and none is undecided and never restarted; it asks them all, waiting for each,
+   * moves WAIT to PRE before a commit, and records a commit before telling anyone. */
+  :: atomic {
+       cst == UP && cphase == C_RECOVER && rph == R_IDLE && rule_c_ready &&
+       !(ast[0] == COMMIT || ast[1] == COMMIT || ast[2] == COMMIT ||
+         ast[0] == ABORT || ast[1] == ABORT || ast[2] == ABORT) ->
+       seen = 0;
+       if
+       :: ast[0] == INIT -> ask(0)
+       :: else -> skip
+       fi;
+       if
+       :: ast[1] == INIT -> ask(1)
+       :: else -> skip
+       fi;
+       if
+       :: ast[2] == INIT -> ask(2)
+       :: else -> skip
+       fi;
+       rph = R_QUERY; ridx = 0
+     }
+  :: atomic { cst == UP && rph == R_QUERY && ridx < NA && !adown[ridx] -> ask(ridx); ridx++ }
+  :: atomic {
+       cst == UP && rph == R_QUERY && ridx == NA ->
+       if
+       :: (seen & (1 << COMMIT)) != 0 ->
+          ccommit = true; cphase = C_COMMIT; decide_commit(); rph = R_IDLE
+       :: (seen & (1 << COMMIT)) == 0 && (seen & (1 << ABORT)) != 0 ->
+          cphase = C_ABORT; decide_abort(); rph = R_IDLE
+       :: (seen & ((1 << COMMIT) | (1 << ABORT))) == 0 && (seen & (1 << PRE)) != 0 ->
+          rph = R_PROMOTE
+       :: (seen & ((1 << COMMIT) | (1 << ABORT) | (1 << PRE))) == 0 ->
+          cphase = C_ABORT; decide_abort(); rph = R_IDLE
+       fi;
+       ridx = 0; seen = 0
+     }
+  :: atomic {
+       cst == UP && rph == R_PROMOTE && ridx < NA ->
+       if
+       :: !adown[ridx] && ast[ridx] == WAIT -> ast[ridx] = PRE
+       :: else -> skip
+       fi;
+       ridx++
+     }
+  :: atomic {
+       cst == UP && rph == R_PROMOTE && ridx == NA ->
+       ccommit = true; cphase = C_COMMIT; decide_commit(); rph = R_IDLE; ridx = 0
+     }
+#endif
   /* Crash: phase and tallies are gone; it restarts later, or never. */
   :: atomic {
        cst == UP && !ccrashed && crashes < MAX_CRASHES ->
        ccrashed = true; crashes++;
+       rph = R_IDLE; ridx = 0; seen = 0;
        cphase = C_OFF; cidx = 0;
        cvote[0] = V_NONE; cvote[1] = V_NONE; cvote[2] = V_NONE;
        cack[0] = false; cack[1] = false; cack[2] = false;
