@@ -33,7 +33,8 @@
  *   loses no behaviour of a real timer: a message still in flight when the timer fires could as
  *   well have been sent after it, and sending commutes with the agent's step.
  *
- * Bounds: each process crashes at most once (MAX_CRASHES in all, 4 by default = every process);
+ * Bounds: each process crashes at most CRASHES_EACH times (1 by default), MAX_CRASHES in all
+ * (4 by default: every process once);
  * agents always restart (rule c waits for every participant to be up; an agent that never
  * returns blocks its restarted peers, as the design accepts); the coordinator may restart or stay
  * down for good (the agents must finish without it).
@@ -70,7 +71,10 @@
 #define NA 3                /* participants P0, P1, P2; the lower the number, the earlier backup */
 
 #ifndef MAX_CRASHES
-#define MAX_CRASHES 4       /* crashes in all; each process at most once */
+#define MAX_CRASHES 4       /* crashes in all */
+#endif
+#ifndef CRASHES_EACH
+#define CRASHES_EACH 1      /* crashes of one process */
 #endif
 
 /* Participant states (durable at the agent). */
@@ -110,7 +114,7 @@
 
 byte ast[NA];               /* durable participant state */
 bool adown[NA];             /* agent is down */
-bool acrashed[NA];          /* agent has used its crash */
+byte acrashed[NA];          /* crashes of the agent so far */
 bool restarted[NA];         /* recovered this participant from its log after a crash */
 bool asked[NA];             /* a backup asked it: it ignores PreCommit from now on */
 byte msg[NA];               /* coordinator -> agent message in flight */
@@ -122,7 +126,7 @@ byte cvote[NA];             /* votes received (in memory) */
 bool cack[NA];              /* PRE acks received (in memory) */
 bool cpre;                  /* durable pre-commit record */
 bool ccommit;               /* durable commit record */
-bool ccrashed;              /* coordinator has used its crash */
+byte ccrashed;              /* crashes of the coordinator so far */
 byte crashes;               /* crashes so far, all processes */
 
 /* Ghosts: every decision ever taken by anyone, every yes vote. */
@@ -378,8 +382,8 @@ end_loop:
   /* Crash: the in-memory state and the messages in flight to it are gone; a participant with
    * a record is restarted from now on. */
   :: atomic {
-       !adown[i] && !acrashed[i] && crashes < MAX_CRASHES ->
-       adown[i] = true; acrashed[i] = true; crashes++;
+       !adown[i] && acrashed[i] < CRASHES_EACH && crashes < MAX_CRASHES ->
+       adown[i] = true; acrashed[i]++; crashes++;
        restarted[i] = (ast[i] != INIT);
        asked[i] = false;
        msg[i] = NONE;
@@ -522,8 +526,8 @@ end_loop:
 #endif
   /* Crash: phase and tallies are gone; it restarts later, or never. */
   :: atomic {
-       cst == UP && !ccrashed && crashes < MAX_CRASHES ->
-       ccrashed = true; crashes++;
+       cst == UP && ccrashed < CRASHES_EACH && crashes < MAX_CRASHES ->
+       ccrashed++; crashes++;
        rph = R_IDLE; ridx = 0; seen = 0;
        cphase = C_OFF; cidx = 0;
        cvote[0] = V_NONE; cvote[1] = V_NONE; cvote[2] = V_NONE;
