@@ -34,10 +34,13 @@
  *   well have been sent after it, and sending commutes with the agent's step.
  *
  * Bounds: each process crashes at most CRASHES_EACH times (1 by default), MAX_CRASHES in all
- * (4 by default: every process once);
- * agents always restart (rule c waits for every participant to be up; an agent that never
- * returns blocks its restarted peers, as the design accepts); the coordinator may restart or stay
- * down for good (the agents must finish without it).
+ * (4 by default: every process once); agents always restart (rule c waits for every participant
+ * to be up; an agent that never returns blocks its restarted peers, as the design accepts); the
+ * coordinator may restart or stay down for good (the agents must finish without it).
+ *
+ * One rule the model needs beyond the design's text (see `ask` and the two variants at the end
+ * of this comment): a participant asked about a transaction it has no record of (INIT) records
+ * ABORT and answers ABORT, so it never becomes the backup and a late CanCommit is answered no.
  *
  * Properties
  * - agreement: no process ever decides COMMIT while another (coordinator included) decides
