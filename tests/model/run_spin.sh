@@ -73,6 +73,14 @@ echo "== pan exit status $pan_status, $((SECONDS - start)) s"
 
 errors="$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' pan.out | tail -n 1)"
 [[ -n "$errors" ]] || { echo "FAIL: pan printed no error count" >&2; exit 1; }
+# The search must have checked the property the test is about.
+if [[ "$CHECK" == safety ]]; then
+  grep -qE 'assertion violations[[:space:]]+\+' pan.out ||
+    { echo "FAIL: pan did not check assertions" >&2; exit 1; }
+else
+  grep -qE 'never claim[[:space:]]+\+ \(progress\)' pan.out ||
+    { echo "FAIL: pan did not check the progress formula" >&2; exit 1; }
+fi
 # A search cut short proves nothing either way.
 if grep -qE "max search depth too small|out of memory|pan: reached -DMEMLIM bound" pan.out; then
   echo "FAIL: the search was cut short (depth or memory bound)" >&2
