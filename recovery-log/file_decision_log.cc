@@ -44,6 +44,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -66,6 +67,23 @@ namespace {
 
 constexpr uint64_t kMinSegmentSize = 1024;
 constexpr uint64_t kMaxPreallocation = 64ull << 20;
+
+// An open participant (LogState::open_participants) as the records whose replay, in order,
+// rebuilds it: its Wait (when it had one), a PreCommit when it is in PRE, its Decision when
+// decided; each with the LSN and timestamp the open state holds.
+std::vector<LogRecord> RecordsRebuildingParticipant(const LogRecord& open) {
+  std::vector<LogRecord> records;
+  auto as = [&](RecordType type) {
+    LogRecord r = open;
+    r.type = type;
+    if (type != RecordType::kParticipantDecision) r.outcome = Outcome::kUnknown;
+    return r;
+  };
+  // A participant that had a Wait holds its list (never empty: its own number is in it).
+  if (!open.participants.empty()) records.push_back(as(RecordType::kParticipantWait));
+  if (open.type != RecordType::kParticipantWait) records.push_back(as(open.type));
+  return records;
+}
 
 class LoggingReporter final : public LogReporter {
  public:
@@ -230,8 +248,10 @@ class FileDecisionLog final : public DecisionLog {
     for (uint64_t number : existing_segments) segment_refs_[number] = 0;
     decision_origin_ = std::move(replay.decision_origin);
     heuristic_origin_ = std::move(replay.heuristic_origin);
+    participant_origin_ = std::move(replay.participant_origin);
     for (const auto& [xid, seg] : decision_origin_) ++segment_refs_[seg];
     for (const auto& [xid, seg] : heuristic_origin_) ++segment_refs_[seg];
+    for (const auto& [xid, seg] : participant_origin_) ++segment_refs_[seg];
     next_lsn_ = state_.last_lsn + 1;
     epoch_ = replay.max_epoch + 1;
     uint64_t number = existing_segments.empty() ? 1 : existing_segments.back() + 1;
@@ -241,10 +261,11 @@ class FileDecisionLog final : public DecisionLog {
   using DecisionLog::Append;
 
   Status AppendLazy(const LogRecord& record) override {
-    if (record.type != RecordType::kEnd) {
-      return Status(Code::kInval, "AppendLazy: only end records may be appended lazily; a record "
-                                  "of type " + std::to_string(static_cast<int>(record.type)) +
-                                  " must be durable before Append returns");
+    if (record.type != RecordType::kEnd && record.type != RecordType::kParticipantDone) {
+      return Status(Code::kInval, "AppendLazy: only end and participant-done records may be "
+                                  "appended lazily; a record of type " +
+                                      std::to_string(static_cast<int>(record.type)) +
+                                      " must be durable before Append returns");
     }
     LazyRecord lazy;
     lazy.type = record.type;
@@ -255,6 +276,14 @@ class FileDecisionLog final : public DecisionLog {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!failed_.ok()) return failed_;
+      if (participants_in_flight_.contains(stamped.xid)) {
+        // Lazy records are written before the batch that is queued now: this one would land
+        // before the participant's earlier record and replay would reopen the participant.
+        return Status(Code::kInval, "AppendLazy: a record of participant " +
+                                        stamped.xid.ToString() +
+                                        " is still being appended; append its done record "
+                                        "after that Append returned");
+      }
       ApplyLocked(std::move(stamped));
       pending_lazy_.push_back(std::move(lazy));
       if (leader_active_) return Status::Ok();  // the active leader writes it
@@ -272,6 +301,10 @@ class FileDecisionLog final : public DecisionLog {
       case RecordType::kEnd:
       case RecordType::kHeuristic:
       case RecordType::kHeuristicCleared:
+      case RecordType::kParticipantWait:
+      case RecordType::kParticipantPreCommit:
+      case RecordType::kParticipantDecision:
+      case RecordType::kParticipantDone:
         break;
       default:
         return Status(Code::kInval, "Append: record type " +
@@ -295,6 +328,8 @@ class FileDecisionLog final : public DecisionLog {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!failed_.ok()) return failed_;
+      // Judged and queued under one hold of mu_: the queue's order is the order judged in.
+      if (IsParticipantRecordType(w.record.type)) XA_RETURN_IF_ERROR(ReserveParticipant(w.record));
       if (queue_tail_ != nullptr) {
         queue_tail_->next = &w;
       } else {
@@ -389,14 +424,22 @@ class FileDecisionLog final : public DecisionLog {
       if (s.ok()) {
         for (Waiter* w : batch) {
           w->record.lsn = w->lsn;
+          Xid xid = w->record.xid;
+          bool participant = IsParticipantRecordType(w->record.type);
           ApplyLocked(std::move(w->record));
+          if (participant) ReleaseParticipant(xid);
         }
         state_.last_lsn = batch.back()->lsn;
         bytes_since_checkpoint_ += write_buf_.size();
         rotate = bytes_since_checkpoint_ > options_.segment_size_bytes;
-      } else if (failed_.ok()) {
-        failed_ = s;
-        XA_LOG(kError, "log") << s.message();
+      } else {
+        if (failed_.ok()) {
+          failed_ = s;
+          XA_LOG(kError, "log") << s.message();
+        }
+        for (Waiter* w : batch) {
+          if (IsParticipantRecordType(w->record.type)) ReleaseParticipant(w->record.xid);
+        }
       }
       for (Waiter* w : batch) {
         w->status = s;
@@ -498,9 +541,21 @@ class FileDecisionLog final : public DecisionLog {
   // first record referenced until the transaction ends.
   void ApplyLocked(LogRecord&& rec) {
     Xid xid = rec.xid;
-    LogStateChange change = ApplyRecord(std::move(rec), &state_);
+    Result<LogStateChange> change = ApplyRecord(std::move(rec), &state_);
+    if (!change.ok()) {
+      // Append judged the record against the same state (ReserveParticipant): a bug. The record
+      // is on disk and replay will refuse it too, so nothing more may be written.
+      if (failed_.ok()) {
+        failed_ = Status(Code::kInternal, "decision log " + options_.dir +
+                                              ": a record Append accepted no longer applies (" +
+                                              change.status().message() +
+                                              "); refusing all further appends");
+        XA_LOG(kError, "log") << failed_.message();
+      }
+      return;
+    }
     std::unordered_map<Xid, uint64_t>* origins = nullptr;
-    switch (change.set) {
+    switch (change->set) {
       case LogStateChange::Set::kNone:
         return;
       case LogStateChange::Set::kOpenDecisions:
@@ -509,11 +564,50 @@ class FileDecisionLog final : public DecisionLog {
       case LogStateChange::Set::kOpenHeuristics:
         origins = &heuristic_origin_;
         break;
+      case LogStateChange::Set::kOpenParticipants:
+        origins = &participant_origin_;
+        break;
     }
-    if (change.opened && origins->try_emplace(xid, current_segment_).second) {
+    if (change->opened && origins->try_emplace(xid, current_segment_).second) {
       ++segment_refs_[current_segment_];
     }
-    if (change.closed) Unref(origins, xid);
+    if (change->closed) Unref(origins, xid);
+  }
+
+  // Under mu_, before a participant record is queued: judges it, with ApplyRecord, against the
+  // participant's state after every record queued or being written before it (the state applies
+  // a record only once it is durable), and counts it in flight. XAER_PROTO when refused: nothing
+  // is queued, so a log never holds a record its replay would refuse.
+  Status ReserveParticipant(const LogRecord& record) {
+    LogState scratch;
+    auto in_flight = participants_in_flight_.find(record.xid);
+    if (in_flight != participants_in_flight_.end()) {
+      if (in_flight->second.state) {
+        scratch.open_participants.emplace(record.xid, *in_flight->second.state);
+      }
+    } else if (auto open = state_.open_participants.find(record.xid);
+               open != state_.open_participants.end()) {
+      scratch.open_participants.emplace(record.xid, open->second);
+    }
+    Result<LogStateChange> change = ApplyRecord(record, &scratch);
+    if (!change.ok()) {
+      return Status(Code::kProto, "decision log " + options_.dir +
+                                      ": Append refused: " + change.status().message());
+    }
+    InFlightParticipant& entry = participants_in_flight_[record.xid];
+    ++entry.records;
+    auto after = scratch.open_participants.find(record.xid);
+    entry.state.reset();
+    if (after != scratch.open_participants.end()) entry.state = std::move(after->second);
+    return Status::Ok();
+  }
+
+  // Under mu_: a participant record counted by ReserveParticipant is applied (or failed).
+  void ReleaseParticipant(const Xid& xid) {
+    auto it = participants_in_flight_.find(xid);
+    if (it != participants_in_flight_.end() && --it->second.records == 0) {
+      participants_in_flight_.erase(it);
+    }
   }
 
   void Unref(std::unordered_map<Xid, uint64_t>* origins, const Xid& xid) {
@@ -535,19 +629,28 @@ class FileDecisionLog final : public DecisionLog {
     h.first_lsn = next_lsn_;
     EncodeSegmentHeader(h, &contents);
 
-    // The checkpoint: every open decision and heuristic as originally logged, in parts.
-    std::vector<std::pair<RecordType, LogRecord>> open;
+    // The checkpoint: every open decision and heuristic as originally logged, and the records
+    // that rebuild each open participant (log_format.h), in LSN order, in parts.
+    std::vector<std::vector<LogRecord>> groups;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      open.reserve(state_.open_decisions.size() + state_.open_heuristics.size());
-      for (const auto& [xid, rec] : state_.open_decisions) open.emplace_back(rec.type, rec);
-      for (const auto& [xid, rec] : state_.open_heuristics) open.emplace_back(rec.type, rec);
+      groups.reserve(state_.open_decisions.size() + state_.open_heuristics.size() +
+                     state_.open_participants.size());
+      for (const auto& [xid, rec] : state_.open_decisions) groups.push_back({rec});
+      for (const auto& [xid, rec] : state_.open_heuristics) groups.push_back({rec});
+      for (const auto& [xid, rec] : state_.open_participants) {
+        groups.push_back(RecordsRebuildingParticipant(rec));
+      }
     }
-    std::sort(open.begin(), open.end(),
-              [](const auto& a, const auto& b) { return a.second.lsn < b.second.lsn; });
+    std::stable_sort(groups.begin(), groups.end(),
+                     [](const auto& a, const auto& b) { return a.front().lsn < b.front().lsn; });
+    std::vector<LogRecord> open;
+    for (std::vector<LogRecord>& group : groups) {
+      for (LogRecord& rec : group) open.push_back(std::move(rec));
+    }
     std::vector<std::string> bodies(open.size());
     for (size_t i = 0; i < open.size(); ++i) {
-      XA_RETURN_IF_ERROR(EncodePayload(open[i].second, &bodies[i]));
+      XA_RETURN_IF_ERROR(EncodePayload(open[i], &bodies[i]));
     }
     int64_t now = env_->NowMicros();
     size_t i = 0;
@@ -556,7 +659,7 @@ class FileDecisionLog final : public DecisionLog {
       size_t part_bytes = 0;
       while (i < open.size() && (part.empty() || part_bytes + bodies[i].size() + 32 <=
                                                      kCheckpointPartSize)) {
-        part.push_back(CheckpointEntry{open[i].first, open[i].second.lsn, bodies[i]});
+        part.push_back(CheckpointEntry{open[i].type, open[i].lsn, bodies[i]});
         part_bytes += bodies[i].size() + 32;
         ++i;
       }
@@ -695,7 +798,14 @@ class FileDecisionLog final : public DecisionLog {
   // Open decisions and heuristics, last_lsn (the last record written) and the torn-tail report
   // of the replay at open (a damaged log never opens).
   LogState state_;
-  std::unordered_map<Xid, uint64_t> decision_origin_, heuristic_origin_;
+  std::unordered_map<Xid, uint64_t> decision_origin_, heuristic_origin_, participant_origin_;
+  // Participants with records queued or being written (not yet applied to state_): their state
+  // once those are applied (nullopt: not open) and how many there are. Guarded by mu_.
+  struct InFlightParticipant {
+    std::optional<LogRecord> state;
+    uint32_t records = 0;
+  };
+  std::map<Xid, InFlightParticipant> participants_in_flight_;
   std::map<uint64_t, uint64_t> segment_refs_;  // retained segment -> open transactions it holds
   uint64_t current_segment_ = 0;
   uint64_t bytes_since_checkpoint_ = 0;
@@ -767,7 +877,8 @@ Result<std::unique_ptr<DecisionLog>> OpenFileDecisionLog(const LogOptions& optio
   XA_LOG(kInfo, "log") << "opened decision log " << options.dir << ": replayed " << records
                        << " records from " << segments.size() << " segment(s); "
                        << state.open_decisions.size() << " open decision(s), "
-                       << state.open_heuristics.size() << " open heuristic(s), last LSN "
+                       << state.open_heuristics.size() << " open heuristic(s), "
+                       << state.open_participants.size() << " open participant(s), last LSN "
                        << state.last_lsn;
   return std::unique_ptr<DecisionLog>(std::move(log));
 }

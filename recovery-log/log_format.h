@@ -55,12 +55,34 @@
 //   kHeuristicCleared:           fixed64 timestamp_us, xid, str reason
 //   kCheckpoint:                 fixed64 timestamp_us, u8 flags (bit 0: last part), varint n,
 //                                n x (u8 type, fixed64 lsn, str payload)
+//   kParticipantWait:            fixed64 timestamp_us, xid branch, varint n,
+//                                n x (str rm_name, xid branch), varint participant_number,
+//                                varint fence_session_id, u8 vote (xa::Vote: kCommit, or
+//                                kReadOnly for a read-only branch)
+//   kParticipantPreCommit:       fixed64 timestamp_us, xid branch, u8 kParticipantEndMark
+//   kParticipantDecision:        fixed64 timestamp_us, xid branch, u8 outcome (kCommitted or
+//                                kRolledBack)
+//   kParticipantDone:            fixed64 timestamp_us, xid branch, u8 kParticipantEndMark
 //
-// A checkpoint lists the open decisions and open heuristics (each as its original type, LSN and
-// payload) when the segment began; it may be split into several parts, the first of which
-// replaces the replayed state and the last of which has flag bit 0 set. Because every segment
-// starts with one, an older segment is needed only for the transactions whose first record it
-// holds and which have no end yet; it is deleted once they all have one.
+// A participant record names a branch Xid (non-empty bqual). A Wait's participant_number is
+// below n (and below 2^16), and its own branch is participants[participant_number].branch.
+// Every participant payload ends with a byte that is never zero (the vote, the outcome or
+// kParticipantEndMark): a branch Xid of xa's ends in the branch number, which is zero for the
+// first branch, and a payload ending in zeros could not show that it was written to its end
+// (log_format.md, "Torn tail or damage"), so a damaged acknowledged state could pass as torn.
+//
+// A checkpoint lists the open decisions, open heuristics and open participants when the segment
+// began; it may be split into several parts, the first of which replaces the replayed state and
+// the last of which has flag bit 0 set. A decision or heuristic is carried as its original type,
+// LSN and payload. An open participant is carried as the records that rebuild its state, in
+// order: its Wait (when it had one), then a PreCommit (when it is in PRE) or its Decision (when
+// decided), each with the LSN and timestamp that the open state holds (those of the record that
+// brought it into its current state); replayed in order they give the same open state. The
+// entry grammar is unchanged, so a checkpoint of a log without participants reads as before,
+// and a reader that does not know the participant types refuses such an entry (as damage)
+// rather than drop it. Because every segment starts with one, an older segment is
+// needed only for the transactions whose first record it holds and which have no end (or done)
+// record yet; it is deleted once they all have one.
 //
 // The tail of the newest segment may be zero-filled (kZeroType where a header would be):
 // that is unused space, not damage.
@@ -102,11 +124,17 @@ static_assert(static_cast<uint8_t>(RecordType::kEnd) == 3);
 static_assert(static_cast<uint8_t>(RecordType::kHeuristic) == 4);
 static_assert(static_cast<uint8_t>(RecordType::kHeuristicCleared) == 5);
 static_assert(static_cast<uint8_t>(RecordType::kCheckpoint) == 6);
+static_assert(static_cast<uint8_t>(RecordType::kParticipantWait) == 32);
+static_assert(static_cast<uint8_t>(RecordType::kParticipantPreCommit) == 33);
+static_assert(static_cast<uint8_t>(RecordType::kParticipantDecision) == 34);
+static_assert(static_cast<uint8_t>(RecordType::kParticipantDone) == 35);
 static_assert(kRecordTypeIgnorableBit == 0x80);
 static_assert(kFileHeaderSize == kMagicSize + 4 + 4 + 8 + 8 + 8 + 4);
 static_assert(kRecordHeaderSize == 4 + 4 + 1 + 8);
 
 constexpr uint8_t kCheckpointLastPart = 0x01;
+// The last byte of a participant PreCommit or Done payload: never zero (see the payloads above).
+constexpr uint8_t kParticipantEndMark = 0xA5;
 
 struct SegmentHeader {
   uint32_t format_version = kFormatVersion;
@@ -130,7 +158,28 @@ constexpr std::string_view kTempSuffix = ".tmp";
 constexpr std::string_view kLockFileName = "LOCK";
 
 // True for the types this version knows.
-constexpr bool IsKnownRecordType(uint8_t t) noexcept { return t >= 1 && t <= 6; }
+constexpr bool IsKnownRecordType(uint8_t t) noexcept {
+  return (t >= 1 && t <= 6) || (t >= 32 && t <= 35);
+}
+
+// The 3PC participant's records (an agent's log): their `xid` is a branch Xid, and they apply to
+// LogState::open_participants.
+constexpr bool IsParticipantRecordType(RecordType t) noexcept {
+  return t == RecordType::kParticipantWait || t == RecordType::kParticipantPreCommit ||
+         t == RecordType::kParticipantDecision || t == RecordType::kParticipantDone;
+}
+
+// What replay does with a record's type byte, given which types the reader knows: apply a known
+// type; skip an unknown one that carries kRecordTypeIgnorableBit; stop at any other (a newer
+// writer's record that may change the state). `is_known` is a parameter so that a test can ask
+// what a reader of an older version (which knew fewer types) does with today's types.
+enum class RecordTypeAction : uint8_t { kApply, kSkip, kStopReplay };
+constexpr RecordTypeAction ActionForRecordType(uint8_t type,
+                                               bool (*is_known)(uint8_t) = IsKnownRecordType) {
+  if (is_known(type)) return RecordTypeAction::kApply;
+  if ((type & kRecordTypeIgnorableBit) != 0) return RecordTypeAction::kSkip;
+  return RecordTypeAction::kStopReplay;
+}
 
 // Record-type bands: the number space of record types, divided among their owners before any
 // owner needs it, so that protocols written at the same time never take the same number. A
@@ -190,13 +239,36 @@ constexpr bool EveryKnownRecordTypeIsInABand() noexcept {
   return true;
 }
 static_assert(EveryKnownRecordTypeIsInABand());
-// The types on disk today are the shared band's; no protocol's band is used yet.
+// The log's own types and the presumed-abort commit family are the shared band's; the 3PC
+// participant's states are the three-phase band's.
 static_assert(InRecordTypeBand(RecordType::kCommitDecision, kSharedRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kPreCommit, kSharedRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kEnd, kSharedRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kHeuristic, kSharedRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kHeuristicCleared, kSharedRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kCheckpoint, kSharedRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kParticipantWait, kThreePhaseRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kParticipantPreCommit, kThreePhaseRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kParticipantDecision, kThreePhaseRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kParticipantDone, kThreePhaseRecordTypes));
+// A participant record changes the state: it is written without the ignorable bit, so that a
+// reader of the version before them (types 1 to 6) stops at it instead of replaying a wrong
+// state.
+constexpr bool IsKnownRecordTypeOfVersionWithoutParticipants(uint8_t t) noexcept {
+  return t >= 1 && t <= 6;
+}
+static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kParticipantWait),
+                                  IsKnownRecordTypeOfVersionWithoutParticipants) ==
+              RecordTypeAction::kStopReplay);
+static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kParticipantPreCommit),
+                                  IsKnownRecordTypeOfVersionWithoutParticipants) ==
+              RecordTypeAction::kStopReplay);
+static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kParticipantDecision),
+                                  IsKnownRecordTypeOfVersionWithoutParticipants) ==
+              RecordTypeAction::kStopReplay);
+static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kParticipantDone),
+                                  IsKnownRecordTypeOfVersionWithoutParticipants) ==
+              RecordTypeAction::kStopReplay);
 
 }  // namespace xa::internal
 

@@ -154,8 +154,9 @@ class Replayer {
   // Returns false when replay must stop (status set).
   bool ReplayRecord(const SegmentInput& seg, const PhysicalRecord& pr, bool* checkpoint_started,
                    bool* checkpoint_done) {
-    if (!IsKnownRecordType(pr.type)) {
-      if ((pr.type & kRecordTypeIgnorableBit) != 0 && *checkpoint_done) {
+    RecordTypeAction action = ActionForRecordType(pr.type);
+    if (action != RecordTypeAction::kApply) {
+      if (action == RecordTypeAction::kSkip && *checkpoint_done) {
         ++result_.ignorable_skipped;
         if (options_.visit) {
           scratch_ = LogRecord();
@@ -192,27 +193,38 @@ class Replayer {
     if (options_.visit) {
       options_.visit(ReplayEvent{scratch_, seg.name, pr.offset, pr.size, nullptr, false});
     }
-    Apply(scratch_, seg.number);
-    return true;
+    return Apply(seg, pr.offset, scratch_, seg.number);
   }
 
   // Applies a record to the state and keeps the segment of each open transaction's first record.
-  void Apply(const LogRecord& record, uint64_t segment) {
-    LogStateChange change = ApplyRecord(record, &result_.state);
+  // A record the state refuses (a participant's state that its history does not allow) is
+  // damage: replay stops there. Returns false then.
+  bool Apply(const SegmentInput& seg, uint64_t offset, const LogRecord& record, uint64_t segment) {
+    Result<LogStateChange> change = ApplyRecord(record, &result_.state);
+    if (!change.ok()) {
+      Fail(seg, offset, Code::kCorruption,
+           "record of LSN " + std::to_string(record.lsn) +
+               " does not follow from the state before it: " + change.status().message());
+      return false;
+    }
     std::unordered_map<Xid, uint64_t>* origins = nullptr;
-    switch (change.set) {
+    switch (change->set) {
       case LogStateChange::Set::kNone:
-        return;
+        return true;
       case LogStateChange::Set::kOpenDecisions:
         origins = &result_.decision_origin;
         break;
       case LogStateChange::Set::kOpenHeuristics:
         origins = &result_.heuristic_origin;
         break;
+      case LogStateChange::Set::kOpenParticipants:
+        origins = &result_.participant_origin;
+        break;
     }
     // A transaction carried by a checkpoint keeps the older segment it was first written in.
-    if (change.opened) origins->try_emplace(record.xid, segment);
-    if (change.closed) origins->erase(record.xid);
+    if (change->opened) origins->try_emplace(record.xid, segment);
+    if (change->closed) origins->erase(record.xid);
+    return true;
   }
 
   bool ApplyCheckpoint(const SegmentInput& seg, const PhysicalRecord& pr, bool* started,
@@ -230,6 +242,7 @@ class Replayer {
       // is replaced (they may be partly deleted already).
       result_.state.open_decisions.clear();
       result_.state.open_heuristics.clear();
+      result_.state.open_participants.clear();
       *started = true;
     }
     checkpoint_records_.clear();
@@ -244,8 +257,8 @@ class Replayer {
         return false;
       }
       rec.lsn = e.lsn;
-      // An entry is the record it carries, as first logged: it applies as that record.
-      Apply(rec, seg.number);
+      // An entry is the record it carries: it applies as that record.
+      if (!Apply(seg, pr.offset, rec, seg.number)) return false;
       if (options_.visit) checkpoint_records_.push_back(std::move(rec));
     }
     if (options_.visit) {
@@ -262,6 +275,8 @@ class Replayer {
                     [&](const auto& kv) { return !state.open_decisions.contains(kv.first); });
       std::erase_if(result_.heuristic_origin,
                     [&](const auto& kv) { return !state.open_heuristics.contains(kv.first); });
+      std::erase_if(result_.participant_origin,
+                    [&](const auto& kv) { return !state.open_participants.contains(kv.first); });
     }
     return true;
   }

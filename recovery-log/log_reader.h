@@ -70,14 +70,15 @@ struct ReplayOptions {
 struct ReplayResult {
   Status status;  // first error; the state is what was read before it
   LogState state;
-  // For each open decision or heuristic: the segment that holds its first record (the segment
-  // must be kept until the transaction ends).
-  std::unordered_map<Xid, uint64_t> decision_origin, heuristic_origin;
+  // For each open decision, heuristic or participant: the segment that holds its first record (the
+  // segment must be kept until the transaction ends).
+  std::unordered_map<Xid, uint64_t> decision_origin, heuristic_origin, participant_origin;
   std::vector<SegmentSummary> segments;
   uint64_t max_epoch = 0;
   uint64_t records = 0;
   uint64_t ignorable_skipped = 0;
-  uint64_t records_by_type[8] = {};  // index = RecordType value (0 unused)
+  // index = RecordType value (0 unused; every known type is below the ignorable bit)
+  uint64_t records_by_type[kRecordTypeIgnorableBit] = {};
 };
 
 // Replays segments held in memory, in the order given (ascending number).

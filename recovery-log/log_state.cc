@@ -1,6 +1,7 @@
 #include "recovery-log/log_state.h"
 
 #include <map>
+#include <string>
 #include <utility>
 
 namespace xa::internal {
@@ -19,9 +20,48 @@ LogStateChange Close(std::map<Xid, LogRecord>* open, Set set, const Xid& xid) {
   return LogStateChange{set, /*opened=*/false, /*closed=*/erased};
 }
 
+LogRecord* Find(std::map<Xid, LogRecord>* open, const Xid& xid) {
+  auto it = open->find(xid);
+  return it == open->end() ? nullptr : &it->second;
+}
+
+// An open participant enters the state of `record` (its Wait's fields stay).
+void Advance(const LogRecord& record, LogRecord* current) {
+  current->type = record.type;
+  if (record.type == RecordType::kParticipantDecision) current->outcome = record.outcome;
+  current->lsn = record.lsn;
+  current->timestamp_us = record.timestamp_us;
+}
+
+Status Refused(const LogRecord& record, const LogRecord* open, std::string_view why) {
+  std::string state =
+      open == nullptr ? std::string("not open")
+                      : "in state " + std::string(ParticipantStateName(open->type, open->outcome)) +
+                            " (lsn " + std::to_string(open->lsn) + ")";
+  return Status(Code::kCorruption,
+                "participant record of type " + std::to_string(static_cast<int>(record.type)) +
+                    " for branch " + record.xid.ToString() + " refused: the participant is " +
+                    state + ", and " + std::string(why));
+}
+
 }  // namespace
 
-LogStateChange ApplyRecord(LogRecord record, LogState* state) {
+std::string_view ParticipantStateName(RecordType type, Outcome outcome) noexcept {
+  switch (type) {
+    case RecordType::kParticipantWait:
+      return "wait";
+    case RecordType::kParticipantPreCommit:
+      return "pre-commit";
+    case RecordType::kParticipantDecision:
+      return outcome == Outcome::kCommitted ? "decided commit" : "decided rollback";
+    case RecordType::kParticipantDone:
+      return "done";
+    default:
+      return "not a participant state";
+  }
+}
+
+Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
   switch (record.type) {
     case RecordType::kCommitDecision:
     case RecordType::kPreCommit:
@@ -32,6 +72,37 @@ LogStateChange ApplyRecord(LogRecord record, LogState* state) {
       return Open(&state->open_heuristics, Set::kOpenHeuristics, std::move(record));
     case RecordType::kHeuristicCleared:
       return Close(&state->open_heuristics, Set::kOpenHeuristics, record.xid);
+    // A participant: WAIT -> PRE -> decided, or decided from any state (also from none), then
+    // done. A repeated PRE or decision changes nothing.
+    case RecordType::kParticipantWait: {
+      LogRecord* current = Find(&state->open_participants, record.xid);
+      if (current != nullptr) return Refused(record, current, "a participant votes only once");
+      return Open(&state->open_participants, Set::kOpenParticipants, std::move(record));
+    }
+    case RecordType::kParticipantPreCommit: {
+      LogRecord* current = Find(&state->open_participants, record.xid);
+      if (current == nullptr) return Refused(record, current, "PRE needs a Wait first");
+      if (current->type == RecordType::kParticipantWait) Advance(record, current);
+      if (current->type != RecordType::kParticipantPreCommit) {
+        return Refused(record, current, "a decided participant never goes back to PRE");
+      }
+      return LogStateChange{Set::kOpenParticipants, false, false};
+    }
+    case RecordType::kParticipantDecision: {
+      LogRecord* current = Find(&state->open_participants, record.xid);
+      if (current == nullptr) {
+        return Open(&state->open_participants, Set::kOpenParticipants, std::move(record));
+      }
+      if (current->type != RecordType::kParticipantDecision) Advance(record, current);
+      if (current->outcome != record.outcome) {
+        return Refused(record, current,
+                       "a decision never changes (this record says " +
+                           std::string(OutcomeName(record.outcome)) + ")");
+      }
+      return LogStateChange{Set::kOpenParticipants, false, false};
+    }
+    case RecordType::kParticipantDone:
+      return Close(&state->open_participants, Set::kOpenParticipants, record.xid);
     case RecordType::kCheckpoint:
       break;
   }

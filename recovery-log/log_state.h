@@ -8,8 +8,10 @@
 #define XA_RECOVERY_LOG_LOG_STATE_H_
 
 #include <cstdint>
+#include <string_view>
 
 #include "xa/decision_log.h"
+#include "xa/status.h"
 
 namespace xa::internal {
 
@@ -18,9 +20,10 @@ namespace xa::internal {
 // which must not be deleted before the transaction ends).
 struct LogStateChange {
   enum class Set : uint8_t {
-    kNone,            // the record changes no open set
-    kOpenDecisions,   // LogState::open_decisions
-    kOpenHeuristics,  // LogState::open_heuristics
+    kNone,              // the record changes no open set
+    kOpenDecisions,     // LogState::open_decisions
+    kOpenHeuristics,    // LogState::open_heuristics
+    kOpenParticipants,  // LogState::open_participants
   };
   Set set = Set::kNone;
   bool opened = false;  // the record's Xid was not in `set` and now is
@@ -32,14 +35,36 @@ struct LogStateChange {
 //   kCommitDecision, kPreCommit: open the decision of record.xid, or replace it (a 3PC
 //                                decision after its pre-commit; the newest record is kept)
 //   kEnd:                        close the decision of record.xid; its heuristic stays open
-//   kHeuristic:                  open the heuristic of record.xid, or replace it
+//   kHeuristic:                  open the heuristic of record.xid, or replace it (record.xid may
+//                                be a participant's branch Xid: an agent's heuristic)
 //   kHeuristicCleared:           close the heuristic of record.xid; its decision stays open
 //   kCheckpoint:                 nothing: replay applies a checkpoint's entries one by one, each
 //                                as the record it carries
-// Closing an Xid that is not open changes nothing. last_lsn, damaged and damage_report are left
-// alone: they are the reader's position and findings, which move on records that change no open
-// set (checkpoints, skipped records), and a lazy end record is applied before it has an LSN.
-LogStateChange ApplyRecord(LogRecord record, LogState* state);
+//   kParticipantWait:            open the participant of record.xid (a branch Xid) in WAIT.
+//                                Refused when it is already open, in any state: a participant
+//                                votes once, so a second Wait is damage (or an agent's bug), and
+//                                keeping either Wait silently could carry the wrong participant
+//                                list or fence into termination
+//   kParticipantPreCommit:       move an open participant from WAIT to PRE; a repeat in PRE
+//                                changes nothing (MoveToPre after PreCommit). Refused when the
+//                                participant is not open (no Wait) or already decided
+//   kParticipantDecision:        decide the participant: its state becomes the decision, with
+//                                record.outcome; opens it when it was not open (an orphan branch
+//                                the agent aborted, a decision adopted in INIT). The same
+//                                outcome again changes nothing; the other outcome is refused (a
+//                                decision never changes)
+//   kParticipantDone:            close the participant; its heuristic stays open
+// Closing an Xid that is not open changes nothing. A refused record (kCorruption, saying what
+// the state was) changes nothing; replay stops there as at any damage, and the file log refuses
+// such a record before writing it. last_lsn, damaged and damage_report are left alone: they
+// are the reader's position and findings, which move on records that change no open set
+// (checkpoints, skipped records), and a lazy end record is applied before it has an LSN.
+Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state);
+
+// The name of the participant state a participant record (or an open participant's `type` and
+// `outcome`) stands for: "wait", "pre-commit", "decided commit", "decided rollback", "done".
+// Used by the refusals above and by xa-log.
+std::string_view ParticipantStateName(RecordType type, Outcome outcome) noexcept;
 
 }  // namespace xa::internal
 

@@ -12,6 +12,7 @@
 
 #include "recovery-log/log_format.h"
 #include "recovery-log/log_reader.h"
+#include "recovery-log/log_state.h"
 #include "src/base/escape.h"
 
 namespace xa::internal {
@@ -25,6 +26,10 @@ std::string_view TypeName(RecordType t) {
     case RecordType::kHeuristic: return "heuristic";
     case RecordType::kHeuristicCleared: return "heuristic-cleared";
     case RecordType::kCheckpoint: return "checkpoint";
+    case RecordType::kParticipantWait: return "participant-wait";
+    case RecordType::kParticipantPreCommit: return "participant-pre-commit";
+    case RecordType::kParticipantDecision: return "participant-decision";
+    case RecordType::kParticipantDone: return "participant-done";
   }
   return "unknown";
 }
@@ -76,6 +81,13 @@ void RenderRecordText(const LogRecord& r, std::ostream& out) {
       << " time=" << RenderUtcTime(r.timestamp_us);
   if (r.type == RecordType::kCheckpoint) return;
   out << " xid=" << r.xid.ToString();
+  if (IsParticipantRecordType(r.type)) {
+    out << " state=\"" << ParticipantStateName(r.type, r.outcome) << "\"";
+    if (r.type == RecordType::kParticipantWait) {
+      out << " participant=" << r.participant_number << " fence_session=" << r.fence_session_id
+          << " read_only=" << (r.read_only ? "yes" : "no");
+    }
+  }
   if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
     out << " protocol=" << ProtocolName(r.protocol);
   }
@@ -99,6 +111,14 @@ void RenderRecordJson(const LogRecord& r, std::ostream& out) {
       << ",\"time\":" << JsonString(RenderUtcTime(r.timestamp_us));
   if (r.type != RecordType::kCheckpoint) {
     out << ",\"xid\":" << JsonString(r.xid.ToString());
+    if (IsParticipantRecordType(r.type)) {
+      out << ",\"state\":" << JsonString(ParticipantStateName(r.type, r.outcome));
+    }
+    if (r.type == RecordType::kParticipantWait) {
+      out << ",\"participant\":" << r.participant_number
+          << ",\"fence_session_id\":" << r.fence_session_id
+          << ",\"read_only\":" << (r.read_only ? "true" : "false");
+    }
     if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
       out << ",\"protocol\":" << JsonString(ProtocolName(r.protocol));
     }
@@ -106,7 +126,7 @@ void RenderRecordJson(const LogRecord& r, std::ostream& out) {
       out << ",\"outcome\":" << JsonString(OutcomeName(r.outcome));
     }
     if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit ||
-        r.type == RecordType::kHeuristic) {
+        r.type == RecordType::kHeuristic || r.type == RecordType::kParticipantWait) {
       out << ",\"participants\":[";
       for (size_t i = 0; i < r.participants.size(); ++i) {
         if (i > 0) out << ",";
@@ -249,12 +269,20 @@ int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::o
   if (options.json) {
     out << "\n],\"last_lsn\":" << st.last_lsn << ",\"open_decisions\":" << st.open_decisions.size()
         << ",\"open_heuristics\":" << st.open_heuristics.size()
+        << ",\"open_participants\":" << st.open_participants.size()
         << ",\"damaged\":" << (st.damaged ? "true" : "false")
-        << ",\"report\":" << JsonString(st.damage_report) << ",\"error\":"
-        << JsonString(run.result.status.ok() ? "" : run.result.status.ToString()) << "}\n";
+        << ",\"report\":" << JsonString(st.damage_report)
+        << ",\"error\":" << JsonString(run.result.status.ok() ? "" : run.result.status.ToString())
+        << "}\n";
   } else {
     out << "# last_lsn=" << st.last_lsn << " open_decisions=" << st.open_decisions.size()
-        << " open_heuristics=" << st.open_heuristics.size() << "\n";
+        << " open_heuristics=" << st.open_heuristics.size()
+        << " open_participants=" << st.open_participants.size() << "\n";
+    for (const auto& [xid, p] : st.open_participants) {
+      out << "# open participant: ";
+      RenderRecordText(p, out);
+      out << "\n";
+    }
   }
   PrintProblems(run, err);
   return ExitFor(run.result);
@@ -291,9 +319,29 @@ int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::
   const ReplayResult& r = run.result;
   uint64_t bytes = 0;
   for (const SegmentSummary& s : r.segments) bytes += s.file_size;
-  const RecordType kTypes[] = {RecordType::kCommitDecision, RecordType::kPreCommit,
-                               RecordType::kEnd, RecordType::kHeuristic,
-                               RecordType::kHeuristicCleared, RecordType::kCheckpoint};
+  const RecordType kTypes[] = {RecordType::kCommitDecision,
+                               RecordType::kPreCommit,
+                               RecordType::kEnd,
+                               RecordType::kHeuristic,
+                               RecordType::kHeuristicCleared,
+                               RecordType::kCheckpoint,
+                               RecordType::kParticipantWait,
+                               RecordType::kParticipantPreCommit,
+                               RecordType::kParticipantDecision,
+                               RecordType::kParticipantDone};
+  // Open participants by state, in the order a participant goes through them; states that no
+  // participant is in are left out.
+  std::vector<std::pair<std::string_view, uint64_t>> by_state;
+  for (auto [type, outcome] : {std::pair{RecordType::kParticipantWait, Outcome::kUnknown},
+                               std::pair{RecordType::kParticipantPreCommit, Outcome::kUnknown},
+                               std::pair{RecordType::kParticipantDecision, Outcome::kCommitted},
+                               std::pair{RecordType::kParticipantDecision, Outcome::kRolledBack}}) {
+    uint64_t n = 0;
+    for (const auto& [xid, p] : r.state.open_participants) {
+      n += p.type == type && (type != RecordType::kParticipantDecision || p.outcome == outcome);
+    }
+    if (n > 0) by_state.emplace_back(ParticipantStateName(type, outcome), n);
+  }
   if (options.json) {
     out << "{\"log\":" << JsonString(dir) << ",\"segments\":[";
     for (size_t i = 0; i < r.segments.size(); ++i) {
@@ -312,7 +360,12 @@ int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::
     out << "},\"ignorable_skipped\":" << r.ignorable_skipped
         << ",\"open_decisions\":" << r.state.open_decisions.size()
         << ",\"open_heuristics\":" << r.state.open_heuristics.size()
-        << ",\"last_lsn\":" << r.state.last_lsn
+        << ",\"open_participants\":" << r.state.open_participants.size()
+        << ",\"open_participants_by_state\":{";
+    for (size_t i = 0; i < by_state.size(); ++i) {
+      out << (i ? "," : "") << JsonString(by_state[i].first) << ":" << by_state[i].second;
+    }
+    out << "},\"last_lsn\":" << r.state.last_lsn
         << ",\"damaged\":" << (r.state.damaged ? "true" : "false")
         << ",\"in_use\":" << JsonString(note) << "}\n";
   } else {
@@ -330,6 +383,11 @@ int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::
     if (r.ignorable_skipped) out << "  unknown (ignorable): " << r.ignorable_skipped << "\n";
     out << "open decisions: " << r.state.open_decisions.size() << "\n";
     out << "open heuristics: " << r.state.open_heuristics.size() << "\n";
+    out << "open participants: " << r.state.open_participants.size();
+    for (size_t i = 0; i < by_state.size(); ++i) {
+      out << (i ? ", " : " (") << by_state[i].first << " " << by_state[i].second;
+    }
+    out << (by_state.empty() ? "" : ")") << "\n";
     out << "last LSN: " << r.state.last_lsn << "\n";
     if (r.state.damaged) out << "DAMAGED: " << r.state.damage_report << "\n";
   }
@@ -380,7 +438,8 @@ constexpr std::string_view kStatsHelp =
     "usage: xa-log stats [--json] <log-dir>\n"
     "\n"
     "Prints the segments (epoch, node, size, LSN range), the number of records of each type,\n"
-    "and the number of open decisions and open heuristics.\n"
+    "and the number of open decisions, open heuristics and open 3PC participants (an agent's\n"
+    "log), the participants by state (wait, pre-commit, decided commit, decided rollback).\n"
     "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable, 4 no log there\n";
 
 }  // namespace

@@ -71,6 +71,33 @@ bool GetParticipants(Decoder* in, std::vector<Participant>* participants) {
   return true;
 }
 
+// A participant record names its branch: an Xid with a bqual.
+Status CheckParticipantRecord(const LogRecord& r) {
+  if (r.xid.bqual().empty()) {
+    return Status(Code::kInval, "a participant record names a branch Xid (with a bqual), not " +
+                                    r.xid.ToString() + " (a global transaction's)");
+  }
+  if (r.type == RecordType::kParticipantDecision && r.outcome != Outcome::kCommitted &&
+      r.outcome != Outcome::kRolledBack) {
+    return Status(Code::kInval, "a participant decision is committed or rolled back, not " +
+                                    std::string(OutcomeName(r.outcome)));
+  }
+  if (r.type != RecordType::kParticipantWait) return Status::Ok();
+  XA_RETURN_IF_ERROR(CheckParticipants(r));
+  if (r.participant_number >= r.participants.size()) {
+    return Status(Code::kInval, "participant number " + std::to_string(r.participant_number) +
+                                    " is not in the list of " +
+                                    std::to_string(r.participants.size()) + " participants");
+  }
+  if (r.participants[r.participant_number].branch != r.xid) {
+    return Status(Code::kInval, "participant " + std::to_string(r.participant_number) +
+                                    " of the list has branch " +
+                                    r.participants[r.participant_number].branch.ToString() +
+                                    ", not the record's " + r.xid.ToString());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void EncodeSegmentHeader(const SegmentHeader& h, std::string* dst) {
@@ -168,6 +195,25 @@ Status EncodePayload(const LogRecord& r, std::string* dst) {
       PutXid(dst, r.xid);
       PutLengthPrefixed(dst, r.reason);
       return Status::Ok();
+    case RecordType::kParticipantWait:
+      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
+      PutXid(dst, r.xid);
+      PutParticipants(dst, r.participants);
+      PutVarint64(dst, r.participant_number);
+      PutVarint64(dst, r.fence_session_id);
+      dst->push_back(static_cast<char>(r.read_only ? Vote::kReadOnly : Vote::kCommit));
+      return Status::Ok();
+    case RecordType::kParticipantPreCommit:
+    case RecordType::kParticipantDone:
+      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(kParticipantEndMark));
+      return Status::Ok();
+    case RecordType::kParticipantDecision:
+      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(r.outcome));
+      return Status::Ok();
     case RecordType::kCheckpoint:
       break;
   }
@@ -185,7 +231,14 @@ Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
   r->outcome = Outcome::kUnknown;
   r->participants.clear();
   r->reason.clear();
+  r->participant_number = 0;
+  r->fence_session_id = 0;
+  r->read_only = false;
   if (!GetXid(&in, &r->xid)) return Corrupt("record Xid does not parse");
+  if (IsParticipantRecordType(type)) {
+    r->protocol = Protocol::kThreePhase;  // implied by the type
+    if (r->xid.bqual().empty()) return Corrupt("participant record names no branch (empty bqual)");
+  }
   switch (type) {
     case RecordType::kCommitDecision:
     case RecordType::kPreCommit: {
@@ -221,6 +274,49 @@ Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
         return Corrupt("heuristic-cleared record does not parse");
       }
       r->reason.assign(reason);
+      break;
+    }
+    case RecordType::kParticipantWait: {
+      uint64_t number, fence;
+      uint8_t vote;
+      if (!GetParticipants(&in, &r->participants) || !in.GetVarint64(&number) ||
+          !in.GetVarint64(&fence) || !in.GetU8(&vote)) {
+        return Corrupt("participant wait record does not parse");
+      }
+      if (number >= r->participants.size()) {
+        return Corrupt("participant wait record: participant number " + std::to_string(number) +
+                       " is not in its list of " + std::to_string(r->participants.size()));
+      }
+      r->participant_number = static_cast<uint16_t>(number);  // < kMaxParticipants
+      if (r->participants[r->participant_number].branch != r->xid) {
+        return Corrupt("participant wait record: participant " + std::to_string(number) +
+                       " of its list is not the record's branch");
+      }
+      if (vote != static_cast<uint8_t>(Vote::kCommit) &&
+          vote != static_cast<uint8_t>(Vote::kReadOnly)) {
+        return Corrupt("participant wait record has vote " + std::to_string(vote) +
+                       ", not commit or read-only");
+      }
+      r->fence_session_id = fence;
+      r->read_only = vote == static_cast<uint8_t>(Vote::kReadOnly);
+      break;
+    }
+    case RecordType::kParticipantPreCommit:
+    case RecordType::kParticipantDone: {
+      uint8_t mark;
+      if (!in.GetU8(&mark) || mark != kParticipantEndMark) {
+        return Corrupt("participant record lacks its end mark");
+      }
+      break;
+    }
+    case RecordType::kParticipantDecision: {
+      uint8_t outcome;
+      if (!in.GetU8(&outcome) || (outcome != static_cast<uint8_t>(Outcome::kCommitted) &&
+                                  outcome != static_cast<uint8_t>(Outcome::kRolledBack))) {
+        return Corrupt("participant decision record has an outcome other than committed or "
+                       "rolled back");
+      }
+      r->outcome = static_cast<Outcome>(outcome);
       break;
     }
     case RecordType::kCheckpoint:
@@ -265,10 +361,9 @@ Status DecodeCheckpointPayload(std::string_view payload, int64_t* timestamp_us, 
       return Corrupt("checkpoint entry does not parse");
     }
     auto t = static_cast<RecordType>(type);
-    if (t != RecordType::kCommitDecision && t != RecordType::kPreCommit &&
-        t != RecordType::kHeuristic) {
+    if (!IsCheckpointEntryType(t)) {
       return Corrupt("checkpoint entry has type " + std::to_string(type) +
-                     ", not a decision or a heuristic");
+                     ", not a decision, a heuristic or a participant's state");
     }
     entries->push_back(CheckpointEntry{t, lsn, body});
   }

@@ -7,6 +7,7 @@
 #define XA_RECOVERY_LOG_RECORD_CODEC_H_
 
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,27 @@
 
 namespace xa::internal {
 
+// The types whose payload DecodePayload reads (every known type but kCheckpoint), in number
+// order. The fuzzers' first input byte picks one of them by index (make_seeds.cc writes it).
+constexpr RecordType kLogicalRecordTypes[] = {RecordType::kCommitDecision,
+                                              RecordType::kPreCommit,
+                                              RecordType::kEnd,
+                                              RecordType::kHeuristic,
+                                              RecordType::kHeuristicCleared,
+                                              RecordType::kParticipantWait,
+                                              RecordType::kParticipantPreCommit,
+                                              RecordType::kParticipantDecision,
+                                              RecordType::kParticipantDone};
+constexpr bool EveryKnownTypeButTheCheckpointIsLogical() noexcept {
+  size_t known = 0;
+  for (unsigned t = 0; t <= 0xff; ++t) known += IsKnownRecordType(static_cast<uint8_t>(t));
+  for (RecordType t : kLogicalRecordTypes) {
+    if (!IsKnownRecordType(static_cast<uint8_t>(t)) || t == RecordType::kCheckpoint) return false;
+  }
+  return known == std::size(kLogicalRecordTypes) + 1;
+}
+static_assert(EveryKnownTypeButTheCheckpointIsLogical());
+
 // Appends the payload of `record` (any type but kCheckpoint) to *dst. Refuses (XAER_INVAL)
 // records that break the limits of log_format.h or whose Xid is empty.
 Status EncodePayload(const LogRecord& record, std::string* dst);
@@ -25,7 +47,16 @@ Status EncodePayload(const LogRecord& record, std::string* dst);
 // setting every field but lsn. kCorruption when it does not parse.
 Status DecodePayload(RecordType type, std::string_view payload, LogRecord* record);
 
-// One entry of a checkpoint: an open decision or heuristic, as originally logged.
+// The types a checkpoint entry may have: those that keep something open (a decision, a
+// heuristic, a participant's Wait, PreCommit or Decision; log_format.h).
+constexpr bool IsCheckpointEntryType(RecordType t) noexcept {
+  return t == RecordType::kCommitDecision || t == RecordType::kPreCommit ||
+         t == RecordType::kHeuristic || t == RecordType::kParticipantWait ||
+         t == RecordType::kParticipantPreCommit || t == RecordType::kParticipantDecision;
+}
+
+// One entry of a checkpoint: an open decision or heuristic as originally logged, or one of the
+// records that rebuild an open participant's state.
 struct CheckpointEntry {
   RecordType type;
   uint64_t lsn;

@@ -31,12 +31,18 @@ class Env;
 // Record types. Persisted: fixed numbers, never reordered or reused. Bit 7 (0x80) marks a type
 // that a reader which does not know it may skip (forward compatibility).
 enum class RecordType : uint8_t {
-  kCommitDecision = 1,  // 2PC/3PC: every branch voted commit; the transaction commits
-  kPreCommit = 2,       // 3PC: the coordinator entered PreCommit
-  kEnd = 3,             // every branch of the transaction is finished; forget it
-  kHeuristic = 4,       // a heuristic outcome, or an operator's forced decision, with a reason
+  kCommitDecision = 1,    // 2PC/3PC: every branch voted commit; the transaction commits
+  kPreCommit = 2,         // 3PC: the coordinator entered PreCommit
+  kEnd = 3,               // every branch of the transaction is finished; forget it
+  kHeuristic = 4,         // a heuristic outcome, or an operator's forced decision, with a reason
   kHeuristicCleared = 5,  // an operator acknowledged a heuristic outcome
-  kCheckpoint = 6,      // segment header: the transactions still open when the segment began
+  kCheckpoint = 6,        // segment header: the transactions still open when the segment began
+  // The 3PC participant's own states, written by an agent (xa-agent) in its own log; `xid` is the
+  // participant's branch Xid (global.WithBranch(participant number)), never the global one.
+  kParticipantWait = 32,       // voted yes: the branch is ended and prepared in its database
+  kParticipantPreCommit = 33,  // pre-committed: every participant voted yes
+  kParticipantDecision = 34,   // decided: outcome kCommitted or kRolledBack
+  kParticipantDone = 35,       // the branch is finished and every peer heard the outcome: forget it
 };
 constexpr uint8_t kRecordTypeIgnorableBit = 0x80;
 
@@ -53,15 +59,35 @@ struct Participant {
 //   kHeuristic:                  xid, participants (the branches concerned), outcome, reason
 //   kHeuristicCleared:           xid, reason
 //   kCheckpoint:                 written by the log itself; not passed to Append()
+//   kParticipantWait:            xid (the branch), participants (the whole transaction's),
+//                                participant_number, fence_session_id, read_only
+//   kParticipantPreCommit:       xid (the branch)
+//   kParticipantDecision:        xid (the branch), outcome (kCommitted or kRolledBack only)
+//   kParticipantDone:            xid (the branch)
+// A participant record reads back with protocol kThreePhase (its type implies it); fields that
+// a record's type does not name read back as their defaults.
 struct LogRecord {
   RecordType type = RecordType::kCommitDecision;
-  Xid xid;  // the global transaction (empty bqual)
+  Xid xid;  // the global transaction (empty bqual); a participant record's branch Xid
   Protocol protocol = Protocol::kTwoPhase;
   std::vector<Participant> participants;
   Outcome outcome = Outcome::kUnknown;
   std::string reason;
   int64_t timestamp_us = 0;  // wall clock at append, microseconds since the epoch; set by the log
   uint64_t lsn = 0;          // set by the log
+  // Meaningful for the participant records only (kParticipantWait; carried in the open state of
+  // a participant, LogState::open_participants); 0/false elsewhere.
+  // The participant's own number in its transaction: participants[participant_number].branch is
+  // `xid` (the decoder refuses anything else). The lowest-numbered reachable participant is the
+  // termination protocol's backup.
+  uint16_t participant_number = 0;
+  // The fence: the MariaDB connection id of the application's session that prepared the branch,
+  // which the agent ends (KILL CONNECTION) before it finishes the branch itself; 0 for none
+  // (PostgreSQL detaches a branch at PREPARE TRANSACTION).
+  uint64_t fence_session_id = 0;
+  // The branch voted read-only: it holds nothing to commit or roll back in its database, but
+  // its participant still takes part in termination.
+  bool read_only = false;
   friend bool operator==(const LogRecord&, const LogRecord&) = default;
 };
 
@@ -69,8 +95,17 @@ struct LogRecord {
 struct LogState {
   // Commit decisions (and 3PC pre-commits) without an end record, by global Xid.
   std::map<Xid, LogRecord> open_decisions;
-  // Heuristic outcomes that no operator has cleared yet, by global Xid.
+  // Heuristic outcomes that no operator has cleared yet, by global Xid (or by branch Xid, for
+  // a heuristic an agent records about one participant).
   std::map<Xid, LogRecord> open_heuristics;
+  // The 3PC participants of an agent's log that are not done, by branch Xid: the fields of the
+  // participant's kParticipantWait record (none for a participant that was decided without a
+  // Wait: an orphan branch the agent aborted, or a decision adopted from a peer), with `type`
+  // its current state (kParticipantWait, kParticipantPreCommit or kParticipantDecision),
+  // `outcome` set once decided, and `lsn` and `timestamp_us` those of the record that brought
+  // it into its current state (a repeated PreCommit or decision changes nothing). The rules
+  // (what is refused as damage) are ApplyRecord's, recovery-log/log_state.h.
+  std::map<Xid, LogRecord> open_participants;
   uint64_t last_lsn = 0;
   // True when replay met damage in the middle of the log and stopped there: records after it
   // (perhaps commit decisions) are unknown, so recovery must not presume abort. A torn tail
@@ -171,19 +206,26 @@ class DecisionLog {
   // apply this check; a tool calls it first to tell "no log at this path" from other errors.
   static Status CheckExists(const LogOptions& options);
 
-  // Appends and makes durable. Returns the record's LSN once it is on stable storage. After any
-  // failed write or fdatasync every later Append fails with XA_LOGFAILED: the log never retries
-  // an fsync, and the process must restart and recover.
+  // Appends and makes durable. Returns the record's LSN once it is on stable storage. A
+  // participant record that the state refuses (ApplyRecord's rules: a second Wait, a PreCommit
+  // without a Wait or after a decision, a decision that contradicts an earlier one) is refused
+  // with XAER_PROTO before anything is written, judged against the records appended before it
+  // (even those whose fdatasync is still running). After any failed write or fdatasync every
+  // later Append fails with XA_LOGFAILED: the log never retries an fsync, and the process must
+  // restart and recover.
   virtual Result<uint64_t> Append(const LogRecord& record) = 0;
 
   // Appends without waiting, for records whose loss is harmless: only kEnd (a lost end record
-  // makes recovery repeat phase 2, where the branches are found finished); other types are
-  // refused with XAER_INVAL. The record applies to State() at once. It is written (no fdatasync
-  // of its own) by this call when no append is in progress, else by the append in progress when
-  // its batch is done; it becomes durable with the next durable Append, which syncs the whole
-  // file, before the log moves to a new segment, or when the log is destroyed. So a lazy
-  // record is durable once any Append that started after AppendLazy returned has returned. A
-  // crash before then may lose it, or leave it torn at the tail, which replay truncates.
+  // makes recovery repeat phase 2, where the branches are found finished) and kParticipantDone
+  // (a lost one makes the agent finish the branch and tell its peers again, both idempotent);
+  // other types are refused with XAER_INVAL, and so is a kParticipantDone while a durable
+  // record of the same participant is still being appended (append it after that returned).
+  // The record applies to State() at once. It is written (no fdatasync of its own) by this call
+  // when no append is in progress, else by the append in progress when its batch is done; it
+  // becomes durable with the next durable Append, which syncs the whole file, before the log
+  // moves to a new segment, or when the log is destroyed. So a lazy record is durable once any
+  // Append that started after AppendLazy returned has returned. A crash before then may lose
+  // it, or leave it torn at the tail, which replay truncates.
   virtual Status AppendLazy(const LogRecord& record) = 0;
 
   // The state found by replay at Open(), updated by every Append() since.

@@ -1,13 +1,14 @@
 // Writes seed inputs for the log fuzzers from real logs:
 //   make_seeds <record-seed-dir> <replay-seed-dir>
-// A log with every record kind, a rotation and a checkpoint carrying open transactions is
-// written through DecisionLog; its segments (alone, truncated, bit-flipped, and the last two
-// joined by the replay fuzzer's separator) become replay seeds, and its record payloads
-// become record seeds.
+// A log with every record kind (the 3PC participant's too), rotations and checkpoints carrying
+// open transactions and participants is written through DecisionLog; its segments (alone,
+// truncated, bit-flipped, and the last two joined by the replay fuzzer's separator) become
+// replay seeds, and its record payloads become record seeds.
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,35 @@ xa::LogRecord Decision(uint64_t i) {
   r.participants = {{"mariadb", xa::Xid::Make(xa::Xid::kFormatId, g, "b1").value()},
                     {"postgres", xa::Xid::Make(xa::Xid::kFormatId, g, "b2").value()}};
   return r;
+}
+
+// The 3PC participant records of an agent: branch `number` of transaction i, of three.
+xa::LogRecord Participant(xa::RecordType type, uint64_t i, uint16_t number,
+                          xa::Outcome outcome = xa::Outcome::kUnknown) {
+  xa::Xid global = Decision(i).xid;
+  xa::LogRecord r;
+  r.type = type;
+  r.xid = global.WithBranch(number);
+  r.outcome = outcome;
+  if (type == xa::RecordType::kParticipantWait) {
+    r.participants = {{"mariadb", global.WithBranch(0)},
+                      {"postgres", global.WithBranch(1)},
+                      {"mariadb-2", global.WithBranch(2)}};
+    r.participant_number = number;
+    r.fence_session_id = number == 1 ? 0 : 1000 + i;  // PostgreSQL has no fence
+    r.read_only = i % 5 == 0;
+  }
+  return r;
+}
+
+// A selector byte for the record fuzzers: the index of `type` in kLogicalRecordTypes (a
+// checkpoint's payload gets index 0, and the fuzzers read it as a checkpoint too).
+char Selector(uint8_t type) {
+  const auto& types = xa::internal::kLogicalRecordTypes;
+  for (size_t i = 0; i < std::size(types); ++i) {
+    if (static_cast<uint8_t>(types[i]) == type) return static_cast<char>(i);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -79,6 +109,44 @@ int main(int argc, char** argv) {
         (*log)->Append(e).status().IgnoreError();
       }
     }
+    // An agent's participants, left in every state across rotations (checkpoints carry them):
+    // WAIT, PRE, decided either way (also an orphan, decided without a Wait), done (lazily and
+    // durably), and a heuristic about one branch.
+    using T = xa::RecordType;
+    for (uint64_t i = 100; i < 112; ++i) {
+      const uint16_t number = static_cast<uint16_t>(i % 3);
+      const uint64_t path = i % 6;
+      if (path != 5) {
+        (*log)->Append(Participant(T::kParticipantWait, i, number)).status().IgnoreError();
+      }
+      if (path == 1 || path == 2) {
+        (*log)->Append(Participant(T::kParticipantPreCommit, i, number)).status().IgnoreError();
+      }
+      if (path == 2 || path == 4) {
+        (*log)
+            ->Append(Participant(T::kParticipantDecision, i, number, xa::Outcome::kCommitted))
+            .status()
+            .IgnoreError();
+      }
+      if (path == 3 || path == 5) {
+        (*log)
+            ->Append(Participant(T::kParticipantDecision, i, number, xa::Outcome::kRolledBack))
+            .status()
+            .IgnoreError();
+      }
+      if (path == 4) (*log)->AppendLazy(Participant(T::kParticipantDone, i, number)).IgnoreError();
+      if (path == 3) {
+        (*log)->Append(Participant(T::kParticipantDone, i, number)).status().IgnoreError();
+      }
+      if (i == 104) {
+        xa::LogRecord h = Decision(i);
+        h.type = T::kHeuristic;
+        h.xid = Participant(T::kParticipantWait, i, number).xid;
+        h.outcome = xa::Outcome::kHeuristicMixed;
+        h.reason = "agent: peer answered rolled back after our commit";
+        (*log)->Append(h).status().IgnoreError();
+      }
+    }
   }
   auto listing = xa::internal::ListLogDir(xa::Env::Default(), log_dir);
   if (!listing.ok()) return 1;
@@ -114,7 +182,7 @@ int main(int argc, char** argv) {
     xa::internal::PhysicalRecord pr;
     int k = 0;
     while (reader.Next(&pr) == xa::internal::SegmentReader::Outcome::kRecord) {
-      std::string seed(1, static_cast<char>(pr.type - 1));
+      std::string seed(1, Selector(pr.type));
       seed += pr.payload;
       WriteSeed(record_dir, "record-" + std::to_string(i) + "-" + std::to_string(k++), seed);
       ++seeds;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace xa::internal;  // NOLINT(build/namespaces): a fuzzer's .cc, not a header
   std::string_view in(reinterpret_cast<const char*>(data), size);
   if (!in.empty()) {
-    auto type = static_cast<xa::RecordType>(1 + static_cast<uint8_t>(in[0]) % 5);
+    xa::RecordType type =
+        kLogicalRecordTypes[static_cast<uint8_t>(in[0]) % std::size(kLogicalRecordTypes)];
     std::string_view payload = in.substr(1);
     xa::LogRecord record;
     if (DecodePayload(type, payload, &record).ok()) {

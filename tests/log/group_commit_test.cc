@@ -26,7 +26,12 @@ namespace {
 using test::Decision;
 using test::End;
 using test::FaultInjectionEnv;
+using test::ParticipantDecision;
+using test::ParticipantDone;
+using test::ParticipantPreCommit;
+using test::ParticipantWait;
 using test::ScratchDir;
+using test::TestBranch;
 using test::TestXid;
 
 // Counts fdatasyncs and makes each one last `sync_delay`, so that appenders pile up behind it
@@ -408,6 +413,187 @@ TEST(GroupCommit, StateAndRotationAreSafeWhileAppending) {
   auto reopened = DecisionLog::Open(o);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_TRUE((*reopened)->State().open_decisions.empty());
+}
+
+// --- The 3PC participant records on the group-committed path --------------------------------
+
+// Holds every fdatasync while the gate is shut, and says when one is waiting: a batch can be
+// kept "written, not yet durable" for as long as a test needs.
+class GatedSyncEnv : public EnvWrapper {
+ public:
+  explicit GatedSyncEnv(Env* target) : EnvWrapper(target) {}
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    auto f = target()->NewWritableFile(path);
+    if (!f.ok()) return f;
+    return std::unique_ptr<WritableFile>(new File(this, std::move(f).value()));
+  }
+  void Shut() {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_ = true;
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_ = false;
+    cv_.notify_all();
+  }
+  bool WaitForHeldSync() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(30), [&] { return held_ > 0; });
+  }
+
+ private:
+  class File : public WritableFile {
+   public:
+    File(GatedSyncEnv* env, std::unique_ptr<WritableFile> f) : env_(env), f_(std::move(f)) {}
+    Status Append(std::string_view d) override { return f_->Append(d); }
+    Status Sync() override {
+      {
+        std::unique_lock<std::mutex> lock(env_->mu_);
+        ++env_->held_;
+        env_->cv_.notify_all();
+        env_->cv_.wait(lock, [&] { return !env_->shut_; });
+        --env_->held_;
+      }
+      return f_->Sync();
+    }
+    Status Close() override { return f_->Close(); }
+
+   private:
+    GatedSyncEnv* env_;
+    std::unique_ptr<WritableFile> f_;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shut_ = false;
+  int held_ = 0;
+};
+
+// The state applies a record once it is durable; a participant record must be judged against
+// the records before it that are still being written, or two appends could put on disk a
+// history that replay refuses (a second Wait, a PreCommit before its Wait was applied).
+TEST(GroupCommit, ParticipantRecordIsJudgedAgainstTheRecordsStillBeingWritten) {
+  ScratchDir dir;
+  FaultInjectionEnv disk;
+  GatedSyncEnv env(&disk);
+  auto log = DecisionLog::Open(Options(dir, &env));
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  const Xid branch = TestBranch(1, 0);
+
+  std::mutex mu;
+  std::condition_variable queued_cv;
+  int queued = 0;
+  auto& sync_points = sync::SyncPoints::Instance();
+  sync_points.SetCallback(sync::kLogAppendQueued, [&](void*) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++queued;
+    queued_cv.notify_all();
+  });
+  sync_points.EnableProcessing();
+  auto wait_queued = [&](int n) {
+    std::unique_lock<std::mutex> lock(mu);
+    return queued_cv.wait_for(lock, std::chrono::seconds(30), [&] { return queued >= n; });
+  };
+
+  env.Shut();
+  Result<uint64_t> wait_lsn = Status(Code::kInternal, "not run");
+  Result<uint64_t> pre_lsn = Status(Code::kInternal, "not run");
+  std::thread voter([&] { wait_lsn = (*log)->Append(ParticipantWait(1, 0, 2)); });
+  EXPECT_TRUE(env.WaitForHeldSync()) << "the Wait never reached its fdatasync";
+  EXPECT_FALSE((*log)->State().open_participants.contains(branch))
+      << "the Wait is not durable yet, so it is not in the state";
+
+  // Against the state alone a second Wait would pass; against the Wait being written it is a
+  // second vote. Refused at once, without waiting for the fdatasync.
+  Result<uint64_t> second = (*log)->Append(ParticipantWait(1, 0, 2));
+  EXPECT_EQ(second.ok() ? Code::kOk : second.status().code(), Code::kProto);
+  // A lazy done would be written before the Wait's batch: refused while the Wait is in flight.
+  EXPECT_EQ((*log)->AppendLazy(ParticipantDone(1, 0)).code(), Code::kInval);
+  // A PreCommit follows the Wait being written: accepted, and queued behind it.
+  std::thread pre([&] { pre_lsn = (*log)->Append(ParticipantPreCommit(1, 0)); });
+  EXPECT_TRUE(wait_queued(2)) << "the PreCommit was not queued while the Wait was in flight";
+  env.Open();
+  voter.join();
+  pre.join();
+  sync_points.DisableProcessing();
+  sync_points.ClearAll();
+  ASSERT_TRUE(wait_lsn.ok()) << wait_lsn.status().ToString();
+  ASSERT_TRUE(pre_lsn.ok()) << pre_lsn.status().ToString();
+  EXPECT_GT(*pre_lsn, *wait_lsn);
+  LogState live = (*log)->State();
+  ASSERT_TRUE(live.open_participants.contains(branch));
+  EXPECT_EQ(live.open_participants.at(branch).type, RecordType::kParticipantPreCommit);
+  EXPECT_EQ(live.open_participants.at(branch).lsn, *pre_lsn);
+
+  // Both were durable when Append returned: a power loss now keeps them.
+  disk.SetFilesystemActive(false);
+  disk.DropUnsyncedData();
+  disk.SetFilesystemActive(true);
+  log->reset();
+  auto reopened = DecisionLog::Open(Options(dir, nullptr));
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->State().open_participants, live.open_participants);
+}
+
+// Many agents' participants moving through their states on many threads, until the power goes:
+// each participant is found in the state of its last acknowledged record, or a later one (a
+// record whose fdatasync completed just before the power went may not have been acknowledged).
+TEST(GroupCommit, PowerLossNeverLosesAnAcknowledgedParticipantState) {
+  ScratchDir dir;
+  FaultInjectionEnv env;
+  LogOptions o = Options(dir, &env);
+  o.segment_size_bytes = 8 << 10;  // rotations carry participants in checkpoints
+  auto log = DecisionLog::Open(o);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  std::mutex mu;
+  std::map<Xid, int> acked_rank;  // 1 wait, 2 pre-commit, 3 decided
+  std::atomic<uint64_t> acked{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (uint64_t i = 0;; ++i) {
+        const uint64_t id = static_cast<uint64_t>(t) * 1000000 + i;
+        const uint16_t number = static_cast<uint16_t>(i % 2);
+        const LogRecord steps[] = {ParticipantWait(id, number, 2), ParticipantPreCommit(id, number),
+                                   ParticipantDecision(id, Outcome::kCommitted, number)};
+        const int last_step = static_cast<int>(i % 3);  // stop in WAIT, PRE or decided
+        for (int step = 0; step <= last_step; ++step) {
+          if (!(*log)->Append(steps[step]).ok()) return;
+          std::lock_guard<std::mutex> lock(mu);
+          acked_rank[TestBranch(id, number)] = step + 1;
+        }
+        acked.fetch_add(1);
+      }
+    });
+  }
+  while (acked.load() < 300u) std::this_thread::yield();
+  env.SetFilesystemActive(false);  // the power goes
+  for (auto& th : threads) th.join();
+  env.DropUnsyncedData();
+  env.SetFilesystemActive(true);
+  log->reset();
+
+  auto reopened = DecisionLog::Open(Options(dir, nullptr));
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  const LogState s = (*reopened)->State();
+  auto rank = [](const LogRecord& r) {
+    switch (r.type) {
+      case RecordType::kParticipantWait:
+        return 1;
+      case RecordType::kParticipantPreCommit:
+        return 2;
+      case RecordType::kParticipantDecision:
+        return 3;
+      default:
+        return 0;
+    }
+  };
+  size_t lost = 0;
+  for (const auto& [branch, want] : acked_rank) {
+    auto it = s.open_participants.find(branch);
+    if (it == s.open_participants.end() || rank(it->second) < want) ++lost;
+  }
+  EXPECT_EQ(lost, 0u) << "of " << acked_rank.size() << " acknowledged participants";
+  EXPECT_GE(acked_rank.size(), 300u);
 }
 
 }  // namespace

@@ -89,6 +89,11 @@ const std::map<std::string, uint64_t>& HeaderConstants() {
       {"kHeuristicCleared", static_cast<uint64_t>(RecordType::kHeuristicCleared)},
       {"kCheckpoint", static_cast<uint64_t>(RecordType::kCheckpoint)},
       {"kFirstUnassignedRecordType", kFirstUnassignedRecordType},
+      {"kParticipantWait", static_cast<uint64_t>(RecordType::kParticipantWait)},
+      {"kParticipantPreCommit", static_cast<uint64_t>(RecordType::kParticipantPreCommit)},
+      {"kParticipantDecision", static_cast<uint64_t>(RecordType::kParticipantDecision)},
+      {"kParticipantDone", static_cast<uint64_t>(RecordType::kParticipantDone)},
+      {"kParticipantEndMark", kParticipantEndMark},
   };
   return *m;
 }
@@ -159,6 +164,55 @@ TEST(LogFormatDoc, EveryRecordTypeNumberIsInAtMostOneBand) {
       EXPECT_EQ(bands, 1) << "type " << t;
     }
   }
+}
+
+// A grammar line "<rule> := ..." (the rule names are padded to align their ":=").
+bool HasGrammarRule(const std::string& md, const std::string& rule) {
+  std::istringstream lines(md);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(rule, 0) != 0) continue;
+    size_t at = line.find_first_not_of(' ', rule.size());
+    if (at != rule.size() && at != std::string::npos && line.compare(at, 2, ":=") == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The participant records: each in the three-phase band, each with a payload rule in the
+// grammar and a line in the header's payload list, and a record-type table row that says so.
+TEST(LogFormatDoc, EveryParticipantRecordIsInTheThreePhaseBandWithItsPayloadDocumented) {
+  const std::string md = ReadSourceFile("recovery-log/log_format.md");
+  const std::string h = ReadSourceFile("recovery-log/log_format.h");
+  const std::map<std::string, std::vector<std::string>> rows = TableRows(md);
+  struct Documented {
+    RecordType type;
+    std::string name, grammar_rule;
+  };
+  for (const Documented& d :
+       {Documented{RecordType::kParticipantWait, "kParticipantWait", "participant_wait "},
+        Documented{RecordType::kParticipantPreCommit, "kParticipantPreCommit",
+                   "participant_pre_commit"},
+        Documented{RecordType::kParticipantDecision, "kParticipantDecision",
+                   "participant_decision"},
+        Documented{RecordType::kParticipantDone, "kParticipantDone", "participant_done "}}) {
+    EXPECT_TRUE(InRecordTypeBand(d.type, kThreePhaseRecordTypes)) << d.name;
+    EXPECT_TRUE(IsKnownRecordType(static_cast<uint8_t>(d.type))) << d.name;
+    EXPECT_EQ(static_cast<uint8_t>(d.type) & kRecordTypeIgnorableBit, 0) << d.name;
+    auto row = rows.find(d.name);
+    ASSERT_NE(row, rows.end()) << d.name << " has no row in log_format.md";
+    ASSERT_GE(row->second.size(), 2u);
+    EXPECT_FALSE(row->second[1].empty()) << d.name << ": a type without a meaning";
+    EXPECT_TRUE(HasGrammarRule(md, d.grammar_rule))
+        << "log_format.md has no payload rule `" << d.grammar_rule << ":=`";
+    EXPECT_NE(h.find("//   " + d.name + ":"), std::string::npos)
+        << "log_format.h does not lay out the payload of " << d.name;
+  }
+  // The vote byte of a Wait is xa::Vote's commit or read-only, as the grammar says.
+  EXPECT_NE(md.find("vote (1 = commit, 2 = read-only)"), std::string::npos);
+  EXPECT_EQ(static_cast<int>(Vote::kCommit), 1);
+  EXPECT_EQ(static_cast<int>(Vote::kReadOnly), 2);
 }
 
 TEST(LogFormatDoc, MagicAndHeaderLayoutAreDocumented) {

@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "log_test_util.h"
@@ -29,7 +31,12 @@ using test::Heuristic;
 using test::HeuristicCleared;
 using test::MemoryDecisionLog;
 using test::NoSyncEnv;
+using test::ParticipantDecision;
+using test::ParticipantDone;
+using test::ParticipantPreCommit;
+using test::ParticipantWait;
 using test::ScratchDir;
+using test::TestBranch;
 using test::TestXid;
 
 // Without the shared matchers: a Status or Result that is not OK fails with its message.
@@ -193,7 +200,9 @@ TEST_P(ApplyRecordTable, ChangesOnlyTheOpenSetItsTypeNames) {
   state.damage_report = "torn tail dropped";
   LogRecord applied = WithLsn(c.record, kApplied);
 
-  EXPECT_EQ(ApplyRecord(applied, &state), c.change);
+  Result<LogStateChange> change = ApplyRecord(applied, &state);
+  ASSERT_TRUE(Ok(change));
+  EXPECT_EQ(*change, c.change);
 
   auto lsns = [](const std::map<Xid, LogRecord>& open) {
     std::map<uint64_t, uint64_t> out;
@@ -222,12 +231,227 @@ INSTANTIATE_TEST_SUITE_P(EveryTypeOnEveryPriorState, ApplyRecordTable,
                          ::testing::ValuesIn(ApplyCases()),
                          [](const auto& test_case) { return test_case.param.name; });
 
+// --- The 3PC participant's records -----------------------------------------------------------
+
+// What branch P (number 1 of transaction X) was before the record under test. Every prior state
+// also holds Q (branch 1 of Y) in PRE and the global decision of X, which no participant record
+// of P may touch.
+enum class Before {
+  kNone,
+  kWait,
+  kPreCommit,
+  kDecidedCommit,
+  kDecidedRollback,
+  kOrphanRollback,  // decided (rolled back) without a Wait: an orphan branch
+};
+constexpr uint64_t kWaitLsn = 1, kPreCommitLsn = 2, kDecidedLsn = 3;
+
+LogRecord Placed(LogRecord r, RecordType type, uint64_t lsn, Outcome outcome = Outcome::kUnknown) {
+  r.type = type;
+  r.outcome = outcome;
+  return WithLsn(r, lsn);
+}
+
+LogState StateBefore(Before before) {
+  LogState state;
+  const Xid p = TestBranch(kX, 1);
+  const LogRecord wait = ParticipantWait(kX);
+  switch (before) {
+    case Before::kNone:
+      break;
+    case Before::kWait:
+      state.open_participants[p] = Placed(wait, RecordType::kParticipantWait, kWaitLsn);
+      break;
+    case Before::kPreCommit:
+      state.open_participants[p] = Placed(wait, RecordType::kParticipantPreCommit, kPreCommitLsn);
+      break;
+    case Before::kDecidedCommit:
+      state.open_participants[p] =
+          Placed(wait, RecordType::kParticipantDecision, kDecidedLsn, Outcome::kCommitted);
+      break;
+    case Before::kDecidedRollback:
+      state.open_participants[p] =
+          Placed(wait, RecordType::kParticipantDecision, kDecidedLsn, Outcome::kRolledBack);
+      break;
+    case Before::kOrphanRollback:
+      state.open_participants[p] =
+          WithLsn(ParticipantDecision(kX, Outcome::kRolledBack), kDecidedLsn);
+      break;
+  }
+  state.open_participants[TestBranch(kY, 1)] =
+      Placed(ParticipantWait(kY), RecordType::kParticipantPreCommit, 5);
+  state.open_decisions[TestXid(kX)] = WithLsn(Decision(kX, Protocol::kThreePhase), 6);
+  return state;
+}
+
+struct ParticipantCase {
+  std::string name;
+  Before before;
+  LogRecord record;  // applied with LSN kApplied
+  bool refused = false;
+  // Unless refused: P's state afterwards (nullopt: not open), as type, outcome and LSN.
+  std::optional<std::tuple<RecordType, Outcome, uint64_t>> after;
+  LogStateChange change;
+};
+
+void PrintTo(const ParticipantCase& c, std::ostream* os) { *os << c.name; }
+
+const LogStateChange kOpensParticipant{Set::kOpenParticipants, true, false};
+const LogStateChange kKeepsParticipantOpen{Set::kOpenParticipants, false, false};
+const LogStateChange kClosesParticipant{Set::kOpenParticipants, false, true};
+
+std::vector<ParticipantCase> ParticipantCases() {
+  const LogRecord wait = ParticipantWait(kX);
+  const LogRecord pre = ParticipantPreCommit(kX);
+  const LogRecord commit = ParticipantDecision(kX, Outcome::kCommitted);
+  const LogRecord rollback = ParticipantDecision(kX, Outcome::kRolledBack);
+  const LogRecord done = ParticipantDone(kX);
+  using T = RecordType;
+  using std::make_tuple;
+  const Outcome kNo = Outcome::kUnknown, kC = Outcome::kCommitted, kR = Outcome::kRolledBack;
+  auto refused = [](std::string name, Before b, LogRecord r) {
+    return ParticipantCase{std::move(name), b, std::move(r), true, std::nullopt, {}};
+  };
+  return {
+      // Wait: opens; a participant votes once, so a second Wait (in any state) is refused.
+      {"WaitOpens", Before::kNone, wait, false, make_tuple(T::kParticipantWait, kNo, kApplied),
+       kOpensParticipant},
+      refused("SecondWaitIsRefused", Before::kWait, wait),
+      refused("WaitAfterPreCommitIsRefused", Before::kPreCommit, wait),
+      refused("WaitAfterDecisionIsRefused", Before::kDecidedCommit, wait),
+      refused("WaitAfterOrphanDecisionIsRefused", Before::kOrphanRollback, wait),
+      // PreCommit: from WAIT; a repeat in PRE changes nothing; never without a Wait or after a
+      // decision.
+      refused("PreCommitWithoutWaitIsRefused", Before::kNone, pre),
+      {"PreCommitMovesWaitToPre", Before::kWait, pre, false,
+       make_tuple(T::kParticipantPreCommit, kNo, kApplied), kKeepsParticipantOpen},
+      {"RepeatedPreCommitChangesNothing", Before::kPreCommit, pre, false,
+       make_tuple(T::kParticipantPreCommit, kNo, kPreCommitLsn), kKeepsParticipantOpen},
+      refused("PreCommitAfterCommitIsRefused", Before::kDecidedCommit, pre),
+      refused("PreCommitAfterRollbackIsRefused", Before::kDecidedRollback, pre),
+      refused("PreCommitAfterOrphanDecisionIsRefused", Before::kOrphanRollback, pre),
+      // Decision: from nothing (orphan, or adopted in INIT), WAIT or PRE; never changed.
+      {"DecisionWithoutWaitOpens", Before::kNone, rollback, false,
+       make_tuple(T::kParticipantDecision, kR, kApplied), kOpensParticipant},
+      {"CommitFromWait", Before::kWait, commit, false,
+       make_tuple(T::kParticipantDecision, kC, kApplied), kKeepsParticipantOpen},
+      {"RollbackFromWait", Before::kWait, rollback, false,
+       make_tuple(T::kParticipantDecision, kR, kApplied), kKeepsParticipantOpen},
+      {"CommitFromPre", Before::kPreCommit, commit, false,
+       make_tuple(T::kParticipantDecision, kC, kApplied), kKeepsParticipantOpen},
+      {"SameDecisionAgainChangesNothing", Before::kDecidedCommit, commit, false,
+       make_tuple(T::kParticipantDecision, kC, kDecidedLsn), kKeepsParticipantOpen},
+      {"SameOrphanDecisionAgainChangesNothing", Before::kOrphanRollback, rollback, false,
+       make_tuple(T::kParticipantDecision, kR, kDecidedLsn), kKeepsParticipantOpen},
+      refused("RollbackAfterCommitIsRefused", Before::kDecidedCommit, rollback),
+      refused("CommitAfterRollbackIsRefused", Before::kDecidedRollback, commit),
+      refused("CommitAfterOrphanRollbackIsRefused", Before::kOrphanRollback, commit),
+      // Done: forgets the participant in whatever state; of nothing, nothing.
+      {"DoneOfNothingChangesNothing", Before::kNone, done, false, std::nullopt,
+       kKeepsParticipantOpen},
+      {"DoneForgetsWait", Before::kWait, done, false, std::nullopt, kClosesParticipant},
+      {"DoneForgetsPre", Before::kPreCommit, done, false, std::nullopt, kClosesParticipant},
+      {"DoneForgetsDecided", Before::kDecidedCommit, done, false, std::nullopt, kClosesParticipant},
+      {"DoneForgetsOrphan", Before::kOrphanRollback, done, false, std::nullopt, kClosesParticipant},
+  };
+}
+
+class ParticipantApplyTable : public ::testing::TestWithParam<ParticipantCase> {};
+
+TEST_P(ParticipantApplyTable, FollowsTheParticipantStateMachine) {
+  const ParticipantCase& c = GetParam();
+  LogState state = StateBefore(c.before);
+  state.last_lsn = 7;
+  const LogState before = state;
+  const Xid p = TestBranch(kX, 1);
+  LogRecord applied = WithLsn(c.record, kApplied);
+
+  Result<LogStateChange> change = ApplyRecord(applied, &state);
+
+  // Q and X's global decision are never touched, nor the reader's position.
+  EXPECT_EQ(state.open_participants.at(TestBranch(kY, 1)),
+            before.open_participants.at(TestBranch(kY, 1)));
+  EXPECT_EQ(state.open_decisions, before.open_decisions);
+  EXPECT_EQ(state.open_heuristics, before.open_heuristics);
+  EXPECT_EQ(state.last_lsn, 7u);
+  if (c.refused) {
+    ASSERT_FALSE(change.ok());
+    EXPECT_EQ(change.status().code(), Code::kCorruption);
+    EXPECT_THAT(change.status().message(), ::testing::HasSubstr(p.ToString()));
+    EXPECT_EQ(state.open_participants, before.open_participants) << "a refusal changes nothing";
+    return;
+  }
+  ASSERT_TRUE(Ok(change));
+  EXPECT_EQ(*change, c.change);
+  auto it = state.open_participants.find(p);
+  if (!c.after) {
+    EXPECT_EQ(it, state.open_participants.end());
+    return;
+  }
+  ASSERT_NE(it, state.open_participants.end());
+  const auto& [type, outcome, lsn] = *c.after;
+  EXPECT_EQ(it->second.type, type);
+  EXPECT_EQ(it->second.outcome, outcome);
+  EXPECT_EQ(it->second.lsn, lsn);
+  EXPECT_EQ(it->second.timestamp_us, static_cast<int64_t>(lsn) * 1000);
+  // The Wait's fields stay with the participant through its states.
+  const bool had_wait = c.before != Before::kNone && c.before != Before::kOrphanRollback;
+  const bool is_wait = c.record.type == RecordType::kParticipantWait;
+  if (had_wait || is_wait) {
+    EXPECT_EQ(it->second.participants, ParticipantWait(kX).participants);
+    EXPECT_EQ(it->second.participant_number, 1u);
+    EXPECT_EQ(it->second.fence_session_id, ParticipantWait(kX).fence_session_id);
+  } else {
+    EXPECT_TRUE(it->second.participants.empty());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryParticipantRecordOnEveryState, ParticipantApplyTable,
+                         ::testing::ValuesIn(ParticipantCases()),
+                         [](const auto& test_case) { return test_case.param.name; });
+
+TEST(ApplyRecord, RefusalNamesTheStateTheRecordMet) {
+  LogState state = StateBefore(Before::kDecidedCommit);
+  Result<LogStateChange> change =
+      ApplyRecord(WithLsn(ParticipantDecision(kX, Outcome::kRolledBack), kApplied), &state);
+  ASSERT_FALSE(change.ok());
+  EXPECT_THAT(change.status().message(), ::testing::HasSubstr("decided commit"));
+  EXPECT_THAT(change.status().message(), ::testing::HasSubstr("rolled-back"));
+  EXPECT_THAT(change.status().message(), ::testing::HasSubstr("lsn 3"));
+}
+
+TEST(ApplyRecord, HeuristicOfABranchIsKeptApartFromItsParticipant) {
+  LogState state = StateBefore(Before::kPreCommit);
+  const Xid p = TestBranch(kX, 1);
+  LogRecord heuristic = Heuristic(kX);
+  heuristic.xid = p;  // an agent's heuristic about its participant
+  Result<LogStateChange> opened = ApplyRecord(WithLsn(heuristic, kApplied), &state);
+  ASSERT_TRUE(Ok(opened));
+  EXPECT_EQ(*opened, kOpensHeuristic);
+  EXPECT_EQ(state.open_heuristics.at(p).lsn, kApplied);
+  EXPECT_EQ(state.open_participants.at(p).type, RecordType::kParticipantPreCommit);
+  Result<LogStateChange> done = ApplyRecord(WithLsn(ParticipantDone(kX), kApplied + 1), &state);
+  ASSERT_TRUE(Ok(done));
+  EXPECT_EQ(*done, kClosesParticipant);
+  EXPECT_FALSE(state.open_participants.contains(p));
+  EXPECT_TRUE(state.open_heuristics.contains(p)) << "only an operator clears a heuristic";
+  Result<LogStateChange> cleared =
+      ApplyRecord(WithLsn(HeuristicCleared(kX), kApplied + 2), &state);  // the global Xid's
+  ASSERT_TRUE(Ok(cleared));
+  EXPECT_TRUE(state.open_heuristics.contains(p)) << "a global Xid's clear is not the branch's";
+}
+
 TEST(ApplyRecord, EveryRecordTypeIsInTheTable) {
   std::set<RecordType> covered;
   for (const ApplyCase& c : ApplyCases()) covered.insert(c.record.type);
-  for (uint8_t t = 1; internal::IsKnownRecordType(t); ++t) {
-    EXPECT_TRUE(covered.contains(static_cast<RecordType>(t))) << "record type " << int{t};
+  for (const ParticipantCase& c : ParticipantCases()) covered.insert(c.record.type);
+  size_t known = 0;
+  for (unsigned t = 1; t < 256; ++t) {
+    if (!internal::IsKnownRecordType(static_cast<uint8_t>(t))) continue;
+    ++known;
+    EXPECT_TRUE(covered.contains(static_cast<RecordType>(t))) << "record type " << t;
   }
+  EXPECT_EQ(known, 10u);
 }
 
 TEST(ApplyRecord, TypeThisVersionDoesNotKnowChangesNothing) {
@@ -235,7 +459,9 @@ TEST(ApplyRecord, TypeThisVersionDoesNotKnowChangesNothing) {
   state.open_decisions[TestXid(kX)] = WithLsn(Decision(kX), 1);
   LogRecord unknown = WithLsn(End(kX), 2);
   unknown.type = static_cast<RecordType>(kRecordTypeIgnorableBit | 0x05);
-  EXPECT_EQ(ApplyRecord(unknown, &state), kNoChange);
+  Result<LogStateChange> change = ApplyRecord(unknown, &state);
+  ASSERT_TRUE(Ok(change));
+  EXPECT_EQ(*change, kNoChange);
   EXPECT_EQ(state.open_decisions.size(), 1u);
 }
 
@@ -272,6 +498,30 @@ std::vector<std::pair<LogRecord, bool /*lazy*/>> History(uint64_t transactions) 
     if (i % 5 != 0) out.emplace_back(End(i), i % 2 == 0);
     if (i % 7 == 0) out.emplace_back(End(transactions + i), false);  // never decided
     if (i % 11 == 0) out.emplace_back(HeuristicCleared(transactions + i), false);
+    // An agent's participant of transaction i, left in a state chosen by i % 6; repeats that
+    // change nothing, orphan decisions, heuristics by branch, lazy and durable done records.
+    const uint16_t number = static_cast<uint16_t>(i % 3);
+    out.emplace_back(ParticipantWait(i, number, 3), false);
+    const uint64_t path = i % 6;
+    if (path == 1 || path == 2 || path == 4) {
+      out.emplace_back(ParticipantPreCommit(i, number), false);
+    }
+    if (path == 1) out.emplace_back(ParticipantPreCommit(i, number), false);  // MoveToPre again
+    if (path == 2 || path == 4) {
+      out.emplace_back(ParticipantDecision(i, Outcome::kCommitted, number), false);
+    }
+    if (path == 2) out.emplace_back(ParticipantDecision(i, Outcome::kCommitted, number), false);
+    if (path == 3) out.emplace_back(ParticipantDecision(i, Outcome::kRolledBack, number), false);
+    if (path == 4 || path == 5) out.emplace_back(ParticipantDone(i, number), i % 2 == 0);
+    if (i % 7 == 0) {
+      out.emplace_back(ParticipantDecision(transactions + i, Outcome::kRolledBack, 0), false);
+      if (i % 14 == 0) out.emplace_back(ParticipantDone(transactions + i, 0), true);
+    }
+    if (i % 9 == 0) {
+      LogRecord heuristic = Heuristic(i);
+      heuristic.xid = TestBranch(i, number);
+      out.emplace_back(heuristic, false);
+    }
   }
   return out;
 }
@@ -316,6 +566,15 @@ TEST(LogStateUsers, FileLogReplayAndMemoryDoubleEndWithTheSameState) {
   // that are not persisted.
   ASSERT_FALSE(after_reopen.open_decisions.empty());
   ASSERT_FALSE(after_reopen.open_heuristics.empty());
+  std::map<std::string_view, size_t> by_state;
+  for (const auto& [xid, rec] : after_reopen.open_participants) {
+    ++by_state[internal::ParticipantStateName(rec.type, rec.outcome)];
+  }
+  EXPECT_EQ(by_state, (std::map<std::string_view, size_t>{{"wait", 20},
+                                                          {"pre-commit", 20},
+                                                          {"decided commit", 20},
+                                                          {"decided rollback", 20 + 9}}))
+      << "every state, and the orphans that were not done, are open after the rotations";
   for (const LogState* s : {&live, &after_reopen, &*read, &in_memory}) {
     for (const auto& [xid, rec] : s->open_decisions) EXPECT_EQ(rec.reason, "") << xid.ToString();
     for (const auto& [xid, rec] : s->open_heuristics) {
@@ -329,11 +588,14 @@ TEST(LogStateUsers, FileLogReplayAndMemoryDoubleEndWithTheSameState) {
   EXPECT_EQ(live.open_heuristics, after_reopen.open_heuristics);
   EXPECT_EQ(read->open_decisions, after_reopen.open_decisions);
   EXPECT_EQ(read->open_heuristics, after_reopen.open_heuristics);
+  EXPECT_EQ(live.open_participants, after_reopen.open_participants);
+  EXPECT_EQ(read->open_participants, after_reopen.open_participants);
   EXPECT_EQ(read->last_lsn, after_reopen.last_lsn);
   EXPECT_FALSE(read->damaged);
   // The memory double: the same transactions with the same records.
   EXPECT_EQ(Unplaced(in_memory.open_decisions), Unplaced(after_reopen.open_decisions));
   EXPECT_EQ(Unplaced(in_memory.open_heuristics), Unplaced(after_reopen.open_heuristics));
+  EXPECT_EQ(Unplaced(in_memory.open_participants), Unplaced(after_reopen.open_participants));
 }
 
 // The file log's live state used to keep fields that its records do not persist, and the

@@ -80,6 +80,46 @@ inline LogRecord HeuristicCleared(uint64_t i) {
   return r;
 }
 
+// The 3PC participant records of an agent's log, about branch `number` of transaction i (of
+// `size` participants): number 0's branch Xid ends in zero bytes.
+inline Xid TestBranch(uint64_t i, uint16_t number) { return TestXid(i).WithBranch(number); }
+
+inline LogRecord ParticipantWait(uint64_t i, uint16_t number = 1, size_t size = 3) {
+  LogRecord r;
+  r.type = RecordType::kParticipantWait;
+  r.xid = TestBranch(i, number);
+  r.protocol = Protocol::kThreePhase;
+  for (size_t n = 0; n < size; ++n) {
+    r.participants.push_back(Participant{n % 2 == 0 ? "mariadb-accounts" : "pg-ledger",
+                                         TestBranch(i, static_cast<uint16_t>(n))});
+  }
+  r.participant_number = number;
+  r.fence_session_id = 4000 + i;
+  return r;
+}
+
+inline LogRecord ParticipantState(RecordType type, uint64_t i, uint16_t number = 1,
+                                  Outcome outcome = Outcome::kUnknown) {
+  LogRecord r;
+  r.type = type;
+  r.xid = TestBranch(i, number);
+  r.protocol = Protocol::kThreePhase;
+  r.outcome = outcome;
+  return r;
+}
+
+inline LogRecord ParticipantPreCommit(uint64_t i, uint16_t number = 1) {
+  return ParticipantState(RecordType::kParticipantPreCommit, i, number);
+}
+
+inline LogRecord ParticipantDecision(uint64_t i, Outcome outcome, uint16_t number = 1) {
+  return ParticipantState(RecordType::kParticipantDecision, i, number, outcome);
+}
+
+inline LogRecord ParticipantDone(uint64_t i, uint16_t number = 1) {
+  return ParticipantState(RecordType::kParticipantDone, i, number);
+}
+
 class CollectingReporter : public LogReporter {
  public:
   struct Report {

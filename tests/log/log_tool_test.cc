@@ -11,6 +11,8 @@
 #include "log_test_util.h"
 #include "recovery-log/log_reader.h"
 #include "recovery-log/log_tool.h"
+#include "recovery-log/record_codec.h"
+#include "src/base/coding.h"
 #include "testutil/json_validator.h"
 #include "xa/decision_log.h"
 #include "xa/env.h"
@@ -21,6 +23,11 @@ namespace {
 using test::Decision;
 using test::End;
 using test::Heuristic;
+using test::ParticipantDecision;
+using test::ParticipantDone;
+using test::ParticipantPreCommit;
+using test::ParticipantWait;
+using test::TestBranch;
 using test::ScratchDir;
 using test::TestXid;
 
@@ -224,6 +231,127 @@ TEST(XaLogTool, StatsCountsRecordsAndOpenTransactions) {
   ToolRun json = RunTool(dir, "stats --json " + dir.log_dir());
   EXPECT_EQ(json.exit_code, 0);
   EXPECT_NE(json.out.find("\"open_decisions\":2"), std::string::npos) << json.out;
+}
+
+// An agent's log: every participant state, readable by an operator (state names, number,
+// fence, read-only), in text and JSON, and summarised by state.
+void WriteAgentLog(const ScratchDir& dir) {
+  auto log = DecisionLog::Open(Options(dir));
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  LogRecord read_only = ParticipantWait(1, 0, 2);
+  read_only.read_only = true;
+  read_only.fence_session_id = 0;
+  ASSERT_TRUE((*log)->Append(read_only).ok());
+  ASSERT_TRUE((*log)->Append(ParticipantWait(2)).ok());  // fence 4002, participant 1
+  ASSERT_TRUE((*log)->Append(ParticipantPreCommit(2)).ok());
+  ASSERT_TRUE((*log)->Append(ParticipantWait(3)).ok());
+  ASSERT_TRUE((*log)->Append(ParticipantDecision(3, Outcome::kCommitted)).ok());
+  ASSERT_TRUE((*log)->Append(ParticipantDecision(4, Outcome::kRolledBack, 0)).ok());
+  ASSERT_TRUE((*log)->Append(ParticipantWait(5)).ok());
+  ASSERT_TRUE((*log)->Append(ParticipantDecision(5, Outcome::kCommitted)).ok());
+  ASSERT_TRUE((*log)->Append(ParticipantDone(5)).ok());
+}
+
+TEST(XaLogTool, DumpShowsEveryParticipantStateReadably) {
+  ScratchDir dir;
+  WriteAgentLog(dir);
+  ToolRun dump = RunTool(dir, "dump " + dir.log_dir());
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_NE(dump.out.find("type=participant-wait time="), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("xid=" + TestBranch(1, 0).ToString() +
+                          " state=\"wait\" participant=0 fence_session=0 read_only=yes"),
+            std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("state=\"wait\" participant=1 fence_session=4002 read_only=no"),
+            std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("type=participant-pre-commit"), std::string::npos);
+  EXPECT_NE(dump.out.find("state=\"pre-commit\""), std::string::npos);
+  EXPECT_NE(dump.out.find("state=\"decided commit\""), std::string::npos);
+  EXPECT_NE(dump.out.find("xid=" + TestBranch(4, 0).ToString() +
+                          " state=\"decided rollback\""),
+            std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("type=participant-done"), std::string::npos);
+  EXPECT_NE(dump.out.find("state=\"done\""), std::string::npos);
+  // The summary: four open participants, each in its current state.
+  EXPECT_NE(dump.out.find("open_participants=4"), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("# open participant: lsn="), std::string::npos);
+
+  ToolRun json = RunTool(dir, "dump --json " + dir.log_dir());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(test::JsonValidator::Check(json.out), "") << json.out;
+  EXPECT_NE(json.out.find("\"type\":\"participant-wait\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"state\":\"wait\",\"participant\":0,\"fence_session_id\":0,"
+                          "\"read_only\":true"),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("\"state\":\"decided rollback\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"open_participants\":4"), std::string::npos);
+}
+
+TEST(XaLogTool, StatsSummarisesParticipantsByState) {
+  ScratchDir dir;
+  WriteAgentLog(dir);
+  ToolRun stats = RunTool(dir, "stats " + dir.log_dir());
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("participant-wait: 4"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("participant-pre-commit: 1"), std::string::npos);
+  EXPECT_NE(stats.out.find("participant-decision: 3"), std::string::npos);
+  EXPECT_NE(stats.out.find("participant-done: 1"), std::string::npos);
+  EXPECT_NE(stats.out.find("open participants: 4 (wait 1, pre-commit 1, decided commit 1, "
+                           "decided rollback 1)"),
+            std::string::npos)
+      << stats.out;
+  ToolRun json = RunTool(dir, "stats --json " + dir.log_dir());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(test::JsonValidator::Check(json.out), "") << json.out;
+  EXPECT_NE(json.out.find("\"open_participants\":4,\"open_participants_by_state\":{\"wait\":1,"
+                          "\"pre-commit\":1,\"decided commit\":1,\"decided rollback\":1}"),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("\"participant-done\":1"), std::string::npos);
+}
+
+// A log whose participant history breaks the state machine (written by another writer, or
+// damaged in a way its checksum missed) is damage: verify names it and fails.
+TEST(XaLogTool, VerifyFailsOnAParticipantHistoryReplayRefuses) {
+  ScratchDir dir;
+  {
+    auto log = DecisionLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(ParticipantWait(1)).ok());
+    ASSERT_TRUE((*log)->Append(ParticipantDecision(1, Outcome::kCommitted)).ok());
+  }
+  // A second decision, rollback, after the commit: a valid record (checksum and all) that only
+  // the state rule refuses.
+  Result<internal::DirListing> listing = internal::ListLogDir(Env::Default(), dir.log_dir());
+  ASSERT_TRUE(listing.ok());
+  const std::string path =
+      internal::JoinPath(dir.log_dir(), internal::SegmentFileName(listing->segments.front()));
+  std::string contents;
+  ASSERT_TRUE(Env::Default()->ReadFile(path, &contents, internal::kMaxSegmentFileSize).ok());
+  std::string commit;
+  LogRecord c = ParticipantDecision(1, Outcome::kCommitted);
+  ASSERT_TRUE(internal::EncodePayload(c, &commit).ok());
+  size_t at = contents.find(commit.substr(8));  // the payload after its timestamp
+  ASSERT_NE(at, std::string::npos);
+  at -= 8 + internal::kRecordHeaderSize;  // the record's header
+  const uint64_t lsn = internal::DecodeFixed64(contents.data() + at + 9);
+  std::string record;
+  std::string payload = contents.substr(at + internal::kRecordHeaderSize, commit.size());
+  payload.back() = static_cast<char>(Outcome::kRolledBack);
+  internal::AppendPhysicalRecord(&record, static_cast<uint8_t>(RecordType::kParticipantDecision),
+                                 lsn + 1, payload);
+  contents.insert(at + internal::kRecordHeaderSize + commit.size(), record);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << contents;
+  }
+  ToolRun verify = RunTool(dir, "verify " + dir.log_dir());
+  EXPECT_EQ(verify.exit_code, 1) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("DAMAGED"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("never changes"), std::string::npos) << verify.out;
 }
 
 TEST(XaLogTool, EveryCommandHasHelpAndUsageErrorsExitTwo) {

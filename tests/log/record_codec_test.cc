@@ -18,6 +18,12 @@ using xa::test::Decision;
 using xa::test::End;
 using xa::test::Heuristic;
 using xa::test::HeuristicCleared;
+using xa::test::ParticipantDecision;
+using xa::test::ParticipantDone;
+using xa::test::ParticipantPreCommit;
+using xa::test::ParticipantWait;
+using xa::test::TestBranch;
+using xa::test::TestXid;
 
 TEST(Crc32c, MatchesKnownValues) {
   // RFC 3720 B.4 test vectors and the classic check value.
@@ -182,6 +188,211 @@ TEST(RecordCodec, RefusesInvalidXidsAndEnumValues) {
   bad_protocol[protocol_at] = 9;
   EXPECT_EQ(DecodePayload(RecordType::kCommitDecision, bad_protocol, &out).code(),
             Code::kCorruption);
+}
+
+// --- The 3PC participant records ------------------------------------------------------------
+
+TEST(RecordCodec, ParticipantRecordsRoundTripAtTheirBoundaries) {
+  // Number 0 (its branch Xid ends in zero bytes) and the last number, one participant and the
+  // most a record holds, no fence and the largest fence, read-only or not.
+  for (size_t size : {size_t{1}, size_t{2}, kMaxParticipants}) {
+    for (size_t number : {size_t{0}, size - 1}) {
+      for (uint64_t fence : {uint64_t{0}, uint64_t{1}, UINT64_MAX}) {
+        for (bool read_only : {false, true}) {
+          LogRecord w = ParticipantWait(1, static_cast<uint16_t>(number), size);
+          w.fence_session_id = fence;
+          w.read_only = read_only;
+          w.timestamp_us = 1700000000123456;
+          SCOPED_TRACE("size " + std::to_string(size) + " number " + std::to_string(number) +
+                       " fence " + std::to_string(fence));
+          ExpectRoundTrip(w);
+        }
+      }
+    }
+  }
+  LogRecord longest_names = ParticipantWait(2, 7, kMaxParticipants);
+  for (Participant& p : longest_names.participants) p.rm_name.assign(kMaxRmNameSize, 'r');
+  std::string payload;
+  ASSERT_TRUE(EncodePayload(longest_names, &payload).ok());
+  EXPECT_LE(payload.size(), kMaxPayloadSize);
+  ExpectRoundTrip(longest_names);
+  for (uint16_t number : {uint16_t{0}, uint16_t{1}, uint16_t{65535}}) {
+    ExpectRoundTrip(ParticipantPreCommit(3, number));
+    ExpectRoundTrip(ParticipantDecision(4, Outcome::kCommitted, number));
+    ExpectRoundTrip(ParticipantDecision(5, Outcome::kRolledBack, number));
+    ExpectRoundTrip(ParticipantDone(6, number));
+  }
+}
+
+TEST(RecordCodec, ParticipantRecordsReadBackAsThreePhaseWithoutOtherTypesFields) {
+  LogRecord pre = ParticipantPreCommit(1);
+  pre.protocol = Protocol::kTwoPhase;
+  pre.reason = "not persisted";
+  pre.fence_session_id = 9;  // a Wait's field
+  pre.participants = ParticipantWait(1).participants;
+  std::string payload;
+  ASSERT_TRUE(EncodePayload(pre, &payload).ok());
+  LogRecord out;
+  ASSERT_TRUE(DecodePayload(pre.type, payload, &out).ok());
+  EXPECT_EQ(out, ParticipantPreCommit(1));
+  EXPECT_EQ(out.protocol, Protocol::kThreePhase);
+  // And a decision record that is not a participant's carries none of the participant fields.
+  LogRecord d = Decision(2);
+  d.participant_number = 1;
+  d.fence_session_id = 2;
+  d.read_only = true;
+  payload.clear();
+  ASSERT_TRUE(EncodePayload(d, &payload).ok());
+  ASSERT_TRUE(DecodePayload(d.type, payload, &out).ok());
+  EXPECT_EQ(out, Decision(2));
+}
+
+TEST(RecordCodec, EveryParticipantPayloadEndsInANonZeroByte) {
+  // A payload ending in zeros could not show that it was written to its end (a damaged final
+  // record would pass as a torn write). Branch number 0's Xid ends in zeros.
+  for (const LogRecord& r :
+       {ParticipantWait(1, 0, 1), ParticipantPreCommit(1, 0),
+        ParticipantDecision(1, Outcome::kCommitted, 0),
+        ParticipantDecision(1, Outcome::kRolledBack, 0), ParticipantDone(1, 0)}) {
+    std::string payload;
+    ASSERT_TRUE(EncodePayload(r, &payload).ok());
+    EXPECT_EQ(r.xid.bqual().back(), '\0');
+    EXPECT_NE(payload.back(), '\0') << "type " << static_cast<int>(r.type);
+  }
+}
+
+TEST(RecordCodec, EncoderRefusesParticipantRecordsTheDecoderWouldRefuse) {
+  std::string out;
+  LogRecord number_out_of_range = ParticipantWait(1, 1, 3);
+  number_out_of_range.participant_number = 3;
+  EXPECT_EQ(EncodePayload(number_out_of_range, &out).code(), Code::kInval);
+  LogRecord other_branch = ParticipantWait(1, 1, 3);
+  other_branch.participant_number = 2;  // participants[2] is branch 2, the record's is 1
+  EXPECT_EQ(EncodePayload(other_branch, &out).code(), Code::kInval);
+  LogRecord no_list = ParticipantWait(1, 0, 1);
+  no_list.participants.clear();
+  EXPECT_EQ(EncodePayload(no_list, &out).code(), Code::kInval);
+  LogRecord too_many = ParticipantWait(1, 0, kMaxParticipants + 1);
+  EXPECT_EQ(EncodePayload(too_many, &out).code(), Code::kInval);
+  for (RecordType t : {RecordType::kParticipantWait, RecordType::kParticipantPreCommit,
+                       RecordType::kParticipantDecision, RecordType::kParticipantDone}) {
+    LogRecord global = ParticipantWait(1, 0, 1);
+    global.type = t;
+    global.outcome = Outcome::kCommitted;
+    global.xid = TestXid(1);  // the global Xid, not a branch
+    global.participants[0].branch = global.xid;
+    EXPECT_EQ(EncodePayload(global, &out).code(), Code::kInval) << static_cast<int>(t);
+  }
+  for (Outcome o : {Outcome::kUnknown, Outcome::kCommittedCompletionPending,
+                    Outcome::kHeuristicMixed, Outcome::kHeuristicCommit}) {
+    EXPECT_EQ(EncodePayload(ParticipantDecision(1, o), &out).code(), Code::kInval)
+        << OutcomeName(o);
+  }
+}
+
+TEST(RecordCodec, DecoderRefusesParticipantRecordsThatBreakTheirRules) {
+  LogRecord out;
+  // A Wait of participant 1 of 3 with a one-byte fence: ... number, fence, vote.
+  LogRecord w = ParticipantWait(1, 1, 3);
+  w.fence_session_id = 5;
+  std::string wait;
+  ASSERT_TRUE(EncodePayload(w, &wait).ok());
+  ASSERT_TRUE(DecodePayload(w.type, wait, &out).ok());
+  const size_t number_at = wait.size() - 3, vote_at = wait.size() - 1;
+  std::string bad = wait;
+  bad[number_at] = 3;  // out of range of the list of 3
+  EXPECT_EQ(DecodePayload(w.type, bad, &out).code(), Code::kCorruption);
+  bad = wait;
+  bad[number_at] = 0;  // in range, but participants[0] is another branch
+  EXPECT_EQ(DecodePayload(w.type, bad, &out).code(), Code::kCorruption);
+  for (char vote : {'\0', '\3', '\xff'}) {
+    bad = wait;
+    bad[vote_at] = vote;  // only commit (1) and read-only (2) are a yes
+    EXPECT_EQ(DecodePayload(w.type, bad, &out).code(), Code::kCorruption);
+  }
+  std::string decision;
+  ASSERT_TRUE(EncodePayload(ParticipantDecision(1, Outcome::kCommitted), &decision).ok());
+  for (uint8_t outcome = 0; outcome < 10; ++outcome) {
+    bad = decision;
+    bad.back() = static_cast<char>(outcome);
+    bool valid = outcome == 1 || outcome == 2;
+    EXPECT_EQ(DecodePayload(RecordType::kParticipantDecision, bad, &out).ok(), valid)
+        << int{outcome};
+  }
+  for (RecordType t : {RecordType::kParticipantPreCommit, RecordType::kParticipantDone}) {
+    std::string marked;
+    ASSERT_TRUE(EncodePayload(ParticipantPreCommit(1), &marked).ok());
+    EXPECT_EQ(static_cast<uint8_t>(marked.back()), kParticipantEndMark);
+    bad = marked;
+    bad.back() = 0;
+    EXPECT_EQ(DecodePayload(t, bad, &out).code(), Code::kCorruption);
+    // A global Xid (no bqual) where a branch belongs.
+    std::string global;
+    ASSERT_TRUE(EncodePayload(End(1), &global).ok());
+    global.push_back(static_cast<char>(kParticipantEndMark));
+    EXPECT_EQ(DecodePayload(t, global, &out).code(), Code::kCorruption);
+  }
+  // Every truncation and trailing bytes, for each type.
+  for (const LogRecord& r : {w, ParticipantPreCommit(1),
+                             ParticipantDecision(1, Outcome::kRolledBack), ParticipantDone(1)}) {
+    std::string payload;
+    ASSERT_TRUE(EncodePayload(r, &payload).ok());
+    for (size_t n = 0; n < payload.size(); ++n) {
+      EXPECT_EQ(DecodePayload(r.type, payload.substr(0, n), &out).code(), Code::kCorruption)
+          << "type " << static_cast<int>(r.type) << " cut at " << n;
+    }
+    EXPECT_EQ(DecodePayload(r.type, payload + "x", &out).code(), Code::kCorruption);
+  }
+}
+
+TEST(RecordCodec, CheckpointCarriesParticipantStatesButNeverADone) {
+  std::string wait, pre, decided, done;
+  ASSERT_TRUE(EncodePayload(ParticipantWait(1), &wait).ok());
+  ASSERT_TRUE(EncodePayload(ParticipantPreCommit(1), &pre).ok());
+  ASSERT_TRUE(EncodePayload(ParticipantDecision(2, Outcome::kRolledBack), &decided).ok());
+  ASSERT_TRUE(EncodePayload(ParticipantDone(3), &done).ok());
+  std::string payload;
+  EncodeCheckpointPayload(42, true,
+                          {{RecordType::kParticipantWait, 10, wait},
+                           {RecordType::kParticipantPreCommit, 10, pre},
+                           {RecordType::kParticipantDecision, 11, decided}},
+                          &payload);
+  int64_t ts;
+  bool last;
+  std::vector<CheckpointEntry> entries;
+  ASSERT_TRUE(DecodeCheckpointPayload(payload, &ts, &last, &entries).ok());
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[1].type, RecordType::kParticipantPreCommit);
+  EXPECT_EQ(entries[2].payload, decided);
+  // A done participant is not open: no checkpoint carries one.
+  payload.clear();
+  EncodeCheckpointPayload(42, true, {{RecordType::kParticipantDone, 12, done}}, &payload);
+  EXPECT_EQ(DecodeCheckpointPayload(payload, &ts, &last, &entries).code(), Code::kCorruption);
+}
+
+// Forward compatibility: an older reader (it knew types 1 to 6) must stop at a participant
+// record, not skip it: skipping would replay a participant's state wrongly.
+TEST(RecordTypeCheck, OlderReaderStopsAtEveryParticipantRecord) {
+  for (RecordType t : {RecordType::kParticipantWait, RecordType::kParticipantPreCommit,
+                       RecordType::kParticipantDecision, RecordType::kParticipantDone}) {
+    uint8_t type = static_cast<uint8_t>(t);
+    EXPECT_EQ(ActionForRecordType(type, IsKnownRecordTypeOfVersionWithoutParticipants),
+              RecordTypeAction::kStopReplay)
+        << int{type};
+    EXPECT_EQ(ActionForRecordType(type), RecordTypeAction::kApply) << int{type};
+  }
+  EXPECT_EQ(ActionForRecordType(32, IsKnownRecordTypeOfVersionWithoutParticipants),
+            RecordTypeAction::kStopReplay);
+  // The same check skips a type only when the writer marked it ignorable.
+  EXPECT_EQ(ActionForRecordType(32 | kRecordTypeIgnorableBit,
+                                IsKnownRecordTypeOfVersionWithoutParticipants),
+            RecordTypeAction::kSkip);
+  // The older reader knew exactly the shared band's six types.
+  for (unsigned t = 0; t < 256; ++t) {
+    EXPECT_EQ(IsKnownRecordTypeOfVersionWithoutParticipants(static_cast<uint8_t>(t)),
+              t >= 1 && t <= 6)
+        << t;
+  }
 }
 
 TEST(SegmentHeader, RefusesBadMagicChecksumAndNewerVersion) {

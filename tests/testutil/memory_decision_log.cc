@@ -81,8 +81,9 @@ std::vector<bool> MemoryDecisionLog::Lazy() const {
 }
 
 Status MemoryDecisionLog::AppendLazy(const LogRecord& record) {
-  if (record.type != RecordType::kEnd) {
-    return Status(Code::kInval, "memory log: only end records may be appended lazily");
+  if (record.type != RecordType::kEnd && record.type != RecordType::kParticipantDone) {
+    return Status(Code::kInval,
+                  "memory log: only end and participant-done records may be appended lazily");
   }
   Result<uint64_t> appended = Append(record);
   if (!appended.ok()) return appended.status();
@@ -117,6 +118,10 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
     fail_type_.reset();
     return fail_status_;
   }
+  // What the real log refuses before writing (a participant state its history does not allow).
+  LogState state = StateLocked();
+  Result<internal::LogStateChange> applies = internal::ApplyRecord(read_back, &state);
+  if (!applies.ok()) return Status(Code::kProto, applies.status().message());
   copy.lsn = next_lsn_++;
   read_back.lsn = copy.lsn;
   read_back_.push_back(std::move(read_back));
@@ -127,9 +132,15 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
 
 LogState MemoryDecisionLog::State() const {
   std::lock_guard<std::mutex> lock(mu_);
+  return StateLocked();
+}
+
+LogState MemoryDecisionLog::StateLocked() const {
   LogState state;
   for (const LogRecord& r : read_back_) {
-    internal::ApplyRecord(r, &state);
+    // Append refused what does not apply; a preloaded record that does not is the test's error.
+    Result<internal::LogStateChange> applied = internal::ApplyRecord(r, &state);
+    if (!applied.ok()) ADD_FAILURE() << "MemoryDecisionLog: " << applied.status().ToString();
     state.last_lsn = r.lsn;
   }
   return state;

@@ -54,6 +54,7 @@ class MemoryDecisionLog : public DecisionLog {
   const LogOptions& options() const noexcept override { return options_; }
 
  private:
+  LogState StateLocked() const;  // under mu_
   mutable std::mutex mu_;
   LogOptions options_;
   std::vector<LogRecord> records_;    // as appended
