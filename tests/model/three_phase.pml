@@ -60,6 +60,9 @@
  *   NO_PROMOTION             the round commits on a PRE without moving WAIT agents to PRE
  *   NO_BACKUP                every undecided agent runs the round at once (no single backup)
  *   COUNT_RESTARTED          rule b also asks, and counts, restarted participants
+ * A weaker bound whose own progress formula must hold (the survivors finish alone):
+ *   AGENTS_MAY_DIE           an agent's crash may be for good; every participant that never
+ *                            crashed must still decide
  * An option that must keep every property (the design's rule c names the coordinator too):
  *   COORDINATOR_RUNS_RULE_C  a restarted coordinator with a pre-commit record may also apply
  *                            rule b over all participants, not only adopt their decision
@@ -118,6 +121,7 @@
 byte ast[NA];               /* durable participant state */
 bool adown[NA];             /* agent is down */
 byte acrashed[NA];          /* crashes of the agent so far */
+bool adead[NA];             /* agent crashed for good (AGENTS_MAY_DIE only) */
 bool restarted[NA];         /* recovered this participant from its log after a crash */
 bool asked[NA];             /* a backup asked it: it ignores PreCommit from now on */
 byte msg[NA];               /* coordinator -> agent message in flight */
@@ -387,13 +391,19 @@ end_loop:
   :: atomic {
        !adown[i] && acrashed[i] < CRASHES_EACH && crashes < MAX_CRASHES ->
        adown[i] = true; acrashed[i]++; crashes++;
+#ifdef AGENTS_MAY_DIE
+       if
+       :: skip
+       :: adead[i] = true     /* never returns */
+       fi;
+#endif
        restarted[i] = (ast[i] != INIT);
        asked[i] = false;
        msg[i] = NONE;
        end_round()
      }
   /* Restart from the log: the durable state is back. */
-  :: atomic { adown[i] -> adown[i] = false }
+  :: atomic { adown[i] && !adead[i] -> adown[i] = false }
   od
 }
 
@@ -568,4 +578,11 @@ init {
 #define settled(j) (!adown[j] && !undecided(ast[j]))
 #define all_settled (settled(0) && settled(1) && settled(2) && \
                      (cst == DEAD || (cst == UP && (cphase == C_COMMIT || cphase == C_ABORT))))
+#ifndef AGENTS_MAY_DIE
 ltl progress { <> [] all_settled }
+#else
+/* Non-blocking: with agents that may crash for good, every participant that never crashed
+ * still decides (restarted ones may wait for the dead, as rule c says). */
+#define survivor_settled(j) (acrashed[j] > 0 || !undecided(ast[j]))
+ltl progress { <> [] (survivor_settled(0) && survivor_settled(1) && survivor_settled(2)) }
+#endif
