@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the decision-log fuzzers with clang (libFuzzer + ASan + UBSan) in build-fuzz/ and runs
-# each for its share of the given time, seeded with real logs.
+# each for its share of the given time, seeded with real logs; likewise the xa-recover
+# configuration parser's and the 3PC wire's (agent messages, peer handshake) fuzzers.
 #
 #   scripts/fuzz-log.sh [total-seconds]     (default 60: an equal share per target)
 #
@@ -20,6 +21,8 @@ build=${XA_FUZZ_BUILD_DIR:-$root/build-fuzz}
 targets=(log_record_fuzzer log_replay_fuzzer log_dump_fuzzer)
 # The xa-recover configuration parser (tools/xa_recover/fuzz), built into the same folder.
 targets+=(xa_recover_config_fuzzer)
+# The 3PC wire: agent messages and the peer handshake (src/three_phase/fuzz), same folder.
+targets+=(agent_message_fuzzer handshake_fuzzer)
 per_target=$(( total / ${#targets[@]} ))
 # -max_total_time=0 would mean no limit at all.
 (( per_target >= 1 )) || per_target=1
@@ -29,7 +32,7 @@ if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
       -DXA_BUILD_TESTS=OFF -DXA_BUILD_BENCH=OFF -DXA_BUILD_EXAMPLES=OFF \
       -DXA_WITH_MYSQL=OFF -DXA_WITH_ODBC=OFF -DXA_INSTALL=OFF >"$build.configure.log" 2>&1 ||
    ! cmake --build "$build" -j "${XA_FUZZ_JOBS:-2}" \
-      --target "${targets[@]}" log_fuzz_seeds >"$build.build.log" 2>&1; then
+      --target "${targets[@]}" log_fuzz_seeds wire_fuzz_seeds >"$build.build.log" 2>&1; then
   echo "fuzz-log: build failed; see $build.configure.log and $build.build.log" >&2
   tail -20 "$build.build.log" 2>/dev/null >&2 || true
   exit 2
@@ -40,6 +43,7 @@ seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 "$fuzz_dir/log_fuzz_seeds" "$seeds/record" "$seeds/replay"
 cp -r "$root/tools/xa_recover/fuzz/seeds" "$seeds/xa_recover_config"
+"$fuzz_dir/wire_fuzz_seeds" "$seeds/agent_message" "$seeds/handshake"
 mkdir -p "$build/fuzz-artifacts"
 
 status=0
