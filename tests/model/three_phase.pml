@@ -165,7 +165,7 @@ inline decide_abort() {
 
 /* Rule b: agent i is the backup when every lower-numbered participant is unreachable (down),
  * restarted, or does not know the transaction (INIT; asking it makes it record ABORT, see
- * start_round). */
+ * `ask` and the round's start step). */
 #ifdef UNINFORMED_BACKUP
 #define not_candidate(j) (adown[j] || restarted[j])   /* BROKEN: INIT may be the backup */
 #else
