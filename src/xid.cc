@@ -94,9 +94,16 @@ Xid Xid::Global() const {
   return out;
 }
 
-bool Xid::IsGeneratedByXa() const noexcept {
-  return format_id_ == kFormatId && gtrid_.size() == XidGenerator::kGtridSize &&
-         static_cast<uint8_t>(gtrid_[0]) == kGtridLayoutVersion;
+bool Xid::IsGeneratedByXa() const noexcept { return GeneratedProtocol().has_value(); }
+
+std::optional<Protocol> Xid::GeneratedProtocol() const noexcept {
+  if (gtrid_.size() != XidGenerator::kGtridSize ||
+      static_cast<uint8_t>(gtrid_[0]) != kGtridLayoutVersion) {
+    return std::nullopt;
+  }
+  if (format_id_ == kFormatId) return Protocol::kTwoPhase;
+  if (format_id_ == kThreePhaseFormatId) return Protocol::kThreePhase;
+  return std::nullopt;
 }
 
 std::optional<uint32_t> Xid::NodeId() const noexcept {
@@ -125,7 +132,7 @@ XidGenerator::XidGenerator(uint32_t node_id, Clock* clock)
 XidGenerator::XidGenerator(uint32_t node_id, uint32_t nonce, Clock* clock)
     : node_id_(node_id), nonce_(nonce), clock_(clock != nullptr ? clock : Env::Default()->clock()) {}
 
-Xid XidGenerator::Next() {
+Xid XidGenerator::Next(Protocol protocol) {
   uint32_t sequence = sequence_.fetch_add(1, std::memory_order_relaxed) + 1;
   int64_t now = clock_->WallMicros();
   std::string gtrid;
@@ -135,7 +142,9 @@ Xid XidGenerator::Next() {
   PutBigEndian(&gtrid, static_cast<uint64_t>(now), 8);
   PutBigEndian(&gtrid, nonce_, 4);
   PutBigEndian(&gtrid, sequence, 4);
-  return Xid::Make(Xid::kFormatId, gtrid, "").value();
+  const int32_t format_id =
+      protocol == Protocol::kThreePhase ? Xid::kThreePhaseFormatId : Xid::kFormatId;
+  return Xid::Make(format_id, gtrid, "").value();
 }
 
 }  // namespace xa

@@ -96,6 +96,9 @@ struct RecoveryReport {
   size_t foreign = 0;            // branches of other TMs or nodes, and unparsable entries
   size_t in_flight = 0;          // ours, still running in this process
   size_t orphans_deferred = 0;   // ours, no decision, not old enough yet or log damaged
+  // Ours, three-phase commit, not finished: the participant agents decide these (with the 3PC
+  // recovery module), never 2PC's presumed abort.
+  size_t awaiting_agents = 0;
   size_t heuristics_open = 0;    // heuristic outcomes awaiting an operator
   size_t end_records_written = 0;
   size_t decisions_still_open = 0;  // need another pass (an RM unreachable, a call failed)
@@ -106,7 +109,7 @@ struct RecoveryReport {
   // True when nothing of ours is left to do (heuristics awaiting an operator aside).
   bool Converged() const noexcept {
     return decisions_still_open == 0 && failed == 0 && unreachable_rms.empty() &&
-           orphans_deferred == 0;
+           orphans_deferred == 0 && awaiting_agents == 0;
   }
 };
 

@@ -291,6 +291,7 @@ std::string FormatRecoveryReport(const RecoveryReport& report) {
       << report.rolled_back << " rolled back, " << report.already_done << " already done, "
       << report.failed << " failed, " << report.foreign << " foreign left alone, "
       << report.in_flight << " in flight, " << report.orphans_deferred << " deferred, "
+      << report.awaiting_agents << " awaiting 3PC agents, "
       << report.heuristics_open << " heuristic awaiting an operator, "
       << report.end_records_written << " end records, " << report.decisions_still_open
       << " decisions still open";
@@ -313,6 +314,7 @@ std::string RecoveryReportToJson(const RecoveryReport& report) {
       << ",\"already_done\":" << report.already_done << ",\"failed\":" << report.failed
       << ",\"foreign\":" << report.foreign << ",\"in_flight\":" << report.in_flight
       << ",\"orphans_deferred\":" << report.orphans_deferred
+      << ",\"awaiting_agents\":" << report.awaiting_agents
       << ",\"heuristics_open\":" << report.heuristics_open
       << ",\"end_records_written\":" << report.end_records_written
       << ",\"decisions_still_open\":" << report.decisions_still_open << ",\"unreachable_rms\":[";

@@ -47,6 +47,7 @@ void MergeReport(RecoveryReport& into, RecoveryReport&& from) {
   into.foreign += from.foreign;
   into.in_flight += from.in_flight;
   into.orphans_deferred += from.orphans_deferred;
+  into.awaiting_agents += from.awaiting_agents;
   into.heuristics_open += from.heuristics_open;
   into.end_records_written += from.end_records_written;
   into.decisions_still_open += from.decisions_still_open;

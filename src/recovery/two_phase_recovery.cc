@@ -15,6 +15,10 @@ namespace xa::internal {
 namespace {
 
 constexpr std::string_view kComponent = "recovery";
+// Why 2PC's rules leave a three-phase transaction alone.
+constexpr std::string_view kLeftToAgents =
+    "three-phase commit: its participant agents decide the outcome (presumed abort does not "
+    "apply: an agent may have decided commit)";
 
 std::string LogStateOf(const LogRecord& record) {
   return std::string(record.type == RecordType::kPreCommit ? "3PC pre-commit (lsn "
@@ -49,6 +53,16 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
   // Commit decisions without an end record.
   for (const auto& [global, record] : state.open_decisions) {
     if (claimed.count(global) != 0) continue;
+    if (record.protocol == Protocol::kThreePhase) {
+      // A 3PC pre-commit is no decision, and even a 3PC commit decision is finished with the
+      // participant agents, which may be finishing it right now with fenced sessions.
+      for (const Participant& p : record.participants) {
+        add(BranchReport{p.rm_name, p.branch, "", LogStateOf(record), "",
+                         RecoveryAction::kLeaveAlone, std::string(kLeftToAgents), Status()});
+        ++report.awaiting_agents;
+      }
+      continue;
+    }
     plan.claimed.insert(global);
     PlannedTransaction& transaction = plan.transactions[global];
     transaction.decision = Decision::kCommit;
@@ -101,7 +115,10 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
       if (state.open_decisions.count(global) != 0 || claimed.count(global) != 0) continue;
       BranchReport branch{scan.name, xid, "", "no decision", "prepared",
                           RecoveryAction::kLeaveAlone, "", Status()};
-      if (!xid.IsOwnedBy(node_id)) {
+      if (xid.IsOwnedBy(node_id) && xid.GeneratedProtocol() == Protocol::kThreePhase) {
+        branch.reason = std::string(kLeftToAgents);
+        ++report.awaiting_agents;
+      } else if (!xid.IsOwnedBy(node_id)) {
         branch.reason = xid.IsGeneratedByXa()
                             ? "foreign: made by xa node " + std::to_string(*xid.NodeId())
                             : "foreign: format ID " + std::to_string(xid.format_id()) +

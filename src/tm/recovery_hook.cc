@@ -53,7 +53,8 @@ Result<RecoveryReport> RecoveryRunner::RunOnce() {
           << "pass: " << report->committed << " committed, " << report->rolled_back
           << " rolled back, " << report->end_records_written << " ended, "
           << report->decisions_still_open << " decisions still open, "
-          << report->orphans_deferred << " orphans deferred, " << report->foreign
+          << report->orphans_deferred << " orphans deferred, " << report->awaiting_agents
+          << " awaiting 3PC agents, " << report->foreign
           << " foreign left alone";
     }
   }

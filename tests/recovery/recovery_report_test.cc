@@ -41,8 +41,10 @@ TEST(RecoveryReportTest, SummaryLeadsWithTheOutcomeNeverDoneWhenWorkIsLeft) {
   RecoveryReport damaged;
   damaged.log_damaged = true;
   damaged.orphans_deferred = 1;
+  RecoveryReport three_phase;
+  three_phase.awaiting_agents = 1;
   for (const RecoveryReport* report :
-       {&failed, &deferred, &unreachable, &open_decision, &damaged}) {
+       {&failed, &deferred, &unreachable, &open_decision, &damaged, &three_phase}) {
     ASSERT_FALSE(report->Converged());
     EXPECT_THAT(SummaryOf(*report), StartsWith("not finished: ")) << SummaryOf(*report);
   }

@@ -64,6 +64,26 @@ TEST(XidTest, GeneratedXidsCarryFormatAndNodeAndAreUnique) {
   EXPECT_EQ(seen.count(after_restart.Next()), 0u);
 }
 
+TEST(XidTest, GeneratedXidsSayWhichProtocolTheyWereMadeFor) {
+  XidGenerator generator(7, 3);
+  Xid two_phase = generator.Next();
+  Xid three_phase = generator.Next(Protocol::kThreePhase);
+  EXPECT_EQ(two_phase.format_id(), Xid::kFormatId);
+  EXPECT_EQ(three_phase.format_id(), Xid::kThreePhaseFormatId);
+  EXPECT_EQ(generator.Next(Protocol::kOnePhase).format_id(), Xid::kFormatId);
+  EXPECT_EQ(two_phase.GeneratedProtocol(), Protocol::kTwoPhase);
+  EXPECT_EQ(three_phase.GeneratedProtocol(), Protocol::kThreePhase);
+  // Branches keep the protocol of their transaction, and the node and begin time read the same.
+  EXPECT_EQ(three_phase.WithBranch(2).GeneratedProtocol(), Protocol::kThreePhase);
+  EXPECT_TRUE(three_phase.IsOwnedBy(7));
+  EXPECT_TRUE(three_phase.BeginTimeMicros().has_value());
+  // Our gtrid layout under a format ID we never write is foreign.
+  Xid lookalike = Xid::Make(0x58414d32, three_phase.gtrid(), "").value();
+  EXPECT_FALSE(lookalike.GeneratedProtocol().has_value());
+  EXPECT_FALSE(lookalike.IsGeneratedByXa());
+  EXPECT_FALSE(lookalike.NodeId().has_value());
+}
+
 TEST(XidTest, GeneratedXidsCarryTheirBeginTime) {
   auto now = [] {
     return std::chrono::duration_cast<std::chrono::microseconds>(

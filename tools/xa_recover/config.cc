@@ -1,17 +1,12 @@
 #include "tools/xa_recover/config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
 #include <cstdlib>
-#include <cstring>
 #include <set>
 #include <sstream>
 
 #include "src/base/escape.h"
+#include "src/base/trusted_file.h"
 
 namespace xa::recover_tool {
 namespace {
@@ -34,98 +29,22 @@ Status ConfigError(const std::string& path, int line, const std::string& what) {
                                    what);
 }
 
-std::string ModeString(mode_t mode) {
-  return std::to_string((mode >> 6) & 7) + std::to_string((mode >> 3) & 7) +
-         std::to_string(mode & 7);
-}
-
-// Who may own a file we read, and who else may touch it.
-struct FileRules {
-  const char* what;          // "the configuration file", "password_file"
-  bool follow_symlink;       // the configuration may be a link; a password file never
-  bool root_may_own;         // a configuration installed by root is as trusted as our own
-  mode_t forbidden_mode;     // 022: nobody else writes it; 077: nobody else reads it either
-  const char* chmod_advice;  // "go-w", "600"
-  size_t max_bytes;
-};
-
-// Reads a whole file that must be a regular file we trust by `rules`. Opened with O_NONBLOCK
-// so that a FIFO (or a device) in its place is refused instead of blocking for ever; the flag is
-// cleared once fstat has shown a regular file. Never reads more than rules.max_bytes + 1.
-Result<std::string> ReadTrustedFile(const std::string& file, const FileRules& rules,
+// A trusted file's refusal, placed at the line of the configuration that named it.
+Result<std::string> ReadTrustedFile(const std::string& file, const internal::TrustedFileRules& rules,
                                     const std::string& config_path, int line) {
   // The configuration's own path already starts the message.
   const std::string name = file == config_path
                                ? std::string(rules.what)
                                : std::string(rules.what) + " " + EscapeForMessage(file);
-  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (rules.follow_symlink ? 0 : O_NOFOLLOW);
-  int fd = ::open(file.c_str(), flags);
-  if (fd < 0) {
-    return ConfigError(config_path, line,
-                       "cannot open " + name + ": " + std::strerror(errno) +
-                           (errno == ELOOP && !rules.follow_symlink
-                                ? " (a symbolic link is refused: name the file itself)"
-                                : ""));
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return ConfigError(config_path, line, "cannot stat " + name + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    const char* kind = S_ISFIFO(st.st_mode)                         ? "a FIFO"
-                       : S_ISDIR(st.st_mode)                        ? "a directory"
-                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                       : S_ISSOCK(st.st_mode)                       ? "a socket"
-                                                                    : "not a file";
-    return ConfigError(config_path, line,
-                       name + " is " + kind + ", not a regular file: name a regular file");
-  }
-  const uid_t me = ::geteuid();
-  if (st.st_uid != me && !(rules.root_may_own && st.st_uid == 0)) {
-    return ConfigError(config_path, line,
-                       name + " is owned by another user (uid " + std::to_string(st.st_uid) +
-                           "): it must belong to the user running xa-recover (uid " +
-                           std::to_string(me) + ")" + (rules.root_may_own ? " or to root" : ""));
-  }
-  if ((st.st_mode & rules.forbidden_mode) != 0) {
-    return ConfigError(config_path, line,
-                       name +
-                           ((rules.forbidden_mode & 044) != 0 ? " may be read by others"
-                                                              : " may be written by others") +
-                           " (mode " + ModeString(st.st_mode) + "): run `chmod " +
-                           rules.chmod_advice + " " + EscapeForMessage(file) + "`");
-  }
-  const std::string too_large = name + " is larger than " + std::to_string(rules.max_bytes) +
-                                " bytes, the most " + rules.what + " may hold: check the path";
-  if (st.st_size < 0 || static_cast<uint64_t>(st.st_size) > rules.max_bytes) {
-    return ConfigError(config_path, line, too_large);
-  }
-  // A regular file: reads do not block, but clear the flag as promised for what follows.
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  std::string contents;
-  char buffer[4096];
-  while (contents.size() <= rules.max_bytes) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      return ConfigError(config_path, line, "cannot read " + name + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    contents.append(buffer, static_cast<size_t>(n));
-  }
-  // The file grew after fstat.
-  if (contents.size() > rules.max_bytes) return ConfigError(config_path, line, too_large);
+  auto contents = internal::ReadTrustedFile(file, rules, name);
+  if (!contents.ok()) return ConfigError(config_path, line, contents.status().message());
   return contents;
 }
 
 Result<std::string> ReadPasswordFile(const std::string& file, const std::string& config_path,
                                      int line) {
-  static constexpr FileRules kRules{"password_file",      false, false, 077, "600",
-                                    kMaxPasswordFileBytes};
+  static constexpr internal::TrustedFileRules kRules{
+      "password_file", false, false, 077, "600", kMaxPasswordFileBytes, "xa-recover"};
   auto secret = ReadTrustedFile(file, kRules, config_path, line);
   if (!secret.ok()) return secret;
   std::string text = std::move(secret).value();
@@ -336,8 +255,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
 }
 
 Result<Config> LoadConfig(const std::string& path) {
-  static constexpr FileRules kRules{"the configuration file", true, true, 022, "go-w",
-                                    kMaxConfigBytes};
+  static constexpr internal::TrustedFileRules kRules{
+      "the configuration file", true, true, 022, "go-w", kMaxConfigBytes, "xa-recover"};
   auto text = ReadTrustedFile(path, kRules, path, 0);
   if (!text.ok()) return text.status();
   return ParseConfig(*text, path);

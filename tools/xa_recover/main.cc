@@ -126,6 +126,7 @@ int ExitFor(const xa::RecoveryReport& report) {
   if (report.log_damaged) return kExitDamaged;
   if (report.dry_run) {
     bool work = report.decisions_still_open > 0 || report.orphans_deferred > 0 ||
+                report.awaiting_agents > 0 ||
                 !report.unreachable_rms.empty();
     for (const auto& b : report.branches) {
       if (b.action == xa::RecoveryAction::kCommit || b.action == xa::RecoveryAction::kRollback) {
