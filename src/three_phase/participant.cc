@@ -124,7 +124,7 @@ Effects ParticipantMachine::OnRecorded() {
   Effects out;
   if (!recording_) return out;  // nothing was being recorded
   HandleRecorded(out);
-  // Rule d: what arrived during the record is handled now, one input at a time, until the next
+  // Rule e: what arrived during the record is handled now, one input at a time, until the next
   // record (if any) makes the rest wait again.
   while (!recording_ && !queued_.empty()) {
     QueuedInput input = std::move(queued_.front());
@@ -202,14 +202,16 @@ void ParticipantMachine::HandleRecorded(Effects& out) {
       StartPromotion(out);
       return;
     case AfterRecord::Kind::kDecided:
-      if (after.vote_no) {
-        out.push_back(Send{Endpoint::Coordinator(), Vote{after.request_id, false}});
-      }
       if (after.branch_done) branch_finished_ = true;
       if (has_branch_ && !branch_finished_) {
         out.push_back(FinishBranch{state_ == ParticipantState::kCommit});
       }
-      if (after.reply_to) out.push_back(Send{*after.reply_to, Ack{after.request_id, state_}});
+      if (after.reply_to && after.reply_with_state) {
+        out.push_back(Send{*after.reply_to, StateReply{after.request_id, state_, restarted_,
+                                                       UndecidedNeverRestarted(state_, restarted_)}});
+      } else if (after.reply_to) {
+        out.push_back(Send{*after.reply_to, Ack{after.request_id, state_}});
+      }
       if (after.tell_peers_now) SendDecisionToUnsettledPeers(out);
       FinishDecidedStep(out);
       return;
@@ -220,14 +222,6 @@ void ParticipantMachine::HandleCanCommit(const CanCommit& message, Effects& out)
   switch (state_) {
     case ParticipantState::kInit: {
       SetParticipantCount(message.participant_count);
-      if (asked_) {
-        // A backup counted this participant as INIT: its yes could no longer help a commit.
-        AfterRecord after;
-        after.request_id = message.request_id;
-        after.vote_no = true;
-        Decide(ParticipantState::kAbort, after, out);
-        return;
-      }
       AfterRecord after;
       after.kind = AfterRecord::Kind::kVoteYes;
       after.request_id = message.request_id;
@@ -246,6 +240,13 @@ void ParticipantMachine::HandleCanCommit(const CanCommit& message, Effects& out)
 }
 
 void ParticipantMachine::HandlePreCommit(const PreCommit& message, Effects& out) {
+  if (state_ == ParticipantState::kInit) {  // an unknown transaction aborts (rule d)
+    AfterRecord after;
+    after.reply_to = Endpoint::Coordinator();
+    after.request_id = message.request_id;
+    Decide(ParticipantState::kAbort, after, out);
+    return;
+  }
   if (state_ == ParticipantState::kWait && !asked_ && !restarted_) {
     AfterRecord after;
     after.kind = AfterRecord::Kind::kAckPre;
@@ -285,6 +286,16 @@ void ParticipantMachine::HandleDecisionMessage(Endpoint from, ParticipantState d
 void ParticipantMachine::HandleStateQuery(Endpoint from, const StateQuery& message,
                                           Effects& out) {
   if (message.backup_round && !message.asker_restarted) asked_ = true;
+  if (state_ == ParticipantState::kInit) {
+    // Rule d: a question about a transaction this participant never recorded is answered ABORT,
+    // recorded first, so that a late CanCommit is answered no.
+    AfterRecord after;
+    after.reply_to = from;
+    after.request_id = message.request_id;
+    after.reply_with_state = true;
+    Decide(ParticipantState::kAbort, after, out);
+    return;
+  }
   out.push_back(Send{from, StateReply{message.request_id, state_, restarted_,
                                       UndecidedNeverRestarted(state_, restarted_)}});
 }

@@ -11,7 +11,7 @@
 //                 (the vote, the acknowledgement, the sends of a decision, the fence). Inputs that
 //                 arrive meanwhile are queued inside the machine and handled, in arrival order,
 //                 after the record is durable: a StateQuery never sees a state that is not yet
-//                 durable, and never interleaves with a PreCommit (rule d).
+//                 durable, and never interleaves with a PreCommit (rule e).
 //   Send          a message to the coordinator or to a participant number.
 //   FinishBranch  fence and finish the branch: KILL the application's MariaDB session (the fence
 //                 session id from CanCommit), then XA COMMIT / XA ROLLBACK (COMMIT PREPARED /
@@ -28,10 +28,10 @@
 //
 // What each input does (own state → behaviour):
 //   CanCommit   INIT → record WAIT, then Vote(yes) and arm the timer (a yes is durable first).
-//               INIT and asked by a backup → record ABORT, then Vote(no) (the backup counted
-//               this participant as INIT). WAIT, PRE, COMMIT → Vote(yes) again; ABORT → Vote(no).
+//               WAIT, PRE, COMMIT → Vote(yes) again; ABORT → Vote(no).
 //   PreCommit   WAIT, neither asked nor restarted → record PRE, then Ack(PRE) to the
-//               coordinator and re-arm the timer. Otherwise → Ack(own state), nothing changes:
+//               coordinator and re-arm the timer. INIT → record ABORT, then Ack(ABORT) (rule d:
+//               an unknown transaction aborts). Otherwise → Ack(own state), nothing changes:
 //               the coordinator then cannot collect a full set of PRE acknowledgements.
 //   DoCommit    WAIT/PRE → record COMMIT, then fence-and-finish (unless branch_done), Ack(COMMIT).
 //               COMMIT → Ack(COMMIT). INIT → Ack(INIT), nothing changes (it never voted).
@@ -39,8 +39,10 @@
 //   Abort       INIT/WAIT/PRE → record ABORT, then fence-and-finish (unless branch_done or INIT,
 //               which holds no branch of its own), Ack(ABORT). ABORT → Ack(ABORT).
 //               COMMIT → ReportHeuristicMixed, Ack(COMMIT).
-//   StateQuery  any state → StateReply(state, restarted, undecided-and-never-restarted); a
-//               backup round's query (from a participant that has not restarted) sets *asked*.
+//   StateQuery  INIT → record ABORT, then StateReply(ABORT) (rule d: a transaction it has no
+//               record of aborts, so a late CanCommit is answered no; it is never a backup).
+//               Any other state → StateReply(state, restarted, undecided-and-never-restarted).
+//               A backup round's query (from a participant that has not restarted) sets *asked*.
 //   MoveToPre   WAIT → record PRE, then Ack(PRE). Otherwise → Ack(own state).
 //   Timer       INIT: nothing. Decided: send the decision again to every peer that has not
 //               confirmed it, re-arm. Undecided, between rounds: start a probe (a StateQuery
@@ -215,15 +217,19 @@ class ParticipantMachine {
   Effects OnBranchFinished();
 
   uint32_t number() const { return number_; }
+  // The size of the participant list (0 until CanCommit, for an INIT participant).
+  uint32_t participant_count() const { return participant_count_; }
   // The state last recorded durably: what the participant answers with.
   ParticipantState state() const { return state_; }
   bool awaiting_record() const { return recording_.has_value(); }
   bool asked() const { return asked_; }
   bool restarted() const { return restarted_; }
   bool done() const { return done_emitted_; }
+  // A termination round (probe, backup round or promotion) is waiting for peers' answers.
+  bool in_termination_round() const { return phase_ != Phase::kIdle; }
 
  private:
-  // An input kept while a record is in flight (rule d), handled after OnRecorded().
+  // An input kept while a record is in flight (rule e), handled after OnRecorded().
   struct TimerFired {};
   struct PeerUnreachable {
     uint32_t peer = 0;
@@ -259,9 +265,9 @@ class ParticipantMachine {
   // What the machine does once the state it is recording is durable.
   struct AfterRecord {
     enum class Kind { kVoteYes, kAckPre, kStartPromotion, kDecided } kind = Kind::kDecided;
-    std::optional<Endpoint> reply_to;  // gets Ack(state) (kAckPre, kDecided) or the Vote
+    std::optional<Endpoint> reply_to;  // gets Ack(state) (kAckPre, kDecided)
     uint64_t request_id = 0;
-    bool vote_no = false;         // kDecided: an asked INIT participant's answer to CanCommit
+    bool reply_with_state = false;  // kDecided: reply_to asked a StateQuery: StateReply, not Ack
     bool tell_peers_now = false;  // kDecided: this participant decided by its own round
     bool branch_done = false;     // kDecided: the sender of the decision finished the branch
   };
