@@ -26,44 +26,48 @@ std::string ToString(Endpoint endpoint) {
 }
 
 std::string ToString(const OutMessage& message) {
-  return std::visit(
-      Overloaded{
-          [](const Vote& m) { return std::string(m.yes ? "Vote(yes)" : "Vote(no)"); },
-          [](const Ack& m) { return "Ack(" + StateName(m.state) + ")"; },
-          [](const StateQuery& m) {
-            return std::string(m.backup_round ? "StateQuery(backup round)" : "StateQuery") +
-                   (m.asker_restarted ? "[asker restarted]" : "");
-          },
-          [](const StateReply& m) {
-            return "StateReply(" + StateName(m.state) + (m.restarted ? ", restarted" : "") + ")";
-          },
-          [](const MoveToPre&) { return std::string("MoveToPre"); },
-          [](const DoCommit& m) {
-            return std::string(m.branch_done ? "DoCommit(branch done)" : "DoCommit");
-          },
-          [](const Abort& m) { return std::string(m.branch_done ? "Abort(branch done)" : "Abort"); },
-      },
-      message);
+  return std::visit(Overloaded{
+                        [](const Vote& m) { return std::string(m.yes ? "Vote(yes)" : "Vote(no)"); },
+                        [](const Ack& m) { return "Ack(" + StateName(m.state) + ")"; },
+                        [](const StateQuery& m) {
+                          return std::string(m.backup_round ? "StateQuery(backup round)"
+                                                            : "StateQuery") +
+                                 (m.asker_restarted ? "[asker restarted]" : "");
+                        },
+                        [](const StateReply& m) {
+                          return "StateReply(" + StateName(m.state) +
+                                 (m.restarted ? ", restarted" : "") + ")";
+                        },
+                        [](const MoveToPre&) { return std::string("MoveToPre"); },
+                        [](const DoCommit& m) {
+                          return std::string(m.branch_done ? "DoCommit(branch done)" : "DoCommit");
+                        },
+                        [](const Abort& m) {
+                          return std::string(m.branch_done ? "Abort(branch done)" : "Abort");
+                        },
+                    },
+                    message);
 }
 
 std::string ToString(const Effect& effect) {
-  return std::visit(
-      Overloaded{
-          [](const RecordState& e) { return "record " + StateName(e.state); },
-          [](const Send& e) { return "send " + ToString(e.message) + " to " + ToString(e.to); },
-          [](const FinishBranch& e) {
-            return std::string(e.commit ? "fence and commit the branch"
-                                        : "fence and roll back the branch");
-          },
-          [](const ArmTimer&) { return std::string("arm timer"); },
-          [](const CancelTimer&) { return std::string("cancel timer"); },
-          [](const ReportHeuristicMixed& e) {
-            return "heuristic-mixed: own " + StateName(e.own) + ", " + ToString(e.peer) + " " +
-                   StateName(e.peer_state);
-          },
-          [](const RecordDone&) { return std::string("record done"); },
-      },
-      effect);
+  return std::visit(Overloaded{
+                        [](const RecordState& e) { return "record " + StateName(e.state); },
+                        [](const Send& e) {
+                          return "send " + ToString(e.message) + " to " + ToString(e.to);
+                        },
+                        [](const FinishBranch& e) {
+                          return std::string(e.commit ? "fence and commit the branch"
+                                                      : "fence and roll back the branch");
+                        },
+                        [](const ArmTimer&) { return std::string("arm timer"); },
+                        [](const CancelTimer&) { return std::string("cancel timer"); },
+                        [](const ReportHeuristicMixed& e) {
+                          return "heuristic-mixed: own " + StateName(e.own) + ", " +
+                                 ToString(e.peer) + " " + StateName(e.peer_state);
+                        },
+                        [](const RecordDone&) { return std::string("record done"); },
+                    },
+                    effect);
 }
 
 ParticipantMachine::ParticipantMachine(uint32_t number, ParticipantOptions options)
@@ -145,27 +149,26 @@ Effects ParticipantMachine::Handle(QueuedInput input) {
 
 Effects ParticipantMachine::Dispatch(const QueuedInput& input) {
   Effects out;
-  std::visit(
-      Overloaded{
-          [&](const CanCommit& m) { HandleCanCommit(m, out); },
-          [&](const PreCommit& m) { HandlePreCommit(m, out); },
-          [&](const DoCommitFrom& m) {
-            HandleDecisionMessage(m.from, ParticipantState::kCommit, m.message.request_id,
-                                  m.message.branch_done, out);
-          },
-          [&](const AbortFrom& m) {
-            HandleDecisionMessage(m.from, ParticipantState::kAbort, m.message.request_id,
-                                  m.message.branch_done, out);
-          },
-          [&](const StateQueryFrom& m) { HandleStateQuery(m.from, m.message, out); },
-          [&](const StateReplyFrom& m) { HandleStateReply(m.peer, m.message, out); },
-          [&](const MoveToPreFrom& m) { HandleMoveToPre(m.peer, m.message, out); },
-          [&](const AckFrom& m) { HandleAck(m.from, m.message, out); },
-          [&](const TimerFired&) { HandleTimer(out); },
-          [&](const PeerUnreachable& m) { HandlePeerUnreachable(m.peer, out); },
-          [&](const BranchFinished&) { HandleBranchFinished(out); },
-      },
-      input);
+  std::visit(Overloaded{
+                 [&](const CanCommit& m) { HandleCanCommit(m, out); },
+                 [&](const PreCommit& m) { HandlePreCommit(m, out); },
+                 [&](const DoCommitFrom& m) {
+                   HandleDecisionMessage(m.from, ParticipantState::kCommit, m.message.request_id,
+                                         m.message.branch_done, out);
+                 },
+                 [&](const AbortFrom& m) {
+                   HandleDecisionMessage(m.from, ParticipantState::kAbort, m.message.request_id,
+                                         m.message.branch_done, out);
+                 },
+                 [&](const StateQueryFrom& m) { HandleStateQuery(m.from, m.message, out); },
+                 [&](const StateReplyFrom& m) { HandleStateReply(m.peer, m.message, out); },
+                 [&](const MoveToPreFrom& m) { HandleMoveToPre(m.peer, m.message, out); },
+                 [&](const AckFrom& m) { HandleAck(m.from, m.message, out); },
+                 [&](const TimerFired&) { HandleTimer(out); },
+                 [&](const PeerUnreachable& m) { HandlePeerUnreachable(m.peer, out); },
+                 [&](const BranchFinished&) { HandleBranchFinished(out); },
+             },
+             input);
   return out;
 }
 
@@ -207,8 +210,9 @@ void ParticipantMachine::HandleRecorded(Effects& out) {
         out.push_back(FinishBranch{state_ == ParticipantState::kCommit});
       }
       if (after.reply_to && after.reply_with_state) {
-        out.push_back(Send{*after.reply_to, StateReply{after.request_id, state_, restarted_,
-                                                       UndecidedNeverRestarted(state_, restarted_)}});
+        out.push_back(
+            Send{*after.reply_to, StateReply{after.request_id, state_, restarted_,
+                                             UndecidedNeverRestarted(state_, restarted_)}});
       } else if (after.reply_to) {
         out.push_back(Send{*after.reply_to, Ack{after.request_id, state_}});
       }
@@ -283,8 +287,7 @@ void ParticipantMachine::HandleDecisionMessage(Endpoint from, ParticipantState d
   Decide(decision, after, out);
 }
 
-void ParticipantMachine::HandleStateQuery(Endpoint from, const StateQuery& message,
-                                          Effects& out) {
+void ParticipantMachine::HandleStateQuery(Endpoint from, const StateQuery& message, Effects& out) {
   if (message.backup_round && !message.asker_restarted) asked_ = true;
   if (state_ == ParticipantState::kInit) {
     // Rule d: a question about a transaction this participant never recorded is answered ABORT,
@@ -300,8 +303,7 @@ void ParticipantMachine::HandleStateQuery(Endpoint from, const StateQuery& messa
                                       UndecidedNeverRestarted(state_, restarted_)}});
 }
 
-void ParticipantMachine::HandleStateReply(uint32_t peer, const StateReply& message,
-                                          Effects& out) {
+void ParticipantMachine::HandleStateReply(uint32_t peer, const StateReply& message, Effects& out) {
   if (peer >= peers_.size() || peer == number_) return;
   const Endpoint from = Endpoint::Participant(peer);
   if (IsDecided(state_)) {
@@ -422,7 +424,8 @@ void ParticipantMachine::StartRound(Phase phase, Effects& out) {
     view.reachable = false;
     view.promotion_target = false;
     if (peer == number_) continue;
-    out.push_back(Send{Endpoint::Participant(peer), StateQuery{round_id_, restarted_, backup_round}});
+    out.push_back(
+        Send{Endpoint::Participant(peer), StateQuery{round_id_, restarted_, backup_round}});
   }
   if (RoundComplete()) {  // no peers to ask
     EvaluateRound(out);
@@ -552,8 +555,7 @@ void ParticipantMachine::SendDecisionToUnsettledPeers(Effects& out) {
   }
 }
 
-void ParticipantMachine::NotePeerOutcome(Endpoint peer, ParticipantState peer_state,
-                                         Effects& out) {
+void ParticipantMachine::NotePeerOutcome(Endpoint peer, ParticipantState peer_state, Effects& out) {
   if (!IsDecided(peer_state)) return;  // not decided yet: it adopts ours when told
   if (peer.coordinator) {
     if (peer_state != state_ && !coordinator_heuristic_reported_) {

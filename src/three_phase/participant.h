@@ -168,11 +168,11 @@ std::string ToString(const Effect& effect);
 // simulation test can prove it catches the mistake. Never set outside tests.
 enum class BrokenRuleForTesting {
   kNone,
-  kTextbookTimeouts,          // on timeout WAIT aborts and PRE commits, without asking anyone
-  kNoPromotionBeforeCommit,   // the backup commits on a PRE without moving WAIT peers to PRE
-  kRestartedDecidesAlone,     // a restarted participant applies rule b without rule c's wait
-  kEveryoneTerminates,        // every undecided participant runs a backup round (no election)
-  kCountRestartedStates,      // the backup counts restarted participants' states in rule b
+  kTextbookTimeouts,         // on timeout WAIT aborts and PRE commits, without asking anyone
+  kNoPromotionBeforeCommit,  // the backup commits on a PRE without moving WAIT peers to PRE
+  kRestartedDecidesAlone,    // a restarted participant applies rule b without rule c's wait
+  kEveryoneTerminates,       // every undecided participant runs a backup round (no election)
+  kCountRestartedStates,     // the backup counts restarted participants' states in rule b
 };
 
 struct ParticipantOptions {
@@ -268,17 +268,17 @@ class ParticipantMachine {
     std::optional<Endpoint> reply_to;  // gets Ack(state) (kAckPre, kDecided)
     uint64_t request_id = 0;
     bool reply_with_state = false;  // kDecided: reply_to asked a StateQuery: StateReply, not Ack
-    bool tell_peers_now = false;  // kDecided: this participant decided by its own round
-    bool branch_done = false;     // kDecided: the sender of the decision finished the branch
+    bool tell_peers_now = false;    // kDecided: this participant decided by its own round
+    bool branch_done = false;       // kDecided: the sender of the decision finished the branch
   };
   // Per-peer knowledge: the running round's answer, and whether the peer holds our decision.
   struct PeerView {
-    bool answered = false;     // the running round has its answer (or it is unreachable)
-    bool reachable = false;    // answered with a StateReply or an Ack
+    bool answered = false;   // the running round has its answer (or it is unreachable)
+    bool reachable = false;  // answered with a StateReply or an Ack
     ParticipantState state = ParticipantState::kInit;
     bool restarted = false;
     bool promotion_target = false;  // awaiting its Ack(PRE)
-    bool settled = false;  // confirmed our decision, or reported as heuristic-mixed
+    bool settled = false;           // confirmed our decision, or reported as heuristic-mixed
   };
   enum class Phase { kIdle, kProbing, kBackupRound, kPromoting };
 

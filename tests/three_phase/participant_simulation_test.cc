@@ -5,20 +5,29 @@
 // at the end of every run, progress. Each broken variant of the machine must be caught.
 //
 // The model of time (the design's assumption "every timeout is longer than any message delay
-// plus the time to handle a message and sync a record"): a timer fires only when the network is
-// empty and no live participant has a record in flight, i.e. when everything that was sent has
-// been delivered or lost in a crash, so whatever the timer's owner waits for cannot arrive any
-// more. The coordinator's own log writes do not hold timers back: a coordinator may be stuck
-// (alive but slow) for as long as the scheduler likes, which is the case the asked flag and the
-// fence are for.
+// plus the time to handle a message and sync a record"): a timer fires only when what its owner
+// waits for cannot arrive any more. Two readings, both run:
+// - kWhatIsAwaited: no record is in flight at a live participant, and nothing its owner waits
+//   for is in flight: an idle participant waits for the coordinator (no coordinator message to
+//   it), a participant in a termination round or holding a decision waits for its peers (no
+//   message to or from it), the coordinator waits for replies (no message to or from it).
+//   Timers of different participants fire together, as real ones armed at the same time do.
+// - kQuiescent: nothing in flight anywhere (rounds never overlap; a narrower set of runs).
+// In both, a live coordinator in mid-phase holds the participants' timers back, except in the
+// quarter of the runs where it may stall (alive but stuck past their timeout, the case the asked
+// flag and the fence are for); its own log writes never hold timers back.
 //
 // Crashes: a crashed process loses its memory; a record in flight lands or not (half and half);
-// each message it had sent and that is still in flight is lost or delivered later (half and
-// half: the kernel may still have sent it); messages to it are lost (its connections close). A
-// participant restarts from what it recorded: the agent's log (nothing recorded: a fresh INIT
-// machine, as the agent knows nothing of the transaction). The coordinator restarts from its
-// decision log: a commit record → DoCommit to everyone; a pre-commit record → it asks the
-// participants until it can adopt a decision (rule c); nothing → presumed abort.
+// the messages it had sent and that are still in flight are lost (a host crash) or each lost or
+// delivered later (a process crash: the kernel may still send them), by run; messages to it are
+// lost (its connections close). Crashes come at random steps, right after a record becomes
+// durable (the sends that depend on it in flight), right after a message is handled (notably a
+// backup's question answered), and, planned, for the coordinator after its m-th delivered message
+// (often in mid-PreCommit). A participant restarts from what it recorded, the agent's log (nothing
+// recorded: a fresh INIT machine, as the agent knows nothing of the transaction). The coordinator
+// restarts from its decision log: a commit record → DoCommit to everyone; a pre-commit record →
+// it asks the participants until it can adopt a decision (it never decides then); nothing →
+// presumed abort.
 
 #include <algorithm>
 #include <chrono>
@@ -89,7 +98,7 @@ std::string PayloadText(const Payload& payload) {
 
 // When a timer may fire (see the model of time at the top).
 enum class Timing {
-  kQuiescent,   // nothing in flight anywhere, no record in flight
+  kQuiescent,      // nothing in flight anywhere, no record in flight
   kWhatIsAwaited,  // what the timer's owner waits for is not in flight, no record in flight
 };
 
@@ -394,8 +403,9 @@ class Simulation {
 
   void ParticipantReceive(uint32_t p, int from, const Payload& payload) {
     ParticipantMachine& m = *participants_[p].machine;
-    const Endpoint sender = from == kCoordinator ? Endpoint::Coordinator()
-                                                 : Endpoint::Participant(static_cast<uint32_t>(from));
+    const Endpoint sender = from == kCoordinator
+                                ? Endpoint::Coordinator()
+                                : Endpoint::Participant(static_cast<uint32_t>(from));
     Effects effects;
     if (const auto* notice = std::get_if<Unreachable>(&payload)) {
       effects = m.OnPeerUnreachable(notice->peer);
@@ -440,9 +450,10 @@ class Simulation {
 
   void LandRecord(uint32_t p, State before, State after) {
     ParticipantProc& proc = participants_[p];
-    const bool legal = (before == State::kInit && (after == State::kWait || after == State::kAbort)) ||
-                       (before == State::kWait && after != State::kInit && after != State::kWait) ||
-                       (before == State::kPre && IsDecided(after));
+    const bool legal =
+        (before == State::kInit && (after == State::kWait || after == State::kAbort)) ||
+        (before == State::kWait && after != State::kInit && after != State::kWait) ||
+        (before == State::kPre && IsDecided(after));
     if (!legal) {
       Fail("P" + std::to_string(p) + " recorded " + Name(after) + " after " + Name(before));
     }
@@ -474,9 +485,10 @@ class Simulation {
       proc.machine.emplace(p, Machine());  // the agent has no record: a fresh INIT machine
       return;
     }
-    proc.machine.emplace(ParticipantMachine::Recovered(
-        RecoveredParticipant{p, proc.durable_count, proc.durable, proc.durable_has_branch},
-        Machine()));
+    proc.machine.emplace(
+        ParticipantMachine::Recovered(RecoveredParticipant{p, proc.durable_count, proc.durable,
+                                                           proc.durable_has_branch},
+                                      Machine()));
     Apply(p, proc.machine->OnRestart());
   }
 
@@ -503,8 +515,8 @@ class Simulation {
     // participant in a round waits for its peers' answers, a decided one for their
     // confirmations (its requests or replies to it in flight); otherwise a participant waits for
     // the coordinator (its messages to it in flight).
-    const ParticipantMachine* machine =
-        process == kCoordinator ? nullptr : &*participants_[process].machine;
+    const ParticipantMachine* machine = process == kCoordinator ? nullptr
+                                                                : &*participants_[process].machine;
     const bool waits_for_peers = process == kCoordinator || machine->in_termination_round() ||
                                  IsDecided(machine->state());
     for (const InFlight& message : network_) {
@@ -663,8 +675,8 @@ class Simulation {
       Trace("  dropped: " + Who(message.to) + " is down");
       return;
     }
-    if (message.from == kCoordinator && ++coordinator_deliveries_ == coordinator_crash_at_delivery_ &&
-        coordinator_.up) {
+    if (message.from == kCoordinator &&
+        ++coordinator_deliveries_ == coordinator_crash_at_delivery_ && coordinator_.up) {
       ParticipantReceive(static_cast<uint32_t>(message.to), message.from, message.payload);
       ++crashes_left_;  // planned, beside the random budget
       Crash(kCoordinator);
@@ -723,12 +735,12 @@ class Simulation {
   std::string Decisions() const {
     std::ostringstream out;
     for (uint32_t p = 0; p < n_; ++p) {
-      out << "P" << p << "=" << Name(participants_[p].durable) << (participants_[p].up ? "" : "(down)")
-          << " ";
+      out << "P" << p << "=" << Name(participants_[p].durable)
+          << (participants_[p].up ? "" : "(down)") << " ";
     }
     out << "C=";
     for (State s : coordinator_decisions_) out << Name(s) << ",";
-    out << (coordinator_.durable == CoordinatorLog::kCommit       ? "log:commit"
+    out << (coordinator_.durable == CoordinatorLog::kCommit      ? "log:commit"
             : coordinator_.durable == CoordinatorLog::kPreCommit ? "log:pre-commit"
                                                                  : "log:nothing");
     return out.str();
@@ -803,8 +815,8 @@ TEST(ParticipantSimulation, AgreementValidityAndProgressHoldUnderCrashesAndReord
       SimulationOptions options;
       options.participants = n;
       options.timing = timing;
-      const uint64_t seeds =
-          timing == Timing::kWhatIsAwaited ? kSeedsWhatIsAwaited : kSeedsQuiescent;
+      const uint64_t seeds = timing == Timing::kWhatIsAwaited ? kSeedsWhatIsAwaited
+                                                              : kSeedsQuiescent;
       const std::string failure = RunSeeds(options, 1, seeds, budget);
       ASSERT_TRUE(failure.empty()) << failure;
     }

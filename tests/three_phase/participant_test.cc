@@ -123,8 +123,8 @@ TEST(ParticipantMachine, QuestionsDuringARecordAreAnsweredOnceItIsDurable) {
   EXPECT_EQ(T(m.OnPreCommit(PreCommit{8})), Texts({"record PRE"}));
   // A backup's question while PRE is being written: not answered WAIT now and PRE later.
   EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{1, false, true})), Texts({}));
-  EXPECT_EQ(T(m.OnRecorded()), Texts({"send Ack(PRE) to coordinator", "arm timer",
-                                      "send StateReply(PRE) to P0"}));
+  EXPECT_EQ(T(m.OnRecorded()),
+            Texts({"send Ack(PRE) to coordinator", "arm timer", "send StateReply(PRE) to P0"}));
 }
 
 TEST(ParticipantMachine, APreCommitQueuedBehindABackupQuestionIsRefused) {
@@ -143,8 +143,7 @@ TEST(ParticipantMachine, APreCommitQueuedBehindABackupQuestionIsRefused) {
 
 TEST(ParticipantMachine, TimeoutStartsAProbeOfEveryPeer) {
   ParticipantMachine m = Waiting(1);
-  EXPECT_EQ(T(m.OnTimer()),
-            Texts({"send StateQuery to P0", "send StateQuery to P2", "arm timer"}));
+  EXPECT_EQ(T(m.OnTimer()), Texts({"send StateQuery to P0", "send StateQuery to P2", "arm timer"}));
   EXPECT_FALSE(m.asked());
 }
 
@@ -395,9 +394,11 @@ TEST(Termination, RuleBTable) {
 }
 
 TEST(Termination, BackupElection) {
-  const std::vector<PeerAnswer> lower_waiting = {{0, State::kWait, false}, {2, State::kWait, false}};
+  const std::vector<PeerAnswer> lower_waiting = {{0, State::kWait, false},
+                                                 {2, State::kWait, false}};
   EXPECT_FALSE(IsBackup(1, false, lower_waiting));
-  const std::vector<PeerAnswer> lower_restarted = {{0, State::kPre, true}, {2, State::kWait, false}};
+  const std::vector<PeerAnswer> lower_restarted = {{0, State::kPre, true},
+                                                   {2, State::kWait, false}};
   EXPECT_TRUE(IsBackup(1, false, lower_restarted));
   const std::vector<PeerAnswer> lower_init = {{0, State::kInit, false}};
   EXPECT_TRUE(IsBackup(1, false, lower_init));
