@@ -19,6 +19,16 @@ inline std::string ReadSourceFile(const std::string& source_dir, const std::stri
   return ss.str();
 }
 
+// The text of the section "## <title>" of `md`, up to the next "## " heading; empty when there is
+// none. For a document whose tables share a name (kAbort is a message type and a state).
+inline std::string MarkdownSection(const std::string& md, const std::string& title) {
+  size_t start = md.find("\n## " + title + "\n");
+  if (start == std::string::npos) return "";
+  start += 1;
+  size_t end = md.find("\n## ", start);
+  return md.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
 // The rows "| kName | 123 | ..." of every Markdown table in `md`: name -> value. (Parsed by
 // hand: std::regex trips GCC 12's -Wmaybe-uninitialized under ASan.)
 inline std::map<std::string, uint64_t> TableConstants(const std::string& md) {

@@ -19,15 +19,8 @@ std::string AgentMessagesDoc() {
   return test::ReadSourceFile(XA_SOURCE_DIR, "src/three_phase/agent_messages.md");
 }
 
-// The text of the section "## <title>" up to the next "## " heading; empty when there is none.
-// (Each table is read from its own section: kAbort names a message type and a state.)
-std::string Section(const std::string& md, const std::string& title) {
-  size_t start = md.find("\n## " + title + "\n");
-  if (start == std::string::npos) return "";
-  start += 1;
-  size_t end = md.find("\n## ", start);
-  return md.substr(start, end == std::string::npos ? std::string::npos : end - start);
-}
+// Each table is read from its own section (test::MarkdownSection): names may repeat across tables.
+using test::MarkdownSection;
 
 uint64_t Number(AgentMessageType type) { return static_cast<uint64_t>(type); }
 uint64_t Number(ParticipantState state) { return static_cast<uint64_t>(state); }
@@ -50,7 +43,7 @@ TEST(AgentMessagesDocTest, ConstantsTableMatchesTheHeader) {
       {"kMaxAgentMessageSize", kMaxAgentMessageSize},
       {"kCoordinatorAsker", kCoordinatorAsker},
   };
-  EXPECT_EQ(test::TableConstants(Section(AgentMessagesDoc(), "Constants")), expected);
+  EXPECT_EQ(test::TableConstants(MarkdownSection(AgentMessagesDoc(), "Constants")), expected);
 }
 
 TEST(AgentMessagesDocTest, MessageTypeTableMatchesTheHeader) {
@@ -67,7 +60,7 @@ TEST(AgentMessagesDocTest, MessageTypeTableMatchesTheHeader) {
       {"kError", Number(AgentMessageType::kError)},
       {"kFirstUnassignedAgentMessageType", kFirstUnassignedAgentMessageType},
   };
-  const std::string section = Section(AgentMessagesDoc(), "Message types");
+  const std::string section = MarkdownSection(AgentMessagesDoc(), "Message types");
   EXPECT_EQ(test::TableConstants(section), expected);
   // The name column is the one AgentMessageTypeName gives (and logs show).
   for (uint8_t t = 1; t < kFirstUnassignedAgentMessageType; ++t) {
@@ -87,7 +80,7 @@ TEST(AgentMessagesDocTest, ParticipantStateTableMatchesTheHeader) {
       {"kCommit", Number(ParticipantState::kCommit)},
       {"kAbort", Number(ParticipantState::kAbort)},
   };
-  const std::string section = Section(AgentMessagesDoc(), "Participant states");
+  const std::string section = MarkdownSection(AgentMessagesDoc(), "Participant states");
   EXPECT_EQ(test::TableConstants(section), expected);
   for (uint8_t s = 1; IsParticipantState(s); ++s) {
     auto state = static_cast<ParticipantState>(s);

@@ -16,14 +16,7 @@ namespace {
 
 std::string PeerAuthDoc() { return test::ReadSourceFile(XA_SOURCE_DIR, "src/net/peer_auth.md"); }
 
-// The text of the section "## <title>" up to the next "## " heading; empty when there is none.
-std::string Section(const std::string& md, const std::string& title) {
-  size_t start = md.find("\n## " + title + "\n");
-  if (start == std::string::npos) return "";
-  start += 1;
-  size_t end = md.find("\n## ", start);
-  return md.substr(start, end == std::string::npos ? std::string::npos : end - start);
-}
+using test::MarkdownSection;
 
 TEST(PeerAuthDocTest, MarkdownIsBesideTheHeaderAndNamedByIt) {
   EXPECT_FALSE(PeerAuthDoc().empty()) << "src/net/peer_auth.md not found under " << XA_SOURCE_DIR;
@@ -41,7 +34,7 @@ TEST(PeerAuthDocTest, ConstantsTableMatchesTheHeader) {
       {"kMinSharedKeySize", kMinSharedKeySize},
       {"kMaxSharedKeySize", kMaxSharedKeySize},
   };
-  EXPECT_EQ(test::TableConstants(Section(PeerAuthDoc(), "Constants")), expected);
+  EXPECT_EQ(test::TableConstants(MarkdownSection(PeerAuthDoc(), "Constants")), expected);
 }
 
 TEST(PeerAuthDocTest, KindTableMatchesTheHeader) {
@@ -52,7 +45,7 @@ TEST(PeerAuthDocTest, KindTableMatchesTheHeader) {
       {"kWelcome", static_cast<uint64_t>(HandshakeKind::kWelcome)},
       {"kRefused", static_cast<uint64_t>(HandshakeKind::kRefused)},
   };
-  const std::string section = Section(PeerAuthDoc(), "Kinds");
+  const std::string section = MarkdownSection(PeerAuthDoc(), "Kinds");
   EXPECT_EQ(test::TableConstants(section), expected);
   for (const auto& [name, value] : expected) {
     std::string kind_name(HandshakeKindName(static_cast<HandshakeKind>(value)));
@@ -67,7 +60,7 @@ TEST(PeerAuthDocTest, RefusalReasonTableMatchesTheHeader) {
       {"kBadProof", static_cast<uint64_t>(RefusalReason::kBadProof)},
       {"kMalformed", static_cast<uint64_t>(RefusalReason::kMalformed)},
   };
-  EXPECT_EQ(test::TableConstants(Section(PeerAuthDoc(), "Refusal reasons")), expected);
+  EXPECT_EQ(test::TableConstants(MarkdownSection(PeerAuthDoc(), "Refusal reasons")), expected);
 }
 
 TEST(PeerAuthDocTest, LabelsAreTheHeadersTextAndOfOneLength) {
