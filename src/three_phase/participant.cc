@@ -70,12 +70,13 @@ std::string ToString(const Effect& effect) {
                     effect);
 }
 
-ParticipantMachine::ParticipantMachine(uint32_t number, ParticipantOptions options)
-    : number_(number), options_(options) {}
+ParticipantMachine::ParticipantMachine(uint32_t number, uint64_t incarnation,
+                                       ParticipantOptions options)
+    : number_(number), incarnation_(incarnation), options_(options) {}
 
 ParticipantMachine ParticipantMachine::Recovered(const RecoveredParticipant& recovered,
                                                  ParticipantOptions options) {
-  ParticipantMachine machine(recovered.number, options);
+  ParticipantMachine machine(recovered.number, recovered.incarnation, options);
   machine.SetParticipantCount(recovered.participant_count);
   machine.state_ = recovered.state;
   machine.restarted_ = true;
@@ -289,6 +290,10 @@ void ParticipantMachine::HandleDecisionMessage(Endpoint from, ParticipantState d
 
 void ParticipantMachine::HandleStateQuery(Endpoint from, const StateQuery& message, Effects& out) {
   if (message.backup_round && !message.asker_restarted) asked_ = true;
+  // Only a backup round, or a restarted participant's rule c, may follow with a MoveToPre.
+  if (!from.coordinator && (message.backup_round || message.asker_restarted)) {
+    last_asking_round_ = message.round;
+  }
   if (state_ == ParticipantState::kInit) {
     // Rule d: a question about a transaction this participant never recorded is answered ABORT,
     // recorded first, so that a late CanCommit is answered no.
@@ -326,9 +331,16 @@ void ParticipantMachine::HandleStateReply(uint32_t peer, const StateReply& messa
   if (RoundComplete()) EvaluateRound(out);
 }
 
+bool ParticipantMachine::AcceptsMoveToPre(uint32_t peer, const MoveToPre& message) const {
+  if (Broken(BrokenRuleForTesting::kMoveToPreFromAnyRound)) return true;
+  // The round that counted this participant as WAIT must be the last one that asked it: a later
+  // round may have counted it as WAIT and aborted.
+  return message.round.asker == peer && last_asking_round_ == message.round;
+}
+
 void ParticipantMachine::HandleMoveToPre(uint32_t peer, const MoveToPre& message, Effects& out) {
   const Endpoint from = Endpoint::Participant(peer);
-  if (state_ == ParticipantState::kWait) {
+  if (state_ == ParticipantState::kWait && AcceptsMoveToPre(peer, message)) {
     AfterRecord after;
     after.kind = AfterRecord::Kind::kAckPre;
     after.reply_to = from;
@@ -356,8 +368,13 @@ void ParticipantMachine::HandleAck(Endpoint from, const Ack& message, Effects& o
       view.answered) {
     return;
   }
-  // Ack(PRE) is the expected answer; any other undecided state means the peer could not be
-  // moved (it restarted and lost it): either way it is accounted for, as an unreachable one is.
+  if (message.state != ParticipantState::kPre) {
+    // Refused: a later round asked the peer (and may have aborted on its WAIT), or it restarted.
+    // Committing now could split the outcome; deciding abort could too (our own PRE may have
+    // been counted by someone). Decide nothing, and look again at the next timeout.
+    AbandonPromotion(out);
+    return;
+  }
   view.answered = true;
   MaybeFinishPromotion(out);
 }
@@ -424,8 +441,8 @@ void ParticipantMachine::StartRound(Phase phase, Effects& out) {
     view.reachable = false;
     view.promotion_target = false;
     if (peer == number_) continue;
-    out.push_back(
-        Send{Endpoint::Participant(peer), StateQuery{round_id_, restarted_, backup_round}});
+    out.push_back(Send{Endpoint::Participant(peer),
+                       StateQuery{round_id_, restarted_, backup_round, CurrentRound()}});
   }
   if (RoundComplete()) {  // no peers to ask
     EvaluateRound(out);
@@ -524,7 +541,7 @@ void ParticipantMachine::StartPromotion(Effects& out) {
     PeerView& view = peers_[peer];
     view.answered = !view.promotion_target;
     if (!view.promotion_target) continue;
-    out.push_back(Send{Endpoint::Participant(peer), MoveToPre{round_id_}});
+    out.push_back(Send{Endpoint::Participant(peer), MoveToPre{round_id_, CurrentRound()}});
     any = true;
   }
   if (any) {
@@ -532,6 +549,12 @@ void ParticipantMachine::StartPromotion(Effects& out) {
     return;
   }
   MaybeFinishPromotion(out);
+}
+
+void ParticipantMachine::AbandonPromotion(Effects& out) {
+  phase_ = Phase::kIdle;
+  for (PeerView& view : peers_) view.promotion_target = false;
+  out.push_back(ArmTimer{});
 }
 
 void ParticipantMachine::MaybeFinishPromotion(Effects& out) {

@@ -43,7 +43,13 @@
 //               record of aborts, so a late CanCommit is answered no; it is never a backup).
 //               Any other state → StateReply(state, restarted, undecided-and-never-restarted).
 //               A backup round's query (from a participant that has not restarted) sets *asked*.
-//   MoveToPre   WAIT → record PRE, then Ack(PRE). Otherwise → Ack(own state).
+//               A participant's query that may lead to a promotion (a backup round's, or any
+//               from a restarted participant, whose rule c may promote) makes its round the
+//               *last asking round* (memory only, like *asked*: a restart forgets it).
+//   MoveToPre   WAIT, and the MoveToPre's round is the last asking round → record PRE, then
+//               Ack(PRE). Otherwise → Ack(own state), nothing changes: a MoveToPre of an older
+//               round (a crashed backup's, delivered late) must not move a participant that a
+//               later round counted as WAIT and may have aborted on.
 //   Timer       INIT: nothing. Decided: send the decision again to every peer that has not
 //               confirmed it, re-arm. Undecided, between rounds: start a probe (a StateQuery
 //               to every peer, not a backup round). During a round: peers that did not answer
@@ -57,9 +63,13 @@
 //       of peers that have not restarted (DecideTermination): commit, abort, or promote (record
 //       PRE itself if WAIT, MoveToPre every counted WAIT peer, wait for their acks or for them
 //       to become unreachable, then commit). It records the decision, then tells every peer.
+//       A promotion target that answers Ack with any state but PRE (a later round asked it, or
+//       it restarted) makes the backup abandon the round without deciding: it tries a new
+//       round at its next timeout.
 //     not restarted, not the backup → wait for the next timeout (the backup may crash).
 //     restarted → rule c: only when every peer answered and none is undecided and never
-//       restarted (RestartedMayDecide), rule b over all participants; otherwise wait.
+//       restarted (RestartedMayDecide), rule b over all participants; otherwise wait. Its
+//       promotion follows the backup's rules (MoveToPre of its round, abandon on a refusal).
 //   Decided: the outcome is kept, and sent to peers, until every peer confirmed it (an Ack,
 //     a StateReply, or its own DoCommit/Abort carrying the same outcome); a peer holding the
 //     other outcome is reported once as heuristic-mixed and is not asked again. Duplicates and
@@ -118,10 +128,20 @@ struct Abort {
   uint64_t request_id = 0;
   bool branch_done = false;  // the sender already rolled this branch back in its database
 };
+// Names one termination round of one participant, uniquely across its restarts: a MoveToPre
+// is accepted only from the round that asked the participant last (see MoveToPre above).
+struct RoundId {
+  uint32_t asker = 0;        // the participant running the round
+  uint64_t incarnation = 0;  // the asker's incarnation (see ParticipantMachine's constructor)
+  uint64_t counter = 0;      // the asker's round counter within that incarnation (from 1)
+  friend bool operator==(const RoundId&, const RoundId&) = default;
+};
+
 struct StateQuery {
   uint64_t request_id = 0;
   bool asker_restarted = false;
   bool backup_round = false;
+  RoundId round;  // the asking participant's round (unused in the coordinator's queries)
 };
 struct StateReply {
   uint64_t request_id = 0;
@@ -131,6 +151,7 @@ struct StateReply {
 };
 struct MoveToPre {
   uint64_t request_id = 0;
+  RoundId round;  // the round whose StateQuery counted the target as WAIT
 };
 struct Ack {
   uint64_t request_id = 0;
@@ -173,6 +194,7 @@ enum class BrokenRuleForTesting {
   kRestartedDecidesAlone,    // a restarted participant applies rule b without rule c's wait
   kEveryoneTerminates,       // every undecided participant runs a backup round (no election)
   kCountRestartedStates,     // the backup counts restarted participants' states in rule b
+  kMoveToPreFromAnyRound,    // MoveToPre moves WAIT to PRE whichever round sent it
 };
 
 struct ParticipantOptions {
@@ -187,13 +209,19 @@ struct RecoveredParticipant {
   // False for a decision recorded without WAIT (an Abort heard before any CanCommit): there is
   // no branch of this participant to finish.
   bool has_branch = true;
+  // The incarnation of the agent run that recovered it (see ParticipantMachine's constructor).
+  uint64_t incarnation = 0;
 };
 
 class ParticipantMachine {
  public:
   // A participant the agent has no record of (INIT): made for a CanCommit, or to answer a
   // StateQuery or a decision for a transaction it does not know.
-  explicit ParticipantMachine(uint32_t number, ParticipantOptions options = {});
+  // `incarnation` names this run of the agent and must differ in every run (the agent's restart
+  // counter, incremented and synced in its log at every start): with the participant's number
+  // and a per-machine counter it makes every termination round's RoundId unique across
+  // restarts, so that a MoveToPre a crashed earlier run sent is never taken for a current one.
+  ParticipantMachine(uint32_t number, uint64_t incarnation, ParticipantOptions options = {});
   // A participant recovered from the agent's log after a crash: *restarted*. Call OnRestart()
   // for its first effects.
   static ParticipantMachine Recovered(const RecoveredParticipant& recovered,
@@ -223,6 +251,8 @@ class ParticipantMachine {
   ParticipantState state() const { return state_; }
   bool awaiting_record() const { return recording_.has_value(); }
   bool asked() const { return asked_; }
+  // The round whose MoveToPre this participant would accept, if any.
+  const std::optional<RoundId>& last_asking_round() const { return last_asking_round_; }
   bool restarted() const { return restarted_; }
   bool done() const { return done_emitted_; }
   // A termination round (probe, backup round or promotion) is waiting for peers' answers.
@@ -314,8 +344,12 @@ class ParticipantMachine {
   void FinishDecidedStep(Effects& out);
   std::vector<PeerAnswer> Answers(bool include_restarted) const;
   bool Broken(BrokenRuleForTesting rule) const { return options_.broken == rule; }
+  RoundId CurrentRound() const { return RoundId{number_, incarnation_, round_id_}; }
+  bool AcceptsMoveToPre(uint32_t peer, const MoveToPre& message) const;
+  void AbandonPromotion(Effects& out);
 
   uint32_t number_;
+  uint64_t incarnation_;
   ParticipantOptions options_;
   uint32_t participant_count_ = 0;  // 0 until CanCommit (an INIT participant knows no list)
   ParticipantState state_ = ParticipantState::kInit;
@@ -323,6 +357,7 @@ class ParticipantMachine {
   AfterRecord after_record_;
   std::deque<QueuedInput> queued_;
   bool asked_ = false;
+  std::optional<RoundId> last_asking_round_;
   bool restarted_ = false;
   bool has_branch_ = false;      // WAIT was recorded: a prepared branch belongs to this machine
   bool branch_finished_ = true;  // no FinishBranch is outstanding (none without a branch)

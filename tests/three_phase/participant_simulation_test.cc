@@ -20,7 +20,11 @@
 // Crashes: a crashed process loses its memory; a record in flight lands or not (half and half);
 // the messages it had sent and that are still in flight are lost (a host crash) or each lost or
 // delivered later (a process crash: the kernel may still send them), by run; messages to it are
-// lost (its connections close). Crashes come at random steps, right after a record becomes
+// lost (its connections close). In some process-crash runs a message of the crashed process is
+// late: it is held, holding no timer back, until some participant records a decision (or
+// nothing else can happen), so other participants' rounds come first, as when a dead sender's
+// bytes sit in a slow network path longer than the termination timeout (the case a MoveToPre's
+// round identity is for). Crashes come at random steps, right after a record becomes
 // durable (the sends that depend on it in flight), right after a message is handled (notably a
 // backup's question answered), and, planned, for the coordinator after its m-th delivered message
 // (often in mid-PreCommit). A participant restarts from what it recorded, the agent's log (nothing
@@ -36,6 +40,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -121,7 +126,7 @@ class Simulation {
       : random_(seed), options_(options), n_(options.participants) {
     for (uint32_t i = 0; i < n_; ++i) {
       participants_.push_back(ParticipantProc{});
-      participants_.back().machine.emplace(i, Machine());
+      participants_.back().machine.emplace(i, participants_.back().incarnation, Machine());
     }
     voted_yes_.assign(n_, false);
     // Per-run parameters, so that some runs crash often and some hardly at all.
@@ -151,8 +156,15 @@ class Simulation {
     // state, later rounds cannot see it.
     static constexpr uint64_t kCrashAfterAnswerOdds[] = {0, 0, 4, 2};
     crash_after_answer_odds_ = kCrashAfterAnswerOdds[random_.Below(4)];
+    // A backup (or a restarted participant under rule c) that crashes right after sending its
+    // MoveToPre: later rounds meet the targets it may or may not have moved.
+    static constexpr uint64_t kCrashAfterPromotionOdds[] = {0, 0, 2, 1};
+    crash_after_promotion_odds_ = kCrashAfterPromotionOdds[random_.Below(4)];
     // A process crash (the kernel may still send what was written) or a host crash (all lost).
     lose_on_crash_odds_ = random_.OneIn(2) ? 1 : 2;
+    // In half of the process-crash runs, each message of a crashed process that is not lost is
+    // late one time in two.
+    late_on_crash_odds_ = lose_on_crash_odds_ == 2 && random_.OneIn(2) ? 2 : 0;
     // A quarter of the runs have a coordinator that may stall (alive but stuck) for longer than
     // the participants' timeout; in the others a live coordinator in mid-phase keeps them waiting.
     coordinator_stalls_ = random_.OneIn(4);
@@ -199,6 +211,8 @@ class Simulation {
     bool timer = false;
     std::optional<State> finished;  // the outcome a FinishBranch applied to the branch
     bool finishing = false;         // a FinishBranch is being carried out
+    uint64_t incarnation = 1;       // the agent's restart counter (ParticipantMachine)
+    bool sent_move_to_pre = false;  // the last input handled sent a MoveToPre
   };
   enum class CoordinatorPhase { kVoting, kLogging, kAwaitingAcks, kPending, kDone };
   enum class CoordinatorLog { kNothing, kPreCommit, kCommit };
@@ -217,6 +231,7 @@ class Simulation {
     int from;  // a participant number, or kCoordinator
     int to;
     Payload payload;
+    bool late = false;  // sent by a process that crashed; held (see the top)
   };
   static constexpr int kCoordinator = -1;
 
@@ -323,7 +338,8 @@ class Simulation {
         [[fallthrough]];
       case CoordinatorPhase::kPending:
         for (uint32_t i = 0; i < n_; ++i) {
-          CoordinatorSend(i, StateQuery{c.next_request++, c.restarted, /*backup_round=*/false});
+          CoordinatorSend(i, StateQuery{c.next_request++, c.restarted, /*backup_round=*/false,
+                                        RoundId{}});
         }
         c.timer = true;
         return;
@@ -382,6 +398,7 @@ class Simulation {
         if (const auto* vote = std::get_if<Vote>(&send->message); vote && vote->yes) {
           voted_yes_[p] = true;
         }
+        if (std::holds_alternative<MoveToPre>(send->message)) proc.sent_move_to_pre = true;
         const int to = send->to.coordinator ? kCoordinator : static_cast<int>(send->to.number);
         network_.push_back(InFlight{static_cast<int>(p), to, send->message});
       } else if (const auto* finish = std::get_if<FinishBranch>(&effect)) {
@@ -458,8 +475,18 @@ class Simulation {
       Fail("P" + std::to_string(p) + " recorded " + Name(after) + " after " + Name(before));
     }
     proc.durable = after;
+    if (IsDecided(after)) ReleaseLateMessages("P" + std::to_string(p) + " decided");
     if (after == State::kWait) proc.durable_has_branch = true;
     if (proc.machine) proc.durable_count = proc.machine->participant_count();
+  }
+
+  void ReleaseLateMessages(const std::string& why) {
+    for (InFlight& message : network_) {
+      if (!message.late) continue;
+      message.late = false;
+      Trace("  released (" + why + "): " + Who(message.from) + " -> " + Who(message.to) + " " +
+            PayloadText(message.payload));
+    }
   }
 
   void CrashParticipant(uint32_t p) {
@@ -467,6 +494,7 @@ class Simulation {
     proc.up = false;
     proc.timer = false;
     proc.finishing = false;
+    proc.sent_move_to_pre = false;
     if (proc.pending_record) {
       if (random_.OneIn(2)) {
         Trace("  P" + std::to_string(p) + "'s record of " + Name(*proc.pending_record) +
@@ -481,13 +509,15 @@ class Simulation {
   void RestartParticipant(uint32_t p) {
     ParticipantProc& proc = participants_[p];
     proc.up = true;
+    ++proc.incarnation;
     if (proc.durable == State::kInit) {
-      proc.machine.emplace(p, Machine());  // the agent has no record: a fresh INIT machine
+      proc.machine.emplace(p, proc.incarnation, Machine());  // no record: a fresh INIT machine
       return;
     }
     proc.machine.emplace(
         ParticipantMachine::Recovered(RecoveredParticipant{p, proc.durable_count, proc.durable,
-                                                           proc.durable_has_branch},
+                                                           proc.durable_has_branch,
+                                                           proc.incarnation},
                                       Machine()));
     Apply(p, proc.machine->OnRestart());
   }
@@ -510,7 +540,10 @@ class Simulation {
   bool TimerMayFire(int process) const {
     if (AnyRecordInFlight()) return false;
     if (process != kCoordinator && !coordinator_stalls_ && CoordinatorWorking()) return false;
-    if (options_.timing == Timing::kQuiescent) return network_.empty();
+    if (options_.timing == Timing::kQuiescent) {
+      return std::all_of(network_.begin(), network_.end(),
+                         [](const InFlight& message) { return message.late; });
+    }
     // What the owner waits for: the coordinator waits for replies (to or from it in flight); a
     // participant in a round waits for its peers' answers, a decided one for their
     // confirmations (its requests or replies to it in flight); otherwise a participant waits for
@@ -520,6 +553,7 @@ class Simulation {
     const bool waits_for_peers = process == kCoordinator || machine->in_termination_round() ||
                                  IsDecided(machine->state());
     for (const InFlight& message : network_) {
+      if (message.late) continue;
       if (message.to == process && (waits_for_peers || message.from == kCoordinator)) return false;
       if (message.from == process && waits_for_peers) return false;
     }
@@ -532,8 +566,10 @@ class Simulation {
   };
 
   bool Step() {
+    if (NothingButCrashes(/*ignore_late=*/true)) ReleaseLateMessages("nothing else can happen");
     std::vector<Event> events;
     for (size_t i = 0; i < network_.size(); ++i) {
+      if (network_[i].late) continue;
       events.push_back({10, [this, i] { Deliver(i); }});
     }
     for (uint32_t p = 0; p < n_; ++p) {
@@ -619,17 +655,29 @@ class Simulation {
     return false;
   }
 
-  bool NothingButCrashes() const {
-    if (!network_.empty()) return false;
+  bool NothingButCrashes(bool ignore_late = false) const {
+    for (const InFlight& message : network_) {
+      if (!ignore_late || !message.late) return false;
+    }
     for (const ParticipantProc& proc : participants_) {
       if (!proc.up || proc.pending_record || proc.timer || proc.finishing) return false;
     }
     return coordinator_.up && !coordinator_.pending_log && !coordinator_.timer;
   }
 
+  // Whether `p` just sent a MoveToPre (and forget it).
+  bool JustPromoted(uint32_t p) { return std::exchange(participants_[p].sent_move_to_pre, false); }
+
   void MaybeCrashRightAfter(uint32_t p) {
     // Crashes right after a record are the interesting ones: the state is durable and the sends
     // that depend on it are in flight.
+    if (JustPromoted(p)) {
+      if (crashes_left_ > 0 && participants_[p].up && crash_after_promotion_odds_ != 0 &&
+          random_.OneIn(crash_after_promotion_odds_)) {
+        Crash(static_cast<int>(p));
+      }
+      return;
+    }
     const State recorded = participants_[p].durable;
     const uint64_t odds = crash_after_record_odds_[recorded == State::kWait  ? 0
                                                    : recorded == State::kPre ? 1
@@ -649,6 +697,12 @@ class Simulation {
         Trace("  lost: " + Who(message.from) + " -> " + Who(message.to) + " " +
               PayloadText(message.payload));
         continue;
+      }
+      if (message.from == process && late_on_crash_odds_ != 0 &&
+          random_.OneIn(late_on_crash_odds_)) {
+        Trace("  late: " + Who(message.from) + " -> " + Who(message.to) + " " +
+              PayloadText(message.payload));
+        message.late = true;
       }
       kept.push_back(std::move(message));
     }
@@ -693,7 +747,10 @@ class Simulation {
     const auto* out = std::get_if<OutMessage>(&message.payload);
     const bool backup_question = out != nullptr && std::holds_alternative<StateQuery>(*out) &&
                                  std::get<StateQuery>(*out).backup_round;
-    const uint64_t odds = backup_question ? crash_after_answer_odds_ : crash_after_message_odds_;
+    const uint64_t odds = JustPromoted(static_cast<uint32_t>(message.to))
+                              ? crash_after_promotion_odds_
+                          : backup_question ? crash_after_answer_odds_
+                                            : crash_after_message_odds_;
     if (crashes_left_ > 0 && odds != 0 && random_.OneIn(odds)) {
       Crash(message.to);
     }
@@ -762,7 +819,9 @@ class Simulation {
   int restart_weight_ = 3;
   uint64_t crash_after_message_odds_ = 0;
   uint64_t crash_after_answer_odds_ = 0;
+  uint64_t crash_after_promotion_odds_ = 0;
   uint64_t lose_on_crash_odds_ = 2;
+  uint64_t late_on_crash_odds_ = 0;             // 0: no message of a crashed process is late
   uint64_t coordinator_crash_at_delivery_ = 0;  // 0: none planned
   uint64_t coordinator_deliveries_ = 0;
   bool coordinator_stalls_ = false;

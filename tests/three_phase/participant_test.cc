@@ -4,6 +4,8 @@
 // depends on it comes from OnRecorded()).
 
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -25,6 +27,8 @@ Texts T(const Effects& effects) {
 
 const Endpoint kCoordinator = Endpoint::Coordinator();
 Endpoint P(uint32_t number) { return Endpoint::Participant(number); }
+// The agent run the machines of a test belong to (restarted ones: kIncarnation + 1).
+constexpr uint64_t kIncarnation = 1;
 
 StateReply Reply(State state, bool restarted = false, uint64_t round = 1) {
   return StateReply{round, state, restarted, UndecidedNeverRestarted(state, restarted)};
@@ -32,14 +36,15 @@ StateReply Reply(State state, bool restarted = false, uint64_t round = 1) {
 
 // A participant `number` of `count` that voted yes (WAIT durable).
 ParticipantMachine Waiting(uint32_t number, uint32_t count = 3) {
-  ParticipantMachine m(number);
+  ParticipantMachine m(number, kIncarnation);
   m.OnCanCommit(CanCommit{7, count});
   m.OnRecorded();
   return m;
 }
 
 ParticipantMachine Restarted(uint32_t number, State state, uint32_t count = 3) {
-  ParticipantMachine m = ParticipantMachine::Recovered(RecoveredParticipant{number, count, state});
+  ParticipantMachine m = ParticipantMachine::Recovered(
+      RecoveredParticipant{number, count, state, /*has_branch=*/true, kIncarnation + 1});
   m.OnRestart();
   return m;
 }
@@ -47,7 +52,7 @@ ParticipantMachine Restarted(uint32_t number, State state, uint32_t count = 3) {
 // ---- voting and PreCommit ----
 
 TEST(ParticipantMachine, VotesYesOnlyOnceWaitIsDurable) {
-  ParticipantMachine m(1);
+  ParticipantMachine m(1, kIncarnation);
   EXPECT_EQ(T(m.OnCanCommit(CanCommit{7, 3})), Texts({"record WAIT"}));
   EXPECT_TRUE(m.awaiting_record());
   EXPECT_EQ(m.state(), State::kInit);
@@ -64,7 +69,7 @@ TEST(ParticipantMachine, PreCommitRecordsPreBeforeAcknowledging) {
 
 TEST(ParticipantMachine, AskedParticipantAnswersPreCommitWithItsStateAndStaysWait) {
   ParticipantMachine m = Waiting(1);
-  m.OnStateQuery(P(0), StateQuery{1, false, /*backup_round=*/true});
+  m.OnStateQuery(P(0), StateQuery{1, false, /*backup_round=*/true, RoundId{0, kIncarnation, 1}});
   EXPECT_TRUE(m.asked());
   EXPECT_EQ(T(m.OnPreCommit(PreCommit{8})), Texts({"send Ack(WAIT) to coordinator"}));
   EXPECT_EQ(m.state(), State::kWait);
@@ -78,15 +83,17 @@ TEST(ParticipantMachine, RestartedParticipantAnswersPreCommitWithItsStateAndStay
 
 TEST(ParticipantMachine, ProbeQueriesDoNotSetAsked) {
   ParticipantMachine m = Waiting(1);
-  EXPECT_EQ(T(m.OnStateQuery(P(2), StateQuery{1, false, /*backup_round=*/false})),
+  EXPECT_EQ(T(m.OnStateQuery(P(2), StateQuery{1, false, /*backup_round=*/false,
+                                              RoundId{2, kIncarnation, 1}})),
             Texts({"send StateReply(WAIT) to P2"}));
   EXPECT_FALSE(m.asked());
   EXPECT_EQ(T(m.OnPreCommit(PreCommit{8})), Texts({"record PRE"}));
 }
 
 TEST(ParticipantMachine, QuestionAboutAnUnknownTransactionIsAnsweredAbortOnceRecorded) {
-  ParticipantMachine m(2);
-  EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{1, false, false})), Texts({"record ABORT"}));
+  ParticipantMachine m(2, kIncarnation);
+  EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{1, false, false, RoundId{0, kIncarnation, 1}})),
+            Texts({"record ABORT"}));
   // No branch, no participant list: nothing to finish, nobody to confirm with.
   EXPECT_EQ(T(m.OnRecorded()),
             Texts({"send StateReply(ABORT) to P0", "cancel timer", "record done"}));
@@ -95,14 +102,14 @@ TEST(ParticipantMachine, QuestionAboutAnUnknownTransactionIsAnsweredAbortOnceRec
 }
 
 TEST(ParticipantMachine, PreCommitForAnUnknownTransactionIsAnsweredAbortOnceRecorded) {
-  ParticipantMachine m(2);
+  ParticipantMachine m(2, kIncarnation);
   EXPECT_EQ(T(m.OnPreCommit(PreCommit{8})), Texts({"record ABORT"}));
   EXPECT_EQ(T(m.OnRecorded()),
             Texts({"send Ack(ABORT) to coordinator", "cancel timer", "record done"}));
 }
 
 TEST(ParticipantMachine, AbortBeforeCanCommitIsRecordedSoALateCanCommitIsRefused) {
-  ParticipantMachine m(2);
+  ParticipantMachine m(2, kIncarnation);
   EXPECT_EQ(T(m.OnAbort(kCoordinator, Abort{3, true})), Texts({"record ABORT"}));
   // No branch of its own to finish (nothing was recorded before), and no peers known.
   EXPECT_EQ(T(m.OnRecorded()),
@@ -111,7 +118,7 @@ TEST(ParticipantMachine, AbortBeforeCanCommitIsRecordedSoALateCanCommitIsRefused
 }
 
 TEST(ParticipantMachine, DoCommitToAParticipantThatNeverVotedChangesNothing) {
-  ParticipantMachine m(2);
+  ParticipantMachine m(2, kIncarnation);
   EXPECT_EQ(T(m.OnDoCommit(P(0), DoCommit{3, false})), Texts({"send Ack(INIT) to P0"}));
   EXPECT_EQ(m.state(), State::kInit);
 }
@@ -122,15 +129,16 @@ TEST(ParticipantMachine, QuestionsDuringARecordAreAnsweredOnceItIsDurable) {
   ParticipantMachine m = Waiting(1);
   EXPECT_EQ(T(m.OnPreCommit(PreCommit{8})), Texts({"record PRE"}));
   // A backup's question while PRE is being written: not answered WAIT now and PRE later.
-  EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{1, false, true})), Texts({}));
+  EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{1, false, true, RoundId{0, kIncarnation, 1}})),
+            Texts({}));
   EXPECT_EQ(T(m.OnRecorded()),
             Texts({"send Ack(PRE) to coordinator", "arm timer", "send StateReply(PRE) to P0"}));
 }
 
 TEST(ParticipantMachine, APreCommitQueuedBehindABackupQuestionIsRefused) {
-  ParticipantMachine m(1);
+  ParticipantMachine m(1, kIncarnation);
   EXPECT_EQ(T(m.OnCanCommit(CanCommit{7, 3})), Texts({"record WAIT"}));
-  m.OnStateQuery(P(0), StateQuery{1, false, true});
+  m.OnStateQuery(P(0), StateQuery{1, false, true, RoundId{0, kIncarnation, 1}});
   m.OnPreCommit(PreCommit{8});
   // In arrival order: the vote, the answer WAIT (now asked), then PreCommit refused.
   EXPECT_EQ(T(m.OnRecorded()),
@@ -231,11 +239,82 @@ TEST(ParticipantMachine, AnyDecisionSeenIsAdopted) {
   EXPECT_EQ(T(m.OnTimer()), Texts({"send DoCommit to P0", "arm timer"}));
 }
 
-TEST(ParticipantMachine, MoveToPreMovesAnAskedWaitParticipant) {
+TEST(ParticipantMachine, MoveToPreMovesAWaitParticipantAskedLastByItsRound) {
   ParticipantMachine m = Waiting(2);
-  m.OnStateQuery(P(0), StateQuery{2, false, true});
-  EXPECT_EQ(T(m.OnMoveToPre(0, MoveToPre{2})), Texts({"record PRE"}));
+  const RoundId round{0, kIncarnation, 2};
+  m.OnStateQuery(P(0), StateQuery{2, false, true, round});
+  EXPECT_EQ(m.last_asking_round(), round);
+  EXPECT_EQ(T(m.OnMoveToPre(0, MoveToPre{2, round})), Texts({"record PRE"}));
   EXPECT_EQ(T(m.OnRecorded()), Texts({"send Ack(PRE) to P0", "arm timer"}));
+}
+
+TEST(ParticipantMachine, RoundQueriesAndMoveToPreCarryTheRoundsIdentity) {
+  ParticipantMachine m = BackupInRound();
+  const Effects reply = m.OnStateReply(1, Reply(State::kPre, false, 2));
+  EXPECT_TRUE(reply.empty());
+  const Effects promotion = [&] {
+    m.OnStateReply(2, Reply(State::kWait, false, 2));
+    return m.OnRecorded();
+  }();
+  ASSERT_EQ(T(promotion), Texts({"send MoveToPre to P2", "arm timer"}));
+  const auto& move = std::get<MoveToPre>(std::get<Send>(promotion[0]).message);
+  // The probe was round 1 of this incarnation, the backup round 2.
+  EXPECT_EQ(move.round, (RoundId{0, kIncarnation, 2}));
+}
+
+TEST(ParticipantMachine, MoveToPreOfARoundThatIsNotTheLastToAskIsRefused) {
+  ParticipantMachine m = Waiting(3, 4);
+  const RoundId older{0, kIncarnation, 2};
+  m.OnStateQuery(P(0), StateQuery{2, false, true, older});
+  m.OnStateQuery(P(2), StateQuery{2, false, true, RoundId{2, kIncarnation, 2}});
+  EXPECT_EQ(T(m.OnMoveToPre(0, MoveToPre{2, older})), Texts({"send Ack(WAIT) to P0"}));
+  EXPECT_EQ(m.state(), State::kWait);
+}
+
+TEST(ParticipantMachine, MoveToPreOfTheSameAskersEarlierIncarnationIsRefused) {
+  // P0 ran round 2, crashed, restarted and (rule c) asked again with its new round 2.
+  ParticipantMachine m = Waiting(2);
+  const RoundId before_crash{0, kIncarnation, 2};
+  m.OnStateQuery(P(0), StateQuery{2, false, true, before_crash});
+  m.OnStateQuery(P(0), StateQuery{2, true, false, RoundId{0, kIncarnation + 1, 2}});
+  EXPECT_EQ(T(m.OnMoveToPre(0, MoveToPre{2, before_crash})), Texts({"send Ack(WAIT) to P0"}));
+  EXPECT_EQ(m.state(), State::kWait);
+}
+
+TEST(ParticipantMachine, MoveToPreWithoutAnAskingRoundIsRefused) {
+  // A restart forgets the last asking round, as it forgets *asked*.
+  ParticipantMachine m = Restarted(2, State::kWait);
+  EXPECT_EQ(T(m.OnMoveToPre(0, MoveToPre{2, RoundId{0, kIncarnation, 2}})),
+            Texts({"send Ack(WAIT) to P0"}));
+  // A probe of a participant that has not restarted leads to no promotion: it is not remembered.
+  ParticipantMachine n = Waiting(2);
+  n.OnStateQuery(P(0), StateQuery{1, false, false, RoundId{0, kIncarnation, 1}});
+  EXPECT_FALSE(n.last_asking_round().has_value());
+  EXPECT_EQ(T(n.OnMoveToPre(0, MoveToPre{1, RoundId{0, kIncarnation, 1}})),
+            Texts({"send Ack(WAIT) to P0"}));
+}
+
+TEST(ParticipantMachine, BackupAbandonsItsRoundWhenATargetRefusesThePromotion) {
+  ParticipantMachine m = BackupInRound();
+  m.OnStateReply(1, Reply(State::kPre, false, 2));
+  m.OnStateReply(2, Reply(State::kWait, false, 2));
+  m.OnRecorded();  // its own PRE; MoveToPre to P2
+  // P2 was asked by a later round: no commit, no abort; a new round at the next timeout.
+  EXPECT_EQ(T(m.OnAck(P(2), Ack{2, State::kWait})), Texts({"arm timer"}));
+  EXPECT_EQ(m.state(), State::kPre);
+  EXPECT_FALSE(m.in_termination_round());
+  EXPECT_EQ(T(m.OnTimer()), Texts({"send StateQuery to P1", "send StateQuery to P2", "arm timer"}));
+}
+
+TEST(ParticipantMachine, RestartedParticipantsPromotionAbandonsOnARefusal) {
+  ParticipantMachine m = Restarted(0, State::kPre);
+  m.OnTimer();
+  m.OnStateReply(1, Reply(State::kWait, true));
+  m.OnStateReply(2, Reply(State::kWait, true));
+  EXPECT_EQ(T(m.OnAck(P(1), Ack{1, State::kPre})), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(2), Ack{1, State::kWait})), Texts({"arm timer"}));
+  EXPECT_EQ(m.state(), State::kPre);
+  EXPECT_FALSE(m.in_termination_round());
 }
 
 // ---- rule c: restarted participants ----
@@ -273,7 +352,8 @@ TEST(ParticipantMachine, RestartedParticipantAbortsWhenNoOneIsPre) {
 }
 
 TEST(ParticipantMachine, RestartedDecidedParticipantFinishesAndTellsEveryPeerAgain) {
-  ParticipantMachine m = ParticipantMachine::Recovered(RecoveredParticipant{1, 3, State::kCommit});
+  ParticipantMachine m = ParticipantMachine::Recovered(
+      RecoveredParticipant{1, 3, State::kCommit, /*has_branch=*/true, kIncarnation + 1});
   EXPECT_EQ(T(m.OnRestart()), Texts({"fence and commit the branch", "send DoCommit to P0",
                                      "send DoCommit to P2", "arm timer"}));
 }
@@ -302,7 +382,8 @@ TEST(ParticipantMachine, DuplicateAndLateMessagesAreAnsweredWithTheStateAndChang
   EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{10, true})),
             Texts({"send Ack(COMMIT) to coordinator"}));
   EXPECT_EQ(T(m.OnPreCommit(PreCommit{11})), Texts({"send Ack(COMMIT) to coordinator"}));
-  EXPECT_EQ(T(m.OnMoveToPre(0, MoveToPre{12})), Texts({"send Ack(COMMIT) to P0"}));
+  EXPECT_EQ(T(m.OnMoveToPre(0, MoveToPre{12, RoundId{0, kIncarnation, 12}})),
+            Texts({"send Ack(COMMIT) to P0"}));
   EXPECT_EQ(T(m.OnCanCommit(CanCommit{13, 3})), Texts({"send Vote(yes) to coordinator"}));
   EXPECT_EQ(m.state(), State::kCommit);
   EXPECT_FALSE(m.awaiting_record());
@@ -317,7 +398,7 @@ TEST(ParticipantMachine, KeepsTheOutcomeUntilEveryPeerConfirmedItThenRecordsDone
   EXPECT_EQ(T(m.OnTimer()), Texts({"send DoCommit to P2", "arm timer"}));
   EXPECT_EQ(T(m.OnAck(P(2), Ack{1, State::kCommit})), Texts({"cancel timer", "record done"}));
   EXPECT_TRUE(m.done());
-  EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{5, false, true})),
+  EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{5, false, true, RoundId{0, kIncarnation, 5}})),
             Texts({"send StateReply(COMMIT) to P0"}));
   EXPECT_EQ(T(m.OnTimer()), Texts({}));
 }
@@ -365,6 +446,115 @@ TEST(ParticipantMachine, PartitionSplitIsReportedOnBothSidesWhenItHeals) {
             Texts({"heuristic-mixed: own ABORT, P0 COMMIT", "send Ack(ABORT) to P0"}));
   EXPECT_EQ(T(p0.OnAck(P(1), Ack{3, State::kAbort})),
             Texts({"heuristic-mixed: own COMMIT, P1 ABORT"}));
+}
+
+// ---- a late MoveToPre from a crashed backup ----
+
+// Delivers `message`, sent by peer `from`, to `to`; every record it asks for becomes durable.
+Effects DeliverDurably(ParticipantMachine& to, uint32_t from, const OutMessage& message) {
+  Effects out = std::visit(
+      [&](const auto& m) -> Effects {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, Ack>) return to.OnAck(P(from), m);
+        if constexpr (std::is_same_v<M, StateQuery>) return to.OnStateQuery(P(from), m);
+        if constexpr (std::is_same_v<M, StateReply>) return to.OnStateReply(from, m);
+        if constexpr (std::is_same_v<M, MoveToPre>) return to.OnMoveToPre(from, m);
+        if constexpr (std::is_same_v<M, DoCommit>) return to.OnDoCommit(P(from), m);
+        if constexpr (std::is_same_v<M, Abort>) return to.OnAbort(P(from), m);
+        return {};  // a Vote goes to the coordinator
+      },
+      message);
+  while (to.awaiting_record()) {
+    Effects more = to.OnRecorded();
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
+Effects Durably(ParticipantMachine& m, Effects out) {
+  while (m.awaiting_record()) {
+    Effects more = m.OnRecorded();
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
+}
+
+// The sends in `effects` to participant `to`.
+std::vector<OutMessage> SentTo(const Effects& effects, uint32_t to) {
+  std::vector<OutMessage> sent;
+  for (const Effect& effect : effects) {
+    const auto* send = std::get_if<Send>(&effect);
+    if (send != nullptr && send->to == P(to)) sent.push_back(send->message);
+  }
+  return sent;
+}
+
+// One question-and-answer exchange of `asker`'s round: its sends in `asked` go to the live
+// peers (`up`, by number; nullptr: down, so unreachable), whose answers come back at once.
+// Returns what the asker did with the answers.
+Effects Exchange(std::vector<ParticipantMachine*> up, uint32_t asker, const Effects& asked) {
+  Effects out;
+  ParticipantMachine& a = *up[asker];
+  for (uint32_t peer = 0; peer < up.size(); ++peer) {
+    if (peer == asker) continue;
+    for (const OutMessage& question : SentTo(asked, peer)) {
+      Effects reaction;
+      if (up[peer] == nullptr) {
+        reaction = Durably(a, a.OnPeerUnreachable(peer));
+      } else {
+        for (const OutMessage& answer : SentTo(DeliverDurably(*up[peer], asker, question), asker)) {
+          Effects more = DeliverDurably(a, peer, answer);
+          reaction.insert(reaction.end(), more.begin(), more.end());
+        }
+      }
+      out.insert(out.end(), reaction.begin(), reaction.end());
+    }
+  }
+  return out;
+}
+
+// Four participants; the coordinator's PreCommit reached only P1, then the coordinator died.
+// P0, the backup, promotes and crashes: its MoveToPre to P2 is lost, the one to P3 delayed. P2,
+// the next backup, asks P3 (WAIT), aborts and crashes with its Aborts lost. P0's MoveToPre then
+// reaches P3: it must not move P3 to PRE, or P3, alone, would commit beside P2's ABORT.
+TEST(ParticipantMachine, LateMoveToPreFromACrashedBackupIsRefused) {
+  ParticipantMachine p0 = Waiting(0, 4);
+  ParticipantMachine p1 = Waiting(1, 4);
+  ParticipantMachine p2 = Waiting(2, 4);
+  ParticipantMachine p3 = Waiting(3, 4);
+  p1.OnPreCommit(PreCommit{8});
+  p1.OnRecorded();
+  ASSERT_EQ(p1.state(), State::kPre);
+
+  // 1. P0 probes, is the backup, runs its round (P1 PRE, P2 and P3 WAIT) and promotes.
+  Effects probe = p0.OnTimer();
+  Effects round = Exchange({&p0, &p1, &p2, &p3}, 0, probe);
+  Effects promotion = Durably(p0, Exchange({&p0, &p1, &p2, &p3}, 0, round));
+  ASSERT_EQ(p0.state(), State::kPre);
+  ASSERT_EQ(SentTo(promotion, 2).size(), 1u);
+  const std::vector<OutMessage> late = SentTo(promotion, 3);
+  ASSERT_EQ(late.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<MoveToPre>(late[0]));
+  // P0 and P1 crash; the MoveToPre to P2 is lost, the one to P3 still in flight.
+
+  // 2. P2: P0 and P1 unreachable, so P2 is the backup; P3 answers WAIT; P2 aborts.
+  probe = p2.OnTimer();
+  round = Exchange({nullptr, nullptr, &p2, &p3}, 2, probe);
+  Durably(p2, Exchange({nullptr, nullptr, &p2, &p3}, 2, round));
+  ASSERT_EQ(p2.state(), State::kAbort);
+  // P2 crashes; its Aborts are lost.
+
+  // 3. P0's late MoveToPre reaches P3.
+  EXPECT_EQ(T(DeliverDurably(p3, 0, late[0])), Texts({"send Ack(WAIT) to P0"}));
+  EXPECT_EQ(p3.state(), State::kWait);
+
+  // 4. P3 alone: everyone else unreachable, it is the backup and decides over its own state.
+  probe = p3.OnTimer();
+  round = Exchange({nullptr, nullptr, nullptr, &p3}, 3, probe);
+  Durably(p3, Exchange({nullptr, nullptr, nullptr, &p3}, 3, round));
+  ASSERT_TRUE(IsDecided(p3.state()));
+  EXPECT_EQ(p3.state(), p2.state()) << "agreement: P2 " << ParticipantStateName(p2.state())
+                                    << ", P3 " << ParticipantStateName(p3.state());
 }
 
 // ---- termination.h as tables ----
