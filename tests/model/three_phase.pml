@@ -20,9 +20,17 @@
  *   up, or of the coordinator while it is up and decided. This stands for DoCommit/Abort from
  *   the coordinator or a backup, and for rule a's questions; adopting only copies a decision
  *   that exists, so allowing it at any moment adds behaviours without hiding any.
- * - Messages among agents (StateQuery, MoveToPre) are the backup's round steps: each step asks
- *   one agent, atomically at that agent, so a PreCommit or another round's query can fall
- *   between two of them.
+ * - StateQuery is a step of the backup's round, atomic at the asked agent, so a PreCommit or
+ *   another round's query can fall between two of them. Every round has an identity never
+ *   used before (`nround`: the asker, its incarnation and a counter in the design); a query
+ *   leaves it in the asked agent's `lastask` (memory).
+ * - MoveToPre is a real message: the backup sends one per step into the slot
+ *   `mtp[sender * NA + target]`, and the target handles it in a step of its own, so it can
+ *   stay in flight after the backup crashed and arrive after other rounds ran. The target
+ *   moves WAIT to PRE only when the message's round is its `lastask`; its answer reaches the
+ *   sender's round while that round still runs. The backup commits once every participant it
+ *   counted in WAIT acknowledged PRE or lost the message in a crash; any other answer makes
+ *   it abandon the round undecided (its next timeout runs a new one).
  *
  * Time (the abstraction of timeouts; "every timeout is longer than any message delay")
  * - The coordinator's vote or ack timeout for agent i fires only when no reply from i has
@@ -60,6 +68,8 @@
  *   NO_PROMOTION             the round commits on a PRE without moving WAIT agents to PRE
  *   NO_BACKUP                every undecided agent runs the round at once (no single backup)
  *   COUNT_RESTARTED          rule b also asks, and counts, restarted participants
+ *   MOVE_TO_PRE_ANY_ROUND    a MoveToPre moves WAIT to PRE whichever round sent it (a late one
+ *                            from a crashed backup lands after another backup aborted)
  * A weaker bound whose own progress formula must hold (the survivors finish alone):
  *   AGENTS_MAY_DIE           an agent's crash may be for good; every participant that never
  *                            crashed must still decide
@@ -124,6 +134,14 @@ byte acrashed[NA];          /* crashes of the agent so far */
 bool adead[NA];             /* agent crashed for good (AGENTS_MAY_DIE only) */
 bool restarted[NA];         /* recovered this participant from its log after a crash */
 bool asked[NA];             /* a backup asked it: it ignores PreCommit from now on */
+byte lastask[NA];           /* identity of the last round that asked it (memory; 0: none) */
+byte nround;                /* round identities handed out so far: one per round, never reused,
+                             * standing for (asker, asker's incarnation, counter) */
+byte mtp[NA * NA];          /* MoveToPre in flight from agent s's round to agent j:
+                             * mtp[s * NA + j] holds the round's identity (0: none) */
+byte rcur[NA];              /* identity of agent s's current round (0: none): where replies go */
+byte racked[NA];            /* bit j: j acknowledged PRE to agent s's current round */
+bool rrefused[NA];          /* a MoveToPre of agent s's current round was answered otherwise */
 byte msg[NA];               /* coordinator -> agent message in flight */
 
 byte cst = UP;              /* coordinator status */
@@ -184,9 +202,24 @@ inline decide_abort() {
 #define rule_c_ready (!adown[0] && !adown[1] && !adown[2] && \
                       !fresh_undecided(0) && !fresh_undecided(1) && !fresh_undecided(2))
 #ifdef RESTARTED_DECIDES_ALONE
-#define restarted_may_run true        /* BROKEN: a restarted participant does not wait */
+#define restarted_may_run(i) true     /* BROKEN: a restarted participant does not wait */
 #else
-#define restarted_may_run rule_c_ready
+/* One round at a time: the lowest-numbered undecided participant runs it (all are up and
+ * restarted or decided, so the others know who it is). Rounds running side by side would
+ * abandon each other for ever: each one's questions void the other's MoveToPre. */
+#define lower_undecided(i) (((i) > 0 && undecided(ast[0])) || ((i) > 1 && undecided(ast[1])))
+#ifdef RULE_C_EVERYONE_RUNS
+#define restarted_may_run(i) rule_c_ready   /* BROKEN: every restarted participant runs it */
+#else
+#ifdef COORDINATOR_RUNS_RULE_C
+/* The coordinator recovering with a pre-commit record runs the round itself (it answers the
+ * agents' questions, so they know): the agents wait meanwhile, again one round at a time. */
+#define restarted_may_run(i) (rule_c_ready && !lower_undecided(i) && \
+                              !(cst == UP && cphase == C_RECOVER))
+#else
+#define restarted_may_run(i) (rule_c_ready && !lower_undecided(i))
+#endif
+#endif
 #endif
 
 /* The agent's termination timeout may fire: up, undecided, no coordinator message in flight
@@ -197,6 +230,19 @@ inline decide_abort() {
 #define R_IDLE    0
 #define R_QUERY   1         /* StateQuery to participant ridx */
 #define R_PROMOTE 2         /* MoveToPre to participant ridx */
+#define R_ACKS    3         /* waiting for the MoveToPre answers */
+
+/* A MoveToPre of round `id` moves a WAIT participant to PRE only when `id` is the last round
+ * that asked it; otherwise it answers its state and changes nothing. */
+#ifdef MOVE_TO_PRE_ANY_ROUND
+#define accepts_move(j, id) true    /* BROKEN: any MoveToPre moves WAIT to PRE */
+#else
+#define accepts_move(j, id) (lastask[j] == (id))
+#endif
+#define in_round(s, j) (((rwait) >> (j)) & 1)
+/* Participant j of agent s's round is settled for the commit: not counted WAIT, acknowledged
+ * PRE, or unreachable (the MoveToPre was lost in j's crash: no answer and none in flight). */
+#define move_settled(s, j) (!in_round(s, j) || ((racked[s] >> (j)) & 1) || mtp[(s) * NA + (j)] == 0)
 
 /* Whom a round asks: rule b asks the reachable participants that have not restarted; rule c
  * asks all and waits for each answer. */
@@ -215,7 +261,8 @@ inline agent_decides(i, d) {
 }
 
 inline end_round() {
-  rph = R_IDLE; ridx = 0; seen = 0; rall = false
+  rph = R_IDLE; ridx = 0; seen = 0; rall = false; rid = 0; rwait = 0;
+  rcur[i] = 0; racked[i] = 0; rrefused[i] = false
 }
 
 /* The backup's StateQuery for the transaction reaches a participant: it sets asked (no
@@ -224,11 +271,22 @@ inline end_round() {
  * answered no) and answers ABORT. */
 inline ask(j) {
   asked[j] = true;
+  lastask[j] = rid;
   if
   :: ast[j] == INIT -> ast[j] = ABORT; decide_abort()
   :: else -> skip
   fi;
+  if
+  :: ast[j] == WAIT -> rwait = rwait | (1 << j)
+  :: else -> skip
+  fi;
   seen = seen | (1 << ast[j])
+}
+
+/* A new round: a fresh identity, empty tallies. */
+inline new_round() {
+  assert(nround < 255);
+  nround++; rid = nround; rwait = 0; seen = 0
 }
 
 proctype Agent(byte i) {
@@ -236,7 +294,11 @@ proctype Agent(byte i) {
   byte ridx = 0;            /* participant the round asks next */
   byte seen = 0;            /* states the round has seen, as bits 1 << state */
   bool rall = false;        /* rule c round: asks all participants, waits for each */
+  byte rid = 0;             /* the round's identity */
+  byte rwait = 0;           /* participants the round counted in WAIT, as bits 1 << j */
   byte vote;
+  byte from;                /* sender of the MoveToPre being handled */
+  byte mid;                 /* its round identity */
 
 end_loop:
   do
@@ -295,7 +357,7 @@ end_loop:
    * who is the backup is itself a StateQuery: one with no record records ABORT. */
   :: atomic {
        rph == R_IDLE && timed_out(i) && !restarted[i] && backup_may_run(i) ->
-       seen = 0;
+       new_round(); rcur[i] = rid;
        if
        :: i > 0 && !adown[0] && !restarted[0] && ast[0] == INIT -> ask(0)
        :: else -> skip
@@ -305,14 +367,15 @@ end_loop:
        :: else -> skip
        fi;
        asked[i] = true;      /* the backup stops taking PreCommit itself */
+       lastask[i] = rid;
        rph = R_QUERY; ridx = 0; rall = false
      }
 
   /* Rule c: a restarted participant runs the round over all participants, once all are up
    * and none is undecided and never restarted. */
   :: atomic {
-       rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run ->
-       seen = 0;
+       rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run(i) ->
+       new_round(); rcur[i] = rid;
 #if !defined(RESTARTED_DECIDES_ALONE) && !defined(RULE_C_IGNORES_INIT)
        /* Finding out whether rule c may run asks every participant; one with no record
         * records ABORT (as in ask), so that it cannot vote yes and become an undecided
@@ -331,6 +394,7 @@ end_loop:
        fi;
 #endif
        asked[i] = true;
+       lastask[i] = rid;
        rph = R_QUERY; ridx = 0;
 #ifdef RESTARTED_DECIDES_ALONE
        rall = false          /* BROKEN: decides at once over whoever is reachable now */
@@ -368,6 +432,10 @@ end_loop:
 #ifdef NO_PROMOTION
           agent_decides(i, COMMIT); end_round()   /* BROKEN: commits without promoting */
 #else
+          if                                      /* the backup records PRE first itself */
+          :: ast[i] == WAIT -> ast[i] = PRE
+          :: else -> skip
+          fi;
           rph = R_PROMOTE; ridx = 0
 #endif
        :: (seen & ((1 << COMMIT) | (1 << ABORT) | (1 << PRE))) == 0 ->
@@ -375,16 +443,58 @@ end_loop:
        fi
      }
 
-  /* MoveToPre to every reachable participant in WAIT (durable there before its ack). */
+  /* Promotion: the backup (already PRE) sends MoveToPre with the round's identity
+   * to each participant it counted in WAIT, one per step (it may crash in between). A message
+   * to a down agent is lost; a sent one stays in flight after the backup crashes. One message
+   * at a time from one sender to one agent (a connection delivers in order). */
   :: atomic {
-       rph == R_PROMOTE && ridx < NA ->
+       rph == R_PROMOTE && ridx < NA && (ridx == i || !in_round(i, ridx) || adown[ridx] ||
+                                          mtp[i * NA + ridx] == 0) ->
        if
-       :: !adown[ridx] && ast[ridx] == WAIT -> ast[ridx] = PRE
+       :: ridx != i && in_round(i, ridx) && !adown[ridx] -> mtp[i * NA + ridx] = rid
+       :: ridx != i && in_round(i, ridx) && adown[ridx] ->
+          rwait = rwait & ~(1 << ridx)     /* unreachable: not waited for */
        :: else -> skip
        fi;
-       ridx++
+       ridx++;
+       if
+       :: ridx == NA -> rph = R_ACKS
+       :: else -> skip
+       fi
      }
-  :: atomic { rph == R_PROMOTE && ridx == NA -> agent_decides(i, COMMIT); end_round() }
+  /* Every counted WAIT participant acknowledged PRE or was lost in a crash: commit. */
+  :: atomic {
+       rph == R_ACKS && !rrefused[i] &&
+       move_settled(i, 0) && move_settled(i, 1) && move_settled(i, 2) ->
+       agent_decides(i, COMMIT); end_round()
+     }
+  /* Somebody answered the MoveToPre with another state: abandon the round, deciding nothing
+   * (the next timeout runs a new round). */
+  :: atomic { rph == R_ACKS && rrefused[i] -> end_round() }
+
+  /* A MoveToPre reaches this agent: WAIT -> PRE (durable before the ack) when the round is
+   * the last that asked it; otherwise it answers its state and changes nothing. The answer
+   * reaches the sender's round if that round still runs. */
+  :: atomic {
+       !adown[i] && (mtp[0 * NA + i] != 0 || mtp[1 * NA + i] != 0 || mtp[2 * NA + i] != 0) ->
+       if
+       :: mtp[0 * NA + i] != 0 -> from = 0
+       :: mtp[1 * NA + i] != 0 -> from = 1
+       :: mtp[2 * NA + i] != 0 -> from = 2
+       fi;
+       mid = mtp[from * NA + i];
+       mtp[from * NA + i] = 0;
+       if
+       :: ast[i] == WAIT && accepts_move(i, mid) -> ast[i] = PRE
+       :: else -> skip
+       fi;
+       if
+       :: rcur[from] == mid && ast[i] == PRE -> racked[from] = racked[from] | (1 << i)
+       :: rcur[from] == mid && ast[i] != PRE -> rrefused[from] = true
+       :: else -> skip
+       fi;
+       from = 0; mid = 0
+     }
 
   /* Crash: the in-memory state and the messages in flight to it are gone; a participant with
    * a record is restarted from now on. */
@@ -399,7 +509,9 @@ end_loop:
 #endif
        restarted[i] = (ast[i] != INIT);
        asked[i] = false;
+       lastask[i] = 0;
        msg[i] = NONE;
+       mtp[0 * NA + i] = 0; mtp[1 * NA + i] = 0; mtp[2 * NA + i] = 0;
        end_round()
      }
   /* Restart from the log: the durable state is back. */
@@ -414,6 +526,8 @@ proctype Coordinator() {
   byte rph = R_IDLE;        /* rule c round of a restarted coordinator (COORDINATOR_RUNS_RULE_C) */
   byte ridx = 0;
   byte seen = 0;
+  byte rid = 0;
+  byte rwait = 0;
 end_loop:
   do
   /* CanCommit to each agent in turn (lost if the agent is down). */
@@ -494,7 +608,7 @@ end_loop:
        cst == UP && cphase == C_RECOVER && rph == R_IDLE && rule_c_ready &&
        !(ast[0] == COMMIT || ast[1] == COMMIT || ast[2] == COMMIT ||
          ast[0] == ABORT || ast[1] == ABORT || ast[2] == ABORT) ->
-       seen = 0;
+       new_round();
        if
        :: ast[0] == INIT -> ask(0)
        :: else -> skip
@@ -522,26 +636,36 @@ end_loop:
        :: (seen & ((1 << COMMIT) | (1 << ABORT) | (1 << PRE))) == 0 ->
           cphase = C_ABORT; decide_abort(); rph = R_IDLE
        fi;
-       ridx = 0; seen = 0
+       ridx = 0; seen = 0;
+       if
+       :: rph != R_PROMOTE -> rid = 0; rwait = 0
+       :: else -> skip
+       fi
      }
+  /* MoveToPre, by the same acceptance rule as an agent's round; any answer other than PRE
+   * abandons the round. */
   :: atomic {
        cst == UP && rph == R_PROMOTE && ridx < NA ->
        if
-       :: !adown[ridx] && ast[ridx] == WAIT -> ast[ridx] = PRE
-       :: else -> skip
-       fi;
-       ridx++
+       :: !adown[ridx] && ((rwait >> ridx) & 1) && ast[ridx] == WAIT &&
+          accepts_move(ridx, rid) -> ast[ridx] = PRE; ridx++
+       :: !adown[ridx] && ((rwait >> ridx) & 1) && ast[ridx] != PRE &&
+          !(ast[ridx] == WAIT && accepts_move(ridx, rid)) ->
+          rph = R_IDLE; ridx = 0; rid = 0; rwait = 0
+       :: else -> ridx++
+       fi
      }
   :: atomic {
        cst == UP && rph == R_PROMOTE && ridx == NA ->
-       ccommit = true; cphase = C_COMMIT; decide_commit(); rph = R_IDLE; ridx = 0
+       ccommit = true; cphase = C_COMMIT; decide_commit(); rph = R_IDLE; ridx = 0;
+       rid = 0; rwait = 0
      }
 #endif
   /* Crash: phase and tallies are gone; it restarts later, or never. */
   :: atomic {
        cst == UP && ccrashed < CRASHES_EACH && crashes < MAX_CRASHES ->
        ccrashed++; crashes++;
-       rph = R_IDLE; ridx = 0; seen = 0;
+       rph = R_IDLE; ridx = 0; seen = 0; rid = 0; rwait = 0;
        cphase = C_OFF; cidx = 0;
        cvote[0] = V_NONE; cvote[1] = V_NONE; cvote[2] = V_NONE;
        cack[0] = false; cack[1] = false; cack[2] = false;
