@@ -21,10 +21,10 @@
 // the messages it had sent and that are still in flight are lost (a host crash) or each lost or
 // delivered later (a process crash: the kernel may still send them), by run; messages to it are
 // lost (its connections close). In some process-crash runs a message of the crashed process is
-// late: it is held, holding no timer back, until some participant records a decision (or
-// nothing else can happen), so other participants' rounds come first, as when a dead sender's
-// bytes sit in a slow network path longer than the termination timeout (the case a MoveToPre's
-// round identity is for). Crashes come at random steps, right after a record becomes
+// late: it is held, holding no timer back, until a participant other than its receiver records
+// a decision (or nothing else can happen), so other participants' rounds come first, as when a dead
+// sender's bytes sit in a slow network path longer than the termination timeout (the case a
+// MoveToPre's round identity is for). Crashes come at random steps, right after a record becomes
 // durable (the sends that depend on it in flight), right after a message is handled (notably a
 // backup's question answered), and, planned, for the coordinator after its m-th delivered message
 // (often in mid-PreCommit). A participant restarts from what it recorded, the agent's log (nothing
@@ -158,13 +158,14 @@ class Simulation {
     crash_after_answer_odds_ = kCrashAfterAnswerOdds[random_.Below(4)];
     // A backup (or a restarted participant under rule c) that crashes right after sending its
     // MoveToPre: later rounds meet the targets it may or may not have moved.
-    static constexpr uint64_t kCrashAfterPromotionOdds[] = {0, 0, 2, 1};
+    static constexpr uint64_t kCrashAfterPromotionOdds[] = {0, 2, 1, 1};
     crash_after_promotion_odds_ = kCrashAfterPromotionOdds[random_.Below(4)];
     // A process crash (the kernel may still send what was written) or a host crash (all lost).
     lose_on_crash_odds_ = random_.OneIn(2) ? 1 : 2;
-    // In half of the process-crash runs, each message of a crashed process that is not lost is
-    // late one time in two.
-    late_on_crash_odds_ = lose_on_crash_odds_ == 2 && random_.OneIn(2) ? 2 : 0;
+    // In two thirds of the process-crash runs, a message of a crashed process that is not lost
+    // is late, always or one time in two.
+    static constexpr uint64_t kLateOnCrashOdds[] = {0, 2, 1};
+    late_on_crash_odds_ = lose_on_crash_odds_ == 2 ? kLateOnCrashOdds[random_.Below(3)] : 0;
     // A quarter of the runs have a coordinator that may stall (alive but stuck) for longer than
     // the participants' timeout; in the others a live coordinator in mid-phase keeps them waiting.
     coordinator_stalls_ = random_.OneIn(4);
@@ -475,16 +476,21 @@ class Simulation {
       Fail("P" + std::to_string(p) + " recorded " + Name(after) + " after " + Name(before));
     }
     proc.durable = after;
-    if (IsDecided(after)) ReleaseLateMessages("P" + std::to_string(p) + " decided");
+    if (IsDecided(after)) ReleaseLateMessages(p);
     if (after == State::kWait) proc.durable_has_branch = true;
     if (proc.machine) proc.durable_count = proc.machine->participant_count();
   }
 
-  void ReleaseLateMessages(const std::string& why) {
+  // Releases the late messages once `decided` recorded a decision (those to `decided` stay
+  // held: it decided by itself), or all of them when nothing else can happen (no `decided`).
+  void ReleaseLateMessages(std::optional<uint32_t> decided) {
     for (InFlight& message : network_) {
-      if (!message.late) continue;
+      if (!message.late || (decided && message.to == static_cast<int>(*decided))) continue;
       message.late = false;
-      Trace("  released (" + why + "): " + Who(message.from) + " -> " + Who(message.to) + " " +
+      Trace("  released (" +
+            (decided ? "P" + std::to_string(*decided) + " decided"
+                     : std::string("nothing else can happen")) +
+            "): " + Who(message.from) + " -> " + Who(message.to) + " " +
             PayloadText(message.payload));
     }
   }
@@ -566,7 +572,7 @@ class Simulation {
   };
 
   bool Step() {
-    if (NothingButCrashes(/*ignore_late=*/true)) ReleaseLateMessages("nothing else can happen");
+    if (NothingButCrashes(/*ignore_late=*/true)) ReleaseLateMessages(std::nullopt);
     std::vector<Event> events;
     for (size_t i = 0; i < network_.size(); ++i) {
       if (network_[i].late) continue;
@@ -609,6 +615,7 @@ class Simulation {
                               Trace("P" + std::to_string(p) + " timeout");
                               participants_[p].timer = false;
                               Apply(p, participants_[p].machine->OnTimer());
+                              MaybeCrashAfterPromotion(p);
                             }});
         }
       }
@@ -668,14 +675,18 @@ class Simulation {
   // Whether `p` just sent a MoveToPre (and forget it).
   bool JustPromoted(uint32_t p) { return std::exchange(participants_[p].sent_move_to_pre, false); }
 
+  void MaybeCrashAfterPromotion(uint32_t p) {
+    if (JustPromoted(p) && crashes_left_ > 0 && participants_[p].up &&
+        crash_after_promotion_odds_ != 0 && random_.OneIn(crash_after_promotion_odds_)) {
+      Crash(static_cast<int>(p));
+    }
+  }
+
   void MaybeCrashRightAfter(uint32_t p) {
     // Crashes right after a record are the interesting ones: the state is durable and the sends
     // that depend on it are in flight.
-    if (JustPromoted(p)) {
-      if (crashes_left_ > 0 && participants_[p].up && crash_after_promotion_odds_ != 0 &&
-          random_.OneIn(crash_after_promotion_odds_)) {
-        Crash(static_cast<int>(p));
-      }
+    if (participants_[p].sent_move_to_pre) {
+      MaybeCrashAfterPromotion(p);
       return;
     }
     const State recorded = participants_[p].durable;
@@ -892,24 +903,30 @@ TEST(ParticipantSimulation, AgreementValidityAndProgressHoldUnderCrashesAndReord
 constexpr uint64_t kVariantSeedBudget = 150000;
 
 TEST(ParticipantSimulation, FindsAViolationInEveryBrokenVariant) {
+  // Each variant runs where its mistake shows soonest: concurrent backups need a fourth
+  // participant to split; a late MoveToPre shows soonest when rounds do not overlap.
   struct VariantCase {
     BrokenRuleForTesting broken;
     const char* name;
+    uint32_t participants = 3;
+    Timing timing = Timing::kWhatIsAwaited;
   };
   const VariantCase cases[] = {
       {BrokenRuleForTesting::kTextbookTimeouts, "textbook timeouts"},
       {BrokenRuleForTesting::kNoPromotionBeforeCommit, "no WAIT promotion before commit"},
       {BrokenRuleForTesting::kRestartedDecidesAlone, "restarted participant deciding alone"},
-      {BrokenRuleForTesting::kEveryoneTerminates, "every participant terminating at once"},
+      {BrokenRuleForTesting::kEveryoneTerminates, "every participant terminating at once", 4},
       {BrokenRuleForTesting::kCountRestartedStates, "restarted states counted in rule b"},
+      {BrokenRuleForTesting::kMoveToPreFromAnyRound, "MoveToPre accepted from any round", 3,
+       Timing::kQuiescent},
   };
   for (const VariantCase& c : cases) {
     const auto start = std::chrono::steady_clock::now();
     Budget budget;
     SimulationOptions options;
-    options.participants = 3;
+    options.participants = c.participants;
     options.broken = c.broken;
-    options.timing = Timing::kWhatIsAwaited;
+    options.timing = c.timing;
     uint64_t seed = 0;
     const std::string failure = RunSeeds(options, 1, kVariantSeedBudget, budget, &seed);
     EXPECT_FALSE(failure.empty()) << c.name << ": no violation in " << budget.runs << " runs";
