@@ -1,21 +1,15 @@
 #include "src/net/peer_auth.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <optional>
 #include <utility>
 
 #include "src/base/escape.h"
+#include "src/base/trusted_file.h"
 
 namespace xa::net {
 
@@ -193,62 +187,22 @@ SharedKey::SharedKey(SharedKey&& other) noexcept : bytes_(std::move(other.bytes_
 SharedKey::~SharedKey() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
 
 Result<SharedKey> LoadSharedKey(const std::string& path) {
-  const std::string what = "shared key file '" + EscapeForMessage(path) + "'";
-  const std::string how = "make one with `head -c 32 /dev/urandom > FILE && chmod 600 FILE` and "
-                          "copy it to every agent and coordinator";
-  // O_NONBLOCK: a FIFO under the key's name is refused below, never waited on.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
+  // The one rule for files that decide trust (src/base/trusted_file.h): a regular file, never a
+  // symbolic link, owned by the user running us, nobody else may read or write it.
+  static constexpr internal::TrustedFileRules kKeyFileRules{
+      "the shared key file", false, false, 077, "600", kMaxSharedKeySize, "this xa process"};
+  Result<std::string> bytes = internal::ReadTrustedFile(path, kKeyFileRules);
+  if (!bytes.ok()) return bytes.status();
+  Result<SharedKey> key = SharedKey::FromBytes(*bytes);
+  const size_t size = bytes->size();
+  OPENSSL_cleanse(bytes->data(), bytes->size());
+  if (!key.ok()) {
     return Status(Code::kConfig,
-                  what + " cannot be opened: " + std::strerror(errno) + "; " + how);
+                  "the shared key file " + EscapeForMessage(path) + " holds " + N(size) +
+                      " bytes; a key is " + N(kMinSharedKeySize) + ".." + N(kMaxSharedKeySize) +
+                      " bytes: make one with `head -c 32 /dev/urandom > FILE && chmod 600 FILE` "
+                      "and copy it to every agent and coordinator");
   }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    return Status(Code::kIoError, what + ": fstat: " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return Status(Code::kConfig, what + " is not a regular file; point the configuration at the "
-                                        "key file itself");
-  }
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return Status(Code::kConfig, what + " has mode " + mode +
-                                     ": the group or others may read or write it; run "
-                                     "`chmod 600` on it (and make a new key if others may have "
-                                     "read this one)");
-  }
-  const auto size = static_cast<size_t>(st.st_size);
-  if (size < kMinSharedKeySize || size > kMaxSharedKeySize) {
-    return Status(Code::kConfig, what + " holds " + N(size) + " bytes; a key is " +
-                                     N(kMinSharedKeySize) + ".." + N(kMaxSharedKeySize) +
-                                     " bytes: " + how);
-  }
-  // One byte more than the size: a file that grew since fstat is noticed, not cut.
-  std::string bytes(size + 1, '\0');
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      OPENSSL_cleanse(bytes.data(), bytes.size());
-      return Status(Code::kIoError, what + ": read: " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  Result<SharedKey> key = got == size
-                              ? SharedKey::FromBytes(std::string_view(bytes).substr(0, got))
-                              : Result<SharedKey>(Status(
-                                    Code::kConfig, what + " changed while it was read (" +
-                                                       N(size) + " bytes, then " + N(got) +
-                                                       "); read it again once it is written"));
-  OPENSSL_cleanse(bytes.data(), bytes.size());
-  if (!key.ok()) return key.status().WithContext(what);
   return key;
 }
 

@@ -81,8 +81,9 @@ class SharedKey {
   std::string bytes_;
 };
 
-// Reads the key file at `path`. XA_CONFIG, saying what to do, when it cannot be opened, is not a
-// regular file, can be read or written by the group or others (mode & 077), or holds fewer than
+// Reads the key file at `path` by the rules of src/base/trusted_file.h. XA_CONFIG, saying what to
+// do, when it cannot be opened, is a symbolic link or not a regular file, belongs to another
+// user, can be read or written by the group or others (mode & 077), or holds fewer than
 // kMinSharedKeySize or more than kMaxSharedKeySize bytes. Make one with
 //   head -c 32 /dev/urandom > agent.key && chmod 600 agent.key
 // and copy the same file to every agent and coordinator.

@@ -362,35 +362,42 @@ TEST_F(KeyFileTest, AKeyFileOfTheOwnerAloneIsReadWhole) {
 TEST_F(KeyFileTest, AKeyFileThatTheGroupOrOthersCanReadOrWriteIsRefused) {
   for (mode_t mode : {0640, 0620, 0604, 0602, 0644, 0666}) {
     char octal[8];
-    std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
+    std::snprintf(octal, sizeof octal, "%03o", static_cast<unsigned>(mode));
     EXPECT_THAT(LoadSharedKey(Write("key", std::string(32, 'k'), mode)),
-                StatusIs(Code::kConfig, HasSubstr(std::string("has mode ") + octal +
-                                                  ": the group or others may read or write it; "
-                                                  "run `chmod 600`")));
+                StatusIs(Code::kConfig, HasSubstr(std::string("(mode ") + octal +
+                                                  "): run `chmod 600 " + dir_ + "/key`")));
   }
 }
 
 TEST_F(KeyFileTest, AKeyFileShorterThan32BytesOrLargerThan4KiBIsRefused) {
   EXPECT_THAT(LoadSharedKey(Write("short", std::string(31, 'k'), 0600)),
-              StatusIs(Code::kConfig, HasSubstr("holds 31 bytes; a key is 32..4096 bytes")));
+              StatusIs(Code::kConfig, HasSubstr("holds 31 bytes; a key is 32..4096 bytes: make one "
+                                                "with `head -c 32 /dev/urandom")));
   EXPECT_THAT(LoadSharedKey(Write("empty", "", 0600)),
               StatusIs(Code::kConfig, HasSubstr("holds 0 bytes")));
   EXPECT_THAT(LoadSharedKey(Write("long", std::string(kMaxSharedKeySize + 1, 'k'), 0600)),
-              StatusIs(Code::kConfig, HasSubstr("holds 4097 bytes")));
+              StatusIs(Code::kConfig, HasSubstr("is larger than 4096 bytes")));
 }
 
-TEST_F(KeyFileTest, SomethingOtherThanARegularFileIsRefusedWithoutWaiting) {
+TEST_F(KeyFileTest, ASymbolicLinkOrSomethingOtherThanARegularFileIsRefusedWithoutWaiting) {
   EXPECT_THAT(LoadSharedKey(dir_),
-              StatusIs(Code::kConfig, HasSubstr("is not a regular file")));
+              StatusIs(Code::kConfig, HasSubstr("is a directory, not a regular file")));
   const std::string fifo = dir_ + "/fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  EXPECT_THAT(LoadSharedKey(fifo), StatusIs(Code::kConfig, HasSubstr("is not a regular file")));
+  EXPECT_THAT(LoadSharedKey(fifo),
+              StatusIs(Code::kConfig, HasSubstr("is a FIFO, not a regular file")));
+  // A symbolic link, even to a good key file: whoever controls the link would choose the key.
+  const std::string target = Write("key", std::string(32, 'k'), 0600);
+  const std::string link = dir_ + "/link";
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  EXPECT_THAT(LoadSharedKey(link),
+              StatusIs(Code::kConfig, HasSubstr("a symbolic link is refused")));
 }
 
-TEST_F(KeyFileTest, AMissingKeyFileIsRefusedWithHowToMakeOne) {
+TEST_F(KeyFileTest, AMissingKeyFileIsRefusedNamingIt) {
   EXPECT_THAT(LoadSharedKey(dir_ + "/absent"),
-              StatusIs(Code::kConfig, HasSubstr("cannot be opened: No such file or directory; "
-                                                "make one with `head -c 32 /dev/urandom")));
+              StatusIs(Code::kConfig, HasSubstr("cannot open the shared key file " + dir_ +
+                                                "/absent: No such file or directory")));
 }
 
 TEST_F(KeyFileTest, TheKeyBytesNeverAppearInARefusal) {
