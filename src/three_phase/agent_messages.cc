@@ -115,6 +115,9 @@ void Check(Validator& v, const StateQueryMessage& m) {
   v.Number("participant number", m.participant);
   if (m.asker == kCoordinatorAsker) {
     if (m.backup_round) v.Fail("asker: the coordinator never runs a backup round");
+    if (m.round_incarnation != 0 || m.round_counter != 0) {
+      v.Fail("round: the coordinator runs no termination round (both must be 0)");
+    }
   } else {
     v.Number("asker", m.asker);
   }
@@ -127,6 +130,8 @@ void Check(Validator& v, const StateReplyMessage& m) {
 void Check(Validator& v, const MoveToPreMessage& m) {
   v.GlobalXid(m.xid);
   v.Number("participant number", m.participant);
+  v.Number("asker", m.asker);
+  if (m.round_counter == 0) v.Fail("round counter 0: a termination round counts from 1");
 }
 void Check(Validator& v, const AckMessage& m) {
   v.GlobalXid(m.xid);
@@ -196,6 +201,8 @@ void EncodeBody(std::string* out, const StateQueryMessage& m) {
   PutFixed32(out, m.asker);
   PutBool(out, m.asker_restarted);
   PutBool(out, m.backup_round);
+  PutFixed64(out, m.round_incarnation);
+  PutFixed64(out, m.round_counter);
 }
 void EncodeBody(std::string* out, const StateReplyMessage& m) {
   PutHead(out, m.xid, m.participant);
@@ -203,7 +210,12 @@ void EncodeBody(std::string* out, const StateReplyMessage& m) {
   PutBool(out, m.restarted);
   PutBool(out, m.undecided_never_restarted);
 }
-void EncodeBody(std::string* out, const MoveToPreMessage& m) { PutHead(out, m.xid, m.participant); }
+void EncodeBody(std::string* out, const MoveToPreMessage& m) {
+  PutHead(out, m.xid, m.participant);
+  PutFixed32(out, m.asker);
+  PutFixed64(out, m.round_incarnation);
+  PutFixed64(out, m.round_counter);
+}
 void EncodeBody(std::string* out, const AckMessage& m) {
   PutHead(out, m.xid, m.participant);
   PutU8(out, static_cast<uint8_t>(m.state));
@@ -340,7 +352,9 @@ bool DecodeBody(Reader& r, AbortMessage* m) {
 bool DecodeBody(Reader& r, StateQueryMessage* m) {
   return r.XidField("xid", &m->xid) && r.Number(&m->participant) &&
          r.Fixed32("asker", &m->asker) && r.Bool("asker restarted", &m->asker_restarted) &&
-         r.Bool("backup round", &m->backup_round);
+         r.Bool("backup round", &m->backup_round) &&
+         r.Fixed64("round incarnation", &m->round_incarnation) &&
+         r.Fixed64("round counter", &m->round_counter);
 }
 bool DecodeBody(Reader& r, StateReplyMessage* m) {
   return r.XidField("xid", &m->xid) && r.Number(&m->participant) && r.State("state", &m->state) &&
@@ -348,7 +362,10 @@ bool DecodeBody(Reader& r, StateReplyMessage* m) {
          r.Bool("undecided and never restarted", &m->undecided_never_restarted);
 }
 bool DecodeBody(Reader& r, MoveToPreMessage* m) {
-  return r.XidField("xid", &m->xid) && r.Number(&m->participant);
+  return r.XidField("xid", &m->xid) && r.Number(&m->participant) &&
+         r.Fixed32("asker", &m->asker) &&
+         r.Fixed64("round incarnation", &m->round_incarnation) &&
+         r.Fixed64("round counter", &m->round_counter);
 }
 bool DecodeBody(Reader& r, AckMessage* m) {
   return r.XidField("xid", &m->xid) && r.Number(&m->participant) && r.State("state", &m->state);

@@ -17,9 +17,11 @@
 //   DoCommit    xid, number, bool branch done
 //   Abort       xid, number, bool branch done
 //   StateQuery  xid, number asked, fixed32 asker's number, bool asker restarted,
-//               bool backup round
+//               bool backup round, round
+//   round       fixed64 the asker's incarnation, fixed64 the asker's round counter: which
+//               termination round asks (both 0 from the coordinator, which runs none)
 //   StateReply  xid, number, u8 state, bool restarted, bool undecided and never restarted
-//   MoveToPre   xid, number
+//   MoveToPre   xid, number, fixed32 asker's number, round
 //   Ack         xid, number, u8 state after the message
 //   Error       fixed32 code (an xa::Code, as i32), text message
 //
@@ -146,6 +148,11 @@ struct StateQueryMessage {
   uint32_t asker = 0;        // the asker's participant number, or kCoordinatorAsker
   bool asker_restarted = false;
   bool backup_round = false;  // asked by the backup's termination round (never the coordinator)
+  // The asking round: the asker's incarnation and its round counter. A participant remembers
+  // the last round that asked it and takes a MoveToPre from that round only, so a late
+  // MoveToPre of a crashed earlier backup never promotes it (docs/three-phase-commit.md, rule b).
+  uint64_t round_incarnation = 0;
+  uint64_t round_counter = 0;
   friend bool operator==(const StateQueryMessage&, const StateQueryMessage&) = default;
 };
 
@@ -160,11 +167,14 @@ struct StateReplyMessage {
   friend bool operator==(const StateReplyMessage&, const StateReplyMessage&) = default;
 };
 
-// Backup → agent: record PRE before the backup commits.
+// Backup → agent: record PRE before the backup commits, if this round is the last that asked.
 struct MoveToPreMessage {
   static constexpr AgentMessageType kType = AgentMessageType::kMoveToPre;
   Xid xid;
   uint32_t participant = 0;
+  uint32_t asker = 0;  // the backup's participant number (never the coordinator)
+  uint64_t round_incarnation = 0;
+  uint64_t round_counter = 0;  // from 1
   friend bool operator==(const MoveToPreMessage&, const MoveToPreMessage&) = default;
 };
 

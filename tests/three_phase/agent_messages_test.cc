@@ -67,9 +67,9 @@ std::vector<AgentMessage> OneOfEachType() {
       Message(3, PreCommitMessage{xid, 2}),
       Message(4, DoCommitMessage{xid, 0, true}),
       Message(5, AbortMessage{xid, 0, false}),
-      Message(6, StateQueryMessage{xid, 2, 0, false, true}),
+      Message(6, StateQueryMessage{xid, 2, 0, false, true, 4, 1}),
       Message(7, StateReplyMessage{xid, 2, ParticipantState::kPre, false, true}),
-      Message(8, MoveToPreMessage{xid, 1}),
+      Message(8, MoveToPreMessage{xid, 1, 0, 4, 1}),
       Message(9, AckMessage{xid, 1, ParticipantState::kCommit}),
       Message(10, ErrorMessage{Code::kNoTa, "no such transaction"}),
   };
@@ -107,10 +107,10 @@ TEST(AgentMessagesTest, EveryTypeRoundTripsWithLargestValues) {
   ExpectRoundTrip(Message(max64, PreCommitMessage{xid, last}));
   ExpectRoundTrip(Message(max64, DoCommitMessage{xid, last, true}));
   ExpectRoundTrip(Message(max64, AbortMessage{xid, last, true}));
-  ExpectRoundTrip(Message(max64, StateQueryMessage{xid, last, last, true, true}));
+  ExpectRoundTrip(Message(max64, StateQueryMessage{xid, last, last, true, true, max64, max64}));
   ExpectRoundTrip(Message(max64, StateQueryMessage{xid, last, kCoordinatorAsker, true, false}));
   ExpectRoundTrip(Message(max64, StateReplyMessage{xid, last, ParticipantState::kAbort, true, true}));
-  ExpectRoundTrip(Message(max64, MoveToPreMessage{xid, last}));
+  ExpectRoundTrip(Message(max64, MoveToPreMessage{xid, last, last, max64, max64}));
   ExpectRoundTrip(Message(max64, AckMessage{xid, last, ParticipantState::kInit}));
   ExpectRoundTrip(Message(max64, ErrorMessage{Code::kNotSupported, text}));
   ExpectRoundTrip(Message(0, ErrorMessage{Code::kRbTransient, ""}));
@@ -183,6 +183,24 @@ TEST(AgentMessagesTest, EncoderRefusesBrokenRulesWithTheFieldAndTheLimit) {
   EXPECT_THAT(EncodeAgentMessage(Message(1, StateQueryMessage{xid, 0, kCoordinatorAsker, false,
                                                              true})),
               StatusIs(Code::kInval, HasSubstr("never runs a backup round")));
+  EXPECT_THAT(EncodeAgentMessage(Message(1, StateQueryMessage{xid, 0, kCoordinatorAsker, false,
+                                                             false, 0, 1})),
+              StatusIs(Code::kInval, HasSubstr("the coordinator runs no termination round")));
+}
+
+// A MoveToPre names the round that asked: a participant takes it from the last round that asked
+// it only, so a message without a real round (counter 0) or from the coordinator is refused.
+TEST(AgentMessagesTest, MoveToPreWithoutARealRoundOrFromTheCoordinatorIsRefused) {
+  const Xid xid = GlobalXid();
+  EXPECT_THAT(EncodeAgentMessage(Message(1, MoveToPreMessage{xid, 1, 0, 4, 0})),
+              StatusIs(Code::kInval, HasSubstr("round counter 0")));
+  EXPECT_THAT(EncodeAgentMessage(Message(1, MoveToPreMessage{xid, 1, kCoordinatorAsker, 4, 1})),
+              StatusIs(Code::kInval, HasSubstr("asker")));
+  std::string bytes = Encoded(Message(8, MoveToPreMessage{xid, 1, 0, 4, 1}));
+  // The counter is the last 8 bytes.
+  for (size_t i = bytes.size() - 8; i < bytes.size(); ++i) bytes[i] = 0;
+  EXPECT_THAT(DecodeAgentMessage(bytes),
+              StatusIs(Code::kCorruption, HasSubstr("MoveToPre: round counter 0")));
 }
 
 // ---- The decoder's refusals, one each -------------------------------------------------------
@@ -331,7 +349,7 @@ TEST(AgentMessagesTest, DecoderRefusesAParticipantNumberOverTheLimit) {
 
 TEST(AgentMessagesTest, DecoderRefusesAnAskerOutOfRangeAndACoordinatorsBackupRound) {
   const Xid xid = GlobalXid();
-  std::string bytes = Encoded(Message(6, StateQueryMessage{xid, 1, 0, false, true}));
+  std::string bytes = Encoded(Message(6, StateQueryMessage{xid, 1, 0, false, true, 4, 1}));
   EXPECT_THAT(DecodeAgentMessage(PatchedFixed32(bytes, kNumberOffset + 4, 300)),
               StatusIs(Code::kCorruption, HasSubstr("StateQuery: asker 300: out of range")));
   EXPECT_THAT(DecodeAgentMessage(PatchedFixed32(bytes, kNumberOffset + 4, kCoordinatorAsker)),

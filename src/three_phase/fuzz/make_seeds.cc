@@ -47,10 +47,10 @@ std::vector<AgentMessage> AgentSeeds() {
   add(5, PreCommitMessage{small, 2});
   add(6, DoCommitMessage{small, 0, true});
   add(7, AbortMessage{large, 3, false});
-  add(8, StateQueryMessage{small, 2, 0, false, true});
+  add(8, StateQueryMessage{small, 2, 0, false, true, 3, 1});
   add(9, StateQueryMessage{small, 2, kCoordinatorAsker, true, false});
   add(10, StateReplyMessage{small, 2, ParticipantState::kPre, false, true});
-  add(11, MoveToPreMessage{small, 1});
+  add(11, MoveToPreMessage{small, 1, 0, 3, 1});
   add(12, AckMessage{small, 1, ParticipantState::kCommit});
   add(13, ErrorMessage{xa::Code::kNoTa, "no such transaction"});
   add(14, ErrorMessage{xa::Code::kRbTimeout, ""});
