@@ -284,6 +284,9 @@ class FileDecisionLog final : public DecisionLog {
                                         " is still being appended; append its done record "
                                         "after that Append returned");
       }
+      if (IsParticipantRecordType(stamped.type)) {
+        XA_RETURN_IF_ERROR(ParticipantAfter(stamped).status());
+      }
       ApplyLocked(std::move(stamped));
       pending_lazy_.push_back(std::move(lazy));
       if (leader_active_) return Status::Ok();  // the active leader writes it
@@ -578,7 +581,10 @@ class FileDecisionLog final : public DecisionLog {
   // participant's state after every record queued or being written before it (the state applies
   // a record only once it is durable), and counts it in flight. XAER_PROTO when refused: nothing
   // is queued, so a log never holds a record its replay would refuse.
-  Status ReserveParticipant(const LogRecord& record) {
+  // Under mu_: the participant's open state once `record` applies after everything accepted so
+  // far (the records still in flight included), or XAER_PROTO when the record does not apply:
+  // it is refused before anything is written, so a bad record never poisons the log.
+  Result<LogState> ParticipantAfter(const LogRecord& record) const {
     LogState scratch;
     auto in_flight = participants_in_flight_.find(record.xid);
     if (in_flight != participants_in_flight_.end()) {
@@ -594,11 +600,17 @@ class FileDecisionLog final : public DecisionLog {
       return Status(Code::kProto, "decision log " + options_.dir +
                                       ": Append refused: " + change.status().message());
     }
+    return scratch;
+  }
+
+  Status ReserveParticipant(const LogRecord& record) {
+    Result<LogState> scratch = ParticipantAfter(record);
+    if (!scratch.ok()) return scratch.status();
     InFlightParticipant& entry = participants_in_flight_[record.xid];
     ++entry.records;
-    auto after = scratch.open_participants.find(record.xid);
+    auto after = scratch->open_participants.find(record.xid);
     entry.state.reset();
-    if (after != scratch.open_participants.end()) entry.state = std::move(after->second);
+    if (after != scratch->open_participants.end()) entry.state = std::move(after->second);
     return Status::Ok();
   }
 

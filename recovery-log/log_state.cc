@@ -73,7 +73,7 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
     case RecordType::kHeuristicCleared:
       return Close(&state->open_heuristics, Set::kOpenHeuristics, record.xid);
     // A participant: WAIT -> PRE -> decided, or decided from any state (also from none), then
-    // done. A repeated PRE or decision changes nothing.
+    // done (only once decided). A repeated PRE or decision changes nothing.
     case RecordType::kParticipantWait: {
       LogRecord* current = Find(&state->open_participants, record.xid);
       if (current != nullptr) return Refused(record, current, "a participant votes only once");
@@ -101,8 +101,16 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
       }
       return LogStateChange{Set::kOpenParticipants, false, false};
     }
-    case RecordType::kParticipantDone:
+    case RecordType::kParticipantDone: {
+      // Forgetting an undecided participant would lose its prepared branch's state: after a
+      // restart the agent would take the branch for an orphan and roll it back, while its
+      // peers may have committed.
+      LogRecord* current = Find(&state->open_participants, record.xid);
+      if (current != nullptr && current->type != RecordType::kParticipantDecision) {
+        return Refused(record, current, "only a decided participant may be forgotten");
+      }
       return Close(&state->open_participants, Set::kOpenParticipants, record.xid);
+    }
     case RecordType::kCheckpoint:
       break;
   }

@@ -55,10 +55,11 @@ Result<std::string> ReadTrustedFile(const std::string& file, const TrustedFileRu
                    " (uid " + std::to_string(me) + ")" +
                    (rules.root_may_own ? " or to root" : ""));
   }
-  if ((st.st_mode & rules.forbidden_mode) != 0) {
+  if (const mode_t open_to_others = st.st_mode & rules.forbidden_mode; open_to_others != 0) {
+    // Say what is actually open: a secret of mode 0620 is writable, not readable, by its group.
     return Refused(name +
-                   ((rules.forbidden_mode & 044) != 0 ? " may be read by others"
-                                                      : " may be written by others") +
+                   ((open_to_others & 044) != 0 ? " may be read by others"
+                                                : " may be written by others") +
                    " (mode " + ModeString(st.st_mode) + "): run `chmod " +
                    std::string(rules.chmod_advice) + " " + EscapeForMessage(file) + "`");
   }

@@ -346,11 +346,12 @@ std::vector<ParticipantCase> ParticipantCases() {
       refused("RollbackAfterCommitIsRefused", Before::kDecidedCommit, rollback),
       refused("CommitAfterRollbackIsRefused", Before::kDecidedRollback, commit),
       refused("CommitAfterOrphanRollbackIsRefused", Before::kOrphanRollback, commit),
-      // Done: forgets the participant in whatever state; of nothing, nothing.
+      // Done: forgets a decided participant; of nothing, nothing; an undecided one is never
+      // forgotten (its prepared branch would be taken for an orphan after a restart).
       {"DoneOfNothingChangesNothing", Before::kNone, done, false, std::nullopt,
        kKeepsParticipantOpen},
-      {"DoneForgetsWait", Before::kWait, done, false, std::nullopt, kClosesParticipant},
-      {"DoneForgetsPre", Before::kPreCommit, done, false, std::nullopt, kClosesParticipant},
+      refused("DoneOfAWaitingParticipantIsRefused", Before::kWait, done),
+      refused("DoneOfAPreCommittedParticipantIsRefused", Before::kPreCommit, done),
       {"DoneForgetsDecided", Before::kDecidedCommit, done, false, std::nullopt, kClosesParticipant},
       {"DoneForgetsOrphan", Before::kOrphanRollback, done, false, std::nullopt, kClosesParticipant},
   };
@@ -430,13 +431,15 @@ TEST(ApplyRecord, HeuristicOfABranchIsKeptApartFromItsParticipant) {
   EXPECT_EQ(*opened, kOpensHeuristic);
   EXPECT_EQ(state.open_heuristics.at(p).lsn, kApplied);
   EXPECT_EQ(state.open_participants.at(p).type, RecordType::kParticipantPreCommit);
-  Result<LogStateChange> done = ApplyRecord(WithLsn(ParticipantDone(kX), kApplied + 1), &state);
+  ASSERT_TRUE(Ok(ApplyRecord(
+      WithLsn(ParticipantDecision(kX, Outcome::kCommitted), kApplied + 1), &state)));
+  Result<LogStateChange> done = ApplyRecord(WithLsn(ParticipantDone(kX), kApplied + 2), &state);
   ASSERT_TRUE(Ok(done));
   EXPECT_EQ(*done, kClosesParticipant);
   EXPECT_FALSE(state.open_participants.contains(p));
   EXPECT_TRUE(state.open_heuristics.contains(p)) << "only an operator clears a heuristic";
   Result<LogStateChange> cleared =
-      ApplyRecord(WithLsn(HeuristicCleared(kX), kApplied + 2), &state);  // the global Xid's
+      ApplyRecord(WithLsn(HeuristicCleared(kX), kApplied + 3), &state);  // the global Xid's
   ASSERT_TRUE(Ok(cleared));
   EXPECT_TRUE(state.open_heuristics.contains(p)) << "a global Xid's clear is not the branch's";
 }
@@ -511,7 +514,9 @@ std::vector<std::pair<LogRecord, bool /*lazy*/>> History(uint64_t transactions) 
       out.emplace_back(ParticipantDecision(i, Outcome::kCommitted, number), false);
     }
     if (path == 2) out.emplace_back(ParticipantDecision(i, Outcome::kCommitted, number), false);
-    if (path == 3) out.emplace_back(ParticipantDecision(i, Outcome::kRolledBack, number), false);
+    if (path == 3 || path == 5) {
+      out.emplace_back(ParticipantDecision(i, Outcome::kRolledBack, number), false);
+    }
     if (path == 4 || path == 5) out.emplace_back(ParticipantDone(i, number), i % 2 == 0);
     if (i % 7 == 0) {
       out.emplace_back(ParticipantDecision(transactions + i, Outcome::kRolledBack, 0), false);

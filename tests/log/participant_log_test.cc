@@ -78,6 +78,7 @@ TEST(ParticipantLog, EveryStateSurvivesReopenWithItsFields) {
     ASSERT_THAT(log->Append(ParticipantDecision(3, Outcome::kCommitted)), IsOk());
     ASSERT_THAT(log->Append(ParticipantDecision(4, Outcome::kRolledBack, 0)), IsOk());  // orphan
     ASSERT_THAT(log->Append(ParticipantWait(5)), IsOk());
+    ASSERT_THAT(log->Append(ParticipantDecision(5, Outcome::kCommitted)), IsOk());
     ASSERT_THAT(log->Append(ParticipantDone(5)), IsOk());
     live = log->State();
   }
@@ -112,12 +113,12 @@ TEST(ParticipantLog, EveryStateSurvivesReopenWithItsFields) {
   // Scan reads every record back as written.
   std::vector<LogRecord> scanned;
   ASSERT_THAT(log->Scan([&](const LogRecord& r) { scanned.push_back(r); }), IsOk());
-  ASSERT_EQ(scanned.size(), 8u);
+  ASSERT_EQ(scanned.size(), 9u);
   LogRecord expected = read_only_wait;
   expected.lsn = scanned[0].lsn;
   expected.timestamp_us = scanned[0].timestamp_us;
   EXPECT_EQ(scanned[0], expected);
-  EXPECT_EQ(scanned[7].type, RecordType::kParticipantDone);
+  EXPECT_EQ(scanned[8].type, RecordType::kParticipantDone);
 }
 
 TEST(ParticipantLog, AppendRefusesWhatReplayWouldRefuseAndWritesNothing) {
@@ -250,8 +251,12 @@ TEST(ParticipantLog, RotationCarriesOpenParticipantsAndFreesSegmentsOnceTheyAreD
     EXPECT_EQ(read->open_participants, live.open_participants);
     // Every participant finishes; the traffic afterwards rotates past every old segment.
     for (uint64_t i = 1; i <= kParticipants; ++i) {
+      // Only a decided participant may be forgotten: decide the waiting and pre-committed ones.
       if (i % 4 == 0) {
         ASSERT_THAT(log->Append(ParticipantDecision(i, Outcome::kRolledBack, 0)), IsOk());
+      }
+      if (i % 4 == 1) {
+        ASSERT_THAT(log->Append(ParticipantDecision(i, Outcome::kCommitted, 1)), IsOk());
       }
       ASSERT_THAT(log->AppendLazy(ParticipantDone(i, static_cast<uint16_t>(i % 4))), IsOk());
     }
@@ -371,6 +376,34 @@ TEST(ParticipantLog, ReplayStopsAtAThreePhaseTypeItDoesNotKnow) {
   EXPECT_THAT(r.status, StatusIs(Code::kNotSupported, HasSubstr("unknown type 47")));
   EXPECT_TRUE(r.state.damaged);
   EXPECT_EQ(r.state.open_participants.size(), 1u) << "the state read before it is kept";
+}
+
+// Forgetting an undecided participant would lose its prepared branch's state (after a restart
+// the agent would roll the branch back as an orphan while its peers may commit). The done record
+// is refused before anything is written, lazily or not, and the log goes on working.
+TEST(ParticipantLog, DoneOfAnUndecidedParticipantIsRefusedAndTheLogGoesOn) {
+  ScratchDir dir;
+  LogOptions o = Options(dir);
+  auto log = OpenOrDie(o);
+  ASSERT_NE(log, nullptr);
+  ASSERT_THAT(log->Append(ParticipantWait(1)), IsOk());
+  ASSERT_THAT(log->Append(ParticipantWait(2)), IsOk());
+  ASSERT_THAT(log->Append(ParticipantPreCommit(2)), IsOk());
+  EXPECT_THAT(log->AppendLazy(ParticipantDone(1)),
+              StatusIs(Code::kProto, HasSubstr("only a decided participant may be forgotten")));
+  EXPECT_THAT(log->Append(ParticipantDone(2)),
+              StatusIs(Code::kProto, HasSubstr("only a decided participant may be forgotten")));
+  EXPECT_EQ(log->State().open_participants.size(), 2u);
+  ASSERT_THAT(log->Append(ParticipantDecision(1, Outcome::kRolledBack)), IsOk());
+  ASSERT_THAT(log->AppendLazy(ParticipantDone(1)), IsOk());
+  ASSERT_THAT(log->Append(ParticipantDecision(2, Outcome::kCommitted)), IsOk());
+  ASSERT_THAT(log->Append(ParticipantDone(2)), IsOk());
+  EXPECT_TRUE(log->State().open_participants.empty());
+  log.reset();
+  Result<LogState> replayed = DecisionLog::ReadState(o);
+  ASSERT_THAT(replayed, IsOk());
+  EXPECT_TRUE(replayed->open_participants.empty());
+  EXPECT_FALSE(replayed->damaged);
 }
 
 }  // namespace

@@ -55,6 +55,13 @@ TEST_F(TrustedFileTest, SecretOthersMayReadIsRefusedWithTheChmodToRunAndNotItsCo
                                             HasSubstr("chmod 600"), Not(HasSubstr("s3cret")))));
 }
 
+TEST_F(TrustedFileTest, SecretOthersMayOnlyWriteIsCalledWritableNotReadable) {
+  std::string path = Write("key", "s3cret-bytes", 0620);
+  EXPECT_THAT(ReadTrustedFile(path, kSecret),
+              StatusIs(Code::kConfig, AllOf(HasSubstr("may be written by others"),
+                                            HasSubstr("mode 620"))));
+}
+
 TEST_F(TrustedFileTest, SecretThroughASymbolicLinkIsRefused) {
   std::string target = Write("key", "s3cret-bytes", 0600);
   std::string link = dir_ + "/link";
