@@ -5,33 +5,15 @@
 
 #include "src/base/coding.h"
 #include "src/base/crc32c.h"
+#include "src/base/xid_coding.h"
 
 namespace xa::internal {
 namespace {
 
 Status Corrupt(std::string what) { return Status(Code::kCorruption, std::move(what)); }
 
-void PutXid(std::string* dst, const Xid& xid) {
-  PutFixed32(dst, static_cast<uint32_t>(xid.format_id()));
-  dst->push_back(static_cast<char>(xid.gtrid().size()));
-  dst->append(xid.gtrid());
-  dst->push_back(static_cast<char>(xid.bqual().size()));
-  dst->append(xid.bqual());
-}
-
-bool GetXid(Decoder* in, Xid* xid) {
-  uint32_t format_id;
-  uint8_t gtrid_len, bqual_len;
-  std::string_view gtrid, bqual;
-  if (!in->GetFixed32(&format_id) || !in->GetU8(&gtrid_len) || !in->GetBytes(gtrid_len, &gtrid) ||
-      !in->GetU8(&bqual_len) || !in->GetBytes(bqual_len, &bqual)) {
-    return false;
-  }
-  Result<Xid> made = Xid::Make(format_id, gtrid, bqual);
-  if (!made.ok()) return false;
-  *xid = std::move(made).value();
-  return true;
-}
+// The Xid layout is shared with the agents' messages (src/base/xid_coding.h).
+bool GetXid(Decoder* in, Xid* xid) { return internal::GetXid(in, "xid", xid).ok(); }
 
 Status CheckParticipants(const LogRecord& r) {
   if (r.participants.size() > kMaxParticipants) {

@@ -4,12 +4,15 @@
 #include <utility>
 
 #include "src/base/coding.h"
+#include "src/base/xid_coding.h"
 
 namespace xa::three_phase {
 
 namespace {
 
 using internal::Decoder;
+using internal::GetXid;
+using internal::PutXid;
 using internal::PutFixed32;
 using internal::PutFixed64;
 
@@ -155,13 +158,6 @@ void PutU8(std::string* out, uint8_t v) { out->push_back(static_cast<char>(v)); 
 void PutBool(std::string* out, bool v) { PutU8(out, v ? 1 : 0); }
 
 // The lengths were checked by the Validator (gtrid, bqual and rm name fit in a byte).
-void PutXid(std::string* out, const Xid& xid) {
-  PutFixed32(out, static_cast<uint32_t>(xid.format_id()));
-  PutU8(out, static_cast<uint8_t>(xid.gtrid().size()));
-  out->append(xid.gtrid());
-  PutU8(out, static_cast<uint8_t>(xid.bqual().size()));
-  out->append(xid.bqual());
-}
 void PutText(std::string* out, const std::string& text) {
   PutFixed32(out, static_cast<uint32_t>(text.size()));
   out->append(text);
@@ -271,18 +267,8 @@ class Reader {
     return Bytes(field, n, v);
   }
   bool XidField(std::string_view field, Xid* v) {
-    uint32_t format_id;
-    uint8_t g, b;
-    std::string gtrid, bqual;
-    std::string f(field);
-    if (!Fixed32(f + " format id", &format_id) || !U8(f + " gtrid length", &g) ||
-        !Bytes(f + " gtrid", g, &gtrid) || !U8(f + " bqual length", &b) ||
-        !Bytes(f + " bqual", b, &bqual)) {
-      return false;
-    }
-    Result<Xid> xid = Xid::Make(format_id, gtrid, bqual);
-    if (!xid.ok()) return Fail(f + ": " + xid.status().message());
-    *v = std::move(*xid);
+    Status read = GetXid(&in_, std::string(field), v);
+    if (!read.ok()) return Fail(read.message());
     return true;
   }
   bool Number(uint32_t* v) { return Fixed32("participant number", v); }
