@@ -70,6 +70,9 @@
  *   COUNT_RESTARTED          rule b also asks, and counts, restarted participants
  *   MOVE_TO_PRE_ANY_ROUND    a MoveToPre moves WAIT to PRE whichever round sent it (a late one
  *                            from a crashed backup lands after another backup aborted)
+ *   RULE_C_EVERYONE_RUNS     every restarted participant may run rule c at once (livelock:
+ *                            the rounds void each other's MoveToPre for ever; the search does
+ *                            not end, as the round identities grow without bound)
  * A weaker bound whose own progress formula must hold (the survivors finish alone):
  *   AGENTS_MAY_DIE           an agent's crash may be for good; every participant that never
  *                            crashed must still decide
@@ -201,13 +204,22 @@ inline decide_abort() {
 #define fresh_undecided(j) (undecided(ast[j]) && !restarted[j])
 #define rule_c_ready (!adown[0] && !adown[1] && !adown[2] && \
                       !fresh_undecided(0) && !fresh_undecided(1) && !fresh_undecided(2))
-#ifdef RESTARTED_DECIDES_ALONE
-#define restarted_may_run(i) true     /* BROKEN: a restarted participant does not wait */
-#else
+/* Three broken variants are checked on the design as it was before round identities, with
+ * the promotion done at once while the backup lives (PLAIN_ROUNDS): each breaks agreement
+ * there already, and numbering their rounds would only multiply their states. */
+#if defined(NO_BACKUP) || defined(RESTARTED_DECIDES_ALONE) || defined(RULE_C_IGNORES_INIT)
+#define PLAIN_ROUNDS
+#endif
+#define rounds_left true
+
 /* One round at a time: the lowest-numbered undecided participant runs it (all are up and
  * restarted or decided, so the others know who it is). Rounds running side by side would
  * abandon each other for ever: each one's questions void the other's MoveToPre. */
 #define lower_undecided(i) (((i) > 0 && undecided(ast[0])) || ((i) > 1 && undecided(ast[1])))
+#ifdef RESTARTED_DECIDES_ALONE
+/* BROKEN: a restarted participant does not wait for the others to be up. */
+#define restarted_may_run(i) true
+#else
 #ifdef RULE_C_EVERYONE_RUNS
 #define restarted_may_run(i) rule_c_ready   /* BROKEN: every restarted participant runs it */
 #else
@@ -285,8 +297,12 @@ inline ask(j) {
 
 /* A new round: a fresh identity, empty tallies. */
 inline new_round() {
+#ifdef PLAIN_ROUNDS
+  rid = 1; rwait = 0; seen = 0
+#else
   assert(nround < 255);
   nround++; rid = nround; rwait = 0; seen = 0
+#endif
 }
 
 proctype Agent(byte i) {
@@ -356,7 +372,7 @@ end_loop:
   /* Rule b: the backup starts the round. Asking the lower-numbered participants to find out
    * who is the backup is itself a StateQuery: one with no record records ABORT. */
   :: atomic {
-       rph == R_IDLE && timed_out(i) && !restarted[i] && backup_may_run(i) ->
+       rph == R_IDLE && timed_out(i) && !restarted[i] && backup_may_run(i) && rounds_left ->
        new_round(); rcur[i] = rid;
        if
        :: i > 0 && !adown[0] && !restarted[0] && ast[0] == INIT -> ask(0)
@@ -374,7 +390,7 @@ end_loop:
   /* Rule c: a restarted participant runs the round over all participants, once all are up
    * and none is undecided and never restarted. */
   :: atomic {
-       rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run(i) ->
+       rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run(i) && rounds_left ->
        new_round(); rcur[i] = rid;
 #if !defined(RESTARTED_DECIDES_ALONE) && !defined(RULE_C_IGNORES_INIT)
        /* Finding out whether rule c may run asks every participant; one with no record
@@ -451,10 +467,15 @@ end_loop:
        rph == R_PROMOTE && ridx < NA && (ridx == i || !in_round(i, ridx) || adown[ridx] ||
                                           mtp[i * NA + ridx] == 0) ->
        if
+#ifdef PLAIN_ROUNDS
+       :: ridx != i && !adown[ridx] && ast[ridx] == WAIT -> ast[ridx] = PRE
+       :: else -> skip
+#else
        :: ridx != i && in_round(i, ridx) && !adown[ridx] -> mtp[i * NA + ridx] = rid
        :: ridx != i && in_round(i, ridx) && adown[ridx] ->
           rwait = rwait & ~(1 << ridx)     /* unreachable: not waited for */
        :: else -> skip
+#endif
        fi;
        ridx++;
        if
