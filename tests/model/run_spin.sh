@@ -112,7 +112,7 @@ fi
 echo "== counterexample (agent/coordinator steps that change state):"
 "$SPIN" "${spin_defines[@]}" -t -p three_phase.pml 2>/dev/null |
   grep -E '^ *[0-9]+:[[:space:]]+proc' |
-  grep -E 'ast\[[a-z]+\] = |cphase = |adown\[i\] = |cst = |msg\[cidx\] = |cpre = |ccommit = |rph = [12]' |
+  grep -E 'ast\[[a-z]+\] = |cphase = |adown\[i\] = |cst = |msg\[cidx\] = |cpre = |ccommit = |rph = [123]|\] = rid\]' |
   sed -E 's/proc  1 \(Coordinator:1\)/coordinator/; s/proc  2 \(Agent:1\)/agent 0/;
           s/proc  3 \(Agent:1\)/agent 1/; s/proc  4 \(Agent:1\)/agent 2/' || true
 echo "PASS: spin reports the broken rule ${DEFINE} ($errors error(s))"
