@@ -210,7 +210,6 @@ inline decide_abort() {
 #if defined(NO_BACKUP) || defined(RESTARTED_DECIDES_ALONE) || defined(RULE_C_IGNORES_INIT)
 #define PLAIN_ROUNDS
 #endif
-#define rounds_left true
 
 /* One round at a time: the lowest-numbered undecided participant runs it (all are up and
  * restarted or decided, so the others know who it is). Rounds running side by side would
@@ -372,7 +371,7 @@ end_loop:
   /* Rule b: the backup starts the round. Asking the lower-numbered participants to find out
    * who is the backup is itself a StateQuery: one with no record records ABORT. */
   :: atomic {
-       rph == R_IDLE && timed_out(i) && !restarted[i] && backup_may_run(i) && rounds_left ->
+       rph == R_IDLE && timed_out(i) && !restarted[i] && backup_may_run(i) ->
        new_round(); rcur[i] = rid;
        if
        :: i > 0 && !adown[0] && !restarted[0] && ast[0] == INIT -> ask(0)
@@ -390,7 +389,7 @@ end_loop:
   /* Rule c: a restarted participant runs the round over all participants, once all are up
    * and none is undecided and never restarted. */
   :: atomic {
-       rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run(i) && rounds_left ->
+       rph == R_IDLE && timed_out(i) && restarted[i] && restarted_may_run(i) ->
        new_round(); rcur[i] = rid;
 #if !defined(RESTARTED_DECIDES_ALONE) && !defined(RULE_C_IGNORES_INIT)
        /* Finding out whether rule c may run asks every participant; one with no record
