@@ -482,7 +482,7 @@ void ParticipantMachine::EvaluateProbe(Effects& out) {
   if (restarted_) {
     const uint32_t peer_count = participant_count_ > 0 ? participant_count_ - 1 : 0;
     if (Broken(BrokenRuleForTesting::kRestartedDecidesAlone) ||
-        RestartedMayDecide(reachable, peer_count)) {
+        RestartedMayDecide(number_, reachable, peer_count)) {
       ApplyTermination(reachable, out);
       return;
     }

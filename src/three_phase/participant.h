@@ -67,8 +67,9 @@
 //       it restarted) makes the backup abandon the round without deciding: it tries a new
 //       round at its next timeout.
 //     not restarted, not the backup → wait for the next timeout (the backup may crash).
-//     restarted → rule c: only when every peer answered and none is undecided and never
-//       restarted (RestartedMayDecide), rule b over all participants; otherwise wait. Its
+//     restarted → rule c: only when every peer answered, none is undecided and never
+//       restarted, and no lower-numbered peer is undecided (RestartedMayDecide: one rule c
+//       runner at a time), rule b over all participants; otherwise wait. Its
 //       promotion follows the backup's rules (MoveToPre of its round, abandon on a refusal).
 //   Decided: the outcome is kept, and sent to peers, until every peer confirmed it (an Ack,
 //     a StateReply, or its own DoCommit/Abort carrying the same outcome); a peer holding the

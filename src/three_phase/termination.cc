@@ -32,10 +32,12 @@ bool IsBackup(uint32_t own_number, bool own_restarted, std::span<const PeerAnswe
   return true;
 }
 
-bool RestartedMayDecide(std::span<const PeerAnswer> answered, uint32_t peer_count) {
+bool RestartedMayDecide(uint32_t own_number, std::span<const PeerAnswer> answered,
+                        uint32_t peer_count) {
   if (answered.size() != peer_count) return false;
   for (const PeerAnswer& answer : answered) {
     if (UndecidedNeverRestarted(answer.state, answer.restarted)) return false;
+    if (answer.number < own_number && IsUndecided(answer.state)) return false;
   }
   return true;
 }

@@ -56,8 +56,12 @@ std::optional<ParticipantState> DecisionIn(ParticipantState state);
 bool IsBackup(uint32_t own_number, bool own_restarted, std::span<const PeerAnswer> reachable);
 
 // Rule c: a restarted participant may apply rule b over all participants only when every peer
-// answered (`answered` == `peer_count`) and none of them is undecided and never restarted.
-bool RestartedMayDecide(std::span<const PeerAnswer> answered, uint32_t peer_count);
+// answered (`answered` == `peer_count`), none of them is undecided and never restarted, and no
+// peer with a lower number is undecided: one rule c round at a time, run by the lowest-numbered
+// undecided participant, because each round's questions void the MoveToPre of any other and two
+// runners could abandon each other's rounds for ever (the model shows the livelock).
+bool RestartedMayDecide(uint32_t own_number, std::span<const PeerAnswer> answered,
+                        uint32_t peer_count);
 
 }  // namespace xa::three_phase
 

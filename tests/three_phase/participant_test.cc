@@ -597,12 +597,24 @@ TEST(Termination, BackupElection) {
 
 TEST(Termination, RestartedMayDecideOnlyWhenAllAnsweredAndNoneCanStillDecide) {
   const std::vector<PeerAnswer> all_restarted = {{1, State::kWait, true}, {2, State::kPre, true}};
-  EXPECT_TRUE(RestartedMayDecide(all_restarted, 2));
-  EXPECT_FALSE(RestartedMayDecide(all_restarted, 3));  // one peer did not answer
+  EXPECT_TRUE(RestartedMayDecide(0, all_restarted, 2));
+  EXPECT_FALSE(RestartedMayDecide(0, all_restarted, 3));  // one peer did not answer
   const std::vector<PeerAnswer> one_live = {{1, State::kWait, true}, {2, State::kWait, false}};
-  EXPECT_FALSE(RestartedMayDecide(one_live, 2));
+  EXPECT_FALSE(RestartedMayDecide(0, one_live, 2));
   const std::vector<PeerAnswer> init_peer = {{1, State::kInit, false}, {2, State::kWait, true}};
-  EXPECT_TRUE(RestartedMayDecide(init_peer, 2));
+  EXPECT_TRUE(RestartedMayDecide(0, init_peer, 2));
+}
+
+// Two restarted participants running rule c together void each other's MoveToPre and abandon
+// in turn for ever; only the lowest-numbered undecided one runs it. A decided or INIT lower peer
+// does not hold a higher one back.
+TEST(Termination, OnlyTheLowestNumberedUndecidedRestartedParticipantRunsRuleC) {
+  const std::vector<PeerAnswer> seen_by_2 = {{0, State::kWait, true}, {1, State::kPre, true}};
+  EXPECT_FALSE(RestartedMayDecide(2, seen_by_2, 2));
+  const std::vector<PeerAnswer> seen_by_0 = {{1, State::kPre, true}, {2, State::kWait, true}};
+  EXPECT_TRUE(RestartedMayDecide(0, seen_by_0, 2));
+  const std::vector<PeerAnswer> lower_done = {{0, State::kAbort, true}, {1, State::kInit, false}};
+  EXPECT_TRUE(RestartedMayDecide(2, lower_done, 2));
 }
 
 }  // namespace
