@@ -215,7 +215,10 @@ class MariaDbDialect final : public OdbcDialect {
     if (!held_.has_value() || (next != nullptr && *held_ == *next)) return Status::Ok();
     XA_LOG_XID(kDebug, context_->log_component, *held_)
         << "the session holds this prepared branch; reconnecting to detach it";
-    held_.reset();
+    // held_ stays set through the disconnect: OnDisconnect turns it into ended_holder_, so that
+    // phase 2 of that branch from the new session first waits until the server has let the old
+    // session go (the detach window). Clearing it here skipped that wait, and an XA COMMIT sent
+    // in the window was answered OK and did nothing.
     return context_->reopen();
   }
 

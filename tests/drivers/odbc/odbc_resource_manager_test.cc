@@ -429,6 +429,44 @@ TEST_P(OdbcDriverTest, CommitAtOnceAfterThePreparerClosedIsAlwaysApplied) {
   }
 }
 
+// The driver replaces a session that holds a prepared branch when the next branch starts, and
+// again when phase 2 of another branch begins; the branch the replaced session held must then be
+// finished only once the server has let that session go. Many user variables in the branch's
+// session make the server's cleanup, and so the detach window, long enough that a commit sent
+// in it (answered OK, applied nowhere) is caught in almost every iteration.
+TEST_P(OdbcDriverTest, BranchOfAReplacedSessionIsCommittedOnlyOnceTheServerLetItGo) {
+  std::string many_variables = "SET @v0 = 0";
+  for (int v = 1; v < 200'000; ++v) {
+    many_variables += ", @v" + std::to_string(v) + " = " + std::to_string(v);
+  }
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  constexpr int kIterations = 8;
+  for (int i = 0; i < kIterations; ++i) {
+    Xid first = Generator().Next().WithBranch(1);
+    Xid second = Generator().Next().WithBranch(1);
+    int64_t first_id = NewId(), second_id = NewId();
+    WorkBranch(*rm, first, first_id);
+    ASSERT_TRUE(rm->Prepare(first).ok());
+    ASSERT_TRUE(rm->Start(second, StartFlag::kNoFlags).ok());  // replaces the session
+    if (dialect() == Dialect::kMariaDb) {  // PostgreSQL has no detach window to widen
+      auto set = rm->Execute(many_variables);
+      ASSERT_TRUE(set.ok()) << set.status().ToString();
+    }
+    ASSERT_TRUE(rm->Execute(Insert(second_id)).ok());
+    ASSERT_TRUE(rm->End(second, EndFlag::kSuccess).ok());
+    ASSERT_TRUE(rm->Prepare(second).ok());
+    // Replaces the session that holds `second`, then commits `first`.
+    ASSERT_THAT(FinishWithRetry(*rm, first, test::Finish::kCommit), test::IsOk());
+    Status committed = rm->Commit(second, CommitMode::kTwoPhase);
+    ASSERT_THAT(committed, test::IsOk()) << "iteration " << i;
+    EXPECT_FALSE(Contains(OurPreparedXids(*rm), second)) << "iteration " << i;
+    ASSERT_EQ(CountRows(first_id), 1) << "iteration " << i;
+    ASSERT_EQ(CountRows(second_id), 1)
+        << "iteration " << i << ": the commit was answered OK but not applied";
+  }
+}
+
 TEST_P(OdbcDriverTest, SessionHoldingAPreparedBranchCanStartTheNextOne) {
   auto rm = NewRm();
   ASSERT_NE(rm, nullptr);
