@@ -20,6 +20,7 @@
 #include "src/net/frame.h"
 #include "src/net/transport.h"
 #include "testutil/fake_clock.h"
+#include "testutil/connected_pair.h"
 #include "testutil/status_matchers.h"
 
 namespace xa::net {
@@ -34,27 +35,8 @@ using test::StatusIs;
 constexpr Clock::SteadyTime kForever = Clock::kNoDeadline;
 
 // A connected pair: `client` dialled `server`'s listener.
-struct Pair {
-  std::unique_ptr<Listener> listener;
-  std::unique_ptr<Connection> client;
-  std::unique_ptr<Connection> server;
-};
-
-Pair Connected(Transport& transport) {
-  Pair p;
-  Result<std::unique_ptr<Listener>> l = transport.Listen("127.0.0.1:0");
-  EXPECT_THAT(l, IsOk());
-  if (!l.ok()) return p;
-  p.listener = std::move(*l);
-  Result<std::unique_ptr<Connection>> c = transport.Connect(p.listener->address(), kForever);
-  EXPECT_THAT(c, IsOk());
-  if (!c.ok()) return p;
-  p.client = std::move(*c);
-  Result<std::unique_ptr<Connection>> s = p.listener->Accept(kForever);
-  EXPECT_THAT(s, IsOk());
-  if (s.ok()) p.server = std::move(*s);
-  return p;
-}
+using Pair = test::ConnectedPair;
+using test::Connected;
 
 std::string ReceiveOk(Connection& c) {
   Result<std::string> m = c.Receive(kForever);

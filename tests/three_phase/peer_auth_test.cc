@@ -20,6 +20,7 @@
 #include "src/net/peer_auth.h"
 #include "src/net/transport.h"
 #include "testutil/fake_clock.h"
+#include "testutil/connected_pair.h"
 #include "testutil/status_matchers.h"
 
 namespace xa::net {
@@ -37,27 +38,9 @@ SharedKey Key(char fill) { return *SharedKey::FromBytes(std::string(kMinSharedKe
 
 Clock::SteadyTime Soon() { return Env::Default()->clock()->DeadlineAfter(std::chrono::seconds(20)); }
 
-struct Pair {
-  std::unique_ptr<Listener> listener;
-  std::unique_ptr<Connection> client;
-  std::unique_ptr<Connection> server;
-};
-
-Pair Connected(Transport& transport) {
-  Pair p;
-  Result<std::unique_ptr<Listener>> l = transport.Listen("127.0.0.1:0");
-  EXPECT_THAT(l, IsOk());
-  if (!l.ok()) return p;
-  p.listener = std::move(*l);
-  Result<std::unique_ptr<Connection>> c = transport.Connect(p.listener->address(), kForever);
-  EXPECT_THAT(c, IsOk());
-  if (!c.ok()) return p;
-  p.client = std::move(*c);
-  Result<std::unique_ptr<Connection>> s = p.listener->Accept(kForever);
-  EXPECT_THAT(s, IsOk());
-  if (s.ok()) p.server = std::move(*s);
-  return p;
-}
+// A connected pair: `client` dialled `server`'s listener.
+using Pair = test::ConnectedPair;
+using test::Connected;
 
 // Runs the server's side on its own thread and the client's on this one.
 struct Outcome {
