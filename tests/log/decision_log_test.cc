@@ -38,18 +38,9 @@ using test::StatusIs;
 using test::TestXid;
 
 LogOptions Options(const ScratchDir& dir, Env* env = nullptr) {
-  LogOptions o;
-  o.dir = dir.log_dir();
-  o.node_id = 11;
-  o.env = env;
-  return o;
+  return test::LogOptionsIn(dir, 11, env);
 }
-
-std::unique_ptr<DecisionLog> OpenOrDie(const LogOptions& o) {
-  auto log = DecisionLog::Open(o);
-  EXPECT_THAT(log, IsOk());
-  return log.ok() ? std::move(log).value() : nullptr;
-}
+using test::OpenOrDie;
 
 uint32_t ModeOf(const std::string& path) {
   struct stat st;

@@ -8,14 +8,17 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "xa/decision_log.h"
 #include "xa/env.h"
 #include "xa/xid.h"
+#include "testutil/status_matchers.h"
 
 namespace xa::test {
 
@@ -159,6 +162,22 @@ class NoSyncEnv : public EnvWrapper {
     std::unique_ptr<WritableFile> f_;
   };
 };
+
+// Options for a log in `dir` (its log_dir()) of node `node_id`, on `env` (nullptr: the default).
+inline LogOptions LogOptionsIn(const ScratchDir& dir, uint32_t node_id, Env* env = nullptr) {
+  LogOptions o;
+  o.dir = dir.log_dir();
+  o.node_id = node_id;
+  o.env = env;
+  return o;
+}
+
+// Opens the log; a failure is reported to the test and gives nullptr.
+inline std::unique_ptr<DecisionLog> OpenOrDie(const LogOptions& o) {
+  auto log = DecisionLog::Open(o);
+  EXPECT_THAT(log, IsOk());
+  return log.ok() ? std::move(log).value() : nullptr;
+}
 
 }  // namespace xa::test
 

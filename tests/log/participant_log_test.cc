@@ -39,18 +39,9 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 LogOptions Options(const ScratchDir& dir, Env* env = nullptr) {
-  LogOptions o;
-  o.dir = dir.log_dir();
-  o.node_id = 21;
-  o.env = env;
-  return o;
+  return test::LogOptionsIn(dir, 21, env);
 }
-
-std::unique_ptr<DecisionLog> OpenOrDie(const LogOptions& o) {
-  auto log = DecisionLog::Open(o);
-  EXPECT_THAT(log, IsOk());
-  return log.ok() ? std::move(log).value() : nullptr;
-}
+using test::OpenOrDie;
 
 size_t SegmentCount(const LogOptions& o) {
   Result<internal::DirListing> listing =
