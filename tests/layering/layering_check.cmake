@@ -3,7 +3,7 @@
 # and fails (with every offending line listed) when a file includes a project header from a layer
 # it must not reach. The rules, lowest layer first:
 #   include/xa      the public API: only itself
-#   src/testing     crash and sync points: only itself
+#   src/testing     crash and sync points, fuzz checks: only itself
 #   src/base        logging, escaping, wake event, CRC32C, coding: the public API
 #   recovery-log    the decision log: base, testing hooks
 #   src/net         the network seam: base, testing hooks

@@ -10,20 +10,13 @@
 #include <string>
 #include <string_view>
 
+#include "src/testing/fuzz_checks.h"
 #include "src/three_phase/agent_messages.h"
 
 namespace {
 
-void Check(bool invariant) {
-  if (!invariant) std::abort();
-}
-
-bool Printable(const std::string& text) {
-  for (unsigned char c : text) {
-    if (c < 0x20 || c >= 0x7f) return false;
-  }
-  return true;
-}
+using xa::fuzz::Check;
+using xa::fuzz::Printable;
 
 }  // namespace
 

@@ -12,19 +12,12 @@
 #include <string_view>
 
 #include "src/net/peer_auth.h"
+#include "src/testing/fuzz_checks.h"
 
 namespace {
 
-void Check(bool invariant) {
-  if (!invariant) std::abort();
-}
-
-bool Printable(const std::string& text) {
-  for (unsigned char c : text) {
-    if (c < 0x20 || c >= 0x7f) return false;
-  }
-  return true;
-}
+using xa::fuzz::Check;
+using xa::fuzz::Printable;
 
 }  // namespace
 

@@ -10,20 +10,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "src/testing/fuzz_checks.h"
 #include "tools/xa_recover/config.h"
 
 namespace {
 
-void Check(bool invariant) {
-  if (!invariant) std::abort();
-}
-
-bool Printable(const std::string& text) {
-  for (unsigned char c : text) {
-    if (c < 0x20 || c >= 0x7f) return false;
-  }
-  return true;
-}
+using xa::fuzz::Check;
+using xa::fuzz::Printable;
 
 bool InRange(const xa::recover_tool::IntegerSetting& setting, int64_t value) {
   return value >= setting.min && value <= setting.max;
