@@ -427,10 +427,10 @@ class FileDecisionLog final : public DecisionLog {
       if (s.ok()) {
         for (Waiter* w : batch) {
           w->record.lsn = w->lsn;
-          Xid xid = w->record.xid;
-          bool participant = IsParticipantRecordType(w->record.type);
+          // Both under mu_, so nobody sees the release before the apply; releasing first spares
+          // every other record's append a copy of its Xid.
+          if (IsParticipantRecordType(w->record.type)) ReleaseParticipant(w->record.xid);
           ApplyLocked(std::move(w->record));
-          if (participant) ReleaseParticipant(xid);
         }
         state_.last_lsn = batch.back()->lsn;
         bytes_since_checkpoint_ += write_buf_.size();
