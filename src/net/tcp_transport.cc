@@ -33,6 +33,7 @@
 #include <boost/asio.hpp>
 
 #include "src/net/frame.h"
+#include "src/net/socket_address.h"
 #include "src/net/transport.h"
 #include "src/testing/sync_points.h"
 
@@ -68,26 +69,9 @@ std::string EndpointString(const tcp::endpoint& e) {
 }
 
 Result<tcp::endpoint> ParseAddress(const std::string& address) {
-  auto bad = [&](std::string_view why) {
-    return Status(Code::kInval, "address '" + address + "' " + std::string(why) +
-                                    ": expected <IPv4>:<port> or [<IPv6>]:<port>");
-  };
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) return bad("has no port");
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  std::string_view port_text = std::string_view(address).substr(colon + 1);
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
-    return bad("has no valid port");
-  }
-  error_code parse_error;
-  asio::ip::address ip = asio::ip::make_address(host, parse_error);
-  if (parse_error) return bad("has no IP literal as its host (names are not resolved)");
-  return tcp::endpoint(ip, static_cast<uint16_t>(port));
+  Result<SocketAddress> parsed = ParseSocketAddress(address);
+  if (!parsed.ok()) return parsed.status();
+  return tcp::endpoint(asio::ip::make_address(parsed->ip), parsed->port);
 }
 
 // One socket and everything the caller's threads and the I/O thread share about it.

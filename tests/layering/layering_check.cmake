@@ -15,6 +15,10 @@
 #   src/sql_dialect the SQL dialects: base
 #   drivers/<name>  a driver: the dialects, base, and its own folder; never the core's internals
 #                   and never another driver
+#   tools/common    what the tools and daemons share (opening an RM from its configuration):
+#                   base; the drivers through their public headers (xa/mysql, xa/odbc)
+#   daemons         the daemons (xa-agent): the core's folders, tools/common; the drivers
+#                   through their public headers
 # Everything may include the public API (xa/...), and a folder its own files.
 
 cmake_policy(VERSION 3.25)
@@ -32,11 +36,14 @@ set(rules
   "src/tm|src/three_phase/,src/net/,src/completion/,src/recovery/,src/base/,src/testing/"
   "src/sql_dialect|src/base/"
   "drivers/mysql|src/sql_dialect/,src/base/"
-  "drivers/odbc|src/sql_dialect/,src/base/")
+  "drivers/odbc|src/sql_dialect/,src/base/"
+  "tools/common|src/base/"
+  "daemons|src/,recovery-log/,tools/common/")
 
 # Project-relative include paths name a project folder; anything else (xa/..., system headers)
 # is not a project layer.
-set(project_prefixes "src/" "recovery-log/" "drivers/" "tools/" "tests/" "examples/" "bench/")
+set(project_prefixes "src/" "recovery-log/" "drivers/" "tools/" "daemons/" "tests/" "examples/"
+  "bench/")
 
 # Sets `out` to TRUE when `text` starts with one of `prefixes` (a list).
 function(starts_with_any text prefixes out)

@@ -42,57 +42,39 @@
 //   - log_dir is used without trailing slashes ("link/" would make the log's symlink check look
 //     through the link), and may not end in "." or "..".
 // Text from the file (names, keys, values) is escaped in every message.
+// The line grammar, the file's rules, passwords and the [rm] sections are the shared reader's
+// (src/base/config_file.h); this file adds the top-level settings above.
 
 #ifndef XA_TOOLS_XA_RECOVER_CONFIG_H_
 #define XA_TOOLS_XA_RECOVER_CONFIG_H_
 
 #include <chrono>
 #include <cstdint>
-#include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "src/base/config_file.h"
 #include "xa/status.h"
 
 namespace xa::recover_tool {
 
-// A setting that is a whole number, and the values it may take.
-struct IntegerSetting {
-  const char* key;
-  int64_t min;
-  int64_t max;
-};
-inline constexpr IntegerSetting kNodeId{"node_id", 0, 4'294'967'295};
+// The number rule, the file bounds and the resource manager sections are the shared reader's
+// (src/base/config_file.h), the same for every program.
+using internal::IntegerSetting;
+using internal::kConnectTimeoutS;
+using internal::kMaxConfigBytes;
+using internal::kMaxPasswordFileBytes;
+using internal::kNodeId;
+using internal::kPort;
+using internal::ParseInteger;
+using internal::RmConfig;
+
 // A week: longer than any transaction timeout; beyond it a value is a typo, and near INT64_MAX
 // the age arithmetic would overflow.
 inline constexpr IntegerSetting kOrphanMinAgeMs{"orphan_min_age_ms", 0, 604'800'000};
-inline constexpr IntegerSetting kPort{"port", 1, 65'535};
-inline constexpr IntegerSetting kConnectTimeoutS{"connect_timeout_s", 1, 3'600};
 // Command-line options, read by the same rule.
 inline constexpr IntegerSetting kSecondPassMs{"--second-pass-ms", 0, 3'600'000};
 inline constexpr IntegerSetting kSessions{"--sessions", 1, 64};
-
-// The one rule for every number read from the configuration or the command line: decimal
-// digits only (a leading '-' for a negative value), nothing before or after them, within
-// [setting.min, setting.max]. The error (XA_CONFIG) names the setting and its range.
-Result<int64_t> ParseInteger(const IntegerSetting& setting, const std::string& text);
-
-// The largest configuration and password file read; a larger one is refused unread.
-inline constexpr size_t kMaxConfigBytes = 1 << 20;
-inline constexpr size_t kMaxPasswordFileBytes = 4096;
-
-struct RmConfig {
-  std::string name;
-  std::string driver;                           // "mysql" or "odbc"
-  std::map<std::string, std::string> settings;  // the text settings but the password
-  std::optional<int> port;                      // absent: the driver's default
-  std::optional<std::chrono::seconds> connect_timeout;
-  std::string password;  // resolved from password_file / password_env
-  int line = 0;          // of the section header, for messages
-  // A text setting, or "" when absent.
-  std::string Get(const std::string& key) const;
-};
 
 struct Config {
   std::string path;

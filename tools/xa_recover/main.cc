@@ -26,11 +26,10 @@
 #include <vector>
 
 #include "src/base/escape.h"
+#include "tools/common/rm_from_config.h"
 #include "tools/xa_recover/config.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
-#include "xa/mysql/mysql_resource_manager.h"
-#include "xa/odbc/odbc_resource_manager.h"
 #include "xa/recovery.h"
 
 namespace {
@@ -85,42 +84,6 @@ constexpr char kUsage[] =
     "LOCK only names the holder's pid): exit 4 naming a pid means that process owns the log.\n"
     "A LOCK file that looks stale is harmless: the lock dies with its process, so never\n"
     "delete LOCK to get in; if no process holds the directory, the next open simply succeeds.\n";
-
-xa::Result<std::unique_ptr<xa::ResourceManager>> MakeRm(const xa::recover_tool::RmConfig& rm) {
-  auto as_rm = [](auto result) -> xa::Result<std::unique_ptr<xa::ResourceManager>> {
-    if (!result.ok()) return result.status();
-    return std::unique_ptr<xa::ResourceManager>(std::move(result).value());
-  };
-  if (rm.driver == "mysql") {
-    xa::mysql::MySqlOptions options;
-    options.rm_name = rm.name;
-    if (!rm.Get("host").empty()) options.host = rm.Get("host");
-    if (rm.port) options.port = *rm.port;
-    options.unix_socket = rm.Get("socket");
-    options.user = rm.Get("user");
-    options.password = rm.password;
-    options.database = rm.Get("database");
-    if (rm.connect_timeout) options.connect_timeout = *rm.connect_timeout;
-    return as_rm(xa::mysql::MySqlResourceManager::Create(std::move(options)));
-  }
-  xa::odbc::OdbcOptions options;
-  options.rm_name = rm.name;
-  options.dsn = rm.Get("dsn");
-  options.user = rm.Get("user");
-  options.password = rm.password;
-  if (rm.connect_timeout) options.login_timeout = *rm.connect_timeout;
-  std::string dialect = rm.Get("dialect");
-  if (dialect == "postgres" || dialect == "postgresql") {
-    options.dialect = xa::odbc::Dialect::kPostgres;
-  } else if (dialect == "mariadb" || dialect == "mysql") {
-    options.dialect = xa::odbc::Dialect::kMariaDb;
-  } else if (!dialect.empty()) {
-    return xa::Status(xa::Code::kConfig, "[rm " + xa::internal::EscapeForMessage(rm.name) +
-                                             "] dialect must be postgres or mariadb, not '" +
-                                             xa::internal::EscapeForMessage(dialect) + "'");
-  }
-  return as_rm(xa::odbc::OdbcResourceManager::Create(std::move(options)));
-}
 
 int ExitFor(const xa::RecoveryReport& report) {
   if (report.log_damaged) return kExitDamaged;
@@ -252,7 +215,7 @@ int main(int argc, char** argv) {
   const long per_rm = command == "resolve" ? sessions : 1;
   for (const auto& rm : config->rms) {
     for (long session = 0; session < per_rm; ++session) {
-      auto made = MakeRm(rm);
+      auto made = xa::tools::MakeResourceManager(rm);
       if (!made.ok()) {
         // An RM that cannot be reached now is not a configuration error: recovery resolves
         // what the others hold and reports its branches as in doubt. A refused setup is.
