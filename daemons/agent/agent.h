@@ -1,0 +1,179 @@
+// Agent: the engine of xa-agent, the three-phase-commit participant agent
+// (docs/three-phase-commit.md). It listens for the coordinator and its peer agents, keeps one
+// ParticipantMachine (src/three_phase/participant.h) per participant it stands for, and carries
+// out the machine's effects: durable records in its own DecisionLog, messages, the termination
+// timer, and finishing the branch through a BranchFinisher. main() (configuration, signals,
+// metrics endpoint) and the drivers' finisher are plugged in from outside.
+//
+//   Result<uint64_t> incarnation = NextIncarnation(log_dir);
+//   Result<std::unique_ptr<Agent>> agent = Agent::Start(options, {env, log.get(), tcp.get(),
+//                                                                 &key, &finisher, *incarnation});
+//   ... (*agent)->address() ...
+//   (*agent)->Stop();
+//
+// Threads and ordering.
+//   - one accept thread, and one reader thread per accepted connection: each connection first
+//     runs AuthenticateAsServer (a failure is logged with the peer's address, counted, and the
+//     connection dropped), then reads frames; a frame that does not decode drops the connection
+//     (logged, counted). Other connections are not affected.
+//   - one strand per participant (Boost.Asio strands over a small thread pool): every input of a
+//     participant (a message, its timer, a peer found unreachable, a record made durable, its
+//     branch finished) runs on its strand, one at a time, as the machine requires (rule e). A
+//     strand costs nothing while idle and many participants share the pool's threads; a
+//     mutex-and-queue per participant would do the same by hand. Records (DecisionLog::Append)
+//     run on the strand: an fdatasync is short and shared by concurrent appends (group commit).
+//   - BranchFinisher::Finish runs on a separate pool, off the strands: fencing and phase 2 wait
+//     for a database, which must not stall other transactions. Its result is posted back to the
+//     participant's strand; a failure is retried after a backoff (finish_retry_min doubling up to
+//     finish_retry_max), never given up.
+//   - one worker thread per peer agent (with a reader of its outgoing connection): it connects
+//     (Connect + AuthenticateAsClient within peer_timeout), reuses the connection, reconnects
+//     after a failure, and tells the participant OnPeerUnreachable(peer) for each message it
+//     could not hand to a connection.
+//   - one timer thread on Env::clock(): termination timers and finish retries.
+//
+// Messages and the wire (daemons/agent/message_mapping.h says which number a message carries).
+//   - A request (CanCommit, PreCommit, DoCommit, Abort, StateQuery, MoveToPre) goes to the
+//     participant (global Xid, number) it names; the machine's reply goes back on the connection
+//     that request came on (the coordinator's, or the peer's). When that connection is gone, a
+//     reply to the coordinator is dropped (it asks again); one to a peer goes through this
+//     agent's own connection to the peer's agent.
+//   - A request to a peer (a participant's StateQuery, MoveToPre, DoCommit, Abort) goes through
+//     the directory: participants[peer].rm_name -> agent_of_rm -> address_of_agent, over one
+//     outgoing connection per peer agent (a peer served by this agent is delivered in-process).
+//     The agent gives it a request id of its own and routes the peer's reply (StateReply, Ack),
+//     on whichever connection it arrives, by that id to the participant that asked.
+//   - The sender of a DoCommit or Abort: the peer participant whose agent is the connection's
+//     authenticated name (the lowest such number, if that agent serves several participants of
+//     the transaction; a confirmation then settles with the peer's Ack), otherwise the
+//     coordinator. The coordinator's name must not be an agent's name of the directory.
+//   - A CanCommit naming a participant whose resource manager this agent does not serve, or
+//     whose branch is not global.WithBranch(number), is answered with an Error and changes
+//     nothing (a directory that differs between the coordinator and the agent).
+//   - A message about a participant this agent has no record of (no CanCommit, nothing in the
+//     log) goes to a new INIT machine (rule d: a StateQuery or an Abort records ABORT). An INIT
+//     machine that recorded nothing is forgotten at once.
+//
+// Restart. Start() replays LogState::open_participants: each becomes
+// ParticipantMachine::Recovered (WAIT, PRE, or the decision; has_branch only with a Wait record,
+// whose fields give the participant list, fence and read-only flag) with this run's incarnation,
+// and its OnRestart() effects run at once.
+//
+// Logging: component "agent"; every line about a transaction carries its Xid (the branch's);
+// never the key.
+//
+// Thread safety: Start, Stop and the accessors may be called from any thread. Stop() is
+// idempotent; the destructor calls it.
+
+#ifndef XA_DAEMONS_AGENT_AGENT_H_
+#define XA_DAEMONS_AGENT_AGENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "daemons/agent/branch_finisher.h"
+#include "src/net/peer_auth.h"
+#include "src/net/transport.h"
+#include "xa/decision_log.h"
+#include "xa/env.h"
+#include "xa/status.h"
+
+namespace xa::agent {
+
+struct AgentOptions {
+  std::string name;            // this agent's name in the directory and in the handshake
+  std::string listen_address;  // "127.0.0.1:7400"; port 0 picks one (see Agent::address)
+  // The directory, the same at the coordinator and at every agent: resource manager name ->
+  // agent name, and agent name -> address. This agent serves the resource managers mapped to
+  // `name`.
+  std::map<std::string, std::string> agent_of_rm;
+  std::map<std::string, std::string> address_of_agent;
+  // How long an undecided participant waits for the coordinator (or a running round waits for
+  // its peers) before it runs the next step of termination.
+  std::chrono::microseconds termination_timeout{std::chrono::seconds(5)};
+  // Connect and handshake with a peer agent, and the handshake of an accepted connection.
+  std::chrono::microseconds peer_timeout{std::chrono::seconds(1)};
+  // Backoff of a failed BranchFinisher::Finish: the first retry after finish_retry_min, each
+  // next one twice as late, at most finish_retry_max.
+  std::chrono::microseconds finish_retry_min{std::chrono::milliseconds(100)};
+  std::chrono::microseconds finish_retry_max{std::chrono::seconds(10)};
+  // Threads of the participants' strands and of the branch finishers.
+  int strand_threads = 2;
+  int finish_threads = 2;
+};
+
+struct AgentDependencies {
+  Env* env = nullptr;                 // the clock of every timer and deadline
+  DecisionLog* log = nullptr;         // the agent's own log, opened by the caller
+  net::Transport* transport = nullptr;
+  const net::SharedKey* key = nullptr;
+  BranchFinisher* finisher = nullptr;
+  uint64_t incarnation = 0;  // NextIncarnation() of the log directory: new in every run
+};
+
+// A snapshot of the agent's counters (the Prometheus endpoint reads them).
+struct AgentCounters {
+  // Participants held in memory, by state.
+  uint64_t participants_init = 0;
+  uint64_t participants_wait = 0;
+  uint64_t participants_pre = 0;
+  uint64_t participants_commit = 0;
+  uint64_t participants_abort = 0;
+  // Participants whose termination timer is armed (waiting for the coordinator or a round).
+  uint64_t participants_with_timer = 0;
+  // Participants recovered from the log at Start.
+  uint64_t participants_recovered = 0;
+  // Decisions recorded without the coordinator (a termination round, a decision adopted from a
+  // peer, or rule d), by outcome.
+  uint64_t terminations_committed = 0;
+  uint64_t terminations_aborted = 0;
+  // BranchFinisher::Finish: calls with a fence session id, calls that finished the branch,
+  // calls that failed (each retried).
+  uint64_t fences = 0;
+  uint64_t branches_finished = 0;
+  uint64_t finish_failures = 0;
+  // Connections dropped: the handshake failed; a frame did not decode.
+  uint64_t peers_dropped_authentication = 0;
+  uint64_t peers_dropped_malformed = 0;
+  // Messages to a peer agent that could not be handed to a connection.
+  uint64_t peer_unreachable = 0;
+  // Requests answered with an Error: a participant of a resource manager this agent does not
+  // serve, or a branch Xid that is not global.WithBranch(number).
+  uint64_t refused_requests = 0;
+  uint64_t heuristics = 0;  // heuristic-mixed outcomes recorded
+  uint64_t records_failed = 0;  // appends the log refused or failed (the agent must restart)
+  uint64_t done = 0;            // participants forgotten after their done record
+};
+
+class Agent {
+ public:
+  // Listens on options.listen_address, recovers the log's open participants, starts serving.
+  // XA_INVAL for missing dependencies or an empty name; the transport's error when it cannot
+  // listen.
+  static Result<std::unique_ptr<Agent>> Start(AgentOptions options, AgentDependencies deps);
+
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Stops listening, closes every connection, stops the timers and waits for every thread
+  // (a Finish in progress completes). Participants stay in the log. Idempotent.
+  void Stop();
+
+  // Where peers connect (the actual port when options asked for port 0).
+  const std::string& address() const;
+  AgentCounters counters() const;
+
+  class Impl;
+
+ private:
+  explicit Agent(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xa::agent
+
+#endif  // XA_DAEMONS_AGENT_AGENT_H_

@@ -1,0 +1,543 @@
+// The participant agent's engine (daemons/agent/agent.h): several Agents in one process over real
+// loopback TCP, each with its own DecisionLog in a temp directory and a recording fake
+// BranchFinisher, and a test-side coordinator that speaks the wire messages over an
+// authenticated connection.
+//
+// Time: every agent, and the TCP transport, run on one FakeClock, so a termination timer fires
+// only when the test advances the clock, and the test advances it only once the agents are
+// waiting on their timers (participants_with_timer). A round's answers therefore always arrive
+// before its timeout, as the protocol assumes; the real time the tests wait is bounded by
+// generous deadlines on conditions, never by a sleep that guesses.
+
+#include "daemons/agent/agent.h"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemons/agent/incarnation.h"
+#include "log/log_test_util.h"
+#include "src/net/frame.h"
+#include "src/net/peer_auth.h"
+#include "src/net/transport.h"
+#include "src/three_phase/agent_messages.h"
+#include "testutil/fake_clock.h"
+#include "testutil/status_matchers.h"
+
+namespace xa::agent {
+namespace {
+
+namespace ts = three_phase;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using test::IsOk;
+using test::StatusIs;
+
+constexpr auto kTerminationTimeout = 1s;  // on the fake clock
+constexpr auto kFinishRetryMin = 10ms;
+constexpr auto kFinishRetryMax = 40ms;
+// Real time allowed for a condition to become true.
+constexpr auto kConditionDeadline = 30s;
+
+// Polls `condition` until it holds or the real-time deadline passes.
+bool WaitFor(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + kConditionDeadline;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return condition();
+}
+
+class RecordingFinisher final : public BranchFinisher {
+ public:
+  struct Call {
+    std::string rm_name;
+    Xid branch;
+    uint64_t fence_session_id = 0;
+    bool read_only = false;
+    bool commit = false;
+    bool succeeded = false;
+  };
+
+  Status Finish(const std::string& rm_name, const Xid& branch, uint64_t fence_session_id,
+                bool read_only, bool commit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Call call{rm_name, branch, fence_session_id, read_only, commit, failures_left_ == 0};
+    calls_.push_back(call);
+    if (failures_left_ > 0) {
+      --failures_left_;
+      return Status(Code::kRmFail, "injected: the database is down");
+    }
+    return Status::Ok();
+  }
+
+  void FailNext(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failures_left_ = n;
+  }
+  std::vector<Call> calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+  size_t successes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (const Call& call : calls_) n += call.succeeded ? 1 : 0;
+    return n;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Call> calls_;
+  int failures_left_ = 0;
+};
+
+net::SharedKey Key(char fill) { return net::SharedKey::FromBytes(std::string(32, fill)).value(); }
+
+std::string RmName(size_t i) { return "rm-" + std::to_string(i); }
+std::string AgentName(size_t i) { return "agent-" + std::to_string(i); }
+uint64_t FenceOf(size_t i) { return 1000 + i; }
+
+// The test's coordinator: one authenticated connection to one agent.
+class TestCoordinator {
+ public:
+  static std::unique_ptr<TestCoordinator> Connect(net::Transport* transport,
+                                                  const net::SharedKey& key,
+                                                  const std::string& address) {
+    Result<std::unique_ptr<net::Connection>> connection =
+        transport->Connect(address, Clock::kNoDeadline);
+    EXPECT_THAT(connection, IsOk());
+    if (!connection.ok()) return nullptr;
+    Result<std::string> server =
+        net::AuthenticateAsClient(**connection, key, "coordinator", Clock::kNoDeadline);
+    EXPECT_THAT(server, IsOk());
+    if (!server.ok()) return nullptr;
+    return std::unique_ptr<TestCoordinator>(new TestCoordinator(std::move(*connection)));
+  }
+
+  // Sends `body` as request `id` and returns the reply with that id.
+  ts::AgentMessage Request(uint64_t id, decltype(ts::AgentMessage::body) body) {
+    ts::AgentMessage message;
+    message.request_id = id;
+    message.body = std::move(body);
+    Result<std::string> payload = ts::EncodeAgentMessage(message);
+    EXPECT_THAT(payload, IsOk());
+    EXPECT_THAT(connection_->Send(*payload), IsOk());
+    while (true) {
+      // The connection is on the fake clock: a deadline would never pass. A lost reply shows as
+      // the test's own timeout.
+      Result<std::string> reply = connection_->Receive(Clock::kNoDeadline);
+      EXPECT_THAT(reply, IsOk());
+      if (!reply.ok()) return {};
+      Result<ts::AgentMessage> decoded = ts::DecodeAgentMessage(*reply);
+      EXPECT_THAT(decoded, IsOk());
+      if (!decoded.ok()) return {};
+      if (decoded->request_id == id) return *decoded;
+    }
+  }
+
+  net::Connection& connection() { return *connection_; }
+
+ private:
+  explicit TestCoordinator(std::unique_ptr<net::Connection> connection)
+      : connection_(std::move(connection)) {}
+  std::unique_ptr<net::Connection> connection_;
+};
+
+// One agent and what it owns: its log directory, log, finisher.
+struct AgentUnderTest {
+  std::string name;
+  std::string address;
+  test::ScratchDir dir;
+  std::unique_ptr<DecisionLog> log;
+  RecordingFinisher finisher;
+  uint64_t incarnation = 0;
+  std::unique_ptr<Agent> agent;
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  AgentTest()
+      : env_(Env::Default(), &clock_),
+        transport_(net::NewTcpTransport(&clock_)),
+        key_(Key('k')),
+        global_(XidGenerator(7, &clock_).Next(Protocol::kThreePhase)) {}
+
+  ~AgentTest() override {
+    for (auto& agent : agents_) {
+      if (agent->agent) agent->agent->Stop();
+    }
+  }
+
+  // `n` agents, agent-i serving rm-i, on addresses reserved up front so that every agent knows
+  // every other's address (and a restarted agent comes back on its own).
+  void StartAgents(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      auto agent = std::make_unique<AgentUnderTest>();
+      agent->name = AgentName(i);
+      agent->address = ReserveAddress();
+      directory_rms_[RmName(i)] = agent->name;
+      directory_agents_[agent->name] = agent->address;
+      agents_.push_back(std::move(agent));
+    }
+    for (size_t i = 0; i < n; ++i) ASSERT_NO_FATAL_FAILURE(StartAgent(i));
+  }
+
+  std::string ReserveAddress() {
+    Result<std::unique_ptr<net::Listener>> listener = transport_->Listen("127.0.0.1:0");
+    EXPECT_THAT(listener, IsOk());
+    std::string address = (*listener)->address();
+    (*listener)->Close();
+    return address;
+  }
+
+  void StartAgent(size_t i) {
+    AgentUnderTest& a = *agents_[i];
+    LogOptions log_options;
+    log_options.dir = a.dir.log_dir();
+    log_options.env = &env_;
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
+    ASSERT_THAT(log, IsOk());
+    a.log = std::move(*log);
+    Result<uint64_t> incarnation = NextIncarnation(a.dir.log_dir(), &env_);
+    ASSERT_THAT(incarnation, IsOk());
+    a.incarnation = *incarnation;
+    AgentOptions options;
+    options.name = a.name;
+    options.listen_address = a.address;
+    options.agent_of_rm = directory_rms_;
+    options.address_of_agent = directory_agents_;
+    options.termination_timeout = kTerminationTimeout;
+    options.peer_timeout = 1h;  // never passes on the fake clock while a handshake runs
+    options.finish_retry_min = kFinishRetryMin;
+    options.finish_retry_max = kFinishRetryMax;
+    AgentDependencies deps;
+    deps.env = &env_;
+    deps.log = a.log.get();
+    deps.transport = transport_.get();
+    deps.key = &key_;
+    deps.finisher = &a.finisher;
+    deps.incarnation = a.incarnation;
+    Result<std::unique_ptr<Agent>> agent = Agent::Start(options, deps);
+    ASSERT_THAT(agent, IsOk());
+    a.agent = std::move(*agent);
+    ASSERT_EQ(a.agent->address(), a.address);
+  }
+
+  // A crash as far as the peers can tell: the agent stops and its log is closed.
+  void StopAgent(size_t i) {
+    agents_[i]->agent->Stop();
+    agents_[i]->agent.reset();
+    agents_[i]->log.reset();
+  }
+
+  std::vector<Participant> Participants() const {
+    std::vector<Participant> list;
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      list.push_back(Participant{RmName(i), global_.WithBranch(static_cast<uint16_t>(i))});
+    }
+    return list;
+  }
+  Xid Branch(size_t i) const { return global_.WithBranch(static_cast<uint16_t>(i)); }
+
+  TestCoordinator& CoordinatorTo(size_t i) {
+    if (!coordinators_[i]) {
+      coordinators_[i] = TestCoordinator::Connect(transport_.get(), key_, agents_[i]->address);
+    }
+    return *coordinators_[i];
+  }
+
+  ts::AgentMessage CanCommit(size_t i) {
+    ts::CanCommitMessage message;
+    message.xid = global_;
+    message.participant = static_cast<uint32_t>(i);
+    message.participants = Participants();
+    message.fence_session_id = FenceOf(i);
+    return CoordinatorTo(i).Request(next_request_id_++, message);
+  }
+  ts::AgentMessage PreCommit(size_t i) {
+    return CoordinatorTo(i).Request(next_request_id_++,
+                                    ts::PreCommitMessage{global_, static_cast<uint32_t>(i)});
+  }
+  ts::AgentMessage DoCommit(size_t i, bool branch_done) {
+    return CoordinatorTo(i).Request(
+        next_request_id_++, ts::DoCommitMessage{global_, static_cast<uint32_t>(i), branch_done});
+  }
+
+  static void ExpectVoteYes(const ts::AgentMessage& reply, size_t i) {
+    const auto* vote = std::get_if<ts::VoteMessage>(&reply.body);
+    ASSERT_NE(vote, nullptr) << "reply type " << ts::AgentMessageTypeName(ts::TypeOf(reply));
+    EXPECT_TRUE(vote->yes);
+    EXPECT_EQ(vote->participant, i);
+  }
+  static void ExpectAck(const ts::AgentMessage& reply, size_t i, ts::ParticipantState state) {
+    const auto* ack = std::get_if<ts::AckMessage>(&reply.body);
+    ASSERT_NE(ack, nullptr) << "reply type " << ts::AgentMessageTypeName(ts::TypeOf(reply));
+    EXPECT_EQ(ack->state, state);
+    EXPECT_EQ(ack->participant, i);
+  }
+
+  // The participant's record in agent i's log (nullopt: none open).
+  std::optional<LogRecord> OpenRecord(size_t i) const {
+    LogState state = agents_[i]->log->State();
+    auto it = state.open_participants.find(Branch(i));
+    if (it == state.open_participants.end()) return std::nullopt;
+    return it->second;
+  }
+  bool Decided(size_t i, Outcome outcome) const {
+    std::optional<LogRecord> record = OpenRecord(i);
+    return record && record->type == RecordType::kParticipantDecision &&
+           record->outcome == outcome;
+  }
+  // Agent i's participant is done (forgotten) after it was decided with `outcome`: the log
+  // closed it and the agent holds it no more.
+  bool DoneAfter(size_t i) const {
+    return !OpenRecord(i) && agents_[i]->agent->counters().done >= 1;
+  }
+
+  // Waits until every running agent's participant waits on its timer, then moves the clock
+  // past the termination timeout: the timers fire with every answer to earlier messages in.
+  void FireTerminationTimers(const std::vector<size_t>& which) {
+    for (size_t i : which) {
+      ASSERT_TRUE(WaitFor([&] { return agents_[i]->agent->counters().participants_with_timer >= 1; }))
+          << AgentName(i) << " never armed its timer";
+    }
+    clock_.Advance(kTerminationTimeout + 1ms);
+  }
+
+  // Advances the clock in small steps until `condition` holds: for retries and for confirmations
+  // among decided participants, where an early timeout changes no outcome.
+  bool AdvanceUntil(const std::function<bool()>& condition, std::chrono::microseconds step) {
+    const auto deadline = std::chrono::steady_clock::now() + kConditionDeadline;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (condition()) return true;
+      clock_.Advance(step);
+      std::this_thread::sleep_for(1ms);
+    }
+    return condition();
+  }
+
+  void ExpectFinishedOnce(size_t i, bool commit) {
+    std::vector<RecordingFinisher::Call> calls = agents_[i]->finisher.calls();
+    size_t successes = 0;
+    for (const RecordingFinisher::Call& call : calls) {
+      EXPECT_EQ(call.rm_name, RmName(i));
+      EXPECT_EQ(call.branch, Branch(i));
+      EXPECT_EQ(call.fence_session_id, FenceOf(i)) << "the fence id from CanCommit";
+      EXPECT_EQ(call.commit, commit);
+      successes += call.succeeded ? 1 : 0;
+    }
+    EXPECT_EQ(successes, 1u) << AgentName(i) << " finished its branch " << successes << " times";
+  }
+
+  test::FakeClock clock_;
+  test::EnvWithClock env_;
+  std::unique_ptr<net::Transport> transport_;
+  net::SharedKey key_;
+  Xid global_;
+  std::map<std::string, std::string> directory_rms_;
+  std::map<std::string, std::string> directory_agents_;
+  std::vector<std::unique_ptr<AgentUnderTest>> agents_;
+  std::map<size_t, std::unique_ptr<TestCoordinator>> coordinators_;
+  uint64_t next_request_id_ = 1;
+};
+
+TEST_F(AgentTest, NormalPathVotesAfterWaitIsDurableAndCommitsWithoutFinishing) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(3));
+  for (size_t i = 0; i < 3; ++i) {
+    ts::AgentMessage vote = CanCommit(i);
+    ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(vote, i));
+    // The yes is durable before it is sent.
+    std::optional<LogRecord> wait = OpenRecord(i);
+    ASSERT_TRUE(wait.has_value()) << "Vote(yes) arrived before WAIT was in the log";
+    EXPECT_EQ(wait->type, RecordType::kParticipantWait);
+    EXPECT_EQ(wait->participants, Participants());
+    EXPECT_EQ(wait->participant_number, i);
+    EXPECT_EQ(wait->fence_session_id, FenceOf(i));
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectAck(PreCommit(i), i, ts::ParticipantState::kPre));
+    ASSERT_TRUE(OpenRecord(i).has_value());
+    EXPECT_EQ(OpenRecord(i)->type, RecordType::kParticipantPreCommit);
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectAck(DoCommit(i, /*branch_done=*/true), i,
+                                      ts::ParticipantState::kCommit));
+    EXPECT_TRUE(Decided(i, Outcome::kCommitted));
+  }
+  // Done is lazy: it waits until every peer confirmed the outcome, which the participants ask
+  // for at their next timeout.
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(OpenRecord(i).has_value());
+  ASSERT_NO_FATAL_FAILURE(FireTerminationTimers({0, 1, 2}));
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return DoneAfter(i); })) << AgentName(i) << " never wrote done";
+    EXPECT_TRUE(agents_[i]->finisher.calls().empty())
+        << "the coordinator finished the branch (branch_done): the agent must not";
+    AgentCounters counters = agents_[i]->agent->counters();
+    EXPECT_EQ(counters.terminations_committed + counters.terminations_aborted, 0u);
+    EXPECT_EQ(counters.participants_commit, 0u) << "forgotten once done";
+  }
+}
+
+TEST_F(AgentTest, CoordinatorSilentAfterPreCommitReachedOneAgentAllCommitAndFinishOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(3));
+  for (size_t i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(i), i));
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(PreCommit(1), 1, ts::ParticipantState::kPre));
+  // The coordinator says nothing more.
+  ASSERT_NO_FATAL_FAILURE(FireTerminationTimers({0, 1, 2}));
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return agents_[i]->finisher.successes() >= 1; }))
+        << AgentName(i) << " never finished its branch";
+    EXPECT_TRUE(Decided(i, Outcome::kCommitted) || DoneAfter(i));
+  }
+  // Confirmations among the decided participants, then done everywhere.
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(AdvanceUntil([&] { return DoneAfter(i); }, kTerminationTimeout))
+        << AgentName(i) << " never wrote done";
+    ASSERT_NO_FATAL_FAILURE(ExpectFinishedOnce(i, /*commit=*/true));
+  }
+  uint64_t committed_by_termination = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    AgentCounters counters = agents_[i]->agent->counters();
+    committed_by_termination += counters.terminations_committed;
+    EXPECT_EQ(counters.terminations_aborted, 0u);
+    EXPECT_EQ(counters.fences, 1u);
+    EXPECT_EQ(counters.branches_finished, 1u);
+    EXPECT_EQ(counters.heuristics, 0u);
+  }
+  EXPECT_EQ(committed_by_termination, 3u);
+}
+
+TEST_F(AgentTest, CoordinatorSilentAfterEveryoneVotedAllAbortAndRollBack) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(3));
+  for (size_t i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(i), i));
+  ASSERT_NO_FATAL_FAILURE(FireTerminationTimers({0, 1, 2}));
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return agents_[i]->finisher.successes() >= 1; }))
+        << AgentName(i) << " never rolled its branch back";
+    EXPECT_TRUE(Decided(i, Outcome::kRolledBack) || DoneAfter(i));
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(AdvanceUntil([&] { return DoneAfter(i); }, kTerminationTimeout));
+    ASSERT_NO_FATAL_FAILURE(ExpectFinishedOnce(i, /*commit=*/false));
+    EXPECT_EQ(agents_[i]->agent->counters().terminations_committed, 0u);
+  }
+}
+
+TEST_F(AgentTest, RestartedAgentFinishesWhatItsLogSaysAndAgreesWithItsPeers) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(3));
+  for (size_t i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(i), i));
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectAck(PreCommit(i), i, ts::ParticipantState::kPre));
+  }
+  const uint64_t first_incarnation = agents_[2]->incarnation;
+  coordinators_.erase(2);
+  StopAgent(2);  // agent-2 is down; the coordinator is silent
+
+  // The two others terminate without it: P0 is the backup, sees PRE, commits.
+  ASSERT_NO_FATAL_FAILURE(FireTerminationTimers({0, 1}));
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return agents_[i]->finisher.successes() == 1; }))
+        << AgentName(i) << " never finished its branch";
+  }
+
+  // agent-2 comes back from its log: PRE, restarted, with a new incarnation.
+  ASSERT_NO_FATAL_FAILURE(StartAgent(2));
+  EXPECT_GT(agents_[2]->incarnation, first_incarnation);
+  EXPECT_EQ(agents_[2]->agent->counters().participants_recovered, 1u);
+  ASSERT_TRUE(OpenRecord(2).has_value());
+  EXPECT_EQ(OpenRecord(2)->type, RecordType::kParticipantPreCommit);
+  // It adopts the peers' decision (its timer, or theirs resending it), finishes, and everyone
+  // is done.
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(AdvanceUntil([&] { return DoneAfter(i); }, kTerminationTimeout))
+        << AgentName(i) << " never wrote done";
+    ASSERT_NO_FATAL_FAILURE(ExpectFinishedOnce(i, /*commit=*/true));
+    EXPECT_EQ(agents_[i]->agent->counters().heuristics, 0u);
+  }
+}
+
+TEST_F(AgentTest, UnauthenticatedConnectionAndMalformedFrameAreDroppedAndCountedWhileOthersAreServed) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  Agent& agent = *agents_[0]->agent;
+
+  // A client with another key: the agent refuses its proof.
+  {
+    net::SharedKey wrong = Key('w');
+    Result<std::unique_ptr<net::Connection>> connection =
+        transport_->Connect(agents_[0]->address, Clock::kNoDeadline);
+    ASSERT_THAT(connection, IsOk());
+    EXPECT_THAT(net::AuthenticateAsClient(**connection, wrong, "intruder", Clock::kNoDeadline),
+                StatusIs(Code::kConfig));
+    EXPECT_TRUE(WaitFor([&] { return agent.counters().peers_dropped_authentication == 1; }));
+  }
+  // A peer that passes the handshake and sends bytes that are no agent message.
+  {
+    std::unique_ptr<TestCoordinator> sloppy =
+        TestCoordinator::Connect(transport_.get(), key_, agents_[0]->address);
+    ASSERT_NE(sloppy, nullptr);
+    ASSERT_THAT(sloppy->connection().Send("this is not an agent message"), IsOk());
+    EXPECT_TRUE(WaitFor([&] { return agent.counters().peers_dropped_malformed == 1; }));
+    EXPECT_THAT(sloppy->connection().Receive(Clock::kNoDeadline), StatusIs(Code::kIoError))
+        << "the agent closes the connection";
+  }
+  // Everyone else is still served.
+  ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(0), 0));
+  AgentCounters counters = agent.counters();
+  EXPECT_EQ(counters.peers_dropped_authentication, 1u);
+  EXPECT_EQ(counters.peers_dropped_malformed, 1u);
+}
+
+TEST_F(AgentTest, CanCommitForAResourceManagerTheAgentDoesNotServeIsAnsweredWithAnError) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(2));
+  // Participant 1 is rm-1, agent-1's; ask agent-0.
+  ts::CanCommitMessage message;
+  message.xid = global_;
+  message.participant = 1;
+  message.participants = Participants();
+  ts::AgentMessage reply = CoordinatorTo(0).Request(77, message);
+  const auto* error = std::get_if<ts::ErrorMessage>(&reply.body);
+  ASSERT_NE(error, nullptr) << "reply type " << ts::AgentMessageTypeName(ts::TypeOf(reply));
+  EXPECT_EQ(error->code, Code::kConfig);
+  EXPECT_THAT(error->message, HasSubstr("rm-1"));
+  EXPECT_THAT(error->message, HasSubstr("agent-0"));
+  EXPECT_EQ(agents_[0]->agent->counters().refused_requests, 1u);
+  EXPECT_TRUE(agents_[0]->log->State().open_participants.empty()) << "nothing recorded";
+  // The connection stays usable.
+  ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(0), 0));
+}
+
+TEST_F(AgentTest, FailingBranchFinisherIsRetriedUntilTheBranchIsFinishedOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(3));
+  agents_[0]->finisher.FailNext(2);
+  for (size_t i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(i), i));
+  ASSERT_NO_FATAL_FAILURE(FireTerminationTimers({0, 1, 2}));
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return Decided(i, Outcome::kRolledBack) || DoneAfter(i); }));
+  }
+  // The retries wait on the clock (10 ms, then 20 ms).
+  EXPECT_TRUE(AdvanceUntil([&] { return agents_[0]->finisher.successes() == 1; },
+                           kFinishRetryMin));
+  EXPECT_TRUE(AdvanceUntil([&] { return DoneAfter(0); }, kTerminationTimeout));
+  std::vector<RecordingFinisher::Call> calls = agents_[0]->finisher.calls();
+  ASSERT_EQ(calls.size(), 3u) << "two failures, then the success; nothing after";
+  EXPECT_FALSE(calls[0].succeeded);
+  EXPECT_FALSE(calls[1].succeeded);
+  EXPECT_TRUE(calls[2].succeeded);
+  ASSERT_NO_FATAL_FAILURE(ExpectFinishedOnce(0, /*commit=*/false));
+  AgentCounters counters = agents_[0]->agent->counters();
+  EXPECT_EQ(counters.finish_failures, 2u);
+  EXPECT_EQ(counters.branches_finished, 1u);
+}
+
+}  // namespace
+}  // namespace xa::agent
