@@ -2,10 +2,16 @@
 
 namespace xa {
 
-Status ResourceManager::PreCommit(const Xid& xid) {
-  return Status(Code::kNotSupported,
-                "resource manager '" + name() + "' has no pre-commit state (xid " +
-                    xid.ToString() + "): 3PC needs a participant agent in front of it");
+Result<uint64_t> ResourceManager::SessionId() {
+  return Status(Code::kNotSupported, "resource manager '" + name() +
+                                         "' cannot tell its session's id: it cannot take part "
+                                         "in a 3PC fence");
+}
+
+Status ResourceManager::FenceSession(uint64_t session_id) {
+  return Status(Code::kNotSupported, "resource manager '" + name() + "' cannot end session " +
+                                         std::to_string(session_id) +
+                                         " of its server: it cannot act as a 3PC fence");
 }
 
 std::vector<Xid> RecoverScan::OwnedBy(uint32_t node_id) const {

@@ -93,9 +93,6 @@ class ResourceManager {
   virtual Status End(const Xid& xid, EndFlag flag) = 0;
   // XA_OK (vote commit), XA_RDONLY (read-only, finished), XA_RB* (rolled back) or XAER_*.
   virtual Status Prepare(const Xid& xid) = 0;
-  // 3PC PreCommit: tells a participant that every participant voted commit. A plain database
-  // has no such state: XA_NOTSUPPORTED unless the RM is a 3PC participant agent.
-  virtual Status PreCommit(const Xid& xid);
   virtual Status Commit(const Xid& xid, CommitMode mode) = 0;
   virtual Status Rollback(const Xid& xid) = 0;
   // xa_recover over the whole scan (TMSTARTRSCAN|TMENDRSCAN).
@@ -103,6 +100,32 @@ class ResourceManager {
   // xa_forget: discard a heuristically completed branch. XAER_NOTA where the RM keeps no
   // heuristic state (MariaDB, PostgreSQL).
   virtual Status Forget(const Xid& xid) = 0;
+
+  // ---- The 3PC fence ----------------------------------------------------------------------
+  // A participant agent that finishes a prepared branch itself first ends the application's
+  // session that prepared it (MariaDB keeps the branch attached to that session, and a stuck
+  // coordinator must not act on it later). The coordinator reads SessionId() on the session
+  // that prepared, right after Prepare, and sends it to the agent, whose own ResourceManager on
+  // the same server calls FenceSession() with it.
+
+  // The server's id of this RM's current session, as the server's process list shows it
+  // (MariaDB CONNECTION_ID(), PostgreSQL pg_backend_pid()). It changes whenever the RM
+  // connects again: after Open() that replaced a lost session, after a lost connection the
+  // next call reconnected, and, on drivers that replace a session still holding a prepared
+  // branch before other work (MariaDB), with that replacement. Read it right after the call
+  // whose session matters. Never opens a session: XAER_RMFAIL when there is none, because
+  // a new session's id is not the one that did the work. The default returns XA_NOTSUPPORTED.
+  virtual Result<uint64_t> SessionId();
+
+  // Ends session `session_id` of the same server and returns only once the server no longer
+  // lists it (MariaDB: KILL CONNECTION, then its process list; PostgreSQL:
+  // pg_terminate_backend, then pg_stat_activity), so that a prepared branch that session held
+  // may be finished from another session. XA_OK when no such session exists (already gone).
+  // XAER_INVAL for 0 (it means "no fence"; do not call) and for this RM's own session.
+  // XAER_RMFAIL when the session is still listed after the drivers' bound (5 s): do not finish
+  // the branch yet, fence again later. XAER_RMERR naming the privilege to grant when the
+  // server refuses to end it. The default returns XA_NOTSUPPORTED.
+  virtual Status FenceSession(uint64_t session_id);
 };
 
 // Maps a prepare Status to a vote; an XAER_* error is no vote and yields nullopt.

@@ -282,6 +282,45 @@ Status EndedSessionStillPresent(std::string_view rm_name, const Xid& xid,
                     "src/sql_dialect/mariadb_dialect.h): retry later");
 }
 
+std::string KillConnectionSql(uint64_t connection_id) {
+  return "KILL CONNECTION " + std::to_string(connection_id);
+}
+
+KillRefusal ReadKillRefusal(int error_number) noexcept {
+  switch (error_number) {
+    case 1094:
+      return KillRefusal::kNoSuchSession;
+    case 1095:
+      return KillRefusal::kNotPermitted;
+    default:
+      return KillRefusal::kOther;
+  }
+}
+
+Status KillNotPermitted(std::string_view rm_name, uint64_t connection_id, std::string_view user,
+                        std::string_view server_text) {
+  return Status(Code::kRmError,
+                "resource manager '" + std::string(rm_name) + "': KILL CONNECTION " +
+                    std::to_string(connection_id) + " refused (server error 1095: " +
+                    EscapeForMessage(server_text) + "): the session belongs to another user; "
+                    "open this resource manager as the user of the application's sessions, or "
+                    "GRANT CONNECTION ADMIN, PROCESS ON *.* TO '" + EscapeForMessage(user) +
+                    "' (PROCESS to watch the session leave the process list); the branch must "
+                    "not be finished until the fence succeeds");
+}
+
+Status KilledSessionNotVisible(std::string_view rm_name, uint64_t connection_id,
+                               std::string_view user) {
+  return Status(Code::kRmError,
+                "resource manager '" + std::string(rm_name) + "': KILL CONNECTION " +
+                    std::to_string(connection_id) +
+                    " ended a session that the process list does not show to this user, so "
+                    "it cannot be seen to leave, and a branch it prepared may not be detached "
+                    "yet: GRANT PROCESS ON *.* TO '" + EscapeForMessage(user) +
+                    "' (or open this resource manager as the user of the application's "
+                    "sessions); do not finish the branch until the fence succeeds");
+}
+
 Result<ServerVersion> ParseServerVersion(std::string_view version_text) {
   ServerVersion version;
   version.text.assign(version_text);

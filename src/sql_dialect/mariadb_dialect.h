@@ -171,19 +171,40 @@ Status ReadPhaseTwoNota(const Status& nota, NotaScan scan, const Status& scan_er
 // One row, one column: 1 while a session with this CONNECTION_ID() is in the process list, 0
 // once the server has let it go. A user sees its own sessions without the PROCESS privilege.
 std::string SessionPresentSql(uint64_t connection_id);
-// How long a driver waits for a session it ended while it held a prepared branch to leave the
-// process list before it finishes that branch from another session, and how often it looks.
-// One full wait, then the driver stops watching: by then the id belongs to the holder still
-// alive (the false 1397 then says busy) or to a new session after a server restart.
-inline constexpr int kEndedSessionWaitMs = 5000;
-inline constexpr int kEndedSessionPollMs = 1;
-// Then a pause: the server leaves the process list a few instructions BEFORE it detaches the
-// branch from InnoDB, and on a saturated machine the ending thread can be preempted right there
-// (measured once in about 8,000 commits without this pause). It makes the window smaller, not
-// closed: no client-visible signal follows the detach.
-inline constexpr int kEndedSessionGraceMs = 50;
+// A driver that ended a session while it held a prepared branch waits for it to leave the
+// process list before it finishes that branch from another session, under
+// internal::kSessionWaitRule (src/sql_dialect/session_wait.h, with the grace pause that the
+// detach window needs). One full wait, then the driver stops watching: by then the id belongs
+// to the holder still alive (the false 1397 then says busy) or to a new session after a server
+// restart.
 // XAER_RMFAIL for phase 2 of a branch whose ended session is still on the server.
 Status EndedSessionStillPresent(std::string_view rm_name, const Xid& xid, uint64_t connection_id);
+
+// ---- The 3PC fence ------------------------------------------------------------------------
+//
+// ResourceManager::FenceSession on MariaDB: KILL CONNECTION <id> on the fencer's own session,
+// then the wait of session_wait.h over SessionPresentSql(id), which the fencer also reads once
+// before the KILL (see KilledSessionNotVisible). MariaDB lets a user end its own
+// sessions; another user's needs CONNECTION ADMIN (or SUPER), and watching it leave needs
+// PROCESS, without which the process list never shows another user's session. KILL is allowed
+// in a session that holds a prepared branch.
+
+std::string KillConnectionSql(uint64_t connection_id);
+// What a KILL CONNECTION refused with `error_number` means.
+enum class KillRefusal : uint8_t {
+  kNoSuchSession,  // 1094 ER_NO_SUCH_THREAD: unknown id, the session is already gone
+  kNotPermitted,   // 1095 ER_KILL_DENIED_ERROR: another user's session, no CONNECTION ADMIN
+  kOther,          // anything else: MapMariaDbError
+};
+KillRefusal ReadKillRefusal(int error_number) noexcept;
+// XAER_RMERR for kNotPermitted, saying what to grant.
+Status KillNotPermitted(std::string_view rm_name, uint64_t connection_id, std::string_view user,
+                        std::string_view server_text);
+// XAER_RMERR when KILL CONNECTION ended a session that the process list did not show before
+// it (another user's session, and no PROCESS privilege): its departure cannot be watched, so
+// a branch it held is not known to be detached.
+Status KilledSessionNotVisible(std::string_view rm_name, uint64_t connection_id,
+                               std::string_view user);
 
 // ---- Server version ------------------------------------------------------------------------
 

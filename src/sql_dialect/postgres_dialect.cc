@@ -261,6 +261,28 @@ RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows, bool superuser
   return scan;
 }
 
+std::optional<std::string> TerminateBackendSql(uint64_t pid) {
+  if (pid == 0 || pid > 0x7fffffffu) return std::nullopt;
+  return "SELECT pg_catalog.pg_terminate_backend(" + std::to_string(pid) + ")";
+}
+
+std::string BackendPresentSql(uint64_t pid) {
+  return "SELECT COUNT(*) FROM pg_catalog.pg_stat_activity WHERE pid = " + std::to_string(pid);
+}
+
+Status TerminateFailure(std::string_view sqlstate, std::string_view text,
+                        std::string_view rm_name, uint64_t pid, std::string_view user) {
+  if (sqlstate != "42501") return MapPostgresError(Step::kFence, sqlstate, text, rm_name, nullptr);
+  return Status(Code::kRmError,
+                "PostgreSQL resource manager '" + std::string(rm_name) +
+                    "': pg_terminate_backend(" + std::to_string(pid) +
+                    ") refused: [SQLSTATE 42501] " + EscapeForMessage(text) +
+                    ". The session belongs to another role: open this resource manager as that "
+                    "role, or GRANT pg_signal_backend TO " + EscapeForMessage(user) +
+                    " (a superuser's session only a superuser may end); the branch must not be "
+                    "finished until the fence succeeds");
+}
+
 bool LostConnectionLeavesBranchInDoubt(Step step) noexcept {
   return step == Step::kPrepare || step == Step::kCommitOnePhase || IsPhaseTwo(step);
 }
@@ -289,6 +311,8 @@ std::string_view StepName(Step step) noexcept {
       return "ROLLBACK PREPARED";
     case Step::kRecover:
       return "recover scan (pg_prepared_xacts)";
+    case Step::kFence:
+      return "fence (pg_terminate_backend)";
   }
   return "statement";
 }

@@ -38,6 +38,7 @@
 #define XA_SRC_SQL_DIALECT_POSTGRES_DIALECT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,14 +77,15 @@ Result<std::string> RollbackPreparedSql(const Xid& xid);
 // The capability probe, one row:
 //   0 server_version (text)          1 server_version_num      2 max_prepared_transactions
 //   3 max_connections                4 superuser (0/1)         5 may read pg_prepared_xacts (0/1)
-//   6 current_user                   7 current_database()
+//   6 current_user                   7 current_database()       8 pg_backend_pid()
 inline constexpr std::string_view kProbeSql =
     "SELECT current_setting('server_version'), current_setting('server_version_num')::int, "
     "current_setting('max_prepared_transactions')::int, current_setting('max_connections')::int, "
     "(current_setting('is_superuser') = 'on')::int, "
     "(has_table_privilege('pg_catalog.pg_prepared_xacts', 'SELECT') AND "
     "has_function_privilege('pg_catalog.pg_prepared_xact()', 'EXECUTE'))::int, "
-    "current_user::text, current_database()::text";
+    "current_user::text, current_database()::text, pg_catalog.pg_backend_pid()";
+inline constexpr size_t kProbeColumns = 9;
 
 // One row, one int column: 1 when the open transaction has no transaction id (it wrote nothing:
 // read-only), 0 otherwise. Fails with 25P02 when the transaction is aborted.
@@ -106,6 +108,7 @@ struct ProbeRow {
   bool may_read_prepared = false;
   std::string user;
   std::string database;
+  int64_t backend_pid = 0;  // the session's id, as pg_stat_activity.pid shows it
 };
 
 // The oldest server we accept: txid_current_if_assigned() appeared in PostgreSQL 10.
@@ -136,6 +139,27 @@ struct RecoverRow {
 RecoverScan ParseRecoverRows(const std::vector<RecoverRow>& rows, bool superuser,
                              std::vector<std::string>* untouchable);
 
+// ---- The 3PC fence ------------------------------------------------------------------------
+//
+// ResourceManager::FenceSession on PostgreSQL: pg_terminate_backend(pid), then the wait of
+// session_wait.h over BackendPresentSql(pid). PostgreSQL detaches a branch at PREPARE
+// TRANSACTION, so no branch needs the fence there; it still ends a coordinator's session for
+// good. A role may end its own sessions; another role's need membership in that role or in
+// pg_signal_backend (a superuser's only a superuser). Every role sees every pid in
+// pg_stat_activity.
+
+// One row, one boolean column: true once the backend was signalled, false (with a warning)
+// when `pid` is no backend this server knows. nullopt when `pid` cannot be a backend at all
+// (outside 1..2^31-1): there is nothing to end.
+std::optional<std::string> TerminateBackendSql(uint64_t pid);
+// One row, one column: 1 while pg_stat_activity lists the backend, 0 once it is gone. Run each
+// in its own transaction (autocommit): pg_stat_activity is a snapshot per transaction.
+std::string BackendPresentSql(uint64_t pid);
+// The Status of a failed pg_terminate_backend: XAER_RMERR naming the grant for 42501 (another
+// role's session), MapPostgresError(Step::kFence) otherwise.
+Status TerminateFailure(std::string_view sqlstate, std::string_view text,
+                        std::string_view rm_name, uint64_t pid, std::string_view user);
+
 // ---- Errors --------------------------------------------------------------------------------
 
 // What the driver was doing: the same SQLSTATE means different things in different steps (42704
@@ -153,6 +177,7 @@ enum class Step : uint8_t {
   kRollback,        // ROLLBACK of an unprepared branch
   kRollbackPrepared,
   kRecover,
+  kFence,           // pg_terminate_backend and the wait for the backend to go
 };
 std::string_view StepName(Step step) noexcept;  // "PREPARE TRANSACTION", ...
 // Whether a connection lost during `step` can leave the branch in doubt: only PREPARE

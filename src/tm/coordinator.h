@@ -2,8 +2,8 @@
 //
 // The manager holds one coordinator per Protocol and routes each transaction to the one it was
 // begun with. Transaction and TransactionManager know nothing of the protocol's steps, so a
-// three-phase coordinator (participant agents implementing ResourceManager::PreCommit) slots in
-// beside TwoPhaseCoordinator without touching the public API.
+// three-phase coordinator (talking to participant agents, which are not ResourceManagers) slots
+// in beside TwoPhaseCoordinator without touching the public API.
 //
 // Thread safety: a coordinator is shared by all transactions of its protocol; Commit() and
 // Rollback() may run concurrently for different TxnContexts.

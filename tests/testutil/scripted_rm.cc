@@ -9,7 +9,6 @@ std::string_view VerbName(Verb v) {
     case Verb::kStart: return "start";
     case Verb::kEnd: return "end";
     case Verb::kPrepare: return "prepare";
-    case Verb::kPreCommit: return "precommit";
     case Verb::kCommit: return "commit";
     case Verb::kRollback: return "rollback";
     case Verb::kRecover: return "recover";
@@ -214,9 +213,6 @@ Status ScriptedResourceManager::End(const Xid& xid, EndFlag flag) {
   return Do(Verb::kEnd, xid, static_cast<uint32_t>(flag));
 }
 Status ScriptedResourceManager::Prepare(const Xid& xid) { return Do(Verb::kPrepare, xid, 0); }
-Status ScriptedResourceManager::PreCommit(const Xid& xid) {
-  return Do(Verb::kPreCommit, xid, 0);
-}
 Status ScriptedResourceManager::Commit(const Xid& xid, CommitMode mode) {
   return Do(Verb::kCommit, xid, static_cast<uint32_t>(mode));
 }

@@ -44,7 +44,7 @@
 namespace xa::test {
 
 enum class Verb : uint8_t {
-  kOpen, kClose, kStart, kEnd, kPrepare, kPreCommit, kCommit, kRollback, kRecover, kForget
+  kOpen, kClose, kStart, kEnd, kPrepare, kCommit, kRollback, kRecover, kForget
 };
 std::string_view VerbName(Verb v);
 
@@ -112,7 +112,6 @@ class ScriptedResourceManager : public ResourceManager {
   Status Start(const Xid& xid, StartFlag flag) override;
   Status End(const Xid& xid, EndFlag flag) override;
   Status Prepare(const Xid& xid) override;
-  Status PreCommit(const Xid& xid) override;
   Status Commit(const Xid& xid, CommitMode mode) override;
   Status Rollback(const Xid& xid) override;
   Result<RecoverScan> Recover() override;

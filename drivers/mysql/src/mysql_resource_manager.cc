@@ -8,15 +8,14 @@
 
 #include <algorithm>
 #include <cassert>
-#include <chrono>
 #include <exception>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "src/base/logging.h"
 #include "src/sql_dialect/mariadb_dialect.h"
+#include "src/sql_dialect/session_wait.h"
 
 namespace xa::mysql {
 namespace {
@@ -100,6 +99,8 @@ class MySqlResourceManager::Impl {
   Status Commit(const Xid& xid, CommitMode mode);
   Status Rollback(const Xid& xid);
   Result<RecoverScan> Recover();
+  Result<uint64_t> SessionId() const;
+  Status FenceSession(uint64_t session_id);
   Status StatusFromException(const sql::SQLException& error);
 
  private:
@@ -158,6 +159,8 @@ class MySqlResourceManager::Impl {
   // that this object ended is still on the server (the detach window, mariadb_dialect.h):
   // polls the process list; XAER_RMFAIL when that session is still there after the wait.
   Status AwaitEndedHolder(const Xid& xid);
+  // Whether the process list shows session `session_id` (one look, on this session).
+  Result<bool> SessionListed(const Xid* xid, uint64_t session_id);
 
   // The Status of a failure; marks the session broken when the connection is gone.
   // Whose statement failed: a failure of the application's own SQL (a CHECK constraint, a
@@ -486,33 +489,73 @@ Status MySqlResourceManager::Impl::CheckFalseNota(const Xid& xid, Status nota) {
   return read;
 }
 
+Result<bool> MySqlResourceManager::Impl::SessionListed(const Xid* xid, uint64_t session_id) {
+  const std::string sql = dialect::SessionPresentSql(session_id);
+  int64_t present = -1;
+  std::optional<SqlFailure> failure = Catch([&] {
+    std::unique_ptr<sql::ResultSet> rows(statement_->executeQuery(sql::SQLString(sql)));
+    if (rows->next()) present = rows->getInt64(1);
+  });
+  if (failure) return Fail(xid, "look for session " + std::to_string(session_id) +
+                                    " in the process list", std::move(*failure));
+  return present != 0;
+}
+
 Status MySqlResourceManager::Impl::AwaitEndedHolder(const Xid& xid) {
   if (!ended_holder_.has_value() || ended_holder_->xid != xid) return Status::Ok();
   const uint64_t holder = ended_holder_->connection_id;
-  const std::string sql = dialect::SessionPresentSql(holder);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(dialect::kEndedSessionWaitMs);
-  for (;;) {
-    int64_t present = -1;
-    std::optional<SqlFailure> failure = Catch([&] {
-      std::unique_ptr<sql::ResultSet> rows(statement_->executeQuery(sql::SQLString(sql)));
-      if (rows->next()) present = rows->getInt64(1);
-    });
-    if (failure) return Fail(&xid, "look for the ended session in the process list", *failure);
-    if (present == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(dialect::kEndedSessionGraceMs));
-      ended_holder_.reset();
-      return Status::Ok();
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      // Watched once, in full: the window after a session's end is long over, so the id is now
-      // either the holder still alive (phase 2 then gets the false 1397, read as busy) or a new
-      // session that reuses the id after a server restart. The next call goes ahead.
-      ended_holder_.reset();
-      return dialect::EndedSessionStillPresent(options_.rm_name, xid, holder);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(dialect::kEndedSessionPollMs));
+  Result<internal::SessionWaitEnd> waited = internal::AwaitSessionGone(
+      internal::kSessionWaitRule, [&] { return SessionListed(&xid, holder); });
+  if (!waited.ok()) return waited.status();
+  // Watched once, in full: either the server let the session go, or the window after its end
+  // is long over and the id is now the holder still alive (phase 2 then gets the false 1397,
+  // read as busy) or a new session that reuses the id after a server restart. The next call
+  // goes ahead.
+  ended_holder_.reset();
+  if (*waited == internal::SessionWaitEnd::kGone) return Status::Ok();
+  return dialect::EndedSessionStillPresent(options_.rm_name, xid, holder);
+}
+
+Result<uint64_t> MySqlResourceManager::Impl::SessionId() const {
+  if (!connected() || connection_id_ == 0) {
+    return Status(Code::kRmFail, "resource manager '" + options_.rm_name +
+                                     "': no session, so no session id (the session that did "
+                                     "the work is gone; a new one would have another id)");
   }
+  return connection_id_;
+}
+
+Status MySqlResourceManager::Impl::FenceSession(uint64_t session_id) {
+  XA_RETURN_IF_ERROR(internal::CheckFenceTarget(session_id, 0, options_.rm_name));
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  XA_RETURN_IF_ERROR(internal::CheckFenceTarget(session_id, connection_id_, options_.rm_name));
+  // Looked up first: a session that the KILL ends but the process list never showed belongs to
+  // another user and cannot be watched leaving (no PROCESS privilege).
+  Result<bool> listed_before = SessionListed(nullptr, session_id);
+  if (!listed_before.ok()) return listed_before.status();
+  const std::string kill = dialect::KillConnectionSql(session_id);
+  std::optional<SqlFailure> failure = Catch([&] { statement_->execute(sql::SQLString(kill)); });
+  if (failure) {
+    switch (dialect::ReadKillRefusal(failure->error_number)) {
+      case dialect::KillRefusal::kNoSuchSession:
+        break;  // already gone, perhaps only just: the wait below still pauses after it
+      case dialect::KillRefusal::kNotPermitted:
+        return dialect::KillNotPermitted(options_.rm_name, session_id, options_.user,
+                                         Redact(failure->text));
+      case dialect::KillRefusal::kOther:
+        return Fail(nullptr, kill, std::move(*failure));
+    }
+  } else if (!*listed_before) {
+    return dialect::KilledSessionNotVisible(options_.rm_name, session_id, options_.user);
+  }
+  Result<internal::SessionWaitEnd> waited = internal::AwaitSessionGone(
+      internal::kSessionWaitRule, [&] { return SessionListed(nullptr, session_id); });
+  if (!waited.ok()) return waited.status();
+  if (*waited == internal::SessionWaitEnd::kStillPresent) {
+    return internal::FencedSessionStillPresent(options_.rm_name, session_id);
+  }
+  XA_LOG(kInfo, log_component_) << "fenced session " << session_id;
+  return Status::Ok();
 }
 
 Status MySqlResourceManager::Impl::BoundToPrepared(std::string_view operation,
@@ -907,6 +950,10 @@ Status MySqlResourceManager::Commit(const Xid& xid, CommitMode mode) {
 }
 Status MySqlResourceManager::Rollback(const Xid& xid) { return impl_->Rollback(xid); }
 Result<RecoverScan> MySqlResourceManager::Recover() { return impl_->Recover(); }
+Result<uint64_t> MySqlResourceManager::SessionId() { return impl_->SessionId(); }
+Status MySqlResourceManager::FenceSession(uint64_t session_id) {
+  return impl_->FenceSession(session_id);
+}
 Status MySqlResourceManager::Forget(const Xid& xid) {
   return Status(Code::kNoTa, "resource manager '" + impl_->name() + "': xid " + xid.ToString() +
                                  ": MariaDB and MySQL keep no heuristically completed branches, "

@@ -27,13 +27,13 @@
 #include <sqlext.h>
 
 #include <algorithm>
-#include <chrono>
 #include <optional>
-#include <thread>
+#include <string>
 
 #include "drivers/odbc/src/odbc_dialect.h"
 #include "src/base/logging.h"
 #include "src/sql_dialect/mariadb_dialect.h"
+#include "src/sql_dialect/session_wait.h"
 
 namespace xa::odbc::internal {
 namespace {
@@ -189,6 +189,39 @@ class MariaDbDialect final : public OdbcDialect {
     return Fail(diag, xid, "branch statement");
   }
 
+  uint64_t session_id() const override { return static_cast<uint64_t>(connection_id_); }
+
+  Status FenceSession(uint64_t session_id) override {
+    XA_RETURN_IF_ERROR(::xa::internal::CheckFenceTarget(
+        session_id, static_cast<uint64_t>(connection_id_), context_->rm_name));
+    // Looked up first: a session that the KILL ends but the process list never showed belongs
+    // to another user and cannot be watched leaving (no PROCESS privilege).
+    Result<bool> listed_before = ListedHere(session_id);
+    if (!listed_before.ok()) return listed_before.status();
+    Diagnostics diag;
+    if (!session_->Execute(mdb::KillConnectionSql(session_id), &diag)) {
+      switch (mdb::ReadKillRefusal(diag.primary().native_error)) {
+        case mdb::KillRefusal::kNoSuchSession:
+          break;  // already gone, perhaps only just: the wait below still pauses after it
+        case mdb::KillRefusal::kNotPermitted:
+          return mdb::KillNotPermitted(context_->rm_name, session_id, context_->user,
+                                       diag.primary().text);
+        case mdb::KillRefusal::kOther:
+          return Fail(diag, nullptr, "KILL CONNECTION " + std::to_string(session_id));
+      }
+    } else if (!*listed_before) {
+      return mdb::KilledSessionNotVisible(context_->rm_name, session_id, context_->user);
+    }
+    Result<::xa::internal::SessionWaitEnd> waited = ::xa::internal::AwaitSessionGone(
+        ::xa::internal::kSessionWaitRule, [&] { return ListedHere(session_id); });
+    if (!waited.ok()) return waited.status();
+    if (*waited == ::xa::internal::SessionWaitEnd::kStillPresent) {
+      return ::xa::internal::FencedSessionStillPresent(context_->rm_name, session_id);
+    }
+    XA_LOG(kInfo, context_->log_component) << "fenced session " << session_id;
+    return Status::Ok();
+  }
+
   void OnDisconnect() override {
     if (held_.has_value() && connection_id_ > 0) ended_holder_ = EndedHolder{connection_id_, *held_};
     connection_id_ = 0;
@@ -259,38 +292,49 @@ class MariaDbDialect final : public OdbcDialect {
 
   // Waits, on a connection of its own, until the session that held `xid` prepared and was ended
   // here has left the server's process list (see the file comment). XAER_RMFAIL when it is still
-  // there after mdb::kEndedSessionWaitMs or the process list cannot be read.
+  // there after the wait's bound or the process list cannot be read.
   Status AwaitEndedHolder(const Xid& xid) {
     if (!ended_holder_.has_value() || ended_holder_->xid != xid) return Status::Ok();
-    const int64_t holder = ended_holder_->connection_id;
-    const std::string sql = mdb::SessionPresentSql(static_cast<uint64_t>(holder));
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::milliseconds(mdb::kEndedSessionWaitMs);
+    const uint64_t holder = static_cast<uint64_t>(ended_holder_->connection_id);
     OdbcSession looker;
     Diagnostics diag;
     if (!context_->connect_extra("", &looker, &diag)) {
       return ProcessListFailure(diag, xid, "connect to read the process list");
     }
-    for (;;) {
-      std::vector<Row> rows;
-      if (!looker.Query(sql, &rows, &diag)) {
-        return ProcessListFailure(diag, xid, "read the process list");
-      }
-      if (rows.size() == 1 && !rows[0].empty() && ToInt(rows[0][0], -1) == 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(mdb::kEndedSessionGraceMs));
-        ended_holder_.reset();
-        return Status::Ok();
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        // Watched once, in full: the window after a session's end is long over, so the id is
-        // now either the holder still alive (phase 2 then gets the false 1397, read as busy) or
-        // a new session that reuses the id after a server restart. The next call goes ahead.
-        ended_holder_.reset();
-        return mdb::EndedSessionStillPresent(context_->rm_name, xid,
-                                             static_cast<uint64_t>(holder));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(mdb::kEndedSessionPollMs));
-    }
+    Result<::xa::internal::SessionWaitEnd> waited = ::xa::internal::AwaitSessionGone(
+        ::xa::internal::kSessionWaitRule, [&]() -> Result<bool> {
+          Diagnostics look;
+          std::optional<int64_t> listed = CountListed(looker, holder, &look);
+          if (!listed) return ProcessListFailure(look, xid, "read the process list");
+          return *listed != 0;
+        });
+    if (!waited.ok()) return waited.status();
+    // Watched once, in full: either the server let the session go, or the window after its end
+    // is long over and the id is now the holder still alive (phase 2 then gets the false 1397,
+    // read as busy) or a new session that reuses the id after a server restart. The next call
+    // goes ahead.
+    ended_holder_.reset();
+    if (*waited == ::xa::internal::SessionWaitEnd::kGone) return Status::Ok();
+    return mdb::EndedSessionStillPresent(context_->rm_name, xid, holder);
+  }
+
+  // How many sessions with this id the process list shows to `on` (0 or 1); nullopt, with the
+  // failure in `diag`, when the look fails. An answer that cannot be read counts as listed.
+  static std::optional<int64_t> CountListed(OdbcSession& on, uint64_t session_id,
+                                            Diagnostics* diag) {
+    std::vector<Row> rows;
+    if (!on.Query(mdb::SessionPresentSql(session_id), &rows, diag)) return std::nullopt;
+    if (rows.size() != 1 || rows[0].empty()) return int64_t{1};
+    return ToInt(rows[0][0], 1);
+  }
+
+  // Whether this session's process list shows `session_id`; a failure is mapped as the
+  // session's own (a lost session is marked).
+  Result<bool> ListedHere(uint64_t session_id) {
+    Diagnostics diag;
+    std::optional<int64_t> listed = CountListed(*session_, session_id, &diag);
+    if (!listed) return Fail(diag, nullptr, "look for the session in the process list");
+    return *listed != 0;
   }
 
   // XAER_RMFAIL: without the process list, phase 2 of the branch is not known to be safe yet.

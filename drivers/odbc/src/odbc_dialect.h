@@ -26,6 +26,7 @@ namespace xa::odbc::internal {
 // What a dialect needs from the resource manager.
 struct DialectContext {
   std::string rm_name;
+  std::string user;           // for the messages that say what to grant to whom
   std::string log_component;  // "odbc:<rm name>"
   bool read_only_optimization = true;
   // PostgreSQL: an error can leave the transaction block aborted (PostgresErrorRollback::
@@ -61,6 +62,12 @@ class OdbcDialect {
   virtual Result<RecoverScan> Recover() = 0;
   // The meaning of a failed statement of the application (`xid` may be null).
   virtual Status WorkError(const Diagnostics& diag, const Xid* xid) = 0;
+  // The server's id of the session (ResourceManager::SessionId), read by Probe(); 0 when there
+  // is no session.
+  virtual uint64_t session_id() const = 0;
+  // Ends another session of the server and waits until the server no longer lists it
+  // (ResourceManager::FenceSession). Called with no branch open on the session.
+  virtual Status FenceSession(uint64_t session_id) = 0;
   // The session is about to be closed, or was lost: drop whatever the dialect keeps per session.
   virtual void OnDisconnect() {}
   // The session has been closed: a dialect may wait here until the server has let it go.

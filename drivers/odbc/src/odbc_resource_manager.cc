@@ -9,6 +9,7 @@
 #include "drivers/odbc/src/odbc_session.h"
 #include "src/base/logging.h"
 #include "src/sql_dialect/mariadb_dialect.h"  // EscapeForMessage
+#include "src/sql_dialect/session_wait.h"
 
 namespace xa::odbc {
 
@@ -121,6 +122,7 @@ class OdbcResourceManager::Impl {
  public:
   explicit Impl(OdbcOptions options) : options_(std::move(options)) {
     context_.rm_name = options_.rm_name;
+    context_.user = options_.user;
     context_.log_component = "odbc:" + options_.rm_name;
     context_.read_only_optimization = options_.read_only_optimization;
     context_.error_aborts_transaction =
@@ -371,6 +373,31 @@ class OdbcResourceManager::Impl {
     Result<RecoverScan> scan = dialect_impl_->Recover();
     AfterFailure();
     return scan;
+  }
+
+  Result<uint64_t> SessionId() const {
+    uint64_t id = connected() && dialect_impl_ != nullptr ? dialect_impl_->session_id() : 0;
+    if (id == 0) {
+      return Status(Code::kRmFail, "resource manager '" + options_.rm_name +
+                                       "': no session, so no session id (the session that did "
+                                       "the work is gone; a new one would have another id)");
+    }
+    return id;
+  }
+
+  Status FenceSession(uint64_t session_id) {
+    XA_RETURN_IF_ERROR(::xa::internal::CheckFenceTarget(session_id, 0, options_.rm_name));
+    if (IsOpenBranch(branch_state_)) {
+      return Status(Code::kProto, "resource manager '" + options_.rm_name + "': fence of session " +
+                                      std::to_string(session_id) + " while branch " +
+                                      CurrentBranchText() +
+                                      " is open on this session; finish it first or use another "
+                                      "resource manager object");
+    }
+    XA_RETURN_IF_ERROR(EnsureOpen());
+    Status fenced = dialect_impl_->FenceSession(session_id);
+    AfterFailure();
+    return fenced;
   }
 
   Status Forget(const Xid& xid) {
@@ -640,6 +667,10 @@ Status OdbcResourceManager::Commit(const Xid& xid, CommitMode mode) {
 Status OdbcResourceManager::Rollback(const Xid& xid) { return impl_->Rollback(xid); }
 Result<RecoverScan> OdbcResourceManager::Recover() { return impl_->Recover(); }
 Status OdbcResourceManager::Forget(const Xid& xid) { return impl_->Forget(xid); }
+Result<uint64_t> OdbcResourceManager::SessionId() { return impl_->SessionId(); }
+Status OdbcResourceManager::FenceSession(uint64_t session_id) {
+  return impl_->FenceSession(session_id);
+}
 Dialect OdbcResourceManager::dialect() const noexcept { return impl_->dialect(); }
 SQLHDBC OdbcResourceManager::connection() const noexcept { return impl_->connection(); }
 bool OdbcResourceManager::connected() const noexcept { return impl_->connected(); }

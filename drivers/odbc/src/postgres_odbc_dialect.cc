@@ -16,9 +16,13 @@
 
 #include <sqlext.h>
 
+#include <optional>
+#include <string>
+
 #include "drivers/odbc/src/odbc_dialect.h"
 #include "src/base/logging.h"
 #include "src/sql_dialect/postgres_dialect.h"
+#include "src/sql_dialect/session_wait.h"
 
 namespace xa::odbc::internal {
 namespace {
@@ -36,7 +40,7 @@ class PostgresDialect final : public OdbcDialect {
     std::vector<Row> rows;
     Diagnostics diag;
     if (!session_->Query(pg::kProbeSql, &rows, &diag)) return Fail(pg::Step::kProbe, diag, nullptr);
-    if (rows.size() != 1 || rows[0].size() != 8) {
+    if (rows.size() != 1 || rows[0].size() != pg::kProbeColumns) {
       return Status(Code::kRmError, "PostgreSQL resource manager '" + context_->rm_name +
                                         "': the capability probe returned an unexpected result");
     }
@@ -50,6 +54,7 @@ class PostgresDialect final : public OdbcDialect {
     probe.may_read_prepared = ToInt(row[5]) == 1;
     probe.user = row[6].value_or("");
     probe.database = row[7].value_or("");
+    probe.backend_pid = ToInt(row[8]);
     XA_RETURN_IF_ERROR(pg::CheckProbe(probe, context_->rm_name, info));
     std::string warning = pg::ProbeWarning(probe);
     if (!warning.empty()) {
@@ -57,6 +62,7 @@ class PostgresDialect final : public OdbcDialect {
     }
     version_num_ = probe.version_num;
     superuser_ = probe.superuser;
+    backend_pid_ = probe.backend_pid > 0 ? static_cast<uint64_t>(probe.backend_pid) : 0;
     return Status::Ok();
   }
 
@@ -176,6 +182,42 @@ class PostgresDialect final : public OdbcDialect {
     return Fail(pg::Step::kWork, diag, xid);
   }
 
+  uint64_t session_id() const override { return backend_pid_; }
+
+  Status FenceSession(uint64_t session_id) override {
+    XA_RETURN_IF_ERROR(
+        ::xa::internal::CheckFenceTarget(session_id, backend_pid_, context_->rm_name));
+    std::optional<std::string> terminate = pg::TerminateBackendSql(session_id);
+    if (!terminate) return Status::Ok();  // no backend can have this id
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(*terminate + "::int", &rows, &diag)) {
+      Status failed = Fail(pg::Step::kFence, diag, nullptr);  // marks a lost session
+      if (session_->lost()) return failed;
+      return pg::TerminateFailure(diag.primary().sqlstate, diag.Describe(), context_->rm_name,
+                                  session_id, context_->user);
+    }
+    // false: no such backend (already gone).
+    if (rows.size() != 1 || rows[0].size() != 1 || ToInt(rows[0][0]) != 1) return Status::Ok();
+    Result<::xa::internal::SessionWaitEnd> waited = ::xa::internal::AwaitSessionGone(
+        ::xa::internal::kSessionWaitRule, [&]() -> Result<bool> {
+          std::vector<Row> listed;
+          Diagnostics look;
+          if (!session_->Query(pg::BackendPresentSql(session_id), &listed, &look)) {
+            return Fail(pg::Step::kFence, look, nullptr);
+          }
+          return listed.size() != 1 || listed[0].size() != 1 || ToInt(listed[0][0]) != 0;
+        });
+    if (!waited.ok()) return waited.status();
+    if (*waited == ::xa::internal::SessionWaitEnd::kStillPresent) {
+      return ::xa::internal::FencedSessionStillPresent(context_->rm_name, session_id);
+    }
+    XA_LOG(kInfo, context_->log_component) << "fenced session " << session_id;
+    return Status::Ok();
+  }
+
+  void OnDisconnect() override { backend_pid_ = 0; }
+
  private:
   // True when the open transaction has no transaction id. Rolls back and fails when the
   // transaction is aborted or the probe fails, or when the connection left manual-commit mode
@@ -250,6 +292,7 @@ class PostgresDialect final : public OdbcDialect {
   const DialectContext* context_;
   int64_t version_num_ = 0;
   bool superuser_ = false;
+  uint64_t backend_pid_ = 0;  // pg_backend_pid() of the session, 0 when there is none
 };
 
 }  // namespace

@@ -4,8 +4,11 @@
 #include "src/sql_dialect/mariadb_dialect.h"
 
 #include <algorithm>
+#include <chrono>
 #include <initializer_list>
 #include <string>
+
+#include "src/sql_dialect/session_wait.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -284,6 +287,95 @@ TEST(MariaDbDialect, EndedSessionChecksNameTheSessionAndSayRetry) {
   EXPECT_NE(busy.message().find("session 42"), std::string::npos) << busy.ToString();
   EXPECT_NE(busy.message().find("retry later"), std::string::npos) << busy.ToString();
   EXPECT_NE(busy.message().find(xid.ToString()), std::string::npos) << busy.ToString();
+}
+
+// ---- The 3PC fence (and the wait both MariaDB drivers share) -----------------------------
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(MariaDbDialect, KillIsOneStatementWithTheDecimalId) {
+  EXPECT_EQ(KillConnectionSql(42), "KILL CONNECTION 42");
+  EXPECT_EQ(KillConnectionSql(18446744073709551615u), "KILL CONNECTION 18446744073709551615");
+}
+
+TEST(MariaDbDialect, KillRefusalsAreReadByTheServersErrorNumber) {
+  EXPECT_EQ(ReadKillRefusal(1094), KillRefusal::kNoSuchSession);
+  EXPECT_EQ(ReadKillRefusal(1095), KillRefusal::kNotPermitted);
+  for (int other : {0, 1045, 1399, 2006, 2013}) {
+    EXPECT_EQ(ReadKillRefusal(other), KillRefusal::kOther) << other;
+  }
+}
+
+TEST(MariaDbDialect, RefusedKillSaysWhichPrivilegeToGrantAndToWait) {
+  EXPECT_THAT(KillNotPermitted("accounts", 42, "agent", "You are not owner of thread 42"),
+              StatusIs(Code::kRmError,
+                       AllOf(HasSubstr("KILL CONNECTION 42"), HasSubstr("server error 1095"),
+                             HasSubstr("CONNECTION ADMIN"), HasSubstr("'agent'"),
+                             HasSubstr("must not be finished"))));
+  EXPECT_THAT(KilledSessionNotVisible("accounts", 42, "agent"),
+              StatusIs(Code::kRmError, AllOf(HasSubstr("GRANT PROCESS"), HasSubstr("42"),
+                                             HasSubstr("do not finish the branch"))));
+}
+
+TEST(SessionWait, FenceRefusesSessionZeroAndItsOwnSession) {
+  EXPECT_THAT(CheckFenceTarget(0, 7, "accounts"),
+              StatusIs(Code::kInval, HasSubstr("no fence")));
+  EXPECT_THAT(CheckFenceTarget(7, 7, "accounts"),
+              StatusIs(Code::kInval, AllOf(HasSubstr("own session"), HasSubstr("7"))));
+  EXPECT_TRUE(CheckFenceTarget(8, 7, "accounts").ok());
+  EXPECT_THAT(FencedSessionStillPresent("accounts", 8),
+              StatusIs(Code::kRmFail, AllOf(HasSubstr("session 8"), HasSubstr("5000 ms"),
+                                            HasSubstr("must not be finished yet"))));
+}
+
+TEST(SessionWait, ReturnsGoneAtTheFirstLookThatMissesTheSessionAfterTheGracePause) {
+  const SessionWaitRule rule{std::chrono::milliseconds(5000), std::chrono::milliseconds(1),
+                             std::chrono::milliseconds(30)};
+  int looks = 0;
+  const auto began = std::chrono::steady_clock::now();
+  Result<SessionWaitEnd> end = AwaitSessionGone(rule, [&]() -> Result<bool> {
+    ++looks;
+    return looks < 4;
+  });
+  const auto took = std::chrono::steady_clock::now() - began;
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  EXPECT_EQ(*end, SessionWaitEnd::kGone);
+  EXPECT_EQ(looks, 4);
+  EXPECT_GE(took, rule.grace_after_gone + 3 * rule.poll);
+}
+
+TEST(SessionWait, GivesUpAfterTheBoundWhenTheSessionStaysListed) {
+  const SessionWaitRule rule{std::chrono::milliseconds(40), std::chrono::milliseconds(2),
+                             std::chrono::milliseconds(5000)};
+  int looks = 0;
+  const auto began = std::chrono::steady_clock::now();
+  Result<SessionWaitEnd> end = AwaitSessionGone(rule, [&]() -> Result<bool> {
+    ++looks;
+    return true;
+  });
+  const auto took = std::chrono::steady_clock::now() - began;
+  ASSERT_TRUE(end.ok()) << end.status().ToString();
+  EXPECT_EQ(*end, SessionWaitEnd::kStillPresent);
+  EXPECT_GE(took, rule.bound);
+  EXPECT_LT(took, rule.grace_after_gone);  // no grace pause for a session that stayed
+  EXPECT_GE(looks, 2);
+}
+
+TEST(SessionWait, AFailedLookEndsTheWaitWithItsError) {
+  int looks = 0;
+  Result<SessionWaitEnd> end = AwaitSessionGone(kSessionWaitRule, [&]() -> Result<bool> {
+    if (++looks == 2) return Status(Code::kRmFail, "process list unreadable");
+    return true;
+  });
+  EXPECT_THAT(end.status(), StatusIs(Code::kRmFail, HasSubstr("process list unreadable")));
+  EXPECT_EQ(looks, 2);
+}
+
+TEST(SessionWait, TheSharedRuleIsTheMeasuredOne) {
+  EXPECT_EQ(kSessionWaitRule.bound, std::chrono::milliseconds(5000));
+  EXPECT_EQ(kSessionWaitRule.poll, std::chrono::milliseconds(1));
+  EXPECT_EQ(kSessionWaitRule.grace_after_gone, std::chrono::milliseconds(50));
 }
 
 }  // namespace

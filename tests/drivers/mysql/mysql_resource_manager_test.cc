@@ -208,12 +208,6 @@ TEST_F(MysqlTest, ForgetIsNota) {
   EXPECT_EQ(rm->Forget(NewXid()).code(), Code::kNoTa);
 }
 
-TEST_F(MysqlTest, PreCommitIsNotSupported) {
-  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
-  ASSERT_NE(rm, nullptr);
-  EXPECT_EQ(rm->PreCommit(NewXid()).code(), Code::kNotSupported);
-}
-
 // ---- Disconnect and reconnect --------------------------------------------------------------
 
 TEST_F(MysqlTest, PreparedBranchSurvivesDisconnectAndCommitsFromNewSession) {
@@ -839,6 +833,200 @@ TEST_F(MysqlTest, CommitAtOnceAfterThePreparerClosedIsAlwaysApplied) {
     ASSERT_EQ(ValueOf(key), 30 + i) << "iteration " << i
                                     << ": the commit was answered OK but not applied";
   }
+}
+
+// ---- The 3PC fence -------------------------------------------------------------------------
+
+std::string ManyVariables() {
+  std::string sql = "SET @v0 = 0";
+  for (int v = 1; v < 5000; ++v) sql += ", @v" + std::to_string(v) + " = " + std::to_string(v);
+  return sql;
+}
+
+// Prints the median and the longest of the fence calls a test made (for the driver's report).
+void ReportFenceTimes(const char* what, std::vector<std::chrono::microseconds> times) {
+  if (times.empty()) return;
+  std::sort(times.begin(), times.end());
+  std::printf("%s: %zu fences, p50 %.1f ms, max %.1f ms\n", what, times.size(),
+              static_cast<double>(times[times.size() / 2].count()) / 1000.0,
+              static_cast<double>(times.back().count()) / 1000.0);
+}
+
+TEST_F(MysqlTest, SessionIdIsTheIdTheServerListsForThisSession) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Result<uint64_t> id = rm->SessionId();
+  ASSERT_THAT(id.status(), IsOk());
+  const std::string user = test::MariaDbAccount().user;
+  auto listed_as_ours = [&](uint64_t session) {
+    return QueryInt(*verifier_, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " +
+                                    std::to_string(session) + " AND USER = '" + user + "'");
+  };
+  EXPECT_EQ(listed_as_ours(*id), 1);
+  EXPECT_EQ(*id, rm->connection_id());
+
+  // Right after Prepare, on the session that prepared (the coordinator's moment): the same id.
+  Xid xid = NewXid();
+  PrepareInsert(*rm, xid, NewKey(), 1);
+  Result<uint64_t> after_prepare = rm->SessionId();
+  ASSERT_THAT(after_prepare.status(), IsOk());
+  EXPECT_EQ(*after_prepare, *id);
+  ASSERT_THAT(rm->Commit(xid, CommitMode::kTwoPhase), IsOk());
+
+  // A new session has a new id, listed as well; without a session there is no id.
+  ASSERT_THAT(rm->Close(), IsOk());
+  EXPECT_THAT(rm->SessionId().status(), StatusIs(Code::kRmFail, HasSubstr("no session")));
+  ASSERT_THAT(rm->Open(), IsOk());
+  Result<uint64_t> reopened = rm->SessionId();
+  ASSERT_THAT(reopened.status(), IsOk());
+  EXPECT_NE(*reopened, *id);
+  EXPECT_EQ(listed_as_ours(*reopened), 1);
+  EXPECT_EQ(listed_as_ours(*id), 0);
+}
+
+// The agent's path: A (the application's session) prepares; B (the agent's RM) fences A's
+// session and finishes the branch. Many user variables in A's session widen the detach window
+// (mariadb_dialect.h), so that a commit sent before A's session is really gone would be answered
+// OK and applied nowhere in many of the iterations.
+TEST_F(MysqlTest, FencedSessionsPreparedBranchCanBeCommittedFromAnotherSession) {
+  std::unique_ptr<MySqlResourceManager> fencer = OpenRm(Options("mysqldrv-fencer"));
+  ASSERT_NE(fencer, nullptr);
+  const std::string many_variables = ManyVariables();
+  std::vector<std::chrono::microseconds> times;
+  constexpr int kIterations = 200;
+  for (int i = 0; i < kIterations; ++i) {
+    std::unique_ptr<MySqlResourceManager> app = OpenRm();
+    ASSERT_NE(app, nullptr);
+    ASSERT_EQ(RunSql(app->connection(), many_variables), 0);
+    Xid xid = NewXid();
+    std::string key = NewKey();
+    PrepareInsert(*app, xid, key, 100 + i);
+    Result<uint64_t> session = app->SessionId();
+    ASSERT_THAT(session.status(), IsOk());
+
+    const auto began = std::chrono::steady_clock::now();
+    Status fenced = fencer->FenceSession(*session);
+    times.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - began));
+    ASSERT_THAT(fenced, IsOk()) << "iteration " << i;
+    EXPECT_EQ(QueryInt(*verifier_, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE "
+                                   "ID = " + std::to_string(*session)),
+              0);
+    Status committed = fencer->Commit(xid, CommitMode::kTwoPhase);
+    ASSERT_THAT(committed, IsOk()) << "iteration " << i;
+    ASSERT_EQ(QueryInt(*verifier_, std::string("SELECT COUNT(*) FROM ") + kTable +
+                                       " WHERE k = '" + key + "'"),
+              1)
+        << "iteration " << i << ": the commit after the fence was answered OK but not applied";
+    EXPECT_EQ(OurPrepared(*fencer), std::vector<Xid>{}) << "iteration " << i;
+  }
+  ReportFenceTimes("fence before commit", times);
+}
+
+TEST_F(MysqlTest, FencedSessionsPreparedBranchCanBeRolledBackFromAnotherSession) {
+  std::unique_ptr<MySqlResourceManager> fencer = OpenRm(Options("mysqldrv-fencer"));
+  ASSERT_NE(fencer, nullptr);
+  const std::string many_variables = ManyVariables();
+  constexpr int kIterations = 50;
+  for (int i = 0; i < kIterations; ++i) {
+    std::unique_ptr<MySqlResourceManager> app = OpenRm();
+    ASSERT_NE(app, nullptr);
+    ASSERT_EQ(RunSql(app->connection(), many_variables), 0);
+    Xid xid = NewXid();
+    std::string key = NewKey();
+    PrepareInsert(*app, xid, key, 7);
+    Result<uint64_t> session = app->SessionId();
+    ASSERT_THAT(session.status(), IsOk());
+    ASSERT_THAT(fencer->FenceSession(*session), IsOk()) << "iteration " << i;
+    ASSERT_THAT(fencer->Rollback(xid), IsOk()) << "iteration " << i;
+    // Rolled back for real: not listed, and its row lock is gone (the insert of the same key
+    // from another session would otherwise wait for the lock).
+    ASSERT_EQ(OurPrepared(*fencer), std::vector<Xid>{}) << "iteration " << i;
+    EXPECT_EQ(ValueOf(key), std::nullopt) << "iteration " << i;
+    EXPECT_EQ(RunSql(*verifier_, std::string("INSERT INTO ") + kTable + " VALUES ('" + key +
+                                     "', 1)"),
+              0)
+        << "iteration " << i << ": the rolled-back branch still holds its row lock";
+  }
+}
+
+TEST_F(MysqlTest, FencingAnUnknownSessionSucceeds) {
+  std::unique_ptr<MySqlResourceManager> fencer = OpenRm(Options("mysqldrv-fencer"));
+  ASSERT_NE(fencer, nullptr);
+  // A session that existed and is gone.
+  std::unique_ptr<MySqlResourceManager> gone = OpenRm();
+  ASSERT_NE(gone, nullptr);
+  uint64_t gone_id = gone->SessionId().value();
+  ASSERT_THAT(gone->Close(), IsOk());
+  EXPECT_THAT(fencer->FenceSession(gone_id), IsOk());
+  // An id no session ever had.
+  EXPECT_THAT(fencer->FenceSession(uint64_t{1} << 60), IsOk());
+  EXPECT_TRUE(fencer->connected());
+}
+
+TEST_F(MysqlTest, FencingOwnSessionIsRefused) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  uint64_t own = rm->SessionId().value();
+  EXPECT_THAT(rm->FenceSession(own), StatusIs(Code::kInval, HasSubstr("own session")));
+  // Nothing was ended: the same session goes on working.
+  EXPECT_TRUE(rm->connected());
+  EXPECT_EQ(rm->SessionId().value(), own);
+  Xid xid = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*rm, xid, key, 3);
+  ASSERT_THAT(rm->Commit(xid, CommitMode::kTwoPhase), IsOk());
+  EXPECT_EQ(ValueOf(key), 3);
+}
+
+TEST_F(MysqlTest, FencingSessionZeroIsRefused) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  EXPECT_THAT(rm->FenceSession(0), StatusIs(Code::kInval, HasSubstr("no fence")));
+  EXPECT_TRUE(rm->connected());
+}
+
+TEST_F(MysqlTest, FencingAnotherUsersSessionWithoutThePrivilegeSaysWhatToGrant) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  ASSERT_NE(admin, nullptr);
+  std::optional<int64_t> admin_id = QueryInt(*admin, "SELECT CONNECTION_ID()");
+  ASSERT_TRUE(admin_id.has_value());
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  EXPECT_THAT(rm->FenceSession(static_cast<uint64_t>(*admin_id)),
+              StatusIs(Code::kRmError, AllOf(HasSubstr("1095"), HasSubstr("CONNECTION ADMIN"),
+                                             HasSubstr(test::MariaDbAccount().user))));
+  EXPECT_EQ(QueryInt(*admin, "SELECT 1"), 1);  // untouched
+}
+
+// What the application's RM does after its session was fenced: the next call reports the lost
+// session (XAER_RMFAIL, connection gone), Open() connects again, and new work goes through.
+TEST_F(MysqlTest, FencedRmReportsTheLostSessionOnceAndWorksAgainAfterOpen) {
+  std::unique_ptr<MySqlResourceManager> fencer = OpenRm(Options("mysqldrv-fencer"));
+  ASSERT_NE(fencer, nullptr);
+  std::unique_ptr<MySqlResourceManager> app = OpenRm();
+  ASSERT_NE(app, nullptr);
+  Xid fenced_xid = NewXid();
+  std::string fenced_key = NewKey();
+  PrepareInsert(*app, fenced_xid, fenced_key, 5);
+  uint64_t fenced_session = app->SessionId().value();
+  ASSERT_THAT(fencer->FenceSession(fenced_session), IsOk());
+  ASSERT_THAT(fencer->Commit(fenced_xid, CommitMode::kTwoPhase), IsOk());
+
+  Xid next = NewXid();
+  EXPECT_THAT(app->Start(next, StartFlag::kNoFlags),
+              StatusIs(Code::kRmFail, HasSubstr("connection is gone")));
+  EXPECT_FALSE(app->connected());
+  EXPECT_THAT(app->SessionId().status(), StatusIs(Code::kRmFail));
+  ASSERT_THAT(app->Open(), IsOk());
+  EXPECT_NE(app->SessionId().value(), fenced_session);
+  std::string key = NewKey();
+  PrepareInsert(*app, next, key, 6);
+  ASSERT_THAT(app->Commit(next, CommitMode::kTwoPhase), IsOk());
+  EXPECT_EQ(ValueOf(key), 6);
+  // The fenced branch was finished by the fencer: the application's RM finds nothing to do.
+  EXPECT_EQ(app->Commit(fenced_xid, CommitMode::kTwoPhase).code(), Code::kNoTa);
+  EXPECT_EQ(ValueOf(fenced_key), 5);
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <sql.h>
 #include <sqlext.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -726,6 +728,226 @@ TEST_P(OdbcDriverTest, KilledSessionBeforePrepareLosesTheBranch) {
   EXPECT_EQ(CountRows(id), 0);
 }
 
+// ---- The 3PC fence -------------------------------------------------------------------------
+
+// 1 while the server lists session `id` as one of the test account's, 0 when it does not.
+int64_t ListedAsOurs(Admin& admin, Dialect dialect, uint64_t id, const std::string& user) {
+  if (dialect == Dialect::kPostgres) {
+    return admin.QueryInt("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = " +
+                          std::to_string(id) + " AND usename = '" + user + "'");
+  }
+  return admin.QueryInt("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = " +
+                        std::to_string(id) + " AND USER = '" + user + "'");
+}
+
+TEST_P(OdbcDriverTest, SessionIdIsTheIdTheServerListsForThisSession) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Result<uint64_t> id = rm->SessionId();
+  ASSERT_THAT(id, test::IsOk());
+  EXPECT_EQ(static_cast<int64_t>(*id), SessionId(*rm));
+  EXPECT_EQ(ListedAsOurs(*admin_, dialect(), *id, server_.account.user), 1);
+
+  // Right after Prepare, on the session that prepared (the coordinator's moment): the same id.
+  Xid first = Generator().Next().WithBranch(1);
+  WorkBranch(*rm, first, NewId());
+  ASSERT_THAT(rm->Prepare(first), test::IsOk());
+  Result<uint64_t> after_prepare = rm->SessionId();
+  ASSERT_THAT(after_prepare, test::IsOk());
+  EXPECT_EQ(*after_prepare, *id);
+
+  // MariaDB: the next branch replaces the session that still holds `first`, and the id follows.
+  Xid second = Generator().Next().WithBranch(1);
+  WorkBranch(*rm, second, NewId());
+  Result<uint64_t> next = rm->SessionId();
+  ASSERT_THAT(next, test::IsOk());
+  EXPECT_EQ(static_cast<int64_t>(*next), SessionId(*rm));
+  EXPECT_EQ(*next != *id, dialect() == Dialect::kMariaDb);
+  EXPECT_EQ(ListedAsOurs(*admin_, dialect(), *next, server_.account.user), 1);
+  ASSERT_THAT(rm->Commit(second, CommitMode::kOnePhase), test::IsOk());
+  ASSERT_THAT(FinishWithRetry(*rm, first, test::Finish::kCommit), test::IsOk());
+
+  ASSERT_THAT(rm->Close(), test::IsOk());
+  EXPECT_THAT(rm->SessionId(), test::StatusIs(Code::kRmFail, HasSubstr("no session")));
+}
+
+// The agent's path: A (the application's session) prepares; B (the agent's RM) fences A's
+// session and finishes the branch. On MariaDB many user variables in A's session widen the
+// detach window (mariadb_dialect.h), so that a commit sent before A's session is really gone
+// would be answered OK and applied nowhere in many of the iterations.
+TEST_P(OdbcDriverTest, FencedSessionsPreparedBranchCanBeCommittedFromAnotherSession) {
+  auto fencer = NewRm("odbc-fencer");
+  ASSERT_NE(fencer, nullptr);
+  std::string many_variables = "SET @v0 = 0";
+  for (int v = 1; v < 5000; ++v) many_variables += ", @v" + std::to_string(v) + " = " + std::to_string(v);
+  // The fence does not depend on the read-only probe: the long loop runs once per server.
+  const int iterations = read_only_optimization() ? 200 : 20;
+  std::vector<std::chrono::microseconds> times;
+  for (int i = 0; i < iterations; ++i) {
+    auto app = NewRm("odbc-app");
+    ASSERT_NE(app, nullptr);
+    Xid xid = Generator().Next().WithBranch(1);
+    int64_t id = NewId();
+    ASSERT_TRUE(app->Start(xid, StartFlag::kNoFlags).ok());
+    if (dialect() == Dialect::kMariaDb) {
+      ASSERT_THAT(app->Execute(many_variables), test::IsOk());
+    }
+    ASSERT_THAT(app->Execute(Insert(id)), test::IsOk());
+    ASSERT_TRUE(app->End(xid, EndFlag::kSuccess).ok());
+    ASSERT_THAT(app->Prepare(xid), test::IsOk());
+    Result<uint64_t> session = app->SessionId();
+    ASSERT_THAT(session, test::IsOk());
+
+    const auto began = std::chrono::steady_clock::now();
+    Status fenced = fencer->FenceSession(*session);
+    times.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - began));
+    ASSERT_THAT(fenced, test::IsOk()) << "iteration " << i;
+    EXPECT_EQ(ListedAsOurs(*admin_, dialect(), *session, server_.account.user), 0);
+    Status committed = fencer->Commit(xid, CommitMode::kTwoPhase);
+    ASSERT_THAT(committed, test::IsOk()) << "iteration " << i;
+    ASSERT_EQ(CountRows(id), 1) << "iteration " << i
+                                << ": the commit after the fence was answered OK but not applied";
+    EXPECT_FALSE(Contains(OurPreparedXids(*fencer), xid)) << "iteration " << i;
+  }
+  std::sort(times.begin(), times.end());
+  std::printf("fence before commit (%s): %zu fences, p50 %.1f ms, max %.1f ms\n",
+              std::string(DialectName(dialect())).c_str(), times.size(),
+              static_cast<double>(times[times.size() / 2].count()) / 1000.0,
+              static_cast<double>(times.back().count()) / 1000.0);
+}
+
+TEST_P(OdbcDriverTest, FencedSessionsPreparedBranchCanBeRolledBackFromAnotherSession) {
+  auto fencer = NewRm("odbc-fencer");
+  ASSERT_NE(fencer, nullptr);
+  std::string many_variables = "SET @v0 = 0";
+  for (int v = 1; v < 5000; ++v) many_variables += ", @v" + std::to_string(v) + " = " + std::to_string(v);
+  const int iterations = read_only_optimization() ? 50 : 10;
+  for (int i = 0; i < iterations; ++i) {
+    auto app = NewRm("odbc-app");
+    ASSERT_NE(app, nullptr);
+    Xid xid = Generator().Next().WithBranch(1);
+    int64_t id = NewId();
+    ASSERT_TRUE(app->Start(xid, StartFlag::kNoFlags).ok());
+    if (dialect() == Dialect::kMariaDb) {
+      ASSERT_THAT(app->Execute(many_variables), test::IsOk());
+    }
+    ASSERT_THAT(app->Execute(Insert(id)), test::IsOk());
+    ASSERT_TRUE(app->End(xid, EndFlag::kSuccess).ok());
+    ASSERT_THAT(app->Prepare(xid), test::IsOk());
+    Result<uint64_t> session = app->SessionId();
+    ASSERT_THAT(session, test::IsOk());
+    ASSERT_THAT(fencer->FenceSession(*session), test::IsOk()) << "iteration " << i;
+    ASSERT_THAT(fencer->Rollback(xid), test::IsOk()) << "iteration " << i;
+    ASSERT_FALSE(Contains(OurPreparedXids(*fencer), xid)) << "iteration " << i;
+    EXPECT_EQ(CountRows(id), 0) << "iteration " << i;
+    // Rolled back for real: its lock on the key is gone, so the same insert goes through.
+    EXPECT_TRUE(admin_->Exec(Insert(id))) << "iteration " << i << ": "
+                                          << admin_->last().Describe();
+    EXPECT_EQ(CountRows(id), 1) << "iteration " << i;
+  }
+}
+
+TEST_P(OdbcDriverTest, FencingAnUnknownSessionSucceeds) {
+  auto fencer = NewRm("odbc-fencer");
+  ASSERT_NE(fencer, nullptr);
+  auto gone = NewRm();
+  ASSERT_NE(gone, nullptr);
+  Result<uint64_t> gone_id = gone->SessionId();
+  ASSERT_THAT(gone_id, test::IsOk());
+  ASSERT_THAT(gone->Close(), test::IsOk());
+  // A session that existed and is gone (the server lets a closed session go a moment later).
+  for (int i = 0; i < 250 && ListedAsOurs(*admin_, dialect(), *gone_id, server_.account.user) != 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(ListedAsOurs(*admin_, dialect(), *gone_id, server_.account.user), 0);
+  EXPECT_THAT(fencer->FenceSession(*gone_id), test::IsOk());
+  // Ids no session has: beyond what the server hands out, and beyond PostgreSQL's pid range.
+  EXPECT_THAT(fencer->FenceSession(1u << 30), test::IsOk());
+  EXPECT_THAT(fencer->FenceSession(uint64_t{1} << 60), test::IsOk());
+  EXPECT_TRUE(fencer->connected());
+}
+
+TEST_P(OdbcDriverTest, FencingOwnSessionIsRefused) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  Result<uint64_t> own = rm->SessionId();
+  ASSERT_THAT(own, test::IsOk());
+  EXPECT_THAT(rm->FenceSession(*own), test::StatusIs(Code::kInval, HasSubstr("own session")));
+  // Nothing was ended: the same session goes on working.
+  EXPECT_EQ(SessionId(*rm), static_cast<int64_t>(*own));
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(*rm, xid, id);
+  ASSERT_THAT(rm->Prepare(xid), test::IsOk());
+  ASSERT_THAT(rm->Commit(xid, CommitMode::kTwoPhase), test::IsOk());
+  EXPECT_EQ(CountRows(id), 1);
+}
+
+TEST_P(OdbcDriverTest, FencingSessionZeroIsRefused) {
+  auto rm = NewRm();
+  ASSERT_NE(rm, nullptr);
+  EXPECT_THAT(rm->FenceSession(0), test::StatusIs(Code::kInval, HasSubstr("no fence")));
+  EXPECT_TRUE(rm->connected());
+}
+
+TEST_P(OdbcDriverTest, FencingWhileABranchIsOpenOnTheSessionIsRefused) {
+  auto fencer = NewRm("odbc-fencer");
+  ASSERT_NE(fencer, nullptr);
+  auto other = NewRm();
+  ASSERT_NE(other, nullptr);
+  Xid xid = Generator().Next().WithBranch(1);
+  int64_t id = NewId();
+  WorkBranch(*fencer, xid, id);
+  EXPECT_THAT(fencer->FenceSession(other->SessionId().value()),
+              test::StatusIs(Code::kProto, HasSubstr("finish it first")));
+  EXPECT_TRUE(other->connected());
+  ASSERT_THAT(fencer->Commit(xid, CommitMode::kOnePhase), test::IsOk());
+  EXPECT_EQ(CountRows(id), 1);
+}
+
+// What the application's RM does after its session was fenced. MariaDB: the session still
+// holds the fenced branch in the driver's view, so the next Start replaces it as usual and
+// goes through at once. PostgreSQL: nothing notices until the next statement, which reports
+// the lost session (XAER_RMFAIL); the branch is then lost, and the next one reconnects.
+TEST_P(OdbcDriverTest, FencedRmCarriesOnWithANewSession) {
+  auto fencer = NewRm("odbc-fencer");
+  ASSERT_NE(fencer, nullptr);
+  auto app = NewRm("odbc-app");
+  ASSERT_NE(app, nullptr);
+  Xid fenced_xid = Generator().Next().WithBranch(1);
+  int64_t fenced_id = NewId();
+  WorkBranch(*app, fenced_xid, fenced_id);
+  ASSERT_THAT(app->Prepare(fenced_xid), test::IsOk());
+  uint64_t fenced_session = app->SessionId().value();
+  ASSERT_THAT(fencer->FenceSession(fenced_session), test::IsOk());
+  ASSERT_THAT(fencer->Commit(fenced_xid, CommitMode::kTwoPhase), test::IsOk());
+  EXPECT_EQ(CountRows(fenced_id), 1);
+
+  Xid next = Generator().Next().WithBranch(1);
+  int64_t next_id = NewId();
+  ASSERT_THAT(app->Start(next, StartFlag::kNoFlags), test::IsOk());
+  if (dialect() == Dialect::kPostgres) {
+    EXPECT_THAT(app->Execute(Insert(next_id)), test::StatusIs(Code::kRmFail));
+    EXPECT_FALSE(app->connected());
+    EXPECT_EQ(app->Prepare(next).code(), Code::kRbCommFail);
+    ASSERT_THAT(app->Rollback(next), test::IsOk());
+    next = Generator().Next().WithBranch(1);
+    ASSERT_THAT(app->Start(next, StartFlag::kNoFlags), test::IsOk());
+  }
+  ASSERT_THAT(app->Execute(Insert(next_id)), test::IsOk());
+  ASSERT_TRUE(app->End(next, EndFlag::kSuccess).ok());
+  ASSERT_THAT(app->Prepare(next), test::IsOk());
+  ASSERT_THAT(app->Commit(next, CommitMode::kTwoPhase), test::IsOk());
+  EXPECT_EQ(CountRows(next_id), 1);
+  Result<uint64_t> now = app->SessionId();
+  ASSERT_THAT(now, test::IsOk());
+  EXPECT_NE(*now, fenced_session);
+  // The fenced branch was finished by the fencer: the application's RM finds nothing to do.
+  EXPECT_EQ(app->Commit(fenced_xid, CommitMode::kTwoPhase).code(), Code::kNoTa);
+}
+
 // The read-only optimisation's own behaviour: instantiated only with the optimisation on.
 class OdbcReadOnlyProbeTest : public OdbcDriverTest {};
 
@@ -928,6 +1150,50 @@ class PgSession {
   OdbcSession session_;
   bool connected_ = false;
 };
+
+// The fence of another role's session (here a superuser's, which only a superuser may end).
+TEST(OdbcFencePrivileges, FencingASuperusersSessionOnPostgresSaysWhichRoleToGrant) {
+  Server server = ServerFor(Dialect::kPostgres);
+  OdbcSession admin;
+  Diagnostics diag;
+  ASSERT_TRUE(admin.Connect("DSN=" + server.dsn + ";UID=" + test::PostgresAdminUser(),
+                            std::chrono::seconds(10), &diag))
+      << diag.Describe();
+  std::vector<Row> rows;
+  ASSERT_TRUE(admin.Query("SELECT pg_backend_pid()", &rows, &diag)) << diag.Describe();
+  ASSERT_EQ(rows.size(), 1u);
+  const uint64_t pid = std::stoull(rows[0][0].value_or("0"));
+  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-fencer"));
+  ASSERT_THAT(rm, test::IsOk());
+  EXPECT_THAT((*rm)->FenceSession(pid),
+              test::StatusIs(Code::kRmError, ::testing::AllOf(HasSubstr("42501"),
+                                                              HasSubstr("pg_signal_backend"))));
+  rows.clear();
+  EXPECT_TRUE(admin.Query("SELECT 1", &rows, &diag)) << "the admin session must be untouched: "
+                                                     << diag.Describe();
+}
+
+TEST(OdbcFencePrivileges, FencingAnotherUsersSessionOnMariaDbSaysWhatToGrant) {
+  Server server = ServerFor(Dialect::kMariaDb);
+  OdbcSession admin;
+  Diagnostics diag;
+  ASSERT_TRUE(admin.Connect("DSN=" + server.dsn + ";UID=" + test::MariaDbAdminUser() +
+                                ";SOCKET=" + test::MariaDbSocket(),
+                            std::chrono::seconds(10), &diag))
+      << diag.Describe();
+  std::vector<Row> rows;
+  ASSERT_TRUE(admin.Query("SELECT CONNECTION_ID()", &rows, &diag)) << diag.Describe();
+  ASSERT_EQ(rows.size(), 1u);
+  const uint64_t id = std::stoull(rows[0][0].value_or("0"));
+  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-fencer"));
+  ASSERT_THAT(rm, test::IsOk());
+  EXPECT_THAT((*rm)->FenceSession(id),
+              test::StatusIs(Code::kRmError, ::testing::AllOf(HasSubstr("1095"),
+                                                              HasSubstr("CONNECTION ADMIN"))));
+  rows.clear();
+  EXPECT_TRUE(admin.Query("SELECT 1", &rows, &diag)) << "the admin session must be untouched: "
+                                                     << diag.Describe();
+}
 
 TEST(OdbcPostgresOwners, BranchOfAnotherRoleIsListedAndFinishingItNamesTheRole) {
   Server server = ServerFor(Dialect::kPostgres);

@@ -1,6 +1,7 @@
 #include "src/sql_dialect/postgres_dialect.h"
 
 #include <cstddef>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -248,6 +249,39 @@ TEST(PostgresDialect, RandomGidsNeverParseAsSomethingElse) {
       }
     }
   }
+}
+
+// ---- The 3PC fence ------------------------------------------------------------------------
+
+TEST(PostgresDialect, TerminateIsRenderedOnlyForIdsABackendCanHave) {
+  EXPECT_EQ(TerminateBackendSql(4242), "SELECT pg_catalog.pg_terminate_backend(4242)");
+  EXPECT_EQ(TerminateBackendSql(2147483647u),
+            "SELECT pg_catalog.pg_terminate_backend(2147483647)");
+  EXPECT_EQ(TerminateBackendSql(0), std::nullopt);
+  EXPECT_EQ(TerminateBackendSql(2147483648u), std::nullopt);
+  EXPECT_EQ(TerminateBackendSql(18446744073709551615u), std::nullopt);
+  EXPECT_EQ(BackendPresentSql(4242),
+            "SELECT COUNT(*) FROM pg_catalog.pg_stat_activity WHERE pid = 4242");
+}
+
+TEST(PostgresDialect, ProbeReadsTheBackendPidAsItsLastColumn) {
+  EXPECT_NE(std::string_view(kProbeSql).find("pg_catalog.pg_backend_pid()"), std::string::npos);
+  EXPECT_EQ(kProbeColumns, 9u);
+}
+
+TEST(PostgresDialect, RefusedTerminateSaysWhichRoleToGrant) {
+  using ::testing::AllOf;
+  using ::testing::HasSubstr;
+  EXPECT_THAT(TerminateFailure("42501", "permission denied to terminate process", "ledger", 4242,
+                               "agent"),
+              StatusIs(Code::kRmError,
+                       AllOf(HasSubstr("pg_terminate_backend(4242)"),
+                             HasSubstr("GRANT pg_signal_backend TO agent"),
+                             HasSubstr("must not be finished"))));
+  // Anything else is mapped like any other statement of the fence.
+  EXPECT_THAT(TerminateFailure("08006", "connection failure", "ledger", 4242, "agent"),
+              StatusIs(Code::kRmFail, HasSubstr("fence (pg_terminate_backend)")));
+  EXPECT_FALSE(LostConnectionLeavesBranchInDoubt(Step::kFence));
 }
 
 }  // namespace

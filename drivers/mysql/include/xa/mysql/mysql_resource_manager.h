@@ -169,6 +169,14 @@ class MySqlResourceManager final : public ResourceManager {
   Result<RecoverScan> Recover() override;
   // XAER_NOTA: MariaDB and MySQL keep no heuristic state.
   Status Forget(const Xid& xid) override;
+  // CONNECTION_ID() of the current session, read when it connected (a session that holds a
+  // prepared branch may run no other statement, so it is never asked again). XAER_RMFAIL when
+  // not connected.
+  Result<uint64_t> SessionId() override;
+  // KILL CONNECTION on this session, then polls the process list (see xa/resource_manager.h).
+  // Ending another user's session needs CONNECTION ADMIN, and seeing it leave needs PROCESS:
+  // XAER_RMERR naming them otherwise. Reconnects first when this session is gone.
+  Status FenceSession(uint64_t session_id) override;
 
   // The session to run the branch's SQL on, between Start() and End(). Valid until the next
   // call of Open(), Close() or any call that reported a lost connection; check connected() first.

@@ -198,6 +198,17 @@ class OdbcResourceManager final : public ResourceManager {
   Result<RecoverScan> Recover() override;
   // XAER_NOTA: neither MariaDB nor PostgreSQL keeps heuristic state.
   Status Forget(const Xid& xid) override;
+  // CONNECTION_ID() / pg_backend_pid() of the current session, read when it connected (on
+  // MariaDB a session that holds a prepared branch is not asked again). It changes when the
+  // session is replaced: after a lost connection, and on MariaDB when a session still holding
+  // a prepared branch starts or finishes another one (see below). XAER_RMFAIL when there is
+  // no session.
+  Result<uint64_t> SessionId() override;
+  // KILL CONNECTION / pg_terminate_backend on this session, then polls the process list /
+  // pg_stat_activity (see xa/resource_manager.h). XAER_PROTO while a branch is open on this
+  // session. Another user's session: MariaDB needs CONNECTION ADMIN and PROCESS, PostgreSQL
+  // membership in that role or pg_signal_backend (XAER_RMERR naming them otherwise).
+  Status FenceSession(uint64_t session_id) override;
 
   // The dialect in use (resolved by the first successful Open()).
   Dialect dialect() const noexcept;
