@@ -594,6 +594,11 @@ void ParticipantMachine::NotePeerOutcome(Endpoint peer, ParticipantState peer_st
 
 void ParticipantMachine::MaybeDone(Effects& out) {
   if (!IsDecided(state_) || done_emitted_ || !branch_finished_) return;
+  // A participant that never learned its transaction's participant list decided ABORT because
+  // it was asked about a transaction it had no record of (rule d). That record is what makes a
+  // late CanCommit be answered no; forgetting it would let the agent vote yes after telling a
+  // backup ABORT, and the coordinator could then commit what the backup aborted.
+  if (!KnowsItsTransaction()) return;
   for (uint32_t peer = 0; peer < peers_.size(); ++peer) {
     if (peer != number_ && !peers_[peer].settled) return;
   }
@@ -604,7 +609,8 @@ void ParticipantMachine::MaybeDone(Effects& out) {
 
 void ParticipantMachine::FinishDecidedStep(Effects& out) {
   MaybeDone(out);
-  if (!done_emitted_) out.push_back(ArmTimer{});
+  // Without a participant list there is no peer to tell or to hear from: no timer.
+  if (!done_emitted_ && KnowsItsTransaction()) out.push_back(ArmTimer{});
 }
 
 }  // namespace xa::three_phase

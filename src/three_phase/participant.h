@@ -21,7 +21,9 @@
 //   ReportHeuristicMixed  a peer holds the other outcome (a partition healed): record
 //                 kHeuristic, count it, log it.
 //   RecordDone    write kParticipantDone (lazily): the branch is finished and every peer holds
-//                 the same outcome; the agent may forget the participant.
+//                 the same outcome; the agent may forget the participant. Never for an ABORT
+//                 recorded under rule d by a participant that never saw its participant list:
+//                 that record must outlive any late CanCommit, which it answers no.
 //
 // The machine is single-threaded by construction: the agent must serialise all calls for one
 // transaction (one strand per transaction), including OnRecorded() and the timer.
@@ -345,6 +347,8 @@ class ParticipantMachine {
   void FinishDecidedStep(Effects& out);
   std::vector<PeerAnswer> Answers(bool include_restarted) const;
   bool Broken(BrokenRuleForTesting rule) const { return options_.broken == rule; }
+  // The participant list is known (a CanCommit arrived, or the log had a Wait record).
+  bool KnowsItsTransaction() const { return participant_count_ > 0; }
   RoundId CurrentRound() const { return RoundId{number_, incarnation_, round_id_}; }
   bool AcceptsMoveToPre(uint32_t peer, const MoveToPre& message) const;
   void AbandonPromotion(Effects& out);

@@ -94,9 +94,11 @@ TEST(ParticipantMachine, QuestionAboutAnUnknownTransactionIsAnsweredAbortOnceRec
   ParticipantMachine m(2, kIncarnation);
   EXPECT_EQ(T(m.OnStateQuery(P(0), StateQuery{1, false, false, RoundId{0, kIncarnation, 1}})),
             Texts({"record ABORT"}));
-  // No branch, no participant list: nothing to finish, nobody to confirm with.
-  EXPECT_EQ(T(m.OnRecorded()),
-            Texts({"send StateReply(ABORT) to P0", "cancel timer", "record done"}));
+  // No branch and no participant list: nothing to finish and nobody to confirm with, yet never
+  // done: the agent forgets a participant once done, and then a late CanCommit would meet a new
+  // INIT machine and be answered yes after P0 was told ABORT. No timer either (no peer to tell).
+  EXPECT_EQ(T(m.OnRecorded()), Texts({"send StateReply(ABORT) to P0"}));
+  EXPECT_FALSE(m.done());
   EXPECT_EQ(T(m.OnCanCommit(CanCommit{7, 3})), Texts({"send Vote(no) to coordinator"}));
   EXPECT_EQ(m.state(), State::kAbort);
 }
@@ -104,16 +106,17 @@ TEST(ParticipantMachine, QuestionAboutAnUnknownTransactionIsAnsweredAbortOnceRec
 TEST(ParticipantMachine, PreCommitForAnUnknownTransactionIsAnsweredAbortOnceRecorded) {
   ParticipantMachine m(2, kIncarnation);
   EXPECT_EQ(T(m.OnPreCommit(PreCommit{8})), Texts({"record ABORT"}));
-  EXPECT_EQ(T(m.OnRecorded()),
-            Texts({"send Ack(ABORT) to coordinator", "cancel timer", "record done"}));
+  EXPECT_EQ(T(m.OnRecorded()), Texts({"send Ack(ABORT) to coordinator"}));
+  EXPECT_FALSE(m.done());
 }
 
 TEST(ParticipantMachine, AbortBeforeCanCommitIsRecordedSoALateCanCommitIsRefused) {
   ParticipantMachine m(2, kIncarnation);
   EXPECT_EQ(T(m.OnAbort(kCoordinator, Abort{3, true})), Texts({"record ABORT"}));
-  // No branch of its own to finish (nothing was recorded before), and no peers known.
-  EXPECT_EQ(T(m.OnRecorded()),
-            Texts({"send Ack(ABORT) to coordinator", "cancel timer", "record done"}));
+  // No branch of its own to finish (nothing was recorded before), and no peers known; kept (not
+  // done) so that the late CanCommit is refused.
+  EXPECT_EQ(T(m.OnRecorded()), Texts({"send Ack(ABORT) to coordinator"}));
+  EXPECT_FALSE(m.done());
   EXPECT_EQ(T(m.OnCanCommit(CanCommit{7, 3})), Texts({"send Vote(no) to coordinator"}));
 }
 
