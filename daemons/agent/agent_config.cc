@@ -64,23 +64,33 @@ std::string Where(const ConfigSection& section, int line) {
   return section.Label() + " (line " + std::to_string(line) + ")";
 }
 
-// The top-level settings; `agent_line` etc. for later messages.
-struct TopLevel {
-  const ConfigEntry* agent = nullptr;
-  const ConfigEntry* termination_timeout = nullptr;
-  const ConfigEntry* peer_timeout = nullptr;
+// The optional durations: their rule and where they go.
+struct DurationSetting {
+  const IntegerSetting* setting;
+  std::chrono::milliseconds AgentConfig::*field;
 };
+constexpr DurationSetting kDurations[] = {{&kTerminationTimeoutMs,
+                                           &AgentConfig::termination_timeout},
+                                          {&kPeerTimeoutMs, &AgentConfig::peer_timeout},
+                                          {&kOrphanScanIntervalMs,
+                                           &AgentConfig::orphan_scan_interval}};
 
-Result<TopLevel> ReadTopLevel(const ConfigFile& file, AgentConfig& config) {
+const DurationSetting* DurationOf(std::string_view key) {
+  for (const DurationSetting& duration : kDurations) {
+    if (key == duration.setting->key) return &duration;
+  }
+  return nullptr;
+}
+
+Status ReadTopLevel(const ConfigFile& file, AgentConfig& config) {
   XA_RETURN_IF_ERROR(file.RefuseUnknownKeys(file.top, kTopLevelKeys));
-  TopLevel top;
-  bool have_node = false;
+  bool have_agent = false, have_node = false;
   for (const ConfigEntry& entry : file.top.entries) {
     const std::string& key = entry.key;
     if (key == "agent") {
       XA_RETURN_IF_ERROR(CheckName(file, entry.line, "agent", entry.value, kMaxAgentNameSize));
       config.agent = entry.value;
-      top.agent = &entry;
+      have_agent = true;
     } else if (key == "log_dir") {
       auto dir = file.Directory(entry);
       if (!dir.ok()) return dir.status();
@@ -96,31 +106,21 @@ Result<TopLevel> ReadTopLevel(const ConfigFile& file, AgentConfig& config) {
       auto key_loaded = net::LoadSharedKey(entry.value);
       if (!key_loaded.ok()) return file.Error(entry.line, key_loaded.status().message());
       config.key_file = entry.value;
-    } else if (key == "termination_timeout_ms" || key == "peer_timeout_ms" ||
-               key == "orphan_scan_interval_ms") {
-      const IntegerSetting& setting = key == "termination_timeout_ms" ? kTerminationTimeoutMs
-                                      : key == "peer_timeout_ms"      ? kPeerTimeoutMs
-                                                                      : kOrphanScanIntervalMs;
-      auto ms = file.Integer(setting, entry);
+    } else if (const DurationSetting* duration = DurationOf(key)) {
+      auto ms = file.Integer(*duration->setting, entry);
       if (!ms.ok()) return ms.status();
-      std::chrono::milliseconds& target = key == "termination_timeout_ms"
-                                              ? config.termination_timeout
-                                          : key == "peer_timeout_ms" ? config.peer_timeout
-                                                                     : config.orphan_scan_interval;
-      target = std::chrono::milliseconds(*ms);
-      if (key == "termination_timeout_ms") top.termination_timeout = &entry;
-      if (key == "peer_timeout_ms") top.peer_timeout = &entry;
-    } else {  // metrics_address: port 0 lets the agent pick one (tests); it logs where it is
+      config.*duration->field = std::chrono::milliseconds(*ms);
+    } else {  // metrics_address: port 0 too (a listener then picks a free port)
       auto address = ReadAddress(file, entry, /*need_port=*/false);
       if (!address.ok()) return address.status();
       config.metrics_address = entry.value;
     }
   }
-  if (top.agent == nullptr) return file.Error(0, "agent is required: this agent's name");
+  if (!have_agent) return file.Error(0, "agent is required: this agent's name");
   if (config.log_dir.empty()) return file.Error(0, "log_dir is required");
   if (!have_node) return file.Error(0, "node_id is required");
   if (config.key_file.empty()) return file.Error(0, "key_file is required");
-  return top;
+  return Status::Ok();
 }
 
 // Where one resource manager name was listed, for the message that refuses a second listing.
@@ -181,8 +181,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
   const ConfigFile& file = *parsed;
   AgentConfig config;
   config.path = path;
-  auto top = ReadTopLevel(file, config);
-  if (!top.ok()) return top.status();
+  XA_RETURN_IF_ERROR(ReadTopLevel(file, config));
 
   std::map<std::string, Listing> listed;
   std::map<std::pair<std::string, uint16_t>, const ConfigSection*> at;
@@ -192,22 +191,24 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     }
   }
   if (config.address_of_agent.count(config.agent) == 0) {
-    return file.Error(top->agent->line, "agent " + QuotedForMessage(config.agent) +
-                                            " is not in the directory: add "
-                                            "a section '[agent " +
-                                            internal::EscapeForMessage(config.agent) +
-                                            "]' with its address and rms");
+    return file.Error(file.top.Find("agent")->line, "agent " + QuotedForMessage(config.agent) +
+                                                        " is not in the directory: add "
+                                                        "a section '[agent " +
+                                                        internal::EscapeForMessage(config.agent) +
+                                                        "]' with its address and rms");
   }
   if (config.peer_timeout >= config.termination_timeout) {
-    auto where = [](const internal::ConfigEntry* entry, std::chrono::milliseconds value) {
+    const ConfigEntry* peer = file.top.Find(kPeerTimeoutMs.key);
+    const ConfigEntry* termination = file.top.Find(kTerminationTimeoutMs.key);
+    auto where = [](const ConfigEntry* entry, std::chrono::milliseconds value) {
       return std::to_string(value.count()) +
              (entry == nullptr ? " (the default)" : " (line " + std::to_string(entry->line) + ")");
     };
-    return file.Error(top->peer_timeout != nullptr ? top->peer_timeout->line
-                                                   : top->termination_timeout->line,
-                      "peer_timeout_ms " + where(top->peer_timeout, config.peer_timeout) +
+    // One of them is set, or the defaults would be refused.
+    return file.Error(peer != nullptr ? peer->line : termination->line,
+                      "peer_timeout_ms " + where(peer, config.peer_timeout) +
                           " must be less than termination_timeout_ms " +
-                          where(top->termination_timeout, config.termination_timeout) +
+                          where(termination, config.termination_timeout) +
                           ": a termination round must outlast the wait for one peer's reply");
   }
 
