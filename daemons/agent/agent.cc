@@ -33,6 +33,8 @@ constexpr const char* kComponent = "agent";
 // Reply routes kept per participant: requests whose reply is still to be sent. A well-behaved
 // sender has a handful at a time; the bound keeps a flood from growing memory.
 constexpr size_t kMaxReplyRoutes = 256;
+// Outcomes of forgotten (done) participants kept to answer late messages; the oldest go first.
+constexpr size_t kMaxTombstones = 65536;
 
 template <class... F>
 struct Overloaded : F... {
@@ -227,7 +229,12 @@ class Agent::Impl {
   void ArmTimer(const std::shared_ptr<Slot>& slot);
   void RecordHeuristic(Slot& slot, const ts::ReportHeuristicMixed& report);
   void RecordDone(const std::shared_ptr<Slot>& slot);
-  void Forget(const std::shared_ptr<Slot>& slot);
+  // `outcome`: the decision of a participant forgotten after its done record, kept as a
+  // tombstone to answer late messages about it.
+  void Forget(const std::shared_ptr<Slot>& slot,
+              std::optional<ts::ParticipantState> outcome = std::nullopt);
+  void AnswerForgotten(const ts::AgentMessage& wire, const MachineInput& input,
+                       ts::ParticipantState outcome, const std::shared_ptr<Channel>& to);
   void Publish(Slot& slot) {
     if (slot.machine) slot.published_state.store(slot.machine->state());
   }
@@ -256,6 +263,9 @@ class Agent::Impl {
   uint64_t next_request_id_ = 1;                     // guarded by mu_
   std::map<std::string, std::shared_ptr<PeerLink>> links_;  // guarded by mu_
   std::list<Reader> readers_;                        // guarded by mu_
+  // Done participants' outcomes (see AnswerForgotten), and their order for eviction.
+  std::map<Key, ts::ParticipantState> tombstones_;   // guarded by mu_
+  std::deque<Key> tombstone_order_;                  // guarded by mu_
 
   mutable std::mutex counters_mu_;
   AgentCounters counters_;  // guarded by counters_mu_; participants_* filled in by Counters()
@@ -751,7 +761,20 @@ void Agent::Impl::RouteRequest(const ts::AgentMessage& wire, const MachineInput&
       return;
     }
   }
-  std::shared_ptr<Slot> slot = FindOrCreate(Key{input.global, input.participant});
+  const Key key{input.global, input.participant};
+  std::optional<ts::ParticipantState> forgotten_outcome;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (slots_.count(key) == 0) {
+      auto tombstone = tombstones_.find(key);
+      if (tombstone != tombstones_.end()) forgotten_outcome = tombstone->second;
+    }
+  }
+  if (forgotten_outcome) {
+    AnswerForgotten(wire, input, *forgotten_outcome, from);
+    return;
+  }
+  std::shared_ptr<Slot> slot = FindOrCreate(key);
   if (slot == nullptr) return;  // stopping
   std::weak_ptr<Channel> channel = from;
   Post(slot, [this, slot, wire, input, channel] { Deliver(slot, wire, input, channel); });
@@ -1113,10 +1136,30 @@ void Agent::Impl::RecordDone(const std::shared_ptr<Slot>& slot) {
         << "cannot record participant " << slot->key.number << " done: " << appended.ToString();
   }
   Count([](AgentCounters& c) { ++c.done; });
-  Forget(slot);
+  Forget(slot, slot->machine->state());
 }
 
-void Agent::Impl::Forget(const std::shared_ptr<Slot>& slot) {
+// A participant forgotten after its done record still answers late messages with its outcome:
+// a peer whose confirmation was in flight, or that asks again, must not meet an INIT
+// participant (rule d would record ABORT, and a DoCommit would be answered INIT for ever).
+void Agent::Impl::AnswerForgotten(const ts::AgentMessage& wire, const MachineInput& input,
+                                  ts::ParticipantState outcome,
+                                  const std::shared_ptr<Channel>& to) {
+  ts::OutMessage reply = ts::Ack{wire.request_id, outcome};
+  if (std::holds_alternative<ts::CanCommit>(input.message)) {
+    reply = ts::Vote{wire.request_id, outcome == ts::ParticipantState::kCommit};
+  } else if (std::holds_alternative<ts::StateQuery>(input.message)) {
+    reply = ts::StateReply{wire.request_id, outcome, false, false};
+  }
+  // The machine's sender does not matter: a reply names its sender (this participant).
+  ts::AgentMessage answer = ToWire(ts::Send{ts::Endpoint::Coordinator(), reply}, input.global,
+                                   input.participant);
+  Result<std::string> payload = ts::EncodeAgentMessage(answer);
+  if (payload.ok()) to->Send(*payload);
+}
+
+void Agent::Impl::Forget(const std::shared_ptr<Slot>& slot,
+                         std::optional<ts::ParticipantState> outcome) {
   slot->forgotten = true;
   ++slot->timer_generation;
   slot->timer_armed = false;
@@ -1126,6 +1169,13 @@ void Agent::Impl::Forget(const std::shared_ptr<Slot>& slot) {
   if (it != slots_.end() && it->second == slot) slots_.erase(it);
   for (uint64_t id : slot->outgoing_requests) pending_.erase(id);
   slot->outgoing_requests.clear();
+  if (outcome && tombstones_.emplace(slot->key, *outcome).second) {
+    tombstone_order_.push_back(slot->key);
+    if (tombstone_order_.size() > kMaxTombstones) {
+      tombstones_.erase(tombstone_order_.front());
+      tombstone_order_.pop_front();
+    }
+  }
 }
 
 // ---- Agent ----

@@ -53,6 +53,10 @@
 //   - A message about a participant this agent has no record of (no CanCommit, nothing in the
 //     log) goes to a new INIT machine (rule d: a StateQuery or an Abort records ABORT). An INIT
 //     machine that recorded nothing is forgotten at once.
+//   - A participant that recorded done is forgotten, but its outcome stays in memory (the last
+//     65536 of them) to answer late messages about it: a DoCommit or Abort with Ack(outcome), a
+//     StateQuery with StateReply(outcome), so that a peer whose confirmation was still in
+//     flight settles instead of meeting an INIT participant. A restart forgets them.
 //
 // Restart. Start() replays LogState::open_participants: each becomes
 // ParticipantMachine::Recovered (WAIT, PRE, or the decision; has_branch only with a Wait record,

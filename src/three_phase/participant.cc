@@ -311,13 +311,17 @@ void ParticipantMachine::HandleStateQuery(Endpoint from, const StateQuery& messa
 void ParticipantMachine::HandleStateReply(uint32_t peer, const StateReply& message, Effects& out) {
   if (peer >= peers_.size() || peer == number_) return;
   const Endpoint from = Endpoint::Participant(peer);
+  // A StateReply answers a question that carried no decision: the peer has not heard ours, so
+  // it is not settled by it (only a split is noted). Were it settled, this participant could
+  // write done and forget while the peer still waits to hear its outcome, and then ask for ever.
   if (IsDecided(state_)) {
-    NotePeerOutcome(from, message.state, out);
+    if (IsDecided(message.state) && message.state != state_) {
+      NotePeerOutcome(from, message.state, out);
+    }
     MaybeDone(out);
     return;
   }
   if (IsDecided(message.state)) {  // rule a, from any reply, of any round
-    peers_[peer].settled = true;
     Decide(message.state, AfterRecord{}, out);
     return;
   }
@@ -358,8 +362,7 @@ void ParticipantMachine::HandleAck(Endpoint from, const Ack& message, Effects& o
     MaybeDone(out);
     return;
   }
-  if (IsDecided(message.state)) {  // rule a
-    peers_[from.number].settled = true;
+  if (IsDecided(message.state)) {  // rule a (the peer has not heard ours: not settled)
     Decide(message.state, AfterRecord{}, out);
     return;
   }

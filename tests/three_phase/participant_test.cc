@@ -237,9 +237,26 @@ TEST(ParticipantMachine, AnyDecisionSeenIsAdopted) {
   // Rule a: even a restarted peer's decision is a decision.
   EXPECT_EQ(T(m.OnStateReply(2, Reply(State::kCommit, /*restarted=*/true))),
             Texts({"record COMMIT"}));
-  // Adopted, not decided here: the peers hear it at the next timeout; P2 already holds it.
+  // Adopted, not decided here: the peers hear it at the next timeout, P2 too: it holds the
+  // decision but has not heard this participant's.
   EXPECT_EQ(T(m.OnRecorded()), Texts({"fence and commit the branch", "arm timer"}));
-  EXPECT_EQ(T(m.OnTimer()), Texts({"send DoCommit to P0", "arm timer"}));
+  EXPECT_EQ(T(m.OnTimer()), Texts({"send DoCommit to P0", "send DoCommit to P2", "arm timer"}));
+}
+
+// The peers whose StateReplies told a participant the decision still wait to hear its outcome:
+// it must not write done (and be forgotten by its agent, which then answers as INIT) before
+// they acknowledged it, or they ask it for ever.
+TEST(ParticipantMachine, AdoptingFromStateRepliesIsNotDoneUntilThosePeersAcknowledged) {
+  ParticipantMachine m = Waiting(2);
+  m.OnTimer();  // probe
+  EXPECT_EQ(T(m.OnStateReply(0, Reply(State::kCommit))), Texts({"record COMMIT"}));
+  EXPECT_EQ(T(m.OnRecorded()), Texts({"fence and commit the branch", "arm timer"}));
+  EXPECT_EQ(T(m.OnStateReply(1, Reply(State::kCommit))), Texts({}));
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({})) << "P0 and P1 have not heard P2's outcome";
+  EXPECT_FALSE(m.done());
+  EXPECT_EQ(T(m.OnTimer()), Texts({"send DoCommit to P0", "send DoCommit to P1", "arm timer"}));
+  EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kCommit})), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(1), Ack{1, State::kCommit})), Texts({"cancel timer", "record done"}));
 }
 
 TEST(ParticipantMachine, MoveToPreMovesAWaitParticipantAskedLastByItsRound) {
