@@ -73,8 +73,10 @@
 //       restarted, and no lower-numbered peer is undecided (RestartedMayDecide: one rule c
 //       runner at a time), rule b over all participants; otherwise wait. Its
 //       promotion follows the backup's rules (MoveToPre of its round, abandon on a refusal).
-//   Decided: the outcome is kept, and sent to peers, until every peer confirmed it (an Ack,
-//     a StateReply, or its own DoCommit/Abort carrying the same outcome); a peer holding the
+//   Decided: the outcome is kept, and sent to peers, until every peer confirmed it (an Ack to
+//     our decision, or its own DoCommit/Abort carrying the same outcome; not a StateReply or an
+//     Ack to a question or a MoveToPre, which the peer sent without having heard ours); a peer
+//     holding the
 //     other outcome is reported once as heuristic-mixed and is not asked again. Duplicates and
 //     late messages (PreCommit after a decision, a second DoCommit, a StateQuery after done)
 //     are answered with the current state and change nothing.
