@@ -415,11 +415,11 @@ class OdbcResourceManager::Impl {
     const Xid* xid = IsOpenBranch(branch_state_) ? &branch_xid_ : nullptr;
     Status status = dialect_impl_->WorkError(diag, xid);
     if (xid == nullptr) {
-      AfterFailure();
+      NoteLostSession();
       return status;
     }
     if (session_.lost()) {
-      AfterFailure();
+      NoteLostSession();
       return status;
     }
     if (status.IsRollback()) {
@@ -430,7 +430,7 @@ class OdbcResourceManager::Impl {
         XA_LOG_XID(kWarning, context_.log_component, branch_xid_)
             << "rollback after " << CodeName(status.code()) << " failed: " << rolled_back.ToString();
       }
-      AfterFailure();
+      NoteLostSession();
       Finish(status);
     }
     return status;
@@ -516,10 +516,20 @@ class OdbcResourceManager::Impl {
 
   // A lost session: forget it so the next call reconnects; an unprepared branch died with it.
   void AfterFailure() {
-    if (!session_.lost()) return;
+    if (!NoteLostSession()) return;
+    Disconnect();
+  }
+
+  // AfterFailure without the disconnect, for a failure of the application's own statement:
+  // the application still holds statement handles of the connection (it frees the one it
+  // passed to StatusFromDiagnostics afterwards, as Execute does), which a disconnect would free
+  // under it. The next call of ours finds the session lost and replaces it (EnsureOpen, Close).
+  // True when the session is lost.
+  bool NoteLostSession() {
+    if (!session_.lost()) return false;
     if (IsOpenBranch(branch_state_)) branch_state_ = BranchState::kLost;
     XA_LOG(kWarning, context_.log_component) << "connection lost; the next call reconnects";
-    Disconnect();
+    return true;
   }
 
   Status RequireIdleSession(const Xid& xid, std::string_view what) const {

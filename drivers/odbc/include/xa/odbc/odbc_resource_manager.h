@@ -222,7 +222,9 @@ class OdbcResourceManager final : public ResourceManager {
   // (handle_type SQL_HANDLE_STMT or SQL_HANDLE_DBC), with the RM, the associated Xid and the
   // server's error (SQLSTATE, native error, text) in the message. XA_RB* (deadlock,
   // serialization failure, timeout) rolls the associated branch back; a lost connection marks
-  // the session for reconnection and the branch as lost (XA_RBCOMMFAIL at Prepare).
+  // the session for reconnection and the branch as lost (XA_RBCOMMFAIL at Prepare). The
+  // connection's handles stay valid (free your statement handle as usual) until the next call
+  // of this object, which replaces the lost session.
   Status StatusFromDiagnostics(SQLSMALLINT handle_type, SQLHANDLE handle);
 
   // Runs one statement of the branch's work on connection() (no parameters, no result rows
