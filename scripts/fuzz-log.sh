@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the decision-log fuzzers with clang (libFuzzer + ASan + UBSan) in build-fuzz/ and runs
 # each for its share of the given time, seeded with real logs; likewise the xa-recover
-# configuration parser's and the 3PC wire's (agent messages, peer handshake) fuzzers.
+# configuration parser's, xa-agent's configuration parser's and the 3PC wire's (agent messages,
+# peer handshake) fuzzers.
 #
 #   scripts/fuzz-log.sh [total-seconds]     (default 60: an equal share per target)
 #
@@ -23,6 +24,8 @@ targets=(log_record_fuzzer log_replay_fuzzer log_dump_fuzzer)
 targets+=(xa_recover_config_fuzzer)
 # The 3PC wire: agent messages and the peer handshake (src/three_phase/fuzz), same folder.
 targets+=(agent_message_fuzzer handshake_fuzzer)
+# xa-agent's configuration parser (daemons/agent/fuzz), same folder.
+targets+=(agent_config_fuzzer)
 per_target=$(( total / ${#targets[@]} ))
 # -max_total_time=0 would mean no limit at all.
 (( per_target >= 1 )) || per_target=1
@@ -43,6 +46,7 @@ seeds=$build/fuzz-seeds
 rm -rf "$seeds"
 "$fuzz_dir/log_fuzz_seeds" "$seeds/record" "$seeds/replay"
 cp -r "$root/tools/xa_recover/fuzz/seeds" "$seeds/xa_recover_config"
+cp -r "$root/daemons/agent/fuzz/seeds" "$seeds/agent_config"
 "$fuzz_dir/wire_fuzz_seeds" "$seeds/agent_message" "$seeds/handshake"
 mkdir -p "$build/fuzz-artifacts"
 
