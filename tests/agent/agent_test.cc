@@ -11,11 +11,16 @@
 
 #include "daemons/agent/agent.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -192,12 +197,30 @@ class AgentTest : public ::testing::Test {
     for (size_t i = 0; i < n; ++i) ASSERT_NO_FATAL_FAILURE(StartAgent(i));
   }
 
+  // A free port below the kernel's ephemeral range: port 0 would hand out a port that the
+  // kernel may give, once released, to any outgoing connection as its local port (an agent's,
+  // or another program's), and the agent could then not listen on it, nor a restarted agent
+  // come back on it.
   std::string ReserveAddress() {
-    Result<std::unique_ptr<net::Listener>> listener = transport_->Listen("127.0.0.1:0");
-    EXPECT_THAT(listener, IsOk());
-    std::string address = (*listener)->address();
-    (*listener)->Close();
-    return address;
+    int low = 32768;
+    if (FILE* range = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+      if (std::fscanf(range, "%d", &low) != 1) low = 32768;
+      std::fclose(range);
+    }
+    std::mt19937 random(static_cast<unsigned>(::getpid()) ^
+                        static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    std::uniform_int_distribution<int> port(std::max(1024, low - 10000), std::max(1025, low - 1000));
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      std::string address = "127.0.0.1:" + std::to_string(port(random));
+      if (directory_agents_taken_.count(address) != 0) continue;
+      Result<std::unique_ptr<net::Listener>> listener = transport_->Listen(address);
+      if (!listener.ok()) continue;  // in use
+      (*listener)->Close();
+      directory_agents_taken_.insert(address);
+      return address;
+    }
+    ADD_FAILURE() << "no free port below " << low;
+    return "127.0.0.1:0";
   }
 
   void StartAgent(size_t i) {
@@ -346,6 +369,7 @@ class AgentTest : public ::testing::Test {
   Xid global_;
   std::map<std::string, std::string> directory_rms_;
   std::map<std::string, std::string> directory_agents_;
+  std::set<std::string> directory_agents_taken_;  // addresses handed out by ReserveAddress
   std::vector<std::unique_ptr<AgentUnderTest>> agents_;
   std::map<size_t, std::unique_ptr<TestCoordinator>> coordinators_;
   uint64_t next_request_id_ = 1;
