@@ -167,7 +167,7 @@ class Agent::Impl {
         timers_(clock_) {}
   ~Impl() { Stop(); }
 
-  Status Listen();
+  Status Listen(std::unique_ptr<net::Listener> given);
   void Recover();
   void StartAccepting() { accept_thread_ = std::thread([this] { AcceptLoop(); }); }
   void Stop();
@@ -469,8 +469,13 @@ class PeerLink final : public Channel, public std::enable_shared_from_this<PeerL
 
 // ---- Start, listen, recover, stop ----
 
-Status Agent::Impl::Listen() {
+Status Agent::Impl::Listen(std::unique_ptr<net::Listener> given) {
   local_ = std::make_shared<LocalChannel>(this);
+  if (given != nullptr) {
+    listener_ = std::move(given);
+    address_ = listener_->address();
+    return Status::Ok();
+  }
   Result<std::unique_ptr<net::Listener>> listener = deps_.transport->Listen(options_.listen_address);
   if (!listener.ok()) {
     return listener.status().WithContext("agent '" + options_.name + "' cannot listen on " +
@@ -1180,7 +1185,8 @@ void Agent::Impl::Forget(const std::shared_ptr<Slot>& slot,
 
 // ---- Agent ----
 
-Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options, AgentDependencies deps) {
+Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options, AgentDependencies deps,
+                                            std::unique_ptr<net::Listener> listener) {
   if (deps.env == nullptr || deps.log == nullptr || deps.transport == nullptr ||
       deps.key == nullptr || deps.finisher == nullptr) {
     return Status(Code::kInval, "Agent::Start needs an env, a log, a transport, a key and a "
@@ -1195,7 +1201,7 @@ Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options, AgentDependenc
                                 "least finish_retry_min");
   }
   auto impl = std::make_unique<Impl>(std::move(options), deps);
-  XA_RETURN_IF_ERROR(impl->Listen());
+  XA_RETURN_IF_ERROR(impl->Listen(std::move(listener)));
   impl->Recover();
   impl->StartAccepting();
   XA_LOG(kInfo, kComponent) << "agent '" << impl->options().name << "' listening on "

@@ -157,7 +157,12 @@ class Agent {
   // Listens on options.listen_address, recovers the log's open participants, starts serving.
   // XA_INVAL for missing dependencies or an empty name; the transport's error when it cannot
   // listen.
-  static Result<std::unique_ptr<Agent>> Start(AgentOptions options, AgentDependencies deps);
+  // `listener`, when given, is already listening (on deps.transport) and is used instead of
+  // listening on options.listen_address: a caller that must know every agent's address before
+  // any agent starts (a directory of ports the kernel picked, as tests build) keeps each port
+  // bound from the moment it learns it, instead of closing it and racing to bind it again.
+  static Result<std::unique_ptr<Agent>> Start(AgentOptions options, AgentDependencies deps,
+                                              std::unique_ptr<net::Listener> listener = nullptr);
 
   ~Agent();
   Agent(const Agent&) = delete;

@@ -41,6 +41,7 @@
 #include "xa/recovery.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
+#include "xa/three_phase.h"
 #include "xa/transaction.h"
 #include "xa/xid.h"
 
@@ -102,6 +103,11 @@ struct TransactionManagerOptions {
   // whose name has no factory: a branch that could not be completed after a crash is never
   // created.
   std::map<std::string, ResourceManagerFactory> resource_managers;
+
+  // Three-phase commit: the participant agents of the resource managers that 3PC transactions
+  // use (xa/three_phase.h). Without agents, Begin(Protocol::kThreePhase) fails with
+  // XA_NOTSUPPORTED. Open() refuses an agent's resource manager that has no factory above.
+  ThreePhaseOptions three_phase;
 
   // When true (default), Open() runs recovery before returning: open commit decisions found in
   // the log are completed (in the background thread), and the recovery engine resolves in-doubt

@@ -5,6 +5,7 @@
 #include "src/base/logging.h"
 #include "src/testing/crash_points.h"
 #include "src/tm/recovery_hook.h"
+#include "src/tm/three_phase_coordinator.h"
 #include "src/tm/two_phase_coordinator.h"
 
 namespace xa::internal {
@@ -80,6 +81,7 @@ Status ManagerCore::Start() {
                                        "' is empty: every registered name needs a factory");
     }
   }
+  XA_RETURN_IF_ERROR(StartThreePhase());
   completer_->Start();
   XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
                       << options_.resource_managers.size() << " resource manager(s), "
@@ -96,13 +98,52 @@ Status ManagerCore::Start() {
   return Status::Ok();
 }
 
+Status ManagerCore::StartThreePhase() {
+  const ThreePhaseOptions& options = options_.three_phase;
+  if (options.agents.empty()) return Status::Ok();
+  three_phase::AgentDirectory directory;
+  for (const ThreePhaseAgent& agent : options.agents) {
+    if (!directory.address_of_agent.emplace(agent.name, agent.address).second) {
+      return Status(Code::kConfig, "three_phase.agents names agent '" + agent.name +
+                                       "' twice: give each agent one entry");
+    }
+    for (const std::string& rm : agent.rms) {
+      auto [it, added] = directory.agent_of_rm.emplace(rm, agent.name);
+      if (!added) {
+        return Status(Code::kConfig, "resource manager '" + rm + "' belongs to agents '" +
+                                         it->second + "' and '" + agent.name +
+                                         "': each belongs to exactly one agent");
+      }
+      if (options_.resource_managers.find(rm) == options_.resource_managers.end()) {
+        return Status(Code::kConfig, "agent '" + agent.name + "' stands for resource manager '" +
+                                         rm + "', which has no factory in resource_managers: "
+                                         "register one, or remove it from the agent");
+      }
+    }
+  }
+  XA_RETURN_IF_ERROR(directory.Validate());
+  if (options.vote_timeout.count() <= 0 || options.ack_timeout.count() <= 0) {
+    return Status(Code::kConfig, "three_phase.vote_timeout and ack_timeout must be positive");
+  }
+  Result<net::SharedKey> key = net::LoadSharedKey(options.key_file);
+  if (!key.ok()) return key.status().WithContext("three_phase.key_file");
+  agent_key_.emplace(std::move(*key));
+  transport_ = net::NewTcpTransport(services_.clock);
+  std::string name = options.name.empty() ? "tm-node-" + std::to_string(options_.node_id)
+                                          : options.name;
+  agents_ = std::make_unique<three_phase::AgentClient>(transport_.get(), &*agent_key_,
+                                                       std::move(name), std::move(directory));
+  three_phase_ = std::make_unique<ThreePhaseCoordinator>(&services_, agents_.get(), &options);
+  return Status::Ok();
+}
+
 Coordinator* ManagerCore::CoordinatorFor(Protocol protocol) noexcept {
   switch (protocol) {
     case Protocol::kOnePhase:  // a 2PC transaction restricted to one branch
     case Protocol::kTwoPhase:
       return two_phase_.get();
     case Protocol::kThreePhase:
-      return nullptr;
+      return three_phase_.get();
   }
   return nullptr;
 }
@@ -112,10 +153,10 @@ Result<Transaction> ManagerCore::Begin(const TransactionOptions& options) {
     return Status(Code::kNotSupported,
                   std::string(ProtocolName(options.protocol)) +
                       " is not available in this manager: three-phase commit needs participant "
-                      "agents; use Protocol::kTwoPhase");
+                      "agents (TransactionManagerOptions::three_phase); use Protocol::kTwoPhase");
   }
   auto txn = std::make_unique<TxnContext>();
-  txn->xid = xids_.Next();
+  txn->xid = xids_.Next(options.protocol);
   txn->protocol = options.protocol;
   txn->begun_at = services_.clock->SteadyNow();
   std::chrono::milliseconds timeout =

@@ -10,8 +10,12 @@
 #define XA_SRC_TM_MANAGER_CORE_H_
 
 #include <memory>
+#include <optional>
 
 #include "src/tm/background_completer.h"
+#include "src/net/peer_auth.h"
+#include "src/net/transport.h"
+#include "src/three_phase/agent_client.h"
 #include "src/tm/coordinator.h"
 #include "src/tm/in_flight.h"
 #include "src/tm/metrics_registry.h"
@@ -52,6 +56,7 @@ class ManagerCore {
   BackgroundCompleter& completer() noexcept { return *completer_; }
 
  private:
+  Status StartThreePhase();
   Coordinator* CoordinatorFor(Protocol protocol) noexcept;
   bool TimedOut(const TxnContext& txn) const noexcept;
   Outcome RollBackTimedOut(TxnContext& txn);
@@ -67,6 +72,11 @@ class ManagerCore {
   std::map<std::string, RmLatency> latencies_;  // keys fixed at construction
   Services services_;
   std::unique_ptr<Coordinator> two_phase_;
+  // Three-phase commit, when options_.three_phase names agents (made by Start()).
+  std::unique_ptr<net::Transport> transport_;
+  std::optional<net::SharedKey> agent_key_;
+  std::unique_ptr<three_phase::AgentClient> agents_;
+  std::unique_ptr<Coordinator> three_phase_;
   std::unique_ptr<RecoveryRunner> recovery_;  // last: stopped first
 };
 

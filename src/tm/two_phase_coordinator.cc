@@ -72,7 +72,7 @@ LogRecord TwoPhaseCoordinator::DecisionRecord(const TxnContext& txn,
   LogRecord record;
   record.type = RecordType::kCommitDecision;
   record.xid = txn.xid;
-  record.protocol = Protocol::kTwoPhase;
+  record.protocol = protocol();
   for (size_t i : committers) {
     record.participants.push_back(Participant{txn.branches[i].rm_name, txn.branches[i].xid});
   }
@@ -354,7 +354,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
 
   bool may_forget = true;
   if (conclusion.record_heuristic) {
-    Protocol used = txn.branches.size() == 1 ? Protocol::kOnePhase : Protocol::kTwoPhase;
+    Protocol used = txn.branches.size() == 1 ? Protocol::kOnePhase : protocol();
     may_forget = services_->PersistHeuristic(txn.xid, used, conclusion);
   }
   for (size_t i : phase2) {
@@ -368,7 +368,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
   if (first_pending != nullptr) {
     CompletionJob job;
     job.xid = txn.xid;
-    job.protocol = Protocol::kTwoPhase;
+    job.protocol = protocol();
     job.decision = decision;
     job.decision_logged = decision_logged;
     job.origin = commit ? "commit" : "rollback";
@@ -386,7 +386,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
   } else if (decision_logged) {
     // The caller does not wait for the end record (see BackgroundCompleter::SubmitEnd).
     txn.handed_off = true;
-    services_->completer->SubmitEnd(txn.xid, Protocol::kTwoPhase);
+    services_->completer->SubmitEnd(txn.xid, protocol());
   }
 
   if (decision_lost) outcome = Outcome::kUnknown;

@@ -96,7 +96,9 @@ class TwoPhaseCoordinator : public Coordinator {
   Outcome Commit(TxnContext& txn) override;
   Outcome Rollback(TxnContext& txn, const Status& reason) override;
 
- private:
+ protected:
+  // The steps the three-phase coordinator shares (its branches are prepared, committed and
+  // rolled back through the application's sessions exactly as here).
   Outcome CommitOnePhase(TxnContext& txn, BranchContext& branch);
   void PrepareBranch(TxnContext& txn, BranchContext& branch);
   Outcome PhaseTwo(TxnContext& txn, const std::vector<size_t>& committers, bool decision_logged);

@@ -33,6 +33,7 @@ struct BranchContext : BranchState {
   bool ended = false;           // End() succeeded
   std::optional<Vote> vote;     // set when Prepare() returned a vote
   Status failure;               // the first non-OK result of End()/Prepare() that is no vote
+  bool agent_asked = false;     // 3PC: CanCommit was sent to the branch's agent (it may be WAIT)
 };
 
 struct TxnContext {
@@ -45,6 +46,7 @@ struct TxnContext {
   Status last_status;
   Status rollback_only;     // non-OK: Transaction::SetRollbackOnly() was called, with this reason
   bool handed_off = false;  // phase 2 continues in the background thread, which owns the Xid now
+  bool pre_commit_logged = false;  // 3PC: a kPreCommit record was appended (it needs an end)
 };
 
 }  // namespace xa::internal

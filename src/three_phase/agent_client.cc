@@ -1,0 +1,141 @@
+#include "src/three_phase/agent_client.h"
+
+#include <random>
+#include <utility>
+
+#include "src/base/escape.h"
+#include "src/base/logging.h"
+
+namespace xa::three_phase {
+namespace {
+
+std::string Quoted(const std::string& name) {
+  return "'" + internal::EscapeForMessage(name) + "'";
+}
+
+// A request id no earlier run of this process is likely to have used on a connection to the
+// same agent: ids only pair replies with requests on one connection, so uniqueness within a run
+// is what matters, and a random start keeps logs of two runs apart.
+uint64_t RandomStart() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+}  // namespace
+
+Status AgentDirectory::Validate() const {
+  for (const auto& [rm, agent] : agent_of_rm) {
+    if (rm.empty()) return Status(Code::kConfig, "agent directory: a resource manager without a name");
+    if (address_of_agent.find(agent) == address_of_agent.end()) {
+      return Status(Code::kConfig, "agent directory: resource manager " + Quoted(rm) +
+                                       " belongs to agent " + Quoted(agent) +
+                                       ", which has no address; add the agent with its address");
+    }
+  }
+  for (const auto& [agent, address] : address_of_agent) {
+    if (agent.empty() || address.empty()) {
+      return Status(Code::kConfig, "agent directory: an agent without a name or an address");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> AgentDirectory::AgentOf(const std::string& rm_name) const {
+  auto it = agent_of_rm.find(rm_name);
+  if (it == agent_of_rm.end()) {
+    return Status(Code::kConfig, "no 3PC agent stands for resource manager " + Quoted(rm_name) +
+                                     ": add it to an agent's resource managers in the directory");
+  }
+  return it->second;
+}
+
+AgentClient::AgentClient(net::Transport* transport, const net::SharedKey* key, std::string my_name,
+                         AgentDirectory directory, AgentClientOptions options)
+    : transport_(transport),
+      key_(key),
+      my_name_(std::move(my_name)),
+      directory_(std::move(directory)),
+      options_(options),
+      next_request_id_(RandomStart()) {}
+
+AgentClient::~AgentClient() = default;
+
+AgentClient::Pool& AgentClient::PoolOf(const std::string& agent) {
+  std::lock_guard<std::mutex> lock(pools_mu_);
+  std::unique_ptr<Pool>& pool = pools_[agent];
+  if (pool == nullptr) pool = std::make_unique<Pool>();
+  return *pool;
+}
+
+Result<std::unique_ptr<net::Connection>> AgentClient::Checkout(const std::string& agent,
+                                                               Pool& pool,
+                                                               Clock::SteadyTime deadline) {
+  {
+    std::lock_guard<std::mutex> lock(pool.mu);
+    if (!pool.idle.empty()) {
+      std::unique_ptr<net::Connection> connection = std::move(pool.idle.back());
+      pool.idle.pop_back();
+      return connection;
+    }
+  }
+  auto address = directory_.address_of_agent.find(agent);
+  if (address == directory_.address_of_agent.end()) {
+    return Status(Code::kConfig, "3PC agent " + Quoted(agent) + " has no address in the directory");
+  }
+  Result<std::unique_ptr<net::Connection>> connection = transport_->Connect(address->second, deadline);
+  if (!connection.ok()) return connection.status();
+  Result<std::string> peer = net::AuthenticateAsClient(**connection, *key_, my_name_, deadline);
+  if (!peer.ok()) return peer.status();
+  if (*peer != agent) {
+    // The directory and the agent's configuration disagree: talking on would send one agent's
+    // participants to another, which refuses them at best.
+    return Status(Code::kConfig, "the 3PC agent at " + address->second + " calls itself " +
+                                     Quoted(*peer) + ", but the directory says " + Quoted(agent) +
+                                     " listens there; make the configurations agree");
+  }
+  return connection;
+}
+
+void AgentClient::Return(Pool& pool, std::unique_ptr<net::Connection> connection) {
+  std::lock_guard<std::mutex> lock(pool.mu);
+  if (pool.idle.size() < options_.max_idle_connections_per_agent) {
+    pool.idle.push_back(std::move(connection));
+  }
+}
+
+Result<AgentMessage> AgentClient::Call(const std::string& rm_name, AgentMessage request,
+                                       Clock::SteadyTime deadline) {
+  Result<std::string> agent = directory_.AgentOf(rm_name);
+  if (!agent.ok()) return agent.status();
+  request.request_id = next_request_id_.fetch_add(1, std::memory_order_relaxed);
+  Result<std::string> payload = EncodeAgentMessage(request);
+  if (!payload.ok()) return payload.status();
+
+  const std::string context = "3PC agent " + Quoted(*agent) + " (for " + Quoted(rm_name) + "), " +
+                              std::string(AgentMessageTypeName(TypeOf(request)));
+  Pool& pool = PoolOf(*agent);
+  Result<std::unique_ptr<net::Connection>> connection = Checkout(*agent, pool, deadline);
+  if (!connection.ok()) return connection.status().WithContext(context);
+  Status sent = (*connection)->Send(*payload);
+  if (!sent.ok()) return sent.WithContext(context);
+  for (;;) {
+    Result<std::string> frame = (*connection)->Receive(deadline);
+    if (!frame.ok()) return frame.status().WithContext(context);
+    Result<AgentMessage> reply = DecodeAgentMessage(*frame);
+    if (!reply.ok()) return reply.status().WithContext(context);
+    if (reply->request_id != request.request_id) {
+      XA_LOG(kDebug, "3pc") << context << ": dropped a late reply (request "
+                            << reply->request_id << ")";
+      continue;
+    }
+    if (const auto* error = std::get_if<ErrorMessage>(&reply->body)) {
+      // The agent answered: the connection is sound.
+      Return(pool, std::move(*connection));
+      return Status(error->code, error->message).WithContext(context);
+    }
+    Return(pool, std::move(*connection));
+    return reply;
+  }
+}
+
+}  // namespace xa::three_phase

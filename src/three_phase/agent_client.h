@@ -1,0 +1,98 @@
+// AgentClient: how a coordinator (the manager's three-phase coordinator, its 3PC recovery module,
+// an operator's tool) talks to the participant agents (docs/three-phase-commit.md).
+//
+//   AgentDirectory directory{{{"accounts", "agent-a"}}, {{"agent-a", "127.0.0.1:17001"}}};
+//   AgentClient client(transport, &key, "tm-node-7", directory);
+//   Result<AgentMessage> reply = client.Call("accounts", request, clock->DeadlineAfter(2s));
+//
+// A call goes to the agent that stands for the resource manager named in it, over an
+// authenticated connection (src/net/peer_auth.h) taken from a small pool per agent, and waits for
+// the message that carries the request's id. Messages on the connection with another id are
+// replies to earlier calls that timed out: they are dropped, so a late answer is never taken for
+// a current one. A connection that failed, timed out or carried garbage is closed, never pooled.
+//
+// Errors: XA_CONFIG for a resource manager the directory does not name; XA_TIMEOUT when the
+// deadline passes (the agent may or may not have acted: the caller decides what that means);
+// XA_IO_ERROR when the agent cannot be reached or the connection broke; XA_CORRUPTION for a
+// reply that does not decode; an agent's Error message is returned as a Status with its code and
+// message, prefixed with the agent's name.
+//
+// Thread safety: Call() may run on many threads at once (one per branch of a phase); each call
+// uses a connection of its own.
+
+#ifndef XA_SRC_THREE_PHASE_AGENT_CLIENT_H_
+#define XA_SRC_THREE_PHASE_AGENT_CLIENT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "src/net/peer_auth.h"
+#include "src/net/transport.h"
+#include "src/three_phase/agent_messages.h"
+#include "xa/status.h"
+
+namespace xa::three_phase {
+
+// Which agent stands for which resource manager, and where each agent listens. The coordinator
+// and every agent read the same directory from their configuration.
+struct AgentDirectory {
+  std::map<std::string, std::string> agent_of_rm;       // resource manager name → agent name
+  std::map<std::string, std::string> address_of_agent;  // agent name → "host:port"
+
+  // XA_CONFIG naming what is missing: an agent without an address, or an empty name.
+  Status Validate() const;
+  // The agent standing for `rm_name`; XA_CONFIG when the directory names none.
+  Result<std::string> AgentOf(const std::string& rm_name) const;
+};
+
+struct AgentClientOptions {
+  // The most idle connections kept per agent; more are closed when returned.
+  size_t max_idle_connections_per_agent = 16;
+};
+
+class AgentClient {
+ public:
+  // `transport` and `key` must outlive the client. `my_name` is what agents see in the
+  // handshake (and log).
+  AgentClient(net::Transport* transport, const net::SharedKey* key, std::string my_name,
+              AgentDirectory directory, AgentClientOptions options = {});
+  ~AgentClient();
+  AgentClient(const AgentClient&) = delete;
+  AgentClient& operator=(const AgentClient&) = delete;
+
+  // Sends `request` (its request_id is replaced by a fresh one) to the agent standing for
+  // `rm_name` and returns its reply. See the header comment for the errors.
+  Result<AgentMessage> Call(const std::string& rm_name, AgentMessage request,
+                            Clock::SteadyTime deadline);
+
+  const AgentDirectory& directory() const { return directory_; }
+
+ private:
+  struct Pool {
+    std::mutex mu;
+    std::vector<std::unique_ptr<net::Connection>> idle;
+  };
+  Result<std::unique_ptr<net::Connection>> Checkout(const std::string& agent, Pool& pool,
+                                                    Clock::SteadyTime deadline);
+  void Return(Pool& pool, std::unique_ptr<net::Connection> connection);
+  Pool& PoolOf(const std::string& agent);
+
+  net::Transport* transport_;
+  const net::SharedKey* key_;
+  std::string my_name_;
+  AgentDirectory directory_;
+  AgentClientOptions options_;
+  std::atomic<uint64_t> next_request_id_;
+  std::mutex pools_mu_;
+  std::map<std::string, std::unique_ptr<Pool>> pools_;
+};
+
+}  // namespace xa::three_phase
+
+#endif  // XA_SRC_THREE_PHASE_AGENT_CLIENT_H_

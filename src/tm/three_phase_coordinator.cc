@@ -1,0 +1,297 @@
+#include "src/tm/three_phase_coordinator.h"
+
+#include <atomic>
+#include <string>
+
+#include "src/base/logging.h"
+#include "src/tm/background_completer.h"
+
+namespace xa::internal {
+namespace {
+
+using three_phase::AbortMessage;
+using three_phase::AckMessage;
+using three_phase::AgentMessage;
+using three_phase::CanCommitMessage;
+using three_phase::DoCommitMessage;
+using three_phase::ParticipantState;
+using three_phase::PreCommitMessage;
+using three_phase::VoteMessage;
+
+std::string On(const BranchContext& b) { return "branch on '" + b.rm_name + "'"; }
+
+// MariaDB (and MySQL) keep a prepared branch bound to the session that prepared it while that
+// session lives, so an agent that finishes the branch itself must end that session first (the
+// fence). PostgreSQL detaches a branch at PREPARE TRANSACTION: nothing to fence.
+bool PreparedBranchStaysWithSession(const ServerInfo& server) {
+  return server.product == "MariaDB" || server.product == "MySQL";
+}
+
+std::string_view StateName(ParticipantState state) { return three_phase::ParticipantStateName(state); }
+
+}  // namespace
+
+std::vector<Participant> ThreePhaseCoordinator::Participants(const TxnContext& txn) const {
+  std::vector<Participant> participants;
+  participants.reserve(txn.branches.size());
+  for (const BranchContext& b : txn.branches) participants.push_back(Participant{b.rm_name, b.xid});
+  return participants;
+}
+
+Result<uint64_t> ThreePhaseCoordinator::FenceOf(BranchContext& b) const {
+  if (!PreparedBranchStaysWithSession(b.rm->server_info())) return uint64_t{0};
+  return b.rm->SessionId();
+}
+
+Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
+  std::vector<BranchContext>& branches = txn.branches;
+  // With one branch there is nobody to agree with: one phase, as in 2PC.
+  if (branches.size() <= 1) return TwoPhaseCoordinator::Commit(txn);
+
+  // CanCommit, first half: the databases' votes, exactly as 2PC's phase 1.
+  Clock::SteadyTime phase1_start = services_->clock->SteadyNow();
+  services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
+  services_->executor->RunAll(branches.size(), [&](size_t i) { PrepareBranch(txn, branches[i]); });
+  std::vector<size_t> committers;
+  for (size_t i = 0; i < branches.size(); ++i) {
+    const BranchContext& b = branches[i];
+    if (b.vote == Vote::kCommit) {
+      committers.push_back(i);
+    } else if (b.vote != Vote::kReadOnly) {
+      Status reason = b.failure.WithContext("CanCommit, " + On(b));
+      XA_LOG_XID(kInfo, "tm", txn.xid) << "rolling back: " << reason.ToString();
+      return Rollback(txn, reason);
+    }
+  }
+  if (committers.size() <= 1) {
+    // Every other branch is read-only, so finished: the fate of the one prepared branch is the
+    // transaction's, and no agent needs to know of it (see two_phase_coordinator.h).
+    services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
+    if (committers.empty()) {
+      txn.last_status = Status::Ok();
+      return Outcome::kCommitted;
+    }
+    return PhaseTwo(txn, committers, /*decision_logged=*/false);
+  }
+
+  // CanCommit, second half: every agent records WAIT and votes.
+  std::atomic<bool> all_yes{true};
+  services_->executor->RunAll(branches.size(), [&](size_t i) {
+    if (!AskVote(txn, i)) all_yes.store(false);
+  });
+  services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
+  if (!all_yes.load()) {
+    Status reason;
+    for (const BranchContext& b : branches) {
+      if (!b.failure.ok()) {
+        reason = b.failure.WithContext("CanCommit, " + On(b));
+        break;
+      }
+    }
+    XA_LOG_XID(kInfo, "tm", txn.xid) << "rolling back: " << reason.ToString();
+    return Rollback(txn, reason);
+  }
+
+  // PreCommit.
+  LogRecord pre_commit;
+  pre_commit.type = RecordType::kPreCommit;
+  pre_commit.xid = txn.xid;
+  pre_commit.protocol = Protocol::kThreePhase;
+  pre_commit.participants = Participants(txn);
+  Result<uint64_t> lsn = services_->log->Append(pre_commit);
+  if (!lsn.ok()) {
+    MetricsRegistry::Add(services_->metrics->decision_write_failures);
+    XA_LOG_XID(kError, "tm", txn.xid) << "pre-commit record could not be made durable, "
+                                         "rolling back: " << lsn.status().ToString();
+    return Rollback(txn, lsn.status().WithContext(
+                             "the pre-commit record could not be made durable, so the "
+                             "transaction was rolled back"));
+  }
+  txn.pre_commit_logged = true;
+  Status why_undecided;
+  switch (PreCommitAll(txn, why_undecided)) {
+    case PreCommitVerdict::kAllPre:
+    case PreCommitVerdict::kCommitted:
+      return DoCommit(txn);
+    case PreCommitVerdict::kAborted:
+      return Rollback(txn, Status(Code::kRbOther,
+                                  "3PC: an agent's termination round aborted the transaction "
+                                  "before every agent acknowledged PreCommit"));
+    case PreCommitVerdict::kUndecided:
+      break;
+  }
+  // Not every agent acknowledged PRE: deciding now, either way, could contradict a termination
+  // round that is already running. The agents decide; the transaction stays in flight.
+  txn.handed_off = true;
+  txn.last_status = Status(
+      Code::kTimeout,
+      why_undecided.ToString() +
+          "; the outcome is left to the agents' termination protocol (never guessed): it is "
+          "neither committed nor rolled back yet; xa-recover and the agents' logs show it");
+  XA_LOG_XID(kWarning, "tm", txn.xid) << txn.last_status.message();
+  return Outcome::kUnknown;
+}
+
+bool ThreePhaseCoordinator::AskVote(TxnContext& txn, size_t i) {
+  BranchContext& b = txn.branches[i];
+  Result<uint64_t> fence = FenceOf(b);
+  if (!fence.ok()) {
+    b.failure = fence.status().WithContext("reading the session id to fence");
+    return false;
+  }
+  CanCommitMessage can_commit;
+  can_commit.xid = txn.xid;
+  can_commit.participant = static_cast<uint32_t>(i);
+  can_commit.participants = Participants(txn);
+  can_commit.fence_session_id = *fence;
+  can_commit.read_only = b.vote == Vote::kReadOnly;
+  AgentMessage request;
+  request.body = std::move(can_commit);
+  b.agent_asked = true;  // from now on the agent may hold WAIT: it must hear the outcome
+  Result<AgentMessage> reply = agents_->Call(
+      b.rm_name, std::move(request),
+      services_->clock->DeadlineAfter(three_phase_options_->vote_timeout));
+  if (!reply.ok()) {
+    b.failure = reply.status();
+    return false;
+  }
+  const auto* vote = std::get_if<VoteMessage>(&reply->body);
+  if (vote == nullptr) {
+    b.failure = Status(Code::kProto, "the agent answered CanCommit with " +
+                                         std::string(three_phase::AgentMessageTypeName(
+                                             three_phase::TypeOf(*reply))));
+    return false;
+  }
+  XA_LOG_XID(kDebug, "tm", b.xid) << "agent vote for '" << b.rm_name << "': "
+                                  << (vote->yes ? "yes" : "no");
+  if (!vote->yes) {
+    b.failure = Status(Code::kRbOther, "the agent voted no" +
+                                           (vote->reason.empty() ? "" : ": " + vote->reason));
+    return false;
+  }
+  return true;
+}
+
+ThreePhaseCoordinator::PreCommitVerdict ThreePhaseCoordinator::PreCommitAll(
+    TxnContext& txn, Status& why_undecided) {
+  std::vector<BranchContext>& branches = txn.branches;
+  std::vector<std::optional<ParticipantState>> states(branches.size());
+  std::vector<Status> errors(branches.size());
+  Clock::SteadyTime deadline = services_->clock->DeadlineAfter(three_phase_options_->ack_timeout);
+  services_->executor->RunAll(branches.size(), [&](size_t i) {
+    AgentMessage request;
+    request.body = PreCommitMessage{txn.xid, static_cast<uint32_t>(i)};
+    Result<AgentMessage> reply = agents_->Call(branches[i].rm_name, std::move(request), deadline);
+    if (!reply.ok()) {
+      errors[i] = reply.status();
+      return;
+    }
+    const auto* ack = std::get_if<AckMessage>(&reply->body);
+    if (ack == nullptr) {
+      errors[i] = Status(Code::kProto, "the agent answered PreCommit with " +
+                                           std::string(three_phase::AgentMessageTypeName(
+                                               three_phase::TypeOf(*reply))));
+      return;
+    }
+    states[i] = ack->state;
+  });
+  bool all_pre = true;
+  bool committed = false;
+  bool aborted = false;
+  for (size_t i = 0; i < branches.size(); ++i) {
+    if (states[i] == ParticipantState::kCommit) committed = true;
+    if (states[i] == ParticipantState::kAbort) aborted = true;
+    if (states[i] != ParticipantState::kPre) {
+      all_pre = false;
+      if (why_undecided.ok()) {
+        why_undecided =
+            states[i].has_value()
+                ? Status(Code::kTimeout, "3PC: the agent of " + On(branches[i]) +
+                                             " answered PreCommit with its state " +
+                                             std::string(StateName(*states[i])))
+                : errors[i].WithContext("3PC: PreCommit to the agent of " + On(branches[i]));
+      }
+    }
+  }
+  if (committed && aborted) {
+    // Two termination rounds cannot decide differently without a partition (the design's
+    // assumption); the agents detect and report it. The coordinator adds no third guess.
+    XA_LOG_XID(kError, "tm", txn.xid) << "agents answered PreCommit with both COMMIT and "
+                                         "ABORT: a partition split the outcome";
+    return PreCommitVerdict::kUndecided;
+  }
+  if (committed) return PreCommitVerdict::kCommitted;
+  if (aborted) return PreCommitVerdict::kAborted;
+  return all_pre ? PreCommitVerdict::kAllPre : PreCommitVerdict::kUndecided;
+}
+
+Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
+  std::vector<size_t> committers;
+  std::vector<size_t> everyone;
+  for (size_t i = 0; i < txn.branches.size(); ++i) {
+    everyone.push_back(i);
+    if (txn.branches[i].vote == Vote::kCommit) committers.push_back(i);
+  }
+  Result<uint64_t> lsn = services_->log->Append(DecisionRecord(txn, committers));
+  if (!lsn.ok()) {
+    // Every agent acknowledged PRE, so termination commits: the outcome is not ours to change
+    // any more, only to learn. Leave it to the agents, as on a missing acknowledgement.
+    MetricsRegistry::Add(services_->metrics->decision_write_failures);
+    txn.handed_off = true;
+    txn.last_status = lsn.status().WithContext(
+        "3PC: the commit decision could not be made durable after every agent pre-committed; "
+        "the agents' termination protocol commits the transaction");
+    XA_LOG_XID(kError, "tm", txn.xid) << txn.last_status.ToString();
+    return Outcome::kUnknown;
+  }
+  MetricsRegistry::Add(services_->metrics->decision_records);
+  Outcome outcome = PhaseTwo(txn, committers, /*decision_logged=*/true);
+  TellAgents<DoCommitMessage>(txn, everyone);
+  return outcome;
+}
+
+template <typename Message>
+void ThreePhaseCoordinator::TellAgents(TxnContext& txn, const std::vector<size_t>& to) {
+  constexpr bool kCommit = std::is_same_v<Message, DoCommitMessage>;
+  const BranchEnd finished_end = kCommit ? BranchEnd::kCommitted : BranchEnd::kRolledBack;
+  Clock::SteadyTime deadline = services_->clock->DeadlineAfter(three_phase_options_->ack_timeout);
+  services_->executor->RunAll(to.size(), [&](size_t k) {
+    const size_t i = to[k];
+    const BranchContext& b = txn.branches[i];
+    AgentMessage request;
+    request.body = Message{txn.xid, static_cast<uint32_t>(i), b.end == finished_end};
+    Result<AgentMessage> reply = agents_->Call(b.rm_name, std::move(request), deadline);
+    if (!reply.ok()) {
+      XA_LOG_XID(kWarning, "tm", b.xid)
+          << "the agent of " << On(b) << " did not acknowledge "
+          << (kCommit ? "DoCommit" : "Abort") << " (it learns the outcome by termination): "
+          << reply.status().ToString();
+      return;
+    }
+    const auto* ack = std::get_if<AckMessage>(&reply->body);
+    const ParticipantState expected = kCommit ? ParticipantState::kCommit : ParticipantState::kAbort;
+    if (ack != nullptr && ack->state != expected && ack->state != ParticipantState::kInit) {
+      XA_LOG_XID(kError, "tm", b.xid) << "the agent of " << On(b) << " holds "
+                                      << StateName(ack->state) << " where the coordinator decided "
+                                      << StateName(expected) << ": heuristic mixed outcome";
+    }
+  });
+}
+
+Outcome ThreePhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
+  Outcome outcome = TwoPhaseCoordinator::Rollback(txn, reason);
+  std::vector<size_t> asked;
+  for (size_t i = 0; i < txn.branches.size(); ++i) {
+    if (txn.branches[i].agent_asked) asked.push_back(i);
+  }
+  if (!asked.empty()) TellAgents<AbortMessage>(txn, asked);
+  // Rolled back: the pre-commit record has nothing left to decide (no agent that missed the
+  // Abort can be PRE without a decided ABORT beside it, and termination adopts that).
+  if (txn.pre_commit_logged && !txn.handed_off) {
+    txn.handed_off = true;
+    services_->completer->SubmitEnd(txn.xid, Protocol::kThreePhase);
+  }
+  return outcome;
+}
+
+}  // namespace xa::internal

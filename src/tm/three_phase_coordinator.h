@@ -1,0 +1,91 @@
+// ThreePhaseCoordinator: three-phase commit through participant agents (xa-agent), the
+// coordinator's side. The whole protocol, the agents' termination rules and the reasons behind
+// them are in docs/three-phase-commit.md; this is what the coordinator does.
+//
+// THE PROTOCOL, N >= 2 branches (one branch commits in one phase, as in 2PC: there is nobody to
+// agree with). Branch i has Xid global.WithBranch(i), format "XAM3", and is participant i.
+//
+//   CanCommit, in parallel across the branches: End(TMSUCCESS) and Prepare() on the
+//   application's session, exactly as 2PC's phase 1; then, for a commit or read-only vote,
+//   CanCommit to the branch's agent with the participant list (every branch), the fence (the
+//   MariaDB connection id of the session that prepared the branch; 0 for PostgreSQL, which
+//   detaches a branch at PREPARE) and the read-only flag. The agent records WAIT durably and
+//   votes yes. Any rollback vote, error, agent's no or missing vote within
+//   ThreePhaseOptions::vote_timeout: abort.
+//
+//   PreCommit: the coordinator appends kPreCommit (protocol 3PC, the participants) durably, then
+//   sends PreCommit to every agent, in parallel, and waits up to ack_timeout for each Ack.
+//     - every Ack says PRE: DoCommit below.
+//     - an Ack says COMMIT (an agent's termination round already committed: every agent then
+//       ends committed) → the coordinator adopts it: DoCommit below.
+//     - an Ack says ABORT (a termination round aborted) → it adopts that: abort.
+//     - otherwise (a timeout, an error, an Ack with WAIT: the agent was asked by a termination
+//       round and refuses to pre-commit): the coordinator decides NOTHING. Commit() returns
+//       Outcome::kUnknown with XA_TIMEOUT in last_status saying the agents' termination protocol
+//       decides; the transaction stays in the in-flight set (recovery leaves it alone) and its
+//       kPreCommit record stays open for the 3PC recovery module. The agents fence the
+//       application's sessions before they finish the branches, so those sessions may be ended
+//       under the application's feet: it opens new ones.
+//
+//   DoCommit: kCommitDecision (protocol 3PC) durably; then, in parallel, each branch is
+//   committed through the application's session by 2PC's phase-2 rules (inline retries on
+//   fresh sessions, heuristics persisted, a branch still pending handed to the background
+//   completer), and its agent is told DoCommit with branch_done = whether that commit finished
+//   the branch, so that it does not fence and commit again. DoCommit acknowledgements are not
+//   needed for safety: after a full set of PRE acknowledgements every termination round
+//   commits. The end record follows once every branch is finished, as in 2PC.
+//
+//   Abort (any failure before the decision, or an adopted ABORT): every branch not finished is
+//   rolled back through the application's sessions (2PC's rollback), and every agent that was
+//   sent CanCommit is told Abort, with branch_done when that rollback finished the branch. A
+//   logged kPreCommit gets its end record: nothing is left to decide.
+//
+// Thread safety: see coordinator.h.
+
+#ifndef XA_SRC_TM_THREE_PHASE_COORDINATOR_H_
+#define XA_SRC_TM_THREE_PHASE_COORDINATOR_H_
+
+#include <vector>
+
+#include "src/three_phase/agent_client.h"
+#include "src/three_phase/participant_state.h"
+#include "src/tm/two_phase_coordinator.h"
+#include "xa/three_phase.h"
+
+namespace xa::internal {
+
+class ThreePhaseCoordinator : public TwoPhaseCoordinator {
+ public:
+  // `agents` and `options` must outlive the coordinator.
+  ThreePhaseCoordinator(const Services* services, three_phase::AgentClient* agents,
+                        const ThreePhaseOptions* options)
+      : TwoPhaseCoordinator(services), agents_(agents), three_phase_options_(options) {}
+
+  Protocol protocol() const noexcept override { return Protocol::kThreePhase; }
+  Outcome Commit(TxnContext& txn) override;
+  Outcome Rollback(TxnContext& txn, const Status& reason) override;
+
+ private:
+  // What the agents answered to PreCommit, read together.
+  enum class PreCommitVerdict { kAllPre, kCommitted, kAborted, kUndecided };
+
+  // CanCommit to branch i's agent; true for a durable yes.
+  bool AskVote(TxnContext& txn, size_t i);
+  PreCommitVerdict PreCommitAll(TxnContext& txn, Status& why_undecided);
+  Outcome DoCommit(TxnContext& txn);
+  // Sends `message` (DoCommit or Abort) to every agent in `to`, in parallel, and logs failures:
+  // an agent that misses it learns the outcome by its termination protocol.
+  template <typename Message>
+  void TellAgents(TxnContext& txn, const std::vector<size_t>& to);
+  std::vector<Participant> Participants(const TxnContext& txn) const;
+  // The fence of branch b: the MariaDB session id that holds its prepared branch, 0 when the
+  // database detaches a branch at prepare.
+  Result<uint64_t> FenceOf(BranchContext& b) const;
+
+  three_phase::AgentClient* agents_;
+  const ThreePhaseOptions* three_phase_options_;
+};
+
+}  // namespace xa::internal
+
+#endif  // XA_SRC_TM_THREE_PHASE_COORDINATOR_H_

@@ -1,0 +1,390 @@
+// The three-phase coordinator (src/tm/three_phase_coordinator.h) against scripted resource
+// managers and two real agents (daemons/agent) in this process over loopback TCP, with a
+// recording branch finisher: every XA call the coordinator makes, what each agent records, and
+// when the agents are (not) involved. No database: runs in the unit label and under the
+// sanitizers. The same paths over the real servers are in three_phase_db_test.cc.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "daemons/agent/agent.h"
+#include "daemons/agent/branch_finisher.h"
+#include "src/net/peer_auth.h"
+#include "src/net/transport.h"
+#include "src/three_phase/agent_client.h"
+#include "src/three_phase/agent_messages.h"
+#include "tests/testutil/scripted_rm.h"
+#include "tests/testutil/status_matchers.h"
+#include "xa/decision_log.h"
+#include "xa/env.h"
+#include "xa/transaction_manager.h"
+
+namespace xa::test {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+constexpr uint32_t kNode = 31;
+constexpr const char* kRmA = "rm-a";
+constexpr const char* kRmB = "rm-b";
+constexpr const char* kAgentA = "agent-a";
+constexpr const char* kAgentB = "agent-b";
+constexpr auto kSettleLimit = 30s;
+
+std::string TempDir(const std::string& tag) {
+  std::string pattern = "/tmp/xa-" + tag + "-XXXXXX";
+  char* dir = mkdtemp(pattern.data());
+  return dir == nullptr ? std::string() : std::string(dir);
+}
+
+class RecordingFinisher : public agent::BranchFinisher {
+ public:
+  Status Finish(const std::string& rm_name, const Xid& branch, uint64_t, bool,
+                bool commit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back(rm_name + (commit ? " commit " : " rollback ") + branch.ToString());
+    return Status::Ok();
+  }
+  std::vector<std::string> calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> calls_;
+};
+
+struct RunningAgent {
+  std::string log_dir;
+  std::unique_ptr<DecisionLog> log;
+  std::unique_ptr<net::Transport> transport;
+  std::unique_ptr<net::Listener> listener;  // until the agent takes it
+  RecordingFinisher finisher;
+  std::unique_ptr<agent::Agent> agent;
+};
+
+class ThreePhaseCoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir("3pc-unit");
+    ASSERT_FALSE(dir_.empty());
+    key_file_ = dir_ + "/agents.key";
+    {
+      std::ofstream out(key_file_);
+      out << "the agents' shared key for the unit tests of 3PC";
+    }
+    ASSERT_EQ(chmod(key_file_.c_str(), 0600), 0);
+    Result<net::SharedKey> key = net::LoadSharedKey(key_file_);
+    ASSERT_THAT(key, IsOk());
+    key_.emplace(std::move(*key));
+
+    client_transport_ = net::NewTcpTransport(Env::Default()->clock());
+    directory_.agent_of_rm = {{kRmA, kAgentA}, {kRmB, kAgentB}};
+    // Every agent's listener first, on a port the kernel picks and that stays bound: the
+    // directory needs every address before any agent starts.
+    for (const char* name : {kAgentA, kAgentB}) {
+      RunningAgent& running = agents_[name];
+      running.transport = net::NewTcpTransport(Env::Default()->clock());
+      Result<std::unique_ptr<net::Listener>> listener = running.transport->Listen("127.0.0.1:0");
+      ASSERT_THAT(listener, IsOk());
+      directory_.address_of_agent[name] = (*listener)->address();
+      running.listener = std::move(*listener);
+    }
+    StartAgent(kAgentA);
+    StartAgent(kAgentB);
+
+    LogOptions log_options;
+    log_options.dir = dir_ + "/tm-log";
+    log_options.node_id = kNode;
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
+    ASSERT_THAT(log, IsOk());
+    log_ = std::move(*log);
+
+    TransactionManagerOptions options;
+    options.node_id = kNode;
+    options.phase_threads = 2;
+    options.recovery_interval = 0ms;
+    options.resource_managers = {{kRmA, rm_a_.Factory()}, {kRmB, rm_b_.Factory()}};
+    options.three_phase.agents = {{kAgentA, directory_.address_of_agent[kAgentA], {kRmA}},
+                                  {kAgentB, directory_.address_of_agent[kAgentB], {kRmB}}};
+    options.three_phase.key_file = key_file_;
+    options.three_phase.vote_timeout = 10s;
+    options.three_phase.ack_timeout = 10s;
+    Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, *log_);
+    ASSERT_THAT(manager, IsOk());
+    manager_ = std::move(*manager);
+  }
+
+  void TearDown() override {
+    manager_.reset();
+    log_.reset();
+    for (auto& [name, running] : agents_) {
+      if (running.agent != nullptr) running.agent->Stop();
+    }
+    agents_.clear();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  void StartAgent(const std::string& name) {
+    RunningAgent& running = agents_[name];
+    running.log_dir = dir_ + "/" + name;
+    LogOptions log_options;
+    log_options.dir = running.log_dir;
+    log_options.node_id = kNode;
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
+    ASSERT_THAT(log, IsOk());
+    running.log = std::move(*log);
+    agent::AgentOptions options;
+    options.name = name;
+    options.listen_address = directory_.address_of_agent.at(name);
+    options.agent_of_rm = directory_.agent_of_rm;
+    options.address_of_agent = directory_.address_of_agent;
+    options.termination_timeout = 30s;  // the coordinator is never silent here
+    options.peer_timeout = 1s;
+    agent::AgentDependencies deps;
+    deps.env = Env::Default();
+    deps.log = running.log.get();
+    deps.transport = running.transport.get();
+    deps.key = &*key_;
+    deps.finisher = &running.finisher;
+    deps.incarnation = 1;
+    Result<std::unique_ptr<agent::Agent>> started =
+        agent::Agent::Start(options, deps, std::move(running.listener));
+    ASSERT_THAT(started, IsOk());
+    running.agent = std::move(*started);
+  }
+
+  // What agent `name` holds about participant `number` of `global`: its open record (nullopt
+  // once done, or when it never heard of it).
+  std::optional<LogRecord> OpenParticipant(const std::string& name, const Xid& global,
+                                           uint16_t number) {
+    LogState state = agents_.at(name).log->State();
+    auto it = state.open_participants.find(global.WithBranch(number));
+    if (it == state.open_participants.end()) return std::nullopt;
+    return it->second;
+  }
+  // Every record agent `name` appended.
+  std::vector<LogRecord> Records(const std::string& name) {
+    std::vector<LogRecord> out;
+    EXPECT_THAT(agents_.at(name).log->Scan([&](const LogRecord& r) { out.push_back(r); }), IsOk());
+    return out;
+  }
+  std::vector<RecordType> TmRecordTypes() {
+    std::vector<RecordType> out;
+    EXPECT_THAT(log_->Scan([&](const LogRecord& r) { out.push_back(r.type); }), IsOk());
+    return out;
+  }
+
+  template <typename Pred>
+  bool Eventually(Pred done) {
+    auto limit = std::chrono::steady_clock::now() + kSettleLimit;
+    while (std::chrono::steady_clock::now() < limit) {
+      if (done()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return done();
+  }
+
+  Result<Transaction> BeginOnBoth() {
+    Result<Transaction> txn = manager_->Begin(Protocol::kThreePhase);
+    if (!txn.ok()) return txn.status();
+    XA_RETURN_IF_ERROR(txn->Enlist(rm_a_));
+    XA_RETURN_IF_ERROR(txn->Enlist(rm_b_));
+    return txn;
+  }
+
+  ScriptedResourceManager rm_a_{kRmA};
+  ScriptedResourceManager rm_b_{kRmB};
+  std::string dir_;
+  std::string key_file_;
+  std::optional<net::SharedKey> key_;
+  std::unique_ptr<net::Transport> client_transport_;
+  three_phase::AgentDirectory directory_;
+  std::map<std::string, RunningAgent> agents_;
+  std::unique_ptr<DecisionLog> log_;
+  std::unique_ptr<TransactionManager> manager_;
+};
+
+TEST_F(ThreePhaseCoordinatorTest, CommitPreparesThenPreCommitsThenCommitsAndEveryAgentRecordsIt) {
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Xid global = txn->xid();
+  EXPECT_EQ(global.GeneratedProtocol(), Protocol::kThreePhase);
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
+
+  // The databases see 2PC's calls; the coordinator commits through the application's sessions.
+  EXPECT_THAT(rm_a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare",
+                                         "commit(TMNOFLAGS)"));
+  EXPECT_THAT(rm_b_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare",
+                                         "commit(TMNOFLAGS)"));
+  // The coordinator logged PreCommit before the commit decision.
+  std::vector<RecordType> tm = TmRecordTypes();
+  auto pre = std::find(tm.begin(), tm.end(), RecordType::kPreCommit);
+  auto decision = std::find(tm.begin(), tm.end(), RecordType::kCommitDecision);
+  ASSERT_NE(pre, tm.end());
+  ASSERT_NE(decision, tm.end());
+  EXPECT_LT(pre, decision);
+  // Each agent recorded WAIT, PRE and COMMIT, and never finished a branch itself.
+  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+    std::vector<RecordType> types;
+    for (const LogRecord& r : Records(name)) {
+      if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) types.push_back(r.type);
+    }
+    ASSERT_GE(types.size(), 3u) << name;
+    EXPECT_EQ(types[0], RecordType::kParticipantWait) << name;
+    EXPECT_EQ(types[1], RecordType::kParticipantPreCommit) << name;
+    EXPECT_EQ(types[2], RecordType::kParticipantDecision) << name;
+    EXPECT_THAT(agents_.at(name).finisher.calls(), IsEmpty()) << name;
+  }
+  EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, AnAgentVotingNoRollsBothBranchesBackAndTellsTheOtherAgent) {
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Xid global = txn->xid();
+  // Agent B is asked about the transaction before it ever voted: it records ABORT (an unknown
+  // transaction aborts), so it will vote no.
+  three_phase::AgentClient client(client_transport_.get(), &*key_, "a-curious-peer", directory_);
+  three_phase::AgentMessage query;
+  query.body = three_phase::StateQueryMessage{global, 1, three_phase::kCoordinatorAsker};
+  Result<three_phase::AgentMessage> reply =
+      client.Call(kRmB, query, Env::Default()->clock()->DeadlineAfter(10s));
+  ASSERT_THAT(reply, IsOk());
+
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kRolledBack);
+  EXPECT_THAT(rm_a_.Trace(),
+              ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare", "rollback"));
+  EXPECT_THAT(rm_b_.Trace(),
+              ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare", "rollback"));
+  EXPECT_THAT(TmRecordTypes(), IsEmpty());  // presumed abort: nothing logged
+  // Agent A had voted yes: it heard the Abort, with the branch already rolled back.
+  EXPECT_TRUE(Eventually([&] {
+    std::optional<LogRecord> open = OpenParticipant(kAgentA, global, 0);
+    return !open.has_value() || open->outcome == Outcome::kRolledBack;
+  }));
+  EXPECT_THAT(agents_.at(kAgentA).finisher.calls(), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, AnUnreachableAgentAtCanCommitRollsBack) {
+  agents_.at(kAgentB).agent->Stop();
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kRolledBack);
+  EXPECT_EQ(txn->last_status().code(), Code::kIoError) << txn->last_status().ToString();
+  EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(TmRecordTypes(), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, ARollbackVoteAbortsBeforeAnyAgentHearsOfTheTransaction) {
+  rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kRbDeadlock)});
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kRolledBack);
+  EXPECT_THAT(Records(kAgentA), IsEmpty());
+  EXPECT_THAT(Records(kAgentB), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, OneCommitVoteBesideReadOnlyBranchesCommitsWithoutTheAgents) {
+  rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kReadOnly)});
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted);
+  EXPECT_THAT(rm_a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare",
+                                         "commit(TMNOFLAGS)"));
+  EXPECT_THAT(Records(kAgentA), IsEmpty());
+  EXPECT_THAT(Records(kAgentB), IsEmpty());
+  EXPECT_THAT(TmRecordTypes(), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, ASingleBranchCommitsInOnePhaseWithoutTheAgents) {
+  Result<Transaction> txn = manager_->Begin(Protocol::kThreePhase);
+  ASSERT_THAT(txn, IsOk());
+  ASSERT_THAT(txn->Enlist(rm_a_), IsOk());
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted);
+  EXPECT_THAT(rm_a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)",
+                                         "commit(TMONEPHASE)"));
+  EXPECT_THAT(Records(kAgentA), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, ManyConcurrentTransactionsAllCommitEverywhere) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 10;
+  std::atomic<int> committed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      std::unique_ptr<ScriptedResourceManager> a = rm_a_.NewSession();
+      std::unique_ptr<ScriptedResourceManager> b = rm_b_.NewSession();
+      for (int i = 0; i < kPerThread; ++i) {
+        Result<Transaction> txn = manager_->Begin(Protocol::kThreePhase);
+        if (!txn.ok() || !txn->Enlist(*a).ok() || !txn->Enlist(*b).ok()) continue;
+        Result<Outcome> outcome = txn->Commit();
+        if (outcome.ok() && *outcome == Outcome::kCommitted) committed.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(committed.load(), kThreads * kPerThread);
+  EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(agents_.at(kAgentA).finisher.calls(), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, OpenRefusesAnAgentResourceManagerWithoutAFactory) {
+  TransactionManagerOptions options;
+  options.node_id = kNode;
+  options.resource_managers = {{kRmA, rm_a_.Factory()}};
+  options.three_phase.agents = {{kAgentA, "127.0.0.1:1", {kRmA, "rm-unknown"}}};
+  options.three_phase.key_file = key_file_;
+  LogOptions log_options;
+  log_options.dir = dir_ + "/other-log";
+  log_options.node_id = kNode;
+  Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
+  ASSERT_THAT(log, IsOk());
+  Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, **log);
+  EXPECT_THAT(manager, StatusIs(Code::kConfig));
+  EXPECT_THAT(manager.status().message(), ::testing::HasSubstr("rm-unknown"));
+}
+
+TEST_F(ThreePhaseCoordinatorTest, WithoutAgentsBeginThreePhaseIsRefused) {
+  TransactionManagerOptions options;
+  options.node_id = kNode;
+  options.resource_managers = {{kRmA, rm_a_.Factory()}};
+  LogOptions log_options;
+  log_options.dir = dir_ + "/plain-log";
+  log_options.node_id = kNode;
+  Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
+  ASSERT_THAT(log, IsOk());
+  Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, **log);
+  ASSERT_THAT(manager, IsOk());
+  EXPECT_THAT((*manager)->Begin(Protocol::kThreePhase), StatusIs(Code::kNotSupported));
+}
+
+}  // namespace
+}  // namespace xa::test
