@@ -999,6 +999,35 @@ TEST_F(MysqlTest, FencingAnotherUsersSessionWithoutThePrivilegeSaysWhatToGrant) 
   EXPECT_EQ(QueryInt(*admin, "SELECT 1"), 1);  // untouched
 }
 
+// CONNECTION ADMIN without PROCESS: the KILL of another user's session succeeds, but the
+// process list never showed that session, so its leaving cannot be watched (measured on MariaDB
+// 10.11: the list shows 0 before and after). The fence must not report success then.
+TEST_F(MysqlTest, FencingASessionTheProcessListHidesIsRefusedAndSaysToGrantProcess) {
+  std::unique_ptr<sql::Connection> admin = Connect(true);
+  ASSERT_NE(admin, nullptr);
+  const std::string host = test::MariaDbAccount().host;
+  const std::string fencer_user = "xa_fencer_np" + std::to_string(NodeId() % 100000);
+  const std::string account = "'" + fencer_user + "'@'" + host + "'";
+  MustRun(*admin, "CREATE USER IF NOT EXISTS " + account + " IDENTIFIED BY 'fence-pw'");
+  MustRun(*admin, "GRANT CONNECTION ADMIN ON *.* TO " + account);
+  MustRun(*admin, "GRANT SELECT ON " + test::MariaDbAccount().database + ".* TO " + account);
+  std::unique_ptr<sql::Connection> victim = Connect(true);
+  ASSERT_NE(victim, nullptr);
+  std::optional<int64_t> victim_id = QueryInt(*victim, "SELECT CONNECTION_ID()");
+  ASSERT_TRUE(victim_id.has_value());
+
+  MySqlOptions options = Options("mysqldrv-fencer");
+  options.user = fencer_user;
+  options.password = "fence-pw";
+  std::unique_ptr<MySqlResourceManager> fencer = OpenRm(options);
+  ASSERT_NE(fencer, nullptr);
+  EXPECT_THAT(fencer->FenceSession(static_cast<uint64_t>(*victim_id)),
+              StatusIs(Code::kRmError, AllOf(HasSubstr("GRANT PROCESS"), HasSubstr(fencer_user),
+                                             HasSubstr("do not finish the branch"))));
+  fencer.reset();
+  MustRun(*admin, "DROP USER " + account);
+}
+
 // What the application's RM does after its session was fenced: the next call reports the lost
 // session (XAER_RMFAIL, connection gone), Open() connects again, and new work goes through.
 TEST_F(MysqlTest, FencedRmReportsTheLostSessionOnceAndWorksAgainAfterOpen) {
