@@ -11,6 +11,9 @@
 
 #include "daemons/agent/agent.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -208,19 +211,38 @@ class AgentTest : public ::testing::Test {
       std::fclose(range);
     }
     std::mt19937 random(static_cast<unsigned>(::getpid()) ^
-                        static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
-    std::uniform_int_distribution<int> port(std::max(1024, low - 10000), std::max(1025, low - 1000));
+                        static_cast<unsigned>(
+                            std::chrono::steady_clock::now().time_since_epoch().count()));
+    std::uniform_int_distribution<int> port(std::max(1024, low - 10000),
+                                            std::max(1025, low - 1000));
     for (int attempt = 0; attempt < 1000; ++attempt) {
-      std::string address = "127.0.0.1:" + std::to_string(port(random));
-      if (directory_agents_taken_.count(address) != 0) continue;
-      Result<std::unique_ptr<net::Listener>> listener = transport_->Listen(address);
-      if (!listener.ok()) continue;  // in use
-      (*listener)->Close();
+      const int candidate = port(random);
+      std::string address = "127.0.0.1:" + std::to_string(candidate);
+      if (directory_agents_taken_.count(address) != 0 || !PortIsFree(candidate)) continue;
       directory_agents_taken_.insert(address);
       return address;
     }
     ADD_FAILURE() << "no free port below " << low;
     return "127.0.0.1:0";
+  }
+
+  // Binds a plain socket to the port and closes it: close(2) releases a listening port at once
+  // (the transport's Close hands the close to its I/O thread, so an agent listening right after
+  // it could find the port still taken).
+  static bool PortIsFree(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free =
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0 &&
+        ::listen(fd, 1) == 0;
+    ::close(fd);
+    return free;
   }
 
   void StartAgent(size_t i) {
