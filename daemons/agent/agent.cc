@@ -12,9 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include "daemons/agent/message_mapping.h"
 #include "src/base/logging.h"
@@ -24,7 +21,6 @@
 #include "src/three_phase/termination.h"
 
 namespace xa::agent {
-namespace asio = boost::asio;
 namespace ts = three_phase;
 
 namespace {
@@ -61,6 +57,63 @@ struct Key {
 };
 
 }  // namespace
+
+// A fixed set of threads running posted functions in order of posting. Not asio::thread_pool:
+// asio's completion path synchronises with a standalone atomic fence, which the thread
+// sanitizer cannot follow (g++ refuses it under -fsanitize=thread -Werror), and the agent's
+// concurrency must be checked under it.
+class WorkerPool {
+ public:
+  explicit WorkerPool(size_t threads) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~WorkerPool() { Stop(); }
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  void Post(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      queue_.push_back(std::move(fn));
+    }
+    ready_.notify_one();
+  }
+  // Lets the functions running now finish, drops the queued ones, joins the threads.
+  // Idempotent.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+      queue_.clear();
+    }
+    ready_.notify_all();
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::function<void()> next;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        next = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      next();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  std::vector<std::thread> threads_;
+};
 
 // Where a reply goes: a connection (accepted or outgoing), or this agent itself.
 class Channel {
@@ -130,13 +183,16 @@ class TimerQueue {
 // One participant: its machine and what the agent keeps beside it. Everything but the
 // constants and published_state is touched on the strand only.
 struct Slot {
-  Slot(Key k, asio::strand<asio::thread_pool::executor_type> s)
-      : key(std::move(k)), branch(key.global.WithBranch(static_cast<uint16_t>(key.number))),
-        strand(std::move(s)) {}
+  explicit Slot(Key k)
+      : key(std::move(k)), branch(key.global.WithBranch(static_cast<uint16_t>(key.number))) {}
 
   const Key key;
   Xid branch;
-  asio::strand<asio::thread_pool::executor_type> strand;
+  // The strand: the participant's inputs, run one at a time (rule e) by one pool thread at a
+  // time, in the order they were posted (see WorkerPool for why not asio::strand).
+  std::mutex strand_mu;
+  std::deque<std::function<void()>> strand_queue;  // guarded by strand_mu
+  bool strand_running = false;                     // guarded by strand_mu
 
   std::optional<ts::ParticipantMachine> machine;
   // From CanCommit or the log's Wait record; empty when neither was seen.
@@ -217,7 +273,29 @@ class Agent::Impl {
 
   template <typename Fn>
   void Post(const std::shared_ptr<Slot>& slot, Fn fn) {
-    asio::post(slot->strand, std::move(fn));
+    {
+      std::lock_guard<std::mutex> lock(slot->strand_mu);
+      slot->strand_queue.emplace_back(std::move(fn));
+      if (slot->strand_running) return;  // the running drain takes it
+      slot->strand_running = true;
+    }
+    strand_pool_.Post([slot] { RunStrand(*slot); });
+  }
+  // Runs the slot's queued inputs until none is left (one pool thread per slot at a time).
+  static void RunStrand(Slot& slot) {
+    for (;;) {
+      std::function<void()> next;
+      {
+        std::lock_guard<std::mutex> lock(slot.strand_mu);
+        if (slot.strand_queue.empty()) {
+          slot.strand_running = false;
+          return;
+        }
+        next = std::move(slot.strand_queue.front());
+        slot.strand_queue.pop_front();
+      }
+      next();
+    }
   }
   // Strand only.
   void Execute(const std::shared_ptr<Slot>& slot, ts::Effects effects);
@@ -245,8 +323,8 @@ class Agent::Impl {
   const AgentDependencies deps_;
   Clock* const clock_;
   // Declared first: destroyed last, after every slot that holds one of their strands.
-  asio::thread_pool strand_pool_;
-  asio::thread_pool finish_pool_;
+  WorkerPool strand_pool_;
+  WorkerPool finish_pool_;
   TimerQueue timers_;
 
   std::unique_ptr<net::Listener> listener_;
@@ -546,10 +624,8 @@ void Agent::Impl::Stop() {
   }
   for (auto& [name, link] : links) link->Stop();
   timers_.Stop();
-  strand_pool_.stop();
-  strand_pool_.join();
-  finish_pool_.stop();
-  finish_pool_.join();
+  strand_pool_.Stop();
+  finish_pool_.Stop();
   std::lock_guard<std::mutex> lock(mu_);
   pending_.clear();
   slots_.clear();
@@ -841,7 +917,7 @@ std::shared_ptr<Slot> Agent::Impl::FindOrCreate(const Key& key) {
   auto it = slots_.find(key);
   if (it != slots_.end()) return it->second;
   if (stopping_) return nullptr;
-  auto slot = std::make_shared<Slot>(key, asio::make_strand(strand_pool_));
+  auto slot = std::make_shared<Slot>(key);
   slot->machine.emplace(key.number, deps_.incarnation);
   slots_.emplace(key, slot);
   return slot;
@@ -1056,7 +1132,7 @@ void Agent::Impl::StartFinish(const std::shared_ptr<Slot>& slot, bool commit) {
     return;
   }
   const std::string rm = slot->participants[slot->key.number].rm_name;
-  asio::post(finish_pool_, [this, slot, commit, rm, branch = slot->branch,
+  finish_pool_.Post([this, slot, commit, rm, branch = slot->branch,
                             fence = slot->fence_session_id, read_only = slot->read_only] {
     if (fence != 0) Count([](AgentCounters& c) { ++c.fences; });
     Status finished = deps_.finisher->Finish(rm, branch, fence, read_only, commit);

@@ -16,12 +16,13 @@
 //     runs AuthenticateAsServer (a failure is logged with the peer's address, counted, and the
 //     connection dropped), then reads frames; a frame that does not decode drops the connection
 //     (logged, counted). Other connections are not affected.
-//   - one strand per participant (Boost.Asio strands over a small thread pool): every input of a
-//     participant (a message, its timer, a peer found unreachable, a record made durable, its
-//     branch finished) runs on its strand, one at a time, as the machine requires (rule e). A
-//     strand costs nothing while idle and many participants share the pool's threads; a
-//     mutex-and-queue per participant would do the same by hand. Records (DecisionLog::Append)
-//     run on the strand: an fdatasync is short and shared by concurrent appends (group commit).
+//   - one strand per participant (a queue of its inputs, drained by one thread of a small pool
+//     at a time): every input of a participant (a message, its timer, a peer found unreachable,
+//     a record made durable, its branch finished) runs on its strand, one at a time, in order,
+//     as the machine requires (rule e). A strand costs nothing while idle and many participants
+//     share the pool's threads. (Not asio's strands and thread pool: they synchronise with a
+//     standalone fence that the thread sanitizer cannot follow.) Records (DecisionLog::Append) run on the
+//     strand: an fdatasync is short and shared by concurrent appends (group commit).
 //   - BranchFinisher::Finish runs on a separate pool, off the strands: fencing and phase 2 wait
 //     for a database, which must not stall other transactions. Its result is posted back to the
 //     participant's strand; a failure is retried after a backoff (finish_retry_min doubling up to

@@ -11,8 +11,10 @@
 
 #include <array>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -341,10 +343,24 @@ class ListenState : public std::enable_shared_from_this<ListenState> {
       accepted_.clear();
       changed_.notify_all();
     }
-    asio::post(io_, [self = shared_from_this()] {
+    // The port is free once Close returns, so that a server restarted in the same process can
+    // listen on its address again at once. The acceptor belongs to the I/O thread: close it
+    // there and wait, unless this is that thread or it no longer runs.
+    if (io_.stopped() || io_.get_executor().running_in_this_thread()) {
+      error_code ignored;
+      acceptor_.close(ignored);
+      return;
+    }
+    auto closed = std::make_shared<std::promise<void>>();
+    std::future<void> done = closed->get_future();
+    asio::post(io_, [self = shared_from_this(), closed] {
       error_code ignored;
       self->acceptor_.close(ignored);
+      closed->set_value();
     });
+    // Bounded: an I/O thread that stops meanwhile drops the closing handler, and the acceptor
+    // is then closed with the io_context.
+    done.wait_for(std::chrono::seconds(5));
   }
 
  private:

@@ -74,6 +74,8 @@ class Listener {
 
   // The next connection, waiting until `deadline`.
   virtual Result<std::unique_ptr<Connection>> Accept(Clock::SteadyTime deadline) = 0;
+  // Stops listening; the address is free when Close returns (a restarted server may listen on
+  // it again at once). Connections not yet accepted are closed. Idempotent.
   virtual void Close() = 0;
   // Where peers connect: the actual port when Listen was asked for port 0.
   virtual const std::string& address() const = 0;

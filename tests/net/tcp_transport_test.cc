@@ -242,6 +242,26 @@ TEST(TcpTransportTest, ClosingAListenerEndsAWaitingAccept) {
   EXPECT_THAT(result.get(), StatusIs(Code::kIoError, HasSubstr("closed")));
 }
 
+// A server restarted in the same process listens on its address again at once: Close (and
+// destroying the listener) frees the port before it returns. A close left to the I/O thread
+// made the new Listen fail now and then with "Address already in use".
+TEST(TcpTransportTest, AClosedListenersAddressCanBeListenedOnAgainAtOnce) {
+  auto transport = NewTcpTransport(Env::Default()->clock());
+  Result<std::unique_ptr<Listener>> first = transport->Listen("127.0.0.1:0");
+  ASSERT_THAT(first, IsOk());
+  const std::string address = (*first)->address();
+  (*first)->Close();
+  for (int i = 0; i < 200; ++i) {
+    Result<std::unique_ptr<Listener>> again = transport->Listen(address);
+    ASSERT_THAT(again, IsOk()) << "round " << i;
+    if (i % 2 == 0) {
+      (*again)->Close();
+    } else {
+      again->reset();  // destroying it closes it as well
+    }
+  }
+}
+
 // Several threads send on one connection while the peer receives: every message arrives once,
 // and each thread's messages in its own order.
 TEST(TcpTransportTest, ConcurrentSendersOnOneConnectionKeepEachThreadsOrder) {
