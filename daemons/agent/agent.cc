@@ -15,6 +15,7 @@
 
 #include "daemons/agent/message_mapping.h"
 #include "src/base/logging.h"
+#include "src/base/overloaded.h"
 #include "src/base/retrier.h"
 #include "src/three_phase/agent_messages.h"
 #include "src/three_phase/participant.h"
@@ -25,19 +26,14 @@ namespace ts = three_phase;
 
 namespace {
 
+using internal::Overloaded;
+
 constexpr const char* kComponent = "agent";
 // Reply routes kept per participant: requests whose reply is still to be sent. A well-behaved
 // sender has a handful at a time; the bound keeps a flood from growing memory.
 constexpr size_t kMaxReplyRoutes = 256;
 // Outcomes of forgotten (done) participants kept to answer late messages; the oldest go first.
 constexpr size_t kMaxTombstones = 65536;
-
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 bool IsReply(const ts::OutMessage& message) {
   return std::holds_alternative<ts::Vote>(message) || std::holds_alternative<ts::Ack>(message) ||

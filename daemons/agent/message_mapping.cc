@@ -2,16 +2,13 @@
 
 #include <string>
 
+#include "src/base/overloaded.h"
+
 namespace xa::agent {
 namespace ts = three_phase;
 namespace {
 
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+using internal::Overloaded;
 
 std::optional<ts::Endpoint> AskerEndpoint(uint32_t asker) {
   if (asker == ts::kCoordinatorAsker) return ts::Endpoint::Coordinator();

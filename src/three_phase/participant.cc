@@ -2,15 +2,12 @@
 
 #include <utility>
 
+#include "src/base/overloaded.h"
+
 namespace xa::three_phase {
 namespace {
 
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
+using internal::Overloaded;
 
 std::string StateName(ParticipantState state) { return std::string(ParticipantStateName(state)); }
 

@@ -6,12 +6,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -21,6 +19,7 @@
 #include "src/net/transport.h"
 #include "src/three_phase/agent_client.h"
 #include "src/three_phase/agent_messages.h"
+#include "tests/agent/in_process_agents.h"
 #include "tests/testutil/scripted_rm.h"
 #include "tests/testutil/status_matchers.h"
 #include "xa/decision_log.h"
@@ -39,13 +38,6 @@ constexpr const char* kRmA = "rm-a";
 constexpr const char* kRmB = "rm-b";
 constexpr const char* kAgentA = "agent-a";
 constexpr const char* kAgentB = "agent-b";
-constexpr auto kSettleLimit = 30s;
-
-std::string TempDir(const std::string& tag) {
-  std::string pattern = "/tmp/xa-" + tag + "-XXXXXX";
-  char* dir = mkdtemp(pattern.data());
-  return dir == nullptr ? std::string() : std::string(dir);
-}
 
 class RecordingFinisher : public agent::BranchFinisher {
  public:
@@ -65,44 +57,23 @@ class RecordingFinisher : public agent::BranchFinisher {
   std::vector<std::string> calls_;
 };
 
-struct RunningAgent {
-  std::string log_dir;
-  std::unique_ptr<DecisionLog> log;
-  std::unique_ptr<net::Transport> transport;
-  std::unique_ptr<net::Listener> listener;  // until the agent takes it
-  RecordingFinisher finisher;
-  std::unique_ptr<agent::Agent> agent;
-};
-
 class ThreePhaseCoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = TempDir("3pc-unit");
+    dir_ = MakeTempDir("3pc-unit");
     ASSERT_FALSE(dir_.empty());
-    key_file_ = dir_ + "/agents.key";
-    {
-      std::ofstream out(key_file_);
-      out << "the agents' shared key for the unit tests of 3PC";
-    }
-    ASSERT_EQ(chmod(key_file_.c_str(), 0600), 0);
+    key_file_ = WriteTestKeyFile(dir_);
     Result<net::SharedKey> key = net::LoadSharedKey(key_file_);
     ASSERT_THAT(key, IsOk());
     key_.emplace(std::move(*key));
 
     client_transport_ = net::NewTcpTransport(Env::Default()->clock());
-    directory_.agent_of_rm = {{kRmA, kAgentA}, {kRmB, kAgentB}};
-    // Every agent's listener first, on a port the kernel picks and that stays bound: the
-    // directory needs every address before any agent starts.
-    for (const char* name : {kAgentA, kAgentB}) {
-      RunningAgent& running = agents_[name];
-      running.transport = net::NewTcpTransport(Env::Default()->clock());
-      Result<std::unique_ptr<net::Listener>> listener = running.transport->Listen("127.0.0.1:0");
-      ASSERT_THAT(listener, IsOk());
-      directory_.address_of_agent[name] = (*listener)->address();
-      running.listener = std::move(*listener);
-    }
-    StartAgent(kAgentA);
-    StartAgent(kAgentB);
+    agents_.emplace(kNode, &*key_);
+    agents_->Add(kAgentA, {kRmA});
+    agents_->Add(kAgentB, {kRmB});
+    // The coordinator is never silent here: a long termination timeout.
+    agents_->Start(kAgentA, &finisher_a_, 1);
+    agents_->Start(kAgentB, &finisher_b_, 1);
 
     LogOptions log_options;
     log_options.dir = dir_ + "/tm-log";
@@ -116,11 +87,7 @@ class ThreePhaseCoordinatorTest : public ::testing::Test {
     options.phase_threads = 2;
     options.recovery_interval = 0ms;
     options.resource_managers = {{kRmA, rm_a_.Factory()}, {kRmB, rm_b_.Factory()}};
-    options.three_phase.agents = {{kAgentA, directory_.address_of_agent[kAgentA], {kRmA}},
-                                  {kAgentB, directory_.address_of_agent[kAgentB], {kRmB}}};
-    options.three_phase.key_file = key_file_;
-    options.three_phase.vote_timeout = 10s;
-    options.three_phase.ack_timeout = 10s;
+    agents_->ConfigureManager(options, key_file_);
     Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, *log_);
     ASSERT_THAT(manager, IsOk());
     manager_ = std::move(*manager);
@@ -129,71 +96,23 @@ class ThreePhaseCoordinatorTest : public ::testing::Test {
   void TearDown() override {
     manager_.reset();
     log_.reset();
-    for (auto& [name, running] : agents_) {
-      if (running.agent != nullptr) running.agent->Stop();
-    }
-    agents_.clear();
+    agents_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  void StartAgent(const std::string& name) {
-    RunningAgent& running = agents_[name];
-    running.log_dir = dir_ + "/" + name;
-    LogOptions log_options;
-    log_options.dir = running.log_dir;
-    log_options.node_id = kNode;
-    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
-    ASSERT_THAT(log, IsOk());
-    running.log = std::move(*log);
-    agent::AgentOptions options;
-    options.name = name;
-    options.listen_address = directory_.address_of_agent.at(name);
-    options.agent_of_rm = directory_.agent_of_rm;
-    options.address_of_agent = directory_.address_of_agent;
-    options.termination_timeout = 30s;  // the coordinator is never silent here
-    options.peer_timeout = 1s;
-    agent::AgentDependencies deps;
-    deps.env = Env::Default();
-    deps.log = running.log.get();
-    deps.transport = running.transport.get();
-    deps.key = &*key_;
-    deps.finisher = &running.finisher;
-    deps.incarnation = 1;
-    Result<std::unique_ptr<agent::Agent>> started =
-        agent::Agent::Start(options, deps, std::move(running.listener));
-    ASSERT_THAT(started, IsOk());
-    running.agent = std::move(*started);
-  }
-
-  // What agent `name` holds about participant `number` of `global`: its open record (nullopt
-  // once done, or when it never heard of it).
-  std::optional<LogRecord> OpenParticipant(const std::string& name, const Xid& global,
-                                           uint16_t number) {
-    LogState state = agents_.at(name).log->State();
-    auto it = state.open_participants.find(global.WithBranch(number));
-    if (it == state.open_participants.end()) return std::nullopt;
-    return it->second;
+  RecordingFinisher& FinisherOf(const std::string& name) {
+    return name == kAgentA ? finisher_a_ : finisher_b_;
   }
   // Every record agent `name` appended.
   std::vector<LogRecord> Records(const std::string& name) {
     std::vector<LogRecord> out;
-    EXPECT_THAT(agents_.at(name).log->Scan([&](const LogRecord& r) { out.push_back(r); }), IsOk());
+    EXPECT_THAT(agents_->log(name).Scan([&](const LogRecord& r) { out.push_back(r); }), IsOk());
     return out;
   }
   std::vector<RecordType> TmRecordTypes() {
     std::vector<RecordType> out;
     EXPECT_THAT(log_->Scan([&](const LogRecord& r) { out.push_back(r.type); }), IsOk());
     return out;
-  }
-
-  template <typename Pred>
-  bool Eventually(Pred done) {
-    auto limit = std::chrono::steady_clock::now() + kSettleLimit;
-    while (std::chrono::steady_clock::now() < limit) {
-      if (done()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return done();
   }
 
   Result<Transaction> BeginOnBoth() {
@@ -206,12 +125,13 @@ class ThreePhaseCoordinatorTest : public ::testing::Test {
 
   ScriptedResourceManager rm_a_{kRmA};
   ScriptedResourceManager rm_b_{kRmB};
+  RecordingFinisher finisher_a_;
+  RecordingFinisher finisher_b_;
   std::string dir_;
   std::string key_file_;
   std::optional<net::SharedKey> key_;
   std::unique_ptr<net::Transport> client_transport_;
-  three_phase::AgentDirectory directory_;
-  std::map<std::string, RunningAgent> agents_;
+  std::optional<InProcessAgents> agents_;  // after the finishers and the key: destroyed first
   std::unique_ptr<DecisionLog> log_;
   std::unique_ptr<TransactionManager> manager_;
 };
@@ -247,7 +167,7 @@ TEST_F(ThreePhaseCoordinatorTest, CommitPreparesThenPreCommitsThenCommitsAndEver
     EXPECT_EQ(types[0], RecordType::kParticipantWait) << name;
     EXPECT_EQ(types[1], RecordType::kParticipantPreCommit) << name;
     EXPECT_EQ(types[2], RecordType::kParticipantDecision) << name;
-    EXPECT_THAT(agents_.at(name).finisher.calls(), IsEmpty()) << name;
+    EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
   }
   EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
   EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
@@ -259,7 +179,8 @@ TEST_F(ThreePhaseCoordinatorTest, AnAgentVotingNoRollsBothBranchesBackAndTellsTh
   Xid global = txn->xid();
   // Agent B is asked about the transaction before it ever voted: it records ABORT (an unknown
   // transaction aborts), so it will vote no.
-  three_phase::AgentClient client(client_transport_.get(), &*key_, "a-curious-peer", directory_);
+  three_phase::AgentClient client(client_transport_.get(), &*key_, "a-curious-peer",
+                                  agents_->directory());
   three_phase::AgentMessage query;
   query.body = three_phase::StateQueryMessage{global, 1, three_phase::kCoordinatorAsker};
   Result<three_phase::AgentMessage> reply =
@@ -276,14 +197,14 @@ TEST_F(ThreePhaseCoordinatorTest, AnAgentVotingNoRollsBothBranchesBackAndTellsTh
   EXPECT_THAT(TmRecordTypes(), IsEmpty());  // presumed abort: nothing logged
   // Agent A had voted yes: it heard the Abort, with the branch already rolled back.
   EXPECT_TRUE(Eventually([&] {
-    std::optional<LogRecord> open = OpenParticipant(kAgentA, global, 0);
+    std::optional<LogRecord> open = agents_->OpenParticipant(kAgentA, global, 0);
     return !open.has_value() || open->outcome == Outcome::kRolledBack;
   }));
-  EXPECT_THAT(agents_.at(kAgentA).finisher.calls(), IsEmpty());
+  EXPECT_THAT(finisher_a_.calls(), IsEmpty());
 }
 
 TEST_F(ThreePhaseCoordinatorTest, AnUnreachableAgentAtCanCommitRollsBack) {
-  agents_.at(kAgentB).agent->Stop();
+  agents_->Stop(kAgentB);
   Result<Transaction> txn = BeginOnBoth();
   ASSERT_THAT(txn, IsOk());
   Result<Outcome> outcome = txn->Commit();
@@ -353,7 +274,7 @@ TEST_F(ThreePhaseCoordinatorTest, ManyConcurrentTransactionsAllCommitEverywhere)
   EXPECT_EQ(committed.load(), kThreads * kPerThread);
   EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
   EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
-  EXPECT_THAT(agents_.at(kAgentA).finisher.calls(), IsEmpty());
+  EXPECT_THAT(finisher_a_.calls(), IsEmpty());
 }
 
 TEST_F(ThreePhaseCoordinatorTest, OpenRefusesAnAgentResourceManagerWithoutAFactory) {

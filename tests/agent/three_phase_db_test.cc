@@ -9,11 +9,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <thread>
 
@@ -23,6 +21,7 @@
 #include "src/net/transport.h"
 #include "src/three_phase/agent_client.h"
 #include "src/three_phase/agent_messages.h"
+#include "tests/agent/in_process_agents.h"
 #include "tests/testutil/status_matchers.h"
 #include "tests/tm/tm_db_util.h"
 #include "xa/decision_log.h"
@@ -44,22 +43,11 @@ constexpr const char* kAgentB = "agent-postgres";
 // Long enough that the coordinator's phases finish first on a loaded machine; short enough
 // that the termination tests do not wait long.
 constexpr auto kTerminationTimeout = 1500ms;
-// How long a test waits for the agents to finish on their own.
-constexpr auto kSettleLimit = 60s;
 
 uint32_t UniqueNode() {
   std::random_device rd;
   return 0x33000000u | (rd() & 0xffffffu);
 }
-
-struct RunningAgent {
-  std::string log_dir;
-  std::unique_ptr<DecisionLog> log;
-  std::unique_ptr<net::Transport> transport;
-  std::unique_ptr<net::Listener> listener;  // until the agent takes it
-  std::unique_ptr<agent::RmBranchFinisher> finisher;
-  std::unique_ptr<agent::Agent> agent;
-};
 
 class ThreePhaseDbTest : public ::testing::Test {
  protected:
@@ -70,14 +58,9 @@ class ThreePhaseDbTest : public ::testing::Test {
     admin_ = std::move(*admin);
     ASSERT_THAT(ResetAccounts(admin_, kTable, kAccounts, kBalance), IsOk());
 
-    key_dir_ = TempLogDir("3pc-key");
-    ASSERT_FALSE(key_dir_.empty());
-    key_file_ = key_dir_ + "/agents.key";
-    {
-      std::ofstream out(key_file_);
-      out << "a shared key for the three-phase tests, 32+ bytes";
-    }
-    ASSERT_EQ(chmod(key_file_.c_str(), 0600), 0);
+    dir_ = MakeTempDir("3pc-db");
+    ASSERT_FALSE(dir_.empty());
+    key_file_ = WriteTestKeyFile(dir_);
     Result<net::SharedKey> key = net::LoadSharedKey(key_file_);
     ASSERT_THAT(key, IsOk());
     key_.emplace(std::move(*key));
@@ -85,26 +68,20 @@ class ThreePhaseDbTest : public ::testing::Test {
     TransactionManagerOptions factories;
     RegisterDbFactories(factories);
     factories_ = factories.resource_managers;
+    finishers_[kAgentA] = std::make_unique<agent::RmBranchFinisher>(
+        std::map<std::string, ResourceManagerFactory>{{kMariaDbRm, factories_.at(kMariaDbRm)}});
+    finishers_[kAgentB] = std::make_unique<agent::RmBranchFinisher>(
+        std::map<std::string, ResourceManagerFactory>{{kPostgresRm, factories_.at(kPostgresRm)}});
 
     client_transport_ = net::NewTcpTransport(Env::Default()->clock());
-    directory_.agent_of_rm = {{kMariaDbRm, kAgentA}, {kPostgresRm, kAgentB}};
-    // Every agent's listener first, on a port the kernel picks and that stays bound: the
-    // directory needs every address before any agent starts.
-    for (const char* name : {kAgentA, kAgentB}) {
-      RunningAgent& running = agents_[name];
-      running.transport = net::NewTcpTransport(Env::Default()->clock());
-      Result<std::unique_ptr<net::Listener>> listener = running.transport->Listen("127.0.0.1:0");
-      ASSERT_THAT(listener, IsOk());
-      directory_.address_of_agent[name] = (*listener)->address();
-      running.listener = std::move(*listener);
-    }
-    StartAgent(kAgentA, kMariaDbRm, 1);
-    StartAgent(kAgentB, kPostgresRm, 1);
+    agents_.emplace(node_, &*key_);
+    agents_->Add(kAgentA, {kMariaDbRm});
+    agents_->Add(kAgentB, {kPostgresRm});
+    StartAgent(kAgentA, 1);
+    StartAgent(kAgentB, 1);
 
-    log_dir_ = TempLogDir("3pc-tm");
-    ASSERT_FALSE(log_dir_.empty());
     LogOptions log_options;
-    log_options.dir = log_dir_;
+    log_options.dir = dir_ + "/tm-log";
     log_options.node_id = node_;
     Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
     ASSERT_THAT(log, IsOk());
@@ -113,12 +90,7 @@ class ThreePhaseDbTest : public ::testing::Test {
     TransactionManagerOptions options;
     options.node_id = node_;
     options.resource_managers = factories_;
-    options.three_phase.agents = {
-        {kAgentA, directory_.address_of_agent[kAgentA], {kMariaDbRm}},
-        {kAgentB, directory_.address_of_agent[kAgentB], {kPostgresRm}}};
-    options.three_phase.key_file = key_file_;
-    options.three_phase.vote_timeout = 10s;
-    options.three_phase.ack_timeout = 10s;
+    agents_->ConfigureManager(options, key_file_);
     Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, *log_);
     ASSERT_THAT(manager, IsOk());
     manager_ = std::move(*manager);
@@ -131,68 +103,19 @@ class ThreePhaseDbTest : public ::testing::Test {
   void TearDown() override {
     manager_.reset();
     log_.reset();
-    for (auto& [name, running] : agents_) {
-      if (running.agent != nullptr) running.agent->Stop();
-      running.agent.reset();
-      running.log.reset();
-      if (!running.log_dir.empty()) std::filesystem::remove_all(running.log_dir);
-    }
-    if (!log_dir_.empty()) std::filesystem::remove_all(log_dir_);
-    if (!key_dir_.empty()) std::filesystem::remove_all(key_dir_);
+    agents_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  void StartAgent(const std::string& name, const std::string& rm, uint64_t incarnation) {
-    RunningAgent& running = agents_[name];
-    if (running.log_dir.empty()) running.log_dir = TempLogDir("3pc-agent");
-    ASSERT_FALSE(running.log_dir.empty());
-    LogOptions log_options;
-    log_options.dir = running.log_dir;
-    log_options.node_id = node_;
-    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
-    ASSERT_THAT(log, IsOk());
-    running.log = std::move(*log);
-    if (running.transport == nullptr) {
-      // A restart: a new transport listens again on the agent's address from the directory.
-      running.transport = net::NewTcpTransport(Env::Default()->clock());
-      Result<std::unique_ptr<net::Listener>> listener =
-          running.transport->Listen(directory_.address_of_agent.at(name));
-      ASSERT_THAT(listener, IsOk());
-      running.listener = std::move(*listener);
-    }
-    running.finisher = std::make_unique<agent::RmBranchFinisher>(
-        std::map<std::string, ResourceManagerFactory>{{rm, factories_.at(rm)}});
-    agent::AgentOptions options;
-    options.name = name;
-    options.listen_address = directory_.address_of_agent.at(name);
-    options.agent_of_rm = directory_.agent_of_rm;
-    options.address_of_agent = directory_.address_of_agent;
-    options.termination_timeout = kTerminationTimeout;
-    options.peer_timeout = 500ms;
-    agent::AgentDependencies deps;
-    deps.env = Env::Default();
-    deps.log = running.log.get();
-    deps.transport = running.transport.get();
-    deps.key = &*key_;
-    deps.finisher = running.finisher.get();
-    deps.incarnation = incarnation;
-    Result<std::unique_ptr<agent::Agent>> started =
-        agent::Agent::Start(options, deps, std::move(running.listener));
-    ASSERT_THAT(started, IsOk());
-    running.agent = std::move(*started);
+  void StartAgent(const std::string& name, uint64_t incarnation) {
+    agents_->Start(name, finishers_.at(name).get(), incarnation,
+                   AgentTimeouts{kTerminationTimeout, 500ms});
   }
 
-  agent::AgentCounters Counters(const std::string& name) {
-    return agents_.at(name).agent->counters();
-  }
-
-  // The state the agent's log holds for participant `number` of `global`: its record type, or
-  // nullopt when the participant is done (or never recorded).
+  agent::AgentCounters Counters(const std::string& name) { return agents_->counters(name); }
   std::optional<LogRecord> OpenParticipant(const std::string& name, const Xid& global,
                                            uint16_t number) {
-    LogState state = agents_.at(name).log->State();
-    auto it = state.open_participants.find(global.WithBranch(number));
-    if (it == state.open_participants.end()) return std::nullopt;
-    return it->second;
+    return agents_->OpenParticipant(name, global, number);
   }
 
   int64_t MariaDb(int id) {
@@ -209,17 +132,6 @@ class ThreePhaseDbTest : public ::testing::Test {
     Result<std::vector<Xid>> prepared = PreparedBranchesOf(admin_, node_);
     EXPECT_THAT(prepared, IsOk());
     return prepared.ok() ? *prepared : std::vector<Xid>{};
-  }
-
-  // Polls `done` until it holds or kSettleLimit passes.
-  template <typename Pred>
-  bool Eventually(Pred done) {
-    auto limit = std::chrono::steady_clock::now() + kSettleLimit;
-    while (std::chrono::steady_clock::now() < limit) {
-      if (done()) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return done();
   }
 
   // The test as a coordinator: starts both branches of a transfer on the teller's sessions,
@@ -261,7 +173,8 @@ class ThreePhaseDbTest : public ::testing::Test {
   three_phase::AgentClient& Client() {
     if (client_ == nullptr) {
       client_ = std::make_unique<three_phase::AgentClient>(client_transport_.get(), &*key_,
-                                                           "hand-coordinator", directory_);
+                                                           "hand-coordinator",
+                                                           agents_->directory());
     }
     return *client_;
   }
@@ -269,15 +182,14 @@ class ThreePhaseDbTest : public ::testing::Test {
   uint32_t node_ = 0;
   DbTeller admin_;
   DbTeller teller_;
-  std::string key_dir_;
+  std::string dir_;
   std::string key_file_;
   std::optional<net::SharedKey> key_;
   std::map<std::string, ResourceManagerFactory> factories_;
+  std::map<std::string, std::unique_ptr<agent::RmBranchFinisher>> finishers_;
   std::unique_ptr<net::Transport> client_transport_;
-  three_phase::AgentDirectory directory_;
   std::unique_ptr<three_phase::AgentClient> client_;
-  std::map<std::string, RunningAgent> agents_;
-  std::string log_dir_;
+  std::optional<InProcessAgents> agents_;  // after the finishers and the key: destroyed first
   std::unique_ptr<DecisionLog> log_;
   std::unique_ptr<TransactionManager> manager_;
 };
@@ -333,7 +245,7 @@ TEST_F(ThreePhaseDbTest, WorkThatFailsRollsBackOnBothDatabasesWithoutAskingTheAg
 }
 
 TEST_F(ThreePhaseDbTest, AnAgentThatCannotBeReachedAtCanCommitRollsTheTransactionBack) {
-  agents_.at(kAgentB).agent->Stop();
+  agents_->Stop(kAgentB);
   Xid global;
   Result<Outcome> outcome = TransferThreePhase(*manager_, teller_, 100, &global);
   ASSERT_THAT(outcome, IsOk());
@@ -393,11 +305,8 @@ TEST_F(ThreePhaseDbTest, AnAgentRestartedWithPreInItsLogAdoptsTheBackupsAbort) {
   // restarted participant's PRE is not counted (it may have been asked before the crash and not
   // remember it), so the MariaDB participant (WAIT, never restarted) is the backup and aborts;
   // the restarted one adopts that. The coordinator never had every PRE, so abort is right.
-  agents_.at(kAgentB).agent->Stop();
-  agents_.at(kAgentB).agent.reset();
-  agents_.at(kAgentB).log.reset();
-  agents_.at(kAgentB).transport.reset();
-  StartAgent(kAgentB, kPostgresRm, 2);
+  agents_->Stop(kAgentB);
+  StartAgent(kAgentB, 2);
   EXPECT_EQ(Counters(kAgentB).participants_recovered, 1u);
   EXPECT_TRUE(Eventually([&] { return Prepared().empty(); })) << "branches still prepared";
   EXPECT_EQ(MariaDb(1), kBalance);
