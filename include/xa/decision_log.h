@@ -62,7 +62,8 @@ struct Participant {
 //   kParticipantWait:            xid (the branch), participants (the whole transaction's),
 //                                participant_number, fence_session_id, read_only
 //   kParticipantPreCommit:       xid (the branch)
-//   kParticipantDecision:        xid (the branch), outcome (kCommitted or kRolledBack only)
+//   kParticipantDecision:        xid (the branch), outcome (kCommitted or kRolledBack only),
+//                                coordinator_knows_outcome
 //   kParticipantDone:            xid (the branch)
 // A participant record reads back with protocol kThreePhase (its type implies it); fields that
 // a record's type does not name read back as their defaults.
@@ -88,6 +89,15 @@ struct LogRecord {
   // The branch voted read-only: it holds nothing to commit or roll back in its database, but
   // its participant still takes part in termination.
   bool read_only = false;
+  // kParticipantDecision only (and an open participant's state): the coordinator is known to
+  // hold this outcome, because it sent it to this participant itself (DoCommit or Abort, on its
+  // normal path or from its recovery). An agent forgets a committed participant (writes
+  // kParticipantDone) only once this is true: the coordinator keeps its commit decision until
+  // every agent acknowledged its DoCommit, so whichever side forgets a COMMIT last, the other
+  // still holds it. A decision recorded without it (a termination round, a decision adopted
+  // from a peer, rule d) is upgraded by a second decision record with the same outcome and
+  // this set. An ABORT may be forgotten without it (presumed abort answers the same).
+  bool coordinator_knows_outcome = false;
   friend bool operator==(const LogRecord&, const LogRecord&) = default;
 };
 
@@ -103,7 +113,8 @@ struct LogState {
   // Wait: an orphan branch the agent aborted, or a decision adopted from a peer), with `type`
   // its current state (kParticipantWait, kParticipantPreCommit or kParticipantDecision),
   // `outcome` set once decided, and `lsn` and `timestamp_us` those of the record that brought
-  // it into its current state (a repeated PreCommit or decision changes nothing). The rules
+  // it into its current state (a repeated PreCommit changes nothing; a repeated decision only
+  // sets coordinator_knows_outcome, never clears it). The rules
   // (what is refused as damage) are ApplyRecord's, recovery-log/log_state.h.
   std::map<Xid, LogRecord> open_participants;
   uint64_t last_lsn = 0;
