@@ -17,10 +17,11 @@
 //   - XA START while a local transaction is open fails with 1400 (XAER_OUTSIDE).
 //   - A statement the branch's state does not allow fails with 1399 (XAER_RMFAIL, "...when
 //     global transaction is in the ACTIVE/IDLE/PREPARED state"), e.g. XA PREPARE before XA END,
-//     XA ROLLBACK of an ACTIVE branch, or any statement but XA RECOVER and XA COMMIT/ROLLBACK
-//     (even SELECT 1 and XA START) in a session that prepared a branch, until that branch is
-//     committed or rolled back there or the session ends. The session is fine and the branch is
-//     unchanged. (The read-only probe below does run in IDLE.)
+//     XA ROLLBACK of an ACTIVE branch, or, in a session that prepared a branch, every statement
+//     that touches a table and XA START, until that branch is committed or rolled back there or
+//     the session ends (a statement without a table, as SELECT 1 or SELECT CONNECTION_ID(),
+//     still runs there). The session is fine and the branch is unchanged. (The read-only probe
+//     below does run in IDLE.)
 //   - A deadlock (1213) rolls the whole branch back and leaves it ROLLBACK ONLY: the next XA END
 //     fails with 1399 ("...in the ROLLBACK ONLY state", not 1614) and XA ROLLBACK ends it.
 //   - While the session that prepared a branch is still connected (or has not yet reached its

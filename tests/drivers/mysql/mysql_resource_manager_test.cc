@@ -382,6 +382,23 @@ TEST_F(MysqlTest, SessionHoldingAPreparedBranchRefusesOtherWorkWithProto) {
   EXPECT_EQ(ValueOf(key), 31);
 }
 
+// What the server lets a session run while it holds a prepared branch (the dialect's notes in
+// src/sql_dialect/mariadb_dialect.h rely on it): a statement without a table runs, one that
+// reads a table and XA START are refused with 1399, and the branch is unchanged either way.
+TEST_F(MysqlTest, SessionHoldingAPreparedBranchRunsATablelessSelectButNoTableAccess) {
+  std::unique_ptr<MySqlResourceManager> rm = OpenRm();
+  ASSERT_NE(rm, nullptr);
+  Xid held = NewXid();
+  std::string key = NewKey();
+  PrepareInsert(*rm, held, key, 33);
+  EXPECT_EQ(RunOnRm(*rm, "SELECT 1"), 0);
+  EXPECT_EQ(RunOnRm(*rm, "SELECT CONNECTION_ID()"), 0);
+  EXPECT_EQ(RunOnRm(*rm, std::string("SELECT COUNT(*) FROM ") + kTable), 1399);
+  EXPECT_EQ(OurPrepared(*rm), std::vector<Xid>{held});
+  ASSERT_TRUE(rm->Commit(held, CommitMode::kTwoPhase).ok());
+  EXPECT_EQ(ValueOf(key), 33);
+}
+
 TEST_F(MysqlTest, LostConnectionDuringApplicationSqlIsRmFailAndTheBranchIsGone) {
   std::unique_ptr<sql::Connection> admin = Connect(true);
   ASSERT_NE(admin, nullptr);

@@ -1151,49 +1151,53 @@ class PgSession {
   bool connected_ = false;
 };
 
-// The fence of another role's session (here a superuser's, which only a superuser may end).
-TEST(OdbcFencePrivileges, FencingASuperusersSessionOnPostgresSaysWhichRoleToGrant) {
-  Server server = ServerFor(Dialect::kPostgres);
+// The fence of another user's session (an administrator's, which the application's user may not
+// end): refused with the database's own error and the privilege to grant, and the session lives.
+struct FencePrivilegeCase {
+  const char* name;
+  Dialect dialect;
+  const char* session_id_query;  // run on the administrator's session
+  const char* database_error;    // the server's error number or SQLSTATE
+  const char* privilege;         // what the message says to grant
+};
+
+class OdbcFencePrivileges : public ::testing::TestWithParam<FencePrivilegeCase> {};
+
+TEST_P(OdbcFencePrivileges, FencingAnAdministratorsSessionSaysWhatToGrantAndLeavesItAlone) {
+  const FencePrivilegeCase& c = GetParam();
+  Server server = ServerFor(c.dialect);
+  const std::string admin_connection =
+      c.dialect == Dialect::kPostgres
+          ? "DSN=" + server.dsn + ";UID=" + test::PostgresAdminUser()
+          : "DSN=" + server.dsn + ";UID=" + test::MariaDbAdminUser() +
+                ";SOCKET=" + test::MariaDbSocket();
   OdbcSession admin;
   Diagnostics diag;
-  ASSERT_TRUE(admin.Connect("DSN=" + server.dsn + ";UID=" + test::PostgresAdminUser(),
-                            std::chrono::seconds(10), &diag))
+  ASSERT_TRUE(admin.Connect(admin_connection, std::chrono::seconds(10), &diag))
       << diag.Describe();
   std::vector<Row> rows;
-  ASSERT_TRUE(admin.Query("SELECT pg_backend_pid()", &rows, &diag)) << diag.Describe();
+  ASSERT_TRUE(admin.Query(c.session_id_query, &rows, &diag)) << diag.Describe();
   ASSERT_EQ(rows.size(), 1u);
-  const uint64_t pid = std::stoull(rows[0][0].value_or("0"));
+  const uint64_t session = std::stoull(rows[0][0].value_or("0"));
   auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-fencer"));
   ASSERT_THAT(rm, test::IsOk());
-  EXPECT_THAT((*rm)->FenceSession(pid),
-              test::StatusIs(Code::kRmError, ::testing::AllOf(HasSubstr("42501"),
-                                                              HasSubstr("pg_signal_backend"))));
+  EXPECT_THAT((*rm)->FenceSession(session),
+              test::StatusIs(Code::kRmError, ::testing::AllOf(HasSubstr(c.database_error),
+                                                              HasSubstr(c.privilege))));
   rows.clear();
   EXPECT_TRUE(admin.Query("SELECT 1", &rows, &diag)) << "the admin session must be untouched: "
                                                      << diag.Describe();
 }
 
-TEST(OdbcFencePrivileges, FencingAnotherUsersSessionOnMariaDbSaysWhatToGrant) {
-  Server server = ServerFor(Dialect::kMariaDb);
-  OdbcSession admin;
-  Diagnostics diag;
-  ASSERT_TRUE(admin.Connect("DSN=" + server.dsn + ";UID=" + test::MariaDbAdminUser() +
-                                ";SOCKET=" + test::MariaDbSocket(),
-                            std::chrono::seconds(10), &diag))
-      << diag.Describe();
-  std::vector<Row> rows;
-  ASSERT_TRUE(admin.Query("SELECT CONNECTION_ID()", &rows, &diag)) << diag.Describe();
-  ASSERT_EQ(rows.size(), 1u);
-  const uint64_t id = std::stoull(rows[0][0].value_or("0"));
-  auto rm = OdbcResourceManager::Create(OptionsFor(server, "odbc-fencer"));
-  ASSERT_THAT(rm, test::IsOk());
-  EXPECT_THAT((*rm)->FenceSession(id),
-              test::StatusIs(Code::kRmError, ::testing::AllOf(HasSubstr("1095"),
-                                                              HasSubstr("CONNECTION ADMIN"))));
-  rows.clear();
-  EXPECT_TRUE(admin.Query("SELECT 1", &rows, &diag)) << "the admin session must be untouched: "
-                                                     << diag.Describe();
-}
+INSTANTIATE_TEST_SUITE_P(
+    BothServers, OdbcFencePrivileges,
+    ::testing::Values(FencePrivilegeCase{"PostgresSuperuser", Dialect::kPostgres,
+                                         "SELECT pg_backend_pid()", "42501", "pg_signal_backend"},
+                      FencePrivilegeCase{"MariaDbRoot", Dialect::kMariaDb,
+                                         "SELECT CONNECTION_ID()", "1095", "CONNECTION ADMIN"}),
+    [](const ::testing::TestParamInfo<FencePrivilegeCase>& fence_case) {
+      return std::string(fence_case.param.name);
+    });
 
 TEST(OdbcPostgresOwners, BranchOfAnotherRoleIsListedAndFinishingItNamesTheRole) {
   Server server = ServerFor(Dialect::kPostgres);
