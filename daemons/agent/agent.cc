@@ -17,6 +17,7 @@
 #include "src/base/logging.h"
 #include "src/base/overloaded.h"
 #include "src/base/retrier.h"
+#include "src/testing/crash_points.h"
 #include "src/three_phase/agent_messages.h"
 #include "src/three_phase/participant.h"
 #include "src/three_phase/termination.h"
@@ -1006,6 +1007,9 @@ Status Agent::Impl::AppendState(Slot& slot, ts::ParticipantState state) {
   }
   Result<uint64_t> lsn = deps_.log->Append(record);
   if (!lsn.ok()) return lsn.status();
+  if (state == ts::ParticipantState::kWait) XA_CRASH_POINT(kAgentAfterWaitRecord);
+  if (state == ts::ParticipantState::kPre) XA_CRASH_POINT(kAgentAfterPreRecord);
+  if (ts::IsDecided(state)) XA_CRASH_POINT(kAgentAfterDecisionRecord);
   XA_LOG_XID(kDebug, kComponent, slot.branch)
       << "participant " << slot.key.number << " recorded " << StateName(state) << " at lsn "
       << *lsn;
@@ -1135,6 +1139,7 @@ void Agent::Impl::StartFinish(const std::shared_ptr<Slot>& slot, bool commit) {
     Post(slot, [this, slot, commit, finished] {
       if (slot->forgotten) return;
       if (finished.ok()) {
+        XA_CRASH_POINT(kAgentAfterBranchFinished);
         slot->finish_failures = 0;
         Count([](AgentCounters& c) { ++c.branches_finished; });
         XA_LOG_XID(kInfo, kComponent, slot->branch)

@@ -5,6 +5,7 @@
 #include "src/base/escape.h"
 #include "src/base/logging.h"
 #include "src/completion/branch_outcome.h"
+#include "src/testing/crash_points.h"
 
 namespace xa::agent {
 namespace {
@@ -71,6 +72,7 @@ Status RmBranchFinisher::Finish(const std::string& rm_name, const Xid& branch,
                                 std::to_string(fence_session_id));
     }
   }
+  XA_CRASH_POINT(kAgentAfterFence);
   if (read_only) {
     Return(*pool->second, std::move(*session));
     return Status::Ok();

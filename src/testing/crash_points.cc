@@ -19,6 +19,8 @@ constexpr std::array kAll = {
     kRecoveryAfterAction, kRecoveryBeforeEndRecord, kRotateBeforeWrite,
     kRotateBeforeSync,   kRotateAfterSync,   kRotateAfterRename,
     kBeforeSegmentDelete,
+    kAgentAfterWaitRecord, kAgentAfterPreRecord, kAgentAfterDecisionRecord,
+    kAgentAfterFence,    kAgentAfterBranchFinished,
 };
 
 struct Armed {

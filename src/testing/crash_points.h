@@ -52,6 +52,18 @@ inline constexpr Point kRotateAfterSync{"rotate-after-sync"};
 inline constexpr Point kRotateAfterRename{"rotate-after-rename"};
 inline constexpr Point kBeforeSegmentDelete{"before-segment-delete"};
 
+// Agent (3PC participant, daemons/agent): a participant's record is durable, or its branch
+// finished, and what depends on it has not happened yet.
+inline constexpr Point kAgentAfterWaitRecord{"agent-after-wait-record"};  // vote not sent
+inline constexpr Point kAgentAfterPreRecord{"agent-after-pre-record"};    // Ack(PRE) not sent
+// COMMIT or ABORT durable: the branch not finished, no Ack sent, done not recorded.
+inline constexpr Point kAgentAfterDecisionRecord{"agent-after-decision-record"};
+// The agent's own finish: the coordinator's session fenced (nothing to fence on PostgreSQL),
+// the branch not committed or rolled back yet.
+inline constexpr Point kAgentAfterFence{"agent-after-fence"};
+// The agent's own finish ended (committed, rolled back, or found done): done not recorded.
+inline constexpr Point kAgentAfterBranchFinished{"agent-after-branch-finished"};
+
 // Every point, for tests that iterate over them and for `--list`.
 std::span<const Point> AllPoints() noexcept;
 
