@@ -24,9 +24,11 @@
 
 #include "daemons/agent/agent.h"
 #include "daemons/agent/agent_config.h"
+#include "daemons/agent/agent_metrics.h"
 #include "daemons/agent/incarnation.h"
 #include "daemons/agent/rm_branch_finisher.h"
 #include "src/base/escape.h"
+#include "src/http/http_server.h"
 #include "src/net/peer_auth.h"
 #include "src/net/transport.h"
 #include "tools/common/rm_from_config.h"
@@ -62,7 +64,8 @@ constexpr char kUsage[] =
     "  2  usage error\n"
     "  3  configuration error\n"
     "  4  the agent's log or incarnation file cannot be used\n"
-    "  5  the agent could not start serving (for example, the address is taken)\n";
+    "  5  the agent could not start serving (for example, its address or its metrics_address\n"
+    "     is taken)\n";
 
 int Fail(int code, const std::string& what) {
   std::cerr << "xa-agent: " << what << "\n";
@@ -136,9 +139,30 @@ int main(int argc, char** argv) {
   std::cerr << "xa-agent: " << config->agent << " serving on " << (*agent)->address()
             << " (incarnation " << *incarnation << ")\n";
 
+  // The metrics page: the agent's counters, rendered at each scrape.
+  std::unique_ptr<xa::http::HttpServer> metrics;
+  if (config->metrics_address) {
+    xa::http::HttpServerOptions http;
+    http.address = *config->metrics_address;
+    const xa::agent::Agent* serving = agent->get();
+    http.routes["/metrics"] = [serving] {
+      return xa::http::HttpResponse{200, std::string(xa::http::kPrometheusContentType),
+                                    xa::agent::RenderAgentPrometheus(serving->counters())};
+    };
+    xa::Result<std::unique_ptr<xa::http::HttpServer>> started =
+        xa::http::HttpServer::Start(std::move(http));
+    if (!started.ok()) {
+      (*agent)->Stop();
+      return Fail(kExitServe, started.status().WithContext("metrics_address").ToString());
+    }
+    metrics = std::move(*started);
+    std::cerr << "xa-agent: metrics on http://" << metrics->address() << "/metrics\n";
+  }
+
   int received = 0;
   sigwait(&stop_signals, &received);
   std::cerr << "xa-agent: " << strsignal(received) << ", stopping\n";
+  if (metrics) metrics->Stop();
   (*agent)->Stop();
   return kExitStopped;
 }

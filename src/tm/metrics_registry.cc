@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string_view>
 
+#include "src/base/prometheus_text.h"
+
 namespace xa::internal {
 
 TransactionMetrics MetricsRegistry::Snapshot() const {
@@ -30,38 +32,18 @@ TransactionMetrics MetricsRegistry::Snapshot() const {
   return m;
 }
 
-namespace {
-
-void AppendF(std::string* out, const char* format, double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), format, value);
-  out->append(buf);
-}
-
-void Header(std::string* out, std::string_view name, std::string_view type,
-            std::string_view help) {
-  out->append("# HELP ").append(name).append(" ").append(help).append("\n");
-  out->append("# TYPE ").append(name).append(" ").append(type).append("\n");
-}
-
-void Sample(std::string* out, std::string_view name, std::string_view labels, double value) {
-  out->append(name);
-  if (!labels.empty()) out->append("{").append(labels).append("}");
-  AppendF(out, " %.17g\n", value);
-}
-
-}  // namespace
-
 std::string RenderPrometheus(const TransactionMetrics& m, const MetricsRegistry& registry) {
   std::string out;
   out.reserve(8192);
 
-  Header(&out, "xa_transactions_total", "counter", "Finished global transactions by outcome.");
+  AppendPrometheusHeader(&out, "xa_transactions_total", "counter",
+                         "Finished global transactions by outcome.");
   for (uint8_t o = 1; o <= static_cast<uint8_t>(Outcome::kUnknown); ++o) {
     Outcome outcome = static_cast<Outcome>(o);
     std::string labels = "outcome=\"";
     labels.append(OutcomeName(outcome)).append("\"");
-    Sample(&out, "xa_transactions_total", labels, static_cast<double>(m.Count(outcome)));
+    AppendPrometheusSample(&out, "xa_transactions_total", labels,
+                           static_cast<double>(m.Count(outcome)));
   }
 
   struct CounterRow {
@@ -98,19 +80,22 @@ std::string RenderPrometheus(const TransactionMetrics& m, const MetricsRegistry&
        m.timeouts},
   };
   for (const CounterRow& row : counters) {
-    Header(&out, row.name, "counter", row.help);
-    Sample(&out, row.name, "", static_cast<double>(row.value));
+    AppendPrometheusHeader(&out, row.name, "counter", row.help);
+    AppendPrometheusSample(&out, row.name, "", static_cast<double>(row.value));
   }
 
-  Header(&out, "xa_transactions_in_flight", "gauge",
-         "Transactions begun and not finished, including background completion.");
-  Sample(&out, "xa_transactions_in_flight", "", static_cast<double>(m.in_flight));
-  Header(&out, "xa_background_pending", "gauge",
-         "Transactions waiting for the background completion thread.");
-  Sample(&out, "xa_background_pending", "", static_cast<double>(m.background_pending));
-  Header(&out, "xa_oldest_prepared_branch_age_seconds", "gauge",
-         "Age of the oldest branch asked to prepare and not finished yet (0 if none).");
-  Sample(&out, "xa_oldest_prepared_branch_age_seconds", "", m.oldest_prepared_age_seconds);
+  AppendPrometheusHeader(&out, "xa_transactions_in_flight", "gauge",
+                         "Transactions begun and not finished, including background completion.");
+  AppendPrometheusSample(&out, "xa_transactions_in_flight", "", static_cast<double>(m.in_flight));
+  AppendPrometheusHeader(&out, "xa_background_pending", "gauge",
+                         "Transactions waiting for the background completion thread.");
+  AppendPrometheusSample(&out, "xa_background_pending", "",
+                         static_cast<double>(m.background_pending));
+  AppendPrometheusHeader(
+      &out, "xa_oldest_prepared_branch_age_seconds", "gauge",
+      "Age of the oldest branch asked to prepare and not finished yet (0 if none).");
+  AppendPrometheusSample(&out, "xa_oldest_prepared_branch_age_seconds", "",
+                         m.oldest_prepared_age_seconds);
 
   struct Phase {
     const char* label;
@@ -123,12 +108,13 @@ std::string RenderPrometheus(const TransactionMetrics& m, const MetricsRegistry&
       {"commit_phase", &registry.commit_phase, &m.commit_phase},
       {"total_commit", &registry.total_commit, &m.total_commit},
   };
-  static constexpr double kBoundsSeconds[] = {25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3,
-                                              2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
-                                              250e-3, 500e-3, 1.0, 2.5, 5.0, 10.0};
-  Header(&out, "xa_phase_duration_seconds", "histogram",
-         "Duration of the commit phases: prepare (End+Prepare on all branches), decision_write "
-         "(durable log append), commit_phase (phase 2 on the caller's thread), total_commit.");
+  static constexpr double kBoundsSeconds[] = {25e-6,  50e-6,  100e-6, 250e-6, 500e-6, 1e-3,
+                                              2.5e-3, 5e-3,   10e-3,  25e-3,  50e-3,  100e-3,
+                                              250e-3, 500e-3, 1.0,    2.5,    5.0,    10.0};
+  AppendPrometheusHeader(
+      &out, "xa_phase_duration_seconds", "histogram",
+      "Duration of the commit phases: prepare (End+Prepare on all branches), decision_write "
+      "(durable log append), commit_phase (phase 2 on the caller's thread), total_commit.");
   for (const Phase& phase : phases) {
     std::string base = "phase=\"";
     base.append(phase.label).append("\"");
@@ -138,25 +124,26 @@ std::string RenderPrometheus(const TransactionMetrics& m, const MetricsRegistry&
       std::snprintf(buf, sizeof(buf), ",le=\"%g\"", bound);
       labels.append(buf);
       uint64_t bound_ns = static_cast<uint64_t>(bound * 1e9);
-      Sample(&out, "xa_phase_duration_seconds_bucket", labels,
-             static_cast<double>(phase.histogram->CountAtMost(bound_ns)));
+      AppendPrometheusSample(&out, "xa_phase_duration_seconds_bucket", labels,
+                             static_cast<double>(phase.histogram->CountAtMost(bound_ns)));
     }
     uint64_t count = phase.histogram->count();
-    Sample(&out, "xa_phase_duration_seconds_bucket", base + ",le=\"+Inf\"",
-           static_cast<double>(count));
-    Sample(&out, "xa_phase_duration_seconds_sum", base,
-           static_cast<double>(phase.histogram->sum_ns()) / 1e9);
-    Sample(&out, "xa_phase_duration_seconds_count", base, static_cast<double>(count));
+    AppendPrometheusSample(&out, "xa_phase_duration_seconds_bucket", base + ",le=\"+Inf\"",
+                           static_cast<double>(count));
+    AppendPrometheusSample(&out, "xa_phase_duration_seconds_sum", base,
+                           static_cast<double>(phase.histogram->sum_ns()) / 1e9);
+    AppendPrometheusSample(&out, "xa_phase_duration_seconds_count", base,
+                           static_cast<double>(count));
   }
-  Header(&out, "xa_phase_duration_quantile_seconds", "gauge",
-         "Estimated p50 and p99 of the commit phases since the manager opened.");
+  AppendPrometheusHeader(&out, "xa_phase_duration_quantile_seconds", "gauge",
+                         "Estimated p50 and p99 of the commit phases since the manager opened.");
   for (const Phase& phase : phases) {
     std::string base = "phase=\"";
     base.append(phase.label).append("\"");
-    Sample(&out, "xa_phase_duration_quantile_seconds", base + ",quantile=\"0.5\"",
-           phase.summary->p50_us / 1e6);
-    Sample(&out, "xa_phase_duration_quantile_seconds", base + ",quantile=\"0.99\"",
-           phase.summary->p99_us / 1e6);
+    AppendPrometheusSample(&out, "xa_phase_duration_quantile_seconds", base + ",quantile=\"0.5\"",
+                           phase.summary->p50_us / 1e6);
+    AppendPrometheusSample(&out, "xa_phase_duration_quantile_seconds", base + ",quantile=\"0.99\"",
+                           phase.summary->p99_us / 1e6);
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #   src/tm          the transaction manager: three_phase, net, completion, recovery, base,
 #                   testing hooks
 #   src/sql_dialect the SQL dialects: base
+#   src/http        the daemons' HTTP server: net (addresses), base
 #   drivers/<name>  a driver: the dialects, base, and its own folder; never the core's internals
 #                   and never another driver
 #   tools/common    what the tools and daemons share (opening an RM from its configuration):
@@ -35,6 +36,7 @@ set(rules
   "src/recovery|src/three_phase/,src/net/,src/completion/,src/base/,src/testing/"
   "src/tm|src/three_phase/,src/net/,src/completion/,src/recovery/,src/base/,src/testing/"
   "src/sql_dialect|src/base/"
+  "src/http|src/net/,src/base/"
   "drivers/mysql|src/sql_dialect/,src/base/"
   "drivers/odbc|src/sql_dialect/,src/base/"
   "tools/common|src/base/"

@@ -1,0 +1,82 @@
+#include "daemons/agent/agent_metrics.h"
+
+#include <cstdint>
+
+#include "src/base/prometheus_text.h"
+
+namespace xa::agent {
+
+using internal::AppendPrometheusHeader;
+using internal::AppendPrometheusSample;
+
+std::string RenderAgentPrometheus(const AgentCounters& c) {
+  std::string out;
+  out.reserve(4096);
+  auto one = [&out](const char* name, const char* type, const char* help, uint64_t value) {
+    AppendPrometheusHeader(&out, name, type, help);
+    AppendPrometheusSample(&out, name, "", static_cast<double>(value));
+  };
+
+  AppendPrometheusHeader(&out, "xa_agent_participants", "gauge",
+                         "3PC participants held in memory, by state.");
+  const struct {
+    const char* state;
+    uint64_t value;
+  } by_state[] = {{"init", c.participants_init},
+                  {"wait", c.participants_wait},
+                  {"pre", c.participants_pre},
+                  {"commit", c.participants_commit},
+                  {"abort", c.participants_abort}};
+  for (const auto& row : by_state) {
+    AppendPrometheusSample(&out, "xa_agent_participants",
+                           std::string("state=\"") + row.state + "\"",
+                           static_cast<double>(row.value));
+  }
+  one("xa_agent_participants_waiting", "gauge",
+      "Participants waiting for the coordinator or for a termination round (timer armed).",
+      c.participants_with_timer);
+  one("xa_agent_participants_recovered", "gauge",
+      "Participants recovered from the agent's log when it started.", c.participants_recovered);
+
+  AppendPrometheusHeader(&out, "xa_agent_terminations_total", "counter",
+                         "Decisions recorded without the coordinator (a termination round, a "
+                         "decision adopted from a peer, or an unknown transaction aborted), by "
+                         "outcome.");
+  AppendPrometheusSample(&out, "xa_agent_terminations_total", "outcome=\"committed\"",
+                         static_cast<double>(c.terminations_committed));
+  AppendPrometheusSample(&out, "xa_agent_terminations_total", "outcome=\"rolled_back\"",
+                         static_cast<double>(c.terminations_aborted));
+
+  one("xa_agent_fences_total", "counter",
+      "Branch finishes that first ended the coordinator's database session.", c.fences);
+  one("xa_agent_branches_finished_total", "counter",
+      "Branches the agent committed or rolled back in their databases.", c.branches_finished);
+  one("xa_agent_finish_failures_total", "counter",
+      "Attempts to finish a branch that failed (each is retried after a backoff).",
+      c.finish_failures);
+
+  AppendPrometheusHeader(&out, "xa_agent_peers_dropped_total", "counter",
+                         "Connections dropped, by reason: the handshake failed, or a frame did "
+                         "not decode.");
+  AppendPrometheusSample(&out, "xa_agent_peers_dropped_total", "reason=\"authentication\"",
+                         static_cast<double>(c.peers_dropped_authentication));
+  AppendPrometheusSample(&out, "xa_agent_peers_dropped_total", "reason=\"malformed\"",
+                         static_cast<double>(c.peers_dropped_malformed));
+
+  one("xa_agent_peer_unreachable_total", "counter",
+      "Messages to a peer agent that could not be handed to a connection.", c.peer_unreachable);
+  one("xa_agent_refused_requests_total", "counter",
+      "Requests answered with an error: a resource manager this agent does not serve, or a "
+      "branch that does not match its transaction (directories that differ).",
+      c.refused_requests);
+  one("xa_agent_heuristics_total", "counter",
+      "Heuristic-mixed outcomes recorded: a peer holds the other outcome (a partition healed).",
+      c.heuristics);
+  one("xa_agent_records_failed_total", "counter",
+      "Appends to the agent's log that failed (the agent must be restarted).", c.records_failed);
+  one("xa_agent_participants_done_total", "counter",
+      "Participants forgotten after their done record.", c.done);
+  return out;
+}
+
+}  // namespace xa::agent

@@ -1,0 +1,86 @@
+// HttpServer: the small HTTP/1.1 server of the daemons' read-only endpoints (the Prometheus
+// metrics of xa-agent; the message service's pages later). Built on cpp-httplib, Debian's
+// libcpp-httplib-dev: the one HTTP stack the project serves with (it runs on plain threads and
+// sockets, which the thread sanitizer follows, and brings TLS through OpenSSL when a daemon
+// needs it). Callers never see cpp-httplib: this header is the whole interface.
+//
+//   HttpServerOptions options;
+//   options.address = "127.0.0.1:19101";  // port 0: the kernel picks one (see address())
+//   options.routes["/metrics"] = [&] { return HttpResponse{200, kPrometheusContentType, Render()};
+//   }; Result<std::unique_ptr<HttpServer>> server = HttpServer::Start(std::move(options));
+//   ... (*server)->address() ...
+//   (*server)->Stop();
+//
+// Only GET (and HEAD) of the configured paths are served: any other path is 404 and lists the
+// paths there are, any other method on a known path is 405. Handlers run on the server's
+// threads, several at once: they must be thread-safe and quick (a snapshot, rendered).
+//
+// Thread safety: Start, Stop and address() may be called from any thread; Stop is idempotent
+// and the destructor calls it.
+
+#ifndef XA_SRC_HTTP_HTTP_SERVER_H_
+#define XA_SRC_HTTP_HTTP_SERVER_H_
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "xa/status.h"
+
+namespace xa::http {
+
+// The content type of the Prometheus text exposition format, version 0.0.4.
+inline constexpr std::string_view kPrometheusContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+using HttpHandler = std::function<HttpResponse()>;
+
+struct HttpServerOptions {
+  // "<IPv4 literal>:<port>" or "[<IPv6 literal>]:<port>" (src/net/socket_address.h); port 0
+  // picks a free port.
+  std::string address;
+  // Path ("/metrics") → handler of GET. At least one.
+  std::map<std::string, HttpHandler> routes;
+  // Threads that serve requests.
+  int threads = 2;
+  // A client that sends nothing (or reads nothing) for this long is dropped, so that a stuck
+  // scraper cannot hold a thread for ever.
+  std::chrono::milliseconds io_timeout{std::chrono::seconds(5)};
+};
+
+class HttpServer {
+ public:
+  // Binds options.address and starts serving. XA_INVAL for a malformed address, no routes, a
+  // route that does not start with '/', or threads < 1; XA_RMFAIL naming the address when it
+  // cannot be bound (in use, or not an address of this machine).
+  static Result<std::unique_ptr<HttpServer>> Start(HttpServerOptions options);
+
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Where clients connect: the actual port when the options asked for port 0.
+  const std::string& address() const;
+  // Stops accepting, finishes the requests in progress, and frees the port before it returns.
+  // Idempotent.
+  void Stop();
+
+  class Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xa::http
+
+#endif  // XA_SRC_HTTP_HTTP_SERVER_H_
