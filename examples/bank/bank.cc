@@ -212,8 +212,9 @@ Status Bank::Reset() {
 }
 
 Result<Outcome> Bank::Transfer(TransactionManager& manager, Teller& teller, int mariadb_account,
-                               int pg_account, int64_t amount, Xid* xid) const {
-  auto txn = manager.Begin();
+                               int pg_account, int64_t amount, Xid* xid,
+                               Protocol protocol) const {
+  auto txn = manager.Begin(protocol);
   if (!txn.ok()) return txn.status();
   if (xid != nullptr) *xid = txn->xid();
   XA_RETURN_IF_ERROR(txn->Enlist(*teller.mariadb));

@@ -73,9 +73,10 @@ class Bank {
   // Moves `amount` from MariaDB account `mariadb_account` to PostgreSQL account `pg_account`
   // (a negative amount moves money the other way), and records the transfer on both sides.
   // A transfer that would make a balance negative is refused by a CHECK constraint and rolled
-  // back. `xid` receives the global Xid.
+  // back. `xid` receives the global Xid. `protocol`: 2PC, or 3PC through the manager's agents.
   Result<Outcome> Transfer(TransactionManager& manager, Teller& teller, int mariadb_account,
-                           int pg_account, int64_t amount, Xid* xid) const;
+                           int pg_account, int64_t amount, Xid* xid,
+                           Protocol protocol = Protocol::kTwoPhase) const;
 
   // Reads balances, markers and the recover scans. `node_id` selects "ours".
   Result<BankSnapshot> Snapshot(uint32_t node_id) const;

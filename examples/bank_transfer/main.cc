@@ -11,6 +11,11 @@
 //      prepared branches hold their row locks and nobody sees the money move.
 //   4. Runs `xa-recover plan` and `xa-recover resolve` on the decision log that copy left, and
 //      shows the balances consistent again and the total unchanged.
+//   5. Three-phase commit (three_phase_act.h): starts an xa-agent process beside each database,
+//      commits a transfer through 3PC, then kills a copy of itself once both agents
+//      pre-committed: without the coordinator and without any recovery run, the agents agree
+//      and commit both branches within their termination timeout; the coordinator's next start
+//      learns the outcome from them.
 //
 // Settings come from the environment that `scripts/servers.sh start` writes (build/servers/
 // env.sh); `bash scripts/demo.sh` does all of it.
@@ -37,6 +42,7 @@
 #include <vector>
 
 #include "examples/bank/bank.h"
+#include "examples/bank_transfer/three_phase_act.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
 #include "xa/transaction_manager.h"
@@ -44,6 +50,7 @@
 namespace {
 
 constexpr uint32_t kNodeId = 4242;
+constexpr uint32_t kThreePhaseNodeId = 4343;  // the 3PC act's coordinator (three_phase_act.cc)
 constexpr char kPrefix[] = "demo";
 
 void Fail(const std::string& what, const xa::Status& status) {
@@ -155,6 +162,15 @@ int RunTool(const std::string& tool, const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--crashing-child") == 0) {
     return RunCrashingChild(argv[2]);
+  }
+  if (argc == 6 && std::strcmp(argv[1], "--three-phase-crashing-child") == 0) {
+    xa::demo::ThreePhaseSetup setup;
+    setup.node_id = kThreePhaseNodeId;
+    setup.log_dir = argv[2];
+    setup.key_file = argv[3];
+    setup.mariadb_agent_address = argv[4];
+    setup.postgres_agent_address = argv[5];
+    return xa::demo::RunThreePhaseCrashingChild(Settings(), setup);
   }
   xa::SetLogLevel(xa::LogLevel::kWarning);
   char work_pattern[] = "/tmp/xa-demo-XXXXXX";
@@ -268,10 +284,19 @@ int main(int argc, char** argv) {
   PrintBalances(**bank, "after recovery:");
 #endif
 
+#ifdef XA_AGENT_PATH
+  const bool three_phase_ok =
+      xa::demo::RunThreePhaseAct(**bank, work, XA_AGENT_PATH, "/proc/self/exe");
+#else
+  std::cout << "\n5. xa-agent was not built: no three-phase-commit act\n";
+  const bool three_phase_ok = true;
+#endif
+
   auto final_state = (*bank)->Snapshot(kNodeId);
   if (!final_state.ok()) Fail("reading balances", final_state.status());
   xa::Status invariants = (*bank)->CheckInvariants(*final_state, {});
-  std::cout << "\n" << (invariants.ok() && resolved == 0 ? "OK" : "FAILED")
+  const bool ok = invariants.ok() && resolved == 0 && three_phase_ok;
+  std::cout << "\n" << (ok ? "OK" : "FAILED")
             << ": every transfer is on both databases or on neither, the total is "
             << final_state->total() << " (expected " << (*bank)->settings().Total()
             << "), no branch of ours is left prepared.\n";
@@ -280,5 +305,5 @@ int main(int argc, char** argv) {
   if (std::system(cleanup.c_str()) != 0) {
     std::cerr << "xa-demo: could not remove " << work << "\n";
   }
-  return invariants.ok() && resolved == 0 ? 0 : 1;
+  return ok ? 0 : 1;
 }

@@ -12,15 +12,19 @@ namespace xa::crash {
 namespace {
 
 constexpr std::array kAll = {
-    kAfterStart,         kAfterEnd,          kAfterPrepare,
-    kAfterFirstPrepare,  kAfterAllPrepared,  kAfterDecisionWrite,
-    kAfterDecisionSync,  kAfterFirstCommit,  kAfterAllCommitted,
-    kAfterEndRecord,     kRecoveryAfterScan, kRecoveryAfterFirstAction,
-    kRecoveryAfterAction, kRecoveryBeforeEndRecord, kRotateBeforeWrite,
-    kRotateBeforeSync,   kRotateAfterSync,   kRotateAfterRename,
-    kBeforeSegmentDelete,
-    kAgentAfterWaitRecord, kAgentAfterPreRecord, kAgentAfterDecisionRecord,
-    kAgentAfterFence,    kAgentAfterBranchFinished,
+    kAfterStart,           kAfterEnd,
+    kAfterPrepare,         kAfterFirstPrepare,
+    kAfterAllPrepared,     kAfterDecisionWrite,
+    kAfterDecisionSync,    kAfterFirstCommit,
+    kAfterAllCommitted,    kAfterEndRecord,
+    kAfterPreCommitRecord, kAfterAllPreCommitted,
+    kRecoveryAfterScan,    kRecoveryAfterFirstAction,
+    kRecoveryAfterAction,  kRecoveryBeforeEndRecord,
+    kRotateBeforeWrite,    kRotateBeforeSync,
+    kRotateAfterSync,      kRotateAfterRename,
+    kBeforeSegmentDelete,  kAgentAfterWaitRecord,
+    kAgentAfterPreRecord,  kAgentAfterDecisionRecord,
+    kAgentAfterFence,      kAgentAfterBranchFinished,
 };
 
 struct Armed {

@@ -39,6 +39,12 @@ inline constexpr Point kAfterFirstCommit{"after-first-commit"};      // one bran
 inline constexpr Point kAfterAllCommitted{"after-all-committed"};    // before the end record
 inline constexpr Point kAfterEndRecord{"after-end-record"};
 
+// Coordinator (3PC), beyond the 2PC points its shared steps pass.
+// kPreCommit durable, no PreCommit sent: the agents are in WAIT and abort by termination.
+inline constexpr Point kAfterPreCommitRecord{"after-pre-commit-record"};
+// Every agent acknowledged PRE, no commit decision: the agents commit by termination.
+inline constexpr Point kAfterAllPreCommitted{"after-all-pre-committed"};
+
 // Recovery.
 inline constexpr Point kRecoveryAfterScan{"recovery-after-scan"};
 inline constexpr Point kRecoveryAfterFirstAction{"recovery-after-first-action"};

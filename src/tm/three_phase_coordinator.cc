@@ -4,6 +4,7 @@
 #include <string>
 
 #include "src/base/logging.h"
+#include "src/testing/crash_points.h"
 #include "src/tm/background_completer.h"
 
 namespace xa::internal {
@@ -108,9 +109,12 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
                              "transaction was rolled back"));
   }
   txn.pre_commit_logged = true;
+  XA_CRASH_POINT(kAfterPreCommitRecord);
   Status why_undecided;
   switch (PreCommitAll(txn, why_undecided)) {
     case PreCommitVerdict::kAllPre:
+      XA_CRASH_POINT(kAfterAllPreCommitted);
+      return DoCommit(txn);
     case PreCommitVerdict::kCommitted:
       return DoCommit(txn);
     case PreCommitVerdict::kAborted:
