@@ -53,6 +53,9 @@ namespace xa {
 namespace internal {
 class RecoveryModule;
 }  // namespace internal
+namespace three_phase {
+class AgentClient;
+}  // namespace three_phase
 
 struct RecoveryOptions {
   uint32_t node_id = 0;
@@ -67,6 +70,13 @@ struct RecoveryOptions {
   std::function<void(size_t done, size_t total)> progress;
   // Where a pass reads the wall clock to age orphans (Env::clock()). nullptr: Env::Default().
   Env* env = nullptr;
+  // The participant agents of three-phase commit, for the 3PC recovery module (a transaction
+  // manager passes its own client; internal type). nullptr: every open 3PC record is reported as
+  // awaiting its agents and none of its branches is touched (xa-recover, which has no agent
+  // configuration).
+  three_phase::AgentClient* agents = nullptr;
+  // How long the 3PC module waits for each agent's answer in a pass.
+  std::chrono::milliseconds agent_timeout{2'000};
 };
 
 // What recovery did, or would do, to one branch.

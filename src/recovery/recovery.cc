@@ -11,6 +11,7 @@
 #include "src/base/escape.h"
 #include "src/base/logging.h"
 #include "src/recovery/recovery_module.h"
+#include "src/recovery/three_phase_recovery.h"
 #include "src/recovery/two_phase_recovery.h"
 #include "src/testing/crash_points.h"
 
@@ -87,6 +88,7 @@ std::string_view RecoveryActionName(RecoveryAction action) noexcept {
 // The recovery modules, in the order their plans claim transactions (see recovery_module.h).
 std::vector<std::unique_ptr<internal::RecoveryModule>> ProtocolModules() {
   std::vector<std::unique_ptr<internal::RecoveryModule>> modules;
+  modules.push_back(std::make_unique<internal::ThreePhaseRecovery>());
   modules.push_back(std::make_unique<internal::TwoPhaseRecovery>());
   return modules;
 }
@@ -152,6 +154,8 @@ Result<RecoveryReport> RecoveryEngine::Run() {
                                  << "' cannot be scanned: " << scan.status.ToString();
   }
 
+  internal::PassContext context{rms_, log_, &options_};
+  for (const auto& module : modules_) module->Gather(inputs, context);
   // Every module plans before any acts: the plans see one state.
   std::vector<internal::RecoveryPlan> plans;
   std::set<Xid> claimed;
@@ -159,7 +163,6 @@ Result<RecoveryReport> RecoveryEngine::Run() {
     plans.push_back(module->Plan(inputs, claimed));
     claimed.insert(plans.back().claimed.begin(), plans.back().claimed.end());
   }
-  internal::PassContext context{rms_, log_, &options_};
   for (size_t i = 0; i < modules_.size(); ++i) {
     internal::RecoveryPlan& plan = plans[i];
     if (options_.dry_run) {

@@ -4,7 +4,12 @@
 // A recovery pass (RecoveryEngine::Run) scans every resource manager once, then reads the log's
 // state, then asks each registered module, in order, for its plan and executes the plans:
 //
-//   inputs (log state x recover scans)  --Plan-->  RecoveryPlan  --Execute-->  RecoveryReport
+//   inputs (log state x recover scans x agents' answers)  --Plan-->  RecoveryPlan
+//          --Execute-->  RecoveryReport
+//
+// What a plan needs from outside parties other than the resource managers (the 3PC module asks
+// the participant agents for their states) is gathered by Gather(), before any module plans,
+// like the scans.
 //
 // Plan() is pure: it reads the inputs and the module's memory of earlier passes and makes no
 // call to a resource manager or the log, so every rule of a protocol is tested without one, and
@@ -25,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -32,6 +38,7 @@
 
 #include "src/completion/branch_outcome.h"
 #include "src/completion/branch_state.h"
+#include "src/three_phase/participant_state.h"
 #include "xa/decision_log.h"
 #include "xa/recovery.h"
 #include "xa/resource_manager.h"
@@ -48,12 +55,22 @@ struct ScannedRm {
   std::vector<UnparsedBranch> unparsed;
 };
 
+// One participant agent's answer to a question of this pass (3PC): its state, or why there is
+// none (unreachable, timed out).
+struct AgentAnswer {
+  std::optional<three_phase::ParticipantState> state;
+  Status error;  // when state is nullopt
+};
+
 // What every module's plan reads.
 struct PassInputs {
   const LogState* state = nullptr;  // read after the scans
   std::vector<ScannedRm> scans;     // one per distinct RM name, in configuration order
   const RecoveryOptions* options = nullptr;
   int64_t now_micros = 0;           // wall clock, as in the Xids' begin times
+  // The agents' states of open 3PC pre-commit records, by global Xid, one per participant of the
+  // record in its order (filled by the 3PC module's Gather; empty without agents).
+  std::map<Xid, std::vector<AgentAnswer>> agent_states;
 
   const ScannedRm* Scan(const std::string& rm_name) const;
   bool InFlight(const Xid& global) const;
@@ -75,6 +92,19 @@ struct PlannedTransaction {
   std::vector<size_t> branches;  // indices into RecoveryPlan::report.branches (and states)
 };
 
+// A message to a participant agent that a plan sends (3PC): DoCommit or Abort. For a DoCommit,
+// `commit_directly` says that the scan found the branch prepared: when the agent does not hold
+// the participant (it answers INIT) or cannot be reached, the module commits the branch itself
+// (the decision is durable, so committing is always right).
+struct PlannedAgentCall {
+  size_t report_index;  // the participant's branch in RecoveryPlan::report.branches
+  Xid global;
+  uint32_t participant = 0;
+  Decision decision = Decision::kCommit;
+  bool commit_directly = false;
+  bool branch_prepared = false;  // as the scan found it; false also for an unreachable RM
+};
+
 struct RecoveryPlan {
   RecoveryReport report;           // every branch looked at, with the action and reason
   // The finishers' branch state (src/completion/branch_state.h) of each branch of
@@ -88,6 +118,10 @@ struct RecoveryPlan {
   std::vector<PlannedCall> calls;  // the commits and rollbacks to make
   std::map<Xid, PlannedTransaction> transactions;
   std::set<Xid> claimed;           // global Xids this plan took charge of
+  // Three-phase commit: decisions learned from the agents, appended durably before any call of
+  // their transaction, and the messages to the agents.
+  std::vector<LogRecord> decisions_to_log;
+  std::vector<PlannedAgentCall> agent_calls;
 
   // Adds a branch to the report (its end is pending) and returns its index.
   size_t AddBranch(BranchReport branch);
@@ -106,6 +140,10 @@ class RecoveryModule {
  public:
   virtual ~RecoveryModule() = default;
   virtual std::string_view name() const noexcept = 0;
+
+  // Asks the parties other than the resource managers what the plan needs (before any module
+  // plans; also for a dry run, so questions only, never a decision), into `inputs`.
+  virtual void Gather(PassInputs& /*inputs*/, const PassContext& /*context*/) {}
 
   // Decides what to do with the transactions and branches this module owns that no earlier
   // module claimed (`claimed`), and remembers what a later pass needs (e.g. orphans seen once).

@@ -1,8 +1,8 @@
 // TwoPhaseRecovery: the recovery module of two-phase commit with presumed abort (internal).
 //
 // Plan, for the transactions no earlier module claimed:
-//   - Each commit decision of the log without an end record (a 3PC pre-commit counts as a
-//     decision to commit: every participant voted yes before it was written): commit each of
+//   - Each 2PC commit decision of the log without an end record (the 3PC records are claimed by
+//     the 3PC module, which plans first; unclaimed ones are left to the agents): commit each of
 //     its branches that is still prepared; a branch no longer prepared on a reachable RM is
 //     already committed. A branch whose RM is unreachable or not configured, or whose
 //     transaction is in flight in this process, keeps the decision open; nothing is presumed.

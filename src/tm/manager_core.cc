@@ -50,13 +50,15 @@ ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
   completer_ = std::make_unique<BackgroundCompleter>(&services_);
   services_.completer = completer_.get();
   two_phase_ = std::make_unique<TwoPhaseCoordinator>(&services_);
-  recovery_ = std::make_unique<RecoveryRunner>(&services_);
 }
 
-Result<RecoveryReport> ManagerCore::RunRecovery() { return recovery_->RunOnce(); }
+Result<RecoveryReport> ManagerCore::RunRecovery() {
+  if (recovery_ == nullptr) return Status(Code::kProto, "the transaction manager is not open");
+  return recovery_->RunOnce();
+}
 
 ManagerCore::~ManagerCore() {
-  recovery_->Stop();
+  if (recovery_ != nullptr) recovery_->Stop();
   completer_->Stop();
   int64_t open = in_flight_.size() - static_cast<int64_t>(completer_->pending());
   if (open > 0) {
@@ -82,6 +84,10 @@ Status ManagerCore::Start() {
     }
   }
   XA_RETURN_IF_ERROR(StartThreePhase());
+  // Made once the agents are known: the 3PC recovery module asks them for outcomes (the PreCommit
+  // acknowledgement timeout bounds each question, as on the normal path).
+  recovery_ = std::make_unique<RecoveryRunner>(&services_, agents_.get(),
+                                               options_.three_phase.ack_timeout);
   completer_->Start();
   XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
                       << options_.resource_managers.size() << " resource manager(s), "

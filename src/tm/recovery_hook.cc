@@ -9,8 +9,11 @@
 namespace xa::internal {
 namespace {
 
-RecoveryOptions EngineOptions(const Services* services) {
+RecoveryOptions EngineOptions(const Services* services, three_phase::AgentClient* agents,
+                              std::chrono::milliseconds agent_timeout) {
   RecoveryOptions options;
+  options.agents = agents;
+  options.agent_timeout = agent_timeout;
   options.node_id = services->options->node_id;
   auto timeout = services->options->transaction_timeout;
   options.orphan_min_age = timeout.count() > 0 ? timeout : std::chrono::milliseconds(60'000);
@@ -22,8 +25,10 @@ RecoveryOptions EngineOptions(const Services* services) {
 
 }  // namespace
 
-RecoveryRunner::RecoveryRunner(const Services* services)
-    : services_(services), engine_(*services->log, {}, EngineOptions(services)) {}
+RecoveryRunner::RecoveryRunner(const Services* services, three_phase::AgentClient* agents,
+                               std::chrono::milliseconds agent_timeout)
+    : services_(services),
+      engine_(*services->log, {}, EngineOptions(services, agents, agent_timeout)) {}
 
 RecoveryRunner::~RecoveryRunner() { Stop(); }
 
@@ -87,10 +92,12 @@ Status RecoveryRunner::RecoverOnOpen() {
   // Decisions the pass could not finish (an RM unreachable, a call failed): the background
   // completer retries them forever.
   for (const auto& [xid, record] : services_->log->State().open_decisions) {
-    if (record.type != RecordType::kCommitDecision) {
-      XA_LOG_XID(kWarning, "recovery", xid) << "open record of type "
-                                            << static_cast<int>(record.type)
-                                            << " left for the 3PC recovery rules";
+    if (record.protocol == Protocol::kThreePhase) {
+      // The 3PC recovery module ends it once every agent acknowledged the outcome; the
+      // background completer would end it when the branches are finished, without the agents.
+      XA_LOG_XID(kWarning, "recovery", xid)
+          << "open 3PC record (lsn " << record.lsn
+          << ") left for the 3PC recovery module's next pass (the agents decide or acknowledge)";
       continue;
     }
     if (services_->in_flight->Contains(xid)) continue;

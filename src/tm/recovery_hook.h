@@ -10,6 +10,9 @@
 // `recovery_interval`: a branch seen by two passes and still without a decision belongs to no
 // running transaction, because every pass skips the Xids that the in-flight registry holds (the
 // manager's own transactions, from Begin() until their end record, including background jobs).
+// Open 3PC records are the 3PC recovery module's alone (it asks the manager's agents, and ends a
+// record only once every agent acknowledged its outcome): the background completer never takes
+// them, and a manager without periodic passes finishes them at its next Open() or RunRecovery().
 //
 // Thread safety: RunOnce() is thread-safe (the engine serialises passes).
 
@@ -30,7 +33,10 @@ namespace xa::internal {
 
 class RecoveryRunner {
  public:
-  explicit RecoveryRunner(const Services* services);
+  // `agents` (nullptr without three-phase commit) must outlive the runner: the 3PC recovery
+  // module asks them for the outcomes of the manager's 3PC transactions.
+  RecoveryRunner(const Services* services, three_phase::AgentClient* agents,
+                 std::chrono::milliseconds agent_timeout);
   ~RecoveryRunner();  // Stop()
   RecoveryRunner(const RecoveryRunner&) = delete;
   RecoveryRunner& operator=(const RecoveryRunner&) = delete;

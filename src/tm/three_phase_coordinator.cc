@@ -125,8 +125,9 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
       break;
   }
   // Not every agent acknowledged PRE: deciding now, either way, could contradict a termination
-  // round that is already running. The agents decide; the transaction stays in flight.
-  txn.handed_off = true;
+  // round that is already running. The agents decide. Nothing of the transaction runs in this
+  // process any more, so it leaves the in-flight set: the 3PC recovery module (the manager's
+  // periodic passes, or the next Open) learns the outcome from the agents and ends the record.
   txn.last_status = Status(
       Code::kTimeout,
       why_undecided.ToString() +
@@ -241,7 +242,6 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
     // Every agent acknowledged PRE, so termination commits: the outcome is not ours to change
     // any more, only to learn. Leave it to the agents, as on a missing acknowledgement.
     MetricsRegistry::Add(services_->metrics->decision_write_failures);
-    txn.handed_off = true;
     txn.last_status = lsn.status().WithContext(
         "3PC: the commit decision could not be made durable after every agent pre-committed; "
         "the agents' termination protocol commits the transaction");
@@ -249,16 +249,37 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
     return Outcome::kUnknown;
   }
   MetricsRegistry::Add(services_->metrics->decision_records);
-  Outcome outcome = PhaseTwo(txn, committers, /*decision_logged=*/true);
-  TellAgents<DoCommitMessage>(txn, everyone);
-  return outcome;
+  // Phase 2 through the application's sessions, as 2PC's; then DoCommit, with branch_done for
+  // every branch those commits finished.
+  Clock::SteadyTime start = services_->clock->SteadyNow();
+  services_->executor->RunAll(committers.size(), [&](size_t k) {
+    FinishBranchInline(txn.branches[committers[k]], Decision::kCommit);
+  });
+  services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
+  const bool every_agent_acknowledged = TellAgents<DoCommitMessage>(txn, everyone);
+  bool pending = false;
+  for (size_t i : committers) pending = pending || !IsFinished(txn.branches[i].end);
+  // The end record only once every agent acknowledged COMMIT: an agent forgets a committed
+  // participant only after the coordinator told it, so the outcome is never forgotten on both
+  // sides. Otherwise the decision stays open (no end record, the transaction leaves the in-flight
+  // set) and the 3PC recovery module sends DoCommit again until every agent acknowledged. A
+  // branch still pending goes to the background completer as in 2PC, which ends the decision
+  // once it committed it (only the recovery module waits for the agents).
+  if (!every_agent_acknowledged && !pending) {
+    XA_LOG_XID(kWarning, "tm", txn.xid)
+        << "committed, but not every agent acknowledged DoCommit: the commit decision stays "
+           "open for the 3PC recovery module";
+  }
+  return Conclude(txn, committers, Decision::kCommit,
+                  /*decision_logged=*/every_agent_acknowledged || pending, Status::Ok());
 }
 
 template <typename Message>
-void ThreePhaseCoordinator::TellAgents(TxnContext& txn, const std::vector<size_t>& to) {
+bool ThreePhaseCoordinator::TellAgents(TxnContext& txn, const std::vector<size_t>& to) {
   constexpr bool kCommit = std::is_same_v<Message, DoCommitMessage>;
   const BranchEnd finished_end = kCommit ? BranchEnd::kCommitted : BranchEnd::kRolledBack;
   Clock::SteadyTime deadline = services_->clock->DeadlineAfter(three_phase_options_->ack_timeout);
+  std::atomic<bool> all_acknowledged{true};
   services_->executor->RunAll(to.size(), [&](size_t k) {
     const size_t i = to[k];
     const BranchContext& b = txn.branches[i];
@@ -266,6 +287,7 @@ void ThreePhaseCoordinator::TellAgents(TxnContext& txn, const std::vector<size_t
     request.body = Message{txn.xid, static_cast<uint32_t>(i), b.end == finished_end};
     Result<AgentMessage> reply = agents_->Call(b.rm_name, std::move(request), deadline);
     if (!reply.ok()) {
+      all_acknowledged.store(false);
       XA_LOG_XID(kWarning, "tm", b.xid)
           << "the agent of " << On(b) << " did not acknowledge "
           << (kCommit ? "DoCommit" : "Abort") << " (it learns the outcome by termination): "
@@ -274,12 +296,20 @@ void ThreePhaseCoordinator::TellAgents(TxnContext& txn, const std::vector<size_t
     }
     const auto* ack = std::get_if<AckMessage>(&reply->body);
     const ParticipantState expected = kCommit ? ParticipantState::kCommit : ParticipantState::kAbort;
+    // INIT: the agent holds no participant (it never voted), so there is nothing for it to
+    // remember; the branch is the coordinator's own to finish.
+    const bool acknowledged =
+        ack != nullptr && (ack->state == expected || (ack->state == ParticipantState::kInit &&
+                                                      (b.end == finished_end ||
+                                                       b.vote == Vote::kReadOnly)));
+    if (!acknowledged) all_acknowledged.store(false);
     if (ack != nullptr && ack->state != expected && ack->state != ParticipantState::kInit) {
       XA_LOG_XID(kError, "tm", b.xid) << "the agent of " << On(b) << " holds "
                                       << StateName(ack->state) << " where the coordinator decided "
                                       << StateName(expected) << ": heuristic mixed outcome";
     }
   });
+  return all_acknowledged.load();
 }
 
 Outcome ThreePhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {

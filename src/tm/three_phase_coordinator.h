@@ -22,8 +22,9 @@
 //     - otherwise (a timeout, an error, an Ack with WAIT: the agent was asked by a termination
 //       round and refuses to pre-commit): the coordinator decides NOTHING. Commit() returns
 //       Outcome::kUnknown with XA_TIMEOUT in last_status saying the agents' termination protocol
-//       decides; the transaction stays in the in-flight set (recovery leaves it alone) and its
-//       kPreCommit record stays open for the 3PC recovery module. The agents fence the
+//       decides; the transaction leaves the in-flight set and its kPreCommit record stays open
+//       for the 3PC recovery module (src/recovery/three_phase_recovery.h), which asks the agents
+//       at the manager's next recovery pass and adopts their decision. The agents fence the
 //       application's sessions before they finish the branches, so those sessions may be ended
 //       under the application's feet: it opens new ones.
 //
@@ -32,8 +33,13 @@
 //   fresh sessions, heuristics persisted, a branch still pending handed to the background
 //   completer), and its agent is told DoCommit with branch_done = whether that commit finished
 //   the branch, so that it does not fence and commit again. DoCommit acknowledgements are not
-//   needed for safety: after a full set of PRE acknowledgements every termination round
-//   commits. The end record follows once every branch is finished, as in 2PC.
+//   needed for the outcome (after a full set of PRE acknowledgements every termination round
+//   commits), but for forgetting it: the end record follows only once every branch is finished
+//   AND every agent acknowledged COMMIT, since an agent forgets a committed participant only
+//   after the coordinator told it. An agent that did not acknowledge leaves the decision open
+//   (logged with the Xid): the 3PC recovery module sends DoCommit again until it does. (A branch
+//   still pending goes to the background completer, as in 2PC, which ends the decision once it
+//   committed the branch.)
 //
 //   Abort (any failure before the decision, or an adopted ABORT): every branch not finished is
 //   rolled back through the application's sessions (2PC's rollback), and every agent that was
@@ -74,9 +80,10 @@ class ThreePhaseCoordinator : public TwoPhaseCoordinator {
   PreCommitVerdict PreCommitAll(TxnContext& txn, Status& why_undecided);
   Outcome DoCommit(TxnContext& txn);
   // Sends `message` (DoCommit or Abort) to every agent in `to`, in parallel, and logs failures:
-  // an agent that misses it learns the outcome by its termination protocol.
+  // an agent that misses it learns the outcome by its termination protocol. True when every
+  // agent acknowledged the outcome (or holds no participant and its branch is finished).
   template <typename Message>
-  void TellAgents(TxnContext& txn, const std::vector<size_t>& to);
+  bool TellAgents(TxnContext& txn, const std::vector<size_t>& to);
   std::vector<Participant> Participants(const TxnContext& txn) const;
   // The fence of branch b: the MariaDB session id that holds its prepared branch, 0 when the
   // database detaches a branch at prepare.

@@ -1,0 +1,384 @@
+#include "src/recovery/three_phase_recovery.h"
+
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "src/base/logging.h"
+#include "src/three_phase/agent_client.h"
+#include "src/three_phase/agent_messages.h"
+#include "src/three_phase/termination.h"
+
+namespace xa::internal {
+namespace {
+
+using three_phase::AgentMessage;
+using three_phase::ParticipantState;
+
+constexpr std::string_view kComponent = "recovery";
+constexpr std::string_view kNoAgents =
+    "three-phase commit: waits for its participant agents (no agent is configured here; the "
+    "transaction manager's recovery, which knows them, finishes it)";
+
+std::string StateName(ParticipantState state) {
+  return std::string(three_phase::ParticipantStateName(state));
+}
+
+std::string LogStateOf(const LogRecord& record) {
+  return std::string(record.type == RecordType::kPreCommit ? "3PC pre-commit (lsn "
+                                                           : "3PC commit decision (lsn ") +
+         std::to_string(record.lsn) + ")";
+}
+
+std::string AnswerText(const AgentAnswer& answer) {
+  return answer.state ? "its agent answered " + StateName(*answer.state)
+                      : "its agent did not answer: " + answer.error.ToString();
+}
+
+Clock* ClockOf(const RecoveryOptions& options) {
+  return (options.env != nullptr ? options.env : Env::Default())->clock();
+}
+
+// What the scan says of one branch.
+struct BranchOnRm {
+  std::string rm_state;
+  bool reachable = false;
+  bool prepared = false;
+};
+
+BranchOnRm Look(const PassInputs& in, const Participant& p) {
+  const ScannedRm* scan = in.Scan(p.rm_name);
+  if (scan == nullptr) return {"unknown resource manager", false, false};
+  if (!scan->status.ok()) return {"unreachable: " + scan->status.ToString(), false, false};
+  bool prepared = scan->prepared.count(p.branch) != 0;
+  return {prepared ? "prepared" : "not prepared", true, prepared};
+}
+
+// Sends `request` to the agent of `rm_name` and reads the state its reply carries (a StateReply
+// or an Ack); anything else is an error.
+AgentAnswer Ask(three_phase::AgentClient& agents, const std::string& rm_name,
+                AgentMessage request, Clock::SteadyTime deadline) {
+  AgentAnswer answer;
+  Result<AgentMessage> reply = agents.Call(rm_name, std::move(request), deadline);
+  if (!reply.ok()) {
+    answer.error = reply.status();
+  } else if (const auto* state = std::get_if<three_phase::StateReplyMessage>(&reply->body)) {
+    answer.state = state->state;
+  } else if (const auto* ack = std::get_if<three_phase::AckMessage>(&reply->body)) {
+    answer.state = ack->state;
+  } else {
+    answer.error = Status(Code::kProto, "the agent of '" + rm_name + "' answered with " +
+                                            std::string(three_phase::AgentMessageTypeName(
+                                                three_phase::TypeOf(*reply))));
+  }
+  return answer;
+}
+
+// Runs fn(i) for i in [0, n), each on its own thread (agents answer in parallel).
+template <typename Fn>
+void ForEachInParallel(size_t n, Fn fn) {
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < n; ++i) threads.emplace_back(fn, i);
+  if (n > 0) fn(0);
+  for (auto& t : threads) t.join();
+}
+
+// Plans the end of a decided transaction: `decision` sent to every participant's agent, a
+// commit's prepared branches committed directly where the agent does not hold them.
+void PlanDecided(RecoveryPlan& plan, const PassInputs& in, const Xid& global,
+                 const std::vector<Participant>& participants, Decision decision,
+                 const std::string& log_state) {
+  PlannedTransaction& transaction = plan.transactions[global];
+  transaction.decision = decision;
+  transaction.logged_decision = true;
+  const bool commit = decision == Decision::kCommit;
+  const std::string message = commit ? "DoCommit" : "Abort";
+  for (const Participant& p : participants) {
+    const BranchOnRm on_rm = Look(in, p);
+    BranchReport branch{p.rm_name, p.branch, "", log_state, on_rm.rm_state,
+                        RecoveryAction::kLeaveAlone, "", Status()};
+    std::optional<uint32_t> number = ParticipantNumberOfBranch(p.branch);
+    if (!number) {
+      branch.reason = "not a 3PC branch Xid (no participant number): an operator decides";
+      transaction.branches.push_back(plan.AddBranch(std::move(branch)));
+      continue;
+    }
+    if (commit && on_rm.prepared) {
+      branch.action = RecoveryAction::kCommit;
+      branch.reason = "the log holds a 3PC commit decision: DoCommit to its agent, and a direct "
+                      "commit if the agent does not hold the participant";
+    } else if (on_rm.reachable && !on_rm.prepared) {
+      branch.action = RecoveryAction::kAlreadyDone;
+      branch.reason = "branch finished; " + message + " to its agent until it acknowledges";
+    } else {
+      branch.reason = message + " to its agent" +
+                      (on_rm.reachable ? std::string(" (it finishes the branch)")
+                                       : ", which finishes the branch (resource manager not "
+                                         "reachable from here)");
+    }
+    size_t index = plan.AddBranch(std::move(branch));
+    transaction.branches.push_back(index);
+    plan.agent_calls.push_back(PlannedAgentCall{index, global, *number, decision,
+                                                /*commit_directly=*/commit && on_rm.prepared,
+                                                on_rm.prepared});
+  }
+}
+
+// Reports every branch of `record` as left alone for `reason`.
+void LeaveAlone(RecoveryPlan& plan, const PassInputs& in, const LogRecord& record,
+                const std::vector<std::string>& reasons, size_t& counter) {
+  for (size_t i = 0; i < record.participants.size(); ++i) {
+    const Participant& p = record.participants[i];
+    plan.AddBranch(BranchReport{p.rm_name, p.branch, "", LogStateOf(record), Look(in, p).rm_state,
+                                RecoveryAction::kLeaveAlone,
+                                reasons.size() == 1 ? reasons[0] : reasons[i], Status()});
+    ++counter;
+  }
+}
+
+}  // namespace
+
+std::optional<uint32_t> ParticipantNumberOfBranch(const Xid& branch) {
+  const std::string& bqual = branch.bqual();
+  if (bqual.size() != 3) return std::nullopt;
+  uint32_t number = (static_cast<uint32_t>(static_cast<uint8_t>(bqual[1])) << 8) |
+                    static_cast<uint8_t>(bqual[2]);
+  if (branch.Global().WithBranch(static_cast<uint16_t>(number)) != branch) return std::nullopt;
+  return number;
+}
+
+void ThreePhaseRecovery::Gather(PassInputs& in, const PassContext& /*context*/) {
+  three_phase::AgentClient* agents = in.options->agents;
+  if (agents == nullptr) return;
+  for (const auto& [global, record] : in.state->open_decisions) {
+    if (record.protocol != Protocol::kThreePhase || record.type != RecordType::kPreCommit ||
+        in.InFlight(global)) {
+      continue;
+    }
+    std::vector<AgentAnswer> answers(record.participants.size());
+    const Clock::SteadyTime deadline = ClockOf(*in.options)->DeadlineAfter(in.options->agent_timeout);
+    ForEachInParallel(record.participants.size(), [&](size_t i) {
+      const Participant& p = record.participants[i];
+      std::optional<uint32_t> number = ParticipantNumberOfBranch(p.branch);
+      if (!number) {
+        answers[i].error = Status(Code::kProto, "not a 3PC branch Xid: " + p.branch.ToString());
+        return;
+      }
+      three_phase::StateQueryMessage query;
+      query.xid = global;
+      query.participant = *number;
+      query.asker = three_phase::kCoordinatorAsker;
+      query.backup_round = false;  // the coordinator asks; it never runs a termination round
+      AgentMessage request;
+      request.body = query;
+      answers[i] = Ask(*agents, p.rm_name, std::move(request), deadline);
+    });
+    in.agent_states[global] = std::move(answers);
+  }
+}
+
+RecoveryPlan ThreePhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& claimed) {
+  RecoveryPlan plan;
+  RecoveryReport& report = plan.report;
+  const bool have_agents = in.options->agents != nullptr;
+  for (const auto& [global, record] : in.state->open_decisions) {
+    if (record.protocol != Protocol::kThreePhase || claimed.count(global) != 0) continue;
+    plan.claimed.insert(global);
+    if (!have_agents) {
+      LeaveAlone(plan, in, record, {std::string(kNoAgents)}, report.awaiting_agents);
+      continue;
+    }
+    if (in.InFlight(global)) {
+      LeaveAlone(plan, in, record, {"in flight: its transaction manager is still completing it"},
+                 report.in_flight);
+      continue;
+    }
+    if (record.type == RecordType::kCommitDecision) {
+      PlanDecided(plan, in, global, record.participants, Decision::kCommit, LogStateOf(record));
+      continue;
+    }
+    // A pre-commit without a decision: the agents' states decide, never a guess.
+    static const std::vector<AgentAnswer> kNotAsked;
+    auto found = in.agent_states.find(global);
+    const std::vector<AgentAnswer>& answers = found != in.agent_states.end() ? found->second : kNotAsked;
+    bool committed = false;
+    bool aborted = false;
+    std::vector<std::string> reasons;
+    for (size_t i = 0; i < record.participants.size(); ++i) {
+      AgentAnswer answer;
+      if (i < answers.size()) {
+        answer = answers[i];
+      } else {
+        answer.error = Status(Code::kTimeout, "not asked in this pass");
+      }
+      committed |= answer.state == ParticipantState::kCommit;
+      aborted |= answer.state == ParticipantState::kAbort;
+      reasons.push_back(AnswerText(answer));
+    }
+    if (committed && aborted) {
+      for (std::string& reason : reasons) {
+        reason = "the agents hold both COMMIT and ABORT (a partition split the outcome; the "
+                 "agents report it as heuristic-mixed): nothing decided here; " + reason;
+      }
+      LeaveAlone(plan, in, record, reasons, report.awaiting_agents);
+    } else if (committed) {
+      LogRecord decision;
+      decision.type = RecordType::kCommitDecision;
+      decision.xid = global;
+      decision.protocol = Protocol::kThreePhase;
+      decision.participants = record.participants;
+      plan.decisions_to_log.push_back(decision);
+      PlanDecided(plan, in, global, record.participants, Decision::kCommit,
+                  LogStateOf(record) + ", an agent decided COMMIT: adopted");
+    } else if (aborted) {
+      PlanDecided(plan, in, global, record.participants, Decision::kRollback,
+                  LogStateOf(record) + ", an agent decided ABORT: adopted");
+    } else {
+      for (std::string& reason : reasons) {
+        reason = "undecided: the agents terminate on their own, asked again by the next pass; " +
+                 reason;
+      }
+      LeaveAlone(plan, in, record, reasons, report.awaiting_agents);
+    }
+  }
+  return plan;
+}
+
+void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
+  RecoveryReport& report = plan.report;
+  const RecoveryOptions& options = *context.options;
+
+  // Decisions adopted from the agents, durable before any DoCommit of theirs.
+  std::set<Xid> not_logged;
+  for (const LogRecord& decision : plan.decisions_to_log) {
+    Status appended = context.log == nullptr
+                          ? Status(Code::kLogFailed, "the decision log is read-only (damaged)")
+                          : context.log->Append(decision).status();
+    if (!appended.ok()) {
+      not_logged.insert(decision.xid);
+      ++report.failed;
+      XA_LOG_XID(kError, kComponent, decision.xid)
+          << "cannot record the commit decision adopted from the agents, nothing sent: "
+          << appended.ToString();
+    } else {
+      XA_LOG_XID(kInfo, kComponent, decision.xid)
+          << "an agent decided COMMIT: the decision is recorded";
+    }
+  }
+
+  // The agents' messages, in parallel.
+  std::vector<AgentAnswer> answers(plan.agent_calls.size());
+  const Clock::SteadyTime deadline = ClockOf(options)->DeadlineAfter(options.agent_timeout);
+  ForEachInParallel(plan.agent_calls.size(), [&](size_t k) {
+    const PlannedAgentCall& call = plan.agent_calls[k];
+    if (not_logged.count(call.global) != 0) {
+      answers[k].error = Status(Code::kLogFailed, "the adopted decision is not durable");
+      return;
+    }
+    if (options.agents == nullptr) {  // planned only with agents
+      answers[k].error = Status(Code::kConfig, "no 3PC agent configured");
+      return;
+    }
+    const std::string& rm_name = report.branches[call.report_index].rm_name;
+    AgentMessage request;
+    if (call.decision == Decision::kCommit) {
+      request.body = three_phase::DoCommitMessage{call.global, call.participant, false};
+    } else {
+      request.body = three_phase::AbortMessage{call.global, call.participant, false};
+    }
+    answers[k] = Ask(*options.agents, rm_name, std::move(request), deadline);
+  });
+
+  // Direct commits where the agent does not hold the participant, then who acknowledged.
+  std::map<Xid, bool> all_acknowledged;
+  for (size_t k = 0; k < plan.agent_calls.size(); ++k) {
+    const PlannedAgentCall& call = plan.agent_calls[k];
+    const AgentAnswer& answer = answers[k];
+    BranchReport& branch = report.branches[call.report_index];
+    BranchState& state = plan.states[call.report_index];
+    const bool commit = call.decision == Decision::kCommit;
+    const ParticipantState decided = commit ? ParticipantState::kCommit : ParticipantState::kAbort;
+    bool finished_here = false;
+    if (not_logged.count(call.global) == 0 && call.commit_directly &&
+        (!answer.state || *answer.state == ParticipantState::kInit)) {
+      ResourceManager* rm = nullptr;
+      for (ResourceManager* session : context.sessions) {
+        if (session->name() == branch.rm_name) {
+          rm = session;
+          break;
+        }
+      }
+      if (rm != nullptr) {
+        rm->Open().IgnoreError();
+        Status s = rm->Commit(branch.branch, CommitMode::kTwoPhase);
+        // The decision is durable and the scan found the branch prepared.
+        state.history = {/*maybe_applied=*/true, /*maybe_prepared=*/true};
+        BranchReading reading = state.Apply(FinishCallFor(Decision::kCommit), s);
+        branch.result = s;
+        if (reading.end == BranchEnd::kCommitted) {
+          finished_here = true;
+          if (s.code() == Code::kNoTa) {
+            branch.action = RecoveryAction::kAlreadyDone;
+            ++report.already_done;
+          } else {
+            ++report.committed;
+          }
+          XA_LOG_XID(kInfo, kComponent, branch.branch)
+              << "committed directly on " << branch.rm_name << " (" << AnswerText(answer) << ")";
+        } else {
+          ++report.failed;
+          XA_LOG_XID(kWarning, kComponent, branch.branch)
+              << "direct commit on " << branch.rm_name << ": " << s.ToString();
+        }
+        if (reading.forget) rm->Forget(branch.branch).IgnoreError();
+      }
+    }
+    bool acknowledged = false;
+    if (answer.state == decided) {
+      acknowledged = true;
+    } else if (answer.state == ParticipantState::kInit) {
+      // No participant at the agent: acknowledged once its branch is finished.
+      acknowledged = finished_here || (!call.branch_prepared && branch.rm_state == "not prepared");
+    } else if (answer.state && three_phase::IsDecided(*answer.state)) {
+      ++report.failed;
+      XA_LOG_XID(kError, kComponent, branch.branch)
+          << "the agent of " << branch.rm_name << " holds " << StateName(*answer.state)
+          << " where the coordinator decided " << StateName(decided)
+          << ": heuristic mixed outcome (the agents report it)";
+    }
+    branch.reason += "; " + AnswerText(answer) +
+                     (acknowledged ? " (acknowledged)" : " (not acknowledged: the decision stays "
+                                                         "open for the next pass)");
+    if (!answer.state && branch.result.ok()) branch.result = answer.error;
+    state.end = acknowledged ? (commit ? BranchEnd::kCommitted : BranchEnd::kRolledBack)
+                             : BranchEnd::kPending;
+    auto [it, added] = all_acknowledged.emplace(call.global, acknowledged);
+    if (!added) it->second = it->second && acknowledged;
+  }
+
+  for (const auto& [global, transaction] : plan.transactions) {
+    bool finished = all_acknowledged.count(global) != 0 && all_acknowledged[global];
+    for (size_t i : transaction.branches) finished = finished && IsFinished(plan.states[i].end);
+    if (!finished || context.log == nullptr) {
+      ++report.decisions_still_open;
+      continue;
+    }
+    LogRecord end;
+    end.type = RecordType::kEnd;
+    end.xid = global;
+    Status appended = AppendRecoveryRecord(context.log, end);
+    if (!appended.ok()) {
+      ++report.decisions_still_open;
+      ++report.failed;
+      XA_LOG_XID(kError, kComponent, global) << "cannot write end record: " << appended.ToString();
+      continue;
+    }
+    ++report.end_records_written;
+    XA_LOG_XID(kInfo, kComponent, global)
+        << "every agent acknowledged the " << DecisionName(transaction.decision)
+        << ": end record written";
+  }
+}
+
+}  // namespace xa::internal
