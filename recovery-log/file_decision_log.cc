@@ -70,13 +70,17 @@ constexpr uint64_t kMaxPreallocation = 64ull << 20;
 
 // An open participant (LogState::open_participants) as the records whose replay, in order,
 // rebuilds it: its Wait (when it had one), a PreCommit when it is in PRE, its Decision when
-// decided; each with the LSN and timestamp the open state holds.
+// decided (with coordinator_knows_outcome as the open state holds it); each with the LSN and
+// timestamp the open state holds.
 std::vector<LogRecord> RecordsRebuildingParticipant(const LogRecord& open) {
   std::vector<LogRecord> records;
   auto as = [&](RecordType type) {
     LogRecord r = open;
     r.type = type;
-    if (type != RecordType::kParticipantDecision) r.outcome = Outcome::kUnknown;
+    if (type != RecordType::kParticipantDecision) {
+      r.outcome = Outcome::kUnknown;
+      r.coordinator_knows_outcome = false;
+    }
     return r;
   };
   // A participant that had a Wait holds its list (never empty: its own number is in it).

@@ -60,8 +60,8 @@
 //                                varint fence_session_id, u8 vote (xa::Vote: kCommit, or
 //                                kReadOnly for a read-only branch)
 //   kParticipantPreCommit:       fixed64 timestamp_us, xid branch, u8 kParticipantEndMark
-//   kParticipantDecision:        fixed64 timestamp_us, xid branch, u8 outcome (kCommitted or
-//                                kRolledBack)
+//   kParticipantDecision:        fixed64 timestamp_us, xid branch, u8 coordinator_knows_outcome
+//                                (0 or 1), u8 outcome (kCommitted or kRolledBack)
 //   kParticipantDone:            fixed64 timestamp_us, xid branch, u8 kParticipantEndMark
 //
 // A participant record names a branch Xid (non-empty bqual). A Wait's participant_number is
@@ -76,8 +76,9 @@
 // the last of which has flag bit 0 set. A decision or heuristic is carried as its original type,
 // LSN and payload. An open participant is carried as the records that rebuild its state, in
 // order: its Wait (when it had one), then a PreCommit (when it is in PRE) or its Decision (when
-// decided), each with the LSN and timestamp that the open state holds (those of the record that
-// brought it into its current state); replayed in order they give the same open state. The
+// decided, with its coordinator_knows_outcome), each with the LSN and timestamp that the open
+// state holds (those of the record that brought it into its current state); replayed in order
+// they give the same open state. The
 // entry grammar is unchanged, so a checkpoint of a log without participants reads as before,
 // and a reader that does not know the participant types refuses such an entry (as damage)
 // rather than drop it. Because every segment starts with one, an older segment is

@@ -28,7 +28,10 @@ LogRecord* Find(std::map<Xid, LogRecord>* open, const Xid& xid) {
 // An open participant enters the state of `record` (its Wait's fields stay).
 void Advance(const LogRecord& record, LogRecord* current) {
   current->type = record.type;
-  if (record.type == RecordType::kParticipantDecision) current->outcome = record.outcome;
+  if (record.type == RecordType::kParticipantDecision) {
+    current->outcome = record.outcome;
+    current->coordinator_knows_outcome = record.coordinator_knows_outcome;
+  }
   current->lsn = record.lsn;
   current->timestamp_us = record.timestamp_us;
 }
@@ -73,7 +76,8 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
     case RecordType::kHeuristicCleared:
       return Close(&state->open_heuristics, Set::kOpenHeuristics, record.xid);
     // A participant: WAIT -> PRE -> decided, or decided from any state (also from none), then
-    // done (only once decided). A repeated PRE or decision changes nothing.
+    // done (only once decided). A repeated PRE changes nothing; a repeated decision only tells
+    // that the coordinator now holds the outcome.
     case RecordType::kParticipantWait: {
       LogRecord* current = Find(&state->open_participants, record.xid);
       if (current != nullptr) return Refused(record, current, "a participant votes only once");
@@ -99,6 +103,11 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
                        "a decision never changes (this record says " +
                            std::string(OutcomeName(record.outcome)) + ")");
       }
+      // The same decision, now known to be held by the coordinator (it sent it): the upgrade
+      // that lets the agent forget a COMMIT. Once known, never unknown again.
+      if (record.coordinator_knows_outcome && !current->coordinator_knows_outcome) {
+        Advance(record, current);
+      }
       return LogStateChange{Set::kOpenParticipants, false, false};
     }
     case RecordType::kParticipantDone: {
@@ -108,6 +117,14 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
       LogRecord* current = Find(&state->open_participants, record.xid);
       if (current != nullptr && current->type != RecordType::kParticipantDecision) {
         return Refused(record, current, "only a decided participant may be forgotten");
+      }
+      // Forgetting a commit that the coordinator may not hold would lose the outcome: after a
+      // restart the agent answers a question about it ABORT (rule d), and the coordinator's
+      // recovery, finding no decision of its own, would take that for the outcome.
+      if (current != nullptr && current->outcome == Outcome::kCommitted &&
+          !current->coordinator_knows_outcome) {
+        return Refused(record, current,
+                       "a commit is forgotten only once the coordinator is known to hold it");
       }
       return Close(&state->open_participants, Set::kOpenParticipants, record.xid);
     }

@@ -51,9 +51,14 @@ struct LogStateChange {
 //   kParticipantDecision:        decide the participant: its state becomes the decision, with
 //                                record.outcome; opens it when it was not open (an orphan branch
 //                                the agent aborted, a decision adopted in INIT). The same
-//                                outcome again changes nothing; the other outcome is refused (a
-//                                decision never changes)
-//   kParticipantDone:            close the participant; its heuristic stays open
+//                                outcome again changes nothing, except that one with
+//                                coordinator_knows_outcome set upgrades a decision without it
+//                                (taking its lsn and timestamp; the flag is never cleared); the
+//                                other outcome is refused (a decision never changes)
+//   kParticipantDone:            close the participant; its heuristic stays open. Refused
+//                                for a participant in WAIT or PRE, and for a commit without
+//                                coordinator_knows_outcome (either would lose what the
+//                                participant holds)
 // Closing an Xid that is not open changes nothing. A refused record (kCorruption, saying what
 // the state was) changes nothing; replay stops there as at any damage, and the file log refuses
 // such a record before writing it. last_lsn, damaged and damage_report are left alone: they

@@ -87,6 +87,9 @@ void RenderRecordText(const LogRecord& r, std::ostream& out) {
       out << " participant=" << r.participant_number << " fence_session=" << r.fence_session_id
           << " read_only=" << (r.read_only ? "yes" : "no");
     }
+    if (r.type == RecordType::kParticipantDecision) {
+      out << " coordinator_knows_outcome=" << (r.coordinator_knows_outcome ? "yes" : "no");
+    }
   }
   if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
     out << " protocol=" << ProtocolName(r.protocol);
@@ -118,6 +121,10 @@ void RenderRecordJson(const LogRecord& r, std::ostream& out) {
       out << ",\"participant\":" << r.participant_number
           << ",\"fence_session_id\":" << r.fence_session_id
           << ",\"read_only\":" << (r.read_only ? "true" : "false");
+    }
+    if (r.type == RecordType::kParticipantDecision) {
+      out << ",\"coordinator_knows_outcome\":"
+          << (r.coordinator_knows_outcome ? "true" : "false");
     }
     if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
       out << ",\"protocol\":" << JsonString(ProtocolName(r.protocol));

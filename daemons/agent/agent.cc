@@ -296,7 +296,7 @@ class Agent::Impl {
   }
   // Strand only.
   void Execute(const std::shared_ptr<Slot>& slot, ts::Effects effects);
-  Status AppendState(Slot& slot, ts::ParticipantState state);
+  Status AppendState(Slot& slot, const ts::RecordState& wanted);
   void SendFromMachine(const std::shared_ptr<Slot>& slot, const ts::Send& send);
   void SendToPeer(const std::shared_ptr<Slot>& slot, uint32_t peer, const std::string& payload,
                   bool notify_unreachable);
@@ -591,11 +591,13 @@ void Agent::Impl::Recover() {
     recovered.state = recovered_state;
     recovered.has_branch = has_wait;
     recovered.incarnation = deps_.incarnation;
+    recovered.coordinator_knows_outcome = record.coordinator_knows_outcome;
     slot->machine.emplace(ts::ParticipantMachine::Recovered(recovered));
     Publish(*slot);
     Count([](AgentCounters& c) { ++c.participants_recovered; });
     XA_LOG_XID(kInfo, kComponent, branch)
         << "recovered participant " << *number << " in state " << StateName(recovered_state)
+        << (record.coordinator_knows_outcome ? " (sent by the coordinator)" : "")
         << " (incarnation " << deps_.incarnation << ")";
     Post(slot, [this, slot] { Execute(slot, slot->machine->OnRestart()); });
   }
@@ -948,7 +950,7 @@ void Agent::Impl::Execute(const std::shared_ptr<Slot>& slot, ts::Effects effects
     std::visit(
         Overloaded{
             [&](const ts::RecordState& record) {
-              Status appended = AppendState(*slot, record.state);
+              Status appended = AppendState(*slot, record);
               if (!appended.ok()) {
                 XA_LOG_XID(kError, kComponent, slot->branch)
                     << "cannot record " << StateName(record.state) << " for participant "
@@ -982,7 +984,8 @@ void Agent::Impl::Execute(const std::shared_ptr<Slot>& slot, ts::Effects effects
   Publish(*slot);
 }
 
-Status Agent::Impl::AppendState(Slot& slot, ts::ParticipantState state) {
+Status Agent::Impl::AppendState(Slot& slot, const ts::RecordState& wanted) {
+  const ts::ParticipantState state = wanted.state;
   LogRecord record;
   record.xid = slot.branch;
   switch (state) {
@@ -1001,6 +1004,7 @@ Status Agent::Impl::AppendState(Slot& slot, ts::ParticipantState state) {
       record.type = RecordType::kParticipantDecision;
       record.outcome = state == ts::ParticipantState::kCommit ? Outcome::kCommitted
                                                               : Outcome::kRolledBack;
+      record.coordinator_knows_outcome = wanted.coordinator_knows_outcome;
       break;
     case ts::ParticipantState::kInit:
       return Status(Code::kInternal, "the machine asked to record INIT");
@@ -1011,7 +1015,8 @@ Status Agent::Impl::AppendState(Slot& slot, ts::ParticipantState state) {
   if (state == ts::ParticipantState::kPre) XA_CRASH_POINT(kAgentAfterPreRecord);
   if (ts::IsDecided(state)) XA_CRASH_POINT(kAgentAfterDecisionRecord);
   XA_LOG_XID(kDebug, kComponent, slot.branch)
-      << "participant " << slot.key.number << " recorded " << StateName(state) << " at lsn "
+      << "participant " << slot.key.number << " recorded " << StateName(state)
+      << (record.coordinator_knows_outcome ? " (sent by the coordinator)" : "") << " at lsn "
       << *lsn;
   return Status::Ok();
 }

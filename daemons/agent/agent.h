@@ -57,12 +57,17 @@
 //   - A participant that recorded done is forgotten, but its outcome stays in memory (the last
 //     65536 of them) to answer late messages about it: a DoCommit or Abort with Ack(outcome), a
 //     StateQuery with StateReply(outcome), so that a peer whose confirmation was still in
-//     flight settles instead of meeting an INIT participant. A restart forgets them.
+//     flight settles instead of meeting an INIT participant. A restart forgets them. That is
+//     why a COMMIT is done only once the coordinator itself sent DoCommit and the decision
+//     record says so (coordinator_knows_outcome; ParticipantMachine's RecordDone): the
+//     coordinator keeps its decision until every agent acknowledged that DoCommit, so an agent
+//     that forgot a COMMIT and answers ABORT after a restart (rule d) is never asked by a
+//     coordinator that lacks the outcome.
 //
 // Restart. Start() replays LogState::open_participants: each becomes
-// ParticipantMachine::Recovered (WAIT, PRE, or the decision; has_branch only with a Wait record,
-// whose fields give the participant list, fence and read-only flag) with this run's incarnation,
-// and its OnRestart() effects run at once.
+// ParticipantMachine::Recovered (WAIT, PRE, or the decision with whether the coordinator sent
+// it; has_branch only with a Wait record, whose fields give the participant list, fence and
+// read-only flag) with this run's incarnation, and its OnRestart() effects run at once.
 //
 // Logging: component "agent"; every line about a transaction carries its Xid (the branch's);
 // never the key.

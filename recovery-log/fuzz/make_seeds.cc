@@ -110,8 +110,9 @@ int main(int argc, char** argv) {
       }
     }
     // An agent's participants, left in every state across rotations (checkpoints carry them):
-    // WAIT, PRE, decided either way (also an orphan, decided without a Wait), done (lazily and
-    // durably), and a heuristic about one branch.
+    // WAIT, PRE, decided either way (also an orphan, decided without a Wait; a commit with and
+    // without the coordinator's word, and one upgraded), done (lazily and durably), and a
+    // heuristic about one branch.
     using T = xa::RecordType;
     for (uint64_t i = 100; i < 112; ++i) {
       const uint16_t number = static_cast<uint16_t>(i % 3);
@@ -123,10 +124,16 @@ int main(int argc, char** argv) {
         (*log)->Append(Participant(T::kParticipantPreCommit, i, number)).status().IgnoreError();
       }
       if (path == 2 || path == 4) {
-        (*log)
-            ->Append(Participant(T::kParticipantDecision, i, number, xa::Outcome::kCommitted))
-            .status()
-            .IgnoreError();
+        // Path 4 hears COMMIT from the coordinator (so it may be done); path 2 decides by
+        // termination, and one of them is upgraded by the coordinator's DoCommit later.
+        xa::LogRecord commit =
+            Participant(T::kParticipantDecision, i, number, xa::Outcome::kCommitted);
+        commit.coordinator_knows_outcome = path == 4;
+        (*log)->Append(commit).status().IgnoreError();
+        if (i == 110) {
+          commit.coordinator_knows_outcome = true;
+          (*log)->Append(commit).status().IgnoreError();
+        }
       }
       if (path == 3 || path == 5) {
         (*log)

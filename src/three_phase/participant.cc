@@ -48,7 +48,10 @@ std::string ToString(const OutMessage& message) {
 
 std::string ToString(const Effect& effect) {
   return std::visit(Overloaded{
-                        [](const RecordState& e) { return "record " + StateName(e.state); },
+                        [](const RecordState& e) {
+                          return "record " + StateName(e.state) +
+                                 (e.coordinator_knows_outcome ? " known to the coordinator" : "");
+                        },
                         [](const Send& e) {
                           return "send " + ToString(e.message) + " to " + ToString(e.to);
                         },
@@ -79,6 +82,8 @@ ParticipantMachine ParticipantMachine::Recovered(const RecoveredParticipant& rec
   machine.restarted_ = true;
   machine.has_branch_ = recovered.has_branch;
   machine.branch_finished_ = !recovered.has_branch;
+  machine.coordinator_knows_outcome_ =
+      IsDecided(recovered.state) && recovered.coordinator_knows_outcome;
   return machine;
 }
 
@@ -177,13 +182,15 @@ void ParticipantMachine::SetParticipantCount(uint32_t count) {
 }
 
 void ParticipantMachine::Record(ParticipantState state, AfterRecord after, Effects& out) {
-  out.push_back(RecordState{state});
-  recording_ = state;
+  const RecordState record{state, IsDecided(state) && after.coordinator_knows_outcome};
+  out.push_back(record);
+  recording_ = record;
   after_record_ = after;
 }
 
 void ParticipantMachine::HandleRecorded(Effects& out) {
-  state_ = *recording_;
+  state_ = recording_->state;
+  if (recording_->coordinator_knows_outcome) coordinator_knows_outcome_ = true;
   recording_.reset();
   if (state_ == ParticipantState::kWait) {
     has_branch_ = true;
@@ -216,6 +223,10 @@ void ParticipantMachine::HandleRecorded(Effects& out) {
       }
       if (after.tell_peers_now) SendDecisionToUnsettledPeers(out);
       FinishDecidedStep(out);
+      return;
+    case AfterRecord::Kind::kCoordinatorHoldsCommit:
+      out.push_back(Send{*after.reply_to, Ack{after.request_id, state_}});
+      MaybeDone(out);
       return;
   }
 }
@@ -267,6 +278,18 @@ void ParticipantMachine::HandleDecisionMessage(Endpoint from, ParticipantState d
   if (IsDecided(state_)) {
     if (state_ == decision && branch_done && from.coordinator) branch_finished_ = true;
     NotePeerOutcome(from, decision, out);
+    if (from.coordinator && decision == ParticipantState::kCommit &&
+        state_ == ParticipantState::kCommit && !coordinator_knows_outcome_) {
+      // The COMMIT of a termination round (or adopted from a peer), now from the coordinator:
+      // durable as the coordinator's before the Ack, with which the coordinator may forget it.
+      AfterRecord after;
+      after.kind = AfterRecord::Kind::kCoordinatorHoldsCommit;
+      after.reply_to = from;
+      after.request_id = request_id;
+      after.coordinator_knows_outcome = true;
+      Record(ParticipantState::kCommit, after, out);
+      return;
+    }
     out.push_back(Send{from, Ack{request_id, state_}});
     MaybeDone(out);
     return;
@@ -282,6 +305,7 @@ void ParticipantMachine::HandleDecisionMessage(Endpoint from, ParticipantState d
   after.reply_to = from;
   after.request_id = request_id;
   after.branch_done = branch_done;
+  after.coordinator_knows_outcome = from.coordinator;
   Decide(decision, after, out);
 }
 
@@ -598,9 +622,12 @@ void ParticipantMachine::MaybeDone(Effects& out) {
   // it was asked about a transaction it had no record of (rule d). That record is what makes a
   // late CanCommit be answered no; forgetting it would let the agent vote yes after telling a
   // backup ABORT, and the coordinator could then commit what the backup aborted.
-  if (!KnowsItsTransaction()) return;
-  for (uint32_t peer = 0; peer < peers_.size(); ++peer) {
-    if (peer != number_ && !peers_[peer].settled) return;
+  if (!KnowsItsTransaction() || !EveryPeerSettled()) return;
+  // A COMMIT the coordinator is not known to hold is kept: forgotten, it would be answered
+  // ABORT after a restart (rule d), and the coordinator's recovery may know no outcome but that.
+  if (CommitTheCoordinatorMayNotHold() &&
+      !Broken(BrokenRuleForTesting::kForgetsCommitWithoutTheCoordinator)) {
+    return;
   }
   done_emitted_ = true;
   out.push_back(CancelTimer{});
@@ -609,8 +636,26 @@ void ParticipantMachine::MaybeDone(Effects& out) {
 
 void ParticipantMachine::FinishDecidedStep(Effects& out) {
   MaybeDone(out);
-  // Without a participant list there is no peer to tell or to hear from: no timer.
-  if (!done_emitted_ && KnowsItsTransaction()) out.push_back(ArmTimer{});
+  // Without a participant list there is no peer to tell or to hear from: no timer. Nor when
+  // only the coordinator's DoCommit is awaited: its recovery sends it unasked.
+  if (!done_emitted_ && KnowsItsTransaction() && !AwaitsOnlyTheCoordinator()) {
+    out.push_back(ArmTimer{});
+  }
+}
+
+bool ParticipantMachine::EveryPeerSettled() const {
+  for (uint32_t peer = 0; peer < peers_.size(); ++peer) {
+    if (peer != number_ && !peers_[peer].settled) return false;
+  }
+  return true;
+}
+
+bool ParticipantMachine::CommitTheCoordinatorMayNotHold() const {
+  return state_ == ParticipantState::kCommit && !coordinator_knows_outcome_;
+}
+
+bool ParticipantMachine::AwaitsOnlyTheCoordinator() const {
+  return branch_finished_ && EveryPeerSettled() && CommitTheCoordinatorMayNotHold();
 }
 
 }  // namespace xa::three_phase

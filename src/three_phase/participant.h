@@ -6,7 +6,9 @@
 // No I/O, no threads, no clock. Every input is a method call; each returns the ordered list of
 // effects the agent must carry out, in order:
 //   RecordState   write the state durably (kParticipantWait, kParticipantPreCommit,
-//                 kParticipantDecision). Always the LAST effect of its list: the machine then
+//                 kParticipantDecision, with coordinator_knows_outcome as the effect says; a
+//                 decision the participant already holds, recorded again with it set, is the
+//                 upgrade of its record). Always the LAST effect of its list: the machine then
 //                 waits for OnRecorded(), which returns the effects that depend on the record
 //                 (the vote, the acknowledgement, the sends of a decision, the fence). Inputs that
 //                 arrive meanwhile are queued inside the machine and handled, in arrival order,
@@ -23,7 +25,15 @@
 //   RecordDone    write kParticipantDone (lazily): the branch is finished and every peer holds
 //                 the same outcome; the agent may forget the participant. Never for an ABORT
 //                 recorded under rule d by a participant that never saw its participant list:
-//                 that record must outlive any late CanCommit, which it answers no.
+//                 that record must outlive any late CanCommit, which it answers no. Never for a
+//                 COMMIT until the coordinator is known to hold it (coordinator_knows_outcome():
+//                 the coordinator itself sent DoCommit, and that is durable): once forgotten, a
+//                 restarted agent answers a question about the participant ABORT (rule d), and
+//                 the coordinator's recovery, holding only its pre-commit, would take that for
+//                 the outcome. The coordinator keeps its commit decision until every agent
+//                 acknowledged its DoCommit, so whichever side forgets a COMMIT last, the other
+//                 still holds it. An ABORT is forgotten without the coordinator: a forgotten
+//                 ABORT answered under rule d is the truth (presumed abort agrees).
 //
 // The machine is single-threaded by construction: the agent must serialise all calls for one
 // transaction (one strand per transaction), including OnRecorded() and the timer.
@@ -36,11 +46,20 @@
 //               an unknown transaction aborts). Otherwise → Ack(own state), nothing changes:
 //               the coordinator then cannot collect a full set of PRE acknowledgements.
 //   DoCommit    WAIT/PRE → record COMMIT, then fence-and-finish (unless branch_done), Ack(COMMIT).
-//               COMMIT → Ack(COMMIT). INIT → Ack(INIT), nothing changes (it never voted).
+//               COMMIT → Ack(COMMIT); but from the coordinator to a COMMIT it is not yet known to
+//               hold (decided by a termination round or adopted from a peer) → record COMMIT
+//               again with coordinator_knows_outcome, then Ack(COMMIT). Recorded before the
+//               Ack: the coordinator forgets its decision once every agent acknowledged it, and
+//               an agent that lost the upgrade in a crash after acknowledging would never hear
+//               DoCommit again, and keep the participant for ever.
+//               INIT → Ack(INIT), nothing changes (it never voted).
 //               ABORT → ReportHeuristicMixed, Ack(ABORT).
+//               From the coordinator, the decision recorded carries coordinator_knows_outcome.
 //   Abort       INIT/WAIT/PRE → record ABORT, then fence-and-finish (unless branch_done or INIT,
 //               which holds no branch of its own), Ack(ABORT). ABORT → Ack(ABORT).
-//               COMMIT → ReportHeuristicMixed, Ack(COMMIT).
+//               COMMIT → ReportHeuristicMixed, Ack(COMMIT). From the coordinator, the decision
+//               recorded carries coordinator_knows_outcome (an ABORT is never upgraded: it is
+//               forgotten without it).
 //   StateQuery  INIT → record ABORT, then StateReply(ABORT) (rule d: a transaction it has no
 //               record of aborts, so a late CanCommit is answered no; it is never a backup).
 //               Any other state → StateReply(state, restarted, undecided-and-never-restarted).
@@ -53,7 +72,8 @@
 //               round (a crashed backup's, delivered late) must not move a participant that a
 //               later round counted as WAIT and may have aborted on.
 //   Timer       INIT: nothing. Decided: send the decision again to every peer that has not
-//               confirmed it, re-arm. Undecided, between rounds: start a probe (a StateQuery
+//               confirmed it, re-arm (not when only the coordinator's DoCommit is awaited:
+//               the coordinator's recovery sends it, and a timer would only fire for nothing). Undecided, between rounds: start a probe (a StateQuery
 //               to every peer, not a backup round). During a round: peers that did not answer
 //               count as unreachable and the round is evaluated.
 //   StateReply / Ack / PeerUnreachable  collected by the running round; a decision in any of
@@ -169,6 +189,9 @@ std::string ToString(const OutMessage& message);
 // Effects (see the header comment).
 struct RecordState {
   ParticipantState state = ParticipantState::kInit;
+  // A decision the coordinator itself sent (DoCommit or Abort): LogRecord's
+  // coordinator_knows_outcome. Only a COMMIT with it may ever be done.
+  bool coordinator_knows_outcome = false;
 };
 struct Send {
   Endpoint to;
@@ -200,6 +223,7 @@ enum class BrokenRuleForTesting {
   kEveryoneTerminates,       // every undecided participant runs a backup round (no election)
   kCountRestartedStates,     // the backup counts restarted participants' states in rule b
   kMoveToPreFromAnyRound,    // MoveToPre moves WAIT to PRE whichever round sent it
+  kForgetsCommitWithoutTheCoordinator,  // done for a COMMIT the coordinator never sent
 };
 
 struct ParticipantOptions {
@@ -216,6 +240,9 @@ struct RecoveredParticipant {
   bool has_branch = true;
   // The incarnation of the agent run that recovered it (see ParticipantMachine's constructor).
   uint64_t incarnation = 0;
+  // COMMIT or ABORT: the decision record says the coordinator itself sent it (DoCommit or
+  // Abort). A recovered COMMIT without it is never done until the coordinator's DoCommit.
+  bool coordinator_knows_outcome = false;
 };
 
 class ParticipantMachine {
@@ -259,6 +286,8 @@ class ParticipantMachine {
   // The round whose MoveToPre this participant would accept, if any.
   const std::optional<RoundId>& last_asking_round() const { return last_asking_round_; }
   bool restarted() const { return restarted_; }
+  // The decision recorded durably says that the coordinator itself sent it (see RecordDone).
+  bool coordinator_knows_outcome() const { return coordinator_knows_outcome_; }
   bool done() const { return done_emitted_; }
   // A termination round (probe, backup round or promotion) is waiting for peers' answers.
   bool in_termination_round() const { return phase_ != Phase::kIdle; }
@@ -299,12 +328,21 @@ class ParticipantMachine {
                    MoveToPreFrom, AckFrom, TimerFired, PeerUnreachable, BranchFinished>;
   // What the machine does once the state it is recording is durable.
   struct AfterRecord {
-    enum class Kind { kVoteYes, kAckPre, kStartPromotion, kDecided } kind = Kind::kDecided;
+    // kCoordinatorHoldsCommit: the COMMIT already held is now recorded as the coordinator's.
+    enum class Kind {
+      kVoteYes,
+      kAckPre,
+      kStartPromotion,
+      kDecided,
+      kCoordinatorHoldsCommit
+    } kind = Kind::kDecided;
     std::optional<Endpoint> reply_to;  // gets Ack(state) (kAckPre, kDecided)
     uint64_t request_id = 0;
     bool reply_with_state = false;  // kDecided: reply_to asked a StateQuery: StateReply, not Ack
     bool tell_peers_now = false;    // kDecided: this participant decided by its own round
     bool branch_done = false;       // kDecided: the sender of the decision finished the branch
+    // kDecided, kCoordinatorHoldsCommit: the coordinator itself sent the decision.
+    bool coordinator_knows_outcome = false;
   };
   // Per-peer knowledge: the running round's answer, and whether the peer holds our decision.
   struct PeerView {
@@ -347,6 +385,11 @@ class ParticipantMachine {
   void NotePeerOutcome(Endpoint peer, ParticipantState peer_state, Effects& out);
   void MaybeDone(Effects& out);
   void FinishDecidedStep(Effects& out);
+  bool EveryPeerSettled() const;
+  // Decided COMMIT, but not (durably) by the coordinator's own DoCommit: never done.
+  bool CommitTheCoordinatorMayNotHold() const;
+  // Branch finished, every peer settled: done but for the coordinator's DoCommit.
+  bool AwaitsOnlyTheCoordinator() const;
   std::vector<PeerAnswer> Answers(bool include_restarted) const;
   bool Broken(BrokenRuleForTesting rule) const { return options_.broken == rule; }
   // The participant list is known (a CanCommit arrived, or the log had a Wait record).
@@ -360,7 +403,7 @@ class ParticipantMachine {
   ParticipantOptions options_;
   uint32_t participant_count_ = 0;  // 0 until CanCommit (an INIT participant knows no list)
   ParticipantState state_ = ParticipantState::kInit;
-  std::optional<ParticipantState> recording_;
+  std::optional<RecordState> recording_;
   AfterRecord after_record_;
   std::deque<QueuedInput> queued_;
   bool asked_ = false;
@@ -369,6 +412,7 @@ class ParticipantMachine {
   bool has_branch_ = false;      // WAIT was recorded: a prepared branch belongs to this machine
   bool branch_finished_ = true;  // no FinishBranch is outstanding (none without a branch)
   bool done_emitted_ = false;
+  bool coordinator_knows_outcome_ = false;  // as recorded durably with the decision
   Phase phase_ = Phase::kIdle;
   uint64_t round_id_ = 0;  // request id of the running round's queries and MoveToPre
   std::vector<PeerView> peers_;

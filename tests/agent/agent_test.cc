@@ -317,6 +317,14 @@ class AgentTest : public ::testing::Test {
     return CoordinatorTo(i).Request(
         next_request_id_++, ts::DoCommitMessage{global_, static_cast<uint32_t>(i), branch_done});
   }
+  // The coordinator's question (its recovery's), never a backup round's.
+  ts::AgentMessage StateQuery(size_t i) {
+    ts::StateQueryMessage message;
+    message.xid = global_;
+    message.participant = static_cast<uint32_t>(i);
+    message.asker = ts::kCoordinatorAsker;
+    return CoordinatorTo(i).Request(next_request_id_++, message);
+  }
 
   static void ExpectVoteYes(const ts::AgentMessage& reply, size_t i) {
     const auto* vote = std::get_if<ts::VoteMessage>(&reply.body);
@@ -330,6 +338,13 @@ class AgentTest : public ::testing::Test {
     EXPECT_EQ(ack->state, state);
     EXPECT_EQ(ack->participant, i);
   }
+  static void ExpectStateReply(const ts::AgentMessage& reply, size_t i,
+                               ts::ParticipantState state) {
+    const auto* answer = std::get_if<ts::StateReplyMessage>(&reply.body);
+    ASSERT_NE(answer, nullptr) << "reply type " << ts::AgentMessageTypeName(ts::TypeOf(reply));
+    EXPECT_EQ(answer->state, state) << ts::ParticipantStateName(answer->state);
+    EXPECT_EQ(answer->participant, i);
+  }
 
   // The participant's record in agent i's log (nullopt: none open).
   std::optional<LogRecord> OpenRecord(size_t i) const {
@@ -342,6 +357,11 @@ class AgentTest : public ::testing::Test {
     std::optional<LogRecord> record = OpenRecord(i);
     return record && record->type == RecordType::kParticipantDecision &&
            record->outcome == outcome;
+  }
+  // Agent i's log says its COMMIT was sent by the coordinator itself.
+  bool CommitTheCoordinatorKnows(size_t i) const {
+    std::optional<LogRecord> record = OpenRecord(i);
+    return Decided(i, Outcome::kCommitted) && record->coordinator_knows_outcome;
   }
   // Agent i's participant is done (forgotten) after it was decided with `outcome`: the log
   // closed it and the agent holds it no more.
@@ -357,6 +377,14 @@ class AgentTest : public ::testing::Test {
           << AgentName(i) << " never armed its timer";
     }
     clock_.Advance(kTerminationTimeout + 1ms);
+  }
+
+  // No participant of any running agent waits on its timer.
+  bool NoTimerArmed() const {
+    for (const auto& agent : agents_) {
+      if (agent->agent && agent->agent->counters().participants_with_timer != 0) return false;
+    }
+    return true;
   }
 
   // Advances the clock in small steps until `condition` holds: for retries and for confirmations
@@ -382,6 +410,35 @@ class AgentTest : public ::testing::Test {
       successes += call.succeeded ? 1 : 0;
     }
     EXPECT_EQ(successes, 1u) << AgentName(i) << " finished its branch " << successes << " times";
+  }
+
+  // Runs the timers until none is left (decided participants confirm their outcome to each
+  // other, and a participant waiting only for the coordinator arms none), then a few periods
+  // more: each participant in `which` still holds its COMMIT, which the coordinator never sent,
+  // and is not done.
+  void ExpectOnlyTheCoordinatorAwaited(const std::vector<size_t>& which) {
+    auto all_committed = [&] {
+      for (size_t i : which) {
+        if (!Decided(i, Outcome::kCommitted)) return false;
+      }
+      return true;
+    };
+    ASSERT_TRUE(AdvanceUntil([&] { return all_committed() && NoTimerArmed(); },
+                             kTerminationTimeout))
+        << "a participant never decided, or keeps its timer although it awaits only the "
+           "coordinator";
+    for (int period = 0; period < 3; ++period) {
+      clock_.Advance(kTerminationTimeout + 1ms);
+      std::this_thread::sleep_for(5ms);
+    }
+    for (size_t i : which) {
+      EXPECT_TRUE(Decided(i, Outcome::kCommitted)) << AgentName(i) << " forgot its COMMIT";
+      EXPECT_FALSE(CommitTheCoordinatorKnows(i)) << AgentName(i);
+      EXPECT_EQ(agents_[i]->agent->counters().done, 0u) << AgentName(i);
+      EXPECT_TRUE(
+          WaitFor([&] { return agents_[i]->agent->counters().participants_commit == 1; }))
+          << AgentName(i);
+    }
   }
 
   test::FakeClock clock_;
@@ -445,7 +502,16 @@ TEST_F(AgentTest, CoordinatorSilentAfterPreCommitReachedOneAgentAllCommitAndFini
         << AgentName(i) << " never finished its branch";
     EXPECT_TRUE(Decided(i, Outcome::kCommitted) || DoneAfter(i));
   }
-  // Confirmations among the decided participants, then done everywhere.
+  // Confirmations among the decided participants, until no timer is left: every peer holds
+  // COMMIT and every branch is finished, yet none is done, since the coordinator (which holds
+  // only its pre-commit) never sent the outcome.
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyTheCoordinatorAwaited({0, 1, 2}));
+  // The coordinator's recovery adopts COMMIT and sends DoCommit: then done everywhere.
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectAck(DoCommit(i, /*branch_done=*/false), i,
+                                      ts::ParticipantState::kCommit));
+    EXPECT_TRUE(CommitTheCoordinatorKnows(i) || DoneAfter(i));
+  }
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_TRUE(AdvanceUntil([&] { return DoneAfter(i); }, kTerminationTimeout))
         << AgentName(i) << " never wrote done";
@@ -502,14 +568,65 @@ TEST_F(AgentTest, RestartedAgentFinishesWhatItsLogSaysAndAgreesWithItsPeers) {
   EXPECT_EQ(agents_[2]->agent->counters().participants_recovered, 1u);
   ASSERT_TRUE(OpenRecord(2).has_value());
   EXPECT_EQ(OpenRecord(2)->type, RecordType::kParticipantPreCommit);
-  // It adopts the peers' decision (its timer, or theirs resending it), finishes, and everyone
-  // is done.
+  // It adopts the peers' decision (its timer, or theirs resending it) and finishes; everyone is
+  // done once the coordinator's recovery sent its DoCommit.
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyTheCoordinatorAwaited({0, 1, 2}));
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectAck(DoCommit(i, /*branch_done=*/false), i,
+                                      ts::ParticipantState::kCommit));
+  }
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_TRUE(AdvanceUntil([&] { return DoneAfter(i); }, kTerminationTimeout))
         << AgentName(i) << " never wrote done";
     ASSERT_NO_FATAL_FAILURE(ExpectFinishedOnce(i, /*commit=*/true));
     EXPECT_EQ(agents_[i]->agent->counters().heuristics, 0u);
   }
+}
+
+// A participant committed by a termination round while the coordinator was silent is kept
+// across a restart of its agent: the coordinator's recovery, holding only its pre-commit, asks
+// it and must hear COMMIT (forgotten, it would be answered ABORT under rule d). It is forgotten
+// only after the coordinator's own DoCommit, recorded before the Ack.
+TEST_F(AgentTest, ACommitOfATerminationRoundSurvivesARestartUntilTheCoordinatorsDoCommit) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(3));
+  for (size_t i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(i), i));
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(PreCommit(1), 1, ts::ParticipantState::kPre));
+  ASSERT_NO_FATAL_FAILURE(FireTerminationTimers({0, 1, 2}));
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return agents_[i]->finisher.successes() >= 1; }))
+        << AgentName(i) << " never finished its branch";
+  }
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyTheCoordinatorAwaited({0, 1, 2}));
+
+  // agent-0 restarts: its log still holds the COMMIT, without the coordinator's word.
+  coordinators_.erase(0);
+  StopAgent(0);
+  ASSERT_NO_FATAL_FAILURE(StartAgent(0));
+  EXPECT_EQ(agents_[0]->agent->counters().participants_recovered, 1u);
+  ASSERT_TRUE(Decided(0, Outcome::kCommitted));
+  EXPECT_FALSE(CommitTheCoordinatorKnows(0));
+  // The coordinator's recovery asks: COMMIT, not the ABORT of rule d.
+  ASSERT_NO_FATAL_FAILURE(ExpectStateReply(StateQuery(0), 0, ts::ParticipantState::kCommit));
+  // The restarted participant finishes again (idempotent) and tells its peers again; still it
+  // is not done.
+  EXPECT_TRUE(WaitFor([&] { return agents_[0]->finisher.successes() >= 2; }));
+  ASSERT_NO_FATAL_FAILURE(ExpectOnlyTheCoordinatorAwaited({0, 1, 2}));
+
+  // The coordinator's DoCommit: the agent records that the coordinator holds the COMMIT before
+  // it acknowledges (the log says so by the time the Ack arrives), then forgets it.
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectAck(DoCommit(i, /*branch_done=*/false), i,
+                                      ts::ParticipantState::kCommit));
+    EXPECT_TRUE(CommitTheCoordinatorKnows(i) || DoneAfter(i)) << AgentName(i);
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(AdvanceUntil([&] { return DoneAfter(i); }, kTerminationTimeout))
+        << AgentName(i) << " never wrote done";
+    EXPECT_EQ(agents_[i]->agent->counters().heuristics, 0u);
+  }
+  // A late DoCommit (the coordinator's Ack was lost) is still answered COMMIT from memory.
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectAck(DoCommit(0, /*branch_done=*/false), 0, ts::ParticipantState::kCommit));
 }
 
 TEST_F(AgentTest, UnauthenticatedConnectionAndMalformedFrameAreDroppedAndCountedWhileOthersAreServed) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "recovery-log/log_format.h"
+#include "recovery-log/record_codec.h"
 
 namespace xa::internal {
 namespace {
@@ -213,6 +214,23 @@ TEST(LogFormatDoc, EveryParticipantRecordIsInTheThreePhaseBandWithItsPayloadDocu
   EXPECT_NE(md.find("vote (1 = commit, 2 = read-only)"), std::string::npos);
   EXPECT_EQ(static_cast<int>(Vote::kCommit), 1);
   EXPECT_EQ(static_cast<int>(Vote::kReadOnly), 2);
+  // A decision: whether the coordinator holds it, then the outcome (never zero) last; the
+  // header lays it out the same way.
+  EXPECT_NE(md.find("uint8 coordinator_knows_outcome (0 = no, 1 = yes), uint8 outcome"),
+            std::string::npos);
+  EXPECT_NE(h.find("u8 coordinator_knows_outcome\n//                                (0 or 1), u8 "
+                   "outcome"),
+            std::string::npos);
+  std::string payload;
+  LogRecord decision;
+  decision.type = RecordType::kParticipantDecision;
+  decision.xid = Xid::Make(Xid::kFormatId, "g", std::string("\0", 1)).value();
+  decision.outcome = Outcome::kCommitted;
+  decision.coordinator_knows_outcome = true;
+  ASSERT_TRUE(EncodePayload(decision, &payload).ok());
+  ASSERT_GE(payload.size(), 2u);
+  EXPECT_EQ(payload[payload.size() - 2], '\1');
+  EXPECT_EQ(payload.back(), static_cast<char>(Outcome::kCommitted));
 }
 
 TEST(LogFormatDoc, MagicAndHeaderLayoutAreDocumented) {

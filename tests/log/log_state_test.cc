@@ -32,6 +32,7 @@ using test::HeuristicCleared;
 using test::MemoryDecisionLog;
 using test::NoSyncEnv;
 using test::ParticipantDecision;
+using test::ParticipantDecisionCoordinatorKnows;
 using test::ParticipantDone;
 using test::ParticipantPreCommit;
 using test::ParticipantWait;
@@ -243,6 +244,7 @@ enum class Before {
   kDecidedCommit,
   kDecidedRollback,
   kOrphanRollback,  // decided (rolled back) without a Wait: an orphan branch
+  kDecidedCommitCoordinatorKnows,  // decided commit, sent by the coordinator itself
 };
 constexpr uint64_t kWaitLsn = 1, kPreCommitLsn = 2, kDecidedLsn = 3;
 
@@ -277,6 +279,11 @@ LogState StateBefore(Before before) {
       state.open_participants[p] =
           WithLsn(ParticipantDecision(kX, Outcome::kRolledBack), kDecidedLsn);
       break;
+    case Before::kDecidedCommitCoordinatorKnows:
+      state.open_participants[p] =
+          Placed(wait, RecordType::kParticipantDecision, kDecidedLsn, Outcome::kCommitted);
+      state.open_participants[p].coordinator_knows_outcome = true;
+      break;
   }
   state.open_participants[TestBranch(kY, 1)] =
       Placed(ParticipantWait(kY), RecordType::kParticipantPreCommit, 5);
@@ -292,6 +299,7 @@ struct ParticipantCase {
   // Unless refused: P's state afterwards (nullopt: not open), as type, outcome and LSN.
   std::optional<std::tuple<RecordType, Outcome, uint64_t>> after;
   LogStateChange change;
+  bool coordinator_knows_after = false;  // unless refused, and when open afterwards
 };
 
 void PrintTo(const ParticipantCase& c, std::ostream* os) { *os << c.name; }
@@ -305,12 +313,18 @@ std::vector<ParticipantCase> ParticipantCases() {
   const LogRecord pre = ParticipantPreCommit(kX);
   const LogRecord commit = ParticipantDecision(kX, Outcome::kCommitted);
   const LogRecord rollback = ParticipantDecision(kX, Outcome::kRolledBack);
+  const LogRecord commit_known = ParticipantDecisionCoordinatorKnows(kX, Outcome::kCommitted);
+  const LogRecord rollback_known = ParticipantDecisionCoordinatorKnows(kX, Outcome::kRolledBack);
   const LogRecord done = ParticipantDone(kX);
   using T = RecordType;
   using std::make_tuple;
   const Outcome kNo = Outcome::kUnknown, kC = Outcome::kCommitted, kR = Outcome::kRolledBack;
   auto refused = [](std::string name, Before b, LogRecord r) {
     return ParticipantCase{std::move(name), b, std::move(r), true, std::nullopt, {}};
+  };
+  auto coordinator_knows = [](ParticipantCase c) {
+    c.coordinator_knows_after = true;
+    return c;
   };
   return {
       // Wait: opens; a participant votes once, so a second Wait (in any state) is refused.
@@ -346,13 +360,43 @@ std::vector<ParticipantCase> ParticipantCases() {
       refused("RollbackAfterCommitIsRefused", Before::kDecidedCommit, rollback),
       refused("CommitAfterRollbackIsRefused", Before::kDecidedRollback, commit),
       refused("CommitAfterOrphanRollbackIsRefused", Before::kOrphanRollback, commit),
+      // The coordinator known to hold the outcome: with the decision, or as an upgrade of the
+      // same decision (which takes the upgrade's LSN); never cleared, never another outcome.
+      coordinator_knows({"CommitFromPreKnownToTheCoordinator", Before::kPreCommit, commit_known,
+                         false, make_tuple(T::kParticipantDecision, kC, kApplied),
+                         kKeepsParticipantOpen}),
+      coordinator_knows({"KnownRollbackWithoutWaitOpens", Before::kNone, rollback_known, false,
+                         make_tuple(T::kParticipantDecision, kR, kApplied), kOpensParticipant}),
+      coordinator_knows({"SameCommitKnownToTheCoordinatorUpgradesIt", Before::kDecidedCommit,
+                         commit_known, false, make_tuple(T::kParticipantDecision, kC, kApplied),
+                         kKeepsParticipantOpen}),
+      coordinator_knows({"SameOrphanRollbackKnownToTheCoordinatorUpgradesIt",
+                         Before::kOrphanRollback, rollback_known, false,
+                         make_tuple(T::kParticipantDecision, kR, kApplied),
+                         kKeepsParticipantOpen}),
+      coordinator_knows({"CommitWithoutTheFlagNeverClearsIt", Before::kDecidedCommitCoordinatorKnows,
+                         commit, false, make_tuple(T::kParticipantDecision, kC, kDecidedLsn),
+                         kKeepsParticipantOpen}),
+      coordinator_knows({"SameKnownCommitAgainChangesNothing",
+                         Before::kDecidedCommitCoordinatorKnows, commit_known, false,
+                         make_tuple(T::kParticipantDecision, kC, kDecidedLsn),
+                         kKeepsParticipantOpen}),
+      refused("KnownRollbackAfterCommitIsRefused", Before::kDecidedCommit, rollback_known),
+      refused("RollbackAfterKnownCommitIsRefused", Before::kDecidedCommitCoordinatorKnows,
+              rollback),
       // Done: forgets a decided participant; of nothing, nothing; an undecided one is never
       // forgotten (its prepared branch would be taken for an orphan after a restart).
       {"DoneOfNothingChangesNothing", Before::kNone, done, false, std::nullopt,
        kKeepsParticipantOpen},
       refused("DoneOfAWaitingParticipantIsRefused", Before::kWait, done),
       refused("DoneOfAPreCommittedParticipantIsRefused", Before::kPreCommit, done),
-      {"DoneForgetsDecided", Before::kDecidedCommit, done, false, std::nullopt, kClosesParticipant},
+      // A commit only once the coordinator is known to hold it (after a restart the agent would
+      // answer ABORT about it); a rollback always (presumed abort answers the same).
+      refused("DoneOfACommitTheCoordinatorMayNotHoldIsRefused", Before::kDecidedCommit, done),
+      {"DoneForgetsACommitTheCoordinatorKnows", Before::kDecidedCommitCoordinatorKnows, done,
+       false, std::nullopt, kClosesParticipant},
+      {"DoneForgetsDecidedRollback", Before::kDecidedRollback, done, false, std::nullopt,
+       kClosesParticipant},
       {"DoneForgetsOrphan", Before::kOrphanRollback, done, false, std::nullopt, kClosesParticipant},
   };
 }
@@ -395,6 +439,7 @@ TEST_P(ParticipantApplyTable, FollowsTheParticipantStateMachine) {
   EXPECT_EQ(it->second.outcome, outcome);
   EXPECT_EQ(it->second.lsn, lsn);
   EXPECT_EQ(it->second.timestamp_us, static_cast<int64_t>(lsn) * 1000);
+  EXPECT_EQ(it->second.coordinator_knows_outcome, c.coordinator_knows_after);
   // The Wait's fields stay with the participant through its states.
   const bool had_wait = c.before != Before::kNone && c.before != Before::kOrphanRollback;
   const bool is_wait = c.record.type == RecordType::kParticipantWait;
@@ -432,7 +477,8 @@ TEST(ApplyRecord, HeuristicOfABranchIsKeptApartFromItsParticipant) {
   EXPECT_EQ(state.open_heuristics.at(p).lsn, kApplied);
   EXPECT_EQ(state.open_participants.at(p).type, RecordType::kParticipantPreCommit);
   ASSERT_TRUE(Ok(ApplyRecord(
-      WithLsn(ParticipantDecision(kX, Outcome::kCommitted), kApplied + 1), &state)));
+      WithLsn(ParticipantDecisionCoordinatorKnows(kX, Outcome::kCommitted), kApplied + 1),
+      &state)));
   Result<LogStateChange> done = ApplyRecord(WithLsn(ParticipantDone(kX), kApplied + 2), &state);
   ASSERT_TRUE(Ok(done));
   EXPECT_EQ(*done, kClosesParticipant);
@@ -510,10 +556,16 @@ std::vector<std::pair<LogRecord, bool /*lazy*/>> History(uint64_t transactions) 
       out.emplace_back(ParticipantPreCommit(i, number), false);
     }
     if (path == 1) out.emplace_back(ParticipantPreCommit(i, number), false);  // MoveToPre again
-    if (path == 2 || path == 4) {
-      out.emplace_back(ParticipantDecision(i, Outcome::kCommitted, number), false);
+    // Path 2 decides by termination, then the coordinator's DoCommit upgrades the decision
+    // (for every other one); path 4 hears the decision from the coordinator and is done.
+    if (path == 2) out.emplace_back(ParticipantDecision(i, Outcome::kCommitted, number), false);
+    if (path == 2 && i % 4 == 2) {
+      out.emplace_back(ParticipantDecisionCoordinatorKnows(i, Outcome::kCommitted, number), false);
     }
     if (path == 2) out.emplace_back(ParticipantDecision(i, Outcome::kCommitted, number), false);
+    if (path == 4) {
+      out.emplace_back(ParticipantDecisionCoordinatorKnows(i, Outcome::kCommitted, number), false);
+    }
     if (path == 3 || path == 5) {
       out.emplace_back(ParticipantDecision(i, Outcome::kRolledBack, number), false);
     }
@@ -572,9 +624,13 @@ TEST(LogStateUsers, FileLogReplayAndMemoryDoubleEndWithTheSameState) {
   ASSERT_FALSE(after_reopen.open_decisions.empty());
   ASSERT_FALSE(after_reopen.open_heuristics.empty());
   std::map<std::string_view, size_t> by_state;
+  size_t commits_the_coordinator_knows = 0;
   for (const auto& [xid, rec] : after_reopen.open_participants) {
     ++by_state[internal::ParticipantStateName(rec.type, rec.outcome)];
+    commits_the_coordinator_knows +=
+        rec.outcome == Outcome::kCommitted && rec.coordinator_knows_outcome;
   }
+  EXPECT_EQ(commits_the_coordinator_knows, 10u) << "the upgrades of path 2 outlive rotations";
   EXPECT_EQ(by_state, (std::map<std::string_view, size_t>{{"wait", 20},
                                                           {"pre-commit", 20},
                                                           {"decided commit", 20},

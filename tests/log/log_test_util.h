@@ -119,6 +119,15 @@ inline LogRecord ParticipantDecision(uint64_t i, Outcome outcome, uint16_t numbe
   return ParticipantState(RecordType::kParticipantDecision, i, number, outcome);
 }
 
+// A decision the coordinator itself sent to the participant (DoCommit or Abort): the agent may
+// forget it even when it is a commit.
+inline LogRecord ParticipantDecisionCoordinatorKnows(uint64_t i, Outcome outcome,
+                                                     uint16_t number = 1) {
+  LogRecord r = ParticipantDecision(i, outcome, number);
+  r.coordinator_knows_outcome = true;
+  return r;
+}
+
 inline LogRecord ParticipantDone(uint64_t i, uint16_t number = 1) {
   return ParticipantState(RecordType::kParticipantDone, i, number);
 }

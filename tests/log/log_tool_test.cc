@@ -24,6 +24,7 @@ using test::Decision;
 using test::End;
 using test::Heuristic;
 using test::ParticipantDecision;
+using test::ParticipantDecisionCoordinatorKnows;
 using test::ParticipantDone;
 using test::ParticipantPreCommit;
 using test::ParticipantWait;
@@ -248,7 +249,8 @@ void WriteAgentLog(const ScratchDir& dir) {
   ASSERT_TRUE((*log)->Append(ParticipantDecision(3, Outcome::kCommitted)).ok());
   ASSERT_TRUE((*log)->Append(ParticipantDecision(4, Outcome::kRolledBack, 0)).ok());
   ASSERT_TRUE((*log)->Append(ParticipantWait(5)).ok());
-  ASSERT_TRUE((*log)->Append(ParticipantDecision(5, Outcome::kCommitted)).ok());
+  ASSERT_TRUE(
+      (*log)->Append(ParticipantDecisionCoordinatorKnows(5, Outcome::kCommitted)).ok());
   ASSERT_TRUE((*log)->Append(ParticipantDone(5)).ok());
 }
 
@@ -267,7 +269,14 @@ TEST(XaLogTool, DumpShowsEveryParticipantStateReadably) {
       << dump.out;
   EXPECT_NE(dump.out.find("type=participant-pre-commit"), std::string::npos);
   EXPECT_NE(dump.out.find("state=\"pre-commit\""), std::string::npos);
-  EXPECT_NE(dump.out.find("state=\"decided commit\""), std::string::npos);
+  EXPECT_NE(dump.out.find("xid=" + TestBranch(3, 1).ToString() +
+                          " state=\"decided commit\" coordinator_knows_outcome=no"),
+            std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("xid=" + TestBranch(5, 1).ToString() +
+                          " state=\"decided commit\" coordinator_knows_outcome=yes"),
+            std::string::npos)
+      << dump.out;
   EXPECT_NE(dump.out.find("xid=" + TestBranch(4, 0).ToString() +
                           " state=\"decided rollback\""),
             std::string::npos)
@@ -286,7 +295,12 @@ TEST(XaLogTool, DumpShowsEveryParticipantStateReadably) {
                           "\"read_only\":true"),
             std::string::npos)
       << json.out;
-  EXPECT_NE(json.out.find("\"state\":\"decided rollback\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"state\":\"decided rollback\",\"coordinator_knows_outcome\":false"),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("\"state\":\"decided commit\",\"coordinator_knows_outcome\":true"),
+            std::string::npos)
+      << json.out;
   EXPECT_NE(json.out.find("\"open_participants\":4"), std::string::npos);
 }
 

@@ -29,6 +29,7 @@ using test::Heuristic;
 using test::IsOk;
 using test::NoSyncEnv;
 using test::ParticipantDecision;
+using test::ParticipantDecisionCoordinatorKnows;
 using test::ParticipantDone;
 using test::ParticipantPreCommit;
 using test::ParticipantWait;
@@ -59,6 +60,7 @@ TEST(ParticipantLog, EveryStateSurvivesReopenWithItsFields) {
   LogRecord no_fence = ParticipantWait(2, 2, 3);  // the last of three, PostgreSQL: no fence
   no_fence.fence_session_id = 0;
   LogState live;
+  uint64_t upgrade_lsn = 0;
   {
     auto log = OpenOrDie(o);
     ASSERT_NE(log, nullptr);
@@ -69,15 +71,22 @@ TEST(ParticipantLog, EveryStateSurvivesReopenWithItsFields) {
     ASSERT_THAT(log->Append(ParticipantDecision(3, Outcome::kCommitted)), IsOk());
     ASSERT_THAT(log->Append(ParticipantDecision(4, Outcome::kRolledBack, 0)), IsOk());  // orphan
     ASSERT_THAT(log->Append(ParticipantWait(5)), IsOk());
-    ASSERT_THAT(log->Append(ParticipantDecision(5, Outcome::kCommitted)), IsOk());
+    ASSERT_THAT(log->Append(ParticipantDecisionCoordinatorKnows(5, Outcome::kCommitted)), IsOk());
     ASSERT_THAT(log->Append(ParticipantDone(5)), IsOk());
+    // Decided by termination, then upgraded by the coordinator's DoCommit.
+    ASSERT_THAT(log->Append(ParticipantWait(6)), IsOk());
+    ASSERT_THAT(log->Append(ParticipantDecision(6, Outcome::kCommitted)), IsOk());
+    Result<uint64_t> upgrade =
+        log->Append(ParticipantDecisionCoordinatorKnows(6, Outcome::kCommitted));
+    ASSERT_THAT(upgrade, IsOk());
+    upgrade_lsn = *upgrade;
     live = log->State();
   }
   auto log = OpenOrDie(o);
   ASSERT_NE(log, nullptr);
   const LogState after = log->State();
   EXPECT_EQ(after.open_participants, live.open_participants);
-  ASSERT_EQ(after.open_participants.size(), 4u);
+  ASSERT_EQ(after.open_participants.size(), 5u);
 
   const LogRecord& first = after.open_participants.at(TestBranch(1, 0));
   EXPECT_EQ(first.type, RecordType::kParticipantWait);
@@ -95,6 +104,13 @@ TEST(ParticipantLog, EveryStateSurvivesReopenWithItsFields) {
   EXPECT_EQ(third.type, RecordType::kParticipantDecision);
   EXPECT_EQ(third.outcome, Outcome::kCommitted);
   EXPECT_EQ(third.participants.size(), 3u);
+  EXPECT_FALSE(third.coordinator_knows_outcome);
+  const LogRecord& upgraded = after.open_participants.at(TestBranch(6, 1));
+  EXPECT_EQ(upgraded.type, RecordType::kParticipantDecision);
+  EXPECT_EQ(upgraded.outcome, Outcome::kCommitted);
+  EXPECT_TRUE(upgraded.coordinator_knows_outcome);
+  EXPECT_EQ(upgraded.lsn, upgrade_lsn) << "the upgrade brought it into its current state";
+  EXPECT_EQ(upgraded.participants.size(), 3u);
   const LogRecord& orphan = after.open_participants.at(TestBranch(4, 0));
   EXPECT_EQ(orphan.type, RecordType::kParticipantDecision);
   EXPECT_EQ(orphan.outcome, Outcome::kRolledBack);
@@ -104,12 +120,14 @@ TEST(ParticipantLog, EveryStateSurvivesReopenWithItsFields) {
   // Scan reads every record back as written.
   std::vector<LogRecord> scanned;
   ASSERT_THAT(log->Scan([&](const LogRecord& r) { scanned.push_back(r); }), IsOk());
-  ASSERT_EQ(scanned.size(), 9u);
+  ASSERT_EQ(scanned.size(), 12u);
   LogRecord expected = read_only_wait;
   expected.lsn = scanned[0].lsn;
   expected.timestamp_us = scanned[0].timestamp_us;
   EXPECT_EQ(scanned[0], expected);
   EXPECT_EQ(scanned[8].type, RecordType::kParticipantDone);
+  EXPECT_FALSE(scanned[10].coordinator_knows_outcome);
+  EXPECT_TRUE(scanned[11].coordinator_knows_outcome);
 }
 
 TEST(ParticipantLog, AppendRefusesWhatReplayWouldRefuseAndWritesNothing) {
@@ -136,6 +154,10 @@ TEST(ParticipantLog, AppendRefusesWhatReplayWouldRefuseAndWritesNothing) {
         {"PRE without a Wait", ParticipantPreCommit(3), "not open"},
         {"PRE after the decision", ParticipantPreCommit(1), "decided commit"},
         {"the other decision", ParticipantDecision(1, Outcome::kRolledBack), "never changes"},
+        {"the other decision, from the coordinator",
+         ParticipantDecisionCoordinatorKnows(1, Outcome::kRolledBack), "never changes"},
+        {"done of a commit the coordinator may not hold", ParticipantDone(1),
+         "only once the coordinator is known to hold it"},
     };
     for (const Refusal& r : refusals) {
       EXPECT_THAT(log->Append(r.record),
@@ -172,7 +194,8 @@ TEST(ParticipantLog, DoneIsAppendedLazilyAndRidesOnTheNextDurableAppend) {
     ASSERT_NE(log, nullptr);
     for (uint64_t i = 1; i <= 2; ++i) {
       ASSERT_THAT(log->Append(ParticipantWait(i)), IsOk());
-      ASSERT_THAT(log->Append(ParticipantDecision(i, Outcome::kCommitted)), IsOk());
+      ASSERT_THAT(log->Append(ParticipantDecisionCoordinatorKnows(i, Outcome::kCommitted)),
+                  IsOk());
     }
     ASSERT_THAT(log->AppendLazy(ParticipantDone(1)), IsOk());
     EXPECT_FALSE(log->State().open_participants.contains(TestBranch(1, 1)))
@@ -220,8 +243,11 @@ TEST(ParticipantLog, RotationCarriesOpenParticipantsAndFreesSegmentsOnceTheyAreD
       if (i % 4 == 1) {
         ASSERT_THAT(log->Append(ParticipantPreCommit(i, number)), IsOk());
       }
-      if (i % 4 == 2) {
-        ASSERT_THAT(log->Append(ParticipantDecision(i, Outcome::kCommitted, number)), IsOk());
+      if (i % 4 == 2) {  // every other one from the coordinator, the rest by termination
+        const LogRecord commit =
+            i % 8 == 2 ? ParticipantDecisionCoordinatorKnows(i, Outcome::kCommitted, number)
+                       : ParticipantDecision(i, Outcome::kCommitted, number);
+        ASSERT_THAT(log->Append(commit), IsOk());
       }
       if (i % 4 == 3) {  // an orphan: decided without a Wait
         ASSERT_THAT(log->Append(ParticipantDecision(i, Outcome::kRolledBack, number)), IsOk());
@@ -240,14 +266,24 @@ TEST(ParticipantLog, RotationCarriesOpenParticipantsAndFreesSegmentsOnceTheyAreD
     ASSERT_THAT(read, IsOk());
     EXPECT_EQ(log->State().open_participants, live.open_participants);
     EXPECT_EQ(read->open_participants, live.open_participants);
+    size_t commits_the_coordinator_knows = 0;
+    for (const auto& [branch, open] : read->open_participants) {
+      commits_the_coordinator_knows += open.coordinator_knows_outcome;
+    }
+    EXPECT_EQ(commits_the_coordinator_knows, kParticipants / 8 + 1)
+        << "checkpoints carry whether the coordinator holds a commit";
     // Every participant finishes; the traffic afterwards rotates past every old segment.
     for (uint64_t i = 1; i <= kParticipants; ++i) {
       // Only a decided participant may be forgotten: decide the waiting and pre-committed ones.
       if (i % 4 == 0) {
         ASSERT_THAT(log->Append(ParticipantDecision(i, Outcome::kRolledBack, 0)), IsOk());
       }
-      if (i % 4 == 1) {
-        ASSERT_THAT(log->Append(ParticipantDecision(i, Outcome::kCommitted, 1)), IsOk());
+      // A commit is forgotten only once the coordinator is known to hold it: its DoCommit
+      // decides the pre-committed ones and upgrades those decided by termination.
+      if (i % 4 == 1 || i % 8 == 6) {
+        ASSERT_THAT(log->Append(ParticipantDecisionCoordinatorKnows(
+                        i, Outcome::kCommitted, static_cast<uint16_t>(i % 4))),
+                    IsOk());
       }
       ASSERT_THAT(log->AppendLazy(ParticipantDone(i, static_cast<uint16_t>(i % 4))), IsOk());
     }
@@ -316,6 +352,12 @@ TEST(ParticipantLog, ReplayRefusesAHistoryThatBreaksTheStateMachineAsDamage) {
       {"PRE after a decision",
        {},
        {ParticipantDecision(1, Outcome::kRolledBack), ParticipantPreCommit(1)}},
+      {"done of a commit the coordinator may not hold",
+       {},
+       {ParticipantWait(1), ParticipantDecision(1, Outcome::kCommitted), ParticipantDone(1)}},
+      {"a checkpoint whose commit the coordinator may not hold, then done",
+       {ParticipantWait(1), ParticipantDecision(1, Outcome::kCommitted)},
+       {ParticipantDone(1)}},
       {"a checkpoint whose PRE has no Wait", {ParticipantPreCommit(1)}, {}},
       {"a checkpoint whose Wait is repeated", {ParticipantWait(1), ParticipantWait(1)}, {}},
   };
@@ -332,11 +374,14 @@ TEST(ParticipantLog, ReplayRefusesAHistoryThatBreaksTheStateMachineAsDamage) {
   }
   // The same records in an order the state machine allows replay cleanly.
   test::CollectingReporter reporter;
-  internal::ReplayResult r = Replay(Segment({ParticipantWait(1), ParticipantPreCommit(1)},
-                                            {ParticipantDecision(1, Outcome::kCommitted),
-                                             ParticipantDecision(1, Outcome::kCommitted),
-                                             ParticipantDone(1), ParticipantWait(1)}),
-                                    &reporter);
+  internal::ReplayResult r =
+      Replay(Segment({ParticipantWait(1), ParticipantPreCommit(1)},
+                     {ParticipantDecision(1, Outcome::kCommitted),
+                      ParticipantDecision(1, Outcome::kCommitted),
+                      ParticipantDecisionCoordinatorKnows(1, Outcome::kCommitted),
+                      ParticipantDecision(1, Outcome::kCommitted), ParticipantDone(1),
+                      ParticipantWait(1)}),
+             &reporter);
   EXPECT_THAT(r.status, IsOk());
   EXPECT_EQ(r.state.open_participants.at(TestBranch(1, 1)).type, RecordType::kParticipantWait);
 }
@@ -387,7 +432,7 @@ TEST(ParticipantLog, DoneOfAnUndecidedParticipantIsRefusedAndTheLogGoesOn) {
   EXPECT_EQ(log->State().open_participants.size(), 2u);
   ASSERT_THAT(log->Append(ParticipantDecision(1, Outcome::kRolledBack)), IsOk());
   ASSERT_THAT(log->AppendLazy(ParticipantDone(1)), IsOk());
-  ASSERT_THAT(log->Append(ParticipantDecision(2, Outcome::kCommitted)), IsOk());
+  ASSERT_THAT(log->Append(ParticipantDecisionCoordinatorKnows(2, Outcome::kCommitted)), IsOk());
   ASSERT_THAT(log->Append(ParticipantDone(2)), IsOk());
   EXPECT_TRUE(log->State().open_participants.empty());
   log.reset();

@@ -19,6 +19,7 @@ using xa::test::End;
 using xa::test::Heuristic;
 using xa::test::HeuristicCleared;
 using xa::test::ParticipantDecision;
+using xa::test::ParticipantDecisionCoordinatorKnows;
 using xa::test::ParticipantDone;
 using xa::test::ParticipantPreCommit;
 using xa::test::ParticipantWait;
@@ -220,6 +221,8 @@ TEST(RecordCodec, ParticipantRecordsRoundTripAtTheirBoundaries) {
     ExpectRoundTrip(ParticipantPreCommit(3, number));
     ExpectRoundTrip(ParticipantDecision(4, Outcome::kCommitted, number));
     ExpectRoundTrip(ParticipantDecision(5, Outcome::kRolledBack, number));
+    ExpectRoundTrip(ParticipantDecisionCoordinatorKnows(4, Outcome::kCommitted, number));
+    ExpectRoundTrip(ParticipantDecisionCoordinatorKnows(5, Outcome::kRolledBack, number));
     ExpectRoundTrip(ParticipantDone(6, number));
   }
 }
@@ -232,10 +235,16 @@ TEST(RecordCodec, ParticipantRecordsReadBackAsThreePhaseWithoutOtherTypesFields)
   pre.participants = ParticipantWait(1).participants;
   std::string payload;
   ASSERT_TRUE(EncodePayload(pre, &payload).ok());
+  pre.coordinator_knows_outcome = true;  // a decision's field
   LogRecord out;
   ASSERT_TRUE(DecodePayload(pre.type, payload, &out).ok());
   EXPECT_EQ(out, ParticipantPreCommit(1));
   EXPECT_EQ(out.protocol, Protocol::kThreePhase);
+  // Decoding into a record that held a decision with the flag clears it.
+  out.coordinator_knows_outcome = true;
+  ASSERT_TRUE(EncodePayload(ParticipantDecision(1, Outcome::kCommitted), &payload.assign("")).ok());
+  ASSERT_TRUE(DecodePayload(RecordType::kParticipantDecision, payload, &out).ok());
+  EXPECT_FALSE(out.coordinator_knows_outcome);
   // And a decision record that is not a participant's carries none of the participant fields.
   LogRecord d = Decision(2);
   d.participant_number = 1;
@@ -253,7 +262,8 @@ TEST(RecordCodec, EveryParticipantPayloadEndsInANonZeroByte) {
   for (const LogRecord& r :
        {ParticipantWait(1, 0, 1), ParticipantPreCommit(1, 0),
         ParticipantDecision(1, Outcome::kCommitted, 0),
-        ParticipantDecision(1, Outcome::kRolledBack, 0), ParticipantDone(1, 0)}) {
+        ParticipantDecision(1, Outcome::kRolledBack, 0),
+        ParticipantDecisionCoordinatorKnows(1, Outcome::kCommitted, 0), ParticipantDone(1, 0)}) {
     std::string payload;
     ASSERT_TRUE(EncodePayload(r, &payload).ok());
     EXPECT_EQ(r.xid.bqual().back(), '\0');
@@ -319,6 +329,24 @@ TEST(RecordCodec, DecoderRefusesParticipantRecordsThatBreakTheirRules) {
     EXPECT_EQ(DecodePayload(RecordType::kParticipantDecision, bad, &out).ok(), valid)
         << int{outcome};
   }
+  // The byte before the outcome says whether the coordinator holds it: 0 or 1, nothing else.
+  const size_t knows_at = decision.size() - 2;
+  EXPECT_EQ(decision[knows_at], '\0');
+  for (unsigned knows = 0; knows <= 0xff; ++knows) {
+    bad = decision;
+    bad[knows_at] = static_cast<char>(knows);
+    Status decoded = DecodePayload(RecordType::kParticipantDecision, bad, &out);
+    if (knows <= 1) {
+      ASSERT_TRUE(decoded.ok()) << knows << ": " << decoded.ToString();
+      EXPECT_EQ(out.coordinator_knows_outcome, knows == 1);
+    } else {
+      EXPECT_EQ(decoded.code(), Code::kCorruption) << knows;
+    }
+  }
+  // A decision laid out without the byte (the outcome straight after the branch) is refused.
+  bad = decision;
+  bad.erase(knows_at, 1);
+  EXPECT_EQ(DecodePayload(RecordType::kParticipantDecision, bad, &out).code(), Code::kCorruption);
   for (RecordType t : {RecordType::kParticipantPreCommit, RecordType::kParticipantDone}) {
     std::string marked;
     ASSERT_TRUE(EncodePayload(ParticipantPreCommit(1), &marked).ok());
@@ -333,8 +361,9 @@ TEST(RecordCodec, DecoderRefusesParticipantRecordsThatBreakTheirRules) {
     EXPECT_EQ(DecodePayload(t, global, &out).code(), Code::kCorruption);
   }
   // Every truncation and trailing bytes, for each type.
-  for (const LogRecord& r : {w, ParticipantPreCommit(1),
-                             ParticipantDecision(1, Outcome::kRolledBack), ParticipantDone(1)}) {
+  for (const LogRecord& r :
+       {w, ParticipantPreCommit(1), ParticipantDecision(1, Outcome::kRolledBack),
+        ParticipantDecisionCoordinatorKnows(1, Outcome::kCommitted), ParticipantDone(1)}) {
     std::string payload;
     ASSERT_TRUE(EncodePayload(r, &payload).ok());
     for (size_t n = 0; n < payload.size(); ++n) {

@@ -1,8 +1,10 @@
 // A deterministic simulation of 3PC: N participant machines (participant.h) and a coordinator
 // written here after the design's coordinator steps, over an in-memory network, driven by a
 // seeded random scheduler that delivers messages in any order, completes durable records, crashes
-// and restarts processes, and fires timeouts. After every step it checks agreement and validity;
-// at the end of every run, progress. Each broken variant of the machine must be caught.
+// and restarts processes, and fires timeouts. After every step it checks agreement and validity,
+// and at every done record that a COMMIT is forgotten only while the coordinator's log holds the
+// commit decision; at the end of every run, progress. Each broken variant of the machine must be
+// caught.
 //
 // The model of time (the design's assumption "every timeout is longer than any message delay
 // plus the time to handle a message and sync a record"): a timer fires only when what its owner
@@ -207,6 +209,8 @@ class Simulation {
     // The agent's log.
     State durable = State::kInit;
     bool durable_has_branch = false;
+    bool durable_coordinator_knows = false;  // the decision record says the coordinator sent it
+    bool pending_coordinator_knows = false;  // that of the record in flight
     uint32_t durable_count = 0;
     std::optional<State> pending_record;
     bool timer = false;
@@ -395,6 +399,7 @@ class Simulation {
       if (const auto* record = std::get_if<RecordState>(&effect)) {
         if (proc.pending_record) Fail("P" + std::to_string(p) + " asked for two records at once");
         proc.pending_record = record->state;
+        proc.pending_coordinator_knows = record->coordinator_knows_outcome;
       } else if (const auto* send = std::get_if<Send>(&effect)) {
         if (const auto* vote = std::get_if<Vote>(&send->message); vote && vote->yes) {
           voted_yes_[p] = true;
@@ -415,6 +420,15 @@ class Simulation {
         proc.timer = false;
       } else if (std::holds_alternative<ReportHeuristicMixed>(effect)) {
         heuristic_reported_ = true;  // checked after agreement, which names the split better
+      } else if (std::holds_alternative<RecordDone>(effect)) {
+        // The agent forgets the participant, and answers a later question about it ABORT
+        // (rule d). A COMMIT may be forgotten only while the coordinator holds it (it keeps
+        // its decision until every agent acknowledged its DoCommit; not modelled here), or a
+        // coordinator recovering from its pre-commit record could adopt that ABORT.
+        if (proc.durable == State::kCommit && coordinator_.durable != CoordinatorLog::kCommit) {
+          Fail("P" + std::to_string(p) + " forgot its COMMIT while the coordinator holds no " +
+               "commit decision (" + Decisions() + ")");
+        }
       }
     }
   }
@@ -462,21 +476,25 @@ class Simulation {
     const State before = proc.durable;
     const State after = *proc.pending_record;
     proc.pending_record.reset();
-    LandRecord(p, before, after);
+    LandRecord(p, before, after, proc.pending_coordinator_knows);
     Apply(p, proc.machine->OnRecorded());
   }
 
-  void LandRecord(uint32_t p, State before, State after) {
+  void LandRecord(uint32_t p, State before, State after, bool coordinator_knows) {
     ParticipantProc& proc = participants_[p];
+    // The one repeated record: a COMMIT decided without the coordinator, now from its DoCommit.
+    const bool upgrade = before == State::kCommit && after == State::kCommit &&
+                         coordinator_knows && !proc.durable_coordinator_knows;
     const bool legal =
         (before == State::kInit && (after == State::kWait || after == State::kAbort)) ||
         (before == State::kWait && after != State::kInit && after != State::kWait) ||
-        (before == State::kPre && IsDecided(after));
+        (before == State::kPre && IsDecided(after)) || upgrade;
     if (!legal) {
       Fail("P" + std::to_string(p) + " recorded " + Name(after) + " after " + Name(before));
     }
     proc.durable = after;
-    if (IsDecided(after)) ReleaseLateMessages(p);
+    proc.durable_coordinator_knows = proc.durable_coordinator_knows || coordinator_knows;
+    if (IsDecided(after) && !upgrade) ReleaseLateMessages(p);
     if (after == State::kWait) proc.durable_has_branch = true;
     if (proc.machine) proc.durable_count = proc.machine->participant_count();
   }
@@ -505,7 +523,7 @@ class Simulation {
       if (random_.OneIn(2)) {
         Trace("  P" + std::to_string(p) + "'s record of " + Name(*proc.pending_record) +
               " landed before the crash");
-        LandRecord(p, proc.durable, *proc.pending_record);
+        LandRecord(p, proc.durable, *proc.pending_record, proc.pending_coordinator_knows);
       }
       proc.pending_record.reset();
     }
@@ -521,10 +539,10 @@ class Simulation {
       return;
     }
     proc.machine.emplace(
-        ParticipantMachine::Recovered(RecoveredParticipant{p, proc.durable_count, proc.durable,
-                                                           proc.durable_has_branch,
-                                                           proc.incarnation},
-                                      Machine()));
+        ParticipantMachine::Recovered(
+            RecoveredParticipant{p, proc.durable_count, proc.durable, proc.durable_has_branch,
+                                 proc.incarnation, proc.durable_coordinator_knows},
+            Machine()));
     Apply(p, proc.machine->OnRestart());
   }
 
@@ -919,6 +937,8 @@ TEST(ParticipantSimulation, FindsAViolationInEveryBrokenVariant) {
       {BrokenRuleForTesting::kCountRestartedStates, "restarted states counted in rule b"},
       {BrokenRuleForTesting::kMoveToPreFromAnyRound, "MoveToPre accepted from any round", 3,
        Timing::kQuiescent},
+      {BrokenRuleForTesting::kForgetsCommitWithoutTheCoordinator,
+       "COMMIT forgotten before the coordinator sent it"},
   };
   for (const VariantCase& c : cases) {
     const auto start = std::chrono::steady_clock::now();

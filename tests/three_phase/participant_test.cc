@@ -112,7 +112,8 @@ TEST(ParticipantMachine, PreCommitForAnUnknownTransactionIsAnsweredAbortOnceReco
 
 TEST(ParticipantMachine, AbortBeforeCanCommitIsRecordedSoALateCanCommitIsRefused) {
   ParticipantMachine m(2, kIncarnation);
-  EXPECT_EQ(T(m.OnAbort(kCoordinator, Abort{3, true})), Texts({"record ABORT"}));
+  EXPECT_EQ(T(m.OnAbort(kCoordinator, Abort{3, true})),
+            Texts({"record ABORT known to the coordinator"}));
   // No branch of its own to finish (nothing was recorded before), and no peers known; kept (not
   // done) so that the late CanCommit is refused.
   EXPECT_EQ(T(m.OnRecorded()), Texts({"send Ack(ABORT) to coordinator"}));
@@ -256,7 +257,13 @@ TEST(ParticipantMachine, AdoptingFromStateRepliesIsNotDoneUntilThosePeersAcknowl
   EXPECT_FALSE(m.done());
   EXPECT_EQ(T(m.OnTimer()), Texts({"send DoCommit to P0", "send DoCommit to P1", "arm timer"}));
   EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kCommit})), Texts({}));
-  EXPECT_EQ(T(m.OnAck(P(1), Ack{1, State::kCommit})), Texts({"cancel timer", "record done"}));
+  // Every peer confirmed, but a COMMIT adopted from peers waits for the coordinator's DoCommit.
+  EXPECT_EQ(T(m.OnAck(P(1), Ack{1, State::kCommit})), Texts({}));
+  EXPECT_FALSE(m.done());
+  EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{4, true})),
+            Texts({"record COMMIT known to the coordinator"}));
+  EXPECT_EQ(T(m.OnRecorded()),
+            Texts({"send Ack(COMMIT) to coordinator", "cancel timer", "record done"}));
 }
 
 TEST(ParticipantMachine, MoveToPreMovesAWaitParticipantAskedLastByItsRound) {
@@ -383,9 +390,117 @@ TEST(ParticipantMachine, RestartedDecidedParticipantFinishesAndTellsEveryPeerAga
 TEST(ParticipantMachine, CoordinatorsDoCommitIsRecordedBeforeTheAcknowledgement) {
   ParticipantMachine m = Waiting(1);
   EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{9, /*branch_done=*/true})),
-            Texts({"record COMMIT"}));
+            Texts({"record COMMIT known to the coordinator"}));
+  EXPECT_FALSE(m.coordinator_knows_outcome()) << "not before the record is durable";
   // The coordinator committed the branch itself: no fence.
   EXPECT_EQ(T(m.OnRecorded()), Texts({"send Ack(COMMIT) to coordinator", "arm timer"}));
+  EXPECT_TRUE(m.coordinator_knows_outcome());
+}
+
+// ---- a COMMIT is forgotten only once the coordinator is known to hold it ----
+
+// P0 of two, the backup: P1 answered PRE, so P0's round commits without the coordinator.
+ParticipantMachine CommittedByItsOwnRound() {
+  ParticipantMachine m = Waiting(0, 2);
+  m.OnTimer();
+  m.OnStateReply(1, Reply(State::kPre, false, 1));
+  m.OnStateReply(1, Reply(State::kPre, false, 2));  // the backup round: promote, then commit
+  m.OnRecorded();                                   // its own PRE
+  m.OnRecorded();                                   // COMMIT
+  return m;
+}
+
+TEST(ParticipantMachine, ACommitDecidedByTerminationIsNeverDoneUntilTheCoordinatorsDoCommit) {
+  ParticipantMachine m = CommittedByItsOwnRound();
+  ASSERT_EQ(m.state(), State::kCommit);
+  EXPECT_FALSE(m.coordinator_knows_outcome());
+  // The branch is finished and the only peer confirmed: everything but the coordinator.
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(1), Ack{2, State::kCommit})), Texts({}));
+  EXPECT_FALSE(m.done());
+  // Nothing is left for a timer to do: it fires once more and is not re-armed (the
+  // coordinator's recovery sends its DoCommit unasked).
+  EXPECT_EQ(T(m.OnTimer()), Texts({}));
+  // A peer's DoCommit is no news from the coordinator: answered, nothing recorded.
+  EXPECT_EQ(T(m.OnDoCommit(P(1), DoCommit{5, false})), Texts({"send Ack(COMMIT) to P1"}));
+  EXPECT_FALSE(m.done());
+  // Questions are answered COMMIT meanwhile, from the kept record.
+  EXPECT_EQ(T(m.OnStateQuery(kCoordinator, StateQuery{6, false, false, RoundId{}})),
+            Texts({"send StateReply(COMMIT) to coordinator"}));
+  EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{7, true})),
+            Texts({"record COMMIT known to the coordinator"}));
+  EXPECT_EQ(T(m.OnRecorded()),
+            Texts({"send Ack(COMMIT) to coordinator", "cancel timer", "record done"}));
+  EXPECT_TRUE(m.done());
+}
+
+TEST(ParticipantMachine, TheCoordinatorsDoCommitToADecidedCommitIsRecordedBeforeTheAck) {
+  ParticipantMachine m = CommittedByItsOwnRound();
+  // The upgrade, not an Ack at once: with the Ack the coordinator may forget its decision.
+  EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{7, false})),
+            Texts({"record COMMIT known to the coordinator"}));
+  EXPECT_TRUE(m.awaiting_record());
+  EXPECT_FALSE(m.coordinator_knows_outcome());
+  // The coordinator asks again meanwhile (its recovery): queued behind the record.
+  EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{8, false})), Texts({}));
+  EXPECT_EQ(T(m.OnRecorded()),
+            Texts({"send Ack(COMMIT) to coordinator", "send Ack(COMMIT) to coordinator"}));
+  EXPECT_TRUE(m.coordinator_knows_outcome());
+  EXPECT_EQ(m.state(), State::kCommit);
+  // Not done yet: the branch (the coordinator did not say it finished it) and the peer.
+  EXPECT_FALSE(m.done());
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(1), Ack{2, State::kCommit})), Texts({"cancel timer", "record done"}));
+}
+
+TEST(ParticipantMachine, ARecoveredCommitTheCoordinatorSentIsDoneOnceItsPeersConfirm) {
+  ParticipantMachine m = ParticipantMachine::Recovered(RecoveredParticipant{
+      1, 2, State::kCommit, /*has_branch=*/true, kIncarnation + 1,
+      /*coordinator_knows_outcome=*/true});
+  EXPECT_TRUE(m.coordinator_knows_outcome());
+  EXPECT_EQ(T(m.OnRestart()),
+            Texts({"fence and commit the branch", "send DoCommit to P0", "arm timer"}));
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kCommit})), Texts({"cancel timer", "record done"}));
+}
+
+TEST(ParticipantMachine, ARecoveredCommitWithoutTheCoordinatorWaitsForItsDoCommit) {
+  ParticipantMachine m = ParticipantMachine::Recovered(RecoveredParticipant{
+      1, 2, State::kCommit, /*has_branch=*/true, kIncarnation + 1,
+      /*coordinator_knows_outcome=*/false});
+  EXPECT_FALSE(m.coordinator_knows_outcome());
+  EXPECT_EQ(T(m.OnRestart()),
+            Texts({"fence and commit the branch", "send DoCommit to P0", "arm timer"}));
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kCommit})), Texts({}));
+  EXPECT_FALSE(m.done());
+  // Asked after the restart, it answers COMMIT: it kept the participant.
+  EXPECT_EQ(T(m.OnStateQuery(kCoordinator, StateQuery{2, false, false, RoundId{}})),
+            Texts({"send StateReply(COMMIT, restarted) to coordinator"}));
+  EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{3, false})),
+            Texts({"record COMMIT known to the coordinator"}));
+  EXPECT_EQ(T(m.OnRecorded()),
+            Texts({"send Ack(COMMIT) to coordinator", "cancel timer", "record done"}));
+}
+
+TEST(ParticipantMachine, AnAbortIsDoneWithoutTheCoordinator) {
+  // The backup's round: everyone counted is WAIT, so it aborts; the coordinator never speaks.
+  ParticipantMachine m = Waiting(0, 2);
+  m.OnTimer();
+  m.OnStateReply(1, Reply(State::kWait, false, 1));
+  EXPECT_EQ(T(m.OnStateReply(1, Reply(State::kWait, false, 2))), Texts({"record ABORT"}));
+  m.OnRecorded();
+  EXPECT_FALSE(m.coordinator_knows_outcome());
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
+  // A forgotten ABORT answered under rule d is the truth: done once the peer confirmed.
+  EXPECT_EQ(T(m.OnAck(P(1), Ack{2, State::kAbort})), Texts({"cancel timer", "record done"}));
+  // The coordinator's Abort to an ABORT adopted from a peer is answered, never recorded again.
+  ParticipantMachine n = Waiting(1, 2);
+  n.OnAbort(P(0), Abort{3, false});
+  n.OnRecorded();
+  EXPECT_EQ(T(n.OnAbort(kCoordinator, Abort{4, /*branch_done=*/true})),
+            Texts({"send Ack(ABORT) to coordinator", "cancel timer", "record done"}));
+  EXPECT_FALSE(n.coordinator_knows_outcome());
 }
 
 TEST(ParticipantMachine, DecisionWithoutBranchDoneFencesAndFinishesTheBranch) {
