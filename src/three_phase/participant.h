@@ -95,11 +95,12 @@
 //       promotion follows the backup's rules (MoveToPre of its round, abandon on a refusal).
 //   Decided: the outcome is kept, and sent to peers, until every peer confirmed it (an Ack to
 //     our decision, or its own DoCommit/Abort carrying the same outcome; not a StateReply or an
-//     Ack to a question or a MoveToPre, which the peer sent without having heard ours); a peer
-//     holding the
-//     other outcome is reported once as heuristic-mixed and is not asked again. Duplicates and
-//     late messages (PreCommit after a decision, a second DoCommit, a StateQuery after done)
-//     are answered with the current state and change nothing.
+//     Ack to a question or a MoveToPre, which the peer sent without having heard ours), and a
+//     COMMIT also until the coordinator sent it (see RecordDone); a peer holding the other
+//     outcome is reported once as heuristic-mixed and is not asked again. Duplicates and late
+//     messages (PreCommit after a decision, a second DoCommit, a StateQuery after done) are
+//     answered with the current state and change nothing, but for the coordinator's DoCommit
+//     to a COMMIT it is not yet known to hold (the upgrade above).
 //
 // Who hears a decision: a participant that decided by its own termination round tells every
 // peer at once; one that adopted a decision (from the coordinator or a peer) sends it to its
