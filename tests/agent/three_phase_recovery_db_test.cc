@@ -230,6 +230,37 @@ TEST_F(ThreePhaseRecoveryDbTest, ARestartedCoordinatorLearnsTheAgentsCommitOfAnU
   EXPECT_THAT(Prepared(), ::testing::IsEmpty());
 }
 
+TEST_F(ThreePhaseRecoveryDbTest, TheLiveManagerLearnsTheOutcomeOfItsOwnUndecidedTransaction) {
+  OpenManager();
+  StopAgentAtAppend(kAgentB, 1);
+  Xid global;
+  Result<Outcome> outcome = Transfer(100, &global);
+  NoMoreStops();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kUnknown) << last_status_.ToString();
+  // Nothing of it runs in this process any more: a pass may ask the agents about it at once.
+  Result<RecoveryReport> report = manager_->RunRecovery();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->in_flight, 0u);
+  EXPECT_EQ(log_->State().open_decisions.count(global), 1u);
+
+  StartAgent(kAgentB, 2);
+  EXPECT_TRUE(Eventually([&] { return Prepared().empty(); })) << "branches still prepared";
+  // The next pass of the same manager adopts the agents' COMMIT and ends the record.
+  report = manager_->RunRecovery();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->end_records_written, 1u) << FormatRecoveryReport(*report);
+  EXPECT_EQ(report->awaiting_agents, 0u);
+  CloseManager();
+  EXPECT_EQ(OpenDecisionsOnDisk().count(global), 0u);
+  EXPECT_THAT(RecordsOnDisk(global),
+              ::testing::ElementsAre(RecordType::kPreCommit, RecordType::kCommitDecision,
+                                     RecordType::kEnd));
+  EXPECT_EQ(MariaDb(1), kBalance - 100);
+  EXPECT_EQ(Postgres(1), kBalance + 100);
+  EXPECT_THAT(Prepared(), ::testing::IsEmpty());
+}
+
 TEST_F(ThreePhaseRecoveryDbTest, ACommitDecisionStaysOpenUntilTheAgentThatMissedDoCommitAcknowledges) {
   OpenManager();
   // Both agents pre-commit; the PostgreSQL agent stops as the coordinator logs kCommitDecision

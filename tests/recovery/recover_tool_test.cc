@@ -23,6 +23,7 @@
 #include "testutil/json_validator.h"
 #include "testutil/status_matchers.h"
 #include "xa/decision_log.h"
+#include "xa/xid.h"
 
 extern char** environ;
 
@@ -168,6 +169,39 @@ TEST_F(RecoverToolTest, ResolveThatCannotFinishDoesNotSayDone) {
   ASSERT_EQ(run.exit_code, 1) << run.Describe();
   EXPECT_THAT(run.out, StartsWith("not finished: ")) << run.Describe();
   EXPECT_THAT(run.out, Not(HasSubstr("done:"))) << run.Describe();
+}
+
+TEST_F(RecoverToolTest, PlanShowsOpenThreePhaseRecordsAsWaitingForTheirAgents) {
+  // A 3PC pre-commit and a 3PC commit decision, both open: without an agent configuration the
+  // tool may neither decide nor commit them (only the agents, or the manager's recovery that
+  // talks to them, can).
+  XidGenerator xids(kNode, 1);
+  const Xid pre_committed = xids.Next(Protocol::kThreePhase);
+  const Xid decided = xids.Next(Protocol::kThreePhase);
+  {
+    LogOptions options;
+    options.dir = log_dir_;
+    options.node_id = kNode;
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(options);
+    ASSERT_THAT(log, IsOk());
+    for (auto [xid, type] : {std::pair{pre_committed, RecordType::kPreCommit},
+                             std::pair{decided, RecordType::kCommitDecision}}) {
+      LogRecord record;
+      record.type = type;
+      record.xid = xid;
+      record.protocol = Protocol::kThreePhase;
+      record.participants = {{"accounts", xid.WithBranch(0)}, {"ledger", xid.WithBranch(1)}};
+      ASSERT_THAT((*log)->Append(record), IsOk());
+    }
+  }
+  ToolRun run = RunTool({"--config", ConfigWithUnreachableRm("accounts"), "plan"});
+  ASSERT_EQ(run.exit_code, 1) << run.Describe();  // work is left: the agents' to finish
+  EXPECT_THAT(run.out, HasSubstr(pre_committed.WithBranch(0).ToString())) << run.Describe();
+  EXPECT_THAT(run.out, HasSubstr(decided.WithBranch(1).ToString())) << run.Describe();
+  EXPECT_THAT(run.out, HasSubstr("waits for its participant agents")) << run.Describe();
+  EXPECT_THAT(run.out, HasSubstr("4 awaiting 3PC agents")) << run.Describe();
+  EXPECT_THAT(run.out, Not(HasSubstr("action=commit"))) << run.Describe();
+  EXPECT_THAT(run.out, Not(HasSubstr("action=rollback"))) << run.Describe();
 }
 
 TEST_F(RecoverToolTest, MalformedNumbersOnTheCommandLineAreUsageErrors) {
