@@ -103,6 +103,7 @@ struct PlannedAgentCall {
   Decision decision = Decision::kCommit;
   bool commit_directly = false;
   bool branch_prepared = false;  // as the scan found it; false also for an unreachable RM
+  bool branch_finished = false;  // the scan found it no longer prepared on a reachable RM
 };
 
 struct RecoveryPlan {

@@ -121,7 +121,9 @@ void PlanDecided(RecoveryPlan& plan, const PassInputs& in, const Xid& global,
     transaction.branches.push_back(index);
     plan.agent_calls.push_back(PlannedAgentCall{index, global, *number, decision,
                                                 /*commit_directly=*/commit && on_rm.prepared,
-                                                on_rm.prepared});
+                                                on_rm.prepared,
+                                                /*branch_finished=*/on_rm.reachable &&
+                                                    !on_rm.prepared});
   }
 }
 
@@ -339,7 +341,7 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
       acknowledged = true;
     } else if (answer.state == ParticipantState::kInit) {
       // No participant at the agent: acknowledged once its branch is finished.
-      acknowledged = finished_here || (!call.branch_prepared && branch.rm_state == "not prepared");
+      acknowledged = finished_here || call.branch_finished;
     } else if (answer.state && three_phase::IsDecided(*answer.state)) {
       ++report.failed;
       XA_LOG_XID(kError, kComponent, branch.branch)

@@ -160,6 +160,7 @@ TEST_P(ThreePhasePlanTest, PlansByTheRulesOfTheCoordinatorsRecovery) {
     EXPECT_EQ(call.global, global);
     EXPECT_EQ(global.WithBranch(static_cast<uint16_t>(call.participant)),
               plan.report.branches[call.report_index].branch);
+    EXPECT_FALSE(call.branch_prepared && call.branch_finished);
     calls.push_back(plan.report.branches[call.report_index].rm_name + ":" +
                     std::string(DecisionName(call.decision)) + (call.commit_directly ? ":direct" : ""));
   }
