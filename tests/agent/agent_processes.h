@@ -47,10 +47,11 @@ inline constexpr const char* kAgentPostgres = "agent-postgres";
 inline constexpr int kAgentExitServe = 5;
 
 // The agents' termination timeout is longer than the coordinator's phase timeouts (the ordering
-// docs/three-phase-commit.md assumes) and short enough that a test waiting for a termination
-// round does not wait long.
-inline constexpr std::chrono::milliseconds kCoordinatorPhaseTimeout{1000};
-inline constexpr std::chrono::milliseconds kAgentTerminationTimeout{2500};
+// docs/three-phase-commit.md assumes), and those are long enough for a loaded machine or a
+// sanitizer build (a vote or an Ack that came late would change the outcome a case expects);
+// short enough that a test waiting for a termination round does not wait long.
+inline constexpr std::chrono::milliseconds kCoordinatorPhaseTimeout{2000};
+inline constexpr std::chrono::milliseconds kAgentTerminationTimeout{4000};
 inline constexpr std::chrono::milliseconds kAgentPeerTimeout{500};
 
 inline std::string XaAgentPath() { return XA_AGENT_PATH; }
@@ -172,7 +173,8 @@ class AgentPair {
 
   // Waits (bounded) for `name` to kill itself at its armed crash point; fails unless it died of
   // SIGKILL after saying that a crash point was reached.
-  void WaitForCrash(const std::string& name, std::chrono::seconds limit = std::chrono::seconds(60)) {
+  void WaitForCrash(const std::string& name,
+                    std::chrono::seconds limit = std::chrono::seconds(60)) {
     Agent& agent = agents_.at(name);
     ASSERT_GT(agent.pid, 0) << "agent " << name << " is not running";
     ProcessResult result = Wait(agent.pid, agent.output, limit);
