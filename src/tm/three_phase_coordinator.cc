@@ -75,6 +75,7 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
     return PhaseTwo(txn, committers, /*decision_logged=*/false);
   }
 
+  XA_CRASH_POINT(kAfterAllPrepared);  // every branch prepared, no agent asked yet
   // CanCommit, second half: every agent records WAIT and votes.
   std::atomic<bool> all_yes{true};
   services_->executor->RunAll(branches.size(), [&](size_t i) {

@@ -31,6 +31,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/recovery/crash_harness.h"
@@ -94,15 +95,19 @@ inline int FreeListenPort() {
 // The two agents of the tests, each a real xa-agent process.
 class AgentPair {
  public:
-  AgentPair(uint32_t node_id, const ScratchDir& scratch) : node_id_(node_id), scratch_(scratch) {
+  // The agents stand for the resource managers of tests/tm/tm_db_util.h unless others are
+  // named (the bank of examples/bank calls its own "bank-mariadb" and "bank-postgres").
+  AgentPair(uint32_t node_id, const ScratchDir& scratch, std::string mariadb_rm = kMariaDbRm,
+            std::string postgres_rm = kPostgresRm)
+      : node_id_(node_id), scratch_(scratch), mariadb_rm_(std::move(mariadb_rm)) {
     key_file_ = scratch_.File("agents.key");
     {
       std::ofstream out(key_file_);
       out << "the agents' shared key of the agent crash tests, over 32 bytes";
     }
     EXPECT_EQ(::chmod(key_file_.c_str(), 0600), 0);
-    agents_[kAgentMariaDb].rm = kMariaDbRm;
-    agents_[kAgentPostgres].rm = kPostgresRm;
+    agents_[kAgentMariaDb].rm = mariadb_rm_;
+    agents_[kAgentPostgres].rm = std::move(postgres_rm);
     for (auto& [name, agent] : agents_) {
       agent.log_dir = scratch_.File(name + "-log");
       agent.config = scratch_.File(name + ".conf");
@@ -220,6 +225,20 @@ class AgentPair {
     options.three_phase.ack_timeout = kCoordinatorPhaseTimeout;
   }
 
+  // The arguments that make tests/recovery/bank_worker run its transfers through these agents.
+  std::vector<std::string> WorkerArguments() const {
+    std::vector<std::string> arguments;
+    for (const auto& [name, agent] : agents_) {
+      arguments.push_back("--three-phase-agent");
+      arguments.push_back(name + "=" + Address(agent) + "=" + agent.rm);
+    }
+    arguments.push_back("--agents-key");
+    arguments.push_back(key_file_);
+    arguments.push_back("--phase-timeout-ms");
+    arguments.push_back(std::to_string(kCoordinatorPhaseTimeout.count()));
+    return arguments;
+  }
+
  private:
   struct Agent {
     std::string rm;
@@ -261,7 +280,7 @@ class AgentPair {
         out << "[agent " << peer_name << "]\naddress = " << Address(peer) << "\nrms = " << peer.rm
             << "\n\n";
       }
-      if (agent.rm == kMariaDbRm) {
+      if (agent.rm == mariadb_rm_) {
         out << "[rm " << agent.rm << "]\ndriver = mysql\n"
             << "host = " << RequireEnv("XA_TEST_MARIADB_HOST") << "\n"
             << "port = " << RequireEnv("XA_TEST_MARIADB_PORT") << "\n"
@@ -315,6 +334,7 @@ class AgentPair {
 
   const uint32_t node_id_;
   const ScratchDir& scratch_;
+  const std::string mariadb_rm_;
   std::string key_file_;
   std::map<std::string, Agent> agents_;
 };

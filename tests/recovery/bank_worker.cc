@@ -4,6 +4,13 @@
 //
 //   bank_worker --log-dir DIR --node-id N --ack-file FILE [--transfers K] [--threads T]
 //               [--prefix P] [--seed S] [--recover-on-open] [--segment-size BYTES]
+//               [--three-phase-agent NAME=ADDRESS=RM ... --agents-key FILE]
+//               [--phase-timeout-ms MS]
+//
+// With --three-phase-agent (once per agent; each stands for one resource manager) and the
+// agents' key file, every transfer runs through three-phase commit instead of 2PC; its vote and
+// acknowledgement timeouts are --phase-timeout-ms (default 2000), shorter than the agents'
+// termination timeout.
 //
 // Database settings come from the environment of scripts/servers.sh (see examples/bank).
 // Every transfer whose Commit() reported it committed is appended to the ack file, fdatasync'd,
@@ -26,6 +33,7 @@
 
 #include "examples/bank/bank.h"
 #include "xa/decision_log.h"
+#include "xa/three_phase.h"
 #include "xa/transaction_manager.h"
 
 int main(int argc, char** argv) {
@@ -34,6 +42,9 @@ int main(int argc, char** argv) {
   long transfers = 1000000, threads = 1, seed = 1;
   uint64_t segment_size = 0;
   bool recover_on_open = false;
+  std::vector<xa::ThreePhaseAgent> agents;
+  std::string agents_key;
+  long phase_timeout_ms = 2000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -52,6 +63,19 @@ int main(int argc, char** argv) {
     else if (a == "--seed") seed = std::stol(next());
     else if (a == "--segment-size") segment_size = std::stoull(next());
     else if (a == "--recover-on-open") recover_on_open = true;
+    else if (a == "--agents-key") agents_key = next();
+    else if (a == "--phase-timeout-ms") phase_timeout_ms = std::stol(next());
+    else if (a == "--three-phase-agent") {
+      const std::string spec = next();
+      const size_t first = spec.find('='), second = spec.rfind('=');
+      if (first == std::string::npos || first == second) {
+        std::cerr << "bank_worker: --three-phase-agent wants NAME=ADDRESS=RM, not " << spec << "\n";
+        return 2;
+      }
+      agents.push_back(xa::ThreePhaseAgent{spec.substr(0, first),
+                                           spec.substr(first + 1, second - first - 1),
+                                           {spec.substr(second + 1)}});
+    }
     else {
       std::cerr << "bank_worker: unknown argument " << a << "\n";
       return 2;
@@ -61,6 +85,12 @@ int main(int argc, char** argv) {
     std::cerr << "bank_worker: --log-dir, --ack-file and --node-id are required\n";
     return 2;
   }
+  if (agents.empty() != agents_key.empty()) {
+    std::cerr << "bank_worker: --three-phase-agent and --agents-key go together\n";
+    return 2;
+  }
+  const xa::Protocol protocol =
+      agents.empty() ? xa::Protocol::kTwoPhase : xa::Protocol::kThreePhase;
   auto settings = xa::bank::SettingsFromEnvironment();
   if (!settings.ok()) {
     std::cerr << "bank_worker: " << settings.status().ToString() << "\n";
@@ -85,6 +115,10 @@ int main(int argc, char** argv) {
   options.node_id = node_id;
   options.recover_on_open = recover_on_open;
   options.transaction_timeout = std::chrono::seconds(30);
+  options.three_phase.agents = agents;
+  options.three_phase.key_file = agents_key;
+  options.three_phase.vote_timeout = std::chrono::milliseconds(phase_timeout_ms);
+  options.three_phase.ack_timeout = std::chrono::milliseconds(phase_timeout_ms);
   (*bank)->RegisterFactories(options);
   auto manager = xa::TransactionManager::Open(options, **log);
   if (!manager.ok()) {
@@ -112,9 +146,11 @@ int main(int argc, char** argv) {
       int64_t value = amount(random) * (random() % 2 ? 1 : -1);
       xa::Xid xid;
       auto outcome = (*bank)->Transfer(**manager, *teller, account(random), account(random),
-                                       value, &xid);
+                                       value, &xid, protocol);
       if (!outcome.ok()) {
-        ++failed;
+        if (failed.fetch_add(1) < 3) {  // the first few say why; the count says how many
+          std::cerr << "bank_worker: transfer failed: " << outcome.status().ToString() << "\n";
+        }
         // A lost session: make the teller reconnect on its next use.
         xa::Status(teller->mariadb->Open()).IgnoreError();
         xa::Status(teller->postgres->Open()).IgnoreError();

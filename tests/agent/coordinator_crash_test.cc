@@ -1,0 +1,173 @@
+// Three-phase commit with the COORDINATOR killed at its named crash points: a real bank_worker
+// process (tests/recovery/bank_worker.cc) moves money through two real xa-agent processes and
+// kills itself at the point; the agents stay up. Then a coordinator restarted on the worker's
+// decision log recovers, and every transaction must be complete everywhere or nowhere: the
+// bank's invariants (total unchanged, every transfer on both databases or on neither, every
+// acknowledged transfer present, nothing of the worker's node left prepared) and no record left
+// open in the coordinator's log. docs/crash-matrix.md lists the points (rows T2..T6).
+//
+// Where the worker dies after every agent pre-committed, the agents commit on their own within
+// their termination timeout, before any recovery runs: the test checks that too.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "examples/bank/bank.h"
+#include "tests/agent/agent_processes.h"
+#include "tests/recovery/crash_harness.h"
+#include "tests/testutil/status_matchers.h"
+#include "xa/decision_log.h"
+#include "xa/transaction_manager.h"
+
+namespace xa::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kPrefix[] = "coordcrash";
+constexpr auto kSettleLimit = 60s;
+
+struct CoordinatorCrash {
+  int number;  // names the case's tables
+  const char* point;
+  // The agents finish the transaction the worker died in without any recovery: every agent
+  // had pre-committed (they commit) or none had (they abort on their own once they voted).
+  bool agents_finish_alone;
+};
+
+class CoordinatorCrashTest : public ::testing::TestWithParam<CoordinatorCrash> {
+ protected:
+  void SetUp() override {
+    node_ = RandomNodeId();
+    Result<bank::BankSettings> settings = bank::SettingsFromEnvironment();
+    ASSERT_THAT(settings, IsOk());
+    // Tables of its own for each case, so that a case that fails and leaves a branch prepared
+    // (holding its locks) cannot make the next case fail too. The rest as bank_worker has it.
+    prefix_ = std::string(kPrefix) + std::to_string(GetParam().number);
+    settings->table_prefix = prefix_;
+    Result<std::unique_ptr<bank::Bank>> bank = bank::Bank::Connect(*settings);
+    ASSERT_THAT(bank, IsOk());
+    bank_ = std::move(*bank);
+    ASSERT_THAT(bank_->Reset(), IsOk());
+    agents_ = std::make_unique<AgentPair>(node_, scratch_, settings->mariadb.rm_name,
+                                          settings->postgres.rm_name);
+    ASSERT_NO_FATAL_FAILURE(agents_->StartBoth());
+  }
+
+  // Waits (bounded) until nothing of the worker's node is prepared; false if something still is.
+  bool WaitUntilNothingPrepared(std::chrono::seconds limit, std::string* left) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (true) {
+      Result<bank::BankSnapshot> snapshot = bank_->Snapshot(node_);
+      if (snapshot.ok() && snapshot->prepared_ours.empty()) return true;
+      if (std::chrono::steady_clock::now() >= until) {
+        if (snapshot.ok()) {
+          for (const Xid& x : snapshot->prepared_ours) *left += " " + x.ToString();
+        } else {
+          *left = snapshot.status().ToString();
+        }
+        return false;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+
+  // A coordinator on the worker's log, as the application restarted: recovery on open, with
+  // the agents configured; then it waits for its background work and closes.
+  void RestartCoordinator() {
+    LogOptions log_options;
+    log_options.dir = log_dir();
+    log_options.node_id = node_;
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
+    ASSERT_THAT(log, IsOk());
+    TransactionManagerOptions options;
+    options.node_id = node_;
+    options.recover_on_open = true;
+    bank_->RegisterFactories(options);
+    agents_->ConfigureManager(options);
+    Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, **log);
+    ASSERT_THAT(manager, IsOk());
+    EXPECT_THAT((*manager)->WaitForBackgroundCompletion(std::chrono::milliseconds(30000)), IsOk());
+  }
+
+  std::string log_dir() const { return scratch_.File("coordinator-log"); }
+
+  ScratchDir scratch_;
+  uint32_t node_ = 0;
+  std::unique_ptr<bank::Bank> bank_;
+  std::unique_ptr<AgentPair> agents_;
+  std::string prefix_;
+};
+
+TEST_P(CoordinatorCrashTest, EveryTransferEndsOnBothDatabasesOrNeither) {
+  const CoordinatorCrash& c = GetParam();
+  const std::string ack_file = scratch_.File("acks");
+  const std::string output = scratch_.File("worker.out");
+  std::vector<std::string> argv = {
+      BankWorkerPath(), "--log-dir", log_dir(),     "--node-id", std::to_string(node_),
+      "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
+      prefix_};
+  for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+  // The third hit: a few transfers are acknowledged before the crash.
+  const pid_t worker = Spawn(argv, {{"XA_CRASH_POINT", c.point}, {"XA_CRASH_COUNT", "3"}}, output);
+  ASSERT_GT(worker, 0);
+  ProcessResult died = Wait(worker, output, std::chrono::seconds(120));
+  ASSERT_TRUE(died.KilledBy(SIGKILL))
+      << "the worker should have died at " << c.point << "; " << died.Describe();
+  ASSERT_NE(died.output.find("crash point reached"), std::string::npos) << died.Describe();
+
+  std::string left;
+  if (c.agents_finish_alone) {
+    EXPECT_TRUE(WaitUntilNothingPrepared(kSettleLimit, &left))
+        << "the agents did not finish the transaction without the coordinator; still prepared:"
+        << left << "\nagent-mariadb:\n"
+        << agents_->Output(kAgentMariaDb) << "\nagent-postgres:\n"
+        << agents_->Output(kAgentPostgres);
+  }
+  ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
+  left.clear();
+  ASSERT_TRUE(WaitUntilNothingPrepared(kSettleLimit, &left))
+      << "still prepared after the coordinator's recovery:" << left << "\nagent-mariadb:\n"
+      << agents_->Output(kAgentMariaDb) << "\nagent-postgres:\n"
+      << agents_->Output(kAgentPostgres);
+
+  Result<bank::BankSnapshot> snapshot = bank_->Snapshot(node_);
+  ASSERT_THAT(snapshot, IsOk());
+  const std::set<std::string> acknowledged = ReadAcknowledged(ack_file);
+  EXPECT_FALSE(acknowledged.empty()) << "no transfer was acknowledged before the crash";
+  EXPECT_THAT(bank_->CheckInvariants(*snapshot, acknowledged), IsOk());
+
+  LogOptions log_options;
+  log_options.dir = log_dir();
+  log_options.node_id = node_;
+  Result<LogState> state = DecisionLog::ReadState(log_options);
+  ASSERT_THAT(state, IsOk());
+  std::string open;
+  for (const auto& [xid, record] : state->open_decisions) open += " " + xid.ToString();
+  EXPECT_TRUE(state->open_decisions.empty())
+      << "records left open in the coordinator's log after its recovery:" << open;
+  agents_->ExpectAlive(kAgentMariaDb);
+  agents_->ExpectAlive(kAgentPostgres);
+}
+
+INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, CoordinatorCrashTest,
+                         ::testing::Values(CoordinatorCrash{1, "after-pre-commit-record", true},
+                                           CoordinatorCrash{2, "after-all-pre-committed", true},
+                                           CoordinatorCrash{3, "after-end-record", false}),
+                         [](const ::testing::TestParamInfo<CoordinatorCrash>& crash) {
+                           std::string name = crash.param.point;
+                           for (char& ch : name) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace xa::test
