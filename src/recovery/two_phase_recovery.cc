@@ -115,10 +115,11 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
       if (state.open_decisions.count(global) != 0 || claimed.count(global) != 0) continue;
       BranchReport branch{scan.name, xid, "", "no decision", "prepared",
                           RecoveryAction::kLeaveAlone, "", Status()};
-      if (xid.IsOwnedBy(node_id) && xid.GeneratedProtocol() == Protocol::kThreePhase) {
-        branch.reason = std::string(kLeftToAgents);
-        ++report.awaiting_agents;
-      } else if (!xid.IsOwnedBy(node_id)) {
+      // A three-phase branch of ours with no record is presumed aborted like any other: no
+      // agent can be PRE (PreCommit follows a durable pre-commit record, which the 3PC module
+      // would have claimed), so every termination round aborts it too, and an agent that
+      // recorded WAIT finds it finished ("unknown Xid") when it rolls back.
+      if (!xid.IsOwnedBy(node_id)) {
         branch.reason = xid.IsGeneratedByXa()
                             ? "foreign: made by xa node " + std::to_string(*xid.NodeId())
                             : "foreign: format ID " + std::to_string(xid.format_id()) +

@@ -188,7 +188,10 @@ TEST(ThreePhaseRecoveryTest, ParticipantNumberIsReadBackFromTheBranchXid) {
   EXPECT_EQ(ParticipantNumberOfBranch(global), std::nullopt);
 }
 
-TEST(ThreePhaseRecoveryTest, AThreePhaseOrphanWithoutRecordIsRolledBackByNeitherModule) {
+// A coordinator that crashed between XA PREPARE and CanCommit leaves prepared XAM3 branches that
+// no agent knows: with no record, presumed abort rolls them back once old enough (or seen by an
+// earlier pass), as for 2PC; nothing else would release their locks.
+TEST(ThreePhaseRecoveryTest, AThreePhaseOrphanWithoutRecordIsPresumedAborted) {
   XidGenerator xids(kNode, 1);
   const Xid orphan = xids.Next(Protocol::kThreePhase);
   LogState state;
@@ -209,10 +212,35 @@ TEST(ThreePhaseRecoveryTest, AThreePhaseOrphanWithoutRecordIsRolledBackByNeither
   RecoveryPlan second = two_phase.Plan(inputs, first.claimed);
   EXPECT_TRUE(first.agent_calls.empty());
   EXPECT_TRUE(first.report.branches.empty());
-  EXPECT_TRUE(second.calls.empty()) << "no presumed abort for a branch its agent owns";
+  ASSERT_EQ(second.calls.size(), 1u);
+  EXPECT_EQ(second.calls[0].decision, Decision::kRollback);
+  EXPECT_EQ(second.calls[0].global, orphan);
   ASSERT_EQ(second.report.branches.size(), 1u);
-  EXPECT_EQ(second.report.branches[0].action, RecoveryAction::kLeaveAlone);
-  EXPECT_EQ(second.report.awaiting_agents, 1u);
+  EXPECT_EQ(second.report.branches[0].action, RecoveryAction::kRollback);
+  EXPECT_EQ(second.report.awaiting_agents, 0u);
+}
+
+TEST(ThreePhaseRecoveryTest, AYoungThreePhaseOrphanWaitsForALaterPass) {
+  XidGenerator xids(kNode, 1);
+  const Xid orphan = xids.Next(Protocol::kThreePhase);
+  LogState state;
+  three_phase::AgentClient agents(nullptr, nullptr, "plan-test", {});
+  RecoveryOptions options;
+  options.node_id = kNode;
+  options.orphan_min_age = std::chrono::milliseconds(60'000);
+  options.agents = &agents;
+  PassInputs inputs;
+  inputs.state = &state;
+  inputs.scans = {Scanned("rm0", {orphan.WithBranch(0)})};
+  inputs.options = &options;
+  inputs.now_micros = orphan.BeginTimeMicros().value_or(0) + 1'000'000;  // 1 s old
+
+  ThreePhaseRecovery three_phase;
+  TwoPhaseRecovery two_phase;
+  RecoveryPlan first = three_phase.Plan(inputs, {});
+  RecoveryPlan second = two_phase.Plan(inputs, first.claimed);
+  EXPECT_TRUE(second.calls.empty()) << "a young branch may still be asked to vote";
+  EXPECT_EQ(second.report.orphans_deferred, 1u);
 }
 
 }  // namespace
