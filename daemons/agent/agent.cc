@@ -1222,8 +1222,10 @@ void Agent::Impl::RecordDone(const std::shared_ptr<Slot>& slot) {
     XA_LOG_XID(kWarning, kComponent, slot->branch)
         << "cannot record participant " << slot->key.number << " done: " << appended.ToString();
   }
-  Count([](AgentCounters& c) { ++c.done; });
+  // Forgotten first, counted after: Counters() reads the counters before the participants, so a
+  // snapshot that counts this participant done never still lists it by its state.
   Forget(slot, slot->machine->state());
+  Count([](AgentCounters& c) { ++c.done; });
 }
 
 // A participant forgotten after its done record still answers late messages with its outcome:
