@@ -1212,6 +1212,14 @@ void Agent::Impl::RecordHeuristic(Slot& slot, const ts::ReportHeuristicMixed& re
 }
 
 void Agent::Impl::RecordDone(const std::shared_ptr<Slot>& slot) {
+  // In this order, so that what an observer sees is always consistent: forgotten (its late
+  // messages answered from the tombstone), then counted done, then the done record. Counters()
+  // reads the counters before the participants, so a snapshot that counts it done never still
+  // lists it by its state; and its open record leaves the log only once it is counted done.
+  // Forgetting before the lazy record is harmless: a crash in between only makes the restarted
+  // agent confirm the outcome again.
+  Forget(slot, slot->machine->state());
+  Count([](AgentCounters& c) { ++c.done; });
   LogRecord record;
   record.type = RecordType::kParticipantDone;
   record.xid = slot->branch;
@@ -1222,10 +1230,6 @@ void Agent::Impl::RecordDone(const std::shared_ptr<Slot>& slot) {
     XA_LOG_XID(kWarning, kComponent, slot->branch)
         << "cannot record participant " << slot->key.number << " done: " << appended.ToString();
   }
-  // Forgotten first, counted after: Counters() reads the counters before the participants, so a
-  // snapshot that counts this participant done never still lists it by its state.
-  Forget(slot, slot->machine->state());
-  Count([](AgentCounters& c) { ++c.done; });
 }
 
 // A participant forgotten after its done record still answers late messages with its outcome:
