@@ -153,7 +153,10 @@ std::optional<uint32_t> ParticipantNumberOfBranch(const Xid& branch) {
 void ThreePhaseRecovery::Gather(PassInputs& in, const PassContext& /*context*/) {
   three_phase::AgentClient* agents = in.options->agents;
   if (agents == nullptr) return;
-  for (const auto& [global, record] : in.state->open_decisions) {
+  // Not a structured binding: clang (the fuzz build) refuses to capture one in a lambda.
+  for (const auto& open : in.state->open_decisions) {
+    const Xid& global = open.first;
+    const LogRecord& record = open.second;
     if (record.protocol != Protocol::kThreePhase || record.type != RecordType::kPreCommit ||
         in.InFlight(global)) {
       continue;
