@@ -1,6 +1,8 @@
 #include "daemons/agent/agent_metrics.h"
 
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 
 #include "src/base/prometheus_text.h"
 
@@ -16,36 +18,36 @@ std::string RenderAgentPrometheus(const AgentCounters& c) {
     AppendPrometheusHeader(&out, name, type, help);
     AppendPrometheusSample(&out, name, "", static_cast<double>(value));
   };
-
-  AppendPrometheusHeader(&out, "xa_agent_participants", "gauge",
-                         "3PC participants held in memory, by state.");
-  const struct {
-    const char* state;
+  struct Labelled {
+    const char* label_value;
     uint64_t value;
-  } by_state[] = {{"init", c.participants_init},
-                  {"wait", c.participants_wait},
-                  {"pre", c.participants_pre},
-                  {"commit", c.participants_commit},
-                  {"abort", c.participants_abort}};
-  for (const auto& row : by_state) {
-    AppendPrometheusSample(&out, "xa_agent_participants",
-                           std::string("state=\"") + row.state + "\"",
-                           static_cast<double>(row.value));
-  }
+  };
+  // One family whose samples differ by one label, `label`.
+  auto by = [&out](const char* name, const char* type, const char* help, const char* label,
+                   std::initializer_list<Labelled> samples) {
+    AppendPrometheusHeader(&out, name, type, help);
+    for (const Labelled& sample : samples) {
+      AppendPrometheusSample(&out, name, std::string(label) + "=\"" + sample.label_value + "\"",
+                             static_cast<double>(sample.value));
+    }
+  };
+
+  by("xa_agent_participants", "gauge", "3PC participants held in memory, by state.", "state",
+     {{"init", c.participants_init},
+      {"wait", c.participants_wait},
+      {"pre", c.participants_pre},
+      {"commit", c.participants_commit},
+      {"abort", c.participants_abort}});
   one("xa_agent_participants_waiting", "gauge",
       "Participants waiting for the coordinator or for a termination round (timer armed).",
       c.participants_with_timer);
   one("xa_agent_participants_recovered", "gauge",
       "Participants recovered from the agent's log when it started.", c.participants_recovered);
 
-  AppendPrometheusHeader(&out, "xa_agent_terminations_total", "counter",
-                         "Decisions recorded without the coordinator (a termination round, a "
-                         "decision adopted from a peer, or an unknown transaction aborted), by "
-                         "outcome.");
-  AppendPrometheusSample(&out, "xa_agent_terminations_total", "outcome=\"committed\"",
-                         static_cast<double>(c.terminations_committed));
-  AppendPrometheusSample(&out, "xa_agent_terminations_total", "outcome=\"rolled_back\"",
-                         static_cast<double>(c.terminations_aborted));
+  by("xa_agent_terminations_total", "counter",
+     "Decisions recorded without the coordinator (a termination round, a decision adopted from "
+     "a peer, or an unknown transaction aborted), by outcome.",
+     "outcome", {{"committed", c.terminations_committed}, {"rolled_back", c.terminations_aborted}});
 
   one("xa_agent_fences_total", "counter",
       "Branch finishes that first ended the coordinator's database session.", c.fences);
@@ -55,13 +57,10 @@ std::string RenderAgentPrometheus(const AgentCounters& c) {
       "Attempts to finish a branch that failed (each is retried after a backoff).",
       c.finish_failures);
 
-  AppendPrometheusHeader(&out, "xa_agent_peers_dropped_total", "counter",
-                         "Connections dropped, by reason: the handshake failed, or a frame did "
-                         "not decode.");
-  AppendPrometheusSample(&out, "xa_agent_peers_dropped_total", "reason=\"authentication\"",
-                         static_cast<double>(c.peers_dropped_authentication));
-  AppendPrometheusSample(&out, "xa_agent_peers_dropped_total", "reason=\"malformed\"",
-                         static_cast<double>(c.peers_dropped_malformed));
+  by("xa_agent_peers_dropped_total", "counter",
+     "Connections dropped, by reason: the handshake failed, or a frame did not decode.", "reason",
+     {{"authentication", c.peers_dropped_authentication},
+      {"malformed", c.peers_dropped_malformed}});
 
   one("xa_agent_peer_unreachable_total", "counter",
       "Messages to a peer agent that could not be handed to a connection.", c.peer_unreachable);
