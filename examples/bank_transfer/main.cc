@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "examples/bank/bank.h"
+#include "examples/bank_transfer/child_process.h"
 #include "examples/bank_transfer/three_phase_act.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
@@ -246,20 +247,10 @@ int main(int argc, char** argv) {
             static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  int status = 0;
-  for (int waited = 0; waited < 100; ++waited) {
-    if (::waitpid(child, &status, WNOHANG) == child) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (waited == 99) {
-      // A build without crash points: kill it ourselves (it may have finished its commit).
-      ::kill(child, SIGKILL);
-      ::waitpid(child, &status, 0);
-    }
-  }
-  std::cout << "  the copy died: "
-            << (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                    : "exit " + std::to_string(WEXITSTATUS(status)))
-            << "\n";
+  // A build without crash points never dies by itself: it is killed after 10 s (it may have
+  // finished its commit).
+  const int status = xa::demo::WaitOrKill(child, std::chrono::seconds(10));
+  std::cout << "  the copy died: " << xa::demo::DescribeExit(status) << "\n";
   PrintBalances(**bank, "right after the crash:");
 
 #ifdef XA_RECOVER_PATH

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "examples/bank_transfer/child_process.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
 #include "xa/three_phase.h"
@@ -159,18 +160,9 @@ bool StartAgent(const std::string& agent_path, AgentProcess& agent) {
 bool StopAgent(AgentProcess& agent) {
   if (agent.pid <= 0) return false;
   ::kill(agent.pid, SIGTERM);
-  int status = 0;
-  for (int waited = 0; waited < 100; ++waited) {
-    if (::waitpid(agent.pid, &status, WNOHANG) == agent.pid) {
-      agent.pid = -1;
-      return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ::kill(agent.pid, SIGKILL);
-  ::waitpid(agent.pid, &status, 0);
+  const int status = WaitOrKill(agent.pid, std::chrono::seconds(10));
   agent.pid = -1;
-  return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 ThreePhaseOptions CoordinatorOptions(const ThreePhaseSetup& setup) {
@@ -349,20 +341,9 @@ bool RunThreePhaseAct(const bank::Bank& bank, const std::string& work,
               setup.postgres_agent_address.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    int status = 0;
-    for (int waited = 0; waited < 100; ++waited) {
-      if (::waitpid(child, &status, WNOHANG) == child) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (waited == 99) {
-        ::kill(child, SIGKILL);
-        ::waitpid(child, &status, 0);
-      }
-    }
+    const int status = WaitOrKill(child, std::chrono::seconds(10));
     const auto crashed_at = std::chrono::steady_clock::now();
-    std::cout << "  the copy died: "
-              << (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                      : "exit " + std::to_string(WEXITSTATUS(status)))
-              << "\n";
+    std::cout << "  the copy died: " << DescribeExit(status) << "\n";
     PrintBalances(bank, node_id, "right after the crash:");
     std::cout << "  coordinator's log: " << OpenRecords(setup) << "\n";
     std::cout << "  nobody runs recovery; the agents wait " << kTerminationTimeoutMs
