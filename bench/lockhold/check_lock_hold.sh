@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Checks the output of xa_lock_hold_bench: every expected case is in summary.csv with samples,
+# and the coordinator-crash invariant holds for every sample in samples.csv, measured from the
+# databases' side: 3PC released each row within the agents' timeout + 1 s of the kill, 2PC held
+# each row at least until recovery ran R seconds after the kill, and the servers' lock views
+# showed every probe waiting. A missing case fails.
+#
+# Usage: check_lock_hold.sh [--run BENCH] [--recovery-delay-s R] [--agent-timeout-ms T] OUT_DIR
+#   --run BENCH   first run `BENCH --quick --out OUT_DIR` with R and T (its exit code counts too)
+#   R, T          what the run used (default 3 and 2000: the quick mode's)
+set -euo pipefail
+
+bench="" recovery_delay_s=3 agent_timeout_ms=2000 out=""
+while (($#)); do
+  case "$1" in
+    --run) bench="$2"; shift 2 ;;
+    --recovery-delay-s) recovery_delay_s="$2"; shift 2 ;;
+    --agent-timeout-ms) agent_timeout_ms="$2"; shift 2 ;;
+    -h | --help) sed -n '2,10{s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) out="$1"; shift ;;
+  esac
+done
+[[ -n "$out" ]] || { echo "check_lock_hold.sh: OUT_DIR missing" >&2; exit 2; }
+
+failures=0
+fail() { echo "check_lock_hold.sh: FAIL: $*"; failures=$((failures + 1)); }
+
+if [[ -n "$bench" ]]; then
+  rm -f "$out/summary.csv" "$out/samples.csv"
+  started=$SECONDS
+  if ! "$bench" --quick --out "$out" --recovery-delay-s "$recovery_delay_s" \
+      --agent-timeout-ms "$agent_timeout_ms"; then
+    fail "$bench exited non-zero"
+  fi
+  echo "check_lock_hold.sh: the quick run took $((SECONDS - started)) s"
+fi
+
+summary="$out/summary.csv" samples="$out/samples.csv"
+for file in "$summary" "$samples"; do
+  [[ -s "$file" ]] || { fail "$file is missing or empty"; exit 1; }
+done
+
+# Every expected case: a summary row with at least one sample.
+expected=()
+for protocol in 2pc 3pc; do
+  for clients in 1 4 16; do expected+=("no-failure,$protocol,$clients"); done
+  expected+=("coordinator-crash,$protocol,1")
+done
+for key in "${expected[@]}"; do
+  count="$(awk -F, -v key="$key" 'NR > 1 && $1 "," $2 "," $3 == key { print $4 }' "$summary")"
+  if [[ -z "$count" ]]; then
+    fail "case $key is missing from $summary"
+  elif ((count < 1)); then
+    fail "case $key has no sample"
+  fi
+done
+
+# The coordinator-crash invariant, per sample (per database and repetition).
+recovery_delay_ms="$(awk -v s="$recovery_delay_s" 'BEGIN { printf "%d", s * 1000 }')"
+limit_3pc_ms=$((agent_timeout_ms + 1000))
+for protocol in 2pc 3pc; do
+  rows="$(awk -F, -v p="$protocol" 'NR > 1 && $1 == "coordinator-crash" && $2 == p' "$samples")"
+  [[ -n "$rows" ]] || { fail "no coordinator-crash sample for $protocol"; continue; }
+  while IFS=, read -r _ _ _ database hold after saw; do
+    if [[ "$saw" != 1 ]]; then
+      fail "$protocol $database: the server's lock view did not show the probe waiting"
+    fi
+    if [[ "$protocol" == 3pc ]]; then
+      awk -v a="$after" -v l="$limit_3pc_ms" 'BEGIN { exit !(a >= 0 && a <= l) }' ||
+        fail "3pc $database: released $after ms after the kill, more than the agents' timeout + 1 s ($limit_3pc_ms ms)"
+    else
+      awk -v a="$after" -v l="$recovery_delay_ms" 'BEGIN { exit !(a >= l) }' ||
+        fail "2pc $database: released $after ms after the kill, before recovery ran at $recovery_delay_ms ms"
+    fi
+  done <<<"$rows"
+done
+
+if ((failures > 0)); then
+  echo "check_lock_hold.sh: $failures check(s) failed"
+  exit 1
+fi
+echo "check_lock_hold.sh: every case present; 3PC released within ${limit_3pc_ms} ms of the kill, 2PC held >= ${recovery_delay_ms} ms"

@@ -1,0 +1,1061 @@
+// xa_lock_hold_bench: how long the rows a global transaction wrote stay locked, under 2PC and
+// under 3PC, measured from the database's side (bench/lockhold/lock_probe.h).
+//
+//   xa_lock_hold_bench --out DIR [--quick] [--seconds S] [--recovery-delay-s R]
+//                      [--agent-timeout-ms T] [--crash-repetitions N] [--agent PATH]
+//
+// Cases, each for 2PC and for 3PC (two real xa-agent processes, started here):
+//   no-failure          transfers (one row in MariaDB, one in PostgreSQL, one row per client)
+//                       at 1, 4 and 16 clients for S seconds; a probe per database samples the
+//                       hold time of the transfers it can (it waits for one at a time).
+//   coordinator-crash   a copy of this program writes both rows and is killed by a crash point:
+//                       2PC once the commit decision is durable and nothing is committed
+//                       (after-decision-sync), 3PC once every agent pre-committed
+//                       (after-all-pre-committed). Nobody touches the rows until, for 2PC, a
+//                       recovery pass runs R seconds after the kill; 3PC's agents finish on their
+//                       own after their termination timeout T. The probes report when each
+//                       database released its row; the servers' lock views confirm the probes
+//                       were waiting.
+// The coordinator-crash invariant: 3PC released within T + 1 s of the kill, 2PC held >= R.
+//
+// Writes DIR/samples.csv (every probe sample), DIR/summary.csv (a row per case and protocol),
+// DIR/summary.md, and prints the table. Exit code 0 when every case ran and the invariant holds,
+// 1 when a case failed or the invariant does not hold, 2 on usage errors.
+//
+// Needs the crash points (a build with -DXA_ENABLE_TEST_HOOKS=ON) and the environment of
+// scripts/servers.sh (env.sh).
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cppconn/connection.h>
+#include <cppconn/exception.h>
+#include <cppconn/statement.h>
+
+#include "bench/lockhold/lock_probe.h"
+#include "examples/bank/bank.h"
+#include "xa/decision_log.h"
+#include "xa/logging.h"
+#include "xa/three_phase.h"
+#include "xa/transaction_manager.h"
+
+namespace xa::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr char kTablePrefix[] = "lockhold";
+constexpr char kTable[] = "lockhold_accounts";
+constexpr int kAccounts = 40;     // rows 1..16 for the clients, kCrashRow for the crash case
+constexpr int kCrashRow = 40;
+constexpr uint32_t kMainNode = 5301;       // the no-failure cases' coordinator
+constexpr uint32_t kCrashNode2pc = 5302;   // the killed coordinators
+constexpr uint32_t kCrashNode3pc = 5303;
+constexpr uint32_t kAgentNodeBase = 5311;  // the agents' own logs
+constexpr char kMariaDbAgent[] = "lockhold-agent-mariadb";
+constexpr char kPostgresAgent[] = "lockhold-agent-postgres";
+// The crash points of the coordinator-crash case (src/testing/crash_points.h).
+constexpr char kCrashPoint2pc[] = "after-decision-sync";
+constexpr char kCrashPoint3pc[] = "after-all-pre-committed";
+// The child announces its write with this line on its stdout: "<prefix><steady clock ns>".
+constexpr char kWrittenLine[] = "written ";
+
+struct Config {
+  bool quick = false;
+  std::string out_dir;
+  std::string agent_path;
+  double seconds = 10;
+  std::vector<int> clients = {1, 4, 16};
+  int recovery_delay_ms = 10000;
+  int agent_timeout_ms = 2000;
+  int crash_repetitions = 3;
+};
+
+// The protocol as the CSV and the check name it.
+const char* ProtocolKey(Protocol protocol) {
+  return protocol == Protocol::kThreePhase ? "3pc" : "2pc";
+}
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+struct Sample {
+  Database database = Database::kMariaDb;
+  double hold_ms = 0;          // from the branch's write to the server granting the probe
+  double after_crash_ms = -1;  // from the coordinator's death to the grant (crash case)
+  int server_saw_wait = -1;    // the server's lock view showed the probe waiting (crash case)
+};
+
+struct CaseResult {
+  std::string name;
+  Protocol protocol = Protocol::kTwoPhase;
+  int clients = 1;
+  std::vector<Sample> samples;
+  double commits_per_s = 0;  // no-failure only
+  // Crash case: the bound on the release after the kill, and which side of it is required.
+  double bound_ms = 0;
+  bool bound_is_upper = false;
+};
+
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t rank = static_cast<size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+  return values[std::min(rank, values.size() - 1)];
+}
+
+std::vector<double> Holds(const CaseResult& result) {
+  std::vector<double> holds;
+  for (const Sample& s : result.samples) holds.push_back(s.hold_ms);
+  return holds;
+}
+
+// The latest release after the kill over every database and repetition: the figure the
+// crash-case invariant is about.
+double ReleasedAfterCrashMs(const CaseResult& result) {
+  double latest = -1;
+  for (const Sample& s : result.samples) latest = std::max(latest, s.after_crash_ms);
+  return latest;
+}
+
+bool ServerSawEveryWait(const CaseResult& result) {
+  return std::all_of(result.samples.begin(), result.samples.end(),
+                     [](const Sample& s) { return s.server_saw_wait == 1; });
+}
+
+// The coordinator-crash invariant of one protocol's result (true for the other cases).
+bool InvariantHolds(const CaseResult& result) {
+  if (result.bound_ms <= 0) return !result.samples.empty();
+  const double released = ReleasedAfterCrashMs(result);
+  if (result.samples.empty() || released < 0 || !ServerSawEveryWait(result)) return false;
+  // 2PC: every sample held at least R (not just the latest one).
+  if (!result.bound_is_upper) {
+    return std::all_of(result.samples.begin(), result.samples.end(), [&](const Sample& s) {
+      return s.after_crash_ms >= result.bound_ms;
+    });
+  }
+  return released <= result.bound_ms;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The agents: two xa-agent processes, one beside each database.
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+bool WritePrivateFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
+  out.close();
+  return out && ::chmod(path.c_str(), 0600) == 0;
+}
+
+int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool Listening(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool connected =
+      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return connected;
+}
+
+// Starts `argv` with this process's environment minus any armed crash point, plus `env`
+// ("NAME=value" entries), its stdout on `stdout_fd` and its stderr on `stderr_fd`. Everything the
+// child needs is built before fork(): between fork and exec a multi-threaded parent's child may
+// only make async-signal-safe calls. The child gets SIGTERM should this process die first.
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+            int stdout_fd, int stderr_fd) {
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (entry.rfind("XA_CRASH_POINT=", 0) == 0 || entry.rfind("XA_CRASH_COUNT=", 0) == 0) continue;
+    environment.push_back(entry);
+  }
+  environment.insert(environment.end(), env.begin(), env.end());
+  std::vector<char*> args, envp;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const std::string& e : environment) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  std::cout.flush();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    ::dup2(stdout_fd, STDOUT_FILENO);
+    ::dup2(stderr_fd, STDERR_FILENO);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+struct Agent {
+  std::string name;
+  std::string rm;
+  int port = 0;
+  std::string config;
+  std::string output;
+  pid_t pid = -1;
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+std::string RmSection(const std::string& rm, const bank::BankSettings& settings) {
+  std::ostringstream out;
+  out << "[rm " << rm << "]\n";
+  if (rm == settings.mariadb.rm_name) {
+    out << "driver = mysql\nhost = " << settings.mariadb.host << "\nport = "
+        << settings.mariadb.port << "\nuser = " << settings.mariadb.user
+        << "\ndatabase = " << settings.mariadb.database
+        << "\npassword_file = " << Env("XA_TEST_MARIADB_PASSWORD_FILE") << "\n";
+  } else {
+    out << "driver = odbc\ndialect = postgres\ndsn = " << settings.postgres.dsn
+        << "\nuser = " << settings.postgres.user
+        << "\npassword_file = " << Env("XA_TEST_PG_PASSWORD_FILE") << "\n";
+  }
+  return out.str();
+}
+
+class Agents {
+ public:
+  Agents(std::string work, std::string program, const bank::BankSettings& settings,
+         int timeout_ms)
+      : work_(std::move(work)), program_(std::move(program)), settings_(settings),
+        timeout_ms_(timeout_ms) {
+    agents_.resize(2);
+    agents_[0].name = kMariaDbAgent;
+    agents_[0].rm = settings.mariadb.rm_name;
+    agents_[1].name = kPostgresAgent;
+    agents_[1].rm = settings.postgres.rm_name;
+    key_file_ = work_ + "/agents.key";
+  }
+  ~Agents() { Stop(); }
+  Agents(const Agents&) = delete;
+  Agents& operator=(const Agents&) = delete;
+
+  Status Start() {
+    std::string key(32, '\0');
+    std::ifstream random("/dev/urandom", std::ios::binary);
+    random.read(key.data(), static_cast<std::streamsize>(key.size()));
+    if (!random || !WritePrivateFile(key_file_, key)) {
+      return Status(Code::kIoError, "cannot write the agents' key file " + key_file_);
+    }
+    // A port found free can be taken before the agent binds it: the agent then exits at start
+    // and both start again on new ports (nothing has used the old addresses yet).
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      for (Agent& agent : agents_) agent.port = FreeLoopbackPort();
+      bool all = true;
+      uint32_t node = kAgentNodeBase;
+      for (Agent& agent : agents_) {
+        agent.config = work_ + "/" + agent.name + ".conf";
+        agent.output = work_ + "/" + agent.name + ".out";
+        if (!WritePrivateFile(agent.config, Config(agent, node++))) {
+          return Status(Code::kIoError, "cannot write " + agent.config);
+        }
+        if (!Launch(agent)) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return Status::Ok();
+      Stop();
+    }
+    return Status(Code::kTimeout,
+                  "the xa-agent processes did not start; their output is in " + work_ + "/*.out");
+  }
+
+  // SIGTERM, then SIGKILL after 10 s. True when every agent exited 0.
+  bool Stop() {
+    bool clean = true;
+    for (Agent& agent : agents_) {
+      if (agent.pid <= 0) continue;
+      ::kill(agent.pid, SIGTERM);
+      int status = 0;
+      const auto until = Clock::now() + std::chrono::seconds(10);
+      while (::waitpid(agent.pid, &status, WNOHANG) == 0) {
+        if (Clock::now() > until) {
+          ::kill(agent.pid, SIGKILL);
+          ::waitpid(agent.pid, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(milliseconds(20));
+      }
+      clean = clean && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      agent.pid = -1;
+    }
+    return clean;
+  }
+
+  ThreePhaseOptions CoordinatorOptions() const {
+    ThreePhaseOptions options;
+    for (const Agent& agent : agents_) options.agents.push_back({agent.name, agent.address(), {agent.rm}});
+    options.key_file = key_file_;
+    // The coordinator's waits must be shorter than the agents' termination timeout.
+    options.vote_timeout = milliseconds(timeout_ms_ / 2);
+    options.ack_timeout = milliseconds(timeout_ms_ / 2);
+    return options;
+  }
+  const std::string& key_file() const { return key_file_; }
+  std::string address(size_t i) const { return agents_[i].address(); }
+
+ private:
+  std::string Config(const Agent& self, uint32_t node) const {
+    std::ostringstream out;
+    out << "# written by xa_lock_hold_bench\nagent = " << self.name << "\nlog_dir = " << work_
+        << "/" << self.name << "-log\nnode_id = " << node << "\nkey_file = " << key_file_
+        << "\ntermination_timeout_ms = " << timeout_ms_ << "\npeer_timeout_ms = 500\n\n";
+    for (const Agent& agent : agents_) {
+      out << "[agent " << agent.name << "]\naddress = " << agent.address() << "\nrms = "
+          << agent.rm << "\n";
+    }
+    out << "\n" << RmSection(self.rm, settings_);
+    return out.str();
+  }
+
+  bool Launch(Agent& agent) {
+    const int fd = ::open(agent.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    agent.pid = Spawn({program_, "--config", agent.config}, {}, fd, fd);
+    ::close(fd);
+    if (agent.pid < 0) return false;
+    for (int waited = 0; waited < 300; ++waited) {
+      int status = 0;
+      if (::waitpid(agent.pid, &status, WNOHANG) == agent.pid) {
+        agent.pid = -1;
+        return false;
+      }
+      if (Listening(agent.port)) return true;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return false;
+  }
+
+  std::string work_;
+  std::string program_;
+  bank::BankSettings settings_;
+  int timeout_ms_;
+  std::string key_file_;
+  std::vector<Agent> agents_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The coordinators
+
+Result<std::unique_ptr<DecisionLog>> OpenLog(const std::string& dir, uint32_t node) {
+  LogOptions options;
+  options.dir = dir;
+  options.node_id = node;
+  return DecisionLog::Open(options);
+}
+
+Result<std::unique_ptr<TransactionManager>> OpenManager(const bank::Bank& bank,
+                                                        const ThreePhaseOptions& three_phase,
+                                                        uint32_t node, DecisionLog& log,
+                                                        bool recover) {
+  TransactionManagerOptions options;
+  options.node_id = node;
+  options.recover_on_open = recover;
+  options.three_phase = three_phase;
+  bank.RegisterFactories(options);
+  return TransactionManager::Open(options, log);
+}
+
+// Begins a transaction of `protocol` on the teller's sessions and writes row `row` in both
+// databases; the caller commits it.
+Result<Transaction> BeginAndWrite(TransactionManager& manager, bank::Teller& teller,
+                                  Protocol protocol, int row) {
+  auto txn = manager.Begin(protocol);
+  if (!txn.ok()) return txn.status();
+  XA_RETURN_IF_ERROR(txn->Enlist(*teller.mariadb));
+  XA_RETURN_IF_ERROR(txn->Enlist(*teller.postgres));
+  const std::string update = std::string("UPDATE ") + kTable +
+                             " SET balance = balance + 1 WHERE id = " + std::to_string(row);
+  try {
+    std::unique_ptr<sql::Statement> statement(teller.mariadb->connection().createStatement());
+    if (statement->executeUpdate(update) != 1) {
+      return Status(Code::kInval, "no MariaDB row " + std::to_string(row));
+    }
+  } catch (const sql::SQLException& e) {
+    return teller.mariadb->StatusFromException(e).WithContext(update);
+  }
+  auto changed = teller.postgres->Execute(update);
+  if (!changed.ok()) return changed.status();
+  if (*changed != 1) return Status(Code::kInval, "no PostgreSQL row " + std::to_string(row));
+  return txn;
+}
+
+// Rolls back any branch a killed earlier run of this bench left prepared: its rows would stay
+// locked (the tables could not even be re-created), and that run's logs are gone with its work
+// directory. Only the bench's own node ids are touched.
+Status RollBackLeftovers(const bank::Bank& bank) {
+  auto teller = bank.NewTeller();
+  if (!teller.ok()) return teller.status();
+  for (ResourceManager* rm : {static_cast<ResourceManager*>(teller->mariadb.get()),
+                              static_cast<ResourceManager*>(teller->postgres.get())}) {
+    auto scan = rm->Recover();
+    if (!scan.ok()) return scan.status();
+    for (uint32_t node : {kMainNode, kCrashNode2pc, kCrashNode3pc}) {
+      for (const Xid& xid : scan->OwnedBy(node)) XA_RETURN_IF_ERROR(rm->Rollback(xid));
+    }
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The no-failure case
+
+// The clients' announcements of a fresh write: a probe waits for one posted after it became
+// idle, so that it asks for the lock while the branch still holds it.
+struct Announcements {
+  std::mutex mutex;
+  std::condition_variable posted;
+  uint64_t generation = 0;
+  int row = 0;
+  Clock::time_point written;
+  bool stop = false;
+
+  void Post(int posted_row, Clock::time_point at) {
+    {
+      std::lock_guard lock(mutex);
+      ++generation;
+      row = posted_row;
+      written = at;
+    }
+    posted.notify_all();
+  }
+};
+
+struct Shared {
+  const Config& config;
+  const bank::BankSettings& settings;
+  const bank::Bank& bank;
+  TransactionManager& manager;
+};
+
+Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) {
+  CaseResult result;
+  result.name = "no-failure";
+  result.protocol = protocol;
+  result.clients = clients;
+
+  std::vector<std::unique_ptr<LockProbe>> probes;
+  for (Database database : {Database::kMariaDb, Database::kPostgres}) {
+    auto probe = LockProbe::Connect(database, shared.settings, kTable, std::chrono::seconds(30));
+    if (!probe.ok()) return probe.status();
+    probes.push_back(std::move(probe).value());
+  }
+  std::vector<bank::Teller> tellers;
+  for (int c = 0; c < clients; ++c) {
+    auto teller = shared.bank.NewTeller();
+    if (!teller.ok()) return teller.status();
+    tellers.push_back(std::move(teller).value());
+  }
+
+  Announcements announcements;
+  std::mutex results_mutex;
+  Status failure;
+  std::atomic<long> commits{0};
+  auto fail = [&](Status status) {
+    std::lock_guard lock(results_mutex);
+    if (failure.ok()) failure = std::move(status);
+  };
+
+  std::vector<std::thread> probe_threads;
+  for (auto& probe : probes) {
+    probe_threads.emplace_back([&, p = probe.get()] {
+      uint64_t seen;
+      {
+        std::lock_guard lock(announcements.mutex);
+        seen = announcements.generation;
+      }
+      while (true) {
+        int row;
+        Clock::time_point written;
+        {
+          std::unique_lock lock(announcements.mutex);
+          announcements.posted.wait(
+              lock, [&] { return announcements.stop || announcements.generation > seen; });
+          if (announcements.stop) return;
+          row = announcements.row;
+          written = announcements.written;
+        }
+        auto granted = p->WaitForRow(row);
+        if (!granted.ok()) {
+          fail(granted.status());
+          return;
+        }
+        {
+          std::lock_guard lock(results_mutex);
+          result.samples.push_back({p->database(), Ms(*granted - written)});
+        }
+        std::lock_guard lock(announcements.mutex);
+        seen = announcements.generation;  // skip what was posted during this wait: stale
+      }
+    });
+  }
+
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(shared.config.seconds));
+  std::vector<std::thread> client_threads;
+  for (int c = 0; c < clients; ++c) {
+    client_threads.emplace_back([&, c] {
+      const int row = c + 1;
+      while (Clock::now() < deadline) {
+        auto txn = BeginAndWrite(shared.manager, tellers[c], protocol, row);
+        if (!txn.ok()) {
+          fail(txn.status());
+          return;
+        }
+        announcements.Post(row, Clock::now());
+        auto outcome = txn->Commit();
+        if (!outcome.ok() || *outcome != Outcome::kCommitted) {
+          fail(outcome.ok() ? Status(Code::kInternal, std::string("a transfer ended ") +
+                                                          std::string(OutcomeName(*outcome)))
+                            : outcome.status());
+          return;
+        }
+        commits.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : client_threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  {
+    std::lock_guard lock(announcements.mutex);
+    announcements.stop = true;
+  }
+  announcements.posted.notify_all();
+  for (auto& t : probe_threads) t.join();
+  if (!failure.ok()) return failure;
+  result.commits_per_s = static_cast<double>(commits.load()) / elapsed;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The coordinator-crash case
+
+// The killed coordinator: writes kCrashRow in both databases, says so on stdout, and commits;
+// the armed crash point kills it in the middle of the commit.
+int RunCrashChild(int argc, char** argv) {
+  // --crash-child <2pc|3pc> <log dir> <key file> <mariadb agent> <postgres agent> <timeout ms>
+  if (argc != 8) return 2;
+  const Protocol protocol =
+      std::string(argv[2]) == "3pc" ? Protocol::kThreePhase : Protocol::kTwoPhase;
+  SetLogLevel(LogLevel::kError);
+  auto settings = bank::SettingsFromEnvironment();
+  if (!settings.ok()) return 1;
+  settings->table_prefix = kTablePrefix;
+  auto bank = bank::Bank::Connect(*settings);
+  if (!bank.ok()) return 1;
+  const uint32_t node = protocol == Protocol::kThreePhase ? kCrashNode3pc : kCrashNode2pc;
+  auto log = OpenLog(argv[3], node);
+  if (!log.ok()) return 1;
+  ThreePhaseOptions three_phase;
+  if (protocol == Protocol::kThreePhase) {
+    three_phase.agents = {{kMariaDbAgent, argv[5], {settings->mariadb.rm_name}},
+                          {kPostgresAgent, argv[6], {settings->postgres.rm_name}}};
+    three_phase.key_file = argv[4];
+    three_phase.vote_timeout = milliseconds(std::atoi(argv[7]) / 2);
+    three_phase.ack_timeout = milliseconds(std::atoi(argv[7]) / 2);
+  }
+  auto manager = OpenManager(**bank, three_phase, node, **log, /*recover=*/false);
+  if (!manager.ok()) {
+    std::cerr << "crash child: " << manager.status().ToString() << "\n";
+    return 1;
+  }
+  auto teller = (*bank)->NewTeller();
+  if (!teller.ok()) return 1;
+  auto txn = BeginAndWrite(**manager, *teller, protocol, kCrashRow);
+  if (!txn.ok()) {
+    std::cerr << "crash child: " << txn.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << kWrittenLine << Clock::now().time_since_epoch().count() << std::endl;
+  auto outcome = txn->Commit();
+  std::cerr << "crash child: the commit returned ("
+            << (outcome.ok() ? std::string(OutcomeName(*outcome)) : outcome.status().ToString())
+            << "): the crash points are not compiled in (configure with "
+               "-DXA_ENABLE_TEST_HOOKS=ON)\n";
+  return 3;
+}
+
+// Reads the child's "written <ns>" line (bounded). The clock is CLOCK_MONOTONIC, one for every
+// process of the machine.
+Result<Clock::time_point> ReadWrittenLine(int fd, std::chrono::seconds limit) {
+  std::string text;
+  const auto until = Clock::now() + limit;
+  while (Clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buffer[256];
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    const size_t at = text.find(kWrittenLine);
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
+      const long long ns = std::atoll(text.c_str() + at + std::strlen(kWrittenLine));
+      return Clock::time_point(Clock::duration(ns));
+    }
+  }
+  return Status(Code::kTimeout, "the crashing coordinator did not write its rows (output: '" +
+                                        text + "')");
+}
+
+std::string DescribeExit(int status) {
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Protocol protocol,
+                                       const std::string& work, const std::string& self) {
+  const Config& config = shared.config;
+  CaseResult result;
+  result.name = "coordinator-crash";
+  result.protocol = protocol;
+  result.clients = 1;
+  const bool three_phase = protocol == Protocol::kThreePhase;
+  result.bound_is_upper = three_phase;
+  result.bound_ms = three_phase ? config.agent_timeout_ms + 1000.0 : config.recovery_delay_ms;
+  const uint32_t node = three_phase ? kCrashNode3pc : kCrashNode2pc;
+  const auto probe_limit = std::chrono::seconds(
+      (config.recovery_delay_ms + config.agent_timeout_ms) / 1000 + 30);
+
+  for (int repetition = 1; repetition <= config.crash_repetitions; ++repetition) {
+    const std::string log_dir =
+        work + "/crash-" + ProtocolKey(protocol) + "-" + std::to_string(repetition) + "-log";
+    fs::remove_all(log_dir);
+    std::vector<std::unique_ptr<LockProbe>> probes;
+    std::vector<std::unique_ptr<LockWaitObserver>> observers;
+    for (Database database : {Database::kMariaDb, Database::kPostgres}) {
+      auto probe = LockProbe::Connect(database, shared.settings, kTable, probe_limit);
+      if (!probe.ok()) return probe.status();
+      probes.push_back(std::move(probe).value());
+      auto observer = LockWaitObserver::Connect(database, shared.settings);
+      if (!observer.ok()) return observer.status();
+      observers.push_back(std::move(observer).value());
+    }
+
+    // Its stderr (the crash point's last words, or why it could not start) goes to a file.
+    const std::string errors = log_dir + ".err";
+    const int errors_fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int out[2];
+    if (errors_fd < 0 || ::pipe2(out, O_CLOEXEC) != 0) {
+      if (errors_fd >= 0) ::close(errors_fd);
+      return Status(Code::kIoError, "cannot create " + errors + " or a pipe");
+    }
+    const pid_t child = Spawn(
+        {self, "--crash-child", ProtocolKey(protocol), log_dir, agents.key_file(),
+         agents.address(0), agents.address(1), std::to_string(config.agent_timeout_ms)},
+        {std::string("XA_CRASH_POINT=") + (three_phase ? kCrashPoint3pc : kCrashPoint2pc),
+         "XA_CRASH_COUNT=1"},
+        out[1], errors_fd);
+    ::close(errors_fd);
+    ::close(out[1]);
+    auto written = ReadWrittenLine(out[0], std::chrono::seconds(30));
+    ::close(out[0]);
+    if (!written.ok()) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+      return written.status().WithContext("its stderr is in " + errors);
+    }
+    // The probes ask for the rows now: they wait while the child commits and dies.
+    std::vector<Result<Clock::time_point>> granted(probes.size(),
+                                                   Status(Code::kInternal, "probe not run"));
+    std::vector<std::thread> probe_threads;
+    for (size_t i = 0; i < probes.size(); ++i) {
+      probe_threads.emplace_back([&, i] { granted[i] = probes[i]->WaitForRow(kCrashRow); });
+    }
+    int status = 0;
+    const auto child_limit = Clock::now() + std::chrono::seconds(30);
+    while (::waitpid(child, &status, WNOHANG) == 0) {
+      if (Clock::now() > child_limit) {
+        ::kill(child, SIGKILL);
+        ::waitpid(child, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    const Clock::time_point killed = Clock::now();
+    const bool died_at_crash_point = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+
+    // The servers' own views: each probe is waiting for the lock of a transaction that is
+    // not its own (the prepared branch of the dead coordinator).
+    std::vector<int> saw_wait(probes.size(), 0);
+    for (size_t i = 0; i < probes.size(); ++i) {
+      for (int attempt = 0; attempt < 40 && saw_wait[i] == 0; ++attempt) {
+        auto waits = observers[i]->SessionWaitsForLock(probes[i]->session_id());
+        if (!waits.ok()) {
+          for (auto& t : probe_threads) t.join();
+          return waits.status();
+        }
+        saw_wait[i] = *waits ? 1 : 0;
+        if (saw_wait[i] == 0) std::this_thread::sleep_for(milliseconds(25));
+      }
+    }
+
+    Status recovered;
+    if (!three_phase && died_at_crash_point) {
+      // 2PC: nobody can finish the prepared branches but the coordinator: they stay locked
+      // until its recovery runs, here R seconds after the crash.
+      std::this_thread::sleep_until(killed + milliseconds(config.recovery_delay_ms));
+      auto log = OpenLog(log_dir, node);
+      if (!log.ok()) {
+        recovered = log.status();
+      } else {
+        auto manager = OpenManager(shared.bank, {}, node, **log, /*recover=*/true);
+        recovered = manager.ok() ? (*manager)->WaitForBackgroundCompletion(std::chrono::seconds(30))
+                                 : manager.status();
+      }
+    }
+    for (auto& t : probe_threads) t.join();
+    if (!died_at_crash_point) {
+      return Status(Code::kInternal,
+                    std::string("the coordinator was to be killed by the crash point ") +
+                        (three_phase ? kCrashPoint3pc : kCrashPoint2pc) + " but " +
+                        DescribeExit(status) +
+                        " (a build without -DXA_ENABLE_TEST_HOOKS=ON has no crash points)");
+    }
+    XA_RETURN_IF_ERROR(recovered);
+    for (size_t i = 0; i < probes.size(); ++i) {
+      if (!granted[i].ok()) return granted[i].status();
+      Sample sample;
+      sample.database = probes[i]->database();
+      sample.hold_ms = Ms(*granted[i] - *written);
+      sample.after_crash_ms = Ms(*granted[i] - killed);
+      sample.server_saw_wait = saw_wait[i];
+      result.samples.push_back(sample);
+    }
+    if (three_phase) {
+      // The restarted coordinator learns the agents' outcome and closes its pre-commit record.
+      auto log = OpenLog(log_dir, node);
+      if (!log.ok()) return log.status();
+      auto manager = OpenManager(shared.bank, agents.CoordinatorOptions(), node, **log, true);
+      if (!manager.ok()) return manager.status();
+      XA_RETURN_IF_ERROR((*manager)->WaitForBackgroundCompletion(std::chrono::seconds(30)));
+    }
+    auto snapshot = shared.bank.Snapshot(node);
+    if (!snapshot.ok()) return snapshot.status();
+    if (!snapshot->prepared_ours.empty()) {
+      return Status(Code::kInternal, std::to_string(snapshot->prepared_ours.size()) +
+                                         " branch(es) of the killed coordinator still prepared");
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+std::string Fixed(double value, int digits = 1) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+std::string CrashText(const CaseResult& r) {
+  if (r.bound_ms <= 0) return "";
+  return "released " + Fixed(ReleasedAfterCrashMs(r) / 1000.0, 2) + " s after the kill (" +
+         (r.bound_is_upper ? "must be <= " : "must be >= ") + Fixed(r.bound_ms / 1000.0, 2) +
+         " s): " + (InvariantHolds(r) ? "ok" : "VIOLATED");
+}
+
+void PrintTable(std::ostream& out, const std::vector<CaseResult>& results, bool markdown) {
+  if (markdown) {
+    out << "| case | protocol | clients | samples | p50 ms | p99 ms | max ms | commits/s | "
+           "coordinator crash |\n|---|---|---|---|---|---|---|---|---|\n";
+  } else {
+    out << std::left << std::setw(19) << "case" << std::setw(9) << "protocol" << std::right
+        << std::setw(8) << "clients" << std::setw(9) << "samples" << std::setw(10) << "p50 ms"
+        << std::setw(10) << "p99 ms" << std::setw(10) << "max ms" << std::setw(11) << "commits/s"
+        << "  coordinator crash\n";
+  }
+  for (const CaseResult& r : results) {
+    const std::vector<double> holds = Holds(r);
+    const std::string commits = r.bound_ms > 0 ? "-" : Fixed(r.commits_per_s);
+    if (markdown) {
+      out << "| " << r.name << " | " << ProtocolKey(r.protocol) << " | " << r.clients << " | "
+          << holds.size() << " | " << Fixed(Percentile(holds, 0.5)) << " | "
+          << Fixed(Percentile(holds, 0.99)) << " | " << Fixed(Percentile(holds, 1.0)) << " | "
+          << commits << " | " << CrashText(r) << " |\n";
+    } else {
+      out << std::left << std::setw(19) << r.name << std::setw(9) << ProtocolKey(r.protocol)
+          << std::right << std::setw(8) << r.clients << std::setw(9) << holds.size()
+          << std::setw(10) << Fixed(Percentile(holds, 0.5)) << std::setw(10)
+          << Fixed(Percentile(holds, 0.99)) << std::setw(10) << Fixed(Percentile(holds, 1.0))
+          << std::setw(11) << commits << "  " << CrashText(r) << "\n";
+    }
+  }
+}
+
+void WriteSamples(const std::string& path, const std::vector<CaseResult>& results) {
+  std::ofstream out(path);
+  out << "case,protocol,clients,database,hold_ms,after_crash_ms,server_saw_wait\n";
+  for (const CaseResult& r : results) {
+    for (const Sample& s : r.samples) {
+      out << r.name << "," << ProtocolKey(r.protocol) << "," << r.clients << ","
+          << DatabaseName(s.database) << "," << Fixed(s.hold_ms, 3) << ","
+          << Fixed(s.after_crash_ms, 3) << "," << s.server_saw_wait << "\n";
+    }
+  }
+}
+
+void WriteSummary(const std::string& path, const std::vector<CaseResult>& results) {
+  std::ofstream out(path);
+  out << "case,protocol,clients,samples,p50_ms,p99_ms,max_ms,commits_per_s,"
+         "released_after_crash_ms,bound,bound_ms,server_saw_wait,verdict\n";
+  for (const CaseResult& r : results) {
+    const std::vector<double> holds = Holds(r);
+    const bool crash = r.bound_ms > 0;
+    out << r.name << "," << ProtocolKey(r.protocol) << "," << r.clients << "," << holds.size()
+        << "," << Fixed(Percentile(holds, 0.5), 3) << "," << Fixed(Percentile(holds, 0.99), 3)
+        << "," << Fixed(Percentile(holds, 1.0), 3) << ","
+        << (crash ? "" : Fixed(r.commits_per_s, 2)) << ","
+        << (crash ? Fixed(ReleasedAfterCrashMs(r), 3) : "") << ","
+        << (crash ? (r.bound_is_upper ? "max" : "min") : "") << ","
+        << (crash ? Fixed(r.bound_ms, 0) : "") << ","
+        << (crash ? (ServerSawEveryWait(r) ? "1" : "0") : "") << ","
+        << (InvariantHolds(r) ? "ok" : "violated") << "\n";
+  }
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+void WriteMarkdown(const std::string& path, const Config& config,
+                   const std::vector<CaseResult>& results, const std::string& load_before,
+                   const std::string& load_after) {
+  std::ofstream out(path);
+  out << "# Lock hold times, 2PC and 3PC\n\n"
+      << "Measured from the database's side: a probe session waits for the lock of each row a "
+         "branch wrote (SELECT ... FOR UPDATE) and the hold time runs from the branch's write to "
+         "the server granting the probe that lock.\n\n"
+      << "- mode: " << (config.quick ? "quick" : "full") << "; " << config.seconds
+      << " s per no-failure case; " << config.crash_repetitions
+      << " coordinator crash(es) per protocol\n"
+      << "- recovery of the killed 2PC coordinator after R = " << config.recovery_delay_ms / 1000.0
+      << " s; agents' termination timeout T = " << config.agent_timeout_ms / 1000.0 << " s\n"
+      << "- machine: " << std::thread::hardware_concurrency() << " cores; load average "
+      << load_before << " before, " << load_after << " after\n\n";
+  PrintTable(out, results, /*markdown=*/true);
+  out << "\n";
+  for (const CaseResult& r : results) {
+    if (r.bound_ms <= 0) continue;
+    out << "- coordinator killed, " << ProtocolKey(r.protocol) << ": " << CrashText(r)
+        << (ServerSawEveryWait(r) ? "; the servers' lock views showed every probe waiting"
+                                  : "; a server's lock view did NOT show a probe waiting")
+        << "\n";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int Usage() {
+  std::cerr << "usage: xa_lock_hold_bench --out DIR [--quick] [--seconds S] "
+               "[--recovery-delay-s R] [--agent-timeout-ms T] [--crash-repetitions N] "
+               "[--agent PATH]\n";
+  return 2;
+}
+
+int Main(int argc, char** argv) {
+  Config config;
+#ifdef XA_AGENT_PATH
+  config.agent_path = XA_AGENT_PATH;
+#endif
+  bool seconds_given = false, delay_given = false, repetitions_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "xa_lock_hold_bench: " << a << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--quick") config.quick = true;
+    else if (a == "--out") config.out_dir = next();
+    else if (a == "--agent") config.agent_path = next();
+    else if (a == "--seconds") config.seconds = std::stod(next()), seconds_given = true;
+    else if (a == "--recovery-delay-s") {
+      config.recovery_delay_ms = static_cast<int>(std::stod(next()) * 1000);
+      delay_given = true;
+    } else if (a == "--agent-timeout-ms") config.agent_timeout_ms = std::stoi(next());
+    else if (a == "--crash-repetitions") {
+      config.crash_repetitions = std::stoi(next());
+      repetitions_given = true;
+    } else return Usage();
+  }
+  if (config.out_dir.empty() || config.agent_path.empty()) return Usage();
+  if (config.quick) {
+    if (!seconds_given) config.seconds = 1;
+    if (!delay_given) config.recovery_delay_ms = 3000;
+    if (!repetitions_given) config.crash_repetitions = 1;
+  }
+  if (config.agent_timeout_ms < 200 || config.recovery_delay_ms < 0 ||
+      config.crash_repetitions < 1 || config.seconds <= 0) {
+    return Usage();
+  }
+  SetLogLevel(LogLevel::kError);
+  const std::string load_before = LoadAverage();
+
+  std::error_code error;
+  fs::create_directories(config.out_dir, error);
+  const std::string work = fs::absolute(config.out_dir).string() + "/work";
+  fs::remove_all(work, error);
+  fs::create_directories(work, error);
+  if (error) {
+    std::cerr << "xa_lock_hold_bench: cannot create " << work << ": " << error.message() << "\n";
+    return 1;
+  }
+  ::chmod(work.c_str(), 0700);
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+
+  auto settings = bank::SettingsFromEnvironment();
+  if (!settings.ok()) {
+    std::cerr << "xa_lock_hold_bench: " << settings.status().ToString() << "\n";
+    return 1;
+  }
+  settings->table_prefix = kTablePrefix;
+  settings->accounts = kAccounts;
+  auto bank = bank::Bank::Connect(*settings);
+  Status ready = bank.ok() ? RollBackLeftovers(**bank) : bank.status();
+  if (ready.ok()) ready = (*bank)->Reset();
+  // Bounded: the observers' session on MariaDB (root over the socket) must work before any case.
+  if (ready.ok()) ready = LockWaitObserver::Connect(Database::kMariaDb, *settings).status();
+  if (!ready.ok()) {
+    std::cerr << "xa_lock_hold_bench: " << ready.ToString() << "\n";
+    return 1;
+  }
+  Agents agents(work, config.agent_path, *settings, config.agent_timeout_ms);
+  if (Status started = agents.Start(); !started.ok()) {
+    std::cerr << "xa_lock_hold_bench: " << started.ToString() << "\n";
+    return 1;
+  }
+  auto log = OpenLog(work + "/main-log", kMainNode);
+  auto manager = log.ok() ? OpenManager(**bank, agents.CoordinatorOptions(), kMainNode, **log,
+                                        /*recover=*/false)
+                          : Result<std::unique_ptr<TransactionManager>>(log.status());
+  if (!manager.ok()) {
+    std::cerr << "xa_lock_hold_bench: " << manager.status().ToString() << "\n";
+    return 1;
+  }
+  Shared shared{config, *settings, **bank, **manager};
+
+  const size_t total = config.clients.size() * 2 + 2;
+  size_t index = 0;
+  std::vector<CaseResult> results;
+  bool ok = true;
+  auto run = [&](const std::string& label, const std::function<Result<CaseResult>()>& body) {
+    ++index;
+    std::cout << "[" << index << "/" << total << "] " << label << " ..." << std::flush;
+    const auto started = Clock::now();
+    Result<CaseResult> result = body();
+    const double took = std::chrono::duration<double>(Clock::now() - started).count();
+    if (!result.ok()) {
+      std::cout << " FAILED after " << Fixed(took) << " s: " << result.status().ToString()
+                << std::endl;
+      ok = false;
+      return;
+    }
+    std::cout << " " << result->samples.size() << " samples, p50 "
+              << Fixed(Percentile(Holds(*result), 0.5)) << " ms, " << Fixed(took) << " s"
+              << (result->bound_ms > 0 ? "; " + CrashText(*result) : "") << std::endl;
+    ok = ok && InvariantHolds(*result);
+    results.push_back(std::move(result).value());
+  };
+  for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    for (int clients : config.clients) {
+      run(std::string("no-failure ") + ProtocolKey(protocol) + ", " + std::to_string(clients) +
+              " client(s), " + Fixed(config.seconds) + " s",
+          [&] { return RunNoFailure(shared, protocol, clients); });
+    }
+  }
+  for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    run(std::string("coordinator-crash ") + ProtocolKey(protocol) + " (" +
+            (protocol == Protocol::kTwoPhase
+                 ? "recovery after " + Fixed(config.recovery_delay_ms / 1000.0) + " s"
+                 : "agents' timeout " + Fixed(config.agent_timeout_ms / 1000.0) + " s") +
+            ", " + std::to_string(config.crash_repetitions) + "x)",
+        [&] { return RunCoordinatorCrash(shared, agents, protocol, work, self); });
+  }
+  manager->reset();
+  const bool agents_clean = agents.Stop();
+  if (!agents_clean) {
+    std::cout << "the agents did not stop cleanly; their output is in " << work << "\n";
+    ok = false;
+  }
+
+  std::cout << "\nLock hold time (ms), from the branch's write to the server granting the probe "
+               "the row:\n";
+  PrintTable(std::cout, results, /*markdown=*/false);
+  WriteSamples(config.out_dir + "/samples.csv", results);
+  WriteSummary(config.out_dir + "/summary.csv", results);
+  WriteMarkdown(config.out_dir + "/summary.md", config, results, load_before, LoadAverage());
+  std::cout << "\nwrote " << config.out_dir << "/samples.csv, summary.csv, summary.md\n";
+  return ok && results.size() == total ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace xa::bench
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--crash-child") {
+    return xa::bench::RunCrashChild(argc, argv);
+  }
+  return xa::bench::Main(argc, argv);
+}
