@@ -3,8 +3,9 @@
 # apt at all) when every package is already installed; otherwise needs root and the Debian
 # archive: `apt-get update`, then `apt-get install --no-install-recommends` of what is missing.
 #
-# Usage: scripts/install-deps.sh [--check]
+# Usage: scripts/install-deps.sh [--check] [--bench]
 #   --check   only report what is missing; exit 1 when something is.
+#   --bench   also what bench/run-lock-hold.sh needs beyond the build (gnuplot for its plots).
 set -euo pipefail
 
 readonly PACKAGES=(
@@ -26,6 +27,8 @@ readonly PACKAGES=(
   # The model checker of the three-phase commit model (tests/model)
   spin
 )
+# Only for the benches' plots (bench/run-lock-hold.sh), not for the build or the tests.
+readonly BENCH_PACKAGES=(gnuplot-nox)
 
 installed() {
   local status
@@ -35,20 +38,24 @@ installed() {
 
 main() {
   local check_only=0
-  case "${1:-}" in
-    --check) check_only=1 ;;
-    "") ;;
-    -h | --help) sed -n '2,7{s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-    *) echo "install-deps.sh: unknown option '$1'" >&2; exit 2 ;;
-  esac
+  local -a wanted=("${PACKAGES[@]}")
+  local option
+  for option in "$@"; do
+    case "$option" in
+      --check) check_only=1 ;;
+      --bench) wanted+=("${BENCH_PACKAGES[@]}") ;;
+      -h | --help) sed -n '2,8{s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+      *) echo "install-deps.sh: unknown option '$option'" >&2; exit 2 ;;
+    esac
+  done
 
   local -a missing=()
   local package
-  for package in "${PACKAGES[@]}"; do
+  for package in "${wanted[@]}"; do
     installed "$package" || missing+=("$package")
   done
   if ((${#missing[@]} == 0)); then
-    echo "install-deps.sh: all ${#PACKAGES[@]} packages are installed"
+    echo "install-deps.sh: all ${#wanted[@]} packages are installed"
     return 0
   fi
   echo "install-deps.sh: missing: ${missing[*]}"
