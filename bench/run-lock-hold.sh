@@ -102,8 +102,9 @@ if [[ -s "$out/summary.csv" ]]; then
       "$out/summary.csv" >"$out/no-failure-$protocol.dat"
   done
   awk -F, 'NR > 1 && $1 == "coordinator-crash" {
-      printf "%s-%s %.3f\n", toupper($2), $4, $7 / 1000 }' "$out/samples.csv" \
+      printf "%s-%s %.3f\n", toupper($2), $4, $6 / 1000 }' "$out/samples.csv" \
     >"$out/coordinator-crash.dat"
+  crash_boxes="$(wc -l <"$out/coordinator-crash.dat")"
   gnuplot <<EOF || say "gnuplot failed; the CSV and the summary are complete"
 set terminal pngcairo size 900,520 noenhanced
 set datafile separator whitespace
@@ -115,6 +116,7 @@ set title "Lock hold time without failures (from the databases' side)"
 set xlabel "clients"
 set ylabel "hold time (ms)"
 set logscale x 2
+set xrange [0.8:20]
 set xtics (1, 4, 16)
 set yrange [0:*]
 plot "$out/no-failure-2pc.dat" using 1:2 with linespoints lw 2 title "2PC p50", \
@@ -130,12 +132,17 @@ plot "$out/no-failure-2pc.dat" using 1:4 with linespoints lw 2 title "2PC", \
 
 set output "$out/hold-coordinator-crash.png"
 unset logscale x
+set autoscale x
+set xrange [-0.6:$crash_boxes - 0.4]
+set key top left opaque
+set offsets 0, 0, graph 0.25, 0
+unset xtics
+set xtics rotate by -30 nomirror
 set title "Coordinator killed mid-commit: rows released after the kill"
 set xlabel ""
 set ylabel "seconds after the kill"
 set style fill solid 0.6
 set boxwidth 0.6
-set xtics rotate by -30
 set yrange [0:*]
 plot "$out/coordinator-crash.dat" using 0:2:xtic(1) with boxes notitle, \
      $recovery_delay_s with lines lw 2 dt 2 title "2PC recovery starts (R = $recovery_delay_s s)", \
