@@ -7,6 +7,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -204,6 +205,12 @@ struct Slot {
   bool input_from_coordinator = false;      // the input being handled came from the coordinator
   bool forgotten = false;
   std::atomic<ts::ParticipantState> published_state{ts::ParticipantState::kInit};
+  // The machine knows its transaction's participant list (the orphan scan reads it: an ABORT
+  // without it was recorded by rule d and holds no branch the agent would finish itself).
+  std::atomic<bool> published_knows_transaction{false};
+  // The orphan scan rolled this participant's branch back: a scan that listed the branch just
+  // before must not roll it back (and count it) again.
+  std::atomic<bool> orphan_rolled_back{false};
   std::atomic<bool> timer_armed{false};
 };
 
@@ -223,6 +230,8 @@ class Agent::Impl {
   Status Listen(std::unique_ptr<net::Listener> given);
   void Recover();
   void StartAccepting() { accept_thread_ = std::thread([this] { AcceptLoop(); }); }
+  // The next orphan scan, one interval from now (and each scan schedules the next).
+  void ScheduleOrphanScan();
   void Stop();
   const std::string& address() const { return address_; }
   AgentCounters Counters() const;
@@ -311,8 +320,15 @@ class Agent::Impl {
   void AnswerForgotten(const ts::AgentMessage& wire, const MachineInput& input,
                        ts::ParticipantState outcome, const std::shared_ptr<Channel>& to);
   void Publish(Slot& slot) {
-    if (slot.machine) slot.published_state.store(slot.machine->state());
+    if (!slot.machine) return;
+    slot.published_state.store(slot.machine->state());
+    slot.published_knows_transaction.store(slot.machine->participant_count() > 0);
   }
+
+  // The orphan scan (agent.h, "Orphan scan"): scheduled on the timers, run on the finish pool.
+  void ScanForOrphans();
+  // Strand only: records ABORT for an unknown participant (rule d), then rolls its branch back.
+  void AbortOrphan(const std::shared_ptr<Slot>& slot, const std::string& rm_name);
 
   std::shared_ptr<PeerLink> LinkFor(const std::string& agent);
 
@@ -341,6 +357,13 @@ class Agent::Impl {
   // Done participants' outcomes (see AnswerForgotten), and their order for eviction.
   std::map<Key, ts::ParticipantState> tombstones_;   // guarded by mu_
   std::deque<Key> tombstone_order_;                  // guarded by mu_
+  // Branches every scan since the first of them saw prepared and unknown to this agent, with
+  // the time of that first sighting. Touched by the scan only (one scan at a time: the next is
+  // scheduled when one ends).
+  std::map<Xid, Clock::SteadyTime> orphan_first_seen_;
+  // Orphan branches whose rollback is running: a scan made meanwhile still lists them prepared,
+  // and must not start a second rollback of the same branch.
+  std::set<Xid> orphan_rollbacks_;  // guarded by mu_
 
   mutable std::mutex counters_mu_;
   AgentCounters counters_;  // guarded by counters_mu_; participants_* filled in by Counters()
@@ -1271,6 +1294,140 @@ void Agent::Impl::Forget(const std::shared_ptr<Slot>& slot,
   }
 }
 
+// ---- Orphan scan ----
+
+void Agent::Impl::ScheduleOrphanScan() {
+  timers_.Schedule(clock_->DeadlineAfter(options_.orphan_scan_interval), [this] {
+    finish_pool_.Post([this] {
+      ScanForOrphans();
+      ScheduleOrphanScan();
+    });
+  });
+}
+
+void Agent::Impl::ScanForOrphans() {
+  // What a branch is to this agent when the scan finds it prepared.
+  enum class Known { kHeld, kUnknown, kAbortedUnknown };
+  auto known = [this](const Key& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tombstones_.count(key) != 0) return Known::kHeld;
+    if (orphan_rollbacks_.count(key.global.WithBranch(static_cast<uint16_t>(key.number))) != 0) {
+      return Known::kHeld;  // its rollback is running
+    }
+    auto it = slots_.find(key);
+    if (it == slots_.end()) return Known::kUnknown;
+    const Slot& slot = *it->second;
+    if (slot.orphan_rolled_back.load()) return Known::kHeld;
+    return slot.published_state.load() == ts::ParticipantState::kAbort &&
+                   !slot.published_knows_transaction.load()
+               ? Known::kAbortedUnknown
+               : Known::kHeld;
+  };
+  const Clock::SteadyTime now = clock_->SteadyNow();
+  std::map<Xid, Clock::SteadyTime> still_unknown;
+  std::vector<std::pair<Key, std::string>> orphans;  // (participant, resource manager)
+  for (const auto& [rm_name, agent] : options_.agent_of_rm) {
+    if (agent != options_.name || stopping_) continue;
+    Result<std::vector<Xid>> prepared = deps_.lister->ListPrepared(rm_name);
+    if (!prepared.ok()) {
+      XA_LOG(kWarning, kComponent) << "orphan scan of '" << rm_name << "' failed (tried again in "
+                                   << options_.orphan_scan_interval.count()
+                                   << " us): " << prepared.status().ToString();
+      Count([](AgentCounters& c) { ++c.orphan_scan_failures; });
+      continue;
+    }
+    Count([](AgentCounters& c) { ++c.orphan_scans; });
+    for (const Xid& branch : *prepared) {
+      if (branch.format_id() != Xid::kThreePhaseFormatId) continue;  // not 3PC: not ours
+      std::optional<uint32_t> number = ParticipantNumberOf(branch);
+      if (!number) continue;  // no participant of any 3PC transaction
+      const Key key{branch.Global(), *number};
+      switch (known(key)) {
+        case Known::kHeld:
+          break;
+        case Known::kAbortedUnknown:
+          orphans.emplace_back(key, rm_name);
+          break;
+        case Known::kUnknown: {
+          auto seen = orphan_first_seen_.find(branch);
+          const Clock::SteadyTime first = seen == orphan_first_seen_.end() ? now : seen->second;
+          still_unknown.emplace(branch, first);
+          if (now - first >= options_.termination_timeout) {
+            orphans.emplace_back(key, rm_name);
+          } else if (seen == orphan_first_seen_.end()) {
+            XA_LOG_XID(kInfo, kComponent, branch)
+                << "orphan scan: prepared on '" << rm_name
+                << "' and unknown to this agent; rolled back if still so in "
+                << options_.termination_timeout.count() << " us";
+          }
+          break;
+        }
+      }
+    }
+  }
+  // Only sightings without a break count: a branch this scan did not see unknown starts over.
+  orphan_first_seen_ = std::move(still_unknown);
+  for (const auto& [key, rm_name] : orphans) {
+    orphan_first_seen_.erase(key.global.WithBranch(static_cast<uint16_t>(key.number)));
+    std::shared_ptr<Slot> slot = FindOrCreate(key);
+    if (slot == nullptr) return;  // stopping
+    Post(slot, [this, slot, rm = rm_name] { AbortOrphan(slot, rm); });
+  }
+}
+
+void Agent::Impl::AbortOrphan(const std::shared_ptr<Slot>& slot, const std::string& rm_name) {
+  if (slot->forgotten) return;
+  ts::ParticipantMachine& machine = *slot->machine;
+  if (machine.state() == ts::ParticipantState::kInit && !machine.awaiting_record()) {
+    // Rule d, as for a question about a transaction this agent has no record of: ABORT durable
+    // first, so that a CanCommit arriving later is answered no. (Its StateReply goes to no one.)
+    slot->input_from_coordinator = false;
+    Execute(slot, machine.OnStateQuery(ts::Endpoint::Coordinator(), ts::StateQuery{}));
+    if (slot->forgotten) return;
+  }
+  if (machine.state() == ts::ParticipantState::kInit) {
+    if (!machine.awaiting_record()) Forget(slot);  // nothing recorded, nothing held
+    return;
+  }
+  if (machine.state() != ts::ParticipantState::kAbort || machine.participant_count() > 0) {
+    // A CanCommit (or the log) got here first: the participant's own rules finish the branch.
+    XA_LOG_XID(kDebug, kComponent, slot->branch)
+        << "orphan scan: participant " << slot->key.number << " is "
+        << StateName(machine.state()) << " now; left to its own rules";
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Another scan's rollback of it is running or has finished it.
+    if (slot->orphan_rolled_back.load() || !orphan_rollbacks_.insert(slot->branch).second) {
+      return;
+    }
+  }
+  XA_LOG_XID(kInfo, kComponent, slot->branch)
+      << "orphan branch on '" << rm_name << "': prepared, and no CanCommit ever reached this "
+      << "agent; ABORT recorded, rolling it back";
+  finish_pool_.Post([this, slot, rm_name, branch = slot->branch] {
+    Status rolled_back = deps_.finisher->Finish(rm_name, branch, /*fence_session_id=*/0,
+                                                /*read_only=*/false, /*commit=*/false);
+    {
+      // Marked before it leaves the running set: a scan never sees it neither.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (rolled_back.ok()) slot->orphan_rolled_back.store(true);
+      orphan_rollbacks_.erase(branch);
+    }
+    if (rolled_back.ok()) {
+      Count([](AgentCounters& c) { ++c.orphans_rolled_back; });
+      XA_LOG_XID(kInfo, kComponent, branch)
+          << "orphan branch on '" << rm_name << "' rolled back by the agent";
+      return;
+    }
+    Count([](AgentCounters& c) { ++c.finish_failures; });
+    XA_LOG_XID(kWarning, kComponent, branch)
+        << "rolling back the orphan branch on '" << rm_name
+        << "' failed (the next orphan scan tries again): " << rolled_back.ToString();
+  });
+}
+
 // ---- Agent ----
 
 Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options, AgentDependencies deps,
@@ -1284,14 +1441,17 @@ Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options, AgentDependenc
   if (options.termination_timeout <= std::chrono::microseconds::zero() ||
       options.peer_timeout <= std::chrono::microseconds::zero() ||
       options.finish_retry_min <= std::chrono::microseconds::zero() ||
-      options.finish_retry_max < options.finish_retry_min) {
-    return Status(Code::kInval, "the agent's timeouts must be positive and finish_retry_max at "
-                                "least finish_retry_min");
+      options.finish_retry_max < options.finish_retry_min ||
+      (deps.lister != nullptr && options.orphan_scan_interval <= std::chrono::microseconds::zero())) {
+    return Status(Code::kInval, "the agent's timeouts (and, with a lister, its orphan scan "
+                                "interval) must be positive and finish_retry_max at least "
+                                "finish_retry_min");
   }
   auto impl = std::make_unique<Impl>(std::move(options), deps);
   XA_RETURN_IF_ERROR(impl->Listen(std::move(listener)));
   impl->Recover();
   impl->StartAccepting();
+  if (deps.lister != nullptr) impl->ScheduleOrphanScan();
   XA_LOG(kInfo, kComponent) << "agent '" << impl->options().name << "' listening on "
                             << impl->address() << " (incarnation " << deps.incarnation << ")";
   return std::unique_ptr<Agent>(new Agent(std::move(impl)));

@@ -64,6 +64,28 @@
 //     that forgot a COMMIT and answers ABORT after a restart (rule d) is never asked by a
 //     coordinator that lacks the outcome.
 //
+// Orphan scan (docs/three-phase-commit.md, "Orphans"; only with a PreparedBranchLister). Every
+// orphan_scan_interval, on a finisher thread, the agent lists the prepared branches of each
+// resource manager it serves and picks the 3PC branches (format "XAM3", a participant number in
+// the bqual) that it does not hold: no participant in memory or in its log, and no outcome kept
+// of a forgotten one. Branches of any other format are never touched, nor a participant the
+// agent holds (its own rules finish it).
+//   - Such a branch becomes an orphan once the scans saw it so, without a break, for at least
+//     termination_timeout (which is longer than the coordinator's vote timeout): a CanCommit
+//     sent right after its XA PREPARE has arrived, or the coordinator has given up on it.
+//   - An orphan's participant records ABORT first, on its strand, by rule d (as a question about
+//     an unknown transaction does): from then on a late CanCommit is answered no, so no
+//     coordinator can collect the votes it needs to commit. Should a CanCommit win the race to
+//     the strand, the participant is no longer unknown and the scan leaves it alone.
+//   - Then the branch is rolled back (BranchFinisher::Finish, no fence: no session id is known;
+//     the phase-2 rules read the result), logged with its Xid and counted
+//     (orphans_rolled_back). A failure is logged and counted (finish_failures) and the next scan
+//     tries again: a participant that recorded ABORT without ever learning its transaction
+//     (rule d, here or for a peer's question) and whose branch is still prepared is rolled back
+//     at once, with no second sighting (its outcome is already fixed).
+//   - A scan that fails for a resource manager is logged and counted (orphan_scan_failures) and
+//     ends that resource manager's sightings: they start again at the next scan.
+//
 // Restart. Start() replays LogState::open_participants: each becomes
 // ParticipantMachine::Recovered (WAIT, PRE, or the decision with whether the coordinator sent
 // it; has_branch only with a Wait record, whose fields give the participant list, fence and
@@ -113,6 +135,8 @@ struct AgentOptions {
   // Threads of the participants' strands and of the branch finishers.
   int strand_threads = 2;
   int finish_threads = 2;
+  // How often the orphan scan runs (see "Orphan scan"; only with deps.lister).
+  std::chrono::microseconds orphan_scan_interval{std::chrono::seconds(30)};
 };
 
 struct AgentDependencies {
@@ -121,6 +145,8 @@ struct AgentDependencies {
   net::Transport* transport = nullptr;
   const net::SharedKey* key = nullptr;
   BranchFinisher* finisher = nullptr;
+  // The orphan scan's view of the databases; nullptr: no orphan scan (tests of other rules).
+  PreparedBranchLister* lister = nullptr;
   uint64_t incarnation = 0;  // NextIncarnation() of the log directory: new in every run
 };
 
@@ -156,6 +182,11 @@ struct AgentCounters {
   uint64_t heuristics = 0;  // heuristic-mixed outcomes recorded
   uint64_t records_failed = 0;  // appends the log refused or failed (the agent must restart)
   uint64_t done = 0;            // participants forgotten after their done record
+  // The orphan scan: scans made (each resource manager once per scan), scans of a resource
+  // manager that failed, orphan branches rolled back.
+  uint64_t orphan_scans = 0;
+  uint64_t orphan_scan_failures = 0;
+  uint64_t orphans_rolled_back = 0;
 };
 
 class Agent {

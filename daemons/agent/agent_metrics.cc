@@ -75,6 +75,16 @@ std::string RenderAgentPrometheus(const AgentCounters& c) {
       "Appends to the agent's log that failed (the agent must be restarted).", c.records_failed);
   one("xa_agent_participants_done_total", "counter",
       "Participants forgotten after their done record.", c.done);
+
+  one("xa_agent_orphan_scans_total", "counter",
+      "Scans of a database for orphan branches (prepared 3PC branches the agent never voted on).",
+      c.orphan_scans);
+  one("xa_agent_orphan_scan_failures_total", "counter",
+      "Scans of a database for orphan branches that failed (tried again at the next interval).",
+      c.orphan_scan_failures);
+  one("xa_agent_orphans_rolled_back_total", "counter",
+      "Orphan branches the agent rolled back after recording ABORT for them.",
+      c.orphans_rolled_back);
   return out;
 }
 

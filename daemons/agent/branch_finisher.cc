@@ -3,5 +3,6 @@
 namespace xa::agent {
 
 BranchFinisher::~BranchFinisher() = default;
+PreparedBranchLister::~PreparedBranchLister() = default;
 
 }  // namespace xa::agent

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -41,6 +42,26 @@ class BranchFinisher {
 
   virtual Status Finish(const std::string& rm_name, const Xid& branch, uint64_t fence_session_id,
                         bool read_only, bool commit) = 0;
+};
+
+// PreparedBranchLister: how the agent's orphan scan (agent.h, "Orphan scan") reads which
+// branches its database holds prepared: XA RECOVER (pg_prepared_xacts) through the resource
+// manager. The daemon plugs in RmBranchFinisher, which implements both; tests plug in a fake
+// that lists what they say and fails when they say.
+//
+// ListPrepared(rm_name): every prepared branch of `rm_name` that parses as an Xid, whoever made
+// it (the agent picks its own). An error: the scan could not be made (the database is down);
+// the agent tries again at its next scan.
+//
+// Thread safety: called from one thread at a time (one scan at a time), beside Finish calls.
+class PreparedBranchLister {
+ public:
+  virtual ~PreparedBranchLister();
+  PreparedBranchLister() = default;
+  PreparedBranchLister(const PreparedBranchLister&) = delete;
+  PreparedBranchLister& operator=(const PreparedBranchLister&) = delete;
+
+  virtual Result<std::vector<Xid>> ListPrepared(const std::string& rm_name) = 0;
 };
 
 }  // namespace xa::agent

@@ -127,12 +127,14 @@ int main(int argc, char** argv) {
   options.address_of_agent = config->address_of_agent;
   options.termination_timeout = config->termination_timeout;
   options.peer_timeout = config->peer_timeout;
+  options.orphan_scan_interval = config->orphan_scan_interval;
   xa::agent::AgentDependencies deps;
   deps.env = xa::Env::Default();
   deps.log = log->get();
   deps.transport = transport.get();
   deps.key = &*key;
   deps.finisher = &finisher;
+  deps.lister = &finisher;
   deps.incarnation = *incarnation;
   xa::Result<std::unique_ptr<xa::agent::Agent>> agent = xa::agent::Agent::Start(options, deps);
   if (!agent.ok()) return Fail(kExitServe, agent.status().ToString());

@@ -108,4 +108,23 @@ Status RmBranchFinisher::Finish(const std::string& rm_name, const Xid& branch,
   return Status::Ok();
 }
 
+Result<std::vector<Xid>> RmBranchFinisher::ListPrepared(const std::string& rm_name) {
+  auto pool = pools_.find(rm_name);
+  if (pool == pools_.end()) {
+    return Status(Code::kConfig, "this agent has no resource manager '" +
+                                     internal::EscapeForMessage(rm_name) +
+                                     "' to scan: add it to the agent's configuration");
+  }
+  const std::string context = "the recover scan of '" + internal::EscapeForMessage(rm_name) + "'";
+  Result<std::unique_ptr<ResourceManager>> session = Checkout(rm_name, *pool->second);
+  if (!session.ok()) return session.status().WithContext(context + ", opening a session");
+  Result<RecoverScan> scan = (*session)->Recover();
+  if (!scan.ok()) {
+    if (scan.status().code() != Code::kRmFail) Return(*pool->second, std::move(*session));
+    return scan.status().WithContext(context);
+  }
+  Return(*pool->second, std::move(*session));
+  return std::move(scan->prepared);
+}
+
 }  // namespace xa::agent

@@ -17,6 +17,8 @@
 //     nothing left to call. It is logged at error level with the branch's Xid and counted
 //     (heuristics()), and Forget() is sent where the table says so.
 //   - A session that failed with XAER_RMFAIL is closed and the next attempt opens a new one.
+// ListPrepared (the orphan scan's PreparedBranchLister) runs the recover scan on a pooled session
+// of the resource manager; entries that are no Xid are left out (they are not the agent's).
 //
 // Thread safety: Finish may run on several threads at once; each call uses a session of its own
 // (idle sessions are pooled per resource manager).
@@ -38,13 +40,14 @@
 
 namespace xa::agent {
 
-class RmBranchFinisher : public BranchFinisher {
+class RmBranchFinisher : public BranchFinisher, public PreparedBranchLister {
  public:
   explicit RmBranchFinisher(std::map<std::string, ResourceManagerFactory> factories);
   ~RmBranchFinisher() override;
 
   Status Finish(const std::string& rm_name, const Xid& branch, uint64_t fence_session_id,
                 bool read_only, bool commit) override;
+  Result<std::vector<Xid>> ListPrepared(const std::string& rm_name) override;
 
   // Branches the databases had already finished another way (heuristic ends).
   uint64_t heuristics() const { return heuristics_.load(std::memory_order_relaxed); }

@@ -73,6 +73,9 @@ TEST(AgentMetrics, EveryCounterIsRenderedWithItsValue) {
   c.heuristics = 17;
   c.records_failed = 18;
   c.done = 12345678901234ull;
+  c.orphan_scans = 19;
+  c.orphan_scan_failures = 20;
+  c.orphans_rolled_back = 21;
   const Parsed parsed = Parse(RenderAgentPrometheus(c));
   const std::map<std::string, std::string> expected = {
       {"xa_agent_participants{state=\"init\"}", "1"},
@@ -94,6 +97,9 @@ TEST(AgentMetrics, EveryCounterIsRenderedWithItsValue) {
       {"xa_agent_heuristics_total", "17"},
       {"xa_agent_records_failed_total", "18"},
       {"xa_agent_participants_done_total", "12345678901234"},
+      {"xa_agent_orphan_scans_total", "19"},
+      {"xa_agent_orphan_scan_failures_total", "20"},
+      {"xa_agent_orphans_rolled_back_total", "21"},
   };
   EXPECT_EQ(parsed.samples, expected);
 }

@@ -52,6 +52,7 @@ using test::StatusIs;
 constexpr auto kTerminationTimeout = 1s;  // on the fake clock
 constexpr auto kFinishRetryMin = 10ms;
 constexpr auto kFinishRetryMax = 40ms;
+constexpr auto kOrphanScanInterval = 300ms;  // on the fake clock
 // Real time allowed for a condition to become true.
 constexpr auto kConditionDeadline = 30s;
 
@@ -65,7 +66,10 @@ bool WaitFor(const std::function<bool()>& condition) {
   return condition();
 }
 
-class RecordingFinisher final : public BranchFinisher {
+// A fake database behind the agent's two seams: it records every Finish (and, as a database
+// would, no longer lists a branch once finished), lists the branches the test prepared, and
+// fails the calls the test says.
+class RecordingFinisher final : public BranchFinisher, public PreparedBranchLister {
  public:
   struct Call {
     std::string rm_name;
@@ -74,23 +78,53 @@ class RecordingFinisher final : public BranchFinisher {
     bool read_only = false;
     bool commit = false;
     bool succeeded = false;
+    Clock::SteadyTime at{};  // on the agent's clock
   };
+
+  explicit RecordingFinisher(Clock* clock) : clock_(clock) {}
 
   Status Finish(const std::string& rm_name, const Xid& branch, uint64_t fence_session_id,
                 bool read_only, bool commit) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Call call{rm_name, branch, fence_session_id, read_only, commit, failures_left_ == 0};
+    Call call{rm_name,          branch, fence_session_id, read_only, commit, failures_left_ == 0,
+              clock_->SteadyNow()};
     calls_.push_back(call);
     if (failures_left_ > 0) {
       --failures_left_;
       return Status(Code::kRmFail, "injected: the database is down");
     }
+    prepared_[rm_name].erase(branch);
     return Status::Ok();
+  }
+
+  Result<std::vector<Xid>> ListPrepared(const std::string& rm_name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (scan_failures_left_ > 0) {
+      --scan_failures_left_;
+      return Status(Code::kRmFail, "injected: the recover scan failed");
+    }
+    const std::set<Xid>& branches = prepared_[rm_name];
+    return std::vector<Xid>(branches.begin(), branches.end());
+  }
+
+  // The database holds `branch` prepared (XA PREPARE ran on some session).
+  void Prepare(const std::string& rm_name, const Xid& branch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    prepared_[rm_name].insert(branch);
+  }
+  bool IsPrepared(const std::string& rm_name, const Xid& branch) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = prepared_.find(rm_name);
+    return it != prepared_.end() && it->second.count(branch) != 0;
   }
 
   void FailNext(int n) {
     std::lock_guard<std::mutex> lock(mu_);
     failures_left_ = n;
+  }
+  void FailNextScans(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    scan_failures_left_ = n;
   }
   std::vector<Call> calls() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -104,9 +138,12 @@ class RecordingFinisher final : public BranchFinisher {
   }
 
  private:
+  Clock* const clock_;
   mutable std::mutex mu_;
   std::vector<Call> calls_;
   int failures_left_ = 0;
+  int scan_failures_left_ = 0;
+  std::map<std::string, std::set<Xid>> prepared_;
 };
 
 net::SharedKey Key(char fill) { return net::SharedKey::FromBytes(std::string(32, fill)).value(); }
@@ -163,6 +200,7 @@ class TestCoordinator {
 
 // One agent and what it owns: its log directory, log, finisher.
 struct AgentUnderTest {
+  explicit AgentUnderTest(Clock* clock) : finisher(clock) {}
   std::string name;
   std::string address;
   test::ScratchDir dir;
@@ -190,7 +228,7 @@ class AgentTest : public ::testing::Test {
   // every other's address (and a restarted agent comes back on its own).
   void StartAgents(size_t n) {
     for (size_t i = 0; i < n; ++i) {
-      auto agent = std::make_unique<AgentUnderTest>();
+      auto agent = std::make_unique<AgentUnderTest>(&clock_);
       agent->name = AgentName(i);
       agent->address = ReserveAddress();
       directory_rms_[RmName(i)] = agent->name;
@@ -271,6 +309,10 @@ class AgentTest : public ::testing::Test {
     deps.transport = transport_.get();
     deps.key = &key_;
     deps.finisher = &a.finisher;
+    if (scan_orphans_) {
+      options.orphan_scan_interval = kOrphanScanInterval;
+      deps.lister = &a.finisher;
+    }
     deps.incarnation = a.incarnation;
     Result<std::unique_ptr<Agent>> agent = Agent::Start(options, deps);
     ASSERT_THAT(agent, IsOk());
@@ -441,6 +483,24 @@ class AgentTest : public ::testing::Test {
     }
   }
 
+  // Advances the clock one scan interval at a time until agent i has made `scans` more orphan
+  // scans than now.
+  void RunOrphanScans(size_t i, uint64_t scans) {
+    const uint64_t target = agents_[i]->agent->counters().orphan_scans + scans;
+    ASSERT_TRUE(AdvanceUntil(
+        [&] { return agents_[i]->agent->counters().orphan_scans >= target; }, kOrphanScanInterval))
+        << AgentName(i) << " made no orphan scan";
+  }
+  // Agent i's finisher calls that were the orphan scan's rollbacks (no fence: no CanCommit).
+  size_t OrphanRollbacks(size_t i) const {
+    size_t n = 0;
+    for (const RecordingFinisher::Call& call : agents_[i]->finisher.calls()) {
+      n += call.fence_session_id == 0 ? 1 : 0;
+    }
+    return n;
+  }
+
+  bool scan_orphans_ = false;  // agents started from now on run the orphan scan
   test::FakeClock clock_;
   test::EnvWithClock env_;
   std::unique_ptr<net::Transport> transport_;
@@ -700,6 +760,101 @@ TEST_F(AgentTest, FailingBranchFinisherIsRetriedUntilTheBranchIsFinishedOnce) {
   AgentCounters counters = agents_[0]->agent->counters();
   EXPECT_EQ(counters.finish_failures, 2u);
   EXPECT_EQ(counters.branches_finished, 1u);
+}
+
+// ---- The orphan scan ----
+
+TEST_F(AgentTest, OrphanScanRollsBackAnXam3BranchNoCanCommitReachedOnceSeenForATerminationTimeout) {
+  scan_orphans_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  agents_[0]->finisher.Prepare(RmName(0), Branch(0));
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 1));
+  const Clock::SteadyTime first_sighting = clock_.SteadyNow();
+  EXPECT_TRUE(agents_[0]->finisher.calls().empty()) << "one sighting is not enough";
+  EXPECT_FALSE(OpenRecord(0)) << "nothing recorded after one sighting";
+
+  ASSERT_TRUE(AdvanceUntil([&] { return agents_[0]->agent->counters().orphans_rolled_back == 1; },
+                           kOrphanScanInterval));
+  std::vector<RecordingFinisher::Call> calls = agents_[0]->finisher.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].rm_name, RmName(0));
+  EXPECT_EQ(calls[0].branch, Branch(0));
+  EXPECT_EQ(calls[0].fence_session_id, 0u) << "no CanCommit: no session to fence";
+  EXPECT_FALSE(calls[0].commit);
+  EXPECT_GE(calls[0].at - first_sighting, kTerminationTimeout)
+      << "rolled back before it was seen unknown for a termination timeout";
+  // ABORT was recorded first and is kept (rule d): a late CanCommit is answered no.
+  EXPECT_TRUE(Decided(0, Outcome::kRolledBack));
+  ts::AgentMessage vote = CanCommit(0);
+  const auto* answer = std::get_if<ts::VoteMessage>(&vote.body);
+  ASSERT_NE(answer, nullptr) << "reply type " << ts::AgentMessageTypeName(ts::TypeOf(vote));
+  EXPECT_FALSE(answer->yes) << "a late CanCommit after the orphan's ABORT";
+  // The branch is gone: later scans do nothing more.
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 3));
+  EXPECT_EQ(agents_[0]->finisher.calls().size(), 1u);
+  EXPECT_EQ(agents_[0]->agent->counters().orphans_rolled_back, 1u);
+}
+
+TEST_F(AgentTest, OrphanScanNeverTouchesABranchItsLogNamesNorABranchOfAnotherFormat) {
+  scan_orphans_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  // Its own participant (WAIT, then ABORT by its termination round, whose finishes all fail so
+  // that the branch stays listed); a 2PC branch; an XAM3 Xid that is no participant's branch.
+  agents_[0]->finisher.FailNext(1'000'000);
+  agents_[0]->finisher.Prepare(RmName(0), Branch(0));
+  ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(0), 0));
+  const Xid two_phase = XidGenerator(7, &clock_).Next(Protocol::kTwoPhase).WithBranch(0);
+  const Xid not_a_participant = XidGenerator(7, &clock_).Next(Protocol::kThreePhase);
+  agents_[0]->finisher.Prepare(RmName(0), two_phase);
+  agents_[0]->finisher.Prepare(RmName(0), not_a_participant);
+  // Scans over five termination timeouts.
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 5 * (kTerminationTimeout / kOrphanScanInterval + 1)));
+  EXPECT_EQ(OrphanRollbacks(0), 0u);
+  for (const RecordingFinisher::Call& call : agents_[0]->finisher.calls()) {
+    EXPECT_EQ(call.branch, Branch(0)) << "the scan touched " << call.branch.ToString();
+    EXPECT_EQ(call.fence_session_id, FenceOf(0)) << "only its own rules finish it";
+  }
+  EXPECT_EQ(agents_[0]->agent->counters().orphans_rolled_back, 0u);
+  EXPECT_TRUE(agents_[0]->finisher.IsPrepared(RmName(0), two_phase));
+  EXPECT_TRUE(agents_[0]->finisher.IsPrepared(RmName(0), not_a_participant));
+}
+
+TEST_F(AgentTest, OrphanScanLeavesABranchWhoseCanCommitArrivesBetweenTwoSightings) {
+  scan_orphans_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartAgents(2));
+  agents_[0]->finisher.Prepare(RmName(0), Branch(0));
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 1));  // first sighting: unknown
+  // The CanCommit was in flight: it arrives now, and the normal path follows.
+  for (size_t i = 0; i < 2; ++i) ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(i), i));
+  for (size_t i = 0; i < 2; ++i) ASSERT_NO_FATAL_FAILURE(ExpectAck(PreCommit(i), i, ts::ParticipantState::kPre));
+  // The coordinator falls silent: the agents' termination commits; the scan never rolls back.
+  ASSERT_TRUE(AdvanceUntil([&] { return Decided(0, Outcome::kCommitted); }, kOrphanScanInterval));
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 2 * (kTerminationTimeout / kOrphanScanInterval + 1)));
+  EXPECT_EQ(OrphanRollbacks(0), 0u);
+  for (const RecordingFinisher::Call& call : agents_[0]->finisher.calls()) {
+    EXPECT_TRUE(call.commit) << "the branch was rolled back";
+  }
+  EXPECT_EQ(agents_[0]->agent->counters().orphans_rolled_back, 0u);
+}
+
+TEST_F(AgentTest, FailedOrphanScansAndRollbacksAreCountedAndTriedAgainAtTheNextScan) {
+  scan_orphans_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  agents_[0]->finisher.Prepare(RmName(0), Branch(0));
+  agents_[0]->finisher.FailNextScans(2);
+  agents_[0]->finisher.FailNext(1);
+  ASSERT_TRUE(AdvanceUntil([&] { return agents_[0]->agent->counters().orphans_rolled_back == 1; },
+                           kOrphanScanInterval));
+  AgentCounters counters = agents_[0]->agent->counters();
+  EXPECT_EQ(counters.orphan_scan_failures, 2u);
+  EXPECT_EQ(counters.finish_failures, 1u);
+  std::vector<RecordingFinisher::Call> calls = agents_[0]->finisher.calls();
+  ASSERT_EQ(calls.size(), 2u) << "the failed rollback, then the next scan's";
+  EXPECT_FALSE(calls[0].succeeded);
+  EXPECT_TRUE(calls[1].succeeded);
+  EXPECT_EQ(calls[1].branch, Branch(0));
+  EXPECT_FALSE(agents_[0]->finisher.IsPrepared(RmName(0), Branch(0)));
+  EXPECT_TRUE(Decided(0, Outcome::kRolledBack));
 }
 
 }  // namespace
