@@ -50,6 +50,10 @@ void MemoryDecisionLog::Preload(std::vector<LogRecord> records) {
                     << s.ToString();
       read_back = r;
     }
+    // A preloaded record that does not apply is the test's error, as at replay.
+    Result<internal::LogStateChange> applied = internal::ApplyRecord(read_back, &state_);
+    if (!applied.ok()) ADD_FAILURE() << "MemoryDecisionLog: " << applied.status().ToString();
+    state_.last_lsn = read_back.lsn;
     read_back_.push_back(std::move(read_back));
     records_.push_back(std::move(r));
     lazy_.push_back(false);
@@ -119,11 +123,12 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
     return fail_status_;
   }
   // What the real log refuses before writing (a participant state its history does not allow).
-  LogState state = StateLocked();
-  Result<internal::LogStateChange> applies = internal::ApplyRecord(read_back, &state);
+  // A refused record changes nothing (ApplyRecord's contract), so the state is applied in place.
+  Result<internal::LogStateChange> applies = internal::ApplyRecord(read_back, &state_);
   if (!applies.ok()) return Status(Code::kProto, applies.status().message());
   copy.lsn = next_lsn_++;
   read_back.lsn = copy.lsn;
+  state_.last_lsn = copy.lsn;
   read_back_.push_back(std::move(read_back));
   records_.push_back(std::move(copy));
   lazy_.push_back(false);
@@ -132,18 +137,7 @@ Result<uint64_t> MemoryDecisionLog::Append(const LogRecord& record) {
 
 LogState MemoryDecisionLog::State() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return StateLocked();
-}
-
-LogState MemoryDecisionLog::StateLocked() const {
-  LogState state;
-  for (const LogRecord& r : read_back_) {
-    // Append refused what does not apply; a preloaded record that does not is the test's error.
-    Result<internal::LogStateChange> applied = internal::ApplyRecord(r, &state);
-    if (!applied.ok()) ADD_FAILURE() << "MemoryDecisionLog: " << applied.status().ToString();
-    state.last_lsn = r.lsn;
-  }
-  return state;
+  return state_;
 }
 
 Status MemoryDecisionLog::Scan(const std::function<void(const LogRecord&)>& visit) const {
