@@ -250,12 +250,20 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
     return Outcome::kUnknown;
   }
   MetricsRegistry::Add(services_->metrics->decision_records);
+  // 2PC's points C6..C8, passed on the 3PC path too: the decision is durable and every agent is
+  // PRE, so whatever the crash leaves, each agent's termination round commits and the restarted
+  // coordinator's recovery sends DoCommit (a branch the crash left committed is "unknown Xid",
+  // which every finisher reads as done).
+  XA_CRASH_POINT(kAfterDecisionSync);  // no branch committed, no DoCommit sent
   // Phase 2 through the application's sessions, as 2PC's; then DoCommit, with branch_done for
   // every branch those commits finished.
   Clock::SteadyTime start = services_->clock->SteadyNow();
+  std::atomic<size_t> committed{0};
   services_->executor->RunAll(committers.size(), [&](size_t k) {
     FinishBranchInline(txn.branches[committers[k]], Decision::kCommit);
+    if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // the other not yet
   });
+  XA_CRASH_POINT(kAfterAllCommitted);  // every branch committed, no agent told DoCommit
   services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
   const bool every_agent_acknowledged = TellAgents<DoCommitMessage>(txn, everyone);
   bool pending = false;

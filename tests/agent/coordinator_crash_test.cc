@@ -4,10 +4,12 @@
 // decision log recovers, and every transaction must be complete everywhere or nowhere: the
 // bank's invariants (total unchanged, every transfer on both databases or on neither, every
 // acknowledged transfer present, nothing of the worker's node left prepared) and no record left
-// open in the coordinator's log. docs/crash-matrix.md lists the points (rows T2..T6).
+// open in the coordinator's log. docs/crash-matrix.md lists the points (rows T2..T8).
 //
-// Where the worker dies after every agent pre-committed, the agents commit on their own within
-// their termination timeout, before any recovery runs: the test checks that too. Where it dies
+// Where the worker dies after every agent pre-committed (before its commit decision, or after it:
+// between the branches' commits, or once they all committed but before any agent was told
+// DoCommit), the agents commit on their own within their termination timeout, before any
+// recovery runs: the test checks that too. Where it dies
 // before any agent was asked (after-all-prepared), no agent knows the branches: only the
 // restarted coordinator's presumed abort releases them.
 
@@ -16,6 +18,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,6 +46,11 @@ struct CoordinatorCrash {
   // had pre-committed (they commit) or none had (they abort on their own once they voted).
   bool agents_finish_alone;
 };
+
+// How gtest (and so ctest's list) shows a case: by its point, not as the struct's raw bytes.
+void PrintTo(const CoordinatorCrash& crash, std::ostream* out) {
+  *out << crash.point << (crash.agents_finish_alone ? " (the agents finish alone)" : "");
+}
 
 class CoordinatorCrashTest : public ::testing::TestWithParam<CoordinatorCrash> {
  protected:
@@ -166,7 +174,10 @@ INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, CoordinatorCrashTest,
                          ::testing::Values(CoordinatorCrash{0, "after-all-prepared", false},
                                            CoordinatorCrash{1, "after-pre-commit-record", true},
                                            CoordinatorCrash{2, "after-all-pre-committed", true},
-                                           CoordinatorCrash{3, "after-end-record", false}),
+                                           CoordinatorCrash{3, "after-end-record", false},
+                                           CoordinatorCrash{4, "after-decision-sync", true},
+                                           CoordinatorCrash{5, "after-first-commit", true},
+                                           CoordinatorCrash{6, "after-all-committed", true}),
                          [](const ::testing::TestParamInfo<CoordinatorCrash>& crash) {
                            std::string name = crash.param.point;
                            for (char& ch : name) {
@@ -174,6 +185,7 @@ INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, CoordinatorCrashTest,
                            }
                            return name;
                          });
+
 
 }  // namespace
 }  // namespace xa::test
