@@ -208,6 +208,10 @@ struct Slot {
   // The machine knows its transaction's participant list (the orphan scan reads it: an ABORT
   // without it was recorded by rule d and holds no branch the agent would finish itself).
   std::atomic<bool> published_knows_transaction{false};
+  // The state last recorded, and when it became durable if it is WAIT or PRE in this run (the
+  // time in that state is counted when the next record is durable).
+  ts::ParticipantState timed_state = ts::ParticipantState::kInit;
+  std::optional<Clock::SteadyTime> timed_since;
   // The orphan scan rolled this participant's branch back: a scan that listed the branch just
   // before must not roll it back (and count it) again.
   std::atomic<bool> orphan_rolled_back{false};
@@ -306,6 +310,8 @@ class Agent::Impl {
   // Strand only.
   void Execute(const std::shared_ptr<Slot>& slot, ts::Effects effects);
   Status AppendState(Slot& slot, const ts::RecordState& wanted);
+  // `state` is durable: counts the time the participant spent in WAIT or PRE before it.
+  void TimeStateChange(Slot& slot, ts::ParticipantState state);
   void SendFromMachine(const std::shared_ptr<Slot>& slot, const ts::Send& send);
   void SendToPeer(const std::shared_ptr<Slot>& slot, uint32_t peer, const std::string& payload,
                   bool notify_unreachable);
@@ -616,6 +622,7 @@ void Agent::Impl::Recover() {
     recovered.incarnation = deps_.incarnation;
     recovered.coordinator_knows_outcome = record.coordinator_knows_outcome;
     slot->machine.emplace(ts::ParticipantMachine::Recovered(recovered));
+    slot->timed_state = recovered_state;  // entered before the restart: not timed
     Publish(*slot);
     Count([](AgentCounters& c) { ++c.participants_recovered; });
     XA_LOG_XID(kInfo, kComponent, branch)
@@ -983,6 +990,7 @@ void Agent::Impl::Execute(const std::shared_ptr<Slot>& slot, ts::Effects effects
                 todo.clear();
                 return;
               }
+              TimeStateChange(*slot, record.state);
               if (ts::IsDecided(record.state) && !slot->input_from_coordinator) {
                 const bool commit = record.state == ts::ParticipantState::kCommit;
                 Count([&](AgentCounters& c) {
@@ -1042,6 +1050,21 @@ Status Agent::Impl::AppendState(Slot& slot, const ts::RecordState& wanted) {
       << (record.coordinator_knows_outcome ? " (sent by the coordinator)" : "") << " at lsn "
       << *lsn;
   return Status::Ok();
+}
+
+void Agent::Impl::TimeStateChange(Slot& slot, ts::ParticipantState state) {
+  if (state == slot.timed_state) return;  // a decision recorded again (the coordinator's)
+  const Clock::SteadyTime now = clock_->SteadyNow();
+  if (slot.timed_since) {
+    const double seconds = std::chrono::duration<double>(now - *slot.timed_since).count();
+    const bool was_wait = slot.timed_state == ts::ParticipantState::kWait;
+    Count([&](AgentCounters& c) { (was_wait ? c.time_in_wait : c.time_in_pre).Add(seconds); });
+  }
+  slot.timed_state = state;
+  slot.timed_since.reset();
+  if (state == ts::ParticipantState::kWait || state == ts::ParticipantState::kPre) {
+    slot.timed_since = now;
+  }
 }
 
 void Agent::Impl::SendFromMachine(const std::shared_ptr<Slot>& slot, const ts::Send& send) {
@@ -1429,6 +1452,14 @@ void Agent::Impl::AbortOrphan(const std::shared_ptr<Slot>& slot, const std::stri
 }
 
 // ---- Agent ----
+
+void StateDurations::Add(double seconds) {
+  for (size_t i = 0; i < kStateDurationBoundsSeconds.size(); ++i) {
+    if (seconds <= kStateDurationBoundsSeconds[i]) ++at_most[i];
+  }
+  ++count;
+  sum_seconds += seconds;
+}
 
 Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options, AgentDependencies deps,
                                             std::unique_ptr<net::Listener> listener) {

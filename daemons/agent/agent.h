@@ -100,6 +100,7 @@
 #ifndef XA_DAEMONS_AGENT_AGENT_H_
 #define XA_DAEMONS_AGENT_AGENT_H_
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -150,6 +151,24 @@ struct AgentDependencies {
   uint64_t incarnation = 0;  // NextIncarnation() of the log directory: new in every run
 };
 
+// The upper bounds of the buckets of the time participants spend in WAIT and in PRE: a
+// normal-path transaction leaves each within milliseconds, a terminated one after the
+// termination timeout (seconds), a blocked one never.
+inline constexpr std::array<double, 16> kStateDurationBoundsSeconds = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+
+// How long participants stayed in one state, as a Prometheus histogram wants it.
+struct StateDurations {
+  // at_most[i]: participants that left the state within kStateDurationBoundsSeconds[i]
+  // (cumulative, as Prometheus buckets are).
+  std::array<uint64_t, kStateDurationBoundsSeconds.size()> at_most{};
+  uint64_t count = 0;       // participants that left the state
+  double sum_seconds = 0;   // their time in it, summed
+
+  // Counts one participant that stayed `seconds` in the state.
+  void Add(double seconds);
+};
+
 // A snapshot of the agent's counters (the Prometheus endpoint reads them).
 struct AgentCounters {
   // Participants held in memory, by state.
@@ -187,6 +206,12 @@ struct AgentCounters {
   uint64_t orphan_scans = 0;
   uint64_t orphan_scan_failures = 0;
   uint64_t orphans_rolled_back = 0;
+  // Time from a participant's WAIT record (its PRE record) being durable to its next record
+  // (PRE or a decision) being durable, on the Env clock, for participants that left the state
+  // in this run. A participant recovered in WAIT or PRE is not timed: it entered the state
+  // before the restart.
+  StateDurations time_in_wait;
+  StateDurations time_in_pre;
 };
 
 class Agent {

@@ -1,6 +1,7 @@
 #include "daemons/agent/agent_metrics.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <string>
 
@@ -85,6 +86,32 @@ std::string RenderAgentPrometheus(const AgentCounters& c) {
   one("xa_agent_orphans_rolled_back_total", "counter",
       "Orphan branches the agent rolled back after recording ABORT for them.",
       c.orphans_rolled_back);
+
+  // A histogram as the manager's page writes its phases (TransactionManager::PrometheusText):
+  // cumulative buckets by `le`, then +Inf, _sum and _count, one label telling the series apart.
+  struct Timed {
+    const char* state;
+    const StateDurations* durations;
+  };
+  const char* const kStateSeconds = "xa_agent_state_seconds";
+  AppendPrometheusHeader(&out, kStateSeconds, "histogram",
+                         "Time participants spent in WAIT (voted yes, waiting for PreCommit) and "
+                         "in PRE (waiting for the decision), from the state's record to the next.");
+  for (const Timed& timed : {Timed{"wait", &c.time_in_wait}, Timed{"pre", &c.time_in_pre}}) {
+    const std::string base = std::string("state=\"") + timed.state + "\"";
+    for (size_t i = 0; i < kStateDurationBoundsSeconds.size(); ++i) {
+      char le[48];
+      std::snprintf(le, sizeof(le), ",le=\"%g\"", kStateDurationBoundsSeconds[i]);
+      AppendPrometheusSample(&out, std::string(kStateSeconds) + "_bucket", base + le,
+                             static_cast<double>(timed.durations->at_most[i]));
+    }
+    AppendPrometheusSample(&out, std::string(kStateSeconds) + "_bucket", base + ",le=\"+Inf\"",
+                           static_cast<double>(timed.durations->count));
+    AppendPrometheusSample(&out, std::string(kStateSeconds) + "_sum", base,
+                           timed.durations->sum_seconds);
+    AppendPrometheusSample(&out, std::string(kStateSeconds) + "_count", base,
+                           static_cast<double>(timed.durations->count));
+  }
   return out;
 }
 

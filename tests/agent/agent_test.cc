@@ -762,6 +762,42 @@ TEST_F(AgentTest, FailingBranchFinisherIsRetriedUntilTheBranchIsFinishedOnce) {
   EXPECT_EQ(counters.branches_finished, 1u);
 }
 
+TEST_F(AgentTest, TimeInWaitAndInPreIsMeasuredFromEachRecordToTheNextOnTheAgentsClock) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(0), 0));  // WAIT
+  clock_.Advance(300ms);
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(PreCommit(0), 0, ts::ParticipantState::kPre));
+  clock_.Advance(40ms);
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(DoCommit(0, /*branch_done=*/true), 0,
+                                    ts::ParticipantState::kCommit));
+  const AgentCounters counters = agents_[0]->agent->counters();
+  EXPECT_EQ(counters.time_in_wait.count, 1u);
+  EXPECT_DOUBLE_EQ(counters.time_in_wait.sum_seconds, 0.3);
+  EXPECT_EQ(counters.time_in_pre.count, 1u);
+  EXPECT_DOUBLE_EQ(counters.time_in_pre.sum_seconds, 0.04);
+  for (size_t i = 0; i < kStateDurationBoundsSeconds.size(); ++i) {
+    const double bound = kStateDurationBoundsSeconds[i];
+    EXPECT_EQ(counters.time_in_wait.at_most[i], bound >= 0.3 ? 1u : 0u) << "le " << bound;
+    EXPECT_EQ(counters.time_in_pre.at_most[i], bound >= 0.04 ? 1u : 0u) << "le " << bound;
+  }
+}
+
+TEST_F(AgentTest, AParticipantRecoveredInWaitIsNotTimedButCountsOnceItLeavesAfterARestart) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(0), 0));
+  coordinators_.erase(0);
+  StopAgent(0);
+  ASSERT_NO_FATAL_FAILURE(StartAgent(0));
+  clock_.Advance(100ms);
+  // The coordinator's Abort after the restart: the WAIT it entered before is not timed.
+  ts::AgentMessage ack = CoordinatorTo(0).Request(
+      next_request_id_++, ts::AbortMessage{global_, 0, /*branch_done=*/true});
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(ack, 0, ts::ParticipantState::kAbort));
+  const AgentCounters counters = agents_[0]->agent->counters();
+  EXPECT_EQ(counters.time_in_wait.count, 0u);
+  EXPECT_EQ(counters.time_in_pre.count, 0u);
+}
+
 // ---- The orphan scan ----
 
 TEST_F(AgentTest, OrphanScanRollsBackAnXam3BranchNoCanCommitReachedOnceSeenForATerminationTimeout) {
