@@ -141,6 +141,28 @@ void LeaveAlone(RecoveryPlan& plan, const PassInputs& in, const LogRecord& recor
 
 }  // namespace
 
+AgentAnswer TellAgentTheDecision(three_phase::AgentClient& agents, const std::string& rm_name,
+                                 const Xid& global, uint32_t participant, Decision decision,
+                                 bool branch_done, Clock::SteadyTime deadline) {
+  AgentMessage request;
+  if (decision == Decision::kCommit) {
+    request.body = three_phase::DoCommitMessage{global, participant, branch_done,
+                                                three_phase::kCoordinatorSender};
+  } else {
+    request.body = three_phase::AbortMessage{global, participant, branch_done,
+                                             three_phase::kCoordinatorSender};
+  }
+  return Ask(agents, rm_name, std::move(request), deadline);
+}
+
+bool AcknowledgesDecision(const AgentAnswer& answer, Decision decision, bool branch_finished) {
+  if (!answer.state) return false;
+  const ParticipantState decided =
+      decision == Decision::kCommit ? ParticipantState::kCommit : ParticipantState::kAbort;
+  return *answer.state == decided ||
+         (*answer.state == ParticipantState::kInit && branch_finished);
+}
+
 std::optional<uint32_t> ParticipantNumberOfBranch(const Xid& branch) {
   const std::string& bqual = branch.bqual();
   if (bqual.size() != 3) return std::nullopt;
@@ -285,14 +307,9 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
       answers[k].error = Status(Code::kConfig, "no 3PC agent configured");
       return;
     }
-    const std::string& rm_name = report.branches[call.report_index].rm_name;
-    AgentMessage request;
-    if (call.decision == Decision::kCommit) {
-      request.body = three_phase::DoCommitMessage{call.global, call.participant, false};
-    } else {
-      request.body = three_phase::AbortMessage{call.global, call.participant, false};
-    }
-    answers[k] = Ask(*options.agents, rm_name, std::move(request), deadline);
+    answers[k] = TellAgentTheDecision(*options.agents, report.branches[call.report_index].rm_name,
+                                      call.global, call.participant, call.decision,
+                                      /*branch_done=*/false, deadline);
   });
 
   // Direct commits where the agent does not hold the participant, then who acknowledged.
@@ -339,13 +356,9 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
         if (reading.forget) rm->Forget(branch.branch).IgnoreError();
       }
     }
-    bool acknowledged = false;
-    if (answer.state == decided) {
-      acknowledged = true;
-    } else if (answer.state == ParticipantState::kInit) {
-      // No participant at the agent: acknowledged once its branch is finished.
-      acknowledged = finished_here || call.branch_finished;
-    } else if (answer.state && three_phase::IsDecided(*answer.state)) {
+    const bool acknowledged =
+        AcknowledgesDecision(answer, call.decision, finished_here || call.branch_finished);
+    if (!acknowledged && answer.state && three_phase::IsDecided(*answer.state)) {
       ++report.failed;
       XA_LOG_XID(kError, kComponent, branch.branch)
           << "the agent of " << branch.rm_name << " holds " << StateName(*answer.state)

@@ -38,11 +38,30 @@
 #include <string_view>
 
 #include "src/recovery/recovery_module.h"
+#include "xa/env.h"
 
 namespace xa::internal {
 
 // The participant number of a branch Xid made by Xid::WithBranch; nullopt for any other bqual.
 std::optional<uint32_t> ParticipantNumberOfBranch(const Xid& branch);
+
+// Telling a participant agent a transaction's decision, and the rule that reads its answer: one
+// place for the coordinator's DoCommit and Abort, the background completer and this module, so
+// that none of them ends a 3PC record on an answer another would not take.
+//
+// Sends DoCommit (kCommit) or Abort (kRollback) for participant `participant` of `global` to the
+// agent of `rm_name`; `branch_done` tells the agent that the sender already finished the branch
+// in its database, so that it neither fences nor finishes it again. The answer is the state the
+// agent's Ack carries, or why there is none.
+AgentAnswer TellAgentTheDecision(three_phase::AgentClient& agents, const std::string& rm_name,
+                                 const Xid& global, uint32_t participant, Decision decision,
+                                 bool branch_done, Clock::SteadyTime deadline);
+// Whether `answer` acknowledges `decision`: the agent holds the decided state (COMMIT, ABORT),
+// or it holds no participant (INIT: it never voted, or forgot the participant once told) and
+// the branch is finished (`branch_finished`), so nothing is left for it to remember. A 3PC
+// record is ended only once every agent of the transaction acknowledged: an agent forgets a
+// committed participant only after being told, so the outcome is never forgotten on both sides.
+bool AcknowledgesDecision(const AgentAnswer& answer, Decision decision, bool branch_finished);
 
 class ThreePhaseRecovery final : public RecoveryModule {
  public:

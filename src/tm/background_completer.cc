@@ -4,6 +4,8 @@
 
 #include "src/base/logging.h"
 #include "src/completion/conclude.h"
+#include "src/recovery/three_phase_recovery.h"
+#include "src/three_phase/participant_state.h"
 #include "src/tm/services.h"
 
 namespace xa::internal {
@@ -110,11 +112,46 @@ JobOutcome BackgroundCompleter::Attempt(CompletionJob& job) {
     if (IsFinished(b.end)) continue;
     if (failed++ == 0) first_failure = b.last.WithContext("branch on '" + b.rm_name + "'");
   }
-  if (failed == 0) return JobOutcome::Done();
+  if (failed == 0) return TellAgents(job);
   if (failed > 1) {
     first_failure = first_failure.WithContext(std::to_string(failed) + " branches pending");
   }
   return JobOutcome::RetryLater(first_failure);
+}
+
+JobOutcome BackgroundCompleter::TellAgents(CompletionJob& job) {
+  if (job.agents_to_tell.empty()) return JobOutcome::Done();
+  const Clock::SteadyTime deadline = services_->clock->DeadlineAfter(job.agent_timeout);
+  std::vector<AgentToTell> still;
+  Status first_failure;
+  for (const AgentToTell& agent : job.agents_to_tell) {
+    // Every branch of the job is finished now; a branch not in the job was read-only, finished
+    // at its vote.
+    const BranchEnd finished =
+        job.decision == Decision::kCommit ? BranchEnd::kCommitted : BranchEnd::kRolledBack;
+    bool branch_done = true;
+    for (const BranchState& b : job.branches) {
+      if (b.xid == agent.branch) branch_done = b.end == finished;
+    }
+    AgentAnswer answer = TellAgentTheDecision(*job.agents, agent.rm_name, job.xid,
+                                              agent.participant, job.decision, branch_done,
+                                              deadline);
+    if (AcknowledgesDecision(answer, job.decision, /*branch_finished=*/true)) continue;
+    if (first_failure.ok()) {
+      first_failure =
+          answer.state
+              ? Status(Code::kRetry, "the agent of '" + agent.rm_name + "' answered " +
+                                         std::string(three_phase::ParticipantStateName(
+                                             *answer.state)))
+              : answer.error.WithContext("the agent of '" + agent.rm_name + "'");
+    }
+    still.push_back(agent);
+  }
+  job.agents_to_tell = std::move(still);
+  if (job.agents_to_tell.empty()) return JobOutcome::Done();
+  return JobOutcome::RetryLater(first_failure.WithContext(
+      std::to_string(job.agents_to_tell.size()) +
+      " agent(s) have not acknowledged the decision, so it is not ended yet"));
 }
 
 void BackgroundCompleter::AttemptBranch(const CompletionJob& job, BranchState& branch) {

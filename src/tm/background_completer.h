@@ -9,8 +9,9 @@
 // backoff per transaction, no jitter), forever: a durable commit decision is never abandoned and
 // never turned into a heuristic because an RM stays down (docs/promises.md, P3), so the job's
 // schedule has no give-up limit and its attempts never give up (an attempt that throws is retried
-// too). When every branch of a job is finished, the job is concluded (src/completion/conclude.h):
-// its heuristic outcome (if any) is persisted, Forget() is sent where the RM reported XA_HEUR*,
+// too). A three-phase job is done only once, besides, every participant agent acknowledged its
+// decision (CompletionJob::agents_to_tell). A job that is done is concluded
+// (src/completion/conclude.h): its heuristic outcome (if any) is persisted, Forget() is sent where the RM reported XA_HEUR*,
 // and, for a logged decision, the end record is written.
 //
 // Recovery hands the decisions it could not finish to Submit() too. Every phase-2 result is read
@@ -51,9 +52,20 @@
 #include "xa/status.h"
 #include "xa/xid.h"
 
+namespace xa::three_phase {
+class AgentClient;
+}  // namespace xa::three_phase
+
 namespace xa::internal {
 
 struct Services;
+
+// Three-phase commit: a participant agent that must acknowledge a job's decision.
+struct AgentToTell {
+  std::string rm_name;      // the agent is found by its resource manager
+  Xid branch;               // its participant's branch
+  uint32_t participant = 0;
+};
 
 struct CompletionJob {
   Xid xid;  // global
@@ -64,6 +76,14 @@ struct CompletionJob {
   // branch from the log may already have landed (history.maybe_applied), so XAER_NOTA is "done".
   std::vector<BranchState> branches;
   const char* origin = "commit";  // "commit", "rollback" or "recovery", for the log lines
+  // Three-phase commit: the agents that must acknowledge the decision before the end record
+  // (an agent forgets a committed participant only once told, so an end record written before
+  // would leave the outcome with nobody to ask). Once every branch is finished, each attempt
+  // tells those that have not acknowledged yet, by the 3PC recovery module's rule
+  // (src/recovery/three_phase_recovery.h), until all have. Empty for 2PC.
+  std::vector<AgentToTell> agents_to_tell;
+  three_phase::AgentClient* agents = nullptr;  // set when agents_to_tell is not empty
+  std::chrono::milliseconds agent_timeout{0};   // for each agent's answer, per attempt
 };
 
 // When the first background attempt of a job is made.
@@ -95,8 +115,9 @@ class BackgroundCompleter {
   size_t pending() const;
 
  private:
-  // One attempt of `job`: every pending branch once.
+  // One attempt of `job`: every pending branch once; once none is, the agents still to tell.
   JobOutcome Attempt(CompletionJob& job);
+  JobOutcome TellAgents(CompletionJob& job);
   void AttemptBranch(const CompletionJob& job, BranchState& branch);
   void Finish(CompletionJob& job);
   void Dropped(const CompletionJob& job);

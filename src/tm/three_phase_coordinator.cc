@@ -4,17 +4,17 @@
 #include <string>
 
 #include "src/base/logging.h"
+#include "src/recovery/three_phase_recovery.h"
 #include "src/testing/crash_points.h"
+#include "src/three_phase/termination.h"
 #include "src/tm/background_completer.h"
 
 namespace xa::internal {
 namespace {
 
-using three_phase::AbortMessage;
 using three_phase::AckMessage;
 using three_phase::AgentMessage;
 using three_phase::CanCommitMessage;
-using three_phase::DoCommitMessage;
 using three_phase::ParticipantState;
 using three_phase::PreCommitMessage;
 using three_phase::VoteMessage;
@@ -265,15 +265,16 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
   });
   XA_CRASH_POINT(kAfterAllCommitted);  // every branch committed, no agent told DoCommit
   services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
-  const bool every_agent_acknowledged = TellAgents<DoCommitMessage>(txn, everyone);
+  const bool every_agent_acknowledged = TellAgents(txn, Decision::kCommit, everyone).empty();
   bool pending = false;
   for (size_t i : committers) pending = pending || !IsFinished(txn.branches[i].end);
   // The end record only once every agent acknowledged COMMIT: an agent forgets a committed
   // participant only after the coordinator told it, so the outcome is never forgotten on both
   // sides. Otherwise the decision stays open (no end record, the transaction leaves the in-flight
   // set) and the 3PC recovery module sends DoCommit again until every agent acknowledged. A
-  // branch still pending goes to the background completer as in 2PC, which ends the decision
-  // once it committed it (only the recovery module waits for the agents).
+  // branch still pending goes to the background completer as in 2PC; its job carries the agents
+  // (AddProtocolWork), and it ends the decision only once the branch is committed AND every agent
+  // acknowledged, by the same rule as the recovery module (AcknowledgesDecision).
   if (!every_agent_acknowledged && !pending) {
     XA_LOG_XID(kWarning, "tm", txn.xid)
         << "committed, but not every agent acknowledged DoCommit: the commit decision stays "
@@ -283,42 +284,54 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
                   /*decision_logged=*/every_agent_acknowledged || pending, Status::Ok());
 }
 
-template <typename Message>
-bool ThreePhaseCoordinator::TellAgents(TxnContext& txn, const std::vector<size_t>& to) {
-  constexpr bool kCommit = std::is_same_v<Message, DoCommitMessage>;
-  const BranchEnd finished_end = kCommit ? BranchEnd::kCommitted : BranchEnd::kRolledBack;
+std::vector<size_t> ThreePhaseCoordinator::TellAgents(TxnContext& txn, Decision decision,
+                                                      const std::vector<size_t>& to) {
+  const bool commit = decision == Decision::kCommit;
+  const BranchEnd finished_end = commit ? BranchEnd::kCommitted : BranchEnd::kRolledBack;
   Clock::SteadyTime deadline = services_->clock->DeadlineAfter(three_phase_options_->ack_timeout);
-  std::atomic<bool> all_acknowledged{true};
+  std::vector<char> acknowledged(to.size(), 0);
   services_->executor->RunAll(to.size(), [&](size_t k) {
     const size_t i = to[k];
     const BranchContext& b = txn.branches[i];
-    AgentMessage request;
-    request.body = Message{txn.xid, static_cast<uint32_t>(i), b.end == finished_end};
-    Result<AgentMessage> reply = agents_->Call(b.rm_name, std::move(request), deadline);
-    if (!reply.ok()) {
-      all_acknowledged.store(false);
+    const bool branch_done = b.end == finished_end;
+    AgentAnswer answer = TellAgentTheDecision(*agents_, b.rm_name, txn.xid,
+                                              static_cast<uint32_t>(i), decision, branch_done,
+                                              deadline);
+    // A read-only branch was finished at its vote.
+    acknowledged[k] = AcknowledgesDecision(answer, decision,
+                                           branch_done || b.vote == Vote::kReadOnly);
+    if (!answer.state) {
       XA_LOG_XID(kWarning, "tm", b.xid)
           << "the agent of " << On(b) << " did not acknowledge "
-          << (kCommit ? "DoCommit" : "Abort") << " (it learns the outcome by termination): "
-          << reply.status().ToString();
-      return;
-    }
-    const auto* ack = std::get_if<AckMessage>(&reply->body);
-    const ParticipantState expected = kCommit ? ParticipantState::kCommit : ParticipantState::kAbort;
-    // INIT: the agent holds no participant (it never voted), so there is nothing for it to
-    // remember; the branch is the coordinator's own to finish.
-    const bool acknowledged =
-        ack != nullptr && (ack->state == expected || (ack->state == ParticipantState::kInit &&
-                                                      (b.end == finished_end ||
-                                                       b.vote == Vote::kReadOnly)));
-    if (!acknowledged) all_acknowledged.store(false);
-    if (ack != nullptr && ack->state != expected && ack->state != ParticipantState::kInit) {
-      XA_LOG_XID(kError, "tm", b.xid) << "the agent of " << On(b) << " holds "
-                                      << StateName(ack->state) << " where the coordinator decided "
-                                      << StateName(expected) << ": heuristic mixed outcome";
+          << (commit ? "DoCommit" : "Abort") << " (it learns the outcome by termination): "
+          << answer.error.ToString();
+    } else if (!acknowledged[k] && three_phase::IsDecided(*answer.state)) {
+      XA_LOG_XID(kError, "tm", b.xid)
+          << "the agent of " << On(b) << " holds " << StateName(*answer.state)
+          << " where the coordinator decided " << (commit ? "COMMIT" : "ABORT")
+          << ": heuristic mixed outcome";
     }
   });
-  return all_acknowledged.load();
+  std::vector<size_t> not_acknowledged;
+  for (size_t k = 0; k < to.size(); ++k) {
+    if (!acknowledged[k]) not_acknowledged.push_back(to[k]);
+  }
+  return not_acknowledged;
+}
+
+void ThreePhaseCoordinator::AddProtocolWork(const TxnContext& txn, CompletionJob& job) const {
+  // A commit decision of this protocol, through the agents (not the single-committer path, which
+  // asks none): its end record waits for every agent's acknowledgement, as the 3PC recovery
+  // module's does. Agents that already acknowledged answer again (COMMIT, or INIT once they
+  // forgot the participant, which reads as acknowledged with the branch finished).
+  if (job.decision != Decision::kCommit || !job.decision_logged) return;
+  for (size_t i = 0; i < txn.branches.size(); ++i) {
+    const BranchContext& b = txn.branches[i];
+    if (!b.agent_asked) continue;
+    job.agents = agents_;
+    job.agent_timeout = three_phase_options_->ack_timeout;
+    job.agents_to_tell.push_back(AgentToTell{b.rm_name, b.xid, static_cast<uint32_t>(i)});
+  }
 }
 
 Outcome ThreePhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
@@ -327,7 +340,7 @@ Outcome ThreePhaseCoordinator::Rollback(TxnContext& txn, const Status& reason) {
   for (size_t i = 0; i < txn.branches.size(); ++i) {
     if (txn.branches[i].agent_asked) asked.push_back(i);
   }
-  if (!asked.empty()) TellAgents<AbortMessage>(txn, asked);
+  if (!asked.empty()) TellAgents(txn, Decision::kRollback, asked);
   // Rolled back: the pre-commit record has nothing left to decide (no agent that missed the
   // Abort can be PRE without a decided ABORT beside it, and termination adopts that).
   if (txn.pre_commit_logged && !txn.handed_off) {

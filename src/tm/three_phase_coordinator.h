@@ -39,7 +39,8 @@
 //   after the coordinator told it. An agent that did not acknowledge leaves the decision open
 //   (logged with the Xid): the 3PC recovery module sends DoCommit again until it does. (A branch
 //   still pending goes to the background completer, as in 2PC, which ends the decision once it
-//   committed the branch.)
+//   committed the branch AND every agent acknowledged DoCommit, by the recovery module's rule:
+//   it tells them again, with branch_done, until they have.)
 //
 //   Abort (any failure before the decision, or an adopted ABORT): every branch not finished is
 //   rolled back through the application's sessions (2PC's rollback), and every agent that was
@@ -79,11 +80,14 @@ class ThreePhaseCoordinator : public TwoPhaseCoordinator {
   bool AskVote(TxnContext& txn, size_t i);
   PreCommitVerdict PreCommitAll(TxnContext& txn, Status& why_undecided);
   Outcome DoCommit(TxnContext& txn);
-  // Sends `message` (DoCommit or Abort) to every agent in `to`, in parallel, and logs failures:
-  // an agent that misses it learns the outcome by its termination protocol. True when every
-  // agent acknowledged the outcome (or holds no participant and its branch is finished).
-  template <typename Message>
-  bool TellAgents(TxnContext& txn, const std::vector<size_t>& to);
+  // Sends `decision` (DoCommit or Abort) to the agent of every branch in `to`, in parallel, and
+  // logs failures: an agent that misses it learns the outcome by its termination protocol.
+  // Returns the branches whose agent did not acknowledge (AcknowledgesDecision,
+  // src/recovery/three_phase_recovery.h).
+  std::vector<size_t> TellAgents(TxnContext& txn, Decision decision,
+                                 const std::vector<size_t>& to);
+  // A pending commit's completion job also waits for every agent's DoCommit acknowledgement.
+  void AddProtocolWork(const TxnContext& txn, CompletionJob& job) const override;
   std::vector<Participant> Participants(const TxnContext& txn) const;
   // The fence of branch b: the MariaDB session id that holds its prepared branch, 0 when the
   // database detaches a branch at prepare.

@@ -380,6 +380,7 @@ Outcome TwoPhaseCoordinator::Conclude(TxnContext& txn, const std::vector<size_t>
       handed.forget = false;
       job.branches.push_back(std::move(handed));
     }
+    AddProtocolWork(txn, job);
     txn.handed_off = true;
     // The inline attempts just failed: the first background attempt waits one backoff.
     services_->completer->Submit(std::move(job), FirstAttempt::kAfterBackoff);

@@ -88,6 +88,8 @@
 
 namespace xa::internal {
 
+struct CompletionJob;
+
 class TwoPhaseCoordinator : public Coordinator {
  public:
   explicit TwoPhaseCoordinator(const Services* services) : services_(services) {}
@@ -112,6 +114,9 @@ class TwoPhaseCoordinator : public Coordinator {
   Outcome Conclude(TxnContext& txn, const std::vector<size_t>& phase2_branches,
                    Decision decision, bool decision_logged, const Status& reason);
   LogRecord DecisionRecord(const TxnContext& txn, const std::vector<size_t>& committers) const;
+  // What a protocol adds to a completion job that Conclude hands to the background, before it is
+  // submitted (3PC: the agents that must acknowledge the decision before its end record).
+  virtual void AddProtocolWork(const TxnContext& /*txn*/, CompletionJob& /*job*/) const {}
 
   const Services* services_;
 };
