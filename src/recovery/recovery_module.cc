@@ -4,6 +4,9 @@
 #include <iterator>
 #include <utility>
 
+#include "src/base/logging.h"
+#include "src/testing/crash_points.h"
+
 namespace xa::internal {
 
 const ScannedRm* PassInputs::Scan(const std::string& rm_name) const {
@@ -60,6 +63,22 @@ Status AppendRecoveryRecord(DecisionLog* log, const LogRecord& record) {
   if (record.type == RecordType::kEnd) return log->AppendLazy(record);
   Result<uint64_t> appended = log->Append(record);
   return appended.ok() ? Status::Ok() : appended.status();
+}
+
+bool EndFinishedDecision(DecisionLog& log, const Xid& global, RecoveryReport& report) {
+  XA_CRASH_POINT(kRecoveryBeforeEndRecord);
+  LogRecord end;
+  end.type = RecordType::kEnd;
+  end.xid = global;
+  Status appended = AppendRecoveryRecord(&log, end);
+  if (!appended.ok()) {
+    ++report.decisions_still_open;
+    ++report.failed;
+    XA_LOG_XID(kError, "recovery", global) << "cannot write end record: " << appended.ToString();
+    return false;
+  }
+  ++report.end_records_written;
+  return true;
 }
 
 }  // namespace xa::internal

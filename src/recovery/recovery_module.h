@@ -162,6 +162,13 @@ void MergeReport(RecoveryReport& into, RecoveryReport&& from);
 // `log` is nullptr (read-only: damaged).
 Status AppendRecoveryRecord(DecisionLog* log, const LogRecord& record);
 
+// The last step of every module's Execute for a logged decision it finished (2PC: every branch
+// concluded; 3PC: besides, every agent acknowledged): passes the crash point
+// kRecoveryBeforeEndRecord, appends the end record and counts it in `report`
+// (end_records_written; on failure decisions_still_open and failed, and an error line: the next
+// pass finishes it again). True when the record was appended. `log` is the writable log.
+bool EndFinishedDecision(DecisionLog& log, const Xid& global, RecoveryReport& report);
+
 }  // namespace xa::internal
 
 #endif  // XA_SRC_RECOVERY_RECOVERY_MODULE_H_

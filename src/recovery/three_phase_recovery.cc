@@ -382,17 +382,7 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
       ++report.decisions_still_open;
       continue;
     }
-    LogRecord end;
-    end.type = RecordType::kEnd;
-    end.xid = global;
-    Status appended = AppendRecoveryRecord(context.log, end);
-    if (!appended.ok()) {
-      ++report.decisions_still_open;
-      ++report.failed;
-      XA_LOG_XID(kError, kComponent, global) << "cannot write end record: " << appended.ToString();
-      continue;
-    }
-    ++report.end_records_written;
+    if (!EndFinishedDecision(*context.log, global, report)) continue;
     XA_LOG_XID(kInfo, kComponent, global)
         << "every agent acknowledged the " << DecisionName(transaction.decision)
         << ": end record written";

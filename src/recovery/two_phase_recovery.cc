@@ -294,19 +294,7 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
       continue;
     }
     if (context.log == nullptr) continue;  // finished on every RM; the damaged log keeps it
-    XA_CRASH_POINT(kRecoveryBeforeEndRecord);
-    LogRecord end;
-    end.type = RecordType::kEnd;
-    end.xid = global;
-    Status appended = AppendRecoveryRecord(context.log, end);
-    if (!appended.ok()) {
-      ++report.decisions_still_open;
-      ++report.failed;
-      XA_LOG_XID(kError, kComponent, global)
-          << "cannot write end record: " << appended.ToString();
-      continue;
-    }
-    ++report.end_records_written;
+    EndFinishedDecision(*context.log, global, report);
   }
 }
 
