@@ -278,7 +278,6 @@ class Agent::Impl {
   Status CheckCanCommit(const ts::CanCommitMessage& message) const;
   void SendError(const std::shared_ptr<Channel>& to, uint64_t request_id, const Status& why);
   std::shared_ptr<Slot> FindOrCreate(const Key& key);
-  ts::Endpoint SenderOf(const Slot& slot, const std::string& channel_name) const;
   std::optional<std::string> AgentOfRm(const std::string& rm) const;
 
   template <typename Fn>
@@ -905,13 +904,9 @@ void Agent::Impl::Deliver(const std::shared_ptr<Slot>& slot, const ts::AgentMess
       slot->read_only = can_commit->read_only;
     }
   }
-  ts::Endpoint sender = ts::Endpoint::Coordinator();
-  if (input.asker) {
-    sender = *input.asker;
-  } else if (channel && (std::holds_alternative<ts::DoCommit>(input.message) ||
-                         std::holds_alternative<ts::Abort>(input.message))) {
-    sender = SenderOf(*slot, channel->peer_name());
-  }
+  // The wire names the sender of the requests whose sender matters (FromWire): StateQuery,
+  // MoveToPre, DoCommit, Abort. CanCommit and PreCommit come from the coordinator only.
+  const ts::Endpoint sender = input.asker.value_or(ts::Endpoint::Coordinator());
   if (channel) {
     if (slot->reply_routes.size() >= kMaxReplyRoutes) {
       slot->reply_routes.erase(slot->reply_routes.begin());
@@ -956,16 +951,6 @@ std::optional<std::string> Agent::Impl::AgentOfRm(const std::string& rm) const {
   auto it = options_.agent_of_rm.find(rm);
   if (it == options_.agent_of_rm.end()) return std::nullopt;
   return it->second;
-}
-
-ts::Endpoint Agent::Impl::SenderOf(const Slot& slot, const std::string& channel_name) const {
-  if (options_.address_of_agent.count(channel_name) == 0) return ts::Endpoint::Coordinator();
-  for (uint32_t n = 0; n < slot.participants.size(); ++n) {
-    if (n != slot.key.number && AgentOfRm(slot.participants[n].rm_name) == channel_name) {
-      return ts::Endpoint::Participant(n);
-    }
-  }
-  return ts::Endpoint::Coordinator();
 }
 
 // ---- Effects (on the participant's strand) ----

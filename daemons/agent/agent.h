@@ -44,10 +44,9 @@
 //     outgoing connection per peer agent (a peer served by this agent is delivered in-process).
 //     The agent gives it a request id of its own and routes the peer's reply (StateReply, Ack),
 //     on whichever connection it arrives, by that id to the participant that asked.
-//   - The sender of a DoCommit or Abort: the peer participant whose agent is the connection's
-//     authenticated name (the lowest such number, if that agent serves several participants of
-//     the transaction; a confirmation then settles with the peer's Ack), otherwise the
-//     coordinator. The coordinator's name must not be an agent's name of the directory.
+//   - The sender of a DoCommit or Abort is the message's `sender` field: the coordinator
+//     (kCoordinatorSender), whose decision the participant records with
+//     coordinator_knows_outcome, or the peer participant whose termination decided.
 //   - A CanCommit naming a participant whose resource manager this agent does not serve, or
 //     whose branch is not global.WithBranch(number), is answered with an Error and changes
 //     nothing (a directory that differs between the coordinator and the agent).

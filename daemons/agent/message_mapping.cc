@@ -14,6 +14,10 @@ std::optional<ts::Endpoint> AskerEndpoint(uint32_t asker) {
   if (asker == ts::kCoordinatorAsker) return ts::Endpoint::Coordinator();
   return ts::Endpoint::Participant(asker);
 }
+std::optional<ts::Endpoint> SenderEndpoint(uint32_t sender) {
+  if (sender == ts::kCoordinatorSender) return ts::Endpoint::Coordinator();
+  return ts::Endpoint::Participant(sender);
+}
 
 }  // namespace
 
@@ -29,11 +33,12 @@ Result<MachineInput> FromWire(const ts::AgentMessage& wire) {
             return MachineInput{m.xid, m.participant, std::nullopt, ts::PreCommit{id}};
           },
           [&](const ts::DoCommitMessage& m) -> Result<MachineInput> {
-            return MachineInput{m.xid, m.participant, std::nullopt,
+            return MachineInput{m.xid, m.participant, SenderEndpoint(m.sender),
                                 ts::DoCommit{id, m.branch_done}};
           },
           [&](const ts::AbortMessage& m) -> Result<MachineInput> {
-            return MachineInput{m.xid, m.participant, std::nullopt, ts::Abort{id, m.branch_done}};
+            return MachineInput{m.xid, m.participant, SenderEndpoint(m.sender),
+                                ts::Abort{id, m.branch_done}};
           },
           [&](const ts::StateQueryMessage& m) -> Result<MachineInput> {
             ts::StateQuery query;
@@ -104,11 +109,12 @@ ts::AgentMessage ToWire(const ts::Send& send, const Xid& global, uint32_t own_nu
                  },
                  [&](const ts::DoCommit& m) {
                    wire.request_id = m.request_id;
-                   wire.body = ts::DoCommitMessage{global, addressee, m.branch_done};
+                   // A participant sends a decision only to its peers (termination).
+                   wire.body = ts::DoCommitMessage{global, addressee, m.branch_done, own_number};
                  },
                  [&](const ts::Abort& m) {
                    wire.request_id = m.request_id;
-                   wire.body = ts::AbortMessage{global, addressee, m.branch_done};
+                   wire.body = ts::AbortMessage{global, addressee, m.branch_done, own_number};
                  },
              },
              send.message);

@@ -9,7 +9,9 @@
 //     was addressed to.
 // So the receiving agent routes a request by (global Xid, participant) and a reply by its
 // request id (the agent remembers which of its participants sent each request to a peer).
-// The sender of a StateQuery or MoveToPre is its `asker`; kCoordinatorAsker is the coordinator.
+// The sender of a StateQuery or MoveToPre is its `asker` (kCoordinatorAsker: the coordinator),
+// of a DoCommit or Abort its `sender` (kCoordinatorSender: the coordinator; otherwise the peer
+// whose termination decided). The sender says whether the coordinator holds the outcome.
 //
 // Thread safety: pure functions over values.
 
@@ -31,7 +33,8 @@ namespace xa::agent {
 struct MachineInput {
   Xid global;                // the transaction (empty bqual)
   uint32_t participant = 0;  // the wire's `participant` field (see the header comment)
-  // StateQuery and MoveToPre: who asks (Endpoint::Coordinator() for kCoordinatorAsker).
+  // StateQuery and MoveToPre: who asks; DoCommit and Abort: who decided (the coordinator for
+  // kCoordinatorAsker and kCoordinatorSender).
   std::optional<three_phase::Endpoint> asker;
   std::variant<three_phase::CanCommit, three_phase::PreCommit, three_phase::DoCommit,
                three_phase::Abort, three_phase::StateQuery, three_phase::StateReply,

@@ -69,6 +69,15 @@ class Validator {
            N(kMaxAgentTextSize));
     }
   }
+  // A decision's sender: the coordinator, or a peer participant (never the addressee itself).
+  void Sender(uint32_t participant, uint32_t sender) {
+    if (sender == kCoordinatorSender) return;
+    Number("sender", sender);
+    if (sender == participant) {
+      Fail("sender " + N(sender) + ": the addressed participant itself (a participant sends "
+           "its decision only to its peers)");
+    }
+  }
   void State(ParticipantState state) {
     if (!IsParticipantState(static_cast<uint8_t>(state))) {
       Fail("state " + N(static_cast<uint8_t>(state)) + ": not a participant state (1..5)");
@@ -108,10 +117,12 @@ void Check(Validator& v, const PreCommitMessage& m) {
 void Check(Validator& v, const DoCommitMessage& m) {
   v.GlobalXid(m.xid);
   v.Number("participant number", m.participant);
+  v.Sender(m.participant, m.sender);
 }
 void Check(Validator& v, const AbortMessage& m) {
   v.GlobalXid(m.xid);
   v.Number("participant number", m.participant);
+  v.Sender(m.participant, m.sender);
 }
 void Check(Validator& v, const StateQueryMessage& m) {
   v.GlobalXid(m.xid);
@@ -187,10 +198,12 @@ void EncodeBody(std::string* out, const PreCommitMessage& m) { PutHead(out, m.xi
 void EncodeBody(std::string* out, const DoCommitMessage& m) {
   PutHead(out, m.xid, m.participant);
   PutBool(out, m.branch_done);
+  PutFixed32(out, m.sender);
 }
 void EncodeBody(std::string* out, const AbortMessage& m) {
   PutHead(out, m.xid, m.participant);
   PutBool(out, m.branch_done);
+  PutFixed32(out, m.sender);
 }
 void EncodeBody(std::string* out, const StateQueryMessage& m) {
   PutHead(out, m.xid, m.participant);
@@ -329,11 +342,11 @@ bool DecodeBody(Reader& r, PreCommitMessage* m) {
 }
 bool DecodeBody(Reader& r, DoCommitMessage* m) {
   return r.XidField("xid", &m->xid) && r.Number(&m->participant) &&
-         r.Bool("branch done", &m->branch_done);
+         r.Bool("branch done", &m->branch_done) && r.Fixed32("sender", &m->sender);
 }
 bool DecodeBody(Reader& r, AbortMessage* m) {
   return r.XidField("xid", &m->xid) && r.Number(&m->participant) &&
-         r.Bool("branch done", &m->branch_done);
+         r.Bool("branch done", &m->branch_done) && r.Fixed32("sender", &m->sender);
 }
 bool DecodeBody(Reader& r, StateQueryMessage* m) {
   return r.XidField("xid", &m->xid) && r.Number(&m->participant) &&
@@ -440,6 +453,11 @@ Result<AgentMessage> DecodeAgentMessage(std::string_view payload) {
   }
   const auto version = static_cast<uint8_t>(payload[0]);
   const auto type = static_cast<uint8_t>(payload[1]);
+  if (version == kAgentMessageVersionWithoutSender) {
+    return Corrupt("version " + N(version) + ", the format before DoCommit and Abort named their "
+                   "sender, is no longer spoken (this build speaks version " +
+                   N(kAgentMessageVersion) + "): upgrade every agent and coordinator together");
+  }
   if (version != kAgentMessageVersion) {
     return Corrupt("version " + N(version) + " unknown (this build speaks version " +
                    N(kAgentMessageVersion) + ")");

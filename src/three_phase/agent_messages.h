@@ -14,8 +14,11 @@
 //   CanCommit   xid, number, participants, fixed64 fence session id, bool read-only
 //   Vote        xid, number, bool yes, text reason
 //   PreCommit   xid, number
-//   DoCommit    xid, number, bool branch done
-//   Abort       xid, number, bool branch done
+//   DoCommit    xid, number, bool branch done, fixed32 sender
+//   Abort       xid, number, bool branch done, fixed32 sender
+//   sender      who decided what the message says: kCoordinatorSender (the coordinator, which
+//               then holds the outcome in its log), or the participant number of the peer
+//               whose termination decided it (never the addressed number)
 //   StateQuery  xid, number asked, fixed32 asker's number, bool asker restarted,
 //               bool backup round, round
 //   round       fixed64 the asker's incarnation, fixed64 the asker's round counter: which
@@ -38,6 +41,10 @@
 //
 // A whole message is at most kMaxAgentMessageSize bytes. Every integer has one encoding, so a
 // message that decodes re-encodes to the same bytes.
+//
+// Versions: 1 had no sender in DoCommit and Abort (the receiver guessed it from the connection);
+// 2 (this one) has it. A version 1 message is refused with a message that says so: every agent
+// and coordinator of a deployment must speak the same version.
 //
 // The decoder refuses, with Code::kCorruption and a message naming the field and the limit: an
 // unknown version or type, a field cut short, a bound exceeded, a value outside its enum (a bool
@@ -64,7 +71,9 @@
 
 namespace xa::three_phase {
 
-inline constexpr uint8_t kAgentMessageVersion = 1;
+inline constexpr uint8_t kAgentMessageVersion = 2;
+// The version before DoCommit and Abort named their sender (refused with a message saying so).
+inline constexpr uint8_t kAgentMessageVersionWithoutSender = 1;
 // version, type, request id.
 inline constexpr size_t kAgentMessageHeaderSize = 10;
 inline constexpr size_t kMaxAgentParticipants = 256;
@@ -74,6 +83,8 @@ inline constexpr size_t kMaxAgentTextSize = 4096;
 inline constexpr size_t kMaxAgentMessageSize = 64 * 1024;
 // The asker's number in a StateQuery from the coordinator (which is no participant).
 inline constexpr uint32_t kCoordinatorAsker = 0xffffffff;
+// The sender of a DoCommit or Abort from the coordinator (which is no participant).
+inline constexpr uint32_t kCoordinatorSender = 0xffffffff;
 
 // The type byte. Fixed numbers: never renumber or reuse.
 enum class AgentMessageType : uint8_t {
@@ -128,6 +139,9 @@ struct DoCommitMessage {
   Xid xid;
   uint32_t participant = 0;
   bool branch_done = false;  // the sender already committed the branch in its database
+  // kCoordinatorSender, or the number of the peer participant whose termination decided: the
+  // agent forgets a COMMIT only once the coordinator itself sent it.
+  uint32_t sender = kCoordinatorSender;
   friend bool operator==(const DoCommitMessage&, const DoCommitMessage&) = default;
 };
 
@@ -137,6 +151,7 @@ struct AbortMessage {
   Xid xid;
   uint32_t participant = 0;
   bool branch_done = false;  // the sender already rolled the branch back in its database
+  uint32_t sender = kCoordinatorSender;  // as in DoCommitMessage
   friend bool operator==(const AbortMessage&, const AbortMessage&) = default;
 };
 

@@ -798,6 +798,32 @@ TEST_F(AgentTest, AParticipantRecoveredInWaitIsNotTimedButCountsOnceItLeavesAfte
   EXPECT_EQ(counters.time_in_pre.count, 0u);
 }
 
+TEST_F(AgentTest, ADecisionsSenderFieldNotItsConnectionSaysWhetherTheCoordinatorHoldsIt) {
+  ASSERT_NO_FATAL_FAILURE(StartAgents(2));
+  for (size_t i = 0; i < 2; ++i) ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(i), i));
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_NO_FATAL_FAILURE(ExpectAck(PreCommit(i), i, ts::ParticipantState::kPre));
+  }
+  // A DoCommit naming peer 1's termination as its sender, on the coordinator's connection
+  // (whose name is no agent's, so a sender read from the connection would be the coordinator):
+  // a COMMIT the coordinator may not hold, which the agent must keep.
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(
+      CoordinatorTo(0).Request(next_request_id_++,
+                               ts::DoCommitMessage{global_, 0, /*branch_done=*/false, 1}),
+      0, ts::ParticipantState::kCommit));
+  EXPECT_TRUE(Decided(0, Outcome::kCommitted));
+  EXPECT_FALSE(CommitTheCoordinatorKnows(0)) << "a peer's DoCommit taken for the coordinator's";
+  EXPECT_TRUE(WaitFor([&] { return agents_[0]->finisher.successes() == 1; }));
+  EXPECT_EQ(agents_[0]->agent->counters().done, 0u);
+  // The coordinator's own DoCommit: recorded as the coordinator's, then the participant is done.
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(
+      CoordinatorTo(0).Request(next_request_id_++,
+                               ts::DoCommitMessage{global_, 0, /*branch_done=*/true,
+                                                   ts::kCoordinatorSender}),
+      0, ts::ParticipantState::kCommit));
+  EXPECT_TRUE(WaitFor([&] { return CommitTheCoordinatorKnows(0) || DoneAfter(0); }));
+}
+
 // ---- The orphan scan ----
 
 TEST_F(AgentTest, OrphanScanRollsBackAnXam3BranchNoCanCommitReachedOnceSeenForATerminationTimeout) {

@@ -36,12 +36,14 @@ TEST(AgentMessagesDocTest, MarkdownIsBesideTheHeaderAndNamedByIt) {
 TEST(AgentMessagesDocTest, ConstantsTableMatchesTheHeader) {
   const std::map<std::string, uint64_t> expected = {
       {"kAgentMessageVersion", kAgentMessageVersion},
+      {"kAgentMessageVersionWithoutSender", kAgentMessageVersionWithoutSender},
       {"kAgentMessageHeaderSize", kAgentMessageHeaderSize},
       {"kMaxAgentParticipants", kMaxAgentParticipants},
       {"kMaxAgentRmNameSize", kMaxAgentRmNameSize},
       {"kMaxAgentTextSize", kMaxAgentTextSize},
       {"kMaxAgentMessageSize", kMaxAgentMessageSize},
       {"kCoordinatorAsker", kCoordinatorAsker},
+      {"kCoordinatorSender", kCoordinatorSender},
   };
   EXPECT_EQ(test::TableConstants(MarkdownSection(AgentMessagesDoc(), "Constants")), expected);
 }

@@ -65,8 +65,8 @@ std::vector<AgentMessage> OneOfEachType() {
       Message(1, CanCommitMessage{xid, 1, Participants(xid, 3), 77, false}),
       Message(2, VoteMessage{xid, 1, true, ""}),
       Message(3, PreCommitMessage{xid, 2}),
-      Message(4, DoCommitMessage{xid, 0, true}),
-      Message(5, AbortMessage{xid, 0, false}),
+      Message(4, DoCommitMessage{xid, 0, true, kCoordinatorSender}),
+      Message(5, AbortMessage{xid, 0, false, 2}),
       Message(6, StateQueryMessage{xid, 2, 0, false, true, 4, 1}),
       Message(7, StateReplyMessage{xid, 2, ParticipantState::kPre, false, true}),
       Message(8, MoveToPreMessage{xid, 1, 0, 4, 1}),
@@ -105,8 +105,10 @@ TEST(AgentMessagesTest, EveryTypeRoundTripsWithLargestValues) {
   ExpectRoundTrip(Message(max64, CanCommitMessage{xid, 0, Participants(xid, 1, 255), max64, true}));
   ExpectRoundTrip(Message(max64, VoteMessage{xid, last, false, text}));
   ExpectRoundTrip(Message(max64, PreCommitMessage{xid, last}));
-  ExpectRoundTrip(Message(max64, DoCommitMessage{xid, last, true}));
-  ExpectRoundTrip(Message(max64, AbortMessage{xid, last, true}));
+  ExpectRoundTrip(Message(max64, DoCommitMessage{xid, last, true, kCoordinatorSender}));
+  ExpectRoundTrip(Message(max64, DoCommitMessage{xid, 0, true, last}));
+  ExpectRoundTrip(Message(max64, AbortMessage{xid, last, true, kCoordinatorSender}));
+  ExpectRoundTrip(Message(max64, AbortMessage{xid, last, true, 0}));
   ExpectRoundTrip(Message(max64, StateQueryMessage{xid, last, last, true, true, max64, max64}));
   ExpectRoundTrip(Message(max64, StateQueryMessage{xid, last, kCoordinatorAsker, true, false}));
   ExpectRoundTrip(Message(max64, StateReplyMessage{xid, last, ParticipantState::kAbort, true, true}));
@@ -220,11 +222,54 @@ TEST(AgentMessagesTest, DecoderRefusesATruncatedHeader) {
 }
 
 TEST(AgentMessagesTest, DecoderRefusesAnUnknownVersion) {
-  for (uint8_t version : {0, 2, 255}) {
+  for (uint8_t version : {0, 3, 255}) {
     EXPECT_THAT(DecodeAgentMessage(Patched(Encoded(OneOfEachType()[2]), 0, version)),
                 StatusIs(Code::kCorruption,
                          HasSubstr("version " + std::to_string(version) + " unknown")));
   }
+}
+
+TEST(AgentMessagesTest, DecoderRefusesTheVersionWithoutADecisionsSenderSayingToUpgrade) {
+  // A version-1 DoCommit as an older peer sends it: no sender after branch done.
+  std::string old = Encoded(OneOfEachType()[3]);
+  old.resize(old.size() - 4);
+  old[0] = static_cast<char>(kAgentMessageVersionWithoutSender);
+  EXPECT_THAT(DecodeAgentMessage(old),
+              StatusIs(Code::kCorruption,
+                       HasSubstr("version 1, the format before DoCommit and Abort named their "
+                                 "sender, is no longer spoken (this build speaks version 2): "
+                                 "upgrade every agent and coordinator together")));
+}
+
+TEST(AgentMessagesTest, DecisionsNameTheCoordinatorOrAPeerAsTheirSender) {
+  const Xid xid = GlobalXid();
+  // The encoder: a sender out of range, or the addressee itself.
+  EXPECT_THAT(EncodeAgentMessage(Message(1, DoCommitMessage{xid, 1, false, 256})),
+              StatusIs(Code::kInval, HasSubstr("DoCommit: sender 256: out of range")));
+  EXPECT_THAT(EncodeAgentMessage(Message(1, AbortMessage{xid, 1, false, 1})),
+              StatusIs(Code::kInval,
+                       HasSubstr("Abort: sender 1: the addressed participant itself")));
+  // The decoder, the same rules on the wire (the sender is the last four bytes).
+  for (const AgentMessage& m : {OneOfEachType()[3], OneOfEachType()[4]}) {
+    const std::string bytes = Encoded(m);
+    const std::string type(AgentMessageTypeName(TypeOf(m)));
+    EXPECT_THAT(DecodeAgentMessage(PatchedFixed32(bytes, bytes.size() - 4, 300)),
+                StatusIs(Code::kCorruption, HasSubstr(type + ": sender 300: out of range")));
+    EXPECT_THAT(DecodeAgentMessage(PatchedFixed32(bytes, bytes.size() - 4, 0)),
+                StatusIs(Code::kCorruption,
+                         HasSubstr(type + ": sender 0: the addressed participant itself")));
+    Result<AgentMessage> from_peer = DecodeAgentMessage(PatchedFixed32(bytes, bytes.size() - 4, 7));
+    ASSERT_THAT(from_peer, IsOk());
+    if (const auto* commit = std::get_if<DoCommitMessage>(&from_peer->body)) {
+      EXPECT_EQ(commit->sender, 7u);
+    }
+    if (const auto* abort = std::get_if<AbortMessage>(&from_peer->body)) {
+      EXPECT_EQ(abort->sender, 7u);
+    }
+  }
+  // Unset, a decision is the coordinator's (the coordinator's code paths need not name it).
+  EXPECT_EQ(DoCommitMessage{}.sender, kCoordinatorSender);
+  EXPECT_EQ(AbortMessage{}.sender, kCoordinatorSender);
 }
 
 TEST(AgentMessagesTest, DecoderRefusesAnUnknownType) {
@@ -301,8 +346,9 @@ TEST(AgentMessagesTest, DecoderRefusesTextOverTheLimit) {
 }
 
 TEST(AgentMessagesTest, DecoderRefusesABoolOtherThanZeroOrOne) {
-  std::string bytes = Encoded(OneOfEachType()[3]);  // DoCommit: branch done is the last byte
-  EXPECT_THAT(DecodeAgentMessage(Patched(bytes, bytes.size() - 1, 2)),
+  // DoCommit: branch done is the byte before the sender (four bytes).
+  std::string bytes = Encoded(OneOfEachType()[3]);
+  EXPECT_THAT(DecodeAgentMessage(Patched(bytes, bytes.size() - 5, 2)),
               StatusIs(Code::kCorruption,
                        HasSubstr("DoCommit: branch done: 2 is not a bool (0 or 1)")));
 }

@@ -45,8 +45,10 @@ std::vector<AgentMessage> AgentSeeds() {
   add(3, VoteMessage{small, 1, true, ""});
   add(4, VoteMessage{large, 255, false, std::string(kMaxAgentTextSize, 'r')});
   add(5, PreCommitMessage{small, 2});
-  add(6, DoCommitMessage{small, 0, true});
-  add(7, AbortMessage{large, 3, false});
+  add(6, DoCommitMessage{small, 0, true, kCoordinatorSender});
+  add(7, AbortMessage{large, 3, false, kCoordinatorSender});
+  add(15, DoCommitMessage{large, 255, false, 0});  // from a peer's termination round
+  add(16, AbortMessage{small, 0, true, 255});
   add(8, StateQueryMessage{small, 2, 0, false, true, 3, 1});
   add(9, StateQueryMessage{small, 2, kCoordinatorAsker, true, false});
   add(10, StateReplyMessage{small, 2, ParticipantState::kPre, false, true});
