@@ -18,7 +18,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <ostream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -186,6 +188,104 @@ INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, CoordinatorCrashTest,
                            return name;
                          });
 
+
+// xa-recover with the agents in its configuration: the worker dies once every agent
+// pre-committed (the agents then commit on their own) and leaves its pre-commit record open; the
+// real xa-recover, given the agents' directory and key, plans without writing (the record stays
+// open, the databases as they were), then finishes the record through the agents as the
+// manager's own recovery would: it learns COMMIT, records it, tells every agent DoCommit and
+// ends the record once all acknowledged. Its first resolve is killed just before that end
+// record (the crash point both recovery modules pass), and the next one converges.
+class XaRecoverWithAgentsTest : public CoordinatorCrashTest {
+ protected:
+  // The bank's xa-recover configuration (tests/recovery) plus the agents' directory and key.
+  std::string WriteConfigWithAgents() {
+    const std::string path = WriteBankRecoverConfig(scratch_, log_dir(), node_, 0);
+    std::stringstream rms;
+    rms << std::ifstream(path).rdbuf();
+    std::ofstream out(path, std::ios::trunc);
+    const std::vector<std::string> arguments = agents_->WorkerArguments();
+    // Top-level settings come before the first section.
+    for (size_t i = 0; i + 1 < arguments.size(); i += 2) {
+      if (arguments[i] == "--agents-key") out << "agents_key_file = " << arguments[i + 1] << "\n";
+    }
+    out << rms.str();
+    for (size_t i = 0; i + 1 < arguments.size(); i += 2) {
+      if (arguments[i] != "--three-phase-agent") continue;
+      // name=address=rm
+      const std::string& agent = arguments[i + 1];
+      const size_t first = agent.find('='), second = agent.rfind('=');
+      out << "\n[agent " << agent.substr(0, first) << "]\naddress = "
+          << agent.substr(first + 1, second - first - 1) << "\nrms = " << agent.substr(second + 1)
+          << "\n";
+    }
+    return path;
+  }
+
+  size_t OpenRecords() {
+    LogOptions log_options;
+    log_options.dir = log_dir();
+    log_options.node_id = node_;
+    Result<LogState> state = DecisionLog::ReadState(log_options);
+    EXPECT_THAT(state, IsOk());
+    return state.ok() ? state->open_decisions.size() : 0;
+  }
+};
+
+TEST_P(XaRecoverWithAgentsTest, XaRecoverFinishesAnOpenThreePhaseRecordThroughTheAgents) {
+  const CoordinatorCrash& c = GetParam();
+  const std::string ack_file = scratch_.File("acks");
+  const std::string output = scratch_.File("worker.out");
+  std::vector<std::string> argv = {
+      BankWorkerPath(), "--log-dir", log_dir(),     "--node-id", std::to_string(node_),
+      "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
+      prefix_};
+  for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+  const pid_t worker = Spawn(argv, {{"XA_CRASH_POINT", c.point}, {"XA_CRASH_COUNT", "3"}}, output);
+  ASSERT_GT(worker, 0);
+  ProcessResult died = Wait(worker, output, std::chrono::seconds(120));
+  ASSERT_TRUE(died.KilledBy(SIGKILL)) << died.Describe();
+  std::string left;
+  ASSERT_TRUE(WaitUntilNothingPrepared(kSettleLimit, &left))
+      << "the agents did not commit on their own; still prepared:" << left;
+  ASSERT_EQ(OpenRecords(), 1u) << "the worker's pre-commit record should be open";
+  Result<bank::BankSnapshot> before = bank_->Snapshot(node_);
+  ASSERT_THAT(before, IsOk());
+
+  const std::string config = WriteConfigWithAgents();
+  // plan asks the agents and writes nothing: the record stays open.
+  ProcessResult plan = RunProcess({XaRecoverPath(), "--config", config, "plan", "--json"}, {});
+  EXPECT_TRUE(plan.Exited(1)) << "plan must report work to do; " << plan.Describe();
+  EXPECT_EQ(OpenRecords(), 1u) << "plan wrote to the log";
+
+  // resolve, killed before its end record: the adopted decision is durable, not yet ended.
+  ProcessResult killed =
+      RunProcess({XaRecoverPath(), "--config", config, "resolve", "--json"},
+                 {{"XA_CRASH_POINT", "recovery-before-end-record"}, {"XA_CRASH_COUNT", "1"}});
+  EXPECT_TRUE(killed.KilledBy(SIGKILL))
+      << "the 3PC recovery module should pass recovery-before-end-record; " << killed.Describe();
+  ASSERT_EQ(OpenRecords(), 1u);
+
+  ProcessResult resolved =
+      RunProcess({XaRecoverPath(), "--config", config, "resolve", "--json"}, {});
+  ASSERT_TRUE(resolved.Exited(0)) << resolved.Describe();
+  EXPECT_NE(resolved.output.find("\"end_records_written\":1"), std::string::npos)
+      << resolved.output;
+  EXPECT_EQ(OpenRecords(), 0u) << "xa-recover left the 3PC record open";
+
+  Result<bank::BankSnapshot> snapshot = bank_->Snapshot(node_);
+  ASSERT_THAT(snapshot, IsOk());
+  EXPECT_TRUE(snapshot->prepared_ours.empty());
+  EXPECT_EQ(snapshot->mariadb_transfers, before->mariadb_transfers)
+      << "xa-recover changed a database the agents had already finished";
+  EXPECT_EQ(snapshot->total(), before->total());
+  EXPECT_THAT(bank_->CheckInvariants(*snapshot, ReadAcknowledged(ack_file)), IsOk());
+  agents_->ExpectAlive(kAgentMariaDb);
+  agents_->ExpectAlive(kAgentPostgres);
+}
+
+INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, XaRecoverWithAgentsTest,
+                         ::testing::Values(CoordinatorCrash{7, "after-all-pre-committed", true}));
 
 }  // namespace
 }  // namespace xa::test

@@ -101,6 +101,62 @@ TEST_F(ConfigTest, ParsesAValidConfigurationWithPasswordsFromFileAndEnvironment)
   EXPECT_EQ(config->rms[1].password, "from-env");
 }
 
+TEST_F(ConfigTest, ParsesTheThreePhaseAgentsWithTheirKeyFileAndTimeout) {
+  auto config = ParseConfig(
+      "log_dir=/x\nnode_id=1\nagents_key_file = /etc/x/agents.key\nagent_timeout_ms = 750\n"
+      "[rm accounts]\ndriver=mysql\nhost=h\n[rm ledger]\ndriver=odbc\ndsn=pg\n"
+      "[agent agent-a]\naddress = 127.0.0.1:17001\nrms = accounts\n"
+      "[agent agent-b]\naddress = [::1]:17002\nrms = ledger\n",
+      "c.conf");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->agents_key_file, "/etc/x/agents.key");
+  EXPECT_EQ(config->agent_timeout.count(), 750);
+  ASSERT_EQ(config->agents.size(), 2u);
+  EXPECT_EQ(config->agents[0].name, "agent-a");
+  EXPECT_EQ(config->agents[0].address, "127.0.0.1:17001");
+  EXPECT_THAT(config->agents[0].rms, ::testing::ElementsAre("accounts"));
+  EXPECT_EQ(config->agents[1].address, "[::1]:17002");
+  EXPECT_THAT(config->agents[1].rms, ::testing::ElementsAre("ledger"));
+  // Without agents nothing of 3PC is configured: open 3PC records await them.
+  auto plain = ParseConfig(Valid(), "c.conf");
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_TRUE(plain->agents.empty());
+  EXPECT_TRUE(plain->agents_key_file.empty());
+}
+
+TEST_F(ConfigTest, RefusesAnIncompleteOrAmbiguousAgentDirectory) {
+  struct Case {
+    const char* text;
+    const char* expected;
+  };
+  const std::string top = "log_dir=/x\nnode_id=1\n";
+  const std::string rms = "[rm a]\ndriver=mysql\nhost=h\n[rm b]\ndriver=mysql\nhost=h\n";
+  for (const Case& c : std::initializer_list<Case>{
+           {"[agent x]\naddress=127.0.0.1:1\nrms=a\n", "agents_key_file is required"},
+           {"[agent x]\nrms=a\n", "needs 'address"},
+           {"[agent x]\naddress=127.0.0.1:0\nrms=a\n", "port other than 0"},
+           {"[agent x]\naddress=nowhere\nrms=a\n", "c.conf:"},
+           {"[agent x]\naddress=127.0.0.1:1\n", "needs 'rms"},
+           {"[agent x]\naddress=127.0.0.1:1\nrms=a, c\n", "'c', which has no [rm] section"},
+           {"[agent x]\naddress=127.0.0.1:1\nrms=a\n[agent y]\naddress=127.0.0.1:2\nrms=b, a\n",
+            "belongs to exactly one agent"},
+           {"[agent x]\naddress=127.0.0.1:1\nrms=a\n[agent y]\naddress=127.0.0.1:1\nrms=b\n",
+            "each agent listens on its own"},
+           {"[agent x]\naddress=127.0.0.1:1\nrms=a\nfence=1\n", "unknown setting 'fence'"},
+           {"[agent x y]\naddress=127.0.0.1:1\nrms=a\n", "one word"},
+       }) {
+    auto config = ParseConfig(top + "agents_key_file=/k\n" + rms + c.text, "c.conf");
+    if (std::string(c.expected) == "agents_key_file is required") {
+      config = ParseConfig(top + rms + c.text, "c.conf");
+    }
+    ASSERT_THAT(config, StatusIs(Code::kConfig, HasSubstr(c.expected))) << c.text;
+  }
+  EXPECT_THAT(ParseConfig(top + "agents_key_file=/k\n" + rms, "c.conf"),
+              StatusIs(Code::kConfig, HasSubstr("no [agent] section")));
+  EXPECT_THAT(ParseConfig(top + "agent_timeout_ms=0\n" + rms, "c.conf"),
+              StatusIs(Code::kConfig, HasSubstr("agent_timeout_ms")));
+}
+
 TEST_F(ConfigTest, RefusesAPasswordFileOthersCanRead) {
   std::string pw = WriteFile("pw", "s3cret", 0644);
   auto config = ParseConfig("log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n"

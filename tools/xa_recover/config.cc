@@ -1,13 +1,92 @@
 #include "tools/xa_recover/config.h"
 
+#include <map>
 #include <string_view>
 #include <utility>
+
+#include "src/base/escape.h"
+#include "src/net/peer_auth.h"
+#include "src/net/socket_address.h"
+#include "src/three_phase/agent_messages.h"
 
 namespace xa::recover_tool {
 namespace {
 
-const internal::ConfigGrammar kGrammar{"xa-recover", {internal::kRmSection}};
-constexpr std::string_view kTopLevelKeys[] = {"log_dir", "node_id", "orphan_min_age_ms"};
+constexpr internal::SectionKind kAgentSection{"agent", "an agent", "agent"};
+const internal::ConfigGrammar kGrammar{"xa-recover", {internal::kRmSection, kAgentSection}};
+constexpr std::string_view kTopLevelKeys[] = {"log_dir", "node_id", "orphan_min_age_ms",
+                                              "agents_key_file", "agent_timeout_ms"};
+constexpr std::string_view kAgentKeys[] = {"address", "rms"};
+
+std::string Trim(std::string_view s) {
+  const size_t begin = s.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return "";
+  const size_t end = s.find_last_not_of(" \t");
+  return std::string(s.substr(begin, end - begin + 1));
+}
+
+// One word (the file is plain text, so printable) of 1..max bytes: the names travel in the
+// agents' handshake and messages, which bound them.
+Status CheckName(const internal::ConfigFile& file, int line, std::string_view what,
+                 const std::string& name, size_t max) {
+  if (name.empty() || name.find_first_of(" \t") != std::string::npos) {
+    return file.Error(line, std::string(what) + " must be one word, not " +
+                                internal::QuotedForMessage(name));
+  }
+  if (name.size() > max) {
+    return file.Error(line, std::string(what) + " " + internal::QuotedForMessage(name) +
+                                " is longer than " + std::to_string(max) + " bytes");
+  }
+  return Status::Ok();
+}
+
+// An [agent NAME] section: its address and the resource managers it stands for. `owner` maps
+// each resource manager listed so far to its agent, across sections.
+Result<AgentEntry> ReadAgentSection(const internal::ConfigFile& file,
+                                    const internal::ConfigSection& section,
+                                    std::map<std::string, std::string>& owner) {
+  XA_RETURN_IF_ERROR(
+      CheckName(file, section.line, "an agent name", section.name, net::kMaxPeerNameSize));
+  XA_RETURN_IF_ERROR(file.RefuseUnknownKeys(section, kAgentKeys));
+  AgentEntry agent;
+  agent.name = section.name;
+  const internal::ConfigEntry* address = section.Find("address");
+  if (address == nullptr) {
+    return file.Error(section.line, section.Label() + " needs 'address = <IPv4>:<port>' or "
+                                                      "'address = [<IPv6>]:<port>'");
+  }
+  auto parsed = net::ParseSocketAddress(address->value);
+  if (!parsed.ok()) return file.Error(address->line, parsed.status().message());
+  if (parsed->port == 0) {
+    return file.Error(address->line, "address " + internal::QuotedForMessage(address->value) +
+                                         " needs a port other than 0: the agent listens on it");
+  }
+  agent.address = address->value;
+  const internal::ConfigEntry* rms = section.Find("rms");
+  if (rms == nullptr || Trim(rms->value).empty()) {
+    return file.Error(rms == nullptr ? section.line : rms->line,
+                      section.Label() + " needs 'rms = <name>, <name>...': the resource managers "
+                                        "this agent stands for");
+  }
+  std::string_view list = rms->value;
+  while (true) {
+    const size_t comma = list.find(',');
+    std::string name = Trim(list.substr(0, comma));
+    XA_RETURN_IF_ERROR(CheckName(file, rms->line, "a resource manager name in rms", name,
+                                 three_phase::kMaxAgentRmNameSize));
+    if (auto [it, first] = owner.emplace(name, agent.name); !first) {
+      return file.Error(rms->line, "resource manager " + internal::QuotedForMessage(name) +
+                                       " is listed by agents " +
+                                       internal::QuotedForMessage(it->second) + " and " +
+                                       internal::QuotedForMessage(agent.name) +
+                                       ": a resource manager belongs to exactly one agent");
+    }
+    agent.rms.push_back(std::move(name));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return agent;
+}
 
 }  // namespace
 
@@ -34,11 +113,33 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
       auto ms = file.Integer(kOrphanMinAgeMs, entry);
       if (!ms.ok()) return ms.status();
       config.orphan_min_age = std::chrono::milliseconds(*ms);
+    } else if (entry.key == "agents_key_file") {
+      // The key's own rules (mode, owner, size) are LoadSharedKey's, applied when it is loaded.
+      if (entry.value.empty()) return file.Error(entry.line, "agents_key_file needs a path");
+      config.agents_key_file = entry.value;
+    } else if (entry.key == "agent_timeout_ms") {
+      auto ms = file.Integer(kAgentTimeoutMs, entry);
+      if (!ms.ok()) return ms.status();
+      config.agent_timeout = std::chrono::milliseconds(*ms);
     } else {
       return file.UnknownKey(file.top, entry, kTopLevelKeys);
     }
   }
+  std::map<std::string, std::string> owner;  // resource manager -> agent
+  std::map<std::string, const internal::ConfigSection*> agent_at;  // address -> section
   for (const internal::ConfigSection& section : file.sections) {
+    if (section.kind == kAgentSection.kind) {
+      auto agent = ReadAgentSection(file, section, owner);
+      if (!agent.ok()) return agent.status();
+      if (auto [it, first] = agent_at.emplace(agent->address, &section); !first) {
+        return file.Error(section.Find("address")->line,
+                          section.Label() + " has the address of " + it->second->Label() +
+                              " (line " + std::to_string(it->second->line) +
+                              "): each agent listens on its own");
+      }
+      config.agents.push_back(std::move(agent).value());
+      continue;
+    }
     auto rm = internal::ReadRmSection(file, section);
     if (!rm.ok()) return rm.status();
     config.rms.push_back(std::move(rm).value());
@@ -50,6 +151,25 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
   }
   for (const RmConfig& rm : config.rms) {
     XA_RETURN_IF_ERROR(internal::CheckRmComplete(file, rm));
+  }
+  if (!config.agents.empty() && config.agents_key_file.empty()) {
+    return file.Error(0, "agents_key_file is required with an [agent] section: the agents' "
+                         "shared key, as in their own configuration");
+  }
+  if (config.agents.empty() && !config.agents_key_file.empty()) {
+    return file.Error(file.top.Find("agents_key_file")->line,
+                      "agents_key_file is set but no [agent] section names an agent");
+  }
+  for (const auto& [rm_name, agent] : owner) {
+    bool configured = false;
+    for (const RmConfig& rm : config.rms) configured = configured || rm.name == rm_name;
+    if (!configured) {
+      return file.Error(0, "agent " + internal::QuotedForMessage(agent) +
+                               " stands for resource manager " +
+                               internal::QuotedForMessage(rm_name) +
+                               ", which has no [rm] section: add one (recovery scans it and "
+                               "commits its branches where the agent does not hold them)");
+    }
   }
   return config;
 }

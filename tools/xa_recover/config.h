@@ -25,6 +25,21 @@
 //   user = xa_tm
 //   password_file = /etc/myservice/pg.pw
 //
+// Three-phase commit (optional): the participant agents (xa-agent) that stand for the resource
+// managers, as in the manager's ThreePhaseOptions and every agent's own [agent] sections. With
+// them, resolve finishes open 3PC records through the agents as the manager's own recovery
+// does (it asks their states, adopts their decision, sends DoCommit or Abort, and ends a record
+// once every agent acknowledged); plan only asks. Without them, open 3PC records are reported as
+// awaiting their agents and none of their branches is touched.
+//
+//   agents_key_file = /etc/myservice/agents.key  # required with an [agent]: the agents' shared
+//                                                # key (its rules are xa-agent's key_file's)
+//   agent_timeout_ms = 2000                      # optional: each agent's answer (1 to 600000)
+//
+//   [agent agent-a]                            # one section an agent, named as in its own
+//   address = 127.0.0.1:17001                  # configuration; <IPv4>:<port> or [<IPv6>]:<port>
+//   rms = accounts                             # the [rm] sections it stands for, comma-separated
+//
 // Credentials never come from the command line (argv is visible to every user through ps) and
 // are never logged or printed. A password file that others may read is refused, as libpq does
 // with a .pgpass that is not 0600.
@@ -75,6 +90,14 @@ inline constexpr IntegerSetting kOrphanMinAgeMs{"orphan_min_age_ms", 0, 604'800'
 // Command-line options, read by the same rule.
 inline constexpr IntegerSetting kSecondPassMs{"--second-pass-ms", 0, 3'600'000};
 inline constexpr IntegerSetting kSessions{"--sessions", 1, 64};
+inline constexpr IntegerSetting kAgentTimeoutMs{"agent_timeout_ms", 1, 600'000};
+
+// One participant agent of three-phase commit.
+struct AgentEntry {
+  std::string name;
+  std::string address;            // as written: "host:port" or "[v6]:port"
+  std::vector<std::string> rms;   // each an [rm] section of the file, in exactly one agent
+};
 
 struct Config {
   std::string path;
@@ -82,6 +105,9 @@ struct Config {
   uint32_t node_id = 0;
   std::chrono::milliseconds orphan_min_age{60'000};
   std::vector<RmConfig> rms;
+  std::vector<AgentEntry> agents;   // empty: no 3PC agent (open 3PC records await them)
+  std::string agents_key_file;      // set exactly when `agents` is not empty
+  std::chrono::milliseconds agent_timeout{2'000};
 };
 
 // Parses `text` (from `path`, used in messages). Resolves passwords: password_file must be a

@@ -21,14 +21,19 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "src/base/escape.h"
+#include "src/net/peer_auth.h"
+#include "src/net/transport.h"
+#include "src/three_phase/agent_client.h"
 #include "tools/common/rm_from_config.h"
 #include "tools/xa_recover/config.h"
 #include "xa/decision_log.h"
+#include "xa/env.h"
 #include "xa/logging.h"
 #include "xa/recovery.h"
 
@@ -70,6 +75,8 @@ constexpr char kUsage[] =
     "  --config FILE            the configuration (default: $XA_RECOVER_CONFIG); its format is\n"
     "                           documented in tools/xa_recover/config.h. Credentials come from\n"
     "                           0600 files or the environment, never from the command line.\n"
+    "                           With [agent] sections (three-phase commit), open 3PC records\n"
+    "                           are finished through the agents; plan only asks their states.\n"
     "\n"
     "exit codes:\n"
     "  0 done (plan: nothing to do)      1 not finished, run again later (plan: work to do)\n"
@@ -244,6 +251,34 @@ int main(int argc, char** argv) {
   options.node_id = config->node_id;
   options.orphan_min_age = config->orphan_min_age;
   options.dry_run = command == "plan";
+  // The participant agents of three-phase commit, when configured: the 3PC recovery module
+  // finishes open 3PC records through them (plan only asks their states).
+  std::optional<xa::net::SharedKey> agents_key;
+  std::unique_ptr<xa::net::Transport> agents_transport;
+  std::unique_ptr<xa::three_phase::AgentClient> agents;
+  if (!config->agents.empty()) {
+    auto key = xa::net::LoadSharedKey(config->agents_key_file);
+    if (!key.ok()) {
+      std::cerr << "xa-recover: agents_key_file: " << key.status().ToString() << "\n";
+      return kExitConfig;
+    }
+    agents_key.emplace(std::move(key).value());
+    xa::three_phase::AgentDirectory directory;
+    for (const auto& agent : config->agents) {
+      directory.address_of_agent[agent.name] = agent.address;
+      for (const std::string& rm : agent.rms) directory.agent_of_rm[rm] = agent.name;
+    }
+    if (auto valid = directory.Validate(); !valid.ok()) {
+      std::cerr << "xa-recover: " << valid.ToString() << "\n";
+      return kExitConfig;
+    }
+    agents_transport = xa::net::NewTcpTransport(xa::Env::Default()->clock());
+    agents = std::make_unique<xa::three_phase::AgentClient>(
+        agents_transport.get(), &*agents_key,
+        "xa-recover-node-" + std::to_string(config->node_id), std::move(directory));
+    options.agents = agents.get();
+    options.agent_timeout = config->agent_timeout;
+  }
   auto last_progress = std::chrono::steady_clock::now();
   options.progress = [&](size_t done, size_t total) {
     auto now = std::chrono::steady_clock::now();

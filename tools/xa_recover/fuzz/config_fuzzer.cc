@@ -3,11 +3,14 @@
 //   - an error is XA_CONFIG and its message carries no control character nor any byte outside
 //     printable ASCII (text from the file is escaped);
 //   - a configuration it accepts has a log_dir without trailing slash and not ending in "." or
-//     "..", every number within its range, and a driver for every resource manager.
+//     "..", every number within its range, and a driver for every resource manager; its 3PC
+//     agents (if any) have a key file, an address and resource managers that are [rm] sections,
+//     each in exactly one agent.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <set>
 #include <string>
 
 #include "src/testing/fuzz_checks.h"
@@ -42,6 +45,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(rm.driver == "mysql" || rm.driver == "odbc");
       Check(!rm.port || InRange(kPort, *rm.port));
       Check(!rm.connect_timeout || InRange(kConnectTimeoutS, rm.connect_timeout->count()));
+    }
+    Check(config->agents.empty() == config->agents_key_file.empty());
+    Check(InRange(kAgentTimeoutMs, config->agent_timeout.count()));
+    std::set<std::string> listed;
+    for (const AgentEntry& agent : config->agents) {
+      Check(!agent.name.empty() && !agent.address.empty() && !agent.rms.empty());
+      for (const std::string& name : agent.rms) {
+        Check(listed.insert(name).second);
+        bool configured = false;
+        for (const RmConfig& rm : config->rms) configured = configured || rm.name == name;
+        Check(configured);
+      }
     }
   }
   // The number rule alone, on the first line: a value it accepts is in range and spelled back
