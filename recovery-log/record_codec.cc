@@ -80,6 +80,18 @@ Status CheckParticipantRecord(const LogRecord& r) {
   return Status::Ok();
 }
 
+// Whether every byte of `bytes` is zero, compared a block at a time: the unused tail of a
+// preallocated segment is up to 64 MiB, checked at every open and scan, and a byte-by-byte loop
+// over it took most of the log tests' time under the sanitizers (memcmp runs uninstrumented).
+bool AllZero(std::string_view bytes) {
+  static constexpr char kZeros[4096] = {};
+  while (bytes.size() > sizeof(kZeros)) {
+    if (std::memcmp(bytes.data(), kZeros, sizeof(kZeros)) != 0) return false;
+    bytes.remove_prefix(sizeof(kZeros));
+  }
+  return std::memcmp(bytes.data(), kZeros, bytes.size()) == 0;
+}
+
 }  // namespace
 
 void EncodeSegmentHeader(const SegmentHeader& h, std::string* dst) {
@@ -426,8 +438,7 @@ SegmentReader::Outcome SegmentReader::Next(PhysicalRecord* record) {
     return Outcome::kRecord;
   }
   // Zero fill to the end is unused (preallocated) space, not damage.
-  std::string_view rest = contents_.substr(pos_);
-  if (rest.find_first_not_of('\0') == std::string_view::npos) return Outcome::kEnd;
+  if (AllZero(contents_.substr(pos_))) return Outcome::kEnd;
   bad_offset_ = pos_;
   return Outcome::kBad;
 }

@@ -4,11 +4,13 @@
 #   1. scripts/install-deps.sh (no apt at all when everything is installed)
 #   2. build/        RelWithDebInfo, -DXA_WERROR=ON -DXA_ENABLE_TEST_HOOKS=ON, tests + benches
 #   3. scripts/servers.sh start (MariaDB 13306, PostgreSQL 15432 and 15433 on 127.0.0.1)
-#   4. ctest in build/ (every test, the database tests against the real servers)
+#   4. ctest in build/ (every test, the database tests against the real servers, and the quick
+#      run of the lock-hold bench)
 #   5. cmake --install build --prefix build/install, then examples/find_package_consumer
 #      configured, built and run against it
 #   6. build-asan/   Debug, ASan+UBSan (-DXA_SANITIZE=address, no benches): the same ctest but
-#                    the kill soak (label soak) and the spin model checks (label model)
+#                    the kill soak (label soak) and the model checks (label model); the unit
+#                    tests (no server, no threads of their own) two at a time
 #   7. build-tsan/   Debug, TSan (-DXA_SANITIZE=thread): ctest -L concurrent
 #   8. scripts/fuzz-log.sh: the decision log's libFuzzer targets, XA_FUZZ_SECONDS in all (60)
 #
@@ -130,13 +132,20 @@ tests_that_did_not_run() {
        listing { listing = 0 }' "$1"
 }
 
+# count_tests <build dir> [ctest selection args...]: how many tests the selection holds.
+count_tests() {
+  local dir="$1"
+  shift
+  ctest --test-dir "$dir" -N "$@" | sed -nE 's/^Total Tests: ([0-9]+)$/\1/p'
+}
+
 # run_ctest <label for the summary> <build dir> <allow zero tests: 0|1> [ctest args...]
 # Adds the run's counts to the totals; a run with no test is a failure unless allowed, and a test
 # that did not run (skipped or disabled) is counted as failed.
 run_ctest() {
   local name="$1" dir="$2" allow_empty="$3" log rc=0
   shift 3
-  log="$dir/ctest-output.log"
+  log="$dir/ctest-${name// /-}.log"
   ctest --test-dir "$dir" --output-on-failure --no-tests=ignore "$@" ${EXTRA_CTEST_ARGS[@]+"${EXTRA_CTEST_ARGS[@]}"} 2>&1 |
     tee "$log" || rc=$?
   local summary failed total
@@ -201,7 +210,10 @@ main() {
   phase "install dependencies" bash scripts/install-deps.sh || { fail "install-deps.sh"; finish; }
   phase "no skipped test in tests/" no_skipped_tests_in_sources ||
     fail "tests/ holds a GTEST_SKIP or a DISABLED_ test (listed above)"
-  phase "build (build/)" configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
+  # The lock-hold bench's quick run is a test here (every case present, 3PC releasing the rows
+  # without the coordinator): bench/lockhold/CMakeLists.txt.
+  phase "build (build/)" configure_and_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DXA_TEST_LOCK_HOLD_BENCH=ON ||
     { fail "build of build/"; finish; }
   phase "start servers" start_servers || { fail "scripts/servers.sh start"; finish; }
   phase "tests (build/)" run_ctest "tests" build 0 --timeout "$TIMEOUT" -j 1 || true
@@ -217,10 +229,26 @@ main() {
     if phase "build ASan+UBSan (build-asan/)" configure_and_build build-asan \
       -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=address -DXA_BUILD_BENCH=OFF; then
       # The kill soak (label soak) runs in build/ only: under ASan it would take most of the
-      # CI budget, and the crash matrix already runs its processes under ASan. The spin model
-      # checks (label model) run no code of ours, so a sanitizer build adds nothing to them.
-      phase "tests ASan+UBSan (build-asan/)" run_ctest "asan tests" build-asan 0 \
-        --timeout $((TIMEOUT * 2)) -j 1 -LE 'soak|model' || true
+      # CI budget, and the crash matrix already runs its processes under ASan. The model checks
+      # (label model: spin, and the participant simulation's hunt for each broken rule) sanitize
+      # nothing the other tests do not: spin runs no code of ours, and the hunt's only code beyond
+      # the simulation's own test is the deliberately broken rules.
+      # Two runs: the unit tests that need no server and start no threads of their own run two
+      # at a time (about half the sanitizer run's time is theirs); the tests of the servers, the
+      # crash tests and the concurrent tests run one at a time, as in build/. The two together
+      # must be every test of the single run, so a test with none of these labels fails here.
+      local pure_unit='unit' serial='db|crash|concurrent' excluded='soak|model'
+      local all_count pure_unit_count serial_count
+      all_count="$(count_tests build-asan -LE "$excluded")"
+      pure_unit_count="$(count_tests build-asan -L "$pure_unit" -LE "$serial|$excluded")"
+      serial_count="$(count_tests build-asan -L "$serial" -LE "$excluded")"
+      if ((pure_unit_count + serial_count != all_count)); then
+        fail "asan tests: $pure_unit_count unit + $serial_count db/crash/concurrent tests are not all $all_count tests: label every test (tests/CMakeLists.txt)"
+      fi
+      phase "tests ASan+UBSan, unit, 2 at a time" run_ctest "asan unit tests" build-asan 0 \
+        --timeout $((TIMEOUT * 2)) -j 2 -L "$pure_unit" -LE "$serial|$excluded" || true
+      phase "tests ASan+UBSan, db|crash|concurrent" run_ctest "asan db tests" build-asan 0 \
+        --timeout $((TIMEOUT * 2)) -j 1 -L "$serial" -LE "$excluded" || true
     else
       fail "build of build-asan/"
     fi

@@ -109,6 +109,9 @@ class InProcessAgents {
     LogOptions log_options;
     log_options.dir = slot.log_dir;
     log_options.node_id = node_id_;
+    // Small preallocated segments: each Scan a test makes reads the segment's zero tail, 64 MiB
+    // by default, which took most of these tests' time under TSan.
+    log_options.segment_size_bytes = 1 << 20;
     Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
     ASSERT_TRUE(log.ok()) << log.status().ToString();
     slot.log = std::move(*log);
