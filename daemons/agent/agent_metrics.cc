@@ -10,6 +10,7 @@
 namespace xa::agent {
 
 using internal::AppendPrometheusHeader;
+using internal::AppendPrometheusHistogram;
 using internal::AppendPrometheusSample;
 
 std::string RenderAgentPrometheus(const AgentCounters& c) {
@@ -87,8 +88,7 @@ std::string RenderAgentPrometheus(const AgentCounters& c) {
       "Orphan branches the agent rolled back after recording ABORT for them.",
       c.orphans_rolled_back);
 
-  // A histogram as the manager's page writes its phases (TransactionManager::PrometheusText):
-  // cumulative buckets by `le`, then +Inf, _sum and _count, one label telling the series apart.
+  // A histogram written as the manager's page writes its phases, one series per state.
   struct Timed {
     const char* state;
     const StateDurations* durations;
@@ -98,19 +98,9 @@ std::string RenderAgentPrometheus(const AgentCounters& c) {
                          "Time participants spent in WAIT (voted yes, waiting for PreCommit) and "
                          "in PRE (waiting for the decision), from the state's record to the next.");
   for (const Timed& timed : {Timed{"wait", &c.time_in_wait}, Timed{"pre", &c.time_in_pre}}) {
-    const std::string base = std::string("state=\"") + timed.state + "\"";
-    for (size_t i = 0; i < kStateDurationBoundsSeconds.size(); ++i) {
-      char le[48];
-      std::snprintf(le, sizeof(le), ",le=\"%g\"", kStateDurationBoundsSeconds[i]);
-      AppendPrometheusSample(&out, std::string(kStateSeconds) + "_bucket", base + le,
-                             static_cast<double>(timed.durations->at_most[i]));
-    }
-    AppendPrometheusSample(&out, std::string(kStateSeconds) + "_bucket", base + ",le=\"+Inf\"",
-                           static_cast<double>(timed.durations->count));
-    AppendPrometheusSample(&out, std::string(kStateSeconds) + "_sum", base,
-                           timed.durations->sum_seconds);
-    AppendPrometheusSample(&out, std::string(kStateSeconds) + "_count", base,
-                           static_cast<double>(timed.durations->count));
+    AppendPrometheusHistogram(&out, kStateSeconds, std::string("state=\"") + timed.state + "\"",
+                              kStateDurationBoundsSeconds, timed.durations->at_most,
+                              timed.durations->count, timed.durations->sum_seconds);
   }
   return out;
 }

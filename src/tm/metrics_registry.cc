@@ -1,6 +1,8 @@
 #include "src/tm/metrics_registry.h"
 
+#include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <string_view>
 
 #include "src/base/prometheus_text.h"
@@ -118,22 +120,13 @@ std::string RenderPrometheus(const TransactionMetrics& m, const MetricsRegistry&
   for (const Phase& phase : phases) {
     std::string base = "phase=\"";
     base.append(phase.label).append("\"");
-    for (double bound : kBoundsSeconds) {
-      std::string labels = base;
-      char buf[48];
-      std::snprintf(buf, sizeof(buf), ",le=\"%g\"", bound);
-      labels.append(buf);
-      uint64_t bound_ns = static_cast<uint64_t>(bound * 1e9);
-      AppendPrometheusSample(&out, "xa_phase_duration_seconds_bucket", labels,
-                             static_cast<double>(phase.histogram->CountAtMost(bound_ns)));
+    uint64_t at_most[std::size(kBoundsSeconds)];
+    for (size_t i = 0; i < std::size(kBoundsSeconds); ++i) {
+      at_most[i] = phase.histogram->CountAtMost(static_cast<uint64_t>(kBoundsSeconds[i] * 1e9));
     }
-    uint64_t count = phase.histogram->count();
-    AppendPrometheusSample(&out, "xa_phase_duration_seconds_bucket", base + ",le=\"+Inf\"",
-                           static_cast<double>(count));
-    AppendPrometheusSample(&out, "xa_phase_duration_seconds_sum", base,
-                           static_cast<double>(phase.histogram->sum_ns()) / 1e9);
-    AppendPrometheusSample(&out, "xa_phase_duration_seconds_count", base,
-                           static_cast<double>(count));
+    AppendPrometheusHistogram(&out, "xa_phase_duration_seconds", base, kBoundsSeconds, at_most,
+                              phase.histogram->count(),
+                              static_cast<double>(phase.histogram->sum_ns()) / 1e9);
   }
   AppendPrometheusHeader(&out, "xa_phase_duration_quantile_seconds", "gauge",
                          "Estimated p50 and p99 of the commit phases since the manager opened.");
