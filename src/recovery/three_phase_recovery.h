@@ -23,9 +23,10 @@
 //   - The end record is written only once every agent acknowledged the decision (Ack of COMMIT
 //     or ABORT, or INIT with its branch finished): a committed outcome is then never forgotten by
 //     both the coordinator and an agent.
-//   - A prepared XAM3 branch that no record names is left to its agent's orphan scan: the
-//     coordinator's rollback would not record ABORT at the agent, so a late CanCommit could
-//     still be answered yes (the two-phase module reports it as awaiting agents).
+//   - A prepared XAM3 branch that no record names is not this module's: the two-phase module
+//     presumes abort for it as for a 2PC orphan (no participant can be PRE without a durable
+//     pre-commit record), and its agent's own orphan scan releases it too when the coordinator
+//     stays away (docs/three-phase-commit.md, "Orphans").
 // Execute: the appends, then the agents' messages in parallel, then the direct commits, then the
 // end records.
 
