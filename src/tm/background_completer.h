@@ -11,8 +11,8 @@
 // schedule has no give-up limit and its attempts never give up (an attempt that throws is retried
 // too). A three-phase job is done only once, besides, every participant agent acknowledged its
 // decision (CompletionJob::agents_to_tell). A job that is done is concluded
-// (src/completion/conclude.h): its heuristic outcome (if any) is persisted, Forget() is sent where the RM reported XA_HEUR*,
-// and, for a logged decision, the end record is written.
+// (src/completion/conclude.h): its heuristic outcome (if any) is persisted, Forget() is sent
+// where the RM reported XA_HEUR*, and, for a logged decision, the end record is written.
 //
 // Recovery hands the decisions it could not finish to Submit() too. Every phase-2 result is read
 // by the phase-2 rules (src/completion/branch_outcome.h), the table the coordinator and the
