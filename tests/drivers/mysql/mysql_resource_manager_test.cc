@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/drivers/mysql/mysql_test_util.h"
+#include "tests/testutil/race_repetitions.h"
 #include "tests/testutil/status_matchers.h"
 #include "xa/logging.h"
 
@@ -910,7 +911,7 @@ TEST_F(MysqlTest, FencedSessionsPreparedBranchCanBeCommittedFromAnotherSession) 
   ASSERT_NE(fencer, nullptr);
   const std::string many_variables = ManyVariables();
   std::vector<std::chrono::microseconds> times;
-  constexpr int kIterations = 200;
+  constexpr int kIterations = xa::test::RaceRepetitions(200);
   for (int i = 0; i < kIterations; ++i) {
     std::unique_ptr<MySqlResourceManager> app = OpenRm();
     ASSERT_NE(app, nullptr);

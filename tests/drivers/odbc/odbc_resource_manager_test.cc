@@ -26,6 +26,7 @@
 #include "src/sql_dialect/postgres_dialect.h"
 #include "testutil/db_env.h"
 #include "testutil/finish.h"
+#include "testutil/race_repetitions.h"
 #include "testutil/status_matchers.h"
 #include "xa/odbc/odbc_resource_manager.h"
 #include "xa/xid.h"
@@ -781,7 +782,7 @@ TEST_P(OdbcDriverTest, FencedSessionsPreparedBranchCanBeCommittedFromAnotherSess
   std::string many_variables = "SET @v0 = 0";
   for (int v = 1; v < 5000; ++v) many_variables += ", @v" + std::to_string(v) + " = " + std::to_string(v);
   // The fence does not depend on the read-only probe: the long loop runs once per server.
-  const int iterations = read_only_optimization() ? 200 : 20;
+  const int iterations = xa::test::RaceRepetitions(read_only_optimization() ? 200 : 20);
   std::vector<std::chrono::microseconds> times;
   for (int i = 0; i < iterations; ++i) {
     auto app = NewRm("odbc-app");
