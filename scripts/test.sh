@@ -160,14 +160,53 @@ count_tests() {
 }
 
 # run_ctest <label for the summary> <build dir> <allow zero tests: 0|1> [ctest args...]
-# Adds the run's counts to the totals; a run with no test is a failure unless allowed, and a test
-# that did not run (skipped or disabled) is counted as failed.
+# Runs ctest into its own log (ctest-<label>.log in the build dir) and accounts for it.
 run_ctest() {
   local name="$1" dir="$2" allow_empty="$3" log rc=0
   shift 3
   log="$dir/ctest-${name// /-}.log"
   ctest --test-dir "$dir" --output-on-failure --no-tests=ignore "$@" ${EXTRA_CTEST_ARGS[@]+"${EXTRA_CTEST_ARGS[@]}"} 2>&1 |
     tee "$log" || rc=$?
+  account_ctest_log "$name" "$log" "$rc" "$allow_empty"
+}
+
+# run_ctest_in_two_lanes <label> <build dir> <timeout s> <serial labels> [excluded labels]
+# The tests labelled with one of <serial labels> (a ctest label regex: the servers' tests, the
+# crash and concurrent tests, whose timing the other tests must not disturb) run one at a time;
+# beside them, on the second core, the others run one at a time too. Those must all be labelled
+# `unit` or `model` (tests that touch no server and start no process or thread pool of their
+# own), so an unlabelled test fails here instead of running beside the servers' tests.
+run_ctest_in_two_lanes() {
+  local name="$1" dir="$2" timeout="$3" serial="$4" excluded="${5:-}" rc=0
+  local not_serial="$serial${excluded:+|$excluded}"
+  local -a serial_selection=(-L "$serial")
+  [[ -n "$excluded" ]] && serial_selection+=(-LE "$excluded")
+  local beside_count labelled_count
+  beside_count="$(count_tests "$dir" -LE "$not_serial")"
+  labelled_count="$(count_tests "$dir" -L 'unit|model' -LE "$not_serial")"
+  if ((beside_count != labelled_count)); then
+    fail "$name: $((beside_count - labelled_count)) tests have none of the labels $serial, unit, model: label every test (tests/CMakeLists.txt)"
+  fi
+  local beside_log="$dir/ctest-${name// /-}-beside.log" serial_log="$dir/ctest-${name// /-}.log"
+  ctest --test-dir "$dir" --output-on-failure --no-tests=ignore --timeout "$timeout" -j 1 \
+    -LE "$not_serial" ${EXTRA_CTEST_ARGS[@]+"${EXTRA_CTEST_ARGS[@]}"} >"$beside_log" 2>&1 &
+  local beside_pid=$! beside_rc=0
+  ctest --test-dir "$dir" --output-on-failure --no-tests=ignore --timeout "$timeout" -j 1 \
+    "${serial_selection[@]}" ${EXTRA_CTEST_ARGS[@]+"${EXTRA_CTEST_ARGS[@]}"} 2>&1 |
+    tee "$serial_log" || rc=$?
+  wait "$beside_pid" || beside_rc=$?
+  say "$name: the tests that ran beside ($beside_log)"
+  cat "$beside_log"
+  account_ctest_log "$name, one at a time" "$serial_log" "$rc" 0 || rc=1
+  account_ctest_log "$name, beside them" "$beside_log" "$beside_rc" 0 || rc=1
+  return "$rc"
+}
+
+# account_ctest_log <label> <ctest log> <ctest exit code> <allow zero tests: 0|1>
+# Adds the run's counts to the totals; a run with no test is a failure unless allowed, and a test
+# that did not run (skipped or disabled) is counted as failed.
+account_ctest_log() {
+  local name="$1" log="$2" rc="$3" allow_empty="$4"
   local summary failed total
   summary="$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1 || true)"
   if [[ -z "$summary" ]]; then
@@ -240,7 +279,8 @@ main() {
     -DXA_TEST_LOCK_HOLD_BENCH=ON ||
     { fail "build of build/"; finish; }
   phase "start servers" start_servers || { fail "scripts/servers.sh start"; finish; }
-  phase "tests (build/)" run_ctest "tests" build 0 --timeout "$TIMEOUT" -j 1 || true
+  phase "tests (build/), two lanes" run_ctest_in_two_lanes "tests" build "$TIMEOUT" \
+    'db|crash|concurrent|soak|bench' || true
   phase "install + find_package consumer" consumer_check || fail "find_package consumer"
 
   if [[ "${XA_TEST_QUICK:-0}" == 1 ]]; then
@@ -257,22 +297,8 @@ main() {
       # (label model: spin, and the participant simulation's hunt for each broken rule) sanitize
       # nothing the other tests do not: spin runs no code of ours, and the hunt's only code beyond
       # the simulation's own test is the deliberately broken rules.
-      # Two runs: the unit tests that need no server and start no threads of their own run two
-      # at a time (about half the sanitizer run's time is theirs); the tests of the servers, the
-      # crash tests and the concurrent tests run one at a time, as in build/. The two together
-      # must be every test of the single run, so a test with none of these labels fails here.
-      local pure_unit='unit' serial='db|crash|concurrent' excluded='soak|model'
-      local all_count pure_unit_count serial_count
-      all_count="$(count_tests build-asan -LE "$excluded")"
-      pure_unit_count="$(count_tests build-asan -L "$pure_unit" -LE "$serial|$excluded")"
-      serial_count="$(count_tests build-asan -L "$serial" -LE "$excluded")"
-      if ((pure_unit_count + serial_count != all_count)); then
-        fail "asan tests: $pure_unit_count unit + $serial_count db/crash/concurrent tests are not all $all_count tests: label every test (tests/CMakeLists.txt)"
-      fi
-      phase "tests ASan+UBSan, unit, 2 at a time" run_ctest "asan unit tests" build-asan 0 \
-        --timeout $((TIMEOUT * 2)) -j 2 -L "$pure_unit" -LE "$serial|$excluded" || true
-      phase "tests ASan+UBSan, db|crash|concurrent" run_ctest "asan db tests" build-asan 0 \
-        --timeout $((TIMEOUT * 2)) -j 1 -L "$serial" -LE "$excluded" || true
+      phase "tests ASan+UBSan (build-asan/), two lanes" run_ctest_in_two_lanes "asan tests" \
+        build-asan $((TIMEOUT * 2)) 'db|crash|concurrent' 'soak|model' || true
     else
       fail "build of build-asan/"
     fi
