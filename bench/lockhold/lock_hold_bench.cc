@@ -343,7 +343,9 @@ class Agents {
 
   ThreePhaseOptions CoordinatorOptions() const {
     ThreePhaseOptions options;
-    for (const Agent& agent : agents_) options.agents.push_back({agent.name, agent.address(), {agent.rm}});
+    for (const Agent& agent : agents_) {
+      options.agents.push_back({agent.name, agent.address(), {agent.rm}});
+    }
     options.key_file = key_file_;
     // The coordinator's waits must be shorter than the agents' termination timeout.
     options.vote_timeout = milliseconds(timeout_ms_ / 2);

@@ -579,7 +579,8 @@ Status Agent::Impl::Listen(std::unique_ptr<net::Listener> given) {
     address_ = listener_->address();
     return Status::Ok();
   }
-  Result<std::unique_ptr<net::Listener>> listener = deps_.transport->Listen(options_.listen_address);
+  Result<std::unique_ptr<net::Listener>> listener =
+      deps_.transport->Listen(options_.listen_address);
   if (!listener.ok()) {
     return listener.status().WithContext("agent '" + options_.name + "' cannot listen on " +
                                          options_.listen_address);
@@ -835,8 +836,8 @@ Status Agent::Impl::CheckCanCommit(const ts::CanCommitMessage& message) const {
                   "participant " + std::to_string(message.participant) + " of " +
                       message.xid.ToString() + " is of resource manager '" + own.rm_name +
                       "', which agent '" + options_.name + "' does not serve (its directory " +
-                      (agent ? "maps it to agent '" + *agent + "'" : std::string("has no such "
-                                                                                 "resource manager")) +
+                      (agent ? "maps it to agent '" + *agent + "'"
+                             : std::string("has no such resource manager")) +
                       "): make the coordinator's directory the same as the agents'");
   }
   if (own.branch != message.xid.WithBranch(static_cast<uint16_t>(message.participant))) {
@@ -1458,7 +1459,8 @@ Result<std::unique_ptr<Agent>> Agent::Start(AgentOptions options, AgentDependenc
       options.peer_timeout <= std::chrono::microseconds::zero() ||
       options.finish_retry_min <= std::chrono::microseconds::zero() ||
       options.finish_retry_max < options.finish_retry_min ||
-      (deps.lister != nullptr && options.orphan_scan_interval <= std::chrono::microseconds::zero())) {
+      (deps.lister != nullptr &&
+       options.orphan_scan_interval <= std::chrono::microseconds::zero())) {
     return Status(Code::kInval, "the agent's timeouts (and, with a lister, its orphan scan "
                                 "interval) must be positive and finish_retry_max at least "
                                 "finish_retry_min");

@@ -21,8 +21,8 @@
 //     a record made durable, its branch finished) runs on its strand, one at a time, in order,
 //     as the machine requires (rule e). A strand costs nothing while idle and many participants
 //     share the pool's threads. (Not asio's strands and thread pool: they synchronise with a
-//     standalone fence that the thread sanitizer cannot follow.) Records (DecisionLog::Append) run on the
-//     strand: an fdatasync is short and shared by concurrent appends (group commit).
+//     standalone fence that the thread sanitizer cannot follow.) Records (DecisionLog::Append)
+//     run on the strand: an fdatasync is short and shared by concurrent appends (group commit).
 //   - BranchFinisher::Finish runs on a separate pool, off the strands: fencing and phase 2 wait
 //     for a database, which must not stall other transactions. Its result is posted back to the
 //     participant's strand; a failure is retried after a backoff (finish_retry_min doubling up to

@@ -55,7 +55,8 @@ Status RmBranchFinisher::Finish(const std::string& rm_name, const Xid& branch,
   if (pool == pools_.end()) {
     return Status(Code::kConfig, "this agent has no resource manager '" +
                                      internal::EscapeForMessage(rm_name) +
-                                     "' to finish a branch on: add it to the agent's configuration");
+                                     "' to finish a branch on: add it to the agent's "
+                                     "configuration");
   }
   const std::string context = std::string(commit ? "commit" : "rollback") + " of a branch on '" +
                               internal::EscapeForMessage(rm_name) + "'";

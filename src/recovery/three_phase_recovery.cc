@@ -184,7 +184,8 @@ void ThreePhaseRecovery::Gather(PassInputs& in, const PassContext& /*context*/) 
       continue;
     }
     std::vector<AgentAnswer> answers(record.participants.size());
-    const Clock::SteadyTime deadline = ClockOf(*in.options)->DeadlineAfter(in.options->agent_timeout);
+    const Clock::SteadyTime deadline =
+        ClockOf(*in.options)->DeadlineAfter(in.options->agent_timeout);
     ForEachInParallel(record.participants.size(), [&](size_t i) {
       const Participant& p = record.participants[i];
       std::optional<uint32_t> number = ParticipantNumberOfBranch(p.branch);
@@ -228,7 +229,8 @@ RecoveryPlan ThreePhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>&
     // A pre-commit without a decision: the agents' states decide, never a guess.
     static const std::vector<AgentAnswer> kNotAsked;
     auto found = in.agent_states.find(global);
-    const std::vector<AgentAnswer>& answers = found != in.agent_states.end() ? found->second : kNotAsked;
+    const std::vector<AgentAnswer>& answers =
+        found != in.agent_states.end() ? found->second : kNotAsked;
     bool committed = false;
     bool aborted = false;
     std::vector<std::string> reasons;

@@ -201,7 +201,9 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
     if (pool.empty()) continue;  // planned from a scan, so configured: cannot happen
     size_t first = work.size();
     for (ResourceManager* rm : pool) work.emplace_back(rm, std::vector<PlannedCall*>());
-    for (size_t i = 0; i < list.size(); ++i) work[first + i % pool.size()].second.push_back(list[i]);
+    for (size_t i = 0; i < list.size(); ++i) {
+      work[first + i % pool.size()].second.push_back(list[i]);
+    }
   }
 
   std::atomic<size_t> done{0};
@@ -267,8 +269,8 @@ void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
     Conclusion conclusion = Conclude(transaction.decision, at_conclusion);
     bool may_forget = true;
     if (conclusion.record_heuristic) {
-      Status appended =
-          AppendRecoveryRecord(context.log, HeuristicRecord(global, Protocol::kTwoPhase, conclusion));
+      Status appended = AppendRecoveryRecord(
+          context.log, HeuristicRecord(global, Protocol::kTwoPhase, conclusion));
       if (!appended.ok()) {
         // Without the record no operator would hear of it: the RMs keep their heuristic state
         // (no Forget) so that the next pass meets it again.
