@@ -358,8 +358,16 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
         if (reading.forget) rm->Forget(branch.branch).IgnoreError();
       }
     }
-    const bool acknowledged =
-        AcknowledgesDecision(answer, call.decision, finished_here || call.branch_finished);
+    const bool branch_finished = finished_here || call.branch_finished;
+    const bool acknowledged = AcknowledgesDecision(answer, call.decision, branch_finished);
+    // The record may end (as far as this branch goes) only once the branch is finished too,
+    // when the decision is COMMIT: an ended record no longer names its branches, and the
+    // two-phase module presumes abort for a prepared XAM3 branch that no record names. An agent
+    // that holds COMMIT but has yet to commit its branch (its database was slow or down) would
+    // otherwise see that branch rolled back under it while the others committed: a transfer in
+    // one database only (found by the coordinator-and-agent kill soak). An ABORT may end at
+    // once: presumed abort of what is left prepared agrees with it.
+    const bool lets_record_end = acknowledged && (branch_finished || !commit);
     if (!acknowledged && answer.state && three_phase::IsDecided(*answer.state)) {
       ++report.failed;
       XA_LOG_XID(kError, kComponent, branch.branch)
@@ -368,13 +376,16 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
           << ": heuristic mixed outcome (the agents report it)";
     }
     branch.reason += "; " + AnswerText(answer) +
-                     (acknowledged ? " (acknowledged)" : " (not acknowledged: the decision stays "
-                                                         "open for the next pass)");
+                     (lets_record_end ? " (acknowledged)"
+                      : acknowledged  ? " (acknowledged, its branch not yet committed: the "
+                                        "decision stays open until it is)"
+                                      : " (not acknowledged: the decision stays open for the "
+                                        "next pass)");
     if (!answer.state && branch.result.ok()) branch.result = answer.error;
-    state.end = acknowledged ? (commit ? BranchEnd::kCommitted : BranchEnd::kRolledBack)
-                             : BranchEnd::kPending;
-    auto [it, added] = all_acknowledged.emplace(call.global, acknowledged);
-    if (!added) it->second = it->second && acknowledged;
+    state.end = lets_record_end ? (commit ? BranchEnd::kCommitted : BranchEnd::kRolledBack)
+                                : BranchEnd::kPending;
+    auto [it, added] = all_acknowledged.emplace(call.global, lets_record_end);
+    if (!added) it->second = it->second && lets_record_end;
   }
 
   for (const auto& [global, transaction] : plan.transactions) {

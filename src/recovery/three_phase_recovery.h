@@ -3,8 +3,8 @@
 //
 // It owns the open records of protocol kThreePhase (kPreCommit, and 3PC's kCommitDecision) and
 // the branches they name ("XAM3"); it comes before the two-phase module, which then leaves them
-// alone. Without agents (RecoveryOptions::agents is nullptr, as in xa-recover) every such record
-// is reported as awaiting its agents and no branch of it is touched.
+// alone. Without agents (RecoveryOptions::agents is nullptr: xa-recover without [agent]
+// sections) every such record is reported as awaiting its agents and no branch of it is touched.
 //
 // Gather (before planning, like the scans): for each open kPreCommit record not in flight, a
 // StateQuery to every participant's agent, as the coordinator (not a backup round).
@@ -22,7 +22,10 @@
 //     finished).
 //   - The end record is written only once every agent acknowledged the decision (Ack of COMMIT
 //     or ABORT, or INIT with its branch finished): a committed outcome is then never forgotten by
-//     both the coordinator and an agent.
+//     both the coordinator and an agent. A COMMIT also waits until every branch is finished in
+//     its database (this pass's scan no longer lists it, or the direct commit finished it): once
+//     ended, the record no longer names the branch, and a prepared XAM3 branch that no record
+//     names is presumed aborted (below), so an agent still committing its branch would lose it.
 //   - A prepared XAM3 branch that no record names is not this module's: the two-phase module
 //     presumes abort for it as for a 2PC orphan (no participant can be PRE without a durable
 //     pre-commit record), and its agent's own orphan scan releases it too when the coordinator

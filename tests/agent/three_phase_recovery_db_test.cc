@@ -41,6 +41,24 @@ uint32_t UniqueNode() {
   return 0x34000000u | (rd() & 0xffffffu);
 }
 
+// A finisher the test holds: while held, every Finish fails as a database that is down would,
+// so the agent keeps its decided participant and tries again later; released, it finishes
+// through the real finisher.
+class HeldFinisher final : public agent::BranchFinisher {
+ public:
+  explicit HeldFinisher(agent::BranchFinisher* inner) : inner_(inner) {}
+  void Release() { held_ = false; }
+  Status Finish(const std::string& rm_name, const Xid& branch, uint64_t fence_session_id,
+                bool read_only, bool commit) override {
+    if (held_.load()) return Status(Code::kRmFail, "the test holds this agent's database");
+    return inner_->Finish(rm_name, branch, fence_session_id, read_only, commit);
+  }
+
+ private:
+  agent::BranchFinisher* inner_;
+  std::atomic<bool> held_{true};
+};
+
 class ThreePhaseRecoveryDbTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -295,6 +313,56 @@ TEST_F(ThreePhaseRecoveryDbTest, ACommitDecisionStaysOpenUntilTheAgentThatMissed
   EXPECT_EQ(report->decisions_still_open, 0u);
   CloseManager();
   EXPECT_EQ(OpenDecisionsOnDisk().count(global), 0u) << "the commit decision is still open";
+  EXPECT_EQ(MariaDb(1), kBalance - 100);
+  EXPECT_EQ(Postgres(1), kBalance + 100);
+  EXPECT_THAT(Prepared(), ::testing::IsEmpty());
+}
+
+// The agents decide COMMIT by termination, and the MariaDB agent cannot commit its branch yet
+// (its database calls fail). The coordinator's recovery adopts COMMIT and that agent
+// acknowledges it, but the record must stay open while the branch is prepared: ended, it would
+// no longer name the branch, and the two-phase module of a later pass would presume abort for
+// it, leaving the transfer in PostgreSQL only. Once the agent commits, a pass ends the record.
+TEST_F(ThreePhaseRecoveryDbTest, ACommitIsNotEndedWhileAnAgentStillHasItsBranchToCommit) {
+  HeldFinisher held(finishers_.at(kAgentA).get());
+  agents_->Stop(kAgentA);
+  agents_->Start(kAgentA, &held, 2, AgentTimeouts{kTerminationTimeout, 500ms});
+  OpenManager();
+  StopAgentAtAppend(kAgentB, 1);
+  Xid global;
+  Result<Outcome> outcome = Transfer(100, &global);
+  NoMoreStops();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kUnknown) << last_status_.ToString();
+
+  // The agents terminate to COMMIT: PostgreSQL's branch commits, MariaDB's stays prepared.
+  StartAgent(kAgentB, 2);
+  ASSERT_TRUE(Eventually([&] { return Postgres(1) == kBalance + 100; }))
+      << "the agents did not commit the PostgreSQL branch";
+  ASSERT_EQ(Prepared().size(), 1u);
+
+  // Passes of the live manager: the first adopts COMMIT (the MariaDB agent answers COMMIT);
+  // none may end the record or let the next presume abort for the MariaDB branch.
+  for (int pass = 0; pass < 3; ++pass) {
+    Result<RecoveryReport> report = manager_->RunRecovery();
+    ASSERT_THAT(report, IsOk());
+    EXPECT_EQ(report->end_records_written, 0u) << "pass " << pass << "\n"
+                                               << FormatRecoveryReport(*report);
+    EXPECT_EQ(report->rolled_back, 0u) << "pass " << pass << "\n"
+                                       << FormatRecoveryReport(*report);
+    EXPECT_EQ(log_->State().open_decisions.count(global), 1u) << "pass " << pass;
+  }
+  EXPECT_EQ(Prepared().size(), 1u) << "the MariaDB branch was finished by someone else";
+  EXPECT_EQ(MariaDb(1), kBalance);
+
+  // The agent's database comes back: the agent commits its branch; the next pass ends the record.
+  held.Release();
+  EXPECT_TRUE(Eventually([&] { return Prepared().empty(); })) << "branches still prepared";
+  Result<RecoveryReport> report = manager_->RunRecovery();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->end_records_written, 1u) << FormatRecoveryReport(*report);
+  CloseManager();
+  EXPECT_EQ(OpenDecisionsOnDisk().count(global), 0u);
   EXPECT_EQ(MariaDb(1), kBalance - 100);
   EXPECT_EQ(Postgres(1), kBalance + 100);
   EXPECT_THAT(Prepared(), ::testing::IsEmpty());
