@@ -225,6 +225,20 @@ class AgentPair {
     options.three_phase.ack_timeout = kCoordinatorPhaseTimeout;
   }
 
+  // Adds these agents to an xa-recover configuration file (WriteBankRecoverConfig's): the key
+  // (agents_key_file, a top-level setting, so before the first section) and an [agent NAME]
+  // section each with its address and resource manager, as xa-recover reads them.
+  void AddToRecoverConfig(const std::string& path) const {
+    std::stringstream sections;
+    sections << std::ifstream(path).rdbuf();
+    std::ofstream out(path, std::ios::trunc);
+    out << "agents_key_file = " << key_file_ << "\n" << sections.str();
+    for (const auto& [name, agent] : agents_) {
+      out << "\n[agent " << name << "]\naddress = " << Address(agent) << "\nrms = " << agent.rm
+          << "\n";
+    }
+  }
+
   // The arguments that make tests/recovery/bank_worker run its transfers through these agents.
   std::vector<std::string> WorkerArguments() const {
     std::vector<std::string> arguments;

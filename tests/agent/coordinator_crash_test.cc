@@ -201,24 +201,7 @@ class XaRecoverWithAgentsTest : public CoordinatorCrashTest {
   // The bank's xa-recover configuration (tests/recovery) plus the agents' directory and key.
   std::string WriteConfigWithAgents() {
     const std::string path = WriteBankRecoverConfig(scratch_, log_dir(), node_, 0);
-    std::stringstream rms;
-    rms << std::ifstream(path).rdbuf();
-    std::ofstream out(path, std::ios::trunc);
-    const std::vector<std::string> arguments = agents_->WorkerArguments();
-    // Top-level settings come before the first section.
-    for (size_t i = 0; i + 1 < arguments.size(); i += 2) {
-      if (arguments[i] == "--agents-key") out << "agents_key_file = " << arguments[i + 1] << "\n";
-    }
-    out << rms.str();
-    for (size_t i = 0; i + 1 < arguments.size(); i += 2) {
-      if (arguments[i] != "--three-phase-agent") continue;
-      // name=address=rm
-      const std::string& agent = arguments[i + 1];
-      const size_t first = agent.find('='), second = agent.rfind('=');
-      out << "\n[agent " << agent.substr(0, first) << "]\naddress = "
-          << agent.substr(first + 1, second - first - 1) << "\nrms = " << agent.substr(second + 1)
-          << "\n";
-    }
+    agents_->AddToRecoverConfig(path);
     return path;
   }
 
