@@ -3,7 +3,8 @@
 # and the coordinator-crash invariant holds for every sample in samples.csv, measured from the
 # databases' side: 3PC released each row within the agents' timeout + 1 s of the kill, 2PC held
 # each row at least until recovery ran R seconds after the kill, and the servers' lock views
-# showed every probe waiting. A missing case fails.
+# showed every probe waiting. A missing case fails, and so does a no-failure case whose commit
+# latency columns are not positive and ordered, or a 3PC one whose agents' CPU reads zero.
 #
 # Usage: check_lock_hold.sh [--run BENCH] [--recovery-delay-s R] [--agent-timeout-ms T] OUT_DIR
 #   --run BENCH   first run `BENCH --quick --out OUT_DIR` with R and T (its exit code counts too)
@@ -54,6 +55,23 @@ for key in "${expected[@]}"; do
     fail "case $key has no sample"
   fi
 done
+
+# Every no-failure case timed its commits (columns commit_p50_ms and commit_p99_ms), and the 3PC
+# ones saw the agents work (agents_cpu_ms_per_commit): a zero there means the measurement broke.
+header="$(head -n 1 "$summary")"
+for column in commit_p50_ms commit_p99_ms bench_cpu_ms_per_commit agents_cpu_ms_per_commit; do
+  [[ ",$header," == *",$column,"* ]] || fail "$summary has no column $column"
+done
+while IFS=, read -r key p50 p99 agents_cpu; do
+  awk -v a="$p50" -v b="$p99" 'BEGIN { exit !(a > 0 && b >= a) }' ||
+    fail "case $key: commit p50 $p50 ms and p99 $p99 ms are not positive and ordered"
+  if [[ "$key" == */3pc/* ]]; then
+    awk -v c="$agents_cpu" 'BEGIN { exit !(c > 0) }' ||
+      fail "case $key: the agents' CPU per commit reads $agents_cpu ms"
+  fi
+done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
+                  $1 == "no-failure" { print $1 "/" $2 "/" $3 "," $column["commit_p50_ms"] "," \
+                    $column["commit_p99_ms"] "," $column["agents_cpu_ms_per_commit"] }' "$summary")
 
 # The coordinator-crash invariant, per sample (per database and repetition).
 recovery_delay_ms="$(awk -v s="$recovery_delay_s" 'BEGIN { printf "%d", s * 1000 }')"

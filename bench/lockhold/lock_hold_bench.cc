@@ -7,7 +7,10 @@
 // Cases, each for 2PC and for 3PC (two real xa-agent processes, started here):
 //   no-failure          transfers (one row in MariaDB, one in PostgreSQL, one row per client)
 //                       at 1, 4 and 16 clients for S seconds; a probe per database samples the
-//                       hold time of the transfers it can (it waits for one at a time).
+//                       hold time of the transfers it can (it waits for one at a time). Each
+//                       committed transfer's Commit() call is timed (p50, p99), and the CPU of
+//                       this process and of the agents is divided by the commits; each 3PC case
+//                       is printed with its ratio to the 2PC case of the same clients.
 //   coordinator-crash   a copy of this program writes both rows and is killed by a crash point:
 //                       2PC once the commit decision is durable and nothing is committed
 //                       (after-decision-sync), 3PC once every agent pre-committed
@@ -31,6 +34,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -106,6 +110,33 @@ const char* ProtocolKey(Protocol protocol) {
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
+// CPU time (user + system) this process has used, in ms.
+double ProcessCpuMs() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto ms = [](const timeval& t) { return t.tv_sec * 1000.0 + t.tv_usec / 1000.0; };
+  return ms(usage.ru_utime) + ms(usage.ru_stime);
+}
+
+// CPU time (user + system) a running child process has used, in ms; 0 when it cannot be read.
+// /proc/PID/stat: the command (field 2) is in parentheses and may hold spaces, so the fields are
+// counted from the closing one; utime and stime are fields 14 and 15, in clock ticks.
+double ChildCpuMs(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int index = 3; index <= 15 && fields >> field; ++index) {
+    if (index >= 14) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Results
 
@@ -122,6 +153,12 @@ struct CaseResult {
   int clients = 1;
   std::vector<Sample> samples;
   double commits_per_s = 0;  // no-failure only
+  // No-failure only: each committed transfer's Commit() call, from the call to its return (the
+  // branches' writes are done before it), and the CPU the bench process (the coordinator, its
+  // clients and the probes) and the agents' processes used per committed transfer.
+  std::vector<double> commit_ms;
+  double bench_cpu_ms_per_commit = 0;
+  double agents_cpu_ms_per_commit = 0;
   // No-failure transfers that did not commit within the coordinator's phase timeouts on a loaded
   // machine: rolled back (a late vote) or left to the agents (a late acknowledgement). Counted
   // and shown, not hidden; any other outcome (a heuristic one) fails the case.
@@ -287,6 +324,14 @@ class Agents {
   ~Agents() { Stop(); }
   Agents(const Agents&) = delete;
   Agents& operator=(const Agents&) = delete;
+
+  // The CPU time the running agents have used, in ms (a restarted agent starts from zero: read it
+  // before and after a case in which none is restarted).
+  double CpuMs() const {
+    double total = 0;
+    for (const Agent& agent : agents_) total += ChildCpuMs(agent.pid);
+    return total;
+  }
 
   Status Start() {
     std::string key(32, '\0');
@@ -487,6 +532,7 @@ struct Shared {
   const bank::BankSettings& settings;
   const bank::Bank& bank;
   TransactionManager& manager;
+  const Agents& agents;
 };
 
 Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) {
@@ -553,12 +599,16 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) 
   }
 
   const auto start = Clock::now();
+  const double bench_cpu_before = ProcessCpuMs();
+  const double agents_cpu_before = shared.agents.CpuMs();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(shared.config.seconds));
+  std::vector<std::vector<double>> commit_ms(static_cast<size_t>(clients));
   std::vector<std::thread> client_threads;
   for (int c = 0; c < clients; ++c) {
     client_threads.emplace_back([&, c] {
       const int row = c + 1;
+      std::vector<double>& my_commit_ms = commit_ms[static_cast<size_t>(c)];
       while (Clock::now() < deadline) {
         auto txn = BeginAndWrite(shared.manager, tellers[c], protocol, row);
         if (!txn.ok()) {
@@ -566,7 +616,9 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) 
           return;
         }
         announcements.Post(row, Clock::now());
+        const auto commit_called = Clock::now();
         auto outcome = txn->Commit();
+        const double commit_took_ms = Ms(Clock::now() - commit_called);
         // 3PC reports a missing acknowledgement as unknown: the agents decide it.
         if (outcome.ok() && (*outcome == Outcome::kRolledBack ||
                              *outcome == Outcome::kCommittedCompletionPending ||
@@ -582,11 +634,14 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) 
           return;
         }
         commits.fetch_add(1);
+        my_commit_ms.push_back(commit_took_ms);
       }
     });
   }
   for (auto& t : client_threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double bench_cpu_ms = ProcessCpuMs() - bench_cpu_before;
+  const double agents_cpu_ms = shared.agents.CpuMs() - agents_cpu_before;
   {
     std::lock_guard lock(announcements.mutex);
     announcements.stop = true;
@@ -596,6 +651,13 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) 
   if (!failure.ok()) return failure;
   result.commits_per_s = static_cast<double>(commits.load()) / elapsed;
   result.not_committed = not_committed.load();
+  for (const std::vector<double>& one : commit_ms) {
+    result.commit_ms.insert(result.commit_ms.end(), one.begin(), one.end());
+  }
+  if (commits.load() > 0) {
+    result.bench_cpu_ms_per_commit = bench_cpu_ms / static_cast<double>(commits.load());
+    result.agents_cpu_ms_per_commit = agents_cpu_ms / static_cast<double>(commits.load());
+  }
   return result;
 }
 
@@ -857,6 +919,56 @@ void PrintTable(std::ostream& out, const std::vector<CaseResult>& results, bool 
   }
 }
 
+// The no-failure cases' commit latency and CPU per committed transfer, and beside each 3PC case
+// its ratio to the 2PC case with the same number of clients (measured in the same run).
+void PrintCommitTable(std::ostream& out, const std::vector<CaseResult>& results, bool markdown) {
+  auto two_phase_twin = [&](const CaseResult& r) -> const CaseResult* {
+    for (const CaseResult& other : results) {
+      if (other.bound_ms <= 0 && other.protocol == Protocol::kTwoPhase &&
+          other.clients == r.clients) {
+        return &other;
+      }
+    }
+    return nullptr;
+  };
+  auto ratio = [](double value, double base) {
+    return base > 0 ? Fixed(value / base, 2) + "x" : std::string("-");
+  };
+  if (markdown) {
+    out << "| protocol | clients | commits | commit p50 ms | commit p99 ms | commits/s | "
+           "CPU ms/commit, bench | CPU ms/commit, agents | p50 vs 2PC | p99 vs 2PC | "
+           "commits/s vs 2PC |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+  } else {
+    out << std::left << std::setw(9) << "protocol" << std::right << std::setw(8) << "clients"
+        << std::setw(9) << "commits" << std::setw(10) << "p50 ms" << std::setw(10) << "p99 ms"
+        << std::setw(11) << "commits/s" << std::setw(12) << "cpu bench" << std::setw(12)
+        << "cpu agents" << std::setw(11) << "p50 /2PC" << std::setw(11) << "p99 /2PC"
+        << std::setw(11) << "c/s /2PC" << "\n";
+  }
+  for (const CaseResult& r : results) {
+    if (r.bound_ms > 0) continue;
+    const double p50 = Percentile(r.commit_ms, 0.5), p99 = Percentile(r.commit_ms, 0.99);
+    const CaseResult* base = r.protocol == Protocol::kThreePhase ? two_phase_twin(r) : nullptr;
+    const std::string p50_ratio = base ? ratio(p50, Percentile(base->commit_ms, 0.5)) : "-";
+    const std::string p99_ratio = base ? ratio(p99, Percentile(base->commit_ms, 0.99)) : "-";
+    const std::string rate_ratio = base ? ratio(r.commits_per_s, base->commits_per_s) : "-";
+    if (markdown) {
+      out << "| " << ProtocolKey(r.protocol) << " | " << r.clients << " | " << r.commit_ms.size()
+          << " | " << Fixed(p50, 2) << " | " << Fixed(p99, 2) << " | " << Fixed(r.commits_per_s)
+          << " | " << Fixed(r.bench_cpu_ms_per_commit, 2) << " | "
+          << Fixed(r.agents_cpu_ms_per_commit, 2) << " | " << p50_ratio << " | " << p99_ratio
+          << " | " << rate_ratio << " |\n";
+    } else {
+      out << std::left << std::setw(9) << ProtocolKey(r.protocol) << std::right << std::setw(8)
+          << r.clients << std::setw(9) << r.commit_ms.size() << std::setw(10) << Fixed(p50, 2)
+          << std::setw(10) << Fixed(p99, 2) << std::setw(11) << Fixed(r.commits_per_s)
+          << std::setw(12) << Fixed(r.bench_cpu_ms_per_commit, 2) << std::setw(12)
+          << Fixed(r.agents_cpu_ms_per_commit, 2) << std::setw(11) << p50_ratio << std::setw(11)
+          << p99_ratio << std::setw(11) << rate_ratio << "\n";
+    }
+  }
+}
+
 void WriteSamples(const std::string& path, const std::vector<CaseResult>& results) {
   std::ofstream out(path);
   out << "case,protocol,clients,database,hold_ms,after_crash_ms,server_saw_wait\n";
@@ -872,7 +984,8 @@ void WriteSamples(const std::string& path, const std::vector<CaseResult>& result
 void WriteSummary(const std::string& path, const std::vector<CaseResult>& results) {
   std::ofstream out(path);
   out << "case,protocol,clients,samples,p50_ms,p99_ms,max_ms,commits_per_s,"
-         "released_after_crash_ms,bound,bound_ms,server_saw_wait,verdict,not_committed\n";
+         "released_after_crash_ms,bound,bound_ms,server_saw_wait,verdict,not_committed,"
+         "commit_p50_ms,commit_p99_ms,bench_cpu_ms_per_commit,agents_cpu_ms_per_commit\n";
   for (const CaseResult& r : results) {
     const std::vector<double> holds = Holds(r);
     const bool crash = r.bound_ms > 0;
@@ -885,7 +998,11 @@ void WriteSummary(const std::string& path, const std::vector<CaseResult>& result
         << (crash ? Fixed(r.bound_ms, 0) : "") << ","
         << (crash ? (ServerSawEveryWait(r) ? "1" : "0") : "") << ","
         << (InvariantHolds(r) ? "ok" : "violated") << ","
-        << (crash ? "" : std::to_string(r.not_committed)) << "\n";
+        << (crash ? "" : std::to_string(r.not_committed)) << ","
+        << (crash ? "" : Fixed(Percentile(r.commit_ms, 0.5), 3)) << ","
+        << (crash ? "" : Fixed(Percentile(r.commit_ms, 0.99), 3)) << ","
+        << (crash ? "" : Fixed(r.bench_cpu_ms_per_commit, 3)) << ","
+        << (crash ? "" : Fixed(r.agents_cpu_ms_per_commit, 3)) << "\n";
   }
 }
 
@@ -912,6 +1029,12 @@ void WriteMarkdown(const std::string& path, const Config& config,
       << "- machine: " << std::thread::hardware_concurrency() << " cores; load average "
       << load_before << " before, " << load_after << " after\n\n";
   PrintTable(out, results, /*markdown=*/true);
+  out << "\nCommit latency (the transaction manager's Commit(), the branches' writes done before it) "
+         "and CPU per committed transfer (user + system; the bench process holds the coordinator, "
+         "its clients and the probes; the agents are the two xa-agent processes; the database "
+         "servers' CPU is not counted), with each 3PC case's ratio to the 2PC case of the same "
+         "clients:\n\n";
+  PrintCommitTable(out, results, /*markdown=*/true);
   out << "\n";
   for (const CaseResult& r : results) {
     if (r.bound_ms <= 0) continue;
@@ -1013,7 +1136,7 @@ int Main(int argc, char** argv) {
     std::cerr << "xa_lock_hold_bench: " << manager.status().ToString() << "\n";
     return 1;
   }
-  Shared shared{config, *settings, **bank, **manager};
+  Shared shared{config, *settings, **bank, **manager, agents};
 
   const size_t total = config.clients.size() * 2 + 2;
   size_t index = 0;
@@ -1062,6 +1185,8 @@ int Main(int argc, char** argv) {
   std::cout << "\nLock hold time (ms), from the branch's write to the server granting the probe "
                "the row:\n";
   PrintTable(std::cout, results, /*markdown=*/false);
+  std::cout << "\nCommit latency (ms) and CPU per committed transfer (ms), 3PC against 2PC:\n";
+  PrintCommitTable(std::cout, results, /*markdown=*/false);
   WriteSamples(config.out_dir + "/samples.csv", results);
   WriteSummary(config.out_dir + "/summary.csv", results);
   WriteMarkdown(config.out_dir + "/summary.md", config, results, load_before, LoadAverage());
