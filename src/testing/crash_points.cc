@@ -30,6 +30,7 @@ constexpr std::array kAll = {
 struct Armed {
   std::string name;
   long count = 1;
+  bool stop = false;  // XA_CRASH_ACTION=stop: freeze instead of dying
   std::atomic<long> hits{0};
 };
 
@@ -40,6 +41,9 @@ Armed& TheArmed() {
     if (const char* count = std::getenv("XA_CRASH_COUNT")) {
       long k = std::strtol(count, nullptr, 10);
       if (k > 0) a->count = k;
+    }
+    if (const char* action = std::getenv("XA_CRASH_ACTION")) {
+      a->stop = std::string(action) == "stop";
     }
     return a;
   }();
@@ -54,6 +58,13 @@ void Hit(const Point& point) noexcept {
   Armed& armed = TheArmed();
   if (armed.name.empty() || armed.name != point.name) return;
   if (armed.hits.fetch_add(1) + 1 == armed.count) {
+    if (armed.stop) {
+      static constexpr char kStopping[] = "xa: crash point reached, stopping the process\n";
+      ssize_t ignored = ::write(2, kStopping, sizeof(kStopping) - 1);
+      static_cast<void>(ignored);
+      ::kill(::getpid(), SIGSTOP);
+      return;  // sent SIGCONT: go on from the point, late
+    }
     static constexpr char kMessage[] = "xa: crash point reached, killing the process\n";
     ssize_t ignored = ::write(2, kMessage, sizeof(kMessage) - 1);
     static_cast<void>(ignored);

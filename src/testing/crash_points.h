@@ -9,6 +9,8 @@
 // Arming, from the environment of the process to kill:
 //   XA_CRASH_POINT=<name>   e.g. XA_CRASH_POINT=after-decision-sync
 //   XA_CRASH_COUNT=<k>      die at the k-th hit of that point (default 1)
+//   XA_CRASH_ACTION=stop    freeze there instead (SIGSTOP), as a process stuck in a long pause
+//                           would; it goes on from the point once sent SIGCONT. Default: kill.
 // The process sends itself SIGKILL: no destructor, no flush, no atexit handler runs, as in a
 // power cut of the process (the kernel keeps what was written, like a process crash).
 //

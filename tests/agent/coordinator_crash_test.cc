@@ -16,12 +16,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <fstream>
 #include <ostream>
 #include <sstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -269,6 +271,97 @@ TEST_P(XaRecoverWithAgentsTest, XaRecoverFinishesAnOpenThreePhaseRecordThroughTh
 
 INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, XaRecoverWithAgentsTest,
                          ::testing::Values(CoordinatorCrash{7, "after-all-pre-committed", true}));
+
+// A coordinator alive but stuck past the agents' timeout: the worker freezes (SIGSTOP, by
+// XA_CRASH_ACTION=stop) at the point, and the agents terminate without it, each fencing the
+// worker's MariaDB session before it finishes a branch there; then the worker goes on (SIGCONT),
+// late. It cannot act against the agents' outcome: at after-pre-commit-record the agents abort
+// and its PreCommit is answered ABORT (its fenced session could not commit anyway); at
+// after-all-pre-committed the agents commit and its own commit finds the branches finished. The
+// bank's invariants hold before it goes on and after, and a restart's recovery leaves nothing
+// open in its log.
+class StuckCoordinatorTest : public CoordinatorCrashTest {
+ protected:
+  // Waits (bounded) until `pid` is stopped by a signal; false if it ended or the time ran out.
+  static bool WaitUntilStopped(pid_t pid, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      int status = 0;
+      const pid_t seen = ::waitpid(pid, &status, WUNTRACED | WNOHANG);
+      if (seen == pid) return WIFSTOPPED(status);
+      if (seen < 0) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+};
+
+TEST_P(StuckCoordinatorTest, AStuckCoordinatorIsFencedAndCannotActAfterTheAgentsDecided) {
+  const CoordinatorCrash& c = GetParam();
+  const std::string ack_file = scratch_.File("acks");
+  const std::string output = scratch_.File("worker.out");
+  std::vector<std::string> argv = {
+      BankWorkerPath(), "--log-dir", log_dir(),     "--node-id", std::to_string(node_),
+      "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
+      prefix_};
+  for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+  const pid_t worker = Spawn(argv,
+                             {{"XA_CRASH_POINT", c.point}, {"XA_CRASH_COUNT", "3"},
+                              {"XA_CRASH_ACTION", "stop"}},
+                             output);
+  ASSERT_GT(worker, 0);
+  if (!WaitUntilStopped(worker, 120s)) {
+    ::kill(worker, SIGKILL);
+    FAIL() << "the worker did not stop at " << c.point << "; "
+           << Wait(worker, output, 30s).Describe();
+  }
+
+  // The agents decide without it, fencing its MariaDB session before they finish the branches.
+  std::string left;
+  const bool settled = WaitUntilNothingPrepared(kSettleLimit, &left);
+  Result<bank::BankSnapshot> decided = bank_->Snapshot(node_);
+  const std::set<std::string> acknowledged_while_stuck = ReadAcknowledged(ack_file);
+  const std::string agent_log = agents_->Output(kAgentMariaDb);
+  ::kill(worker, SIGCONT);
+  ProcessResult finished = Wait(worker, output, 120s);
+  ASSERT_TRUE(settled) << "the agents did not finish without the stuck coordinator; still "
+                          "prepared:" << left << "\nagent-mariadb:\n" << agent_log;
+  ASSERT_THAT(decided, IsOk());
+  EXPECT_THAT(bank_->CheckInvariants(*decided, acknowledged_while_stuck), IsOk())
+      << "while the coordinator was stuck";
+  EXPECT_NE(agent_log.find("fenced session"), std::string::npos)
+      << "the MariaDB agent finished its branch without fencing the coordinator's session:\n"
+      << agent_log;
+
+  // The coordinator went on, late, and ended normally; then a restart recovers what is open.
+  EXPECT_TRUE(finished.Exited(0)) << finished.Describe();
+  ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
+  left.clear();
+  ASSERT_TRUE(WaitUntilNothingPrepared(kSettleLimit, &left))
+      << "still prepared after the coordinator's recovery:" << left;
+  Result<bank::BankSnapshot> snapshot = bank_->Snapshot(node_);
+  ASSERT_THAT(snapshot, IsOk());
+  EXPECT_THAT(bank_->CheckInvariants(*snapshot, ReadAcknowledged(ack_file)), IsOk());
+  LogOptions log_options;
+  log_options.dir = log_dir();
+  log_options.node_id = node_;
+  Result<LogState> state = DecisionLog::ReadState(log_options);
+  ASSERT_THAT(state, IsOk());
+  EXPECT_TRUE(state->open_decisions.empty()) << "records left open in the coordinator's log";
+  agents_->ExpectAlive(kAgentMariaDb);
+  agents_->ExpectAlive(kAgentPostgres);
+}
+
+INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, StuckCoordinatorTest,
+                         ::testing::Values(CoordinatorCrash{8, "after-pre-commit-record", true},
+                                           CoordinatorCrash{9, "after-all-pre-committed", true}),
+                         [](const ::testing::TestParamInfo<CoordinatorCrash>& crash) {
+                           std::string name = crash.param.point;
+                           for (char& ch : name) {
+                             if (ch == '-') ch = '_';
+                           }
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace xa::test
