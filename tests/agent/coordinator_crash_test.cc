@@ -114,6 +114,28 @@ class CoordinatorCrashTest : public ::testing::TestWithParam<CoordinatorCrash> {
     EXPECT_THAT((*manager)->WaitForBackgroundCompletion(std::chrono::milliseconds(30000)), IsOk());
   }
 
+  // The worker's command line: 20 transfers through the agents, acknowledged in `ack_file`.
+  std::vector<std::string> WorkerArgv(const std::string& ack_file) const {
+    std::vector<std::string> argv = {
+        BankWorkerPath(), "--log-dir", log_dir(),     "--node-id", std::to_string(node_),
+        "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
+        prefix_};
+    for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+    return argv;
+  }
+
+  // The Xids of the records open in the worker's log, read from its files (" <xid>" each).
+  std::string OpenRecordsInLog() const {
+    LogOptions log_options;
+    log_options.dir = log_dir();
+    log_options.node_id = node_;
+    Result<LogState> state = DecisionLog::ReadState(log_options);
+    if (!state.ok()) return " (the log cannot be read: " + state.status().ToString() + ")";
+    std::string open;
+    for (const auto& [xid, record] : state->open_decisions) open += " " + xid.ToString();
+    return open;
+  }
+
   std::string log_dir() const { return scratch_.File("coordinator-log"); }
 
   ScratchDir scratch_;
@@ -127,11 +149,7 @@ TEST_P(CoordinatorCrashTest, EveryTransferEndsOnBothDatabasesOrNeither) {
   const CoordinatorCrash& c = GetParam();
   const std::string ack_file = scratch_.File("acks");
   const std::string output = scratch_.File("worker.out");
-  std::vector<std::string> argv = {
-      BankWorkerPath(), "--log-dir", log_dir(),     "--node-id", std::to_string(node_),
-      "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
-      prefix_};
-  for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+  const std::vector<std::string> argv = WorkerArgv(ack_file);
   // The third hit: a few transfers are acknowledged before the crash.
   const pid_t worker = Spawn(argv, {{"XA_CRASH_POINT", c.point}, {"XA_CRASH_COUNT", "3"}}, output);
   ASSERT_GT(worker, 0);
@@ -161,15 +179,8 @@ TEST_P(CoordinatorCrashTest, EveryTransferEndsOnBothDatabasesOrNeither) {
   EXPECT_FALSE(acknowledged.empty()) << "no transfer was acknowledged before the crash";
   EXPECT_THAT(bank_->CheckInvariants(*snapshot, acknowledged), IsOk());
 
-  LogOptions log_options;
-  log_options.dir = log_dir();
-  log_options.node_id = node_;
-  Result<LogState> state = DecisionLog::ReadState(log_options);
-  ASSERT_THAT(state, IsOk());
-  std::string open;
-  for (const auto& [xid, record] : state->open_decisions) open += " " + xid.ToString();
-  EXPECT_TRUE(state->open_decisions.empty())
-      << "records left open in the coordinator's log after its recovery:" << open;
+  EXPECT_EQ(OpenRecordsInLog(), "")
+      << "records left open in the coordinator's log after its recovery";
   agents_->ExpectAlive(kAgentMariaDb);
   agents_->ExpectAlive(kAgentPostgres);
 }
@@ -221,11 +232,7 @@ TEST_P(XaRecoverWithAgentsTest, XaRecoverFinishesAnOpenThreePhaseRecordThroughTh
   const CoordinatorCrash& c = GetParam();
   const std::string ack_file = scratch_.File("acks");
   const std::string output = scratch_.File("worker.out");
-  std::vector<std::string> argv = {
-      BankWorkerPath(), "--log-dir", log_dir(),     "--node-id", std::to_string(node_),
-      "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
-      prefix_};
-  for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+  const std::vector<std::string> argv = WorkerArgv(ack_file);
   const pid_t worker = Spawn(argv, {{"XA_CRASH_POINT", c.point}, {"XA_CRASH_COUNT", "3"}}, output);
   ASSERT_GT(worker, 0);
   ProcessResult died = Wait(worker, output, std::chrono::seconds(120));
@@ -300,11 +307,7 @@ TEST_P(StuckCoordinatorTest, AStuckCoordinatorIsFencedAndCannotActAfterTheAgents
   const CoordinatorCrash& c = GetParam();
   const std::string ack_file = scratch_.File("acks");
   const std::string output = scratch_.File("worker.out");
-  std::vector<std::string> argv = {
-      BankWorkerPath(), "--log-dir", log_dir(),     "--node-id", std::to_string(node_),
-      "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
-      prefix_};
-  for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+  const std::vector<std::string> argv = WorkerArgv(ack_file);
   const pid_t worker = Spawn(argv,
                              {{"XA_CRASH_POINT", c.point}, {"XA_CRASH_COUNT", "3"},
                               {"XA_CRASH_ACTION", "stop"}},
@@ -342,12 +345,7 @@ TEST_P(StuckCoordinatorTest, AStuckCoordinatorIsFencedAndCannotActAfterTheAgents
   Result<bank::BankSnapshot> snapshot = bank_->Snapshot(node_);
   ASSERT_THAT(snapshot, IsOk());
   EXPECT_THAT(bank_->CheckInvariants(*snapshot, ReadAcknowledged(ack_file)), IsOk());
-  LogOptions log_options;
-  log_options.dir = log_dir();
-  log_options.node_id = node_;
-  Result<LogState> state = DecisionLog::ReadState(log_options);
-  ASSERT_THAT(state, IsOk());
-  EXPECT_TRUE(state->open_decisions.empty()) << "records left open in the coordinator's log";
+  EXPECT_EQ(OpenRecordsInLog(), "") << "records left open in the coordinator's log";
   agents_->ExpectAlive(kAgentMariaDb);
   agents_->ExpectAlive(kAgentPostgres);
 }

@@ -171,6 +171,17 @@ class ThreePhaseRecoveryDbTest : public ::testing::Test {
     sync_points.ClearAll();
   }
 
+  // A transfer of 100 whose coordinator decides nothing: the PostgreSQL agent stops as the
+  // coordinator logs kPreCommit (its first append), so its PreCommit acknowledgement never
+  // comes; the MariaDB agent is PRE. Commit() answers kUnknown and the record stays open.
+  void TransferLeftUndecided(Xid* global) {
+    StopAgentAtAppend(kAgentB, 1);
+    Result<Outcome> outcome = Transfer(100, global);
+    NoMoreStops();
+    ASSERT_THAT(outcome, IsOk());
+    EXPECT_EQ(*outcome, Outcome::kUnknown) << last_status_.ToString();
+  }
+
   Result<Outcome> Transfer(int64_t amount, Xid* xid) {
     Result<Transaction> txn = manager_->Begin(Protocol::kThreePhase);
     if (!txn.ok()) return txn.status();
@@ -215,14 +226,8 @@ class ThreePhaseRecoveryDbTest : public ::testing::Test {
 
 TEST_F(ThreePhaseRecoveryDbTest, ARestartedCoordinatorLearnsTheAgentsCommitOfAnUndecidedPreCommit) {
   OpenManager();
-  // The PostgreSQL agent stops as the coordinator logs kPreCommit (its first append): its
-  // PreCommit acknowledgement never comes, so the coordinator decides nothing.
-  StopAgentAtAppend(kAgentB, 1);
   Xid global;
-  Result<Outcome> outcome = Transfer(100, &global);
-  NoMoreStops();
-  ASSERT_THAT(outcome, IsOk());
-  EXPECT_EQ(*outcome, Outcome::kUnknown) << last_status_.ToString();
+  ASSERT_NO_FATAL_FAILURE(TransferLeftUndecided(&global));
   EXPECT_EQ(last_status_.code(), Code::kTimeout);
   CloseManager();
   std::map<Xid, LogRecord> open = OpenDecisionsOnDisk();
@@ -250,12 +255,8 @@ TEST_F(ThreePhaseRecoveryDbTest, ARestartedCoordinatorLearnsTheAgentsCommitOfAnU
 
 TEST_F(ThreePhaseRecoveryDbTest, TheLiveManagerLearnsTheOutcomeOfItsOwnUndecidedTransaction) {
   OpenManager();
-  StopAgentAtAppend(kAgentB, 1);
   Xid global;
-  Result<Outcome> outcome = Transfer(100, &global);
-  NoMoreStops();
-  ASSERT_THAT(outcome, IsOk());
-  EXPECT_EQ(*outcome, Outcome::kUnknown) << last_status_.ToString();
+  ASSERT_NO_FATAL_FAILURE(TransferLeftUndecided(&global));
   // Nothing of it runs in this process any more: a pass may ask the agents about it at once.
   Result<RecoveryReport> report = manager_->RunRecovery();
   ASSERT_THAT(report, IsOk());
@@ -328,12 +329,8 @@ TEST_F(ThreePhaseRecoveryDbTest, ACommitIsNotEndedWhileAnAgentStillHasItsBranchT
   agents_->Stop(kAgentA);
   agents_->Start(kAgentA, &held, 2, AgentTimeouts{kTerminationTimeout, 500ms});
   OpenManager();
-  StopAgentAtAppend(kAgentB, 1);
   Xid global;
-  Result<Outcome> outcome = Transfer(100, &global);
-  NoMoreStops();
-  ASSERT_THAT(outcome, IsOk());
-  EXPECT_EQ(*outcome, Outcome::kUnknown) << last_status_.ToString();
+  ASSERT_NO_FATAL_FAILURE(TransferLeftUndecided(&global));
 
   // The agents terminate to COMMIT: PostgreSQL's branch commits, MariaDB's stays prepared.
   StartAgent(kAgentB, 2);
