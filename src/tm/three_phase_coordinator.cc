@@ -256,7 +256,12 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
   // which every finisher reads as done).
   XA_CRASH_POINT(kAfterDecisionSync);  // no branch committed, no DoCommit sent
   // Phase 2 through the application's sessions, as 2PC's; then DoCommit, with branch_done for
-  // every branch those commits finished.
+  // every branch those commits finished. Every agent is PRE (or one already committed), so each
+  // termination round commits, and an agent whose coordinator went silent finishes its branch
+  // itself: a branch the RM no longer knows was committed by this same decision, which is what
+  // the phase-2 rules' maybe_applied says (an "unknown Xid" reads as committed, not as a
+  // heuristic hazard, for a coordinator that resumes late after the agents committed).
+  for (size_t i : committers) txn.branches[i].history.maybe_applied = true;
   Clock::SteadyTime start = services_->clock->SteadyNow();
   std::atomic<size_t> committed{0};
   services_->executor->RunAll(committers.size(), [&](size_t k) {

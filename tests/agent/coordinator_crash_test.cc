@@ -346,6 +346,15 @@ TEST_P(StuckCoordinatorTest, AStuckCoordinatorIsFencedAndCannotActAfterTheAgents
   ASSERT_THAT(snapshot, IsOk());
   EXPECT_THAT(bank_->CheckInvariants(*snapshot, ReadAcknowledged(ack_file)), IsOk());
   EXPECT_EQ(OpenRecordsInLog(), "") << "records left open in the coordinator's log";
+  // The late coordinator read the agents' work for what it was: an "unknown Xid" on a branch
+  // the agents committed is a commit of its own decision, not a heuristic for an operator.
+  LogOptions log_options;
+  log_options.dir = log_dir();
+  log_options.node_id = node_;
+  Result<LogState> state = DecisionLog::ReadState(log_options);
+  ASSERT_THAT(state, IsOk());
+  EXPECT_TRUE(state->open_heuristics.empty())
+      << "the late coordinator recorded a heuristic outcome; its output:\n" << finished.output;
   agents_->ExpectAlive(kAgentMariaDb);
   agents_->ExpectAlive(kAgentPostgres);
 }
