@@ -30,6 +30,7 @@
 
 #include "examples/bank/bank.h"
 #include "tests/agent/agent_processes.h"
+#include "tests/agent/bank_with_agents.h"
 #include "tests/recovery/crash_harness.h"
 #include "tests/testutil/status_matchers.h"
 
@@ -66,16 +67,7 @@ class CoordinatorAndAgentKillSoakTest : public ::testing::Test {
  protected:
   void SetUp() override {
     node_ = RandomNodeId();
-    Result<bank::BankSettings> settings = bank::SettingsFromEnvironment();
-    ASSERT_THAT(settings, IsOk());
-    settings->table_prefix = kPrefix;
-    Result<std::unique_ptr<bank::Bank>> bank = bank::Bank::Connect(*settings);
-    ASSERT_THAT(bank, IsOk());
-    bank_ = std::move(*bank);
-    ASSERT_THAT(bank_->Reset(), IsOk());
-    agents_ = std::make_unique<AgentPair>(node_, scratch_, settings->mariadb.rm_name,
-                                          settings->postgres.rm_name);
-    ASSERT_NO_FATAL_FAILURE(agents_->StartBoth());
+    ASSERT_NO_FATAL_FAILURE(StartBankAndAgents(kPrefix, node_, scratch_, &bank_, &agents_));
     recover_config_ = WriteBankRecoverConfig(scratch_, log_dir(), node_, 0);
     agents_->AddToRecoverConfig(recover_config_);
     // The decision log exists before the first kill, so that xa-recover always finds one.

@@ -30,6 +30,7 @@
 
 #include "examples/bank/bank.h"
 #include "tests/agent/agent_processes.h"
+#include "tests/agent/bank_with_agents.h"
 #include "tests/recovery/crash_harness.h"
 #include "tests/testutil/status_matchers.h"
 #include "xa/decision_log.h"
@@ -56,23 +57,23 @@ void PrintTo(const CoordinatorCrash& crash, std::ostream* out) {
   *out << crash.point << (crash.agents_finish_alone ? " (the agents finish alone)" : "");
 }
 
+// A case's name in ctest's list: its point, with '_' for '-'.
+std::string CaseName(const ::testing::TestParamInfo<CoordinatorCrash>& crash) {
+  std::string name = crash.param.point;
+  for (char& ch : name) {
+    if (ch == '-') ch = '_';
+  }
+  return name;
+}
+
 class CoordinatorCrashTest : public ::testing::TestWithParam<CoordinatorCrash> {
  protected:
   void SetUp() override {
     node_ = RandomNodeId();
-    Result<bank::BankSettings> settings = bank::SettingsFromEnvironment();
-    ASSERT_THAT(settings, IsOk());
     // Tables of its own for each case, so that a case that fails and leaves a branch prepared
     // (holding its locks) cannot make the next case fail too. The rest as bank_worker has it.
     prefix_ = std::string(kPrefix) + std::to_string(GetParam().number);
-    settings->table_prefix = prefix_;
-    Result<std::unique_ptr<bank::Bank>> bank = bank::Bank::Connect(*settings);
-    ASSERT_THAT(bank, IsOk());
-    bank_ = std::move(*bank);
-    ASSERT_THAT(bank_->Reset(), IsOk());
-    agents_ = std::make_unique<AgentPair>(node_, scratch_, settings->mariadb.rm_name,
-                                          settings->postgres.rm_name);
-    ASSERT_NO_FATAL_FAILURE(agents_->StartBoth());
+    ASSERT_NO_FATAL_FAILURE(StartBankAndAgents(prefix_, node_, scratch_, &bank_, &agents_));
   }
 
   // Waits (bounded) until nothing of the worker's node is prepared; false if something still is.
@@ -124,12 +125,17 @@ class CoordinatorCrashTest : public ::testing::TestWithParam<CoordinatorCrash> {
     return argv;
   }
 
-  // The Xids of the records open in the worker's log, read from its files (" <xid>" each).
-  std::string OpenRecordsInLog() const {
+  // The worker's log as its files hold it.
+  Result<LogState> WorkerLogState() const {
     LogOptions log_options;
     log_options.dir = log_dir();
     log_options.node_id = node_;
-    Result<LogState> state = DecisionLog::ReadState(log_options);
+    return DecisionLog::ReadState(log_options);
+  }
+
+  // The Xids of the records open in the worker's log, read from its files (" <xid>" each).
+  std::string OpenRecordsInLog() const {
+    Result<LogState> state = WorkerLogState();
     if (!state.ok()) return " (the log cannot be read: " + state.status().ToString() + ")";
     std::string open;
     for (const auto& [xid, record] : state->open_decisions) open += " " + xid.ToString();
@@ -193,13 +199,7 @@ INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, CoordinatorCrashTest,
                                            CoordinatorCrash{4, "after-decision-sync", true},
                                            CoordinatorCrash{5, "after-first-commit", true},
                                            CoordinatorCrash{6, "after-all-committed", true}),
-                         [](const ::testing::TestParamInfo<CoordinatorCrash>& crash) {
-                           std::string name = crash.param.point;
-                           for (char& ch : name) {
-                             if (ch == '-') ch = '_';
-                           }
-                           return name;
-                         });
+                         CaseName);
 
 
 // xa-recover with the agents in its configuration: the worker dies once every agent
@@ -219,10 +219,7 @@ class XaRecoverWithAgentsTest : public CoordinatorCrashTest {
   }
 
   size_t OpenRecords() {
-    LogOptions log_options;
-    log_options.dir = log_dir();
-    log_options.node_id = node_;
-    Result<LogState> state = DecisionLog::ReadState(log_options);
+    Result<LogState> state = WorkerLogState();
     EXPECT_THAT(state, IsOk());
     return state.ok() ? state->open_decisions.size() : 0;
   }
@@ -348,10 +345,7 @@ TEST_P(StuckCoordinatorTest, AStuckCoordinatorIsFencedAndCannotActAfterTheAgents
   EXPECT_EQ(OpenRecordsInLog(), "") << "records left open in the coordinator's log";
   // The late coordinator read the agents' work for what it was: an "unknown Xid" on a branch
   // the agents committed is a commit of its own decision, not a heuristic for an operator.
-  LogOptions log_options;
-  log_options.dir = log_dir();
-  log_options.node_id = node_;
-  Result<LogState> state = DecisionLog::ReadState(log_options);
+  Result<LogState> state = WorkerLogState();
   ASSERT_THAT(state, IsOk());
   EXPECT_TRUE(state->open_heuristics.empty())
       << "the late coordinator recorded a heuristic outcome; its output:\n" << finished.output;
@@ -362,13 +356,7 @@ TEST_P(StuckCoordinatorTest, AStuckCoordinatorIsFencedAndCannotActAfterTheAgents
 INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, StuckCoordinatorTest,
                          ::testing::Values(CoordinatorCrash{8, "after-pre-commit-record", true},
                                            CoordinatorCrash{9, "after-all-pre-committed", true}),
-                         [](const ::testing::TestParamInfo<CoordinatorCrash>& crash) {
-                           std::string name = crash.param.point;
-                           for (char& ch : name) {
-                             if (ch == '-') ch = '_';
-                           }
-                           return name;
-                         });
+                         CaseName);
 
 }  // namespace
 }  // namespace xa::test
