@@ -45,11 +45,6 @@ constexpr int kRoundsBetweenChecks = 8;
 // agents were pre-committed ends by their termination round, recovery or not.
 constexpr auto kSettleLimit = 60s;
 
-long EnvLong(const char* name, long fallback) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? fallback : std::atol(value);
-}
-
 // How a round kills: the worker always; the agents as drawn.
 enum class KillPattern { kWorkerOnly, kAgentThenWorker, kWorkerThenAgent, kWorkerAndBothAgents };
 

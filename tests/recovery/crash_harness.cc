@@ -211,6 +211,11 @@ void RemoveForeignBranches(const std::string& prefix) {
   PostgresAdmin("DROP TABLE IF EXISTS " + prefix + "_foreign");
 }
 
+long EnvLong(const char* name, long fallback) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? fallback : std::atol(value);
+}
+
 uint32_t RandomNodeId() {
   std::random_device device;
   uint32_t node = device();

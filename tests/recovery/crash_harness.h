@@ -67,6 +67,9 @@ ProcessResult PostgresAdmin(const std::string& sql);
 // A node id for this test process: random, never 0.
 uint32_t RandomNodeId();
 
+// The number in environment variable `name` (a soak's bound), or `fallback` when it is unset.
+long EnvLong(const char* name, long fallback);
+
 // Paths of the programs under test (set by CMake).
 std::string BankWorkerPath();
 std::string XaRecoverPath();

@@ -28,11 +28,6 @@ namespace {
 
 constexpr char kPrefix[] = "soak";
 
-long EnvLong(const char* name, long fallback) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? fallback : std::atol(value);
-}
-
 TEST(KillSoakTest, SurvivesRepeatedKillsWithEveryInvariantHolding) {
   const long target_kills = EnvLong("XA_SOAK_KILLS", 120);
   const long min_kills = EnvLong("XA_SOAK_MIN_KILLS", 100);
