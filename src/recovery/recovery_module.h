@@ -90,6 +90,10 @@ struct PlannedTransaction {
   Decision decision = Decision::kCommit;
   bool logged_decision = false;  // a decision record without an end record: end it when finished
   std::vector<size_t> branches;  // indices into RecoveryPlan::report.branches (and states)
+  // 3PC: the agents hold both outcomes (a partition split it), so each is told its own.
+  bool outcome_split = false;
+  // A kHeuristic record of it is open in the log, or appended by this plan.
+  bool heuristic_recorded = false;
 };
 
 // A message to a participant agent that a plan sends (3PC): DoCommit or Abort. For a DoCommit,
@@ -119,9 +123,11 @@ struct RecoveryPlan {
   std::vector<PlannedCall> calls;  // the commits and rollbacks to make
   std::map<Xid, PlannedTransaction> transactions;
   std::set<Xid> claimed;           // global Xids this plan took charge of
-  // Three-phase commit: decisions learned from the agents, appended durably before any call of
-  // their transaction, and the messages to the agents.
+  // Three-phase commit: decisions learned from the agents, and the heuristic-mixed records of
+  // outcomes a partition split, appended durably before any call of their transaction; and the
+  // messages to the agents.
   std::vector<LogRecord> decisions_to_log;
+  std::vector<LogRecord> heuristics_to_log;
   std::vector<PlannedAgentCall> agent_calls;
 
   // Adds a branch to the report (its end is pending) and returns its index.

@@ -92,6 +92,7 @@ void PlanDecided(RecoveryPlan& plan, const PassInputs& in, const Xid& global,
   PlannedTransaction& transaction = plan.transactions[global];
   transaction.decision = decision;
   transaction.logged_decision = true;
+  transaction.heuristic_recorded = in.state->open_heuristics.count(global) != 0;
   const bool commit = decision == Decision::kCommit;
   const std::string message = commit ? "DoCommit" : "Abort";
   for (const Participant& p : participants) {
@@ -136,6 +137,74 @@ void LeaveAlone(RecoveryPlan& plan, const PassInputs& in, const LogRecord& recor
                                 RecoveryAction::kLeaveAlone,
                                 reasons.size() == 1 ? reasons[0] : reasons[i], Status()});
     ++counter;
+  }
+}
+
+// The record of a heuristic-mixed outcome the coordinator learned from its agents: `branches`
+// are the participants concerned, `reason` says who holds what.
+LogRecord SplitRecord(const Xid& global, std::vector<Participant> branches, std::string reason) {
+  LogRecord record;
+  record.type = RecordType::kHeuristic;
+  record.xid = global;
+  record.protocol = Protocol::kThreePhase;
+  record.participants = std::move(branches);
+  record.outcome = Outcome::kHeuristicMixed;
+  record.reason = std::move(reason);
+  return record;
+}
+
+// A pre-commit whose agents hold both COMMIT and ABORT: a partition split the outcome (each
+// side's termination saw only itself). A decided participant never changes, so nothing here
+// decides. The split is recorded once for an operator (kHeuristic, heuristic-mixed, naming every
+// participant and what its agent holds), and each decided agent is told its own outcome: that
+// is what lets it forget the participant (an agent keeps a COMMIT until the coordinator is known
+// to hold it). Nothing is committed directly: the coordinator holds no commit decision, and the
+// agents finish their own branches. The record ends as any other, once every agent acknowledged
+// and every branch whose agent committed is finished; an agent still undecided (a third side
+// of the partition) is asked again by the next pass.
+void PlanSplit(RecoveryPlan& plan, const PassInputs& in, const LogRecord& record,
+               const std::vector<AgentAnswer>& answers) {
+  RecoveryReport& report = plan.report;
+  const Xid& global = record.xid;
+  PlannedTransaction& transaction = plan.transactions[global];
+  transaction.decision = Decision::kRollback;
+  transaction.logged_decision = true;
+  transaction.outcome_split = true;
+  transaction.heuristic_recorded = in.state->open_heuristics.count(global) != 0;
+  std::string holdings;
+  for (size_t i = 0; i < record.participants.size(); ++i) {
+    holdings += (i == 0 ? "" : ", ") + record.participants[i].rm_name + ": " +
+                (answers[i].state ? StateName(*answers[i].state) : std::string("no answer"));
+  }
+  const std::string split = "a partition split the outcome, the agents hold both COMMIT and "
+                            "ABORT (" + holdings + "): heuristic-mixed, for an operator";
+  if (!transaction.heuristic_recorded) {
+    plan.heuristics_to_log.push_back(SplitRecord(global, record.participants, split));
+    transaction.heuristic_recorded = true;
+    ++report.heuristics_open;
+  }
+  for (size_t i = 0; i < record.participants.size(); ++i) {
+    const Participant& p = record.participants[i];
+    const BranchOnRm on_rm = Look(in, p);
+    BranchReport branch{p.rm_name, p.branch, "", LogStateOf(record), on_rm.rm_state,
+                        RecoveryAction::kReportHeuristic, split, Status()};
+    std::optional<uint32_t> number = ParticipantNumberOfBranch(p.branch);
+    const std::optional<ParticipantState> own = answers[i].state;
+    if (!number || !own || !three_phase::IsDecided(*own)) {
+      branch.reason += "; " + AnswerText(answers[i]) + ": asked again by the next pass";
+      transaction.branches.push_back(plan.AddBranch(std::move(branch)));
+      ++report.awaiting_agents;
+      continue;
+    }
+    const Decision decision =
+        *own == ParticipantState::kCommit ? Decision::kCommit : Decision::kRollback;
+    branch.reason += "; " + AnswerText(answers[i]) + ": told its own outcome";
+    size_t index = plan.AddBranch(std::move(branch));
+    transaction.branches.push_back(index);
+    plan.agent_calls.push_back(PlannedAgentCall{index, global, *number, decision,
+                                                /*commit_directly=*/false, on_rm.prepared,
+                                                /*branch_finished=*/on_rm.reachable &&
+                                                    !on_rm.prepared});
   }
 }
 
@@ -246,11 +315,7 @@ RecoveryPlan ThreePhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>&
       reasons.push_back(AnswerText(answer));
     }
     if (committed && aborted) {
-      for (std::string& reason : reasons) {
-        reason = "the agents hold both COMMIT and ABORT (a partition split the outcome; the "
-                 "agents report it as heuristic-mixed): nothing decided here; " + reason;
-      }
-      LeaveAlone(plan, in, record, reasons, report.awaiting_agents);
+      PlanSplit(plan, in, record, answers);
     } else if (committed) {
       LogRecord decision;
       decision.type = RecordType::kCommitDecision;
@@ -296,13 +361,30 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
     }
   }
 
+  // Splits a partition made, recorded before any agent is told its own outcome: told, the
+  // agent may forget it, and only this record would still say that the outcome split.
+  for (const LogRecord& heuristic : plan.heuristics_to_log) {
+    Status appended = context.log == nullptr
+                          ? Status(Code::kLogFailed, "the decision log is read-only (damaged)")
+                          : AppendRecoveryRecord(context.log, heuristic);
+    if (!appended.ok()) {
+      not_logged.insert(heuristic.xid);
+      ++report.failed;
+      XA_LOG_XID(kError, kComponent, heuristic.xid)
+          << "cannot record the heuristic-mixed outcome, nothing sent: " << appended.ToString();
+    } else {
+      XA_LOG_XID(kError, kComponent, heuristic.xid)
+          << "heuristic-mixed outcome recorded for an operator: " << heuristic.reason;
+    }
+  }
+
   // The agents' messages, in parallel.
   std::vector<AgentAnswer> answers(plan.agent_calls.size());
   const Clock::SteadyTime deadline = ClockOf(options)->DeadlineAfter(options.agent_timeout);
   ForEachInParallel(plan.agent_calls.size(), [&](size_t k) {
     const PlannedAgentCall& call = plan.agent_calls[k];
     if (not_logged.count(call.global) != 0) {
-      answers[k].error = Status(Code::kLogFailed, "the adopted decision is not durable");
+      answers[k].error = Status(Code::kLogFailed, "the record it waits for is not durable");
       return;
     }
     if (options.agents == nullptr) {  // planned only with agents
@@ -360,29 +442,49 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
     }
     const bool branch_finished = finished_here || call.branch_finished;
     const bool acknowledged = AcknowledgesDecision(answer, call.decision, branch_finished);
+    PlannedTransaction& transaction = plan.transactions[call.global];
+    // The agent holds the other outcome (it decided in a partition): heuristic-mixed. Recorded
+    // once for an operator; then the agent's answer settles its part as an acknowledgement does,
+    // since a decided participant never changes.
+    const bool holds_other = !acknowledged && answer.state &&
+                             three_phase::IsDecided(*answer.state) && *answer.state != decided;
+    if (holds_other) {
+      XA_LOG_XID(kError, kComponent, branch.branch)
+          << "the agent of " << branch.rm_name << " holds " << StateName(*answer.state)
+          << " where the coordinator decided " << StateName(decided)
+          << ": heuristic-mixed outcome";
+      if (!transaction.heuristic_recorded) {
+        Status appended = AppendRecoveryRecord(
+            context.log, SplitRecord(call.global, {Participant{branch.rm_name, branch.branch}},
+                                     "the agent of " + branch.rm_name + " holds " +
+                                         StateName(*answer.state) + " where the coordinator "
+                                         "decided " + StateName(decided) +
+                                         " (it decided in a partition): heuristic-mixed"));
+        transaction.heuristic_recorded = appended.ok() && context.log != nullptr;
+        if (transaction.heuristic_recorded) ++report.heuristics_open;
+      }
+      if (!transaction.heuristic_recorded) ++report.failed;
+    }
     // The record may end (as far as this branch goes) only once the branch is finished too,
-    // when the decision is COMMIT: an ended record no longer names its branches, and the
+    // when its agent holds COMMIT: an ended record no longer names its branches, and the
     // two-phase module presumes abort for a prepared XAM3 branch that no record names. An agent
     // that holds COMMIT but has yet to commit its branch (its database was slow or down) would
     // otherwise see that branch rolled back under it while the others committed: a transfer in
     // one database only (found by the coordinator-and-agent kill soak). An ABORT may end at
     // once: presumed abort of what is left prepared agrees with it.
-    const bool lets_record_end = acknowledged && (branch_finished || !commit);
-    if (!acknowledged && answer.state && three_phase::IsDecided(*answer.state)) {
-      ++report.failed;
-      XA_LOG_XID(kError, kComponent, branch.branch)
-          << "the agent of " << branch.rm_name << " holds " << StateName(*answer.state)
-          << " where the coordinator decided " << StateName(decided)
-          << ": heuristic mixed outcome (the agents report it)";
-    }
+    const bool settled = acknowledged || (holds_other && transaction.heuristic_recorded);
+    const bool agent_commits = holds_other ? *answer.state == ParticipantState::kCommit : commit;
+    const bool lets_record_end = settled && (branch_finished || !agent_commits);
     branch.reason += "; " + AnswerText(answer) +
-                     (lets_record_end ? " (acknowledged)"
-                      : acknowledged  ? " (acknowledged, its branch not yet committed: the "
-                                        "decision stays open until it is)"
-                                      : " (not acknowledged: the decision stays open for the "
-                                        "next pass)");
+                     (lets_record_end ? (holds_other ? " (the other outcome: heuristic-mixed)"
+                                                     : " (acknowledged)")
+                      : settled ? " (settled, its branch not yet committed: the decision "
+                                  "stays open until it is)"
+                                : " (not acknowledged: the decision stays open for the next "
+                                  "pass)");
+    if (holds_other) branch.action = RecoveryAction::kReportHeuristic;
     if (!answer.state && branch.result.ok()) branch.result = answer.error;
-    state.end = lets_record_end ? (commit ? BranchEnd::kCommitted : BranchEnd::kRolledBack)
+    state.end = lets_record_end ? (agent_commits ? BranchEnd::kCommitted : BranchEnd::kRolledBack)
                                 : BranchEnd::kPending;
     auto [it, added] = all_acknowledged.emplace(call.global, lets_record_end);
     if (!added) it->second = it->second && lets_record_end;
@@ -397,8 +499,11 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
     }
     if (!EndFinishedDecision(*context.log, global, report)) continue;
     XA_LOG_XID(kInfo, kComponent, global)
-        << "every agent acknowledged the " << DecisionName(transaction.decision)
-        << ": end record written";
+        << (transaction.outcome_split
+                ? std::string("every agent acknowledged its own outcome of the split")
+                : "every agent acknowledged the " + std::string(DecisionName(transaction.decision)))
+        << ": end record written"
+        << (transaction.heuristic_recorded ? " (its heuristic stays open for an operator)" : "");
   }
 }
 

@@ -12,7 +12,9 @@
 // Plan, for each open 3PC record not in flight:
 //   - kPreCommit, no decision: any agent COMMIT → adopt it: append kCommitDecision (durable, the
 //     record's participants) and finish it as below. Any ABORT → Abort to every agent. Both →
-//     a partition split the outcome: nothing (the agents report it as heuristic-mixed). Otherwise
+//     a partition split the outcome: it is recorded once (kHeuristic, heuristic-mixed, for an
+//     operator), each decided agent is told its own outcome, nothing is committed directly, and
+//     the record ends as below. Otherwise
 //     (undecided or unreachable agents) nothing this pass: the agents terminate on their own and
 //     the next pass asks again. Never a decision on a guess.
 //   - kCommitDecision without kEnd: DoCommit to every agent (branch_done = false). When the
@@ -22,10 +24,12 @@
 //     finished).
 //   - The end record is written only once every agent acknowledged the decision (Ack of COMMIT
 //     or ABORT, or INIT with its branch finished): a committed outcome is then never forgotten by
-//     both the coordinator and an agent. A COMMIT also waits until every branch is finished in
-//     its database (this pass's scan no longer lists it, or the direct commit finished it): once
-//     ended, the record no longer names the branch, and a prepared XAM3 branch that no record
-//     names is presumed aborted (below), so an agent still committing its branch would lose it.
+//     both the coordinator and an agent. An agent that answers the other outcome (it decided in
+//     a partition) is a heuristic-mixed outcome, recorded once; its answer then settles its
+//     part. A branch whose agent holds COMMIT also waits until it is finished in its database
+//     (this pass's scan no longer lists it, or the direct commit finished it): once ended, the
+//     record no longer names the branch, and a prepared XAM3 branch that no record names is
+//     presumed aborted (below), so an agent still committing its branch would lose it.
 //   - A prepared XAM3 branch that no record names is not this module's: the two-phase module
 //     presumes abort for it as for a 2PC orphan (no participant can be PRE without a durable
 //     pre-commit record), and its agent's own orphan scan releases it too when the coordinator

@@ -36,6 +36,7 @@
 
 #include "tests/recovery/crash_harness.h"
 #include "tests/testutil/db_env.h"
+#include "tests/testutil/tcp_relay.h"
 #include "tests/tm/tm_db_util.h"
 #include "xa/three_phase.h"
 #include "xa/transaction_manager.h"
@@ -44,6 +45,8 @@ namespace xa::test {
 
 inline constexpr const char* kAgentMariaDb = "agent-mariadb";
 inline constexpr const char* kAgentPostgres = "agent-postgres";
+// The coordinator, as a sender in AgentPair::RouteThrough.
+inline constexpr const char* kCoordinator = "coordinator";
 // xa-agent's exit code when it cannot start serving (its address is taken): daemons/agent/main.cc.
 inline constexpr int kAgentExitServe = 5;
 
@@ -126,6 +129,14 @@ class AgentPair {
   AgentPair& operator=(const AgentPair&) = delete;
 
   const std::string& key_file() const { return key_file_; }
+
+  // What `from` (an agent's name, or kCoordinator: the manager of ConfigureManager and the
+  // worker of WorkerArguments) sends to agent `to` goes through `relay`, which the test can cut
+  // (a partition), instead of straight to it. Call before StartBoth, which points the relay at
+  // `to`'s port; the relay must outlive the agents.
+  void RouteThrough(const std::string& from, const std::string& to, TcpRelay& relay) {
+    routes_[{from, to}] = &relay;
+  }
   static std::string OtherThan(const std::string& name) {
     return name == kAgentMariaDb ? kAgentPostgres : kAgentMariaDb;
   }
@@ -138,6 +149,7 @@ class AgentPair {
   void StartBoth(const std::map<std::string, std::string>& crash_points = {}) {
     for (int attempt = 0; attempt < 10; ++attempt) {
       for (auto& [name, agent] : agents_) agent.port = FreeListenPort();
+      for (auto& [route, relay] : routes_) relay->SetTarget(agents_.at(route.second).port);
       WriteConfigs();
       bool all_serving = true;
       for (auto& [name, agent] : agents_) {
@@ -218,7 +230,8 @@ class AgentPair {
   void ConfigureManager(TransactionManagerOptions& options) const {
     options.three_phase.agents.clear();
     for (const auto& [name, agent] : agents_) {
-      options.three_phase.agents.push_back(ThreePhaseAgent{name, Address(agent), {agent.rm}});
+      options.three_phase.agents.push_back(
+          ThreePhaseAgent{name, AddressAsSeenBy(kCoordinator, name), {agent.rm}});
     }
     options.three_phase.key_file = key_file_;
     options.three_phase.vote_timeout = kCoordinatorPhaseTimeout;
@@ -244,7 +257,7 @@ class AgentPair {
     std::vector<std::string> arguments;
     for (const auto& [name, agent] : agents_) {
       arguments.push_back("--three-phase-agent");
-      arguments.push_back(name + "=" + Address(agent) + "=" + agent.rm);
+      arguments.push_back(name + "=" + AddressAsSeenBy(kCoordinator, name) + "=" + agent.rm);
     }
     arguments.push_back("--agents-key");
     arguments.push_back(key_file_);
@@ -266,6 +279,12 @@ class AgentPair {
 
   static std::string Address(const Agent& agent) {
     return "127.0.0.1:" + std::to_string(agent.port);
+  }
+
+  // Where `from` reaches agent `to`: its relay when routed through one, else the agent itself.
+  std::string AddressAsSeenBy(const std::string& from, const std::string& to) const {
+    auto route = routes_.find({from, to});
+    return route != routes_.end() ? route->second->address() : Address(agents_.at(to));
   }
 
   static std::string Describe(int status) {
@@ -291,8 +310,8 @@ class AgentPair {
           << "termination_timeout_ms = " << kAgentTerminationTimeout.count() << "\n"
           << "peer_timeout_ms = " << kAgentPeerTimeout.count() << "\n\n";
       for (const auto& [peer_name, peer] : agents_) {
-        out << "[agent " << peer_name << "]\naddress = " << Address(peer) << "\nrms = " << peer.rm
-            << "\n\n";
+        out << "[agent " << peer_name << "]\naddress = " << AddressAsSeenBy(name, peer_name)
+            << "\nrms = " << peer.rm << "\n\n";
       }
       if (agent.rm == mariadb_rm_) {
         out << "[rm " << agent.rm << "]\ndriver = mysql\n"
@@ -351,6 +370,7 @@ class AgentPair {
   const std::string mariadb_rm_;
   std::string key_file_;
   std::map<std::string, Agent> agents_;
+  std::map<std::pair<std::string, std::string>, TcpRelay*> routes_;  // (from, to) -> relay
 };
 
 }  // namespace xa::test

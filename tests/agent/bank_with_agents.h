@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,11 +19,13 @@
 namespace xa::test {
 
 // Connects the bank on the tables of `prefix` and resets its accounts, then starts the two agents
-// of node `node` (files in `scratch`) for its resource managers. Fails the test on any error
-// (call it under ASSERT_NO_FATAL_FAILURE).
+// of node `node` (files in `scratch`) for its resource managers; `before_start` may set up the
+// agents first (routes through relays). Fails the test on any error (call it under
+// ASSERT_NO_FATAL_FAILURE).
 inline void StartBankAndAgents(const std::string& prefix, uint32_t node, const ScratchDir& scratch,
                                std::unique_ptr<bank::Bank>* bank,
-                               std::unique_ptr<AgentPair>* agents) {
+                               std::unique_ptr<AgentPair>* agents,
+                               const std::function<void(AgentPair&)>& before_start = {}) {
   Result<bank::BankSettings> settings = bank::SettingsFromEnvironment();
   ASSERT_THAT(settings, IsOk());
   settings->table_prefix = prefix;
@@ -32,6 +35,7 @@ inline void StartBankAndAgents(const std::string& prefix, uint32_t node, const S
   ASSERT_THAT((*bank)->Reset(), IsOk());
   *agents = std::make_unique<AgentPair>(node, scratch, settings->mariadb.rm_name,
                                         settings->postgres.rm_name);
+  if (before_start) before_start(**agents);
   ASSERT_NO_FATAL_FAILURE((*agents)->StartBoth());
 }
 

@@ -61,6 +61,8 @@ struct PlanCase {
   size_t in_flight_count = 0;
   size_t open_decisions = 0;               // RecoveryPlan::OpenDecisions before Execute
   const char* reason = "";  // a substring of the first branch's log state and reason
+  bool heuristic_already_open = false;     // the log holds an open kHeuristic of it
+  bool heuristic_logged = false;           // a heuristic-mixed record naming every participant
 };
 
 void PrintTo(const PlanCase& c, std::ostream* os) { *os << c.name; }
@@ -83,10 +85,20 @@ const std::vector<PlanCase> kCases = {
     {"PreCommitNotAskedInThisPassWaits", RecordType::kPreCommit,
      {OnRm::kPrepared, OnRm::kPrepared}, {},
      true, false, false, {}, 2, 0, 0, "not asked"},
-    {"PreCommitWithBothOutcomesDecidesNothing", RecordType::kPreCommit,
-     {OnRm::kPrepared, OnRm::kPrepared}, {Answered(ParticipantState::kCommit),
-                                          Answered(ParticipantState::kAbort)},
-     true, false, false, {}, 2, 0, 0, "partition"},
+    {"PreCommitSplitByAPartitionIsRecordedAsHeuristicMixedAndEachAgentToldItsOwnOutcome",
+     RecordType::kPreCommit, {OnRm::kPrepared, OnRm::kNotPrepared},
+     {Answered(ParticipantState::kCommit), Answered(ParticipantState::kAbort)},
+     true, false, false, {"rm0:commit", "rm1:rollback"}, 0, 0, 1,
+     "rm0: COMMIT, rm1: ABORT): heuristic-mixed", false, true},
+    {"PreCommitSplitAlreadyRecordedIsNotRecordedAgain", RecordType::kPreCommit,
+     {OnRm::kNotPrepared, OnRm::kNotPrepared},
+     {Answered(ParticipantState::kCommit), Answered(ParticipantState::kAbort)},
+     true, false, false, {"rm0:commit", "rm1:rollback"}, 0, 0, 1, "heuristic-mixed", true, false},
+    {"PreCommitSplitWithAnUndecidedThirdSideTellsOnlyTheDecidedAgents", RecordType::kPreCommit,
+     {OnRm::kPrepared, OnRm::kPrepared, OnRm::kPrepared},
+     {Answered(ParticipantState::kAbort), Answered(ParticipantState::kPre),
+      Answered(ParticipantState::kCommit)},
+     true, false, false, {"rm0:rollback", "rm2:commit"}, 1, 0, 1, "partition split", false, true},
     {"PreCommitInFlightIsLeftToItsCoordinator", RecordType::kPreCommit,
      {OnRm::kPrepared, OnRm::kPrepared}, {Answered(ParticipantState::kCommit),
                                           Answered(ParticipantState::kCommit)},
@@ -131,6 +143,13 @@ TEST_P(ThreePhasePlanTest, PlansByTheRulesOfTheCoordinatorsRecovery) {
     }
   }
   state.open_decisions[global] = record;
+  if (c.heuristic_already_open) {
+    LogRecord heuristic;
+    heuristic.type = RecordType::kHeuristic;
+    heuristic.xid = global;
+    heuristic.outcome = Outcome::kHeuristicMixed;
+    state.open_heuristics[global] = heuristic;
+  }
 
   // Plan never calls the agents: a client with no transport stands for "agents configured".
   three_phase::AgentClient agents(nullptr, nullptr, "plan-test", {});
@@ -154,6 +173,16 @@ TEST_P(ThreePhasePlanTest, PlansByTheRulesOfTheCoordinatorsRecovery) {
     EXPECT_EQ(plan.decisions_to_log[0].type, RecordType::kCommitDecision);
     EXPECT_EQ(plan.decisions_to_log[0].protocol, Protocol::kThreePhase);
     EXPECT_EQ(plan.decisions_to_log[0].participants, record.participants);
+  }
+  ASSERT_EQ(plan.heuristics_to_log.size(), c.heuristic_logged ? 1u : 0u);
+  if (c.heuristic_logged) {
+    const LogRecord& heuristic = plan.heuristics_to_log[0];
+    EXPECT_EQ(heuristic.type, RecordType::kHeuristic);
+    EXPECT_EQ(heuristic.xid, global);
+    EXPECT_EQ(heuristic.outcome, Outcome::kHeuristicMixed);
+    EXPECT_EQ(heuristic.participants, record.participants);
+    EXPECT_THAT(heuristic.reason, HasSubstr("partition split"));
+    EXPECT_EQ(plan.report.heuristics_open, 1u);
   }
   std::vector<std::string> calls;
   for (const PlannedAgentCall& call : plan.agent_calls) {
