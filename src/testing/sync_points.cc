@@ -10,6 +10,7 @@ constexpr std::array kAll = {
     kNetMessageQueued,
     kNetConnectionClosedByPeer,
     kLogAppendQueued,
+    kThreePhaseBeforePreCommit,
 };
 
 }  // namespace

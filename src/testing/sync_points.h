@@ -57,6 +57,10 @@ inline constexpr Point kNetConnectionClosedByPeer{"net-connection-closed-by-peer
 
 // Decision log (recovery-log).
 inline constexpr Point kLogAppendQueued{"log-append-queued"};  // an append joined the batch queue
+
+// Three-phase coordinator (src/tm): every agent voted yes and the pre-commit record is durable;
+// no PreCommit sent yet (the same moment as the crash point kAfterPreCommitRecord).
+inline constexpr Point kThreePhaseBeforePreCommit{"three-phase-before-pre-commit"};
 // Every point, for tests that iterate over them.
 std::span<const Point> AllPoints() noexcept;
 

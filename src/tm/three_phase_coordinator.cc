@@ -6,6 +6,7 @@
 #include "src/base/logging.h"
 #include "src/recovery/three_phase_recovery.h"
 #include "src/testing/crash_points.h"
+#include "src/testing/sync_points.h"
 #include "src/three_phase/termination.h"
 #include "src/tm/background_completer.h"
 
@@ -76,12 +77,33 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
   }
 
   XA_CRASH_POINT(kAfterAllPrepared);  // every branch prepared, no agent asked yet
-  // CanCommit, second half: every agent records WAIT and votes.
+  // CanCommit, second half: every agent records WAIT and votes; beside them, on the caller's
+  // thread, the pre-commit record is made durable. The record only has to be durable before
+  // the first PreCommit is sent (a PRE agent must never meet a restarted coordinator with no
+  // record, whose presumed abort would then roll back a branch the agents commit). Written
+  // before the votes are in, it says no more than "PreCommit may have been sent", which the
+  // recovery module reads by asking the agents: the ones that voted are WAIT (termination aborts
+  // them), the ones never asked answer ABORT (rule d); so a vote of no, or a crash now, ends as
+  // an abort either way. Overlapping the two takes one log sync off every commit's path.
+  LogRecord pre_commit;
+  pre_commit.type = RecordType::kPreCommit;
+  pre_commit.xid = txn.xid;
+  pre_commit.protocol = Protocol::kThreePhase;
+  pre_commit.participants = Participants(txn);
   std::atomic<bool> all_yes{true};
-  services_->executor->RunAll(branches.size(), [&](size_t i) {
-    if (!AskVote(txn, i)) all_yes.store(false);
-  });
+  Status pre_commit_logged;
+  services_->executor->RunAll(
+      branches.size() + 1,
+      [&](size_t i) {
+        if (i == branches.size()) {
+          pre_commit_logged = services_->log->Append(pre_commit).status();
+        } else if (!AskVote(txn, i)) {
+          all_yes.store(false);
+        }
+      },
+      /*caller_first=*/branches.size());
   services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
+  txn.pre_commit_logged = pre_commit_logged.ok();
   if (!all_yes.load()) {
     Status reason;
     for (const BranchContext& b : branches) {
@@ -93,24 +115,18 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
     XA_LOG_XID(kInfo, "tm", txn.xid) << "rolling back: " << reason.ToString();
     return Rollback(txn, reason);
   }
-
-  // PreCommit.
-  LogRecord pre_commit;
-  pre_commit.type = RecordType::kPreCommit;
-  pre_commit.xid = txn.xid;
-  pre_commit.protocol = Protocol::kThreePhase;
-  pre_commit.participants = Participants(txn);
-  Result<uint64_t> lsn = services_->log->Append(pre_commit);
-  if (!lsn.ok()) {
+  if (!pre_commit_logged.ok()) {
     MetricsRegistry::Add(services_->metrics->decision_write_failures);
     XA_LOG_XID(kError, "tm", txn.xid) << "pre-commit record could not be made durable, "
-                                         "rolling back: " << lsn.status().ToString();
-    return Rollback(txn, lsn.status().WithContext(
+                                         "rolling back: " << pre_commit_logged.ToString();
+    return Rollback(txn, pre_commit_logged.WithContext(
                              "the pre-commit record could not be made durable, so the "
                              "transaction was rolled back"));
   }
-  txn.pre_commit_logged = true;
+
+  // PreCommit.
   XA_CRASH_POINT(kAfterPreCommitRecord);
+  XA_TEST_SYNC_POINT(kThreePhaseBeforePreCommit);
   Status why_undecided;
   switch (PreCommitAll(txn, why_undecided)) {
     case PreCommitVerdict::kAllPre:

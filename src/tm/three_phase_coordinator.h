@@ -11,10 +11,13 @@
 //   MariaDB connection id of the session that prepared the branch; 0 for PostgreSQL, which
 //   detaches a branch at PREPARE) and the read-only flag. The agent records WAIT durably and
 //   votes yes. Any rollback vote, error, agent's no or missing vote within
-//   ThreePhaseOptions::vote_timeout: abort.
+//   ThreePhaseOptions::vote_timeout: abort. Beside the votes, on the caller's thread, the
+//   coordinator appends kPreCommit (protocol 3PC, the participants) durably: it must be durable
+//   before the first PreCommit, not before the votes, and one log sync leaves the commit's path.
 //
-//   PreCommit: the coordinator appends kPreCommit (protocol 3PC, the participants) durably, then
-//   sends PreCommit to every agent, in parallel, and waits up to ack_timeout for each Ack.
+//   PreCommit: once every agent voted yes and kPreCommit is durable (a failed append aborts), the
+//   coordinator sends PreCommit to every agent, in parallel, and waits up to ack_timeout for each
+//   Ack.
 //     - every Ack says PRE: DoCommit below.
 //     - an Ack says COMMIT (an agent's termination round already committed: every agent then
 //       ends committed) → the coordinator adopts it: DoCommit below.
@@ -45,7 +48,8 @@
 //   Abort (any failure before the decision, or an adopted ABORT): every branch not finished is
 //   rolled back through the application's sessions (2PC's rollback), and every agent that was
 //   sent CanCommit is told Abort, with branch_done when that rollback finished the branch. A
-//   logged kPreCommit gets its end record: nothing is left to decide.
+//   logged kPreCommit (appended beside the votes, so also on a vote of no) gets its end record:
+//   nothing is left to decide.
 //
 // Thread safety: see coordinator.h.
 

@@ -2,10 +2,10 @@
 // the protocol does not mask (docs/three-phase-commit.md, "Partitions: detected, never silent").
 // The agents of the bank's two databases reach each other only through TCP relays
 // (tests/testutil/tcp_relay.h), and the coordinator (a TransactionManager in this process)
-// reaches the PostgreSQL agent through one too. The relays are cut the moment the coordinator
-// logs its pre-commit record, so its PreCommit reaches the MariaDB agent only: that agent is PRE,
-// the PostgreSQL agent WAIT, and neither hears the other. The coordinator decides nothing (its
-// Acknowledgement timeout) and goes away. Each side's termination sees only itself: the PRE side
+// reaches the PostgreSQL agent through one too. The relays are cut once the votes are in and
+// the coordinator's pre-commit record is durable, so its PreCommit reaches the MariaDB agent
+// only: that agent is PRE, the PostgreSQL agent WAIT, and neither hears the other. The
+// coordinator decides nothing (its acknowledgement timeout) and goes away. Each side's termination sees only itself: the PRE side
 // commits, the WAIT side aborts. The split is real (the transfer is in MariaDB only), and the
 // test is about what must follow: once the partition heals, both agents report it as
 // heuristic-mixed (their log and their metrics counter), and the coordinator's recovery records
@@ -77,11 +77,11 @@ class AgentPartitionTest : public ::testing::Test {
     return DecisionLog::Open(log_options);
   }
 
-  // Cuts every relay the moment the coordinator appends its first record (the pre-commit
-  // record: 3PC logs nothing before it), before any PreCommit is sent.
-  void PartitionAtThePreCommitRecord() {
+  // Cuts every relay once every agent voted yes and the coordinator's pre-commit record is
+  // durable, before any PreCommit is sent.
+  void PartitionBeforePreCommit() {
     auto& sync_points = sync::SyncPoints::Instance();
-    sync_points.SetCallback(sync::kLogAppendQueued, [this](void*) { CutAll(); });
+    sync_points.SetCallback(sync::kThreePhaseBeforePreCommit, [this](void*) { CutAll(); });
     sync_points.EnableProcessing();
   }
   void CutAll() {
@@ -153,7 +153,7 @@ TEST_F(AgentPartitionTest, ASplitByAPartitionIsReportedAsHeuristicMixedOnBothSid
     EXPECT_GT(coordinator_to_postgres_.connections_accepted(), 0u)
         << "the coordinator did not reach the PostgreSQL agent through its relay";
 
-    PartitionAtThePreCommitRecord();
+    PartitionBeforePreCommit();
     Result<Outcome> outcome =
         bank_->Transfer(**manager, *teller, 1, 1, kAmount, &global, Protocol::kThreePhase);
     TearDown();  // no more cuts

@@ -165,17 +165,26 @@ class ThreePhaseRecoveryDbTest : public ::testing::Test {
     });
     sync_points.EnableProcessing();
   }
+  // Stops agent `name` once every agent voted yes and the pre-commit record is durable, before
+  // the coordinator sends any PreCommit (the record is appended beside the votes, so its append
+  // is too early: the agent's vote could be lost instead).
+  void StopAgentBeforePreCommit(const std::string& name) {
+    auto& sync_points = sync::SyncPoints::Instance();
+    sync_points.SetCallback(sync::kThreePhaseBeforePreCommit,
+                            [this, name](void*) { agents_->Stop(name); });
+    sync_points.EnableProcessing();
+  }
   void NoMoreStops() {
     auto& sync_points = sync::SyncPoints::Instance();
     sync_points.DisableProcessing();
     sync_points.ClearAll();
   }
 
-  // A transfer of 100 whose coordinator decides nothing: the PostgreSQL agent stops as the
-  // coordinator logs kPreCommit (its first append), so its PreCommit acknowledgement never
-  // comes; the MariaDB agent is PRE. Commit() answers kUnknown and the record stays open.
+  // A transfer of 100 whose coordinator decides nothing: the PostgreSQL agent stops once
+  // kPreCommit is durable, so its PreCommit acknowledgement never comes; the MariaDB agent is
+  // PRE. Commit() answers kUnknown and the record stays open.
   void TransferLeftUndecided(Xid* global) {
-    StopAgentAtAppend(kAgentB, 1);
+    StopAgentBeforePreCommit(kAgentB);
     Result<Outcome> outcome = Transfer(100, global);
     NoMoreStops();
     ASSERT_THAT(outcome, IsOk());

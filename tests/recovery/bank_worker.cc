@@ -169,6 +169,14 @@ int main(int argc, char** argv) {
       } else {
         ++rolled_back;
       }
+      if (*outcome != xa::Outcome::kCommitted && *outcome != xa::Outcome::kRolledBack) {
+        // A branch may still be prepared on the teller's MariaDB session (its outcome is the
+        // agents' or the background's to finish), and MariaDB refuses XA START on a session
+        // that holds a prepared branch: the next transfer gets fresh sessions. The old ones
+        // close; MariaDB keeps a prepared branch past its session's end.
+        auto fresh = (*bank)->NewTeller();
+        if (fresh.ok()) teller = std::move(fresh);
+      }
     }
   };
   std::vector<std::thread> pool;
