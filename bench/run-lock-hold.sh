@@ -6,6 +6,7 @@
 #
 # Usage: bash bench/run-lock-hold.sh [--quick] [--out DIR] [--build-dir DIR]
 #                                    [--recovery-delay-s R] [--agent-timeout-ms T] [--seconds S]
+#                                    [--slow-prepare-ms D]
 #   --quick               seconds per case (CI); the full mode runs 10 s per no-failure case and
 #                         three coordinator crashes per protocol
 #   --out DIR             results folder (default <build dir>/lock-hold-results)
@@ -13,6 +14,7 @@
 #   --recovery-delay-s R  when the killed 2PC coordinator's recovery runs (quick 3, full 10)
 #   --agent-timeout-ms T  the agents' termination timeout (default 2000)
 #   --seconds S           per no-failure case (quick 1, full 10)
+#   --slow-prepare-ms D   the slow-participant case's delay of the PostgreSQL prepare (50)
 #
 # Servers: scripts/servers.sh with XA_SERVERS_DIR=<build dir>/servers on ports 23306, 25432 and
 # 25433 unless XA_SERVERS_MARIADB_PORT, XA_SERVERS_PG_PORT, XA_SERVERS_PG_DISABLED_PORT say
@@ -25,6 +27,7 @@ say() { printf 'run-lock-hold: %s\n' "$*"; }
 die() { printf 'run-lock-hold: error: %s\n' "$*" >&2; exit 1; }
 
 quick=0 out="" build_dir="$REPO_ROOT/build-lock-hold" recovery_delay_s="" agent_timeout_ms=2000
+slow_prepare_ms=50
 seconds=""
 while (($#)); do
   case "$1" in
@@ -34,6 +37,7 @@ while (($#)); do
     --recovery-delay-s) recovery_delay_s="$2"; shift 2 ;;
     --agent-timeout-ms) agent_timeout_ms="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
+    --slow-prepare-ms) slow_prepare_ms="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -83,7 +87,8 @@ fi
 
 # 3. The cases.
 mkdir -p "$out"
-args=(--out "$out" --recovery-delay-s "$recovery_delay_s" --agent-timeout-ms "$agent_timeout_ms")
+args=(--out "$out" --recovery-delay-s "$recovery_delay_s" --agent-timeout-ms "$agent_timeout_ms"
+  --slow-prepare-ms "$slow_prepare_ms")
 ((quick)) && args+=(--quick)
 [[ -n "$seconds" ]] && args+=(--seconds "$seconds")
 say "mode $( ((quick)) && echo quick || echo full); results in $out"
@@ -93,7 +98,7 @@ bench_rc=0
 # 4. The invariant, checked from the CSV (a missing case fails too).
 check_rc=0
 bash "$REPO_ROOT/bench/lockhold/check_lock_hold.sh" --recovery-delay-s "$recovery_delay_s" \
-  --agent-timeout-ms "$agent_timeout_ms" "$out" || check_rc=$?
+  --agent-timeout-ms "$agent_timeout_ms" --slow-prepare-ms "$slow_prepare_ms" "$out" || check_rc=$?
 
 # 5. Plots.
 if [[ -s "$out/summary.csv" ]]; then

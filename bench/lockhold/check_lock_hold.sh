@@ -4,19 +4,22 @@
 # databases' side: 3PC released each row within the agents' timeout + 1 s of the kill, 2PC held
 # each row at least until recovery ran R seconds after the kill, and the servers' lock views
 # showed every probe waiting. A missing case fails, and so does a no-failure case whose commit
-# latency columns are not positive and ordered, or a 3PC one whose agents' CPU reads zero.
+# latency columns are not positive and ordered, or a 3PC one whose agents' CPU reads zero, or a
+# slow-participant case whose rows were held, or whose commits took, less than the injected delay.
 #
-# Usage: check_lock_hold.sh [--run BENCH] [--recovery-delay-s R] [--agent-timeout-ms T] OUT_DIR
+# Usage: check_lock_hold.sh [--run BENCH] [--recovery-delay-s R] [--agent-timeout-ms T]
+#                           [--slow-prepare-ms D] OUT_DIR
 #   --run BENCH   first run `BENCH --quick --out OUT_DIR` with R and T (its exit code counts too)
-#   R, T          what the run used (default 3 and 2000: the quick mode's)
+#   R, T, D       what the run used (default 3, 2000 and 50: the quick mode's)
 set -euo pipefail
 
-bench="" recovery_delay_s=3 agent_timeout_ms=2000 out=""
+bench="" recovery_delay_s=3 agent_timeout_ms=2000 slow_prepare_ms=50 out=""
 while (($#)); do
   case "$1" in
     --run) bench="$2"; shift 2 ;;
     --recovery-delay-s) recovery_delay_s="$2"; shift 2 ;;
     --agent-timeout-ms) agent_timeout_ms="$2"; shift 2 ;;
+    --slow-prepare-ms) slow_prepare_ms="$2"; shift 2 ;;
     -h | --help) sed -n '2,10{s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) out="$1"; shift ;;
   esac
@@ -30,7 +33,7 @@ if [[ -n "$bench" ]]; then
   rm -f "$out/summary.csv" "$out/samples.csv"
   started=$SECONDS
   if ! "$bench" --quick --out "$out" --recovery-delay-s "$recovery_delay_s" \
-      --agent-timeout-ms "$agent_timeout_ms"; then
+      --agent-timeout-ms "$agent_timeout_ms" --slow-prepare-ms "$slow_prepare_ms"; then
     fail "$bench exited non-zero"
   fi
   echo "check_lock_hold.sh: the quick run took $((SECONDS - started)) s"
@@ -45,7 +48,7 @@ done
 expected=()
 for protocol in 2pc 3pc; do
   for clients in 1 4 16; do expected+=("no-failure,$protocol,$clients"); done
-  expected+=("coordinator-crash,$protocol,1")
+  expected+=("slow-participant,$protocol,1" "coordinator-crash,$protocol,1")
 done
 for key in "${expected[@]}"; do
   count="$(awk -F, -v key="$key" 'NR > 1 && $1 "," $2 "," $3 == key { print $4 }' "$summary")"
@@ -56,7 +59,8 @@ for key in "${expected[@]}"; do
   fi
 done
 
-# Every no-failure case timed its commits (columns commit_p50_ms and commit_p99_ms), and the 3PC
+# Every no-failure and slow-participant case timed its commits (columns commit_p50_ms and
+# commit_p99_ms), and the 3PC
 # ones saw the agents work (agents_cpu_ms_per_commit): a zero there means the measurement broke.
 header="$(head -n 1 "$summary")"
 for column in commit_p50_ms commit_p99_ms bench_cpu_ms_per_commit agents_cpu_ms_per_commit; do
@@ -70,9 +74,20 @@ while IFS=, read -r key p50 p99 agents_cpu; do
       fail "case $key: the agents' CPU per commit reads $agents_cpu ms"
   fi
 done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
-                  $1 == "no-failure" { print $1 "/" $2 "/" $3 "," $column["commit_p50_ms"] "," \
+                  $1 == "no-failure" || $1 == "slow-participant" {
+                    print $1 "/" $2 "/" $3 "," $column["commit_p50_ms"] "," \
                     $column["commit_p99_ms"] "," $column["agents_cpu_ms_per_commit"] }' "$summary")
 
+# A participant slow to vote keeps both rows locked through its prepare, under either protocol:
+# the hold p50 and the commit p50 are at least the injected delay, or the delay was not injected.
+while IFS=, read -r key hold_p50 commit_p50; do
+  awk -v h="$hold_p50" -v c="$commit_p50" -v d="$slow_prepare_ms" \
+    'BEGIN { exit !(h >= d && c >= d) }' ||
+    fail "case $key: hold p50 $hold_p50 ms, commit p50 $commit_p50 ms," \
+      "less than the ${slow_prepare_ms} ms prepare delay"
+done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
+                  $1 == "slow-participant" { print $1 "/" $2 "/" $3 "," $column["p50_ms"] "," \
+                    $column["commit_p50_ms"] }' "$summary")
 # The coordinator-crash invariant, per sample (per database and repetition).
 recovery_delay_ms="$(awk -v s="$recovery_delay_s" 'BEGIN { printf "%d", s * 1000 }')"
 limit_3pc_ms=$((agent_timeout_ms + 1000))

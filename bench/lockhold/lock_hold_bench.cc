@@ -2,7 +2,8 @@
 // under 3PC, measured from the database's side (bench/lockhold/lock_probe.h).
 //
 //   xa_lock_hold_bench --out DIR [--quick] [--seconds S] [--recovery-delay-s R]
-//                      [--agent-timeout-ms T] [--crash-repetitions N] [--agent PATH]
+//                      [--agent-timeout-ms T] [--crash-repetitions N] [--slow-prepare-ms D]
+//                      [--agent PATH]
 //
 // Cases, each for 2PC and for 3PC (two real xa-agent processes, started here):
 //   no-failure          transfers (one row in MariaDB, one in PostgreSQL, one row per client)
@@ -11,6 +12,9 @@
 //                       committed transfer's Commit() call is timed (p50, p99), and the CPU of
 //                       this process and of the agents is divided by the commits; each 3PC case
 //                       is printed with its ratio to the 2PC case of the same clients.
+//   slow-participant    as no-failure at 1 client, with the PostgreSQL branch's prepare delayed
+//                       by D ms (a participant slow to vote: --slow-prepare-ms, default 50). Both
+//                       rows stay locked through the slow vote; 3PC's extra rounds come on top.
 //   coordinator-crash   a copy of this program writes both rows and is killed by a crash point:
 //                       2PC once the commit decision is durable and nothing is committed
 //                       (after-decision-sync), 3PC once every agent pre-committed
@@ -101,6 +105,7 @@ struct Config {
   int recovery_delay_ms = 10000;
   int agent_timeout_ms = 2000;
   int crash_repetitions = 3;
+  int slow_prepare_ms = 50;
 };
 
 // The protocol as the CSV and the check name it.
@@ -462,14 +467,45 @@ Result<std::unique_ptr<TransactionManager>> OpenManager(const bank::Bank& bank,
   return TransactionManager::Open(options, log);
 }
 
+// A session whose Prepare() takes `delay` longer: a participant slow to vote (a busy or distant
+// database). Everything else goes straight to the session it wraps.
+class SlowPrepareRm final : public ResourceManager {
+ public:
+  SlowPrepareRm(ResourceManager& inner, std::chrono::milliseconds delay)
+      : inner_(inner), delay_(delay) {}
+  const std::string& name() const noexcept override { return inner_.name(); }
+  Status Open() override { return inner_.Open(); }
+  Status Close() override { return inner_.Close(); }
+  const ServerInfo& server_info() const noexcept override { return inner_.server_info(); }
+  Status Start(const Xid& x, StartFlag f) override { return inner_.Start(x, f); }
+  Status End(const Xid& x, EndFlag f) override { return inner_.End(x, f); }
+  Status Prepare(const Xid& x) override {
+    std::this_thread::sleep_for(delay_);
+    return inner_.Prepare(x);
+  }
+  Status Commit(const Xid& x, CommitMode m) override { return inner_.Commit(x, m); }
+  Status Rollback(const Xid& x) override { return inner_.Rollback(x); }
+  Result<RecoverScan> Recover() override { return inner_.Recover(); }
+  Status Forget(const Xid& x) override { return inner_.Forget(x); }
+  Result<uint64_t> SessionId() override { return inner_.SessionId(); }
+  Status FenceSession(uint64_t id) override { return inner_.FenceSession(id); }
+
+ private:
+  ResourceManager& inner_;
+  const std::chrono::milliseconds delay_;
+};
+
 // Begins a transaction of `protocol` on the teller's sessions and writes row `row` in both
-// databases; the caller commits it.
+// databases; the caller commits it. `postgres_branch`, when given, is enlisted for the
+// PostgreSQL branch instead of the teller's session (a wrapper of it).
 Result<Transaction> BeginAndWrite(TransactionManager& manager, bank::Teller& teller,
-                                  Protocol protocol, int row) {
+                                  Protocol protocol, int row,
+                                  ResourceManager* postgres_branch = nullptr) {
   auto txn = manager.Begin(protocol);
   if (!txn.ok()) return txn.status();
   XA_RETURN_IF_ERROR(txn->Enlist(*teller.mariadb));
-  XA_RETURN_IF_ERROR(txn->Enlist(*teller.postgres));
+  XA_RETURN_IF_ERROR(
+      txn->Enlist(postgres_branch != nullptr ? *postgres_branch : *teller.postgres));
   const std::string update = std::string("UPDATE ") + kTable +
                              " SET balance = balance + 1 WHERE id = " + std::to_string(row);
   try {
@@ -535,9 +571,12 @@ struct Shared {
   const Agents& agents;
 };
 
-Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) {
+// The no-failure case; with `slow_prepare` > 0, the slow-participant case (every PostgreSQL
+// prepare delayed by it).
+Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients,
+                                std::chrono::milliseconds slow_prepare = {}) {
   CaseResult result;
-  result.name = "no-failure";
+  result.name = slow_prepare.count() > 0 ? "slow-participant" : "no-failure";
   result.protocol = protocol;
   result.clients = clients;
 
@@ -552,6 +591,12 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) 
     auto teller = shared.bank.NewTeller();
     if (!teller.ok()) return teller.status();
     tellers.push_back(std::move(teller).value());
+  }
+  std::vector<std::unique_ptr<SlowPrepareRm>> slow_postgres;
+  for (bank::Teller& teller : tellers) {
+    slow_postgres.push_back(slow_prepare.count() > 0
+                                ? std::make_unique<SlowPrepareRm>(*teller.postgres, slow_prepare)
+                                : nullptr);
   }
 
   Announcements announcements;
@@ -610,7 +655,8 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients) 
       const int row = c + 1;
       std::vector<double>& my_commit_ms = commit_ms[static_cast<size_t>(c)];
       while (Clock::now() < deadline) {
-        auto txn = BeginAndWrite(shared.manager, tellers[c], protocol, row);
+        auto txn = BeginAndWrite(shared.manager, tellers[c], protocol, row,
+                                 slow_postgres[static_cast<size_t>(c)].get());
         if (!txn.ok()) {
           fail(txn.status());
           return;
@@ -919,13 +965,14 @@ void PrintTable(std::ostream& out, const std::vector<CaseResult>& results, bool 
   }
 }
 
-// The no-failure cases' commit latency and CPU per committed transfer, and beside each 3PC case
-// its ratio to the 2PC case with the same number of clients (measured in the same run).
+// The no-failure and slow-participant cases' commit latency and CPU per committed transfer, and
+// beside each 3PC case its ratio to the 2PC case of the same name and clients (measured in the
+// same run).
 void PrintCommitTable(std::ostream& out, const std::vector<CaseResult>& results, bool markdown) {
   auto two_phase_twin = [&](const CaseResult& r) -> const CaseResult* {
     for (const CaseResult& other : results) {
       if (other.bound_ms <= 0 && other.protocol == Protocol::kTwoPhase &&
-          other.clients == r.clients) {
+          other.clients == r.clients && other.name == r.name) {
         return &other;
       }
     }
@@ -935,11 +982,12 @@ void PrintCommitTable(std::ostream& out, const std::vector<CaseResult>& results,
     return base > 0 ? Fixed(value / base, 2) + "x" : std::string("-");
   };
   if (markdown) {
-    out << "| protocol | clients | commits | commit p50 ms | commit p99 ms | commits/s | "
+    out << "| case | protocol | clients | commits | commit p50 ms | commit p99 ms | commits/s | "
            "CPU ms/commit, bench | CPU ms/commit, agents | p50 vs 2PC | p99 vs 2PC | "
-           "commits/s vs 2PC |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
+           "commits/s vs 2PC |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   } else {
-    out << std::left << std::setw(9) << "protocol" << std::right << std::setw(8) << "clients"
+    out << std::left << std::setw(19) << "case" << std::setw(9) << "protocol" << std::right
+        << std::setw(8) << "clients"
         << std::setw(9) << "commits" << std::setw(10) << "p50 ms" << std::setw(10) << "p99 ms"
         << std::setw(11) << "commits/s" << std::setw(12) << "cpu bench" << std::setw(12)
         << "cpu agents" << std::setw(11) << "p50 /2PC" << std::setw(11) << "p99 /2PC"
@@ -953,14 +1001,16 @@ void PrintCommitTable(std::ostream& out, const std::vector<CaseResult>& results,
     const std::string p99_ratio = base ? ratio(p99, Percentile(base->commit_ms, 0.99)) : "-";
     const std::string rate_ratio = base ? ratio(r.commits_per_s, base->commits_per_s) : "-";
     if (markdown) {
-      out << "| " << ProtocolKey(r.protocol) << " | " << r.clients << " | " << r.commit_ms.size()
+      out << "| " << r.name << " | " << ProtocolKey(r.protocol) << " | " << r.clients << " | "
+          << r.commit_ms.size()
           << " | " << Fixed(p50, 2) << " | " << Fixed(p99, 2) << " | " << Fixed(r.commits_per_s)
           << " | " << Fixed(r.bench_cpu_ms_per_commit, 2) << " | "
           << Fixed(r.agents_cpu_ms_per_commit, 2) << " | " << p50_ratio << " | " << p99_ratio
           << " | " << rate_ratio << " |\n";
     } else {
-      out << std::left << std::setw(9) << ProtocolKey(r.protocol) << std::right << std::setw(8)
-          << r.clients << std::setw(9) << r.commit_ms.size() << std::setw(10) << Fixed(p50, 2)
+      out << std::left << std::setw(19) << r.name << std::setw(9) << ProtocolKey(r.protocol)
+          << std::right << std::setw(8) << r.clients << std::setw(9) << r.commit_ms.size()
+          << std::setw(10) << Fixed(p50, 2)
           << std::setw(10) << Fixed(p99, 2) << std::setw(11) << Fixed(r.commits_per_s)
           << std::setw(12) << Fixed(r.bench_cpu_ms_per_commit, 2) << std::setw(12)
           << Fixed(r.agents_cpu_ms_per_commit, 2) << std::setw(11) << p50_ratio << std::setw(11)
@@ -1050,7 +1100,7 @@ void WriteMarkdown(const std::string& path, const Config& config,
 int Usage() {
   std::cerr << "usage: xa_lock_hold_bench --out DIR [--quick] [--seconds S] "
                "[--recovery-delay-s R] [--agent-timeout-ms T] [--crash-repetitions N] "
-               "[--agent PATH]\n";
+               "[--slow-prepare-ms D] [--agent PATH]\n";
   return 2;
 }
 
@@ -1080,6 +1130,9 @@ int Main(int argc, char** argv) {
     else if (a == "--crash-repetitions") {
       config.crash_repetitions = std::stoi(next());
       repetitions_given = true;
+    } else if (a == "--slow-prepare-ms") {
+      config.slow_prepare_ms = std::stoi(next());
+      if (config.slow_prepare_ms <= 0) return Usage();
     } else return Usage();
   }
   if (config.out_dir.empty() || config.agent_path.empty()) return Usage();
@@ -1138,7 +1191,7 @@ int Main(int argc, char** argv) {
   }
   Shared shared{config, *settings, **bank, **manager, agents};
 
-  const size_t total = config.clients.size() * 2 + 2;
+  const size_t total = config.clients.size() * 2 + 2 + 2;
   size_t index = 0;
   std::vector<CaseResult> results;
   bool ok = true;
@@ -1166,6 +1219,15 @@ int Main(int argc, char** argv) {
               " client(s), " + Fixed(config.seconds) + " s",
           [&] { return RunNoFailure(shared, protocol, clients); });
     }
+  }
+  for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    run(std::string("slow-participant ") + ProtocolKey(protocol) + ", 1 client, PostgreSQL's " +
+            "prepare " + std::to_string(config.slow_prepare_ms) + " ms slower, " +
+            Fixed(config.seconds) + " s",
+        [&] {
+          return RunNoFailure(shared, protocol, 1,
+                              std::chrono::milliseconds(config.slow_prepare_ms));
+        });
   }
   for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
     run(std::string("coordinator-crash ") + ProtocolKey(protocol) + " (" +

@@ -1348,6 +1348,9 @@ void Agent::Impl::ScanForOrphans() {
     Count([](AgentCounters& c) { ++c.orphan_scans; });
     for (const Xid& branch : *prepared) {
       if (branch.format_id() != Xid::kThreePhaseFormatId) continue;  // not 3PC: not ours
+      // Another deployment's coordinator made it: its own agents finish it, whatever its state.
+      const std::optional<uint32_t> node = branch.NodeId();
+      if (!node || options_.orphan_scan_nodes.count(*node) == 0) continue;
       std::optional<uint32_t> number = ParticipantNumberOf(branch);
       if (!number) continue;  // no participant of any 3PC transaction
       const Key key{branch.Global(), *number};

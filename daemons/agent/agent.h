@@ -66,9 +66,11 @@
 // Orphan scan (docs/three-phase-commit.md, "Orphans"; only with a PreparedBranchLister). Every
 // orphan_scan_interval, on a finisher thread, the agent lists the prepared branches of each
 // resource manager it serves and picks the 3PC branches (format "XAM3", a participant number in
-// the bqual) that it does not hold: no participant in memory or in its log, and no outcome kept
-// of a forgotten one. Branches of any other format are never touched, nor a participant the
-// agent holds (its own rules finish it).
+// the bqual) made by one of its deployment's coordinators (orphan_scan_nodes: the node id in the
+// Xid) that it does not hold: no participant in memory or in its log, and no outcome kept of a
+// forgotten one. Branches of any other format or node are never touched (another node's 3PC
+// branch belongs to another deployment, whose own agents may hold it WAIT or PRE on this same
+// database), nor a participant the agent holds (its own rules finish it).
 //   - Such a branch becomes an orphan once the scans saw it so, without a break, for at least
 //     termination_timeout (which is longer than the coordinator's vote timeout): a CanCommit
 //     sent right after its XA PREPARE has arrived, or the coordinator has given up on it.
@@ -104,6 +106,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "daemons/agent/branch_finisher.h"
@@ -137,6 +140,9 @@ struct AgentOptions {
   int finish_threads = 2;
   // How often the orphan scan runs (see "Orphan scan"; only with deps.lister).
   std::chrono::microseconds orphan_scan_interval{std::chrono::seconds(30)};
+  // The node ids of the coordinators this agent's deployment runs: the orphan scan takes only
+  // their 3PC branches. Empty: it takes none.
+  std::set<uint32_t> orphan_scan_nodes;
 };
 
 struct AgentDependencies {

@@ -25,6 +25,7 @@ constexpr std::string_view kTopLevelKeys[] = {"agent",
                                               "termination_timeout_ms",
                                               "peer_timeout_ms",
                                               "orphan_scan_interval_ms",
+                                              "coordinator_node_ids",
                                               "metrics_address"};
 constexpr std::string_view kAgentKeys[] = {"address", "rms"};
 
@@ -84,7 +85,7 @@ const DurationSetting* DurationOf(std::string_view key) {
 
 Status ReadTopLevel(const ConfigFile& file, AgentConfig& config) {
   XA_RETURN_IF_ERROR(file.RefuseUnknownKeys(file.top, kTopLevelKeys));
-  bool have_agent = false, have_node = false;
+  bool have_agent = false, have_node = false, have_coordinators = false;
   for (const ConfigEntry& entry : file.top.entries) {
     const std::string& key = entry.key;
     if (key == "agent") {
@@ -106,6 +107,25 @@ Status ReadTopLevel(const ConfigFile& file, AgentConfig& config) {
       auto key_loaded = net::LoadSharedKey(entry.value);
       if (!key_loaded.ok()) return file.Error(entry.line, key_loaded.status().message());
       config.key_file = entry.value;
+    } else if (key == "coordinator_node_ids") {
+      // A list of node ids, each by node_id's rule; at least one.
+      std::string_view rest = entry.value;
+      while (true) {
+        const size_t comma = rest.find(',');
+        ConfigEntry one = entry;
+        one.value = Trim(rest.substr(0, comma));
+        if (one.value.empty()) {
+          return file.Error(entry.line, "coordinator_node_ids needs '<node id>, <node id>...' "
+                                        "(each 0 to 4294967295), not " +
+                                            QuotedForMessage(entry.value));
+        }
+        auto node = file.Integer(internal::kNodeId, one);
+        if (!node.ok()) return node.status();
+        config.coordinator_node_ids.insert(static_cast<uint32_t>(*node));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+      have_coordinators = true;
     } else if (const DurationSetting* duration = DurationOf(key)) {
       auto ms = file.Integer(*duration->setting, entry);
       if (!ms.ok()) return ms.status();
@@ -120,6 +140,7 @@ Status ReadTopLevel(const ConfigFile& file, AgentConfig& config) {
   if (config.log_dir.empty()) return file.Error(0, "log_dir is required");
   if (!have_node) return file.Error(0, "node_id is required");
   if (config.key_file.empty()) return file.Error(0, "key_file is required");
+  if (!have_coordinators) config.coordinator_node_ids = {config.node_id};
   return Status::Ok();
 }
 

@@ -14,6 +14,10 @@
 //                                      # wait for one peer message; less than
 //                                      # termination_timeout_ms
 //   orphan_scan_interval_ms = 30000    # optional, default 30000, 100 to 86400000
+//   coordinator_node_ids = 7, 8        # optional, default node_id: the node ids of the
+//                                      # coordinators (transaction managers) this deployment
+//                                      # runs; the orphan scan rolls back only their 3PC
+//                                      # branches (another node's belong to another deployment)
 //   metrics_address = 127.0.0.1:19101  # optional: where the metrics are served (port 0: any)
 //
 //   [agent agent-a]                    # the directory: every agent of the deployment, the same
@@ -59,6 +63,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,6 +97,7 @@ struct AgentConfig {
   std::chrono::milliseconds termination_timeout = kDefaultTerminationTimeout;
   std::chrono::milliseconds peer_timeout = kDefaultPeerTimeout;
   std::chrono::milliseconds orphan_scan_interval = kDefaultOrphanScanInterval;
+  std::set<uint32_t> coordinator_node_ids;  // never empty once parsed (default: {node_id})
   std::optional<std::string> metrics_address;
   // The directory, the same in every agent: resource manager -> agent -> address (as written).
   std::map<std::string, std::string> agent_of_rm;

@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   options.termination_timeout = config->termination_timeout;
   options.peer_timeout = config->peer_timeout;
   options.orphan_scan_interval = config->orphan_scan_interval;
+  options.orphan_scan_nodes = config->coordinator_node_ids;
   xa::agent::AgentDependencies deps;
   deps.env = xa::Env::Default();
   deps.log = log->get();

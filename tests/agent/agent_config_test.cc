@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -71,6 +72,8 @@ TEST_F(AgentConfigTest, ParsesTheDirectoryAndThisAgentsResourceManagersWithDefau
   EXPECT_EQ(config->termination_timeout, std::chrono::milliseconds(5000));
   EXPECT_EQ(config->peer_timeout, std::chrono::milliseconds(1000));
   EXPECT_EQ(config->orphan_scan_interval, std::chrono::milliseconds(30000));
+  // Without coordinator_node_ids the deployment's one coordinator shares the agent's node id.
+  EXPECT_EQ(config->coordinator_node_ids, std::set<uint32_t>{7});
   EXPECT_FALSE(config->metrics_address.has_value());
   EXPECT_EQ(config->agent_of_rm, (std::map<std::string, std::string>{{"accounts", "agent-a"},
                                                                      {"ledger", "agent-b"},
@@ -88,13 +91,15 @@ TEST_F(AgentConfigTest, ReadsEveryOptionalSettingGiven) {
   const std::string pw = Write("pw", "s3cret\n", 0600);
   auto config =
       ParseAgentConfig(Top("termination_timeout_ms = 60000\npeer_timeout_ms = 250\n"
-                           "orphan_scan_interval_ms = 100\nmetrics_address = 127.0.0.1:0\n") +
+                           "orphan_scan_interval_ms = 100\nmetrics_address = 127.0.0.1:0\n"
+                           "coordinator_node_ids = 7, 12 ,4294967295\n") +
                            Directory("port = 13306\nuser = xa_agent\npassword_file = " + pw + "\n"),
                        "a.conf");
   ASSERT_THAT(config, IsOk());
   EXPECT_EQ(config->termination_timeout, std::chrono::milliseconds(60000));
   EXPECT_EQ(config->peer_timeout, std::chrono::milliseconds(250));
   EXPECT_EQ(config->orphan_scan_interval, std::chrono::milliseconds(100));
+  EXPECT_EQ(config->coordinator_node_ids, (std::set<uint32_t>{7, 12, 4294967295u}));
   EXPECT_EQ(config->metrics_address, "127.0.0.1:0");
   EXPECT_EQ(config->rms[0].port, 13306);
   EXPECT_EQ(config->rms[0].password, "s3cret");
@@ -120,7 +125,8 @@ TEST_F(AgentConfigTest, RefusesAnUnknownSettingNamingTheLineAndTheKnownOnes) {
                        AllOf(HasSubstr("a.conf:5: unknown setting 'peer_timout_ms'"),
                              HasSubstr("known: agent, log_dir, node_id, key_file, "
                                        "termination_timeout_ms, peer_timeout_ms, "
-                                       "orphan_scan_interval_ms, metrics_address"))));
+                                       "orphan_scan_interval_ms, coordinator_node_ids, "
+                                       "metrics_address"))));
   EXPECT_THAT(ParseAgentConfig(Top("[agent agent-c]\naddress = 127.0.0.1:1\nrms = x\nport = 1\n") +
                                    Directory(),
                                "a.conf"),
@@ -146,6 +152,10 @@ TEST_F(AgentConfigTest, RefusesTimeoutsOutsideTheirRangeNamingKeyAndRange) {
            {"orphan_scan_interval_ms = 86400001", "orphan_scan_interval_ms must be"},
            {"node_id = 4294967296", "node_id must be"},
            {"orphan_scan_interval_ms = 30s", "orphan_scan_interval_ms must be"},
+           {"coordinator_node_ids = 7, 4294967296", "node_id must be"},
+           {"coordinator_node_ids = 7,,8", "coordinator_node_ids needs '<node id>, <node id>...'"},
+           {"coordinator_node_ids =", "coordinator_node_ids needs"},
+           {"coordinator_node_ids = seven", "node_id must be"},
        }) {
     // A second node_id would be refused as a duplicate: replace the valid one.
     std::string text = Top(std::string(setting) + "\n") + Directory();

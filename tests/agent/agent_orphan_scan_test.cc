@@ -73,10 +73,13 @@ class AgentOrphanScanTest : public ::testing::Test {
     if (agent_) agent_->Stop();
     agent_.reset();
     log_.reset();
-    // Whatever a failed test left prepared of this node, so that its locks go with it.
-    for (const Xid& xid : Prepared()) {
-      if (admin_.mariadb->Rollback(xid).ok()) continue;
-      (void)admin_.postgres->Rollback(xid);
+    // Whatever a failed test left prepared of this node (and of the other node one test plays),
+    // so that its locks go with it.
+    for (uint32_t node : {node_, node_ ^ 1u}) {
+      for (const Xid& xid : Prepared(node)) {
+        if (admin_.mariadb->Rollback(xid).ok()) continue;
+        (void)admin_.postgres->Rollback(xid);
+      }
     }
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
@@ -96,6 +99,7 @@ class AgentOrphanScanTest : public ::testing::Test {
     options.termination_timeout = kTerminationTimeout;
     options.peer_timeout = 500ms;
     options.orphan_scan_interval = kScanInterval;
+    options.orphan_scan_nodes = {node_};
     agent::AgentDependencies deps;
     deps.env = Env::Default();
     deps.log = log_.get();
@@ -109,13 +113,13 @@ class AgentOrphanScanTest : public ::testing::Test {
     agent_ = std::move(*agent);
   }
 
-  std::vector<Xid> Prepared() {
-    Result<std::vector<Xid>> prepared = PreparedBranchesOf(admin_, node_);
+  std::vector<Xid> Prepared(uint32_t node) {
+    Result<std::vector<Xid>> prepared = PreparedBranchesOf(admin_, node);
     EXPECT_THAT(prepared, IsOk());
     return prepared.ok() ? *prepared : std::vector<Xid>{};
   }
   bool IsPrepared(const Xid& branch) {
-    std::vector<Xid> prepared = Prepared();
+    std::vector<Xid> prepared = Prepared(branch.NodeId().value_or(node_));
     return std::find(prepared.begin(), prepared.end(), branch) != prepared.end();
   }
   int64_t MariaDb(int id) {
@@ -165,8 +169,11 @@ TEST_F(AgentOrphanScanTest, BranchesPreparedWithoutACanCommitAreRolledBackByTheR
   XidGenerator xids(node_);
   const Xid orphan = xids.Next(Protocol::kThreePhase);
   const Xid two_phase = xids.Next(Protocol::kTwoPhase);
+  // A 3PC branch of another node: another deployment's, whose agents may hold it WAIT or PRE.
+  const Xid others = XidGenerator(node_ ^ 1u).Next(Protocol::kThreePhase);
   // Each prepared by sessions of their own (a session holds one prepared branch at a time).
-  for (const auto& [global, account] : {std::pair{orphan, 1}, std::pair{two_phase, 2}}) {
+  for (const auto& [global, account] :
+       {std::pair{orphan, 1}, std::pair{two_phase, 2}, std::pair{others, 3}}) {
     Result<DbTeller> coordinator = OpenTeller();
     ASSERT_THAT(coordinator, IsOk());
     ASSERT_NO_FATAL_FAILURE(PrepareTransfer(*coordinator, global, account, 100));
@@ -200,14 +207,19 @@ TEST_F(AgentOrphanScanTest, BranchesPreparedWithoutACanCommitAreRolledBackByTheR
     EXPECT_EQ(record->second.type, RecordType::kParticipantDecision);
     EXPECT_EQ(record->second.outcome, Outcome::kRolledBack);
   }
-  // The 2PC branches are not the agent's: still prepared after more scans.
+  // The 2PC branches are not the agent's, nor another node's 3PC branches: still prepared after
+  // more scans.
   const uint64_t scans = agent_->counters().orphan_scans;
   ASSERT_TRUE(Eventually([&] { return agent_->counters().orphan_scans >= scans + 4; }, 10s));
   EXPECT_TRUE(IsPrepared(two_phase.WithBranch(0)));
   EXPECT_TRUE(IsPrepared(two_phase.WithBranch(1)));
+  EXPECT_TRUE(IsPrepared(others.WithBranch(0))) << "another deployment's branch was rolled back";
+  EXPECT_TRUE(IsPrepared(others.WithBranch(1))) << "another deployment's branch was rolled back";
   EXPECT_EQ(agent_->counters().orphans_rolled_back, 2u);
   EXPECT_THAT(admin_.mariadb->Rollback(two_phase.WithBranch(0)), IsOk());
   EXPECT_THAT(admin_.postgres->Rollback(two_phase.WithBranch(1)), IsOk());
+  EXPECT_THAT(admin_.mariadb->Rollback(others.WithBranch(0)), IsOk());
+  EXPECT_THAT(admin_.postgres->Rollback(others.WithBranch(1)), IsOk());
 }
 
 TEST_F(AgentOrphanScanTest, BranchesTheAgentVotedOnAreLeftToItsOwnRules) {

@@ -311,6 +311,7 @@ class AgentTest : public ::testing::Test {
     deps.finisher = &a.finisher;
     if (scan_orphans_) {
       options.orphan_scan_interval = kOrphanScanInterval;
+      options.orphan_scan_nodes = {7};  // the node of the test's coordinator (global_)
       deps.lister = &a.finisher;
     }
     deps.incarnation = a.incarnation;
@@ -879,6 +880,24 @@ TEST_F(AgentTest, OrphanScanNeverTouchesABranchItsLogNamesNorABranchOfAnotherFor
   EXPECT_EQ(agents_[0]->agent->counters().orphans_rolled_back, 0u);
   EXPECT_TRUE(agents_[0]->finisher.IsPrepared(RmName(0), two_phase));
   EXPECT_TRUE(agents_[0]->finisher.IsPrepared(RmName(0), not_a_participant));
+}
+
+// Two deployments may share a database, each with its own coordinators and agents: a 3PC branch
+// of another node is another deployment's, possibly WAIT or PRE at its own agents, and rolling
+// it back could split that transaction. The scan leaves it however long it stays prepared.
+TEST_F(AgentTest, OrphanScanNeverTouchesAThreePhaseBranchOfAnotherDeploymentsNode) {
+  scan_orphans_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  const Xid others = XidGenerator(8, &clock_).Next(Protocol::kThreePhase).WithBranch(0);
+  const Xid ours = XidGenerator(7, &clock_).Next(Protocol::kThreePhase).WithBranch(0);
+  agents_[0]->finisher.Prepare(RmName(0), others);
+  agents_[0]->finisher.Prepare(RmName(0), ours);
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 5 * (kTerminationTimeout / kOrphanScanInterval + 1)));
+  EXPECT_TRUE(agents_[0]->finisher.IsPrepared(RmName(0), others))
+      << "the scan rolled back a branch of node 8, which this deployment does not run";
+  EXPECT_FALSE(agents_[0]->finisher.IsPrepared(RmName(0), ours))
+      << "the scan should still roll back its own deployment's orphan (the test's control)";
+  EXPECT_EQ(agents_[0]->agent->counters().orphans_rolled_back, 1u);
 }
 
 TEST_F(AgentTest, OrphanScanLeavesABranchWhoseCanCommitArrivesBetweenTwoSightings) {
