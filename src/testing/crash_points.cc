@@ -17,7 +17,7 @@ constexpr std::array kAll = {
     kAfterAllPrepared,     kAfterDecisionWrite,
     kAfterDecisionSync,    kAfterFirstCommit,
     kAfterAllCommitted,    kAfterEndRecord,
-    kAfterPreCommitRecord, kAfterAllPreCommitted,
+    kPreCommitRecordDurable, kAfterPreCommitRecord, kAfterAllPreCommitted,
     kRecoveryAfterScan,    kRecoveryAfterFirstAction,
     kRecoveryAfterAction,  kRecoveryBeforeEndRecord,
     kRotateBeforeWrite,    kRotateBeforeSync,

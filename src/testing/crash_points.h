@@ -42,6 +42,9 @@ inline constexpr Point kAfterAllCommitted{"after-all-committed"};    // before t
 inline constexpr Point kAfterEndRecord{"after-end-record"};
 
 // Coordinator (3PC), beyond the 2PC points its shared steps pass.
+// kPreCommit durable while the agents' votes may still be in flight (it is appended beside the
+// CanCommit round): each agent has WAIT or nothing, so every path ends in an abort.
+inline constexpr Point kPreCommitRecordDurable{"pre-commit-record-durable"};
 // kPreCommit durable, no PreCommit sent: the agents are in WAIT and abort by termination.
 inline constexpr Point kAfterPreCommitRecord{"after-pre-commit-record"};
 // Every agent acknowledged PRE, no commit decision: the agents commit by termination.

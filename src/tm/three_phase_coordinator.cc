@@ -97,6 +97,7 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
       [&](size_t i) {
         if (i == branches.size()) {
           pre_commit_logged = services_->log->Append(pre_commit).status();
+          if (pre_commit_logged.ok()) XA_CRASH_POINT(kPreCommitRecordDurable);
         } else if (!AskVote(txn, i)) {
           all_yes.store(false);
         }
