@@ -69,6 +69,7 @@
 
 #include "bench/lockhold/lock_probe.h"
 #include "examples/bank/bank.h"
+#include "src/testing/forwarding_resource_manager.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
 #include "xa/three_phase.h"
@@ -410,7 +411,9 @@ class Agents {
     std::ostringstream out;
     out << "# written by xa_lock_hold_bench\nagent = " << self.name << "\nlog_dir = " << work_
         << "/" << self.name << "-log\nnode_id = " << node << "\nkey_file = " << key_file_
-        << "\ntermination_timeout_ms = " << timeout_ms_ << "\npeer_timeout_ms = 500\n\n";
+        << "\ntermination_timeout_ms = " << timeout_ms_ << "\npeer_timeout_ms = 500\n"
+        // The bench's 3PC coordinators: the orphan scan takes only their branches.
+        << "coordinator_node_ids = " << kMainNode << ", " << kCrashNode3pc << "\n\n";
     for (const Agent& agent : agents_) {
       out << "[agent " << agent.name << "]\naddress = " << agent.address() << "\nrms = "
           << agent.rm << "\n";
@@ -469,29 +472,16 @@ Result<std::unique_ptr<TransactionManager>> OpenManager(const bank::Bank& bank,
 
 // A session whose Prepare() takes `delay` longer: a participant slow to vote (a busy or distant
 // database). Everything else goes straight to the session it wraps.
-class SlowPrepareRm final : public ResourceManager {
+class SlowPrepareRm final : public internal::ForwardingResourceManager {
  public:
   SlowPrepareRm(ResourceManager& inner, std::chrono::milliseconds delay)
-      : inner_(inner), delay_(delay) {}
-  const std::string& name() const noexcept override { return inner_.name(); }
-  Status Open() override { return inner_.Open(); }
-  Status Close() override { return inner_.Close(); }
-  const ServerInfo& server_info() const noexcept override { return inner_.server_info(); }
-  Status Start(const Xid& x, StartFlag f) override { return inner_.Start(x, f); }
-  Status End(const Xid& x, EndFlag f) override { return inner_.End(x, f); }
+      : ForwardingResourceManager(inner), delay_(delay) {}
   Status Prepare(const Xid& x) override {
     std::this_thread::sleep_for(delay_);
-    return inner_.Prepare(x);
+    return inner().Prepare(x);
   }
-  Status Commit(const Xid& x, CommitMode m) override { return inner_.Commit(x, m); }
-  Status Rollback(const Xid& x) override { return inner_.Rollback(x); }
-  Result<RecoverScan> Recover() override { return inner_.Recover(); }
-  Status Forget(const Xid& x) override { return inner_.Forget(x); }
-  Result<uint64_t> SessionId() override { return inner_.SessionId(); }
-  Status FenceSession(uint64_t id) override { return inner_.FenceSession(id); }
 
  private:
-  ResourceManager& inner_;
   const std::chrono::milliseconds delay_;
 };
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "src/testing/forwarding_resource_manager.h"
 #include "tests/agent/agent_processes.h"
 #include "tests/recovery/crash_harness.h"
 #include "tests/testutil/status_matchers.h"
@@ -42,34 +43,19 @@ constexpr auto kSettleLimit = 60s;
 // A session of the application that runs `before_commit` before its first Commit: the manager
 // commits only after every agent acknowledged PRE and the decision is durable, so the hook runs
 // while every agent is PRE and the coordinator is alive.
-class CommitHookRm final : public ResourceManager {
+class CommitHookRm final : public internal::ForwardingResourceManager {
  public:
-  explicit CommitHookRm(ResourceManager& inner) : inner_(inner) {}
+  using ForwardingResourceManager::ForwardingResourceManager;
   std::function<void()> before_commit;
 
-  const std::string& name() const noexcept override { return inner_.name(); }
-  Status Open() override { return inner_.Open(); }
-  Status Close() override { return inner_.Close(); }
-  const ServerInfo& server_info() const noexcept override { return inner_.server_info(); }
-  Status Start(const Xid& x, StartFlag f) override { return inner_.Start(x, f); }
-  Status End(const Xid& x, EndFlag f) override { return inner_.End(x, f); }
-  Status Prepare(const Xid& x) override { return inner_.Prepare(x); }
   Status Commit(const Xid& x, CommitMode m) override {
     if (before_commit) {
       std::function<void()> hook = std::move(before_commit);
       before_commit = nullptr;
       hook();
     }
-    return inner_.Commit(x, m);
+    return inner().Commit(x, m);
   }
-  Status Rollback(const Xid& x) override { return inner_.Rollback(x); }
-  Result<RecoverScan> Recover() override { return inner_.Recover(); }
-  Status Forget(const Xid& x) override { return inner_.Forget(x); }
-  Result<uint64_t> SessionId() override { return inner_.SessionId(); }
-  Status FenceSession(uint64_t id) override { return inner_.FenceSession(id); }
-
- private:
-  ResourceManager& inner_;
 };
 
 // One case: which agent is armed with which point; the other agent may be armed too (the

@@ -22,6 +22,7 @@
 #include "src/sql_dialect/postgres_dialect.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "src/testing/forwarding_resource_manager.h"
 #include "xa/decision_log.h"
 #include "xa/transaction_manager.h"
 
@@ -30,32 +31,21 @@ namespace {
 
 constexpr char kPrefix[] = "dbfault";
 
-// Forwards every call to a real session; runs `before_commit` (a server-side fault) first.
-class FaultInjectingRm final : public ResourceManager {
+// Forwards every call to a real session; runs `before_prepare` or `before_commit` (a server-side
+// fault) first.
+class FaultInjectingRm final : public internal::ForwardingResourceManager {
  public:
-  explicit FaultInjectingRm(ResourceManager& inner) : inner_(inner) {}
+  using ForwardingResourceManager::ForwardingResourceManager;
   std::function<void()> before_prepare, before_commit;
 
-  const std::string& name() const noexcept override { return inner_.name(); }
-  Status Open() override { return inner_.Open(); }
-  Status Close() override { return inner_.Close(); }
-  const ServerInfo& server_info() const noexcept override { return inner_.server_info(); }
-  Status Start(const Xid& x, StartFlag f) override { return inner_.Start(x, f); }
-  Status End(const Xid& x, EndFlag f) override { return inner_.End(x, f); }
   Status Prepare(const Xid& x) override {
     if (before_prepare) before_prepare();
-    return inner_.Prepare(x);
+    return inner().Prepare(x);
   }
   Status Commit(const Xid& x, CommitMode m) override {
     if (before_commit) before_commit();
-    return inner_.Commit(x, m);
+    return inner().Commit(x, m);
   }
-  Status Rollback(const Xid& x) override { return inner_.Rollback(x); }
-  Result<RecoverScan> Recover() override { return inner_.Recover(); }
-  Status Forget(const Xid& x) override { return inner_.Forget(x); }
-
- private:
-  ResourceManager& inner_;
 };
 
 class DbFaultTest : public ::testing::Test {
