@@ -5,10 +5,11 @@
 // reaches the PostgreSQL agent through one too. The relays are cut once the votes are in and
 // the coordinator's pre-commit record is durable, so its PreCommit reaches the MariaDB agent
 // only: that agent is PRE, the PostgreSQL agent WAIT, and neither hears the other. The
-// coordinator decides nothing (its acknowledgement timeout) and goes away. Each side's termination sees only itself: the PRE side
-// commits, the WAIT side aborts. The split is real (the transfer is in MariaDB only), and the
-// test is about what must follow: once the partition heals, both agents report it as
-// heuristic-mixed (their log and their metrics counter), and the coordinator's recovery records
+// coordinator decides nothing (its acknowledgement timeout) and goes away. Each side's
+// termination sees only itself: the PRE side commits, the WAIT side aborts. The split is real
+// (the transfer is in MariaDB only), and the test is about what must follow: once the partition
+// heals, both agents report it as heuristic-mixed (their log line and the
+// xa_agent_heuristics_total counter of their metrics page), and the coordinator's recovery records
 // it in its decision log, where xa-recover shows it to an operator; nothing is left prepared and
 // no record of the transaction is left open. Needs scripts/servers.sh (label db).
 
@@ -184,6 +185,11 @@ TEST_F(AgentPartitionTest, ASplitByAPartitionIsReportedAsHeuristicMixedOnBothSid
       << "the MariaDB agent did not report the split" << AgentOutputs();
   EXPECT_TRUE(WaitForHeuristicReport(kAgentPostgres))
       << "the PostgreSQL agent did not report the split" << AgentOutputs();
+  // And counts it where an operator's monitoring reads it.
+  for (const char* agent : {kAgentMariaDb, kAgentPostgres}) {
+    EXPECT_THAT(agents_->Metrics(agent), ::testing::HasSubstr("\nxa_agent_heuristics_total 1\n"))
+        << agent << "'s metrics page";
+  }
 
   // The coordinator comes back: its recovery learns both outcomes from the agents, records the
   // split for an operator, tells each agent its own outcome and ends the pre-commit record.

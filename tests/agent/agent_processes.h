@@ -148,7 +148,10 @@ class AgentPair {
   // no transaction has run yet (their logs are empty and no coordinator knows the addresses).
   void StartBoth(const std::map<std::string, std::string>& crash_points = {}) {
     for (int attempt = 0; attempt < 10; ++attempt) {
-      for (auto& [name, agent] : agents_) agent.port = FreeListenPort();
+      for (auto& [name, agent] : agents_) {
+        agent.port = FreeListenPort();
+        agent.metrics_port = FreeListenPort();
+      }
       for (auto& [route, relay] : routes_) relay->SetTarget(agents_.at(route.second).port);
       WriteConfigs();
       bool all_serving = true;
@@ -226,6 +229,30 @@ class AgentPair {
   }
   std::string Output(const std::string& name) const { return Tail(agents_.at(name).output); }
 
+  // The agent's metrics page (its metrics_address, a port picked with the agent's), as served
+  // now; empty when it cannot be read. A plain HTTP/1.0 GET: the body is what Prometheus reads.
+  std::string Metrics(const std::string& name) const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "";
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(agents_.at(name).metrics_port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string page;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
+      const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+        char buffer[4096];
+        for (ssize_t got; (got = ::recv(fd, buffer, sizeof(buffer), 0)) > 0;) {
+          page.append(buffer, static_cast<size_t>(got));
+        }
+      }
+    }
+    ::close(fd);
+    return page;
+  }
+
   // Points a manager's 3PC options at the agents.
   void ConfigureManager(TransactionManagerOptions& options) const {
     options.three_phase.agents.clear();
@@ -273,6 +300,7 @@ class AgentPair {
     std::string config;
     std::string output;
     int port = 0;
+    int metrics_port = 0;
     std::map<std::string, std::string> env;
     pid_t pid = -1;
   };
@@ -308,7 +336,8 @@ class AgentPair {
           << "node_id = " << node_id_ << "\n"
           << "key_file = " << key_file_ << "\n"
           << "termination_timeout_ms = " << kAgentTerminationTimeout.count() << "\n"
-          << "peer_timeout_ms = " << kAgentPeerTimeout.count() << "\n\n";
+          << "peer_timeout_ms = " << kAgentPeerTimeout.count() << "\n"
+          << "metrics_address = 127.0.0.1:" << agent.metrics_port << "\n\n";
       for (const auto& [peer_name, peer] : agents_) {
         out << "[agent " << peer_name << "]\naddress = " << AddressAsSeenBy(name, peer_name)
             << "\nrms = " << peer.rm << "\n\n";
