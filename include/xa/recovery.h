@@ -152,6 +152,12 @@ class RecoveryEngine {
   enum class Forced : uint8_t { kCommit, kRollback };
   Result<RecoveryReport> Force(const Xid& global, Forced decision, const std::string& reason);
 
+  // An operator's acknowledgement of a heuristic outcome, once what it split is repaired:
+  // writes a kHeuristicCleared record with `reason` (the audit trail), so that recovery stops
+  // reporting it. XA_INVAL for an empty reason; XAER_NOTA when the log holds no uncleared
+  // heuristic for `global`; XA_LOGFAILED for a read-only (damaged) log.
+  Status ClearHeuristic(const Xid& global, const std::string& reason);
+
   const RecoveryOptions& options() const noexcept { return options_; }
 
  private:

@@ -147,7 +147,8 @@ class TransactionManager {
   Result<Transaction> Begin(Protocol protocol);
 
   // Records that an operator has dealt with the heuristic outcome of `global_xid`
-  // (RecordType::kHeuristicCleared). XAER_NOTA when the log holds no open heuristic for it.
+  // (RecordType::kHeuristicCleared, with `reason`). XAER_NOTA when the log holds no open
+  // heuristic for it; XA_INVAL for an empty reason. xa-recover's clear-heuristic does the same.
   [[nodiscard]] Status ClearHeuristic(const Xid& global_xid, std::string reason);
 
   // Global Xids of the transactions this manager owns right now: begun and not finished, and

@@ -120,6 +120,15 @@ Status RecoveryEngine::AppendRecord(const LogRecord& record) {
   return internal::AppendRecoveryRecord(log_, record);
 }
 
+Status RecoveryEngine::ClearHeuristic(const Xid& global, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (log_ == nullptr) {
+    return Status(Code::kLogFailed, "the decision log is damaged and opened read-only: no "
+                                    "heuristic can be cleared until it is repaired");
+  }
+  return internal::ClearOpenHeuristic(*log_, global, reason);
+}
+
 Result<RecoveryReport> RecoveryEngine::Run() {
   std::lock_guard<std::mutex> lock(mu_);
   if (rms_.empty()) {

@@ -65,6 +65,28 @@ Status AppendRecoveryRecord(DecisionLog* log, const LogRecord& record) {
   return appended.ok() ? Status::Ok() : appended.status();
 }
 
+Status ClearOpenHeuristic(DecisionLog& log, const Xid& xid, std::string reason) {
+  if (reason.empty()) {
+    return Status(Code::kInval, "clearing a heuristic outcome needs a reason: it is the audit "
+                                "trail of what the operator checked or repaired");
+  }
+  const LogState state = log.State();
+  const Xid key = state.open_heuristics.count(xid) != 0 ? xid : xid.Global();
+  if (state.open_heuristics.count(key) == 0) {
+    return Status(Code::kNoTa, "the decision log holds no uncleared heuristic outcome for " +
+                                   xid.ToString() + " (plan lists the open ones)");
+  }
+  LogRecord record;
+  record.type = RecordType::kHeuristicCleared;
+  record.xid = key;
+  record.reason = std::move(reason);
+  Result<uint64_t> lsn = log.Append(record);
+  if (!lsn.ok()) return lsn.status().WithContext("clearing the heuristic of " + key.ToString());
+  XA_LOG_XID(kWarning, "recovery", key) << "heuristic outcome cleared by an operator: "
+                                        << record.reason;
+  return Status::Ok();
+}
+
 bool EndFinishedDecision(DecisionLog& log, const Xid& global, RecoveryReport& report) {
   XA_CRASH_POINT(kRecoveryBeforeEndRecord);
   LogRecord end;

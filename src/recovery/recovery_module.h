@@ -168,6 +168,13 @@ void MergeReport(RecoveryReport& into, RecoveryReport&& from);
 // `log` is nullptr (read-only: damaged).
 Status AppendRecoveryRecord(DecisionLog* log, const LogRecord& record);
 
+// An operator's acknowledgement of a heuristic outcome, once what it split is repaired: appends
+// kHeuristicCleared for the open heuristic of `xid` (as given, or its global Xid), with `reason`
+// as the audit trail; the transaction's decision record, if still open, stays open. XA_INVAL
+// for an empty reason; XAER_NOTA when the log holds no uncleared heuristic for it. One rule for
+// the manager's ClearHeuristic and xa-recover's clear-heuristic.
+Status ClearOpenHeuristic(DecisionLog& log, const Xid& xid, std::string reason);
+
 // The last step of every module's Execute for a logged decision it finished (2PC: every branch
 // concluded; 3PC: besides, every agent acknowledged): passes the crash point
 // kRecoveryBeforeEndRecord, appends the end record and counts it in `report`

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "src/base/logging.h"
+#include "src/recovery/recovery_module.h"
 #include "src/testing/crash_points.h"
 #include "src/tm/recovery_hook.h"
 #include "src/tm/three_phase_coordinator.h"
@@ -291,21 +292,7 @@ void ManagerCore::Finish(TxnContext& txn, Outcome outcome) {
 }
 
 Status ManagerCore::ClearHeuristic(const Xid& global_xid, std::string reason) {
-  Xid global = global_xid.Global();
-  LogState state = log_.State();
-  if (state.open_heuristics.count(global) == 0) {
-    return Status(Code::kNoTa, "the decision log holds no uncleared heuristic outcome for " +
-                                   global.ToString());
-  }
-  LogRecord record;
-  record.type = RecordType::kHeuristicCleared;
-  record.xid = global;
-  record.reason = std::move(reason);
-  Result<uint64_t> lsn = log_.Append(record);
-  if (!lsn.ok()) return lsn.status().WithContext("clearing heuristic of " + global.ToString());
-  XA_LOG_XID(kWarning, "tm", global) << "heuristic outcome cleared by operator: "
-                                     << record.reason;
-  return Status::Ok();
+  return ClearOpenHeuristic(log_, global_xid.Global(), std::move(reason));
 }
 
 TransactionMetrics ManagerCore::Metrics() const {

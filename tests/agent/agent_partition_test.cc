@@ -223,6 +223,16 @@ TEST_F(AgentPartitionTest, ASplitByAPartitionIsReportedAsHeuristicMixedOnBothSid
   EXPECT_TRUE(resolved.Exited(5)) << resolved.Describe();
   EXPECT_NE(resolved.output.find("\"heuristics_open\":1"), std::string::npos) << resolved.output;
   EXPECT_NE(resolved.output.find("heuristic-mixed"), std::string::npos) << resolved.output;
+  // The operator repairs the data, then acknowledges the heuristic: no longer reported.
+  ProcessResult cleared = RunProcess({XaRecoverPath(), "--config", config, "clear-heuristic",
+                                      global.ToString(), "--reason",
+                                      "moved the missing 100 into PostgreSQL by hand"},
+                                     {});
+  EXPECT_TRUE(cleared.Exited(0)) << cleared.Describe();
+  ProcessResult quiet =
+      RunProcess({XaRecoverPath(), "--config", config, "resolve", "--json"}, {});
+  EXPECT_TRUE(quiet.Exited(0)) << quiet.Describe();
+  EXPECT_NE(quiet.output.find("\"heuristics_open\":0"), std::string::npos) << quiet.output;
 
   // Nothing else moved: the split is exactly the one transfer, and the rest of the bank holds.
   Result<bank::BankSnapshot> after = bank_->Snapshot(node_);

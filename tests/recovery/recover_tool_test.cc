@@ -148,6 +148,16 @@ class RecoverToolTest : public ::testing::Test {
     return path;
   }
 
+  // Appends `records` to the test's log (opened for it, closed again).
+  void AppendToLog(const std::vector<LogRecord>& records) {
+    LogOptions options;
+    options.dir = log_dir_;
+    options.node_id = kNode;
+    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(options);
+    ASSERT_THAT(log, IsOk());
+    for (const LogRecord& record : records) ASSERT_THAT((*log)->Append(record), IsOk());
+  }
+
   static constexpr uint32_t kNode = 7;
   std::string dir_, log_dir_;
 };
@@ -178,22 +188,17 @@ TEST_F(RecoverToolTest, PlanShowsOpenThreePhaseRecordsAsWaitingForTheirAgents) {
   XidGenerator xids(kNode, 1);
   const Xid pre_committed = xids.Next(Protocol::kThreePhase);
   const Xid decided = xids.Next(Protocol::kThreePhase);
-  {
-    LogOptions options;
-    options.dir = log_dir_;
-    options.node_id = kNode;
-    Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(options);
-    ASSERT_THAT(log, IsOk());
-    for (auto [xid, type] : {std::pair{pre_committed, RecordType::kPreCommit},
-                             std::pair{decided, RecordType::kCommitDecision}}) {
-      LogRecord record;
-      record.type = type;
-      record.xid = xid;
-      record.protocol = Protocol::kThreePhase;
-      record.participants = {{"accounts", xid.WithBranch(0)}, {"ledger", xid.WithBranch(1)}};
-      ASSERT_THAT((*log)->Append(record), IsOk());
-    }
+  std::vector<LogRecord> records;
+  for (auto [xid, type] : {std::pair{pre_committed, RecordType::kPreCommit},
+                           std::pair{decided, RecordType::kCommitDecision}}) {
+    LogRecord record;
+    record.type = type;
+    record.xid = xid;
+    record.protocol = Protocol::kThreePhase;
+    record.participants = {{"accounts", xid.WithBranch(0)}, {"ledger", xid.WithBranch(1)}};
+    records.push_back(record);
   }
+  ASSERT_NO_FATAL_FAILURE(AppendToLog(records));
   ToolRun run = RunTool({"--config", ConfigWithUnreachableRm("accounts"), "plan"});
   ASSERT_EQ(run.exit_code, 1) << run.Describe();  // work is left: the agents' to finish
   EXPECT_THAT(run.out, HasSubstr(pre_committed.WithBranch(0).ToString())) << run.Describe();
@@ -202,6 +207,59 @@ TEST_F(RecoverToolTest, PlanShowsOpenThreePhaseRecordsAsWaitingForTheirAgents) {
   EXPECT_THAT(run.out, HasSubstr("4 awaiting 3PC agents")) << run.Describe();
   EXPECT_THAT(run.out, Not(HasSubstr("action=commit"))) << run.Describe();
   EXPECT_THAT(run.out, Not(HasSubstr("action=rollback"))) << run.Describe();
+}
+
+// A heuristic outcome (here a partition's split of a 3PC transaction, as the coordinator's
+// recovery records it) is reported until an operator clears it; clear-heuristic writes the
+// acknowledgement, with its reason, and only for a heuristic that is open.
+TEST_F(RecoverToolTest, ClearHeuristicAcknowledgesAnOpenHeuristicOutcomeWithItsReason) {
+  XidGenerator xids(kNode, 1);
+  const Xid split = xids.Next(Protocol::kThreePhase);
+  LogRecord record;
+  record.type = RecordType::kHeuristic;
+  record.xid = split;
+  record.protocol = Protocol::kThreePhase;
+  record.outcome = Outcome::kHeuristicMixed;
+  record.participants = {{"accounts", split.WithBranch(0)}, {"ledger", split.WithBranch(1)}};
+  record.reason = "a partition split the outcome";
+  ASSERT_NO_FATAL_FAILURE(AppendToLog({record}));
+  LogOptions options;
+  options.dir = log_dir_;
+  options.node_id = kNode;
+  const std::string config = ConfigWithUnreachableRm("accounts");
+
+  ToolRun no_reason = RunTool({"--config", config, "clear-heuristic", split.ToString()});
+  EXPECT_EQ(no_reason.exit_code, 2) << no_reason.Describe();
+  EXPECT_THAT(no_reason.err, HasSubstr("clear-heuristic needs --reason")) << no_reason.Describe();
+  ToolRun bad_xid = RunTool({"--config", config, "clear-heuristic", "not-an-xid", "--reason", "x"});
+  EXPECT_EQ(bad_xid.exit_code, 2) << bad_xid.Describe();
+  ToolRun unknown = RunTool({"--config", config, "clear-heuristic",
+                             xids.Next(Protocol::kThreePhase).ToString(), "--reason", "x"});
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.Describe();
+  EXPECT_THAT(unknown.err, HasSubstr("no uncleared heuristic outcome")) << unknown.Describe();
+  Result<LogState> before = DecisionLog::ReadState(options);
+  ASSERT_THAT(before, IsOk());
+  ASSERT_EQ(before->open_heuristics.count(split), 1u) << "a refused clear wrote to the log";
+
+  ToolRun cleared = RunTool({"--config", config, "clear-heuristic", split.ToString(), "--reason",
+                             "refunded the customer by hand"});
+  EXPECT_EQ(cleared.exit_code, 0) << cleared.Describe();
+  EXPECT_THAT(cleared.out, HasSubstr("cleared the heuristic outcome of " + split.ToString()));
+  Result<LogState> after = DecisionLog::ReadState(options);
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->open_heuristics.count(split), 0u);
+  bool audited = false;
+  Result<std::unique_ptr<DecisionLog>> log = DecisionLog::OpenReadOnly(options);
+  ASSERT_THAT(log, IsOk());
+  EXPECT_THAT((*log)->Scan([&](const LogRecord& r) {
+    audited = audited || (r.type == RecordType::kHeuristicCleared && r.xid == split &&
+                          r.reason == "refunded the customer by hand");
+  }), IsOk());
+  EXPECT_TRUE(audited) << "the clear and its reason are not in the log";
+
+  ToolRun again = RunTool({"--config", config, "clear-heuristic", split.ToString(), "--reason",
+                           "again"});
+  EXPECT_EQ(again.exit_code, 2) << again.Describe();
 }
 
 TEST_F(RecoverToolTest, MalformedNumbersOnTheCommandLineAreUsageErrors) {

@@ -67,6 +67,10 @@ constexpr char kUsage[] =
     "                           an operator's decision on a stuck transaction (XID as printed by\n"
     "                           plan: <format>:<gtrid hex>:<bqual hex>; an empty bqual means every\n"
     "                           branch); written to the decision log as a heuristic record\n"
+    "  clear-heuristic XID --reason TEXT\n"
+    "                           an operator's acknowledgement of a heuristic outcome that plan\n"
+    "                           and resolve report (exit 5), once its data is repaired: written\n"
+    "                           to the decision log; they stop reporting it\n"
     "  --help                   this text (also after any command)\n"
     "\n"
     "options:\n"
@@ -87,8 +91,9 @@ constexpr char kUsage[] =
     "  7 no decision log at log_dir (missing, or no segment in it); never created here\n"
     "\n"
     "plan reads the log without its lock and writes nothing, so it may run beside a running\n"
-    "transaction manager. resolve and force take the log's lock (an flock on log_dir itself;\n"
-    "LOCK only names the holder's pid): exit 4 naming a pid means that process owns the log.\n"
+    "transaction manager. resolve, force and clear-heuristic take the log's lock (an flock on\n"
+    "log_dir itself; LOCK only names the holder's pid): exit 4 naming a pid means that process\n"
+    "owns the log.\n"
     "A LOCK file that looks stale is harmless: the lock dies with its process, so never\n"
     "delete LOCK to get in; if no process holds the directory, the next open simply succeeds.\n";
 
@@ -173,8 +178,11 @@ int main(int argc, char** argv) {
       std::cerr << "xa-recover: passwords are never taken from the command line (other users "
                    "see it in ps): use password_file or password_env in the configuration\n";
       return kExitUsage;
-    } else if (command.empty() && (a == "plan" || a == "resolve" || a == "force")) {
+    } else if (command.empty() &&
+               (a == "plan" || a == "resolve" || a == "force" || a == "clear-heuristic")) {
       command = a;
+    } else if (command == "clear-heuristic" && force_xid.empty()) {
+      force_xid = a;
     } else if (command == "force" && force_what.empty()) {
       force_what = a;
     } else if (command == "force" && force_xid.empty()) {
@@ -209,6 +217,21 @@ int main(int argc, char** argv) {
       return kExitUsage;
     }
     forced = *xid;
+  }
+  std::optional<xa::Xid> to_clear;
+  if (command == "clear-heuristic") {
+    auto xid = xa::Xid::Parse(force_xid);
+    if (!xid.ok()) {
+      std::cerr << "xa-recover: clear-heuristic takes the XID that plan reports: "
+                << xid.status().ToString() << "\n";
+      return kExitUsage;
+    }
+    if (reason.empty()) {
+      std::cerr << "xa-recover: clear-heuristic needs --reason TEXT (what was checked or "
+                   "repaired; it is written to the decision log)\n";
+      return kExitUsage;
+    }
+    to_clear = *xid;
   }
 
   auto config = xa::recover_tool::LoadConfig(config_path);
@@ -302,7 +325,8 @@ int main(int argc, char** argv) {
   if (opened.ok() && !(*opened)->State().damaged) {
     log = std::move(opened).value();
     engine = std::make_unique<xa::RecoveryEngine>(*log, rms, options);
-  } else if ((opened.ok() || opened.status().code() == xa::Code::kCorruption) && !forced) {
+  } else if ((opened.ok() || opened.status().code() == xa::Code::kCorruption) && !forced &&
+             !to_clear) {
     auto state = opened.ok() ? xa::Result<xa::LogState>((*opened)->State())
                              : xa::DecisionLog::ReadState(log_options);
     if (!state.ok()) {
@@ -313,11 +337,26 @@ int main(int argc, char** argv) {
               << "\nxa-recover: " << (command == "plan" ? "resolve would commit" : "committing")
               << " the decisions read before the damage; presumed abort is refused\n";
     engine = std::make_unique<xa::RecoveryEngine>(std::move(state).value(), rms, options);
+  } else if (opened.ok()) {
+    // force and clear-heuristic write to the log: never to a damaged one.
+    std::cerr << "xa-recover: the decision log is damaged: " << (*opened)->State().damage_report
+              << "\nxa-recover: " << command << " writes to the log, so it refuses a damaged "
+              << "one; resolve commits what the log still holds\n";
+    return kExitDamaged;
   } else {
     std::cerr << "xa-recover: " << opened.status().ToString() << "\n";
     return kExitLog;
   }
 
+  if (to_clear) {
+    xa::Status cleared = engine->ClearHeuristic(*to_clear, reason);
+    if (!cleared.ok()) {
+      std::cerr << "xa-recover: " << cleared.ToString() << "\n";
+      return cleared.code() == xa::Code::kNoTa ? kExitUsage : kExitLog;
+    }
+    std::cout << "xa-recover: cleared the heuristic outcome of " << to_clear->ToString() << "\n";
+    return kExitDone;
+  }
   if (forced) {
     auto report = engine->Force(*forced,
                                 force_what == "commit" ? xa::RecoveryEngine::Forced::kCommit
