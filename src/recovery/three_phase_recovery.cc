@@ -140,6 +140,14 @@ void LeaveAlone(RecoveryPlan& plan, const PassInputs& in, const LogRecord& recor
   }
 }
 
+// Appends a record that must be durable before any agent is told anything of its transaction
+// (an adopted decision, a heuristic-mixed outcome). A read-only (damaged) log refuses it, where
+// AppendRecoveryRecord would skip it: the caller then tells the agents nothing.
+Status AppendBeforeTellingTheAgents(DecisionLog* log, const LogRecord& record) {
+  if (log == nullptr) return Status(Code::kLogFailed, "the decision log is read-only (damaged)");
+  return AppendRecoveryRecord(log, record);
+}
+
 // The record of a heuristic-mixed outcome the coordinator learned from its agents: `branches`
 // are the participants concerned, `reason` says who holds what.
 LogRecord SplitRecord(const Xid& global, std::vector<Participant> branches, std::string reason) {
@@ -346,9 +354,7 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
   // Decisions adopted from the agents, durable before any DoCommit of theirs.
   std::set<Xid> not_logged;
   for (const LogRecord& decision : plan.decisions_to_log) {
-    Status appended = context.log == nullptr
-                          ? Status(Code::kLogFailed, "the decision log is read-only (damaged)")
-                          : context.log->Append(decision).status();
+    Status appended = AppendBeforeTellingTheAgents(context.log, decision);
     if (!appended.ok()) {
       not_logged.insert(decision.xid);
       ++report.failed;
@@ -364,9 +370,7 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
   // Splits a partition made, recorded before any agent is told its own outcome: told, the
   // agent may forget it, and only this record would still say that the outcome split.
   for (const LogRecord& heuristic : plan.heuristics_to_log) {
-    Status appended = context.log == nullptr
-                          ? Status(Code::kLogFailed, "the decision log is read-only (damaged)")
-                          : AppendRecoveryRecord(context.log, heuristic);
+    Status appended = AppendBeforeTellingTheAgents(context.log, heuristic);
     if (!appended.ok()) {
       not_logged.insert(heuristic.xid);
       ++report.failed;
@@ -454,13 +458,13 @@ void ThreePhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context)
           << " where the coordinator decided " << StateName(decided)
           << ": heuristic-mixed outcome";
       if (!transaction.heuristic_recorded) {
-        Status appended = AppendRecoveryRecord(
+        Status appended = AppendBeforeTellingTheAgents(
             context.log, SplitRecord(call.global, {Participant{branch.rm_name, branch.branch}},
                                      "the agent of " + branch.rm_name + " holds " +
                                          StateName(*answer.state) + " where the coordinator "
                                          "decided " + StateName(decided) +
                                          " (it decided in a partition): heuristic-mixed"));
-        transaction.heuristic_recorded = appended.ok() && context.log != nullptr;
+        transaction.heuristic_recorded = appended.ok();
         if (transaction.heuristic_recorded) ++report.heuristics_open;
       }
       if (!transaction.heuristic_recorded) ++report.failed;
