@@ -379,6 +379,14 @@ void ParticipantMachine::HandleMoveToPre(uint32_t peer, const MoveToPre& message
 void ParticipantMachine::HandleAck(Endpoint from, const Ack& message, Effects& out) {
   if (from.coordinator || from.number >= peers_.size() || from.number == number_) return;
   if (IsDecided(state_)) {
+    if (state_ == ParticipantState::kCommit && message.state == ParticipantState::kInit) {
+      // A COMMIT anywhere means every participant recorded WAIT, and an agent drops a recorded
+      // participant only at its done record, which needs our outcome heard. So a peer that
+      // answers INIT finished and forgot it, then lost the outcome it kept in memory (its agent
+      // restarted): it will never answer COMMIT again, and waiting for it would keep this
+      // participant, and re-finish its branch at every restart of our agent, for ever.
+      peers_[from.number].settled = true;
+    }
     NotePeerOutcome(from, message.state, out);
     MaybeDone(out);
     return;

@@ -95,7 +95,9 @@
 //       promotion follows the backup's rules (MoveToPre of its round, abandon on a refusal).
 //   Decided: the outcome is kept, and sent to peers, until every peer confirmed it (an Ack to
 //     our decision, or its own DoCommit/Abort carrying the same outcome; not a StateReply or an
-//     Ack to a question or a MoveToPre, which the peer sent without having heard ours), and a
+//     Ack to a question or a MoveToPre, which the peer sent without having heard ours; to a
+//     COMMIT, also an Ack(INIT): a peer that voted yes holds no participant only once it was
+//     done, so it heard ours, and its agent restarted since), and a
 //     COMMIT also until the coordinator sent it (see RecordDone); a peer holding the other
 //     outcome is reported once as heuristic-mixed and is not asked again. Duplicates and late
 //     messages (PreCommit after a decision, a second DoCommit, a StateQuery after done) are

@@ -30,7 +30,8 @@
 // durable (the sends that depend on it in flight), right after a message is handled (notably a
 // backup's question answered), and, planned, for the coordinator after its m-th delivered message
 // (often in mid-PreCommit). A participant restarts from what it recorded, the agent's log (nothing
-// recorded: a fresh INIT machine, as the agent knows nothing of the transaction). The coordinator
+// recorded, or a done record that the crash kept: a fresh INIT machine, as the agent knows nothing
+// of the transaction, and the outcome it kept in memory after done is lost). The coordinator
 // restarts from its decision log: a commit record → DoCommit to everyone; a pre-commit record →
 // it asks the participants until it can adopt a decision (it never decides then); nothing →
 // presumed abort.
@@ -222,6 +223,9 @@ class Simulation {
     bool finishing = false;         // a FinishBranch is being carried out
     uint64_t incarnation = 1;       // the agent's restart counter (ParticipantMachine)
     bool sent_move_to_pre = false;  // the last input handled sent a MoveToPre
+    // RecordDone: the agent forgot the participant, and answers from the outcome it keeps in
+    // memory until it restarts. The done record is lazy: a crash keeps it or loses it.
+    bool done_written = false;
   };
   enum class CoordinatorPhase { kVoting, kLogging, kAwaitingAcks, kPending, kDone };
   enum class CoordinatorLog { kNothing, kPreCommit, kCommit };
@@ -425,6 +429,7 @@ class Simulation {
       } else if (std::holds_alternative<ReportHeuristicMixed>(effect)) {
         heuristic_reported_ = true;  // checked after agreement, which names the split better
       } else if (std::holds_alternative<RecordDone>(effect)) {
+        proc.done_written = true;
         // The agent forgets the participant, and answers a later question about it ABORT
         // (rule d). A COMMIT may be forgotten only while the coordinator holds it (it keeps
         // its decision until every agent acknowledged its DoCommit; not modelled here), or a
@@ -531,6 +536,11 @@ class Simulation {
       }
       proc.pending_record.reset();
     }
+    if (proc.done_written && random_.OneIn(2)) {
+      // Lost: the restarted agent finishes the branch and tells its peers again.
+      Trace("  P" + std::to_string(p) + "'s done record was lost in the crash");
+      proc.done_written = false;
+    }
     proc.machine.reset();
   }
 
@@ -538,6 +548,16 @@ class Simulation {
     ParticipantProc& proc = participants_[p];
     proc.up = true;
     ++proc.incarnation;
+    if (proc.done_written) {
+      // Its log no longer holds it, nor its memory the outcome: a question about it meets rule
+      // d, a decision an INIT participant. (Agreement still reads the branch's outcome.)
+      Trace("  P" + std::to_string(p) + " was done: the agent restarts knowing nothing of it");
+      proc.durable = State::kInit;
+      proc.durable_has_branch = false;
+      proc.durable_coordinator_knows = false;
+      proc.durable_count = 0;
+      proc.done_written = false;
+    }
     if (proc.durable == State::kInit) {
       proc.machine.emplace(p, proc.incarnation, Machine());  // no record: a fresh INIT machine
       return;

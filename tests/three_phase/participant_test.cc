@@ -464,6 +464,34 @@ TEST(ParticipantMachine, ARecoveredCommitTheCoordinatorSentIsDoneOnceItsPeersCon
   EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kCommit})), Texts({"cancel timer", "record done"}));
 }
 
+// The agent kill soak's leak: the peer finished, wrote done and forgot the participant, and its
+// agent restarted (losing the outcome it kept in memory), so it answers the decision INIT. A
+// COMMIT means that peer voted yes: INIT can only be the forgotten one, which heard ours.
+TEST(ParticipantMachine, ACommitIsDoneWhenAPeerAnswersThatItForgotTheTransaction) {
+  ParticipantMachine m = ParticipantMachine::Recovered(RecoveredParticipant{
+      1, 2, State::kCommit, /*has_branch=*/true, kIncarnation + 1,
+      /*coordinator_knows_outcome=*/true});
+  EXPECT_EQ(T(m.OnRestart()),
+            Texts({"fence and commit the branch", "send DoCommit to P0", "arm timer"}));
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kInit})), Texts({"cancel timer", "record done"}));
+  EXPECT_TRUE(m.done());
+}
+
+// Not for an ABORT: a peer that never voted answers INIT too, and must first record the ABORT
+// (rule d) that makes its late CanCommit be answered no; the Abort itself makes it do so.
+TEST(ParticipantMachine, AnAbortIsNotSettledByAPeerThatAnswersInit) {
+  ParticipantMachine m = ParticipantMachine::Recovered(RecoveredParticipant{
+      1, 2, State::kAbort, /*has_branch=*/true, kIncarnation + 1,
+      /*coordinator_knows_outcome=*/true});
+  EXPECT_EQ(T(m.OnRestart()),
+            Texts({"fence and roll back the branch", "send Abort to P0", "arm timer"}));
+  EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
+  EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kInit})), Texts({}));
+  EXPECT_FALSE(m.done());
+  EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kAbort})), Texts({"cancel timer", "record done"}));
+}
+
 TEST(ParticipantMachine, ARecoveredCommitWithoutTheCoordinatorWaitsForItsDoCommit) {
   ParticipantMachine m = ParticipantMachine::Recovered(RecoveredParticipant{
       1, 2, State::kCommit, /*has_branch=*/true, kIncarnation + 1,
