@@ -18,6 +18,7 @@
 #include "src/base/logging.h"
 #include "src/base/overloaded.h"
 #include "src/base/retrier.h"
+#include "src/base/worker_pool.h"
 #include "src/testing/crash_points.h"
 #include "src/three_phase/agent_messages.h"
 #include "src/three_phase/participant.h"
@@ -55,63 +56,6 @@ struct Key {
 };
 
 }  // namespace
-
-// A fixed set of threads running posted functions in order of posting. Not asio::thread_pool:
-// asio's completion path synchronises with a standalone atomic fence, which the thread
-// sanitizer cannot follow (g++ refuses it under -fsanitize=thread -Werror), and the agent's
-// concurrency must be checked under it.
-class WorkerPool {
- public:
-  explicit WorkerPool(size_t threads) {
-    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
-  }
-  ~WorkerPool() { Stop(); }
-  WorkerPool(const WorkerPool&) = delete;
-  WorkerPool& operator=(const WorkerPool&) = delete;
-
-  void Post(std::function<void()> fn) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      queue_.push_back(std::move(fn));
-    }
-    ready_.notify_one();
-  }
-  // Lets the functions running now finish, drops the queued ones, joins the threads.
-  // Idempotent.
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-      queue_.clear();
-    }
-    ready_.notify_all();
-    for (std::thread& thread : threads_) {
-      if (thread.joinable()) thread.join();
-    }
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      std::function<void()> next;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        next = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      next();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable ready_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
-  std::vector<std::thread> threads_;
-};
 
 // Where a reply goes: a connection (accepted or outgoing), or this agent itself.
 class Channel {
@@ -187,7 +131,7 @@ struct Slot {
   const Key key;
   Xid branch;
   // The strand: the participant's inputs, run one at a time (rule e) by one pool thread at a
-  // time, in the order they were posted (see WorkerPool for why not asio::strand).
+  // time, in the order they were posted (see internal::WorkerPool for why not asio::strand).
   std::mutex strand_mu;
   std::deque<std::function<void()>> strand_queue;  // guarded by strand_mu
   bool strand_running = false;                     // guarded by strand_mu
@@ -341,8 +285,8 @@ class Agent::Impl {
   const AgentDependencies deps_;
   Clock* const clock_;
   // Declared first: destroyed last, after every slot that holds one of their strands.
-  WorkerPool strand_pool_;
-  WorkerPool finish_pool_;
+  internal::WorkerPool strand_pool_;
+  internal::WorkerPool finish_pool_;
   TimerQueue timers_;
 
   std::unique_ptr<net::Listener> listener_;

@@ -11,6 +11,7 @@ constexpr std::array kAll = {
     kNetConnectionClosedByPeer,
     kLogAppendQueued,
     kThreePhaseBeforePreCommit,
+    kThreePhaseBeforeDoCommit,
 };
 
 }  // namespace

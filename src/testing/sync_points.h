@@ -61,6 +61,9 @@ inline constexpr Point kLogAppendQueued{"log-append-queued"};  // an append join
 // Three-phase coordinator (src/tm): every agent voted yes and the pre-commit record is durable;
 // no PreCommit sent yet (the same moment as the crash point kAfterPreCommitRecord).
 inline constexpr Point kThreePhaseBeforePreCommit{"three-phase-before-pre-commit"};
+// The decision notifier (src/tm/decision_notifier.h) is about to tell one agent DoCommit: the
+// transaction is committed and Commit() may have returned.
+inline constexpr Point kThreePhaseBeforeDoCommit{"three-phase-before-do-commit"};
 // Every point, for tests that iterate over them.
 std::span<const Point> AllPoints() noexcept;
 

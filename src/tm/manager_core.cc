@@ -53,6 +53,15 @@ ManagerCore::ManagerCore(TransactionManagerOptions options, DecisionLog& log)
   two_phase_ = std::make_unique<TwoPhaseCoordinator>(&services_);
 }
 
+Status ManagerCore::WaitForBackgroundWork(std::chrono::milliseconds timeout) {
+  const Clock::SteadyTime deadline = services_.clock->DeadlineAfter(timeout);
+  if (notifier_ != nullptr) XA_RETURN_IF_ERROR(notifier_->WaitIdle(timeout));
+  // What is left of the timeout (a notice may have handed its transaction to the completer).
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - services_.clock->SteadyNow());
+  return completer_->WaitIdle(std::max(left, std::chrono::milliseconds(0)));
+}
+
 Result<RecoveryReport> ManagerCore::RunRecovery() {
   if (recovery_ == nullptr) return Status(Code::kProto, "the transaction manager is not open");
   return recovery_->RunOnce();
@@ -60,6 +69,7 @@ Result<RecoveryReport> ManagerCore::RunRecovery() {
 
 ManagerCore::~ManagerCore() {
   if (recovery_ != nullptr) recovery_->Stop();
+  if (notifier_ != nullptr) notifier_->Stop();
   completer_->Stop();
   int64_t open = in_flight_.size() - static_cast<int64_t>(completer_->pending());
   if (open > 0) {
@@ -140,7 +150,9 @@ Status ManagerCore::StartThreePhase() {
                                           : options.name;
   agents_ = std::make_unique<three_phase::AgentClient>(transport_.get(), &*agent_key_,
                                                        std::move(name), std::move(directory));
-  three_phase_ = std::make_unique<ThreePhaseCoordinator>(&services_, agents_.get(), &options);
+  notifier_ = std::make_unique<DecisionNotifier>(&services_, agents_.get(), options.ack_timeout);
+  three_phase_ = std::make_unique<ThreePhaseCoordinator>(&services_, agents_.get(),
+                                                         notifier_.get(), &options);
   return Status::Ok();
 }
 

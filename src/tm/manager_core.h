@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "src/tm/background_completer.h"
+#include "src/tm/decision_notifier.h"
 #include "src/net/peer_auth.h"
 #include "src/net/transport.h"
 #include "src/three_phase/agent_client.h"
@@ -54,6 +55,9 @@ class ManagerCore {
   const Services& services() const noexcept { return services_; }
   InFlightRegistry& in_flight() noexcept { return in_flight_; }
   BackgroundCompleter& completer() noexcept { return *completer_; }
+  // The background work of committed transactions: the completer's jobs, and the DoCommit
+  // notices still being sent to 3PC agents. XA_TIMEOUT if some remain after `timeout`.
+  Status WaitForBackgroundWork(std::chrono::milliseconds timeout);
 
  private:
   Status StartThreePhase();
@@ -76,6 +80,7 @@ class ManagerCore {
   std::unique_ptr<net::Transport> transport_;
   std::optional<net::SharedKey> agent_key_;
   std::unique_ptr<three_phase::AgentClient> agents_;
+  std::unique_ptr<DecisionNotifier> notifier_;  // stopped before the completer
   std::unique_ptr<Coordinator> three_phase_;
   std::unique_ptr<RecoveryRunner> recovery_;  // last: stopped first
 };

@@ -255,7 +255,36 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
     everyone.push_back(i);
     if (txn.branches[i].vote == Vote::kCommit) committers.push_back(i);
   }
-  Result<uint64_t> lsn = services_->log->Append(DecisionRecord(txn, committers));
+  // The commit decision is appended beside the branches' commits, not before them as in 2PC:
+  // every agent acknowledged PRE, so every termination round commits and the outcome is fixed
+  // already. The record is for the coordinator's recovery and for forgetting: it must be durable
+  // before any agent is told DoCommit (an agent forgets a committed participant once told), which
+  // the join below ensures, not before the databases commit. A crash that leaves a branch
+  // committed and no decision leaves every agent PRE: they commit by termination, and the
+  // recovery module, finding only kPreCommit, adopts their COMMIT. So one log sync leaves the
+  // commit's path. Phase 2 goes through the application's sessions, as 2PC's; a branch the RM no
+  // longer knows was committed by this same outcome, which is what the phase-2 rules'
+  // maybe_applied says (an "unknown Xid" reads as committed, not as a heuristic hazard, for a
+  // coordinator that resumes late after the agents committed).
+  for (size_t i : committers) txn.branches[i].history.maybe_applied = true;
+  Clock::SteadyTime start = services_->clock->SteadyNow();
+  std::atomic<size_t> committed{0};
+  Result<uint64_t> lsn = Status(Code::kInternal, "the commit decision was not appended");
+  const size_t decision_task = committers.size();
+  services_->executor->RunAll(
+      committers.size() + 1,
+      [&](size_t k) {
+        if (k == decision_task) {
+          lsn = services_->log->Append(DecisionRecord(txn, committers));
+          // 2PC's point C6 on the 3PC path: the decision is durable and every agent is PRE;
+          // the branches' commits may have run or not.
+          if (lsn.ok()) XA_CRASH_POINT(kAfterDecisionSync);
+          return;
+        }
+        FinishBranchInline(txn.branches[committers[k]], Decision::kCommit);
+        if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // the other not yet
+      },
+      /*caller_first=*/decision_task);
   if (!lsn.ok()) {
     // Every agent acknowledged PRE, so termination commits: the outcome is not ours to change
     // any more, only to learn. Leave it to the agents, as on a missing acknowledgement.
@@ -267,29 +296,34 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
     return Outcome::kUnknown;
   }
   MetricsRegistry::Add(services_->metrics->decision_records);
-  // 2PC's points C6..C8, passed on the 3PC path too: the decision is durable and every agent is
-  // PRE, so whatever the crash leaves, each agent's termination round commits and the restarted
-  // coordinator's recovery sends DoCommit (a branch the crash left committed is "unknown Xid",
-  // which every finisher reads as done).
-  XA_CRASH_POINT(kAfterDecisionSync);  // no branch committed, no DoCommit sent
-  // Phase 2 through the application's sessions, as 2PC's; then DoCommit, with branch_done for
-  // every branch those commits finished. Every agent is PRE (or one already committed), so each
-  // termination round commits, and an agent whose coordinator went silent finishes its branch
-  // itself: a branch the RM no longer knows was committed by this same decision, which is what
-  // the phase-2 rules' maybe_applied says (an "unknown Xid" reads as committed, not as a
-  // heuristic hazard, for a coordinator that resumes late after the agents committed).
-  for (size_t i : committers) txn.branches[i].history.maybe_applied = true;
-  Clock::SteadyTime start = services_->clock->SteadyNow();
-  std::atomic<size_t> committed{0};
-  services_->executor->RunAll(committers.size(), [&](size_t k) {
-    FinishBranchInline(txn.branches[committers[k]], Decision::kCommit);
-    if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // the other not yet
-  });
   XA_CRASH_POINT(kAfterAllCommitted);  // every branch committed, no agent told DoCommit
   services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
-  const bool every_agent_acknowledged = TellAgents(txn, Decision::kCommit, everyone).empty();
   bool pending = false;
   for (size_t i : committers) pending = pending || !IsFinished(txn.branches[i].end);
+  if (!pending && notifier_ != nullptr) {
+    // Every branch is committed, so the outcome is final whatever the agents answer: their
+    // DoCommit only lets the decision be forgotten, and goes off the caller's path
+    // (decision_notifier.h), which then owns the transaction's in-flight entry.
+    DecisionNotice notice;
+    notice.xid = txn.xid;
+    for (size_t i : everyone) {
+      const BranchContext& b = txn.branches[i];
+      const bool done = b.end == BranchEnd::kCommitted;
+      notice.agents.push_back(AgentNotice{b.rm_name, b.xid, static_cast<uint32_t>(i), done,
+                                          done || b.vote == Vote::kReadOnly});
+    }
+    const Outcome outcome = Conclude(txn, committers, Decision::kCommit,
+                                     /*decision_logged=*/false, Status::Ok());
+    if (notifier_->Submit(std::move(notice))) {
+      txn.handed_off = true;
+    } else {
+      XA_LOG_XID(kWarning, "tm", txn.xid)
+          << "committed while the manager is stopping: no agent was told DoCommit, and the "
+             "commit decision stays open for recovery";
+    }
+    return outcome;
+  }
+  const bool every_agent_acknowledged = TellAgents(txn, Decision::kCommit, everyone).empty();
   // The end record only once every agent acknowledged COMMIT: an agent forgets a committed
   // participant only after the coordinator told it, so the outcome is never forgotten on both
   // sides. Otherwise the decision stays open (no end record, the transaction leaves the in-flight

@@ -31,11 +31,15 @@
 //       application's sessions before they finish the branches, so those sessions may be ended
 //       under the application's feet: it opens new ones.
 //
-//   DoCommit: kCommitDecision (protocol 3PC) durably; then, in parallel, each branch is
-//   committed through the application's session by 2PC's phase-2 rules (inline retries on
-//   fresh sessions, heuristics persisted, a branch still pending handed to the background
-//   completer), and its agent is told DoCommit with branch_done = whether that commit finished
-//   the branch, so that it does not fence and commit again. DoCommit acknowledgements are not
+//   DoCommit: kCommitDecision (protocol 3PC) durably and, beside it, in parallel, each branch
+//   committed through the application's session by 2PC's phase-2 rules (inline retries on fresh
+//   sessions, heuristics persisted, a branch still pending handed to the background completer):
+//   after a full set of PRE acknowledgements the outcome is fixed, so the decision must be
+//   durable before any agent hears DoCommit, not before the databases commit. Then each agent is
+//   told DoCommit with branch_done = whether that commit finished the branch, so that it does not
+//   fence and commit again: when every branch is committed, off the caller's path (Commit()
+//   returns first; DecisionNotifier, src/tm/decision_notifier.h, owns the transaction's
+//   in-flight entry until the agents answered), otherwise on it. DoCommit acknowledgements are not
 //   needed for the outcome (after a full set of PRE acknowledgements every termination round
 //   commits), but for forgetting it: the end record follows only once every branch is finished
 //   AND every agent acknowledged COMMIT, since an agent forgets a committed participant only
@@ -60,6 +64,7 @@
 
 #include "src/three_phase/agent_client.h"
 #include "src/three_phase/participant_state.h"
+#include "src/tm/decision_notifier.h"
 #include "src/tm/two_phase_coordinator.h"
 #include "xa/three_phase.h"
 
@@ -69,8 +74,11 @@ class ThreePhaseCoordinator : public TwoPhaseCoordinator {
  public:
   // `agents` and `options` must outlive the coordinator.
   ThreePhaseCoordinator(const Services* services, three_phase::AgentClient* agents,
-                        const ThreePhaseOptions* options)
-      : TwoPhaseCoordinator(services), agents_(agents), three_phase_options_(options) {}
+                        DecisionNotifier* notifier, const ThreePhaseOptions* options)
+      : TwoPhaseCoordinator(services),
+        agents_(agents),
+        notifier_(notifier),
+        three_phase_options_(options) {}
 
   Protocol protocol() const noexcept override { return Protocol::kThreePhase; }
   Outcome Commit(TxnContext& txn) override;
@@ -98,6 +106,7 @@ class ThreePhaseCoordinator : public TwoPhaseCoordinator {
   Result<uint64_t> FenceOf(BranchContext& b) const;
 
   three_phase::AgentClient* agents_;
+  DecisionNotifier* notifier_;  // DoCommit off the commit's path
   const ThreePhaseOptions* three_phase_options_;
 };
 

@@ -44,7 +44,7 @@ bool TransactionManager::IsInFlight(const Xid& global_xid) const {
 }
 
 Status TransactionManager::WaitForBackgroundCompletion(std::chrono::milliseconds timeout) {
-  return core_->completer().WaitIdle(timeout);
+  return core_->WaitForBackgroundWork(timeout);
 }
 
 Result<RecoveryReport> TransactionManager::RunRecovery() { return core_->RunRecovery(); }

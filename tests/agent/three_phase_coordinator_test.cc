@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -17,6 +19,7 @@
 #include "daemons/agent/branch_finisher.h"
 #include "src/net/peer_auth.h"
 #include "src/net/transport.h"
+#include "src/testing/sync_points.h"
 #include "src/three_phase/agent_client.h"
 #include "src/three_phase/agent_messages.h"
 #include "tests/agent/in_process_agents.h"
@@ -156,6 +159,8 @@ TEST_F(ThreePhaseCoordinatorTest, CommitPreparesThenPreCommitsThenCommitsAndEver
   Result<Outcome> outcome = txn->Commit();
   ASSERT_THAT(outcome, IsOk());
   EXPECT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
+  // The agents are told DoCommit once the branches are committed, off Commit()'s path.
+  ASSERT_THAT(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)), IsOk());
 
   // The databases see 2PC's calls; the coordinator commits through the application's sessions.
   EXPECT_THAT(rm_a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare",
@@ -184,6 +189,77 @@ TEST_F(ThreePhaseCoordinatorTest, CommitPreparesThenPreCommitsThenCommitsAndEver
   EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
   EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
 }
+
+#ifdef XA_ENABLE_TEST_HOOKS
+// DoCommit is off the commit's path: Commit() returns once the branches are committed, while the
+// agents still hold PRE, and the transaction stays in flight (recovery leaves it alone) with its
+// decision open until every agent acknowledged; then its end record is written.
+TEST_F(ThreePhaseCoordinatorTest, CommitReturnsBeforeTheAgentsAreToldAndTheDecisionEndsOnceTheyAcknowledge) {
+  std::mutex mu;
+  std::condition_variable changed;
+  bool released = false;
+  int waiting = 0;
+  auto release = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      released = true;
+    }
+    changed.notify_all();
+  };
+  // Whatever fails below, the notifier's threads are released before the manager stops them.
+  struct Releaser {
+    std::function<void()> release;
+    ~Releaser() {
+      release();
+      sync::SyncPoints::Instance().DisableProcessing();
+      sync::SyncPoints::Instance().ClearAll();
+    }
+  } releaser{release};
+  auto& sync_points = sync::SyncPoints::Instance();
+  sync_points.SetCallback(sync::kThreePhaseBeforeDoCommit, [&](void*) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++waiting;
+    changed.notify_all();
+    changed.wait(lock, [&] { return released; });
+  });
+  sync_points.EnableProcessing();
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  const Xid global = txn->xid();
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(changed.wait_for(lock, 30s, [&] { return waiting == 2; }));
+  }
+  // Committed in both databases; neither agent told yet.
+  EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
+  EXPECT_TRUE(manager_->IsInFlight(global));
+  EXPECT_FALSE(manager_->WaitForBackgroundCompletion(0ms).ok());
+  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+    for (const LogRecord& r : Records(name)) {
+      if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) {
+        EXPECT_NE(r.type, RecordType::kParticipantDecision) << name;
+      }
+    }
+  }
+  EXPECT_EQ(log_->State().open_decisions.count(global), 1u);
+  release();
+  ASSERT_THAT(manager_->WaitForBackgroundCompletion(30s), IsOk());
+  EXPECT_FALSE(manager_->IsInFlight(global));
+  EXPECT_EQ(log_->State().open_decisions.count(global), 0u);
+  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+    std::vector<RecordType> types;
+    for (const LogRecord& r : Records(name)) {
+      if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) types.push_back(r.type);
+    }
+    EXPECT_THAT(types, ::testing::Contains(RecordType::kParticipantDecision)) << name;
+    EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
+  }
+}
+#endif  // XA_ENABLE_TEST_HOOKS
 
 TEST_F(ThreePhaseCoordinatorTest, APendingCommitIsEndedOnlyOnceEveryAgentAcknowledgedDoCommit) {
   // Branch B's commit fails on every inline attempt and the first background one (it goes to
