@@ -2,11 +2,11 @@
 # The 2PC-versus-3PC lock hold bench in one command: builds xa_lock_hold_bench (Release, no
 # tests, crash points compiled in), starts its own local servers, runs every case with a progress
 # line each (the bench starts the two xa-agent processes itself), prints the table, checks the
-# coordinator-crash invariant, and writes CSV, PNG plots (gnuplot) and a markdown summary.
+# crash invariants, and writes CSV, PNG plots (gnuplot) and a markdown summary.
 #
 # Usage: bash bench/run-lock-hold.sh [--quick] [--out DIR] [--build-dir DIR]
 #                                    [--recovery-delay-s R] [--agent-timeout-ms T] [--seconds S]
-#                                    [--slow-prepare-ms D]
+#                                    [--slow-prepare-ms D] [--agent-restart-delay-ms A]
 #   --quick               seconds per case (CI); the full mode runs 10 s per no-failure case and
 #                         three coordinator crashes per protocol
 #   --out DIR             results folder (default <build dir>/lock-hold-results)
@@ -15,6 +15,7 @@
 #   --agent-timeout-ms T  the agents' termination timeout (default 2000)
 #   --seconds S           per no-failure case (quick 1, full 10)
 #   --slow-prepare-ms D   the slow-participant case's delay of the PostgreSQL prepare (50)
+#   --agent-restart-delay-ms A  the agent-crash case's restart of the killed agent (1000, < T)
 #
 # Servers: scripts/servers.sh with XA_SERVERS_DIR=<build dir>/servers on ports 23306, 25432 and
 # 25433 unless XA_SERVERS_MARIADB_PORT, XA_SERVERS_PG_PORT, XA_SERVERS_PG_DISABLED_PORT say
@@ -27,7 +28,7 @@ say() { printf 'run-lock-hold: %s\n' "$*"; }
 die() { printf 'run-lock-hold: error: %s\n' "$*" >&2; exit 1; }
 
 quick=0 out="" build_dir="$REPO_ROOT/build-lock-hold" recovery_delay_s="" agent_timeout_ms=2000
-slow_prepare_ms=50
+slow_prepare_ms=50 agent_restart_delay_ms=1000
 seconds=""
 while (($#)); do
   case "$1" in
@@ -38,6 +39,7 @@ while (($#)); do
     --agent-timeout-ms) agent_timeout_ms="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --slow-prepare-ms) slow_prepare_ms="$2"; shift 2 ;;
+    --agent-restart-delay-ms) agent_restart_delay_ms="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -88,7 +90,7 @@ fi
 # 3. The cases.
 mkdir -p "$out"
 args=(--out "$out" --recovery-delay-s "$recovery_delay_s" --agent-timeout-ms "$agent_timeout_ms"
-  --slow-prepare-ms "$slow_prepare_ms")
+  --slow-prepare-ms "$slow_prepare_ms" --agent-restart-delay-ms "$agent_restart_delay_ms")
 ((quick)) && args+=(--quick)
 [[ -n "$seconds" ]] && args+=(--seconds "$seconds")
 say "mode $( ((quick)) && echo quick || echo full); results in $out"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the output of xa_lock_hold_bench: every expected case is in summary.csv with samples,
-# and the coordinator-crash invariant holds for every sample in samples.csv, measured from the
-# databases' side: 3PC released each row within the agents' timeout + 1 s of the kill, 2PC held
+# and the crash invariants hold for every sample in samples.csv, measured from the databases'
+# side: 3PC released each row within the agents' timeout + 1 s of the kill (of the coordinator,
+# or of an agent that is restarted), 2PC held
 # each row at least until recovery ran R seconds after the kill, and the servers' lock views
 # showed every probe waiting. A missing case fails, and so does a no-failure case whose commit
 # latency columns are not positive and ordered, or a 3PC one whose agents' CPU reads zero, or a
@@ -50,6 +51,7 @@ for protocol in 2pc 3pc; do
   for clients in 1 4 16; do expected+=("no-failure,$protocol,$clients"); done
   expected+=("slow-participant,$protocol,1" "coordinator-crash,$protocol,1")
 done
+expected+=("agent-crash,3pc,1")
 for key in "${expected[@]}"; do
   count="$(awk -F, -v key="$key" 'NR > 1 && $1 "," $2 "," $3 == key { print $4 }' "$summary")"
   if [[ -z "$count" ]]; then
@@ -88,22 +90,24 @@ while IFS=, read -r key hold_p50 commit_p50; do
 done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
                   $1 == "slow-participant" { print $1 "/" $2 "/" $3 "," $column["p50_ms"] "," \
                     $column["commit_p50_ms"] }' "$summary")
-# The coordinator-crash invariant, per sample (per database and repetition).
+# The crash invariants, per sample (per database and repetition): the coordinator killed (both
+# protocols) and, for 3PC, an agent killed and restarted.
 recovery_delay_ms="$(awk -v s="$recovery_delay_s" 'BEGIN { printf "%d", s * 1000 }')"
 limit_3pc_ms=$((agent_timeout_ms + 1000))
-for protocol in 2pc 3pc; do
-  rows="$(awk -F, -v p="$protocol" 'NR > 1 && $1 == "coordinator-crash" && $2 == p' "$samples")"
-  [[ -n "$rows" ]] || { fail "no coordinator-crash sample for $protocol"; continue; }
+for crash in coordinator-crash/2pc coordinator-crash/3pc agent-crash/3pc; do
+  case_name="${crash%/*}" protocol="${crash#*/}"
+  rows="$(awk -F, -v c="$case_name" -v p="$protocol" 'NR > 1 && $1 == c && $2 == p' "$samples")"
+  [[ -n "$rows" ]] || { fail "no $case_name sample for $protocol"; continue; }
   while IFS=, read -r _ _ _ database hold after saw; do
     if [[ "$saw" != 1 ]]; then
-      fail "$protocol $database: the server's lock view did not show the probe waiting"
+      fail "$crash $database: the server's lock view did not show the probe waiting"
     fi
     if [[ "$protocol" == 3pc ]]; then
       awk -v a="$after" -v l="$limit_3pc_ms" 'BEGIN { exit !(a >= 0 && a <= l) }' ||
-        fail "3pc $database: released $after ms after the kill, more than the agents' timeout + 1 s ($limit_3pc_ms ms)"
+        fail "$crash $database: released $after ms after the kill, more than the agents' timeout + 1 s ($limit_3pc_ms ms)"
     else
       awk -v a="$after" -v l="$recovery_delay_ms" 'BEGIN { exit !(a >= l) }' ||
-        fail "2pc $database: released $after ms after the kill, before recovery ran at $recovery_delay_ms ms"
+        fail "$crash $database: released $after ms after the kill, before recovery ran at $recovery_delay_ms ms"
     fi
   done <<<"$rows"
 done

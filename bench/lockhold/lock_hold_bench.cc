@@ -3,7 +3,7 @@
 //
 //   xa_lock_hold_bench --out DIR [--quick] [--seconds S] [--recovery-delay-s R]
 //                      [--agent-timeout-ms T] [--crash-repetitions N] [--slow-prepare-ms D]
-//                      [--agent PATH]
+//                      [--agent-restart-delay-ms A] [--agent PATH]
 //
 // Cases, each for 2PC and for 3PC (two real xa-agent processes, started here):
 //   no-failure          transfers (one row in MariaDB, one in PostgreSQL, one row per client)
@@ -23,7 +23,12 @@
 //                       own after their termination timeout T. The probes report when each
 //                       database released its row; the servers' lock views confirm the probes
 //                       were waiting.
-// The coordinator-crash invariant: 3PC released within T + 1 s of the kill, 2PC held >= R.
+//   agent-crash         3PC only: the MariaDB agent is killed by its crash point once its PRE
+//                       is durable (agent-after-pre-record) and restarted A ms later (A < T,
+//                       default 1000); the coordinator, alive, misses its acknowledgement and
+//                       decides nothing; the other agent's termination round commits both rows.
+// The crash invariants: 3PC released within T + 1 s of the kill (of the coordinator or of an
+// agent), 2PC held >= R.
 //
 // Writes DIR/samples.csv (every probe sample), DIR/summary.csv (a row per case and protocol),
 // DIR/summary.md, and prints the table. Exit code 0 when every case ran and the invariant holds,
@@ -83,8 +88,9 @@ using std::chrono::milliseconds;
 
 constexpr char kTablePrefix[] = "lockhold";
 constexpr char kTable[] = "lockhold_accounts";
-constexpr int kAccounts = 40;     // rows 1..16 for the clients, kCrashRow for the crash case
+constexpr int kAccounts = 40;  // rows 1..16 for the clients, and one row per crash case
 constexpr int kCrashRow = 40;
+constexpr int kAgentCrashRow = 39;
 constexpr uint32_t kMainNode = 5301;       // the no-failure cases' coordinator
 constexpr uint32_t kCrashNode2pc = 5302;   // the killed coordinators
 constexpr uint32_t kCrashNode3pc = 5303;
@@ -94,6 +100,8 @@ constexpr char kPostgresAgent[] = "lockhold-agent-postgres";
 // The crash points of the coordinator-crash case (src/testing/crash_points.h).
 constexpr char kCrashPoint2pc[] = "after-decision-sync";
 constexpr char kCrashPoint3pc[] = "after-all-pre-committed";
+// The agent-crash case's point (in the MariaDB agent): its PRE is durable, its Ack not sent.
+constexpr char kAgentCrashPoint[] = "agent-after-pre-record";
 // The child announces its write with this line on its stdout: "<prefix><steady clock ns>".
 constexpr char kWrittenLine[] = "written ";
 
@@ -107,6 +115,7 @@ struct Config {
   int agent_timeout_ms = 2000;
   int crash_repetitions = 3;
   int slow_prepare_ms = 50;
+  int agent_restart_delay_ms = 1000;
 };
 
 // The protocol as the CSV and the check name it.
@@ -200,7 +209,7 @@ bool ServerSawEveryWait(const CaseResult& result) {
                      [](const Sample& s) { return s.server_saw_wait == 1; });
 }
 
-// The coordinator-crash invariant of one protocol's result (true for the other cases).
+// The crash invariant of one case's result (true for the cases without a crash).
 bool InvariantHolds(const CaseResult& result) {
   if (result.bound_ms <= 0) return !result.samples.empty();
   const double released = ReleasedAfterCrashMs(result);
@@ -373,23 +382,38 @@ class Agents {
   // SIGTERM, then SIGKILL after 10 s. True when every agent exited 0.
   bool Stop() {
     bool clean = true;
-    for (Agent& agent : agents_) {
-      if (agent.pid <= 0) continue;
-      ::kill(agent.pid, SIGTERM);
-      int status = 0;
-      const auto until = Clock::now() + std::chrono::seconds(10);
-      while (::waitpid(agent.pid, &status, WNOHANG) == 0) {
-        if (Clock::now() > until) {
-          ::kill(agent.pid, SIGKILL);
-          ::waitpid(agent.pid, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-      clean = clean && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      agent.pid = -1;
-    }
+    for (Agent& agent : agents_) clean = StopOne(agent) && clean;
     return clean;
+  }
+
+  // Stops agent `i` and starts it again on its log and address with `env` ("NAME=value", e.g.
+  // an armed crash point); its output is appended to the same file.
+  Status Relaunch(size_t i, const std::vector<std::string>& env) {
+    Agent& agent = agents_[i];
+    StopOne(agent);
+    if (!Launch(agent, env, /*append=*/true)) {
+      return Status(Code::kIoError, "agent " + agent.name + " did not start again; its output "
+                                    "is in " + agent.output);
+    }
+    return Status::Ok();
+  }
+
+  // Waits (bounded) for agent `i` to die on its own, as an armed crash point makes it; returns
+  // when that was seen. XA_TIMEOUT (the agent is killed then) when it lives on.
+  Result<Clock::time_point> WaitDied(size_t i, std::chrono::seconds limit) {
+    Agent& agent = agents_[i];
+    const auto until = Clock::now() + limit;
+    int status = 0;
+    while (agent.pid > 0 && ::waitpid(agent.pid, &status, WNOHANG) == 0) {
+      if (Clock::now() > until) {
+        StopOne(agent);
+        return Status(Code::kTimeout, "agent " + agent.name + " was to die at its crash point "
+                                      "and did not; its output is in " + agent.output);
+      }
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    agent.pid = -1;
+    return Clock::now();
   }
 
   ThreePhaseOptions CoordinatorOptions() const {
@@ -422,10 +446,28 @@ class Agents {
     return out.str();
   }
 
-  bool Launch(Agent& agent) {
-    const int fd = ::open(agent.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  static bool StopOne(Agent& agent) {
+    if (agent.pid <= 0) return true;
+    ::kill(agent.pid, SIGTERM);
+    int status = 0;
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    while (::waitpid(agent.pid, &status, WNOHANG) == 0) {
+      if (Clock::now() > until) {
+        ::kill(agent.pid, SIGKILL);
+        ::waitpid(agent.pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    agent.pid = -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+
+  bool Launch(Agent& agent, const std::vector<std::string>& env = {}, bool append = false) {
+    const int fd = ::open(agent.output.c_str(),
+                          O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0600);
     if (fd < 0) return false;
-    agent.pid = Spawn({program_, "--config", agent.config}, {}, fd, fd);
+    agent.pid = Spawn({program_, "--config", agent.config}, env, fd, fd);
     ::close(fd);
     if (agent.pid < 0) return false;
     for (int waited = 0; waited < 300; ++waited) {
@@ -772,6 +814,77 @@ std::string DescribeExit(int status) {
   return "exited with code " + std::to_string(WEXITSTATUS(status));
 }
 
+// The watchers of one crash case's row: a probe per database that waits for the row (its grant
+// is the release, measured from the database's side) and an observer that reads the server's
+// lock view, to confirm the probe was waiting for another transaction's lock.
+class CrashWatch {
+ public:
+  static Result<std::unique_ptr<CrashWatch>> Connect(const bank::BankSettings& settings,
+                                                     std::chrono::seconds limit) {
+    auto watch = std::make_unique<CrashWatch>();
+    for (Database database : {Database::kMariaDb, Database::kPostgres}) {
+      auto probe = LockProbe::Connect(database, settings, kTable, limit);
+      if (!probe.ok()) return probe.status();
+      watch->probes_.push_back(std::move(probe).value());
+      auto observer = LockWaitObserver::Connect(database, settings);
+      if (!observer.ok()) return observer.status();
+      watch->observers_.push_back(std::move(observer).value());
+    }
+    return watch;
+  }
+  ~CrashWatch() { Join(); }
+
+  // The probes ask for `row` now, each on a thread of its own.
+  void Start(int row) {
+    granted_.assign(probes_.size(), Status(Code::kInternal, "probe not run"));
+    for (size_t i = 0; i < probes_.size(); ++i) {
+      threads_.emplace_back([this, i, row] { granted_[i] = probes_[i]->WaitForRow(row); });
+    }
+  }
+
+  // The servers' own views: each probe is waiting for a lock it does not hold (bounded: 1 s).
+  Status ObserveWaits() {
+    saw_wait_.assign(probes_.size(), 0);
+    for (size_t i = 0; i < probes_.size(); ++i) {
+      for (int attempt = 0; attempt < 40 && saw_wait_[i] == 0; ++attempt) {
+        auto waits = observers_[i]->SessionWaitsForLock(probes_[i]->session_id());
+        if (!waits.ok()) return waits.status();
+        saw_wait_[i] = *waits ? 1 : 0;
+        if (saw_wait_[i] == 0) std::this_thread::sleep_for(milliseconds(25));
+      }
+    }
+    return Status::Ok();
+  }
+
+  void Join() {
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
+  // Joins the probes; one sample per database: the hold from `written`, the release after
+  // `crashed`.
+  Status AddSamples(CaseResult& result, Clock::time_point written, Clock::time_point crashed) {
+    Join();
+    for (size_t i = 0; i < probes_.size(); ++i) {
+      if (!granted_[i].ok()) return granted_[i].status();
+      Sample sample;
+      sample.database = probes_[i]->database();
+      sample.hold_ms = Ms(*granted_[i] - written);
+      sample.after_crash_ms = Ms(*granted_[i] - crashed);
+      sample.server_saw_wait = i < saw_wait_.size() ? saw_wait_[i] : 0;
+      result.samples.push_back(sample);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<std::unique_ptr<LockProbe>> probes_;
+  std::vector<std::unique_ptr<LockWaitObserver>> observers_;
+  std::vector<Result<Clock::time_point>> granted_;
+  std::vector<std::thread> threads_;
+  std::vector<int> saw_wait_;
+};
+
 Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Protocol protocol,
                                        const std::string& work, const std::string& self) {
   const Config& config = shared.config;
@@ -790,16 +903,8 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Pro
     const std::string log_dir =
         work + "/crash-" + ProtocolKey(protocol) + "-" + std::to_string(repetition) + "-log";
     fs::remove_all(log_dir);
-    std::vector<std::unique_ptr<LockProbe>> probes;
-    std::vector<std::unique_ptr<LockWaitObserver>> observers;
-    for (Database database : {Database::kMariaDb, Database::kPostgres}) {
-      auto probe = LockProbe::Connect(database, shared.settings, kTable, probe_limit);
-      if (!probe.ok()) return probe.status();
-      probes.push_back(std::move(probe).value());
-      auto observer = LockWaitObserver::Connect(database, shared.settings);
-      if (!observer.ok()) return observer.status();
-      observers.push_back(std::move(observer).value());
-    }
+    auto watch = CrashWatch::Connect(shared.settings, probe_limit);
+    if (!watch.ok()) return watch.status();
 
     // Its stderr (the crash point's last words, or why it could not start) goes to a file.
     const std::string errors = log_dir + ".err";
@@ -825,12 +930,7 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Pro
       return written.status().WithContext("its stderr is in " + errors);
     }
     // The probes ask for the rows now: they wait while the child commits and dies.
-    std::vector<Result<Clock::time_point>> granted(probes.size(),
-                                                   Status(Code::kInternal, "probe not run"));
-    std::vector<std::thread> probe_threads;
-    for (size_t i = 0; i < probes.size(); ++i) {
-      probe_threads.emplace_back([&, i] { granted[i] = probes[i]->WaitForRow(kCrashRow); });
-    }
+    (*watch)->Start(kCrashRow);
     int status = 0;
     const auto child_limit = Clock::now() + std::chrono::seconds(30);
     while (::waitpid(child, &status, WNOHANG) == 0) {
@@ -844,20 +944,8 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Pro
     const Clock::time_point killed = Clock::now();
     const bool died_at_crash_point = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 
-    // The servers' own views: each probe is waiting for the lock of a transaction that is
-    // not its own (the prepared branch of the dead coordinator).
-    std::vector<int> saw_wait(probes.size(), 0);
-    for (size_t i = 0; i < probes.size(); ++i) {
-      for (int attempt = 0; attempt < 40 && saw_wait[i] == 0; ++attempt) {
-        auto waits = observers[i]->SessionWaitsForLock(probes[i]->session_id());
-        if (!waits.ok()) {
-          for (auto& t : probe_threads) t.join();
-          return waits.status();
-        }
-        saw_wait[i] = *waits ? 1 : 0;
-        if (saw_wait[i] == 0) std::this_thread::sleep_for(milliseconds(25));
-      }
-    }
+    // The probes wait for the locks of the dead coordinator's prepared branches.
+    XA_RETURN_IF_ERROR((*watch)->ObserveWaits());
 
     Status recovered;
     if (!three_phase && died_at_crash_point) {
@@ -873,7 +961,7 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Pro
                                  : manager.status();
       }
     }
-    for (auto& t : probe_threads) t.join();
+    (*watch)->Join();
     if (!died_at_crash_point) {
       return Status(Code::kInternal,
                     std::string("the coordinator was to be killed by the crash point ") +
@@ -882,15 +970,7 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Pro
                         " (a build without -DXA_ENABLE_TEST_HOOKS=ON has no crash points)");
     }
     XA_RETURN_IF_ERROR(recovered);
-    for (size_t i = 0; i < probes.size(); ++i) {
-      if (!granted[i].ok()) return granted[i].status();
-      Sample sample;
-      sample.database = probes[i]->database();
-      sample.hold_ms = Ms(*granted[i] - *written);
-      sample.after_crash_ms = Ms(*granted[i] - killed);
-      sample.server_saw_wait = saw_wait[i];
-      result.samples.push_back(sample);
-    }
+    XA_RETURN_IF_ERROR((*watch)->AddSamples(result, *written, killed));
     if (three_phase) {
       // The restarted coordinator learns the agents' outcome and closes its pre-commit record.
       auto log = OpenLog(log_dir, node);
@@ -904,6 +984,79 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Pro
     if (!snapshot->prepared_ours.empty()) {
       return Status(Code::kInternal, std::to_string(snapshot->prepared_ours.size()) +
                                          " branch(es) of the killed coordinator still prepared");
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The agent-crash case (3PC)
+
+// The MariaDB agent is killed by its crash point once its PRE is durable, before it acknowledges
+// PreCommit, and restarted D ms after its death (--agent-restart-delay-ms). The coordinator (this
+// process, alive) misses that acknowledgement: it decides nothing, and Commit() returns kUnknown
+// after its acknowledgement timeout (T/2). The PostgreSQL agent, PRE and never restarted, hears
+// nothing for its termination timeout T and runs a termination round with the restarted agent
+// (which recovered PRE): both commit their branches, fencing the coordinator's sessions. The
+// probes measure each row's release after the agent's death; the bound is T + 1 s (D < T: the
+// restarted agent answers the round). Then the coordinator's recovery adopts the agents' COMMIT.
+Result<CaseResult> RunAgentCrash(Shared& shared, Agents& agents) {
+  const Config& config = shared.config;
+  CaseResult result;
+  result.name = "agent-crash";
+  result.protocol = Protocol::kThreePhase;
+  result.clients = 1;
+  result.bound_is_upper = true;
+  result.bound_ms = config.agent_timeout_ms + 1000.0;
+  const auto probe_limit = std::chrono::seconds(
+      (config.agent_timeout_ms + config.agent_restart_delay_ms) / 1000 + 30);
+  for (int repetition = 1; repetition <= config.crash_repetitions; ++repetition) {
+    XA_RETURN_IF_ERROR(agents.Relaunch(
+        0, {std::string("XA_CRASH_POINT=") + kAgentCrashPoint, "XA_CRASH_COUNT=1"}));
+    auto watch = CrashWatch::Connect(shared.settings, probe_limit);
+    if (!watch.ok()) return watch.status();
+    auto teller = shared.bank.NewTeller();  // its sessions are fenced by the agents: one a run
+    if (!teller.ok()) return teller.status();
+    auto txn = BeginAndWrite(shared.manager, *teller, Protocol::kThreePhase, kAgentCrashRow);
+    if (!txn.ok()) return txn.status();
+    const Clock::time_point written = Clock::now();
+    (*watch)->Start(kAgentCrashRow);
+    Result<Outcome> outcome = Status(Code::kInternal, "Commit() not called");
+    std::thread committer([&] { outcome = txn->Commit(); });
+    Result<Clock::time_point> died = agents.WaitDied(0, std::chrono::seconds(30));
+    Status observed = died.ok() ? (*watch)->ObserveWaits() : died.status();
+    if (died.ok()) {
+      std::this_thread::sleep_until(*died + milliseconds(config.agent_restart_delay_ms));
+    }
+    const Status restarted = agents.Relaunch(0, {});
+    committer.join();
+    XA_RETURN_IF_ERROR(observed);
+    XA_RETURN_IF_ERROR(restarted);
+    XA_RETURN_IF_ERROR((*watch)->AddSamples(result, written, *died));
+    if (!outcome.ok()) return outcome.status();
+    if (*outcome != Outcome::kUnknown && *outcome != Outcome::kCommitted) {
+      return Status(Code::kInternal,
+                    std::string("the transaction whose agent died after PRE ended ") +
+                        std::string(OutcomeName(*outcome)) + " (" + txn->last_status().ToString() +
+                        "): every agent was PRE, so only a commit is right");
+    }
+    // The coordinator learns the agents' COMMIT at a recovery pass and ends its record.
+    Result<RecoveryReport> report = Status(Code::kInternal, "no recovery pass");
+    for (int pass = 0; pass < 60; ++pass) {
+      report = shared.manager.RunRecovery();
+      if (!report.ok() || report->Converged()) break;
+      std::this_thread::sleep_for(milliseconds(500));
+    }
+    if (!report.ok()) return report.status();
+    if (!report->Converged()) {
+      return Status(Code::kTimeout, "the coordinator's recovery did not settle the transaction "
+                                    "whose agent was killed within 30 s");
+    }
+    auto snapshot = shared.bank.Snapshot(kMainNode);
+    if (!snapshot.ok()) return snapshot.status();
+    if (!snapshot->prepared_ours.empty()) {
+      return Status(Code::kInternal, std::to_string(snapshot->prepared_ours.size()) +
+                                         " branch(es) still prepared after the agent crash");
     }
   }
   return result;
@@ -928,12 +1081,12 @@ std::string CrashText(const CaseResult& r) {
 void PrintTable(std::ostream& out, const std::vector<CaseResult>& results, bool markdown) {
   if (markdown) {
     out << "| case | protocol | clients | samples | p50 ms | p99 ms | max ms | commits/s | "
-           "not committed | coordinator crash |\n|---|---|---|---|---|---|---|---|---|---|\n";
+           "not committed | crash: release after the kill |\n|---|---|---|---|---|---|---|---|---|---|\n";
   } else {
     out << std::left << std::setw(19) << "case" << std::setw(9) << "protocol" << std::right
         << std::setw(8) << "clients" << std::setw(9) << "samples" << std::setw(10) << "p50 ms"
         << std::setw(10) << "p99 ms" << std::setw(10) << "max ms" << std::setw(11) << "commits/s"
-        << std::setw(9) << "not c." << "  coordinator crash\n";
+        << std::setw(9) << "not c." << "  crash: release after the kill\n";
   }
   for (const CaseResult& r : results) {
     const std::vector<double> holds = Holds(r);
@@ -1063,7 +1216,8 @@ void WriteMarkdown(const std::string& path, const Config& config,
          "the server granting the probe that lock.\n\n"
       << "- mode: " << (config.quick ? "quick" : "full") << "; " << config.seconds
       << " s per no-failure case; " << config.crash_repetitions
-      << " coordinator crash(es) per protocol\n"
+      << " coordinator crash(es) per protocol and agent crash(es) (3PC); an agent restarted "
+      << config.agent_restart_delay_ms / 1000.0 << " s after its death\n"
       << "- recovery of the killed 2PC coordinator after R = " << config.recovery_delay_ms / 1000.0
       << " s; agents' termination timeout T = " << config.agent_timeout_ms / 1000.0 << " s\n"
       << "- machine: " << std::thread::hardware_concurrency() << " cores; load average "
@@ -1078,7 +1232,8 @@ void WriteMarkdown(const std::string& path, const Config& config,
   out << "\n";
   for (const CaseResult& r : results) {
     if (r.bound_ms <= 0) continue;
-    out << "- coordinator killed, " << ProtocolKey(r.protocol) << ": " << CrashText(r)
+    out << "- " << (r.name == "agent-crash" ? "an agent killed" : "coordinator killed") << ", "
+        << ProtocolKey(r.protocol) << ": " << CrashText(r)
         << (ServerSawEveryWait(r) ? "; the servers' lock views showed every probe waiting"
                                   : "; a server's lock view did NOT show a probe waiting")
         << "\n";
@@ -1090,7 +1245,7 @@ void WriteMarkdown(const std::string& path, const Config& config,
 int Usage() {
   std::cerr << "usage: xa_lock_hold_bench --out DIR [--quick] [--seconds S] "
                "[--recovery-delay-s R] [--agent-timeout-ms T] [--crash-repetitions N] "
-               "[--slow-prepare-ms D] [--agent PATH]\n";
+               "[--slow-prepare-ms D] [--agent-restart-delay-ms A] [--agent PATH]\n";
   return 2;
 }
 
@@ -1120,6 +1275,8 @@ int Main(int argc, char** argv) {
     else if (a == "--crash-repetitions") {
       config.crash_repetitions = std::stoi(next());
       repetitions_given = true;
+    } else if (a == "--agent-restart-delay-ms") {
+      config.agent_restart_delay_ms = std::stoi(next());
     } else if (a == "--slow-prepare-ms") {
       config.slow_prepare_ms = std::stoi(next());
       if (config.slow_prepare_ms <= 0) return Usage();
@@ -1132,6 +1289,7 @@ int Main(int argc, char** argv) {
     if (!repetitions_given) config.crash_repetitions = 1;
   }
   if (config.agent_timeout_ms < 200 || config.recovery_delay_ms < 0 ||
+      config.agent_restart_delay_ms < 0 || config.agent_restart_delay_ms >= config.agent_timeout_ms ||
       config.crash_repetitions < 1 || config.seconds <= 0) {
     return Usage();
   }
@@ -1181,7 +1339,7 @@ int Main(int argc, char** argv) {
   }
   Shared shared{config, *settings, **bank, **manager, agents};
 
-  const size_t total = config.clients.size() * 2 + 2 + 2;
+  const size_t total = config.clients.size() * 2 + 2 + 2 + 1;
   size_t index = 0;
   std::vector<CaseResult> results;
   bool ok = true;
@@ -1227,6 +1385,11 @@ int Main(int argc, char** argv) {
             ", " + std::to_string(config.crash_repetitions) + "x)",
         [&] { return RunCoordinatorCrash(shared, agents, protocol, work, self); });
   }
+  run("agent-crash 3pc (the MariaDB agent killed after PRE, restarted after " +
+          Fixed(config.agent_restart_delay_ms / 1000.0) + " s; agents' timeout " +
+          Fixed(config.agent_timeout_ms / 1000.0) + " s, " +
+          std::to_string(config.crash_repetitions) + "x)",
+      [&] { return RunAgentCrash(shared, agents); });
   manager->reset();
   const bool agents_clean = agents.Stop();
   if (!agents_clean) {

@@ -69,15 +69,18 @@ AgentClient::Pool& AgentClient::PoolOf(const std::string& agent) {
 
 Result<std::unique_ptr<net::Connection>> AgentClient::Checkout(const std::string& agent,
                                                                Pool& pool,
-                                                               Clock::SteadyTime deadline) {
+                                                               Clock::SteadyTime deadline,
+                                                               bool* reused) {
   {
     std::lock_guard<std::mutex> lock(pool.mu);
     if (!pool.idle.empty()) {
       std::unique_ptr<net::Connection> connection = std::move(pool.idle.back());
       pool.idle.pop_back();
+      *reused = true;
       return connection;
     }
   }
+  *reused = false;
   auto address = directory_.address_of_agent.find(agent);
   if (address == directory_.address_of_agent.end()) {
     return Status(Code::kConfig, "3PC agent " + Quoted(agent) + " has no address in the directory");
@@ -94,6 +97,14 @@ Result<std::unique_ptr<net::Connection>> AgentClient::Checkout(const std::string
                                      " listens there; make the configurations agree");
   }
   return connection;
+}
+
+void AgentClient::DropIdle(Pool& pool) {
+  std::vector<std::unique_ptr<net::Connection>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(pool.mu);
+    dropped.swap(pool.idle);
+  }
 }
 
 void AgentClient::Return(Pool& pool, std::unique_ptr<net::Connection> connection) {
@@ -114,27 +125,43 @@ Result<AgentMessage> AgentClient::Call(const std::string& rm_name, AgentMessage 
   const std::string context = "3PC agent " + Quoted(*agent) + " (for " + Quoted(rm_name) + "), " +
                               std::string(AgentMessageTypeName(TypeOf(request)));
   Pool& pool = PoolOf(*agent);
-  Result<std::unique_ptr<net::Connection>> connection = Checkout(*agent, pool, deadline);
-  if (!connection.ok()) return connection.status().WithContext(context);
-  Status sent = (*connection)->Send(*payload);
-  if (!sent.ok()) return sent.WithContext(context);
-  for (;;) {
-    Result<std::string> frame = (*connection)->Receive(deadline);
-    if (!frame.ok()) return frame.status().WithContext(context);
-    Result<AgentMessage> reply = DecodeAgentMessage(*frame);
-    if (!reply.ok()) return reply.status().WithContext(context);
-    if (reply->request_id != request.request_id) {
-      XA_LOG(kDebug, "3pc") << context << ": dropped a late reply (request "
-                            << reply->request_id << ")";
-      continue;
-    }
-    if (const auto* error = std::get_if<ErrorMessage>(&reply->body)) {
+  for (int attempt = 1;; ++attempt) {
+    bool reused = false;
+    Result<std::unique_ptr<net::Connection>> connection =
+        Checkout(*agent, pool, deadline, &reused);
+    if (!connection.ok()) return connection.status().WithContext(context);
+    Status broken = (*connection)->Send(*payload);
+    while (broken.ok()) {
+      Result<std::string> frame = (*connection)->Receive(deadline);
+      if (!frame.ok()) {
+        broken = frame.status();
+        break;
+      }
+      Result<AgentMessage> reply = DecodeAgentMessage(*frame);
+      if (!reply.ok()) return reply.status().WithContext(context);
+      if (reply->request_id != request.request_id) {
+        XA_LOG(kDebug, "3pc") << context << ": dropped a late reply (request "
+                              << reply->request_id << ")";
+        continue;
+      }
       // The agent answered: the connection is sound.
       Return(pool, std::move(*connection));
-      return Status(error->code, error->message).WithContext(context);
+      if (const auto* error = std::get_if<ErrorMessage>(&reply->body)) {
+        return Status(error->code, error->message).WithContext(context);
+      }
+      return reply;
     }
-    Return(pool, std::move(*connection));
-    return reply;
+    // A pooled connection that the agent closed while it sat idle (the agent restarted, or
+    // dropped it): so are the others in the pool. Every agent message is idempotent (a repeated
+    // one is answered with the participant's state), so the request goes once more, on a new
+    // connection, within the same deadline. A timeout is not retried: the deadline is spent.
+    if (reused && attempt == 1 && broken.code() == Code::kIoError) {
+      XA_LOG(kInfo, "3pc") << context << ": a pooled connection was closed by the agent ("
+                           << broken.ToString() << "); asking again on a new one";
+      DropIdle(pool);
+      continue;
+    }
+    return broken.WithContext(context);
   }
 }
 

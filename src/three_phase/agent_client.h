@@ -10,6 +10,8 @@
 // the message that carries the request's id. Messages on the connection with another id are
 // replies to earlier calls that timed out: they are dropped, so a late answer is never taken for
 // a current one. A connection that failed, timed out or carried garbage is closed, never pooled.
+// A pooled connection found closed by the agent (it restarted since) empties the pool, and the
+// request goes once more on a new connection: every agent message is idempotent.
 //
 // Errors: XA_CONFIG for a resource manager the directory does not name; XA_TIMEOUT when the
 // deadline passes (the agent may or may not have acted: the caller decides what that means);
@@ -78,9 +80,12 @@ class AgentClient {
     std::mutex mu;
     std::vector<std::unique_ptr<net::Connection>> idle;
   };
+  // An idle connection (`*reused`), else a new, authenticated one.
   Result<std::unique_ptr<net::Connection>> Checkout(const std::string& agent, Pool& pool,
-                                                    Clock::SteadyTime deadline);
+                                                    Clock::SteadyTime deadline, bool* reused);
   void Return(Pool& pool, std::unique_ptr<net::Connection> connection);
+  // Closes every idle connection of `pool` (the agent closed one: it restarted).
+  void DropIdle(Pool& pool);
   Pool& PoolOf(const std::string& agent);
 
   net::Transport* transport_;

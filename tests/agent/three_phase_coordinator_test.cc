@@ -345,6 +345,30 @@ TEST_F(ThreePhaseCoordinatorTest, AnUnreachableAgentAtCanCommitRollsBack) {
   ExpectNoDecisionAndNothingOpen();
 }
 
+// The coordinator keeps its connections to the agents open between transactions; an agent that
+// restarted meanwhile closed its end. The next CanCommit finds its pooled connection closed and
+// asks again on a new one (every agent message is idempotent), instead of aborting the
+// transaction, as it did before the agent-crash bench case showed.
+TEST_F(ThreePhaseCoordinatorTest, AnAgentRestartedBetweenTransactionsIsAskedAgainOnANewConnection) {
+  Result<Transaction> first = BeginOnBoth();
+  ASSERT_THAT(first, IsOk());
+  Result<Outcome> outcome = first->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  ASSERT_EQ(*outcome, Outcome::kCommitted) << first->last_status().ToString();
+  ASSERT_THAT(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)), IsOk());
+
+  agents_->Stop(kAgentB);
+  agents_->Start(kAgentB, &finisher_b_, 2);
+  Result<Transaction> second = BeginOnBoth();
+  ASSERT_THAT(second, IsOk());
+  outcome = second->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted) << second->last_status().ToString();
+  ASSERT_THAT(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)), IsOk());
+  EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
+}
+
 TEST_F(ThreePhaseCoordinatorTest, ARollbackVoteAbortsBeforeAnyAgentHearsOfTheTransaction) {
   rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kRbDeadlock)});
   Result<Transaction> txn = BeginOnBoth();
