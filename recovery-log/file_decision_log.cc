@@ -70,7 +70,8 @@ constexpr uint64_t kMaxPreallocation = 64ull << 20;
 
 // An open participant (LogState::open_participants) as the records whose replay, in order,
 // rebuilds it: its Wait (when it had one), a PreCommit when it is in PRE, its Decision when
-// decided (with coordinator_knows_outcome as the open state holds it); each with the LSN and
+// decided (with coordinator_knows_outcome and branch_finished as the open state holds them);
+// each with the LSN and
 // timestamp the open state holds.
 std::vector<LogRecord> RecordsRebuildingParticipant(const LogRecord& open) {
   std::vector<LogRecord> records;
@@ -80,6 +81,7 @@ std::vector<LogRecord> RecordsRebuildingParticipant(const LogRecord& open) {
     if (type != RecordType::kParticipantDecision) {
       r.outcome = Outcome::kUnknown;
       r.coordinator_knows_outcome = false;
+      r.branch_finished = false;
     }
     return r;
   };

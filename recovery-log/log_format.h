@@ -60,8 +60,9 @@
 //                                varint fence_session_id, u8 vote (xa::Vote: kCommit, or
 //                                kReadOnly for a read-only branch)
 //   kParticipantPreCommit:       fixed64 timestamp_us, xid branch, u8 kParticipantEndMark
-//   kParticipantDecision:        fixed64 timestamp_us, xid branch, u8 coordinator_knows_outcome
-//                                (0 or 1), u8 outcome (kCommitted or kRolledBack)
+//   kParticipantDecision:        fixed64 timestamp_us, xid branch, u8 flags
+//                                (kDecisionCoordinatorKnows | kDecisionBranchFinished), u8 outcome
+//                                (kCommitted or kRolledBack)
 //   kParticipantDone:            fixed64 timestamp_us, xid branch, u8 kParticipantEndMark
 //
 // A participant record names a branch Xid (non-empty bqual). A Wait's participant_number is
@@ -136,6 +137,10 @@ static_assert(kRecordHeaderSize == 4 + 4 + 1 + 8);
 constexpr uint8_t kCheckpointLastPart = 0x01;
 // The last byte of a participant PreCommit or Done payload: never zero (see the payloads above).
 constexpr uint8_t kParticipantEndMark = 0xA5;
+// The flags byte of a participant decision (LogRecord's fields of the same names); any other bit
+// set is damage. A log written before kDecisionBranchFinished existed holds 0 or 1 there.
+constexpr uint8_t kDecisionCoordinatorKnows = 0x01;
+constexpr uint8_t kDecisionBranchFinished = 0x02;
 
 struct SegmentHeader {
   uint32_t format_version = kFormatVersion;

@@ -31,6 +31,7 @@ void Advance(const LogRecord& record, LogRecord* current) {
   if (record.type == RecordType::kParticipantDecision) {
     current->outcome = record.outcome;
     current->coordinator_knows_outcome = record.coordinator_knows_outcome;
+    current->branch_finished = record.branch_finished;
   }
   current->lsn = record.lsn;
   current->timestamp_us = record.timestamp_us;
@@ -104,9 +105,15 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
                            std::string(OutcomeName(record.outcome)) + ")");
       }
       // The same decision, now known to be held by the coordinator (it sent it): the upgrade
-      // that lets the agent forget a COMMIT. Once known, never unknown again.
-      if (record.coordinator_knows_outcome && !current->coordinator_knows_outcome) {
+      // that lets the agent forget a COMMIT; or now with the branch finished. Once known, never
+      // unknown again.
+      if ((record.coordinator_knows_outcome && !current->coordinator_knows_outcome) ||
+          (record.branch_finished && !current->branch_finished)) {
+        const bool knows = current->coordinator_knows_outcome || record.coordinator_knows_outcome;
+        const bool finished = current->branch_finished || record.branch_finished;
         Advance(record, current);
+        current->coordinator_knows_outcome = knows;
+        current->branch_finished = finished;
       }
       return LogStateChange{Set::kOpenParticipants, false, false};
     }

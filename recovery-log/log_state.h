@@ -52,8 +52,9 @@ struct LogStateChange {
 //                                record.outcome; opens it when it was not open (an orphan branch
 //                                the agent aborted, a decision adopted in INIT). The same
 //                                outcome again changes nothing, except that one with
-//                                coordinator_knows_outcome set upgrades a decision without it
-//                                (taking its lsn and timestamp; the flag is never cleared); the
+//                                coordinator_knows_outcome or branch_finished set upgrades a
+//                                decision without it (taking its lsn and timestamp; neither flag
+//                                is ever cleared); the
 //                                other outcome is refused (a decision never changes)
 //   kParticipantDone:            close the participant; its heuristic stays open. Refused
 //                                for a participant in WAIT or PRE, and for a commit without

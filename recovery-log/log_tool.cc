@@ -88,7 +88,8 @@ void RenderRecordText(const LogRecord& r, std::ostream& out) {
           << " read_only=" << (r.read_only ? "yes" : "no");
     }
     if (r.type == RecordType::kParticipantDecision) {
-      out << " coordinator_knows_outcome=" << (r.coordinator_knows_outcome ? "yes" : "no");
+      out << " coordinator_knows_outcome=" << (r.coordinator_knows_outcome ? "yes" : "no")
+          << " branch_finished=" << (r.branch_finished ? "yes" : "no");
     }
   }
   if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
@@ -124,7 +125,8 @@ void RenderRecordJson(const LogRecord& r, std::ostream& out) {
     }
     if (r.type == RecordType::kParticipantDecision) {
       out << ",\"coordinator_knows_outcome\":"
-          << (r.coordinator_knows_outcome ? "true" : "false");
+          << (r.coordinator_knows_outcome ? "true" : "false")
+          << ",\"branch_finished\":" << (r.branch_finished ? "true" : "false");
     }
     if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
       out << ",\"protocol\":" << JsonString(ProtocolName(r.protocol));

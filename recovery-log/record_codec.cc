@@ -206,7 +206,8 @@ Status EncodePayload(const LogRecord& r, std::string* dst) {
     case RecordType::kParticipantDecision:
       XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
       PutXid(dst, r.xid);
-      dst->push_back(static_cast<char>(r.coordinator_knows_outcome ? 1 : 0));
+      dst->push_back(static_cast<char>((r.coordinator_knows_outcome ? kDecisionCoordinatorKnows : 0) |
+                                       (r.branch_finished ? kDecisionBranchFinished : 0)));
       dst->push_back(static_cast<char>(r.outcome));  // last: never zero
       return Status::Ok();
     case RecordType::kCheckpoint:
@@ -230,6 +231,7 @@ Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
   r->fence_session_id = 0;
   r->read_only = false;
   r->coordinator_knows_outcome = false;
+  r->branch_finished = false;
   if (!GetXid(&in, &r->xid)) return Corrupt("record Xid does not parse");
   if (IsParticipantRecordType(type)) {
     r->protocol = Protocol::kThreePhase;  // implied by the type
@@ -306,20 +308,22 @@ Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
       break;
     }
     case RecordType::kParticipantDecision: {
-      uint8_t coordinator_knows, outcome;
-      if (!in.GetU8(&coordinator_knows) || !in.GetU8(&outcome)) {
+      uint8_t flags, outcome;
+      if (!in.GetU8(&flags) || !in.GetU8(&outcome)) {
         return Corrupt("participant decision record does not parse");
       }
-      if (coordinator_knows > 1) {
-        return Corrupt("participant decision record has coordinator_knows_outcome " +
-                       std::to_string(coordinator_knows) + ", not 0 or 1");
+      if ((flags & ~(kDecisionCoordinatorKnows | kDecisionBranchFinished)) != 0) {
+        return Corrupt("participant decision record has flags " + std::to_string(flags) +
+                       ", of which only bits 0 (coordinator_knows_outcome) and 1 "
+                       "(branch_finished) are defined");
       }
       if (outcome != static_cast<uint8_t>(Outcome::kCommitted) &&
           outcome != static_cast<uint8_t>(Outcome::kRolledBack)) {
         return Corrupt("participant decision record has an outcome other than committed or "
                        "rolled back");
       }
-      r->coordinator_knows_outcome = coordinator_knows == 1;
+      r->coordinator_knows_outcome = (flags & kDecisionCoordinatorKnows) != 0;
+      r->branch_finished = (flags & kDecisionBranchFinished) != 0;
       r->outcome = static_cast<Outcome>(outcome);
       break;
     }

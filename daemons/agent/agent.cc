@@ -565,6 +565,7 @@ void Agent::Impl::Recover() {
     recovered.has_branch = has_wait;
     recovered.incarnation = deps_.incarnation;
     recovered.coordinator_knows_outcome = record.coordinator_knows_outcome;
+    recovered.branch_finished = record.branch_finished;
     slot->machine.emplace(ts::ParticipantMachine::Recovered(recovered));
     slot->timed_state = recovered_state;  // entered before the restart: not timed
     Publish(*slot);
@@ -966,6 +967,7 @@ Status Agent::Impl::AppendState(Slot& slot, const ts::RecordState& wanted) {
       record.outcome = state == ts::ParticipantState::kCommit ? Outcome::kCommitted
                                                               : Outcome::kRolledBack;
       record.coordinator_knows_outcome = wanted.coordinator_knows_outcome;
+      record.branch_finished = wanted.branch_finished;
       break;
     case ts::ParticipantState::kInit:
       return Status(Code::kInternal, "the machine asked to record INIT");

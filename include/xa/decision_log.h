@@ -63,7 +63,7 @@ struct Participant {
 //                                participant_number, fence_session_id, read_only
 //   kParticipantPreCommit:       xid (the branch)
 //   kParticipantDecision:        xid (the branch), outcome (kCommitted or kRolledBack only),
-//                                coordinator_knows_outcome
+//                                coordinator_knows_outcome, branch_finished
 //   kParticipantDone:            xid (the branch)
 // A participant record reads back with protocol kThreePhase (its type implies it); fields that
 // a record's type does not name read back as their defaults.
@@ -98,6 +98,11 @@ struct LogRecord {
   // from a peer, rule d) is upgraded by a second decision record with the same outcome and
   // this set. An ABORT may be forgotten without it (presumed abort answers the same).
   bool coordinator_knows_outcome = false;
+  // kParticipantDecision only (and an open participant's state): the branch is finished in its
+  // database (the coordinator committed or rolled it back and said so with its DoCommit or Abort),
+  // so an agent that restarts neither fences the application's session nor finishes the branch
+  // again. Set by the record that decides or by a repeated decision; never cleared.
+  bool branch_finished = false;
   friend bool operator==(const LogRecord&, const LogRecord&) = default;
 };
 
@@ -114,7 +119,7 @@ struct LogState {
   // its current state (kParticipantWait, kParticipantPreCommit or kParticipantDecision),
   // `outcome` set once decided, and `lsn` and `timestamp_us` those of the record that brought
   // it into its current state (a repeated PreCommit changes nothing; a repeated decision only
-  // sets coordinator_knows_outcome, never clears it). The rules
+  // sets coordinator_knows_outcome and branch_finished, never clears them). The rules
   // (what is refused as damage) are ApplyRecord's, recovery-log/log_state.h.
   std::map<Xid, LogRecord> open_participants;
   uint64_t last_lsn = 0;

@@ -50,7 +50,8 @@ std::string ToString(const Effect& effect) {
   return std::visit(Overloaded{
                         [](const RecordState& e) {
                           return "record " + StateName(e.state) +
-                                 (e.coordinator_knows_outcome ? " known to the coordinator" : "");
+                                 (e.coordinator_knows_outcome ? " known to the coordinator" : "") +
+                                 (e.branch_finished ? ", branch finished" : "");
                         },
                         [](const Send& e) {
                           return "send " + ToString(e.message) + " to " + ToString(e.to);
@@ -81,7 +82,7 @@ ParticipantMachine ParticipantMachine::Recovered(const RecoveredParticipant& rec
   machine.state_ = recovered.state;
   machine.restarted_ = true;
   machine.has_branch_ = recovered.has_branch;
-  machine.branch_finished_ = !recovered.has_branch;
+  machine.branch_finished_ = !recovered.has_branch || recovered.branch_finished;
   machine.coordinator_knows_outcome_ =
       IsDecided(recovered.state) && recovered.coordinator_knows_outcome;
   return machine;
@@ -90,9 +91,13 @@ ParticipantMachine ParticipantMachine::Recovered(const RecoveredParticipant& rec
 Effects ParticipantMachine::OnRestart() {
   Effects out;
   if (IsDecided(state_)) {
-    // Whether the branch was finished, and which peers heard the outcome, was not recorded:
-    // finish again (idempotent after the fence) and tell every peer again.
-    if (has_branch_) out.push_back(FinishBranch{state_ == ParticipantState::kCommit});
+    // Which peers heard the outcome was not recorded: tell every peer again. The branch is
+    // finished again (idempotent after the fence) unless the decision record says the
+    // coordinator finished it: that fence would end an application session that has long
+    // moved on to other work.
+    if (has_branch_ && !branch_finished_) {
+      out.push_back(FinishBranch{state_ == ParticipantState::kCommit});
+    }
     SendDecisionToUnsettledPeers(out);
     FinishDecidedStep(out);
   } else if (IsUndecided(state_)) {
@@ -182,7 +187,9 @@ void ParticipantMachine::SetParticipantCount(uint32_t count) {
 }
 
 void ParticipantMachine::Record(ParticipantState state, AfterRecord after, Effects& out) {
-  const RecordState record{state, IsDecided(state) && after.coordinator_knows_outcome};
+  const RecordState record{state, IsDecided(state) && after.coordinator_knows_outcome,
+                           IsDecided(state) && has_branch_ &&
+                               (branch_finished_ || after.branch_done)};
   out.push_back(record);
   recording_ = record;
   after_record_ = after;

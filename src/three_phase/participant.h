@@ -195,6 +195,9 @@ struct RecordState {
   // A decision the coordinator itself sent (DoCommit or Abort): LogRecord's
   // coordinator_knows_outcome. Only a COMMIT with it may ever be done.
   bool coordinator_knows_outcome = false;
+  // A decision whose branch is finished (the coordinator said so: branch_done): LogRecord's
+  // branch_finished, so that a restarted agent neither fences nor finishes it again.
+  bool branch_finished = false;
 };
 struct Send {
   Endpoint to;
@@ -246,6 +249,9 @@ struct RecoveredParticipant {
   // COMMIT or ABORT: the decision record says the coordinator itself sent it (DoCommit or
   // Abort). A recovered COMMIT without it is never done until the coordinator's DoCommit.
   bool coordinator_knows_outcome = false;
+  // COMMIT or ABORT: the decision record says the branch is finished in its database (the
+  // coordinator's branch_done): nothing to fence or finish after the restart.
+  bool branch_finished = false;
 };
 
 class ParticipantMachine {

@@ -95,6 +95,8 @@ const std::map<std::string, uint64_t>& HeaderConstants() {
       {"kParticipantDecision", static_cast<uint64_t>(RecordType::kParticipantDecision)},
       {"kParticipantDone", static_cast<uint64_t>(RecordType::kParticipantDone)},
       {"kParticipantEndMark", kParticipantEndMark},
+      {"kDecisionCoordinatorKnows", kDecisionCoordinatorKnows},
+      {"kDecisionBranchFinished", kDecisionBranchFinished},
   };
   return *m;
 }
@@ -214,12 +216,12 @@ TEST(LogFormatDoc, EveryParticipantRecordIsInTheThreePhaseBandWithItsPayloadDocu
   EXPECT_NE(md.find("vote (1 = commit, 2 = read-only)"), std::string::npos);
   EXPECT_EQ(static_cast<int>(Vote::kCommit), 1);
   EXPECT_EQ(static_cast<int>(Vote::kReadOnly), 2);
-  // A decision: whether the coordinator holds it, then the outcome (never zero) last; the
-  // header lays it out the same way.
-  EXPECT_NE(md.find("uint8 coordinator_knows_outcome (0 = no, 1 = yes), uint8 outcome"),
+  // A decision: its flags (whether the coordinator holds it, whether the branch is finished),
+  // then the outcome (never zero) last; the header lays it out the same way.
+  EXPECT_NE(md.find("uint8 flags (bit 0 = coordinator_knows_outcome, bit 1 = branch_finished;"),
             std::string::npos);
-  EXPECT_NE(h.find("u8 coordinator_knows_outcome\n//                                (0 or 1), u8 "
-                   "outcome"),
+  EXPECT_NE(h.find("u8 flags\n//                                (kDecisionCoordinatorKnows | "
+                   "kDecisionBranchFinished), u8 outcome"),
             std::string::npos);
   std::string payload;
   LogRecord decision;
@@ -229,8 +231,13 @@ TEST(LogFormatDoc, EveryParticipantRecordIsInTheThreePhaseBandWithItsPayloadDocu
   decision.coordinator_knows_outcome = true;
   ASSERT_TRUE(EncodePayload(decision, &payload).ok());
   ASSERT_GE(payload.size(), 2u);
-  EXPECT_EQ(payload[payload.size() - 2], '\1');
+  EXPECT_EQ(payload[payload.size() - 2], static_cast<char>(kDecisionCoordinatorKnows));
   EXPECT_EQ(payload.back(), static_cast<char>(Outcome::kCommitted));
+  decision.branch_finished = true;
+  payload.clear();
+  ASSERT_TRUE(EncodePayload(decision, &payload).ok());
+  EXPECT_EQ(payload[payload.size() - 2],
+            static_cast<char>(kDecisionCoordinatorKnows | kDecisionBranchFinished));
 }
 
 TEST(LogFormatDoc, MagicAndHeaderLayoutAreDocumented) {

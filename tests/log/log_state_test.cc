@@ -466,6 +466,35 @@ TEST(ApplyRecord, RefusalNamesTheStateTheRecordMet) {
   EXPECT_THAT(change.status().message(), ::testing::HasSubstr("lsn 3"));
 }
 
+TEST(ApplyRecord, BranchFinishedIsSetByADecisionOrItsRepeatAndNeverCleared) {
+  LogState state = StateBefore(Before::kPreCommit);
+  const Xid p = TestBranch(kX, 1);
+  ASSERT_TRUE(Ok(ApplyRecord(WithLsn(ParticipantDecision(kX, Outcome::kCommitted), kApplied),
+                             &state)));
+  EXPECT_FALSE(state.open_participants.at(p).branch_finished);
+  LogRecord finished = ParticipantDecisionCoordinatorKnows(kX, Outcome::kCommitted);
+  finished.branch_finished = true;
+  Result<LogStateChange> upgraded = ApplyRecord(WithLsn(finished, kApplied + 1), &state);
+  ASSERT_TRUE(Ok(upgraded));
+  EXPECT_EQ(*upgraded, kKeepsParticipantOpen);
+  EXPECT_TRUE(state.open_participants.at(p).branch_finished);
+  EXPECT_TRUE(state.open_participants.at(p).coordinator_knows_outcome);
+  EXPECT_EQ(state.open_participants.at(p).lsn, kApplied + 1);
+  // A repeat without the flags clears neither.
+  ASSERT_TRUE(Ok(ApplyRecord(WithLsn(ParticipantDecision(kX, Outcome::kCommitted), kApplied + 2),
+                             &state)));
+  EXPECT_TRUE(state.open_participants.at(p).branch_finished);
+  EXPECT_TRUE(state.open_participants.at(p).coordinator_knows_outcome);
+  // A decision that brings the flag by itself keeps it, and the one flag never implies the
+  // other.
+  LogState fresh = StateBefore(Before::kPreCommit);
+  LogRecord finished_only = ParticipantDecision(kX, Outcome::kRolledBack);
+  finished_only.branch_finished = true;
+  ASSERT_TRUE(Ok(ApplyRecord(WithLsn(finished_only, kApplied), &fresh)));
+  EXPECT_TRUE(fresh.open_participants.at(p).branch_finished);
+  EXPECT_FALSE(fresh.open_participants.at(p).coordinator_knows_outcome);
+}
+
 TEST(ApplyRecord, HeuristicOfABranchIsKeptApartFromItsParticipant) {
   LogState state = StateBefore(Before::kPreCommit);
   const Xid p = TestBranch(kX, 1);

@@ -223,6 +223,11 @@ TEST(RecordCodec, ParticipantRecordsRoundTripAtTheirBoundaries) {
     ExpectRoundTrip(ParticipantDecision(5, Outcome::kRolledBack, number));
     ExpectRoundTrip(ParticipantDecisionCoordinatorKnows(4, Outcome::kCommitted, number));
     ExpectRoundTrip(ParticipantDecisionCoordinatorKnows(5, Outcome::kRolledBack, number));
+    LogRecord finished = ParticipantDecisionCoordinatorKnows(5, Outcome::kCommitted, number);
+    finished.branch_finished = true;
+    ExpectRoundTrip(finished);
+    finished.coordinator_knows_outcome = false;
+    ExpectRoundTrip(finished);
     ExpectRoundTrip(ParticipantDone(6, number));
   }
 }
@@ -240,11 +245,13 @@ TEST(RecordCodec, ParticipantRecordsReadBackAsThreePhaseWithoutOtherTypesFields)
   ASSERT_TRUE(DecodePayload(pre.type, payload, &out).ok());
   EXPECT_EQ(out, ParticipantPreCommit(1));
   EXPECT_EQ(out.protocol, Protocol::kThreePhase);
-  // Decoding into a record that held a decision with the flag clears it.
+  // Decoding into a record that held a decision with the flags clears them.
   out.coordinator_knows_outcome = true;
+  out.branch_finished = true;
   ASSERT_TRUE(EncodePayload(ParticipantDecision(1, Outcome::kCommitted), &payload.assign("")).ok());
   ASSERT_TRUE(DecodePayload(RecordType::kParticipantDecision, payload, &out).ok());
   EXPECT_FALSE(out.coordinator_knows_outcome);
+  EXPECT_FALSE(out.branch_finished);
   // And a decision record that is not a participant's carries none of the participant fields.
   LogRecord d = Decision(2);
   d.participant_number = 1;
@@ -329,18 +336,21 @@ TEST(RecordCodec, DecoderRefusesParticipantRecordsThatBreakTheirRules) {
     EXPECT_EQ(DecodePayload(RecordType::kParticipantDecision, bad, &out).ok(), valid)
         << int{outcome};
   }
-  // The byte before the outcome says whether the coordinator holds it: 0 or 1, nothing else.
+  // The byte before the outcome is the flags: whether the coordinator holds it (bit 0) and
+  // whether the branch is finished (bit 1), nothing else. A log written before bit 1 existed
+  // holds 0 or 1 there and reads as before.
   const size_t knows_at = decision.size() - 2;
   EXPECT_EQ(decision[knows_at], '\0');
-  for (unsigned knows = 0; knows <= 0xff; ++knows) {
+  for (unsigned flags = 0; flags <= 0xff; ++flags) {
     bad = decision;
-    bad[knows_at] = static_cast<char>(knows);
+    bad[knows_at] = static_cast<char>(flags);
     Status decoded = DecodePayload(RecordType::kParticipantDecision, bad, &out);
-    if (knows <= 1) {
-      ASSERT_TRUE(decoded.ok()) << knows << ": " << decoded.ToString();
-      EXPECT_EQ(out.coordinator_knows_outcome, knows == 1);
+    if (flags <= 3) {
+      ASSERT_TRUE(decoded.ok()) << flags << ": " << decoded.ToString();
+      EXPECT_EQ(out.coordinator_knows_outcome, (flags & 1) != 0);
+      EXPECT_EQ(out.branch_finished, (flags & 2) != 0);
     } else {
-      EXPECT_EQ(decoded.code(), Code::kCorruption) << knows;
+      EXPECT_EQ(decoded.code(), Code::kCorruption) << flags;
     }
   }
   // A decision laid out without the byte (the outcome straight after the branch) is refused.

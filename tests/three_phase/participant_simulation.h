@@ -216,6 +216,8 @@ class Simulation {
     bool durable_has_branch = false;
     bool durable_coordinator_knows = false;  // the decision record says the coordinator sent it
     bool pending_coordinator_knows = false;  // that of the record in flight
+    bool durable_branch_finished = false;    // the decision record says the branch is finished
+    bool pending_branch_finished = false;    // that of the record in flight
     uint32_t durable_count = 0;
     std::optional<State> pending_record;
     bool timer = false;
@@ -408,6 +410,7 @@ class Simulation {
         if (proc.pending_record) Fail("P" + std::to_string(p) + " asked for two records at once");
         proc.pending_record = record->state;
         proc.pending_coordinator_knows = record->coordinator_knows_outcome;
+        proc.pending_branch_finished = record->branch_finished;
       } else if (const auto* send = std::get_if<Send>(&effect)) {
         if (const auto* vote = std::get_if<Vote>(&send->message); vote && vote->yes) {
           voted_yes_[p] = true;
@@ -503,6 +506,7 @@ class Simulation {
     }
     proc.durable = after;
     proc.durable_coordinator_knows = proc.durable_coordinator_knows || coordinator_knows;
+    proc.durable_branch_finished = proc.durable_branch_finished || proc.pending_branch_finished;
     if (IsDecided(after) && !upgrade) ReleaseLateMessages(p);
     if (after == State::kWait) proc.durable_has_branch = true;
     if (proc.machine) proc.durable_count = proc.machine->participant_count();
@@ -555,6 +559,7 @@ class Simulation {
       proc.durable = State::kInit;
       proc.durable_has_branch = false;
       proc.durable_coordinator_knows = false;
+      proc.durable_branch_finished = false;
       proc.durable_count = 0;
       proc.done_written = false;
     }
@@ -565,7 +570,8 @@ class Simulation {
     proc.machine.emplace(
         ParticipantMachine::Recovered(
             RecoveredParticipant{p, proc.durable_count, proc.durable, proc.durable_has_branch,
-                                 proc.incarnation, proc.durable_coordinator_knows},
+                                 proc.incarnation, proc.durable_coordinator_knows,
+                                 proc.durable_branch_finished},
             Machine()));
     Apply(p, proc.machine->OnRestart());
   }

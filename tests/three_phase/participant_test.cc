@@ -261,7 +261,7 @@ TEST(ParticipantMachine, AdoptingFromStateRepliesIsNotDoneUntilThosePeersAcknowl
   EXPECT_EQ(T(m.OnAck(P(1), Ack{1, State::kCommit})), Texts({}));
   EXPECT_FALSE(m.done());
   EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{4, true})),
-            Texts({"record COMMIT known to the coordinator"}));
+            Texts({"record COMMIT known to the coordinator, branch finished"}));
   EXPECT_EQ(T(m.OnRecorded()),
             Texts({"send Ack(COMMIT) to coordinator", "cancel timer", "record done"}));
 }
@@ -390,7 +390,7 @@ TEST(ParticipantMachine, RestartedDecidedParticipantFinishesAndTellsEveryPeerAga
 TEST(ParticipantMachine, CoordinatorsDoCommitIsRecordedBeforeTheAcknowledgement) {
   ParticipantMachine m = Waiting(1);
   EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{9, /*branch_done=*/true})),
-            Texts({"record COMMIT known to the coordinator"}));
+            Texts({"record COMMIT known to the coordinator, branch finished"}));
   EXPECT_FALSE(m.coordinator_knows_outcome()) << "not before the record is durable";
   // The coordinator committed the branch itself: no fence.
   EXPECT_EQ(T(m.OnRecorded()), Texts({"send Ack(COMMIT) to coordinator", "arm timer"}));
@@ -428,7 +428,7 @@ TEST(ParticipantMachine, ACommitDecidedByTerminationIsNeverDoneUntilTheCoordinat
   EXPECT_EQ(T(m.OnStateQuery(kCoordinator, StateQuery{6, false, false, RoundId{}})),
             Texts({"send StateReply(COMMIT) to coordinator"}));
   EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{7, true})),
-            Texts({"record COMMIT known to the coordinator"}));
+            Texts({"record COMMIT known to the coordinator, branch finished"}));
   EXPECT_EQ(T(m.OnRecorded()),
             Texts({"send Ack(COMMIT) to coordinator", "cancel timer", "record done"}));
   EXPECT_TRUE(m.done());
@@ -462,6 +462,27 @@ TEST(ParticipantMachine, ARecoveredCommitTheCoordinatorSentIsDoneOnceItsPeersCon
             Texts({"fence and commit the branch", "send DoCommit to P0", "arm timer"}));
   EXPECT_EQ(T(m.OnBranchFinished()), Texts({}));
   EXPECT_EQ(T(m.OnAck(P(0), Ack{1, State::kCommit})), Texts({"cancel timer", "record done"}));
+}
+
+// A decision the coordinator sent with branch_done is recorded with the branch finished, and a
+// restart then neither fences nor finishes it: that fence would end the application's session
+// with that id, long since back in its pool and at other work.
+TEST(ParticipantMachine, ARecoveredDecisionWhoseBranchTheCoordinatorFinishedIsNotFencedAgain) {
+  ParticipantMachine m = Waiting(1, 2);
+  EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{7, /*branch_done=*/true})),
+            Texts({"record COMMIT known to the coordinator, branch finished"}));
+  ParticipantMachine restarted = ParticipantMachine::Recovered(RecoveredParticipant{
+      1, 2, State::kCommit, /*has_branch=*/true, kIncarnation + 1,
+      /*coordinator_knows_outcome=*/true, /*branch_finished=*/true});
+  EXPECT_EQ(T(restarted.OnRestart()), Texts({"send DoCommit to P0", "arm timer"}));
+  EXPECT_EQ(T(restarted.OnAck(P(0), Ack{1, State::kCommit})),
+            Texts({"cancel timer", "record done"}));
+  // Without branch_done the agent finishes the branch itself, after its fence, and says so only
+  // in memory: a restart finishes it again.
+  ParticipantMachine unfinished = Waiting(1, 2);
+  EXPECT_EQ(T(unfinished.OnAbort(kCoordinator, Abort{7, /*branch_done=*/false})),
+            Texts({"record ABORT known to the coordinator"}));
+  EXPECT_EQ(T(unfinished.OnRecorded())[0], "fence and roll back the branch");
 }
 
 // The agent kill soak's leak: the peer finished, wrote done and forgot the participant, and its
@@ -506,7 +527,7 @@ TEST(ParticipantMachine, ARecoveredCommitWithoutTheCoordinatorWaitsForItsDoCommi
   EXPECT_EQ(T(m.OnStateQuery(kCoordinator, StateQuery{2, false, false, RoundId{}})),
             Texts({"send StateReply(COMMIT, restarted) to coordinator"}));
   EXPECT_EQ(T(m.OnDoCommit(kCoordinator, DoCommit{3, false})),
-            Texts({"record COMMIT known to the coordinator"}));
+            Texts({"record COMMIT known to the coordinator, branch finished"}));
   EXPECT_EQ(T(m.OnRecorded()),
             Texts({"send Ack(COMMIT) to coordinator", "cancel timer", "record done"}));
 }
