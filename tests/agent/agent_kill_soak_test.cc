@@ -60,15 +60,6 @@ std::set<long> MarkersIn(const ProcessResult& listing) {
   return ids;
 }
 
-// A sample of the agent's metrics page (`name` with its labels, as printed); -1 when the page
-// or the sample cannot be read.
-double Sample(const std::string& page, const std::string& name) {
-  const std::string prefix = "\n" + name + " ";
-  const size_t at = page.find(prefix);
-  if (at == std::string::npos) return -1;
-  return std::strtod(page.c_str() + at + prefix.size(), nullptr);
-}
-
 class AgentKillSoakTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -233,24 +224,15 @@ TEST_F(AgentKillSoakTest, RandomAgentKillsLeaveEveryTransferAllOrNothingAndTheTo
   // (done, then its agent restarted) stayed in its agent's log for ever, and its branch was
   // fenced and finished again at every restart of its agent: the backlog grew with every kill
   // until the settling above took longer than its bound.
-  const std::string kCommitHeld = "xa_agent_participants{state=\"commit\"}";
-  std::map<std::string, double> held;
-  const auto drain_until = std::chrono::steady_clock::now() + 60s;
-  while (std::chrono::steady_clock::now() < drain_until) {
-    ASSERT_THAT(manager_->RunRecovery(), IsOk());
-    for (const char* name : {kAgentMariaDb, kAgentPostgres}) {
-      held[name] = Sample(agents_->Metrics(name), kCommitHeld);
-    }
-    if (held[kAgentMariaDb] == 0 && held[kAgentPostgres] == 0) break;
-    std::this_thread::sleep_for(1s);
-  }
+  std::map<std::string, double> held = agents_->AwaitNoCommittedParticipantHeld(
+      60s, [&] { EXPECT_THAT(manager_->RunRecovery(), IsOk()); });
   for (const char* name : {kAgentMariaDb, kAgentPostgres}) {
     EXPECT_EQ(held[name], 0) << name << " still holds committed participants 60 s after the "
                              << "branches settled:\n" << agents_->Output(name);
   }
   const std::string kRecovered = "xa_agent_participants_recovered";
-  const double recovered_mariadb = Sample(agents_->Metrics(kAgentMariaDb), kRecovered);
-  const double recovered_postgres = Sample(agents_->Metrics(kAgentPostgres), kRecovered);
+  const double recovered_mariadb = agents_->Metric(kAgentMariaDb, kRecovered);
+  const double recovered_postgres = agents_->Metric(kAgentPostgres, kRecovered);
 
   Result<int64_t> mariadb_total = MariaDbTotal(admin_, kTable);
   Result<int64_t> postgres_total = PostgresTotal(admin_, kTable);

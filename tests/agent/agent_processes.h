@@ -25,6 +25,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <random>
@@ -251,6 +253,37 @@ class AgentPair {
     }
     ::close(fd);
     return page;
+  }
+
+  // One sample of the agent's metrics page (`sample`: the name with its labels, as printed);
+  // -1 when the page or the sample cannot be read.
+  double Metric(const std::string& name, const std::string& sample) const {
+    const std::string page = Metrics(name);
+    const std::string prefix = "\n" + sample + " ";
+    const size_t at = page.find(prefix);
+    if (at == std::string::npos) return -1;
+    return std::strtod(page.c_str() + at + prefix.size(), nullptr);
+  }
+
+  // Waits (bounded) until neither agent holds a committed participant; each agent's count when
+  // it returns. A committed participant is done once its branch is finished, the coordinator
+  // told it (DoCommit) and every peer heard the outcome: after the coordinator's recovery has
+  // ended its records, one still held is waiting for something that will never come.
+  std::map<std::string, double> AwaitNoCommittedParticipantHeld(
+      std::chrono::seconds limit, const std::function<void()>& between_looks = {}) const {
+    const std::string held = "xa_agent_participants{state=\"commit\"}";
+    std::map<std::string, double> counts;
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (true) {
+      if (between_looks) between_looks();
+      bool none = true;
+      for (const auto& [name, agent] : agents_) {
+        counts[name] = Metric(name, held);
+        none = none && counts[name] == 0;
+      }
+      if (none || std::chrono::steady_clock::now() >= until) return counts;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   }
 
   // Points a manager's 3PC options at the agents.

@@ -122,6 +122,17 @@ class CoordinatorAndAgentKillSoakTest : public ::testing::Test {
     ++checks_;
   }
 
+  // After the last check: xa-recover ended every record of the coordinator, each once every
+  // agent acknowledged, so no agent may hold a committed participant once its peers heard the
+  // outcome (within a termination timeout).
+  void CheckNoCommittedParticipantHeld() {
+    std::map<std::string, double> held = agents_->AwaitNoCommittedParticipantHeld(kSettleLimit);
+    for (const auto& [name, count] : held) {
+      EXPECT_EQ(count, 0) << name << " still holds committed participants after the "
+                          << "coordinator's records ended:\n" << agents_->Output(name);
+    }
+  }
+
   std::string log_dir() const { return scratch_.File("coordinator-log"); }
   std::string ack_file() const { return scratch_.File("acks"); }
 
@@ -198,6 +209,7 @@ TEST_F(CoordinatorAndAgentKillSoakTest,
     }
   }
   ASSERT_NO_FATAL_FAILURE(SettleAndCheck(rounds));
+  ASSERT_NO_FATAL_FAILURE(CheckNoCommittedParticipantHeld());
 
   Result<bank::BankSnapshot> final_snapshot = bank_->Snapshot(node_);
   ASSERT_THAT(final_snapshot, IsOk());
