@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <fstream>
 #include <sstream>
 
@@ -82,8 +84,15 @@ TEST_F(SmallLog, TornTailAtEveryByteOfTheLastRecordIsTruncatedAndReported) {
     EXPECT_EQ(r.state.last_lsn, last.record.lsn - 1) << cut;
     EXPECT_EQ(r.state.open_decisions.size(), 3u) << cut;  // the end of decision 1 is lost
     EXPECT_EQ(r.segments.back().valid_size, last.offset);
-    if (cut == last.offset) {
-      EXPECT_FALSE(r.segments.back().torn_tail);  // a clean end, nothing to report
+    // What was written of the last record reads as zero fill when it is all zeros (no byte yet,
+    // or a checksum that starts with zero bytes: 1 run in 256 for the first, as the record's
+    // timestamp changes its checksum): a clean end, as the format says ("Torn tail or damage").
+    const bool written_is_zero_fill =
+        std::all_of(contents_.begin() + static_cast<std::ptrdiff_t>(last.offset),
+                    contents_.begin() + static_cast<std::ptrdiff_t>(cut),
+                    [](char c) { return c == '\0'; });
+    if (written_is_zero_fill) {
+      EXPECT_FALSE(r.segments.back().torn_tail) << cut;  // a clean end, nothing to report
       EXPECT_TRUE(reporter.reports.empty());
     } else {
       EXPECT_TRUE(r.segments.back().torn_tail) << cut;
@@ -95,12 +104,32 @@ TEST_F(SmallLog, TornTailAtEveryByteOfTheLastRecordIsTruncatedAndReported) {
     // kAbsoluteConsistency refuses the same tail.
     ro.mode = LogRecoveryMode::kAbsoluteConsistency;
     ReplayResult strict = Replay(std::string_view(contents_).substr(0, cut), ro);
-    if (cut > last.offset) {
+    if (!written_is_zero_fill) {
       EXPECT_EQ(strict.status.code(), Code::kCorruption) << cut;
       EXPECT_TRUE(strict.state.damaged);
     } else {
       EXPECT_TRUE(strict.status.ok());
     }
+  }
+}
+
+// The case above meets by chance (a checksum starting with a zero byte), made on purpose: a
+// write that stopped after zero bytes only cannot be told from the zero fill, and reads as a
+// clean end under either mode. The test above once failed in CI's ASan lane on exactly that.
+TEST_F(SmallLog, AWriteThatStoppedAfterZeroBytesOnlyReadsAsACleanEnd) {
+  const Seen& last = seen_.back();
+  for (size_t zeros = 1; zeros <= 4; ++zeros) {
+    const std::string contents = contents_.substr(0, last.offset) + std::string(zeros, '\0');
+    CollectingReporter reporter;
+    ReplayOptions ro;
+    ro.reporter = &reporter;
+    ReplayResult r = Replay(contents, ro);
+    ASSERT_TRUE(r.status.ok()) << zeros << ": " << r.status.ToString();
+    EXPECT_FALSE(r.segments.back().torn_tail) << zeros;
+    EXPECT_TRUE(reporter.reports.empty()) << zeros;
+    EXPECT_EQ(r.state.last_lsn, last.record.lsn - 1) << zeros;
+    ro.mode = LogRecoveryMode::kAbsoluteConsistency;
+    EXPECT_TRUE(Replay(contents, ro).status.ok()) << zeros;
   }
 }
 
