@@ -258,7 +258,21 @@ consumer_check() {
   cmake -S examples/find_package_consumer -B "$dir" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
     -DXA_CONSUMER_REQUIRE="${require[*]}" &&
     cmake --build "$dir" -j "$JOBS" &&
-    "$dir/xa_consumer"
+    "$dir/xa_consumer" || return 1
+  # The same program built the Makefile way: one compiler line from the installed pkg-config
+  # files (xa.pc, and one per driver), which must all be there.
+  IFS=$' \t\n'
+  local modules=(xa) defines=() module pc_dir flags
+  for module in "${require[@]}"; do
+    modules+=("xa-$module")
+    defines+=("-DXA_CONSUMER_HAS_${module^^}=1")
+  done
+  pc_dir="$(dirname "$(find "$prefix" -path '*/pkgconfig/xa.pc' | head -n 1)")"
+  flags="$(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs "${modules[@]}")" || return 1
+  # shellcheck disable=SC2086  # the flags are words
+  g++ -std=c++20 "${defines[@]}" examples/find_package_consumer/main.cc $flags \
+    -o "$dir/xa_pkg_config_consumer" &&
+    "$dir/xa_pkg_config_consumer"
 }
 
 start_servers() {
@@ -281,7 +295,8 @@ main() {
   phase "start servers" start_servers || { fail "scripts/servers.sh start"; finish; }
   phase "tests (build/), two lanes" run_ctest_in_two_lanes "tests" build "$TIMEOUT" \
     'db|crash|concurrent|soak|bench' || true
-  phase "install + find_package consumer" consumer_check || fail "find_package consumer"
+  phase "install + find_package/pkg-config users" consumer_check ||
+    fail "find_package or pkg-config consumer"
 
   if [[ "${XA_TEST_QUICK:-0}" == 1 ]]; then
     say "XA_TEST_QUICK=1: skipping the ASan+UBSan and TSan builds"
