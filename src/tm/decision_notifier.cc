@@ -111,6 +111,12 @@ void DecisionNotifier::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  // The notices already submitted go out first (a timeout here only means some are dropped).
+  Status drained = WaitIdle(2 * ack_timeout_);
+  if (!drained.ok()) {
+    XA_LOG(kWarning, "tm") << "stopping before every agent was told DoCommit: "
+                           << drained.ToString();
+  }
   pool_.Stop();  // the calls in progress conclude their jobs; the queued ones are dropped
   std::map<Xid, std::shared_ptr<Job>> dropped;
   {

@@ -17,8 +17,10 @@
 // the agent commits on its own and fences the application's session (correct, but the session
 // is ended under the application's feet): the pool keeps the queue short.
 //
-// Stop() lets the calls in progress finish and drops the notices not yet sent: their decisions
-// stay open in the log for recovery, and their Xids leave the in-flight registry.
+// Stop() refuses new notices and sends those already submitted, waiting up to twice the
+// acknowledgement timeout (each call is bounded by it), so that a manager closed right after a
+// commit still tells its agents; the notices left after that are dropped: their decisions stay
+// open in the log for recovery, and their Xids leave the in-flight registry.
 //
 // Thread safety: every method may be called from any thread.
 

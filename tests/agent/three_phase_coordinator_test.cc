@@ -261,6 +261,47 @@ TEST_F(ThreePhaseCoordinatorTest, CommitReturnsBeforeTheAgentsAreToldAndTheDecis
 }
 #endif  // XA_ENABLE_TEST_HOOKS
 
+#ifdef XA_ENABLE_TEST_HOOKS
+// DoCommit goes out after Commit() returned; a manager closed right then still sends every
+// notice it took before it stops, so that the agents need not terminate on their own (fencing
+// the application's sessions) and the decisions do not wait for the next start's recovery. Each
+// agent call is held 300 ms, so that more notices than the notifier has threads are still queued
+// when the manager closes.
+TEST_F(ThreePhaseCoordinatorTest, AManagerClosedRightAfterCommitsStillTellsTheAgents) {
+  struct Disable {
+    ~Disable() {
+      sync::SyncPoints::Instance().DisableProcessing();
+      sync::SyncPoints::Instance().ClearAll();
+    }
+  } disable;
+  auto& sync_points = sync::SyncPoints::Instance();
+  sync_points.SetCallback(sync::kThreePhaseBeforeDoCommit,
+                          [](void*) { std::this_thread::sleep_for(300ms); });
+  sync_points.EnableProcessing();
+  std::vector<Xid> committed;
+  for (int i = 0; i < 4; ++i) {
+    Result<Transaction> txn = BeginOnBoth();
+    ASSERT_THAT(txn, IsOk());
+    Result<Outcome> outcome = txn->Commit();
+    ASSERT_THAT(outcome, IsOk());
+    ASSERT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
+    committed.push_back(txn->xid());
+  }
+  manager_.reset();
+  for (const Xid& global : committed) {
+    EXPECT_EQ(log_->State().open_decisions.count(global), 0u)
+        << global.ToString() << ": its decision was left open, DoCommit dropped at close";
+    for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+      std::vector<RecordType> types;
+      for (const LogRecord& r : Records(name)) {
+        if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) types.push_back(r.type);
+      }
+      EXPECT_THAT(types, ::testing::Contains(RecordType::kParticipantDecision)) << name;
+    }
+  }
+}
+#endif  // XA_ENABLE_TEST_HOOKS
+
 TEST_F(ThreePhaseCoordinatorTest, APendingCommitIsEndedOnlyOnceEveryAgentAcknowledgedDoCommit) {
   // Branch B's commit fails on every inline attempt and the first background one (it goes to
   // the background completer, which then commits it), and its first failure stops agent A: A is
