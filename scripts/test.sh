@@ -33,6 +33,8 @@ set -euo pipefail
 exec </dev/null
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/ctest_summary.sh
+. scripts/ctest_summary.sh
 readonly REPO_ROOT="$(pwd)"
 readonly JOBS="${XA_TEST_JOBS:-2}"
 readonly TIMEOUT="${XA_TEST_TIMEOUT:-300}"
@@ -130,26 +132,6 @@ tests_that_did_not_run() {
   awk '/^The following tests did not run:/ { listing = 1; next }
        listing && /^[ \t]*[0-9]+ - / { sub(/^[ \t]*[0-9]+ - /, ""); print; next }
        listing { listing = 0 }' "$1"
-}
-
-# The tests a ctest log lists under "The following tests FAILED:", one a line, each with the
-# first failure line of its output (a gtest assertion's "file:line: Failure" and the line after
-# it, or a sanitizer's or a script's first error line), so the summary at the end of a long CI log
-# names what failed and where. ctest prints a failed test's output after its result line.
-failed_tests_with_their_first_failure() {
-  local log="$1" test first
-  awk '/^The following tests FAILED:/ { listing = 1; next }
-       listing && /^[ \t]*[0-9]+ - / { sub(/^[ \t]*[0-9]+ - /, ""); print; next }
-       listing { listing = 0 }' "$log" |
-    while IFS= read -r test; do
-      first="$(awk -v name="${test% (*}" '
-          /Test +#[0-9]+: / { inside = (index($0, ": " name " ") > 0); next }
-          /^ +Start +[0-9]+: |^[0-9]+% tests passed/ { inside = 0; next }
-          inside && / Failure$/ { line = $0; getline; print line " | " $0; exit }
-          inside && /ERROR: (Address|Thread|Leak)Sanitizer|runtime error:|FAIL:/ {
-            print; exit }' "$log" | cut -c1-400)"
-      echo "$test${first:+: $first}"
-    done
 }
 
 # count_tests <build dir> [ctest selection args...]: how many tests the selection holds.
