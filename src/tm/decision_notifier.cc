@@ -13,6 +13,26 @@
 
 namespace xa::internal {
 
+bool TellAgent(three_phase::AgentClient& agents, const Xid& global, const AgentNotice& notice,
+               Decision decision, Clock::SteadyTime deadline) {
+  const bool commit = decision == Decision::kCommit;
+  AgentAnswer answer = TellAgentTheDecision(agents, notice.rm_name, global, notice.participant,
+                                            decision, notice.branch_done, deadline);
+  const bool acknowledged = AcknowledgesDecision(answer, decision, notice.branch_finished);
+  if (!answer.state) {
+    XA_LOG_XID(kWarning, "tm", notice.branch)
+        << "the agent of '" << notice.rm_name << "' did not acknowledge "
+        << (commit ? "DoCommit" : "Abort") << " (it learns the outcome by termination): "
+        << answer.error.ToString();
+  } else if (!acknowledged && three_phase::IsDecided(*answer.state)) {
+    XA_LOG_XID(kError, "tm", notice.branch)
+        << "the agent of '" << notice.rm_name << "' holds "
+        << three_phase::ParticipantStateName(*answer.state) << " where the coordinator decided "
+        << (commit ? "COMMIT" : "ABORT") << ": heuristic mixed outcome";
+  }
+  return acknowledged;
+}
+
 struct DecisionNotifier::Job {
   DecisionNotice notice;
   std::vector<char> acknowledged;  // per agent, each written by its own call only
@@ -49,22 +69,8 @@ bool DecisionNotifier::Submit(DecisionNotice notice) {
 void DecisionNotifier::TellOne(const std::shared_ptr<Job>& job, size_t k) {
   const AgentNotice& agent = job->notice.agents[k];
   XA_TEST_SYNC_POINT(kThreePhaseBeforeDoCommit);
-  AgentAnswer answer = TellAgentTheDecision(*agents_, agent.rm_name, job->notice.xid,
-                                            agent.participant, Decision::kCommit,
-                                            agent.branch_done,
-                                            services_->clock->DeadlineAfter(ack_timeout_));
-  job->acknowledged[k] = AcknowledgesDecision(answer, Decision::kCommit, agent.branch_finished);
-  if (!answer.state) {
-    XA_LOG_XID(kWarning, "tm", agent.branch)
-        << "the agent of '" << agent.rm_name
-        << "' did not acknowledge DoCommit (it learns the outcome by termination): "
-        << answer.error.ToString();
-  } else if (!job->acknowledged[k] && three_phase::IsDecided(*answer.state)) {
-    XA_LOG_XID(kError, "tm", agent.branch)
-        << "the agent of '" << agent.rm_name << "' holds "
-        << three_phase::ParticipantStateName(*answer.state)
-        << " where the coordinator decided COMMIT: heuristic mixed outcome";
-  }
+  job->acknowledged[k] = TellAgent(*agents_, job->notice.xid, agent, Decision::kCommit,
+                                   services_->clock->DeadlineAfter(ack_timeout_));
   // The last call to return concludes; the fetch_sub orders every call's flag before it.
   if (job->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) Conclude(*job);
 }

@@ -38,6 +38,8 @@
 #include <vector>
 
 #include "src/base/worker_pool.h"
+#include "src/completion/branch_outcome.h"
+#include "xa/env.h"
 #include "xa/protocol.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -61,6 +63,14 @@ struct AgentNotice {
   bool branch_done = false;
   bool branch_finished = false;
 };
+
+// Tells the agent of `notice` the transaction `global`'s `decision` (DoCommit or Abort, with
+// notice.branch_done) and reads its answer by AcknowledgesDecision (with notice.branch_finished);
+// a missing answer, or one that holds the other outcome (heuristic mixed), is logged with the
+// branch's Xid. True when the agent acknowledged. The coordinator's synchronous round and the
+// notifier both tell an agent through this one function.
+bool TellAgent(three_phase::AgentClient& agents, const Xid& global, const AgentNotice& notice,
+               Decision decision, Clock::SteadyTime deadline);
 
 struct DecisionNotice {
   Xid xid;  // global

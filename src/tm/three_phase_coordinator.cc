@@ -31,6 +31,16 @@ bool PreparedBranchStaysWithSession(const ServerInfo& server) {
 
 std::string_view StateName(ParticipantState state) { return three_phase::ParticipantStateName(state); }
 
+// What branch i's agent is told with `decision`: branch_done when the coordinator's own phase 2
+// finished the branch that way; finished besides for a read-only branch (finished at its vote).
+AgentNotice NoticeOf(const TxnContext& txn, size_t i, Decision decision) {
+  const BranchContext& b = txn.branches[i];
+  const bool done = b.end == (decision == Decision::kCommit ? BranchEnd::kCommitted
+                                                            : BranchEnd::kRolledBack);
+  return AgentNotice{b.rm_name, b.xid, static_cast<uint32_t>(i), done,
+                     done || b.vote == Vote::kReadOnly};
+}
+
 }  // namespace
 
 std::vector<Participant> ThreePhaseCoordinator::Participants(const TxnContext& txn) const {
@@ -306,12 +316,7 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
     // (decision_notifier.h), which then owns the transaction's in-flight entry.
     DecisionNotice notice;
     notice.xid = txn.xid;
-    for (size_t i : everyone) {
-      const BranchContext& b = txn.branches[i];
-      const bool done = b.end == BranchEnd::kCommitted;
-      notice.agents.push_back(AgentNotice{b.rm_name, b.xid, static_cast<uint32_t>(i), done,
-                                          done || b.vote == Vote::kReadOnly});
-    }
+    for (size_t i : everyone) notice.agents.push_back(NoticeOf(txn, i, Decision::kCommit));
     const Outcome outcome = Conclude(txn, committers, Decision::kCommit,
                                      /*decision_logged=*/false, Status::Ok());
     if (notifier_->Submit(std::move(notice))) {
@@ -342,31 +347,11 @@ Outcome ThreePhaseCoordinator::DoCommit(TxnContext& txn) {
 
 std::vector<size_t> ThreePhaseCoordinator::TellAgents(TxnContext& txn, Decision decision,
                                                       const std::vector<size_t>& to) {
-  const bool commit = decision == Decision::kCommit;
-  const BranchEnd finished_end = commit ? BranchEnd::kCommitted : BranchEnd::kRolledBack;
   Clock::SteadyTime deadline = services_->clock->DeadlineAfter(three_phase_options_->ack_timeout);
   std::vector<char> acknowledged(to.size(), 0);
   services_->executor->RunAll(to.size(), [&](size_t k) {
-    const size_t i = to[k];
-    const BranchContext& b = txn.branches[i];
-    const bool branch_done = b.end == finished_end;
-    AgentAnswer answer = TellAgentTheDecision(*agents_, b.rm_name, txn.xid,
-                                              static_cast<uint32_t>(i), decision, branch_done,
-                                              deadline);
-    // A read-only branch was finished at its vote.
-    acknowledged[k] = AcknowledgesDecision(answer, decision,
-                                           branch_done || b.vote == Vote::kReadOnly);
-    if (!answer.state) {
-      XA_LOG_XID(kWarning, "tm", b.xid)
-          << "the agent of " << On(b) << " did not acknowledge "
-          << (commit ? "DoCommit" : "Abort") << " (it learns the outcome by termination): "
-          << answer.error.ToString();
-    } else if (!acknowledged[k] && three_phase::IsDecided(*answer.state)) {
-      XA_LOG_XID(kError, "tm", b.xid)
-          << "the agent of " << On(b) << " holds " << StateName(*answer.state)
-          << " where the coordinator decided " << (commit ? "COMMIT" : "ABORT")
-          << ": heuristic mixed outcome";
-    }
+    acknowledged[k] = TellAgent(*agents_, txn.xid, NoticeOf(txn, to[k], decision), decision,
+                                deadline);
   });
   std::vector<size_t> not_acknowledged;
   for (size_t k = 0; k < to.size(); ++k) {

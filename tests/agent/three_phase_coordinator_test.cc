@@ -115,6 +115,15 @@ class ThreePhaseCoordinatorTest : public ::testing::Test {
     EXPECT_THAT(agents_->log(name).Scan([&](const LogRecord& r) { out.push_back(r); }), IsOk());
     return out;
   }
+  // The types of the records agent `name` appended for participant `number` of `global`, in
+  // order.
+  std::vector<RecordType> RecordTypesOf(const std::string& name, const Xid& global, int number) {
+    std::vector<RecordType> types;
+    for (const LogRecord& r : Records(name)) {
+      if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) types.push_back(r.type);
+    }
+    return types;
+  }
   std::vector<RecordType> TmRecordTypes() {
     std::vector<RecordType> out;
     EXPECT_THAT(log_->Scan([&](const LogRecord& r) { out.push_back(r.type); }), IsOk());
@@ -176,10 +185,7 @@ TEST_F(ThreePhaseCoordinatorTest, CommitPreparesThenPreCommitsThenCommitsAndEver
   EXPECT_LT(pre, decision);
   // Each agent recorded WAIT, PRE and COMMIT, and never finished a branch itself.
   for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
-    std::vector<RecordType> types;
-    for (const LogRecord& r : Records(name)) {
-      if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) types.push_back(r.type);
-    }
+    const std::vector<RecordType> types = RecordTypesOf(name, global, number);
     ASSERT_GE(types.size(), 3u) << name;
     EXPECT_EQ(types[0], RecordType::kParticipantWait) << name;
     EXPECT_EQ(types[1], RecordType::kParticipantPreCommit) << name;
@@ -239,11 +245,9 @@ TEST_F(ThreePhaseCoordinatorTest, CommitReturnsBeforeTheAgentsAreToldAndTheDecis
   EXPECT_TRUE(manager_->IsInFlight(global));
   EXPECT_FALSE(manager_->WaitForBackgroundCompletion(0ms).ok());
   for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
-    for (const LogRecord& r : Records(name)) {
-      if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) {
-        EXPECT_NE(r.type, RecordType::kParticipantDecision) << name;
-      }
-    }
+    EXPECT_THAT(RecordTypesOf(name, global, number),
+                ::testing::Not(::testing::Contains(RecordType::kParticipantDecision)))
+        << name;
   }
   EXPECT_EQ(log_->State().open_decisions.count(global), 1u);
   release();
@@ -251,10 +255,7 @@ TEST_F(ThreePhaseCoordinatorTest, CommitReturnsBeforeTheAgentsAreToldAndTheDecis
   EXPECT_FALSE(manager_->IsInFlight(global));
   EXPECT_EQ(log_->State().open_decisions.count(global), 0u);
   for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
-    std::vector<RecordType> types;
-    for (const LogRecord& r : Records(name)) {
-      if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) types.push_back(r.type);
-    }
+    const std::vector<RecordType> types = RecordTypesOf(name, global, number);
     EXPECT_THAT(types, ::testing::Contains(RecordType::kParticipantDecision)) << name;
     EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
   }
@@ -292,10 +293,7 @@ TEST_F(ThreePhaseCoordinatorTest, AManagerClosedRightAfterCommitsStillTellsTheAg
     EXPECT_EQ(log_->State().open_decisions.count(global), 0u)
         << global.ToString() << ": its decision was left open, DoCommit dropped at close";
     for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
-      std::vector<RecordType> types;
-      for (const LogRecord& r : Records(name)) {
-        if (r.xid == global.WithBranch(static_cast<uint16_t>(number))) types.push_back(r.type);
-      }
+      const std::vector<RecordType> types = RecordTypesOf(name, global, number);
       EXPECT_THAT(types, ::testing::Contains(RecordType::kParticipantDecision)) << name;
     }
   }
