@@ -4,6 +4,7 @@
 //   xa_lock_hold_bench --out DIR [--quick] [--seconds S] [--recovery-delay-s R]
 //                      [--agent-timeout-ms T] [--crash-repetitions N] [--slow-prepare-ms D]
 //                      [--agent-restart-delay-ms A] [--agent PATH]
+//                      [--cases NAME,...] [--clients N,...] [--agents-after-votes]
 //
 // Cases, each for 2PC and for 3PC (two real xa-agent processes, started here):
 //   no-failure          transfers (one row in MariaDB, one in PostgreSQL, one row per client)
@@ -27,6 +28,10 @@
 //                       is durable (agent-after-pre-record) and restarted A ms later (A < T,
 //                       default 1000); the coordinator, alive, misses its acknowledgement and
 //                       decides nothing; the other agent's termination round commits both rows.
+// --cases runs only the named cases (default: every case), --clients sets the no-failure case's
+// client counts (default 1,4,16): for a closer look at one figure; the check and the published
+// tables run every case. --agents-after-votes runs 3PC with the agents asked once the databases
+// voted instead of during their prepares (ThreePhaseOptions::ask_agents_during_prepare).
 // The crash invariants: 3PC released within T + 1 s of the kill (of the coordinator or of an
 // agent), 2PC held >= R.
 //
@@ -89,6 +94,7 @@ using std::chrono::milliseconds;
 constexpr char kTablePrefix[] = "lockhold";
 constexpr char kTable[] = "lockhold_accounts";
 constexpr int kAccounts = 40;  // rows 1..16 for the clients, and one row per crash case
+constexpr int kMaxClients = 16;  // each client its own row
 constexpr int kCrashRow = 40;
 constexpr int kAgentCrashRow = 39;
 constexpr uint32_t kMainNode = 5301;       // the no-failure cases' coordinator
@@ -116,7 +122,26 @@ struct Config {
   int crash_repetitions = 3;
   int slow_prepare_ms = 50;
   int agent_restart_delay_ms = 1000;
+  std::vector<std::string> cases = {"no-failure", "slow-participant", "coordinator-crash",
+                                    "agent-crash"};
+  bool agents_after_votes = false;  // ThreePhaseOptions::ask_agents_during_prepare off
+  bool Runs(const std::string& name) const {
+    return std::find(cases.begin(), cases.end(), name) != cases.end();
+  }
 };
+
+// "a,b,c" -> {"a", "b", "c"}; empty items are kept, for the caller to refuse.
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    items.push_back(text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                   : comma - start));
+    if (comma == std::string::npos) return items;
+    start = comma + 1;
+  }
+}
 
 // The protocol as the CSV and the check name it.
 const char* ProtocolKey(Protocol protocol) {
@@ -1220,6 +1245,10 @@ void WriteMarkdown(const std::string& path, const Config& config,
       << config.agent_restart_delay_ms / 1000.0 << " s after its death\n"
       << "- recovery of the killed 2PC coordinator after R = " << config.recovery_delay_ms / 1000.0
       << " s; agents' termination timeout T = " << config.agent_timeout_ms / 1000.0 << " s\n"
+      << "- 3PC asks the agents "
+      << (config.agents_after_votes ? "once the databases voted" : "during the databases' prepares")
+      << " (ThreePhaseOptions::ask_agents_during_prepare "
+      << (config.agents_after_votes ? "off" : "on, the default") << ")\n"
       << "- machine: " << std::thread::hardware_concurrency() << " cores; load average "
       << load_before << " before, " << load_after << " after\n\n";
   PrintTable(out, results, /*markdown=*/true);
@@ -1245,7 +1274,9 @@ void WriteMarkdown(const std::string& path, const Config& config,
 int Usage() {
   std::cerr << "usage: xa_lock_hold_bench --out DIR [--quick] [--seconds S] "
                "[--recovery-delay-s R] [--agent-timeout-ms T] [--crash-repetitions N] "
-               "[--slow-prepare-ms D] [--agent-restart-delay-ms A] [--agent PATH]\n";
+               "[--slow-prepare-ms D] [--agent-restart-delay-ms A] [--agent PATH] "
+               "[--cases no-failure,slow-participant,coordinator-crash,agent-crash] "
+               "[--clients N,...] [--agents-after-votes]\n";
   return 2;
 }
 
@@ -1265,6 +1296,7 @@ int Main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--quick") config.quick = true;
+    else if (a == "--agents-after-votes") config.agents_after_votes = true;
     else if (a == "--out") config.out_dir = next();
     else if (a == "--agent") config.agent_path = next();
     else if (a == "--seconds") config.seconds = std::stod(next()), seconds_given = true;
@@ -1280,6 +1312,26 @@ int Main(int argc, char** argv) {
     } else if (a == "--slow-prepare-ms") {
       config.slow_prepare_ms = std::stoi(next());
       if (config.slow_prepare_ms <= 0) return Usage();
+    } else if (a == "--cases") {
+      const Config defaults;
+      config.cases = SplitList(next());
+      for (const std::string& name : config.cases) {
+        if (!defaults.Runs(name)) {
+          std::cerr << "xa_lock_hold_bench: --cases: no case is named '" << name << "'\n";
+          return Usage();
+        }
+      }
+    } else if (a == "--clients") {
+      config.clients.clear();
+      for (const std::string& item : SplitList(next())) {
+        const int clients = std::atoi(item.c_str());
+        if (clients < 1 || clients > kMaxClients || std::to_string(clients) != item) {
+          std::cerr << "xa_lock_hold_bench: --clients: '" << item << "' is not a count of "
+                    << "clients from 1 to " << kMaxClients << "\n";
+          return Usage();
+        }
+        config.clients.push_back(clients);
+      }
     } else return Usage();
   }
   if (config.out_dir.empty() || config.agent_path.empty()) return Usage();
@@ -1330,7 +1382,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   auto log = OpenLog(work + "/main-log", kMainNode);
-  auto manager = log.ok() ? OpenManager(**bank, agents.CoordinatorOptions(), kMainNode, **log,
+  ThreePhaseOptions three_phase = agents.CoordinatorOptions();
+  three_phase.ask_agents_during_prepare = !config.agents_after_votes;
+  auto manager = log.ok() ? OpenManager(**bank, three_phase, kMainNode, **log,
                                         /*recover=*/false)
                           : Result<std::unique_ptr<TransactionManager>>(log.status());
   if (!manager.ok()) {
@@ -1339,7 +1393,10 @@ int Main(int argc, char** argv) {
   }
   Shared shared{config, *settings, **bank, **manager, agents};
 
-  const size_t total = config.clients.size() * 2 + 2 + 2 + 1;
+  const size_t total = (config.Runs("no-failure") ? config.clients.size() * 2 : 0) +
+                       (config.Runs("slow-participant") ? 2 : 0) +
+                       (config.Runs("coordinator-crash") ? 2 : 0) +
+                       (config.Runs("agent-crash") ? 1 : 0);
   size_t index = 0;
   std::vector<CaseResult> results;
   bool ok = true;
@@ -1362,6 +1419,7 @@ int Main(int argc, char** argv) {
     results.push_back(std::move(result).value());
   };
   for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    if (!config.Runs("no-failure")) break;
     for (int clients : config.clients) {
       run(std::string("no-failure ") + ProtocolKey(protocol) + ", " + std::to_string(clients) +
               " client(s), " + Fixed(config.seconds) + " s",
@@ -1369,6 +1427,7 @@ int Main(int argc, char** argv) {
     }
   }
   for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    if (!config.Runs("slow-participant")) break;
     run(std::string("slow-participant ") + ProtocolKey(protocol) + ", 1 client, PostgreSQL's " +
             "prepare " + std::to_string(config.slow_prepare_ms) + " ms slower, " +
             Fixed(config.seconds) + " s",
@@ -1378,6 +1437,7 @@ int Main(int argc, char** argv) {
         });
   }
   for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    if (!config.Runs("coordinator-crash")) break;
     run(std::string("coordinator-crash ") + ProtocolKey(protocol) + " (" +
             (protocol == Protocol::kTwoPhase
                  ? "recovery after " + Fixed(config.recovery_delay_ms / 1000.0) + " s"
@@ -1385,7 +1445,7 @@ int Main(int argc, char** argv) {
             ", " + std::to_string(config.crash_repetitions) + "x)",
         [&] { return RunCoordinatorCrash(shared, agents, protocol, work, self); });
   }
-  run("agent-crash 3pc (the MariaDB agent killed after PRE, restarted after " +
+  if (config.Runs("agent-crash")) run("agent-crash 3pc (the MariaDB agent killed after PRE, restarted after " +
           Fixed(config.agent_restart_delay_ms / 1000.0) + " s; agents' timeout " +
           Fixed(config.agent_timeout_ms / 1000.0) + " s, " +
           std::to_string(config.crash_repetitions) + "x)",

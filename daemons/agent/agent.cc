@@ -278,6 +278,10 @@ class Agent::Impl {
   void ScanForOrphans();
   // Strand only: records ABORT for an unknown participant (rule d), then rolls its branch back.
   void AbortOrphan(const std::shared_ptr<Slot>& slot, const std::string& rm_name);
+  // Rolls `branch` back on the agent's own session (no fence), unless a rollback of it is
+  // running or, for the participant `slot` (may be null), has finished it; a success marks
+  // `slot` before the branch leaves the running set. Counted and logged.
+  void RollBackOrphan(const Xid& branch, const std::string& rm_name, std::shared_ptr<Slot> slot);
 
   std::shared_ptr<PeerLink> LinkFor(const std::string& agent);
 
@@ -1262,10 +1266,18 @@ void Agent::Impl::ScheduleOrphanScan() {
 
 void Agent::Impl::ScanForOrphans() {
   // What a branch is to this agent when the scan finds it prepared.
-  enum class Known { kHeld, kUnknown, kAbortedUnknown };
+  // kForgottenAbort: decided ABORT, finished and forgotten, and yet prepared: a late XA PREPARE
+  // (a coordinator that asked the agents during its prepares and was stuck past their
+  // termination, then died before it could roll the branch back). Its outcome is fixed, so it
+  // is rolled back at once, without a record.
+  enum class Known { kHeld, kUnknown, kAbortedUnknown, kForgottenAbort };
   auto known = [this](const Key& key) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (tombstones_.count(key) != 0) return Known::kHeld;
+    auto tombstone = tombstones_.find(key);
+    if (tombstone != tombstones_.end()) {
+      return tombstone->second == ts::ParticipantState::kAbort ? Known::kForgottenAbort
+                                                               : Known::kHeld;
+    }
     if (orphan_rollbacks_.count(key.global.WithBranch(static_cast<uint16_t>(key.number))) != 0) {
       return Known::kHeld;  // its rollback is running
     }
@@ -1281,6 +1293,7 @@ void Agent::Impl::ScanForOrphans() {
   const Clock::SteadyTime now = clock_->SteadyNow();
   std::map<Xid, Clock::SteadyTime> still_unknown;
   std::vector<std::pair<Key, std::string>> orphans;  // (participant, resource manager)
+  std::vector<std::pair<Xid, std::string>> forgotten_aborts;  // (branch, resource manager)
   for (const auto& [rm_name, agent] : options_.agent_of_rm) {
     if (agent != options_.name || stopping_) continue;
     Result<std::vector<Xid>> prepared = deps_.lister->ListPrepared(rm_name);
@@ -1306,6 +1319,9 @@ void Agent::Impl::ScanForOrphans() {
         case Known::kAbortedUnknown:
           orphans.emplace_back(key, rm_name);
           break;
+        case Known::kForgottenAbort:
+          forgotten_aborts.emplace_back(branch, rm_name);
+          break;
         case Known::kUnknown: {
           auto seen = orphan_first_seen_.find(branch);
           const Clock::SteadyTime first = seen == orphan_first_seen_.end() ? now : seen->second;
@@ -1325,6 +1341,12 @@ void Agent::Impl::ScanForOrphans() {
   }
   // Only sightings without a break count: a branch this scan did not see unknown starts over.
   orphan_first_seen_ = std::move(still_unknown);
+  for (const auto& [branch, rm_name] : forgotten_aborts) {
+    XA_LOG_XID(kInfo, kComponent, branch)
+        << "orphan branch on '" << rm_name << "': prepared after its participant was decided "
+        << "ABORT and forgotten (a late prepare); rolling it back";
+    RollBackOrphan(branch, rm_name, nullptr);
+  }
   for (const auto& [key, rm_name] : orphans) {
     orphan_first_seen_.erase(key.global.WithBranch(static_cast<uint16_t>(key.number)));
     std::shared_ptr<Slot> slot = FindOrCreate(key);
@@ -1354,26 +1376,32 @@ void Agent::Impl::AbortOrphan(const std::shared_ptr<Slot>& slot, const std::stri
         << StateName(machine.state()) << " now; left to its own rules";
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    // Another scan's rollback of it is running or has finished it.
-    if (slot->orphan_rolled_back.load() || !orphan_rollbacks_.insert(slot->branch).second) {
-      return;
-    }
-  }
   XA_LOG_XID(kInfo, kComponent, slot->branch)
       << "orphan branch on '" << rm_name << "': prepared, and no CanCommit ever reached this "
       << "agent; ABORT recorded, rolling it back";
-  finish_pool_.Post([this, slot, rm_name, branch = slot->branch] {
-    Status rolled_back = deps_.finisher->Finish(rm_name, branch, /*fence_session_id=*/0,
-                                                /*read_only=*/false, /*commit=*/false);
+  RollBackOrphan(slot->branch, rm_name, slot);
+}
+
+void Agent::Impl::RollBackOrphan(const Xid& branch, const std::string& rm_name,
+                                 std::shared_ptr<Slot> slot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Another scan's rollback of it is running or has finished it.
+    if ((slot != nullptr && slot->orphan_rolled_back.load()) ||
+        !orphan_rollbacks_.insert(branch).second) {
+      return;
+    }
+  }
+  finish_pool_.Post([this, branch, rm_name, slot = std::move(slot)] {
+    Status result = deps_.finisher->Finish(rm_name, branch, /*fence_session_id=*/0,
+                                           /*read_only=*/false, /*commit=*/false);
     {
       // Marked before it leaves the running set: a scan never sees it neither.
       std::lock_guard<std::mutex> lock(mu_);
-      if (rolled_back.ok()) slot->orphan_rolled_back.store(true);
+      if (result.ok() && slot != nullptr) slot->orphan_rolled_back.store(true);
       orphan_rollbacks_.erase(branch);
     }
-    if (rolled_back.ok()) {
+    if (result.ok()) {
       Count([](AgentCounters& c) { ++c.orphans_rolled_back; });
       XA_LOG_XID(kInfo, kComponent, branch)
           << "orphan branch on '" << rm_name << "' rolled back by the agent";
@@ -1382,7 +1410,7 @@ void Agent::Impl::AbortOrphan(const std::shared_ptr<Slot>& slot, const std::stri
     Count([](AgentCounters& c) { ++c.finish_failures; });
     XA_LOG_XID(kWarning, kComponent, branch)
         << "rolling back the orphan branch on '" << rm_name
-        << "' failed (the next orphan scan tries again): " << rolled_back.ToString();
+        << "' failed (the next orphan scan tries again): " << result.ToString();
   });
 }
 

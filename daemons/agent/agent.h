@@ -70,7 +70,11 @@
 // Xid) that it does not hold: no participant in memory or in its log, and no outcome kept of a
 // forgotten one. Branches of any other format or node are never touched (another node's 3PC
 // branch belongs to another deployment, whose own agents may hold it WAIT or PRE on this same
-// database), nor a participant the agent holds (its own rules finish it).
+// database), nor a participant the agent holds (its own rules finish it), except one whose
+// forgotten outcome is ABORT: that branch was prepared after its participant was decided and
+// finished (a coordinator that asked the agents during its prepares, stuck past their
+// termination and then dead before it rolled the branch back), and it is rolled back at the first
+// scan that sees it, with no record (its outcome is fixed).
 //   - Such a branch becomes an orphan once the scans saw it so, without a break, for at least
 //     termination_timeout (which is longer than the coordinator's vote timeout): a CanCommit
 //     sent right after its XA PREPARE has arrived, or the coordinator has given up on it.

@@ -44,6 +44,14 @@ struct ThreePhaseOptions {
   // termination timeout.
   std::chrono::milliseconds vote_timeout{std::chrono::seconds(2)};
   std::chrono::milliseconds ack_timeout{std::chrono::seconds(2)};
+  // Whether CanCommit goes to the agents at the same time as XA END and XA PREPARE go to the
+  // databases (true) or once every database has voted (false). At once, the agents record WAIT
+  // while the databases prepare, which takes their round off every commit's path (about a
+  // quarter of 3PC's commit latency; docs/bench.md). Its price is for transactions that wrote on
+  // at most one branch: a read-only vote comes too late to spare the agents, so such a
+  // transaction runs every phase through them, where after the votes it commits its one writing
+  // branch as 2PC does with no agent, and a rollback vote aborts before any agent hears of it.
+  bool ask_agents_during_prepare = true;
 };
 
 }  // namespace xa

@@ -31,14 +31,16 @@ bool PreparedBranchStaysWithSession(const ServerInfo& server) {
 
 std::string_view StateName(ParticipantState state) { return three_phase::ParticipantStateName(state); }
 
-// What branch i's agent is told with `decision`: branch_done when the coordinator's own phase 2
-// finished the branch that way; finished besides for a read-only branch (finished at its vote).
+// What branch i's agent is told with `decision`: branch_done (so finished) when the branch is
+// finished that way already, by the coordinator's own phase 2, or, for a read-only branch, by its
+// vote, which finishes it for either decision: the agent then neither fences the application's
+// session nor finishes the branch again.
 AgentNotice NoticeOf(const TxnContext& txn, size_t i, Decision decision) {
   const BranchContext& b = txn.branches[i];
-  const bool done = b.end == (decision == Decision::kCommit ? BranchEnd::kCommitted
+  const bool done = b.vote == Vote::kReadOnly ||
+                    b.end == (decision == Decision::kCommit ? BranchEnd::kCommitted
                                                             : BranchEnd::kRolledBack);
-  return AgentNotice{b.rm_name, b.xid, static_cast<uint32_t>(i), done,
-                     done || b.vote == Vote::kReadOnly};
+  return AgentNotice{b.rm_name, b.xid, static_cast<uint32_t>(i), done, done};
 }
 
 }  // namespace
@@ -60,79 +62,36 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
   // With one branch there is nobody to agree with: one phase, as in 2PC.
   if (branches.size() <= 1) return TwoPhaseCoordinator::Commit(txn);
 
-  // CanCommit, first half: the databases' votes, exactly as 2PC's phase 1.
-  Clock::SteadyTime phase1_start = services_->clock->SteadyNow();
-  services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
-  services_->executor->RunAll(branches.size(), [&](size_t i) { PrepareBranch(txn, branches[i]); });
+  bool ask_agents = true;
+  Status vetoed = CanCommit(txn, ask_agents);
+  if (!vetoed.ok()) {
+    XA_LOG_XID(kInfo, "tm", txn.xid) << "rolling back: " << vetoed.ToString();
+    return Rollback(txn, vetoed);
+  }
   std::vector<size_t> committers;
   for (size_t i = 0; i < branches.size(); ++i) {
-    const BranchContext& b = branches[i];
-    if (b.vote == Vote::kCommit) {
-      committers.push_back(i);
-    } else if (b.vote != Vote::kReadOnly) {
-      Status reason = b.failure.WithContext("CanCommit, " + On(b));
-      XA_LOG_XID(kInfo, "tm", txn.xid) << "rolling back: " << reason.ToString();
-      return Rollback(txn, reason);
-    }
+    if (branches[i].vote == Vote::kCommit) committers.push_back(i);
   }
-  if (committers.size() <= 1) {
-    // Every other branch is read-only, so finished: the fate of the one prepared branch is the
-    // transaction's, and no agent needs to know of it (see two_phase_coordinator.h).
-    services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
+  if (!ask_agents) {
+    // Every other branch is read-only, so finished, and no agent was asked: the fate of the one
+    // prepared branch is the transaction's (see two_phase_coordinator.h).
     if (committers.empty()) {
       txn.last_status = Status::Ok();
       return Outcome::kCommitted;
     }
     return PhaseTwo(txn, committers, /*decision_logged=*/false);
   }
-
-  XA_CRASH_POINT(kAfterAllPrepared);  // every branch prepared, no agent asked yet
-  // CanCommit, second half: every agent records WAIT and votes; beside them, on the caller's
-  // thread, the pre-commit record is made durable. The record only has to be durable before
-  // the first PreCommit is sent (a PRE agent must never meet a restarted coordinator with no
-  // record, whose presumed abort would then roll back a branch the agents commit). Written
-  // before the votes are in, it says no more than "PreCommit may have been sent", which the
-  // recovery module reads by asking the agents: the ones that voted are WAIT (termination aborts
-  // them), the ones never asked answer ABORT (rule d); so a vote of no, or a crash now, ends as
-  // an abort either way. Overlapping the two takes one log sync off every commit's path.
-  LogRecord pre_commit;
-  pre_commit.type = RecordType::kPreCommit;
-  pre_commit.xid = txn.xid;
-  pre_commit.protocol = Protocol::kThreePhase;
-  pre_commit.participants = Participants(txn);
-  std::atomic<bool> all_yes{true};
-  Status pre_commit_logged;
-  services_->executor->RunAll(
-      branches.size() + 1,
-      [&](size_t i) {
-        if (i == branches.size()) {
-          pre_commit_logged = services_->log->Append(pre_commit).status();
-          if (pre_commit_logged.ok()) XA_CRASH_POINT(kPreCommitRecordDurable);
-        } else if (!AskVote(txn, i)) {
-          all_yes.store(false);
-        }
-      },
-      /*caller_first=*/branches.size());
-  services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
-  txn.pre_commit_logged = pre_commit_logged.ok();
-  if (!all_yes.load()) {
-    Status reason;
-    for (const BranchContext& b : branches) {
-      if (!b.failure.ok()) {
-        reason = b.failure.WithContext("CanCommit, " + On(b));
-        break;
-      }
-    }
-    XA_LOG_XID(kInfo, "tm", txn.xid) << "rolling back: " << reason.ToString();
-    return Rollback(txn, reason);
-  }
-  if (!pre_commit_logged.ok()) {
-    MetricsRegistry::Add(services_->metrics->decision_write_failures);
-    XA_LOG_XID(kError, "tm", txn.xid) << "pre-commit record could not be made durable, "
-                                         "rolling back: " << pre_commit_logged.ToString();
-    return Rollback(txn, pre_commit_logged.WithContext(
-                             "the pre-commit record could not be made durable, so the "
-                             "transaction was rolled back"));
+  if (committers.empty()) {
+    // Every branch read-only, each finished by its vote, but the agents (asked beside the
+    // prepares) are WAIT: they are released with Abort, which for a branch that wrote nothing is
+    // the same outcome as a commit, and the kPreCommit record ends with nothing to decide.
+    std::vector<size_t> everyone(branches.size());
+    for (size_t i = 0; i < branches.size(); ++i) everyone[i] = i;
+    TellAgents(txn, Decision::kRollback, everyone);
+    txn.handed_off = true;
+    services_->completer->SubmitEnd(txn.xid, Protocol::kThreePhase);
+    txn.last_status = Status::Ok();
+    return Outcome::kCommitted;
   }
 
   // PreCommit.
@@ -165,44 +124,148 @@ Outcome ThreePhaseCoordinator::Commit(TxnContext& txn) {
   return Outcome::kUnknown;
 }
 
-bool ThreePhaseCoordinator::AskVote(TxnContext& txn, size_t i) {
-  BranchContext& b = txn.branches[i];
-  Result<uint64_t> fence = FenceOf(b);
-  if (!fence.ok()) {
-    b.failure = fence.status().WithContext("reading the session id to fence");
-    return false;
+Status ThreePhaseCoordinator::CanCommit(TxnContext& txn, bool& ask_agents) {
+  std::vector<BranchContext>& branches = txn.branches;
+  const size_t n = branches.size();
+  const bool during_prepare = three_phase_options_->ask_agents_during_prepare;
+  Clock::SteadyTime phase1_start = services_->clock->SteadyNow();
+  services_->in_flight->MarkPrepareStarted(txn.xid, phase1_start);
+
+  // The fences are read here, on the caller's thread: the branch's session is not to be used
+  // from two threads, and with the agents asked during the prepares it is busy preparing.
+  std::vector<uint64_t> fences(n, 0);
+  auto read_fences = [&]() -> Status {
+    for (size_t i = 0; i < n; ++i) {
+      Result<uint64_t> fence = FenceOf(branches[i]);
+      if (!fence.ok()) {
+        return fence.status().WithContext("CanCommit, " + On(branches[i]) +
+                                          ", reading the session id to fence");
+      }
+      fences[i] = *fence;
+    }
+    return Status::Ok();
+  };
+  // A rollback vote (or no vote) of a database, or Ok.
+  auto databases_veto = [&]() -> Status {
+    for (const BranchContext& b : branches) {
+      if (b.vote != Vote::kCommit && b.vote != Vote::kReadOnly) {
+        return b.failure.WithContext("CanCommit, " + On(b));
+      }
+    }
+    return Status::Ok();
+  };
+
+  LogRecord pre_commit;
+  pre_commit.type = RecordType::kPreCommit;
+  pre_commit.xid = txn.xid;
+  pre_commit.protocol = Protocol::kThreePhase;
+  pre_commit.participants = Participants(txn);
+  // Beside the agents' votes, on the caller's thread, the pre-commit record is made durable. It
+  // only has to be durable before the first PreCommit is sent (a PRE agent must never meet a
+  // restarted coordinator with no record, whose presumed abort would then roll back a branch
+  // the agents commit). Written before the votes are in, it says no more than "PreCommit may
+  // have been sent", which the recovery module reads by asking the agents: the ones that voted
+  // are WAIT (termination aborts them), the ones never asked answer ABORT (rule d); so a vote of
+  // no, or a crash now, ends as an abort either way. Overlapping the two takes one log sync off
+  // every commit's path.
+  Status pre_commit_logged = Status(Code::kInternal, "the pre-commit record was not appended");
+  auto append_pre_commit = [&] {
+    pre_commit_logged = services_->log->Append(pre_commit).status();
+    if (pre_commit_logged.ok()) XA_CRASH_POINT(kPreCommitRecordDurable);
+  };
+  std::vector<Status> agent_votes(n);
+
+  if (during_prepare) {
+    if (Status fenced = read_fences(); !fenced.ok()) return fenced;
+    // From now on an agent may hold WAIT: it must hear the outcome. Set before the tasks, which
+    // must not write the branch's context beside its prepare.
+    for (BranchContext& b : branches) b.agent_asked = true;
+    services_->executor->RunAll(
+        2 * n + 1,
+        [&](size_t k) {
+          if (k < n) {
+            PrepareBranch(txn, branches[k]);
+          } else if (k < 2 * n) {
+            // The read-only vote is not known yet: the agent treats the branch as a writer,
+            // which costs at most a rollback or commit that finds it finished.
+            agent_votes[k - n] = AskVote(txn, k - n, fences[k - n], /*read_only=*/false);
+          } else {
+            append_pre_commit();
+          }
+        },
+        /*caller_first=*/2 * n);
+    services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
+    txn.pre_commit_logged = pre_commit_logged.ok();
+    if (Status veto = databases_veto(); !veto.ok()) return veto;
+    XA_CRASH_POINT(kAfterAllPrepared);  // every branch prepared, every agent asked
+  } else {
+    services_->executor->RunAll(n, [&](size_t i) { PrepareBranch(txn, branches[i]); });
+    if (Status veto = databases_veto(); !veto.ok()) return veto;
+    size_t writers = 0;
+    for (const BranchContext& b : branches) writers += b.vote == Vote::kCommit ? 1 : 0;
+    if (writers <= 1) {
+      services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
+      ask_agents = false;
+      return Status::Ok();
+    }
+    XA_CRASH_POINT(kAfterAllPrepared);  // every branch prepared, no agent asked yet
+    if (Status fenced = read_fences(); !fenced.ok()) return fenced;
+    for (BranchContext& b : branches) b.agent_asked = true;
+    services_->executor->RunAll(
+        n + 1,
+        [&](size_t i) {
+          if (i == n) {
+            append_pre_commit();
+          } else {
+            agent_votes[i] = AskVote(txn, i, fences[i], branches[i].vote == Vote::kReadOnly);
+          }
+        },
+        /*caller_first=*/n);
+    services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
+    txn.pre_commit_logged = pre_commit_logged.ok();
   }
+
+  for (size_t i = 0; i < n; ++i) {
+    if (!agent_votes[i].ok()) return agent_votes[i].WithContext("CanCommit, " + On(branches[i]));
+  }
+  if (!pre_commit_logged.ok()) {
+    MetricsRegistry::Add(services_->metrics->decision_write_failures);
+    XA_LOG_XID(kError, "tm", txn.xid) << "pre-commit record could not be made durable: "
+                                      << pre_commit_logged.ToString();
+    return pre_commit_logged.WithContext(
+        "the pre-commit record could not be made durable, so the transaction was rolled back");
+  }
+  return Status::Ok();
+}
+
+Status ThreePhaseCoordinator::AskVote(const TxnContext& txn, size_t i, uint64_t fence,
+                                      bool read_only) {
+  const BranchContext& b = txn.branches[i];
   CanCommitMessage can_commit;
   can_commit.xid = txn.xid;
   can_commit.participant = static_cast<uint32_t>(i);
   can_commit.participants = Participants(txn);
-  can_commit.fence_session_id = *fence;
-  can_commit.read_only = b.vote == Vote::kReadOnly;
+  can_commit.fence_session_id = fence;
+  can_commit.read_only = read_only;
   AgentMessage request;
   request.body = std::move(can_commit);
-  b.agent_asked = true;  // from now on the agent may hold WAIT: it must hear the outcome
   Result<AgentMessage> reply = agents_->Call(
       b.rm_name, std::move(request),
       services_->clock->DeadlineAfter(three_phase_options_->vote_timeout));
-  if (!reply.ok()) {
-    b.failure = reply.status();
-    return false;
-  }
+  if (!reply.ok()) return reply.status();
   const auto* vote = std::get_if<VoteMessage>(&reply->body);
   if (vote == nullptr) {
-    b.failure = Status(Code::kProto, "the agent answered CanCommit with " +
-                                         std::string(three_phase::AgentMessageTypeName(
-                                             three_phase::TypeOf(*reply))));
-    return false;
+    return Status(Code::kProto, "the agent answered CanCommit with " +
+                                    std::string(three_phase::AgentMessageTypeName(
+                                        three_phase::TypeOf(*reply))));
   }
   XA_LOG_XID(kDebug, "tm", b.xid) << "agent vote for '" << b.rm_name << "': "
                                   << (vote->yes ? "yes" : "no");
   if (!vote->yes) {
-    b.failure = Status(Code::kRbOther, "the agent voted no" +
-                                           (vote->reason.empty() ? "" : ": " + vote->reason));
-    return false;
+    return Status(Code::kRbOther,
+                  "the agent voted no" + (vote->reason.empty() ? "" : ": " + vote->reason));
   }
-  return true;
+  return Status::Ok();
 }
 
 ThreePhaseCoordinator::PreCommitVerdict ThreePhaseCoordinator::PreCommitAll(

@@ -5,15 +5,22 @@
 // THE PROTOCOL, N >= 2 branches (one branch commits in one phase, as in 2PC: there is nobody to
 // agree with). Branch i has Xid global.WithBranch(i), format "XAM3", and is participant i.
 //
-//   CanCommit, in parallel across the branches: End(TMSUCCESS) and Prepare() on the
-//   application's session, exactly as 2PC's phase 1; then, for a commit or read-only vote,
-//   CanCommit to the branch's agent with the participant list (every branch), the fence (the
-//   MariaDB connection id of the session that prepared the branch; 0 for PostgreSQL, which
-//   detaches a branch at PREPARE) and the read-only flag. The agent records WAIT durably and
-//   votes yes. Any rollback vote, error, agent's no or missing vote within
+//   CanCommit, in parallel across the branches, two votes per branch: the database's (End(TMSUCCESS)
+//   and Prepare() on the application's session, exactly as 2PC's phase 1) and the agent's
+//   (CanCommit with the participant list (every branch), the fence (the MariaDB connection id of
+//   the application's session; 0 for PostgreSQL, which detaches a branch at PREPARE) and the
+//   read-only flag: the agent records WAIT durably and votes yes). By default
+//   (ThreePhaseOptions::ask_agents_during_prepare) both go out at once, so the agents' round costs
+//   no time beside the databases'; otherwise CanCommit follows a commit or read-only vote of
+//   every database, and a transaction with at most one writing branch then commits as in 2PC with
+//   no agent. Any rollback vote, error, agent's no or missing vote within
 //   ThreePhaseOptions::vote_timeout: abort. Beside the votes, on the caller's thread, the
 //   coordinator appends kPreCommit (protocol 3PC, the participants) durably: it must be durable
 //   before the first PreCommit, not before the votes, and one log sync leaves the commit's path.
+//   An agent's yes, so its WAIT, may thus come before its branch is prepared: the commit needs
+//   both votes, and a termination round that aborts a branch not prepared yet finds it unknown
+//   (or, on MariaDB, ends it with the fence), while the coordinator, if alive, finds the ABORT
+//   at PreCommit.
 //
 //   PreCommit: once every agent voted yes and kPreCommit is durable (a failed append aborts), the
 //   coordinator sends PreCommit to every agent, in parallel, and waits up to ack_timeout for each
@@ -88,8 +95,15 @@ class ThreePhaseCoordinator : public TwoPhaseCoordinator {
   // What the agents answered to PreCommit, read together.
   enum class PreCommitVerdict { kAllPre, kCommitted, kAborted, kUndecided };
 
-  // CanCommit to branch i's agent; true for a durable yes.
-  bool AskVote(TxnContext& txn, size_t i);
+  // CanCommit's two halves, the databases' votes (XA END, XA PREPARE) and the agents' (WAIT), and
+  // beside them the kPreCommit append: either at once (ask_agents_during_prepare) or the agents
+  // once the databases voted. Returns the reason to roll back, or OK with every vote a yes and
+  // kPreCommit durable. `ask_agents` is cleared when no agent needs asking (at most one branch
+  // voted commit, the rest read-only: 2PC's rules finish it).
+  Status CanCommit(TxnContext& txn, bool& ask_agents);
+  // CanCommit to branch i's agent with the fence read before; OK for a durable yes. Writes
+  // nothing of the branch's context: it may run beside the branch's own prepare.
+  Status AskVote(const TxnContext& txn, size_t i, uint64_t fence, bool read_only);
   PreCommitVerdict PreCommitAll(TxnContext& txn, Status& why_undecided);
   Outcome DoCommit(TxnContext& txn);
   // Sends `decision` (DoCommit or Abort) to the agent of every branch in `to`, in parallel, and

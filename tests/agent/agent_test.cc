@@ -858,6 +858,36 @@ TEST_F(AgentTest, OrphanScanRollsBackAnXam3BranchNoCanCommitReachedOnceSeenForAT
   EXPECT_EQ(agents_[0]->agent->counters().orphans_rolled_back, 1u);
 }
 
+// A coordinator that asks the agents during its prepares can be stuck past their termination
+// timeout before its XA PREPARE: the agents abort, this branch's rollback finds nothing prepared,
+// the participant is done and forgotten (its ABORT kept as a tombstone); then the coordinator's
+// late PREPARE leaves the branch prepared and it dies. The scan rolls such a branch back at once,
+// its outcome being fixed, and records nothing.
+TEST_F(AgentTest, OrphanScanRollsBackAtOnceABranchPreparedAfterItsParticipantWasDecidedAbortAndForgotten) {
+  scan_orphans_ = true;
+  ASSERT_NO_FATAL_FAILURE(StartAgents(1));
+  ASSERT_NO_FATAL_FAILURE(ExpectVoteYes(CanCommit(0), 0));
+  ts::AgentMessage ack = CoordinatorTo(0).Request(
+      next_request_id_++, ts::AbortMessage{global_, 0, /*branch_done=*/true});
+  ASSERT_NO_FATAL_FAILURE(ExpectAck(ack, 0, ts::ParticipantState::kAbort));
+  ASSERT_TRUE(WaitFor([&] { return DoneAfter(0); })) << "the participant was never forgotten";
+  EXPECT_TRUE(agents_[0]->finisher.calls().empty());
+
+  agents_[0]->finisher.Prepare(RmName(0), Branch(0));  // the late prepare
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 1));
+  ASSERT_TRUE(WaitFor([&] { return agents_[0]->agent->counters().orphans_rolled_back == 1; }))
+      << "one sighting of a forgotten ABORT's branch is enough";
+  std::vector<RecordingFinisher::Call> calls = agents_[0]->finisher.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].branch, Branch(0));
+  EXPECT_FALSE(calls[0].commit);
+  EXPECT_EQ(calls[0].fence_session_id, 0u);
+  EXPECT_FALSE(agents_[0]->finisher.IsPrepared(RmName(0), Branch(0)));
+  EXPECT_FALSE(OpenRecord(0)) << "the rollback of a forgotten ABORT records nothing";
+  ASSERT_NO_FATAL_FAILURE(RunOrphanScans(0, 3));
+  EXPECT_EQ(agents_[0]->finisher.calls().size(), 1u);
+}
+
 TEST_F(AgentTest, OrphanScanNeverTouchesABranchItsLogNamesNorABranchOfAnotherFormat) {
   scan_orphans_ = true;
   ASSERT_NO_FATAL_FAILURE(StartAgents(1));

@@ -9,9 +9,11 @@
 // Where the worker dies after every agent pre-committed (before its commit decision, or after it:
 // between the branches' commits, or once they all committed but before any agent was told
 // DoCommit), the agents commit on their own within their termination timeout, before any
-// recovery runs: the test checks that too. Where it dies
-// before any agent was asked (after-all-prepared), no agent knows the branches: only the
-// restarted coordinator's presumed abort releases them.
+// recovery runs: the test checks that too. So they do where it dies with every branch prepared
+// (after-all-prepared): the agents, asked during the prepares, are WAIT and abort by termination.
+// Where the agents are asked only after the databases voted (--agents-after-votes), no agent
+// knows the branches at that point: only the restarted coordinator's presumed abort releases
+// them.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -50,11 +52,14 @@ struct CoordinatorCrash {
   // The agents finish the transaction the worker died in without any recovery: every agent
   // had pre-committed (they commit) or none had (they abort on their own once they voted).
   bool agents_finish_alone;
+  // The worker asks the agents once the databases voted (ask_agents_during_prepare off).
+  bool agents_after_votes = false;
 };
 
 // How gtest (and so ctest's list) shows a case: by its point, not as the struct's raw bytes.
 void PrintTo(const CoordinatorCrash& crash, std::ostream* out) {
-  *out << crash.point << (crash.agents_finish_alone ? " (the agents finish alone)" : "");
+  *out << crash.point << (crash.agents_after_votes ? ", agents asked after the votes" : "")
+       << (crash.agents_finish_alone ? " (the agents finish alone)" : "");
 }
 
 // A case's name in ctest's list: its point, with '_' for '-'.
@@ -63,7 +68,7 @@ std::string CaseName(const ::testing::TestParamInfo<CoordinatorCrash>& crash) {
   for (char& ch : name) {
     if (ch == '-') ch = '_';
   }
-  return name;
+  return crash.param.agents_after_votes ? name + "_agents_after_votes" : name;
 }
 
 class CoordinatorCrashTest : public ::testing::TestWithParam<CoordinatorCrash> {
@@ -129,6 +134,7 @@ class CoordinatorCrashTest : public ::testing::TestWithParam<CoordinatorCrash> {
         "--ack-file",     ack_file,    "--transfers", "20",        "--prefix",
         prefix_};
     for (const std::string& argument : agents_->WorkerArguments()) argv.push_back(argument);
+    if (GetParam().agents_after_votes) argv.push_back("--agents-after-votes");
     return argv;
   }
 
@@ -199,7 +205,9 @@ TEST_P(CoordinatorCrashTest, EveryTransferEndsOnBothDatabasesOrNeither) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ThreePhaseCoordinator, CoordinatorCrashTest,
-                         ::testing::Values(CoordinatorCrash{0, "after-all-prepared", false},
+                         ::testing::Values(CoordinatorCrash{0, "after-all-prepared", true},
+                                           CoordinatorCrash{11, "after-all-prepared", false,
+                                                            /*agents_after_votes=*/true},
                                            CoordinatorCrash{10, "pre-commit-record-durable", false},
                                            CoordinatorCrash{1, "after-pre-commit-record", true},
                                            CoordinatorCrash{2, "after-all-pre-committed", true},

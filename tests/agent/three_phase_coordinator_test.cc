@@ -87,13 +87,19 @@ class ThreePhaseCoordinatorTest : public ::testing::Test {
     Result<std::unique_ptr<DecisionLog>> log = DecisionLog::Open(log_options);
     ASSERT_THAT(log, IsOk());
     log_ = std::move(*log);
+    ASSERT_NO_FATAL_FAILURE(OpenManager(/*ask_agents_during_prepare=*/true));
+  }
 
+  // (Re)opens the manager on the same log and agents.
+  void OpenManager(bool ask_agents_during_prepare) {
+    manager_.reset();
     TransactionManagerOptions options;
     options.node_id = kNode;
     options.phase_threads = 2;
     options.recovery_interval = 0ms;
     options.resource_managers = {{kRmA, rm_a_.Factory()}, {kRmB, rm_b_.Factory()}};
     agents_->ConfigureManager(options, key_file_);
+    options.three_phase.ask_agents_during_prepare = ask_agents_during_prepare;
     Result<std::unique_ptr<TransactionManager>> manager = TransactionManager::Open(options, *log_);
     ASSERT_THAT(manager, IsOk());
     manager_ = std::move(*manager);
@@ -408,7 +414,11 @@ TEST_F(ThreePhaseCoordinatorTest, AnAgentRestartedBetweenTransactionsIsAskedAgai
   EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
 }
 
-TEST_F(ThreePhaseCoordinatorTest, ARollbackVoteAbortsBeforeAnyAgentHearsOfTheTransaction) {
+// With the agents asked once the databases voted (ask_agents_during_prepare = false), a
+// rollback vote aborts before any agent hears of the transaction, and a transaction with one
+// writing branch commits it as 2PC does, without the agents.
+TEST_F(ThreePhaseCoordinatorTest, AskedAfterTheVotesARollbackVoteAbortsBeforeAnyAgentHearsOfIt) {
+  ASSERT_NO_FATAL_FAILURE(OpenManager(/*ask_agents_during_prepare=*/false));
   rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kRbDeadlock)});
   Result<Transaction> txn = BeginOnBoth();
   ASSERT_THAT(txn, IsOk());
@@ -417,9 +427,11 @@ TEST_F(ThreePhaseCoordinatorTest, ARollbackVoteAbortsBeforeAnyAgentHearsOfTheTra
   EXPECT_EQ(*outcome, Outcome::kRolledBack);
   EXPECT_THAT(Records(kAgentA), IsEmpty());
   EXPECT_THAT(Records(kAgentB), IsEmpty());
+  ExpectNoDecisionAndNothingOpen();
 }
 
-TEST_F(ThreePhaseCoordinatorTest, OneCommitVoteBesideReadOnlyBranchesCommitsWithoutTheAgents) {
+TEST_F(ThreePhaseCoordinatorTest, AskedAfterTheVotesOneCommitVoteBesideReadOnlyBranchesCommitsWithoutTheAgents) {
+  ASSERT_NO_FATAL_FAILURE(OpenManager(/*ask_agents_during_prepare=*/false));
   rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kReadOnly)});
   Result<Transaction> txn = BeginOnBoth();
   ASSERT_THAT(txn, IsOk());
@@ -431,6 +443,95 @@ TEST_F(ThreePhaseCoordinatorTest, OneCommitVoteBesideReadOnlyBranchesCommitsWith
   EXPECT_THAT(Records(kAgentA), IsEmpty());
   EXPECT_THAT(Records(kAgentB), IsEmpty());
   EXPECT_THAT(TmRecordTypes(), IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, AskedAfterTheVotesEveryPhaseStillRunsThroughTheAgents) {
+  ASSERT_NO_FATAL_FAILURE(OpenManager(/*ask_agents_during_prepare=*/false));
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Xid global = txn->xid();
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
+  ASSERT_THAT(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)), IsOk());
+  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+    EXPECT_THAT(RecordTypesOf(name, global, number),
+                ::testing::IsSupersetOf({RecordType::kParticipantWait,
+                                         RecordType::kParticipantPreCommit,
+                                         RecordType::kParticipantDecision}))
+        << name;
+  }
+  EXPECT_THAT(log_->State().open_decisions, IsEmpty());
+}
+
+// Asked during the prepares (the default), the agents hold WAIT by the time a database votes
+// rollback: each is told Abort, the branches roll back through the application's sessions, no
+// decision is logged and no agent finishes a branch itself.
+TEST_F(ThreePhaseCoordinatorTest, ARollbackVoteDuringTheAgentsVotesRollsBackAndTellsEveryAgentAbort) {
+  rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kRbDeadlock)});
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Xid global = txn->xid();
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kRolledBack);
+  EXPECT_EQ(txn->last_status().code(), Code::kRbDeadlock) << txn->last_status().ToString();
+  EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
+  EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
+  ExpectNoDecisionAndNothingOpen();
+  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+    EXPECT_THAT(RecordTypesOf(name, global, number),
+                ElementsAre(RecordType::kParticipantWait, RecordType::kParticipantDecision))
+        << name;
+    EXPECT_TRUE(Eventually([&, name = name, number = number] {
+      std::optional<LogRecord> open = agents_->OpenParticipant(name, global, number);
+      return !open.has_value() || open->outcome == Outcome::kRolledBack;
+    })) << name;
+    EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
+  }
+}
+
+// Asked during the prepares, a read-only vote comes after the agents' WAIT: the one writing
+// branch commits through every phase, and the read-only branch's agent is told it is finished.
+TEST_F(ThreePhaseCoordinatorTest, OneCommitVoteBesideReadOnlyBranchesRunsEveryPhaseWhenTheAgentsWereAskedDuringThePrepares) {
+  rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kReadOnly)});
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Xid global = txn->xid();
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
+  ASSERT_THAT(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)), IsOk());
+  EXPECT_THAT(rm_a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare",
+                                         "commit(TMNOFLAGS)"));
+  EXPECT_THAT(rm_b_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare"));
+  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+    const std::vector<RecordType> types = RecordTypesOf(name, global, number);
+    ASSERT_GE(types.size(), 3u) << name;
+    EXPECT_EQ(types[0], RecordType::kParticipantWait) << name;
+    EXPECT_EQ(types[1], RecordType::kParticipantPreCommit) << name;
+    EXPECT_EQ(types[2], RecordType::kParticipantDecision) << name;
+    EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
+  }
+  EXPECT_THAT(log_->State().open_decisions, IsEmpty());
+}
+
+TEST_F(ThreePhaseCoordinatorTest, EveryBranchReadOnlyCommitsAndReleasesTheAgentsAskedDuringThePrepares) {
+  rm_a_.Script(Verb::kPrepare, {Step::Return(Code::kReadOnly)});
+  rm_b_.Script(Verb::kPrepare, {Step::Return(Code::kReadOnly)});
+  Result<Transaction> txn = BeginOnBoth();
+  ASSERT_THAT(txn, IsOk());
+  Xid global = txn->xid();
+  Result<Outcome> outcome = txn->Commit();
+  ASSERT_THAT(outcome, IsOk());
+  EXPECT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
+  ExpectNoDecisionAndNothingOpen();
+  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+    EXPECT_TRUE(Eventually([&, name = name, number = number] {
+      return !agents_->OpenParticipant(name, global, number).has_value();
+    })) << name << " still holds the participant";
+    EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
+  }
 }
 
 TEST_F(ThreePhaseCoordinatorTest, ASingleBranchCommitsInOnePhaseWithoutTheAgents) {

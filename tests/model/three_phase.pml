@@ -577,6 +577,14 @@ end_loop:
         no_reply_coming(2, cvote[2] != V_NONE)) ->
        cphase = C_ABORT; decide_abort()
      }
+  /* A database votes rollback (its XA PREPARE fails). The databases vote beside the agents
+   * (ThreePhaseOptions::ask_agents_during_prepare), so this may come at any step of the vote
+   * round, before or after any agent recorded WAIT; the coordinator then aborts as on a no. */
+  :: atomic { cst == UP && (cphase == C_CANCOMMIT || cphase == C_VOTES) ->
+              cphase = C_ABORT; cidx = 0; decide_abort() }
+  /* The pre-commit record is appended beside the votes: it may be durable before they are all
+   * in, and stays so whatever they are (a restart with it asks the agents: rule c). */
+  :: atomic { cst == UP && (cphase == C_CANCOMMIT || cphase == C_VOTES) && !cpre -> cpre = true }
   /* PreCommit to each agent in turn. */
   :: atomic {
        cst == UP && cphase == C_PRECOMMIT ->
@@ -619,6 +627,20 @@ end_loop:
        ((!adown[0] && ast[0] == ABORT) || (!adown[1] && ast[1] == ABORT) ||
         (!adown[2] && ast[2] == ABORT)) ->
        cphase = C_ABORT; decide_abort()
+     }
+  /* Its questions reach a participant with no record (INIT: CanCommit never reached it, when
+   * the pre-commit record was appended before the votes were in): rule d, it records ABORT and
+   * answers it, which the step above adopts. */
+  :: atomic {
+       cst == UP && (cphase == C_PENDING || cphase == C_RECOVER) && rph == R_IDLE &&
+       ((!adown[0] && ast[0] == INIT) || (!adown[1] && ast[1] == INIT) ||
+        (!adown[2] && ast[2] == INIT)) ->
+       if
+       :: !adown[0] && ast[0] == INIT -> ast[0] = ABORT
+       :: !adown[1] && ast[1] == INIT -> ast[1] = ABORT
+       :: !adown[2] && ast[2] == INIT -> ast[2] = ABORT
+       fi;
+       decide_abort()
      }
 #ifdef COORDINATOR_RUNS_RULE_C
   /* Rule c read as the coordinator may also apply rule b over all participants once every

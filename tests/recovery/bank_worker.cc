@@ -5,12 +5,13 @@
 //   bank_worker --log-dir DIR --node-id N --ack-file FILE [--transfers K] [--threads T]
 //               [--prefix P] [--seed S] [--recover-on-open] [--segment-size BYTES]
 //               [--three-phase-agent NAME=ADDRESS=RM ... --agents-key FILE]
-//               [--phase-timeout-ms MS]
+//               [--phase-timeout-ms MS] [--agents-after-votes]
 //
 // With --three-phase-agent (once per agent; each stands for one resource manager) and the
 // agents' key file, every transfer runs through three-phase commit instead of 2PC; its vote and
 // acknowledgement timeouts are --phase-timeout-ms (default 2000), shorter than the agents'
-// termination timeout.
+// termination timeout. --agents-after-votes asks the agents once the databases voted
+// (ThreePhaseOptions::ask_agents_during_prepare = false) instead of during their prepares.
 //
 // Database settings come from the environment of scripts/servers.sh (see examples/bank).
 // Every transfer whose Commit() reported it committed is appended to the ack file, fdatasync'd,
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   long transfers = 1000000, threads = 1, seed = 1;
   uint64_t segment_size = 0;
   bool recover_on_open = false;
+  bool agents_after_votes = false;
   std::vector<xa::ThreePhaseAgent> agents;
   std::string agents_key;
   long phase_timeout_ms = 2000;
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
     else if (a == "--recover-on-open") recover_on_open = true;
     else if (a == "--agents-key") agents_key = next();
     else if (a == "--phase-timeout-ms") phase_timeout_ms = std::stol(next());
+    else if (a == "--agents-after-votes") agents_after_votes = true;
     else if (a == "--three-phase-agent") {
       const std::string spec = next();
       const size_t first = spec.find('='), second = spec.rfind('=');
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
   options.three_phase.key_file = agents_key;
   options.three_phase.vote_timeout = std::chrono::milliseconds(phase_timeout_ms);
   options.three_phase.ack_timeout = std::chrono::milliseconds(phase_timeout_ms);
+  options.three_phase.ask_agents_during_prepare = !agents_after_votes;
   (*bank)->RegisterFactories(options);
   auto manager = xa::TransactionManager::Open(options, **log);
   if (!manager.ok()) {
