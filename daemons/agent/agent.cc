@@ -224,6 +224,12 @@ class Agent::Impl {
   std::shared_ptr<Slot> FindOrCreate(const Key& key);
   std::optional<std::string> AgentOfRm(const std::string& rm) const;
 
+  // Queues `fn` on the slot's strand. An idle strand runs on a pool thread, or right here when
+  // this thread is the reader of a coordinator's connection (RunsStrandsHere): that reader has
+  // nothing else to do until it has answered (the coordinator sends one request at a time on a
+  // connection), and running the input here spares a thread hand-off on every CanCommit and
+  // PreCommit. A peer's connection carries many participants' messages at once: its reader
+  // always posts, so that one slow record never holds up the others.
   template <typename Fn>
   void Post(const std::shared_ptr<Slot>& slot, Fn fn) {
     {
@@ -232,8 +238,16 @@ class Agent::Impl {
       if (slot->strand_running) return;  // the running drain takes it
       slot->strand_running = true;
     }
+    if (t_runs_strands_here) {
+      t_runs_strands_here = false;  // what this strand posts on goes to the pool
+      RunStrand(*slot);
+      t_runs_strands_here = true;
+      return;
+    }
     strand_pool_.Post([slot] { RunStrand(*slot); });
   }
+  // Set on a coordinator connection's reader thread while it handles a message (see Post).
+  static thread_local bool t_runs_strands_here;
   // Runs the slot's queued inputs until none is left (one pool thread per slot at a time).
   static void RunStrand(Slot& slot) {
     for (;;) {
@@ -687,6 +701,8 @@ void Agent::Impl::Serve(const std::shared_ptr<net::Connection>& connection,
     return;
   }
   auto channel = std::make_shared<ConnChannel>(connection, *client);
+  // A coordinator (or a recovery tool) is any client that is not an agent of the directory.
+  const bool from_coordinator = options_.address_of_agent.count(*client) == 0;
   while (true) {
     Result<std::string> payload = connection->Receive(Clock::kNoDeadline);
     if (!payload.ok()) {
@@ -697,11 +713,16 @@ void Agent::Impl::Serve(const std::shared_ptr<net::Connection>& connection,
       }
       break;
     }
-    if (!HandlePayload(*payload, channel)) break;
+    t_runs_strands_here = from_coordinator;
+    const bool keep = HandlePayload(*payload, channel);
+    t_runs_strands_here = false;
+    if (!keep) break;
   }
   connection->Close();
   done->store(true);
 }
+
+thread_local bool Agent::Impl::t_runs_strands_here = false;
 
 // ---- Routing ----
 

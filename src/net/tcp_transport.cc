@@ -1,15 +1,20 @@
 // The TCP transport (transport.h) over Boost.Asio.
 //
-// One I/O thread per transport runs every socket operation; callers never touch a socket. They
-// hand it work (asio::post) and wait for results on a mutex and condition variable through the
-// transport's clock, so that deadlines are the clock's.
+// One I/O thread per transport runs every socket operation but one; callers hand it work
+// (asio::post) and wait for results on a mutex and condition variable through the transport's
+// clock, so that deadlines are the clock's. The exception: a send with nothing else queued or in
+// flight is written by the caller itself, non-blocking, under the connection's mutex
+// (ConnState::SendDirectly), which spares the I/O thread's wake-up on every request and reply.
 //
 // Lifetimes. Handlers in flight hold the socket's state (shared_ptr), never the I/O thread. The
 // objects handed to callers (transport, listener, connection) hold the I/O thread; the last one
 // destroyed stops it and destroys the io_context, which destroys the handlers still queued and
 // with them the last states, while the io_context's services are still alive.
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -94,6 +99,7 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
       std::lock_guard<std::mutex> lock(mu_);
       local_ = std::move(local);
       peer_ = std::move(peer);
+      fd_ = socket_.native_handle();
     }
     ReadSome();
   }
@@ -113,6 +119,10 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
     outbox_.push_back(EncodeFrame(message));
     queued_bytes_ += outbox_.back().size();
     if (!writing_) {
+      // Nothing in flight: the frame goes to the kernel from the caller's thread, without waking
+      // the I/O thread (a thread hand-off per message, on 3PC's commit path twice per round).
+      // What the kernel does not take now (a full send buffer) goes the usual way, after it.
+      if (SendDirectly()) return Status::Ok();
       writing_ = true;
       asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteFront(); });
     }
@@ -173,8 +183,32 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
   }
 
  private:
+  // Under mu_, with no write in flight: writes what it can of the one queued frame with a
+  // non-blocking send on the socket's descriptor (the I/O thread may be reading it meanwhile,
+  // which the kernel allows; it closes the descriptor only after clearing fd_ under mu_). True
+  // when the whole frame went; otherwise what is left stays queued, an error included: the I/O
+  // thread's write meets it again and breaks the connection as it always does.
+  bool SendDirectly() {
+    if (fd_ < 0 || outbox_.size() != 1) return false;
+    std::string& frame = outbox_.front();
+    const ssize_t sent = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent <= 0) return false;
+    const size_t taken = static_cast<size_t>(sent);
+    queued_bytes_ -= std::min(queued_bytes_, taken);
+    if (taken == frame.size()) {
+      outbox_.pop_front();
+      return true;
+    }
+    frame.erase(0, taken);
+    return false;
+  }
+
   // I/O thread.
   void CloseSocket() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fd_ = -1;
+    }
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -280,6 +314,7 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
   bool writing_ = false;             // a WriteFront chain is running; guarded by mu_
   bool closing_ = false;             // Close() was called; guarded by mu_
   bool connect_done_ = false;        // guarded by mu_
+  int fd_ = -1;  // the socket's descriptor while it is open, for SendDirectly; guarded by mu_
   Status broken_;                    // why the connection is unusable; guarded by mu_
 };
 

@@ -114,54 +114,97 @@ void AgentClient::Return(Pool& pool, std::unique_ptr<net::Connection> connection
   }
 }
 
+AgentClient::PendingCall::PendingCall() = default;
+AgentClient::PendingCall::PendingCall(PendingCall&&) noexcept = default;
+AgentClient::PendingCall& AgentClient::PendingCall::operator=(PendingCall&&) noexcept = default;
+AgentClient::PendingCall::~PendingCall() = default;
+
 Result<AgentMessage> AgentClient::Call(const std::string& rm_name, AgentMessage request,
                                        Clock::SteadyTime deadline) {
+  PendingCall call = Start(rm_name, std::move(request), deadline);
+  return Finish(call, deadline);
+}
+
+AgentClient::PendingCall AgentClient::Start(const std::string& rm_name, AgentMessage request,
+                                            Clock::SteadyTime deadline) {
+  PendingCall call;
+  call.rm_name_ = rm_name;
   Result<std::string> agent = directory_.AgentOf(rm_name);
-  if (!agent.ok()) return agent.status();
+  if (!agent.ok()) {
+    call.status_ = agent.status();
+    return call;
+  }
   request.request_id = next_request_id_.fetch_add(1, std::memory_order_relaxed);
   Result<std::string> payload = EncodeAgentMessage(request);
-  if (!payload.ok()) return payload.status();
+  if (!payload.ok()) {
+    call.status_ = payload.status();
+    return call;
+  }
+  call.context_ = "3PC agent " + Quoted(*agent) + " (for " + Quoted(rm_name) + "), " +
+                  std::string(AgentMessageTypeName(TypeOf(request)));
+  call.request_ = std::move(request);
+  call.payload_ = std::move(*payload);
+  call.pool_ = &PoolOf(*agent);
+  Result<std::unique_ptr<net::Connection>> connection =
+      Checkout(*agent, *call.pool_, deadline, &call.reused_);
+  if (!connection.ok()) {
+    call.status_ = connection.status().WithContext(call.context_);
+    return call;
+  }
+  call.connection_ = std::move(*connection);
+  // A failed send is read by Finish, which may ask again on a new connection.
+  Status sent = call.connection_->Send(call.payload_);
+  if (!sent.ok()) call.status_ = sent;
+  return call;
+}
 
-  const std::string context = "3PC agent " + Quoted(*agent) + " (for " + Quoted(rm_name) + "), " +
-                              std::string(AgentMessageTypeName(TypeOf(request)));
-  Pool& pool = PoolOf(*agent);
+Result<AgentMessage> AgentClient::Finish(PendingCall& call, Clock::SteadyTime deadline) {
+  if (call.connection_ == nullptr) return call.status_;  // failed before anything was sent
+  const uint64_t request_id = call.request_.request_id;
   for (int attempt = 1;; ++attempt) {
-    bool reused = false;
-    Result<std::unique_ptr<net::Connection>> connection =
-        Checkout(*agent, pool, deadline, &reused);
-    if (!connection.ok()) return connection.status().WithContext(context);
-    Status broken = (*connection)->Send(*payload);
+    Status broken = call.status_;
     while (broken.ok()) {
-      Result<std::string> frame = (*connection)->Receive(deadline);
+      Result<std::string> frame = call.connection_->Receive(deadline);
       if (!frame.ok()) {
         broken = frame.status();
         break;
       }
       Result<AgentMessage> reply = DecodeAgentMessage(*frame);
-      if (!reply.ok()) return reply.status().WithContext(context);
-      if (reply->request_id != request.request_id) {
-        XA_LOG(kDebug, "3pc") << context << ": dropped a late reply (request "
+      if (!reply.ok()) {
+        call.connection_.reset();
+        return reply.status().WithContext(call.context_);
+      }
+      if (reply->request_id != request_id) {
+        XA_LOG(kDebug, "3pc") << call.context_ << ": dropped a late reply (request "
                               << reply->request_id << ")";
         continue;
       }
       // The agent answered: the connection is sound.
-      Return(pool, std::move(*connection));
+      Return(*call.pool_, std::move(call.connection_));
       if (const auto* error = std::get_if<ErrorMessage>(&reply->body)) {
-        return Status(error->code, error->message).WithContext(context);
+        return Status(error->code, error->message).WithContext(call.context_);
       }
       return reply;
     }
+    call.connection_.reset();
     // A pooled connection that the agent closed while it sat idle (the agent restarted, or
     // dropped it): so are the others in the pool. Every agent message is idempotent (a repeated
     // one is answered with the participant's state), so the request goes once more, on a new
     // connection, within the same deadline. A timeout is not retried: the deadline is spent.
-    if (reused && attempt == 1 && broken.code() == Code::kIoError) {
-      XA_LOG(kInfo, "3pc") << context << ": a pooled connection was closed by the agent ("
+    if (call.reused_ && attempt == 1 && broken.code() == Code::kIoError) {
+      XA_LOG(kInfo, "3pc") << call.context_ << ": a pooled connection was closed by the agent ("
                            << broken.ToString() << "); asking again on a new one";
-      DropIdle(pool);
+      DropIdle(*call.pool_);
+      Result<std::string> agent = directory_.AgentOf(call.rm_name_);
+      if (!agent.ok()) return agent.status();
+      Result<std::unique_ptr<net::Connection>> connection =
+          Checkout(*agent, *call.pool_, deadline, &call.reused_);
+      if (!connection.ok()) return connection.status().WithContext(call.context_);
+      call.connection_ = std::move(*connection);
+      call.status_ = call.connection_->Send(call.payload_);
       continue;
     }
-    return broken.WithContext(context);
+    return broken.WithContext(call.context_);
   }
 }
 

@@ -19,8 +19,8 @@
 // reply that does not decode; an agent's Error message is returned as a Status with its code and
 // message, prefixed with the agent's name.
 //
-// Thread safety: Call() may run on many threads at once (one per branch of a phase); each call
-// uses a connection of its own.
+// Thread safety: Call() and Start()/Finish() may run on many threads at once; each call uses a
+// connection of its own. A call's Start and Finish run on one thread.
 
 #ifndef XA_SRC_THREE_PHASE_AGENT_CLIENT_H_
 #define XA_SRC_THREE_PHASE_AGENT_CLIENT_H_
@@ -59,6 +59,8 @@ struct AgentClientOptions {
 };
 
 class AgentClient {
+  struct Pool;  // the idle connections to one agent
+
  public:
   // `transport` and `key` must outlive the client. `my_name` is what agents see in the
   // handshake (and log).
@@ -72,6 +74,32 @@ class AgentClient {
   // `rm_name` and returns its reply. See the header comment for the errors.
   Result<AgentMessage> Call(const std::string& rm_name, AgentMessage request,
                             Clock::SteadyTime deadline);
+
+  // Call in two halves, so that one thread can have requests to several agents under way at
+  // once (a phase's round, without a thread per agent): Start sends the request and returns at
+  // once; Finish waits for its reply and returns what Call would have. Every started call must
+  // be finished (that returns its connection to the pool or closes it), on the thread that
+  // started it.
+  class PendingCall {
+   public:
+    PendingCall(PendingCall&&) noexcept;
+    PendingCall& operator=(PendingCall&&) noexcept;
+    ~PendingCall();
+
+   private:
+    friend class AgentClient;
+    PendingCall();
+    std::string rm_name_;
+    std::string context_;
+    AgentMessage request_;
+    std::string payload_;
+    Pool* pool_ = nullptr;
+    std::unique_ptr<net::Connection> connection_;
+    bool reused_ = false;
+    Status status_;  // why the call failed before its reply, or OK
+  };
+  PendingCall Start(const std::string& rm_name, AgentMessage request, Clock::SteadyTime deadline);
+  Result<AgentMessage> Finish(PendingCall& call, Clock::SteadyTime deadline);
 
   const AgentDirectory& directory() const { return directory_; }
 

@@ -1,6 +1,7 @@
 #include "src/tm/three_phase_coordinator.h"
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "src/base/logging.h"
@@ -180,20 +181,21 @@ Status ThreePhaseCoordinator::CanCommit(TxnContext& txn, bool& ask_agents) {
     // From now on an agent may hold WAIT: it must hear the outcome. Set before the tasks, which
     // must not write the branch's context beside its prepare.
     for (BranchContext& b : branches) b.agent_asked = true;
+    // The pool's threads prepare; the caller sends every CanCommit (the read-only vote is not
+    // known yet: the agent treats the branch as a writer, which costs at most a rollback or
+    // commit that finds it finished), appends the pre-commit record while the agents record
+    // WAIT, then reads their votes.
     services_->executor->RunAll(
-        2 * n + 1,
+        n + 1,
         [&](size_t k) {
           if (k < n) {
             PrepareBranch(txn, branches[k]);
-          } else if (k < 2 * n) {
-            // The read-only vote is not known yet: the agent treats the branch as a writer,
-            // which costs at most a rollback or commit that finds it finished.
-            agent_votes[k - n] = AskVote(txn, k - n, fences[k - n], /*read_only=*/false);
           } else {
-            append_pre_commit();
+            std::vector<bool> read_only(n, false);
+            agent_votes = AgentVotes(txn, fences, read_only, append_pre_commit);
           }
         },
-        /*caller_first=*/2 * n);
+        /*caller_first=*/n);
     services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
     txn.pre_commit_logged = pre_commit_logged.ok();
     if (Status veto = databases_veto(); !veto.ok()) return veto;
@@ -211,16 +213,9 @@ Status ThreePhaseCoordinator::CanCommit(TxnContext& txn, bool& ask_agents) {
     XA_CRASH_POINT(kAfterAllPrepared);  // every branch prepared, no agent asked yet
     if (Status fenced = read_fences(); !fenced.ok()) return fenced;
     for (BranchContext& b : branches) b.agent_asked = true;
-    services_->executor->RunAll(
-        n + 1,
-        [&](size_t i) {
-          if (i == n) {
-            append_pre_commit();
-          } else {
-            agent_votes[i] = AskVote(txn, i, fences[i], branches[i].vote == Vote::kReadOnly);
-          }
-        },
-        /*caller_first=*/n);
+    std::vector<bool> read_only(n, false);
+    for (size_t i = 0; i < n; ++i) read_only[i] = branches[i].vote == Vote::kReadOnly;
+    agent_votes = AgentVotes(txn, fences, read_only, append_pre_commit);
     services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
     txn.pre_commit_logged = pre_commit_logged.ok();
   }
@@ -238,34 +233,50 @@ Status ThreePhaseCoordinator::CanCommit(TxnContext& txn, bool& ask_agents) {
   return Status::Ok();
 }
 
-Status ThreePhaseCoordinator::AskVote(const TxnContext& txn, size_t i, uint64_t fence,
-                                      bool read_only) {
-  const BranchContext& b = txn.branches[i];
-  CanCommitMessage can_commit;
-  can_commit.xid = txn.xid;
-  can_commit.participant = static_cast<uint32_t>(i);
-  can_commit.participants = Participants(txn);
-  can_commit.fence_session_id = fence;
-  can_commit.read_only = read_only;
-  AgentMessage request;
-  request.body = std::move(can_commit);
-  Result<AgentMessage> reply = agents_->Call(
-      b.rm_name, std::move(request),
-      services_->clock->DeadlineAfter(three_phase_options_->vote_timeout));
-  if (!reply.ok()) return reply.status();
-  const auto* vote = std::get_if<VoteMessage>(&reply->body);
-  if (vote == nullptr) {
-    return Status(Code::kProto, "the agent answered CanCommit with " +
-                                    std::string(three_phase::AgentMessageTypeName(
-                                        three_phase::TypeOf(*reply))));
+std::vector<Status> ThreePhaseCoordinator::AgentVotes(const TxnContext& txn,
+                                                     const std::vector<uint64_t>& fences,
+                                                     const std::vector<bool>& read_only,
+                                                     const std::function<void()>& meanwhile) {
+  const size_t n = txn.branches.size();
+  const Clock::SteadyTime deadline =
+      services_->clock->DeadlineAfter(three_phase_options_->vote_timeout);
+  std::vector<three_phase::AgentClient::PendingCall> calls;
+  calls.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    CanCommitMessage can_commit;
+    can_commit.xid = txn.xid;
+    can_commit.participant = static_cast<uint32_t>(i);
+    can_commit.participants = Participants(txn);
+    can_commit.fence_session_id = fences[i];
+    can_commit.read_only = read_only[i];
+    AgentMessage request;
+    request.body = std::move(can_commit);
+    calls.push_back(agents_->Start(txn.branches[i].rm_name, std::move(request), deadline));
   }
-  XA_LOG_XID(kDebug, "tm", b.xid) << "agent vote for '" << b.rm_name << "': "
-                                  << (vote->yes ? "yes" : "no");
-  if (!vote->yes) {
-    return Status(Code::kRbOther,
-                  "the agent voted no" + (vote->reason.empty() ? "" : ": " + vote->reason));
+  meanwhile();
+  std::vector<Status> votes(n);
+  for (size_t i = 0; i < n; ++i) {
+    const BranchContext& b = txn.branches[i];
+    Result<AgentMessage> reply = agents_->Finish(calls[i], deadline);
+    if (!reply.ok()) {
+      votes[i] = reply.status();
+      continue;
+    }
+    const auto* vote = std::get_if<VoteMessage>(&reply->body);
+    if (vote == nullptr) {
+      votes[i] = Status(Code::kProto, "the agent answered CanCommit with " +
+                                          std::string(three_phase::AgentMessageTypeName(
+                                              three_phase::TypeOf(*reply))));
+      continue;
+    }
+    XA_LOG_XID(kDebug, "tm", b.xid) << "agent vote for '" << b.rm_name << "': "
+                                    << (vote->yes ? "yes" : "no");
+    if (!vote->yes) {
+      votes[i] = Status(Code::kRbOther,
+                        "the agent voted no" + (vote->reason.empty() ? "" : ": " + vote->reason));
+    }
   }
-  return Status::Ok();
+  return votes;
 }
 
 ThreePhaseCoordinator::PreCommitVerdict ThreePhaseCoordinator::PreCommitAll(
@@ -274,23 +285,30 @@ ThreePhaseCoordinator::PreCommitVerdict ThreePhaseCoordinator::PreCommitAll(
   std::vector<std::optional<ParticipantState>> states(branches.size());
   std::vector<Status> errors(branches.size());
   Clock::SteadyTime deadline = services_->clock->DeadlineAfter(three_phase_options_->ack_timeout);
-  services_->executor->RunAll(branches.size(), [&](size_t i) {
+  // Every PreCommit goes out from this thread before any acknowledgement is read: the agents
+  // record PRE side by side without a thread per agent here.
+  std::vector<three_phase::AgentClient::PendingCall> calls;
+  calls.reserve(branches.size());
+  for (size_t i = 0; i < branches.size(); ++i) {
     AgentMessage request;
     request.body = PreCommitMessage{txn.xid, static_cast<uint32_t>(i)};
-    Result<AgentMessage> reply = agents_->Call(branches[i].rm_name, std::move(request), deadline);
+    calls.push_back(agents_->Start(branches[i].rm_name, std::move(request), deadline));
+  }
+  for (size_t i = 0; i < branches.size(); ++i) {
+    Result<AgentMessage> reply = agents_->Finish(calls[i], deadline);
     if (!reply.ok()) {
       errors[i] = reply.status();
-      return;
+      continue;
     }
     const auto* ack = std::get_if<AckMessage>(&reply->body);
     if (ack == nullptr) {
       errors[i] = Status(Code::kProto, "the agent answered PreCommit with " +
                                            std::string(three_phase::AgentMessageTypeName(
                                                three_phase::TypeOf(*reply))));
-      return;
+      continue;
     }
     states[i] = ack->state;
-  });
+  }
   bool all_pre = true;
   bool committed = false;
   bool aborted = false;

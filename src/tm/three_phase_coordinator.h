@@ -67,6 +67,7 @@
 #ifndef XA_SRC_TM_THREE_PHASE_COORDINATOR_H_
 #define XA_SRC_TM_THREE_PHASE_COORDINATOR_H_
 
+#include <functional>
 #include <vector>
 
 #include "src/three_phase/agent_client.h"
@@ -101,9 +102,12 @@ class ThreePhaseCoordinator : public TwoPhaseCoordinator {
   // kPreCommit durable. `ask_agents` is cleared when no agent needs asking (at most one branch
   // voted commit, the rest read-only: 2PC's rules finish it).
   Status CanCommit(TxnContext& txn, bool& ask_agents);
-  // CanCommit to branch i's agent with the fence read before; OK for a durable yes. Writes
-  // nothing of the branch's context: it may run beside the branch's own prepare.
-  Status AskVote(const TxnContext& txn, size_t i, uint64_t fence, bool read_only);
+  // CanCommit to every branch's agent, all sent before any vote is read, with the fences read
+  // before; `meanwhile` runs while the agents record WAIT. One status per branch: OK for a
+  // durable yes. Writes nothing of the branches' contexts: it runs beside their prepares.
+  std::vector<Status> AgentVotes(const TxnContext& txn, const std::vector<uint64_t>& fences,
+                                 const std::vector<bool>& read_only,
+                                 const std::function<void()>& meanwhile);
   PreCommitVerdict PreCommitAll(TxnContext& txn, Status& why_undecided);
   Outcome DoCommit(TxnContext& txn);
   // Sends `decision` (DoCommit or Abort) to the agent of every branch in `to`, in parallel, and
