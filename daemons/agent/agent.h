@@ -23,6 +23,11 @@
 //     share the pool's threads. (Not asio's strands and thread pool: they synchronise with a
 //     standalone fence that the thread sanitizer cannot follow.) Records (DecisionLog::Append)
 //     run on the strand: an fdatasync is short and shared by concurrent appends (group commit).
+//     A message from a coordinator (a client that is no agent of the directory) whose
+//     participant's strand is idle is run by the connection's reader thread itself, which has
+//     nothing else to do until it answers (a coordinator sends one request at a time on a
+//     connection): that spares a thread hand-off on every CanCommit and PreCommit. A peer's
+//     connection carries many participants' messages, so its reader always hands them over.
 //   - BranchFinisher::Finish runs on a separate pool, off the strands: fencing and phase 2 wait
 //     for a database, which must not stall other transactions. Its result is posted back to the
 //     participant's strand; a failure is retried after a backoff (finish_retry_min doubling up to

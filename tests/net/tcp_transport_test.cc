@@ -74,6 +74,32 @@ TEST(TcpTransportTest, MessagesTravelBothWaysWholeAndInOrder) {
   EXPECT_EQ(ReceiveOk(*p.client), "vote yes");
 }
 
+// A send with nothing queued goes to the kernel from the caller's thread; a frame larger than
+// the kernel takes at once (16 MiB, while the peer reads nothing) leaves its rest queued for the
+// I/O thread, and what is sent after it must follow it, never overtake it.
+TEST(TcpTransportTest, AFrameTheKernelTakesOnlyPartOfStillArrivesWholeBeforeTheNextOnes) {
+  auto transport = NewTcpTransport(Env::Default()->clock());
+  Pair p = Connected(*transport);
+  ASSERT_NE(p.server, nullptr);
+  const std::string first(kMaxFramePayload, 'f');
+  const std::string second(kMaxFramePayload, 's');
+  ASSERT_THAT(p.client->Send("small before"), IsOk());
+  ASSERT_THAT(p.client->Send(first), IsOk());
+  ASSERT_THAT(p.client->Send("small between"), IsOk());
+  ASSERT_THAT(p.client->Send(second), IsOk());
+  ASSERT_THAT(p.client->Send("small after"), IsOk());
+  EXPECT_EQ(ReceiveOk(*p.server), "small before");
+  EXPECT_TRUE(ReceiveOk(*p.server) == first) << "the first large frame arrived damaged";
+  EXPECT_EQ(ReceiveOk(*p.server), "small between");
+  EXPECT_TRUE(ReceiveOk(*p.server) == second) << "the second large frame arrived damaged";
+  EXPECT_EQ(ReceiveOk(*p.server), "small after");
+  // The queue is empty again: the next send goes straight out, and the answer comes back.
+  ASSERT_THAT(p.client->Send("ping"), IsOk());
+  EXPECT_EQ(ReceiveOk(*p.server), "ping");
+  ASSERT_THAT(p.server->Send("pong"), IsOk());
+  EXPECT_EQ(ReceiveOk(*p.client), "pong");
+}
+
 // A close is graceful: what the peer sent before it arrives first, then the close.
 TEST(TcpTransportTest, PeerCloseIsReportedAfterTheMessagesItSentBefore) {
   auto transport = NewTcpTransport(Env::Default()->clock());
