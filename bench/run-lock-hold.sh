@@ -7,6 +7,7 @@
 # Usage: bash bench/run-lock-hold.sh [--quick] [--out DIR] [--build-dir DIR]
 #                                    [--recovery-delay-s R] [--agent-timeout-ms T] [--seconds S]
 #                                    [--slow-prepare-ms D] [--agent-restart-delay-ms A]
+#                                    [--agents-after-votes]
 #   --quick               seconds per case (CI); the full mode runs 10 s per no-failure case and
 #                         three coordinator crashes per protocol
 #   --out DIR             results folder (default <build dir>/lock-hold-results)
@@ -16,6 +17,10 @@
 #   --seconds S           per no-failure case (quick 1, full 10)
 #   --slow-prepare-ms D   the slow-participant case's delay of the PostgreSQL prepare (50)
 #   --agent-restart-delay-ms A  the agent-crash case's restart of the killed agent (1000, < T)
+#   --agents-after-votes  3PC asks the agents once the databases voted, not during their prepares
+#                         (ThreePhaseOptions::ask_agents_during_prepare off)
+# The bench program itself (build-lock-hold/bench/lockhold/xa_lock_hold_bench) also takes
+# --cases and --clients, to look closer at one case; the check here wants every case.
 #
 # Servers: scripts/servers.sh with XA_SERVERS_DIR=<build dir>/servers on ports 23306, 25432 and
 # 25433 unless XA_SERVERS_MARIADB_PORT, XA_SERVERS_PG_PORT, XA_SERVERS_PG_DISABLED_PORT say
@@ -29,7 +34,7 @@ die() { printf 'run-lock-hold: error: %s\n' "$*" >&2; exit 1; }
 
 quick=0 out="" build_dir="$REPO_ROOT/build-lock-hold" recovery_delay_s="" agent_timeout_ms=2000
 slow_prepare_ms=50 agent_restart_delay_ms=1000
-seconds=""
+seconds="" agents_after_votes=0
 while (($#)); do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -40,6 +45,7 @@ while (($#)); do
     --seconds) seconds="$2"; shift 2 ;;
     --slow-prepare-ms) slow_prepare_ms="$2"; shift 2 ;;
     --agent-restart-delay-ms) agent_restart_delay_ms="$2"; shift 2 ;;
+    --agents-after-votes) agents_after_votes=1; shift ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -92,6 +98,7 @@ mkdir -p "$out"
 args=(--out "$out" --recovery-delay-s "$recovery_delay_s" --agent-timeout-ms "$agent_timeout_ms"
   --slow-prepare-ms "$slow_prepare_ms" --agent-restart-delay-ms "$agent_restart_delay_ms")
 ((quick)) && args+=(--quick)
+((agents_after_votes)) && args+=(--agents-after-votes)
 [[ -n "$seconds" ]] && args+=(--seconds "$seconds")
 say "mode $( ((quick)) && echo quick || echo full); results in $out"
 bench_rc=0
