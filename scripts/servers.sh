@@ -363,7 +363,9 @@ pg_write_config() {
   if [[ "$name" == pg ]]; then
     conf="# 6000: the recovery bench leaves 5,000 transactions in doubt at once.
 max_prepared_transactions = 6000
-max_connections = 100"
+# 300: xa_tm_bench at 64 clients holds two PostgreSQL sessions a client (hand-written and the
+# manager's) beside the agents', the probes' and the tests' own.
+max_connections = 300"
   else
     conf="# PREPARE TRANSACTION fails here with 55000 'prepared transactions are disabled'.
 max_prepared_transactions = 0

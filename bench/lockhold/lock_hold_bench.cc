@@ -77,6 +77,7 @@
 #include <cppconn/exception.h>
 #include <cppconn/statement.h>
 
+#include "bench/common/bench_agents.h"
 #include "bench/lockhold/lock_probe.h"
 #include "examples/bank/bank.h"
 #include "src/testing/forwarding_resource_manager.h"
@@ -158,25 +159,6 @@ double ProcessCpuMs() {
   return ms(usage.ru_utime) + ms(usage.ru_stime);
 }
 
-// CPU time (user + system) a running child process has used, in ms; 0 when it cannot be read.
-// /proc/PID/stat: the command (field 2) is in parentheses and may hold spaces, so the fields are
-// counted from the closing one; utime and stime are fields 14 and 15, in clock ticks.
-double ChildCpuMs(pid_t pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  std::getline(in, text);
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int index = 3; index <= 15 && fields >> field; ++index) {
-    if (index >= 14) ticks += std::strtod(field.c_str(), nullptr);
-  }
-  return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Results
 
@@ -247,273 +229,6 @@ bool InvariantHolds(const CaseResult& result) {
   }
   return released <= result.bound_ms;
 }
-
-// ---------------------------------------------------------------------------------------------
-// The agents: two xa-agent processes, one beside each database.
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? std::string() : std::string(v);
-}
-
-bool WritePrivateFile(const std::string& path, const std::string& contents) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << contents;
-  out.close();
-  return out && ::chmod(path.c_str(), 0600) == 0;
-}
-
-int FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool Listening(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool connected =
-      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  ::close(fd);
-  return connected;
-}
-
-// Starts `argv` with this process's environment minus any armed crash point, plus `env`
-// ("NAME=value" entries), its stdout on `stdout_fd` and its stderr on `stderr_fd`. Everything the
-// child needs is built before fork(): between fork and exec a multi-threaded parent's child may
-// only make async-signal-safe calls. The child gets SIGTERM should this process die first.
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-            int stdout_fd, int stderr_fd) {
-  std::vector<std::string> environment;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry = *e;
-    if (entry.rfind("XA_CRASH_POINT=", 0) == 0 || entry.rfind("XA_CRASH_COUNT=", 0) == 0) continue;
-    environment.push_back(entry);
-  }
-  environment.insert(environment.end(), env.begin(), env.end());
-  std::vector<char*> args, envp;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  for (const std::string& e : environment) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  std::cout.flush();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    ::dup2(stdout_fd, STDOUT_FILENO);
-    ::dup2(stderr_fd, STDERR_FILENO);
-    ::execve(args[0], args.data(), envp.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-struct Agent {
-  std::string name;
-  std::string rm;
-  int port = 0;
-  std::string config;
-  std::string output;
-  pid_t pid = -1;
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
-std::string RmSection(const std::string& rm, const bank::BankSettings& settings) {
-  std::ostringstream out;
-  out << "[rm " << rm << "]\n";
-  if (rm == settings.mariadb.rm_name) {
-    out << "driver = mysql\nhost = " << settings.mariadb.host << "\nport = "
-        << settings.mariadb.port << "\nuser = " << settings.mariadb.user
-        << "\ndatabase = " << settings.mariadb.database
-        << "\npassword_file = " << Env("XA_TEST_MARIADB_PASSWORD_FILE") << "\n";
-  } else {
-    out << "driver = odbc\ndialect = postgres\ndsn = " << settings.postgres.dsn
-        << "\nuser = " << settings.postgres.user
-        << "\npassword_file = " << Env("XA_TEST_PG_PASSWORD_FILE") << "\n";
-  }
-  return out.str();
-}
-
-class Agents {
- public:
-  Agents(std::string work, std::string program, const bank::BankSettings& settings,
-         int timeout_ms)
-      : work_(std::move(work)), program_(std::move(program)), settings_(settings),
-        timeout_ms_(timeout_ms) {
-    agents_.resize(2);
-    agents_[0].name = kMariaDbAgent;
-    agents_[0].rm = settings.mariadb.rm_name;
-    agents_[1].name = kPostgresAgent;
-    agents_[1].rm = settings.postgres.rm_name;
-    key_file_ = work_ + "/agents.key";
-  }
-  ~Agents() { Stop(); }
-  Agents(const Agents&) = delete;
-  Agents& operator=(const Agents&) = delete;
-
-  // The CPU time the running agents have used, in ms (a restarted agent starts from zero: read it
-  // before and after a case in which none is restarted).
-  double CpuMs() const {
-    double total = 0;
-    for (const Agent& agent : agents_) total += ChildCpuMs(agent.pid);
-    return total;
-  }
-
-  Status Start() {
-    std::string key(32, '\0');
-    std::ifstream random("/dev/urandom", std::ios::binary);
-    random.read(key.data(), static_cast<std::streamsize>(key.size()));
-    if (!random || !WritePrivateFile(key_file_, key)) {
-      return Status(Code::kIoError, "cannot write the agents' key file " + key_file_);
-    }
-    // A port found free can be taken before the agent binds it: the agent then exits at start
-    // and both start again on new ports (nothing has used the old addresses yet).
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      for (Agent& agent : agents_) agent.port = FreeLoopbackPort();
-      bool all = true;
-      uint32_t node = kAgentNodeBase;
-      for (Agent& agent : agents_) {
-        agent.config = work_ + "/" + agent.name + ".conf";
-        agent.output = work_ + "/" + agent.name + ".out";
-        if (!WritePrivateFile(agent.config, Config(agent, node++))) {
-          return Status(Code::kIoError, "cannot write " + agent.config);
-        }
-        if (!Launch(agent)) {
-          all = false;
-          break;
-        }
-      }
-      if (all) return Status::Ok();
-      Stop();
-    }
-    return Status(Code::kTimeout,
-                  "the xa-agent processes did not start; their output is in " + work_ + "/*.out");
-  }
-
-  // SIGTERM, then SIGKILL after 10 s. True when every agent exited 0.
-  bool Stop() {
-    bool clean = true;
-    for (Agent& agent : agents_) clean = StopOne(agent) && clean;
-    return clean;
-  }
-
-  // Stops agent `i` and starts it again on its log and address with `env` ("NAME=value", e.g.
-  // an armed crash point); its output is appended to the same file.
-  Status Relaunch(size_t i, const std::vector<std::string>& env) {
-    Agent& agent = agents_[i];
-    StopOne(agent);
-    if (!Launch(agent, env, /*append=*/true)) {
-      return Status(Code::kIoError, "agent " + agent.name + " did not start again; its output "
-                                    "is in " + agent.output);
-    }
-    return Status::Ok();
-  }
-
-  // Waits (bounded) for agent `i` to die on its own, as an armed crash point makes it; returns
-  // when that was seen. XA_TIMEOUT (the agent is killed then) when it lives on.
-  Result<Clock::time_point> WaitDied(size_t i, std::chrono::seconds limit) {
-    Agent& agent = agents_[i];
-    const auto until = Clock::now() + limit;
-    int status = 0;
-    while (agent.pid > 0 && ::waitpid(agent.pid, &status, WNOHANG) == 0) {
-      if (Clock::now() > until) {
-        StopOne(agent);
-        return Status(Code::kTimeout, "agent " + agent.name + " was to die at its crash point "
-                                      "and did not; its output is in " + agent.output);
-      }
-      std::this_thread::sleep_for(milliseconds(1));
-    }
-    agent.pid = -1;
-    return Clock::now();
-  }
-
-  ThreePhaseOptions CoordinatorOptions() const {
-    ThreePhaseOptions options;
-    for (const Agent& agent : agents_) {
-      options.agents.push_back({agent.name, agent.address(), {agent.rm}});
-    }
-    options.key_file = key_file_;
-    // The coordinator's waits must be shorter than the agents' termination timeout.
-    options.vote_timeout = milliseconds(timeout_ms_ / 2);
-    options.ack_timeout = milliseconds(timeout_ms_ / 2);
-    return options;
-  }
-  const std::string& key_file() const { return key_file_; }
-  std::string address(size_t i) const { return agents_[i].address(); }
-
- private:
-  std::string Config(const Agent& self, uint32_t node) const {
-    std::ostringstream out;
-    out << "# written by xa_lock_hold_bench\nagent = " << self.name << "\nlog_dir = " << work_
-        << "/" << self.name << "-log\nnode_id = " << node << "\nkey_file = " << key_file_
-        << "\ntermination_timeout_ms = " << timeout_ms_ << "\npeer_timeout_ms = 500\n"
-        // The bench's 3PC coordinators: the orphan scan takes only their branches.
-        << "coordinator_node_ids = " << kMainNode << ", " << kCrashNode3pc << "\n\n";
-    for (const Agent& agent : agents_) {
-      out << "[agent " << agent.name << "]\naddress = " << agent.address() << "\nrms = "
-          << agent.rm << "\n";
-    }
-    out << "\n" << RmSection(self.rm, settings_);
-    return out.str();
-  }
-
-  static bool StopOne(Agent& agent) {
-    if (agent.pid <= 0) return true;
-    ::kill(agent.pid, SIGTERM);
-    int status = 0;
-    const auto until = Clock::now() + std::chrono::seconds(10);
-    while (::waitpid(agent.pid, &status, WNOHANG) == 0) {
-      if (Clock::now() > until) {
-        ::kill(agent.pid, SIGKILL);
-        ::waitpid(agent.pid, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    agent.pid = -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
-
-  bool Launch(Agent& agent, const std::vector<std::string>& env = {}, bool append = false) {
-    const int fd = ::open(agent.output.c_str(),
-                          O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0600);
-    if (fd < 0) return false;
-    agent.pid = Spawn({program_, "--config", agent.config}, env, fd, fd);
-    ::close(fd);
-    if (agent.pid < 0) return false;
-    for (int waited = 0; waited < 300; ++waited) {
-      int status = 0;
-      if (::waitpid(agent.pid, &status, WNOHANG) == agent.pid) {
-        agent.pid = -1;
-        return false;
-      }
-      if (Listening(agent.port)) return true;
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    return false;
-  }
-
-  std::string work_;
-  std::string program_;
-  bank::BankSettings settings_;
-  int timeout_ms_;
-  std::string key_file_;
-  std::vector<Agent> agents_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // The coordinators
@@ -625,7 +340,7 @@ struct Shared {
   const bank::BankSettings& settings;
   const bank::Bank& bank;
   TransactionManager& manager;
-  const Agents& agents;
+  const BenchAgents& agents;
 };
 
 // The no-failure case; with `slow_prepare` > 0, the slow-participant case (every PostgreSQL
@@ -910,7 +625,7 @@ class CrashWatch {
   std::vector<int> saw_wait_;
 };
 
-Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Protocol protocol,
+Result<CaseResult> RunCoordinatorCrash(Shared& shared, const BenchAgents& agents, Protocol protocol,
                                        const std::string& work, const std::string& self) {
   const Config& config = shared.config;
   CaseResult result;
@@ -1025,7 +740,7 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const Agents& agents, Pro
 // (which recovered PRE): both commit their branches, fencing the coordinator's sessions. The
 // probes measure each row's release after the agent's death; the bound is T + 1 s (D < T: the
 // restarted agent answers the round). Then the coordinator's recovery adopts the agents' COMMIT.
-Result<CaseResult> RunAgentCrash(Shared& shared, Agents& agents) {
+Result<CaseResult> RunAgentCrash(Shared& shared, BenchAgents& agents) {
   const Config& config = shared.config;
   CaseResult result;
   result.name = "agent-crash";
@@ -1376,7 +1091,10 @@ int Main(int argc, char** argv) {
     std::cerr << "xa_lock_hold_bench: " << ready.ToString() << "\n";
     return 1;
   }
-  Agents agents(work, config.agent_path, *settings, config.agent_timeout_ms);
+  BenchAgents agents(work, config.agent_path,
+                     {{kMariaDbAgent, settings->mariadb.rm_name, BenchDatabase::kMariaDb},
+                      {kPostgresAgent, settings->postgres.rm_name, BenchDatabase::kPostgres}},
+                     config.agent_timeout_ms, kAgentNodeBase, {kMainNode, kCrashNode3pc});
   if (Status started = agents.Start(); !started.ok()) {
     std::cerr << "xa_lock_hold_bench: " << started.ToString() << "\n";
     return 1;

@@ -1,35 +1,47 @@
-// xa_tm_bench: what the transaction manager costs, or saves, against hand-written XA.
+// xa_tm_bench: what the transaction manager costs, or saves, against hand-written XA, and what
+// three-phase commit costs beside two-phase.
 //
 // The same transfer (one UPDATE in MariaDB, one in PostgreSQL, atomically) is done
 //   (a) by hand: sequential XA statements on plain connections, no decision log:
 //         MariaDB   XA START / UPDATE / XA END / XA PREPARE          (Connector/C++)
 //         Postgres  BEGIN;UPDATE (one round trip) / PREPARE TRANSACTION   (psqlODBC)
 //         then      XA COMMIT / COMMIT PREPARED
-//   (b) through xa::TransactionManager with the file decision log (fdatasync'd decisions):
+//   (c) by hand with both databases at once: the same statements, PostgreSQL's on a second
+//       thread of the client (its prepare beside MariaDB's, then its commit beside MariaDB's);
+//   (l1), (l2) a local one-phase commit on one database alone, the floor of any distributed
+//       transfer: MariaDB START TRANSACTION / UPDATE / COMMIT; PostgreSQL BEGIN;UPDATE / COMMIT;
+//   (b) through xa::TransactionManager, 2PC, with the file decision log (fdatasync'd decisions):
 //         Begin, Enlist(xa::mysql), Enlist(xa::odbc), the two UPDATEs, Commit.
 //       Both branches always write, so the sessions run without the drivers' read-only probe
 //       (read_only_optimization = false: on MariaDB the probe materialises SESSION_STATUS, about
 //       250 us of server CPU per branch). Without it MariaDB sends XA END with XA PREPARE
 //       (MySqlOptions::batch_xa_end), and PREPARE TRANSACTION goes alone (psqlODBC's
 //       statement-level rollback cannot leave the block aborted, so no probe guards it).
-//       XA_TM_BENCH_READ_ONLY_PROBE=1 keeps the probes on (and their round trips).
-// at 1, 4 and 16 clients (threads, each with its own sessions and its own accounts, so no
+//       XA_TM_BENCH_READ_ONLY_PROBE=1 keeps the probes on (and their round trips);
+//   (3) the same manager, 3PC, through two real xa-agent processes started here (one beside each
+//       database; XA_TM_BENCH_AGENT names the program, by default the one built beside this
+//       bench; without one the mode is not run and the table says so).
+// at 1, 4, 16 and 64 clients (threads, each with its own sessions and its own accounts, so no
 // transfer waits for another's row locks). Google Benchmark runs each case; every transfer's
-// latency is recorded, and a table at the end gives throughput, p50 and p99 of both and the
-// ratios b/a (throughput: higher is better; p50: lower is better).
+// latency is recorded, and a table at the end gives each mode's throughput, p50 and p99 and its
+// ratios to (a) (throughput: higher is better; p50: lower is better).
 //
 // Needs scripts/servers.sh start and its environment (. build/servers/env.sh). Options:
 // XA_TM_BENCH_SECONDS (minimum seconds per case, default 2), XA_TM_BENCH_REPETITIONS (default
-// 3, interleaved, median throughput reported), XA_TM_BENCH_PHASE_THREADS (the
+// 3, interleaved, median throughput reported), XA_TM_BENCH_MODES (a comma list of the modes to
+// run: hand, parallel, local-mariadb, local-postgres, manager, manager-3pc; default all),
+// XA_TM_BENCH_CLIENTS (a comma list, default 1,4,16,64), XA_TM_BENCH_PHASE_THREADS (the
 // manager's phase_threads; 0 runs every phase call on the client's thread),
 // XA_TM_BENCH_SEQUENTIAL_CPU_PERCENT (the manager's sequential_phases_at_cpu_percent),
 // XA_TM_BENCH_GROUP_COMMIT_DELAY_US (LogOptions::group_commit_max_delay_us, default 0). Google
-// Benchmark flags pass through (e.g. --benchmark_filter=Manager).
+// Benchmark flags pass through (e.g. --benchmark_filter=manager).
 //
 // A second table gives the CPU time per transfer of the bench process ("app": the clients, and
-// in (b) the manager and its log), of MariaDB and of PostgreSQL (found through the pid files
-// under XA_TEST_SERVERS_DIR), and how busy the whole machine was. Where the machine is busy,
-// throughput is cores / (CPU per transfer), whatever the phases overlap.
+// in (b) and (3) the manager and its log), of MariaDB and of PostgreSQL (found through the pid
+// files under XA_TEST_SERVERS_DIR), of the two agents, and how busy the whole machine was. Where
+// the machine is busy, throughput is cores / (CPU per transfer), whatever the phases overlap.
+// (An agent tells its peers a decision at its next termination timeout, 2 s here, off the
+// commit's path: that much of its work after a 3PC case is charged to the case that follows.)
 
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -40,6 +52,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -50,6 +64,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <cppconn/connection.h>
@@ -57,6 +72,7 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 
+#include "bench/common/bench_agents.h"
 #include "tests/testutil/db_env.h"
 #include "src/sql_dialect/mariadb_dialect.h"
 #include "src/sql_dialect/postgres_dialect.h"
@@ -69,9 +85,25 @@ namespace xa::bench {
 namespace {
 
 constexpr const char* kTable = "tm_bench_accounts";
-constexpr int kAccounts = 64;
+constexpr int kAccounts = 64;  // client i uses account i + 1: at most 64 clients
 constexpr int64_t kBalance = 1'000'000'000;
-const int kClients[] = {1, 4, 16};
+constexpr int kAgentTimeoutMs = 2000;  // the agents' termination timeout in mode (3)
+
+// The modes, in the order of the tables; `key` names the mode in XA_TM_BENCH_MODES and is the
+// name Google Benchmark prints.
+struct Mode {
+  const char* key;
+  const char* label;
+  const char* what;
+};
+constexpr Mode kModes[] = {
+    {"hand", "(a)", "hand-written sequential XA, no log"},
+    {"parallel", "(c)", "hand-written XA, both databases at once, no log"},
+    {"local-mariadb", "(l1)", "a local commit on MariaDB alone"},
+    {"local-postgres", "(l2)", "a local commit on PostgreSQL alone"},
+    {"manager", "(b)", "xa::TransactionManager, 2PC, durable log"},
+    {"manager-3pc", "(3)", "xa::TransactionManager, 3PC through two xa-agent processes"},
+};
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "xa_tm_bench: %s\n", what.c_str());
@@ -115,12 +147,60 @@ class PlainPostgres {
   SQLHSTMT stmt_ = SQL_NULL_HSTMT;
 };
 
+// A thread of a client that runs one job at a time for it: mode (c)'s PostgreSQL side.
+class SideThread {
+ public:
+  SideThread() : thread_([this] { Loop(); }) {}
+  ~SideThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  void Start(std::function<void()> job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = std::move(job);
+    done_ = false;
+    changed_.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [&] { return done_; });
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      changed_.wait(lock, [&] { return stopping_ || job_ != nullptr; });
+      if (job_ == nullptr) return;  // stopping
+      std::function<void()> job = std::move(job_);
+      job_ = nullptr;
+      lock.unlock();
+      job();
+      lock.lock();
+      done_ = true;
+      changed_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::function<void()> job_;  // guarded by mu_
+  bool done_ = true;           // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  std::thread thread_;         // last: starts once the rest is built
+};
+
 struct HandSession {
   // The MariaDB connection of an xa::mysql session, used as a plain connection: the bench
   // sends its own XA statements and never calls the resource manager's verbs.
   std::unique_ptr<mysql::MySqlResourceManager> mariadb;
   std::unique_ptr<sql::Statement> mariadb_statement;
   std::unique_ptr<PlainPostgres> postgres;
+  std::unique_ptr<SideThread> postgres_side;  // mode (c) only
 };
 
 // ---- shared state ---------------------------------------------------------------------------
@@ -130,23 +210,33 @@ struct HandSession {
 // under XA_TEST_SERVERS_DIR; PostgreSQL's time is the postmaster's, its exited children's and
 // its live children's (the backends).
 struct CpuSample {
-  double client = 0, mariadb = 0, postgres = 0;
+  double client = 0, mariadb = 0, postgres = 0, agents = 0;
   double machine_busy = 0, machine_total = 0;
 };
 
 struct CpuUse {  // the difference of two samples, summed over the runs of a case
-  double client = 0, mariadb = 0, postgres = 0, machine_busy = 0, machine_total = 0;
+  double client = 0, mariadb = 0, postgres = 0, agents = 0, machine_busy = 0, machine_total = 0;
   void Add(const CpuSample& from, const CpuSample& to) {
     client += to.client - from.client;
     mariadb += to.mariadb - from.mariadb;
     postgres += to.postgres - from.postgres;
+    agents += to.agents - from.agents;
     machine_busy += to.machine_busy - from.machine_busy;
     machine_total += to.machine_total - from.machine_total;
+  }
+  void Add(const CpuUse& other) {
+    client += other.client;
+    mariadb += other.mariadb;
+    postgres += other.postgres;
+    agents += other.agents;
+    machine_busy += other.machine_busy;
+    machine_total += other.machine_total;
   }
 };
 
 int g_mariadb_pid = 0;
 int g_postgres_pid = 0;
+std::unique_ptr<BenchAgents> g_agents;  // mode (3) only
 
 int ReadPid(const std::string& path) {
   std::ifstream in(path);
@@ -190,6 +280,7 @@ CpuSample SampleCpu() {
       if (ppid == g_postgres_pid) s.postgres += cpu;
     }
   }
+  if (g_agents != nullptr) s.agents = g_agents->CpuMs() / 1000.0;
   std::ifstream stat("/proc/stat");
   std::string cpu;
   double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
@@ -230,7 +321,6 @@ std::unique_ptr<TransactionManager> g_manager;
 uint32_t g_node = 0;
 bool g_read_only_probe = false;
 int64_t g_repetitions = 3;
-std::atomic<uint64_t> g_sequence{0};
 
 // Runs are keyed by mode, clients and repetition ("manager/16/2"); the table pools repetitions.
 std::string Key(const char* mode, int clients, int64_t repetition) {
@@ -341,17 +431,85 @@ void BM_HandWrittenXa(benchmark::State& state) {
   });
 }
 
-void BM_Manager(benchmark::State& state) {
-  StartCase(state, "manager");
+// (c): (a)'s statements, PostgreSQL's on the client's side thread, beside MariaDB's.
+void BM_ParallelXa(benchmark::State& state) {
+  StartCase(state, "parallel");
+  HandSession& s = HandSessionFor(state.thread_index());
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (s.postgres_side == nullptr) s.postgres_side = std::make_unique<SideThread>();
+  }
+  SideThread& side = *s.postgres_side;
+  const int account = state.thread_index() + 1;
+  XidGenerator xids(g_node, 0xc0000000u + static_cast<uint64_t>(state.thread_index()));
+  RunCase(state, "parallel", s.mariadb->connection(), [&](int64_t delta) {
+    Xid global = xids.Next();
+    std::string my_xid = internal::mariadb::XidLiteral(global.WithBranch(0));
+    std::string pg_gid = internal::postgres::XidToGid(global.WithBranch(1));
+    side.Start([&] {
+      s.postgres->Run("BEGIN;" + Update(account, delta));
+      s.postgres->Run("PREPARE TRANSACTION '" + pg_gid + "'");
+    });
+    try {
+      s.mariadb_statement->execute("XA START " + my_xid);
+      s.mariadb_statement->executeUpdate(Update(account, -delta));
+      s.mariadb_statement->execute("XA END " + my_xid);
+      s.mariadb_statement->execute("XA PREPARE " + my_xid);
+    } catch (const sql::SQLException& e) {
+      Die(std::string("MariaDB statement failed: ") + e.what());
+    }
+    side.Wait();
+    side.Start([&] { s.postgres->Run("COMMIT PREPARED '" + pg_gid + "'"); });
+    try {
+      s.mariadb_statement->execute("XA COMMIT " + my_xid);
+    } catch (const sql::SQLException& e) {
+      Die(std::string("MariaDB statement failed: ") + e.what());
+    }
+    side.Wait();
+  });
+}
+
+void BM_LocalMariaDb(benchmark::State& state) {
+  StartCase(state, "local-mariadb");
+  HandSession& s = HandSessionFor(state.thread_index());
+  const int account = state.thread_index() + 1;
+  RunCase(state, "local-mariadb", s.mariadb->connection(), [&](int64_t delta) {
+    try {
+      s.mariadb_statement->execute("START TRANSACTION");
+      s.mariadb_statement->executeUpdate(Update(account, delta));
+      s.mariadb_statement->execute("COMMIT");
+    } catch (const sql::SQLException& e) {
+      Die(std::string("MariaDB statement failed: ") + e.what());
+    }
+  });
+}
+
+void BM_LocalPostgres(benchmark::State& state) {
+  StartCase(state, "local-postgres");
+  HandSession& s = HandSessionFor(state.thread_index());
+  const int account = state.thread_index() + 1;
+  RunCase(state, "local-postgres", s.mariadb->connection(), [&](int64_t delta) {
+    s.postgres->Run("BEGIN;" + Update(account, delta));
+    s.postgres->Run("COMMIT");
+  });
+}
+
+void ManagerCase(benchmark::State& state, const char* mode, Protocol protocol) {
+  StartCase(state, mode);
   test::DbTeller& teller = TellerFor(state.thread_index());
   const int account = state.thread_index() + 1;
-  RunCase(state, "manager", teller.mariadb->connection(), [&](int64_t delta) {
-    Result<Outcome> outcome = test::Transfer(*g_manager, teller, kTable, account, account, delta);
+  RunCase(state, mode, teller.mariadb->connection(), [&](int64_t delta) {
+    Result<Outcome> outcome = test::Transfer(*g_manager, teller, kTable, account, account, delta,
+                                             /*xid=*/nullptr, protocol);
     if (!outcome.ok() || *outcome != Outcome::kCommitted) {
-      Die("transfer through the manager: " +
+      Die(std::string("transfer through the manager (") + mode + "): " +
           (outcome.ok() ? std::string(OutcomeName(*outcome)) : outcome.status().ToString()));
     }
   });
+}
+void BM_Manager(benchmark::State& state) { ManagerCase(state, "manager", Protocol::kTwoPhase); }
+void BM_Manager3pc(benchmark::State& state) {
+  ManagerCase(state, "manager-3pc", Protocol::kThreePhase);
 }
 
 double Percentile(std::vector<double> v, double q) {
@@ -361,7 +519,7 @@ double Percentile(std::vector<double> v, double q) {
   return v[std::min(index, v.size() - 1)];
 }
 
-// Captures items_per_second of each run while printing as usual.
+// Captures items_per_second of each run while printing as usual (a run's name is its mode).
 class CapturingReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
@@ -369,16 +527,43 @@ class CapturingReporter : public benchmark::ConsoleReporter {
       if (run.run_type != Run::RT_Iteration) continue;
       auto it = run.counters.find("items_per_second");
       if (it == run.counters.end()) continue;
-      std::string name = run.run_name.function_name;  // BM_HandWrittenXa / BM_Manager
-      const char* mode = name.find("Manager") != std::string::npos ? "manager" : "hand";
+      const std::string mode = run.run_name.function_name;
       int64_t repetition = std::atoll(run.run_name.args.c_str());
       std::lock_guard<std::mutex> lock(g_mu);
-      g_results[Key(mode, static_cast<int>(run.threads), repetition)].items_per_second =
+      g_results[Key(mode.c_str(), static_cast<int>(run.threads), repetition)].items_per_second =
           it->second.value;
     }
     ConsoleReporter::ReportRuns(runs);
   }
 };
+
+// "a,b" -> {"a", "b"}.
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) items.push_back(item);
+  return items;
+}
+
+// Pools the repetitions of one mode and client count: median throughput, all latencies.
+CaseResult Pooled(const char* mode, int clients) {
+  CaseResult out;
+  std::vector<double> throughputs;
+  std::lock_guard<std::mutex> lock(g_mu);
+  for (int64_t r = 1; r <= g_repetitions; ++r) {
+    const CaseResult& one = g_results[Key(mode, clients, r)];
+    if (one.latencies_us.empty()) continue;
+    throughputs.push_back(one.items_per_second);
+    out.latencies_us.insert(out.latencies_us.end(), one.latencies_us.begin(),
+                            one.latencies_us.end());
+    out.mariadb_statements += one.mariadb_statements;
+    out.transfers += one.transfers;
+    out.cpu.Add(one.cpu);
+  }
+  out.items_per_second = Percentile(throughputs, 0.5);
+  return out;
+}
 
 }  // namespace
 }  // namespace xa::bench
@@ -396,6 +581,37 @@ int main(int argc, char** argv) {
                               "build/servers/env.sh");
     }
   }
+  std::vector<int> clients_list = {1, 4, 16, 64};
+  if (const char* v = std::getenv("XA_TM_BENCH_CLIENTS")) {
+    clients_list.clear();
+    for (const std::string& item : SplitList(v)) {
+      const int clients = std::atoi(item.c_str());
+      if (clients < 1 || clients > kAccounts || std::to_string(clients) != item) {
+        Die("XA_TM_BENCH_CLIENTS: '" + item + "' is not a count of clients from 1 to " +
+            std::to_string(kAccounts));
+      }
+      clients_list.push_back(clients);
+    }
+  }
+  std::vector<const Mode*> modes;
+  {
+    std::vector<std::string> wanted;
+    if (const char* v = std::getenv("XA_TM_BENCH_MODES")) wanted = SplitList(v);
+    for (const std::string& key : wanted) {
+      bool known = false;
+      for (const Mode& mode : kModes) known = known || key == mode.key;
+      if (!known) Die("XA_TM_BENCH_MODES: no mode is named '" + key + "'");
+    }
+    for (const Mode& mode : kModes) {
+      if (wanted.empty() || std::find(wanted.begin(), wanted.end(), mode.key) != wanted.end()) {
+        modes.push_back(&mode);
+      }
+    }
+  }
+  auto runs = [&](const char* key) {
+    return std::any_of(modes.begin(), modes.end(),
+                       [&](const Mode* m) { return std::string(m->key) == key; });
+  };
 
   if (const char* dir = std::getenv("XA_TEST_SERVERS_DIR")) {
     g_mariadb_pid = ReadPid(std::string(dir) + "/mariadb/mariadbd.pid");
@@ -429,113 +645,142 @@ int main(int argc, char** argv) {
   }
   if (const char* v = std::getenv("XA_TM_BENCH_READ_ONLY_PROBE")) g_read_only_probe = *v == '1';
   xa::test::RegisterDbFactories(options, g_read_only_probe);
+
+  // Mode (3): two agents beside the databases, on their own logs under the bench's directory.
+  std::string agent_program;
+#ifdef XA_AGENT_PATH
+  agent_program = XA_AGENT_PATH;
+#endif
+  if (const char* v = std::getenv("XA_TM_BENCH_AGENT")) agent_program = v;
+  std::string three_phase_skipped;
+  if (runs("manager-3pc")) {
+    if (agent_program.empty() || ::access(agent_program.c_str(), X_OK) != 0) {
+      three_phase_skipped = "no xa-agent program ('" + agent_program +
+                            "'): build the xa-agent target or set XA_TM_BENCH_AGENT";
+    } else {
+      const std::string agents_dir = dir + "-agents";
+      std::filesystem::create_directories(agents_dir);
+      std::filesystem::permissions(agents_dir, std::filesystem::perms::owner_all);
+      g_agents = std::make_unique<BenchAgents>(
+          agents_dir, agent_program,
+          std::vector<BenchAgentSpec>{
+              {"tm-bench-agent-mariadb", xa::test::kMariaDbRm, BenchDatabase::kMariaDb},
+              {"tm-bench-agent-postgres", xa::test::kPostgresRm, BenchDatabase::kPostgres}},
+          kAgentTimeoutMs, g_node + 1, std::set<uint32_t>{g_node});
+      if (xa::Status started = g_agents->Start(); !started.ok()) Die(started.ToString());
+      options.three_phase = g_agents->CoordinatorOptions();
+    }
+  }
   auto manager = xa::TransactionManager::Open(options, *g_log);
   if (!manager.ok()) Die(manager.status().ToString());
   g_manager = std::move(*manager);
 
-  // Repetitions interleave the two modes, so that the load of a shared machine drifting over
-  // the run hits both alike; the table takes the median throughput of the repetitions.
+  // Repetitions interleave the modes, so that the load of a shared machine drifting over the run
+  // hits them alike; the table takes the median throughput of the repetitions.
+  using Fn = void (*)(benchmark::State&);
+  const std::map<std::string, Fn> functions = {
+      {"hand", BM_HandWrittenXa},     {"parallel", BM_ParallelXa},
+      {"local-mariadb", BM_LocalMariaDb}, {"local-postgres", BM_LocalPostgres},
+      {"manager", BM_Manager},        {"manager-3pc", BM_Manager3pc}};
   for (int64_t repetition = 1; repetition <= g_repetitions; ++repetition) {
-    for (int clients : kClients) {
-      benchmark::RegisterBenchmark("BM_HandWrittenXa", BM_HandWrittenXa)
-          ->Arg(repetition)->Threads(clients)->UseRealTime()->MinTime(seconds)
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark("BM_Manager", BM_Manager)
-          ->Arg(repetition)->Threads(clients)->UseRealTime()->MinTime(seconds)
-          ->Unit(benchmark::kMicrosecond);
+    for (int clients : clients_list) {
+      for (const Mode* mode : modes) {
+        if (std::string(mode->key) == "manager-3pc" && g_agents == nullptr) continue;
+        benchmark::RegisterBenchmark(mode->key, functions.at(mode->key))
+            ->Arg(repetition)->Threads(clients)->UseRealTime()->MinTime(seconds)
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
   benchmark::Initialize(&argc, argv);
   CapturingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
 
-  std::printf("\nSame transfer (UPDATE in MariaDB + UPDATE in PostgreSQL), %s\n",
-              "(a) hand-written sequential XA, no log; (b) xa::TransactionManager, durable log");
-  std::printf("median throughput of %lld interleaved repetitions; latencies pooled over them\n",
+  std::printf("\nThe same transfer (an UPDATE in MariaDB and one in PostgreSQL) by each mode:\n");
+  for (const Mode* mode : modes) std::printf("  %-5s %-15s %s\n", mode->label, mode->key, mode->what);
+  if (!three_phase_skipped.empty()) std::printf("  (3) not run: %s\n", three_phase_skipped.c_str());
+  std::printf("median throughput of %lld interleaved repetitions; latencies pooled over them; "
+              "ratios against (a) of the same clients\n",
               static_cast<long long>(g_repetitions));
-  std::printf("%7s | %10s %9s %9s | %10s %9s %9s | %9s %9s\n", "clients", "(a) tx/s",
-              "p50 us", "p99 us", "(b) tx/s", "p50 us", "p99 us", "tx/s b/a", "p50 b/a");
+  std::printf("%7s | %-5s | %10s %9s %9s | %9s %9s | %s\n", "clients", "mode", "tx/s", "p50 us",
+              "p99 us", "tx/s /(a)", "p50 /(a)", "MariaDB statements per transfer");
   bool targets_met = true;  // and every case measured
-  // Pools the repetitions of one mode and client count: median throughput, all latencies.
-  auto pooled = [](const char* mode, int clients) {
-    CaseResult out;
-    std::vector<double> throughputs;
-    for (int64_t r = 1; r <= g_repetitions; ++r) {
-      const CaseResult& one = g_results[Key(mode, clients, r)];
-      if (one.latencies_us.empty()) continue;
-      throughputs.push_back(one.items_per_second);
-      out.latencies_us.insert(out.latencies_us.end(), one.latencies_us.begin(),
-                              one.latencies_us.end());
-      out.mariadb_statements += one.mariadb_statements;
-      out.transfers += one.transfers;
-      out.cpu.client += one.cpu.client;
-      out.cpu.mariadb += one.cpu.mariadb;
-      out.cpu.postgres += one.cpu.postgres;
-      out.cpu.machine_busy += one.cpu.machine_busy;
-      out.cpu.machine_total += one.cpu.machine_total;
+  for (int clients : clients_list) {
+    const CaseResult a = Pooled("hand", clients);
+    const double a50 = Percentile(a.latencies_us, 0.50);
+    for (const Mode* mode : modes) {
+      const CaseResult r = Pooled(mode->key, clients);
+      if (r.latencies_us.empty()) {
+        std::printf("%7d | %-5s | not measured\n", clients, mode->label);
+        if (std::string(mode->key) == "hand" || std::string(mode->key) == "manager") {
+          targets_met = false;
+        }
+        continue;
+      }
+      const double p50 = Percentile(r.latencies_us, 0.50), p99 = Percentile(r.latencies_us, 0.99);
+      const double throughput_ratio =
+          a.items_per_second > 0 ? r.items_per_second / a.items_per_second : 0;
+      const double p50_ratio = a50 > 0 ? p50 / a50 : 0;
+      std::printf("%7d | %-5s | %10.0f %9.0f %9.0f | %9.2f %9.2f | %.1f\n", clients, mode->label,
+                  r.items_per_second, p50, p99, throughput_ratio, p50_ratio,
+                  static_cast<double>(r.mariadb_statements) / static_cast<double>(r.transfers));
+      if (std::string(mode->key) == "manager" && !a.latencies_us.empty()) {
+        if (throughput_ratio < 1.0) targets_met = false;
+        if (clients == 1 && p50_ratio > 0.9) targets_met = false;
+      }
     }
-    out.items_per_second = Percentile(throughputs, 0.5);
-    return out;
-  };
-  for (int clients : kClients) {
-    CaseResult a = pooled("hand", clients);
-    CaseResult b = pooled("manager", clients);
-    if (a.latencies_us.empty() || b.latencies_us.empty()) {
-      targets_met = false;  // a case filtered out or failed: the targets are not shown to hold
-      continue;
-    }
-    double a50 = Percentile(a.latencies_us, 0.50), a99 = Percentile(a.latencies_us, 0.99);
-    double b50 = Percentile(b.latencies_us, 0.50), b99 = Percentile(b.latencies_us, 0.99);
-    double throughput_ratio = a.items_per_second > 0 ? b.items_per_second / a.items_per_second : 0;
-    double p50_ratio = a50 > 0 ? b50 / a50 : 0;
-    std::printf("%7d | %10.0f %9.0f %9.0f | %10.0f %9.0f %9.0f | %9.2f %9.2f\n", clients,
-                a.items_per_second, a50, a99, b.items_per_second, b50, b99, throughput_ratio,
-                p50_ratio);
-    std::printf("%7s   MariaDB statements per transfer: (a) %.1f, (b) %.1f\n", "",
-                static_cast<double>(a.mariadb_statements) / static_cast<double>(a.transfers),
-                static_cast<double>(b.mariadb_statements) / static_cast<double>(b.transfers));
-    if (throughput_ratio < 1.0) targets_met = false;
-    if (clients == 1 && p50_ratio > 0.9) targets_met = false;
   }
-  // Where the CPU goes. Once the machine is busy (every core running the bench or a server),
-  // throughput is cores / (CPU per transfer): parallel phases can only shorten the waits, and
-  // the ratio of the totals below bounds b/a.
-  std::printf("\nCPU per transfer (us: bench process / MariaDB / PostgreSQL / total) and machine "
-              "busy share, %ld cores\n", sysconf(_SC_NPROCESSORS_ONLN));
-  std::printf("%7s | %8s %8s %8s %8s %6s | %8s %8s %8s %8s %6s | %11s\n", "clients", "(a) app",
-              "MariaDB", "Postgres", "total", "busy", "(b) app", "MariaDB", "Postgres", "total",
-              "busy", "total a/b");
-  for (int clients : kClients) {
-    CaseResult a = pooled("hand", clients);
-    CaseResult b = pooled("manager", clients);
-    if (a.transfers == 0 || b.transfers == 0) continue;
+  // Where the CPU goes. Once the machine is busy (every core running the bench, a server or an
+  // agent), throughput is cores / (CPU per transfer): parallel phases can only shorten the
+  // waits, and the ratio of the totals bounds the throughput ratio.
+  std::printf("\nCPU per transfer (us) of the bench process, MariaDB, PostgreSQL and the agents, "
+              "and the machine's busy share (%ld cores)\n", sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("%7s | %-5s | %8s %8s %8s %8s %8s | %6s | %10s\n", "clients", "mode", "app",
+              "MariaDB", "Postgres", "agents", "total", "busy", "total /(a)");
+  for (int clients : clients_list) {
+    const CaseResult a = Pooled("hand", clients);
     auto per = [](double cpu_seconds, const CaseResult& r) {
       return cpu_seconds * 1e6 / static_cast<double>(r.transfers);
     };
-    auto busy = [](const CpuUse& c) {
-      return c.machine_total > 0 ? 100.0 * c.machine_busy / c.machine_total : 0.0;
-    };
-    double a_total = per(a.cpu.client + a.cpu.mariadb + a.cpu.postgres, a);
-    double b_total = per(b.cpu.client + b.cpu.mariadb + b.cpu.postgres, b);
-    std::printf("%7d | %8.0f %8.0f %8.0f %8.0f %5.0f%% | %8.0f %8.0f %8.0f %8.0f %5.0f%% | %11.2f\n",
-                clients, per(a.cpu.client, a), per(a.cpu.mariadb, a), per(a.cpu.postgres, a),
-                a_total, busy(a.cpu), per(b.cpu.client, b), per(b.cpu.mariadb, b),
-                per(b.cpu.postgres, b), b_total, busy(b.cpu), b_total > 0 ? a_total / b_total : 0);
+    const double a_total =
+        a.transfers > 0 ? per(a.cpu.client + a.cpu.mariadb + a.cpu.postgres + a.cpu.agents, a) : 0;
+    for (const Mode* mode : modes) {
+      const CaseResult r = Pooled(mode->key, clients);
+      if (r.transfers == 0) continue;
+      const double total = per(r.cpu.client + r.cpu.mariadb + r.cpu.postgres + r.cpu.agents, r);
+      const double busy =
+          r.cpu.machine_total > 0 ? 100.0 * r.cpu.machine_busy / r.cpu.machine_total : 0.0;
+      std::printf("%7d | %-5s | %8.0f %8.0f %8.0f %8.0f %8.0f | %5.0f%% | %10.2f\n", clients,
+                  mode->label, per(r.cpu.client, r), per(r.cpu.mariadb, r),
+                  per(r.cpu.postgres, r), per(r.cpu.agents, r), total, busy,
+                  a_total > 0 ? total / a_total : 0);
+    }
   }
   xa::TransactionMetrics m = g_manager->Metrics();
-  std::printf("\nmanager phases (all cases, histogram estimates): Commit() p50 %.0f us "
+  std::printf("\nmanager phases (all its cases, histogram estimates): Commit() p50 %.0f us "
               "[prepare p50 %.0f us, decision write p50 %.0f us p99 %.0f us, commit phase p50 "
               "%.0f us]; %llu decisions logged; %llu phases sequential (CPUs busy)\n",
               m.total_commit.p50_us, m.prepare.p50_us, m.decision_write.p50_us,
               m.decision_write.p99_us, m.commit_phase.p50_us,
               static_cast<unsigned long long>(m.decision_records),
               static_cast<unsigned long long>(m.phases_sequential_cpu_busy));
-  std::printf("targets (b/a >= 1.0 at every concurrency, single-client p50 b/a <= 0.9): %s\n",
-              targets_met ? "met" : "NOT met");
+  std::printf("targets ((b)/(a) throughput >= 1.0 at every concurrency, single-client p50 "
+              "(b)/(a) <= 0.9): %s\n", targets_met ? "met" : "NOT met");
   g_tellers.clear();
   g_hand_sessions.clear();
   g_manager.reset();
   g_log.reset();
-  std::filesystem::remove_all(dir);
-  return 0;
+  bool agents_clean = true;
+  if (g_agents != nullptr) {
+    agents_clean = g_agents->Stop();
+    if (!agents_clean) {
+      std::printf("the agents did not stop cleanly; their output is in %s-agents\n", dir.c_str());
+    }
+    g_agents.reset();
+  }
+  if (agents_clean) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(dir + "-agents");
+  }
+  return agents_clean ? 0 : 1;
 }

@@ -225,8 +225,9 @@ Status TransferWork(DbTeller& teller, const std::string& table, int mariadb_acco
 }
 
 Result<Outcome> Transfer(TransactionManager& manager, DbTeller& teller, const std::string& table,
-                         int mariadb_account, int pg_account, int64_t amount, Xid* xid) {
-  Result<Transaction> txn = manager.Begin();
+                         int mariadb_account, int pg_account, int64_t amount, Xid* xid,
+                         Protocol protocol) {
+  Result<Transaction> txn = manager.Begin(protocol);
   if (!txn.ok()) return txn.status();
   if (xid != nullptr) *xid = txn->xid();
   XA_RETURN_IF_ERROR(txn->Enlist(*teller.mariadb));

@@ -63,11 +63,11 @@ Result<int64_t> PostgresBalance(DbTeller& admin, const std::string& table, int i
 Status TransferWork(DbTeller& teller, const std::string& table, int mariadb_account,
                     int pg_account, int64_t amount);
 
-// A transfer through the manager: Begin, Enlist both, TransferWork, Commit (or Rollback when
-// the work failed, which then yields kRolledBack).
+// A transfer through the manager: Begin(protocol), Enlist both, TransferWork, Commit (or
+// Rollback when the work failed, which then yields kRolledBack).
 Result<Outcome> Transfer(TransactionManager& manager, DbTeller& teller, const std::string& table,
                          int mariadb_account, int pg_account, int64_t amount,
-                         Xid* xid = nullptr);
+                         Xid* xid = nullptr, Protocol protocol = Protocol::kTwoPhase);
 
 // Branches of `node_id` still prepared in either database.
 Result<std::vector<Xid>> PreparedBranchesOf(DbTeller& admin, uint32_t node_id);

@@ -1,0 +1,290 @@
+#include "bench/common/bench_agents.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+extern char** environ;
+
+namespace xa::bench {
+
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+std::string EnvOrEmpty(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+bool WritePrivateFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
+  out.close();
+  return out && ::chmod(path.c_str(), 0600) == 0;
+}
+
+int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool Listening(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool connected =
+      ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return connected;
+}
+
+// Everything the child needs is built before fork(): between fork and exec a multi-threaded
+// parent's child may only make async-signal-safe calls.
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+            int stdout_fd, int stderr_fd) {
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (entry.rfind("XA_CRASH_POINT=", 0) == 0 || entry.rfind("XA_CRASH_COUNT=", 0) == 0) continue;
+    environment.push_back(entry);
+  }
+  environment.insert(environment.end(), env.begin(), env.end());
+  std::vector<char*> args, envp;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const std::string& e : environment) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  std::cout.flush();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    ::dup2(stdout_fd, STDOUT_FILENO);
+    ::dup2(stderr_fd, STDERR_FILENO);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// /proc/PID/stat: the command (field 2) is in parentheses and may hold spaces, so the fields are
+// counted from the closing one; utime and stime are fields 14 and 15, in clock ticks.
+double ChildCpuMs(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int index = 3; index <= 15 && fields >> field; ++index) {
+    if (index >= 14) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::string TestServerRmSection(const std::string& rm_name, BenchDatabase database) {
+  std::ostringstream out;
+  out << "[rm " << rm_name << "]\n";
+  if (database == BenchDatabase::kMariaDb) {
+    out << "driver = mysql\nhost = " << EnvOrEmpty("XA_TEST_MARIADB_HOST")
+        << "\nport = " << EnvOrEmpty("XA_TEST_MARIADB_PORT")
+        << "\nuser = " << EnvOrEmpty("XA_TEST_MARIADB_USER")
+        << "\ndatabase = " << EnvOrEmpty("XA_TEST_MARIADB_DATABASE")
+        << "\npassword_file = " << EnvOrEmpty("XA_TEST_MARIADB_PASSWORD_FILE") << "\n";
+  } else {
+    out << "driver = odbc\ndialect = postgres\ndsn = " << EnvOrEmpty("XA_TEST_ODBC_PG_DSN")
+        << "\nuser = " << EnvOrEmpty("XA_TEST_PG_USER")
+        << "\npassword_file = " << EnvOrEmpty("XA_TEST_PG_PASSWORD_FILE") << "\n";
+  }
+  return out.str();
+}
+
+BenchAgents::BenchAgents(std::string work, std::string program, std::vector<BenchAgentSpec> specs,
+                         int timeout_ms, uint32_t node_base,
+                         std::set<uint32_t> coordinator_nodes)
+    : work_(std::move(work)),
+      program_(std::move(program)),
+      timeout_ms_(timeout_ms),
+      node_base_(node_base),
+      coordinator_nodes_(std::move(coordinator_nodes)),
+      key_file_(work_ + "/agents.key") {
+  for (BenchAgentSpec& spec : specs) {
+    Agent agent;
+    agent.spec = std::move(spec);
+    agents_.push_back(std::move(agent));
+  }
+}
+
+BenchAgents::~BenchAgents() { Stop(); }
+
+double BenchAgents::CpuMs() const {
+  double total = 0;
+  for (const Agent& agent : agents_) total += ChildCpuMs(agent.pid);
+  return total;
+}
+
+Status BenchAgents::Start() {
+  std::string key(32, '\0');
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  random.read(key.data(), static_cast<std::streamsize>(key.size()));
+  if (!random || !WritePrivateFile(key_file_, key)) {
+    return Status(Code::kIoError, "cannot write the agents' key file " + key_file_);
+  }
+  // A port found free can be taken before the agent binds it: the agent then exits at start and
+  // all start again on new ports (nothing has used the old addresses yet).
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    for (Agent& agent : agents_) agent.port = FreeLoopbackPort();
+    bool all = true;
+    uint32_t node = node_base_;
+    for (Agent& agent : agents_) {
+      agent.config = work_ + "/" + agent.spec.name + ".conf";
+      agent.output = work_ + "/" + agent.spec.name + ".out";
+      if (!WritePrivateFile(agent.config, Config(agent, node++))) {
+        return Status(Code::kIoError, "cannot write " + agent.config);
+      }
+      if (!Launch(agent)) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return Status::Ok();
+    Stop();
+  }
+  return Status(Code::kTimeout,
+                "the xa-agent processes did not start; their output is in " + work_ + "/*.out");
+}
+
+bool BenchAgents::Stop() {
+  bool clean = true;
+  for (Agent& agent : agents_) clean = StopOne(agent) && clean;
+  return clean;
+}
+
+Status BenchAgents::Relaunch(size_t i, const std::vector<std::string>& env) {
+  Agent& agent = agents_[i];
+  StopOne(agent);
+  if (!Launch(agent, env, /*append=*/true)) {
+    return Status(Code::kIoError, "agent " + agent.spec.name + " did not start again; its "
+                                  "output is in " + agent.output);
+  }
+  return Status::Ok();
+}
+
+Result<SteadyClock::time_point> BenchAgents::WaitDied(size_t i, std::chrono::seconds limit) {
+  Agent& agent = agents_[i];
+  const auto until = SteadyClock::now() + limit;
+  int status = 0;
+  while (agent.pid > 0 && ::waitpid(agent.pid, &status, WNOHANG) == 0) {
+    if (SteadyClock::now() > until) {
+      StopOne(agent);
+      return Status(Code::kTimeout, "agent " + agent.spec.name + " was to die at its crash "
+                                    "point and did not; its output is in " + agent.output);
+    }
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  agent.pid = -1;
+  return SteadyClock::now();
+}
+
+ThreePhaseOptions BenchAgents::CoordinatorOptions() const {
+  ThreePhaseOptions options;
+  for (const Agent& agent : agents_) {
+    options.agents.push_back({agent.spec.name, agent.address(), {agent.spec.rm_name}});
+  }
+  options.key_file = key_file_;
+  // The coordinator's waits must be shorter than the agents' termination timeout.
+  options.vote_timeout = milliseconds(timeout_ms_ / 2);
+  options.ack_timeout = milliseconds(timeout_ms_ / 2);
+  return options;
+}
+
+std::string BenchAgents::address(size_t i) const { return agents_[i].address(); }
+
+std::string BenchAgents::Config(const Agent& self, uint32_t node) const {
+  std::ostringstream out;
+  out << "# written by a bench (bench/common/bench_agents.cc)\nagent = " << self.spec.name
+      << "\nlog_dir = " << work_ << "/" << self.spec.name << "-log\nnode_id = " << node
+      << "\nkey_file = " << key_file_ << "\ntermination_timeout_ms = " << timeout_ms_
+      << "\npeer_timeout_ms = 500\n";
+  // The bench's 3PC coordinators: the orphan scan takes only their branches.
+  out << "coordinator_node_ids = ";
+  bool first = true;
+  for (uint32_t coordinator : coordinator_nodes_) {
+    out << (first ? "" : ", ") << coordinator;
+    first = false;
+  }
+  out << "\n\n";
+  for (const Agent& agent : agents_) {
+    out << "[agent " << agent.spec.name << "]\naddress = " << agent.address()
+        << "\nrms = " << agent.spec.rm_name << "\n";
+  }
+  out << "\n" << TestServerRmSection(self.spec.rm_name, self.spec.database);
+  return out.str();
+}
+
+bool BenchAgents::StopOne(Agent& agent) {
+  if (agent.pid <= 0) return true;
+  ::kill(agent.pid, SIGTERM);
+  int status = 0;
+  const auto until = SteadyClock::now() + std::chrono::seconds(10);
+  while (::waitpid(agent.pid, &status, WNOHANG) == 0) {
+    if (SteadyClock::now() > until) {
+      ::kill(agent.pid, SIGKILL);
+      ::waitpid(agent.pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  agent.pid = -1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+bool BenchAgents::Launch(Agent& agent, const std::vector<std::string>& env, bool append) {
+  const int fd = ::open(agent.output.c_str(),
+                        O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  agent.pid = Spawn({program_, "--config", agent.config}, env, fd, fd);
+  ::close(fd);
+  if (agent.pid < 0) return false;
+  for (int waited = 0; waited < 300; ++waited) {
+    int status = 0;
+    if (::waitpid(agent.pid, &status, WNOHANG) == agent.pid) {
+      agent.pid = -1;
+      return false;
+    }
+    if (Listening(agent.port)) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return false;
+}
+
+}  // namespace xa::bench
