@@ -199,6 +199,22 @@ Status BenchAgents::Relaunch(size_t i, const std::vector<std::string>& env) {
   return Status::Ok();
 }
 
+Status BenchAgents::RestartAll(int timeout_ms) {
+  Stop();
+  timeout_ms_ = timeout_ms;
+  uint32_t node = node_base_;
+  for (Agent& agent : agents_) {
+    if (!WritePrivateFile(agent.config, Config(agent, node++))) {
+      return Status(Code::kIoError, "cannot write " + agent.config);
+    }
+    if (!Launch(agent, {}, /*append=*/true)) {
+      return Status(Code::kIoError, "agent " + agent.spec.name + " did not start again; its "
+                                    "output is in " + agent.output);
+    }
+  }
+  return Status::Ok();
+}
+
 Result<SteadyClock::time_point> BenchAgents::WaitDied(size_t i, std::chrono::seconds limit) {
   Agent& agent = agents_[i];
   const auto until = SteadyClock::now() + limit;

@@ -78,6 +78,9 @@ class BenchAgents {
   // Stops agent `i` and starts it again on its log and address with `env` ("NAME=value", e.g.
   // an armed crash point); its output is appended to the same file.
   Status Relaunch(size_t i, const std::vector<std::string>& env);
+  // Stops every agent and starts them all again on their logs and addresses with the
+  // termination timeout `timeout_ms` (a restart: each recovers its participants from its log).
+  Status RestartAll(int timeout_ms);
   // Waits (bounded) for agent `i` to die on its own, as an armed crash point makes it; returns
   // when that was seen. XA_TIMEOUT (the agent is killed then) when it lives on.
   Result<std::chrono::steady_clock::time_point> WaitDied(size_t i, std::chrono::seconds limit);

@@ -1,6 +1,8 @@
-// recovery_bench: how long recovery takes to resolve many in-doubt branches on the real servers.
+// recovery_bench: how long recovery takes to resolve many in-doubt branches on the real servers,
+// for 2PC (the coordinator's recovery) and for 3PC (the agents, without the coordinator).
 //
 //   recovery_bench [--branches 1000,10000] [--sessions 4] [--setup-threads 8]
+//                  [--agent PATH | --no-agents] [--agent-timeout-ms T]
 //
 // For each count N it leaves N/2 global transactions in doubt, each with a prepared branch on
 // MariaDB and one on PostgreSQL (so N branches): half of them with a commit decision in the
@@ -8,6 +10,18 @@
 // Then it times what an operator's `xa-recover resolve` does after a crash: open and replay the
 // log, scan both RMs, resolve every branch, write the end records. It prints one line per N.
 // Target: 10,000 in-doubt branches in <= 10 s on this 2-core machine.
+//
+// 3PC: for each N it starts two real xa-agent processes (one beside each database; --agent,
+// by default the one built beside this bench) and leaves N/2 3PC transactions to them as a
+// coordinator that died mid-commit would: each transaction's two branches are prepared, both
+// agents voted (WAIT), and for half of them both also acknowledged PreCommit (PRE); then
+// nothing more comes from the coordinator. (Meanwhile the agents' termination timeout is an
+// hour, so that none of them acts before the whole backlog is in place.) Then both agents are
+// restarted with the termination timeout T (--agent-timeout-ms): each replays its log, and the
+// restarted participants finish by rule c once both agents are up: the PRE ones commit, the WAIT
+// ones abort. The bench times how long after the restart (stop, log replay and all) nothing of
+// the coordinator's node is left prepared in either database, and checks the outcome: the
+// committed transactions' rows on both databases, the aborted ones' on neither.
 //
 // Needs the local servers (source build/servers/env.sh) and PostgreSQL's
 // max_prepared_transactions >= N/2 (scripts/servers.sh sets 6000).
@@ -21,12 +35,19 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <cppconn/connection.h>
 #include <cppconn/statement.h>
 
+#include "bench/common/bench_agents.h"
 #include "examples/bank/bank.h"
+#include "src/net/peer_auth.h"
+#include "src/net/transport.h"
+#include "src/three_phase/agent_client.h"
+#include "src/three_phase/agent_messages.h"
+#include "xa/env.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
 #include "xa/recovery.h"
@@ -129,23 +150,215 @@ void CleanLeftovers(const xa::bank::BankSettings& settings, uint32_t node) {
 }
 
 uint32_t NodeFor(long branches) { return 0x5EC00000u + static_cast<uint32_t>(branches); }
+uint32_t ThreePhaseNodeFor(long branches) {
+  return 0x5ED00000u + static_cast<uint32_t>(branches);
+}
+
+// The branches of `node` still prepared in both databases.
+size_t PreparedOf(xa::ResourceManager& mariadb, xa::ResourceManager& postgres, uint32_t node) {
+  size_t count = 0;
+  for (xa::ResourceManager* rm : {&mariadb, &postgres}) {
+    auto scan = rm->Recover();
+    if (!scan.ok()) Die("scanning for prepared branches", scan.status());
+    count += scan->OwnedBy(node).size();
+  }
+  return count;
+}
+
+// The rows with ids in [first, last) whose offset from `first` has `parity`, in each database:
+// counted by deleting them (the rows serve no one after the count, and a DELETE's row count is
+// what both drivers return).
+std::pair<long, long> TakeRows(xa::mysql::MySqlResourceManager& mariadb,
+                               xa::odbc::OdbcResourceManager& postgres, long first, long last,
+                               int parity) {
+  const std::string sql = "DELETE FROM rbench_rows WHERE id >= " + std::to_string(first) +
+                          " AND id < " + std::to_string(last) + " AND MOD(id - " +
+                          std::to_string(first) + ", 2) = " + std::to_string(parity);
+  long in_mariadb = 0;
+  try {
+    std::unique_ptr<sql::Statement> st(mariadb.connection().createStatement());
+    in_mariadb = st->executeUpdate(sql);
+  } catch (const sql::SQLException& e) {
+    Die("counting rows on MariaDB", mariadb.StatusFromException(e));
+  }
+  auto in_postgres = postgres.Execute(sql);
+  if (!in_postgres.ok()) Die("counting rows on PostgreSQL", in_postgres.status());
+  return {in_mariadb, static_cast<long>(*in_postgres)};
+}
+
+struct AgentsResult {
+  double setup_s = 0;
+  double finished_s = -1;  // after the agents' restart; -1: not within the limit
+  long committed_rows_mariadb = 0, committed_rows_postgres = 0;
+  long aborted_rows_mariadb = 0, aborted_rows_postgres = 0;
+};
+
+// One count of the 3PC part (see the header comment).
+AgentsResult RunAgentsCase(const xa::bank::BankSettings& settings, const std::string& agent,
+                           long transactions, int threads, int timeout_ms) {
+  using xa::three_phase::AgentMessage;
+  const uint32_t node = ThreePhaseNodeFor(transactions * 2);
+  const std::string work = std::filesystem::temp_directory_path() /
+                           ("xa-recovery-bench-agents-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(transactions * 2));
+  std::filesystem::remove_all(work);
+  std::filesystem::create_directories(work);
+  std::filesystem::permissions(work, std::filesystem::perms::owner_all);
+  xa::bench::BenchAgents agents(
+      work, agent,
+      {{"rbench-agent-mariadb", settings.mariadb.rm_name, xa::bench::BenchDatabase::kMariaDb},
+       {"rbench-agent-postgres", settings.postgres.rm_name, xa::bench::BenchDatabase::kPostgres}},
+      /*timeout_ms=*/3'600'000, node + 0x1000, {node});
+  if (xa::Status started = agents.Start(); !started.ok()) Die("starting the agents", started);
+  const xa::ThreePhaseOptions coordinator = agents.CoordinatorOptions();
+  xa::three_phase::AgentDirectory directory;
+  for (const xa::ThreePhaseAgent& a : coordinator.agents) {
+    directory.address_of_agent[a.name] = a.address;
+    for (const std::string& rm : a.rms) directory.agent_of_rm[rm] = a.name;
+  }
+  auto key = xa::net::LoadSharedKey(coordinator.key_file);
+  if (!key.ok()) Die("the agents' key", key.status());
+  xa::Clock* clock = xa::Env::Default()->clock();
+  auto transport = xa::net::NewTcpTransport(clock);
+  xa::three_phase::AgentClient client(transport.get(), &*key, "recovery-bench-coordinator",
+                                      directory);
+
+  // Ids of the rows: transaction i inserts base + i in both databases.
+  const long base = 2'000'000'000L + transactions * 10;
+  xa::XidGenerator xids(node);
+  std::vector<xa::Xid> globals;
+  for (long i = 0; i < transactions; ++i) globals.push_back(xids.Next(xa::Protocol::kThreePhase));
+  std::atomic<long> next{0};
+  auto setup_start = Clock::now();
+  auto work_fn = [&] {
+    auto m = xa::mysql::MySqlResourceManager::Create(settings.mariadb);
+    auto p = xa::odbc::OdbcResourceManager::Create(settings.postgres);
+    if (!m.ok()) Die("MariaDB session", m.status());
+    if (!p.ok()) Die("PostgreSQL session", p.status());
+    long i;
+    while ((i = next.fetch_add(1)) < transactions) {
+      const xa::Xid& global = globals[i];
+      const std::string insert = "INSERT INTO rbench_rows VALUES (" + std::to_string(base + i) +
+                                 ")";
+      const xa::Xid mb = global.WithBranch(0), pb = global.WithBranch(1);
+      xa::Status s = (*m)->Start(mb, xa::StartFlag::kNoFlags);
+      if (s.ok()) {
+        try {
+          std::unique_ptr<sql::Statement> st((*m)->connection().createStatement());
+          st->executeUpdate(insert);
+        } catch (const sql::SQLException& e) {
+          s = (*m)->StatusFromException(e);
+        }
+      }
+      if (s.ok()) s = (*m)->End(mb, xa::EndFlag::kSuccess);
+      if (s.ok()) s = (*m)->Prepare(mb);
+      if (!s.ok()) Die("preparing a MariaDB branch", s);
+      // Detached from the session, as the dead coordinator's would be: no fence needed.
+      s = (*m)->Close();
+      if (s.ok()) s = (*m)->Open();
+      if (!s.ok()) Die("reconnecting to MariaDB", s);
+      s = (*p)->Start(pb, xa::StartFlag::kNoFlags);
+      if (s.ok()) {
+        auto rows = (*p)->Execute(insert);
+        if (!rows.ok()) s = rows.status();
+      }
+      if (s.ok()) s = (*p)->End(pb, xa::EndFlag::kSuccess);
+      if (s.ok()) s = (*p)->Prepare(pb);
+      if (!s.ok()) Die("preparing a PostgreSQL branch", s);
+
+      const std::vector<xa::Participant> participants = {{settings.mariadb.rm_name, mb},
+                                                         {settings.postgres.rm_name, pb}};
+      const auto deadline = clock->DeadlineAfter(std::chrono::seconds(30));
+      for (uint32_t number = 0; number < 2; ++number) {
+        xa::three_phase::CanCommitMessage can_commit;
+        can_commit.xid = global;
+        can_commit.participant = number;
+        can_commit.participants = participants;
+        AgentMessage request;
+        request.body = can_commit;
+        auto vote = client.Call(participants[number].rm_name, std::move(request), deadline);
+        const auto* yes = vote.ok() ? std::get_if<xa::three_phase::VoteMessage>(&vote->body)
+                                    : nullptr;
+        if (yes == nullptr || !yes->yes) {
+          Die("CanCommit", vote.ok() ? xa::Status(xa::Code::kProto, "no yes vote")
+                                     : vote.status());
+        }
+      }
+      if (i % 2 == 0) {  // these commit: every agent PRE
+        for (uint32_t number = 0; number < 2; ++number) {
+          AgentMessage request;
+          request.body = xa::three_phase::PreCommitMessage{global, number};
+          auto ack = client.Call(participants[number].rm_name, std::move(request), deadline);
+          if (!ack.ok()) Die("PreCommit", ack.status());
+        }
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(work_fn);
+  for (auto& t : pool) t.join();
+  AgentsResult result;
+  result.setup_s = std::chrono::duration<double>(Clock::now() - setup_start).count();
+  const auto silent_from = Clock::now();  // the restart: the stop, the replay, the rest
+  if (xa::Status restarted = agents.RestartAll(timeout_ms); !restarted.ok()) {
+    Die("restarting the agents", restarted);
+  }
+
+  auto m = xa::mysql::MySqlResourceManager::Create(settings.mariadb);
+  auto p = xa::odbc::OdbcResourceManager::Create(settings.postgres);
+  if (!m.ok()) Die("MariaDB", m.status());
+  if (!p.ok()) Die("PostgreSQL", p.status());
+  const auto limit = silent_from + std::chrono::seconds(120) + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < limit) {
+    if (PreparedOf(**m, **p, node) == 0) {
+      result.finished_s = std::chrono::duration<double>(Clock::now() - silent_from).count();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Committed: the even transactions; aborted: the odd ones.
+  std::tie(result.committed_rows_mariadb, result.committed_rows_postgres) =
+      TakeRows(**m, **p, base, base + transactions, 0);
+  std::tie(result.aborted_rows_mariadb, result.aborted_rows_postgres) =
+      TakeRows(**m, **p, base, base + transactions, 1);
+  if (!agents.Stop()) {
+    std::cerr << "recovery_bench: the agents did not stop cleanly; their output is in " << work
+              << "\n";
+    result.finished_s = -1;
+    return result;
+  }
+  std::filesystem::remove_all(work);
+  return result;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   xa::SetLogLevel(xa::LogLevel::kWarning);
   std::vector<long> counts = {1000, 10000};
-  int sessions = 4, setup_threads = 8;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--branches") counts = ParseList(argv[i + 1]);
-    else if (a == "--sessions") sessions = std::atoi(argv[i + 1]);
-    else if (a == "--setup-threads") setup_threads = std::atoi(argv[i + 1]);
+  int sessions = 4, setup_threads = 8, agent_timeout_ms = 2000;
+  std::string agent;
+#ifdef XA_AGENT_PATH
+  agent = XA_AGENT_PATH;
+#endif
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--branches" && has_value) counts = ParseList(argv[++i]);
+    else if (a == "--sessions" && has_value) sessions = std::atoi(argv[++i]);
+    else if (a == "--setup-threads" && has_value) setup_threads = std::atoi(argv[++i]);
+    else if (a == "--agent" && has_value) agent = argv[++i];
+    else if (a == "--agent-timeout-ms" && has_value) agent_timeout_ms = std::atoi(argv[++i]);
+    else if (a == "--no-agents") agent.clear();
     else {
       std::cerr << "usage: recovery_bench [--branches 1000,10000] [--sessions 4] "
-                   "[--setup-threads 8]\n";
+                   "[--setup-threads 8] [--agent PATH | --no-agents] [--agent-timeout-ms T]\n";
       return 2;
     }
+  }
+  if (agent_timeout_ms < 200) {
+    std::cerr << "recovery_bench: --agent-timeout-ms must be at least 200\n";
+    return 2;
   }
   auto settings = xa::bank::SettingsFromEnvironment();
   if (!settings.ok()) Die("settings", settings.status());
@@ -260,6 +473,35 @@ int main(int argc, char** argv) {
   if (ten_thousand_seconds >= 0) {
     std::printf("10,000 in-doubt branches recovered in %.2f s (target <= 10 s): %s\n",
                 ten_thousand_seconds, ten_thousand_seconds <= 10.0 ? "met" : "MISSED");
+  }
+
+  if (agent.empty()) {
+    std::printf("\n3PC: not run (--no-agents, or no xa-agent was built beside this bench)\n");
+    return all_converged ? 0 : 1;
+  }
+  std::printf("\n3PC: the coordinator gone after every agent voted and half of the transactions "
+              "pre-committed; both agents restarted, then they finish alone (termination timeout "
+              "%.1f s); times from the restart\n", agent_timeout_ms / 1000.0);
+  std::printf("(a restarted participant waits its timeout T, then runs rule c once both agents "
+              "are up: each row includes T)\n");
+  std::printf("%-10s %-8s %-10s %-12s %-12s %-22s %s\n", "branches", "txns", "setup s",
+              "finished s", "branches/s", "committed rows M/P", "aborted rows M/P");
+  for (long n : counts) {
+    const long transactions = n / 2;
+    CleanLeftovers(*settings, ThreePhaseNodeFor(n));
+    AgentsResult r = RunAgentsCase(*settings, agent, transactions, setup_threads, agent_timeout_ms);
+    const long committed = (transactions + 1) / 2;
+    const bool right = r.finished_s >= 0 && r.committed_rows_mariadb == committed &&
+                       r.committed_rows_postgres == committed && r.aborted_rows_mariadb == 0 &&
+                       r.aborted_rows_postgres == 0;
+    all_converged = all_converged && right;
+    std::printf("%-10ld %-8ld %-10.2f %-12.3f %-12.3f %-22s %ld/%ld%s\n", n, transactions,
+                r.setup_s, r.finished_s, r.finished_s > 0 ? n / r.finished_s : 0.0,
+                (std::to_string(r.committed_rows_mariadb) + "/" +
+                 std::to_string(r.committed_rows_postgres) + " of " + std::to_string(committed))
+                    .c_str(),
+                r.aborted_rows_mariadb, r.aborted_rows_postgres,
+                right ? "" : (r.finished_s < 0 ? "   NOT FINISHED" : "   WRONG OUTCOME"));
   }
   return all_converged ? 0 : 1;
 }
