@@ -40,8 +40,11 @@
 // in (b) and (3) the manager and its log), of MariaDB and of PostgreSQL (found through the pid
 // files under XA_TEST_SERVERS_DIR), of the two agents, and how busy the whole machine was. Where
 // the machine is busy, throughput is cores / (CPU per transfer), whatever the phases overlap.
-// (An agent tells its peers a decision at its next termination timeout, 2 s here, off the
-// commit's path: that much of its work after a 3PC case is charged to the case that follows.)
+// (An agent tells its peers a decision at its next termination timeout, 10 s here, off the
+// commit's path: that much of its work after a 3PC case is charged to the cases that follow.)
+// A manager's transfer that ends rolled back or undecided (a phase timeout on an overloaded
+// machine) is counted in the table's "not c." column and left out of the latencies; a
+// heuristic outcome ends the bench with an error.
 
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
@@ -62,9 +65,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <cppconn/connection.h>
@@ -87,7 +92,11 @@ namespace {
 constexpr const char* kTable = "tm_bench_accounts";
 constexpr int kAccounts = 64;  // client i uses account i + 1: at most 64 clients
 constexpr int64_t kBalance = 1'000'000'000;
-constexpr int kAgentTimeoutMs = 2000;  // the agents' termination timeout in mode (3)
+constexpr uint32_t kNodePrefix = 0x42000000u;  // this bench's node ids: the prefix, 24 random bits
+// The agents' termination timeout in mode (3) (the coordinator's phase timeouts are half of it):
+// longer than any wait for a CPU at 64 clients on two cores, so that a slow transfer is not taken
+// for a dead coordinator (this bench is about throughput; xa_lock_hold_bench about failures).
+constexpr int kAgentTimeoutMs = 10000;
 
 // The modes, in the order of the tables; `key` names the mode in XA_TM_BENCH_MODES and is the
 // name Google Benchmark prints.
@@ -105,9 +114,12 @@ constexpr Mode kModes[] = {
     {"manager-3pc", "(3)", "xa::TransactionManager, 3PC through two xa-agent processes"},
 };
 
+// Ends the process at once: other client threads may still be running, and exit()'s static
+// destructors would pull their sessions and the manager from under them.
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "xa_tm_bench: %s\n", what.c_str());
-  std::exit(1);
+  std::fflush(nullptr);
+  std::_Exit(1);
 }
 
 // ---- (a) hand-written XA on plain connections ---------------------------------------------
@@ -295,7 +307,8 @@ struct CaseResult {
   double items_per_second = 0;
   std::vector<double> latencies_us;
   int64_t mariadb_statements = 0;  // sent on the clients' MariaDB sessions
-  int64_t transfers = 0;
+  int64_t transfers = 0;      // committed
+  int64_t not_committed = 0;  // rolled back or left undecided (3PC under overload): not timed
   CpuUse cpu;
 };
 
@@ -355,7 +368,7 @@ test::DbTeller& TellerFor(int index) {
 }
 
 void Publish(benchmark::State& state, const char* mode, std::vector<double>& local,
-             int64_t mariadb_statements, const CpuSample* cpu_from) {
+             int64_t not_committed, int64_t mariadb_statements, const CpuSample* cpu_from) {
   CpuSample cpu_to;
   if (cpu_from != nullptr) cpu_to = SampleCpu();  // thread 0, after every thread's loop
   std::lock_guard<std::mutex> lock(g_mu);
@@ -364,6 +377,7 @@ void Publish(benchmark::State& state, const char* mode, std::vector<double>& loc
   result.latencies_us.insert(result.latencies_us.end(), local.begin(), local.end());
   result.mariadb_statements += mariadb_statements;
   result.transfers += static_cast<int64_t>(local.size());
+  result.not_committed += not_committed;
 }
 
 void StartCase(benchmark::State& state, const char* mode) {
@@ -374,6 +388,7 @@ void StartCase(benchmark::State& state, const char* mode) {
   result.latencies_us.clear();
   result.mariadb_statements = 0;
   result.transfers = 0;
+  result.not_committed = 0;
   result.cpu = CpuUse{};
 }
 
@@ -382,13 +397,15 @@ std::string Update(int account, int64_t delta) {
          ") WHERE id = " + std::to_string(account);
 }
 
-// The timed loop both modes share: `transfer(delta)` moves `delta` once; every transfer's
-// latency is recorded, and thread 0 samples the CPU after the start barrier and after the loop.
+// The timed loop every mode shares: `transfer(delta)` moves `delta` once (a manager's transfer
+// returns whether it committed); every committed transfer's latency is recorded, the others are
+// counted, and thread 0 samples the CPU after the start barrier and after the loop.
 template <typename Transfer>
 void RunCase(benchmark::State& state, const char* mode, sql::Connection& mariadb,
              Transfer&& transfer) {
   std::vector<double> latencies;
   int64_t delta = 1;
+  int64_t not_committed = 0;
   const int64_t statements_before = SessionStatements(mariadb);
   CpuSample cpu_from;
   bool sampled = false;
@@ -396,14 +413,24 @@ void RunCase(benchmark::State& state, const char* mode, sql::Connection& mariadb
     if (!sampled && state.thread_index() == 0) cpu_from = SampleCpu();
     sampled = true;
     auto start = std::chrono::steady_clock::now();
-    transfer(delta);
+    bool committed = true;
+    if constexpr (std::is_same_v<decltype(transfer(delta)), bool>) {
+      committed = transfer(delta);
+    } else {
+      transfer(delta);
+    }
+    if (!committed) {
+      ++not_committed;
+      continue;
+    }
     latencies.push_back(
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
             .count());
     delta = -delta;
   }
-  state.SetItemsProcessed(state.iterations());
-  Publish(state, mode, latencies, SessionStatements(mariadb) - statements_before - 1,
+  state.SetItemsProcessed(static_cast<int64_t>(latencies.size()));
+  Publish(state, mode, latencies, not_committed,
+          SessionStatements(mariadb) - statements_before - 1,
           state.thread_index() == 0 && sampled ? &cpu_from : nullptr);
 }
 
@@ -498,13 +525,20 @@ void ManagerCase(benchmark::State& state, const char* mode, Protocol protocol) {
   StartCase(state, mode);
   test::DbTeller& teller = TellerFor(state.thread_index());
   const int account = state.thread_index() + 1;
-  RunCase(state, mode, teller.mariadb->connection(), [&](int64_t delta) {
+  RunCase(state, mode, teller.mariadb->connection(), [&](int64_t delta) -> bool {
     Result<Outcome> outcome = test::Transfer(*g_manager, teller, kTable, account, account, delta,
                                              /*xid=*/nullptr, protocol);
-    if (!outcome.ok() || *outcome != Outcome::kCommitted) {
+    if (!outcome.ok()) {
       Die(std::string("transfer through the manager (") + mode + "): " +
-          (outcome.ok() ? std::string(OutcomeName(*outcome)) : outcome.status().ToString()));
+          outcome.status().ToString());
     }
+    // A heuristic outcome is a defect; a rollback or an outcome left to the agents is what an
+    // overloaded machine may give (a vote or an acknowledgement later than the phase timeout):
+    // counted, and the client goes on.
+    if (*outcome == Outcome::kCommitted) return true;
+    if (*outcome == Outcome::kRolledBack || *outcome == Outcome::kUnknown) return false;
+    Die(std::string("transfer through the manager (") + mode + "): " +
+        std::string(OutcomeName(*outcome)));
   });
 }
 void BM_Manager(benchmark::State& state) { ManagerCase(state, "manager", Protocol::kTwoPhase); }
@@ -559,6 +593,7 @@ CaseResult Pooled(const char* mode, int clients) {
                             one.latencies_us.end());
     out.mariadb_statements += one.mariadb_statements;
     out.transfers += one.transfers;
+    out.not_committed += one.not_committed;
     out.cpu.Add(one.cpu);
   }
   out.items_per_second = Percentile(throughputs, 0.5);
@@ -621,10 +656,22 @@ int main(int argc, char** argv) {
   {
     auto admin = xa::test::OpenTeller();
     if (!admin.ok()) Die(admin.status().ToString());
+    // What an interrupted run left prepared (its node ids are this bench's, kNodePrefix): its
+    // process and agents are gone, and its branches would hold the accounts' rows locked.
+    for (xa::ResourceManager* rm : {static_cast<xa::ResourceManager*>(admin->mariadb.get()),
+                                    static_cast<xa::ResourceManager*>(admin->postgres.get())}) {
+      auto scan = rm->Recover();
+      if (!scan.ok()) Die(scan.status().ToString());
+      for (const xa::Xid& xid : scan->prepared) {
+        const std::optional<uint32_t> node = xid.NodeId();
+        if (!node || (*node & 0xff000000u) != kNodePrefix) continue;
+        if (xa::Status s = rm->Rollback(xid); !s.ok()) Die(s.ToString());
+      }
+    }
     xa::Status reset = xa::test::ResetAccounts(*admin, kTable, kAccounts, kBalance);
     if (!reset.ok()) Die(reset.ToString());
   }
-  g_node = 0x42000000u | (std::random_device()() & 0xffffffu);
+  g_node = kNodePrefix | (std::random_device()() & 0xffffffu);
   std::string dir = xa::test::TempLogDir("tm-bench");
   xa::LogOptions log_options;
   log_options.dir = dir;
@@ -702,8 +749,9 @@ int main(int argc, char** argv) {
   std::printf("median throughput of %lld interleaved repetitions; latencies pooled over them; "
               "ratios against (a) of the same clients\n",
               static_cast<long long>(g_repetitions));
-  std::printf("%7s | %-5s | %10s %9s %9s | %9s %9s | %s\n", "clients", "mode", "tx/s", "p50 us",
-              "p99 us", "tx/s /(a)", "p50 /(a)", "MariaDB statements per transfer");
+  std::printf("%7s | %-5s | %10s %9s %9s | %9s %9s | %7s | %s\n", "clients", "mode", "tx/s",
+              "p50 us", "p99 us", "tx/s /(a)", "p50 /(a)", "not c.",
+              "MariaDB statements per transfer");
   bool targets_met = true;  // and every case measured
   for (int clients : clients_list) {
     const CaseResult a = Pooled("hand", clients);
@@ -721,9 +769,11 @@ int main(int argc, char** argv) {
       const double throughput_ratio =
           a.items_per_second > 0 ? r.items_per_second / a.items_per_second : 0;
       const double p50_ratio = a50 > 0 ? p50 / a50 : 0;
-      std::printf("%7d | %-5s | %10.0f %9.0f %9.0f | %9.2f %9.2f | %.1f\n", clients, mode->label,
-                  r.items_per_second, p50, p99, throughput_ratio, p50_ratio,
-                  static_cast<double>(r.mariadb_statements) / static_cast<double>(r.transfers));
+      std::printf("%7d | %-5s | %10.0f %9.0f %9.0f | %9.2f %9.2f | %7lld | %.1f\n", clients,
+                  mode->label, r.items_per_second, p50, p99, throughput_ratio, p50_ratio,
+                  static_cast<long long>(r.not_committed),
+                  static_cast<double>(r.mariadb_statements) /
+                      static_cast<double>(r.transfers + r.not_committed));
       if (std::string(mode->key) == "manager" && !a.latencies_us.empty()) {
         if (throughput_ratio < 1.0) targets_met = false;
         if (clients == 1 && p50_ratio > 0.9) targets_met = false;
