@@ -69,6 +69,40 @@ std::vector<long> ParseList(const std::string& text) {
   return out;
 }
 
+// Prepares branch 0 of `global` on MariaDB and branch 1 on PostgreSQL, each inserting row `id`,
+// and leaves them as a crashed application would: MariaDB's is detached from its session (a
+// MariaDB session stays attached to its prepared branch, 1399 on the next XA START, until it
+// disconnects), so `mariadb` is reconnected.
+void PrepareBothBranches(xa::mysql::MySqlResourceManager& mariadb,
+                         xa::odbc::OdbcResourceManager& postgres, const xa::Xid& global,
+                         long id) {
+  const std::string insert = "INSERT INTO rbench_rows VALUES (" + std::to_string(id) + ")";
+  const xa::Xid mb = global.WithBranch(0), pb = global.WithBranch(1);
+  xa::Status s = mariadb.Start(mb, xa::StartFlag::kNoFlags);
+  if (s.ok()) {
+    try {
+      std::unique_ptr<sql::Statement> st(mariadb.connection().createStatement());
+      st->executeUpdate(insert);
+    } catch (const sql::SQLException& e) {
+      s = mariadb.StatusFromException(e);
+    }
+  }
+  if (s.ok()) s = mariadb.End(mb, xa::EndFlag::kSuccess);
+  if (s.ok()) s = mariadb.Prepare(mb);
+  if (!s.ok()) Die("preparing a MariaDB branch", s);
+  s = mariadb.Close();
+  if (s.ok()) s = mariadb.Open();
+  if (!s.ok()) Die("reconnecting to MariaDB", s);
+  s = postgres.Start(pb, xa::StartFlag::kNoFlags);
+  if (s.ok()) {
+    auto rows = postgres.Execute(insert);
+    if (!rows.ok()) s = rows.status();
+  }
+  if (s.ok()) s = postgres.End(pb, xa::EndFlag::kSuccess);
+  if (s.ok()) s = postgres.Prepare(pb);
+  if (!s.ok()) Die("preparing a PostgreSQL branch", s);
+}
+
 struct Setup {
   std::vector<xa::Xid> globals;  // every in-doubt transaction
 };
@@ -88,36 +122,8 @@ Setup PrepareInDoubt(const xa::bank::BankSettings& settings, uint32_t node, long
     if (!p.ok()) Die("PostgreSQL session", p.status());
     long i;
     while (!failed && (i = next.fetch_add(1)) < transactions) {
-      const xa::Xid& global = setup.globals[i];
       // Unique across the counts of one run, whose committed rows stay in the table.
-      std::string insert = "INSERT INTO rbench_rows VALUES (" +
-                           std::to_string(transactions * 1000000L + i) + ")";
-      xa::Xid mb = global.WithBranch(0), pb = global.WithBranch(1);
-      xa::Status s = (*m)->Start(mb, xa::StartFlag::kNoFlags);
-      if (s.ok()) {
-        try {
-          std::unique_ptr<sql::Statement> st((*m)->connection().createStatement());
-          st->executeUpdate(insert);
-        } catch (const sql::SQLException& e) {
-          s = (*m)->StatusFromException(e);
-        }
-      }
-      if (s.ok()) s = (*m)->End(mb, xa::EndFlag::kSuccess);
-      if (s.ok()) s = (*m)->Prepare(mb);
-      if (!s.ok()) Die("preparing a MariaDB branch", s);
-      // A MariaDB session stays attached to its prepared branch (1399 on the next XA START)
-      // until it disconnects, as the crashed application's did.
-      s = (*m)->Close();
-      if (s.ok()) s = (*m)->Open();
-      if (!s.ok()) Die("reconnecting to MariaDB", s);
-      s = (*p)->Start(pb, xa::StartFlag::kNoFlags);
-      if (s.ok()) {
-        auto rows = (*p)->Execute(insert);
-        if (!rows.ok()) s = rows.status();
-      }
-      if (s.ok()) s = (*p)->End(pb, xa::EndFlag::kSuccess);
-      if (s.ok()) s = (*p)->Prepare(pb);
-      if (!s.ok()) Die("preparing a PostgreSQL branch", s);
+      PrepareBothBranches(**m, **p, setup.globals[i], transactions * 1000000L + i);
     }
   };
   std::vector<std::thread> pool;
@@ -238,33 +244,9 @@ AgentsResult RunAgentsCase(const xa::bank::BankSettings& settings, const std::st
     long i;
     while ((i = next.fetch_add(1)) < transactions) {
       const xa::Xid& global = globals[i];
-      const std::string insert = "INSERT INTO rbench_rows VALUES (" + std::to_string(base + i) +
-                                 ")";
       const xa::Xid mb = global.WithBranch(0), pb = global.WithBranch(1);
-      xa::Status s = (*m)->Start(mb, xa::StartFlag::kNoFlags);
-      if (s.ok()) {
-        try {
-          std::unique_ptr<sql::Statement> st((*m)->connection().createStatement());
-          st->executeUpdate(insert);
-        } catch (const sql::SQLException& e) {
-          s = (*m)->StatusFromException(e);
-        }
-      }
-      if (s.ok()) s = (*m)->End(mb, xa::EndFlag::kSuccess);
-      if (s.ok()) s = (*m)->Prepare(mb);
-      if (!s.ok()) Die("preparing a MariaDB branch", s);
       // Detached from the session, as the dead coordinator's would be: no fence needed.
-      s = (*m)->Close();
-      if (s.ok()) s = (*m)->Open();
-      if (!s.ok()) Die("reconnecting to MariaDB", s);
-      s = (*p)->Start(pb, xa::StartFlag::kNoFlags);
-      if (s.ok()) {
-        auto rows = (*p)->Execute(insert);
-        if (!rows.ok()) s = rows.status();
-      }
-      if (s.ok()) s = (*p)->End(pb, xa::EndFlag::kSuccess);
-      if (s.ok()) s = (*p)->Prepare(pb);
-      if (!s.ok()) Die("preparing a PostgreSQL branch", s);
+      PrepareBothBranches(**m, **p, global, base + i);
 
       const std::vector<xa::Participant> participants = {{settings.mariadb.rm_name, mb},
                                                          {settings.postgres.rm_name, pb}};

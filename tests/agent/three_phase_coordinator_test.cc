@@ -130,6 +130,18 @@ class ThreePhaseCoordinatorTest : public ::testing::Test {
     }
     return types;
   }
+  // Each agent recorded WAIT, PRE and the decision, in that order, for its participant of
+  // `global`, and never finished a branch itself (the coordinator's sessions did).
+  void ExpectEveryAgentRecordedWaitPreThenCommitAndFinishedNothing(const Xid& global) {
+    for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
+      const std::vector<RecordType> types = RecordTypesOf(name, global, number);
+      ASSERT_GE(types.size(), 3u) << name;
+      EXPECT_EQ(types[0], RecordType::kParticipantWait) << name;
+      EXPECT_EQ(types[1], RecordType::kParticipantPreCommit) << name;
+      EXPECT_EQ(types[2], RecordType::kParticipantDecision) << name;
+      EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
+    }
+  }
   std::vector<RecordType> TmRecordTypes() {
     std::vector<RecordType> out;
     EXPECT_THAT(log_->Scan([&](const LogRecord& r) { out.push_back(r.type); }), IsOk());
@@ -189,15 +201,7 @@ TEST_F(ThreePhaseCoordinatorTest, CommitPreparesThenPreCommitsThenCommitsAndEver
   ASSERT_NE(pre, tm.end());
   ASSERT_NE(decision, tm.end());
   EXPECT_LT(pre, decision);
-  // Each agent recorded WAIT, PRE and COMMIT, and never finished a branch itself.
-  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
-    const std::vector<RecordType> types = RecordTypesOf(name, global, number);
-    ASSERT_GE(types.size(), 3u) << name;
-    EXPECT_EQ(types[0], RecordType::kParticipantWait) << name;
-    EXPECT_EQ(types[1], RecordType::kParticipantPreCommit) << name;
-    EXPECT_EQ(types[2], RecordType::kParticipantDecision) << name;
-    EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
-  }
+  ExpectEveryAgentRecordedWaitPreThenCommitAndFinishedNothing(global);
   EXPECT_THAT(rm_a_.PreparedXids(), IsEmpty());
   EXPECT_THAT(rm_b_.PreparedXids(), IsEmpty());
 }
@@ -454,13 +458,7 @@ TEST_F(ThreePhaseCoordinatorTest, AskedAfterTheVotesEveryPhaseStillRunsThroughTh
   ASSERT_THAT(outcome, IsOk());
   EXPECT_EQ(*outcome, Outcome::kCommitted) << txn->last_status().ToString();
   ASSERT_THAT(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)), IsOk());
-  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
-    EXPECT_THAT(RecordTypesOf(name, global, number),
-                ::testing::IsSupersetOf({RecordType::kParticipantWait,
-                                         RecordType::kParticipantPreCommit,
-                                         RecordType::kParticipantDecision}))
-        << name;
-  }
+  ExpectEveryAgentRecordedWaitPreThenCommitAndFinishedNothing(global);
   EXPECT_THAT(log_->State().open_decisions, IsEmpty());
 }
 
@@ -505,14 +503,7 @@ TEST_F(ThreePhaseCoordinatorTest, OneCommitVoteBesideReadOnlyBranchesRunsEveryPh
   EXPECT_THAT(rm_a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare",
                                          "commit(TMNOFLAGS)"));
   EXPECT_THAT(rm_b_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare"));
-  for (auto [name, number] : {std::pair{kAgentA, 0}, std::pair{kAgentB, 1}}) {
-    const std::vector<RecordType> types = RecordTypesOf(name, global, number);
-    ASSERT_GE(types.size(), 3u) << name;
-    EXPECT_EQ(types[0], RecordType::kParticipantWait) << name;
-    EXPECT_EQ(types[1], RecordType::kParticipantPreCommit) << name;
-    EXPECT_EQ(types[2], RecordType::kParticipantDecision) << name;
-    EXPECT_THAT(FinisherOf(name).calls(), IsEmpty()) << name;
-  }
+  ExpectEveryAgentRecordedWaitPreThenCommitAndFinishedNothing(global);
   EXPECT_THAT(log_->State().open_decisions, IsEmpty());
 }
 
