@@ -77,7 +77,7 @@
 #include <cppconn/exception.h>
 #include <cppconn/statement.h>
 
-#include "bench/common/bench_agents.h"
+#include "examples/local_agents/local_agents.h"
 #include "bench/lockhold/lock_probe.h"
 #include "examples/bank/bank.h"
 #include "src/testing/forwarding_resource_manager.h"
@@ -88,6 +88,12 @@
 
 namespace xa::bench {
 namespace {
+
+using local_agents::LocalAgents;
+using local_agents::LocalDatabase;
+using local_agents::Spawn;
+using local_agents::ChildCpuMs;
+using local_agents::EnvOrEmpty;
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
@@ -340,7 +346,7 @@ struct Shared {
   const bank::BankSettings& settings;
   const bank::Bank& bank;
   TransactionManager& manager;
-  const BenchAgents& agents;
+  const LocalAgents& agents;
 };
 
 // The no-failure case; with `slow_prepare` > 0, the slow-participant case (every PostgreSQL
@@ -625,7 +631,7 @@ class CrashWatch {
   std::vector<int> saw_wait_;
 };
 
-Result<CaseResult> RunCoordinatorCrash(Shared& shared, const BenchAgents& agents, Protocol protocol,
+Result<CaseResult> RunCoordinatorCrash(Shared& shared, const LocalAgents& agents, Protocol protocol,
                                        const std::string& work, const std::string& self) {
   const Config& config = shared.config;
   CaseResult result;
@@ -740,7 +746,7 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const BenchAgents& agents
 // (which recovered PRE): both commit their branches, fencing the coordinator's sessions. The
 // probes measure each row's release after the agent's death; the bound is T + 1 s (D < T: the
 // restarted agent answers the round). Then the coordinator's recovery adopts the agents' COMMIT.
-Result<CaseResult> RunAgentCrash(Shared& shared, BenchAgents& agents) {
+Result<CaseResult> RunAgentCrash(Shared& shared, LocalAgents& agents) {
   const Config& config = shared.config;
   CaseResult result;
   result.name = "agent-crash";
@@ -1091,9 +1097,9 @@ int Main(int argc, char** argv) {
     std::cerr << "xa_lock_hold_bench: " << ready.ToString() << "\n";
     return 1;
   }
-  BenchAgents agents(work, config.agent_path,
-                     {{kMariaDbAgent, settings->mariadb.rm_name, BenchDatabase::kMariaDb},
-                      {kPostgresAgent, settings->postgres.rm_name, BenchDatabase::kPostgres}},
+  LocalAgents agents(work, config.agent_path,
+                     {{kMariaDbAgent, settings->mariadb.rm_name, LocalDatabase::kMariaDb},
+                      {kPostgresAgent, settings->postgres.rm_name, LocalDatabase::kPostgres}},
                      config.agent_timeout_ms, kAgentNodeBase, {kMainNode, kCrashNode3pc});
   if (Status started = agents.Start(); !started.ok()) {
     std::cerr << "xa_lock_hold_bench: " << started.ToString() << "\n";

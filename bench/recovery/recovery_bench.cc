@@ -41,7 +41,7 @@
 #include <cppconn/connection.h>
 #include <cppconn/statement.h>
 
-#include "bench/common/bench_agents.h"
+#include "examples/local_agents/local_agents.h"
 #include "examples/bank/bank.h"
 #include "src/net/peer_auth.h"
 #include "src/net/transport.h"
@@ -210,10 +210,10 @@ AgentsResult RunAgentsCase(const xa::bank::BankSettings& settings, const std::st
   std::filesystem::remove_all(work);
   std::filesystem::create_directories(work);
   std::filesystem::permissions(work, std::filesystem::perms::owner_all);
-  xa::bench::BenchAgents agents(
+  xa::local_agents::LocalAgents agents(
       work, agent,
-      {{"rbench-agent-mariadb", settings.mariadb.rm_name, xa::bench::BenchDatabase::kMariaDb},
-       {"rbench-agent-postgres", settings.postgres.rm_name, xa::bench::BenchDatabase::kPostgres}},
+      {{"rbench-agent-mariadb", settings.mariadb.rm_name, xa::local_agents::LocalDatabase::kMariaDb},
+       {"rbench-agent-postgres", settings.postgres.rm_name, xa::local_agents::LocalDatabase::kPostgres}},
       /*timeout_ms=*/3'600'000, node + 0x1000, {node});
   if (xa::Status started = agents.Start(); !started.ok()) Die("starting the agents", started);
   const xa::ThreePhaseOptions coordinator = agents.CoordinatorOptions();

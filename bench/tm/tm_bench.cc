@@ -77,7 +77,7 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 
-#include "bench/common/bench_agents.h"
+#include "examples/local_agents/local_agents.h"
 #include "tests/testutil/db_env.h"
 #include "src/sql_dialect/mariadb_dialect.h"
 #include "src/sql_dialect/postgres_dialect.h"
@@ -88,6 +88,10 @@
 
 namespace xa::bench {
 namespace {
+
+using local_agents::LocalAgents;
+using local_agents::LocalAgentSpec;
+using local_agents::LocalDatabase;
 
 constexpr const char* kTable = "tm_bench_accounts";
 constexpr int kAccounts = 64;  // client i uses account i + 1: at most 64 clients
@@ -248,7 +252,7 @@ struct CpuUse {  // the difference of two samples, summed over the runs of a cas
 
 int g_mariadb_pid = 0;
 int g_postgres_pid = 0;
-std::unique_ptr<BenchAgents> g_agents;  // mode (3) only
+std::unique_ptr<LocalAgents> g_agents;  // mode (3) only
 
 int ReadPid(const std::string& path) {
   std::ifstream in(path);
@@ -708,11 +712,11 @@ int main(int argc, char** argv) {
       const std::string agents_dir = dir + "-agents";
       std::filesystem::create_directories(agents_dir);
       std::filesystem::permissions(agents_dir, std::filesystem::perms::owner_all);
-      g_agents = std::make_unique<BenchAgents>(
+      g_agents = std::make_unique<LocalAgents>(
           agents_dir, agent_program,
-          std::vector<BenchAgentSpec>{
-              {"tm-bench-agent-mariadb", xa::test::kMariaDbRm, BenchDatabase::kMariaDb},
-              {"tm-bench-agent-postgres", xa::test::kPostgresRm, BenchDatabase::kPostgres}},
+          std::vector<LocalAgentSpec>{
+              {"tm-bench-agent-mariadb", xa::test::kMariaDbRm, LocalDatabase::kMariaDb},
+              {"tm-bench-agent-postgres", xa::test::kPostgresRm, LocalDatabase::kPostgres}},
           kAgentTimeoutMs, g_node + 1, std::set<uint32_t>{g_node});
       if (xa::Status started = g_agents->Start(); !started.ok()) Die(started.ToString());
       options.three_phase = g_agents->CoordinatorOptions();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "examples/bank_transfer/child_process.h"
+#include "examples/local_agents/local_agents.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
 #include "xa/three_phase.h"
@@ -39,131 +40,6 @@ constexpr char kPostgresRm[] = "bank-postgres";
 // coordinator's own waits (votes, acknowledgements) must be shorter.
 constexpr int kTerminationTimeoutMs = 2000;
 constexpr auto kCoordinatorTimeout = std::chrono::milliseconds(1000);
-
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? std::string() : std::string(v);
-}
-
-bool WritePrivateFile(const std::string& path, const std::string& contents) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << contents;
-  out.close();
-  return out && ::chmod(path.c_str(), 0600) == 0;
-}
-
-// A port of 127.0.0.1 that nobody listens on right now. Another process could take it before
-// the agent binds it; the agent then exits with code 5 and the demo says so.
-int FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool Listening(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-  ::close(fd);
-  return connected;
-}
-
-std::string RmSection(const std::string& rm) {
-  std::ostringstream out;
-  out << "[rm " << rm << "]\n";
-  if (rm == kMariaDbRm) {
-    out << "driver = mysql\nhost = " << Env("XA_TEST_MARIADB_HOST")
-        << "\nport = " << Env("XA_TEST_MARIADB_PORT") << "\nuser = " << Env("XA_TEST_MARIADB_USER")
-        << "\ndatabase = " << Env("XA_TEST_MARIADB_DATABASE")
-        << "\npassword_file = " << Env("XA_TEST_MARIADB_PASSWORD_FILE") << "\n";
-  } else {
-    out << "driver = odbc\ndialect = postgres\ndsn = " << Env("XA_TEST_ODBC_PG_DSN")
-        << "\nuser = " << Env("XA_TEST_PG_USER")
-        << "\npassword_file = " << Env("XA_TEST_PG_PASSWORD_FILE") << "\n";
-  }
-  return out.str();
-}
-
-struct AgentProcess {
-  std::string name;
-  std::string rm;
-  int port = 0;
-  std::string config;
-  std::string output;  // its stderr and stdout
-  pid_t pid = -1;
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-};
-
-std::string AgentConfig(const AgentProcess& self, const std::vector<AgentProcess>& all,
-                        const std::string& work, const std::string& key_file, uint32_t node_id) {
-  std::ostringstream out;
-  out << "# written by xa-demo\nagent = " << self.name << "\nlog_dir = " << work << "/" << self.name
-      << "-log\nnode_id = " << node_id << "\nkey_file = " << key_file
-      << "\ntermination_timeout_ms = " << kTerminationTimeoutMs << "\npeer_timeout_ms = 500\n\n";
-  for (const AgentProcess& agent : all) {
-    out << "[agent " << agent.name << "]\naddress = " << agent.address() << "\nrms = " << agent.rm
-        << "\n";
-  }
-  out << "\n" << RmSection(self.rm);
-  return out.str();
-}
-
-bool StartAgent(const std::string& agent_path, AgentProcess& agent) {
-  std::cout.flush();
-  agent.pid = ::fork();
-  if (agent.pid == 0) {
-    const int fd = ::open(agent.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      ::close(fd);
-    }
-    ::setenv("XA_LOG_LEVEL", "info", 1);
-    ::unsetenv("XA_CRASH_POINT");
-    ::execl(agent_path.c_str(), agent_path.c_str(), "--config", agent.config.c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  for (int waited = 0; waited < 200; ++waited) {
-    int status = 0;
-    if (::waitpid(agent.pid, &status, WNOHANG) == agent.pid) {
-      std::cout << "  " << agent.name << " exited at start (code "
-                << (WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status))
-                << "); its output is in " << agent.output << "\n";
-      agent.pid = -1;
-      return false;
-    }
-    if (Listening(agent.port)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  std::cout << "  " << agent.name << " did not listen on " << agent.address()
-            << " within 10 s; its output is in " << agent.output << "\n";
-  return false;
-}
-
-// SIGTERM, then the exit status (SIGKILL after 10 s). True for a clean stop (exit 0).
-bool StopAgent(AgentProcess& agent) {
-  if (agent.pid <= 0) return false;
-  ::kill(agent.pid, SIGTERM);
-  const int status = WaitOrKill(agent.pid, std::chrono::seconds(10));
-  agent.pid = -1;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
 
 ThreePhaseOptions CoordinatorOptions(const ThreePhaseSetup& setup) {
   ThreePhaseOptions options;
@@ -221,13 +97,13 @@ std::string OpenRecords(const ThreePhaseSetup& setup) {
   return text;
 }
 
-// The lines of an agent's output that say what it did to a branch on its own.
-void PrintAgentFinishes(const AgentProcess& agent) {
-  std::ifstream in(agent.output);
+// The lines of agent i's output that say what it did to a branch on its own.
+void PrintAgentFinishes(const local_agents::LocalAgents& agents, size_t i) {
+  std::ifstream in(agents.output(i));
   std::string line;
   while (std::getline(in, line)) {
     if (line.find("by the agent") != std::string::npos) {
-      std::cout << "    " << agent.name << ": "
+      std::cout << "    " << agents.name(i) << ": "
                 << line.substr(line.find("[info]") == std::string::npos ? 0 : line.find("[info]"))
                 << "\n";
     }
@@ -266,46 +142,30 @@ bool RunThreePhaseAct(const bank::Bank& bank, const std::string& work,
   ThreePhaseSetup setup;
   setup.node_id = node_id;
   setup.log_dir = work + "/decision-log-3pc";
-  setup.key_file = work + "/agents.key";
-  std::string key(32, '\0');
-  {
-    std::ifstream random("/dev/urandom", std::ios::binary);
-    random.read(key.data(), static_cast<std::streamsize>(key.size()));
-  }
-  if (!WritePrivateFile(setup.key_file, key)) {
-    std::cout << "  cannot write the key file " << setup.key_file << "\n";
-    return false;
-  }
-  std::vector<AgentProcess> agents(2);
-  agents[0].name = kMariaDbAgent;
-  agents[0].rm = kMariaDbRm;
-  agents[1].name = kPostgresAgent;
-  agents[1].rm = kPostgresRm;
-  for (AgentProcess& agent : agents) agent.port = FreeLoopbackPort();
-  uint32_t agent_node = node_id + 1;
-  for (AgentProcess& agent : agents) {
-    agent.config = work + "/" + agent.name + ".conf";
-    agent.output = work + "/" + agent.name + ".out";
-    if (!WritePrivateFile(agent.config,
-                          AgentConfig(agent, agents, work, setup.key_file, agent_node++))) {
-      std::cout << "  cannot write " << agent.config << "\n";
-      return false;
-    }
-  }
-  setup.mariadb_agent_address = agents[0].address();
-  setup.postgres_agent_address = agents[1].address();
+  // The agents log at info level, so that the act can show what they did on their own; the
+  // orphan scan of each takes this coordinator's branches only.
+  local_agents::LocalAgents agents(
+      work, agent_path,
+      {{kMariaDbAgent, kMariaDbRm, local_agents::LocalDatabase::kMariaDb},
+       {kPostgresAgent, kPostgresRm, local_agents::LocalDatabase::kPostgres}},
+      kTerminationTimeoutMs, node_id + 1, {node_id});
 
   std::cout << "\n5. Three-phase commit: an xa-agent process beside each database holds the "
                "3PC state of its branches, so the branches can finish without the "
                "coordinator.\n";
-  bool started = true;
-  for (AgentProcess& agent : agents) {
-    started = StartAgent(agent_path, agent) && started;
-    if (agent.pid > 0) {
-      std::cout << "  started " << agent.name << " on " << agent.address() << " (for " << agent.rm
-                << "; its log: " << agent.output << ")\n";
+  const Status started_agents = agents.Start({"XA_LOG_LEVEL=info"});
+  const bool started = started_agents.ok();
+  if (!started) {
+    std::cout << "  the agents did not start: " << started_agents.ToString() << "\n";
+  } else {
+    for (size_t i = 0; i < agents.size(); ++i) {
+      std::cout << "  started " << agents.name(i) << " on " << agents.address(i) << " (for "
+                << agents.rm_name(i) << "; its log: " << agents.output(i) << ")\n";
     }
   }
+  setup.key_file = agents.key_file();
+  setup.mariadb_agent_address = agents.address(0);
+  setup.postgres_agent_address = agents.address(1);
   bool ok = started;
   if (started) {
     auto log = OpenLog(setup);
@@ -364,7 +224,7 @@ bool RunThreePhaseAct(const bank::Bank& bank, const std::string& work,
                    "them\n";
       ok = false;
     }
-    for (const AgentProcess& agent : agents) PrintAgentFinishes(agent);
+    for (size_t i = 0; i < agents.size(); ++i) PrintAgentFinishes(agents, i);
     PrintBalances(bank, node_id, "after the agents' termination:");
 
     // The coordinator's next start asks the agents what became of its open record.
@@ -384,10 +244,10 @@ bool RunThreePhaseAct(const bank::Bank& bank, const std::string& work,
               << "\n";
   }
 
-  for (AgentProcess& agent : agents) {
-    if (agent.pid <= 0) continue;
-    const bool clean = StopAgent(agent);
-    std::cout << "  stopped " << agent.name << (clean ? " (exit 0)" : " (NOT cleanly)") << "\n";
+  if (started) {
+    const bool clean = agents.Stop();
+    std::cout << "  stopped " << agents.name(0) << " and " << agents.name(1)
+              << (clean ? " (exit 0)" : " (NOT cleanly; their output is in " + work + ")") << "\n";
     ok = ok && clean;
   }
   return ok;

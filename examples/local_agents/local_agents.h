@@ -1,9 +1,10 @@
-// What the benches that run three-phase commit share: starting real xa-agent processes beside the
-// local test servers (scripts/servers.sh), and the process helpers that takes.
+// Real xa-agent processes beside the local servers of scripts/servers.sh, for the programs that
+// run three-phase commit there: the demo's 3PC act and the benches. Also the process helpers that
+// takes (spawn, a child's CPU, a free port).
 //
-//   BenchAgents agents(work_dir, agent_program,
-//                      {{"bench-agent-mariadb", "my-mariadb-rm", Database::kMariaDb},
-//                       {"bench-agent-postgres", "my-postgres-rm", Database::kPostgres}},
+//   LocalAgents agents(work_dir, agent_program,
+//                      {{"agent-mariadb", "my-mariadb-rm", LocalDatabase::kMariaDb},
+//                       {"agent-postgres", "my-postgres-rm", LocalDatabase::kPostgres}},
 //                      /*timeout_ms=*/2000, /*node_base=*/5311, /*coordinator_nodes=*/{5301});
 //   Status started = agents.Start();          // a key, a configuration and a process each
 //   options.three_phase = agents.CoordinatorOptions();
@@ -13,10 +14,11 @@
 // Each agent stands for one resource manager, on a free loopback port, with its own log under
 // the work directory and its output in <work>/<name>.out; the agents share a fresh random key
 // (mode 0600). Their [rm] sections come from the environment of scripts/servers.sh (env.sh): the
-// same servers and accounts the bench's own sessions use.
+// same servers and accounts the program's own sessions use. A production deployment writes
+// these configurations itself (docs/three-phase-commit.md, xa-agent --help).
 
-#ifndef XA_BENCH_COMMON_BENCH_AGENTS_H_
-#define XA_BENCH_COMMON_BENCH_AGENTS_H_
+#ifndef XA_EXAMPLES_LOCAL_AGENTS_LOCAL_AGENTS_H_
+#define XA_EXAMPLES_LOCAL_AGENTS_LOCAL_AGENTS_H_
 
 #include <sys/types.h>
 
@@ -29,7 +31,7 @@
 #include "xa/status.h"
 #include "xa/three_phase.h"
 
-namespace xa::bench {
+namespace xa::local_agents {
 
 // The value of environment variable `name`, "" when unset.
 std::string EnvOrEmpty(const char* name);
@@ -47,32 +49,33 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>
 // CPU time (user + system) a running child process has used, in ms; 0 when it cannot be read.
 double ChildCpuMs(pid_t pid);
 
-enum class BenchDatabase { kMariaDb, kPostgres };
+enum class LocalDatabase { kMariaDb, kPostgres };
 
 // The [rm <rm_name>] section of an agent's configuration for the local test server of `database`
 // (read from scripts/servers.sh's environment: host, port, user, database or DSN, password file).
-std::string TestServerRmSection(const std::string& rm_name, BenchDatabase database);
+std::string ServerRmSection(const std::string& rm_name, LocalDatabase database);
 
-struct BenchAgentSpec {
+struct LocalAgentSpec {
   std::string name;     // the agent's name in the directory and its handshake
   std::string rm_name;  // the one resource manager it stands for
-  BenchDatabase database = BenchDatabase::kMariaDb;
+  LocalDatabase database = LocalDatabase::kMariaDb;
 };
 
-class BenchAgents {
+class LocalAgents {
  public:
   // `timeout_ms`: the agents' termination timeout (the coordinator's vote and acknowledgement
   // timeouts are half of it); `node_base`: the first agent's log node id, the next one +1, ...;
   // `coordinator_nodes`: the node ids of the bench's 3PC coordinators (the orphan scan takes only
   // their branches).
-  BenchAgents(std::string work, std::string program, std::vector<BenchAgentSpec> specs,
+  LocalAgents(std::string work, std::string program, std::vector<LocalAgentSpec> specs,
               int timeout_ms, uint32_t node_base, std::set<uint32_t> coordinator_nodes);
-  ~BenchAgents();
-  BenchAgents(const BenchAgents&) = delete;
-  BenchAgents& operator=(const BenchAgents&) = delete;
+  ~LocalAgents();
+  LocalAgents(const LocalAgents&) = delete;
+  LocalAgents& operator=(const LocalAgents&) = delete;
 
-  // Writes the key and the configurations and starts every agent; once each listens, OK.
-  Status Start();
+  // Writes the key and the configurations and starts every agent with `env` added to its
+  // environment ("NAME=value"; also for later restarts); once each listens, OK.
+  Status Start(std::vector<std::string> env = {});
   // SIGTERM, then SIGKILL after 10 s. True when every agent exited 0.
   bool Stop();
   // Stops agent `i` and starts it again on its log and address with `env` ("NAME=value", e.g.
@@ -92,10 +95,14 @@ class BenchAgents {
   ThreePhaseOptions CoordinatorOptions() const;
   const std::string& key_file() const { return key_file_; }
   std::string address(size_t i) const;
+  size_t size() const { return agents_.size(); }
+  const std::string& name(size_t i) const { return agents_[i].spec.name; }
+  const std::string& rm_name(size_t i) const { return agents_[i].spec.rm_name; }
+  const std::string& output(size_t i) const { return agents_[i].output; }
 
  private:
   struct Agent {
-    BenchAgentSpec spec;
+    LocalAgentSpec spec;
     int port = 0;
     std::string config;
     std::string output;
@@ -111,10 +118,11 @@ class BenchAgents {
   int timeout_ms_;
   uint32_t node_base_;
   std::set<uint32_t> coordinator_nodes_;
+  std::vector<std::string> env_;  // added to every launch's environment
   std::string key_file_;
   std::vector<Agent> agents_;
 };
 
-}  // namespace xa::bench
+}  // namespace xa::local_agents
 
-#endif  // XA_BENCH_COMMON_BENCH_AGENTS_H_
+#endif  // XA_EXAMPLES_LOCAL_AGENTS_LOCAL_AGENTS_H_

@@ -1,4 +1,4 @@
-#include "bench/common/bench_agents.h"
+#include "examples/local_agents/local_agents.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 
 extern char** environ;
 
-namespace xa::bench {
+namespace xa::local_agents {
 
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
@@ -111,10 +111,10 @@ double ChildCpuMs(pid_t pid) {
   return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-std::string TestServerRmSection(const std::string& rm_name, BenchDatabase database) {
+std::string ServerRmSection(const std::string& rm_name, LocalDatabase database) {
   std::ostringstream out;
   out << "[rm " << rm_name << "]\n";
-  if (database == BenchDatabase::kMariaDb) {
+  if (database == LocalDatabase::kMariaDb) {
     out << "driver = mysql\nhost = " << EnvOrEmpty("XA_TEST_MARIADB_HOST")
         << "\nport = " << EnvOrEmpty("XA_TEST_MARIADB_PORT")
         << "\nuser = " << EnvOrEmpty("XA_TEST_MARIADB_USER")
@@ -128,7 +128,7 @@ std::string TestServerRmSection(const std::string& rm_name, BenchDatabase databa
   return out.str();
 }
 
-BenchAgents::BenchAgents(std::string work, std::string program, std::vector<BenchAgentSpec> specs,
+LocalAgents::LocalAgents(std::string work, std::string program, std::vector<LocalAgentSpec> specs,
                          int timeout_ms, uint32_t node_base,
                          std::set<uint32_t> coordinator_nodes)
     : work_(std::move(work)),
@@ -137,22 +137,23 @@ BenchAgents::BenchAgents(std::string work, std::string program, std::vector<Benc
       node_base_(node_base),
       coordinator_nodes_(std::move(coordinator_nodes)),
       key_file_(work_ + "/agents.key") {
-  for (BenchAgentSpec& spec : specs) {
+  for (LocalAgentSpec& spec : specs) {
     Agent agent;
     agent.spec = std::move(spec);
     agents_.push_back(std::move(agent));
   }
 }
 
-BenchAgents::~BenchAgents() { Stop(); }
+LocalAgents::~LocalAgents() { Stop(); }
 
-double BenchAgents::CpuMs() const {
+double LocalAgents::CpuMs() const {
   double total = 0;
   for (const Agent& agent : agents_) total += ChildCpuMs(agent.pid);
   return total;
 }
 
-Status BenchAgents::Start() {
+Status LocalAgents::Start(std::vector<std::string> env) {
+  env_ = std::move(env);
   std::string key(32, '\0');
   std::ifstream random("/dev/urandom", std::ios::binary);
   random.read(key.data(), static_cast<std::streamsize>(key.size()));
@@ -183,13 +184,13 @@ Status BenchAgents::Start() {
                 "the xa-agent processes did not start; their output is in " + work_ + "/*.out");
 }
 
-bool BenchAgents::Stop() {
+bool LocalAgents::Stop() {
   bool clean = true;
   for (Agent& agent : agents_) clean = StopOne(agent) && clean;
   return clean;
 }
 
-Status BenchAgents::Relaunch(size_t i, const std::vector<std::string>& env) {
+Status LocalAgents::Relaunch(size_t i, const std::vector<std::string>& env) {
   Agent& agent = agents_[i];
   StopOne(agent);
   if (!Launch(agent, env, /*append=*/true)) {
@@ -199,7 +200,7 @@ Status BenchAgents::Relaunch(size_t i, const std::vector<std::string>& env) {
   return Status::Ok();
 }
 
-Status BenchAgents::RestartAll(int timeout_ms) {
+Status LocalAgents::RestartAll(int timeout_ms) {
   Stop();
   timeout_ms_ = timeout_ms;
   uint32_t node = node_base_;
@@ -215,7 +216,7 @@ Status BenchAgents::RestartAll(int timeout_ms) {
   return Status::Ok();
 }
 
-Result<SteadyClock::time_point> BenchAgents::WaitDied(size_t i, std::chrono::seconds limit) {
+Result<SteadyClock::time_point> LocalAgents::WaitDied(size_t i, std::chrono::seconds limit) {
   Agent& agent = agents_[i];
   const auto until = SteadyClock::now() + limit;
   int status = 0;
@@ -231,7 +232,7 @@ Result<SteadyClock::time_point> BenchAgents::WaitDied(size_t i, std::chrono::sec
   return SteadyClock::now();
 }
 
-ThreePhaseOptions BenchAgents::CoordinatorOptions() const {
+ThreePhaseOptions LocalAgents::CoordinatorOptions() const {
   ThreePhaseOptions options;
   for (const Agent& agent : agents_) {
     options.agents.push_back({agent.spec.name, agent.address(), {agent.spec.rm_name}});
@@ -243,11 +244,11 @@ ThreePhaseOptions BenchAgents::CoordinatorOptions() const {
   return options;
 }
 
-std::string BenchAgents::address(size_t i) const { return agents_[i].address(); }
+std::string LocalAgents::address(size_t i) const { return agents_[i].address(); }
 
-std::string BenchAgents::Config(const Agent& self, uint32_t node) const {
+std::string LocalAgents::Config(const Agent& self, uint32_t node) const {
   std::ostringstream out;
-  out << "# written by a bench (bench/common/bench_agents.cc)\nagent = " << self.spec.name
+  out << "# written by examples/local_agents/local_agents.cc\nagent = " << self.spec.name
       << "\nlog_dir = " << work_ << "/" << self.spec.name << "-log\nnode_id = " << node
       << "\nkey_file = " << key_file_ << "\ntermination_timeout_ms = " << timeout_ms_
       << "\npeer_timeout_ms = 500\n";
@@ -263,11 +264,11 @@ std::string BenchAgents::Config(const Agent& self, uint32_t node) const {
     out << "[agent " << agent.spec.name << "]\naddress = " << agent.address()
         << "\nrms = " << agent.spec.rm_name << "\n";
   }
-  out << "\n" << TestServerRmSection(self.spec.rm_name, self.spec.database);
+  out << "\n" << ServerRmSection(self.spec.rm_name, self.spec.database);
   return out.str();
 }
 
-bool BenchAgents::StopOne(Agent& agent) {
+bool LocalAgents::StopOne(Agent& agent) {
   if (agent.pid <= 0) return true;
   ::kill(agent.pid, SIGTERM);
   int status = 0;
@@ -284,11 +285,13 @@ bool BenchAgents::StopOne(Agent& agent) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-bool BenchAgents::Launch(Agent& agent, const std::vector<std::string>& env, bool append) {
+bool LocalAgents::Launch(Agent& agent, const std::vector<std::string>& env, bool append) {
   const int fd = ::open(agent.output.c_str(),
                         O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0600);
   if (fd < 0) return false;
-  agent.pid = Spawn({program_, "--config", agent.config}, env, fd, fd);
+  std::vector<std::string> environment = env_;
+  environment.insert(environment.end(), env.begin(), env.end());
+  agent.pid = Spawn({program_, "--config", agent.config}, environment, fd, fd);
   ::close(fd);
   if (agent.pid < 0) return false;
   for (int waited = 0; waited < 300; ++waited) {
@@ -303,4 +306,4 @@ bool BenchAgents::Launch(Agent& agent, const std::vector<std::string>& env, bool
   return false;
 }
 
-}  // namespace xa::bench
+}  // namespace xa::local_agents
