@@ -7,7 +7,9 @@
 # Usage: bash bench/run-lock-hold.sh [--quick] [--out DIR] [--build-dir DIR]
 #                                    [--recovery-delay-s R] [--agent-timeout-ms T] [--seconds S]
 #                                    [--slow-prepare-ms D] [--agent-restart-delay-ms A]
-#                                    [--agents-after-votes]
+#                                    [--agents-after-votes] [--link-delay-ms L]
+#                                    [--link-loss-percent P] [--crashed-database mariadb|postgresql]
+#                                    [--database-down-ms W]
 #   --quick               seconds per case (CI); the full mode runs 10 s per no-failure case and
 #                         three coordinator crashes per protocol
 #   --out DIR             results folder (default <build dir>/lock-hold-results)
@@ -19,6 +21,10 @@
 #   --agent-restart-delay-ms A  the agent-crash case's restart of the killed agent (1000, < T)
 #   --agents-after-votes  3PC asks the agents once the databases voted, not during their prepares
 #                         (ThreePhaseOptions::ask_agents_during_prepare off)
+#   --link-delay-ms L     the agent-link case's delay of each coordinator-agent message (5)
+#   --link-loss-percent P the share of them held 200 ms more, as a lost packet is (1)
+#   --crashed-database    the database-crash case's killed server (mariadb)
+#   --database-down-ms W  how long it stays down before it is restarted (1000)
 # The bench program itself (build-lock-hold/bench/lockhold/xa_lock_hold_bench) also takes
 # --cases and --clients, to look closer at one case; the check here wants every case.
 #
@@ -34,7 +40,8 @@ die() { printf 'run-lock-hold: error: %s\n' "$*" >&2; exit 1; }
 
 quick=0 out="" build_dir="$REPO_ROOT/build-lock-hold" recovery_delay_s="" agent_timeout_ms=2000
 slow_prepare_ms=50 agent_restart_delay_ms=1000
-seconds="" agents_after_votes=0
+seconds="" agents_after_votes=0 link_delay_ms=5 link_loss_percent=1 crashed_database=mariadb
+database_down_ms=1000
 while (($#)); do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -46,6 +53,10 @@ while (($#)); do
     --slow-prepare-ms) slow_prepare_ms="$2"; shift 2 ;;
     --agent-restart-delay-ms) agent_restart_delay_ms="$2"; shift 2 ;;
     --agents-after-votes) agents_after_votes=1; shift ;;
+    --link-delay-ms) link_delay_ms="$2"; shift 2 ;;
+    --link-loss-percent) link_loss_percent="$2"; shift 2 ;;
+    --crashed-database) crashed_database="$2"; shift 2 ;;
+    --database-down-ms) database_down_ms="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -96,7 +107,9 @@ fi
 # 3. The cases.
 mkdir -p "$out"
 args=(--out "$out" --recovery-delay-s "$recovery_delay_s" --agent-timeout-ms "$agent_timeout_ms"
-  --slow-prepare-ms "$slow_prepare_ms" --agent-restart-delay-ms "$agent_restart_delay_ms")
+  --slow-prepare-ms "$slow_prepare_ms" --agent-restart-delay-ms "$agent_restart_delay_ms"
+  --link-delay-ms "$link_delay_ms" --link-loss-percent "$link_loss_percent"
+  --crashed-database "$crashed_database" --database-down-ms "$database_down_ms")
 ((quick)) && args+=(--quick)
 ((agents_after_votes)) && args+=(--agents-after-votes)
 [[ -n "$seconds" ]] && args+=(--seconds "$seconds")
@@ -107,7 +120,8 @@ bench_rc=0
 # 4. The invariant, checked from the CSV (a missing case fails too).
 check_rc=0
 bash "$REPO_ROOT/bench/lockhold/check_lock_hold.sh" --recovery-delay-s "$recovery_delay_s" \
-  --agent-timeout-ms "$agent_timeout_ms" --slow-prepare-ms "$slow_prepare_ms" "$out" || check_rc=$?
+  --agent-timeout-ms "$agent_timeout_ms" --slow-prepare-ms "$slow_prepare_ms" \
+  --link-delay-ms "$link_delay_ms" "$out" || check_rc=$?
 
 # 5. Plots.
 if [[ -s "$out/summary.csv" ]]; then
@@ -119,6 +133,10 @@ if [[ -s "$out/summary.csv" ]]; then
       printf "%s-%s %.3f\n", toupper($2), $4, $6 / 1000 }' "$out/samples.csv" \
     >"$out/coordinator-crash.dat"
   crash_boxes="$(wc -l <"$out/coordinator-crash.dat")"
+  # Every case at 1 client: the hold p50 and max, on a log scale (milliseconds to seconds).
+  awk -F, 'NR > 1 && $3 == 1 { printf "%s-%s %.3f %.3f\n", $1, toupper($2), $5, $7 }' \
+    "$out/summary.csv" >"$out/hold-by-case.dat"
+  case_bars="$(wc -l <"$out/hold-by-case.dat")"
   gnuplot <<EOF || say "gnuplot failed; the CSV and the summary are complete"
 set terminal pngcairo size 900,520 noenhanced
 set datafile separator whitespace
@@ -161,12 +179,26 @@ set yrange [0:*]
 plot "$out/coordinator-crash.dat" using 0:2:xtic(1) with boxes notitle, \
      $recovery_delay_s with lines lw 2 dt 2 title "2PC recovery starts (R = $recovery_delay_s s)", \
      ($agent_timeout_ms / 1000.0 + 1) with lines lw 2 dt 3 title "3PC bound: agents' timeout + 1 s"
+
+set output "$out/hold-by-case.png"
+set terminal pngcairo size 1100,560 noenhanced
+set xrange [-0.6:$case_bars - 0.4]
+set offsets 0, 0, 0, 0
+set logscale y 10
+set yrange [0.5:*]
+set key top left opaque
+set title "Lock hold time at 1 client, every case (p50 bars, max points; log scale)"
+set ylabel "hold time (ms)"
+set boxwidth 0.6
+plot "$out/hold-by-case.dat" using 0:2:xtic(1) with boxes title "p50", \
+     "$out/hold-by-case.dat" using 0:3 with points pt 7 ps 1.2 title "max"
 EOF
   {
     echo
     echo "![lock hold without failures](hold-no-failure.png)"
     echo "![throughput without failures](throughput-no-failure.png)"
     echo "![coordinator killed mid-commit](hold-coordinator-crash.png)"
+    echo "![every case at 1 client](hold-by-case.png)"
   } >>"$out/summary.md"
 fi
 

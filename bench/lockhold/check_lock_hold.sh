@@ -4,24 +4,30 @@
 # side: 3PC released each row within the agents' timeout + 1 s of the kill (of the coordinator,
 # or of an agent that is restarted), 2PC held
 # each row at least until recovery ran R seconds after the kill, and the servers' lock views
-# showed every probe waiting. A missing case fails, and so does a no-failure case whose commit
-# latency columns are not positive and ordered, or a 3PC one whose agents' CPU reads zero, or a
-# slow-participant case whose rows were held, or whose commits took, less than the injected delay.
+# showed every probe waiting. After a database was killed and restarted, each row was released
+# no sooner than its database was back and within the case's bound (summary.csv) of that, and the
+# surviving database's lock view showed its probe waiting. A missing case fails, and so does a
+# no-failure or agent-link case whose commit latency columns are not positive and ordered, or a
+# 3PC one whose agents' CPU reads zero, or a slow-participant case whose rows were held, or whose
+# commits took, less than the injected delay, or a 3PC agent-link case whose rows were held, or
+# whose commits took, less than one round trip over the delayed link.
 #
 # Usage: check_lock_hold.sh [--run BENCH] [--recovery-delay-s R] [--agent-timeout-ms T]
-#                           [--slow-prepare-ms D] OUT_DIR
-#   --run BENCH   first run `BENCH --quick --out OUT_DIR` with R and T (its exit code counts too)
-#   R, T, D       what the run used (default 3, 2000 and 50: the quick mode's)
+#                           [--slow-prepare-ms D] [--link-delay-ms L] OUT_DIR
+#   --run BENCH   first run `BENCH --quick --out OUT_DIR` with R, T, D and L (its exit code
+#                 counts too)
+#   R, T, D, L    what the run used (default 3, 2000, 50 and 5: the quick mode's)
 set -euo pipefail
 
-bench="" recovery_delay_s=3 agent_timeout_ms=2000 slow_prepare_ms=50 out=""
+bench="" recovery_delay_s=3 agent_timeout_ms=2000 slow_prepare_ms=50 link_delay_ms=5 out=""
 while (($#)); do
   case "$1" in
     --run) bench="$2"; shift 2 ;;
     --recovery-delay-s) recovery_delay_s="$2"; shift 2 ;;
     --agent-timeout-ms) agent_timeout_ms="$2"; shift 2 ;;
     --slow-prepare-ms) slow_prepare_ms="$2"; shift 2 ;;
-    -h | --help) sed -n '2,10{s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    --link-delay-ms) link_delay_ms="$2"; shift 2 ;;
+    -h | --help) sed -n '2,19{s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) out="$1"; shift ;;
   esac
 done
@@ -34,7 +40,8 @@ if [[ -n "$bench" ]]; then
   rm -f "$out/summary.csv" "$out/samples.csv"
   started=$SECONDS
   if ! "$bench" --quick --out "$out" --recovery-delay-s "$recovery_delay_s" \
-      --agent-timeout-ms "$agent_timeout_ms" --slow-prepare-ms "$slow_prepare_ms"; then
+      --agent-timeout-ms "$agent_timeout_ms" --slow-prepare-ms "$slow_prepare_ms" \
+      --link-delay-ms "$link_delay_ms"; then
     fail "$bench exited non-zero"
   fi
   echo "check_lock_hold.sh: the quick run took $((SECONDS - started)) s"
@@ -50,6 +57,7 @@ expected=()
 for protocol in 2pc 3pc; do
   for clients in 1 4 16; do expected+=("no-failure,$protocol,$clients"); done
   expected+=("slow-participant,$protocol,1" "coordinator-crash,$protocol,1")
+  expected+=("agent-link,$protocol,1" "database-crash,$protocol,1")
 done
 expected+=("agent-crash,3pc,1")
 for key in "${expected[@]}"; do
@@ -61,8 +69,8 @@ for key in "${expected[@]}"; do
   fi
 done
 
-# Every no-failure and slow-participant case timed its commits (columns commit_p50_ms and
-# commit_p99_ms), and the 3PC
+# Every no-failure, slow-participant and agent-link case timed its commits (columns commit_p50_ms
+# and commit_p99_ms), and the 3PC
 # ones saw the agents work (agents_cpu_ms_per_commit): a zero there means the measurement broke.
 header="$(head -n 1 "$summary")"
 for column in commit_p50_ms commit_p99_ms bench_cpu_ms_per_commit agents_cpu_ms_per_commit; do
@@ -76,7 +84,7 @@ while IFS=, read -r key p50 p99 agents_cpu; do
       fail "case $key: the agents' CPU per commit reads $agents_cpu ms"
   fi
 done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
-                  $1 == "no-failure" || $1 == "slow-participant" {
+                  $1 == "no-failure" || $1 == "slow-participant" || $1 == "agent-link" {
                     print $1 "/" $2 "/" $3 "," $column["commit_p50_ms"] "," \
                     $column["commit_p99_ms"] "," $column["agents_cpu_ms_per_commit"] }' "$summary")
 
@@ -90,6 +98,41 @@ while IFS=, read -r key hold_p50 commit_p50; do
 done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
                   $1 == "slow-participant" { print $1 "/" $2 "/" $3 "," $column["p50_ms"] "," \
                     $column["commit_p50_ms"] }' "$summary")
+# 3PC's rounds with the agents cross the delayed link while the rows are locked: at least one
+# round trip (two crossings of at least 0.8 L each) in the hold and in the commit, or the relay
+# did not delay anything.
+round_trip_ms="$(awk -v l="$link_delay_ms" 'BEGIN { printf "%.1f", 2 * 0.8 * l }')"
+while IFS=, read -r key hold_p50 commit_p50; do
+  awk -v h="$hold_p50" -v c="$commit_p50" -v r="$round_trip_ms" \
+    'BEGIN { exit !(h >= r && c >= r) }' ||
+    fail "case $key: hold p50 $hold_p50 ms, commit p50 $commit_p50 ms, less than one round" \
+      "trip ($round_trip_ms ms) over the delayed link to the agents"
+done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
+                  $1 == "agent-link" && $2 == "3pc" { print $1 "/" $2 "/" $3 "," \
+                    $column["p50_ms"] "," $column["commit_p50_ms"] }' "$summary")
+
+# After a database crash, per sample: released no sooner than its database was back, and within
+# the case's bound (bound_ms in summary.csv: the coordinator's longest completion backoff + 1 s)
+# of that; the database that stayed up showed its probe waiting.
+for protocol in 2pc 3pc; do
+  bound="$(awk -F, -v p="$protocol" 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
+                  $1 == "database-crash" && $2 == p { print $column["bound_ms"] }' "$summary")"
+  rows="$(awk -F, -v p="$protocol" 'NR > 1 && $1 == "database-crash" && $2 == p' "$samples")"
+  if [[ -z "$bound" || -z "$rows" ]]; then
+    fail "no database-crash bound or sample for $protocol"
+    continue
+  fi
+  while IFS=, read -r _ _ _ database hold after saw available; do
+    awk -v a="$after" -v b="$available" -v l="$bound" 'BEGIN { exit !(a >= b && a - b <= l) }' ||
+      fail "database-crash/$protocol $database: released $after ms after the kill, its" \
+        "database back at $available ms: not within ${bound} ms after it was back"
+    if [[ "$available" == 0.000 && "$saw" != 1 ]]; then
+      fail "database-crash/$protocol $database: the lock view of the database that stayed up" \
+        "did not show the probe waiting"
+    fi
+  done <<<"$rows"
+done
+
 # The crash invariants, per sample (per database and repetition): the coordinator killed (both
 # protocols) and, for 3PC, an agent killed and restarted.
 recovery_delay_ms="$(awk -v s="$recovery_delay_s" 'BEGIN { printf "%d", s * 1000 }')"
@@ -98,7 +141,7 @@ for crash in coordinator-crash/2pc coordinator-crash/3pc agent-crash/3pc; do
   case_name="${crash%/*}" protocol="${crash#*/}"
   rows="$(awk -F, -v c="$case_name" -v p="$protocol" 'NR > 1 && $1 == c && $2 == p' "$samples")"
   [[ -n "$rows" ]] || { fail "no $case_name sample for $protocol"; continue; }
-  while IFS=, read -r _ _ _ database hold after saw; do
+  while IFS=, read -r _ _ _ database hold after saw _; do
     if [[ "$saw" != 1 ]]; then
       fail "$crash $database: the server's lock view did not show the probe waiting"
     fi
@@ -116,4 +159,4 @@ if ((failures > 0)); then
   echo "check_lock_hold.sh: $failures check(s) failed"
   exit 1
 fi
-echo "check_lock_hold.sh: every case present; 3PC released within ${limit_3pc_ms} ms of the kill, 2PC held >= ${recovery_delay_ms} ms"
+echo "check_lock_hold.sh: every case present; 3PC released within ${limit_3pc_ms} ms of the kill, 2PC held >= ${recovery_delay_ms} ms; after a database crash every row released within its bound of the database's return"

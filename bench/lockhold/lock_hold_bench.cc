@@ -5,6 +5,8 @@
 //                      [--agent-timeout-ms T] [--crash-repetitions N] [--slow-prepare-ms D]
 //                      [--agent-restart-delay-ms A] [--agent PATH]
 //                      [--cases NAME,...] [--clients N,...] [--agents-after-votes]
+//                      [--link-delay-ms L] [--link-loss-percent P]
+//                      [--crashed-database mariadb|postgresql] [--database-down-ms W]
 //
 // Cases, each for 2PC and for 3PC (two real xa-agent processes, started here):
 //   no-failure          transfers (one row in MariaDB, one in PostgreSQL, one row per client)
@@ -28,19 +30,36 @@
 //                       is durable (agent-after-pre-record) and restarted A ms later (A < T,
 //                       default 1000); the coordinator, alive, misses its acknowledgement and
 //                       decides nothing; the other agent's termination round commits both rows.
+//   agent-link          as no-failure at 1 client, with every message between the coordinator
+//                       and the agents delayed by L ms each way (drawn from [0.8 L, 1.2 L],
+//                       default 5) and P% of them held a further 200 ms (default 1), as a lost
+//                       packet holds a TCP connection until its retransmission: a relay in this
+//                       process stands between them (bench/lockhold/link_relay.h: user space, so
+//                       that it runs on machines without the netem qdisc; the run says whether
+//                       this one has it). 2PC talks to no agent: its row is the baseline.
+//   database-crash      a transfer whose MariaDB (or --crashed-database) branch's server is
+//                       killed (SIGKILL, through scripts/servers.sh) right after that branch
+//                       prepared, and restarted W ms later (default 1000); the coordinator stays
+//                       alive. The other database's row is released once the transfer commits
+//                       there; the crashed database's row stays locked through the restart
+//                       (a prepared branch keeps its locks across it) until the coordinator's
+//                       completion retries reach the server again, under either protocol. The
+//                       invariant: each row released within the manager's longest completion
+//                       backoff + 1 s of its database being available again, and the transfer
+//                       on both databases or on neither.
 // --cases runs only the named cases (default: every case), --clients sets the no-failure case's
 // client counts (default 1,4,16): for a closer look at one figure; the check and the published
 // tables run every case. --agents-after-votes runs 3PC with the agents asked once the databases
 // voted instead of during their prepares (ThreePhaseOptions::ask_agents_during_prepare).
 // The crash invariants: 3PC released within T + 1 s of the kill (of the coordinator or of an
-// agent), 2PC held >= R.
+// agent), 2PC held >= R; after a database crash, see above.
 //
 // Writes DIR/samples.csv (every probe sample), DIR/summary.csv (a row per case and protocol),
 // DIR/summary.md, and prints the table. Exit code 0 when every case ran and the invariant holds,
 // 1 when a case failed or the invariant does not hold, 2 on usage errors.
 //
 // Needs the crash points (a build with -DXA_ENABLE_TEST_HOOKS=ON) and the environment of
-// scripts/servers.sh (env.sh).
+// scripts/servers.sh (env.sh; the database-crash case runs its kill-mariadb/kill-pg and start).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -78,6 +97,7 @@
 #include <cppconn/statement.h>
 
 #include "examples/local_agents/local_agents.h"
+#include "bench/lockhold/link_relay.h"
 #include "bench/lockhold/lock_probe.h"
 #include "examples/bank/bank.h"
 #include "src/testing/forwarding_resource_manager.h"
@@ -104,9 +124,11 @@ constexpr int kAccounts = 40;  // rows 1..16 for the clients, and one row per cr
 constexpr int kMaxClients = 16;  // each client its own row
 constexpr int kCrashRow = 40;
 constexpr int kAgentCrashRow = 39;
+constexpr int kDatabaseCrashRow = 38;
 constexpr uint32_t kMainNode = 5301;       // the no-failure cases' coordinator
 constexpr uint32_t kCrashNode2pc = 5302;   // the killed coordinators
 constexpr uint32_t kCrashNode3pc = 5303;
+constexpr uint32_t kLinkNode = 5304;       // the agent-link case's coordinator (through relays)
 constexpr uint32_t kAgentNodeBase = 5311;  // the agents' own logs
 constexpr char kMariaDbAgent[] = "lockhold-agent-mariadb";
 constexpr char kPostgresAgent[] = "lockhold-agent-postgres";
@@ -129,9 +151,13 @@ struct Config {
   int crash_repetitions = 3;
   int slow_prepare_ms = 50;
   int agent_restart_delay_ms = 1000;
-  std::vector<std::string> cases = {"no-failure", "slow-participant", "coordinator-crash",
-                                    "agent-crash"};
+  std::vector<std::string> cases = {"no-failure",  "slow-participant", "coordinator-crash",
+                                    "agent-crash", "agent-link",       "database-crash"};
   bool agents_after_votes = false;  // ThreePhaseOptions::ask_agents_during_prepare off
+  int link_delay_ms = 5;
+  double link_loss_percent = 1;
+  std::string crashed_database = "mariadb";
+  int database_down_ms = 1000;
   bool Runs(const std::string& name) const {
     return std::find(cases.begin(), cases.end(), name) != cases.end();
   }
@@ -171,8 +197,10 @@ double ProcessCpuMs() {
 struct Sample {
   Database database = Database::kMariaDb;
   double hold_ms = 0;          // from the branch's write to the server granting the probe
-  double after_crash_ms = -1;  // from the coordinator's death to the grant (crash case)
-  int server_saw_wait = -1;    // the server's lock view showed the probe waiting (crash case)
+  double after_crash_ms = -1;  // from the kill (coordinator, agent or database) to the grant
+  int server_saw_wait = -1;    // the server's lock view showed the probe waiting (crash cases)
+  // From the kill until this database took connections again: 0 for one that stayed up.
+  double available_after_crash_ms = 0;
 };
 
 struct CaseResult {
@@ -191,9 +219,13 @@ struct CaseResult {
   // machine: rolled back (a late vote) or left to the agents (a late acknowledgement). Counted
   // and shown, not hidden; any other outcome (a heuristic one) fails the case.
   long not_committed = 0;
-  // Crash case: the bound on the release after the kill, and which side of it is required.
+  // Crash cases: the bound on each row's release after its database was available (from the
+  // kill, for a database that stayed up), and which side of it is required.
   double bound_ms = 0;
   bool bound_is_upper = false;
+  // The agent-link case: chunks the relays carried, and how many were held for a retransmission.
+  uint64_t link_chunks = 0;
+  uint64_t link_retransmitted = 0;
 };
 
 double Percentile(std::vector<double> values, double p) {
@@ -209,31 +241,37 @@ std::vector<double> Holds(const CaseResult& result) {
   return holds;
 }
 
-// The latest release after the kill over every database and repetition: the figure the
-// crash-case invariant is about.
-double ReleasedAfterCrashMs(const CaseResult& result) {
+// How long after its database was available again (after the kill, for one that stayed up) a
+// crash case's row was released.
+double ReleaseDelayMs(const Sample& s) { return s.after_crash_ms - s.available_after_crash_ms; }
+
+// The latest of them over every database and repetition: the figure the crash invariants are
+// about.
+double LatestReleaseMs(const CaseResult& result) {
   double latest = -1;
-  for (const Sample& s : result.samples) latest = std::max(latest, s.after_crash_ms);
+  for (const Sample& s : result.samples) latest = std::max(latest, ReleaseDelayMs(s));
   return latest;
 }
 
+// Every probe whose database stayed up was seen waiting by the server's lock view. A probe of a
+// restarted database may find its row already released when it is back: it is not asked.
 bool ServerSawEveryWait(const CaseResult& result) {
-  return std::all_of(result.samples.begin(), result.samples.end(),
-                     [](const Sample& s) { return s.server_saw_wait == 1; });
+  return std::all_of(result.samples.begin(), result.samples.end(), [](const Sample& s) {
+    return s.server_saw_wait == 1 || s.available_after_crash_ms > 0;
+  });
 }
 
 // The crash invariant of one case's result (true for the cases without a crash).
 bool InvariantHolds(const CaseResult& result) {
   if (result.bound_ms <= 0) return !result.samples.empty();
-  const double released = ReleasedAfterCrashMs(result);
-  if (result.samples.empty() || released < 0 || !ServerSawEveryWait(result)) return false;
-  // 2PC: every sample held at least R (not just the latest one).
-  if (!result.bound_is_upper) {
-    return std::all_of(result.samples.begin(), result.samples.end(), [&](const Sample& s) {
-      return s.after_crash_ms >= result.bound_ms;
-    });
-  }
-  return released <= result.bound_ms;
+  if (result.samples.empty() || !ServerSawEveryWait(result)) return false;
+  return std::all_of(result.samples.begin(), result.samples.end(), [&](const Sample& s) {
+    // Held until its database was back: a restarted server releases no lock while it is down.
+    if (s.after_crash_ms < s.available_after_crash_ms) return false;
+    // 2PC after a coordinator crash: every sample held at least R (not just the latest one).
+    return result.bound_is_upper ? ReleaseDelayMs(s) <= result.bound_ms
+                                 : ReleaseDelayMs(s) >= result.bound_ms;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,14 +312,16 @@ class SlowPrepareRm final : public internal::ForwardingResourceManager {
 };
 
 // Begins a transaction of `protocol` on the teller's sessions and writes row `row` in both
-// databases; the caller commits it. `postgres_branch`, when given, is enlisted for the
-// PostgreSQL branch instead of the teller's session (a wrapper of it).
+// databases; the caller commits it. `postgres_branch` and `mariadb_branch`, when given, are
+// enlisted instead of the teller's sessions (wrappers of them).
 Result<Transaction> BeginAndWrite(TransactionManager& manager, bank::Teller& teller,
                                   Protocol protocol, int row,
-                                  ResourceManager* postgres_branch = nullptr) {
+                                  ResourceManager* postgres_branch = nullptr,
+                                  ResourceManager* mariadb_branch = nullptr) {
   auto txn = manager.Begin(protocol);
   if (!txn.ok()) return txn.status();
-  XA_RETURN_IF_ERROR(txn->Enlist(*teller.mariadb));
+  XA_RETURN_IF_ERROR(
+      txn->Enlist(mariadb_branch != nullptr ? *mariadb_branch : *teller.mariadb));
   XA_RETURN_IF_ERROR(
       txn->Enlist(postgres_branch != nullptr ? *postgres_branch : *teller.postgres));
   const std::string update = std::string("UPDATE ") + kTable +
@@ -310,7 +350,7 @@ Status RollBackLeftovers(const bank::Bank& bank) {
                               static_cast<ResourceManager*>(teller->postgres.get())}) {
     auto scan = rm->Recover();
     if (!scan.ok()) return scan.status();
-    for (uint32_t node : {kMainNode, kCrashNode2pc, kCrashNode3pc}) {
+    for (uint32_t node : {kMainNode, kCrashNode2pc, kCrashNode3pc, kLinkNode}) {
       for (const Xid& xid : scan->OwnedBy(node)) XA_RETURN_IF_ERROR(rm->Rollback(xid));
     }
   }
@@ -349,12 +389,23 @@ struct Shared {
   const LocalAgents& agents;
 };
 
-// The no-failure case; with `slow_prepare` > 0, the slow-participant case (every PostgreSQL
-// prepare delayed by it).
+// What a run of transfers goes through, besides a healthy system.
+struct LoadVariant {
+  std::string name = "no-failure";
+  // slow-participant: every PostgreSQL prepare takes this much longer.
+  std::chrono::milliseconds slow_prepare{0};
+  // agent-link: a coordinator whose messages to and from the agents cross delaying relays.
+  TransactionManager* manager = nullptr;
+};
+
+// Transfers from `clients` clients for the configured seconds, a probe per database sampling the
+// hold times: the no-failure case and its variants.
 Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients,
-                                std::chrono::milliseconds slow_prepare = {}) {
+                                const LoadVariant& variant = {}) {
+  const std::chrono::milliseconds slow_prepare = variant.slow_prepare;
+  TransactionManager& manager = variant.manager != nullptr ? *variant.manager : shared.manager;
   CaseResult result;
-  result.name = slow_prepare.count() > 0 ? "slow-participant" : "no-failure";
+  result.name = variant.name;
   result.protocol = protocol;
   result.clients = clients;
 
@@ -433,7 +484,7 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients,
       const int row = c + 1;
       std::vector<double>& my_commit_ms = commit_ms[static_cast<size_t>(c)];
       while (Clock::now() < deadline) {
-        auto txn = BeginAndWrite(shared.manager, tellers[c], protocol, row,
+        auto txn = BeginAndWrite(manager, tellers[c], protocol, row,
                                  slow_postgres[static_cast<size_t>(c)].get());
         if (!txn.ok()) {
           fail(txn.status());
@@ -809,6 +860,393 @@ Result<CaseResult> RunAgentCrash(Shared& shared, LocalAgents& agents) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The agent-link case (delay and loss between the coordinator and the agents)
+
+// Whether this machine's kernel can shape a link with netem, tried in a network namespace of its
+// own (no real interface is touched): "available", or "unavailable (<why>)". The bench shapes the
+// link with its relay either way, so that its figures mean the same on every machine.
+std::string NetemAvailability() {
+  FILE* pipe = ::popen("PATH=\"$PATH:/usr/sbin:/sbin\" unshare -n tc qdisc add dev lo root "
+                       "netem delay 1ms 2>&1",
+                       "r");
+  if (pipe == nullptr) return "unavailable (cannot run unshare and tc)";
+  std::string output;
+  char buffer[256];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  const int status = ::pclose(pipe);
+  if (status == 0) return "available";
+  const size_t end = output.find('\n');
+  return "unavailable (" + (output.empty() ? "exit " + std::to_string(status)
+                                           : output.substr(0, end)) + ")";
+}
+
+// Transfers at 1 client through a coordinator of its own whose agents are reached through
+// relays that delay every chunk and hold some for a retransmission.
+Result<CaseResult> RunAgentLink(Shared& shared, Protocol protocol, const std::string& work) {
+  const Config& config = shared.config;
+  LinkShape shape;
+  shape.min_delay = std::chrono::microseconds(config.link_delay_ms * 800);
+  shape.max_delay = std::chrono::microseconds(config.link_delay_ms * 1200);
+  shape.loss = config.link_loss_percent / 100.0;
+  ThreePhaseOptions three_phase = shared.agents.CoordinatorOptions();
+  three_phase.ask_agents_during_prepare = !config.agents_after_votes;
+  std::vector<std::unique_ptr<LinkRelay>> relays;
+  for (size_t i = 0; i < three_phase.agents.size(); ++i) {
+    auto relay = LinkRelay::Start(three_phase.agents[i].address, shape, /*seed=*/i + 1);
+    if (!relay.ok()) return relay.status();
+    three_phase.agents[i].address = (*relay)->address();
+    relays.push_back(std::move(relay).value());
+  }
+  const std::string log_dir = work + "/link-" + ProtocolKey(protocol) + "-log";
+  fs::remove_all(log_dir);
+  auto log = OpenLog(log_dir, kLinkNode);
+  if (!log.ok()) return log.status();
+  auto manager = OpenManager(shared.bank, three_phase, kLinkNode, **log, /*recover=*/false);
+  if (!manager.ok()) return manager.status();
+  // A long-running service has its connections to the agents open and authenticated: a few
+  // transfers first fill the coordinator's pools (each new connection's handshake crosses the
+  // slow link too), so that the measured ones show the link's cost per transfer.
+  auto teller = shared.bank.NewTeller();
+  if (!teller.ok()) return teller.status();
+  for (int warm = 0; warm < 5; ++warm) {
+    auto txn = BeginAndWrite(**manager, *teller, protocol, kAgentCrashRow);
+    if (!txn.ok()) return txn.status();
+    auto outcome = txn->Commit();
+    if (!outcome.ok()) return outcome.status();
+  }
+  Result<CaseResult> result =
+      RunNoFailure(shared, protocol, 1, {"agent-link", milliseconds(0), manager->get()});
+  manager->reset();  // its connections cross the relays: closed before them
+  if (result.ok()) {
+    for (const auto& relay : relays) {
+      result->link_chunks += relay->chunks();
+      result->link_retransmitted += relay->retransmitted();
+    }
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database-crash case
+
+// `scripts/servers.sh <command>` (kill-mariadb, kill-pg, start) on the servers of this run's
+// environment, running: Finish waits for it and keeps its output in WORK/servers-<command>.log.
+class ServersScript {
+ public:
+  static Result<std::unique_ptr<ServersScript>> Run(const std::string& work,
+                                                    const std::string& command) {
+    const std::string script = EnvOrEmpty("XA_TEST_SERVERS_SCRIPT");
+    if (script.empty()) {
+      return Status(Code::kConfig,
+                    "the database-crash case kills and restarts a server with scripts/servers.sh, "
+                    "but XA_TEST_SERVERS_SCRIPT is not set: source the env.sh that "
+                    "`scripts/servers.sh start` writes");
+    }
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return Status(Code::kIoError, "cannot create a pipe");
+    const pid_t child = Spawn({"/bin/bash", script, command}, {}, out[1], out[1]);
+    ::close(out[1]);
+    if (child < 0) {
+      ::close(out[0]);
+      return Status(Code::kIoError, "cannot run " + script + " " + command);
+    }
+    return std::unique_ptr<ServersScript>(
+        new ServersScript(script + " " + command, work + "/servers-" + command + ".log", child,
+                          out[0]));
+  }
+  ~ServersScript() { (void)Finish(); }
+
+  // Reads its output until a line holding `marker` (bounded); returns when that line was read.
+  Result<Clock::time_point> WaitForLine(const std::string& marker, std::chrono::seconds limit) {
+    const auto until = Clock::now() + limit;
+    while (Clock::now() < until) {
+      const size_t at = output_.find(marker);
+      if (at != std::string::npos && output_.find('\n', at) != std::string::npos) {
+        return Clock::now();
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buffer[512];
+      const ssize_t n = ::read(fd_, buffer, sizeof(buffer));
+      if (n <= 0) break;
+      output_.append(buffer, static_cast<size_t>(n));
+    }
+    return Status(Code::kTimeout, name_ + " did not print '" + marker + "' (output: '" +
+                                      output_ + "')");
+  }
+
+  // Waits for it to exit; OK when it exited 0. Its output is then in its log file.
+  Status Finish() {
+    if (pid_ < 0) return finished_;
+    char buffer[512];
+    ssize_t n;
+    while ((n = ::read(fd_, buffer, sizeof(buffer))) > 0) {
+      output_.append(buffer, static_cast<size_t>(n));
+    }
+    ::close(fd_);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    std::ofstream(log_, std::ios::app) << output_;
+    finished_ = WIFEXITED(status) && WEXITSTATUS(status) == 0
+                    ? Status::Ok()
+                    : Status(Code::kIoError, name_ + " " + DescribeExit(status) +
+                                                 "; its output is in " + log_);
+    return finished_;
+  }
+
+ private:
+  ServersScript(std::string name, std::string log, pid_t pid, int fd)
+      : name_(std::move(name)), log_(std::move(log)), pid_(pid), fd_(fd) {}
+  std::string name_, log_;
+  pid_t pid_;
+  int fd_;
+  std::string output_;
+  Status finished_;
+};
+
+// The branch on the server to be killed: once it has prepared, it waits (bounded) until the
+// bench has killed its server, so the coordinator, alive, finds that server dead for the rest of
+// the transaction. (The kill runs on the bench's main thread: a child process started from a
+// coordinator's thread would get the SIGTERM Spawn arms for when that thread ends.)
+class PauseAfterPrepareRm final : public internal::ForwardingResourceManager {
+ public:
+  explicit PauseAfterPrepareRm(ResourceManager& inner) : ForwardingResourceManager(inner) {}
+  Status Prepare(const Xid& x) override {
+    Status prepared = inner().Prepare(x);
+    std::unique_lock lock(mutex_);
+    prepared_ = true;
+    changed_.notify_all();
+    if (prepared.ok()) changed_.wait_for(lock, std::chrono::seconds(60), [&] { return resumed_; });
+    return prepared;
+  }
+  // Whether the branch prepared within `limit`.
+  bool WaitPrepared(std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return prepared_; });
+  }
+  void Resume() {
+    std::lock_guard lock(mutex_);
+    resumed_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool prepared_ = false;
+  bool resumed_ = false;
+};
+
+// Row `row`'s balance in `database`, read on a fresh session.
+Result<int64_t> RowBalance(const bank::BankSettings& settings, Database database, int row) {
+  auto session = SqlSession::Connect(database, settings, std::chrono::seconds(30));
+  if (!session.ok()) return session.status();
+  auto rows = (*session)->Query(std::string("SELECT balance FROM ") + kTable + " WHERE id = " +
+                                std::to_string(row));
+  if (!rows.ok()) return rows.status();
+  if (rows->size() != 1 || rows->front().empty()) {
+    return Status(Code::kInval, std::string("no row ") + std::to_string(row) + " in " + kTable +
+                                    " of " + DatabaseName(database));
+  }
+  return std::stoll(rows->front().front());
+}
+
+// How many branches of coordinator `node` are prepared on either database, on fresh sessions.
+Result<size_t> PreparedBranchesOf(const bank::Bank& bank, uint32_t node) {
+  auto teller = bank.NewTeller();
+  if (!teller.ok()) return teller.status();
+  size_t prepared = 0;
+  for (ResourceManager* rm : {static_cast<ResourceManager*>(teller->mariadb.get()),
+                              static_cast<ResourceManager*>(teller->postgres.get())}) {
+    auto scan = rm->Recover();
+    if (!scan.ok()) return scan.status();
+    prepared += scan->OwnedBy(node).size();
+  }
+  return prepared;
+}
+
+// Polls the server's lock view (bounded: 1 s) for `probe` waiting; 1 when seen, else 0.
+Result<int> ObserveWait(LockWaitObserver& observer, const LockProbe& probe) {
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    auto waits = observer.SessionWaitsForLock(probe.session_id());
+    if (!waits.ok()) return waits.status();
+    if (*waits) return 1;
+    std::this_thread::sleep_for(milliseconds(25));
+  }
+  return 0;
+}
+
+Result<CaseResult> RunDatabaseCrash(Shared& shared, Protocol protocol, const std::string& work) {
+  const Config& config = shared.config;
+  const bank::BankSettings& settings = shared.settings;
+  const Database crashed =
+      config.crashed_database == "postgresql" ? Database::kPostgres : Database::kMariaDb;
+  const Database survivor =
+      crashed == Database::kMariaDb ? Database::kPostgres : Database::kMariaDb;
+  const std::string kill_command = crashed == Database::kMariaDb ? "kill-mariadb" : "kill-pg";
+  CaseResult result;
+  result.name = "database-crash";
+  result.protocol = protocol;
+  result.clients = 1;
+  result.bound_is_upper = true;
+  // The coordinator's background completion retries the unreachable branch with a backoff that
+  // grows to this; once the server is back, the next attempt finishes it.
+  result.bound_ms = Ms(TransactionManagerOptions{}.background_retry.max_backoff) + 1000.0;
+  const auto probe_limit = std::chrono::seconds(config.database_down_ms / 1000 + 90);
+
+  for (int repetition = 1; repetition <= config.crash_repetitions; ++repetition) {
+    auto before_crashed = RowBalance(settings, crashed, kDatabaseCrashRow);
+    auto before_survivor = RowBalance(settings, survivor, kDatabaseCrashRow);
+    if (!before_crashed.ok()) return before_crashed.status();
+    if (!before_survivor.ok()) return before_survivor.status();
+    auto teller = shared.bank.NewTeller();  // its session on the crashed server dies with it
+    if (!teller.ok()) return teller.status();
+    ResourceManager& doomed = crashed == Database::kMariaDb
+                                  ? static_cast<ResourceManager&>(*teller->mariadb)
+                                  : static_cast<ResourceManager&>(*teller->postgres);
+    PauseAfterPrepareRm killer(doomed);
+    auto survivor_probe = LockProbe::Connect(survivor, settings, kTable, probe_limit);
+    if (!survivor_probe.ok()) return survivor_probe.status();
+    auto survivor_observer = LockWaitObserver::Connect(survivor, settings);
+    if (!survivor_observer.ok()) return survivor_observer.status();
+
+    auto txn = BeginAndWrite(shared.manager, *teller, protocol, kDatabaseCrashRow,
+                             crashed == Database::kPostgres ? &killer : nullptr,
+                             crashed == Database::kMariaDb ? &killer : nullptr);
+    if (!txn.ok()) return txn.status();
+    const Clock::time_point written = Clock::now();
+    // The surviving database's probe waits for its row from now on, as the server's view shows.
+    Result<Clock::time_point> survivor_granted = Status(Code::kInternal, "probe not run");
+    std::thread survivor_waiter(
+        [&] { survivor_granted = (*survivor_probe)->WaitForRow(kDatabaseCrashRow); });
+    Result<Outcome> outcome = Status(Code::kInternal, "Commit() not called");
+    std::thread committer([&] { outcome = txn->Commit(); });
+    Result<Clock::time_point> killed =
+        Status(Code::kTimeout, std::string("the ") + DatabaseName(crashed) +
+                                   " branch to be killed after its prepare never prepared");
+    const bool branch_prepared = killer.WaitPrepared(std::chrono::seconds(60));
+    // While the branch pauses, the surviving database's row is locked and its probe waiting.
+    Result<int> survivor_saw = ObserveWait(**survivor_observer, **survivor_probe);
+    auto kill_script = branch_prepared
+                           ? ServersScript::Run(work, kill_command)
+                           : Result<std::unique_ptr<ServersScript>>(killed.status());
+    if (kill_script.ok()) {
+      // The script says SIGKILL as it sends it. The process may take a while longer to vanish
+      // (the script waits for that), but it serves nothing from then on.
+      killed = (*kill_script)->WaitForLine("SIGKILL", std::chrono::seconds(30));
+    }
+    killer.Resume();
+    const Status kill_finished = kill_script.ok() ? (*kill_script)->Finish() : kill_script.status();
+    if (killed.ok()) {
+      std::this_thread::sleep_until(*killed + milliseconds(config.database_down_ms));
+    }
+    // Started again whatever happened: the later cases and tests need the server. The crashed
+    // database's probe connects the moment the server takes connections again (while the script
+    // still checks the accounts), and asks for its row at once.
+    auto start_script = ServersScript::Run(work, "start");
+    Result<std::unique_ptr<LockProbe>> crashed_probe =
+        Status(Code::kTimeout, std::string("the restarted ") + DatabaseName(crashed) +
+                                   " server took no connection within 120 s");
+    const auto connect_until = Clock::now() + std::chrono::seconds(120);
+    while (start_script.ok() && Clock::now() < connect_until) {
+      auto probe = LockProbe::Connect(crashed, settings, kTable, probe_limit);
+      if (probe.ok()) {
+        crashed_probe = std::move(probe);
+        break;
+      }
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    const Clock::time_point back = Clock::now();
+    Result<Clock::time_point> crashed_granted = Status(Code::kInternal, "probe not run");
+    Result<int> crashed_saw = 0;
+    if (!start_script.ok()) {
+      crashed_granted = start_script.status();
+    } else if (crashed_probe.ok()) {
+      std::thread crashed_waiter(
+          [&] { crashed_granted = (*crashed_probe)->WaitForRow(kDatabaseCrashRow); });
+      auto crashed_observer = LockWaitObserver::Connect(crashed, settings);
+      crashed_saw = crashed_observer.ok() ? ObserveWait(**crashed_observer, **crashed_probe)
+                                          : Result<int>(crashed_observer.status());
+      crashed_waiter.join();
+    } else {
+      crashed_granted = crashed_probe.status();
+    }
+    const Status restarted = start_script.ok() ? (*start_script)->Finish() : start_script.status();
+    committer.join();
+    survivor_waiter.join();
+    if (!killed.ok()) return killed.status();
+    XA_RETURN_IF_ERROR(kill_finished);
+    XA_RETURN_IF_ERROR(restarted);
+    if (!survivor_saw.ok()) return survivor_saw.status();
+    if (!crashed_saw.ok()) return crashed_saw.status();
+    if (!survivor_granted.ok()) return survivor_granted.status();
+    if (!crashed_granted.ok()) return crashed_granted.status();
+    if (!outcome.ok()) return outcome.status();
+    if (*outcome != Outcome::kCommitted && *outcome != Outcome::kCommittedCompletionPending &&
+        *outcome != Outcome::kRolledBack && *outcome != Outcome::kUnknown) {
+      return Status(Code::kInternal, std::string("the transfer whose ") +
+                                         DatabaseName(crashed) + " server was killed ended " +
+                                         std::string(OutcomeName(*outcome)) + " (" +
+                                         txn->last_status().ToString() + ")");
+    }
+
+    // Whoever finishes the branch (the background completion, a recovery pass, the agents),
+    // nothing of the transfer may stay prepared.
+    XA_RETURN_IF_ERROR(shared.manager.WaitForBackgroundCompletion(std::chrono::seconds(60)));
+    Result<RecoveryReport> report = Status(Code::kInternal, "no recovery pass");
+    for (int pass = 0; pass < 60; ++pass) {
+      report = shared.manager.RunRecovery();
+      if (!report.ok() || report->Converged()) break;
+      std::this_thread::sleep_for(milliseconds(500));
+    }
+    if (!report.ok()) return report.status();
+    auto prepared = PreparedBranchesOf(shared.bank, kMainNode);
+    if (!prepared.ok()) return prepared.status();
+    if (*prepared != 0) {
+      return Status(Code::kInternal, std::to_string(*prepared) +
+                                         " branch(es) still prepared after the database crash");
+    }
+    // Complete everywhere or nowhere: both rows moved by the same amount, one transfer at most.
+    auto after_crashed = RowBalance(settings, crashed, kDatabaseCrashRow);
+    auto after_survivor = RowBalance(settings, survivor, kDatabaseCrashRow);
+    if (!after_crashed.ok()) return after_crashed.status();
+    if (!after_survivor.ok()) return after_survivor.status();
+    const int64_t moved_crashed = *after_crashed - *before_crashed;
+    const int64_t moved_survivor = *after_survivor - *before_survivor;
+    // A commit moved both rows by one, a rollback neither; an unknown outcome (3PC, left to the
+    // agents) either, on both.
+    const int64_t expected = *outcome == Outcome::kRolledBack ? 0
+                             : *outcome == Outcome::kUnknown  ? moved_crashed
+                                                              : 1;
+    if (moved_crashed != moved_survivor || moved_crashed != expected || moved_crashed < 0 ||
+        moved_crashed > 1) {
+      return Status(Code::kInternal,
+                    "after the database crash the transfer moved " +
+                        std::to_string(moved_crashed) + " on " + DatabaseName(crashed) + " and " +
+                        std::to_string(moved_survivor) + " on " + DatabaseName(survivor) +
+                        " (outcome " + std::string(OutcomeName(*outcome)) +
+                        "): it must be on both databases or on neither");
+    }
+
+    Sample stayed_up;
+    stayed_up.database = survivor;
+    stayed_up.hold_ms = Ms(*survivor_granted - written);
+    stayed_up.after_crash_ms = Ms(*survivor_granted - *killed);
+    stayed_up.server_saw_wait = *survivor_saw;
+    Sample restarted_one;
+    restarted_one.database = crashed;
+    restarted_one.hold_ms = Ms(*crashed_granted - written);
+    restarted_one.after_crash_ms = Ms(*crashed_granted - *killed);
+    restarted_one.server_saw_wait = *crashed_saw;
+    restarted_one.available_after_crash_ms = Ms(back - *killed);
+    result.samples.push_back(stayed_up);
+    result.samples.push_back(restarted_one);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output
 
 std::string Fixed(double value, int digits = 1) {
@@ -819,7 +1257,8 @@ std::string Fixed(double value, int digits = 1) {
 
 std::string CrashText(const CaseResult& r) {
   if (r.bound_ms <= 0) return "";
-  return "released " + Fixed(ReleasedAfterCrashMs(r) / 1000.0, 2) + " s after the kill (" +
+  return "released " + Fixed(LatestReleaseMs(r) / 1000.0, 2) + " s after " +
+         (r.name == "database-crash" ? "its database was back" : "the kill") + " (" +
          (r.bound_is_upper ? "must be <= " : "must be >= ") + Fixed(r.bound_ms / 1000.0, 2) +
          " s): " + (InvariantHolds(r) ? "ok" : "VIOLATED");
 }
@@ -910,12 +1349,14 @@ void PrintCommitTable(std::ostream& out, const std::vector<CaseResult>& results,
 
 void WriteSamples(const std::string& path, const std::vector<CaseResult>& results) {
   std::ofstream out(path);
-  out << "case,protocol,clients,database,hold_ms,after_crash_ms,server_saw_wait\n";
+  out << "case,protocol,clients,database,hold_ms,after_crash_ms,server_saw_wait,"
+         "available_after_crash_ms\n";
   for (const CaseResult& r : results) {
     for (const Sample& s : r.samples) {
       out << r.name << "," << ProtocolKey(r.protocol) << "," << r.clients << ","
           << DatabaseName(s.database) << "," << Fixed(s.hold_ms, 3) << ","
-          << Fixed(s.after_crash_ms, 3) << "," << s.server_saw_wait << "\n";
+          << Fixed(s.after_crash_ms, 3) << "," << s.server_saw_wait << ","
+          << Fixed(s.available_after_crash_ms, 3) << "\n";
     }
   }
 }
@@ -932,7 +1373,7 @@ void WriteSummary(const std::string& path, const std::vector<CaseResult>& result
         << "," << Fixed(Percentile(holds, 0.5), 3) << "," << Fixed(Percentile(holds, 0.99), 3)
         << "," << Fixed(Percentile(holds, 1.0), 3) << ","
         << (crash ? "" : Fixed(r.commits_per_s, 2)) << ","
-        << (crash ? Fixed(ReleasedAfterCrashMs(r), 3) : "") << ","
+        << (crash ? Fixed(LatestReleaseMs(r), 3) : "") << ","
         << (crash ? (r.bound_is_upper ? "max" : "min") : "") << ","
         << (crash ? Fixed(r.bound_ms, 0) : "") << ","
         << (crash ? (ServerSawEveryWait(r) ? "1" : "0") : "") << ","
@@ -953,8 +1394,8 @@ std::string LoadAverage() {
 }
 
 void WriteMarkdown(const std::string& path, const Config& config,
-                   const std::vector<CaseResult>& results, const std::string& load_before,
-                   const std::string& load_after) {
+                   const std::vector<CaseResult>& results, const std::string& netem,
+                   const std::string& load_before, const std::string& load_after) {
   std::ofstream out(path);
   out << "# Lock hold times, 2PC and 3PC\n\n"
       << "Measured from the database's side: a probe session waits for the lock of each row a "
@@ -970,6 +1411,14 @@ void WriteMarkdown(const std::string& path, const Config& config,
       << (config.agents_after_votes ? "once the databases voted" : "during the databases' prepares")
       << " (ThreePhaseOptions::ask_agents_during_prepare "
       << (config.agents_after_votes ? "off" : "on, the default") << ")\n"
+      << "- agent-link: every coordinator-agent message delayed " << config.link_delay_ms
+      << " ms each way (+-20%), " << Fixed(config.link_loss_percent)
+      << "% of them held 200 ms more (a TCP retransmission), by a relay in the bench (user "
+         "space); this machine's netem: "
+      << netem << "\n"
+      << "- database-crash: the " << config.crashed_database
+      << " server killed (SIGKILL) right after its branch prepared and restarted "
+      << config.database_down_ms / 1000.0 << " s later; the coordinator stays alive\n"
       << "- machine: " << std::thread::hardware_concurrency() << " cores; load average "
       << load_before << " before, " << load_after << " after\n\n";
   PrintTable(out, results, /*markdown=*/true);
@@ -981,12 +1430,29 @@ void WriteMarkdown(const std::string& path, const Config& config,
   PrintCommitTable(out, results, /*markdown=*/true);
   out << "\n";
   for (const CaseResult& r : results) {
+    if (r.name == "agent-link" && r.protocol == Protocol::kThreePhase) {
+      out << "- agent-link, 3pc: the relays carried " << r.link_chunks << " chunks and held "
+          << r.link_retransmitted << " of them for a retransmission\n";
+    }
     if (r.bound_ms <= 0) continue;
-    out << "- " << (r.name == "agent-crash" ? "an agent killed" : "coordinator killed") << ", "
-        << ProtocolKey(r.protocol) << ": " << CrashText(r)
+    const char* what = r.name == "agent-crash"      ? "an agent killed"
+                       : r.name == "database-crash" ? "a database killed"
+                                                    : "coordinator killed";
+    out << "- " << what << ", " << ProtocolKey(r.protocol) << ": " << CrashText(r)
         << (ServerSawEveryWait(r) ? "; the servers' lock views showed every probe waiting"
-                                  : "; a server's lock view did NOT show a probe waiting")
-        << "\n";
+                                  : "; a server's lock view did NOT show a probe waiting");
+    if (r.name == "database-crash") {
+      const auto restarted = std::count_if(r.samples.begin(), r.samples.end(), [](const Sample& s) {
+        return s.available_after_crash_ms > 0;
+      });
+      const auto still_locked = std::count_if(r.samples.begin(), r.samples.end(), [](const Sample& s) {
+        return s.available_after_crash_ms > 0 && s.server_saw_wait == 1;
+      });
+      out << " (of the database that stayed up; the restarted one's probe found its row still "
+             "locked, by the server's view, in "
+          << still_locked << " of " << restarted << " restarts)";
+    }
+    out << "\n";
   }
 }
 
@@ -996,8 +1462,10 @@ int Usage() {
   std::cerr << "usage: xa_lock_hold_bench --out DIR [--quick] [--seconds S] "
                "[--recovery-delay-s R] [--agent-timeout-ms T] [--crash-repetitions N] "
                "[--slow-prepare-ms D] [--agent-restart-delay-ms A] [--agent PATH] "
-               "[--cases no-failure,slow-participant,coordinator-crash,agent-crash] "
-               "[--clients N,...] [--agents-after-votes]\n";
+               "[--cases no-failure,slow-participant,coordinator-crash,agent-crash,agent-link,"
+               "database-crash] [--clients N,...] [--agents-after-votes] [--link-delay-ms L] "
+               "[--link-loss-percent P] [--crashed-database mariadb|postgresql] "
+               "[--database-down-ms W]\n";
   return 2;
 }
 
@@ -1033,6 +1501,19 @@ int Main(int argc, char** argv) {
     } else if (a == "--slow-prepare-ms") {
       config.slow_prepare_ms = std::stoi(next());
       if (config.slow_prepare_ms <= 0) return Usage();
+    } else if (a == "--link-delay-ms") {
+      config.link_delay_ms = std::stoi(next());
+    } else if (a == "--link-loss-percent") {
+      config.link_loss_percent = std::stod(next());
+    } else if (a == "--crashed-database") {
+      config.crashed_database = next();
+      if (config.crashed_database != "mariadb" && config.crashed_database != "postgresql") {
+        std::cerr << "xa_lock_hold_bench: --crashed-database: '" << config.crashed_database
+                  << "' is neither mariadb nor postgresql\n";
+        return Usage();
+      }
+    } else if (a == "--database-down-ms") {
+      config.database_down_ms = std::stoi(next());
     } else if (a == "--cases") {
       const Config defaults;
       config.cases = SplitList(next());
@@ -1063,7 +1544,9 @@ int Main(int argc, char** argv) {
   }
   if (config.agent_timeout_ms < 200 || config.recovery_delay_ms < 0 ||
       config.agent_restart_delay_ms < 0 || config.agent_restart_delay_ms >= config.agent_timeout_ms ||
-      config.crash_repetitions < 1 || config.seconds <= 0) {
+      config.crash_repetitions < 1 || config.seconds <= 0 || config.link_delay_ms < 0 ||
+      config.link_loss_percent < 0 || config.link_loss_percent > 100 ||
+      config.database_down_ms < 0) {
     return Usage();
   }
   SetLogLevel(LogLevel::kError);
@@ -1100,7 +1583,8 @@ int Main(int argc, char** argv) {
   LocalAgents agents(work, config.agent_path,
                      {{kMariaDbAgent, settings->mariadb.rm_name, LocalDatabase::kMariaDb},
                       {kPostgresAgent, settings->postgres.rm_name, LocalDatabase::kPostgres}},
-                     config.agent_timeout_ms, kAgentNodeBase, {kMainNode, kCrashNode3pc});
+                     config.agent_timeout_ms, kAgentNodeBase,
+                     {kMainNode, kCrashNode3pc, kLinkNode});
   if (Status started = agents.Start(); !started.ok()) {
     std::cerr << "xa_lock_hold_bench: " << started.ToString() << "\n";
     return 1;
@@ -1120,7 +1604,9 @@ int Main(int argc, char** argv) {
   const size_t total = (config.Runs("no-failure") ? config.clients.size() * 2 : 0) +
                        (config.Runs("slow-participant") ? 2 : 0) +
                        (config.Runs("coordinator-crash") ? 2 : 0) +
-                       (config.Runs("agent-crash") ? 1 : 0);
+                       (config.Runs("agent-crash") ? 1 : 0) +
+                       (config.Runs("agent-link") ? 2 : 0) +
+                       (config.Runs("database-crash") ? 2 : 0);
   size_t index = 0;
   std::vector<CaseResult> results;
   bool ok = true;
@@ -1157,7 +1643,7 @@ int Main(int argc, char** argv) {
             Fixed(config.seconds) + " s",
         [&] {
           return RunNoFailure(shared, protocol, 1,
-                              std::chrono::milliseconds(config.slow_prepare_ms));
+                              {"slow-participant", milliseconds(config.slow_prepare_ms)});
         });
   }
   for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
@@ -1174,6 +1660,24 @@ int Main(int argc, char** argv) {
           Fixed(config.agent_timeout_ms / 1000.0) + " s, " +
           std::to_string(config.crash_repetitions) + "x)",
       [&] { return RunAgentCrash(shared, agents); });
+  const std::string netem = config.Runs("agent-link") ? NetemAvailability() : "not asked";
+  for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    if (!config.Runs("agent-link")) break;
+    run(std::string("agent-link ") + ProtocolKey(protocol) + ", 1 client, coordinator-agent " +
+            "messages " + std::to_string(config.link_delay_ms) + " ms each way, " +
+            Fixed(config.link_loss_percent) + "% retransmitted (relay; netem " + netem + "), " +
+            Fixed(config.seconds) + " s",
+        [&] { return RunAgentLink(shared, protocol, work); });
+  }
+  // Last: it restarts a server under everything else (the agents' and the bank's sessions).
+  for (Protocol protocol : {Protocol::kTwoPhase, Protocol::kThreePhase}) {
+    if (!config.Runs("database-crash")) break;
+    run(std::string("database-crash ") + ProtocolKey(protocol) + " (" + config.crashed_database +
+            " killed after its branch prepared, restarted " +
+            Fixed(config.database_down_ms / 1000.0) + " s later, " +
+            std::to_string(config.crash_repetitions) + "x)",
+        [&] { return RunDatabaseCrash(shared, protocol, work); });
+  }
   manager->reset();
   const bool agents_clean = agents.Stop();
   if (!agents_clean) {
@@ -1188,7 +1692,8 @@ int Main(int argc, char** argv) {
   PrintCommitTable(std::cout, results, /*markdown=*/false);
   WriteSamples(config.out_dir + "/samples.csv", results);
   WriteSummary(config.out_dir + "/summary.csv", results);
-  WriteMarkdown(config.out_dir + "/summary.md", config, results, load_before, LoadAverage());
+  WriteMarkdown(config.out_dir + "/summary.md", config, results, netem, load_before,
+                LoadAverage());
   std::cout << "\nwrote " << config.out_dir << "/samples.csv, summary.csv, summary.md\n";
   return ok && results.size() == total ? 0 : 1;
 }
