@@ -26,6 +26,11 @@ readonly PACKAGES=(
   procps util-linux coreutils
   # The model checker of the three-phase commit model (tests/model)
   spin
+  # Packaging and reference docs (scripts/package-test.sh, docs/man, docs/api): man pages from
+  # markdown, the API reference, `man` itself, and systemd-analyze for the daemons' units
+  pandoc doxygen man-db systemd
+  # The API reference's comment filter (docs/api/comment_filter.py)
+  python3
 )
 # Only for the benches' plots (bench/run-lock-hold.sh), not for the build or the tests.
 readonly BENCH_PACKAGES=(gnuplot-nox)

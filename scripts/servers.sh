@@ -2,7 +2,8 @@
 # Throwaway local database servers for xa's tests and demo, all bound to 127.0.0.1:
 #
 #   MariaDB 10.11    127.0.0.1:13306   (+ a unix socket in the servers dir, root via unix_socket)
-#   PostgreSQL 15    127.0.0.1:15432   max_prepared_transactions = 6000
+#   PostgreSQL 15    127.0.0.1:15432   max_prepared_transactions = 6000 (or
+#                                      XA_SERVERS_PG_MAX_PREPARED, read at every start)
 #   PostgreSQL 15    127.0.0.1:15433   max_prepared_transactions = 0  (the "disabled" instance)
 #
 # Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg|stop-mariadb|stop-pg
@@ -361,8 +362,13 @@ pg_postmaster_pid() {
 pg_write_config() {
   local name="$1" dir="$2" port="$3" conf
   if [[ "$name" == pg ]]; then
-    conf="# 6000: the recovery bench leaves 5,000 transactions in doubt at once.
-max_prepared_transactions = 6000
+    # The lock table grows with it (64 locks per slot), about 1 GB of shared memory at 50,000.
+    local max_prepared="${XA_SERVERS_PG_MAX_PREPARED:-6000}"
+    [[ "$max_prepared" =~ ^[1-9][0-9]{0,6}$ ]] ||
+      die "XA_SERVERS_PG_MAX_PREPARED='$max_prepared' is not a count from 1 to 9999999"
+    conf="# 6000 by default: the recovery bench leaves 5,000 transactions in doubt at once
+# (XA_SERVERS_PG_MAX_PREPARED=50100 for its 100,000 branches).
+max_prepared_transactions = $max_prepared
 # 300: xa_tm_bench at 64 clients holds two PostgreSQL sessions a client (hand-written and the
 # manager's) beside the agents', the probes' and the tests' own.
 max_connections = 300"

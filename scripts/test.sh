@@ -7,7 +7,11 @@
 #   4. ctest in build/ (every test, the database tests against the real servers, and the quick
 #      run of the lock-hold bench)
 #   5. cmake --install build --prefix build/install, then examples/find_package_consumer
-#      configured, built and run against it
+#      configured, built and run against it (find_package and the pkg-config line)
+#   5b. scripts/package-test.sh: build-packages/ (Release, shared libraries), the Debian
+#      packages from CPack, installed with apt-get into a throwaway overlay root, both consumers
+#      built and run there against /usr, `man xa-recover`, the installed systemd unit verified,
+#      then purged with nothing left
 #   6. build-asan/   Debug, ASan+UBSan (-DXA_SANITIZE=address, no benches): the same ctest but
 #                    the kill soak (label soak) and the model checks (label model); the unit
 #                    tests (no server, no threads of their own) two at a time
@@ -279,6 +283,8 @@ main() {
     'db|crash|concurrent|soak|bench' || true
   phase "install + find_package/pkg-config users" consumer_check ||
     fail "find_package or pkg-config consumer"
+  phase "Debian packages: build, install in a throwaway root, use, purge" \
+    bash scripts/package-test.sh "$REPO_ROOT/build-packages" || fail "the Debian packages"
 
   if [[ "${XA_TEST_QUICK:-0}" == 1 ]]; then
     say "XA_TEST_QUICK=1: skipping the ASan+UBSan and TSan builds"

@@ -44,12 +44,16 @@ enum class RecordType : uint8_t {
   kParticipantDecision = 34,   // decided: outcome kCommitted or kRolledBack
   kParticipantDone = 35,       // the branch is finished and every peer heard the outcome: forget it
 };
+// Bit 7 of a record type: a reader that does not know a type with this bit set may skip it.
 constexpr uint8_t kRecordTypeIgnorableBit = 0x80;
 
 // One branch of a global transaction: which resource manager, and the branch's own Xid.
 struct Participant {
+  // The ResourceManager::name() of the branch's resource manager.
   std::string rm_name;
+  // The branch's Xid: the global Xid's WithBranch(i).
   Xid branch;
+  // Field by field.
   friend bool operator==(const Participant&, const Participant&) = default;
 };
 
@@ -68,11 +72,16 @@ struct Participant {
 // A participant record reads back with protocol kThreePhase (its type implies it); fields that
 // a record's type does not name read back as their defaults.
 struct LogRecord {
+  // What the record says; it decides which of the fields below matter (see above).
   RecordType type = RecordType::kCommitDecision;
   Xid xid;  // the global transaction (empty bqual); a participant record's branch Xid
+  // The transaction's commit protocol: kTwoPhase or kThreePhase.
   Protocol protocol = Protocol::kTwoPhase;
+  // The branches: all of the transaction's, or for kHeuristic those concerned.
   std::vector<Participant> participants;
+  // kHeuristic: the heuristic or forced outcome; kParticipantDecision: the decision.
   Outcome outcome = Outcome::kUnknown;
+  // kHeuristic and kHeuristicCleared: why, in words (the audit trail an operator reads).
   std::string reason;
   int64_t timestamp_us = 0;  // wall clock at append, microseconds since the epoch; set by the log
   uint64_t lsn = 0;          // set by the log
@@ -103,6 +112,7 @@ struct LogRecord {
   // so an agent that restarts neither fences the application's session nor finishes the branch
   // again. Set by the record that decides or by a repeated decision; never cleared.
   bool branch_finished = false;
+  // Field by field.
   friend bool operator==(const LogRecord&, const LogRecord&) = default;
 };
 
@@ -122,12 +132,15 @@ struct LogState {
   // sets coordinator_knows_outcome and branch_finished, never clears them). The rules
   // (what is refused as damage) are ApplyRecord's, recovery-log/log_state.h.
   std::map<Xid, LogRecord> open_participants;
+  // The LSN of the last record in the log; 0 when it holds none.
   uint64_t last_lsn = 0;
   // True when replay met damage in the middle of the log and stopped there: records after it
   // (perhaps commit decisions) are unknown, so recovery must not presume abort. A torn tail
   // truncated under kTolerateCorruptedTail does not set it (that record was never acknowledged)
   // but is described in damage_report.
   bool damaged = false;
+  // What replay found damaged (segment, offset, what is wrong), or the torn tail it truncated;
+  // empty when it found neither.
   std::string damage_report;
 };
 
@@ -138,6 +151,7 @@ struct LogState {
 class LogReporter {
  public:
   virtual ~LogReporter() = default;
+  // One damaged region (see above); `reason` says what is wrong there.
   virtual void Corruption(const std::string& file, uint64_t offset, uint64_t bytes,
                           const Status& reason) = 0;
 };
@@ -154,6 +168,7 @@ enum class LogRecoveryMode : uint8_t {
   kAbsoluteConsistency = 2,
 };
 
+// Where a decision log lives, and how it is written and replayed (DecisionLog::Open()).
 struct LogOptions {
   std::string dir;         // refused if others can write it; see create_if_missing
   // What Open() does when `dir` is missing or holds no log (no segment): true (default) creates
@@ -165,6 +180,7 @@ struct LogOptions {
   // for every prepared branch. ReadState() and the tools never create.
   bool create_if_missing = true;
   uint32_t node_id = 0;    // written into the file header; a log of another node is refused
+  // How replay treats damage.
   LogRecoveryMode recovery_mode = LogRecoveryMode::kTolerateCorruptedTail;
   // Rotate to a new segment once the current one is larger than this.
   uint64_t segment_size_bytes = 64ull << 20;
@@ -186,6 +202,8 @@ struct LogOptions {
   LogReporter* reporter = nullptr;
 };
 
+// The durable log of commit decisions (see the file comment). Open() opens it for appends;
+// ReadState() and OpenReadOnly() read it without a lock. Thread-safe.
 class DecisionLog {
  public:
   virtual ~DecisionLog() = default;
@@ -250,6 +268,7 @@ class DecisionLog {
   // Calls `visit` for every live record in LSN order (as read from disk, not cached).
   virtual Status Scan(const std::function<void(const LogRecord&)>& visit) const = 0;
 
+  // The options it was opened with.
   virtual const LogOptions& options() const noexcept = 0;
 };
 

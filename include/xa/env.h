@@ -53,6 +53,7 @@ class WritableFile {
   // Sync() must never be retried (the kernel may have dropped the dirty pages and cleared the
   // error): the caller gives up on the file.
   virtual Status Sync() = 0;
+  // Closes the file. It does not sync: bytes appended since the last Sync() are not durable.
   virtual Status Close() = 0;
   // Allocates the file's blocks up to `size` bytes (fallocate(2); the file reads as zeros
   // beyond what was appended), so that later appends overwrite allocated space and their
@@ -70,13 +71,18 @@ class FileLock {
   virtual ~FileLock() = default;
 };
 
+// What Env::Stat() found at a path (lstat(2)).
 struct FileInfo {
+  // False when nothing is at the path; every other field is then zero.
   bool exists = false;
+  // A directory (not a symlink to one).
   bool is_directory = false;
   bool is_symlink = false;  // lstat(2): a symlink is reported as such, never followed
   bool is_regular = false;  // a regular file (not a FIFO, socket, device, directory or link)
   uint32_t mode = 0;        // permission bits (st_mode & 07777)
+  // The owner's user id (st_uid).
   uint32_t owner_uid = 0;
+  // In bytes (st_size).
   uint64_t size = 0;
 };
 
@@ -95,7 +101,9 @@ struct FileInfo {
 //   clock->WaitUntil(lock, wake_, next_retry, [&] { return stopping_ || new_work_; });
 class Clock {
  public:
+  // A point in steady time: durations, timeouts and deadlines of this process.
   using SteadyTime = std::chrono::steady_clock::time_point;
+  // A point in wall time: what outlives the process or crosses to another one.
   using WallTime = std::chrono::system_clock::time_point;
   // As a deadline: none, wait until notified.
   static constexpr SteadyTime kNoDeadline = SteadyTime::max();
@@ -105,7 +113,9 @@ class Clock {
   Clock(const Clock&) = delete;
   Clock& operator=(const Clock&) = delete;
 
+  // The steady time now: never jumps (see above).
   virtual SteadyTime SteadyNow() = 0;
+  // The wall time now: may jump (see above).
   virtual WallTime WallNow() = 0;
   // WallNow() in microseconds since the Unix epoch: the unit of Xid begin times and log
   // timestamps.
@@ -141,6 +151,7 @@ class Clock {
     }
     return true;
   }
+  // WaitUntil(lock, cv, DeadlineAfter(timeout), pred).
   template <typename Predicate>
   bool WaitFor(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                std::chrono::microseconds timeout, Predicate pred) {
@@ -156,6 +167,8 @@ class Clock {
                                   SteadyTime deadline) = 0;
 };
 
+// The seam for all file I/O and time (see the file comment): Default() in production, an
+// EnvWrapper in tests.
 class Env {
  public:
   virtual ~Env() = default;
@@ -173,7 +186,10 @@ class Env {
   virtual Status ReadFile(const std::string& path, std::string* contents, uint64_t max_size) = 0;
   // Shortens a file to `size` bytes and fsyncs it (used to cut a torn tail).
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
+  // rename(2): atomically replaces `to`, if it exists. Durable once SyncDir() of the
+  // directory has returned.
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // unlink(2) of a file. Durable once SyncDir() of the directory has returned.
   virtual Status Delete(const std::string& path) = 0;
   // lstat(2). A missing path is not an error: FileInfo::exists is false.
   virtual Result<FileInfo> Stat(const std::string& path) = 0;
@@ -201,7 +217,9 @@ class Env {
 // Forwards every call to another Env; tests override what they need.
 class EnvWrapper : public Env {
  public:
+  // Forwards to `target`, which must outlive the wrapper.
   explicit EnvWrapper(Env* target) : target_(target) {}
+  // The Env calls are forwarded to.
   Env* target() const noexcept { return target_; }
 
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {

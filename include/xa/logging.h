@@ -22,11 +22,13 @@ namespace xa {
 
 class Xid;
 
+// The severity of a line: Boost.Log's trivial severity levels, in the same order.
 enum class LogLevel : int { kTrace = 0, kDebug = 1, kInfo = 2, kWarning = 3, kError = 4, kFatal = 5 };
 
 // Lines below this level are dropped before they are formatted. Default: kInfo, or the value of
 // the environment variable XA_LOG_LEVEL (trace, debug, info, warning, error, fatal).
 void SetLogLevel(LogLevel level) noexcept;
+// The level below which lines are dropped (see SetLogLevel()).
 LogLevel GetLogLevel() noexcept;
 
 // Adds one Boost.Log sink that writes every record (xa's and the application's) to stderr, one

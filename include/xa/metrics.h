@@ -22,22 +22,31 @@ namespace xa {
 
 // A latency distribution, in microseconds.
 struct LatencySummary {
+  // How many durations were recorded since the manager opened.
   uint64_t count = 0;
+  // Their sum (exact, not estimated): sum_us / count is the mean.
   double sum_us = 0;
+  // The estimated median (see the file comment); 0 when count is 0.
   double p50_us = 0;
+  // The estimated 99th percentile; 0 when count is 0.
   double p99_us = 0;
   double max_us = 0;  // upper bound of the highest non-empty bucket
 };
 
+// A snapshot of a TransactionManager's counters, gauges and latencies since it opened
+// (TransactionManager::Metrics()).
 struct TransactionMetrics {
   // Finished transactions, indexed by static_cast<size_t>(Outcome) (index 0 is unused).
   std::array<uint64_t, 9> outcomes{};
+  // The finished transactions that had outcome `o`.
   uint64_t Count(Outcome o) const { return outcomes[static_cast<size_t>(o)]; }
 
   uint64_t begun = 0;                  // Begin() calls that returned a transaction
   uint64_t one_phase_commits = 0;      // single-branch transactions committed with TMONEPHASE
   uint64_t read_only_commits = 0;      // transactions whose branches all voted read-only
   uint64_t decision_records = 0;       // commit decisions appended to the log
+  // Commit decisions and 3PC pre-commit records whose durable append failed (after which the
+  // log refuses every append: see DecisionLog::Append()).
   uint64_t decision_write_failures = 0;
   uint64_t phase2_retries = 0;         // phase-2 calls repeated after XA_RETRY / XAER_RMFAIL
   // Phases of several branches run on the caller's thread alone because the CPUs were saturated

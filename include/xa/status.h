@@ -82,17 +82,26 @@ constexpr bool IsHeuristicCode(Code c) noexcept {
   return static_cast<int32_t>(c) >= 5 && static_cast<int32_t>(c) <= 8;
 }
 
+// The result of a call that can fail: a Code and a message. Must be used ([[nodiscard]]); drop
+// one on purpose with IgnoreError().
 class [[nodiscard]] Status {
  public:
   Status() noexcept = default;  // XA_OK
+  // A Status with `code` and `message`: what failed and what to do about it.
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
 
+  // The same as Status(): XA_OK.
   static Status Ok() noexcept { return Status(); }
 
+  // True for Code::kOk only (XA_RDONLY, for one, is not OK).
   bool ok() const noexcept { return code_ == Code::kOk; }
+  // The XA code, or one of ours below -100.
   Code code() const noexcept { return code_; }
+  // What failed, and what to do about it; empty for an OK Status.
   const std::string& message() const noexcept { return message_; }
+  // True for an XA_RB* code: the RM has rolled the branch back.
   bool IsRollback() const noexcept { return IsRollbackCode(code_); }
+  // True for an XA_HEUR* code: the RM completed the branch on its own.
   bool IsHeuristic() const noexcept { return IsHeuristicCode(code_); }
 
   // "XAER_NOTA: <message>"
@@ -104,6 +113,7 @@ class [[nodiscard]] Status {
   // Makes a deliberately ignored error searchable.
   void IgnoreError() const noexcept {}
 
+  // Same code and same message.
   friend bool operator==(const Status& a, const Status& b) noexcept {
     return a.code_ == b.code_ && a.message_ == b.message_;
   }
@@ -113,28 +123,43 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// A value or a non-OK Status.
+// A value or a non-OK Status. Must be used ([[nodiscard]]). Check ok() before reading the
+// value: reading the value of an error asserts in debug builds and is undefined otherwise.
 template <typename T>
 class [[nodiscard]] Result {
  public:
+  // A Result holding `value`.
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  // A Result holding the error `status`, which must not be OK (an OK one becomes XA_INTERNAL,
+  // and asserts in debug builds).
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result built from an OK Status carries no value");
     if (status_.ok()) status_ = Status(Code::kInternal, "Result built from an OK Status");
   }
 
+  // True when it holds a value.
   bool ok() const noexcept { return value_.has_value(); }
+  // The error; OK when it holds a value.
   const Status& status() const& noexcept { return status_; }
+  // The error, moved out of an expiring Result.
   Status status() && { return std::move(status_); }
 
+  // The value; only when ok().
   T& value() & { assert(ok()); return *value_; }
+  // The value; only when ok().
   const T& value() const& { assert(ok()); return *value_; }
+  // The value, moved out of an expiring Result; only when ok().
   T&& value() && { assert(ok()); return std::move(*value_); }
 
+  // value()
   T& operator*() & { return value(); }
+  // value()
   const T& operator*() const& { return value(); }
+  // value(), moved out of an expiring Result.
   T&& operator*() && { return std::move(*value_); }
+  // &value()
   T* operator->() { return &value(); }
+  // &value()
   const T* operator->() const { return &value(); }
 
  private:

@@ -29,6 +29,7 @@ struct ThreePhaseAgent {
   std::vector<std::string> rms;  // the resource manager names it stands for
 };
 
+// Three-phase commit settings of a TransactionManager (TransactionManagerOptions::three_phase).
 struct ThreePhaseOptions {
   // No agent (the default): Begin(Protocol::kThreePhase) fails with XA_NOTSUPPORTED.
   std::vector<ThreePhaseAgent> agents;
@@ -43,6 +44,7 @@ struct ThreePhaseOptions {
   // returns Outcome::kUnknown with XA_TIMEOUT). Both must be shorter than the agents'
   // termination timeout.
   std::chrono::milliseconds vote_timeout{std::chrono::seconds(2)};
+  // The wait for the PreCommit acknowledgements (see vote_timeout).
   std::chrono::milliseconds ack_timeout{std::chrono::seconds(2)};
   // Whether CanCommit goes to the agents at the same time as XA END and XA PREPARE go to the
   // databases (true) or once every database has voted (false). At once, the agents record WAIT

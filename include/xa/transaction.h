@@ -44,6 +44,7 @@ class ManagerCore;
 struct TxnContext;
 }  // namespace internal
 
+// Where a Transaction handle stands (Transaction::state()).
 enum class TransactionState : uint8_t {
   kNone = 0,        // an empty (default-constructed or moved-from) handle
   kActive = 1,      // begun; branches may be enlisted
@@ -51,19 +52,26 @@ enum class TransactionState : uint8_t {
   kRolledBack = 3,  // rolled back, by Rollback(), by Commit() or because of the timeout
   kHeuristic = 4,   // Commit() or Rollback() returned a heuristic or unknown outcome
 };
+// "none", "active", "committed", "rolled back", "heuristically completed".
 std::string_view TransactionStateName(TransactionState s) noexcept;
 
 // Per-transaction settings for TransactionManager::Begin().
 struct TransactionOptions {
+  // The commit protocol: kTwoPhase (a transaction with a single branch commits in one phase by
+  // itself), kOnePhase (one branch only: Enlist() refuses a second) or kThreePhase (needs the
+  // participant agents of TransactionManagerOptions::three_phase).
   Protocol protocol = Protocol::kTwoPhase;
   // 0: the manager's TransactionManagerOptions::transaction_timeout.
   std::chrono::milliseconds timeout{0};
 };
 
+// A handle on one global transaction (see the file comment): move-only; rolls back an active
+// transaction when destroyed.
 class Transaction {
  public:
   Transaction() noexcept;  // an empty handle (state kNone)
   ~Transaction();          // rolls back an active transaction
+  // Takes over `other`'s transaction; `other` becomes an empty handle.
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&& other) noexcept;  // rolls back an active *this first
   Transaction(const Transaction&) = delete;
@@ -90,6 +98,7 @@ class Transaction {
   // on PostgreSQL, so committing anyway would commit the rest of the work. XAER_PROTO when the
   // transaction is not active.
   [[nodiscard]] Status SetRollbackOnly(Status reason);
+  // True once SetRollbackOnly() has been called on this transaction.
   bool rollback_only() const noexcept;
 
   // Rolls every branch back. OK once every branch is rolled back or handed to the background
@@ -97,11 +106,16 @@ class Transaction {
   // an error with that XA_HEUR* code (and persisted).
   [[nodiscard]] Status Rollback();
 
+  // False for an empty handle (default-constructed or moved from), true otherwise, also once
+  // the transaction is finished.
   bool valid() const noexcept { return context_ != nullptr; }
+  // kNone for an empty handle.
   TransactionState state() const noexcept;
+  // The commit protocol given to Begin() (kTwoPhase for an empty handle).
   Protocol protocol() const noexcept;
   // The global Xid (empty bqual); branch i is xid().WithBranch(i).
   const Xid& xid() const noexcept;
+  // How many branches Enlist() has added (0 for an empty handle).
   size_t branch_count() const noexcept;
   // Why the last Commit()/Rollback() did not end in a plain commit/rollback: the first branch
   // failure, the log failure, the timeout... OK otherwise.

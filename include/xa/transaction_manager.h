@@ -61,13 +61,19 @@ using ResourceManagerFactory = std::function<Result<std::unique_ptr<ResourceMana
 struct RetryPolicy {
   // How many times a phase-2 call is made in all before giving up on this path (0: no limit).
   uint32_t max_attempts = 0;
+  // The wait after the first failed attempt.
   std::chrono::microseconds initial_backoff{1000};
+  // No wait is longer than this.
   std::chrono::microseconds max_backoff{std::chrono::seconds(5)};
+  // Each wait is this many times the one before (a value below 1 counts as 1).
   double multiplier = 2.0;
 
+  // The wait after failed attempt number `attempt` (>= 1; 0 counts as 1), before the next one.
   std::chrono::microseconds BackoffBefore(uint32_t attempt) const noexcept;
 };
 
+// What TransactionManager::Open() needs: the node id, one factory per resource manager, and
+// the timeouts, retries, threads and recovery schedule (each default is usable).
 struct TransactionManagerOptions {
   // Identifies this manager in every Xid it generates; recovery only touches branches of its own
   // node. Must be unique among the managers that share resource managers, and equal to the
@@ -121,6 +127,7 @@ struct TransactionManagerOptions {
   // `recovery_first_pass_delay`, so that orphans found at Open() are rolled back after two
   // scans. 0 disables the periodic passes.
   std::chrono::milliseconds recovery_interval{std::chrono::seconds(30)};
+  // How long after Open() the first periodic pass runs (see recovery_interval).
   std::chrono::milliseconds recovery_first_pass_delay{std::chrono::seconds(2)};
 
   // Where the manager reads time and waits: transaction timeouts, retry backoffs, latencies,
@@ -130,6 +137,7 @@ struct TransactionManagerOptions {
   Env* env = nullptr;
 };
 
+// Coordinates global transactions (see the file comment). Thread-safe; made by Open().
 class TransactionManager {
  public:
   // Validates `options` (XA_CONFIG on node-id mismatch with the log, empty factory...), starts
@@ -142,8 +150,9 @@ class TransactionManager {
   TransactionManager& operator=(const TransactionManager&) = delete;
 
   // Starts a global transaction with a new Xid. Errors: XA_NOTSUPPORTED for a protocol this
-  // manager has no coordinator for (3PC until participant agents exist).
+  // manager has no coordinator for (3PC when the options name no participant agents).
   Result<Transaction> Begin(const TransactionOptions& options = {});
+  // Begin() with `protocol` and the other options at their defaults.
   Result<Transaction> Begin(Protocol protocol);
 
   // Records that an operator has dealt with the heuristic outcome of `global_xid`
@@ -155,6 +164,8 @@ class TransactionManager {
   // those whose phase 2 the background thread is finishing. Recovery must never resolve one of
   // them (it would race its owner).
   std::vector<Xid> InFlightTransactions() const;
+  // True when the global transaction of `global_xid` (any of its branch Xids will do) is one
+  // of InFlightTransactions().
   bool IsInFlight(const Xid& global_xid) const;
 
   // Waits until the background thread has nothing left to complete, or `timeout` passes
@@ -165,11 +176,14 @@ class TransactionManager {
   // its report. Thread-safe; serialised with the background passes.
   Result<RecoveryReport> RunRecovery();
 
+  // A snapshot of the counters and latencies since Open() (xa/metrics.h). Thread-safe.
   TransactionMetrics Metrics() const;
   // Prometheus text exposition format, version 0.0.4.
   std::string PrometheusText() const;
 
+  // The options given to Open().
   const TransactionManagerOptions& options() const noexcept;
+  // The log given to Open().
   DecisionLog& decision_log() const noexcept;
 
  private:

@@ -33,10 +33,15 @@ namespace xa {
 
 class Clock;  // xa/env.h
 
+// An XA transaction branch identifier (format ID, gtrid, bqual): a value type, compared and
+// hashed by all three.
 class Xid {
  public:
+  // The largest gtrid, in bytes (X/Open's MAXGTRIDSIZE).
   static constexpr size_t kMaxGtridSize = 64;
+  // The largest bqual, in bytes (X/Open's MAXBQUALSIZE).
   static constexpr size_t kMaxBqualSize = 64;
+  // The largest format ID (2^31 - 1); -1, X/Open's null Xid, is not a valid one.
   static constexpr int64_t kMaxFormatId = 0x7fffffff;
   // The format ID of Xids that xa generates: "XAM1" in ASCII. Fits in 4 bytes, as MariaDB's
   // binlog requires.
@@ -52,14 +57,21 @@ class Xid {
 
   Xid() = default;  // an empty, invalid Xid; only for containers
 
+  // The format ID, in [0, kMaxFormatId].
   int32_t format_id() const noexcept { return format_id_; }
+  // The global transaction id: 1 to 64 arbitrary bytes (empty only in an empty Xid).
   const std::string& gtrid() const noexcept { return gtrid_; }
+  // The branch qualifier: 0 to 64 arbitrary bytes; empty for a global Xid.
   const std::string& bqual() const noexcept { return bqual_; }
+  // True for the default-constructed, invalid Xid.
   bool empty() const noexcept { return gtrid_.empty(); }
 
   // Human-readable and parseable back with Parse(): "<format id>:<gtrid hex>:<bqual hex>".
   // Safe to log: hex only.
   std::string ToString() const;
+  // The inverse of ToString(), strict: XAER_INVAL, quoting the text, for anything else (not
+  // three fields, a format ID that is not a canonical decimal, odd-length or non-hex bytes) or
+  // for values Make() refuses.
   static Result<Xid> Parse(std::string_view text);
 
   // The Xid of this global transaction's branch number `branch` (bqual = layout version, branch
@@ -80,9 +92,12 @@ class Xid {
   // When an xa-generated transaction began (microseconds since the epoch); nullopt otherwise.
   std::optional<int64_t> BeginTimeMicros() const noexcept;
 
+  // Same format ID, gtrid and bqual.
   friend bool operator==(const Xid& a, const Xid& b) noexcept {
     return a.format_id_ == b.format_id_ && a.gtrid_ == b.gtrid_ && a.bqual_ == b.bqual_;
   }
+  // Orders by format ID, then gtrid, then bqual (bytes compared as char): for std::map and
+  // std::set.
   friend bool operator<(const Xid& a, const Xid& b) noexcept;
 
  private:
@@ -103,6 +118,7 @@ class Xid {
 // and the bqual is empty (see Xid::WithBranch for the branches).
 class XidGenerator {
  public:
+  // The size of the gtrids it makes, in bytes (the layout above).
   static constexpr size_t kGtridSize = 21;
   // Begin times come from `clock` (by default the real one, Env::Default()->clock()), so a test
   // that drives time by hand also decides how old a branch looks to recovery. `clock` must
@@ -114,6 +130,7 @@ class XidGenerator {
   // The next global Xid (empty bqual) for a transaction of `protocol`: kThreePhaseFormatId for
   // kThreePhase, kFormatId otherwise.
   Xid Next(Protocol protocol = Protocol::kTwoPhase);
+  // The node id written into every gtrid it makes.
   uint32_t node_id() const noexcept { return node_id_; }
 
  private:
@@ -123,14 +140,18 @@ class XidGenerator {
   std::atomic<uint32_t> sequence_{0};
 };
 
+// Hashes an Xid for unordered containers (std::hash<xa::Xid> uses it too).
 struct XidHash {
+  // A hash of all three fields.
   size_t operator()(const Xid& xid) const noexcept;
 };
 
 }  // namespace xa
 
+// Lets an xa::Xid key std::unordered_map and std::unordered_set: XidHash.
 template <>
 struct std::hash<xa::Xid> {
+  // XidHash()(xid).
   size_t operator()(const xa::Xid& xid) const noexcept { return xa::XidHash()(xid); }
 };
 

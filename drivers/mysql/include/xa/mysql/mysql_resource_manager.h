@@ -95,6 +95,7 @@ class SQLException;
 
 namespace xa::mysql {
 
+// The isolation level of the session's branches (MySqlOptions::isolation).
 enum class IsolationLevel : uint8_t {
   // The default. The minimum MariaDB XA needs. Shared and gap locks are released at XA PREPARE
   // (MDEV-26682): what a prepared branch only read is no longer protected until commit.
@@ -104,26 +105,33 @@ enum class IsolationLevel : uint8_t {
   kSerializable = 2,
 };
 
+// How MySqlResourceManager::Create() connects, and how the session behaves.
 struct MySqlOptions {
   // Stable name of this resource, persisted in the decision log ("accounts-mariadb"). Required.
   std::string rm_name;
 
+  // The server's host name or address; unused with unix_socket.
   std::string host = "127.0.0.1";
+  // The server's TCP port; unused with unix_socket.
   int port = 3306;
   // When non-empty, connect through this unix socket instead of host:port.
   std::string unix_socket;
+  // The account to connect as.
   std::string user;
   // Used only to connect; never logged, never part of a message.
   std::string password;
   // Default schema of the session (may be empty).
   std::string database;
 
+  // How long a connect may take.
+  std::chrono::seconds connect_timeout{5};
   // libmariadb applies each read/write timeout per network operation and retries a read once
   // more, so a silent server is noticed after up to about twice read_timeout.
-  std::chrono::seconds connect_timeout{5};
   std::chrono::seconds read_timeout{30};
+  // The timeout of each network write (see read_timeout).
   std::chrono::seconds write_timeout{30};
 
+  // Set once per session, when it connects.
   IsolationLevel isolation = IsolationLevel::kRepeatableRead;
 
   // See the file comment. Turn off only to measure its cost.
@@ -142,6 +150,8 @@ struct MySqlOptions {
   bool batch_xa_end = false;
 };
 
+// An XA resource manager over one MySQL Connector/C++ session (see the file comment). Made by
+// Create(); one thread at a time.
 class MySqlResourceManager final : public ResourceManager {
  public:
   // Validates the options (XAER_INVAL naming the field), connects and runs the capability probe
@@ -182,6 +192,7 @@ class MySqlResourceManager final : public ResourceManager {
   // call of Open(), Close() or any call that reported a lost connection; check connected() first.
   // Only for one thread at a time, like this object.
   sql::Connection& connection();
+  // True while the object holds a session that is not known to be lost.
   bool connected() const noexcept;
   // The server's id of the current session (CONNECTION_ID()), 0 when not connected.
   uint64_t connection_id() const noexcept;

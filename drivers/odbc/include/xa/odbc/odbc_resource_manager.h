@@ -112,6 +112,7 @@
 
 namespace xa::odbc {
 
+// The SQL a resource manager speaks for XA, by database (OdbcOptions::dialect).
 enum class Dialect : uint8_t {
   kAuto = 0,      // from SQLGetInfo(SQL_DBMS_NAME) after connecting
   kMariaDb = 1,   // MariaDB >= 10.5 (or MySQL >= 5.7.7) through MariaDB Connector/ODBC
@@ -132,6 +133,7 @@ enum class PostgresErrorRollback : uint8_t {
   kTransaction = 1,
 };
 
+// How OdbcResourceManager::Create() connects, and how the session behaves.
 struct OdbcOptions {
   // Stable name of this resource, persisted in the decision log ("ledger-pg"). Required.
   std::string rm_name;
@@ -140,6 +142,7 @@ struct OdbcOptions {
   // passwords out of that file. `connection_string` is a full connection string without UID and
   // PWD ("Driver=PostgreSQL Unicode;Servername=db1;Port=5432;Database=ledger").
   std::string dsn;
+  // The other way to reach the server (see dsn).
   std::string connection_string;
   // Any characters: both are written into the connection string so that the driver reads back
   // exactly these bytes (braced; for psqlODBC a user name with ';', a leading '{' or a blank at
@@ -169,6 +172,8 @@ struct OdbcOptions {
   PostgresErrorRollback postgres_error_rollback = PostgresErrorRollback::kStatement;
 };
 
+// An XA resource manager over one unixODBC connection (see the file comment). Made by
+// Create(); one thread at a time.
 class OdbcResourceManager final : public ResourceManager {
  public:
   // Validates the options (XAER_INVAL naming the field), connects and runs the capability probe
@@ -216,6 +221,7 @@ class OdbcResourceManager final : public ResourceManager {
   // The connection to run the branch's SQL on, between Start() and End(); SQL_NULL_HDBC when not
   // connected. Valid until the next Open(), Close() or a call that reported a lost connection.
   SQLHDBC connection() const noexcept;
+  // True while the object holds a connection that is not known to be lost.
   bool connected() const noexcept;
 
   // The Status for a failed call of the application on connection() or one of its statements
