@@ -53,7 +53,7 @@ constexpr char kUsage[] =
     "transactions with its peers (termination), fencing the coordinator's sessions first.\n"
     "\n"
     "options:\n"
-    "  --config FILE   the agent's configuration (see the xa-agent documentation); required\n"
+    "  --config FILE   the agent's configuration (its format: man 5 xa-agent.conf); required\n"
     "  --help          this text\n"
     "\n"
     "environment:\n"

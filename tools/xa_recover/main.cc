@@ -77,7 +77,7 @@ constexpr char kUsage[] =
     "  --sessions N             sessions per resource manager that resolve branches in\n"
     "                           parallel (default 4; the scan uses one)\n"
     "  --config FILE            the configuration (default: $XA_RECOVER_CONFIG); its format is\n"
-    "                           documented in tools/xa_recover/config.h. Credentials come from\n"
+    "                           in man 5 xa-recover.conf. Credentials come from\n"
     "                           0600 files or the environment, never from the command line.\n"
     "                           With [agent] sections (three-phase commit), open 3PC records\n"
     "                           are finished through the agents; plan only asks their states.\n"
