@@ -28,8 +28,10 @@ done
 
 # 1. A shared-library build installed under /usr, and its packages.
 say "configuring and building in $build (Release, shared libraries, prefix /usr)"
+# -Werror too: a Release build (-O3) meets warnings the other builds do not.
 cmake -S "$REPO_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
-  -DCMAKE_INSTALL_PREFIX=/usr -DXA_BUILD_TESTS=OFF -DXA_BUILD_BENCH=OFF -DXA_BUILD_EXAMPLES=OFF \
+  -DXA_WERROR=ON -DCMAKE_INSTALL_PREFIX=/usr -DXA_BUILD_TESTS=OFF -DXA_BUILD_BENCH=OFF \
+  -DXA_BUILD_EXAMPLES=OFF \
   >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; die "cmake failed"; }
 cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 ||
   { tail -n 50 "$build/build.log"; die "the build failed"; }

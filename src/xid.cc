@@ -20,9 +20,7 @@ using internal::ParseHex;
 
 Status Invalid(std::string message) { return Status(Code::kInval, std::move(message)); }
 
-// "'<text>' is not an xid: <why>". Built by appending: GCC 12 at -O3 warns (-Wrestrict, a false
-// positive) on the same message built with operator+ from a literal, which -Werror turns into a
-// failed Release build.
+// The one form of Parse's refusals: "'<text>' is not an xid: <why>".
 Status NotAnXid(std::string_view text, std::string_view why) {
   std::string message = "'";
   message += EscapeForMessage(text);
