@@ -786,6 +786,23 @@ Result<CaseResult> RunCoordinatorCrash(Shared& shared, const LocalAgents& agents
   return result;
 }
 
+// Runs the manager's recovery passes until one converges (bounded: 60 passes 0.5 s apart);
+// XA_TIMEOUT naming the transaction (`whose`) when none does.
+Status RecoverUntilConverged(TransactionManager& manager, const std::string& whose) {
+  Result<RecoveryReport> report = Status(Code::kInternal, "no recovery pass");
+  for (int pass = 0; pass < 60; ++pass) {
+    report = manager.RunRecovery();
+    if (!report.ok() || report->Converged()) break;
+    std::this_thread::sleep_for(milliseconds(500));
+  }
+  if (!report.ok()) return report.status();
+  if (!report->Converged()) {
+    return Status(Code::kTimeout, "the coordinator's recovery did not settle the transaction " +
+                                      whose + " within 30 s");
+  }
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The agent-crash case (3PC)
 
@@ -838,17 +855,7 @@ Result<CaseResult> RunAgentCrash(Shared& shared, LocalAgents& agents) {
                         "): every agent was PRE, so only a commit is right");
     }
     // The coordinator learns the agents' COMMIT at a recovery pass and ends its record.
-    Result<RecoveryReport> report = Status(Code::kInternal, "no recovery pass");
-    for (int pass = 0; pass < 60; ++pass) {
-      report = shared.manager.RunRecovery();
-      if (!report.ok() || report->Converged()) break;
-      std::this_thread::sleep_for(milliseconds(500));
-    }
-    if (!report.ok()) return report.status();
-    if (!report->Converged()) {
-      return Status(Code::kTimeout, "the coordinator's recovery did not settle the transaction "
-                                    "whose agent was killed within 30 s");
-    }
+    XA_RETURN_IF_ERROR(RecoverUntilConverged(shared.manager, "whose agent was killed"));
     auto snapshot = shared.bank.Snapshot(kMainNode);
     if (!snapshot.ok()) return snapshot.status();
     if (!snapshot->prepared_ours.empty()) {
@@ -1194,13 +1201,7 @@ Result<CaseResult> RunDatabaseCrash(Shared& shared, Protocol protocol, const std
     // Whoever finishes the branch (the background completion, a recovery pass, the agents),
     // nothing of the transfer may stay prepared.
     XA_RETURN_IF_ERROR(shared.manager.WaitForBackgroundCompletion(std::chrono::seconds(60)));
-    Result<RecoveryReport> report = Status(Code::kInternal, "no recovery pass");
-    for (int pass = 0; pass < 60; ++pass) {
-      report = shared.manager.RunRecovery();
-      if (!report.ok() || report->Converged()) break;
-      std::this_thread::sleep_for(milliseconds(500));
-    }
-    if (!report.ok()) return report.status();
+    XA_RETURN_IF_ERROR(RecoverUntilConverged(shared.manager, "whose database was killed"));
     auto prepared = PreparedBranchesOf(shared.bank, kMainNode);
     if (!prepared.ok()) return prepared.status();
     if (*prepared != 0) {
