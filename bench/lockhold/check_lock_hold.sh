@@ -88,28 +88,27 @@ done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
                     print $1 "/" $2 "/" $3 "," $column["commit_p50_ms"] "," \
                     $column["commit_p99_ms"] "," $column["agents_cpu_ms_per_commit"] }' "$summary")
 
-# A participant slow to vote keeps both rows locked through its prepare, under either protocol:
-# the hold p50 and the commit p50 are at least the injected delay, or the delay was not injected.
-while IFS=, read -r key hold_p50 commit_p50; do
-  awk -v h="$hold_p50" -v c="$commit_p50" -v d="$slow_prepare_ms" \
-    'BEGIN { exit !(h >= d && c >= d) }' ||
-    fail "case $key: hold p50 $hold_p50 ms, commit p50 $commit_p50 ms," \
-      "less than the ${slow_prepare_ms} ms prepare delay"
-done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
-                  $1 == "slow-participant" { print $1 "/" $2 "/" $3 "," $column["p50_ms"] "," \
-                    $column["commit_p50_ms"] }' "$summary")
+# require_hold_and_commit_at_least <case> <protocols: 2pc|3pc|any> <minimum ms> <what it is>:
+# every such row's hold p50 and commit p50 are at least the minimum, or what was injected was not.
+require_hold_and_commit_at_least() {
+  local case_name="$1" protocols="$2" minimum="$3" what="$4" key hold_p50 commit_p50
+  while IFS=, read -r key hold_p50 commit_p50; do
+    awk -v h="$hold_p50" -v c="$commit_p50" -v m="$minimum" 'BEGIN { exit !(h >= m && c >= m) }' ||
+      fail "case $key: hold p50 $hold_p50 ms, commit p50 $commit_p50 ms, less than $what" \
+        "($minimum ms)"
+  done < <(awk -F, -v c="$case_name" -v p="$protocols" \
+             'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
+              $1 == c && (p == "any" || $2 == p) {
+                print $1 "/" $2 "/" $3 "," $column["p50_ms"] "," $column["commit_p50_ms"] }' \
+             "$summary")
+}
+# A participant slow to vote keeps both rows locked through its prepare, under either protocol.
+require_hold_and_commit_at_least slow-participant any "$slow_prepare_ms" "the prepare delay"
 # 3PC's rounds with the agents cross the delayed link while the rows are locked: at least one
-# round trip (two crossings of at least 0.8 L each) in the hold and in the commit, or the relay
-# did not delay anything.
-round_trip_ms="$(awk -v l="$link_delay_ms" 'BEGIN { printf "%.1f", 2 * 0.8 * l }')"
-while IFS=, read -r key hold_p50 commit_p50; do
-  awk -v h="$hold_p50" -v c="$commit_p50" -v r="$round_trip_ms" \
-    'BEGIN { exit !(h >= r && c >= r) }' ||
-    fail "case $key: hold p50 $hold_p50 ms, commit p50 $commit_p50 ms, less than one round" \
-      "trip ($round_trip_ms ms) over the delayed link to the agents"
-done < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) column[$i] = i; next }
-                  $1 == "agent-link" && $2 == "3pc" { print $1 "/" $2 "/" $3 "," \
-                    $column["p50_ms"] "," $column["commit_p50_ms"] }' "$summary")
+# round trip (two crossings of at least 0.8 L each).
+require_hold_and_commit_at_least agent-link 3pc \
+  "$(awk -v l="$link_delay_ms" 'BEGIN { printf "%.1f", 2 * 0.8 * l }')" \
+  "one round trip over the delayed link to the agents"
 
 # After a database crash, per sample: released no sooner than its database was back, and within
 # the case's bound (bound_ms in summary.csv: the coordinator's longest completion backoff + 1 s)

@@ -584,31 +584,51 @@ int RunCrashChild(int argc, char** argv) {
   return 3;
 }
 
+// Reads a child's output from `fd` into `text` until a whole line holding `marker` is in it, the
+// child closes its end, or `limit` passes. The offset of the marker in `text`, or npos.
+size_t ReadUntilLine(int fd, std::string_view marker, std::chrono::seconds limit,
+                     std::string& text) {
+  const auto until = Clock::now() + limit;
+  while (true) {
+    const size_t at = text.find(marker);
+    if (at != std::string::npos && text.find('\n', at) != std::string::npos) return at;
+    if (Clock::now() >= until) return std::string::npos;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buffer[512];
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n <= 0) return std::string::npos;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+}
+
 // Reads the child's "written <ns>" line (bounded). The clock is CLOCK_MONOTONIC, one for every
 // process of the machine.
 Result<Clock::time_point> ReadWrittenLine(int fd, std::chrono::seconds limit) {
   std::string text;
-  const auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char buffer[256];
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n <= 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-    const size_t at = text.find(kWrittenLine);
-    if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
-      const long long ns = std::atoll(text.c_str() + at + std::strlen(kWrittenLine));
-      return Clock::time_point(Clock::duration(ns));
-    }
+  const size_t at = ReadUntilLine(fd, kWrittenLine, limit, text);
+  if (at == std::string::npos) {
+    return Status(Code::kTimeout, "the crashing coordinator did not write its rows (output: '" +
+                                      text + "')");
   }
-  return Status(Code::kTimeout, "the crashing coordinator did not write its rows (output: '" +
-                                        text + "')");
+  const long long ns = std::atoll(text.c_str() + at + std::strlen(kWrittenLine));
+  return Clock::time_point(Clock::duration(ns));
 }
 
 std::string DescribeExit(int status) {
   if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
   return "exited with code " + std::to_string(WEXITSTATUS(status));
+}
+
+// Polls the server's lock view (bounded: 1 s) for `probe` waiting; 1 when seen, else 0.
+Result<int> ObserveWait(LockWaitObserver& observer, const LockProbe& probe) {
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    auto waits = observer.SessionWaitsForLock(probe.session_id());
+    if (!waits.ok()) return waits.status();
+    if (*waits) return 1;
+    std::this_thread::sleep_for(milliseconds(25));
+  }
+  return 0;
 }
 
 // The watchers of one crash case's row: a probe per database that waits for the row (its grant
@@ -643,12 +663,9 @@ class CrashWatch {
   Status ObserveWaits() {
     saw_wait_.assign(probes_.size(), 0);
     for (size_t i = 0; i < probes_.size(); ++i) {
-      for (int attempt = 0; attempt < 40 && saw_wait_[i] == 0; ++attempt) {
-        auto waits = observers_[i]->SessionWaitsForLock(probes_[i]->session_id());
-        if (!waits.ok()) return waits.status();
-        saw_wait_[i] = *waits ? 1 : 0;
-        if (saw_wait_[i] == 0) std::this_thread::sleep_for(milliseconds(25));
-      }
+      auto saw = ObserveWait(*observers_[i], *probes_[i]);
+      if (!saw.ok()) return saw.status();
+      saw_wait_[i] = *saw;
     }
     return Status::Ok();
   }
@@ -965,19 +982,7 @@ class ServersScript {
 
   // Reads its output until a line holding `marker` (bounded); returns when that line was read.
   Result<Clock::time_point> WaitForLine(const std::string& marker, std::chrono::seconds limit) {
-    const auto until = Clock::now() + limit;
-    while (Clock::now() < until) {
-      const size_t at = output_.find(marker);
-      if (at != std::string::npos && output_.find('\n', at) != std::string::npos) {
-        return Clock::now();
-      }
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buffer[512];
-      const ssize_t n = ::read(fd_, buffer, sizeof(buffer));
-      if (n <= 0) break;
-      output_.append(buffer, static_cast<size_t>(n));
-    }
+    if (ReadUntilLine(fd_, marker, limit, output_) != std::string::npos) return Clock::now();
     return Status(Code::kTimeout, name_ + " did not print '" + marker + "' (output: '" +
                                       output_ + "')");
   }
@@ -1071,17 +1076,6 @@ Result<size_t> PreparedBranchesOf(const bank::Bank& bank, uint32_t node) {
     prepared += scan->OwnedBy(node).size();
   }
   return prepared;
-}
-
-// Polls the server's lock view (bounded: 1 s) for `probe` waiting; 1 when seen, else 0.
-Result<int> ObserveWait(LockWaitObserver& observer, const LockProbe& probe) {
-  for (int attempt = 0; attempt < 40; ++attempt) {
-    auto waits = observer.SessionWaitsForLock(probe.session_id());
-    if (!waits.ok()) return waits.status();
-    if (*waits) return 1;
-    std::this_thread::sleep_for(milliseconds(25));
-  }
-  return 0;
 }
 
 Result<CaseResult> RunDatabaseCrash(Shared& shared, Protocol protocol, const std::string& work) {

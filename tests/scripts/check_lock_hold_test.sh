@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Checks bench/lockhold/check_lock_hold.sh on made-up bench output: a complete, healthy output
 # passes, and each broken rule fails the check with its own message (a missing case, a 3PC
-# agent-link case faster than one round trip over the delayed link, a row released before its
-# restarted database was back or too long after, a surviving database whose lock view did not
-# show its probe waiting). Exits 0 when every expectation holds.
+# agent-link case faster than one round trip over the delayed link, a slow-participant case held
+# less than its delay, a row released before its restarted database was back or too long after,
+# a surviving database whose lock view did not show its probe waiting). Exits 0 when every expectation holds.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 check="$repo/bench/lockhold/check_lock_hold.sh"
@@ -79,6 +79,11 @@ write_healthy "$work/fast-link"
 sed -i 's/^agent-link,3pc,1,40,24.1,/agent-link,3pc,1,40,2.0,/' "$work/fast-link/summary.csv"
 expect fail "3PC over the delayed link faster than a round trip" \
   "less than one round trip" "$work/fast-link"
+
+write_healthy "$work/fast-vote"
+sed -i 's/^slow-participant,2pc,1,30,53.0,/slow-participant,2pc,1,30,20.0,/' "$work/fast-vote/summary.csv"
+expect fail "a slow participant's rows held less than its delay" "less than the prepare delay" \
+  "$work/fast-vote"
 
 write_healthy "$work/early"
 sed -i 's/^database-crash,3pc,1,MariaDB,2599.5,2574.2,0,1833.468$/database-crash,3pc,1,MariaDB,1500,1200.0,0,1833.468/' \
