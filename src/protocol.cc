@@ -7,6 +7,7 @@ std::string_view ProtocolName(Protocol p) noexcept {
     case Protocol::kOnePhase: return "1PC";
     case Protocol::kTwoPhase: return "2PC";
     case Protocol::kThreePhase: return "3PC";
+    case Protocol::kMarkerCommit: return "2PC-marker";
   }
   return "unknown-protocol";
 }

@@ -111,6 +111,7 @@ std::optional<Protocol> Xid::GeneratedProtocol() const noexcept {
   }
   if (format_id_ == kFormatId) return Protocol::kTwoPhase;
   if (format_id_ == kThreePhaseFormatId) return Protocol::kThreePhase;
+  if (format_id_ == kMarkerFormatId) return Protocol::kMarkerCommit;
   return std::nullopt;
 }
 
@@ -150,8 +151,9 @@ Xid XidGenerator::Next(Protocol protocol) {
   PutBigEndian(&gtrid, static_cast<uint64_t>(now), 8);
   PutBigEndian(&gtrid, nonce_, 4);
   PutBigEndian(&gtrid, sequence, 4);
-  const int32_t format_id =
-      protocol == Protocol::kThreePhase ? Xid::kThreePhaseFormatId : Xid::kFormatId;
+  const int32_t format_id = protocol == Protocol::kThreePhase    ? Xid::kThreePhaseFormatId
+                            : protocol == Protocol::kMarkerCommit ? Xid::kMarkerFormatId
+                                                                  : Xid::kFormatId;
   return Xid::Make(format_id, gtrid, "").value();
 }
 

@@ -17,10 +17,15 @@ enum class Protocol : uint8_t {
   kOnePhase = 1,    // a single branch, committed with one phase; never logged
   kTwoPhase = 2,    // prepare, durable decision, commit
   kThreePhase = 3,  // CanCommit, PreCommit, DoCommit through participant agents
+  // Two-phase commit whose decision is the one-phase commit of the branch on the marker resource
+  // manager, together with a row in its marker table (TransactionManagerOptions::marker_commit,
+  // docs/marker-commit.md): no decision record, no prepare on that branch. Never in a log record.
+  kMarkerCommit = 4,
 };
 static_assert(static_cast<uint8_t>(Protocol::kOnePhase) == 1);
 static_assert(static_cast<uint8_t>(Protocol::kTwoPhase) == 2);
 static_assert(static_cast<uint8_t>(Protocol::kThreePhase) == 3);
+static_assert(static_cast<uint8_t>(Protocol::kMarkerCommit) == 4);
 
 // A participant's answer to prepare (or to 3PC's CanCommit).
 enum class Vote : uint8_t {
@@ -45,7 +50,7 @@ enum class Outcome : uint8_t {
 static_assert(static_cast<uint8_t>(Outcome::kCommitted) == 1);
 static_assert(static_cast<uint8_t>(Outcome::kUnknown) == 8);
 
-std::string_view ProtocolName(Protocol p) noexcept;  // "1PC", "2PC", "3PC"
+std::string_view ProtocolName(Protocol p) noexcept;  // "1PC", "2PC", "3PC", "2PC-marker"
 std::string_view VoteName(Vote v) noexcept;          // "commit", "read-only", "rollback"
 std::string_view OutcomeName(Outcome o) noexcept;    // "committed", "heuristic-mixed", ...
 

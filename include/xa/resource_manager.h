@@ -17,11 +17,13 @@
 #ifndef XA_RESOURCE_MANAGER_H_
 #define XA_RESOURCE_MANAGER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "xa/marker.h"
 #include "xa/protocol.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -149,6 +151,38 @@ class ResourceManager {
   // the branch yet, fence again later. XAER_RMERR naming the privilege to grant when the
   // server refuses to end it. The default returns XA_NOTSUPPORTED.
   virtual Status FenceSession(uint64_t session_id);
+
+  // ---- The commit marker (Protocol::kMarkerCommit; docs/marker-commit.md) -------------------
+  // A marker-commit transaction writes a row for its global Xid into the marker table of one
+  // database inside its branch there, and commits that branch in one phase after the others are
+  // prepared: that commit is the transaction's decision. Recovery settles a prepared branch of
+  // such a transaction by the row: present with 'C', commit; absent, it inserts 'A' itself, which
+  // the coordinator's row can then never be written past (the primary key), and rolls back.
+  // `table` is the marker table's name as configured, already checked by MarkerTableNameError()
+  // (xa/marker.h). Each default returns XA_NOTSUPPORTED.
+
+  // Inserts the row (global_xid, outcome 'C') into `table` in the branch this session is
+  // associated with (after Start, before End). XAER_DUPID when the table holds a row for it
+  // already: recovery settled the transaction as aborted, so the caller rolls back.
+  virtual Status WriteCommitMarker(std::string_view table, const Xid& global_xid);
+  // Outside any branch, in a local transaction of its own: settles `global_xid` for good and
+  // returns its row's outcome. With no row, inserts one with 'A' (aborted). While another
+  // transaction holds the row uncommitted (a coordinator's marker branch still in flight), waits
+  // for it up to `wait` (MariaDB counts whole seconds: rounded up). XA_RETRY when the row was
+  // still held when the wait ended: settle again later.
+  virtual Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global_xid,
+                                                   std::chrono::milliseconds wait);
+  // The committed rows of `global_xids` (a global Xid with no committed row is not in the
+  // answer), read without writing or waiting: what `xa-recover plan` shows.
+  virtual Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                           const std::vector<Xid>& global_xids);
+  // The committed rows of node `node_id`'s transactions, oldest first, at most `limit`. With
+  // limit 0 it only checks that the table exists and this session may read it.
+  virtual Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table,
+                                                           uint32_t node_id, size_t limit);
+  // Deletes the rows of `global_xids` (absent ones count as deleted), outside any branch, in a
+  // local transaction of its own that is committed before it returns.
+  virtual Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& global_xids);
 };
 
 // Maps a prepare Status to a vote; an XAER_* error is no vote and yields nullopt.
