@@ -13,6 +13,8 @@
 #ifndef XA_MARKER_H_
 #define XA_MARKER_H_
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,6 +33,28 @@ enum class MarkerOutcome : uint8_t {
 struct MarkerRow {
   Xid global;  // the transaction's global Xid (format ID and gtrid; empty bqual)
   MarkerOutcome outcome = MarkerOutcome::kCommitted;
+};
+
+// Where marker-commit transactions keep their marker, and how the rows are settled and cleaned
+// up: TransactionManagerOptions::marker_commit, and RecoveryOptions::marker for the recovery of
+// their branches.
+struct MarkerCommitOptions {
+  // The resource manager (its ResourceManager::name()) whose database holds the marker table.
+  // "" turns marker commit off: Begin(Protocol::kMarkerCommit) fails with XA_NOTSUPPORTED, and
+  // recovery leaves a marker-commit branch alone (it must not presume abort: its marker branch
+  // may have committed). It needs a factory in TransactionManagerOptions::resource_managers.
+  std::string rm;
+  // The marker table, optionally schema-qualified ("xa.xa_commit_marker"); see
+  // MarkerTableNameError and docs/marker-commit.md for its schema. Open() refuses to start when
+  // it cannot read it.
+  std::string table = "xa_commit_marker";
+  // How long one settle waits for a marker row that another transaction still holds (a marker
+  // branch in flight, or a dead session the server has not cleaned up yet) before trying again.
+  std::chrono::milliseconds settle_wait{1000};
+  // Rows of finished transactions are deleted in statements of at most this many rows, by the
+  // manager's cleaner thread, once this many wait or `cleanup_interval` has passed.
+  size_t cleanup_batch = 500;
+  std::chrono::milliseconds cleanup_interval{200};
 };
 
 // "committed" or "aborted".

@@ -44,6 +44,7 @@
 
 #include "xa/decision_log.h"
 #include "xa/env.h"
+#include "xa/marker.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -79,6 +80,10 @@ struct RecoveryOptions {
   three_phase::AgentClient* agents = nullptr;
   // How long the 3PC module waits for each agent's answer in a pass.
   std::chrono::milliseconds agent_timeout{2'000};
+  // Where marker-commit transactions keep their markers (xa/marker.h). With marker.rm empty,
+  // their prepared branches are left alone and reported: without the marker no one can tell
+  // whether such a transaction committed.
+  MarkerCommitOptions marker;
 };
 
 // What recovery did, or would do, to one branch.

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "xa/decision_log.h"
+#include "xa/marker.h"
 #include "xa/metrics.h"
 #include "xa/protocol.h"
 #include "xa/recovery.h"
@@ -114,6 +115,10 @@ struct TransactionManagerOptions {
   // use (xa/three_phase.h). Without agents, Begin(Protocol::kThreePhase) fails with
   // XA_NOTSUPPORTED. Open() refuses an agent's resource manager that has no factory above.
   ThreePhaseOptions three_phase;
+
+  // Marker commit (Protocol::kMarkerCommit): the resource manager and table that hold the
+  // markers. Off when marker_commit.rm is empty (xa/marker.h, docs/marker-commit.md).
+  MarkerCommitOptions marker_commit;
 
   // When true (default), Open() runs recovery before returning: open commit decisions found in
   // the log are completed (in the background thread), and the recovery engine resolves in-doubt

@@ -10,6 +10,7 @@
 #include "src/completion/branch_outcome.h"
 #include "src/base/escape.h"
 #include "src/base/logging.h"
+#include "src/recovery/marker_recovery.h"
 #include "src/recovery/recovery_module.h"
 #include "src/recovery/three_phase_recovery.h"
 #include "src/recovery/two_phase_recovery.h"
@@ -89,6 +90,7 @@ std::string_view RecoveryActionName(RecoveryAction action) noexcept {
 std::vector<std::unique_ptr<internal::RecoveryModule>> ProtocolModules() {
   std::vector<std::unique_ptr<internal::RecoveryModule>> modules;
   modules.push_back(std::make_unique<internal::ThreePhaseRecovery>());
+  modules.push_back(std::make_unique<internal::MarkerRecovery>());
   modules.push_back(std::make_unique<internal::TwoPhaseRecovery>());
   return modules;
 }

@@ -71,6 +71,11 @@ struct PassInputs {
   // The agents' states of open 3PC pre-commit records, by global Xid, one per participant of the
   // record in its order (filled by the 3PC module's Gather; empty without agents).
   std::map<Xid, std::vector<AgentAnswer>> agent_states;
+  // Marker commit: the committed marker rows of the prepared marker-commit branches of our node
+  // that no decision record covers, read by the marker module's Gather (without writing), and
+  // why they could not be read when marker_read is not OK.
+  std::map<Xid, MarkerOutcome> marker_rows;
+  Status marker_read;
 
   const ScannedRm* Scan(const std::string& rm_name) const;
   bool InFlight(const Xid& global) const;
@@ -92,6 +97,9 @@ struct PlannedTransaction {
   std::vector<size_t> branches;  // indices into RecoveryPlan::report.branches (and states)
   // 3PC: the agents hold both outcomes (a partition split it), so each is told its own.
   bool outcome_split = false;
+  // Marker commit: no marker row was found, so Execute settles the marker first (writing 'A'
+  // unless the marker branch commits first) and commits instead of rolling back if it did.
+  bool settle_marker_first = false;
   // A kHeuristic record of it is open in the log, or appended by this plan.
   bool heuristic_recorded = false;
 };

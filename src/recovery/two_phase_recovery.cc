@@ -119,7 +119,12 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
       // agent can be PRE (PreCommit follows a durable pre-commit record, which the 3PC module
       // would have claimed), so every termination round aborts it too, and an agent that
       // recorded WAIT finds it finished ("unknown Xid") when it rolls back.
-      if (!xid.IsOwnedBy(node_id)) {
+      if (xid.IsOwnedBy(node_id) && xid.GeneratedProtocol() == Protocol::kMarkerCommit) {
+        // The marker module claims these; presumed abort must never reach one (its marker
+        // branch may have committed).
+        branch.reason = "marker commit: settled by its marker row, not by presumed abort";
+        ++report.orphans_deferred;
+      } else if (!xid.IsOwnedBy(node_id)) {
         branch.reason = xid.IsGeneratedByXa()
                             ? "foreign: made by xa node " + std::to_string(*xid.NodeId())
                             : "foreign: format ID " + std::to_string(xid.format_id()) +
@@ -186,6 +191,10 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
 }
 
 void TwoPhaseRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
+  ExecuteCommitsAndRollbacks(plan, context);
+}
+
+void ExecuteCommitsAndRollbacks(RecoveryPlan& plan, const PassContext& context) {
   RecoveryReport& report = plan.report;
   const RecoveryOptions& options = *context.options;
   const size_t total_calls = plan.calls.size();

@@ -43,6 +43,12 @@ struct OrphanAge {
 OrphanAge AgeOfOrphan(std::optional<int64_t> begin_micros, int64_t now_micros,
                       std::chrono::milliseconds min_age);
 
+// Execute's work for a plan of XA commits and rollbacks (2PC's, and marker commit's once its
+// markers are settled): makes plan.calls, each RM's calls spread over its sessions, each session
+// on its own thread, reads every result by the phase-2 rules, then concludes each transaction:
+// heuristic record, Forget(), and the end record of a logged decision it finished.
+void ExecuteCommitsAndRollbacks(RecoveryPlan& plan, const PassContext& context);
+
 class TwoPhaseRecovery final : public RecoveryModule {
  public:
   std::string_view name() const noexcept override { return "2PC"; }

@@ -26,7 +26,24 @@ bool TakeNumber(std::string_view* text, int* value) {
   return true;
 }
 
+// The commit marker's calls outside any branch name their operations after themselves
+// ("SettleCommitMarker (INSERT IGNORE ...)"): no branch is involved in their failures.
+bool IsMarkerOperationOutsideBranch(std::string_view operation) {
+  for (std::string_view call : {MarkerCallName(MarkerCall::kSettle),
+                                MarkerCallName(MarkerCall::kRead),
+                                MarkerCallName(MarkerCall::kList),
+                                MarkerCallName(MarkerCall::kDelete)}) {
+    if (operation.substr(0, call.size()) == call) return true;
+  }
+  return false;
+}
+
 std::string_view AdviceFor(Code code, int error_number, std::string_view operation) {
+  if (IsMarkerOperationOutsideBranch(operation) &&
+      (code == Code::kRmError || code == Code::kRbTimeout || code == Code::kRbDeadlock)) {
+    return "the statement failed and its local transaction was rolled back; no branch is "
+           "involved";
+  }
   switch (code) {
     case Code::kNoTa:
       return "the server has no branch with this xid (never started, already completed, or "
@@ -319,6 +336,124 @@ Status KilledSessionNotVisible(std::string_view rm_name, uint64_t connection_id,
                     "yet: GRANT PROCESS ON *.* TO '" + EscapeForMessage(user) +
                     "' (or open this resource manager as the user of the application's "
                     "sessions); do not finish the branch until the fence succeeds");
+}
+
+// ---- The commit marker ---------------------------------------------------------------------
+
+namespace {
+
+// The IN (...) list of a chunk: X'..',X'..'.
+std::string GtridList(const std::vector<Xid>& globals) {
+  std::string list;
+  for (const Xid& global : globals) {
+    if (!list.empty()) list.push_back(',');
+    list += GtridLiteral(global);
+  }
+  return list;
+}
+
+// The row's values: (X'..', <format id>, <node id>, '<outcome>').
+std::string MarkerValues(const Xid& global, char outcome) {
+  return "(" + GtridLiteral(global) + "," + std::to_string(global.format_id()) + "," +
+         std::to_string(global.NodeId().value_or(0)) + ",'" + std::string(1, outcome) + "')";
+}
+
+// The columns every read returns, in the order ParseMarkerRow takes them.
+constexpr std::string_view kMarkerColumns = "SELECT HEX(gtrid), format_id, outcome FROM ";
+
+MarkerTableProblem ProblemOf(int error_number) {
+  switch (error_number) {
+    case 1146:  // ER_NO_SUCH_TABLE
+      return MarkerTableProblem::kMissing;
+    case 1044:  // ER_DBACCESS_DENIED_ERROR
+    case 1142:  // ER_TABLEACCESS_DENIED_ERROR
+    case 1143:  // ER_COLUMNACCESS_DENIED_ERROR
+      return MarkerTableProblem::kNoPrivilege;
+    case 1054:  // ER_BAD_FIELD_ERROR
+      return MarkerTableProblem::kWrongColumns;
+    default:
+      return MarkerTableProblem::kNone;
+  }
+}
+
+}  // namespace
+
+std::string GtridLiteral(const Xid& global) { return "X'" + LowerHex(global.gtrid()) + "'"; }
+
+Result<std::string> CreateMarkerTableSql(std::string_view table) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return "CREATE TABLE IF NOT EXISTS " + std::string(table) +
+         " (gtrid VARBINARY(64) NOT NULL PRIMARY KEY, format_id INT NOT NULL, node_id INT "
+         "UNSIGNED NOT NULL, outcome CHAR(1) NOT NULL CHECK (outcome IN ('C', 'A')), created "
+         "TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), KEY xa_commit_marker_by_node "
+         "(node_id, created)) ENGINE=InnoDB";
+}
+
+Result<std::string> WriteCommitMarkerSql(std::string_view table, const Xid& global) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return "INSERT INTO " + std::string(table) + " (gtrid, format_id, node_id, outcome) VALUES " +
+         MarkerValues(global, 'C');
+}
+
+int64_t SettleWaitSeconds(std::chrono::milliseconds wait) noexcept {
+  constexpr int64_t kMaxSeconds = 1073741824;  // innodb_lock_wait_timeout's maximum
+  const int64_t ms = wait.count();
+  if (ms <= 1000) return 1;
+  const int64_t seconds = ms / 1000 + (ms % 1000 != 0 ? 1 : 0);
+  return seconds > kMaxSeconds ? kMaxSeconds : seconds;
+}
+
+Result<std::string> SettleCommitMarkerSql(std::string_view table, const Xid& global,
+                                          std::chrono::milliseconds wait) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return "SET STATEMENT innodb_lock_wait_timeout=" + std::to_string(SettleWaitSeconds(wait)) +
+         " FOR INSERT IGNORE INTO " + std::string(table) +
+         " (gtrid, format_id, node_id, outcome) VALUES " + MarkerValues(global, 'A');
+}
+
+Result<std::string> ReadOutcomeSql(std::string_view table, const Xid& global) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return "SELECT outcome FROM " + std::string(table) + " WHERE gtrid = " + GtridLiteral(global);
+}
+
+Result<std::vector<std::string>> ReadCommitMarkersSql(std::string_view table,
+                                                      const std::vector<Xid>& globals) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  std::vector<std::string> statements;
+  for (const std::vector<Xid>& chunk : MarkerChunks(globals)) {
+    statements.push_back(std::string(kMarkerColumns) + std::string(table) + " WHERE gtrid IN (" +
+                         GtridList(chunk) + ")");
+  }
+  return statements;
+}
+
+Result<std::string> ListCommitMarkersSql(std::string_view table, uint32_t node_id, size_t limit) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return std::string(kMarkerColumns) + std::string(table) +
+         " WHERE node_id = " + std::to_string(node_id) + " ORDER BY created, gtrid LIMIT " +
+         std::to_string(limit);
+}
+
+Result<std::vector<std::string>> DeleteCommitMarkersSql(std::string_view table,
+                                                        const std::vector<Xid>& globals) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  std::vector<std::string> statements;
+  for (const std::vector<Xid>& chunk : MarkerChunks(globals)) {
+    statements.push_back("DELETE FROM " + std::string(table) + " WHERE gtrid IN (" +
+                         GtridList(chunk) + ")");
+  }
+  return statements;
+}
+
+Status ReadMarkerError(Status mapped, int error_number, MarkerCall call, std::string_view rm_name,
+                       std::string_view table, std::string_view user, const Xid* global) {
+  if (global != nullptr && call == MarkerCall::kWrite && error_number == 1062) {
+    return MarkerAlreadySettled(rm_name, table, *global, mapped.message());
+  }
+  if (global != nullptr && call == MarkerCall::kSettle && error_number == 1205) {
+    return MarkerStillHeld(rm_name, table, *global, mapped.message());
+  }
+  return WithMarkerTableAdvice(std::move(mapped), ProblemOf(error_number), call, table, user);
 }
 
 Result<ServerVersion> ParseServerVersion(std::string_view version_text) {

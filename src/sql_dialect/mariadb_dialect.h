@@ -10,6 +10,7 @@
 // can inject SQL):
 //   XA START <xid> [JOIN|RESUME]      XA END <xid> [SUSPEND]      XA PREPARE <xid>
 //   XA COMMIT <xid> [ONE PHASE]       XA ROLLBACK <xid>           XA RECOVER FORMAT='SQL'
+// and the commit marker's INSERT, SELECT and DELETE (see "The commit marker" below).
 //
 // Server facts this dialect relies on (MariaDB 10.11, checked against the local server):
 //   - A prepared branch survives its session's disconnect only on MariaDB >= 10.5 and
@@ -58,12 +59,15 @@
 #ifndef XA_SRC_SQL_DIALECT_MARIADB_DIALECT_H_
 #define XA_SRC_SQL_DIALECT_MARIADB_DIALECT_H_
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "src/base/escape.h"
+#include "src/sql_dialect/commit_marker.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -206,6 +210,69 @@ Status KillNotPermitted(std::string_view rm_name, uint64_t connection_id, std::s
 // a branch it held is not known to be detached.
 Status KilledSessionNotVisible(std::string_view rm_name, uint64_t connection_id,
                                std::string_view user);
+
+// ---- The commit marker (xa/marker.h; docs/marker-commit.md) ------------------------------
+//
+// The statements of the five marker calls of ResourceManager. The gtrid goes in as a hex literal
+// X'..' (GtridLiteral), the table name as it is, after CheckMarkerTable (commit_marker.h), which
+// every function here applies again: XAER_INVAL, and no text, for a name that is no plain
+// identifier. Rows are read with the gtrid as HEX(gtrid), so no driver has to fetch binary.
+//
+// Server facts the marker relies on (MariaDB 10.11, checked against the local server by
+// tests/drivers/mysql/mysql_marker_test.cc and the ODBC suite):
+//   - INSERT IGNORE of a key that another transaction inserted and has not committed waits for
+//     that transaction (InnoDB locks the duplicate record), up to innodb_lock_wait_timeout: it
+//     then ignores the duplicate if the other committed, inserts if it rolled back, and fails with
+//     1205 if the wait ran out (IGNORE does not swallow a lock wait timeout). SET STATEMENT
+//     innodb_lock_wait_timeout=N FOR ... bounds that one statement only (MariaDB 10.1.2 and
+//     later; MySQL has no SET STATEMENT, so the settle is MariaDB's alone).
+//   - The INSERT of the coordinator's row in a branch fails with 1062 when the row is there: the
+//     statement alone is undone and the branch stays ACTIVE (the caller rolls it back).
+//   - A plain SELECT in autocommit mode is a consistent read, also under SERIALIZABLE: it never
+//     waits for a row lock.
+//   - A missing table is 1146 (also for an unknown database in a qualified name), a refused
+//     privilege 1142 (1143 for a column, 1044 for the database), a missing column 1054.
+
+// X'<gtrid hex>': the gtrid alone, as the marker table keys it.
+std::string GtridLiteral(const Xid& global);
+// CREATE TABLE IF NOT EXISTS <table> (...) ENGINE=InnoDB: the documented schema (for tests, the
+// bench and the docs; xa itself never creates the table).
+Result<std::string> CreateMarkerTableSql(std::string_view table);
+// INSERT INTO <table> (gtrid, format_id, node_id, outcome) VALUES (X'..', <format id>,
+// <node id>, 'C'): run in the marker branch. The node id is Xid::NodeId(), 0 for an Xid that xa
+// did not make. The bqual is not stored: the row keys on the gtrid.
+Result<std::string> WriteCommitMarkerSql(std::string_view table, const Xid& global);
+// The lock wait timeout of the settle's insert: `wait` in whole seconds, rounded up, at least 1
+// (and at most the server's maximum, 1073741824).
+int64_t SettleWaitSeconds(std::chrono::milliseconds wait) noexcept;
+// SET STATEMENT innodb_lock_wait_timeout=<SettleWaitSeconds> FOR INSERT IGNORE INTO <table> ...
+// 'A': autocommit, outside any branch. Leaves the session's own setting alone.
+Result<std::string> SettleCommitMarkerSql(std::string_view table, const Xid& global,
+                                          std::chrono::milliseconds wait);
+// SELECT outcome FROM <table> WHERE gtrid = X'..': the settled row, read after the insert.
+Result<std::string> ReadOutcomeSql(std::string_view table, const Xid& global);
+// SELECT HEX(gtrid), format_id, outcome FROM <table> WHERE gtrid IN (...), one statement per
+// kMarkerChunkSize Xids; none for an empty list.
+Result<std::vector<std::string>> ReadCommitMarkersSql(std::string_view table,
+                                                      const std::vector<Xid>& globals);
+// SELECT HEX(gtrid), format_id, outcome FROM <table> WHERE node_id = <node> ORDER BY created,
+// gtrid LIMIT <limit>. LIMIT 0 reads nothing but still fails when the table is missing or not
+// readable.
+Result<std::string> ListCommitMarkersSql(std::string_view table, uint32_t node_id, size_t limit);
+// DELETE FROM <table> WHERE gtrid IN (...), one statement per kMarkerChunkSize Xids; none for an
+// empty list. More than one runs in one local transaction (kStartTransactionSql .. kCommitSql).
+Result<std::vector<std::string>> DeleteCommitMarkersSql(std::string_view table,
+                                                        const std::vector<Xid>& globals);
+inline constexpr std::string_view kStartTransactionSql = "START TRANSACTION";
+inline constexpr std::string_view kCommitSql = "COMMIT";
+inline constexpr std::string_view kRollbackSql = "ROLLBACK";
+
+// The Status of a failed marker statement of `call`, from `mapped` (the driver's MapMariaDbError
+// of it) and the server's error number: 1062 in kWrite is XAER_DUPID (MarkerAlreadySettled),
+// 1205 in kSettle XA_RETRY (MarkerStillHeld), and a missing table, a refused privilege or a
+// missing column keep their code with what to do about the table (WithMarkerTableAdvice).
+Status ReadMarkerError(Status mapped, int error_number, MarkerCall call, std::string_view rm_name,
+                       std::string_view table, std::string_view user, const Xid* global);
 
 // ---- Server version ------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
 #include "src/sql_dialect/postgres_dialect.h"
 
+#include <algorithm>
+
 #include "src/base/byte_text.h"
 #include "src/base/escape.h"
 
@@ -58,6 +60,10 @@ std::string_view AdviceFor(Code code, Step step, std::string_view sqlstate) {
     case Code::kInval:
       return "the server refused the GID; this is a bug in xa";
     case Code::kRetry:
+      if (sqlstate == "55P03") {
+        return "a lock wait ran out (lock_timeout); nothing was changed: retry the same call "
+               "later";
+      }
       return "another session is finishing this prepared transaction right now; retry the same "
              "call shortly";
     case Code::kRmError:
@@ -66,6 +72,9 @@ std::string_view AdviceFor(Code code, Step step, std::string_view sqlstate) {
                "prepared transactions may be piling up: look at pg_prepared_xacts, finish or roll "
                "back the stale ones, or raise max_prepared_transactions (needs a restart); the "
                "branch has been rolled back";
+      }
+      if (step == Step::kMarker) {
+        return "the statement failed and its transaction was rolled back; no branch is involved";
       }
       return "the server reported an error; the branch may be gone";
     case Code::kRbDeadlock:
@@ -88,6 +97,9 @@ std::string_view AdviceFor(Code code, Step step, std::string_view sqlstate) {
       if (sqlstate == "42501" && IsPhaseTwo(step)) {
         return "only the role that prepared the transaction, or a superuser, may commit or roll it "
                "back: open this resource manager as that role (see pg_prepared_xacts.owner)";
+      }
+      if (sqlstate == "42501" && (step == Step::kMarker || step == Step::kWriteMarker)) {
+        return "this role lacks a privilege on the marker table";
       }
       if (sqlstate == "42501") {
         return "this role may not read pg_prepared_xacts: GRANT SELECT ON pg_catalog.pg_prepared_xacts "
@@ -171,6 +183,120 @@ Result<std::string> PrepareTransactionSql(const Xid& xid) {
 Result<std::string> CommitPreparedSql(const Xid& xid) { return WithGid("COMMIT PREPARED", xid); }
 Result<std::string> RollbackPreparedSql(const Xid& xid) {
   return WithGid("ROLLBACK PREPARED", xid);
+}
+
+// ---- The commit marker ---------------------------------------------------------------------
+
+namespace {
+
+std::string GtridList(const std::vector<Xid>& globals) {
+  std::string list;
+  for (const Xid& global : globals) {
+    if (!list.empty()) list.push_back(',');
+    list += GtridLiteral(global);
+  }
+  return list;
+}
+
+std::string MarkerValues(const Xid& global, char outcome) {
+  return "(" + GtridLiteral(global) + "," + std::to_string(global.format_id()) + "," +
+         std::to_string(global.NodeId().value_or(0)) + ",'" + std::string(1, outcome) + "')";
+}
+
+constexpr std::string_view kMarkerColumns = "SELECT encode(gtrid, 'hex'), format_id, outcome FROM ";
+
+MarkerTableProblem ProblemOf(std::string_view sqlstate) {
+  if (sqlstate == "42P01" || sqlstate == "3F000") return MarkerTableProblem::kMissing;
+  if (sqlstate == "42501") return MarkerTableProblem::kNoPrivilege;
+  if (sqlstate == "42703") return MarkerTableProblem::kWrongColumns;
+  return MarkerTableProblem::kNone;
+}
+
+}  // namespace
+
+std::string GtridLiteral(const Xid& global) {
+  return "'\\x" + LowerHex(global.gtrid()) + "'::bytea";
+}
+
+Result<std::vector<std::string>> CreateMarkerTableSql(std::string_view table) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  const size_t dot = table.find('.');
+  const std::string_view table_part = dot == std::string_view::npos ? table : table.substr(dot + 1);
+  return std::vector<std::string>{
+      "CREATE TABLE IF NOT EXISTS " + std::string(table) +
+          " (gtrid bytea NOT NULL PRIMARY KEY, format_id integer NOT NULL, node_id bigint NOT "
+          "NULL, outcome char(1) NOT NULL CHECK (outcome IN ('C', 'A')), created timestamptz NOT "
+          "NULL DEFAULT clock_timestamp())",
+      "CREATE INDEX IF NOT EXISTS " + std::string(table_part) + "_by_node ON " +
+          std::string(table) + " (node_id, created)"};
+}
+
+Result<std::string> WriteCommitMarkerSql(std::string_view table, const Xid& global) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return "INSERT INTO " + std::string(table) + " (gtrid, format_id, node_id, outcome) VALUES " +
+         MarkerValues(global, 'C');
+}
+
+std::string SettleLockTimeoutSql(std::chrono::milliseconds wait) {
+  constexpr int64_t kMaxMs = 2147483647;  // lock_timeout's maximum
+  int64_t ms = wait.count();
+  if (ms < 1) ms = 1;
+  if (ms > kMaxMs) ms = kMaxMs;
+  return "SET LOCAL lock_timeout = '" + std::to_string(ms) + "ms'";
+}
+
+Result<std::string> SettleCommitMarkerSql(std::string_view table, const Xid& global) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return "INSERT INTO " + std::string(table) + " (gtrid, format_id, node_id, outcome) VALUES " +
+         MarkerValues(global, 'A') + " ON CONFLICT (gtrid) DO NOTHING";
+}
+
+Result<std::string> ReadOutcomeSql(std::string_view table, const Xid& global) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  return "SELECT outcome FROM " + std::string(table) + " WHERE gtrid = " + GtridLiteral(global);
+}
+
+Result<std::vector<std::string>> ReadCommitMarkersSql(std::string_view table,
+                                                      const std::vector<Xid>& globals) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  std::vector<std::string> statements;
+  for (const std::vector<Xid>& chunk : MarkerChunks(globals)) {
+    statements.push_back(std::string(kMarkerColumns) + std::string(table) + " WHERE gtrid IN (" +
+                         GtridList(chunk) + ")");
+  }
+  return statements;
+}
+
+Result<std::string> ListCommitMarkersSql(std::string_view table, uint32_t node_id, size_t limit) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  constexpr uint64_t kMaxLimit = 0x7fffffffffffffffu;  // LIMIT takes a bigint
+  const uint64_t capped = std::min<uint64_t>(limit, kMaxLimit);
+  return std::string(kMarkerColumns) + std::string(table) +
+         " WHERE node_id = " + std::to_string(node_id) + " ORDER BY created, gtrid LIMIT " +
+         std::to_string(capped);
+}
+
+Result<std::vector<std::string>> DeleteCommitMarkersSql(std::string_view table,
+                                                        const std::vector<Xid>& globals) {
+  XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
+  std::vector<std::string> statements;
+  for (const std::vector<Xid>& chunk : MarkerChunks(globals)) {
+    statements.push_back("DELETE FROM " + std::string(table) + " WHERE gtrid IN (" +
+                         GtridList(chunk) + ")");
+  }
+  return statements;
+}
+
+Status ReadMarkerError(Status mapped, std::string_view sqlstate, MarkerCall call,
+                       std::string_view rm_name, std::string_view table, std::string_view user,
+                       const Xid* global) {
+  if (global != nullptr && call == MarkerCall::kWrite && sqlstate == "23505") {
+    return MarkerAlreadySettled(rm_name, table, *global, mapped.message());
+  }
+  if (global != nullptr && call == MarkerCall::kSettle && sqlstate == "55P03") {
+    return MarkerStillHeld(rm_name, table, *global, mapped.message());
+  }
+  return WithMarkerTableAdvice(std::move(mapped), ProblemOf(sqlstate), call, table, user);
 }
 
 std::string_view ReadOnlyProbeSql(int64_t server_version_num) noexcept {
@@ -313,6 +439,10 @@ std::string_view StepName(Step step) noexcept {
       return "recover scan (pg_prepared_xacts)";
     case Step::kFence:
       return "fence (pg_terminate_backend)";
+    case Step::kWriteMarker:
+      return "commit marker INSERT in the branch";
+    case Step::kMarker:
+      return "commit marker statement";
   }
   return "statement";
 }
@@ -324,10 +454,14 @@ bool IsConnectionLost(std::string_view sqlstate) noexcept {
 }
 
 Code CodeForPostgresError(Step step, std::string_view sqlstate, std::string_view text) noexcept {
+  // The marker's INSERT in the branch is a statement of the branch like the application's.
+  if (step == Step::kWriteMarker) step = Step::kWork;
   if (IsConnectionLost(sqlstate) || sqlstate == "40003") return Code::kRmFail;
   if (sqlstate == "57014") return step == Step::kWork ? Code::kRbTimeout : Code::kRmFail;
   // lock_timeout: like MariaDB's lock wait timeout (1205), the branch must be rolled back.
   if (sqlstate == "55P03" && step == Step::kWork) return Code::kRbTimeout;
+  // Outside a branch only the settle waits for a lock: it ran out of time, settle again later.
+  if (sqlstate == "55P03" && step == Step::kMarker) return Code::kRetry;
   if (step == Step::kConnect) {
     if (StartsWith(sqlstate, "28") || sqlstate == "3D000") return Code::kConfig;
     if (sqlstate == "53300") return Code::kRmFail;  // too many connections: try again later
@@ -345,7 +479,7 @@ Code CodeForPostgresError(Step step, std::string_view sqlstate, std::string_view
   if (sqlstate == "40001") return Code::kRbTransient;
   if (sqlstate == "40002" || StartsWith(sqlstate, "23")) {
     // In the branch's own statements a violation fails the statement; the application decides.
-    return step == Step::kWork ? Code::kRmError : Code::kRbIntegrity;
+    return step == Step::kWork || step == Step::kMarker ? Code::kRmError : Code::kRbIntegrity;
   }
   if (sqlstate == "25P02") return Code::kRbRollback;
   if (sqlstate == "42501") return Code::kConfig;

@@ -37,12 +37,15 @@
 #ifndef XA_SRC_SQL_DIALECT_POSTGRES_DIALECT_H_
 #define XA_SRC_SQL_DIALECT_POSTGRES_DIALECT_H_
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "src/sql_dialect/commit_marker.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -96,6 +99,65 @@ std::string_view ReadOnlyProbeSql(int64_t server_version_num) noexcept;
 inline constexpr std::string_view kRecoverSql =
     "SELECT gid, owner::text, (owner = current_user)::int FROM pg_catalog.pg_prepared_xacts "
     "WHERE database = current_database()";
+
+// ---- The commit marker (xa/marker.h; docs/marker-commit.md) ------------------------------
+//
+// The statements of the five marker calls of ResourceManager. The gtrid goes in as a bytea hex
+// literal '\x..'::bytea (GtridLiteral; with standard_conforming_strings on, the default since
+// PostgreSQL 9.1, the backslash is an ordinary character there), the table name as it is, after
+// CheckMarkerTable (commit_marker.h), which every function here applies again: XAER_INVAL, and
+// no text, for a name that is no plain identifier. Rows are read with the gtrid as
+// encode(gtrid, 'hex'), so no driver has to fetch bytea.
+//
+// Server facts the marker relies on (PostgreSQL 15, checked against the local server by the
+// ODBC suite, tests/drivers/odbc/odbc_marker_test.cc):
+//   - INSERT ... ON CONFLICT (gtrid) DO NOTHING of a key that another transaction inserted and
+//     has not committed waits for that transaction, under lock_timeout: it then does nothing if
+//     the other committed, inserts if it rolled back, and fails with 55P03 if lock_timeout ran
+//     out. The SELECT that follows it in the same READ COMMITTED transaction sees the committed
+//     row. (Under REPEATABLE READ the insert would fail with 40001 instead, hence the settle's
+//     SET TRANSACTION ISOLATION LEVEL READ COMMITTED.)
+//   - SET LOCAL lock_timeout lasts until the transaction ends. lock_timeout = 0 means "wait
+//     forever", so the settle never sends less than 1ms.
+//   - The coordinator's INSERT in a branch fails with 23505 when the row is there; the
+//     transaction block is then aborted, unless psqlODBC's statement-level rollback undid the
+//     statement alone (PostgresErrorRollback): the caller rolls the branch back either way.
+//   - A missing table (or schema) is 42P01 (3F000), a refused privilege 42501, a missing column
+//     42703.
+
+// '\x<gtrid hex>'::bytea: the gtrid alone, as the marker table keys it.
+std::string GtridLiteral(const Xid& global);
+// The documented schema: CREATE TABLE IF NOT EXISTS <table> (...), then CREATE INDEX IF NOT
+// EXISTS <table name>_by_node ON <table> (node_id, created), the index named after the table
+// part of a schema-qualified name (an index lives in its table's schema). For tests, the bench
+// and the docs; xa itself never creates the table.
+Result<std::vector<std::string>> CreateMarkerTableSql(std::string_view table);
+// INSERT INTO <table> (gtrid, format_id, node_id, outcome) VALUES ('\x..'::bytea, <format id>,
+// <node id>, 'C'): run in the marker branch's transaction block. The node id is Xid::NodeId(), 0
+// for an Xid that xa did not make. The bqual is not stored: the row keys on the gtrid.
+Result<std::string> WriteCommitMarkerSql(std::string_view table, const Xid& global);
+// The settle, in one transaction (the driver opens and commits it): these three statements, then
+// ReadOutcomeSql. lock_timeout is `wait` in milliseconds, at least 1 (0 would mean no limit) and
+// at most 2147483647.
+inline constexpr std::string_view kReadCommittedSql =
+    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED";
+std::string SettleLockTimeoutSql(std::chrono::milliseconds wait);  // SET LOCAL lock_timeout = ...
+// INSERT INTO <table> ... 'A' ON CONFLICT (gtrid) DO NOTHING.
+Result<std::string> SettleCommitMarkerSql(std::string_view table, const Xid& global);
+// SELECT outcome FROM <table> WHERE gtrid = '\x..'::bytea.
+Result<std::string> ReadOutcomeSql(std::string_view table, const Xid& global);
+// SELECT encode(gtrid, 'hex'), format_id, outcome FROM <table> WHERE gtrid IN (...), one
+// statement per kMarkerChunkSize Xids; none for an empty list. Plain reads: they never wait.
+Result<std::vector<std::string>> ReadCommitMarkersSql(std::string_view table,
+                                                      const std::vector<Xid>& globals);
+// SELECT encode(gtrid, 'hex'), format_id, outcome FROM <table> WHERE node_id = <node> ORDER BY
+// created, gtrid LIMIT <limit> (at most 2^63 - 1). LIMIT 0 reads nothing but still fails when
+// the table is missing or not readable.
+Result<std::string> ListCommitMarkersSql(std::string_view table, uint32_t node_id, size_t limit);
+// DELETE FROM <table> WHERE gtrid IN (...), one statement per kMarkerChunkSize Xids; none for an
+// empty list. More than one runs in one transaction.
+Result<std::vector<std::string>> DeleteCommitMarkersSql(std::string_view table,
+                                                        const std::vector<Xid>& globals);
 
 // ---- Capability probe ----------------------------------------------------------------------
 
@@ -178,6 +240,8 @@ enum class Step : uint8_t {
   kRollbackPrepared,
   kRecover,
   kFence,           // pg_terminate_backend and the wait for the backend to go
+  kWriteMarker,     // WriteCommitMarker's INSERT in the branch: mapped as kWork
+  kMarker,          // the other marker calls' statements, outside any branch
 };
 std::string_view StepName(Step step) noexcept;  // "PREPARE TRANSACTION", ...
 // Whether a connection lost during `step` can leave the branch in doubt: only PREPARE
@@ -204,6 +268,8 @@ bool IsConnectionLost(std::string_view sqlstate) noexcept;
 //     and COMMIT) → XA_RBINTEGRITY, except in kWork (XAER_RMERR: the statement failed, the
 //     application decides); 57014 (statement_timeout) and 55P03 (lock_timeout) in kWork →
 //     XA_RBTIMEOUT, as MariaDB's lock wait timeout (1205);
+//   55P03 (lock_timeout) in kMarker → XA_RETRY: the settle's wait for a marker row ran out;
+//   kWriteMarker is mapped as kWork, and class 23 in kMarker is XAER_RMERR too;
 //   25P02 (transaction aborted by an earlier error) → XA_RBROLLBACK;
 //   42501 (not the owner; no access to pg_prepared_xacts), 0A000 "another database",
 //     28xxx (authentication), 3D000 (no such database) → XA_CONFIG, saying what to change;
@@ -217,6 +283,15 @@ Code CodeForPostgresError(Step step, std::string_view sqlstate, std::string_view
 // must not pass one.
 Status MapPostgresError(Step step, std::string_view sqlstate, std::string_view text,
                         std::string_view rm_name, const Xid* xid);
+
+// The Status of a failed marker statement of `call`, from `mapped` (MapPostgresError with
+// kWriteMarker or kMarker) and its SQLSTATE: 23505 in kWrite is XAER_DUPID
+// (MarkerAlreadySettled), 55P03 in kSettle XA_RETRY (MarkerStillHeld), and a missing table, a
+// refused privilege or a missing column keep their code with what to do about the table
+// (WithMarkerTableAdvice).
+Status ReadMarkerError(Status mapped, std::string_view sqlstate, MarkerCall call,
+                       std::string_view rm_name, std::string_view table, std::string_view user,
+                       const Xid* global);
 
 }  // namespace xa::internal::postgres
 

@@ -18,6 +18,7 @@ constexpr std::array kAll = {
     kAfterDecisionSync,    kAfterFirstCommit,
     kAfterAllCommitted,    kAfterEndRecord,
     kPreCommitRecordDurable, kAfterPreCommitRecord, kAfterAllPreCommitted,
+    kMarkerWritten,        kMarkerBeforeCommit,   kMarkerAfterCommit,
     kRecoveryAfterScan,    kRecoveryAfterFirstAction,
     kRecoveryAfterAction,  kRecoveryBeforeEndRecord,
     kRotateBeforeWrite,    kRotateBeforeSync,

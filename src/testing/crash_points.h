@@ -50,6 +50,15 @@ inline constexpr Point kAfterPreCommitRecord{"after-pre-commit-record"};
 // Every agent acknowledged PRE, no commit decision: the agents commit by termination.
 inline constexpr Point kAfterAllPreCommitted{"after-all-pre-committed"};
 
+// Coordinator (marker commit), beyond the 2PC points its shared steps pass.
+// The marker row written in the marker branch, not committed; the other branches may be
+// preparing: no one can commit, so every path ends in an abort.
+inline constexpr Point kMarkerWritten{"marker-written"};
+// Every other branch prepared, the marker branch ended and not committed: the decision not made.
+inline constexpr Point kMarkerBeforeCommit{"marker-before-commit"};
+// The marker branch committed (the decision), no prepared branch committed yet.
+inline constexpr Point kMarkerAfterCommit{"marker-after-commit"};
+
 // Recovery.
 inline constexpr Point kRecoveryAfterScan{"recovery-after-scan"};
 inline constexpr Point kRecoveryAfterFirstAction{"recovery-after-first-action"};

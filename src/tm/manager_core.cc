@@ -5,6 +5,7 @@
 #include "src/base/logging.h"
 #include "src/recovery/recovery_module.h"
 #include "src/testing/crash_points.h"
+#include "src/tm/marker_commit_coordinator.h"
 #include "src/tm/recovery_hook.h"
 #include "src/tm/three_phase_coordinator.h"
 #include "src/tm/two_phase_coordinator.h"
@@ -71,6 +72,7 @@ ManagerCore::~ManagerCore() {
   if (recovery_ != nullptr) recovery_->Stop();
   if (notifier_ != nullptr) notifier_->Stop();
   completer_->Stop();
+  if (marker_cleaner_ != nullptr) marker_cleaner_->Stop();
   int64_t open = in_flight_.size() - static_cast<int64_t>(completer_->pending());
   if (open > 0) {
     XA_LOG(kError, "tm") << "transaction manager destroyed with " << open
@@ -95,6 +97,7 @@ Status ManagerCore::Start() {
     }
   }
   XA_RETURN_IF_ERROR(StartThreePhase());
+  XA_RETURN_IF_ERROR(StartMarkerCommit());
   // Made once the agents are known: the 3PC recovery module asks them for outcomes (the PreCommit
   // acknowledgement timeout bounds each question, as on the normal path).
   recovery_ = std::make_unique<RecoveryRunner>(&services_, agents_.get(),
@@ -156,6 +159,40 @@ Status ManagerCore::StartThreePhase() {
   return Status::Ok();
 }
 
+Status ManagerCore::StartMarkerCommit() {
+  const MarkerCommitOptions& marker = options_.marker_commit;
+  if (marker.rm.empty()) return Status::Ok();
+  if (options_.resource_managers.find(marker.rm) == options_.resource_managers.end()) {
+    return Status(Code::kConfig, "marker_commit.rm names resource manager '" + marker.rm +
+                                     "', which has no factory in resource_managers: register "
+                                     "one, or name another");
+  }
+  if (std::string error = MarkerTableNameError(marker.table); !error.empty()) {
+    return Status(Code::kConfig, "marker_commit.table: " + error);
+  }
+  if (marker.settle_wait.count() <= 0 || marker.cleanup_interval.count() <= 0) {
+    return Status(Code::kConfig,
+                  "marker_commit.settle_wait and cleanup_interval must be positive");
+  }
+  // The table must be there before the first transaction relies on it.
+  Result<std::unique_ptr<ResourceManager>> session = services_.OpenSession(marker.rm);
+  Status readable = session.ok() ? (*session)
+                                       ->ListCommitMarkers(marker.table, options_.node_id, 0)
+                                       .status()
+                                 : session.status();
+  if (!readable.ok()) {
+    return Status(Code::kConfig, "marker_commit: the marker table '" + marker.table +
+                                     "' cannot be read on '" + marker.rm + "' (" +
+                                     readable.ToString() +
+                                     "): create it and grant SELECT, INSERT, DELETE on it "
+                                     "(docs/marker-commit.md)");
+  }
+  marker_cleaner_ = std::make_unique<MarkerCleaner>(&services_, &options_.marker_commit);
+  marker_cleaner_->Start();
+  marker_commit_ = std::make_unique<MarkerCommitCoordinator>(&services_, marker_cleaner_.get());
+  return Status::Ok();
+}
+
 Coordinator* ManagerCore::CoordinatorFor(Protocol protocol) noexcept {
   switch (protocol) {
     case Protocol::kOnePhase:  // a 2PC transaction restricted to one branch
@@ -163,6 +200,8 @@ Coordinator* ManagerCore::CoordinatorFor(Protocol protocol) noexcept {
       return two_phase_.get();
     case Protocol::kThreePhase:
       return three_phase_.get();
+    case Protocol::kMarkerCommit:
+      return marker_commit_.get();
   }
   return nullptr;
 }
@@ -172,7 +211,9 @@ Result<Transaction> ManagerCore::Begin(const TransactionOptions& options) {
     return Status(Code::kNotSupported,
                   std::string(ProtocolName(options.protocol)) +
                       " is not available in this manager: three-phase commit needs participant "
-                      "agents (TransactionManagerOptions::three_phase); use Protocol::kTwoPhase");
+                      "agents (TransactionManagerOptions::three_phase), marker commit a marker "
+                      "table (TransactionManagerOptions::marker_commit); or use "
+                      "Protocol::kTwoPhase");
   }
   auto txn = std::make_unique<TxnContext>();
   txn->xid = xids_.Next(options.protocol);

@@ -19,6 +19,7 @@
 #include "src/three_phase/agent_client.h"
 #include "src/tm/coordinator.h"
 #include "src/tm/in_flight.h"
+#include "src/tm/marker_cleaner.h"
 #include "src/tm/metrics_registry.h"
 #include "src/tm/phase_executor.h"
 #include "src/tm/recovery_hook.h"
@@ -61,6 +62,7 @@ class ManagerCore {
 
  private:
   Status StartThreePhase();
+  Status StartMarkerCommit();
   Coordinator* CoordinatorFor(Protocol protocol) noexcept;
   bool TimedOut(const TxnContext& txn) const noexcept;
   Outcome RollBackTimedOut(TxnContext& txn);
@@ -82,6 +84,9 @@ class ManagerCore {
   std::unique_ptr<three_phase::AgentClient> agents_;
   std::unique_ptr<DecisionNotifier> notifier_;  // stopped before the completer
   std::unique_ptr<Coordinator> three_phase_;
+  // Marker commit, when options_.marker_commit names a resource manager (made by Start()).
+  std::unique_ptr<MarkerCleaner> marker_cleaner_;
+  std::unique_ptr<Coordinator> marker_commit_;
   std::unique_ptr<RecoveryRunner> recovery_;  // last: stopped first
 };
 

@@ -26,6 +26,9 @@ TransactionMetrics MetricsRegistry::Snapshot() const {
   m.background_completed = get(background_completed);
   m.heuristic_records = get(heuristic_records);
   m.timeouts = get(timeouts);
+  m.marker_commits = get(marker_commits);
+  m.marker_settles = get(marker_settles);
+  m.marker_rows_deleted = get(marker_rows_deleted);
   m.background_pending = background_pending.load(std::memory_order_relaxed);
   m.prepare = prepare.Summary();
   m.decision_write = decision_write.Summary();
@@ -78,6 +81,15 @@ std::string RenderPrometheus(const TransactionMetrics& m, const MetricsRegistry&
        m.background_completed},
       {"xa_heuristic_records_total", "Heuristic outcomes persisted in the decision log.",
        m.heuristic_records},
+      {"xa_marker_commits_total",
+       "Marker-commit transactions decided by the one-phase commit of their marker branch.",
+       m.marker_commits},
+      {"xa_marker_settles_total",
+       "Marker branches whose commit answer left the outcome open, settled by their marker row.",
+       m.marker_settles},
+      {"xa_marker_rows_deleted_total",
+       "Marker rows of finished transactions deleted by the manager's cleaner.",
+       m.marker_rows_deleted},
       {"xa_timeouts_total", "Transactions rolled back because they exceeded their timeout.",
        m.timeouts},
   };

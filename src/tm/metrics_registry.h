@@ -28,7 +28,8 @@ class MetricsRegistry {
   }
 
   Counter begun, one_phase_commits, read_only_commits, decision_records, decision_write_failures,
-      phase2_retries, phases_sequential_cpu_busy, handed_to_background, background_completed, heuristic_records, timeouts;
+      phase2_retries, phases_sequential_cpu_busy, handed_to_background, background_completed, heuristic_records, timeouts,
+      marker_commits, marker_settles, marker_rows_deleted;
   std::atomic<int64_t> background_pending{0};
 
   Histogram prepare, decision_write, commit_phase, total_commit;

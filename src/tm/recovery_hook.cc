@@ -18,6 +18,7 @@ RecoveryOptions EngineOptions(const Services* services, three_phase::AgentClient
   auto timeout = services->options->transaction_timeout;
   options.orphan_min_age = timeout.count() > 0 ? timeout : std::chrono::milliseconds(60'000);
   options.env = services->options->env;
+  options.marker = services->options->marker_commit;
   InFlightRegistry* in_flight = services->in_flight;
   options.in_flight = [in_flight](const Xid& global) { return in_flight->Contains(global); };
   return options;

@@ -9,6 +9,7 @@
 #include "src/testing/crash_points.h"
 #include "src/completion/conclude.h"
 #include "src/tm/background_completer.h"
+#include "src/tm/phase_timing.h"
 
 namespace xa::internal {
 namespace {
@@ -28,41 +29,6 @@ Code CodeOf(Outcome o) {
 
 uint32_t Attempts(const RetryPolicy& policy) {
   return policy.max_attempts == 0 ? 1 : policy.max_attempts;
-}
-
-// The phase a timed call belongs to: each RM keeps one running mean per phase.
-enum class Phase : uint8_t { kPrepare, kFinish };
-
-std::atomic<uint64_t>* MeanOf(const BranchContext& b, Phase phase) {
-  if (b.latency == nullptr) return nullptr;
-  return phase == Phase::kFinish ? &b.latency->commit_ns : &b.latency->prepare_ns;
-}
-
-// Runs one phase call on `b` and adds its duration to the RM's running mean.
-template <typename Call>
-void TimedCall(Clock& clock, BranchContext& b, Phase phase, Call&& call) {
-  Clock::SteadyTime start = clock.SteadyNow();
-  call();
-  if (std::atomic<uint64_t>* mean = MeanOf(b, phase)) {
-    RmLatency::Record(*mean, clock.SteadyNow() - start);
-  }
-}
-
-// The position, among `n` branches picked by `branch_at`, of the one whose RM took longest in
-// this phase lately: the caller's thread runs it (see PhaseExecutor::RunAll).
-template <typename BranchAt>
-size_t SlowestBranch(size_t n, BranchAt&& branch_at, Phase phase) {
-  size_t slowest = 0;
-  uint64_t longest = 0;
-  for (size_t k = 0; k < n; ++k) {
-    std::atomic<uint64_t>* mean = MeanOf(branch_at(k), phase);
-    uint64_t value = mean == nullptr ? 0 : mean->load(std::memory_order_relaxed);
-    if (value > longest) {
-      longest = value;
-      slowest = k;
-    }
-  }
-  return slowest;
 }
 
 }  // namespace
@@ -94,14 +60,14 @@ Outcome TwoPhaseCoordinator::Commit(TxnContext& txn) {
   services_->executor->RunAll(
       branches.size(),
       [&](size_t i) {
-        TimedCall(*services_->clock, branches[i], Phase::kPrepare, [&] { PrepareBranch(txn, branches[i]); });
+        TimedCall(*services_->clock, branches[i], TimedPhase::kPrepare, [&] { PrepareBranch(txn, branches[i]); });
         if (branches[i].vote == Vote::kCommit && prepared.fetch_add(1) == 0) {
           XA_CRASH_POINT(kAfterFirstPrepare);  // C3: one branch prepared, the other perhaps not
         }
       },
       SlowestBranch(
           branches.size(), [&](size_t i) -> const BranchContext& { return branches[i]; },
-          Phase::kPrepare));
+          TimedPhase::kPrepare));
   services_->metrics->prepare.Record(services_->clock->SteadyNow() - phase1_start);
 
   std::vector<size_t> committers;
@@ -235,13 +201,13 @@ Outcome TwoPhaseCoordinator::PhaseTwo(TxnContext& txn, const std::vector<size_t>
       committers.size(),
       [&](size_t k) {
         BranchContext& b = txn.branches[committers[k]];
-        TimedCall(*services_->clock, b, Phase::kFinish, [&] { FinishBranchInline(b, Decision::kCommit); });
+        TimedCall(*services_->clock, b, TimedPhase::kFinish, [&] { FinishBranchInline(b, Decision::kCommit); });
         if (committed.fetch_add(1) == 0) XA_CRASH_POINT(kAfterFirstCommit);  // C7
       },
       SlowestBranch(
           committers.size(),
           [&](size_t k) -> const BranchContext& { return txn.branches[committers[k]]; },
-          Phase::kFinish));
+          TimedPhase::kFinish));
   XA_CRASH_POINT(kAfterAllCommitted);  // C8: all committed, no end record
   services_->metrics->commit_phase.Record(services_->clock->SteadyNow() - start);
   return Conclude(txn, committers, Decision::kCommit, decision_logged, Status::Ok());

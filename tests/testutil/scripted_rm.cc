@@ -13,6 +13,11 @@ std::string_view VerbName(Verb v) {
     case Verb::kRollback: return "rollback";
     case Verb::kRecover: return "recover";
     case Verb::kForget: return "forget";
+    case Verb::kWriteMarker: return "write-marker";
+    case Verb::kSettleMarker: return "settle-marker";
+    case Verb::kReadMarkers: return "read-markers";
+    case Verb::kListMarkers: return "list-markers";
+    case Verb::kDeleteMarkers: return "delete-markers";
   }
   return "?";
 }
@@ -199,6 +204,20 @@ Status ScriptedResourceManager::Do(Verb verb, const Xid& xid, uint32_t flags) {
       if (s.ok() || s.IsRollback() || s.IsHeuristic() || s.code() == Code::kNoTa) {
         shared_->branch_state.erase(xid);
       }
+      // A marker row written in this branch is committed with its one-phase commit, and gone
+      // with any other end of the branch (a failed commit's branch is rolled back by the
+      // server; a test that wants it committed says so with SetMarker).
+      for (auto it = shared_->pending_markers.begin(); it != shared_->pending_markers.end();) {
+        if (it->second != xid) {
+          ++it;
+          continue;
+        }
+        if (verb == Verb::kCommit && s.ok() &&
+            flags == static_cast<uint32_t>(CommitMode::kOnePhase)) {
+          shared_->markers[it->first] = MarkerOutcome::kCommitted;
+        }
+        it = shared_->pending_markers.erase(it);
+      }
       break;
     default:
       break;
@@ -225,6 +244,93 @@ Result<RecoverScan> ScriptedResourceManager::Recover() {
   RecoverScan scan;
   scan.prepared = PreparedXids();
   return scan;
+}
+
+Status ScriptedResourceManager::WriteCommitMarker(std::string_view, const Xid& global_xid) {
+  Status s = Do(Verb::kWriteMarker, global_xid, 0);
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  if (shared_->markers.count(global_xid) != 0 || shared_->pending_markers.count(global_xid) != 0) {
+    shared_->calls.back().result = Code::kDupId;
+    return Status(Code::kDupId, "marker row exists");
+  }
+  // The branch this session works in: its last started branch of that global transaction.
+  Xid branch;
+  for (auto it = shared_->calls.rbegin(); it != shared_->calls.rend(); ++it) {
+    if (it->session == session_ && it->verb == Verb::kStart && it->xid.Global() == global_xid) {
+      branch = it->xid;
+      break;
+    }
+  }
+  shared_->pending_markers[global_xid] = branch;
+  return Status::Ok();
+}
+
+Result<MarkerOutcome> ScriptedResourceManager::SettleCommitMarker(std::string_view,
+                                                                  const Xid& global_xid,
+                                                                  std::chrono::milliseconds) {
+  Status s = Do(Verb::kSettleMarker, global_xid, 0);
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  if (shared_->pending_markers.count(global_xid) != 0) {
+    shared_->calls.back().result = Code::kRetry;
+    return Status(Code::kRetry, "marker row held by a transaction in flight");
+  }
+  auto [it, added] = shared_->markers.emplace(global_xid, MarkerOutcome::kAborted);
+  return it->second;
+}
+
+Result<std::vector<MarkerRow>> ScriptedResourceManager::ReadCommitMarkers(
+    std::string_view, const std::vector<Xid>& global_xids) {
+  Status s = Do(Verb::kReadMarkers, Xid(), 0);
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  std::vector<MarkerRow> rows;
+  for (const Xid& global : global_xids) {
+    auto it = shared_->markers.find(global);
+    if (it != shared_->markers.end()) rows.push_back(MarkerRow{global, it->second});
+  }
+  return rows;
+}
+
+Result<std::vector<MarkerRow>> ScriptedResourceManager::ListCommitMarkers(std::string_view,
+                                                                          uint32_t node_id,
+                                                                          size_t limit) {
+  Status s = Do(Verb::kListMarkers, Xid(), 0);
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  std::vector<MarkerRow> rows;
+  for (const auto& [global, outcome] : shared_->markers) {
+    if (rows.size() >= limit) break;
+    if (global.IsOwnedBy(node_id)) rows.push_back(MarkerRow{global, outcome});
+  }
+  return rows;
+}
+
+Status ScriptedResourceManager::DeleteCommitMarkers(std::string_view,
+                                                    const std::vector<Xid>& global_xids) {
+  Status s = Do(Verb::kDeleteMarkers, Xid(), 0);
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  for (const Xid& global : global_xids) shared_->markers.erase(global);
+  return Status::Ok();
+}
+
+void ScriptedResourceManager::SetMarker(const Xid& global, MarkerOutcome outcome) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  shared_->markers[global] = outcome;
+}
+
+std::optional<MarkerOutcome> ScriptedResourceManager::Marker(const Xid& global) const {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  auto it = shared_->markers.find(global);
+  if (it == shared_->markers.end()) return std::nullopt;
+  return it->second;
+}
+
+size_t ScriptedResourceManager::marker_rows() const {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  return shared_->markers.size();
 }
 
 void RegisterFakes(TransactionManagerOptions& options,

@@ -22,6 +22,13 @@
 // The fake also keeps the branch states that successful calls imply (active, idle, prepared),
 // so a test can assert that no branch is left prepared: PreparedXids().
 //
+// And a marker table, as one shared by every session: WriteCommitMarker's row is pending until
+// the branch that wrote it commits in one phase (XA_OK: the row is committed) or ends otherwise
+// (it is dropped); SettleCommitMarker answers XA_RETRY while a row is pending (the real one
+// waits), else returns the committed row or writes 'A'. A scripted result other than XA_OK
+// decides the call without touching the table; SetMarker() and Marker() reach the table
+// directly, e.g. to make a one-phase commit land although its reply says XAER_RMFAIL.
+//
 // Thread safety: all methods are thread-safe.
 
 #ifndef XA_TESTS_TESTUTIL_SCRIPTED_RM_H_
@@ -44,7 +51,9 @@
 namespace xa::test {
 
 enum class Verb : uint8_t {
-  kOpen, kClose, kStart, kEnd, kPrepare, kCommit, kRollback, kRecover, kForget
+  kOpen, kClose, kStart, kEnd, kPrepare, kCommit, kRollback, kRecover, kForget,
+  // The commit marker's calls (Protocol::kMarkerCommit).
+  kWriteMarker, kSettleMarker, kReadMarkers, kListMarkers, kDeleteMarkers
 };
 std::string_view VerbName(Verb v);
 
@@ -104,6 +113,11 @@ class ScriptedResourceManager : public ResourceManager {
 
   ResourceManagerFactory Factory();
 
+  // The fake marker table (see the file comment).
+  void SetMarker(const Xid& global, MarkerOutcome outcome);
+  std::optional<MarkerOutcome> Marker(const Xid& global) const;
+  size_t marker_rows() const;
+
   // ResourceManager.
   const std::string& name() const noexcept override { return shared_->name; }
   Status Open() override { return Do(Verb::kOpen, Xid(), 0); }
@@ -116,6 +130,14 @@ class ScriptedResourceManager : public ResourceManager {
   Status Rollback(const Xid& xid) override;
   Result<RecoverScan> Recover() override;
   Status Forget(const Xid& xid) override;
+  Status WriteCommitMarker(std::string_view table, const Xid& global_xid) override;
+  Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global_xid,
+                                           std::chrono::milliseconds wait) override;
+  Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                   const std::vector<Xid>& global_xids) override;
+  Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table, uint32_t node_id,
+                                                   size_t limit) override;
+  Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& global_xids) override;
 
  private:
   struct Shared {
@@ -129,6 +151,9 @@ class ScriptedResourceManager : public ResourceManager {
     int sessions = 0;
     int failing_sessions = 0;
     bool refusing_sessions = false;
+    std::map<Xid, MarkerOutcome> markers;  // committed rows, by global Xid (in insertion order
+                                           // of their Xids' sequence, which is time order)
+    std::map<Xid, Xid> pending_markers;    // written, not committed: global Xid -> branch Xid
   };
   ScriptedResourceManager(std::shared_ptr<Shared> shared, int session);
   Status Do(Verb verb, const Xid& xid, uint32_t flags);

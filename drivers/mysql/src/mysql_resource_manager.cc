@@ -13,7 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "src/base/byte_text.h"
 #include "src/base/logging.h"
+#include "src/sql_dialect/commit_marker.h"
 #include "src/sql_dialect/mariadb_dialect.h"
 #include "src/sql_dialect/session_wait.h"
 
@@ -103,6 +105,15 @@ class MySqlResourceManager::Impl {
   Status FenceSession(uint64_t session_id);
   Status StatusFromException(const sql::SQLException& error);
 
+  Status WriteCommitMarker(std::string_view table, const Xid& global);
+  Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global,
+                                           std::chrono::milliseconds wait);
+  Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                   const std::vector<Xid>& globals);
+  Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table, uint32_t node_id,
+                                                   size_t limit);
+  Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& globals);
+
  private:
   enum class BranchState { kActive, kIdle };
   // The branch associated with this session (MariaDB allows one at a time), from Start until
@@ -161,6 +172,22 @@ class MySqlResourceManager::Impl {
   Status AwaitEndedHolder(const Xid& xid);
   // Whether the process list shows session `session_id` (one look, on this session).
   Result<bool> SessionListed(const Xid* xid, uint64_t session_id);
+
+  // The commit marker needs MariaDB (the settle's SET STATEMENT): XA_NOTSUPPORTED elsewhere.
+  Status MarkerSupported(internal::MarkerCall call) const;
+  // For the marker calls outside any branch: XAER_PROTO while a branch is associated with the
+  // session or it holds a prepared one (MariaDB refuses every table statement there); opens the
+  // session when it is gone.
+  Status MarkerOutsideBranch(internal::MarkerCall call);
+  // The Status of a failed marker statement (Fail, then the dialect's reading of it).
+  Status MarkerFailure(internal::MarkerCall call, std::string_view table, const Xid* global,
+                       const std::string& operation, SqlFailure failure);
+  // Runs a marker read (HEX(gtrid), format_id, outcome) and appends its rows to `rows`.
+  Status QueryMarkerRows(internal::MarkerCall call, std::string_view table,
+                         const std::string& sql, const std::string& operation,
+                         std::vector<internal::MarkerTextRow>* rows);
+  // Best effort after a failure inside START TRANSACTION .. COMMIT of our own.
+  void RollbackLocalQuietly() noexcept;
 
   // The Status of a failure; marks the session broken when the connection is gone.
   // Whose statement failed: a failure of the application's own SQL (a CHECK constraint, a
@@ -910,6 +937,212 @@ Result<RecoverScan> MySqlResourceManager::Impl::Recover() {
   return scan;
 }
 
+// ---- The commit marker ---------------------------------------------------------------------
+
+Status MySqlResourceManager::Impl::MarkerSupported(internal::MarkerCall call) const {
+  if (info_.product == "MariaDB") return Status::Ok();
+  return Status(Code::kNotSupported,
+                "resource manager '" + options_.rm_name + "': " +
+                    std::string(internal::MarkerCallName(call)) + " needs MariaDB (the settle "
+                    "bounds its lock wait with SET STATEMENT, which " + info_.product + " " +
+                    info_.version + " lacks): use a MariaDB or PostgreSQL database for the "
+                    "marker table");
+}
+
+Status MySqlResourceManager::Impl::MarkerOutsideBranch(internal::MarkerCall call) {
+  if (branch_.has_value()) {
+    return internal::MarkerCallRefused(
+        options_.rm_name, call,
+        "branch " + branch_->xid.ToString() + " is associated with this session; this call "
+        "runs outside any branch: finish the branch first, or use another resource manager "
+        "object");
+  }
+  XA_RETURN_IF_ERROR(EnsureOpen());
+  if (bound_prepared_.has_value()) {
+    return internal::MarkerCallRefused(
+        options_.rm_name, call,
+        "this session still holds branch " + bound_prepared_->ToString() +
+            ", which it prepared (MariaDB refuses every statement on a table there): commit or "
+            "roll it back first, or Close() the session to leave it prepared for another one");
+  }
+  return MarkerSupported(call);
+}
+
+Status MySqlResourceManager::Impl::MarkerFailure(internal::MarkerCall call,
+                                                 std::string_view table, const Xid* global,
+                                                 const std::string& operation,
+                                                 SqlFailure failure) {
+  const int error_number = failure.error_number;
+  Status mapped = Fail(global, operation, std::move(failure));
+  return dialect::ReadMarkerError(std::move(mapped), error_number, call, options_.rm_name, table,
+                                  options_.user, global);
+}
+
+Status MySqlResourceManager::Impl::QueryMarkerRows(internal::MarkerCall call,
+                                                   std::string_view table,
+                                                   const std::string& sql,
+                                                   const std::string& operation,
+                                                   std::vector<internal::MarkerTextRow>* rows) {
+  if (!connected()) {
+    return MarkerFailure(call, table, nullptr, operation,
+                         SqlFailure{2006, "HY000", "not connected"});
+  }
+  std::optional<SqlFailure> failure = Catch([&] {
+    std::unique_ptr<sql::ResultSet> result(statement_->executeQuery(sql::SQLString(sql)));
+    while (result->next()) {
+      internal::MarkerTextRow row;
+      for (uint32_t column = 1; column <= 3; ++column) {
+        if (result->isNull(column)) {
+          row.emplace_back(std::nullopt);
+        } else {
+          row.emplace_back(std::string(result->getString(column)));
+        }
+      }
+      rows->push_back(std::move(row));
+    }
+  });
+  if (failure) return MarkerFailure(call, table, nullptr, operation, std::move(*failure));
+  return Status::Ok();
+}
+
+void MySqlResourceManager::Impl::RollbackLocalQuietly() noexcept {
+  if (!connected()) return;  // the server ends the transaction with the session
+  Catch([&] { statement_->execute(sql::SQLString(std::string(dialect::kRollbackSql))); }).reset();
+}
+
+Status MySqlResourceManager::Impl::WriteCommitMarker(std::string_view table, const Xid& global) {
+  constexpr internal::MarkerCall kCall = internal::MarkerCall::kWrite;
+  XA_RETURN_IF_ERROR(internal::CheckMarkerTable(table, options_.rm_name));
+  if (!branch_.has_value() || branch_->state != BranchState::kActive || branch_->end_deferred) {
+    return internal::MarkerCallRefused(
+        options_.rm_name, kCall,
+        branch_.has_value()
+            ? "branch " + branch_->xid.ToString() + " is ended; the marker is written in the "
+              "branch's work, between Start() and End()"
+            : std::string("no branch is associated with this session; the marker is written in "
+                          "the marker branch, between Start() and End()"));
+  }
+  const Xid branch = branch_->xid;
+  if (branch_->rollback_only != Code::kOk) {
+    return Status(branch_->rollback_only,
+                  "resource manager '" + options_.rm_name + "': branch " + branch.ToString() +
+                      " is rollback-only (" + branch_->rollback_reason +
+                      "), so the commit marker of " + global.Global().ToString() +
+                      " was not written: roll the branch back");
+  }
+  XA_RETURN_IF_ERROR(MarkerSupported(kCall));
+  Result<std::string> insert = dialect::WriteCommitMarkerSql(table, global);
+  if (!insert.ok()) return insert.status();
+  std::optional<SqlFailure> failure =
+      Catch([&] { statement_->execute(sql::SQLString(*insert)); });
+  if (!failure) return Status::Ok();
+  const int error_number = failure->error_number;
+  Status mapped = Fail(&branch, "WriteCommitMarker (INSERT into " + std::string(table) + ")",
+                       std::move(*failure));
+  Status status = dialect::ReadMarkerError(std::move(mapped), error_number, kCall,
+                                           options_.rm_name, table, options_.user, &global);
+  if (status.IsRollback() && IsOurBranch(branch)) {
+    // As after a statement of the application (StatusFromException): MariaDB undid only the
+    // statement after a lock wait timeout; the whole branch must go.
+    branch_->rollback_only = status.code();
+    branch_->rollback_reason = "the commit marker's INSERT failed with " + status.message();
+  }
+  return status;
+}
+
+Result<MarkerOutcome> MySqlResourceManager::Impl::SettleCommitMarker(
+    std::string_view table, const Xid& global, std::chrono::milliseconds wait) {
+  constexpr internal::MarkerCall kCall = internal::MarkerCall::kSettle;
+  XA_RETURN_IF_ERROR(internal::CheckMarkerTable(table, options_.rm_name));
+  XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+  Result<std::string> insert = dialect::SettleCommitMarkerSql(table, global, wait);
+  if (!insert.ok()) return insert.status();
+  Result<std::string> select = dialect::ReadOutcomeSql(table, global);
+  if (!select.ok()) return select.status();
+  // Autocommit: the 'A' row, when it is inserted, is committed by its own statement.
+  std::optional<SqlFailure> failure =
+      Catch([&] { statement_->execute(sql::SQLString(*insert)); });
+  if (failure) {
+    return MarkerFailure(kCall, table, &global,
+                         "SettleCommitMarker (INSERT IGNORE into " + std::string(table) + ")",
+                         std::move(*failure));
+  }
+  bool found = false;
+  std::optional<std::string> outcome;
+  failure = Catch([&] {
+    std::unique_ptr<sql::ResultSet> rows(statement_->executeQuery(sql::SQLString(*select)));
+    if (rows->next()) {
+      found = true;
+      if (!rows->isNull(1)) outcome = std::string(rows->getString(1));
+    }
+  });
+  if (failure) {
+    return MarkerFailure(kCall, table, &global,
+                         "SettleCommitMarker (SELECT outcome from " + std::string(table) + ")",
+                         std::move(*failure));
+  }
+  if (!found) return internal::MarkerRowVanished(options_.rm_name, table, global);
+  return internal::ParseMarkerOutcome(outcome, options_.rm_name, table,
+                                      internal::LowerHex(global.gtrid()));
+}
+
+Result<std::vector<MarkerRow>> MySqlResourceManager::Impl::ReadCommitMarkers(
+    std::string_view table, const std::vector<Xid>& globals) {
+  constexpr internal::MarkerCall kCall = internal::MarkerCall::kRead;
+  XA_RETURN_IF_ERROR(internal::CheckMarkerTable(table, options_.rm_name));
+  if (globals.empty()) return std::vector<MarkerRow>();
+  XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+  Result<std::vector<std::string>> selects = dialect::ReadCommitMarkersSql(table, globals);
+  if (!selects.ok()) return selects.status();
+  std::vector<internal::MarkerTextRow> rows;
+  for (const std::string& select : *selects) {
+    XA_RETURN_IF_ERROR(QueryMarkerRows(
+        kCall, table, select, "ReadCommitMarkers (SELECT from " + std::string(table) + ")",
+        &rows));
+  }
+  return internal::ParseMarkerRows(rows, options_.rm_name, table);
+}
+
+Result<std::vector<MarkerRow>> MySqlResourceManager::Impl::ListCommitMarkers(
+    std::string_view table, uint32_t node_id, size_t limit) {
+  constexpr internal::MarkerCall kCall = internal::MarkerCall::kList;
+  XA_RETURN_IF_ERROR(internal::CheckMarkerTable(table, options_.rm_name));
+  XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+  Result<std::string> select = dialect::ListCommitMarkersSql(table, node_id, limit);
+  if (!select.ok()) return select.status();
+  std::vector<internal::MarkerTextRow> rows;
+  XA_RETURN_IF_ERROR(QueryMarkerRows(
+      kCall, table, *select, "ListCommitMarkers (SELECT from " + std::string(table) + ")", &rows));
+  return internal::ParseMarkerRows(rows, options_.rm_name, table);
+}
+
+Status MySqlResourceManager::Impl::DeleteCommitMarkers(std::string_view table,
+                                                       const std::vector<Xid>& globals) {
+  constexpr internal::MarkerCall kCall = internal::MarkerCall::kDelete;
+  XA_RETURN_IF_ERROR(internal::CheckMarkerTable(table, options_.rm_name));
+  if (globals.empty()) return Status::Ok();
+  XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+  Result<std::vector<std::string>> deletes = dialect::DeleteCommitMarkersSql(table, globals);
+  if (!deletes.ok()) return deletes.status();
+  const std::string operation = "DeleteCommitMarkers (DELETE from " + std::string(table) + ")";
+  // One statement commits itself (autocommit); several share one local transaction.
+  const bool wrapped = deletes->size() > 1;
+  std::vector<std::string> statements;
+  if (wrapped) statements.emplace_back(dialect::kStartTransactionSql);
+  statements.insert(statements.end(), deletes->begin(), deletes->end());
+  if (wrapped) statements.emplace_back(dialect::kCommitSql);
+  for (const std::string& statement : statements) {
+    std::optional<SqlFailure> failure =
+        Catch([&] { statement_->execute(sql::SQLString(statement)); });
+    if (failure) {
+      Status failed = MarkerFailure(kCall, table, nullptr, operation, std::move(*failure));
+      if (wrapped) RollbackLocalQuietly();
+      return failed;
+    }
+  }
+  return Status::Ok();
+}
+
 // ---- Public wrappers -----------------------------------------------------------------------
 
 Result<std::unique_ptr<MySqlResourceManager>> MySqlResourceManager::Create(MySqlOptions options) {
@@ -953,6 +1186,27 @@ Result<RecoverScan> MySqlResourceManager::Recover() { return impl_->Recover(); }
 Result<uint64_t> MySqlResourceManager::SessionId() { return impl_->SessionId(); }
 Status MySqlResourceManager::FenceSession(uint64_t session_id) {
   return impl_->FenceSession(session_id);
+}
+Status MySqlResourceManager::WriteCommitMarker(std::string_view table, const Xid& global_xid) {
+  return impl_->WriteCommitMarker(table, global_xid);
+}
+Result<MarkerOutcome> MySqlResourceManager::SettleCommitMarker(std::string_view table,
+                                                               const Xid& global_xid,
+                                                               std::chrono::milliseconds wait) {
+  return impl_->SettleCommitMarker(table, global_xid, wait);
+}
+Result<std::vector<MarkerRow>> MySqlResourceManager::ReadCommitMarkers(
+    std::string_view table, const std::vector<Xid>& global_xids) {
+  return impl_->ReadCommitMarkers(table, global_xids);
+}
+Result<std::vector<MarkerRow>> MySqlResourceManager::ListCommitMarkers(std::string_view table,
+                                                                       uint32_t node_id,
+                                                                       size_t limit) {
+  return impl_->ListCommitMarkers(table, node_id, limit);
+}
+Status MySqlResourceManager::DeleteCommitMarkers(std::string_view table,
+                                                 const std::vector<Xid>& global_xids) {
+  return impl_->DeleteCommitMarkers(table, global_xids);
 }
 Status MySqlResourceManager::Forget(const Xid& xid) {
   return Status(Code::kNoTa, "resource manager '" + impl_->name() + "': xid " + xid.ToString() +

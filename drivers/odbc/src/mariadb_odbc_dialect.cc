@@ -27,11 +27,15 @@
 #include <sqlext.h>
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "drivers/odbc/src/odbc_dialect.h"
+#include "src/base/byte_text.h"
 #include "src/base/logging.h"
+#include "src/sql_dialect/commit_marker.h"
 #include "src/sql_dialect/mariadb_dialect.h"
 #include "src/sql_dialect/session_wait.h"
 
@@ -39,6 +43,7 @@ namespace xa::odbc::internal {
 namespace {
 
 namespace mdb = ::xa::internal::mariadb;
+using ::xa::internal::MarkerCall;
 
 // MariaDB Connector/ODBC's OPTION bit for multi-statement batches (MADB_OPT_FLAG_MULTI_STATEMENTS).
 constexpr std::string_view kMultiStatementAttributes = ";OPTION=67108864";
@@ -68,6 +73,7 @@ class MariaDbDialect final : public OdbcDialect {
     Result<mdb::ServerVersion> version = mdb::ParseServerVersion(rows[0][0].value_or(""));
     if (!version.ok()) return version.status().WithContext("resource manager '" + context_->rm_name + "'");
     info->product = version->product;
+    product_ = version->product;
     info->version = version->text;
     info->major = version->major;
     info->minor = version->minor;
@@ -222,6 +228,88 @@ class MariaDbDialect final : public OdbcDialect {
     return Status::Ok();
   }
 
+  Status WriteCommitMarker(std::string_view table, const Xid& global, const Xid& branch) override {
+    constexpr MarkerCall kCall = MarkerCall::kWrite;
+    XA_RETURN_IF_ERROR(MarkerSupported(kCall));
+    Result<std::string> insert = mdb::WriteCommitMarkerSql(table, global);
+    if (!insert.ok()) return insert.status();
+    Status written = Run(*insert, &branch, "WriteCommitMarker (INSERT into " + std::string(table) + ")");
+    if (written.ok()) return written;
+    return mdb::ReadMarkerError(std::move(written), last_error_number_, kCall, context_->rm_name,
+                                table, context_->user, &global);
+  }
+
+  Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global,
+                                           std::chrono::milliseconds wait) override {
+    constexpr MarkerCall kCall = MarkerCall::kSettle;
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+    Result<std::string> insert = mdb::SettleCommitMarkerSql(table, global, wait);
+    if (!insert.ok()) return insert.status();
+    Result<std::string> select = mdb::ReadOutcomeSql(table, global);
+    if (!select.ok()) return select.status();
+    // Autocommit: the 'A' row, when it is inserted, is committed by its own statement.
+    Status inserted = Run(*insert, &global, "SettleCommitMarker (INSERT IGNORE into " + std::string(table) + ")");
+    if (!inserted.ok()) return MarkerError(std::move(inserted), kCall, table, &global);
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(*select, &rows, &diag)) {
+      return MarkerError(Fail(diag, &global, "SettleCommitMarker (SELECT outcome from " + std::string(table) + ")"), kCall,
+                         table, &global);
+    }
+    if (rows.empty()) return ::xa::internal::MarkerRowVanished(context_->rm_name, table, global);
+    return ::xa::internal::ParseMarkerOutcome(rows[0].empty() ? std::nullopt : rows[0][0], context_->rm_name,
+                                              table, ::xa::internal::LowerHex(global.gtrid()));
+  }
+
+  Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                   const std::vector<Xid>& globals) override {
+    constexpr MarkerCall kCall = MarkerCall::kRead;
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+    Result<std::vector<std::string>> selects = mdb::ReadCommitMarkersSql(table, globals);
+    if (!selects.ok()) return selects.status();
+    std::vector<Row> rows;
+    for (const std::string& select : *selects) {
+      XA_RETURN_IF_ERROR(QueryMarkerRows(kCall, table, select, "ReadCommitMarkers", &rows));
+    }
+    return ::xa::internal::ParseMarkerRows(rows, context_->rm_name, table);
+  }
+
+  Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table, uint32_t node_id,
+                                                   size_t limit) override {
+    constexpr MarkerCall kCall = MarkerCall::kList;
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+    Result<std::string> select = mdb::ListCommitMarkersSql(table, node_id, limit);
+    if (!select.ok()) return select.status();
+    std::vector<Row> rows;
+    XA_RETURN_IF_ERROR(QueryMarkerRows(kCall, table, *select, "ListCommitMarkers", &rows));
+    return ::xa::internal::ParseMarkerRows(rows, context_->rm_name, table);
+  }
+
+  Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& globals) override {
+    constexpr MarkerCall kCall = MarkerCall::kDelete;
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(kCall));
+    Result<std::vector<std::string>> deletes = mdb::DeleteCommitMarkersSql(table, globals);
+    if (!deletes.ok()) return deletes.status();
+    const std::string operation = "DeleteCommitMarkers (DELETE from " + std::string(table) + ")";
+    // One statement commits itself (autocommit); several share one local transaction.
+    const bool wrapped = deletes->size() > 1;
+    std::vector<std::string> statements;
+    if (wrapped) statements.emplace_back(mdb::kStartTransactionSql);
+    statements.insert(statements.end(), deletes->begin(), deletes->end());
+    if (wrapped) statements.emplace_back(mdb::kCommitSql);
+    for (const std::string& statement : statements) {
+      Status done = Run(statement, nullptr, operation);
+      if (done.ok()) continue;
+      Status failed = MarkerError(std::move(done), kCall, table, nullptr);
+      if (wrapped && !session_->lost()) {
+        Diagnostics ignored;
+        session_->Execute(mdb::kRollbackSql, &ignored);
+      }
+      return failed;
+    }
+    return Status::Ok();
+  }
+
   void OnDisconnect() override {
     if (held_.has_value() && connection_id_ > 0) ended_holder_ = EndedHolder{connection_id_, *held_};
     connection_id_ = 0;
@@ -354,6 +442,44 @@ class MariaDbDialect final : public OdbcDialect {
     return Status::Ok();
   }
 
+  // The commit marker needs MariaDB (the settle's SET STATEMENT): XA_NOTSUPPORTED elsewhere.
+  Status MarkerSupported(MarkerCall call) const {
+    if (product_ == "MariaDB") return Status::Ok();
+    return Status(Code::kNotSupported,
+                  "resource manager '" + context_->rm_name + "': " +
+                      std::string(::xa::internal::MarkerCallName(call)) +
+                      " needs MariaDB (the settle bounds its lock wait with SET STATEMENT, which " +
+                      product_ + " lacks): use a MariaDB or PostgreSQL database for the marker "
+                      "table");
+  }
+
+  // Before a marker call outside any branch: a session that still holds a prepared branch can
+  // touch no table (1399), so it is replaced first, as before a new branch.
+  Status MarkerOutsideBranch(MarkerCall call) {
+    XA_RETURN_IF_ERROR(MarkerSupported(call));
+    return ReleaseHeldBranch(nullptr);
+  }
+
+  // The marker reading of a failed marker statement (`mapped` is Fail's).
+  Status MarkerError(Status mapped, MarkerCall call, std::string_view table, const Xid* global) {
+    return mdb::ReadMarkerError(std::move(mapped), last_error_number_, call, context_->rm_name,
+                                table, context_->user, global);
+  }
+
+  Status QueryMarkerRows(MarkerCall call, std::string_view table, const std::string& sql,
+                         std::string_view what, std::vector<Row>* rows) {
+    std::vector<Row> chunk;
+    Diagnostics diag;
+    if (!session_->Query(sql, &chunk, &diag)) {
+      return MarkerError(
+          Fail(diag, nullptr, std::string(what) + " (SELECT from " + std::string(table) + ")"),
+          call, table, nullptr);
+    }
+    rows->insert(rows->end(), std::make_move_iterator(chunk.begin()),
+                 std::make_move_iterator(chunk.end()));
+    return Status::Ok();
+  }
+
   Status Run(const std::string& sql, const Xid* xid, std::string_view operation) {
     Diagnostics diag;
     if (!session_->Execute(sql, &diag)) return Fail(diag, xid, operation);
@@ -407,6 +533,7 @@ class MariaDbDialect final : public OdbcDialect {
   OdbcSession* session_;
   const DialectContext* context_;
   int64_t write_counter_ = -1;
+  std::string product_;  // "MariaDB" or "MySQL", from the probe
   int last_error_number_ = 0;  // the server's error number of the last failure (Fail)
   std::optional<Xid> held_;  // prepared by this session and not finished by it
   int64_t connection_id_ = 0;  // CONNECTION_ID() of the session, 0 when unknown

@@ -11,12 +11,17 @@
 #ifndef XA_DRIVERS_ODBC_SRC_ODBC_DIALECT_H_
 #define XA_DRIVERS_ODBC_SRC_ODBC_DIALECT_H_
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "drivers/odbc/src/odbc_session.h"
+#include "xa/marker.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 #include "xa/xid.h"
@@ -68,6 +73,22 @@ class OdbcDialect {
   // Ends another session of the server and waits until the server no longer lists it
   // (ResourceManager::FenceSession). Called with no branch open on the session.
   virtual Status FenceSession(uint64_t session_id) = 0;
+  // ---- The commit marker (ResourceManager's marker calls; docs/marker-commit.md) ----------
+  // The resource manager has checked the table name and the session's branch state.
+  // Inserts the row of `global` ('C') in the open branch `branch`. A failure leaves the branch
+  // as any failed statement of the branch does; the resource manager applies the code.
+  virtual Status WriteCommitMarker(std::string_view table, const Xid& global,
+                                   const Xid& branch) = 0;
+  // The other four run with no branch open, and leave the session as they found it: autocommit
+  // on, no transaction open.
+  virtual Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global,
+                                                   std::chrono::milliseconds wait) = 0;
+  virtual Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                           const std::vector<Xid>& globals) = 0;
+  virtual Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table,
+                                                           uint32_t node_id, size_t limit) = 0;
+  virtual Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& globals) = 0;
+
   // The session is about to be closed, or was lost: drop whatever the dialect keeps per session.
   virtual void OnDisconnect() {}
   // The session has been closed: a dialect may wait here until the server has let it go.

@@ -83,6 +83,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "xa/resource_manager.h"
 #include "xa/status.h"
@@ -187,6 +189,24 @@ class MySqlResourceManager final : public ResourceManager {
   // Ending another user's session needs CONNECTION ADMIN, and seeing it leave needs PROCESS:
   // XAER_RMERR naming them otherwise. Reconnects first when this session is gone.
   Status FenceSession(uint64_t session_id) override;
+
+  // The commit marker (xa/resource_manager.h, docs/marker-commit.md), MariaDB only (the settle
+  // needs SET STATEMENT; on MySQL every marker call returns XA_NOTSUPPORTED). An invalid table
+  // name is XAER_INVAL before anything is sent.
+  // WriteCommitMarker: the INSERT on this session, in its ACTIVE branch (XAER_PROTO otherwise;
+  // the branch's XA_RB* code when it is rollback-only). A lock wait timeout or deadlock marks
+  // the branch rollback-only, as StatusFromException does.
+  Status WriteCommitMarker(std::string_view table, const Xid& global_xid) override;
+  // The other four run outside any branch, in autocommit (XAER_PROTO while a branch is open or
+  // the session holds a prepared branch), and leave no local transaction open: Start() may
+  // follow at once.
+  Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global_xid,
+                                           std::chrono::milliseconds wait) override;
+  Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                   const std::vector<Xid>& global_xids) override;
+  Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table, uint32_t node_id,
+                                                   size_t limit) override;
+  Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& global_xids) override;
 
   // The session to run the branch's SQL on, between Start() and End(). Valid until the next
   // call of Open(), Close() or any call that reported a lost connection; check connected() first.
