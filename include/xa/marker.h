@@ -32,6 +32,7 @@ enum class MarkerOutcome : uint8_t {
 // One row of the marker table.
 struct MarkerRow {
   Xid global;  // the transaction's global Xid (format ID and gtrid; empty bqual)
+  // What the row says.
   MarkerOutcome outcome = MarkerOutcome::kCommitted;
 };
 
@@ -54,6 +55,7 @@ struct MarkerCommitOptions {
   // Rows of finished transactions are deleted in statements of at most this many rows, by the
   // manager's cleaner thread, once this many wait or `cleanup_interval` has passed.
   size_t cleanup_batch = 500;
+  // The longest a finished transaction's row waits for the cleaner (see cleanup_batch).
   std::chrono::milliseconds cleanup_interval{200};
 };
 

@@ -57,10 +57,12 @@ struct TransactionMetrics {
   uint64_t heuristic_records = 0;      // heuristic outcomes persisted
   uint64_t timeouts = 0;               // transactions rolled back because they ran too long
   // Marker commit (Protocol::kMarkerCommit): transactions decided by committing their marker
-  // branch; marker branches whose commit answer left the outcome open, so the coordinator
-  // settled the marker; marker rows of finished transactions deleted by the manager's cleaner.
+  // branch.
   uint64_t marker_commits = 0;
+  // Marker branches whose commit answer left the outcome open, so the coordinator settled it by
+  // the marker row.
   uint64_t marker_settles = 0;
+  // Marker rows of finished transactions deleted by the manager's cleaner.
   uint64_t marker_rows_deleted = 0;
 
   int64_t in_flight = 0;               // transactions begun and not finished (incl. background)
