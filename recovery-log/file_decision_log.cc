@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -372,6 +373,11 @@ class FileDecisionLog final : public DecisionLog {
 
   const LogOptions& options() const noexcept override { return options_; }
 
+  LogSyncStats SyncStats() const override {
+    return LogSyncStats{syncs_.load(std::memory_order_relaxed),
+                        synced_records_.load(std::memory_order_relaxed)};
+  }
+
  private:
   struct Waiter {
     LogRecord record;                  // applied to the state once durable
@@ -422,7 +428,11 @@ class FileDecisionLog final : public DecisionLog {
           }
         }
         s = file_->Sync();
-        if (s.ok()) unsynced_ = false;
+        if (s.ok()) {
+          unsynced_ = false;
+          syncs_.fetch_add(1, std::memory_order_relaxed);
+          synced_records_.fetch_add(batch.size(), std::memory_order_relaxed);
+        }
       }
       if (!s.ok()) s = WriteFailed(s);
     }
@@ -809,6 +819,7 @@ class FileDecisionLog final : public DecisionLog {
   uint64_t epoch_ = 1;
 
   mutable std::mutex mu_;
+  std::atomic<uint64_t> syncs_{0}, synced_records_{0};  // SyncStats()
   Waiter* queue_head_ = nullptr;  // appenders not yet taken by a leader, in arrival order
   Waiter* queue_tail_ = nullptr;
   bool leader_active_ = false;

@@ -202,6 +202,15 @@ struct LogOptions {
   LogReporter* reporter = nullptr;
 };
 
+// The fdatasyncs of durable appends since Open(), and the records they made durable (lazy records
+// riding along are not counted): records / syncs is how many appenders a sync carried.
+struct LogSyncStats {
+  // fdatasyncs that made a batch of durable appends durable.
+  uint64_t syncs = 0;
+  // Durable appends (Append() calls) those fdatasyncs made durable.
+  uint64_t records = 0;
+};
+
 // The durable log of commit decisions (see the file comment). Open() opens it for appends;
 // ReadState() and OpenReadOnly() read it without a lock. Thread-safe.
 class DecisionLog {
@@ -270,6 +279,10 @@ class DecisionLog {
 
   // The options it was opened with.
   virtual const LogOptions& options() const noexcept = 0;
+
+  // How well group commit shares fdatasyncs since Open(): see LogSyncStats. A log that keeps no
+  // count (a read-only view, a test double) returns zeros.
+  virtual LogSyncStats SyncStats() const { return {}; }
 };
 
 }  // namespace xa

@@ -112,6 +112,9 @@ TEST(GroupCommit, ConcurrentAppendsGetContiguousLsnsAndShareFdatasyncs) {
   uint64_t syncs = env.syncs() - syncs_at_open;
   // While one fdatasync runs (2 ms here), the other 15 appenders queue and share the next.
   EXPECT_LT(syncs, appends / 4) << syncs << " fdatasyncs for " << appends << " appends";
+  // The log's own count (what the decision-log bench prints as records per fdatasync) agrees.
+  EXPECT_EQ((*log)->SyncStats().records, appends);
+  EXPECT_EQ((*log)->SyncStats().syncs, syncs);
   EXPECT_TRUE((*log)->State().open_decisions.empty());
   EXPECT_EQ((*log)->State().last_lsn, *unique.rbegin());
 }
@@ -134,6 +137,8 @@ TEST(GroupCommit, BatchLimitOfOneGivesOneFdatasyncPerRecord) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(env.syncs() - syncs_at_open, 100u);
+  EXPECT_EQ((*log)->SyncStats().syncs, 100u);
+  EXPECT_EQ((*log)->SyncStats().records, 100u);
   EXPECT_EQ((*log)->State().open_decisions.size(), 100u);
 }
 
