@@ -12,6 +12,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "src/sql_dialect/mariadb_dialect.h"
+#include "src/sql_dialect/postgres_dialect.h"
+
 namespace xa::bank {
 namespace {
 
@@ -183,6 +186,18 @@ void Bank::RegisterFactories(TransactionManagerOptions& options) const {
   };
 }
 
+Status Bank::UseMarkerOn(const std::string& database, TransactionManagerOptions& options) const {
+  if (database == "mariadb") {
+    options.marker_commit.rm = settings_.mariadb.rm_name;
+  } else if (database == "postgres") {
+    options.marker_commit.rm = settings_.postgres.rm_name;
+  } else {
+    return Status(Code::kInval, "the marker goes to 'mariadb' or 'postgres', not '" + database + "'");
+  }
+  options.marker_commit.table = settings_.MarkerTable();
+  return Status::Ok();
+}
+
 Status Bank::Reset() {
   const std::string& p = settings_.table_prefix;
   std::string seed;
@@ -190,8 +205,14 @@ Status Bank::Reset() {
     seed += (i > 1 ? "," : "") + std::string("(") + std::to_string(i) + "," +
             std::to_string(settings_.initial_balance) + ")";
   }
+  const std::string marker = settings_.MarkerTable();
+  Result<std::string> mariadb_marker = internal::mariadb::CreateMarkerTableSql(marker);
+  if (!mariadb_marker.ok()) return mariadb_marker.status();
+  Result<std::vector<std::string>> postgres_marker = internal::postgres::CreateMarkerTableSql(marker);
+  if (!postgres_marker.ok()) return postgres_marker.status();
   for (const std::string& sql :
-       {"DROP TABLE IF EXISTS " + p + "_accounts, " + p + "_transfers",
+       {"DROP TABLE IF EXISTS " + p + "_accounts, " + p + "_transfers, " + marker,
+        *mariadb_marker,
         "CREATE TABLE " + p + "_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL, "
             "CONSTRAINT " + p + "_no_overdraft CHECK (balance >= 0)) ENGINE=InnoDB",
         "CREATE TABLE " + p + "_transfers (gtrid VARCHAR(64) PRIMARY KEY, amount BIGINT NOT "
@@ -199,13 +220,18 @@ Status Bank::Reset() {
         "INSERT INTO " + p + "_accounts VALUES " + seed}) {
     XA_RETURN_IF_ERROR(MySqlRun(*admin_.mariadb, sql));
   }
+  std::vector<std::string> postgres_setup = {
+      "DROP TABLE IF EXISTS " + p + "_accounts, " + p + "_transfers, " + marker};
+  postgres_setup.insert(postgres_setup.end(), postgres_marker->begin(), postgres_marker->end());
   for (const std::string& sql :
-       {"DROP TABLE IF EXISTS " + p + "_accounts, " + p + "_transfers",
-        "CREATE TABLE " + p + "_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL, "
+       {"CREATE TABLE " + p + "_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL, "
             "CONSTRAINT " + p + "_no_overdraft CHECK (balance >= 0))",
         "CREATE TABLE " + p + "_transfers (gtrid VARCHAR(64) PRIMARY KEY, amount BIGINT NOT "
             "NULL)",
         "INSERT INTO " + p + "_accounts VALUES " + seed}) {
+    postgres_setup.push_back(sql);
+  }
+  for (const std::string& sql : postgres_setup) {
     XA_RETURN_IF_ERROR(OdbcRun(*admin_.postgres, sql));
   }
   return Status::Ok();
@@ -279,6 +305,12 @@ Result<BankSnapshot> Bank::Snapshot(uint32_t node_id) const {
   auto gt = OdbcQuery(*admin_.postgres, "SELECT gtrid FROM " + p + "_transfers");
   if (!gt.ok()) return gt.status();
   for (auto& row : *gt) snapshot.postgres_transfers.insert(row[0]);
+  const std::string count_markers = "SELECT COUNT(*) FROM " + settings_.MarkerTable();
+  auto mm = MySqlQuery(*admin_.mariadb, count_markers);
+  if (!mm.ok()) return mm.status();
+  auto gm = OdbcQuery(*admin_.postgres, count_markers);
+  if (!gm.ok()) return gm.status();
+  snapshot.marker_rows = static_cast<size_t>(ToInt((*mm)[0][0]) + ToInt((*gm)[0][0]));
   for (ResourceManager* rm : {static_cast<ResourceManager*>(admin_.mariadb.get()),
                               static_cast<ResourceManager*>(admin_.postgres.get())}) {
     auto scan = rm->Recover();

@@ -32,6 +32,9 @@ struct BankSettings {
   int accounts = 10;                  // per database
   int64_t initial_balance = 1000;
   int64_t Total() const { return 2 * accounts * initial_balance; }
+  // The marker table of marker-commit transfers (Protocol::kMarkerCommit), on both databases:
+  // <prefix>_marker (docs/marker-commit.md).
+  std::string MarkerTable() const { return table_prefix + "_marker"; }
 };
 
 // Settings for the local servers of scripts/servers.sh, from the variables it writes to
@@ -55,13 +58,15 @@ struct BankSnapshot {
   std::set<std::string> postgres_transfers;
   std::vector<Xid> prepared_ours;            // our node's branches still prepared, both RMs
   size_t prepared_foreign = 0;               // everybody else's, both RMs
+  size_t marker_rows = 0;                    // rows in both marker tables
 };
 
 class Bank {
  public:
   static Result<std::unique_ptr<Bank>> Connect(BankSettings settings);
 
-  // Drops and re-creates the tables and gives every account the initial balance.
+  // Drops and re-creates the tables (the marker tables too) and gives every account the initial
+  // balance.
   Status Reset();
 
   // New sessions for one thread.
@@ -69,11 +74,15 @@ class Bank {
 
   // Registers both RMs' factories (fresh sessions) with the manager's options.
   void RegisterFactories(TransactionManagerOptions& options) const;
+  // Marker commit with the marker in `database` ("mariadb" or "postgres"): the options'
+  // marker_commit names that RM and the bank's marker table. XA_INVAL for another name.
+  Status UseMarkerOn(const std::string& database, TransactionManagerOptions& options) const;
 
   // Moves `amount` from MariaDB account `mariadb_account` to PostgreSQL account `pg_account`
   // (a negative amount moves money the other way), and records the transfer on both sides.
   // A transfer that would make a balance negative is refused by a CHECK constraint and rolled
-  // back. `xid` receives the global Xid. `protocol`: 2PC, or 3PC through the manager's agents.
+  // back. `xid` receives the global Xid. `protocol`: 2PC, 3PC through the manager's agents, or
+  // marker commit (the marker branch is the one on the manager's marker resource manager).
   Result<Outcome> Transfer(TransactionManager& manager, Teller& teller, int mariadb_account,
                            int pg_account, int64_t amount, Xid* xid,
                            Protocol protocol = Protocol::kTwoPhase) const;

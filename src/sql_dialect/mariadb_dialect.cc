@@ -44,6 +44,11 @@ std::string_view AdviceFor(Code code, int error_number, std::string_view operati
     return "the statement failed and its local transaction was rolled back; no branch is "
            "involved";
   }
+  const std::string_view write_marker = MarkerCallName(MarkerCall::kWrite);
+  if (code == Code::kRmError && operation.substr(0, write_marker.size()) == write_marker) {
+    return "the marker was not written, and the branch must be rolled back (a marker branch "
+           "never commits without its marker)";
+  }
   switch (code) {
     case Code::kNoTa:
       return "the server has no branch with this xid (never started, already completed, or "
@@ -453,7 +458,12 @@ Status ReadMarkerError(Status mapped, int error_number, MarkerCall call, std::st
   if (global != nullptr && call == MarkerCall::kSettle && error_number == 1205) {
     return MarkerStillHeld(rm_name, table, *global, mapped.message());
   }
-  return WithMarkerTableAdvice(std::move(mapped), ProblemOf(error_number), call, table, user);
+  Status advised =
+      WithMarkerTableAdvice(std::move(mapped), ProblemOf(error_number), call, table, user);
+  if (error_number != 1142) return advised;
+  return Status(advised.code(), advised.message() +
+                                    " (MariaDB answers the same for a table in a database that "
+                                    "does not exist and on which the user has no privilege)");
 }
 
 Result<ServerVersion> ParseServerVersion(std::string_view version_text) {

@@ -227,11 +227,13 @@ Status KilledSessionNotVisible(std::string_view rm_name, uint64_t connection_id,
 //     innodb_lock_wait_timeout=N FOR ... bounds that one statement only (MariaDB 10.1.2 and
 //     later; MySQL has no SET STATEMENT, so the settle is MariaDB's alone).
 //   - The INSERT of the coordinator's row in a branch fails with 1062 when the row is there: the
-//     statement alone is undone and the branch stays ACTIVE (the caller rolls it back).
+//     statement alone is undone and the branch stays ACTIVE (the drivers then hold it
+//     rollback-only: a marker branch never commits without its marker).
 //   - A plain SELECT in autocommit mode is a consistent read, also under SERIALIZABLE: it never
 //     waits for a row lock.
-//   - A missing table is 1146 (also for an unknown database in a qualified name), a refused
-//     privilege 1142 (1143 for a column, 1044 for the database), a missing column 1054.
+//   - A missing table is 1146, a refused table privilege 1142, a missing column 1054. A table
+//     in a database on which the user has no privilege at all is 1142 whether or not it
+//     exists: the server does not tell (ReadMarkerError says both).
 
 // X'<gtrid hex>': the gtrid alone, as the marker table keys it.
 std::string GtridLiteral(const Xid& global);

@@ -121,7 +121,7 @@ inline constexpr std::string_view kRecoverSql =
 //     forever", so the settle never sends less than 1ms.
 //   - The coordinator's INSERT in a branch fails with 23505 when the row is there; the
 //     transaction block is then aborted, unless psqlODBC's statement-level rollback undid the
-//     statement alone (PostgresErrorRollback): the caller rolls the branch back either way.
+//     statement alone (PostgresErrorRollback): the driver rolls the branch back either way.
 //   - A missing table (or schema) is 42P01 (3F000), a refused privilege 42501, a missing column
 //     42703.
 

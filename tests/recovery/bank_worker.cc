@@ -5,13 +5,16 @@
 //   bank_worker --log-dir DIR --node-id N --ack-file FILE [--transfers K] [--threads T]
 //               [--prefix P] [--seed S] [--recover-on-open] [--segment-size BYTES]
 //               [--three-phase-agent NAME=ADDRESS=RM ... --agents-key FILE]
-//               [--phase-timeout-ms MS] [--agents-after-votes]
+//               [--phase-timeout-ms MS] [--agents-after-votes] [--marker-on mariadb|postgres]
 //
 // With --three-phase-agent (once per agent; each stands for one resource manager) and the
 // agents' key file, every transfer runs through three-phase commit instead of 2PC; its vote and
 // acknowledgement timeouts are --phase-timeout-ms (default 2000), shorter than the agents'
 // termination timeout. --agents-after-votes asks the agents once the databases voted
 // (ThreePhaseOptions::ask_agents_during_prepare = false) instead of during their prepares.
+//
+// With --marker-on, every transfer runs through marker commit instead, its marker in the bank's
+// marker table of that database (the branch there is the marker branch).
 //
 // Database settings come from the environment of scripts/servers.sh (see examples/bank).
 // Every transfer whose Commit() reported it committed is appended to the ack file, fdatasync'd,
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   bool agents_after_votes = false;
   std::vector<xa::ThreePhaseAgent> agents;
   std::string agents_key;
+  std::string marker_on;
   long phase_timeout_ms = 2000;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
     else if (a == "--agents-key") agents_key = next();
     else if (a == "--phase-timeout-ms") phase_timeout_ms = std::stol(next());
     else if (a == "--agents-after-votes") agents_after_votes = true;
+    else if (a == "--marker-on") marker_on = next();
     else if (a == "--three-phase-agent") {
       const std::string spec = next();
       const size_t first = spec.find('='), second = spec.rfind('=');
@@ -92,8 +97,13 @@ int main(int argc, char** argv) {
     std::cerr << "bank_worker: --three-phase-agent and --agents-key go together\n";
     return 2;
   }
-  const xa::Protocol protocol =
-      agents.empty() ? xa::Protocol::kTwoPhase : xa::Protocol::kThreePhase;
+  if (!agents.empty() && !marker_on.empty()) {
+    std::cerr << "bank_worker: --three-phase-agent and --marker-on exclude each other\n";
+    return 2;
+  }
+  const xa::Protocol protocol = !agents.empty()       ? xa::Protocol::kThreePhase
+                                : !marker_on.empty() ? xa::Protocol::kMarkerCommit
+                                                     : xa::Protocol::kTwoPhase;
   auto settings = xa::bank::SettingsFromEnvironment();
   if (!settings.ok()) {
     std::cerr << "bank_worker: " << settings.status().ToString() << "\n";
@@ -124,6 +134,12 @@ int main(int argc, char** argv) {
   options.three_phase.ack_timeout = std::chrono::milliseconds(phase_timeout_ms);
   options.three_phase.ask_agents_during_prepare = !agents_after_votes;
   (*bank)->RegisterFactories(options);
+  if (!marker_on.empty()) {
+    if (xa::Status used = (*bank)->UseMarkerOn(marker_on, options); !used.ok()) {
+      std::cerr << "bank_worker: --marker-on: " << used.ToString() << "\n";
+      return 2;
+    }
+  }
   auto manager = xa::TransactionManager::Open(options, **log);
   if (!manager.ok()) {
     std::cerr << "bank_worker: " << manager.status().ToString() << "\n";

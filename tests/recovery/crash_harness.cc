@@ -128,12 +128,17 @@ ScratchDir::~ScratchDir() {
 }
 
 std::string WriteBankRecoverConfig(const ScratchDir& dir, const std::string& log_dir,
-                                   uint32_t node_id, int orphan_min_age_ms) {
+                                   uint32_t node_id, int orphan_min_age_ms,
+                                   const std::string& marker_rm, const std::string& marker_table) {
   std::string path = dir.File("xa-recover.conf");
   std::ofstream out(path);
   out << "log_dir = " << log_dir << "\n"
       << "node_id = " << node_id << "\n"
-      << "orphan_min_age_ms = " << orphan_min_age_ms << "\n\n"
+      << "orphan_min_age_ms = " << orphan_min_age_ms << "\n";
+  if (!marker_rm.empty()) {
+    out << "marker_rm = " << marker_rm << "\nmarker_table = " << marker_table << "\n";
+  }
+  out << "\n"
       << "[rm bank-mariadb]\ndriver = mysql\n"
       << "host = " << RequireEnv("XA_TEST_MARIADB_HOST") << "\n"
       << "port = " << RequireEnv("XA_TEST_MARIADB_PORT") << "\n"

@@ -44,9 +44,12 @@ class ScratchDir {
 };
 
 // Writes an xa-recover configuration for the bank's two resource managers on the local
-// servers (passwords by file, as an operator would), mode 0600. Returns its path.
+// servers (passwords by file, as an operator would), mode 0600. Returns its path. With
+// `marker_rm` (an RM name of the bank), marker_rm and marker_table name the bank's marker table.
 std::string WriteBankRecoverConfig(const ScratchDir& dir, const std::string& log_dir,
-                                   uint32_t node_id, int orphan_min_age_ms);
+                                   uint32_t node_id, int orphan_min_age_ms,
+                                   const std::string& marker_rm = "",
+                                   const std::string& marker_table = "");
 
 // Transfers the worker acknowledged (gtrid hex, one a line).
 std::set<std::string> ReadAcknowledged(const std::string& ack_file);

@@ -9,6 +9,8 @@
 #include <cppconn/statement.h>
 #include <cppconn/connection.h>
 
+#include "src/sql_dialect/mariadb_dialect.h"
+#include "src/sql_dialect/postgres_dialect.h"
 #include "tests/testutil/db_env.h"
 
 namespace xa::test {
@@ -164,6 +166,25 @@ Status ResetAccounts(DbTeller& admin, const std::string& table, int accounts, in
           "CREATE TABLE " + table +
               " (id INT PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0))",
           "INSERT INTO " + table + " VALUES " + values}) {
+      Result<int64_t> r = pg.Execute(statement);
+      if (!r.ok()) return r.status();
+    }
+    return Status::Ok();
+  });
+}
+
+Status ResetMarkerTables(DbTeller& admin, const std::string& table) {
+  Result<std::string> mariadb_create = internal::mariadb::CreateMarkerTableSql(table);
+  if (!mariadb_create.ok()) return mariadb_create.status();
+  Result<std::vector<std::string>> postgres_create = internal::postgres::CreateMarkerTableSql(table);
+  if (!postgres_create.ok()) return postgres_create.status();
+  XA_RETURN_IF_ERROR(MariaDbRun(*admin.mariadb, "DROP TABLE IF EXISTS " + table));
+  XA_RETURN_IF_ERROR(MariaDbRun(*admin.mariadb, *mariadb_create));
+  std::vector<std::string> postgres_setup = {"DROP TABLE IF EXISTS " + table};
+  postgres_setup.insert(postgres_setup.end(), postgres_create->begin(), postgres_create->end());
+  odbc::OdbcResourceManager& pg = *admin.postgres;
+  return InPostgresBranch(pg, [&]() -> Status {
+    for (const std::string& statement : postgres_setup) {
       Result<int64_t> r = pg.Execute(statement);
       if (!r.ok()) return r.status();
     }

@@ -50,6 +50,8 @@ Result<DbTeller> OpenTeller(bool read_only_optimization = true);
 // (Re)creates `table` (id, balance >= 0) in both databases with `accounts` rows each holding
 // `balance`. Uses plain autocommit statements on MariaDB and a one-phase branch on PostgreSQL.
 Status ResetAccounts(DbTeller& admin, const std::string& table, int accounts, int64_t balance);
+// Drops and re-creates marker table `table` (docs/marker-commit.md) on both databases.
+Status ResetMarkerTables(DbTeller& admin, const std::string& table);
 
 // SUM(balance) of `table` in each database (plain reads, outside any global transaction).
 Result<int64_t> MariaDbTotal(DbTeller& admin, const std::string& table);

@@ -192,8 +192,9 @@ class MySqlResourceManager::Impl {
   // The Status of a failure; marks the session broken when the connection is gone.
   // Whose statement failed: a failure of the application's own SQL (a CHECK constraint, a
   // duplicate key) is the application's business, returned to it and logged at debug level
-  // only, unless it lost the connection.
-  enum class Statement : uint8_t { kOurs, kApplication };
+  // only, unless it lost the connection. A marker statement's failure is logged by
+  // MarkerFailure, after the dialect has read it (a 1205 of the settle is XA_RETRY there).
+  enum class Statement : uint8_t { kOurs, kApplication, kMarker };
   Status Fail(const Xid* xid, std::string_view operation, SqlFailure failure,
               Statement statement = Statement::kOurs);
   std::string Redact(std::string text) const;
@@ -246,7 +247,7 @@ Status MySqlResourceManager::Impl::Fail(const Xid* xid, std::string_view operati
   const bool lost = failure.error_number == 0 || dialect::IsConnectionLost(failure.error_number);
   if (lost) MarkBroken();
   const LogLevel level =
-      statement == Statement::kApplication && !lost ? LogLevel::kDebug : LogLevel::kWarning;
+      statement != Statement::kOurs && !lost ? LogLevel::kDebug : LogLevel::kWarning;
   if (level >= GetLogLevel()) {
     ::xa::internal::LogStream(level, log_component_, xid) << status.ToString();
   }
@@ -973,9 +974,15 @@ Status MySqlResourceManager::Impl::MarkerFailure(internal::MarkerCall call,
                                                  const std::string& operation,
                                                  SqlFailure failure) {
   const int error_number = failure.error_number;
-  Status mapped = Fail(global, operation, std::move(failure));
-  return dialect::ReadMarkerError(std::move(mapped), error_number, call, options_.rm_name, table,
-                                  options_.user, global);
+  Status mapped = Fail(global, operation, std::move(failure), Statement::kMarker);
+  Status status = dialect::ReadMarkerError(std::move(mapped), error_number, call,
+                                           options_.rm_name, table, options_.user, global);
+  // A settle that must wait longer is routine; every other failure is worth a warning.
+  const LogLevel level = status.code() == Code::kRetry ? LogLevel::kInfo : LogLevel::kWarning;
+  if (level >= GetLogLevel()) {
+    ::xa::internal::LogStream(level, log_component_, global) << status.ToString();
+  }
+  return status;
 }
 
 Status MySqlResourceManager::Impl::QueryMarkerRows(internal::MarkerCall call,
@@ -1036,16 +1043,16 @@ Status MySqlResourceManager::Impl::WriteCommitMarker(std::string_view table, con
   std::optional<SqlFailure> failure =
       Catch([&] { statement_->execute(sql::SQLString(*insert)); });
   if (!failure) return Status::Ok();
-  const int error_number = failure->error_number;
-  Status mapped = Fail(&branch, "WriteCommitMarker (INSERT into " + std::string(table) + ")",
-                       std::move(*failure));
-  Status status = dialect::ReadMarkerError(std::move(mapped), error_number, kCall,
-                                           options_.rm_name, table, options_.user, &global);
-  if (status.IsRollback() && IsOurBranch(branch)) {
-    // As after a statement of the application (StatusFromException): MariaDB undid only the
-    // statement after a lock wait timeout; the whole branch must go.
-    branch_->rollback_only = status.code();
-    branch_->rollback_reason = "the commit marker's INSERT failed with " + status.message();
+  Status status = MarkerFailure(kCall, table, &global,
+                                "WriteCommitMarker (INSERT into " + std::string(table) + ")",
+                                std::move(*failure));
+  if (IsOurBranch(branch)) {
+    // Whatever failed (XAER_DUPID, XA_RB*, a missing table), the branch is rollback-only now: a
+    // marker branch must never commit without its marker, or its transaction would commit here
+    // while recovery settles it as aborted. MariaDB undid only the INSERT (also after a lock wait
+    // timeout), so Prepare and a one-phase Commit roll the branch back and report it.
+    branch_->rollback_only = status.IsRollback() ? status.code() : Code::kRbRollback;
+    branch_->rollback_reason = "its commit marker could not be written: " + status.message();
   }
   return status;
 }

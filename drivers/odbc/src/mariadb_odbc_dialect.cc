@@ -233,7 +233,8 @@ class MariaDbDialect final : public OdbcDialect {
     XA_RETURN_IF_ERROR(MarkerSupported(kCall));
     Result<std::string> insert = mdb::WriteCommitMarkerSql(table, global);
     if (!insert.ok()) return insert.status();
-    Status written = Run(*insert, &branch, "WriteCommitMarker (INSERT into " + std::string(table) + ")");
+    Status written =
+        Run(*insert, &branch, "WriteCommitMarker (INSERT into " + std::string(table) + ")");
     if (written.ok()) return written;
     return mdb::ReadMarkerError(std::move(written), last_error_number_, kCall, context_->rm_name,
                                 table, context_->user, &global);
@@ -248,17 +249,21 @@ class MariaDbDialect final : public OdbcDialect {
     Result<std::string> select = mdb::ReadOutcomeSql(table, global);
     if (!select.ok()) return select.status();
     // Autocommit: the 'A' row, when it is inserted, is committed by its own statement.
-    Status inserted = Run(*insert, &global, "SettleCommitMarker (INSERT IGNORE into " + std::string(table) + ")");
+    Status inserted = Run(*insert, &global,
+                          "SettleCommitMarker (INSERT IGNORE into " + std::string(table) + ")");
     if (!inserted.ok()) return MarkerError(std::move(inserted), kCall, table, &global);
     std::vector<Row> rows;
     Diagnostics diag;
     if (!session_->Query(*select, &rows, &diag)) {
-      return MarkerError(Fail(diag, &global, "SettleCommitMarker (SELECT outcome from " + std::string(table) + ")"), kCall,
-                         table, &global);
+      return MarkerError(
+          Fail(diag, &global,
+               "SettleCommitMarker (SELECT outcome from " + std::string(table) + ")"),
+          kCall, table, &global);
     }
     if (rows.empty()) return ::xa::internal::MarkerRowVanished(context_->rm_name, table, global);
-    return ::xa::internal::ParseMarkerOutcome(rows[0].empty() ? std::nullopt : rows[0][0], context_->rm_name,
-                                              table, ::xa::internal::LowerHex(global.gtrid()));
+    return ::xa::internal::ParseMarkerOutcome(rows[0].empty() ? std::nullopt : rows[0][0],
+                                              context_->rm_name, table,
+                                              ::xa::internal::LowerHex(global.gtrid()));
   }
 
   Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,

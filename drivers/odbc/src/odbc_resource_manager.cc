@@ -8,6 +8,7 @@
 #include "drivers/odbc/src/odbc_dialect.h"
 #include "drivers/odbc/src/odbc_session.h"
 #include "src/base/logging.h"
+#include "src/sql_dialect/commit_marker.h"
 #include "src/sql_dialect/mariadb_dialect.h"  // EscapeForMessage
 #include "src/sql_dialect/session_wait.h"
 
@@ -29,6 +30,7 @@ namespace {
 
 using internal::Diagnostics;
 using internal::OdbcSession;
+using ::xa::internal::MarkerCall;
 
 // The branch this session is associated with, as far as this object knows. Branches that reached
 // the server's prepared state are not tracked: the server holds them.
@@ -400,6 +402,83 @@ class OdbcResourceManager::Impl {
     return fenced;
   }
 
+  Status WriteCommitMarker(std::string_view table, const Xid& global) {
+    constexpr MarkerCall kCall = MarkerCall::kWrite;
+    XA_RETURN_IF_ERROR(::xa::internal::CheckMarkerTable(table, options_.rm_name));
+    switch (branch_state_) {
+      case BranchState::kActive:
+        break;
+      case BranchState::kFinished:
+        // Rolled back already (TMFAIL, or an XA_RB* statement error): report that.
+        if (branch_outcome_.IsRollback()) return branch_outcome_;
+        [[fallthrough]];
+      default:
+        if (branch_state_ == BranchState::kLost) return LostOutcome(branch_xid_);
+        return ::xa::internal::MarkerCallRefused(
+            options_.rm_name, kCall,
+            "the session's branch is " + CurrentBranchText() +
+                "; the marker is written in the marker branch's work, between Start() and "
+                "End()");
+    }
+    Status written = dialect_impl_->WriteCommitMarker(table, global, branch_xid_);
+    if (written.ok()) return written;
+    // A lost session takes the branch with it. Otherwise the branch is rolled back now, whatever
+    // failed (XAER_DUPID, XA_RB*, a missing table): a marker branch must never commit without
+    // its marker, or its transaction would commit here while recovery settles it as aborted.
+    // Prepare and Commit then report the rollback, Rollback() and End() accept it.
+    if (NoteLostSession()) return written;
+    Status rolled_back = dialect_impl_->RollbackActive(branch_xid_);
+    if (!rolled_back.ok()) {
+      XA_LOG_XID(kWarning, context_.log_component, branch_xid_)
+          << "rollback after a failed commit marker failed (the server ends the branch with the "
+             "session): "
+          << rolled_back.ToString();
+    }
+    NoteLostSession();
+    Finish(written.IsRollback()
+               ? written
+               : Status(Code::kRbRollback, Describe(branch_xid_) +
+                                               " has been rolled back: its commit marker could "
+                                               "not be written (" +
+                                               written.message() + ")"));
+    return written;
+  }
+
+  Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global,
+                                           std::chrono::milliseconds wait) {
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(MarkerCall::kSettle, table));
+    Result<MarkerOutcome> settled = dialect_impl_->SettleCommitMarker(table, global, wait);
+    AfterFailure();
+    return settled;
+  }
+
+  Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                   const std::vector<Xid>& globals) {
+    XA_RETURN_IF_ERROR(::xa::internal::CheckMarkerTable(table, options_.rm_name));
+    if (globals.empty()) return std::vector<MarkerRow>();
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(MarkerCall::kRead, table));
+    Result<std::vector<MarkerRow>> rows = dialect_impl_->ReadCommitMarkers(table, globals);
+    AfterFailure();
+    return rows;
+  }
+
+  Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table, uint32_t node_id,
+                                                   size_t limit) {
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(MarkerCall::kList, table));
+    Result<std::vector<MarkerRow>> rows = dialect_impl_->ListCommitMarkers(table, node_id, limit);
+    AfterFailure();
+    return rows;
+  }
+
+  Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& globals) {
+    XA_RETURN_IF_ERROR(::xa::internal::CheckMarkerTable(table, options_.rm_name));
+    if (globals.empty()) return Status::Ok();
+    XA_RETURN_IF_ERROR(MarkerOutsideBranch(MarkerCall::kDelete, table));
+    Status deleted = dialect_impl_->DeleteCommitMarkers(table, globals);
+    AfterFailure();
+    return deleted;
+  }
+
   Status Forget(const Xid& xid) {
     return Status(Code::kNoTa, Describe(xid) + ": " + std::string(DialectName(dialect_)) +
                                    " keeps no heuristically completed branches to forget");
@@ -545,6 +624,20 @@ class OdbcResourceManager::Impl {
     return Open();
   }
 
+  // Before a marker call that runs outside any branch: a valid table name, no branch open on
+  // the session (XAER_PROTO), and a session.
+  Status MarkerOutsideBranch(MarkerCall call, std::string_view table) {
+    XA_RETURN_IF_ERROR(::xa::internal::CheckMarkerTable(table, options_.rm_name));
+    if (IsOpenBranch(branch_state_)) {
+      return ::xa::internal::MarkerCallRefused(
+          options_.rm_name, call,
+          "branch " + CurrentBranchText() +
+              " is open on this session; this call runs outside any branch: finish the branch "
+              "first, or use another resource manager object");
+    }
+    return EnsureOpen();
+  }
+
   void Disconnect() {
     if (dialect_impl_ != nullptr) dialect_impl_->OnDisconnect();
     session_.Disconnect();
@@ -680,6 +773,27 @@ Status OdbcResourceManager::Forget(const Xid& xid) { return impl_->Forget(xid); 
 Result<uint64_t> OdbcResourceManager::SessionId() { return impl_->SessionId(); }
 Status OdbcResourceManager::FenceSession(uint64_t session_id) {
   return impl_->FenceSession(session_id);
+}
+Status OdbcResourceManager::WriteCommitMarker(std::string_view table, const Xid& global_xid) {
+  return impl_->WriteCommitMarker(table, global_xid);
+}
+Result<MarkerOutcome> OdbcResourceManager::SettleCommitMarker(std::string_view table,
+                                                              const Xid& global_xid,
+                                                              std::chrono::milliseconds wait) {
+  return impl_->SettleCommitMarker(table, global_xid, wait);
+}
+Result<std::vector<MarkerRow>> OdbcResourceManager::ReadCommitMarkers(
+    std::string_view table, const std::vector<Xid>& global_xids) {
+  return impl_->ReadCommitMarkers(table, global_xids);
+}
+Result<std::vector<MarkerRow>> OdbcResourceManager::ListCommitMarkers(std::string_view table,
+                                                                      uint32_t node_id,
+                                                                      size_t limit) {
+  return impl_->ListCommitMarkers(table, node_id, limit);
+}
+Status OdbcResourceManager::DeleteCommitMarkers(std::string_view table,
+                                                const std::vector<Xid>& global_xids) {
+  return impl_->DeleteCommitMarkers(table, global_xids);
 }
 Dialect OdbcResourceManager::dialect() const noexcept { return impl_->dialect(); }
 SQLHDBC OdbcResourceManager::connection() const noexcept { return impl_->connection(); }

@@ -16,11 +16,15 @@
 
 #include <sqlext.h>
 
+#include <iterator>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "drivers/odbc/src/odbc_dialect.h"
+#include "src/base/byte_text.h"
 #include "src/base/logging.h"
+#include "src/sql_dialect/commit_marker.h"
 #include "src/sql_dialect/postgres_dialect.h"
 #include "src/sql_dialect/session_wait.h"
 
@@ -28,6 +32,7 @@ namespace xa::odbc::internal {
 namespace {
 
 namespace pg = ::xa::internal::postgres;
+using ::xa::internal::MarkerCall;
 
 int64_t ToInt(const std::optional<std::string>& text) { return IntColumn(text, 0); }
 
@@ -216,6 +221,115 @@ class PostgresDialect final : public OdbcDialect {
     return Status::Ok();
   }
 
+  Status WriteCommitMarker(std::string_view table, const Xid& global, const Xid& branch) override {
+    Result<std::string> insert = pg::WriteCommitMarkerSql(table, global);
+    if (!insert.ok()) return insert.status();
+    // In the branch's transaction block (manual-commit mode since Begin). A failure leaves the
+    // block as a failed statement of the application does: aborted, or with psqlODBC's
+    // statement-level rollback only the INSERT undone; Rollback() or End(TMFAIL) ends it.
+    Diagnostics diag;
+    if (session_->Execute(*insert, &diag)) return Status::Ok();
+    return pg::ReadMarkerError(Fail(pg::Step::kWriteMarker, diag, &branch), diag.primary().sqlstate,
+                               MarkerCall::kWrite, context_->rm_name, table, context_->user,
+                               &global);
+  }
+
+  Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global,
+                                           std::chrono::milliseconds wait) override {
+    constexpr MarkerCall kCall = MarkerCall::kSettle;
+    Result<std::string> insert = pg::SettleCommitMarkerSql(table, global);
+    if (!insert.ok()) return insert.status();
+    Result<std::string> select = pg::ReadOutcomeSql(table, global);
+    if (!select.ok()) return select.status();
+    // One transaction: READ COMMITTED (the SELECT must see the row the insert waited for), the
+    // lock timeout for this transaction only, the insert, the read, COMMIT.
+    Diagnostics diag;
+    if (!session_->SetAutocommit(false, &diag)) return MarkerFailure(kCall, table, &global, diag);
+    auto run = [&](std::string_view sql) {
+      diag = Diagnostics();
+      return session_->Execute(sql, &diag);
+    };
+    std::vector<Row> rows;
+    bool done = run(pg::kReadCommittedSql) && run(pg::SettleLockTimeoutSql(wait)) && run(*insert);
+    if (done) {
+      diag = Diagnostics();
+      done = session_->Query(*select, &rows, &diag);
+    }
+    if (done) {
+      diag = Diagnostics();
+      done = session_->EndTransaction(true, &diag);
+    }
+    if (!done) {
+      Status failed = MarkerFailure(kCall, table, &global, diag);
+      Abort();
+      return failed;
+    }
+    if (!session_->SetAutocommit(true, &diag)) session_->MarkLost();  // the next call reconnects
+    if (rows.empty()) return ::xa::internal::MarkerRowVanished(context_->rm_name, table, global);
+    return ::xa::internal::ParseMarkerOutcome(rows[0].empty() ? std::nullopt : rows[0][0],
+                                              context_->rm_name, table,
+                                              ::xa::internal::LowerHex(global.gtrid()));
+  }
+
+  Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                   const std::vector<Xid>& globals) override {
+    constexpr MarkerCall kCall = MarkerCall::kRead;
+    Result<std::vector<std::string>> selects = pg::ReadCommitMarkersSql(table, globals);
+    if (!selects.ok()) return selects.status();
+    std::vector<Row> rows;
+    for (const std::string& select : *selects) {
+      std::vector<Row> chunk;
+      Diagnostics diag;
+      // Autocommit: each read is a plain snapshot read of its own, which never waits.
+      if (!session_->Query(select, &chunk, &diag)) {
+        return MarkerFailure(kCall, table, nullptr, diag);
+      }
+      rows.insert(rows.end(), std::make_move_iterator(chunk.begin()),
+                  std::make_move_iterator(chunk.end()));
+    }
+    return ::xa::internal::ParseMarkerRows(rows, context_->rm_name, table);
+  }
+
+  Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table, uint32_t node_id,
+                                                   size_t limit) override {
+    constexpr MarkerCall kCall = MarkerCall::kList;
+    Result<std::string> select = pg::ListCommitMarkersSql(table, node_id, limit);
+    if (!select.ok()) return select.status();
+    std::vector<Row> rows;
+    Diagnostics diag;
+    if (!session_->Query(*select, &rows, &diag)) return MarkerFailure(kCall, table, nullptr, diag);
+    return ::xa::internal::ParseMarkerRows(rows, context_->rm_name, table);
+  }
+
+  Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& globals) override {
+    constexpr MarkerCall kCall = MarkerCall::kDelete;
+    Result<std::vector<std::string>> deletes = pg::DeleteCommitMarkersSql(table, globals);
+    if (!deletes.ok()) return deletes.status();
+    Diagnostics diag;
+    if (deletes->size() == 1) {
+      // Autocommit: the one statement commits itself.
+      if (session_->Execute(deletes->front(), &diag)) return Status::Ok();
+      return MarkerFailure(kCall, table, nullptr, diag);
+    }
+    if (!session_->SetAutocommit(false, &diag)) return MarkerFailure(kCall, table, nullptr, diag);
+    bool done = true;
+    for (const std::string& statement : *deletes) {
+      diag = Diagnostics();
+      done = done && session_->Execute(statement, &diag);
+    }
+    if (done) {
+      diag = Diagnostics();
+      done = session_->EndTransaction(true, &diag);
+    }
+    if (!done) {
+      Status failed = MarkerFailure(kCall, table, nullptr, diag);
+      Abort();
+      return failed;
+    }
+    if (!session_->SetAutocommit(true, &diag)) session_->MarkLost();  // the next call reconnects
+    return Status::Ok();
+  }
+
   void OnDisconnect() override { backend_pid_ = 0; }
 
  private:
@@ -272,6 +386,13 @@ class PostgresDialect final : public OdbcDialect {
     Diagnostics ignored;
     session_->EndTransaction(false, &ignored);
     session_->SetAutocommit(true, &ignored);
+  }
+
+  // A failed marker statement outside any branch (Step::kMarker), read by the dialect.
+  Status MarkerFailure(MarkerCall call, std::string_view table, const Xid* global,
+                       const Diagnostics& diag) {
+    return pg::ReadMarkerError(Fail(pg::Step::kMarker, diag, global), diag.primary().sqlstate, call,
+                               context_->rm_name, table, context_->user, global);
   }
 
   Status Fail(pg::Step step, const Diagnostics& diag, const Xid* xid) {

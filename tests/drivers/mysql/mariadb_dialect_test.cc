@@ -5,9 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "src/base/byte_text.h"
+#include "src/sql_dialect/commit_marker.h"
 #include "src/sql_dialect/session_wait.h"
 
 #include <gmock/gmock.h>
@@ -376,6 +381,198 @@ TEST(SessionWait, TheSharedRuleIsTheMeasuredOne) {
   EXPECT_EQ(kSessionWaitRule.bound, std::chrono::milliseconds(5000));
   EXPECT_EQ(kSessionWaitRule.poll, std::chrono::milliseconds(1));
   EXPECT_EQ(kSessionWaitRule.grace_after_gone, std::chrono::milliseconds(50));
+}
+
+// ---- The commit marker -----------------------------------------------------------------------
+
+using ::testing::Not;
+
+Xid MarkerXid(std::string_view gtrid) { return MakeXid(Xid::kMarkerFormatId, gtrid, ""); }
+
+std::string LowerHexOf(std::string_view bytes) { return internal::LowerHex(bytes); }
+
+// How many hex literals X'..' a statement holds.
+long HexLiterals(const std::string& sql) {
+  long count = 0;
+  for (size_t at = sql.find("X'"); at != std::string::npos; at = sql.find("X'", at + 2)) ++count;
+  return count;
+}
+
+std::vector<Xid> MarkerXids(size_t count) {
+  std::vector<Xid> xids;
+  for (size_t i = 0; i < count; ++i) xids.push_back(MarkerXid("g" + std::to_string(i)));
+  return xids;
+}
+
+TEST(MariaDbMarker, WriteInsertsTheCommittedRowWithTheGtridInHex) {
+  Xid global = Xid::Make(7, "ab", "").value();
+  EXPECT_EQ(WriteCommitMarkerSql("xa_commit_marker", global).value(),
+            "INSERT INTO xa_commit_marker (gtrid, format_id, node_id, outcome) VALUES "
+            "(X'6162',7,0,'C')");
+  // An xa-generated Xid carries its node id, which the row stores for ListCommitMarkers.
+  Xid ours = XidGenerator(0x1234).Next(Protocol::kMarkerCommit);
+  EXPECT_THAT(WriteCommitMarkerSql("db1.markers", ours).value(),
+              HasSubstr(",1480674637,4660,'C')"));
+  // Hostile bytes stay hex: the only quotes are the literals' own.
+  std::string hostile = WriteCommitMarkerSql("t", MarkerXid(kHostile)).value();
+  EXPECT_EQ(std::count(hostile.begin(), hostile.end(), '\''), 4) << hostile;
+  EXPECT_EQ(hostile.find_first_of(";\\\"\n"), std::string::npos) << hostile;
+  EXPECT_EQ(hostile.find('\0'), std::string::npos);
+}
+
+TEST(MariaDbMarker, SettleWaitIsWholeSecondsRoundedUpAndAtLeastOne) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(SettleWaitSeconds(milliseconds(-5)), 1);
+  EXPECT_EQ(SettleWaitSeconds(milliseconds(0)), 1);
+  EXPECT_EQ(SettleWaitSeconds(milliseconds(1)), 1);
+  EXPECT_EQ(SettleWaitSeconds(milliseconds(1000)), 1);
+  EXPECT_EQ(SettleWaitSeconds(milliseconds(1001)), 2);
+  EXPECT_EQ(SettleWaitSeconds(milliseconds(2500)), 3);
+  EXPECT_EQ(SettleWaitSeconds(milliseconds(INT64_MAX)), 1073741824);
+}
+
+TEST(MariaDbMarker, SettleBoundsOnlyItsOwnStatementsLockWait) {
+  Xid global = Xid::Make(7, "ab", "").value();
+  EXPECT_EQ(SettleCommitMarkerSql("m", global, std::chrono::milliseconds(1500)).value(),
+            "SET STATEMENT innodb_lock_wait_timeout=2 FOR INSERT IGNORE INTO m (gtrid, format_id, "
+            "node_id, outcome) VALUES (X'6162',7,0,'A')");
+  EXPECT_EQ(ReadOutcomeSql("m", global).value(), "SELECT outcome FROM m WHERE gtrid = X'6162'");
+}
+
+TEST(MariaDbMarker, ReadsAndDeletesNameAtMost500XidsAStatement) {
+  EXPECT_TRUE(ReadCommitMarkersSql("m", {}).value().empty());
+  EXPECT_TRUE(DeleteCommitMarkersSql("m", {}).value().empty());
+  std::vector<Xid> xids = MarkerXids(1001);
+  std::vector<std::string> reads = ReadCommitMarkersSql("m", xids).value();
+  std::vector<std::string> deletes = DeleteCommitMarkersSql("m", xids).value();
+  ASSERT_EQ(reads.size(), 3u);
+  ASSERT_EQ(deletes.size(), 3u);
+  const std::vector<long> sizes = {500, 500, 1};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(HexLiterals(reads[i]), sizes[i]);
+    EXPECT_EQ(HexLiterals(deletes[i]), sizes[i]);
+    EXPECT_EQ(reads[i].rfind("SELECT HEX(gtrid), format_id, outcome FROM m WHERE gtrid IN (X'", 0),
+              0u)
+        << reads[i].substr(0, 80);
+    EXPECT_EQ(deletes[i].rfind("DELETE FROM m WHERE gtrid IN (X'", 0), 0u)
+        << deletes[i].substr(0, 80);
+  }
+  // Every Xid once, in order.
+  EXPECT_THAT(reads[0], HasSubstr("(X'6730',X'6731',"));
+  EXPECT_THAT(reads[2], HasSubstr("IN (X'" + LowerHexOf("g1000") + "')"));
+}
+
+TEST(MariaDbMarker, ListReadsOneNodeOldestFirstUpToTheLimit) {
+  EXPECT_EQ(ListCommitMarkersSql("db.m", 42, 10).value(),
+            "SELECT HEX(gtrid), format_id, outcome FROM db.m WHERE node_id = 42 ORDER BY "
+            "created, gtrid LIMIT 10");
+  EXPECT_THAT(ListCommitMarkersSql("m", 0xffffffffu, 0).value(),
+              HasSubstr("WHERE node_id = 4294967295 ORDER BY created, gtrid LIMIT 0"));
+}
+
+TEST(MariaDbMarker, CreateTableIsTheDocumentedSchema) {
+  EXPECT_EQ(CreateMarkerTableSql("xa_commit_marker").value(),
+            "CREATE TABLE IF NOT EXISTS xa_commit_marker (gtrid VARBINARY(64) NOT NULL PRIMARY "
+            "KEY, format_id INT NOT NULL, node_id INT UNSIGNED NOT NULL, outcome CHAR(1) NOT NULL "
+            "CHECK (outcome IN ('C', 'A')), created TIMESTAMP(6) NOT NULL DEFAULT "
+            "CURRENT_TIMESTAMP(6), KEY xa_commit_marker_by_node (node_id, created)) ENGINE=InnoDB");
+}
+
+TEST(MariaDbMarker, TableNamesThatAreNoPlainIdentifierGiveNoText) {
+  Xid global = MarkerXid("g");
+  for (std::string_view table :
+       {"", "a b", "t'", "t;DROP", "1t", "a.b.c", "`t`", "t\"", "schema.", ".t"}) {
+    SCOPED_TRACE(std::string(table));
+    EXPECT_THAT(CreateMarkerTableSql(table), StatusIs(Code::kInval));
+    EXPECT_THAT(WriteCommitMarkerSql(table, global), StatusIs(Code::kInval));
+    EXPECT_THAT(SettleCommitMarkerSql(table, global, std::chrono::seconds(1)),
+                StatusIs(Code::kInval));
+    EXPECT_THAT(ReadOutcomeSql(table, global), StatusIs(Code::kInval));
+    EXPECT_THAT(ReadCommitMarkersSql(table, {global}), StatusIs(Code::kInval));
+    EXPECT_THAT(ListCommitMarkersSql(table, 1, 1), StatusIs(Code::kInval));
+    EXPECT_THAT(DeleteCommitMarkersSql(table, {global}), StatusIs(Code::kInval));
+  }
+}
+
+Status MarkerError(int error_number, MarkerCall call, const Xid* global) {
+  Status mapped = MapMariaDbError(error_number, "HY000", "server text", "rm1", global,
+                                  std::string(MarkerCallName(call)) + " (statement)");
+  return ReadMarkerError(std::move(mapped), error_number, call, "rm1", "xa_commit_marker",
+                         "xa_tm", global);
+}
+
+TEST(MariaDbMarker, ErrorsReadAsEachCallNeeds) {
+  Xid global = MarkerXid("g");
+  // The coordinator's row collides with recovery's: the transaction was settled as aborted.
+  EXPECT_THAT(MarkerError(1062, MarkerCall::kWrite, &global),
+              StatusIs(Code::kDupId, HasSubstr("settled it as aborted")));
+  // The settle's bounded wait ran out: retry later. In the branch it is the branch's timeout.
+  EXPECT_THAT(MarkerError(1205, MarkerCall::kSettle, &global),
+              StatusIs(Code::kRetry, HasSubstr("settle again later")));
+  EXPECT_THAT(MarkerError(1205, MarkerCall::kWrite, &global), StatusIs(Code::kRbTimeout));
+  EXPECT_THAT(MarkerError(1213, MarkerCall::kWrite, &global), StatusIs(Code::kRbDeadlock));
+  // The table: the code of the statement mapping, with what to do.
+  EXPECT_THAT(MarkerError(1146, MarkerCall::kList, nullptr),
+              StatusIs(Code::kRmError, AllOf(HasSubstr("'xa_commit_marker' does not exist"),
+                                             HasSubstr("docs/marker-commit.md"))));
+  EXPECT_THAT(MarkerError(1142, MarkerCall::kDelete, nullptr),
+              StatusIs(Code::kRmError,
+                       AllOf(HasSubstr("needs the DELETE"),
+                             HasSubstr("GRANT SELECT, INSERT, DELETE ON xa_commit_marker TO "
+                                       "'xa_tm'"))));
+  EXPECT_THAT(MarkerError(1054, MarkerCall::kRead, nullptr),
+              StatusIs(Code::kRmError, HasSubstr("lacks a column")));
+  // Outside a branch no branch is involved, whatever the code.
+  EXPECT_THAT(MarkerError(1064, MarkerCall::kRead, nullptr),
+              StatusIs(Code::kRmError, AllOf(HasSubstr("no branch is involved"),
+                                             Not(HasSubstr("the branch goes on")))));
+}
+
+TEST(CommitMarkerRows, ValidRowsParseAndDamagedOnesAreNamed) {
+  using internal::MarkerTextRow;
+  const std::string gtrid_hex = LowerHexOf("gtrid-1");
+  Result<std::vector<MarkerRow>> rows = internal::ParseMarkerRows(
+      {MarkerTextRow{gtrid_hex, "1480674637", "C"},
+       MarkerTextRow{"6162", "7", "A"}},
+      "rm1", "m");
+  ASSERT_THAT(rows, test::IsOk());
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].global, MarkerXid("gtrid-1"));
+  EXPECT_EQ((*rows)[0].outcome, MarkerOutcome::kCommitted);
+  EXPECT_EQ((*rows)[1].global, Xid::Make(7, "ab", "").value());
+  EXPECT_EQ((*rows)[1].outcome, MarkerOutcome::kAborted);
+  // Upper-case hex (MariaDB's HEX()) and a blank-padded CHAR read the same.
+  EXPECT_EQ(internal::ParseMarkerRow("6A6B", "1", "C ", "rm1", "m").value().global,
+            Xid::Make(1, "jk", "").value());
+
+  struct Bad {
+    MarkerTextRow row;
+    std::string named;
+  };
+  for (const Bad& bad : std::initializer_list<Bad>{
+           {{"6162", "7", "X"}, "'X'"},
+           {{"6162", "7", std::nullopt}, "outcome NULL"},
+           {{"zz", "7", "C"}, "gtrid is no hex"},
+           {{"", "7", "C"}, "gtrid"},
+           {{"6162", "-1", "C"}, "format ID"},
+           {{"6162", "2147483648", "C"}, "format"},
+           {{std::string(130, 'a'), "1", "C"}, "gtrid"},
+           {{"6162", "7"}, "expected 3"}}) {
+    EXPECT_THAT(internal::ParseMarkerRows({bad.row}, "rm1", "m"),
+                StatusIs(Code::kRmError, AllOf(HasSubstr("marker table 'm'"),
+                                               HasSubstr(bad.named))));
+  }
+}
+
+TEST(CommitMarkerRows, ChunksKeepOrderAndSize) {
+  EXPECT_TRUE(internal::MarkerChunks({}).empty());
+  std::vector<Xid> xids = MarkerXids(1000);
+  std::vector<std::vector<Xid>> chunks = internal::MarkerChunks(xids);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].size(), 500u);
+  EXPECT_EQ(chunks[1].size(), 500u);
+  EXPECT_EQ(chunks[1].front(), xids[500]);
+  EXPECT_EQ(internal::MarkerChunks(MarkerXids(501)).back().size(), 1u);
 }
 
 }  // namespace

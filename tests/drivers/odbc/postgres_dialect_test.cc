@@ -1,6 +1,9 @@
 #include "src/sql_dialect/postgres_dialect.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
@@ -282,6 +285,160 @@ TEST(PostgresDialect, RefusedTerminateSaysWhichRoleToGrant) {
   EXPECT_THAT(TerminateFailure("08006", "connection failure", "ledger", 4242, "agent"),
               StatusIs(Code::kRmFail, HasSubstr("fence (pg_terminate_backend)")));
   EXPECT_FALSE(LostConnectionLeavesBranchInDoubt(Step::kFence));
+}
+
+// ---- The commit marker -----------------------------------------------------------------------
+
+Xid MarkerXid(std::string_view gtrid) {
+  return Xid::Make(Xid::kMarkerFormatId, gtrid, "").value();
+}
+
+// How many bytea literals '\x..'::bytea a statement holds.
+long ByteaLiterals(const std::string& sql) {
+  long count = 0;
+  for (size_t at = sql.find("::bytea"); at != std::string::npos; at = sql.find("::bytea", at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+TEST(PostgresMarker, WriteInsertsTheCommittedRowWithTheGtridAsHexBytea) {
+  Xid global = Xid::Make(7, "ab", "").value();
+  EXPECT_EQ(WriteCommitMarkerSql("xa_commit_marker", global).value(),
+            "INSERT INTO xa_commit_marker (gtrid, format_id, node_id, outcome) VALUES "
+            "('\\x6162'::bytea,7,0,'C')");
+  Xid ours = XidGenerator(0xfffffffeu).Next(Protocol::kMarkerCommit);
+  EXPECT_THAT(WriteCommitMarkerSql("s.m", ours).value(),
+              ::testing::HasSubstr("::bytea,1480674637,4294967294,'C')"));
+  // Hostile bytes stay hex: the only quotes are the literal's own, the only backslash its \x.
+  std::string hostile = WriteCommitMarkerSql("t", MarkerXid(kHostile)).value();
+  EXPECT_EQ(std::count(hostile.begin(), hostile.end(), '\''), 4) << hostile;
+  EXPECT_EQ(std::count(hostile.begin(), hostile.end(), '\\'), 1) << hostile;
+  EXPECT_EQ(hostile.find_first_of(";\"\n"), std::string::npos) << hostile;
+  EXPECT_EQ(hostile.find('\0'), std::string::npos);
+}
+
+TEST(PostgresMarker, SettleIsOneReadCommittedTransactionWithABoundedLockWait) {
+  Xid global = Xid::Make(7, "ab", "").value();
+  EXPECT_EQ(kReadCommittedSql, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED");
+  EXPECT_EQ(SettleLockTimeoutSql(std::chrono::milliseconds(1500)),
+            "SET LOCAL lock_timeout = '1500ms'");
+  // 0 would mean "no limit": never less than 1ms.
+  EXPECT_EQ(SettleLockTimeoutSql(std::chrono::milliseconds(0)), "SET LOCAL lock_timeout = '1ms'");
+  EXPECT_EQ(SettleLockTimeoutSql(std::chrono::milliseconds(-3)), "SET LOCAL lock_timeout = '1ms'");
+  EXPECT_EQ(SettleLockTimeoutSql(std::chrono::milliseconds(INT64_MAX)),
+            "SET LOCAL lock_timeout = '2147483647ms'");
+  EXPECT_EQ(SettleCommitMarkerSql("m", global).value(),
+            "INSERT INTO m (gtrid, format_id, node_id, outcome) VALUES ('\\x6162'::bytea,7,0,'A') "
+            "ON CONFLICT (gtrid) DO NOTHING");
+  EXPECT_EQ(ReadOutcomeSql("m", global).value(),
+            "SELECT outcome FROM m WHERE gtrid = '\\x6162'::bytea");
+}
+
+TEST(PostgresMarker, ReadsAndDeletesNameAtMost500XidsAStatement) {
+  EXPECT_TRUE(ReadCommitMarkersSql("m", {}).value().empty());
+  EXPECT_TRUE(DeleteCommitMarkersSql("m", {}).value().empty());
+  std::vector<Xid> xids;
+  for (int i = 0; i < 1200; ++i) xids.push_back(MarkerXid("g" + std::to_string(i)));
+  std::vector<std::string> reads = ReadCommitMarkersSql("m", xids).value();
+  std::vector<std::string> deletes = DeleteCommitMarkersSql("m", xids).value();
+  ASSERT_EQ(reads.size(), 3u);
+  ASSERT_EQ(deletes.size(), 3u);
+  const std::vector<long> sizes = {500, 500, 200};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(ByteaLiterals(reads[i]), sizes[i]);
+    EXPECT_EQ(ByteaLiterals(deletes[i]), sizes[i]);
+    EXPECT_EQ(reads[i].rfind("SELECT encode(gtrid, 'hex'), format_id, outcome FROM m WHERE gtrid "
+                             "IN ('\\x",
+                             0),
+              0u)
+        << reads[i].substr(0, 90);
+    EXPECT_EQ(deletes[i].rfind("DELETE FROM m WHERE gtrid IN ('\\x", 0), 0u);
+  }
+  EXPECT_THAT(reads[0], ::testing::HasSubstr("IN ('\\x6730'::bytea,'\\x6731'::bytea,"));
+}
+
+TEST(PostgresMarker, ListReadsOneNodeOldestFirstUpToTheLimit) {
+  EXPECT_EQ(ListCommitMarkersSql("s.m", 42, 10).value(),
+            "SELECT encode(gtrid, 'hex'), format_id, outcome FROM s.m WHERE node_id = 42 ORDER BY "
+            "created, gtrid LIMIT 10");
+  EXPECT_THAT(ListCommitMarkersSql("m", 1, 0).value(), ::testing::EndsWith(" LIMIT 0"));
+  // LIMIT takes a bigint.
+  EXPECT_THAT(ListCommitMarkersSql("m", 1, SIZE_MAX).value(),
+              ::testing::EndsWith(" LIMIT 9223372036854775807"));
+}
+
+TEST(PostgresMarker, CreateTableIsTheDocumentedSchemaWithAnUnqualifiedIndexName) {
+  std::vector<std::string> plain = CreateMarkerTableSql("xa_commit_marker").value();
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_EQ(plain[0],
+            "CREATE TABLE IF NOT EXISTS xa_commit_marker (gtrid bytea NOT NULL PRIMARY KEY, "
+            "format_id integer NOT NULL, node_id bigint NOT NULL, outcome char(1) NOT NULL CHECK "
+            "(outcome IN ('C', 'A')), created timestamptz NOT NULL DEFAULT clock_timestamp())");
+  EXPECT_EQ(plain[1],
+            "CREATE INDEX IF NOT EXISTS xa_commit_marker_by_node ON xa_commit_marker (node_id, "
+            "created)");
+  std::vector<std::string> qualified = CreateMarkerTableSql("xa.markers").value();
+  ASSERT_EQ(qualified.size(), 2u);
+  EXPECT_THAT(qualified[0], ::testing::StartsWith("CREATE TABLE IF NOT EXISTS xa.markers ("));
+  EXPECT_EQ(qualified[1],
+            "CREATE INDEX IF NOT EXISTS markers_by_node ON xa.markers (node_id, created)");
+}
+
+TEST(PostgresMarker, TableNamesThatAreNoPlainIdentifierGiveNoText) {
+  Xid global = MarkerXid("g");
+  for (std::string_view table : {"", "a b", "t'", "t;DROP", "1t", "a.b.c", "\"t\"", "s.", ".t"}) {
+    SCOPED_TRACE(std::string(table));
+    EXPECT_THAT(CreateMarkerTableSql(table), StatusIs(Code::kInval));
+    EXPECT_THAT(WriteCommitMarkerSql(table, global), StatusIs(Code::kInval));
+    EXPECT_THAT(SettleCommitMarkerSql(table, global), StatusIs(Code::kInval));
+    EXPECT_THAT(ReadOutcomeSql(table, global), StatusIs(Code::kInval));
+    EXPECT_THAT(ReadCommitMarkersSql(table, {global}), StatusIs(Code::kInval));
+    EXPECT_THAT(ListCommitMarkersSql(table, 1, 1), StatusIs(Code::kInval));
+    EXPECT_THAT(DeleteCommitMarkersSql(table, {global}), StatusIs(Code::kInval));
+  }
+}
+
+Status MarkerError(Step step, std::string_view sqlstate, MarkerCall call, const Xid* global) {
+  return ReadMarkerError(MapPostgresError(step, sqlstate, "server text", "rm1", global), sqlstate,
+                         call, "rm1", "xa_commit_marker", "xa_tm", global);
+}
+
+TEST(PostgresMarker, ErrorsReadAsEachCallNeeds) {
+  using ::testing::AllOf;
+  using ::testing::HasSubstr;
+  using ::testing::Not;
+  Xid global = MarkerXid("g");
+  // In the branch: the coordinator's row collides with recovery's, or the branch must go.
+  EXPECT_THAT(MarkerError(Step::kWriteMarker, "23505", MarkerCall::kWrite, &global),
+              StatusIs(Code::kDupId, HasSubstr("settled it as aborted")));
+  EXPECT_THAT(MarkerError(Step::kWriteMarker, "55P03", MarkerCall::kWrite, &global),
+              StatusIs(Code::kRbTimeout));
+  EXPECT_THAT(MarkerError(Step::kWriteMarker, "40P01", MarkerCall::kWrite, &global),
+              StatusIs(Code::kRbDeadlock));
+  EXPECT_THAT(MarkerError(Step::kWriteMarker, "23514", MarkerCall::kWrite, &global),
+              StatusIs(Code::kRmError));
+  // Outside: the settle's bounded wait ran out.
+  EXPECT_EQ(CodeForPostgresError(Step::kMarker, "55P03", ""), Code::kRetry);
+  EXPECT_THAT(MarkerError(Step::kMarker, "55P03", MarkerCall::kSettle, &global),
+              StatusIs(Code::kRetry, HasSubstr("settle again later")));
+  EXPECT_EQ(CodeForPostgresError(Step::kMarker, "23505", ""), Code::kRmError);
+  // The table: the code of the statement mapping, with what to do.
+  EXPECT_THAT(MarkerError(Step::kMarker, "42P01", MarkerCall::kList, nullptr),
+              StatusIs(Code::kRmError, AllOf(HasSubstr("'xa_commit_marker' does not exist"),
+                                             HasSubstr("docs/marker-commit.md"),
+                                             HasSubstr("no branch is involved"))));
+  EXPECT_THAT(MarkerError(Step::kMarker, "42501", MarkerCall::kRead, nullptr),
+              StatusIs(Code::kConfig,
+                       AllOf(HasSubstr("needs the SELECT"),
+                             HasSubstr("GRANT SELECT, INSERT, DELETE ON xa_commit_marker TO "
+                                       "'xa_tm'"),
+                             Not(HasSubstr("pg_prepared_xacts")))));
+  EXPECT_THAT(MarkerError(Step::kWriteMarker, "42501", MarkerCall::kWrite, &global),
+              StatusIs(Code::kConfig, AllOf(HasSubstr("needs the INSERT"),
+                                            Not(HasSubstr("pg_prepared_xacts")))));
+  EXPECT_THAT(MarkerError(Step::kMarker, "42703", MarkerCall::kRead, nullptr),
+              StatusIs(Code::kRmError, HasSubstr("lacks a column")));
 }
 
 }  // namespace

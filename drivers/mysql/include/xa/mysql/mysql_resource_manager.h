@@ -194,8 +194,10 @@ class MySqlResourceManager final : public ResourceManager {
   // needs SET STATEMENT; on MySQL every marker call returns XA_NOTSUPPORTED). An invalid table
   // name is XAER_INVAL before anything is sent.
   // WriteCommitMarker: the INSERT on this session, in its ACTIVE branch (XAER_PROTO otherwise;
-  // the branch's XA_RB* code when it is rollback-only). A lock wait timeout or deadlock marks
-  // the branch rollback-only, as StatusFromException does.
+  // the branch's XA_RB* code when it is rollback-only). Any failure of the INSERT (XAER_DUPID:
+  // recovery settled the transaction as aborted; XA_RB*; a missing table) leaves the branch
+  // rollback-only: a marker branch never commits without its marker. Prepare and a one-phase
+  // Commit then roll it back and return XA_RB*; Rollback() ends it.
   Status WriteCommitMarker(std::string_view table, const Xid& global_xid) override;
   // The other four run outside any branch, in autocommit (XAER_PROTO while a branch is open or
   // the session holds a prepared branch), and leave no local transaction open: Start() may

@@ -105,6 +105,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "xa/resource_manager.h"
 #include "xa/status.h"
@@ -214,6 +215,31 @@ class OdbcResourceManager final : public ResourceManager {
   // session. Another user's session: MariaDB needs CONNECTION ADMIN and PROCESS, PostgreSQL
   // membership in that role or pg_signal_backend (XAER_RMERR naming them otherwise).
   Status FenceSession(uint64_t session_id) override;
+
+  // The commit marker (xa/resource_manager.h, docs/marker-commit.md), on MariaDB (not MySQL: the
+  // settle needs SET STATEMENT; XA_NOTSUPPORTED there) and PostgreSQL. An invalid table name is
+  // XAER_INVAL before anything is sent.
+  // WriteCommitMarker: the INSERT on connection(), in the session's ACTIVE branch (XAER_PROTO
+  // otherwise; the branch's XA_RB* code when it was rolled back already). Any failure of the
+  // INSERT (XAER_DUPID: recovery settled the transaction as aborted; XA_RB*; a missing table)
+  // rolls the branch back at once, whatever PostgresErrorRollback did to the transaction block:
+  // a marker branch never commits without its marker. End(), Prepare and Commit then report
+  // XA_RB*; Rollback() answers OK.
+  Status WriteCommitMarker(std::string_view table, const Xid& global_xid) override;
+  // The other four run outside any branch (XAER_PROTO while one is open on the session), each
+  // in autocommit or in one local transaction it commits, and leave the session in autocommit
+  // with nothing open: Start() may follow at once. On MariaDB a session that still holds a
+  // prepared branch is replaced first, as before Start(). The settle sends, on MariaDB,
+  // SET STATEMENT innodb_lock_wait_timeout=<s> FOR INSERT IGNORE, then the SELECT; on
+  // PostgreSQL, in one transaction, SET TRANSACTION ISOLATION LEVEL READ COMMITTED, SET LOCAL
+  // lock_timeout, INSERT ... ON CONFLICT DO NOTHING, the SELECT and COMMIT.
+  Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global_xid,
+                                           std::chrono::milliseconds wait) override;
+  Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
+                                                   const std::vector<Xid>& global_xids) override;
+  Result<std::vector<MarkerRow>> ListCommitMarkers(std::string_view table, uint32_t node_id,
+                                                   size_t limit) override;
+  Status DeleteCommitMarkers(std::string_view table, const std::vector<Xid>& global_xids) override;
 
   // The dialect in use (resolved by the first successful Open()).
   Dialect dialect() const noexcept;
