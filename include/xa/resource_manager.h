@@ -159,11 +159,15 @@ class ResourceManager {
   // such a transaction by the row: present with 'C', commit; absent, it inserts 'A' itself, which
   // the coordinator's row can then never be written past (the primary key), and rolls back.
   // `table` is the marker table's name as configured, already checked by MarkerTableNameError()
-  // (xa/marker.h). Each default returns XA_NOTSUPPORTED.
+  // (xa/marker.h). Each default returns XA_NOTSUPPORTED. Every call but WriteCommitMarker runs
+  // outside any branch: XAER_PROTO while the session is associated with one. Only the global
+  // Xid's format ID and gtrid are used (the rows key on the gtrid).
 
   // Inserts the row (global_xid, outcome 'C') into `table` in the branch this session is
   // associated with (after Start, before End). XAER_DUPID when the table holds a row for it
-  // already: recovery settled the transaction as aborted, so the caller rolls back.
+  // already: recovery settled the transaction as aborted, so the caller rolls back. After any
+  // failure the branch can only roll back (the drivers see to it: a marker branch must never
+  // commit without its row).
   virtual Status WriteCommitMarker(std::string_view table, const Xid& global_xid);
   // Outside any branch, in a local transaction of its own: settles `global_xid` for good and
   // returns its row's outcome. With no row, inserts one with 'A' (aborted). While another
