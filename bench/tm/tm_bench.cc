@@ -890,11 +890,15 @@ int main(int argc, char** argv) {
   xa::TransactionMetrics m = g_manager->Metrics();
   std::printf("\nmanager phases (all its cases, histogram estimates): Commit() p50 %.0f us "
               "[prepare p50 %.0f us, decision write p50 %.0f us p99 %.0f us, commit phase p50 "
-              "%.0f us]; %llu decisions logged; %llu phases sequential (CPUs busy)\n",
+              "%.0f us]; %llu decisions logged; %llu phases sequential (CPUs busy); marker "
+              "commits %llu, settles %llu, rows deleted %llu\n",
               m.total_commit.p50_us, m.prepare.p50_us, m.decision_write.p50_us,
               m.decision_write.p99_us, m.commit_phase.p50_us,
               static_cast<unsigned long long>(m.decision_records),
-              static_cast<unsigned long long>(m.phases_sequential_cpu_busy));
+              static_cast<unsigned long long>(m.phases_sequential_cpu_busy),
+              static_cast<unsigned long long>(m.marker_commits),
+              static_cast<unsigned long long>(m.marker_settles),
+              static_cast<unsigned long long>(m.marker_rows_deleted));
   PrintTargets(clients_list);
   g_tellers.clear();
   g_hand_sessions.clear();

@@ -151,6 +151,10 @@ struct MarkerCrashCase {
   const char* point;
   int count;
   const char* marker_on;  // "mariadb" or "postgres"
+  // What recovery must have done to the branch the kill left prepared: "committed",
+  // "rolled_back", "nothing" (none left prepared), or "no commit" (the marker is written
+  // beside the other branch's prepare, so the kill may come before or after it).
+  const char* recovery_did = "nothing";
 };
 
 void PrintTo(const MarkerCrashCase& c, std::ostream* os) {
@@ -179,7 +183,8 @@ class MarkerCrashMatrixTest : public CrashRecoveryTest,
 
 TEST_P(MarkerCrashMatrixTest, KilledAtCrashPointRecoversByTheMarker) {
   const MarkerCrashCase& c = GetParam();
-  ProcessResult worker = RunWorker(c.point, c.count, /*threads=*/2, /*transfers=*/40);
+  // One thread, so the kill leaves exactly one transaction behind, at the point.
+  ProcessResult worker = RunWorker(c.point, c.count, /*threads=*/1, /*transfers=*/40);
   ASSERT_TRUE(worker.KilledBy(SIGKILL))
       << c.row << ": the worker was expected to die at " << c.point << "; " << worker.Describe();
   // The worker's log holds no decision: marker commit writes none.
@@ -187,6 +192,14 @@ TEST_P(MarkerCrashMatrixTest, KilledAtCrashPointRecoversByTheMarker) {
   EXPECT_TRUE(plan.Exited(0) || plan.Exited(1)) << plan.Describe();
   ProcessResult resolved = Recover("resolve");
   ASSERT_TRUE(resolved.Exited(0)) << c.row << ": " << resolved.Describe();
+  const std::string did = c.recovery_did;
+  const bool none_committed = resolved.output.find("\"committed\":0,") != std::string::npos;
+  const bool none_rolled_back = resolved.output.find("\"rolled_back\":0,") != std::string::npos;
+  EXPECT_EQ(none_committed, did != "committed") << c.row << ": " << did << "; " << resolved.output;
+  if (did != "no commit") {
+    EXPECT_EQ(none_rolled_back, did != "rolled_back")
+        << c.row << ": " << did << "; " << resolved.output;
+  }
   ExpectConvergedAndIdempotent();
   auto snapshot = bank_->Snapshot(node_id_);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
@@ -216,12 +229,13 @@ TEST_P(MarkerRunTest, UninterruptedRunLeavesNothingBehind) {
 std::vector<MarkerCrashCase> MarkerCrashCases() {
   std::vector<MarkerCrashCase> cases;
   for (const char* marker_on : {"mariadb", "postgres"}) {
-    cases.push_back({"M1", "after-first-prepare", 3, marker_on});
-    cases.push_back({"M2", "marker-written", 3, marker_on});
-    cases.push_back({"M3", "marker-before-commit", 3, marker_on});
-    cases.push_back({"M4", "marker-after-commit", 3, marker_on});
-    cases.push_back({"M5", "after-first-commit", 3, marker_on});
-    cases.push_back({"M6", "after-all-committed", 3, marker_on});
+    cases.push_back({"M1", "after-first-prepare", 3, marker_on, "rolled_back"});
+    cases.push_back({"M2", "marker-written", 3, marker_on, "no commit"});
+    cases.push_back({"M3", "marker-before-commit", 3, marker_on, "rolled_back"});
+    cases.push_back({"M4", "marker-after-commit", 3, marker_on, "committed"});
+    // The other branch was the only prepared one: committed before the kill.
+    cases.push_back({"M5", "after-first-commit", 3, marker_on, "nothing"});
+    cases.push_back({"M6", "after-all-committed", 3, marker_on, "nothing"});
   }
   return cases;
 }

@@ -8,14 +8,16 @@
 #include "src/net/peer_auth.h"
 #include "src/net/socket_address.h"
 #include "src/three_phase/agent_messages.h"
+#include "xa/marker.h"
 
 namespace xa::recover_tool {
 namespace {
 
 constexpr internal::SectionKind kAgentSection{"agent", "an agent", "agent"};
 const internal::ConfigGrammar kGrammar{"xa-recover", {internal::kRmSection, kAgentSection}};
-constexpr std::string_view kTopLevelKeys[] = {"log_dir", "node_id", "orphan_min_age_ms",
-                                              "agents_key_file", "agent_timeout_ms"};
+constexpr std::string_view kTopLevelKeys[] = {
+    "log_dir",   "node_id",      "orphan_min_age_ms",    "agents_key_file", "agent_timeout_ms",
+    "marker_rm", "marker_table", "marker_settle_wait_ms"};
 constexpr std::string_view kAgentKeys[] = {"address", "rms"};
 
 std::string Trim(std::string_view s) {
@@ -121,6 +123,20 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
       auto ms = file.Integer(kAgentTimeoutMs, entry);
       if (!ms.ok()) return ms.status();
       config.agent_timeout = std::chrono::milliseconds(*ms);
+    } else if (entry.key == "marker_rm") {
+      if (entry.value.empty()) {
+        return file.Error(entry.line, "marker_rm needs the name of an [rm] section");
+      }
+      config.marker_rm = entry.value;
+    } else if (entry.key == "marker_table") {
+      if (std::string error = MarkerTableNameError(entry.value); !error.empty()) {
+        return file.Error(entry.line, error);
+      }
+      config.marker_table = entry.value;
+    } else if (entry.key == "marker_settle_wait_ms") {
+      auto ms = file.Integer(kMarkerSettleWaitMs, entry);
+      if (!ms.ok()) return ms.status();
+      config.marker_settle_wait = std::chrono::milliseconds(*ms);
     } else {
       return file.UnknownKey(file.top, entry, kTopLevelKeys);
     }
@@ -159,6 +175,26 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
   if (config.agents.empty() && !config.agents_key_file.empty()) {
     return file.Error(file.top.Find("agents_key_file")->line,
                       "agents_key_file is set but no [agent] section names an agent");
+  }
+  if (const internal::ConfigEntry* marker = file.top.Find("marker_rm"); marker != nullptr) {
+    bool configured = false;
+    std::string known;
+    for (const RmConfig& rm : config.rms) {
+      configured = configured || rm.name == config.marker_rm;
+      known += (known.empty() ? "" : ", ") + internal::QuotedForMessage(rm.name);
+    }
+    if (!configured) {
+      return file.Error(marker->line, "marker_rm names " +
+                                          internal::QuotedForMessage(config.marker_rm) +
+                                          ", which is no [rm] section of this file (they are " +
+                                          known + ")");
+    }
+  } else if (const internal::ConfigEntry* settings =
+                 file.top.Find("marker_table") != nullptr ? file.top.Find("marker_table")
+                                                          : file.top.Find("marker_settle_wait_ms");
+             settings != nullptr) {
+    return file.Error(settings->line, settings->key + " needs marker_rm: the [rm] section whose "
+                                                      "database holds the marker table");
   }
   for (const auto& [rm_name, agent] : owner) {
     bool configured = false;

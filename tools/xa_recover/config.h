@@ -40,6 +40,17 @@
 //   address = 127.0.0.1:17001                  # configuration; <IPv4>:<port> or [<IPv6>]:<port>
 //   rms = accounts                             # the [rm] sections it stands for, comma-separated
 //
+// Marker commit (optional): where marker-commit transactions keep their markers, as in the
+// manager's MarkerCommitOptions (docs/marker-commit.md). With it, a prepared branch of such a
+// transaction is settled by its marker row (commit on 'C'; with no row, 'A' is written and the
+// branch rolled back); without it, such branches are left alone and reported, never presumed
+// aborted.
+//
+//   marker_rm = accounts                       # the [rm] section whose database holds the table
+//   marker_table = xa_commit_marker            # optional (this default); [schema.]table
+//   marker_settle_wait_ms = 1000               # optional: one settle's wait for a held row
+//                                              # (1 to 600000)
+//
 // Credentials never come from the command line (argv is visible to every user through ps) and
 // are never logged or printed. A password file that others may read is refused, as libpq does
 // with a .pgpass that is not 0600.
@@ -91,6 +102,7 @@ inline constexpr IntegerSetting kOrphanMinAgeMs{"orphan_min_age_ms", 0, 604'800'
 inline constexpr IntegerSetting kSecondPassMs{"--second-pass-ms", 0, 3'600'000};
 inline constexpr IntegerSetting kSessions{"--sessions", 1, 64};
 inline constexpr IntegerSetting kAgentTimeoutMs{"agent_timeout_ms", 1, 600'000};
+inline constexpr IntegerSetting kMarkerSettleWaitMs{"marker_settle_wait_ms", 1, 600'000};
 
 // One participant agent of three-phase commit.
 struct AgentEntry {
@@ -108,6 +120,11 @@ struct Config {
   std::vector<AgentEntry> agents;   // empty: no 3PC agent (open 3PC records await them)
   std::string agents_key_file;      // set exactly when `agents` is not empty
   std::chrono::milliseconds agent_timeout{2'000};
+  // Marker commit: the [rm] section whose database holds the marker table ("" for none), the
+  // table, and how long one settle waits for a row still held (RecoveryOptions::marker).
+  std::string marker_rm;
+  std::string marker_table = "xa_commit_marker";
+  std::chrono::milliseconds marker_settle_wait{1'000};
 };
 
 // Parses `text` (from `path`, used in messages). Resolves passwords: password_file must be a

@@ -54,7 +54,9 @@ constexpr char kUsage[] =
     "Brings every transaction of this node to one outcome after a crash: commits the branches\n"
     "whose commit decision is in the decision log, rolls back our prepared branches that have\n"
     "no decision (presumed abort, once older than orphan_min_age_ms or seen by two passes), and\n"
-    "never touches a branch of another transaction manager or node.\n"
+    "never touches a branch of another transaction manager or node. A branch of a marker-commit\n"
+    "transaction is settled by its marker row when marker_rm is configured, and left alone\n"
+    "otherwise: never presumed aborted.\n"
     "\n"
     "commands:\n"
     "  plan [--json]            show, for each branch, its log state, its RM state and the\n"
@@ -274,6 +276,9 @@ int main(int argc, char** argv) {
   options.node_id = config->node_id;
   options.orphan_min_age = config->orphan_min_age;
   options.dry_run = command == "plan";
+  options.marker.rm = config->marker_rm;
+  options.marker.table = config->marker_table;
+  options.marker.settle_wait = config->marker_settle_wait;
   // The participant agents of three-phase commit, when configured: the 3PC recovery module
   // finishes open 3PC records through them (plan only asks their states).
   std::optional<xa::net::SharedKey> agents_key;
