@@ -157,6 +157,49 @@ TEST_F(ConfigTest, RefusesAnIncompleteOrAmbiguousAgentDirectory) {
               StatusIs(Code::kConfig, HasSubstr("agent_timeout_ms")));
 }
 
+TEST_F(ConfigTest, ParsesTheMarkerOfMarkerCommitWithItsDefaults) {
+  auto config = ParseConfig(
+      "log_dir=/x\nnode_id=1\nmarker_rm = accounts\nmarker_table = xa.markers_1\n"
+      "marker_settle_wait_ms = 250\n[rm accounts]\ndriver=mysql\nhost=h\n",
+      "c.conf");
+  ASSERT_THAT(config, IsOk());
+  EXPECT_EQ(config->marker_rm, "accounts");
+  EXPECT_EQ(config->marker_table, "xa.markers_1");
+  EXPECT_EQ(config->marker_settle_wait.count(), 250);
+  auto defaults = ParseConfig(Valid("") + "", "c.conf");
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->marker_rm, "");  // no marker: marker-commit branches are left alone
+  auto only_rm = ParseConfig("marker_rm=a\n" + Valid(), "c.conf");
+  ASSERT_THAT(only_rm, IsOk());
+  EXPECT_EQ(only_rm->marker_table, "xa_commit_marker");
+  EXPECT_EQ(only_rm->marker_settle_wait.count(), 1000);
+}
+
+TEST_F(ConfigTest, RefusesAMarkerItCannotUse) {
+  struct Case {
+    std::string top;
+    const char* expected;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"marker_rm=ledger\n", "marker_rm names 'ledger', which is no [rm] section"},
+           {"marker_rm=\n", "marker_rm needs the name of an [rm] section"},
+           {"marker_rm=a\nmarker_table=bad name\n", "may hold only ASCII letters"},
+           {"marker_rm=a\nmarker_table=x'; DROP TABLE t; --\n", "may hold only ASCII letters"},
+           {"marker_rm=a\nmarker_table=a.b.c\n", "may hold only ASCII letters"},
+           {"marker_rm=a\nmarker_table=1abc\n", "must start with a letter"},
+           {"marker_rm=a\nmarker_table=" + std::string(65, 'm') + "\n", "longer than 64"},
+           {"marker_table=xa_commit_marker\n", "marker_table needs marker_rm"},
+           {"marker_settle_wait_ms=100\n", "marker_settle_wait_ms needs marker_rm"},
+           {"marker_rm=a\nmarker_settle_wait_ms=0\n", "marker_settle_wait_ms must be"},
+           {"marker_rm=a\nmarker_settle_wait_ms=600001\n", "marker_settle_wait_ms must be"},
+           {"marker_rm=a\nmarker_rm=a\n", "marker_rm"},
+       }) {
+    EXPECT_THAT(ParseConfig(c.top + Valid(), "c.conf"),
+                StatusIs(Code::kConfig, HasSubstr(c.expected)))
+        << c.top;
+  }
+}
+
 TEST_F(ConfigTest, RefusesAPasswordFileOthersCanRead) {
   std::string pw = WriteFile("pw", "s3cret", 0644);
   auto config = ParseConfig("log_dir=/x\nnode_id=1\n[rm a]\ndriver=mysql\nhost=h\n"

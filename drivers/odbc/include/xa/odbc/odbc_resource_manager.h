@@ -230,8 +230,8 @@ class OdbcResourceManager final : public ResourceManager {
   // in autocommit or in one local transaction it commits, and leave the session in autocommit
   // with nothing open: Start() may follow at once. On MariaDB a session that still holds a
   // prepared branch is replaced first, as before Start(). The settle sends, on MariaDB,
-  // SET STATEMENT innodb_lock_wait_timeout=<s> FOR INSERT IGNORE, then the SELECT; on
-  // PostgreSQL, in one transaction, SET TRANSACTION ISOLATION LEVEL READ COMMITTED, SET LOCAL
+  // SET STATEMENT innodb_lock_wait_timeout = N FOR INSERT IGNORE (N whole seconds), then the
+  // SELECT; on PostgreSQL, in one transaction, SET TRANSACTION ISOLATION LEVEL READ COMMITTED, SET LOCAL
   // lock_timeout, INSERT ... ON CONFLICT DO NOTHING, the SELECT and COMMIT.
   Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global_xid,
                                            std::chrono::milliseconds wait) override;
