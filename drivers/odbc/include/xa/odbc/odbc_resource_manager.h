@@ -231,8 +231,8 @@ class OdbcResourceManager final : public ResourceManager {
   // with nothing open: Start() may follow at once. On MariaDB a session that still holds a
   // prepared branch is replaced first, as before Start(). The settle sends, on MariaDB,
   // SET STATEMENT innodb_lock_wait_timeout = N FOR INSERT IGNORE (N whole seconds), then the
-  // SELECT; on PostgreSQL, in one transaction, SET TRANSACTION ISOLATION LEVEL READ COMMITTED, SET LOCAL
-  // lock_timeout, INSERT ... ON CONFLICT DO NOTHING, the SELECT and COMMIT.
+  // SELECT; on PostgreSQL, in one transaction, SET TRANSACTION ISOLATION LEVEL READ COMMITTED,
+  // SET LOCAL lock_timeout, INSERT ... ON CONFLICT DO NOTHING, the SELECT and COMMIT.
   Result<MarkerOutcome> SettleCommitMarker(std::string_view table, const Xid& global_xid,
                                            std::chrono::milliseconds wait) override;
   Result<std::vector<MarkerRow>> ReadCommitMarkers(std::string_view table,
