@@ -144,12 +144,7 @@ RecoveryPlan MarkerRecovery::Plan(const PassInputs& in, const std::set<Xid>& cla
       if (in.InFlight(global)) {
         branch.reason = "in flight: its transaction is still running in this process";
         ++report.in_flight;
-      } else if (auto heuristic = state.open_heuristics.find(global);
-                 heuristic != state.open_heuristics.end()) {
-        branch.log_state = "heuristic " + std::string(OutcomeName(heuristic->second.outcome)) +
-                           " (lsn " + std::to_string(heuristic->second.lsn) + ")";
-        branch.reason = "awaiting an operator: the transaction has an open heuristic record; "
-                        "finish it with `force` and clear the heuristic";
+      } else if (LeftForTheOperator(state, global, branch)) {
         ++report.orphans_deferred;
       } else if (marker.rm.empty()) {
         branch.reason = "marker commit: its outcome is its marker row, and this recovery has no "

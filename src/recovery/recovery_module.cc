@@ -20,6 +20,17 @@ bool PassInputs::InFlight(const Xid& global) const {
   return options->in_flight && options->in_flight(global);
 }
 
+bool LeftForTheOperator(const LogState& state, const Xid& global, BranchReport& branch) {
+  auto heuristic = state.open_heuristics.find(global);
+  if (heuristic == state.open_heuristics.end()) return false;
+  branch.log_state = "heuristic " + std::string(OutcomeName(heuristic->second.outcome)) +
+                     " (lsn " + std::to_string(heuristic->second.lsn) + ")";
+  branch.action = RecoveryAction::kLeaveAlone;
+  branch.reason = "awaiting an operator: the transaction has an open heuristic record; finish "
+                  "it with `force` and clear the heuristic";
+  return true;
+}
+
 size_t RecoveryPlan::AddBranch(BranchReport branch) {
   BranchState state;
   state.rm_name = branch.rm_name;

@@ -169,6 +169,12 @@ class RecoveryModule {
   virtual void Execute(RecoveryPlan& plan, const PassContext& context) = 0;
 };
 
+// When `global` has an open heuristic record in `state`, says so in `branch` (its log state, and
+// a leave-alone reason: an operator decides it) and returns true. Deciding such a branch by a
+// protocol's rule (presumed abort, a marker) could undo a decision behind the operator's back;
+// the one rule of every module that decides branches without a decision record.
+bool LeftForTheOperator(const LogState& state, const Xid& global, BranchReport& branch);
+
 // Adds `from` (one module's report) to `into` (the pass's report).
 void MergeReport(RecoveryReport& into, RecoveryReport&& from);
 

@@ -133,14 +133,8 @@ RecoveryPlan TwoPhaseRecovery::Plan(const PassInputs& in, const std::set<Xid>& c
       } else if (in.InFlight(global)) {
         branch.reason = "in flight: its transaction is still running in this process";
         ++report.in_flight;
-      } else if (auto heuristic = state.open_heuristics.find(global);
-                 heuristic != state.open_heuristics.end()) {
-        // Its fate was reported as a heuristic (e.g. a commit answered XAER_RMERR): presuming
-        // abort now could undo a commit decision behind the operator's back.
-        branch.log_state = "heuristic " + std::string(OutcomeName(heuristic->second.outcome)) +
-                           " (lsn " + std::to_string(heuristic->second.lsn) + ")";
-        branch.reason = "awaiting an operator: the transaction has an open heuristic record; "
-                        "finish it with `force` and clear the heuristic";
+      } else if (LeftForTheOperator(state, global, branch)) {
+        // Its fate was reported as a heuristic (e.g. a commit answered XAER_RMERR).
         ++report.orphans_deferred;
       } else if (state.damaged) {
         branch.reason = "log damaged: refusing to presume abort (" + state.damage_report + ")";

@@ -20,6 +20,20 @@ std::string Shown(const std::optional<std::string>& text) {
 
 }  // namespace
 
+std::string GtridList(const std::vector<Xid>& globals, GtridLiteralFn literal) {
+  std::string list;
+  for (const Xid& global : globals) {
+    if (!list.empty()) list.push_back(',');
+    list += literal(global);
+  }
+  return list;
+}
+
+std::string MarkerValues(const Xid& global, char outcome, GtridLiteralFn literal) {
+  return "(" + literal(global) + "," + std::to_string(global.format_id()) + "," +
+         std::to_string(global.NodeId().value_or(0)) + ",'" + std::string(1, outcome) + "')";
+}
+
 std::vector<std::vector<Xid>> MarkerChunks(const std::vector<Xid>& globals) {
   std::vector<std::vector<Xid>> chunks;
   for (size_t at = 0; at < globals.size(); at += kMarkerChunkSize) {

@@ -27,6 +27,15 @@ namespace xa::internal {
 // several statements.
 inline constexpr size_t kMarkerChunkSize = 500;
 
+// How a dialect writes a gtrid as an SQL literal (hex only: MariaDB X'..', PostgreSQL
+// '\\x..'::bytea).
+using GtridLiteralFn = std::string (*)(const Xid& global);
+// The IN (...) list of a chunk: each gtrid as `literal` writes it, comma-separated.
+std::string GtridList(const std::vector<Xid>& globals, GtridLiteralFn literal);
+// A row's values: (<gtrid literal>, <format id>, <node id>, '<outcome>'); the node id is
+// Xid::NodeId(), 0 for an Xid that xa did not make.
+std::string MarkerValues(const Xid& global, char outcome, GtridLiteralFn literal);
+
 // Splits `globals` into lists of at most kMarkerChunkSize, in order; none for an empty input.
 std::vector<std::vector<Xid>> MarkerChunks(const std::vector<Xid>& globals);
 

@@ -347,20 +347,12 @@ Status KilledSessionNotVisible(std::string_view rm_name, uint64_t connection_id,
 
 namespace {
 
-// The IN (...) list of a chunk: X'..',X'..'.
+// The IN (...) list of a chunk (X'..',X'..') and a row's values, in this dialect's literals.
 std::string GtridList(const std::vector<Xid>& globals) {
-  std::string list;
-  for (const Xid& global : globals) {
-    if (!list.empty()) list.push_back(',');
-    list += GtridLiteral(global);
-  }
-  return list;
+  return internal::GtridList(globals, &GtridLiteral);
 }
-
-// The row's values: (X'..', <format id>, <node id>, '<outcome>').
 std::string MarkerValues(const Xid& global, char outcome) {
-  return "(" + GtridLiteral(global) + "," + std::to_string(global.format_id()) + "," +
-         std::to_string(global.NodeId().value_or(0)) + ",'" + std::string(1, outcome) + "')";
+  return internal::MarkerValues(global, outcome, &GtridLiteral);
 }
 
 // The columns every read returns, in the order ParseMarkerRow takes them.

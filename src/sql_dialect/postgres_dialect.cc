@@ -189,18 +189,12 @@ Result<std::string> RollbackPreparedSql(const Xid& xid) {
 
 namespace {
 
+// The IN (...) list of a chunk and a row's values, in this dialect's literals.
 std::string GtridList(const std::vector<Xid>& globals) {
-  std::string list;
-  for (const Xid& global : globals) {
-    if (!list.empty()) list.push_back(',');
-    list += GtridLiteral(global);
-  }
-  return list;
+  return internal::GtridList(globals, &GtridLiteral);
 }
-
 std::string MarkerValues(const Xid& global, char outcome) {
-  return "(" + GtridLiteral(global) + "," + std::to_string(global.format_id()) + "," +
-         std::to_string(global.NodeId().value_or(0)) + ",'" + std::string(1, outcome) + "')";
+  return internal::MarkerValues(global, outcome, &GtridLiteral);
 }
 
 constexpr std::string_view kMarkerColumns = "SELECT encode(gtrid, 'hex'), format_id, outcome FROM ";
