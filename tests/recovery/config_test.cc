@@ -177,26 +177,99 @@ TEST_F(ConfigTest, ParsesTheMarkerOfMarkerCommitWithItsDefaults) {
 
 TEST_F(ConfigTest, RefusesAMarkerItCannotUse) {
   struct Case {
-    std::string top;
-    const char* expected;
+    std::string top;  // before Valid(): on lines 1, 2...
+    std::string expected;
   };
   for (const Case& c : std::initializer_list<Case>{
-           {"marker_rm=ledger\n", "marker_rm names 'ledger', which is no [rm] section"},
-           {"marker_rm=\n", "marker_rm needs the name of an [rm] section"},
-           {"marker_rm=a\nmarker_table=bad name\n", "may hold only ASCII letters"},
+           {"marker_rm=\n", "c.conf:1: marker_rm needs the name of an [rm] section"},
+           {"marker_rm=a\nmarker_table=bad name\n",
+            "c.conf:2: marker_table: marker table 'bad name': the table name may hold only ASCII "
+            "letters"},
            {"marker_rm=a\nmarker_table=x'; DROP TABLE t; --\n", "may hold only ASCII letters"},
-           {"marker_rm=a\nmarker_table=a.b.c\n", "may hold only ASCII letters"},
+           {"marker_rm=a\nmarker_table=it's\n", "may hold only ASCII letters"},
+           {"marker_rm=a\nmarker_table=t`x`\n", "may hold only ASCII letters"},
+           {"marker_rm=a\nmarker_table=a.b.c\n", "the table name after '.' may hold only"},
+           {"marker_rm=a\nmarker_table=.t\n", "the schema name before '.' is empty"},
+           {"marker_rm=a\nmarker_table=s.\n", "the table name after '.' is empty"},
+           {"marker_rm=a\nmarker_table=\n", "c.conf:2: marker_table: marker table '': the table "
+                                            "name is empty"},
            {"marker_rm=a\nmarker_table=1abc\n", "must start with a letter"},
-           {"marker_rm=a\nmarker_table=" + std::string(65, 'm') + "\n", "longer than 64"},
-           {"marker_table=xa_commit_marker\n", "marker_table needs marker_rm"},
-           {"marker_settle_wait_ms=100\n", "marker_settle_wait_ms needs marker_rm"},
-           {"marker_rm=a\nmarker_settle_wait_ms=0\n", "marker_settle_wait_ms must be"},
+           {"marker_rm=a\nmarker_table=" + std::string(65, 'm') + "\n",
+            "the table name is longer than 64"},
+           {"marker_rm=a\nmarker_table=s." + std::string(65, 'm') + "\n",
+            "the table name after '.' is longer than 64"},
+           {"marker_table=xa_commit_marker\n", "c.conf:1: marker_table needs marker_rm"},
+           {"marker_settle_wait_ms=100\n", "c.conf:1: marker_settle_wait_ms needs marker_rm"},
+           // The first of them in the file is the one named.
+           {"marker_settle_wait_ms=100\nmarker_table=t\n",
+            "c.conf:1: marker_settle_wait_ms needs marker_rm"},
+           {"marker_rm=a\nmarker_settle_wait_ms=0\n", "c.conf:2: marker_settle_wait_ms must be"},
            {"marker_rm=a\nmarker_settle_wait_ms=600001\n", "marker_settle_wait_ms must be"},
-           {"marker_rm=a\nmarker_rm=a\n", "marker_rm"},
+           {"marker_rm=a\nmarker_settle_wait_ms=-1\n", "marker_settle_wait_ms must be"},
+           {"marker_rm=a\nmarker_settle_wait_ms=1s\n", "must be a whole number"},
        }) {
     EXPECT_THAT(ParseConfig(c.top + Valid(), "c.conf"),
                 StatusIs(Code::kConfig, HasSubstr(c.expected)))
         << c.top;
+  }
+  // The bounds themselves are accepted.
+  for (const char* wait : {"1", "600000"}) {
+    auto config =
+        ParseConfig("marker_rm=a\nmarker_settle_wait_ms=" + std::string(wait) + "\n" + Valid(),
+                    "c.conf");
+    ASSERT_THAT(config, IsOk()) << wait;
+    EXPECT_EQ(config->marker_settle_wait.count(), std::stoll(wait));
+  }
+  auto longest = ParseConfig("marker_rm=a\nmarker_table=" + std::string(64, 's') + "." +
+                                 std::string(64, 't') + "\n" + Valid(),
+                             "c.conf");
+  ASSERT_THAT(longest, IsOk());
+  EXPECT_EQ(longest->marker_table, std::string(64, 's') + "." + std::string(64, 't'));
+}
+
+TEST_F(ConfigTest, RefusesAMarkerRmThatIsNoRmSectionNamingTheKnownOnes) {
+  // Line 3, after the sections that are there (the check runs once every section is read).
+  auto config =
+      ParseConfig("log_dir=/x\nnode_id=1\nmarker_rm = ledgr\n[rm accounts]\ndriver=mysql\nhost=h\n"
+                  "[rm ledger]\ndriver=odbc\ndsn=ledger_pg\ndialect=postgres\n",
+                  "c.conf");
+  EXPECT_THAT(config, StatusIs(Code::kConfig,
+                               AllOf(HasSubstr("c.conf:3: marker_rm names 'ledgr', which is no "
+                                               "[rm] section of this file"),
+                                     HasSubstr("they are 'accounts', 'ledger'"))));
+  // An [agent] section is no [rm] section.
+  EXPECT_THAT(ParseConfig("marker_rm=agent-a\nagents_key_file=/k\n" +
+                              Valid("[agent agent-a]\naddress=127.0.0.1:17001\nrms=a\n"),
+                          "c.conf"),
+              StatusIs(Code::kConfig, HasSubstr("marker_rm names 'agent-a', which is no [rm]")));
+  // Names are compared exactly.
+  EXPECT_THAT(ParseConfig("marker_rm=A\n" + Valid(), "c.conf"),
+              StatusIs(Code::kConfig, HasSubstr("marker_rm names 'A'")));
+  // An odbc resource manager holds the marker as well as a mysql one.
+  auto odbc =
+      ParseConfig("log_dir=/x\nnode_id=1\nmarker_rm = ledger\n[rm accounts]\ndriver=mysql\nhost=h\n"
+                  "[rm ledger]\ndriver=odbc\ndsn=ledger_pg\ndialect=postgres\n",
+                  "c.conf");
+  ASSERT_THAT(odbc, IsOk());
+  EXPECT_EQ(odbc->marker_rm, "ledger");
+}
+
+TEST_F(ConfigTest, RefusesAMarkerKeySetTwiceNamingBothLines) {
+  for (const std::string key : {"marker_rm", "marker_table", "marker_settle_wait_ms"}) {
+    const std::string value = key == "marker_rm" ? "a" : key == "marker_table" ? "t" : "5";
+    const std::string once = "log_dir=/x\nmarker_rm=a\n" + key + "=" + value + "\nnode_id=1\n";
+    const std::string rms = "[rm a]\ndriver=mysql\nhost=h\n";
+    const std::string text = once + key + "=" + value + "\n" + rms;
+    // Without its second setting the file is valid (for marker_rm, `once` sets it twice).
+    if (key != "marker_rm") {
+      EXPECT_THAT(ParseConfig(once + rms, "c.conf"), IsOk()) << key;
+    }
+    // marker_rm's first setting is on line 2, the others' on line 3.
+    const std::string lines = key == "marker_rm" ? "lines 2 and 3" : "lines 3 and 5";
+    EXPECT_THAT(ParseConfig(text, "c.conf"),
+                StatusIs(Code::kConfig,
+                         AllOf(HasSubstr("'" + key + "' is set twice"), HasSubstr(lines))))
+        << text;
   }
 }
 
@@ -384,7 +457,9 @@ TEST_F(ConfigTest, EscapesTextFromTheFileInEveryMessage) {
         Valid("host = a\x1b[2J\n"), Valid("h\xc5\x91st = h\n"),
         std::string("log_dir=/x\nnode_id=1\n[rm z\xc3\xbcrich]\ndriver = \xe6\x9d\xb1\n"),
         std::string("log_dir=/x\nnode_id=1\n[rm z\xc3\xbcrich]\ndriver=mysql\nhost=h\nhost=i\n"),
-        Valid("password_env = NO_SUCH_\xc3\xbc_VAR\n")}) {
+        Valid("password_env = NO_SUCH_\xc3\xbc_VAR\n"),
+        "marker_rm = a\nmarker_table = z\xc3\xbcrich\n" + Valid(),
+        "marker_rm = z\xc3\xbcrich\n" + Valid()}) {
     auto config = ParseConfig(text, "c\x1b[2J.conf");
     ASSERT_THAT(config, StatusIs(Code::kConfig)) << text;
     EXPECT_THAT(config.status().message(), HasNoControlBytes()) << config.status().message();

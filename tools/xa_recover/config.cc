@@ -129,8 +129,10 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
       }
       config.marker_rm = entry.value;
     } else if (entry.key == "marker_table") {
+      // MarkerTableNameError quotes the name as it is: escaped here like all text from the file.
       if (std::string error = MarkerTableNameError(entry.value); !error.empty()) {
-        return file.Error(entry.line, error);
+        return file.Error(entry.line, "marker_table: " + internal::EscapeForMessage(error) +
+                                          " (write [schema.]table, e.g. xa_commit_marker)");
       }
       config.marker_table = entry.value;
     } else if (entry.key == "marker_settle_wait_ms") {
@@ -184,17 +186,19 @@ Result<Config> ParseConfig(const std::string& text, const std::string& path) {
       known += (known.empty() ? "" : ", ") + internal::QuotedForMessage(rm.name);
     }
     if (!configured) {
-      return file.Error(marker->line, "marker_rm names " +
-                                          internal::QuotedForMessage(config.marker_rm) +
-                                          ", which is no [rm] section of this file (they are " +
-                                          known + ")");
+      return file.Error(marker->line,
+                        "marker_rm names " + internal::QuotedForMessage(config.marker_rm) +
+                            ", which is no [rm] section of this file (they are " + known +
+                            "): name the one whose database holds the marker table");
     }
-  } else if (const internal::ConfigEntry* settings =
-                 file.top.Find("marker_table") != nullptr ? file.top.Find("marker_table")
-                                                          : file.top.Find("marker_settle_wait_ms");
-             settings != nullptr) {
-    return file.Error(settings->line, settings->key + " needs marker_rm: the [rm] section whose "
-                                                      "database holds the marker table");
+  } else {
+    // The marker's other settings mean nothing without it: the first of them in the file.
+    for (const internal::ConfigEntry& entry : file.top.entries) {
+      if (entry.key == "marker_table" || entry.key == "marker_settle_wait_ms") {
+        return file.Error(entry.line, entry.key + " needs marker_rm: the [rm] section whose "
+                                                  "database holds the marker table");
+      }
+    }
   }
   for (const auto& [rm_name, agent] : owner) {
     bool configured = false;

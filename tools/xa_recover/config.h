@@ -47,9 +47,13 @@
 // aborted.
 //
 //   marker_rm = accounts                       # the [rm] section whose database holds the table
-//   marker_table = xa_commit_marker            # optional (this default); [schema.]table
+//                                              # (must be one of this file's [rm] sections)
+//   marker_table = xa_commit_marker            # optional (this default); [schema.]table, as
+//                                              # MarkerTableNameError (xa/marker.h) accepts
 //   marker_settle_wait_ms = 1000               # optional: one settle's wait for a held row
 //                                              # (1 to 600000)
+//
+// marker_table and marker_settle_wait_ms without marker_rm are refused: they would change nothing.
 //
 // Credentials never come from the command line (argv is visible to every user through ps) and
 // are never logged or printed. A password file that others may read is refused, as libpq does

@@ -5,7 +5,8 @@
 //   - a configuration it accepts has a log_dir without trailing slash and not ending in "." or
 //     "..", every number within its range, and a driver for every resource manager; its 3PC
 //     agents (if any) have a key file, an address and resource managers that are [rm] sections,
-//     each in exactly one agent.
+//     each in exactly one agent; its marker (if any) is an [rm] section with a table name
+//     MarkerTableNameError accepts, and without one the marker settings are the defaults.
 
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "src/testing/fuzz_checks.h"
 #include "tools/xa_recover/config.h"
+#include "xa/marker.h"
 
 namespace {
 
@@ -57,6 +59,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const RmConfig& rm : config->rms) configured = configured || rm.name == name;
         Check(configured);
       }
+    }
+    if (config->marker_rm.empty()) {
+      Check(config->marker_table == xa::MarkerCommitOptions{}.table);
+      Check(config->marker_settle_wait == xa::MarkerCommitOptions{}.settle_wait);
+    } else {
+      bool configured = false;
+      for (const RmConfig& rm : config->rms) {
+        configured = configured || rm.name == config->marker_rm;
+      }
+      Check(configured);
+      Check(xa::MarkerTableNameError(config->marker_table).empty());
+      Check(InRange(kMarkerSettleWaitMs, config->marker_settle_wait.count()));
     }
   }
   // The number rule alone, on the first line: a value it accepts is in range and spelled back
