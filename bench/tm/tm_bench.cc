@@ -34,7 +34,8 @@
 // XA_TM_BENCH_CLIENTS (a comma list, default 1,4,16,64), XA_TM_BENCH_PHASE_THREADS (the
 // manager's phase_threads; 0 runs every phase call on the client's thread),
 // XA_TM_BENCH_SEQUENTIAL_CPU_PERCENT (the manager's sequential_phases_at_cpu_percent),
-// XA_TM_BENCH_GROUP_COMMIT_DELAY_US (LogOptions::group_commit_max_delay_us, default 0). Google
+// XA_TM_BENCH_GROUP_COMMIT_DELAY_US (LogOptions::group_commit_max_delay_us, default 0),
+// XA_TM_BENCH_GROUP_COMMIT_GATHER (0: LogOptions::group_commit_adaptive_gather off). Google
 // Benchmark flags pass through (e.g. --benchmark_filter=manager).
 //
 // A second table gives the CPU time per transfer of the bench process ("app": the clients, and
@@ -757,6 +758,9 @@ int main(int argc, char** argv) {
   log_options.node_id = g_node;
   if (const char* v = std::getenv("XA_TM_BENCH_GROUP_COMMIT_DELAY_US")) {
     log_options.group_commit_max_delay_us = static_cast<uint32_t>(std::atoi(v));
+  }
+  if (const char* v = std::getenv("XA_TM_BENCH_GROUP_COMMIT_GATHER")) {
+    log_options.group_commit_adaptive_gather = *v != '0';
   }
   auto log = xa::DecisionLog::Open(log_options);
   if (!log.ok()) Die(log.status().ToString());

@@ -188,6 +188,16 @@ struct LogOptions {
   // join it (fewer fdatasyncs, each append that much slower). 0 (default): no artificial delay;
   // appends that arrive while an fdatasync runs share the next one.
   uint32_t group_commit_max_delay_us = 0;
+  // Without a fixed delay, the adaptive gather: a leader that finds fewer appenders queued than
+  // were waiting when the previous batch ended waits until as many are queued, at most half the
+  // previous fdatasync's duration (real time); a single appender never waits. It pays where
+  // many appenders append again at once after each batch (threads that do nothing else between
+  // appends: the decision-log bench at 64 such appenders carries about 51 records per
+  // fdatasync with it, 31 without, and twice the appends/s at 8). It does not pay in the
+  // transaction manager, whose decisions arrive spread over the transactions' other work: there
+  // it added about 130 us to the decision write's p50 and no throughput (xa_tm_bench, 16
+  // clients, this kind of machine). Hence off by default.
+  bool group_commit_adaptive_gather = false;
   // At most this many records share one fdatasync; 0 (default): no limit. 1 gives one
   // fdatasync per record, which is never faster: it is there to measure what group commit buys.
   uint32_t group_commit_max_records = 0;

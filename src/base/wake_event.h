@@ -19,8 +19,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 
 namespace xa::internal {
@@ -38,6 +41,24 @@ class WakeEvent {
       syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), FUTEX_WAIT_PRIVATE, 0, nullptr,
               nullptr, 0);
     }
+  }
+
+  // Blocks until Signal() has been called or `timeout` has passed on the steady (real) clock,
+  // whichever comes first. True: signalled. A false return leaves the event armed: a Signal()
+  // may still come, and the caller must not destroy the event before it knows none will (or
+  // has seen it with Wait()).
+  bool WaitFor(std::chrono::nanoseconds timeout) noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (word_.load(std::memory_order_acquire) == 0) {
+      auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) return false;
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      timespec relative{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+      // ETIMEDOUT, EAGAIN and EINTR all come back to the word and the clock.
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word_), FUTEX_WAIT_PRIVATE, 0, &relative,
+              nullptr, 0);
+    }
+    return true;
   }
 
   // Wakes the waiter. Call at most once per event.
