@@ -172,7 +172,28 @@ bool OdbcSession::Connect(const std::string& connection_string,
   return true;
 }
 
+OdbcSession OdbcSession::Borrowing(SQLHDBC connection) noexcept {
+  OdbcSession session;
+  session.dbc_ = connection;
+  session.borrowed_ = true;
+  return session;
+}
+
+OdbcSession::OdbcSession(OdbcSession&& other) noexcept
+    : env_(other.env_),
+      dbc_(other.dbc_),
+      borrowed_(other.borrowed_),
+      lost_(other.lost_),
+      statement_timeout_(other.statement_timeout_) {
+  other.env_ = SQL_NULL_HENV;
+  other.dbc_ = SQL_NULL_HDBC;
+}
+
 void OdbcSession::Disconnect() noexcept {
+  if (borrowed_) {
+    dbc_ = SQL_NULL_HDBC;
+    borrowed_ = false;
+  }
   if (dbc_ != SQL_NULL_HDBC) {
     // A branch that is not prepared dies with the session; say so to the server rather than
     // leaving it to notice the closed socket.

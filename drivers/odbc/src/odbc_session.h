@@ -49,6 +49,10 @@ int64_t IntColumn(const std::optional<std::string>& text, int64_t if_null);
 class OdbcSession {
  public:
   OdbcSession() = default;
+  // A session over the caller's connection, which it never ends, rolls back or frees (the
+  // participant barrier runs on the application's own connection).
+  static OdbcSession Borrowing(SQLHDBC connection) noexcept;
+  OdbcSession(OdbcSession&& other) noexcept;
   ~OdbcSession();
   OdbcSession(const OdbcSession&) = delete;
   OdbcSession& operator=(const OdbcSession&) = delete;
@@ -98,6 +102,7 @@ class OdbcSession {
 
   SQLHENV env_ = SQL_NULL_HENV;
   SQLHDBC dbc_ = SQL_NULL_HDBC;
+  bool borrowed_ = false;  // dbc_ is the caller's: Disconnect() only lets go of it
   bool lost_ = false;
   std::chrono::seconds statement_timeout_{0};
 };
