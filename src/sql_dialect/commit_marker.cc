@@ -44,6 +44,16 @@ std::vector<std::vector<Xid>> MarkerChunks(const std::vector<Xid>& globals) {
   return chunks;
 }
 
+std::vector<std::string> ChunkedMarkerStatements(std::string_view prefix,
+                                                 const std::vector<Xid>& globals,
+                                                 GtridLiteralFn literal) {
+  std::vector<std::string> statements;
+  for (const std::vector<Xid>& chunk : MarkerChunks(globals)) {
+    statements.push_back(std::string(prefix) + "gtrid IN (" + GtridList(chunk, literal) + ")");
+  }
+  return statements;
+}
+
 std::string_view MarkerCallName(MarkerCall call) noexcept {
   switch (call) {
     case MarkerCall::kWrite:

@@ -38,6 +38,11 @@ std::string MarkerValues(const Xid& global, char outcome, GtridLiteralFn literal
 
 // Splits `globals` into lists of at most kMarkerChunkSize, in order; none for an empty input.
 std::vector<std::vector<Xid>> MarkerChunks(const std::vector<Xid>& globals);
+// One statement per chunk of `globals` (MarkerChunks): `prefix` followed by
+// "gtrid IN (<the chunk's GtridList>)". The reads and deletes of marker rows of both dialects.
+std::vector<std::string> ChunkedMarkerStatements(std::string_view prefix,
+                                                 const std::vector<Xid>& globals,
+                                                 GtridLiteralFn literal);
 
 // The resource manager call a marker statement belongs to: it decides the privilege a refusal
 // names and how some errors read (a duplicate key in kWrite, a lock wait in kSettle).
@@ -49,6 +54,9 @@ std::string_view MarkerCallPrivilege(MarkerCall call) noexcept;
 
 // XAER_INVAL when `table` is no valid marker table name (MarkerTableNameError): nothing may run
 // then, since the name goes into SQL as it is. The message names `rm_name` unless it is empty.
+// Every statement builder calls it, on every commit, although the manager checked the name at
+// Open: a builder must never put an unchecked name into SQL, whoever calls it, and the check is
+// a few dozen character comparisons against a commit's round trips.
 Status CheckMarkerTable(std::string_view table, std::string_view rm_name);
 
 // What a failed marker statement says about the table itself.

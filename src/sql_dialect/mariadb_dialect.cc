@@ -347,10 +347,7 @@ Status KilledSessionNotVisible(std::string_view rm_name, uint64_t connection_id,
 
 namespace {
 
-// The IN (...) list of a chunk (X'..',X'..') and a row's values, in this dialect's literals.
-std::string GtridList(const std::vector<Xid>& globals) {
-  return internal::GtridList(globals, &GtridLiteral);
-}
+// A row's values, in this dialect's literals.
 std::string MarkerValues(const Xid& global, char outcome) {
   return internal::MarkerValues(global, outcome, &GtridLiteral);
 }
@@ -416,12 +413,8 @@ Result<std::string> ReadOutcomeSql(std::string_view table, const Xid& global) {
 Result<std::vector<std::string>> ReadCommitMarkersSql(std::string_view table,
                                                       const std::vector<Xid>& globals) {
   XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
-  std::vector<std::string> statements;
-  for (const std::vector<Xid>& chunk : MarkerChunks(globals)) {
-    statements.push_back(std::string(kMarkerColumns) + std::string(table) + " WHERE gtrid IN (" +
-                         GtridList(chunk) + ")");
-  }
-  return statements;
+  return ChunkedMarkerStatements(std::string(kMarkerColumns) + std::string(table) + " WHERE ",
+                                 globals, &GtridLiteral);
 }
 
 Result<std::string> ListCommitMarkersSql(std::string_view table, uint32_t node_id, size_t limit) {
@@ -434,12 +427,8 @@ Result<std::string> ListCommitMarkersSql(std::string_view table, uint32_t node_i
 Result<std::vector<std::string>> DeleteCommitMarkersSql(std::string_view table,
                                                         const std::vector<Xid>& globals) {
   XA_RETURN_IF_ERROR(CheckMarkerTable(table, ""));
-  std::vector<std::string> statements;
-  for (const std::vector<Xid>& chunk : MarkerChunks(globals)) {
-    statements.push_back("DELETE FROM " + std::string(table) + " WHERE gtrid IN (" +
-                         GtridList(chunk) + ")");
-  }
-  return statements;
+  return ChunkedMarkerStatements("DELETE FROM " + std::string(table) + " WHERE ", globals,
+                                 &GtridLiteral);
 }
 
 Status ReadMarkerError(Status mapped, int error_number, MarkerCall call, std::string_view rm_name,

@@ -40,6 +40,21 @@ class MarkerCommitTest : public TmTest {
     return outcome.ok() ? *outcome : Outcome::kUnknown;
   }
 
+  // The marker branch's one-phase commit of transaction *xid lands (its row is committed) and
+  // the connection breaks before the reply; with `settle_unreachable`, every settle fails too.
+  void CommitLandsReplyLost(const Xid* xid, bool settle_unreachable = false) {
+    b_.SetPolicy([this, xid, settle_unreachable](Verb verb, const Xid& x) -> std::optional<Status> {
+      if (verb == Verb::kCommit && x == xid->WithBranch(1)) {
+        b_.SetMarker(*xid, MarkerOutcome::kCommitted);
+        return Status(Code::kRmFail, "connection lost");
+      }
+      if (settle_unreachable && verb == Verb::kSettleMarker) {
+        return Status(Code::kRmFail, "server unreachable");
+      }
+      return std::nullopt;
+    });
+  }
+
   // The sessions the marker was settled on (0 is the application's).
   std::vector<int> SettleSessions() {
     std::vector<int> sessions;
@@ -153,21 +168,8 @@ TEST_F(MarkerCommitTest, OnePhaseRollbackAnswerRollsBackThePreparedBranches) {
 TEST_F(MarkerCommitTest, LostReplyOfACommitThatLandedIsSettledAsCommitted) {
   OpenManager(MarkerOptions());
   Xid xid;
-  // The commit reaches the server, the connection breaks before the reply.
-  b_.SetPolicy([&](Verb verb, const Xid& x) -> std::optional<Status> {
-    if (verb == Verb::kCommit && x == xid.WithBranch(1)) {
-      b_.SetMarker(xid, MarkerOutcome::kCommitted);
-      return Status(Code::kRmFail, "connection lost");
-    }
-    return std::nullopt;
-  });
-  Result<Transaction> txn = manager_->Begin(Protocol::kMarkerCommit);
-  ASSERT_TRUE(txn.ok());
-  xid = txn->xid();
-  ASSERT_TRUE(txn->Enlist(a_).ok());
-  ASSERT_TRUE(txn->Enlist(b_).ok());
-  EXPECT_EQ(*txn->Commit(), Outcome::kCommitted);
-  WaitForBackground();
+  CommitLandsReplyLost(&xid);
+  EXPECT_EQ(MarkerCommitWith({&a_, &b_}, &xid), Outcome::kCommitted);
   // Settled once, on a fresh session: the dead one is never used again.
   EXPECT_THAT(SettleSessions(), ElementsAre(::testing::Gt(0)));
   EXPECT_THAT(a_.Trace(), ElementsAre("start(TMNOFLAGS)", "end(TMSUCCESS)", "prepare",
@@ -213,20 +215,8 @@ TEST_F(MarkerCommitTest, UnsettledMarkerLeavesThePreparedBranchToRecoveryWhichSe
 TEST_F(MarkerCommitTest, RecoveryCommitsAPreparedBranchWhoseMarkerCommitted) {
   OpenManager(MarkerOptions());
   Xid xid;
-  b_.SetPolicy([&](Verb verb, const Xid& x) -> std::optional<Status> {
-    if (verb == Verb::kCommit && x == xid.WithBranch(1)) {
-      b_.SetMarker(xid, MarkerOutcome::kCommitted);
-      return Status(Code::kRmFail, "connection lost");
-    }
-    if (verb == Verb::kSettleMarker) return Status(Code::kRmFail, "server unreachable");
-    return std::nullopt;
-  });
-  Result<Transaction> txn = manager_->Begin(Protocol::kMarkerCommit);
-  ASSERT_TRUE(txn.ok());
-  xid = txn->xid();
-  ASSERT_TRUE(txn->Enlist(a_).ok());
-  ASSERT_TRUE(txn->Enlist(b_).ok());
-  EXPECT_EQ(*txn->Commit(), Outcome::kUnknown);
+  CommitLandsReplyLost(&xid, /*settle_unreachable=*/true);
+  EXPECT_EQ(MarkerCommitWith({&a_, &b_}, &xid), Outcome::kUnknown);
   b_.SetPolicy(nullptr);
 
   RecoveryReport report = Recover();
