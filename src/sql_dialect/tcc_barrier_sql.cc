@@ -2,37 +2,27 @@
 
 #include <cstdlib>
 
+#include "src/base/byte_text.h"
+
 namespace xa::internal {
 namespace {
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
-  }
-  return out;
-}
-
 // A binary literal of `bytes`: X'..' on MariaDB, '\x..'::bytea on PostgreSQL (with
-// standard_conforming_strings on, the default since 9.1). Also for hex text read back
-// (`hex` already hex), so that the purge deletes exactly the keys it listed.
-std::string BinaryLiteralOfHex(BarrierSqlFlavor flavor, std::string_view hex) {
-  if (flavor == BarrierSqlFlavor::kMariaDb) return "X'" + std::string(hex) + "'";
-  return "'\\x" + std::string(hex) + "'::bytea";
+// standard_conforming_strings on, the default since 9.1).
+std::string BinaryLiteral(BarrierSqlFlavor flavor, std::string_view bytes) {
+  if (flavor == BarrierSqlFlavor::kMariaDb) return "X'" + LowerHex(bytes) + "'";
+  return "'\\x" + LowerHex(bytes) + "'::bytea";
 }
 
 std::string KeyCondition(BarrierSqlFlavor flavor, const BarrierKey& key) {
-  return "global_id = " + BinaryLiteralOfHex(flavor, Hex(key.global_id)) +
-         " AND branch_id = " + BinaryLiteralOfHex(flavor, Hex(key.branch_id));
+  return "global_id = " + BinaryLiteral(flavor, key.global_id) +
+         " AND branch_id = " + BinaryLiteral(flavor, key.branch_id);
 }
 
 std::string InsertRow(BarrierSqlFlavor flavor, const std::string& table, const BarrierKey& key,
                       BarrierOp op, BarrierOp reason) {
-  std::string values = "(" + BinaryLiteralOfHex(flavor, Hex(key.global_id)) + ", " +
-                       BinaryLiteralOfHex(flavor, Hex(key.branch_id)) + ", " +
+  std::string values = "(" + BinaryLiteral(flavor, key.global_id) + ", " +
+                       BinaryLiteral(flavor, key.branch_id) + ", " +
                        std::to_string(static_cast<int>(op)) + ", " +
                        std::to_string(static_cast<int>(reason)) + ")";
   if (flavor == BarrierSqlFlavor::kMariaDb) {
@@ -143,21 +133,17 @@ Result<int64_t> PurgeBarrierOnce(BarrierSqlFlavor flavor, const BarrierRunner& r
   if (rows->empty()) return int64_t{0};
   std::string keys;
   for (const auto& row : *rows) {
-    auto is_hex = [](const std::optional<std::string>& text) {
-      if (!text.has_value() || text->empty()) return false;
-      for (char c : *text) {
-        bool digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-        if (!digit) return false;
-      }
-      return true;
-    };
-    if (row.size() != 2 || !is_hex(row[0]) || !is_hex(row[1])) {
+    // Read back as hex, put into SQL again only once it parsed as hex.
+    std::string global_id, branch_id;
+    if (row.size() != 2 || !row[0].has_value() || !row[1].has_value() ||
+        !ParseHex(*row[0], &global_id) || !ParseHex(*row[1], &branch_id) || global_id.empty() ||
+        branch_id.empty()) {
       return Status(Code::kInternal,
                     "barrier purge: a listed key did not come back as two hex strings");
     }
     if (!keys.empty()) keys += ", ";
-    keys += "(" + BinaryLiteralOfHex(flavor, *row[0]) + ", " + BinaryLiteralOfHex(flavor, *row[1]) +
-            ")";
+    keys += "(" + BinaryLiteral(flavor, global_id) + ", " +
+            BinaryLiteral(flavor, branch_id) + ")";
   }
   return runner.execute("DELETE FROM " + options.table + " WHERE (global_id, branch_id) IN (" +
                         keys + ")");
