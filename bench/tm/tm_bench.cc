@@ -35,7 +35,8 @@
 // manager's phase_threads; 0 runs every phase call on the client's thread),
 // XA_TM_BENCH_SEQUENTIAL_CPU_PERCENT (the manager's sequential_phases_at_cpu_percent),
 // XA_TM_BENCH_GROUP_COMMIT_DELAY_US (LogOptions::group_commit_max_delay_us, default 0),
-// XA_TM_BENCH_GROUP_COMMIT_GATHER (0: LogOptions::group_commit_adaptive_gather off). Google
+// XA_TM_BENCH_GROUP_COMMIT_GATHER (0: LogOptions::group_commit_adaptive_gather off),
+// XA_TM_BENCH_HAND_SYNC (1: (a) fdatasyncs a block of its own between the phases). Google
 // Benchmark flags pass through (e.g. --benchmark_filter=manager).
 //
 // A second table gives the CPU time per transfer of the bench process ("app": the clients, and
@@ -49,6 +50,7 @@
 // heuristic outcome ends the bench with an error.
 
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <sql.h>
@@ -443,6 +445,19 @@ void RunCase(benchmark::State& state, const char* mode, sql::Connection& mariadb
           state.thread_index() == 0 && sampled ? &cpu_from : nullptr);
 }
 
+// XA_TM_BENCH_HAND_SYNC=1: (a) writes one record-sized block and fdatasyncs it between the
+// phases, as a decision log would (its own file, no group commit): what the wait between PREPARE
+// and COMMIT costs the servers, apart from the manager's own work.
+int g_hand_sync_fd = -1;
+void HandSync() {
+  static const std::string block(150, 'd');
+  if (::pwrite(g_hand_sync_fd, block.data(), block.size(), 0) !=
+          static_cast<ssize_t>(block.size()) ||
+      ::fdatasync(g_hand_sync_fd) != 0) {
+    Die("XA_TM_BENCH_HAND_SYNC: write or fdatasync failed");
+  }
+}
+
 void BM_HandWrittenXa(benchmark::State& state) {
   StartCase(state, "hand");
   HandSession& s = HandSessionFor(state.thread_index());
@@ -459,6 +474,7 @@ void BM_HandWrittenXa(benchmark::State& state) {
       s.mariadb_statement->execute("XA PREPARE " + my_xid);
       s.postgres->Run("BEGIN;" + Update(account, delta));
       s.postgres->Run("PREPARE TRANSACTION '" + pg_gid + "'");
+      if (g_hand_sync_fd >= 0) HandSync();
       s.mariadb_statement->execute("XA COMMIT " + my_xid);
       s.postgres->Run("COMMIT PREPARED '" + pg_gid + "'");
     } catch (const sql::SQLException& e) {
@@ -758,6 +774,10 @@ int main(int argc, char** argv) {
   log_options.node_id = g_node;
   if (const char* v = std::getenv("XA_TM_BENCH_GROUP_COMMIT_DELAY_US")) {
     log_options.group_commit_max_delay_us = static_cast<uint32_t>(std::atoi(v));
+  }
+  if (const char* v = std::getenv("XA_TM_BENCH_HAND_SYNC"); v != nullptr && *v == '1') {
+    g_hand_sync_fd = ::open((dir + "/hand-sync").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (g_hand_sync_fd < 0) Die("XA_TM_BENCH_HAND_SYNC: cannot create " + dir + "/hand-sync");
   }
   if (const char* v = std::getenv("XA_TM_BENCH_GROUP_COMMIT_GATHER")) {
     log_options.group_commit_adaptive_gather = *v != '0';
