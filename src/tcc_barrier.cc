@@ -1,5 +1,7 @@
 #include "xa/tcc_barrier.h"
 
+#include "src/base/logging.h"
+#include "xa/env.h"
 #include "xa/marker.h"
 
 namespace xa {
@@ -76,6 +78,60 @@ std::string BarrierOptionsError(const BarrierOptions& options) {
            " is outside 1..10000";
   }
   return "";
+}
+
+BarrierPurgeJob::BarrierPurgeJob(PurgeOnce purge_once, BarrierPurgeJobOptions options)
+    : purge_once_(std::move(purge_once)), options_(options) {
+  if (options_.clock == nullptr) options_.clock = Env::Default()->clock();
+  if (options_.max_batches_per_run == 0) options_.max_batches_per_run = 1;
+  thread_ = std::thread([this] { Run(); });
+}
+
+BarrierPurgeJob::~BarrierPurgeJob() { Stop(); }
+
+void BarrierPurgeJob::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+BarrierPurgeJob::Stats BarrierPurgeJob::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void BarrierPurgeJob::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    uint64_t deleted = 0;
+    for (size_t batch = 0; batch < options_.max_batches_per_run && !stopping_; ++batch) {
+      lock.unlock();
+      Result<int64_t> rows = purge_once_();
+      lock.lock();
+      ++stats_.calls;
+      if (!rows.ok()) {
+        ++stats_.failures;
+        XA_LOG(kWarning, "tcc-barrier")
+            << "purging the barrier table failed, tried again in "
+            << options_.interval.count() << " ms: " << rows.status().ToString();
+        break;
+      }
+      deleted += static_cast<uint64_t>(*rows);
+      stats_.rows_deleted += static_cast<uint64_t>(*rows);
+      if (*rows == 0) break;
+    }
+    ++stats_.runs;
+    if (deleted > 0) {
+      XA_LOG(kInfo, "tcc-barrier") << "purged " << deleted << " barrier rows of finished branches";
+    }
+    cv_.notify_all();  // stats() waiters in tests read the count of runs
+    options_.clock->WaitFor(lock, cv_,
+                            std::chrono::duration_cast<std::chrono::microseconds>(options_.interval),
+                            [this] { return stopping_; });
+  }
 }
 
 }  // namespace xa

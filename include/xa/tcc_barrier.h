@@ -27,11 +27,17 @@
 #define XA_TCC_BARRIER_H_
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+
+#include "xa/status.h"
 
 namespace xa {
 
@@ -104,6 +110,56 @@ struct BarrierOptions {
 
 // Why `options` cannot be used, "" when they can.
 std::string BarrierOptionsError(const BarrierOptions& options);
+
+class Clock;
+
+// The clean-up job of a participant service's barrier table: every `interval` it calls
+// `purge_once` (a driver's PurgeBarrier on a connection of the service's, for example
+//   [&] { return xa::mysql::PurgeBarrier(*purge_connection, options); }
+// ) until that returns 0 rows or `max_batches_per_run` calls were made, so one run deletes at
+// most max_batches_per_run * BarrierOptions::purge_batch branches and a large backlog is worked
+// off over several runs instead of holding the database busy. A failed call ends the run (logged,
+// counted); the next run tries again. The first run starts at once.
+struct BarrierPurgeJobOptions {
+  std::chrono::milliseconds interval = std::chrono::minutes(10);
+  size_t max_batches_per_run = 100;
+  Clock* clock = nullptr;  // the waits between runs; nullptr: Env::Default()'s
+};
+
+class BarrierPurgeJob {
+ public:
+  // Rows deleted by one call, or why it failed.
+  using PurgeOnce = std::function<Result<int64_t>()>;
+  // What the job has done so far.
+  struct Stats {
+    uint64_t runs = 0;          // runs finished
+    uint64_t calls = 0;         // calls of purge_once
+    uint64_t rows_deleted = 0;  // their rows
+    uint64_t failures = 0;      // calls that failed
+  };
+
+  // Starts the job's thread.
+  BarrierPurgeJob(PurgeOnce purge_once, BarrierPurgeJobOptions options = {});
+  BarrierPurgeJob(const BarrierPurgeJob&) = delete;
+  BarrierPurgeJob& operator=(const BarrierPurgeJob&) = delete;
+  // Stop().
+  ~BarrierPurgeJob();
+
+  // Returns once the call in progress (if any) has returned; no call is made after it.
+  void Stop();
+  Stats stats() const;
+
+ private:
+  void Run();
+
+  PurgeOnce purge_once_;
+  BarrierPurgeJobOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread thread_;
+};
 
 }  // namespace xa
 
