@@ -121,11 +121,15 @@ class Clock;
 // off over several runs instead of holding the database busy. A failed call ends the run (logged,
 // counted); the next run tries again. The first run starts at once.
 struct BarrierPurgeJobOptions {
+  // From the end of one run to the start of the next.
   std::chrono::milliseconds interval = std::chrono::minutes(10);
+  // The most calls of purge_once in one run (0 counts as 1).
   size_t max_batches_per_run = 100;
   Clock* clock = nullptr;  // the waits between runs; nullptr: Env::Default()'s
 };
 
+// The job itself (see BarrierPurgeJobOptions): a thread of its own from construction to Stop().
+// Thread safety: every public member is thread-safe.
 class BarrierPurgeJob {
  public:
   // Rows deleted by one call, or why it failed.
@@ -147,6 +151,7 @@ class BarrierPurgeJob {
 
   // Returns once the call in progress (if any) has returned; no call is made after it.
   void Stop();
+  // What the job has done so far.
   Stats stats() const;
 
  private:
