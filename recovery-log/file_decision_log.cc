@@ -29,12 +29,12 @@
 //
 // Rotation. After a batch, once the current segment holds more than segment_size_bytes of
 // records beyond its checkpoint, the leader starts segment n+1: it writes the header and a
-// checkpoint (the open decisions and heuristics) to segment-<n+1>.xalog.tmp, fdatasyncs it,
-// renames it into place and fsyncs the directory. Only then does it switch to the new file and
-// delete the older segments that no open transaction needs (the segment of each open
-// transaction's first record is kept until its end record). A crash at any step leaves either
-// the old segments alone (the .tmp is deleted at the next open) or the old segments plus a
-// complete new one.
+// checkpoint (the open decisions, heuristics, participants and TCC transactions) to
+// segment-<n+1>.xalog.tmp, fdatasyncs it, renames it into place and fsyncs the directory. Only
+// then does it switch to the new file and delete the older segments that no open transaction
+// needs (the segment of each open transaction's first record is kept until its end record). A
+// crash at any step leaves either the old segments alone (the .tmp is deleted at the next open)
+// or the old segments plus a complete new one.
 //
 // Open. Locks the directory, replays every segment, truncates a torn tail of the newest one
 // (kTolerateCorruptedTail; never a damaged record complete in length, which may have been
@@ -259,9 +259,11 @@ class FileDecisionLog final : public DecisionLog {
     decision_origin_ = std::move(replay.decision_origin);
     heuristic_origin_ = std::move(replay.heuristic_origin);
     participant_origin_ = std::move(replay.participant_origin);
+    tcc_origin_ = std::move(replay.tcc_origin);
     for (const auto& [xid, seg] : decision_origin_) ++segment_refs_[seg];
     for (const auto& [xid, seg] : heuristic_origin_) ++segment_refs_[seg];
     for (const auto& [xid, seg] : participant_origin_) ++segment_refs_[seg];
+    for (const auto& [xid, seg] : tcc_origin_) ++segment_refs_[seg];
     next_lsn_ = state_.last_lsn + 1;
     epoch_ = replay.max_epoch + 1;
     uint64_t number = existing_segments.empty() ? 1 : existing_segments.back() + 1;
@@ -286,16 +288,16 @@ class FileDecisionLog final : public DecisionLog {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!failed_.ok()) return failed_;
-      if (participants_in_flight_.contains(stamped.xid)) {
+      if (judged_in_flight_.contains(stamped.xid)) {
         // Lazy records are written before the batch that is queued now: this one would land
-        // before the participant's earlier record and replay would reopen the participant.
-        return Status(Code::kInval, "AppendLazy: a record of participant " +
-                                        stamped.xid.ToString() +
-                                        " is still being appended; append its done record "
-                                        "after that Append returned");
+        // before the participant's (or TCC transaction's) earlier record and replay would reopen
+        // it.
+        return Status(Code::kInval, "AppendLazy: a record of " + stamped.xid.ToString() +
+                                        " (a participant or a TCC transaction) is still being "
+                                        "appended; append this one after that Append returned");
       }
       if (IsParticipantRecordType(stamped.type)) {
-        XA_RETURN_IF_ERROR(ParticipantAfter(stamped).status());
+        XA_RETURN_IF_ERROR(JudgedAfter(stamped).status());
       }
       ApplyLocked(std::move(stamped));
       pending_lazy_.push_back(std::move(lazy));
@@ -318,6 +320,8 @@ class FileDecisionLog final : public DecisionLog {
       case RecordType::kParticipantPreCommit:
       case RecordType::kParticipantDecision:
       case RecordType::kParticipantDone:
+      case RecordType::kTccTry:
+      case RecordType::kTccConfirm:
         break;
       default:
         return Status(Code::kInval, "Append: record type " +
@@ -343,7 +347,10 @@ class FileDecisionLog final : public DecisionLog {
       std::lock_guard<std::mutex> lock(mu_);
       if (!failed_.ok()) return failed_;
       // Judged and queued under one hold of mu_: the queue's order is the order judged in.
-      if (IsParticipantRecordType(w.record.type)) XA_RETURN_IF_ERROR(ReserveParticipant(w.record));
+      if (MustBeJudged(w.record)) {
+        XA_RETURN_IF_ERROR(ReserveJudged(w.record));
+        w.judged = true;
+      }
       if (queue_tail_ != nullptr) {
         queue_tail_->next = &w;
       } else {
@@ -397,6 +404,8 @@ class FileDecisionLog final : public DecisionLog {
     const std::string* payload = nullptr;
     uint64_t lsn = 0;
     Status status;
+    // Counted in judged_in_flight_ (ReserveJudged) until it is applied or fails.
+    bool judged = false;
     bool done = false;  // record durable (status ok) or failed
     WakeEvent wake;  // no spinning: see wake_event.h
     Waiter* next = nullptr;
@@ -477,7 +486,7 @@ class FileDecisionLog final : public DecisionLog {
           w->record.lsn = w->lsn;
           // Both under mu_, so nobody sees the release before the apply; releasing first spares
           // every other record's append a copy of its Xid.
-          if (IsParticipantRecordType(w->record.type)) ReleaseParticipant(w->record.xid);
+          if (w->judged) ReleaseJudged(w->record.xid);
           ApplyLocked(std::move(w->record));
         }
         state_.last_lsn = batch.back()->lsn;
@@ -489,7 +498,7 @@ class FileDecisionLog final : public DecisionLog {
           XA_LOG(kError, "log") << s.message();
         }
         for (Waiter* w : batch) {
-          if (IsParticipantRecordType(w->record.type)) ReleaseParticipant(w->record.xid);
+          if (w->judged) ReleaseJudged(w->record.xid);
         }
       }
       // Everyone who waited at the end of this batch: its own appenders and those queued
@@ -638,7 +647,7 @@ class FileDecisionLog final : public DecisionLog {
     Xid xid = rec.xid;
     Result<LogStateChange> change = ApplyRecord(std::move(rec), &state_);
     if (!change.ok()) {
-      // Append judged the record against the same state (ReserveParticipant): a bug. The record
+      // Append judged the record against the same state (ReserveJudged): a bug. The record
       // is on disk and replay will refuse it too, so nothing more may be written.
       if (failed_.ok()) {
         failed_ = Status(Code::kInternal, "decision log " + options_.dir +
@@ -662,6 +671,9 @@ class FileDecisionLog final : public DecisionLog {
       case LogStateChange::Set::kOpenParticipants:
         origins = &participant_origin_;
         break;
+      case LogStateChange::Set::kOpenTcc:
+        origins = &tcc_origin_;
+        break;
     }
     if (change->opened && origins->try_emplace(xid, current_segment_).second) {
       ++segment_refs_[current_segment_];
@@ -669,23 +681,36 @@ class FileDecisionLog final : public DecisionLog {
     if (change->closed) Unref(origins, xid);
   }
 
-  // Under mu_, before a participant record is queued: judges it, with ApplyRecord, against the
-  // participant's state after every record queued or being written before it (the state applies
-  // a record only once it is durable), and counts it in flight. XAER_PROTO when refused: nothing
-  // is queued, so a log never holds a record its replay would refuse.
-  // Under mu_: the participant's open state once `record` applies after everything accepted so
-  // far (the records still in flight included), or XAER_PROTO when the record does not apply:
-  // it is refused before anything is written, so a bad record never poisons the log.
-  Result<LogState> ParticipantAfter(const LogRecord& record) const {
+  // Under mu_: whether Append judges `record` before it is queued (ReserveJudged). The records
+  // that ApplyRecord may refuse (a participant's, a TCC transaction's) are; so is an end record
+  // of a TCC transaction that is open or has records in flight, so that a record judged after it
+  // meets the transaction closed, as replay will.
+  bool MustBeJudged(const LogRecord& record) const {
+    if (IsParticipantRecordType(record.type) || IsTccRecordType(record.type)) return true;
+    return record.type == RecordType::kEnd &&
+           (judged_in_flight_.contains(record.xid) || state_.open_tcc.contains(record.xid));
+  }
+
+  // Under mu_: the open state of record.xid (as a participant or as a TCC transaction; a branch
+  // Xid and a global one never meet) once `record` applies after everything accepted so far,
+  // the records still in flight included; XAER_PROTO when the record does not apply: it is
+  // refused before anything is written, so a bad record never poisons the log.
+  Result<LogState> JudgedAfter(const LogRecord& record) const {
     LogState scratch;
-    auto in_flight = participants_in_flight_.find(record.xid);
-    if (in_flight != participants_in_flight_.end()) {
-      if (in_flight->second.state) {
-        scratch.open_participants.emplace(record.xid, *in_flight->second.state);
+    auto in_flight = judged_in_flight_.find(record.xid);
+    if (in_flight != judged_in_flight_.end()) {
+      if (const std::optional<LogRecord>& open = in_flight->second.state; open) {
+        (IsTccRecordType(open->type) ? scratch.open_tcc : scratch.open_participants)
+            .emplace(record.xid, *open);
       }
-    } else if (auto open = state_.open_participants.find(record.xid);
-               open != state_.open_participants.end()) {
-      scratch.open_participants.emplace(record.xid, open->second);
+    } else {
+      if (auto open = state_.open_participants.find(record.xid);
+          open != state_.open_participants.end()) {
+        scratch.open_participants.emplace(record.xid, open->second);
+      }
+      if (auto open = state_.open_tcc.find(record.xid); open != state_.open_tcc.end()) {
+        scratch.open_tcc.emplace(record.xid, open->second);
+      }
     }
     Result<LogStateChange> change = ApplyRecord(record, &scratch);
     if (!change.ok()) {
@@ -695,22 +720,26 @@ class FileDecisionLog final : public DecisionLog {
     return scratch;
   }
 
-  Status ReserveParticipant(const LogRecord& record) {
-    Result<LogState> scratch = ParticipantAfter(record);
+  // Under mu_, before a judged record is queued: judges it with JudgedAfter and counts it in
+  // flight, with the state it leaves (the state applies a record only once it is durable).
+  Status ReserveJudged(const LogRecord& record) {
+    Result<LogState> scratch = JudgedAfter(record);
     if (!scratch.ok()) return scratch.status();
-    InFlightParticipant& entry = participants_in_flight_[record.xid];
+    InFlight& entry = judged_in_flight_[record.xid];
     ++entry.records;
-    auto after = scratch->open_participants.find(record.xid);
     entry.state.reset();
-    if (after != scratch->open_participants.end()) entry.state = std::move(after->second);
+    for (std::map<Xid, LogRecord>* open : {&scratch->open_participants, &scratch->open_tcc}) {
+      auto after = open->find(record.xid);
+      if (after != open->end()) entry.state = std::move(after->second);
+    }
     return Status::Ok();
   }
 
-  // Under mu_: a participant record counted by ReserveParticipant is applied (or failed).
-  void ReleaseParticipant(const Xid& xid) {
-    auto it = participants_in_flight_.find(xid);
-    if (it != participants_in_flight_.end() && --it->second.records == 0) {
-      participants_in_flight_.erase(it);
+  // Under mu_: a record counted by ReserveJudged is applied (or failed).
+  void ReleaseJudged(const Xid& xid) {
+    auto it = judged_in_flight_.find(xid);
+    if (it != judged_in_flight_.end() && --it->second.records == 0) {
+      judged_in_flight_.erase(it);
     }
   }
 
@@ -733,15 +762,17 @@ class FileDecisionLog final : public DecisionLog {
     h.first_lsn = next_lsn_;
     EncodeSegmentHeader(h, &contents);
 
-    // The checkpoint: every open decision and heuristic as originally logged, and the records
-    // that rebuild each open participant (log_format.h), in LSN order, in parts.
+    // The checkpoint: every open decision and heuristic as originally logged, the records that
+    // rebuild each open participant, and each open TCC transaction's newest record
+    // (log_format.h), in LSN order, in parts.
     std::vector<std::vector<LogRecord>> groups;
     {
       std::lock_guard<std::mutex> lock(mu_);
       groups.reserve(state_.open_decisions.size() + state_.open_heuristics.size() +
-                     state_.open_participants.size());
+                     state_.open_participants.size() + state_.open_tcc.size());
       for (const auto& [xid, rec] : state_.open_decisions) groups.push_back({rec});
       for (const auto& [xid, rec] : state_.open_heuristics) groups.push_back({rec});
+      for (const auto& [xid, rec] : state_.open_tcc) groups.push_back({rec});
       for (const auto& [xid, rec] : state_.open_participants) {
         groups.push_back(RecordsRebuildingParticipant(rec));
       }
@@ -911,14 +942,16 @@ class FileDecisionLog final : public DecisionLog {
   // Open decisions and heuristics, last_lsn (the last record written) and the torn-tail report
   // of the replay at open (a damaged log never opens).
   LogState state_;
-  std::unordered_map<Xid, uint64_t> decision_origin_, heuristic_origin_, participant_origin_;
-  // Participants with records queued or being written (not yet applied to state_): their state
-  // once those are applied (nullopt: not open) and how many there are. Guarded by mu_.
-  struct InFlightParticipant {
+  std::unordered_map<Xid, uint64_t> decision_origin_, heuristic_origin_, participant_origin_,
+      tcc_origin_;
+  // Participants and TCC transactions with judged records queued or being written (not yet
+  // applied to state_): their state once those are applied (nullopt: not open) and how many
+  // there are. Guarded by mu_.
+  struct InFlight {
     std::optional<LogRecord> state;
     uint32_t records = 0;
   };
-  std::map<Xid, InFlightParticipant> participants_in_flight_;
+  std::map<Xid, InFlight> judged_in_flight_;
   std::map<uint64_t, uint64_t> segment_refs_;  // retained segment -> open transactions it holds
   uint64_t current_segment_ = 0;
   uint64_t bytes_since_checkpoint_ = 0;
@@ -991,7 +1024,8 @@ Result<std::unique_ptr<DecisionLog>> OpenFileDecisionLog(const LogOptions& optio
                        << " records from " << segments.size() << " segment(s); "
                        << state.open_decisions.size() << " open decision(s), "
                        << state.open_heuristics.size() << " open heuristic(s), "
-                       << state.open_participants.size() << " open participant(s), last LSN "
+                       << state.open_participants.size() << " open participant(s), "
+                       << state.open_tcc.size() << " open TCC transaction(s), last LSN "
                        << state.last_lsn;
   return std::unique_ptr<DecisionLog>(std::move(log));
 }

@@ -64,6 +64,8 @@
 //                                (kDecisionCoordinatorKnows | kDecisionBranchFinished), u8 outcome
 //                                (kCommitted or kRolledBack)
 //   kParticipantDone:            fixed64 timestamp_us, xid branch, u8 kParticipantEndMark
+//   kTccTry, kTccConfirm:        fixed64 timestamp_us, xid, u8 protocol (kTcc), varint n,
+//                                n x (str name, xid branch, str payload), u8 kTccEndMark
 //
 // A participant record names a branch Xid (non-empty bqual). A Wait's participant_number is
 // below n (and below 2^16), and its own branch is participants[participant_number].branch.
@@ -72,17 +74,28 @@
 // first branch, and a payload ending in zeros could not show that it was written to its end
 // (log_format.md, "Torn tail or damage"), so a damaged acknowledged state could pass as torn.
 //
-// A checkpoint lists the open decisions, open heuristics and open participants when the segment
-// began; it may be split into several parts, the first of which replaces the replayed state and
-// the last of which has flag bit 0 set. A decision or heuristic is carried as its original type,
-// LSN and payload. An open participant is carried as the records that rebuild its state, in
-// order: its Wait (when it had one), then a PreCommit (when it is in PRE) or its Decision (when
-// decided, with its coordinator_knows_outcome), each with the LSN and timestamp that the open
-// state holds (those of the record that brought it into its current state); replayed in order
-// they give the same open state. The
-// entry grammar is unchanged, so a checkpoint of a log without participants reads as before,
-// and a reader that does not know the participant types refuses such an entry (as damage)
-// rather than drop it. Because every segment starts with one, an older segment is
+// A TCC record names the global Xid (empty bqual) of a TCC transaction; 1 <= n <=
+// kMaxParticipants, every name is 1 to kMaxRmNameSize bytes, participant i's branch is
+// xid.WithBranch(i), and every payload is at most kMaxTccPayloadSize bytes. It ends with
+// kTccEndMark for the same reason as a participant record: a payload (the last one may be empty
+// or end in zeros, as may branch 0's bqual) could not show that it was written to its end.
+//
+// Every record but a checkpoint has a payload of at most kMaxLogicalPayloadSize, so that a
+// checkpoint part carrying it alone stays within kMaxPayloadSize; only a TCC record, with its
+// payloads, can come near it, and Append refuses one beyond it (XAER_INVAL).
+//
+// A checkpoint lists the open decisions, open heuristics, open participants and open TCC
+// transactions when the segment began; it may be split into several parts, the first of which
+// replaces the replayed state and the last of which has flag bit 0 set. A decision or heuristic
+// is carried as its original type, LSN and payload. An open participant is carried as the
+// records that rebuild its state, in order: its Wait (when it had one), then a PreCommit (when
+// it is in PRE) or its Decision (when decided, with its coordinator_knows_outcome), each with the
+// LSN and timestamp that the open state holds (those of the record that brought it into its
+// current state); replayed in order they give the same open state. An open TCC transaction is
+// carried as its newest record (its kTccTry, or its kTccConfirm once decided), one entry. The
+// entry grammar is unchanged, so a checkpoint of a log without participants or TCC transactions
+// reads as before, and a reader that does not know their types refuses such an entry (as
+// damage) rather than drop it. Because every segment starts with one, an older segment is
 // needed only for the transactions whose first record it holds and which have no end (or done)
 // record yet; it is deleted once they all have one.
 //
@@ -113,6 +126,16 @@ constexpr size_t kCheckpointPartSize = 1u << 20;
 constexpr size_t kMaxParticipants = 1024;
 constexpr size_t kMaxRmNameSize = 255;
 constexpr size_t kMaxReasonSize = 4096;
+// A checkpoint part that carries one entry adds at most this many bytes to the entry's payload:
+// timestamp (8), flags (1), entry count (1), type (1), LSN (8), payload length (varint, 4 for
+// kMaxPayloadSize; counted as 5).
+constexpr size_t kCheckpointEntryOverhead = 32;
+static_assert(kCheckpointEntryOverhead >= 8 + 1 + 1 + 1 + 8 + 5);
+// The largest payload of a record that is not a checkpoint: small enough for a checkpoint part
+// to carry the record alone (a TCC record with many large payloads comes near it).
+constexpr uint32_t kMaxLogicalPayloadSize = kMaxPayloadSize - kCheckpointEntryOverhead;
+// The largest payload of one TCC participant in a kTccTry or kTccConfirm record.
+constexpr size_t kMaxTccPayloadSize = 64u << 10;
 constexpr uint8_t kZeroType = 0;  // never written: unused (zero-filled) space
 // Readers refuse a segment file larger than this before reading any of it (a file extended by
 // hand must not exhaust memory); the writer stays far below it: LogOptions::segment_size_bytes
@@ -130,6 +153,9 @@ static_assert(static_cast<uint8_t>(RecordType::kParticipantWait) == 32);
 static_assert(static_cast<uint8_t>(RecordType::kParticipantPreCommit) == 33);
 static_assert(static_cast<uint8_t>(RecordType::kParticipantDecision) == 34);
 static_assert(static_cast<uint8_t>(RecordType::kParticipantDone) == 35);
+static_assert(static_cast<uint8_t>(RecordType::kTccTry) == 48);
+static_assert(static_cast<uint8_t>(RecordType::kTccConfirm) == 49);
+static_assert(static_cast<uint8_t>(Protocol::kTcc) == 5);
 static_assert(kRecordTypeIgnorableBit == 0x80);
 static_assert(kFileHeaderSize == kMagicSize + 4 + 4 + 8 + 8 + 8 + 4);
 static_assert(kRecordHeaderSize == 4 + 4 + 1 + 8);
@@ -141,6 +167,8 @@ constexpr uint8_t kParticipantEndMark = 0xA5;
 // set is damage. A log written before kDecisionBranchFinished existed holds 0 or 1 there.
 constexpr uint8_t kDecisionCoordinatorKnows = 0x01;
 constexpr uint8_t kDecisionBranchFinished = 0x02;
+// The last byte of a kTccTry or kTccConfirm payload: never zero (see the payloads above).
+constexpr uint8_t kTccEndMark = 0xA5;
 
 struct SegmentHeader {
   uint32_t format_version = kFormatVersion;
@@ -165,7 +193,7 @@ constexpr std::string_view kLockFileName = "LOCK";
 
 // True for the types this version knows.
 constexpr bool IsKnownRecordType(uint8_t t) noexcept {
-  return (t >= 1 && t <= 6) || (t >= 32 && t <= 35);
+  return (t >= 1 && t <= 6) || (t >= 32 && t <= 35) || t == 48 || t == 49;
 }
 
 // The 3PC participant's records (an agent's log): their `xid` is a branch Xid, and they apply to
@@ -173,6 +201,12 @@ constexpr bool IsKnownRecordType(uint8_t t) noexcept {
 constexpr bool IsParticipantRecordType(RecordType t) noexcept {
   return t == RecordType::kParticipantWait || t == RecordType::kParticipantPreCommit ||
          t == RecordType::kParticipantDecision || t == RecordType::kParticipantDone;
+}
+
+// The TCC coordinator's records: their `xid` is a TCC transaction's global Xid, and they apply to
+// LogState::open_tcc (which kEnd closes).
+constexpr bool IsTccRecordType(RecordType t) noexcept {
+  return t == RecordType::kTccTry || t == RecordType::kTccConfirm;
 }
 
 // What replay does with a record's type byte, given which types the reader knows: apply a known
@@ -246,7 +280,8 @@ constexpr bool EveryKnownRecordTypeIsInABand() noexcept {
 }
 static_assert(EveryKnownRecordTypeIsInABand());
 // The log's own types and the presumed-abort commit family are the shared band's; the 3PC
-// participant's states are the three-phase band's.
+// participant's states are the three-phase band's; the TCC coordinator's records are the TCC
+// band's.
 static_assert(InRecordTypeBand(RecordType::kCommitDecision, kSharedRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kPreCommit, kSharedRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kEnd, kSharedRecordTypes));
@@ -257,6 +292,8 @@ static_assert(InRecordTypeBand(RecordType::kParticipantWait, kThreePhaseRecordTy
 static_assert(InRecordTypeBand(RecordType::kParticipantPreCommit, kThreePhaseRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kParticipantDecision, kThreePhaseRecordTypes));
 static_assert(InRecordTypeBand(RecordType::kParticipantDone, kThreePhaseRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kTccTry, kTccRecordTypes));
+static_assert(InRecordTypeBand(RecordType::kTccConfirm, kTccRecordTypes));
 // A participant record changes the state: it is written without the ignorable bit, so that a
 // reader of the version before them (types 1 to 6) stops at it instead of replaying a wrong
 // state.
@@ -274,6 +311,17 @@ static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kParticipantD
               RecordTypeAction::kStopReplay);
 static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kParticipantDone),
                                   IsKnownRecordTypeOfVersionWithoutParticipants) ==
+              RecordTypeAction::kStopReplay);
+// The same for the TCC records: a reader of the version before them (types 1 to 6 and 32 to 35)
+// stops at them, since they open and close TCC transactions.
+constexpr bool IsKnownRecordTypeOfVersionWithoutTcc(uint8_t t) noexcept {
+  return (t >= 1 && t <= 6) || (t >= 32 && t <= 35);
+}
+static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kTccTry),
+                                  IsKnownRecordTypeOfVersionWithoutTcc) ==
+              RecordTypeAction::kStopReplay);
+static_assert(ActionForRecordType(static_cast<uint8_t>(RecordType::kTccConfirm),
+                                  IsKnownRecordTypeOfVersionWithoutTcc) ==
               RecordTypeAction::kStopReplay);
 
 }  // namespace xa::internal

@@ -220,6 +220,9 @@ class Replayer {
       case LogStateChange::Set::kOpenParticipants:
         origins = &result_.participant_origin;
         break;
+      case LogStateChange::Set::kOpenTcc:
+        origins = &result_.tcc_origin;
+        break;
     }
     // A transaction carried by a checkpoint keeps the older segment it was first written in.
     if (change->opened) origins->try_emplace(record.xid, segment);
@@ -243,6 +246,7 @@ class Replayer {
       result_.state.open_decisions.clear();
       result_.state.open_heuristics.clear();
       result_.state.open_participants.clear();
+      result_.state.open_tcc.clear();
       *started = true;
     }
     checkpoint_records_.clear();
@@ -277,6 +281,8 @@ class Replayer {
                     [&](const auto& kv) { return !state.open_heuristics.contains(kv.first); });
       std::erase_if(result_.participant_origin,
                     [&](const auto& kv) { return !state.open_participants.contains(kv.first); });
+      std::erase_if(result_.tcc_origin,
+                    [&](const auto& kv) { return !state.open_tcc.contains(kv.first); });
     }
     return true;
   }

@@ -1,6 +1,7 @@
 // Replay of a decision log: reads the segments in order, checks every record, and rebuilds the
-// state (open decisions and heuristics). Used by DecisionLog::Open, by Scan, by the xa-log tool
-// and by the fuzzer (through ReplaySegments, which works on bytes in memory).
+// state (open decisions, heuristics, participants and TCC transactions). Used by
+// DecisionLog::Open, by Scan, by the xa-log tool and by the fuzzer (through ReplaySegments, which
+// works on bytes in memory).
 //
 // Damage policy (see LogRecoveryMode in include/xa/decision_log.h):
 //   - a record that does not check out at the very end of the newest segment, with no valid
@@ -70,9 +71,10 @@ struct ReplayOptions {
 struct ReplayResult {
   Status status;  // first error; the state is what was read before it
   LogState state;
-  // For each open decision, heuristic or participant: the segment that holds its first record (the
-  // segment must be kept until the transaction ends).
-  std::unordered_map<Xid, uint64_t> decision_origin, heuristic_origin, participant_origin;
+  // For each open decision, heuristic, participant or TCC transaction: the segment that holds its
+  // first record (the segment must be kept until the transaction ends).
+  std::unordered_map<Xid, uint64_t> decision_origin, heuristic_origin, participant_origin,
+      tcc_origin;
   std::vector<SegmentSummary> segments;
   uint64_t max_epoch = 0;
   uint64_t records = 0;

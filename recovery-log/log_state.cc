@@ -37,6 +37,16 @@ void Advance(const LogRecord& record, LogRecord* current) {
   current->timestamp_us = record.timestamp_us;
 }
 
+// A TCC record that the transaction's open record does not allow (`open`: its Try or Confirm).
+Status RefusedTcc(const LogRecord& record, const LogRecord& open, std::string_view why) {
+  return Status(Code::kCorruption,
+                "TCC record of type " + std::to_string(static_cast<int>(record.type)) +
+                    " for transaction " + record.xid.ToString() +
+                    " refused: the transaction is open with its " +
+                    (open.type == RecordType::kTccConfirm ? "confirm decision" : "try") + " (lsn " +
+                    std::to_string(open.lsn) + "), and " + std::string(why));
+}
+
 Status Refused(const LogRecord& record, const LogRecord* open, std::string_view why) {
   std::string state =
       open == nullptr ? std::string("not open")
@@ -71,6 +81,9 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
     case RecordType::kPreCommit:
       return Open(&state->open_decisions, Set::kOpenDecisions, std::move(record));
     case RecordType::kEnd:
+      if (state->open_tcc.contains(record.xid)) {
+        return Close(&state->open_tcc, Set::kOpenTcc, record.xid);
+      }
       return Close(&state->open_decisions, Set::kOpenDecisions, record.xid);
     case RecordType::kHeuristic:
       return Open(&state->open_heuristics, Set::kOpenHeuristics, std::move(record));
@@ -135,6 +148,20 @@ Result<LogStateChange> ApplyRecord(LogRecord record, LogState* state) {
       }
       return Close(&state->open_participants, Set::kOpenParticipants, record.xid);
     }
+    // A TCC transaction: Try, then (once every Try succeeded) its Confirm decision, then end.
+    // Without a Confirm, recovery cancels (presumed cancel); a decision never goes back.
+    case RecordType::kTccTry: {
+      LogRecord* current = Find(&state->open_tcc, record.xid);
+      if (current != nullptr) {
+        return RefusedTcc(record, *current,
+                          current->type == RecordType::kTccConfirm
+                              ? "a decision never goes back to its Try"
+                              : "a transaction logs its Try once");
+      }
+      return Open(&state->open_tcc, Set::kOpenTcc, std::move(record));
+    }
+    case RecordType::kTccConfirm:
+      return Open(&state->open_tcc, Set::kOpenTcc, std::move(record));
     case RecordType::kCheckpoint:
       break;
   }

@@ -24,6 +24,7 @@ struct LogStateChange {
     kOpenDecisions,     // LogState::open_decisions
     kOpenHeuristics,    // LogState::open_heuristics
     kOpenParticipants,  // LogState::open_participants
+    kOpenTcc,           // LogState::open_tcc
   };
   Set set = Set::kNone;
   bool opened = false;  // the record's Xid was not in `set` and now is
@@ -34,7 +35,9 @@ struct LogStateChange {
 // Applies `record` to the open sets of *state:
 //   kCommitDecision, kPreCommit: open the decision of record.xid, or replace it (a 3PC
 //                                decision after its pre-commit; the newest record is kept)
-//   kEnd:                        close the decision of record.xid; its heuristic stays open
+//   kEnd:                        close the TCC transaction of record.xid when open_tcc holds
+//                                it, else its decision (a TCC Xid has a format ID of its own,
+//                                so it never names a decision); its heuristic stays open
 //   kHeuristic:                  open the heuristic of record.xid, or replace it (record.xid may
 //                                be a participant's branch Xid: an agent's heuristic)
 //   kHeuristicCleared:           close the heuristic of record.xid; its decision stays open
@@ -60,6 +63,14 @@ struct LogStateChange {
 //                                for a participant in WAIT or PRE, and for a commit without
 //                                coordinator_knows_outcome (either would lose what the
 //                                participant holds)
+//   kTccTry:                     open the TCC transaction of record.xid (its global Xid), the
+//                                participants to cancel unless it confirms. Refused when it is
+//                                already open: the coordinator logs its Try once, and after its
+//                                Confirm a Try would take the decision back
+//   kTccConfirm:                 the decision: replace the transaction's Try (the newest record
+//                                is kept, as for a decision after its pre-commit), or open it
+//                                when no Try is open (a checkpoint carries only the Confirm of a
+//                                decided transaction); a repeated Confirm replaces the first
 // Closing an Xid that is not open changes nothing. A refused record (kCorruption, saying what
 // the state was) changes nothing; replay stops there as at any damage, and the file log refuses
 // such a record before writing it. last_lsn, damaged and damage_report are left alone: they

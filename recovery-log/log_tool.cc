@@ -30,8 +30,16 @@ std::string_view TypeName(RecordType t) {
     case RecordType::kParticipantPreCommit: return "participant-pre-commit";
     case RecordType::kParticipantDecision: return "participant-decision";
     case RecordType::kParticipantDone: return "participant-done";
+    case RecordType::kTccTry: return "tcc-try";
+    case RecordType::kTccConfirm: return "tcc-confirm";
   }
   return "unknown";
+}
+
+// An open TCC transaction's state, by its newest record: "trying" (recovery cancels it) or
+// "confirmed" (recovery confirms it).
+std::string_view TccStateName(RecordType t) {
+  return t == RecordType::kTccConfirm ? "confirmed" : "trying";
 }
 
 // One JSON rule for every tool (src/base/escape.h): UTF-8 text (operator reasons, RM names)
@@ -49,6 +57,26 @@ std::string Printable(std::string_view s) {
       out += buf;
     } else {
       out += c;
+    }
+  }
+  return out;
+}
+
+// A TCC payload for the human-readable dump: application bytes, perhaps binary. Printable
+// ASCII stays; every other byte, and the quote and backslash that would make the quoting
+// ambiguous, as \xNN. Never truncated, so the bytes can be read back exactly.
+std::string EscapedPayload(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\\' && c != '"') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
     }
   }
   return out;
@@ -92,7 +120,8 @@ void RenderRecordText(const LogRecord& r, std::ostream& out) {
           << " branch_finished=" << (r.branch_finished ? "yes" : "no");
     }
   }
-  if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
+  if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit ||
+      IsTccRecordType(r.type)) {
     out << " protocol=" << ProtocolName(r.protocol);
   }
   if (r.type == RecordType::kHeuristic) out << " outcome=" << OutcomeName(r.outcome);
@@ -101,6 +130,9 @@ void RenderRecordText(const LogRecord& r, std::ostream& out) {
     for (size_t i = 0; i < r.participants.size(); ++i) {
       if (i > 0) out << ", ";
       out << Printable(r.participants[i].rm_name) << ":" << r.participants[i].branch.ToString();
+      if (IsTccRecordType(r.type) && i < r.payloads.size()) {
+        out << " payload=\"" << EscapedPayload(r.payloads[i]) << "\"";
+      }
     }
     out << "]";
   }
@@ -128,19 +160,28 @@ void RenderRecordJson(const LogRecord& r, std::ostream& out) {
           << (r.coordinator_knows_outcome ? "true" : "false")
           << ",\"branch_finished\":" << (r.branch_finished ? "true" : "false");
     }
-    if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit) {
+    if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit ||
+        IsTccRecordType(r.type)) {
       out << ",\"protocol\":" << JsonString(ProtocolName(r.protocol));
     }
     if (r.type == RecordType::kHeuristic) {
       out << ",\"outcome\":" << JsonString(OutcomeName(r.outcome));
     }
     if (r.type == RecordType::kCommitDecision || r.type == RecordType::kPreCommit ||
-        r.type == RecordType::kHeuristic || r.type == RecordType::kParticipantWait) {
+        r.type == RecordType::kHeuristic || r.type == RecordType::kParticipantWait ||
+        IsTccRecordType(r.type)) {
       out << ",\"participants\":[";
       for (size_t i = 0; i < r.participants.size(); ++i) {
         if (i > 0) out << ",";
         out << "{\"rm\":" << JsonString(r.participants[i].rm_name)
-            << ",\"branch\":" << JsonString(r.participants[i].branch.ToString()) << "}";
+            << ",\"branch\":" << JsonString(r.participants[i].branch.ToString());
+        // The one JSON rule (UTF-8 readable, anything else escaped or U+FFFD), with the size
+        // in bytes, which a replaced byte does not change.
+        if (IsTccRecordType(r.type) && i < r.payloads.size()) {
+          out << ",\"payload\":" << JsonString(r.payloads[i])
+              << ",\"payload_bytes\":" << r.payloads[i].size();
+        }
+        out << "}";
       }
       out << "]";
     }
@@ -279,6 +320,7 @@ int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::o
     out << "\n],\"last_lsn\":" << st.last_lsn << ",\"open_decisions\":" << st.open_decisions.size()
         << ",\"open_heuristics\":" << st.open_heuristics.size()
         << ",\"open_participants\":" << st.open_participants.size()
+        << ",\"open_tcc\":" << st.open_tcc.size()
         << ",\"damaged\":" << (st.damaged ? "true" : "false")
         << ",\"report\":" << JsonString(st.damage_report)
         << ",\"error\":" << JsonString(run.result.status.ok() ? "" : run.result.status.ToString())
@@ -286,10 +328,16 @@ int DumpLog(Env* env, const std::string& dir, const ToolOptions& options, std::o
   } else {
     out << "# last_lsn=" << st.last_lsn << " open_decisions=" << st.open_decisions.size()
         << " open_heuristics=" << st.open_heuristics.size()
-        << " open_participants=" << st.open_participants.size() << "\n";
+        << " open_participants=" << st.open_participants.size()
+        << " open_tcc=" << st.open_tcc.size() << "\n";
     for (const auto& [xid, p] : st.open_participants) {
       out << "# open participant: ";
       RenderRecordText(p, out);
+      out << "\n";
+    }
+    for (const auto& [xid, t] : st.open_tcc) {
+      out << "# open TCC transaction (" << TccStateName(t.type) << "): ";
+      RenderRecordText(t, out);
       out << "\n";
     }
   }
@@ -337,7 +385,9 @@ int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::
                                RecordType::kParticipantWait,
                                RecordType::kParticipantPreCommit,
                                RecordType::kParticipantDecision,
-                               RecordType::kParticipantDone};
+                               RecordType::kParticipantDone,
+                               RecordType::kTccTry,
+                               RecordType::kTccConfirm};
   // Open participants by state, in the order a participant goes through them; states that no
   // participant is in are left out.
   std::vector<std::pair<std::string_view, uint64_t>> by_state;
@@ -350,6 +400,13 @@ int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::
       n += p.type == type && (type != RecordType::kParticipantDecision || p.outcome == outcome);
     }
     if (n > 0) by_state.emplace_back(ParticipantStateName(type, outcome), n);
+  }
+  // Open TCC transactions by state, likewise: trying (recovery cancels), confirmed.
+  std::vector<std::pair<std::string_view, uint64_t>> tcc_by_state;
+  for (RecordType type : {RecordType::kTccTry, RecordType::kTccConfirm}) {
+    uint64_t n = 0;
+    for (const auto& [xid, t] : r.state.open_tcc) n += t.type == type;
+    if (n > 0) tcc_by_state.emplace_back(TccStateName(type), n);
   }
   if (options.json) {
     out << "{\"log\":" << JsonString(dir) << ",\"segments\":[";
@@ -374,6 +431,10 @@ int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::
     for (size_t i = 0; i < by_state.size(); ++i) {
       out << (i ? "," : "") << JsonString(by_state[i].first) << ":" << by_state[i].second;
     }
+    out << "},\"open_tcc\":" << r.state.open_tcc.size() << ",\"open_tcc_by_state\":{";
+    for (size_t i = 0; i < tcc_by_state.size(); ++i) {
+      out << (i ? "," : "") << JsonString(tcc_by_state[i].first) << ":" << tcc_by_state[i].second;
+    }
     out << "},\"last_lsn\":" << r.state.last_lsn
         << ",\"damaged\":" << (r.state.damaged ? "true" : "false")
         << ",\"in_use\":" << JsonString(note) << "}\n";
@@ -397,6 +458,11 @@ int LogStats(Env* env, const std::string& dir, const ToolOptions& options, std::
       out << (i ? ", " : " (") << by_state[i].first << " " << by_state[i].second;
     }
     out << (by_state.empty() ? "" : ")") << "\n";
+    out << "open TCC transactions: " << r.state.open_tcc.size();
+    for (size_t i = 0; i < tcc_by_state.size(); ++i) {
+      out << (i ? ", " : " (") << tcc_by_state[i].first << " " << tcc_by_state[i].second;
+    }
+    out << (tcc_by_state.empty() ? "" : ")") << "\n";
     out << "last LSN: " << r.state.last_lsn << "\n";
     if (r.state.damaged) out << "DAMAGED: " << r.state.damage_report << "\n";
   }
@@ -447,8 +513,9 @@ constexpr std::string_view kStatsHelp =
     "usage: xa-log stats [--json] <log-dir>\n"
     "\n"
     "Prints the segments (epoch, node, size, LSN range), the number of records of each type,\n"
-    "and the number of open decisions, open heuristics and open 3PC participants (an agent's\n"
-    "log), the participants by state (wait, pre-commit, decided commit, decided rollback).\n"
+    "and the number of open decisions, open heuristics, open 3PC participants (an agent's\n"
+    "log), the participants by state (wait, pre-commit, decided commit, decided rollback), and\n"
+    "open TCC transactions by state (trying: recovery cancels; confirmed: recovery confirms).\n"
     "exit codes: 0 intact, 1 damage found, 2 bad usage, 3 log unreadable, 4 no log there\n";
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "src/base/coding.h"
 #include "src/base/crc32c.h"
+#include "src/base/escape.h"
 #include "src/base/xid_coding.h"
 
 namespace xa::internal {
@@ -77,6 +78,181 @@ Status CheckParticipantRecord(const LogRecord& r) {
                                     r.participants[r.participant_number].branch.ToString() +
                                     ", not the record's " + r.xid.ToString());
   }
+  return Status::Ok();
+}
+
+// A TCC record (kTccTry, kTccConfirm): what the decoder checks, refused before anything is
+// encoded. The names and payloads are summed first, so that a record far beyond
+// kMaxLogicalPayloadSize is refused before a buffer of its size is filled.
+Status CheckTccRecord(const LogRecord& r) {
+  if (!r.xid.bqual().empty()) {
+    return Status(Code::kInval,
+                  "a TCC record names its transaction's global Xid (empty bqual), not " +
+                      r.xid.ToString());
+  }
+  if (r.protocol != Protocol::kTcc) {
+    return Status(Code::kInval,
+                  "a TCC record has protocol TCC, not " + std::string(ProtocolName(r.protocol)));
+  }
+  if (r.participants.empty() || r.participants.size() > kMaxParticipants) {
+    return Status(Code::kInval, "a TCC record holds 1 to " + std::to_string(kMaxParticipants) +
+                                    " participants, not " + std::to_string(r.participants.size()));
+  }
+  if (r.payloads.size() != r.participants.size()) {
+    return Status(Code::kInval, "a TCC record holds one payload per participant, not " +
+                                    std::to_string(r.payloads.size()) + " payloads for " +
+                                    std::to_string(r.participants.size()) + " participants");
+  }
+  size_t bytes = 0;
+  for (size_t i = 0; i < r.participants.size(); ++i) {
+    const Participant& p = r.participants[i];
+    const std::string which = "TCC participant " + std::to_string(i) + " ('" +
+                              EscapeForMessage(p.rm_name) + "')";
+    if (p.rm_name.empty() || p.rm_name.size() > kMaxRmNameSize) {
+      return Status(Code::kInval, which + " has a name of " + std::to_string(p.rm_name.size()) +
+                                      " bytes; a name is 1 to " +
+                                      std::to_string(kMaxRmNameSize) + " bytes");
+    }
+    const Xid branch = r.xid.WithBranch(static_cast<uint16_t>(i));
+    if (p.branch != branch) {
+      return Status(Code::kInval, which + " has branch " + p.branch.ToString() +
+                                      ", not its transaction's branch " + std::to_string(i) +
+                                      " (" + branch.ToString() + ")");
+    }
+    if (r.payloads[i].size() > kMaxTccPayloadSize) {
+      return Status(Code::kInval, which + " has a payload of " +
+                                      std::to_string(r.payloads[i].size()) +
+                                      " bytes, above the log's limit of " +
+                                      std::to_string(kMaxTccPayloadSize) + " bytes");
+    }
+    bytes += p.rm_name.size() + r.payloads[i].size();
+  }
+  if (bytes > kMaxLogicalPayloadSize) {
+    return Status(Code::kInval, "a TCC record of " + std::to_string(r.participants.size()) +
+                                    " participants holds " + std::to_string(bytes) +
+                                    " bytes of names and payloads, above the log's limit of " +
+                                    std::to_string(kMaxLogicalPayloadSize) +
+                                    " bytes per record: enlist fewer participants or pass "
+                                    "smaller payloads");
+  }
+  return Status::Ok();
+}
+
+// The payload of `r` after its timestamp (EncodePayload checks what every type shares).
+Status EncodeFields(const LogRecord& r, std::string* dst) {
+  switch (r.type) {
+    case RecordType::kCommitDecision:
+    case RecordType::kPreCommit:
+      XA_RETURN_IF_ERROR(CheckParticipants(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(r.protocol));
+      PutParticipants(dst, r.participants);
+      return Status::Ok();
+    case RecordType::kEnd:
+      PutXid(dst, r.xid);
+      return Status::Ok();
+    case RecordType::kHeuristic:
+      XA_RETURN_IF_ERROR(CheckParticipants(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(r.outcome));
+      PutParticipants(dst, r.participants);
+      PutLengthPrefixed(dst, r.reason);
+      return Status::Ok();
+    case RecordType::kHeuristicCleared:
+      PutXid(dst, r.xid);
+      PutLengthPrefixed(dst, r.reason);
+      return Status::Ok();
+    case RecordType::kParticipantWait:
+      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
+      PutXid(dst, r.xid);
+      PutParticipants(dst, r.participants);
+      PutVarint64(dst, r.participant_number);
+      PutVarint64(dst, r.fence_session_id);
+      dst->push_back(static_cast<char>(r.read_only ? Vote::kReadOnly : Vote::kCommit));
+      return Status::Ok();
+    case RecordType::kParticipantPreCommit:
+    case RecordType::kParticipantDone:
+      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(kParticipantEndMark));
+      return Status::Ok();
+    case RecordType::kParticipantDecision:
+      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>((r.coordinator_knows_outcome ? kDecisionCoordinatorKnows : 0) |
+                                       (r.branch_finished ? kDecisionBranchFinished : 0)));
+      dst->push_back(static_cast<char>(r.outcome));  // last: never zero
+      return Status::Ok();
+    case RecordType::kTccTry:
+    case RecordType::kTccConfirm:
+      XA_RETURN_IF_ERROR(CheckTccRecord(r));
+      PutXid(dst, r.xid);
+      dst->push_back(static_cast<char>(r.protocol));
+      PutVarint64(dst, r.participants.size());
+      for (size_t i = 0; i < r.participants.size(); ++i) {
+        PutLengthPrefixed(dst, r.participants[i].rm_name);
+        PutXid(dst, r.participants[i].branch);
+        PutLengthPrefixed(dst, r.payloads[i]);
+      }
+      dst->push_back(static_cast<char>(kTccEndMark));  // last: never zero
+      return Status::Ok();
+    case RecordType::kCheckpoint:
+      break;
+  }
+  return Status(Code::kInval, "record type " + std::to_string(static_cast<int>(r.type)) +
+                                  " cannot be appended (checkpoints are written by the log)");
+}
+
+// A TCC record's participants, payloads and end mark (after its Xid), into *r.
+Status GetTccFields(Decoder* in, LogRecord* r) {
+  if (!r->xid.bqual().empty()) {
+    return Corrupt("TCC record names a branch Xid, not its transaction's global Xid");
+  }
+  uint8_t protocol;
+  uint64_t n;
+  if (!in->GetU8(&protocol) || !in->GetVarint64(&n)) return Corrupt("TCC record does not parse");
+  if (protocol != static_cast<uint8_t>(Protocol::kTcc)) {
+    return Corrupt("TCC record has protocol " + std::to_string(protocol) + ", not TCC (" +
+                   std::to_string(static_cast<int>(Protocol::kTcc)) + ")");
+  }
+  if (n == 0 || n > kMaxParticipants) {
+    return Corrupt("TCC record has " + std::to_string(n) + " participants, not 1 to " +
+                   std::to_string(kMaxParticipants));
+  }
+  r->protocol = Protocol::kTcc;
+  r->participants.resize(static_cast<size_t>(n));
+  r->payloads.resize(static_cast<size_t>(n));
+  for (size_t i = 0; i < r->participants.size(); ++i) {
+    const std::string which = "TCC participant " + std::to_string(i);
+    uint64_t size;
+    std::string_view bytes;
+    if (!in->GetVarint64(&size)) return Corrupt(which + ": its name does not parse");
+    if (size == 0 || size > kMaxRmNameSize) {
+      return Corrupt(which + " has a name of " + std::to_string(size) + " bytes, not 1 to " +
+                     std::to_string(kMaxRmNameSize));
+    }
+    if (!in->GetBytes(static_cast<size_t>(size), &bytes)) {
+      return Corrupt(which + ": its name is truncated");
+    }
+    Participant& p = r->participants[i];
+    p.rm_name.assign(bytes);
+    if (!GetXid(in, &p.branch)) return Corrupt(which + ": its branch Xid does not parse");
+    if (p.branch != r->xid.WithBranch(static_cast<uint16_t>(i))) {
+      return Corrupt(which + " has branch " + p.branch.ToString() +
+                     ", not its transaction's branch " + std::to_string(i));
+    }
+    if (!in->GetVarint64(&size)) return Corrupt(which + ": its payload does not parse");
+    if (size > kMaxTccPayloadSize) {
+      return Corrupt(which + " has a payload of " + std::to_string(size) + " bytes, above " +
+                     std::to_string(kMaxTccPayloadSize));
+    }
+    if (!in->GetBytes(static_cast<size_t>(size), &bytes)) {
+      return Corrupt(which + ": its payload is truncated");
+    }
+    r->payloads[i].assign(bytes);
+  }
+  uint8_t mark;
+  if (!in->GetU8(&mark) || mark != kTccEndMark) return Corrupt("TCC record lacks its end mark");
   return Status::Ok();
 }
 
@@ -166,58 +342,27 @@ Status EncodePayload(const LogRecord& r, std::string* dst) {
     return Status(Code::kInval,
                   "reason longer than " + std::to_string(kMaxReasonSize) + " bytes");
   }
+  const size_t start = dst->size();
   PutFixed64(dst, static_cast<uint64_t>(r.timestamp_us));
-  switch (r.type) {
-    case RecordType::kCommitDecision:
-    case RecordType::kPreCommit:
-      XA_RETURN_IF_ERROR(CheckParticipants(r));
-      PutXid(dst, r.xid);
-      dst->push_back(static_cast<char>(r.protocol));
-      PutParticipants(dst, r.participants);
-      return Status::Ok();
-    case RecordType::kEnd:
-      PutXid(dst, r.xid);
-      return Status::Ok();
-    case RecordType::kHeuristic:
-      XA_RETURN_IF_ERROR(CheckParticipants(r));
-      PutXid(dst, r.xid);
-      dst->push_back(static_cast<char>(r.outcome));
-      PutParticipants(dst, r.participants);
-      PutLengthPrefixed(dst, r.reason);
-      return Status::Ok();
-    case RecordType::kHeuristicCleared:
-      PutXid(dst, r.xid);
-      PutLengthPrefixed(dst, r.reason);
-      return Status::Ok();
-    case RecordType::kParticipantWait:
-      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
-      PutXid(dst, r.xid);
-      PutParticipants(dst, r.participants);
-      PutVarint64(dst, r.participant_number);
-      PutVarint64(dst, r.fence_session_id);
-      dst->push_back(static_cast<char>(r.read_only ? Vote::kReadOnly : Vote::kCommit));
-      return Status::Ok();
-    case RecordType::kParticipantPreCommit:
-    case RecordType::kParticipantDone:
-      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
-      PutXid(dst, r.xid);
-      dst->push_back(static_cast<char>(kParticipantEndMark));
-      return Status::Ok();
-    case RecordType::kParticipantDecision:
-      XA_RETURN_IF_ERROR(CheckParticipantRecord(r));
-      PutXid(dst, r.xid);
-      dst->push_back(static_cast<char>((r.coordinator_knows_outcome ? kDecisionCoordinatorKnows : 0) |
-                                       (r.branch_finished ? kDecisionBranchFinished : 0)));
-      dst->push_back(static_cast<char>(r.outcome));  // last: never zero
-      return Status::Ok();
-    case RecordType::kCheckpoint:
-      break;
+  Status s = EncodeFields(r, dst);
+  if (s.ok() && dst->size() - start > kMaxLogicalPayloadSize) {
+    // Only a TCC record comes near it, with the names and Xids its check did not count.
+    s = Status(Code::kInval, "a log record of type " + std::to_string(static_cast<int>(r.type)) +
+                                 " would take " + std::to_string(dst->size() - start) +
+                                 " bytes, above the log's limit of " +
+                                 std::to_string(kMaxLogicalPayloadSize) +
+                                 " bytes per record: enlist fewer participants or pass smaller "
+                                 "payloads");
   }
-  return Status(Code::kInval, "record type " + std::to_string(static_cast<int>(r.type)) +
-                                  " cannot be appended (checkpoints are written by the log)");
+  if (!s.ok()) dst->resize(start);
+  return s;
 }
 
 Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
+  if (payload.size() > kMaxLogicalPayloadSize) {
+    return Corrupt("record payload of " + std::to_string(payload.size()) +
+                   " bytes is above the limit of " + std::to_string(kMaxLogicalPayloadSize));
+  }
   Decoder in(payload);
   uint64_t ts;
   if (!in.GetFixed64(&ts)) return Corrupt("record payload too short for its timestamp");
@@ -232,6 +377,7 @@ Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
   r->read_only = false;
   r->coordinator_knows_outcome = false;
   r->branch_finished = false;
+  r->payloads.clear();
   if (!GetXid(&in, &r->xid)) return Corrupt("record Xid does not parse");
   if (IsParticipantRecordType(type)) {
     r->protocol = Protocol::kThreePhase;  // implied by the type
@@ -327,6 +473,10 @@ Status DecodePayload(RecordType type, std::string_view payload, LogRecord* r) {
       r->outcome = static_cast<Outcome>(outcome);
       break;
     }
+    case RecordType::kTccTry:
+    case RecordType::kTccConfirm:
+      XA_RETURN_IF_ERROR(GetTccFields(&in, r));
+      break;
     case RecordType::kCheckpoint:
       return Corrupt("checkpoint payload given to the logical record decoder");
   }
@@ -371,7 +521,8 @@ Status DecodeCheckpointPayload(std::string_view payload, int64_t* timestamp_us, 
     auto t = static_cast<RecordType>(type);
     if (!IsCheckpointEntryType(t)) {
       return Corrupt("checkpoint entry has type " + std::to_string(type) +
-                     ", not a decision, a heuristic or a participant's state");
+                     ", not a decision, a heuristic, a participant's state or a TCC "
+                     "transaction's");
     }
     entries->push_back(CheckpointEntry{t, lsn, body});
   }

@@ -28,7 +28,9 @@ constexpr RecordType kLogicalRecordTypes[] = {RecordType::kCommitDecision,
                                               RecordType::kParticipantWait,
                                               RecordType::kParticipantPreCommit,
                                               RecordType::kParticipantDecision,
-                                              RecordType::kParticipantDone};
+                                              RecordType::kParticipantDone,
+                                              RecordType::kTccTry,
+                                              RecordType::kTccConfirm};
 constexpr bool EveryKnownTypeButTheCheckpointIsLogical() noexcept {
   size_t known = 0;
   for (unsigned t = 0; t <= 0xff; ++t) known += IsKnownRecordType(static_cast<uint8_t>(t));
@@ -40,7 +42,8 @@ constexpr bool EveryKnownTypeButTheCheckpointIsLogical() noexcept {
 static_assert(EveryKnownTypeButTheCheckpointIsLogical());
 
 // Appends the payload of `record` (any type but kCheckpoint) to *dst. Refuses (XAER_INVAL)
-// records that break the limits of log_format.h or whose Xid is empty.
+// records that break the limits of log_format.h (kMaxLogicalPayloadSize among them) or whose Xid
+// is empty, and appends nothing then.
 Status EncodePayload(const LogRecord& record, std::string* dst);
 
 // Parses the payload of a record of `type` (any known type but kCheckpoint) into *record,
@@ -48,15 +51,17 @@ Status EncodePayload(const LogRecord& record, std::string* dst);
 Status DecodePayload(RecordType type, std::string_view payload, LogRecord* record);
 
 // The types a checkpoint entry may have: those that keep something open (a decision, a
-// heuristic, a participant's Wait, PreCommit or Decision; log_format.h).
+// heuristic, a participant's Wait, PreCommit or Decision, a TCC transaction's Try or Confirm;
+// log_format.h).
 constexpr bool IsCheckpointEntryType(RecordType t) noexcept {
   return t == RecordType::kCommitDecision || t == RecordType::kPreCommit ||
          t == RecordType::kHeuristic || t == RecordType::kParticipantWait ||
-         t == RecordType::kParticipantPreCommit || t == RecordType::kParticipantDecision;
+         t == RecordType::kParticipantPreCommit || t == RecordType::kParticipantDecision ||
+         t == RecordType::kTccTry || t == RecordType::kTccConfirm;
 }
 
-// One entry of a checkpoint: an open decision or heuristic as originally logged, or one of the
-// records that rebuild an open participant's state.
+// One entry of a checkpoint: an open decision or heuristic as originally logged, one of the
+// records that rebuild an open participant's state, or an open TCC transaction's newest record.
 struct CheckpointEntry {
   RecordType type;
   uint64_t lsn;

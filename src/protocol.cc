@@ -8,6 +8,7 @@ std::string_view ProtocolName(Protocol p) noexcept {
     case Protocol::kTwoPhase: return "2PC";
     case Protocol::kThreePhase: return "3PC";
     case Protocol::kMarkerCommit: return "2PC-marker";
+    case Protocol::kTcc: return "TCC";
   }
   return "unknown-protocol";
 }

@@ -112,6 +112,7 @@ std::optional<Protocol> Xid::GeneratedProtocol() const noexcept {
   if (format_id_ == kFormatId) return Protocol::kTwoPhase;
   if (format_id_ == kThreePhaseFormatId) return Protocol::kThreePhase;
   if (format_id_ == kMarkerFormatId) return Protocol::kMarkerCommit;
+  if (format_id_ == kTccFormatId) return Protocol::kTcc;
   return std::nullopt;
 }
 
@@ -153,6 +154,7 @@ Xid XidGenerator::Next(Protocol protocol) {
   PutBigEndian(&gtrid, sequence, 4);
   const int32_t format_id = protocol == Protocol::kThreePhase    ? Xid::kThreePhaseFormatId
                             : protocol == Protocol::kMarkerCommit ? Xid::kMarkerFormatId
+                            : protocol == Protocol::kTcc          ? Xid::kTccFormatId
                                                                   : Xid::kFormatId;
   return Xid::Make(format_id, gtrid, "").value();
 }

@@ -43,6 +43,10 @@ enum class RecordType : uint8_t {
   kParticipantPreCommit = 33,  // pre-committed: every participant voted yes
   kParticipantDecision = 34,   // decided: outcome kCommitted or kRolledBack
   kParticipantDone = 35,       // the branch is finished and every peer heard the outcome: forget it
+  // TCC (xa/tcc.h), written by the TCC coordinator before its first Try and at its decision;
+  // `xid` is the global Xid. Presumed cancel: an open kTccTry is cancelled by recovery.
+  kTccTry = 48,      // the participants and their payloads, before any Try runs
+  kTccConfirm = 49,  // every Try succeeded: the transaction confirms (the decision)
 };
 // Bit 7 of a record type: a reader that does not know a type with this bit set may skip it.
 constexpr uint8_t kRecordTypeIgnorableBit = 0x80;
@@ -69,6 +73,9 @@ struct Participant {
 //   kParticipantDecision:        xid (the branch), outcome (kCommitted or kRolledBack only),
 //                                coordinator_knows_outcome, branch_finished
 //   kParticipantDone:            xid (the branch)
+//   kTccTry, kTccConfirm:        xid, protocol (kTcc), participants (branch i is
+//                                xid.WithBranch(i); rm_name is the participant's registered
+//                                name), payloads (one per participant, in the same order)
 // A participant record reads back with protocol kThreePhase (its type implies it); fields that
 // a record's type does not name read back as their defaults.
 struct LogRecord {
@@ -112,6 +119,9 @@ struct LogRecord {
   // so an agent that restarts neither fences the application's session nor finishes the branch
   // again. Set by the record that decides or by a repeated decision; never cleared.
   bool branch_finished = false;
+  // kTccTry and kTccConfirm only: the payload each participant's Try, Confirm and Cancel are
+  // called with, payloads[i] for participants[i] (as many as participants; empty elsewhere).
+  std::vector<std::string> payloads;
   // Field by field.
   friend bool operator==(const LogRecord&, const LogRecord&) = default;
 };
@@ -132,6 +142,9 @@ struct LogState {
   // sets coordinator_knows_outcome and branch_finished, never clears them). The rules
   // (what is refused as damage) are ApplyRecord's, recovery-log/log_state.h.
   std::map<Xid, LogRecord> open_participants;
+  // TCC transactions without an end record, by global Xid: the newest of their kTccTry
+  // (undecided: recovery cancels) and kTccConfirm (decided: recovery confirms) records.
+  std::map<Xid, LogRecord> open_tcc;
   // The LSN of the last record in the log; 0 when it holds none.
   uint64_t last_lsn = 0;
   // True when replay met damage in the middle of the log and stopped there: records after it
@@ -260,10 +273,12 @@ class DecisionLog {
   static Status CheckExists(const LogOptions& options);
 
   // Appends and makes durable. Returns the record's LSN once it is on stable storage. A
-  // participant record that the state refuses (ApplyRecord's rules: a second Wait, a PreCommit
-  // without a Wait or after a decision, a decision that contradicts an earlier one) is refused
-  // with XAER_PROTO before anything is written, judged against the records appended before it
-  // (even those whose fdatasync is still running). After any failed write or fdatasync every
+  // participant or TCC record that the state refuses (ApplyRecord's rules: a second Wait, a
+  // PreCommit without a Wait or after a decision, a decision that contradicts an earlier one, a
+  // second kTccTry, a kTccTry after its kTccConfirm) is refused with XAER_PROTO before anything
+  // is written, judged against the records appended before it (even those whose fdatasync is
+  // still running); a record the format cannot hold (a TCC payload over 64 KiB, a record over
+  // the log's size limit) with XAER_INVAL. After any failed write or fdatasync every
   // later Append fails with XA_LOGFAILED: the log never retries an fsync, and the process must
   // restart and recover.
   virtual Result<uint64_t> Append(const LogRecord& record) = 0;
@@ -272,7 +287,8 @@ class DecisionLog {
   // makes recovery repeat phase 2, where the branches are found finished) and kParticipantDone
   // (a lost one makes the agent finish the branch and tell its peers again, both idempotent);
   // other types are refused with XAER_INVAL, and so is a kParticipantDone while a durable
-  // record of the same participant is still being appended (append it after that returned).
+  // record of the same participant is still being appended, and a kEnd while a TCC record of
+  // the same transaction is (append it after that returned).
   // The record applies to State() at once. It is written (no fdatasync of its own) by this call
   // when no append is in progress, else by the append in progress when its batch is done; it
   // becomes durable with the next durable Append, which syncs the whole file, before the log

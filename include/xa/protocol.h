@@ -21,11 +21,15 @@ enum class Protocol : uint8_t {
   // manager, together with a row in its marker table (TransactionManagerOptions::marker_commit,
   // docs/marker-commit.md): no decision record, no prepare on that branch. Never in a log record.
   kMarkerCommit = 4,
+  // Try / Confirm / Cancel over participant services (xa/tcc.h): every Try, a durable confirm
+  // decision, every Confirm; or every Cancel. In the TCC records (kTccTry, kTccConfirm).
+  kTcc = 5,
 };
 static_assert(static_cast<uint8_t>(Protocol::kOnePhase) == 1);
 static_assert(static_cast<uint8_t>(Protocol::kTwoPhase) == 2);
 static_assert(static_cast<uint8_t>(Protocol::kThreePhase) == 3);
 static_assert(static_cast<uint8_t>(Protocol::kMarkerCommit) == 4);
+static_assert(static_cast<uint8_t>(Protocol::kTcc) == 5);
 
 // A participant's answer to prepare (or to 3PC's CanCommit).
 enum class Vote : uint8_t {
@@ -50,7 +54,8 @@ enum class Outcome : uint8_t {
 static_assert(static_cast<uint8_t>(Outcome::kCommitted) == 1);
 static_assert(static_cast<uint8_t>(Outcome::kUnknown) == 8);
 
-std::string_view ProtocolName(Protocol p) noexcept;  // "1PC", "2PC", "3PC", "2PC-marker"
+// "1PC", "2PC", "3PC", "2PC-marker", "TCC"
+std::string_view ProtocolName(Protocol p) noexcept;
 std::string_view VoteName(Vote v) noexcept;          // "commit", "read-only", "rollback"
 std::string_view OutcomeName(Outcome o) noexcept;    // "committed", "heuristic-mixed", ...
 

@@ -47,6 +47,7 @@
 #include "xa/marker.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
+#include "xa/tcc.h"
 #include "xa/xid.h"
 
 namespace xa {
@@ -84,6 +85,11 @@ struct RecoveryOptions {
   // their prepared branches are left alone and reported: without the marker no one can tell
   // whether such a transaction committed.
   MarkerCommitOptions marker;
+  // The TCC participants, by name (xa/tcc.h): the TCC recovery module confirms or cancels the
+  // TCC transactions the log holds open through them. A transaction naming a participant not
+  // registered here is reported and left open (xa-recover, which registers none, leaves every
+  // TCC transaction to the application's transaction manager).
+  TccOptions tcc;
 };
 
 // What recovery did, or would do, to one branch.
@@ -93,8 +99,10 @@ enum class RecoveryAction : uint8_t {
   kAlreadyDone = 3,    // decision in the log, branch no longer prepared: nothing to do
   kLeaveAlone = 4,     // see reason: foreign, in flight, too young, log damaged, RM unreachable
   kReportHeuristic = 5,  // a heuristic outcome awaits an operator
+  kConfirm = 6,        // TCC: the log holds the confirm decision: Confirm on the participant
+  kCancel = 7,         // TCC: no confirm decision: Cancel on the participant (presumed cancel)
 };
-// "commit", "rollback", "already-done", "leave-alone", "report-heuristic".
+// "commit", "rollback", "already-done", "leave-alone", "report-heuristic", "confirm", "cancel".
 std::string_view RecoveryActionName(RecoveryAction action) noexcept;
 
 // One branch a pass looked at, what it did or would do, and why.

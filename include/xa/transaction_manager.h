@@ -42,6 +42,7 @@
 #include "xa/recovery.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
+#include "xa/tcc.h"
 #include "xa/three_phase.h"
 #include "xa/transaction.h"
 #include "xa/xid.h"
@@ -120,6 +121,11 @@ struct TransactionManagerOptions {
   // markers. Off when marker_commit.rm is empty (xa/marker.h, docs/marker-commit.md).
   MarkerCommitOptions marker_commit;
 
+  // TCC (xa/tcc.h): the participants that BeginTcc() transactions enlist, by name. Open() refuses
+  // an empty name or a null participant; recovery calls the same objects to finish the TCC
+  // transactions the log holds open.
+  TccOptions tcc;
+
   // When true (default), Open() runs recovery before returning: open commit decisions found in
   // the log are completed (in the background thread), and the recovery engine resolves in-doubt
   // branches of this node. Turn off only for tools that inspect a log without acting on it.
@@ -159,6 +165,10 @@ class TransactionManager {
   Result<Transaction> Begin(const TransactionOptions& options = {});
   // Begin() with `protocol` and the other options at their defaults.
   Result<Transaction> Begin(Protocol protocol);
+
+  // Starts a TCC transaction (xa/tcc.h) with a new Xid (format Xid::kTccFormatId). `timeout` 0:
+  // transaction_timeout. Errors: XA_NOTSUPPORTED when options().tcc registers no participant.
+  Result<TccTransaction> BeginTcc(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   // Records that an operator has dealt with the heuristic outcome of `global_xid`
   // (RecordType::kHeuristicCleared, with `reason`). XAER_NOTA when the log holds no open

@@ -1,7 +1,8 @@
 // Writes seed inputs for the log fuzzers from real logs:
 //   make_seeds <record-seed-dir> <replay-seed-dir>
-// A log with every record kind (the 3PC participant's too), rotations and checkpoints carrying
-// open transactions and participants is written through DecisionLog; its segments (alone,
+// A log with every record kind (the 3PC participant's and the TCC coordinator's too), rotations
+// and checkpoints carrying open transactions, participants and TCC transactions is written
+// through DecisionLog; its segments (alone,
 // truncated, bit-flipped, and the last two joined by the replay fuzzer's separator) become
 // replay seeds, and its record payloads become record seeds.
 
@@ -49,6 +50,21 @@ xa::LogRecord Participant(xa::RecordType type, uint64_t i, uint16_t number,
     r.participant_number = number;
     r.fence_session_id = number == 1 ? 0 : 1000 + i;  // PostgreSQL has no fence
     r.read_only = i % 5 == 0;
+  }
+  return r;
+}
+
+// The TCC coordinator's record of transaction i: one to three participants, with payloads of
+// text, of zeros (the first branch's bqual ends in zeros too) and none.
+xa::LogRecord Tcc(xa::RecordType type, uint64_t i) {
+  xa::LogRecord r;
+  r.type = type;
+  r.xid = xa::Xid::Make(xa::Xid::kTccFormatId, "tcc-seed-" + std::to_string(i), "").value();
+  r.protocol = xa::Protocol::kTcc;
+  const std::string payloads[] = {R"({"account":"a-17","amount":250})", std::string(8, '\0'), ""};
+  for (uint16_t k = 0; k <= i % 3; ++k) {
+    r.participants.push_back({k % 2 == 0 ? "funds" : "points", r.xid.WithBranch(k)});
+    r.payloads.push_back(payloads[(i + k) % 3]);
   }
   return r;
 }
@@ -153,6 +169,19 @@ int main(int argc, char** argv) {
         h.reason = "agent: peer answered rolled back after our commit";
         (*log)->Append(h).status().IgnoreError();
       }
+    }
+    // TCC transactions left trying (recovery cancels them) or confirmed across rotations
+    // (checkpoints carry each as its newest record), and others ended after their Try (cancelled)
+    // or their Confirm, durably and lazily.
+    for (uint64_t i = 200; i < 212; ++i) {
+      const uint64_t path = i % 4;
+      (*log)->Append(Tcc(T::kTccTry, i)).status().IgnoreError();
+      if (path == 1 || path == 2) (*log)->Append(Tcc(T::kTccConfirm, i)).status().IgnoreError();
+      xa::LogRecord end;
+      end.type = T::kEnd;
+      end.xid = Tcc(T::kTccTry, i).xid;
+      if (path == 2) (*log)->AppendLazy(end).IgnoreError();
+      if (path == 3) (*log)->Append(end).status().IgnoreError();
     }
   }
   auto listing = xa::internal::ListLogDir(xa::Env::Default(), log_dir);

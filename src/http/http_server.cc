@@ -27,7 +27,7 @@ class HttpServer::Impl {
   ~Impl() { Stop(); }
 
   Status Start() {
-    if (options_.routes.empty()) {
+    if (options_.routes.empty() && options_.post_routes.empty()) {
       return Status(Code::kInval, "HTTP server: no routes to serve (give at least one path)");
     }
     if (options_.threads < 1) {
@@ -37,6 +37,12 @@ class HttpServer::Impl {
     for (const auto& [path, handler] : options_.routes) {
       if (path.empty() || path.front() != '/' || !handler) {
         return Status(Code::kInval, "HTTP server: route '" + EscapeForMessage(path) +
+                                        "' must start with '/' and have a handler");
+      }
+    }
+    for (const auto& [path, handler] : options_.post_routes) {
+      if (path.empty() || path.front() != '/' || !handler) {
+        return Status(Code::kInval, "HTTP server: POST route '" + EscapeForMessage(path) +
                                         "' must start with '/' and have a handler");
       }
     }
@@ -58,29 +64,51 @@ class HttpServer::Impl {
     server_.set_write_timeout(options_.io_timeout);
     server_.set_keep_alive_timeout(
         std::chrono::duration_cast<std::chrono::seconds>(options_.io_timeout).count());
-    // A GET carries no body worth reading: a client that sends one gets 413, not our memory.
-    server_.set_payload_max_length(64 * 1024);
-    for (const auto& [path, handler] : options_.routes) {
+    // A client that sends a larger body gets 413, not our memory.
+    server_.set_payload_max_length(options_.max_body_bytes);
+    std::map<std::string, std::string> allowed;  // path -> its methods, for 405's Allow
+    for (const auto& [path, handler] : options_.routes) allowed[path] = "GET, HEAD";
+    for (const auto& [path, handler] : options_.post_routes) {
+      std::string& methods = allowed[path];
+      methods = methods.empty() ? "POST" : methods + ", POST";
+    }
+    for (const auto& [path, methods] : allowed) {
       // Copies: httplib keeps the callbacks for the server's lifetime.
-      HttpHandler serve = handler;
-      server_.Get(path, [serve](const httplib::Request&, httplib::Response& response) {
-        HttpResponse answer = serve();
-        response.status = answer.status;
-        response.set_content(std::move(answer.body), answer.content_type.c_str());
-      });
-      auto not_allowed = [](const httplib::Request&, httplib::Response& response) {
+      if (auto get = options_.routes.find(path); get != options_.routes.end()) {
+        HttpHandler serve = get->second;
+        server_.Get(path, [serve](const httplib::Request&, httplib::Response& response) {
+          HttpResponse answer = serve();
+          response.status = answer.status;
+          response.set_content(std::move(answer.body), answer.content_type.c_str());
+        });
+      }
+      auto not_allowed = [methods = methods](const httplib::Request&,
+                                             httplib::Response& response) {
         response.status = 405;
-        response.set_header("Allow", "GET, HEAD");
-        response.set_content("only GET and HEAD are served here\n", "text/plain; charset=utf-8");
+        response.set_header("Allow", methods);
+        response.set_content("only " + methods + " are served here\n",
+                             "text/plain; charset=utf-8");
       };
-      server_.Post(path, not_allowed);
+      if (auto post = options_.post_routes.find(path); post != options_.post_routes.end()) {
+        HttpPostHandler serve = post->second;
+        server_.Post(path, [serve, path = path](const httplib::Request& request,
+                                                httplib::Response& response) {
+          HttpResponse answer = serve(HttpRequest{path, request.get_header_value("Content-Type"),
+                                                  request.body});
+          response.status = answer.status;
+          response.set_content(std::move(answer.body), answer.content_type.c_str());
+        });
+      } else {
+        server_.Post(path, not_allowed);
+      }
+      if (options_.routes.count(path) == 0) server_.Get(path, not_allowed);
       server_.Put(path, not_allowed);
       server_.Patch(path, not_allowed);
       server_.Delete(path, not_allowed);
       server_.Options(path, not_allowed);
     }
     std::string paths;
-    for (const auto& [path, handler] : options_.routes) paths += path + "\n";
+    for (const auto& [path, methods] : allowed) paths += path + "\n";
     server_.set_error_handler([paths](const httplib::Request&, httplib::Response& response) {
       if (response.status != 404) return;
       response.set_content("not found; the paths served here are:\n" + paths,

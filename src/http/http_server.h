@@ -11,9 +11,10 @@
 //   ... (*server)->address() ...
 //   (*server)->Stop();
 //
-// Only GET (and HEAD) of the configured paths are served: any other path is 404 and lists the
-// paths there are, any other method on a known path is 405. Handlers run on the server's
-// threads, several at once: they must be thread-safe and quick (a snapshot, rendered).
+// GET (and HEAD) of the configured `routes` and POST of the configured `post_routes` are served:
+// any other path is 404 and lists the paths there are, any other method on a known path is 405.
+// A POST body larger than max_body_bytes is refused with 413 before its handler runs. Handlers
+// run on the server's threads, several at once: they must be thread-safe.
 //
 // Thread safety: Start, Stop and address() may be called from any thread; Stop is idempotent
 // and the destructor calls it.
@@ -44,12 +45,24 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse()>;
 
+// What a POST handler is given.
+struct HttpRequest {
+  std::string path;
+  std::string content_type;  // the request's Content-Type header, "" when absent
+  std::string body;          // at most HttpServerOptions::max_body_bytes
+};
+using HttpPostHandler = std::function<HttpResponse(const HttpRequest&)>;
+
 struct HttpServerOptions {
   // "<IPv4 literal>:<port>" or "[<IPv6 literal>]:<port>" (src/net/socket_address.h); port 0
   // picks a free port.
   std::string address;
-  // Path ("/metrics") → handler of GET. At least one.
+  // Path ("/metrics") → handler of GET; path → handler of POST. At least one route in all.
   std::map<std::string, HttpHandler> routes;
+  std::map<std::string, HttpPostHandler> post_routes;
+  // The largest request body read (a POST's; a GET's too, which nobody needs): a larger one is
+  // answered 413 without reaching a handler, so a client cannot make the server buffer more.
+  size_t max_body_bytes = 64 * 1024;
   // Threads that serve requests.
   int threads = 2;
   // A client that sends nothing (or reads nothing) for this long is dropped, so that a stuck

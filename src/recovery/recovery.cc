@@ -12,6 +12,7 @@
 #include "src/base/logging.h"
 #include "src/recovery/marker_recovery.h"
 #include "src/recovery/recovery_module.h"
+#include "src/recovery/tcc_recovery.h"
 #include "src/recovery/three_phase_recovery.h"
 #include "src/recovery/two_phase_recovery.h"
 #include "src/testing/crash_points.h"
@@ -82,6 +83,8 @@ std::string_view RecoveryActionName(RecoveryAction action) noexcept {
     case RecoveryAction::kAlreadyDone: return "already-done";
     case RecoveryAction::kLeaveAlone: return "leave-alone";
     case RecoveryAction::kReportHeuristic: return "report-heuristic";
+    case RecoveryAction::kConfirm: return "confirm";
+    case RecoveryAction::kCancel: return "cancel";
   }
   return "unknown-action";
 }
@@ -89,6 +92,7 @@ std::string_view RecoveryActionName(RecoveryAction action) noexcept {
 // The recovery modules, in the order their plans claim transactions (see recovery_module.h).
 std::vector<std::unique_ptr<internal::RecoveryModule>> ProtocolModules() {
   std::vector<std::unique_ptr<internal::RecoveryModule>> modules;
+  modules.push_back(std::make_unique<internal::TccRecovery>());
   modules.push_back(std::make_unique<internal::ThreePhaseRecovery>());
   modules.push_back(std::make_unique<internal::MarkerRecovery>());
   modules.push_back(std::make_unique<internal::TwoPhaseRecovery>());
@@ -133,9 +137,10 @@ Status RecoveryEngine::ClearHeuristic(const Xid& global, const std::string& reas
 
 Result<RecoveryReport> RecoveryEngine::Run() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (rms_.empty()) {
-    return Status(Code::kConfig, "recovery has no resource manager to scan: configure every RM "
-                                 "that transactions of this node enlist");
+  if (rms_.empty() && options_.tcc.participants.empty()) {
+    return Status(Code::kConfig, "recovery has no resource manager to scan and no TCC "
+                                 "participant to call: configure every RM that transactions of "
+                                 "this node enlist");
   }
   // Scan first, then read the log: a decision appended while we scan is then seen, so a branch
   // that is being committed right now is never mistaken for an orphan. Sessions with the same

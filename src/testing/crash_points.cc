@@ -19,6 +19,8 @@ constexpr std::array kAll = {
     kAfterAllCommitted,    kAfterEndRecord,
     kPreCommitRecordDurable, kAfterPreCommitRecord, kAfterAllPreCommitted,
     kMarkerWritten,        kMarkerBeforeCommit,   kMarkerAfterCommit,
+    kTccAfterTryRecord,    kTccAfterFirstTry,     kTccAfterAllTried,
+    kTccAfterConfirmRecord, kTccAfterFirstConfirm, kTccAfterFirstCancel,
     kRecoveryAfterScan,    kRecoveryAfterFirstAction,
     kRecoveryAfterAction,  kRecoveryBeforeEndRecord,
     kRotateBeforeWrite,    kRotateBeforeSync,

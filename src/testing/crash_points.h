@@ -59,6 +59,21 @@ inline constexpr Point kMarkerBeforeCommit{"marker-before-commit"};
 // The marker branch committed (the decision), no prepared branch committed yet.
 inline constexpr Point kMarkerAfterCommit{"marker-after-commit"};
 
+// Coordinator (TCC, xa/tcc.h).
+// The kTccTry record durable, no Try made: recovery cancels every participant (empty
+// compensations), and a Try that arrives late is refused by the participant's barrier.
+inline constexpr Point kTccAfterTryRecord{"tcc-after-try-record"};
+// One Try answered done, the others perhaps not made: recovery cancels all.
+inline constexpr Point kTccAfterFirstTry{"tcc-after-first-try"};
+// Every Try done, no decision: recovery cancels all.
+inline constexpr Point kTccAfterAllTried{"tcc-after-all-tried"};
+// The kTccConfirm decision durable, no Confirm made: recovery confirms all.
+inline constexpr Point kTccAfterConfirmRecord{"tcc-after-confirm-record"};
+// One Confirm done, the others perhaps not: recovery confirms all (the done one again).
+inline constexpr Point kTccAfterFirstConfirm{"tcc-after-first-confirm"};
+// Cancelling: one Cancel done, the others perhaps not: recovery cancels all.
+inline constexpr Point kTccAfterFirstCancel{"tcc-after-first-cancel"};
+
 // Recovery.
 inline constexpr Point kRecoveryAfterScan{"recovery-after-scan"};
 inline constexpr Point kRecoveryAfterFirstAction{"recovery-after-first-action"};

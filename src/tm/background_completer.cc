@@ -9,23 +9,6 @@
 #include "src/tm/services.h"
 
 namespace xa::internal {
-namespace {
-
-// The schedule of every completion job: background_retry's backoff, and never a give-up (see
-// the header: P3).
-RetrySchedule CompletionSchedule(const RetryPolicy& policy) {
-  RetrySchedule schedule;
-  schedule.initial_delay = policy.initial_backoff;
-  schedule.multiplier = policy.multiplier;
-  schedule.max_delay = policy.max_backoff;
-  schedule.jitter = 0.0;
-  schedule.max_attempts = 0;
-  schedule.give_up_after = std::chrono::microseconds::zero();
-  return schedule;
-}
-
-}  // namespace
-
 BackgroundCompleter::BackgroundCompleter(const Services* services)
     : services_(services), retrier_(RetrierOptions{services->clock, "tm", 0}) {}
 
@@ -61,7 +44,8 @@ void BackgroundCompleter::Submit(CompletionJob job, FirstAttempt first) {
   RetryJob retry;
   retry.name = "background " + std::string(DecisionName(job.decision)) + " of " +
                job.xid.ToString() + " (" + job.origin + ")";
-  retry.schedule = CompletionSchedule(policy);
+  // Never a give-up (see the header: P3).
+  retry.schedule = RetryForever(policy);
   // std::function needs a copyable callable: the job is shared by its attempt and its end.
   auto shared = std::make_shared<CompletionJob>(std::move(job));
   retry.attempt = [this, shared] { return Attempt(*shared); };

@@ -21,10 +21,29 @@ Status NotActive(const TxnContext& txn, const char* what) {
                                   std::string(TransactionStateName(txn.state)));
 }
 
+Status TccNotActive(const TccContext& txn, const char* what) {
+  return Status(Code::kProto, std::string("cannot ") + what + " TCC transaction " +
+                                  txn.xid.ToString() + ": it is " +
+                                  std::string(TransactionStateName(txn.state)));
+}
+
 // 0 or more than 100 turn the CPU gauge off (see TransactionManagerOptions).
 bool SequentialPhasesWhenBusy(const TransactionManagerOptions& options) {
   return options.sequential_phases_at_cpu_percent > 0 &&
          options.sequential_phases_at_cpu_percent <= 100;
+}
+
+// Where a transaction stands once its commit or rollback returned `outcome`.
+TransactionState StateAfter(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kCommitted:
+    case Outcome::kCommittedCompletionPending:
+      return TransactionState::kCommitted;
+    case Outcome::kRolledBack:
+      return TransactionState::kRolledBack;
+    default:
+      return TransactionState::kHeuristic;
+  }
 }
 
 }  // namespace
@@ -58,9 +77,13 @@ Status ManagerCore::WaitForBackgroundWork(std::chrono::milliseconds timeout) {
   const Clock::SteadyTime deadline = services_.clock->DeadlineAfter(timeout);
   if (notifier_ != nullptr) XA_RETURN_IF_ERROR(notifier_->WaitIdle(timeout));
   // What is left of the timeout (a notice may have handed its transaction to the completer).
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - services_.clock->SteadyNow());
-  return completer_->WaitIdle(std::max(left, std::chrono::milliseconds(0)));
+  auto left = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - services_.clock->SteadyNow()),
+                    std::chrono::milliseconds(0));
+  };
+  if (tcc_ != nullptr) XA_RETURN_IF_ERROR(tcc_->WaitIdle(left()));
+  return completer_->WaitIdle(left());
 }
 
 Result<RecoveryReport> ManagerCore::RunRecovery() {
@@ -71,6 +94,7 @@ Result<RecoveryReport> ManagerCore::RunRecovery() {
 ManagerCore::~ManagerCore() {
   if (recovery_ != nullptr) recovery_->Stop();
   if (notifier_ != nullptr) notifier_->Stop();
+  if (tcc_ != nullptr) tcc_->Stop();
   completer_->Stop();
   if (marker_cleaner_ != nullptr) marker_cleaner_->Stop();
   int64_t open = in_flight_.size() - static_cast<int64_t>(completer_->pending());
@@ -98,13 +122,31 @@ Status ManagerCore::Start() {
   }
   XA_RETURN_IF_ERROR(StartThreePhase());
   XA_RETURN_IF_ERROR(StartMarkerCommit());
+  for (const auto& [name, participant] : options_.tcc.participants) {
+    if (name.empty() || participant == nullptr) {
+      return Status(Code::kConfig, "TCC participant '" + name +
+                                       "' is registered empty: every name in tcc.participants "
+                                       "needs a participant object");
+    }
+    if (name.size() > 255) {
+      return Status(Code::kConfig, "TCC participant name '" + name.substr(0, 40) +
+                                       "...' is longer than 255 bytes, the most the decision log "
+                                       "keeps");
+    }
+  }
+  if (!options_.tcc.participants.empty()) {
+    tcc_ = std::make_unique<TccCoordinator>(&services_);
+    services_.tcc = tcc_.get();
+  }
   // Made once the agents are known: the 3PC recovery module asks them for outcomes (the PreCommit
   // acknowledgement timeout bounds each question, as on the normal path).
   recovery_ = std::make_unique<RecoveryRunner>(&services_, agents_.get(),
                                                options_.three_phase.ack_timeout);
   completer_->Start();
+  if (tcc_ != nullptr) tcc_->Start();
   XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
                       << options_.resource_managers.size() << " resource manager(s), "
+                      << options_.tcc.participants.size() << " TCC participant(s), "
                       << options_.phase_threads << " phase thread(s)"
                       << (SequentialPhasesWhenBusy(options_)
                               ? ", sequential phases while the CPUs are >= " +
@@ -202,6 +244,8 @@ Coordinator* ManagerCore::CoordinatorFor(Protocol protocol) noexcept {
       return three_phase_.get();
     case Protocol::kMarkerCommit:
       return marker_commit_.get();
+    case Protocol::kTcc:  // TCC transactions have their own handle (BeginTcc)
+      return nullptr;
   }
   return nullptr;
 }
@@ -320,27 +364,74 @@ void ManagerCore::RollbackOnDestroy(TxnContext& txn) noexcept {
   Finish(txn, outcome);
 }
 
-void ManagerCore::Finish(TxnContext& txn, Outcome outcome) {
-  switch (outcome) {
-    case Outcome::kCommitted:
-    case Outcome::kCommittedCompletionPending:
-      txn.state = TransactionState::kCommitted;
-      break;
-    case Outcome::kRolledBack:
-      txn.state = TransactionState::kRolledBack;
-      break;
-    default:
-      txn.state = TransactionState::kHeuristic;
-      break;
+Result<TccTransaction> ManagerCore::BeginTcc(std::chrono::milliseconds timeout) {
+  if (tcc_ == nullptr) {
+    return Status(Code::kNotSupported, "TCC is not available in this manager: register its "
+                                       "participants in TransactionManagerOptions::tcc");
   }
+  auto txn = std::make_unique<TccContext>();
+  txn->xid = xids_.Next(Protocol::kTcc);
+  txn->begun_at = services_.clock->SteadyNow();
+  if (timeout.count() <= 0) timeout = options_.transaction_timeout;
+  txn->deadline = timeout.count() > 0 ? Clock::AddSaturating(txn->begun_at, timeout)
+                                      : Clock::kNoDeadline;
+  in_flight_.Add(txn->xid);
+  MetricsRegistry::Add(metrics_.begun);
+  XA_LOG_XID(kDebug, "tcc", txn->xid) << "begin TCC";
+  return TccTransaction(this, std::move(txn));
+}
+
+Status ManagerCore::TccEnlist(TccContext& txn, std::string_view participant,
+                              std::string payload) {
+  if (txn.state != TransactionState::kActive) {
+    return TccNotActive(txn, "enlist in");
+  }
+  return tcc_->Enlist(txn, participant, std::move(payload));
+}
+
+Result<Outcome> ManagerCore::TccCommit(TccContext& txn) {
+  if (txn.state != TransactionState::kActive) {
+    return TccNotActive(txn, "commit");
+  }
+  if (txn.branches.empty()) {
+    return Status(Code::kProto, "TCC transaction " + txn.xid.ToString() +
+                                    " has no participant: Enlist() one before Commit()");
+  }
+  SteadyTime start = services_.clock->SteadyNow();
+  Outcome outcome = tcc_->Commit(txn);
+  metrics_.total_commit.Record(services_.clock->SteadyNow() - start);
+  FinishTcc(txn, outcome);
+  return outcome;
+}
+
+Status ManagerCore::TccAbandon(TccContext& txn) {
+  if (txn.state != TransactionState::kActive) {
+    return TccNotActive(txn, "abandon");
+  }
+  txn.last_status = Status(Code::kRbRollback, "abandoned before Commit(): no participant called");
+  FinishTcc(txn, Outcome::kRolledBack);
+  return Status::Ok();
+}
+
+void ManagerCore::FinishTcc(TccContext& txn, Outcome outcome) {
+  txn.state = StateAfter(outcome);
+  Finished(txn.xid, txn.handed_off, txn.last_status, outcome, "tcc");
+}
+
+void ManagerCore::Finish(TxnContext& txn, Outcome outcome) {
+  txn.state = StateAfter(outcome);
+  Finished(txn.xid, txn.handed_off, txn.last_status, outcome, "tm");
+}
+
+void ManagerCore::Finished(const Xid& xid, bool handed_off, const Status& last_status,
+                           Outcome outcome, const char* component) {
   metrics_.CountOutcome(outcome);
-  if (!txn.handed_off) in_flight_.Remove(txn.xid);
+  if (!handed_off) in_flight_.Remove(xid);
   if (outcome != Outcome::kCommitted) {
-    XA_LOG_XID(kInfo, "tm", txn.xid) << OutcomeName(outcome)
-                                     << (txn.last_status.ok() ? "" : ": ")
-                                     << (txn.last_status.ok() ? "" : txn.last_status.ToString());
+    XA_LOG_XID(kInfo, component, xid) << OutcomeName(outcome) << (last_status.ok() ? "" : ": ")
+                                      << (last_status.ok() ? "" : last_status.ToString());
   } else {
-    XA_LOG_XID(kDebug, "tm", txn.xid) << "committed";
+    XA_LOG_XID(kDebug, component, xid) << "committed";
   }
 }
 

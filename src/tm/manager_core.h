@@ -24,7 +24,9 @@
 #include "src/tm/phase_executor.h"
 #include "src/tm/recovery_hook.h"
 #include "src/tm/services.h"
+#include "src/tm/tcc_coordinator.h"
 #include "src/tm/txn_context.h"
+#include "xa/tcc.h"
 #include "xa/transaction.h"
 #include "xa/transaction_manager.h"
 
@@ -46,6 +48,12 @@ class ManagerCore {
   Status Rollback(TxnContext& txn);
   void RollbackOnDestroy(TxnContext& txn) noexcept;
 
+  // TCC transactions (xa/tcc.h, src/tm/tcc_coordinator.h).
+  Result<TccTransaction> BeginTcc(std::chrono::milliseconds timeout);
+  Status TccEnlist(TccContext& txn, std::string_view participant, std::string payload);
+  Result<Outcome> TccCommit(TccContext& txn);
+  Status TccAbandon(TccContext& txn);
+
   Status ClearHeuristic(const Xid& global_xid, std::string reason);
   Result<RecoveryReport> RunRecovery();
   TransactionMetrics Metrics() const;
@@ -56,8 +64,9 @@ class ManagerCore {
   const Services& services() const noexcept { return services_; }
   InFlightRegistry& in_flight() noexcept { return in_flight_; }
   BackgroundCompleter& completer() noexcept { return *completer_; }
-  // The background work of committed transactions: the completer's jobs, and the DoCommit
-  // notices still being sent to 3PC agents. XA_TIMEOUT if some remain after `timeout`.
+  TccCoordinator* tcc() noexcept { return tcc_.get(); }
+  // The background work of committed transactions: the completer's jobs, the DoCommit
+  // notices still being sent to 3PC agents, and the TCC Confirms and Cancels being retried. XA_TIMEOUT if some remain after `timeout`.
   Status WaitForBackgroundWork(std::chrono::milliseconds timeout);
 
  private:
@@ -67,6 +76,11 @@ class ManagerCore {
   bool TimedOut(const TxnContext& txn) const noexcept;
   Outcome RollBackTimedOut(TxnContext& txn);
   void Finish(TxnContext& txn, Outcome outcome);
+  void FinishTcc(TccContext& txn, Outcome outcome);
+  // What every finished transaction does: its outcome counted, its in-flight entry dropped
+  // (unless the background owns it now), its outcome logged.
+  void Finished(const Xid& xid, bool handed_off, const Status& last_status, Outcome outcome,
+                const char* component);
 
   const TransactionManagerOptions options_;
   DecisionLog& log_;
@@ -87,6 +101,8 @@ class ManagerCore {
   // Marker commit, when options_.marker_commit names a resource manager (made by Start()).
   std::unique_ptr<MarkerCleaner> marker_cleaner_;
   std::unique_ptr<Coordinator> marker_commit_;
+  // TCC, when options_.tcc registers participants (made by Start()).
+  std::unique_ptr<TccCoordinator> tcc_;
   std::unique_ptr<RecoveryRunner> recovery_;  // last: stopped first
 };
 

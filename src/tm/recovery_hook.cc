@@ -5,6 +5,7 @@
 
 #include "src/base/logging.h"
 #include "src/tm/background_completer.h"
+#include "src/tm/tcc_coordinator.h"
 
 namespace xa::internal {
 namespace {
@@ -19,6 +20,7 @@ RecoveryOptions EngineOptions(const Services* services, three_phase::AgentClient
   options.orphan_min_age = timeout.count() > 0 ? timeout : std::chrono::milliseconds(60'000);
   options.env = services->options->env;
   options.marker = services->options->marker_commit;
+  options.tcc = services->options->tcc;
   InFlightRegistry* in_flight = services->in_flight;
   options.in_flight = [in_flight](const Xid& global) { return in_flight->Contains(global); };
   return options;
@@ -45,9 +47,9 @@ Result<RecoveryReport> RecoveryRunner::RunOnce() {
     }
     rms.push_back(sessions.back().get());
   }
-  if (rms.empty()) {
-    return Status(Code::kConfig, "no resource-manager factory is registered: recovery has "
-                                 "nothing to scan");
+  if (rms.empty() && services_->options->tcc.participants.empty()) {
+    return Status(Code::kConfig, "no resource-manager factory and no TCC participant is "
+                                 "registered: recovery has nothing to scan or call");
   }
   engine_.SetResourceManagers(rms);
   Result<RecoveryReport> report = engine_.Run();
@@ -81,14 +83,42 @@ Status RecoveryRunner::RecoverOnOpen() {
       }
     }
   }
+  for (const auto& [xid, record] : state.open_tcc) {
+    for (const Participant& p : record.participants) {
+      if (services_->options->tcc.participants.count(p.rm_name) == 0) {
+        return Status(Code::kConfig,
+                      "the decision log holds an open TCC transaction " + xid.ToString() +
+                          " with participant '" + p.rm_name +
+                          "', which is not registered: register it in "
+                          "TransactionManagerOptions::tcc so recovery can " +
+                          (record.type == RecordType::kTccConfirm ? "confirm" : "cancel") +
+                          " it");
+      }
+    }
+  }
   for (const auto& [xid, record] : state.open_heuristics) {
     XA_LOG_XID(kWarning, "recovery", xid)
         << "heuristic outcome " << OutcomeName(record.outcome)
         << " not yet cleared by an operator: " << record.reason;
   }
-  if (services_->options->resource_managers.empty()) return Status::Ok();
+  if (services_->options->resource_managers.empty() &&
+      services_->options->tcc.participants.empty()) {
+    return Status::Ok();
+  }
   Result<RecoveryReport> report = RunOnce();
   if (!report.ok()) return report.status();
+
+  // TCC transactions the pass could not finish (a participant unreachable): the TCC
+  // coordinator's retrier repeats their calls until they are finished.
+  if (services_->tcc != nullptr) {
+    LogState after = services_->log->State();
+    for (const auto& [xid, record] : after.open_tcc) {
+      if (services_->in_flight->Contains(xid)) continue;
+      // Presumed cancel needs an undamaged log (see src/recovery/tcc_recovery.h).
+      if (after.damaged && record.type != RecordType::kTccConfirm) continue;
+      services_->tcc->SubmitRecovered(record);
+    }
+  }
 
   // Decisions the pass could not finish (an RM unreachable, a call failed): the background
   // completer retries them forever.

@@ -22,6 +22,17 @@ Result<std::unique_ptr<ResourceManager>> Services::OpenSession(const std::string
   return session;
 }
 
+RetrySchedule RetryForever(const RetryPolicy& policy) {
+  RetrySchedule schedule;
+  schedule.initial_delay = policy.initial_backoff;
+  schedule.multiplier = policy.multiplier;
+  schedule.max_delay = policy.max_backoff;
+  schedule.jitter = 0.0;
+  schedule.max_attempts = 0;
+  schedule.give_up_after = std::chrono::microseconds::zero();
+  return schedule;
+}
+
 bool Services::PersistHeuristic(const Xid& global_xid, Protocol protocol,
                                 const Conclusion& conclusion) const {
   Result<uint64_t> lsn = log->Append(HeuristicRecord(global_xid, protocol, conclusion));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "src/base/retrier.h"
 #include "src/completion/conclude.h"
 #include "src/tm/in_flight.h"
 #include "src/tm/metrics_registry.h"
@@ -24,6 +25,7 @@
 namespace xa::internal {
 
 class BackgroundCompleter;
+class TccCoordinator;
 
 // How long an RM's phase calls took lately (an exponentially weighted mean), so that a phase
 // gives the caller's thread its slowest branch (see PhaseExecutor::RunAll). Approximate by
@@ -39,12 +41,17 @@ struct RmLatency {
   }
 };
 
+// The schedule of a background job that must never be abandoned (a durable decision, a
+// cancel): `policy`'s backoff, no jitter, no give-up limit.
+RetrySchedule RetryForever(const RetryPolicy& policy);
+
 struct Services {
   const TransactionManagerOptions* options = nullptr;
   Clock* clock = nullptr;  // options->env's clock (never null once the manager is open)
   DecisionLog* log = nullptr;
   PhaseExecutor* executor = nullptr;
   BackgroundCompleter* completer = nullptr;
+  TccCoordinator* tcc = nullptr;  // nullptr without TCC participants
   MetricsRegistry* metrics = nullptr;
   InFlightRegistry* in_flight = nullptr;
   // One entry per registered resource-manager name, fixed at Open (read without a lock).

@@ -25,6 +25,10 @@ Result<Transaction> TransactionManager::Begin(const TransactionOptions& options)
   return core_->Begin(options);
 }
 
+Result<TccTransaction> TransactionManager::BeginTcc(std::chrono::milliseconds timeout) {
+  return core_->BeginTcc(timeout);
+}
+
 Result<Transaction> TransactionManager::Begin(Protocol protocol) {
   TransactionOptions options;
   options.protocol = protocol;

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -35,6 +36,10 @@ using test::IsOk;
 using test::NoSyncEnv;
 using test::ScratchDir;
 using test::StatusIs;
+using test::TccConfirm;
+using test::TccEnd;
+using test::TccTry;
+using test::TestTccXid;
 using test::TestXid;
 
 LogOptions Options(const ScratchDir& dir, Env* env = nullptr) {
@@ -138,6 +143,156 @@ TEST(DecisionLog, AppendRefusesCheckpointsAndEmptyXids) {
   LogRecord empty;
   EXPECT_EQ(log->Append(empty).status().code(), Code::kInval);
   EXPECT_TRUE(log->Append(Decision(1)).ok());  // a refused record does not fail the log
+}
+
+// --- TCC transactions -------------------------------------------------------------------------
+
+TEST(DecisionLog, TccTransactionsSurviveReopenWithTheirPayloads) {
+  ScratchDir dir;
+  LogOptions o = Options(dir);
+  const std::vector<std::string> zeros_and_empty = {std::string(5, '\0'), ""};
+  LogState live;
+  {
+    auto log = OpenOrDie(o);
+    ASSERT_NE(log, nullptr);
+    ASSERT_THAT(log->Append(TccTry(1)), IsOk());                   // trying
+    ASSERT_THAT(log->Append(TccTry(2, zeros_and_empty)), IsOk());  // confirmed
+    ASSERT_THAT(log->Append(TccConfirm(2, zeros_and_empty)), IsOk());
+    ASSERT_THAT(log->Append(TccTry(3)), IsOk());  // cancelled and ended
+    ASSERT_THAT(log->AppendLazy(TccEnd(3)), IsOk());
+    ASSERT_THAT(log->Append(TccTry(4)), IsOk());  // confirmed and ended
+    ASSERT_THAT(log->Append(TccConfirm(4)), IsOk());
+    ASSERT_THAT(log->Append(TccEnd(4)), IsOk());
+    ASSERT_THAT(log->Append(Decision(1)), IsOk());  // a 2PC decision alongside, untouched
+    live = log->State();
+    ASSERT_EQ(live.open_tcc.size(), 2u);
+    EXPECT_EQ(live.open_tcc.at(TestTccXid(1)).type, RecordType::kTccTry);
+    EXPECT_EQ(live.open_tcc.at(TestTccXid(2)).type, RecordType::kTccConfirm);
+    EXPECT_EQ(live.open_decisions.size(), 1u);
+  }
+  auto log = OpenOrDie(o);
+  ASSERT_NE(log, nullptr);
+  LogState s = log->State();
+  EXPECT_EQ(s.open_tcc, live.open_tcc) << "the same records, LSNs and timestamps";
+  const LogRecord& confirmed = s.open_tcc.at(TestTccXid(2));
+  EXPECT_EQ(confirmed.payloads, zeros_and_empty);
+  EXPECT_EQ(confirmed.participants, TccConfirm(2, zeros_and_empty).participants);
+  EXPECT_EQ(confirmed.protocol, Protocol::kTcc);
+  EXPECT_EQ(s.open_tcc.at(TestTccXid(1)).payloads, test::DefaultTccPayloads());
+  EXPECT_EQ(s.open_decisions.size(), 1u);
+  Result<LogState> read = DecisionLog::ReadState(o);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->open_tcc, live.open_tcc);
+}
+
+TEST(DecisionLog, AppendRefusesATccRecordReplayWouldRefuseAndWritesNothing) {
+  ScratchDir dir;
+  LogOptions o = Options(dir);
+  uint64_t written = 0;
+  {
+    auto log = OpenOrDie(o);
+    ASSERT_NE(log, nullptr);
+    ASSERT_THAT(log->Append(TccTry(1)), IsOk());
+    ASSERT_THAT(log->Append(TccTry(2)), IsOk());
+    ASSERT_THAT(log->Append(TccConfirm(2)), IsOk());
+    written = 3;
+    const LogState before = log->State();
+    // The state's refusals (XAER_PROTO): a decision never goes back, a Try is logged once.
+    EXPECT_THAT(log->Append(TccTry(1)),
+                StatusIs(Code::kProto, AllOf(HasSubstr("logs its Try once"), HasSubstr(o.dir),
+                                             HasSubstr(TestTccXid(1).ToString()))));
+    EXPECT_THAT(log->Append(TccTry(2)),
+                StatusIs(Code::kProto, HasSubstr("a decision never goes back")));
+    // The codec's (XAER_INVAL): beyond the format's limits.
+    EXPECT_THAT(log->Append(TccTry(3, {std::string(internal::kMaxTccPayloadSize + 1, 'p')})),
+                StatusIs(Code::kInval, HasSubstr("payload of 65537 bytes")));
+    const std::vector<std::string> too_much(internal::kMaxLogicalPayloadSize /
+                                                    internal::kMaxTccPayloadSize +
+                                                1,
+                                            std::string(internal::kMaxTccPayloadSize, 'p'));
+    EXPECT_THAT(log->Append(TccTry(3, too_much)),
+                StatusIs(Code::kInval, HasSubstr("above the log's limit")));
+    LogRecord no_participant = TccTry(3);
+    no_participant.participants.clear();
+    no_participant.payloads.clear();
+    EXPECT_THAT(log->Append(no_participant), StatusIs(Code::kInval));
+    // Not a record whose loss is harmless: never lazy.
+    EXPECT_THAT(log->AppendLazy(TccTry(3)), StatusIs(Code::kInval));
+    EXPECT_THAT(log->AppendLazy(TccConfirm(1)), StatusIs(Code::kInval));
+    EXPECT_EQ(log->State().last_lsn, before.last_lsn);
+    EXPECT_EQ(log->State().open_tcc, before.open_tcc);
+    // A refusal does not fail the log.
+    ASSERT_THAT(log->Append(TccConfirm(1)), IsOk());
+    ++written;
+  }
+  auto log = OpenOrDie(o);
+  ASSERT_NE(log, nullptr);
+  uint64_t scanned = 0;
+  ASSERT_THAT(log->Scan([&](const LogRecord&) { ++scanned; }), IsOk());
+  EXPECT_EQ(scanned, written);
+  EXPECT_EQ(log->State().open_tcc.at(TestTccXid(1)).type, RecordType::kTccConfirm);
+}
+
+// Checkpoints carry every open TCC transaction into each new segment (its newest record), and
+// the segment of its first record is kept until its end record: deleted only then.
+TEST(DecisionLog, OpenTccTransactionKeepsItsSegmentAcrossRotationsUntilItsEnd) {
+  ScratchDir dir;
+  NoSyncEnv env;
+  LogOptions o = Options(dir, &env);
+  o.segment_size_bytes = 1024;
+  o.preallocate_segments = false;
+  uint64_t first_segment = 0;
+  auto segment_exists = [&](uint64_t number) {
+    Result<internal::DirListing> l = internal::ListLogDir(&env, o.dir);
+    EXPECT_THAT(l, IsOk());
+    return l.ok() && std::find(l->segments.begin(), l->segments.end(), number) != l->segments.end();
+  };
+  auto traffic = [&](DecisionLog* log, uint64_t from) {
+    for (uint64_t i = from; i < from + 40; ++i) {
+      ASSERT_THAT(log->Append(Decision(i)), IsOk());
+      ASSERT_THAT(log->Append(End(i)), IsOk());
+    }
+  };
+  {
+    auto log = OpenOrDie(o);
+    ASSERT_NE(log, nullptr);
+    Result<internal::DirListing> l = internal::ListLogDir(&env, o.dir);
+    ASSERT_THAT(l, IsOk());
+    first_segment = l->segments.back();
+    ASSERT_THAT(log->Append(TccTry(1, {std::string(4, '\0'), ""})), IsOk());  // stays trying
+    ASSERT_THAT(log->Append(TccTry(2)), IsOk());  // confirmed in a later segment
+    traffic(log.get(), 1000);
+    ASSERT_THAT(log->Append(TccConfirm(2)), IsOk());
+    traffic(log.get(), 2000);
+    EXPECT_TRUE(segment_exists(first_segment)) << "it holds the first records of open TCC "
+                                                  "transactions";
+    EXPECT_LE(SegmentCount(o.dir), 3u) << "the segments between are deleted";
+  }
+  {
+    auto log = OpenOrDie(o);
+    ASSERT_NE(log, nullptr);
+    LogState s = log->State();
+    ASSERT_EQ(s.open_tcc.size(), 2u);
+    EXPECT_EQ(s.open_tcc.at(TestTccXid(1)).type, RecordType::kTccTry);
+    EXPECT_EQ(s.open_tcc.at(TestTccXid(1)).payloads,
+              (std::vector<std::string>{std::string(4, '\0'), ""}));
+    EXPECT_EQ(s.open_tcc.at(TestTccXid(2)).type, RecordType::kTccConfirm);
+    // Replay from the newest segments alone: their checkpoints carry both transactions.
+    traffic(log.get(), 3000);
+    EXPECT_TRUE(segment_exists(first_segment)) << "still open after a reopen";
+    EXPECT_EQ(log->State().open_tcc, s.open_tcc);
+    // Both end (one lazily): the first segment is deleted at the next rotation.
+    ASSERT_THAT(log->AppendLazy(TccEnd(1)), IsOk());
+    ASSERT_THAT(log->Append(TccEnd(2)), IsOk());
+    EXPECT_TRUE(log->State().open_tcc.empty());
+    traffic(log.get(), 4000);
+    EXPECT_FALSE(segment_exists(first_segment));
+    EXPECT_LE(SegmentCount(o.dir), 2u);
+  }
+  Result<LogState> read = DecisionLog::ReadState(o);
+  ASSERT_THAT(read, IsOk());
+  EXPECT_TRUE(read->open_tcc.empty());
+  EXPECT_FALSE(read->damaged);
 }
 
 TEST(DecisionLog, CreatesAPrivateDirectoryAndPrivateFiles) {

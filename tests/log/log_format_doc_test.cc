@@ -97,6 +97,12 @@ const std::map<std::string, uint64_t>& HeaderConstants() {
       {"kParticipantEndMark", kParticipantEndMark},
       {"kDecisionCoordinatorKnows", kDecisionCoordinatorKnows},
       {"kDecisionBranchFinished", kDecisionBranchFinished},
+      {"kTccTry", static_cast<uint64_t>(RecordType::kTccTry)},
+      {"kTccConfirm", static_cast<uint64_t>(RecordType::kTccConfirm)},
+      {"kTccEndMark", kTccEndMark},
+      {"kMaxTccPayloadSize", kMaxTccPayloadSize},
+      {"kCheckpointEntryOverhead", kCheckpointEntryOverhead},
+      {"kMaxLogicalPayloadSize", kMaxLogicalPayloadSize},
   };
   return *m;
 }
@@ -238,6 +244,60 @@ TEST(LogFormatDoc, EveryParticipantRecordIsInTheThreePhaseBandWithItsPayloadDocu
   ASSERT_TRUE(EncodePayload(decision, &payload).ok());
   EXPECT_EQ(payload[payload.size() - 2],
             static_cast<char>(kDecisionCoordinatorKnows | kDecisionBranchFinished));
+}
+
+// The TCC records: each in the TCC band, each with a payload rule in the grammar (over the one
+// tcc_participant rule) and a line in the header's payload list, and a record-type table row;
+// the band's row names them as its owner's.
+TEST(LogFormatDoc, EveryTccRecordIsInTheTccBandWithItsPayloadDocumented) {
+  const std::string md = ReadSourceFile("recovery-log/log_format.md");
+  const std::string h = ReadSourceFile("recovery-log/log_format.h");
+  const std::map<std::string, std::vector<std::string>> rows = TableRows(md);
+  struct Documented {
+    RecordType type;
+    std::string name, grammar_rule;
+  };
+  for (const Documented& d : {Documented{RecordType::kTccTry, "kTccTry", "tcc_try"},
+                              Documented{RecordType::kTccConfirm, "kTccConfirm", "tcc_confirm"}}) {
+    EXPECT_TRUE(InRecordTypeBand(d.type, kTccRecordTypes)) << d.name;
+    EXPECT_TRUE(IsKnownRecordType(static_cast<uint8_t>(d.type))) << d.name;
+    EXPECT_TRUE(IsTccRecordType(d.type)) << d.name;
+    EXPECT_TRUE(IsCheckpointEntryType(d.type)) << d.name << ": an open transaction's record";
+    EXPECT_EQ(static_cast<uint8_t>(d.type) & kRecordTypeIgnorableBit, 0) << d.name;
+    auto row = rows.find(d.name);
+    ASSERT_NE(row, rows.end()) << d.name << " has no row in log_format.md";
+    ASSERT_GE(row->second.size(), 2u);
+    EXPECT_FALSE(row->second[1].empty()) << d.name << ": a type without a meaning";
+    EXPECT_TRUE(HasGrammarRule(md, d.grammar_rule))
+        << "log_format.md has no payload rule `" << d.grammar_rule << ":=`";
+    EXPECT_NE(h.find(d.name), std::string::npos) << d.name;
+  }
+  EXPECT_TRUE(HasGrammarRule(md, "tcc_participant"));
+  EXPECT_NE(h.find("//   kTccTry, kTccConfirm:"), std::string::npos)
+      << "log_format.h does not lay out the payload of the TCC records";
+  // Every type of the TCC band that this version knows is one of the two, and the band's row
+  // says which types it holds.
+  for (unsigned t = kTccRecordTypes.first; t <= kTccRecordTypes.last; ++t) {
+    EXPECT_EQ(IsKnownRecordType(static_cast<uint8_t>(t)), t == 48 || t == 49) << t;
+  }
+  auto band = rows.find("kTccRecordTypes");
+  ASSERT_NE(band, rows.end());
+  ASSERT_GE(band->second.size(), 3u);
+  EXPECT_NE(band->second[2].find("types 48 and 49"), std::string::npos) << band->second[2];
+  // The grammar's protocol number and end mark are the header's.
+  EXPECT_NE(md.find("protocol = 5 (TCC)"), std::string::npos);
+  EXPECT_EQ(static_cast<int>(Protocol::kTcc), 5);
+  EXPECT_NE(md.find("end_mark = kTccEndMark"), std::string::npos);
+  // A TCC record ends in its end mark, whatever its payloads end in.
+  LogRecord r;
+  r.type = RecordType::kTccTry;
+  r.xid = Xid::Make(Xid::kTccFormatId, "g", "").value();
+  r.protocol = Protocol::kTcc;
+  r.participants = {Participant{"funds", r.xid.WithBranch(0)}};
+  r.payloads = {std::string(4, '\0')};
+  std::string payload;
+  ASSERT_TRUE(EncodePayload(r, &payload).ok());
+  EXPECT_EQ(static_cast<uint8_t>(payload.back()), kTccEndMark);
 }
 
 TEST(LogFormatDoc, MagicAndHeaderLayoutAreDocumented) {

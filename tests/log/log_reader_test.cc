@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "log_test_util.h"
@@ -27,6 +28,10 @@ using test::End;
 using test::IsOk;
 using test::ScratchDir;
 using test::StatusIs;
+using test::TccConfirm;
+using test::TccEnd;
+using test::TccTry;
+using test::TestTccXid;
 
 struct Seen {
   uint64_t offset, size;
@@ -301,6 +306,233 @@ std::string SegmentWith(const std::vector<std::pair<uint8_t, std::string>>& reco
   AppendPhysicalRecord(&s, static_cast<uint8_t>(RecordType::kCheckpoint), lsn++, cp);
   for (const auto& [type, payload] : records) AppendPhysicalRecord(&s, type, lsn++, payload);
   return s;
+}
+
+// --- TCC records at the tail and in histories replay refuses ----------------------------------
+
+// A closed log, one segment, whose last record is TCC transaction 1's Confirm after its Try; the
+// last participant's payload is zeros, and so would the record's last bytes be without the end
+// mark.
+class TccTail : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LogOptions o;
+    o.dir = dir_.log_dir();
+    o.node_id = 7;
+    o.preallocate_segments = false;  // the file ends where the last record ends
+    {
+      auto log = DecisionLog::Open(o);
+      ASSERT_THAT(log, IsOk());
+      ASSERT_THAT((*log)->Append(TccTry(1, payloads_)), IsOk());
+      ASSERT_THAT((*log)->Append(TccConfirm(1, payloads_)), IsOk());
+    }
+    Result<DirListing> listing = ListLogDir(Env::Default(), o.dir);
+    ASSERT_TRUE(listing.ok());
+    ASSERT_EQ(listing->segments.size(), 1u);
+    path_ = JoinPath(o.dir, SegmentFileName(listing->segments[0]));
+    number_ = listing->segments[0];
+    ASSERT_TRUE(Env::Default()->ReadFile(path_, &contents_, kMaxSegmentFileSize).ok());
+    ReplayOptions ro;
+    ro.visit = [&](const ReplayEvent& e) { last_ = Seen{e.offset, e.size, e.record}; };
+    ReplayResult r = Replay(contents_, ro);
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    ASSERT_EQ(last_.record.type, RecordType::kTccConfirm);
+    ASSERT_EQ(last_.offset + last_.size, contents_.size());
+    ASSERT_EQ(static_cast<uint8_t>(contents_.back()), kTccEndMark);
+  }
+
+  ReplayResult Replay(std::string_view contents, const ReplayOptions& ro) {
+    return ReplaySegments({SegmentInput{path_, number_, contents}}, ro);
+  }
+
+  // The transaction as replay leaves it before the last record: tried, not confirmed.
+  void ExpectTriedOnly(const ReplayResult& r, uint64_t at) {
+    ASSERT_EQ(r.state.open_tcc.size(), 1u) << at;
+    EXPECT_EQ(r.state.open_tcc.at(TestTccXid(1)).type, RecordType::kTccTry) << at;
+  }
+
+  const std::vector<std::string> payloads_ = {"{}", std::string(6, '\0')};
+  ScratchDir dir_;
+  std::string path_;
+  uint64_t number_ = 0;
+  std::string contents_;
+  Seen last_{};
+};
+
+TEST_F(TccTail, AConfirmCutAtEveryByteIsATornTailAndTheTryStaysOpen) {
+  for (uint64_t cut = last_.offset + 1; cut < contents_.size(); ++cut) {
+    for (bool zero_filled : {false, true}) {
+      // The write stopped at `cut`: the file ends there, or (preallocated) zeros follow.
+      std::string torn = contents_.substr(0, cut);
+      if (zero_filled) torn.resize(contents_.size() + 64, '\0');
+      if (torn.substr(last_.offset).find_first_not_of('\0') == std::string::npos) continue;
+      CollectingReporter reporter;
+      ReplayOptions ro;
+      ro.reporter = &reporter;
+      ReplayResult r = Replay(torn, ro);
+      ASSERT_TRUE(r.status.ok()) << "cut at " << cut << ": " << r.status.ToString();
+      EXPECT_TRUE(r.segments.back().torn_tail) << cut;
+      EXPECT_FALSE(r.state.damaged) << cut;
+      ASSERT_EQ(reporter.reports.size(), 1u) << cut;
+      EXPECT_EQ(reporter.reports[0].offset, last_.offset);
+      ExpectTriedOnly(r, cut);
+      ro.mode = LogRecoveryMode::kAbsoluteConsistency;
+      EXPECT_EQ(Replay(torn, ro).status.code(), Code::kCorruption) << cut;
+    }
+  }
+}
+
+// A Confirm written whole is the decision, perhaps acknowledged (participants confirmed): a
+// flipped bit anywhere in it, its end mark included, is damage, refused under every mode and never
+// cut as a torn tail.
+TEST_F(TccTail, EveryFlippedBitOfAFinalConfirmIsRefusedNeverDropped) {
+  for (uint64_t byte = last_.offset; byte < contents_.size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string damaged = contents_;
+      damaged[byte] = static_cast<char>(damaged[byte] ^ (1 << bit));
+      for (LogRecoveryMode mode :
+           {LogRecoveryMode::kTolerateCorruptedTail, LogRecoveryMode::kAbsoluteConsistency}) {
+        ReplayOptions ro;
+        ro.mode = mode;
+        ReplayResult r = Replay(damaged, ro);
+        ASSERT_EQ(r.status.code(), Code::kCorruption) << "byte " << byte << " bit " << bit;
+        EXPECT_TRUE(r.state.damaged) << byte;
+        EXPECT_FALSE(r.segments.back().torn_tail) << byte;
+        ExpectTriedOnly(r, byte);
+      }
+    }
+  }
+}
+
+TEST_F(TccTail, OpenRefusesADamagedFinalConfirmAndTruncatesATornOne) {
+  LogOptions o;
+  o.dir = dir_.log_dir();
+  o.node_id = 7;
+  std::string damaged = contents_;
+  damaged[last_.offset + kRecordHeaderSize + 10] ^= 0x08;
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << damaged;
+  }
+  EXPECT_THAT(DecisionLog::Open(o),
+              StatusIs(Code::kCorruption, AllOf(HasSubstr("offset " + std::to_string(last_.offset)),
+                                                HasSubstr("complete in length"))));
+  std::string after;
+  ASSERT_TRUE(Env::Default()->ReadFile(path_, &after, kMaxSegmentFileSize).ok());
+  EXPECT_EQ(after, damaged) << "a refused log was modified";
+
+  const std::string torn = contents_.substr(0, contents_.size() - 1);  // all but the end mark
+  {
+    std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+    out << torn;
+  }
+  auto log = DecisionLog::Open(o);
+  ASSERT_THAT(log, IsOk());
+  EXPECT_EQ((*log)->State().open_tcc.at(TestTccXid(1)).type, RecordType::kTccTry);
+  ASSERT_THAT((*log)->Append(TccConfirm(1, payloads_)), IsOk()) << "the coordinator decides again";
+  EXPECT_EQ((*log)->State().open_tcc.at(TestTccXid(1)).type, RecordType::kTccConfirm);
+}
+
+// One segment: a checkpoint of `open` (each entry with LSN 1, before the checkpoint's) and
+// `records` after it.
+std::string SegmentWithOpen(const std::vector<LogRecord>& open,
+                            const std::vector<LogRecord>& records) {
+  SegmentHeader h;
+  h.node_id = 1;
+  h.segment_number = 1;
+  h.first_lsn = 2;
+  std::string s;
+  EncodeSegmentHeader(h, &s);
+  std::vector<std::string> bodies(open.size());
+  std::vector<CheckpointEntry> entries;
+  for (size_t i = 0; i < open.size(); ++i) {
+    EXPECT_TRUE(EncodePayload(open[i], &bodies[i]).ok());
+    entries.push_back(CheckpointEntry{open[i].type, 1, bodies[i]});
+  }
+  std::string cp;
+  EncodeCheckpointPayload(0, true, entries, &cp);
+  uint64_t lsn = 2;
+  AppendPhysicalRecord(&s, static_cast<uint8_t>(RecordType::kCheckpoint), lsn++, cp);
+  for (const LogRecord& r : records) {
+    std::string payload;
+    EXPECT_TRUE(EncodePayload(r, &payload).ok());
+    AppendPhysicalRecord(&s, static_cast<uint8_t>(r.type), lsn++, payload);
+  }
+  return s;
+}
+
+TEST(Replay, RefusesATccHistoryThatTakesADecisionBackAsDamage) {
+  struct History {
+    std::string what;
+    std::vector<LogRecord> open, records;
+  };
+  const History histories[] = {
+      {"a second Try", {}, {TccTry(1), TccTry(1)}},
+      {"a Try after the Confirm", {}, {TccTry(1), TccConfirm(1), TccTry(1)}},
+      {"a Try after a checkpoint's Confirm", {TccConfirm(1)}, {TccTry(1)}},
+      {"a checkpoint whose Try is repeated", {TccTry(1), TccTry(1)}, {}},
+  };
+  for (const History& h : histories) {
+    SCOPED_TRACE(h.what);
+    CollectingReporter reporter;
+    ReplayOptions ro;
+    ro.reporter = &reporter;
+    ReplayResult r =
+        ReplaySegments({SegmentInput{"segment-1", 1, SegmentWithOpen(h.open, h.records)}}, ro);
+    EXPECT_THAT(r.status, StatusIs(Code::kCorruption, AllOf(HasSubstr("segment-1 at offset"),
+                                                            HasSubstr(TestTccXid(1).ToString()),
+                                                            HasSubstr("must not presume abort"))));
+    EXPECT_TRUE(r.state.damaged);
+    EXPECT_EQ(reporter.reports.size(), 1u);
+  }
+  // What the rules allow: a checkpoint carrying only a Confirm (it replaced its Try), a repeated
+  // Confirm, an end after either, and a new transaction after an end.
+  struct Allowed {
+    std::string what;
+    std::vector<LogRecord> open, records;
+    std::optional<RecordType> after;  // transaction 1's newest record, or not open
+  };
+  const Allowed allowed[] = {
+      {"a checkpoint's Confirm", {TccConfirm(1)}, {}, RecordType::kTccConfirm},
+      {"a checkpoint's Confirm, ended", {TccConfirm(1)}, {TccEnd(1)}, std::nullopt},
+      {"a checkpoint's Try, confirmed", {TccTry(1)}, {TccConfirm(1)}, RecordType::kTccConfirm},
+      {"a repeated Confirm",
+       {},
+       {TccTry(1), TccConfirm(1), TccConfirm(1)},
+       RecordType::kTccConfirm},
+      {"a Try, ended (cancelled)", {}, {TccTry(1), TccEnd(1)}, std::nullopt},
+      {"an end of nothing", {}, {TccEnd(1)}, std::nullopt},
+  };
+  for (const Allowed& a : allowed) {
+    SCOPED_TRACE(a.what);
+    ReplayResult r =
+        ReplaySegments({SegmentInput{"segment-1", 1, SegmentWithOpen(a.open, a.records)}}, {});
+    ASSERT_THAT(r.status, IsOk());
+    auto it = r.state.open_tcc.find(TestTccXid(1));
+    if (!a.after) {
+      EXPECT_EQ(it, r.state.open_tcc.end());
+    } else {
+      ASSERT_NE(it, r.state.open_tcc.end());
+      EXPECT_EQ(it->second.type, *a.after);
+    }
+  }
+}
+
+// A type of the TCC band that this version does not know stops replay, as any unknown type
+// without the ignorable bit.
+TEST(Replay, StopsAtATccTypeItDoesNotKnow) {
+  const uint8_t unknown = 50;
+  ASSERT_TRUE(InRecordTypeBand(unknown, kTccRecordTypes));
+  ASSERT_FALSE(IsKnownRecordType(unknown));
+  std::string payload;
+  ASSERT_TRUE(EncodePayload(TccConfirm(1), &payload).ok());
+  std::string seg = SegmentWithOpen({TccTry(1)}, {});
+  AppendPhysicalRecord(&seg, unknown, 3, payload);
+  ReplayResult r = ReplaySegments({SegmentInput{"s", 1, seg}}, {});
+  EXPECT_THAT(r.status, StatusIs(Code::kNotSupported, HasSubstr("unknown type 50")));
+  EXPECT_TRUE(r.state.damaged);
+  EXPECT_EQ(r.state.open_tcc.at(TestTccXid(1)).type, RecordType::kTccTry)
+      << "the state read before it is kept";
 }
 
 TEST(Replay, SkipsAnUnknownTypeWithTheIgnorableBit) {

@@ -37,7 +37,11 @@ using test::ParticipantDone;
 using test::ParticipantPreCommit;
 using test::ParticipantWait;
 using test::ScratchDir;
+using test::TccConfirm;
+using test::TccEnd;
+using test::TccTry;
 using test::TestBranch;
+using test::TestTccXid;
 using test::TestXid;
 
 // Without the shared matchers: a Status or Result that is not OK fails with its message.
@@ -519,17 +523,156 @@ TEST(ApplyRecord, HeuristicOfABranchIsKeptApartFromItsParticipant) {
   EXPECT_TRUE(state.open_heuristics.contains(p)) << "a global Xid's clear is not the branch's";
 }
 
+// --- The TCC coordinator's records ----------------------------------------------------------
+
+// What TCC transaction T (kX) was before the record under test. Every prior state also holds
+// TCC transaction U (kY), confirmed, and a 2PC decision of X's gtrid number, which no TCC
+// record of T may touch.
+enum class TccBefore { kNone, kTry, kConfirm };
+constexpr uint64_t kTryLsn = 1, kConfirmLsn = 2;
+
+LogState TccStateBefore(TccBefore before) {
+  LogState state;
+  if (before == TccBefore::kTry) state.open_tcc[TestTccXid(kX)] = WithLsn(TccTry(kX), kTryLsn);
+  if (before == TccBefore::kConfirm) {
+    state.open_tcc[TestTccXid(kX)] = WithLsn(TccConfirm(kX), kConfirmLsn);
+  }
+  state.open_tcc[TestTccXid(kY)] = WithLsn(TccConfirm(kY), 5);
+  state.open_decisions[TestXid(kX)] = WithLsn(Decision(kX), 6);
+  return state;
+}
+
+struct TccCase {
+  std::string name;
+  TccBefore before;
+  LogRecord record;  // applied with LSN kApplied
+  bool refused = false;
+  // Unless refused: T's record afterwards (nullopt: not open), as type and LSN.
+  std::optional<std::pair<RecordType, uint64_t>> after;
+  LogStateChange change;
+};
+
+void PrintTo(const TccCase& c, std::ostream* os) { *os << c.name; }
+
+const LogStateChange kOpensTcc{Set::kOpenTcc, true, false};
+const LogStateChange kReplacesTcc{Set::kOpenTcc, false, false};
+const LogStateChange kClosesTcc{Set::kOpenTcc, false, true};
+
+std::vector<TccCase> TccCases() {
+  using T = RecordType;
+  auto refused = [](std::string name, TccBefore b, LogRecord r) {
+    return TccCase{std::move(name), b, std::move(r), true, std::nullopt, {}};
+  };
+  return {
+      // Try: opens; the coordinator logs it once, and never after its decision.
+      {"TryOpens", TccBefore::kNone, TccTry(kX), false, std::pair{T::kTccTry, kApplied}, kOpensTcc},
+      refused("SecondTryIsRefused", TccBefore::kTry, TccTry(kX)),
+      refused("TryAfterConfirmIsRefused", TccBefore::kConfirm, TccTry(kX)),
+      // Confirm: the decision replaces the Try; without a Try it opens (a checkpoint carries
+      // only the Confirm of a decided transaction); a repeat replaces the first.
+      {"ConfirmReplacesTry", TccBefore::kTry, TccConfirm(kX), false,
+       std::pair{T::kTccConfirm, kApplied}, kReplacesTcc},
+      {"ConfirmWithoutTryOpens", TccBefore::kNone, TccConfirm(kX), false,
+       std::pair{T::kTccConfirm, kApplied}, kOpensTcc},
+      {"RepeatedConfirmReplacesTheFirst", TccBefore::kConfirm, TccConfirm(kX), false,
+       std::pair{T::kTccConfirm, kApplied}, kReplacesTcc},
+      // End: closes the TCC transaction, tried (cancelled) or confirmed; of nothing, nothing (and
+      // then it is an end of a decision: the 2PC decision of the same number has another Xid).
+      {"EndClosesATriedTransaction", TccBefore::kTry, TccEnd(kX), false, std::nullopt, kClosesTcc},
+      {"EndClosesAConfirmedTransaction", TccBefore::kConfirm, TccEnd(kX), false, std::nullopt,
+       kClosesTcc},
+      {"EndOfNothingChangesNothing", TccBefore::kNone, TccEnd(kX), false, std::nullopt,
+       LogStateChange{Set::kOpenDecisions, false, false}},
+  };
+}
+
+class TccApplyTable : public ::testing::TestWithParam<TccCase> {};
+
+TEST_P(TccApplyTable, FollowsTheTccTransactionsRules) {
+  const TccCase& c = GetParam();
+  LogState state = TccStateBefore(c.before);
+  state.last_lsn = 7;
+  const LogState before = state;
+  const Xid t = TestTccXid(kX);
+  LogRecord applied = WithLsn(c.record, kApplied);
+
+  Result<LogStateChange> change = ApplyRecord(applied, &state);
+
+  // U, X's 2PC decision and the reader's position are never touched.
+  EXPECT_EQ(state.open_tcc.at(TestTccXid(kY)), before.open_tcc.at(TestTccXid(kY)));
+  EXPECT_EQ(state.open_decisions, before.open_decisions);
+  EXPECT_EQ(state.open_heuristics, before.open_heuristics);
+  EXPECT_EQ(state.open_participants, before.open_participants);
+  EXPECT_EQ(state.last_lsn, 7u);
+  if (c.refused) {
+    ASSERT_FALSE(change.ok());
+    EXPECT_EQ(change.status().code(), Code::kCorruption);
+    EXPECT_THAT(change.status().message(), ::testing::HasSubstr(t.ToString()));
+    EXPECT_EQ(state.open_tcc, before.open_tcc) << "a refusal changes nothing";
+    return;
+  }
+  ASSERT_TRUE(Ok(change));
+  EXPECT_EQ(*change, c.change);
+  auto it = state.open_tcc.find(t);
+  if (!c.after) {
+    EXPECT_EQ(it, state.open_tcc.end());
+    return;
+  }
+  ASSERT_NE(it, state.open_tcc.end());
+  EXPECT_EQ(it->second.type, c.after->first);
+  EXPECT_EQ(it->second.lsn, c.after->second);
+  // The transaction holds the applied record whole: participants and payloads.
+  EXPECT_EQ(it->second, applied);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryTccRecordOnEveryState, TccApplyTable, ::testing::ValuesIn(TccCases()),
+                         [](const auto& test_case) { return test_case.param.name; });
+
+TEST(ApplyRecord, TccRefusalNamesWhatTheTransactionHad) {
+  LogState state = TccStateBefore(TccBefore::kConfirm);
+  Result<LogStateChange> change = ApplyRecord(WithLsn(TccTry(kX), kApplied), &state);
+  ASSERT_FALSE(change.ok());
+  EXPECT_THAT(change.status().message(), ::testing::HasSubstr("confirm decision (lsn 2)"));
+  EXPECT_THAT(change.status().message(), ::testing::HasSubstr("never goes back"));
+  state = TccStateBefore(TccBefore::kTry);
+  change = ApplyRecord(WithLsn(TccTry(kX), kApplied), &state);
+  ASSERT_FALSE(change.ok());
+  EXPECT_THAT(change.status().message(), ::testing::HasSubstr("try (lsn 1)"));
+  EXPECT_THAT(change.status().message(), ::testing::HasSubstr("logs its Try once"));
+}
+
+// An end record names one Xid; the TCC transaction of that Xid goes first. (A TCC Xid has a
+// format ID of its own, so a 2PC decision never shares it: this is what the rule does if one
+// did.)
+TEST(ApplyRecord, EndClosesTheTccTransactionOfItsXidBeforeADecision) {
+  LogState state;
+  LogRecord decision = WithLsn(Decision(kX), 1);
+  decision.xid = TestTccXid(kX);
+  state.open_decisions[decision.xid] = decision;
+  state.open_tcc[TestTccXid(kX)] = WithLsn(TccTry(kX), 2);
+  Result<LogStateChange> change = ApplyRecord(WithLsn(TccEnd(kX), 3), &state);
+  ASSERT_TRUE(Ok(change));
+  EXPECT_EQ(*change, kClosesTcc);
+  EXPECT_TRUE(state.open_tcc.empty());
+  EXPECT_EQ(state.open_decisions.size(), 1u);
+  change = ApplyRecord(WithLsn(TccEnd(kX), 4), &state);
+  ASSERT_TRUE(Ok(change));
+  EXPECT_EQ(*change, kClosesDecision);
+  EXPECT_TRUE(state.open_decisions.empty());
+}
+
 TEST(ApplyRecord, EveryRecordTypeIsInTheTable) {
   std::set<RecordType> covered;
   for (const ApplyCase& c : ApplyCases()) covered.insert(c.record.type);
   for (const ParticipantCase& c : ParticipantCases()) covered.insert(c.record.type);
+  for (const TccCase& c : TccCases()) covered.insert(c.record.type);
   size_t known = 0;
   for (unsigned t = 1; t < 256; ++t) {
     if (!internal::IsKnownRecordType(static_cast<uint8_t>(t))) continue;
     ++known;
     EXPECT_TRUE(covered.contains(static_cast<RecordType>(t))) << "record type " << t;
   }
-  EXPECT_EQ(known, 10u);
+  EXPECT_EQ(known, 12u);
 }
 
 TEST(ApplyRecord, TypeThisVersionDoesNotKnowChangesNothing) {
@@ -608,6 +751,16 @@ std::vector<std::pair<LogRecord, bool /*lazy*/>> History(uint64_t transactions) 
       heuristic.xid = TestBranch(i, number);
       out.emplace_back(heuristic, false);
     }
+    // A TCC transaction of transaction i's number, left trying, confirmed, or ended after its
+    // Confirm (lazily or not) or after its Try alone (cancelled); payloads of zeros and none.
+    const uint64_t tcc_path = i % 4;
+    std::vector<std::string> payloads = test::DefaultTccPayloads();
+    if (i % 3 == 0) payloads = {std::string(3, '\0'), ""};
+    LogRecord tcc_try = TccTry(i, payloads);
+    tcc_try.reason = "not persisted for a TCC record";
+    out.emplace_back(tcc_try, false);
+    if (tcc_path == 1 || tcc_path == 2) out.emplace_back(TccConfirm(i, payloads), false);
+    if (tcc_path == 2 || tcc_path == 3) out.emplace_back(TccEnd(i), i % 2 == 0);
   }
   return out;
 }
@@ -665,6 +818,14 @@ TEST(LogStateUsers, FileLogReplayAndMemoryDoubleEndWithTheSameState) {
                                                           {"decided commit", 20},
                                                           {"decided rollback", 20 + 9}}))
       << "every state, and the orphans that were not done, are open after the rotations";
+  std::map<RecordType, size_t> tcc_by_type;
+  for (const auto& [xid, rec] : after_reopen.open_tcc) {
+    ++tcc_by_type[rec.type];
+    EXPECT_EQ(rec.reason, "") << xid.ToString();
+  }
+  EXPECT_EQ(tcc_by_type, (std::map<RecordType, size_t>{{RecordType::kTccTry, 30},
+                                                       {RecordType::kTccConfirm, 30}}))
+      << "tried and confirmed TCC transactions are open after the rotations";
   for (const LogState* s : {&live, &after_reopen, &*read, &in_memory}) {
     for (const auto& [xid, rec] : s->open_decisions) EXPECT_EQ(rec.reason, "") << xid.ToString();
     for (const auto& [xid, rec] : s->open_heuristics) {
@@ -680,12 +841,15 @@ TEST(LogStateUsers, FileLogReplayAndMemoryDoubleEndWithTheSameState) {
   EXPECT_EQ(read->open_heuristics, after_reopen.open_heuristics);
   EXPECT_EQ(live.open_participants, after_reopen.open_participants);
   EXPECT_EQ(read->open_participants, after_reopen.open_participants);
+  EXPECT_EQ(live.open_tcc, after_reopen.open_tcc);
+  EXPECT_EQ(read->open_tcc, after_reopen.open_tcc);
   EXPECT_EQ(read->last_lsn, after_reopen.last_lsn);
   EXPECT_FALSE(read->damaged);
   // The memory double: the same transactions with the same records.
   EXPECT_EQ(Unplaced(in_memory.open_decisions), Unplaced(after_reopen.open_decisions));
   EXPECT_EQ(Unplaced(in_memory.open_heuristics), Unplaced(after_reopen.open_heuristics));
   EXPECT_EQ(Unplaced(in_memory.open_participants), Unplaced(after_reopen.open_participants));
+  EXPECT_EQ(Unplaced(in_memory.open_tcc), Unplaced(after_reopen.open_tcc));
 }
 
 // The file log's live state used to keep fields that its records do not persist, and the

@@ -132,6 +132,44 @@ inline LogRecord ParticipantDone(uint64_t i, uint16_t number = 1) {
   return ParticipantState(RecordType::kParticipantDone, i, number);
 }
 
+// The TCC coordinator's records of TCC transaction i (a global Xid of the TCC format), one
+// participant a payload: participant n is "funds" or "points" on branch n (branch 0's bqual ends
+// in zero bytes). The default payloads are JSON text, as an application enlists them.
+inline Xid TestTccXid(uint64_t i) {
+  return Xid::Make(Xid::kTccFormatId, "tcc-gtrid-" + std::to_string(i), "").value();
+}
+
+inline std::vector<std::string> DefaultTccPayloads() {
+  return {R"({"account":"a-17","amount":250})", R"({"account":"a-17","points":25})"};
+}
+
+inline LogRecord TccTry(uint64_t i, std::vector<std::string> payloads = DefaultTccPayloads()) {
+  LogRecord r;
+  r.type = RecordType::kTccTry;
+  r.xid = TestTccXid(i);
+  r.protocol = Protocol::kTcc;
+  for (size_t n = 0; n < payloads.size(); ++n) {
+    r.participants.push_back(
+        Participant{n % 2 == 0 ? "funds" : "points", r.xid.WithBranch(static_cast<uint16_t>(n))});
+  }
+  r.payloads = std::move(payloads);
+  return r;
+}
+
+inline LogRecord TccConfirm(uint64_t i, std::vector<std::string> payloads = DefaultTccPayloads()) {
+  LogRecord r = TccTry(i, std::move(payloads));
+  r.type = RecordType::kTccConfirm;
+  return r;
+}
+
+// The end record of TCC transaction i.
+inline LogRecord TccEnd(uint64_t i) {
+  LogRecord r;
+  r.type = RecordType::kEnd;
+  r.xid = TestTccXid(i);
+  return r;
+}
+
 class CollectingReporter : public LogReporter {
  public:
   struct Report {

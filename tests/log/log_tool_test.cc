@@ -30,6 +30,10 @@ using test::ParticipantPreCommit;
 using test::ParticipantWait;
 using test::TestBranch;
 using test::ScratchDir;
+using test::TccConfirm;
+using test::TccEnd;
+using test::TccTry;
+using test::TestTccXid;
 using test::TestXid;
 
 struct ToolRun {
@@ -366,6 +370,104 @@ TEST(XaLogTool, VerifyFailsOnAParticipantHistoryReplayRefuses) {
   EXPECT_EQ(verify.exit_code, 1) << verify.out << verify.err;
   EXPECT_NE(verify.out.find("DAMAGED"), std::string::npos) << verify.out;
   EXPECT_NE(verify.out.find("never changes"), std::string::npos) << verify.out;
+}
+
+// A TCC coordinator's log: transaction 1 trying, 2 confirmed with payloads an application may
+// send (a terminal escape, quotes, a backslash, a zero and a byte that is not UTF-8), 3 tried and
+// ended; reopened once, so that a checkpoint carries the open ones.
+const std::string kHostilePayload("esc \x1b[31m \"q\" \\ \xc2\x9b", 18);
+const std::string kBinaryPayload("\0\xff", 2);
+
+void WriteTccLog(const ScratchDir& dir) {
+  {
+    auto log = DecisionLog::Open(Options(dir));
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
+    ASSERT_TRUE((*log)->Append(TccTry(1)).ok());
+    ASSERT_TRUE((*log)->Append(TccTry(2, {kHostilePayload, kBinaryPayload})).ok());
+    ASSERT_TRUE((*log)->Append(TccConfirm(2, {kHostilePayload, kBinaryPayload})).ok());
+    ASSERT_TRUE((*log)->Append(TccTry(3)).ok());
+    ASSERT_TRUE((*log)->Append(TccEnd(3)).ok());
+  }
+  auto reopened = DecisionLog::Open(Options(dir));
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+}
+
+TEST(XaLogTool, DumpShowsTccRecordsWithTheirPayloadsEscaped) {
+  ScratchDir dir;
+  WriteTccLog(dir);
+  ToolRun dump = RunTool(dir, "dump " + dir.log_dir());
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_NE(dump.out.find("type=tcc-try time="), std::string::npos) << dump.out;
+  // Each participant with its name, its branch and its payload, quotes escaped.
+  EXPECT_NE(dump.out.find(
+                "xid=" + TestTccXid(1).ToString() +
+                " protocol=TCC participants=[funds:" + TestTccXid(1).WithBranch(0).ToString() +
+                " payload=\"{\\x22account\\x22:\\x22a-17\\x22,\\x22amount\\x22:250}\", points:" +
+                TestTccXid(1).WithBranch(1).ToString() + " payload=\""),
+            std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("type=tcc-confirm"), std::string::npos);
+  // Application bytes never reach the terminal raw: escapes, quotes, backslashes, zeros, C1.
+  EXPECT_NE(dump.out.find("payload=\"esc \\x1b[31m \\x22q\\x22 \\x5c \\xc2\\x9b\""),
+            std::string::npos)
+      << dump.out;
+  EXPECT_NE(dump.out.find("payload=\"\\x00\\xff\"]"), std::string::npos) << dump.out;
+  EXPECT_EQ(dump.out.find('\x1b'), std::string::npos) << "a raw escape reached the terminal";
+  EXPECT_EQ(dump.out.find('\xff'), std::string::npos);
+  EXPECT_EQ(dump.out.find("\xc2\x9b"), std::string::npos);
+  // The checkpoint of the reopened log carries the two open ones; the summary lists them.
+  EXPECT_NE(dump.out.find("    open: lsn="), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("open_tcc=2"), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("# open TCC transaction (trying): lsn="), std::string::npos) << dump.out;
+  EXPECT_NE(dump.out.find("# open TCC transaction (confirmed): lsn="), std::string::npos)
+      << dump.out;
+
+  ToolRun json = RunTool(dir, "dump --json " + dir.log_dir());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(test::JsonValidator::Check(json.out), "") << json.out;
+  EXPECT_NE(json.out.find("\"type\":\"tcc-try\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"type\":\"tcc-confirm\""), std::string::npos);
+  EXPECT_NE(json.out.find("\"protocol\":\"TCC\""), std::string::npos);
+  const std::string json_text = "{\\\"account\\\":\\\"a-17\\\",\\\"amount\\\":250}";
+  EXPECT_NE(json.out.find("{\"rm\":\"funds\",\"branch\":\"" +
+                          TestTccXid(1).WithBranch(0).ToString() + "\",\"payload\":\"" + json_text +
+                          "\",\"payload_bytes\":" +
+                          std::to_string(test::DefaultTccPayloads()[0].size()) + "}"),
+            std::string::npos)
+      << json.out;
+  // The one JSON rule: controls escaped, bytes that are not UTF-8 as U+FFFD, the size exact.
+  EXPECT_NE(json.out.find(
+                "\"payload\":\"esc \\u001b[31m \\\"q\\\" \\\\ \\u009b\",\"payload_bytes\":18"),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find("\"payload\":\"\\u0000\\ufffd\",\"payload_bytes\":2"), std::string::npos)
+      << json.out;
+  EXPECT_EQ(json.out.find('\x1b'), std::string::npos);
+  EXPECT_NE(json.out.find("\"open_tcc\":2"), std::string::npos) << json.out;
+}
+
+TEST(XaLogTool, StatsCountsTccRecordsAndOpenTccTransactionsByState) {
+  ScratchDir dir;
+  WriteTccLog(dir);
+  ToolRun stats = RunTool(dir, "stats " + dir.log_dir());
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_NE(stats.out.find("tcc-try: 3"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("tcc-confirm: 1"), std::string::npos) << stats.out;
+  EXPECT_NE(stats.out.find("open TCC transactions: 2 (trying 1, confirmed 1)"), std::string::npos)
+      << stats.out;
+  ToolRun json = RunTool(dir, "stats --json " + dir.log_dir());
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(test::JsonValidator::Check(json.out), "") << json.out;
+  EXPECT_NE(json.out.find("\"tcc-try\":3,\"tcc-confirm\":1"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"open_tcc\":2,\"open_tcc_by_state\":{\"trying\":1,\"confirmed\":1}"),
+            std::string::npos)
+      << json.out;
+  // A log without TCC transactions says so, and lists no state.
+  ScratchDir empty;
+  { ASSERT_TRUE(DecisionLog::Open(Options(empty)).ok()); }
+  ToolRun none = RunTool(empty, "stats " + empty.log_dir());
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_NE(none.out.find("open TCC transactions: 0\n"), std::string::npos) << none.out;
 }
 
 TEST(XaLogTool, EveryCommandHasHelpAndUsageErrorsExitTwo) {

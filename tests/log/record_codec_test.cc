@@ -10,6 +10,7 @@
 #include "log_test_util.h"
 #include "src/base/coding.h"
 #include "src/base/crc32c.h"
+#include "src/base/xid_coding.h"
 
 namespace xa::internal {
 namespace {
@@ -23,7 +24,10 @@ using xa::test::ParticipantDecisionCoordinatorKnows;
 using xa::test::ParticipantDone;
 using xa::test::ParticipantPreCommit;
 using xa::test::ParticipantWait;
+using xa::test::TccConfirm;
+using xa::test::TccTry;
 using xa::test::TestBranch;
+using xa::test::TestTccXid;
 using xa::test::TestXid;
 
 TEST(Crc32c, MatchesKnownValues) {
@@ -407,6 +411,294 @@ TEST(RecordCodec, CheckpointCarriesParticipantStatesButNeverADone) {
   payload.clear();
   EncodeCheckpointPayload(42, true, {{RecordType::kParticipantDone, 12, done}}, &payload);
   EXPECT_EQ(DecodeCheckpointPayload(payload, &ts, &last, &entries).code(), Code::kCorruption);
+}
+
+// --- The TCC coordinator's records -----------------------------------------------------------
+
+TEST(RecordCodec, TccRecordsRoundTripWithEveryKindOfPayload) {
+  const std::string zeros(16, '\0');
+  const std::string binary("\x00\xff\x1b[31m\"\\\xc3", 10);
+  for (RecordType type : {RecordType::kTccTry, RecordType::kTccConfirm}) {
+    SCOPED_TRACE(static_cast<int>(type));
+    for (const std::vector<std::string>& payloads :
+         {test::DefaultTccPayloads(), std::vector<std::string>{""}, std::vector<std::string>{zeros},
+          std::vector<std::string>{"text", ""}, std::vector<std::string>{binary, zeros, ""},
+          std::vector<std::string>{std::string(kMaxTccPayloadSize, 'p')}}) {
+      LogRecord r = TccTry(1, payloads);
+      r.type = type;
+      r.timestamp_us = 1700000000123456;
+      ExpectRoundTrip(r);
+    }
+    // The longest names, and as many participants as a record holds.
+    LogRecord many = TccTry(2, std::vector<std::string>(kMaxParticipants, "x"));
+    many.type = type;
+    for (Participant& p : many.participants) p.rm_name.assign(kMaxRmNameSize, 'n');
+    ExpectRoundTrip(many);
+  }
+}
+
+// A payload may be empty or end in zeros, and branch 0's bqual ends in zeros: the end mark is
+// what shows a TCC record was written to its end (log_format.md, "Torn tail or damage").
+TEST(RecordCodec, EveryTccPayloadEndsWithItsEndMark) {
+  for (const std::vector<std::string>& payloads :
+       {std::vector<std::string>{""}, std::vector<std::string>{std::string(8, '\0')},
+        test::DefaultTccPayloads()}) {
+    for (LogRecord r : {TccTry(1, payloads), TccConfirm(1, payloads)}) {
+      std::string payload;
+      ASSERT_TRUE(EncodePayload(r, &payload).ok());
+      EXPECT_EQ(static_cast<uint8_t>(payload.back()), kTccEndMark);
+      EXPECT_NE(payload.back(), '\0');
+    }
+  }
+  EXPECT_EQ(TestTccXid(1).WithBranch(0).bqual().back(), '\0');
+  EXPECT_EQ(TestTccXid(1).format_id(), Xid::kTccFormatId);
+}
+
+TEST(RecordCodec, TccRecordsReadBackWithoutOtherTypesFields) {
+  LogRecord r = TccConfirm(1);
+  r.reason = "not persisted";
+  r.outcome = Outcome::kCommitted;
+  r.fence_session_id = 3;
+  std::string payload;
+  ASSERT_TRUE(EncodePayload(r, &payload).ok());
+  LogRecord out = TccTry(9, {"a", "b", "c"});  // a record that held other payloads
+  ASSERT_TRUE(DecodePayload(r.type, payload, &out).ok());
+  EXPECT_EQ(out, TccConfirm(1));
+  // Another type decoded into a record that held payloads has none.
+  payload.clear();
+  ASSERT_TRUE(EncodePayload(Decision(2), &payload).ok());
+  ASSERT_TRUE(DecodePayload(RecordType::kCommitDecision, payload, &out).ok());
+  EXPECT_TRUE(out.payloads.empty());
+  EXPECT_EQ(out, Decision(2));
+}
+
+TEST(RecordCodec, EncoderRefusesTccRecordsTheDecoderWouldRefuseAndAppendsNothing) {
+  struct Bad {
+    std::string what;
+    LogRecord record;
+    std::string says;
+  };
+  std::vector<Bad> bad;
+  auto with = [](auto change) {
+    LogRecord r = TccTry(1);
+    change(r);
+    return r;
+  };
+  bad.push_back({"another protocol", with([](LogRecord& r) { r.protocol = Protocol::kTwoPhase; }),
+                 "protocol TCC"});
+  bad.push_back({"no participant", with([](LogRecord& r) {
+                   r.participants.clear();
+                   r.payloads.clear();
+                 }),
+                 "1 to 1024 participants, not 0"});
+  bad.push_back({"too many participants",
+                 TccTry(1, std::vector<std::string>(kMaxParticipants + 1, "")), "not 1025"});
+  bad.push_back({"a payload missing", with([](LogRecord& r) { r.payloads.pop_back(); }),
+                 "1 payloads for 2 participants"});
+  bad.push_back({"a payload too many", with([](LogRecord& r) { r.payloads.push_back(""); }),
+                 "3 payloads for 2 participants"});
+  bad.push_back({"an empty name", with([](LogRecord& r) { r.participants[1].rm_name.clear(); }),
+                 "participant 1 ('') has a name of 0 bytes"});
+  bad.push_back({"a name too long", with([](LogRecord& r) {
+                   r.participants[0].rm_name.assign(kMaxRmNameSize + 1, 'n');
+                 }),
+                 "a name of 256 bytes"});
+  bad.push_back({"the branches swapped", with([](LogRecord& r) {
+                   std::swap(r.participants[0].branch, r.participants[1].branch);
+                 }),
+                 "not its transaction's branch 0"});
+  bad.push_back({"the global Xid as a branch",
+                 with([](LogRecord& r) { r.participants[1].branch = r.xid; }),
+                 "not its transaction's branch 1"});
+  bad.push_back({"another transaction's branch",
+                 with([](LogRecord& r) { r.participants[0].branch = TestTccXid(2).WithBranch(0); }),
+                 "not its transaction's branch 0"});
+  bad.push_back({"a payload too large",
+                 with([](LogRecord& r) { r.payloads[1].assign(kMaxTccPayloadSize + 1, 'p'); }),
+                 "payload of 65537 bytes"});
+  bad.push_back({"a branch Xid for the transaction",
+                 with([](LogRecord& r) { r.xid = r.xid.WithBranch(0); }), "global Xid"});
+  // Each payload within its limit, the whole beyond what a checkpoint part can carry.
+  bad.push_back({"a record too large",
+                 TccTry(1, std::vector<std::string>(kMaxLogicalPayloadSize / kMaxTccPayloadSize + 1,
+                                                    std::string(kMaxTccPayloadSize, 'p'))),
+                 "above the log's limit of 4194272 bytes"});
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.what);
+    for (RecordType type : {RecordType::kTccTry, RecordType::kTccConfirm}) {
+      LogRecord r = b.record;
+      r.type = type;
+      std::string out = "kept";
+      Status s = EncodePayload(r, &out);
+      EXPECT_EQ(s.code(), Code::kInval);
+      EXPECT_THAT(s.message(), ::testing::HasSubstr(b.says));
+      EXPECT_EQ(out, "kept") << "a refused record appended bytes";
+    }
+  }
+  // The largest payloads, as many as fit: one participant fewer.
+  LogRecord largest =
+      TccTry(1, std::vector<std::string>(kMaxLogicalPayloadSize / kMaxTccPayloadSize,
+                                         std::string(kMaxTccPayloadSize, 'p')));
+  std::string payload;
+  ASSERT_TRUE(EncodePayload(largest, &payload).ok());
+  EXPECT_LE(payload.size(), kMaxLogicalPayloadSize);
+  ExpectRoundTrip(largest);
+}
+
+// A TCC payload laid out by hand, field by field, so that a test can break any one of them.
+struct TccParticipantBytes {
+  std::string name;
+  Xid branch;
+  std::string payload;
+};
+std::string TccPayloadBytes(const Xid& xid, uint8_t protocol,
+                            const std::vector<TccParticipantBytes>& participants,
+                            std::string_view end = std::string_view("\xa5", 1)) {
+  std::string out;
+  PutFixed64(&out, 1700000000123456);
+  PutXid(&out, xid);
+  out.push_back(static_cast<char>(protocol));
+  PutVarint64(&out, participants.size());
+  for (const TccParticipantBytes& p : participants) {
+    PutLengthPrefixed(&out, p.name);
+    PutXid(&out, p.branch);
+    PutLengthPrefixed(&out, p.payload);
+  }
+  out += end;
+  return out;
+}
+
+TEST(RecordCodec, DecoderRefusesTccRecordsThatBreakTheirRules) {
+  const Xid xid = TestTccXid(1);
+  const uint8_t tcc = static_cast<uint8_t>(Protocol::kTcc);
+  const std::vector<TccParticipantBytes> good = {{"funds", xid.WithBranch(0), "a"},
+                                                 {"points", xid.WithBranch(1), ""}};
+  LogRecord out;
+  for (RecordType type : {RecordType::kTccTry, RecordType::kTccConfirm}) {
+    SCOPED_TRACE(static_cast<int>(type));
+    // The hand layout is the encoder's.
+    std::string encoded;
+    LogRecord r = TccTry(1, {"a", ""});
+    r.type = type;
+    r.timestamp_us = 1700000000123456;
+    ASSERT_TRUE(EncodePayload(r, &encoded).ok());
+    ASSERT_EQ(TccPayloadBytes(xid, tcc, good), encoded);
+    ASSERT_TRUE(DecodePayload(type, encoded, &out).ok());
+
+    struct Bad {
+      std::string what, bytes, says;
+    };
+    auto changed = [&](auto change) {
+      std::vector<TccParticipantBytes> ps = good;
+      change(ps);
+      return TccPayloadBytes(xid, tcc, ps);
+    };
+    std::vector<Bad> bad = {
+        {"protocol 2PC", TccPayloadBytes(xid, 2, good), "protocol 2, not TCC (5)"},
+        {"protocol 3PC", TccPayloadBytes(xid, 3, good), "protocol 3, not TCC (5)"},
+        {"protocol 0", TccPayloadBytes(xid, 0, good), "protocol 0, not TCC (5)"},
+        {"no participant", TccPayloadBytes(xid, tcc, {}), "0 participants"},
+        {"too many participants",
+         TccPayloadBytes(xid, tcc, std::vector<TccParticipantBytes>(kMaxParticipants + 1, good[0])),
+         "1025 participants"},
+        {"an empty name", changed([](auto& ps) { ps[1].name.clear(); }),
+         "participant 1 has a name of 0 bytes"},
+        {"a name too long", changed([](auto& ps) { ps[0].name.assign(kMaxRmNameSize + 1, 'n'); }),
+         "participant 0 has a name of 256 bytes"},
+        {"the global Xid as a branch", changed([&](auto& ps) { ps[0].branch = xid; }),
+         "participant 0 has branch"},
+        {"the other participant's branch",
+         changed([&](auto& ps) { ps[1].branch = xid.WithBranch(0); }), "participant 1 has branch"},
+        {"another transaction's branch",
+         changed([&](auto& ps) { ps[1].branch = TestTccXid(2).WithBranch(1); }),
+         "not its transaction's branch 1"},
+        {"a payload too large",
+         changed([](auto& ps) { ps[0].payload.assign(kMaxTccPayloadSize + 1, 'p'); }),
+         "participant 0 has a payload of 65537 bytes"},
+        {"no end mark", TccPayloadBytes(xid, tcc, good, ""), "end mark"},
+        {"a zero end mark", TccPayloadBytes(xid, tcc, good, std::string_view("\0", 1)), "end mark"},
+        {"another end mark", TccPayloadBytes(xid, tcc, good, "\x5a"), "end mark"},
+        {"trailing bytes", TccPayloadBytes(xid, tcc, good) + "x", "trailing bytes"},
+        {"a branch Xid for the transaction",
+         TccPayloadBytes(xid.WithBranch(0), tcc,
+                         {{"funds", xid.WithBranch(0), "a"}, {"points", xid.WithBranch(1), ""}}),
+         "global Xid"},
+        // Payloads each within the limit, the record beyond what a checkpoint part can carry.
+        {"a record too large",
+         TccPayloadBytes(
+             xid, tcc,
+             [&] {
+               std::vector<TccParticipantBytes> ps;
+               for (uint16_t i = 0; i <= kMaxLogicalPayloadSize / kMaxTccPayloadSize; ++i) {
+                 ps.push_back({"funds", xid.WithBranch(i), std::string(kMaxTccPayloadSize, 'p')});
+               }
+               return ps;
+             }()),
+         "above the limit of 4194272"},
+    };
+    for (const Bad& b : bad) {
+      Status s = DecodePayload(type, b.bytes, &out);
+      EXPECT_EQ(s.code(), Code::kCorruption) << b.what;
+      EXPECT_THAT(s.message(), ::testing::HasSubstr(b.says)) << b.what;
+    }
+    // Every truncation.
+    for (size_t n = 0; n < encoded.size(); ++n) {
+      EXPECT_EQ(DecodePayload(type, encoded.substr(0, n), &out).code(), Code::kCorruption)
+          << "cut at " << n;
+    }
+  }
+}
+
+TEST(RecordCodec, CheckpointCarriesOpenTccTransactions) {
+  std::string tried, confirmed;
+  ASSERT_TRUE(EncodePayload(TccTry(1), &tried).ok());
+  ASSERT_TRUE(EncodePayload(TccConfirm(2, {std::string(4, '\0')}), &confirmed).ok());
+  std::string payload;
+  EncodeCheckpointPayload(42, true,
+                          {{RecordType::kTccTry, 10, tried},
+                           {RecordType::kTccConfirm, 11, confirmed}},
+                          &payload);
+  int64_t ts;
+  bool last;
+  std::vector<CheckpointEntry> entries;
+  ASSERT_TRUE(DecodeCheckpointPayload(payload, &ts, &last, &entries).ok());
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].type, RecordType::kTccTry);
+  EXPECT_EQ(entries[0].payload, tried);
+  EXPECT_EQ(entries[1].type, RecordType::kTccConfirm);
+  EXPECT_EQ(entries[1].lsn, 11u);
+  LogRecord out;
+  ASSERT_TRUE(DecodePayload(entries[1].type, entries[1].payload, &out).ok());
+  EXPECT_EQ(out.payloads, std::vector<std::string>{std::string(4, '\0')});
+  // The largest TCC record fits in a checkpoint part of its own.
+  LogRecord largest =
+      TccConfirm(3, std::vector<std::string>(kMaxLogicalPayloadSize / kMaxTccPayloadSize,
+                                             std::string(kMaxTccPayloadSize, 'p')));
+  std::string body;
+  ASSERT_TRUE(EncodePayload(largest, &body).ok());
+  payload.clear();
+  EncodeCheckpointPayload(INT64_MAX, true, {{RecordType::kTccConfirm, UINT64_MAX, body}}, &payload);
+  EXPECT_LE(payload.size(), kMaxPayloadSize);
+  ASSERT_TRUE(DecodeCheckpointPayload(payload, &ts, &last, &entries).ok());
+  EXPECT_EQ(entries[0].payload, body);
+}
+
+// The TCC records open and close transactions: a reader of the version before them (types 1 to
+// 6 and 32 to 35) must stop at one, never skip it.
+TEST(RecordTypeCheck, OlderReaderStopsAtEveryTccRecord) {
+  for (RecordType t : {RecordType::kTccTry, RecordType::kTccConfirm}) {
+    uint8_t type = static_cast<uint8_t>(t);
+    EXPECT_EQ(ActionForRecordType(type, IsKnownRecordTypeOfVersionWithoutTcc),
+              RecordTypeAction::kStopReplay)
+        << int{type};
+    EXPECT_EQ(ActionForRecordType(type), RecordTypeAction::kApply) << int{type};
+    EXPECT_TRUE(InRecordTypeBand(t, kTccRecordTypes)) << int{type};
+  }
+  for (unsigned t = 0; t < 256; ++t) {
+    EXPECT_EQ(IsKnownRecordTypeOfVersionWithoutTcc(static_cast<uint8_t>(t)),
+              IsKnownRecordType(static_cast<uint8_t>(t)) && t != 48 && t != 49)
+        << t;
+  }
 }
 
 // Forward compatibility: an older reader (it knew types 1 to 6) must stop at a participant

@@ -84,6 +84,29 @@ TEST(XidTest, GeneratedXidsSayWhichProtocolTheyWereMadeFor) {
   EXPECT_FALSE(lookalike.NodeId().has_value());
 }
 
+// A TCC transaction's Xid has a format of its own ("XAMT"): a log line, a barrier row or a
+// recovery report tells it from an XA transaction's at a glance, and its end record can never
+// close a 2PC decision of the same gtrid.
+TEST(XidTest, TccXidsHaveTheirOwnFormatAndSayTheyAreTcc) {
+  XidGenerator generator(7, 3);
+  Xid tcc = generator.Next(Protocol::kTcc);
+  EXPECT_EQ(tcc.format_id(), Xid::kTccFormatId);
+  EXPECT_EQ(Xid::kTccFormatId, 0x58414d54);  // "XAMT"
+  EXPECT_TRUE(tcc.bqual().empty());
+  EXPECT_EQ(tcc.GeneratedProtocol(), Protocol::kTcc);
+  EXPECT_TRUE(tcc.IsGeneratedByXa());
+  EXPECT_TRUE(tcc.IsOwnedBy(7));
+  EXPECT_TRUE(tcc.BeginTimeMicros().has_value());
+  // A participant's branch keeps its transaction's protocol.
+  EXPECT_EQ(tcc.WithBranch(0).GeneratedProtocol(), Protocol::kTcc);
+  EXPECT_EQ(tcc.WithBranch(0).Global(), tcc);
+  // The same generator makes the other protocols' Xids as before, never with the TCC format.
+  Xid two_phase = generator.Next(Protocol::kTwoPhase);
+  EXPECT_EQ(two_phase.format_id(), Xid::kFormatId);
+  EXPECT_NE(Xid::Make(Xid::kFormatId, tcc.gtrid(), "").value(), tcc);
+  EXPECT_EQ(ProtocolName(Protocol::kTcc), "TCC");
+}
+
 TEST(XidTest, GeneratedXidsCarryTheirBeginTime) {
   auto now = [] {
     return std::chrono::duration_cast<std::chrono::microseconds>(

@@ -1,0 +1,159 @@
+// HttpClient over cpp-httplib: a pool of httplib::Client objects, each holding one kept-alive
+// connection, handed to one call at a time.
+
+#include "src/http/http_client.h"
+
+#include <httplib.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "src/base/escape.h"
+
+namespace xa::http {
+
+using internal::EscapeForMessage;
+
+namespace {
+
+// "http://host[:port]" or "https://host[:port]": a scheme, a host, no path, query or user info.
+bool IsBaseUrl(const std::string& url) {
+  std::string_view rest(url);
+  if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else {
+    return false;
+  }
+  if (rest.empty()) return false;
+  for (char c : rest) {
+    if (c == '/' || c == '?' || c == '#' || c == '@' || c <= ' ' || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+class HttpClient::Impl {
+ public:
+  explicit Impl(HttpClientOptions options) : options_(std::move(options)) {
+    for (const auto& [name, value] : options_.headers) headers_.emplace(name, value);
+  }
+
+  Result<HttpReply> Post(std::string_view path, std::string_view content_type, std::string body) {
+    const std::string url = options_.base_url + std::string(path);
+    if (path.empty() || path.front() != '/') {
+      return Status(Code::kInval, "HTTP call to " + EscapeForMessage(url) +
+                                      ": the path must start with '/'");
+    }
+    std::unique_ptr<httplib::Client> client = Take();
+    httplib::Request request;
+    request.method = "POST";
+    request.path = std::string(path);
+    request.headers = headers_;
+    request.set_header("Content-Type", std::string(content_type));
+    request.body = std::move(body);
+    std::string received;
+    bool too_large = false;
+    const size_t limit = options_.max_response_bytes;
+    request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
+      if (received.size() + size > limit) {
+        too_large = true;
+        return false;
+      }
+      received.append(data, size);
+      return true;
+    };
+    httplib::Response response;
+    httplib::Error error = httplib::Error::Success;
+    const bool sent = client->send(request, response, error);
+    if (!sent || too_large) {
+      // The connection may be half-read: drop it rather than reuse it.
+      client.reset();
+      Give(nullptr);
+      if (too_large) {
+        return Status(Code::kRmFail, "HTTP POST " + EscapeForMessage(url) +
+                                         ": the response body is larger than " +
+                                         std::to_string(limit) + " bytes");
+      }
+      return Status(Code::kRmFail, "HTTP POST " + EscapeForMessage(url) + " failed: " +
+                                       httplib::to_string(error));
+    }
+    Give(std::move(client));
+    return HttpReply{response.status, std::move(received)};
+  }
+
+  const std::string& base_url() const noexcept { return options_.base_url; }
+
+ private:
+  std::unique_ptr<httplib::Client> Fresh() const {
+    auto client = std::make_unique<httplib::Client>(options_.base_url);
+    client->set_connection_timeout(options_.connect_timeout);
+    client->set_read_timeout(options_.request_timeout);
+    client->set_write_timeout(options_.request_timeout);
+    client->set_keep_alive(true);
+    client->set_follow_location(false);
+    return client;
+  }
+
+  // A free client, or a fresh one while fewer than max_connections are out; else waits.
+  std::unique_ptr<httplib::Client> Take() {
+    std::unique_lock<std::mutex> lock(mu_);
+    freed_.wait(lock, [&] { return !idle_.empty() || out_ < options_.max_connections; });
+    ++out_;
+    if (!idle_.empty()) {
+      std::unique_ptr<httplib::Client> client = std::move(idle_.back());
+      idle_.pop_back();
+      return client;
+    }
+    lock.unlock();
+    return Fresh();
+  }
+
+  // Returns a client taken by Take() (nullptr: it was dropped).
+  void Give(std::unique_ptr<httplib::Client> client) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --out_;
+      if (client != nullptr) idle_.push_back(std::move(client));
+    }
+    freed_.notify_one();
+  }
+
+  const HttpClientOptions options_;
+  httplib::Headers headers_;
+  std::mutex mu_;
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;  // guarded by mu_
+  size_t out_ = 0;                                      // guarded by mu_
+};
+
+Result<std::unique_ptr<HttpClient>> HttpClient::Make(HttpClientOptions options) {
+  if (!IsBaseUrl(options.base_url)) {
+    return Status(Code::kInval, "HTTP client: base URL '" + EscapeForMessage(options.base_url) +
+                                    "' is not http://host[:port] or https://host[:port]");
+  }
+  if (options.connect_timeout.count() <= 0 || options.request_timeout.count() <= 0 ||
+      options.max_response_bytes == 0 || options.max_connections == 0) {
+    return Status(Code::kInval, "HTTP client for " + EscapeForMessage(options.base_url) +
+                                    ": timeouts, max_response_bytes and max_connections must be "
+                                    "positive");
+  }
+  return std::unique_ptr<HttpClient>(
+      new HttpClient(std::make_unique<Impl>(std::move(options))));
+}
+
+HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpClient::~HttpClient() = default;
+
+Result<HttpReply> HttpClient::Post(std::string_view path, std::string_view content_type,
+                                   std::string body) {
+  return impl_->Post(path, content_type, std::move(body));
+}
+
+const std::string& HttpClient::base_url() const noexcept { return impl_->base_url(); }
+
+}  // namespace xa::http
