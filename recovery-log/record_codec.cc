@@ -90,9 +90,9 @@ Status CheckTccRecord(const LogRecord& r) {
                   "a TCC record names its transaction's global Xid (empty bqual), not " +
                       r.xid.ToString());
   }
-  if (r.protocol != Protocol::kTcc) {
-    return Status(Code::kInval,
-                  "a TCC record has protocol TCC, not " + std::string(ProtocolName(r.protocol)));
+  if (r.protocol != Protocol::kTcc && r.protocol != Protocol::kSaga) {
+    return Status(Code::kInval, "a TCC record has protocol TCC or saga, not " +
+                                    std::string(ProtocolName(r.protocol)));
   }
   if (r.participants.empty() || r.participants.size() > kMaxParticipants) {
     return Status(Code::kInval, "a TCC record holds 1 to " + std::to_string(kMaxParticipants) +
@@ -211,15 +211,17 @@ Status GetTccFields(Decoder* in, LogRecord* r) {
   uint8_t protocol;
   uint64_t n;
   if (!in->GetU8(&protocol) || !in->GetVarint64(&n)) return Corrupt("TCC record does not parse");
-  if (protocol != static_cast<uint8_t>(Protocol::kTcc)) {
+  if (protocol != static_cast<uint8_t>(Protocol::kTcc) &&
+      protocol != static_cast<uint8_t>(Protocol::kSaga)) {
     return Corrupt("TCC record has protocol " + std::to_string(protocol) + ", not TCC (" +
-                   std::to_string(static_cast<int>(Protocol::kTcc)) + ")");
+                   std::to_string(static_cast<int>(Protocol::kTcc)) + ") or saga (" +
+                   std::to_string(static_cast<int>(Protocol::kSaga)) + ")");
   }
   if (n == 0 || n > kMaxParticipants) {
     return Corrupt("TCC record has " + std::to_string(n) + " participants, not 1 to " +
                    std::to_string(kMaxParticipants));
   }
-  r->protocol = Protocol::kTcc;
+  r->protocol = static_cast<Protocol>(protocol);
   r->participants.resize(static_cast<size_t>(n));
   r->payloads.resize(static_cast<size_t>(n));
   for (size_t i = 0; i < r->participants.size(); ++i) {

@@ -9,6 +9,7 @@ std::string_view ProtocolName(Protocol p) noexcept {
     case Protocol::kThreePhase: return "3PC";
     case Protocol::kMarkerCommit: return "2PC-marker";
     case Protocol::kTcc: return "TCC";
+    case Protocol::kSaga: return "saga";
   }
   return "unknown-protocol";
 }

@@ -113,6 +113,7 @@ std::optional<Protocol> Xid::GeneratedProtocol() const noexcept {
   if (format_id_ == kThreePhaseFormatId) return Protocol::kThreePhase;
   if (format_id_ == kMarkerFormatId) return Protocol::kMarkerCommit;
   if (format_id_ == kTccFormatId) return Protocol::kTcc;
+  if (format_id_ == kSagaFormatId) return Protocol::kSaga;
   return std::nullopt;
 }
 
@@ -155,6 +156,7 @@ Xid XidGenerator::Next(Protocol protocol) {
   const int32_t format_id = protocol == Protocol::kThreePhase    ? Xid::kThreePhaseFormatId
                             : protocol == Protocol::kMarkerCommit ? Xid::kMarkerFormatId
                             : protocol == Protocol::kTcc          ? Xid::kTccFormatId
+                            : protocol == Protocol::kSaga         ? Xid::kSagaFormatId
                                                                   : Xid::kFormatId;
   return Xid::Make(format_id, gtrid, "").value();
 }

@@ -44,7 +44,9 @@ enum class RecordType : uint8_t {
   kParticipantDecision = 34,   // decided: outcome kCommitted or kRolledBack
   kParticipantDone = 35,       // the branch is finished and every peer heard the outcome: forget it
   // TCC (xa/tcc.h), written by the TCC coordinator before its first Try and at its decision;
-  // `xid` is the global Xid. Presumed cancel: an open kTccTry is cancelled by recovery.
+  // `xid` is the global Xid. Presumed cancel: an open kTccTry is cancelled by recovery. A saga
+  // (xa/saga.h) uses the same two types with protocol kSaga: its steps before the first action
+  // (compensated unless completed), and its completion.
   kTccTry = 48,      // the participants and their payloads, before any Try runs
   kTccConfirm = 49,  // every Try succeeded: the transaction confirms (the decision)
 };
@@ -73,7 +75,7 @@ struct Participant {
 //   kParticipantDecision:        xid (the branch), outcome (kCommitted or kRolledBack only),
 //                                coordinator_knows_outcome, branch_finished
 //   kParticipantDone:            xid (the branch)
-//   kTccTry, kTccConfirm:        xid, protocol (kTcc), participants (branch i is
+//   kTccTry, kTccConfirm:        xid, protocol (kTcc or kSaga), participants (branch i is
 //                                xid.WithBranch(i); rm_name is the participant's registered
 //                                name), payloads (one per participant, in the same order)
 // A participant record reads back with protocol kThreePhase (its type implies it); fields that

@@ -24,12 +24,16 @@ enum class Protocol : uint8_t {
   // Try / Confirm / Cancel over participant services (xa/tcc.h): every Try, a durable confirm
   // decision, every Confirm; or every Cancel. In the TCC records (kTccTry, kTccConfirm).
   kTcc = 5,
+  // A saga of compensable operations (xa/saga.h): every action in order; when one fails for
+  // good, the compensations of those that ran, in reverse. In the same records as TCC.
+  kSaga = 6,
 };
 static_assert(static_cast<uint8_t>(Protocol::kOnePhase) == 1);
 static_assert(static_cast<uint8_t>(Protocol::kTwoPhase) == 2);
 static_assert(static_cast<uint8_t>(Protocol::kThreePhase) == 3);
 static_assert(static_cast<uint8_t>(Protocol::kMarkerCommit) == 4);
 static_assert(static_cast<uint8_t>(Protocol::kTcc) == 5);
+static_assert(static_cast<uint8_t>(Protocol::kSaga) == 6);
 
 // A participant's answer to prepare (or to 3PC's CanCommit).
 enum class Vote : uint8_t {
@@ -54,7 +58,7 @@ enum class Outcome : uint8_t {
 static_assert(static_cast<uint8_t>(Outcome::kCommitted) == 1);
 static_assert(static_cast<uint8_t>(Outcome::kUnknown) == 8);
 
-// "1PC", "2PC", "3PC", "2PC-marker", "TCC"
+// "1PC", "2PC", "3PC", "2PC-marker", "TCC", "saga"
 std::string_view ProtocolName(Protocol p) noexcept;
 std::string_view VoteName(Vote v) noexcept;          // "commit", "read-only", "rollback"
 std::string_view OutcomeName(Outcome o) noexcept;    // "committed", "heuristic-mixed", ...

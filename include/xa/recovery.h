@@ -46,6 +46,7 @@
 #include "xa/env.h"
 #include "xa/marker.h"
 #include "xa/resource_manager.h"
+#include "xa/saga.h"
 #include "xa/status.h"
 #include "xa/tcc.h"
 #include "xa/xid.h"
@@ -90,6 +91,9 @@ struct RecoveryOptions {
   // registered here is reported and left open (xa-recover, which registers none, leaves every
   // TCC transaction to the application's transaction manager).
   TccOptions tcc;
+  // The compensable operations of sagas, by name (xa/saga.h): the TCC module compensates the
+  // sagas the log holds open through them, as for `tcc`.
+  SagaOptions saga;
 };
 
 // What recovery did, or would do, to one branch.

@@ -41,6 +41,7 @@
 #include "xa/protocol.h"
 #include "xa/recovery.h"
 #include "xa/resource_manager.h"
+#include "xa/saga.h"
 #include "xa/status.h"
 #include "xa/tcc.h"
 #include "xa/three_phase.h"
@@ -125,6 +126,9 @@ struct TransactionManagerOptions {
   // an empty name or a null participant; recovery calls the same objects to finish the TCC
   // transactions the log holds open.
   TccOptions tcc;
+  // Sagas (xa/saga.h): the compensable operations that BeginSaga() transactions enlist, by name
+  // (names distinct from the TCC participants'). Recovery compensates open sagas through them.
+  SagaOptions saga;
 
   // When true (default), Open() runs recovery before returning: open commit decisions found in
   // the log are completed (in the background thread), and the recovery engine resolves in-doubt
@@ -169,6 +173,9 @@ class TransactionManager {
   // Starts a TCC transaction (xa/tcc.h) with a new Xid (format Xid::kTccFormatId). `timeout` 0:
   // transaction_timeout. Errors: XA_NOTSUPPORTED when options().tcc registers no participant.
   Result<TccTransaction> BeginTcc(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // Starts a saga (xa/saga.h) with a new Xid (format Xid::kSagaFormatId). `timeout` 0:
+  // transaction_timeout. Errors: XA_NOTSUPPORTED when options().saga registers no operation.
+  Result<SagaTransaction> BeginSaga(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   // Records that an operator has dealt with the heuristic outcome of `global_xid`
   // (RecordType::kHeuristicCleared, with `reason`). XAER_NOTA when the log holds no open

@@ -60,6 +60,9 @@ class Xid {
   // holds a branch of one (TCC participants are services); the format tells a TCC Xid in a log
   // line or a participant's barrier table from an XA one.
   static constexpr int32_t kTccFormatId = 0x58414d54;
+  // The format ID of the Xids of sagas (Protocol::kSaga, xa/saga.h): "XAMS". As for TCC, no
+  // database holds a branch of one.
+  static constexpr int32_t kSagaFormatId = 0x58414d53;
 
   // Validates and builds. Errors (XAER_INVAL) name the field and the limit.
   static Result<Xid> Make(int64_t format_id, std::string_view gtrid, std::string_view bqual);

@@ -80,11 +80,62 @@ void AttemptFinish(const TccParticipants& participants, const Xid& global, TccDe
                                           "' failed (tried again): " + result.detail);
 }
 
-LogRecord TccRecord(RecordType type, const Xid& global, const std::vector<TccBranch>& branches) {
+namespace {
+
+// A compensable operation as a finisher calls it: Cancel compensates.
+class CompensationAsCancel final : public TccParticipant {
+ public:
+  explicit CompensationAsCancel(std::shared_ptr<CompensableOperation> operation)
+      : operation_(std::move(operation)) {}
+  TccResult Try(const TccCall& call) override { return operation_->Action(call); }
+  TccResult Confirm(const TccCall&) override { return TccResult::Done(); }
+  TccResult Cancel(const TccCall& call) override { return operation_->Compensate(call); }
+
+ private:
+  std::shared_ptr<CompensableOperation> operation_;
+};
+
+}  // namespace
+
+Result<TccParticipants> FinishersOf(const TccOptions& tcc, const SagaOptions& saga) {
+  TccParticipants finishers;
+  for (const auto& [name, participant] : tcc.participants) {
+    if (name.empty() || participant == nullptr) {
+      return Status(Code::kConfig, "TCC participant '" + name +
+                                       "' is registered empty: every name in tcc.participants "
+                                       "needs a participant object");
+    }
+    finishers.emplace(name, participant);
+  }
+  for (const auto& [name, operation] : saga.operations) {
+    if (name.empty() || operation == nullptr) {
+      return Status(Code::kConfig, "compensable operation '" + name +
+                                       "' is registered empty: every name in saga.operations "
+                                       "needs an operation object");
+    }
+    if (!finishers.emplace(name, std::make_shared<CompensationAsCancel>(operation)).second) {
+      return Status(Code::kConfig, "'" + name +
+                                       "' is registered both as a TCC participant and as a "
+                                       "compensable operation: the log names each by its name "
+                                       "alone, so give them different names");
+    }
+  }
+  for (const auto& [name, finisher] : finishers) {
+    if (name.size() > 255) {
+      return Status(Code::kConfig, "participant name '" + name.substr(0, 40) +
+                                       "...' is longer than 255 bytes, the most the decision "
+                                       "log keeps");
+    }
+  }
+  return finishers;
+}
+
+LogRecord TccRecord(RecordType type, Protocol protocol, const Xid& global,
+                    const std::vector<TccBranch>& branches) {
   LogRecord record;
   record.type = type;
   record.xid = global;
-  record.protocol = Protocol::kTcc;
+  record.protocol = protocol;
   record.participants.reserve(branches.size());
   record.payloads.reserve(branches.size());
   for (const TccBranch& b : branches) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "xa/decision_log.h"
+#include "xa/saga.h"
 #include "xa/status.h"
 #include "xa/tcc.h"
 #include "xa/xid.h"
@@ -54,6 +55,12 @@ struct TccBranch {
 
 using TccParticipants = std::map<std::string, std::shared_ptr<TccParticipant>>;
 
+// Every finisher's view of the registered services, by name: the TCC participants as they are,
+// and each compensable operation of a saga as a participant whose Cancel is its Compensate
+// (a saga is cancelled by compensating; its Try and Confirm are never called through this
+// view). XA_CONFIG when a name is registered in both, or empty, or null.
+Result<TccParticipants> FinishersOf(const TccOptions& tcc, const SagaOptions& saga);
+
 // Calls `operation` (Try, Confirm or Cancel: a member of TccParticipant) on `participant` for
 // `branch`, turning a thrown exception into kFailed.
 TccResult CallParticipant(TccParticipant& participant, TccResult (TccParticipant::*operation)(const TccCall&),
@@ -64,8 +71,10 @@ TccResult CallParticipant(TccParticipant& participant, TccResult (TccParticipant
 void AttemptFinish(const TccParticipants& participants, const Xid& global, TccDecision decision,
                    TccBranch& branch);
 
-// The kTccTry or kTccConfirm record of a transaction, and the branches a record names.
-LogRecord TccRecord(RecordType type, const Xid& global, const std::vector<TccBranch>& branches);
+// The kTccTry or kTccConfirm record of a transaction (`protocol` kTcc or kSaga), and the
+// branches a record names.
+LogRecord TccRecord(RecordType type, Protocol protocol, const Xid& global,
+                    const std::vector<TccBranch>& branches);
 std::vector<TccBranch> TccBranchesOf(const LogRecord& record);
 
 struct TccConclusion {

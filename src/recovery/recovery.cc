@@ -137,7 +137,7 @@ Status RecoveryEngine::ClearHeuristic(const Xid& global, const std::string& reas
 
 Result<RecoveryReport> RecoveryEngine::Run() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (rms_.empty() && options_.tcc.participants.empty()) {
+  if (rms_.empty() && options_.tcc.participants.empty() && options_.saga.operations.empty()) {
     return Status(Code::kConfig, "recovery has no resource manager to scan and no TCC "
                                  "participant to call: configure every RM that transactions of "
                                  "this node enlist");

@@ -11,8 +11,11 @@ namespace xa::internal {
 namespace {
 
 std::string LogStateOf(const LogRecord& record) {
-  return (record.type == RecordType::kTccConfirm ? "TCC confirm decision (lsn "
-                                                 : "TCC participants, no decision (lsn ") +
+  const bool saga = record.protocol == Protocol::kSaga;
+  const bool decided = record.type == RecordType::kTccConfirm;
+  return std::string(saga ? (decided ? "saga completed (lsn " : "saga steps, not completed (lsn ")
+                          : (decided ? "TCC confirm decision (lsn "
+                                     : "TCC participants, no decision (lsn ")) +
          std::to_string(record.lsn) + ")";
 }
 
@@ -23,12 +26,18 @@ RecoveryPlan TccRecovery::Plan(const PassInputs& in, const std::set<Xid>& claime
   planned_.clear();
   const LogState& state = *in.state;
   const TccParticipants& registered = in.options->tcc.participants;
+  TccParticipants saga_finishers;  // names only matter here: registered or not
+  for (const auto& [name, operation] : in.options->saga.operations) {
+    saga_finishers.emplace(name, nullptr);
+  }
   for (const auto& [global, record] : state.open_tcc) {
     if (claimed.count(global) != 0) continue;
     plan.claimed.insert(global);
     const bool confirm = record.type == RecordType::kTccConfirm;
-    Planned planned{global, confirm ? TccDecision::kConfirm : TccDecision::kCancel,
+    const bool saga = record.protocol == Protocol::kSaga;
+    Planned planned{global, confirm ? TccDecision::kConfirm : TccDecision::kCancel, saga,
                     TccBranchesOf(record), {}};
+    const TccParticipants& finishers = saga ? saga_finishers : registered;
     std::string leave_alone;  // why this pass makes no call, for every participant
     if (in.InFlight(global)) {
       leave_alone = "in flight: its transaction manager is still finishing it";
@@ -43,15 +52,21 @@ RecoveryPlan TccRecovery::Plan(const PassInputs& in, const std::set<Xid>& claime
     for (const TccBranch& b : planned.branches) {
       BranchReport branch{b.participant, b.branch, "", LogStateOf(record), "TCC participant",
                           RecoveryAction::kLeaveAlone, "", Status()};
-      auto participant = registered.find(b.participant);
       if (!leave_alone.empty()) {
         branch.reason = leave_alone;
-      } else if (participant == registered.end() || participant->second == nullptr) {
+      } else if (saga && confirm) {
+        branch.action = RecoveryAction::kAlreadyDone;
+        branch.reason = "the saga completed: nothing to undo";
+      } else if (finishers.count(b.participant) == 0) {
         branch.rm_state = "participant not registered here";
-        branch.reason = "no TCC participant '" + b.participant +
+        branch.reason = std::string(saga ? "no compensable operation '" : "no TCC participant '") +
+                        b.participant +
                         "' is registered with this recovery: the application's transaction "
                         "manager, which registers it, finishes this transaction";
         callable = false;
+      } else if (saga) {
+        branch.action = RecoveryAction::kCancel;
+        branch.reason = "the saga did not complete: compensate, in reverse order";
       } else {
         branch.action = confirm ? RecoveryAction::kConfirm : RecoveryAction::kCancel;
         branch.reason = confirm ? "the log holds the confirm decision"
@@ -82,14 +97,28 @@ RecoveryPlan TccRecovery::Plan(const PassInputs& in, const std::set<Xid>& claime
 
 void TccRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
   RecoveryReport& report = plan.report;
-  const TccParticipants& registered = context.options->tcc.participants;
+  Result<TccParticipants> finishers = FinishersOf(context.options->tcc, context.options->saga);
+  if (!finishers.ok()) {
+    XA_LOG(kError, "recovery") << "TCC transactions and sagas left open: "
+                               << finishers.status().ToString();
+    planned_.clear();
+  }
   std::atomic<bool> first_action{true};
   for (Planned& planned : planned_) {
     const bool confirm = planned.decision == TccDecision::kConfirm;
-    for (size_t i = 0; i < planned.branches.size(); ++i) {
+    const size_t n = planned.branches.size();
+    for (size_t k = 0; k < n; ++k) {
+      // A saga's compensations in reverse order; TCC's calls in any order.
+      const size_t i = planned.saga ? n - 1 - k : k;
       TccBranch& b = planned.branches[i];
       BranchReport& branch = report.branches[planned.report_index[i]];
-      AttemptFinish(registered, planned.global, planned.decision, b);
+      if (planned.saga && confirm) {  // completed: nothing to call
+        b.end = TccBranchEnd::kFinished;
+        plan.states[planned.report_index[i]].end = BranchEnd::kCommitted;
+        ++report.already_done;
+        continue;
+      }
+      AttemptFinish(*finishers, planned.global, planned.decision, b);
       if (first_action.exchange(false)) XA_CRASH_POINT(kRecoveryAfterFirstAction);
       XA_CRASH_POINT(kRecoveryAfterAction);
       branch.result = b.last;
@@ -116,6 +145,8 @@ void TccRecovery::Execute(RecoveryPlan& plan, const PassContext& context) {
             << TccDecisionName(planned.decision) << " on TCC participant '" << b.participant
             << "': " << (b.last.ok() ? std::string("done") : b.last.ToString());
       }
+      // The earlier steps of a saga wait until this compensation is done.
+      if (planned.saga && b.end == TccBranchEnd::kPending) break;
     }
     TccConclusion conclusion = ConcludeTcc(planned.global, planned.decision, planned.branches);
     if (!conclusion.finished) {

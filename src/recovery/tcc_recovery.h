@@ -16,6 +16,10 @@
 // pass calls again), refused for good (a heuristic outcome). Once every participant is finished
 // it records the heuristic (if any) and the end record. Confirms count as commits in the
 // report, cancels as rollbacks.
+//
+// Sagas (protocol kSaga, in the same records): a saga that completed (kTccConfirm) has nothing
+// to call and is only ended; one that did not is compensated, every step, in reverse order, a
+// step's compensation only once the later steps' are done (a pass stops at the first that fails).
 
 #ifndef XA_SRC_RECOVERY_TCC_RECOVERY_H_
 #define XA_SRC_RECOVERY_TCC_RECOVERY_H_
@@ -41,6 +45,7 @@ class TccRecovery final : public RecoveryModule {
   struct Planned {
     Xid global;
     TccDecision decision = TccDecision::kCancel;
+    bool saga = false;  // compensations in reverse order; a completed saga calls nobody
     std::vector<TccBranch> branches;
     std::vector<size_t> report_index;
   };

@@ -21,6 +21,7 @@ constexpr std::array kAll = {
     kMarkerWritten,        kMarkerBeforeCommit,   kMarkerAfterCommit,
     kTccAfterTryRecord,    kTccAfterFirstTry,     kTccAfterAllTried,
     kTccAfterConfirmRecord, kTccAfterFirstConfirm, kTccAfterFirstCancel,
+    kSagaAfterFirstAction, kSagaAfterFirstCompensation,
     kRecoveryAfterScan,    kRecoveryAfterFirstAction,
     kRecoveryAfterAction,  kRecoveryBeforeEndRecord,
     kRotateBeforeWrite,    kRotateBeforeSync,

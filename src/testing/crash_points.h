@@ -74,6 +74,12 @@ inline constexpr Point kTccAfterFirstConfirm{"tcc-after-first-confirm"};
 // Cancelling: one Cancel done, the others perhaps not: recovery cancels all.
 inline constexpr Point kTccAfterFirstCancel{"tcc-after-first-cancel"};
 
+// Coordinator (sagas, xa/saga.h); kTccAfterTryRecord is passed too, once the steps are logged.
+// The first action done, the others not run: recovery compensates every step, in reverse.
+inline constexpr Point kSagaAfterFirstAction{"saga-after-first-action"};
+// An action failed for good; the first compensation (of the failing step) done.
+inline constexpr Point kSagaAfterFirstCompensation{"saga-after-first-compensation"};
+
 // Recovery.
 inline constexpr Point kRecoveryAfterScan{"recovery-after-scan"};
 inline constexpr Point kRecoveryAfterFirstAction{"recovery-after-first-action"};

@@ -22,7 +22,8 @@ Status NotActive(const TxnContext& txn, const char* what) {
 }
 
 Status TccNotActive(const TccContext& txn, const char* what) {
-  return Status(Code::kProto, std::string("cannot ") + what + " TCC transaction " +
+  return Status(Code::kProto, std::string("cannot ") + what +
+                                  (txn.protocol == Protocol::kSaga ? " saga " : " TCC transaction ") +
                                   txn.xid.ToString() + ": it is " +
                                   std::string(TransactionStateName(txn.state)));
 }
@@ -122,20 +123,10 @@ Status ManagerCore::Start() {
   }
   XA_RETURN_IF_ERROR(StartThreePhase());
   XA_RETURN_IF_ERROR(StartMarkerCommit());
-  for (const auto& [name, participant] : options_.tcc.participants) {
-    if (name.empty() || participant == nullptr) {
-      return Status(Code::kConfig, "TCC participant '" + name +
-                                       "' is registered empty: every name in tcc.participants "
-                                       "needs a participant object");
-    }
-    if (name.size() > 255) {
-      return Status(Code::kConfig, "TCC participant name '" + name.substr(0, 40) +
-                                       "...' is longer than 255 bytes, the most the decision log "
-                                       "keeps");
-    }
-  }
-  if (!options_.tcc.participants.empty()) {
-    tcc_ = std::make_unique<TccCoordinator>(&services_);
+  Result<TccParticipants> finishers = FinishersOf(options_.tcc, options_.saga);
+  if (!finishers.ok()) return finishers.status();
+  if (!finishers->empty()) {
+    tcc_ = std::make_unique<TccCoordinator>(&services_, std::move(*finishers));
     services_.tcc = tcc_.get();
   }
   // Made once the agents are known: the 3PC recovery module asks them for outcomes (the PreCommit
@@ -147,6 +138,7 @@ Status ManagerCore::Start() {
   XA_LOG(kInfo, "tm") << "transaction manager node " << options_.node_id << " opened with "
                       << options_.resource_managers.size() << " resource manager(s), "
                       << options_.tcc.participants.size() << " TCC participant(s), "
+                      << options_.saga.operations.size() << " compensable operation(s), "
                       << options_.phase_threads << " phase thread(s)"
                       << (SequentialPhasesWhenBusy(options_)
                               ? ", sequential phases while the CPUs are >= " +
@@ -244,7 +236,8 @@ Coordinator* ManagerCore::CoordinatorFor(Protocol protocol) noexcept {
       return three_phase_.get();
     case Protocol::kMarkerCommit:
       return marker_commit_.get();
-    case Protocol::kTcc:  // TCC transactions have their own handle (BeginTcc)
+    case Protocol::kTcc:  // TCC transactions and sagas have their own handles
+    case Protocol::kSaga:
       return nullptr;
   }
   return nullptr;
@@ -365,20 +358,34 @@ void ManagerCore::RollbackOnDestroy(TxnContext& txn) noexcept {
 }
 
 Result<TccTransaction> ManagerCore::BeginTcc(std::chrono::milliseconds timeout) {
-  if (tcc_ == nullptr) {
+  if (options_.tcc.participants.empty()) {
     return Status(Code::kNotSupported, "TCC is not available in this manager: register its "
                                        "participants in TransactionManagerOptions::tcc");
   }
+  return TccTransaction(this, NewTccContext(Protocol::kTcc, timeout));
+}
+
+Result<SagaTransaction> ManagerCore::BeginSaga(std::chrono::milliseconds timeout) {
+  if (options_.saga.operations.empty()) {
+    return Status(Code::kNotSupported, "sagas are not available in this manager: register "
+                                       "their operations in TransactionManagerOptions::saga");
+  }
+  return SagaTransaction(this, NewTccContext(Protocol::kSaga, timeout));
+}
+
+std::unique_ptr<TccContext> ManagerCore::NewTccContext(Protocol protocol,
+                                                       std::chrono::milliseconds timeout) {
   auto txn = std::make_unique<TccContext>();
-  txn->xid = xids_.Next(Protocol::kTcc);
+  txn->protocol = protocol;
+  txn->xid = xids_.Next(protocol);
   txn->begun_at = services_.clock->SteadyNow();
   if (timeout.count() <= 0) timeout = options_.transaction_timeout;
   txn->deadline = timeout.count() > 0 ? Clock::AddSaturating(txn->begun_at, timeout)
                                       : Clock::kNoDeadline;
   in_flight_.Add(txn->xid);
   MetricsRegistry::Add(metrics_.begun);
-  XA_LOG_XID(kDebug, "tcc", txn->xid) << "begin TCC";
-  return TccTransaction(this, std::move(txn));
+  XA_LOG_XID(kDebug, "tcc", txn->xid) << "begin " << ProtocolName(protocol);
+  return txn;
 }
 
 Status ManagerCore::TccEnlist(TccContext& txn, std::string_view participant,
@@ -394,8 +401,9 @@ Result<Outcome> ManagerCore::TccCommit(TccContext& txn) {
     return TccNotActive(txn, "commit");
   }
   if (txn.branches.empty()) {
-    return Status(Code::kProto, "TCC transaction " + txn.xid.ToString() +
-                                    " has no participant: Enlist() one before Commit()");
+    return Status(Code::kProto, std::string(ProtocolName(txn.protocol)) + " transaction " +
+                                    txn.xid.ToString() +
+                                    " has nothing enlisted: Enlist() one before Commit()");
   }
   SteadyTime start = services_.clock->SteadyNow();
   Outcome outcome = tcc_->Commit(txn);

@@ -26,6 +26,7 @@
 #include "src/tm/services.h"
 #include "src/tm/tcc_coordinator.h"
 #include "src/tm/txn_context.h"
+#include "xa/saga.h"
 #include "xa/tcc.h"
 #include "xa/transaction.h"
 #include "xa/transaction_manager.h"
@@ -50,6 +51,7 @@ class ManagerCore {
 
   // TCC transactions (xa/tcc.h, src/tm/tcc_coordinator.h).
   Result<TccTransaction> BeginTcc(std::chrono::milliseconds timeout);
+  Result<SagaTransaction> BeginSaga(std::chrono::milliseconds timeout);
   Status TccEnlist(TccContext& txn, std::string_view participant, std::string payload);
   Result<Outcome> TccCommit(TccContext& txn);
   Status TccAbandon(TccContext& txn);
@@ -77,6 +79,7 @@ class ManagerCore {
   Outcome RollBackTimedOut(TxnContext& txn);
   void Finish(TxnContext& txn, Outcome outcome);
   void FinishTcc(TccContext& txn, Outcome outcome);
+  std::unique_ptr<TccContext> NewTccContext(Protocol protocol, std::chrono::milliseconds timeout);
   // What every finished transaction does: its outcome counted, its in-flight entry dropped
   // (unless the background owns it now), its outcome logged.
   void Finished(const Xid& xid, bool handed_off, const Status& last_status, Outcome outcome,

@@ -21,6 +21,7 @@ RecoveryOptions EngineOptions(const Services* services, three_phase::AgentClient
   options.env = services->options->env;
   options.marker = services->options->marker_commit;
   options.tcc = services->options->tcc;
+  options.saga = services->options->saga;
   InFlightRegistry* in_flight = services->in_flight;
   options.in_flight = [in_flight](const Xid& global) { return in_flight->Contains(global); };
   return options;
@@ -47,7 +48,8 @@ Result<RecoveryReport> RecoveryRunner::RunOnce() {
     }
     rms.push_back(sessions.back().get());
   }
-  if (rms.empty() && services_->options->tcc.participants.empty()) {
+  if (rms.empty() && services_->options->tcc.participants.empty() &&
+      services_->options->saga.operations.empty()) {
     return Status(Code::kConfig, "no resource-manager factory and no TCC participant is "
                                  "registered: recovery has nothing to scan or call");
   }
@@ -85,13 +87,19 @@ Status RecoveryRunner::RecoverOnOpen() {
   }
   for (const auto& [xid, record] : state.open_tcc) {
     for (const Participant& p : record.participants) {
-      if (services_->options->tcc.participants.count(p.rm_name) == 0) {
+      const bool saga = record.protocol == Protocol::kSaga;
+      const bool registered = saga ? services_->options->saga.operations.count(p.rm_name) != 0
+                                   : services_->options->tcc.participants.count(p.rm_name) != 0;
+      if (!registered) {
         return Status(Code::kConfig,
-                      "the decision log holds an open TCC transaction " + xid.ToString() +
-                          " with participant '" + p.rm_name +
+                      std::string("the decision log holds an open ") +
+                          (saga ? "saga " : "TCC transaction ") + xid.ToString() + " with " +
+                          (saga ? "operation '" : "participant '") + p.rm_name +
                           "', which is not registered: register it in "
-                          "TransactionManagerOptions::tcc so recovery can " +
-                          (record.type == RecordType::kTccConfirm ? "confirm" : "cancel") +
+                          "TransactionManagerOptions::" + (saga ? "saga" : "tcc") +
+                          " so recovery can " +
+                          (saga ? "finish"
+                                : record.type == RecordType::kTccConfirm ? "confirm" : "cancel") +
                           " it");
       }
     }
@@ -102,7 +110,8 @@ Status RecoveryRunner::RecoverOnOpen() {
         << " not yet cleared by an operator: " << record.reason;
   }
   if (services_->options->resource_managers.empty() &&
-      services_->options->tcc.participants.empty()) {
+      services_->options->tcc.participants.empty() &&
+      services_->options->saga.operations.empty()) {
     return Status::Ok();
   }
   Result<RecoveryReport> report = RunOnce();

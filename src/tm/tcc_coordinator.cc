@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <utility>
 
 #include "src/base/logging.h"
@@ -18,19 +19,26 @@ bool TimedOut(const TccContext& txn, Clock& clock) {
   return txn.deadline != Clock::kNoDeadline && clock.SteadyNow() > txn.deadline;
 }
 
-// The first pending branch's reason, for a caller told that completion continues.
+// Why `branches` are not all finished: the first pending branch's failure, or, when no pending
+// branch has failed yet (a saga's earlier steps wait for a later one), that one waits; OK when
+// none is pending.
 Status FirstPending(const std::vector<TccBranch>& branches) {
+  const TccBranch* waiting = nullptr;
   for (const TccBranch& b : branches) {
-    if (b.end == TccBranchEnd::kPending) return b.last;
+    if (b.end != TccBranchEnd::kPending) continue;
+    if (!b.last.ok()) return b.last;
+    if (waiting == nullptr) waiting = &b;
   }
-  return Status::Ok();
+  if (waiting == nullptr) return Status::Ok();
+  return Status(Code::kRetry, "'" + waiting->participant + "' (" + waiting->branch.ToString() +
+                                  ") is not finished yet");
 }
 
 }  // namespace
 
-TccCoordinator::TccCoordinator(const Services* services)
+TccCoordinator::TccCoordinator(const Services* services, TccParticipants finishers)
     : services_(services),
-      participants_(services->options->tcc.participants),
+      participants_(std::move(finishers)),
       retrier_(RetrierOptions{services->clock, "tcc", 0}) {}
 
 TccCoordinator::~TccCoordinator() { Stop(); }
@@ -41,12 +49,17 @@ void TccCoordinator::Stop() { retrier_.Stop(); }
 
 Status TccCoordinator::Enlist(TccContext& txn, std::string_view participant,
                               std::string payload) const {
-  auto it = participants_.find(std::string(participant));
-  if (it == participants_.end() || it->second == nullptr) {
-    return Status(Code::kConfig, "TCC participant '" + std::string(participant) +
-                                     "' is not registered in TransactionManagerOptions::tcc: "
-                                     "register it (recovery needs it to finish the transaction "
-                                     "after a crash)");
+  const bool saga = txn.protocol == Protocol::kSaga;
+  const bool registered =
+      saga ? services_->options->saga.operations.count(std::string(participant)) != 0
+           : services_->options->tcc.participants.count(std::string(participant)) != 0;
+  if (!registered) {
+    return Status(Code::kConfig,
+                  std::string(saga ? "compensable operation '" : "TCC participant '") +
+                      std::string(participant) + "' is not registered in "
+                      "TransactionManagerOptions::" + (saga ? "saga" : "tcc") +
+                      ": register it (recovery needs it to finish the transaction after a "
+                      "crash)");
   }
   if (payload.size() > kMaxTccPayloadBytes) {
     return Status(Code::kInval, "the payload for TCC participant '" + std::string(participant) +
@@ -78,30 +91,76 @@ Status TccCoordinator::Enlist(TccContext& txn, std::string_view participant,
   return Status::Ok();
 }
 
-Outcome TccCoordinator::Commit(TccContext& txn) {
+std::optional<Outcome> TccCoordinator::LogParticipants(TccContext& txn) {
   const Xid& xid = txn.xid;
+  const bool saga = txn.protocol == Protocol::kSaga;
   if (TimedOut(txn, *services_->clock)) {
     MetricsRegistry::Add(services_->metrics->timeouts);
-    txn.last_status = Status(Code::kRbTimeout, "TCC transaction " + xid.ToString() +
-                                                   " reached Commit() past its timeout: "
-                                                   "cancelled before any Try");
+    txn.last_status =
+        Status(Code::kRbTimeout, std::string(ProtocolName(txn.protocol)) + " transaction " +
+                                     xid.ToString() + " reached Commit() past its timeout: " +
+                                     (saga ? "nothing was run" : "cancelled before any Try"));
     return Outcome::kRolledBack;
   }
-
-  // 1. Whom to cancel after a crash, before anyone can have reserved anything.
-  Result<uint64_t> lsn = services_->log->Append(TccRecord(RecordType::kTccTry, xid, txn.branches));
+  // Whom to cancel (compensate) after a crash, before anyone can have done anything.
+  Result<uint64_t> lsn =
+      services_->log->Append(TccRecord(RecordType::kTccTry, txn.protocol, xid, txn.branches));
   if (!lsn.ok()) {
     txn.last_status = lsn.status().WithContext(
-        "the TCC participants could not be logged before the first Try, so none was called");
+        saga ? "the saga's steps could not be logged before its first action, so none was run"
+             : "the TCC participants could not be logged before the first Try, so none was "
+               "called");
     XA_LOG_XID(kError, "tcc", xid) << txn.last_status.ToString();
     return Outcome::kRolledBack;
   }
   XA_CRASH_POINT(kTccAfterTryRecord);
-  XA_LOG_XID(kDebug, "tcc", xid) << "participants logged at lsn " << *lsn << "; trying "
-                                 << txn.branches.size();
+  XA_LOG_XID(kDebug, "tcc", xid) << "participants logged at lsn " << *lsn;
+  services_->in_flight->MarkPrepareStarted(xid, services_->clock->SteadyNow());
+  return std::nullopt;
+}
+
+bool TccCoordinator::LogDecision(TccContext& txn) {
+  Clock::SteadyTime write_start = services_->clock->SteadyNow();
+  Result<uint64_t> lsn = services_->log->Append(
+      TccRecord(RecordType::kTccConfirm, txn.protocol, txn.xid, txn.branches));
+  services_->metrics->decision_write.Record(services_->clock->SteadyNow() - write_start);
+  if (lsn.ok()) {
+    MetricsRegistry::Add(services_->metrics->decision_records);
+    XA_LOG_XID(kDebug, "tcc", txn.xid) << "decision durable at lsn " << *lsn;
+    return true;
+  }
+  MetricsRegistry::Add(services_->metrics->decision_write_failures);
+  txn.last_status = lsn.status().WithContext(
+      "the decision may or may not have reached the log, and the log takes no more records: "
+      "restart the process; its recovery finishes the transaction forward if the decision is "
+      "in the log (confirms every participant; ends a completed saga) and cancels or "
+      "compensates every one otherwise");
+  txn.handed_off = true;  // stays in flight: this process must not finish it either way
+  XA_LOG_XID(kError, "tcc", txn.xid) << txn.last_status.ToString();
+  return false;
+}
+
+Outcome TccCoordinator::Concluded(TccContext& txn, const TccConclusion& conclusion,
+                                  Status reason) {
+  if (!Close(txn.xid, conclusion)) {
+    // Nobody will call the participants again from here; recovery, at its next pass, will, and
+    // records the heuristic then.
+    txn.handed_off = true;
+    services_->in_flight->Remove(txn.xid);
+  }
+  txn.last_status = conclusion.record_heuristic
+                        ? Status(Code::kHeuristicMixed, conclusion.heuristic.reason)
+                        : std::move(reason);
+  return conclusion.outcome;
+}
+
+Outcome TccCoordinator::Commit(TccContext& txn) {
+  if (txn.protocol == Protocol::kSaga) return CommitSaga(txn);
+  const Xid& xid = txn.xid;
+  // 1. Whom to cancel after a crash.
+  if (std::optional<Outcome> ended = LogParticipants(txn)) return *ended;
 
   // 2. Every Try, in parallel.
-  services_->in_flight->MarkPrepareStarted(xid, services_->clock->SteadyNow());
   std::vector<TccResult> tries(txn.branches.size());
   std::atomic<size_t> done{0};
   services_->executor->RunAll(txn.branches.size(), [&](size_t i) {
@@ -130,23 +189,81 @@ Outcome TccCoordinator::Commit(TccContext& txn) {
   XA_CRASH_POINT(kTccAfterAllTried);
 
   // 3. The decision.
-  Clock::SteadyTime write_start = services_->clock->SteadyNow();
-  lsn = services_->log->Append(TccRecord(RecordType::kTccConfirm, xid, txn.branches));
-  services_->metrics->decision_write.Record(services_->clock->SteadyNow() - write_start);
-  if (!lsn.ok()) {
-    MetricsRegistry::Add(services_->metrics->decision_write_failures);
-    txn.last_status = lsn.status().WithContext(
-        "the confirm decision may or may not have reached the log, and the log takes no more "
-        "records: restart the process; its recovery confirms every participant if the decision "
-        "is in the log and cancels every one otherwise");
-    txn.handed_off = true;  // stays in flight: this process must not finish it either way
-    XA_LOG_XID(kError, "tcc", xid) << txn.last_status.ToString();
-    return Outcome::kUnknown;
-  }
-  MetricsRegistry::Add(services_->metrics->decision_records);
+  if (!LogDecision(txn)) return Outcome::kUnknown;
   XA_CRASH_POINT(kTccAfterConfirmRecord);
-  XA_LOG_XID(kDebug, "tcc", xid) << "confirm decision durable at lsn " << *lsn;
   return Finish(txn, TccDecision::kConfirm, Status::Ok());
+}
+
+TccResult TccCoordinator::RunAction(const TccContext& txn, const TccBranch& step) const {
+  const RetryPolicy& policy = services_->options->inline_retry;
+  TccParticipant& operation = *participants_.at(step.participant);
+  for (uint32_t attempt = 1;; ++attempt) {
+    TccResult result = CallParticipant(operation, &TccParticipant::Try, txn.xid, step);
+    XA_LOG_XID(kDebug, "tcc", step.branch) << "action of '" << step.participant
+                                           << "': " << TccReplyName(result.reply);
+    if (result.reply != TccReply::kFailed || attempt >= InlineAttempts(policy)) return result;
+    MetricsRegistry::Add(services_->metrics->phase2_retries);
+    services_->clock->SleepFor(policy.BackoffBefore(attempt));
+  }
+}
+
+Outcome TccCoordinator::CommitSaga(TccContext& txn) {
+  const Xid& xid = txn.xid;
+  if (std::optional<Outcome> ended = LogParticipants(txn)) return *ended;
+
+  for (size_t i = 0; i < txn.branches.size(); ++i) {
+    const TccBranch& step = txn.branches[i];
+    if (TimedOut(txn, *services_->clock)) {
+      MetricsRegistry::Add(services_->metrics->timeouts);
+      Status reason(Code::kRbTimeout, "saga " + xid.ToString() + " passed its timeout before "
+                                          "the action of step " + std::to_string(i) + " ('" +
+                                          step.participant + "')");
+      if (i == 0) return Compensate(txn, 0, reason);  // nothing ran; step 0's is empty
+      return Compensate(txn, i - 1, reason);
+    }
+    TccResult result = RunAction(txn, step);
+    if (result.reply == TccReply::kDone) {
+      if (i == 0) XA_CRASH_POINT(kSagaAfterFirstAction);
+      continue;
+    }
+    const bool refused = result.reply == TccReply::kRefused;
+    return Compensate(txn, i,
+                      Status(refused ? Code::kRbRollback : Code::kRbCommFail,
+                             "the action of step " + std::to_string(i) + " ('" + step.participant +
+                                 "', " + step.branch.ToString() + ") " +
+                                 (refused ? "was refused: " : "kept failing: ") + result.detail));
+  }
+
+  if (!LogDecision(txn)) return Outcome::kUnknown;
+  services_->WriteEnd(xid, Protocol::kSaga);
+  txn.last_status = Status::Ok();
+  return Outcome::kCommitted;
+}
+
+Outcome TccCoordinator::Compensate(TccContext& txn, size_t last, Status reason) {
+  XA_LOG_XID(kInfo, "tcc", txn.xid) << "compensating steps " << last << " to 0: "
+                                    << reason.ToString();
+  // Steps after `last` never ran: nothing to undo.
+  for (size_t i = last + 1; i < txn.branches.size(); ++i) {
+    txn.branches[i].end = TccBranchEnd::kFinished;
+  }
+  bool first = true;
+  for (size_t k = 0; k <= last; ++k) {
+    TccBranch& step = txn.branches[last - k];
+    FinishInline(txn.xid, TccDecision::kCancel, step);
+    if (step.end == TccBranchEnd::kPending) break;  // the earlier steps wait for this one
+    if (first) XA_CRASH_POINT(kSagaAfterFirstCompensation);
+    first = false;
+  }
+  TccConclusion conclusion = ConcludeTcc(txn.xid, TccDecision::kCancel, txn.branches);
+  if (!conclusion.finished) {
+    txn.handed_off = true;
+    txn.last_status = reason;
+    Submit(txn.xid, TccDecision::kCancel, txn.branches, /*in_reverse_order=*/true,
+           services_->options->background_retry.BackoffBefore(1), "compensation");
+    return Outcome::kRolledBack;
+  }
+  return Concluded(txn, conclusion, std::move(reason));
 }
 
 Outcome TccCoordinator::Cancel(TccContext& txn, Status reason) {
@@ -188,22 +305,11 @@ Outcome TccCoordinator::Finish(TccContext& txn, TccDecision decision, Status rea
   if (!conclusion.finished) {
     txn.handed_off = true;
     txn.last_status = reason.ok() ? FirstPending(txn.branches) : reason;
-    Submit(txn.xid, decision, txn.branches, services_->options->background_retry.BackoffBefore(1),
-           confirm ? "confirm" : "cancel");
+    Submit(txn.xid, decision, txn.branches, /*in_reverse_order=*/false,
+           services_->options->background_retry.BackoffBefore(1), confirm ? "confirm" : "cancel");
     return confirm ? Outcome::kCommittedCompletionPending : Outcome::kRolledBack;
   }
-  if (!Close(txn.xid, conclusion)) {
-    // Nobody will call the participants again from here; recovery, at its next pass, will, and
-    // records the heuristic then.
-    txn.handed_off = true;
-    services_->in_flight->Remove(txn.xid);
-  }
-  if (conclusion.record_heuristic) {
-    txn.last_status = Status(Code::kHeuristicMixed, conclusion.heuristic.reason);
-  } else {
-    txn.last_status = reason;
-  }
-  return conclusion.outcome;
+  return Concluded(txn, conclusion, std::move(reason));
 }
 
 bool TccCoordinator::Close(const Xid& global, const TccConclusion& conclusion) const {
@@ -226,7 +332,8 @@ bool TccCoordinator::Close(const Xid& global, const TccConclusion& conclusion) c
 }
 
 void TccCoordinator::Submit(Xid global, TccDecision decision, std::vector<TccBranch> branches,
-                            std::chrono::microseconds first_delay, const char* origin) {
+                            bool in_reverse_order, std::chrono::microseconds first_delay,
+                            const char* origin) {
   services_->in_flight->Add(global);  // no-op when the coordinator registered it
   services_->in_flight->MarkBackground(global);
   MetricsRegistry::Add(services_->metrics->handed_to_background);
@@ -247,11 +354,16 @@ void TccCoordinator::Submit(Xid global, TccDecision decision, std::vector<TccBra
   retry.name = "background " + std::string(TccDecisionName(decision)) + " of " +
                job->global.ToString() + " (" + origin + ")";
   retry.schedule = RetryForever(services_->options->background_retry);
-  retry.attempt = [this, job] {
-    for (TccBranch& b : job->branches) {
+  retry.attempt = [this, job, in_reverse_order] {
+    const size_t n = job->branches.size();
+    for (size_t k = 0; k < n; ++k) {
+      TccBranch& b = job->branches[in_reverse_order ? n - 1 - k : k];
       if (b.end != TccBranchEnd::kPending) continue;
       AttemptFinish(participants_, job->global, job->decision, b);
-      if (b.end == TccBranchEnd::kPending) MetricsRegistry::Add(services_->metrics->phase2_retries);
+      if (b.end == TccBranchEnd::kPending) {
+        MetricsRegistry::Add(services_->metrics->phase2_retries);
+        if (in_reverse_order) break;  // the earlier steps wait for this one
+      }
     }
     Status pending = FirstPending(job->branches);
     return pending.ok() ? JobOutcome::Done() : JobOutcome::RetryLater(pending);
@@ -279,7 +391,13 @@ void TccCoordinator::Submit(Xid global, TccDecision decision, std::vector<TccBra
 void TccCoordinator::SubmitRecovered(const LogRecord& record) {
   const TccDecision decision =
       record.type == RecordType::kTccConfirm ? TccDecision::kConfirm : TccDecision::kCancel;
-  Submit(record.xid, decision, TccBranchesOf(record),
+  std::vector<TccBranch> branches = TccBranchesOf(record);
+  const bool saga = record.protocol == Protocol::kSaga;
+  if (saga && decision == TccDecision::kConfirm) {
+    // A completed saga has nothing left to call: only its end record is missing.
+    for (TccBranch& b : branches) b.end = TccBranchEnd::kFinished;
+  }
+  Submit(record.xid, decision, std::move(branches), /*in_reverse_order=*/saga,
          services_->options->background_retry.BackoffBefore(1), "recovery");
 }
 

@@ -29,8 +29,16 @@
 // (this process's recovery leaves it alone), and recovery after the restart confirms it if the
 // record reached the log and cancels it otherwise, which is one outcome everywhere.
 //
+// SAGAS (xa/saga.h) run through the same class, records and retrier: the steps logged (kTccTry,
+// protocol kSaga), then each action in order (one at a time, repeated per inline_retry while it
+// fails); all done: kTccConfirm (the saga completed) and the end record. An action that fails for
+// good (refused, still failing, or the timeout passed before it) stops the saga: the steps from
+// that one down to the first are compensated in reverse order, each only once the later ones
+// are; what cannot be compensated now goes to the retrier, which keeps that order.
+//
 // Crash points (src/testing/crash_points.h): kTccAfterTryRecord, kTccAfterFirstTry,
-// kTccAfterAllTried, kTccAfterConfirmRecord, kTccAfterFirstConfirm, kTccAfterFirstCancel.
+// kTccAfterAllTried, kTccAfterConfirmRecord, kTccAfterFirstConfirm, kTccAfterFirstCancel; for
+// sagas kTccAfterTryRecord, kSagaAfterFirstAction, kSagaAfterFirstCompensation.
 //
 // Thread safety: Commit() and Enlist() may run on many threads at once for different
 // transactions (a TccContext is used by one thread at a time).
@@ -40,6 +48,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,7 +62,8 @@ namespace xa::internal {
 
 // One TCC transaction as the coordinator sees it.
 struct TccContext {
-  Xid xid;  // global, format Xid::kTccFormatId
+  Protocol protocol = Protocol::kTcc;  // or kSaga
+  Xid xid;  // global, format Xid::kTccFormatId (Xid::kSagaFormatId for a saga)
   TransactionState state = TransactionState::kActive;
   Clock::SteadyTime begun_at{};
   Clock::SteadyTime deadline = Clock::kNoDeadline;
@@ -64,7 +74,8 @@ struct TccContext {
 
 class TccCoordinator {
  public:
-  explicit TccCoordinator(const Services* services);
+  // `finishers`: FinishersOf() the manager's TCC participants and saga operations.
+  TccCoordinator(const Services* services, TccParticipants finishers);
   ~TccCoordinator();  // Stop()
   TccCoordinator(const TccCoordinator&) = delete;
   TccCoordinator& operator=(const TccCoordinator&) = delete;
@@ -85,18 +96,33 @@ class TccCoordinator {
   size_t pending() const { return retrier_.pending(); }
 
  private:
+  // Step 1 of both: the timeout check and the kTccTry record. An outcome when that ended the
+  // transaction (nothing was called), nullopt to go on.
+  std::optional<Outcome> LogParticipants(TccContext& txn);
+  // The kTccConfirm record (a TCC decision, a saga's completion). False when it failed: the
+  // outcome is then unknown until the restart's recovery (see the file comment).
+  bool LogDecision(TccContext& txn);
+  // The last step of a finished transaction: its heuristic and end record, its last_status.
+  Outcome Concluded(TccContext& txn, const TccConclusion& conclusion, Status reason);
+  Outcome CommitSaga(TccContext& txn);
   Outcome Cancel(TccContext& txn, Status reason);
+  // Compensates saga steps `last` down to 0, each only once the later ones are done; what
+  // cannot be finished now goes to the retrier, in the same order.
+  Outcome Compensate(TccContext& txn, size_t last, Status reason);
+  // One step's action, repeated per inline_retry while it fails.
+  TccResult RunAction(const TccContext& txn, const TccBranch& step) const;
   // Step 4 and 5 for `decision`, once it is taken.
   Outcome Finish(TccContext& txn, TccDecision decision, Status reason);
   void FinishInline(const Xid& global, TccDecision decision, TccBranch& branch) const;
   // Records the heuristic of a finished transaction (if any) and its end record. False when the
   // heuristic could not be recorded: the transaction then stays open for recovery.
   bool Close(const Xid& global, const TccConclusion& conclusion) const;
+  // `in_reverse_order`: a saga's compensations, each only once the later steps' are done.
   void Submit(Xid global, TccDecision decision, std::vector<TccBranch> branches,
-              std::chrono::microseconds first_delay, const char* origin);
+              bool in_reverse_order, std::chrono::microseconds first_delay, const char* origin);
 
   const Services* services_;
-  const TccParticipants& participants_;
+  const TccParticipants participants_;  // the finishers
   Retrier retrier_;  // last: its thread stops before the members it uses go
 };
 

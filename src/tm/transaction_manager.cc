@@ -29,6 +29,10 @@ Result<TccTransaction> TransactionManager::BeginTcc(std::chrono::milliseconds ti
   return core_->BeginTcc(timeout);
 }
 
+Result<SagaTransaction> TransactionManager::BeginSaga(std::chrono::milliseconds timeout) {
+  return core_->BeginSaga(timeout);
+}
+
 Result<Transaction> TransactionManager::Begin(Protocol protocol) {
   TransactionOptions options;
   options.protocol = protocol;

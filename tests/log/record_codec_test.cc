@@ -568,6 +568,21 @@ std::string TccPayloadBytes(const Xid& xid, uint8_t protocol,
   return out;
 }
 
+TEST(RecordCodec, ASagaTravelsInTheTccRecordsWithItsOwnProtocol) {
+  for (RecordType type : {RecordType::kTccTry, RecordType::kTccConfirm}) {
+    LogRecord r = TccTry(1, {"debit", ""});
+    r.type = type;
+    r.protocol = Protocol::kSaga;
+    r.timestamp_us = 1700000000123456;
+    std::string encoded;
+    ASSERT_TRUE(EncodePayload(r, &encoded).ok());
+    LogRecord out;
+    ASSERT_TRUE(DecodePayload(type, encoded, &out).ok());
+    EXPECT_EQ(out.protocol, Protocol::kSaga);
+    EXPECT_EQ(out.payloads, r.payloads);
+  }
+}
+
 TEST(RecordCodec, DecoderRefusesTccRecordsThatBreakTheirRules) {
   const Xid xid = TestTccXid(1);
   const uint8_t tcc = static_cast<uint8_t>(Protocol::kTcc);

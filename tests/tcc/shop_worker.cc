@@ -5,7 +5,7 @@
 // at a named crash point, run it again with --recover, and check the shop's invariant.
 //
 //   tcc_shop_worker --log-dir DIR --node-id N --prefix P --ack-file FILE [--orders K]
-//                   [--recover] [--reset]
+//                   [--recover] [--reset] [--saga | --saga-third-fails]
 //
 // Tables (<prefix>_ on the test MariaDB): orders(id, status), funds(account 1: balance, frozen),
 // points(account 1: points, pending), and the barrier table. Each order: Try freezes
@@ -13,6 +13,12 @@
 // spends the frozen funds, grants the points and confirms the order; Cancel releases them and
 // deletes the order. Every order whose Commit() answered committed is appended to the ack file
 // (fdatasync'd) before the next one begins.
+//
+// With --saga, each order is a saga of three compensable steps on the same tables instead
+// (saga-orders inserts a 'placed' order, saga-funds spends the funds, saga-points grants the
+// points; each compensation undoes its step), and every action and compensation that runs also
+// writes a row to <prefix>_journal in its local transaction. --saga-third-fails makes every
+// action of saga-points fail for good, so every saga is compensated.
 //
 // --reset drops and re-creates the tables (funds balance kInitialBalance) and exits.
 // --recover opens the manager with recovery on open, waits until every TCC transaction the log
@@ -36,6 +42,7 @@
 #include "examples/bank/bank.h"
 #include "xa/decision_log.h"
 #include "xa/mysql/tcc_barrier.h"
+#include "xa/saga.h"
 #include "xa/tcc.h"
 #include "xa/transaction_manager.h"
 
@@ -77,9 +84,20 @@ int Execute(sql::Connection& connection, const std::string& statement) {
 
 // One participant: a connection of its own (calls are serialised on it), the barrier, and the
 // business work of each operation, all in one local transaction.
-class ShopParticipant : public xa::TccParticipant {
+class ShopParticipant : public xa::TccParticipant, public xa::CompensableOperation {
  public:
-  ShopParticipant(std::string prefix, std::string what) : prefix_(std::move(prefix)), what_(std::move(what)) {}
+  ShopParticipant(std::string prefix, std::string what, bool refuse_actions = false)
+      : prefix_(std::move(prefix)), what_(std::move(what)), refuse_actions_(refuse_actions) {}
+
+  // As a saga's step: the work done at once, undone by the compensation; each run also writes a
+  // journal row (in the same local transaction), so the test can check the order of the
+  // compensations across a crash.
+  xa::TccResult Action(const xa::TccCall& call) override {
+    return Run(call, xa::BarrierOp::kAction);
+  }
+  xa::TccResult Compensate(const xa::TccCall& call) override {
+    return Run(call, xa::BarrierOp::kCompensate);
+  }
 
   xa::TccResult Try(const xa::TccCall& call) override { return Run(call, xa::BarrierOp::kTry); }
   xa::TccResult Confirm(const xa::TccCall& call) override {
@@ -109,7 +127,14 @@ class ShopParticipant : public xa::TccParticipant {
       }
       if (*verdict == xa::BarrierVerdict::kRun && !Work(op, gid)) {
         connection_->rollback();
-        return xa::TccResult::Refused("insufficient funds");
+        return xa::TccResult::Refused(op == xa::BarrierOp::kAction ? "this step always fails"
+                                                                   : "insufficient funds");
+      }
+      if (*verdict == xa::BarrierVerdict::kRun &&
+          (op == xa::BarrierOp::kAction || op == xa::BarrierOp::kCompensate)) {
+        Execute(*connection_, "INSERT INTO " + prefix_ + "_journal (gid, step, op) VALUES ('" +
+                                  gid + "', '" + what_ + "', '" +
+                                  std::string(xa::BarrierOpName(op)) + "')");
       }
       connection_->commit();
       return xa::TccResult::Done();
@@ -124,6 +149,22 @@ class ShopParticipant : public xa::TccParticipant {
     sql::Connection& c = *connection_;
     const std::string amount = std::to_string(kOrderAmount);
     const std::string points = std::to_string(kOrderPoints);
+    if (op == xa::BarrierOp::kAction || op == xa::BarrierOp::kCompensate) {
+      const bool undo = op == xa::BarrierOp::kCompensate;
+      if (!undo && refuse_actions_) return false;
+      if (what_ == "orders") {
+        Execute(c, undo ? "DELETE FROM " + prefix_ + "_orders WHERE id = '" + gid + "'"
+                        : "INSERT INTO " + prefix_ + "_orders (id, status) VALUES ('" + gid +
+                              "', 'placed')");
+      } else if (what_ == "funds") {
+        Execute(c, "UPDATE " + prefix_ + "_funds SET balance = balance " + (undo ? "+ " : "- ") +
+                       amount + " WHERE account = 1");
+      } else {
+        Execute(c, "UPDATE " + prefix_ + "_points SET points = points " + (undo ? "- " : "+ ") +
+                       points + " WHERE account = 1");
+      }
+      return true;
+    }
     if (what_ == "orders") {
       if (op == xa::BarrierOp::kTry) {
         Execute(c, "INSERT INTO " + prefix_ + "_orders (id, status) VALUES ('" + gid + "', 'pending')");
@@ -160,6 +201,7 @@ class ShopParticipant : public xa::TccParticipant {
 
   const std::string prefix_;
   const std::string what_;
+  const bool refuse_actions_;
   std::mutex mu_;
   std::unique_ptr<sql::Connection> connection_;
 };
@@ -167,12 +209,13 @@ class ShopParticipant : public xa::TccParticipant {
 int Reset(const std::string& prefix) {
   std::unique_ptr<sql::Connection> c = Connect();
   c->setAutoCommit(true);
-  for (const char* t : {"_orders", "_funds", "_points", "_barrier"}) {
+  for (const char* t : {"_orders", "_funds", "_points", "_barrier", "_journal"}) {
     Execute(*c, "DROP TABLE IF EXISTS " + prefix + t);
   }
   Execute(*c, "CREATE TABLE " + prefix + "_orders (id VARCHAR(128) PRIMARY KEY, status VARCHAR(16) NOT NULL)");
   Execute(*c, "CREATE TABLE " + prefix + "_funds (account INT PRIMARY KEY, balance BIGINT NOT NULL, frozen BIGINT NOT NULL)");
   Execute(*c, "CREATE TABLE " + prefix + "_points (account INT PRIMARY KEY, points BIGINT NOT NULL, pending BIGINT NOT NULL)");
+  Execute(*c, "CREATE TABLE " + prefix + "_journal (seq BIGINT AUTO_INCREMENT PRIMARY KEY, gid VARCHAR(128) NOT NULL, step VARCHAR(16) NOT NULL, op VARCHAR(16) NOT NULL)");
   Execute(*c, "INSERT INTO " + prefix + "_funds VALUES (1, " + std::to_string(kInitialBalance) + ", 0)");
   Execute(*c, "INSERT INTO " + prefix + "_points VALUES (1, 0, 0)");
   xa::BarrierOptions options;
@@ -194,13 +237,40 @@ void Acknowledge(int fd, const xa::Xid& xid) {
   }
 }
 
+// One order through TCC; acknowledged once confirmed.
+xa::Result<xa::Outcome> PlaceByTcc(xa::TransactionManager& manager, long n, int ack) {
+  xa::Result<xa::TccTransaction> txn = manager.BeginTcc();
+  if (!txn.ok()) return txn.status();
+  for (const char* name : {"orders", "funds", "points"}) {
+    XA_RETURN_IF_ERROR(txn->Enlist(name, "order " + std::to_string(n)));
+  }
+  xa::Result<xa::Outcome> outcome = txn->Commit();
+  if (outcome.ok() && (*outcome == xa::Outcome::kCommitted ||
+                       *outcome == xa::Outcome::kCommittedCompletionPending)) {
+    Acknowledge(ack, txn->xid());
+  }
+  return outcome;
+}
+
+// One order as a saga of three steps; acknowledged once completed.
+xa::Result<xa::Outcome> PlaceBySaga(xa::TransactionManager& manager, long n, int ack) {
+  xa::Result<xa::SagaTransaction> saga = manager.BeginSaga();
+  if (!saga.ok()) return saga.status();
+  for (const char* name : {"saga-orders", "saga-funds", "saga-points"}) {
+    XA_RETURN_IF_ERROR(saga->Enlist(name, "order " + std::to_string(n)));
+  }
+  xa::Result<xa::Outcome> outcome = saga->Commit();
+  if (outcome.ok() && *outcome == xa::Outcome::kCommitted) Acknowledge(ack, saga->xid());
+  return outcome;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string log_dir, ack_file, prefix = "tccshop";
   uint32_t node_id = 0;
   long orders = 5;
-  bool recover = false, reset = false;
+  bool recover = false, reset = false, saga = false, third_fails = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -217,6 +287,8 @@ int main(int argc, char** argv) {
     else if (a == "--orders") orders = std::stol(next());
     else if (a == "--recover") recover = true;
     else if (a == "--reset") reset = true;
+    else if (a == "--saga") saga = true;
+    else if (a == "--saga-third-fails") saga = third_fails = true;
     else {
       std::cerr << "tcc_shop_worker: unknown argument '" << a << "'\n";
       return 2;
@@ -255,6 +327,9 @@ int main(int argc, char** argv) {
                                              std::chrono::milliseconds(200), 2.0};
   for (const char* name : {"orders", "funds", "points"}) {
     options.tcc.participants[name] = std::make_shared<ShopParticipant>(prefix, name);
+    // The same services as saga steps, under names of their own.
+    options.saga.operations[std::string("saga-") + name] = std::make_shared<ShopParticipant>(
+        prefix, name, third_fails && std::string(name) == "points");
   }
   auto manager = xa::TransactionManager::Open(options, **log);
   if (!manager.ok()) {
@@ -277,25 +352,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (long n = 0; n < orders; ++n) {
-    auto txn = (*manager)->BeginTcc();
-    if (!txn.ok()) {
-      std::cerr << "tcc_shop_worker: " << txn.status().ToString() << "\n";
-      return 1;
-    }
-    for (const char* name : {"orders", "funds", "points"}) {
-      xa::Status enlisted = txn->Enlist(name, "order " + std::to_string(n));
-      if (!enlisted.ok()) {
-        std::cerr << "tcc_shop_worker: " << enlisted.ToString() << "\n";
-        return 1;
-      }
-    }
-    xa::Result<xa::Outcome> outcome = txn->Commit();
+    xa::Result<xa::Outcome> outcome = saga ? PlaceBySaga(**manager, n, ack)
+                                           : PlaceByTcc(**manager, n, ack);
     if (!outcome.ok()) {
       std::cerr << "tcc_shop_worker: " << outcome.status().ToString() << "\n";
       return 1;
-    }
-    if (*outcome == xa::Outcome::kCommitted || *outcome == xa::Outcome::kCommittedCompletionPending) {
-      Acknowledge(ack, txn->xid());
     }
   }
   xa::Status idle = (*manager)->WaitForBackgroundCompletion(std::chrono::seconds(60));
