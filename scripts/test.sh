@@ -28,6 +28,8 @@
 #   XA_TEST_QUICK=1        skip steps 6 to 8 (sanitizer builds, fuzzing) for a quick local run
 #   XA_FUZZ_SECONDS=<s>    total fuzzing time of step 8 (default 60)
 #   XA_SOAK_KILLS, XA_SOAK_SECONDS, XA_SOAK_MIN_KILLS  size of the kill soak (120, 300, 100)
+#   XA_TCC_SOAK_KILLS, XA_TCC_SOAK_SECONDS, XA_TCC_SOAK_MIN_KILLS  size of the TCC kill soak
+#                                                     (100, 150, 100)
 #   XA_TEST_TIMEOUT=<s>    per-test timeout for ctest (default 300; sanitizer runs get twice it)
 #   XA_TEST_JOBS=<n>       build parallelism (default 2)
 #   XA_TEST_CTEST_ARGS     extra ctest arguments for every run, e.g. "-R Mysql"
