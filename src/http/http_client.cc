@@ -95,6 +95,9 @@ class HttpClient::Impl {
     client->set_read_timeout(options_.request_timeout);
     client->set_write_timeout(options_.request_timeout);
     client->set_keep_alive(true);
+    // A request goes out in more than one write (headers, then body): with Nagle's algorithm the
+    // body waits for the server's delayed ACK, about 40 ms a call on Linux.
+    client->set_tcp_nodelay(true);
     client->set_follow_location(false);
     return client;
   }

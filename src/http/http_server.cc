@@ -60,6 +60,8 @@ class HttpServer::Impl {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
+    // Answers leave at once, not after the client's delayed ACK (Nagle's algorithm).
+    server_.set_tcp_nodelay(true);
     server_.set_read_timeout(options_.io_timeout);
     server_.set_write_timeout(options_.io_timeout);
     server_.set_keep_alive_timeout(
