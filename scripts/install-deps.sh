@@ -18,8 +18,9 @@ readonly PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # libcrypto (OpenSSL): HMAC-SHA256 and random nonces of the peer handshake
   libssl-dev
-  # cpp-httplib: the HTTP server of the daemons' endpoints (src/http)
-  libcpp-httplib-dev
+  # cpp-httplib: the HTTP server and client (src/http); nlohmann-json: the JSON the TCC shop's
+  # participant services read (examples/tcc_shop)
+  libcpp-httplib-dev nlohmann-json3-dev
   # Local test servers (scripts/servers.sh); PostgreSQL 15 exactly: its binaries' path is fixed
   mariadb-server mariadb-client postgresql-15 postgresql-client-15
   # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum
