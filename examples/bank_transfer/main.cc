@@ -16,6 +16,11 @@
 //      pre-committed: without the coordinator and without any recovery run, the agents agree
 //      and commit both branches within their termination timeout; the coordinator's next start
 //      learns the outcome from them.
+//   6. TCC (tcc_act.h): the shop's three participant services (order on MariaDB, funds on
+//      PostgreSQL, points on MariaDB, each its own process behind the participant barrier),
+//      orders placed over HTTP (confirmed everywhere; one refused by the funds, cancelled
+//      everywhere), then a copy killed with the confirm decision durable and no Confirm sent,
+//      and the manager's recovery confirming that order on all three services.
 //
 // Settings come from the environment that `scripts/servers.sh start` writes (build/servers/
 // env.sh); `bash scripts/demo.sh` does all of it.
@@ -43,6 +48,7 @@
 
 #include "examples/bank/bank.h"
 #include "examples/bank_transfer/child_process.h"
+#include "examples/bank_transfer/tcc_act.h"
 #include "examples/bank_transfer/three_phase_act.h"
 #include "xa/decision_log.h"
 #include "xa/logging.h"
@@ -164,6 +170,9 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--crashing-child") == 0) {
     return RunCrashingChild(argv[2]);
   }
+  if (argc == 6 && std::strcmp(argv[1], "--tcc-crashing-child") == 0) {
+    return xa::demo::RunTccCrashingChild(argv[2], {argv[3], argv[4], argv[5]});
+  }
   if (argc == 6 && std::strcmp(argv[1], "--three-phase-crashing-child") == 0) {
     xa::demo::ThreePhaseSetup setup;
     setup.node_id = kThreePhaseNodeId;
@@ -283,14 +292,22 @@ int main(int argc, char** argv) {
   const bool three_phase_ok = true;
 #endif
 
+#ifdef XA_TCC_SHOP_SERVICE_PATH
+  const bool tcc_ok = xa::demo::RunTccAct(work, XA_TCC_SHOP_SERVICE_PATH, "/proc/self/exe");
+#else
+  std::cout << "\n6. the TCC shop's services were not built: no TCC act\n";
+  const bool tcc_ok = true;
+#endif
+
   auto final_state = (*bank)->Snapshot(kNodeId);
   if (!final_state.ok()) Fail("reading balances", final_state.status());
   xa::Status invariants = (*bank)->CheckInvariants(*final_state, {});
-  const bool ok = invariants.ok() && resolved == 0 && three_phase_ok;
+  const bool ok = invariants.ok() && resolved == 0 && three_phase_ok && tcc_ok;
   std::cout << "\n" << (ok ? "OK" : "FAILED")
             << ": every transfer is on both databases or on neither, the total is "
             << final_state->total() << " (expected " << (*bank)->settings().Total()
-            << "), no branch of ours is left prepared.\n";
+            << "), no branch of ours is left prepared"
+            << (tcc_ok ? "; every TCC order is on all three services or on none" : "") << ".\n";
   if (!invariants.ok()) std::cout << invariants.ToString() << "\n";
   std::string cleanup = "rm -rf '" + work + "'";
   if (std::system(cleanup.c_str()) != 0) {
