@@ -5,7 +5,7 @@
 // handled by the barrier, not by the business code.
 //
 //   tcc-shop-service --role order|funds|points --listen 127.0.0.1:PORT [--prefix P]
-//                    [--delay-try-ms MS] [--reset]
+//                    [--delay-try-ms MS] [--die-after try|confirm|cancel] [--reset]
 //
 //   order   MariaDB (MySQL Connector/C++): <P>_orders(id, status): Try inserts a 'pending'
 //           order, Confirm confirms it, Cancel deletes it.
@@ -19,6 +19,9 @@
 // without funds, or a Try after its Cancel), 503 failed (the database; the coordinator calls
 // again), 400 for a body that is not the coordinator's. --delay-try-ms holds every Try back that
 // long before it enters the barrier (a Try late in the network, for the anomaly tests).
+// --die-after kills the service (SIGKILL) right after the first request of that operation has
+// committed its local transaction, before it answers: the crash tests restart it on the same
+// address and check that the coordinator's repeat finds the work done.
 // --reset (re)creates the role's tables (funds: account 1 with 1000000) and exits.
 // Database settings come from the environment of scripts/servers.sh (as examples/bank).
 
@@ -234,6 +237,7 @@ xa::http::HttpResponse Answer(int status, std::string text) {
 }
 
 long g_delay_try_ms = 0;
+std::string g_die_after;  // "try", "confirm", "cancel" or empty
 
 xa::http::HttpResponse Serve(xa::BarrierOp op, const xa::http::HttpRequest& request) {
   std::string gid, branch;
@@ -289,6 +293,11 @@ xa::http::HttpResponse Serve(xa::BarrierOp op, const xa::http::HttpRequest& requ
     }
     if (!t->Commit()) {
       return Answer(503, "commit failed");  // the connection is dropped
+    }
+    if (!g_die_after.empty() && g_die_after == xa::BarrierOpName(op) &&
+        *verdict == xa::BarrierVerdict::kRun) {
+      std::cout << "dying after " << g_die_after << " committed, before answering" << std::endl;
+      std::raise(SIGKILL);
     }
     Give(std::move(t));
     return Answer(200, std::string(xa::BarrierVerdictName(*verdict)));
@@ -356,6 +365,7 @@ int main(int argc, char** argv) {
     else if (a == "--listen") listen = next();
     else if (a == "--prefix") g_prefix = next();
     else if (a == "--delay-try-ms") g_delay_try_ms = std::stol(next());
+    else if (a == "--die-after") g_die_after = next();
     else if (a == "--reset") reset = true;
     else {
       std::cerr << "tcc-shop-service: unknown argument '" << a << "'\n";

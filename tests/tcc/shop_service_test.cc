@@ -38,11 +38,12 @@ struct Service {
 };
 
 Service Start(const ScratchDir& dir, const std::string& role,
-              const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv = {ServicePath(), "--role", role, "--listen", "127.0.0.1:0",
+              const std::vector<std::string>& extra = {},
+              const std::string& listen = "127.0.0.1:0", const std::string& output = "") {
+  std::vector<std::string> argv = {ServicePath(), "--role", role, "--listen", listen,
                                    "--prefix", kPrefix};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  const std::string out = dir.File(role + ".out");
+  const std::string out = dir.File((output.empty() ? role : output) + ".out");
   Service service;
   service.pid = Spawn(argv, {}, out);
   for (int i = 0; i < 200 && service.address.empty(); ++i) {
@@ -256,6 +257,72 @@ TEST_F(ShopServiceTest, ATryThatArrivesAfterItsCancelIsRefused) {
   }
   EXPECT_EQ(Read(), before) << Describe(Read());
 }
+
+// A participant service killed (SIGKILL) right after it committed its work of a Try, a Confirm
+// or a Cancel and before it answered (crash-matrix row P9): the coordinator sees the call fail,
+// and once the service is back on the same address, its repeat finds the work done (the
+// barrier answers it as a repeat). Afterwards the order is on all three services or on none,
+// nothing is frozen or pending.
+class ServiceKilledTest : public ShopServiceTest,
+                          public ::testing::WithParamInterface<std::string> {
+ protected:
+  // Waits (up to 30 s) for `role` to die, then starts it again on the same address.
+  void RestartWhenDead(const std::string& role) {
+    Service& service = services_[role];
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 300 && done == 0; ++i) {
+      done = ::waitpid(service.pid, &status, WNOHANG);
+      if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(done, service.pid) << role << " did not die";
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << role;
+    const std::string address = service.address;
+    service = Start(dir_, role, {}, address, role + "-again");
+  }
+};
+
+TEST_P(ServiceKilledTest, TheOrderEndsOnAllThreeServicesOrOnNoneOnceTheServiceIsBack) {
+  const std::string op = GetParam();
+  // Cancel needs a cancelled order: the funds refuse it (too large), and the order service,
+  // whose Try inserted the order, dies after deleting it.
+  const std::string role = op == "cancel" ? "order" : "funds";
+  services_.erase(role);
+  if (role == "order") {
+    Stop(services_["order"]);
+    services_["order"] = Start(dir_, "order", {"--die-after", op});
+    services_["funds"] = Start(dir_, "funds");
+  } else {
+    services_["funds"] = Start(dir_, "funds", {"--die-after", op});
+  }
+  OpenManager(std::chrono::seconds(2));
+  const ShopState before = Read();
+  const int amount = op == "cancel" ? 2000000 : 10;
+  Result<Outcome> outcome = Status(Code::kInternal, "not run");
+  std::thread client([&] { outcome = PlaceOrder(amount); });
+  RestartWhenDead(role);
+  client.join();
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  ASSERT_TRUE(manager_->WaitForBackgroundCompletion(std::chrono::seconds(30)).ok());
+  EXPECT_TRUE(log_->State().open_tcc.empty());
+  const ShopState after = Read();
+  if (op == "confirm") {
+    EXPECT_EQ(*outcome, Outcome::kCommittedCompletionPending);
+    EXPECT_EQ(after, (ShopState{before.confirmed + 1, 0, before.balance - 10, 0,
+                                before.points + 1, 0}))
+        << Describe(after);
+  } else {
+    // A Try that died is a failed Try: the order is cancelled everywhere, and the dead
+    // service's committed reservation is released once it is back.
+    EXPECT_EQ(*outcome, Outcome::kRolledBack);
+    EXPECT_EQ(after, before) << Describe(after);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(During, ServiceKilledTest, ::testing::Values("try", "confirm", "cancel"),
+                         [](const ::testing::TestParamInfo<std::string>& op) {
+                           return op.param;
+                         });
 
 }  // namespace
 }  // namespace xa::test
