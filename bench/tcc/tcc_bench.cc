@@ -53,15 +53,12 @@ namespace {
 constexpr int kAccounts = 16;
 xa::mysql::MySqlOptions g_account;
 
+// Connections are made from many threads at once: through the driver's lock.
 std::unique_ptr<sql::Connection> Connect() {
-  sql::ConnectOptionsMap map;
-  map["hostName"] = sql::SQLString(g_account.host);
-  map["port"] = static_cast<int>(g_account.port);
-  map["userName"] = sql::SQLString(g_account.user);
-  map["password"] = sql::SQLString(g_account.password);
-  map["schema"] = sql::SQLString(g_account.database);
-  std::unique_ptr<sql::Connection> connection(get_driver_instance()->connect(map));
-  return connection;
+  xa::Result<std::unique_ptr<sql::Connection>> connection =
+      xa::mysql::OpenLocalConnection(g_account);
+  if (!connection.ok()) throw std::runtime_error(connection.status().ToString());
+  return std::move(connection).value();
 }
 
 void Execute(sql::Connection& c, const std::string& statement) {
@@ -71,6 +68,7 @@ void Execute(sql::Connection& c, const std::string& statement) {
 
 void Reset() {
   std::unique_ptr<sql::Connection> c = Connect();
+  c->setAutoCommit(true);
   for (const char* t : {"tccb_funds", "tccb_points", "tccb_barrier"}) {
     Execute(*c, std::string("DROP TABLE IF EXISTS ") + t);
   }
@@ -144,9 +142,7 @@ class Participant : public xa::TccParticipant {
         return c;
       }
     }
-    auto c = Connect();
-    c->setAutoCommit(false);
-    return c;
+    return Connect();
   }
   void Give(std::unique_ptr<sql::Connection> c) {
     std::lock_guard<std::mutex> lock(mu_);

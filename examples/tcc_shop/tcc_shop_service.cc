@@ -76,16 +76,11 @@ xa::BarrierOptions Barrier() {
 
 class MariaDbTransaction final : public LocalTransaction {
  public:
+  // Requests arrive on the server's threads at once: connect through the driver's lock.
   MariaDbTransaction() {
-    const xa::mysql::MySqlOptions& a = g_settings.mariadb;
-    sql::ConnectOptionsMap map;
-    map["hostName"] = sql::SQLString(a.host);
-    map["port"] = static_cast<int>(a.port);
-    map["userName"] = sql::SQLString(a.user);
-    map["password"] = sql::SQLString(a.password);
-    map["schema"] = sql::SQLString(a.database);
-    connection_.reset(get_driver_instance()->connect(map));
-    connection_->setAutoCommit(false);
+    auto connection = xa::mysql::OpenLocalConnection(g_settings.mariadb);
+    if (!connection.ok()) throw std::runtime_error(connection.status().ToString());
+    connection_ = std::move(connection).value();
   }
   xa::Result<xa::BarrierVerdict> Enter(const xa::BarrierKey& key, xa::BarrierOp op) override {
     return xa::mysql::EnterBarrier(*connection_, key, op, Barrier());

@@ -54,16 +54,12 @@ constexpr int64_t kOrderPoints = 1;
 
 xa::mysql::MySqlOptions g_account;
 
+// Participants connect from the coordinator's threads at once: through the driver's lock.
 std::unique_ptr<sql::Connection> Connect() {
-  sql::ConnectOptionsMap map;
-  map["hostName"] = sql::SQLString(g_account.host);
-  map["port"] = static_cast<int>(g_account.port);
-  map["userName"] = sql::SQLString(g_account.user);
-  map["password"] = sql::SQLString(g_account.password);
-  map["schema"] = sql::SQLString(g_account.database);
-  std::unique_ptr<sql::Connection> connection(get_driver_instance()->connect(map));
-  connection->setAutoCommit(false);
-  return connection;
+  xa::Result<std::unique_ptr<sql::Connection>> connection =
+      xa::mysql::OpenLocalConnection(g_account);
+  if (!connection.ok()) throw sql::SQLException(connection.status().ToString());
+  return std::move(connection).value();
 }
 
 // The barrier's branch id: the branch qualifier in hex (unique within the global id).

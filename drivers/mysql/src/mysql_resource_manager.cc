@@ -307,6 +307,50 @@ Status MySqlResourceManager::Impl::StatusFromException(const sql::SQLException& 
 
 // ---- Session -------------------------------------------------------------------------------
 
+// The connection options every connection of this driver is made with (the resource manager's,
+// and the plain ones of OpenLocalConnection).
+static sql::ConnectOptionsMap ConnectOptions(const MySqlOptions& options) {
+  sql::ConnectOptionsMap map;
+  if (options.unix_socket.empty()) {
+    map["hostName"] = sql::SQLString(options.host);
+    map["port"] = options.port;
+  } else {
+    map["hostName"] = sql::SQLString("unix://" + options.unix_socket);
+  }
+  map["userName"] = sql::SQLString(options.user);
+  map["password"] = sql::SQLString(options.password);
+  if (!options.database.empty()) map["schema"] = sql::SQLString(options.database);
+  map["OPT_CONNECT_TIMEOUT"] = static_cast<int>(options.connect_timeout.count());
+  map["OPT_READ_TIMEOUT"] = static_cast<int>(options.read_timeout.count());
+  map["OPT_WRITE_TIMEOUT"] = static_cast<int>(options.write_timeout.count());
+  // A silent reconnect would lose the transaction (or the branch's association) and run the
+  // next statement outside it: never.
+  map["OPT_RECONNECT"] = false;
+  map["CLIENT_MULTI_STATEMENTS"] = options.batch_xa_end;
+  return map;
+}
+
+Result<std::unique_ptr<sql::Connection>> OpenLocalConnection(const MySqlOptions& options) {
+  std::unique_ptr<sql::Connection> connection;
+  std::optional<SqlFailure> failure = Catch([&] {
+    sql::ConnectOptionsMap map = ConnectOptions(options);
+    {
+      std::lock_guard<std::mutex> lock(ConnectMutex());
+      connection.reset(get_driver_instance()->connect(map));
+    }
+    connection->setAutoCommit(false);
+  });
+  if (failure) {
+    const std::string where = options.unix_socket.empty()
+                                  ? options.host + ":" + std::to_string(options.port)
+                                  : "socket " + options.unix_socket;
+    return Status(Code::kRmFail, "cannot connect to " + where + " as '" + options.user +
+                                     "': " + failure->text + " (MySQL error " +
+                                     std::to_string(failure->error_number) + ")");
+  }
+  return connection;
+}
+
 Status MySqlResourceManager::Impl::Connect() {
   CloseQuietly();
   broken_ = false;
@@ -315,23 +359,7 @@ Status MySqlResourceManager::Impl::Connect() {
                           : "socket " + options_.unix_socket;
   std::string operation = "connect to " + where + " as '" + options_.user + "'";
   std::optional<SqlFailure> failure = Catch([&] {
-    sql::ConnectOptionsMap map;
-    if (options_.unix_socket.empty()) {
-      map["hostName"] = sql::SQLString(options_.host);
-      map["port"] = options_.port;
-    } else {
-      map["hostName"] = sql::SQLString("unix://" + options_.unix_socket);
-    }
-    map["userName"] = sql::SQLString(options_.user);
-    map["password"] = sql::SQLString(options_.password);
-    if (!options_.database.empty()) map["schema"] = sql::SQLString(options_.database);
-    map["OPT_CONNECT_TIMEOUT"] = static_cast<int>(options_.connect_timeout.count());
-    map["OPT_READ_TIMEOUT"] = static_cast<int>(options_.read_timeout.count());
-    map["OPT_WRITE_TIMEOUT"] = static_cast<int>(options_.write_timeout.count());
-    // A silent reconnect would lose the branch's association and run the next statement
-    // outside it: never.
-    map["OPT_RECONNECT"] = false;
-    map["CLIENT_MULTI_STATEMENTS"] = options_.batch_xa_end;
+    sql::ConnectOptionsMap map = ConnectOptions(options_);
     std::lock_guard<std::mutex> lock(ConnectMutex());
     sql::Driver* driver = get_driver_instance();
     connection_.reset(driver->connect(map));

@@ -3,6 +3,10 @@
 
 #include "xa/mysql/tcc_barrier.h"
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "mysql_test_util.h"
 #include "tests/drivers/common/barrier_cases.h"
 
@@ -50,6 +54,35 @@ INSTANTIATE_TEST_SUITE_P(
           return std::make_unique<MySqlBarrierConnection>(std::move(connection));
         }}),
     test::BarrierDriverName);
+
+// A participant service opens its connections from many threads at once (the coordinator calls
+// its participants in parallel): Connector/C++'s first connect is not thread-safe, and under ASan
+// unguarded parallel connects crashed in the driver. OpenLocalConnection takes the driver's lock.
+TEST(OpenLocalConnection, ManyThreadsConnectAtOnceAndEachGetsALocalTransaction) {
+  std::vector<std::thread> threads;
+  std::atomic<int> connected{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      Result<std::unique_ptr<sql::Connection>> c = OpenLocalConnection(Options());
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      EXPECT_FALSE((*c)->getAutoCommit());
+      ++connected;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(connected.load(), 8);
+}
+
+TEST(OpenLocalConnection, AnUnreachableServerIsAnErrorNamingIt) {
+  MySqlOptions options = Options();
+  options.port = 1;
+  Status refused = OpenLocalConnection(options).status();
+  EXPECT_EQ(refused.code(), Code::kRmFail);
+  EXPECT_NE(refused.message().find(":1"), std::string::npos) << refused.ToString();
+  if (!options.password.empty()) {
+    EXPECT_EQ(refused.message().find(options.password), std::string::npos);
+  }
+}
 
 }  // namespace
 }  // namespace xa::mysql

@@ -18,7 +18,9 @@
 #define XA_MYSQL_TCC_BARRIER_H_
 
 #include <cstdint>
+#include <memory>
 
+#include "xa/mysql/mysql_resource_manager.h"
 #include "xa/status.h"
 #include "xa/tcc_barrier.h"
 
@@ -27,6 +29,13 @@ class Connection;
 }  // namespace sql
 
 namespace xa::mysql {
+
+// A plain connection (not a resource manager) for a participant service's local transactions,
+// autocommit off, made with `options`' server, credentials and timeouts (rm_name and the XA
+// settings are unused). Connects under the driver's own lock: Connector/C++ 1.1's first
+// connect is not thread-safe, so a service must not call get_driver_instance()->connect() from
+// several threads itself. XAER_RMFAIL naming the server when it cannot connect.
+Result<std::unique_ptr<sql::Connection>> OpenLocalConnection(const MySqlOptions& options);
 
 // Judges `op` for `key` inside the connection's open transaction (autocommit must be off: the
 // barrier's rows must commit or roll back with the business work; kProto if it is on).
