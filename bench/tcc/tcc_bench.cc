@@ -164,6 +164,14 @@ std::string Field(const std::string& body, const std::string& name) {
   return body.substr(at, body.find('"', at) - at);
 }
 
+// Why the first transfer that did not commit did not (printed after the table).
+std::mutex g_failure_mu;
+std::string g_first_failure;
+void NoteFailure(const std::string& mode, const xa::Status& why) {
+  std::lock_guard<std::mutex> lock(g_failure_mu);
+  if (g_first_failure.empty()) g_first_failure = mode + ": " + why.ToString();
+}
+
 struct Case {
   std::string mode;
   int clients = 0;
@@ -360,7 +368,9 @@ int main() {
             return false;
           }
           auto outcome = txn->Commit();
-          return outcome.ok() && *outcome == xa::Outcome::kCommitted;
+          if (outcome.ok() && *outcome == xa::Outcome::kCommitted) return true;
+          NoteFailure(mode, outcome.ok() ? txn->last_status() : outcome.status());
+          return false;
         }));
         (void)manager->WaitForBackgroundCompletion(std::chrono::seconds(30));
       }
@@ -377,6 +387,9 @@ int main() {
   for (const Case& c : cases) {
     std::printf("%-6s %8d %12.0f %9.2f %9.2f %14.0f %8ld\n", c.mode.c_str(), c.clients,
                 c.per_second, c.p50_ms, c.p99_ms, c.cpu_us, c.failed);
+  }
+  if (!g_first_failure.empty()) {
+    std::printf("first transfer not committed: %s\n", g_first_failure.c_str());
   }
   std::printf("\nratios to 2pc at the same clients (throughput: higher is better; p50, CPU: lower)\n");
   for (const Case& c : cases) {

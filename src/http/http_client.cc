@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <utility>
@@ -49,7 +50,30 @@ class HttpClient::Impl {
       return Status(Code::kInval, "HTTP call to " + EscapeForMessage(url) +
                                       ": the path must start with '/'");
     }
-    std::unique_ptr<httplib::Client> client = Take();
+    bool reused = false;
+    const auto start = std::chrono::steady_clock::now();
+    Result<HttpReply> reply = PostOnce(url, path, content_type, body, &reused);
+    // A connection the server had closed fails at once; a call that timed out waiting for its
+    // answer is not made again (that would double the bound on the call).
+    const bool at_once = std::chrono::steady_clock::now() - start < options_.request_timeout;
+    if (!reply.ok() && reused && at_once && options_.retry_idempotent_on_stale_connection &&
+        reply.status().message().find(kNoAnswer) != std::string::npos) {
+      bool again = false;
+      reply = PostOnce(url, path, content_type, std::move(body), &again, /*fresh=*/true);
+    }
+    return reply;
+  }
+
+  const std::string& base_url() const noexcept { return options_.base_url; }
+
+ private:
+  // What a failure says when the connection failed before any answer (read or write).
+  static constexpr std::string_view kNoAnswer = " (no answer)";
+
+  Result<HttpReply> PostOnce(const std::string& url, std::string_view path,
+                             std::string_view content_type, std::string body, bool* reused,
+                             bool fresh = false) {
+    std::unique_ptr<httplib::Client> client = Take(reused, fresh);
     httplib::Request request;
     request.method = "POST";
     request.path = std::string(path);
@@ -79,16 +103,15 @@ class HttpClient::Impl {
                                          ": the response body is larger than " +
                                          std::to_string(limit) + " bytes");
       }
+      const bool no_answer = error == httplib::Error::Read || error == httplib::Error::Write;
       return Status(Code::kRmFail, "HTTP POST " + EscapeForMessage(url) + " failed: " +
-                                       httplib::to_string(error));
+                                       httplib::to_string(error) +
+                                       (no_answer ? std::string(kNoAnswer) : std::string()));
     }
     Give(std::move(client));
     return HttpReply{response.status, std::move(received)};
   }
 
-  const std::string& base_url() const noexcept { return options_.base_url; }
-
- private:
   std::unique_ptr<httplib::Client> Fresh() const {
     auto client = std::make_unique<httplib::Client>(options_.base_url);
     client->set_connection_timeout(options_.connect_timeout);
@@ -102,12 +125,16 @@ class HttpClient::Impl {
     return client;
   }
 
-  // A free client, or a fresh one while fewer than max_connections are out; else waits.
-  std::unique_ptr<httplib::Client> Take() {
+  // A free client (*reused), or a fresh one while fewer than max_connections are out; else
+  // waits. `fresh`: never an idle one.
+  std::unique_ptr<httplib::Client> Take(bool* reused, bool fresh) {
     std::unique_lock<std::mutex> lock(mu_);
     freed_.wait(lock, [&] { return !idle_.empty() || out_ < options_.max_connections; });
     ++out_;
-    if (!idle_.empty()) {
+    *reused = false;
+    if (fresh && !idle_.empty()) idle_.pop_back();  // in its place: it may be stale too
+    if (!fresh && !idle_.empty()) {
+      *reused = true;
       std::unique_ptr<httplib::Client> client = std::move(idle_.back());
       idle_.pop_back();
       return client;

@@ -43,6 +43,12 @@ struct HttpClientOptions {
   size_t max_connections = 8;
   // Sent with every request (e.g. an Authorization header). Never logged, never in an error.
   std::vector<std::pair<std::string, std::string>> headers;
+  // A kept-alive connection may be closed by the server (its idle timeout, its limit of
+  // requests a connection) just as a call is sent on it; the call then fails to read or write
+  // without the server having answered. With this set, such a call on a reused connection is
+  // made once more on a fresh one. Only for idempotent calls: the server may have received and
+  // run the first one.
+  bool retry_idempotent_on_stale_connection = false;
 };
 
 struct HttpReply {

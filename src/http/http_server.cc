@@ -64,6 +64,9 @@ class HttpServer::Impl {
     server_.set_tcp_nodelay(true);
     server_.set_read_timeout(options_.io_timeout);
     server_.set_write_timeout(options_.io_timeout);
+    // httplib closes a kept-alive connection after 5 requests by default, which a busy client
+    // meets as a failed call on a connection it just reused; keep connections for long.
+    server_.set_keep_alive_max_count(100000);
     server_.set_keep_alive_timeout(
         std::chrono::duration_cast<std::chrono::seconds>(options_.io_timeout).count());
     // A client that sends a larger body gets 413, not our memory.

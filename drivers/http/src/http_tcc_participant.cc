@@ -107,6 +107,8 @@ Result<std::shared_ptr<TccParticipant>> MakeTccParticipant(TccParticipantOptions
       client_options.max_response_bytes = options.max_response_bytes;
       client_options.max_connections = options.max_connections;
       client_options.headers = options.headers;
+      // Every call is idempotent (a participant answers a repeat as done: the barrier).
+      client_options.retry_idempotent_on_stale_connection = true;
       Result<std::unique_ptr<HttpClient>> made = HttpClient::Make(std::move(client_options));
       if (!made.ok()) {
         return made.status().WithContext(std::string("TCC participant over HTTP, ") +

@@ -1,0 +1,132 @@
+// The HTTP client (src/http/http_client.h) against servers written here from plain sockets, to
+// make the faults a real server shows only now and then: a kept-alive connection the server
+// closes right after its answer (as at the end of its idle timeout or of its limit of requests
+// a connection), which the client's next call meets when it reuses the connection.
+
+#include "src/http/http_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace xa::http {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Answers each connection's first request with 200 "ok" and "Connection: keep-alive", then
+// closes the connection without answering when the next request arrives on it: the race of a
+// server that ends a kept-alive connection just as the client sends on it. Counts the requests
+// it answered.
+class ClosingServer {
+ public:
+  ClosingServer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int yes = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    at.sin_port = 0;
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&at), sizeof(at));
+    ::listen(listener_, 16);
+    socklen_t length = sizeof(at);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&at), &length);
+    port_ = ntohs(at.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ClosingServer() {
+    stop_.store(true);
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int answered() const { return answered_.load(); }
+
+ private:
+  void Serve() {
+    while (!stop_.load()) {
+      int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      if (ReadRequest(fd)) {
+        const std::string answer =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+            "Connection: keep-alive\r\n\r\nok";
+        ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        ++answered_;
+        ReadRequest(fd);  // the next one is never answered
+      }
+      ::shutdown(fd, SHUT_RDWR);
+      ::close(fd);
+    }
+  }
+
+  // Reads one request (headers, then the body its Content-Length announces); false at EOF.
+  static bool ReadRequest(int fd) {
+    std::string request;
+    char buffer[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) return false;
+      request.append(buffer, static_cast<size_t>(n));
+    }
+    const size_t header_end = request.find("\r\n\r\n");
+    const size_t length_at = request.find("Content-Length: ");
+    const size_t length =
+        length_at == std::string::npos ? 0 : std::stoul(request.substr(length_at + 16));
+    while (request.size() < header_end + 4 + length) {
+      ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) return false;
+      request.append(buffer, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> answered_{0};
+  std::thread thread_;
+};
+
+TEST(HttpClient, AnIdempotentCallOnAConnectionTheServerClosedIsMadeAgainOnAFreshOne) {
+  ClosingServer server;
+  HttpClientOptions options;
+  options.base_url = server.base_url();
+  options.request_timeout = std::chrono::seconds(5);
+  options.retry_idempotent_on_stale_connection = true;
+  std::unique_ptr<HttpClient> client = HttpClient::Make(options).value();
+  for (int i = 0; i < 5; ++i) {
+    Result<HttpReply> reply = client->Post("/confirm", "application/json", "{}");
+    ASSERT_TRUE(reply.ok()) << i << ": " << reply.status().ToString();
+    EXPECT_EQ(reply->status, 200);
+    EXPECT_EQ(reply->body, "ok");
+  }
+  EXPECT_EQ(server.answered(), 5);
+}
+
+TEST(HttpClient, WithoutTheOptionTheCallOnAClosedConnectionFailsNamingTheUrl) {
+  ClosingServer server;
+  HttpClientOptions options;
+  options.base_url = server.base_url();
+  std::unique_ptr<HttpClient> client = HttpClient::Make(options).value();
+  ASSERT_TRUE(client->Post("/try", "application/json", "{}").ok());
+  Result<HttpReply> second = client->Post("/try", "application/json", "{}");
+  ASSERT_FALSE(second.ok()) << "the closed connection was not reused?";
+  EXPECT_THAT(second.status().message(), HasSubstr(server.base_url() + "/try"));
+  EXPECT_THAT(second.status().message(), HasSubstr("no answer"));
+  EXPECT_EQ(server.answered(), 1);
+}
+
+}  // namespace
+}  // namespace xa::http
