@@ -170,6 +170,17 @@ ProcessResult MariaDbAdmin(const std::string& sql) {
              {});
 }
 
+int64_t MariaDbNumber(const std::string& sql) {
+  ProcessResult r = MariaDbAdmin(sql);
+  EXPECT_TRUE(r.Exited(0)) << sql << ": " << r.Describe();
+  try {
+    return std::stoll(r.output);
+  } catch (...) {
+    ADD_FAILURE() << sql << " answered '" << r.output << "'";
+    return -1;
+  }
+}
+
 ProcessResult PostgresAdmin(const std::string& sql) {
   return RunProcess({"/usr/bin/psql", "-X", "-q", "-t", "-A", "-h", RequireEnv("XA_TEST_PG_HOST"), "-p",
               RequireEnv("XA_TEST_PG_PORT"), "-U", PostgresAdminUser(), "-d",

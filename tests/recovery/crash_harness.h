@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -65,6 +66,8 @@ void RemoveForeignBranches(const std::string& prefix);
 // Runs SQL as the servers' administrators (root over MariaDB's socket, postgres over TCP), with
 // the command-line clients.
 ProcessResult MariaDbAdmin(const std::string& sql);
+// The number `sql` answers through MariaDbAdmin (a test failure, and -1, when it answers none).
+int64_t MariaDbNumber(const std::string& sql);
 ProcessResult PostgresAdmin(const std::string& sql);
 
 // A node id for this test process: random, never 0.

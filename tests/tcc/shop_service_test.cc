@@ -68,11 +68,6 @@ void Stop(Service& service) {
   service.pid = -1;
 }
 
-int64_t MariaDbNumber(const std::string& sql) {
-  ProcessResult r = MariaDbAdmin(sql);
-  EXPECT_TRUE(r.Exited(0)) << r.Describe();
-  return std::stoll(r.output);
-}
 int64_t PostgresNumber(const std::string& sql) {
   ProcessResult r = PostgresAdmin(sql);
   EXPECT_TRUE(r.Exited(0)) << r.Describe();

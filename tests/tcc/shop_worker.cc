@@ -40,6 +40,7 @@
 #include <string>
 
 #include "examples/bank/bank.h"
+#include "tests/tcc/shop_tables.h"
 #include "xa/decision_log.h"
 #include "xa/mysql/tcc_barrier.h"
 #include "xa/saga.h"
@@ -48,9 +49,9 @@
 
 namespace {
 
-constexpr int64_t kInitialBalance = 1000000;
-constexpr int64_t kOrderAmount = 10;
-constexpr int64_t kOrderPoints = 1;
+using xa::test::shop::kInitialBalance;
+using xa::test::shop::kOrderAmount;
+using xa::test::shop::kOrderPoints;
 
 xa::mysql::MySqlOptions g_account;
 

@@ -15,15 +15,17 @@
 #include <vector>
 
 #include "tests/recovery/crash_harness.h"
+#include "tests/tcc/shop_tables.h"
 
 namespace xa::test {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int64_t kInitialBalance = 1000000;  // as in shop_worker.cc
-constexpr int64_t kOrderAmount = 10;
-constexpr int64_t kOrderPoints = 1;
+using shop::kInitialBalance;
+using shop::kOrderAmount;
+using shop::kOrderPoints;
+
 
 std::string ShopWorkerPath() { return XA_TCC_SHOP_WORKER_PATH; }
 
@@ -40,26 +42,15 @@ struct Shop {
   }
 };
 
-int64_t Number(const std::string& sql) {
-  ProcessResult r = MariaDbAdmin(sql);
-  EXPECT_TRUE(r.Exited(0)) << sql << ": " << r.Describe();
-  try {
-    return std::stoll(r.output);
-  } catch (...) {
-    ADD_FAILURE() << sql << " answered '" << r.output << "'";
-    return -1;
-  }
-}
-
 Shop ReadShop(const std::string& prefix) {
   Shop shop;
-  shop.balance = Number("SELECT balance FROM " + prefix + "_funds WHERE account = 1");
-  shop.frozen = Number("SELECT frozen FROM " + prefix + "_funds WHERE account = 1");
-  shop.points = Number("SELECT points FROM " + prefix + "_points WHERE account = 1");
-  shop.pending = Number("SELECT pending FROM " + prefix + "_points WHERE account = 1");
-  shop.confirmed = Number("SELECT COUNT(*) FROM " + prefix + "_orders WHERE status = 'confirmed'");
+  shop.balance = MariaDbNumber("SELECT balance FROM " + prefix + "_funds WHERE account = 1");
+  shop.frozen = MariaDbNumber("SELECT frozen FROM " + prefix + "_funds WHERE account = 1");
+  shop.points = MariaDbNumber("SELECT points FROM " + prefix + "_points WHERE account = 1");
+  shop.pending = MariaDbNumber("SELECT pending FROM " + prefix + "_points WHERE account = 1");
+  shop.confirmed = MariaDbNumber("SELECT COUNT(*) FROM " + prefix + "_orders WHERE status = 'confirmed'");
   shop.unconfirmed =
-      Number("SELECT COUNT(*) FROM " + prefix + "_orders WHERE status <> 'confirmed'");
+      MariaDbNumber("SELECT COUNT(*) FROM " + prefix + "_orders WHERE status <> 'confirmed'");
   ProcessResult ids = MariaDbAdmin("SELECT id FROM " + prefix + "_orders WHERE status = 'confirmed'");
   std::istringstream lines(ids.output);
   for (std::string line; std::getline(lines, line);) {
@@ -236,8 +227,8 @@ TEST_P(SagaCrashTest, EverySagaWhoseThirdStepFailsIsCompensatedInReverseAcrossTh
           << gid << ": compensations out of reverse order";
     }
   }
-  EXPECT_EQ(Number("SELECT COUNT(*) FROM " + prefix_ + "_journal WHERE op = 'action'"),
-            Number("SELECT COUNT(*) FROM " + prefix_ + "_journal WHERE op = 'compensate'"))
+  EXPECT_EQ(MariaDbNumber("SELECT COUNT(*) FROM " + prefix_ + "_journal WHERE op = 'action'"),
+            MariaDbNumber("SELECT COUNT(*) FROM " + prefix_ + "_journal WHERE op = 'compensate'"))
       << "every action that ran is compensated";
 
   ProcessResult again = Recover();

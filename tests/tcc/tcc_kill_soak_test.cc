@@ -27,29 +27,20 @@
 #include <gtest/gtest.h>
 
 #include "tests/recovery/crash_harness.h"
+#include "tests/tcc/shop_tables.h"
 
 namespace xa::test {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int64_t kInitialBalance = 1000000;  // as in shop_worker.cc
-constexpr int64_t kOrderAmount = 10;
-constexpr int64_t kOrderPoints = 1;
+using shop::kInitialBalance;
+using shop::kOrderAmount;
+using shop::kOrderPoints;
+
 constexpr char kPrefix[] = "tccsoak";
 
 std::string ShopWorkerPath() { return XA_TCC_SHOP_WORKER_PATH; }
-
-int64_t Number(const std::string& sql) {
-  ProcessResult r = MariaDbAdmin(sql);
-  EXPECT_TRUE(r.Exited(0)) << sql << ": " << r.Describe();
-  try {
-    return std::stoll(r.output);
-  } catch (...) {
-    ADD_FAILURE() << sql << " answered '" << r.output << "'";
-    return -1;
-  }
-}
 
 std::set<std::string> Lines(const std::string& sql) {
   ProcessResult r = MariaDbAdmin(sql);
@@ -65,22 +56,22 @@ std::set<std::string> Lines(const std::string& sql) {
 void ExpectInvariants(const std::string& ack_file, long round) {
   SCOPED_TRACE("after round " + std::to_string(round));
   const std::string p = kPrefix;
-  EXPECT_EQ(Number("SELECT frozen FROM " + p + "_funds"), 0) << "I1: funds left frozen";
-  EXPECT_EQ(Number("SELECT pending FROM " + p + "_points"), 0) << "I1: points left pending";
-  EXPECT_EQ(Number("SELECT COUNT(*) FROM " + p +
+  EXPECT_EQ(MariaDbNumber("SELECT frozen FROM " + p + "_funds"), 0) << "I1: funds left frozen";
+  EXPECT_EQ(MariaDbNumber("SELECT pending FROM " + p + "_points"), 0) << "I1: points left pending";
+  EXPECT_EQ(MariaDbNumber("SELECT COUNT(*) FROM " + p +
                    "_orders WHERE status NOT IN ('confirmed', 'placed')"),
             0)
       << "I2: an order neither confirmed nor of a completed saga";
-  const int64_t orders = Number("SELECT COUNT(*) FROM " + p + "_orders");
-  EXPECT_EQ(Number("SELECT balance FROM " + p + "_funds"), kInitialBalance - orders * kOrderAmount)
+  const int64_t orders = MariaDbNumber("SELECT COUNT(*) FROM " + p + "_orders");
+  EXPECT_EQ(MariaDbNumber("SELECT balance FROM " + p + "_funds"), kInitialBalance - orders * kOrderAmount)
       << "I2: funds moved for other orders than those kept";
-  EXPECT_EQ(Number("SELECT points FROM " + p + "_points"), orders * kOrderPoints)
+  EXPECT_EQ(MariaDbNumber("SELECT points FROM " + p + "_points"), orders * kOrderPoints)
       << "I2: points granted for other orders than those kept";
   std::set<std::string> kept = Lines("SELECT id FROM " + p + "_orders");
   for (const std::string& id : ReadAcknowledged(ack_file)) {
     EXPECT_EQ(kept.count(id), 1u) << "I3: acknowledged order " << id << " is lost";
   }
-  EXPECT_EQ(Number("SELECT COUNT(*) FROM (SELECT gid FROM " + p + "_journal j WHERE NOT EXISTS "
+  EXPECT_EQ(MariaDbNumber("SELECT COUNT(*) FROM (SELECT gid FROM " + p + "_journal j WHERE NOT EXISTS "
                    "(SELECT 1 FROM " + p + "_orders o WHERE o.id = j.gid) GROUP BY gid HAVING "
                    "SUM(op = 'action') <> SUM(op = 'compensate')) x"),
             0)
