@@ -23,8 +23,9 @@ readonly PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev
   # Local test servers (scripts/servers.sh); PostgreSQL 15 exactly: its binaries' path is fixed
   mariadb-server mariadb-client postgresql-15 postgresql-client-15
-  # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum
-  procps util-linux coreutils
+  # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum; ss (a test reads a
+  # listening socket's backlog with it)
+  procps util-linux coreutils iproute2
   # The model checker of the three-phase commit model (tests/model)
   spin
   # Packaging and reference docs (scripts/package-test.sh, docs/man, docs/api): man pages from

@@ -307,9 +307,14 @@ int main() {
       return xa::http::MakeTccParticipant(options).value();
     };
 
+    const char* only_env = std::getenv("XA_TCC_BENCH_ONLY");  // e.g. "http:16", for a closer look
+    const std::string only = only_env != nullptr ? only_env : "";
+    auto wanted = [&](const std::string& mode, int clients) {
+      return only.empty() || only == mode + ":" + std::to_string(clients);
+    };
     for (int clients : {1, 4, 16}) {
       // (2pc)
-      {
+      if (wanted("2pc", clients)) {
         auto log = OpenLog(scratch + "/2pc");
         xa::TransactionManagerOptions options = ManagerOptions();
         auto mysql_options = [&](const std::string& name) {
@@ -350,6 +355,7 @@ int main() {
       }
       // (tcc) and (http)
       for (const std::string mode : {"tcc", "http"}) {
+        if (!wanted(mode, clients)) continue;
         auto log = OpenLog(scratch + "/" + mode);
         xa::TransactionManagerOptions options = ManagerOptions();
         if (mode == "tcc") {

@@ -60,6 +60,10 @@ class HttpClient::Impl {
         reply.status().message().find(kNoAnswer) != std::string::npos) {
       bool again = false;
       reply = PostOnce(url, path, content_type, std::move(body), &again, /*fresh=*/true);
+      if (!reply.ok()) {
+        return reply.status().WithContext("made again on a fresh connection after a reused one "
+                                          "failed without an answer");
+      }
     }
     return reply;
   }

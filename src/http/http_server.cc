@@ -56,9 +56,10 @@ class HttpServer::Impl {
     // SO_REUSEADDR lets a restarted daemon bind its port while old connections linger in
     // TIME_WAIT. Not httplib's default SO_REUSEPORT: with it, a second daemon configured with
     // the same address would bind it too and the kernel would share the scrapes between them.
-    server_.set_socket_options([](int sock) {
+    server_.set_socket_options([this](int sock) {
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listening_socket_.store(sock);
     });
     // Answers leave at once, not after the client's delayed ACK (Nagle's algorithm).
     server_.set_tcp_nodelay(true);
@@ -131,6 +132,12 @@ class HttpServer::Impl {
                         (error != 0 ? std::string(": ") + std::strerror(error) : std::string()) +
                         " (the port is in use, or the address is not one of this machine's)");
     }
+    // cpp-httplib listens with a backlog of 5 (compiled into Debian's library): a burst of
+    // connections (a coordinator's clients opening their pools at once) overflows it, the kernel
+    // drops their handshakes' last ACK, and a client that already sent its request waits for
+    // the server's SYN-ACK retransmission, seconds, or fails its call. Listening again on the
+    // bound socket raises the backlog (Linux updates it in place).
+    if (int sock = listening_socket_.load(); sock >= 0) ::listen(sock, SOMAXCONN);
     address_ = parsed->ipv6 ? "[" + parsed->ip + "]:" + std::to_string(port)
                             : parsed->ip + ":" + std::to_string(port);
     listener_ = std::thread([this] {
@@ -159,6 +166,7 @@ class HttpServer::Impl {
   std::string address_;
   std::thread listener_;
   std::atomic<bool> loop_ended_{false};
+  std::atomic<int> listening_socket_{-1};  // set by the socket-options callback at bind
   std::mutex stop_mu_;
 };
 
