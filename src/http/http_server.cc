@@ -100,6 +100,7 @@ class HttpServer::Impl {
         server_.Post(path, [serve, path = path](const httplib::Request& request,
                                                 httplib::Response& response) {
           HttpResponse answer = serve(HttpRequest{path, request.get_header_value("Content-Type"),
+                                                  request.get_header_value("Authorization"),
                                                   request.body});
           response.status = answer.status;
           response.set_content(std::move(answer.body), answer.content_type.c_str());

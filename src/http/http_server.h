@@ -48,8 +48,10 @@ using HttpHandler = std::function<HttpResponse()>;
 // What a POST handler is given.
 struct HttpRequest {
   std::string path;
-  std::string content_type;  // the request's Content-Type header, "" when absent
-  std::string body;          // at most HttpServerOptions::max_body_bytes
+  std::string content_type;   // the request's Content-Type header, "" when absent
+  std::string authorization;  // its Authorization header, "" when absent: a credential, never
+                              // to be logged
+  std::string body;           // at most HttpServerOptions::max_body_bytes
 };
 using HttpPostHandler = std::function<HttpResponse(const HttpRequest&)>;
 

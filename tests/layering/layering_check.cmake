@@ -16,7 +16,7 @@
 #   src/http        the daemons' HTTP server: net (addresses), base
 #   drivers/<name>  a driver: the dialects, base, and its own folder; never the core's internals
 #                   and never another driver (drivers/http, TCC participants over HTTP: the
-#                   HTTP stack and base)
+#                   HTTP stack and base; drivers/rabbitmq, the message service's broker: base)
 #   tools/common    what the tools and daemons share (opening an RM from its configuration):
 #                   base; the drivers through their public headers (xa/mysql, xa/odbc)
 #   daemons         the daemons (xa-agent): the core's folders, tools/common; the drivers
@@ -41,6 +41,7 @@ set(rules
   "drivers/mysql|src/sql_dialect/,src/base/"
   "drivers/odbc|src/sql_dialect/,src/base/"
   "drivers/http|src/http/,src/base/"
+  "drivers/rabbitmq|src/base/"
   "tools/common|src/base/"
   "daemons|src/,recovery-log/,tools/common/")
 

@@ -26,6 +26,12 @@ Result<std::unique_ptr<ResourceManager>> MakeResourceManager(const internal::RmC
     if (rm.connect_timeout) options.connect_timeout = *rm.connect_timeout;
     return as_rm(mysql::MySqlResourceManager::Create(std::move(options)));
   }
+  Result<odbc::OdbcOptions> options = OdbcOptionsFromConfig(rm);
+  if (!options.ok()) return options.status();
+  return as_rm(odbc::OdbcResourceManager::Create(std::move(options).value()));
+}
+
+Result<odbc::OdbcOptions> OdbcOptionsFromConfig(const internal::RmConfig& rm) {
   odbc::OdbcOptions options;
   options.rm_name = rm.name;
   options.dsn = rm.Get("dsn");
@@ -42,7 +48,7 @@ Result<std::unique_ptr<ResourceManager>> MakeResourceManager(const internal::RmC
                                      "] dialect must be postgres or mariadb, not '" +
                                      internal::EscapeForMessage(dialect) + "'");
   }
-  return as_rm(odbc::OdbcResourceManager::Create(std::move(options)));
+  return options;
 }
 
 }  // namespace xa::tools

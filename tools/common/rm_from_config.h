@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "src/base/config_file.h"
+#include "xa/odbc/odbc_resource_manager.h"
 #include "xa/resource_manager.h"
 #include "xa/status.h"
 
@@ -17,6 +18,10 @@ namespace xa::tools {
 // driver's own error otherwise: kConfig or kInval when it refused the settings (a configuration
 // error), anything else when the database could not be reached now.
 Result<std::unique_ptr<ResourceManager>> MakeResourceManager(const internal::RmConfig& rm);
+
+// The ODBC driver's options of a `driver = odbc` section (dsn, user, password, connect timeout,
+// dialect); kConfig for a dialect it does not know. Also what xa-msgd opens its store with.
+Result<odbc::OdbcOptions> OdbcOptionsFromConfig(const internal::RmConfig& rm);
 
 }  // namespace xa::tools
 

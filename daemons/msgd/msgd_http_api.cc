@@ -1,0 +1,337 @@
+#include "daemons/msgd/msgd_http_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <limits>
+#include <string_view>
+#include <utility>
+
+#include "src/base/prometheus_text.h"
+
+namespace xa::msg {
+namespace {
+
+using http::HttpRequest;
+using http::HttpResponse;
+using Json = nlohmann::json;
+
+constexpr std::string_view kJson = "application/json";
+
+std::string Dump(const Json& json) {
+  // Bodies came in as JSON strings, so they are UTF-8; replace rather than throw regardless.
+  return json.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+HttpResponse Answer(int status, const Json& json) {
+  return HttpResponse{status, std::string(kJson), Dump(json) + "\n"};
+}
+HttpResponse Error(int status, std::string what) {
+  return Answer(status, Json{{"error", std::move(what)}});
+}
+
+int StatusOfError(const Status& status) {
+  switch (status.code()) {
+    case Code::kInval: return 400;
+    case Code::kNoTa: return 404;
+    default: return 503;
+  }
+}
+
+Json MessageJson(const Message& message, bool with_body) {
+  Json json{{"id", message.id},
+            {"producer_id", message.producer_id},
+            {"data_type", message.data_type},
+            {"queue", message.consumer_queue},
+            {"status", MessageStatusName(message.status)},
+            {"dead", message.dead},
+            {"resend_count", message.resend_count},
+            {"check_count", message.check_count},
+            {"created_ms", message.created_ms},
+            {"updated_ms", message.updated_ms},
+            {"next_attempt_ms", message.next_attempt_ms},
+            {"query_url", message.query_url},
+            {"last_error", message.last_error}};
+  if (with_body) json["body"] = message.body;
+  return json;
+}
+
+// The JSON object of a request's body; nullopt (with `error` set) when it is not one.
+std::optional<Json> ParseObject(const HttpRequest& request, HttpResponse* error) {
+  Json json = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    *error = Error(400, "the request body must be a JSON object");
+    return std::nullopt;
+  }
+  return json;
+}
+
+// The string field `name`, or nullopt (with `error`) when it is absent or not a string.
+std::optional<std::string> StringField(const Json& json, const char* name, bool required,
+                                       HttpResponse* error) {
+  auto it = json.find(name);
+  if (it == json.end()) {
+    if (required) *error = Error(400, std::string("field \"") + name + "\" is required");
+    return required ? std::nullopt : std::optional<std::string>("");
+  }
+  if (!it->is_string()) {
+    *error = Error(400, std::string("field \"") + name + "\" must be a string");
+    return std::nullopt;
+  }
+  return it->get<std::string>();
+}
+
+HttpResponse OutcomeAnswer(const Result<RequestOutcome>& outcome, std::string_view id) {
+  if (!outcome.ok()) return Error(StatusOfError(outcome.status()), outcome.status().message());
+  Json json{{"id", id}, {"result", RequestResultName(outcome->result)}};
+  if (outcome->message) {
+    json["status"] = MessageStatusName(outcome->message->status);
+    json["dead"] = outcome->message->dead;
+  }
+  switch (outcome->result) {
+    case RequestResult::kChanged:
+    case RequestResult::kAlready: return Answer(200, json);
+    case RequestResult::kNotFound:
+      json["error"] = "no message with this id (never pre-sent, cancelled, or deleted)";
+      return Answer(404, json);
+    case RequestResult::kForbidden:
+      return Error(403, "the message belongs to another producer");
+    case RequestResult::kConflict:
+      json["error"] = "the message's state does not allow this request";
+      return Answer(409, json);
+  }
+  return Error(500, "unknown outcome");
+}
+
+using Handler = std::function<HttpResponse(const Caller&, const Json&)>;
+
+// Checks the token and its role, parses the body, and calls `handler`.
+http::HttpPostHandler Guarded(const TokenTable& tokens, std::vector<Role> roles,
+                              Handler handler) {
+  return [&tokens, roles = std::move(roles), handler = std::move(handler)](
+             const HttpRequest& request) -> HttpResponse {
+    std::optional<Caller> caller = tokens.Authenticate(request.authorization);
+    if (!caller) {
+      return Error(401, "send 'Authorization: Bearer <token>' with a token of the service's "
+                        "tokens file");
+    }
+    if (std::find(roles.begin(), roles.end(), caller->role) == roles.end()) {
+      return Error(403, "a " + std::string(RoleName(caller->role)) +
+                            " token may not call this endpoint");
+    }
+    HttpResponse error;
+    std::optional<Json> body = ParseObject(request, &error);
+    if (!body) return error;
+    return handler(*caller, *body);
+  };
+}
+
+// {"id"} → one request of the service.
+http::HttpPostHandler IdRequest(
+    const TokenTable& tokens, std::vector<Role> roles,
+    std::function<Result<RequestOutcome>(const Caller&, const std::string&)> call) {
+  return Guarded(tokens, std::move(roles),
+                 [call = std::move(call)](const Caller& caller, const Json& body) {
+                   HttpResponse error;
+                   std::optional<std::string> id = StringField(body, "id", true, &error);
+                   if (!id) return error;
+                   return OutcomeAnswer(call(caller, *id), *id);
+                 });
+}
+
+// The producer's own name, or "" for an operator (who may touch any message).
+std::string ProducerScope(const Caller& caller) {
+  return caller.role == Role::kProducer ? caller.name : std::string();
+}
+
+}  // namespace
+
+void AddApiRoutes(MessageService& service, const TokenTable& tokens,
+                  http::HttpServerOptions& options) {
+  auto& post = options.post_routes;
+  const std::vector<Role> producers{Role::kProducer, Role::kOperator};
+  const std::vector<Role> operators{Role::kOperator};
+
+  post["/v1/messages/prepare"] = Guarded(
+      tokens, {Role::kProducer}, [&service](const Caller& caller, const Json& body) {
+        HttpResponse error;
+        Message fields;
+        fields.producer_id = caller.name;
+        std::optional<std::string> data_type = StringField(body, "data_type", true, &error);
+        if (!data_type) return error;
+        std::optional<std::string> queue = StringField(body, "queue", true, &error);
+        if (!queue) return error;
+        std::optional<std::string> text = StringField(body, "body", true, &error);
+        if (!text) return error;
+        std::optional<std::string> query_url = StringField(body, "query_url", false, &error);
+        if (!query_url) return error;
+        fields.data_type = std::move(*data_type);
+        fields.consumer_queue = std::move(*queue);
+        fields.body = std::move(*text);
+        fields.query_url = std::move(*query_url);
+        Result<Message> stored = service.PreSend(std::move(fields));
+        if (!stored.ok()) return Error(StatusOfError(stored.status()), stored.status().message());
+        return Answer(200, Json{{"id", stored->id}, {"status", "pending"}});
+      });
+  post["/v1/messages/confirm"] =
+      IdRequest(tokens, producers, [&service](const Caller& caller, const std::string& id) {
+        return service.Confirm(id, ProducerScope(caller));
+      });
+  post["/v1/messages/cancel"] =
+      IdRequest(tokens, producers, [&service](const Caller& caller, const std::string& id) {
+        return service.Cancel(id, ProducerScope(caller));
+      });
+  post["/v1/messages/ack"] = IdRequest(
+      tokens, {Role::kConsumer, Role::kOperator},
+      [&service](const Caller&, const std::string& id) { return service.Acknowledge(id); });
+
+  post["/v1/admin/confirm"] = IdRequest(
+      tokens, operators,
+      [&service](const Caller&, const std::string& id) { return service.Confirm(id); });
+  post["/v1/admin/resend"] = IdRequest(
+      tokens, operators,
+      [&service](const Caller&, const std::string& id) { return service.Resend(id); });
+  post["/v1/admin/revive"] = IdRequest(
+      tokens, operators,
+      [&service](const Caller&, const std::string& id) { return service.Revive(id); });
+  post["/v1/admin/kill"] = IdRequest(
+      tokens, operators,
+      [&service](const Caller&, const std::string& id) { return service.Kill(id); });
+  post["/v1/admin/delete"] = IdRequest(
+      tokens, operators,
+      [&service](const Caller&, const std::string& id) { return service.Delete(id); });
+
+  post["/v1/admin/get"] =
+      Guarded(tokens, operators, [&service](const Caller&, const Json& body) {
+        HttpResponse error;
+        std::optional<std::string> id = StringField(body, "id", true, &error);
+        if (!id) return error;
+        Result<std::optional<Message>> message = service.Get(*id);
+        if (!message.ok()) {
+          return Error(StatusOfError(message.status()), message.status().message());
+        }
+        if (!*message) return Error(404, "no message with this id");
+        Json json = MessageJson(**message, true);
+        Result<std::vector<MessageEvent>> history = service.History(*id, 1000);
+        if (!history.ok()) {
+          return Error(StatusOfError(history.status()), history.status().message());
+        }
+        json["history"] = Json::array();
+        for (const MessageEvent& event : *history) {
+          json["history"].push_back(
+              Json{{"at_ms", event.at_ms}, {"kind", event.kind}, {"detail", event.detail}});
+        }
+        return Answer(200, json);
+      });
+  post["/v1/admin/list"] =
+      Guarded(tokens, operators, [&service](const Caller&, const Json& body) {
+        HttpResponse error;
+        std::optional<std::string> status_name = StringField(body, "status", true, &error);
+        if (!status_name) return error;
+        std::optional<MessageStatus> status = MessageStatusFromName(*status_name);
+        if (!status) {
+          return Error(400, "status must be pending, ready, sent, done or parked");
+        }
+        bool dead = body.value("dead", false);
+        int64_t after_updated_ms =
+            body.value("after_updated_ms", std::numeric_limits<int64_t>::min());
+        std::optional<std::string> after_id = StringField(body, "after_id", false, &error);
+        if (!after_id) return error;
+        int limit = body.value("limit", 100);
+        if (limit < 1 || limit > 1000) return Error(400, "limit must be 1 to 1000");
+        Result<std::vector<Message>> page =
+            service.List(*status, dead, after_updated_ms, *after_id, limit);
+        if (!page.ok()) return Error(StatusOfError(page.status()), page.status().message());
+        Json json{{"messages", Json::array()}};
+        for (const Message& message : *page) json["messages"].push_back(MessageJson(message, false));
+        return Answer(200, json);
+      });
+  post["/v1/admin/counts"] =
+      Guarded(tokens, operators, [&service](const Caller&, const Json&) {
+        Result<std::map<MessageStatus, StatusCount>> counts = service.Counts();
+        if (!counts.ok()) return Error(StatusOfError(counts.status()), counts.status().message());
+        Json json{{"counts", Json::array()}};
+        for (const auto& [status, count] : *counts) {
+          Json one{{"status", MessageStatusName(status)}, {"live", count.live},
+                   {"dead", count.dead}};
+          if (count.oldest_updated_ms) one["oldest_updated_ms"] = *count.oldest_updated_ms;
+          json["counts"].push_back(one);
+        }
+        return Answer(200, json);
+      });
+
+  options.routes["/metrics"] = [&service] {
+    return HttpResponse{200, std::string(http::kPrometheusContentType), RenderMetrics(service)};
+  };
+  options.routes["/healthz"] = [&service] {
+    Result<std::map<MessageStatus, StatusCount>> counts = service.Counts();
+    if (!counts.ok()) return HttpResponse{503, "text/plain; charset=utf-8", "store down\n"};
+    return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
+  };
+}
+
+std::string RenderMetrics(MessageService& service) {
+  std::string out;
+  const ServiceCounters& c = service.counters();
+  struct CounterLine {
+    const char* name;
+    const char* help;
+    const std::atomic<uint64_t>& value;
+  };
+  const CounterLine counters[] = {
+      {"xa_msgd_pre_sent_total", "Messages pre-sent by producers.", c.pre_sent},
+      {"xa_msgd_confirmed_total", "Messages confirmed by their producers.", c.confirmed},
+      {"xa_msgd_cancelled_total", "Messages cancelled by their producers.", c.cancelled},
+      {"xa_msgd_acknowledged_total", "Messages acknowledged by consumers.", c.acknowledged},
+      {"xa_msgd_published_total", "First publications the broker confirmed.", c.published},
+      {"xa_msgd_redeliveries_total", "Publications again after no acknowledgement came.",
+       c.redelivered},
+      {"xa_msgd_publish_failures_total", "Publications the broker did not confirm.",
+       c.publish_failures},
+      {"xa_msgd_dead_total", "Messages that died after their last redelivery.", c.died},
+      {"xa_msgd_parked_total", "Messages parked after their last unanswered back-query.",
+       c.parked},
+      {"xa_msgd_job_failures_total", "Job passes that failed (store or broker down).",
+       c.job_failures},
+  };
+  for (const CounterLine& line : counters) {
+    internal::AppendPrometheusHeader(&out, line.name, "counter", line.help);
+    internal::AppendPrometheusSample(&out, line.name, "", static_cast<double>(line.value.load()));
+  }
+  internal::AppendPrometheusHeader(&out, "xa_msgd_back_queries_total", "counter",
+                                   "Back-queries to producers, by answer.");
+  internal::AppendPrometheusSample(&out, "xa_msgd_back_queries_total", "answer=\"committed\"",
+                                   static_cast<double>(c.back_query_committed.load()));
+  internal::AppendPrometheusSample(&out, "xa_msgd_back_queries_total", "answer=\"rolled_back\"",
+                                   static_cast<double>(c.back_query_rolled_back.load()));
+  internal::AppendPrometheusSample(&out, "xa_msgd_back_queries_total", "answer=\"unknown\"",
+                                   static_cast<double>(c.back_query_unknown.load()));
+
+  Result<std::map<MessageStatus, StatusCount>> counts = service.Counts();
+  internal::AppendPrometheusHeader(&out, "xa_msgd_store_up", "gauge",
+                                   "1 when the store answered this scrape.");
+  internal::AppendPrometheusSample(&out, "xa_msgd_store_up", "", counts.ok() ? 1 : 0);
+  if (!counts.ok()) return out;
+  internal::AppendPrometheusHeader(&out, "xa_msgd_messages", "gauge",
+                                   "Messages in the store, by status and dead flag.");
+  for (const auto& [status, count] : *counts) {
+    std::string label = "status=\"" + std::string(MessageStatusName(status)) + "\"";
+    internal::AppendPrometheusSample(&out, "xa_msgd_messages", label + ",dead=\"false\"",
+                                     static_cast<double>(count.live));
+    internal::AppendPrometheusSample(&out, "xa_msgd_messages", label + ",dead=\"true\"",
+                                     static_cast<double>(count.dead));
+  }
+  internal::AppendPrometheusHeader(&out, "xa_msgd_oldest_age_seconds", "gauge",
+                                   "Age of the longest-unchanged message, by status.");
+  int64_t now = service.NowMs();
+  for (const auto& [status, count] : *counts) {
+    if (!count.oldest_updated_ms) continue;
+    internal::AppendPrometheusSample(
+        &out, "xa_msgd_oldest_age_seconds",
+        "status=\"" + std::string(MessageStatusName(status)) + "\"",
+        static_cast<double>(now - *count.oldest_updated_ms) / 1000.0);
+  }
+  return out;
+}
+
+}  // namespace xa::msg

@@ -1,0 +1,117 @@
+// xa-msgd's configuration (msgd_config.h) and tokens file (msgd_tokens.h): what is accepted,
+// and that each mistake is refused naming the line and what to change, never a secret.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "daemons/msgd/msgd_config.h"
+#include "daemons/msgd/msgd_tokens.h"
+
+namespace xa::msg {
+namespace {
+
+constexpr char kPasswordVariable[] = "XA_MSGD_TEST_PASSWORD";
+
+std::string Config(const std::string& top, const std::string& sections = "") {
+  return top +
+         "\n[rm store]\ndriver = odbc\ndsn = msg\nuser = xa\npassword_env = "
+         "XA_MSGD_TEST_PASSWORD\n"
+         "[broker rabbitmq]\nhost = 127.0.0.1\nport = 15673\nuser = xa_msg\npassword_env = "
+         "XA_MSGD_TEST_PASSWORD\n" +
+         sections;
+}
+
+class MsgdConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { setenv(kPasswordVariable, "s3cret-pw", 1); }
+  void TearDown() override { unsetenv(kPasswordVariable); }
+};
+
+TEST_F(MsgdConfigTest, FullConfigurationIsRead) {
+  Result<MsgdConfig> config = ParseMsgdConfig(
+      Config("listen = 127.0.0.1:0\ntokens_file = /etc/xa/t\nmax_body_bytes = 4096\n"
+             "check_ladder_ms = 100, 200\nredelivery_ladder_ms = 300\nmax_redeliveries = 7\n"
+             "allowed_query_prefixes = http://127.0.0.1:9/, https://orders.example/q\n"
+             "table_prefix = msg_\n"),
+      "/etc/xa/msgd.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->listen, "127.0.0.1:0");
+  EXPECT_EQ(config->service.max_body_bytes, 4096u);
+  EXPECT_EQ(config->service.timings.check_ladder.size(), 2u);
+  EXPECT_EQ(config->service.timings.redelivery_ladder.at(0).count(), 300);
+  EXPECT_EQ(config->service.timings.max_redeliveries, 7);
+  EXPECT_EQ(config->service.allowed_query_prefixes.size(), 2u);
+  EXPECT_EQ(config->table_prefix, "msg_");
+  EXPECT_EQ(config->broker.port, 15673);
+  EXPECT_EQ(config->broker.password, "s3cret-pw");
+  EXPECT_EQ(config->store.Get("dsn"), "msg");
+}
+
+TEST_F(MsgdConfigTest, EachMistakeIsRefusedNamingIt) {
+  struct Case {
+    std::string text;
+    std::string names;
+  };
+  const Case cases[] = {
+      {Config("tokens_file = /t"), "listen is required"},
+      {Config("listen = 127.0.0.1:1"), "tokens_file is required"},
+      {Config("listen = 127.0.0.1:1\ntokens_file = /t\ncheck_ladder_ms = 10, x"),
+       "check_ladder_ms"},
+      {Config("listen = 127.0.0.1:1\ntokens_file = /t\nmax_body_bytes = 0"), "max_body_bytes"},
+      {Config("listen = 127.0.0.1:1\ntokens_file = /t\ntable_prefix = x;drop"), "table_prefix"},
+      {Config("listen = 127.0.0.1:1\ntokens_file = /t\nallowed_query_prefixes = ftp://x/"),
+       "allowed_query_prefixes"},
+      {Config("listen = 127.0.0.1:1\ntokens_file = /t\nbogus = 1"), "bogus"},
+      {"listen = 127.0.0.1:1\ntokens_file = /t\n", "[rm store] is required"},
+      {Config("listen = 127.0.0.1:1\ntokens_file = /t", "[rm other]\ndriver = odbc\ndsn = x\n"),
+       "the only [rm] section"},
+  };
+  for (const Case& c : cases) {
+    Result<MsgdConfig> config = ParseMsgdConfig(c.text, "/etc/xa/msgd.conf");
+    ASSERT_FALSE(config.ok()) << c.names;
+    EXPECT_EQ(config.status().code(), Code::kConfig);
+    EXPECT_NE(config.status().message().find(c.names), std::string::npos)
+        << config.status().message();
+    EXPECT_EQ(config.status().message().find("s3cret-pw"), std::string::npos);
+  }
+}
+
+const std::string kTokenA(40, 'a');
+const std::string kTokenB(40, 'b');
+
+TEST(MsgdTokensTest, BearerTokensNameTheirCallerAndRole) {
+  Result<TokenTable> table = TokenTable::Parse(
+      "# role name token\nproducer orders " + kTokenA + "\n\noperator alice " + kTokenB + "\n",
+      "/t");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  std::optional<Caller> orders = table->Authenticate("Bearer " + kTokenA);
+  ASSERT_TRUE(orders.has_value());
+  EXPECT_EQ(orders->name, "orders");
+  EXPECT_EQ(orders->role, Role::kProducer);
+  EXPECT_EQ(table->Authenticate("Bearer " + kTokenB)->role, Role::kOperator);
+  EXPECT_FALSE(table->Authenticate("Bearer " + kTokenA + "x").has_value());
+  EXPECT_FALSE(table->Authenticate(kTokenA).has_value());
+  EXPECT_FALSE(table->Authenticate("").has_value());
+}
+
+TEST(MsgdTokensTest, BadLinesAreRefusedWithoutQuotingTheToken) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"producer orders short\n", "must be 32 to 256"},
+      {"admin orders " + kTokenA + "\n", "role must be"},
+      {"producer orders " + kTokenA + "\nconsumer orders " + kTokenB + "\n", "listed twice"},
+      {"producer a " + kTokenA + "\nconsumer b " + kTokenA + "\n", "each caller needs its own"},
+      {"producer orders\n", "'<role> <name> <token>'"},
+      {"# nothing\n", "no caller"},
+  };
+  for (const auto& [text, names] : cases) {
+    Result<TokenTable> table = TokenTable::Parse(text, "/t");
+    ASSERT_FALSE(table.ok()) << names;
+    EXPECT_NE(table.status().message().find(names), std::string::npos)
+        << table.status().message();
+    EXPECT_EQ(table.status().message().find(kTokenA), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace xa::msg
