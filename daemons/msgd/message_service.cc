@@ -8,6 +8,7 @@
 #include "src/base/byte_text.h"
 #include "src/base/escape.h"
 #include "src/base/logging.h"
+#include "src/testing/crash_points.h"
 
 namespace xa::msg {
 namespace {
@@ -150,6 +151,7 @@ Result<Message> MessageService::PreSend(Message fields) {
   if (done.ok()) done = (*store)->AddEvent(MessageEvent{message.id, now, "pre-sent", ""});
   if (done.ok()) done = (*store)->Commit();
   if (!store->Failed(done).ok()) return done;
+  XA_CRASH_POINT(kMsgdAfterPreSendCommit);
   ++counters_.pre_sent;
   XA_LOG(kDebug, "msgd") << "message " << message.id << ": pre-sent by "
                          << internal::EscapeForMessage(message.producer_id) << " for queue "
@@ -185,6 +187,7 @@ Result<RequestOutcome> MessageService::Apply(
 Result<RequestOutcome> MessageService::Confirm(std::string_view id, std::string_view producer) {
   Result<RequestOutcome> outcome = Apply(id, &msg::Confirm, producer);
   if (outcome.ok() && outcome->result == RequestResult::kChanged) {
+    XA_CRASH_POINT(kMsgdAfterConfirmCommit);
     ++counters_.confirmed;
     {
       std::lock_guard<std::mutex> lock(wake_mu_);
@@ -203,7 +206,10 @@ Result<RequestOutcome> MessageService::Cancel(std::string_view id, std::string_v
 
 Result<RequestOutcome> MessageService::Acknowledge(std::string_view id) {
   Result<RequestOutcome> outcome = Apply(id, &msg::Acknowledge);
-  if (outcome.ok() && outcome->result == RequestResult::kChanged) ++counters_.acknowledged;
+  if (outcome.ok() && outcome->result == RequestResult::kChanged) {
+    XA_CRASH_POINT(kMsgdAfterAckCommit);
+    ++counters_.acknowledged;
+  }
   return outcome;
 }
 
@@ -308,6 +314,7 @@ Result<int> MessageService::RunDeliveryPass() {
         }
       }
       if (publisher_) published = publisher_->Publish(message);
+      if (published.ok()) XA_CRASH_POINT(kMsgdAfterPublish);
       transition = AfterPublish(message, published.ok(), published.ToString(), now,
                                 options_.timings);
       if (published.ok()) {
@@ -358,9 +365,11 @@ Result<int> MessageService::RunBackQueryPass() {
     if (Status updated = store.Update(claimed); !updated.ok()) return fail(updated);
   }
   if (Status committed = store.Commit(); !committed.ok()) return fail(committed);
+  XA_CRASH_POINT(kMsgdAfterBackQueryClaim);
 
   for (const Message& asked : *due) {
     BackQuerier::Reply reply = back_querier_->Ask(asked);
+    XA_CRASH_POINT(kMsgdAfterBackQueryAnswer);
     Result<std::optional<Message>> current = store.LockOne(asked.id);
     if (!current.ok()) return fail(current.status());
     if (!*current || (*current)->status != MessageStatus::kPending ||

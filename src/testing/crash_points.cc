@@ -29,6 +29,8 @@ constexpr std::array kAll = {
     kBeforeSegmentDelete,  kAgentAfterWaitRecord,
     kAgentAfterPreRecord,  kAgentAfterDecisionRecord,
     kAgentAfterFence,      kAgentAfterBranchFinished,
+    kMsgdAfterPreSendCommit, kMsgdAfterConfirmCommit, kMsgdAfterPublish,
+    kMsgdAfterBackQueryClaim, kMsgdAfterBackQueryAnswer, kMsgdAfterAckCommit,
 };
 
 struct Armed {

@@ -105,6 +105,24 @@ inline constexpr Point kAgentAfterFence{"agent-after-fence"};
 // The agent's own finish ended (committed, rolled back, or found done): done not recorded.
 inline constexpr Point kAgentAfterBranchFinished{"agent-after-branch-finished"};
 
+// The reliable message service (daemons/msgd, docs/messages.md): a step's result committed in
+// the store (or published to the broker) and what follows it not done yet.
+// A pre-send stored, its answer not sent: the producer never learns the id and runs nothing;
+// the back-query finds no committed operation and the message is deleted, never delivered.
+inline constexpr Point kMsgdAfterPreSendCommit{"msgd-after-pre-send-commit"};
+// A confirm committed, its answer not sent: the producer's retried confirm finds it done.
+inline constexpr Point kMsgdAfterConfirmCommit{"msgd-after-confirm-commit"};
+// A delivery pass published a message (the broker confirmed it), its `sent` not committed: the
+// message is still ready and is published again (the consumer's dedupe absorbs the copy).
+inline constexpr Point kMsgdAfterPublish{"msgd-after-publish"};
+// A back-query pass claimed its messages and committed the claim, asked nobody yet: the claims
+// expire and the messages are asked about again.
+inline constexpr Point kMsgdAfterBackQueryClaim{"msgd-after-back-query-claim"};
+// A back-query answered, its answer not applied: asked again after the claim expires.
+inline constexpr Point kMsgdAfterBackQueryAnswer{"msgd-after-back-query-answer"};
+// An acknowledgement committed, its answer not sent: the consumer's retried ack finds it done.
+inline constexpr Point kMsgdAfterAckCommit{"msgd-after-ack-commit"};
+
 // Every point, for tests that iterate over them and for `--list`.
 std::span<const Point> AllPoints() noexcept;
 

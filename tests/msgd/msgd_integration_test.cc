@@ -1,0 +1,589 @@
+// xa-msgd end to end on the real servers: the daemon as a process of its own, its store in
+// MariaDB or PostgreSQL (each test runs on both), a real RabbitMQ, a producer's query endpoint
+// served over real HTTP by the test, and a consumer that processes each message in its own
+// PostgreSQL transaction with the dedupe helper. Each failure path of docs/messages.md, each
+// asserting its invariant: a confirmed message's effect happens exactly once, a message whose
+// business operation failed is never delivered, nothing is lost.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "src/http/http_client.h"
+#include "src/http/http_server.h"
+#include "tests/recovery/crash_harness.h"
+#include "testutil/db_env.h"
+#include "xa/msg/message_client.h"
+#include "xa/odbc/local_connection.h"
+#include "xa/odbc/tcc_barrier.h"
+
+namespace xa::msg {
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using test::ProcessResult;
+using test::ScratchDir;
+
+std::string MsgdPath() { return XA_MSGD_PATH; }
+
+std::string RandomHex(size_t bytes) {
+  static std::mt19937_64 random{std::random_device{}()};
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes * 2; ++i) out += digits[random() % 16];
+  return out;
+}
+
+void WriteSecret(const std::string& path, const std::string& text) {
+  {
+    std::ofstream out(path);
+    out << text << "\n";
+  }
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0) << path;
+}
+
+rabbitmq::AmqpOptions Amqp() {
+  test::ServerAccount account = test::RabbitMqAccount();
+  rabbitmq::AmqpOptions options;
+  options.host = account.host;
+  options.port = account.port;
+  options.user = account.user;
+  options.password = account.password;
+  return options;
+}
+
+odbc::OdbcOptions Consumer() {
+  odbc::OdbcOptions options;
+  options.dsn = test::OdbcPostgresDsn();
+  options.user = test::PostgresAccount().user;
+  options.password = test::PostgresAccount().password;
+  options.dialect = odbc::Dialect::kPostgres;
+  return options;
+}
+
+// The producer's side of the back-query: a real HTTP endpoint that answers from `states`.
+class QueryEndpoint {
+ public:
+  QueryEndpoint() {
+    http::HttpServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.post_routes["/orders/query"] = [this](const http::HttpRequest& request) {
+      Json question = Json::parse(request.body, nullptr, false);
+      std::lock_guard<std::mutex> lock(mu_);
+      ++asked_;
+      std::string id = question.is_object() ? question.value("id", "") : "";
+      auto it = states_.find(id);
+      if (it == states_.end() && !unknown_state_.empty()) {
+        return http::HttpResponse{200, "application/json",
+                                  Json{{"state", unknown_state_}}.dump()};
+      }
+      if (it == states_.end()) return http::HttpResponse{503, "text/plain", "not yet\n"};
+      return http::HttpResponse{200, "application/json", Json{{"state", it->second}}.dump()};
+    };
+    auto server = http::HttpServer::Start(std::move(options));
+    EXPECT_TRUE(server.ok()) << server.status().ToString();
+    if (server.ok()) server_ = std::move(server).value();
+  }
+  std::string url() const { return "http://" + server_->address() + "/orders/query"; }
+  void Answer(const std::string& id, const std::string& state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    states_[id] = state;
+  }
+  int asked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return asked_;
+  }
+  // What ids the producer has no record of get (a producer whose pre-send answer was lost
+  // never ran the business operation: "rolled_back"); "" answers 503.
+  void AnswerUnknown(const std::string& state) {
+    std::lock_guard<std::mutex> lock(mu_);
+    unknown_state_ = state;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> states_;
+  std::string unknown_state_;
+  int asked_ = 0;
+  std::unique_ptr<http::HttpServer> server_;
+};
+
+enum class StoreDb { kMariaDb, kPostgres };
+
+class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
+ protected:
+  void SetUp() override {
+    prefix_ = "m" + RandomHex(4) + "_";
+    queue_ = "xa-msgd-test-" + RandomHex(4);
+    producer_token_ = RandomHex(20);
+    consumer_token_ = RandomHex(20);
+    operator_token_ = RandomHex(20);
+    other_producer_token_ = RandomHex(20);
+    WriteSecret(dir_.File("tokens"), "producer orders " + producer_token_ + "\nproducer rogue " +
+                                         other_producer_token_ + "\nconsumer accounting " +
+                                         consumer_token_ + "\noperator ops " + operator_token_);
+    bool maria = GetParam() == StoreDb::kMariaDb;
+    test::ServerAccount db = maria ? test::MariaDbAccount() : test::PostgresAccount();
+    WriteSecret(dir_.File("store.pw"), db.password);
+    WriteSecret(dir_.File("amqp.pw"), test::RabbitMqAccount().password);
+    std::ofstream config(dir_.File("msgd.conf"));
+    config << "listen = 127.0.0.1:0\n"
+           << "tokens_file = " << dir_.File("tokens") << "\n"
+           << "table_prefix = " << prefix_ << "\n"
+           << "poll_interval_ms = 50\n"
+           << "confirm_timeout_ms = 600\n"
+           << "check_ladder_ms = 200, 200\n"
+           << "back_query_timeout_ms = 1000\n"
+           << "ack_timeout_ms = 800\n"
+           << "redelivery_ladder_ms = 400\n"
+           << "max_redeliveries = 2\n"
+           << "publish_retry_ms = 200\n"
+           << "[rm store]\ndriver = odbc\n"
+           << "dsn = " << (maria ? test::OdbcMariaDbDsn() : test::OdbcPostgresDsn()) << "\n"
+           << "dialect = " << (maria ? "mariadb" : "postgres") << "\n"
+           << "user = " << db.user << "\n"
+           << "password_file = " << dir_.File("store.pw") << "\n"
+           << "[broker rabbitmq]\nhost = " << test::RabbitMqAccount().host << "\n"
+           << "port = " << test::RabbitMqAccount().port << "\n"
+           << "user = " << test::RabbitMqAccount().user << "\n"
+           << "password_file = " << dir_.File("amqp.pw") << "\n";
+    config.close();
+    ::chmod(dir_.File("msgd.conf").c_str(), 0600);
+
+    StartMsgd("127.0.0.1:0");
+    ASSERT_FALSE(address_.empty());
+    producer_ = Client(producer_token_);
+    acks_ = Client(consumer_token_);
+
+    auto connection = odbc::LocalConnection::Open(Consumer());
+    ASSERT_TRUE(connection.ok()) << connection.status().ToString();
+    consumer_db_ = std::move(connection).value();
+    ASSERT_TRUE(odbc::CreateBarrierTable(consumer_db_->handle(), odbc::Dialect::kPostgres).ok());
+    ASSERT_TRUE(consumer_db_->Execute("CREATE TABLE " + prefix_ +
+                                      "effect (message_id CHAR(32) NOT NULL, body TEXT)")
+                    .ok());
+    ASSERT_TRUE(consumer_db_->Commit().ok());
+  }
+
+  void TearDown() override {
+    StopMsgd(SIGTERM);
+    if (consumer_db_) {
+      consumer_db_->Rollback();
+      (void)consumer_db_->Execute("DROP TABLE IF EXISTS " + prefix_ + "effect");
+      (void)consumer_db_->Commit();
+    }
+    std::string drop = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ + "message, " +
+                       prefix_ + "schema";
+    if (GetParam() == StoreDb::kMariaDb) {
+      test::MariaDbAdmin("USE " + test::MariaDbAccount().database + "; " + drop);
+    } else {
+      test::PostgresAdmin(drop);
+    }
+  }
+
+  // Starts xa-msgd on `listen` and waits until it serves.
+  void StartMsgd(const std::string& listen,
+                 const std::map<std::string, std::string>& env = {}) {
+    std::string conf = dir_.File("msgd.conf");
+    if (listen != "127.0.0.1:0") {
+      std::ifstream in(conf);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      text.replace(text.find("127.0.0.1:0"), 11, listen);
+      std::ofstream(conf) << text;
+    }
+    output_ = dir_.File("msgd." + std::to_string(++starts_) + ".out");
+    pid_ = test::Spawn({MsgdPath(), "--config", conf}, env, output_);
+    address_.clear();
+    for (int i = 0; i < 400 && address_.empty(); ++i) {
+      std::this_thread::sleep_for(25ms);
+      std::ifstream in(output_);
+      std::string line;
+      while (std::getline(in, line)) {
+        const std::string mark = "serving on http://";
+        size_t at = line.find(mark);
+        if (at != std::string::npos) {
+          address_ = line.substr(at + mark.size());
+          address_ = address_.substr(0, address_.find(' '));
+        }
+      }
+    }
+    EXPECT_FALSE(address_.empty()) << "xa-msgd did not start: " << Output();
+  }
+  void StopMsgd(int signal) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, signal);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    if (signal == SIGTERM) {
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Output();
+    }
+    pid_ = -1;
+  }
+  // Waits for xa-msgd to kill itself at its armed crash point, then starts it again, unarmed,
+  // on the same address.
+  void RestartAfterCrash() {
+    ASSERT_GT(pid_, 0);
+    int status = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 600 && done == 0; ++i) {
+      done = ::waitpid(pid_, &status, WNOHANG);
+      if (done == 0) std::this_thread::sleep_for(25ms);
+    }
+    ASSERT_EQ(done, pid_) << "xa-msgd did not reach its crash point: " << Output();
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << Output();
+    pid_ = -1;
+    StartMsgd(address_);
+  }
+  std::string Output() {
+    std::ifstream in(output_);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  std::unique_ptr<MessageClient> Client(const std::string& token) {
+    auto client = MessageClient::Make({"http://" + address_, token});
+    EXPECT_TRUE(client.ok()) << client.status().ToString();
+    return client.ok() ? std::move(client).value() : nullptr;
+  }
+
+  std::string PreSend(const std::string& body) {
+    auto id = producer_->PreSend({"payment.booked", queue_, body, queries_.url()});
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : "";
+  }
+
+  // The operator's view of a message: {} when it does not exist.
+  Json Get(const std::string& id) {
+    auto http = http::HttpClient::Make({"http://" + address_, 2s, 5s, 1 << 20, 2,
+                                        {{"Authorization", "Bearer " + operator_token_}}});
+    EXPECT_TRUE(http.ok());
+    auto reply = (*http)->Post("/v1/admin/get", "application/json", Json{{"id", id}}.dump());
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok() || reply->status == 404) return Json::object();
+    EXPECT_EQ(reply->status, 200) << reply->body;
+    return Json::parse(reply->body, nullptr, false);
+  }
+  int Post(const std::string& token, const std::string& path, const Json& body) {
+    auto http = http::HttpClient::Make(
+        {"http://" + address_, 2s, 5s, 1 << 20, 2, {{"Authorization", "Bearer " + token}}});
+    EXPECT_TRUE(http.ok());
+    auto reply = (*http)->Post(path, "application/json", body.dump());
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    return reply.ok() ? reply->status : -1;
+  }
+
+  // The operator's counts: status -> live messages.
+  std::map<std::string, int64_t> LiveCounts() {
+    auto http = http::HttpClient::Make({"http://" + address_, 2s, 5s, 1 << 20, 2,
+                                        {{"Authorization", "Bearer " + operator_token_}}});
+    EXPECT_TRUE(http.ok());
+    auto reply = (*http)->Post("/v1/admin/counts", "application/json", "{}");
+    EXPECT_TRUE(reply.ok() && reply->status == 200);
+    std::map<std::string, int64_t> live;
+    if (!reply.ok()) return live;
+    Json body = Json::parse(reply->body, nullptr, false);
+    for (const Json& one : body.value("counts", Json::array())) {
+      live[one.value("status", "")] = one.value("live", int64_t{0});
+    }
+    return live;
+  }
+
+  // Waits until the message's status (and dead flag) is as given, or `timeout` passed.
+  bool WaitFor(const std::string& id, const std::string& status, bool dead = false,
+               std::chrono::milliseconds timeout = 15s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Json message = Get(id);
+      if (status.empty() ? message.empty()
+                         : (message.value("status", "") == status &&
+                            message.value("dead", false) == dead)) {
+        return true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  // Consumes for `duration`: each delivery is processed in the consumer's transaction behind the
+  // dedupe, and acknowledged when `ack`. The ids received, in order.
+  std::vector<std::string> Consume(std::chrono::milliseconds duration, bool ack = true) {
+    auto consumer = MessageConsumer::Connect(Amqp(), queue_, *acks_);
+    EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
+    std::vector<std::string> received;
+    if (!consumer.ok()) return received;
+    auto deadline = std::chrono::steady_clock::now() + duration;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto next = (*consumer)->Next(100ms);
+      EXPECT_TRUE(next.ok()) << next.status().ToString();
+      if (!next.ok()) break;
+      if (!*next) continue;
+      const Delivery& delivery = **next;
+      received.push_back(delivery.id);
+      EXPECT_EQ(delivery.data_type, "payment.booked");
+      EXPECT_EQ(delivery.producer_id, "orders");
+      if (!ack) continue;  // dies before acknowledging: the connection closes unacked
+      auto first = FirstDelivery(consumer_db_->handle(), odbc::Dialect::kPostgres, "accounting",
+                                 delivery.id);
+      EXPECT_TRUE(first.ok()) << first.status().ToString();
+      if (first.ok() && *first) {
+        EXPECT_TRUE(consumer_db_
+                        ->Execute("INSERT INTO " + prefix_ + "effect VALUES ('" + delivery.id +
+                                  "', 'processed')")
+                        .ok());
+      }
+      EXPECT_TRUE(consumer_db_->Commit().ok());
+      EXPECT_TRUE((*consumer)->Done(delivery).ok());
+    }
+    return received;
+  }
+
+  // How many times the consumer's effect of `id` committed.
+  int64_t Effects(const std::string& id) {
+    auto rows = consumer_db_->Query("SELECT COUNT(*) FROM " + prefix_ +
+                                    "effect WHERE message_id = '" + id + "'");
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    consumer_db_->Rollback();
+    return rows.ok() && !rows->empty() && (*rows)[0][0] ? std::stoll(*(*rows)[0][0]) : -1;
+  }
+
+  ScratchDir dir_;
+  std::string prefix_, queue_;
+  std::string producer_token_, consumer_token_, operator_token_, other_producer_token_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+  std::string output_, address_;
+  QueryEndpoint queries_;
+  std::unique_ptr<MessageClient> producer_, acks_;
+  std::unique_ptr<odbc::LocalConnection> consumer_db_;
+};
+
+TEST_P(MsgdIntegrationTest, ConfirmedMessageIsProcessedOnceAndDone) {
+  std::string id = PreSend(R"({"order": 1, "amount": "10.00"})");
+  ASSERT_TRUE(producer_->Confirm(id).ok());
+  ASSERT_TRUE(producer_->Confirm(id).ok());  // a repeated confirm is a success
+  std::vector<std::string> received = Consume(2s);
+  EXPECT_EQ(received, std::vector<std::string>{id});
+  EXPECT_TRUE(WaitFor(id, "done"));
+  EXPECT_EQ(Effects(id), 1);
+  EXPECT_EQ(Get(id).value("body", ""), R"({"order": 1, "amount": "10.00"})");
+}
+
+TEST_P(MsgdIntegrationTest, FailedBusinessOperationIsNeverDelivered) {
+  std::string id = PreSend("order 2");
+  ASSERT_TRUE(producer_->Cancel(id).ok());
+  ASSERT_TRUE(producer_->Cancel(id).ok());
+  Status late = producer_->Confirm(id);
+  EXPECT_EQ(late.code(), Code::kNoTa) << late.ToString();
+  EXPECT_TRUE(Consume(2500ms).empty());
+  EXPECT_TRUE(Get(id).empty());
+  EXPECT_EQ(queries_.asked(), 0);
+}
+
+TEST_P(MsgdIntegrationTest, ProducerDeadAfterPreSendIsAskedAndCommittedMessageDelivered) {
+  std::string id = PreSend("order 3");
+  queries_.Answer(id, "committed");  // its business operation committed, then it died
+  EXPECT_TRUE(WaitFor(id, "ready") || WaitFor(id, "sent"));
+  EXPECT_EQ(Consume(2s), std::vector<std::string>{id});
+  EXPECT_TRUE(WaitFor(id, "done"));
+  EXPECT_EQ(Effects(id), 1);
+  EXPECT_GE(queries_.asked(), 1);
+}
+
+TEST_P(MsgdIntegrationTest, ProducerDeadAfterPreSendIsAskedAndRolledBackMessageDropped) {
+  std::string id = PreSend("order 4");
+  queries_.Answer(id, "rolled_back");
+  EXPECT_TRUE(WaitFor(id, ""));
+  EXPECT_TRUE(Consume(1500ms).empty());
+  EXPECT_EQ(Effects(id), 0);
+}
+
+TEST_P(MsgdIntegrationTest, SilentQueryEndpointParksTheMessageForTheOperator) {
+  std::string id = PreSend("order 5");  // the endpoint answers 503 for it
+  EXPECT_TRUE(WaitFor(id, "parked"));
+  Json parked = Get(id);
+  EXPECT_EQ(parked.value("check_count", 0), 3);
+  EXPECT_NE(parked.value("last_error", "").find("503"), std::string::npos) << parked.dump();
+  EXPECT_TRUE(Consume(500ms).empty());
+  // The operator learns the operation committed and confirms.
+  EXPECT_EQ(Post(operator_token_, "/v1/admin/confirm", {{"id", id}}), 200);
+  EXPECT_EQ(Consume(2s), std::vector<std::string>{id});
+  EXPECT_EQ(Effects(id), 1);
+}
+
+TEST_P(MsgdIntegrationTest, ConsumerDeadBeforeAckIsRedeliveredAndDedupeKeepsOneEffect) {
+  std::string id = PreSend("order 6");
+  ASSERT_TRUE(producer_->Confirm(id).ok());
+  // The first consumer processes the message and commits, then dies before acknowledging.
+  {
+    auto consumer = MessageConsumer::Connect(Amqp(), queue_, *acks_);
+    ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+    std::optional<Delivery> delivery;
+    for (int i = 0; i < 50 && !delivery; ++i) {
+      auto next = (*consumer)->Next(100ms);
+      ASSERT_TRUE(next.ok());
+      delivery = *next;
+    }
+    ASSERT_TRUE(delivery.has_value());
+    auto first = FirstDelivery(consumer_db_->handle(), odbc::Dialect::kPostgres, "accounting",
+                               delivery->id);
+    ASSERT_TRUE(first.ok() && *first);
+    ASSERT_TRUE(consumer_db_->Execute("INSERT INTO " + prefix_ + "effect VALUES ('" + id +
+                                      "', 'processed')")
+                    .ok());
+    ASSERT_TRUE(consumer_db_->Commit().ok());
+  }  // connection closed without an ack
+  EXPECT_EQ(Get(id).value("status", ""), "sent");
+  // The next consumer gets it again (RabbitMQ's requeue, then the service's redelivery).
+  std::vector<std::string> again = Consume(3s);
+  ASSERT_FALSE(again.empty());
+  for (const std::string& received : again) EXPECT_EQ(received, id);
+  EXPECT_TRUE(WaitFor(id, "done"));
+  EXPECT_EQ(Effects(id), 1);
+}
+
+TEST_P(MsgdIntegrationTest, UnacknowledgedMessageDiesAfterItsRedeliveriesAndIsRevivable) {
+  std::string id = PreSend("order 7");
+  ASSERT_TRUE(producer_->Confirm(id).ok());
+  // Nobody consumes: first publication, then 2 redeliveries, then dead.
+  EXPECT_TRUE(WaitFor(id, "sent", /*dead=*/true, 20s));
+  Json dead = Get(id);
+  EXPECT_EQ(dead.value("resend_count", -1), 2);
+  // Three copies wait in the queue; the consumer's dedupe keeps one effect.
+  EXPECT_EQ(Post(operator_token_, "/v1/admin/revive", {{"id", id}}), 200);
+  std::vector<std::string> received = Consume(3s);
+  EXPECT_GE(received.size(), 3u);
+  EXPECT_TRUE(WaitFor(id, "done"));
+  EXPECT_EQ(Effects(id), 1);
+}
+
+TEST_P(MsgdIntegrationTest, MsgdKilledAfterPreSendLosesNothing) {
+  std::string id = PreSend("order 8");
+  std::string address = address_;
+  StopMsgd(SIGKILL);
+  StartMsgd(address);
+  ASSERT_EQ(address_, address);
+  ASSERT_TRUE(producer_->Confirm(id).ok());
+  EXPECT_EQ(Consume(2s), std::vector<std::string>{id});
+  EXPECT_EQ(Effects(id), 1);
+}
+
+// xa-msgd killed at each of its crash points (docs/crash-matrix.md, rows Q1..Q6), then started
+// again: every message whose producer's operation committed is processed exactly once, and the
+// one whose pre-send answer was lost (the producer ran nothing) is never delivered.
+TEST_P(MsgdIntegrationTest, KilledAtEachCrashPointLosesNothingAndDeliversNothingUnconfirmed) {
+  queries_.AnswerUnknown("rolled_back");
+  const std::string address = address_;
+  auto arm = [&](const std::string& point) {
+    StopMsgd(SIGTERM);
+    StartMsgd(address, {{"XA_CRASH_POINT", point}});
+    ASSERT_EQ(address_, address);
+  };
+  auto retry = [&](const std::function<Status()>& call) {
+    Status status;
+    for (int i = 0; i < 100; ++i) {
+      status = call();
+      if (status.ok()) return;
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << status.ToString();
+  };
+  std::vector<std::string> committed;  // messages whose business operation committed
+
+  // Q1: the pre-send's answer lost: the producer runs nothing; the stored message is dropped.
+  arm("msgd-after-pre-send-commit");
+  auto lost = producer_->PreSend({"payment.booked", queue_, "q1", queries_.url()});
+  EXPECT_FALSE(lost.ok());
+  RestartAfterCrash();
+
+  // Q2: the confirm's answer lost: the producer confirms again.
+  arm("msgd-after-confirm-commit");
+  std::string q2 = PreSend("q2");
+  queries_.Answer(q2, "committed");
+  committed.push_back(q2);
+  EXPECT_FALSE(producer_->Confirm(q2).ok());
+  RestartAfterCrash();
+  retry([&] { return producer_->Confirm(q2); });
+
+  // Q3: published, `sent` not committed: published again after the restart.
+  arm("msgd-after-publish");
+  std::string q3 = PreSend("q3");
+  queries_.Answer(q3, "committed");
+  committed.push_back(q3);
+  retry([&] { return producer_->Confirm(q3); });
+  RestartAfterCrash();
+
+  // Q4, Q5: the producer died after pre-send; the back-query pass dies after its claim, then
+  // after the answer.
+  for (const char* point : {"msgd-after-back-query-claim", "msgd-after-back-query-answer"}) {
+    arm(point);
+    std::string id = PreSend(point);
+    queries_.Answer(id, "committed");
+    committed.push_back(id);
+    RestartAfterCrash();
+  }
+
+  // Q6: the ack's answer lost: the consumer's Done fails, the message comes again, the dedupe
+  // says it was processed, and the second ack finds it done.
+  arm("msgd-after-ack-commit");
+  std::string q6 = PreSend("q6");
+  queries_.Answer(q6, "committed");
+  committed.push_back(q6);
+  retry([&] { return producer_->Confirm(q6); });
+  Consume(1500ms);  // processes what is delivered; the first ack kills xa-msgd
+  RestartAfterCrash();
+
+  // Everything settles: each committed message processed exactly once and done; nothing else.
+  Consume(6s);
+  for (const std::string& id : committed) {
+    EXPECT_TRUE(WaitFor(id, "done")) << id << ": " << Get(id).dump();
+    EXPECT_EQ(Effects(id), 1) << id;
+  }
+  auto rows = consumer_db_->Query("SELECT COUNT(DISTINCT message_id) FROM " + prefix_ + "effect");
+  ASSERT_TRUE(rows.ok());
+  consumer_db_->Rollback();
+  EXPECT_EQ(std::stoll(*(*rows)[0][0]), static_cast<long long>(committed.size()));
+  // Q1's message was asked about and dropped: nothing is left but done messages.
+  std::map<std::string, int64_t> live = LiveCounts();
+  for (const char* status : {"pending", "parked", "ready", "sent"}) {
+    EXPECT_EQ(live[status], 0) << status;
+  }
+  EXPECT_EQ(live["done"], static_cast<int64_t>(committed.size()));
+}
+
+TEST_P(MsgdIntegrationTest, CallersAreAuthenticatedAndConfinedToTheirRole) {
+  std::string id = PreSend("order 9");
+  EXPECT_EQ(Post("", "/v1/messages/confirm", {{"id", id}}), 401);
+  EXPECT_EQ(Post(RandomHex(20), "/v1/messages/confirm", {{"id", id}}), 401);
+  EXPECT_EQ(Post(consumer_token_, "/v1/messages/confirm", {{"id", id}}), 403);
+  EXPECT_EQ(Post(other_producer_token_, "/v1/messages/confirm", {{"id", id}}), 403);
+  EXPECT_EQ(Post(producer_token_, "/v1/admin/get", {{"id", id}}), 403);
+  EXPECT_EQ(Post(producer_token_, "/v1/messages/prepare", {{"data_type", "x"}}), 400);
+  EXPECT_EQ(Get(id).value("status", ""), "pending");
+  std::string log = Output();
+  for (const std::string& token : {producer_token_, consumer_token_, operator_token_}) {
+    EXPECT_EQ(log.find(token), std::string::npos) << "a token is in xa-msgd's output";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, MsgdIntegrationTest,
+                         ::testing::Values(StoreDb::kMariaDb, StoreDb::kPostgres),
+                         [](const ::testing::TestParamInfo<StoreDb>& info) {
+                           return info.param == StoreDb::kMariaDb ? "MariaDb" : "Postgres";
+                         });
+
+}  // namespace
+}  // namespace xa::msg
