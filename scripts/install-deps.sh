@@ -23,6 +23,9 @@ readonly PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev
   # Local test servers (scripts/servers.sh); PostgreSQL 15 exactly: its binaries' path is fixed
   mariadb-server mariadb-client postgresql-15 postgresql-client-15
+  # RabbitMQ and its C client: the reliable message service's broker (daemons/msgd,
+  # drivers/rabbitmq)
+  rabbitmq-server librabbitmq-dev
   # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum; ss (a test reads a
   # listening socket's backlog with it)
   procps util-linux coreutils iproute2

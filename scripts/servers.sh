@@ -5,28 +5,35 @@
 #   PostgreSQL 15    127.0.0.1:15432   max_prepared_transactions = 6000 (or
 #                                      XA_SERVERS_PG_MAX_PREPARED, read at every start)
 #   PostgreSQL 15    127.0.0.1:15433   max_prepared_transactions = 0  (the "disabled" instance)
+#   RabbitMQ 3.10    127.0.0.1:15673   AMQP (xa-msgd's broker); its Erlang distribution on
+#                                      127.0.0.1:<port+2000>, its epmd on 127.0.0.1:<port+1000>
 #
-# Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg|stop-mariadb|stop-pg
+# Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg|kill-rabbitmq|stop-mariadb|
+#                           stop-pg|stop-rabbitmq
 #
-#   start         initialise (first time) and start all three; already running is fine, and stale
+#   start         initialise (first time) and start all four; already running is fine, and stale
 #                 pid/socket files left by a crash are cleaned up. Writes <dir>/env.sh.
-#   stop          clean shutdown of all three (prepared transactions persist on disk).
-#   status        one line per server; exit 0 only when all three run.
+#   stop          clean shutdown of all four (prepared transactions and durable queues persist).
+#   status        one line per server; exit 0 only when all four run.
 #   env           print the environment file (source it, or eval "$(scripts/servers.sh env)").
 #   kill-mariadb  SIGKILL mariadbd (a crash, for crash tests); `start` brings it back with its data.
 #   kill-pg       SIGKILL the PostgreSQL postmaster of port 15432 and all its backends.
-#   stop-mariadb, stop-pg   clean shutdown of that one server; `start` brings it back.
+#   kill-rabbitmq SIGKILL the RabbitMQ node; `start` brings it back with its durable queues and
+#                 persistent messages.
+#   stop-mariadb, stop-pg, stop-rabbitmq   clean shutdown of that one server; `start` brings it
+#                 back.
 #
 # Where data lives: XA_SERVERS_DIR (default <repo>/build/servers). PostgreSQL runs as the
 # `postgres` OS user (initdb refuses root); when that user cannot reach the servers dir, its data
 # goes to /tmp/xa-pg-<hash of the servers dir> and <dir>/pg, <dir>/pg-disabled are symlinks to it.
 #
 # Ports can be moved (e.g. to test a second checkout next to running servers) with
-# XA_SERVERS_MARIADB_PORT, XA_SERVERS_PG_PORT, XA_SERVERS_PG_DISABLED_PORT; the ports a servers
+# XA_SERVERS_MARIADB_PORT, XA_SERVERS_PG_PORT, XA_SERVERS_PG_DISABLED_PORT,
+# XA_SERVERS_RABBITMQ_PORT (the AMQP port; 1000 and 2000 above it must be free too); the ports a servers
 # dir was started with are remembered in <dir>/ports and reused by later commands.
 #
 # Secrets: passwords are generated once from /dev/urandom into <dir>/mariadb.password and
-# <dir>/pg.password (mode 0600). They never appear on a command line (argv is visible in ps):
+# <dir>/pg.password, <dir>/rabbitmq.password (mode 0600). They never appear on a command line (argv is visible in ps):
 # SQL that carries them goes to the clients through stdin.
 set -euo pipefail
 umask 022
@@ -62,8 +69,10 @@ resolve_paths() {
   ODBC_DIR="$SERVERS_DIR/odbc"
   ENV_FILE="$SERVERS_DIR/env.sh"
   PORTS_FILE="$SERVERS_DIR/ports"
+  RABBITMQ_DIR="$SERVERS_DIR/rabbitmq"
+  RABBITMQ_PASSWORD_FILE="$SERVERS_DIR/rabbitmq.password"
 
-  local recorded_mariadb="" recorded_pg="" recorded_pg_disabled=""
+  local recorded_mariadb="" recorded_pg="" recorded_pg_disabled="" recorded_rabbitmq=""
   if [[ -f "$PORTS_FILE" ]]; then
     # Written by this script: three KEY=number lines; read without sourcing.
     local key value
@@ -73,24 +82,29 @@ resolve_paths() {
         MARIADB_PORT) recorded_mariadb="$value" ;;
         PG_PORT) recorded_pg="$value" ;;
         PG_DISABLED_PORT) recorded_pg_disabled="$value" ;;
+        RABBITMQ_PORT) recorded_rabbitmq="$value" ;;
       esac
     done <"$PORTS_FILE"
   fi
   MARIADB_PORT="${XA_SERVERS_MARIADB_PORT:-${recorded_mariadb:-13306}}"
   PG_PORT="${XA_SERVERS_PG_PORT:-${recorded_pg:-15432}}"
   PG_DISABLED_PORT="${XA_SERVERS_PG_DISABLED_PORT:-${recorded_pg_disabled:-15433}}"
+  RABBITMQ_PORT="${XA_SERVERS_RABBITMQ_PORT:-${recorded_rabbitmq:-15673}}"
   local p
-  for p in "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT"; do
-    [[ "$p" =~ ^[0-9]+$ ]] && ((p > 1024 && p < 65536)) || die "bad port '$p'"
+  for p in "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT" "$RABBITMQ_PORT"; do
+    [[ "$p" =~ ^[0-9]+$ ]] && ((p > 1024 && p < 63536)) || die "bad port '$p'"
   done
+  RABBITMQ_EPMD_PORT=$((RABBITMQ_PORT + 1000))
+  RABBITMQ_DIST_PORT=$((RABBITMQ_PORT + 2000))
+  RABBITMQ_NODE="xa${RABBITMQ_PORT}@localhost"
   # sun_path holds 108 bytes; PostgreSQL's socket name adds "/.s.PGSQL.NNNNN".
   ((${#MARIADB_SOCK} < 100)) ||
     die "servers dir path too long for a unix socket ($MARIADB_SOCK); set XA_SERVERS_DIR to a shorter path"
 }
 
 record_ports() {
-  printf 'MARIADB_PORT=%s\nPG_PORT=%s\nPG_DISABLED_PORT=%s\n' \
-    "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT" >"$PORTS_FILE.tmp"
+  printf 'MARIADB_PORT=%s\nPG_PORT=%s\nPG_DISABLED_PORT=%s\nRABBITMQ_PORT=%s\n' \
+    "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT" "$RABBITMQ_PORT" >"$PORTS_FILE.tmp"
   mv -f "$PORTS_FILE.tmp" "$PORTS_FILE"
 }
 
@@ -546,6 +560,110 @@ pg_start() {
 # ---------------------------------------------------------------------------------------------
 # unixODBC configuration and the environment file
 
+# ---------------------------------------------------------------------------------------------
+# RabbitMQ: one node of our own, everything of it under $RABBITMQ_DIR and on 127.0.0.1.
+
+readonly RABBITMQ_BIN=/usr/lib/rabbitmq/bin
+
+# Runs a RabbitMQ program with this node's environment.
+rabbitmq_env() {
+  env HOME="$RABBITMQ_DIR" RABBITMQ_NODENAME="$RABBITMQ_NODE" \
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RABBITMQ_PORT" \
+    RABBITMQ_DIST_PORT="$RABBITMQ_DIST_PORT" ERL_EPMD_PORT="$RABBITMQ_EPMD_PORT" \
+    ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    RABBITMQ_MNESIA_BASE="$RABBITMQ_DIR/data" RABBITMQ_LOG_BASE="$RABBITMQ_DIR/log" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$RABBITMQ_DIR/enabled_plugins" \
+    RABBITMQ_PID_FILE="$RABBITMQ_DIR/rabbitmq.pid" \
+    RABBITMQ_CONFIG_FILE="$RABBITMQ_DIR/rabbitmq" \
+    RABBITMQ_ADVANCED_CONFIG_FILE="$RABBITMQ_DIR/advanced.config" "$@"
+}
+rabbitmqctl_node() { (cd / && rabbitmq_env "$RABBITMQ_BIN/rabbitmqctl" -n "$RABBITMQ_NODE" "$@"); }
+
+rabbitmq_pid() {
+  local pid
+  pid="$(read_pid_file "$RABBITMQ_DIR/rabbitmq.pid")"
+  # The node names itself after boot, so its command line shows only its home directory.
+  if pid_matches "$pid" "-home $RABBITMQ_DIR "; then printf '%s' "$pid"; fi
+}
+
+rabbitmq_start() {
+  [[ -x "$RABBITMQ_BIN/rabbitmq-server" ]] ||
+    die "rabbitmq: $RABBITMQ_BIN/rabbitmq-server not found; run scripts/install-deps.sh"
+  mkdir -p "$RABBITMQ_DIR/data" "$RABBITMQ_DIR/log"
+  printf '[].\n' >"$RABBITMQ_DIR/enabled_plugins"
+  if [[ -n "$(rabbitmq_pid)" ]]; then
+    log "rabbitmq: already running (pid $(rabbitmq_pid), 127.0.0.1:$RABBITMQ_PORT)"
+  else
+    rm -f "$RABBITMQ_DIR/rabbitmq.pid"  # stale, from a crash
+    if port_in_use "$RABBITMQ_PORT"; then
+      port_owner "$RABBITMQ_PORT" >&2
+      die "rabbitmq: port $RABBITMQ_PORT on 127.0.0.1 is used by another process. Choose another with XA_SERVERS_RABBITMQ_PORT."
+    fi
+    log "rabbitmq: starting on 127.0.0.1:$RABBITMQ_PORT"
+    # setsid + closed fds: the node must not hold the caller's terminal, pipes or lock.
+    (cd / && rabbitmq_env setsid "$RABBITMQ_BIN/rabbitmq-server" \
+      >>"$RABBITMQ_DIR/log/server.out" 2>&1 </dev/null 9>&- &)
+    local deadline=$((SECONDS + READY_TIMEOUT_S))
+    while [[ ! -s "$RABBITMQ_DIR/rabbitmq.pid" ]]; do
+      ((SECONDS < deadline)) || { show_log_tail "$RABBITMQ_DIR/log/server.out"; die "rabbitmq: no pid file"; }
+      sleep 0.2
+    done
+    rabbitmqctl_node wait --timeout "$READY_TIMEOUT_S" "$RABBITMQ_DIR/rabbitmq.pid" >/dev/null 2>&1 ||
+      { show_log_tail "$RABBITMQ_DIR/log/server.out"; die "rabbitmq: not ready after ${READY_TIMEOUT_S}s"; }
+  fi
+  rabbitmq_ensure_account
+  log "rabbitmq: ready (pid $(rabbitmq_pid), 127.0.0.1:$RABBITMQ_PORT)"
+}
+
+# The xa_msg user with the generated password (read by rabbitmqctl from stdin, never on a
+# command line), all permissions on vhost "/"; the default guest user removed.
+rabbitmq_ensure_account() {
+  ensure_password_file "$RABBITMQ_PASSWORD_FILE"
+  if ! rabbitmqctl_node list_users --silent 2>/dev/null | grep -q '^xa_msg\b'; then
+    rabbitmqctl_node add_user xa_msg <"$RABBITMQ_PASSWORD_FILE" >/dev/null ||
+      die "rabbitmq: cannot create user xa_msg"
+  fi
+  rabbitmqctl_node set_permissions -p / xa_msg '.*' '.*' '.*' >/dev/null ||
+    die "rabbitmq: cannot grant xa_msg its permissions"
+  if rabbitmqctl_node list_users --silent 2>/dev/null | grep -q '^guest\b'; then
+    rabbitmqctl_node delete_user guest >/dev/null || true
+  fi
+}
+
+rabbitmq_stop() {
+  local pid
+  pid="$(rabbitmq_pid)"
+  if [[ -n "$pid" ]]; then
+    log "rabbitmq: stopping (pid $pid)"
+    rabbitmqctl_node shutdown >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+    wait_pid_gone "$pid" "$STOP_TIMEOUT_S" || { kill -9 "$pid" 2>/dev/null || true; }
+  fi
+  # Its epmd outlives the node: stop it too (ours alone: its own port).
+  ERL_EPMD_PORT="$RABBITMQ_EPMD_PORT" epmd -kill >/dev/null 2>&1 || true
+}
+
+rabbitmq_kill() {
+  local pid
+  pid="$(rabbitmq_pid)"
+  [[ -n "$pid" ]] || { log "rabbitmq: not running"; return 0; }
+  log "rabbitmq: SIGKILL (pid $pid)"
+  kill -9 "$pid"
+  wait_pid_gone "$pid" "$STOP_TIMEOUT_S" || die "rabbitmq: pid $pid survives SIGKILL"
+}
+
+rabbitmq_status() {
+  local pid
+  pid="$(rabbitmq_pid)"
+  if [[ -n "$pid" ]]; then
+    echo "rabbitmq: running (pid $pid, 127.0.0.1:$RABBITMQ_PORT, data $RABBITMQ_DIR/data)"
+  else
+    echo "rabbitmq: stopped (data $RABBITMQ_DIR/data)"
+    return 1
+  fi
+}
+
 driver_path() {
   local package="$1" file="$2" default="$3" found=""
   found="$(dpkg -L "$package" 2>/dev/null | grep "/$file\$" | head -n 1 || true)"
@@ -618,6 +736,10 @@ write_env_file() {
     XA_TEST_ODBC_MARIADB_DSN=xa_mariadb
     XA_TEST_ODBC_PG_DSN=xa_pg
     XA_TEST_ODBC_PG_DISABLED_DSN=xa_pg_disabled
+    XA_TEST_RABBITMQ_HOST=127.0.0.1
+    "XA_TEST_RABBITMQ_PORT=$RABBITMQ_PORT"
+    XA_TEST_RABBITMQ_USER=xa_msg
+    "XA_TEST_RABBITMQ_PASSWORD_FILE=$RABBITMQ_PASSWORD_FILE"
     "XA_TEST_SERVERS_SCRIPT=$SCRIPT_PATH"
     "XA_TEST_SERVERS_DIR=$SERVERS_DIR"
     # So that `servers.sh kill-mariadb` etc. run from a test act on these very servers.
@@ -660,6 +782,7 @@ main() {
       record_ports
       mariadb_start
       pg_start
+      rabbitmq_start
       write_odbc_config
       write_env_file
       log "all servers ready; environment: . $ENV_FILE"
@@ -670,6 +793,7 @@ main() {
       mariadb_stop
       pg_stop_instance pg
       pg_stop_instance pg-disabled
+      rabbitmq_stop
       ;;
     status)
       resolve_pg_root
@@ -677,6 +801,7 @@ main() {
       mariadb_status || rc=1
       pg_status_instance pg || rc=1
       pg_status_instance pg-disabled || rc=1
+      rabbitmq_status || rc=1
       exit "$rc"
       ;;
     env)
@@ -691,6 +816,14 @@ main() {
       take_lock
       resolve_pg_root
       pg_kill_instance pg
+      ;;
+    kill-rabbitmq)
+      take_lock
+      rabbitmq_kill
+      ;;
+    stop-rabbitmq)
+      take_lock
+      rabbitmq_stop
       ;;
     stop-mariadb)
       take_lock

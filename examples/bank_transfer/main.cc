@@ -21,6 +21,10 @@
 //      orders placed over HTTP (confirmed everywhere; one refused by the funds, cancelled
 //      everywhere), then a copy killed with the confirm decision durable and no Confirm sent,
 //      and the manager's recovery confirming that order on all three services.
+//   7. Reliable messages (msg_act.h): xa-msgd between an order service and an accounting
+//      service (examples/msg_shop); the order service killed between its commit and its
+//      confirm (the back-query settles the message), the accounting service between its booking
+//      and its ack (the redelivery meets the dedupe); every order booked exactly once.
 //
 // Settings come from the environment that `scripts/servers.sh start` writes (build/servers/
 // env.sh); `bash scripts/demo.sh` does all of it.
@@ -48,6 +52,7 @@
 
 #include "examples/bank/bank.h"
 #include "examples/bank_transfer/child_process.h"
+#include "examples/bank_transfer/msg_act.h"
 #include "examples/bank_transfer/tcc_act.h"
 #include "examples/bank_transfer/three_phase_act.h"
 #include "xa/decision_log.h"
@@ -299,15 +304,25 @@ int main(int argc, char** argv) {
   const bool tcc_ok = true;
 #endif
 
+#if defined(XA_MSGD_PATH) && defined(XA_MSG_SHOP_SERVICE_PATH)
+  const bool messages_ok = xa::demo::RunMessagesAct(work, XA_MSGD_PATH, XA_MSG_SHOP_SERVICE_PATH);
+#else
+  std::cout << "\n7. xa-msgd or the message shop was not built: no message act\n";
+  const bool messages_ok = true;
+#endif
+
   auto final_state = (*bank)->Snapshot(kNodeId);
   if (!final_state.ok()) Fail("reading balances", final_state.status());
   xa::Status invariants = (*bank)->CheckInvariants(*final_state, {});
-  const bool ok = invariants.ok() && resolved == 0 && three_phase_ok && tcc_ok;
+  const bool ok = invariants.ok() && resolved == 0 && three_phase_ok && tcc_ok && messages_ok;
   std::cout << "\n" << (ok ? "OK" : "FAILED")
             << ": every transfer is on both databases or on neither, the total is "
             << final_state->total() << " (expected " << (*bank)->settings().Total()
             << "), no branch of ours is left prepared"
-            << (tcc_ok ? "; every TCC order is on all three services or on none" : "") << ".\n";
+            << (tcc_ok ? "; every TCC order is on all three services or on none" : "")
+            << (messages_ok ? "; every order announced through xa-msgd was booked exactly once"
+                            : "")
+            << ".\n";
   if (!invariants.ok()) std::cout << invariants.ToString() << "\n";
   std::string cleanup = "rm -rf '" + work + "'";
   if (std::system(cleanup.c_str()) != 0) {

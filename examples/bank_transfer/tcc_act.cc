@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "examples/bank_transfer/admin_sql.h"
 #include "examples/bank_transfer/child_process.h"
 #include "xa/decision_log.h"
 #include "xa/http/tcc_participant.h"
@@ -70,38 +71,6 @@ Result<Outcome> PlaceOrder(TransactionManager& manager, int amount) {
                               ",\"points\":" + std::to_string(amount / 10) + "}";
   for (const char* role : kRoles) XA_RETURN_IF_ERROR(txn->Enlist(role, payload));
   return txn->Commit();
-}
-
-// Runs a command and returns its standard output (empty when it failed).
-std::string Capture(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) out += buffer;
-  ::pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string MariaDb(const std::string& sql) {
-  auto env = [](const char* name) {
-    const char* v = std::getenv(name);
-    return std::string(v == nullptr ? "" : v);
-  };
-  return Capture("/usr/bin/mariadb --no-defaults -S '" + env("XA_TEST_MARIADB_SOCKET") +
-                 "' -u '" + env("XA_TEST_MARIADB_ADMIN_USER") + "' '" +
-                 env("XA_TEST_MARIADB_DATABASE") + "' -N -e \"" + sql + "\" 2>/dev/null");
-}
-
-std::string Postgres(const std::string& sql) {
-  auto env = [](const char* name) {
-    const char* v = std::getenv(name);
-    return std::string(v == nullptr ? "" : v);
-  };
-  return Capture("/usr/bin/psql -X -q -t -A -h '" + env("XA_TEST_PG_HOST") + "' -p '" +
-                 env("XA_TEST_PG_PORT") + "' -U '" + env("XA_TEST_PG_ADMIN_USER") + "' -d '" +
-                 env("XA_TEST_PG_DATABASE") + "' -c \"" + sql + "\" 2>/dev/null");
 }
 
 struct Shop {

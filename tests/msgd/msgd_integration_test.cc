@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,6 +147,8 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
            << "tokens_file = " << dir_.File("tokens") << "\n"
            << "table_prefix = " << prefix_ << "\n"
            << "poll_interval_ms = 50\n"
+           // One message a back-query claim, so a claim left by a crash lapses in ~3 s.
+           << "batch_size = 1\n"
            << "confirm_timeout_ms = 600\n"
            << "check_ladder_ms = 200, 200\n"
            << "back_query_timeout_ms = 1000\n"
@@ -200,10 +203,12 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
   void StartMsgd(const std::string& listen,
                  const std::map<std::string, std::string>& env = {}) {
     std::string conf = dir_.File("msgd.conf");
-    if (listen != "127.0.0.1:0") {
-      std::ifstream in(conf);
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      text.replace(text.find("127.0.0.1:0"), 11, listen);
+    {
+      std::string text = ReadWhole(conf);
+      size_t at = text.find("listen = ");
+      ASSERT_NE(at, std::string::npos) << text;
+      at += 9;
+      text.replace(at, text.find('\n', at) - at, listen);
       std::ofstream(conf) << text;
     }
     output_ = dir_.File("msgd." + std::to_string(++starts_) + ".out");
@@ -249,9 +254,12 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
     pid_ = -1;
     StartMsgd(address_);
   }
-  std::string Output() {
-    std::ifstream in(output_);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string Output() { return ReadWhole(output_); }
+  static std::string ReadWhole(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
   }
 
   std::unique_ptr<MessageClient> Client(const std::string& token) {
@@ -320,7 +328,9 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
 
   // Consumes for `duration`: each delivery is processed in the consumer's transaction behind the
   // dedupe, and acknowledged when `ack`. The ids received, in order.
-  std::vector<std::string> Consume(std::chrono::milliseconds duration, bool ack = true) {
+  enum class Acks { kMustSucceed, kMayFail, kNone };
+  std::vector<std::string> Consume(std::chrono::milliseconds duration,
+                                   Acks acks = Acks::kMustSucceed) {
     auto consumer = MessageConsumer::Connect(Amqp(), queue_, *acks_);
     EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
     std::vector<std::string> received;
@@ -335,7 +345,7 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
       received.push_back(delivery.id);
       EXPECT_EQ(delivery.data_type, "payment.booked");
       EXPECT_EQ(delivery.producer_id, "orders");
-      if (!ack) continue;  // dies before acknowledging: the connection closes unacked
+      if (acks == Acks::kNone) continue;  // dies before acknowledging: the connection closes unacked
       auto first = FirstDelivery(consumer_db_->handle(), odbc::Dialect::kPostgres, "accounting",
                                  delivery.id);
       EXPECT_TRUE(first.ok()) << first.status().ToString();
@@ -346,7 +356,11 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
                         .ok());
       }
       EXPECT_TRUE(consumer_db_->Commit().ok());
-      EXPECT_TRUE((*consumer)->Done(delivery).ok());
+      Status done = (*consumer)->Done(delivery);
+      // With xa-msgd down the ack fails and the message goes back to the queue.
+      if (acks == Acks::kMustSucceed) {
+        EXPECT_TRUE(done.ok()) << done.ToString();
+      }
     }
     return received;
   }
@@ -373,7 +387,8 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
 
 TEST_P(MsgdIntegrationTest, ConfirmedMessageIsProcessedOnceAndDone) {
   std::string id = PreSend(R"({"order": 1, "amount": "10.00"})");
-  ASSERT_TRUE(producer_->Confirm(id).ok());
+  Status confirmed = producer_->Confirm(id);
+  ASSERT_TRUE(confirmed.ok()) << confirmed.ToString() << "\n" << Output();
   ASSERT_TRUE(producer_->Confirm(id).ok());  // a repeated confirm is a success
   std::vector<std::string> received = Consume(2s);
   EXPECT_EQ(received, std::vector<std::string>{id});
@@ -396,8 +411,8 @@ TEST_P(MsgdIntegrationTest, FailedBusinessOperationIsNeverDelivered) {
 TEST_P(MsgdIntegrationTest, ProducerDeadAfterPreSendIsAskedAndCommittedMessageDelivered) {
   std::string id = PreSend("order 3");
   queries_.Answer(id, "committed");  // its business operation committed, then it died
-  EXPECT_TRUE(WaitFor(id, "ready") || WaitFor(id, "sent"));
-  EXPECT_EQ(Consume(2s), std::vector<std::string>{id});
+  // Consumed at once: the test's redelivery timings let an unacknowledged message die in ~2 s.
+  EXPECT_EQ(Consume(3s), std::vector<std::string>{id}) << Get(id).dump() << Output();
   EXPECT_TRUE(WaitFor(id, "done"));
   EXPECT_EQ(Effects(id), 1);
   EXPECT_GE(queries_.asked(), 1);
@@ -446,7 +461,8 @@ TEST_P(MsgdIntegrationTest, ConsumerDeadBeforeAckIsRedeliveredAndDedupeKeepsOneE
                     .ok());
     ASSERT_TRUE(consumer_db_->Commit().ok());
   }  // connection closed without an ack
-  EXPECT_EQ(Get(id).value("status", ""), "sent");
+  // Published before `sent` commits (crash point Q3), so the status may lag the delivery.
+  EXPECT_TRUE(WaitFor(id, "sent")) << Get(id).dump();
   // The next consumer gets it again (RabbitMQ's requeue, then the service's redelivery).
   std::vector<std::string> again = Consume(3s);
   ASSERT_FALSE(again.empty());
@@ -543,7 +559,7 @@ TEST_P(MsgdIntegrationTest, KilledAtEachCrashPointLosesNothingAndDeliversNothing
   queries_.Answer(q6, "committed");
   committed.push_back(q6);
   retry([&] { return producer_->Confirm(q6); });
-  Consume(1500ms);  // processes what is delivered; the first ack kills xa-msgd
+  Consume(1500ms, Acks::kMayFail);  // processes what is delivered; the first ack kills xa-msgd
   RestartAfterCrash();
 
   // Everything settles: each committed message processed exactly once and done; nothing else.
@@ -581,8 +597,8 @@ TEST_P(MsgdIntegrationTest, CallersAreAuthenticatedAndConfinedToTheirRole) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, MsgdIntegrationTest,
                          ::testing::Values(StoreDb::kMariaDb, StoreDb::kPostgres),
-                         [](const ::testing::TestParamInfo<StoreDb>& info) {
-                           return info.param == StoreDb::kMariaDb ? "MariaDb" : "Postgres";
+                         [](const ::testing::TestParamInfo<StoreDb>& store) {
+                           return store.param == StoreDb::kMariaDb ? "MariaDb" : "Postgres";
                          });
 
 }  // namespace

@@ -41,13 +41,14 @@ ServerAccount Account(const std::string& prefix) {
   account.user = RequireEnv((prefix + "_USER").c_str());
   std::string password_file = RequireEnv((prefix + "_PASSWORD_FILE").c_str());
   if (!password_file.empty()) account.password = ReadSecretFile(password_file);
-  account.database = RequireEnv((prefix + "_DATABASE").c_str());
+  if (prefix != "XA_TEST_RABBITMQ") account.database = RequireEnv((prefix + "_DATABASE").c_str());
   return account;
 }
 }  // namespace
 
 ServerAccount MariaDbAccount() { return Account("XA_TEST_MARIADB"); }
 ServerAccount PostgresAccount() { return Account("XA_TEST_PG"); }
+ServerAccount RabbitMqAccount() { return Account("XA_TEST_RABBITMQ"); }
 std::string MariaDbSocket() { return RequireEnv("XA_TEST_MARIADB_SOCKET"); }
 std::string MariaDbAdminUser() { return RequireEnv("XA_TEST_MARIADB_ADMIN_USER"); }
 std::string PostgresAdminUser() { return RequireEnv("XA_TEST_PG_ADMIN_USER"); }

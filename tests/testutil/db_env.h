@@ -12,8 +12,10 @@
 //   ODBCSYSINI, ODBCINI         project-local unixODBC configuration with DSNs
 //   XA_TEST_ODBC_MARIADB_DSN, XA_TEST_ODBC_PG_DSN                     DSN names in ODBCINI
 //   XA_TEST_ODBC_PG_DISABLED_DSN  DSN of the max_prepared_transactions = 0 instance
+//   XA_TEST_RABBITMQ_HOST, _PORT, _USER, _PASSWORD_FILE   the 'xa_msg' account of RabbitMQ
 //   XA_TEST_SERVERS_SCRIPT      absolute path of scripts/servers.sh (for restart/kill tests):
-//                               `start` (idempotent), `kill-mariadb`, `kill-pg` (SIGKILL, a crash;
+//                               `start` (idempotent), `kill-mariadb`, `kill-pg`, `kill-rabbitmq`
+//                               (SIGKILL, a crash;
 //                               `start` brings the server back with its prepared transactions)
 //   XA_TEST_SERVERS_DIR, XA_SERVERS_DIR   the servers' directory; XA_SERVERS_DIR makes the
 //                               script act on these very servers when a test runs it
@@ -38,6 +40,8 @@ struct ServerAccount {
 std::string RequireEnv(const char* name);
 ServerAccount MariaDbAccount();
 ServerAccount PostgresAccount();
+// RabbitMQ's account (database empty).
+ServerAccount RabbitMqAccount();
 std::string MariaDbSocket();
 std::string MariaDbAdminUser();
 std::string PostgresAdminUser();

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "drivers/odbc/src/odbc_dialect.h"
+#include "drivers/odbc/src/connection_string.h"
 #include "drivers/odbc/src/odbc_session.h"
 #include "src/base/logging.h"
 #include "src/sql_dialect/commit_marker.h"
@@ -644,40 +645,11 @@ class OdbcResourceManager::Impl {
     if (dialect_impl_ != nullptr) dialect_impl_->AfterDisconnect();
   }
 
-  // Connection attributes a dialect imposes. PostgreSQL: psqlODBC's level of rollback on errors
-  // (see PostgresErrorRollback); never level 1, where the driver itself rolls the whole
-  // transaction back and the next statement silently opens a new one.
   std::string DialectAttributes(Dialect dialect) const {
-    if (dialect != Dialect::kPostgres) return "";
-    return options_.postgres_error_rollback == PostgresErrorRollback::kTransaction
-               ? ";Protocol=7.4-0"
-               : ";Protocol=7.4-2";
+    return internal::DialectConnectionAttributes(options_, dialect);
   }
-
-  // The credentials written so that the driver reads back exactly their bytes. A user name
-  // without ';', a leading '{' or a blank at either end goes unbraced, which both drivers read
-  // verbatim ('=', '{' and '}' inside included). Any other name: MariaDB Connector/ODBC reads a
-  // braced value out of its braces ('}}' for '}'), but psqlODBC keeps the braces of a braced
-  // UID, so there the name goes to libpq through pqopt (ValidateOptions makes sure that the
-  // dialect is known then and that the connection string sets no pqopt). psqlODBC URL-decodes
-  // an unbraced PWD, so the password is always braced.
   std::string ConnectionString(Dialect dialect, std::string_view extra) const {
-    std::string out = options_.dsn.empty()
-                          ? options_.connection_string
-                          : "DSN=" + internal::ConnectionStringValue(options_.dsn);
-    if (internal::PsqlOdbcTakesAsUid(options_.user)) {
-      out += ";UID=" + options_.user;  // unbraced: both drivers read it verbatim
-    } else if (!options_.user.empty() && dialect == Dialect::kPostgres) {
-      out += ";pqopt=" +
-             internal::BracedConnectionStringValue(internal::PsqlOdbcPqoptUser(options_.user));
-    } else if (!options_.user.empty()) {
-      out += ";UID=" + internal::BracedConnectionStringValue(options_.user);
-    }
-    if (!options_.password.empty()) {
-      out += ";PWD=" + internal::BracedConnectionStringValue(options_.password);
-    }
-    out.append(extra);
-    return out;
+    return internal::OdbcConnectionString(options_, dialect, extra);
   }
 
   Status ConnectFailure(const Diagnostics& diag) {

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "src/base/escape.h"
+
 namespace xa::odbc::internal {
 namespace {
 
@@ -396,6 +398,23 @@ bool OdbcSession::GetInfoText(SQLUSMALLINT info_type, std::string* value, Diagno
   }
   value->assign(buffer, strnlen(buffer, sizeof buffer));
   return true;
+}
+
+Status StatementError(std::string_view what, const Diagnostics& diag, std::string_view advice) {
+  const DiagRecord& primary = diag.primary();
+  const std::string& state = primary.sqlstate;
+  Code code = Code::kRmError;
+  if (state == "40001" || state == "40P01" || primary.native_error == 1213) {
+    code = Code::kRbDeadlock;
+  } else if (state == "55P03" || state == "HYT00" || primary.native_error == 1205) {
+    code = Code::kRbTimeout;
+  } else if (state == "23505" || primary.native_error == 1062) {
+    code = Code::kDupId;
+  } else if (diag.connection_dead || state.rfind("08", 0) == 0) {
+    code = Code::kRmFail;
+  }
+  return Status(code, std::string(what) + " failed: " + ::xa::internal::EscapeForMessage(diag.Describe()) +
+                          std::string(advice));
 }
 
 }  // namespace xa::odbc::internal

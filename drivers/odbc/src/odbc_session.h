@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "xa/status.h"
+
 namespace xa::odbc::internal {
 
 // One record of SQLGetDiagRec.
@@ -106,6 +108,12 @@ class OdbcSession {
   bool lost_ = false;
   std::chrono::seconds statement_timeout_{0};
 };
+
+// The Status of a failed statement: XA_RBDEADLOCK for a deadlock or a serialization failure,
+// XA_RBTIMEOUT for a lock wait timeout, XAER_DUPID for a unique key violation, XAER_RMFAIL for a
+// lost connection, XAER_RMERR for the rest; the message is "<what> failed: <the server's
+// diagnostics, escaped>" followed by `advice` ("; ..." or "").
+Status StatementError(std::string_view what, const Diagnostics& diag, std::string_view advice);
 
 // Quotes a connection-string attribute value when it needs it: {value} with '}' doubled.
 std::string ConnectionStringValue(std::string_view value);

@@ -18,18 +18,9 @@ using internal::Diagnostics;
 using internal::OdbcSession;
 
 Status BarrierStatementError(std::string_view purpose, const Diagnostics& diag) {
-  const internal::DiagRecord& primary = diag.primary();
-  const std::string& state = primary.sqlstate;
-  Code code = Code::kRmError;
-  if (state == "40001" || state == "40P01" || primary.native_error == 1213) {
-    code = Code::kRbDeadlock;
-  } else if (state == "55P03" || state == "HYT00" || primary.native_error == 1205) {
-    code = Code::kRbTimeout;
-  } else if (diag.connection_dead || state.rfind("08", 0) == 0) {
-    code = Code::kRmFail;
-  }
-  return Status(code, "barrier: " + std::string(purpose) + " failed: " + diag.Describe() +
-                          "; roll the local transaction back and answer the request as failed");
+  return internal::StatementError(
+      "barrier: " + std::string(purpose), diag,
+      "; roll the local transaction back and answer the request as failed");
 }
 
 Result<BarrierSqlFlavor> FlavorOf(Dialect dialect) {

@@ -165,7 +165,7 @@ Result<std::optional<Delivery>> MessageConsumer::Next(std::chrono::milliseconds 
 Status MessageConsumer::Done(const Delivery& delivery) {
   Status acknowledged = acks_.Acknowledge(delivery.id);
   if (!acknowledged.ok()) {
-    consumer_->Reject(delivery.delivery_tag, /*requeue=*/true);
+    consumer_->Reject(delivery.delivery_tag, /*requeue=*/true).IgnoreError();
     return acknowledged;
   }
   return consumer_->Ack(delivery.delivery_tag);

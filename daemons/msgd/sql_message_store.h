@@ -1,0 +1,70 @@
+// The message store on MariaDB (10.6 or later) or PostgreSQL through an ODBC connection
+// (xa::odbc::LocalConnection): the tables of docs/messages.md ("The store"), versioned by
+// migrations. Strings and bytes go into SQL only as hex literals and come back as hex, ids only
+// after IsMessageId accepted them, the table prefix only after it was checked: nothing a request
+// carries is ever SQL text.
+//
+// Thread safety: none (a MessageStore is one connection).
+
+#ifndef XA_DAEMONS_MSGD_SQL_MESSAGE_STORE_H_
+#define XA_DAEMONS_MSGD_SQL_MESSAGE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "daemons/msgd/message_store.h"
+#include "xa/odbc/local_connection.h"
+
+namespace xa::msg {
+
+// The schema version this build creates and reads.
+inline constexpr int kStoreSchemaVersion = 1;
+
+class SqlMessageStore final : public MessageStore {
+ public:
+  // Connects (options.dialect kMariaDb or kPostgres). `table_prefix`: [a-z_][a-z0-9_]{0,30}.
+  static Result<std::unique_ptr<SqlMessageStore>> Open(const odbc::OdbcOptions& options,
+                                                       std::string table_prefix = "xa_msg_");
+
+  Status Migrate() override;
+  Result<int> SchemaVersion() override;
+  Status Insert(const Message& message) override;
+  Result<std::optional<Message>> LockOne(std::string_view id) override;
+  Result<std::optional<Message>> Get(std::string_view id) override;
+  Result<std::vector<Message>> LockDue(std::span<const MessageStatus> statuses, int64_t now_ms,
+                                       int limit) override;
+  Status Update(const Message& message) override;
+  Result<bool> Delete(std::string_view id) override;
+  Status AddEvent(const MessageEvent& event) override;
+  Result<std::vector<MessageEvent>> Events(std::string_view id, int limit) override;
+  Result<std::vector<Message>> List(MessageStatus status, bool dead, int64_t after_updated_ms,
+                                    std::string_view after_id, int limit) override;
+  Result<std::map<MessageStatus, StatusCount>> Counts() override;
+  Status Commit() override;
+  void Rollback() override;
+
+ private:
+  SqlMessageStore(odbc::OdbcOptions options, std::string prefix,
+                  std::unique_ptr<odbc::LocalConnection> connection);
+  bool maria() const { return options_.dialect == odbc::Dialect::kMariaDb; }
+  // The connection, made again after it was lost.
+  Result<odbc::LocalConnection*> Connection();
+  // Runs a statement or a query; on failure rolls back (and forgets a lost connection).
+  Result<int64_t> Execute(const std::string& sql);
+  Result<std::vector<odbc::LocalConnection::Row>> Query(const std::string& sql);
+  template <typename T>
+  Result<T> Failed(Status status);
+  std::string Bytes(std::string_view bytes) const;  // a hex literal of the dialect
+  std::string HexOf(const std::string& column) const;  // the column read back as hex
+  std::string Columns() const;
+  Result<Message> Parse(const odbc::LocalConnection::Row& row) const;
+  Result<std::vector<Message>> Messages(const std::string& sql);
+
+  const odbc::OdbcOptions options_;
+  const std::string prefix_;
+  std::unique_ptr<odbc::LocalConnection> connection_;
+};
+
+}  // namespace xa::msg
+
+#endif  // XA_DAEMONS_MSGD_SQL_MESSAGE_STORE_H_
