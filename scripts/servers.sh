@@ -602,9 +602,12 @@ rabbitmq_start() {
       die "rabbitmq: port $RABBITMQ_PORT on 127.0.0.1 is used by another process. Choose another with XA_SERVERS_RABBITMQ_PORT."
     fi
     log "rabbitmq: starting on 127.0.0.1:$RABBITMQ_PORT"
-    # setsid + closed fds: the node must not hold the caller's terminal, pipes or lock.
-    (cd / && rabbitmq_env setsid "$RABBITMQ_BIN/rabbitmq-server" \
-      >>"$RABBITMQ_DIR/log/server.out" 2>&1 </dev/null 9>&- &)
+    # setsid + closed fds: the node must not hold the caller's terminal, pipes or lock. The
+    # fds are redirected for the whole subshell: it runs a function, which bash runs in a
+    # waiting subshell whose saved copies of the caller's fds would stay open as long as the
+    # node lives (a caller reading our output, or the next servers.sh, would wait forever).
+    (exec 9>&- </dev/null >>"$RABBITMQ_DIR/log/server.out" 2>&1
+     cd / && rabbitmq_env setsid "$RABBITMQ_BIN/rabbitmq-server" &)
     local deadline=$((SECONDS + READY_TIMEOUT_S))
     while [[ ! -s "$RABBITMQ_DIR/rabbitmq.pid" ]]; do
       ((SECONDS < deadline)) || { show_log_tail "$RABBITMQ_DIR/log/server.out"; die "rabbitmq: no pid file"; }
