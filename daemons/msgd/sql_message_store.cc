@@ -252,18 +252,18 @@ Status SqlMessageStore::Insert(const Message& m) {
 }
 
 Result<std::optional<Message>> SqlMessageStore::LockOne(std::string_view id) {
-  if (!IsMessageId(id)) return BadId(id);
-  auto found = Messages("SELECT " + Columns() + " FROM " + prefix_ + "message WHERE id = '" +
-                        std::string(id) + "' FOR UPDATE");
-  if (!found.ok()) return found.status();
-  if (found->empty()) return std::optional<Message>();
-  return std::optional<Message>(std::move(found->front()));
+  return FindOne(id, " FOR UPDATE");
 }
 
 Result<std::optional<Message>> SqlMessageStore::Get(std::string_view id) {
+  return FindOne(id, "");
+}
+
+Result<std::optional<Message>> SqlMessageStore::FindOne(std::string_view id,
+                                                        std::string_view lock_clause) {
   if (!IsMessageId(id)) return BadId(id);
   auto found = Messages("SELECT " + Columns() + " FROM " + prefix_ + "message WHERE id = '" +
-                        std::string(id) + "'");
+                        std::string(id) + "'" + std::string(lock_clause));
   if (!found.ok()) return found.status();
   if (found->empty()) return std::optional<Message>();
   return std::optional<Message>(std::move(found->front()));

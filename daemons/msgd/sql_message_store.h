@@ -44,6 +44,8 @@ class SqlMessageStore final : public MessageStore {
   void Rollback() override;
 
  private:
+  // One message by id, with `lock_clause` ("" or " FOR UPDATE") after the query.
+  Result<std::optional<Message>> FindOne(std::string_view id, std::string_view lock_clause);
   SqlMessageStore(odbc::OdbcOptions options, std::string prefix,
                   std::unique_ptr<odbc::LocalConnection> connection);
   bool maria() const { return options_.dialect == odbc::Dialect::kMariaDb; }
