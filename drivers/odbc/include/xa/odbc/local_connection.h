@@ -33,8 +33,10 @@
 
 namespace xa::odbc {
 
+// One ODBC connection with autocommit off, for SQL that is not an XA branch.
 class LocalConnection {
  public:
+  // One row of a query's result: every column as text, nullopt for NULL.
   using Row = std::vector<std::optional<std::string>>;
 
   // Connects with `options` (rm_name is not needed; dialect must be kMariaDb or kPostgres).
@@ -43,13 +45,17 @@ class LocalConnection {
   LocalConnection(const LocalConnection&) = delete;
   LocalConnection& operator=(const LocalConnection&) = delete;
 
+  // The SQL dialect the connection was opened with.
   Dialect dialect() const noexcept;
   // Runs a statement; the number of rows it changed.
   Result<int64_t> Execute(std::string_view sql);
   // Runs a query; its rows, every column as text (nullopt for NULL).
   Result<std::vector<Row>> Query(std::string_view sql);
+  // Commits the local transaction; a new one begins with the next statement.
   Status Commit();
+  // Rolls the local transaction back; errors are ignored (a lost connection has nothing left).
   void Rollback() noexcept;
+  // True once a statement failed because the connection is gone: open a new one.
   bool lost() const noexcept;
   // The ODBC connection, for the barrier (xa/odbc/tcc_barrier.h) and the caller's own calls.
   SQLHDBC handle() const noexcept;
