@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -484,6 +485,43 @@ TEST_P(MsgdIntegrationTest, UnacknowledgedMessageDiesAfterItsRedeliveriesAndIsRe
   EXPECT_GE(received.size(), 3u);
   EXPECT_TRUE(WaitFor(id, "done"));
   EXPECT_EQ(Effects(id), 1);
+}
+
+// RabbitMQ killed (SIGKILL) with a confirmed message in its queue, a second message confirmed
+// while it is down: the first is still delivered (its copy in the durable queue survives, as the
+// driver's own test shows, and the redelivery job publishes it again), the second waits as ready
+// with the publication's error and goes out once the broker is back; each is processed once.
+TEST_P(MsgdIntegrationTest, RabbitMqKilledLosesNoConfirmedMessage) {
+  std::string before = PreSend("sent before the kill");
+  ASSERT_TRUE(producer_->Confirm(before).ok());
+  ASSERT_TRUE(WaitFor(before, "sent")) << Get(before).dump();
+  const std::string script = test::RequireEnv("XA_TEST_SERVERS_SCRIPT");
+  test::ProcessResult killed = test::RunProcess({"/bin/bash", script, "kill-rabbitmq"}, {});
+  ASSERT_TRUE(killed.Exited(0)) << killed.Describe();
+  const int resends_at_the_kill = Get(before).value("resend_count", -1);
+
+  std::string during = PreSend("confirmed while the broker is down");
+  ASSERT_TRUE(producer_->Confirm(during).ok()) << "confirming needs only the store";
+  bool failed_publication = false;
+  for (int i = 0; i < 100 && !failed_publication; ++i) {
+    std::this_thread::sleep_for(50ms);
+    failed_publication = !Get(during).value("last_error", "").empty();
+  }
+  Json waiting = Get(during);
+  EXPECT_TRUE(failed_publication) << waiting.dump();
+  EXPECT_EQ(waiting.value("status", ""), "ready") << waiting.dump();
+  EXPECT_EQ(Get(before).value("resend_count", -1), resends_at_the_kill)
+      << "a publication that failed is not a redelivery: " << Get(before).dump();
+
+  test::ProcessResult started = test::RunProcess({"/bin/bash", script, "start"}, {});
+  ASSERT_TRUE(started.Exited(0)) << started.Describe();
+  std::vector<std::string> received = Consume(4s);
+  EXPECT_NE(std::find(received.begin(), received.end(), before), received.end());
+  EXPECT_NE(std::find(received.begin(), received.end(), during), received.end());
+  for (const std::string& id : {before, during}) {
+    EXPECT_TRUE(WaitFor(id, "done")) << id << ": " << Get(id).dump();
+    EXPECT_EQ(Effects(id), 1) << id;
+  }
 }
 
 TEST_P(MsgdIntegrationTest, MsgdKilledAfterPreSendLosesNothing) {
