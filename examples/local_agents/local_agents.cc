@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
 #include <utility>
+#include <vector>
 
 extern char** environ;
 
@@ -104,6 +106,41 @@ double ChildCpuMs(pid_t pid) {
   timespec used{};
   if (::clock_gettime(clock, &used) != 0) return 0;
   return static_cast<double>(used.tv_sec) * 1000.0 + static_cast<double>(used.tv_nsec) / 1e6;
+}
+
+namespace {
+
+// utime+stime, and cutime+cstime when `waited_children`, of /proc/<pid>/stat in ms; its parent.
+double StatCpuMs(pid_t pid, bool waited_children, pid_t* parent) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const size_t close = text.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos || close + 2 > text.size()) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::vector<std::string> f;
+  for (std::string field; fields >> field;) f.push_back(field);
+  if (f.size() < 15) return 0;
+  if (parent != nullptr) *parent = static_cast<pid_t>(std::atol(f[1].c_str()));
+  double ticks = std::atof(f[11].c_str()) + std::atof(f[12].c_str());
+  if (waited_children) ticks += std::atof(f[13].c_str()) + std::atof(f[14].c_str());
+  return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+double ProcessTreeCpuMs(pid_t pid) {
+  if (pid <= 0) return 0;
+  double total = StatCpuMs(pid, /*waited_children=*/true, nullptr);
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t parent = 0;
+    const double cpu = StatCpuMs(static_cast<pid_t>(std::atol(name.c_str())), false, &parent);
+    if (parent == pid) total += cpu;
+  }
+  return total;
 }
 
 std::string ServerRmSection(const std::string& rm_name, LocalDatabase database) {

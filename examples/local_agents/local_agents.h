@@ -48,6 +48,10 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>
             int stdout_fd, int stderr_fd);
 // CPU time (user + system) a running child process has used, in ms; 0 when it cannot be read.
 double ChildCpuMs(pid_t pid);
+// CPU time in ms of any running process `pid` (a local server's, from its pid file), with the
+// children it has waited for and its live children (PostgreSQL's backends are the postmaster's
+// children); 0 when it cannot be read. In clock ticks (10 ms): for cases of seconds.
+double ProcessTreeCpuMs(pid_t pid);
 
 enum class LocalDatabase { kMariaDb, kPostgres };
 
