@@ -26,6 +26,8 @@ readonly PACKAGES=(
   # RabbitMQ and its C client: the reliable message service's broker (daemons/msgd,
   # drivers/rabbitmq)
   rabbitmq-server librabbitmq-dev
+  # Headless Chromium and its WebDriver: the management page's browser test (tests/msgd)
+  chromium chromium-driver
   # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum; ss (a test reads a
   # listening socket's backlog with it)
   procps util-linux coreutils iproute2

@@ -20,6 +20,7 @@
 
 #include "daemons/msgd/amqp_message_publisher.h"
 #include "daemons/msgd/http_back_querier.h"
+#include "daemons/msgd/management_page.h"
 #include "daemons/msgd/message_service.h"
 #include "daemons/msgd/msgd_config.h"
 #include "daemons/msgd/msgd_http_api.h"
@@ -144,6 +145,7 @@ int main(int argc, char** argv) {
   // The request's JSON carries the body as a string with escapes: room for them.
   http.max_body_bytes = config->service.max_body_bytes * 2 + 4096;
   xa::msg::AddApiRoutes(service, *tokens, http);
+  xa::msg::AddManagementPage(http);
   xa::Result<std::unique_ptr<xa::http::HttpServer>> server =
       xa::http::HttpServer::Start(std::move(http));
   if (!server.ok()) return Fail(kExitServe, server.status().WithContext("listen").ToString());

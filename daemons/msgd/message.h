@@ -64,6 +64,17 @@ struct MessageEvent {
   std::string detail;  // at most kMaxErrorSize bytes; never a secret
 };
 
+// One operator action (the store's audit table): who asked for what on which message, and what
+// came of it. Kept apart from the history, which a deletion removes with its message.
+struct AuditEntry {
+  int64_t seq = 0;  // assigned by the store, increasing
+  int64_t at_ms = 0;
+  std::string operator_name;  // the token's name (msgd_tokens.h), at most kMaxProducerIdSize
+  std::string action;         // "confirm", "resend", "revive", "kill", "delete"
+  std::string message_id;
+  std::string result;         // RequestResultName: "changed", "already", "conflict", ...
+};
+
 }  // namespace xa::msg
 
 #endif  // XA_DAEMONS_MSGD_MESSAGE_H_

@@ -16,7 +16,10 @@ Transition Deleted(std::string event) {
 Transition Result(RequestResult result) { return Transition{result, std::nullopt, ""}; }
 
 // Due for publication now, alive again.
+// Ready, so that the delivery job publishes it now as a first publication: a due `sent`
+// message means an ack timed out, and one at its last redelivery would die unpublished.
 Message DueForPublication(Message message, int64_t now_ms) {
+  message.status = MessageStatus::kReady;
   message.dead = false;
   message.next_attempt_ms = now_ms;
   message.updated_ms = now_ms;
@@ -195,9 +198,7 @@ Transition Resend(const std::optional<Message>& current, int64_t now_ms) {
   if (current->status == MessageStatus::kPending || current->status == MessageStatus::kParked) {
     return Result(RequestResult::kConflict);  // not confirmed: confirm it instead
   }
-  Message after = DueForPublication(*current, now_ms);
-  if (after.status == MessageStatus::kDone) after.status = MessageStatus::kSent;
-  return Changed(std::move(after), "operator: resend");
+  return Changed(DueForPublication(*current, now_ms), "operator: resend");
 }
 
 Transition Revive(const std::optional<Message>& current, int64_t now_ms) {
@@ -205,7 +206,6 @@ Transition Revive(const std::optional<Message>& current, int64_t now_ms) {
   if (!current->dead) return Result(RequestResult::kConflict);
   Message after = DueForPublication(*current, now_ms);
   after.resend_count = 0;
-  if (after.status == MessageStatus::kDone) after.status = MessageStatus::kSent;
   return Changed(std::move(after), "operator: revive");
 }
 

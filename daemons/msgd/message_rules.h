@@ -100,9 +100,10 @@ Transition AfterPublish(const Message& current, bool published, std::string_view
                         int64_t now_ms, const MessageTimings& timings);
 Transition AfterDeath(const Message& current, int64_t now_ms);
 
-// Operator actions. Resend: a sent, done or dead message is published again now (dead cleared,
-// resend count kept). Revive: a dead message is published again now with its redeliveries
-// counted from zero. Kill: any message not done becomes dead. Delete: a pending or parked one
+// Operator actions. Resend: a sent, done or dead message is published again now (ready again,
+// dead cleared, resend count kept: without an ack it dies at its next ack timeout if its
+// redeliveries were used up). Revive: a dead message is published again now (ready) with its
+// redeliveries counted from zero. Kill: any message not done becomes dead. Delete: a pending or parked one
 // is deleted (as a cancel); others are 409. Confirm of a parked message is Confirm().
 Transition Resend(const std::optional<Message>& current, int64_t now_ms);
 Transition Revive(const std::optional<Message>& current, int64_t now_ms);

@@ -161,7 +161,7 @@ Result<Message> MessageService::PreSend(Message fields) {
 
 Result<RequestOutcome> MessageService::Apply(
     std::string_view id, Transition (*rule)(const std::optional<Message>&, int64_t),
-    std::string_view producer) {
+    std::string_view producer, const OperatorAction* audit) {
   if (!IsMessageId(id)) return BadId(id);
   Result<PooledStore> store = Borrow();
   if (!store.ok()) return store.status();
@@ -173,11 +173,24 @@ Result<RequestOutcome> MessageService::Apply(
   }
   int64_t now = NowMs();
   Transition transition = rule(*current, now);
+  auto audited = [&]() -> Status {
+    if (audit == nullptr) return Status::Ok();
+    return (*store)->AddAudit(AuditEntry{0, now, std::string(audit->operator_name),
+                                         std::string(audit->action), std::string(id),
+                                         std::string(RequestResultName(transition.result))});
+  };
   if (transition.result != RequestResult::kChanged) {
-    (*store)->Rollback();
+    if (audit == nullptr) {
+      (*store)->Rollback();
+    } else {
+      Status done = audited();
+      if (done.ok()) done = (*store)->Commit();
+      if (!store->Failed(done).ok()) return done;
+    }
     return RequestOutcome{transition.result, std::move(*current)};
   }
   Status done = Write(**store, std::string(id), transition, now);
+  if (done.ok()) done = audited();
   if (done.ok()) done = (*store)->Commit();
   if (!store->Failed(done).ok()) return done;
   XA_LOG(kDebug, "msgd") << "message " << id << ": " << transition.event;
@@ -189,11 +202,7 @@ Result<RequestOutcome> MessageService::Confirm(std::string_view id, std::string_
   if (outcome.ok() && outcome->result == RequestResult::kChanged) {
     XA_CRASH_POINT(kMsgdAfterConfirmCommit);
     ++counters_.confirmed;
-    {
-      std::lock_guard<std::mutex> lock(wake_mu_);
-      delivery_woken_ = true;
-    }
-    wake_.notify_all();
+    WakeDelivery();
   }
   return outcome;
 }
@@ -213,24 +222,51 @@ Result<RequestOutcome> MessageService::Acknowledge(std::string_view id) {
   return outcome;
 }
 
-Result<RequestOutcome> MessageService::Resend(std::string_view id) {
-  Result<RequestOutcome> outcome = Apply(id, &msg::Resend);
-  if (outcome.ok() && outcome->result == RequestResult::kChanged) wake_.notify_all();
+Result<RequestOutcome> MessageService::OperatorConfirm(std::string_view id,
+                                                       std::string_view operator_name) {
+  const OperatorAction audit{operator_name, "confirm"};
+  Result<RequestOutcome> outcome = Apply(id, &msg::Confirm, {}, &audit);
+  if (outcome.ok() && outcome->result == RequestResult::kChanged) {
+    ++counters_.confirmed;
+    WakeDelivery();
+  }
   return outcome;
 }
 
-Result<RequestOutcome> MessageService::Revive(std::string_view id) {
-  Result<RequestOutcome> outcome = Apply(id, &msg::Revive);
-  if (outcome.ok() && outcome->result == RequestResult::kChanged) wake_.notify_all();
+Result<RequestOutcome> MessageService::Resend(std::string_view id,
+                                              std::string_view operator_name) {
+  const OperatorAction audit{operator_name, "resend"};
+  Result<RequestOutcome> outcome = Apply(id, &msg::Resend, {}, &audit);
+  if (outcome.ok() && outcome->result == RequestResult::kChanged) WakeDelivery();
   return outcome;
 }
 
-Result<RequestOutcome> MessageService::Kill(std::string_view id) {
-  return Apply(id, &msg::Kill);
+Result<RequestOutcome> MessageService::Revive(std::string_view id,
+                                              std::string_view operator_name) {
+  const OperatorAction audit{operator_name, "revive"};
+  Result<RequestOutcome> outcome = Apply(id, &msg::Revive, {}, &audit);
+  if (outcome.ok() && outcome->result == RequestResult::kChanged) WakeDelivery();
+  return outcome;
 }
 
-Result<RequestOutcome> MessageService::Delete(std::string_view id) {
-  return Apply(id, &msg::OperatorDelete);
+Result<RequestOutcome> MessageService::Kill(std::string_view id, std::string_view operator_name) {
+  const OperatorAction audit{operator_name, "kill"};
+  return Apply(id, &msg::Kill, {}, &audit);
+}
+
+Result<RequestOutcome> MessageService::Delete(std::string_view id,
+                                              std::string_view operator_name) {
+  const OperatorAction audit{operator_name, "delete"};
+  return Apply(id, &msg::OperatorDelete, {}, &audit);
+}
+
+Result<std::vector<AuditEntry>> MessageService::AuditLog(int64_t before_seq, int limit) {
+  Result<PooledStore> store = Borrow();
+  if (!store.ok()) return store.status();
+  Result<std::vector<AuditEntry>> page = (*store)->Audit(before_seq, limit);
+  if (!page.ok()) return store->Failed(page.status());
+  (*store)->Rollback();
+  return page;
 }
 
 Result<std::optional<Message>> MessageService::Get(std::string_view id) {
@@ -400,14 +436,18 @@ Result<int> MessageService::RunBackQueryPass() {
     }
     if (Status committed = store.Commit(); !committed.ok()) return fail(committed);
     if (reply.answer == BackQueryAnswer::kCommitted) {
-      {
-        std::lock_guard<std::mutex> wake_lock(wake_mu_);
-        delivery_woken_ = true;
-      }
-      wake_.notify_all();
+      WakeDelivery();
     }
   }
   return static_cast<int>(due->size());
+}
+
+void MessageService::WakeDelivery() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    delivery_woken_ = true;
+  }
+  wake_.notify_all();
 }
 
 void MessageService::RunJob(Result<int> (MessageService::*pass)(), bool delivery) {

@@ -127,11 +127,15 @@ class MessageService {
   Result<RequestOutcome> Cancel(std::string_view id, std::string_view producer = {});
   // Consumer.
   Result<RequestOutcome> Acknowledge(std::string_view id);
-  // Operator.
-  Result<RequestOutcome> Resend(std::string_view id);
-  Result<RequestOutcome> Revive(std::string_view id);
-  Result<RequestOutcome> Kill(std::string_view id);
-  Result<RequestOutcome> Delete(std::string_view id);
+  // Operator: every request is written to the audit table with its result, in the transaction
+  // of its change (`operator_name`: the caller's token name).
+  Result<RequestOutcome> OperatorConfirm(std::string_view id, std::string_view operator_name);
+  Result<RequestOutcome> Resend(std::string_view id, std::string_view operator_name);
+  Result<RequestOutcome> Revive(std::string_view id, std::string_view operator_name);
+  Result<RequestOutcome> Kill(std::string_view id, std::string_view operator_name);
+  Result<RequestOutcome> Delete(std::string_view id, std::string_view operator_name);
+  // The audit table, newest first (MessageStore::Audit).
+  Result<std::vector<AuditEntry>> AuditLog(int64_t before_seq, int limit);
   Result<std::optional<Message>> Get(std::string_view id);
   Result<std::vector<MessageEvent>> History(std::string_view id, int limit);
   Result<std::vector<Message>> List(MessageStatus status, bool dead, int64_t after_updated_ms,
@@ -154,10 +158,18 @@ class MessageService {
   class PooledStore;
   Result<PooledStore> Borrow();
   void Return(std::unique_ptr<MessageStore> store);
-  // Locks `id`, applies `rule`, writes the result; the outcome.
+  // A message became deliverable: the delivery job runs now instead of after its pause.
+  void WakeDelivery();
+  struct OperatorAction {
+    std::string_view operator_name;
+    std::string_view action;
+  };
+  // Locks `id`, applies `rule`, writes the result (and, for an operator's request, the audit
+  // entry, whatever the result); the outcome.
   Result<RequestOutcome> Apply(std::string_view id,
                                Transition (*rule)(const std::optional<Message>&, int64_t),
-                               std::string_view producer = {});
+                               std::string_view producer = {},
+                               const OperatorAction* audit = nullptr);
   // Writes a transition of `current` (locked by `store`'s transaction), without committing.
   Status Write(MessageStore& store, const std::string& id, const Transition& transition,
                int64_t now_ms);

@@ -72,6 +72,11 @@ class MessageStore {
 
   // Appends a line to a message's history.
   virtual Status AddEvent(const MessageEvent& event) = 0;
+  // Appends an operator action to the audit table (its seq is the store's).
+  virtual Status AddAudit(const AuditEntry& entry) = 0;
+  // The audit table, newest first: at most `limit` (1..1000) entries whose seq < before_seq.
+  // The first page: before INT64_MAX.
+  virtual Result<std::vector<AuditEntry>> Audit(int64_t before_seq, int limit) = 0;
   // The last `limit` (1..1000) lines of a message's history, oldest first.
   virtual Result<std::vector<MessageEvent>> Events(std::string_view id, int limit) = 0;
 

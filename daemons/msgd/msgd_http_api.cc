@@ -81,6 +81,31 @@ std::optional<std::string> StringField(const Json& json, const char* name, bool 
   return it->get<std::string>();
 }
 
+// An optional integer field in [min, max]; `fallback` when absent.
+std::optional<int64_t> IntegerField(const Json& json, const char* name, int64_t fallback,
+                                    int64_t min, int64_t max, HttpResponse* error) {
+  auto it = json.find(name);
+  if (it == json.end()) return fallback;
+  if (!it->is_number_integer() || it->get<int64_t>() < min || it->get<int64_t>() > max) {
+    *error = Error(400, std::string("field \"") + name + "\" must be an integer from " +
+                            std::to_string(min) + " to " + std::to_string(max));
+    return std::nullopt;
+  }
+  return it->get<int64_t>();
+}
+
+// An optional boolean field; `fallback` when absent.
+std::optional<bool> BoolField(const Json& json, const char* name, bool fallback,
+                              HttpResponse* error) {
+  auto it = json.find(name);
+  if (it == json.end()) return fallback;
+  if (!it->is_boolean()) {
+    *error = Error(400, std::string("field \"") + name + "\" must be true or false");
+    return std::nullopt;
+  }
+  return it->get<bool>();
+}
+
 HttpResponse OutcomeAnswer(const Result<RequestOutcome>& outcome, std::string_view id) {
   if (!outcome.ok()) return Error(StatusOfError(outcome.status()), outcome.status().message());
   Json json{{"id", id}, {"result", RequestResultName(outcome->result)}};
@@ -186,20 +211,25 @@ void AddApiRoutes(MessageService& service, const TokenTable& tokens,
       [&service](const Caller&, const std::string& id) { return service.Acknowledge(id); });
 
   post["/v1/admin/confirm"] = IdRequest(
-      tokens, operators,
-      [&service](const Caller&, const std::string& id) { return service.Confirm(id); });
+      tokens, operators, [&service](const Caller& caller, const std::string& id) {
+        return service.OperatorConfirm(id, caller.name);
+      });
   post["/v1/admin/resend"] = IdRequest(
-      tokens, operators,
-      [&service](const Caller&, const std::string& id) { return service.Resend(id); });
+      tokens, operators, [&service](const Caller& caller, const std::string& id) {
+        return service.Resend(id, caller.name);
+      });
   post["/v1/admin/revive"] = IdRequest(
-      tokens, operators,
-      [&service](const Caller&, const std::string& id) { return service.Revive(id); });
+      tokens, operators, [&service](const Caller& caller, const std::string& id) {
+        return service.Revive(id, caller.name);
+      });
   post["/v1/admin/kill"] = IdRequest(
-      tokens, operators,
-      [&service](const Caller&, const std::string& id) { return service.Kill(id); });
+      tokens, operators, [&service](const Caller& caller, const std::string& id) {
+        return service.Kill(id, caller.name);
+      });
   post["/v1/admin/delete"] = IdRequest(
-      tokens, operators,
-      [&service](const Caller&, const std::string& id) { return service.Delete(id); });
+      tokens, operators, [&service](const Caller& caller, const std::string& id) {
+        return service.Delete(id, caller.name);
+      });
 
   post["/v1/admin/get"] =
       Guarded(tokens, operators, [&service](const Caller&, const Json& body) {
@@ -232,18 +262,43 @@ void AddApiRoutes(MessageService& service, const TokenTable& tokens,
         if (!status) {
           return Error(400, "status must be pending, ready, sent, done or parked");
         }
-        bool dead = body.value("dead", false);
-        int64_t after_updated_ms =
-            body.value("after_updated_ms", std::numeric_limits<int64_t>::min());
-        std::optional<std::string> after_id = StringField(body, "after_id", false, &error);
-        if (!after_id) return error;
-        int limit = body.value("limit", 100);
-        if (limit < 1 || limit > 1000) return Error(400, "limit must be 1 to 1000");
-        Result<std::vector<Message>> page =
-            service.List(*status, dead, after_updated_ms, *after_id, limit);
+        constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+        constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+        std::optional<bool> dead = BoolField(body, "dead", false, &error);
+        std::optional<int64_t> after_updated_ms =
+            dead ? IntegerField(body, "after_updated_ms", kMin, kMin, kMax, &error) : std::nullopt;
+        std::optional<std::string> after_id =
+            after_updated_ms ? StringField(body, "after_id", false, &error) : std::nullopt;
+        std::optional<int64_t> limit =
+            after_id ? IntegerField(body, "limit", 100, 1, 1000, &error) : std::nullopt;
+        if (!limit) return error;
+        Result<std::vector<Message>> page = service.List(*status, *dead, *after_updated_ms,
+                                                         *after_id, static_cast<int>(*limit));
         if (!page.ok()) return Error(StatusOfError(page.status()), page.status().message());
         Json json{{"messages", Json::array()}};
         for (const Message& message : *page) json["messages"].push_back(MessageJson(message, false));
+        return Answer(200, json);
+      });
+  post["/v1/admin/audit"] =
+      Guarded(tokens, operators, [&service](const Caller&, const Json& body) {
+        constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+        HttpResponse error;
+        std::optional<int64_t> before_seq = IntegerField(body, "before_seq", kMax, 1, kMax, &error);
+        std::optional<int64_t> limit =
+            before_seq ? IntegerField(body, "limit", 100, 1, 1000, &error) : std::nullopt;
+        if (!limit) return error;
+        Result<std::vector<AuditEntry>> page =
+            service.AuditLog(*before_seq, static_cast<int>(*limit));
+        if (!page.ok()) return Error(StatusOfError(page.status()), page.status().message());
+        Json json{{"entries", Json::array()}};
+        for (const AuditEntry& entry : *page) {
+          json["entries"].push_back(Json{{"seq", entry.seq},
+                                         {"at_ms", entry.at_ms},
+                                         {"operator", entry.operator_name},
+                                         {"action", entry.action},
+                                         {"id", entry.message_id},
+                                         {"result", entry.result}});
+        }
         return Answer(200, json);
       });
   post["/v1/admin/counts"] =

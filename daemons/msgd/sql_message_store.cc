@@ -191,7 +191,6 @@ Status SqlMessageStore::Migrate() {
                         ", newer than this xa-msgd knows (" +
                         std::to_string(kStoreSchemaVersion) + "): run a newer xa-msgd");
     }
-    if (*version >= 1) return Status::Ok();
     const std::string bin = maria() ? "VARBINARY" : "BYTEA";
     auto sized = [&](size_t n) { return maria() ? bin + "(" + std::to_string(n) + ")" : bin; };
     std::vector<std::string> ddl = {
@@ -220,10 +219,23 @@ Status SqlMessageStore::Migrate() {
       ddl.push_back("CREATE INDEX IF NOT EXISTS " + p + "event_message ON " + p +
                     "event (message_id, seq)");
     }
-    for (const std::string& sql : ddl) XA_RETURN_IF_ERROR(Execute(sql).status());
-    return Execute("INSERT INTO " + p + "schema (version, applied_ms) VALUES (1, " +
-                   std::to_string(WallMs()) + ")")
-        .status();
+    // Version 2: the operators' audit table.
+    std::vector<std::string> audit_ddl = {
+        "CREATE TABLE IF NOT EXISTS " + p + "audit (seq " +
+            (maria() ? "BIGINT NOT NULL AUTO_INCREMENT" : "BIGINT GENERATED ALWAYS AS IDENTITY") +
+            " PRIMARY KEY, at_ms BIGINT NOT NULL, operator_name " + sized(kMaxProducerIdSize) +
+            " NOT NULL, action " + sized(16) + " NOT NULL, message_id CHAR(32) NOT NULL, " +
+            "result " + sized(16) + " NOT NULL" + (maria() ? ") ENGINE=InnoDB" : ")"),
+    };
+    auto apply = [&](int to, const std::vector<std::string>& statements) -> Status {
+      for (const std::string& sql : statements) XA_RETURN_IF_ERROR(Execute(sql).status());
+      return Execute("INSERT INTO " + p + "schema (version, applied_ms) VALUES (" +
+                     std::to_string(to) + ", " + std::to_string(WallMs()) + ")")
+          .status();
+    };
+    if (*version < 1) XA_RETURN_IF_ERROR(apply(1, ddl));
+    if (*version < 2) XA_RETURN_IF_ERROR(apply(2, audit_ddl));
+    return Status::Ok();
   };
   Status migrated = migrate();
   if (migrated.ok()) migrated = Commit();
@@ -324,6 +336,40 @@ Status SqlMessageStore::AddEvent(const MessageEvent& event) {
                  Bytes(std::string_view(event.kind).substr(0, 64)) + ", " +
                  Bytes(std::string_view(event.detail).substr(0, kMaxErrorSize)) + ")")
       .status();
+}
+
+Status SqlMessageStore::AddAudit(const AuditEntry& entry) {
+  if (!IsMessageId(entry.message_id)) return BadId(entry.message_id);
+  return Execute("INSERT INTO " + prefix_ +
+                 "audit (at_ms, operator_name, action, message_id, result) VALUES (" +
+                 std::to_string(entry.at_ms) + ", " +
+                 Bytes(std::string_view(entry.operator_name).substr(0, kMaxProducerIdSize)) + ", " +
+                 Bytes(std::string_view(entry.action).substr(0, 16)) + ", '" + entry.message_id +
+                 "', " + Bytes(std::string_view(entry.result).substr(0, 16)) + ")")
+      .status();
+}
+
+Result<std::vector<AuditEntry>> SqlMessageStore::Audit(int64_t before_seq, int limit) {
+  if (limit < 1 || limit > 1000) return BadLimit();
+  auto rows = Query("SELECT seq, at_ms, " + HexOf("operator_name") + ", " + HexOf("action") +
+                    ", message_id, " + HexOf("result") + " FROM " + prefix_ +
+                    "audit WHERE seq < " + std::to_string(before_seq) +
+                    " ORDER BY seq DESC LIMIT " + std::to_string(limit));
+  if (!rows.ok()) return rows.status();
+  std::vector<AuditEntry> page;
+  for (const auto& row : *rows) {
+    AuditEntry entry;
+    if (row.size() != 6 || !ParseInt(row[0], &entry.seq) || !ParseInt(row[1], &entry.at_ms) ||
+        !row[2] || !row[3] || !row[4] || !row[5] ||
+        !internal::ParseHex(*row[2], &entry.operator_name) ||
+        !internal::ParseHex(*row[3], &entry.action) || !internal::ParseHex(*row[5], &entry.result)) {
+      return Failed<std::vector<AuditEntry>>(
+          Status(Code::kCorruption, "an audit row cannot be read"));
+    }
+    entry.message_id = *row[4];
+    page.push_back(std::move(entry));
+  }
+  return page;
 }
 
 Result<std::vector<MessageEvent>> SqlMessageStore::Events(std::string_view id, int limit) {

@@ -18,7 +18,7 @@
 namespace xa::msg {
 
 // The schema version this build creates and reads.
-inline constexpr int kStoreSchemaVersion = 1;
+inline constexpr int kStoreSchemaVersion = 2;
 
 class SqlMessageStore final : public MessageStore {
  public:
@@ -36,6 +36,8 @@ class SqlMessageStore final : public MessageStore {
   Status Update(const Message& message) override;
   Result<bool> Delete(std::string_view id) override;
   Status AddEvent(const MessageEvent& event) override;
+  Status AddAudit(const AuditEntry& entry) override;
+  Result<std::vector<AuditEntry>> Audit(int64_t before_seq, int limit) override;
   Result<std::vector<MessageEvent>> Events(std::string_view id, int limit) override;
   Result<std::vector<Message>> List(MessageStatus status, bool dead, int64_t after_updated_ms,
                                     std::string_view after_id, int limit) override;

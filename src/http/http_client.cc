@@ -44,7 +44,8 @@ class HttpClient::Impl {
     for (const auto& [name, value] : options_.headers) headers_.emplace(name, value);
   }
 
-  Result<HttpReply> Post(std::string_view path, std::string_view content_type, std::string body) {
+  Result<HttpReply> Send(std::string_view method, std::string_view path,
+                         std::string_view content_type, std::string body) {
     const std::string url = options_.base_url + std::string(path);
     if (path.empty() || path.front() != '/') {
       return Status(Code::kInval, "HTTP call to " + EscapeForMessage(url) +
@@ -52,14 +53,14 @@ class HttpClient::Impl {
     }
     bool reused = false;
     const auto start = std::chrono::steady_clock::now();
-    Result<HttpReply> reply = PostOnce(url, path, content_type, body, &reused);
+    Result<HttpReply> reply = SendOnce(method, url, path, content_type, body, &reused);
     // A connection the server had closed fails at once; a call that timed out waiting for its
     // answer is not made again (that would double the bound on the call).
     const bool at_once = std::chrono::steady_clock::now() - start < options_.request_timeout;
     if (!reply.ok() && reused && at_once && options_.retry_idempotent_on_stale_connection &&
         reply.status().message().find(kNoAnswer) != std::string::npos) {
       bool again = false;
-      reply = PostOnce(url, path, content_type, std::move(body), &again, /*fresh=*/true);
+      reply = SendOnce(method, url, path, content_type, std::move(body), &again, /*fresh=*/true);
       if (!reply.ok()) {
         return reply.status().WithContext("made again on a fresh connection after a reused one "
                                           "failed without an answer");
@@ -74,15 +75,15 @@ class HttpClient::Impl {
   // What a failure says when the connection failed before any answer (read or write).
   static constexpr std::string_view kNoAnswer = " (no answer)";
 
-  Result<HttpReply> PostOnce(const std::string& url, std::string_view path,
-                             std::string_view content_type, std::string body, bool* reused,
-                             bool fresh = false) {
+  Result<HttpReply> SendOnce(std::string_view method, const std::string& url,
+                             std::string_view path, std::string_view content_type,
+                             std::string body, bool* reused, bool fresh = false) {
     std::unique_ptr<httplib::Client> client = Take(reused, fresh);
     httplib::Request request;
-    request.method = "POST";
+    request.method = std::string(method);
     request.path = std::string(path);
     request.headers = headers_;
-    request.set_header("Content-Type", std::string(content_type));
+    if (!content_type.empty()) request.set_header("Content-Type", std::string(content_type));
     request.body = std::move(body);
     std::string received;
     bool too_large = false;
@@ -103,12 +104,13 @@ class HttpClient::Impl {
       client.reset();
       Give(nullptr);
       if (too_large) {
-        return Status(Code::kRmFail, "HTTP POST " + EscapeForMessage(url) +
+        return Status(Code::kRmFail, "HTTP " + std::string(method) + " " + EscapeForMessage(url) +
                                          ": the response body is larger than " +
                                          std::to_string(limit) + " bytes");
       }
       const bool no_answer = error == httplib::Error::Read || error == httplib::Error::Write;
-      return Status(Code::kRmFail, "HTTP POST " + EscapeForMessage(url) + " failed: " +
+      return Status(Code::kRmFail, "HTTP " + std::string(method) + " " + EscapeForMessage(url) +
+                                       " failed: " +
                                        httplib::to_string(error) +
                                        (no_answer ? std::string(kNoAnswer) : std::string()));
     }
@@ -185,7 +187,15 @@ HttpClient::~HttpClient() = default;
 
 Result<HttpReply> HttpClient::Post(std::string_view path, std::string_view content_type,
                                    std::string body) {
-  return impl_->Post(path, content_type, std::move(body));
+  return impl_->Send("POST", path, content_type, std::move(body));
+}
+
+Result<HttpReply> HttpClient::Get(std::string_view path) {
+  return impl_->Send("GET", path, "", "");
+}
+
+Result<HttpReply> HttpClient::Delete(std::string_view path) {
+  return impl_->Send("DELETE", path, "", "");
 }
 
 const std::string& HttpClient::base_url() const noexcept { return impl_->base_url(); }

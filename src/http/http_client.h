@@ -66,6 +66,9 @@ class HttpClient {
 
   // POSTs `body` to base_url + `path` (which starts with '/').
   Result<HttpReply> Post(std::string_view path, std::string_view content_type, std::string body);
+  // GETs, DELETEs base_url + `path`, bounded as Post is.
+  Result<HttpReply> Get(std::string_view path);
+  Result<HttpReply> Delete(std::string_view path);
 
   const std::string& base_url() const noexcept;
 

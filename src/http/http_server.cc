@@ -82,10 +82,12 @@ class HttpServer::Impl {
       // Copies: httplib keeps the callbacks for the server's lifetime.
       if (auto get = options_.routes.find(path); get != options_.routes.end()) {
         HttpHandler serve = get->second;
-        server_.Get(path, [serve](const httplib::Request&, httplib::Response& response) {
+        server_.Get(path, [serve, headers = options_.response_headers](
+                              const httplib::Request&, httplib::Response& response) {
           HttpResponse answer = serve();
           response.status = answer.status;
           response.set_content(std::move(answer.body), answer.content_type.c_str());
+          for (const auto& [name, value] : headers) response.set_header(name, value);
         });
       }
       auto not_allowed = [methods = methods](const httplib::Request&,
@@ -97,13 +99,14 @@ class HttpServer::Impl {
       };
       if (auto post = options_.post_routes.find(path); post != options_.post_routes.end()) {
         HttpPostHandler serve = post->second;
-        server_.Post(path, [serve, path = path](const httplib::Request& request,
-                                                httplib::Response& response) {
+        server_.Post(path, [serve, path = path, headers = options_.response_headers](
+                               const httplib::Request& request, httplib::Response& response) {
           HttpResponse answer = serve(HttpRequest{path, request.get_header_value("Content-Type"),
                                                   request.get_header_value("Authorization"),
                                                   request.body});
           response.status = answer.status;
           response.set_content(std::move(answer.body), answer.content_type.c_str());
+          for (const auto& [name, value] : headers) response.set_header(name, value);
         });
       } else {
         server_.Post(path, not_allowed);

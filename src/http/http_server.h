@@ -27,6 +27,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
+#include <utility>
 #include <string_view>
 
 #include "xa/status.h"
@@ -70,6 +72,8 @@ struct HttpServerOptions {
   // A client that sends nothing (or reads nothing) for this long is dropped, so that a stuck
   // scraper cannot hold a thread for ever.
   std::chrono::milliseconds io_timeout{std::chrono::seconds(5)};
+  // Headers added to every answer of a route (GET and POST): a web page's security policy.
+  std::vector<std::pair<std::string, std::string>> response_headers;
 };
 
 class HttpServer {

@@ -24,6 +24,7 @@ struct MemoryDatabase {
   std::mutex mu;
   std::map<std::string, Message> messages;
   std::vector<MessageEvent> events;
+  std::vector<AuditEntry> audit;
   int schema_version = 0;
   // The next `fail_count` calls of any store fail with `fail_with` (and roll back).
   int fail_count = 0;
@@ -108,6 +109,25 @@ class MemoryMessageStore final : public MessageStore {
     view_->events.push_back(event);
     return Status::Ok();
   }
+  Status AddAudit(const AuditEntry& entry) override {
+    std::lock_guard<std::mutex> lock(db_->mu);
+    if (Status failed = Injected(); !failed.ok()) return failed;
+    Open();
+    AuditEntry stored = entry;
+    stored.seq = view_->audit.empty() ? 1 : view_->audit.back().seq + 1;
+    view_->audit.push_back(stored);
+    return Status::Ok();
+  }
+  Result<std::vector<AuditEntry>> Audit(int64_t before_seq, int limit) override {
+    std::lock_guard<std::mutex> lock(db_->mu);
+    if (Status failed = Injected(); !failed.ok()) return failed;
+    Open();
+    std::vector<AuditEntry> page;
+    for (auto it = view_->audit.rbegin(); it != view_->audit.rend(); ++it) {
+      if (it->seq < before_seq && page.size() < static_cast<size_t>(limit)) page.push_back(*it);
+    }
+    return page;
+  }
   Result<std::vector<MessageEvent>> Events(std::string_view id, int limit) override {
     std::lock_guard<std::mutex> lock(db_->mu);
     if (Status failed = Injected(); !failed.ok()) return failed;
@@ -161,6 +181,7 @@ class MemoryMessageStore final : public MessageStore {
     if (view_) {
       db_->messages = std::move(view_->messages);
       db_->events = std::move(view_->events);
+      db_->audit = std::move(view_->audit);
       ++db_->commits;
       view_.reset();
     }
@@ -175,10 +196,11 @@ class MemoryMessageStore final : public MessageStore {
   struct View {
     std::map<std::string, Message> messages;
     std::vector<MessageEvent> events;
+    std::vector<AuditEntry> audit;
   };
   // Starts the transaction: a private copy of the committed state.
   void Open() {
-    if (!view_) view_ = View{db_->messages, db_->events};
+    if (!view_) view_ = View{db_->messages, db_->events, db_->audit};
   }
   Status Injected() {
     if (db_->fail_count == 0) return Status::Ok();

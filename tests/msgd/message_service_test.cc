@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -287,11 +289,69 @@ TEST_F(MessageServiceTest, UnacknowledgedMessageIsRedeliveredOnTheLadderThenDies
   clock_.Advance(1h);
   EXPECT_EQ(Deliver(), 0);
   // Revived by an operator: published again, redeliveries counted afresh.
-  EXPECT_EQ(service_->Revive(id)->result, RequestResult::kChanged);
+  EXPECT_EQ(service_->Revive(id, "ops")->result, RequestResult::kChanged);
   EXPECT_EQ(Deliver(), 1);
   EXPECT_FALSE(Stored(id).dead);
   EXPECT_EQ(broker_.published_ids.size(), 4u);
   EXPECT_EQ(service_->Acknowledge(id)->result, RequestResult::kChanged);
+}
+
+// An operator's resend of a message that used up its redeliveries publishes it (it used to be
+// due as `sent` and die at once, unpublished: the browser test found it).
+TEST_F(MessageServiceTest, ResendOfAMessageAtItsLastRedeliveryPublishesItOnce) {
+  std::string id = PreSend();
+  ASSERT_TRUE(service_->Confirm(id, "orders").ok());
+  EXPECT_EQ(Deliver(), 1);
+  for (auto wait : {60s, 60s, 120s}) {
+    clock_.Advance(wait);
+    EXPECT_EQ(Deliver(), 1);
+  }
+  ASSERT_TRUE(Stored(id).dead);
+  ASSERT_EQ(broker_.published_ids.size(), 3u);
+  EXPECT_EQ(service_->Resend(id, "ops")->result, RequestResult::kChanged);
+  EXPECT_EQ(Deliver(), 1);
+  EXPECT_EQ(broker_.published_ids.size(), 4u) << "the resend was not published";
+  EXPECT_FALSE(Stored(id).dead);
+  EXPECT_EQ(Stored(id).status, MessageStatus::kSent);
+  EXPECT_EQ(Stored(id).resend_count, 2) << "a resend keeps the count";
+  // No ack: at its next timeout it dies again, without another publication.
+  clock_.Advance(120s);
+  EXPECT_EQ(Deliver(), 1);
+  EXPECT_TRUE(Stored(id).dead);
+  EXPECT_EQ(broker_.published_ids.size(), 4u);
+}
+
+TEST_F(MessageServiceTest, OperatorActionsAreAuditedWithTheirResultAndOutliveADeletion) {
+  std::string parked = PreSend();
+  std::string pending = PreSend();
+  EXPECT_EQ(service_->Resend(parked, "alice")->result, RequestResult::kConflict);
+  EXPECT_EQ(service_->OperatorConfirm(parked, "alice")->result, RequestResult::kChanged);
+  EXPECT_EQ(service_->OperatorConfirm(parked, "alice")->result, RequestResult::kAlready);
+  EXPECT_EQ(service_->Delete(pending, "bob")->result, RequestResult::kChanged);
+  EXPECT_FALSE(InStore(pending));
+  // A failed write leaves no audit entry of an action that did not happen.
+  db_->fail_count = 1;
+  db_->skip_calls = 1;  // the lock succeeds, the write fails
+  EXPECT_FALSE(service_->Kill(parked, "mallory").ok());
+
+  Result<std::vector<AuditEntry>> audit = service_->AuditLog(INT64_MAX, 10);
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  ASSERT_EQ(audit->size(), 4u);
+  const std::vector<std::tuple<std::string, std::string, std::string, std::string>> expected = {
+      {"bob", "delete", pending, "changed"},
+      {"alice", "confirm", parked, "already"},
+      {"alice", "confirm", parked, "changed"},
+      {"alice", "resend", parked, "conflict"}};  // newest first
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const AuditEntry& entry = (*audit)[i];
+    EXPECT_EQ(std::tie(entry.operator_name, entry.action, entry.message_id, entry.result),
+              std::tie(std::get<0>(expected[i]), std::get<1>(expected[i]),
+                       std::get<2>(expected[i]), std::get<3>(expected[i])))
+        << "entry " << i;
+  }
+  Result<std::vector<AuditEntry>> older = service_->AuditLog((*audit)[1].seq, 10);
+  ASSERT_TRUE(older.ok());
+  EXPECT_EQ(older->size(), 2u) << "paging: the entries before the second newest";
 }
 
 TEST_F(MessageServiceTest, FailedPublicationIsRetriedOnANewConnection) {

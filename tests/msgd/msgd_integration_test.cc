@@ -27,6 +27,7 @@
 
 #include "src/http/http_client.h"
 #include "src/http/http_server.h"
+#include "tests/msgd/msgd_process.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "xa/msg/message_client.h"
@@ -40,6 +41,7 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 using test::ProcessResult;
 using test::ScratchDir;
+using test::MsgdProcess;
 
 std::string MsgdPath() { return XA_MSGD_PATH; }
 
@@ -203,65 +205,17 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
   // Starts xa-msgd on `listen` and waits until it serves.
   void StartMsgd(const std::string& listen,
                  const std::map<std::string, std::string>& env = {}) {
-    std::string conf = dir_.File("msgd.conf");
-    {
-      std::string text = ReadWhole(conf);
-      size_t at = text.find("listen = ");
-      ASSERT_NE(at, std::string::npos) << text;
-      at += 9;
-      text.replace(at, text.find('\n', at) - at, listen);
-      std::ofstream(conf) << text;
-    }
-    output_ = dir_.File("msgd." + std::to_string(++starts_) + ".out");
-    pid_ = test::Spawn({MsgdPath(), "--config", conf}, env, output_);
-    address_.clear();
-    for (int i = 0; i < 400 && address_.empty(); ++i) {
-      std::this_thread::sleep_for(25ms);
-      std::ifstream in(output_);
-      std::string line;
-      while (std::getline(in, line)) {
-        const std::string mark = "serving on http://";
-        size_t at = line.find(mark);
-        if (at != std::string::npos) {
-          address_ = line.substr(at + mark.size());
-          address_ = address_.substr(0, address_.find(' '));
-        }
-      }
-    }
-    EXPECT_FALSE(address_.empty()) << "xa-msgd did not start: " << Output();
+    msgd_.Start(listen, env);
+    address_ = msgd_.address();
   }
-  void StopMsgd(int signal) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, signal);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    if (signal == SIGTERM) {
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Output();
-    }
-    pid_ = -1;
-  }
+  void StopMsgd(int signal) { msgd_.Stop(signal); }
   // Waits for xa-msgd to kill itself at its armed crash point, then starts it again, unarmed,
   // on the same address.
   void RestartAfterCrash() {
-    ASSERT_GT(pid_, 0);
-    int status = 0;
-    pid_t done = 0;
-    for (int i = 0; i < 600 && done == 0; ++i) {
-      done = ::waitpid(pid_, &status, WNOHANG);
-      if (done == 0) std::this_thread::sleep_for(25ms);
-    }
-    ASSERT_EQ(done, pid_) << "xa-msgd did not reach its crash point: " << Output();
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << Output();
-    pid_ = -1;
+    ASSERT_TRUE(msgd_.WaitKilled(15s)) << "xa-msgd did not reach its crash point: " << Output();
     StartMsgd(address_);
   }
-  std::string Output() { return ReadWhole(output_); }
-  static std::string ReadWhole(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+  std::string Output() { return msgd_.Output(); }
 
   std::unique_ptr<MessageClient> Client(const std::string& token) {
     auto client = MessageClient::Make({"http://" + address_, token});
@@ -378,9 +332,8 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
   ScratchDir dir_;
   std::string prefix_, queue_;
   std::string producer_token_, consumer_token_, operator_token_, other_producer_token_;
-  pid_t pid_ = -1;
-  int starts_ = 0;
-  std::string output_, address_;
+  MsgdProcess msgd_{MsgdPath(), dir_.File("msgd.conf"), dir_.File("msgd")};
+  std::string address_;
   QueryEndpoint queries_;
   std::unique_ptr<MessageClient> producer_, acks_;
   std::unique_ptr<odbc::LocalConnection> consumer_db_;
