@@ -1,6 +1,14 @@
 #include "daemons/msgd/message.h"
 
+#include <algorithm>
+
 namespace xa::msg {
+
+bool IsMessageId(std::string_view id) noexcept {
+  return id.size() == kMessageIdSize &&
+         std::all_of(id.begin(), id.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
 
 std::string_view MessageStatusName(MessageStatus status) noexcept {
   switch (status) {

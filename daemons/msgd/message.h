@@ -30,6 +30,8 @@ std::optional<MessageStatus> MessageStatusFromName(std::string_view name) noexce
 
 // Sizes the store's columns hold (docs/messages.md, "The store").
 inline constexpr size_t kMessageIdSize = 32;  // 16 random bytes as lower-case hex
+// Whether `id` has the form of a message id (kMessageIdSize lower-case hex characters).
+bool IsMessageId(std::string_view id) noexcept;
 inline constexpr size_t kMaxProducerIdSize = 64;
 inline constexpr size_t kMaxDataTypeSize = 128;
 inline constexpr size_t kMaxQueueNameSize = 255;

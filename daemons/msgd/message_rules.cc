@@ -227,12 +227,6 @@ Transition OperatorDelete(const std::optional<Message>& current, int64_t now_ms)
   return cancel;
 }
 
-bool IsMessageId(std::string_view id) noexcept {
-  return id.size() == kMessageIdSize &&
-         std::all_of(id.begin(), id.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 std::string PreSendError(const Message& message, size_t max_body_bytes,
                          const std::vector<std::string>& allowed_query_prefixes) {
   if (message.producer_id.empty() || message.producer_id.size() > kMaxProducerIdSize ||

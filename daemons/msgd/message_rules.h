@@ -117,9 +117,6 @@ Transition OperatorDelete(const std::optional<Message>& current, int64_t now_ms)
 std::string PreSendError(const Message& message, size_t max_body_bytes,
                          const std::vector<std::string>& allowed_query_prefixes);
 
-// Whether `id` is kMessageIdSize lower-case hex characters.
-bool IsMessageId(std::string_view id) noexcept;
-
 }  // namespace xa::msg
 
 #endif  // XA_DAEMONS_MSGD_MESSAGE_RULES_H_

@@ -162,14 +162,12 @@ Result<int> SqlMessageStore::SchemaVersion() {
 
 Status SqlMessageStore::Migrate() {
   const std::string p = prefix_;
-  // Several daemons may start at once: one migrates, the others wait for it (PostgreSQL: a lock
-  // on the schema table, its DDL being transactional; MariaDB, whose DDL commits by itself: a
-  // named lock) and then find the work done.
-  XA_RETURN_IF_ERROR(Execute("CREATE TABLE IF NOT EXISTS " + p +
-                             "schema (version INT PRIMARY KEY, applied_ms BIGINT NOT NULL)" +
-                             (maria() ? " ENGINE=InnoDB" : ""))
-                         .status());
-  XA_RETURN_IF_ERROR(Commit());
+  // Several daemons may start at once: one migrates, the others wait for it and then find the
+  // work done. The lock comes first, before even the schema table is created: PostgreSQL's
+  // CREATE TABLE IF NOT EXISTS is not safe against a concurrent one (the loser fails on the
+  // catalog's unique index). PostgreSQL: a transaction-scoped advisory lock, the whole migration
+  // one transaction (its DDL is transactional); MariaDB, whose DDL commits by itself: a named
+  // lock held across the statements.
   const std::string lock_name = "'xa-msgd-migrate-" + p + "'";
   if (maria()) {
     auto locked = Query("SELECT GET_LOCK(" + lock_name + ", 60)");
@@ -180,7 +178,18 @@ Status SqlMessageStore::Migrate() {
           .status();
     }
   } else {
-    XA_RETURN_IF_ERROR(Execute("LOCK TABLE " + p + "schema IN EXCLUSIVE MODE").status());
+    XA_RETURN_IF_ERROR(Query("SELECT pg_advisory_xact_lock(hashtext(" + lock_name + "))").status());
+  }
+  Status created = Execute("CREATE TABLE IF NOT EXISTS " + p +
+                           "schema (version INT PRIMARY KEY, applied_ms BIGINT NOT NULL)" +
+                           (maria() ? " ENGINE=InnoDB" : ""))
+                       .status();
+  if (!created.ok()) {
+    if (maria()) {
+      (void)Query("SELECT RELEASE_LOCK(" + lock_name + ")");
+      Rollback();
+    }
+    return created;
   }
   auto migrate = [&]() -> Status {
     Result<int> version = SchemaVersion();
