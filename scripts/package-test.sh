@@ -109,6 +109,7 @@ say "both consumers built against /usr and ran"
 in_root xa-recover --help >/dev/null || die "xa-recover --help failed"
 in_root xa-agent --help >/dev/null || die "xa-agent --help failed"
 in_root xa-log --help >/dev/null || die "xa-log --help failed"
+in_root xa-msgd --help >/dev/null || die "xa-msgd --help failed"
 if in_root sh -c 'command -v man' >/dev/null; then
   page="$(in_root man -w xa-recover)" || die "man xa-recover finds no page"
   say "man xa-recover: $page"
@@ -118,6 +119,8 @@ fi
 # The installed unit, its man pages included, as systemd would read it.
 in_root bash /tmp/check_unit.sh /usr/lib/systemd/system/xa-agent@.service /usr/bin/xa-agent \
   --with-man-pages || die "the installed xa-agent@.service does not verify"
+in_root bash /tmp/check_unit.sh /usr/lib/systemd/system/xa-msgd@.service /usr/bin/xa-msgd \
+  --with-man-pages || die "the installed xa-msgd@.service does not verify"
 
 # Removed cleanly: the packages are gone and so is every file they installed.
 in_root apt-get purge -y "${packages[@]}" >"$new/tmp/purge.log" 2>&1 ||
