@@ -1,8 +1,29 @@
 #include "daemons/msgd/message.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cerrno>
+
+#include "src/base/byte_text.h"
 
 namespace xa::msg {
+
+Result<std::string> NewMessageId() {
+  unsigned char bytes[kMessageIdSize / 2];
+  size_t filled = 0;
+  while (filled < sizeof(bytes)) {
+    ssize_t got = ::getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return Status(Code::kIoError, "getrandom failed while choosing a message id (errno " +
+                                        std::to_string(errno) + ")");
+    }
+    filled += static_cast<size_t>(got);
+  }
+  return internal::LowerHex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
 
 bool IsMessageId(std::string_view id) noexcept {
   return id.size() == kMessageIdSize &&

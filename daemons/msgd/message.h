@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "xa/status.h"
+
 namespace xa::msg {
 
 // Persisted by number (the store's `status` column): never renumber.
@@ -32,6 +34,8 @@ std::optional<MessageStatus> MessageStatusFromName(std::string_view name) noexce
 inline constexpr size_t kMessageIdSize = 32;  // 16 random bytes as lower-case hex
 // Whether `id` has the form of a message id (kMessageIdSize lower-case hex characters).
 bool IsMessageId(std::string_view id) noexcept;
+// A new message id: 16 bytes from getrandom(2), as lower-case hex. kIoError when it fails.
+Result<std::string> NewMessageId();
 inline constexpr size_t kMaxProducerIdSize = 64;
 inline constexpr size_t kMaxDataTypeSize = 128;
 inline constexpr size_t kMaxQueueNameSize = 255;

@@ -19,21 +19,6 @@ constexpr MessageStatus kUnconfirmed[] = {MessageStatus::kPending};
 // few, so that the claims of a daemon that dies mid-pass expire soon.
 constexpr int kMaxBackQueryBatch = 16;
 
-Result<std::string> NewMessageId() {
-  unsigned char bytes[kMessageIdSize / 2];
-  size_t filled = 0;
-  while (filled < sizeof(bytes)) {
-    ssize_t got = ::getrandom(bytes + filled, sizeof(bytes) - filled, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return Status(Code::kIoError, "getrandom failed while choosing a message id (errno " +
-                                        std::to_string(errno) + ")");
-    }
-    filled += static_cast<size_t>(got);
-  }
-  return internal::LowerHex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
-}
-
 Status BadId(std::string_view id) {
   return Status(Code::kInval, "message id '" + internal::EscapeForMessage(id.substr(0, 64)) +
                                   "' is not " + std::to_string(kMessageIdSize) +

@@ -12,14 +12,6 @@
 namespace xa::msg {
 namespace {
 
-bool IsPrefix(std::string_view prefix) {
-  if (prefix.empty() || prefix.size() > 31) return false;
-  if (!((prefix[0] >= 'a' && prefix[0] <= 'z') || prefix[0] == '_')) return false;
-  return std::all_of(prefix.begin(), prefix.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
 Status BadId(std::string_view id) {
   return Status(Code::kInval, "message id '" + internal::EscapeForMessage(id.substr(0, 64)) +
                                   "' is not " + std::to_string(kMessageIdSize) +
@@ -44,13 +36,50 @@ bool ParseInt(const std::optional<std::string>& text, int64_t* value) {
 
 }  // namespace
 
+bool IsTablePrefix(std::string_view prefix) {
+  if (prefix.empty() || prefix.size() > 31) return false;
+  if (!((prefix[0] >= 'a' && prefix[0] <= 'z') || prefix[0] == '_')) return false;
+  return std::all_of(prefix.begin(), prefix.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+std::string BytesLiteral(odbc::Dialect dialect, std::string_view bytes) {
+  std::string hex = internal::LowerHex(bytes);
+  return dialect == odbc::Dialect::kMariaDb ? "X'" + hex + "'" : "decode('" + hex + "', 'hex')";
+}
+
+std::string InsertMessageSql(odbc::Dialect dialect, std::string_view table_prefix,
+                             const Message& m) {
+  auto bytes = [&](std::string_view value) { return BytesLiteral(dialect, value); };
+  return "INSERT INTO " + std::string(table_prefix) +
+         "message (id, producer_id, data_type, consumer_queue, body, query_url, status, "
+         "resend_count, check_count, dead, created_ms, updated_ms, next_attempt_ms, "
+         "last_error) VALUES ('" +
+         m.id + "', " + bytes(m.producer_id) + ", " + bytes(m.data_type) + ", " +
+         bytes(m.consumer_queue) + ", " + bytes(m.body) + ", " + bytes(m.query_url) + ", " +
+         std::to_string(static_cast<int>(m.status)) + ", " + std::to_string(m.resend_count) +
+         ", " + std::to_string(m.check_count) + ", " + (m.dead ? "1" : "0") + ", " +
+         std::to_string(m.created_ms) + ", " + std::to_string(m.updated_ms) + ", " +
+         std::to_string(m.next_attempt_ms) + ", " + bytes(m.last_error) + ")";
+}
+
+std::string InsertEventSql(odbc::Dialect dialect, std::string_view table_prefix,
+                           const MessageEvent& event) {
+  return "INSERT INTO " + std::string(table_prefix) +
+         "event (message_id, at_ms, kind, detail) VALUES ('" + event.message_id + "', " +
+         std::to_string(event.at_ms) + ", " +
+         BytesLiteral(dialect, std::string_view(event.kind).substr(0, 64)) + ", " +
+         BytesLiteral(dialect, std::string_view(event.detail).substr(0, kMaxErrorSize)) + ")";
+}
+
 SqlMessageStore::SqlMessageStore(odbc::OdbcOptions options, std::string prefix,
                                  std::unique_ptr<odbc::LocalConnection> connection)
     : options_(std::move(options)), prefix_(std::move(prefix)), connection_(std::move(connection)) {}
 
 Result<std::unique_ptr<SqlMessageStore>> SqlMessageStore::Open(const odbc::OdbcOptions& options,
                                                                std::string table_prefix) {
-  if (!IsPrefix(table_prefix)) {
+  if (!IsTablePrefix(table_prefix)) {
     return Status(Code::kInval, "the store's table prefix must be 1 to 31 of [a-z0-9_], starting "
                                 "with a letter or '_'");
   }
@@ -92,8 +121,7 @@ Result<std::vector<odbc::LocalConnection::Row>> SqlMessageStore::Query(const std
 }
 
 std::string SqlMessageStore::Bytes(std::string_view bytes) const {
-  std::string hex = internal::LowerHex(bytes);
-  return maria() ? "X'" + hex + "'" : "decode('" + hex + "', 'hex')";
+  return BytesLiteral(options_.dialect, bytes);
 }
 
 std::string SqlMessageStore::HexOf(const std::string& column) const {
@@ -258,18 +286,7 @@ Status SqlMessageStore::Migrate() {
 
 Status SqlMessageStore::Insert(const Message& m) {
   if (!IsMessageId(m.id)) return BadId(m.id);
-  return Execute("INSERT INTO " + prefix_ +
-                 "message (id, producer_id, data_type, consumer_queue, body, query_url, status, "
-                 "resend_count, check_count, dead, created_ms, updated_ms, next_attempt_ms, "
-                 "last_error) VALUES ('" +
-                 m.id + "', " + Bytes(m.producer_id) + ", " + Bytes(m.data_type) + ", " +
-                 Bytes(m.consumer_queue) + ", " + Bytes(m.body) + ", " + Bytes(m.query_url) +
-                 ", " + std::to_string(static_cast<int>(m.status)) + ", " +
-                 std::to_string(m.resend_count) + ", " + std::to_string(m.check_count) + ", " +
-                 (m.dead ? "1" : "0") + ", " + std::to_string(m.created_ms) + ", " +
-                 std::to_string(m.updated_ms) + ", " + std::to_string(m.next_attempt_ms) + ", " +
-                 Bytes(m.last_error) + ")")
-      .status();
+  return Execute(InsertMessageSql(options_.dialect, prefix_, m)).status();
 }
 
 Result<std::optional<Message>> SqlMessageStore::LockOne(std::string_view id) {
@@ -340,11 +357,7 @@ Result<bool> SqlMessageStore::Delete(std::string_view id) {
 
 Status SqlMessageStore::AddEvent(const MessageEvent& event) {
   if (!IsMessageId(event.message_id)) return BadId(event.message_id);
-  return Execute("INSERT INTO " + prefix_ + "event (message_id, at_ms, kind, detail) VALUES ('" +
-                 event.message_id + "', " + std::to_string(event.at_ms) + ", " +
-                 Bytes(std::string_view(event.kind).substr(0, 64)) + ", " +
-                 Bytes(std::string_view(event.detail).substr(0, kMaxErrorSize)) + ")")
-      .status();
+  return Execute(InsertEventSql(options_.dialect, prefix_, event)).status();
 }
 
 Status SqlMessageStore::AddAudit(const AuditEntry& entry) {

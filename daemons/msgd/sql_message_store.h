@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "daemons/msgd/message_store.h"
 #include "xa/odbc/local_connection.h"
@@ -19,6 +20,18 @@ namespace xa::msg {
 
 // The schema version this build creates and reads.
 inline constexpr int kStoreSchemaVersion = 2;
+
+// Whether `prefix` may prefix the store's table names: [a-z_][a-z0-9_]{0,30}.
+bool IsTablePrefix(std::string_view prefix);
+// `bytes` as a literal of `dialect` (X'..' or decode('..', 'hex')): no value is ever SQL text.
+std::string BytesLiteral(odbc::Dialect dialect, std::string_view bytes);
+// The statements that store a new message (every field as given; its id checked by the caller)
+// and a line of its history: the store's Insert and AddEvent, and a producer's transactional
+// send (xa/msg/transactional_send.h) on its own XA branch, write the same rows.
+std::string InsertMessageSql(odbc::Dialect dialect, std::string_view table_prefix,
+                             const Message& message);
+std::string InsertEventSql(odbc::Dialect dialect, std::string_view table_prefix,
+                           const MessageEvent& event);
 
 class SqlMessageStore final : public MessageStore {
  public:
