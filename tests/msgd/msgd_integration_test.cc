@@ -477,6 +477,33 @@ TEST_P(MsgdIntegrationTest, RabbitMqKilledLosesNoConfirmedMessage) {
   }
 }
 
+TEST_P(MsgdIntegrationTest, AsyncConfirmedMessageIsDeliveredWithoutTheProducerWaiting) {
+  std::string id = PreSend("order 10");
+  producer_->ConfirmAsync(id);
+  EXPECT_EQ(Consume(3s), std::vector<std::string>{id});
+  EXPECT_TRUE(producer_->FlushConfirms(5s));
+  EXPECT_EQ(producer_->confirms_given_up(), 0u);
+  EXPECT_EQ(Effects(id), 1);
+  EXPECT_EQ(queries_.asked(), 0) << "confirmed in time: no back-query";
+}
+
+// The trade-off of the asynchronous confirm: one that never got through (xa-msgd down) is given
+// up, and the back-query settles the message later, from the producer's answer.
+TEST_P(MsgdIntegrationTest, AsyncConfirmThatNeverGotThroughIsSettledByTheBackQuery) {
+  std::string id = PreSend("order 11");
+  const std::string address = address_;
+  StopMsgd(SIGKILL);
+  producer_->ConfirmAsync(id);
+  EXPECT_TRUE(producer_->FlushConfirms(15s));
+  EXPECT_EQ(producer_->confirms_given_up(), 1u);
+  queries_.Answer(id, "committed");
+  StartMsgd(address);
+  ASSERT_EQ(address_, address);
+  EXPECT_EQ(Consume(4s), std::vector<std::string>{id}) << Get(id).dump();
+  EXPECT_GE(queries_.asked(), 1);
+  EXPECT_EQ(Effects(id), 1);
+}
+
 TEST_P(MsgdIntegrationTest, MsgdKilledAfterPreSendLosesNothing) {
   std::string id = PreSend("order 8");
   std::string address = address_;

@@ -2,6 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include "src/base/escape.h"
@@ -62,6 +67,29 @@ class MessageClient::Impl {
   // are made again on a fresh connection when a kept-alive one turned out closed.
   Impl(std::unique_ptr<http::HttpClient> once, std::unique_ptr<http::HttpClient> idempotent)
       : once_(std::move(once)), idempotent_(std::move(idempotent)) {}
+  ~Impl() {
+    FlushConfirms(std::chrono::seconds(5));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    if (confirmer_.joinable()) confirmer_.join();
+  }
+
+  void ConfirmAsync(std::string_view id) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queued_.emplace_back(id);
+      if (!confirmer_.joinable()) confirmer_ = std::thread([this] { RunConfirms(); });
+    }
+    changed_.notify_all();
+  }
+  bool FlushConfirms(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return queued_.empty() && !sending_; });
+  }
+  uint64_t given_up() const { return given_up_.load(); }
 
   Result<Json> Call(std::string_view call, std::string_view path, const Json& request) {
     http::HttpClient& http = path == "/v1/messages/prepare" ? *once_ : *idempotent_;
@@ -78,8 +106,39 @@ class MessageClient::Impl {
   }
 
  private:
+  // The confirmer thread: each queued id in order, up to 5 attempts 200 ms apart; a refusal
+  // (4xx: unknown id, cancelled, another producer's) is final.
+  void RunConfirms() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      changed_.wait(lock, [&] { return stopping_ || !queued_.empty(); });
+      if (queued_.empty()) return;  // stopping, nothing left
+      std::string id = std::move(queued_.front());
+      queued_.pop_front();
+      sending_ = true;
+      lock.unlock();
+      bool done = false;
+      for (int attempt = 0; attempt < 5 && !done; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        Result<Json> answer = Call("confirm", "/v1/messages/confirm", Json{{"id", id}});
+        done = answer.ok() || answer.status().code() != Code::kRmFail;
+      }
+      if (!done) given_up_.fetch_add(1);
+      lock.lock();
+      sending_ = false;
+      changed_.notify_all();
+    }
+  }
+
   std::unique_ptr<http::HttpClient> once_;
   std::unique_ptr<http::HttpClient> idempotent_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<std::string> queued_;  // guarded by mu_
+  bool sending_ = false;            // guarded by mu_
+  bool stopping_ = false;           // guarded by mu_
+  std::atomic<uint64_t> given_up_{0};
+  std::thread confirmer_;           // started by the first ConfirmAsync
 };
 
 MessageClient::MessageClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -119,6 +178,14 @@ Status MessageClient::Confirm(std::string_view id) {
   Result<Json> answer = impl_->Call("confirm", "/v1/messages/confirm", Json{{"id", id}});
   return answer.ok() ? Status::Ok() : answer.status();
 }
+
+void MessageClient::ConfirmAsync(std::string_view id) { impl_->ConfirmAsync(id); }
+
+bool MessageClient::FlushConfirms(std::chrono::milliseconds timeout) {
+  return impl_->FlushConfirms(timeout);
+}
+
+uint64_t MessageClient::confirms_given_up() const { return impl_->given_up(); }
 
 Status MessageClient::Cancel(std::string_view id) {
   Result<Json> answer = impl_->Call("cancel", "/v1/messages/cancel", Json{{"id", id}});

@@ -84,6 +84,21 @@ class MessageClient {
   Result<std::string> PreSend(const PreSendRequest& request);
   // OK when confirmed now or before.
   Status Confirm(std::string_view id);
+  // Asynchronous confirm: queues the confirm for the client's own thread and returns at once,
+  // so the producer's request does not wait a round trip to xa-msgd after its business
+  // operation committed. The thread sends the confirms in order, each tried up to 5 times 200
+  // ms apart (a 4xx answer is final). The trade-off: the producer learns nothing of the
+  // outcome, and a confirm that never got through (xa-msgd down for a second or more, or the
+  // producer gone with confirms still queued) leaves the message pending until its back-query
+  // (confirm_timeout_ms later) finds the operation committed: later, never lost, provided the
+  // query endpoint answers from the producer's database. Use it where delivery latency may
+  // stretch now and then and the producer's own latency may not.
+  void ConfirmAsync(std::string_view id);
+  // Waits up to `timeout` until every ConfirmAsync so far was sent (or given up); true when
+  // none is left queued. The destructor flushes for up to 5 s.
+  bool FlushConfirms(std::chrono::milliseconds timeout);
+  // Asynchronous confirms given up after their attempts (the back-query settles them).
+  uint64_t confirms_given_up() const;
   // OK when cancelled now or before (or never stored); kProto once it was confirmed.
   Status Cancel(std::string_view id);
   // The consumer's acknowledgement: OK when done now or before.
