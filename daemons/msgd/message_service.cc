@@ -60,6 +60,7 @@ std::string ServiceOptionsError(const ServiceOptions& options) {
   if (options.batch_size < 1 || options.batch_size > 1000) return "batch_size must be 1 to 1000";
   if (options.poll_interval.count() <= 0) return "poll_interval must be positive";
   if (options.failure_pause.count() <= 0) return "failure_pause must be positive";
+  if (options.done_retention.count() < 0) return "done_retention must not be negative";
   return "";
 }
 
@@ -427,6 +428,34 @@ Result<int> MessageService::RunBackQueryPass() {
   return static_cast<int>(due->size());
 }
 
+Result<int> MessageService::RunPurgePass() {
+  std::lock_guard<std::mutex> lock(purge_mu_);
+  if (options_.done_retention.count() == 0) return 0;
+  const int64_t now = NowMs();
+  if (now < next_purge_ms_) return 0;
+  if (!purge_store_) {
+    Result<std::unique_ptr<MessageStore>> store = stores_();
+    if (!store.ok()) return store.status();
+    purge_store_ = std::move(store).value();
+  }
+  Result<int> purged = purge_store_->PurgeDone(now - options_.done_retention.count(),
+                                               options_.batch_size);
+  Status done = purged.ok() ? purge_store_->Commit() : purged.status();
+  if (!done.ok()) {
+    purge_store_->Rollback();
+    purge_store_.reset();
+    return done;
+  }
+  counters_.purged += static_cast<uint64_t>(*purged);
+  if (*purged > 0) {
+    XA_LOG(kInfo, "msgd") << "purge: deleted " << *purged << " done messages older than "
+                          << options_.done_retention.count() << " ms";
+  }
+  // A full batch: more may be due at once; otherwise look again in a minute.
+  next_purge_ms_ = *purged >= options_.batch_size ? now : now + 60'000;
+  return *purged;
+}
+
 void MessageService::WakeDelivery() {
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
@@ -435,13 +464,14 @@ void MessageService::WakeDelivery() {
   wake_.notify_all();
 }
 
-void MessageService::RunJob(Result<int> (MessageService::*pass)(), bool delivery) {
+void MessageService::RunJob(Result<int> (MessageService::*pass)(), const char* name,
+                            bool delivery) {
   while (true) {
     Result<int> handled = (this->*pass)();
     std::chrono::milliseconds pause = options_.poll_interval;
     if (!handled.ok()) {
       ++counters_.job_failures;
-      XA_LOG(kWarning, "msgd") << (delivery ? "delivery" : "status-confirmation")
+      XA_LOG(kWarning, "msgd") << name
                                << " job: " << handled.status().ToString();
       pause = options_.failure_pause;
     } else if (*handled >= options_.batch_size) {
@@ -462,8 +492,10 @@ void MessageService::Start() {
   std::lock_guard<std::mutex> lock(wake_mu_);
   if (!jobs_.empty()) return;
   stopping_ = false;
-  jobs_.emplace_back([this] { RunJob(&MessageService::RunDeliveryPass, true); });
-  jobs_.emplace_back([this] { RunJob(&MessageService::RunBackQueryPass, false); });
+  jobs_.emplace_back([this] { RunJob(&MessageService::RunDeliveryPass, "delivery", true); });
+  jobs_.emplace_back(
+      [this] { RunJob(&MessageService::RunBackQueryPass, "status-confirmation", false); });
+  jobs_.emplace_back([this] { RunJob(&MessageService::RunPurgePass, "purge", false); });
 }
 
 void MessageService::Stop() {

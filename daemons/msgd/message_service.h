@@ -81,6 +81,10 @@ struct ServiceOptions {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(1)};
   // After a pass failed (database or broker down), the wait before the next one.
   std::chrono::milliseconds failure_pause{std::chrono::seconds(1)};
+  // Done messages are deleted (with their history) this long after their acknowledgement, by
+  // the purge job, in batches of batch_size once a minute (at once again after a full batch);
+  // 0 keeps them for ever. Keep it longer than consumers' dedupe rows are useful to look at.
+  std::chrono::milliseconds done_retention{std::chrono::hours(24 * 7)};
 };
 
 // Why `options` cannot be used, "" when they can.
@@ -108,6 +112,7 @@ struct ServiceCounters {
   std::atomic<uint64_t> back_query_unknown{0};
   std::atomic<uint64_t> parked{0};
   std::atomic<uint64_t> job_failures{0};
+  std::atomic<uint64_t> purged{0};
 };
 
 class MessageService {
@@ -146,6 +151,9 @@ class MessageService {
   // number of messages it handled.
   Result<int> RunDeliveryPass();
   Result<int> RunBackQueryPass();
+  // Deletes done messages past their retention (ServiceOptions::done_retention), at most one
+  // batch; a pass less than a minute after one that found less than a batch does nothing.
+  Result<int> RunPurgePass();
 
   // Starts the jobs' threads; Stop() ends them (a pass in progress finishes first).
   void Start();
@@ -173,7 +181,7 @@ class MessageService {
   // Writes a transition of `current` (locked by `store`'s transaction), without committing.
   Status Write(MessageStore& store, const std::string& id, const Transition& transition,
                int64_t now_ms);
-  void RunJob(Result<int> (MessageService::*pass)(), bool delivery);
+  void RunJob(Result<int> (MessageService::*pass)(), const char* name, bool delivery);
 
   const ServiceOptions options_;
   const StoreFactory stores_;
@@ -191,6 +199,9 @@ class MessageService {
   std::unique_ptr<Publisher> publisher_;
   std::mutex back_query_mu_;
   std::unique_ptr<MessageStore> back_query_store_;
+  std::mutex purge_mu_;
+  std::unique_ptr<MessageStore> purge_store_;
+  int64_t next_purge_ms_ = 0;  // guarded by purge_mu_
 
   std::mutex wake_mu_;
   std::condition_variable wake_;

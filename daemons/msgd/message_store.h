@@ -69,6 +69,10 @@ class MessageStore {
   virtual Status Update(const Message& message) = 0;
   // Deletes the message of `id` and its history; false when there was none.
   virtual Result<bool> Delete(std::string_view id) = 0;
+  // Deletes up to `limit` (1..1000) done messages last updated before `before_ms`, oldest
+  // first, with their history (the audit table keeps its rows), skipping rows another
+  // transaction holds; how many.
+  virtual Result<int> PurgeDone(int64_t before_ms, int limit) = 0;
 
   // Appends a line to a message's history.
   virtual Status AddEvent(const MessageEvent& event) = 0;

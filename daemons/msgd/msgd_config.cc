@@ -21,7 +21,7 @@ constexpr std::string_view kTopKeys[] = {
     "listen",         "tokens_file",          "table_prefix",     "max_body_bytes",
     "http_threads",   "batch_size",           "poll_interval_ms", "confirm_timeout_ms",
     "check_ladder_ms", "back_query_timeout_ms", "allowed_query_prefixes", "ack_timeout_ms",
-    "redelivery_ladder_ms", "max_redeliveries", "publish_retry_ms"};
+    "redelivery_ladder_ms", "max_redeliveries", "publish_retry_ms", "done_retention_ms"};
 constexpr std::string_view kBrokerKeys[] = {"host",          "port",         "vhost",
                                             "user",          "password_file", "password_env",
                                             "confirm_timeout_ms"};
@@ -36,6 +36,7 @@ constexpr IntegerSetting kBackQueryTimeoutMs{"back_query_timeout_ms", 10, 600'00
 constexpr IntegerSetting kAckTimeoutMs{"ack_timeout_ms", 10, 86'400'000};
 constexpr IntegerSetting kMaxRedeliveries{"max_redeliveries", 0, 1000};
 constexpr IntegerSetting kPublishRetryMs{"publish_retry_ms", 10, 3'600'000};
+constexpr IntegerSetting kDoneRetentionMs{"done_retention_ms", 0, 315'360'000'000};
 constexpr IntegerSetting kBrokerConfirmTimeoutMs{"confirm_timeout_ms", 10, 600'000};
 constexpr size_t kMaxLadderSteps = 64;
 
@@ -128,6 +129,7 @@ Status ReadTopLevel(const ConfigFile& file, MsgdConfig& config) {
       if (key == "ack_timeout_ms") setting = &kAckTimeoutMs;
       if (key == "max_redeliveries") setting = &kMaxRedeliveries;
       if (key == "publish_retry_ms") setting = &kPublishRetryMs;
+      if (key == "done_retention_ms") setting = &kDoneRetentionMs;
       Result<int64_t> value = integer(*setting);
       if (!value.ok()) return value.status();
       std::chrono::milliseconds ms(*value);
@@ -140,6 +142,7 @@ Status ReadTopLevel(const ConfigFile& file, MsgdConfig& config) {
       if (key == "ack_timeout_ms") service.timings.ack_timeout = ms;
       if (key == "max_redeliveries") service.timings.max_redeliveries = static_cast<int>(*value);
       if (key == "publish_retry_ms") service.timings.publish_retry = ms;
+      if (key == "done_retention_ms") service.done_retention = ms;
     }
   }
   if (config.listen.empty()) return file.Error(0, "listen is required: <IPv4>:<port>");

@@ -20,6 +20,8 @@
 //   redelivery_ladder_ms = 60000, 120000  # optional: waits between redeliveries (last repeats)
 //   max_redeliveries = 5                  # optional, 0 to 1000: then the message is dead
 //   publish_retry_ms = 1000               # optional, 10 to 3600000: after a failed publication
+//   done_retention_ms = 604800000         # optional, 0 (keep for ever) to 315360000000 (10
+//                                         # years): done messages deleted this long after
 //
 //   [rm store]                            # required: the store, in the [rm] grammar; driver
 //   driver = odbc                         # odbc (MariaDB >= 10.6 or PostgreSQL, which have

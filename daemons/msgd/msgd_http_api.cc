@@ -348,6 +348,7 @@ std::string RenderMetrics(MessageService& service) {
        c.parked},
       {"xa_msgd_job_failures_total", "Job passes that failed (store or broker down).",
        c.job_failures},
+      {"xa_msgd_purged_total", "Done messages deleted after their retention.", c.purged},
   };
   for (const CounterLine& line : counters) {
     internal::AppendPrometheusHeader(&out, line.name, "counter", line.help);

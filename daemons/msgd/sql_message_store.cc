@@ -355,6 +355,29 @@ Result<bool> SqlMessageStore::Delete(std::string_view id) {
   return *deleted > 0;
 }
 
+Result<int> SqlMessageStore::PurgeDone(int64_t before_ms, int limit) {
+  if (limit < 1 || limit > 1000) return BadLimit();
+  auto rows = Query("SELECT id FROM " + prefix_ + "message WHERE status = " +
+                    std::to_string(static_cast<int>(MessageStatus::kDone)) +
+                    " AND dead = 0 AND updated_ms < " + std::to_string(before_ms) +
+                    " ORDER BY updated_ms LIMIT " + std::to_string(limit) +
+                    " FOR UPDATE SKIP LOCKED");
+  if (!rows.ok()) return rows.status();
+  std::string ids;
+  for (const auto& row : *rows) {
+    if (row.empty() || !row[0] || !IsMessageId(*row[0])) {
+      return Failed<int>(Status(Code::kCorruption, "a message id cannot be read"));
+    }
+    ids += (ids.empty() ? "'" : ", '") + *row[0] + "'";
+  }
+  if (ids.empty()) return 0;
+  auto events = Execute("DELETE FROM " + prefix_ + "event WHERE message_id IN (" + ids + ")");
+  if (!events.ok()) return events.status();
+  auto deleted = Execute("DELETE FROM " + prefix_ + "message WHERE id IN (" + ids + ")");
+  if (!deleted.ok()) return deleted.status();
+  return static_cast<int>(*deleted);
+}
+
 Status SqlMessageStore::AddEvent(const MessageEvent& event) {
   if (!IsMessageId(event.message_id)) return BadId(event.message_id);
   return Execute(InsertEventSql(options_.dialect, prefix_, event)).status();

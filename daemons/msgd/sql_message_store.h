@@ -48,6 +48,7 @@ class SqlMessageStore final : public MessageStore {
                                        int limit) override;
   Status Update(const Message& message) override;
   Result<bool> Delete(std::string_view id) override;
+  Result<int> PurgeDone(int64_t before_ms, int limit) override;
   Status AddEvent(const MessageEvent& event) override;
   Status AddAudit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> Audit(int64_t before_seq, int limit) override;

@@ -102,6 +102,24 @@ class MemoryMessageStore final : public MessageStore {
     std::erase_if(view_->events, [&](const MessageEvent& e) { return e.message_id == id; });
     return erased;
   }
+  Result<int> PurgeDone(int64_t before_ms, int limit) override {
+    std::lock_guard<std::mutex> lock(db_->mu);
+    if (Status failed = Injected(); !failed.ok()) return failed;
+    Open();
+    int purged = 0;
+    for (auto it = view_->messages.begin(); it != view_->messages.end() && purged < limit;) {
+      const Message& m = it->second;
+      if (m.status == MessageStatus::kDone && !m.dead && m.updated_ms < before_ms) {
+        std::string id = it->first;
+        std::erase_if(view_->events, [&](const MessageEvent& e) { return e.message_id == id; });
+        it = view_->messages.erase(it);
+        ++purged;
+      } else {
+        ++it;
+      }
+    }
+    return purged;
+  }
   Status AddEvent(const MessageEvent& event) override {
     std::lock_guard<std::mutex> lock(db_->mu);
     if (Status failed = Injected(); !failed.ok()) return failed;

@@ -321,6 +321,29 @@ TEST_F(MessageServiceTest, ResendOfAMessageAtItsLastRedeliveryPublishesItOnce) {
   EXPECT_EQ(broker_.published_ids.size(), 4u);
 }
 
+TEST_F(MessageServiceTest, DoneMessagesArePurgedAfterTheirRetentionWithTheirHistoryOnly) {
+  // The fixture's default retention: 7 days.
+  std::string done = PreSend();
+  std::string sent = PreSend();
+  for (const std::string& id : {done, sent}) ASSERT_TRUE(service_->Confirm(id, "orders").ok());
+  EXPECT_EQ(Deliver(), 2);
+  ASSERT_EQ(service_->Acknowledge(done)->result, RequestResult::kChanged);
+  ASSERT_EQ(service_->Kill(sent, "ops")->result, RequestResult::kChanged);  // dead: not purged
+  clock_.Advance(std::chrono::hours(24 * 7) - 1s);
+  EXPECT_EQ(*service_->RunPurgePass(), 0) << "not yet past its retention";
+  EXPECT_TRUE(InStore(done));
+  clock_.Advance(61s);  // past the retention, and past the minute between passes
+  EXPECT_EQ(*service_->RunPurgePass(), 1);
+  EXPECT_FALSE(InStore(done));
+  EXPECT_TRUE(InStore(sent));
+  {
+    std::lock_guard<std::mutex> lock(db_->mu);
+    for (const MessageEvent& event : db_->events) EXPECT_NE(event.message_id, done);
+    EXPECT_EQ(db_->audit.size(), 1u) << "the audit rows stay";
+  }
+  EXPECT_EQ(service_->counters().purged.load(), 1u);
+}
+
 TEST_F(MessageServiceTest, OperatorActionsAreAuditedWithTheirResultAndOutliveADeletion) {
   std::string parked = PreSend();
   std::string pending = PreSend();

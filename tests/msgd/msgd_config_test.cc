@@ -33,7 +33,7 @@ TEST_F(MsgdConfigTest, FullConfigurationIsRead) {
       Config("listen = 127.0.0.1:0\ntokens_file = /etc/xa/t\nmax_body_bytes = 4096\n"
              "check_ladder_ms = 100, 200\nredelivery_ladder_ms = 300\nmax_redeliveries = 7\n"
              "allowed_query_prefixes = http://127.0.0.1:9/, https://orders.example/q\n"
-             "table_prefix = msg_\n"),
+             "table_prefix = msg_\ndone_retention_ms = 86400000\n"),
       "/etc/xa/msgd.conf");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->listen, "127.0.0.1:0");
@@ -43,6 +43,7 @@ TEST_F(MsgdConfigTest, FullConfigurationIsRead) {
   EXPECT_EQ(config->service.timings.max_redeliveries, 7);
   EXPECT_EQ(config->service.allowed_query_prefixes.size(), 2u);
   EXPECT_EQ(config->table_prefix, "msg_");
+  EXPECT_EQ(config->service.done_retention.count(), 86400000);
   EXPECT_EQ(config->broker.port, 15673);
   EXPECT_EQ(config->broker.password, "s3cret-pw");
   EXPECT_EQ(config->store.Get("dsn"), "msg");

@@ -256,6 +256,44 @@ TEST_P(SqlMessageStoreTest, BytesOfEveryValueComeBackExactlyAndHistoryGoesWithIt
   store->Rollback();
 }
 
+TEST_P(SqlMessageStoreTest, PurgeDeletesOnlyOldDoneMessagesInBatchesWithTheirHistory) {
+  auto store = Open();
+  ASSERT_TRUE(store && store->Migrate().ok());
+  std::vector<Message> old_done, kept;
+  for (int i = 0; i < 5; ++i) old_done.push_back(NewMessage(1000 + i, MessageStatus::kDone));
+  kept.push_back(NewMessage(9000, MessageStatus::kDone));  // too young
+  kept.push_back(NewMessage(1000, MessageStatus::kSent));  // not done
+  Message dead_done = NewMessage(1000, MessageStatus::kDone);
+  dead_done.dead = true;
+  kept.push_back(dead_done);
+  Insert(*store, old_done);
+  Insert(*store, kept);
+  for (const Message& m : old_done) ASSERT_TRUE(store->AddEvent({m.id, 1, "acked", ""}).ok());
+  ASSERT_TRUE(store->Commit().ok());
+  std::vector<int> batches;
+  for (int pass = 0; pass < 4; ++pass) {
+    auto purged = store->PurgeDone(5000, 3);
+    ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+    ASSERT_TRUE(store->Commit().ok());
+    batches.push_back(*purged);
+  }
+  EXPECT_EQ(batches, (std::vector<int>{3, 2, 0, 0}));
+  for (const Message& m : old_done) {
+    auto gone = store->Get(m.id);
+    ASSERT_TRUE(gone.ok());
+    EXPECT_FALSE(gone->has_value()) << m.id;
+    auto events = store->Events(m.id, 10);
+    ASSERT_TRUE(events.ok());
+    EXPECT_TRUE(events->empty());
+  }
+  for (const Message& m : kept) {
+    auto there = store->Get(m.id);
+    ASSERT_TRUE(there.ok());
+    EXPECT_TRUE(there->has_value()) << m.id;
+  }
+  store->Rollback();
+}
+
 TEST_P(SqlMessageStoreTest, AuditEntriesComeBackNewestFirstInPages) {
   auto store = Open();
   ASSERT_TRUE(store && store->Migrate().ok());
