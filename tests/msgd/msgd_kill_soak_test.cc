@@ -39,6 +39,7 @@
 #include "tests/msgd/msgd_process.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/test_secrets.h"
 #include "xa/odbc/local_connection.h"
 #include "xa/odbc/tcc_barrier.h"
 
@@ -51,21 +52,6 @@ using Json = nlohmann::json;
 int EnvInt(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
-}
-
-std::string RandomHex(std::mt19937_64& random, size_t bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes * 2; ++i) out += digits[random() % 16];
-  return out;
-}
-
-void WriteSecret(const std::string& path, const std::string& text) {
-  {
-    std::ofstream out(path);
-    out << text << "\n";
-  }
-  ASSERT_EQ(::chmod(path.c_str(), 0600), 0) << path;
 }
 
 odbc::OdbcOptions DatabaseOptions(bool postgres) {
@@ -171,16 +157,16 @@ class MsgdKillSoakTest : public ::testing::Test {
     seed_ = seed_text != nullptr ? std::strtoull(seed_text, nullptr, 10) : std::random_device{}();
     random_.seed(seed_);
     std::cout << "msgd kill soak: seed " << seed_ << " (XA_MSGD_SOAK_SEED replays it)" << std::endl;
-    prefix_ = "ms" + RandomHex(random_, 4) + "_";
-    queue_ = "xa-msgd-soak-" + RandomHex(random_, 4);
-    producer_token_ = RandomHex(random_, 20);
-    consumer_token_ = RandomHex(random_, 20);
-    operator_token_ = RandomHex(random_, 20);
-    WriteSecret(dir_.File("tokens"), "producer orders " + producer_token_ +
+    prefix_ = "ms" + RandomHex(4) + "_";
+    queue_ = "xa-msgd-soak-" + RandomHex(4);
+    producer_token_ = RandomHex(20);
+    consumer_token_ = RandomHex(20);
+    operator_token_ = RandomHex(20);
+    WriteSecretFile(dir_.File("tokens"), "producer orders " + producer_token_ +
                                          "\nconsumer accounting " + consumer_token_ +
                                          "\noperator ops " + operator_token_);
-    WriteSecret(dir_.File("store.pw"), MariaDbAccount().password);
-    WriteSecret(dir_.File("amqp.pw"), RabbitMqAccount().password);
+    WriteSecretFile(dir_.File("store.pw"), MariaDbAccount().password);
+    WriteSecretFile(dir_.File("amqp.pw"), RabbitMqAccount().password);
     for (const char* name : {"a", "b"}) {
       std::ofstream config(dir_.File(std::string("msgd-") + name + ".conf"));
       config << "listen = 127.0.0.1:0\n"
@@ -287,7 +273,7 @@ TEST_F(MsgdKillSoakTest, RandomKillsLoseNoPlacedOrdersMessageAndDeliverNoFailedO
   const int broker_kill_1 = std::max(1, max_kills / 3), broker_kill_2 = std::max(2, 2 * max_kills / 3);
   const auto start = std::chrono::steady_clock::now();
   while (kills < max_kills && std::chrono::steady_clock::now() - start < budget) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + random_() % 450));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + random_() % 300));
     for (auto& one : workers) {
       ASSERT_FALSE(one->Exited()) << one->name() << " ended by itself: see " << dir_.File(one->name());
     }
@@ -302,7 +288,7 @@ TEST_F(MsgdKillSoakTest, RandomKillsLoseNoPlacedOrdersMessageAndDeliverNoFailedO
       continue;
     }
     const int victim = static_cast<int>(random_() % 5);
-    const auto pause = std::chrono::milliseconds(random_() % 300);
+    const auto pause = std::chrono::milliseconds(random_() % 200);
     if (victim < 3) {
       workers[victim]->Kill();
       std::this_thread::sleep_for(pause);

@@ -27,6 +27,7 @@
 #include "tests/msgd/msgd_process.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/test_secrets.h"
 #include "xa/msg/message_client.h"
 
 namespace xa::test {
@@ -36,22 +37,6 @@ using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
 constexpr const char* kElementKey = "element-6066-11e4-a52e-4f735466cecf";  // W3C WebDriver's
-
-std::string RandomHex(size_t bytes) {
-  static std::mt19937_64 random{std::random_device{}()};
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes * 2; ++i) out += digits[random() % 16];
-  return out;
-}
-
-void WriteSecret(const std::string& path, const std::string& text) {
-  {
-    std::ofstream out(path);
-    out << text << "\n";
-  }
-  ASSERT_EQ(::chmod(path.c_str(), 0600), 0) << path;
-}
 
 // One headless Chromium through chromedriver (W3C WebDriver over HTTP).
 class Browser {
@@ -175,10 +160,10 @@ class MsgdPageBrowserTest : public ::testing::Test {
     queue_ = "xa-msgd-page-" + RandomHex(4);
     producer_token_ = RandomHex(20);
     operator_token_ = RandomHex(20);
-    WriteSecret(dir_.File("tokens"),
+    WriteSecretFile(dir_.File("tokens"),
                 "producer orders " + producer_token_ + "\noperator night-shift " + operator_token_);
-    WriteSecret(dir_.File("store.pw"), MariaDbAccount().password);
-    WriteSecret(dir_.File("amqp.pw"), RabbitMqAccount().password);
+    WriteSecretFile(dir_.File("store.pw"), MariaDbAccount().password);
+    WriteSecretFile(dir_.File("amqp.pw"), RabbitMqAccount().password);
     std::ofstream config(dir_.File("msgd.conf"));
     // Nobody consumes: a confirmed message is published once and dies at its first ack timeout.
     config << "listen = 127.0.0.1:0\ntokens_file = " << dir_.File("tokens") << "\n"

@@ -23,6 +23,7 @@
 #include "tests/msgd/msgd_process.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/test_secrets.h"
 #include "xa/decision_log.h"
 #include "xa/msg/message_client.h"
 #include "xa/msg/transactional_send.h"
@@ -35,22 +36,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
-
-std::string RandomHex(size_t bytes) {
-  static std::mt19937_64 random{std::random_device{}()};
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes * 2; ++i) out += digits[random() % 16];
-  return out;
-}
-
-void WriteSecret(const std::string& path, const std::string& text) {
-  {
-    std::ofstream out(path);
-    out << text << "\n";
-  }
-  ASSERT_EQ(::chmod(path.c_str(), 0600), 0) << path;
-}
 
 odbc::OdbcOptions Database(bool postgres, const std::string& rm_name) {
   ServerAccount account = postgres ? PostgresAccount() : MariaDbAccount();
@@ -83,11 +68,11 @@ class MsgdTransactionalTest : public ::testing::TestWithParam<StoreOn> {
     queue_ = "xa-msgd-txn-" + RandomHex(4);
     operator_token_ = RandomHex(20);
     consumer_token_ = RandomHex(20);
-    WriteSecret(dir_.File("tokens"), "consumer accounting " + consumer_token_ +
+    WriteSecretFile(dir_.File("tokens"), "consumer accounting " + consumer_token_ +
                                          "\noperator ops " + operator_token_);
     ServerAccount db = store_on_postgres() ? PostgresAccount() : MariaDbAccount();
-    WriteSecret(dir_.File("store.pw"), db.password);
-    WriteSecret(dir_.File("amqp.pw"), RabbitMqAccount().password);
+    WriteSecretFile(dir_.File("store.pw"), db.password);
+    WriteSecretFile(dir_.File("amqp.pw"), RabbitMqAccount().password);
     std::ofstream(dir_.File("msgd.conf"))
         << "listen = 127.0.0.1:0\ntokens_file = " << dir_.File("tokens") << "\n"
         << "table_prefix = " << prefix_ << "\npoll_interval_ms = 100\n"

@@ -20,17 +20,12 @@
 
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/test_secrets.h"
 
 namespace xa::msg {
 namespace {
 
-std::string RandomHex(size_t bytes) {
-  static std::mt19937_64 random{std::random_device{}()};
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes * 2; ++i) out += digits[random() % 16];
-  return out;
-}
+using test::RandomHex;
 
 // The columns docs/messages.md's "The store" documents, table by table, in order.
 std::map<std::string, std::vector<std::string>> DocumentedColumns() {

@@ -13,17 +13,12 @@
 #include <thread>
 
 #include "testutil/db_env.h"
+#include "testutil/test_secrets.h"
 
 namespace xa::odbc {
 namespace {
 
-std::string RandomHex(size_t bytes) {
-  static std::mt19937_64 random{std::random_device{}()};
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes * 2; ++i) out += digits[random() % 16];
-  return out;
-}
+using test::RandomHex;
 
 class LocalConnectionTest : public ::testing::TestWithParam<Dialect> {
  protected:

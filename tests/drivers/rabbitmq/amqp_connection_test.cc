@@ -12,20 +12,15 @@
 
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/test_secrets.h"
 #include "xa/rabbitmq/amqp_connection.h"
 
 namespace xa::rabbitmq {
 namespace {
 
-using namespace std::chrono_literals;
+using test::RandomHex;
 
-std::string RandomHex(size_t bytes) {
-  static std::mt19937_64 random{std::random_device{}()};
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes * 2; ++i) out += digits[random() % 16];
-  return out;
-}
+using namespace std::chrono_literals;
 
 AmqpOptions Broker() {
   test::ServerAccount account = test::RabbitMqAccount();
