@@ -190,6 +190,16 @@ run_ctest_in_two_lanes() {
   return "$rc"
 }
 
+# report_screenshot <file>: where a browser test saved its screenshot (the test itself fails
+# when it cannot take one), so that the run's output names it.
+report_screenshot() {
+  if [[ -s "$1" ]]; then
+    say "browser test screenshot: $REPO_ROOT/$1 ($(stat -c %s "$1") bytes)"
+  else
+    say "browser test screenshot: none at $REPO_ROOT/$1 (see the browser test's output)"
+  fi
+}
+
 # account_ctest_log <label> <ctest log> <ctest exit code> <allow zero tests: 0|1>
 # Adds the run's counts to the totals; a run with no test is a failure unless allowed, and a test
 # that did not run (skipped or disabled) is counted as failed.
@@ -283,6 +293,7 @@ main() {
   phase "start servers" start_servers || { fail "scripts/servers.sh start"; finish; }
   phase "tests (build/), two lanes" run_ctest_in_two_lanes "tests" build "$TIMEOUT" \
     'db|crash|concurrent|soak|bench' || true
+  report_screenshot build/tests/msgd/msgd-management-page.png
   phase "install + find_package/pkg-config users" consumer_check ||
     fail "find_package or pkg-config consumer"
   phase "Debian packages: build, install in a throwaway root, use, purge" \

@@ -273,7 +273,7 @@ class Msgd {
     options.dialect = maria ? xa::odbc::Dialect::kMariaDb : xa::odbc::Dialect::kPostgres;
     auto connection = xa::odbc::LocalConnection::Open(options);
     if (!connection.ok()) return;
-    for (const char* table : {"event", "message", "schema"}) {
+    for (const char* table : {"event", "message", "schema", "audit"}) {
       (void)(*connection)->Execute("DROP TABLE IF EXISTS " + prefix_ + table);
       (void)(*connection)->Commit();
     }

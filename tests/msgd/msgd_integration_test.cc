@@ -182,7 +182,7 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
       (void)consumer_db_->Commit();
     }
     std::string drop = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ + "message, " +
-                       prefix_ + "schema";
+                       prefix_ + "schema, " + prefix_ + "audit";
     if (GetParam() == StoreDb::kMariaDb) {
       test::MariaDbAdmin("USE " + test::MariaDbAccount().database + "; " + drop);
     } else {

@@ -207,7 +207,7 @@ class MsgdKillSoakTest : public ::testing::Test {
 
   void TearDown() override {
     std::string drop_store = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ +
-                             "message, " + prefix_ + "schema, " + prefix_ + "order";
+                             "message, " + prefix_ + "schema, " + prefix_ + "audit, " + prefix_ + "order";
     MariaDbAdmin("USE " + MariaDbAccount().database + "; " + drop_store);
     PostgresAdmin("DROP TABLE IF EXISTS " + prefix_ + "effect");
   }
