@@ -26,6 +26,10 @@ readonly PACKAGES=(
   # RabbitMQ and its C client: the reliable message service's broker (daemons/msgd,
   # drivers/rabbitmq)
   rabbitmq-server librabbitmq-dev
+  # Redis and its C client hiredis: xa-msgd's Redis message store (daemons/msgd) and its tests.
+  # scripts/servers.sh runs its own redis-server on 127.0.0.1:16379; the system one the package
+  # may start on 6379 (where systemd runs) is neither needed nor touched.
+  redis-server libhiredis-dev
   # Headless Chromium and its WebDriver: the management page's browser test (tests/msgd)
   chromium chromium-driver
   # Tools the scripts use: ps/pgrep, setsid/flock/runuser, timeout/sha256sum; ss (a test reads a

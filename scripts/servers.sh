@@ -7,21 +7,25 @@
 #   PostgreSQL 15    127.0.0.1:15433   max_prepared_transactions = 0  (the "disabled" instance)
 #   RabbitMQ 3.10    127.0.0.1:15673   AMQP (xa-msgd's broker); its Erlang distribution on
 #                                      127.0.0.1:<port+2000>, its epmd on 127.0.0.1:<port+1000>
+#   Redis 7.0        127.0.0.1:16379   xa-msgd's Redis message store: AOF with appendfsync always,
+#                                      maxmemory-policy noeviction, a password (requirepass)
 #
-# Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg|kill-rabbitmq|stop-mariadb|
-#                           stop-pg|stop-rabbitmq
+# Usage: scripts/servers.sh start|stop|status|env|kill-mariadb|kill-pg|kill-rabbitmq|kill-redis|
+#                           stop-mariadb|stop-pg|stop-rabbitmq|stop-redis
 #
-#   start         initialise (first time) and start all four; already running is fine, and stale
+#   start         initialise (first time) and start all five; already running is fine, and stale
 #                 pid/socket files left by a crash are cleaned up. Writes <dir>/env.sh.
-#   stop          clean shutdown of all four (prepared transactions and durable queues persist).
-#   status        one line per server; exit 0 only when all four run.
+#   stop          clean shutdown of all five (prepared transactions, durable queues and Redis
+#                 data persist).
+#   status        one line per server; exit 0 only when all five run.
 #   env           print the environment file (source it, or eval "$(scripts/servers.sh env)").
 #   kill-mariadb  SIGKILL mariadbd (a crash, for crash tests); `start` brings it back with its data.
 #   kill-pg       SIGKILL the PostgreSQL postmaster of port 15432 and all its backends.
 #   kill-rabbitmq SIGKILL the RabbitMQ node; `start` brings it back with its durable queues and
 #                 persistent messages.
-#   stop-mariadb, stop-pg, stop-rabbitmq   clean shutdown of that one server; `start` brings it
-#                 back.
+#   kill-redis    SIGKILL redis-server; `start` brings it back with its data (from the AOF).
+#   stop-mariadb, stop-pg, stop-rabbitmq, stop-redis   clean shutdown of that one server; `start`
+#                 brings it back.
 #
 # Where data lives: XA_SERVERS_DIR (default <repo>/build/servers). PostgreSQL runs as the
 # `postgres` OS user (initdb refuses root); when that user cannot reach the servers dir, its data
@@ -29,12 +33,15 @@
 #
 # Ports can be moved (e.g. to test a second checkout next to running servers) with
 # XA_SERVERS_MARIADB_PORT, XA_SERVERS_PG_PORT, XA_SERVERS_PG_DISABLED_PORT,
-# XA_SERVERS_RABBITMQ_PORT (the AMQP port; 1000 and 2000 above it must be free too); the ports a servers
-# dir was started with are remembered in <dir>/ports and reused by later commands.
+# XA_SERVERS_RABBITMQ_PORT (the AMQP port; 1000 and 2000 above it must be free too),
+# XA_SERVERS_REDIS_PORT; the ports a servers dir was started with are remembered in <dir>/ports
+# and reused by later commands.
 #
-# Secrets: passwords are generated once from /dev/urandom into <dir>/mariadb.password and
-# <dir>/pg.password, <dir>/rabbitmq.password (mode 0600). They never appear on a command line (argv is visible in ps):
-# SQL that carries them goes to the clients through stdin.
+# Secrets: passwords are generated once from /dev/urandom into <dir>/mariadb.password,
+# <dir>/pg.password, <dir>/rabbitmq.password and <dir>/redis.password (mode 0600). They never
+# appear on a command line (argv is visible in ps): SQL that carries them goes to the clients
+# through stdin; Redis reads its own from its generated redis.conf (mode 0600), redis-cli from
+# the REDISCLI_AUTH environment variable.
 set -euo pipefail
 umask 022
 
@@ -71,10 +78,17 @@ resolve_paths() {
   PORTS_FILE="$SERVERS_DIR/ports"
   RABBITMQ_DIR="$SERVERS_DIR/rabbitmq"
   RABBITMQ_PASSWORD_FILE="$SERVERS_DIR/rabbitmq.password"
+  REDIS_DIR="$SERVERS_DIR/redis"
+  REDIS_DATA="$REDIS_DIR/data"
+  REDIS_CONF="$REDIS_DIR/redis.conf"
+  REDIS_PID="$REDIS_DIR/redis.pid"
+  REDIS_LOG="$REDIS_DIR/redis.log"
+  REDIS_PASSWORD_FILE="$SERVERS_DIR/redis.password"
 
   local recorded_mariadb="" recorded_pg="" recorded_pg_disabled="" recorded_rabbitmq=""
+  local recorded_redis=""
   if [[ -f "$PORTS_FILE" ]]; then
-    # Written by this script: three KEY=number lines; read without sourcing.
+    # Written by this script: KEY=number lines; read without sourcing.
     local key value
     while IFS='=' read -r key value; do
       [[ "$value" =~ ^[0-9]+$ ]] || continue
@@ -83,6 +97,7 @@ resolve_paths() {
         PG_PORT) recorded_pg="$value" ;;
         PG_DISABLED_PORT) recorded_pg_disabled="$value" ;;
         RABBITMQ_PORT) recorded_rabbitmq="$value" ;;
+        REDIS_PORT) recorded_redis="$value" ;;
       esac
     done <"$PORTS_FILE"
   fi
@@ -90,8 +105,9 @@ resolve_paths() {
   PG_PORT="${XA_SERVERS_PG_PORT:-${recorded_pg:-15432}}"
   PG_DISABLED_PORT="${XA_SERVERS_PG_DISABLED_PORT:-${recorded_pg_disabled:-15433}}"
   RABBITMQ_PORT="${XA_SERVERS_RABBITMQ_PORT:-${recorded_rabbitmq:-15673}}"
+  REDIS_PORT="${XA_SERVERS_REDIS_PORT:-${recorded_redis:-16379}}"
   local p
-  for p in "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT" "$RABBITMQ_PORT"; do
+  for p in "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT" "$RABBITMQ_PORT" "$REDIS_PORT"; do
     [[ "$p" =~ ^[0-9]+$ ]] && ((p > 1024 && p < 63536)) || die "bad port '$p'"
   done
   RABBITMQ_EPMD_PORT=$((RABBITMQ_PORT + 1000))
@@ -103,8 +119,8 @@ resolve_paths() {
 }
 
 record_ports() {
-  printf 'MARIADB_PORT=%s\nPG_PORT=%s\nPG_DISABLED_PORT=%s\nRABBITMQ_PORT=%s\n' \
-    "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT" "$RABBITMQ_PORT" >"$PORTS_FILE.tmp"
+  printf 'MARIADB_PORT=%s\nPG_PORT=%s\nPG_DISABLED_PORT=%s\nRABBITMQ_PORT=%s\nREDIS_PORT=%s\n' \
+    "$MARIADB_PORT" "$PG_PORT" "$PG_DISABLED_PORT" "$RABBITMQ_PORT" "$REDIS_PORT" >"$PORTS_FILE.tmp"
   mv -f "$PORTS_FILE.tmp" "$PORTS_FILE"
 }
 
@@ -667,6 +683,159 @@ rabbitmq_status() {
   fi
 }
 
+# ---------------------------------------------------------------------------------------------
+# Redis: xa-msgd's Redis message store. One redis-server of our own, everything of it under
+# $REDIS_DIR, on 127.0.0.1, configured only by the redis.conf written below (not
+# /etc/redis/redis.conf; a system redis of the Debian package, on 6379 under systemd, is neither
+# needed nor touched).
+
+# A redis.conf argument in double quotes (the config parser's escapes).
+redis_conf_quote() {
+  local s="${1//\\/\\\\}"
+  s="${s//\"/\\\"}"
+  s="${s//$'\n'/\\n}"
+  printf '"%s"' "$s"
+}
+
+# Written on every start, mode 0600: it carries the password (requirepass), which therefore
+# never appears on redis-server's command line.
+redis_write_config() {
+  local password
+  password="$(<"$REDIS_PASSWORD_FILE")"
+  (umask 077 && cat >"$REDIS_CONF.tmp" <<EOF
+# Written by scripts/servers.sh on every start; do not edit. Mode 0600: holds the password.
+bind 127.0.0.1
+protected-mode yes
+port $REDIS_PORT
+# Run in the foreground under setsid (like mariadbd): the pid file is written by redis-server
+# itself, and its process title names this file, so the pid is checked to be ours.
+daemonize no
+supervised no
+pidfile $(redis_conf_quote "$REDIS_PID")
+proc-title-template "{title} {listen-addr} {server-mode} {config-file}"
+dir $(redis_conf_quote "$REDIS_DATA")
+logfile $(redis_conf_quote "$REDIS_LOG")
+loglevel notice
+requirepass $password
+# xa-msgd's store refuses anything less durable: every write is fsync'ed to the AOF before the
+# reply, so a SIGKILL (kill-redis) loses nothing acknowledged.
+appendonly yes
+appendfsync always
+aof-load-truncated yes
+# RDB snapshots are kept at Redis's defaults beside the AOF (dump.rdb in the data dir; restarts
+# load the AOF, which stays the source of truth); no save "" here.
+save 3600 1 300 100 60 10000
+# The store's messages must never be evicted: writes fail with OOM instead.
+maxmemory-policy noeviction
+EOF
+  )
+  chmod 0600 "$REDIS_CONF.tmp"
+  mv -f "$REDIS_CONF.tmp" "$REDIS_CONF"
+}
+
+redis_pid() {
+  local pid
+  pid="$(read_pid_file "$REDIS_PID")"
+  # The process title (proc-title-template above) ends with the config file's path.
+  if pid_matches "$pid" "$REDIS_CONF"; then printf '%s' "$pid"; fi
+}
+
+# redis-cli against our server; the password through REDISCLI_AUTH (environment), never argv.
+redis_cli() {
+  local password=""
+  [[ -r "$REDIS_PASSWORD_FILE" ]] && password="$(<"$REDIS_PASSWORD_FILE")"
+  REDISCLI_AUTH="$password" timeout 10 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@" </dev/null
+}
+
+redis_ping() { [[ "$(redis_cli ping 2>/dev/null)" == PONG ]]; }
+
+redis_start() {
+  command -v redis-server >/dev/null 2>&1 || die "redis: redis-server not found; run scripts/install-deps.sh"
+  command -v redis-cli >/dev/null 2>&1 || die "redis: redis-cli not found; run scripts/install-deps.sh"
+  mkdir -p "$REDIS_DATA"
+  chmod 0700 "$REDIS_DIR" "$REDIS_DATA"
+  ensure_password_file "$REDIS_PASSWORD_FILE"
+  redis_write_config
+
+  local pid started_pid=""
+  pid="$(redis_pid)"
+  if [[ -n "$pid" ]]; then
+    if redis_ping; then
+      log "redis: already running (pid $pid, 127.0.0.1:$REDIS_PORT)"
+      return
+    fi
+    log "redis: pid $pid is alive but not answering yet; waiting"
+  else
+    if port_in_use "$REDIS_PORT"; then
+      port_owner "$REDIS_PORT" >&2
+      die "redis: port $REDIS_PORT on 127.0.0.1 is used by another process, not by the server of $SERVERS_DIR. Stop that server (its own scripts/servers.sh stop) or choose another port with XA_SERVERS_REDIS_PORT."
+    fi
+    rm -f "$REDIS_PID"  # stale, from a crash
+    log "redis: starting on 127.0.0.1:$REDIS_PORT"
+    # setsid + closed fds: the server must not hold the caller's terminal, pipes or lock.
+    setsid "$(command -v redis-server)" "$REDIS_CONF" \
+      </dev/null >>"$REDIS_DIR/redis.out" 2>&1 9>&- &
+    started_pid=$!
+  fi
+
+  # PING answers -LOADING while the AOF is replayed, PONG once the data is back.
+  local deadline=$((SECONDS + READY_TIMEOUT_S))
+  until redis_ping; do
+    if ((SECONDS >= deadline)); then
+      show_log_tail "$REDIS_LOG"
+      die "redis: not ready after ${READY_TIMEOUT_S}s"
+    fi
+    if [[ -n "$started_pid" ]] && ! kill -0 "$started_pid" 2>/dev/null && [[ -z "$(redis_pid)" ]]; then
+      show_log_tail "$REDIS_DIR/redis.out"
+      show_log_tail "$REDIS_LOG"
+      die "redis: the server exited during start-up"
+    fi
+    sleep 0.1
+  done
+  log "redis: ready (pid $(redis_pid), 127.0.0.1:$REDIS_PORT)"
+}
+
+# SIGTERM is Redis's clean shutdown: the AOF is flushed and fsync'ed, an RDB snapshot saved.
+redis_stop() {
+  local pid
+  pid="$(redis_pid)"
+  if [[ -z "$pid" ]]; then
+    log "redis: not running"
+    rm -f "$REDIS_PID"
+    return
+  fi
+  log "redis: stopping (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_pid_gone "$pid" "$STOP_TIMEOUT_S"; then
+    show_log_tail "$REDIS_LOG"
+    die "redis: pid $pid did not stop within ${STOP_TIMEOUT_S}s"
+  fi
+  log "redis: stopped"
+}
+
+redis_kill() {
+  local pid
+  pid="$(redis_pid)"
+  [[ -n "$pid" ]] || die "redis: not running, nothing to kill"
+  log "redis: SIGKILL pid $pid"
+  kill -KILL "$pid"
+  wait_pid_gone "$pid" 30 || die "redis: pid $pid survived SIGKILL"
+}
+
+redis_status() {
+  local pid
+  pid="$(redis_pid)"
+  if [[ -n "$pid" ]] && redis_ping; then
+    echo "redis: running (pid $pid, 127.0.0.1:$REDIS_PORT, data $REDIS_DATA)"
+  elif [[ -n "$pid" ]]; then
+    echo "redis: starting or stuck (pid $pid, not answering)"
+    return 1
+  else
+    echo "redis: stopped (data $REDIS_DATA)"
+    return 1
+  fi
+}
+
 driver_path() {
   local package="$1" file="$2" default="$3" found=""
   found="$(dpkg -L "$package" 2>/dev/null | grep "/$file\$" | head -n 1 || true)"
@@ -743,6 +912,9 @@ write_env_file() {
     "XA_TEST_RABBITMQ_PORT=$RABBITMQ_PORT"
     XA_TEST_RABBITMQ_USER=xa_msg
     "XA_TEST_RABBITMQ_PASSWORD_FILE=$RABBITMQ_PASSWORD_FILE"
+    XA_TEST_REDIS_HOST=127.0.0.1
+    "XA_TEST_REDIS_PORT=$REDIS_PORT"
+    "XA_TEST_REDIS_PASSWORD_FILE=$REDIS_PASSWORD_FILE"
     "XA_TEST_SERVERS_SCRIPT=$SCRIPT_PATH"
     "XA_TEST_SERVERS_DIR=$SERVERS_DIR"
     # So that `servers.sh kill-mariadb` etc. run from a test act on these very servers.
@@ -786,6 +958,7 @@ main() {
       mariadb_start
       pg_start
       rabbitmq_start
+      redis_start
       write_odbc_config
       write_env_file
       log "all servers ready; environment: . $ENV_FILE"
@@ -797,6 +970,7 @@ main() {
       pg_stop_instance pg
       pg_stop_instance pg-disabled
       rabbitmq_stop
+      redis_stop
       ;;
     status)
       resolve_pg_root
@@ -805,6 +979,7 @@ main() {
       pg_status_instance pg || rc=1
       pg_status_instance pg-disabled || rc=1
       rabbitmq_status || rc=1
+      redis_status || rc=1
       exit "$rc"
       ;;
     env)
@@ -827,6 +1002,14 @@ main() {
     stop-rabbitmq)
       take_lock
       rabbitmq_stop
+      ;;
+    kill-redis)
+      take_lock
+      redis_kill
+      ;;
+    stop-redis)
+      take_lock
+      redis_stop
       ;;
     stop-mariadb)
       take_lock
