@@ -3,7 +3,8 @@
 #
 #   1. scripts/install-deps.sh (no apt at all when everything is installed)
 #   2. build/        RelWithDebInfo, -DXA_WERROR=ON -DXA_ENABLE_TEST_HOOKS=ON, tests + benches
-#   3. scripts/servers.sh start (MariaDB 13306, PostgreSQL 15432 and 15433 on 127.0.0.1)
+#   3. scripts/servers.sh start (MariaDB 13306, PostgreSQL 15432 and 15433, RabbitMQ 15673,
+#      Redis 16379, all on 127.0.0.1)
 #   4. ctest in build/ (every test, the database tests against the real servers, and the quick
 #      run of the lock-hold bench)
 #   5. cmake --install build --prefix build/install, then examples/find_package_consumer

@@ -25,6 +25,7 @@
 #include "daemons/msgd/msgd_config.h"
 #include "daemons/msgd/msgd_http_api.h"
 #include "daemons/msgd/msgd_tokens.h"
+#include "daemons/msgd/redis_message_store.h"
 #include "daemons/msgd/sql_message_store.h"
 #include "src/base/escape.h"
 #include "src/http/http_server.h"
@@ -100,20 +101,33 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(kExitConfig, config.status().ToString());
   xa::Result<xa::msg::TokenTable> tokens = xa::msg::TokenTable::Load(config->tokens_file);
   if (!tokens.ok()) return Fail(kExitConfig, tokens.status().ToString());
-  xa::Result<xa::odbc::OdbcOptions> store_options =
-      xa::tools::OdbcOptionsFromConfig(config->store);
-  if (!store_options.ok()) return Fail(kExitConfig, store_options.status().ToString());
-
-  const std::string prefix = config->table_prefix;
-  xa::msg::StoreFactory stores = [options = *store_options,
-                                  prefix]() -> xa::Result<std::unique_ptr<xa::msg::MessageStore>> {
-    auto store = xa::msg::SqlMessageStore::Open(options, prefix);
-    if (!store.ok()) return store.status();
-    return std::unique_ptr<xa::msg::MessageStore>(std::move(store).value());
-  };
+  xa::msg::StoreFactory stores;
+  if (config->redis_store) {
+    stores = [options = *config->redis_store]()
+        -> xa::Result<std::unique_ptr<xa::msg::MessageStore>> {
+      auto store = xa::msg::RedisMessageStore::Open(options);
+      if (!store.ok()) return store.status();
+      return std::unique_ptr<xa::msg::MessageStore>(std::move(store).value());
+    };
+  } else {
+    xa::Result<xa::odbc::OdbcOptions> store_options =
+        xa::tools::OdbcOptionsFromConfig(config->store);
+    if (!store_options.ok()) return Fail(kExitConfig, store_options.status().ToString());
+    stores = [options = *store_options, prefix = config->table_prefix]()
+        -> xa::Result<std::unique_ptr<xa::msg::MessageStore>> {
+      auto store = xa::msg::SqlMessageStore::Open(options, prefix);
+      if (!store.ok()) return store.status();
+      return std::unique_ptr<xa::msg::MessageStore>(std::move(store).value());
+    };
+  }
   {
     auto store = stores();
-    if (!store.ok()) return Fail(kExitStore, store.status().WithContext("[rm store]").ToString());
+    if (!store.ok()) {
+      return Fail(store.status().code() == xa::Code::kConfig ? kExitConfig : kExitStore,
+                  store.status()
+                      .WithContext(config->redis_store ? "[redis store]" : "[rm store]")
+                      .ToString());
+    }
     if (xa::Status migrated = (*store)->Migrate(); !migrated.ok()) {
       return Fail(migrated.code() == xa::Code::kConfig ? kExitConfig : kExitStore,
                   migrated.WithContext("migrating the store").ToString());

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "src/base/byte_text.h"
+#include "src/base/escape.h"
 
 namespace xa::msg {
 
@@ -24,6 +25,21 @@ Result<std::string> NewMessageId() {
   return internal::LowerHex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
 }
 
+Status MessageIdError(std::string_view id) {
+  return Status(Code::kInval, "message id '" + internal::EscapeForMessage(id.substr(0, 64)) +
+                                  "' is not " + std::to_string(kMessageIdSize) +
+                                  " lower-case hex characters");
+}
+
+Status LimitError() { return Status(Code::kInval, "a page or batch limit must be 1 to 1000"); }
+
+bool IsTablePrefix(std::string_view prefix) {
+  if (prefix.empty() || prefix.size() > 31) return false;
+  if (!((prefix[0] >= 'a' && prefix[0] <= 'z') || prefix[0] == '_')) return false;
+  return std::all_of(prefix.begin(), prefix.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
 
 bool IsMessageId(std::string_view id) noexcept {
   return id.size() == kMessageIdSize &&

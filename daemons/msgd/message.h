@@ -36,6 +36,13 @@ inline constexpr size_t kMessageIdSize = 32;  // 16 random bytes as lower-case h
 bool IsMessageId(std::string_view id) noexcept;
 // A new message id: 16 bytes from getrandom(2), as lower-case hex. kIoError when it fails.
 Result<std::string> NewMessageId();
+// Whether `prefix` may prefix a store's table names (SQL) or keys (Redis):
+// [a-z_][a-z0-9_]{0,30}.
+bool IsTablePrefix(std::string_view prefix);
+// What every store answers for an id that is not a message id, and for a page or batch limit
+// outside 1..1000 (kInval, naming the fault).
+Status MessageIdError(std::string_view id);
+Status LimitError();
 inline constexpr size_t kMaxProducerIdSize = 64;
 inline constexpr size_t kMaxDataTypeSize = 128;
 inline constexpr size_t kMaxQueueNameSize = 255;

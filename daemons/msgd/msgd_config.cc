@@ -15,7 +15,9 @@ using internal::IntegerSetting;
 using internal::QuotedForMessage;
 
 const internal::SectionKind kBrokerSection{"broker", "a broker", "broker"};
-const internal::ConfigGrammar kGrammar{"xa-msgd", {internal::kRmSection, kBrokerSection}};
+const internal::SectionKind kRedisSection{"redis", "a Redis store", "Redis store"};
+const internal::ConfigGrammar kGrammar{"xa-msgd",
+                                       {internal::kRmSection, kBrokerSection, kRedisSection}};
 
 constexpr std::string_view kTopKeys[] = {
     "listen",         "tokens_file",          "table_prefix",     "max_body_bytes",
@@ -25,6 +27,10 @@ constexpr std::string_view kTopKeys[] = {
 constexpr std::string_view kBrokerKeys[] = {"host",          "port",         "vhost",
                                             "user",          "password_file", "password_env",
                                             "confirm_timeout_ms"};
+
+constexpr std::string_view kRedisKeys[] = {"host",         "port",         "db",
+                                           "user",         "password_file", "password_env",
+                                           "lease_ms",     "lock_wait_ms"};
 
 constexpr IntegerSetting kMaxBodyBytes{"max_body_bytes", 1, 16 * 1024 * 1024};
 constexpr IntegerSetting kHttpThreads{"http_threads", 1, 256};
@@ -38,6 +44,9 @@ constexpr IntegerSetting kMaxRedeliveries{"max_redeliveries", 0, 1000};
 constexpr IntegerSetting kPublishRetryMs{"publish_retry_ms", 10, 3'600'000};
 constexpr IntegerSetting kDoneRetentionMs{"done_retention_ms", 0, 315'360'000'000};
 constexpr IntegerSetting kBrokerConfirmTimeoutMs{"confirm_timeout_ms", 10, 600'000};
+constexpr IntegerSetting kRedisDb{"db", 0, 1'000'000};
+constexpr IntegerSetting kLeaseMs{"lease_ms", 100, 3'600'000};
+constexpr IntegerSetting kLockWaitMs{"lock_wait_ms", 0, 600'000};
 constexpr size_t kMaxLadderSteps = 64;
 
 std::string Trim(std::string_view text) {
@@ -74,15 +83,6 @@ Result<std::vector<std::chrono::milliseconds>> ReadLadder(const ConfigFile& file
                                       std::to_string(kMaxLadderSteps) + " steps");
   }
   return ladder;
-}
-
-bool IsTablePrefix(std::string_view prefix) {
-  if (prefix.empty() || prefix.size() > 31) return false;
-  if (!((prefix[0] >= 'a' && prefix[0] <= 'z') || prefix[0] == '_')) return false;
-  for (char c : prefix) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  return true;
 }
 
 Status ReadTopLevel(const ConfigFile& file, MsgdConfig& config) {
@@ -183,6 +183,35 @@ Status ReadBrokerSection(const ConfigFile& file, const ConfigSection& section,
   return Status::Ok();
 }
 
+Status ReadRedisSection(const ConfigFile& file, const ConfigSection& section,
+                        RedisStoreOptions& redis) {
+  XA_RETURN_IF_ERROR(file.RefuseUnknownKeys(section, kRedisKeys));
+  for (const ConfigEntry& entry : section.entries) {
+    if (entry.key == "host") {
+      redis.host = entry.value;
+    } else if (entry.key == "user") {
+      redis.user = entry.value;
+    } else if (entry.key == "password_file" || entry.key == "password_env") {
+      auto password = file.Password(entry);
+      if (!password.ok()) return password.status();
+      redis.password = std::move(password).value();
+    } else {
+      const IntegerSetting& setting = entry.key == "port"       ? internal::kPort
+                                      : entry.key == "db"       ? kRedisDb
+                                      : entry.key == "lease_ms" ? kLeaseMs
+                                                                : kLockWaitMs;
+      auto value = file.Integer(setting, entry);
+      if (!value.ok()) return value.status();
+      if (entry.key == "port") redis.port = static_cast<int>(*value);
+      if (entry.key == "db") redis.database = static_cast<int>(*value);
+      if (entry.key == "lease_ms") redis.lease = std::chrono::milliseconds(*value);
+      if (entry.key == "lock_wait_ms") redis.lock_wait = std::chrono::milliseconds(*value);
+    }
+  }
+  if (redis.host.empty()) return file.Error(section.line, section.Label() + " needs host");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<MsgdConfig> ParseMsgdConfig(const std::string& text, const std::string& path) {
@@ -207,7 +236,22 @@ Result<MsgdConfig> ParseMsgdConfig(const std::string& text, const std::string& p
                                         "PostgreSQL through unixODBC), not " +
                                             QuotedForMessage(rm->driver));
       }
+      if (have_store) {
+        return file.Error(section.line, "a second store: xa-msgd keeps its messages in one, "
+                                        "[rm store] or [redis store]");
+      }
       config.store = std::move(rm).value();
+      have_store = true;
+    } else if (section.kind == kRedisSection.kind) {
+      if (section.name != "store") {
+        return file.Error(section.line, section.Label() + ": the only [redis] section is "
+                                                          "'[redis store]', the message store");
+      }
+      if (have_store) {
+        return file.Error(section.line, "a second store: xa-msgd keeps its messages in one, "
+                                        "[rm store] or [redis store]");
+      }
+      XA_RETURN_IF_ERROR(ReadRedisSection(file, section, config.redis_store.emplace()));
       have_store = true;
     } else {
       if (have_broker) {
@@ -217,8 +261,27 @@ Result<MsgdConfig> ParseMsgdConfig(const std::string& text, const std::string& p
       have_broker = true;
     }
   }
-  if (!have_store) return file.Error(0, "[rm store] is required: where messages are kept");
+  if (!have_store) {
+    return file.Error(0, "[rm store] or [redis store] is required: where messages are kept");
+  }
   if (!have_broker) return file.Error(0, "[broker rabbitmq] is required: where messages go");
+  if (config.redis_store) {
+    RedisStoreOptions& redis = *config.redis_store;
+    redis.key_prefix = config.table_prefix;
+    // A job renews its leases between two calls of the store; the longest wait between them is
+    // one publication or one back-query.
+    const std::chrono::milliseconds longest_call =
+        std::max(config.broker.confirm_timeout, config.back_query_timeout);
+    if (redis.lease < 2 * longest_call) {
+      return file.Error(0, "[redis store] lease_ms " + std::to_string(redis.lease.count()) +
+                               " is too short: it must be at least twice the longer of the "
+                               "broker's confirm_timeout_ms and back_query_timeout_ms (" +
+                               std::to_string(2 * longest_call.count()) + ")");
+    }
+    if (std::string error = RedisStoreOptionsError(redis); !error.empty()) {
+      return file.Error(0, "[redis store]: " + error);
+    }
+  }
   if (std::string error = ServiceOptionsError(config.service); !error.empty()) {
     return file.Error(0, error);
   }

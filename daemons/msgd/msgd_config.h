@@ -30,6 +30,21 @@
 //   user = xa_msg
 //   password_file = /etc/xa/msg_pg.pw
 //
+//   # or, instead of [rm store], a store on Redis (redis_message_store.h), which must run with
+//   # appendonly yes, appendfsync always and maxmemory-policy noeviction; table_prefix prefixes
+//   # its keys:
+//   [redis store]
+//   host = 127.0.0.1
+//   port = 6379
+//   db = 0                                # optional, 0 to 1000000
+//   user = xa_msg                         # optional: an ACL user; absent: requirepass
+//   password_file = /etc/xa/redis.pw      # optional (or password_env)
+//   lease_ms = 30000                      # optional, 100 to 3600000, and at least twice the
+//                                         # longer of the broker's confirm_timeout_ms and
+//                                         # back_query_timeout_ms: how long a dead daemon's
+//                                         # messages stay taken
+//   lock_wait_ms = 10000                  # optional, 0 to 600000: wait for another's lease
+//
 //   [broker rabbitmq]                     # required: the RabbitMQ broker
 //   host = 127.0.0.1
 //   port = 5672
@@ -45,10 +60,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "daemons/msgd/message_service.h"
+#include "daemons/msgd/redis_store_options.h"
 #include "src/base/config_file.h"
 #include "xa/status.h"
 
@@ -71,7 +88,8 @@ struct MsgdConfig {
   int http_threads = 8;
   std::chrono::milliseconds back_query_timeout{5'000};
   ServiceOptions service;
-  internal::RmConfig store;
+  internal::RmConfig store;                        // [rm store], unless...
+  std::optional<RedisStoreOptions> redis_store;    // ...[redis store]
   BrokerConfig broker;
 };
 

@@ -12,14 +12,6 @@
 namespace xa::msg {
 namespace {
 
-Status BadId(std::string_view id) {
-  return Status(Code::kInval, "message id '" + internal::EscapeForMessage(id.substr(0, 64)) +
-                                  "' is not " + std::to_string(kMessageIdSize) +
-                                  " lower-case hex characters");
-}
-
-Status BadLimit() { return Status(Code::kInval, "a page or batch limit must be 1 to 1000"); }
-
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -35,14 +27,6 @@ bool ParseInt(const std::optional<std::string>& text, int64_t* value) {
 }
 
 }  // namespace
-
-bool IsTablePrefix(std::string_view prefix) {
-  if (prefix.empty() || prefix.size() > 31) return false;
-  if (!((prefix[0] >= 'a' && prefix[0] <= 'z') || prefix[0] == '_')) return false;
-  return std::all_of(prefix.begin(), prefix.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
 
 std::string BytesLiteral(odbc::Dialect dialect, std::string_view bytes) {
   std::string hex = internal::LowerHex(bytes);
@@ -285,7 +269,7 @@ Status SqlMessageStore::Migrate() {
 }
 
 Status SqlMessageStore::Insert(const Message& m) {
-  if (!IsMessageId(m.id)) return BadId(m.id);
+  if (!IsMessageId(m.id)) return MessageIdError(m.id);
   return Execute(InsertMessageSql(options_.dialect, prefix_, m)).status();
 }
 
@@ -299,7 +283,7 @@ Result<std::optional<Message>> SqlMessageStore::Get(std::string_view id) {
 
 Result<std::optional<Message>> SqlMessageStore::FindOne(std::string_view id,
                                                         std::string_view lock_clause) {
-  if (!IsMessageId(id)) return BadId(id);
+  if (!IsMessageId(id)) return MessageIdError(id);
   auto found = Messages("SELECT " + Columns() + " FROM " + prefix_ + "message WHERE id = '" +
                         std::string(id) + "'" + std::string(lock_clause));
   if (!found.ok()) return found.status();
@@ -309,7 +293,7 @@ Result<std::optional<Message>> SqlMessageStore::FindOne(std::string_view id,
 
 Result<std::vector<Message>> SqlMessageStore::LockDue(std::span<const MessageStatus> statuses,
                                                       int64_t now_ms, int limit) {
-  if (limit < 1 || limit > 1000) return BadLimit();
+  if (limit < 1 || limit > 1000) return LimitError();
   if (statuses.empty()) return std::vector<Message>();
   std::string in;
   for (MessageStatus status : statuses) {
@@ -322,7 +306,7 @@ Result<std::vector<Message>> SqlMessageStore::LockDue(std::span<const MessageSta
 }
 
 Status SqlMessageStore::Update(const Message& m) {
-  if (!IsMessageId(m.id)) return BadId(m.id);
+  if (!IsMessageId(m.id)) return MessageIdError(m.id);
   auto changed = Execute(
       "UPDATE " + prefix_ + "message SET producer_id = " + Bytes(m.producer_id) +
       ", data_type = " + Bytes(m.data_type) + ", consumer_queue = " + Bytes(m.consumer_queue) +
@@ -346,7 +330,7 @@ Status SqlMessageStore::Update(const Message& m) {
 }
 
 Result<bool> SqlMessageStore::Delete(std::string_view id) {
-  if (!IsMessageId(id)) return BadId(id);
+  if (!IsMessageId(id)) return MessageIdError(id);
   auto events = Execute("DELETE FROM " + prefix_ + "event WHERE message_id = '" + std::string(id) +
                         "'");
   if (!events.ok()) return events.status();
@@ -356,7 +340,7 @@ Result<bool> SqlMessageStore::Delete(std::string_view id) {
 }
 
 Result<int> SqlMessageStore::PurgeDone(int64_t before_ms, int limit) {
-  if (limit < 1 || limit > 1000) return BadLimit();
+  if (limit < 1 || limit > 1000) return LimitError();
   auto rows = Query("SELECT id FROM " + prefix_ + "message WHERE status = " +
                     std::to_string(static_cast<int>(MessageStatus::kDone)) +
                     " AND dead = 0 AND updated_ms < " + std::to_string(before_ms) +
@@ -379,12 +363,12 @@ Result<int> SqlMessageStore::PurgeDone(int64_t before_ms, int limit) {
 }
 
 Status SqlMessageStore::AddEvent(const MessageEvent& event) {
-  if (!IsMessageId(event.message_id)) return BadId(event.message_id);
+  if (!IsMessageId(event.message_id)) return MessageIdError(event.message_id);
   return Execute(InsertEventSql(options_.dialect, prefix_, event)).status();
 }
 
 Status SqlMessageStore::AddAudit(const AuditEntry& entry) {
-  if (!IsMessageId(entry.message_id)) return BadId(entry.message_id);
+  if (!IsMessageId(entry.message_id)) return MessageIdError(entry.message_id);
   return Execute("INSERT INTO " + prefix_ +
                  "audit (at_ms, operator_name, action, message_id, result) VALUES (" +
                  std::to_string(entry.at_ms) + ", " +
@@ -395,7 +379,7 @@ Status SqlMessageStore::AddAudit(const AuditEntry& entry) {
 }
 
 Result<std::vector<AuditEntry>> SqlMessageStore::Audit(int64_t before_seq, int limit) {
-  if (limit < 1 || limit > 1000) return BadLimit();
+  if (limit < 1 || limit > 1000) return LimitError();
   auto rows = Query("SELECT seq, at_ms, " + HexOf("operator_name") + ", " + HexOf("action") +
                     ", message_id, " + HexOf("result") + " FROM " + prefix_ +
                     "audit WHERE seq < " + std::to_string(before_seq) +
@@ -418,8 +402,8 @@ Result<std::vector<AuditEntry>> SqlMessageStore::Audit(int64_t before_seq, int l
 }
 
 Result<std::vector<MessageEvent>> SqlMessageStore::Events(std::string_view id, int limit) {
-  if (!IsMessageId(id)) return BadId(id);
-  if (limit < 1 || limit > 1000) return BadLimit();
+  if (!IsMessageId(id)) return MessageIdError(id);
+  if (limit < 1 || limit > 1000) return LimitError();
   auto rows = Query("SELECT at_ms, " + HexOf("kind") + ", " + HexOf("detail") + " FROM " +
                     prefix_ + "event WHERE message_id = '" + std::string(id) +
                     "' ORDER BY seq DESC LIMIT " + std::to_string(limit));
@@ -442,8 +426,8 @@ Result<std::vector<MessageEvent>> SqlMessageStore::Events(std::string_view id, i
 Result<std::vector<Message>> SqlMessageStore::List(MessageStatus status, bool dead,
                                                    int64_t after_updated_ms,
                                                    std::string_view after_id, int limit) {
-  if (limit < 1 || limit > 1000) return BadLimit();
-  if (!after_id.empty() && !IsMessageId(after_id)) return BadId(after_id);
+  if (limit < 1 || limit > 1000) return LimitError();
+  if (!after_id.empty() && !IsMessageId(after_id)) return MessageIdError(after_id);
   const std::string after = std::to_string(after_updated_ms);
   return Messages("SELECT " + Columns() + " FROM " + prefix_ + "message WHERE status = " +
                   std::to_string(static_cast<int>(status)) + " AND dead = " + (dead ? "1" : "0") +

@@ -21,8 +21,6 @@ namespace xa::msg {
 // The schema version this build creates and reads.
 inline constexpr int kStoreSchemaVersion = 2;
 
-// Whether `prefix` may prefix the store's table names: [a-z_][a-z0-9_]{0,30}.
-bool IsTablePrefix(std::string_view prefix);
 // `bytes` as a literal of `dialect` (X'..' or decode('..', 'hex')): no value is ever SQL text.
 std::string BytesLiteral(odbc::Dialect dialect, std::string_view bytes);
 // The statements that store a new message (every field as given; its id checked by the caller)

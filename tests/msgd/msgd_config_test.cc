@@ -64,7 +64,7 @@ TEST_F(MsgdConfigTest, EachMistakeIsRefusedNamingIt) {
       {Config("listen = 127.0.0.1:1\ntokens_file = /t\nallowed_query_prefixes = ftp://x/"),
        "allowed_query_prefixes"},
       {Config("listen = 127.0.0.1:1\ntokens_file = /t\nbogus = 1"), "bogus"},
-      {"listen = 127.0.0.1:1\ntokens_file = /t\n", "[rm store] is required"},
+      {"listen = 127.0.0.1:1\ntokens_file = /t\n", "[rm store] or [redis store] is required"},
       {Config("listen = 127.0.0.1:1\ntokens_file = /t", "[rm other]\ndriver = odbc\ndsn = x\n"),
        "the only [rm] section"},
   };
@@ -72,6 +72,59 @@ TEST_F(MsgdConfigTest, EachMistakeIsRefusedNamingIt) {
     Result<MsgdConfig> config = ParseMsgdConfig(c.text, "/etc/xa/msgd.conf");
     ASSERT_FALSE(config.ok()) << c.names;
     EXPECT_EQ(config.status().code(), Code::kConfig);
+    EXPECT_NE(config.status().message().find(c.names), std::string::npos)
+        << config.status().message();
+    EXPECT_EQ(config.status().message().find("s3cret-pw"), std::string::npos);
+  }
+}
+
+// The broker alone, for a configuration whose store is on Redis.
+std::string RedisConfig(const std::string& redis_section, const std::string& top = "") {
+  return "listen = 127.0.0.1:1\ntokens_file = /t\ntable_prefix = msg_\n" + top +
+         "[broker rabbitmq]\nhost = 127.0.0.1\nuser = xa_msg\npassword_env = "
+         "XA_MSGD_TEST_PASSWORD\n[redis store]\n" +
+         redis_section;
+}
+
+TEST_F(MsgdConfigTest, RedisStoreIsReadWithTheTablePrefixAsItsKeyPrefix) {
+  Result<MsgdConfig> config = ParseMsgdConfig(
+      RedisConfig("host = 127.0.0.1\nport = 16379\ndb = 2\npassword_env = "
+                  "XA_MSGD_TEST_PASSWORD\nlease_ms = 45000\nlock_wait_ms = 500\n"),
+      "/etc/xa/msgd.conf");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_TRUE(config->redis_store.has_value());
+  EXPECT_EQ(config->redis_store->port, 16379);
+  EXPECT_EQ(config->redis_store->database, 2);
+  EXPECT_EQ(config->redis_store->password, "s3cret-pw");
+  EXPECT_EQ(config->redis_store->key_prefix, "msg_");
+  EXPECT_EQ(config->redis_store->lease.count(), 45000);
+  EXPECT_EQ(config->redis_store->lock_wait.count(), 500);
+}
+
+TEST_F(MsgdConfigTest, EachRedisStoreMistakeIsRefusedNamingIt) {
+  struct Case {
+    std::string text;
+    std::string names;
+  };
+  const Case cases[] = {
+      // The defaults' broker confirm timeout is 10 s: a lease must outlast two of them.
+      {RedisConfig("host = 127.0.0.1\nlease_ms = 15000\n"), "lease_ms 15000 is too short"},
+      {RedisConfig("host = 127.0.0.1\nlease_ms = 5000\n",
+                   "back_query_timeout_ms = 3000\n"),
+       "at least twice"},
+      {RedisConfig("host = 127.0.0.1\nlease_ms = 50\n"), "lease_ms"},
+      {RedisConfig("host = 127.0.0.1\nappendfsync = everysec\n"), "appendfsync"},
+      {RedisConfig("host = 127.0.0.1\ndb = -1\n"), "db"},
+      {RedisConfig("host = 127.0.0.1\n") + "[rm store]\ndriver = odbc\ndsn = x\n",
+       "a second store"},
+      {"listen = 127.0.0.1:1\ntokens_file = /t\n[broker rabbitmq]\nhost = h\nuser = u\n"
+       "[redis cache]\nhost = 127.0.0.1\n",
+       "the only [redis] section"},
+  };
+  for (const Case& c : cases) {
+    Result<MsgdConfig> config = ParseMsgdConfig(c.text, "/etc/xa/msgd.conf");
+    ASSERT_FALSE(config.ok()) << c.names;
+    EXPECT_EQ(config.status().code(), Code::kConfig) << config.status().ToString();
     EXPECT_NE(config.status().message().find(c.names), std::string::npos)
         << config.status().message();
     EXPECT_EQ(config.status().message().find("s3cret-pw"), std::string::npos);

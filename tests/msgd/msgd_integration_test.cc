@@ -1,5 +1,5 @@
 // xa-msgd end to end on the real servers: the daemon as a process of its own, its store in
-// MariaDB or PostgreSQL (each test runs on both), a real RabbitMQ, a producer's query endpoint
+// MariaDB, PostgreSQL or Redis (each test runs on each), a real RabbitMQ, a producer's query endpoint
 // served over real HTTP by the test, and a consumer that processes each message in its own
 // PostgreSQL transaction with the dedupe helper. Each failure path of docs/messages.md, each
 // asserting its invariant: a confirmed message's effect happens exactly once, a message whose
@@ -28,6 +28,7 @@
 #include "src/http/http_client.h"
 #include "src/http/http_server.h"
 #include "tests/msgd/msgd_process.h"
+#include "tests/msgd/redis_test_env.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "testutil/test_secrets.h"
@@ -115,7 +116,7 @@ class QueryEndpoint {
   std::unique_ptr<http::HttpServer> server_;
 };
 
-enum class StoreDb { kMariaDb, kPostgres };
+enum class StoreDb { kMariaDb, kPostgres, kRedis };
 
 class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
  protected:
@@ -130,8 +131,12 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
                                          other_producer_token_ + "\nconsumer accounting " +
                                          consumer_token_ + "\noperator ops " + operator_token_);
     bool maria = GetParam() == StoreDb::kMariaDb;
-    test::ServerAccount db = maria ? test::MariaDbAccount() : test::PostgresAccount();
-    WriteSecretFile(dir_.File("store.pw"), db.password);
+    bool redis = GetParam() == StoreDb::kRedis;
+    test::ServerAccount db =
+        redis ? test::ServerAccount{} : maria ? test::MariaDbAccount() : test::PostgresAccount();
+    RedisStoreOptions redis_options =
+        redis ? test::RedisStoreOptionsFromEnv(prefix_) : RedisStoreOptions{};
+    WriteSecretFile(dir_.File("store.pw"), redis ? redis_options.password : db.password);
     WriteSecretFile(dir_.File("amqp.pw"), test::RabbitMqAccount().password);
     std::ofstream config(dir_.File("msgd.conf"));
     config << "listen = 127.0.0.1:0\n"
@@ -147,12 +152,11 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
            << "redelivery_ladder_ms = 400\n"
            << "max_redeliveries = 2\n"
            << "publish_retry_ms = 200\n"
-           << "[rm store]\ndriver = odbc\n"
-           << "dsn = " << (maria ? test::OdbcMariaDbDsn() : test::OdbcPostgresDsn()) << "\n"
-           << "dialect = " << (maria ? "mariadb" : "postgres") << "\n"
-           << "user = " << db.user << "\n"
-           << "password_file = " << dir_.File("store.pw") << "\n"
+           << StoreSection(redis_options)
            << "[broker rabbitmq]\nhost = " << test::RabbitMqAccount().host << "\n"
+           // A crashed daemon's Redis leases lapse after lease_ms (2000): at least twice the
+           // longer of this and back_query_timeout_ms.
+           << "confirm_timeout_ms = 1000\n"
            << "port = " << test::RabbitMqAccount().port << "\n"
            << "user = " << test::RabbitMqAccount().user << "\n"
            << "password_file = " << dir_.File("amqp.pw") << "\n";
@@ -174,7 +178,28 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
     ASSERT_TRUE(consumer_db_->Commit().ok());
   }
 
+  // The configuration's store section: the test's store, its password in store.pw.
+  std::string StoreSection(const RedisStoreOptions& redis) {
+    std::ostringstream section;
+    if (GetParam() == StoreDb::kRedis) {
+      section << "[redis store]\nhost = " << redis.host << "\nport = " << redis.port
+              << "\npassword_file = " << dir_.File("store.pw") << "\nlease_ms = 2000\n";
+      return section.str();
+    }
+    bool maria = GetParam() == StoreDb::kMariaDb;
+    section << "[rm store]\ndriver = odbc\n"
+            << "dsn = " << (maria ? test::OdbcMariaDbDsn() : test::OdbcPostgresDsn()) << "\n"
+            << "dialect = " << (maria ? "mariadb" : "postgres") << "\n"
+            << "user = " << (maria ? test::MariaDbAccount() : test::PostgresAccount()).user
+            << "\npassword_file = " << dir_.File("store.pw") << "\n";
+    return section.str();
+  }
+
   void TearDown() override {
+    // Closed first: the daemon's HTTP server lets an idle keep-alive connection linger up to
+    // its keep-alive timeout (5 s) before a clean stop returns.
+    producer_.reset();
+    acks_.reset();
     StopMsgd(SIGTERM);
     if (consumer_db_) {
       consumer_db_->Rollback();
@@ -183,7 +208,9 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
     }
     std::string drop = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ + "message, " +
                        prefix_ + "schema, " + prefix_ + "audit";
-    if (GetParam() == StoreDb::kMariaDb) {
+    if (GetParam() == StoreDb::kRedis) {
+      test::DeleteRedisKeys(prefix_);
+    } else if (GetParam() == StoreDb::kMariaDb) {
       test::MariaDbAdmin("USE " + test::MariaDbAccount().database + "; " + drop);
     } else {
       test::PostgresAdmin(drop);
@@ -468,6 +495,46 @@ TEST_P(MsgdBrokerKillTest, RabbitMqKilledLosesNoConfirmedMessage) {
   }
 }
 
+// The Redis store's durability (appendfsync always): Redis killed the moment its answers went
+// out loses no pre-send and no confirm xa-msgd had answered; while it is down, a pre-send is
+// refused (the producer runs nothing); after its restart xa-msgd reconnects and every confirmed
+// message, and the pending one its producer says committed, is processed exactly once.
+class MsgdStoreKillTest : public MsgdIntegrationTest {};
+
+TEST_P(MsgdStoreKillTest, RedisKilledLosesNoAnsweredPreSendOrConfirm) {
+  std::vector<std::string> confirmed;
+  for (int i = 0; i < 20; ++i) {
+    confirmed.push_back(PreSend("order " + std::to_string(i)));
+    ASSERT_TRUE(producer_->Confirm(confirmed.back()).ok());
+  }
+  std::string pending = PreSend("pre-sent, its producer then silent");
+  ASSERT_FALSE(pending.empty());
+  queries_.Answer(pending, "committed");
+  const std::string script = test::RequireEnv("XA_TEST_SERVERS_SCRIPT");
+  test::ProcessResult killed = test::RunProcess({"/bin/bash", script, "kill-redis"}, {});
+  ASSERT_TRUE(killed.Exited(0)) << killed.Describe();
+
+  auto refused = producer_->PreSend({"payment.booked", queue_, "while down", queries_.url()});
+  EXPECT_FALSE(refused.ok()) << "a pre-send cannot be stored while the store is down";
+
+  test::ProcessResult started = test::RunProcess({"/bin/bash", script, "start"}, {});
+  ASSERT_TRUE(started.Exited(0)) << started.Describe();
+  std::vector<std::string> expected = confirmed;
+  expected.push_back(pending);
+  for (int i = 0; i < 20; ++i) {
+    bool all_done = true;
+    for (const std::string& id : expected) {
+      all_done = all_done && Get(id).value("status", "") == "done";
+    }
+    if (all_done) break;
+    Consume(1s);
+  }
+  for (const std::string& id : expected) {
+    EXPECT_EQ(Get(id).value("status", ""), "done") << id << ": " << Get(id).dump();
+    EXPECT_EQ(Effects(id), 1) << id;
+  }
+}
+
 TEST_P(MsgdIntegrationTest, AsyncConfirmedMessageIsDeliveredWithoutTheProducerWaiting) {
   std::string id = PreSend("order 10");
   producer_->ConfirmAsync(id);
@@ -513,9 +580,13 @@ TEST_P(MsgdIntegrationTest, KilledAtEachCrashPointLosesNothingAndDeliversNothing
   queries_.AnswerUnknown("rolled_back");
   const std::string address = address_;
   auto arm = [&](const std::string& point) {
+    producer_.reset();  // no idle keep-alive connection to hold up the clean stop
+    acks_.reset();
     StopMsgd(SIGTERM);
     StartMsgd(address, {{"XA_CRASH_POINT", point}});
     ASSERT_EQ(address_, address);
+    producer_ = Client(producer_token_);
+    acks_ = Client(consumer_token_);
   };
   auto retry = [&](const std::function<Status()>& call) {
     Status status;
@@ -608,13 +679,18 @@ TEST_P(MsgdIntegrationTest, CallersAreAuthenticatedAndConfinedToTheirRole) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(Store, MsgdStoreKillTest, ::testing::Values(StoreDb::kRedis),
+                         [](const ::testing::TestParamInfo<StoreDb>&) { return "Redis"; });
 INSTANTIATE_TEST_SUITE_P(Store, MsgdBrokerKillTest, ::testing::Values(StoreDb::kMariaDb),
                          [](const ::testing::TestParamInfo<StoreDb>&) { return "MariaDb"; });
 
 INSTANTIATE_TEST_SUITE_P(Stores, MsgdIntegrationTest,
-                         ::testing::Values(StoreDb::kMariaDb, StoreDb::kPostgres),
+                         ::testing::Values(StoreDb::kMariaDb, StoreDb::kPostgres,
+                                           StoreDb::kRedis),
                          [](const ::testing::TestParamInfo<StoreDb>& store) {
-                           return store.param == StoreDb::kMariaDb ? "MariaDb" : "Postgres";
+                           return store.param == StoreDb::kMariaDb    ? "MariaDb"
+                                  : store.param == StoreDb::kPostgres ? "Postgres"
+                                                                      : "Redis";
                          });
 
 }  // namespace

@@ -1,8 +1,11 @@
-// The SQL message store alone, on the real MariaDB and PostgreSQL (each test on both, on tables
-// of its own): migrations (two daemons at once, a newer schema refused), the tables against
-// docs/messages.md ("The store"), SKIP LOCKED sharing due messages between two connections,
-// keyset paging without gaps or repeats, binary bytes kept exactly, and the audit table.
+// The message stores alone, on the real servers, each test on tables or keys of its own. Every
+// store (MariaDB, PostgreSQL, Redis): due messages shared between two connections without
+// either taking one the other holds, keyset paging without gaps or repeats, binary bytes kept
+// exactly, purge, the audit table. The SQL store: migrations (two daemons at once, a newer
+// schema refused) and its tables against docs/messages.md ("The store"). The Redis store (in
+// redis_message_store_test.cc): durability refused, leases.
 
+#include "daemons/msgd/redis_message_store.h"
 #include "daemons/msgd/sql_message_store.h"
 
 #include <gtest/gtest.h>
@@ -21,6 +24,7 @@
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "testutil/test_secrets.h"
+#include "tests/msgd/redis_test_env.h"
 
 namespace xa::msg {
 namespace {
@@ -73,24 +77,6 @@ class SqlMessageStoreTest : public ::testing::TestWithParam<odbc::Dialect> {
       test::MariaDbAdmin("USE " + test::MariaDbAccount().database + "; " + drop);
     }
   }
-  Message NewMessage(int64_t updated_ms, MessageStatus status = MessageStatus::kReady) {
-    Message m;
-    m.id = RandomHex(16);
-    m.producer_id = "orders";
-    m.data_type = "payment.booked";
-    m.consumer_queue = "accounting";
-    m.body = "body of " + m.id;
-    m.query_url = "http://127.0.0.1:8080/q";
-    m.status = status;
-    m.created_ms = updated_ms;
-    m.updated_ms = updated_ms;
-    m.next_attempt_ms = updated_ms;
-    return m;
-  }
-  void Insert(SqlMessageStore& store, const std::vector<Message>& messages) {
-    for (const Message& m : messages) ASSERT_TRUE(store.Insert(m).ok()) << m.id;
-    ASSERT_TRUE(store.Commit().ok());
-  }
   std::vector<std::string> ActualColumns(const std::string& table) {
     auto connection = odbc::LocalConnection::Open(Options());
     EXPECT_TRUE(connection.ok());
@@ -105,6 +91,68 @@ class SqlMessageStoreTest : public ::testing::TestWithParam<odbc::Dialect> {
       for (const auto& row : *rows) columns.push_back(row[0].value_or(""));
     }
     return columns;
+  }
+
+  std::string prefix_ = "st" + RandomHex(4) + "_";
+};
+
+enum class StoreKind { kMariaDb, kPostgres, kRedis };
+
+// What every store does alike.
+class MessageStoreTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  std::unique_ptr<MessageStore> Open() {
+    Result<std::unique_ptr<MessageStore>> store = Status(Code::kInval, "no store");
+    if (GetParam() == StoreKind::kRedis) {
+      RedisStoreOptions options = test::RedisStoreOptionsFromEnv(prefix_);
+      auto redis = RedisMessageStore::Open(options);
+      if (redis.ok()) store = std::unique_ptr<MessageStore>(std::move(redis).value());
+      else store = redis.status();
+    } else {
+      bool postgres = GetParam() == StoreKind::kPostgres;
+      test::ServerAccount account = postgres ? test::PostgresAccount() : test::MariaDbAccount();
+      odbc::OdbcOptions options;
+      options.dsn = postgres ? test::OdbcPostgresDsn() : test::OdbcMariaDbDsn();
+      options.user = account.user;
+      options.password = account.password;
+      options.dialect = postgres ? odbc::Dialect::kPostgres : odbc::Dialect::kMariaDb;
+      auto sql = SqlMessageStore::Open(options, prefix_);
+      if (sql.ok()) store = std::unique_ptr<MessageStore>(std::move(sql).value());
+      else store = sql.status();
+    }
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+  void TearDown() override {
+    if (GetParam() == StoreKind::kRedis) {
+      test::DeleteRedisKeys(prefix_);
+      return;
+    }
+    std::string drop = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ + "message, " +
+                       prefix_ + "schema, " + prefix_ + "audit";
+    if (GetParam() == StoreKind::kPostgres) {
+      test::PostgresAdmin(drop);
+    } else {
+      test::MariaDbAdmin("USE " + test::MariaDbAccount().database + "; " + drop);
+    }
+  }
+  Message NewMessage(int64_t updated_ms, MessageStatus status = MessageStatus::kReady) {
+    Message m;
+    m.id = RandomHex(16);
+    m.producer_id = "orders";
+    m.data_type = "payment.booked";
+    m.consumer_queue = "accounting";
+    m.body = "body of " + m.id;
+    m.query_url = "http://127.0.0.1:8080/q";
+    m.status = status;
+    m.created_ms = updated_ms;
+    m.updated_ms = updated_ms;
+    m.next_attempt_ms = updated_ms;
+    return m;
+  }
+  void Insert(MessageStore& store, const std::vector<Message>& messages) {
+    for (const Message& m : messages) ASSERT_TRUE(store.Insert(m).ok()) << m.id;
+    ASSERT_TRUE(store.Commit().ok());
   }
 
   std::string prefix_ = "st" + RandomHex(4) + "_";
@@ -157,7 +205,7 @@ TEST_P(SqlMessageStoreTest, TablesHaveExactlyTheDocumentedColumns) {
   }
 }
 
-TEST_P(SqlMessageStoreTest, TwoConnectionsTakingDueMessagesNeverTakeTheSameOne) {
+TEST_P(MessageStoreTest, TwoConnectionsTakingDueMessagesNeverTakeTheSameOne) {
   auto first = Open();
   auto second = Open();
   ASSERT_TRUE(first && second && first->Migrate().ok());
@@ -195,7 +243,7 @@ TEST_P(SqlMessageStoreTest, TwoConnectionsTakingDueMessagesNeverTakeTheSameOne) 
   second->Rollback();
 }
 
-TEST_P(SqlMessageStoreTest, PagesVisitEveryMessageOnceInUpdatedThenIdOrder) {
+TEST_P(MessageStoreTest, PagesVisitEveryMessageOnceInUpdatedThenIdOrder) {
   auto store = Open();
   ASSERT_TRUE(store && store->Migrate().ok());
   std::vector<Message> messages;
@@ -222,7 +270,7 @@ TEST_P(SqlMessageStoreTest, PagesVisitEveryMessageOnceInUpdatedThenIdOrder) {
   EXPECT_EQ(seen, expected);
 }
 
-TEST_P(SqlMessageStoreTest, BytesOfEveryValueComeBackExactlyAndHistoryGoesWithItsMessage) {
+TEST_P(MessageStoreTest, BytesOfEveryValueComeBackExactlyAndHistoryGoesWithItsMessage) {
   auto store = Open();
   ASSERT_TRUE(store && store->Migrate().ok());
   Message m = NewMessage(7000);
@@ -251,7 +299,7 @@ TEST_P(SqlMessageStoreTest, BytesOfEveryValueComeBackExactlyAndHistoryGoesWithIt
   store->Rollback();
 }
 
-TEST_P(SqlMessageStoreTest, PurgeDeletesOnlyOldDoneMessagesInBatchesWithTheirHistory) {
+TEST_P(MessageStoreTest, PurgeDeletesOnlyOldDoneMessagesInBatchesWithTheirHistory) {
   auto store = Open();
   ASSERT_TRUE(store && store->Migrate().ok());
   std::vector<Message> old_done, kept;
@@ -289,7 +337,7 @@ TEST_P(SqlMessageStoreTest, PurgeDeletesOnlyOldDoneMessagesInBatchesWithTheirHis
   store->Rollback();
 }
 
-TEST_P(SqlMessageStoreTest, AuditEntriesComeBackNewestFirstInPages) {
+TEST_P(MessageStoreTest, AuditEntriesComeBackNewestFirstInPages) {
   auto store = Open();
   ASSERT_TRUE(store && store->Migrate().ok());
   std::string id = RandomHex(16);
@@ -313,6 +361,15 @@ TEST_P(SqlMessageStoreTest, AuditEntriesComeBackNewestFirstInPages) {
   EXPECT_EQ((*rest)[1].at_ms, 100);
   store->Rollback();
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, MessageStoreTest,
+                         ::testing::Values(StoreKind::kMariaDb, StoreKind::kPostgres,
+                                           StoreKind::kRedis),
+                         [](const ::testing::TestParamInfo<StoreKind>& kind) {
+                           return kind.param == StoreKind::kMariaDb    ? "MariaDb"
+                                  : kind.param == StoreKind::kPostgres ? "Postgres"
+                                                                       : "Redis";
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Servers, SqlMessageStoreTest,
                          ::testing::Values(odbc::Dialect::kMariaDb, odbc::Dialect::kPostgres),
