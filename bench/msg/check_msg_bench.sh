@@ -11,13 +11,13 @@ XA_MSG_BENCH_SECONDS=${XA_MSG_BENCH_SECONDS:-1} "$bench" > "$out" 2>&1 ||
 cat "$out"
 fail() { echo "FAIL: $*"; exit 1; }
 number='[0-9]+(\.[0-9]+)?'
-for mode in raw msgd-mariadb msgd-postgres; do
+for mode in raw msgd-mariadb msgd-postgres msgd-redis; do
   for producers in 1 4 16; do
     grep -qE "^${mode} +${producers} +[1-9][0-9]* +[1-9][0-9]* +(${number} +){7}0$" "$out" ||
       fail "no row for ${mode} at ${producers} producers with messages delivered and none failed"
   done
 done
-for mode in msgd-mariadb msgd-postgres; do
+for mode in msgd-mariadb msgd-postgres msgd-redis; do
   [[ $(grep -cE "^${mode} +[0-9]+  throughput x${number}   p50 x${number}   CPU x${number}$" "$out") == 3 ]] ||
     fail "no ratios to raw for ${mode}"
 done

@@ -6,7 +6,8 @@
 //                   and waits for the broker's confirm (xa/rabbitmq/amqp_connection.h); the
 //                   consumers ack each delivery to the broker;
 //   (msgd-mariadb)  each producer thread pre-sends and confirms through xa-msgd (its own
-//   (msgd-postgres) process, its store on the local MariaDB or PostgreSQL); xa-msgd publishes
+//   (msgd-postgres) process, its store on the local MariaDB, PostgreSQL or Redis with
+//   (msgd-redis)    appendfsync always); xa-msgd publishes
 //                   with confirms; the consumers acknowledge each delivery to xa-msgd, then to
 //                   the broker (xa/msg/message_client.h, MessageConsumer::Done).
 //
@@ -106,10 +107,16 @@ xa::rabbitmq::AmqpOptions Broker() {
   return options;
 }
 
-enum class Store { kNone, kMariaDb, kPostgres };
+enum class Store { kNone, kMariaDb, kPostgres, kRedis };
 
 const char* ModeName(Store store) {
-  return store == Store::kNone ? "raw" : store == Store::kMariaDb ? "msgd-mariadb" : "msgd-postgres";
+  switch (store) {
+    case Store::kNone: return "raw";
+    case Store::kMariaDb: return "msgd-mariadb";
+    case Store::kPostgres: return "msgd-postgres";
+    case Store::kRedis: return "msgd-redis";
+  }
+  return "?";
 }
 
 // The processes whose CPU a case counts, other than this one.
@@ -195,7 +202,6 @@ class Msgd {
     producer_token_ = RandomHex(20);
     consumer_token_ = RandomHex(20);
     prefix_ = "mb" + RandomHex(4) + "_";
-    const bool maria = store == Store::kMariaDb;
     Write("tokens", "producer orders " + producer_token_ + "\nconsumer accounting " +
                         consumer_token_ + "\n");
     std::ostringstream config;
@@ -207,12 +213,7 @@ class Msgd {
            // confirmed at once and acknowledged within seconds.
            << "confirm_timeout_ms = 600000\n"
            << "ack_timeout_ms = 600000\n"
-           << "[rm store]\ndriver = odbc\n"
-           << "dsn = " << Env(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN") << "\n"
-           << "dialect = " << (maria ? "mariadb" : "postgres") << "\n"
-           << "user = " << Env(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER") << "\n"
-           << "password_file = "
-           << Env(maria ? "XA_TEST_MARIADB_PASSWORD_FILE" : "XA_TEST_PG_PASSWORD_FILE") << "\n"
+           << StoreSection()
            << "[broker rabbitmq]\nhost = " << Env("XA_TEST_RABBITMQ_HOST") << "\n"
            << "port = " << Env("XA_TEST_RABBITMQ_PORT") << "\n"
            << "user = " << Env("XA_TEST_RABBITMQ_USER") << "\n"
@@ -224,18 +225,7 @@ class Msgd {
     pid_ = xa::local_agents::Spawn({XA_MSGD_PATH, "--config", work_ + "/msgd.conf"}, {}, fd, fd);
     ::close(fd);
     if (pid_ <= 0) throw std::runtime_error("cannot start xa-msgd");
-    for (int i = 0; i < 400 && address_.empty(); ++i) {
-      std::this_thread::sleep_for(25ms);
-      std::ifstream in(output);
-      for (std::string line; std::getline(in, line);) {
-        const std::string mark = "serving on http://";
-        size_t at = line.find(mark);
-        if (at != std::string::npos) {
-          address_ = line.substr(at + mark.size());
-          address_ = address_.substr(0, address_.find(' '));
-        }
-      }
-    }
+    address_ = xa::local_agents::WaitForWordAfter(output, "serving on http://");
     if (address_.empty()) {
       std::ifstream in(output);
       std::stringstream text;
@@ -263,7 +253,36 @@ class Msgd {
       throw std::runtime_error("cannot write " + work_ + "/" + name);
     }
   }
+  // The configuration's store section for the local server of the case's store.
+  std::string StoreSection() const {
+    if (store_ == Store::kRedis) {
+      return "[redis store]\nhost = " + Env("XA_TEST_REDIS_HOST") +
+             "\nport = " + Env("XA_TEST_REDIS_PORT") +
+             "\npassword_file = " + Env("XA_TEST_REDIS_PASSWORD_FILE") + "\n";
+    }
+    const bool maria = store_ == Store::kMariaDb;
+    return std::string("[rm store]\ndriver = odbc\n") +
+           "dsn = " + Env(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN") + "\n" +
+           "dialect = " + (maria ? "mariadb" : "postgres") + "\n" +
+           "user = " + Env(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER") + "\n" +
+           "password_file = " +
+           Env(maria ? "XA_TEST_MARIADB_PASSWORD_FILE" : "XA_TEST_PG_PASSWORD_FILE") + "\n";
+  }
   void DropTables() {
+    if (store_ == Store::kRedis) {
+      // redis-cli takes the password from its environment, never from argv.
+      const std::string password = ReadFirstLine(Env("XA_TEST_REDIS_PASSWORD_FILE"));
+      const int quiet = ::open("/dev/null", O_WRONLY);
+      pid_t cli = xa::local_agents::Spawn(
+          {"/usr/bin/redis-cli", "-h", Env("XA_TEST_REDIS_HOST"), "-p", Env("XA_TEST_REDIS_PORT"),
+           "EVAL",
+           "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end",
+           "0", prefix_ + "*"},
+          {"REDISCLI_AUTH=" + password}, quiet, quiet);
+      if (quiet >= 0) ::close(quiet);
+      if (cli > 0) ::waitpid(cli, nullptr, 0);
+      return;
+    }
     const bool maria = store_ == Store::kMariaDb;
     xa::odbc::OdbcOptions options;
     options.dsn = Env(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN");
@@ -408,13 +427,16 @@ int main() {
     const int broker = ReadPid(servers + "/rabbitmq/rabbitmq.pid");
     const int mariadb = ReadPid(servers + "/mariadb/mariadbd.pid");
     const int postgres = ReadPid(servers + "/pg/data/postmaster.pid");
-    for (Store store : {Store::kNone, Store::kMariaDb, Store::kPostgres}) {
+    const int redis = ReadPid(servers + "/redis/redis.pid");
+    for (Store store : {Store::kNone, Store::kMariaDb, Store::kPostgres, Store::kRedis}) {
       std::unique_ptr<Msgd> msgd;
       Processes processes{0, broker, 0};
       if (store != Store::kNone) {
         msgd = std::make_unique<Msgd>(store, work + "/" + ModeName(store));
         processes.msgd = msgd->pid();
-        processes.store = store == Store::kMariaDb ? mariadb : postgres;
+        processes.store = store == Store::kMariaDb    ? mariadb
+                          : store == Store::kPostgres ? postgres
+                                                      : redis;
       }
       for (int producers : {1, 4, 16}) {
         results[{store, producers}] = RunCase(producers, seconds, msgd.get(), processes);
@@ -443,7 +465,7 @@ int main() {
                 r.cpu_us.store, total, static_cast<long long>(r.failed));
   }
   std::printf("\nratios to raw RabbitMQ publishing with confirms, same producers:\n");
-  for (Store store : {Store::kMariaDb, Store::kPostgres}) {
+  for (Store store : {Store::kMariaDb, Store::kPostgres, Store::kRedis}) {
     for (int producers : {1, 4, 16}) {
       const CaseResult& r = results[{store, producers}];
       const CaseResult& raw = results[{Store::kNone, producers}];

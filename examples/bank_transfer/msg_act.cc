@@ -17,6 +17,7 @@
 
 #include "examples/bank_transfer/admin_sql.h"
 #include "examples/bank_transfer/child_process.h"
+#include "examples/local_agents/local_agents.h"
 
 namespace xa::demo {
 namespace {
@@ -66,22 +67,6 @@ pid_t Start(const std::vector<std::string>& argv, const std::string& out) {
     ::_exit(127);
   }
   return pid;
-}
-
-// The text after `mark` on the last line of `out` that has it, waiting up to 10 s for one.
-std::string WaitForLine(const std::string& out, const std::string& mark) {
-  for (int i = 0; i < 400; ++i) {
-    std::ifstream in(out);
-    std::string found;
-    for (std::string line; std::getline(in, line);) {
-      if (size_t at = line.find(mark); at != std::string::npos) {
-        found = line.substr(at + mark.size());
-      }
-    }
-    if (!found.empty()) return found.substr(0, found.find(' '));
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return "";
 }
 
 // Prints the lines of `out` (a service's account of what it did), indented.
@@ -137,7 +122,7 @@ bool RunMessagesAct(const std::string& work, const std::string& msgd_path,
 
   const std::string msgd_out = work + "/msgd.out";
   pid_t msgd = Start({msgd_path, "--config", work + "/msgd.conf"}, msgd_out);
-  const std::string address = WaitForLine(msgd_out, "serving on http://");
+  const std::string address = local_agents::WaitForWordAfter(msgd_out, "serving on http://");
   if (address.empty()) {
     std::cout << "  xa-msgd did not start:\n";
     Replay(msgd_out, "xa-msgd");
@@ -160,7 +145,7 @@ bool RunMessagesAct(const std::string& work, const std::string& msgd_path,
                "before its confirm:\n";
   const std::string order1 = work + "/order-1.out";
   pid_t orders = Start(shop("order", {"--orders", "3", "--die-before-confirm", "3"}), order1);
-  const std::string listen = WaitForLine(order1, "listening on ");
+  const std::string listen = local_agents::WaitForWordAfter(order1, "listening on ");
   int status = WaitOrKill(orders, std::chrono::seconds(30));
   Replay(order1, "orders");
   std::cout << "    orders: " << DescribeExit(status) << "\n";

@@ -99,6 +99,23 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>
 // The process's CPU-time clock, which the kernel keeps in nanoseconds and which counts the
 // threads that have already exited. Not /proc/PID/stat's utime and stime: those are in clock
 // ticks (10 ms at 100 Hz), and an agent that spends a few ms in a short case read as 0 there.
+std::string WaitForWordAfter(const std::string& out, const std::string& mark,
+                             std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    std::ifstream in(out);
+    std::string found;
+    for (std::string line; std::getline(in, line);) {
+      if (size_t at = line.find(mark); at != std::string::npos) {
+        found = line.substr(at + mark.size());
+      }
+    }
+    if (!found.empty()) return found.substr(0, found.find(' '));
+    if (std::chrono::steady_clock::now() >= deadline) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+}
+
 double ChildCpuMs(pid_t pid) {
   if (pid <= 0) return 0;
   clockid_t clock{};

@@ -46,6 +46,11 @@ bool Listening(int port);
 // SIGTERM should this process die first. -1 when fork failed.
 pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
             int stdout_fd, int stderr_fd);
+// The word after `mark` on the last line of file `out` that has it (a process's report of its
+// address, "serving on http://127.0.0.1:18700 ..."), waiting up to `limit` for one; "" when none
+// came.
+std::string WaitForWordAfter(const std::string& out, const std::string& mark,
+                             std::chrono::milliseconds limit = std::chrono::seconds(10));
 // CPU time (user + system) a running child process has used, in ms; 0 when it cannot be read.
 double ChildCpuMs(pid_t pid);
 // CPU time in ms of any running process `pid` (a local server's, from its pid file), with the
