@@ -187,8 +187,7 @@ Result<RequestOutcome> MessageService::Confirm(std::string_view id, std::string_
   Result<RequestOutcome> outcome = Apply(id, &msg::Confirm, producer);
   if (outcome.ok() && outcome->result == RequestResult::kChanged) {
     XA_CRASH_POINT(kMsgdAfterConfirmCommit);
-    ++counters_.confirmed;
-    WakeDelivery();
+    AfterConfirmed();
   }
   return outcome;
 }
@@ -212,10 +211,7 @@ Result<RequestOutcome> MessageService::OperatorConfirm(std::string_view id,
                                                        std::string_view operator_name) {
   const OperatorAction audit{operator_name, "confirm"};
   Result<RequestOutcome> outcome = Apply(id, &msg::Confirm, {}, &audit);
-  if (outcome.ok() && outcome->result == RequestResult::kChanged) {
-    ++counters_.confirmed;
-    WakeDelivery();
-  }
+  if (outcome.ok() && outcome->result == RequestResult::kChanged) AfterConfirmed();
   return outcome;
 }
 
@@ -454,6 +450,11 @@ Result<int> MessageService::RunPurgePass() {
   // A full batch: more may be due at once; otherwise look again in a minute.
   next_purge_ms_ = *purged >= options_.batch_size ? now : now + 60'000;
   return *purged;
+}
+
+void MessageService::AfterConfirmed() {
+  ++counters_.confirmed;
+  WakeDelivery();
 }
 
 void MessageService::WakeDelivery() {

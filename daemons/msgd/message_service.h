@@ -168,6 +168,9 @@ class MessageService {
   void Return(std::unique_ptr<MessageStore> store);
   // A message became deliverable: the delivery job runs now instead of after its pause.
   void WakeDelivery();
+  // A producer's or an operator's confirm changed a message (committed): counts it and wakes
+  // delivery, so both paths keep the same rule.
+  void AfterConfirmed();
   struct OperatorAction {
     std::string_view operator_name;
     std::string_view action;
