@@ -94,6 +94,48 @@ bool ParseBase64Url(std::string_view text, std::string* out) {
   return (acc & ((1u << bits) - 1)) == 0;
 }
 
+namespace {
+int Base64Value(char c) noexcept {
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  if (c == '-' || c == '_') return -1;
+  return Base64UrlValue(c);
+}
+}  // namespace
+
+std::string Base64(std::string_view bytes) {
+  std::string out = Base64Url(bytes);
+  for (char& c : out) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (out.size() % 4 != 0) out.push_back('=');
+  return out;
+}
+
+bool ParseBase64(std::string_view text, std::string* out) {
+  if (text.size() % 4 != 0) return false;
+  size_t padding = 0;
+  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
+    ++padding;
+  }
+  std::string_view digits = text.substr(0, text.size() - padding);
+  out->clear();
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : digits) {
+    int v = Base64Value(c);
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return (acc & ((1u << bits) - 1)) == 0;
+}
+
 bool ParseCanonicalDecimal(std::string_view text, int64_t* value) {
   if (text.empty() || text.size() > 12) return false;
   if (text.size() > 1 && text[0] == '0') return false;

@@ -26,6 +26,12 @@ std::string Base64Url(std::string_view bytes);
 // Strict: no padding, no whitespace, and the unused low bits of the last character must be zero.
 bool ParseBase64Url(std::string_view text, std::string* out);
 
+// RFC 4648 base64 with its standard alphabet and padding (the Standard Webhooks secrets and
+// signatures).
+std::string Base64(std::string_view bytes);
+// Strict: length a multiple of 4, padding only at the end, no whitespace, unused bits zero.
+bool ParseBase64(std::string_view text, std::string* out);
+
 // A non-negative decimal of at most 12 digits without a leading zero ("0" itself is fine).
 bool ParseCanonicalDecimal(std::string_view text, int64_t* value);
 

@@ -1,14 +1,13 @@
 #include "src/net/peer_auth.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <optional>
 #include <utility>
 
 #include "src/base/escape.h"
+#include "src/base/hmac_sha256.h"
 #include "src/base/trusted_file.h"
 
 namespace xa::net {
@@ -143,10 +142,7 @@ class Side {
   // XA_CONFIG (after a Refused) unless `proof` is `expected`, compared in constant time.
   Status CheckProof(std::string_view proof, std::string_view expected, std::string_view peer,
                     std::string_view peer_name) {
-    if (proof.size() == expected.size() &&
-        CRYPTO_memcmp(proof.data(), expected.data(), expected.size()) == 0) {
-      return Status::Ok();
-    }
+    if (internal::ConstantTimeEqual(proof, expected)) return Status::Ok();
     return Fail(Status(Code::kConfig,
                        "the " + std::string(peer) + " (calling itself '" +
                            EscapeForMessage(peer_name) +
@@ -311,16 +307,9 @@ std::string HandshakeProof(const SharedKey& key, std::string_view label,
   transcript += client_name;
   transcript.push_back(static_cast<char>(server_name.size()));
   transcript += server_name;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_size = 0;
-  if (HMAC(EVP_sha256(), key.bytes().data(), static_cast<int>(key.bytes().size()),
-           reinterpret_cast<const unsigned char*>(transcript.data()), transcript.size(), mac,
-           &mac_size) == nullptr ||
-      mac_size != kHandshakeProofSize) {
-    // Never equal to a real proof (which is 32 bytes): the handshake fails closed.
-    return std::string();
-  }
-  return std::string(reinterpret_cast<const char*>(mac), mac_size);
+  // "" when libcrypto fails: never equal to a real proof (32 bytes), so the handshake fails
+  // closed.
+  return internal::HmacSha256(key.bytes(), transcript);
 }
 
 // ---- The two sides ----------------------------------------------------------------------------
