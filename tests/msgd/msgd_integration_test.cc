@@ -31,6 +31,7 @@
 #include "tests/msgd/redis_test_env.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/rabbitmq_env.h"
 #include "testutil/test_secrets.h"
 #include "xa/msg/message_client.h"
 #include "xa/odbc/local_connection.h"
@@ -49,16 +50,6 @@ using test::ScratchDir;
 using test::MsgdProcess;
 
 std::string MsgdPath() { return XA_MSGD_PATH; }
-
-rabbitmq::AmqpOptions Amqp() {
-  test::ServerAccount account = test::RabbitMqAccount();
-  rabbitmq::AmqpOptions options;
-  options.host = account.host;
-  options.port = account.port;
-  options.user = account.user;
-  options.password = account.password;
-  return options;
-}
 
 odbc::OdbcOptions Consumer() {
   odbc::OdbcOptions options;
@@ -301,7 +292,7 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
   enum class Acks { kMustSucceed, kMayFail, kNone };
   std::vector<std::string> Consume(std::chrono::milliseconds duration,
                                    Acks acks = Acks::kMustSucceed) {
-    auto consumer = MessageConsumer::Connect(Amqp(), queue_, *acks_);
+    auto consumer = MessageConsumer::Connect(test::RabbitMqOptions(), queue_, *acks_);
     EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
     std::vector<std::string> received;
     if (!consumer.ok()) return received;
@@ -413,7 +404,7 @@ TEST_P(MsgdIntegrationTest, ConsumerDeadBeforeAckIsRedeliveredAndDedupeKeepsOneE
   ASSERT_TRUE(producer_->Confirm(id).ok());
   // The first consumer processes the message and commits, then dies before acknowledging.
   {
-    auto consumer = MessageConsumer::Connect(Amqp(), queue_, *acks_);
+    auto consumer = MessageConsumer::Connect(test::RabbitMqOptions(), queue_, *acks_);
     ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
     std::optional<Delivery> delivery;
     for (int i = 0; i < 50 && !delivery; ++i) {

@@ -24,8 +24,10 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "tests/testutil/rabbitmq_env.h"
 #include "xa/msg/message_client.h"
 #include "xa/odbc/local_connection.h"
 
@@ -83,11 +85,12 @@ class ReconnectingDatabase {
 };
 
 xa::rabbitmq::AmqpOptions Broker() {
-  xa::rabbitmq::AmqpOptions options;
-  options.host = Env("XA_TEST_RABBITMQ_HOST");
-  options.port = std::atoi(Env("XA_TEST_RABBITMQ_PORT").c_str());
-  options.user = Env("XA_TEST_RABBITMQ_USER");
-  options.password = ReadFirstLine(Env("XA_TEST_RABBITMQ_PASSWORD_FILE"));
+  xa::Result<xa::rabbitmq::AmqpOptions> from_env = xa::test::RabbitMqOptionsFromEnv();
+  if (!from_env.ok()) {
+    std::cerr << "msgd_soak_worker: " << from_env.status().ToString() << std::endl;
+    std::exit(2);
+  }
+  xa::rabbitmq::AmqpOptions options = std::move(from_env).value();
   options.confirm_timeout = 3s;
   options.connect_timeout = 2s;
   return options;

@@ -23,6 +23,7 @@
 #include "tests/msgd/msgd_process.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/rabbitmq_env.h"
 #include "testutil/test_secrets.h"
 #include "xa/decision_log.h"
 #include "xa/msg/message_client.h"
@@ -45,16 +46,6 @@ odbc::OdbcOptions Database(bool postgres, const std::string& rm_name) {
   options.user = account.user;
   options.password = account.password;
   options.dialect = postgres ? odbc::Dialect::kPostgres : odbc::Dialect::kMariaDb;
-  return options;
-}
-
-rabbitmq::AmqpOptions Broker() {
-  ServerAccount account = RabbitMqAccount();
-  rabbitmq::AmqpOptions options;
-  options.host = account.host;
-  options.port = account.port;
-  options.user = account.user;
-  options.password = account.password;
   return options;
 }
 
@@ -159,7 +150,7 @@ class MsgdTransactionalTest : public ::testing::TestWithParam<StoreOn> {
     EXPECT_TRUE(acks.ok());
     std::vector<std::string> received;
     if (!acks.ok()) return received;
-    auto consumer = msg::MessageConsumer::Connect(Broker(), queue_, **acks);
+    auto consumer = msg::MessageConsumer::Connect(RabbitMqOptions(), queue_, **acks);
     EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
     if (!consumer.ok()) return received;
     const auto deadline = std::chrono::steady_clock::now() + duration;

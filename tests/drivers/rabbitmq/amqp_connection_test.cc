@@ -12,6 +12,7 @@
 
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
+#include "testutil/rabbitmq_env.h"
 #include "testutil/test_secrets.h"
 #include "xa/rabbitmq/amqp_connection.h"
 
@@ -23,12 +24,7 @@ using test::RandomHex;
 using namespace std::chrono_literals;
 
 AmqpOptions Broker() {
-  test::ServerAccount account = test::RabbitMqAccount();
-  AmqpOptions options;
-  options.host = account.host;
-  options.port = account.port;
-  options.user = account.user;
-  options.password = account.password;
+  AmqpOptions options = test::RabbitMqOptions();
   options.connect_timeout = 3s;
   options.confirm_timeout = 5s;
   return options;
