@@ -1,8 +1,9 @@
 // The delivery job's publisher on RabbitMQ (xa/rabbitmq/amqp_connection.h): each message goes
 // to the default exchange with its consumer queue as routing key, persistent, mandatory, with
 // the message id as the AMQP message-id (consumers deduplicate by it) and the headers
-// x-data-type and x-producer-id; Publish returns once the broker confirmed it. Queues are
-// declared durable the first time this publisher sends to them.
+// x-data-type and x-producer-id; Publish returns once the broker confirmed it, PublishBatch
+// once it confirmed the whole batch. Queues are declared durable the first time this publisher
+// sends to them.
 //
 // Thread safety: none; one per thread (the delivery job's).
 
@@ -25,6 +26,8 @@ class AmqpMessagePublisher final : public Publisher {
  public:
   static Result<std::unique_ptr<Publisher>> Connect(const rabbitmq::AmqpOptions& options);
   Status Publish(const Message& message) override;
+  // One wait for the broker's confirms of the whole batch.
+  std::vector<Status> PublishBatch(const std::vector<Message>& messages) override;
   bool broken() const override { return publisher_->broken(); }
 
  private:

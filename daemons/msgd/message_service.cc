@@ -311,6 +311,32 @@ Result<int> MessageService::RunDeliveryPass() {
     store.Rollback();
     return 0;
   }
+  // Every message due to be published goes in one batch: one wait for the broker's confirms.
+  std::vector<Message> to_publish;
+  for (const Message& message : *due) {
+    if (NextDeliveryStep(message, options_.timings) != DeliveryStep::kDie) {
+      to_publish.push_back(message);
+    }
+  }
+  std::vector<Status> published;
+  if (!to_publish.empty()) {
+    Status no_publisher = Status(Code::kRmFail, "no broker connection");
+    if (!publisher_ || publisher_->broken()) {
+      publisher_.reset();
+      Result<std::unique_ptr<Publisher>> made = publishers_();
+      if (made.ok()) {
+        publisher_ = std::move(made).value();
+      } else {
+        no_publisher = made.status();
+      }
+    }
+    published = publisher_ ? publisher_->PublishBatch(to_publish)
+                           : std::vector<Status>(to_publish.size(), no_publisher);
+    if (std::any_of(published.begin(), published.end(), [](const Status& s) { return s.ok(); })) {
+      XA_CRASH_POINT(kMsgdAfterPublish);
+    }
+  }
+  size_t next_published = 0;
   for (const Message& message : *due) {
     int64_t now = NowMs();
     Transition transition;
@@ -321,27 +347,15 @@ Result<int> MessageService::RunDeliveryPass() {
                                << message.resend_count + 1
                                << " publications without an acknowledgement";
     } else {
-      Status published = Status(Code::kRmFail, "no broker connection");
-      if (!publisher_ || publisher_->broken()) {
-        publisher_.reset();
-        Result<std::unique_ptr<Publisher>> made = publishers_();
-        if (made.ok()) {
-          publisher_ = std::move(made).value();
-        } else {
-          published = made.status();
-        }
-      }
-      if (publisher_) published = publisher_->Publish(message);
-      if (published.ok()) XA_CRASH_POINT(kMsgdAfterPublish);
-      transition = AfterPublish(message, published.ok(), published.ToString(), now,
-                                options_.timings);
-      if (published.ok()) {
+      const Status& status = published[next_published++];
+      transition = AfterPublish(message, status.ok(), status.ToString(), now, options_.timings);
+      if (status.ok()) {
         ++(message.status == MessageStatus::kSent ? counters_.redelivered : counters_.published);
       } else {
         ++counters_.publish_failures;
         XA_LOG(kWarning, "msgd") << "message " << message.id << ": publish to queue "
                                  << internal::EscapeForMessage(message.consumer_queue)
-                                 << " failed: " << published.ToString();
+                                 << " failed: " << status.ToString();
       }
     }
     if (Status written = Write(store, message.id, transition, now); !written.ok()) {

@@ -52,6 +52,14 @@ class Publisher {
  public:
   virtual ~Publisher() = default;
   virtual Status Publish(const Message& message) = 0;
+  // Publishes each of `messages` (their ids differ), and the status of each, in order: a
+  // publisher that can wait for several confirms at once overrides this (one wait for the
+  // batch); by default, one Publish after another.
+  virtual std::vector<Status> PublishBatch(const std::vector<Message>& messages) {
+    std::vector<Status> results;
+    for (const Message& message : messages) results.push_back(Publish(message));
+    return results;
+  }
   // Whether it can publish no more (a lost connection): the job makes a new one.
   virtual bool broken() const = 0;
 };

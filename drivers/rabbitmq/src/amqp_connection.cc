@@ -185,86 +185,146 @@ Status AmqpPublisher::DeclareQueue(std::string_view queue) { return link_->Decla
 Status AmqpPublisher::Publish(std::string_view queue, std::string_view message_id,
                               std::string_view content_type, std::string_view body,
                               const AmqpHeaders& headers) {
-  if (std::string error = QueueError(queue); !error.empty()) return Status(Code::kInval, error);
-  if (link_->broken()) return link_->Fail("the connection was lost earlier; make a new one");
-  const std::string queue_name = "'" + internal::EscapeForMessage(queue) + "'";
-  std::vector<amqp_table_entry_t> entries(headers.size());
-  for (size_t i = 0; i < headers.size(); ++i) {
-    entries[i].key = Bytes(headers[i].first);
-    entries[i].value.kind = AMQP_FIELD_KIND_UTF8;
-    entries[i].value.value.bytes = Bytes(headers[i].second);
+  return PublishBatch({Publication{queue, message_id, content_type, body, headers}}).front();
+}
+
+std::vector<Status> AmqpPublisher::PublishBatch(const std::vector<Publication>& batch) {
+  std::vector<Status> results(batch.size());
+  // Each publication's delivery tag once sent (0: not sent), and whether it came back
+  // unroutable; `waiting` counts the sent ones not yet confirmed.
+  std::vector<uint64_t> tags(batch.size(), 0);
+  std::vector<bool> returned(batch.size(), false);
+  size_t waiting = 0;
+  auto queue_name = [](std::string_view queue) {
+    return "'" + internal::EscapeForMessage(queue) + "'";
+  };
+  // Every publication sent and not yet confirmed ends as `status`.
+  auto fail_waiting = [&](const Status& status) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (tags[i] != 0 && waiting > 0) {
+        results[i] = status;
+        tags[i] = 0;
+      }
+    }
+    waiting = 0;
+  };
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Publication& p = batch[i];
+    if (std::string error = QueueError(p.queue); !error.empty()) {
+      results[i] = Status(Code::kInval, error);
+      continue;
+    }
+    if (link_->broken()) {
+      results[i] = link_->Fail("the connection was lost earlier; make a new one");
+      continue;
+    }
+    std::vector<amqp_table_entry_t> entries(p.headers.size());
+    for (size_t h = 0; h < p.headers.size(); ++h) {
+      entries[h].key = Bytes(p.headers[h].first);
+      entries[h].value.kind = AMQP_FIELD_KIND_UTF8;
+      entries[h].value.value.bytes = Bytes(p.headers[h].second);
+    }
+    amqp_basic_properties_t properties;
+    std::memset(&properties, 0, sizeof properties);
+    properties._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                        AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_HEADERS_FLAG;
+    properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    properties.message_id = Bytes(p.message_id);
+    properties.content_type = Bytes(p.content_type);
+    properties.headers.num_entries = static_cast<int>(entries.size());
+    properties.headers.entries = entries.empty() ? nullptr : entries.data();
+    int sent = amqp_basic_publish(link_->state(), kChannel, amqp_empty_bytes, Bytes(p.queue),
+                                  /*mandatory=*/1, /*immediate=*/0, &properties, Bytes(p.body));
+    if (sent != AMQP_STATUS_OK) {
+      Status lost = link_->Fail("publishing to queue " + queue_name(p.queue) + ": " +
+                                amqp_error_string2(sent));
+      results[i] = lost;
+      fail_waiting(Status(lost.code(), lost.message() + "; an earlier publication of the batch "
+                                                        "may or may not be queued"));
+      continue;  // the link is broken: the rest fail above
+    }
+    tags[i] = next_tag_++;
+    ++waiting;
   }
-  amqp_basic_properties_t properties;
-  std::memset(&properties, 0, sizeof properties);
-  properties._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
-                      AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_HEADERS_FLAG;
-  properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-  properties.message_id = Bytes(message_id);
-  properties.content_type = Bytes(content_type);
-  properties.headers.num_entries = static_cast<int>(entries.size());
-  properties.headers.entries = entries.empty() ? nullptr : entries.data();
-  int sent = amqp_basic_publish(link_->state(), kChannel, amqp_empty_bytes, Bytes(queue),
-                                /*mandatory=*/1, /*immediate=*/0, &properties, Bytes(body));
-  if (sent != AMQP_STATUS_OK) {
-    return link_->Fail("publishing to queue " + queue_name + ": " + amqp_error_string2(sent));
-  }
-  const uint64_t tag = next_tag_++;
-  bool returned = false;
+
   const auto deadline = std::chrono::steady_clock::now() + confirm_timeout_;
-  while (true) {
+  while (waiting > 0) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     timeval wait = TimevalOf(left);
     amqp_frame_t frame;
     int got = amqp_simple_wait_frame_noblock(link_->state(), &frame, &wait);
     if (got == AMQP_STATUS_TIMEOUT) {
-      // A late confirm would be taken for the next publication's: this link is done.
+      // A late confirm would be taken for a later publication's: this link is done.
       link_->Fail("no confirm").IgnoreError();
-      return Status(Code::kTimeout, link_->where() + ": no confirm for the publication to queue " +
-                                        queue_name + " within " +
-                                        std::to_string(confirm_timeout_.count()) +
-                                        " ms: it may or may not be queued; publish it again");
+      fail_waiting(Status(Code::kTimeout,
+                          link_->where() + ": no confirm for a publication within " +
+                              std::to_string(confirm_timeout_.count()) +
+                              " ms: it may or may not be queued; publish it again"));
+      break;
     }
     if (got != AMQP_STATUS_OK) {
-      return link_->Fail("waiting for the confirm of a publication to queue " + queue_name +
-                         ": " + amqp_error_string2(got) + "; it may or may not be queued");
+      fail_waiting(link_->Fail(std::string("waiting for publisher confirms: ") +
+                               amqp_error_string2(got) + "; it may or may not be queued"));
+      break;
     }
     if (frame.frame_type != AMQP_FRAME_METHOD) continue;
     const amqp_method_t& method = frame.payload.method;
     if (method.id == AMQP_BASIC_RETURN_METHOD) {
-      // The content of the returned message follows: read it off the connection.
+      // The content of the returned message follows: read it off the connection, and mark the
+      // publication of its id.
       amqp_message_t message;
       amqp_rpc_reply_t read = amqp_read_message(link_->state(), frame.channel, &message, 0);
       if (read.reply_type != AMQP_RESPONSE_NORMAL) {
-        return link_->Fail("reading a returned message");
+        fail_waiting(link_->Fail("reading a returned message"));
+        break;
+      }
+      std::string_view id(static_cast<const char*>(message.properties.message_id.bytes),
+                          message.properties.message_id.len);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (tags[i] != 0 && !returned[i] && batch[i].message_id == id) {
+          returned[i] = true;
+          break;
+        }
       }
       amqp_destroy_message(&message);
-      returned = true;
       continue;
     }
     if (method.id == AMQP_BASIC_ACK_METHOD || method.id == AMQP_BASIC_NACK_METHOD) {
-      bool ack = method.id == AMQP_BASIC_ACK_METHOD;
-      uint64_t confirmed = ack ? static_cast<amqp_basic_ack_t*>(method.decoded)->delivery_tag
-                               : static_cast<amqp_basic_nack_t*>(method.decoded)->delivery_tag;
-      // One publication waits at a time, so a confirm is of this one (or, with `multiple`, of
-      // it and earlier ones) unless it is an earlier publication's, answered late.
-      if (confirmed < tag) continue;
+      const bool ack = method.id == AMQP_BASIC_ACK_METHOD;
+      const uint64_t confirmed =
+          ack ? static_cast<amqp_basic_ack_t*>(method.decoded)->delivery_tag
+              : static_cast<amqp_basic_nack_t*>(method.decoded)->delivery_tag;
+      const bool multiple = ack ? static_cast<amqp_basic_ack_t*>(method.decoded)->multiple != 0
+                                : static_cast<amqp_basic_nack_t*>(method.decoded)->multiple != 0;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (tags[i] == 0 || !(tags[i] == confirmed || (multiple && tags[i] < confirmed))) {
+          continue;
+        }
+        const std::string queue = queue_name(batch[i].queue);
+        if (!ack) {
+          results[i] = Status(Code::kRmFail, link_->where() + ": the broker refused (nack) the "
+                                                              "publication to queue " +
+                                                 queue + "; publish it again");
+        } else if (returned[i]) {
+          results[i] = Status(Code::kRmError, link_->where() + ": no queue " + queue +
+                                                  " took the message (unroutable): declare the "
+                                                  "queue");
+        } else {
+          results[i] = Status::Ok();
+        }
+        tags[i] = 0;
+        --waiting;
+      }
       amqp_maybe_release_buffers(link_->state());
-      if (!ack) {
-        return Status(Code::kRmFail, link_->where() + ": the broker refused (nack) the "
-                                                      "publication to queue " +
-                                         queue_name + "; publish it again");
-      }
-      if (returned) {
-        return Status(Code::kRmError, link_->where() + ": no queue " + queue_name +
-                                          " took the message (unroutable): declare the queue");
-      }
-      return Status::Ok();
+      continue;
     }
     if (method.id == AMQP_CHANNEL_CLOSE_METHOD || method.id == AMQP_CONNECTION_CLOSE_METHOD) {
-      return link_->Fail(CloseReason(method));
+      fail_waiting(link_->Fail(CloseReason(method)));
+      break;
     }
   }
+  return results;
 }
 
 AmqpConsumer::AmqpConsumer(std::unique_ptr<AmqpLink> link) : link_(std::move(link)) {}

@@ -106,6 +106,54 @@ TEST_F(AmqpDriverTest, MessageNoQueueTakesIsRefusedAsUnroutableAndThePublisherGo
   }
 }
 
+// A batch is confirmed as a whole (the broker acks several tags at once): each publication gets
+// its own status, an unroutable one in the middle (an undeclared queue) and one with a bad queue
+// name fail alone, and every other arrives once, in order.
+TEST_F(AmqpDriverTest, BatchGetsAStatusPerPublicationAndOnlyTheUnroutableOneFails) {
+  auto publisher = Publisher();
+  ASSERT_NE(publisher, nullptr);
+  ASSERT_TRUE(publisher->DeclareQueue(queue_).ok());
+  const std::string nowhere = queue_ + "-undeclared";
+  std::vector<AmqpPublisher::Publication> batch;
+  std::vector<std::string> ids, bodies;
+  for (int i = 0; i < 60; ++i) {
+    ids.push_back("batch-" + std::to_string(i));
+    bodies.push_back(std::string(1 + i, static_cast<char>('a' + i % 26)));
+  }
+  for (int i = 0; i < 60; ++i) {
+    std::string_view queue = i == 30 ? std::string_view(nowhere)
+                             : i == 45 ? std::string_view("bad\nname")
+                                       : std::string_view(queue_);
+    batch.push_back({queue, ids[i], "text/plain", bodies[i], {{"x-n", std::to_string(i)}}});
+  }
+  std::vector<Status> results = publisher->PublishBatch(batch);
+  ASSERT_EQ(results.size(), 60u);
+  for (int i = 0; i < 60; ++i) {
+    if (i == 30) {
+      EXPECT_EQ(results[i].code(), Code::kRmError) << results[i].ToString();
+      EXPECT_NE(results[i].message().find("unroutable"), std::string::npos);
+    } else if (i == 45) {
+      EXPECT_EQ(results[i].code(), Code::kInval) << results[i].ToString();
+    } else {
+      EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
+    }
+  }
+  EXPECT_FALSE(publisher->broken());
+  auto consumer = Consumer(queue_);
+  ASSERT_NE(consumer, nullptr);
+  for (int i = 0; i < 60; ++i) {
+    if (i == 30 || i == 45) continue;
+    auto delivery = NextDelivery(*consumer);
+    ASSERT_TRUE(delivery.has_value()) << i;
+    EXPECT_EQ(delivery->message_id, ids[i]);
+    EXPECT_EQ(delivery->body, bodies[i]);
+    ASSERT_TRUE(consumer->Ack(delivery->delivery_tag).ok());
+  }
+  auto extra = consumer->Next(std::chrono::milliseconds(300));
+  ASSERT_TRUE(extra.ok());
+  EXPECT_FALSE(extra->has_value()) << "a publication arrived twice";
+}
+
 TEST_F(AmqpDriverTest, BadOptionsAndQueueNamesAreRefusedNamingWhatIsWrong) {
   AmqpOptions no_host = Broker();
   no_host.host.clear();
