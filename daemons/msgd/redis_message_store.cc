@@ -841,6 +841,7 @@ Result<std::vector<Message>> RedisMessageStore::List(MessageStatus status, bool 
                                                      int64_t after_updated_ms,
                                                      std::string_view after_id, int limit) {
   if (limit < 1 || limit > 1000) return LimitError();
+  if (!after_id.empty() && !IsMessageId(after_id)) return MessageIdError(after_id);
   // Scores are doubles: below -2^53 every time is "before everything".
   constexpr int64_t kFirst = -(int64_t{1} << 53);
   Result<RedisValue> got =

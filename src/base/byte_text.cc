@@ -76,13 +76,16 @@ std::string Base64Url(std::string_view bytes) {
   return out;
 }
 
-bool ParseBase64Url(std::string_view text, std::string* out) {
-  if (text.size() % 4 == 1) return false;
+namespace {
+// Base64 digits (their values from `value`, -1 for a character that is not one) into bytes;
+// false when a character is not a digit or the unused low bits are not zero.
+template <typename DigitValue>
+bool DecodeBase64Digits(std::string_view digits, DigitValue value, std::string* out) {
   out->clear();
   uint32_t acc = 0;
   int bits = 0;
-  for (char c : text) {
-    int v = Base64UrlValue(c);
+  for (char c : digits) {
+    int v = value(c);
     if (v < 0) return false;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
@@ -92,6 +95,12 @@ bool ParseBase64Url(std::string_view text, std::string* out) {
     }
   }
   return (acc & ((1u << bits) - 1)) == 0;
+}
+}  // namespace
+
+bool ParseBase64Url(std::string_view text, std::string* out) {
+  if (text.size() % 4 == 1) return false;
+  return DecodeBase64Digits(text, Base64UrlValue, out);
 }
 
 namespace {
@@ -120,20 +129,7 @@ bool ParseBase64(std::string_view text, std::string* out) {
     ++padding;
   }
   std::string_view digits = text.substr(0, text.size() - padding);
-  out->clear();
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : digits) {
-    int v = Base64Value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return (acc & ((1u << bits) - 1)) == 0;
+  return DecodeBase64Digits(digits, Base64Value, out);
 }
 
 bool ParseCanonicalDecimal(std::string_view text, int64_t* value) {
