@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -45,7 +46,8 @@ class HttpClient::Impl {
   }
 
   Result<HttpReply> Send(std::string_view method, std::string_view path,
-                         std::string_view content_type, std::string body) {
+                         std::string_view content_type, std::string body,
+                         const HttpHeaders& call_headers = {}) {
     const std::string url = options_.base_url + std::string(path);
     if (path.empty() || path.front() != '/') {
       return Status(Code::kInval, "HTTP call to " + EscapeForMessage(url) +
@@ -53,14 +55,16 @@ class HttpClient::Impl {
     }
     bool reused = false;
     const auto start = std::chrono::steady_clock::now();
-    Result<HttpReply> reply = SendOnce(method, url, path, content_type, body, &reused);
+    Result<HttpReply> reply =
+        SendOnce(method, url, path, content_type, body, call_headers, &reused);
     // A connection the server had closed fails at once; a call that timed out waiting for its
     // answer is not made again (that would double the bound on the call).
     const bool at_once = std::chrono::steady_clock::now() - start < options_.request_timeout;
     if (!reply.ok() && reused && at_once && options_.retry_idempotent_on_stale_connection &&
         reply.status().message().find(kNoAnswer) != std::string::npos) {
       bool again = false;
-      reply = SendOnce(method, url, path, content_type, std::move(body), &again, /*fresh=*/true);
+      reply = SendOnce(method, url, path, content_type, std::move(body), call_headers, &again,
+                       /*fresh=*/true);
       if (!reply.ok()) {
         return reply.status().WithContext("made again on a fresh connection after a reused one "
                                           "failed without an answer");
@@ -77,12 +81,14 @@ class HttpClient::Impl {
 
   Result<HttpReply> SendOnce(std::string_view method, const std::string& url,
                              std::string_view path, std::string_view content_type,
-                             std::string body, bool* reused, bool fresh = false) {
+                             std::string body, const HttpHeaders& call_headers, bool* reused,
+                             bool fresh = false) {
     std::unique_ptr<httplib::Client> client = Take(reused, fresh);
     httplib::Request request;
     request.method = std::string(method);
     request.path = std::string(path);
     request.headers = headers_;
+    for (const auto& [name, value] : call_headers) request.headers.emplace(name, value);
     if (!content_type.empty()) request.set_header("Content-Type", std::string(content_type));
     request.body = std::move(body);
     std::string received;
@@ -90,6 +96,7 @@ class HttpClient::Impl {
     const size_t limit = options_.max_response_bytes;
     request.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
       if (received.size() + size > limit) {
+        if (options_.truncate_large_responses) received.append(data, limit - received.size());
         too_large = true;
         return false;
       }
@@ -103,6 +110,10 @@ class HttpClient::Impl {
       // The connection may be half-read: drop it rather than reuse it.
       client.reset();
       Give(nullptr);
+      if (too_large && options_.truncate_large_responses) {
+        HttpReply reply{response.status, std::move(received), true, HeadersOf(response)};
+        return reply;
+      }
       if (too_large) {
         return Status(Code::kRmFail, "HTTP " + std::string(method) + " " + EscapeForMessage(url) +
                                          ": the response body is larger than " +
@@ -115,7 +126,17 @@ class HttpClient::Impl {
                                        (no_answer ? std::string(kNoAnswer) : std::string()));
     }
     Give(std::move(client));
-    return HttpReply{response.status, std::move(received)};
+    return HttpReply{response.status, std::move(received), false, HeadersOf(response)};
+  }
+
+  static HttpHeaders HeadersOf(const httplib::Response& response) {
+    HttpHeaders headers;
+    for (const auto& [name, value] : response.headers) {
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      headers.emplace_back(std::move(lower), value);
+    }
+    return headers;
   }
 
   std::unique_ptr<httplib::Client> Fresh() const {
@@ -188,6 +209,18 @@ HttpClient::~HttpClient() = default;
 Result<HttpReply> HttpClient::Post(std::string_view path, std::string_view content_type,
                                    std::string body) {
   return impl_->Send("POST", path, content_type, std::move(body));
+}
+
+Result<HttpReply> HttpClient::Post(std::string_view path, std::string_view content_type,
+                                   std::string body, const HttpHeaders& call_headers) {
+  return impl_->Send("POST", path, content_type, std::move(body), call_headers);
+}
+
+std::string HttpReply::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key == name) return value;
+  }
+  return "";
 }
 
 Result<HttpReply> HttpClient::Get(std::string_view path) {

@@ -49,11 +49,21 @@ struct HttpClientOptions {
   // made once more on a fresh one. Only for idempotent calls: the server may have received and
   // run the first one.
   bool retry_idempotent_on_stale_connection = false;
+  // With this set, a response body larger than max_response_bytes is cut there
+  // (HttpReply::truncated) instead of failing the call: for callers that read only an excerpt
+  // of the answer (a webhook endpoint's), whatever its size.
+  bool truncate_large_responses = false;
 };
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpReply {
   int status = 0;
-  std::string body;  // at most max_response_bytes
+  std::string body;        // at most max_response_bytes
+  bool truncated = false;  // the body was longer (truncate_large_responses)
+  HttpHeaders headers;     // the answer's, names in lower case
+  // The value of header `name` (lower case), "" when absent.
+  std::string Header(std::string_view name) const;
 };
 
 class HttpClient {
@@ -66,6 +76,10 @@ class HttpClient {
 
   // POSTs `body` to base_url + `path` (which starts with '/').
   Result<HttpReply> Post(std::string_view path, std::string_view content_type, std::string body);
+  // The same, with headers of this call beside the client's (a signature, an id). Their values
+  // never appear in an error either.
+  Result<HttpReply> Post(std::string_view path, std::string_view content_type, std::string body,
+                         const HttpHeaders& call_headers);
   // GETs, DELETEs base_url + `path`, bounded as Post is.
   Result<HttpReply> Get(std::string_view path);
   Result<HttpReply> Delete(std::string_view path);

@@ -1,7 +1,8 @@
 // The HTTP client (src/http/http_client.h) against servers written here from plain sockets, to
 // make the faults a real server shows only now and then: a kept-alive connection the server
 // closes right after its answer (as at the end of its idle timeout or of its limit of requests
-// a connection), which the client's next call meets when it reuses the connection.
+// a connection), which the client's next call meets when it reuses the connection; and an
+// answer of exactly chosen bytes (its headers, an oversized body), against a call's own headers.
 
 #include "src/http/http_client.h"
 
@@ -12,8 +13,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -98,6 +101,107 @@ class ClosingServer {
   std::atomic<int> answered_{0};
   std::thread thread_;
 };
+
+// Answers every request on its connection with `answer` (raw bytes), then closes it; keeps the
+// last request it read.
+class RawServer {
+ public:
+  explicit RawServer(std::string answer) : answer_(std::move(answer)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int yes = 1;
+    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&at), sizeof(at));
+    ::listen(listener_, 16);
+    socklen_t length = sizeof(at);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&at), &length);
+    port_ = ntohs(at.sin_port);
+    thread_ = std::thread([this] {
+      while (true) {
+        int fd = ::accept(listener_, nullptr, nullptr);
+        if (fd < 0) return;
+        std::string request;
+        char buffer[4096];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+          if (n <= 0) break;
+          request.append(buffer, static_cast<size_t>(n));
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_request_ = request;
+        }
+        ::send(fd, answer_.data(), answer_.size(), MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_RDWR);
+        ::close(fd);
+      }
+    });
+  }
+  ~RawServer() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string last_request() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_request_;
+  }
+
+ private:
+  const std::string answer_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::mutex mu_;
+  std::string last_request_;
+  std::thread thread_;
+};
+
+TEST(HttpClient, ACallsOwnHeadersAreSentAndTheAnswersHeadersComeBackInLowerCase) {
+  RawServer server(
+      "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\nContent-Length: 4\r\n"
+      "X-Odd-Case: yes\r\nConnection: close\r\n\r\nslow");
+  HttpClientOptions options;
+  options.base_url = server.base_url();
+  std::unique_ptr<HttpClient> client = HttpClient::Make(options).value();
+  Result<HttpReply> reply = client->Post("/hook", "application/json", "{}",
+                                         {{"webhook-id", "msg_1"}, {"webhook-timestamp", "17"}});
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->status, 429);
+  EXPECT_EQ(reply->body, "slow");
+  EXPECT_FALSE(reply->truncated);
+  EXPECT_EQ(reply->Header("retry-after"), "30");
+  EXPECT_EQ(reply->Header("x-odd-case"), "yes");
+  EXPECT_EQ(reply->Header("absent"), "");
+  EXPECT_THAT(server.last_request(), HasSubstr("webhook-id: msg_1\r\n"));
+  EXPECT_THAT(server.last_request(), HasSubstr("webhook-timestamp: 17\r\n"));
+}
+
+TEST(HttpClient, AnOversizedAnswerFailsTheCallOrIsCutWhenTheCallerAskedForAnExcerpt) {
+  const std::string big(5000, 'x');
+  RawServer server("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n" +
+                   big);
+  HttpClientOptions options;
+  options.base_url = server.base_url();
+  options.max_response_bytes = 100;
+  std::unique_ptr<HttpClient> strict = HttpClient::Make(options).value();
+  Result<HttpReply> refused = strict->Post("/hook", "text/plain", "x");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("larger than 100 bytes"));
+  options.truncate_large_responses = true;
+  std::unique_ptr<HttpClient> excerpt = HttpClient::Make(options).value();
+  Result<HttpReply> cut = excerpt->Post("/hook", "text/plain", "x");
+  ASSERT_TRUE(cut.ok()) << cut.status().ToString();
+  EXPECT_EQ(cut->status, 200);
+  EXPECT_EQ(cut->body, big.substr(0, 100));
+  EXPECT_TRUE(cut->truncated);
+  // The cut connection is not reused: the next call works on a fresh one.
+  Result<HttpReply> again = excerpt->Post("/hook", "text/plain", "x");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->truncated);
+}
 
 TEST(HttpClient, AnIdempotentCallOnAConnectionTheServerClosedIsMadeAgainOnAFreshOne) {
   ClosingServer server;
