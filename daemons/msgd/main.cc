@@ -13,6 +13,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -22,6 +23,8 @@
 #include "daemons/msgd/http_back_querier.h"
 #include "daemons/msgd/management_page.h"
 #include "daemons/msgd/message_service.h"
+#include "daemons/msgd/notifier.h"
+#include "daemons/msgd/notifier_http_api.h"
 #include "daemons/msgd/msgd_config.h"
 #include "daemons/msgd/msgd_http_api.h"
 #include "daemons/msgd/msgd_tokens.h"
@@ -159,11 +162,37 @@ int main(int argc, char** argv) {
   // The request's JSON carries the body as a string with escapes: room for them.
   http.max_body_bytes = config->service.max_body_bytes * 2 + 4096;
   xa::msg::AddApiRoutes(service, *tokens, http);
+  // The notifier, on the same SQL store (the configuration refuses it beside the Redis one).
+  std::unique_ptr<xa::msg::Notifier> notifier;
+  if (config->notifier) {
+    xa::Result<xa::odbc::OdbcOptions> store_options =
+        xa::tools::OdbcOptionsFromConfig(config->store);
+    if (!store_options.ok()) return Fail(kExitConfig, store_options.status().ToString());
+    xa::msg::NotificationStoreFactory notification_stores =
+        [options = *store_options, prefix = config->table_prefix]()
+        -> xa::Result<std::unique_ptr<xa::msg::NotificationStore>> {
+      auto store = xa::msg::SqlMessageStore::Open(options, prefix);
+      if (!store.ok()) return store.status();
+      return std::unique_ptr<xa::msg::NotificationStore>(std::move(store).value());
+    };
+    notifier = std::make_unique<xa::msg::Notifier>(
+        *config->notifier, notification_stores,
+        xa::msg::MakeHttpEndpointCaller(*config->notifier), xa::Env::Default()->clock());
+    xa::msg::AddNotifierRoutes(*notifier, *tokens, http);
+    http.max_body_bytes =
+        std::max(http.max_body_bytes, config->notifier->max_body_bytes * 2 + 4096);
+    http.routes["/metrics"] = [messages = http.routes["/metrics"], n = notifier.get()] {
+      xa::http::HttpResponse answer = messages();
+      answer.body += xa::msg::RenderNotifierMetrics(*n);
+      return answer;
+    };
+  }
   xa::msg::AddManagementPage(http);
   xa::Result<std::unique_ptr<xa::http::HttpServer>> server =
       xa::http::HttpServer::Start(std::move(http));
   if (!server.ok()) return Fail(kExitServe, server.status().WithContext("listen").ToString());
   service.Start();
+  if (notifier) notifier->Start();
   std::cerr << "xa-msgd: serving on http://" << (*server)->address() << " (" << tokens->size()
             << " callers)\n";
 
@@ -172,5 +201,6 @@ int main(int argc, char** argv) {
   std::cerr << "xa-msgd: " << strsignal(received) << ", stopping\n";
   (*server)->Stop();
   service.Stop();
+  if (notifier) notifier->Stop();
   return kExitStopped;
 }

@@ -16,8 +16,9 @@ using internal::QuotedForMessage;
 
 const internal::SectionKind kBrokerSection{"broker", "a broker", "broker"};
 const internal::SectionKind kRedisSection{"redis", "a Redis store", "Redis store"};
-const internal::ConfigGrammar kGrammar{"xa-msgd",
-                                       {internal::kRmSection, kBrokerSection, kRedisSection}};
+const internal::SectionKind kNotifierSection{"notifier", "a notifier", "notifier"};
+const internal::ConfigGrammar kGrammar{
+    "xa-msgd", {internal::kRmSection, kBrokerSection, kRedisSection, kNotifierSection}};
 
 constexpr std::string_view kTopKeys[] = {
     "listen",         "tokens_file",          "table_prefix",     "max_body_bytes",
@@ -32,6 +33,15 @@ constexpr std::string_view kRedisKeys[] = {"host",         "port",         "db",
                                            "user",         "password_file", "password_env",
                                            "lease_ms",     "lock_wait_ms"};
 
+constexpr std::string_view kNotifierKeys[] = {
+    "workers",          "batch_size",       "connect_timeout_ms",     "call_timeout_ms",
+    "max_body_bytes",   "allowed_schemes",  "allowed_hosts",          "allowed_networks",
+    "allow_public_addresses", "breaker_failures", "breaker_cooldown_ms"};
+
+constexpr IntegerSetting kNotifierWorkers{"workers", 1, 1024};
+constexpr IntegerSetting kNotifierTimeoutMs{"a timeout (ms)", 10, 600'000};
+constexpr IntegerSetting kBreakerFailures{"breaker_failures", 1, 1000};
+constexpr IntegerSetting kBreakerCooldownMs{"breaker_cooldown_ms", 100, 3'600'000};
 constexpr IntegerSetting kMaxBodyBytes{"max_body_bytes", 1, 16 * 1024 * 1024};
 constexpr IntegerSetting kHttpThreads{"http_threads", 1, 256};
 constexpr IntegerSetting kBatchSize{"batch_size", 1, 1000};
@@ -212,6 +222,61 @@ Status ReadRedisSection(const ConfigFile& file, const ConfigSection& section,
   return Status::Ok();
 }
 
+Status ReadNotifierSection(const ConfigFile& file, const ConfigSection& section,
+                           NotifierOptions& notifier) {
+  XA_RETURN_IF_ERROR(file.RefuseUnknownKeys(section, kNotifierKeys));
+  for (const ConfigEntry& entry : section.entries) {
+    const std::string& key = entry.key;
+    if (key == "allowed_schemes") {
+      notifier.url_policy.schemes.clear();
+      for (const std::string& scheme : SplitList(entry.value)) {
+        if (scheme != "http" && scheme != "https") {
+          return file.Error(entry.line, "allowed_schemes lists http and https, not " +
+                                            QuotedForMessage(scheme));
+        }
+        notifier.url_policy.schemes.push_back(scheme);
+      }
+    } else if (key == "allowed_hosts") {
+      for (const std::string& host : SplitList(entry.value)) {
+        if (host.empty()) return file.Error(entry.line, "allowed_hosts has an empty entry");
+        notifier.url_policy.hosts.push_back(host);
+      }
+    } else if (key == "allowed_networks") {
+      for (const std::string& text : SplitList(entry.value)) {
+        Result<IpNetwork> network = ParseIpNetwork(text);
+        if (!network.ok()) return file.Error(entry.line, network.status().message());
+        notifier.url_policy.networks.push_back(*network);
+      }
+    } else if (key == "allow_public_addresses") {
+      if (entry.value != "yes" && entry.value != "no") {
+        return file.Error(entry.line, "allow_public_addresses is yes or no");
+      }
+      notifier.url_policy.allow_public = entry.value == "yes";
+    } else {
+      const IntegerSetting& setting = key == "workers"             ? kNotifierWorkers
+                                      : key == "batch_size"        ? kBatchSize
+                                      : key == "max_body_bytes"    ? kMaxBodyBytes
+                                      : key == "breaker_failures"  ? kBreakerFailures
+                                      : key == "breaker_cooldown_ms" ? kBreakerCooldownMs
+                                                                     : kNotifierTimeoutMs;
+      auto value = file.Integer(setting, entry);
+      if (!value.ok()) return value.status();
+      const std::chrono::milliseconds ms(*value);
+      if (key == "workers") notifier.workers = static_cast<int>(*value);
+      if (key == "batch_size") notifier.batch_size = static_cast<int>(*value);
+      if (key == "max_body_bytes") notifier.max_body_bytes = static_cast<size_t>(*value);
+      if (key == "breaker_failures") notifier.breaker.failures_to_open = static_cast<int>(*value);
+      if (key == "breaker_cooldown_ms") notifier.breaker.cooldown = ms;
+      if (key == "connect_timeout_ms") notifier.connect_timeout = ms;
+      if (key == "call_timeout_ms") notifier.call_timeout = ms;
+    }
+  }
+  if (std::string error = NotifierOptionsError(notifier); !error.empty()) {
+    return file.Error(section.line, section.Label() + ": " + error);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<MsgdConfig> ParseMsgdConfig(const std::string& text, const std::string& path) {
@@ -253,6 +318,11 @@ Result<MsgdConfig> ParseMsgdConfig(const std::string& text, const std::string& p
       }
       XA_RETURN_IF_ERROR(ReadRedisSection(file, section, config.redis_store.emplace()));
       have_store = true;
+    } else if (section.kind == kNotifierSection.kind) {
+      if (config.notifier) {
+        return file.Error(section.line, "a second [notifier] section: xa-msgd runs one notifier");
+      }
+      XA_RETURN_IF_ERROR(ReadNotifierSection(file, section, config.notifier.emplace()));
     } else {
       if (have_broker) {
         return file.Error(section.line, "a second [broker] section: xa-msgd uses one broker");
@@ -265,6 +335,10 @@ Result<MsgdConfig> ParseMsgdConfig(const std::string& text, const std::string& p
     return file.Error(0, "[rm store] or [redis store] is required: where messages are kept");
   }
   if (!have_broker) return file.Error(0, "[broker rabbitmq] is required: where messages go");
+  if (config.notifier && config.redis_store) {
+    return file.Error(0, "[notifier] keeps its notifications in the SQL store: use [rm store] "
+                         "(the Redis store holds messages only, for now)");
+  }
   if (config.redis_store) {
     RedisStoreOptions& redis = *config.redis_store;
     redis.key_prefix = config.table_prefix;

@@ -53,6 +53,20 @@
 //   password_file = /etc/xa/rabbitmq.pw
 //   confirm_timeout_ms = 10000            # optional, 10 to 600000: wait for a publisher confirm
 //
+//   [notifier webhooks]                   # optional: best-effort notification (notifier.h,
+//                                         # docs/notifications.md); needs [rm store]
+//   workers = 16                          # optional, 1 to 1024: calls at once
+//   batch_size = 100                      # optional, 1 to 1000
+//   connect_timeout_ms = 2000             # optional, 10 to 600000
+//   call_timeout_ms = 10000               # optional, 10 to 600000: the whole call
+//   max_body_bytes = 65536                # optional, 1 to 16777216: a notification's body
+//   allowed_schemes = https               # optional: https, http or both
+//   allowed_hosts = *.shop.example, pay.example  # optional: the host names endpoints may use
+//   allowed_networks = 10.1.0.0/16        # optional: addresses allowed besides public ones
+//   allow_public_addresses = yes          # optional: no allows allowed_networks only
+//   breaker_failures = 5                  # optional, 1 to 1000: failures in a row that open it
+//   breaker_cooldown_ms = 30000           # optional, 100 to 3600000
+//
 // Every error is XA_CONFIG and names the file, the line and what to change.
 
 #ifndef XA_DAEMONS_MSGD_MSGD_CONFIG_H_
@@ -65,6 +79,7 @@
 #include <vector>
 
 #include "daemons/msgd/message_service.h"
+#include "daemons/msgd/notifier.h"
 #include "daemons/msgd/redis_store_options.h"
 #include "src/base/config_file.h"
 #include "xa/status.h"
@@ -91,6 +106,7 @@ struct MsgdConfig {
   internal::RmConfig store;                        // [rm store], unless...
   std::optional<RedisStoreOptions> redis_store;    // ...[redis store]
   BrokerConfig broker;
+  std::optional<NotifierOptions> notifier;         // [notifier ...]: best-effort notification
 };
 
 // Parses `text` (read from `path`, used in messages); resolves the passwords.

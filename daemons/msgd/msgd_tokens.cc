@@ -47,6 +47,7 @@ std::string_view RoleName(Role role) noexcept {
     case Role::kProducer: return "producer";
     case Role::kConsumer: return "consumer";
     case Role::kOperator: return "operator";
+    case Role::kMerchant: return "merchant";
   }
   return "?";
 }
@@ -67,8 +68,8 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, const std::string& p
     std::vector<std::string_view> words = Words(line);
     if (words.empty() || words[0].starts_with("#")) continue;
     if (words.size() != 3) {
-      return error("a line is '<role> <name> <token>' (role producer, consumer or operator); "
-                   "this one has " + std::to_string(words.size()) + " words");
+      return error("a line is '<role> <name> <token>' (role producer, consumer, operator or "
+                   "merchant); this one has " + std::to_string(words.size()) + " words");
     }
     Entry entry;
     if (words[0] == "producer") {
@@ -77,8 +78,10 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, const std::string& p
       entry.caller.role = Role::kConsumer;
     } else if (words[0] == "operator") {
       entry.caller.role = Role::kOperator;
+    } else if (words[0] == "merchant") {
+      entry.caller.role = Role::kMerchant;
     } else {
-      return error("role must be producer, consumer or operator, not " +
+      return error("role must be producer, consumer, operator or merchant, not " +
                    internal::QuotedForMessage(words[0]));
     }
     if (words[1].size() > 64 || !Printable(words[1])) {

@@ -4,11 +4,13 @@
 //   producer    order-service   6c1f0a...
 //   consumer    accounting      9b77e2...
 //   operator    alice           d04a5c...
+//   merchant    shop-42         77a0c3...
 //
 // One caller a line; '#' starts a comment line; blank lines ignored. A producer pre-sends,
 // confirms and cancels messages, and only its own: a message's producer_id is the name of the
 // token that pre-sent it. A consumer acknowledges. An operator does everything, the operator
-// API included. Names are 1 to 64 printable ASCII characters; no token or name twice.
+// API included. A merchant reads the notifications of the endpoint its name names, and
+// only those (docs/notifications.md). Names are 1 to 64 printable ASCII characters; no token or name twice.
 //
 // The file is a secret: a regular file of mode 0600 or 0400 owned by the running user (never a
 // link), read by src/base/trusted_file.h's rules. A token never appears in a message or a log
@@ -29,8 +31,9 @@
 
 namespace xa::msg {
 
-enum class Role : uint8_t { kProducer, kConsumer, kOperator };
-std::string_view RoleName(Role role) noexcept;  // "producer", "consumer", "operator"
+enum class Role : uint8_t { kProducer, kConsumer, kOperator, kMerchant };
+// "producer", "consumer", "operator", "merchant".
+std::string_view RoleName(Role role) noexcept;
 
 struct Caller {
   Role role = Role::kProducer;

@@ -97,7 +97,11 @@ class EndpointBreaker {
   bool MayAttempt(int64_t now_ms);
   // What the attempt MayAttempt allowed came to.
   void Report(bool delivered, int64_t now_ms);
+  // An attempt MayAttempt allowed that will not run after all (its claim was not committed).
+  void Abandon() { probing_ = false; }
   bool open(int64_t now_ms) const { return now_ms < open_until_ms_; }
+  // Whether MayAttempt would refuse now: open, or its one probe is out.
+  bool blocked(int64_t now_ms) const { return open(now_ms) || probing_; }
   int consecutive_failures() const { return consecutive_failures_; }
 
  private:

@@ -18,15 +18,27 @@ int64_t WallMs() {
       .count();
 }
 
-// A whole column as a 64-bit integer: millisecond times have 13 digits, more than the
-// canonical-decimal rule of the wire formats allows.
-bool ParseInt(const std::optional<std::string>& text, int64_t* value) {
+}  // namespace
+
+bool SqlMessageStore::ParseInt(const std::optional<std::string>& text, int64_t* value) {
   if (!text || text->empty()) return false;
   auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), *value);
   return error == std::errc() && end == text->data() + text->size();
 }
 
-}  // namespace
+const std::vector<std::string>& StoreTableNames() {
+  static const std::vector<std::string> names = {"schema",   "message",      "event",  "audit",
+                                                 "endpoint", "notification", "attempt"};
+  return names;
+}
+
+std::string DropStoreTablesSql(std::string_view table_prefix) {
+  std::string sql = "DROP TABLE IF EXISTS ";
+  for (const std::string& name : StoreTableNames()) {
+    sql += (name == "schema" ? "" : ", ") + std::string(table_prefix) + name;
+  }
+  return sql;
+}
 
 std::string BytesLiteral(odbc::Dialect dialect, std::string_view bytes) {
   std::string hex = internal::LowerHex(bytes);
@@ -80,12 +92,6 @@ Result<odbc::LocalConnection*> SqlMessageStore::Connection() {
   if (!connection.ok()) return connection.status().WithContext("message store");
   connection_ = std::move(connection).value();
   return connection_.get();
-}
-
-template <typename T>
-Result<T> SqlMessageStore::Failed(Status status) {
-  Rollback();
-  return status.WithContext("message store");
 }
 
 Result<int64_t> SqlMessageStore::Execute(const std::string& sql) {
@@ -256,6 +262,7 @@ Status SqlMessageStore::Migrate() {
     };
     if (*version < 1) XA_RETURN_IF_ERROR(apply(1, ddl));
     if (*version < 2) XA_RETURN_IF_ERROR(apply(2, audit_ddl));
+    if (*version < 3) XA_RETURN_IF_ERROR(apply(3, NotificationTablesDdl()));
     return Status::Ok();
   };
   Status migrated = migrate();

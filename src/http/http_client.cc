@@ -8,6 +8,8 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <map>
+#include <thread>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -36,6 +38,83 @@ bool IsBaseUrl(const std::string& url) {
   }
   return true;
 }
+
+// The host of a base URL ("http://[::1]:80" -> "::1"), as cpp-httplib's address map keys it.
+std::string HostOf(const std::string& base_url) {
+  std::string_view rest(base_url);
+  rest.remove_prefix(rest.find("://") + 3);
+  if (rest.starts_with("[")) return std::string(rest.substr(1, rest.find(']') - 1));
+  return std::string(rest.substr(0, rest.rfind(':') == std::string_view::npos ? rest.size()
+                                                                               : rest.rfind(':')));
+}
+
+// Cuts calls that outlive their deadline: one thread for all of a client's calls, which shuts
+// a late call's connection down (httplib::Client::stop, made for use from another thread).
+class Watchdog {
+ public:
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  uint64_t Arm(std::chrono::steady_clock::time_point deadline, httplib::Client* client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+    const uint64_t token = next_token_++;
+    armed_[token] = Entry{deadline, client, false};
+    changed_.notify_one();
+    return token;
+  }
+
+  // Whether the deadline cut the call. After it returns, the client is never touched again.
+  bool Disarm(uint64_t token) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = armed_.find(token);
+    const bool fired = it != armed_.end() && it->second.fired;
+    if (it != armed_.end()) armed_.erase(it);
+    return fired;
+  }
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point deadline;
+    httplib::Client* client;
+    bool fired;
+  };
+
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      auto next = std::chrono::steady_clock::time_point::max();
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& [token, entry] : armed_) {
+        if (entry.fired) continue;
+        if (entry.deadline <= now) {
+          entry.client->stop();  // under mu_: Disarm cannot return meanwhile
+          entry.fired = true;
+        } else {
+          next = std::min(next, entry.deadline);
+        }
+      }
+      if (next == std::chrono::steady_clock::time_point::max()) {
+        changed_.wait(lock);
+      } else {
+        changed_.wait_until(lock, next);
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<uint64_t, Entry> armed_;  // guarded by mu_
+  uint64_t next_token_ = 1;          // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -105,7 +184,19 @@ class HttpClient::Impl {
     };
     httplib::Response response;
     httplib::Error error = httplib::Error::Success;
-    const bool sent = client->send(request, response, error);
+    uint64_t armed = 0;
+    if (options_.call_deadline.count() > 0) {
+      armed = watchdog_.Arm(std::chrono::steady_clock::now() + options_.call_deadline,
+                            client.get());
+    }
+    bool sent = client->send(request, response, error);
+    if (armed != 0 && watchdog_.Disarm(armed)) {
+      client.reset();
+      Give(nullptr);
+      return Status(Code::kRmFail, "HTTP " + std::string(method) + " " + EscapeForMessage(url) +
+                                       " failed: no whole answer within the call's deadline of " +
+                                       std::to_string(options_.call_deadline.count()) + " ms");
+    }
     if (!sent || too_large) {
       // The connection may be half-read: drop it rather than reuse it.
       client.reset();
@@ -149,6 +240,9 @@ class HttpClient::Impl {
     // body waits for the server's delayed ACK, about 40 ms a call on Linux.
     client->set_tcp_nodelay(true);
     client->set_follow_location(false);
+    if (!options_.connect_address.empty()) {
+      client->set_hostname_addr_map({{HostOf(options_.base_url), options_.connect_address}});
+    }
     return client;
   }
 
@@ -186,6 +280,7 @@ class HttpClient::Impl {
   std::condition_variable freed_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;  // guarded by mu_
   size_t out_ = 0;                                      // guarded by mu_
+  Watchdog watchdog_;  // last: destroyed first, before the clients it may hold
 };
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Make(HttpClientOptions options) {

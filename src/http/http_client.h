@@ -53,6 +53,14 @@ struct HttpClientOptions {
   // (HttpReply::truncated) instead of failing the call: for callers that read only an excerpt
   // of the answer (a webhook endpoint's), whatever its size.
   bool truncate_large_responses = false;
+  // Connect to this address (an IP literal) instead of looking base_url's host up; the Host
+  // header (and TLS's server name) stay the host's. For a caller that checked the address
+  // itself (the notifier's URL policy, against SSRF): no second lookup can answer otherwise.
+  std::string connect_address{};
+  // When positive, a call still running this long after it started is cut (its connection shut
+  // down) and fails, however the server trickles its answer: request_timeout bounds each read
+  // and write, not the whole call.
+  std::chrono::milliseconds call_deadline{0};
 };
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;

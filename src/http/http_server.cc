@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -88,6 +89,7 @@ class HttpServer::Impl {
           response.status = answer.status;
           response.set_content(std::move(answer.body), answer.content_type.c_str());
           for (const auto& [name, value] : headers) response.set_header(name, value);
+          for (const auto& [name, value] : answer.headers) response.set_header(name, value);
         });
       }
       auto not_allowed = [methods = methods](const httplib::Request&,
@@ -101,12 +103,18 @@ class HttpServer::Impl {
         HttpPostHandler serve = post->second;
         server_.Post(path, [serve, path = path, headers = options_.response_headers](
                                const httplib::Request& request, httplib::Response& response) {
-          HttpResponse answer = serve(HttpRequest{path, request.get_header_value("Content-Type"),
-                                                  request.get_header_value("Authorization"),
-                                                  request.body});
+          HttpRequest served{path, request.get_header_value("Content-Type"),
+                             request.get_header_value("Authorization"), request.body, {}};
+          for (const auto& [name, value] : request.headers) {
+            std::string lower = name;
+            for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            served.headers.emplace_back(std::move(lower), value);
+          }
+          HttpResponse answer = serve(served);
           response.status = answer.status;
           response.set_content(std::move(answer.body), answer.content_type.c_str());
           for (const auto& [name, value] : headers) response.set_header(name, value);
+          for (const auto& [name, value] : answer.headers) response.set_header(name, value);
         });
       } else {
         server_.Post(path, not_allowed);

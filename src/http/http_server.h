@@ -40,9 +40,18 @@ inline constexpr std::string_view kPrometheusContentType =
     "text/plain; version=0.0.4; charset=utf-8";
 
 struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int status_code, std::string type, std::string text,
+               std::vector<std::pair<std::string, std::string>> extra_headers = {})
+      : status(status_code),
+        content_type(std::move(type)),
+        body(std::move(text)),
+        headers(std::move(extra_headers)) {}
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Headers of this answer beside the server's response_headers (a Retry-After).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 using HttpHandler = std::function<HttpResponse()>;
@@ -54,6 +63,15 @@ struct HttpRequest {
   std::string authorization;  // its Authorization header, "" when absent: a credential, never
                               // to be logged
   std::string body;           // at most HttpServerOptions::max_body_bytes
+  // Every header of the request, names in lower case (a webhook's signature headers).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of header `name` (lower case), "" when absent.
+  std::string Header(std::string_view name) const {
+    for (const auto& [key, value] : headers) {
+      if (key == name) return value;
+    }
+    return "";
+  }
 };
 using HttpPostHandler = std::function<HttpResponse(const HttpRequest&)>;
 

@@ -31,22 +31,25 @@ namespace {
 
 using test::RandomHex;
 
-// The columns docs/messages.md's "The store" documents, table by table, in order.
+// The columns the "The store" sections of docs/messages.md and docs/notifications.md document,
+// table by table, in order.
 std::map<std::string, std::vector<std::string>> DocumentedColumns() {
-  std::ifstream in(std::string(XA_SOURCE_DIR) + "/docs/messages.md");
   std::map<std::string, std::vector<std::string>> tables;
+  for (const char* doc : {"/docs/messages.md", "/docs/notifications.md"}) {
+  std::ifstream in(std::string(XA_SOURCE_DIR) + doc);
   std::string line, table;
   bool in_section = false;
   while (std::getline(in, line)) {
     if (line.rfind("## ", 0) == 0) in_section = line == "## The store";
     if (!in_section) continue;
-    for (const char* name : {"schema", "message", "event", "audit"}) {
+    for (const std::string& name : StoreTableNames()) {
       if (line.rfind("`" + std::string(name) + "`,", 0) == 0) table = name;
     }
     if (!table.empty() && line.rfind("| `", 0) == 0) {
       size_t end = line.find('`', 3);
       tables[table].push_back(line.substr(3, end - 3));
     }
+  }
   }
   return tables;
 }
@@ -69,8 +72,7 @@ class SqlMessageStoreTest : public ::testing::TestWithParam<odbc::Dialect> {
     return store.ok() ? std::move(store).value() : nullptr;
   }
   void TearDown() override {
-    std::string drop = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ + "message, " +
-                       prefix_ + "schema, " + prefix_ + "audit";
+    std::string drop = DropStoreTablesSql(prefix_);
     if (postgres()) {
       test::PostgresAdmin(drop);
     } else {
@@ -128,8 +130,7 @@ class MessageStoreTest : public ::testing::TestWithParam<StoreKind> {
       test::DeleteRedisKeys(prefix_);
       return;
     }
-    std::string drop = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ + "message, " +
-                       prefix_ + "schema, " + prefix_ + "audit";
+    std::string drop = DropStoreTablesSql(prefix_);
     if (GetParam() == StoreKind::kPostgres) {
       test::PostgresAdmin(drop);
     } else {
@@ -177,7 +178,7 @@ TEST_P(SqlMessageStoreTest, TwoDaemonsMigratingAtOnceBothSucceedAndEachVersionIs
   ASSERT_TRUE(rows.ok());
   std::vector<std::string> versions;
   for (const auto& row : *rows) versions.push_back(row[0].value_or(""));
-  EXPECT_EQ(versions, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(versions, (std::vector<std::string>{"1", "2", "3"}));
   // A third start finds the work done.
   EXPECT_TRUE(first->Migrate().ok());
 }
@@ -199,7 +200,8 @@ TEST_P(SqlMessageStoreTest, TablesHaveExactlyTheDocumentedColumns) {
   auto store = Open();
   ASSERT_TRUE(store && store->Migrate().ok());
   std::map<std::string, std::vector<std::string>> documented = DocumentedColumns();
-  ASSERT_EQ(documented.size(), 4u) << "docs/messages.md, \"The store\": one table a column list";
+  ASSERT_EQ(documented.size(), StoreTableNames().size())
+      << "docs/messages.md and docs/notifications.md, \"The store\": one table a column list";
   for (const auto& [table, columns] : documented) {
     EXPECT_EQ(ActualColumns(table), columns) << "table " << table;
   }

@@ -134,6 +134,64 @@ TEST_F(MsgdConfigTest, EachRedisStoreMistakeIsRefusedNamingIt) {
 const std::string kTokenA(40, 'a');
 const std::string kTokenB(40, 'b');
 
+TEST_F(MsgdConfigTest, NotifierSectionIsReadWithItsUrlPolicy) {
+  Result<MsgdConfig> config = ParseMsgdConfig(
+      Config("listen = 127.0.0.1:0\ntokens_file = /t",
+             "[notifier webhooks]\nworkers = 32\ncall_timeout_ms = 5000\n"
+             "allowed_schemes = https, http\nallowed_hosts = *.shop.example\n"
+             "allowed_networks = 10.1.0.0/16\nallow_public_addresses = no\n"
+             "breaker_failures = 3\nbreaker_cooldown_ms = 1000\n"),
+      "/c");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  ASSERT_TRUE(config->notifier.has_value());
+  EXPECT_EQ(config->notifier->workers, 32);
+  EXPECT_EQ(config->notifier->call_timeout.count(), 5000);
+  EXPECT_EQ(config->notifier->url_policy.schemes, (std::vector<std::string>{"https", "http"}));
+  EXPECT_EQ(config->notifier->url_policy.hosts, std::vector<std::string>{"*.shop.example"});
+  EXPECT_EQ(config->notifier->url_policy.networks.size(), 1u);
+  EXPECT_FALSE(config->notifier->url_policy.allow_public);
+  EXPECT_EQ(config->notifier->breaker.failures_to_open, 3);
+  Result<MsgdConfig> without = ParseMsgdConfig(Config("listen = 127.0.0.1:0\ntokens_file = /t"), "/c");
+  ASSERT_TRUE(without.ok());
+  EXPECT_FALSE(without->notifier.has_value());
+}
+
+TEST_F(MsgdConfigTest, NotifierMistakesAreRefusedNamingThem) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"[notifier webhooks]\nallowed_schemes = ftp\n", "allowed_schemes lists http and https"},
+      {"[notifier webhooks]\nallowed_networks = 10.0.0.0\n", "not a network"},
+      {"[notifier webhooks]\nworkers = 0\n", "workers"},
+      {"[notifier webhooks]\nallow_public_addresses = maybe\n", "yes or no"},
+      {"[notifier webhooks]\nurl = x\n", "url"},
+      {"[notifier a]\n[notifier b]\n", "a second [notifier]"},
+  };
+  for (const auto& [section, names] : cases) {
+    Result<MsgdConfig> config =
+        ParseMsgdConfig(Config("listen = 127.0.0.1:0\ntokens_file = /t", section), "/c");
+    ASSERT_FALSE(config.ok()) << section;
+    EXPECT_NE(config.status().message().find(names), std::string::npos)
+        << config.status().message();
+  }
+  Result<MsgdConfig> beside_redis = ParseMsgdConfig(
+      "listen = 127.0.0.1:0\ntokens_file = /t\n[redis store]\nhost = 127.0.0.1\n"
+      "[broker rabbitmq]\nhost = 127.0.0.1\nuser = u\n[notifier webhooks]\n",
+      "/c");
+  ASSERT_FALSE(beside_redis.ok());
+  EXPECT_NE(beside_redis.status().message().find("SQL store"), std::string::npos)
+      << beside_redis.status().message();
+}
+
+TEST(MsgdTokensTest, MerchantTokensNameTheirEndpoint) {
+  Result<TokenTable> table =
+      TokenTable::Parse("merchant shop-42 " + kTokenA + "\n", "/t");
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  std::optional<Caller> merchant = table->Authenticate("Bearer " + kTokenA);
+  ASSERT_TRUE(merchant.has_value());
+  EXPECT_EQ(merchant->role, Role::kMerchant);
+  EXPECT_EQ(merchant->name, "shop-42");
+  EXPECT_EQ(RoleName(Role::kMerchant), "merchant");
+}
+
 TEST(MsgdTokensTest, BearerTokensNameTheirCallerAndRole) {
   Result<TokenTable> table = TokenTable::Parse(
       "# role name token\nproducer orders " + kTokenA + "\n\noperator alice " + kTokenB + "\n",

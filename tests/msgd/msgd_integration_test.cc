@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemons/msgd/sql_message_store.h"
 #include "src/http/http_client.h"
 #include "src/http/http_server.h"
 #include "tests/msgd/msgd_process.h"
@@ -34,6 +35,7 @@
 #include "testutil/rabbitmq_env.h"
 #include "testutil/test_secrets.h"
 #include "xa/msg/message_client.h"
+#include "xa/msg/webhook.h"
 #include "xa/odbc/local_connection.h"
 #include "xa/odbc/tcc_barrier.h"
 
@@ -118,9 +120,13 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
     consumer_token_ = RandomHex(20);
     operator_token_ = RandomHex(20);
     other_producer_token_ = RandomHex(20);
-    WriteSecretFile(dir_.File("tokens"), "producer orders " + producer_token_ + "\nproducer rogue " +
-                                         other_producer_token_ + "\nconsumer accounting " +
-                                         consumer_token_ + "\noperator ops " + operator_token_);
+    merchant_token_ = RandomHex(20);
+    other_merchant_token_ = RandomHex(20);
+    WriteSecretFile(dir_.File("tokens"),
+                    "producer orders " + producer_token_ + "\nproducer rogue " +
+                        other_producer_token_ + "\nconsumer accounting " + consumer_token_ +
+                        "\noperator ops " + operator_token_ + "\nmerchant shop-1 " +
+                        merchant_token_ + "\nmerchant shop-2 " + other_merchant_token_);
     bool maria = GetParam() == StoreDb::kMariaDb;
     bool redis = GetParam() == StoreDb::kRedis;
     test::ServerAccount db =
@@ -151,6 +157,11 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
            << "port = " << test::RabbitMqAccount().port << "\n"
            << "user = " << test::RabbitMqAccount().user << "\n"
            << "password_file = " << dir_.File("amqp.pw") << "\n";
+    if (!redis) {
+      // The notifier (on the SQL stores only), allowed to call the test's local receivers.
+      config << "[notifier webhooks]\nallowed_schemes = http\nallowed_networks = 127.0.0.0/8\n"
+             << "call_timeout_ms = 2000\n";
+    }
     config.close();
     ::chmod(dir_.File("msgd.conf").c_str(), 0600);
 
@@ -197,8 +208,7 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
       (void)consumer_db_->Execute("DROP TABLE IF EXISTS " + prefix_ + "effect");
       (void)consumer_db_->Commit();
     }
-    std::string drop = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ + "message, " +
-                       prefix_ + "schema, " + prefix_ + "audit";
+    std::string drop = DropStoreTablesSql(prefix_);
     if (GetParam() == StoreDb::kRedis) {
       test::DeleteRedisKeys(prefix_);
     } else if (GetParam() == StoreDb::kMariaDb) {
@@ -245,6 +255,16 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
     if (!reply.ok() || reply->status == 404) return Json::object();
     EXPECT_EQ(reply->status, 200) << reply->body;
     return Json::parse(reply->body, nullptr, false);
+  }
+  // The status and JSON answer of a call.
+  std::pair<int, Json> Call(const std::string& token, const std::string& path, const Json& body) {
+    auto http = http::HttpClient::Make(
+        {"http://" + address_, 2s, 5s, 1 << 20, 2, {{"Authorization", "Bearer " + token}}});
+    EXPECT_TRUE(http.ok());
+    auto reply = (*http)->Post(path, "application/json", body.dump());
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    if (!reply.ok()) return {-1, Json()};
+    return {reply->status, Json::parse(reply->body, nullptr, false)};
   }
   int Post(const std::string& token, const std::string& path, const Json& body) {
     auto http = http::HttpClient::Make(
@@ -338,6 +358,7 @@ class MsgdIntegrationTest : public ::testing::TestWithParam<StoreDb> {
   ScratchDir dir_;
   std::string prefix_, queue_;
   std::string producer_token_, consumer_token_, operator_token_, other_producer_token_;
+  std::string merchant_token_, other_merchant_token_;
   MsgdProcess msgd_{MsgdPath(), dir_.File("msgd.conf"), dir_.File("msgd")};
   std::string address_;
   QueryEndpoint queries_;
@@ -669,6 +690,89 @@ TEST_P(MsgdIntegrationTest, CallersAreAuthenticatedAndConfinedToTheirRole) {
     EXPECT_EQ(log.find(token), std::string::npos) << "a token is in xa-msgd's output";
   }
 }
+
+// The notifier through the daemon's API: an operator registers a merchant's endpoint (its secret
+// shown once), a producer submits, the merchant's server receives the call signed with that
+// secret, and each merchant reads its own notifications only.
+class MsgdNotifierTest : public MsgdIntegrationTest {};
+
+TEST_P(MsgdNotifierTest, SubmittedNotificationArrivesSignedAndOnlyItsMerchantReadsIt) {
+  std::mutex mu;
+  std::vector<http::HttpRequest> received;
+  http::HttpServerOptions receiver;
+  receiver.address = "127.0.0.1:0";
+  receiver.post_routes["/hook"] = [&](const http::HttpRequest& request) {
+    std::lock_guard<std::mutex> lock(mu);
+    received.push_back(request);
+    return http::HttpResponse(200, "text/plain", "");
+  };
+  auto server = http::HttpServer::Start(std::move(receiver));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string url = "http://" + (*server)->address() + "/hook";
+
+  auto [put_status, endpoint] =
+      Call(operator_token_, "/v1/endpoints/put", {{"id", "shop-1"}, {"url", url}});
+  ASSERT_EQ(put_status, 200) << endpoint.dump();
+  EXPECT_TRUE(endpoint.value("created", false));
+  const std::string secret = endpoint.value("secret", "");
+  ASSERT_FALSE(secret.empty());
+  EXPECT_EQ(endpoint.value("secrets", 0), 1);
+  EXPECT_EQ(Call(producer_token_, "/v1/endpoints/put", {{"id", "x"}, {"url", url}}).first, 403);
+  auto [again_status, again] = Call(operator_token_, "/v1/endpoints/get", {{"id", "shop-1"}});
+  EXPECT_EQ(again_status, 200);
+  EXPECT_FALSE(again.contains("secret")) << "a secret was shown twice";
+
+  auto [submit_status, submitted] =
+      Call(producer_token_, "/v1/notifications/submit",
+           {{"endpoint", "shop-1"}, {"event_type", "payment.succeeded"}, {"body", "{\"n\":7}"}});
+  ASSERT_EQ(submit_status, 200) << submitted.dump();
+  const std::string id = submitted.value("id", "");
+  EXPECT_EQ(Call(producer_token_, "/v1/notifications/submit",
+                 {{"endpoint", "nobody"}, {"event_type", "e"}, {"body", ""}}).first, 404);
+
+  Json state;
+  for (int i = 0; i < 200; ++i) {
+    state = Call(merchant_token_, "/v1/notifications/get", {{"id", id}, {"attempts", true}}).second;
+    if (state.value("status", "") == "succeeded") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(state.value("status", ""), "succeeded") << state.dump();
+  ASSERT_EQ(state["attempt_history"].size(), 1u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(received.size(), 1u);
+    WebhookReceiverOptions options;
+    options.secrets.push_back(WebhookSecret::Parse(secret).value());
+    auto verifier = WebhookReceiver::Make(std::move(options)).value();
+    const http::HttpRequest& request = received[0];
+    WebhookCheck check = verifier->Check(request.Header("webhook-id"),
+                                         request.Header("webhook-timestamp"),
+                                         request.Header("webhook-signature"), request.body);
+    EXPECT_EQ(check.verdict, WebhookVerdict::kAccepted) << check.reason;
+    EXPECT_EQ(check.id, id);
+    EXPECT_EQ(request.body, "{\"n\":7}");
+  }
+
+  EXPECT_EQ(Call(other_merchant_token_, "/v1/notifications/get", {{"id", id}}).first, 404);
+  EXPECT_EQ(Call(other_merchant_token_, "/v1/notifications/list", {{"endpoint", "shop-1"}}).first,
+            403);
+  auto [list_status, page] = Call(merchant_token_, "/v1/notifications/list", Json::object());
+  ASSERT_EQ(list_status, 200) << page.dump();
+  ASSERT_EQ(page["notifications"].size(), 1u);
+  EXPECT_EQ(page["notifications"][0].value("id", ""), id);
+  EXPECT_TRUE(page["next"].is_null());
+  EXPECT_EQ(Call(merchant_token_, "/v1/notifications/resend", {{"id", id}}).first, 403);
+  EXPECT_EQ(Call(operator_token_, "/v1/notifications/resend", {{"id", id}}).first, 200);
+  std::string log = Output();
+  EXPECT_EQ(log.find(secret.substr(6)), std::string::npos) << "the secret is in xa-msgd's output";
+  (*server)->Stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, MsgdNotifierTest,
+                         ::testing::Values(StoreDb::kMariaDb, StoreDb::kPostgres),
+                         [](const ::testing::TestParamInfo<StoreDb>& store) {
+                           return store.param == StoreDb::kMariaDb ? "MariaDb" : "Postgres";
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Store, MsgdStoreKillTest, ::testing::Values(StoreDb::kRedis),
                          [](const ::testing::TestParamInfo<StoreDb>&) { return "Redis"; });

@@ -34,6 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemons/msgd/sql_message_store.h"
 #include "src/http/http_client.h"
 #include "src/http/http_server.h"
 #include "tests/msgd/msgd_process.h"
@@ -206,8 +207,7 @@ class MsgdKillSoakTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    std::string drop_store = "DROP TABLE IF EXISTS " + prefix_ + "event, " + prefix_ +
-                             "message, " + prefix_ + "schema, " + prefix_ + "audit, " + prefix_ + "order";
+    std::string drop_store = msg::DropStoreTablesSql(prefix_) + ", " + prefix_ + "order";
     MariaDbAdmin("USE " + MariaDbAccount().database + "; " + drop_store);
     PostgresAdmin("DROP TABLE IF EXISTS " + prefix_ + "effect");
   }
