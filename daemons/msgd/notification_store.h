@@ -23,9 +23,10 @@
 namespace xa::msg {
 
 // What a merchant's reconciliation asks for: one endpoint's notifications created in
-// [from_ms, to_ms), in the order (created_ms, id), after the cursor.
+// [from_ms, to_ms), in the order (created_ms, id), after the cursor. An operator's view may ask
+// for every endpoint's (endpoint_id empty).
 struct NotificationQuery {
-  std::string endpoint_id;
+  std::string endpoint_id;  // "" for every endpoint
   int64_t from_ms = 0;
   int64_t to_ms = INT64_MAX;
   std::optional<NotificationStatus> status;  // only these, when set

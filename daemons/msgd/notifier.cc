@@ -261,6 +261,15 @@ Result<std::vector<Endpoint>> Notifier::ListEndpoints(std::string_view after_id,
   return Read([&](NotificationStore& store) { return store.ListEndpoints(after_id, limit); });
 }
 
+EndpointHealth Notifier::Health(std::string_view id) {
+  const int64_t steady = SteadyMs();
+  std::lock_guard<std::mutex> lock(state_mu_);
+  auto it = endpoints_.find(std::string(id));
+  if (it == endpoints_.end()) return EndpointHealth{};
+  return EndpointHealth{it->second.in_flight, it->second.breaker.open(steady),
+                        it->second.breaker.consecutive_failures()};
+}
+
 Result<Notification> Notifier::Submit(std::string_view endpoint_id, std::string_view event_type,
                                       std::string body) {
   if (!IsEndpointId(endpoint_id)) {

@@ -105,6 +105,13 @@ struct EndpointPut {
   std::optional<std::string> generated_secret;  // shown once, to the operator who asked
 };
 
+// How an endpoint fares in this daemon now (breakers and in-flight counts are per daemon).
+struct EndpointHealth {
+  int in_flight = 0;
+  bool breaker_open = false;
+  int consecutive_failures = 0;
+};
+
 struct NotifierCounters {
   std::atomic<uint64_t> submitted{0};
   std::atomic<uint64_t> attempts{0};
@@ -129,6 +136,8 @@ class Notifier {
   Result<EndpointPut> PutEndpoint(const EndpointChange& change);
   Result<std::optional<Endpoint>> GetEndpoint(std::string_view id);
   Result<std::vector<Endpoint>> ListEndpoints(std::string_view after_id, int limit);
+  // This daemon's view of an endpoint (all zero for one it has not called yet).
+  EndpointHealth Health(std::string_view id);
 
   // The business system: a new pending notification, due at once. kNoTa for an unknown
   // endpoint, kProto for a disabled one, kInval naming a field.

@@ -45,8 +45,9 @@ Json NotificationJson(const Notification& n) {
               {"last_error", n.last_error}};
 }
 
-// Everything but the secrets: how many there are is all an operator sees.
-Json EndpointJson(const Endpoint& e) {
+// Everything but the secrets (how many there are is all an operator sees), and this daemon's
+// view of its health.
+Json EndpointJson(const Endpoint& e, const EndpointHealth& health) {
   Json json{{"id", e.id},
             {"url", e.url},
             {"secrets", e.secrets.size()},
@@ -58,6 +59,9 @@ Json EndpointJson(const Endpoint& e) {
             {"created_ms", e.created_ms},
             {"updated_ms", e.updated_ms}};
   for (std::chrono::milliseconds step : e.ladder) json["ladder_ms"].push_back(step.count());
+  json["health"] = Json{{"in_flight", health.in_flight},
+                        {"breaker_open", health.breaker_open},
+                        {"consecutive_failures", health.consecutive_failures}};
   return json;
 }
 
@@ -130,10 +134,11 @@ void AddNotifierRoutes(Notifier& notifier, const TokenTable& tokens,
       Guarded(tokens, readers, [&notifier](const Caller& caller, const Json& body) {
         HttpResponse error;
         NotificationQuery query;
+        // A merchant's own endpoint by default; every endpoint's for the others by default.
         std::optional<std::string> endpoint =
             caller.role == Role::kMerchant && !body.contains("endpoint")
                 ? std::optional<std::string>(caller.name)
-                : StringField(body, "endpoint", true, &error);
+                : StringField(body, "endpoint", false, &error);
         if (!endpoint) return error;
         if (!MayRead(caller, *endpoint)) {
           return Error(403, "a merchant token reads its own endpoint's notifications only");
@@ -251,7 +256,7 @@ void AddNotifierRoutes(Notifier& notifier, const TokenTable& tokens,
         }
         Result<EndpointPut> put = notifier.PutEndpoint(change);
         if (!put.ok()) return Failure(put.status());
-        Json json = EndpointJson(put->endpoint);
+        Json json = EndpointJson(put->endpoint, notifier.Health(put->endpoint.id));
         json["created"] = put->created;
         if (put->generated_secret) json["secret"] = *put->generated_secret;
         return Answer(200, json);
@@ -265,7 +270,7 @@ void AddNotifierRoutes(Notifier& notifier, const TokenTable& tokens,
         Result<std::optional<Endpoint>> found = notifier.GetEndpoint(*id);
         if (!found.ok()) return Failure(found.status());
         if (!*found) return Error(404, "no endpoint with this id");
-        return Answer(200, EndpointJson(**found));
+        return Answer(200, EndpointJson(**found, notifier.Health((*found)->id)));
       });
 
   post["/v1/endpoints/list"] =
@@ -279,7 +284,9 @@ void AddNotifierRoutes(Notifier& notifier, const TokenTable& tokens,
             notifier.ListEndpoints(*after_id, static_cast<int>(*limit));
         if (!page.ok()) return Failure(page.status());
         Json json{{"endpoints", Json::array()}};
-        for (const Endpoint& e : *page) json["endpoints"].push_back(EndpointJson(e));
+        for (const Endpoint& e : *page) {
+          json["endpoints"].push_back(EndpointJson(e, notifier.Health(e.id)));
+        }
         return Answer(200, json);
       });
 }

@@ -7,7 +7,8 @@
 //   POST /v1/notifications/get      producer, operator, merchant (its endpoint's)
 //                                   {"id", "attempts"?: true} -> 200 {notification..., "attempts"}
 //   POST /v1/notifications/list     producer, operator, merchant (its endpoint only)
-//                                   {"endpoint", "from_ms"?, "to_ms"?, "status"?,
+//                                   {"endpoint"? (a merchant: its own; others: every one),
+//                                    "from_ms"?, "to_ms"?, "status"?,
 //                                    "after_created_ms"?, "after_id"?, "limit"?}
 //                                   -> 200 {"notifications": [...], "next": {cursor} or null}
 //   POST /v1/notifications/resend   operator   {"id"} -> 200 {"id", "result"}
@@ -16,7 +17,8 @@
 //                                               "success_body"? (null: none), "max_in_flight"?,
 //                                               "enabled"?}
 //                                              -> 200 {endpoint..., "created", "secret"?}
-//   POST /v1/endpoints/get          operator   {"id"} -> 200 {endpoint...}
+//   POST /v1/endpoints/get          operator   {"id"} -> 200 {endpoint..., "health": {"in_flight",
+//                                              "breaker_open", "consecutive_failures"}}
 //   POST /v1/endpoints/list         operator   {"after_id"?, "limit"?} -> 200 {"endpoints": [...]}
 //
 // An endpoint's secrets never leave the daemon, but once: the one it generated for a new

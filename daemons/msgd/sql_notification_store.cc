@@ -284,15 +284,15 @@ Status SqlMessageStore::UpdateNotification(const Notification& n) {
 Result<std::vector<Notification>> SqlMessageStore::ListNotifications(
     const NotificationQuery& q) {
   if (q.limit < 1 || q.limit > 1000) return LimitError();
-  if (!IsEndpointId(q.endpoint_id)) {
+  if (!q.endpoint_id.empty() && !IsEndpointId(q.endpoint_id)) {
     return Status(Code::kInval, "an endpoint id is 1 to 64 of [A-Za-z0-9._-]");
   }
   if (!q.after_id.empty() && !IsMessageId(q.after_id)) return MessageIdError(q.after_id);
   const std::string after = Num(q.after_created_ms);
   return Notifications(
-      "SELECT " + NotificationColumns() + " FROM " + prefix_ + "notification WHERE endpoint_id = " +
-      Bytes(q.endpoint_id) + " AND created_ms >= " + Num(q.from_ms) + " AND created_ms < " +
-      Num(q.to_ms) +
+      "SELECT " + NotificationColumns() + " FROM " + prefix_ + "notification WHERE " +
+      (q.endpoint_id.empty() ? std::string() : "endpoint_id = " + Bytes(q.endpoint_id) + " AND ") +
+      "created_ms >= " + Num(q.from_ms) + " AND created_ms < " + Num(q.to_ms) +
       (q.status ? " AND status = " + Num(static_cast<int>(*q.status)) : std::string()) +
       " AND (created_ms > " + after + " OR (created_ms = " + after + " AND id > '" + q.after_id +
       "')) ORDER BY created_ms, id LIMIT " + Num(q.limit));
