@@ -247,7 +247,7 @@ Result<EndpointPut> Notifier::PutEndpoint(const EndpointChange& change) {
                         << (e.enabled ? "" : " (disabled)");
   {
     std::lock_guard<std::mutex> lock(state_mu_);
-    endpoints_[e.id].max_in_flight = e.max_in_flight;
+    StateOf(e.id).max_in_flight = e.max_in_flight;
   }
   Wake();
   return put;
@@ -259,6 +259,14 @@ Result<std::optional<Endpoint>> Notifier::GetEndpoint(std::string_view id) {
 
 Result<std::vector<Endpoint>> Notifier::ListEndpoints(std::string_view after_id, int limit) {
   return Read([&](NotificationStore& store) { return store.ListEndpoints(after_id, limit); });
+}
+
+Notifier::EndpointState& Notifier::StateOf(const std::string& id) {
+  auto it = endpoints_.find(id);
+  if (it == endpoints_.end()) {
+    it = endpoints_.emplace(id, EndpointState{0, 1, EndpointBreaker(options_.breaker)}).first;
+  }
+  return it->second;
 }
 
 EndpointHealth Notifier::Health(std::string_view id) {
@@ -384,7 +392,7 @@ Result<std::vector<Notifier::Job>> Notifier::Claim(int limit) {
   auto undo = [&] {
     std::lock_guard<std::mutex> lock(state_mu_);
     for (const Job& job : jobs) {
-      EndpointState& state = endpoints_[job.endpoint.id];
+      EndpointState& state = StateOf(job.endpoint.id);
       --state.in_flight;
       state.breaker.Abandon();
     }
@@ -416,7 +424,7 @@ Result<std::vector<Notifier::Job>> Notifier::Claim(int limit) {
     }
     {
       std::lock_guard<std::mutex> lock(state_mu_);
-      EndpointState& state = endpoints_[n.endpoint_id];
+      EndpointState& state = StateOf(n.endpoint_id);
       state.max_in_flight = endpoint->max_in_flight;
       if (state.in_flight >= state.max_in_flight || !state.breaker.MayAttempt(steady)) continue;
       ++state.in_flight;
@@ -453,7 +461,7 @@ void Notifier::Deliver(Job job) {
   ++counters_.attempts;
   {
     std::lock_guard<std::mutex> lock(state_mu_);
-    EndpointState& state = endpoints_[job.endpoint.id];
+    EndpointState& state = StateOf(job.endpoint.id);
     --state.in_flight;
     state.breaker.Report(verdict == AttemptVerdict::kDelivered, SteadyMs());
   }
@@ -584,7 +592,7 @@ void Notifier::Stop() {
   // Claimed jobs nobody started: their claims run out and they are due again then.
   std::lock_guard<std::mutex> lock(state_mu_);
   for (const Job& job : queue_) {
-    EndpointState& state = endpoints_[job.endpoint.id];
+    EndpointState& state = StateOf(job.endpoint.id);
     --state.in_flight;
     state.breaker.Abandon();
   }

@@ -173,6 +173,9 @@ class Notifier {
     int max_in_flight = 1;
     EndpointBreaker breaker;
   };
+  // The endpoint's state in this daemon, made with the configured breaker on first use; under
+  // state_mu_.
+  EndpointState& StateOf(const std::string& id);
   Result<std::unique_ptr<NotificationStore>> Store();
   void Return(std::unique_ptr<NotificationStore> store);
   // Runs `read` (a read of the store: Result<T>(NotificationStore&)) on a pooled connection and

@@ -377,6 +377,35 @@ TEST_P(NotifierTest, GoneDisablesTheEndpointAndFailsItsNotifications) {
   EXPECT_EQ(receiver_->requests(), 2);
 }
 
+TEST_P(NotifierTest, ConfiguredBreakerOpensAfterItsFailuresAndHoldsTheEndpointForItsCooldown) {
+  options_.breaker.failures_to_open = 2;
+  options_.breaker.cooldown = 60s;
+  notifier_ = MakeNotifier(&clock_);
+  EndpointChange change;
+  change.id = "breaking";
+  change.url = receiver_->url();
+  change.secrets = std::vector<std::string>{secret_};
+  change.ladder = RetryLadder{1s, 1s, 1s, 1s};
+  ASSERT_TRUE(notifier_->PutEndpoint(change).ok());
+  receiver_->Set(Behaviour::kError500);
+  auto submitted = notifier_->Submit("breaking", "e", "{}");
+  ASSERT_TRUE(submitted.ok());
+  EXPECT_EQ(Pass(*notifier_), 1);
+  clock_.Advance(1s);
+  EXPECT_EQ(Pass(*notifier_), 1);  // the second failure in a row opens the breaker
+  EXPECT_TRUE(notifier_->Health("breaking").breaker_open);
+  clock_.Advance(1s);
+  EXPECT_EQ(Pass(*notifier_), 0) << "an open breaker let a call through";
+  clock_.Advance(58s);
+  EXPECT_EQ(Pass(*notifier_), 0);
+  clock_.Advance(1s);
+  receiver_->Set(Behaviour::kOk);
+  EXPECT_EQ(Pass(*notifier_), 1) << "the probe did not run when the cooldown ended";
+  EXPECT_EQ(Get(*notifier_, submitted->id).status, NotificationStatus::kSucceeded);
+  EXPECT_FALSE(notifier_->Health("breaking").breaker_open);
+  EXPECT_EQ(notifier_->Health("breaking").consecutive_failures, 0);
+}
+
 TEST_P(NotifierTest, RetryAfterStretchesTheStepButNotBeyondTheLongestStep) {
   notifier_ = MakeNotifier(&clock_);
   PutEndpoint(*notifier_, "busy", receiver_->url());
