@@ -11,7 +11,7 @@ constexpr const char* kPage = R"html(<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>xa-msgd: messages</title>
+<title>xa-msgd: messages and notifications</title>
 <link rel="stylesheet" href="/ui/app.css">
 <script src="/ui/app.js" defer></script>
 </head>
@@ -60,6 +60,35 @@ constexpr const char* kPage = R"html(<!DOCTYPE html>
     <table id="audit"><thead><tr><th>#</th><th>when</th><th>operator</th><th>action</th>
       <th>message</th><th>result</th></tr></thead><tbody></tbody></table>
   </section>
+  <section id="notifier">
+    <h2>Notifications by state</h2>
+    <p id="notifier-absent" hidden>This daemon runs no notifier: its configuration has no
+      [notifier webhooks] section.</p>
+    <div id="notifier-views">
+    <table id="notification-counts"><thead><tr><th>state</th><th>notifications</th></tr></thead>
+      <tbody></tbody></table>
+    <h2 id="notification-list-title">Notifications</h2>
+    <table id="notification-list"><thead><tr><th>id</th><th>endpoint</th><th>event</th>
+      <th>state</th><th>attempts</th><th>created</th><th>next attempt</th><th>last HTTP</th>
+      <th>last error</th></tr></thead><tbody></tbody></table>
+    <button id="notification-next-page" type="button" hidden>Next page</button>
+    <section id="notification" hidden>
+      <h2>Notification <code id="notification-id"></code></h2>
+      <dl id="notification-fields"></dl>
+      <div><button id="notification-resend" type="button">Resend</button></div>
+      <h3>Body</h3>
+      <pre id="notification-body"></pre>
+      <h3>Attempts</h3>
+      <table id="attempts"><thead><tr><th>#</th><th>started</th><th>latency</th><th>HTTP</th>
+        <th>verdict</th><th>answer</th><th>error</th></tr></thead><tbody></tbody></table>
+    </section>
+    <h2>Endpoints</h2>
+    <table id="endpoints"><thead><tr><th>id</th><th>URL</th><th>enabled</th><th>ladder</th>
+      <th>max in flight</th><th>in flight</th><th>breaker</th><th>failures in a row</th></tr>
+      </thead><tbody></tbody></table>
+    <button id="endpoints-next-page" type="button" hidden>Next endpoints</button>
+    </div>
+  </section>
 </main>
 </body>
 </html>
@@ -82,7 +111,7 @@ pre { background: #f6f8fa; padding: .6em; max-width: 60em; overflow-x: auto;
 dl { display: grid; grid-template-columns: max-content auto; gap: .1em 1em; }
 dt { color: #57606a; } dd { margin: 0; }
 #actions { display: flex; gap: .5em; }
-.dead { color: #b31d28; font-weight: 600; }
+.dead, .bad { color: #b31d28; font-weight: 600; }
 )css";
 
 // Every value from the service reaches the page through textContent or a text node, never as
@@ -94,6 +123,8 @@ constexpr const char* kScript = R"js('use strict';
   let token = store.getItem('xa-msgd-token') || '';
   let listed = null;   // {status, dead, after_updated_ms, after_id}
   let shown = null;    // the id of the message shown
+  let notificationsListed = null;  // the status listed
+  let notificationShown = null;    // the id of the notification shown
 
   function say(text, isError) {
     const status = byId('status');
@@ -147,6 +178,24 @@ constexpr const char* kScript = R"js('use strict';
     return Math.round(s / 86400) + ' d ago';
   }
   function when(ms) { return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC'); }
+  function duration(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 120) return s + ' s';
+    if (s < 7200) return Math.round(s / 60) + ' min';
+    return Math.round(s / 3600) + ' h';
+  }
+  function fields(dl, rows, idPrefix) {
+    dl.replaceChildren();
+    for (const [name, value, className] of rows) {
+      const dt = document.createElement('dt');
+      dt.textContent = name;
+      const dd = document.createElement('dd');
+      dd.textContent = value === undefined || value === null ? '' : String(value);
+      dd.id = idPrefix + name.toLowerCase().replace(/[^a-z]/g, '-');
+      if (className) dd.className = className;
+      dl.append(dt, dd);
+    }
+  }
 
   async function showCounts() {
     const json = await call('/v1/admin/counts');
@@ -205,22 +254,13 @@ constexpr const char* kScript = R"js('use strict';
     shown = id;
     byId('message').hidden = false;
     byId('message-id').textContent = id;
-    const fields = byId('message-fields');
-    fields.replaceChildren();
-    const rows = [['status', json.status], ['dead', json.dead ? 'yes' : 'no'],
-                  ['producer', json.producer_id], ['type', json.data_type],
-                  ['queue', json.queue], ['resends', json.resend_count],
-                  ['back-queries', json.check_count], ['created', when(json.created_ms)],
-                  ['updated', when(json.updated_ms)], ['last error', json.last_error]];
-    for (const [name, value] of rows) {
-      const dt = document.createElement('dt');
-      dt.textContent = name;
-      const dd = document.createElement('dd');
-      dd.textContent = value === undefined || value === null ? '' : String(value);
-      dd.id = 'field-' + name.replace(/[^a-z]/g, '-');
-      if (name === 'dead' && json.dead) dd.className = 'dead';
-      fields.append(dt, dd);
-    }
+    fields(byId('message-fields'),
+           [['status', json.status], ['dead', json.dead ? 'yes' : 'no', json.dead ? 'dead' : ''],
+            ['producer', json.producer_id], ['type', json.data_type],
+            ['queue', json.queue], ['resends', json.resend_count],
+            ['back-queries', json.check_count], ['created', when(json.created_ms)],
+            ['updated', when(json.updated_ms)], ['last error', json.last_error]],
+           'field-');
     byId('message-body').textContent = json.body;
     const history = clear(byId('history'));
     for (const event of json.history || []) {
@@ -251,11 +291,142 @@ constexpr const char* kScript = R"js('use strict';
     }
   }
 
+  // The notifier's views. A daemon without a notifier has none of its routes (404): the part
+  // says so and the rest of the page works as before. The endpoints' answers carry the number
+  // of their secrets, never a secret, and the page shows not even that number.
+  const notificationStates = ['pending', 'succeeded', 'failed'];
+
+  async function showNotifier() {
+    const json = await call('/v1/notifications/counts');
+    const absent = json.httpStatus === 404;
+    byId('notifier-absent').hidden = !absent;
+    byId('notifier-views').hidden = absent;
+    if (absent) return;
+    const body = clear(byId('notification-counts'));
+    const counts = json.counts || {};
+    for (const state of notificationStates) {
+      const row = body.insertRow();
+      row.dataset.status = state;
+      cell(row, state);
+      const count = counts[state] || 0;
+      const link = linkCell(row, String(count), () => showNotifications(state));
+      link.id = 'notification-count-' + state;
+      if (state === 'failed' && count > 0) link.classList.add('bad');
+    }
+    if (notificationsListed) await showNotifications(notificationsListed);
+    if (notificationShown) await showNotification(notificationShown);
+    await showEndpoints();
+  }
+
+  async function showNotifications(status, after) {
+    notificationsListed = status;
+    const request = {status: status, limit: 50};
+    if (after) Object.assign(request, after);
+    const json = await call('/v1/notifications/list', request);
+    byId('notification-list-title').textContent =
+        'Notifications ' + status + (after ? ' (next page)' : '');
+    const body = clear(byId('notification-list'));
+    for (const n of json.notifications || []) {
+      const row = body.insertRow();
+      linkCell(row, n.id, () => showNotification(n.id)).dataset.id = n.id;
+      cell(row, n.endpoint);
+      cell(row, n.event_type);
+      cell(row, n.status, n.status === 'failed' ? 'bad' : '');
+      cell(row, n.attempts, 'number');
+      cell(row, age(n.created_ms));
+      cell(row, n.status === 'pending' ? when(n.next_attempt_ms) : '');
+      cell(row, n.last_http_status || '', 'number');
+      cell(row, n.last_error);
+    }
+    const next = byId('notification-next-page');
+    next.hidden = !json.next;
+    if (json.next) {
+      const cursor = json.next;
+      next.onclick = () => showNotifications(status, cursor).catch((e) => say(e.message, true));
+    }
+  }
+
+  async function showNotification(id) {
+    const json = await call('/v1/notifications/get', {id: id, attempts: true});
+    if (json.httpStatus === 404) {
+      byId('notification').hidden = true;
+      notificationShown = null;
+      say('notification ' + id + ' no longer exists');
+      return;
+    }
+    notificationShown = id;
+    byId('notification').hidden = false;
+    byId('notification-id').textContent = id;
+    const pending = json.status === 'pending';
+    fields(byId('notification-fields'),
+           [['status', json.status, json.status === 'failed' ? 'bad' : ''],
+            ['endpoint', json.endpoint], ['event', json.event_type],
+            ['attempts', json.attempts], ['created', when(json.created_ms)],
+            ['updated', when(json.updated_ms)],
+            ['next attempt', pending ? when(json.next_attempt_ms) : ''],
+            ['last HTTP status', json.last_http_status || ''], ['last error', json.last_error]],
+           'notification-field-');
+    byId('notification-body').textContent = json.body;
+    const attempts = clear(byId('attempts'));
+    for (const a of json.attempt_history || []) {
+      const row = attempts.insertRow();
+      cell(row, a.number, 'number');
+      cell(row, when(a.started_ms));
+      cell(row, a.latency_ms + ' ms', 'number');
+      cell(row, a.http_status || 'none', 'number');
+      cell(row, a.verdict, a.verdict === 'delivered' ? '' : 'bad');
+      cell(row, a.excerpt);
+      cell(row, a.error);
+    }
+    // A pending notification is left to its schedule (a resend answers "already").
+    byId('notification-resend').disabled = pending;
+  }
+
+  async function showEndpoints(afterId) {
+    const request = {limit: 100};
+    if (afterId) request.after_id = afterId;
+    const json = await call('/v1/endpoints/list', request);
+    const body = clear(byId('endpoints'));
+    const endpoints = json.endpoints || [];
+    for (const e of endpoints) {
+      const row = body.insertRow();
+      row.dataset.id = e.id;
+      const health = e.health || {};
+      const ladder = e.ladder_ms || [];
+      cell(row, e.id);
+      cell(row, e.url);
+      cell(row, e.enabled ? 'yes' : 'no: ' + e.disabled_reason,
+           e.enabled ? 'enabled' : 'enabled bad');
+      cell(row, ladder.length + ' steps, ' + duration(ladder.reduce((sum, ms) => sum + ms, 0)));
+      cell(row, e.max_in_flight, 'number');
+      cell(row, health.in_flight, 'number in-flight');
+      cell(row, health.breaker_open ? 'open' : 'closed',
+           health.breaker_open ? 'breaker bad' : 'breaker');
+      cell(row, health.consecutive_failures, 'number failures');
+    }
+    const next = byId('endpoints-next-page');
+    next.hidden = endpoints.length < 100;
+    if (!next.hidden) {
+      const last = endpoints[endpoints.length - 1].id;
+      next.onclick = () => showEndpoints(last).catch((e) => say(e.message, true));
+    }
+  }
+
+  async function resendNotification() {
+    if (!notificationShown) return;
+    const id = notificationShown;
+    const json = await call('/v1/notifications/resend', {id: id});
+    await refresh();  // then say what happened: the page shows its effect when it says so
+    say('resend notification ' + id + ': ' + (json.result || json.error || json.httpStatus),
+        json.httpStatus >= 400);
+  }
+
   async function refresh() {
     await showCounts();
     if (listed) await showList(listed.status, listed.dead);
     if (shown) await showMessage(shown);
     await showAudit();
+    await showNotifier();
   }
 
   async function act(action) {
@@ -279,6 +450,9 @@ constexpr const char* kScript = R"js('use strict';
     });
     byId('refresh').addEventListener('click', () => {
       refresh().then(() => say('refreshed'), (e) => say(e.message, true));
+    });
+    byId('notification-resend').addEventListener('click', () => {
+      resendNotification().catch((e) => say(e.message, true));
     });
     for (const button of document.querySelectorAll('#actions button')) {
       button.addEventListener('click', () => {

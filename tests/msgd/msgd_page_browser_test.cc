@@ -3,15 +3,19 @@
 // store is the local MariaDB. An operator is refused with a wrong token, connects with the
 // right one, finds the dead message through the counts, reads its history and its body (a
 // body that is markup shows as text and runs nothing), revives it, and sees the revival in the
-// audit table; the service confirms each effect through the API. The test saves a screenshot
-// of the page and prints where.
+// audit table; the service confirms each effect through the API. With the notifier configured,
+// an operator follows a notification that its endpoint refuses (pending with its failed
+// attempts, the endpoint's health), then gone (failed, endpoint disabled), and resends it once
+// the endpoint is back. Each test saves a screenshot of the page and prints where.
 
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,6 +28,7 @@
 #include "examples/local_agents/local_agents.h"
 #include "src/base/byte_text.h"
 #include "src/http/http_client.h"
+#include "src/http/http_server.h"
 #include "tests/msgd/msgd_process.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
@@ -102,8 +107,23 @@ class Browser {
     ADD_FAILURE() << "no '" << css << "' with text '" << text << "' (last: '" << last << "')";
     return last;
   }
+  // The text of the element matching `css` once there is one with text (waits up to 10 s).
+  std::string WaitForElementText(const std::string& css) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string element = Find(css);
+      std::string text = element.empty() ? "" : Text(element);
+      if (!text.empty()) return text;
+      std::this_thread::sleep_for(100ms);
+    }
+    ADD_FAILURE() << "no '" << css << "' with text";
+    return "";
+  }
+  // The element's text; "" when it is gone (a stale element's answer is an error object).
   std::string Text(const std::string& element) {
-    return Call("GET", Session("/element/" + element + "/text"), nullptr, true).value("value", "");
+    Json text = Call("GET", Session("/element/" + element + "/text"), nullptr, true);
+    return text.contains("value") && text["value"].is_string() ? text["value"].get<std::string>()
+                                                               : "";
   }
   void Click(const std::string& css) {
     std::string element = Find(css);
@@ -116,6 +136,16 @@ class Browser {
     Call("POST", Session("/element/" + element + "/clear"), Json::object());
     Call("POST", Session("/element/" + element + "/value"), {{"text", text}});
   }
+  // Scrolls the element matching `css` to the top of the window (for a screenshot).
+  void ScrollTo(const std::string& css) {
+    std::string element = Find(css);
+    ASSERT_FALSE(element.empty()) << "nothing to scroll to at '" << css << "'";
+    Call("POST", Session("/execute/sync"),
+         {{"script", "arguments[0].scrollIntoView(true);"},
+          {"args", Json::array({Json{{kElementKey, element}}})}});
+  }
+  // The page's DOM as markup.
+  std::string Source() { return Call("GET", Session("/source"), nullptr).value("value", ""); }
   // Whether an alert (an injected script's, say) is open.
   bool AlertOpen() {
     Json alert = Call("GET", Session("/alert/text"), nullptr, /*may_fail=*/true);
@@ -177,15 +207,57 @@ class MsgdPageBrowserTest : public ::testing::Test {
   }
   void TearDown() override {
     MariaDbAdmin("USE " + MariaDbAccount().database + "; DROP TABLE IF EXISTS " + prefix_ +
-                 "event, " + prefix_ + "message, " + prefix_ + "schema, " + prefix_ + "audit");
+                 "event, " + prefix_ + "message, " + prefix_ + "schema, " + prefix_ + "audit, " +
+                 prefix_ + "attempt, " + prefix_ + "notification, " + prefix_ + "endpoint");
+  }
+  // Appends the notifier's section to the configuration SetUp wrote, allowed to call the test's
+  // local receiver. Its breaker never opens (1000 failures in a row), so a refusing endpoint is
+  // called at every step of its ladder.
+  void AddNotifier() {
+    std::ofstream config(dir_.File("msgd.conf"), std::ios::app);
+    config << "[notifier webhooks]\nallowed_schemes = http\nallowed_networks = 127.0.0.0/8\n"
+           << "call_timeout_ms = 1000\nbreaker_failures = 1000\n";
+  }
+  // POSTs `body` to `path` with `token`: the answer's status and JSON (0 and {} when none).
+  std::pair<int, Json> Call(const std::string& url, const std::string& token,
+                            const std::string& path, const Json& body) {
+    auto http =
+        http::HttpClient::Make({url, 2s, 5s, 1 << 20, 1, {{"Authorization", "Bearer " + token}}});
+    EXPECT_TRUE(http.ok());
+    if (!http.ok()) return {0, Json::object()};
+    auto reply = (*http)->Post(path, "application/json", body.dump());
+    EXPECT_TRUE(reply.ok()) << path << ": " << reply.status().ToString();
+    if (!reply.ok()) return {0, Json::object()};
+    Json json = Json::parse(reply->body, nullptr, false);
+    return {reply->status, json.is_object() ? json : Json::object()};
   }
   Json Admin(const std::string& url, const std::string& path, const Json& body) {
-    auto http = http::HttpClient::Make(
-        {url, 2s, 5s, 1 << 20, 1, {{"Authorization", "Bearer " + operator_token_}}});
-    EXPECT_TRUE(http.ok());
-    auto reply = (*http)->Post(path, "application/json", body.dump());
-    EXPECT_TRUE(reply.ok() && reply->status == 200) << path << ": " << (reply.ok() ? reply->body : "");
-    return reply.ok() ? Json::parse(reply->body, nullptr, false) : Json::object();
+    auto [status, json] = Call(url, operator_token_, path, body);
+    EXPECT_EQ(status, 200) << path << ": " << json.dump();
+    return json;
+  }
+  // Polls the notification `id` (with its attempts) until `done` holds, for up to 15 s; its
+  // last state either way.
+  template <typename Done>
+  Json WaitForNotification(const std::string& url, const std::string& id, Done done) {
+    Json state;
+    for (int i = 0; i < 300; ++i) {
+      state = Admin(url, "/v1/notifications/get", {{"id", id}, {"attempts", true}});
+      if (done(state)) return state;
+      std::this_thread::sleep_for(50ms);
+    }
+    ADD_FAILURE() << "notification " << id << " never reached the awaited state: " << state.dump();
+    return state;
+  }
+  void SaveScreenshot(Browser& browser, const std::string& name) {
+    const std::string png = browser.Screenshot();
+    EXPECT_GT(png.size(), 1000u);
+    EXPECT_EQ(png.substr(1, 3), "PNG");
+    const std::string shot = std::filesystem::absolute(name).string();
+    std::ofstream(shot, std::ios::binary) << png;
+    std::cout << "screenshot of the management page: " << shot << " (" << png.size() << " bytes)"
+              << std::endl;
+    RecordProperty("screenshot", shot);
   }
 
   ScratchDir dir_;
@@ -239,15 +311,11 @@ TEST_F(MsgdPageBrowserTest, OperatorFindsReadsAndRevivesADeadMessageAndTheAuditS
   browser.WaitForText("#audit", "night-shift");
   std::string audit_text = browser.WaitForText("#audit", "revive");
   EXPECT_NE(audit_text.find(*dead_id), std::string::npos) << audit_text;
+  // This daemon runs no notifier: its part of the page says so, and nothing else failed.
+  browser.WaitForText("#notifier-absent", "runs no notifier");
+  EXPECT_EQ(browser.Text(browser.Find("#notification-counts")), "");
 
-  const std::string png = browser.Screenshot();
-  EXPECT_GT(png.size(), 1000u);
-  EXPECT_EQ(png.substr(1, 3), "PNG");
-  const std::string shot = std::filesystem::absolute("msgd-management-page.png").string();
-  std::ofstream(shot, std::ios::binary) << png;
-  std::cout << "screenshot of the management page: " << shot << " (" << png.size() << " bytes)"
-            << std::endl;
-  RecordProperty("screenshot", shot);
+  SaveScreenshot(browser, "msgd-management-page.png");
 
   // What the page did, as the service and its audit table record it.
   // Revived: published again after the operator's revival (it may since have died again: its
@@ -278,6 +346,128 @@ TEST_F(MsgdPageBrowserTest, OperatorFindsReadsAndRevivesADeadMessageAndTheAuditS
   ASSERT_TRUE(html.ok() && html->status == 200);
   EXPECT_NE(html->body.find("/ui/app.js"), std::string::npos);
   msgd.Stop(SIGTERM);
+}
+
+TEST_F(MsgdPageBrowserTest, OperatorFollowsAFailingNotificationAndResendsItOnceItsEndpointIsBack) {
+  AddNotifier();
+  // The merchant's server: refuses (500), then is gone (410), then accepts (200).
+  std::atomic<int> answer{500};
+  std::atomic<int> delivered{0};
+  http::HttpServerOptions receiver;
+  receiver.address = "127.0.0.1:0";
+  receiver.post_routes["/hook"] = [&](const http::HttpRequest&) {
+    const int status = answer.load();
+    if (status == 200) ++delivered;
+    return http::HttpResponse(status, "text/plain",
+                              status == 500   ? "busy, try later"
+                              : status == 410 ? "gone"
+                                              : "ok");
+  };
+  auto server = http::HttpServer::Start(std::move(receiver));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::string hook = "http://" + (*server)->address() + "/hook";
+
+  MsgdProcess msgd(XA_MSGD_PATH, dir_.File("msgd.conf"), dir_.File("msgd"));
+  msgd.Start("127.0.0.1:0");
+  ASSERT_TRUE(msgd.running());
+  // An endpoint retried every second (64 steps), so its 410 comes soon after the server's.
+  std::string ladder = "1000";
+  for (int i = 1; i < 64; ++i) ladder += ",1000";
+  auto [put_status, endpoint] = Call(msgd.url(), operator_token_, "/v1/endpoints/put",
+                                     {{"id", "shop-1"}, {"url", hook}, {"ladder", ladder}});
+  ASSERT_EQ(put_status, 200) << endpoint.dump();
+  const std::string secret = endpoint.value("secret", "");
+  ASSERT_GT(secret.size(), 6u) << endpoint.dump();
+  auto [submit_status, submitted] =
+      Call(msgd.url(), producer_token_, "/v1/notifications/submit",
+           {{"endpoint", "shop-1"}, {"event_type", "payment.succeeded"}, {"body", "{\"n\":7}"}});
+  ASSERT_EQ(submit_status, 200) << submitted.dump();
+  const std::string id = submitted.value("id", "");
+  ASSERT_FALSE(id.empty());
+  Json state = WaitForNotification(msgd.url(), id, [](const Json& n) {
+    return !n.value("attempt_history", Json::array()).empty();
+  });
+  ASSERT_EQ(state.value("status", ""), "pending") << state.dump();
+  ASSERT_EQ(state["attempt_history"][0].value("http_status", 0), 500) << state.dump();
+
+  Browser browser(dir_);
+  ASSERT_TRUE(browser.ready());
+  browser.Open(msgd.url() + "/ui");
+  browser.Type("#token", operator_token_);
+  browser.Click("#connect");
+  browser.WaitForText("#status", "connected");
+  // Pending, with its refused attempt in the history.
+  EXPECT_EQ(browser.WaitForText("#notification-count-pending", "1"), "1");
+  EXPECT_EQ(browser.WaitForElementText("#notification-count-failed"), "0");
+  browser.Click("#notification-count-pending");
+  browser.WaitForText("#notification-list-title", "pending");
+  const std::string listed = "#notification-list button[data-id='" + id + "']";
+  browser.Click(listed);
+  browser.WaitForText("#notification-id", id);
+  EXPECT_EQ(browser.WaitForElementText("#notification-field-status"), "pending");
+  EXPECT_EQ(browser.WaitForElementText("#notification-field-endpoint"), "shop-1");
+  EXPECT_EQ(browser.WaitForElementText("#notification-body"), "{\"n\":7}");
+  const std::string first = "#attempts tbody tr:first-child";
+  EXPECT_EQ(browser.WaitForElementText(first + " td:nth-child(1)"), "1");
+  EXPECT_EQ(browser.WaitForElementText(first + " td:nth-child(4)"), "500");
+  EXPECT_EQ(browser.WaitForElementText(first + " td:nth-child(5)"), "retry");
+  EXPECT_EQ(browser.WaitForElementText(first + " td:nth-child(6)"), "busy, try later");
+  // The endpoint's health: enabled, its breaker closed, failing since its first call.
+  const std::string row = "#endpoints tr[data-id='shop-1']";
+  browser.WaitForText(row, hook);
+  EXPECT_EQ(browser.WaitForElementText(row + " td.enabled"), "yes");
+  EXPECT_EQ(browser.WaitForElementText(row + " td.breaker"), "closed");
+  EXPECT_EQ(browser.WaitForElementText(row + " td:nth-child(4)"), "64 steps, 64 s");
+  EXPECT_GE(std::atoi(browser.WaitForElementText(row + " td.failures").c_str()), 1);
+
+  // Gone: the notification fails and its endpoint is disabled.
+  answer = 410;
+  state = WaitForNotification(msgd.url(), id,
+                              [](const Json& n) { return n.value("status", "") == "failed"; });
+  ASSERT_EQ(state.value("status", ""), "failed") << state.dump();
+  ASSERT_EQ(state["attempt_history"].back().value("verdict", ""), "gone") << state.dump();
+  browser.Click("#refresh");
+  browser.WaitForText("#status", "refreshed");
+  browser.WaitForText("#notification-field-status", "failed");
+  browser.WaitForText("#attempts tbody tr:last-child", "gone");
+  browser.WaitForText(row + " td.enabled", "no: the endpoint answered 410 Gone");
+  // A resend while the endpoint is disabled is refused, and the page says why.
+  browser.Click("#notification-resend");
+  browser.WaitForText("#status", "enable it first");
+
+  // Back: the operator enables the endpoint again and resends the notification from the page.
+  answer = 200;
+  auto [enable_status, enabled] =
+      Call(msgd.url(), operator_token_, "/v1/endpoints/put", {{"id", "shop-1"}, {"enabled", true}});
+  ASSERT_EQ(enable_status, 200) << enabled.dump();
+  ASSERT_TRUE(enabled.value("enabled", false)) << enabled.dump();
+  browser.Click("#refresh");
+  browser.WaitForText("#status", "refreshed");
+  browser.WaitForText(row + " td.enabled", "yes");
+  browser.Click("#notification-resend");
+  browser.WaitForText("#status", "resend notification " + id + ": changed");
+
+  // Delivered, once, on the first attempt of its fresh ladder; the page shows it.
+  state = WaitForNotification(msgd.url(), id,
+                              [](const Json& n) { return n.value("status", "") == "succeeded"; });
+  ASSERT_EQ(state.value("status", ""), "succeeded") << state.dump();
+  EXPECT_EQ(state.value("attempts", 0), 1) << state.dump();
+  const Json& last = state["attempt_history"].back();
+  EXPECT_EQ(last.value("http_status", 0), 200) << state.dump();
+  EXPECT_EQ(last.value("verdict", ""), "delivered") << state.dump();
+  EXPECT_EQ(delivered.load(), 1);
+  browser.Click("#refresh");
+  browser.WaitForText("#status", "refreshed");
+  browser.WaitForText("#notification-field-status", "succeeded");
+  browser.WaitForText("#attempts tbody tr:last-child", "delivered");
+  EXPECT_EQ(browser.WaitForElementText("#notification-count-succeeded"), "1");
+  // The endpoint's secret, shown once to the operator's API call, never reached the page.
+  EXPECT_EQ(browser.Source().find(secret.substr(6)), std::string::npos);
+
+  browser.ScrollTo("#notifier");
+  SaveScreenshot(browser, "msgd-notifier-page.png");
+  msgd.Stop(SIGTERM);
+  (*server)->Stop();
 }
 
 }  // namespace
