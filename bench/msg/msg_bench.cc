@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemons/msgd/sql_message_store.h"
 #include "examples/local_agents/local_agents.h"
 #include "xa/msg/message_client.h"
 #include "xa/odbc/local_connection.h"
@@ -292,10 +293,8 @@ class Msgd {
     options.dialect = maria ? xa::odbc::Dialect::kMariaDb : xa::odbc::Dialect::kPostgres;
     auto connection = xa::odbc::LocalConnection::Open(options);
     if (!connection.ok()) return;
-    for (const char* table : {"event", "message", "schema", "audit"}) {
-      (void)(*connection)->Execute("DROP TABLE IF EXISTS " + prefix_ + table);
-      (void)(*connection)->Commit();
-    }
+    (void)(*connection)->Execute(xa::msg::DropStoreTablesSql(prefix_));
+    (void)(*connection)->Commit();
   }
 
   Store store_;

@@ -264,9 +264,15 @@ Result<std::vector<Endpoint>> Notifier::ListEndpoints(std::string_view after_id,
 Notifier::EndpointState& Notifier::StateOf(const std::string& id) {
   auto it = endpoints_.find(id);
   if (it == endpoints_.end()) {
-    it = endpoints_.emplace(id, EndpointState{0, 1, EndpointBreaker(options_.breaker)}).first;
+    it = endpoints_.emplace(id, EndpointState{0, 1, false, EndpointBreaker(options_.breaker)})
+             .first;
   }
   return it->second;
+}
+
+bool Notifier::Held(const EndpointState& state, int64_t steady_ms, int unproven_in_flight) const {
+  return state.in_flight >= state.max_in_flight || state.breaker.blocked(steady_ms) ||
+         (!state.proven && unproven_in_flight >= options_.unproven_share());
 }
 
 EndpointHealth Notifier::Health(std::string_view id) {
@@ -375,10 +381,14 @@ Result<std::vector<Notifier::Job>> Notifier::Claim(int limit) {
   const int64_t now = NowMs();
   const int64_t steady = SteadyMs();
   std::vector<std::string> skip;
+  int unproven_in_flight = 0;
   {
     std::lock_guard<std::mutex> lock(state_mu_);
-    for (auto& [id, state] : endpoints_) {
-      if (state.in_flight >= state.max_in_flight || state.breaker.blocked(steady)) skip.push_back(id);
+    for (const auto& [id, state] : endpoints_) {
+      if (!state.proven) unproven_in_flight += state.in_flight;
+    }
+    for (const auto& [id, state] : endpoints_) {
+      if (Held(state, steady, unproven_in_flight)) skip.push_back(id);
     }
   }
   Result<std::unique_ptr<NotificationStore>> made = Store();
@@ -426,8 +436,9 @@ Result<std::vector<Notifier::Job>> Notifier::Claim(int limit) {
       std::lock_guard<std::mutex> lock(state_mu_);
       EndpointState& state = StateOf(n.endpoint_id);
       state.max_in_flight = endpoint->max_in_flight;
-      if (state.in_flight >= state.max_in_flight || !state.breaker.MayAttempt(steady)) continue;
+      if (Held(state, steady, unproven_in_flight) || !state.breaker.MayAttempt(steady)) continue;
       ++state.in_flight;
+      if (!state.proven) ++unproven_in_flight;
     }
     ++n.claims;
     n.next_attempt_ms = now + options_.claim_duration().count();
@@ -463,7 +474,8 @@ void Notifier::Deliver(Job job) {
     std::lock_guard<std::mutex> lock(state_mu_);
     EndpointState& state = StateOf(job.endpoint.id);
     --state.in_flight;
-    state.breaker.Report(verdict == AttemptVerdict::kDelivered, SteadyMs());
+    state.proven = verdict == AttemptVerdict::kDelivered;
+    state.breaker.Report(state.proven, SteadyMs());
   }
   Status recorded = Record(job, outcome, verdict, started_ms, latency_ms);
   if (!recorded.ok()) {

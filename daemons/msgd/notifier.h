@@ -19,9 +19,10 @@
 // at the claim's end, never earlier, and is called again under the same webhook-id (the receiver
 // deduplicates). Restarts resume every schedule where the store holds it.
 //
-// Fairness: the dispatcher claims no more than free workers can start at once, and never more
-// than an endpoint's max_in_flight for one endpoint; an endpoint whose breaker is open is
-// skipped until its probe is due. Breakers and in-flight counts are per daemon.
+// Fairness: the dispatcher claims no more than free workers can start at once, never more than
+// an endpoint's max_in_flight for one endpoint, and for the unproven endpoints (whose last call
+// failed, or not yet called) together no more than half of the workers; an endpoint whose breaker is open is skipped until
+// its probe is due. Breakers and in-flight counts are per daemon.
 //
 // Thread safety: requests from any thread; Start() and Stop() from one.
 
@@ -65,6 +66,10 @@ struct NotifierOptions {
   EndpointBreaker::Options breaker;
   std::chrono::milliseconds poll_interval{std::chrono::seconds(1)};
   std::chrono::milliseconds failure_pause{std::chrono::seconds(1)};
+  // The workers that unproven endpoints (whose last call in this daemon failed, or that have
+  // not been called yet) may hold at once, together: half, so that a hundred endpoints timing
+  // out cannot take every worker while a healthy one waits.
+  int unproven_share() const { return workers > 1 ? workers / 2 : 1; }
   // How long a claim lasts: the call's deadline and the time to record its outcome.
   std::chrono::milliseconds claim_duration() const {
     return call_timeout + std::chrono::seconds(10);
@@ -171,8 +176,13 @@ class Notifier {
   struct EndpointState {
     int in_flight = 0;
     int max_in_flight = 1;
+    bool proven = false;  // its last call in this daemon delivered
     EndpointBreaker breaker;
   };
+  // Whether no call to the endpoint may start now (under state_mu_): at its max_in_flight, its
+  // breaker open or its probe out, or it is unproven and the unproven endpoints hold their
+  // share of the workers (`unproven_in_flight` of them).
+  bool Held(const EndpointState& state, int64_t steady_ms, int unproven_in_flight) const;
   // The endpoint's state in this daemon, made with the configured breaker on first use; under
   // state_mu_.
   EndpointState& StateOf(const std::string& id);

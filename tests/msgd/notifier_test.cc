@@ -562,6 +562,41 @@ TEST_P(NotifierTest, OneEndpointTimingOutDoesNotDelayAnotherOnTheRealClock) {
   receiver_->Stop();
 }
 
+TEST_P(NotifierTest, EndpointsTimingOutByTheDozenHoldAtMostHalfTheWorkers) {
+  options_.workers = 4;
+  options_.call_timeout = 1500ms;
+  notifier_ = MakeNotifier(Env::Default()->clock());
+  Receiver healthy(Env::Default()->clock());
+  healthy.Start(secret_);
+  receiver_ = std::make_unique<Receiver>(Env::Default()->clock());
+  receiver_->Start(secret_);
+  receiver_->Set(Behaviour::kHang);
+  PutEndpoint(*notifier_, "healthy", healthy.url());
+  notifier_->Start();
+  // The healthy endpoint has answered before: the notifier knows it as proven.
+  auto first = notifier_->Submit("healthy", "e", "{}");
+  ASSERT_TRUE(first.ok());
+  while (healthy.requests() < 1) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 12; ++i) {
+    PutEndpoint(*notifier_, "hanging-" + std::to_string(i), receiver_->url());
+    ASSERT_TRUE(notifier_->Submit("hanging-" + std::to_string(i), "e", "{}").ok());
+  }
+  std::this_thread::sleep_for(200ms);  // the hanging endpoints' calls are under way
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(notifier_->Submit("healthy", "e", "{}")->id);
+  while (healthy.requests() < 7 && std::chrono::steady_clock::now() - started < 10s) {
+    std::this_thread::sleep_for(5ms);
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(healthy.requests(), 7);
+  EXPECT_LT(took, options_.call_timeout) << "the healthy endpoint waited for the hanging ones";
+  EXPECT_LE(receiver_->max_concurrent(), options_.unproven_share())
+      << "unproven endpoints held more than their share of the workers";
+  notifier_->Stop();
+  receiver_->Stop();
+}
+
 TEST_P(NotifierTest, RealClockRetriesWaitTheirStepsThenDeliver) {
   notifier_ = MakeNotifier(Env::Default()->clock());
   receiver_ = std::make_unique<Receiver>(Env::Default()->clock());
