@@ -108,7 +108,7 @@ class Receiver {
         answer = http::HttpResponse(429, "text/plain", "slow down", {{"Retry-After", "600"}});
         break;
       case Behaviour::kHang:
-        for (int i = 0; i < 300 && !release_.load(); ++i) std::this_thread::sleep_for(10ms);
+        for (int i = 0; i < 600 && !release_.load(); ++i) std::this_thread::sleep_for(10ms);
         break;
       case Behaviour::kSlow: std::this_thread::sleep_for(150ms); break;
     }
@@ -525,7 +525,7 @@ TEST_P(NotifierTest, MerchantReconciliationPagesVisitEachNotificationOnceInItsTi
 
 TEST_P(NotifierTest, OneEndpointTimingOutDoesNotDelayAnotherOnTheRealClock) {
   options_.workers = 6;
-  options_.call_timeout = 1500ms;
+  options_.call_timeout = 3000ms;
   notifier_ = MakeNotifier(Env::Default()->clock());
   Receiver healthy(Env::Default()->clock());
   healthy.Start(secret_);
@@ -564,7 +564,7 @@ TEST_P(NotifierTest, OneEndpointTimingOutDoesNotDelayAnotherOnTheRealClock) {
 
 TEST_P(NotifierTest, EndpointsTimingOutByTheDozenHoldAtMostHalfTheWorkers) {
   options_.workers = 4;
-  options_.call_timeout = 1500ms;
+  options_.call_timeout = 3000ms;
   notifier_ = MakeNotifier(Env::Default()->clock());
   Receiver healthy(Env::Default()->clock());
   healthy.Start(secret_);

@@ -232,5 +232,77 @@ TEST(HttpClient, WithoutTheOptionTheCallOnAClosedConnectionFailsNamingTheUrl) {
   EXPECT_EQ(server.answered(), 1);
 }
 
+// Accepts one connection and trickles an answer's header a byte every 100 ms, for ever (until
+// destroyed): each read finishes well within any read timeout, the whole answer never does.
+class TricklingServer {
+ public:
+  TricklingServer() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&at), sizeof(at));
+    ::listen(listener_, 4);
+    socklen_t length = sizeof(at);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&at), &length);
+    port_ = ntohs(at.sin_port);
+    thread_ = std::thread([this] {
+      int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      const std::string header = "HTTP/1.1 200 OK\r\nX-Slow: ";
+      for (size_t i = 0; !stop_.load(); ++i) {
+        const char c = i < header.size() ? header[i] : 'a';
+        if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      ::close(fd);
+    });
+  }
+  ~TricklingServer() {
+    stop_.store(true);
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(HttpClient, ACallDeadlineCutsAServerThatTricklesItsAnswer) {
+  TricklingServer server;
+  HttpClientOptions options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(server.port());
+  options.request_timeout = std::chrono::seconds(2);  // each byte comes well within it
+  options.call_deadline = std::chrono::milliseconds(600);
+  std::unique_ptr<HttpClient> client = HttpClient::Make(options).value();
+  const auto start = std::chrono::steady_clock::now();
+  Result<HttpReply> reply = client->Post("/hook", "application/json", "{}");
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(reply.ok()) << "a trickled answer was read whole?";
+  EXPECT_EQ(reply.status().code(), Code::kRmFail);
+  EXPECT_THAT(reply.status().message(), HasSubstr("deadline of 600 ms"));
+  EXPECT_GE(took, std::chrono::milliseconds(600));
+  EXPECT_LT(took, std::chrono::milliseconds(1900)) << "the call outlived its deadline";
+}
+
+TEST(HttpClient, AConnectAddressIsCalledInsteadOfTheHostsLookupWithTheHostHeaderKept) {
+  RawServer server("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+  const std::string port = server.base_url().substr(server.base_url().rfind(':') + 1);
+  HttpClientOptions options;
+  // A name that resolves nowhere: only the pinned address can make the call succeed.
+  options.base_url = "http://merchant.invalid:" + port;
+  options.connect_address = "127.0.0.1";
+  std::unique_ptr<HttpClient> client = HttpClient::Make(options).value();
+  Result<HttpReply> reply = client->Post("/hook", "application/json", "{}");
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->status, 204);
+  EXPECT_THAT(server.last_request(), HasSubstr("Host: merchant.invalid:" + port + "\r\n"));
+}
+
 }  // namespace
 }  // namespace xa::http
