@@ -268,6 +268,34 @@ TEST_P(NotifierTest, DeliveredCallIsSignedAndRecordedWithItsAttempt) {
   EXPECT_EQ(Pass(*notifier_), 0);
 }
 
+TEST_P(NotifierTest, DuringAKeyRotationEachSecretSignsAndAReceiverWithEitherAccepts) {
+  notifier_ = MakeNotifier(&clock_);
+  const std::string next_secret = WebhookSecret::Generate().value().ToString();
+  EndpointChange change;
+  change.id = "rotating";
+  change.url = receiver_->url();
+  change.secrets = std::vector<std::string>{next_secret, secret_};  // the new one first
+  ASSERT_TRUE(notifier_->PutEndpoint(change).ok());
+  ASSERT_TRUE(notifier_->Submit("rotating", "e", "{}").ok());
+  EXPECT_EQ(Pass(*notifier_), 1);
+  EXPECT_EQ(receiver_->requests(), 1);
+  EXPECT_EQ(receiver_->bad_signatures(), 0) << "the receiver still on the old secret refused";
+  // The merchant switches to the new secret; the rotation ends with the new one alone.
+  Receiver switched(&clock_);
+  switched.Start(next_secret);
+  change.url = switched.url();
+  change.secrets = std::vector<std::string>{next_secret};
+  ASSERT_TRUE(notifier_->PutEndpoint(change).ok());
+  ASSERT_TRUE(notifier_->Submit("rotating", "e", "{}").ok());
+  EXPECT_EQ(Pass(*notifier_), 1);
+  EXPECT_EQ(switched.requests(), 1);
+  EXPECT_EQ(switched.bad_signatures(), 0);
+  auto endpoint = notifier_->GetEndpoint("rotating");
+  ASSERT_TRUE(endpoint.ok() && *endpoint);
+  EXPECT_EQ((*endpoint)->secrets, std::vector<std::string>{next_secret});
+  notifier_.reset();  // its kept-alive connections close before the server stops
+}
+
 TEST_P(NotifierTest, EndpointAnswering500FollowsTheWholeWeChatLadderThenFails) {
   notifier_ = MakeNotifier(&clock_);
   receiver_->Set(Behaviour::kError500);
