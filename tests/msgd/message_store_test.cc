@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/msgd/store_test_env.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "testutil/test_secrets.h"
@@ -57,15 +58,7 @@ std::map<std::string, std::vector<std::string>> DocumentedColumns() {
 class SqlMessageStoreTest : public ::testing::TestWithParam<odbc::Dialect> {
  protected:
   bool postgres() const { return GetParam() == odbc::Dialect::kPostgres; }
-  odbc::OdbcOptions Options() const {
-    test::ServerAccount account = postgres() ? test::PostgresAccount() : test::MariaDbAccount();
-    odbc::OdbcOptions options;
-    options.dsn = postgres() ? test::OdbcPostgresDsn() : test::OdbcMariaDbDsn();
-    options.user = account.user;
-    options.password = account.password;
-    options.dialect = GetParam();
-    return options;
-  }
+  odbc::OdbcOptions Options() const { return test::StoreOdbcOptions(GetParam()); }
   std::unique_ptr<SqlMessageStore> Open() {
     auto store = SqlMessageStore::Open(Options(), prefix_);
     EXPECT_TRUE(store.ok()) << store.status().ToString();

@@ -38,6 +38,7 @@
 #include "src/http/http_client.h"
 #include "src/http/http_server.h"
 #include "tests/msgd/msgd_process.h"
+#include "tests/msgd/store_test_env.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "testutil/test_secrets.h"
@@ -50,19 +51,8 @@ namespace {
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
 
-int EnvInt(const char* name, int fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
-}
-
 odbc::OdbcOptions DatabaseOptions(bool postgres) {
-  ServerAccount account = postgres ? PostgresAccount() : MariaDbAccount();
-  odbc::OdbcOptions options;
-  options.dsn = postgres ? OdbcPostgresDsn() : OdbcMariaDbDsn();
-  options.user = account.user;
-  options.password = account.password;
-  options.dialect = postgres ? odbc::Dialect::kPostgres : odbc::Dialect::kMariaDb;
-  return options;
+  return StoreOdbcOptions(postgres ? odbc::Dialect::kPostgres : odbc::Dialect::kMariaDb);
 }
 
 std::unique_ptr<odbc::LocalConnection> Connect(bool postgres) {

@@ -41,6 +41,7 @@
 #include "src/http/http_client.h"
 #include "src/http/http_server.h"
 #include "tests/msgd/msgd_process.h"
+#include "tests/msgd/store_test_env.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "testutil/test_secrets.h"
@@ -51,11 +52,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
-
-int EnvInt(const char* name, int fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
-}
 
 const std::vector<int64_t> kLadderMs = {1000, 1000, 1000};
 
@@ -258,12 +254,7 @@ TEST_F(NotifierSoakTest, RestartsLoseNoScheduleFireNothingEarlyAndDeliverAsTheRe
 
   // Settle: the daemons run on until nothing is pending (a dead daemon's claims run out after
   // the call timeout and 10 s; breakers reopen within seconds).
-  odbc::OdbcOptions options;
-  options.dsn = OdbcPostgresDsn();
-  options.user = PostgresAccount().user;
-  options.password = PostgresAccount().password;
-  options.dialect = odbc::Dialect::kPostgres;
-  auto store = msg::SqlMessageStore::Open(options, prefix_);
+  auto store = msg::SqlMessageStore::Open(StoreOdbcOptions(odbc::Dialect::kPostgres), prefix_);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto all = [&] {
     std::vector<msg::Notification> notifications;

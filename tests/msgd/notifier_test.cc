@@ -26,6 +26,7 @@
 
 #include "daemons/msgd/sql_message_store.h"
 #include "src/http/http_server.h"
+#include "tests/msgd/store_test_env.h"
 #include "tests/recovery/crash_harness.h"
 #include "testutil/db_env.h"
 #include "testutil/fake_clock.h"
@@ -170,15 +171,7 @@ class NotifierTest : public ::testing::TestWithParam<odbc::Dialect> {
     }
   }
   bool postgres() const { return GetParam() == odbc::Dialect::kPostgres; }
-  odbc::OdbcOptions StoreOptions() const {
-    test::ServerAccount account = postgres() ? test::PostgresAccount() : test::MariaDbAccount();
-    odbc::OdbcOptions options;
-    options.dsn = postgres() ? test::OdbcPostgresDsn() : test::OdbcMariaDbDsn();
-    options.user = account.user;
-    options.password = account.password;
-    options.dialect = GetParam();
-    return options;
-  }
+  odbc::OdbcOptions StoreOptions() const { return test::StoreOdbcOptions(GetParam()); }
   NotificationStoreFactory Stores() {
     return [options = StoreOptions(),
             prefix = prefix_]() -> Result<std::unique_ptr<NotificationStore>> {
@@ -553,24 +546,32 @@ TEST_P(NotifierTest, MerchantReconciliationPagesVisitEachNotificationOnceInItsTi
 
 // The daemon's threads (dispatcher, workers) on the real clock: on PostgreSQL only, as the store's
 // statements are the same as above and these wait out real call timeouts.
-class NotifierOnTheRealClockTest : public NotifierTest {};
+class NotifierOnTheRealClockTest : public NotifierTest {
+ protected:
+  // A notifier of `workers` on the real clock with a 3 s call timeout, a receiver that answers
+  // (healthy_) and, in receiver_, one that hangs.
+  void StartWithAHangingReceiver(int workers) {
+    options_.workers = workers;
+    options_.call_timeout = 3000ms;
+    notifier_ = MakeNotifier(Env::Default()->clock());
+    healthy_ = std::make_unique<Receiver>(Env::Default()->clock());
+    healthy_->Start(secret_);
+    receiver_ = std::make_unique<Receiver>(Env::Default()->clock());
+    receiver_->Start(secret_);
+    receiver_->Set(Behaviour::kHang);
+  }
+  std::unique_ptr<Receiver> healthy_;
+};
 
 TEST_P(NotifierOnTheRealClockTest, OneEndpointTimingOutDoesNotDelayAnotherOnTheRealClock) {
-  options_.workers = 6;
-  options_.call_timeout = 3000ms;
-  notifier_ = MakeNotifier(Env::Default()->clock());
-  Receiver healthy(Env::Default()->clock());
-  healthy.Start(secret_);
-  receiver_ = std::make_unique<Receiver>(Env::Default()->clock());
-  receiver_->Start(secret_);
-  receiver_->Set(Behaviour::kHang);
+  StartWithAHangingReceiver(6);
   EndpointChange hanging;
   hanging.id = "hanging";
   hanging.url = receiver_->url();
   hanging.secrets = std::vector<std::string>{secret_};
   hanging.max_in_flight = 2;
   ASSERT_TRUE(notifier_->PutEndpoint(hanging).ok());
-  PutEndpoint(*notifier_, "healthy", healthy.url());
+  PutEndpoint(*notifier_, "healthy", healthy_->url());
   notifier_->Start();
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(notifier_->Submit("hanging", "e", "{}").ok());
   std::this_thread::sleep_for(100ms);  // the hanging endpoint's calls are under way
@@ -595,20 +596,13 @@ TEST_P(NotifierOnTheRealClockTest, OneEndpointTimingOutDoesNotDelayAnotherOnTheR
 }
 
 TEST_P(NotifierOnTheRealClockTest, EndpointsTimingOutByTheDozenHoldAtMostHalfTheWorkers) {
-  options_.workers = 4;
-  options_.call_timeout = 3000ms;
-  notifier_ = MakeNotifier(Env::Default()->clock());
-  Receiver healthy(Env::Default()->clock());
-  healthy.Start(secret_);
-  receiver_ = std::make_unique<Receiver>(Env::Default()->clock());
-  receiver_->Start(secret_);
-  receiver_->Set(Behaviour::kHang);
-  PutEndpoint(*notifier_, "healthy", healthy.url());
+  StartWithAHangingReceiver(4);
+  PutEndpoint(*notifier_, "healthy", healthy_->url());
   notifier_->Start();
   // The healthy endpoint has answered before: the notifier knows it as proven.
   auto first = notifier_->Submit("healthy", "e", "{}");
   ASSERT_TRUE(first.ok());
-  while (healthy.requests() < 1) std::this_thread::sleep_for(5ms);
+  while (healthy_->requests() < 1) std::this_thread::sleep_for(5ms);
   for (int i = 0; i < 12; ++i) {
     PutEndpoint(*notifier_, "hanging-" + std::to_string(i), receiver_->url());
     ASSERT_TRUE(notifier_->Submit("hanging-" + std::to_string(i), "e", "{}").ok());
@@ -617,11 +611,11 @@ TEST_P(NotifierOnTheRealClockTest, EndpointsTimingOutByTheDozenHoldAtMostHalfThe
   const auto started = std::chrono::steady_clock::now();
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) ids.push_back(notifier_->Submit("healthy", "e", "{}")->id);
-  while (healthy.requests() < 7 && std::chrono::steady_clock::now() - started < 10s) {
+  while (healthy_->requests() < 7 && std::chrono::steady_clock::now() - started < 10s) {
     std::this_thread::sleep_for(5ms);
   }
   const auto took = std::chrono::steady_clock::now() - started;
-  EXPECT_EQ(healthy.requests(), 7);
+  EXPECT_EQ(healthy_->requests(), 7);
   EXPECT_LT(took, options_.call_timeout) << "the healthy endpoint waited for the hanging ones";
   EXPECT_LE(receiver_->max_concurrent(), options_.unproven_share())
       << "unproven endpoints held more than their share of the workers";

@@ -46,6 +46,11 @@ ServerAccount Account(const std::string& prefix) {
 }
 }  // namespace
 
+int EnvInt(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
+}
+
 ServerAccount MariaDbAccount() { return Account("XA_TEST_MARIADB"); }
 ServerAccount PostgresAccount() { return Account("XA_TEST_PG"); }
 ServerAccount RabbitMqAccount() { return Account("XA_TEST_RABBITMQ"); }

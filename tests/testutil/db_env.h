@@ -38,6 +38,9 @@ struct ServerAccount {
 // Each getter fails the current test (ADD_FAILURE with the variable's name) and returns an
 // empty value when the variable is missing.
 std::string RequireEnv(const char* name);
+// A soak's or stress test's size from the environment: the variable as an integer, `fallback`
+// when it is unset or empty.
+int EnvInt(const char* name, int fallback);
 ServerAccount MariaDbAccount();
 ServerAccount PostgresAccount();
 // RabbitMQ's account (database empty).

@@ -17,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "testutil/db_env.h"
 #include "tests/tm/tm_db_util.h"
 #include "xa/decision_log.h"
 #include "xa/transaction_manager.h"
@@ -31,11 +32,6 @@ constexpr int kDefaultTransfers = 2000;
 #else
 constexpr int kDefaultTransfers = 10000;
 #endif
-
-int EnvInt(const char* name, int fallback) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? fallback : std::atoi(value);
-}
 
 TEST(TmDbStressTest, ConcurrentTransfersKeepTheTotalAndLeaveNoPreparedBranch) {
   const int transfers = EnvInt("XA_TM_STRESS_TRANSFERS", kDefaultTransfers);
