@@ -5,6 +5,7 @@
 // asserting its invariant: a confirmed message's effect happens exactly once, a message whose
 // business operation failed is never delivered, nothing is lost.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -638,7 +639,18 @@ TEST_P(MsgdIntegrationTest, KilledAtEachCrashPointLosesNothingAndDeliversNothing
   // after the answer.
   for (const char* point : {"msgd-after-back-query-claim", "msgd-after-back-query-answer"}) {
     arm(point);
-    std::string id = PreSend(point);
+    auto presend = producer_->PreSend({"payment.booked", queue_, point, queries_.url()});
+    if (!presend.ok()) {
+      // On a loaded machine the answer can wait longer than confirm_timeout_ms: the back-query
+      // pass claimed the new message first and the daemon died at the point before answering.
+      // The producer never learned the id (Q1's case): the back-query drops the message, and
+      // the end checks that nothing but the committed ones was processed.
+      EXPECT_THAT(presend.status().message(), ::testing::HasSubstr("no answer"))
+          << presend.status().ToString();
+      RestartAfterCrash();
+      continue;
+    }
+    const std::string id = *presend;
     queries_.Answer(id, "committed");
     committed.push_back(id);
     RestartAfterCrash();
