@@ -19,6 +19,11 @@
 #   7. build-tsan/   Debug, TSan (-DXA_SANITIZE=thread): ctest -L concurrent
 #   8. scripts/fuzz-log.sh: the decision log's libFuzzer targets, XA_FUZZ_SECONDS in all (60)
 #
+# The builds of steps 5b to 8 run ahead, one after another, at the lowest CPU priority (nice 19)
+# while the tests of steps 4 and 6 run: those tests spend most of their time waiting on the
+# servers, on timeouts and on killed processes, and a nice-19 compiler takes only the CPU they
+# leave idle. Each step then waits for its build (the summary lists the builds' own times).
+#
 # The last line is `tests: N passed, N failed`, summed over every ctest run. Exits non-zero when a
 # step fails, a test fails, or a ctest run (other than the TSan one, while no test is labelled
 # `concurrent`) ran no test at all. A test that did not run (GTEST_SKIP, a DISABLED_ test) counts
@@ -70,6 +75,7 @@ phase() {
 }
 
 finish() {
+  stop_ahead_builds
   say "summary"
   local line
   for line in "${TIMINGS[@]}"; do
@@ -274,6 +280,77 @@ consumer_check() {
     "$dir/xa_pkg_config_consumer"
 }
 
+# The builds that run ahead at low priority: ahead_builds runs them in the background, each
+# writing build/ahead-<name>.log and, when it ends, a line "<exit code> <seconds>" to
+# build/ahead-<name>.done; await_ahead waits for one of them.
+readonly AHEAD_DIR=build
+AHEAD_PID=
+
+# ahead_builds <TSan target...>: the package build, then (unless XA_TEST_QUICK=1) the ASan+UBSan
+# build, the TSan build of the given targets (none: no TSan build) and the fuzzers' build.
+ahead_builds() {
+  renice -n 19 -p "$BASHPID" >/dev/null
+  # The idle I/O class too, where the disk's scheduler has one, so that the tests' fdatasyncs
+  # do not queue behind the compilers' writes.
+  ionice -c 3 -p "$BASHPID" 2>/dev/null || true
+  ahead_step packages bash scripts/package-test.sh --build-only "$REPO_ROOT/build-packages"
+  [[ "${XA_TEST_QUICK:-0}" == 1 ]] && return 0
+  ahead_step asan configure_and_build build-asan \
+    -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=address -DXA_BUILD_BENCH=OFF
+  if (($# > 0)); then
+    ahead_step tsan configure_and_build build-tsan \
+      -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=thread -DXA_BUILD_BENCH=OFF -- --target "$@"
+  fi
+  ahead_step fuzz bash scripts/fuzz-log.sh --build-only
+}
+
+# ahead_step <name> <command...>: runs one build of ahead_builds.
+ahead_step() {
+  local name="$1" start=$SECONDS rc=0
+  shift
+  "$@" >"$AHEAD_DIR/ahead-$name.log" 2>&1 || rc=$?
+  echo "$rc $((SECONDS - start))" >"$AHEAD_DIR/ahead-$name.done"
+}
+
+start_ahead_builds() {
+  rm -f "$AHEAD_DIR"/ahead-*.done "$AHEAD_DIR"/ahead-*.log
+  # Its own process group (job control on for this one job), so that finish can stop it all.
+  set -m
+  ahead_builds "$@" &
+  AHEAD_PID=$!
+  set +m
+}
+
+# await_ahead <name> <label>: waits for that build, lists it in the summary, and returns its
+# exit code (its log's tail is printed when it failed).
+await_ahead() {
+  local name="$1" label="$2" done_file="$AHEAD_DIR/ahead-$1.done" start=$SECONDS
+  say "waiting for the build ahead: $label"
+  until [[ -s "$done_file" ]]; do
+    if ! kill -0 "$AHEAD_PID" 2>/dev/null && [[ ! -s "$done_file" ]]; then
+      echo "test.sh: the builds ahead ended without building $name"
+      return 1
+    fi
+    sleep 2
+  done
+  local rc seconds
+  read -r rc seconds <"$done_file"
+  TIMINGS+=("$(printf '%-42s %5ds  %s' "$label (ahead, nice 19)" "$seconds" "$([[ $rc == 0 ]] && echo ok || echo "FAILED ($rc)")")")
+  TIMINGS+=("$(printf '%-42s %5ds' "  waited for it" $((SECONDS - start)))")
+  if ((rc != 0)); then
+    tail -n 60 "$AHEAD_DIR/ahead-$name.log"
+    return "$rc"
+  fi
+  echo "test.sh: $label: built (log: $AHEAD_DIR/ahead-$name.log)"
+}
+
+stop_ahead_builds() {
+  if [[ -n "$AHEAD_PID" ]] && kill -0 "$AHEAD_PID" 2>/dev/null; then
+    kill -- "-$AHEAD_PID" 2>/dev/null || true
+    wait "$AHEAD_PID" 2>/dev/null || true
+  fi
+}
+
 start_servers() {
   bash scripts/servers.sh start || return 1
   local env_file="${XA_SERVERS_DIR:-$REPO_ROOT/build/servers}/env.sh"
@@ -292,13 +369,22 @@ main() {
     -DXA_TEST_LOCK_HOLD_BENCH=ON ||
     { fail "build of build/"; finish; }
   phase "start servers" start_servers || { fail "scripts/servers.sh start"; finish; }
+  # TSan builds only the programs that hold `concurrent` tests: the other programs' tests stay
+  # out of its run anyway (ctest lists an unbuilt program as one unlabelled *_NOT_BUILT test).
+  local -a concurrent=()
+  mapfile -t concurrent < <(concurrent_test_programs)
+  start_ahead_builds ${concurrent[@]+"${concurrent[@]}"}
   phase "tests (build/), two lanes" run_ctest_in_two_lanes "tests" build "$TIMEOUT" \
     'db|crash|concurrent|soak|bench' || true
   report_screenshot build/tests/msgd/msgd-management-page.png
   phase "install + find_package/pkg-config users" consumer_check ||
     fail "find_package or pkg-config consumer"
-  phase "Debian packages: build, install in a throwaway root, use, purge" \
-    bash scripts/package-test.sh "$REPO_ROOT/build-packages" || fail "the Debian packages"
+  if await_ahead packages "build build-packages/"; then
+    phase "Debian packages: build, install in a throwaway root, use, purge" \
+      bash scripts/package-test.sh "$REPO_ROOT/build-packages" || fail "the Debian packages"
+  else
+    fail "build of build-packages/"
+  fi
 
   if [[ "${XA_TEST_QUICK:-0}" == 1 ]]; then
     say "XA_TEST_QUICK=1: skipping the ASan+UBSan and TSan builds"
@@ -307,8 +393,7 @@ main() {
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     export LSAN_OPTIONS="suppressions=$REPO_ROOT/scripts/sanitizers/lsan.supp:print_suppressions=0"
-    if phase "build ASan+UBSan (build-asan/)" configure_and_build build-asan \
-      -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=address -DXA_BUILD_BENCH=OFF; then
+    if await_ahead asan "build ASan+UBSan (build-asan/)"; then
       # The kill soak (label soak) runs in build/ only: under ASan it would take most of the
       # CI budget, and the crash matrix already runs its processes under ASan. The model checks
       # (label model: spin, and the participant simulation's hunt for each broken rule) sanitize
@@ -320,18 +405,12 @@ main() {
       fail "build of build-asan/"
     fi
 
-    local -a concurrent=()
-    mapfile -t concurrent < <(concurrent_test_programs)
     if ((${#concurrent[@]} == 0)); then
       say "TSan: NO test is labelled 'concurrent' yet, so there is nothing to run under TSan; skipping build-tsan/"
       TIMINGS+=("TSan                                       skipped: no test labelled 'concurrent'")
     else
       export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$REPO_ROOT/scripts/sanitizers/tsan.supp"
-      # Only the programs that hold `concurrent` tests: the other programs' tests stay out of
-      # this run anyway (ctest lists an unbuilt program as one unlabelled *_NOT_BUILT test).
-      if phase "build TSan (build-tsan/)" configure_and_build build-tsan \
-        -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=thread -DXA_BUILD_BENCH=OFF \
-        -- --target "${concurrent[@]}"; then
+      if await_ahead tsan "build TSan (build-tsan/)"; then
         phase "tests TSan, -L concurrent (build-tsan/)" run_ctest "tsan tests" build-tsan 1 \
           -L concurrent --timeout $((TIMEOUT * 2)) -j 1 || true
       else
@@ -339,8 +418,12 @@ main() {
       fi
     fi
     # The decision log's record decoder and replay under libFuzzer (clang, ASan+UBSan).
-    phase "fuzz the decision log (${XA_FUZZ_SECONDS:-60} s)" \
-      bash scripts/fuzz-log.sh "${XA_FUZZ_SECONDS:-60}" || fail "fuzzing the decision log"
+    if await_ahead fuzz "build the fuzzers (build-fuzz/)"; then
+      phase "fuzz the decision log (${XA_FUZZ_SECONDS:-60} s)" \
+        bash scripts/fuzz-log.sh "${XA_FUZZ_SECONDS:-60}" || fail "fuzzing the decision log"
+    else
+      fail "build of the fuzzers (build-fuzz/)"
+    fi
   fi
   TIMINGS+=("$(printf '%-42s %5ds' total $((SECONDS - start_all)))")
   finish
