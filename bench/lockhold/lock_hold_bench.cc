@@ -67,7 +67,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -96,6 +95,7 @@
 #include <cppconn/exception.h>
 #include <cppconn/statement.h>
 
+#include "bench/bench_env.h"
 #include "examples/local_agents/local_agents.h"
 #include "bench/lockhold/link_relay.h"
 #include "bench/lockhold/lock_probe.h"
@@ -182,14 +182,6 @@ const char* ProtocolKey(Protocol protocol) {
 }
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// CPU time (user + system) this process has used, in ms.
-double ProcessCpuMs() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  auto ms = [](const timeval& t) { return t.tv_sec * 1000.0 + t.tv_usec / 1000.0; };
-  return ms(usage.ru_utime) + ms(usage.ru_stime);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Results
@@ -473,7 +465,7 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients,
   }
 
   const auto start = Clock::now();
-  const double bench_cpu_before = ProcessCpuMs();
+  const double bench_cpu_before = xa::bench::SelfCpuMs();
   const double agents_cpu_before = shared.agents.CpuMs();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(shared.config.seconds));
@@ -515,7 +507,7 @@ Result<CaseResult> RunNoFailure(Shared& shared, Protocol protocol, int clients,
   }
   for (auto& t : client_threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const double bench_cpu_ms = ProcessCpuMs() - bench_cpu_before;
+  const double bench_cpu_ms = xa::bench::SelfCpuMs() - bench_cpu_before;
   const double agents_cpu_ms = shared.agents.CpuMs() - agents_cpu_before;
   {
     std::lock_guard lock(announcements.mutex);

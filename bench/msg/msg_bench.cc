@@ -22,7 +22,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_env.h"
 #include "daemons/msgd/sql_message_store.h"
 #include "examples/local_agents/local_agents.h"
 #include "xa/msg/message_client.h"
@@ -53,29 +53,16 @@
 
 namespace {
 
+using xa::bench::RequireEnv;
+using xa::bench::ReadFirstLine;
+using xa::bench::SelfCpuMs;
+using xa::bench::ReadPid;
+
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kConsumers = 4;
 constexpr auto kDrainLimit = 30s;  // after the producers stop, the longest wait for the last
-
-std::string Env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') {
-    throw std::runtime_error(std::string("missing ") + name +
-                             " (start the servers: scripts/servers.sh start; "
-                             ". build/servers/env.sh)");
-  }
-  return value;
-}
-
-std::string ReadFirstLine(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  if (line.empty()) throw std::runtime_error("cannot read " + path);
-  return line;
-}
 
 std::string RandomHex(size_t bytes) {
   static std::mt19937_64 random{std::random_device{}()};
@@ -85,26 +72,12 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
-double SelfCpuMs() {
-  rusage self{};
-  getrusage(RUSAGE_SELF, &self);
-  return static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) * 1000.0 +
-         static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1000.0;
-}
-
-int ReadPid(const std::string& path) {
-  std::ifstream in(path);
-  int pid = 0;
-  in >> pid;
-  return pid;
-}
-
 xa::rabbitmq::AmqpOptions Broker() {
   xa::rabbitmq::AmqpOptions options;
-  options.host = Env("XA_TEST_RABBITMQ_HOST");
-  options.port = std::atoi(Env("XA_TEST_RABBITMQ_PORT").c_str());
-  options.user = Env("XA_TEST_RABBITMQ_USER");
-  options.password = ReadFirstLine(Env("XA_TEST_RABBITMQ_PASSWORD_FILE"));
+  options.host = RequireEnv("XA_TEST_RABBITMQ_HOST");
+  options.port = std::atoi(RequireEnv("XA_TEST_RABBITMQ_PORT").c_str());
+  options.user = RequireEnv("XA_TEST_RABBITMQ_USER");
+  options.password = ReadFirstLine(RequireEnv("XA_TEST_RABBITMQ_PASSWORD_FILE"));
   return options;
 }
 
@@ -215,10 +188,10 @@ class Msgd {
            << "confirm_timeout_ms = 600000\n"
            << "ack_timeout_ms = 600000\n"
            << StoreSection()
-           << "[broker rabbitmq]\nhost = " << Env("XA_TEST_RABBITMQ_HOST") << "\n"
-           << "port = " << Env("XA_TEST_RABBITMQ_PORT") << "\n"
-           << "user = " << Env("XA_TEST_RABBITMQ_USER") << "\n"
-           << "password_file = " << Env("XA_TEST_RABBITMQ_PASSWORD_FILE") << "\n";
+           << "[broker rabbitmq]\nhost = " << RequireEnv("XA_TEST_RABBITMQ_HOST") << "\n"
+           << "port = " << RequireEnv("XA_TEST_RABBITMQ_PORT") << "\n"
+           << "user = " << RequireEnv("XA_TEST_RABBITMQ_USER") << "\n"
+           << "password_file = " << RequireEnv("XA_TEST_RABBITMQ_PASSWORD_FILE") << "\n";
     Write("msgd.conf", config.str());
     const std::string output = work_ + "/msgd.out";
     int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -257,25 +230,25 @@ class Msgd {
   // The configuration's store section for the local server of the case's store.
   std::string StoreSection() const {
     if (store_ == Store::kRedis) {
-      return "[redis store]\nhost = " + Env("XA_TEST_REDIS_HOST") +
-             "\nport = " + Env("XA_TEST_REDIS_PORT") +
-             "\npassword_file = " + Env("XA_TEST_REDIS_PASSWORD_FILE") + "\n";
+      return "[redis store]\nhost = " + RequireEnv("XA_TEST_REDIS_HOST") +
+             "\nport = " + RequireEnv("XA_TEST_REDIS_PORT") +
+             "\npassword_file = " + RequireEnv("XA_TEST_REDIS_PASSWORD_FILE") + "\n";
     }
     const bool maria = store_ == Store::kMariaDb;
     return std::string("[rm store]\ndriver = odbc\n") +
-           "dsn = " + Env(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN") + "\n" +
+           "dsn = " + RequireEnv(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN") + "\n" +
            "dialect = " + (maria ? "mariadb" : "postgres") + "\n" +
-           "user = " + Env(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER") + "\n" +
+           "user = " + RequireEnv(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER") + "\n" +
            "password_file = " +
-           Env(maria ? "XA_TEST_MARIADB_PASSWORD_FILE" : "XA_TEST_PG_PASSWORD_FILE") + "\n";
+           RequireEnv(maria ? "XA_TEST_MARIADB_PASSWORD_FILE" : "XA_TEST_PG_PASSWORD_FILE") + "\n";
   }
   void DropTables() {
     if (store_ == Store::kRedis) {
       // redis-cli takes the password from its environment, never from argv.
-      const std::string password = ReadFirstLine(Env("XA_TEST_REDIS_PASSWORD_FILE"));
+      const std::string password = ReadFirstLine(RequireEnv("XA_TEST_REDIS_PASSWORD_FILE"));
       const int quiet = ::open("/dev/null", O_WRONLY);
       pid_t cli = xa::local_agents::Spawn(
-          {"/usr/bin/redis-cli", "-h", Env("XA_TEST_REDIS_HOST"), "-p", Env("XA_TEST_REDIS_PORT"),
+          {"/usr/bin/redis-cli", "-h", RequireEnv("XA_TEST_REDIS_HOST"), "-p", RequireEnv("XA_TEST_REDIS_PORT"),
            "EVAL",
            "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end",
            "0", prefix_ + "*"},
@@ -286,10 +259,11 @@ class Msgd {
     }
     const bool maria = store_ == Store::kMariaDb;
     xa::odbc::OdbcOptions options;
-    options.dsn = Env(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN");
-    options.user = Env(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER");
+    options.dsn = RequireEnv(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN");
+    options.user = RequireEnv(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER");
     options.password =
-        ReadFirstLine(Env(maria ? "XA_TEST_MARIADB_PASSWORD_FILE" : "XA_TEST_PG_PASSWORD_FILE"));
+        ReadFirstLine(RequireEnv(maria ? "XA_TEST_MARIADB_PASSWORD_FILE"
+                                       : "XA_TEST_PG_PASSWORD_FILE"));
     options.dialect = maria ? xa::odbc::Dialect::kMariaDb : xa::odbc::Dialect::kPostgres;
     auto connection = xa::odbc::LocalConnection::Open(options);
     if (!connection.ok()) return;
@@ -422,7 +396,7 @@ int main() {
           .string();
   std::map<std::pair<Store, int>, CaseResult> results;
   try {
-    const std::string servers = Env("XA_TEST_SERVERS_DIR");
+    const std::string servers = RequireEnv("XA_TEST_SERVERS_DIR");
     const int broker = ReadPid(servers + "/rabbitmq/rabbitmq.pid");
     const int mariadb = ReadPid(servers + "/mariadb/mariadbd.pid");
     const int postgres = ReadPid(servers + "/pg/data/postmaster.pid");

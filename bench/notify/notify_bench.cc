@@ -16,7 +16,6 @@
 // environment (. build/servers/env.sh).
 
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,7 +24,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -35,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_env.h"
 #include "daemons/msgd/notifier.h"
 #include "daemons/msgd/sql_message_store.h"
 #include "examples/local_agents/local_agents.h"
@@ -44,45 +43,22 @@
 
 namespace {
 
+using xa::bench::RequireEnv;
+using xa::bench::ReadFirstLine;
+using xa::bench::SelfCpuMs;
+using xa::bench::ReadPid;
+
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 using xa::msg::Notifier;
 
-std::string Env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') {
-    throw std::runtime_error(std::string(name) + " is not set: run . build/servers/env.sh");
-  }
-  return value;
-}
-
-std::string ReadFirstLine(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-int ReadPid(const std::string& path) {
-  std::ifstream in(path);
-  int pid = 0;
-  in >> pid;
-  return pid;
-}
-
-double SelfCpuMs() {
-  rusage self{};
-  getrusage(RUSAGE_SELF, &self);
-  return static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) * 1000.0 +
-         static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1000.0;
-}
-
 xa::odbc::OdbcOptions StoreOptions(bool maria) {
   xa::odbc::OdbcOptions options;
-  options.dsn = Env(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN");
-  options.user = Env(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER");
+  options.dsn = RequireEnv(maria ? "XA_TEST_ODBC_MARIADB_DSN" : "XA_TEST_ODBC_PG_DSN");
+  options.user = RequireEnv(maria ? "XA_TEST_MARIADB_USER" : "XA_TEST_PG_USER");
   options.password =
-      ReadFirstLine(Env(maria ? "XA_TEST_MARIADB_PASSWORD_FILE" : "XA_TEST_PG_PASSWORD_FILE"));
+      ReadFirstLine(RequireEnv(maria ? "XA_TEST_MARIADB_PASSWORD_FILE"
+                                     : "XA_TEST_PG_PASSWORD_FILE"));
   options.dialect = maria ? xa::odbc::Dialect::kMariaDb : xa::odbc::Dialect::kPostgres;
   return options;
 }
@@ -313,7 +289,7 @@ int main() {
   const char* count_env = std::getenv("XA_NOTIFY_BENCH_NOTIFICATIONS");
   const int count = count_env != nullptr ? std::atoi(count_env) : 2000;
   try {
-    const std::string servers = Env("XA_TEST_SERVERS_DIR");
+    const std::string servers = RequireEnv("XA_TEST_SERVERS_DIR");
     const int mariadb = ReadPid(servers + "/mariadb/mariadbd.pid");
     const int postgres = ReadPid(servers + "/pg/data/postmaster.pid");
     std::map<std::pair<bool, int>, Throughput> throughput;

@@ -19,7 +19,6 @@
 //
 // Needs scripts/servers.sh start and its environment (. build/servers/env.sh).
 
-#include <sys/resource.h>
 
 #include <cppconn/driver.h>
 #include <cppconn/exception.h>
@@ -39,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_env.h"
 #include "examples/bank/bank.h"
 #include "src/http/http_server.h"
 #include "xa/decision_log.h"
@@ -179,20 +179,13 @@ struct Case {
   long failed = 0;
 };
 
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
 // Runs `transfer(client)` on `clients` threads for `seconds`; true from it means it committed.
 Case Measure(const std::string& mode, int clients, double seconds,
              const std::function<bool(int)>& transfer) {
   std::vector<std::vector<double>> latencies(static_cast<size_t>(clients));
   std::atomic<long> failed{0};
   std::atomic<bool> stop{false};
-  const double cpu_before = CpuSeconds();
+  const double cpu_before = xa::bench::SelfCpuMs() / 1000.0;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
@@ -215,7 +208,7 @@ Case Measure(const std::string& mode, int clients, double seconds,
   for (std::thread& t : threads) t.join();
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double cpu = CpuSeconds() - cpu_before;
+  const double cpu = xa::bench::SelfCpuMs() / 1000.0 - cpu_before;
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());

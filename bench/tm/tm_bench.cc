@@ -51,7 +51,6 @@
 
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <sql.h>
 #include <sqlext.h>
@@ -81,6 +80,7 @@
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 
+#include "bench/bench_env.h"
 #include "examples/local_agents/local_agents.h"
 #include "tests/testutil/db_env.h"
 #include "src/sql_dialect/mariadb_dialect.h"
@@ -92,6 +92,8 @@
 
 namespace xa::bench {
 namespace {
+
+using xa::bench::ReadPid;
 
 using local_agents::LocalAgents;
 using local_agents::LocalAgentSpec;
@@ -261,13 +263,6 @@ int g_mariadb_pid = 0;
 int g_postgres_pid = 0;
 std::unique_ptr<LocalAgents> g_agents;  // mode (3) only
 
-int ReadPid(const std::string& path) {
-  std::ifstream in(path);
-  int pid = 0;
-  in >> pid;
-  return pid;
-}
-
 // utime+stime (and cutime+cstime when `children`) of /proc/<pid>/stat, in seconds; `ppid` out.
 double ProcessCpu(int pid, bool children, int* ppid = nullptr) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -288,10 +283,7 @@ double ProcessCpu(int pid, bool children, int* ppid = nullptr) {
 
 CpuSample SampleCpu() {
   CpuSample s;
-  rusage self{};
-  getrusage(RUSAGE_SELF, &self);
-  s.client = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
-             static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+  s.client = xa::bench::SelfCpuMs() / 1000.0;
   if (g_mariadb_pid > 0) s.mariadb = ProcessCpu(g_mariadb_pid, false);
   if (g_postgres_pid > 0) {
     s.postgres = ProcessCpu(g_postgres_pid, true);

@@ -602,13 +602,17 @@ void Notifier::Stop() {
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
   // Claimed jobs nobody started: their claims run out and they are due again then.
+  std::deque<Job> unstarted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    unstarted.swap(queue_);
+  }
   std::lock_guard<std::mutex> lock(state_mu_);
-  for (const Job& job : queue_) {
+  for (const Job& job : unstarted) {
     EndpointState& state = StateOf(job.endpoint.id);
     --state.in_flight;
     state.breaker.Abandon();
   }
-  queue_.clear();
 }
 
 void Notifier::RunDispatcher() {
