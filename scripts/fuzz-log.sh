@@ -5,8 +5,6 @@
 # peer handshake) fuzzers.
 #
 #   scripts/fuzz-log.sh [total-seconds]     (default 60: an equal share per target)
-#   scripts/fuzz-log.sh --build-only        build the targets and seeds only (scripts/test.sh
-#                                           builds ahead this way, at low priority, while tests run)
 #
 # Exit status: 0 when no target found anything; 1 on a finding (the crashing input is kept in
 # build-fuzz/fuzz-artifacts/, reproduce with `build-fuzz/recovery-log/fuzz/<target> <file>`);
@@ -14,11 +12,6 @@
 # Environment: XA_FUZZ_BUILD_DIR (default <repo>/build-fuzz), XA_FUZZ_JOBS (build jobs, 2).
 set -euo pipefail
 
-build_only=0
-if [[ "${1:-}" == --build-only ]]; then
-  build_only=1
-  shift
-fi
 total=${1:-60}
 if ! [[ "$total" =~ ^[0-9]+$ ]] || (( total < 3 )); then
   echo "usage: $0 [total-seconds >= 3]" >&2
@@ -49,10 +42,6 @@ if ! cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
   echo "fuzz-log: build failed; see $build.configure.log and $build.build.log" >&2
   tail -20 "$build.build.log" 2>/dev/null >&2 || true
   exit 2
-fi
-if (( build_only )); then
-  echo "fuzz-log: built in $build (--build-only)"
-  exit 0
 fi
 
 fuzz_dir=$build/recovery-log/fuzz

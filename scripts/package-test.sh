@@ -13,22 +13,15 @@
 # `dpkg --root` into an empty directory cannot run the packages' maintainer scripts (ldconfig)
 # nor the consumers' builds.
 #
-# Usage: scripts/package-test.sh [--build-only] [BUILD_DIR]   (default build-packages)
-#   --build-only   configure and build only (step 1's build), no root needed: scripts/test.sh
-#                  builds ahead this way, at low priority while tests run, then runs the rest
+# Usage: scripts/package-test.sh [BUILD_DIR]   (default build-packages)
 set -euo pipefail
 
 readonly REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build_only=0
-if [[ "${1:-}" == --build-only ]]; then
-  build_only=1
-  shift
-fi
 build="${1:-$REPO_ROOT/build-packages}"
 say() { printf 'package-test: %s\n' "$*"; }
 die() { printf 'package-test: FAIL: %s\n' "$*" >&2; exit 1; }
 
-((EUID == 0 || build_only)) || die "needs root: it mounts an overlay root and runs apt-get and chroot in it"
+((EUID == 0)) || die "needs root: it mounts an overlay root and runs apt-get and chroot in it"
 for tool in cpack dpkg-deb dpkg-shlibdeps unshare chroot; do
   command -v "$tool" >/dev/null || die "$tool not found: run scripts/install-deps.sh"
 done
@@ -42,10 +35,6 @@ cmake -S "$REPO_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SH
   >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; die "cmake failed"; }
 cmake --build "$build" -j "$(nproc)" >"$build/build.log" 2>&1 ||
   { tail -n 50 "$build/build.log"; die "the build failed"; }
-if ((build_only)); then
-  say "built in $build (--build-only)"
-  exit 0
-fi
 # Every install rule names its package's component: a file of none would be in no package.
 unclaimed="$(mktemp -d)"
 cmake --install "$build" --prefix "$unclaimed" --component Unspecified >/dev/null

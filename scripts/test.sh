@@ -19,10 +19,12 @@
 #   7. build-tsan/   Debug, TSan (-DXA_SANITIZE=thread): ctest -L concurrent
 #   8. scripts/fuzz-log.sh: the decision log's libFuzzer targets, XA_FUZZ_SECONDS in all (60)
 #
-# The builds of steps 5b to 8 run ahead, one after another, at the lowest CPU priority (nice 19)
-# while the tests of steps 4 and 6 run: those tests spend most of their time waiting on the
-# servers, on timeouts and on killed processes, and a nice-19 compiler takes only the CPU they
-# leave idle. Each step then waits for its build (the summary lists the builds' own times).
+# Steps 5 to 8 but the sanitized tests run ahead, one after another, at the lowest CPU priority
+# (nice 19, idle I/O class) while the tests of steps 4 and 6 run: the consumers' and packages'
+# builds and checks, the ASan, TSan and fuzzer builds, and the fuzzing (bounded by its time,
+# whatever CPU share it gets). Those tests spend most of their time waiting on the servers, on
+# timeouts and on killed processes, and a nice-19 process takes only the CPU they leave idle.
+# Each step is then awaited where it was (the summary lists the steps' own times).
 #
 # The last line is `tests: N passed, N failed`, summed over every ctest run. Exits non-zero when a
 # step fails, a test fails, or a ctest run (other than the TSan one, while no test is labelled
@@ -286,14 +288,17 @@ consumer_check() {
 readonly AHEAD_DIR=build
 AHEAD_PID=
 
-# ahead_builds <TSan target...>: the package build, then (unless XA_TEST_QUICK=1) the ASan+UBSan
-# build, the TSan build of the given targets (none: no TSan build) and the fuzzers' build.
+# ahead_builds <TSan target...>: the install and consumers check, the Debian packages' build and
+# test, then (unless XA_TEST_QUICK=1) the ASan+UBSan build, the TSan build of the given targets
+# (none: no TSan build), and the fuzzers' build and run (bounded by XA_FUZZ_SECONDS, whatever CPU
+# share it gets).
 ahead_builds() {
   renice -n 19 -p "$BASHPID" >/dev/null
   # The idle I/O class too, where the disk's scheduler has one, so that the tests' fdatasyncs
   # do not queue behind the compilers' writes.
   ionice -c 3 -p "$BASHPID" 2>/dev/null || true
-  ahead_step packages bash scripts/package-test.sh --build-only "$REPO_ROOT/build-packages"
+  ahead_step consumers consumer_check
+  ahead_step packages bash scripts/package-test.sh "$REPO_ROOT/build-packages"
   [[ "${XA_TEST_QUICK:-0}" == 1 ]] && return 0
   ahead_step asan configure_and_build build-asan \
     -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=address -DXA_BUILD_BENCH=OFF
@@ -301,7 +306,9 @@ ahead_builds() {
     ahead_step tsan configure_and_build build-tsan \
       -DCMAKE_BUILD_TYPE=Debug -DXA_SANITIZE=thread -DXA_BUILD_BENCH=OFF -- --target "$@"
   fi
-  ahead_step fuzz bash scripts/fuzz-log.sh --build-only
+  # The decision log's record decoder and replay, the configurations' parsers and the 3PC wire
+  # under libFuzzer (clang, ASan+UBSan).
+  ahead_step fuzz bash scripts/fuzz-log.sh "${XA_FUZZ_SECONDS:-60}"
 }
 
 # ahead_step <name> <command...>: runs one build of ahead_builds.
@@ -321,14 +328,14 @@ start_ahead_builds() {
   set +m
 }
 
-# await_ahead <name> <label>: waits for that build, lists it in the summary, and returns its
-# exit code (its log's tail is printed when it failed).
+# await_ahead <name> <label> [show]: waits for that step, lists it in the summary, and returns
+# its exit code. Its log is printed when it failed (the last 60 lines), or whole with `show`.
 await_ahead() {
-  local name="$1" label="$2" done_file="$AHEAD_DIR/ahead-$1.done" start=$SECONDS
-  say "waiting for the build ahead: $label"
+  local name="$1" label="$2" show="${3:-}" done_file="$AHEAD_DIR/ahead-$1.done" start=$SECONDS
+  say "waiting for the step ahead: $label"
   until [[ -s "$done_file" ]]; do
     if ! kill -0 "$AHEAD_PID" 2>/dev/null && [[ ! -s "$done_file" ]]; then
-      echo "test.sh: the builds ahead ended without building $name"
+      echo "test.sh: the steps ahead ended without $name"
       return 1
     fi
     sleep 2
@@ -337,11 +344,13 @@ await_ahead() {
   read -r rc seconds <"$done_file"
   TIMINGS+=("$(printf '%-42s %5ds  %s' "$label (ahead, nice 19)" "$seconds" "$([[ $rc == 0 ]] && echo ok || echo "FAILED ($rc)")")")
   TIMINGS+=("$(printf '%-42s %5ds' "  waited for it" $((SECONDS - start)))")
-  if ((rc != 0)); then
+  if [[ -n "$show" ]]; then
+    cat "$AHEAD_DIR/ahead-$name.log"
+  elif ((rc != 0)); then
     tail -n 60 "$AHEAD_DIR/ahead-$name.log"
-    return "$rc"
   fi
-  echo "test.sh: $label: built (log: $AHEAD_DIR/ahead-$name.log)"
+  ((rc == 0)) || return "$rc"
+  echo "test.sh: $label: done (log: $AHEAD_DIR/ahead-$name.log)"
 }
 
 stop_ahead_builds() {
@@ -373,26 +382,23 @@ main() {
   # out of its run anyway (ctest lists an unbuilt program as one unlabelled *_NOT_BUILT test).
   local -a concurrent=()
   mapfile -t concurrent < <(concurrent_test_programs)
+  # For the sanitized programs: the ASan+UBSan tests and the fuzzers (which run ahead).
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$REPO_ROOT/scripts/sanitizers/lsan.supp:print_suppressions=0"
   start_ahead_builds ${concurrent[@]+"${concurrent[@]}"}
   phase "tests (build/), two lanes" run_ctest_in_two_lanes "tests" build "$TIMEOUT" \
     'db|crash|concurrent|soak|bench' || true
   report_screenshot build/tests/msgd/msgd-management-page.png
-  phase "install + find_package/pkg-config users" consumer_check ||
+  await_ahead consumers "install + find_package/pkg-config users" show ||
     fail "find_package or pkg-config consumer"
-  if await_ahead packages "build build-packages/"; then
-    phase "Debian packages: build, install in a throwaway root, use, purge" \
-      bash scripts/package-test.sh "$REPO_ROOT/build-packages" || fail "the Debian packages"
-  else
-    fail "build of build-packages/"
-  fi
+  await_ahead packages "Debian packages: build, install in a throwaway root, use, purge" show ||
+    fail "the Debian packages"
 
   if [[ "${XA_TEST_QUICK:-0}" == 1 ]]; then
     say "XA_TEST_QUICK=1: skipping the ASan+UBSan and TSan builds"
     TIMINGS+=("sanitizer builds                           skipped (XA_TEST_QUICK=1)")
   else
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
-    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-    export LSAN_OPTIONS="suppressions=$REPO_ROOT/scripts/sanitizers/lsan.supp:print_suppressions=0"
     if await_ahead asan "build ASan+UBSan (build-asan/)"; then
       # The kill soak (label soak) runs in build/ only: under ASan it would take most of the
       # CI budget, and the crash matrix already runs its processes under ASan. The model checks
@@ -417,13 +423,8 @@ main() {
         fail "build of build-tsan/"
       fi
     fi
-    # The decision log's record decoder and replay under libFuzzer (clang, ASan+UBSan).
-    if await_ahead fuzz "build the fuzzers (build-fuzz/)"; then
-      phase "fuzz the decision log (${XA_FUZZ_SECONDS:-60} s)" \
-        bash scripts/fuzz-log.sh "${XA_FUZZ_SECONDS:-60}" || fail "fuzzing the decision log"
-    else
-      fail "build of the fuzzers (build-fuzz/)"
-    fi
+    await_ahead fuzz "fuzz the decision log and parsers (${XA_FUZZ_SECONDS:-60} s)" show ||
+      fail "fuzzing the decision log"
   fi
   TIMINGS+=("$(printf '%-42s %5ds' total $((SECONDS - start_all)))")
   finish
